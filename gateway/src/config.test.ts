@@ -1,0 +1,31 @@
+import type { ConfigError } from '@switchyard/shared';
+import { parseConfig } from '@switchyard/shared';
+import { GatewayConfigSchema } from './config.js';
+
+const secrets = { ADMIN_TOKEN: 'a'.repeat(32), NODE_SHARED_SECRET: 'n'.repeat(32) };
+
+describe('gateway config', () => {
+  it('applies the documented defaults', () => {
+    expect(parseConfig(GatewayConfigSchema, secrets)).toMatchObject({
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      HOST: '0.0.0.0',
+      PORT: 8080,
+      MAX_BODY_BYTES: 32 * 1024 * 1024,
+      LOG_LEVEL: 'info',
+    });
+  });
+
+  it('refuses to start without an admin token, or with one shorter than 32 bytes', () => {
+    expect(() => parseConfig(GatewayConfigSchema, { NODE_SHARED_SECRET: secrets.NODE_SHARED_SECRET })).toThrow(/ADMIN_TOKEN: is required/);
+    expect(() => parseConfig(GatewayConfigSchema, { ...secrets, ADMIN_TOKEN: 'x'.repeat(31) })).toThrow(/ADMIN_TOKEN: must be at least 32 bytes/);
+  });
+
+  it('rejects a non-redis REDIS_URL and a bad port together', () => {
+    try {
+      parseConfig(GatewayConfigSchema, { ...secrets, REDIS_URL: 'http://localhost', PORT: '70000' });
+      throw new Error('expected a ConfigError');
+    } catch (err) {
+      expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual(['PORT', 'REDIS_URL']);
+    }
+  });
+});

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+import { integer, loadConfig, LogLevelSchema, port, secret, url } from '@switchyard/shared';
+
+/** The gateway's environment. Secrets have no defaults: the gateway refuses to start without them. */
+export const GatewayConfigSchema = z.object({
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+:$/, 'must be letters, digits, _ . - and end with ":"').default('sy:'),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: port(8080),
+  ADMIN_TOKEN: secret(32),
+  NODE_SHARED_SECRET: secret(32),
+  MAX_BODY_BYTES: integer(32 * 1024 * 1024, { min: 1 }),
+  LOG_LEVEL: LogLevelSchema,
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+});
+export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+
+/** Reads the gateway's config from the environment, or exits listing every problem. */
+export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  return loadConfig(GatewayConfigSchema, env);
+}

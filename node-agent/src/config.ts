@@ -1,0 +1,54 @@
+import { hostname } from 'node:os';
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { integer, loadConfig, LogLevelSchema, port, secret, url } from '@switchyard/shared';
+
+/**
+ * The node-agent's environment. One node holds one account: an OAuth login (refresh token or a
+ * credentials file, or a record already in Redis) or an API key, never two kinds at once.
+ */
+export const NodeConfigSchema = z
+  .object({
+    REDIS_URL: url(['redis:', 'rediss:']).optional(),
+    UPSTASH_REDIS_REST_URL: url(['https:', 'http:']).optional(),
+    UPSTASH_REDIS_REST_TOKEN: z.string().optional(),
+    REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+:$/, 'must be letters, digits, _ . - and end with ":"').default('sy:'),
+    NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -').default(hostname()),
+    NODE_PUBLIC_URL: url(['http:', 'https:']),
+    HOST: z.string().default('0.0.0.0'),
+    PORT: port(8090),
+    NODE_SHARED_SECRET: secret(32),
+    ANTHROPIC_BASE_URL: url(['https:', 'http:']).default('https://api.anthropic.com'),
+    ANTHROPIC_OAUTH_TOKEN_URL: url(['https:', 'http:']).default('https://platform.claude.com/v1/oauth/token'),
+    CLAUDE_REFRESH_TOKEN: z.string().optional(),
+    CLAUDE_CREDENTIALS_FILE: z.string().optional(),
+    ANTHROPIC_API_KEY: z.string().optional(),
+    CREDENTIALS_DIR: z.string().default('./credentials'),
+    EGRESS_LOCAL_ADDRESS: z.string().refine((v) => isIP(v) !== 0, 'must be an IP address of this host').optional(),
+    EGRESS_PROXY_URL: url(['http:', 'https:', 'socks5:']).optional(),
+    DRAIN_TIMEOUT_MS: integer(120_000, { min: 0 }),
+    LOG_LEVEL: LogLevelSchema,
+    LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+  })
+  .superRefine((c, ctx) => {
+    const oauth = c.CLAUDE_REFRESH_TOKEN !== undefined || c.CLAUDE_CREDENTIALS_FILE !== undefined;
+    if (c.CLAUDE_REFRESH_TOKEN !== undefined && c.CLAUDE_CREDENTIALS_FILE !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['CLAUDE_CREDENTIALS_FILE'], message: 'set either CLAUDE_REFRESH_TOKEN or CLAUDE_CREDENTIALS_FILE, not both' });
+    }
+    if (oauth && c.ANTHROPIC_API_KEY !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['ANTHROPIC_API_KEY'], message: 'a node holds one account: set an OAuth credential or ANTHROPIC_API_KEY, not both' });
+    }
+    const upstash = c.UPSTASH_REDIS_REST_URL !== undefined || c.UPSTASH_REDIS_REST_TOKEN !== undefined;
+    if (upstash && (c.UPSTASH_REDIS_REST_URL === undefined || c.UPSTASH_REDIS_REST_TOKEN === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['UPSTASH_REDIS_REST_TOKEN'], message: 'UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN go together' });
+    }
+    if (upstash && c.REDIS_URL !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['REDIS_URL'], message: 'set REDIS_URL or the UPSTASH_REDIS_REST_* pair, not both' });
+    }
+  });
+export type NodeConfig = z.infer<typeof NodeConfigSchema>;
+
+/** Reads the node's config from the environment, or exits listing every problem. */
+export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
+  return loadConfig(NodeConfigSchema, env);
+}

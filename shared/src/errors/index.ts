@@ -1,0 +1,3 @@
+export * from './anthropic-error.js';
+export * from './app-error.js';
+export * from './write-error.js';

@@ -1,0 +1,7 @@
+// The kernel's public surface. Nothing here does I/O at import time.
+export * from './config/index.js';
+export * from './logging/index.js';
+export * from './errors/index.js';
+export * from './redis/index.js';
+export * from './queues/index.js';
+export * from './anthropic/index.js';

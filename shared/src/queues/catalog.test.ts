@@ -1,0 +1,42 @@
+import { JobCatalog, parseJobPayload, type JobHandlers } from './catalog.js';
+
+const valid = {
+  requestId: 'req_1',
+  at: Date.UTC(2026, 10, 22),
+  keyId: 'key_1',
+  nodeId: 'node-a',
+  model: 'claude-sonnet-4-6',
+  stream: true,
+  status: 200,
+  durationMs: 12.5,
+  usage: { inputTokens: 10, outputTokens: 5, cacheCreationInputTokens: 0, cacheCreation5mInputTokens: 0, cacheCreation1hInputTokens: 0, cacheReadInputTokens: 3 },
+  stopReason: 'end_turn',
+  endedCleanly: true,
+};
+
+describe('job catalog', () => {
+  it('accepts a well-formed usage job and rejects a malformed one naming the field', () => {
+    expect(parseJobPayload('usage', valid)).toEqual(valid);
+    expect(() => parseJobPayload('usage', { ...valid, status: 'ok' })).toThrow(/status/);
+  });
+
+  it('bounds what BullMQ keeps and retries with backoff', () => {
+    const d = JobCatalog.usage.defaults;
+    expect(d.attempts).toBeGreaterThan(1);
+    expect(d.backoff.type).toBe('exponential');
+    expect(d.removeOnComplete.count).toBeGreaterThan(0);
+    expect(d.removeOnFail.count).toBeGreaterThan(0);
+  });
+
+  it('types a handler per job', async () => {
+    const seen: string[] = [];
+    const handlers: JobHandlers = {
+      usage: (p) => {
+        seen.push(p.requestId);
+        return Promise.resolve();
+      },
+    };
+    await handlers.usage(parseJobPayload('usage', valid));
+    expect(seen).toEqual(['req_1']);
+  });
+});

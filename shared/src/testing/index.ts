@@ -1,0 +1,4 @@
+// Test fakes and helpers, imported as @switchyard/shared/testing (never by production code paths).
+export * from './config.js';
+export * from './memory-store.js';
+export * from './fake-anthropic/index.js';
