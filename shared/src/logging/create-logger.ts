@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import winston from 'winston';
-import { isSecretName, REDACTED, redactString, redactValue } from './redact.js';
+import { isSecretName, REDACTED, redactValue } from './redact.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'http' | 'debug';
 
