@@ -1,5 +1,5 @@
-import type { ChildProcess } from 'node:child_process';
+import type { RedisServerHandle } from '../shared/src/testing/redis-server.js';
 
-export default function globalTeardown(): void {
-  (globalThis as { __syRedis?: ChildProcess }).__syRedis?.kill('SIGTERM');
+export default async function globalTeardown(): Promise<void> {
+  await (globalThis as { __syRedis?: RedisServerHandle }).__syRedis?.stop();
 }

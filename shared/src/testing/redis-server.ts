@@ -1,0 +1,90 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A throwaway redis-server started by a test (or by the test run's global setup). */
+export interface RedisServerHandle {
+  url: string;
+  port: number;
+  /** Stops the server (SIGTERM) and waits for it to exit; the port can then be reused by a new server. */
+  stop(): Promise<void>;
+}
+
+/** The one line a test run prints when it has no Redis at all. */
+export const NO_REDIS_MESSAGE =
+  'No Redis for the tests: set REDIS_URL, start one on 127.0.0.1:6379, or install redis-server (Debian: apt-get install -y redis-server).';
+
+/** Whether something answers PING with PONG at host:port. */
+export function redisAnswers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (d: Buffer) => done(d.toString().startsWith('+PONG')));
+  });
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/**
+ * Starts `redis-server` from PATH (no persistence) on the given or a free port and waits until it answers.
+ * Throws {@link NO_REDIS_MESSAGE} when there is no redis-server binary.
+ */
+export async function startRedisServer(opts: { port?: number; bin?: string } = {}): Promise<RedisServerHandle> {
+  const bin = opts.bin ?? 'redis-server';
+  if (spawnSync(bin, ['--version']).error) throw new Error(NO_REDIS_MESSAGE);
+  const port = opts.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), 'sy-redis-'));
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+  const child = spawn(bin, args, { stdio: 'ignore' });
+  const stop = async () => {
+    child.kill('SIGTERM');
+    await exited(child);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (let i = 0; i < 200; i++) {
+    if (await redisAnswers('127.0.0.1', port)) return { url: `redis://127.0.0.1:${port}`, port, stop };
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  await stop();
+  throw new Error(`redis-server did not answer on 127.0.0.1:${port}`);
+}
+
+/**
+ * The test run's Redis: `existingUrl` if given, else the probe address if a Redis answers there,
+ * else a fresh redis-server (returned so the caller can stop it).
+ */
+export async function ensureTestRedis(opts: {
+  existingUrl?: string;
+  probe?: { host: string; port: number };
+  bin?: string;
+}): Promise<{ url: string; started?: RedisServerHandle }> {
+  if (opts.existingUrl) return { url: opts.existingUrl };
+  const probe = opts.probe ?? { host: '127.0.0.1', port: 6379 };
+  if (await redisAnswers(probe.host, probe.port)) return { url: `redis://${probe.host}:${probe.port}` };
+  const started = await startRedisServer(opts.bin === undefined ? {} : { bin: opts.bin });
+  return { url: started.url, started };
+}
