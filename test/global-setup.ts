@@ -4,11 +4,9 @@
 import { register } from 'tsx/cjs/api';
 import type { RedisServerHandle } from '../shared/src/testing/redis-server.js';
 
-type Harness = typeof import('../shared/src/testing/redis-server.js');
-
 export default async function globalSetup(): Promise<void> {
   const unregister = register();
-  const { ensureTestRedis } = (await import('../shared/src/testing/redis-server.js')) as Harness;
+  const { ensureTestRedis } = await import('../shared/src/testing/redis-server.js');
   unregister();
   const redisUrl = process.env.REDIS_URL;
   const { url, started } = await ensureTestRedis(redisUrl === undefined ? {} : { existingUrl: redisUrl });
