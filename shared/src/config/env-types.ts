@@ -20,7 +20,7 @@ export function flag(defaultValue: boolean) {
   return z
     .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { message: 'must be true or false' })
     .transform((v) => ['true', '1', 'yes', 'on'].includes(v))
-    .default(defaultValue ? 'true' : 'false');
+    .default(defaultValue);
 }
 
 /** A URL with one of the given schemes (e.g. ['redis:', 'rediss:']). */
