@@ -1,0 +1,15 @@
+// The Redis layer's public surface. The store contract suite (store-contract.ts) is test-only and not exported here.
+export { createKeyspace, epochMinute, utcDay, type Keyspace, type UsageScope } from './keys.js';
+export type {
+  CounterStore,
+  HashStore,
+  KeyValueStore,
+  Lock,
+  LockStore,
+  SetOptions,
+  SetStore,
+  SharedStore,
+  TtlOptions,
+} from './store.js';
+export { createIoRedisClient, createIoRedisStore, type IoRedisClientOptions } from './ioredis-store.js';
+export { createUpstashClient, createUpstashStore, type UpstashClientOptions } from './upstash-store.js';

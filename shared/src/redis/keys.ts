@@ -1,0 +1,97 @@
+// Every Redis key string Switchyard uses is built here, so the keyspace can be read (and audited) in one file.
+
+/** The aggregation levels of the usage totals. */
+export type UsageScope = 'global' | 'key' | 'node' | 'model';
+
+const USAGE_SCOPES: readonly UsageScope[] = ['global', 'key', 'node', 'model'];
+const PREFIX_RE = /^[A-Za-z0-9_.:-]*[A-Za-z0-9_.-]:$/;
+const SHA256_HEX_RE = /^[0-9a-f]{64}$/;
+const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
+// Whitespace and control characters break redis-cli use and log lines; ':' would let one id reach another's key.
+const UNSAFE_ID_RE = /[\s\p{Cc}:]/u;
+const UNSAFE_FREE_ID_RE = /[\s\p{Cc}]/u;
+
+function id(name: string, value: string, allowColon = false): string {
+  const unsafe = allowColon ? UNSAFE_FREE_ID_RE : UNSAFE_ID_RE;
+  if (value.length === 0 || unsafe.test(value)) {
+    throw new RangeError(`Redis key part "${name}" must be non-empty without whitespace${allowColon ? '' : ' or ":"'}`);
+  }
+  return value;
+}
+
+function sha256Hex(name: string, value: string): string {
+  // Guards against a raw secret ending up in a key name.
+  if (!SHA256_HEX_RE.test(value)) throw new RangeError(`Redis key part "${name}" must be 64 lowercase hex characters`);
+  return value;
+}
+
+/** The UTC day `YYYY-MM-DD` of an epoch-ms instant: the `{day}` of usage keys. */
+export function utcDay(epochMs: number): string {
+  return new Date(epochMs).toISOString().slice(0, 10);
+}
+
+/** The whole minutes since the epoch of an epoch-ms instant: the `{minute}` of rate-window keys. */
+export function epochMinute(epochMs: number): number {
+  return Math.floor(epochMs / 60_000);
+}
+
+/**
+ * Builds every key the services use. All keys start with `prefix`, which must end with ':'.
+ * @example
+ * const keys = createKeyspace('sy:');
+ * keys.cred('node-a'); // 'sy:cred:node-a'
+ */
+export function createKeyspace(prefix = 'sy:') {
+  if (!PREFIX_RE.test(prefix)) {
+    throw new RangeError('Redis key prefix must be letters, digits, _ . - : and end with a single ":"');
+  }
+  const k = (...parts: (string | number)[]): string => prefix + parts.join(':');
+
+  return {
+    /** The prefix every key starts with (for SCAN MATCH `${prefix}*`). */
+    prefix,
+    /** Node credential record, opencode JSON `{type:'oauth',refresh,access,expires}`. Node agent writes (compare-and-set) and reads. No TTL. */
+    cred: (nodeId: string) => k('cred', id('nodeId', nodeId)),
+    /** Lock around refreshing one node's credential (refresh tokens rotate: one refresher only). Node agent. TTL: the lock's, seconds. */
+    credLock: (nodeId: string) => k('lock', 'cred', id('nodeId', nodeId)),
+    /** Fleet registry entry (heartbeat JSON). Node agent writes; gateway router reads. TTL: a few heartbeat intervals. */
+    node: (nodeId: string) => k('node', id('nodeId', nodeId)),
+    /** Set of registered node ids. Node agent adds itself; gateway reads and drops ids whose `node:` entry expired. No TTL. */
+    nodes: () => k('nodes'),
+    /** Node control flags (drain). Gateway admin writes; node agent and gateway router read. No TTL. */
+    nodeControl: (nodeId: string) => k('node', id('nodeId', nodeId), 'control'),
+    /** Gateway user key record, found by the SHA-256 hex of the presented key (never the key itself). Gateway admin writes; gateway auth reads. No TTL. */
+    keyByDigest: (sha256hex: string) => k('key', sha256Hex('sha256hex', sha256hex)),
+    /** Set of gateway key ids. Gateway admin writes and lists. No TTL. */
+    keyIds: () => k('keys'),
+    /** Gateway key record by id. Gateway admin writes and reads. No TTL. */
+    keyById: (keyId: string) => k('keyid', id('keyId', keyId)),
+    /** Which node a conversation sticks to. Gateway router writes and reads. TTL: the session idle time. */
+    sticky: (keyId: string, sessionHash: string) => k('sticky', id('keyId', keyId), id('sessionHash', sessionHash)),
+    /** Requests of one key in one minute (a fixed window; `minute` from epochMinute()). Gateway limiter increments. TTL: about two minutes. */
+    rateWindow: (keyId: string, minute: number) => {
+      if (!Number.isSafeInteger(minute) || minute < 0) throw new RangeError('Redis key part "minute" must be a non-negative integer');
+      return k('rl', id('keyId', keyId), minute);
+    },
+    /** In-flight requests of one key. Gateway increments on entry, decrements on exit. TTL: a safety net against leaked counts. */
+    concurrency: (keyId: string) => k('conc', id('keyId', keyId)),
+    /**
+     * Usage totals (hash of token counters) for one scope, id and UTC day (`day` from utcDay()); scope 'global' uses id 'all'.
+     * Usage worker increments; gateway admin reads. TTL: the retention period. Ids may contain ':' (some model ids do).
+     */
+    usage: (scope: UsageScope, scopeId: string, day: string) => {
+      if (!USAGE_SCOPES.includes(scope)) throw new RangeError(`Unknown usage scope "${String(scope)}"`);
+      if (!DAY_RE.test(day)) throw new RangeError('Redis key part "day" must be YYYY-MM-DD');
+      return k('usage', scope, id('scopeId', scopeId, true), day);
+    },
+    /** Marker that one request's usage was counted (set-if-absent makes the worker idempotent). Usage worker. TTL: the dedupe window, about a day. */
+    usageDone: (requestId: string) => k('usage', 'done', id('requestId', requestId)),
+    /** Cached token count of one content block, by the SHA-256 hex of its text. Usage worker writes and reads. TTL: about a day. */
+    blockTokens: (sha256hex: string) => k('blk', sha256Hex('sha256hex', sha256hex)),
+    /** List of recent request summaries, capped by trimming. Usage worker pushes; gateway admin reads. No TTL. */
+    recent: () => k('recent'),
+  };
+}
+
+/** The key builders returned by createKeyspace(). */
+export type Keyspace = ReturnType<typeof createKeyspace>;

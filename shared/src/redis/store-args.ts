@@ -1,0 +1,28 @@
+// Argument checks every store implementation applies, so the twin rejects exactly what Redis would.
+import { randomBytes } from 'node:crypto';
+
+/** Throws a RangeError unless ttlMs is a positive safe integer (Redis rejects PX 0 and fractions). */
+export function assertTtlMs(ttlMs: number): void {
+  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new RangeError(`ttlMs must be a positive integer, got ${ttlMs}`);
+}
+
+/** The optional TTL as the script argument: '0' means none. */
+export function ttlArg(ttlMs: number | undefined): string {
+  if (ttlMs === undefined) return '0';
+  assertTtlMs(ttlMs);
+  return String(ttlMs);
+}
+
+/** The increments as [field, amount] pairs, each amount a safe integer (HINCRBY takes integers only). */
+export function incrementPairs(increments: Record<string, number>): [string, number][] {
+  const pairs = Object.entries(increments);
+  for (const [field, by] of pairs) {
+    if (!Number.isSafeInteger(by)) throw new RangeError(`increment of "${field}" must be an integer, got ${by}`);
+  }
+  return pairs;
+}
+
+/** A random owner token for a lock. */
+export function newLockToken(): string {
+  return randomBytes(16).toString('hex');
+}

@@ -1,0 +1,179 @@
+// The in-memory twin of SharedStore: same semantics as the Redis adapters (the contract suite runs on all
+// three), TTLs measured on an injectable clock. Single-threaded, so every operation is atomic for free.
+import { assertTtlMs, incrementPairs, newLockToken, ttlArg } from '../redis/store-args.js';
+import type { Lock, SetOptions, SharedStore, TtlOptions } from '../redis/store.js';
+
+/** Options of createMemoryStore. */
+export interface MemoryStoreOptions {
+  /** The clock TTLs are measured on, in epoch ms. Default Date.now. */
+  now?: () => number;
+}
+
+type Entry =
+  | { kind: 'string'; value: string; expiresAt: number | null }
+  | { kind: 'hash'; value: Map<string, string>; expiresAt: number | null }
+  | { kind: 'set'; value: Set<string>; expiresAt: number | null };
+
+type Kind = Entry['kind'];
+
+const INTEGER_RE = /^-?\d+$/;
+
+// Resolves with f's result, or rejects with what it throws, like a Redis reply would.
+function reply<T>(f: () => T): Promise<T> {
+  return new Promise<T>((resolve) => resolve(f()));
+}
+
+/** A SharedStore held in process memory, for unit tests and single-process runs. */
+export function createMemoryStore(opts: MemoryStoreOptions = {}): SharedStore {
+  const now = opts.now ?? Date.now;
+  const entries = new Map<string, Entry>();
+
+  function live(key: string): Entry | undefined {
+    const entry = entries.get(key);
+    if (entry?.expiresAt != null && entry.expiresAt <= now()) {
+      entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  function typed<K extends Kind>(key: string, kind: K): Extract<Entry, { kind: K }> | undefined {
+    const entry = live(key);
+    if (entry === undefined) return undefined;
+    if (entry.kind !== kind) throw new TypeError('WRONGTYPE Operation against a key holding the wrong kind of value');
+    return entry as Extract<Entry, { kind: K }>;
+  }
+
+  function expiry(ttlMs: number | undefined): number | null {
+    return ttlMs === undefined ? null : now() + ttlMs;
+  }
+
+  function stringValue(key: string): string | null {
+    return typed(key, 'string')?.value ?? null;
+  }
+
+  function addToCounter(key: string, by: number): number {
+    const entry = typed(key, 'string');
+    if (entry && !INTEGER_RE.test(entry.value)) throw new RangeError('ERR value is not an integer or out of range');
+    const next = (entry ? Number(entry.value) : 0) + by;
+    entries.set(key, { kind: 'string', value: String(next), expiresAt: entry?.expiresAt ?? null });
+    return next;
+  }
+
+  function applyTtlIfNone(key: string, ttlMs: number | undefined): void {
+    const entry = live(key);
+    if (entry && ttlMs !== undefined && entry.expiresAt === null) entry.expiresAt = now() + ttlMs;
+  }
+
+  function set(key: string, value: string, o: SetOptions = {}): boolean {
+    ttlArg(o.ttlMs);
+    if (o.onlyIfAbsent && live(key) !== undefined) return false;
+    entries.set(key, { kind: 'string', value, expiresAt: expiry(o.ttlMs) });
+    return true;
+  }
+
+  function ownedBy(key: string, token: string): Entry | undefined {
+    const entry = live(key);
+    return entry?.kind === 'string' && entry.value === token ? entry : undefined;
+  }
+
+  function createLock(key: string, token: string): Lock {
+    return {
+      key,
+      token,
+      release: () => reply(() => ownedBy(key, token) !== undefined && entries.delete(key)),
+      extend: (ttlMs: number) =>
+        reply(() => {
+          assertTtlMs(ttlMs);
+          const entry = ownedBy(key, token);
+          if (entry) entry.expiresAt = now() + ttlMs;
+          return entry !== undefined;
+        }),
+    };
+  }
+
+  return {
+    get: (key) => reply(() => stringValue(key)),
+    set: (key, value, o) => reply(() => set(key, value, o)),
+    del: (...keys) => reply(() => keys.filter((key) => live(key) !== undefined && entries.delete(key)).length),
+    compareAndSet: (key, expected, next, o: TtlOptions = {}) =>
+      reply(() => {
+        ttlArg(o.ttlMs);
+        if (stringValue(key) !== expected) return false;
+        return set(key, next, o);
+      }),
+    expire: (key, ttlMs) =>
+      reply(() => {
+        assertTtlMs(ttlMs);
+        const entry = live(key);
+        if (entry) entry.expiresAt = now() + ttlMs;
+        return entry !== undefined;
+      }),
+    mget: (keys) =>
+      reply(() =>
+        keys.map((key) => {
+          const entry = live(key);
+          return entry?.kind === 'string' ? entry.value : null;
+        }),
+      ),
+    hincrby: (key, increments, o: TtlOptions = {}) =>
+      reply(() => {
+        ttlArg(o.ttlMs);
+        const pairs = incrementPairs(increments);
+        if (pairs.length === 0) return;
+        const entry = typed(key, 'hash') ?? { kind: 'hash' as const, value: new Map<string, string>(), expiresAt: null };
+        for (const [field] of pairs) {
+          const current = entry.value.get(field);
+          if (current !== undefined && !INTEGER_RE.test(current)) throw new RangeError('ERR hash value is not an integer');
+        }
+        for (const [field, by] of pairs) entry.value.set(field, String(Number(entry.value.get(field) ?? '0') + by));
+        entries.set(key, entry);
+        applyTtlIfNone(key, o.ttlMs);
+      }),
+    hgetall: (key) => reply(() => Object.fromEntries(typed(key, 'hash')?.value ?? [])),
+    hset: (key, fields) =>
+      reply(() => {
+        const pairs = Object.entries(fields);
+        if (pairs.length === 0) return 0;
+        const entry = typed(key, 'hash') ?? { kind: 'hash' as const, value: new Map<string, string>(), expiresAt: null };
+        const added = pairs.filter(([field]) => !entry.value.has(field)).length;
+        for (const [field, value] of pairs) entry.value.set(field, value);
+        entries.set(key, entry);
+        return added;
+      }),
+    sadd: (key, ...members) =>
+      reply(() => {
+        if (members.length === 0) return 0;
+        const entry = typed(key, 'set') ?? { kind: 'set' as const, value: new Set<string>(), expiresAt: null };
+        const before = entry.value.size;
+        for (const member of members) entry.value.add(member);
+        entries.set(key, entry);
+        return entry.value.size - before;
+      }),
+    srem: (key, ...members) =>
+      reply(() => {
+        const entry = typed(key, 'set');
+        if (!entry) return 0;
+        const removed = members.filter((member) => entry.value.delete(member)).length;
+        if (entry.value.size === 0) entries.delete(key);
+        return removed;
+      }),
+    smembers: (key) => reply(() => [...(typed(key, 'set')?.value ?? [])]),
+    incr: (key, o: TtlOptions = {}) =>
+      reply(() => {
+        ttlArg(o.ttlMs);
+        const next = addToCounter(key, 1);
+        applyTtlIfNone(key, o.ttlMs);
+        return next;
+      }),
+    decr: (key) => reply(() => addToCounter(key, -1)),
+    acquireLock: (key, ttlMs) =>
+      reply(() => {
+        assertTtlMs(ttlMs);
+        const token = newLockToken();
+        return set(key, token, { ttlMs, onlyIfAbsent: true }) ? createLock(key, token) : null;
+      }),
+    ping: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+}
