@@ -1,15 +1,5 @@
 import { z } from 'zod';
-
-/** Token figures as Anthropic reports them for one response. */
-export const ExactUsageSchema = z.object({
-  inputTokens: z.number().int().nonnegative(),
-  outputTokens: z.number().int().nonnegative(),
-  cacheCreationInputTokens: z.number().int().nonnegative(),
-  cacheCreation5mInputTokens: z.number().int().nonnegative(),
-  cacheCreation1hInputTokens: z.number().int().nonnegative(),
-  cacheReadInputTokens: z.number().int().nonnegative(),
-});
-export type ExactUsage = z.infer<typeof ExactUsageSchema>;
+import { UsageSchema } from '../anthropic/usage.js';
 
 /** One finished `/v1/messages` request, as the gateway enqueues it for counting (jobId = requestId). */
 export const UsageJobSchema = z.object({
@@ -22,7 +12,7 @@ export const UsageJobSchema = z.object({
   stream: z.boolean(),
   status: z.number().int(),
   durationMs: z.number().nonnegative(),
-  usage: ExactUsageSchema.nullable(),
+  usage: UsageSchema.nullable(),
   stopReason: z.string().nullable(),
   endedCleanly: z.boolean(),
 });
