@@ -3,8 +3,8 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import { dirname, join } from 'node:path';
+import { freePort } from './redis-server.js';
 
 /** A running emulator: point createUpstashClient at url and token. */
 export interface UpstashEmulator {
@@ -24,17 +24,6 @@ function findBin(): string {
     if (existsSync(candidate)) return candidate;
     if (dirname(dir) === dir) throw new Error(`cannot find ${BIN} above ${process.cwd()}`);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function answersPing(url: string, token: string): Promise<boolean> {
