@@ -20,6 +20,10 @@ export const NodeConfigSchema = z
     NODE_SHARED_SECRET: secret(32),
     ANTHROPIC_BASE_URL: url(['https:', 'http:']).default('https://api.anthropic.com'),
     ANTHROPIC_OAUTH_TOKEN_URL: url(['https:', 'http:']).default('https://platform.claude.com/v1/oauth/token'),
+    // The login flow's endpoints and client id are observed values (PROTOCOL.md §1), so they stay configurable.
+    OAUTH_AUTHORIZE_URL: url(['https:', 'http:']).default('https://claude.ai/oauth/authorize'),
+    OAUTH_REDIRECT_URI: url(['https:', 'http:']).default('https://platform.claude.com/oauth/code/callback'),
+    OAUTH_CLIENT_ID: z.string().default('9d1c250a-e61b-44d9-88ed-5944d1962f5e'),
     CLAUDE_REFRESH_TOKEN: z.string().optional(),
     CLAUDE_CREDENTIALS_FILE: z.string().optional(),
     ANTHROPIC_API_KEY: z.string().optional(),
@@ -27,6 +31,11 @@ export const NodeConfigSchema = z
     EGRESS_LOCAL_ADDRESS: z.string().refine((v) => isIP(v) !== 0, 'must be an IP address of this host').optional(),
     EGRESS_PROXY_URL: url(['http:', 'https:', 'socks5:']).optional(),
     DRAIN_TIMEOUT_MS: integer(120_000, { min: 0 }),
+    MAX_BODY_BYTES: integer(32 * 1024 * 1024, { min: 1 }),
+    HEARTBEAT_INTERVAL_MS: integer(5_000, { min: 100 }),
+    /** Refresh this long before the access token expires (plus up to 50% jitter, so a fleet never refreshes in lockstep). */
+    REFRESH_MARGIN_MS: integer(10 * 60_000, { min: 1_000 }),
+    GIT_SHA: z.string().default('unknown'),
     LOG_LEVEL: LogLevelSchema,
     LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   })

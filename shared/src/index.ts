@@ -5,3 +5,4 @@ export * from './errors/index.js';
 export * from './redis/index.js';
 export * from './queues/index.js';
 export * from './anthropic/index.js';
+export * from './signing/index.js';
