@@ -10,3 +10,8 @@ export function testRedisUrl(): string {
 export function uniquePrefix(label = 't'): string {
   return `sytest:${label}:${randomBytes(4).toString('hex')}:`;
 }
+
+/** The minimal environment a spawned service gets besides its own variables (PATH to find node and tools). */
+export function baseChildEnv(): Record<string, string> {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' };
+}
