@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { integer, loadConfig, LogLevelSchema, port, secret, url } from '@switchyard/shared';
+import { integer, loadConfig, LogLevelSchema, port, REDIS_PREFIX_PATTERN, secret, url } from '@switchyard/shared';
 
 /** The gateway's environment. Secrets have no defaults: the gateway refuses to start without them. */
 export const GatewayConfigSchema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
-  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+:$/, 'must be letters, digits, _ . - and end with ":"').default('sy:'),
+  REDIS_PREFIX: z.string().regex(REDIS_PREFIX_PATTERN, 'must be letters, digits, _ . - : and end with a single ":"').default('sy:'),
   HOST: z.string().default('0.0.0.0'),
   PORT: port(8080),
   ADMIN_TOKEN: secret(32),

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { integer, loadConfig, LogLevelSchema, port, secret, url } from '@switchyard/shared';
+import { integer, loadConfig, LogLevelSchema, port, REDIS_PREFIX_PATTERN, secret, url } from '@switchyard/shared';
 
 /**
  * The node-agent's environment. One node holds one account: an OAuth login (refresh token or a
@@ -12,7 +12,7 @@ export const NodeConfigSchema = z
     REDIS_URL: url(['redis:', 'rediss:']).optional(),
     UPSTASH_REDIS_REST_URL: url(['https:', 'http:']).optional(),
     UPSTASH_REDIS_REST_TOKEN: z.string().optional(),
-    REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+:$/, 'must be letters, digits, _ . - and end with ":"').default('sy:'),
+    REDIS_PREFIX: z.string().regex(REDIS_PREFIX_PATTERN, 'must be letters, digits, _ . - : and end with a single ":"').default('sy:'),
     NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -').default(hostname()),
     NODE_PUBLIC_URL: url(['http:', 'https:']),
     HOST: z.string().default('0.0.0.0'),

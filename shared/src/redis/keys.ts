@@ -4,7 +4,8 @@
 export type UsageScope = 'global' | 'key' | 'node' | 'model';
 
 const USAGE_SCOPES: readonly UsageScope[] = ['global', 'key', 'node', 'model'];
-const PREFIX_RE = /^[A-Za-z0-9_.:-]*[A-Za-z0-9_.-]:$/;
+/** What a key prefix may look like: letters, digits, _ . - :, ending with a single ":". */
+export const REDIS_PREFIX_PATTERN = /^[A-Za-z0-9_.:-]*[A-Za-z0-9_.-]:$/;
 const SHA256_HEX_RE = /^[0-9a-f]{64}$/;
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
 // Whitespace and control characters break redis-cli use and log lines; ':' would let one id reach another's key.
@@ -42,7 +43,7 @@ export function epochMinute(epochMs: number): number {
  * keys.cred('node-a'); // 'sy:cred:node-a'
  */
 export function createKeyspace(prefix = 'sy:') {
-  if (!PREFIX_RE.test(prefix)) {
+  if (!REDIS_PREFIX_PATTERN.test(prefix)) {
     throw new RangeError('Redis key prefix must be letters, digits, _ . - : and end with a single ":"');
   }
   const k = (...parts: (string | number)[]): string => prefix + parts.join(':');

@@ -22,7 +22,7 @@ export interface SpawnedService {
 export function spawnService(entry: string, env: Record<string, string>, opts: { args?: string[]; cwd?: string } = {}): SpawnedService {
   const cwd = opts.cwd ?? process.cwd();
   const isTs = entry.endsWith('.ts');
-  const args = isTs ? ['--import', 'tsx', resolve(cwd, entry), ...(opts.args ?? [])] : [resolve(cwd, entry), ...(opts.args ?? [])];
+  const args = isTs ? ['--conditions=source', '--import', 'tsx', resolve(cwd, entry), ...(opts.args ?? [])] : [resolve(cwd, entry), ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, {
     cwd,
     env: { ...baseChildEnv(), ...env },
