@@ -10,6 +10,9 @@ export const GatewayConfigSchema = z.object({
   ADMIN_TOKEN: secret(32),
   NODE_SHARED_SECRET: secret(32),
   MAX_BODY_BYTES: integer(32 * 1024 * 1024, { min: 1 }),
+  /** On SIGTERM, how long in-flight streams may finish before the gateway exits. */
+  DRAIN_TIMEOUT_MS: integer(120_000, { min: 0 }),
+  GIT_SHA: z.string().default('unknown'),
   LOG_LEVEL: LogLevelSchema,
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
 });

@@ -3,16 +3,16 @@ import { performance } from 'node:perf_hooks';
 import {
   AppError,
   createNonceCache,
+  type Logger,
   newRequestId,
+  readBoundedBody,
+  type SignatureCheck,
   SignatureHeaders,
   verifyRequest,
   writeErrorResponse,
-  type Logger,
-  type SignatureCheck,
 } from '@switchyard/shared';
 import type { AccountAuth } from './credentials/account-auth.js';
 import type { DrainGate } from './fleet/drain.js';
-import { readBoundedBody } from './http/read-body.js';
 import { pathOf, routeOf } from './http/routes.js';
 import type { Egress } from './upstream/egress.js';
 import { createForwarder, type ForwardStats } from './upstream/forward.js';

@@ -3,13 +3,12 @@
 // DRAIN_TIMEOUT_MS), a running refresh finishes storing, the registry entry is removed, exit 0.
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { createKeyspace, createLogger, type Logger } from '@switchyard/shared';
+import { createKeyspace, createLogger, readPackageVersion, type Logger } from '@switchyard/shared';
 import { createNodeApp } from './app.js';
 import { loadNodeConfig, type NodeConfig } from './config.js';
 import { connectStore } from './connect-store.js';
 import { CredentialError, createAccountAuth } from './credentials/index.js';
 import { createAccountStateHolder } from './fleet/account-state.js';
-import { readPackageVersion } from './fleet/build-info.js';
 import { createDrainGate } from './fleet/drain.js';
 import { createHeartbeat } from './fleet/heartbeat.js';
 import { createEgress } from './upstream/egress.js';

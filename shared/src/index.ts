@@ -6,4 +6,5 @@ export * from './redis/index.js';
 export * from './queues/index.js';
 export * from './anthropic/index.js';
 export * from './signing/index.js';
+export * from './http/index.js';
 export * from './fleet/index.js';

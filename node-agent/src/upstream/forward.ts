@@ -1,10 +1,10 @@
 import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
-import { AppError, writeErrorResponse, type Logger } from '@switchyard/shared';
+import { AppError, forwardableRequestHeaders, type Logger, writeErrorResponse } from '@switchyard/shared';
 import type { AccountAuth } from '../credentials/account-auth.js';
 import type { Egress } from './egress.js';
-import { upstreamRequestHeaders, withCredential } from './header-policy.js';
+import { withCredential } from './header-policy.js';
 import { peekModel } from './peek-model.js';
 import { collectBody, relayResponse, writeHeldResponse } from './relay.js';
 
@@ -129,7 +129,7 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
       link.upstream?.destroy();
     });
     const model = peekModel(job.body);
-    const clientHeaders = upstreamRequestHeaders(job.req.headers);
+    const clientHeaders = forwardableRequestHeaders(job.req.headers);
     const method = job.req.method ?? 'GET';
     for (let attempt = 1; ; attempt += 1) {
       const credential = await deps.auth.credentialHeaders();

@@ -1,4 +1,5 @@
-import { downstreamResponseHeaders, mergeBetas, OAUTH_BETA, upstreamRequestHeaders, withCredential } from './header-policy.js';
+import { forwardableRequestHeaders as upstreamRequestHeaders, forwardableResponseHeaders as downstreamResponseHeaders } from '@switchyard/shared';
+import { mergeBetas, OAUTH_BETA, withCredential } from './header-policy.js';
 import { peekModel } from './peek-model.js';
 
 describe('mergeBetas', () => {

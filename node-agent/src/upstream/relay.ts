@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { downstreamResponseHeaders } from './header-policy.js';
+import { forwardableResponseHeaders } from '@switchyard/shared';
 
 /** Counts what reached the client. */
 export interface RelayStats {
@@ -24,7 +24,7 @@ export function collectBody(upRes: IncomingMessage): Promise<Buffer> {
 }
 
 function writeHead(res: ServerResponse, upRes: IncomingMessage, requestId: string): void {
-  res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, downstreamResponseHeaders(upRes.rawHeaders, requestId));
+  res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, forwardableResponseHeaders(upRes.rawHeaders, requestId));
 }
 
 /**

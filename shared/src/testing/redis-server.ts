@@ -52,17 +52,20 @@ function exited(child: ChildProcess): Promise<void> {
  * Starts `redis-server` from PATH (no persistence) on the given or a free port and waits until it answers.
  * Throws {@link NO_REDIS_MESSAGE} when there is no redis-server binary.
  */
-export async function startRedisServer(opts: { port?: number; bin?: string } = {}): Promise<RedisServerHandle> {
+export async function startRedisServer(opts: { port?: number; bin?: string; dataDir?: string } = {}): Promise<RedisServerHandle> {
   const bin = opts.bin ?? 'redis-server';
   if (spawnSync(bin, ['--version']).error) throw new Error(NO_REDIS_MESSAGE);
   const port = opts.port ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), 'sy-redis-'));
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+  // With a dataDir the server keeps an append-only file there (as production Redis does), so a
+  // restart on the same dir is an outage, not data loss; the caller owns and removes the dir.
+  const dir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'sy-redis-'));
+  const persistence = opts.dataDir ? ['--appendonly', 'yes'] : ['--appendonly', 'no'];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir];
   const child = spawn(bin, args, { stdio: 'ignore' });
   const stop = async () => {
     child.kill('SIGTERM');
     await exited(child);
-    rmSync(dir, { recursive: true, force: true });
+    if (!opts.dataDir) rmSync(dir, { recursive: true, force: true });
   };
   for (let i = 0; i < 200; i++) {
     if (await redisAnswers('127.0.0.1', port)) return { url: `redis://127.0.0.1:${port}`, port, stop };

@@ -1,0 +1,40 @@
+import express, { type Router } from 'express';
+import { AppError, type Keyspace, type Logger, type SharedStore } from '@switchyard/shared';
+import { createKeyRepository } from '../keys/index.js';
+import type { NodeView } from '../routing/index.js';
+import { adminAuth } from './admin-auth.js';
+import { adminErrorHandler } from './admin-errors.js';
+import { createKeyRoutes } from './key-routes.js';
+import { createNodeRoutes } from './node-routes.js';
+
+/** Dependencies of createAdminRouter. */
+export interface AdminRouterDeps {
+  store: Pick<SharedStore, 'get' | 'set' | 'del' | 'mget' | 'compareAndSet' | 'sadd' | 'srem' | 'smembers'>;
+  keys: Pick<Keyspace, 'keyByDigest' | 'keyById' | 'keyIds' | 'node' | 'nodeControl'>;
+  /** At least 32 bytes; the router refuses to be built with less. */
+  adminToken: string;
+  registry: { nodes(): NodeView[] };
+  log: Logger;
+  now?: () => number;
+}
+
+const ADMIN_BODY_LIMIT = '64kb';
+
+/**
+ * The admin API, to mount at `/admin`: Bearer ADMIN_TOKEN on every route (checked before any body is read),
+ * key management under /keys and the fleet under /nodes. Answers all its own errors in the Anthropic envelope.
+ * @example app.use('/admin', createAdminRouter({ store, keys, adminToken, registry, log }));
+ */
+export function createAdminRouter(deps: AdminRouterDeps): Router {
+  const now = deps.now ?? Date.now;
+  const router = express.Router();
+  router.use(adminAuth(deps.adminToken, deps.log));
+  router.use(express.json({ limit: ADMIN_BODY_LIMIT }));
+  router.use(createKeyRoutes({ repo: createKeyRepository({ store: deps.store, keys: deps.keys, now }), log: deps.log }));
+  router.use(createNodeRoutes({ store: deps.store, keys: deps.keys, registry: deps.registry, log: deps.log, now }));
+  router.use(function adminNotFound(req, _res, next) {
+    next(new AppError('not_found', `Not found: ${req.method} /admin${req.path}`));
+  });
+  router.use(adminErrorHandler(deps.log));
+  return router;
+}

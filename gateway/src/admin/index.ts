@@ -1,0 +1,6 @@
+// The admin API mounted at /admin.
+export { createAdminRouter, type AdminRouterDeps } from './admin-router.js';
+export { CreateKeyBodySchema, UpdateKeyBodySchema, type CreateKeyBody, type UpdateKeyBody } from './admin-schemas.js';
+export { BodyValidationError, type FieldError } from './admin-errors.js';
+export { DRAINED_CONTROL, type NodeSummary } from './node-routes.js';
+export { MIN_ADMIN_TOKEN_BYTES } from './admin-auth.js';

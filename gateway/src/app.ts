@@ -1,0 +1,33 @@
+import express, { type Router } from 'express';
+import type { Logger } from '@switchyard/shared';
+import { errorHandler, notFound } from './http/errors.js';
+import { createProbeRoutes, type Readiness } from './http/probes.js';
+import { createProxyRoute, type ProxyRouteDeps } from './http/proxy-routes.js';
+import { requestContext } from './http/request-context.js';
+
+export interface AppDeps extends ProxyRouteDeps {
+  adminRouter: Router;
+  readiness(): Promise<Readiness>;
+  version: string;
+  gitSha: string;
+  log: Logger;
+}
+
+/**
+ * The gateway's Express app, without listening (main.ts listens; tests drive it directly).
+ * No body parser runs globally: the proxy routes read their body once, bounded, themselves.
+ */
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestContext());
+  app.use(createProbeRoutes(deps));
+  app.use('/admin', deps.adminRouter);
+  app.post('/v1/messages', createProxyRoute(deps, 'messages'));
+  app.post('/v1/messages/count_tokens', createProxyRoute(deps, 'count_tokens'));
+  app.get('/v1/models', createProxyRoute(deps, 'models'));
+  app.use(notFound());
+  app.use(errorHandler(deps.log));
+  return app;
+}

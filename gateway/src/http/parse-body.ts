@@ -1,0 +1,36 @@
+import { AppError } from '@switchyard/shared';
+
+/** The fields the gateway reads from a request body; the bytes themselves are forwarded untouched. */
+export interface ParsedBody {
+  model: string | undefined;
+  stream: boolean;
+  /** true when the request asks for thinking (`enabled` or `adaptive`). */
+  thinking: boolean;
+  system?: unknown;
+  messages?: unknown;
+  metadata?: unknown;
+}
+
+/**
+ * Parses a JSON body once. Anything but a JSON object is a 400 `invalid_request_error`; the original
+ * bytes are what goes upstream, never a re-serialisation of this parse.
+ */
+export function parseBody(body: Buffer): ParsedBody {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new AppError('invalid_json', 'Request body is not valid JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new AppError('invalid_json', 'Request body must be a JSON object');
+  const o = value as Record<string, unknown>;
+  const thinking = o.thinking as { type?: unknown } | undefined;
+  return {
+    model: typeof o.model === 'string' ? o.model : undefined,
+    stream: o.stream === true,
+    thinking: typeof thinking === 'object' && thinking !== null && (thinking.type === 'enabled' || thinking.type === 'adaptive'),
+    system: o.system,
+    messages: o.messages,
+    metadata: o.metadata,
+  };
+}

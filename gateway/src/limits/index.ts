@@ -1,0 +1,5 @@
+// Per-key limits: allowed models, requests per minute, concurrency and the daily token budget.
+export { createKeyLimiter, type Admission, type KeyLimiter, type KeyLimiterDeps } from './key-limiter.js';
+export type { LimitStore } from './limit-sync.js';
+export { BUDGET_FIELDS, type LimitedKey } from './limit-state.js';
+export { isModelAllowed } from './model-match.js';

@@ -1,0 +1,258 @@
+// The limiter on a real Redis: two instances (two gateways) sharing one key's limits, the budget read from the
+// usage worker's hash, release accounting, and a Redis outage (its own redis-server, stopped and restarted).
+import type { Redis } from 'ioredis';
+import { createIoRedisClient, createIoRedisStore, createKeyspace, utcDay, type Logger, type SharedStore } from '@switchyard/shared';
+import { startRedisServer, testRedisUrl, uniquePrefix, type RedisServerHandle } from '@switchyard/shared/testing';
+import { createKeyLimiter, type Admission, type KeyLimiter } from './key-limiter.js';
+import type { LimitedKey } from './limit-state.js';
+
+// A fixed instant mid-minute for the limiter's windows (Redis TTLs still run on real time).
+const T0 = Date.UTC(2030, 0, 1, 12, 0, 30, 200);
+const now = () => T0;
+
+const silent: Logger = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined, child: () => silent };
+
+function limitedKey(id: string, limits: Partial<LimitedKey>): LimitedKey {
+  return { id, allowedModels: null, rpm: null, concurrency: null, dailyTokenBudget: null, ...limits };
+}
+
+function ok(a: Admission): () => void {
+  if (!a.ok) throw new Error(`expected admission, got ${a.error.code}: ${a.error.message}`);
+  return () => a.release();
+}
+
+function refused(a: Admission) {
+  if (a.ok) throw new Error('expected a refusal');
+  return a.error;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => boolean, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+  return Date.now() - started;
+}
+
+// The gateway's own client settings (main.ts): no offline queue, so commands fail at once while Redis is away.
+async function connect(url: string): Promise<{ client: Redis; store: SharedStore }> {
+  const client = createIoRedisClient(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'limits-test' });
+  client.on('error', () => undefined);
+  if (client.status !== 'ready') await new Promise((resolve) => client.once('ready', resolve));
+  return { client, store: createIoRedisStore(client) };
+}
+
+async function deleteByPrefix(client: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, found] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    if (found.length > 0) await client.del(...found);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+describe('key limiter on a shared Redis', () => {
+  const prefix = uniquePrefix('limits');
+  const keys = createKeyspace(prefix);
+  let conn: { client: Redis; store: SharedStore };
+  let limiters: KeyLimiter[] = [];
+
+  function gateway(syncIntervalMs = 1_000): KeyLimiter {
+    const l = createKeyLimiter({ store: conn.store, keys, log: silent, now, syncIntervalMs });
+    limiters.push(l);
+    l.start();
+    return l;
+  }
+
+  beforeAll(async () => {
+    conn = await connect(testRedisUrl());
+  });
+
+  afterEach(async () => {
+    await Promise.all(limiters.map((l) => l.stop()));
+    limiters = [];
+    await deleteByPrefix(conn.client, prefix);
+  });
+
+  afterAll(async () => {
+    await deleteByPrefix(conn.client, prefix);
+    await conn.store.close();
+  });
+
+  it('two instances share one key’s rpm: after one round each the fleet admits exactly rpm', async () => {
+    const a = gateway();
+    const b = gateway();
+    const key = limitedKey('rpm-shared', { rpm: 5 });
+    ok(b.admit(key, 'm'));
+    for (let i = 0; i < 3; i++) ok(a.admit(key, 'm'));
+    await a.syncNow();
+    await b.syncNow();
+    ok(b.admit(key, 'm'));
+    refused(b.admit(key, 'm'));
+    await b.syncNow();
+    await a.syncNow();
+    expect(refused(a.admit(key, 'm')).retryAfterSec).toBe(30);
+    const window = await conn.store.hgetall(keys.rateWindow(key.id, Math.floor(T0 / 60_000)));
+    expect(Object.values(window).map(Number).sort()).toEqual([2, 3]);
+  });
+
+  it('two instances share one key’s concurrency, and a release frees the slot fleet-wide', async () => {
+    const a = gateway();
+    const b = gateway();
+    const key = limitedKey('conc-shared', { concurrency: 3 });
+    ok(b.admit(key, 'm'));
+    const fromA = [ok(a.admit(key, 'm')), ok(a.admit(key, 'm'))];
+    await a.syncNow();
+    await b.syncNow();
+    refused(b.admit(key, 'm'));
+    for (const release of fromA) release();
+    await a.syncNow();
+    await b.syncNow();
+    ok(b.admit(key, 'm'));
+    ok(b.admit(key, 'm'));
+    refused(b.admit(key, 'm'));
+  });
+
+  // Tolerance asserted: the other instance refuses within 2 s, ten times the expected worst case of two
+  // intervals (100 ms each: the holder's next push, then the other's next pull).
+  it('with the timers running, the other instance sees the limit reached within about one sync interval', async () => {
+    const a = gateway(100);
+    const b = gateway(100);
+    const conc = limitedKey('conc-timed', { concurrency: 2 });
+    const rpm = limitedKey('rpm-timed', { rpm: 1_000 });
+    ok(b.admit(conc, 'm'))();
+    ok(b.admit(rpm, 'm'));
+    await sleep(250);
+
+    const held = [ok(a.admit(conc, 'm')), ok(a.admit(conc, 'm'))];
+    for (let i = 0; i < 999; i++) ok(a.admit(rpm, 'm'));
+    let overshoot = 0;
+    const seenConcMs = await until(() => {
+      const probe = b.admit(conc, 'm');
+      if (probe.ok) probe.release();
+      return !probe.ok;
+    }, 2_000);
+    const seenRpmMs = await until(() => {
+      const probe = b.admit(rpm, 'm');
+      if (probe.ok) overshoot++;
+      return !probe.ok;
+    }, 2_000);
+    expect(seenConcMs).toBeLessThan(2_000);
+    expect(seenRpmMs).toBeLessThan(2_000);
+    expect(overshoot).toBeLessThan(100); // b's own probes alone would need 999 to fill the window
+
+    for (const release of held) release();
+    const freedMs = await until(() => {
+      const probe = b.admit(conc, 'm');
+      if (probe.ok) probe.release();
+      return probe.ok;
+    }, 2_000);
+    expect(freedMs).toBeLessThan(2_000);
+  });
+
+  it('refuses once the usage hash for today reaches dailyTokenBudget, until 00:00 UTC', async () => {
+    const a = gateway();
+    const key = limitedKey('budget', { dailyTokenBudget: 1_000 });
+    const usageKey = keys.usage('key', key.id, utcDay(T0));
+    ok(a.admit(key, 'm'))();
+    // As the usage worker writes it: the four token fields (plus counters the budget ignores).
+    await conn.store.hincrby(usageKey, { inputTokens: 400, outputTokens: 300, cacheCreationInputTokens: 200, cacheReadInputTokens: 99, requests: 7 });
+    await a.syncNow();
+    ok(a.admit(key, 'm'))();
+    await conn.store.hincrby(usageKey, { cacheReadInputTokens: 1 });
+    await a.syncNow();
+    const err = refused(a.admit(key, 'm'));
+    expect(err.code).toBe('budget_exhausted');
+    expect(err.status).toBe(429);
+    expect(err.retryAfterSec).toBe(11 * 3600 + 59 * 60 + 30);
+
+    const fresh = gateway(); // a gateway that never saw the key reads the total on first sight
+    ok(fresh.admit(key, 'm'))();
+    await until(() => !fresh.admit(key, 'm').ok, 2_000);
+  });
+
+  it('counts a released request once however often it is released', async () => {
+    const a = gateway();
+    const b = gateway();
+    const key = limitedKey('release-once', { concurrency: 4 });
+    ok(b.admit(key, 'm'));
+    const first = ok(a.admit(key, 'm'));
+    ok(a.admit(key, 'm'));
+    ok(a.admit(key, 'm'));
+    first();
+    first();
+    first();
+    await a.syncNow();
+    const hash = await conn.store.hgetall(keys.concurrency(key.id));
+    expect(Object.values(hash).map((v) => Number(v.split(':')[0])).sort()).toEqual([2]);
+    await b.syncNow();
+    ok(b.admit(key, 'm'));
+    refused(b.admit(key, 'm'));
+  });
+});
+
+describe('key limiter while Redis is down', () => {
+  const prefix = uniquePrefix('limits-outage');
+  const keys = createKeyspace(prefix);
+  let redis: RedisServerHandle;
+  let conn: { client: Redis; store: SharedStore };
+  const limiters: KeyLimiter[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    conn = await connect(redis.url);
+  });
+
+  afterAll(async () => {
+    await Promise.all(limiters.map((l) => l.stop()));
+    conn.client.disconnect();
+    await redis.stop();
+  });
+
+  it('answers from local counts without waiting, and shares again once Redis is back', async () => {
+    const gateway = () => {
+      const l = createKeyLimiter({ store: conn.store, keys, log: silent, now, syncIntervalMs: 50 });
+      limiters.push(l);
+      l.start();
+      return l;
+    };
+    const a = gateway();
+    const b = gateway();
+    const rpm = limitedKey('outage-rpm', { rpm: 4 });
+    const conc = limitedKey('outage-conc', { concurrency: 1 });
+    ok(b.admit(rpm, 'm'));
+    ok(b.admit(conc, 'm'))();
+    const holding = ok(a.admit(conc, 'm')); // a request that outlives the outage
+    expect(await a.syncNow()).toBe(true);
+    expect(await b.syncNow()).toBe(true);
+
+    await redis.stop();
+    await until(() => !a.redisHealthy() && !b.redisHealthy(), 5_000);
+
+    // Nothing here touches Redis: every answer is synchronous and comes from this instance's own counts.
+    const started = performance.now();
+    for (let i = 0; i < 3; i++) ok(a.admit(rpm, 'm'));
+    refused(a.admit(conc, 'm'));
+    const local = limitedKey('outage-local', { rpm: 2 });
+    ok(a.admit(local, 'm'));
+    ok(a.admit(local, 'm'));
+    expect(refused(a.admit(local, 'm')).code).toBe('rate_limited');
+    expect(performance.now() - started).toBeLessThan(100);
+
+    redis = await startRedisServer({ port: redis.port });
+    await until(() => a.redisHealthy() && b.redisHealthy(), 10_000);
+    await a.syncNow();
+    await b.syncNow();
+    // The restarted Redis is empty: b can only refuse if a pushed what it admitted during the outage
+    // (3 of rpm 4, plus b's own 1) and re-wrote the request it has held since before the outage.
+    expect(refused(b.admit(rpm, 'm')).code).toBe('rate_limited');
+    expect(refused(b.admit(conc, 'm')).code).toBe('rate_limited');
+    holding();
+    await a.syncNow();
+    await b.syncNow();
+    ok(b.admit(conc, 'm'));
+  });
+});

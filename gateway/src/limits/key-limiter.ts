@@ -1,0 +1,172 @@
+// Per-key limits on the request path: a synchronous decision from local counts plus the fleet's numbers as of
+// the last background sync. See createKeyLimiter for the consistency this buys and what it costs.
+import { randomBytes } from 'node:crypto';
+import { AppError, type Keyspace, type Logger } from '@switchyard/shared';
+import { createLimitSync, type LimitStore } from './limit-sync.js';
+import {
+  dayIndexOf,
+  needsSync,
+  newKeyState,
+  secondsToNextMinute,
+  secondsToNextUtcDay,
+  type KeyState,
+  type LimitedKey,
+} from './limit-state.js';
+import { isModelAllowed } from './model-match.js';
+import { createSyncRunner } from './sync-runner.js';
+
+/** The answer of admit(): go ahead (and call release() once when the request ends), or the error to send. */
+export type Admission = { ok: true; release(): void } | { ok: false; error: AppError };
+
+/** Enforces each key's allowed models, requests per minute, concurrent requests and daily token budget. */
+export interface KeyLimiter {
+  /**
+   * Synchronous decision (no awaits): model allowed? under today's token budget? under rpm? under concurrency?
+   * On success returns a release() to call when the request ends (a second call does nothing). On refusal an
+   * AppError: 403 model_not_allowed, or 429 budget_exhausted / rate_limited with retryAfterSec.
+   */
+  admit(key: LimitedKey, model: string | undefined, nowMs?: number): Admission;
+  /** Starts the background sync (every syncIntervalMs). */
+  start(): void;
+  /** Stops the sync after one last bounded push (so other instances stop counting this one's requests). */
+  stop(): Promise<void>;
+  /** Runs one sync round now (after any running one); resolves to whether Redis answered every command. */
+  syncNow(): Promise<boolean>;
+  /** Whether the last sync round had no failed Redis command (vacuously true while no key needs syncing). */
+  redisHealthy(): boolean;
+}
+
+/** Inputs of createKeyLimiter. */
+export interface KeyLimiterDeps {
+  store: LimitStore;
+  keys: Keyspace;
+  log: Logger;
+  /** Epoch ms; default Date.now. */
+  now?: () => number;
+  /** How often counts are pushed to and pulled from Redis. Default 1000. */
+  syncIntervalMs?: number;
+  /** This instance's field in the shared hashes; default random. */
+  instanceId?: string;
+}
+
+const ACTIVE_MS = 120_000;
+const EVICT_MS = 600_000;
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer`);
+  return value;
+}
+
+function refusal(error: AppError): Admission {
+  return { ok: false, error };
+}
+
+// The checks in order of how long the client must wait: a day, then the minute, then a second.
+function checkLimits(state: KeyState, nowMs: number, staleMs: number): AppError | undefined {
+  const { rpm, concurrency, dailyTokenBudget } = state.limits;
+  const budget = state.budget;
+  if (dailyTokenBudget !== null && budget !== undefined && budget.dayIndex === dayIndexOf(nowMs) && budget.used >= dailyTokenBudget) {
+    return new AppError('budget_exhausted', `This API key has used its daily budget of ${dailyTokenBudget} tokens; it resets at 00:00 UTC.`, {
+      retryAfterSec: secondsToNextUtcDay(nowMs),
+    });
+  }
+  if (rpm !== null) {
+    const remote = state.remoteRate?.minute === state.minute ? state.remoteRate.count : 0;
+    if (state.localInMinute + remote >= rpm) {
+      return new AppError('rate_limited', `This API key's rate limit of ${rpm} requests per minute has been exceeded.`, {
+        retryAfterSec: secondsToNextMinute(nowMs),
+      });
+    }
+  }
+  if (concurrency !== null) {
+    const remote = state.remoteConc !== undefined && nowMs - state.remoteConc.atMs <= staleMs ? state.remoteConc.count : 0;
+    if (state.inFlight + remote >= concurrency) {
+      return new AppError('rate_limited', `This API key allows ${concurrency} concurrent requests; wait for one to finish.`, { retryAfterSec: 1 });
+    }
+  }
+  return undefined;
+}
+
+function releaser(state: KeyState, now: () => number): () => void {
+  let released = false;
+  return function release() {
+    if (released) return;
+    released = true;
+    state.inFlight--;
+    state.concDirty = true;
+    state.lastSeenMs = now();
+  };
+}
+
+/**
+ * Creates the limiter. Local first, shared in the background: admit() counts this instance's requests per key
+ * (per minute and in flight) in memory and adds the other instances' numbers as last read from Redis; every
+ * syncIntervalMs the instance adds its new admissions to the key's minute window (keys.rateWindow, one hash
+ * field per instance), writes its in-flight count with a timestamp (keys.concurrency, one field per instance,
+ * ignored once older than max(5 intervals, 5 s), so a crashed gateway's requests age out), and reads back the
+ * windows, in-flight counts and today's usage totals (keys.usage('key', id, day), the sum of the worker's token
+ * fields) of keys seen in the last two minutes. A key seen for the first time is read at once in the background.
+ *
+ * Consistency window: a request admitted by one instance is visible to the others after its next push and their
+ * next pull, i.e. within about one sync interval (two at worst). In that window each of N instances may admit up
+ * to the remaining allowance, so the fleet can exceed rpm or concurrency by up to (N−1)× what was left for one
+ * interval; a budget reached while a request runs is enforced from the next read on (tokens already granted are
+ * not clawed back). When Redis is down each instance enforces on its own counts (plus the last numbers read, for
+ * the current minute and day) and nothing on the request path waits; the sync resumes when Redis returns.
+ */
+export function createKeyLimiter(deps: KeyLimiterDeps): KeyLimiter {
+  const now = deps.now ?? Date.now;
+  const intervalMs = positiveInteger('syncIntervalMs', deps.syncIntervalMs ?? 1_000);
+  const staleMs = Math.max(5 * intervalMs, 5_000);
+  const states = new Map<string, KeyState>();
+  const sync = createLimitSync({
+    store: deps.store,
+    keys: deps.keys,
+    now,
+    instanceId: deps.instanceId ?? randomBytes(8).toString('hex'),
+    states,
+    staleMs,
+    activeMs: ACTIVE_MS,
+    evictMs: EVICT_MS,
+  });
+  const runner = createSyncRunner({ sync, log: deps.log, intervalMs });
+
+  function stateFor(key: LimitedKey, nowMs: number): KeyState {
+    let state = states.get(key.id);
+    if (state === undefined) {
+      state = newKeyState(key, nowMs);
+      states.set(key.id, state);
+      // Without this a key that is already over its budget would get a free interval on every gateway restart.
+      if (needsSync(key)) runner.pullSoon(state);
+    }
+    state.limits = key;
+    state.lastSeenMs = nowMs;
+    const minute = Math.floor(nowMs / 60_000);
+    if (minute > state.minute) {
+      state.minute = minute;
+      state.localInMinute = 0;
+    }
+    return state;
+  }
+
+  return {
+    admit(key, model, nowMs = now()) {
+      if (!isModelAllowed(key.allowedModels, model)) {
+        const message = model === undefined ? 'This API key is limited to specific models; name one in the request.' : `This API key may not use the model ${model}.`;
+        return refusal(new AppError('model_not_allowed', message));
+      }
+      const state = stateFor(key, nowMs);
+      const error = checkLimits(state, nowMs, staleMs);
+      if (error !== undefined) return refusal(error);
+      state.localInMinute++;
+      if (key.rpm !== null) state.pendingRate.set(state.minute, (state.pendingRate.get(state.minute) ?? 0) + 1);
+      state.inFlight++;
+      state.concDirty = true;
+      return { ok: true, release: releaser(state, now) };
+    },
+    start: () => runner.start(),
+    stop: () => runner.stop(),
+    syncNow: () => runner.syncNow(),
+    redisHealthy: () => runner.healthy(),
+  };
+}

@@ -1,0 +1,111 @@
+// What one gateway instance knows about one key: its own counts (exact, updated on the request path) and the
+// rest of the fleet's (as of the last background sync). Plain data plus pure helpers, so admit() stays synchronous.
+import type { KeyRecord } from '../keys/key-record.js';
+
+/** The fields of a gateway key the limiter reads; every KeyRecord is one. */
+export type LimitedKey = Pick<KeyRecord, 'id' | 'allowedModels' | 'rpm' | 'concurrency' | 'dailyTokenBudget'>;
+
+/** The usage-hash fields (written by the usage worker) whose sum counts against the daily token budget. */
+export const BUDGET_FIELDS = ['inputTokens', 'outputTokens', 'cacheCreationInputTokens', 'cacheReadInputTokens'] as const;
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
+
+/** One key as this instance sees it. */
+export interface KeyState {
+  readonly id: string;
+  /** The record passed to the latest admit() (limits may change between requests). */
+  limits: LimitedKey;
+  lastSeenMs: number;
+  /** This instance's requests of the key that have not released yet. */
+  inFlight: number;
+  /** inFlight changed since it was last written to Redis. */
+  concDirty: boolean;
+  /** The minute (epochMinute) localInMinute counts. */
+  minute: number;
+  /** Requests this instance admitted in `minute`. */
+  localInMinute: number;
+  /** Admissions per minute not yet added to the shared window. */
+  pendingRate: Map<number, number>;
+  /** The other instances' requests in `minute`, as last read. */
+  remoteRate: { minute: number; count: number } | undefined;
+  /** The other instances' in-flight requests, as last read at `atMs`. */
+  remoteConc: { count: number; atMs: number } | undefined;
+  /** Tokens counted for the key on UTC day `dayIndex` (days since the epoch), as last read. */
+  budget: { dayIndex: number; used: number } | undefined;
+}
+
+/** A fresh state for a key first seen at nowMs. */
+export function newKeyState(key: LimitedKey, nowMs: number): KeyState {
+  return {
+    id: key.id,
+    limits: key,
+    lastSeenMs: nowMs,
+    inFlight: 0,
+    concDirty: false,
+    minute: Math.floor(nowMs / MINUTE_MS),
+    localInMinute: 0,
+    pendingRate: new Map(),
+    remoteRate: undefined,
+    remoteConc: undefined,
+    budget: undefined,
+  };
+}
+
+/** Whether the key has a limit that needs the fleet's numbers (so the state is worth syncing). */
+export function needsSync(key: LimitedKey): boolean {
+  return key.rpm !== null || key.concurrency !== null || key.dailyTokenBudget !== null;
+}
+
+/** Whole seconds (at least 1) until the next minute starts: when a fixed rpm window frees up. */
+export function secondsToNextMinute(nowMs: number): number {
+  return Math.max(1, Math.ceil((MINUTE_MS - (nowMs % MINUTE_MS)) / 1000));
+}
+
+/** Whole seconds (at least 1) until the next 00:00 UTC: when a daily budget starts over. */
+export function secondsToNextUtcDay(nowMs: number): number {
+  return Math.max(1, Math.ceil((DAY_MS - (nowMs % DAY_MS)) / 1000));
+}
+
+/** Days since the epoch (UTC) of an instant; the same day as utcDay(ms) without building a string per request. */
+export function dayIndexOf(nowMs: number): number {
+  return Math.floor(nowMs / DAY_MS);
+}
+
+function toCount(raw: string | undefined): number {
+  const n = Number(raw);
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+/** The shared rate window's total minus this instance's own field: requests the other instances admitted. */
+export function othersInWindow(hash: Record<string, string>, self: string): number {
+  let sum = 0;
+  for (const field in hash) if (field !== self) sum += toCount(hash[field]);
+  return sum;
+}
+
+/** A concurrency field value: this instance's in-flight count and when it was written (so a dead instance's count ages out). */
+export function encodeInFlight(count: number, atMs: number): string {
+  return `${count}:${atMs}`;
+}
+
+/** The other instances' in-flight requests: fields written within staleMs of nowMs, except this instance's own. */
+export function othersInFlight(hash: Record<string, string>, self: string, nowMs: number, staleMs: number): number {
+  let sum = 0;
+  for (const field in hash) {
+    if (field === self) continue;
+    const value = hash[field] ?? '';
+    const sep = value.indexOf(':');
+    if (sep <= 0) continue;
+    const atMs = Number(value.slice(sep + 1));
+    if (Number.isFinite(atMs) && nowMs - atMs <= staleMs) sum += toCount(value.slice(0, sep));
+  }
+  return sum;
+}
+
+/** Tokens counted in a usage hash: the sum of BUDGET_FIELDS. */
+export function usageTotal(hash: Record<string, string>): number {
+  let sum = 0;
+  for (const field of BUDGET_FIELDS) sum += toCount(hash[field]);
+  return sum;
+}

@@ -1,0 +1,140 @@
+// The background half of the limiter: adds this instance's admissions to the shared per-minute windows,
+// writes its in-flight counts, and reads back what the rest of the fleet did. Never on the request path.
+import { epochMinute, utcDay, type Keyspace, type SharedStore } from '@switchyard/shared';
+import { dayIndexOf, encodeInFlight, needsSync, othersInFlight, othersInWindow, usageTotal, type KeyState } from './limit-state.js';
+
+/** The store operations the limiter uses (any SharedStore has them). */
+export type LimitStore = Pick<SharedStore, 'hincrby' | 'hgetall' | 'hset' | 'expire'>;
+
+/** A rate window outlives its minute a little, so late adds from a slow instance still land in it. */
+const RATE_WINDOW_TTL_MS = 120_000;
+/** Renewed on every write; only a safety net, since stale fields are ignored by their timestamp. */
+const CONCURRENCY_TTL_MS = 60_000;
+
+/** Inputs of createLimitSync. */
+export interface LimitSyncDeps {
+  store: LimitStore;
+  keys: Keyspace;
+  now(): number;
+  /** This instance's field in the shared hashes. */
+  instanceId: string;
+  /** The limiter's per-key states; the sync reads, updates and evicts them. */
+  states: Map<string, KeyState>;
+  /** Other instances' in-flight counts older than this are ignored (a crashed gateway's count ages out). */
+  staleMs: number;
+  /** Keys seen within this long (or with requests in flight) have their fleet numbers pulled. */
+  activeMs: number;
+  /** Idle keys with nothing in flight or pending are forgotten after this long. */
+  evictMs: number;
+}
+
+/** How a sync round went: ok, or the first failure. */
+export type SyncResult = { ok: true } | { ok: false; error: unknown };
+
+/** Push and pull operations over the limiter's states. */
+export interface LimitSync {
+  /** Pushes every pending count, then pulls the fleet's numbers for recently seen keys; evicts idle keys. */
+  round(): Promise<SyncResult>;
+  /** Pulls one key's fleet numbers (a key this instance sees for the first time). */
+  pull(state: KeyState): Promise<SyncResult>;
+}
+
+function settle(state: KeyState, minute: number, pushed: number): void {
+  const left = (state.pendingRate.get(minute) ?? 0) - pushed;
+  if (left > 0) state.pendingRate.set(minute, left);
+  else state.pendingRate.delete(minute);
+}
+
+async function firstFailure(jobs: Promise<unknown>[]): Promise<SyncResult> {
+  const results = await Promise.allSettled(jobs);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  return failed === undefined ? { ok: true } : { ok: false, error: failed.reason };
+}
+
+/** Creates the sync operations; the limiter schedules them. */
+export function createLimitSync(deps: LimitSyncDeps): LimitSync {
+  const { store, keys, instanceId, states } = deps;
+
+  function pushRate(state: KeyState, nowMs: number): Promise<unknown>[] {
+    if (state.limits.rpm === null) {
+      state.pendingRate.clear();
+      return [];
+    }
+    const current = epochMinute(nowMs);
+    const ops: Promise<unknown>[] = [];
+    for (const [minute, delta] of state.pendingRate) {
+      // A closed window limits nobody any more; one minute of grace covers clock skew between gateways.
+      if (minute < current - 1) {
+        state.pendingRate.delete(minute);
+        continue;
+      }
+      const add = store.hincrby(keys.rateWindow(state.id, minute), { [instanceId]: delta }, { ttlMs: RATE_WINDOW_TTL_MS });
+      ops.push(add.then(() => settle(state, minute, delta)));
+    }
+    return ops;
+  }
+
+  function pushInFlight(state: KeyState, nowMs: number): Promise<unknown>[] {
+    if (state.limits.concurrency === null) {
+      state.concDirty = false;
+      return [];
+    }
+    // Written every round while busy: the timestamp is what keeps the count alive for the other instances.
+    if (state.inFlight === 0 && !state.concDirty) return [];
+    state.concDirty = false;
+    const key = keys.concurrency(state.id);
+    const write = store
+      .hset(key, { [instanceId]: encodeInFlight(state.inFlight, nowMs) })
+      .then(() => store.expire(key, CONCURRENCY_TTL_MS))
+      .catch((err: unknown) => {
+        state.concDirty = true;
+        throw err;
+      });
+    return [write];
+  }
+
+  async function pullKey(state: KeyState, nowMs: number): Promise<void> {
+    const { rpm, concurrency, dailyTokenBudget } = state.limits;
+    const minute = epochMinute(nowMs);
+    const [window, inFlight, usage] = await Promise.all([
+      rpm === null ? undefined : store.hgetall(keys.rateWindow(state.id, minute)),
+      concurrency === null ? undefined : store.hgetall(keys.concurrency(state.id)),
+      dailyTokenBudget === null ? undefined : store.hgetall(keys.usage('key', state.id, utcDay(nowMs))),
+    ]);
+    if (window) state.remoteRate = { minute, count: othersInWindow(window, instanceId) };
+    if (inFlight) state.remoteConc = { count: othersInFlight(inFlight, instanceId, nowMs, deps.staleMs), atMs: nowMs };
+    if (usage) state.budget = { dayIndex: dayIndexOf(nowMs), used: usageTotal(usage) };
+  }
+
+  function evictable(state: KeyState, nowMs: number): boolean {
+    return nowMs - state.lastSeenMs > deps.evictMs && state.inFlight === 0 && state.pendingRate.size === 0 && !state.concDirty;
+  }
+
+  async function syncKey(state: KeyState, nowMs: number): Promise<void> {
+    await firstFailure([...pushRate(state, nowMs), ...pushInFlight(state, nowMs)]).then((r) => {
+      if (!r.ok) throw r.error;
+    });
+    // Pulled after this instance's own push, so a round leaves the fleet's numbers as fresh as they can be.
+    if (state.inFlight > 0 || nowMs - state.lastSeenMs <= deps.activeMs) await pullKey(state, nowMs);
+  }
+
+  return {
+    round() {
+      const nowMs = deps.now();
+      const jobs: Promise<void>[] = [];
+      for (const state of states.values()) {
+        if (!needsSync(state.limits)) {
+          state.pendingRate.clear();
+          state.concDirty = false;
+        } else {
+          jobs.push(syncKey(state, nowMs));
+        }
+        if (evictable(state, nowMs)) states.delete(state.id);
+      }
+      return firstFailure(jobs);
+    },
+    pull(state) {
+      return firstFailure([pullKey(state, deps.now())]);
+    },
+  };
+}

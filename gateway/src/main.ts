@@ -1,0 +1,136 @@
+// The gateway's composition root: config → Redis → key auth, limits, registry, stickiness, forwarder → app → listen.
+// SIGTERM: stop accepting connections, let in-flight streams finish (up to DRAIN_TIMEOUT_MS), close, exit 0.
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import {
+  createIoRedisClient,
+  createIoRedisStore,
+  createKeyspace,
+  createLogger,
+  readPackageVersion,
+  type Logger,
+  type SharedStore,
+} from '@switchyard/shared';
+import { createAdminRouter } from './admin/index.js';
+import { createApp } from './app.js';
+import { loadGatewayConfig, type GatewayConfig } from './config.js';
+import type { GatewayStats } from './http/proxy-routes.js';
+import { createKeyAuthenticator } from './keys/index.js';
+import { createKeyLimiter } from './limits/index.js';
+import { createForwarder } from './proxy/index.js';
+import { availabilityOf, createRegistrySnapshot, createStickyStore } from './routing/index.js';
+
+const VERSION = readPackageVersion(fileURLToPath(new URL('../package.json', import.meta.url))) ?? 'unknown';
+
+function connectRedis(config: GatewayConfig, log: Logger): SharedStore {
+  // No offline queue: while Redis is away, commands fail at once and every caller falls back to its
+  // local state, so no request waits on a reconnect.
+  const client = createIoRedisClient(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'gateway' });
+  let down = false;
+  client.on('error', (err: NodeJS.ErrnoException) => {
+    if (!down) log.warn('redis unreachable', { errorCode: err.code, message: err.message });
+    down = true;
+  });
+  client.on('ready', () => {
+    if (down) log.info('redis reachable again');
+    down = false;
+  });
+  return createIoRedisStore(client);
+}
+
+async function pingWithin(store: SharedStore, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const ping = store.ping().then(
+    () => true,
+    () => false,
+  );
+  const ok = await Promise.race([ping, timeout]);
+  clearTimeout(timer);
+  return ok;
+}
+
+async function main(config: GatewayConfig, log: Logger): Promise<void> {
+  const store = connectRedis(config, log);
+  const keys = createKeyspace(config.REDIS_PREFIX);
+  const now = () => Date.now();
+
+  const authenticator = createKeyAuthenticator({ store, keys, log });
+  const limiter = createKeyLimiter({ store, keys, log });
+  const registry = createRegistrySnapshot({ store, keys, log });
+  const sticky = createStickyStore({ store, keys, log });
+  const forwarder = createForwarder({
+    sharedSecret: config.NODE_SHARED_SECRET,
+    log,
+    onNodeResponse: (nodeId, status, headers, model) => registry.observe(nodeId, status, headers, model),
+    onNodeUnreachable: (nodeId) => registry.markUnreachable(nodeId),
+  });
+  const stats: GatewayStats = { requestsWithoutThinking: 0 };
+  const availableNodes = () => registry.nodes().filter((n) => availabilityOf(n, now(), undefined) === 'available').length;
+
+  const app = createApp({
+    authenticator,
+    limiter,
+    registry,
+    sticky,
+    forwarder,
+    maxBodyBytes: config.MAX_BODY_BYTES,
+    log,
+    stats,
+    now,
+    adminRouter: createAdminRouter({ store, keys, adminToken: config.ADMIN_TOKEN, registry, log }),
+    readiness: async () => ({ redis: await pingWithin(store, 500), availableNodes: availableNodes() }),
+    version: VERSION,
+    gitSha: config.GIT_SHA,
+  });
+
+  limiter.start();
+  registry.start();
+  await registry.refreshNow().catch(() => undefined);
+  const server = http.createServer(app);
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 70_000;
+  await new Promise<void>((resolve) => server.listen(config.PORT, config.HOST, resolve));
+  log.info('gateway started', {
+    listen: `${config.HOST}:${config.PORT}`,
+    redis: redactedUrl(config.REDIS_URL),
+    prefix: config.REDIS_PREFIX,
+    maxBodyBytes: config.MAX_BODY_BYTES,
+    nodes: registry.nodes().map((n) => n.record.nodeId),
+    version: VERSION,
+    gitSha: config.GIT_SHA,
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('draining', { signal, timeoutMs: config.DRAIN_TIMEOUT_MS });
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const timedOut = await Promise.race([closed.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), config.DRAIN_TIMEOUT_MS).unref())]);
+    if (timedOut) server.closeAllConnections();
+    registry.stop();
+    await limiter.stop();
+    forwarder.close();
+    await store.close();
+    log.info('stopped', { timedOut });
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+function redactedUrl(raw: string): string {
+  const u = new URL(raw);
+  u.password = '';
+  u.username = '';
+  return u.toString();
+}
+
+const config = loadGatewayConfig();
+const log = createLogger({ service: 'gateway', level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+main(config, log).catch((err: unknown) => {
+  log.error('cannot start', { err });
+  process.exit(1);
+});

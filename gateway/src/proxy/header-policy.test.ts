@@ -1,0 +1,82 @@
+import { forwardableRequestHeaders as nodeRequestHeaders, forwardableResponseHeaders as clientResponseHeaders } from '@switchyard/shared';
+import { attemptHeaders, isFailoverStatus, wirePath } from './header-policy.js';
+
+describe('nodeRequestHeaders', () => {
+  it('keeps what the API needs and drops credentials, cookies, hop-by-hop, host, content-length, expect and x-switchyard-*', () => {
+    const out = nodeRequestHeaders({
+      host: 'gateway.example',
+      authorization: 'Bearer sy-FAKE',
+      'x-api-key': 'sy-FAKE',
+      cookie: 'a=b',
+      'content-length': '12',
+      expect: '100-continue',
+      connection: 'keep-alive, X-Custom-Hop',
+      'x-custom-hop': '1',
+      'keep-alive': 'timeout=5',
+      'transfer-encoding': 'chunked',
+      upgrade: 'h2c',
+      te: 'trailers',
+      'proxy-authorization': 'Basic x',
+      'x-switchyard-signature': 'forged',
+      'x-switchyard-future': 'forged',
+      'anthropic-version': '2023-06-01',
+      'anthropic-beta': 'a,b',
+      'user-agent': 'claude-cli/2.1.0',
+      'x-stainless-os': 'Linux',
+    });
+    expect(out).toEqual({ 'anthropic-version': '2023-06-01', 'anthropic-beta': 'a,b', 'user-agent': 'claude-cli/2.1.0', 'x-stainless-os': 'Linux' });
+  });
+});
+
+describe('attemptHeaders', () => {
+  const sig = { 'x-switchyard-signature': 'abc' };
+
+  it('adds the signature and the body length', () => {
+    expect(attemptHeaders({ a: '1' }, sig, 'POST', 42)).toEqual({ a: '1', 'x-switchyard-signature': 'abc', 'content-length': '42' });
+  });
+
+  it('gives an empty POST content-length 0 and a bodiless GET none', () => {
+    expect(attemptHeaders({}, sig, 'POST', 0)['content-length']).toBe('0');
+    expect(attemptHeaders({}, sig, 'GET', 0)['content-length']).toBeUndefined();
+  });
+});
+
+describe('clientResponseHeaders', () => {
+  it('drops hop-by-hop and Connection-named fields, keeps case and duplicates', () => {
+    const raw = ['Content-Type', 'text/event-stream', 'Connection', 'keep-alive, X-Node-Hop', 'X-Node-Hop', '1', 'Keep-Alive', 'timeout=5', 'Transfer-Encoding', 'chunked', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'request-id', 'req_up'];
+    expect(clientResponseHeaders(raw, 'req_gw')).toEqual(['Content-Type', 'text/event-stream', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'request-id', 'req_up']);
+  });
+
+  it("adds the gateway's request id only when the node sent none", () => {
+    expect(clientResponseHeaders(['content-type', 'application/json'], 'req_gw')).toEqual(['content-type', 'application/json', 'request-id', 'req_gw']);
+  });
+});
+
+describe('isFailoverStatus', () => {
+  it.each([
+    [429, true],
+    [500, true],
+    [502, true],
+    [529, true],
+    [200, false],
+    [400, false],
+    [401, false],
+    [403, false],
+    [413, false],
+  ])('%i -> %s', (status, expected) => {
+    expect(isFailoverStatus(status)).toBe(expected);
+  });
+});
+
+describe('wirePath', () => {
+  it.each([
+    ['/v1/messages?beta=true', '/v1/messages?beta=true'],
+    ['/v1/messages', '/v1/messages'],
+    ['/v1/models?limit=1000&after=x', '/v1/models?limit=1000&after=x'],
+    ['/v1/messages/../models', '/v1/models'],
+    ['/v1/{x}?q=a b', '/v1/%7Bx%7D?q=a%20b'],
+    ['//double', '//double'],
+  ])('%s -> %s', (path, expected) => {
+    expect(wirePath(path)).toBe(expected);
+  });
+});

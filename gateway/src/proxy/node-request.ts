@@ -1,0 +1,126 @@
+import type { Agent as HttpAgent, ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
+import { Readable } from 'node:stream';
+import { createProxyServer, type ProxyServer } from 'http-proxy-3';
+
+/** How the wait for a node's response head ended. */
+export type NodeHead =
+  | { kind: 'response'; proxyRes: IncomingMessage }
+  /** No answer: refused, reset, timed out. `staleSocket`: a reused keep-alive socket the node had just closed. */
+  | { kind: 'error'; code: string | undefined; staleSocket: boolean }
+  | { kind: 'aborted' };
+
+/** One request to one node. */
+export interface NodeRequest {
+  target: URL;
+  /** The complete outgoing headers (filtered client headers + signature + content-length). */
+  headers: IncomingHttpHeaders;
+  /** The path for the request line (already in wire form, as signed). */
+  path: string;
+  body: Buffer;
+}
+
+interface Pending {
+  settle(head: NodeHead): void;
+  proxyReq?: ClientRequest;
+}
+
+/** Sends requests to nodes through http-proxy-3 and resolves with each one's response head. */
+export interface NodeRequester {
+  /** Never rejects; a client that hangs up before the head destroys the node request at once. */
+  request(req: IncomingMessage, res: ServerResponse, nodeReq: NodeRequest): Promise<NodeHead>;
+}
+
+function bodyStream(body: Buffer): Readable {
+  return new Readable({
+    read() {
+      if (body.length > 0) this.push(body);
+      this.push(null);
+    },
+  });
+}
+
+function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * One http-proxy-3 server for all requests, with selfHandleResponse so the forwarder sees the status
+ * before deciding to relay or fail over. Its 'proxyReq'/'proxyRes' events are global, so each
+ * in-flight request is found again by its client response.
+ */
+export function createNodeRequester(deps: { httpAgent: HttpAgent; httpsAgent: HttpsAgent; connectTimeoutMs: number; onProxyError(err: unknown): void }): NodeRequester {
+  const proxy: ProxyServer = createProxyServer({ selfHandleResponse: true, prependPath: false, xfwd: false });
+  const pending = new WeakMap<ServerResponse, Pending>();
+  proxy.on('proxyReq', (proxyReq, _req, res) => {
+    const p = pending.get(res);
+    if (p) p.proxyReq = proxyReq;
+    else proxyReq.destroy();
+  });
+  proxy.on('proxyRes', (proxyRes, _req, res) => {
+    const p = pending.get(res);
+    if (p) p.settle({ kind: 'response', proxyRes });
+    else proxyRes.destroy();
+  });
+  // Every web() call passes its own callback, so this only sees errors that call has no place for.
+  proxy.on('error', (err) => deps.onProxyError(err));
+
+  function request(req: IncomingMessage, res: ServerResponse, nodeReq: NodeRequest): Promise<NodeHead> {
+    return new Promise((resolve) => {
+      if (res.destroyed) return resolve({ kind: 'aborted' });
+      const p: Pending = {
+        settle(head) {
+          if (pending.get(res) !== p) return;
+          pending.delete(res);
+          res.off('close', onClientClose);
+          resolve(head);
+        },
+      };
+      // http-proxy-3 destroys the node request on this too; doing it here keeps the guarantee ours.
+      const onClientClose = (): void => {
+        p.proxyReq?.destroy();
+        p.settle({ kind: 'aborted' });
+      };
+      pending.set(res, p);
+      res.once('close', onClientClose);
+      const onError = (err: unknown): void => {
+        p.settle({ kind: 'error', code: errorCode(err), staleSocket: p.proxyReq?.reusedSocket === true && errorCode(err) === 'ECONNRESET' });
+      };
+      try {
+        send(req, res, nodeReq, onError);
+      } catch (err) {
+        // http.request throws synchronously on a header value it will not send.
+        onError(err);
+      }
+    });
+  }
+
+  function send(req: IncomingMessage, res: ServerResponse, nodeReq: NodeRequest, onError: (err: unknown) => void): void {
+    // http-proxy-3 builds the outgoing request from req.headers and req.url, synchronously inside web().
+    // Lending it the filtered headers and the signed path for that call (rather than editing them in
+    // 'proxyReq', which it skips for `Expect: 100-continue` requests) means the client's credentials
+    // can never reach a node; the client's request keeps its own headers for everyone else.
+    const own = { headers: req.headers, url: req.url };
+    req.headers = nodeReq.headers;
+    req.url = nodeReq.path;
+    try {
+      proxy.web(
+        req,
+        res,
+        {
+          target: nodeReq.target,
+          agent: nodeReq.target.protocol === 'https:' ? deps.httpsAgent : deps.httpAgent,
+          buffer: bodyStream(nodeReq.body),
+          connectTimeout: deps.connectTimeoutMs,
+        },
+        onError,
+      );
+    } finally {
+      req.headers = own.headers;
+      req.url = own.url;
+    }
+  }
+
+  return { request };
+}

@@ -1,0 +1,101 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sseErrorFrame } from '@switchyard/shared';
+
+/** How a relayed body ended. */
+export type RelayEnd = 'complete' | 'broken' | 'aborted';
+
+export interface RelayOptions {
+  /** The body is an SSE stream (frame-aligned writes, a terminal error event on a break). */
+  sse: boolean;
+  requestId: string;
+  /** Called once, when the first body bytes are written to the client. */
+  onFirstByte(): void;
+  /** Sees every chunk as it arrives from the node. */
+  tap?: (chunk: Buffer) => void;
+}
+
+const LF_LF = Buffer.from('\n\n');
+const CRLF_CRLF = Buffer.from('\r\n\r\n');
+// Past this, a partial frame is written anyway: a stream that never ends its frames must not stall.
+const MAX_HELD_BYTES = 256 * 1024;
+const BROKE_MESSAGE = 'The stream from the upstream node broke off before its end';
+
+/** Where the last complete SSE frame in `buf` ends (0 when none does). */
+export function lastFrameEnd(buf: Buffer): number {
+  const n = buf.length;
+  if (n >= 2 && buf[n - 1] === 0x0a && (buf[n - 2] === 0x0a || (n >= 4 && buf[n - 2] === 0x0d && buf[n - 3] === 0x0a))) return n;
+  const lf = buf.lastIndexOf(LF_LF);
+  const crlf = buf.lastIndexOf(CRLF_CRLF);
+  return Math.max(lf < 0 ? 0 : lf + 2, crlf < 0 ? 0 : crlf + 4);
+}
+
+/**
+ * Relays a node's response body to the client as it arrives, with backpressure.
+ *
+ * SSE bodies are written frame-aligned: bytes after the last complete frame of a chunk wait for the
+ * rest of their frame (the client could not act on half a frame anyway, so no latency is added).
+ * That is what lets a break end the client's stream cleanly: a torn frame is dropped and a terminal
+ * `event: error` follows the last whole frame, never a silent truncation. Other bodies pass as they
+ * come and a break destroys the client connection, so a cut body is never taken for a whole one.
+ * A client that hangs up destroys the node response (and with it the node's socket) at once.
+ */
+export function relayBody(src: IncomingMessage, res: ServerResponse, opts: RelayOptions): Promise<RelayEnd> {
+  return new Promise((resolve) => {
+    let held: Buffer | undefined;
+    let wrote = false;
+    let ended = false;
+    const end = (how: RelayEnd): void => {
+      if (ended) return;
+      ended = true;
+      res.off('drain', onDrain);
+      res.off('close', onClientClose);
+      resolve(how);
+    };
+    const write = (bytes: Buffer): void => {
+      if (!wrote) {
+        wrote = true;
+        opts.onFirstByte();
+      }
+      if (!res.write(bytes)) src.pause();
+    };
+    const onDrain = (): void => {
+      src.resume();
+    };
+    const onClientClose = (): void => {
+      if (res.writableFinished) return;
+      src.destroy();
+      end('aborted');
+    };
+    src.on('data', (chunk: Buffer) => {
+      opts.tap?.(chunk);
+      let out = held === undefined ? chunk : Buffer.concat([held, chunk]);
+      held = undefined;
+      if (opts.sse) {
+        const cut = lastFrameEnd(out);
+        if (cut < out.length && out.length - cut <= MAX_HELD_BYTES) {
+          held = out.subarray(cut);
+          out = out.subarray(0, cut);
+        }
+      }
+      if (out.length > 0) write(out);
+    });
+    src.once('end', () => {
+      if (held !== undefined) write(held);
+      if (!wrote) opts.onFirstByte();
+      res.end();
+      end('complete');
+    });
+    src.on('error', () => {
+      // Handled on 'close' (the node's answer broke off); an error listener keeps it from crashing us.
+    });
+    src.once('close', () => {
+      if (ended || src.complete) return;
+      if (res.destroyed) return end('aborted');
+      if (opts.sse) res.end(sseErrorFrame('api_error', BROKE_MESSAGE, opts.requestId));
+      else res.destroy();
+      end('broken');
+    });
+    res.on('drain', onDrain);
+    res.on('close', onClientClose);
+  });
+}

@@ -1,0 +1,72 @@
+// The forwarder's vocabulary: what the routes hand it and what it reports back.
+import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
+import type { Logger } from '@switchyard/shared';
+import type { NodeView } from '../routing/index.js';
+
+/** One client request, ready to go to a node: the routes parsed and chose, the forwarder only moves bytes. */
+export interface ForwardJob {
+  requestId: string;
+  keyId: string;
+  method: string;
+  /** Path and query as received, e.g. '/v1/messages?beta=true'. */
+  path: string;
+  /** The original body bytes; sent as they are, never re-serialised. */
+  body: Buffer;
+  /** Ordered: the preferred node first, then the failover candidates. */
+  candidates: NodeView[];
+  model?: string;
+  stream: boolean;
+}
+
+/** What happened to a forwarded request (for the request's log line and the sticky store). */
+export interface ForwardOutcome {
+  /** The node whose answer the client got (or the last one tried). */
+  nodeId?: string;
+  /** The status the client got; 499 when the client went away before a response head was sent. */
+  status: number;
+  /** How many times another node was tried after a failed one. */
+  failovers: number;
+  /** Milliseconds from forward() to the first body byte written to the client. */
+  ttfbMs?: number;
+  /** The client hung up before the response ended. */
+  aborted: boolean;
+  /** The node's response broke off after the first byte (the client got a terminal error event). */
+  brokeMidStream: boolean;
+  /** The `request-id` the node answered with (Anthropic's, passed through). */
+  upstreamRequestId?: string;
+}
+
+/** Moves requests to nodes with failover before the first byte. */
+export interface Forwarder {
+  /** Answers `res` from one of `job.candidates`; never rejects (failures are answered and reported in the outcome). */
+  forward(req: IncomingMessage, res: ServerResponse, job: ForwardJob): Promise<ForwardOutcome>;
+  /** Requests this gateway instance has open on the node right now. */
+  inFlight(nodeId: string): number;
+  /** Destroys the agents' sockets, idle and busy: call at shutdown, once the server stopped taking requests and open ones drained. */
+  close(): void;
+}
+
+/** Dependencies of createForwarder. */
+export interface ForwarderDeps {
+  /** The HMAC secret shared with the nodes. */
+  sharedSecret: string;
+  log: Logger;
+  /** Every node response (also the ones failed over from), so the registry can bench a limited account at once. */
+  onNodeResponse(nodeId: string, status: number, headers: IncomingHttpHeaders, model: string | undefined): void;
+  /** A node refused or dropped the connection before answering. */
+  onNodeUnreachable(nodeId: string): void;
+  /** Further nodes tried after the first one fails before the first byte. Default 2. */
+  maxFailovers?: number;
+  /** Sees each chunk of the response the client gets, as it passes (the usage capture); must not buffer or throw. */
+  onResponseChunk?: (chunk: Buffer, job: ForwardJob) => void;
+  /** A node that does not accept the TCP connection within this time counts as unreachable. Default 3000. */
+  connectTimeoutMs?: number;
+  /** Base of the jittered pause before trying the next node (0.5x to 1.5x of it). Default 25. */
+  retryDelayMs?: number;
+  /** Idle keep-alive sockets are closed after this; keep it below the nodes' server keepAliveTimeout. Default 30000. */
+  idleSocketTimeoutMs?: number;
+  /** Own agents (tests inspect their sockets); by default keep-alive agents without a socket cap. */
+  httpAgent?: HttpAgent;
+  httpsAgent?: HttpsAgent;
+}

@@ -1,0 +1,151 @@
+// The sticky store on a real Redis: shared between gateway instances, and bounded when Redis is gone.
+import net from 'node:net';
+import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger } from '@switchyard/shared';
+import type { SharedStore } from '@switchyard/shared';
+import { startRedisServer, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { Redis } from 'ioredis';
+import { createStickyStore } from './sticky-store.js';
+
+const log = createNullLogger();
+const SESSION = 'd'.repeat(64);
+const OTHER_SESSION = 'e'.repeat(64);
+
+async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (ok(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now();
+  const value = await work();
+  return { value, ms: performance.now() - started };
+}
+
+describe('sticky store on Redis', () => {
+  const keys = createKeyspace(uniquePrefix('sticky'));
+  let clientA: Redis;
+  let clientB: Redis;
+  let storeA: SharedStore;
+  let storeB: SharedStore;
+
+  beforeAll(() => {
+    clientA = createIoRedisClient(testRedisUrl());
+    clientB = createIoRedisClient(testRedisUrl());
+    storeA = createIoRedisStore(clientA);
+    storeB = createIoRedisStore(clientB);
+  });
+
+  afterEach(async () => {
+    await storeA.del(keys.sticky('k1', SESSION), keys.sticky('k1', OTHER_SESSION), keys.sticky('k2', SESSION));
+  });
+
+  afterAll(async () => {
+    await storeA.close();
+    await storeB.close();
+  });
+
+  it('lets a second gateway instance find the node the first one remembered', async () => {
+    const first = createStickyStore({ store: storeA, keys, log });
+    const second = createStickyStore({ store: storeB, keys, log });
+    expect(await second.lookup('k1', SESSION)).toBeUndefined();
+    first.remember('k1', SESSION, 'node-b');
+    expect(await eventually(() => second.lookup('k1', SESSION), (v) => v !== undefined)).toBe('node-b');
+    // Another key's conversation with the same session hash is a different conversation.
+    expect(await second.lookup('k2', SESSION)).toBeUndefined();
+  });
+
+  it('follows a conversation another instance moved', async () => {
+    const first = createStickyStore({ store: storeA, keys, log });
+    const second = createStickyStore({ store: storeB, keys, log });
+    first.remember('k1', SESSION, 'node-a');
+    await eventually(() => second.lookup('k1', SESSION), (v) => v === 'node-a');
+    second.remember('k1', SESSION, 'node-b');
+    expect(await eventually(() => first.lookup('k1', SESSION), (v) => v === 'node-b')).toBe('node-b');
+  });
+
+  it('renews the TTL every time the mapping is used', async () => {
+    const sticky = createStickyStore({ store: storeA, keys, log, ttlMs: 3000 });
+    const key = keys.sticky('k1', SESSION);
+    sticky.remember('k1', SESSION, 'node-a');
+    const fresh = await eventually(() => clientA.pttl(key), (ttl) => ttl > 0);
+    expect(fresh).toBeGreaterThan(2000);
+    await new Promise((r) => setTimeout(r, 1200));
+    const aged = await clientA.pttl(key);
+    expect(aged).toBeLessThan(fresh - 900);
+    sticky.remember('k1', SESSION, 'node-a');
+    expect(await eventually(() => clientA.pttl(key), (ttl) => ttl > aged + 900)).toBeGreaterThan(aged + 900);
+  });
+});
+
+describe('sticky store when Redis is unavailable', () => {
+  it('answers from the local map within the timeout once Redis stops', async () => {
+    const server = await startRedisServer();
+    const keys = createKeyspace(uniquePrefix('sticky-outage'));
+    const client = createIoRedisClient(server.url);
+    const sticky = createStickyStore({ store: createIoRedisStore(client), keys, log, timeoutMs: 50 });
+    let restarted: Awaited<ReturnType<typeof startRedisServer>> | undefined;
+    try {
+      sticky.remember('k1', SESSION, 'node-a');
+      await eventually(() => client.get(keys.sticky('k1', SESSION)), (v) => v === 'node-a');
+      await server.stop();
+
+      const first = await timed(() => sticky.lookup('k1', SESSION));
+      expect(first.value).toBe('node-a');
+      expect(first.ms).toBeLessThan(500);
+      // Conversations placed during the outage stick too.
+      sticky.remember('k1', OTHER_SESSION, 'node-b');
+      const second = await timed(() => sticky.lookup('k1', OTHER_SESSION));
+      expect(second.value).toBe('node-b');
+      expect(second.ms).toBeLessThan(500);
+      const unknown = await timed(() => sticky.lookup('k2', SESSION));
+      expect(unknown.value).toBeUndefined();
+      expect(unknown.ms).toBeLessThan(500);
+
+      // Redis is back (empty): after the back-off, every use writes the mapping again.
+      restarted = await startRedisServer({ port: server.port });
+      const key = keys.sticky('k1', OTHER_SESSION);
+      const back = await eventually(
+        async () => {
+          sticky.remember('k1', OTHER_SESSION, 'node-b');
+          return client.get(key).catch(() => null);
+        },
+        (v) => v === 'node-b',
+        15_000,
+      );
+      expect(back).toBe('node-b');
+      await client.quit();
+    } finally {
+      // A connected client quits cleanly; disconnecting one that lost its server leaves ioredis's 2 s socket timer behind.
+      if (client.status !== 'end') client.disconnect();
+      await restarted?.stop();
+    }
+  });
+
+  it('never waits longer than the timeout on a Redis that accepts but never answers', async () => {
+    const sockets = new Set<net.Socket>();
+    const blackHole = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    const { port } = blackHole.address() as net.AddressInfo;
+    // No ready check: the connection counts as up, so commands really are sent and left unanswered.
+    const client = new Redis(port, '127.0.0.1', { enableReadyCheck: false, maxRetriesPerRequest: 2 });
+    const sticky = createStickyStore({ store: createIoRedisStore(client), keys: createKeyspace(uniquePrefix('sticky-hang')), log, timeoutMs: 50 });
+    try {
+      sticky.remember('k1', SESSION, 'node-a');
+      const answer = await timed(() => sticky.lookup('k1', SESSION));
+      expect(answer.value).toBe('node-a');
+      expect(answer.ms).toBeGreaterThanOrEqual(45);
+      expect(answer.ms).toBeLessThan(500);
+    } finally {
+      client.disconnect();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => blackHole.close(resolve));
+    }
+  });
+});

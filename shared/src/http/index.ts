@@ -1,0 +1,2 @@
+export * from './read-body.js';
+export * from './header-policy.js';
