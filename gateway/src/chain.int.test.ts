@@ -1,8 +1,18 @@
 // The whole chain on loopback: gateway process → two node-agent processes → fake Anthropic, real Redis.
 import { randomUUID } from 'node:crypto';
 import Anthropic from '@anthropic-ai/sdk';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, utcDay, type SharedStore } from '@switchyard/shared';
-import { testRedisUrl } from '@switchyard/shared/testing';
+import {
+  createIoRedisClient,
+  createIoRedisStore,
+  createKeyspace,
+  initialAccountState,
+  removeNodeRecord,
+  utcDay,
+  writeNodeRecord,
+  type SharedStore,
+} from '@switchyard/shared';
+import { freePort, testRedisUrl } from '@switchyard/shared/testing';
+import { sessionKeyOf } from './routing/index.js';
 import { claudeCodeRequest, startChain, type Chain } from './test-harness.js';
 
 jest.setTimeout(60_000);
@@ -136,6 +146,29 @@ describe('failover', () => {
     const text = await r3.text();
     expect(text).toContain('event: error');
     expect(accountsServing()).toEqual([other]);
+  });
+
+  it('fails over before the first byte when a node refuses connections', async () => {
+    const keys = createKeyspace(chain.prefix);
+    const { key, id } = await chain.createKey();
+    const deadPort = await freePort();
+    const now = Date.now();
+    const dead = { nodeId: 'node-dead', url: `http://127.0.0.1:${deadPort}`, accountKind: 'oauth' as const, state: initialAccountState(now), inFlight: 0, version: 'test', gitSha: 'test', startedAt: now, heartbeatAt: now };
+    await writeNodeRecord(store, keys, dead, 30_000);
+    await waitFor(async () => ((await (await chain.admin('GET', '/nodes')).json()) as { nodes: { nodeId: string }[] }).nodes.some((n) => n.nodeId === 'node-dead'));
+    // The conversation's home is the dead node, so it is tried first.
+    const session = randomUUID();
+    const hash = sessionKeyOf(id, { 'x-claude-code-session-id': session }, {}).key;
+    await store.set(keys.sticky(id, hash), 'node-dead', { ttlMs: 60_000 });
+    const res = await post('/v1/messages', key, hello, { 'x-claude-code-session-id': session });
+    expect(res.status).toBe(200);
+    await res.text();
+    expect(accountsServing().length).toBe(1);
+    const logged = () => chain.gateway.output().split('\n').filter((l) => l.includes('"failovers":1') && l.includes('"status":200'));
+    await waitFor(() => Promise.resolve(logged().length > 0));
+    expect(JSON.parse(logged()[0]!)).toMatchObject({ message: 'request', failovers: 1, status: 200, sticky: 'hit' });
+    await removeNodeRecord(store, keys, 'node-dead');
+    await waitFor(async () => !((await (await chain.admin('GET', '/nodes')).json()) as { nodes: { nodeId: string }[] }).nodes.some((n) => n.nodeId === 'node-dead'));
   });
 
   it('a stream that breaks mid-way ends with a terminal error event, not a silent truncation', async () => {
