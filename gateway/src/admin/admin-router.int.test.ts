@@ -3,7 +3,7 @@ import express from 'express';
 import request from 'supertest';
 import type { Redis } from 'ioredis';
 import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, initialAccountState, type SharedStore } from '@switchyard/shared';
-import { testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import type { NodeView } from '../routing/index.js';
 import { createAdminRouter } from './admin-router.js';
 
@@ -38,17 +38,6 @@ function errOf(res: { body: unknown }): ErrorBody['error'] {
   return (res.body as ErrorBody).error;
 }
 
-async function scanAll(client: Redis, prefix: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    found.push(...batch);
-  } while (cursor !== '0');
-  return found;
-}
-
 describe('admin API', () => {
   const prefix = uniquePrefix('admin');
   const keys = createKeyspace(prefix);
@@ -66,7 +55,7 @@ describe('admin API', () => {
 
   afterEach(async () => {
     nodes = [];
-    const left = await scanAll(client, prefix);
+    const left = await scanKeys(client, prefix);
     if (left.length > 0) await client.del(...left);
   });
 
@@ -102,7 +91,7 @@ describe('admin API', () => {
         expect(res.body).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
         expect(res.headers['request-id']).toMatch(/^req_/);
       }
-      expect(await scanAll(client, prefix)).toEqual([]);
+      expect(await scanKeys(client, prefix)).toEqual([]);
     });
 
     it('tells a missing token from a wrong one', async () => {
@@ -201,7 +190,7 @@ describe('admin API', () => {
         expect(errOf(drain).type).toBe('not_found_error');
         await request(app).post(`/admin/nodes/${id}/resume`).set(AUTH).expect(404);
       }
-      expect(await scanAll(client, prefix)).toEqual([]);
+      expect(await scanKeys(client, prefix)).toEqual([]);
     });
 
     it('resumes a node that left while drained, so its flag does not outlive it', async () => {

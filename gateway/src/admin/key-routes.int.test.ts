@@ -3,7 +3,7 @@ import express from 'express';
 import request from 'supertest';
 import type { Redis } from 'ioredis';
 import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, type SharedStore } from '@switchyard/shared';
-import { testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import { isWellFormedGatewayKey } from '../keys/index.js';
 import { createAdminRouter } from './admin-router.js';
 
@@ -24,17 +24,6 @@ interface Created {
   record: Record<string, unknown>;
 }
 
-async function scanAll(client: Redis, prefix: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    found.push(...batch);
-  } while (cursor !== '0');
-  return found;
-}
-
 describe('admin API: keys', () => {
   const prefix = uniquePrefix('admin-keys');
   const keys = createKeyspace(prefix);
@@ -50,7 +39,7 @@ describe('admin API: keys', () => {
   });
 
   afterEach(async () => {
-    const left = await scanAll(client, prefix);
+    const left = await scanKeys(client, prefix);
     if (left.length > 0) await client.del(...left);
   });
 
@@ -111,7 +100,7 @@ describe('admin API: keys', () => {
     expect(res.body).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
     expect(errOf(res).message).toContain(`${path}:`);
     expect(errOf(res).details).toEqual(expect.arrayContaining([expect.objectContaining({ path })]));
-    expect(await scanAll(client, prefix)).toEqual([]);
+    expect(await scanKeys(client, prefix)).toEqual([]);
   });
 
   it('lists every problem of a bad body at once', async () => {
@@ -181,7 +170,7 @@ describe('admin API: keys', () => {
   it('answers a patch of an unknown id with 404 and creates nothing', async () => {
     const res = await request(app).patch('/admin/keys/key_0000000000000000').set(AUTH).send({ rpm: 3 }).expect(404);
     expect(errOf(res).type).toBe('not_found_error');
-    expect(await scanAll(client, prefix)).toEqual([]);
+    expect(await scanKeys(client, prefix)).toEqual([]);
   });
 
   it('revokes a key: gone from reads and lists, a second revoke is 404', async () => {
@@ -190,6 +179,6 @@ describe('admin API: keys', () => {
     await request(app).get(`/admin/keys/${String(record.id)}`).set(AUTH).expect(404);
     await request(app).get('/admin/keys').set(AUTH).expect(200, { keys: [] });
     await request(app).delete(`/admin/keys/${String(record.id)}`).set(AUTH).expect(404);
-    expect(await scanAll(client, prefix)).toEqual([]);
+    expect(await scanKeys(client, prefix)).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import express, { type Router } from 'express';
 import type { Redis } from 'ioredis';
 import { createIoRedisClient, createIoRedisStore, createKeyspace, newRequestId, writeErrorResponse, type Logger, type SharedStore } from '@switchyard/shared';
-import { testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import { createAdminRouter } from '../admin/index.js';
 import { generateGatewayKey } from './gateway-key.js';
 import { createKeyAuthenticator, type KeyAuthenticator } from './key-authenticator.js';
@@ -83,17 +83,6 @@ function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? NaN;
 }
 
-async function scanAll(client: Redis, prefix: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    found.push(...batch);
-  } while (cursor !== '0');
-  return found;
-}
-
 describe('gateway keys on Redis, two gateway instances', () => {
   const prefix = uniquePrefix('keys');
   const keys = createKeyspace(prefix);
@@ -119,7 +108,7 @@ describe('gateway keys on Redis, two gateway instances', () => {
       gw.server.closeAllConnections();
       await new Promise((r) => gw.server.close(r));
     }
-    const left = await scanAll(client, prefix);
+    const left = await scanKeys(client, prefix);
     if (left.length > 0) await client.del(...left);
     await store.close();
     await client.quit();
@@ -187,7 +176,7 @@ describe('gateway keys on Redis, two gateway instances', () => {
   it('keeps only digests in Redis: no key appears in any key name, value or log line', async () => {
     const created = [await createKey({ name: 'scan-1' }), await createKey({ name: 'scan-2', allowedModels: ['claude-sonnet-4-5'] })];
     for (const { key } of created) expect((await call(b, key)).status).toBe(200);
-    const names = await scanAll(client, prefix);
+    const names = await scanKeys(client, prefix);
     const dump: string[] = [...names];
     for (const name of names) {
       const type = await client.type(name);

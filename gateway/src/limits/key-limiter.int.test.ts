@@ -2,7 +2,7 @@
 // usage worker's hash, release accounting, and a Redis outage (its own redis-server, stopped and restarted).
 import type { Redis } from 'ioredis';
 import { createIoRedisClient, createIoRedisStore, createKeyspace, utcDay, type Logger, type SharedStore } from '@switchyard/shared';
-import { startRedisServer, testRedisUrl, uniquePrefix, type RedisServerHandle } from '@switchyard/shared/testing';
+import { deleteKeys, type RedisServerHandle, startRedisServer, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import { createKeyLimiter, type Admission, type KeyLimiter } from './key-limiter.js';
 import type { LimitedKey } from './limit-state.js';
 
@@ -45,15 +45,6 @@ async function connect(url: string): Promise<{ client: Redis; store: SharedStore
   return { client, store: createIoRedisStore(client) };
 }
 
-async function deleteByPrefix(client: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, found] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    if (found.length > 0) await client.del(...found);
-    cursor = next;
-  } while (cursor !== '0');
-}
-
 describe('key limiter on a shared Redis', () => {
   const prefix = uniquePrefix('limits');
   const keys = createKeyspace(prefix);
@@ -74,11 +65,11 @@ describe('key limiter on a shared Redis', () => {
   afterEach(async () => {
     await Promise.all(limiters.map((l) => l.stop()));
     limiters = [];
-    await deleteByPrefix(conn.client, prefix);
+    await deleteKeys(conn.client, prefix);
   });
 
   afterAll(async () => {
-    await deleteByPrefix(conn.client, prefix);
+    await deleteKeys(conn.client, prefix);
     await conn.store.close();
   });
 

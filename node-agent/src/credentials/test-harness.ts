@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createIoRedisClient, createIoRedisStore, createKeyspace, createLogger, type Keyspace, type Logger, type SharedStore } from '@switchyard/shared';
-import { createFakeAnthropic, testRedisUrl, uniquePrefix, type FakeAnthropic, type FakeAnthropicOptions } from '@switchyard/shared/testing';
+import { createFakeAnthropic, deleteKeys, type FakeAnthropic, type FakeAnthropicOptions, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import { createEgress, type Egress } from '../upstream/egress.js';
 import type { AccountConfig } from './create-account-auth.js';
 import type { Sleep } from './sleep.js';
@@ -109,15 +109,6 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
-async function deleteByPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
-
 export async function createHarness(opts: { fake?: FakeAnthropicOptions; redisUrl?: string; label?: string } = {}): Promise<Harness> {
   const fake = createFakeAnthropic(opts.fake ?? { accounts: [{ id: 'acct-1', email: 'one@example.test' }] });
   const url = await fake.start();
@@ -158,7 +149,7 @@ export async function createHarness(opts: { fake?: FakeAnthropicOptions; redisUr
       return s;
     },
     async cleanup() {
-      if (redis.status === 'ready') await deleteByPrefix(redis, prefix);
+      if (redis.status === 'ready') await deleteKeys(redis, prefix);
       await Promise.allSettled([store.close(), ...extra.map((s) => s.close())]);
       egress.destroy();
       await fake.stop();

@@ -1,6 +1,7 @@
 // Test fakes and helpers, imported as @switchyard/shared/testing (never by production code paths).
 export * from './config.js';
 export * from './redis-server.js';
+export * from './redis-keys.js';
 export * from './spawn-service.js';
 export * from './upstash-emulator.js';
 export * from './memory-store.js';
