@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { AppError, forwardableRequestHeaders, forwardableResponseHeaders, signRequest, writeErrorResponse } from '@switchyard/shared';
+import { AppError, bodyDigest, forwardableRequestHeaders, forwardableResponseHeaders, signRequest, writeErrorResponse } from '@switchyard/shared';
 import type { NodeView } from '../routing/index.js';
 import { attemptHeaders, isFailoverStatus, wirePath } from './header-policy.js';
 import { createNodeRequester, type NodeHead } from './node-request.js';
@@ -21,6 +21,8 @@ interface Exchange {
   base: IncomingHttpHeaders;
   /** The path as it goes on the wire (and is signed). */
   path: string;
+  /** SHA-256 of the body, computed once however many nodes are tried. */
+  bodySha256: string;
   staleRetried: boolean;
 }
 
@@ -81,7 +83,7 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
 
   function requestHead(x: Exchange, node: NodeView): Promise<NodeHead> {
     const { job } = x;
-    const signature = signRequest(deps.sharedSecret, { method: job.method, path: x.path, nodeId: node.record.nodeId, keyId: job.keyId, requestId: job.requestId, body: job.body });
+    const signature = signRequest(deps.sharedSecret, { method: job.method, path: x.path, nodeId: node.record.nodeId, keyId: job.keyId, requestId: job.requestId, bodySha256: x.bodySha256 });
     return requester.request(x.req, x.res, {
       target: targetOf(node.record.url),
       headers: attemptHeaders(x.base, signature, job.method, job.body.length),
@@ -172,7 +174,7 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
       outcome.status = 529;
       return outcome;
     }
-    const x: Exchange = { req, res, job, outcome, started: performance.now(), base: forwardableRequestHeaders(req.headers), path: wirePath(job.path), staleRetried: false };
+    const x: Exchange = { req, res, job, outcome, started: performance.now(), base: forwardableRequestHeaders(req.headers), path: wirePath(job.path), bodySha256: bodyDigest(job.body), staleRetried: false };
     for (let i = 0; i < tries; ) {
       const step = await attempt(x, job.candidates[i] as NodeView, i === tries - 1);
       if (step === 'done') break;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseRateLimitHeaders } from '@switchyard/shared';
+import { OAUTH_BETA, parseRateLimitHeaders } from '@switchyard/shared';
 import type { Egress } from '../upstream/egress.js';
 import { HttpCallError, requestJson, type JsonResponse } from './http-json.js';
 import type { OAuthCredential } from './oauth-credential.js';
@@ -63,7 +63,6 @@ const ErrorAnswerSchema = z.object({ error: z.string() });
 
 const ProfileSchema = z.object({ account: z.object({ email: z.string().optional(), uuid: z.string().optional() }) });
 
-const OAUTH_BETA = 'oauth-2025-04-20';
 
 function classify(res: JsonResponse, previousRefresh: string | undefined, now: number): TokenResult {
   const { status } = res;

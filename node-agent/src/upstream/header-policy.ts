@@ -1,7 +1,8 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 
-/** The beta that makes the API accept OAuth access tokens (PROTOCOL.md §2). */
-export const OAUTH_BETA = 'oauth-2025-04-20';
+import { OAUTH_BETA } from '@switchyard/shared';
+
+export { OAUTH_BETA };
 
 /**
  * The client's betas plus `required`, in the client's order, without duplicates. Accepts several

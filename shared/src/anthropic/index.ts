@@ -30,3 +30,6 @@ export {
   nextAccountState,
 } from './account-state.js';
 export type { AccountState, AccountStatus, WindowFigures } from './account-state.js';
+
+/** The beta that makes the API accept OAuth access tokens (PROTOCOL.md §2). */
+export const OAUTH_BETA = 'oauth-2025-04-20';

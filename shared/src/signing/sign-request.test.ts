@@ -1,4 +1,4 @@
-import { createNonceCache, signRequest, verifyRequest, type NonceCache } from './sign-request.js';
+import { bodyDigest, createNonceCache, signRequest, verifyRequest, type NonceCache } from './sign-request.js';
 
 const secret = 'x'.repeat(32);
 const body = Buffer.from('{"model":"claude-sonnet-4-6","messages":[]}');
@@ -29,6 +29,12 @@ describe('request signing', () => {
     ['a timestamp 61 s ahead', { nowMs: Date.now() - 61_000 }, 'stale'],
   ])('refuses %s', (_name, over, reason) => {
     expect(check(signRequest(secret, { ...base, body }), over)).toEqual({ ok: false, reason });
+  });
+
+  it('signs a precomputed body digest the same way (a failover signs one body several times)', () => {
+    const fixed = { timestampMs: Date.now(), nonce: 'n-1' };
+    expect(signRequest(secret, { ...base, ...fixed, bodySha256: bodyDigest(body) })).toEqual(signRequest(secret, { ...base, ...fixed, body }));
+    expect(check(signRequest(secret, { ...base, bodySha256: bodyDigest(Buffer.from('other')) }))).toEqual({ ok: false, reason: 'bad_signature' });
   });
 
   it('refuses a wrong secret, missing headers and malformed values', () => {

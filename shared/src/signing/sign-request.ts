@@ -55,7 +55,7 @@ function hmac(secret: string, f: SignedFields): Buffer {
  */
 export function signRequest(
   secret: string,
-  input: Omit<SignedFields, 'timestampMs' | 'nonce' | 'bodySha256'> & { body: Buffer; timestampMs?: number; nonce?: string },
+  input: Omit<SignedFields, 'timestampMs' | 'nonce' | 'bodySha256'> & ({ body: Buffer } | { bodySha256: string }) & { timestampMs?: number; nonce?: string },
 ): Record<string, string> {
   const fields: SignedFields = {
     method: input.method,
@@ -65,7 +65,8 @@ export function signRequest(
     nodeId: input.nodeId,
     keyId: input.keyId,
     requestId: input.requestId,
-    bodySha256: bodyDigest(input.body),
+    // A caller that signs one body several times (failover) hashes it once and passes the digest.
+    bodySha256: 'bodySha256' in input ? input.bodySha256 : bodyDigest(input.body),
   };
   return {
     [SignatureHeaders.timestamp]: String(fields.timestampMs),

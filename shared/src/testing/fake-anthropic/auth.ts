@@ -4,7 +4,9 @@ import type { AccountState, AccountStore } from './accounts.js';
 import type { AuthKind } from './types.js';
 
 /** The beta that makes the API accept OAuth access tokens. */
-export const OAUTH_BETA = 'oauth-2025-04-20';
+import { OAUTH_BETA } from '../../anthropic/index.js';
+
+export { OAUTH_BETA };
 
 /** Messages the real API uses; clients classify by status, but humans read these. */
 export const AUTH_MESSAGES = {
