@@ -8,3 +8,4 @@ export * from './anthropic/index.js';
 export * from './signing/index.js';
 export * from './http/index.js';
 export * from './fleet/index.js';
+export * from './usage/index.js';

@@ -10,14 +10,20 @@ const valid = {
   status: 200,
   durationMs: 12.5,
   usage: { inputTokens: 10, outputTokens: 5, cacheCreationInputTokens: 0, cacheCreation5mInputTokens: 0, cacheCreation1hInputTokens: 0, cacheReadInputTokens: 3 },
+  ttfbMs: 3.2,
+  aborted: false,
+  brokeMidStream: false,
   stopReason: 'end_turn',
   endedCleanly: true,
+  prompt: { hashes: ['a'.repeat(64)], blocks: [{ hash: 'a'.repeat(64), block: { type: 'text', text: 'hi' } }] },
+  output: { kind: 'sse' as const, events: [{ event: 'content_block_delta', data: '{}' }] },
 };
 
 describe('job catalog', () => {
   it('accepts a well-formed usage job and rejects a malformed one naming the field', () => {
     expect(parseJobPayload('usage', valid)).toEqual(valid);
     expect(() => parseJobPayload('usage', { ...valid, status: 'ok' })).toThrow(/status/);
+    expect(() => parseJobPayload('usage', { ...valid, prompt: { hashes: ['not-a-digest'], blocks: [] } })).toThrow(/hashes/);
   });
 
   it('bounds what BullMQ keeps and retries with backoff', () => {

@@ -1,20 +1,61 @@
 import { z } from 'zod';
 import { UsageSchema } from '../anthropic/usage.js';
 
+/** A prompt block the worker may not know yet, shipped with its content so it can be tokenised once. */
+export const ShippedBlockSchema = z.object({
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  block: z.record(z.string(), z.unknown()),
+});
+export type ShippedBlock = z.infer<typeof ShippedBlockSchema>;
+
+/**
+ * The prompt as the worker needs it: every block's hash in order (tools, system, messages), and the
+ * content of only those blocks the block-token table did not know when the gateway asked.
+ */
+export const PromptDigestSchema = z.object({
+  hashes: z.array(z.string().regex(/^[0-9a-f]{64}$/)),
+  blocks: z.array(ShippedBlockSchema),
+});
+export type PromptDigest = z.infer<typeof PromptDigestSchema>;
+
+/**
+ * What the response carried as content, in the cheapest form the gateway had it: the raw
+ * `content_block_*` events of a stream (the worker parses them, not the gateway), or the content
+ * array of a JSON message.
+ */
+export const ResponseContentSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('sse'), events: z.array(z.object({ event: z.string(), data: z.string() })) }),
+  z.object({ kind: z.literal('message'), content: z.array(z.unknown()) }),
+]);
+export type ResponseContent = z.infer<typeof ResponseContentSchema>;
+
 /** One finished `/v1/messages` request, as the gateway enqueues it for counting (jobId = requestId). */
 export const UsageJobSchema = z.object({
   requestId: z.string().min(1),
   /** Epoch ms when the request arrived; decides the UTC day it counts on. */
   at: z.number().int().nonnegative(),
   keyId: z.string().min(1),
+  /** The node whose answer the client got; null when none answered. */
   nodeId: z.string().nullable(),
-  model: z.string(),
+  /** The model the client asked for ('unknown' when the body named none). */
+  model: z.string().min(1),
   stream: z.boolean(),
+  /** The status the client got (499: it hung up before a response head). */
   status: z.number().int(),
   durationMs: z.number().nonnegative(),
+  ttfbMs: z.number().nonnegative().nullable(),
+  /** The client hung up before the response ended. */
+  aborted: z.boolean(),
+  /** The node's response broke off after the first byte. */
+  brokeMidStream: z.boolean(),
+  /** Exact usage as the response reported it; null when it reported none (errors, aborts before message_start). */
   usage: UsageSchema.nullable(),
   stopReason: z.string().nullable(),
+  /** A stream that reached message_stop without an error event, or a whole JSON message. */
   endedCleanly: z.boolean(),
+  /** Null when the request body had no prompt to count (it never reached a model). */
+  prompt: PromptDigestSchema.nullable(),
+  output: ResponseContentSchema.nullable(),
 });
 export type UsageJob = z.infer<typeof UsageJobSchema>;
 

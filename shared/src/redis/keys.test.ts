@@ -22,7 +22,9 @@ describe('createKeyspace', () => {
       concurrency: keys.concurrency('k1'),
       usage: keys.usage('model', 'claude-sonnet-4-5', '2025-01-31'),
       usageDone: keys.usageDone('req_01'),
-      blockTokens: keys.blockTokens(d),
+      blockTokens: keys.blockTokens('o200k_base', d),
+      usageIndex: keys.usageIndex('key', '2025-01-31'),
+      usageAllTime: keys.usageAllTime(),
       recent: keys.recent(),
     }).toEqual({
       cred: 'sy:cred:node-a',
@@ -38,7 +40,9 @@ describe('createKeyspace', () => {
       concurrency: 'sy:conc:k1',
       usage: 'sy:usage:model:claude-sonnet-4-5:2025-01-31',
       usageDone: 'sy:usage:done:req_01',
-      blockTokens: `sy:blk:${d}`,
+      blockTokens: `sy:blk:o200k_base:${d}`,
+      usageIndex: 'sy:usage-ids:key:2025-01-31',
+      usageAllTime: 'sy:usage:total',
       recent: 'sy:recent',
     });
     expect(keys.prefix).toBe('sy:');
@@ -57,7 +61,7 @@ describe('createKeyspace', () => {
   it('refuses anything but a SHA-256 hex digest where a digest belongs, so a raw key never lands in a key name', () => {
     expect(() => keys.keyByDigest('sy-raw-user-key')).toThrow(RangeError);
     expect(() => keys.keyByDigest(digest('x').toUpperCase())).toThrow(RangeError);
-    expect(() => keys.blockTokens('abc')).toThrow(RangeError);
+    expect(() => keys.blockTokens('o200k_base', 'abc')).toThrow(RangeError);
   });
 
   it('rejects ids that could reach another key or break tooling', () => {

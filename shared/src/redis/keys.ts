@@ -85,10 +85,22 @@ export function createKeyspace(prefix = 'sy:') {
       if (!DAY_RE.test(day)) throw new RangeError('Redis key part "day" must be YYYY-MM-DD');
       return k('usage', scope, id('scopeId', scopeId, true), day);
     },
-    /** Marker that one request's usage was counted (set-if-absent makes the worker idempotent). Usage worker. TTL: the dedupe window, about a day. */
+    /** Set of the ids of one scope that have a usage hash on that day (what `GET /admin/usage?by=` lists). Usage worker adds; gateway admin reads. TTL: the retention period. */
+    usageIndex: (scope: UsageScope, day: string) => {
+      if (!USAGE_SCOPES.includes(scope)) throw new RangeError(`Unknown usage scope "${String(scope)}"`);
+      if (!DAY_RE.test(day)) throw new RangeError('Redis key part "day" must be YYYY-MM-DD');
+      return k('usage-ids', scope, day);
+    },
+    /** Usage totals since the start (same fields as `usage`). Usage worker increments; gateway admin reads. No TTL. */
+    usageAllTime: () => k('usage', 'total'),
+    /** Marker that one request's usage was counted, set in the same script as the increments (exactly once). Usage worker. TTL: the dedupe window, 30 days. */
     usageDone: (requestId: string) => k('usage', 'done', id('requestId', requestId)),
-    /** Cached token count of one content block, by the SHA-256 hex of its text. Usage worker writes and reads. TTL: about a day. */
-    blockTokens: (sha256hex: string) => k('blk', sha256Hex('sha256hex', sha256hex)),
+    /**
+     * The conversation-history hash table: the token count of one content block under one encoding,
+     * by the SHA-256 hex of its canonical JSON. Usage worker writes and refreshes; gateway reads (which
+     * blocks to ship). TTL: days, refreshed on every use.
+     */
+    blockTokens: (encoding: string, sha256hex: string) => k('blk', id('encoding', encoding), sha256Hex('sha256hex', sha256hex)),
     /** List of recent request summaries, capped by trimming. Usage worker pushes; gateway admin reads. No TTL. */
     recent: () => k('recent'),
   };
