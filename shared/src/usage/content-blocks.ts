@@ -107,6 +107,10 @@ export function countableText(block: ContentBlock): string {
   }
 }
 
+function str(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
 /** One SSE event of a message stream, as the stream parser yields it. */
 export interface StreamEventText {
   event: string;
@@ -141,16 +145,16 @@ export function blocksFromStream(events: readonly StreamEventText[]): ContentBlo
     if (!block || !delta) continue;
     switch (delta.type) {
       case 'text_delta':
-        block.text = String(block.text ?? '') + String(delta.text ?? '');
+        block.text = str(block.text) + str(delta.text);
         break;
       case 'thinking_delta':
-        block.thinking = String(block.thinking ?? '') + String(delta.thinking ?? '');
+        block.thinking = str(block.thinking) + str(delta.thinking);
         break;
       case 'signature_delta':
-        block.signature = String(block.signature ?? '') + String(delta.signature ?? '');
+        block.signature = str(block.signature) + str(delta.signature);
         break;
       case 'input_json_delta':
-        partialJson.set(index, (partialJson.get(index) ?? '') + String(delta.partial_json ?? ''));
+        partialJson.set(index, (partialJson.get(index) ?? '') + str(delta.partial_json));
         break;
       default:
       // citations and future delta types add nothing the tokeniser counts.
