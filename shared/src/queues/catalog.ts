@@ -92,3 +92,11 @@ export type JobHandlers = { [N in JobName]: (payload: JobPayload<N>) => Promise<
 export function parseJobPayload<N extends JobName>(name: N, payload: unknown): JobPayload<N> {
   return JobCatalog[name].payload.parse(payload) as JobPayload<N>;
 }
+
+/**
+ * The BullMQ key prefix for a keyspace prefix: queues live under the same prefix as every other key
+ * ('sy:' → 'sy:bull', so the usage queue's keys are 'sy:bull:usage:…').
+ */
+export function queuePrefix(keyspacePrefix: string): string {
+  return `${keyspacePrefix}bull`;
+}

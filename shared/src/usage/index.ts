@@ -4,3 +4,5 @@ export { blockHash, blocksFromStream, countableText, promptBlocks } from './cont
 export type { ContentBlock, PromptParts, StreamEventText } from './content-blocks.js';
 export { USAGE_COUNTER_FIELDS, sentTokens } from './usage-counters.js';
 export type { UsageCounterField, UsageCounters } from './usage-counters.js';
+export { RECENT_REQUESTS_KEPT, RecentRequestSchema } from './recent-request.js';
+export type { RecentRequest } from './recent-request.js';

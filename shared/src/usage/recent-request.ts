@@ -1,0 +1,30 @@
+import { z } from 'zod';
+
+/**
+ * One entry of the recent-requests list (`keys.recent()`, newest first): what the dashboard shows per
+ * request. Never any prompt or response text.
+ */
+export const RecentRequestSchema = z.object({
+  requestId: z.string(),
+  /** Epoch ms when the request arrived. */
+  at: z.number(),
+  keyId: z.string(),
+  nodeId: z.string().nullable(),
+  model: z.string(),
+  stream: z.boolean(),
+  status: z.number().int(),
+  aborted: z.boolean(),
+  stopReason: z.string().nullable(),
+  inputTokens: z.number().int(),
+  outputTokens: z.number().int(),
+  cacheCreationInputTokens: z.number().int(),
+  cacheReadInputTokens: z.number().int(),
+  estimatedInputTokens: z.number().int(),
+  estimatedOutputTokens: z.number().int(),
+  durationMs: z.number(),
+  ttfbMs: z.number().nullable(),
+});
+export type RecentRequest = z.infer<typeof RecentRequestSchema>;
+
+/** How many entries the recent-requests list keeps. */
+export const RECENT_REQUESTS_KEPT = 1000;
