@@ -1,7 +1,7 @@
 // SharedStore over raw Redis commands. Both adapters only supply how to send a command and run a script,
 // so argument checks, reply parsing and the Lua wiring exist once.
 import type { ScriptName } from './scripts.js';
-import { assertTtlMs, incrementPairs, newLockToken, ttlArg } from './store-args.js';
+import { assertListIndex, assertTtlMs, incrementPairs, newLockToken, ttlArg } from './store-args.js';
 import type { Lock, SetOptions, SharedStore, TtlOptions } from './store.js';
 
 /** The two primitives an adapter provides: a raw command and one of the shared Lua scripts on one key. */
@@ -110,6 +110,15 @@ export function createCommandStore(redis: RedisCommands): SharedStore {
     },
     async smembers(key) {
       return asStrings(await redis.command('SMEMBERS', [key]));
+    },
+    async lpush(key, ...values) {
+      if (values.length === 0) return asInt(await redis.command('LLEN', [key]));
+      return asInt(await redis.command('LPUSH', [key, ...values]));
+    },
+    async lrange(key, start, stop) {
+      assertListIndex(start);
+      assertListIndex(stop);
+      return asStrings(await redis.command('LRANGE', [key, String(start), String(stop)]));
     },
     async incr(key, opts: TtlOptions = {}) {
       return asInt(await redis.script('incr', key, [ttlArg(opts.ttlMs)]));

@@ -4,6 +4,7 @@ export type {
   CounterStore,
   HashStore,
   KeyValueStore,
+  ListStore,
   Lock,
   LockStore,
   SetOptions,

@@ -26,3 +26,8 @@ export function incrementPairs(increments: Record<string, number>): [string, num
 export function newLockToken(): string {
   return randomBytes(16).toString('hex');
 }
+
+/** Throws a RangeError unless index is a safe integer (LRANGE takes integers only). */
+export function assertListIndex(index: number): void {
+  if (!Number.isSafeInteger(index)) throw new RangeError(`list index must be an integer, got ${index}`);
+}

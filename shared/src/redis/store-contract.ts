@@ -158,6 +158,27 @@ export function describeStoreContract(name: string, makeStore: (prefix: string) 
       await expect(s.smembers(key('set-absent'))).resolves.toEqual([]);
     });
 
+    it('lpush pushes onto the head; lrange reads ranges as LRANGE does', async () => {
+      const s = store();
+      await expect(s.lpush(key('list'), 'a', 'b')).resolves.toBe(2);
+      await expect(s.lpush(key('list'), 'c')).resolves.toBe(3);
+      await expect(s.lpush(key('list'))).resolves.toBe(3);
+      await expect(s.lrange(key('list'), 0, -1)).resolves.toEqual(['c', 'b', 'a']);
+      await expect(s.lrange(key('list'), 0, 1)).resolves.toEqual(['c', 'b']);
+      await expect(s.lrange(key('list'), 1, 99)).resolves.toEqual(['b', 'a']);
+      await expect(s.lrange(key('list'), -2, -1)).resolves.toEqual(['b', 'a']);
+      await expect(s.lrange(key('list'), -99, 0)).resolves.toEqual(['c']);
+      await expect(s.lrange(key('list'), 2, 1)).resolves.toEqual([]);
+      await expect(s.lrange(key('list'), 5, 9)).resolves.toEqual([]);
+      await expect(s.lrange(key('list-absent'), 0, -1)).resolves.toEqual([]);
+      await expect(s.lrange(key('list'), 0, 1.5)).rejects.toThrow(RangeError);
+      await s.lpush(key('list-json'), ...AWKWARD_VALUES);
+      await expect(s.lrange(key('list-json'), 0, -1)).resolves.toEqual([...AWKWARD_VALUES].reverse());
+      await expect(s.mget([key('list')])).resolves.toEqual([null]);
+      await expect(s.del(key('list'))).resolves.toBe(1);
+      await expect(s.lrange(key('list'), 0, -1)).resolves.toEqual([]);
+    });
+
     it('incr counts up from 1 and decr counts down, also from an absent key', async () => {
       const s = store();
       await expect(s.incr(key('n'))).resolves.toBe(1);
@@ -209,6 +230,8 @@ export function describeStoreContract(name: string, makeStore: (prefix: string) 
       await expect(s.incr(key('wrong'))).rejects.toThrow();
       await s.set(key('wrong-str'), 'not a number');
       await expect(s.incr(key('wrong-str'))).rejects.toThrow();
+      await expect(s.lrange(key('wrong'), 0, -1)).rejects.toThrow();
+      await expect(s.lpush(key('wrong-str'), 'x')).rejects.toThrow();
       await expect(s.hgetall(key('wrong'))).resolves.toEqual({ f: 'v' });
       await expect(s.get(key('wrong-str'))).resolves.toBe('not a number');
     });

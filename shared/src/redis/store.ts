@@ -54,6 +54,17 @@ export interface SetStore {
   smembers(key: string): Promise<string[]>;
 }
 
+/** Lists of strings (Redis lists: index 0 is the head). */
+export interface ListStore {
+  /** Pushes values onto the head, one after the other (the last value ends up first); resolves to the new length. */
+  lpush(key: string, ...values: string[]): Promise<number>;
+  /**
+   * The elements from index `start` to `stop`, both inclusive, as LRANGE counts them: negative indices count
+   * from the tail (-1 is the last); out-of-range ends are clamped. [] if the key is absent.
+   */
+  lrange(key: string, start: number, stop: number): Promise<string[]>;
+}
+
 /** Integer counters. */
 export interface CounterStore {
   /** Atomically adds 1 and gives the key opts.ttlMs if it has no TTL yet (first create); resolves to the new value. */
@@ -81,7 +92,7 @@ export interface LockStore {
 }
 
 /** Everything a service may need from Redis, plus the connection lifecycle. */
-export interface SharedStore extends KeyValueStore, HashStore, SetStore, CounterStore, LockStore {
+export interface SharedStore extends KeyValueStore, HashStore, SetStore, ListStore, CounterStore, LockStore {
   /** Resolves once the backend answers; rejects if it cannot be reached. */
   ping(): Promise<void>;
   /** Releases the connection (ioredis: QUIT; Upstash: nothing to release). */

@@ -1,6 +1,6 @@
 // The in-memory twin of SharedStore: same semantics as the Redis adapters (the contract suite runs on all
 // three), TTLs measured on an injectable clock. Single-threaded, so every operation is atomic for free.
-import { assertTtlMs, incrementPairs, newLockToken, ttlArg } from '../redis/store-args.js';
+import { assertListIndex, assertTtlMs, incrementPairs, newLockToken, ttlArg } from '../redis/store-args.js';
 import type { Lock, SetOptions, SharedStore, TtlOptions } from '../redis/store.js';
 
 /** Options of createMemoryStore. */
@@ -12,11 +12,19 @@ export interface MemoryStoreOptions {
 type Entry =
   | { kind: 'string'; value: string; expiresAt: number | null }
   | { kind: 'hash'; value: Map<string, string>; expiresAt: number | null }
-  | { kind: 'set'; value: Set<string>; expiresAt: number | null };
+  | { kind: 'set'; value: Set<string>; expiresAt: number | null }
+  | { kind: 'list'; value: string[]; expiresAt: number | null };
 
 type Kind = Entry['kind'];
 
 const INTEGER_RE = /^-?\d+$/;
+
+// LRANGE's index rules: negative counts from the tail, both ends inclusive and clamped.
+function listSlice(list: readonly string[], start: number, stop: number): string[] {
+  const from = Math.max(0, start < 0 ? list.length + start : start);
+  const to = Math.min(list.length - 1, stop < 0 ? list.length + stop : stop);
+  return from > to ? [] : list.slice(from, to + 1);
+}
 
 // Resolves with f's result, or rejects with what it throws, like a Redis reply would.
 function reply<T>(f: () => T): Promise<T> {
@@ -159,6 +167,20 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): SharedStore {
         return removed;
       }),
     smembers: (key) => reply(() => [...(typed(key, 'set')?.value ?? [])]),
+    lpush: (key, ...values) =>
+      reply(() => {
+        const entry = typed(key, 'list') ?? { kind: 'list' as const, value: [], expiresAt: null };
+        if (values.length === 0) return entry.value.length;
+        for (const value of values) entry.value.unshift(value);
+        entries.set(key, entry);
+        return entry.value.length;
+      }),
+    lrange: (key, start, stop) =>
+      reply(() => {
+        assertListIndex(start);
+        assertListIndex(stop);
+        return listSlice(typed(key, 'list')?.value ?? [], start, stop);
+      }),
     incr: (key, o: TtlOptions = {}) =>
       reply(() => {
         ttlArg(o.ttlMs);
