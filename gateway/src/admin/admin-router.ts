@@ -6,11 +6,12 @@ import { adminAuth } from './admin-auth.js';
 import { adminErrorHandler } from './admin-errors.js';
 import { createKeyRoutes } from './key-routes.js';
 import { createNodeRoutes } from './node-routes.js';
+import { createUsageRoutes } from './usage-routes.js';
 
 /** Dependencies of createAdminRouter. */
 export interface AdminRouterDeps {
-  store: Pick<SharedStore, 'get' | 'set' | 'del' | 'mget' | 'compareAndSet' | 'sadd' | 'srem' | 'smembers'>;
-  keys: Pick<Keyspace, 'keyByDigest' | 'keyById' | 'keyIds' | 'node' | 'nodeControl'>;
+  store: Pick<SharedStore, 'get' | 'set' | 'del' | 'mget' | 'compareAndSet' | 'sadd' | 'srem' | 'smembers' | 'hgetall' | 'lrange'>;
+  keys: Pick<Keyspace, 'keyByDigest' | 'keyById' | 'keyIds' | 'node' | 'nodeControl' | 'usage' | 'usageIndex' | 'usageAllTime' | 'recent'>;
   /** At least 32 bytes; the router refuses to be built with less. */
   adminToken: string;
   registry: { nodes(): NodeView[] };
@@ -22,7 +23,7 @@ const ADMIN_BODY_LIMIT = '64kb';
 
 /**
  * The admin API, to mount at `/admin`: Bearer ADMIN_TOKEN on every route (checked before any body is read),
- * key management under /keys and the fleet under /nodes. Answers all its own errors in the Anthropic envelope.
+ * key management under /keys, the fleet under /nodes and token usage under /usage. Answers all its own errors in the Anthropic envelope.
  * @example app.use('/admin', createAdminRouter({ store, keys, adminToken, registry, log }));
  */
 export function createAdminRouter(deps: AdminRouterDeps): Router {
@@ -32,6 +33,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
   router.use(express.json({ limit: ADMIN_BODY_LIMIT }));
   router.use(createKeyRoutes({ repo: createKeyRepository({ store: deps.store, keys: deps.keys, now }), log: deps.log }));
   router.use(createNodeRoutes({ store: deps.store, keys: deps.keys, registry: deps.registry, log: deps.log, now }));
+  router.use(createUsageRoutes({ store: deps.store, keys: deps.keys, now }));
   router.use(function adminNotFound(req, _res, next) {
     next(new AppError('not_found', `Not found: ${req.method} /admin${req.path}`));
   });

@@ -1,5 +1,6 @@
-// The admin API's request bodies. Unknown fields are refused, so a typo ("rpn") is a 400, not a silent no-op.
+// The admin API's request bodies and query strings. Unknown fields are refused, so a typo ("rpn") is a 400, not a silent no-op.
 import { z } from 'zod';
+import { RECENT_REQUESTS_KEPT } from '@switchyard/shared';
 
 const limit = z.number().int().positive().nullable();
 /** Epoch ms, or an ISO-8601 date-time with an offset (handier from curl); null = never expires. */
@@ -34,3 +35,41 @@ export const UpdateKeyBodySchema = z
   })
   .refine((body) => Object.values(body).some((v) => v !== undefined), 'give at least one field to change');
 export type UpdateKeyBody = z.infer<typeof UpdateKeyBodySchema>;
+
+/** The longest range GET /admin/usage answers, in days (both ends included): a year, leap day included. */
+export const MAX_USAGE_RANGE_DAYS = 366;
+
+/** A UTC calendar day `YYYY-MM-DD` that exists (2025-02-30 does not). */
+const day = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a day as YYYY-MM-DD')
+  .refine((s) => {
+    const ms = Date.parse(`${s}T00:00:00Z`);
+    return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === s;
+  }, 'not a calendar day');
+
+/** The dimensions GET /admin/usage groups by. */
+export const USAGE_GROUPINGS = ['key', 'node', 'model', 'day'] as const;
+export type UsageGrouping = (typeof USAGE_GROUPINGS)[number];
+
+/** GET /admin/usage query. Absent days are resolved against today by the route (to = today, from = to - 6). */
+export const UsageQuerySchema = z.strictObject({
+  by: z.enum(USAGE_GROUPINGS).default('day'),
+  from: day.optional(),
+  to: day.optional(),
+});
+export type UsageQuery = z.infer<typeof UsageQuerySchema>;
+
+/** How many entries GET /admin/usage/recent answers without a limit. */
+export const DEFAULT_RECENT_LIMIT = 50;
+
+/** GET /admin/usage/recent query: how many of the newest entries, 1..RECENT_REQUESTS_KEPT. */
+export const RecentUsageQuerySchema = z.strictObject({
+  limit: z
+    .string()
+    .regex(/^\d+$/, 'expected a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(RECENT_REQUESTS_KEPT))
+    .default(DEFAULT_RECENT_LIMIT),
+});
+export type RecentUsageQuery = z.infer<typeof RecentUsageQuerySchema>;

@@ -1,0 +1,284 @@
+// GET /admin/usage and /admin/usage/recent on a real Redis through supertest. The data is written the way the
+// usage worker writes it (HINCRBY per scope and day, SADD to the day's index, LPUSH + LTRIM to the recent list).
+import express from 'express';
+import request from 'supertest';
+import type { Redis } from 'ioredis';
+import {
+  createIoRedisClient,
+  createIoRedisStore,
+  createKeyspace,
+  createNullLogger,
+  RECENT_REQUESTS_KEPT,
+  USAGE_COUNTER_FIELDS,
+  type Keyspace,
+  type RecentRequest,
+  type SharedStore,
+  type UsageCounterField,
+} from '@switchyard/shared';
+import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { createAdminRouter } from './admin-router.js';
+
+const TOKEN = `tok-${'u'.repeat(44)}`;
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+const NOW = Date.parse('2027-01-15T08:00:00Z');
+
+/** One counted request, as the worker would have counted it. */
+interface Counted {
+  day: string;
+  keyId: string;
+  nodeId: string | null;
+  model: string;
+  counters: Partial<Record<UsageCounterField, number>>;
+}
+
+type Row = Record<string, number | string>;
+interface Report {
+  by: string;
+  from: string;
+  to: string;
+  rows: Row[];
+  totals: Record<string, number>;
+  allTime: Record<string, number>;
+}
+
+// What the worker's script does for one request (without the exactly-once marker, which is its business).
+async function count(client: Redis, keys: Keyspace, c: Counted): Promise<void> {
+  const hashes = [keys.usage('global', 'all', c.day), keys.usage('key', c.keyId, c.day), keys.usage('model', c.model, c.day), keys.usageAllTime()];
+  if (c.nodeId !== null) hashes.push(keys.usage('node', c.nodeId, c.day));
+  const tx = client.multi();
+  for (const hash of hashes) {
+    for (const [field, by] of Object.entries(c.counters)) if (by !== 0) tx.hincrby(hash, field, by);
+  }
+  tx.sadd(keys.usageIndex('key', c.day), c.keyId).sadd(keys.usageIndex('model', c.day), c.model);
+  if (c.nodeId !== null) tx.sadd(keys.usageIndex('node', c.day), c.nodeId);
+  await tx.exec();
+}
+
+/** The row a user should see for these requests: every field summed, 0 when never written. */
+function expectedTotals(requests: Counted[]): Record<string, number> {
+  const sum = Object.fromEntries(USAGE_COUNTER_FIELDS.map((f) => [f, 0])) as Record<UsageCounterField, number>;
+  for (const r of requests) for (const [field, by] of Object.entries(r.counters)) sum[field as UsageCounterField] += by;
+  return { ...sum, sentTokens: sum.inputTokens + sum.cacheCreationInputTokens + sum.cacheReadInputTokens, receivedTokens: sum.outputTokens };
+}
+
+const SONNET = 'claude-sonnet-4-5';
+const OPUS_BETA = 'claude-opus-4-1:beta'; // model ids may carry ':'
+
+function requestsFor(alice: string): Counted[] {
+  return [
+    {
+      day: '2027-01-15',
+      keyId: alice,
+      nodeId: 'node-a',
+      model: SONNET,
+      counters: {
+        requests: 1,
+        inputTokens: 100,
+        outputTokens: 50,
+        cacheCreationInputTokens: 10,
+        cacheCreation5mInputTokens: 10,
+        cacheReadInputTokens: 1000,
+        estimatedInputTokens: 1105,
+        estimatedOutputTokens: 48,
+        durationMs: 1500,
+      },
+    },
+    { day: '2027-01-14', keyId: alice, nodeId: 'node-b', model: OPUS_BETA, counters: { requests: 1, inputTokens: 200, outputTokens: 300, cacheCreation1hInputTokens: 0, durationMs: 900 } },
+    { day: '2027-01-14', keyId: 'key_gone', nodeId: 'node-a', model: SONNET, counters: { requests: 1, errors: 1, inputTokens: 5, outputTokens: 5, durationMs: 30 } },
+    // Refused by the gateway before any node: counted, but under no node.
+    { day: '2027-01-13', keyId: alice, nodeId: null, model: SONNET, counters: { requests: 1, errors: 1, estimateMissingBlocks: 2, durationMs: 2 } },
+    { day: '2027-01-14', keyId: alice, nodeId: 'node-a', model: SONNET, counters: { requests: 1, aborted: 1, inputTokens: 40, durationMs: 700 } },
+    // Outside the default range (the last seven days).
+    { day: '2027-01-01', keyId: 'key_gone', nodeId: 'node-b', model: OPUS_BETA, counters: { requests: 1, inputTokens: 7000, outputTokens: 7000, durationMs: 5000 } },
+  ];
+}
+
+function recentEntry(i: number): RecentRequest {
+  return {
+    requestId: `req_${i}`,
+    at: NOW - (100 - i) * 1000,
+    keyId: 'key_a',
+    nodeId: i % 2 === 0 ? 'node-a' : null,
+    model: SONNET,
+    stream: true,
+    status: 200,
+    aborted: false,
+    stopReason: 'end_turn',
+    inputTokens: i,
+    outputTokens: 2 * i,
+    cacheCreationInputTokens: 0,
+    cacheReadInputTokens: 0,
+    estimatedInputTokens: i,
+    estimatedOutputTokens: 2 * i,
+    durationMs: 120.5,
+    ttfbMs: 40,
+  };
+}
+
+describe('admin API: usage', () => {
+  const prefix = uniquePrefix('admin-usage');
+  const keys = createKeyspace(prefix);
+  let client: Redis;
+  let store: SharedStore;
+  let app: express.Express;
+  let alice: string;
+  let requests: Counted[];
+
+  beforeAll(async () => {
+    client = createIoRedisClient(testRedisUrl());
+    store = createIoRedisStore(createIoRedisClient(testRedisUrl()));
+    app = express();
+    app.use('/admin', createAdminRouter({ store, keys, adminToken: TOKEN, registry: { nodes: () => [] }, log: createNullLogger(), now: () => NOW }));
+    const created = await request(app).post('/admin/keys').set(AUTH).send({ name: 'alice' }).expect(201);
+    alice = (created.body as { record: { id: string } }).record.id;
+    requests = requestsFor(alice);
+    for (const r of requests) await count(client, keys, r);
+  });
+
+  afterAll(async () => {
+    await deleteKeys(client, prefix);
+    await store.close();
+    await client.quit();
+  });
+
+  async function usage(query: string): Promise<Report> {
+    const res = await request(app).get(`/admin/usage${query}`).set(AUTH).expect(200);
+    return res.body as Report;
+  }
+
+  const inRange = (from: string, to: string) => (r: Counted) => r.day >= from && r.day <= to;
+
+  it('by day (the default): the last seven days oldest first, empty days as zeros, totals and all time', async () => {
+    const report = await usage('');
+    expect(report).toMatchObject({ by: 'day', from: '2027-01-09', to: '2027-01-15' });
+    expect(report.rows.map((r) => r.id)).toEqual(['2027-01-09', '2027-01-10', '2027-01-11', '2027-01-12', '2027-01-13', '2027-01-14', '2027-01-15']);
+    for (const row of report.rows) expect(row).toEqual({ id: row.id, ...expectedTotals(requests.filter((r) => r.day === row.id)) });
+    expect(report.rows[0]).toMatchObject({ requests: 0, sentTokens: 0, receivedTokens: 0 });
+    expect(report.rows[5]).toMatchObject({ requests: 3, errors: 1, aborted: 1, inputTokens: 245, outputTokens: 305, sentTokens: 245 });
+    expect(report.totals).toEqual(expectedTotals(requests.filter(inRange('2027-01-09', '2027-01-15'))));
+    expect(report.totals).toMatchObject({ requests: 5, sentTokens: 1355, receivedTokens: 355 });
+    expect(report.allTime).toEqual(expectedTotals(requests));
+    expect(report.allTime.requests).toBe(6);
+  });
+
+  it('by key: each key summed over the days, busiest first, named while its record exists', async () => {
+    const report = await usage('?by=key');
+    expect(report.rows.map((r) => [r.id, r.name])).toEqual([
+      [alice, 'alice'],
+      ['key_gone', undefined],
+    ]);
+    const week = requests.filter(inRange('2027-01-09', '2027-01-15'));
+    expect(report.rows[0]).toEqual({ id: alice, name: 'alice', ...expectedTotals(week.filter((r) => r.keyId === alice)) });
+    expect(report.rows[0]).toMatchObject({ requests: 4, errors: 1, aborted: 1, inputTokens: 340, sentTokens: 1350, receivedTokens: 350 });
+    expect(report.rows[1]).toEqual({ id: 'key_gone', ...expectedTotals(week.filter((r) => r.keyId === 'key_gone')) });
+
+    // Over a range that holds its big day, the record-less key is the busiest.
+    const wide = await usage('?by=key&from=2027-01-01&to=2027-01-15');
+    expect(wide.rows.map((r) => r.id)).toEqual(['key_gone', alice]);
+    expect(wide.rows[0]).toMatchObject({ requests: 2, sentTokens: 7005, receivedTokens: 7005 });
+  });
+
+  it('by node: requests no node answered are in the totals but in no row', async () => {
+    const report = await usage('?by=node');
+    const week = requests.filter(inRange('2027-01-09', '2027-01-15'));
+    expect(report.rows).toEqual([
+      { id: 'node-a', ...expectedTotals(week.filter((r) => r.nodeId === 'node-a')) },
+      { id: 'node-b', ...expectedTotals(week.filter((r) => r.nodeId === 'node-b')) },
+    ]);
+    expect(report.rows.reduce((n, r) => n + Number(r.requests), 0)).toBe(4);
+    expect(report.totals.requests).toBe(5);
+  });
+
+  it('by model, including a model id with ":"', async () => {
+    const report = await usage('?by=model&from=2027-01-01&to=2027-01-15');
+    expect(report.rows).toEqual([
+      { id: OPUS_BETA, ...expectedTotals(requests.filter((r) => r.model === OPUS_BETA)) },
+      { id: SONNET, ...expectedTotals(requests.filter((r) => r.model === SONNET)) },
+    ]);
+    expect(report.rows[0]).toMatchObject({ requests: 2, sentTokens: 7200, receivedTokens: 7300 });
+  });
+
+  it('takes the range from from/to: one day, or six days back from `to`', async () => {
+    const one = await usage('?by=model&from=2027-01-13&to=2027-01-13');
+    expect(one.rows).toEqual([{ id: SONNET, ...expectedTotals(requests.filter((r) => r.day === '2027-01-13')) }]);
+    expect(one.totals.requests).toBe(1);
+
+    const back = await usage('?to=2027-01-07');
+    expect(back).toMatchObject({ from: '2027-01-01', to: '2027-01-07' });
+    expect(back.rows[0]).toMatchObject({ id: '2027-01-01', requests: 1, inputTokens: 7000 });
+    expect(back.totals.requests).toBe(1);
+
+    const fromOnly = await usage('?from=2027-01-14');
+    expect(fromOnly).toMatchObject({ from: '2027-01-14', to: '2027-01-15' });
+    expect(fromOnly.rows).toHaveLength(2);
+  });
+
+  it('answers a full year of days (366) and empty groupings', async () => {
+    const year = await usage('?from=2026-01-15&to=2027-01-15');
+    expect(year.rows).toHaveLength(366);
+    expect(year.totals).toEqual(expectedTotals(requests));
+    const empty = await usage('?by=key&from=2026-06-01&to=2026-06-30');
+    expect(empty.rows).toEqual([]);
+    expect(empty.totals.requests).toBe(0);
+    expect(empty.allTime.requests).toBe(6);
+  });
+
+  it.each([
+    ['a day that is not YYYY-MM-DD', '?from=2027-1-5', /from: expected a day as YYYY-MM-DD/],
+    ['a day that does not exist', '?to=2027-02-30', /to: not a calendar day/],
+    ['from after to', '?from=2027-01-10&to=2027-01-09', /from \(2027-01-10\) is after to \(2027-01-09\)/],
+    ['from in the future with no to', '?from=2027-02-01', /is after to \(2027-01-15\)/],
+    ['a range of 367 days', '?from=2026-01-14&to=2027-01-15', /367 days; at most 366/],
+    ['an unknown grouping', '?by=user', /by:/],
+    ['an unknown parameter', '?form=2027-01-01', /form/],
+    ['a repeated parameter', '?from=2027-01-01&from=2027-01-02', /from:/],
+  ])('refuses %s with a 400 envelope', async (_label, query, message) => {
+    const res = await request(app).get(`/admin/usage${query}`).set(AUTH).expect(400);
+    expect(res.body).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    expect((res.body as { error: { message: string } }).error.message).toMatch(message);
+  });
+
+  it.each(['/admin/usage', '/admin/usage?by=key', '/admin/usage/recent'])('refuses %s without the admin token', async (path) => {
+    const missing = await request(app).get(path).expect(401);
+    expect(missing.body).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
+    await request(app).get(path).set({ authorization: `Bearer ${TOKEN.slice(0, -1)}x` }).expect(401);
+  });
+
+  describe('recent requests', () => {
+    beforeAll(async () => {
+      // Pushed oldest first, so the list reads newest first, as the worker leaves it.
+      for (let i = 1; i <= 60; i += 1) await client.lpush(keys.recent(), JSON.stringify(recentEntry(i)));
+      await client.lpush(keys.recent(), '{"requestId":"req_torn"', JSON.stringify({ requestId: 'req_old_version', at: NOW }));
+      await client.ltrim(keys.recent(), 0, RECENT_REQUESTS_KEPT - 1);
+    });
+
+    const idsOf = (body: unknown) => (body as { requests: RecentRequest[] }).requests.map((r) => r.requestId);
+
+    it('answers the newest first, up to the limit, skipping entries it cannot read', async () => {
+      const res = await request(app).get('/admin/usage/recent?limit=5').set(AUTH).expect(200);
+      // The two unreadable entries are the newest: they take two of the five places.
+      expect(idsOf(res.body)).toEqual(['req_60', 'req_59', 'req_58']);
+      expect((res.body as { requests: RecentRequest[] }).requests[0]).toEqual(recentEntry(60));
+    });
+
+    it('answers 50 by default and at most what the list keeps', async () => {
+      const byDefault = await request(app).get('/admin/usage/recent').set(AUTH).expect(200);
+      expect(idsOf(byDefault.body)).toEqual(Array.from({ length: 48 }, (_, i) => `req_${60 - i}`));
+      const all = await request(app).get(`/admin/usage/recent?limit=${RECENT_REQUESTS_KEPT}`).set(AUTH).expect(200);
+      expect(idsOf(all.body)).toHaveLength(60);
+    });
+
+    it.each(['0', '-1', '2.5', 'ten', String(RECENT_REQUESTS_KEPT + 1)])('refuses limit=%s with a 400', async (limit) => {
+      const res = await request(app).get(`/admin/usage/recent?limit=${limit}`).set(AUTH).expect(400);
+      expect((res.body as { error: { message: string } }).error.message).toMatch(/^Invalid query: limit:/);
+    });
+  });
+
+  it('an empty list answers no requests', async () => {
+    const other = express();
+    other.use('/admin', createAdminRouter({ store, keys: createKeyspace(`${prefix}empty:`), adminToken: TOKEN, registry: { nodes: () => [] }, log: createNullLogger(), now: () => NOW }));
+    await request(other).get('/admin/usage/recent').set(AUTH).expect(200, { requests: [] });
+    const res = await request(other).get('/admin/usage?by=node').set(AUTH).expect(200);
+    expect((res.body as Report).allTime).toEqual(expectedTotals([]));
+  });
+});

@@ -1,0 +1,212 @@
+// /admin/usage: the totals the usage worker keeps per UTC day, summed over a range and grouped, and the
+// recent-requests list. Read-only: every key read here is written by the worker (gateway/src/usage-worker).
+import express, { type Request, type Response, type Router } from 'express';
+import {
+  AppError,
+  RecentRequestSchema,
+  sentTokens,
+  USAGE_COUNTER_FIELDS,
+  utcDay,
+  type Keyspace,
+  type RecentRequest,
+  type SharedStore,
+  type UsageCounters,
+  type UsageScope,
+} from '@switchyard/shared';
+import type { z } from 'zod';
+import { parseKeyRecord } from '../keys/index.js';
+import { MAX_USAGE_RANGE_DAYS, RecentUsageQuerySchema, UsageQuerySchema, type UsageGrouping } from './admin-schemas.js';
+
+/** Every usage counter as a number, plus the two sums operators ask for first. */
+export type UsageTotals = UsageCounters & {
+  /** Exact tokens sent: input + cache creation + cache reads. */
+  sentTokens: number;
+  /** Exact tokens received: the output tokens. */
+  receivedTokens: number;
+};
+
+/** One row of GET /admin/usage: a key, node, model or day, with its totals over the range. */
+export type UsageRow = UsageTotals & {
+  id: string;
+  /** by=key: the key's name, while the key record exists. */
+  name?: string;
+};
+
+/** The answer of GET /admin/usage. */
+export interface UsageReport {
+  by: UsageGrouping;
+  from: string;
+  to: string;
+  /** by=day: one row per day of the range, oldest first; otherwise the busiest (sent + received) first. */
+  rows: UsageRow[];
+  /** All requests in the range (global counters), so also those no row shows (by=node: answered by no node). */
+  totals: UsageTotals;
+  /** Since counting began, whatever the range. */
+  allTime: UsageTotals;
+}
+
+/** Dependencies of the usage routes. */
+export interface UsageRoutesDeps {
+  store: Pick<SharedStore, 'hgetall' | 'smembers' | 'mget' | 'lrange'>;
+  keys: Pick<Keyspace, 'usage' | 'usageIndex' | 'usageAllTime' | 'recent' | 'keyById'>;
+  now: () => number;
+}
+
+const DAY_MS = 86_400_000;
+/** The default range: today and the six days before. */
+const DEFAULT_RANGE_DAYS = 7;
+// Bounds the reads in flight: a year of days times a few hundred keys must not queue 100k commands at once.
+const READS_IN_FLIGHT = 500;
+
+/** Validates a query string, or throws a 400 naming every problem. */
+function parseQuery<S extends z.ZodType>(schema: S, query: unknown): z.output<S> {
+  const parsed = schema.safeParse(query);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(query)'}: ${i.message}`);
+  throw new AppError('bad_request', `Invalid query: ${problems.join('; ')}`);
+}
+
+function dayMs(day: string): number {
+  return Date.parse(`${day}T00:00:00Z`);
+}
+
+/** The days of the range, oldest first; to defaults to today, from to six days before to. */
+function resolveRange(from: string | undefined, to: string | undefined, today: string): { from: string; to: string; days: string[] } {
+  const last = to ?? today;
+  const first = from ?? utcDay(dayMs(last) - (DEFAULT_RANGE_DAYS - 1) * DAY_MS);
+  if (first > last) throw new AppError('bad_request', `Invalid query: from (${first}) is after to (${last})`);
+  const count = (dayMs(last) - dayMs(first)) / DAY_MS + 1;
+  if (count > MAX_USAGE_RANGE_DAYS) {
+    throw new AppError('bad_request', `Invalid query: the range spans ${count} days; at most ${MAX_USAGE_RANGE_DAYS} are allowed`);
+  }
+  const days = Array.from({ length: count }, (_, i) => utcDay(dayMs(first) + i * DAY_MS));
+  return { from: first, to: last, days };
+}
+
+function zeroCounters(): UsageCounters {
+  return Object.fromEntries(USAGE_COUNTER_FIELDS.map((f) => [f, 0])) as UsageCounters;
+}
+
+// Fields the worker never wrote read as 0; fields this version does not know are ignored.
+function addHash(into: UsageCounters, hash: Record<string, string>): void {
+  for (const field of USAGE_COUNTER_FIELDS) {
+    const value = Number(hash[field] ?? 0);
+    if (Number.isFinite(value)) into[field] += value;
+  }
+}
+
+function withSums(counters: UsageCounters): UsageTotals {
+  return { ...counters, sentTokens: sentTokens(counters), receivedTokens: counters.outputTokens };
+}
+
+function sumHashes(hashes: Record<string, string>[]): UsageCounters {
+  const sum = zeroCounters();
+  for (const hash of hashes) addHash(sum, hash);
+  return sum;
+}
+
+async function mapBounded<T, R>(items: readonly T[], f: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += READS_IN_FLIGHT) {
+    out.push(...(await Promise.all(items.slice(i, i + READS_IN_FLIGHT).map(f))));
+  }
+  return out;
+}
+
+// An id the keyspace refuses (whitespace, or ':' in a key id) cannot have been written by the worker: skip it.
+function keyOrUndefined(build: () => string): string | undefined {
+  try {
+    return build();
+  } catch (err) {
+    if (err instanceof RangeError) return undefined;
+    throw err;
+  }
+}
+
+/** The usage routes. */
+export function createUsageRoutes(deps: UsageRoutesDeps): Router {
+  const { store, keys, now } = deps;
+  const router = express.Router();
+
+  function readHashes(hashKeys: readonly string[]): Promise<Record<string, string>[]> {
+    return mapBounded(hashKeys, (key) => store.hgetall(key));
+  }
+
+  /** One row per id of the scope that has usage on any day of the range, summed over those days. */
+  async function scopeRows(scope: Exclude<UsageScope, 'global'>, days: readonly string[]): Promise<UsageRow[]> {
+    const idsPerDay = await mapBounded(days, (day) => store.smembers(keys.usageIndex(scope, day)));
+    const reads = days.flatMap((day, i) =>
+      (idsPerDay[i] ?? []).flatMap((id) => {
+        const key = keyOrUndefined(() => keys.usage(scope, id, day));
+        return key === undefined ? [] : [{ id, key }];
+      }),
+    );
+    const hashes = await readHashes(reads.map((r) => r.key));
+    const sums = new Map<string, UsageCounters>();
+    reads.forEach(({ id }, i) => {
+      const sum = sums.get(id) ?? zeroCounters();
+      addHash(sum, hashes[i] ?? {});
+      sums.set(id, sum);
+    });
+    return [...sums].map(([id, counters]) => ({ id, ...withSums(counters) }));
+  }
+
+  async function addKeyNames(rows: UsageRow[]): Promise<void> {
+    const recordKeys = rows.map((row) => keyOrUndefined(() => keys.keyById(row.id)));
+    const present = recordKeys.filter((key) => key !== undefined);
+    const raws = await store.mget(present);
+    const byKey = new Map(present.map((key, i) => [key, raws[i] ?? null]));
+    rows.forEach((row, i) => {
+      const raw = recordKeys[i] === undefined ? null : byKey.get(recordKeys[i]);
+      const name = raw == null ? undefined : parseKeyRecord(raw)?.name;
+      if (name !== undefined) row.name = name;
+    });
+  }
+
+  async function report(by: UsageGrouping, from: string, to: string, days: readonly string[]): Promise<UsageReport> {
+    const [dayHashes, allTimeHash, grouped] = await Promise.all([
+      readHashes(days.map((day) => keys.usage('global', 'all', day))),
+      store.hgetall(keys.usageAllTime()),
+      by === 'day' ? undefined : scopeRows(by, days),
+    ]);
+    let rows: UsageRow[];
+    if (grouped === undefined) {
+      rows = days.map((day, i) => ({ id: day, ...withSums(sumHashes([dayHashes[i] ?? {}])) }));
+    } else {
+      rows = grouped.sort((a, b) => b.sentTokens + b.receivedTokens - (a.sentTokens + a.receivedTokens) || (a.id < b.id ? -1 : 1));
+      if (by === 'key') await addKeyNames(rows);
+    }
+    return { by, from, to, rows, totals: withSums(sumHashes(dayHashes)), allTime: withSums(sumHashes([allTimeHash])) };
+  }
+
+  router.get('/usage', async function getUsage(req: Request, res: Response): Promise<void> {
+    const query = parseQuery(UsageQuerySchema, req.query);
+    const { from, to, days } = resolveRange(query.from, query.to, utcDay(now()));
+    res.json(await report(query.by, from, to, days));
+  });
+
+  router.get('/usage/recent', async function getRecentUsage(req: Request, res: Response): Promise<void> {
+    const { limit } = parseQuery(RecentUsageQuerySchema, req.query);
+    const raws = await store.lrange(keys.recent(), 0, limit - 1);
+    const requests: RecentRequest[] = [];
+    for (const raw of raws) {
+      const entry = parseRecent(raw);
+      if (entry !== undefined) requests.push(entry);
+    }
+    res.json({ requests });
+  });
+
+  return router;
+}
+
+// An entry from another version or a torn write is skipped, not a 500 for the whole list.
+function parseRecent(raw: string): RecentRequest | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  const parsed = RecentRequestSchema.safeParse(json);
+  return parsed.success ? parsed.data : undefined;
+}
