@@ -12,7 +12,19 @@ describe('gateway config', () => {
       PORT: 8080,
       MAX_BODY_BYTES: 32 * 1024 * 1024,
       LOG_LEVEL: 'info',
+      USAGE_BUFFER_MAX: 10_000,
+      USAGE_SPOOL_DIR: './data/usage-spool',
+      TOKEN_ENCODING: 'o200k_base',
     });
+  });
+
+  it('refuses a usage buffer below 1 and an encoding name that is not one', () => {
+    try {
+      parseConfig(GatewayConfigSchema, { ...secrets, USAGE_BUFFER_MAX: '0', TOKEN_ENCODING: 'o200k base' });
+      throw new Error('expected a ConfigError');
+    } catch (err) {
+      expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual(['TOKEN_ENCODING', 'USAGE_BUFFER_MAX']);
+    }
   });
 
   it('refuses to start without an admin token, or with one shorter than 32 bytes', () => {

@@ -12,6 +12,15 @@ export const GatewayConfigSchema = z.object({
   MAX_BODY_BYTES: integer(32 * 1024 * 1024, { min: 1 }),
   /** On SIGTERM, how long in-flight streams may finish before the gateway exits. */
   DRAIN_TIMEOUT_MS: integer(120_000, { min: 0 }),
+  /** Usage drafts held in memory while they wait to be enqueued; past it they go straight to the spool. */
+  USAGE_BUFFER_MAX: integer(10_000, { min: 1 }),
+  /** Where usage jobs that Redis could not take are appended (JSON lines) until they are replayed. */
+  USAGE_SPOOL_DIR: z.string().min(1).default('./data/usage-spool'),
+  /**
+   * The usage worker's tokeniser encoding: block counts are kept per encoding, so it must match the
+   * worker's. js-tiktoken 1.0.21's names, listed here because the gateway never imports js-tiktoken.
+   */
+  TOKEN_ENCODING: z.enum(['gpt2', 'r50k_base', 'p50k_base', 'p50k_edit', 'cl100k_base', 'o200k_base']).default('o200k_base'),
   GIT_SHA: z.string().default('unknown'),
   LOG_LEVEL: LogLevelSchema,
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),

@@ -1,13 +1,18 @@
-// The gateway's composition root: config → Redis → key auth, limits, registry, stickiness, forwarder → app → listen.
-// SIGTERM: stop accepting connections, let in-flight streams finish (up to DRAIN_TIMEOUT_MS), close, exit 0.
+// The gateway's composition root: config → Redis → key auth, limits, registry, stickiness, forwarder,
+// usage recorder → app → listen. SIGTERM: stop accepting connections, let in-flight streams finish (up to
+// DRAIN_TIMEOUT_MS), flush the usage buffer (to the queue, or the spool), close, exit 0.
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
 import {
+  JobCatalog,
   createIoRedisClient,
   createIoRedisStore,
   createKeyspace,
   createLogger,
+  queuePrefix,
   readPackageVersion,
+  type Keyspace,
   type Logger,
   type SharedStore,
 } from '@switchyard/shared';
@@ -19,6 +24,7 @@ import { createKeyAuthenticator } from './keys/index.js';
 import { createKeyLimiter } from './limits/index.js';
 import { createForwarder } from './proxy/index.js';
 import { availabilityOf, createRegistrySnapshot, createStickyStore } from './routing/index.js';
+import { createKnownHashes, createPromptDigester, createUsageRecorder, type UsageRecorder } from './usage/index.js';
 
 const VERSION = readPackageVersion(fileURLToPath(new URL('../package.json', import.meta.url))) ?? 'unknown';
 
@@ -36,6 +42,21 @@ function connectRedis(config: GatewayConfig, log: Logger): SharedStore {
     down = false;
   });
   return createIoRedisStore(client);
+}
+
+/**
+ * The usage producer: its own connection without an offline queue (an add fails at once while Redis is
+ * away, and the job goes to the spool), a BullMQ Queue on it, and the recorder that never lets a
+ * request wait on either.
+ */
+function createUsage(config: GatewayConfig, store: SharedStore, keys: Keyspace, log: Logger): UsageRecorder {
+  const connection = createIoRedisClient(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'gateway-usage' });
+  // The store's connection already logs the outage; this one only must not crash the process.
+  connection.on('error', () => undefined);
+  const queue = new Queue(JobCatalog.usage.queue, { connection, prefix: queuePrefix(config.REDIS_PREFIX) });
+  queue.on('error', () => undefined);
+  const digester = createPromptDigester({ mget: (k) => store.mget(k), keys, encoding: config.TOKEN_ENCODING, known: createKnownHashes(), now: Date.now });
+  return createUsageRecorder({ queue, connection, digester, spoolDir: config.USAGE_SPOOL_DIR, bufferMax: config.USAGE_BUFFER_MAX, log });
 }
 
 async function pingWithin(store: SharedStore, ms: number): Promise<boolean> {
@@ -65,6 +86,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     onNodeResponse: (nodeId, status, headers, model) => registry.observe(nodeId, status, headers, model),
     onNodeUnreachable: (nodeId) => registry.markUnreachable(nodeId),
   });
+  const usage = createUsage(config, store, keys, log);
   const stats: GatewayStats = { requestsWithoutThinking: 0 };
   const availableNodes = () => registry.nodes().filter((n) => availabilityOf(n, now(), undefined) === 'available').length;
 
@@ -77,6 +99,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     maxBodyBytes: config.MAX_BODY_BYTES,
     log,
     stats,
+    usage,
     now,
     adminRouter: createAdminRouter({ store, keys, adminToken: config.ADMIN_TOKEN, registry, log }),
     readiness: async () => ({ redis: await pingWithin(store, 500), availableNodes: availableNodes() }),
@@ -84,6 +107,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     gitSha: config.GIT_SHA,
   });
 
+  await usage.start();
   limiter.start();
   registry.start();
   await registry.refreshNow().catch(() => undefined);
@@ -96,6 +120,8 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     redis: redactedUrl(config.REDIS_URL),
     prefix: config.REDIS_PREFIX,
     maxBodyBytes: config.MAX_BODY_BYTES,
+    usageSpool: config.USAGE_SPOOL_DIR,
+    tokenEncoding: config.TOKEN_ENCODING,
     nodes: registry.nodes().map((n) => n.record.nodeId),
     version: VERSION,
     gitSha: config.GIT_SHA,
@@ -113,6 +139,8 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     registry.stop();
     await limiter.stop();
     forwarder.close();
+    // Every request that ended has its draft in the buffer: enqueue or spool all of them before exiting.
+    await usage.stop();
     await store.close();
     log.info('stopped', { timedOut });
     process.exit(0);

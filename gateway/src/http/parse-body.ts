@@ -6,6 +6,8 @@ export interface ParsedBody {
   stream: boolean;
   /** true when the request asks for thinking (`enabled` or `adaptive`). */
   thinking: boolean;
+  /** The prompt's parts as sent (tools, system, messages), for stickiness and the usage digest. */
+  tools?: unknown;
   system?: unknown;
   messages?: unknown;
   metadata?: unknown;
@@ -29,6 +31,7 @@ export function parseBody(body: Buffer): ParsedBody {
     model: typeof o.model === 'string' ? o.model : undefined,
     stream: o.stream === true,
     thinking: typeof thinking === 'object' && thinking !== null && (thinking.type === 'enabled' || thinking.type === 'adaptive'),
+    tools: o.tools,
     system: o.system,
     messages: o.messages,
     metadata: o.metadata,

@@ -5,7 +5,7 @@ import type { NodeView } from '../routing/index.js';
 import { attemptHeaders, isFailoverStatus, wirePath } from './header-policy.js';
 import { createNodeRequester, type NodeHead } from './node-request.js';
 import { relayBody } from './relay-body.js';
-import type { ForwardJob, ForwardOutcome, Forwarder, ForwarderDeps } from './types.js';
+import type { ForwardJob, ForwardOutcome, Forwarder, ForwarderDeps, ResponseObserver } from './types.js';
 
 // nginx's convention for "the client closed the request before the response".
 const CLIENT_CLOSED = 499;
@@ -81,6 +81,26 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
     }
   }
 
+  // An observer that throws is switched off for the rest of the response; the client's bytes go on.
+  function observe(job: ForwardJob): ResponseObserver | undefined {
+    const observer = job.observer;
+    if (observer === undefined) return undefined;
+    let failed = false;
+    const guard = (what: string, fn: () => void): void => {
+      if (failed) return;
+      try {
+        fn();
+      } catch (err) {
+        failed = true;
+        deps.log.warn('response observer failed', { requestId: job.requestId, callback: what, err });
+      }
+    };
+    return {
+      onHead: (status, headers) => guard('onHead', () => observer.onHead(status, headers)),
+      onChunk: (chunk) => guard('onChunk', () => observer.onChunk(chunk)),
+    };
+  }
+
   function requestHead(x: Exchange, node: NodeView): Promise<NodeHead> {
     const { job } = x;
     const signature = signRequest(deps.sharedSecret, { method: job.method, path: x.path, nodeId: node.record.nodeId, keyId: job.keyId, requestId: job.requestId, bodySha256: x.bodySha256 });
@@ -98,14 +118,15 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
     const sse = proxyRes.headers['content-type']?.startsWith('text/event-stream') === true;
     // SSE clients wait for the status line; other bodies may share a packet with it.
     if (sse) res.flushHeaders();
-    const tap = deps.onResponseChunk;
+    const tap = observe(job);
+    tap?.onHead(status, proxyRes.headers);
     const end = await relayBody(proxyRes, res, {
       sse,
       requestId: job.requestId,
       onFirstByte: () => {
         outcome.ttfbMs = Math.round((performance.now() - x.started) * 100) / 100;
       },
-      ...(tap === undefined ? {} : { tap: (chunk: Buffer) => tap(chunk, job) }),
+      ...(tap === undefined ? {} : { tap: (chunk: Buffer) => tap.onChunk(chunk) }),
     });
     outcome.status = status;
     const upstreamRequestId = proxyRes.headers['request-id'];

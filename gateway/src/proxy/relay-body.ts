@@ -10,7 +10,7 @@ export interface RelayOptions {
   requestId: string;
   /** Called once, when the first body bytes are written to the client. */
   onFirstByte(): void;
-  /** Sees every chunk as it arrives from the node. */
+  /** Sees every chunk as it arrives from the node, once it was handed to the client. */
   tap?: (chunk: Buffer) => void;
 }
 
@@ -67,7 +67,6 @@ export function relayBody(src: IncomingMessage, res: ServerResponse, opts: Relay
       end('aborted');
     };
     src.on('data', (chunk: Buffer) => {
-      opts.tap?.(chunk);
       let out = held === undefined ? chunk : Buffer.concat([held, chunk]);
       held = undefined;
       if (opts.sse) {
@@ -78,6 +77,7 @@ export function relayBody(src: IncomingMessage, res: ServerResponse, opts: Relay
         }
       }
       if (out.length > 0) write(out);
+      opts.tap?.(chunk);
     });
     src.once('end', () => {
       if (held !== undefined) write(held);

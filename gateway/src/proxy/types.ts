@@ -17,6 +17,20 @@ export interface ForwardJob {
   candidates: NodeView[];
   model?: string;
   stream: boolean;
+  /** Sees the response the client gets (never the node answers failed over from), e.g. the usage capture. */
+  observer?: ResponseObserver;
+}
+
+/**
+ * Watches the one response relayed to the client, as it passes. Called after each chunk was handed to
+ * the client, so it never delays the bytes; it must not buffer without bound or throw (a throw stops
+ * the observation, not the relay).
+ */
+export interface ResponseObserver {
+  /** The node's status and headers, once, before any chunk. */
+  onHead(status: number, headers: IncomingHttpHeaders): void;
+  /** Each body chunk as the node sent it (still content-encoded, if it was). */
+  onChunk(chunk: Buffer): void;
 }
 
 /** What happened to a forwarded request (for the request's log line and the sticky store). */
@@ -58,8 +72,6 @@ export interface ForwarderDeps {
   onNodeUnreachable(nodeId: string): void;
   /** Further nodes tried after the first one fails before the first byte. Default 2. */
   maxFailovers?: number;
-  /** Sees each chunk of the response the client gets, as it passes (the usage capture); must not buffer or throw. */
-  onResponseChunk?: (chunk: Buffer, job: ForwardJob) => void;
   /** A node that does not accept the TCP connection within this time counts as unreachable. Default 3000. */
   connectTimeoutMs?: number;
   /** Base of the jittered pause before trying the next node (0.5x to 1.5x of it). Default 25. */

@@ -1,0 +1,48 @@
+import type { PromptDigest, PromptParts, UsageJob } from '@switchyard/shared';
+import type { CaptureResult } from './response-capture.js';
+
+/**
+ * One finished `/v1/messages` request as the route hands it to the recorder: cheap to build (no
+ * parsing, no hashing); the recorder turns it into a job later, off the request path.
+ */
+export interface UsageDraft {
+  requestId: string;
+  /** Epoch ms when the request arrived. */
+  at: number;
+  keyId: string;
+  /** The node whose answer the client got; null when none answered. */
+  nodeId: string | null;
+  model: string;
+  stream: boolean;
+  status: number;
+  durationMs: number;
+  ttfbMs: number | null;
+  aborted: boolean;
+  brokeMidStream: boolean;
+  /** The relayed response's capture; absent when no node's answer was relayed. */
+  capture?: { result(): CaptureResult };
+  /** The prompt as parsed, for the digest; absent when it never reached a model (refused, or unparsed). */
+  prompt?: PromptParts;
+}
+
+/** The job payload, from a draft, its capture's result and its prompt's digest. */
+export function usageJobOf(draft: UsageDraft, captured: CaptureResult | undefined, prompt: PromptDigest | null): UsageJob {
+  return {
+    requestId: draft.requestId,
+    at: Math.max(0, Math.trunc(draft.at)),
+    keyId: draft.keyId,
+    nodeId: draft.nodeId,
+    model: draft.model === '' ? 'unknown' : draft.model,
+    stream: draft.stream,
+    status: draft.status,
+    durationMs: Math.max(0, draft.durationMs),
+    ttfbMs: draft.ttfbMs === null ? null : Math.max(0, draft.ttfbMs),
+    aborted: draft.aborted,
+    brokeMidStream: draft.brokeMidStream,
+    usage: captured?.usage ?? null,
+    stopReason: captured?.stopReason ?? null,
+    endedCleanly: captured?.endedCleanly ?? false,
+    prompt,
+    output: captured?.output ?? null,
+  };
+}
