@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { integer, loadConfig, LogLevelSchema, REDIS_PREFIX_PATTERN, url } from '@switchyard/shared';
+import { TOKEN_ENCODINGS } from './tokenizer.js';
+
+const DAY_SECONDS = 86_400;
+
+/** The usage worker's environment. It holds no secrets of its own beyond what REDIS_URL may carry. */
+export const WorkerConfigSchema = z.object({
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  REDIS_PREFIX: z.string().regex(REDIS_PREFIX_PATTERN, 'must be letters, digits, _ . - : and end with a single ":"').default('sy:'),
+  /** Jobs one worker process handles at once (they mostly wait on Redis; tokenising is synchronous). */
+  WORKER_CONCURRENCY: integer(4, { min: 1, max: 1_000 }),
+  /** The js-tiktoken encoding; block counts are kept per encoding, so changing it starts a fresh table. */
+  TOKEN_ENCODING: z.enum(TOKEN_ENCODINGS).default('o200k_base'),
+  /** How long a block's count is kept after its last use (refreshed on every use). */
+  BLOCK_TOKENS_TTL_SECONDS: integer(7 * DAY_SECONDS, { min: 60 }),
+  /** How long the per-day usage hashes and their index sets live after their last write. */
+  USAGE_RETENTION_DAYS: integer(400, { min: 1 }),
+  /**
+   * A job whose worker died keeps its lock this long before another worker may take it over.
+   * BullMQ's default; lower it only where a faster takeover matters more than a spurious one.
+   */
+  WORKER_LOCK_DURATION_MS: integer(30_000, { min: 1_000 }),
+  /** How often a worker looks for jobs whose lock expired (stalled) and puts them back in the queue. */
+  WORKER_STALLED_INTERVAL_MS: integer(30_000, { min: 500 }),
+  /**
+   * How often one job may be recovered from a stalled worker before it fails. Counting is idempotent,
+   * so a recovered job can never count twice; the limit only stops a job that kills every worker.
+   */
+  WORKER_MAX_STALLED_COUNT: integer(3, { min: 0 }),
+  /**
+   * On SIGTERM, how long to let active jobs finish before closing anyway. A job cut off here is taken
+   * over by another worker once its lock expires, and cannot count twice.
+   */
+  WORKER_CLOSE_TIMEOUT_MS: integer(10_000, { min: 0 }),
+  LOG_LEVEL: LogLevelSchema,
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+});
+export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
+
+/** Reads the worker's config from the environment, or exits listing every problem. */
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  return loadConfig(WorkerConfigSchema, env);
+}

@@ -1,0 +1,277 @@
+// The usage handler against a real Redis: exactly-once totals, the per-scope hashes and indexes, the
+// recent list, and the block-token table (verification of shipped blocks, eviction, TTL refresh).
+import { randomBytes } from 'node:crypto';
+import { UnrecoverableError } from 'bullmq';
+import { Redis } from 'ioredis';
+import { getEncoding } from 'js-tiktoken';
+import {
+  blockHash,
+  countableText,
+  createKeyspace,
+  createNullLogger,
+  promptBlocks,
+  RecentRequestSchema,
+  utcDay,
+  type ContentBlock,
+  type Keyspace,
+  type PromptParts,
+  type UsageJob,
+} from '@switchyard/shared';
+import { deleteKeys, scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { createTokenizer, type Tokenizer } from './tokenizer.js';
+import { createUsageHandler, type UsageHandler } from './usage-handler.js';
+
+const ENCODING = 'o200k_base';
+const AT = Date.UTC(2026, 2, 14, 9, 30);
+const DAY = utcDay(AT);
+const enc = getEncoding(ENCODING);
+const tokens = (text: string) => (text === '' ? 0 : enc.encode(text).length);
+
+let redis: Redis;
+let tokenizer: Tokenizer;
+const prefixes: string[] = [];
+
+beforeAll(async () => {
+  redis = new Redis(testRedisUrl());
+  tokenizer = await createTokenizer(ENCODING);
+});
+afterAll(async () => {
+  for (const prefix of prefixes) await deleteKeys(redis, prefix);
+  await redis.quit();
+});
+
+/** A handler on a keyspace of its own, so each test reads only its own totals. */
+function setup(opts: { ttlSeconds?: number } = {}): { keys: Keyspace; handler: UsageHandler } {
+  const prefix = uniquePrefix('usage-handler');
+  prefixes.push(prefix);
+  const keys = createKeyspace(prefix);
+  const handler = createUsageHandler({ redis, keys, tokenizer, encoding: ENCODING, ttlSeconds: opts.ttlSeconds ?? 3_600, retentionDays: 2, log: createNullLogger() });
+  return { keys, handler };
+}
+
+const unique = (label: string) => `${label} ${randomBytes(6).toString('hex')}`;
+
+/** The prompt as the gateway digests it when the worker knows nothing yet: every distinct block shipped. */
+function digestAll(parts: PromptParts): UsageJob['prompt'] {
+  const blocks = promptBlocks(parts);
+  const shipped = new Map(blocks.map((block) => [blockHash(block), block]));
+  return { hashes: blocks.map(blockHash), blocks: [...shipped].map(([hash, block]) => ({ hash, block })) };
+}
+
+/** The SSE frames of a streamed answer with the given text. */
+function sseText(text: string): UsageJob['output'] {
+  const half = Math.floor(text.length / 2);
+  const frame = (event: string, data: unknown) => ({ event, data: JSON.stringify({ type: event, ...(data as object) }) });
+  return {
+    kind: 'sse',
+    events: [
+      frame('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+      frame('content_block_delta', { index: 0, delta: { type: 'text_delta', text: text.slice(0, half) } }),
+      frame('content_block_delta', { index: 0, delta: { type: 'text_delta', text: text.slice(half) } }),
+    ],
+  };
+}
+
+interface Made {
+  job: UsageJob;
+  parts: PromptParts;
+  answer: string;
+}
+
+function makeJob(overrides: Partial<UsageJob> = {}, parts?: PromptParts): Made {
+  const prompt: PromptParts = parts ?? {
+    system: [{ type: 'text', text: unique('You are terse.'), cache_control: { type: 'ephemeral' } }],
+    messages: [{ role: 'user', content: unique('How long is a freight yard?') }],
+  };
+  const answer = unique('About two kilometres.');
+  const job: UsageJob = {
+    requestId: `req_${randomBytes(8).toString('hex')}`,
+    at: AT,
+    keyId: 'key_alpha',
+    nodeId: 'node-a',
+    model: 'claude-sonnet-4-6',
+    stream: true,
+    status: 200,
+    durationMs: 812.4,
+    ttfbMs: 95.6,
+    aborted: false,
+    brokeMidStream: false,
+    usage: {
+      inputTokens: 21,
+      outputTokens: 9,
+      cacheCreationInputTokens: 300,
+      cacheCreation5mInputTokens: 100,
+      cacheCreation1hInputTokens: 200,
+      cacheReadInputTokens: 4_000,
+    },
+    stopReason: 'end_turn',
+    endedCleanly: true,
+    prompt: digestAll(prompt),
+    output: sseText(answer),
+    ...overrides,
+  };
+  return { job, parts: prompt, answer };
+}
+
+const promptTokens = (parts: PromptParts) => promptBlocks(parts).reduce((sum, b) => sum + tokens(countableText(b)), 0);
+
+describe('totals', () => {
+  it('writes the exact usage and the estimates to the key, node, model, global day hashes and the all-time total', async () => {
+    const { keys, handler } = setup();
+    const { job, parts, answer } = makeJob();
+    const outcome = await handler.handle(job);
+
+    const estimatedInput = promptTokens(parts);
+    expect(estimatedInput).toBeGreaterThan(5);
+    expect(outcome).toMatchObject({ counted: true, estimatedInputTokens: estimatedInput, estimatedOutputTokens: tokens(answer), estimateMissingBlocks: 0 });
+    const expected = {
+      requests: '1',
+      inputTokens: '21',
+      outputTokens: '9',
+      cacheCreationInputTokens: '300',
+      cacheCreation5mInputTokens: '100',
+      cacheCreation1hInputTokens: '200',
+      cacheReadInputTokens: '4000',
+      estimatedInputTokens: String(estimatedInput),
+      estimatedOutputTokens: String(tokens(answer)),
+      durationMs: '812',
+    };
+    for (const key of [keys.usage('key', 'key_alpha', DAY), keys.usage('node', 'node-a', DAY), keys.usage('model', 'claude-sonnet-4-6', DAY), keys.usage('global', 'all', DAY), keys.usageAllTime()]) {
+      expect({ key, hash: await redis.hgetall(key) }).toEqual({ key, hash: expected });
+    }
+    expect(await redis.smembers(keys.usageIndex('key', DAY))).toEqual(['key_alpha']);
+    expect(await redis.smembers(keys.usageIndex('node', DAY))).toEqual(['node-a']);
+    expect(await redis.smembers(keys.usageIndex('model', DAY))).toEqual(['claude-sonnet-4-6']);
+    // Day hashes expire with the retention; the all-time total never does.
+    expect(await redis.ttl(keys.usage('key', 'key_alpha', DAY))).toBeGreaterThan(86_400);
+    expect(await redis.ttl(keys.usageAllTime())).toBe(-1);
+  });
+
+  it('counts errors and client hang-ups apart, and sums several requests', async () => {
+    const { keys, handler } = setup();
+    await handler.handle(makeJob().job);
+    await handler.handle(makeJob({ status: 529, usage: null, output: null, stopReason: null, endedCleanly: false }).job);
+    await handler.handle(makeJob({ status: 499, aborted: true, usage: null, output: null, nodeId: 'node-b' }).job);
+    await handler.handle(makeJob({ brokeMidStream: true, endedCleanly: false }).job);
+    const total = await redis.hgetall(keys.usageAllTime());
+    expect(total).toMatchObject({ requests: '4', errors: '2', aborted: '1', inputTokens: '42', outputTokens: '18' });
+    expect((await redis.smembers(keys.usageIndex('node', DAY))).sort()).toEqual(['node-a', 'node-b']);
+  });
+
+  it('counts a job once when it is handled three times in a row', async () => {
+    const { keys, handler } = setup();
+    const { job } = makeJob();
+    const outcomes = [await handler.handle(job), await handler.handle(job), await handler.handle(job)];
+    expect(outcomes.map((o) => o.counted)).toEqual([true, false, false]);
+    expect(await redis.hget(keys.usageAllTime(), 'requests')).toBe('1');
+    expect(await redis.hget(keys.usage('key', 'key_alpha', DAY), 'inputTokens')).toBe('21');
+    expect(await redis.llen(keys.recent())).toBe(1);
+  });
+
+  it('counts a job once when three copies are handled at the same time', async () => {
+    const { keys, handler } = setup();
+    const { job } = makeJob();
+    const outcomes = await Promise.all([handler.handle(job), handler.handle(structuredClone(job)), handler.handle(structuredClone(job))]);
+    expect(outcomes.filter((o) => o.counted)).toHaveLength(1);
+    expect(await redis.hgetall(keys.usage('node', 'node-a', DAY))).toMatchObject({ requests: '1', inputTokens: '21', cacheReadInputTokens: '4000' });
+    expect(await redis.hget(keys.usageAllTime(), 'requests')).toBe('1');
+  });
+
+  it('writes no node hash or node index for a request no node answered', async () => {
+    const { keys, handler } = setup();
+    await handler.handle(makeJob({ nodeId: null, status: 503, usage: null, output: null }).job);
+    const written = await scanKeys(redis, keys.prefix);
+    expect(written.filter((k) => k.includes(':node:') || k.includes('usage-ids:node'))).toEqual([]);
+    expect(await redis.hgetall(keys.usage('key', 'key_alpha', DAY))).toMatchObject({ requests: '1', errors: '1' });
+    expect(await redis.smembers(keys.usageIndex('model', DAY))).toEqual(['claude-sonnet-4-6']);
+  });
+
+  it('puts a recent entry with counts and no prompt or answer text', async () => {
+    const { keys, handler } = setup();
+    const { job, parts, answer } = makeJob();
+    await handler.handle(job);
+    const raw = await redis.lrange(keys.recent(), 0, -1);
+    expect(raw).toHaveLength(1);
+    const entry = RecentRequestSchema.parse(JSON.parse(raw[0]!));
+    expect(entry).toMatchObject({ requestId: job.requestId, keyId: 'key_alpha', nodeId: 'node-a', status: 200, inputTokens: 21, estimatedOutputTokens: tokens(answer) });
+    const texts = [answer, ...promptBlocks(parts).map(countableText)];
+    for (const text of texts) expect(raw[0]).not.toContain(text.slice(0, 12));
+  });
+
+  it('rejects a payload that can never be counted without retrying it or writing anything', async () => {
+    const { keys, handler } = setup();
+    const invalid = { ...makeJob().job, usage: { inputTokens: -1 } };
+    await expect(handler.handle(invalid)).rejects.toBeInstanceOf(UnrecoverableError);
+    await expect(handler.handle(makeJob({ keyId: 'key with space' }).job)).rejects.toBeInstanceOf(UnrecoverableError);
+    expect(await scanKeys(redis, keys.prefix)).toEqual([]);
+  });
+
+  it('counts the content of a JSON (non-streamed) answer', async () => {
+    const { handler } = setup();
+    const answer = unique('A yard has many tracks.');
+    const toolInput = { path: `/tmp/${randomBytes(4).toString('hex')}` };
+    const output: UsageJob['output'] = { kind: 'message', content: [{ type: 'text', text: answer }, { type: 'tool_use', id: 'toolu_1', name: 'Read', input: toolInput }] };
+    const outcome = await handler.handle(makeJob({ stream: false, output }).job);
+    expect(outcome.estimatedOutputTokens).toBe(tokens(answer) + tokens(JSON.stringify(toolInput)));
+  });
+});
+
+describe('block-token table', () => {
+  const countOf = async (keys: Keyspace, block: ContentBlock) => redis.get(keys.blockTokens(ENCODING, blockHash(block)));
+
+  it('does not count a shipped block whose content does not match its hash', async () => {
+    const { keys, handler } = setup();
+    const claimed: ContentBlock = { type: 'text', text: unique('what the hash says') };
+    const sent: ContentBlock = { type: 'text', text: unique('what was really shipped, and much longer than the claim') };
+    const honest: ContentBlock = { type: 'text', text: unique('an honest block') };
+    const job = makeJob({
+      prompt: {
+        hashes: [blockHash(claimed), blockHash(honest)],
+        blocks: [
+          { hash: blockHash(claimed), block: sent },
+          { hash: blockHash(honest), block: honest },
+        ],
+      },
+    }).job;
+    const outcome = await handler.handle(job);
+    expect(outcome).toMatchObject({ rejectedBlocks: 1, estimateMissingBlocks: 1, estimatedInputTokens: tokens(honest.text as string) });
+    expect(await countOf(keys, claimed)).toBeNull();
+    expect(await countOf(keys, sent)).toBeNull();
+    expect(await redis.hget(keys.usageAllTime(), 'estimateMissingBlocks')).toBe('1');
+  });
+
+  it('counts a block again after Redis evicted it, when the gateway ships it again', async () => {
+    const { keys, handler } = setup();
+    const block: ContentBlock = { type: 'text', text: unique('a block Redis will lose') };
+    const parts: PromptParts = { messages: [{ role: 'user', content: [block] }] };
+    const first = await handler.handle(makeJob({ output: null }, parts).job);
+    expect(first.estimatedInputTokens).toBe(tokens(block.text as string));
+    await redis.del(keys.blockTokens(ENCODING, blockHash(block)));
+
+    // Shipped again (the gateway asked, Redis said unknown): counted, and the table has it again.
+    const again = await handler.handle(makeJob({ output: null }, parts).job);
+    expect(again.estimatedInputTokens).toBe(tokens(block.text as string));
+    expect(await countOf(keys, block)).toBe(String(tokens(block.text as string)));
+    // This process remembered the count, so the tokeniser was not asked twice.
+    expect(again.tokenizerCalls).toBe(0);
+
+    // A worker that never saw it, with the block evicted and not shipped: the estimate is missing, and says so.
+    await redis.del(keys.blockTokens(ENCODING, blockHash(block)));
+    const fresh = createUsageHandler({ redis, keys, tokenizer, encoding: ENCODING, ttlSeconds: 3_600, retentionDays: 2, log: createNullLogger() });
+    const missing = await fresh.handle(makeJob({ prompt: { hashes: [blockHash(block)], blocks: [] } }).job);
+    expect(missing).toMatchObject({ estimatedInputTokens: 0, estimateMissingBlocks: 1 });
+  });
+
+  it('refreshes the TTL of a block count each time a job uses it', async () => {
+    const { keys, handler } = setup({ ttlSeconds: 5_000 });
+    const block: ContentBlock = { type: 'text', text: unique('history that keeps coming back') };
+    const key = keys.blockTokens(ENCODING, blockHash(block));
+    await handler.handle(makeJob({}, { messages: [{ role: 'user', content: [block] }] }).job);
+    expect(await redis.ttl(key)).toBeGreaterThan(4_900);
+    await redis.expire(key, 30);
+    // Next turn: the block is history now, sent by hash only.
+    const outcome = await handler.handle(makeJob({ prompt: { hashes: [blockHash(block)], blocks: [] } }).job);
+    expect(outcome.estimatedInputTokens).toBe(tokens(block.text as string));
+    expect(await redis.ttl(key)).toBeGreaterThan(4_900);
+  });
+});

@@ -1,0 +1,111 @@
+// One usage job, start to finish: validate, rebuild the response's blocks, count the blocks nobody
+// counted before, and add the totals once (docs/USAGE.md). BullMQ calls this; tests call it directly.
+import { UnrecoverableError } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  blocksFromStream,
+  promptBlocks,
+  UsageJobSchema,
+  type ContentBlock,
+  type Keyspace,
+  type Logger,
+  type ResponseContent,
+  type UsageJob,
+} from '@switchyard/shared';
+import { createBlockCounter, type JobBlockCounts } from './block-counts.js';
+import type { Tokenizer } from './tokenizer.js';
+import { createUsageTotals, recentEntry, usageCounters, usageJobKeys, type UsageJobKeys } from './usage-totals.js';
+
+export interface UsageHandlerDeps {
+  redis: Redis;
+  keys: Keyspace;
+  tokenizer: Tokenizer;
+  /** The tokenizer's encoding: block counts are kept per encoding. */
+  encoding: string;
+  /** TTL of a block's count, refreshed on every use. */
+  ttlSeconds: number;
+  /** How long the per-day usage hashes and index sets live after their last write. */
+  retentionDays: number;
+  log: Logger;
+  /** Block counts kept in this process besides Redis (see createBlockCounter). */
+  memoSize?: number;
+}
+
+/** What handling one job did: whether it counted (false: counted before) and what it cost the tokeniser. */
+export interface UsageOutcome extends JobBlockCounts {
+  requestId: string;
+  counted: boolean;
+}
+
+export interface UsageHandler {
+  /**
+   * Counts one job's request exactly once. Throws UnrecoverableError for a payload that can never be
+   * counted (invalid, or ids that cannot be part of a key); any other error is Redis's, and retrying helps.
+   */
+  handle(payload: unknown): Promise<UsageOutcome>;
+}
+
+/** The response's content blocks, in the form a client sends them back as history next turn. */
+function outputBlocks(output: ResponseContent | null): ContentBlock[] {
+  if (output === null) return [];
+  if (output.kind === 'sse') return blocksFromStream(output.events);
+  // The same normalisation as the prompt's blocks (strings as text blocks, no cache_control), so the
+  // answer hashes like the history block it becomes.
+  return promptBlocks({ messages: [{ role: 'assistant', content: output.content }] });
+}
+
+function parseJob(payload: unknown): UsageJob {
+  const parsed = UsageJobSchema.safeParse(payload);
+  if (parsed.success) return parsed.data;
+  // Paths and codes only: the payload carries prompt text, which never goes into an error or a log.
+  const problems = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(payload)'}: ${i.code}`);
+  throw new UnrecoverableError(`usage job payload is invalid (${problems.join('; ')})`);
+}
+
+function jobKeys(keys: Keyspace, job: UsageJob): UsageJobKeys {
+  try {
+    return usageJobKeys(keys, job);
+  } catch (err) {
+    if (err instanceof RangeError) throw new UnrecoverableError(`usage job cannot be keyed: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * @example
+ * const handler = createUsageHandler({ redis, keys, tokenizer, encoding: 'o200k_base', ttlSeconds: 604_800, retentionDays: 400, log });
+ * new Worker(JobCatalog.usage.queue, (job) => handler.handle(job.data), { connection, prefix });
+ */
+export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
+  const blocks = createBlockCounter({
+    redis: deps.redis,
+    keys: deps.keys,
+    tokenizer: deps.tokenizer,
+    encoding: deps.encoding,
+    ttlSeconds: deps.ttlSeconds,
+    log: deps.log,
+    ...(deps.memoSize === undefined ? {} : { memoSize: deps.memoSize }),
+  });
+  const totals = createUsageTotals({ redis: deps.redis, retentionDays: deps.retentionDays });
+
+  return {
+    async handle(payload) {
+      // 1. Everything that can make the job uncountable is found before any work is done.
+      const job = parseJob(payload);
+      const target = jobKeys(deps.keys, job);
+      // 2. The js-tiktoken side: only blocks the table does not know reach the tokeniser.
+      const counts = await blocks.count(job.prompt, outputBlocks(job.output));
+      // 3. The marker and every increment in one script: a duplicate finds the marker and adds nothing.
+      const counted = await totals.record(target, usageCounters(job, counts), recentEntry(job, counts));
+      deps.log.debug('usage job handled', {
+        requestId: job.requestId,
+        counted,
+        tokenizerCalls: counts.tokenizerCalls,
+        newBlocks: counts.newBlocks,
+        estimateMissingBlocks: counts.estimateMissingBlocks,
+        rejectedBlocks: counts.rejectedBlocks,
+      });
+      return { requestId: job.requestId, counted, ...counts };
+    },
+  };
+}
