@@ -1,0 +1,138 @@
+// The usage worker's composition root: config → tokenizer (once) → Redis → handler → BullMQ Worker.
+// SIGTERM/SIGINT: let active jobs finish (up to WORKER_CLOSE_TIMEOUT_MS), close Redis, exit 0. A job
+// this process never finishes (kill -9) is recovered by the stalled check and cannot count twice.
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createIoRedisClient, createKeyspace, createLogger, JobCatalog, queuePrefix, readPackageVersion, type Logger } from '@switchyard/shared';
+import { loadWorkerConfig, type WorkerConfig } from './config.js';
+import { createTokenizer } from './tokenizer.js';
+import { createUsageHandler, type UsageOutcome } from './usage-handler.js';
+
+const VERSION = readPackageVersion(fileURLToPath(new URL('../../package.json', import.meta.url))) ?? 'unknown';
+
+function redactedUrl(raw: string): string {
+  const u = new URL(raw);
+  u.password = '';
+  u.username = '';
+  return u.toString();
+}
+
+/**
+ * Reports a Redis outage once, not once per reconnect attempt, and says when Redis is back. Both the
+ * connection and the Worker (which re-emits its connections' errors) report through it.
+ */
+function watchRedis(connection: Redis, log: Logger): { report(err: unknown): void } {
+  let down = false;
+  const report = (err: unknown) => {
+    if (down) return;
+    down = true;
+    const e = err as NodeJS.ErrnoException;
+    log.warn('redis unreachable', { errorCode: e.code, reason: e.message });
+  };
+  connection.on('error', report);
+  connection.on('ready', () => {
+    if (down) log.info('redis reachable again');
+    down = false;
+  });
+  return {
+    report(err) {
+      // While Redis is away every BullMQ loop fails the same way; anything else is worth a line of its own.
+      if (down || connection.status !== 'ready') report(err);
+      else log.error('worker error', { err });
+    },
+  };
+}
+
+async function main(config: WorkerConfig, log: Logger): Promise<void> {
+  const loadStarted = performance.now();
+  const tokenizer = await createTokenizer(config.TOKEN_ENCODING);
+  const tokenizerLoadMs = Math.round(performance.now() - loadStarted);
+
+  // maxRetriesPerRequest null: BullMQ's blocking commands must wait out a reconnect, not fail.
+  const connection = createIoRedisClient(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: 'usage-worker' });
+  const redis = watchRedis(connection, log);
+  const keys = createKeyspace(config.REDIS_PREFIX);
+  const handler = createUsageHandler({
+    redis: connection,
+    keys,
+    tokenizer,
+    encoding: config.TOKEN_ENCODING,
+    ttlSeconds: config.BLOCK_TOKENS_TTL_SECONDS,
+    retentionDays: config.USAGE_RETENTION_DAYS,
+    log,
+  });
+
+  const { queue, defaults } = JobCatalog.usage;
+  const worker = new Worker<unknown, UsageOutcome>(queue, (job) => handler.handle(job.data), {
+    connection,
+    prefix: queuePrefix(config.REDIS_PREFIX),
+    autorun: false,
+    concurrency: config.WORKER_CONCURRENCY,
+    lockDuration: config.WORKER_LOCK_DURATION_MS,
+    stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+    maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
+    // For jobs added without options (the gateway adds with the same ones): finished jobs never pile up.
+    removeOnComplete: defaults.removeOnComplete,
+    removeOnFail: defaults.removeOnFail,
+  });
+  worker.on('error', (err) => redis.report(err));
+  worker.on('failed', (job, err) => {
+    log.warn('usage job failed', {
+      requestId: job?.id,
+      attempt: job?.attemptsMade,
+      attempts: job?.opts.attempts,
+      errorName: err.name,
+      // Not `message`: winston would append it to the log line's own message.
+      reason: err.message,
+    });
+  });
+  worker.on('stalled', (jobId) => log.warn('usage job stalled', { requestId: jobId }));
+
+  worker.run().catch((err: unknown) => {
+    log.error('worker stopped', { err });
+    process.exit(1);
+  });
+  await worker.waitUntilReady();
+  log.info('worker ready', {
+    queue,
+    prefix: queuePrefix(config.REDIS_PREFIX),
+    redis: redactedUrl(config.REDIS_URL),
+    concurrency: config.WORKER_CONCURRENCY,
+    encoding: config.TOKEN_ENCODING,
+    tokenizerLoadMs,
+    blockTokensTtlSeconds: config.BLOCK_TOKENS_TTL_SECONDS,
+    retentionDays: config.USAGE_RETENTION_DAYS,
+    lockDurationMs: config.WORKER_LOCK_DURATION_MS,
+    stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
+    maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
+    version: VERSION,
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('closing', { signal, timeoutMs: config.WORKER_CLOSE_TIMEOUT_MS });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      worker.close().then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), config.WORKER_CLOSE_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+    // Jobs still active after the timeout keep their lock until it expires; another worker then takes them over.
+    if (timedOut) connection.disconnect();
+    else await connection.quit().catch(() => connection.disconnect());
+    log.info('stopped', { timedOut });
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+const config = loadWorkerConfig();
+const log = createLogger({ service: 'worker', level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+main(config, log).catch((err: unknown) => {
+  log.error('cannot start', { err });
+  process.exit(1);
+});

@@ -1,0 +1,214 @@
+// The worker process as operators run it (spawned from source, real Redis, jobs added through BullMQ):
+// kill -9 mid-batch and duplicated jobs count nothing twice and lose nothing; SIGTERM lets active
+// jobs finish and exits 0; a bad environment stops it naming the variable.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { blockHash, createKeyspace, JobCatalog, queuePrefix, utcDay, type UsageJob } from '@switchyard/shared';
+import { deleteKeys, spawnService, startRedisServer, testRedisUrl, uniquePrefix, type SpawnedService } from '@switchyard/shared/testing';
+
+jest.setTimeout(120_000);
+
+const ENTRY = 'gateway/src/usage-worker/main.ts';
+let redis: Redis;
+const prefixes: string[] = [];
+const services: SpawnedService[] = [];
+const queues: Queue[] = [];
+
+beforeAll(() => {
+  redis = new Redis(testRedisUrl());
+});
+afterAll(async () => {
+  for (const svc of services) svc.kill();
+  await Promise.all(services.map((svc) => svc.exited()));
+  for (const q of queues) await q.close();
+  for (const prefix of prefixes) await deleteKeys(redis, prefix);
+  await redis.quit();
+});
+
+interface Setup {
+  prefix: string;
+  keys: ReturnType<typeof createKeyspace>;
+  queue: Queue;
+  start(env?: Record<string, string>): Promise<SpawnedService>;
+}
+
+function setup(client: Redis = redis, redisUrl = testRedisUrl()): Setup {
+  const prefix = uniquePrefix('worker');
+  prefixes.push(prefix);
+  const queue = new Queue(JobCatalog.usage.queue, { connection: client, prefix: queuePrefix(prefix) });
+  // The outage test stops Redis under the queue too; the producer's side is not what it tests.
+  queue.on('error', () => undefined);
+  queues.push(queue);
+  return {
+    prefix,
+    keys: createKeyspace(prefix),
+    queue,
+    async start(env = {}) {
+      const svc = spawnService(ENTRY, {
+        REDIS_URL: redisUrl,
+        REDIS_PREFIX: prefix,
+        WORKER_CONCURRENCY: '4',
+        // A killed worker's jobs come back within a few seconds instead of BullMQ's default 30.
+        WORKER_LOCK_DURATION_MS: '2000',
+        WORKER_STALLED_INTERVAL_MS: '1000',
+        ...env,
+      });
+      services.push(svc);
+      await svc.waitForOutput(/worker ready/, 30_000);
+      return svc;
+    },
+  };
+}
+
+/** A finished request with a prompt of one new block of `words` words, so each job costs the tokeniser a little. */
+function usageJob(i: number, words = 2_000): UsageJob {
+  const block = { type: 'text', text: `request ${i} ${randomBytes(4).toString('hex')} ` + 'yard track signal '.repeat(words / 3) };
+  const hash = blockHash(block);
+  return {
+    requestId: `req_${i}_${randomBytes(4).toString('hex')}`,
+    at: Date.now(),
+    keyId: `key_${i % 3}`,
+    nodeId: i % 2 === 0 ? 'node-a' : 'node-b',
+    model: 'claude-sonnet-4-6',
+    stream: false,
+    status: 200,
+    durationMs: 10,
+    ttfbMs: 5,
+    aborted: false,
+    brokeMidStream: false,
+    usage: { inputTokens: 100 + i, outputTokens: 7, cacheCreationInputTokens: 0, cacheCreation5mInputTokens: 0, cacheCreation1hInputTokens: 0, cacheReadInputTokens: 1 },
+    stopReason: 'end_turn',
+    endedCleanly: true,
+    prompt: { hashes: [hash], blocks: [{ hash, block }] },
+    output: { kind: 'message', content: [{ type: 'text', text: `answer ${i}` }] },
+  };
+}
+
+async function addAll(queue: Queue, jobs: UsageJob[], jobId: (j: UsageJob) => string = (j) => j.requestId): Promise<void> {
+  await queue.addBulk(jobs.map((data) => ({ name: 'usage', data, opts: { ...JobCatalog.usage.defaults, jobId: jobId(data) } })));
+}
+
+const counted = async (s: Setup, client: Redis = redis) => Number((await client.hget(s.keys.usageAllTime(), 'requests')) ?? 0);
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, svc?: SpawnedService): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${svc?.output() ?? ''}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+it('counts 200 jobs exactly once across a kill -9 mid-batch and duplicated jobs', async () => {
+  const s = setup();
+  const jobs = Array.from({ length: 200 }, (_, i) => usageJob(i));
+  await addAll(s.queue, jobs);
+
+  const first = await s.start();
+  await waitFor('the first jobs to be counted', async () => (await counted(s)) >= 30, 30_000, first);
+  first.proc.kill('SIGKILL');
+  expect(await first.exited()).toEqual({ code: null, signal: 'SIGKILL' });
+  const atKill = await counted(s);
+  const activeAtKill = await s.queue.getActiveCount();
+  expect(atKill).toBeLessThan(200);
+
+  const second = await s.start();
+  await waitFor('all 200 to be counted', async () => (await counted(s)) >= 200 && (await s.queue.getCompletedCount()) === 200, 60_000, second);
+
+  // Duplicates the queue cannot recognise (another jobId, as a hand-replayed spool would make): nothing more is counted.
+  await addAll(s.queue, jobs.slice(0, 40), (j) => `${j.requestId}-again`);
+  await waitFor('the duplicates to complete', async () => (await s.queue.getCompletedCount()) === 240, 30_000, second);
+
+  const total = await redis.hgetall(s.keys.usageAllTime());
+  expect(Number(total.requests)).toBe(200);
+  expect(Number(total.inputTokens)).toBe(jobs.reduce((sum, j) => sum + (j.usage?.inputTokens ?? 0), 0));
+  expect(Number(total.cacheReadInputTokens)).toBe(200);
+  for (const k of ['key_0', 'key_1', 'key_2']) {
+    const mine = jobs.filter((j) => j.keyId === k);
+    const days = [...new Set(mine.map((j) => utcDay(j.at)))];
+    const requests = await Promise.all(days.map(async (day) => Number(await redis.hget(s.keys.usage('key', k, day), 'requests'))));
+    expect({ k, requests: requests.reduce((a, b) => a + b, 0) }).toEqual({ k, requests: mine.length });
+  }
+  expect(await redis.llen(s.keys.recent())).toBe(200);
+  expect(await s.queue.getFailedCount()).toBe(0);
+  // The jobs the killed worker held were taken over by the new one (a stalled job each).
+  expect(activeAtKill).toBeGreaterThan(0);
+  expect(second.output()).toContain('usage job stalled');
+  console.info(`kill -9 after ${atKill} of 200 counted, ${activeAtKill} jobs active at the kill; after recovery: ${total.requests} requests, 40 duplicates ignored`);
+});
+
+it('lets active jobs finish on SIGTERM and exits 0 within a few seconds', async () => {
+  const s = setup();
+  const svc = await s.start();
+  await addAll(s.queue, Array.from({ length: 60 }, (_, i) => usageJob(i, 30_000)));
+  await waitFor('some jobs to be counted', async () => (await counted(s)) >= 5, 30_000, svc);
+
+  const activeAtSignal = await s.queue.getActiveCount();
+  const sent = Date.now();
+  svc.proc.kill('SIGTERM');
+  expect(await svc.exited()).toEqual({ code: 0, signal: null });
+  expect(Date.now() - sent).toBeLessThan(5_000);
+  // Nothing was left mid-way for a stalled check to recover: every job it started, it finished.
+  expect(activeAtSignal).toBeGreaterThan(0);
+  expect(await s.queue.getActiveCount()).toBe(0);
+  expect(await counted(s)).toBe(await s.queue.getCompletedCount());
+  expect(svc.output()).toMatch(/"message":"stopped"/);
+});
+
+it('fails a payload that can never be counted at once, logging its id and never its text', async () => {
+  const s = setup();
+  const svc = await s.start({ LOG_LEVEL: 'debug' });
+  const good = usageJob(1);
+  const bad = { ...usageJob(2), keyId: 'key with spaces' };
+  await addAll(s.queue, [good, bad]);
+  await waitFor('the bad job to fail', async () => (await s.queue.getFailedCount()) === 1 && (await counted(s)) === 1, 30_000, svc);
+
+  const failed = await s.queue.getJob(bad.requestId);
+  expect(failed?.attemptsMade).toBe(1);
+  expect(failed?.opts.attempts).toBe(JobCatalog.usage.defaults.attempts);
+  await svc.waitForOutput(/usage job failed/);
+  const lines = svc.output().split('\n');
+  expect(lines.find((l) => l.includes('usage job failed'))).toContain(bad.requestId);
+  expect(lines.find((l) => l.includes('usage job handled'))).toContain(good.requestId);
+  for (const job of [good, bad]) expect(svc.output()).not.toContain(String(job.prompt?.blocks[0]?.block.text).slice(0, 20));
+});
+
+it('refuses to start with a bad environment, naming every bad variable', async () => {
+  const svc = spawnService(ENTRY, { REDIS_URL: 'http://127.0.0.1:6379', WORKER_CONCURRENCY: '0', TOKEN_ENCODING: 'o300k' });
+  services.push(svc);
+  const { code } = await svc.exited();
+  expect(code).not.toBe(0);
+  for (const name of ['REDIS_URL', 'WORKER_CONCURRENCY', 'TOKEN_ENCODING']) expect(svc.output()).toContain(name);
+  expect(svc.output()).not.toContain('worker ready');
+});
+
+it('rides out a Redis restart, saying so once, and counts what was queued before and after', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sy-worker-redis-'));
+  let server = await startRedisServer({ dataDir });
+  const client = new Redis(server.url, { maxRetriesPerRequest: null });
+  client.on('error', () => undefined);
+  try {
+    const s = setup(client, server.url);
+    const svc = await s.start();
+    await addAll(s.queue, Array.from({ length: 5 }, (_, i) => usageJob(i)));
+    await waitFor('the first jobs', async () => (await counted(s, client)) === 5, 30_000, svc);
+
+    await server.stop();
+    await new Promise((r) => setTimeout(r, 3_000));
+    server = await startRedisServer({ dataDir, port: server.port });
+    await svc.waitForOutput(/redis reachable again/, 30_000);
+    await addAll(s.queue, Array.from({ length: 5 }, (_, i) => usageJob(100 + i)));
+    await waitFor('the jobs added after the restart', async () => (await counted(s, client)) === 10, 30_000, svc);
+
+    const lines = svc.output().split('\n');
+    expect(lines.filter((l) => l.includes('redis unreachable'))).toHaveLength(1);
+    expect(lines.filter((l) => l.includes('"level":"error"'))).toEqual([]);
+  } finally {
+    client.disconnect();
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
