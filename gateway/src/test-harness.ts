@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createFakeAnthropic, freePort, spawnService, uniquePrefix, type FakeAnthropic, type SpawnedService } from '@switchyard/shared/testing';
+import { createFakeAnthropic, freePort, spawnService, uniquePrefix, type FakeAnthropic, type SpawnedService, type Timing } from '@switchyard/shared/testing';
 
 export interface Chain {
   gatewayUrl: string;
@@ -13,6 +13,12 @@ export interface Chain {
   fake: FakeAnthropic;
   gateway: SpawnedService;
   nodes: Record<string, { svc: SpawnedService; url: string; accountId: string }>;
+  /** The usage worker process, when the chain was started with `worker: true` (replaced by startWorker()). */
+  worker: SpawnedService | undefined;
+  /** Where the gateway spools usage jobs it cannot enqueue. */
+  spoolDir: string;
+  /** Starts a (new) usage worker process against the chain's Redis and prefix; resolves once it is ready. */
+  startWorker(env?: Record<string, string>): Promise<SpawnedService>;
   /** Creates a gateway key through the admin API. */
   createKey(body?: Record<string, unknown>): Promise<{ key: string; id: string }>;
   admin(method: string, path: string, body?: unknown): Promise<Response>;
@@ -21,14 +27,25 @@ export interface Chain {
   stop(): Promise<void>;
 }
 
-export async function startChain(opts: { redisUrl: string; gatewayEnv?: Record<string, string>; nodeIds?: string[] }): Promise<Chain> {
+export interface ChainOptions {
+  redisUrl: string;
+  gatewayEnv?: Record<string, string>;
+  nodeIds?: string[];
+  /** Also start the usage worker (environment added to its defaults). */
+  worker?: boolean | Record<string, string>;
+  fakeTiming?: Partial<Timing>;
+}
+
+export async function startChain(opts: ChainOptions): Promise<Chain> {
   const nodeIds = opts.nodeIds ?? ['node-a', 'node-b'];
   const fake = createFakeAnthropic({ accounts: nodeIds.map((id) => ({ id: `acct-${id}`, email: `${id}@example.test` })) });
+  if (opts.fakeTiming) fake.setTiming(opts.fakeTiming);
   await fake.start();
   const prefix = uniquePrefix('chain');
   const secret = randomBytes(32).toString('hex');
   const adminToken = randomBytes(32).toString('hex');
   const dir = mkdtempSync(join(tmpdir(), 'sy-chain-'));
+  const spoolDir = join(dir, 'usage-spool');
   const nodes: Chain['nodes'] = {};
   for (const nodeId of nodeIds) {
     const port = await freePort();
@@ -60,8 +77,20 @@ export async function startChain(opts: { redisUrl: string; gatewayEnv?: Record<s
     ADMIN_TOKEN: adminToken,
     NODE_SHARED_SECRET: secret,
     DRAIN_TIMEOUT_MS: '5000',
+    USAGE_SPOOL_DIR: spoolDir,
     ...opts.gatewayEnv,
   });
+  const startWorker = async (env: Record<string, string> = {}): Promise<SpawnedService> => {
+    const svc = spawnService('gateway/src/usage-worker/main.ts', {
+      REDIS_URL: opts.redisUrl,
+      REDIS_PREFIX: prefix,
+      ...(typeof opts.worker === 'object' ? opts.worker : {}),
+      ...env,
+    });
+    chain.worker = svc;
+    await svc.waitForOutput(/worker ready/, 30_000);
+    return svc;
+  };
   await Promise.all([gateway.waitForOutput(/gateway started/), ...Object.values(nodes).map((n) => n.svc.waitForOutput(/node-agent started/))]);
 
   const admin = (method: string, path: string, body?: unknown) =>
@@ -77,6 +106,9 @@ export async function startChain(opts: { redisUrl: string; gatewayEnv?: Record<s
     fake,
     gateway,
     nodes,
+    worker: undefined,
+    spoolDir,
+    startWorker,
     admin,
     async createKey(body = {}) {
       const res = await admin('POST', '/keys', { name: `test-${randomBytes(3).toString('hex')}`, ...body });
@@ -98,13 +130,17 @@ export async function startChain(opts: { redisUrl: string; gatewayEnv?: Record<s
       }
     },
     async stop() {
-      for (const svc of [gateway, ...Object.values(nodes).map((n) => n.svc)]) svc.proc.kill('SIGTERM');
-      await Promise.race([Promise.all([gateway.exited(), ...Object.values(nodes).map((n) => n.svc.exited())]), new Promise((r) => setTimeout(r, 8_000))]);
-      for (const svc of [gateway, ...Object.values(nodes).map((n) => n.svc)]) svc.kill();
+      const all = [gateway, ...Object.values(nodes).map((n) => n.svc), ...(chain.worker ? [chain.worker] : [])];
+      for (const svc of all) svc.proc.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(all.map((svc) => svc.exited())), new Promise((r) => (timer = setTimeout(r, 8_000)))]);
+      clearTimeout(timer);
+      for (const svc of all) svc.kill();
       await fake.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  if (opts.worker) await startWorker();
   return chain;
 }
 
