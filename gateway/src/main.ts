@@ -34,7 +34,7 @@ function connectRedis(config: GatewayConfig, log: Logger): SharedStore {
   const client = createIoRedisClient(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'gateway' });
   let down = false;
   client.on('error', (err: NodeJS.ErrnoException) => {
-    if (!down) log.warn('redis unreachable', { errorCode: err.code, message: err.message });
+    if (!down) log.warn('redis unreachable', { errorCode: err.code, reason: err.message });
     down = true;
   });
   client.on('ready', () => {

@@ -14,7 +14,7 @@ export function connectStore(config: NodeConfig, log: Logger): SharedStore {
   client.on('error', (err: NodeJS.ErrnoException) => {
     if (down) return;
     down = true;
-    log.warn('redis unreachable', { errorCode: err.code, message: err.message });
+    log.warn('redis unreachable', { errorCode: err.code, reason: err.message });
   });
   client.on('ready', () => {
     if (down) log.info('redis reachable again');
