@@ -374,6 +374,44 @@ describe('a Redis of our own, stopped and started', () => {
     expect(r.recorder.stats()).toMatchObject({ enqueued: 15, spooled: 20, replayed: 20, spoolBytes: 0 });
   });
 
+  test('stop() while Redis hangs: it returns in bounded time with every unconfirmed draft on disk', async () => {
+    const r = await rig({ url: server.url, stopTimeoutMs: 300 });
+    await r.recorder.start();
+    await ready(r.connection);
+    const pauser = new Redis(server.url);
+    cleanups.push(() => pauser.disconnect());
+    await pauser.call('CLIENT', 'PAUSE', '4000', 'ALL');
+
+    // Half wait in the digest's MGET, half (no prompt to digest) in the add itself.
+    const drafts = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? draft('hung') : draft('hung', { prompt: undefined })));
+    for (const d of drafts) r.recorder.record(d);
+    const started = performance.now();
+    await r.recorder.stop();
+    // The process exits after stop(): whatever Redis did not confirm must be in the spool by now,
+    // well before the adds' own 10 s timeout.
+    expect(performance.now() - started).toBeLessThan(3_000);
+    expect((await spoolIds(r.spoolDir)).sort()).toEqual(drafts.map((d) => d.requestId).sort());
+    expect(r.lines.map((l) => l.message)).toContain('usage flush timed out, spooling the rest');
+  });
+
+  test('stop() during a replay into a hung Redis: bounded, and the spool still holds every job', async () => {
+    const spoolDir = await tempDir();
+    const old = Array.from({ length: 5 }, () => draft('replay-hung'));
+    await writeFile(join(spoolDir, 'usage-spool.jsonl'), old.map((d) => `${JSON.stringify(usageJobOf(d, CAPTURED, null))}\n`).join(''));
+    const r = await rig({ url: server.url, spoolDir, stopTimeoutMs: 300 });
+    await ready(r.connection);
+    const pauser = new Redis(server.url);
+    cleanups.push(() => pauser.disconnect());
+    await pauser.call('CLIENT', 'PAUSE', '4000', 'ALL');
+    await r.recorder.start();
+    await waitFor('the replay to try Redis', () => r.addCalls.length > 0);
+    const started = performance.now();
+    await r.recorder.stop();
+    expect(performance.now() - started).toBeLessThan(3_000);
+    // The file being replayed stays until it is read to the end; jobs may also be put back: no loss.
+    expect(new Set(await spoolIds(spoolDir))).toEqual(new Set(old.map((d) => d.requestId)));
+  });
+
   test('a Redis that stops answering: adds time out into the spool, record() stays instant, the replay catches up', async () => {
     const r = await rig({ url: server.url, addTimeoutMs: 200 });
     await r.recorder.start();

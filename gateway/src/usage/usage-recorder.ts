@@ -1,6 +1,6 @@
 // The gateway's side of usage accounting: a bounded in-memory buffer the routes push onto, a pump that
 // turns drafts into jobs and adds them to BullMQ, and a local spool for whatever Redis cannot take.
-import { JobCatalog, UsageJobSchema, type JobDefaults, type Logger, type UsageJob } from '@switchyard/shared';
+import { JobCatalog, UsageJobSchema, type JobDefaults, type Logger, type PromptDigest, type PromptParts, type UsageJob } from '@switchyard/shared';
 import type { PromptDigester } from './prompt-digest.js';
 import { replaySpool } from './spool-replay.js';
 import { usageJobOf, type UsageDraft } from './usage-draft.js';
@@ -38,7 +38,10 @@ export interface UsageRecorder {
   record(draft: UsageDraft): void;
   /** Opens the spool and replays what an earlier process left in it (once Redis is ready). */
   start(): Promise<void>;
-  /** Flushes the buffer (enqueue, or spool past `stopTimeoutMs`), then closes the queue. */
+  /**
+   * Flushes the buffer, then closes the queue. Past `stopTimeoutMs` it stops waiting on Redis: adds in
+   * flight give up and everything not confirmed is spooled before it resolves (the process may exit then).
+   */
   stop(): Promise<void>;
   /** Resolves once every draft recorded so far is enqueued or spooled. */
   drained(): Promise<void>;
@@ -60,11 +63,12 @@ export interface UsageRecorderDeps {
   retryIntervalMs?: number;
   /** An add that takes longer is spooled (a late success makes the replay a no-op). Default 10000. */
   addTimeoutMs?: number;
-  /** How long stop() waits for adds before spooling the rest. Default 5000. */
+  /** How long stop() waits for adds (and a replay) before spooling the rest. Default 5000. */
   stopTimeoutMs?: number;
 }
 
 const JOB_NAME = 'usage';
+const ABANDONED = 'usage recorder stopping: Redis no longer awaited';
 
 function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -93,19 +97,41 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
   const { log } = deps;
   const buffer: UsageDraft[] = [];
   const overflow: UsageDraft[] = [];
-  /** Jobs whose add is in flight: spooled by stop() if it cannot wait for them. */
-  const adding = new Set<UsageJob>();
   const counts = { enqueued: 0, spooled: 0, replayed: 0 };
   let active = 0;
   let scheduled = false;
   let failing = false;
   let stopping = false;
+  // Set by stop() once it gave up waiting for Redis: from then on every job goes to the spool, and
+  // the Redis calls in flight are abandoned (their jobs spooled by their callers) instead of awaited.
+  let spoolOnly = false;
+  const abandonable = new Set<(err: Error) => void>();
   let timer: NodeJS.Timeout | undefined;
   let replaying: Promise<void> | undefined;
   let waiters: (() => void)[] = [];
 
-  const redisUsable = () => deps.connection.status === 'ready' && !failing;
+  const redisUsable = () => !spoolOnly && deps.connection.status === 'ready' && !failing;
   const idle = () => buffer.length === 0 && overflow.length === 0 && active === 0;
+
+  /**
+   * `work`, unless stop() gives up on Redis first (then it rejects at once). Nothing is kept once
+   * `work` settles: a shared never-settling promise raced per call would keep every caller alive.
+   */
+  function unlessAbandoned<T>(work: Promise<T>): Promise<T> {
+    if (spoolOnly) {
+      work.catch(() => undefined);
+      return Promise.reject(new Error(ABANDONED));
+    }
+    return new Promise<T>((resolve, reject) => {
+      abandonable.add(reject);
+      work.then(resolve, reject).finally(() => abandonable.delete(reject));
+    });
+  }
+
+  function abandonRedisCalls(): void {
+    for (const reject of abandonable) reject(new Error(ABANDONED));
+    abandonable.clear();
+  }
 
   function settled(): void {
     if (!idle()) return;
@@ -141,15 +167,28 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
     const useRedis = tryQueue && redisUsable();
     const job = await build(draft, useRedis);
     if (job === undefined) return;
-    if (useRedis && (await add(job))) return;
+    // Checked again after the build: stop() may have given up on Redis while the digest waited for it.
+    if (useRedis && !spoolOnly && (await add(job))) return;
     await toSpool(job);
+  }
+
+  /** The prompt's digest; once stop() gave up on Redis, one still asking it ships every block not known here instead. */
+  async function digestOf(parts: PromptParts, askRedis: boolean): Promise<PromptDigest> {
+    if (askRedis) {
+      try {
+        return (await unlessAbandoned(deps.digester.digest(parts, { askRedis: true }))).digest;
+      } catch (err) {
+        if (!spoolOnly) throw err;
+      }
+    }
+    return (await deps.digester.digest(parts, { askRedis: false })).digest;
   }
 
   async function build(draft: UsageDraft, askRedis: boolean): Promise<UsageJob | undefined> {
     try {
       const captured = draft.capture?.result();
       if (captured !== undefined && captured.shortfall !== 'none') log.warn('usage capture incomplete', { requestId: draft.requestId, shortfall: captured.shortfall });
-      const prompt = draft.prompt === undefined ? null : (await deps.digester.digest(draft.prompt, { askRedis })).digest;
+      const prompt = draft.prompt === undefined ? null : await digestOf(draft.prompt, askRedis);
       const parsed = UsageJobSchema.safeParse(usageJobOf(draft, captured, prompt));
       if (parsed.success) return parsed.data;
       log.error('usage job invalid', { requestId: draft.requestId, issues: parsed.error.issues.slice(0, 5) });
@@ -159,20 +198,16 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
     return undefined;
   }
 
-  /** True when the job is in the queue (or stop() spooled it meanwhile); false: the caller spools it. */
+  /** True when the job is in the queue; false (Redis failed, timed out, or stop() gave up on it): the caller spools it. */
   async function add(job: UsageJob, counter: 'enqueued' | 'replayed' = 'enqueued'): Promise<boolean> {
-    adding.add(job);
     try {
-      await within(deps.queue.add(JOB_NAME, job, { ...JobCatalog.usage.defaults, jobId: job.requestId }), addTimeoutMs, 'usage enqueue');
+      await within(unlessAbandoned(deps.queue.add(JOB_NAME, job, { ...JobCatalog.usage.defaults, jobId: job.requestId })), addTimeoutMs, 'usage enqueue');
       counts[counter]++;
       return true;
     } catch (err) {
-      if (!failing) log.warn('usage enqueue failed', { requestId: job.requestId, message: (err as Error).message });
+      if (!failing && !spoolOnly) log.warn('usage enqueue failed', { requestId: job.requestId, message: (err as Error).message });
       failing = true;
-      // stop() may already have spooled it; then it is not the caller's any more.
-      return !adding.has(job);
-    } finally {
-      adding.delete(job);
+      return false;
     }
   }
 
@@ -210,17 +245,25 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
     if (failing || spool.bytes() > 0) onReady();
   }
 
+  /**
+   * Waits for the buffer and a running replay; past the timeout, stops waiting on Redis: adds and
+   * digests in flight are abandoned (their jobs are spooled, a digest ships every block not known
+   * here), and the buffer goes to the spool. It returns once every draft is either confirmed in the
+   * queue or written to the spool. A replay stopped early leaves its file for the next start (a re-add
+   * of a queued job is a no-op).
+   */
   async function flushForStop(): Promise<void> {
     const stopTimeoutMs = deps.stopTimeoutMs ?? 5_000;
-    const drainedInTime = await within(drained().then(() => true), stopTimeoutMs, 'usage flush').catch(() => false);
-    if (drainedInTime) return;
-    log.warn('usage flush timed out, spooling the rest', { buffered: buffer.length + overflow.length, adding: adding.size });
+    const everything = () => Promise.all([drained(), replaying]).then(() => true);
+    if (await within(everything(), stopTimeoutMs, 'usage flush').catch(() => false)) return;
+    log.warn('usage flush timed out, spooling the rest', { buffered: buffer.length + overflow.length, inFlight: active });
+    spoolOnly = true;
+    abandonRedisCalls();
     overflow.push(...buffer.splice(0));
-    const late = [...adding];
-    adding.clear();
-    await Promise.all(late.map(toSpool));
     pump();
-    await within(drained(), stopTimeoutMs, 'usage spool at stop').catch(() => undefined);
+    if (!(await within(everything(), stopTimeoutMs, 'usage spool at stop').catch(() => false))) {
+      log.error('usage flush incomplete', { inFlight: active });
+    }
   }
 
   function drained(): Promise<void> {
@@ -246,7 +289,6 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
       clearInterval(timer);
       deps.connection.off('ready', onReady);
       await flushForStop();
-      await replaying;
       await spool.flushed();
       await within(deps.queue.close(), 5_000, 'usage queue close').catch((err: unknown) => log.warn('usage queue close failed', { err }));
       log.info('usage recorder stopped', { ...counts, spoolBytes: spool.bytes() });
