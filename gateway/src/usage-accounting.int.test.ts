@@ -16,11 +16,14 @@ const MODEL = 'claude-sonnet-4-6';
 const enc = getEncoding('o200k_base');
 const tokens = (text: string) => (text === '' ? 0 : enc.encode(text).length);
 
+const WORKER_ENV = { WORKER_CONCURRENCY: '4', WORKER_LOCK_DURATION_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000' };
 let chain: Chain;
 let redis: Redis;
 
 beforeAll(async () => {
-  chain = await startChain({ redisUrl: testRedisUrl(), worker: { WORKER_CONCURRENCY: '4' }, fakeTiming: { textDeltas: 4, deltaIntervalMs: 30 } });
+  // A killed worker's active jobs come back once their lock expires and the next stalled check runs:
+  // seconds here instead of BullMQ's default minute.
+  chain = await startChain({ redisUrl: testRedisUrl(), worker: WORKER_ENV, fakeTiming: { textDeltas: 4, deltaIntervalMs: 30 } });
   await chain.waitReady();
   redis = new Redis(testRedisUrl());
 });
@@ -115,7 +118,7 @@ it('counts 200 mixed requests exactly once across a worker kill -9 and duplicate
         if (!killed && sent.length === 80) {
           killed = true;
           chain.worker?.proc.kill('SIGKILL');
-          void chain.startWorker({ WORKER_CONCURRENCY: '4' });
+          void chain.startWorker();
         }
       }
     }),
