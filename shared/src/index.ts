@@ -9,3 +9,4 @@ export * from './signing/index.js';
 export * from './http/index.js';
 export * from './fleet/index.js';
 export * from './usage/index.js';
+export * from './async/index.js';

@@ -1,6 +1,6 @@
 // Authenticates gateway keys on the request path: a checksum test, one hash, then a local cache in front of
 // one Redis GET by digest. Positive and negative answers are cached alike, so unknown and revoked keys cost the same.
-import { AppError, type Keyspace, type KeyValueStore, type Logger } from '@switchyard/shared';
+import { AppError, withDeadline, type Keyspace, type KeyValueStore, type Logger } from '@switchyard/shared';
 import { isWellFormedGatewayKey, keyDigest } from './gateway-key.js';
 import { parseKeyRecord, type KeyRecord } from './key-record.js';
 
@@ -40,27 +40,6 @@ interface Entry {
 const MISSING = 'Missing API key: send it as x-api-key or Authorization: Bearer';
 const INVALID = 'Invalid API key';
 const FAILURE_LOG_INTERVAL_MS = 10_000;
-
-class LookupTimeout extends Error {
-  override readonly name = 'LookupTimeout';
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new LookupTimeout(`no answer within ${ms} ms`)), ms);
-    timer.unref(); // a pending lookup never holds the process open at shutdown
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
-}
 
 function fail(message: string): AuthResult {
   return { ok: false, error: new AppError('unauthenticated', message) };
@@ -122,7 +101,7 @@ export function createKeyAuthenticator(deps: KeyAuthenticatorDeps): KeyAuthentic
     const running = inflight.get(digest);
     if (running) return running;
     const fetchedAt = now();
-    const p = withTimeout(store.get(keys.keyByDigest(digest)), timeoutMs)
+    const p = withDeadline(store.get(keys.keyByDigest(digest)), timeoutMs, 'key lookup')
       .then((raw) => {
         const entry = { record: toRecord(digest, raw), fetchedAt };
         degraded = false;

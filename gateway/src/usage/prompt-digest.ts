@@ -1,6 +1,6 @@
 // The prompt as a usage job carries it: every block's hash, and the content of only the blocks the
 // block-token table does not know yet (docs/USAGE.md). Runs after the response ended, never before.
-import { blockHash, promptBlocks, type Keyspace, type PromptDigest, type PromptParts, type ShippedBlock } from '@switchyard/shared';
+import { blockHash, promptBlocks, withDeadline, type Keyspace, type PromptDigest, type PromptParts, type ShippedBlock } from '@switchyard/shared';
 import type { KnownHashes } from './known-hashes.js';
 
 /** How the digest learnt which blocks to ship. */
@@ -30,14 +30,6 @@ export interface PromptDigesterDeps {
 // One MGET per this many keys, so a huge conversation does not make one huge command.
 const MGET_BATCH = 1_000;
 
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error('redis did not answer in time')), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
-
 /**
  * @example
  * const digester = createPromptDigester({ mget: (k) => store.mget(k), keys, encoding: 'o200k_base', known: createKnownHashes(), now: Date.now });
@@ -51,10 +43,7 @@ export function createPromptDigester(deps: PromptDigesterDeps): PromptDigester {
     const found = new Set<string>();
     for (let i = 0; i < ask.length; i += MGET_BATCH) {
       const batch = ask.slice(i, i + MGET_BATCH);
-      const values = await withTimeout(
-        deps.mget(batch.map((h) => deps.keys.blockTokens(deps.encoding, h))),
-        timeoutMs,
-      );
+      const values = await withDeadline(deps.mget(batch.map((h) => deps.keys.blockTokens(deps.encoding, h))), timeoutMs, 'block count lookup');
       batch.forEach((h, j) => {
         if (values[j] !== null && values[j] !== undefined) found.add(h);
       });

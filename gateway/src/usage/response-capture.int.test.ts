@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'node:http';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import type { Usage } from '@switchyard/shared';
-import { createFakeAnthropic, fakeMessagesBody, fakeOAuthHeaders, parseSseFrames, type FakeAnthropic } from '@switchyard/shared/testing';
+import { createFakeAnthropic, fakeMessagesBody, fakeOAuthHeaders, parseSseFrames, seededRandom, type FakeAnthropic } from '@switchyard/shared/testing';
 import { createResponseCapture, type CaptureLimits, type CaptureResult } from './response-capture.js';
 
 interface RawResponse {
@@ -74,16 +74,6 @@ function usageFromFrames(text: string): Usage {
   };
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 type Split = { name: string; sizes: (total: number) => number[] };
 
 const SPLITS: Split[] = [
@@ -92,7 +82,7 @@ const SPLITS: Split[] = [
   ...[7, 1234, 99991].map((seed) => ({
     name: `random chunks (seed ${seed})`,
     sizes: (n: number) => {
-      const random = mulberry32(seed);
+      const random = seededRandom(seed);
       const out: number[] = [];
       for (let left = n; left > 0; ) {
         const size = Math.min(left, 1 + Math.floor(random() * 97));

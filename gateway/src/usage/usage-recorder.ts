@@ -1,6 +1,6 @@
 // The gateway's side of usage accounting: a bounded in-memory buffer the routes push onto, a pump that
 // turns drafts into jobs and adds them to BullMQ, and a local spool for whatever Redis cannot take.
-import { JobCatalog, UsageJobSchema, type JobDefaults, type Logger, type PromptDigest, type PromptParts, type UsageJob } from '@switchyard/shared';
+import { JobCatalog, UsageJobSchema, withDeadline, type JobDefaults, type Logger, type PromptDigest, type PromptParts, type UsageJob } from '@switchyard/shared';
 import type { PromptDigester } from './prompt-digest.js';
 import { replaySpool } from './spool-replay.js';
 import { usageJobOf, type UsageDraft } from './usage-draft.js';
@@ -69,14 +69,6 @@ export interface UsageRecorderDeps {
 
 const JOB_NAME = 'usage';
 const ABANDONED = 'usage recorder stopping: Redis no longer awaited';
-
-function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
 
 /**
  * Enqueues one usage job per request, after its response, without ever putting Redis on the request
@@ -201,7 +193,7 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
   /** True when the job is in the queue; false (Redis failed, timed out, or stop() gave up on it): the caller spools it. */
   async function add(job: UsageJob, counter: 'enqueued' | 'replayed' = 'enqueued'): Promise<boolean> {
     try {
-      await within(unlessAbandoned(deps.queue.add(JOB_NAME, job, { ...JobCatalog.usage.defaults, jobId: job.requestId })), addTimeoutMs, 'usage enqueue');
+      await withDeadline(unlessAbandoned(deps.queue.add(JOB_NAME, job, { ...JobCatalog.usage.defaults, jobId: job.requestId })), addTimeoutMs, 'usage enqueue');
       counts[counter]++;
       return true;
     } catch (err) {
@@ -255,13 +247,13 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
   async function flushForStop(): Promise<void> {
     const stopTimeoutMs = deps.stopTimeoutMs ?? 5_000;
     const everything = () => Promise.all([drained(), replaying]).then(() => true);
-    if (await within(everything(), stopTimeoutMs, 'usage flush').catch(() => false)) return;
+    if (await withDeadline(everything(), stopTimeoutMs, 'usage flush').catch(() => false)) return;
     log.warn('usage flush timed out, spooling the rest', { buffered: buffer.length + overflow.length, inFlight: active });
     spoolOnly = true;
     abandonRedisCalls();
     overflow.push(...buffer.splice(0));
     pump();
-    if (!(await within(everything(), stopTimeoutMs, 'usage spool at stop').catch(() => false))) {
+    if (!(await withDeadline(everything(), stopTimeoutMs, 'usage spool at stop').catch(() => false))) {
       log.error('usage flush incomplete', { inFlight: active });
     }
   }
@@ -290,7 +282,7 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
       deps.connection.off('ready', onReady);
       await flushForStop();
       await spool.flushed();
-      await within(deps.queue.close(), 5_000, 'usage queue close').catch((err: unknown) => log.warn('usage queue close failed', { err }));
+      await withDeadline(deps.queue.close(), 5_000, 'usage queue close').catch((err: unknown) => log.warn('usage queue close failed', { err }));
       log.info('usage recorder stopped', { ...counts, spoolBytes: spool.bytes() });
     },
     drained,

@@ -1,5 +1,6 @@
 import { createSseParser } from './sse-parser.js';
 import type { SseEvent, SseParserOptions } from './sse-parser.js';
+import { seededRandom } from '../testing/seeded-random.js';
 
 // Every awkward corner of the format in one stream: BOM, comments, CRLF, lone CR, multi-byte UTF-8
 // (2, 3 and 4 bytes), a value without the optional space, a field without a colon, an event without
@@ -67,17 +68,6 @@ function splitAt(bytes: Buffer, offsets: number[]): Buffer[] {
   return chunks;
 }
 
-// Deterministic, so a failing chunking can be reproduced from its seed.
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('createSseParser', () => {
   it('parses every corner of the format in one piece', () => {
     const result = run([MIXED_BYTES]);
@@ -105,7 +95,7 @@ describe('createSseParser', () => {
     const single = [...MIXED_BYTES].map((b) => Uint8Array.of(b));
     expect(run(single).events).toEqual(MIXED_EVENTS);
     for (let seed = 1; seed <= 200; seed++) {
-      const random = mulberry32(seed);
+      const random = seededRandom(seed);
       const offsets: number[] = [];
       for (let at = 0; at < MIXED_BYTES.length; at += 1 + Math.floor(random() * 12)) offsets.push(at);
       expect({ seed, events: run(splitAt(MIXED_BYTES, offsets)).events }).toEqual({ seed, events: MIXED_EVENTS });

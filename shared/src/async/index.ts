@@ -1,0 +1,2 @@
+// Small promise helpers every service uses.
+export { DeadlineError, withDeadline } from './deadline.js';
