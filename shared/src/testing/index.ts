@@ -6,4 +6,5 @@ export * from './spawn-service.js';
 export * from './upstash-emulator.js';
 export * from './memory-store.js';
 export * from './fake-anthropic/index.js';
+export * from './fake-anthropic-process.js';
 export * from './seeded-random.js';

@@ -96,6 +96,7 @@ export function createFakeAnthropic(options: FakeAnthropicOptions = {}): FakeAnt
     setUtilization: (accountId, update) => state.accounts.setUtilization(accountId, update),
     setTiming: (timing) => void Object.assign(state.timing, timing),
     usageTotals: (accountId) => state.ledger.totals(accountId),
+    openRequests: () => server.openRequests(),
     inject: (fault) => state.faults.inject(fault),
     clearFaults: () => state.faults.clear(),
     reset() {

@@ -11,6 +11,8 @@ export interface FakeServer {
   start(port: number, host: string): Promise<string>;
   stop(): Promise<void>;
   url(): string | undefined;
+  /** Requests whose response has not closed yet (streams held open included). */
+  openRequests(): number;
 }
 
 function formatUrl(address: AddressInfo): string {
@@ -70,5 +72,6 @@ export function createFakeServer(state: FakeState): FakeServer {
       });
     },
     url: () => baseUrl,
+    openRequests: () => inflight.size,
   };
 }

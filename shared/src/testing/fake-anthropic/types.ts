@@ -233,6 +233,8 @@ export interface FakeAnthropic {
   setUtilization(accountId: string, update: UtilizationUpdate): void;
   setTiming(timing: Partial<Timing>): void;
   usageTotals(accountId?: string): UsageTotals;
+  /** Requests whose response has not closed yet: open streams, and any request still being read or answered. */
+  openRequests(): number;
   inject(fault: Fault): void;
   clearFaults(): void;
   /** Forgets records, faults and usage totals (accounts, tokens and the prompt cache stay). */
