@@ -59,8 +59,8 @@ export default tseslint.config(
     },
   },
   {
-    // Config modules, tests, the test harness and scripts may read the environment.
-    files: ['**/config.ts', '**/config/*.ts', '**/*.test.ts', 'test/**', 'scripts/**'],
+    // Config modules, tests, the test harness, scripts and the benchmark may read the environment.
+    files: ['**/config.ts', '**/config/*.ts', '**/*.test.ts', 'test/**', 'scripts/**', 'bench/**'],
     rules: { 'no-restricted-syntax': 'off' },
   },
   {
