@@ -1,0 +1,146 @@
+// `npm run bench`: the chain (gateway → node → fake upstream, accounting on) against a direct
+// connection to the same fake upstream, interleaved in one run on loopback. Prints a table with the
+// issue's targets (pass or miss: a benchmark reports, it never fails on a miss) and writes JSON.
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { createContext, type BenchContext } from './context.js';
+import { INSTANT_UPSTREAM, parseBenchArgs, REALISTIC, SLOW_UPSTREAM, type BenchOptions } from './options.js';
+import { cpuDelta, machineBusyMs, type CpuSnapshot } from './proc-stats.js';
+import { evaluate, formatHopTable, formatResourceTable, formatTable, machineInfo, writeResults, type ResourceUse, type ScenarioResults } from './report.js';
+import { accounting } from './scenarios/accounting.js';
+import { fidelity } from './scenarios/fidelity.js';
+import { heldStreams } from './scenarios/held-streams.js';
+import { firstDeltaLatency, sequentialLatency } from './scenarios/latency.js';
+import { throughput } from './scenarios/throughput.js';
+import { build, createCleanup, startStack } from './stack.js';
+
+const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+
+type Step = { key: keyof ScenarioResults; label: string; run(ctx: BenchContext): Promise<ScenarioResults[keyof ScenarioResults]> };
+
+/** The scenarios in the order they run; each sets the fake's pacing it needs. */
+function steps(ctx: BenchContext): Step[] {
+  const c = ctx.counts;
+  const timed = <T>(timing: typeof REALISTIC, run: () => Promise<T>) => async () => {
+    await ctx.stack.fake.setTiming(timing);
+    return run();
+  };
+  return [
+    { key: 'latency1kb', label: `sequential 1 KB × ${c.seqSmall}`, run: timed(REALISTIC, () => sequentialLatency(ctx, ctx.small, c.seqSmall)) },
+    { key: 'latency1mb', label: `sequential 1 MB × ${c.seqLarge}`, run: timed(REALISTIC, () => sequentialLatency(ctx, ctx.large, c.seqLarge)) },
+    { key: 'firstDelta', label: `${c.ttfdConcurrency} concurrent streams × ${c.ttfdRounds} rounds`, run: timed(REALISTIC, () => firstDeltaLatency(ctx, ctx.small, c.ttfdConcurrency, c.ttfdRounds)) },
+    { key: 'fidelity1kb', label: 'SSE fidelity 1 KB', run: timed(REALISTIC, () => fidelity(ctx, ctx.small)) },
+    { key: 'fidelity1mb', label: 'SSE fidelity 1 MB', run: timed(REALISTIC, () => fidelity(ctx, ctx.large)) },
+    { key: 'heldStreams', label: `${c.heldStreams} held streams, then aborted`, run: () => heldStreams(ctx, c.heldStreams) },
+    { key: 'throughput1kb', label: `throughput 1 KB, ${c.tputSmallClients} clients`, run: timed(SLOW_UPSTREAM, () => throughput(ctx, ctx.small, c.tputSmallClients, c.tputPhaseMs)) },
+    { key: 'throughput1mb', label: `throughput 1 MB, ${c.tputLargeClients} clients`, run: timed(INSTANT_UPSTREAM, () => throughput(ctx, ctx.large, c.tputLargeClients, c.tputPhaseMs)) },
+    { key: 'accounting', label: 'accounting', run: () => accounting(ctx) },
+  ];
+}
+
+function resourceUse(wallMs: number, cpu: CpuSnapshot, machineBusy: number, cores: number): ResourceUse {
+  const ours = Object.values(cpu).reduce((a, b) => a + b, 0);
+  const other = Math.max(0, machineBusy - ours);
+  // /proc/stat counts in 10 ms ticks: under a second the share says nothing.
+  const otherProcessesPct = wallMs < 1_000 ? null : Math.round((other / (wallMs * cores)) * 1_000) / 10;
+  return { wallMs: Math.round(wallMs), cpuMs: cpu, otherProcessesPct };
+}
+
+async function run(opts: BenchOptions, root: string): Promise<number> {
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const cleanup = createCleanup(log);
+  const interrupted = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping every process and deleting the bench's Redis keys`);
+    void cleanup.run().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  process.once('SIGHUP', interrupted);
+  // A reader that went away (`npm run bench | head`) must not kill the bench before it cleaned up.
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
+  process.once('uncaughtException', (err) => {
+    log(`crashed: ${err.stack ?? err.message}`);
+    void cleanup.run().finally(() => process.exit(1));
+  });
+  try {
+    // 1. Build, so the processes run the code in the tree (tsc -b is a no-op when dist is current).
+    if (opts.build) build(root);
+    const machine = machineInfo(root, '');
+    const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
+    // 2. The stack, from dist, with the fake's realistic pacing.
+    const stack = await startStack({ root, timing: REALISTIC, gitSha: machine.gitSha, keepLogs: opts.keepLogs, cleanup, log, ...(opts.redisUrl === undefined ? {} : { redisUrl: opts.redisUrl }) });
+    machine.redis = /redis_version:(\S+)/.exec(await stack.redis.info('server'))?.[1] ?? 'unknown';
+    const ctx = createContext(stack, opts.counts, log);
+    cleanup.add('client agents', () => ctx.close());
+
+    // 3. The scenarios; one that throws is reported and the others still run. Each one's CPU per
+    //    process is kept, with the share of the machine other processes took meanwhile (noise).
+    const results: ScenarioResults = {};
+    const resources: Record<string, ResourceUse> = {};
+    const errors: { scenario: string; error: string }[] = [];
+    for (const step of steps(ctx)) {
+      const started = performance.now();
+      const cpuBefore = ctx.cpu();
+      const busyBefore = machineBusyMs();
+      log(`${step.label} …`);
+      try {
+        (results as Record<string, unknown>)[step.key] = await step.run(ctx);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        errors.push({ scenario: step.key, error: message });
+        log(`${step.label} FAILED: ${message}`);
+      }
+      resources[step.key] = resourceUse(performance.now() - started, cpuDelta(cpuBefore, ctx.cpu()), machineBusyMs() - busyBefore, machine.cores);
+      const other = resources[step.key]?.otherProcessesPct;
+      log(`${step.label}: ${((performance.now() - started) / 1000).toFixed(1)} s${other === null || other === undefined ? '' : `, other processes ${other}% of the machine`}`);
+    }
+
+    // 4. The report: table on stdout, JSON in the results dir.
+    const rows = evaluate(results, opts.counts);
+    const durationSec = Math.round(performance.now() - t0) / 1000;
+    process.stdout.write(`\n${formatTable(rows)}\n\n`);
+    process.stdout.write(`Sequential chain requests by hop, from the gateway's and node's log lines (p50 / p99, ms):\n\n${formatHopTable(results)}\n\n`);
+    process.stdout.write(`CPU seconds per process while each scenario ran:\n\n${formatResourceTable(resources)}\n\n`);
+    const misses = rows.filter((r) => r.pass === false).length;
+    process.stdout.write(`${rows.filter((r) => r.pass === true).length} targets met, ${misses} missed; ${errors.length} scenario errors; ${durationSec} s\n`);
+    const dir = opts.resultsDir ?? join(root, 'bench/results');
+    const written = writeResults(dir, {
+      startedAt: startedAt.toISOString(),
+      mode: opts.quick ? ('quick' as const) : ('full' as const),
+      durationSec,
+      machine,
+      loadAverageAtStart: loadAtStart,
+      redisPrefix: stack.prefix,
+      pids: { fake: stack.fake.pid, gateway: stack.gateway.pid, node: stack.node.pid, worker: stack.worker.pid },
+      fakeTiming: { realistic: REALISTIC, throughput1kb: SLOW_UPSTREAM, throughput1mb: INSTANT_UPSTREAM },
+      bodyBytes: { small: ctx.small.body.length, large: ctx.large.body.length },
+      counts: opts.counts,
+      scenarios: results,
+      resources,
+      targets: rows,
+      errors,
+    });
+    process.stdout.write(`results: ${written.join(', ')}\n`);
+    return errors.length === 0 ? 0 : 1;
+  } finally {
+    await cleanup.run();
+  }
+}
+
+const root = resolve(import.meta.dirname, '..');
+let options: BenchOptions;
+try {
+  options = parseBenchArgs(process.argv.slice(2), { REDIS_URL: process.env.REDIS_URL });
+} catch (err) {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+}
+run(options, root).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
