@@ -35,7 +35,7 @@ export default {
     {
       ...common,
       displayName: 'integration',
-      testMatch: ['<rootDir>/{shared,gateway,node-agent}/src/**/*.int.test.ts', '<rootDir>/test/**/*.int.test.ts'],
+      testMatch: ['<rootDir>/{shared,gateway,node-agent}/src/**/*.int.test.ts', '<rootDir>/test/**/*.int.test.ts', '<rootDir>/bench/**/*.int.test.ts'],
     },
   ],
 };

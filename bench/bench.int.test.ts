@@ -1,0 +1,113 @@
+// The benchmark harness itself, in quick mode, as `npm run bench -- --quick` runs it: every scenario
+// reports numbers, nothing failed, the SSE through the chain equals direct, every chain request was
+// counted, and the run left no process and no Redis key behind. No timing assertions: targets are the
+// benchmark's business, not a test's.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { scanKeys, testRedisUrl } from '@switchyard/shared/testing';
+
+jest.setTimeout(180_000);
+
+const dir = mkdtempSync(join(tmpdir(), 'sy-bench-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Summary {
+  n: number;
+  p50: number;
+  p99: number;
+}
+interface Comparison {
+  direct: Summary;
+  chain: Summary;
+  added: { p50: number; p99: number };
+  errors: { direct: number; chain: number };
+}
+interface Load {
+  ok: number;
+  errors: number;
+  rps: number;
+}
+interface Results {
+  mode: string;
+  machine: { cpuModel: string; cores: number; node: string; totalMemoryMb: number; gitSha: string };
+  redisPrefix: string;
+  pids: Record<string, number>;
+  counts: { seqSmall: number; seqLarge: number; heldStreams: number };
+  scenarios: {
+    latency1kb: Comparison;
+    latency1mb: Comparison;
+    firstDelta: Comparison;
+    fidelity1kb: { equal: boolean };
+    fidelity1mb: { equal: boolean };
+    heldStreams: { streams: number; opened: number; upstreamClosedMs: number; socketsBackMs: number; memory: Record<'gateway' | 'node', { beforeMb: number; withMb: number }> };
+    throughput1kb: { direct: Load; chain: Load };
+    throughput1mb: { direct: Load; chain: Load };
+    accounting: { chainRequests: number; counted: number; complete: boolean; traceCoversGateway: boolean; tokenizerModulesInGateway: string[] };
+  };
+  targets: { pass?: boolean }[];
+  errors: unknown[];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+it('runs every scenario in quick mode, reports numbers, and cleans up after itself', async () => {
+  const run = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', 'bench/main.ts', '--quick', '--results-dir', dir, '--redis-url', testRedisUrl()], {
+    encoding: 'utf8',
+    timeout: 170_000,
+  });
+  expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({ status: 0, stderr: '' });
+  expect(run.stdout).toContain('| sequential 1 KB | full response p50 (ms) |');
+
+  const results = JSON.parse(readFileSync(join(dir, 'latest-quick.json'), 'utf8')) as Results;
+  const { scenarios: s } = results;
+  expect(results.mode).toBe('quick');
+  expect(results.errors).toEqual([]);
+  expect(results.machine.cores).toBeGreaterThan(0);
+  expect(results.machine.cpuModel).not.toBe('');
+  expect(results.machine.gitSha).toMatch(/^[0-9a-f]{40}$/);
+
+  const latency: [Comparison, number][] = [[s.latency1kb, results.counts.seqSmall], [s.latency1mb, results.counts.seqLarge], [s.firstDelta, 1]];
+  for (const [c, n] of latency) {
+    expect(c.errors).toEqual({ direct: 0, chain: 0 });
+    expect(c.direct.n).toBeGreaterThanOrEqual(n);
+    expect(c.chain.n).toBe(c.direct.n);
+    for (const x of [c.direct.p50, c.direct.p99, c.chain.p50, c.chain.p99, c.added.p50, c.added.p99]) expect(Number.isFinite(x)).toBe(true);
+  }
+  for (const t of [s.throughput1kb, s.throughput1mb]) {
+    for (const load of [t.direct, t.chain]) {
+      expect(load.errors).toBe(0);
+      expect(load.ok).toBeGreaterThan(0);
+      expect(load.rps).toBeGreaterThan(0);
+    }
+  }
+  expect(s.heldStreams.opened).toBe(s.heldStreams.streams);
+  expect(s.heldStreams.streams).toBe(results.counts.heldStreams);
+  for (const x of [s.heldStreams.upstreamClosedMs, s.heldStreams.socketsBackMs, s.heldStreams.memory.gateway.withMb, s.heldStreams.memory.node.withMb]) {
+    expect(Number.isFinite(x)).toBe(true);
+  }
+  expect([s.fidelity1kb.equal, s.fidelity1mb.equal]).toEqual([true, true]);
+  expect(s.accounting.complete).toBe(true);
+  expect(s.accounting.counted).toBe(s.accounting.chainRequests);
+  expect(s.accounting.traceCoversGateway).toBe(true);
+  expect(s.accounting.tokenizerModulesInGateway).toEqual([]);
+  expect(results.targets.length).toBeGreaterThan(10);
+
+  // Nothing left behind: no process of the run, no key under its prefix.
+  expect(Object.values(results.pids).filter(alive)).toEqual([]);
+  const redis = new Redis(testRedisUrl());
+  try {
+    expect(await scanKeys(redis, results.redisPrefix)).toEqual([]);
+  } finally {
+    redis.disconnect();
+  }
+});
