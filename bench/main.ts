@@ -70,7 +70,19 @@ async function run(opts: BenchOptions, root: string): Promise<number> {
     const machine = machineInfo(root, '');
     const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
     // 2. The stack, from dist, with the fake's realistic pacing.
-    const stack = await startStack({ root, timing: REALISTIC, gitSha: machine.gitSha, keepLogs: opts.keepLogs, cleanup, log, ...(opts.redisUrl === undefined ? {} : { redisUrl: opts.redisUrl }) });
+    const resultsDir = opts.resultsDir ?? join(root, 'bench/results');
+    const cpuProfDir = opts.cpuProf ? join(resultsDir, `profiles-${startedAt.toISOString().replace(/[:.]/g, '-')}`) : undefined;
+    if (cpuProfDir !== undefined) cleanup.add('profiles', () => log(`CPU profiles (written as the processes exit): ${cpuProfDir}`));
+    const stack = await startStack({
+      root,
+      timing: REALISTIC,
+      gitSha: machine.gitSha,
+      keepLogs: opts.keepLogs,
+      cleanup,
+      log,
+      ...(cpuProfDir === undefined ? {} : { cpuProfDir }),
+      ...(opts.redisUrl === undefined ? {} : { redisUrl: opts.redisUrl }),
+    });
     machine.redis = /redis_version:(\S+)/.exec(await stack.redis.info('server'))?.[1] ?? 'unknown';
     const ctx = createContext(stack, opts.counts, log);
     cleanup.add('client agents', () => ctx.close());
@@ -105,10 +117,10 @@ async function run(opts: BenchOptions, root: string): Promise<number> {
     process.stdout.write(`CPU seconds per process while each scenario ran:\n\n${formatResourceTable(resources)}\n\n`);
     const misses = rows.filter((r) => r.pass === false).length;
     process.stdout.write(`${rows.filter((r) => r.pass === true).length} targets met, ${misses} missed; ${errors.length} scenario errors; ${durationSec} s\n`);
-    const dir = opts.resultsDir ?? join(root, 'bench/results');
-    const written = writeResults(dir, {
+    const written = writeResults(resultsDir, {
       startedAt: startedAt.toISOString(),
       mode: opts.quick ? ('quick' as const) : ('full' as const),
+      profiled: opts.cpuProf,
       durationSec,
       machine,
       loadAverageAtStart: loadAtStart,

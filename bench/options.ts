@@ -31,6 +31,8 @@ export interface BenchOptions {
   build: boolean;
   /** Keep the scratch dir (process logs) after the run. */
   keepLogs: boolean;
+  /** Run the gateway, node and worker with --cpu-prof, profiles written next to the results. */
+  cpuProf: boolean;
   resultsDir: string | undefined;
   redisUrl: string | undefined;
   counts: Counts;
@@ -81,6 +83,8 @@ export const USAGE = `usage: npm run bench [-- --quick] [--no-build] [--results-
   --quick        every scenario with tiny counts (a few seconds); writes <dir>/latest-quick.json
   --no-build     run gateway/node/worker from dist as it is (default: tsc -b first, a no-op when current)
   --keep-logs    keep the scratch dir with the gateway's, node's and worker's logs (its path is printed)
+  --cpu-prof     run the gateway, node and worker with node --cpu-prof; the profiles land in
+                 <dir>/profiles-<time>/ (the profiler costs a few percent: not a run for the table)
   --results-dir  where the JSON goes (default bench/results)
   --redis-url    Redis to use (default REDIS_URL, else 127.0.0.1:6379, else a throwaway redis-server)`;
 
@@ -93,6 +97,7 @@ export function parseBenchArgs(argv: string[], env: { REDIS_URL?: string | undef
   let quick = false;
   let build = true;
   let keepLogs = false;
+  let cpuProf = false;
   let resultsDir: string | undefined;
   let redisUrl = env.REDIS_URL;
   for (let i = 0; i < argv.length; i++) {
@@ -100,9 +105,10 @@ export function parseBenchArgs(argv: string[], env: { REDIS_URL?: string | undef
     if (arg === '--quick') quick = true;
     else if (arg === '--no-build') build = false;
     else if (arg === '--keep-logs') keepLogs = true;
+    else if (arg === '--cpu-prof') cpuProf = true;
     else if (arg === '--results-dir' && argv[i + 1] !== undefined) resultsDir = argv[++i];
     else if (arg === '--redis-url' && argv[i + 1] !== undefined) redisUrl = argv[++i];
     else throw new Error(`unknown argument ${arg ?? ''}\n${USAGE}`);
   }
-  return { quick, build, keepLogs, resultsDir, redisUrl, counts: quick ? QUICK : FULL };
+  return { quick, build, keepLogs, cpuProf, resultsDir, redisUrl, counts: quick ? QUICK : FULL };
 }

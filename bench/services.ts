@@ -57,9 +57,9 @@ export interface Service {
  * @example
  * const gateway = startService('gateway', 'gateway/dist/main.js', env, { cwd: root, logFile: join(dir, 'gateway.log'), reaper });
  */
-export function startService(name: string, entry: string, env: Record<string, string>, opts: { cwd: string; logFile: string; reaper: Reaper }): Service {
+export function startService(name: string, entry: string, env: Record<string, string>, opts: { cwd: string; logFile: string; reaper: Reaper; nodeArgs?: string[] }): Service {
   const fd = openSync(opts.logFile, 'a');
-  const proc = spawn(process.execPath, [entry], { cwd: opts.cwd, env: { ...baseChildEnv(), ...env }, stdio: ['ignore', fd, fd] });
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), entry], { cwd: opts.cwd, env: { ...baseChildEnv(), ...env }, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   if (proc.pid !== undefined) opts.reaper.watch(proc.pid);
   const exited = new Promise<void>((resolve) =>

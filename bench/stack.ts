@@ -89,6 +89,8 @@ export async function startStack(opts: {
   gitSha: string;
   redisUrl?: string;
   keepLogs?: boolean;
+  /** A directory for node --cpu-prof profiles of the gateway, node and worker (none: no profiler). */
+  cpuProfDir?: string;
   cleanup: Cleanup;
   log: (line: string) => void;
 }): Promise<Stack> {
@@ -131,13 +133,14 @@ export async function startStack(opts: {
   // Stopped together (SIGTERM lets the gateway flush its usage buffer), before the keys are deleted.
   cleanup.add('services', async () => void (await Promise.all(services.map((s) => s.stop()))));
 
-  // 4. The node-agent, the gateway and the usage worker, from dist.
+  // 4. The node-agent, the gateway and the usage worker, from dist (profiled when asked: written on their graceful exit).
+  const prof = (name: string): string[] => (opts.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir, name)}`]);
   const nodePort = await freePort();
   const nodeUrl = `http://127.0.0.1:${nodePort}`;
   const node = startService('node-agent', 'node-agent/dist/main.js', {
     ...common, NODE_ID: 'bench-node', NODE_PUBLIC_URL: nodeUrl, HOST: '127.0.0.1', PORT: String(nodePort), NODE_SHARED_SECRET: secret,
     ANTHROPIC_BASE_URL: fake.url, ANTHROPIC_API_KEY: fakeApiKey, CREDENTIALS_DIR: join(dir, 'credentials'), DRAIN_TIMEOUT_MS: '2000',
-  }, { cwd: root, logFile: join(dir, 'node-agent.log'), reaper });
+  }, { cwd: root, logFile: join(dir, 'node-agent.log'), reaper, nodeArgs: prof('node-agent') });
   services.push(node);
   const gatewayPort = await freePort();
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
@@ -145,9 +148,9 @@ export async function startStack(opts: {
   const gateway = startService('gateway', 'gateway/dist/main.js', {
     ...common, HOST: '127.0.0.1', PORT: String(gatewayPort), ADMIN_TOKEN: adminToken, NODE_SHARED_SECRET: secret, DRAIN_TIMEOUT_MS: '2000',
     USAGE_SPOOL_DIR: join(dir, 'usage-spool'), NODE_OPTIONS: `--import=${join(root, 'scripts/trace-modules.mjs')}`, TRACE_MODULES_FILE: traceFile,
-  }, { cwd: root, logFile: join(dir, 'gateway.log'), reaper });
+  }, { cwd: root, logFile: join(dir, 'gateway.log'), reaper, nodeArgs: prof('gateway') });
   services.push(gateway);
-  const worker = startService('usage-worker', 'gateway/dist/usage-worker/main.js', { ...common, WORKER_CLOSE_TIMEOUT_MS: '3000' }, { cwd: root, logFile: join(dir, 'worker.log'), reaper });
+  const worker = startService('usage-worker', 'gateway/dist/usage-worker/main.js', { ...common, WORKER_CLOSE_TIMEOUT_MS: '3000' }, { cwd: root, logFile: join(dir, 'worker.log'), reaper, nodeArgs: prof('worker') });
   services.push(worker);
 
   // 5. Ready: the node answers, the gateway lists it as available, the worker has its tokenizer loaded.
