@@ -16,7 +16,13 @@ import { build, createCleanup, startStack } from './stack.js';
 
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
-type Step = { key: keyof ScenarioResults; label: string; run(ctx: BenchContext): Promise<ScenarioResults[keyof ScenarioResults]> };
+type Step = {
+  key: keyof ScenarioResults;
+  label: string;
+  run(ctx: BenchContext): Promise<ScenarioResults[keyof ScenarioResults]>;
+  /** false: nothing timed (no need to wait for a quiet machine). */
+  timed?: false;
+};
 
 /** The scenarios in the order they run; each sets the fake's pacing it needs. */
 function steps(ctx: BenchContext): Step[] {
@@ -29,12 +35,12 @@ function steps(ctx: BenchContext): Step[] {
     { key: 'latency1kb', label: `sequential 1 KB × ${c.seqSmall}`, run: timed(REALISTIC, () => sequentialLatency(ctx, ctx.small, c.seqSmall)) },
     { key: 'latency1mb', label: `sequential 1 MB × ${c.seqLarge}`, run: timed(REALISTIC, () => sequentialLatency(ctx, ctx.large, c.seqLarge)) },
     { key: 'firstDelta', label: `${c.ttfdConcurrency} concurrent streams × ${c.ttfdRounds} rounds`, run: timed(REALISTIC, () => firstDeltaLatency(ctx, ctx.small, c.ttfdConcurrency, c.ttfdRounds)) },
-    { key: 'fidelity1kb', label: 'SSE fidelity 1 KB', run: timed(REALISTIC, () => fidelity(ctx, ctx.small)) },
-    { key: 'fidelity1mb', label: 'SSE fidelity 1 MB', run: timed(REALISTIC, () => fidelity(ctx, ctx.large)) },
+    { key: 'fidelity1kb', label: 'SSE fidelity 1 KB', run: timed(REALISTIC, () => fidelity(ctx, ctx.small)), timed: false },
+    { key: 'fidelity1mb', label: 'SSE fidelity 1 MB', run: timed(REALISTIC, () => fidelity(ctx, ctx.large)), timed: false },
     { key: 'heldStreams', label: `${c.heldStreams} held streams, then aborted`, run: () => heldStreams(ctx, c.heldStreams) },
     { key: 'throughput1kb', label: `throughput 1 KB, ${c.tputSmallClients} clients`, run: timed(SLOW_UPSTREAM, () => throughput(ctx, ctx.small, c.tputSmallClients, c.tputPhaseMs)) },
     { key: 'throughput1mb', label: `throughput 1 MB, ${c.tputLargeClients} clients`, run: timed(INSTANT_UPSTREAM, () => throughput(ctx, ctx.large, c.tputLargeClients, c.tputPhaseMs)) },
-    { key: 'accounting', label: 'accounting', run: () => accounting(ctx) },
+    { key: 'accounting', label: 'accounting', run: () => accounting(ctx), timed: false },
   ];
 }
 
@@ -120,7 +126,7 @@ async function run(opts: BenchOptions, root: string): Promise<number> {
     let quietBudgetMs = 90_000;
     for (const step of steps(ctx)) {
       // At most 90 s of waiting in all, so a full run stays within five minutes.
-      if (!opts.quick) quietBudgetMs -= await waitForQuiet(ctx, machine.cores, Math.max(0, quietBudgetMs));
+      if (!opts.quick && step.timed !== false) quietBudgetMs -= await waitForQuiet(ctx, machine.cores, Math.max(0, quietBudgetMs));
       const started = performance.now();
       const cpuBefore = ctx.cpu();
       const busyBefore = machineBusyMs();
