@@ -6,13 +6,13 @@ import { join, resolve } from 'node:path';
 import { createContext, type BenchContext } from './context.js';
 import { INSTANT_UPSTREAM, parseBenchArgs, REALISTIC, SLOW_UPSTREAM, type BenchOptions } from './options.js';
 import { cpuDelta, machineBusyMs, type CpuSnapshot } from './proc-stats.js';
-import { evaluate, formatHopTable, formatResourceTable, formatTable, machineInfo, writeResults, type ResourceUse, type ScenarioResults } from './report.js';
+import { evaluate, formatHopTable, formatResourceTable, formatTable, machineInfo, writeResults, type ResourceUse, type Row, type ScenarioResults } from './report.js';
 import { accounting } from './scenarios/accounting.js';
 import { fidelity } from './scenarios/fidelity.js';
 import { heldStreams } from './scenarios/held-streams.js';
 import { firstDeltaLatency, sequentialLatency } from './scenarios/latency.js';
 import { throughput } from './scenarios/throughput.js';
-import { build, createCleanup, startStack } from './stack.js';
+import { build, createCleanup, startStack, type Cleanup } from './stack.js';
 
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
@@ -77,10 +77,51 @@ function resourceUse(wallMs: number, cpu: CpuSnapshot, machineBusy: number, core
   return { wallMs: Math.round(wallMs), cpuMs: cpu, otherProcessesPct };
 }
 
-async function run(opts: BenchOptions, root: string): Promise<number> {
-  const startedAt = new Date();
-  const t0 = performance.now();
-  const cleanup = createCleanup(log);
+type Outcome = { results: ScenarioResults; resources: Record<string, ResourceUse>; errors: { scenario: string; error: string }[] };
+
+/**
+ * Runs the scenarios in order; one that throws is reported and the others still run. Each one's CPU
+ * per process is kept, with the share of the machine other processes took meanwhile (noise).
+ */
+async function runScenarios(ctx: BenchContext, quick: boolean, cores: number): Promise<Outcome> {
+  const outcome: Outcome = { results: {}, resources: {}, errors: [] };
+  // At most 90 s of waiting for a quiet machine in all, so a full run stays within five minutes.
+  let quietBudgetMs = 90_000;
+  for (const step of steps(ctx)) {
+    if (!quick && step.timed !== false) quietBudgetMs -= await waitForQuiet(ctx, cores, Math.max(0, quietBudgetMs));
+    const started = performance.now();
+    const cpuBefore = ctx.cpu();
+    const busyBefore = machineBusyMs();
+    log(`${step.label} …`);
+    try {
+      (outcome.results as Record<string, unknown>)[step.key] = await step.run(ctx);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      outcome.errors.push({ scenario: step.key, error: message });
+      log(`${step.label} FAILED: ${message}`);
+    }
+    const use = resourceUse(performance.now() - started, cpuDelta(cpuBefore, ctx.cpu()), machineBusyMs() - busyBefore, cores);
+    outcome.resources[step.key] = use;
+    log(`${step.label}: ${(use.wallMs / 1000).toFixed(1)} s${use.otherProcessesPct === null ? '' : `, other processes ${use.otherProcessesPct}% of the machine`}`);
+  }
+  return outcome;
+}
+
+function printReport(rows: Row[], results: ScenarioResults, resources: Record<string, ResourceUse>, errors: number, durationSec: number): void {
+  const out = (text: string) => void process.stdout.write(text);
+  out(`\n${formatTable(rows)}\n\n`);
+  out(`Sequential chain requests by hop, from the gateway's and node's log lines (p50 / p99, ms):\n\n${formatHopTable(results)}\n\n`);
+  out(`CPU seconds per process while each scenario ran:\n\n${formatResourceTable(resources)}\n\n`);
+  for (const [key, use] of Object.entries(resources)) {
+    if ((use.otherProcessesPct ?? 0) >= NOISY_PCT) out(`warning: other processes used ${use.otherProcessesPct}% of the machine during ${key}; its numbers are noisy\n`);
+  }
+  const met = rows.filter((r) => r.pass === true).length;
+  const missed = rows.filter((r) => r.pass === false).length;
+  out(`${met} targets met, ${missed} missed; ${errors} scenario errors; ${durationSec} s\n`);
+}
+
+/** Ctrl-C, a closed terminal, a crash: every process stopped and the keys deleted before exiting. */
+function cleanUpOnExit(cleanup: Cleanup): void {
   const interrupted = (signal: NodeJS.Signals) => {
     log(`${signal}: stopping every process and deleting the bench's Redis keys`);
     void cleanup.run().finally(() => process.exit(130));
@@ -95,6 +136,13 @@ async function run(opts: BenchOptions, root: string): Promise<number> {
     log(`crashed: ${err.stack ?? err.message}`);
     void cleanup.run().finally(() => process.exit(1));
   });
+}
+
+async function run(opts: BenchOptions, root: string): Promise<number> {
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const cleanup = createCleanup(log);
+  cleanUpOnExit(cleanup);
   try {
     // 1. Build, so the processes run the code in the tree (tsc -b is a no-op when dist is current).
     if (opts.build) build(root);
@@ -118,42 +166,13 @@ async function run(opts: BenchOptions, root: string): Promise<number> {
     const ctx = createContext(stack, opts.counts, log);
     cleanup.add('client agents', () => ctx.close());
 
-    // 3. The scenarios; one that throws is reported and the others still run. Each one's CPU per
-    //    process is kept, with the share of the machine other processes took meanwhile (noise).
-    const results: ScenarioResults = {};
-    const resources: Record<string, ResourceUse> = {};
-    const errors: { scenario: string; error: string }[] = [];
-    let quietBudgetMs = 90_000;
-    for (const step of steps(ctx)) {
-      // At most 90 s of waiting in all, so a full run stays within five minutes.
-      if (!opts.quick && step.timed !== false) quietBudgetMs -= await waitForQuiet(ctx, machine.cores, Math.max(0, quietBudgetMs));
-      const started = performance.now();
-      const cpuBefore = ctx.cpu();
-      const busyBefore = machineBusyMs();
-      log(`${step.label} …`);
-      try {
-        (results as Record<string, unknown>)[step.key] = await step.run(ctx);
-      } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
-        errors.push({ scenario: step.key, error: message });
-        log(`${step.label} FAILED: ${message}`);
-      }
-      resources[step.key] = resourceUse(performance.now() - started, cpuDelta(cpuBefore, ctx.cpu()), machineBusyMs() - busyBefore, machine.cores);
-      const other = resources[step.key]?.otherProcessesPct;
-      log(`${step.label}: ${((performance.now() - started) / 1000).toFixed(1)} s${other === null || other === undefined ? '' : `, other processes ${other}% of the machine`}`);
-    }
+    // 3. The scenarios.
+    const { results, resources, errors } = await runScenarios(ctx, opts.quick, machine.cores);
 
-    // 4. The report: table on stdout, JSON in the results dir.
+    // 4. The report: tables on stdout, JSON in the results dir.
     const rows = evaluate(results, opts.counts);
     const durationSec = Math.round(performance.now() - t0) / 1000;
-    process.stdout.write(`\n${formatTable(rows)}\n\n`);
-    process.stdout.write(`Sequential chain requests by hop, from the gateway's and node's log lines (p50 / p99, ms):\n\n${formatHopTable(results)}\n\n`);
-    process.stdout.write(`CPU seconds per process while each scenario ran:\n\n${formatResourceTable(resources)}\n\n`);
-    for (const [key, use] of Object.entries(resources)) {
-      if ((use.otherProcessesPct ?? 0) >= NOISY_PCT) process.stdout.write(`warning: other processes used ${use.otherProcessesPct}% of the machine during ${key}; its numbers are noisy\n`);
-    }
-    const misses = rows.filter((r) => r.pass === false).length;
-    process.stdout.write(`${rows.filter((r) => r.pass === true).length} targets met, ${misses} missed; ${errors.length} scenario errors; ${durationSec} s\n`);
+    printReport(rows, results, resources, errors.length, durationSec);
     const written = writeResults(resultsDir, {
       startedAt: startedAt.toISOString(),
       mode: opts.quick ? ('quick' as const) : ('full' as const),
