@@ -116,8 +116,6 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
     const { res, job, outcome } = x;
     res.writeHead(status, proxyRes.statusMessage, forwardableResponseHeaders(proxyRes.rawHeaders, job.requestId));
     const sse = proxyRes.headers['content-type']?.startsWith('text/event-stream') === true;
-    // SSE clients wait for the status line; other bodies may share a packet with it.
-    if (sse) res.flushHeaders();
     const tap = observe(job);
     tap?.onHead(status, proxyRes.headers);
     const end = await relayBody(proxyRes, res, {

@@ -5,7 +5,10 @@ import { sseErrorFrame } from '@switchyard/shared';
 export type RelayEnd = 'complete' | 'broken' | 'aborted';
 
 export interface RelayOptions {
-  /** The body is an SSE stream (frame-aligned writes, a terminal error event on a break). */
+  /**
+   * The body is an SSE stream: frame-aligned writes, a terminal error event on a break, and the status
+   * line sent on its own if no body bytes follow at once (see relayBody).
+   */
   sse: boolean;
   requestId: string;
   /** Called once, when the first body bytes are written to the client. */
@@ -30,6 +33,27 @@ export function lastFrameEnd(buf: Buffer): number {
 }
 
 /**
+ * Holds `res`'s writes until the ticks that follow the current one ran, so what the node sent in one
+ * packet leaves in one write: a chunk, the next one, and the end of the body (whose 'end' event comes
+ * a tick after the last 'data'). Each loopback write costs a syscall and a wake-up of the reader (~50 µs
+ * of this process's CPU per write, measured); nothing waits for I/O, so no latency is added.
+ */
+export function batchWrites(res: ServerResponse): () => void {
+  let held = false;
+  const release = (): void => {
+    held = false;
+    res.uncork();
+  };
+  return function hold(): void {
+    if (held) return;
+    held = true;
+    res.cork();
+    // Node uncorks its own cork on the next tick and emits 'end' on the one after the last 'data'.
+    process.nextTick(() => process.nextTick(release));
+  };
+}
+
+/**
  * Relays a node's response body to the client as it arrives, with backpressure.
  *
  * SSE bodies are written frame-aligned: bytes after the last complete frame of a chunk wait for the
@@ -38,12 +62,21 @@ export function lastFrameEnd(buf: Buffer): number {
  * `event: error` follows the last whole frame, never a silent truncation. Other bodies pass as they
  * come and a break destroys the client connection, so a cut body is never taken for a whole one.
  * A client that hangs up destroys the node response (and with it the node's socket) at once.
+ *
+ * The status line (already set with writeHead) leaves with the first body bytes. An SSE client waits
+ * for it, so when no body bytes came by the end of this event-loop turn it is sent on its own.
  */
 export function relayBody(src: IncomingMessage, res: ServerResponse, opts: RelayOptions): Promise<RelayEnd> {
   return new Promise((resolve) => {
     let held: Buffer | undefined;
     let wrote = false;
     let ended = false;
+    const hold = batchWrites(res);
+    if (opts.sse) {
+      setImmediate(() => {
+        if (!wrote && !res.writableEnded && !res.destroyed) res.flushHeaders();
+      });
+    }
     const end = (how: RelayEnd): void => {
       if (ended) return;
       ended = true;
@@ -56,6 +89,7 @@ export function relayBody(src: IncomingMessage, res: ServerResponse, opts: Relay
         wrote = true;
         opts.onFirstByte();
       }
+      hold();
       if (!res.write(bytes)) src.pause();
     };
     const onDrain = (): void => {
