@@ -4,6 +4,7 @@ import { AppError, bodyDigest, forwardableRequestHeaders, forwardableResponseHea
 import type { NodeView } from '../routing/index.js';
 import { attemptHeaders, isFailoverStatus, wirePath } from './header-policy.js';
 import { createNodeRequester, type NodeHead } from './node-request.js';
+import { createRandomPool } from './random-pool.js';
 import { relayBody } from './relay-body.js';
 import type { ForwardJob, ForwardOutcome, Forwarder, ForwarderDeps, ResponseObserver } from './types.js';
 
@@ -56,6 +57,8 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
   });
   const open = new Map<string, number>();
   const targets = new Map<string, URL>();
+  // The signature's one-time nonce (16 random bytes, as signRequest draws them itself), from a pool.
+  const nonce = createRandomPool(16);
 
   function track(nodeId: string, delta: 1 | -1): void {
     const n = (open.get(nodeId) ?? 0) + delta;
@@ -103,7 +106,15 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
 
   function requestHead(x: Exchange, node: NodeView): Promise<NodeHead> {
     const { job } = x;
-    const signature = signRequest(deps.sharedSecret, { method: job.method, path: x.path, nodeId: node.record.nodeId, keyId: job.keyId, requestId: job.requestId, bodySha256: x.bodySha256 });
+    const signature = signRequest(deps.sharedSecret, {
+      method: job.method,
+      path: x.path,
+      nodeId: node.record.nodeId,
+      keyId: job.keyId,
+      requestId: job.requestId,
+      bodySha256: x.bodySha256,
+      nonce: nonce(),
+    });
     return requester.request(x.req, x.res, {
       target: targetOf(node.record.url),
       headers: attemptHeaders(x.base, signature, job.method, job.body.length),

@@ -2,3 +2,4 @@
 export { createForwarder } from './create-forwarder.js';
 export { isFailoverStatus, wirePath } from './header-policy.js';
 export type { ForwardJob, ForwardOutcome, Forwarder, ForwarderDeps, ResponseObserver } from './types.js';
+export { createRandomPool } from './random-pool.js';
