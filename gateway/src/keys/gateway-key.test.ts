@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { GATEWAY_KEY_LENGTH, generateGatewayKey, isWellFormedGatewayKey, keyDigest, keyHint } from './gateway-key.js';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -24,6 +25,22 @@ describe('gateway key format', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 200; i += 1) for (const c of generateGatewayKey().slice(4, 46)) seen.add(c);
     expect(seen.size).toBe(62);
+  });
+
+  it('accepts keys checksummed the way earlier versions did (BigInt base62 of the hash\'s first 4 bytes)', () => {
+    const bigintChecksum = (s: string): string => {
+      let n = BigInt(createHash('sha256').update(s, 'utf8').digest().readUInt32BE(0));
+      let out = '';
+      while (n > 0n) {
+        out = BASE62.charAt(Number(n % 62n)) + out;
+        n /= 62n;
+      }
+      return out.padStart(6, '0');
+    };
+    for (let i = 0; i < 500; i += 1) {
+      const head = generateGatewayKey().slice(0, -6);
+      expect(isWellFormedGatewayKey(head + bigintChecksum(head))).toBe(true);
+    }
   });
 
   it('rejects every one-character typo, in the random part and in the checksum', () => {

