@@ -58,9 +58,9 @@ describe('sticky store on Redis', () => {
     expect(await second.lookup('k2', SESSION)).toBeUndefined();
   });
 
-  it('follows a conversation another instance moved', async () => {
-    const first = createStickyStore({ store: storeA, keys, log });
-    const second = createStickyStore({ store: storeB, keys, log });
+  it('follows a conversation another instance moved, once its background read is due', async () => {
+    const first = createStickyStore({ store: storeA, keys, log, revalidateAfterMs: 200 });
+    const second = createStickyStore({ store: storeB, keys, log, revalidateAfterMs: 200 });
     first.remember('k1', SESSION, 'node-a');
     await eventually(() => second.lookup('k1', SESSION), (v) => v === 'node-a');
     second.remember('k1', SESSION, 'node-b');
@@ -138,10 +138,15 @@ describe('sticky store when Redis is unavailable', () => {
     const sticky = createStickyStore({ store: createIoRedisStore(client), keys: createKeyspace(uniquePrefix('sticky-hang')), log, timeoutMs: 50 });
     try {
       sticky.remember('k1', SESSION, 'node-a');
-      const answer = await timed(() => sticky.lookup('k1', SESSION));
-      expect(answer.value).toBe('node-a');
-      expect(answer.ms).toBeGreaterThanOrEqual(45);
-      expect(answer.ms).toBeLessThan(500);
+      // A session this instance does not know waits for Redis, up to the timeout.
+      const unknown = await timed(() => sticky.lookup('k1', OTHER_SESSION));
+      expect(unknown.value).toBeUndefined();
+      expect(unknown.ms).toBeGreaterThanOrEqual(45);
+      expect(unknown.ms).toBeLessThan(500);
+      // One it knows is answered from the local map without waiting.
+      const known = await timed(() => sticky.lookup('k1', SESSION));
+      expect(known.value).toBe('node-a');
+      expect(known.ms).toBeLessThan(45);
     } finally {
       client.disconnect();
       for (const socket of sockets) socket.destroy();

@@ -70,11 +70,61 @@ describe('sticky store (local side)', () => {
     expect(await sticky.lookup('bad id', HASH_A)).toBe('node-a');
   });
 
-  it('prefers the mapping in the shared store over its own', async () => {
+  it('answers a session it knows at once, then follows the shared store once its background read is due', async () => {
+    let clock = 1_000_000;
     const store = createMemoryStore();
-    const sticky = createStickyStore({ store, keys, log });
+    const sticky = createStickyStore({ store, keys, log, revalidateAfterMs: 1000, now: () => clock });
     sticky.remember('k1', HASH_A, 'node-a');
-    await store.set(keys.sticky('k1', HASH_A), 'node-b');
+    await new Promise((r) => setImmediate(r));
+    await store.set(keys.sticky('k1', HASH_A), 'node-b'); // another instance moved the conversation
+    expect(await sticky.lookup('k1', HASH_A)).toBe('node-a'); // confirmed by its own write just now
+    clock += 1000;
+    expect(await sticky.lookup('k1', HASH_A)).toBe('node-a'); // served locally; Redis is read behind it
+    await new Promise((r) => setImmediate(r));
     expect(await sticky.lookup('k1', HASH_A)).toBe('node-b');
+  });
+
+  it('asks the shared store, and waits for it, only for a session it does not know', async () => {
+    const store = createMemoryStore();
+    await store.set(keys.sticky('k1', HASH_A), 'node-b');
+    const sticky = createStickyStore({ store, keys, log });
+    expect(await sticky.lookup('k1', HASH_A)).toBe('node-b');
+  });
+
+  it('renews a mapping in the shared store at most every 1% of its TTL, and at once when it changes', () => {
+    let clock = 1_000_000;
+    const sets: string[] = [];
+    const memory = createMemoryStore();
+    const store: Pick<KeyValueStore, 'get' | 'set'> = {
+      get: (k) => memory.get(k),
+      set: (k, v, o) => {
+        sets.push(v);
+        return memory.set(k, v, o);
+      },
+    };
+    const sticky = createStickyStore({ store, keys, log, ttlMs: 100_000, now: () => clock });
+    sticky.remember('k1', HASH_A, 'node-a');
+    clock += 999;
+    sticky.remember('k1', HASH_A, 'node-a');
+    expect(sets).toEqual(['node-a']);
+    clock += 1;
+    sticky.remember('k1', HASH_A, 'node-a');
+    sticky.remember('k1', HASH_A, 'node-b');
+    expect(sets).toEqual(['node-a', 'node-a', 'node-b']);
+  });
+
+  it('writes its mapping again once a background read finds the shared store lost it', async () => {
+    let clock = 1_000_000;
+    const memory = createMemoryStore();
+    const sticky = createStickyStore({ store: memory, keys, log, now: () => clock });
+    sticky.remember('k1', HASH_A, 'node-a');
+    await new Promise((r) => setImmediate(r));
+    await memory.del(keys.sticky('k1', HASH_A)); // e.g. Redis restarted empty
+    clock += 5000;
+    await sticky.lookup('k1', HASH_A);
+    await new Promise((r) => setImmediate(r));
+    sticky.remember('k1', HASH_A, 'node-a');
+    await new Promise((r) => setImmediate(r));
+    expect(await memory.get(keys.sticky('k1', HASH_A))).toBe('node-a');
   });
 });

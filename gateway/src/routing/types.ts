@@ -50,9 +50,13 @@ export interface SessionBody {
 
 /** Which node a conversation sticks to, shared through Redis, with a local fallback. */
 export interface StickyStore {
-  /** The node the session last ran on; answers within the bounded timeout, from the local map when Redis is slow or down. */
+  /**
+   * The node the session last ran on: at once from the local map when this instance knows the session
+   * (re-read from Redis in the background when that is due); else from Redis within the bounded timeout,
+   * or from the local map when Redis is slow or down.
+   */
   lookup(keyId: string, sessionHash: string): Promise<string | undefined>;
-  /** Records (and renews) the mapping: local map at once, Redis fire-and-forget with the TTL. */
+  /** Records (and renews) the mapping: local map at once, Redis fire-and-forget with the TTL (a renewal at most every 1% of it). */
   remember(keyId: string, sessionHash: string, nodeId: string): void;
 }
 
