@@ -13,6 +13,7 @@ const CLIENT_CLOSED = 499;
 
 /** One client request across its attempts. */
 interface Exchange {
+  req: IncomingMessage;
   res: ServerResponse;
   job: ForwardJob;
   outcome: ForwardOutcome;
@@ -27,8 +28,8 @@ interface Exchange {
 }
 
 /**
- * The gateway's forwarding: signs each request for its node, sends the original body bytes with
- * node:http on keep-alive agents (no socket cap: every open SSE stream holds one), and fails over
+ * The gateway's forwarding: signs each request for its node, sends the original body bytes through
+ * http-proxy-3 on keep-alive agents (no socket cap: every open SSE stream holds one), and fails over
  * before the first byte.
  *
  * Per attempt: a connection error, 429, 529 or other 5xx moves on to the next candidate (at most
@@ -48,7 +49,12 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
   const agentOptions = { keepAlive: true, maxSockets: Infinity, scheduling: 'lifo' as const, timeout: deps.idleSocketTimeoutMs ?? 30_000 };
   const httpAgent = deps.httpAgent ?? new HttpAgent(agentOptions);
   const httpsAgent = deps.httpsAgent ?? new HttpsAgent(agentOptions);
-  const requester = createNodeRequester({ httpAgent, httpsAgent, connectTimeoutMs: deps.connectTimeoutMs ?? 3000 });
+  const requester = createNodeRequester({
+    httpAgent,
+    httpsAgent,
+    connectTimeoutMs: deps.connectTimeoutMs ?? 3000,
+    onProxyError: (err) => deps.log.warn('proxy error without a request', { err }),
+  });
   const open = new Map<string, number>();
   const targets = new Map<string, URL>();
   // The signature's one-time nonce (16 random bytes, as signRequest draws them itself), from a pool.
@@ -109,9 +115,8 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
       bodySha256: x.bodySha256,
       nonce: nonce(),
     });
-    return requester.request(x.res, {
+    return requester.request(x.req, x.res, {
       target: targetOf(node.record.url),
-      method: job.method,
       headers: attemptHeaders(x.base, signature, job.method, job.body.length),
       path: x.path,
       body: job.body,
@@ -199,7 +204,7 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
       outcome.status = 529;
       return outcome;
     }
-    const x: Exchange = { res, job, outcome, started: performance.now(), base: forwardableRequestHeaders(req.headers), path: wirePath(job.path), bodySha256: bodyDigest(job.body), staleRetried: false };
+    const x: Exchange = { req, res, job, outcome, started: performance.now(), base: forwardableRequestHeaders(req.headers), path: wirePath(job.path), bodySha256: bodyDigest(job.body), staleRetried: false };
     for (let i = 0; i < tries; ) {
       const step = await attempt(x, job.candidates[i] as NodeView, i === tries - 1);
       if (step === 'done') break;

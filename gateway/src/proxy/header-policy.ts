@@ -14,8 +14,8 @@ export function isFailoverStatus(status: number): boolean {
 }
 
 /**
- * The path as it goes on the node's request line, normalised as a WHATWG URL's pathname + search (as
- * http-proxy-3 built it, when the gateway used it), so the signed path and the sent path are one string.
+ * The path as it goes on the node's request line, normalised the way http-proxy-3 builds it (WHATWG
+ * URL pathname + search), so the signed path and the sent path are the same string.
  */
 export function wirePath(path: string): string {
   const u = new URL(path.startsWith('//') ? `http://base.invalid${path}` : path, 'http://base.invalid');

@@ -1,6 +1,7 @@
-import { request as httpRequest, type Agent as HttpAgent, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
-import type { Socket } from 'node:net';
+import type { Agent as HttpAgent, ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
+import { Readable } from 'node:stream';
+import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 
 /** How the wait for a node's response head ended. */
 export type NodeHead =
@@ -12,7 +13,6 @@ export type NodeHead =
 /** One request to one node. */
 export interface NodeRequest {
   target: URL;
-  method: string;
   /** The complete outgoing headers (filtered client headers + signature + content-length). */
   headers: IncomingHttpHeaders;
   /** The path for the request line (already in wire form, as signed). */
@@ -20,10 +20,24 @@ export interface NodeRequest {
   body: Buffer;
 }
 
-/** Sends requests to nodes and resolves with each one's response head. */
+interface Pending {
+  settle(head: NodeHead): void;
+  proxyReq?: ClientRequest;
+}
+
+/** Sends requests to nodes through http-proxy-3 and resolves with each one's response head. */
 export interface NodeRequester {
-  /** Never rejects; a client that hangs up (closes `res`) before the head destroys the node request at once. */
-  request(res: ServerResponse, nodeReq: NodeRequest): Promise<NodeHead>;
+  /** Never rejects; a client that hangs up before the head destroys the node request at once. */
+  request(req: IncomingMessage, res: ServerResponse, nodeReq: NodeRequest): Promise<NodeHead>;
+}
+
+function bodyStream(body: Buffer): Readable {
+  return new Readable({
+    read() {
+      if (body.length > 0) this.push(body);
+      this.push(null);
+    },
+  });
 }
 
 function errorCode(err: unknown): string | undefined {
@@ -31,80 +45,81 @@ function errorCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** A node that does not accept the connection within `ms` fails with ECONNECT_TIMEOUT (a reused socket is connected already). */
-function limitConnect(socket: Socket, ms: number): void {
-  if (!socket.connecting) return;
-  const timer = setTimeout(() => {
-    socket.destroy(Object.assign(new Error('ECONNECT_TIMEOUT'), { code: 'ECONNECT_TIMEOUT' }));
-  }, ms);
-  timer.unref();
-  const done = (): void => {
-    clearTimeout(timer);
-    socket.off('connect', done);
-    socket.off('close', done);
-  };
-  socket.once('connect', done);
-  socket.once('close', done);
-}
-
 /**
- * Sends one request per attempt with node:http on the forwarder's keep-alive agents: the signed path,
- * the filtered headers and the body bytes, in one write. The response head is handed back unread, so
- * the forwarder decides between relaying it and failing over.
- *
- * This was http-proxy-3 (selfHandleResponse, the client's req.headers lent for the synchronous web()
- * call, its global proxyReq/proxyRes events matched back to requests): with selfHandleResponse, its
- * only work left was building the request and piping a body stream into it, ~45 µs of the gateway's
- * CPU per request (setupOutgoing, the body Readable and pipe, per-attempt listeners on the client's
- * req/res) under 200 concurrent requests. What it guaranteed for aborts is done here: a client that
- * hangs up destroys the node request at once.
+ * One http-proxy-3 server for all requests, with selfHandleResponse so the forwarder sees the status
+ * before deciding to relay or fail over. Its 'proxyReq'/'proxyRes' events are global, so each
+ * in-flight request is found again by its client response.
  */
-export function createNodeRequester(deps: { httpAgent: HttpAgent; httpsAgent: HttpsAgent; connectTimeoutMs: number }): NodeRequester {
-  function request(res: ServerResponse, nodeReq: NodeRequest): Promise<NodeHead> {
+export function createNodeRequester(deps: { httpAgent: HttpAgent; httpsAgent: HttpsAgent; connectTimeoutMs: number; onProxyError(err: unknown): void }): NodeRequester {
+  const proxy: ProxyServer = createProxyServer({ selfHandleResponse: true, prependPath: false, xfwd: false });
+  const pending = new WeakMap<ServerResponse, Pending>();
+  proxy.on('proxyReq', (proxyReq, _req, res) => {
+    const p = pending.get(res);
+    if (p) p.proxyReq = proxyReq;
+    else proxyReq.destroy();
+  });
+  proxy.on('proxyRes', (proxyRes, _req, res) => {
+    const p = pending.get(res);
+    if (p) p.settle({ kind: 'response', proxyRes });
+    else proxyRes.destroy();
+  });
+  // Every web() call passes its own callback, so this only sees errors that call has no place for.
+  proxy.on('error', (err) => deps.onProxyError(err));
+
+  function request(req: IncomingMessage, res: ServerResponse, nodeReq: NodeRequest): Promise<NodeHead> {
     return new Promise((resolve) => {
       if (res.destroyed) return resolve({ kind: 'aborted' });
-      let proxyReq: ClientRequest | undefined;
-      let settled = false;
-      const settle = (head: NodeHead): void => {
-        if (settled) return;
-        settled = true;
-        res.off('close', onClientClose);
-        resolve(head);
+      const p: Pending = {
+        settle(head) {
+          if (pending.get(res) !== p) return;
+          pending.delete(res);
+          res.off('close', onClientClose);
+          resolve(head);
+        },
       };
+      // http-proxy-3 destroys the node request on this too; doing it here keeps the guarantee ours.
       const onClientClose = (): void => {
-        proxyReq?.destroy();
-        settle({ kind: 'aborted' });
+        p.proxyReq?.destroy();
+        p.settle({ kind: 'aborted' });
       };
-      const onError = (err: unknown): void => {
-        settle({ kind: 'error', code: errorCode(err), staleSocket: proxyReq?.reusedSocket === true && errorCode(err) === 'ECONNRESET' });
-      };
+      pending.set(res, p);
       res.once('close', onClientClose);
-      const { target } = nodeReq;
-      const https = target.protocol === 'https:';
+      const onError = (err: unknown): void => {
+        p.settle({ kind: 'error', code: errorCode(err), staleSocket: p.proxyReq?.reusedSocket === true && errorCode(err) === 'ECONNRESET' });
+      };
       try {
-        proxyReq = (https ? httpsRequest : httpRequest)({
-          protocol: target.protocol,
-          // WHATWG URL keeps IPv6 brackets in hostname; node:http wants the bare address.
-          hostname: target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname,
-          port: target.port === '' ? (https ? 443 : 80) : Number(target.port),
-          method: nodeReq.method,
-          path: nodeReq.path,
-          headers: nodeReq.headers,
-          agent: https ? deps.httpsAgent : deps.httpAgent,
-        });
+        send(req, res, nodeReq, onError);
       } catch (err) {
         // http.request throws synchronously on a header value it will not send.
-        return onError(err);
+        onError(err);
       }
-      // Stays attached for the request's life: a socket error after the head must not crash the process.
-      proxyReq.on('error', onError);
-      proxyReq.on('socket', (socket: Socket) => limitConnect(socket, deps.connectTimeoutMs));
-      proxyReq.on('response', (proxyRes: IncomingMessage) => {
-        if (settled) proxyRes.destroy();
-        else settle({ kind: 'response', proxyRes });
-      });
-      proxyReq.end(nodeReq.body);
     });
+  }
+
+  function send(req: IncomingMessage, res: ServerResponse, nodeReq: NodeRequest, onError: (err: unknown) => void): void {
+    // http-proxy-3 builds the outgoing request from req.headers and req.url, synchronously inside web().
+    // Lending it the filtered headers and the signed path for that call (rather than editing them in
+    // 'proxyReq', which it skips for `Expect: 100-continue` requests) means the client's credentials
+    // can never reach a node; the client's request keeps its own headers for everyone else.
+    const own = { headers: req.headers, url: req.url };
+    req.headers = nodeReq.headers;
+    req.url = nodeReq.path;
+    try {
+      proxy.web(
+        req,
+        res,
+        {
+          target: nodeReq.target,
+          agent: nodeReq.target.protocol === 'https:' ? deps.httpsAgent : deps.httpAgent,
+          buffer: bodyStream(nodeReq.body),
+          connectTimeout: deps.connectTimeoutMs,
+        },
+        onError,
+      );
+    } finally {
+      req.headers = own.headers;
+      req.url = own.url;
+    }
   }
 
   return { request };
