@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { scanKeys, testRedisUrl } from '@switchyard/shared/testing';
+import { processAlive, scanKeys, testRedisUrl } from '@switchyard/shared/testing';
 
 jest.setTimeout(180_000);
 
@@ -49,15 +49,6 @@ interface Results {
   };
   targets: { pass?: boolean }[];
   errors: unknown[];
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 it('runs every scenario in quick mode, reports numbers, and cleans up after itself', async () => {
@@ -103,7 +94,7 @@ it('runs every scenario in quick mode, reports numbers, and cleans up after itse
   expect(results.targets.length).toBeGreaterThan(10);
 
   // Nothing left behind: no process of the run, no key under its prefix.
-  expect(Object.values(results.pids).filter(alive)).toEqual([]);
+  expect(Object.values(results.pids).filter(processAlive)).toEqual([]);
   const redis = new Redis(testRedisUrl());
   try {
     expect(await scanKeys(redis, results.redisPrefix)).toEqual([]);

@@ -1,5 +1,5 @@
 // The fake in its own process: it serves, its pacing changes over IPC, it counts open requests, it stops.
-import { fakeApiKeyHeaders, fakeMessagesBody, postFakeMessages, startFakeAnthropicProcess, type FakeAnthropicProcess } from './index.js';
+import { fakeApiKeyHeaders, fakeMessagesBody, postFakeMessages, processAlive, startFakeAnthropicProcess, type FakeAnthropicProcess } from './index.js';
 
 let fake: FakeAnthropicProcess;
 
@@ -9,15 +9,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await fake?.stop();
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 it('answers a streaming request with the API key it was seeded with', async () => {
   const apiKey = fake.accounts[0]?.apiKey ?? '';
@@ -48,6 +39,6 @@ it('holds a stream open once its pacing is slowed over IPC, counts it, and sees 
 it('stops: the process exits', async () => {
   const other = await startFakeAnthropicProcess();
   await other.stop();
-  expect(alive(other.pid)).toBe(false);
+  expect(processAlive(other.pid)).toBe(false);
   await expect(other.openRequests()).rejects.toThrow('not running');
 });

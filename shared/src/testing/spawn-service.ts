@@ -71,3 +71,13 @@ export function spawnService(entry: string, env: Record<string, string>, opts: {
     },
   };
 }
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
