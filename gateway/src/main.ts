@@ -12,6 +12,7 @@ import {
   createLogger,
   queuePrefix,
   readPackageVersion,
+  redactedUrl,
   type Keyspace,
   type Logger,
   type SharedStore,
@@ -147,13 +148,6 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-}
-
-function redactedUrl(raw: string): string {
-  const u = new URL(raw);
-  u.password = '';
-  u.username = '';
-  return u.toString();
 }
 
 const config = loadGatewayConfig();

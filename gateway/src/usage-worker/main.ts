@@ -4,19 +4,12 @@
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { createIoRedisClient, createKeyspace, createLogger, JobCatalog, queuePrefix, readPackageVersion, type Logger } from '@switchyard/shared';
+import { createIoRedisClient, createKeyspace, createLogger, JobCatalog, queuePrefix, readPackageVersion, redactedUrl, type Logger } from '@switchyard/shared';
 import { loadWorkerConfig, type WorkerConfig } from './config.js';
 import { createTokenizer } from './tokenizer.js';
 import { createUsageHandler, type UsageOutcome } from './usage-handler.js';
 
 const VERSION = readPackageVersion(fileURLToPath(new URL('../../package.json', import.meta.url))) ?? 'unknown';
-
-function redactedUrl(raw: string): string {
-  const u = new URL(raw);
-  u.password = '';
-  u.username = '';
-  return u.toString();
-}
 
 /**
  * Reports a Redis outage once, not once per reconnect attempt, and says when Redis is back. Both the

@@ -96,7 +96,8 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
       // 2. The js-tiktoken side: only blocks the table does not know reach the tokeniser.
       const counts = await blocks.count(job.prompt, outputBlocks(job.output));
       // 3. The marker and every increment in one script: a duplicate finds the marker and adds nothing.
-      const counted = await totals.record(target, usageCounters(job, counts), recentEntry(job, counts));
+      const counters = usageCounters(job, counts);
+      const counted = await totals.record(target, counters, recentEntry(job, counters));
       deps.log.debug('usage job handled', {
         requestId: job.requestId,
         counted,

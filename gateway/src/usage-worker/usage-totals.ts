@@ -76,9 +76,8 @@ export function usageCounters(job: UsageJob, est: UsageEstimates): UsageCounters
   };
 }
 
-/** The dashboard's line for one request: counts and timings, never text. */
-export function recentEntry(job: UsageJob, est: UsageEstimates): RecentRequest {
-  const u = job.usage;
+/** The dashboard's line for one request, from its counters: counts and timings, never text. */
+export function recentEntry(job: UsageJob, counters: UsageCounters): RecentRequest {
   return {
     requestId: job.requestId,
     at: job.at,
@@ -89,13 +88,13 @@ export function recentEntry(job: UsageJob, est: UsageEstimates): RecentRequest {
     status: job.status,
     aborted: job.aborted,
     stopReason: job.stopReason,
-    inputTokens: u?.inputTokens ?? 0,
-    outputTokens: u?.outputTokens ?? 0,
-    cacheCreationInputTokens: u?.cacheCreationInputTokens ?? 0,
-    cacheReadInputTokens: u?.cacheReadInputTokens ?? 0,
-    estimatedInputTokens: est.estimatedInputTokens,
-    estimatedOutputTokens: est.estimatedOutputTokens,
-    durationMs: Math.round(job.durationMs),
+    inputTokens: counters.inputTokens,
+    outputTokens: counters.outputTokens,
+    cacheCreationInputTokens: counters.cacheCreationInputTokens,
+    cacheReadInputTokens: counters.cacheReadInputTokens,
+    estimatedInputTokens: counters.estimatedInputTokens,
+    estimatedOutputTokens: counters.estimatedOutputTokens,
+    durationMs: counters.durationMs,
     ttfbMs: job.ttfbMs === null ? null : Math.round(job.ttfbMs),
   };
 }
@@ -136,7 +135,7 @@ type RecordCommand = (numberOfKeys: number, ...args: string[]) => Promise<number
  * Defines the script on `redis` (EVALSHA, with EVAL after a SCRIPT FLUSH or a failover).
  * @example
  * const totals = createUsageTotals({ redis, retentionDays: 400 });
- * const counted = await totals.record(usageJobKeys(keys, job), usageCounters(job, est), recentEntry(job, est));
+ * const counted = await totals.record(usageJobKeys(keys, job), counters, recentEntry(job, counters));
  */
 export function createUsageTotals(deps: { redis: Redis; retentionDays: number }): UsageTotals {
   deps.redis.defineCommand(COMMAND, { lua: RECORD_USAGE_LUA });

@@ -74,3 +74,14 @@ export function redactValue(value: unknown, seen: WeakSet<object> = new WeakSet(
   for (const [k, v] of Object.entries(value)) out[k] = isSecretName(k) && v != null && v !== '' ? REDACTED : redactValue(v, seen, depth + 1);
   return out;
 }
+
+/**
+ * A URL without its credentials, for a startup log line (Redis URLs carry their password).
+ * @example redactedUrl('redis://:pw@redis:6379/0') // 'redis://redis:6379/0'
+ */
+export function redactedUrl(raw: string): string {
+  const u = new URL(raw);
+  u.password = '';
+  u.username = '';
+  return u.toString();
+}
