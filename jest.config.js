@@ -29,13 +29,13 @@ export default {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/{shared,gateway,node-agent}/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+      testMatch: ['<rootDir>/{shared,gateway,node-agent,cli}/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
       testPathIgnorePatterns: [...common.testPathIgnorePatterns, '\\.int\\.test\\.ts$'],
     },
     {
       ...common,
       displayName: 'integration',
-      testMatch: ['<rootDir>/{shared,gateway,node-agent}/src/**/*.int.test.ts', '<rootDir>/test/**/*.int.test.ts', '<rootDir>/bench/**/*.int.test.ts'],
+      testMatch: ['<rootDir>/{shared,gateway,node-agent,cli}/src/**/*.int.test.ts', '<rootDir>/test/**/*.int.test.ts', '<rootDir>/bench/**/*.int.test.ts'],
     },
   ],
 };

@@ -6,6 +6,7 @@ import { adminAuth } from './admin-auth.js';
 import { adminErrorHandler } from './admin-errors.js';
 import { createKeyRoutes } from './key-routes.js';
 import { createNodeRoutes } from './node-routes.js';
+import { buildAdminOpenApi } from './openapi.js';
 import { createUsageRoutes } from './usage-routes.js';
 
 /** Dependencies of createAdminRouter. */
@@ -22,13 +23,19 @@ export interface AdminRouterDeps {
 const ADMIN_BODY_LIMIT = '64kb';
 
 /**
- * The admin API, to mount at `/admin`: Bearer ADMIN_TOKEN on every route (checked before any body is read),
+ * The admin API, to mount at `/admin`: its OpenAPI document at /openapi.json without a token, Bearer ADMIN_TOKEN on every
+ * other route (checked before any body is read),
  * key management under /keys, the fleet under /nodes and token usage under /usage. Answers all its own errors in the Anthropic envelope.
  * @example app.use('/admin', createAdminRouter({ store, keys, adminToken, registry, log }));
  */
 export function createAdminRouter(deps: AdminRouterDeps): Router {
   const now = deps.now ?? Date.now;
   const router = express.Router();
+  // Before the token check: the document describes the API and carries no data.
+  const openapi = buildAdminOpenApi();
+  router.get('/openapi.json', function getOpenApi(_req, res) {
+    res.json(openapi);
+  });
   router.use(adminAuth(deps.adminToken, deps.log));
   router.use(express.json({ limit: ADMIN_BODY_LIMIT }));
   router.use(createKeyRoutes({ repo: createKeyRepository({ store: deps.store, keys: deps.keys, now }), log: deps.log }));

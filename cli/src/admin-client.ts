@@ -1,0 +1,105 @@
+// Talks to a gateway's admin API with global fetch, and turns every way that can fail into one line that
+// says what to do about it.
+import { CliError } from './cli-error.js';
+
+/** A call to the admin API; resolves to the parsed JSON answer of a 2xx. */
+export interface AdminClient {
+  readonly url: string;
+  request(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<unknown>;
+}
+
+export interface AdminClientOptions {
+  url: string;
+  token: string;
+  /** How to fix a refused token: the flag or variable the token came from. */
+  tokenSource: string;
+  timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EADDRNOTAVAIL']);
+
+/** Checks --url / SWITCHYARD_URL: http(s), no trailing slash. */
+export function normalizeGatewayUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new CliError(`invalid gateway URL '${raw}': expected http://host:port (set --url or SWITCHYARD_URL)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new CliError(`invalid gateway URL '${raw}': expected http:// or https:// (set --url or SWITCHYARD_URL)`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new CliError('the gateway URL must not carry credentials: pass the admin token with --token or SWITCHYARD_ADMIN_TOKEN');
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+function errorCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+function innermostMessage(err: unknown): string {
+  let message = String(err);
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) message = e.message;
+  return message;
+}
+
+function envelopeOf(json: unknown): { message: string; requestId: string | undefined } | undefined {
+  if (typeof json !== 'object' || json === null) return undefined;
+  const { type, error, request_id: requestId } = json as { type?: unknown; error?: { message?: unknown }; request_id?: unknown };
+  if (type !== 'error' || typeof error?.message !== 'string') return undefined;
+  return { message: error.message, requestId: typeof requestId === 'string' ? requestId : undefined };
+}
+
+/** A client for the admin API at `url` (the gateway's base URL; the client adds /admin). */
+export function createAdminClient(opts: AdminClientOptions): AdminClient {
+  const base = normalizeGatewayUrl(opts.url);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+
+  async function send(method: string, path: string, body: unknown): Promise<Response> {
+    try {
+      return await fetch(`${base}/admin${path}`, {
+        method,
+        headers: { authorization: `Bearer ${opts.token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      if (err instanceof Error && err.name === 'TimeoutError') {
+        throw new CliError(`the gateway at ${base} did not answer within ${Math.round(timeoutMs / 1000)}s (is it overloaded? check its log)`);
+      }
+      const code = errorCode(err);
+      if (code !== undefined && UNREACHABLE_CODES.has(code)) throw new CliError(`cannot reach the gateway at ${base} (is it running? set --url)`);
+      throw new CliError(`cannot reach the gateway at ${base}: ${code ?? innermostMessage(err)} (set --url)`);
+    }
+  }
+
+  return {
+    url: base,
+    async request(method, path, body) {
+      const res = await send(method, path, body);
+      const text = await res.text();
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        throw new CliError(`${base} answered HTTP ${res.status} with something other than the Switchyard admin API (check --url)`);
+      }
+      if (res.ok) return json;
+      const envelope = envelopeOf(json);
+      if (res.status === 401) throw new CliError(`the gateway refused the admin token (check ${opts.tokenSource})`);
+      if (envelope === undefined) throw new CliError(`${base} answered HTTP ${res.status} without a Switchyard error (check --url)`);
+      if (res.status >= 500) {
+        const id = envelope.requestId === undefined ? '' : `, request id ${envelope.requestId}`;
+        throw new CliError(`the gateway failed (HTTP ${res.status}${id}): ${envelope.message} (see the gateway's log)`);
+      }
+      throw new CliError(envelope.message);
+    },
+  };
+}

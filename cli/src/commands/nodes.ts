@@ -1,0 +1,119 @@
+// switchyard nodes list|drain|resume: the admin API's /admin/nodes.
+import type { Command, CommandContext } from '../command.js';
+import { formatCount, formatPercent, formatRelative, formatSpan, renderTable } from '../format.js';
+
+interface WindowFigures {
+  utilization?: number;
+  resetAt?: number;
+}
+
+/** A node as GET /admin/nodes shows it. */
+interface NodeSummary {
+  nodeId: string;
+  accountKind: 'oauth' | 'api_key';
+  accountLabel?: string;
+  state: string;
+  limitedUntil?: number;
+  limitedFamilies?: Record<string, number>;
+  fiveHour?: WindowFigures;
+  sevenDay?: WindowFigures;
+  inFlight: number;
+  version: string;
+  gitSha: string;
+  heartbeatAgeMs: number;
+  adminDrained: boolean;
+  unreachableUntil?: number;
+}
+
+function stateOf(node: NodeSummary, nowMs: number): string {
+  const parts = [node.state];
+  if (node.state === 'limited' && node.limitedUntil !== undefined) parts[0] = `limited until ${formatRelative(node.limitedUntil, nowMs)}`;
+  const families = Object.entries(node.limitedFamilies ?? {}).filter(([, until]) => until > nowMs);
+  for (const [family, until] of families) parts.push(`${family} limited ${formatRelative(until, nowMs)}`);
+  if (node.adminDrained) parts.push('drained');
+  if (node.unreachableUntil !== undefined) parts.push('unreachable');
+  return parts.join(', ');
+}
+
+function windowOf(figures: WindowFigures | undefined, nowMs: number): string {
+  if (figures?.utilization === undefined && figures?.resetAt === undefined) return '-';
+  const used = figures.utilization === undefined ? '?' : formatPercent(figures.utilization);
+  return figures.resetAt === undefined || figures.resetAt <= nowMs ? used : `${used}, resets ${formatRelative(figures.resetAt, nowMs)}`;
+}
+
+async function listNodes(ctx: CommandContext): Promise<void> {
+  const answer = (await ctx.client().request('GET', '/nodes')) as { nodes: NodeSummary[] };
+  if (ctx.json) return ctx.printJson(answer);
+  if (answer.nodes.length === 0) {
+    return ctx.print("No nodes: start a node-agent per account, with the gateway's REDIS_URL and REDIS_PREFIX.");
+  }
+  const nodes = [...answer.nodes].sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+  const rows = nodes.map((n) => [
+    n.nodeId,
+    n.accountLabel ?? (n.accountKind === 'api_key' ? '(API key)' : '-'),
+    stateOf(n, ctx.nowMs),
+    windowOf(n.fiveHour, ctx.nowMs),
+    windowOf(n.sevenDay, ctx.nowMs),
+    formatCount(n.inFlight),
+    `${formatSpan(n.heartbeatAgeMs)} ago`,
+    `${n.version} (${n.gitSha.slice(0, 7)})`,
+  ]);
+  const columns = [
+    { header: 'NODE' },
+    { header: 'ACCOUNT' },
+    { header: 'STATE' },
+    { header: '5H' },
+    { header: '7D' },
+    { header: 'IN FLIGHT', align: 'right' as const },
+    { header: 'HEARTBEAT' },
+    { header: 'VERSION' },
+  ];
+  for (const line of renderTable(columns, rows)) ctx.print(line);
+}
+
+function setDrain(drain: boolean) {
+  return async function drainOrResume(ctx: CommandContext): Promise<void> {
+    const id = ctx.args[0] ?? '';
+    const answer = await ctx.client().request('POST', `/nodes/${encodeURIComponent(id)}/${drain ? 'drain' : 'resume'}`);
+    if (ctx.json) return ctx.printJson(answer);
+    ctx.print(
+      drain
+        ? `Drained ${id}: the gateway sends it no new requests (its conversations move to other nodes); requests in flight finish. Undo with \`switchyard nodes resume ${id}\`.`
+        : `Resumed ${id}: it takes traffic again.`,
+    );
+  };
+}
+
+/** The node commands. */
+export const NODE_COMMANDS: Command[] = [
+  {
+    name: 'nodes list',
+    brief: 'The fleet: state, utilization, resets, load',
+    args: '',
+    minArgs: 0,
+    maxArgs: 0,
+    summary: 'The fleet: each node, its account, state, 5-hour and 7-day utilization and resets, load, version.',
+    options: {},
+    run: listNodes,
+  },
+  {
+    name: 'nodes drain',
+    brief: 'Take a node out of rotation',
+    args: '<id>',
+    minArgs: 1,
+    maxArgs: 1,
+    summary: 'Drain a node: the gateway sends it no new requests; requests in flight finish.',
+    options: {},
+    run: setDrain(true),
+  },
+  {
+    name: 'nodes resume',
+    brief: 'Let a drained node take traffic again',
+    args: '<id>',
+    minArgs: 1,
+    maxArgs: 1,
+    summary: 'Resume a drained node.',
+    options: {},
+    run: setDrain(false),
+  },
+];

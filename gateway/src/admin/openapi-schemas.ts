@@ -1,0 +1,135 @@
+// The admin API's response shapes as zod schemas, for the OpenAPI document only (the routes build their
+// answers from their own types; the compile-time checks below fail when a type gains or loses a field the
+// schema does not, and the OpenAPI test checks real answers against the document).
+import { z } from 'zod';
+import {
+  AccountStatusSchema,
+  RecentRequestSchema,
+  USAGE_COUNTER_FIELDS,
+  WindowFiguresSchema,
+  type AnthropicErrorType,
+  type UsageCounterField,
+} from '@switchyard/shared';
+import { KeyRecordSchema, type KeyView } from '../keys/index.js';
+import { USAGE_GROUPINGS } from './admin-schemas.js';
+import type { FieldError } from './admin-errors.js';
+import type { NodeSummary } from './node-routes.js';
+import type { UsageReport, UsageRow, UsageTotals } from './usage-routes.js';
+
+const epochMs = z.number().int().nonnegative();
+
+export const KeyViewSchema = KeyRecordSchema.omit({ digest: true }).describe('A gateway key as the admin API shows it: everything but its digest.');
+
+export const CreatedKeySchema = z.object({
+  key: z.string().describe('The new key. This is the only response that ever carries it: store it now.'),
+  record: KeyViewSchema,
+});
+
+export const KeyListSchema = z.object({ keys: z.array(KeyViewSchema) });
+
+export const RevokedKeySchema = z.object({ id: z.string(), revoked: z.literal(true) });
+
+export const NodeSummarySchema = z
+  .object({
+    nodeId: z.string(),
+    url: z.string(),
+    accountKind: z.enum(['oauth', 'api_key']),
+    accountLabel: z.string().optional(),
+    state: AccountStatusSchema.describe('The account status now; a lapsed limit reads as available.'),
+    limitedUntil: epochMs.optional().describe('While limited: out until then (epoch ms).'),
+    limitedFamilies: z.record(z.string(), epochMs).optional().describe('Per model family: out until then (epoch ms).'),
+    fiveHour: WindowFiguresSchema.optional(),
+    sevenDay: WindowFiguresSchema.optional(),
+    representativeClaim: z.string().optional(),
+    stateUpdatedAt: epochMs,
+    inFlight: z.number().int().nonnegative(),
+    version: z.string(),
+    gitSha: z.string(),
+    startedAt: epochMs,
+    heartbeatAt: epochMs,
+    heartbeatAgeMs: z.number().nonnegative(),
+    adminDrained: z.boolean(),
+    unreachableUntil: epochMs.optional().describe('Set while this gateway treats the node as unreachable.'),
+  })
+  .describe('One node: its account status, limits and reset times (epoch ms), load and build.');
+
+export const NodeListSchema = z.object({ nodes: z.array(NodeSummarySchema) });
+
+export const NodeControlSchema = z.object({ nodeId: z.string(), adminDrained: z.boolean() });
+
+const counterShape = Object.fromEntries(USAGE_COUNTER_FIELDS.map((field) => [field, z.number().nonnegative()])) as Record<
+  UsageCounterField,
+  z.ZodNumber
+>;
+
+export const UsageTotalsSchema = z.object({
+  ...counterShape,
+  sentTokens: z.number().nonnegative().describe('Exact tokens sent: input + cache creation + cache reads.'),
+  receivedTokens: z.number().nonnegative().describe('Exact tokens received: the output tokens.'),
+});
+
+export const UsageRowSchema = UsageTotalsSchema.extend({
+  id: z.string().describe('The key id, node id, model or day (YYYY-MM-DD) of the row.'),
+  name: z.string().optional().describe("by=key: the key's name, while the key record exists."),
+});
+
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
+
+export const UsageReportSchema = z.object({
+  by: z.enum(USAGE_GROUPINGS),
+  from: day,
+  to: day,
+  rows: z.array(UsageRowSchema).describe('by=day: one row per day, oldest first; otherwise the busiest first.'),
+  totals: UsageTotalsSchema.describe('All requests in the range, also those no row shows.'),
+  allTime: UsageTotalsSchema.describe('Since counting began, whatever the range.'),
+});
+
+export const RecentRequestsSchema = z.object({
+  requests: z.array(RecentRequestSchema).describe('Newest first. Never any prompt or response text.'),
+});
+
+const ERROR_TYPES = [
+  'invalid_request_error',
+  'authentication_error',
+  'permission_error',
+  'not_found_error',
+  'request_too_large',
+  'rate_limit_error',
+  'api_error',
+  'overloaded_error',
+  'timeout_error',
+] as const satisfies readonly AnthropicErrorType[];
+
+export const ErrorEnvelopeSchema = z
+  .object({
+    type: z.literal('error'),
+    error: z.object({
+      type: z.enum(ERROR_TYPES),
+      message: z.string(),
+      details: z
+        .array(z.object({ path: z.string(), message: z.string() }))
+        .optional()
+        .describe('Invalid bodies: every problem, by dotted field path.'),
+    }),
+    request_id: z.string().optional(),
+  })
+  .describe("The Anthropic error envelope, the admin API's answer to every failure.");
+
+// Compile-time drift checks: the documented shapes have exactly the fields of the types the routes answer with.
+type SameKeys<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] extends [never, never] ? true : false;
+type Check<T extends true> = T;
+export type SchemaDriftChecks = [
+  Check<SameKeys<z.infer<typeof KeyViewSchema>, KeyView>>,
+  Check<SameKeys<z.infer<typeof NodeSummarySchema>, NodeSummary>>,
+  Check<SameKeys<z.infer<typeof UsageTotalsSchema>, UsageTotals>>,
+  Check<SameKeys<z.infer<typeof UsageRowSchema>, UsageRow>>,
+  Check<SameKeys<z.infer<typeof UsageReportSchema>, UsageReport>>,
+  Check<SameKeys<NonNullable<z.infer<typeof ErrorEnvelopeSchema>['error']['details']>[number], FieldError>>,
+  Check<[Exclude<AnthropicErrorType, (typeof ERROR_TYPES)[number]>] extends [never] ? true : false>,
+];
+// And every value the routes produce is one the schemas describe.
+export type SchemaAssignabilityChecks = [
+  Check<KeyView extends z.infer<typeof KeyViewSchema> ? true : false>,
+  Check<NodeSummary extends z.infer<typeof NodeSummarySchema> ? true : false>,
+  Check<UsageReport extends z.infer<typeof UsageReportSchema> ? true : false>,
+];

@@ -1,0 +1,303 @@
+// The admin API described as an OpenAPI 3.1 document, served at GET /admin/openapi.json. Request bodies and
+// query strings come from the same zod schemas the routes validate with; responses from openapi-schemas.ts.
+// openapi.test.ts keeps the list of operations equal to the router's routes.
+import { z } from 'zod';
+import { DEFAULT_RECENT_LIMIT, MAX_USAGE_RANGE_DAYS, CreateKeyBodySchema, RecentUsageQuerySchema, UpdateKeyBodySchema, UsageQuerySchema } from './admin-schemas.js';
+import { RECENT_REQUESTS_KEPT, RecentRequestSchema } from '@switchyard/shared';
+import {
+  CreatedKeySchema,
+  ErrorEnvelopeSchema,
+  KeyListSchema,
+  KeyViewSchema,
+  NodeControlSchema,
+  NodeListSchema,
+  NodeSummarySchema,
+  RecentRequestsSchema,
+  RevokedKeySchema,
+  UsageReportSchema,
+  UsageRowSchema,
+  UsageTotalsSchema,
+} from './openapi-schemas.js';
+
+/** The admin API contract's version (info.version): bump it when a route, body or answer changes shape. */
+export const ADMIN_API_VERSION = '1.0.0';
+
+type JsonSchema = Record<string, unknown>;
+type Method = 'get' | 'post' | 'patch' | 'delete';
+type ErrorStatus = 400 | 404 | 413;
+
+/** One operation of the admin API. */
+interface OperationSpec {
+  method: Method;
+  /** OpenAPI form, `{id}` for a path parameter. */
+  path: string;
+  operationId: string;
+  tag: 'keys' | 'nodes' | 'usage' | 'meta';
+  summary: string;
+  description?: string;
+  pathParam?: { name: string; description: string };
+  query?: { schema: z.ZodObject; describe: Record<string, string>; override?: Record<string, JsonSchema> };
+  body?: 'CreateKeyBody' | 'UpdateKeyBody';
+  ok: { status: 200 | 201; schema: string; description: string };
+  errors: ErrorStatus[];
+  /** Served without the admin token. */
+  public?: true;
+}
+
+const KEY_ID = { name: 'id', description: 'The key id (`key_…`), as `POST /admin/keys` answered it.' };
+const NODE_ID = { name: 'id', description: 'The node id (NODE_ID of its node-agent).' };
+
+const OPERATIONS: readonly OperationSpec[] = [
+  {
+    method: 'get',
+    path: '/admin/openapi.json',
+    operationId: 'getOpenApi',
+    tag: 'meta',
+    summary: 'This document',
+    description: 'Served without the admin token: it describes the API and carries no data.',
+    ok: { status: 200, schema: 'OpenApiDocument', description: 'The OpenAPI document of the admin API.' },
+    errors: [],
+    public: true,
+  },
+  {
+    method: 'post',
+    path: '/admin/keys',
+    operationId: 'createKey',
+    tag: 'keys',
+    summary: 'Create a gateway key',
+    description: 'Absent limits are unlimited, an absent expiry is never, absent allowedModels is any. The answer is the only place the key itself ever appears.',
+    body: 'CreateKeyBody',
+    ok: { status: 201, schema: 'CreatedKey', description: 'The key (shown once) and its record.' },
+    errors: [400, 413],
+  },
+  {
+    method: 'get',
+    path: '/admin/keys',
+    operationId: 'listKeys',
+    tag: 'keys',
+    summary: 'List the gateway keys',
+    ok: { status: 200, schema: 'KeyList', description: 'Every key that exists (revoked keys are gone).' },
+    errors: [],
+  },
+  {
+    method: 'get',
+    path: '/admin/keys/{id}',
+    operationId: 'getKey',
+    tag: 'keys',
+    summary: 'Read one key',
+    pathParam: KEY_ID,
+    ok: { status: 200, schema: 'KeyView', description: 'The key record, without the key.' },
+    errors: [404],
+  },
+  {
+    method: 'patch',
+    path: '/admin/keys/{id}',
+    operationId: 'updateKey',
+    tag: 'keys',
+    summary: 'Change a key',
+    description: 'Give at least one field; null clears a limit, an expiry or the model list.',
+    pathParam: KEY_ID,
+    body: 'UpdateKeyBody',
+    ok: { status: 200, schema: 'KeyView', description: 'The record after the change.' },
+    errors: [400, 404, 413],
+  },
+  {
+    method: 'delete',
+    path: '/admin/keys/{id}',
+    operationId: 'revokeKey',
+    tag: 'keys',
+    summary: 'Revoke a key',
+    description: 'The key stops working at once and its record is deleted.',
+    pathParam: KEY_ID,
+    ok: { status: 200, schema: 'RevokedKey', description: 'The key is revoked.' },
+    errors: [404],
+  },
+  {
+    method: 'get',
+    path: '/admin/nodes',
+    operationId: 'listNodes',
+    tag: 'nodes',
+    summary: 'The fleet as this gateway sees it',
+    ok: { status: 200, schema: 'NodeList', description: 'Every live node: account state, limits and reset times, load, build.' },
+    errors: [],
+  },
+  {
+    method: 'post',
+    path: '/admin/nodes/{id}/drain',
+    operationId: 'drainNode',
+    tag: 'nodes',
+    summary: 'Drain a node',
+    description: 'The gateway sends it no new requests (its conversations move to other nodes); requests in flight finish.',
+    pathParam: NODE_ID,
+    ok: { status: 200, schema: 'NodeControl', description: 'The node is drained.' },
+    errors: [404],
+  },
+  {
+    method: 'post',
+    path: '/admin/nodes/{id}/resume',
+    operationId: 'resumeNode',
+    tag: 'nodes',
+    summary: 'Resume a drained node',
+    pathParam: NODE_ID,
+    ok: { status: 200, schema: 'NodeControl', description: 'The node takes traffic again.' },
+    errors: [404],
+  },
+  {
+    method: 'get',
+    path: '/admin/usage',
+    operationId: 'getUsage',
+    tag: 'usage',
+    summary: 'Token usage over a range of UTC days, grouped',
+    description: `Exact counts from Anthropic's usage and js-tiktoken estimates, summed over the days. At most ${MAX_USAGE_RANGE_DAYS} days.`,
+    query: {
+      schema: UsageQuerySchema,
+      describe: {
+        by: 'Group the rows by key, node, model or day.',
+        from: 'First UTC day (YYYY-MM-DD); default: six days before `to`.',
+        to: 'Last UTC day (YYYY-MM-DD); default: today.',
+      },
+    },
+    ok: { status: 200, schema: 'UsageReport', description: 'The rows, the totals of the range and the all-time totals.' },
+    errors: [400],
+  },
+  {
+    method: 'get',
+    path: '/admin/usage/recent',
+    operationId: 'getRecentRequests',
+    tag: 'usage',
+    summary: 'The most recent requests',
+    query: {
+      schema: RecentUsageQuerySchema,
+      describe: { limit: 'How many of the newest entries.' },
+      // The schema reads a query string (digits); clients see the number it stands for.
+      override: { limit: { type: 'integer', minimum: 1, maximum: RECENT_REQUESTS_KEPT, default: DEFAULT_RECENT_LIMIT } },
+    },
+    ok: { status: 200, schema: 'RecentRequests', description: 'Newest first.' },
+    errors: [400],
+  },
+];
+
+const ERROR_RESPONSES: Record<ErrorStatus | 401 | 500, { name: string; description: string }> = {
+  400: { name: 'BadRequest', description: 'The body or query is invalid; the message names every problem.' },
+  401: { name: 'Unauthorized', description: 'Missing or wrong admin token.' },
+  404: { name: 'NotFound', description: 'No such key, node or route.' },
+  413: { name: 'TooLarge', description: 'The body is larger than 64 kB.' },
+  500: { name: 'InternalError', description: 'An unexpected failure (logged with its request id).' },
+};
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+/** zod schemas registered under component names, as JSON Schema objects without their own $schema/$id. */
+function componentSchemas(entries: Record<string, z.ZodType>, io: 'input' | 'output'): Record<string, JsonSchema> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(entries)) registry.add(schema, { id });
+  const { schemas } = z.toJSONSchema(registry, { io, uri: (id) => `#/components/schemas/${id}`, unrepresentable: 'throw' });
+  return Object.fromEntries(
+    Object.entries(schemas).map(([id, schema]) => {
+      const { $schema: _s, $id: _i, ...rest } = schema as JsonSchema;
+      return [id, rest];
+    }),
+  );
+}
+
+function queryParameters(query: NonNullable<OperationSpec['query']>): unknown[] {
+  const json = z.toJSONSchema(query.schema, { io: 'input' }) as { properties?: Record<string, JsonSchema>; required?: string[] };
+  return Object.entries(json.properties ?? {}).map(([name, schema]) => ({
+    name,
+    in: 'query',
+    required: json.required?.includes(name) ?? false,
+    description: query.describe[name],
+    schema: query.override?.[name] ?? schema,
+  }));
+}
+
+function errorResponse(status: ErrorStatus | 401 | 500) {
+  return { $ref: `#/components/responses/${ERROR_RESPONSES[status].name}` };
+}
+
+function operationObject(op: OperationSpec): Record<string, unknown> {
+  const parameters = [
+    ...(op.pathParam ? [{ name: op.pathParam.name, in: 'path', required: true, description: op.pathParam.description, schema: { type: 'string', minLength: 1 } }] : []),
+    ...(op.query ? queryParameters(op.query) : []),
+  ];
+  const responses: Record<string, unknown> = {
+    [op.ok.status]: { description: op.ok.description, content: { 'application/json': { schema: ref(op.ok.schema) } } },
+  };
+  for (const status of op.errors) responses[status] = errorResponse(status);
+  if (!op.public) responses['401'] = errorResponse(401);
+  responses['500'] = errorResponse(500);
+  return {
+    operationId: op.operationId,
+    tags: [op.tag],
+    summary: op.summary,
+    ...(op.description === undefined ? {} : { description: op.description }),
+    ...(op.public ? { security: [] } : {}),
+    ...(parameters.length > 0 ? { parameters } : {}),
+    ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: ref(op.body) } } } } : {}),
+    responses,
+  };
+}
+
+/** The (method, path) pairs the document describes, paths in OpenAPI form. */
+export function documentedOperations(): { method: Method; path: string }[] {
+  return OPERATIONS.map(({ method, path }) => ({ method, path }));
+}
+
+/**
+ * Builds the admin API's OpenAPI 3.1 document (plain JSON; build once and serve).
+ * @example router.get('/openapi.json', (_req, res) => res.json(doc)) // doc = buildAdminOpenApi()
+ */
+export function buildAdminOpenApi(): Record<string, unknown> {
+  const responses = componentSchemas(
+    {
+      KeyView: KeyViewSchema,
+      CreatedKey: CreatedKeySchema,
+      KeyList: KeyListSchema,
+      RevokedKey: RevokedKeySchema,
+      NodeSummary: NodeSummarySchema,
+      NodeList: NodeListSchema,
+      NodeControl: NodeControlSchema,
+      UsageTotals: UsageTotalsSchema,
+      UsageRow: UsageRowSchema,
+      UsageReport: UsageReportSchema,
+      RecentRequest: RecentRequestSchema,
+      RecentRequests: RecentRequestsSchema,
+      ErrorEnvelope: ErrorEnvelopeSchema,
+    },
+    'output',
+  );
+  const bodies = componentSchemas({ CreateKeyBody: CreateKeyBodySchema, UpdateKeyBody: UpdateKeyBodySchema }, 'input');
+  // The refinement "at least one field" has no JSON Schema form of its own.
+  if (bodies.UpdateKeyBody) bodies.UpdateKeyBody.minProperties = 1;
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of OPERATIONS) (paths[op.path] ??= {})[op.method] = operationObject(op);
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Switchyard admin API',
+      version: ADMIN_API_VERSION,
+      description:
+        'Manage gateway keys, steer the fleet and read token usage. Every route but this document needs `Authorization: Bearer <ADMIN_TOKEN>`. Failures answer in the Anthropic error envelope.',
+    },
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    tags: [
+      { name: 'keys', description: 'Gateway keys: who may call the gateway, with which limits.' },
+      { name: 'nodes', description: 'The account nodes and the drain switch.' },
+      { name: 'usage', description: 'Token usage, exact and estimated.' },
+      { name: 'meta', description: 'This document.' },
+    ],
+    security: [{ bearerAuth: [] }],
+    paths,
+    components: {
+      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'The gateway\'s ADMIN_TOKEN.' } },
+      schemas: {
+        ...responses,
+        ...bodies,
+        OpenApiDocument: { type: 'object', required: ['openapi', 'info', 'paths'], properties: { openapi: { type: 'string' } } },
+      },
+      responses: Object.fromEntries(
+        Object.values(ERROR_RESPONSES).map(({ name, description }) => [name, { description, content: { 'application/json': { schema: ref('ErrorEnvelope') } } }]),
+      ),
+    },
+  };
+}
