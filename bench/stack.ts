@@ -150,7 +150,7 @@ export async function startStack(opts: {
     USAGE_SPOOL_DIR: join(dir, 'usage-spool'), NODE_OPTIONS: `--import=${join(root, 'scripts/trace-modules.mjs')}`, TRACE_MODULES_FILE: traceFile,
   }, { cwd: root, logFile: join(dir, 'gateway.log'), reaper, nodeArgs: prof('gateway') });
   services.push(gateway);
-  const worker = startService('usage-worker', 'gateway/dist/usage-worker/main.js', { ...common, WORKER_CLOSE_TIMEOUT_MS: '3000' }, { cwd: root, logFile: join(dir, 'worker.log'), reaper, nodeArgs: prof('worker') });
+  const worker = startService('usage-worker', 'gateway/dist/usage-worker/main.js', { ...common, WORKER_CLOSE_TIMEOUT_MS: '3000', METRICS_PORT: '0' }, { cwd: root, logFile: join(dir, 'worker.log'), reaper, nodeArgs: prof('worker') });
   services.push(worker);
 
   // 5. Ready: the node answers, the gateway lists it as available, the worker has its tokenizer loaded.

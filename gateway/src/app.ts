@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Router } from 'express';
 import type { Logger } from '@switchyard/shared';
 import { errorHandler, notFound } from './http/errors.js';
@@ -11,6 +12,8 @@ export interface AppDeps extends ProxyRouteDeps {
   version: string;
   gitSha: string;
   log: Logger;
+  /** GET /metrics on this listener (none: metrics are off here or on a port of their own). */
+  metricsHandler?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /**
@@ -23,6 +26,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
   app.use(requestContext());
   app.use(createProbeRoutes(deps));
+  if (deps.metricsHandler) app.get('/metrics', deps.metricsHandler);
   app.use('/admin', deps.adminRouter);
   app.post('/v1/messages', createProxyRoute(deps, 'messages'));
   app.post('/v1/messages/count_tokens', createProxyRoute(deps, 'count_tokens'));

@@ -1,30 +1,43 @@
 import { z } from 'zod';
-import { integer, loadConfig, LogLevelSchema, port, REDIS_PREFIX_PATTERN, secret, url } from '@switchyard/shared';
+import { integer, loadConfig, LogLevelSchema, optionalPort, port, REDIS_PREFIX_PATTERN, secret, url, withHint } from '@switchyard/shared';
 
 /** The gateway's environment. Secrets have no defaults: the gateway refuses to start without them. */
-export const GatewayConfigSchema = z.object({
-  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
-  REDIS_PREFIX: z.string().regex(REDIS_PREFIX_PATTERN, 'must be letters, digits, _ . - : and end with a single ":"').default('sy:'),
-  HOST: z.string().default('0.0.0.0'),
-  PORT: port(8080),
-  ADMIN_TOKEN: secret(32),
-  NODE_SHARED_SECRET: secret(32),
-  MAX_BODY_BYTES: integer(32 * 1024 * 1024, { min: 1 }),
-  /** On SIGTERM, how long in-flight streams may finish before the gateway exits. */
-  DRAIN_TIMEOUT_MS: integer(120_000, { min: 0 }),
-  /** Usage drafts held in memory while they wait to be enqueued; past it they go straight to the spool. */
-  USAGE_BUFFER_MAX: integer(10_000, { min: 1 }),
-  /** Where usage jobs that Redis could not take are appended (JSON lines) until they are replayed. */
-  USAGE_SPOOL_DIR: z.string().min(1).default('./data/usage-spool'),
-  /**
-   * The usage worker's tokeniser encoding: block counts are kept per encoding, so it must match the
-   * worker's. js-tiktoken 1.0.21's names, listed here because the gateway never imports js-tiktoken.
-   */
-  TOKEN_ENCODING: z.enum(['gpt2', 'r50k_base', 'p50k_base', 'p50k_edit', 'cl100k_base', 'o200k_base']).default('o200k_base'),
-  GIT_SHA: z.string().default('unknown'),
-  LOG_LEVEL: LogLevelSchema,
-  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
-});
+export const GatewayConfigSchema = z
+  .object({
+    REDIS_URL: withHint(url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'), 'e.g. redis://127.0.0.1:6379, or rediss://:password@host:6380 for TLS'),
+    REDIS_PREFIX: z.string().regex(REDIS_PREFIX_PATTERN, 'must be letters, digits, _ . - : and end with a single ":"').default('sy:'),
+    HOST: z.string().default('0.0.0.0'),
+    PORT: port(8080),
+    ADMIN_TOKEN: secret(32),
+    NODE_SHARED_SECRET: secret(32),
+    MAX_BODY_BYTES: integer(32 * 1024 * 1024, { min: 1 }),
+    /** On SIGTERM, how long in-flight streams may finish before the gateway exits. */
+    DRAIN_TIMEOUT_MS: integer(120_000, { min: 0 }),
+    /** Usage drafts held in memory while they wait to be enqueued; past it they go straight to the spool. */
+    USAGE_BUFFER_MAX: integer(10_000, { min: 1 }),
+    /** Where usage jobs that Redis could not take are appended (JSON lines) until they are replayed. */
+    USAGE_SPOOL_DIR: z.string().min(1).default('./data/usage-spool'),
+    /**
+     * The usage worker's tokeniser encoding: block counts are kept per encoding, so it must match the
+     * worker's. js-tiktoken 1.0.21's names, listed here because the gateway never imports js-tiktoken.
+     */
+    TOKEN_ENCODING: z.enum(['gpt2', 'r50k_base', 'p50k_base', 'p50k_edit', 'cl100k_base', 'o200k_base']).default('o200k_base'),
+    GIT_SHA: z.string().default('unknown'),
+    /**
+     * Bearer token for GET /metrics. On the main port it falls back to ADMIN_TOKEN; on METRICS_PORT,
+     * unset means no token (keep that port reachable by the scraper only).
+     */
+    METRICS_TOKEN: secret(32).optional(),
+    /** Serve /metrics on a listener of its own at HOST:METRICS_PORT instead of the main port; 0 turns metrics off. */
+    METRICS_PORT: optionalPort(),
+    LOG_LEVEL: LogLevelSchema,
+    LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.METRICS_PORT !== undefined && c.METRICS_PORT !== 0 && c.METRICS_PORT === c.PORT) {
+      ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'must differ from PORT (unset it to serve /metrics on the main port)' });
+    }
+  });
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
 
 /** Reads the gateway's config from the environment, or exits listing every problem. */

@@ -10,9 +10,14 @@ import {
   createIoRedisStore,
   createKeyspace,
   createLogger,
+  createMetricsHandler,
+  describeMetrics,
+  metricsOnlyListener,
+  planMetrics,
   queuePrefix,
   readPackageVersion,
   redactedUrl,
+  withDeadline,
   type Keyspace,
   type Logger,
   type SharedStore,
@@ -23,13 +28,15 @@ import { loadGatewayConfig, type GatewayConfig } from './config.js';
 import type { GatewayStats } from './http/proxy-routes.js';
 import { createKeyAuthenticator } from './keys/index.js';
 import { createKeyLimiter } from './limits/index.js';
+import { createGatewayMetrics } from './metrics/index.js';
 import { createForwarder } from './proxy/index.js';
 import { availabilityOf, createRegistrySnapshot, createStickyStore } from './routing/index.js';
 import { createKnownHashes, createPromptDigester, createUsageRecorder, type UsageRecorder } from './usage/index.js';
 
 const VERSION = readPackageVersion(fileURLToPath(new URL('../package.json', import.meta.url))) ?? 'unknown';
 
-function connectRedis(config: GatewayConfig, log: Logger): SharedStore {
+/** The store, and a promise that settles once the connection is first ready (never rejects). */
+function connectRedis(config: GatewayConfig, log: Logger): { store: SharedStore; connected: Promise<void> } {
   // No offline queue: while Redis is away, commands fail at once and every caller falls back to its
   // local state, so no request waits on a reconnect.
   const client = createIoRedisClient(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'gateway' });
@@ -42,7 +49,8 @@ function connectRedis(config: GatewayConfig, log: Logger): SharedStore {
     if (down) log.info('redis reachable again');
     down = false;
   });
-  return createIoRedisStore(client);
+  const connected = new Promise<void>((resolve) => client.once('ready', () => resolve()));
+  return { store: createIoRedisStore(client), connected };
 }
 
 /**
@@ -72,8 +80,20 @@ async function pingWithin(store: SharedStore, ms: number): Promise<boolean> {
   return ok;
 }
 
+/** The METRICS_PORT listener; a port that cannot be opened turns metrics off with an error line, not the gateway. */
+async function listenForMetrics(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void, port: number, host: string, log: Logger): Promise<http.Server | undefined> {
+  const server = http.createServer(metricsOnlyListener(handler));
+  return new Promise((resolve) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      log.error('metrics listener not started', { port, errorCode: err.code, fix: 'set METRICS_PORT to a free port, or 0 to turn metrics off' });
+      resolve(undefined);
+    });
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
 async function main(config: GatewayConfig, log: Logger): Promise<void> {
-  const store = connectRedis(config, log);
+  const { store, connected } = connectRedis(config, log);
   const keys = createKeyspace(config.REDIS_PREFIX);
   const now = () => Date.now();
 
@@ -86,10 +106,22 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     log,
     onNodeResponse: (nodeId, status, headers, model) => registry.observe(nodeId, status, headers, model),
     onNodeUnreachable: (nodeId) => registry.markUnreachable(nodeId),
+    onFailover: (nodeId, reason) => metrics.failover(nodeId, reason),
   });
   const usage = createUsage(config, store, keys, log);
   const stats: GatewayStats = { requestsWithoutThinking: 0 };
   const availableNodes = () => registry.nodes().filter((n) => availabilityOf(n, now(), undefined) === 'available').length;
+  const metrics = createGatewayMetrics({ registry, forwarder, stats, usage, now, version: VERSION, gitSha: config.GIT_SHA });
+  const exposure = planMetrics({ port: config.METRICS_PORT, token: config.METRICS_TOKEN, fallbackToken: { variable: 'ADMIN_TOKEN', value: config.ADMIN_TOKEN } });
+  const metricsHandler =
+    exposure.where === 'off'
+      ? undefined
+      : createMetricsHandler({
+          source: metrics.registry,
+          ...(exposure.token === undefined ? {} : { token: exposure.token }),
+          ...(exposure.tokenVariable === undefined ? {} : { tokenVariable: exposure.tokenVariable }),
+          onError: (err) => log.error('metrics scrape failed', { err }),
+        });
 
   const app = createApp({
     authenticator,
@@ -106,8 +138,13 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     readiness: async () => ({ redis: await pingWithin(store, 500), availableNodes: availableNodes() }),
     version: VERSION,
     gitSha: config.GIT_SHA,
+    metrics,
+    ...(exposure.where === 'main' && metricsHandler ? { metricsHandler } : {}),
   });
 
+  // The first registry read needs the connection up (no offline queue): wait for it, briefly, so a normal
+  // start does not log a failed read; with Redis down the gateway starts anyway and routes once it is back.
+  await withDeadline(connected, 3_000, 'redis connect').catch(() => log.warn('redis not reachable at start; serving from local state until it is', { redis: redactedUrl(config.REDIS_URL) }));
   await usage.start();
   limiter.start();
   registry.start();
@@ -115,11 +152,16 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   const server = http.createServer(app);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 70_000;
-  await new Promise<void>((resolve) => server.listen(config.PORT, config.HOST, resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${config.HOST}:${config.PORT} (${err.code ?? err.message}); fix: set PORT (and HOST) to a free address`)));
+    server.listen(config.PORT, config.HOST, resolve);
+  });
+  const metricsServer = exposure.where === 'own' && metricsHandler ? await listenForMetrics(metricsHandler, exposure.port, config.HOST, log) : undefined;
   log.info('gateway started', {
     listen: `${config.HOST}:${config.PORT}`,
     redis: redactedUrl(config.REDIS_URL),
     prefix: config.REDIS_PREFIX,
+    metrics: exposure.where === 'own' && metricsServer === undefined ? 'off (its port could not be opened)' : describeMetrics(exposure, config.HOST, config.PORT),
     maxBodyBytes: config.MAX_BODY_BYTES,
     usageSpool: config.USAGE_SPOOL_DIR,
     tokenEncoding: config.TOKEN_ENCODING,
@@ -137,6 +179,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     server.closeIdleConnections();
     const timedOut = await Promise.race([closed.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), config.DRAIN_TIMEOUT_MS).unref())]);
     if (timedOut) server.closeAllConnections();
+    metricsServer?.close();
     registry.stop();
     await limiter.stop();
     forwarder.close();
@@ -154,5 +197,6 @@ const config = loadGatewayConfig();
 const log = createLogger({ service: 'gateway', level: config.LOG_LEVEL, format: config.LOG_FORMAT });
 main(config, log).catch((err: unknown) => {
   log.error('cannot start', { err });
+  process.stderr.write(`gateway cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

@@ -30,6 +30,8 @@ export interface Chain {
 export interface ChainOptions {
   redisUrl: string;
   gatewayEnv?: Record<string, string>;
+  /** Environment added to every node-agent's. */
+  nodeEnv?: Record<string, string>;
   nodeIds?: string[];
   /** Also start the usage worker (environment added to its defaults). */
   worker?: boolean | Record<string, string>;
@@ -64,6 +66,7 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
       CREDENTIALS_DIR: dir,
       HEARTBEAT_INTERVAL_MS: '250',
       DRAIN_TIMEOUT_MS: '5000',
+      ...opts.nodeEnv,
     });
     nodes[nodeId] = { svc, url, accountId: `acct-${nodeId}` };
   }
@@ -84,6 +87,8 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
     const svc = spawnService('gateway/src/usage-worker/main.ts', {
       REDIS_URL: opts.redisUrl,
       REDIS_PREFIX: prefix,
+      // Off unless a test asks: parallel test files must not race for the default port.
+      METRICS_PORT: '0',
       ...(typeof opts.worker === 'object' ? opts.worker : {}),
       ...env,
     });

@@ -13,6 +13,7 @@ import {
 } from '@switchyard/shared';
 import type { AccountAuth } from './credentials/account-auth.js';
 import type { DrainGate } from './fleet/drain.js';
+import type { NodeMetrics } from './metrics/index.js';
 import { pathOf, routeOf } from './http/routes.js';
 import type { Egress } from './upstream/egress.js';
 import { createForwarder, type ForwardStats } from './upstream/forward.js';
@@ -33,6 +34,10 @@ export interface NodeAppDeps {
   health(): Record<string, unknown>;
   /** Clock for the signature's skew check (tests). */
   now?: () => number;
+  /** Where each request's outcome is counted (none: not measured). */
+  metrics?: Pick<NodeMetrics, 'request' | 'signatureRefused'>;
+  /** GET /metrics on this listener, answered before (and apart from) the signature gate; none: 404. */
+  metricsHandler?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 // Twice the ±60 s skew window: a nonce is remembered for as long as its timestamp could pass.
@@ -53,6 +58,7 @@ interface AccessEntry {
   startedAt: number;
   requestBytes: number;
   stats: ForwardStats;
+  route: string;
 }
 
 function gatewayRequestId(headers: IncomingHttpHeaders): string | undefined {
@@ -68,7 +74,8 @@ function sendHealth(res: ServerResponse, body: Record<string, unknown>): void {
 
 const ms = (value: number): number => Math.round(value * 100) / 100;
 
-function logDone(log: Logger, e: AccessEntry, res: ServerResponse): void {
+function logDone(log: Logger, e: AccessEntry, res: ServerResponse, metrics: NodeAppDeps['metrics']): void {
+  metrics?.request(e.route, res.headersSent ? res.statusCode : 499, performance.now() - e.startedAt, e.stats.ttfbMs);
   log.info('request done', {
     requestId: e.requestId,
     keyId: e.keyId,
@@ -115,6 +122,7 @@ export function createNodeApp(deps: NodeAppDeps): RequestListener {
 
   function refuse(res: ServerResponse, entry: AccessEntry, reason: string): void {
     log.warn('gateway signature refused', { requestId: entry.requestId, reason, path: entry.path });
+    deps.metrics?.signatureRefused(reason);
     writeErrorResponse(res, UNSIGNED, entry.requestId);
   }
 
@@ -135,6 +143,8 @@ export function createNodeApp(deps: NodeAppDeps): RequestListener {
 
   return function nodeApp(req, res) {
     const path = pathOf(req.url ?? '/');
+    // Exactly /metrics, nothing under it: every other path still meets the signature gate.
+    if (path === '/metrics' && deps.metricsHandler) return deps.metricsHandler(req, res);
     const route = routeOf(req.method, path);
     if (route === 'health') return sendHealth(res, deps.health());
     const entry: AccessEntry = {
@@ -145,8 +155,9 @@ export function createNodeApp(deps: NodeAppDeps): RequestListener {
       startedAt: performance.now(),
       requestBytes: 0,
       stats: { ttfbMs: undefined, bytes: 0, replayed: false, upstreamRequestId: undefined },
+      route: route ?? 'unknown',
     };
-    res.once('close', () => logDone(log, entry, res));
+    res.once('close', () => logDone(log, entry, res, deps.metrics));
     if (route === undefined) return writeErrorResponse(res, NOT_FOUND, entry.requestId);
     if (!deps.gate.tryEnter()) return writeErrorResponse(res, DRAINING, entry.requestId);
     res.once('close', () => deps.gate.leave());

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { integer, loadConfig, LogLevelSchema, port, REDIS_PREFIX_PATTERN, secret, url } from '@switchyard/shared';
+import { integer, loadConfig, LogLevelSchema, optionalPort, port, REDIS_PREFIX_PATTERN, secret, url, withHint } from '@switchyard/shared';
 
 /**
  * The node-agent's environment. One node holds one account: an OAuth login (refresh token or a
@@ -9,12 +9,12 @@ import { integer, loadConfig, LogLevelSchema, port, REDIS_PREFIX_PATTERN, secret
  */
 export const NodeConfigSchema = z
   .object({
-    REDIS_URL: url(['redis:', 'rediss:']).optional(),
+    REDIS_URL: withHint(url(['redis:', 'rediss:']).optional(), 'e.g. redis://127.0.0.1:6379, or rediss://:password@host:6380 for TLS'),
     UPSTASH_REDIS_REST_URL: url(['https:', 'http:']).optional(),
     UPSTASH_REDIS_REST_TOKEN: z.string().optional(),
     REDIS_PREFIX: z.string().regex(REDIS_PREFIX_PATTERN, 'must be letters, digits, _ . - : and end with a single ":"').default('sy:'),
     NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -').default(hostname()),
-    NODE_PUBLIC_URL: url(['http:', 'https:']),
+    NODE_PUBLIC_URL: withHint(url(['http:', 'https:']), 'the URL the gateway reaches this node at, e.g. http://10.0.0.5:8090', 'a URL starting with http:// or https://'),
     HOST: z.string().default('0.0.0.0'),
     PORT: port(8090),
     NODE_SHARED_SECRET: secret(32),
@@ -36,6 +36,10 @@ export const NodeConfigSchema = z
     /** Refresh this long before the access token expires (plus up to 50% jitter, so a fleet never refreshes in lockstep). */
     REFRESH_MARGIN_MS: integer(10 * 60_000, { min: 1_000 }),
     GIT_SHA: z.string().default('unknown'),
+    /** Bearer token for GET /metrics: set, /metrics is served on the main port behind it (or on METRICS_PORT). */
+    METRICS_TOKEN: secret(32).optional(),
+    /** Serve /metrics on a listener of its own at HOST:METRICS_PORT (token optional there); 0 turns metrics off. */
+    METRICS_PORT: optionalPort(),
     LOG_LEVEL: LogLevelSchema,
     LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   })
@@ -50,6 +54,9 @@ export const NodeConfigSchema = z
     const upstash = c.UPSTASH_REDIS_REST_URL !== undefined || c.UPSTASH_REDIS_REST_TOKEN !== undefined;
     if (upstash && (c.UPSTASH_REDIS_REST_URL === undefined || c.UPSTASH_REDIS_REST_TOKEN === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['UPSTASH_REDIS_REST_TOKEN'], message: 'UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN go together' });
+    }
+    if (c.METRICS_PORT !== undefined && c.METRICS_PORT !== 0 && c.METRICS_PORT === c.PORT) {
+      ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'must differ from PORT (unset it and set METRICS_TOKEN to serve /metrics on the main port)' });
     }
     if (upstash && c.REDIS_URL !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['REDIS_URL'], message: 'set REDIS_URL or the UPSTASH_REDIS_REST_* pair, not both' });

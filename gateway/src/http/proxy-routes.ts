@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import { AppError, readBoundedBody, type Logger } from '@switchyard/shared';
 import { presentedKey, type KeyAuthenticator, type KeyRecord } from '../keys/index.js';
 import type { KeyLimiter } from '../limits/index.js';
+import type { ProxyMetrics, RequestObservation } from '../metrics/index.js';
 import type { Forwarder } from '../proxy/index.js';
 import { chooseNodes, sessionKeyOf, stickyTargetAfter, type RegistrySnapshot, type StickyStore } from '../routing/index.js';
 import { trackRequestUsage, type RequestUsage, type UsageDraft } from '../usage/index.js';
@@ -25,7 +26,12 @@ export interface ProxyRouteDeps {
   /** Takes one draft per `/v1/messages` request once its response ended; must return at once. */
   usage: { record(draft: UsageDraft): void };
   now(): number;
+  /** Prometheus series of the traffic (none: not measured). */
+  metrics?: ProxyMetrics;
 }
+
+const ignore = (): void => undefined;
+const UNWATCHED: RequestObservation = { parsed: ignore, rejected: ignore, sticky: ignore, forwarding: ignore, forwarded: ignore, settled: ignore };
 
 const EMPTY: Buffer = Buffer.alloc(0);
 const NO_BODY: ParsedBody = { model: undefined, stream: false, thinking: false };
@@ -40,20 +46,36 @@ type ProxyRoute = 'messages' | 'count_tokens' | 'models';
 export function createProxyRoute(deps: ProxyRouteDeps, route: ProxyRoute) {
   return async function proxyRoute(req: Request, res: Response): Promise<void> {
     const { requestId, startedAt, receivedAt } = localsOf(res);
-    // 1. Who is calling (before reading any body, so strangers cannot make us buffer 32 MiB).
-    const auth = await deps.authenticator.authenticate(presentedKey(req.headers));
-    if (!auth.ok) throw auth.error;
-    const key = auth.key;
-    const usage = route === 'messages' ? trackRequestUsage(res, deps.usage, { requestId, keyId: key.id, at: receivedAt, startedAt }) : undefined;
+    const watch = deps.metrics?.observe(res, route) ?? UNWATCHED;
     try {
-      await admitAndForward(deps, route, req, res, key, usage);
+      // 1. Who is calling (before reading any body, so strangers cannot make us buffer 32 MiB).
+      const auth = await deps.authenticator.authenticate(presentedKey(req.headers));
+      if (!auth.ok) {
+        watch.rejected(auth.error.code);
+        throw auth.error;
+      }
+      const key = auth.key;
+      const usage = route === 'messages' ? trackRequestUsage(res, deps.usage, { requestId, keyId: key.id, at: receivedAt, startedAt }) : undefined;
+      try {
+        await admitAndForward(deps, route, req, res, key, usage, watch);
+      } finally {
+        usage?.settle();
+      }
     } finally {
-      usage?.settle();
+      watch.settled();
     }
   };
 }
 
-async function admitAndForward(deps: ProxyRouteDeps, route: ProxyRoute, req: Request, res: Response, key: KeyRecord, usage: RequestUsage | undefined): Promise<void> {
+async function admitAndForward(
+  deps: ProxyRouteDeps,
+  route: ProxyRoute,
+  req: Request,
+  res: Response,
+  key: KeyRecord,
+  usage: RequestUsage | undefined,
+  watch: RequestObservation,
+): Promise<void> {
   const { requestId, startedAt } = localsOf(res);
   // 2. The body, bounded and parsed once; the bytes go upstream as they came.
   let body: Buffer = EMPTY;
@@ -64,13 +86,17 @@ async function admitAndForward(deps: ProxyRouteDeps, route: ProxyRoute, req: Req
     body = read;
     parsed = parseBody(body);
     usage?.parsed(parsed);
+    watch.parsed(parsed.model, parsed.stream);
   }
 
   // 3. The key's limits (synchronous: no Redis round trip).
   // Listing models is not using one: a key limited to some models may still list them.
   const admission =
     route === 'models' ? deps.limiter.admit({ ...key, allowedModels: null }, undefined, deps.now()) : deps.limiter.admit(key, parsed.model, deps.now());
-  if (!admission.ok) throw admission.error;
+  if (!admission.ok) {
+    watch.rejected(admission.error.code);
+    throw admission.error;
+  }
   try {
     if (route === 'messages' && !parsed.thinking) {
       deps.stats.requestsWithoutThinking++;
@@ -82,9 +108,14 @@ async function admitAndForward(deps: ProxyRouteDeps, route: ProxyRoute, req: Req
     const stickyNodeId = session ? await deps.sticky.lookup(key.id, session.key) : undefined;
     const nodes = deps.registry.nodes();
     const choice = chooseNodes(nodes, { model: parsed.model, stickyNodeId, inFlight: (id) => deps.forwarder.inFlight(id), nowMs: deps.now() });
-    if (!choice.ok) throw choice.error;
+    if (!choice.ok) {
+      watch.rejected(choice.error.code);
+      throw choice.error;
+    }
+    if (session) watch.sticky(choice.stickyHit);
 
     // 5. Forward; failover before the first byte happens inside. The usage capture watches the relayed answer.
+    watch.forwarding();
     const outcome = await deps.forwarder.forward(req, res, {
       requestId,
       keyId: key.id,
@@ -97,6 +128,7 @@ async function admitAndForward(deps: ProxyRouteDeps, route: ProxyRoute, req: Req
       ...(usage === undefined ? {} : { observer: usage.capture }),
     });
     usage?.forwarded(outcome);
+    watch.forwarded(outcome);
 
     // A conversation keeps its node through a failover or a rate limit (its prompt cache lives there)
     // and returns to it once it is available again; it moves only when its node left or needs a human.

@@ -172,7 +172,10 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
           return 'again';
         }
         report('onNodeUnreachable', () => deps.onNodeUnreachable(nodeId));
-        if (!last) return 'next';
+        if (!last) {
+          report('onFailover', () => deps.onFailover?.(nodeId, 'unreachable'));
+          return 'next';
+        }
         answerUnreachable(x, head.code);
         return 'done';
       }
@@ -180,6 +183,7 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
       const status = proxyRes.statusCode ?? 502;
       report('onNodeResponse', () => deps.onNodeResponse(nodeId, status, proxyRes.headers, x.job.model));
       if (!last && isFailoverStatus(status)) {
+        report('onFailover', () => deps.onFailover?.(nodeId, status === 429 ? 'rate_limited' : status === 529 ? 'overloaded' : 'server_error'));
         // Read the refused answer to its end so its socket goes back to the pool.
         proxyRes.resume();
         return 'next';

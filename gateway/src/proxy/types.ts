@@ -51,6 +51,9 @@ export interface ForwardOutcome {
   upstreamRequestId?: string;
 }
 
+/** Why a request left a node for the next one: its status (429, 529, other 5xx) or no connection. */
+export type FailoverReason = 'rate_limited' | 'overloaded' | 'server_error' | 'unreachable';
+
 /** Moves requests to nodes with failover before the first byte. */
 export interface Forwarder {
   /** Answers `res` from one of `job.candidates`; never rejects (failures are answered and reported in the outcome). */
@@ -70,6 +73,8 @@ export interface ForwarderDeps {
   onNodeResponse(nodeId: string, status: number, headers: IncomingHttpHeaders, model: string | undefined): void;
   /** A node refused or dropped the connection before answering. */
   onNodeUnreachable(nodeId: string): void;
+  /** The request moves on from `nodeId` to the next candidate (for the metrics). */
+  onFailover?(nodeId: string, reason: FailoverReason): void;
   /** Further nodes tried after the first one fails before the first byte. Default 2. */
   maxFailovers?: number;
   /** A node that does not accept the TCP connection within this time counts as unreachable. Default 3000. */

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { integer, loadConfig, LogLevelSchema, REDIS_PREFIX_PATTERN, url } from '@switchyard/shared';
+import { integer, loadConfig, LogLevelSchema, port, REDIS_PREFIX_PATTERN, secret, url, withHint } from '@switchyard/shared';
 import { TOKEN_ENCODINGS } from './tokenizer.js';
 
 const DAY_SECONDS = 86_400;
 
 /** The usage worker's environment. It holds no secrets of its own beyond what REDIS_URL may carry. */
 export const WorkerConfigSchema = z.object({
-  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  REDIS_URL: withHint(url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'), 'e.g. redis://127.0.0.1:6379, or rediss://:password@host:6380 for TLS'),
   REDIS_PREFIX: z.string().regex(REDIS_PREFIX_PATTERN, 'must be letters, digits, _ . - : and end with a single ":"').default('sy:'),
   /** Jobs one worker process handles at once (they mostly wait on Redis; tokenising is synchronous). */
   WORKER_CONCURRENCY: integer(4, { min: 1, max: 1_000 }),
@@ -33,6 +33,12 @@ export const WorkerConfigSchema = z.object({
    * over by another worker once its lock expires, and cannot count twice.
    */
   WORKER_CLOSE_TIMEOUT_MS: integer(10_000, { min: 0 }),
+  /** The address the metrics listener binds. */
+  HOST: z.string().default('0.0.0.0'),
+  /** GET /metrics is served at HOST:METRICS_PORT (the worker has no other listener); 0 turns it off. */
+  METRICS_PORT: port(9464),
+  /** Bearer token for /metrics; unset, the port is open (keep it reachable by the scraper only). */
+  METRICS_TOKEN: secret(32).optional(),
   LOG_LEVEL: LogLevelSchema,
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
 });

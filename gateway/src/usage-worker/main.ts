@@ -1,11 +1,26 @@
 // The usage worker's composition root: config → tokenizer (once) → Redis → handler → BullMQ Worker.
 // SIGTERM/SIGINT: let active jobs finish (up to WORKER_CLOSE_TIMEOUT_MS), close Redis, exit 0. A job
 // this process never finishes (kill -9) is recovered by the stalled check and cannot count twice.
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'bullmq';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { createIoRedisClient, createKeyspace, createLogger, JobCatalog, queuePrefix, readPackageVersion, redactedUrl, type Logger } from '@switchyard/shared';
+import {
+  createIoRedisClient,
+  createKeyspace,
+  createLogger,
+  createMetricsHandler,
+  describeMetrics,
+  JobCatalog,
+  metricsOnlyListener,
+  planMetrics,
+  queuePrefix,
+  readPackageVersion,
+  redactedUrl,
+  type Logger,
+} from '@switchyard/shared';
 import { loadWorkerConfig, type WorkerConfig } from './config.js';
+import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { createTokenizer } from './tokenizer.js';
 import { createUsageHandler, type UsageOutcome } from './usage-handler.js';
 
@@ -37,6 +52,48 @@ function watchRedis(connection: Redis, log: Logger): { report(err: unknown): voi
   };
 }
 
+/**
+ * The metrics side: its own connection without an offline queue (a scrape fails at once while Redis is
+ * away instead of waiting), a Queue to read counts from, and the METRICS_PORT listener. A port that
+ * cannot be opened turns metrics off with an error line; the worker still counts.
+ */
+async function startMetrics(config: WorkerConfig, log: Logger): Promise<{ metrics: WorkerMetrics; exposure: string; close(): Promise<void> }> {
+  const connection = createIoRedisClient(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'usage-worker-metrics' });
+  // The worker's own connection reports the outage.
+  connection.on('error', () => undefined);
+  const queue = new Queue(JobCatalog.usage.queue, { connection, prefix: queuePrefix(config.REDIS_PREFIX) });
+  queue.on('error', () => undefined);
+  const metrics = createWorkerMetrics({ queue, now: Date.now });
+  const plan = planMetrics({ port: config.METRICS_PORT, token: config.METRICS_TOKEN });
+  let server: http.Server | undefined;
+  let exposure = describeMetrics(plan, config.HOST);
+  if (plan.where === 'own') {
+    const handler = createMetricsHandler({
+      source: metrics.registry,
+      ...(plan.token === undefined ? {} : { token: plan.token, tokenVariable: 'METRICS_TOKEN' }),
+      onError: (err) => log.error('metrics scrape failed', { err }),
+    });
+    const own = http.createServer(metricsOnlyListener(handler));
+    server = await new Promise<http.Server | undefined>((resolve) => {
+      own.once('error', (err: NodeJS.ErrnoException) => {
+        log.error('metrics listener not started', { port: plan.port, errorCode: err.code, fix: 'set METRICS_PORT to a free port, or 0 to turn metrics off' });
+        resolve(undefined);
+      });
+      own.listen(plan.port, config.HOST, () => resolve(own));
+    });
+    if (server === undefined) exposure = 'off (its port could not be opened)';
+  }
+  return {
+    metrics,
+    exposure,
+    async close() {
+      server?.close();
+      await queue.close().catch(() => undefined);
+      connection.disconnect();
+    },
+  };
+}
+
 async function main(config: WorkerConfig, log: Logger): Promise<void> {
   const loadStarted = performance.now();
   const tokenizer = await createTokenizer(config.TOKEN_ENCODING);
@@ -46,6 +103,8 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
   const connection = createIoRedisClient(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: 'usage-worker' });
   const redis = watchRedis(connection, log);
   const keys = createKeyspace(config.REDIS_PREFIX);
+  const observed = await startMetrics(config, log);
+  const { metrics } = observed;
   const handler = createUsageHandler({
     redis: connection,
     keys,
@@ -54,6 +113,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     ttlSeconds: config.BLOCK_TOKENS_TTL_SECONDS,
     retentionDays: config.USAGE_RETENTION_DAYS,
     log,
+    onCounted: (job, counters) => metrics.counted(job, counters),
   });
 
   const { queue, defaults } = JobCatalog.usage;
@@ -70,7 +130,9 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     removeOnFail: defaults.removeOnFail,
   });
   worker.on('error', (err) => redis.report(err));
+  worker.on('completed', (_job, outcome) => metrics.processed(outcome.counted));
   worker.on('failed', (job, err) => {
+    metrics.failed(err instanceof UnrecoverableError || (job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1)));
     log.warn('usage job failed', {
       requestId: job?.id,
       attempt: job?.attemptsMade,
@@ -99,6 +161,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     lockDurationMs: config.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
     maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
+    metrics: observed.exposure,
     version: VERSION,
   });
 
@@ -113,6 +176,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), config.WORKER_CLOSE_TIMEOUT_MS))),
     ]);
     clearTimeout(timer);
+    await observed.close();
     // Jobs still active after the timeout keep their lock until it expires; another worker then takes them over.
     if (timedOut) connection.disconnect();
     else await connection.quit().catch(() => connection.disconnect());
@@ -127,5 +191,6 @@ const config = loadWorkerConfig();
 const log = createLogger({ service: 'worker', level: config.LOG_LEVEL, format: config.LOG_FORMAT });
 main(config, log).catch((err: unknown) => {
   log.error('cannot start', { err });
+  process.stderr.write(`worker cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

@@ -10,6 +10,7 @@ import {
   type Keyspace,
   type Logger,
   type ResponseContent,
+  type UsageCounters,
   type UsageJob,
 } from '@switchyard/shared';
 import { createBlockCounter, type JobBlockCounts } from './block-counts.js';
@@ -29,6 +30,8 @@ export interface UsageHandlerDeps {
   log: Logger;
   /** Block counts kept in this process besides Redis (see createBlockCounter). */
   memoSize?: number;
+  /** Told about each request counted now (never about a duplicate the done marker stopped), e.g. for the metrics. */
+  onCounted?(job: UsageJob, counters: UsageCounters): void;
 }
 
 /** What handling one job did: whether it counted (false: counted before) and what it cost the tokeniser. */
@@ -98,6 +101,7 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
       // 3. The marker and every increment in one script: a duplicate finds the marker and adds nothing.
       const counters = usageCounters(job, counts);
       const counted = await totals.record(target, counters, recentEntry(job, counters));
+      if (counted) deps.onCounted?.(job, counters);
       deps.log.debug('usage job handled', {
         requestId: job.requestId,
         counted,

@@ -55,6 +55,8 @@ function setup(client: Redis = redis, redisUrl = testRedisUrl()): Setup {
         // A killed worker's jobs come back within a few seconds instead of BullMQ's default 30.
         WORKER_LOCK_DURATION_MS: '2000',
         WORKER_STALLED_INTERVAL_MS: '1000',
+        // Several workers run at once here: none takes the default metrics port.
+        METRICS_PORT: '0',
         ...env,
       });
       services.push(svc);

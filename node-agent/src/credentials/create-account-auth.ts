@@ -38,6 +38,8 @@ export interface AccountAuthDeps {
   egress: Egress;
   log: Logger;
   tuning?: OAuthTuning;
+  /** Told how every OAuth refresh run ended (for the metrics). */
+  onRefreshOutcome?: OAuthAccountOptions['onRefreshOutcome'];
 }
 
 /**
@@ -70,6 +72,7 @@ export async function createAccountAuth(deps: AccountAuthDeps): Promise<AccountA
     log: deps.log,
     initial,
     refreshMarginMs: config.REFRESH_MARGIN_MS,
+    ...(deps.onRefreshOutcome === undefined ? {} : { onRefreshOutcome: deps.onRefreshOutcome }),
     ...accountTuning,
   });
 }

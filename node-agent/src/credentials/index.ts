@@ -8,6 +8,7 @@ export { createCredentialStore, type CredentialStore, type SaveOutcome } from '.
 export { LoginError, runLogin, type LoginConfig, type LoginDeps, type LoginIO } from './login.js';
 export { createOAuthAccount, type OAuthAccountOptions } from './oauth-account.js';
 export { createOAuthClient, type OAuthClient, type TokenResult } from './oauth-client.js';
+export type { RefreshOutcome } from './refresher.js';
 export {
   CredentialError,
   OAuthCredentialSchema,

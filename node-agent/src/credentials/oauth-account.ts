@@ -38,6 +38,8 @@ export interface OAuthAccountOptions {
   storeBackoff?: BackoffPolicy;
   /** In needs_login, how often Redis is re-read for a new login (no token calls). Default 30 s. */
   needsLoginPollMs?: number;
+  /** Told how every refresh run ended (for the metrics); must not throw. */
+  onRefreshOutcome?(outcome: RefreshOutcome): void;
 }
 
 const NEEDS_LOGIN_FIX = 'run the node-agent login command for this node, or set CLAUDE_REFRESH_TOKEN to a fresh refresh token and restart';
@@ -129,6 +131,7 @@ export function createOAuthAccount(opts: OAuthAccountOptions): AccountAuth {
   }
 
   function applyOutcome(outcome: RefreshOutcome): void {
+    opts.onRefreshOutcome?.(outcome);
     if (held.unsaved && outcome.kind !== 'needs_login') ensureStoreLoop();
     if (outcome.kind === 'fresh') {
       failures = 0;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, loadConfig, parseConfig } from './load-config.js';
-import { flag, integer, port, secret, url } from './env-types.js';
+import { flag, integer, port, secret, url, withHint } from './env-types.js';
 
 const Schema = z.object({
   PORT: port(8080),
@@ -61,5 +61,39 @@ describe('loadConfig', () => {
     expect(() => loadConfig(Schema, {}, { exit, writeError: (t) => written.push(t) })).toThrow('exit 1');
     expect(exit).toHaveBeenCalledWith(1);
     expect(written.join('')).toMatch(/ADMIN_TOKEN: is required[\s\S]*NODE_SHARED_SECRET: is required/);
+  });
+});
+
+describe('hints', () => {
+  const Hinted = z.object({
+    ADMIN_TOKEN: secret(32),
+    PUBLIC_URL: withHint(url(['http:', 'https:']), 'where clients reach it, e.g. http://10.0.0.5:8090', 'a URL starting with http:// or https://'),
+    REDIS_URL: withHint(url(['redis:']).default('redis://127.0.0.1:6379'), 'e.g. redis://127.0.0.1:6379'),
+    TOKEN: secret(32).optional(),
+    PORT: port(8080),
+  });
+  const problems = (env: Record<string, string>) => {
+    try {
+      parseConfig(Hinted, env);
+    } catch (err) {
+      return Object.fromEntries((err as ConfigError).problems.map((p) => [p.variable, p.message]));
+    }
+    return {};
+  };
+
+  it('a missing variable says what it must be and how to make one', () => {
+    expect(problems({})).toEqual({
+      ADMIN_TOKEN: 'is required but not set (at least 32 bytes; generate one with `openssl rand -hex 32`)',
+      PUBLIC_URL: 'is required but not set (a URL starting with http:// or https://; where clients reach it, e.g. http://10.0.0.5:8090)',
+    });
+  });
+
+  it('a wrong value keeps its problem and adds the fix, through default() and optional() wrappers', () => {
+    expect(problems({ ADMIN_TOKEN: 'x'.repeat(40), PUBLIC_URL: 'ftp://x', REDIS_URL: 'localhost', TOKEN: 'short', PORT: '99999' })).toEqual({
+      PUBLIC_URL: 'must be a URL starting with http:// or https:// (where clients reach it, e.g. http://10.0.0.5:8090)',
+      REDIS_URL: 'must be a URL starting with redis:// (e.g. redis://127.0.0.1:6379)',
+      TOKEN: 'must be at least 32 bytes long (generate one with `openssl rand -hex 32`)',
+      PORT: 'must be a port number from 0 to 65535',
+    });
   });
 });

@@ -29,10 +29,32 @@ function withoutEmpty(env: Env): Record<string, string> {
   return out;
 }
 
-function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string>): ConfigProblem {
+interface Hint {
+  hint?: string;
+  requirement?: string;
+}
+
+/** The advice `withHint` put on a field, looked up through its wrappers (default, optional, …). */
+function hintOf(schema: z.ZodType, variable: string): Hint {
+  const shape = (schema as { shape?: Record<string, z.ZodType | undefined> }).shape;
+  let field: z.ZodType | undefined = shape?.[variable];
+  for (let depth = 0; field !== undefined && depth < 5; depth++) {
+    const meta = field.meta();
+    if (typeof meta?.hint === 'string') return { hint: meta.hint, ...(typeof meta.requirement === 'string' ? { requirement: meta.requirement } : {}) };
+    field = (field.def as { innerType?: z.ZodType }).innerType;
+  }
+  return {};
+}
+
+function describeIssue(schema: z.ZodType, issue: z.core.$ZodIssue, env: Record<string, string>): ConfigProblem {
   const variable = issue.path.map(String).join('.') || '(environment)';
   const missing = issue.code === 'invalid_type' && env[variable] === undefined;
-  return { variable, message: missing ? 'is required but not set' : issue.message };
+  const { hint, requirement } = hintOf(schema, variable);
+  if (missing) {
+    const advice = [requirement, hint].filter((a) => a !== undefined).join('; ');
+    return { variable, message: advice === '' ? 'is required but not set' : `is required but not set (${advice})` };
+  }
+  return { variable, message: hint === undefined ? issue.message : `${issue.message} (${hint})` };
 }
 
 /**
@@ -46,7 +68,7 @@ export function parseConfig<S extends z.ZodType>(schema: S, env: Env): z.infer<S
   const clean = withoutEmpty(env);
   const result = schema.safeParse(clean);
   if (result.success) return result.data;
-  throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, clean)));
+  throw new ConfigError(result.error.issues.map((issue) => describeIssue(schema, issue, clean)));
 }
 
 /** Where {@link loadConfig} reports and how it stops; injectable so tests need not exit. */

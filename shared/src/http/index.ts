@@ -1,2 +1,3 @@
 export * from './read-body.js';
 export * from './header-policy.js';
+export * from './metrics-endpoint.js';

@@ -1,0 +1,135 @@
+// The usage worker's Prometheus registry: tokens counted (exact and estimated, per model and direction),
+// jobs handled, and the queue's depth and lag read from BullMQ at scrape time within a deadline.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { sentTokens, withDeadline, type UsageCounters, type UsageJob } from '@switchyard/shared';
+import { createLabelLimiter } from '../metrics/label-limiter.js';
+
+/** The queue reads a scrape makes (a BullMQ Queue has them). */
+export interface QueueReader {
+  getJobCounts(...types: QueueState[]): Promise<Record<string, number>>;
+  getJobs(types: 'wait'[], start: number, end: number, asc: boolean): Promise<{ timestamp: number }[]>;
+}
+
+/** The job states exported as queue depth. */
+export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
+export type QueueState = (typeof QUEUE_STATES)[number];
+
+export interface WorkerMetrics {
+  readonly registry: Registry;
+  /** A job counted its request now (not a duplicate): add its tokens. */
+  counted(job: Pick<UsageJob, 'model'>, counters: UsageCounters): void;
+  /** A job finished: it counted, or the done marker showed it was counted before. */
+  processed(counted: boolean): void;
+  /** A job attempt failed (`final`: no attempts are left). */
+  failed(final: boolean): void;
+}
+
+export interface WorkerMetricsDeps {
+  queue: QueueReader;
+  now(): number;
+  /** A scrape waits this long for the queue's figures, then reports the queue as down. Default 2000. */
+  queueReadTimeoutMs?: number;
+}
+
+interface QueueSnapshot {
+  counts: Record<string, number>;
+  /** Seconds the oldest waiting job has waited (0: none waits). */
+  lagSeconds: number;
+}
+
+/** One token direction and kind as they come out of a request's counters. */
+export function tokenSeries(counters: UsageCounters): { direction: 'sent' | 'received'; kind: 'exact' | 'estimated'; tokens: number }[] {
+  return [
+    { direction: 'sent', kind: 'exact', tokens: sentTokens(counters) },
+    { direction: 'received', kind: 'exact', tokens: counters.outputTokens },
+    { direction: 'sent', kind: 'estimated', tokens: counters.estimatedInputTokens },
+    { direction: 'received', kind: 'estimated', tokens: counters.estimatedOutputTokens },
+  ];
+}
+
+/**
+ * @example
+ * const metrics = createWorkerMetrics({ queue: new Queue(JobCatalog.usage.queue, { connection, prefix }), now: Date.now });
+ * createUsageHandler({ …, onCounted: (job, counters) => metrics.counted(job, counters) });
+ */
+export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
+  const modelLabel = createLabelLimiter(50);
+  const timeoutMs = deps.queueReadTimeoutMs ?? 2_000;
+
+  const tokens = new Counter({
+    name: 'switchyard_worker_tokens_total',
+    help: 'Tokens counted, by model, direction (sent: input + cache creation + cache reads; received: output) and kind (exact: as Anthropic reported; estimated: js-tiktoken).',
+    labelNames: ['model', 'direction', 'kind'],
+    registers,
+  });
+  const jobs = new Counter({
+    name: 'switchyard_worker_jobs_total',
+    help: 'Usage jobs handled: counted, duplicate (counted before; nothing added), failed (an attempt failed; it is retried unless final).',
+    labelNames: ['result'],
+    registers,
+  });
+  const finalFailures = new Counter({ name: 'switchyard_worker_jobs_failed_final_total', help: 'Usage jobs that failed with no attempts left (their request is not counted).', registers });
+
+  // One read of the queue per scrape, shared by the gauges below.
+  let pending: { at: number; read: Promise<QueueSnapshot | undefined> } | undefined;
+  const snapshot = (): Promise<QueueSnapshot | undefined> => {
+    const at = performance.now();
+    if (pending === undefined || at - pending.at > 1_000) pending = { at, read: readQueue() };
+    return pending.read;
+  };
+  async function readQueue(): Promise<QueueSnapshot | undefined> {
+    try {
+      const [counts, oldest] = await withDeadline(Promise.all([deps.queue.getJobCounts(...QUEUE_STATES), deps.queue.getJobs(['wait'], 0, 0, true)]), timeoutMs, 'queue figures');
+      const first = oldest[0];
+      return { counts, lagSeconds: first === undefined ? 0 : Math.max(0, (deps.now() - first.timestamp) / 1000) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  new Gauge({
+    name: 'switchyard_worker_queue_up',
+    help: '1 when the last scrape could read the usage queue from Redis within its deadline.',
+    registers,
+    async collect() {
+      this.set((await snapshot()) === undefined ? 0 : 1);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_worker_queue_jobs',
+    help: 'Usage jobs in the queue by state (absent while the queue cannot be read).',
+    labelNames: ['state'],
+    registers,
+    async collect() {
+      this.reset();
+      const s = await snapshot();
+      if (s !== undefined) for (const state of QUEUE_STATES) this.set({ state }, s.counts[state] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_worker_queue_lag_seconds',
+    help: 'How long the oldest waiting usage job has waited (0 when none waits).',
+    registers,
+    async collect() {
+      this.reset();
+      const s = await snapshot();
+      if (s !== undefined) this.set(s.lagSeconds);
+    },
+  });
+
+  return {
+    registry,
+    counted(job, counters) {
+      const model = modelLabel(job.model);
+      for (const s of tokenSeries(counters)) tokens.inc({ model, direction: s.direction, kind: s.kind }, s.tokens);
+    },
+    processed: (counted) => jobs.inc({ result: counted ? 'counted' : 'duplicate' }),
+    failed(final) {
+      jobs.inc({ result: 'failed' });
+      if (final) finalFailures.inc();
+    },
+  };
+}
