@@ -74,4 +74,13 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },
+  {
+    // The dashboard's page scripts (gateway/public): plain ES modules run by the browser, so browser globals and
+    // none of Node's (the block above already turns the type-aware rules off for .js).
+    files: ['gateway/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: { ...Object.fromEntries(Object.keys(globals.node).map((name) => [name, 'off'])), ...globals.browser },
+    },
+  },
 );

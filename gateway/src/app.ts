@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Router } from 'express';
 import type { Logger } from '@switchyard/shared';
+import { createDashboardRouter } from './dashboard/index.js';
 import { errorHandler, notFound } from './http/errors.js';
 import { createProbeRoutes, type Readiness } from './http/probes.js';
 import { createProxyRoute, type ProxyRouteDeps } from './http/proxy-routes.js';
@@ -28,6 +29,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(createProbeRoutes(deps));
   if (deps.metricsHandler) app.get('/metrics', deps.metricsHandler);
   app.use('/admin', deps.adminRouter);
+  app.use('/dashboard', createDashboardRouter({ log: deps.log }));
   app.post('/v1/messages', createProxyRoute(deps, 'messages'));
   app.post('/v1/messages/count_tokens', createProxyRoute(deps, 'count_tokens'));
   app.get('/v1/models', createProxyRoute(deps, 'models'));

@@ -1,0 +1,204 @@
+// The dashboard's controller: sign-in with the admin token, then poll the admin API every few seconds
+// (paused while the tab is hidden) and redraw the fleet, the usage charts and the recent requests.
+import { ApiError, getAdmin, loadBoard } from './api.js';
+import { formatSpan } from './dom.js';
+import { clockOf, renderFleet } from './fleet.js';
+import { renderRecent } from './recent.js';
+import { keyNames, renderUsage } from './usage.js';
+
+const TOKEN_KEY = 'switchyard.adminToken';
+const params = new URLSearchParams(location.search);
+/** Seconds between refreshes: 5, or ?refresh=N (at least 1). */
+const REFRESH_MS = Math.max(1, Number(params.get('refresh')) || 5) * 1000;
+const RECENT_LIMIT = 25;
+const DAY_MS = 86_400_000;
+
+const $ = (id) => {
+  const el = document.getElementById(id);
+  if (el === null) throw new Error(`the page has no #${id}`);
+  return el;
+};
+
+const ui = {
+  signin: $('signin'),
+  form: $('signin-form'),
+  token: $('token'),
+  signinButton: $('signin-button'),
+  signinError: $('signin-error'),
+  board: $('board'),
+  session: $('session'),
+  updated: $('updated'),
+  signout: $('signout'),
+  banner: $('banner'),
+  range: $('range'),
+  fleet: { body: $('fleet-body'), count: $('fleet-count') },
+  usage: { totals: $('totals'), rangeText: $('range-text'), day: $('chart-day'), key: $('chart-key'), model: $('chart-model') },
+  recent: { body: $('recent-body'), count: $('recent-count') },
+};
+
+const session = {
+  token: null,
+  /** Bumped on sign-out, so an answer to an older session's request is dropped. */
+  generation: 0,
+  timer: undefined,
+  inFlight: false,
+  again: false,
+  lastOkAt: undefined,
+  lastError: undefined,
+  refreshes: 0,
+  /** The gateway's UTC day, from the last usage report. */
+  serverToday: undefined,
+};
+
+function show(el, visible) {
+  el.hidden = !visible;
+}
+
+function signinMessage(err) {
+  if (err instanceof ApiError && err.kind === 'unauthorized') return 'The gateway refused this admin token (401). Use the ADMIN_TOKEN the gateway was started with.';
+  if (err instanceof ApiError && err.kind === 'unreachable') return `Cannot reach the gateway at ${location.origin}: is it running?`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function showSigninError(message) {
+  ui.signinError.textContent = message ?? '';
+  show(ui.signinError, Boolean(message));
+}
+
+// Only `from`: the API ends the range today on its own clock, so a browser a day off still asks for a valid range.
+function rangeQuery() {
+  const days = Number(ui.range.value);
+  if (days === 7 || session.serverToday === undefined) return undefined;
+  const from = new Date(Date.parse(`${session.serverToday}T00:00:00Z`) - (days - 1) * DAY_MS).toISOString().slice(0, 10);
+  return { from };
+}
+
+function tick() {
+  if (session.token === null) return;
+  if (document.hidden) {
+    ui.updated.textContent = 'paused while this tab is hidden';
+    return;
+  }
+  const ago = session.lastOkAt === undefined ? 'loading…' : `updated ${formatSpan(Date.now() - session.lastOkAt)} ago`;
+  ui.updated.textContent = session.lastError === undefined ? ago : `update failed · ${ago}`;
+}
+
+function schedule() {
+  clearTimeout(session.timer);
+  if (session.token !== null && !document.hidden) session.timer = setTimeout(() => void refresh(), REFRESH_MS);
+}
+
+function render(data, fetchedAt) {
+  renderFleet(ui.fleet, data.nodes, clockOf(data.nodes, fetchedAt));
+  renderUsage(ui.usage, data);
+  renderRecent(ui.recent, data.recent, keyNames(data.byKey));
+  session.serverToday = data.byDay.to;
+}
+
+async function refresh() {
+  if (session.token === null) return;
+  if (session.inFlight) {
+    session.again = true;
+    return;
+  }
+  session.inFlight = true;
+  const generation = session.generation;
+  clearTimeout(session.timer);
+  try {
+    const range = rangeQuery();
+    const data = await loadBoard(session.token, { recentLimit: RECENT_LIMIT, ...(range === undefined ? {} : { range }) });
+    if (generation !== session.generation) return;
+    render(data, Date.now());
+    session.lastOkAt = Date.now();
+    session.lastError = undefined;
+    session.refreshes += 1;
+    ui.board.dataset.refreshes = String(session.refreshes);
+    show(ui.banner, false);
+  } catch (err) {
+    if (generation !== session.generation) return;
+    if (err instanceof ApiError && err.kind === 'unauthorized') {
+      signOut('The gateway no longer accepts this admin token (401). Sign in again.');
+      return;
+    }
+    session.lastError = err instanceof Error ? err.message : String(err);
+    const since = session.lastOkAt === undefined ? '' : ' The figures below are from the last successful update.';
+    ui.banner.textContent = `${session.lastError}. Retrying every ${REFRESH_MS / 1000}s.${since}`;
+    show(ui.banner, true);
+  } finally {
+    if (generation === session.generation) {
+      session.inFlight = false;
+      if (session.again) {
+        session.again = false;
+        void refresh();
+      } else {
+        schedule();
+      }
+      tick();
+    }
+  }
+}
+
+function signIn(token) {
+  session.token = token;
+  show(ui.signin, false);
+  show(ui.board, true);
+  show(ui.session, true);
+  showSigninError(undefined);
+  tick();
+  void refresh();
+}
+
+function signOut(message) {
+  session.generation += 1;
+  session.token = null;
+  session.inFlight = false;
+  session.again = false;
+  session.lastOkAt = undefined;
+  session.lastError = undefined;
+  clearTimeout(session.timer);
+  sessionStorage.removeItem(TOKEN_KEY);
+  for (const el of [ui.fleet.body, ui.recent.body, ui.usage.totals, ui.usage.day, ui.usage.key, ui.usage.model]) el.replaceChildren();
+  for (const el of [ui.fleet.count, ui.recent.count, ui.usage.rangeText, ui.updated]) el.textContent = '';
+  delete ui.board.dataset.refreshes;
+  session.refreshes = 0;
+  show(ui.board, false);
+  show(ui.session, false);
+  show(ui.banner, false);
+  show(ui.signin, true);
+  showSigninError(message);
+  ui.token.focus();
+}
+
+ui.form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const token = ui.token.value.trim();
+  if (token === '') {
+    showSigninError('Enter the admin token.');
+    return;
+  }
+  ui.signinButton.disabled = true;
+  showSigninError(undefined);
+  getAdmin('nodes', token)
+    .then(() => {
+      sessionStorage.setItem(TOKEN_KEY, token);
+      ui.token.value = '';
+      signIn(token);
+    })
+    .catch((err) => showSigninError(signinMessage(err)))
+    .finally(() => {
+      ui.signinButton.disabled = false;
+    });
+});
+
+ui.signout.addEventListener('click', () => signOut(undefined));
+ui.range.addEventListener('change', () => void refresh());
+document.addEventListener('visibilitychange', () => {
+  if (document.hidden) clearTimeout(session.timer);
+  else void refresh();
+  tick();
+});
+setInterval(tick, 1000);
+
+const saved = sessionStorage.getItem(TOKEN_KEY);
+if (saved !== null && saved !== '') signIn(saved);
+else ui.token.focus();
