@@ -7,6 +7,8 @@ import { baseChildEnv } from '@switchyard/shared/testing';
 
 /** Kills the bench's processes should the bench itself die without cleaning up (bench/reaper.mjs). */
 export interface Reaper {
+  /** The watchdog's own pid (it exits by itself once told `done`). */
+  readonly pid: number;
   watch(pid: number): void;
   unwatch(pid: number): void;
   /** Keys under `prefix` are deleted too should the bench die. */
@@ -29,6 +31,7 @@ export function startReaper(root: string): Reaper {
   stdin?.on('error', () => undefined);
   const send = (line: string) => void stdin?.write(`${line}\n`);
   return {
+    pid: child.pid ?? -1,
     watch: (pid) => send(`+${pid}`),
     unwatch: (pid) => send(`-${pid}`),
     watchKeys: (redisUrl, prefix) => send(`keys ${redisUrl} ${prefix}`),
