@@ -184,6 +184,18 @@ async function waitCounted(n: number): Promise<void> {
 const int = (text: string | null | undefined): number => Number((text ?? '').replace(/,/g, '').trim());
 
 /** Table rows as a reader sees them: the row's id attribute and the text of the named cells. */
+/**
+ * Waits until a page expression is true. Polls with page.evaluate (run over the DevTools protocol) rather than
+ * waitForFunction, whose string predicates are eval'd inside the page, which the dashboard's CSP forbids.
+ */
+async function waitForPage(page: Page, expression: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await page.evaluate<boolean>(expression))) {
+    if (Date.now() > deadline) throw new Error(`page never satisfied: ${expression}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function readRows(page: Page, selector: string, idAttr: string, fields: string[]): Promise<Record<string, string>[]> {
   const out: Record<string, string>[] = [];
   for (const row of await page.locator(selector).all()) {
@@ -313,8 +325,8 @@ describeBrowser('in Chromium', () => {
       await send(bob.key, 'claude-opus-4-7', true, ++n);
       await send(alice.key, 'claude-opus-4-7', false, ++n);
       await waitCounted(8);
-      await page.waitForFunction(`document.querySelector('[data-testid="total-requests"]')?.textContent === '8'`, undefined, { timeout: 15_000 });
-      await page.waitForFunction(`document.querySelectorAll('[data-testid="recent-row"]').length === 8`, undefined, { timeout: 15_000 });
+      await waitForPage(page, `document.querySelector('[data-testid="total-requests"]')?.textContent === '8'`);
+      await waitForPage(page, `document.querySelectorAll('[data-testid="recent-row"]').length === 8`);
       expect(await page.evaluate<boolean>('window.sameDocument === true')).toBe(true);
       await expectChartsMatchApi(page);
       expect((await chartTable(page, 'model')).find((r) => r.id === 'claude-opus-4-7')?.requests).toBe(2);
