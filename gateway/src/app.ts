@@ -12,6 +12,8 @@ export interface AppDeps extends ProxyRouteDeps {
   readiness(): Promise<Readiness>;
   version: string;
   gitSha: string;
+  /** True once the gateway drains: /health and /ready answer 503 `draining` (none: never). */
+  draining?(): boolean;
   log: Logger;
   /** GET /metrics on this listener (none: metrics are off here or on a port of their own). */
   metricsHandler?: (req: IncomingMessage, res: ServerResponse) => void;

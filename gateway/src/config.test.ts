@@ -18,6 +18,12 @@ describe('gateway config', () => {
     });
   });
 
+  it('drains without a notice by default, and refuses a notice longer than the drain it counts within', () => {
+    expect(parseConfig(GatewayConfigSchema, secrets)).toMatchObject({ DRAIN_NOTICE_MS: 0, DRAIN_TIMEOUT_MS: 120_000 });
+    expect(parseConfig(GatewayConfigSchema, { ...secrets, DRAIN_NOTICE_MS: '5000', DRAIN_TIMEOUT_MS: '5000' })).toMatchObject({ DRAIN_NOTICE_MS: 5000 });
+    expect(() => parseConfig(GatewayConfigSchema, { ...secrets, DRAIN_NOTICE_MS: '5001', DRAIN_TIMEOUT_MS: '5000' })).toThrow(/DRAIN_NOTICE_MS: must not exceed DRAIN_TIMEOUT_MS/);
+  });
+
   it('refuses a usage buffer below 1 and an encoding name that is not one', () => {
     try {
       parseConfig(GatewayConfigSchema, { ...secrets, USAGE_BUFFER_MAX: '0', TOKEN_ENCODING: 'o200k base' });

@@ -13,6 +13,12 @@ export const GatewayConfigSchema = z
     MAX_BODY_BYTES: integer(32 * 1024 * 1024, { min: 1 }),
     /** On SIGTERM, how long in-flight streams may finish before the gateway exits. */
     DRAIN_TIMEOUT_MS: integer(120_000, { min: 0 }),
+    /**
+     * On SIGTERM, how long the listener stays open while /health and /ready answer 503 draining, so a
+     * health-checking proxy in front takes this gateway out of rotation before it refuses connections.
+     * Counts within DRAIN_TIMEOUT_MS. Behind the compose stack's edge: longer than its health-check interval.
+     */
+    DRAIN_NOTICE_MS: integer(0, { min: 0 }),
     /** Usage drafts held in memory while they wait to be enqueued; past it they go straight to the spool. */
     USAGE_BUFFER_MAX: integer(10_000, { min: 1 }),
     /** Where usage jobs that Redis could not take are appended (JSON lines) until they are replayed. */
@@ -34,6 +40,9 @@ export const GatewayConfigSchema = z
     LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   })
   .superRefine((c, ctx) => {
+    if (c.DRAIN_NOTICE_MS > c.DRAIN_TIMEOUT_MS) {
+      ctx.addIssue({ code: 'custom', path: ['DRAIN_NOTICE_MS'], message: 'must not exceed DRAIN_TIMEOUT_MS (the notice counts within the drain)' });
+    }
     if (c.METRICS_PORT !== undefined && c.METRICS_PORT !== 0 && c.METRICS_PORT === c.PORT) {
       ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'must differ from PORT (unset it to serve /metrics on the main port)' });
     }

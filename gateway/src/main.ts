@@ -1,6 +1,7 @@
 // The gateway's composition root: config → Redis → key auth, limits, registry, stickiness, forwarder,
-// usage recorder → app → listen. SIGTERM: stop accepting connections, let in-flight streams finish (up to
-// DRAIN_TIMEOUT_MS), flush the usage buffer (to the queue, or the spool), close, exit 0.
+// usage recorder → app → listen. SIGTERM: /health and /ready answer 503 draining at once (the edge proxy
+// stops sending here), the listener stays open DRAIN_NOTICE_MS and then closes, in-flight streams finish
+// (up to DRAIN_TIMEOUT_MS from the signal), the usage buffer is flushed (to the queue, or the spool), exit 0.
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
@@ -25,6 +26,7 @@ import {
 import { createAdminRouter } from './admin/index.js';
 import { createApp } from './app.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
+import { createDrainTracker } from './http/drain.js';
 import type { GatewayStats } from './http/proxy-routes.js';
 import { createKeyAuthenticator } from './keys/index.js';
 import { createKeyLimiter } from './limits/index.js';
@@ -110,6 +112,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   });
   const usage = createUsage(config, store, keys, log);
   const stats: GatewayStats = { requestsWithoutThinking: 0 };
+  const drain = createDrainTracker();
   const availableNodes = () => registry.nodes().filter((n) => availabilityOf(n, now(), undefined) === 'available').length;
   const metrics = createGatewayMetrics({ registry, forwarder, stats, usage, now, version: VERSION, gitSha: config.GIT_SHA });
   const exposure = planMetrics({ port: config.METRICS_PORT, token: config.METRICS_TOKEN, fallbackToken: { variable: 'ADMIN_TOKEN', value: config.ADMIN_TOKEN } });
@@ -134,10 +137,11 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     stats,
     usage,
     now,
-    adminRouter: createAdminRouter({ store, keys, adminToken: config.ADMIN_TOKEN, registry, log }),
+    adminRouter: createAdminRouter({ store, keys, adminToken: config.ADMIN_TOKEN, registry, log, build: { version: VERSION, gitSha: config.GIT_SHA } }),
     readiness: async () => ({ redis: await pingWithin(store, 500), availableNodes: availableNodes() }),
     version: VERSION,
     gitSha: config.GIT_SHA,
+    draining: () => drain.draining,
     metrics,
     ...(exposure.where === 'main' && metricsHandler ? { metricsHandler } : {}),
   });
@@ -149,7 +153,10 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   limiter.start();
   registry.start();
   await registry.refreshNow().catch(() => undefined);
-  const server = http.createServer(app);
+  const server = http.createServer(function gatewayListener(req, res) {
+    drain.track(req, res);
+    app(req, res);
+  });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 70_000;
   await new Promise<void>((resolve, reject) => {
@@ -174,11 +181,17 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info('draining', { signal, timeoutMs: config.DRAIN_TIMEOUT_MS });
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const deadline = Date.now() + config.DRAIN_TIMEOUT_MS;
+    // 1. Draining: the probes answer 503 and every answer closes its connection; the listener stays open for
+    //    the notice period, so the edge's health check sees it and moves new requests to the other replica.
+    drain.begin();
+    log.info('draining', { signal, inFlight: drain.inFlight, noticeMs: config.DRAIN_NOTICE_MS, timeoutMs: config.DRAIN_TIMEOUT_MS });
+    if (config.DRAIN_NOTICE_MS > 0) await new Promise((r) => setTimeout(r, config.DRAIN_NOTICE_MS));
+    // 2. No new connections; the requests in flight finish (idle keep-alive sockets do not hold the exit up).
+    server.close();
     server.closeIdleConnections();
-    const timedOut = await Promise.race([closed.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), config.DRAIN_TIMEOUT_MS).unref())]);
-    if (timedOut) server.closeAllConnections();
+    const timedOut = !(await drain.idle(Math.max(0, deadline - Date.now())));
+    server.closeAllConnections();
     metricsServer?.close();
     registry.stop();
     await limiter.stop();

@@ -30,7 +30,7 @@ export interface NodeAppDeps {
   log: Logger;
   /** Called with every upstream response's status and headers (before the body), for the account state. */
   onUpstreamResponse(status: number, headers: IncomingHttpHeaders, model: string | undefined): void;
-  /** The /health body (no secrets). */
+  /** The /health body (no secrets); its status reads `draining` (503) once the gate drains. */
   health(): Record<string, unknown>;
   /** Clock for the signature's skew check (tests). */
   now?: () => number;
@@ -66,9 +66,10 @@ function gatewayRequestId(headers: IncomingHttpHeaders): string | undefined {
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_REQUEST_ID_LENGTH ? value : undefined;
 }
 
-function sendHealth(res: ServerResponse, body: Record<string, unknown>): void {
-  const json = JSON.stringify(body);
-  res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(json) });
+/** 200 with the body; 503 with `status: 'draining'` once the node drains, so nothing health-checks it as serving. */
+function sendHealth(res: ServerResponse, body: Record<string, unknown>, draining: boolean): void {
+  const json = JSON.stringify(draining ? { ...body, status: 'draining' } : body);
+  res.writeHead(draining ? 503 : 200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(json) });
   res.end(json);
 }
 
@@ -146,7 +147,7 @@ export function createNodeApp(deps: NodeAppDeps): RequestListener {
     // Exactly /metrics, nothing under it: every other path still meets the signature gate.
     if (path === '/metrics' && deps.metricsHandler) return deps.metricsHandler(req, res);
     const route = routeOf(req.method, path);
-    if (route === 'health') return sendHealth(res, deps.health());
+    if (route === 'health') return sendHealth(res, deps.health(), deps.gate.draining);
     const entry: AccessEntry = {
       requestId: gatewayRequestId(req.headers) ?? newRequestId(),
       keyId: undefined,

@@ -25,6 +25,33 @@ interface NodeSummary {
   unreachableUntil?: number;
 }
 
+/** A build and the nodes running it, as GET /admin/nodes groups them. */
+interface VersionGroup {
+  version: string;
+  gitSha: string;
+  nodes: string[];
+}
+
+/** GET /admin/nodes. `versions` and `gateway` are absent from gateways older than the admin API's 1.1.0. */
+interface NodeList {
+  nodes: NodeSummary[];
+  versions?: VersionGroup[];
+  mixedVersions?: boolean;
+  gateway?: { version: string; gitSha: string };
+}
+
+const build = (b: { version: string; gitSha: string }): string => `${b.version} (${b.gitSha.slice(0, 7)})`;
+
+/**
+ * The fleet's builds on one line, the newest first: "versions: 0.2.0 (def5678) on 1 node, 0.1.0 (abc1234) on 2 nodes — mixed".
+ * Undefined when the gateway does not group them.
+ */
+export function versionsLine(list: Pick<NodeList, 'versions' | 'mixedVersions'>): string | undefined {
+  if (list.versions === undefined || list.versions.length === 0) return undefined;
+  const groups = list.versions.map((g) => `${build(g)} on ${g.nodes.length} node${g.nodes.length === 1 ? '' : 's'}`);
+  return `versions: ${groups.join(', ')}${list.mixedVersions === true ? ' — mixed' : ''}`;
+}
+
 function stateOf(node: NodeSummary, nowMs: number): string {
   const parts = [node.state];
   if (node.state === 'limited' && node.limitedUntil !== undefined) parts[0] = `limited until ${formatRelative(node.limitedUntil, nowMs)}`;
@@ -42,7 +69,7 @@ function windowOf(figures: WindowFigures | undefined, nowMs: number): string {
 }
 
 async function listNodes(ctx: CommandContext): Promise<void> {
-  const answer = (await ctx.client().request('GET', '/nodes')) as { nodes: NodeSummary[] };
+  const answer = (await ctx.client().request('GET', '/nodes')) as NodeList;
   if (ctx.json) return ctx.printJson(answer);
   if (answer.nodes.length === 0) {
     return ctx.print("No nodes: start a node-agent per account, with the gateway's REDIS_URL and REDIS_PREFIX.");
@@ -56,7 +83,7 @@ async function listNodes(ctx: CommandContext): Promise<void> {
     windowOf(n.sevenDay, ctx.nowMs),
     formatCount(n.inFlight),
     `${formatSpan(n.heartbeatAgeMs)} ago`,
-    `${n.version} (${n.gitSha.slice(0, 7)})`,
+    build(n),
   ]);
   const columns = [
     { header: 'NODE' },
@@ -69,6 +96,9 @@ async function listNodes(ctx: CommandContext): Promise<void> {
     { header: 'VERSION' },
   ];
   for (const line of renderTable(columns, rows)) ctx.print(line);
+  const footer = [versionsLine(answer), answer.gateway === undefined ? undefined : `gateway: ${build(answer.gateway)}`].filter((l) => l !== undefined);
+  if (footer.length > 0) ctx.print('');
+  for (const line of footer) ctx.print(line);
 }
 
 function setDrain(drain: boolean) {

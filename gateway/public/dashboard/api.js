@@ -50,5 +50,6 @@ export async function loadBoard(token, { range, recentLimit }) {
     getAdmin(`usage?by=model${span}`, token),
     getAdmin(`usage/recent?limit=${recentLimit}`, token),
   ]);
-  return { nodes: nodes.nodes ?? [], byDay, byKey, byModel, recent: recent.requests ?? [] };
+  const builds = { versions: nodes.versions ?? [], mixed: nodes.mixedVersions === true };
+  return { nodes: nodes.nodes ?? [], builds, byDay, byKey, byModel, recent: recent.requests ?? [] };
 }

@@ -31,7 +31,7 @@ const ui = {
   signout: $('signout'),
   banner: $('banner'),
   range: $('range'),
-  fleet: { body: $('fleet-body'), count: $('fleet-count') },
+  fleet: { body: $('fleet-body'), count: $('fleet-count'), versions: $('fleet-versions') },
   usage: { totals: $('totals'), rangeText: $('range-text'), day: $('chart-day'), key: $('chart-key'), model: $('chart-model') },
   recent: { body: $('recent-body'), count: $('recent-count') },
 };
@@ -89,7 +89,7 @@ function schedule() {
 }
 
 function render(data, fetchedAt) {
-  renderFleet(ui.fleet, data.nodes, clockOf(data.nodes, fetchedAt));
+  renderFleet(ui.fleet, data.nodes, clockOf(data.nodes, fetchedAt), data.builds);
   renderUsage(ui.usage, data);
   renderRecent(ui.recent, data.recent, keyNames(data.byKey));
   session.serverToday = data.byDay.to;
@@ -157,7 +157,7 @@ function signOut(message) {
   session.lastError = undefined;
   clearTimeout(session.timer);
   sessionStorage.removeItem(TOKEN_KEY);
-  for (const el of [ui.fleet.body, ui.recent.body, ui.usage.totals, ui.usage.day, ui.usage.key, ui.usage.model]) el.replaceChildren();
+  for (const el of [ui.fleet.body, ui.fleet.versions, ui.recent.body, ui.usage.totals, ui.usage.day, ui.usage.key, ui.usage.model]) el.replaceChildren();
   for (const el of [ui.fleet.count, ui.recent.count, ui.usage.rangeText, ui.updated]) el.textContent = '';
   delete ui.board.dataset.refreshes;
   session.refreshes = 0;

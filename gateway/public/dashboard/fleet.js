@@ -32,11 +32,22 @@ function stateBadges(node, serverNow) {
   return badges;
 }
 
+/** "0.2.0 · def5678 on node-c; 0.1.0 · abc1234 on node-a, node-b", for the badge's tooltip. */
+function buildsText(versions) {
+  return versions.map((v) => `${v.version} · ${v.gitSha.slice(0, 7)} on ${v.nodes.join(', ')}`).join('; ');
+}
+
+/** A visible badge while the nodes run more than one build (a roll-out under way, or a stalled one). */
+function mixedBadge(builds) {
+  if (!builds?.mixed) return [];
+  return [h('span', { class: 'badge warn', 'data-testid': 'mixed-versions', title: buildsText(builds.versions) }, `mixed versions (${builds.versions.length} builds)`)];
+}
+
 /**
  * Renders the fleet. `clock.skewMs` is the gateway's clock minus this browser's, so reset times read right
- * even when the two disagree.
+ * even when the two disagree. `builds` is { versions, mixed } as GET /admin/nodes groups them.
  */
-export function renderFleet(els, nodes, clock) {
+export function renderFleet(els, nodes, clock, builds) {
   const serverNow = Date.now() + clock.skewMs;
   const sorted = [...nodes].sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
   const rows = sorted.map((node) => {
@@ -58,6 +69,7 @@ export function renderFleet(els, nodes, clock) {
   els.body.replaceChildren(...(rows.length > 0 ? rows : [h('tr', {}, h('td', { colspan: 9, class: 'muted' }, 'No node has sent a heartbeat to this gateway'))]));
   const available = nodes.filter((n) => n.state === 'available' && !n.adminDrained).length;
   els.count.textContent = `${nodes.length} node${nodes.length === 1 ? '' : 's'} · ${available} serving`;
+  els.versions.replaceChildren(...mixedBadge(builds));
 }
 
 /** The gateway's clock minus this browser's, read off a node's heartbeat (heartbeatAt + age = the gateway's now). */

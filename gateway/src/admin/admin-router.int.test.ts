@@ -167,6 +167,12 @@ describe('admin API', () => {
         unreachableUntil: NOW + 3000,
       });
       expect(c).toMatchObject({ state: 'available', limitedUntil: NOW - 1 }); // the limit has lapsed
+      // One build across the fleet; a router built without one reports the gateway's as unknown.
+      expect(res.body).toMatchObject({
+        versions: [{ version: '0.1.0', gitSha: 'abc1234', nodes: ['node-a', 'node-b', 'node-c'] }],
+        mixedVersions: false,
+        gateway: { version: 'unknown', gitSha: 'unknown' },
+      });
     });
 
     it('drains and resumes a node through its control key', async () => {

@@ -5,7 +5,7 @@ import type { NodeView } from '../routing/index.js';
 import { adminAuth } from './admin-auth.js';
 import { adminErrorHandler } from './admin-errors.js';
 import { createKeyRoutes } from './key-routes.js';
-import { createNodeRoutes } from './node-routes.js';
+import { createNodeRoutes, type BuildInfo } from './node-routes.js';
 import { buildAdminOpenApi } from './openapi.js';
 import { createUsageRoutes } from './usage-routes.js';
 
@@ -18,9 +18,12 @@ export interface AdminRouterDeps {
   registry: { nodes(): NodeView[] };
   log: Logger;
   now?: () => number;
+  /** This gateway's build, shown by GET /admin/nodes; default `unknown`. */
+  build?: BuildInfo;
 }
 
 const ADMIN_BODY_LIMIT = '64kb';
+const UNKNOWN_BUILD: BuildInfo = { version: 'unknown', gitSha: 'unknown' };
 
 /**
  * The admin API, to mount at `/admin`: its OpenAPI document at /openapi.json without a token, Bearer ADMIN_TOKEN on every
@@ -39,7 +42,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
   router.use(adminAuth(deps.adminToken, deps.log));
   router.use(express.json({ limit: ADMIN_BODY_LIMIT }));
   router.use(createKeyRoutes({ repo: createKeyRepository({ store: deps.store, keys: deps.keys, now }), log: deps.log }));
-  router.use(createNodeRoutes({ store: deps.store, keys: deps.keys, registry: deps.registry, log: deps.log, now }));
+  router.use(createNodeRoutes({ store: deps.store, keys: deps.keys, registry: deps.registry, log: deps.log, now, build: deps.build ?? UNKNOWN_BUILD }));
   router.use(createUsageRoutes({ store: deps.store, keys: deps.keys, now }));
   router.use(function adminNotFound(req, _res, next) {
     next(new AppError('not_found', `Not found: ${req.method} /admin${req.path}`));

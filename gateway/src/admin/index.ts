@@ -2,7 +2,7 @@
 export { createAdminRouter, type AdminRouterDeps } from './admin-router.js';
 export { CreateKeyBodySchema, UpdateKeyBodySchema, type CreateKeyBody, type UpdateKeyBody } from './admin-schemas.js';
 export { BodyValidationError, type FieldError } from './admin-errors.js';
-export { DRAINED_CONTROL, type NodeSummary } from './node-routes.js';
+export { DRAINED_CONTROL, versionGroups, type BuildInfo, type NodeList, type NodeSummary, type VersionGroup } from './node-routes.js';
 export { MIN_ADMIN_TOKEN_BYTES } from './admin-auth.js';
 export { type UsageReport, type UsageRow, type UsageTotals } from './usage-routes.js';
 export { UsageQuerySchema, RecentUsageQuerySchema, MAX_USAGE_RANGE_DAYS, DEFAULT_RECENT_LIMIT, type UsageGrouping } from './admin-schemas.js';

@@ -30,6 +30,44 @@ export interface NodeSummary {
   unreachableUntil?: number;
 }
 
+/** A build: a release line's version and the commit it was built from. */
+export interface BuildInfo {
+  version: string;
+  gitSha: string;
+}
+
+/** One build the fleet runs, and the nodes running it. */
+export interface VersionGroup extends BuildInfo {
+  /** Node ids, sorted. */
+  nodes: string[];
+}
+
+/** GET /admin/nodes: every live node, and the builds at a glance. */
+export interface NodeList {
+  nodes: NodeSummary[];
+  /** One entry per (version, gitSha) the nodes run, the most recently started build first (during a roll-out: the new one). */
+  versions: VersionGroup[];
+  /** More than one build runs: a roll-out is under way, or one stalled. */
+  mixedVersions: boolean;
+  /** The build of the gateway that answered (gateway and nodes have release lines of their own). */
+  gateway: BuildInfo;
+}
+
+/** Groups nodes by build, the group with the most recently started node first (ties: more nodes, then version text). */
+export function versionGroups(nodes: readonly Pick<NodeSummary, 'nodeId' | 'version' | 'gitSha' | 'startedAt'>[]): VersionGroup[] {
+  const groups = new Map<string, VersionGroup & { newestStart: number }>();
+  for (const n of nodes) {
+    const id = JSON.stringify([n.version, n.gitSha]);
+    const group = groups.get(id) ?? { version: n.version, gitSha: n.gitSha, nodes: [], newestStart: 0 };
+    group.nodes.push(n.nodeId);
+    group.newestStart = Math.max(group.newestStart, n.startedAt);
+    groups.set(id, group);
+  }
+  return [...groups.values()]
+    .sort((a, b) => b.newestStart - a.newestStart || b.nodes.length - a.nodes.length || a.version.localeCompare(b.version) || a.gitSha.localeCompare(b.gitSha))
+    .map(({ version, gitSha, nodes: ids }) => ({ version, gitSha, nodes: ids.sort() }));
+}
+
 /** The `keys.nodeControl` value that drains a node (read by the gateway's router and by the node). */
 export const DRAINED_CONTROL = '{"drained":true}';
 
@@ -67,11 +105,13 @@ export interface NodeRoutesDeps {
   registry: { nodes(): NodeView[] };
   log: Logger;
   now: () => number;
+  /** This gateway's build. */
+  build: BuildInfo;
 }
 
 /** The node routes. */
 export function createNodeRoutes(deps: NodeRoutesDeps): Router {
-  const { store, keys, registry, log, now } = deps;
+  const { store, keys, registry, log, now, build } = deps;
   const router = express.Router();
 
   // The snapshot lags up to a refresh interval; the registry entry itself settles whether a node exists.
@@ -90,7 +130,10 @@ export function createNodeRoutes(deps: NodeRoutesDeps): Router {
 
   router.get('/nodes', function listNodes(_req: Request, res: Response): void {
     const nowMs = now();
-    res.json({ nodes: registry.nodes().map((view) => summarize(view, nowMs)) });
+    const nodes = registry.nodes().map((view) => summarize(view, nowMs));
+    const versions = versionGroups(nodes);
+    const answer: NodeList = { nodes, versions, mixedVersions: versions.length > 1, gateway: { version: build.version, gitSha: build.gitSha } };
+    res.json(answer);
   });
 
   router.post('/nodes/:id/drain', async function drainNode(req: Request<{ id: string }>, res: Response): Promise<void> {

@@ -13,7 +13,7 @@ import {
 import { KeyRecordSchema, type KeyView } from '../keys/index.js';
 import { USAGE_GROUPINGS } from './admin-schemas.js';
 import type { FieldError } from './admin-errors.js';
-import type { NodeSummary } from './node-routes.js';
+import type { NodeList, NodeSummary, VersionGroup } from './node-routes.js';
 import type { UsageReport, UsageRow, UsageTotals } from './usage-routes.js';
 
 const epochMs = z.number().int().nonnegative();
@@ -53,7 +53,18 @@ export const NodeSummarySchema = z
   })
   .describe('One node: its account status, limits and reset times (epoch ms), load and build.');
 
-export const NodeListSchema = z.object({ nodes: z.array(NodeSummarySchema) });
+export const BuildInfoSchema = z.object({ version: z.string(), gitSha: z.string() }).describe("A build: its release line's version and the commit it was built from.");
+
+export const VersionGroupSchema = z
+  .object({ version: z.string(), gitSha: z.string(), nodes: z.array(z.string()).describe('The ids of the nodes running this build, sorted.') })
+  .describe('One build the fleet runs, and the nodes running it.');
+
+export const NodeListSchema = z.object({
+  nodes: z.array(NodeSummarySchema),
+  versions: z.array(VersionGroupSchema).describe('One entry per build the nodes run, the most recently started build first (during a roll-out: the new one).'),
+  mixedVersions: z.boolean().describe('More than one build runs: a roll-out is under way, or one stalled.'),
+  gateway: BuildInfoSchema.describe('The build of the gateway that answered.'),
+});
 
 export const NodeControlSchema = z.object({ nodeId: z.string(), adminDrained: z.boolean() });
 
@@ -121,6 +132,8 @@ type Check<T extends true> = T;
 export type SchemaDriftChecks = [
   Check<SameKeys<z.infer<typeof KeyViewSchema>, KeyView>>,
   Check<SameKeys<z.infer<typeof NodeSummarySchema>, NodeSummary>>,
+  Check<SameKeys<z.infer<typeof NodeListSchema>, NodeList>>,
+  Check<SameKeys<z.infer<typeof VersionGroupSchema>, VersionGroup>>,
   Check<SameKeys<z.infer<typeof UsageTotalsSchema>, UsageTotals>>,
   Check<SameKeys<z.infer<typeof UsageRowSchema>, UsageRow>>,
   Check<SameKeys<z.infer<typeof UsageReportSchema>, UsageReport>>,
@@ -131,5 +144,6 @@ export type SchemaDriftChecks = [
 export type SchemaAssignabilityChecks = [
   Check<KeyView extends z.infer<typeof KeyViewSchema> ? true : false>,
   Check<NodeSummary extends z.infer<typeof NodeSummarySchema> ? true : false>,
+  Check<NodeList extends z.infer<typeof NodeListSchema> ? true : false>,
   Check<UsageReport extends z.infer<typeof UsageReportSchema> ? true : false>,
 ];

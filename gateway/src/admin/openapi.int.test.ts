@@ -122,7 +122,8 @@ test('the check fails on an answer the document does not describe', async () => 
   const schema = documentedSchema('get', '/admin/nodes', 200);
   expect(schema.safeParse(listed).success).toBe(true);
   const node = listed.nodes[0] ?? {};
-  expect(schema.safeParse({ nodes: [{ ...node, surprise: 1 }] }).success).toBe(false);
-  expect(schema.safeParse({ nodes: [{ ...node, state: 'asleep' }] }).success).toBe(false);
-  expect(schema.safeParse({ nodes: [{ ...node, inFlight: undefined }] }).success).toBe(false);
+  expect(schema.safeParse({ ...listed, nodes: [{ ...node, surprise: 1 }] }).success).toBe(false);
+  expect(schema.safeParse({ ...listed, nodes: [{ ...node, state: 'asleep' }] }).success).toBe(false);
+  expect(schema.safeParse({ ...listed, nodes: [{ ...node, inFlight: undefined }] }).success).toBe(false);
+  expect(schema.safeParse({ ...listed, mixedVersions: undefined }).success).toBe(false);
 });

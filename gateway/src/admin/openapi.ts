@@ -9,6 +9,7 @@ import {
   ErrorEnvelopeSchema,
   KeyListSchema,
   KeyViewSchema,
+  BuildInfoSchema,
   NodeControlSchema,
   NodeListSchema,
   NodeSummarySchema,
@@ -17,10 +18,11 @@ import {
   UsageReportSchema,
   UsageRowSchema,
   UsageTotalsSchema,
+  VersionGroupSchema,
 } from './openapi-schemas.js';
 
 /** The admin API contract's version (info.version): bump it when a route, body or answer changes shape. */
-export const ADMIN_API_VERSION = '1.0.0';
+export const ADMIN_API_VERSION = '1.1.0';
 
 type JsonSchema = Record<string, unknown>;
 type Method = 'get' | 'post' | 'patch' | 'delete';
@@ -118,7 +120,7 @@ const OPERATIONS: readonly OperationSpec[] = [
     operationId: 'listNodes',
     tag: 'nodes',
     summary: 'The fleet as this gateway sees it',
-    ok: { status: 200, schema: 'NodeList', description: 'Every live node: account state, limits and reset times, load, build.' },
+    ok: { status: 200, schema: 'NodeList', description: 'Every live node: account state, limits and reset times, load, build; and the builds the fleet runs, at a glance.' },
     errors: [],
   },
   {
@@ -256,6 +258,8 @@ export function buildAdminOpenApi(): Record<string, unknown> {
       RevokedKey: RevokedKeySchema,
       NodeSummary: NodeSummarySchema,
       NodeList: NodeListSchema,
+      BuildInfo: BuildInfoSchema,
+      VersionGroup: VersionGroupSchema,
       NodeControl: NodeControlSchema,
       UsageTotals: UsageTotalsSchema,
       UsageRow: UsageRowSchema,

@@ -290,6 +290,7 @@ describeBrowser('in Chromium', () => {
         expect(row.sevenDay).toBe(`${Math.round(node.sevenDay!.utilization! * 100)}%`);
       }
       expect(await page.getByTestId('fleet-count').textContent()).toBe('2 nodes · 2 serving');
+      expect(await page.getByTestId('mixed-versions').count()).toBe(0); // one build across the fleet
 
       // The charts' numbers equal the usage API's, per day, per key and per model; so do the totals.
       await page.locator('[data-testid="usage-table-model"] [data-testid="usage-row"]').nth(1).waitFor();
@@ -331,6 +332,20 @@ describeBrowser('in Chromium', () => {
       await expectChartsMatchApi(page);
       expect((await chartTable(page, 'model')).find((r) => r.id === 'claude-opus-4-7')?.requests).toBe(2);
       expect(await page.getByTestId('updated-ago').textContent()).toMatch(/^updated \d+s ago$/);
+
+      // A roll-out half done (node-b on a newer build, as the admin API would group it): a visible badge, gone once the builds agree.
+      await page.route('**/admin/nodes', async (route) => {
+        const res = await route.fetch();
+        const list = (await res.json()) as { versions: { version: string; gitSha: string; nodes: string[] }[] };
+        const [one] = list.versions;
+        const versions = [{ version: '9.9.9', gitSha: 'fedcba9876', nodes: ['node-b'] }, { ...one!, nodes: ['node-a'] }];
+        await route.fulfill({ response: res, json: { ...list, versions, mixedVersions: true } });
+      });
+      await page.getByTestId('mixed-versions').waitFor({ timeout: 10_000 });
+      expect(await page.getByTestId('mixed-versions').textContent()).toBe('mixed versions (2 builds)');
+      expect(await page.getByTestId('mixed-versions').getAttribute('title')).toMatch(/^9\.9\.9 · fedcba9 on node-b; \S+ · \S+ on node-a$/);
+      await page.unroute('**/admin/nodes');
+      await page.getByTestId('mixed-versions').waitFor({ state: 'detached', timeout: 10_000 });
 
       // The gateway drops out: the page says so and keeps the last figures; when it answers again, the banner goes.
       await page.route('**/admin/**', (route) => route.abort('connectionrefused'));

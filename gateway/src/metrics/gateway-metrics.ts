@@ -78,6 +78,10 @@ export function createGatewayMetrics(deps: GatewayMetricsDeps): GatewayMetrics {
     { version: deps.version, git_sha: deps.gitSha },
     1,
   );
+  new Gauge({ name: 'switchyard_build_info', help: 'The build this process runs: its release line\'s version and git sha (always 1; one series per process).', labelNames: ['service', 'version', 'git_sha'], registers }).set(
+    { service: 'gateway', version: deps.version, git_sha: deps.gitSha },
+    1,
+  );
   const requests = new Counter({
     name: 'switchyard_gateway_requests_total',
     help: 'Proxied requests by route, the status the client got, the model asked for and the node that answered (none: no node).',

@@ -33,9 +33,11 @@ export const WorkerConfigSchema = z.object({
    * over by another worker once its lock expires, and cannot count twice.
    */
   WORKER_CLOSE_TIMEOUT_MS: integer(10_000, { min: 0 }),
+  /** The commit this build came from (the image sets it); reported by /health, /metrics and the start line. */
+  GIT_SHA: z.string().default('unknown'),
   /** The address the metrics listener binds. */
   HOST: z.string().default('0.0.0.0'),
-  /** GET /metrics is served at HOST:METRICS_PORT (the worker has no other listener); 0 turns it off. */
+  /** GET /metrics and GET /health are served at HOST:METRICS_PORT (the worker has no other listener); 0 turns it off. */
   METRICS_PORT: port(9464),
   /** Bearer token for /metrics; unset, the port is open (keep it reachable by the scraper only). */
   METRICS_TOKEN: secret(32).optional(),

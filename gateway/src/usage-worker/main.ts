@@ -12,7 +12,6 @@ import {
   createMetricsHandler,
   describeMetrics,
   JobCatalog,
-  metricsOnlyListener,
   planMetrics,
   queuePrefix,
   readPackageVersion,
@@ -20,6 +19,7 @@ import {
   type Logger,
 } from '@switchyard/shared';
 import { loadWorkerConfig, type WorkerConfig } from './config.js';
+import { createWorkerListener } from './listener.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { createTokenizer } from './tokenizer.js';
 import { createUsageHandler, type UsageOutcome } from './usage-handler.js';
@@ -54,16 +54,16 @@ function watchRedis(connection: Redis, log: Logger): { report(err: unknown): voi
 
 /**
  * The metrics side: its own connection without an offline queue (a scrape fails at once while Redis is
- * away instead of waiting), a Queue to read counts from, and the METRICS_PORT listener. A port that
- * cannot be opened turns metrics off with an error line; the worker still counts.
+ * away instead of waiting), a Queue to read counts from, and the METRICS_PORT listener (/metrics and
+ * /health). A port that cannot be opened turns metrics off with an error line; the worker still counts.
  */
-async function startMetrics(config: WorkerConfig, log: Logger): Promise<{ metrics: WorkerMetrics; exposure: string; close(): Promise<void> }> {
+async function startMetrics(config: WorkerConfig, log: Logger, stopping: () => boolean): Promise<{ metrics: WorkerMetrics; exposure: string; close(): Promise<void> }> {
   const connection = createIoRedisClient(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'usage-worker-metrics' });
   // The worker's own connection reports the outage.
   connection.on('error', () => undefined);
   const queue = new Queue(JobCatalog.usage.queue, { connection, prefix: queuePrefix(config.REDIS_PREFIX) });
   queue.on('error', () => undefined);
-  const metrics = createWorkerMetrics({ queue, now: Date.now });
+  const metrics = createWorkerMetrics({ queue, now: Date.now, version: VERSION, gitSha: config.GIT_SHA });
   const plan = planMetrics({ port: config.METRICS_PORT, token: config.METRICS_TOKEN });
   let server: http.Server | undefined;
   let exposure = describeMetrics(plan, config.HOST);
@@ -73,7 +73,7 @@ async function startMetrics(config: WorkerConfig, log: Logger): Promise<{ metric
       ...(plan.token === undefined ? {} : { token: plan.token, tokenVariable: 'METRICS_TOKEN' }),
       onError: (err) => log.error('metrics scrape failed', { err }),
     });
-    const own = http.createServer(metricsOnlyListener(handler));
+    const own = http.createServer(createWorkerListener({ metrics: handler, version: VERSION, gitSha: config.GIT_SHA, stopping }));
     server = await new Promise<http.Server | undefined>((resolve) => {
       own.once('error', (err: NodeJS.ErrnoException) => {
         log.error('metrics listener not started', { port: plan.port, errorCode: err.code, fix: 'set METRICS_PORT to a free port, or 0 to turn metrics off' });
@@ -103,7 +103,8 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
   const connection = createIoRedisClient(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: 'usage-worker' });
   const redis = watchRedis(connection, log);
   const keys = createKeyspace(config.REDIS_PREFIX);
-  const observed = await startMetrics(config, log);
+  let stopping = false;
+  const observed = await startMetrics(config, log, () => stopping);
   const { metrics } = observed;
   const handler = createUsageHandler({
     redis: connection,
@@ -163,9 +164,9 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
     metrics: observed.exposure,
     version: VERSION,
+    gitSha: config.GIT_SHA,
   });
 
-  let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;

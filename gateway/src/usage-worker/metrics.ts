@@ -29,6 +29,9 @@ export interface WorkerMetricsDeps {
   now(): number;
   /** A scrape waits this long for the queue's figures, then reports the queue as down. Default 2000. */
   queueReadTimeoutMs?: number;
+  /** The gateway package's version (the worker ships in the gateway image) and the build's git sha. */
+  version: string;
+  gitSha: string;
 }
 
 interface QueueSnapshot {
@@ -49,7 +52,7 @@ export function tokenSeries(counters: UsageCounters): { direction: 'sent' | 'rec
 
 /**
  * @example
- * const metrics = createWorkerMetrics({ queue: new Queue(JobCatalog.usage.queue, { connection, prefix }), now: Date.now });
+ * const metrics = createWorkerMetrics({ queue: new Queue(JobCatalog.usage.queue, { connection, prefix }), now: Date.now, version, gitSha });
  * createUsageHandler({ …, onCounted: (job, counters) => metrics.counted(job, counters) });
  */
 export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
@@ -59,6 +62,10 @@ export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
   const modelLabel = createLabelLimiter(50);
   const timeoutMs = deps.queueReadTimeoutMs ?? 2_000;
 
+  new Gauge({ name: 'switchyard_build_info', help: 'The build this process runs: its release line\'s version and git sha (always 1; one series per process).', labelNames: ['service', 'version', 'git_sha'], registers }).set(
+    { service: 'worker', version: deps.version, git_sha: deps.gitSha },
+    1,
+  );
   const tokens = new Counter({
     name: 'switchyard_worker_tokens_total',
     help: 'Tokens counted, by model, direction (sent: input + cache creation + cache reads; received: output) and kind (exact: as Anthropic reported; estimated: js-tiktoken).',

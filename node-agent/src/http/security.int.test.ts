@@ -122,13 +122,16 @@ describe('bodies over maxBodyBytes → 413 without reaching upstream', () => {
   afterEach(() => expect(fake.requests).toHaveLength(0));
 });
 
-test('a draining node answers 503 (so the gateway fails over) and forwards nothing', async () => {
+test('a draining node answers 503 (so the gateway fails over), says draining on /health, and forwards nothing', async () => {
   const draining = await startNode(fakeUrl, { auth: oauthAuth(fake, 'max-1') });
   try {
     draining.gate.close();
     const res = await call(draining.url, { body });
     expect(res.status).toBe(503);
     expect(envelope(res).error.type).toBe('overloaded_error');
+    const health = await call(draining.url, { method: 'GET', path: '/health', sign: false });
+    expect(health.status).toBe(503);
+    expect(JSON.parse(health.body.toString())).toEqual({ status: 'draining', nodeId: 'node-test-1' });
     expect(fake.requests).toHaveLength(0);
   } finally {
     await draining.close();

@@ -60,6 +60,10 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
     { node: deps.nodeId, account_kind: deps.accountKind, version: deps.version, git_sha: deps.gitSha },
     1,
   );
+  new Gauge({ name: 'switchyard_build_info', help: 'The build this process runs: its release line\'s version and git sha (always 1; one series per process).', labelNames: ['service', 'version', 'git_sha'], registers }).set(
+    { service: 'node-agent', version: deps.version, git_sha: deps.gitSha },
+    1,
+  );
   const requests = new Counter({ name: 'switchyard_node_requests_total', help: 'Requests to this node by route and the status the gateway got.', labelNames: ['route', 'status'], registers });
   const duration = new Histogram({ name: 'switchyard_node_request_duration_seconds', help: 'Requests to this node, from arrival to the end of the response.', labelNames: ['route'], buckets: DURATION_BUCKETS, registers });
   const upstreamTtfb = new Histogram({
