@@ -1,3 +1,4 @@
 export * from './read-body.js';
 export * from './header-policy.js';
 export * from './metrics-endpoint.js';
+export * from './health-probe.js';
