@@ -162,7 +162,7 @@ describe('npm run demo', () => {
       const lines = demo.stderr().split('\n').filter((l) => l.startsWith('switchyard demo:'));
       expect(lines).toHaveLength(1);
       expect(lines[0]).toContain(`nothing answers on 127.0.0.1:${deadPort}`);
-      expect(lines[0]).toMatch(/apt-get install redis-server.*brew install redis.*docker compose up -d redis/);
+      expect(lines[0]).toMatch(/apt-get install redis-server.*brew install redis.*docker run -d -p 127\.0\.0\.1:6379:6379 redis:7-alpine/);
       expect(demo.output()).not.toContain('Switchyard demo');
     } finally {
       rmSync(bin, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import { DemoError } from './demo-error.js';
 /** The one line printed when there is no Redis at all. */
 export const NO_REDIS_LINE =
   'switchyard demo: no Redis found (REDIS_URL is not set, nothing answers on {local}, and there is no redis-server on PATH): ' +
-  'install one (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis) or start it with `docker compose up -d redis`, then run npm run demo again.';
+  'install one (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis) or start one with `docker run -d -p 127.0.0.1:6379:6379 redis:7-alpine`, then run npm run demo again.';
 
 export interface ChosenRedis {
   url: string;
