@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Rolls a node-agent image to every node of the fleet, one node at a time, the first one as the canary:
+#   1. read and check the whole node list first: a typo touches no node
+#   2. for each node, in the list's order:
+#        note its heartbeat's startedAt (GET /admin/nodes), so the old process's entry is not taken for the new
+#        over SSH (pinned host key), run deploy/roll-node.sh there: pull, drain (stop), up, wait for /health
+#        wait until its heartbeat reports the expected git sha from the new process (wait-node-version.sh)
+#        after the canary, optionally watch it for CANARY_SOAK_SECONDS: it must not restart meanwhile
+#   3. the first failure stops the roll-out: the nodes after it are not touched, and are named
+#
+# Environment:
+#   FLEET_NODES           one node per line: `user@host[:port] /path/to/compose/dir node-id` (# comments allowed)
+#   IMAGE_TAG             the image tag to roll out, e.g. sha-<40-char git sha>
+#   EXPECTED_GIT_SHA      the sha every node must report; default: from a sha-<sha> tag, else what the canary runs
+#   GATEWAY_URL, ADMIN_TOKEN                 to read GET /admin/nodes
+#   SSH_KEY_FILE, SSH_KNOWN_HOSTS_FILE       see ssh-run.sh
+#   NODE_WAIT_TIMEOUT (300), NODE_POLL_INTERVAL (5)   for each heartbeat, seconds
+#   ROLL_HEALTH_TIMEOUT (180), ROLL_POLL_INTERVAL (2) for each node's /health on its host, seconds
+#   CANARY_SOAK_SECONDS (0)                           how long the canary must stay up before the next node
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${FLEET_NODES:?set FLEET_NODES: one node per line, user@host[:port] /path/to/dir node-id}"
+: "${IMAGE_TAG:?set IMAGE_TAG to the node-agent image tag to roll out}"
+: "${GATEWAY_URL:?set GATEWAY_URL}"
+: "${ADMIN_TOKEN:?set ADMIN_TOKEN}"
+: "${SSH_KEY_FILE:?set SSH_KEY_FILE}"
+: "${SSH_KNOWN_HOSTS_FILE:?set SSH_KNOWN_HOSTS_FILE}"
+expected=${EXPECTED_GIT_SHA:-}
+soak=${CANARY_SOAK_SECONDS:-0}
+health_timeout=${ROLL_HEALTH_TIMEOUT:-180}
+health_interval=${ROLL_POLL_INTERVAL:-2}
+
+log() { printf '[roll-fleet] %s\n' "$*" >&2; }
+summary() { if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then printf '%s\n' "$*" >>"$GITHUB_STEP_SUMMARY"; fi; }
+
+if [ -z "$expected" ] && [[ $IMAGE_TAG =~ ^sha-([0-9a-f]{40})$ ]]; then
+  expected=${BASH_REMATCH[1]}
+fi
+
+# 1. The node list, checked whole before anything is touched.
+targets=()
+dirs=()
+ids=()
+lineno=0
+bad=0
+while IFS= read -r line || [ -n "$line" ]; do
+  lineno=$((lineno + 1))
+  line=${line%%#*}
+  read -r -a fields <<<"$line" || true
+  [ "${#fields[@]}" -eq 0 ] && continue
+  if [ "${#fields[@]}" -ne 3 ] ||
+    ! [[ ${fields[0]} =~ ^([A-Za-z0-9._-]+@)?[A-Za-z0-9._-]+(:[0-9]+)?$ ]] ||
+    ! [[ ${fields[1]} =~ ^/[A-Za-z0-9._/-]*$ ]] ||
+    ! [[ ${fields[2]} =~ ^[A-Za-z0-9_.-]{1,64}$ ]]; then
+    log "FLEET_NODES line $lineno is not 'user@host[:port] /path/to/dir node-id': '$line'"
+    bad=1
+    continue
+  fi
+  for known in "${ids[@]}"; do
+    [ "$known" = "${fields[2]}" ] && { log "FLEET_NODES line $lineno: node id ${fields[2]} is listed twice"; bad=1; }
+  done
+  targets+=("${fields[0]}")
+  dirs+=("${fields[1]}")
+  ids+=("${fields[2]}")
+done <<<"$FLEET_NODES"
+[ "$bad" -eq 0 ] || { log "no node was touched"; exit 2; }
+[ "${#ids[@]}" -gt 0 ] || { log "FLEET_NODES lists no node"; exit 2; }
+
+log "rolling $IMAGE_TAG to ${#ids[@]} node(s), one at a time; canary: ${ids[0]}"
+summary "### node-agent $IMAGE_TAG" "" "| node | result |" "| --- | --- |"
+
+stop_here() {
+  local i=$1 why=$2 rest
+  log "FAILED on ${ids[$i]}: $why"
+  summary "| ${ids[$i]} | failed: $why |"
+  rest=("${ids[@]:$((i + 1))}")
+  if [ "${#rest[@]}" -gt 0 ]; then
+    log "roll-out stopped; not touched: ${rest[*]}"
+    summary "" "Roll-out stopped; not touched: ${rest[*]}"
+  fi
+  exit 1
+}
+
+# 2. One node at a time.
+for i in "${!ids[@]}"; do
+  id=${ids[$i]}
+  role=node
+  [ "$i" -eq 0 ] && role=canary
+  before=$(bash "$here/wait-node-version.sh" --show "$id") || stop_here "$i" "cannot read GET /admin/nodes"
+  read -r _ started_before <<<"${before:-- }"
+  log "$role $id (${targets[$i]}:${dirs[$i]}): rolling; heartbeat before: ${before:-none}"
+
+  out=$(REMOTE_ENV="ROLL_HEALTH_TIMEOUT=$health_timeout ROLL_POLL_INTERVAL=$health_interval" \
+    bash "$here/ssh-run.sh" "${targets[$i]}" "$here/roll-node.sh" "${dirs[$i]}" "$IMAGE_TAG" "$expected") ||
+    stop_here "$i" "roll-node.sh on ${targets[$i]} failed (see its log above)"
+  running=$(sed -n 's/^gitSha=//p' <<<"$out" | tail -n 1)
+  if [ -z "$expected" ]; then
+    [[ $running =~ ^[0-9a-f]{7,40}$ ]] || stop_here "$i" "the canary reports no git sha ('$running'), so there is nothing to wait for"
+    expected=$running
+    log "the canary runs git sha $expected: every node must report it"
+  fi
+
+  started=$(bash "$here/wait-node-version.sh" "$id" "$expected" "$started_before") ||
+    stop_here "$i" "its heartbeat did not report git sha $expected"
+
+  if [ "$role" = canary ] && [ "$soak" -gt 0 ]; then
+    log "watching the canary for ${soak}s"
+    sleep "$soak"
+    now=$(bash "$here/wait-node-version.sh" --show "$id") || stop_here "$i" "cannot read GET /admin/nodes after the soak"
+    [ "$now" = "$expected $started" ] || stop_here "$i" "the canary did not stay up through the soak (now: ${now:-no heartbeat})"
+  fi
+  log "$role $id done"
+  summary "| $id | git sha ${expected:0:12} |"
+done
+
+log "all ${#ids[@]} node(s) run git sha $expected"

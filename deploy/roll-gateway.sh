@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Rolls the gateway host's stack to a new gateway image without dropping traffic. The edge (Caddy) sends
+# requests to gateway-1 and gateway-2; they are replaced one at a time, so one always serves:
+#   1. pin the tag in .env (GATEWAY_TAG; the worker runs the same image) and pull it: if the image cannot
+#      be had, nothing was touched
+#   2. for gateway-1, then gateway-2:
+#        recreate it: compose stops the old container first (SIGTERM: it answers /health with 503 at once,
+#        so the edge stops sending it requests, and finishes its streams within stop_grace_period), then
+#        starts the new one; wait until the new one passes /ready (Redis reachable, a node available);
+#        check it runs the expected git sha; give the edge's active health check time to take it back
+#        (ROLL_SETTLE_SECONDS) before the other replica goes
+#      a replica that does not become ready stops the roll-out there: the other one was not touched
+#   3. the usage worker (its jobs wait in Redis while it restarts)
+#
+# Run on the gateway host (deploy-gateway pipes it over SSH):
+#   deploy/ssh-run.sh user@host deploy/roll-gateway.sh /opt/switchyard sha-<git sha> <git sha>
+# or by hand on the host:  bash roll-gateway.sh /opt/switchyard [TAG] [GIT_SHA]
+#
+# Environment: ROLL_HEALTH_TIMEOUT (seconds, default 180), ROLL_POLL_INTERVAL (seconds, default 2),
+# ROLL_SETTLE_SECONDS (default 10: longer than the Caddyfile's health_interval).
+set -euo pipefail
+
+tag_var=GATEWAY_TAG
+replicas=(gateway-1 gateway-2)
+dir=${1:?usage: roll-gateway.sh DIR [TAG] [GIT_SHA]}
+tag=${2:-}
+want_sha=${3:-}
+timeout=${ROLL_HEALTH_TIMEOUT:-180}
+interval=${ROLL_POLL_INTERVAL:-2}
+settle=${ROLL_SETTLE_SECONDS:-10}
+
+log() { printf '[roll-gateway %s] %s\n' "${HOSTNAME:-host}" "$*" >&2; }
+fail() {
+  log "FAILED: $*"
+  exit 1
+}
+
+# Replaces (or appends) KEY=VALUE in .env, keeping the file's owner and mode.
+set_env() {
+  local key=$1 value=$2 tmp
+  touch .env
+  tmp=$(mktemp)
+  grep -v "^${key}=" .env >"$tmp" || true
+  printf '%s=%s\n' "$key" "$value" >>"$tmp"
+  cat "$tmp" >.env
+  rm -f "$tmp"
+}
+
+# Runs a health check script in the service's container until it exits 0, or fails after the timeout.
+wait_for() {
+  local service=$1 what=$2 deadline=$((SECONDS + timeout))
+  shift 2
+  until docker compose exec -T "$service" "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      docker compose logs --tail 50 "$service" >&2 || true
+      fail "$service did not pass $what within ${timeout}s"
+    fi
+    sleep "$interval"
+  done
+}
+
+check_sha() {
+  local service=$1 sha
+  sha=$(docker compose exec -T "$service" printenv GIT_SHA | tr -d '\r') || fail "could not read GIT_SHA in $service"
+  if [ -n "$want_sha" ] && [ "$sha" != "$want_sha" ]; then
+    fail "$service runs git sha '$sha', expected '$want_sha' (is $tag_var the right tag?)"
+  fi
+  log "$service runs git sha $sha"
+}
+
+[[ -z $tag || $tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || fail "'$tag' is not an image tag"
+[[ -z $want_sha || $want_sha =~ ^[0-9a-f]{40}$ ]] || fail "'$want_sha' is not a full git sha"
+cd "$dir" || fail "no directory $dir on this host"
+
+if [ -n "$tag" ]; then
+  set_env "$tag_var" "$tag"
+  log "$tag_var=$tag"
+fi
+
+log "pulling the image"
+docker compose pull "${replicas[@]}" worker || fail "could not pull the image; nothing was touched"
+
+for service in "${replicas[@]}"; do
+  log "replacing $service (the other replica serves meanwhile; the old container drains first)"
+  docker compose up -d --no-deps --force-recreate "$service"
+  wait_for "$service" /ready node gateway/dist/healthcheck.js /ready
+  check_sha "$service"
+  log "$service is ready"
+  sleep "$settle"
+done
+
+log "replacing the usage worker"
+docker compose up -d --no-deps --force-recreate worker
+wait_for worker "its health check" node gateway/dist/usage-worker/healthcheck.js
+check_sha worker
+log "done: ${replicas[*]} and worker run the new image"

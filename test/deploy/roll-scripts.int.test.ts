@@ -1,0 +1,408 @@
+// The roll-out scripts, run for real: deploy/roll-fleet.sh and deploy/roll-gateway.sh (through deploy/ssh-run.sh)
+// with a fake `ssh` and a fake `docker` first on PATH (test/deploy/fakes: they record every call in one log and
+// play the hosts' containers in temp directories), and a small HTTP server that answers GET /admin/nodes like
+// the gateway from the nodes' current containers. What an operator relies on: the canary goes first, one node at
+// a time, each drains (stop) before it starts again, the next node waits for the previous one's heartbeat to
+// report the new git sha, the first failure stops the roll-out with the rest untouched, and SSH only ever talks
+// to hosts whose key is pinned. The gateway host: gateway-1 is replaced and passes /ready before gateway-2 is touched.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+jest.setTimeout(60_000);
+
+const REPO = resolve(__dirname, '../..');
+const DEPLOY = join(REPO, 'deploy');
+const ADMIN_TOKEN = 'test-admin-token-for-the-fake-gateway';
+const sha = () => randomBytes(20).toString('hex');
+
+interface NodeSpec {
+  id: string;
+  host: string;
+  port?: number;
+  /** Lines of the host's fake-behaviour file (see test/deploy/fakes/docker) plus the admin server's own: heartbeat=stale|crashloop. */
+  behaviour?: string[];
+  /** Its host key is in known_hosts (default true). */
+  pinned?: boolean;
+  /** The git sha it runs before the roll-out. */
+  oldSha?: string;
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  log: string[];
+}
+
+let root: string;
+let fakeLog: string;
+let fakeBin: string;
+let keyFile: string;
+let knownHosts: string;
+
+beforeAll(() => {
+  // What the scripts need besides bash, as on GitHub's runners: say so plainly rather than fail obscurely.
+  const missing = ['curl', 'jq'].filter((tool) => spawnSync(tool, ['--version']).status !== 0);
+  if (missing.length > 0) throw new Error(`the roll-out scripts need ${missing.join(' and ')} (apt-get install -y ${missing.join(' ')})`);
+});
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'sy-roll-'));
+  fakeLog = join(root, 'calls.log');
+  writeFileSync(fakeLog, '');
+  fakeBin = join(root, 'bin');
+  mkdirSync(fakeBin);
+  for (const tool of ['ssh', 'docker']) {
+    copyFileSync(join(REPO, 'test/deploy/fakes', tool), join(fakeBin, tool));
+    chmodSync(join(fakeBin, tool), 0o755);
+  }
+  keyFile = join(root, 'deploy-key');
+  writeFileSync(keyFile, 'placeholder: the fake ssh never reads it\n', { mode: 0o600 });
+  knownHosts = join(root, 'known_hosts');
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+function run(script: string, args: string[], env: Record<string, string>): Promise<Run> {
+  return new Promise((done, fail) => {
+    const child = spawn('bash', [join(DEPLOY, script), ...args], {
+      env: { PATH: `${fakeBin}:${process.env.PATH ?? ''}`, HOME: root, FAKE_LOG: fakeLog, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code: code ?? -1, stdout, stderr, log: readFileSync(fakeLog, 'utf8').split('\n').filter(Boolean) }));
+  });
+}
+
+function pin(hosts: { host: string; port?: number }[]): void {
+  // Public-key-shaped placeholders: only the host column matters to the fake ssh.
+  const lines = hosts.map(({ host, port }) => `${port === undefined || port === 22 ? host : `[${host}]:${port}`} ssh-ed25519 placeholder-host-key`);
+  writeFileSync(knownHosts, lines.join('\n') + '\n');
+}
+
+/** A host directory as deploy/roll-node.sh finds it: .env, and the fake node-agent container running oldSha. */
+function nodeDir(spec: NodeSpec, oldSha: string, startedAt: number): string {
+  const dir = join(root, 'hosts', spec.host);
+  mkdirSync(join(dir, '.fake'), { recursive: true });
+  writeFileSync(join(dir, '.env'), `NODE_ID=${spec.id}\nNODE_AGENT_TAG=sha-${oldSha}\nREDIS_URL=redis://redis.example:6379\n`);
+  writeFileSync(join(dir, '.fake/node-agent'), `running ${oldSha} ${startedAt}\n`);
+  writeFileSync(join(dir, 'fake-behaviour'), (spec.behaviour ?? []).join('\n') + '\n');
+  return dir;
+}
+
+interface Fleet {
+  nodes: (NodeSpec & { dir: string })[];
+  list: string;
+  admin: { url: string; server: Server };
+}
+
+/**
+ * The fake gateway's GET /admin/nodes: one entry per node whose container runs, from its state file. A node
+ * that just (re)started shows up one poll late, as a heartbeat does; heartbeat=stale keeps showing the entry
+ * from before the roll-out (a process that never heartbeats, whose old entry has not expired yet);
+ * heartbeat=crashloop shows a new process at every poll.
+ */
+async function startAdmin(nodes: Fleet['nodes'], initial: Map<string, { gitSha: string; startedAt: number }>): Promise<Fleet['admin']> {
+  const lastState = new Map<string, { state: string; polls: number }>();
+  const lastServed = new Map<string, string>();
+  for (const node of nodes) lastState.set(node.id, { state: readFileSync(join(node.dir, '.fake/node-agent'), 'utf8'), polls: 1 });
+  const server = createServer((req, res) => {
+    if (req.headers.authorization !== `Bearer ${ADMIN_TOKEN}`) {
+      res.writeHead(401).end();
+      return;
+    }
+    if (req.method !== 'GET' || req.url !== '/admin/nodes') {
+      res.writeHead(404).end();
+      return;
+    }
+    const entries = [];
+    for (const node of nodes) {
+      const state = readFileSync(join(node.dir, '.fake/node-agent'), 'utf8');
+      const seen = lastState.get(node.id)!;
+      if (seen.state !== state) lastState.set(node.id, { state, polls: 0 });
+      const polls = ++lastState.get(node.id)!.polls;
+      const behaviour = readFileSync(join(node.dir, 'fake-behaviour'), 'utf8');
+      const [status, gitSha, startedAt] = state.trim().split(' ');
+      let entry: { gitSha: string; startedAt: number } | undefined;
+      if (behaviour.includes('heartbeat=stale')) entry = initial.get(node.id);
+      else if (status === 'running' && polls >= 2) {
+        const restarted = behaviour.includes('heartbeat=crashloop') && polls > 2;
+        entry = { gitSha: gitSha!, startedAt: restarted ? Number(startedAt) + polls : Number(startedAt) };
+      }
+      if (!entry) continue;
+      entries.push({ nodeId: node.id, version: '0.1.0', gitSha: entry.gitSha, startedAt: entry.startedAt, heartbeatAt: Date.now(), state: 'available' });
+      const served = `${entry.gitSha} ${entry.startedAt}`;
+      if (lastServed.get(node.id) !== served) {
+        lastServed.set(node.id, served);
+        appendFileSync(fakeLog, `admin ${node.id} gitSha=${entry.gitSha} startedAt=${entry.startedAt}\n`);
+      }
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ nodes: entries }));
+  });
+  await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((closed) => s.close(closed))));
+});
+
+async function fleet(specs: NodeSpec[]): Promise<Fleet> {
+  const initial = new Map<string, { gitSha: string; startedAt: number }>();
+  const nodes = specs.map((spec, i) => {
+    const before = { gitSha: spec.oldSha ?? sha(), startedAt: 1_700_000_000_000 + i };
+    initial.set(spec.id, before);
+    return { ...spec, dir: nodeDir(spec, before.gitSha, before.startedAt) };
+  });
+  pin(specs.filter((s) => s.pinned !== false));
+  const admin = await startAdmin(nodes, initial);
+  servers.push(admin.server);
+  const list = [
+    '# the canary first',
+    ...nodes.map((n) => `deploy@${n.host}${n.port === undefined ? '' : `:${n.port}`} ${n.dir} ${n.id}`),
+    '',
+  ].join('\n');
+  return { nodes, list, admin };
+}
+
+function rollFleet(f: Fleet, newSha: string, env: Record<string, string> = {}): Promise<Run> {
+  return run('roll-fleet.sh', [], {
+    FLEET_NODES: f.list,
+    IMAGE_TAG: `sha-${newSha}`,
+    GATEWAY_URL: f.admin.url,
+    ADMIN_TOKEN,
+    SSH_KEY_FILE: keyFile,
+    SSH_KNOWN_HOSTS_FILE: knownHosts,
+    NODE_WAIT_TIMEOUT: '10',
+    NODE_POLL_INTERVAL: '0.05',
+    ROLL_HEALTH_TIMEOUT: '5',
+    ROLL_POLL_INTERVAL: '0.05',
+    ...env,
+  });
+}
+
+const onHost = (log: string[], host: string) => log.filter((l) => l.startsWith(`docker host=${host} `) || l.startsWith(`ssh dest=deploy@${host} `));
+const dockerSubcommands = (log: string[], host: string) =>
+  log.filter((l) => l.startsWith(`docker host=${host} `)).map((l) => l.split(' ')[3]);
+const firstIndex = (log: string[], match: (line: string) => boolean) => log.findIndex(match);
+const lastIndex = (log: string[], match: (line: string) => boolean) => log.map((l, i) => (match(l) ? i : -1)).reduce((a, b) => Math.max(a, b), -1);
+const runningSha = (dir: string, service = 'node-agent') => readFileSync(join(dir, '.fake', service), 'utf8').split(' ')[1];
+
+describe('roll-fleet.sh: the node-agent to every node', () => {
+  it('rolls the canary first, then one node at a time: each drains before it restarts, the next waits for the new heartbeat', async () => {
+    const f = await fleet([
+      { id: 'node-a', host: 'host-a' },
+      { id: 'node-b', host: 'host-b', port: 2222 },
+      { id: 'node-c', host: 'host-c' },
+    ]);
+    const newSha = sha();
+    const r = await rollFleet(f, newSha);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining(`all 3 node(s) run git sha ${newSha}`) as unknown });
+
+    // SSH: the list's order, each with the pinned known_hosts and strict checking, the port from the list.
+    const ssh = r.log.filter((l) => l.startsWith('ssh '));
+    expect(ssh).toEqual([
+      `ssh dest=deploy@host-a port=22 key=${keyFile} strict=yes known=${knownHosts}`,
+      `ssh dest=deploy@host-b port=2222 key=${keyFile} strict=yes known=${knownHosts}`,
+      `ssh dest=deploy@host-c port=22 key=${keyFile} strict=yes known=${knownHosts}`,
+    ]);
+    for (const node of f.nodes) {
+      // Pull while the old node still serves, then drain (stop), then start, then the health probe.
+      expect(dockerSubcommands(r.log, node.host).slice(0, 4)).toEqual(['pull', 'stop', 'up', 'exec']);
+      expect(runningSha(node.dir)).toBe(newSha);
+      const env = readFileSync(join(node.dir, '.env'), 'utf8');
+      expect(env.match(/^NODE_AGENT_TAG=.*$/gm)).toEqual([`NODE_AGENT_TAG=sha-${newSha}`]);
+      expect(env).toContain(`NODE_ID=${node.id}`);
+    }
+    // One at a time: a node is touched only after the previous one's heartbeat reported the new sha.
+    for (const [prev, next] of [
+      [f.nodes[0]!, f.nodes[1]!],
+      [f.nodes[1]!, f.nodes[2]!],
+    ] as const) {
+      const prevDone = lastIndex(r.log, (l) => onHost([l], prev.host).length > 0);
+      const reported = firstIndex(r.log, (l) => l.startsWith(`admin ${prev.id} gitSha=${newSha}`));
+      const nextStart = firstIndex(r.log, (l) => onHost([l], next.host).length > 0);
+      expect(prevDone).toBeGreaterThan(-1);
+      expect(reported).toBeGreaterThan(prevDone);
+      expect(nextStart).toBeGreaterThan(reported);
+    }
+  });
+
+  it('stops at a canary whose heartbeat never reports the new sha: no other node is touched', async () => {
+    const f = await fleet([
+      { id: 'node-a', host: 'host-a', behaviour: ['heartbeat=stale'] },
+      { id: 'node-b', host: 'host-b' },
+      { id: 'node-c', host: 'host-c' },
+    ]);
+    const oldB = runningSha(f.nodes[1]!.dir);
+    const newSha = sha();
+    const r = await rollFleet(f, newSha, { NODE_WAIT_TIMEOUT: '1' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`node node-a did not report git sha ${newSha} from a new process`);
+    expect(r.stderr).toContain('FAILED on node-a');
+    expect(r.stderr).toContain('not touched: node-b node-c');
+    expect(onHost(r.log, 'host-b')).toEqual([]);
+    expect(onHost(r.log, 'host-c')).toEqual([]);
+    expect(runningSha(f.nodes[1]!.dir)).toBe(oldB);
+  });
+
+  it('stops at the first node whose image cannot be pulled, before draining it; the nodes after it are not touched', async () => {
+    const f = await fleet([
+      { id: 'node-a', host: 'host-a' },
+      { id: 'node-b', host: 'host-b', behaviour: ['pull=fail'] },
+      { id: 'node-c', host: 'host-c' },
+    ]);
+    const oldB = runningSha(f.nodes[1]!.dir);
+    const newSha = sha();
+    const r = await rollFleet(f, newSha);
+    expect(r.code).toBe(1);
+    expect(runningSha(f.nodes[0]!.dir)).toBe(newSha);
+    expect(dockerSubcommands(r.log, 'host-b')).toEqual(['pull']);
+    expect(runningSha(f.nodes[1]!.dir)).toBe(oldB);
+    expect(r.stderr).toContain('could not pull the image; the running node was not touched');
+    expect(r.stderr).toContain('not touched: node-c');
+    expect(onHost(r.log, 'host-c')).toEqual([]);
+  });
+
+  it('refuses a host whose key is not pinned, and stops there', async () => {
+    const f = await fleet([
+      { id: 'node-a', host: 'host-a' },
+      { id: 'node-b', host: 'host-b', pinned: false },
+      { id: 'node-c', host: 'host-c' },
+    ]);
+    const r = await rollFleet(f, sha());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('Host key verification failed.');
+    expect(r.stderr).toContain('FAILED on node-b');
+    expect(dockerSubcommands(r.log, 'host-b')).toEqual([]);
+    expect(onHost(r.log, 'host-c')).toEqual([]);
+  });
+
+  it('rolling out the version already running still waits for the restarted process, not the old heartbeat', async () => {
+    const same = sha();
+    const stale = await fleet([{ id: 'node-a', host: 'host-a', oldSha: same, behaviour: ['heartbeat=stale'] }]);
+    const r = await rollFleet(stale, same, { NODE_WAIT_TIMEOUT: '1' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`last seen: git sha ${same}, started at 1700000000000`);
+
+    rmSync(join(root, 'hosts'), { recursive: true });
+    writeFileSync(fakeLog, '');
+    const fresh = await fleet([{ id: 'node-a', host: 'host-a', oldSha: same }]);
+    const ok = await rollFleet(fresh, same);
+    expect(ok.code).toBe(0);
+    expect(dockerSubcommands(ok.log, 'host-a').slice(0, 3)).toEqual(['pull', 'stop', 'up']);
+  });
+
+  it('stops when the canary does not stay up through its soak', async () => {
+    const f = await fleet([
+      { id: 'node-a', host: 'host-a', behaviour: ['heartbeat=crashloop'] },
+      { id: 'node-b', host: 'host-b' },
+    ]);
+    const r = await rollFleet(f, sha(), { CANARY_SOAK_SECONDS: '1' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('the canary did not stay up through the soak');
+    expect(onHost(r.log, 'host-b')).toEqual([]);
+  });
+
+  it('with a tag that names no sha, takes the canary’s build as the one every node must run', async () => {
+    const built = sha();
+    const other = sha();
+    const f = await fleet([
+      { id: 'node-a', host: 'host-a', behaviour: [`image-sha=${built}`] },
+      { id: 'node-b', host: 'host-b', behaviour: [`image-sha=${other}`] },
+      { id: 'node-c', host: 'host-c' },
+    ]);
+    const r = await rollFleet(f, sha(), { IMAGE_TAG: 'latest' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the canary runs git sha ${built}`);
+    expect(r.stderr).toContain(`the new node runs git sha '${other}', expected '${built}'`);
+    expect(onHost(r.log, 'host-c')).toEqual([]);
+  });
+
+  it('checks the whole node list before touching any node', async () => {
+    const f = await fleet([{ id: 'node-a', host: 'host-a' }]);
+    const r = await rollFleet(f, sha(), { FLEET_NODES: `${f.list}\ndeploy@host-b /opt/switchyard-node\n` });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/FLEET_NODES line \d+ is not 'user@host\[:port\] \/path\/to\/dir node-id'/);
+    expect(r.stderr).toContain('no node was touched');
+    expect(r.log).toEqual([]);
+  });
+
+  it('refuses a wrong admin token at once rather than waiting', async () => {
+    const f = await fleet([{ id: 'node-a', host: 'host-a' }]);
+    const r = await rollFleet(f, sha(), { ADMIN_TOKEN: 'not-the-token' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('the gateway refused ADMIN_TOKEN');
+    expect(r.log).toEqual([]);
+  });
+});
+
+describe('roll-gateway.sh: the gateway host, one replica at a time', () => {
+  function gatewayHost(behaviour: string[], oldSha: string): string {
+    const dir = join(root, 'hosts', 'gw');
+    mkdirSync(join(dir, '.fake'), { recursive: true });
+    writeFileSync(join(dir, '.env'), `GATEWAY_TAG=sha-${oldSha}\nGATEWAY_PORT=8080\n`);
+    for (const service of ['gateway-1', 'gateway-2', 'worker']) writeFileSync(join(dir, '.fake', service), `running ${oldSha} 1\n`);
+    writeFileSync(join(dir, 'fake-behaviour'), behaviour.join('\n') + '\n');
+    pin([{ host: 'gw' }]);
+    return dir;
+  }
+  const rollGateway = (dir: string, newSha: string) =>
+    run('ssh-run.sh', ['deploy@gw', join(DEPLOY, 'roll-gateway.sh'), dir, `sha-${newSha}`, newSha], {
+      SSH_KEY_FILE: keyFile,
+      SSH_KNOWN_HOSTS_FILE: knownHosts,
+      REMOTE_ENV: 'ROLL_HEALTH_TIMEOUT=2 ROLL_POLL_INTERVAL=0.05 ROLL_SETTLE_SECONDS=0',
+    });
+
+  it('replaces gateway-1, waits for its /ready, then gateway-2, then the worker', async () => {
+    const dir = gatewayHost(['ready-after=2'], sha());
+    const newSha = sha();
+    const r = await rollGateway(dir, newSha);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining('done: gateway-1 gateway-2 and worker run the new image') as unknown });
+    const at = (match: string) => firstIndex(r.log, (l) => l.includes(match));
+    expect(at('compose pull gateway-1 gateway-2 worker')).toBeGreaterThan(-1);
+    const up1 = at('compose up -d --no-deps --force-recreate gateway-1');
+    const ready1 = at('probe host=gw gateway-1 /ready ok');
+    const up2 = at('compose up -d --no-deps --force-recreate gateway-2');
+    const ready2 = at('probe host=gw gateway-2 /ready ok');
+    const upWorker = at('compose up -d --no-deps --force-recreate worker');
+    expect(at('compose pull')).toBeLessThan(up1);
+    // It waited: /ready failed before it passed, and only then was gateway-2 touched.
+    expect(r.log.filter((l) => l === 'probe host=gw gateway-1 /ready fail')).toHaveLength(2);
+    expect(up1).toBeLessThan(ready1);
+    expect(ready1).toBeLessThan(up2);
+    expect(up2).toBeLessThan(ready2);
+    expect(ready2).toBeLessThan(upWorker);
+    for (const service of ['gateway-1', 'gateway-2', 'worker']) expect(runningSha(dir, service)).toBe(newSha);
+    expect(readFileSync(join(dir, '.env'), 'utf8').match(/^GATEWAY_TAG=.*$/gm)).toEqual([`GATEWAY_TAG=sha-${newSha}`]);
+  });
+
+  it('stops when gateway-1 never becomes ready: gateway-2 and the worker keep the old image', async () => {
+    const oldSha = sha();
+    const dir = gatewayHost(['health.gateway-1=never'], oldSha);
+    const r = await rollGateway(dir, sha());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('gateway-1 did not pass /ready within 2s');
+    expect(r.log.some((l) => l.includes('gateway-2') && !l.includes('compose pull'))).toBe(false);
+    expect(runningSha(dir, 'gateway-2')).toBe(oldSha);
+    expect(runningSha(dir, 'worker')).toBe(oldSha);
+  });
+
+  it('refuses to go on when the new gateway-1 runs another build than the one asked for', async () => {
+    const oldSha = sha();
+    const dir = gatewayHost([`image-sha=${sha()}`], oldSha);
+    const r = await rollGateway(dir, sha());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/gateway-1 runs git sha '[0-9a-f]{40}', expected '[0-9a-f]{40}'/);
+    expect(runningSha(dir, 'gateway-2')).toBe(oldSha);
+  });
+});
