@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createKeyspace } from '@switchyard/shared';
-import { baseChildEnv, deleteKeys, freePort, testRedisUrl } from '@switchyard/shared/testing';
+import { baseChildEnv, freePort, testRedisUrl } from '@switchyard/shared/testing';
 import { startChain, type Chain } from '../../gateway/src/test-harness.js';
 
 jest.setTimeout(120_000);
@@ -87,7 +87,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await chain?.stop();
   if (redis) {
-    await deleteKeys(redis, chain.prefix);
     redis.disconnect();
   }
 });

@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createFakeAnthropic, freePort, spawnService, uniquePrefix, type FakeAnthropic, type SpawnedService, type Timing } from '@switchyard/shared/testing';
+import { Redis } from 'ioredis';
+import { createFakeAnthropic, deleteKeys, freePort, spawnService, uniquePrefix, type FakeAnthropic, type SpawnedService, type Timing } from '@switchyard/shared/testing';
 
 export interface Chain {
   gatewayUrl: string;
@@ -24,6 +25,7 @@ export interface Chain {
   admin(method: string, path: string, body?: unknown): Promise<Response>;
   /** Waits until /ready says ready and every node is in /admin/nodes. */
   waitReady(): Promise<void>;
+  /** Stops every process and deletes the chain's Redis keys. */
   stop(): Promise<void>;
 }
 
@@ -143,6 +145,9 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
       for (const svc of all) svc.kill();
       await fake.stop();
       rmSync(dir, { recursive: true, force: true });
+      // The chain's keys (registry, keys, usage, the queue) go with it.
+      const redis = new Redis(opts.redisUrl, { lazyConnect: true });
+      await deleteKeys(redis, prefix).finally(() => redis.disconnect());
     },
   };
   if (opts.worker) await startWorker();

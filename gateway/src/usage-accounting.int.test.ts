@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { getEncoding } from 'js-tiktoken';
 import { createKeyspace, JobCatalog, queuePrefix } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl } from '@switchyard/shared/testing';
+import { testRedisUrl } from '@switchyard/shared/testing';
 import { startChain, type Chain } from './test-harness.js';
 
 jest.setTimeout(180_000);
@@ -30,7 +30,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await chain?.stop();
   if (redis) {
-    await deleteKeys(redis, chain.prefix);
     redis.disconnect();
   }
 });

@@ -3,9 +3,8 @@
 // node on a newer build published straight into the registry, the usage worker, and the CLI as operators run it.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
 import { createIoRedisClient, createIoRedisStore, createKeyspace, initialAccountState, removeNodeRecord, writeNodeRecord, type SharedStore } from '@switchyard/shared';
-import { deleteKeys, freePort, spawnService, testRedisUrl } from '@switchyard/shared/testing';
+import { freePort, spawnService, testRedisUrl } from '@switchyard/shared/testing';
 import { startChain, type Chain } from './test-harness.js';
 
 jest.setTimeout(90_000);
@@ -26,22 +25,16 @@ interface NodeList {
 }
 
 let chain: Chain;
-let redis: Redis;
 let store: SharedStore;
 
 beforeAll(async () => {
   chain = await startChain({ redisUrl: testRedisUrl(), gatewayEnv: { GIT_SHA: GATEWAY_SHA }, nodeEnv: { GIT_SHA: NODE_SHA, METRICS_TOKEN } });
   await chain.waitReady();
-  redis = new Redis(testRedisUrl());
   store = createIoRedisStore(createIoRedisClient(testRedisUrl()));
 });
 afterAll(async () => {
   await chain?.stop();
   await store?.close();
-  if (redis) {
-    await deleteKeys(redis, chain.prefix);
-    redis.disconnect();
-  }
 });
 
 async function nodeList(): Promise<NodeList> {

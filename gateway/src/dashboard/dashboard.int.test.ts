@@ -6,9 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { deleteKeys, testRedisUrl } from '@switchyard/shared/testing';
+import { testRedisUrl } from '@switchyard/shared/testing';
 import { startChain, type Chain } from '../test-harness.js';
 import { DASHBOARD_CSP } from './dashboard-router.js';
 
@@ -20,23 +19,17 @@ const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 const SCREENSHOT = join(ARTIFACTS, 'dashboard.png');
 
 let chain: Chain;
-let redis: Redis;
 let browser: Browser | undefined;
 
 beforeAll(async () => {
   chain = await startChain({ redisUrl: testRedisUrl(), worker: true });
   await chain.waitReady();
-  redis = new Redis(testRedisUrl());
   if (hasChromium) browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
   else console.warn(`dashboard browser test SKIPPED: ${CHROMIUM} not found (on Debian/Ubuntu: apt-get install -y chromium)`);
 });
 afterAll(async () => {
   await browser?.close();
   await chain?.stop();
-  if (redis) {
-    await deleteKeys(redis, chain.prefix);
-    redis.disconnect();
-  }
 });
 
 /** A raw GET, so paths like `/dashboard/../x` reach the gateway exactly as written (fetch would normalise them). */

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { JobCatalog, queuePrefix } from '@switchyard/shared';
-import { deleteKeys, freePort, testRedisUrl } from '@switchyard/shared/testing';
+import { freePort, testRedisUrl } from '@switchyard/shared/testing';
 import { startChain, type Chain } from '../test-harness.js';
 
 jest.setTimeout(120_000);
@@ -119,7 +119,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await chain?.stop();
   if (redis) {
-    if (chain) await deleteKeys(redis, chain.prefix);
     redis.disconnect();
   }
 });
