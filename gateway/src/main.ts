@@ -160,7 +160,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 70_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${config.HOST}:${config.PORT} (${err.code ?? err.message}); fix: set PORT (and HOST) to a free address`)));
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${config.HOST}:${config.PORT} (${err.code ?? err.message}). Fix: set PORT (and HOST) to a free address.`)));
     server.listen(config.PORT, config.HOST, resolve);
   });
   const metricsServer = exposure.where === 'own' && metricsHandler ? await listenForMetrics(metricsHandler, exposure.port, config.HOST, log) : undefined;

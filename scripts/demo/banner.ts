@@ -51,7 +51,7 @@ export function readyBanner(b: BannerInput): string[] {
     `  ANTHROPIC_BASE_URL=${b.gatewayUrl} ANTHROPIC_AUTH_TOKEN=${b.userKey} claude`,
     '',
     'The operator CLI:',
-    `  npx switchyard --url ${b.gatewayUrl} --token ${b.adminToken} nodes list`,
+    `  SWITCHYARD_URL=${b.gatewayUrl} SWITCHYARD_ADMIN_TOKEN=${b.adminToken} npx switchyard nodes list`,
     '',
     READY_LINE,
   ];
