@@ -249,3 +249,28 @@ describe('usage worker', () => {
     expect(await res.json()).toMatchObject({ error: { type: 'authentication_error' } });
   });
 });
+
+// Last, so the figures above stay those of the conversation alone.
+describe('gateway: rejections and the usage pipeline', () => {
+  it('counts the requests it refused itself, and where every usage job went', async () => {
+    const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': `sy-${randomBytes(24).toString('hex')}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(res.status).toBe(401);
+    await res.text();
+    const m = await until(
+      'the usage jobs enqueued',
+      () => scrape(chain.gatewayUrl, chain.adminToken),
+      (s) => total(s, 'switchyard_gateway_usage_jobs_total', { outcome: 'enqueued' }) >= N,
+    );
+    expect(total(m, 'switchyard_gateway_rejections_total', { reason: 'unauthenticated' })).toBe(1);
+    expect(total(m, 'switchyard_gateway_usage_jobs_total', { outcome: 'spooled' })).toBe(0);
+    // Redis was up all along: nothing waits in memory or in the spool.
+    expect(has(m, 'switchyard_gateway_usage_buffer_jobs')).toBe(true);
+    expect(total(m, 'switchyard_gateway_usage_buffer_jobs')).toBe(0);
+    expect(has(m, 'switchyard_gateway_usage_spool_bytes')).toBe(true);
+    expect(total(m, 'switchyard_gateway_usage_spool_bytes')).toBe(0);
+  });
+});
