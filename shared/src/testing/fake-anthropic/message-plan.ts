@@ -9,7 +9,8 @@ const BlockSchema = z.looseObject({ type: z.string() });
 
 /** One message of the conversation. */
 export const MessageParamSchema = z.looseObject({
-  role: z.enum(['user', 'assistant']),
+  // Claude Code (2.1.197) also sends `system` messages between the turns (a reminder the harness adds); the API takes them.
+  role: z.enum(['user', 'assistant', 'system']),
   content: z.union([z.string(), z.array(BlockSchema)]),
 });
 export type MessageParam = z.infer<typeof MessageParamSchema>;
