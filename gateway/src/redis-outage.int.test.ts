@@ -41,6 +41,14 @@ async function timedPost(key: string, session: string): Promise<{ status: number
   return { status: res.status, ms: performance.now() - started };
 }
 
+/** One unlabelled or labelled sample's value from the gateway's /metrics (0 when absent). */
+async function gatewayMetric(name: string, labels = ''): Promise<number> {
+  const res = await fetch(`${chain.gatewayUrl}/metrics`, { headers: { authorization: `Bearer ${chain.adminToken}` } });
+  const text = await res.text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
 it('keeps serving known keys while Redis is down, and recovers after', async () => {
   const { key } = await chain.createKey();
   const session = randomUUID();
@@ -65,6 +73,10 @@ it('keeps serving known keys while Redis is down, and recovers after', async () 
   // The jobs that could not be enqueued are on disk, not in memory.
   const spooled = readdirSync(chain.spoolDir).reduce((n, f) => n + statSync(join(chain.spoolDir, f)).size, 0);
   expect(spooled).toBeGreaterThan(0);
+  // …and the metrics say so: spooled jobs counted, the spool's size, the registry unreadable.
+  expect(await gatewayMetric('switchyard_gateway_usage_jobs_total', '{outcome="spooled"}')).toBeGreaterThan(0);
+  expect(await gatewayMetric('switchyard_gateway_usage_spool_bytes')).toBeGreaterThan(0);
+  expect(await gatewayMetric('switchyard_gateway_registry_up')).toBe(0);
 
   redis = await startRedisServer({ port: redis.port, dataDir });
   const back = Date.now() + 20_000;
@@ -99,8 +111,11 @@ it('keeps serving known keys while Redis is down, and recovers after', async () 
       cacheRead: ledger.cacheRead,
       cacheCreation: ledger.cacheCreation,
     });
-    // The spool was replayed and emptied.
+    // The spool was replayed and emptied, and the metrics show it.
     expect(readdirSync(chain.spoolDir).reduce((n, f) => n + statSync(join(chain.spoolDir, f)).size, 0)).toBe(0);
+    expect(await gatewayMetric('switchyard_gateway_usage_spool_bytes')).toBe(0);
+    expect(await gatewayMetric('switchyard_gateway_usage_jobs_total', '{outcome="replayed"}')).toBeGreaterThan(0);
+    expect(await gatewayMetric('switchyard_gateway_registry_up')).toBe(1);
   } finally {
     conn.disconnect();
   }
