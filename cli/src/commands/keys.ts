@@ -132,7 +132,7 @@ async function revokeKey(ctx: CommandContext): Promise<void> {
   const id = ctx.args[0] ?? '';
   const answer = await ctx.client().request('DELETE', `/keys/${encodeURIComponent(id)}`);
   if (ctx.json) return ctx.printJson(answer);
-  ctx.print(`Revoked key ${id}: it stops working at once.`);
+  ctx.print(`Revoked key ${id}: every gateway refuses it within 5 s.`);
 }
 
 /** The key commands. */
@@ -189,7 +189,7 @@ export const KEY_COMMANDS: Command[] = [
     args: '<id>',
     minArgs: 1,
     maxArgs: 1,
-    summary: 'Revoke a key: it stops working at once and cannot come back.',
+    summary: 'Revoke a key: every gateway refuses it within 5 s, and it cannot come back.',
     options: {},
     run: revokeKey,
   },

@@ -109,7 +109,7 @@ const OPERATIONS: readonly OperationSpec[] = [
     operationId: 'revokeKey',
     tag: 'keys',
     summary: 'Revoke a key',
-    description: 'The key stops working at once and its record is deleted.',
+    description: 'Every gateway refuses the key within 5 s (their key caches refresh); its record is deleted.',
     pathParam: KEY_ID,
     ok: { status: 200, schema: 'RevokedKey', description: 'The key is revoked.' },
     errors: [404],
