@@ -10,3 +10,5 @@ export * from './http/index.js';
 export * from './fleet/index.js';
 export * from './usage/index.js';
 export * from './async/index.js';
+export * from './identity/index.js';
+export * from './tunnel/index.js';

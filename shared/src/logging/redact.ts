@@ -33,12 +33,12 @@ const SECRET_NAME = new RegExp(
   'i',
 );
 
-// Values: Anthropic keys and OAuth tokens, our own gateway keys, and Bearer credentials in free text.
-const SECRET_VALUE = /sk-ant-[A-Za-z0-9_-]+|\bsy-[A-Za-z0-9_-]{16,}|(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/g;
+// Values: Anthropic keys and OAuth tokens, our own gateway keys and node tokens, and Bearer credentials in free text.
+const SECRET_VALUE = /sk-ant-[A-Za-z0-9_-]+|\bsyn?-[A-Za-z0-9_-]{16,}|(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/g;
 
 /** Masks secret-shaped substrings in a string. */
 export function redactString(s: string): string {
-  if (!s.includes('sk-ant-') && !s.includes('sy-') && !/bearer/i.test(s)) return s;
+  if (!s.includes('sk-ant-') && !s.includes('sy-') && !s.includes('syn-') && !/bearer/i.test(s)) return s;
   return s.replace(SECRET_VALUE, (match, bearer: string | undefined) => (bearer ? `${bearer}${REDACTED}` : REDACTED));
 }
 

@@ -61,6 +61,16 @@ export function createKeyspace(prefix = 'sy:') {
     nodes: () => k('nodes'),
     /** Node control flags (drain). Gateway admin writes; node agent and gateway router read. No TTL. */
     nodeControl: (nodeId: string) => k('node', id('nodeId', nodeId), 'control'),
+    /** A node's enrolment `{nodeId, label?, tokenDigest, createdAt, rotatedAt?}` (only the SHA-256 of its token). Gateway admin writes; gateway tunnel and credential routes read. No TTL. */
+    nodeEnrolment: (nodeId: string) => k('enrol', id('nodeId', nodeId)),
+    /** Set of enrolled node ids. Gateway admin writes; gateways list and poll it (revocation). No TTL. */
+    nodeEnrolments: () => k('enrolled'),
+    /** The node's credential record sealed under a key only its token derives (the gateway cannot open it). Gateway credential route writes for the node. No TTL. */
+    sealedCredential: (nodeId: string) => k('sealed', id('nodeId', nodeId)),
+    /** Which node process (its random instance id) holds this node id; one live process per id. Gateways holding its tunnels renew it. TTL: seconds. */
+    nodeLease: (nodeId: string) => k('lease', id('nodeId', nodeId)),
+    /** Live gateway replicas: hash replica id → `{url?, seenAt}`. Each replica writes its own field; nodes learn the list through their tunnel. No TTL (stale fields are skipped by seenAt). */
+    gatewayReplicas: () => k('gateways'),
     /** Gateway user key record, found by the SHA-256 hex of the presented key (never the key itself). Gateway admin writes; gateway auth reads. No TTL. */
     keyByDigest: (sha256hex: string) => k('key', sha256Hex('sha256hex', sha256hex)),
     /** Set of gateway key ids. Gateway admin writes and lists. No TTL. */

@@ -1,0 +1,2 @@
+// Enrolled nodes: their identities (token digests) and the checks every node-facing route makes.
+export { createEnrolmentRepository, NODE_ID_RE, NodeEnrolmentSchema, type EnrolmentRepository, type EnrolmentStore, type NodeEnrolment } from './enrolment.js';
