@@ -38,6 +38,12 @@ export const TunnelHeaders = {
   replicaUrls: 'x-switchyard-replica-urls',
 } as const;
 
+/** Informational headers the gateway adds to each request it sends through a tunnel (the node logs them, then strips every `x-switchyard-*` header). */
+export const ForwardHeaders = {
+  requestId: 'x-switchyard-request-id',
+  keyId: 'x-switchyard-key-id',
+} as const;
+
 /**
  * Why a gateway refuses an upgrade: the HTTP status it answers with, and the `code` in its JSON body
  * `{ error: { code, message } }`. A node retries all of them with backoff (a revoked token is logged as such).
