@@ -10,6 +10,7 @@ const sentinels = {
   oauthRefresh: `sk-ant-ort01-${rnd()}`,
   apiKey: `sk-ant-api03-${rnd()}`,
   gatewayKey: `sy-${rnd()}`,
+  nodeToken: `syn-${rnd()}`,
   bearerOpaque: `opaque${rnd()}`,
   cookie: `session=${rnd()}`,
   sharedSecret: `shared-${rnd()}`,
@@ -29,6 +30,7 @@ function capture(format: 'json' | 'pretty'): { log: Logger; output: () => string
 function plantEverywhere(log: Logger): void {
   // 1. In the message text.
   log.info(`refreshing with ${sentinels.oauthRefresh} for key ${sentinels.gatewayKey}`);
+  log.info(`node joined with ${sentinels.nodeToken}`);
   // 2. Header-named fields at the top level and in nested headers.
   log.info('request received', {
     authorization: `Bearer ${sentinels.bearerOpaque}`,
