@@ -16,6 +16,15 @@ export class BodyValidationError extends AppError {
   }
 }
 
+/**
+ * A 409: what the request would create exists already (enrolling a node id twice). The shared error codes have
+ * no conflict, so the admin router answers this one itself, in the same envelope.
+ */
+export class ConflictError extends Error {
+  override readonly name = 'ConflictError';
+  readonly status = 409;
+}
+
 /** The request id the gateway's request context gave this request (a fresh one when mounted without it). */
 export function requestIdOf(res: Response): string {
   const locals = res.locals as { requestId?: unknown };
@@ -50,6 +59,10 @@ export function adminErrorHandler(log: Logger) {
     if (err instanceof BodyValidationError && !res.headersSent) {
       const envelope = errorEnvelope(err.anthropicType, err.message, requestId);
       res.status(err.status).setHeader('request-id', requestId).json({ ...envelope, error: { ...envelope.error, details: err.details } });
+      return;
+    }
+    if (err instanceof ConflictError && !res.headersSent) {
+      res.status(err.status).setHeader('request-id', requestId).json(errorEnvelope('invalid_request_error', err.message, requestId));
       return;
     }
     const appErr = bodyParserError(err) ?? toAppError(err);

@@ -2,8 +2,10 @@
 import express from 'express';
 import request from 'supertest';
 import type { Redis } from 'ioredis';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, initialAccountState, type SharedStore } from '@switchyard/shared';
+import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, initialAccountState, NodeTokens, type SharedStore } from '@switchyard/shared';
 import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { generateGatewayKey } from '../keys/index.js';
+import { createEnrolmentRepository } from '../nodes/index.js';
 import type { NodeView } from '../routing/index.js';
 import { createAdminRouter } from './admin-router.js';
 
@@ -12,22 +14,20 @@ const AUTH = { authorization: `Bearer ${TOKEN}` };
 const NOW = 1_800_000_000_000;
 
 function nodeView(nodeId: string, over: Partial<NodeView> = {}): NodeView {
-  return {
-    record: {
-      nodeId,
-      url: `http://127.0.0.1:1/${nodeId}`,
-      accountKind: 'oauth',
-      accountLabel: `${nodeId}@example.com`,
-      state: initialAccountState(NOW - 5000),
-      inFlight: 2,
-      version: '0.1.0',
-      gitSha: 'abc1234',
-      startedAt: NOW - 60_000,
-      heartbeatAt: NOW - 1500,
-    },
-    adminDrained: false,
-    ...over,
+  // Built apart from the literal below: a record carrying an address (as registries once did) must not show it.
+  const record = {
+    nodeId,
+    url: `http://127.0.0.1:1/${nodeId}`,
+    accountKind: 'oauth' as const,
+    accountLabel: `${nodeId}@example.com`,
+    state: initialAccountState(NOW - 5000),
+    inFlight: 2,
+    version: '0.1.0',
+    gitSha: 'abc1234',
+    startedAt: NOW - 60_000,
+    heartbeatAt: NOW - 1500,
   };
+  return { record, adminDrained: false, ...over };
 }
 
 interface ErrorBody {
@@ -72,6 +72,9 @@ describe('admin API', () => {
       ['patch', '/admin/keys/key_x'],
       ['delete', '/admin/keys/key_x'],
       ['get', '/admin/nodes'],
+      ['post', '/admin/nodes'],
+      ['delete', '/admin/nodes/node-a'],
+      ['post', '/admin/nodes/node-a/token'],
       ['post', '/admin/nodes/node-a/drain'],
       ['post', '/admin/nodes/node-a/resume'],
       ['get', '/admin/nothing-here'],
@@ -82,6 +85,8 @@ describe('admin API', () => {
       ['the token as x-api-key', { 'x-api-key': TOKEN }],
       ['another scheme', { authorization: `Basic ${TOKEN}` }],
       ['a prefix of the token', { authorization: `Bearer ${TOKEN.slice(0, 20)}` }],
+      ['a node token', { authorization: `Bearer ${NodeTokens.generate()}` }],
+      ['a gateway key', { authorization: `Bearer ${generateGatewayKey()}` }],
     ];
 
     it.each(routes)('refuses %s %s without the right token, before reading the body or touching Redis', async (method, path) => {
@@ -110,6 +115,18 @@ describe('admin API', () => {
       expect(() => createAdminRouter({ store, keys, adminToken: 'short', registry: { nodes: () => [] }, log: createNullLogger() })).toThrow(RangeError);
     });
 
+    it('never takes a node token or a gateway key for the admin token: refused when presented, and as the admin token itself', async () => {
+      const enrolled = await createEnrolmentRepository({ store, keys }).create('node-a');
+      const nodeToken = enrolled!.token;
+      const node = await request(app).get('/admin/nodes').set({ authorization: `Bearer ${nodeToken}` }).expect(401);
+      expect(errOf(node).message).toBe('Invalid admin token: a node token is not an admin token');
+      const key = await request(app).get('/admin/keys').set({ authorization: `Bearer ${generateGatewayKey()}` }).expect(401);
+      expect(errOf(key).message).toBe('Invalid admin token: a gateway key is not an admin token');
+      for (const shaped of [nodeToken, generateGatewayKey()]) {
+        expect(() => createAdminRouter({ store, keys, adminToken: shaped, registry: { nodes: () => [] }, log: createNullLogger() })).toThrow(/has the shape of a/);
+      }
+    });
+
     it('compares in constant time: a near-miss costs what a far miss does', async () => {
       const server = app.listen(0, '127.0.0.1');
       await new Promise((r) => server.once('listening', r));
@@ -134,7 +151,7 @@ describe('admin API', () => {
   });
 
   describe('nodes', () => {
-    it('shows the live fleet: state with limits and reset times, in-flight, version, drain flag', async () => {
+    it('shows the connected fleet: state with limits and reset times, in-flight, version, drain flag, and no address', async () => {
       const limitedState = { state: 'limited' as const, limitedUntil: NOW + 60_000, fiveHour: { utilization: 1.01, resetAt: NOW + 60_000 }, updatedAt: NOW - 100 };
       nodes = [
         nodeView('node-a'),
@@ -145,7 +162,6 @@ describe('admin API', () => {
       const [a, b, c] = (res.body as { nodes: unknown }).nodes as Record<string, unknown>[];
       expect(a).toEqual({
         nodeId: 'node-a',
-        url: 'http://127.0.0.1:1/node-a',
         accountKind: 'oauth',
         accountLabel: 'node-a@example.com',
         state: 'available',
@@ -169,10 +185,29 @@ describe('admin API', () => {
       expect(c).toMatchObject({ state: 'available', limitedUntil: NOW - 1 }); // the limit has lapsed
       // One build across the fleet; a router built without one reports the gateway's as unknown.
       expect(res.body).toMatchObject({
+        enrolled: [],
         versions: [{ version: '0.1.0', gitSha: 'abc1234', nodes: ['node-a', 'node-b', 'node-c'] }],
         mixedVersions: false,
         gateway: { version: 'unknown', gitSha: 'unknown' },
       });
+    });
+
+    it('lists every enrolled node with its connected and drained state, never its token', async () => {
+      const enrolments = createEnrolmentRepository({ store, keys, now: () => NOW - 10_000 });
+      const a = await enrolments.create('node-a', 'laptop account');
+      const z = await enrolments.create('node-z');
+      await client.set(keys.nodeControl('node-z'), '{"drained":true}');
+      nodes = [nodeView('node-a')];
+      const res = await request(app).get('/admin/nodes').set(AUTH).expect(200);
+      const body = res.body as { nodes: { nodeId: string }[]; enrolled: unknown[] };
+      expect(body.nodes.map((n) => n.nodeId)).toEqual(['node-a']);
+      expect(body.enrolled).toEqual([
+        { nodeId: 'node-a', label: 'laptop account', tokenHint: a!.enrolment.tokenHint, createdAt: NOW - 10_000, connected: true, adminDrained: false },
+        { nodeId: 'node-z', tokenHint: z!.enrolment.tokenHint, createdAt: NOW - 10_000, connected: false, adminDrained: true },
+      ]);
+      expect(res.text).not.toContain(a!.token);
+      expect(res.text).not.toContain(z!.token);
+      expect(res.text).not.toContain('tokenDigest');
     });
 
     it('drains and resumes a node through its control key', async () => {
@@ -184,14 +219,18 @@ describe('admin API', () => {
       expect(await client.exists(keys.nodeControl('node-a'))).toBe(0);
     });
 
-    it('drains a node the snapshot has not seen yet but the registry has', async () => {
-      await client.set(keys.node('node-new'), '{}', 'PX', 10_000);
-      await request(app).post('/admin/nodes/node-new/drain').set(AUTH).expect(200);
+    it('drains an enrolled node that is not connected, and it shows as drained', async () => {
+      await createEnrolmentRepository({ store, keys }).create('node-new');
+      await request(app).post('/admin/nodes/node-new/drain').set(AUTH).expect(200, { nodeId: 'node-new', adminDrained: true });
       expect(await client.get(keys.nodeControl('node-new'))).toBe('{"drained":true}');
+      const listed = await request(app).get('/admin/nodes').set(AUTH).expect(200);
+      expect((listed.body as { enrolled: unknown[] }).enrolled).toEqual([expect.objectContaining({ nodeId: 'node-new', connected: false, adminDrained: true })]);
+      await request(app).post('/admin/nodes/node-new/resume').set(AUTH).expect(200, { nodeId: 'node-new', adminDrained: false });
+      expect(await client.exists(keys.nodeControl('node-new'))).toBe(0);
     });
 
     it('answers 404 for unknown nodes and writes nothing', async () => {
-      for (const id of ['ghost', 'a:b']) {
+      for (const id of ['ghost', 'a:b', 'x'.repeat(65)]) {
         const drain = await request(app).post(`/admin/nodes/${id}/drain`).set(AUTH).expect(404);
         expect(errOf(drain).type).toBe('not_found_error');
         await request(app).post(`/admin/nodes/${id}/resume`).set(AUTH).expect(404);
@@ -199,7 +238,7 @@ describe('admin API', () => {
       expect(await scanKeys(client, prefix)).toEqual([]);
     });
 
-    it('resumes a node that left while drained, so its flag does not outlive it', async () => {
+    it('resumes a node revoked while drained, so its flag does not outlive it', async () => {
       await client.set(keys.nodeControl('departed'), '{"drained":true}');
       await request(app).post('/admin/nodes/departed/resume').set(AUTH).expect(200);
       expect(await client.exists(keys.nodeControl('departed'))).toBe(0);

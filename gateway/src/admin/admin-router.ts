@@ -1,9 +1,11 @@
 import express, { type Router } from 'express';
 import { AppError, type Keyspace, type Logger, type SharedStore } from '@switchyard/shared';
 import { createKeyRepository } from '../keys/index.js';
+import { createEnrolmentRepository, type EnrolmentRepository } from '../nodes/index.js';
 import type { NodeView } from '../routing/index.js';
 import { adminAuth } from './admin-auth.js';
 import { adminErrorHandler } from './admin-errors.js';
+import { createEnrolmentRoutes } from './enrolment-routes.js';
 import { createKeyRoutes } from './key-routes.js';
 import { createNodeRoutes, type BuildInfo } from './node-routes.js';
 import { buildAdminOpenApi } from './openapi.js';
@@ -12,10 +14,16 @@ import { createUsageRoutes } from './usage-routes.js';
 /** Dependencies of createAdminRouter. */
 export interface AdminRouterDeps {
   store: Pick<SharedStore, 'get' | 'set' | 'del' | 'mget' | 'compareAndSet' | 'sadd' | 'srem' | 'smembers' | 'hgetall' | 'lrange'>;
-  keys: Pick<Keyspace, 'keyByDigest' | 'keyById' | 'keyIds' | 'node' | 'nodeControl' | 'usage' | 'usageIndex' | 'usageAllTime' | 'recent'>;
+  keys: Pick<
+    Keyspace,
+    'keyByDigest' | 'keyById' | 'keyIds' | 'nodeControl' | 'nodeEnrolment' | 'nodeEnrolments' | 'sealedCredential' | 'usage' | 'usageIndex' | 'usageAllTime' | 'recent'
+  >;
   /** At least 32 bytes; the router refuses to be built with less. */
   adminToken: string;
+  /** The nodes connected to this gateway. */
   registry: { nodes(): NodeView[] };
+  /** Node enrolments (default: a repository on `store`, the same data the tunnel checks). */
+  enrolments?: EnrolmentRepository;
   log: Logger;
   now?: () => number;
   /** This gateway's build, shown by GET /admin/nodes; default `unknown`. */
@@ -27,8 +35,8 @@ const UNKNOWN_BUILD: BuildInfo = { version: 'unknown', gitSha: 'unknown' };
 
 /**
  * The admin API, to mount at `/admin`: its OpenAPI document at /openapi.json without a token, Bearer ADMIN_TOKEN on every
- * other route (checked before any body is read),
- * key management under /keys, the fleet under /nodes and token usage under /usage. Answers all its own errors in the Anthropic envelope.
+ * other route (checked before any body is read; a node token or a gateway key is never one),
+ * key management under /keys, the fleet and node enrolment under /nodes and token usage under /usage. Answers all its own errors in the Anthropic envelope.
  * @example app.use('/admin', createAdminRouter({ store, keys, adminToken, registry, log }));
  */
 export function createAdminRouter(deps: AdminRouterDeps): Router {
@@ -42,7 +50,9 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
   router.use(adminAuth(deps.adminToken, deps.log));
   router.use(express.json({ limit: ADMIN_BODY_LIMIT }));
   router.use(createKeyRoutes({ repo: createKeyRepository({ store: deps.store, keys: deps.keys, now }), log: deps.log }));
-  router.use(createNodeRoutes({ store: deps.store, keys: deps.keys, registry: deps.registry, log: deps.log, now, build: deps.build ?? UNKNOWN_BUILD }));
+  const enrolments = deps.enrolments ?? createEnrolmentRepository({ store: deps.store, keys: deps.keys, now });
+  router.use(createEnrolmentRoutes({ enrolments, store: deps.store, keys: deps.keys, log: deps.log }));
+  router.use(createNodeRoutes({ store: deps.store, keys: deps.keys, enrolments, registry: deps.registry, log: deps.log, now, build: deps.build ?? UNKNOWN_BUILD }));
   router.use(createUsageRoutes({ store: deps.store, keys: deps.keys, now }));
   router.use(function adminNotFound(req, _res, next) {
     next(new AppError('not_found', `Not found: ${req.method} /admin${req.path}`));

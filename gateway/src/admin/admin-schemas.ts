@@ -1,6 +1,7 @@
 // The admin API's request bodies and query strings. Unknown fields are refused, so a typo ("rpn") is a 400, not a silent no-op.
 import { z } from 'zod';
 import { RECENT_REQUESTS_KEPT } from '@switchyard/shared';
+import { NODE_ID_RE } from '../nodes/index.js';
 
 const limit = z.number().int().positive().nullable();
 /** Epoch ms, or an ISO-8601 date-time with an offset (handier from curl); null = never expires. */
@@ -35,6 +36,13 @@ export const UpdateKeyBodySchema = z
   })
   .refine((body) => Object.values(body).some((v) => v !== undefined), 'give at least one field to change');
 export type UpdateKeyBody = z.infer<typeof UpdateKeyBodySchema>;
+
+/** POST /admin/nodes: the node's id (its NODE_ID) and an optional label for people. */
+export const EnrolNodeBodySchema = z.strictObject({
+  id: z.string().regex(NODE_ID_RE, 'expected 1-64 letters, digits, _ . or - (the node\'s NODE_ID)'),
+  label: z.string().trim().min(1).max(200).optional(),
+});
+export type EnrolNodeBody = z.infer<typeof EnrolNodeBodySchema>;
 
 /** The longest range GET /admin/usage answers, in days (both ends included): a year, leap day included. */
 export const MAX_USAGE_RANGE_DAYS = 366;

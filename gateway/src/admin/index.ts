@@ -1,8 +1,9 @@
 // The admin API mounted at /admin.
 export { createAdminRouter, type AdminRouterDeps } from './admin-router.js';
-export { CreateKeyBodySchema, UpdateKeyBodySchema, type CreateKeyBody, type UpdateKeyBody } from './admin-schemas.js';
-export { BodyValidationError, type FieldError } from './admin-errors.js';
-export { DRAINED_CONTROL, versionGroups, type BuildInfo, type NodeList, type NodeSummary, type VersionGroup } from './node-routes.js';
+export { CreateKeyBodySchema, EnrolNodeBodySchema, UpdateKeyBodySchema, type CreateKeyBody, type EnrolNodeBody, type UpdateKeyBody } from './admin-schemas.js';
+export { BodyValidationError, ConflictError, type FieldError } from './admin-errors.js';
+export { DRAINED_CONTROL, versionGroups, type BuildInfo, type EnrolledNode, type NodeList, type NodeSummary, type VersionGroup } from './node-routes.js';
+export { type NodeEnv, type NodeToken, type RevokedNode } from './enrolment-routes.js';
 export { MIN_ADMIN_TOKEN_BYTES } from './admin-auth.js';
 export { type UsageReport, type UsageRow, type UsageTotals } from './usage-routes.js';
 export { UsageQuerySchema, RecentUsageQuerySchema, MAX_USAGE_RANGE_DAYS, DEFAULT_RECENT_LIMIT, type UsageGrouping } from './admin-schemas.js';

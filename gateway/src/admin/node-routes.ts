@@ -1,15 +1,16 @@
-// /admin/nodes: the live fleet as this gateway sees it, and the operator's drain switch per node.
+// /admin/nodes: the fleet as this gateway sees it (the nodes connected to it, and every enrolled node), and
+// the operator's drain switch per node. Enrolling, revoking and rotating live in enrolment-routes.ts.
 import express, { type Request, type Response, type Router } from 'express';
 import { AppError, effectiveState, type AccountStatus, type Keyspace, type Logger, type SharedStore, type WindowFigures } from '@switchyard/shared';
+import { NODE_ID_RE, type EnrolmentRepository, type NodeEnrolment } from '../nodes/index.js';
 import type { NodeView } from '../routing/index.js';
 
-/** What GET /admin/nodes shows of one node: the account's status now, its limits and reset times (epoch ms), load and build. */
+/** What GET /admin/nodes shows of one connected node: the account's status now, its limits and reset times (epoch ms), load and build. */
 export interface NodeSummary {
   nodeId: string;
-  url: string;
   accountKind: 'oauth' | 'api_key';
   accountLabel?: string;
-  /** The account status now (a lapsed limit reads as available), including what this gateway observed since the last heartbeat. */
+  /** The account status now (a lapsed limit reads as available), including what this gateway observed since the node's last report. */
   state: AccountStatus;
   /** While `limited`: out until then. */
   limitedUntil?: number;
@@ -42,9 +43,27 @@ export interface VersionGroup extends BuildInfo {
   nodes: string[];
 }
 
-/** GET /admin/nodes: every live node, and the builds at a glance. */
+/** What GET /admin/nodes shows of an enrolled node: never its token, only a hint of it. */
+export interface EnrolledNode {
+  nodeId: string;
+  label?: string;
+  /** A safe-to-show form of its current token, e.g. 'syn-AbCd…wxyz'. */
+  tokenHint: string;
+  createdAt: number;
+  /** When its token was last rotated. */
+  rotatedAt?: number;
+  /** It has a tunnel to the gateway that answered (and so is in `nodes`). */
+  connected: boolean;
+  /** An operator drained it: it gets no new requests, now or when it connects. */
+  adminDrained: boolean;
+}
+
+/** GET /admin/nodes: every connected node, every enrolled one, and the builds at a glance. */
 export interface NodeList {
+  /** The nodes connected to this gateway, with their state. */
   nodes: NodeSummary[];
+  /** Every enrolled node, by id, connected or not. */
+  enrolled: EnrolledNode[];
   /** One entry per (version, gitSha) the nodes run, the most recently started build first (during a roll-out: the new one). */
   versions: VersionGroup[];
   /** More than one build runs: a roll-out is under way, or one stalled. */
@@ -68,7 +87,7 @@ export function versionGroups(nodes: readonly Pick<NodeSummary, 'nodeId' | 'vers
     .map(({ version, gitSha, nodes: ids }) => ({ version, gitSha, nodes: ids.sort() }));
 }
 
-/** The `keys.nodeControl` value that drains a node (read by the gateway's router and by the node). */
+/** The `keys.nodeControl` value that drains a node (read by the gateways' routers). */
 export const DRAINED_CONTROL = '{"drained":true}';
 
 function summarize(view: NodeView, nowMs: number): NodeSummary {
@@ -76,7 +95,6 @@ function summarize(view: NodeView, nowMs: number): NodeSummary {
   const account = view.localState ?? record.state;
   const summary: NodeSummary = {
     nodeId: record.nodeId,
-    url: record.url,
     accountKind: record.accountKind,
     state: effectiveState(account, nowMs),
     stateUpdatedAt: account.updatedAt,
@@ -98,10 +116,16 @@ function summarize(view: NodeView, nowMs: number): NodeSummary {
   return summary;
 }
 
+function enrolledNode(enrolment: NodeEnrolment, connected: boolean, adminDrained: boolean): EnrolledNode {
+  const { nodeId, label, tokenHint, createdAt, rotatedAt } = enrolment;
+  return { nodeId, ...(label === undefined ? {} : { label }), tokenHint, createdAt, ...(rotatedAt === undefined ? {} : { rotatedAt }), connected, adminDrained };
+}
+
 /** Dependencies of the node routes. */
 export interface NodeRoutesDeps {
-  store: Pick<SharedStore, 'get' | 'set' | 'del'>;
-  keys: Pick<Keyspace, 'node' | 'nodeControl'>;
+  store: Pick<SharedStore, 'mget' | 'set' | 'del'>;
+  keys: Pick<Keyspace, 'nodeControl'>;
+  enrolments: Pick<EnrolmentRepository, 'get' | 'list'>;
   registry: { nodes(): NodeView[] };
   log: Logger;
   now: () => number;
@@ -111,28 +135,27 @@ export interface NodeRoutesDeps {
 
 /** The node routes. */
 export function createNodeRoutes(deps: NodeRoutesDeps): Router {
-  const { store, keys, registry, log, now, build } = deps;
+  const { store, keys, enrolments, registry, log, now, build } = deps;
   const router = express.Router();
 
-  // The snapshot lags up to a refresh interval; the registry entry itself settles whether a node exists.
+  // A node is known when it is enrolled; one connected here counts too (its enrolment may be gone this very
+  // second, its tunnel closing), so an operator can always drain what the fleet list shows.
   async function controlKeyOf(nodeId: string): Promise<{ key: string; known: boolean } | undefined> {
-    let key: string;
-    let entryKey: string;
-    try {
-      key = keys.nodeControl(nodeId);
-      entryKey = keys.node(nodeId);
-    } catch {
-      return undefined; // an id that can never name a node
-    }
-    const known = registry.nodes().some((n) => n.record.nodeId === nodeId) || (await store.get(entryKey)) !== null;
+    if (!NODE_ID_RE.test(nodeId)) return undefined; // an id that can never name a node
+    const key = keys.nodeControl(nodeId);
+    const known = registry.nodes().some((n) => n.record.nodeId === nodeId) || (await enrolments.get(nodeId)) !== undefined;
     return { key, known };
   }
 
-  router.get('/nodes', function listNodes(_req: Request, res: Response): void {
+  router.get('/nodes', async function listNodes(_req: Request, res: Response): Promise<void> {
+    const enrolledNow = await enrolments.list();
+    const drained = enrolledNow.length === 0 ? [] : await store.mget(enrolledNow.map((e) => keys.nodeControl(e.nodeId)));
     const nowMs = now();
     const nodes = registry.nodes().map((view) => summarize(view, nowMs));
+    const connected = new Set(nodes.map((n) => n.nodeId));
+    const enrolled = enrolledNow.map((e, i) => enrolledNode(e, connected.has(e.nodeId), drained[i] === DRAINED_CONTROL));
     const versions = versionGroups(nodes);
-    const answer: NodeList = { nodes, versions, mixedVersions: versions.length > 1, gateway: { version: build.version, gitSha: build.gitSha } };
+    const answer: NodeList = { nodes, enrolled, versions, mixedVersions: versions.length > 1, gateway: { version: build.version, gitSha: build.gitSha } };
     res.json(answer);
   });
 
@@ -145,7 +168,7 @@ export function createNodeRoutes(deps: NodeRoutesDeps): Router {
     res.json({ nodeId, adminDrained: true });
   });
 
-  // A node that left while drained can still be resumed, so its flag does not outlive it.
+  // A node that was revoked while drained can still be resumed, so its flag does not outlive it.
   router.post('/nodes/:id/resume', async function resumeNode(req: Request<{ id: string }>, res: Response): Promise<void> {
     const nodeId = req.params.id;
     const target = await controlKeyOf(nodeId);

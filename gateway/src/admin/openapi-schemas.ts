@@ -13,7 +13,8 @@ import {
 import { KeyRecordSchema, type KeyView } from '../keys/index.js';
 import { USAGE_GROUPINGS } from './admin-schemas.js';
 import type { FieldError } from './admin-errors.js';
-import type { NodeList, NodeSummary, VersionGroup } from './node-routes.js';
+import type { NodeToken, RevokedNode } from './enrolment-routes.js';
+import type { EnrolledNode, NodeList, NodeSummary, VersionGroup } from './node-routes.js';
 import type { UsageReport, UsageRow, UsageTotals } from './usage-routes.js';
 
 const epochMs = z.number().int().nonnegative();
@@ -32,7 +33,6 @@ export const RevokedKeySchema = z.object({ id: z.string(), revoked: z.literal(tr
 export const NodeSummarySchema = z
   .object({
     nodeId: z.string(),
-    url: z.string(),
     accountKind: z.enum(['oauth', 'api_key']),
     accountLabel: z.string().optional(),
     state: AccountStatusSchema.describe('The account status now; a lapsed limit reads as available.'),
@@ -46,12 +46,40 @@ export const NodeSummarySchema = z
     version: z.string(),
     gitSha: z.string(),
     startedAt: epochMs,
-    heartbeatAt: epochMs,
+    heartbeatAt: epochMs.describe("When the node sent its latest state report (the node's clock)."),
     heartbeatAgeMs: z.number().nonnegative(),
     adminDrained: z.boolean(),
     unreachableUntil: epochMs.optional().describe('Set while this gateway treats the node as unreachable.'),
   })
-  .describe('One node: its account status, limits and reset times (epoch ms), load and build.');
+  .describe('One node connected to this gateway: its account status, limits and reset times (epoch ms), load and build.');
+
+export const EnrolledNodeSchema = z
+  .object({
+    nodeId: z.string(),
+    label: z.string().optional(),
+    tokenHint: z.string().describe("A safe-to-show form of the node's current token, e.g. 'syn-AbCd…wxyz'."),
+    createdAt: epochMs,
+    rotatedAt: epochMs.optional().describe('When its token was last rotated.'),
+    connected: z.boolean().describe('It has a tunnel to the gateway that answered (and so is in `nodes`).'),
+    adminDrained: z.boolean().describe('An operator drained it: no new requests, now or when it connects.'),
+  })
+  .describe('An enrolled node: it may join the fleet with its token. Never the token itself.');
+
+export const NodeTokenSchema = z
+  .object({
+    nodeId: z.string(),
+    label: z.string().optional(),
+    token: z.string().describe("The node's token (NODE_TOKEN). This is the only answer that ever carries it: the gateway keeps only its digest."),
+    tokenHint: z.string(),
+    createdAt: epochMs,
+    rotatedAt: epochMs.optional(),
+    env: z
+      .object({ NODE_ID: z.string(), NODE_TOKEN: z.string() })
+      .describe("The node's .env lines, but GATEWAY_URL: the address the node dials is the one you reached this gateway at."),
+  })
+  .describe('A node and its token, answered once at enrolment and at each rotation.');
+
+export const RevokedNodeSchema = z.object({ nodeId: z.string(), revoked: z.literal(true) });
 
 export const BuildInfoSchema = z.object({ version: z.string(), gitSha: z.string() }).describe("A build: its release line's version and the commit it was built from.");
 
@@ -60,7 +88,8 @@ export const VersionGroupSchema = z
   .describe('One build the fleet runs, and the nodes running it.');
 
 export const NodeListSchema = z.object({
-  nodes: z.array(NodeSummarySchema),
+  nodes: z.array(NodeSummarySchema).describe('The nodes connected to this gateway.'),
+  enrolled: z.array(EnrolledNodeSchema).describe('Every enrolled node, by id, connected or not.'),
   versions: z.array(VersionGroupSchema).describe('One entry per build the nodes run, the most recently started build first (during a roll-out: the new one).'),
   mixedVersions: z.boolean().describe('More than one build runs: a roll-out is under way, or one stalled.'),
   gateway: BuildInfoSchema.describe('The build of the gateway that answered.'),
@@ -133,6 +162,10 @@ export type SchemaDriftChecks = [
   Check<SameKeys<z.infer<typeof KeyViewSchema>, KeyView>>,
   Check<SameKeys<z.infer<typeof NodeSummarySchema>, NodeSummary>>,
   Check<SameKeys<z.infer<typeof NodeListSchema>, NodeList>>,
+  Check<SameKeys<z.infer<typeof EnrolledNodeSchema>, EnrolledNode>>,
+  Check<SameKeys<z.infer<typeof NodeTokenSchema>, NodeToken>>,
+  Check<SameKeys<z.infer<typeof NodeTokenSchema>['env'], NodeToken['env']>>,
+  Check<SameKeys<z.infer<typeof RevokedNodeSchema>, RevokedNode>>,
   Check<SameKeys<z.infer<typeof VersionGroupSchema>, VersionGroup>>,
   Check<SameKeys<z.infer<typeof UsageTotalsSchema>, UsageTotals>>,
   Check<SameKeys<z.infer<typeof UsageRowSchema>, UsageRow>>,
@@ -145,5 +178,6 @@ export type SchemaAssignabilityChecks = [
   Check<KeyView extends z.infer<typeof KeyViewSchema> ? true : false>,
   Check<NodeSummary extends z.infer<typeof NodeSummarySchema> ? true : false>,
   Check<NodeList extends z.infer<typeof NodeListSchema> ? true : false>,
+  Check<NodeToken extends z.infer<typeof NodeTokenSchema> ? true : false>,
   Check<UsageReport extends z.infer<typeof UsageReportSchema> ? true : false>,
 ];

@@ -1,4 +1,4 @@
-// Real answers of a running admin API (gateway + two node-agents + usage worker, after real traffic) match the
+// Real answers of a running admin API (gateway + two node-agents dialled in + usage worker, after real traffic) match the
 // response schemas the OpenAPI document gives for their route and status, errors included.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -77,6 +77,21 @@ test('node routes answer as documented, with the figures real node-agents publis
   expect((await call('post', '/admin/nodes/node-a/drain', '/admin/nodes/{id}/drain')).status).toBe(200);
   expect((await call('post', '/admin/nodes/node-a/resume', '/admin/nodes/{id}/resume')).status).toBe(200);
   expect((await call('post', '/admin/nodes/nobody/drain', '/admin/nodes/{id}/drain')).status).toBe(404);
+});
+
+test('enrolment routes answer as documented, errors included', async () => {
+  const id = `node-doc-${randomBytes(3).toString('hex')}`;
+  expect((await call('post', '/admin/nodes', '/admin/nodes', { id, label: 'doc check' })).status).toBe(201);
+  expect((await call('post', '/admin/nodes', '/admin/nodes', { id })).status).toBe(409);
+  expect((await call('post', '/admin/nodes', '/admin/nodes', { id: 'a:b' })).status).toBe(400);
+  const listed = await call('get', '/admin/nodes', '/admin/nodes');
+  expect((listed.json as { enrolled: { nodeId: string; connected: boolean }[] }).enrolled).toEqual(
+    expect.arrayContaining([expect.objectContaining({ nodeId: id, connected: false }), expect.objectContaining({ nodeId: 'node-a', connected: true })]),
+  );
+  expect((await call('post', `/admin/nodes/${id}/token`, '/admin/nodes/{id}/token')).status).toBe(200);
+  expect((await call('delete', `/admin/nodes/${id}`, '/admin/nodes/{id}')).status).toBe(200);
+  expect((await call('delete', `/admin/nodes/${id}`, '/admin/nodes/{id}')).status).toBe(404);
+  expect((await call('post', `/admin/nodes/${id}/token`, '/admin/nodes/{id}/token')).status).toBe(404);
 });
 
 test('usage routes answer as documented after counted traffic', async () => {

@@ -78,6 +78,23 @@ describe('admin OpenAPI document', () => {
     expect(Object.keys(create.properties).sort()).toEqual(['allowedModels', 'concurrency', 'dailyTokenBudget', 'enabled', 'expiresAt', 'name', 'rpm']);
     expect(create.additionalProperties).toBe(false);
     expect(doc.components.schemas?.UpdateKeyBody).toMatchObject({ minProperties: 1, additionalProperties: false });
+    const enrol = doc.components.schemas?.EnrolNodeBody as { required: string[]; properties: Record<string, { pattern?: string }>; additionalProperties: boolean };
+    expect(enrol.required).toEqual(['id']);
+    expect(Object.keys(enrol.properties).sort()).toEqual(['id', 'label']);
+    expect(enrol.properties.id?.pattern).toBe('^[A-Za-z0-9_.-]{1,64}$');
+    expect(enrol.additionalProperties).toBe(false);
+  });
+
+  it('documents the node token answers as the only ones carrying a token, and the conflict of a second enrolment', () => {
+    const carrying = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops).flatMap(([method, op]) => (JSON.stringify(op.responses).includes('#/components/schemas/NodeToken"') ? [`${method} ${path}`] : [])),
+    );
+    expect(carrying.sort()).toEqual(['post /admin/nodes', 'post /admin/nodes/{id}/token']);
+    expect(Object.keys(doc.paths['/admin/nodes']?.post?.responses ?? {})).toEqual(expect.arrayContaining(['201', '400', '409']));
+    const listed = JSON.stringify(doc.components.schemas?.NodeList);
+    expect(listed).toContain('EnrolledNode');
+    expect(JSON.stringify(doc.components.schemas?.EnrolledNode)).not.toMatch(/"token"|tokenDigest/);
+    expect(JSON.stringify(doc.components.schemas?.NodeSummary)).not.toContain('"url"');
   });
 
   it('is served at /admin/openapi.json without a token, while other routes still refuse', async () => {

@@ -2,7 +2,15 @@
 // query strings come from the same zod schemas the routes validate with; responses from openapi-schemas.ts.
 // openapi.test.ts keeps the list of operations equal to the router's routes.
 import { z } from 'zod';
-import { DEFAULT_RECENT_LIMIT, MAX_USAGE_RANGE_DAYS, CreateKeyBodySchema, RecentUsageQuerySchema, UpdateKeyBodySchema, UsageQuerySchema } from './admin-schemas.js';
+import {
+  DEFAULT_RECENT_LIMIT,
+  MAX_USAGE_RANGE_DAYS,
+  CreateKeyBodySchema,
+  EnrolNodeBodySchema,
+  RecentUsageQuerySchema,
+  UpdateKeyBodySchema,
+  UsageQuerySchema,
+} from './admin-schemas.js';
 import { RECENT_REQUESTS_KEPT, RecentRequestSchema } from '@switchyard/shared';
 import {
   CreatedKeySchema,
@@ -10,11 +18,14 @@ import {
   KeyListSchema,
   KeyViewSchema,
   BuildInfoSchema,
+  EnrolledNodeSchema,
   NodeControlSchema,
   NodeListSchema,
   NodeSummarySchema,
+  NodeTokenSchema,
   RecentRequestsSchema,
   RevokedKeySchema,
+  RevokedNodeSchema,
   UsageReportSchema,
   UsageRowSchema,
   UsageTotalsSchema,
@@ -22,11 +33,11 @@ import {
 } from './openapi-schemas.js';
 
 /** The admin API contract's version (info.version): bump it when a route, body or answer changes shape. */
-export const ADMIN_API_VERSION = '1.1.0';
+export const ADMIN_API_VERSION = '2.0.0';
 
 type JsonSchema = Record<string, unknown>;
 type Method = 'get' | 'post' | 'patch' | 'delete';
-type ErrorStatus = 400 | 404 | 413;
+type ErrorStatus = 400 | 404 | 409 | 413;
 
 /** One operation of the admin API. */
 interface OperationSpec {
@@ -39,7 +50,7 @@ interface OperationSpec {
   description?: string;
   pathParam?: { name: string; description: string };
   query?: { schema: z.ZodObject; describe: Record<string, string>; override?: Record<string, JsonSchema> };
-  body?: 'CreateKeyBody' | 'UpdateKeyBody';
+  body?: 'CreateKeyBody' | 'UpdateKeyBody' | 'EnrolNodeBody';
   ok: { status: 200 | 201; schema: string; description: string };
   errors: ErrorStatus[];
   /** Served without the admin token. */
@@ -47,7 +58,7 @@ interface OperationSpec {
 }
 
 const KEY_ID = { name: 'id', description: 'The key id (`key_…`), as `POST /admin/keys` answered it.' };
-const NODE_ID = { name: 'id', description: 'The node id (NODE_ID of its node-agent).' };
+const NODE_ID = { name: 'id', description: 'The node id (NODE_ID of its node-agent), as it was enrolled.' };
 
 const OPERATIONS: readonly OperationSpec[] = [
   {
@@ -115,13 +126,52 @@ const OPERATIONS: readonly OperationSpec[] = [
     errors: [404],
   },
   {
+    method: 'post',
+    path: '/admin/nodes',
+    operationId: 'enrolNode',
+    tag: 'nodes',
+    summary: 'Enrol a node',
+    description:
+      "Creates the node's identity: its token is in this answer and nowhere else (the gateway keeps only its digest). Put GATEWAY_URL (the address you reach the gateway at), NODE_ID and NODE_TOKEN in the node's .env.",
+    body: 'EnrolNodeBody',
+    ok: { status: 201, schema: 'NodeToken', description: 'The node and its token (shown once).' },
+    errors: [400, 409, 413],
+  },
+  {
     method: 'get',
     path: '/admin/nodes',
     operationId: 'listNodes',
     tag: 'nodes',
     summary: 'The fleet as this gateway sees it',
-    ok: { status: 200, schema: 'NodeList', description: 'Every live node: account state, limits and reset times, load, build; and the builds the fleet runs, at a glance.' },
+    ok: {
+      status: 200,
+      schema: 'NodeList',
+      description: 'Every connected node: account state, limits and reset times, load, build; every enrolled node, connected or not; and the builds the fleet runs, at a glance.',
+    },
     errors: [],
+  },
+  {
+    method: 'delete',
+    path: '/admin/nodes/{id}',
+    operationId: 'revokeNode',
+    tag: 'nodes',
+    summary: 'Revoke a node',
+    description: "Its token stops working at once; every gateway closes the node's tunnels within 5 s. Its sealed credential copy and drain flag are deleted.",
+    pathParam: NODE_ID,
+    ok: { status: 200, schema: 'RevokedNode', description: 'The node is revoked.' },
+    errors: [404],
+  },
+  {
+    method: 'post',
+    path: '/admin/nodes/{id}/token',
+    operationId: 'rotateNodeToken',
+    tag: 'nodes',
+    summary: "Rotate a node's token",
+    description:
+      "A new token, shown once; the old one stops working at once and the node's tunnels under it close within 5 s. Put the new NODE_TOKEN in the node's .env and restart it: it re-seals its credential copy under the new token.",
+    pathParam: NODE_ID,
+    ok: { status: 200, schema: 'NodeToken', description: 'The node and its new token (shown once).' },
+    errors: [404],
   },
   {
     method: 'post',
@@ -129,7 +179,8 @@ const OPERATIONS: readonly OperationSpec[] = [
     operationId: 'drainNode',
     tag: 'nodes',
     summary: 'Drain a node',
-    description: 'The gateway sends it no new requests (its conversations move to other nodes); requests in flight finish.',
+    description:
+      'The gateways send it no new requests (its conversations move to other nodes); requests in flight finish. An enrolled node need not be connected: it stays drained when it connects.',
     pathParam: NODE_ID,
     ok: { status: 200, schema: 'NodeControl', description: 'The node is drained.' },
     errors: [404],
@@ -181,8 +232,9 @@ const OPERATIONS: readonly OperationSpec[] = [
 
 const ERROR_RESPONSES: Record<ErrorStatus | 401 | 500, { name: string; description: string }> = {
   400: { name: 'BadRequest', description: 'The body or query is invalid; the message names every problem.' },
-  401: { name: 'Unauthorized', description: 'Missing or wrong admin token.' },
+  401: { name: 'Unauthorized', description: 'Missing or wrong admin token (a node token or a gateway key is never one).' },
   404: { name: 'NotFound', description: 'No such key, node or route.' },
+  409: { name: 'Conflict', description: 'It exists already (a node id enrolled before).' },
   413: { name: 'TooLarge', description: 'The body is larger than 64 kB.' },
   500: { name: 'InternalError', description: 'An unexpected failure (logged with its request id).' },
 };
@@ -257,6 +309,9 @@ export function buildAdminOpenApi(): Record<string, unknown> {
       KeyList: KeyListSchema,
       RevokedKey: RevokedKeySchema,
       NodeSummary: NodeSummarySchema,
+      EnrolledNode: EnrolledNodeSchema,
+      NodeToken: NodeTokenSchema,
+      RevokedNode: RevokedNodeSchema,
       NodeList: NodeListSchema,
       BuildInfo: BuildInfoSchema,
       VersionGroup: VersionGroupSchema,
@@ -270,7 +325,7 @@ export function buildAdminOpenApi(): Record<string, unknown> {
     },
     'output',
   );
-  const bodies = componentSchemas({ CreateKeyBody: CreateKeyBodySchema, UpdateKeyBody: UpdateKeyBodySchema }, 'input');
+  const bodies = componentSchemas({ CreateKeyBody: CreateKeyBodySchema, UpdateKeyBody: UpdateKeyBodySchema, EnrolNodeBody: EnrolNodeBodySchema }, 'input');
   // The refinement "at least one field" has no JSON Schema form of its own.
   if (bodies.UpdateKeyBody) bodies.UpdateKeyBody.minProperties = 1;
   const paths: Record<string, Record<string, unknown>> = {};
@@ -281,12 +336,12 @@ export function buildAdminOpenApi(): Record<string, unknown> {
       title: 'Switchyard admin API',
       version: ADMIN_API_VERSION,
       description:
-        'Manage gateway keys, steer the fleet and read token usage. Every route but this document needs `Authorization: Bearer <ADMIN_TOKEN>`. Failures answer in the Anthropic error envelope.',
+        'Manage gateway keys, enrol and steer the fleet, and read token usage. Every route but this document needs `Authorization: Bearer <ADMIN_TOKEN>`. Failures answer in the Anthropic error envelope.',
     },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     tags: [
       { name: 'keys', description: 'Gateway keys: who may call the gateway, with which limits.' },
-      { name: 'nodes', description: 'The account nodes and the drain switch.' },
+      { name: 'nodes', description: 'The account nodes: enrolment (their tokens), the fleet and the drain switch.' },
       { name: 'usage', description: 'Token usage, exact and estimated.' },
       { name: 'meta', description: 'This document.' },
     ],

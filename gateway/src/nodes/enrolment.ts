@@ -18,7 +18,9 @@ export const NodeEnrolmentSchema = z.object({
 export type NodeEnrolment = z.infer<typeof NodeEnrolmentSchema>;
 
 /** The store operations enrolments need. */
-export type EnrolmentStore = Pick<SharedStore, 'get' | 'set' | 'del' | 'mget' | 'sadd' | 'srem' | 'smembers'>;
+export type EnrolmentStore = Pick<SharedStore, 'get' | 'set' | 'del' | 'mget' | 'compareAndSet' | 'sadd' | 'srem' | 'smembers'>;
+
+const ROTATE_ATTEMPTS = 5;
 
 /** What a node id may look like (the node-agent's NODE_ID rule). */
 export const NODE_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -88,12 +90,19 @@ export function createEnrolmentRepository(deps: {
       return { token, enrolment };
     },
     async rotate(nodeId) {
-      const current = await get(nodeId);
-      if (current === undefined) return undefined;
-      const token = NodeTokens.generate();
-      const enrolment: NodeEnrolment = { ...current, tokenDigest: tokenDigest(token), tokenHint: NodeTokens.hint(token), rotatedAt: now() };
-      await store.set(keys.nodeEnrolment(nodeId), JSON.stringify(enrolment));
-      return { token, enrolment };
+      const key = keyOf(nodeId);
+      if (key === undefined) return undefined;
+      // Compare-and-set on the record as read: a revocation in between is never undone by writing the record
+      // back, and of two rotations at once each token it answers was current when it was written.
+      for (let attempt = 0; attempt < ROTATE_ATTEMPTS; attempt += 1) {
+        const raw = await store.get(key);
+        const current = parse(raw);
+        if (raw === null || current?.nodeId !== nodeId) return undefined;
+        const token = NodeTokens.generate();
+        const enrolment: NodeEnrolment = { ...current, tokenDigest: tokenDigest(token), tokenHint: NodeTokens.hint(token), rotatedAt: now() };
+        if (await store.compareAndSet(key, raw, JSON.stringify(enrolment))) return { token, enrolment };
+      }
+      throw new Error(`node ${nodeId}: its enrolment kept changing while rotating its token`);
     },
     async revoke(nodeId) {
       const key = keyOf(nodeId);
