@@ -1,0 +1,108 @@
+// GET / PUT CREDENTIAL_PATH: the sealed copy of a node's credential record, kept for the node so that a new host
+// with the same NODE_ID and NODE_TOKEN (and an empty volume) gets its account back. The gateway stores only the
+// ciphertext (sealed by the node under a key derived from its token, which the gateway never keeps) and never logs it.
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import {
+  AppError,
+  CREDENTIAL_PATH,
+  isSealedShape,
+  MAX_SEALED_LENGTH,
+  newRequestId,
+  SealedCredentialSchema,
+  TunnelHeaders,
+  writeErrorResponse,
+  type Keyspace,
+  type Logger,
+  type SharedStore,
+} from '@switchyard/shared';
+import type { EnrolmentRepository } from './enrolment.js';
+import { authenticateNode } from './node-auth.js';
+
+/** Dependencies of createCredentialRoutes. */
+export interface CredentialRoutesDeps {
+  store: Pick<SharedStore, 'get' | 'set'>;
+  keys: Pick<Keyspace, 'sealedCredential'>;
+  enrolments: Pick<EnrolmentRepository, 'verify'>;
+  log: Logger;
+}
+
+// A sealed record is a few hundred bytes and never more than MAX_SEALED_LENGTH; the JSON around it adds little.
+const BODY_LIMIT = '32kb';
+
+interface Locals {
+  requestId?: unknown;
+  nodeId?: string;
+}
+
+function requestIdOf(res: Response): string {
+  const locals = res.locals as Locals;
+  if (typeof locals.requestId !== 'string') locals.requestId = newRequestId();
+  return locals.requestId as string;
+}
+
+// express.json signals client mistakes with `status` and `type` on plain errors.
+function bodyParserError(err: unknown): AppError | undefined {
+  if (typeof err !== 'object' || err === null || !('type' in err) || !('status' in err)) return undefined;
+  if (err.type === 'entity.parse.failed') return new AppError('invalid_json', 'Malformed JSON body');
+  if (err.status === 413) return new AppError('body_too_large', `The body is too large (a sealed copy is at most ${MAX_SEALED_LENGTH} characters)`);
+  return new AppError('bad_request', 'Unreadable request body');
+}
+
+/**
+ * The node-facing routes of the sealed credential copy, to mount on the gateway's app (they match only CREDENTIAL_PATH).
+ * Node token auth (authenticateNode) before any body is read; a node reads and writes only its own copy, at
+ * keys.sealedCredential(nodeId). GET → 200 `{sealed}` or 404; PUT `{sealed}` → 204.
+ * @example app.use(createCredentialRoutes({ store, keys, enrolments, log }));
+ */
+export function createCredentialRoutes(deps: CredentialRoutesDeps): Router {
+  const router = express.Router();
+  const log = deps.log.child({ component: 'credential-routes' });
+
+  async function authenticate(req: Request, res: Response, next: NextFunction): Promise<void> {
+    let who;
+    try {
+      who = await authenticateNode(req.headers, deps.enrolments);
+    } catch (err) {
+      throw new AppError('unavailable', 'The node token cannot be checked right now; retry shortly.', { cause: err, retryAfterSec: 1 });
+    }
+    if (!who.ok) {
+      const claimed = req.headers[TunnelHeaders.nodeId];
+      log.warn('node credential request refused', { reason: who.reason, method: req.method, nodeId: typeof claimed === 'string' ? claimed.slice(0, 64) : undefined });
+      throw new AppError('unauthenticated', 'A node token (Authorization: Bearer syn-…) and its node id (x-switchyard-node-id) are required.');
+    }
+    (res.locals as Locals).nodeId = who.nodeId;
+    next();
+  }
+
+  const nodeIdOf = (res: Response): string => (res.locals as Locals).nodeId ?? '';
+
+  router.get(CREDENTIAL_PATH, authenticate, async function getSealedCredential(_req, res) {
+    const sealed = await deps.store.get(deps.keys.sealedCredential(nodeIdOf(res)));
+    if (sealed === null) throw new AppError('not_found', 'No sealed credential copy is stored for this node.');
+    res.setHeader('cache-control', 'no-store');
+    res.json({ sealed });
+  });
+
+  router.put(CREDENTIAL_PATH, authenticate, express.json({ limit: BODY_LIMIT }), async function putSealedCredential(req: Request, res) {
+    const parsed = SealedCredentialSchema.safeParse(req.body);
+    if (!parsed.success || !isSealedShape(parsed.data.sealed)) {
+      throw new AppError('bad_request', 'Expected a JSON body {"sealed": "sy1.…"} (content-type: application/json) holding a sealed credential.');
+    }
+    const nodeId = nodeIdOf(res);
+    await deps.store.set(deps.keys.sealedCredential(nodeId), parsed.data.sealed);
+    log.info('sealed credential copy stored', { nodeId, length: parsed.data.sealed.length });
+    res.status(204).end();
+  });
+
+  router.use(CREDENTIAL_PATH, function credentialError(err: unknown, req: Request, res: Response, _next: NextFunction): void {
+    // Anything but our own refusals is the store failing (Redis unreachable): the node retries a 503.
+    const appErr =
+      err instanceof AppError ? err : (bodyParserError(err) ?? new AppError('unavailable', 'The credential store is unreachable right now; retry shortly.', { cause: err, retryAfterSec: 1 }));
+    if (appErr.code === 'unavailable') {
+      log.error('node credential request failed', { method: req.method, nodeId: (res.locals as Locals).nodeId, error: (appErr.cause as Error | undefined)?.message });
+    }
+    writeErrorResponse(res, appErr, requestIdOf(res));
+  });
+
+  return router;
+}
