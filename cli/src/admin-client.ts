@@ -1,8 +1,8 @@
 // Talks to a gateway's admin API with global fetch, and turns every way that can fail into one line that
 // says what to do about it.
-import { CliError } from './cli-error.js';
+import { ApiError, CliError } from './cli-error.js';
 
-/** A call to the admin API; resolves to the parsed JSON answer of a 2xx. */
+/** A call to the admin API; resolves to the parsed JSON answer of a 2xx, rejects with a CliError (an ApiError for a 4xx the API explains). */
 export interface AdminClient {
   readonly url: string;
   request(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<unknown>;
@@ -99,7 +99,7 @@ export function createAdminClient(opts: AdminClientOptions): AdminClient {
         const id = envelope.requestId === undefined ? '' : `, request id ${envelope.requestId}`;
         throw new CliError(`the gateway failed (HTTP ${res.status}${id}): ${envelope.message} (see the gateway's log)`);
       }
-      throw new CliError(envelope.message);
+      throw new ApiError(envelope.message, res.status);
     },
   };
 }

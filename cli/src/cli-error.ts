@@ -16,3 +16,14 @@ export class UsageError extends CliError {
     this.name = 'UsageError';
   }
 }
+
+/** The admin API refused a request (a 4xx with its own message): the HTTP status lets a command name the fix. */
+export class ApiError extends CliError {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message, 1);
+    this.name = 'ApiError';
+  }
+}

@@ -1,8 +1,9 @@
 // The `switchyard` CLI as operators run it (`node cli/bin/switchyard.js …`, what `npx switchyard` runs) against a
-// real chain: gateway, two node-agents, the usage worker and the fake upstream. Create a key, use it, see it
-// in the tables and in usage, drain a node, revoke the key; and every mistake is one line with its fix.
+// real chain: gateway, two node-agents dialled in, the usage worker and the fake upstream. Create a key, use it, see
+// it in the tables and in usage, drain a node, enrol and revoke nodes, revoke the key; every mistake is one line with
+// its fix. (nodes.int.test.ts checks the node commands' output in detail against the admin router alone.)
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -164,10 +165,12 @@ describe('switchyard CLI against a real gateway', () => {
     const list = await cli(['nodes', 'list']);
     expect(list.code).toBe(0);
     const lines = list.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^NODE\s+ACCOUNT\s+STATE\s+5H\s+7D\s+IN FLIGHT\s+HEARTBEAT\s+VERSION$/);
+    expect(lines[0]).toMatch(/^NODE\s+LABEL\s+ACCOUNT\s+STATE\s+5H\s+7D\s+IN FLIGHT\s+REPORTED\s+VERSION$/);
     for (const nodeId of ['node-a', 'node-b']) {
-      expect(lines.find((l) => l.startsWith(nodeId))).toMatch(new RegExp(`^${nodeId}\\s+${nodeId}@example.test\\s+available\\s+\\d+%, resets in \\S+`));
+      const cells = (lines.find((l) => l.startsWith(`${nodeId} `)) ?? '').split(/\s{2,}/);
+      expect(cells.slice(2, 5)).toEqual([`${nodeId}@example.test`, 'available', expect.stringMatching(/^\d+%, resets in \S+/) as string]);
     }
+    expect(list.stdout).toContain('2 of 2 nodes connected to this gateway');
 
     expect((await cli(['nodes', 'drain', 'node-a'])).stdout).toContain('Drained node-a');
     await waitForDrained('node-a', true);
@@ -181,6 +184,20 @@ describe('switchyard CLI against a real gateway', () => {
     expect((await cli(['nodes', 'resume', 'node-a'])).code).toBe(0);
     await waitForDrained('node-a', false);
     expect((await cli(['nodes', 'list'])).stdout).not.toContain('drained');
+  });
+
+  it('adds a node: its three .env lines; it is listed offline until it dials in; rotate and revoke', async () => {
+    const added = await cli(['nodes', 'add', 'node-c', '--label', 'spare account']);
+    expect(added.code).toBe(0);
+    const lines = added.stdout.trimEnd().split('\n');
+    expect(lines).toEqual([`GATEWAY_URL=${chain.gatewayUrl}`, 'NODE_ID=node-c', expect.stringMatching(/^NODE_TOKEN=syn-\w{49}$/) as string]);
+    expect(added.stderr).toMatch(/^Enrolled node node-c\. The token is shown only this once/);
+    expect((await cli(['nodes', 'list'])).stdout.split('\n').find((l) => l.startsWith('node-c'))).toMatch(/^node-c\s+spare account\s+-\s+offline\s/);
+    const rotated = await cli(['nodes', 'rotate', 'node-c']);
+    expect(rotated.stdout).toMatch(/^NODE_TOKEN=syn-\w{49}\n$/);
+    expect(rotated.stdout).not.toContain(lines[2]);
+    expect((await cli(['nodes', 'revoke', 'node-c'])).stdout).toMatch(/^Revoked node node-c/);
+    expect((await cli(['nodes', 'list'])).stdout).not.toContain('node-c');
   });
 
   it('revokes the key: the gateway refuses it, the list drops it, and show says so in one line', async () => {
@@ -230,7 +247,8 @@ describe('switchyard CLI errors: one line on stderr, with the fix', () => {
   it("the API's own message for a bad request", async () => {
     const run = await cli(['usage', '--from', '2026-02-30']);
     expect(expectOneLineError(run, 1)).toMatch(/^switchyard: Invalid query: from: not a calendar day$/);
-    expect(expectOneLineError(await cli(['nodes', 'drain', 'no-such-node']), 1)).toBe('switchyard: No node with this id');
+    expect(expectOneLineError(await cli(['nodes', 'drain', 'no-such-node']), 1)).toBe("switchyard: no enrolled node 'no-such-node' (see switchyard nodes list)");
+    expect(expectOneLineError(await cli(['nodes', 'add', 'node-a']), 1)).toMatch(/^switchyard: node 'node-a' is already enrolled \(a new token: switchyard nodes rotate node-a; /);
   });
 
   it.each([
@@ -241,6 +259,8 @@ describe('switchyard CLI errors: one line on stderr, with the fix', () => {
     [['keys', 'create', 'x', '--rpm', 'lots'], /^switchyard: --rpm expects a whole number above 0, or 'none'; got 'lots'$/],
     [['usage', '--by', 'colour'], /^switchyard: --by expects key, node, model or day; got 'colour'$/],
     [['keys', 'update', 'key_0'], /^switchyard: nothing to change: give --name, --rpm/],
+    [['nodes', 'add', 'a:b'], /^switchyard: invalid node id 'a:b': use 1-64 letters, digits, _ \. or - \(the node's NODE_ID\)\. Usage: switchyard nodes add <id>/],
+    [['nodes', 'frob'], /^switchyard: unknown command 'nodes frob'\. Usage: switchyard nodes <add\|list\|drain\|resume\|rotate\|revoke> /],
   ])('command-line mistake %j: the usage, exit code 2', async (args, message) => {
     expect(expectOneLineError(await cli(args), 2)).toMatch(message);
   });
@@ -251,25 +271,25 @@ describe('switchyard CLI from the repository', () => {
     expect(existsSync(resolve(ROOT, 'node_modules/.bin/switchyard'))).toBe(true);
     const help = await cli(['--help'], { command: ['npx', '--no-install', 'switchyard'] });
     expect(help).toMatchObject({ code: 0, stderr: '' });
-    for (const command of ['keys create <name>', 'keys list', 'keys show <id>', 'keys update <id>', 'keys revoke <id>', 'nodes list', 'nodes drain <id>', 'nodes resume <id>', 'usage', 'usage recent', 'login']) {
+    const commands = ['keys create <name>', 'keys list', 'keys show <id>', 'keys update <id>', 'keys revoke <id>', 'nodes add <id>', 'nodes list', 'nodes drain <id>'];
+    for (const command of [...commands, 'nodes resume <id>', 'nodes rotate <id>', 'nodes revoke <id>', 'usage', 'usage recent', 'login']) {
       expect(help.stdout).toContain(`  ${command}`);
     }
     const version = await cli(['--version'], { command: ['npx', '--no-install', 'switchyard'] });
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
-  it('login runs the node-agent login in this shell: URL out, pasted code in, credential stored', async () => {
+  it('login runs the node-agent login in this shell: URL out, pasted code in, credential on the volume (0600) and sealed at the gateway', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sy-cli-login-'));
     const nodeId = 'node-login';
+    const enrolled = (await (await chain.admin('POST', '/nodes', { id: nodeId })).json()) as { token: string };
     let answered = false;
     try {
       const run = await cli(['login'], {
         env: {
           NODE_ID: nodeId,
-          REDIS_URL: testRedisUrl(),
-          REDIS_PREFIX: chain.prefix,
-          NODE_PUBLIC_URL: 'http://127.0.0.1:9',
-          NODE_SHARED_SECRET: randomBytes(32).toString('hex'),
+          NODE_TOKEN: enrolled.token,
+          GATEWAY_URL: chain.gatewayUrl,
           CREDENTIALS_DIR: dir,
           ANTHROPIC_BASE_URL: chain.fake.url,
           ANTHROPIC_OAUTH_TOKEN_URL: `${chain.fake.url}/v1/oauth/token`,
@@ -287,10 +307,29 @@ describe('switchyard CLI from the repository', () => {
       });
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
-      expect(run.stdout).toContain(`Logged in as node-a@example.test; credential stored for node ${nodeId}.`);
-      expect(await redis.get(createKeyspace(chain.prefix).cred(nodeId))).not.toBeNull();
+      expect(run.stdout).toContain(`Logged in as node-a@example.test; credential for node ${nodeId} stored in`);
+      expect(statSync(join(dir, `${nodeId}.json`)).mode & 0o777).toBe(0o600);
+      expect(await redis.get(createKeyspace(chain.prefix).sealedCredential(nodeId))).not.toBeNull();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('switchyard nodes revoke on a connected node', () => {
+  it('drops it from the fleet within 5 s (every gateway polls the enrolments of its nodes)', async () => {
+    const revoked = await cli(['nodes', 'revoke', 'node-b']);
+    expect(revoked.code).toBe(0);
+    type Listed = { nodes: { nodeId: string }[]; enrolled: { nodeId: string }[] };
+    const list = async () => (await (await chain.admin('GET', '/nodes')).json()) as Listed;
+    const deadline = Date.now() + 5_000;
+    let listed = await list();
+    while (listed.nodes.some((n) => n.nodeId === 'node-b') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      listed = await list();
+    }
+    expect(listed.nodes.map((n) => n.nodeId)).toEqual(['node-a']);
+    expect(listed.enrolled.map((e) => e.nodeId)).not.toContain('node-b');
+    expect((await cli(['nodes', 'list'])).stdout).not.toContain('node-b');
   });
 });

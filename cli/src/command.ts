@@ -24,6 +24,8 @@ export interface CommandContext {
   /** The admin API client (asks for the URL and token only when a command needs it). */
   client(): AdminClient;
   print(line?: string): void;
+  /** A line for the operator on stderr, apart from the output a script would capture (e.g. "shown once"). */
+  note(line: string): void;
   printJson(value: unknown): void;
   nowMs: number;
 }

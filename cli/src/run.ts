@@ -129,6 +129,7 @@ async function dispatch(argv: string[], io: CliIO): Promise<number> {
     json,
     client: () => (client ??= connect(commandFlags, io.env)),
     print: (line = '') => io.out(line),
+    note: (line) => io.err(line),
     printJson: (value) => io.out(JSON.stringify(value, null, 2)),
     nowMs: io.nowMs,
   });

@@ -1,5 +1,5 @@
 // switchyard login: the node-agent's OAuth login (node-agent/src/login-main.ts), run in this environment with
-// this terminal, so the node's own variables (NODE_ID, REDIS_URL, …) decide where the credential goes.
+// this terminal, so the node's own variables (NODE_ID, CREDENTIALS_DIR, GATEWAY_URL, NODE_TOKEN) decide where the credential goes.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -47,14 +47,14 @@ async function runLogin(): Promise<number> {
 /** The login command. */
 export const LOGIN_COMMAND: Command = {
   name: 'login',
-    brief: "Log a node's Claude account in (OAuth)",
+  brief: "Log a node's Claude account in (OAuth)",
   args: '',
   minArgs: 0,
   maxArgs: 0,
   summary: "Log a node's Claude account in (OAuth): prints a URL to open, reads the code you paste back, stores the credential.",
   details: [
-    "Runs the node-agent's login in this shell: set the node's own variables first (NODE_ID, REDIS_URL or UPSTASH_REDIS_REST_*,",
-    'REDIS_PREFIX, NODE_PUBLIC_URL, NODE_SHARED_SECRET, CREDENTIALS_DIR), as for its node-agent. Same as `npm run node-agent:login`.',
+    "Runs the node-agent's login in this shell: set the node's own variables first (NODE_ID, CREDENTIALS_DIR, and GATEWAY_URL",
+    "with NODE_TOKEN for the sealed copy on the gateway), as for its node-agent. Same as `npm run node-agent:login`.",
   ],
   options: {},
   local: true,

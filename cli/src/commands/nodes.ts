@@ -1,13 +1,14 @@
-// switchyard nodes list|drain|resume: the admin API's /admin/nodes.
+// switchyard nodes add|list|drain|resume|rotate|revoke: the admin API's /admin/nodes. Enrolment is in node-enrolment.ts.
 import type { Command, CommandContext } from '../command.js';
 import { formatCount, formatPercent, formatRelative, formatSpan, renderTable } from '../format.js';
+import { ENROLMENT_COMMANDS, nodeIdArg, unknownNode } from './node-enrolment.js';
 
 interface WindowFigures {
   utilization?: number;
   resetAt?: number;
 }
 
-/** A node as GET /admin/nodes shows it. */
+/** A connected node as GET /admin/nodes shows it. */
 interface NodeSummary {
   nodeId: string;
   accountKind: 'oauth' | 'api_key';
@@ -32,9 +33,21 @@ interface VersionGroup {
   nodes: string[];
 }
 
-/** GET /admin/nodes. `versions` and `gateway` are absent from gateways older than the admin API's 1.1.0. */
+/** An enrolled node as GET /admin/nodes lists it. */
+interface EnrolledNode {
+  nodeId: string;
+  label?: string;
+  tokenHint: string;
+  createdAt: number;
+  rotatedAt?: number;
+  connected: boolean;
+  adminDrained: boolean;
+}
+
+/** GET /admin/nodes. `versions` and `gateway` are absent from gateways older than the admin API's 1.1.0, `enrolled` before 2.0.0. */
 interface NodeList {
   nodes: NodeSummary[];
+  enrolled?: EnrolledNode[];
   versions?: VersionGroup[];
   mixedVersions?: boolean;
   gateway?: { version: string; gitSha: string };
@@ -68,47 +81,74 @@ function windowOf(figures: WindowFigures | undefined, nowMs: number): string {
   return figures.resetAt === undefined || figures.resetAt <= nowMs ? used : `${used}, resets ${formatRelative(figures.resetAt, nowMs)}`;
 }
 
-async function listNodes(ctx: CommandContext): Promise<void> {
-  const answer = (await ctx.client().request('GET', '/nodes')) as NodeList;
-  if (ctx.json) return ctx.printJson(answer);
-  if (answer.nodes.length === 0) {
-    return ctx.print("No nodes: start a node-agent per account, with the gateway's REDIS_URL and REDIS_PREFIX.");
-  }
-  const nodes = [...answer.nodes].sort((a, b) => a.nodeId.localeCompare(b.nodeId));
-  const rows = nodes.map((n) => [
+function connectedRow(n: NodeSummary, enrolment: EnrolledNode | undefined, enrolledKnown: boolean, nowMs: number): string[] {
+  const state = enrolledKnown && enrolment === undefined ? `${stateOf(n, nowMs)}, not enrolled` : stateOf(n, nowMs);
+  return [
     n.nodeId,
+    enrolment?.label ?? '-',
     n.accountLabel ?? (n.accountKind === 'api_key' ? '(API key)' : '-'),
-    stateOf(n, ctx.nowMs),
-    windowOf(n.fiveHour, ctx.nowMs),
-    windowOf(n.sevenDay, ctx.nowMs),
+    state,
+    windowOf(n.fiveHour, nowMs),
+    windowOf(n.sevenDay, nowMs),
     formatCount(n.inFlight),
     `${formatSpan(n.heartbeatAgeMs)} ago`,
     build(n),
-  ]);
+  ];
+}
+
+function offlineRow(e: EnrolledNode): string[] {
+  return [e.nodeId, e.label ?? '-', '-', e.adminDrained ? 'offline, drained' : 'offline', '-', '-', '-', '-', '-'];
+}
+
+async function listNodes(ctx: CommandContext): Promise<void> {
+  const answer = (await ctx.client().request('GET', '/nodes')) as NodeList;
+  if (ctx.json) return ctx.printJson(answer);
+  const enrolled = new Map((answer.enrolled ?? []).map((e) => [e.nodeId, e]));
+  if (answer.nodes.length === 0 && enrolled.size === 0) {
+    return ctx.print('No nodes: enrol one with `switchyard nodes add <id>` and put the lines it prints in the node\'s .env.');
+  }
+  const connected = new Map(answer.nodes.map((n) => [n.nodeId, n]));
+  const ids = [...new Set([...connected.keys(), ...enrolled.keys()])].sort((a, b) => a.localeCompare(b));
+  const rows = ids.map((id) => {
+    const node = connected.get(id);
+    const enrolment = enrolled.get(id);
+    return node === undefined ? offlineRow(enrolment as EnrolledNode) : connectedRow(node, enrolment, answer.enrolled !== undefined, ctx.nowMs);
+  });
   const columns = [
     { header: 'NODE' },
+    { header: 'LABEL' },
     { header: 'ACCOUNT' },
     { header: 'STATE' },
     { header: '5H' },
     { header: '7D' },
     { header: 'IN FLIGHT', align: 'right' as const },
-    { header: 'HEARTBEAT' },
+    { header: 'REPORTED' },
     { header: 'VERSION' },
   ];
   for (const line of renderTable(columns, rows)) ctx.print(line);
-  const footer = [versionsLine(answer), answer.gateway === undefined ? undefined : `gateway: ${build(answer.gateway)}`].filter((l) => l !== undefined);
-  if (footer.length > 0) ctx.print('');
+  const online = ids.filter((id) => connected.has(id)).length;
+  const footer = [
+    `${online} of ${ids.length} node${ids.length === 1 ? '' : 's'} connected to this gateway`,
+    versionsLine(answer),
+    answer.gateway === undefined ? undefined : `gateway: ${build(answer.gateway)}`,
+  ].filter((l) => l !== undefined);
+  ctx.print('');
   for (const line of footer) ctx.print(line);
 }
 
 function setDrain(drain: boolean) {
   return async function drainOrResume(ctx: CommandContext): Promise<void> {
-    const id = ctx.args[0] ?? '';
-    const answer = await ctx.client().request('POST', `/nodes/${encodeURIComponent(id)}/${drain ? 'drain' : 'resume'}`);
+    const id = nodeIdArg(ctx, `switchyard nodes ${drain ? 'drain' : 'resume'} <id>`);
+    let answer: unknown;
+    try {
+      answer = await ctx.client().request('POST', `/nodes/${encodeURIComponent(id)}/${drain ? 'drain' : 'resume'}`);
+    } catch (err) {
+      throw unknownNode(err, id);
+    }
     if (ctx.json) return ctx.printJson(answer);
     ctx.print(
       drain
-        ? `Drained ${id}: the gateway sends it no new requests (its conversations move to other nodes); requests in flight finish. Undo with \`switchyard nodes resume ${id}\`.`
+        ? `Drained ${id}: the gateways send it no new requests (its conversations move to other nodes); requests in flight finish. Undo with \`switchyard nodes resume ${id}\`.`
         : `Resumed ${id}: it takes traffic again.`,
     );
   };
@@ -116,13 +156,14 @@ function setDrain(drain: boolean) {
 
 /** The node commands. */
 export const NODE_COMMANDS: Command[] = [
+  ENROLMENT_COMMANDS.add,
   {
     name: 'nodes list',
-    brief: 'The fleet: state, utilization, resets, load',
+    brief: 'The fleet: enrolled nodes, connected ones with state, utilization, load',
     args: '',
     minArgs: 0,
     maxArgs: 0,
-    summary: 'The fleet: each node, its account, state, 5-hour and 7-day utilization and resets, load, version.',
+    summary: 'The fleet: every enrolled node; for those connected to this gateway their account, state, 5-hour and 7-day utilization and resets, load, version.',
     options: {},
     run: listNodes,
   },
@@ -132,7 +173,7 @@ export const NODE_COMMANDS: Command[] = [
     args: '<id>',
     minArgs: 1,
     maxArgs: 1,
-    summary: 'Drain a node: the gateway sends it no new requests; requests in flight finish.',
+    summary: 'Drain a node: the gateways send it no new requests; requests in flight finish. An enrolled node need not be connected.',
     options: {},
     run: setDrain(true),
   },
@@ -146,4 +187,6 @@ export const NODE_COMMANDS: Command[] = [
     options: {},
     run: setDrain(false),
   },
+  ENROLMENT_COMMANDS.rotate,
+  ENROLMENT_COMMANDS.revoke,
 ];
