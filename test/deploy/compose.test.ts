@@ -1,14 +1,16 @@
 // The compose stack (docker-compose.yml), a node host's compose file (node-agent/docker-compose.yml) and the
 // edge's Caddyfile, checked for what an operator relies on: which services run and how they stay up, where
 // their state lives, that a stopping gateway or node finishes its streams before Docker kills it, that only
-// the edge faces clients, and that the node host's Watchtower can touch nothing but the node. No Docker
-// engine here: the files are parsed; where Debian's docker-compose (v1) or caddy is installed, they also
-// validate the files as Compose and Caddy read them.
+// the edge faces the world (plain HTTP, or HTTPS for a domain), that every node (the stack's own too) dials
+// in through the edge holding nothing of the fleet's (no Redis, no shared secret, no published port), that
+// the edge routes a tunnel to the replica it names, and that the node host's Watchtower can touch nothing but
+// the node. No Docker engine here: the files are parsed; where Debian's docker-compose (v1) or caddy is
+// installed, they also validate the files as Compose and Caddy read them.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '@switchyard/shared';
+import { NodeTokens, parseConfig } from '@switchyard/shared';
 import { GatewayConfigSchema } from '../../gateway/src/config.js';
 import { WorkerConfigSchema } from '../../gateway/src/usage-worker/config.js';
 import { NodeConfigSchema } from '../../node-agent/src/config.js';
@@ -47,6 +49,34 @@ function mountTarget(svc: ComposeService, volume: string): string | undefined {
 
 const gatewayServices = ['gateway-1', 'gateway-2'] as const;
 
+/** The replicas' ids as the edge routes on them: each gateway service's GATEWAY_ID. */
+function replicaId(name: string): string | undefined {
+  return service(stack, name).environment?.GATEWAY_ID;
+}
+
+/** The default of a `{$VAR:default}` placeholder in the Caddyfile. */
+function caddyDefault(variable: string): string {
+  const m = new RegExp(`\\{\\$${variable}:([^}]*)\\}`).exec(caddyfile);
+  if (!m) throw new Error(`the Caddyfile has no {$${variable}:…}`);
+  return m[1]!;
+}
+
+/** The port a Caddy address listens on: ':8080' → 8080, 'http://:8081' → 8081. */
+function portOf(address: string): number {
+  return Number(/:(\d+)$/.exec(address)?.[1] ?? NaN);
+}
+
+/** What a node host or the stack gives a variable that .env leaves alone, after the schema's default. */
+function nodeValue(svc: ComposeService, key: keyof typeof NodeConfigSchema.shape): string {
+  const fromCompose = byDefault(svc.environment?.[key]);
+  if (fromCompose !== '') return fromCompose;
+  const fromSchema = schemaDefault(NodeConfigSchema.shape[key]);
+  return fromSchema.kind === 'value' ? fromSchema.value : '';
+}
+
+/** What a node must never hold: the fleet's Redis, or a secret shared across the fleet. */
+const NOT_FOR_NODES = /^(REDIS_|UPSTASH_|NODE_SHARED_SECRET$|NODE_PUBLIC_URL$|HEARTBEAT_INTERVAL_MS$|ADMIN_TOKEN$)/;
+
 describe('the stack (docker-compose.yml)', () => {
   test('runs Redis, the edge, two gateway replicas, the usage worker and one node', () => {
     expect(Object.keys(stack.services).sort()).toEqual(['edge', 'gateway-1', 'gateway-2', 'node-agent', 'redis', 'worker']);
@@ -67,13 +97,26 @@ describe('the stack (docker-compose.yml)', () => {
     }
   });
 
-  test('the two gateway replicas are one definition: same image, environment and health check, each its own spool', () => {
+  test('the two gateway replicas are one definition: same image, environment and health check, each its own name and spool', () => {
     const [one, two] = gatewayServices.map((n) => service(stack, n));
-    const { volumes: v1, ...rest1 } = one!;
-    const { volumes: v2, ...rest2 } = two!;
+    const { volumes: v1, environment: e1, ...rest1 } = one!;
+    const { volumes: v2, environment: e2, ...rest2 } = two!;
     expect(rest2).toEqual(rest1);
+    const { GATEWAY_ID: id1, ...env1 } = e1 ?? {};
+    const { GATEWAY_ID: id2, ...env2 } = e2 ?? {};
+    expect(env2).toEqual(env1);
+    expect([id1, id2]).toEqual(['gateway-1', 'gateway-2']);
     expect(v1).toEqual(['gateway-1-spool:/data/usage-spool']);
     expect(v2).toEqual(['gateway-2-spool:/data/usage-spool']);
+  });
+
+  test('each replica’s GATEWAY_ID is a valid replica id, and announces no direct URL (nodes reach it through the edge)', () => {
+    const dotEnv = { ADMIN_TOKEN: 'x'.repeat(40) };
+    for (const name of gatewayServices) {
+      const env = Object.fromEntries(Object.entries(service(stack, name).environment ?? {}).map(([k, v]) => [k, interpolate(v, dotEnv)]));
+      const config = parseConfig(GatewayConfigSchema, env);
+      expect([config.GATEWAY_ID, config.GATEWAY_REPLICA_URL]).toEqual([name, undefined]);
+    }
   });
 
   test('the gateways, the worker and the node run the released images, or build them from this checkout', () => {
@@ -120,15 +163,16 @@ describe('the stack (docker-compose.yml)', () => {
     for (const port of redis.ports ?? []) expect(byDefault(port)).toMatch(/^127\.0\.0\.1:\d+:6379$/);
   });
 
-  test('only the edge faces clients: it alone publishes GATEWAY_PORT; no gateway, worker or node publishes a port', () => {
-    expect(service(stack, 'edge').ports).toEqual(['${GATEWAY_PORT:-8080}:8080']);
-    expect(byDefault(service(stack, 'edge').ports?.[0])).toBe('8080:8080');
+  test('only the edge faces the world: GATEWAY_PORT (plain HTTP, or ACME and the redirect) and HTTPS_PORT (loopback until a domain is set)', () => {
+    const edge = service(stack, 'edge');
+    expect(edge.ports).toEqual(['${GATEWAY_PORT:-8080}:8080', '${HTTPS_PORT:-127.0.0.1:8443}:8443']);
+    expect(edge.ports?.map(byDefault)).toEqual(['8080:8080', '127.0.0.1:8443:8443']);
     for (const name of [...gatewayServices, 'worker', 'node-agent']) expect({ name, ports: service(stack, name).ports }).toEqual({ name, ports: undefined });
     const published = Object.entries(stack.services).flatMap(([name, s]) => (s.ports ?? []).map((p) => ({ name, port: byDefault(p) })));
     expect(published.filter((p) => !p.port.startsWith('127.0.0.1:')).map((p) => p.name)).toEqual(['edge']);
   });
 
-  test('state lives on named volumes where the processes write it: each gateway’s spool, the node’s credentials', () => {
+  test('state lives on named volumes where the processes write it: each gateway’s spool, the node’s credentials, Caddy’s certificates', () => {
     const gatewayImageEnv = Object.fromEntries(
       parseDockerfile(readRepoFile('gateway/Dockerfile'))
         .at(-1)!
@@ -147,6 +191,7 @@ describe('the stack (docker-compose.yml)', () => {
     const node = service(stack, 'node-agent');
     expect(mountTarget(node, 'node-credentials')).toBe(node.environment?.CREDENTIALS_DIR);
     expect(stack.volumes).toHaveProperty('node-credentials');
+    expect(mountTarget(service(stack, 'edge'), 'caddy-data')).toBe('/data');
     const mounted = Object.values(stack.services).flatMap((s) => (s.volumes ?? []).map((v) => v.split(':')[0]!).filter((v) => /^[a-z0-9][a-z0-9_-]*$/.test(v)));
     expect(Object.keys(stack.volumes ?? {}).sort()).toEqual([...new Set(mounted)].sort());
   });
@@ -181,17 +226,42 @@ describe('the stack (docker-compose.yml)', () => {
     expect(notice).toBeLessThanOrEqual(effectiveMs(gw, 'DRAIN_TIMEOUT_MS', GatewayConfigSchema.shape.DRAIN_TIMEOUT_MS));
   });
 
-  test('start order follows health: everything waits for a healthy Redis, the edge for both gateways', () => {
-    for (const name of [...gatewayServices, 'worker', 'node-agent']) {
+  test('start order follows health: the gateways and the worker wait for Redis, the edge for both gateways, the node for the edge', () => {
+    for (const name of [...gatewayServices, 'worker']) {
       expect(service(stack, name).depends_on).toEqual({ redis: { condition: 'service_healthy' } });
     }
     expect(service(stack, 'edge').depends_on).toEqual({ 'gateway-1': { condition: 'service_healthy' }, 'gateway-2': { condition: 'service_healthy' } });
+    expect(service(stack, 'node-agent').depends_on).toEqual({ edge: { condition: 'service_healthy' } });
   });
 
-  test('the containers find each other by service name: Redis, and the local node at its public URL', () => {
-    for (const name of [...gatewayServices, 'worker', 'node-agent']) expect(byDefault(service(stack, name).environment?.REDIS_URL)).toBe('redis://redis:6379');
+  test('the gateways and the worker find Redis by service name', () => {
+    for (const name of [...gatewayServices, 'worker']) expect(byDefault(service(stack, name).environment?.REDIS_URL)).toBe('redis://redis:6379');
+  });
+
+  test('the local node dials in through the edge’s internal listener, which reaches both replicas, and holds nothing of the fleet’s', () => {
     const node = service(stack, 'node-agent');
-    expect(node.environment?.NODE_PUBLIC_URL).toBe(`http://node-agent:${node.environment?.PORT}`);
+    const env = node.environment ?? {};
+    const internal = caddyDefault('EDGE_INTERNAL_ADDRESS');
+    expect(internal).toMatch(/^http:\/\/:\d+$/);
+    expect(env.GATEWAY_URL).toBe(`http://edge:${portOf(internal)}`);
+    // Plain HTTP to a compose service name: allowed explicitly (the node accepts it only from loopback or private addresses otherwise).
+    expect(env.GATEWAY_ALLOW_HTTP).toBe('true');
+    expect(Object.keys(env).filter((k) => NOT_FOR_NODES.test(k))).toEqual([]);
+    // Its token comes from .env, but its absence does not stop the whole stack (the node is enrolled once the gateways run).
+    expect(interpolations(env.NODE_TOKEN ?? '')).toEqual([{ name: 'NODE_TOKEN', op: ':-', arg: '', raw: '${NODE_TOKEN:-}' }]);
+    expect(byDefault(env.NODE_ID)).toBe('node-local');
+  });
+
+  test('the local node’s own listener (/health, /metrics) binds loopback inside its container, where the image’s health check probes it', () => {
+    const node = service(stack, 'node-agent');
+    expect(nodeValue(node, 'HOST')).toBe('127.0.0.1');
+    expect(node.ports).toBeUndefined();
+  });
+
+  test('NODE_SHARED_SECRET is gone from the stack and its .env.example', () => {
+    expect(stackText).not.toContain('NODE_SHARED_SECRET');
+    expect(readRepoFile('.env.example')).not.toContain('NODE_SHARED_SECRET');
+    expect(Object.keys(GatewayConfigSchema.shape)).not.toContain('NODE_SHARED_SECRET');
   });
 
   test('a missing secret stops `docker compose up` with the variable’s name and where to set it', () => {
@@ -206,24 +276,101 @@ describe('the stack (docker-compose.yml)', () => {
       }
     }
     const messages = [...errors].sort();
-    expect(messages).toHaveLength(2);
+    expect(messages).toHaveLength(1);
     expect(messages[0]).toMatch(/^required variable ADMIN_TOKEN is missing a value: set ADMIN_TOKEN in \.env .*openssl rand -hex 32/);
-    expect(messages[1]).toMatch(/^required variable NODE_SHARED_SECRET is missing a value: set NODE_SHARED_SECRET in \.env /);
   });
 });
 
-describe('the edge (deploy/Caddyfile)', () => {
-  const upstreams = /^\s*reverse_proxy\s+(.+?)\s*\{/m.exec(caddyfile)?.[1]?.split(/\s+/) ?? [];
+/** A reverse_proxy handler as `caddy adapt` prints it, with the request headers that lead to it. */
+interface ProxyRoute {
+  /** The x-switchyard-replica value the route requires, or undefined for any request. */
+  replica: string | undefined;
+  host: string[] | undefined;
+  dials: string[];
+  flush: number | undefined;
+  healthUri: string | undefined;
+  tryDuration: number | undefined;
+  deletes: string[];
+}
 
-  test('the edge mounts this Caddyfile and listens on the port compose publishes', () => {
-    const edge = service(stack, 'edge');
+interface CaddyRoute {
+  match?: { header?: Record<string, string[]>; host?: string[] }[];
+  handle?: CaddyHandler[];
+}
+interface CaddyHandler {
+  handler: string;
+  routes?: CaddyRoute[];
+  upstreams?: { dial: string }[];
+  flush_interval?: number;
+  health_checks?: { active?: { uri?: string } };
+  load_balancing?: { try_duration?: number };
+  headers?: { request?: { delete?: string[] } };
+}
+interface CaddyServer {
+  listen: string[];
+  routes: CaddyRoute[];
+  automatic_https?: { disable?: boolean };
+}
+interface CaddyConfig {
+  admin?: { disabled?: boolean; listen?: string };
+  apps: { http: { http_port?: number; https_port?: number; servers: Record<string, CaddyServer> } };
+}
+
+/** Every reverse_proxy of a server, in the order Caddy tries them, with the matchers on the way to it. */
+function proxyRoutes(routes: CaddyRoute[], replica?: string, host?: string[]): ProxyRoute[] {
+  return routes.flatMap((route) => {
+    const r = route.match?.[0]?.header?.['X-Switchyard-Replica']?.[0] ?? replica;
+    const h = route.match?.[0]?.host ?? host;
+    return (route.handle ?? []).flatMap((handler) => {
+      if (handler.handler === 'subroute') return proxyRoutes(handler.routes ?? [], r, h);
+      if (handler.handler !== 'reverse_proxy') return [];
+      return [
+        {
+          replica: r,
+          host: h,
+          dials: (handler.upstreams ?? []).map((u) => u.dial),
+          flush: handler.flush_interval,
+          healthUri: handler.health_checks?.active?.uri,
+          tryDuration: handler.load_balancing?.try_duration,
+          deletes: handler.headers?.request?.delete ?? [],
+        },
+      ];
+    });
+  });
+}
+
+describe('the edge (deploy/Caddyfile)', () => {
+  const edge = service(stack, 'edge');
+
+  test('the edge mounts this Caddyfile, and keeps Caddy’s certificates on a volume', () => {
     expect(edge.image).toMatch(/^caddy:2/);
     expect(edge.volumes).toContain('./deploy/Caddyfile:/etc/caddy/Caddyfile:ro');
-    expect(caddyfile).toMatch(/^:8080 \{/m);
+    expect(edge.volumes).toContain('caddy-data:/data');
   });
 
-  test('it proxies to both gateway replicas at their service names and PORT', () => {
-    expect(upstreams).toEqual(gatewayServices.map((n) => `${n}:${service(stack, n).environment?.PORT}`));
+  test('the clients’ site is SITE_ADDRESS: plain HTTP on the port GATEWAY_PORT publishes unless a domain is set', () => {
+    expect(caddyfile).toMatch(/^\{\$SITE_ADDRESS::8080\} \{$/m);
+    // Caddy takes a variable set to '' as empty, not as unset: compose passes the default itself.
+    expect(edge.environment?.SITE_ADDRESS).toBe('${SITE_ADDRESS:-:8080}');
+    expect(portOf(byDefault(edge.environment?.SITE_ADDRESS))).toBe(8080);
+    // A domain: Caddy listens for HTTP (ACME, redirect) on http_port and for HTTPS on https_port, which compose publishes.
+    const httpPort = Number(/^\s*http_port\s+(\d+)$/m.exec(caddyfile)?.[1]);
+    const httpsPort = Number(/^\s*https_port\s+(\d+)$/m.exec(caddyfile)?.[1]);
+    expect(edge.ports?.map((p) => Number(p.split(':').at(-1)))).toEqual([httpPort, httpsPort]);
+  });
+
+  test('its internal listener, where the local node dials in and the edge’s health check probes, is not published', () => {
+    const internal = portOf(caddyDefault('EDGE_INTERNAL_ADDRESS'));
+    expect(edge.ports?.some((p) => Number(p.split(':').at(-1)) === internal)).toBe(false);
+    expect(edge.healthcheck?.test).toEqual(['CMD', 'wget', '-q', '-O', '/dev/null', `http://127.0.0.1:${internal}/health`]);
+  });
+
+  test('it routes a request naming a replica (x-switchyard-replica) to that replica, whose GATEWAY_ID it is', () => {
+    for (const name of gatewayServices) {
+      const id = replicaId(name);
+      expect(caddyfile).toContain(`@${name} header X-Switchyard-Replica ${id}`);
+      expect(caddyDefault(`GATEWAY_${name.split('-')[1]}_UPSTREAM`)).toBe(`${name}:${service(stack, name).environment?.PORT}`);
+    }
   });
 
   test('it checks the gateways’ /health actively, retries a refused connection on the other one, and streams SSE unbuffered', () => {
@@ -233,19 +380,59 @@ describe('the edge (deploy/Caddyfile)', () => {
     expect(durationMs(/^\s*lb_try_duration\s+(\S+)/m.exec(caddyfile)?.[1] ?? '')).toBeGreaterThan(0);
   });
 
+  test('it sets no stream timeout that would cut a long-lived tunnel', () => {
+    const code = caddyfile
+      .split('\n')
+      .filter((l) => !l.trimStart().startsWith('#'))
+      .join('\n');
+    expect(code).not.toMatch(/\b(stream_timeout|read_timeout|write_timeout|idle_timeout|response_header_timeout|request_buffers|response_buffers)\b/);
+  });
+
   const caddy = spawnSync('caddy', ['version'], { encoding: 'utf8' });
+  /** `caddy adapt` of the shipped file with the given environment (nothing else from this process's). */
+  function adapt(env: Record<string, string> = {}): CaddyConfig {
+    const adapted = spawnSync('caddy', ['adapt', '--config', join(REPO_ROOT, 'deploy/Caddyfile'), '--adapter', 'caddyfile'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), ...env },
+    });
+    if (adapted.status !== 0) throw new Error(`caddy adapt failed: ${adapted.stderr}`);
+    return JSON.parse(adapted.stdout) as CaddyConfig;
+  }
+  const serverOn = (config: CaddyConfig, port: number) => Object.values(config.apps.http.servers).find((s) => s.listen.includes(`:${port}`));
+
   (caddy.status === 0 ? test : test.skip)('caddy itself reads it that way (`caddy adapt`; skipped when caddy is not installed)', () => {
-    const adapted = spawnSync('caddy', ['adapt', '--config', join(REPO_ROOT, 'deploy/Caddyfile'), '--adapter', 'caddyfile'], { encoding: 'utf8' });
-    expect(adapted.status).toBe(0);
-    type Handler = { handler: string; upstreams: { dial: string }[]; flush_interval: number; health_checks: { active: { uri: string; interval: number } }; load_balancing: { try_duration: number } };
-    const config = JSON.parse(adapted.stdout) as { apps: { http: { servers: Record<string, { listen: string[]; routes: { handle: Handler[] }[] }> } } };
-    const [server] = Object.values(config.apps.http.servers);
-    expect(server?.listen).toEqual([':8080']);
-    const proxy = server?.routes.flatMap((r) => r.handle).find((h) => h.handler === 'reverse_proxy');
-    expect(proxy?.upstreams.map((u) => u.dial)).toEqual(['gateway-1:8080', 'gateway-2:8080']);
-    expect(proxy?.flush_interval).toBe(-1);
-    expect(proxy?.health_checks.active.uri).toBe('/health');
-    expect(proxy?.load_balancing.try_duration).toBeGreaterThan(0);
+    const config = adapt();
+    expect(config.admin?.listen).toBe('localhost:2019');
+    expect(Object.values(config.apps.http.servers).map((s) => s.listen).sort()).toEqual([[':8080'], [':8081']]);
+    for (const port of [8080, 8081]) {
+      const routes = proxyRoutes(serverOn(config, port)?.routes ?? []);
+      // The named replicas first, then either one.
+      expect(routes.map((r) => [r.replica, r.dials])).toEqual([
+        ['gateway-1', ['gateway-1:8080']],
+        ['gateway-2', ['gateway-2:8080']],
+        [undefined, ['gateway-1:8080', 'gateway-2:8080']],
+      ]);
+      for (const r of routes) {
+        expect(r.flush).toBe(-1);
+        expect(r.deletes.sort()).toEqual(['X-Forwarded-For', 'X-Forwarded-Host', 'X-Forwarded-Proto']);
+      }
+      expect(routes[2]?.healthUri).toBe('/health');
+      expect(routes[2]?.tryDuration).toBeGreaterThan(0);
+    }
+  });
+
+  (caddy.status === 0 ? test : test.skip)('with SITE_ADDRESS a domain, the site is HTTPS on https_port, and the internal listener stays plain HTTP', () => {
+    const config = adapt({ SITE_ADDRESS: 'gw.example.com' });
+    expect([config.apps.http.http_port, config.apps.http.https_port]).toEqual([8080, 8443]);
+    const site = serverOn(config, 8443);
+    expect(site?.automatic_https?.disable).toBeUndefined();
+    const routes = proxyRoutes(site?.routes ?? []);
+    expect(routes.map((r) => [r.host, r.replica, r.dials.length])).toEqual([
+      [['gw.example.com'], 'gateway-1', 1],
+      [['gw.example.com'], 'gateway-2', 1],
+      [['gw.example.com'], undefined, 2],
+    ]);
+    expect(proxyRoutes(serverOn(config, 8081)?.routes ?? []).map((r) => r.replica)).toEqual(['gateway-1', 'gateway-2', undefined]);
   });
 });
 
@@ -263,21 +450,27 @@ describe('a node on another host (node-agent/docker-compose.yml)', () => {
     expect(node.build).toBeUndefined();
   });
 
-  test('needs only Redis, NODE_PUBLIC_URL, NODE_SHARED_SECRET, a NODE_ID and the account', () => {
+  test('needs only GATEWAY_URL, NODE_ID, NODE_TOKEN and the account; a missing one names `switchyard nodes add`', () => {
     const required = Object.values(node.environment ?? {})
       .flatMap((v) => interpolations(v))
-      .filter((i) => i.op === ':?')
-      .map((i) => i.name)
-      .sort();
-    expect(required).toEqual(['NODE_ID', 'NODE_PUBLIC_URL', 'NODE_SHARED_SECRET']);
-    const env = { NODE_ID: 'node-b', NODE_PUBLIC_URL: 'http://10.0.0.5:8090', NODE_SHARED_SECRET: 'x'.repeat(32), REDIS_URL: 'redis://10.0.0.1:6379' };
+      .filter((i) => i.op === ':?');
+    expect(required.map((i) => i.name).sort()).toEqual(['GATEWAY_URL', 'NODE_ID', 'NODE_TOKEN']);
+    for (const i of required) expect(i.arg).toMatch(new RegExp(`^set ${i.name} in \\.env \\(.*\`switchyard nodes add <id>\``));
+    const env = { GATEWAY_URL: 'https://gw.example.com', NODE_ID: 'node-b', NODE_TOKEN: NodeTokens.generate() };
     const resolved = Object.fromEntries(Object.entries(node.environment ?? {}).map(([k, v]) => [k, interpolate(v, env)]));
     expect(() => parseConfig(NodeConfigSchema, { ...resolved, CLAUDE_REFRESH_TOKEN: 'from-env' })).not.toThrow();
   });
 
-  test('publishes the port the node listens on, and nothing else', () => {
-    expect(node.ports).toEqual(['${PORT:-8090}:${PORT:-8090}']);
-    expect(node.environment?.PORT).toBe('${PORT:-8090}');
+  test('holds no Redis credentials and no fleet-wide secret', () => {
+    expect(Object.keys(node.environment ?? {}).filter((k) => NOT_FOR_NODES.test(k))).toEqual([]);
+    expect(nodeHostText).not.toMatch(/REDIS|UPSTASH|NODE_SHARED_SECRET|NODE_PUBLIC_URL/);
+    for (const key of Object.keys(NodeConfigSchema.shape)) expect({ key, forNodes: !NOT_FOR_NODES.test(key) }).toEqual({ key, forNodes: true });
+  });
+
+  test('publishes no port: its own listener (/health, /metrics) binds loopback inside the container by default', () => {
+    expect(node.ports).toBeUndefined();
+    expect(node.environment?.HOST).toBe('${HOST:-}');
+    expect(nodeValue(node, 'HOST')).toBe('127.0.0.1');
     expect(service(nodeHost, 'watchtower').ports).toBeUndefined();
   });
 
@@ -338,34 +531,54 @@ const composeV1 = spawnSync('docker-compose', ['version', '--short'], { encoding
     return readRepoFile(path).replace(/^([A-Z_]+)=$/gm, (line, key: string) => (key in values ? `${key}=${values[key]}` : line));
   }
 
+  /** v1 prints a published port as a map (`{published, target}`) or, with a host address, as a string. */
+  function ports(svc: ComposeService | undefined): string[] {
+    const raw = (svc?.ports ?? []) as unknown as ({ published: number | string; target: number } | string)[];
+    return raw.map((p) => (typeof p === 'string' ? p.replace(/\/tcp$/, '') : `${p.published}:${p.target}`));
+  }
+
   test('.env.example copied as is stops the stack with the missing secret’s name', () => {
     const result = config('docker-compose.yml', '.', readRepoFile('.env.example'));
     expect(result.status).not.toBe(0);
-    expect(result.stderr).toMatch(/set (ADMIN_TOKEN|NODE_SHARED_SECRET) in \.env/);
+    expect(result.stderr).toMatch(/set ADMIN_TOKEN in \.env/);
   });
 
-  test('with the secrets filled in, the stack is valid and each process gets its wiring', () => {
+  test('with the admin token filled in, the stack is valid and each process gets its wiring', () => {
     const secret = 'x'.repeat(40);
-    const result = config('docker-compose.yml', '.', filledIn('.env.example', { ADMIN_TOKEN: secret, NODE_SHARED_SECRET: secret }));
+    const result = config('docker-compose.yml', '.', filledIn('.env.example', { ADMIN_TOKEN: secret }));
     expect(result.stderr).not.toMatch(/ERROR/);
     expect(result.status).toBe(0);
     const resolved = parseCompose(result.stdout);
-    expect(resolved.services['gateway-2']?.environment).toMatchObject({ ADMIN_TOKEN: secret, REDIS_URL: 'redis://redis:6379', USAGE_SPOOL_DIR: '/data/usage-spool', DRAIN_NOTICE_MS: '5000' });
+    expect(resolved.services['gateway-2']?.environment).toMatchObject({ ADMIN_TOKEN: secret, GATEWAY_ID: 'gateway-2', REDIS_URL: 'redis://redis:6379', USAGE_SPOOL_DIR: '/data/usage-spool', DRAIN_NOTICE_MS: '5000' });
+    expect(resolved.services['gateway-1']?.environment).toMatchObject({ GATEWAY_ID: 'gateway-1' });
     expect(resolved.services['worker']?.command).toEqual(['node', 'gateway/dist/usage-worker/main.js']);
-    expect(resolved.services['node-agent']?.environment).toMatchObject({ NODE_ID: 'node-local', NODE_PUBLIC_URL: 'http://node-agent:8090', NODE_SHARED_SECRET: secret });
-    // v1 prints the published port as a number, v2 as a string.
-    const ports = (resolved.services['edge']?.ports ?? []) as unknown as { published: number | string; target: number }[];
-    expect(ports.map((p) => `${p.published}:${p.target}`)).toEqual(['8080:8080']);
+    const nodeEnv = resolved.services['node-agent']?.environment ?? {};
+    expect(nodeEnv).toMatchObject({ NODE_ID: 'node-local', GATEWAY_URL: 'http://edge:8081', GATEWAY_ALLOW_HTTP: 'true', HOST: '127.0.0.1', NODE_TOKEN: '' });
+    expect(Object.keys(nodeEnv).filter((k) => NOT_FOR_NODES.test(k))).toEqual([]);
+    expect(resolved.services['edge']?.environment).toEqual({ SITE_ADDRESS: ':8080' });
+    expect(ports(resolved.services['edge'])).toEqual(['8080:8080', '127.0.0.1:8443:8443']);
+  });
+
+  test('with a domain, the edge gets it and publishes 80 and 443', () => {
+    const values = { ADMIN_TOKEN: 'x'.repeat(40), NODE_TOKEN: 'placeholder' };
+    const text = `${filledIn('.env.example', values)}\nSITE_ADDRESS=gw.example.com\nGATEWAY_PORT=80\nHTTPS_PORT=443\n`;
+    const result = config('docker-compose.yml', '.', text);
+    expect(result.status).toBe(0);
+    const resolved = parseCompose(result.stdout);
+    expect(resolved.services['edge']?.environment).toEqual({ SITE_ADDRESS: 'gw.example.com' });
+    expect(ports(resolved.services['edge'])).toEqual(['80:8080', '443:8443']);
   });
 
   test('a node host’s .env.example, filled in, gives a valid file with and without the autoupdate profile', () => {
-    const values = { NODE_ID: 'node-b', NODE_PUBLIC_URL: 'http://10.0.0.5:8090', NODE_SHARED_SECRET: 'x'.repeat(40), REDIS_URL: 'redis://10.0.0.1:6379' };
-    expect(config('node-agent/docker-compose.yml', 'node-agent', readRepoFile('node-agent/.env.example')).stderr).toMatch(/set NODE_(ID|PUBLIC_URL|SHARED_SECRET) in \.env/);
+    const values = { GATEWAY_URL: 'https://gw.example.com', NODE_ID: 'node-b', NODE_TOKEN: 'placeholder' };
+    expect(config('node-agent/docker-compose.yml', 'node-agent', readRepoFile('node-agent/.env.example')).stderr).toMatch(/set (GATEWAY_URL|NODE_ID|NODE_TOKEN) in \.env/);
     for (const profile of [undefined, 'autoupdate']) {
       const result = config('node-agent/docker-compose.yml', 'node-agent', filledIn('node-agent/.env.example', values), profile);
       expect(result.stderr).not.toMatch(/ERROR/);
       expect(result.status).toBe(0);
-      expect(parseCompose(result.stdout).services['node-agent']?.environment).toMatchObject({ NODE_ID: 'node-b', PORT: '8090', REDIS_URL: values.REDIS_URL });
+      const resolved = parseCompose(result.stdout).services['node-agent'];
+      expect(resolved?.environment).toMatchObject(values);
+      expect(resolved?.ports).toBeUndefined();
     }
   });
 });

@@ -1,7 +1,8 @@
 // The two Dockerfiles' shape, as an operator relies on it: multi-stage with production dependencies only in
 // the runtime, a pinned Node major, a non-root user, tini forwarding SIGTERM to `node` itself, a health
 // check that runs a script the build produces, OCI labels carrying version and git sha, the ports the
-// processes listen on, and writable data directories. images.int.test.ts runs what they describe.
+// processes take connections on (none for the node, which dials out), and writable data directories.
+// images.int.test.ts runs what they describe.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatewayConfigSchema } from '../../gateway/src/config.js';
@@ -17,6 +18,7 @@ interface ImageSpec {
   workspace: 'gateway' | 'node-agent';
   cmd: string[];
   healthcheck: string[];
+  /** What EXPOSE lists: the ports other hosts or containers connect to. */
   ports: number[];
   /** Directories the process writes, from ENV: created in the image and owned by its user. */
   dataDirs: Record<string, string>;
@@ -36,7 +38,8 @@ const IMAGES: ImageSpec[] = [
     workspace: 'node-agent',
     cmd: ['node', 'node-agent/dist/main.js'],
     healthcheck: ['node', 'node-agent/dist/healthcheck.js'],
-    ports: [NodeConfigSchema.shape.PORT.parse(undefined)],
+    // The node dials out to the gateway; its own listener (/health, /metrics) binds loopback by default.
+    ports: [],
     dataDirs: { CREDENTIALS_DIR: '/data/credentials' },
   },
 ];
@@ -105,7 +108,7 @@ describe.each(IMAGES)('$dockerfile', (spec) => {
     expect(pairs(runtime, 'ENV')).toMatchObject({ NODE_ENV: 'production', GIT_SHA: '$GIT_SHA' });
   });
 
-  it('exposes the ports its processes listen on by default', () => {
+  it('exposes the ports its processes take connections on by default, and no other', () => {
     const exposed = instructions(runtime, 'EXPOSE').flatMap((e) => e.args.split(' ').map(Number));
     expect(exposed.sort()).toEqual([...spec.ports].sort());
   });
@@ -121,6 +124,11 @@ describe.each(IMAGES)('$dockerfile', (spec) => {
       expect(setup).toContain('chown -R node:node /data');
     }
   });
+});
+
+it('the node image exposes nothing: its listener binds loopback unless HOST says otherwise, and the health check probes it there', () => {
+  expect(NodeConfigSchema.shape.HOST.parse(undefined)).toBe('127.0.0.1');
+  expect(read('node-agent/src/healthcheck.ts')).toMatch(/host: config\.HOST, port: config\.PORT/);
 });
 
 it('both Dockerfiles share one build stage, so a release builds it once (and the images test too)', () => {
