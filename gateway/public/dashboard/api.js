@@ -51,5 +51,5 @@ export async function loadBoard(token, { range, recentLimit }) {
     getAdmin(`usage/recent?limit=${recentLimit}`, token),
   ]);
   const builds = { versions: nodes.versions ?? [], mixed: nodes.mixedVersions === true };
-  return { nodes: nodes.nodes ?? [], builds, byDay, byKey, byModel, recent: recent.requests ?? [] };
+  return { nodes: nodes.nodes ?? [], enrolled: nodes.enrolled, builds, byDay, byKey, byModel, recent: recent.requests ?? [] };
 }

@@ -89,7 +89,7 @@ function schedule() {
 }
 
 function render(data, fetchedAt) {
-  renderFleet(ui.fleet, data.nodes, clockOf(data.nodes, fetchedAt), data.builds);
+  renderFleet(ui.fleet, { nodes: data.nodes, enrolled: data.enrolled }, clockOf(data.nodes, fetchedAt), data.builds);
   renderUsage(ui.usage, data);
   renderRecent(ui.recent, data.recent, keyNames(data.byKey));
   session.serverToday = data.byDay.to;

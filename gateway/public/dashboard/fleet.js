@@ -1,8 +1,9 @@
-// The fleet from GET /admin/nodes: one row per node with its account's state, limits, load and build.
+// The fleet from GET /admin/nodes: one row per node, enrolled or connected. A connected node shows its account's
+// state, limits, load and build; an enrolled node that has no tunnel to this gateway shows as offline.
 import { formatDateTime, formatInt, formatPercent, formatSpan, h } from './dom.js';
 
-/** A heartbeat older than this is shown as stale (the registry drops nodes well after it). */
-const STALE_HEARTBEAT_MS = 10_000;
+/** A state report older than this is shown as stale (nodes report at least every 5 s over their tunnel). */
+const STALE_REPORT_MS = 10_000;
 
 function utilization(window) {
   if (window?.utilization === undefined) return h('span', { class: 'muted' }, '–');
@@ -43,36 +44,70 @@ function mixedBadge(builds) {
   return [h('span', { class: 'badge warn', 'data-testid': 'mixed-versions', title: buildsText(builds.versions) }, `mixed versions (${builds.versions.length} builds)`)];
 }
 
+function nodeCell(nodeId, enrolment, enrolledKnown) {
+  const under = enrolment?.label ?? (enrolledKnown && enrolment === undefined ? 'not enrolled' : undefined);
+  return h('td', { 'data-field': 'nodeId' }, h('strong', {}, nodeId), under === undefined ? undefined : h('span', { class: 'id' }, under));
+}
+
+function connectedRow(node, enrolment, enrolledKnown, clock, serverNow) {
+  const age = node.heartbeatAgeMs + (Date.now() - clock.fetchedAt);
+  return h(
+    'tr',
+    { 'data-testid': 'fleet-row', 'data-node-id': node.nodeId, class: node.state === 'available' && !node.adminDrained ? '' : 'attention' },
+    nodeCell(node.nodeId, enrolment, enrolledKnown),
+    h('td', { 'data-field': 'account' }, node.accountLabel ?? h('span', { class: 'muted' }, '–'), h('span', { class: 'id' }, node.accountKind === 'oauth' ? 'subscription' : 'API key')),
+    h('td', { 'data-field': 'state' }, stateBadges(node, serverNow)),
+    h('td', { 'data-field': 'fiveHour' }, utilization(node.fiveHour)),
+    h('td', { 'data-field': 'sevenDay' }, utilization(node.sevenDay)),
+    h('td', { 'data-field': 'resets' }, resets(node, serverNow)),
+    h('td', { class: 'num', 'data-field': 'inFlight' }, formatInt(node.inFlight)),
+    h('td', { 'data-field': 'version', title: node.gitSha }, `${node.version} · ${node.gitSha.slice(0, 7)}`),
+    h('td', { class: `num${age > STALE_REPORT_MS ? ' stale' : ''}`, 'data-field': 'heartbeat', title: formatDateTime(node.heartbeatAt) }, `${formatSpan(age)} ago`),
+  );
+}
+
+/** An enrolled node with no tunnel to this gateway: not started, not logged in to the gateway yet, or gone. */
+function offlineRow(enrolment) {
+  const dash = () => h('span', { class: 'muted' }, '–');
+  const badges = [h('span', { class: 'badge state-offline' }, 'offline')];
+  if (enrolment.adminDrained) badges.push(' ', h('span', { class: 'badge admin-drained' }, 'drained by admin'));
+  return h(
+    'tr',
+    { 'data-testid': 'fleet-row', 'data-node-id': enrolment.nodeId, class: 'attention offline' },
+    nodeCell(enrolment.nodeId, enrolment, true),
+    h('td', { 'data-field': 'account' }, dash()),
+    h('td', { 'data-field': 'state', title: `Enrolled ${formatDateTime(enrolment.createdAt)}; token ${enrolment.tokenHint}` }, badges),
+    h('td', { 'data-field': 'fiveHour' }, dash()),
+    h('td', { 'data-field': 'sevenDay' }, dash()),
+    h('td', { 'data-field': 'resets' }, dash()),
+    h('td', { class: 'num', 'data-field': 'inFlight' }, dash()),
+    h('td', { 'data-field': 'version' }, dash()),
+    h('td', { class: 'num', 'data-field': 'heartbeat' }, dash()),
+  );
+}
+
 /**
- * Renders the fleet. `clock.skewMs` is the gateway's clock minus this browser's, so reset times read right
- * even when the two disagree. `builds` is { versions, mixed } as GET /admin/nodes groups them.
+ * Renders the fleet: `nodes` are the nodes connected to this gateway, `enrolled` every enrolled node (undefined from
+ * a gateway that does not list them). `clock.skewMs` is the gateway's clock minus this browser's, so reset times read
+ * right even when the two disagree. `builds` is { versions, mixed } as GET /admin/nodes groups them.
  */
-export function renderFleet(els, nodes, clock, builds) {
+export function renderFleet(els, { nodes, enrolled }, clock, builds) {
   const serverNow = Date.now() + clock.skewMs;
-  const sorted = [...nodes].sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
-  const rows = sorted.map((node) => {
-    const age = node.heartbeatAgeMs + (Date.now() - clock.fetchedAt);
-    return h(
-      'tr',
-      { 'data-testid': 'fleet-row', 'data-node-id': node.nodeId, class: node.state === 'available' && !node.adminDrained ? '' : 'attention' },
-      h('td', { 'data-field': 'nodeId' }, h('strong', {}, node.nodeId), h('span', { class: 'id' }, node.url)),
-      h('td', { 'data-field': 'account' }, node.accountLabel ?? h('span', { class: 'muted' }, '–'), h('span', { class: 'id' }, node.accountKind === 'oauth' ? 'subscription' : 'API key')),
-      h('td', { 'data-field': 'state' }, stateBadges(node, serverNow)),
-      h('td', { 'data-field': 'fiveHour' }, utilization(node.fiveHour)),
-      h('td', { 'data-field': 'sevenDay' }, utilization(node.sevenDay)),
-      h('td', { 'data-field': 'resets' }, resets(node, serverNow)),
-      h('td', { class: 'num', 'data-field': 'inFlight' }, formatInt(node.inFlight)),
-      h('td', { 'data-field': 'version', title: node.gitSha }, `${node.version} · ${node.gitSha.slice(0, 7)}`),
-      h('td', { class: `num${age > STALE_HEARTBEAT_MS ? ' stale' : ''}`, 'data-field': 'heartbeat', title: formatDateTime(node.heartbeatAt) }, `${formatSpan(age)} ago`),
-    );
+  const connected = new Map(nodes.map((n) => [n.nodeId, n]));
+  const enrolments = new Map((enrolled ?? []).map((e) => [e.nodeId, e]));
+  const ids = [...new Set([...connected.keys(), ...enrolments.keys()])].sort();
+  const rows = ids.map((id) => {
+    const node = connected.get(id);
+    return node === undefined ? offlineRow(enrolments.get(id)) : connectedRow(node, enrolments.get(id), enrolled !== undefined, clock, serverNow);
   });
-  els.body.replaceChildren(...(rows.length > 0 ? rows : [h('tr', {}, h('td', { colspan: 9, class: 'muted' }, 'No node has sent a heartbeat to this gateway'))]));
+  const empty = h('tr', {}, h('td', { colspan: 9, class: 'muted' }, 'No node is enrolled yet: add one with `switchyard nodes add <id>`'));
+  els.body.replaceChildren(...(rows.length > 0 ? rows : [empty]));
   const available = nodes.filter((n) => n.state === 'available' && !n.adminDrained).length;
-  els.count.textContent = `${nodes.length} node${nodes.length === 1 ? '' : 's'} · ${available} serving`;
+  els.count.textContent = `${ids.length} node${ids.length === 1 ? '' : 's'} · ${nodes.length} connected · ${available} serving`;
   els.versions.replaceChildren(...mixedBadge(builds));
 }
 
-/** The gateway's clock minus this browser's, read off a node's heartbeat (heartbeatAt + age = the gateway's now). */
+/** The gateway's clock minus this browser's, read off a node's last report (heartbeatAt + age = the gateway's now). */
 export function clockOf(nodes, fetchedAt) {
   const node = nodes[0];
   return { fetchedAt, skewMs: node === undefined ? 0 : node.heartbeatAt + node.heartbeatAgeMs - fetchedAt };

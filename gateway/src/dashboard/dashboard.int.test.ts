@@ -1,7 +1,7 @@
-// The dashboard end to end: a gateway, two node-agents and the usage worker as real processes, known traffic
-// through the gateway, then Debian's Chromium (headless, driven by playwright-core) signs in at /dashboard and
-// must show both nodes, charts whose numbers equal GET /admin/usage, the recent requests, and new traffic
-// without a reload. Also the static serving itself: types, CSP, revalidation, 404s, no way out of the directory.
+// The dashboard end to end: a gateway, two node-agents dialled in and the usage worker as real processes, known
+// traffic through the gateway, then Debian's Chromium (headless, driven by playwright-core) signs in at /dashboard and
+// must show both nodes (and an enrolled one that never connected, as offline), charts whose numbers equal
+// GET /admin/usage, the recent requests, and new traffic without a reload. Also the static serving itself: types, CSP, revalidation, 404s, no way out of the directory.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -282,8 +282,18 @@ describeBrowser('in Chromium', () => {
         expect(row.fiveHour).toBe(`${Math.round(node.fiveHour!.utilization! * 100)}%`);
         expect(row.sevenDay).toBe(`${Math.round(node.sevenDay!.utilization! * 100)}%`);
       }
-      expect(await page.getByTestId('fleet-count').textContent()).toBe('2 nodes · 2 serving');
+      expect(await page.getByTestId('fleet-count').textContent()).toBe('2 nodes · 2 connected · 2 serving');
       expect(await page.getByTestId('mixed-versions').count()).toBe(0); // one build across the fleet
+
+      // A node enrolled but not (yet) dialled in shows as offline, with its label; no row shows an address.
+      const enrolled = await chain.admin('POST', '/nodes', { id: 'node-z', label: 'spare account' });
+      expect(enrolled.status).toBe(201);
+      await waitForPage(page, `document.querySelectorAll('[data-testid="fleet-row"]').length === 3`);
+      const withOffline = await readRows(page, '[data-testid="fleet-row"]', 'data-node-id', ['nodeId', 'state', 'version', 'heartbeat']);
+      expect(withOffline.map((r) => r.id)).toEqual(['node-a', 'node-b', 'node-z']);
+      expect(withOffline[2]).toEqual({ id: 'node-z', nodeId: 'node-zspare account', state: 'offline', version: '–', heartbeat: '–' });
+      expect(await page.getByTestId('fleet-count').textContent()).toBe('3 nodes · 2 connected · 2 serving');
+      expect(await page.getByTestId('fleet-table').textContent()).not.toMatch(/https?:\/\/|127\.0\.0\.1/);
 
       // The charts' numbers equal the usage API's, per day, per key and per model; so do the totals.
       await page.locator('[data-testid="usage-table-model"] [data-testid="usage-row"]').nth(1).waitFor();
