@@ -126,40 +126,43 @@ export async function startStack(opts: {
   const fakeApiKey = fake.accounts[0]?.apiKey;
   if (fakeApiKey === undefined) throw new Error('the fake started without an API key account');
 
-  const secret = randomBytes(32).toString('hex');
   const adminToken = randomBytes(32).toString('hex');
-  const common = { REDIS_URL: found.url, REDIS_PREFIX: prefix, LOG_LEVEL: 'info', LOG_FORMAT: 'json', NODE_ENV: 'production', GIT_SHA: opts.gitSha };
+  const common = { LOG_LEVEL: 'info', LOG_FORMAT: 'json', NODE_ENV: 'production', GIT_SHA: opts.gitSha };
+  // Only the gateway side holds Redis credentials; the node dials in with its own token.
+  const redisEnv = { REDIS_URL: found.url, REDIS_PREFIX: prefix };
   const services: Service[] = [];
   // Stopped together (SIGTERM lets the gateway flush its usage buffer), before the keys are deleted.
   cleanup.add('services', async () => void (await Promise.all(services.map((s) => s.stop()))));
 
-  // 4. The node-agent, the gateway and the usage worker, from dist (profiled when asked: written on their graceful exit).
+  // 4. The gateway and the usage worker, then the node-agent enrolled through the admin API, all from dist
+  //    (profiled when asked: written on their graceful exit).
   const prof = (name: string): string[] => (opts.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir, name)}`]);
-  const nodePort = await freePort();
-  const nodeUrl = `http://127.0.0.1:${nodePort}`;
-  const node = startService('node-agent', 'node-agent/dist/main.js', {
-    ...common, NODE_ID: 'bench-node', NODE_PUBLIC_URL: nodeUrl, HOST: '127.0.0.1', PORT: String(nodePort), NODE_SHARED_SECRET: secret,
-    ANTHROPIC_BASE_URL: fake.url, ANTHROPIC_API_KEY: fakeApiKey, CREDENTIALS_DIR: join(dir, 'credentials'), DRAIN_TIMEOUT_MS: '2000',
-  }, { cwd: root, logFile: join(dir, 'node-agent.log'), reaper, nodeArgs: prof('node-agent') });
-  services.push(node);
   const gatewayPort = await freePort();
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const traceFile = join(dir, 'gateway-modules.txt');
   const gateway = startService('gateway', 'gateway/dist/main.js', {
-    ...common, HOST: '127.0.0.1', PORT: String(gatewayPort), ADMIN_TOKEN: adminToken, NODE_SHARED_SECRET: secret, DRAIN_TIMEOUT_MS: '2000',
+    ...common, ...redisEnv, HOST: '127.0.0.1', PORT: String(gatewayPort), GATEWAY_ID: 'bench-gateway', ADMIN_TOKEN: adminToken, DRAIN_TIMEOUT_MS: '2000',
     USAGE_SPOOL_DIR: join(dir, 'usage-spool'), NODE_OPTIONS: `--import=${join(root, 'scripts/trace-modules.mjs')}`, TRACE_MODULES_FILE: traceFile,
   }, { cwd: root, logFile: join(dir, 'gateway.log'), reaper, nodeArgs: prof('gateway') });
   services.push(gateway);
-  const worker = startService('usage-worker', 'gateway/dist/usage-worker/main.js', { ...common, WORKER_CLOSE_TIMEOUT_MS: '3000', METRICS_PORT: '0' }, { cwd: root, logFile: join(dir, 'worker.log'), reaper, nodeArgs: prof('worker') });
+  const worker = startService('usage-worker', 'gateway/dist/usage-worker/main.js', { ...common, ...redisEnv, WORKER_CLOSE_TIMEOUT_MS: '3000', METRICS_PORT: '0' }, { cwd: root, logFile: join(dir, 'worker.log'), reaper, nodeArgs: prof('worker') });
   services.push(worker);
 
-  // 5. Ready: the node answers, the gateway lists it as available, the worker has its tokenizer loaded.
+  // 5. Ready: the gateway answers, the node (enrolled, dialled in) is in its fleet, the worker has its tokenizer loaded.
   const t0 = performance.now();
   const since = () => `${Math.round(performance.now() - t0)} ms`;
-  await waitUntil(node, 'health', () => answers200(`${nodeUrl}/health`));
-  log(`node-agent answers (${since()})`);
   await waitUntil(gateway, 'health', () => answers200(`${gatewayUrl}/health`));
   log(`gateway answers (${since()})`);
+  const enrolled = (await adminPost(gatewayUrl, adminToken, '/nodes', { id: 'bench-node' })) as { token: string };
+  const nodePort = await freePort();
+  const nodeUrl = `http://127.0.0.1:${nodePort}`;
+  const node = startService('node-agent', 'node-agent/dist/main.js', {
+    ...common, GATEWAY_URL: gatewayUrl, NODE_ID: 'bench-node', NODE_TOKEN: enrolled.token, HOST: '127.0.0.1', PORT: String(nodePort),
+    ANTHROPIC_BASE_URL: fake.url, ANTHROPIC_API_KEY: fakeApiKey, CREDENTIALS_DIR: join(dir, 'credentials'), DRAIN_TIMEOUT_MS: '2000',
+  }, { cwd: root, logFile: join(dir, 'node-agent.log'), reaper, nodeArgs: prof('node-agent') });
+  services.push(node);
+  await waitUntil(node, 'health', () => answers200(`${nodeUrl}/health`));
+  log(`node-agent answers (${since()})`);
   await waitUntil(gateway, 'the node in its fleet', () => nodeListed(gatewayUrl, adminToken, 'bench-node'));
   log(`gateway sees the node (${since()})`);
   await waitUntil(worker, "'worker ready'", () => worker.logTail(1_000_000).includes('worker ready'), 60_000);

@@ -17,7 +17,7 @@ import { createChildren, type ChildExit } from './demo/children.js';
 import { DemoError } from './demo/demo-error.js';
 import { DEMO_USAGE, parseDemoOptions, type DemoOptions } from './demo/options.js';
 import { chooseRedis, type ChosenRedis } from './demo/redis.js';
-import { adminRequest, startServices, waitReady, type DemoNode } from './demo/services.js';
+import { adminRequest, enrolAndStartNodes, startGatewaySide, waitReady, type DemoNode } from './demo/services.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NODES: DemoNode[] = [
@@ -146,7 +146,7 @@ async function main(opts: DemoOptions): Promise<void> {
     say(`demo: fake Anthropic upstream at ${fake.url} (accounts ${NODES.map((n) => n.email).join(', ')})`);
     if (stopping) return;
 
-    // 6. Two node-agents, the gateway (on the asked port, or a free one), the usage worker.
+    // 6. The gateway (on the asked port, or a free one) and the usage worker, then two node-agents that dial in.
     let gatewayPort = opts.port;
     if (!(await portFree(gatewayPort))) {
       gatewayPort = await freePort();
@@ -154,18 +154,20 @@ async function main(opts: DemoOptions): Promise<void> {
     }
     const adminToken = randomBytes(32).toString('hex');
     const upstream = fake;
-    const services = await startServices({
+    const input = {
       children,
       nodes: NODES,
-      common: { REDIS_URL: redis.url, REDIS_PREFIX: opts.prefix, LOG_FORMAT: 'pretty', LOG_LEVEL: 'info', GIT_SHA: gitSha() },
+      common: { LOG_FORMAT: 'pretty', LOG_LEVEL: 'info', GIT_SHA: gitSha() },
+      redis: { REDIS_URL: redis.url, REDIS_PREFIX: opts.prefix },
       fakeUrl: upstream.url,
-      refreshToken: (accountId) => upstream.issueRefreshToken(accountId),
+      refreshToken: (accountId: string) => upstream.issueRefreshToken(accountId),
       gatewayPort,
       adminToken,
-      sharedSecret: randomBytes(32).toString('hex'),
       workDir,
-    });
-    say(`demo: starting node-agents ${NODES.map((n) => n.nodeId).join(' and ')}, the gateway and the usage worker (logs in ${logDir})…`);
+    };
+    const services = await startGatewaySide(input);
+    say(`demo: starting the gateway and the usage worker, then node-agents ${NODES.map((n) => n.nodeId).join(' and ')}, enrolled through the admin API (logs in ${logDir})…`);
+    if (!(await enrolAndStartNodes(input, services, { timeoutMs: READY_TIMEOUT_MS, stopped: () => stopping !== undefined }))) return;
 
     // 7. Ready: the gateway answers /ready, lists both nodes as available, and the worker has loaded its tokenizer.
     if (!(await waitReady({ services, adminToken, nodes: NODES, logDir, timeoutMs: READY_TIMEOUT_MS, stopped: () => stopping !== undefined }))) return;

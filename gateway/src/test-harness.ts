@@ -1,29 +1,58 @@
-// Test-only: the whole chain as operators run it — a gateway process, two node-agent processes, the
-// fake Anthropic upstream — on loopback, against a real Redis under a private key prefix.
+// Test-only: the whole chain as operators run it — gateway replicas, node-agent processes that dial in to
+// them through the tunnel, the fake Anthropic upstream — on loopback, against a real Redis under a private prefix.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { createIoRedisClient, createIoRedisStore, createKeyspace } from '@switchyard/shared';
 import { createFakeAnthropic, deleteKeys, freePort, spawnService, uniquePrefix, type FakeAnthropic, type SpawnedService, type Timing } from '@switchyard/shared/testing';
+import { createEnrolmentRepository } from './nodes/index.js';
+
+/** One gateway replica of the chain. */
+export interface ChainGateway {
+  id: string;
+  url: string;
+  port: number;
+  svc: SpawnedService;
+}
+
+/** One node of the chain: its process, its identity and its credentials volume. */
+export interface ChainNode {
+  svc: SpawnedService;
+  accountId: string;
+  token: string;
+  /** The node's CREDENTIALS_DIR (its volume). */
+  dir: string;
+  /** The environment it was started with (restart() reuses it). */
+  env: Record<string, string>;
+}
 
 export interface Chain {
+  /** The first replica's URL (what clients use). */
   gatewayUrl: string;
   adminToken: string;
   prefix: string;
   fake: FakeAnthropic;
+  /** The first replica. */
   gateway: SpawnedService;
-  nodes: Record<string, { svc: SpawnedService; url: string; accountId: string }>;
+  gateways: ChainGateway[];
+  nodes: Record<string, ChainNode>;
   /** The usage worker process, when the chain was started with `worker: true` (replaced by startWorker()). */
   worker: SpawnedService | undefined;
-  /** Where the gateway spools usage jobs it cannot enqueue. */
+  /** Where the first gateway spools usage jobs it cannot enqueue. */
   spoolDir: string;
   /** Starts a (new) usage worker process against the chain's Redis and prefix; resolves once it is ready. */
   startWorker(env?: Record<string, string>): Promise<SpawnedService>;
+  /** Starts (again) gateway replica i on its port; resolves once it listens. */
+  startGateway(i: number): Promise<ChainGateway>;
+  /** Starts (again) a node process with its env (plus `env`); resolves once it has started. */
+  startNode(nodeId: string, env?: Record<string, string>): Promise<ChainNode>;
   /** Creates a gateway key through the admin API. */
   createKey(body?: Record<string, unknown>): Promise<{ key: string; id: string }>;
-  admin(method: string, path: string, body?: unknown): Promise<Response>;
-  /** Waits until /ready says ready and every node is in /admin/nodes. */
+  /** The admin API of replica `replica` (default the first). */
+  admin(method: string, path: string, body?: unknown, replica?: number): Promise<Response>;
+  /** Waits until /ready says ready and every node is available in /admin/nodes, on every replica. */
   waitReady(): Promise<void>;
   /** Stops every process and deletes the chain's Redis keys. */
   stop(): Promise<void>;
@@ -31,13 +60,32 @@ export interface Chain {
 
 export interface ChainOptions {
   redisUrl: string;
+  /** Environment added to every gateway replica's. */
   gatewayEnv?: Record<string, string>;
   /** Environment added to every node-agent's. */
   nodeEnv?: Record<string, string>;
   nodeIds?: string[];
+  /** Gateway replicas (default 1), with ids gw-1, gw-2, … each advertising its own loopback URL. */
+  gateways?: number;
   /** Also start the usage worker (environment added to its defaults). */
   worker?: boolean | Record<string, string>;
   fakeTiming?: Partial<Timing>;
+}
+
+async function enrol(redisUrl: string, prefix: string, nodeIds: readonly string[]): Promise<Record<string, string>> {
+  const store = createIoRedisStore(createIoRedisClient(redisUrl));
+  try {
+    const enrolments = createEnrolmentRepository({ store, keys: createKeyspace(prefix) });
+    const tokens: Record<string, string> = {};
+    for (const nodeId of nodeIds) {
+      const made = await enrolments.create(nodeId, `${nodeId} (test)`);
+      if (!made) throw new Error(`${nodeId} is already enrolled under ${prefix}`);
+      tokens[nodeId] = made.token;
+    }
+    return tokens;
+  } finally {
+    await store.close();
+  }
 }
 
 export async function startChain(opts: ChainOptions): Promise<Chain> {
@@ -46,45 +94,65 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
   if (opts.fakeTiming) fake.setTiming(opts.fakeTiming);
   await fake.start();
   const prefix = uniquePrefix('chain');
-  const secret = randomBytes(32).toString('hex');
   const adminToken = randomBytes(32).toString('hex');
   const dir = mkdtempSync(join(tmpdir(), 'sy-chain-'));
   const spoolDir = join(dir, 'usage-spool');
-  const nodes: Chain['nodes'] = {};
-  for (const nodeId of nodeIds) {
-    const port = await freePort();
+  const tokens = await enrol(opts.redisUrl, prefix, nodeIds);
+
+  const replicaCount = opts.gateways ?? 1;
+  const ports: number[] = [];
+  for (let i = 0; i < replicaCount; i++) ports.push(await freePort());
+  const gateways: ChainGateway[] = [];
+  const startGateway = async (i: number): Promise<ChainGateway> => {
+    const port = ports[i] as number;
+    const id = `gw-${i + 1}`;
     const url = `http://127.0.0.1:${port}`;
-    const svc = spawnService('node-agent/src/main.ts', {
+    const svc = spawnService('gateway/src/main.ts', {
       REDIS_URL: opts.redisUrl,
       REDIS_PREFIX: prefix,
-      NODE_ID: nodeId,
-      NODE_PUBLIC_URL: url,
       PORT: String(port),
       HOST: '127.0.0.1',
-      NODE_SHARED_SECRET: secret,
+      GATEWAY_ID: id,
+      GATEWAY_REPLICA_URL: url,
+      ADMIN_TOKEN: adminToken,
+      DRAIN_TIMEOUT_MS: '5000',
+      USAGE_SPOOL_DIR: i === 0 ? spoolDir : join(dir, `usage-spool-${id}`),
+      ...opts.gatewayEnv,
+    });
+    const gw = { id, url, port, svc };
+    gateways[i] = gw;
+    await svc.waitForOutput(/gateway started/);
+    return gw;
+  };
+  await Promise.all(ports.map((_, i) => startGateway(i)));
+  const first = gateways[0] as ChainGateway;
+
+  const nodes: Chain['nodes'] = {};
+  const startNode = async (nodeId: string, env: Record<string, string> = {}): Promise<ChainNode> => {
+    const known = nodes[nodeId];
+    const nodeDir = known?.dir ?? join(dir, `node-${nodeId}`);
+    mkdirSync(nodeDir, { recursive: true, mode: 0o700 });
+    const base = known?.env ?? {
+      GATEWAY_URL: first.url,
+      NODE_ID: nodeId,
+      NODE_TOKEN: tokens[nodeId] as string,
+      PORT: String(await freePort()),
+      HOST: '127.0.0.1',
       ANTHROPIC_BASE_URL: fake.url,
       ANTHROPIC_OAUTH_TOKEN_URL: `${fake.url}/v1/oauth/token`,
       CLAUDE_REFRESH_TOKEN: fake.issueRefreshToken(`acct-${nodeId}`),
-      CREDENTIALS_DIR: dir,
-      HEARTBEAT_INTERVAL_MS: '250',
+      CREDENTIALS_DIR: nodeDir,
       DRAIN_TIMEOUT_MS: '5000',
       ...opts.nodeEnv,
-    });
-    nodes[nodeId] = { svc, url, accountId: `acct-${nodeId}` };
-  }
-  const gwPort = await freePort();
-  const gatewayUrl = `http://127.0.0.1:${gwPort}`;
-  const gateway = spawnService('gateway/src/main.ts', {
-    REDIS_URL: opts.redisUrl,
-    REDIS_PREFIX: prefix,
-    PORT: String(gwPort),
-    HOST: '127.0.0.1',
-    ADMIN_TOKEN: adminToken,
-    NODE_SHARED_SECRET: secret,
-    DRAIN_TIMEOUT_MS: '5000',
-    USAGE_SPOOL_DIR: spoolDir,
-    ...opts.gatewayEnv,
-  });
+    };
+    const svc = spawnService('node-agent/src/main.ts', { ...base, ...env });
+    const node: ChainNode = { svc, accountId: `acct-${nodeId}`, token: base.NODE_TOKEN as string, dir: nodeDir, env: base };
+    nodes[nodeId] = node;
+    await svc.waitForOutput(/node-agent started/);
+    return node;
+  };
+  await Promise.all(nodeIds.map((id) => startNode(id)));
+
   const startWorker = async (env: Record<string, string> = {}): Promise<SpawnedService> => {
     const svc = spawnService('gateway/src/usage-worker/main.ts', {
       REDIS_URL: opts.redisUrl,
@@ -98,24 +166,26 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
     await svc.waitForOutput(/worker ready/, 30_000);
     return svc;
   };
-  await Promise.all([gateway.waitForOutput(/gateway started/), ...Object.values(nodes).map((n) => n.svc.waitForOutput(/node-agent started/))]);
 
-  const admin = (method: string, path: string, body?: unknown) =>
-    fetch(`${gatewayUrl}/admin${path}`, {
+  const admin = (method: string, path: string, body?: unknown, replica = 0) =>
+    fetch(`${(gateways[replica] as ChainGateway).url}/admin${path}`, {
       method,
       headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   const chain: Chain = {
-    gatewayUrl,
+    gatewayUrl: first.url,
     adminToken,
     prefix,
     fake,
-    gateway,
+    gateway: first.svc,
+    gateways,
     nodes,
     worker: undefined,
     spoolDir,
     startWorker,
+    startGateway,
+    startNode,
     admin,
     async createKey(body = {}) {
       const res = await admin('POST', '/keys', { name: `test-${randomBytes(3).toString('hex')}`, ...body });
@@ -124,20 +194,25 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
       return { key: json.key, id: json.record.id };
     },
     async waitReady() {
-      const until = Date.now() + 15_000;
+      const until = Date.now() + 20_000;
       for (;;) {
-        const ready = await fetch(`${gatewayUrl}/ready`).then((r) => r.status === 200).catch(() => false);
-        const listed = await admin('GET', '/nodes')
-          .then(async (r) => ((await r.json()) as { nodes?: { nodeId: string; state: string }[] }).nodes ?? [])
-          .catch(() => []);
-        const available = listed.filter((n) => n.state === 'available').length;
-        if (ready && available === nodeIds.length) return;
-        if (Date.now() > until) throw new Error(`chain not ready: ready=${ready} nodes=${JSON.stringify(listed)}\n${gateway.output()}`);
+        let missing = '';
+        for (let i = 0; i < gateways.length && missing === ''; i++) {
+          const gw = gateways[i] as ChainGateway;
+          const ready = await fetch(`${gw.url}/ready`).then((r) => r.status === 200).catch(() => false);
+          const listed = await admin('GET', '/nodes', undefined, i)
+            .then(async (r) => ((await r.json()) as { nodes?: { nodeId: string; state: string }[] }).nodes ?? [])
+            .catch(() => []);
+          const available = listed.filter((n) => n.state === 'available').length;
+          if (!ready || available !== Object.keys(nodes).length) missing = `${gw.id}: ready=${ready} nodes=${JSON.stringify(listed)}`;
+        }
+        if (missing === '') return;
+        if (Date.now() > until) throw new Error(`chain not ready: ${missing}\n${gateways.map((g) => g.svc.output()).join('\n')}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     },
     async stop() {
-      const all = [gateway, ...Object.values(nodes).map((n) => n.svc), ...(chain.worker ? [chain.worker] : [])];
+      const all = [...gateways.map((g) => g.svc), ...Object.values(nodes).map((n) => n.svc), ...(chain.worker ? [chain.worker] : [])];
       for (const svc of all) svc.proc.kill('SIGTERM');
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([Promise.all(all.map((svc) => svc.exited())), new Promise((r) => (timer = setTimeout(r, 8_000)))]);
@@ -145,7 +220,7 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
       for (const svc of all) svc.kill();
       await fake.stop();
       rmSync(dir, { recursive: true, force: true });
-      // The chain's keys (registry, keys, usage, the queue) go with it.
+      // The chain's keys (enrolments, keys, usage, the queue) go with it.
       const redis = new Redis(opts.redisUrl, { lazyConnect: true });
       await deleteKeys(redis, prefix).finally(() => redis.disconnect());
     },

@@ -1,5 +1,5 @@
-// The demo's Switchyard processes (two node-agents, the gateway, the usage worker) and the wait until
-// they serve: the gateway answers /ready, lists every node as available, and the worker is ready.
+// The demo's Switchyard processes (the gateway, the usage worker, two node-agents that dial in) and the wait
+// until they serve: the gateway answers /ready, lists every node as available, and the worker is ready.
 import { join } from 'node:path';
 import { freePort } from '@switchyard/shared/testing';
 import { tsEntry, type Child, type Children } from './children.js';
@@ -15,14 +15,15 @@ export interface DemoNode {
 export interface ServicesInput {
   children: Children;
   nodes: DemoNode[];
-  /** REDIS_URL, REDIS_PREFIX, log settings: what every process gets. */
+  /** Log settings and the build: what every process gets. */
   common: Record<string, string>;
+  /** REDIS_URL and REDIS_PREFIX: only the gateway-side processes get them (nodes hold no Redis credential). */
+  redis: Record<string, string>;
   fakeUrl: string;
   refreshToken(accountId: string): string;
   gatewayPort: number;
   adminToken: string;
-  sharedSecret: string;
-  /** Credential mirrors and the usage spool go here. */
+  /** Node credential volumes and the usage spool go here. */
   workDir: string;
 }
 
@@ -34,39 +35,18 @@ export interface Services {
   worker: Child;
 }
 
-/** Starts the processes; does not wait for them. */
-export async function startServices(s: ServicesInput): Promise<Services> {
-  for (const n of s.nodes) {
-    const port = await freePort();
-    s.children.start({
-      name: `node ${n.nodeId}`,
-      ...tsEntry('node-agent/src/main.ts'),
-      env: {
-        ...s.common,
-        NODE_ID: n.nodeId,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        NODE_PUBLIC_URL: `http://127.0.0.1:${port}`,
-        NODE_SHARED_SECRET: s.sharedSecret,
-        ANTHROPIC_BASE_URL: s.fakeUrl,
-        ANTHROPIC_OAUTH_TOKEN_URL: `${s.fakeUrl}/v1/oauth/token`,
-        CLAUDE_REFRESH_TOKEN: s.refreshToken(n.accountId),
-        CREDENTIALS_DIR: join(s.workDir, `credentials-${n.nodeId}`),
-        HEARTBEAT_INTERVAL_MS: '1000',
-        DRAIN_TIMEOUT_MS: '5000',
-        METRICS_TOKEN: s.adminToken,
-      },
-    });
-  }
+/** Starts the gateway and the usage worker; does not wait for them. */
+export async function startGatewaySide(s: ServicesInput): Promise<Services> {
   const gateway = s.children.start({
     name: 'gateway',
     ...tsEntry('gateway/src/main.ts'),
     env: {
       ...s.common,
+      ...s.redis,
       HOST: '127.0.0.1',
       PORT: String(s.gatewayPort),
+      GATEWAY_ID: 'demo-gateway',
       ADMIN_TOKEN: s.adminToken,
-      NODE_SHARED_SECRET: s.sharedSecret,
       DRAIN_TIMEOUT_MS: '5000',
       USAGE_SPOOL_DIR: join(s.workDir, 'usage-spool'),
     },
@@ -75,9 +55,46 @@ export async function startServices(s: ServicesInput): Promise<Services> {
   const worker = s.children.start({
     name: 'usage-worker',
     ...tsEntry('gateway/src/usage-worker/main.ts'),
-    env: { ...s.common, HOST: '127.0.0.1', METRICS_PORT: String(workerMetricsPort), METRICS_TOKEN: s.adminToken, WORKER_CLOSE_TIMEOUT_MS: '3000' },
+    env: { ...s.common, ...s.redis, HOST: '127.0.0.1', METRICS_PORT: String(workerMetricsPort), METRICS_TOKEN: s.adminToken, WORKER_CLOSE_TIMEOUT_MS: '3000' },
   });
   return { gatewayUrl: `http://127.0.0.1:${s.gatewayPort}`, workerMetricsUrl: `http://127.0.0.1:${workerMetricsPort}/metrics`, gateway, worker };
+}
+
+/**
+ * Enrols every node through the admin API (as `switchyard nodes add` does) and starts it with the three lines an
+ * operator puts in a node's .env — GATEWAY_URL, NODE_ID, NODE_TOKEN — plus its account. Waits for the gateway first.
+ */
+export async function enrolAndStartNodes(s: ServicesInput, services: Services, o: { timeoutMs: number; stopped(): boolean }): Promise<boolean> {
+  const deadline = Date.now() + o.timeoutMs;
+  while (!(await fetch(`${services.gatewayUrl}/health`).then((r) => r.status === 200, () => false))) {
+    if (o.stopped()) return false;
+    if (Date.now() > deadline) throw new DemoError(`switchyard demo: the gateway did not answer within ${o.timeoutMs / 1000} s (last lines: ${services.gateway.tail(3).join(' / ')})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  for (const n of s.nodes) {
+    const res = await adminRequest(services.gatewayUrl, s.adminToken, 'POST', '/nodes', { id: n.nodeId, label: n.email });
+    if (res.status !== 201) throw new DemoError(`switchyard demo: enrolling ${n.nodeId} failed (${res.status}): ${await res.text()}`);
+    const { token } = (await res.json()) as { token: string };
+    s.children.start({
+      name: `node ${n.nodeId}`,
+      ...tsEntry('node-agent/src/main.ts'),
+      env: {
+        ...s.common,
+        GATEWAY_URL: services.gatewayUrl,
+        NODE_ID: n.nodeId,
+        NODE_TOKEN: token,
+        HOST: '127.0.0.1',
+        PORT: String(await freePort()),
+        ANTHROPIC_BASE_URL: s.fakeUrl,
+        ANTHROPIC_OAUTH_TOKEN_URL: `${s.fakeUrl}/v1/oauth/token`,
+        CLAUDE_REFRESH_TOKEN: s.refreshToken(n.accountId),
+        CREDENTIALS_DIR: join(s.workDir, `credentials-${n.nodeId}`),
+        DRAIN_TIMEOUT_MS: '5000',
+        METRICS_TOKEN: s.adminToken,
+      },
+    });
+  }
+  return true;
 }
 
 /** A call to the gateway's admin API with the admin token. */
