@@ -12,7 +12,7 @@ afterEach(() => rm(root, { recursive: true, force: true }));
 
 const cred = (n: number) => ({ type: 'oauth' as const, refresh: `r-${n}`, access: `a-${n}`, expires: n });
 
-describe('credential mirror file', () => {
+describe('the credential record on the volume', () => {
   test('writes CREDENTIALS_DIR/<nodeId>.json in the opencode format with mode 0600, creating the directory', async () => {
     const dir = join(root, 'nested', 'credentials');
     const file = createCredentialFile(dir, 'node-a');

@@ -3,10 +3,10 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseCredentialText, serializeCredential, type OAuthCredential } from './oauth-credential.js';
 
-/** The node's local mirror of its credential: CREDENTIALS_DIR/<nodeId>.json, opencode JSON, mode 0600. */
+/** The node's credential record on its own volume: CREDENTIALS_DIR/<nodeId>.json, opencode JSON, mode 0600. */
 export interface CredentialFile {
   readonly path: string;
-  /** The mirrored credential, or undefined when there is no file yet. Throws CredentialError('malformed') for a broken file. */
+  /** The stored credential, or undefined when there is no file yet. Throws CredentialError('malformed') for a broken file. */
   read(): Promise<OAuthCredential | undefined>;
   /** Replaces the file atomically and durably: a crash leaves either the old or the new credential, never half of one. */
   write(credential: OAuthCredential): Promise<void>;
@@ -47,7 +47,7 @@ export async function writeFileAtomic(path: string, dir: string, text: string): 
   await fsyncDir(dir);
 }
 
-/** The mirror file of one node under `dir` (CREDENTIALS_DIR). */
+/** The credential record of one node under `dir` (CREDENTIALS_DIR). */
 export function createCredentialFile(dir: string, nodeId: string): CredentialFile {
   const path = join(dir, `${nodeId}.json`);
   return {
@@ -60,7 +60,7 @@ export function createCredentialFile(dir: string, nodeId: string): CredentialFil
         if (isMissing(err)) return undefined;
         throw err;
       }
-      return parseCredentialText(text, `the credential mirror ${path}`);
+      return parseCredentialText(text, `the credential record ${path}`);
     },
     write: (credential) => writeFileAtomic(path, dir, `${serializeCredential(credential)}\n`),
   };

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '@switchyard/shared';
-import type { CredentialStore } from './credential-store.js';
-import { CredentialError, parseCredentialText, refreshOnlyCredential, serializeCredential, type OAuthCredential } from './oauth-credential.js';
+import type { CredentialFile } from './credential-file.js';
+import { CredentialError, parseCredentialText, refreshOnlyCredential, sameCredential, type OAuthCredential } from './oauth-credential.js';
+import type { SealedCopy } from './sealed-copy.js';
 
 /** Where a credential candidate came from. */
-export type CandidateOrigin = 'redis' | 'mirror' | 'file' | 'env';
+export type CandidateOrigin = 'volume' | 'sealed' | 'file' | 'env';
 
 /** One credential found at start, with a description of its source for logs and errors (never the secret). */
 export interface CredentialCandidate {
@@ -22,23 +23,24 @@ export interface CredentialSourceConfig {
 export interface BootstrapDeps {
   nodeId: string;
   config: CredentialSourceConfig;
-  credentials: CredentialStore;
+  /** The record on the node's volume. */
+  file: CredentialFile;
+  /** The gateway's sealed copy. */
+  copy: Pick<SealedCopy, 'load' | 'save'>;
   log: Logger;
 }
 
-/** The credential the node starts with, where it stands in Redis, and the other refresh tokens to fall back on. */
+/** The credential the node starts with, and the other refresh tokens to fall back on. */
 export interface BootstrapResult {
   credential: OAuthCredential;
   /** Human description of the winning source. */
   source: string;
-  /** The exact Redis value after the write-back (the compare-and-set baseline). */
-  redisRaw: string | null;
   /** Distinct refresh tokens of the other sources, newest first: tried if the chosen one is refused with invalid_grant. */
   fallbackRefreshTokens: string[];
 }
 
-// Ties go to the shared record first: it is what every other holder of the account sees.
-const ORIGIN_RANK: Record<CandidateOrigin, number> = { redis: 0, mirror: 1, file: 2, env: 3 };
+// Ties go to the node's own record first, then to its sealed copy.
+const ORIGIN_RANK: Record<CandidateOrigin, number> = { volume: 0, sealed: 1, file: 2, env: 3 };
 
 /** Orders candidates newest first (latest expiry; a bare refresh token, expires 0, last). */
 export function rankCandidates(candidates: readonly CredentialCandidate[]): CredentialCandidate[] {
@@ -47,7 +49,7 @@ export function rankCandidates(candidates: readonly CredentialCandidate[]): Cred
 
 /**
  * Reads CLAUDE_CREDENTIALS_FILE. The file is only ever read: it may belong to another program (opencode,
- * Claude Code) or be mounted read-only, so the node keeps its own copy in Redis and the mirror instead.
+ * Claude Code) or be mounted read-only, so the node keeps its own record on its volume instead.
  */
 async function readCredentialsFile(path: string): Promise<OAuthCredential> {
   const source = `CLAUDE_CREDENTIALS_FILE=${path}`;
@@ -63,13 +65,12 @@ async function readCredentialsFile(path: string): Promise<OAuthCredential> {
 
 interface Collected {
   candidates: CredentialCandidate[];
-  redisRaw: string | null;
-  /** Sources that exist but cannot be parsed (our own records: they are replaced when another candidate exists). */
+  /** Sources that exist but cannot be used (the volume record is replaced when another candidate exists). */
   broken: string[];
 }
 
 async function collect(deps: BootstrapDeps): Promise<Collected> {
-  const { config, credentials } = deps;
+  const { config, file } = deps;
   const candidates: CredentialCandidate[] = [];
   const broken: string[] = [];
   if (config.CLAUDE_REFRESH_TOKEN !== undefined) {
@@ -79,52 +80,55 @@ async function collect(deps: BootstrapDeps): Promise<Collected> {
     const path = config.CLAUDE_CREDENTIALS_FILE;
     candidates.push({ origin: 'file', source: `CLAUDE_CREDENTIALS_FILE=${path}`, credential: await readCredentialsFile(path) });
   }
-  const record = await credentials.read();
-  if (record.credential) candidates.push({ origin: 'redis', source: `Redis key ${credentials.key}`, credential: record.credential });
-  else if (record.raw !== null) broken.push(`Redis key ${credentials.key}`);
   try {
-    const mirrored = await credentials.file.read();
-    if (mirrored) candidates.push({ origin: 'mirror', source: `mirror file ${credentials.file.path}`, credential: mirrored });
-  } catch {
-    broken.push(`mirror file ${credentials.file.path}`);
+    const stored = await file.read();
+    if (stored) candidates.push({ origin: 'volume', source: `volume record ${file.path}`, credential: stored });
+  } catch (err) {
+    broken.push(`volume record ${file.path} (${err instanceof CredentialError ? 'malformed' : ((err as NodeJS.ErrnoException).code ?? 'unreadable')})`);
   }
-  return { candidates, redisRaw: record.raw, broken };
+  try {
+    const sealed = await deps.copy.load();
+    if (sealed) candidates.push({ origin: 'sealed', source: "the gateway's sealed copy", credential: sealed });
+  } catch (err) {
+    broken.push(`the gateway's sealed copy (${(err as Error).message})`);
+  }
+  return { candidates, broken };
 }
 
 function noCredentialError(deps: BootstrapDeps, broken: readonly string[]): CredentialError {
-  const found = broken.length > 0 ? ` (unusable: ${broken.join(', ')})` : '';
+  const found = broken.length > 0 ? ` (unusable: ${broken.join('; ')})` : '';
   return new CredentialError(
     'missing',
     `Node ${deps.nodeId} has no account${found}. Fix: set ANTHROPIC_API_KEY, or CLAUDE_REFRESH_TOKEN, or CLAUDE_CREDENTIALS_FILE ` +
-      `(an opencode or Claude Code credentials file), or run the node-agent login command to store a login under ${deps.credentials.key}.`,
+      `(an opencode or Claude Code credentials file), or run the node-agent login command to store a login in ${deps.file.path}.`,
   );
 }
 
 /**
- * Picks the newest credential among CLAUDE_REFRESH_TOKEN, CLAUDE_CREDENTIALS_FILE, the Redis record and the mirror
- * file, and writes it back to Redis (compare-and-set, newest wins) and the mirror. Never writes CLAUDE_CREDENTIALS_FILE.
- * @throws CredentialError when no source holds a credential, or CLAUDE_CREDENTIALS_FILE is unreadable or malformed.
+ * Picks the newest credential among CLAUDE_REFRESH_TOKEN, CLAUDE_CREDENTIALS_FILE, the volume record and the gateway's
+ * sealed copy, writes it to the volume and re-seals it (when the copy differs: missing, older, or sealed under a
+ * rotated token). Never writes CLAUDE_CREDENTIALS_FILE.
+ * @throws CredentialError when no source holds a credential, CLAUDE_CREDENTIALS_FILE is unreadable or malformed,
+ * or the volume cannot be written.
  */
 export async function bootstrapCredential(deps: BootstrapDeps): Promise<BootstrapResult> {
-  const { candidates, redisRaw, broken } = await collect(deps);
+  const { candidates, broken } = await collect(deps);
   const ranked = rankCandidates(candidates);
   const chosen = ranked[0];
   if (!chosen) throw noCredentialError(deps, broken);
-  if (broken.length > 0) deps.log.warn('credential source unusable, replacing it', { sources: broken });
+  if (broken.length > 0) deps.log.warn('credential source unusable', { sources: broken });
 
-  const mirror = candidates.find((c) => c.origin === 'mirror');
-  const wanted = serializeCredential(chosen.credential);
-  let credential = chosen.credential;
-  let raw = redisRaw;
-  if (redisRaw !== wanted || mirror === undefined || serializeCredential(mirror.credential) !== wanted) {
-    const outcome = await deps.credentials.save(chosen.credential, redisRaw);
-    raw = outcome.raw;
-    // Another holder stored a newer pair between our read and our write: that one is live.
-    if (outcome.kind === 'superseded') {
-      credential = outcome.credential;
-      await deps.credentials.file.write(credential);
-    }
+  const { credential } = chosen;
+  try {
+    // Written even when the volume holds it already: in the opencode form, 0600, and proof the volume takes writes.
+    await deps.file.write(credential);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new CredentialError('unwritable', `Cannot write the credential record ${deps.file.path} (${code}). Fix: mount a writable volume at CREDENTIALS_DIR.`);
   }
+  const sealed = candidates.find((c) => c.origin === 'sealed')?.credential;
+  if (!sameCredential(sealed, credential)) deps.copy.save(credential);
+
   const seen = new Set([credential.refresh]);
   const fallbackRefreshTokens: string[] = [];
   for (const c of ranked) {
@@ -132,6 +136,6 @@ export async function bootstrapCredential(deps: BootstrapDeps): Promise<Bootstra
     seen.add(c.credential.refresh);
     fallbackRefreshTokens.push(c.credential.refresh);
   }
-  deps.log.info('credential loaded', { nodeId: deps.nodeId, source: credential === chosen.credential ? chosen.source : 'Redis (newer, concurrent write)', expiresAt: credential.expires, sources: candidates.length });
-  return { credential, source: chosen.source, redisRaw: raw, fallbackRefreshTokens };
+  deps.log.info('credential loaded', { nodeId: deps.nodeId, source: chosen.source, expiresAt: credential.expires, sources: candidates.length });
+  return { credential, source: chosen.source, fallbackRefreshTokens };
 }

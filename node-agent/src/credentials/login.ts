@@ -1,10 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Keyspace, KeyValueStore, Lock, LockStore } from '@switchyard/shared';
 import type { Egress } from '../upstream/egress.js';
 import { createCredentialFile } from './credential-file.js';
-import { createCredentialStore } from './credential-store.js';
-import { createOAuthClient, type CodeExchange, type OAuthClient, type TokenResult } from './oauth-client.js';
+import { createOAuthClient, type OAuthClient, type TokenResult } from './oauth-client.js';
 import type { OAuthCredential } from './oauth-credential.js';
+import type { SealedCopy } from './sealed-copy.js';
 
 /** The scopes a Claude Code login asks for (PROTOCOL.md §1). */
 export const OAUTH_LOGIN_SCOPES = 'user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload';
@@ -28,10 +27,12 @@ export interface LoginConfig {
 
 export interface LoginDeps {
   config: LoginConfig;
-  store: Pick<KeyValueStore, 'get' | 'compareAndSet'> & LockStore;
-  keys: Keyspace;
   egress: Egress;
   io: LoginIO;
+  /** The gateway's sealed copy (needs GATEWAY_URL and NODE_TOKEN); without it the login is stored on the volume only. */
+  copy?: Pick<SealedCopy, 'save' | 'flush'>;
+  /** How long to wait for the gateway to take the sealed copy. Default 15 s. */
+  sealWaitMs?: number;
   /** Default: a client on config's token and profile URLs over `egress`. */
   client?: OAuthClient;
 }
@@ -94,55 +95,26 @@ function exchangeFailure(result: Exclude<TokenResult, { kind: 'ok' }>): LoginErr
   return new LoginError('unreachable', `The token endpoint did not answer usefully (${detail}). Check the egress and ANTHROPIC_OAUTH_TOKEN_URL, then run login again.`);
 }
 
-// A running node may be refreshing: waiting for its lock keeps the login from racing a rotation.
-async function takeLockBriefly(store: LockStore, key: string): Promise<Lock | null> {
-  for (let i = 0; i < 650; i++) {
-    try {
-      const lock = await store.acquireLock(key, 60_000);
-      if (lock) return lock;
-    } catch {
-      return null; // Redis is down: the save below reports it.
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return null;
-}
-
-async function save(deps: LoginDeps, credential: OAuthCredential): Promise<void> {
-  const nodeId = deps.config.NODE_ID;
-  const credentials = createCredentialStore({ store: deps.store, keys: deps.keys, nodeId, file: createCredentialFile(deps.config.CREDENTIALS_DIR, nodeId) });
+async function store(deps: LoginDeps, credential: OAuthCredential): Promise<string> {
+  const file = createCredentialFile(deps.config.CREDENTIALS_DIR, deps.config.NODE_ID);
   try {
-    const { raw } = await credentials.read();
-    // A fresh login replaces whatever was stored: the operator asked for this account.
-    await credentials.save(credential, raw, { overwrite: true });
-  } catch {
-    throw new LoginError(
-      'store_failed',
-      `The login succeeded but the credential could not be stored in Redis (${credentials.key}) and ${credentials.file.path}. ` +
-        'Check REDIS_URL and CREDENTIALS_DIR, then run login again.',
-    );
+    // A fresh login replaces whatever was stored: the operator asked for this account. A running node sees the
+    // record change on its volume and adopts it (the gateway lets only one process per node id run, so no lock).
+    await file.write(credential);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new LoginError('store_failed', `The login succeeded but the credential could not be written to ${file.path} (${code}). Check CREDENTIALS_DIR, then run login again.`);
   }
-}
-
-async function exchangeAndSave(deps: LoginDeps, client: OAuthClient, exchange: CodeExchange): Promise<TokenResult> {
-  // Holding the node's refresh lock across exchange and save: a running node cannot rotate in between and
-  // so ends up adopting this login (the newest pair) instead of overwriting it.
-  const lock = await takeLockBriefly(deps.store, deps.keys.credLock(deps.config.NODE_ID));
-  try {
-    const result = await client.exchangeCode(exchange);
-    if (result.kind === 'ok') await save(deps, result.credential);
-    return result;
-  } finally {
-    await lock?.release().catch(() => false);
-  }
+  return file.path;
 }
 
 /**
  * The login command: authorization code with PKCE. Prints the authorize URL, reads the pasted `code#state`,
- * exchanges it through the node's egress, stores the credential (Redis record + mirror) and prints the email.
+ * exchanges it through the node's egress, stores the credential on the node's volume (CREDENTIALS_DIR/<NODE_ID>.json),
+ * seals it to the gateway when a sealed copy is given, and prints the email.
  * @throws LoginError with a one-line message for the operator.
  */
-export async function runLogin(deps: LoginDeps): Promise<{ email?: string }> {
+export async function runLogin(deps: LoginDeps): Promise<{ email?: string; sealed: boolean }> {
   const { config, io } = deps;
   const client =
     deps.client ??
@@ -163,9 +135,18 @@ export async function runLogin(deps: LoginDeps): Promise<{ email?: string }> {
   if (pasted.state !== state) {
     throw new LoginError('state_mismatch', 'The pasted code belongs to a different login attempt (state mismatch). Run login again and paste the code from the URL it prints.');
   }
-  const result = await exchangeAndSave(deps, client, { code: pasted.code, verifier, state, redirectUri });
+  const result = await client.exchangeCode({ code: pasted.code, verifier, state, redirectUri });
   if (result.kind !== 'ok') throw exchangeFailure(result);
+  const path = await store(deps, result.credential);
   const email = result.email ?? (await client.profile(result.credential.access))?.email;
-  io.print(email === undefined ? `Logged in; credential stored for node ${config.NODE_ID}.` : `Logged in as ${email}; credential stored for node ${config.NODE_ID}.`);
-  return email === undefined ? {} : { email };
+  const who = email === undefined ? 'Logged in' : `Logged in as ${email}`;
+  io.print(`${who}; credential for node ${config.NODE_ID} stored in ${path}.`);
+  if (deps.copy === undefined) {
+    io.print('GATEWAY_URL and NODE_TOKEN are not set: no sealed copy was sent to the gateway (the node sends one when it starts).');
+    return { ...(email === undefined ? {} : { email }), sealed: false };
+  }
+  deps.copy.save(result.credential);
+  const sealed = await deps.copy.flush(deps.sealWaitMs ?? 15_000);
+  io.print(sealed ? 'Sealed copy stored at the gateway.' : 'The gateway did not take the sealed copy yet: the node sends it when it next runs.');
+  return { ...(email === undefined ? {} : { email }), sealed };
 }

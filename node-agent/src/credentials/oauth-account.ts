@@ -1,18 +1,19 @@
-import { AppError, type Keyspace, type LockStore, type Logger } from '@switchyard/shared';
+import { AppError, type Logger } from '@switchyard/shared';
 import type { AccountAuth, AuthStatus } from './account-auth.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import type { CredentialFile } from './credential-file.js';
 import type { BootstrapResult } from './credential-sources.js';
-import type { CredentialStore } from './credential-store.js';
 import type { OAuthClient } from './oauth-client.js';
 import { createRefresher, type HeldCredential, type RefreshOutcome } from './refresher.js';
+import type { SealedCopy } from './sealed-copy.js';
 import { abortableSleep, type Sleep } from './sleep.js';
 
 export interface OAuthAccountOptions {
   nodeId: string;
-  /** For the cross-process refresh lock keys.credLock(nodeId). */
-  store: LockStore;
-  keys: Keyspace;
-  credentials: CredentialStore;
+  /** The credential record on the node's volume (CREDENTIALS_DIR/<nodeId>.json). */
+  file: CredentialFile;
+  /** The gateway's sealed copy: re-sealed after every volume save. */
+  copy: Pick<SealedCopy, 'load' | 'save'>;
   client: OAuthClient;
   log: Logger;
   /** What bootstrapCredential() chose. */
@@ -27,16 +28,11 @@ export interface OAuthAccountOptions {
   sleep?: Sleep;
   /** An access token this close to expiry is no longer handed out. Default 5 s. */
   expirySkewMs?: number;
-  /** Default 60 s: longer than one token request (30 s deadline) plus storing. */
-  lockTtlMs?: number;
-  /** How long to wait for another holder's refresh before giving up for now. Default 65 s (past the lock TTL). */
-  lockWaitMs?: number;
-  lockPollMs?: number;
   /** Token endpoint failures (5xx, 429, timeouts). Default 1 s doubling to 2 min. */
   backoff?: BackoffPolicy;
   /** Retries of a failed store of a new pair. Default 0.5 s doubling to 30 s. */
   storeBackoff?: BackoffPolicy;
-  /** In needs_login, how often Redis is re-read for a new login (no token calls). Default 30 s. */
+  /** In needs_login, how often the volume and the sealed copy are re-read for a new login (no token calls). Default 30 s. */
   needsLoginPollMs?: number;
   /** Told how every refresh run ended (for the metrics); must not throw. */
   onRefreshOutcome?(outcome: RefreshOutcome): void;
@@ -46,9 +42,9 @@ const NEEDS_LOGIN_FIX = 'run the node-agent login command for this node, or set 
 
 /**
  * The OAuth account: hands out access tokens, refreshes them in the background ahead of expiry (jittered),
- * single-flight in the process and under a Redis lock across processes, storing every new pair before use.
+ * single-flight in the process, storing every new pair on the volume before use and re-sealing it to the gateway.
  * @example
- * const account = createOAuthAccount({ nodeId, store, keys, credentials, client, log, initial, refreshMarginMs });
+ * const account = createOAuthAccount({ nodeId, file, copy, client, log, initial, refreshMarginMs });
  * await account.start();
  * const { headers } = await account.credentialHeaders();
  */
@@ -63,7 +59,7 @@ export function createOAuthAccount(opts: OAuthAccountOptions): AccountAuth {
   const held: HeldCredential = {
     credential: opts.initial.credential,
     serving: opts.initial.credential,
-    redisRaw: opts.initial.redisRaw,
+    stored: opts.initial.credential,
     unsaved: false,
     spent: new Set(),
     fallbacks: [...opts.initial.fallbackRefreshTokens],
@@ -97,19 +93,7 @@ export function createOAuthAccount(opts: OAuthAccountOptions): AccountAuth {
   }
   schedule(false);
 
-  const refresher = createRefresher({
-    held,
-    store: opts.store,
-    lockKey: opts.keys.credLock(opts.nodeId),
-    credentials: opts.credentials,
-    client: opts.client,
-    log,
-    onCredential: () => schedule(true),
-    lockTtlMs: opts.lockTtlMs ?? 60_000,
-    lockWaitMs: opts.lockWaitMs ?? 65_000,
-    lockPollMs: opts.lockPollMs ?? 100,
-    random,
-  });
+  const refresher = createRefresher({ held, file: opts.file, copy: opts.copy, client: opts.client, log, onCredential: () => schedule(true) });
 
   const usable = (): boolean => {
     const c = held.serving;
@@ -153,7 +137,7 @@ export function createOAuthAccount(opts: OAuthAccountOptions): AccountAuth {
 
   function refresh(): Promise<RefreshOutcome> {
     inflight ??= refresher
-      .run(isDue, !usable())
+      .run(isDue)
       .catch((err: unknown): RefreshOutcome => {
         log.error('credential refresh crashed', { err });
         return { kind: 'retry', reason: 'error' };
@@ -181,9 +165,9 @@ export function createOAuthAccount(opts: OAuthAccountOptions): AccountAuth {
   }
 
   async function pollForLogin(): Promise<void> {
-    if (!(await refresher.reconcile())) return;
+    if (!(await refresher.reconcile()) && !(await refresher.adoptSealed())) return;
     failures = 0;
-    log.info('credential recovered from Redis', { expiresAt: held.credential.expires });
+    log.info('credential recovered by a new login', { expiresAt: held.credential.expires });
     setStatus('ok');
   }
 
@@ -252,7 +236,7 @@ export function createOAuthAccount(opts: OAuthAccountOptions): AccountAuth {
       stopSignal.abort();
       await Promise.allSettled([loop, inflight, storeLoop, profileLookup]);
       if (held.unsaved && !(await refresher.persist())) {
-        log.error('credential not stored at shutdown', { mirror: opts.credentials.file.path, fix: 'start the node again while Redis is reachable' });
+        log.error('credential not stored at shutdown', { path: opts.file.path, fix: 'make CREDENTIALS_DIR writable; the pair was also sent sealed to the gateway, from where the next start restores it' });
       }
     },
     onStatusChange(listener) {

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 
 /**
- * One OAuth login in the opencode format: the record existing installations keep in Redis and the
- * shape of the node's mirror file. `expires` is epoch ms; 0 with an empty `access` means "refresh first".
+ * One OAuth login in the opencode format: the shape of the node's credential record on its volume (and,
+ * sealed, of the gateway's copy). `expires` is epoch ms; 0 with an empty `access` means "refresh first".
  */
 export const OAuthCredentialSchema = z.object({
   type: z.literal('oauth'),
@@ -24,7 +24,7 @@ const ClaudeCodeSchema = z.object({
 const WrappedSchema = z.object({ anthropic: OAuthCredentialSchema });
 
 /** Why a credential could not be used; `code` is what callers branch on, the message is for the operator. */
-export type CredentialErrorCode = 'malformed' | 'unreadable' | 'missing';
+export type CredentialErrorCode = 'malformed' | 'unreadable' | 'unwritable' | 'missing';
 
 /** A credential source that cannot be used. The message names the source and the fix and never carries a secret. */
 export class CredentialError extends Error {
@@ -85,7 +85,7 @@ export function serializeCredential(credential: OAuthCredential): string {
   return JSON.stringify({ type: 'oauth', refresh, access, expires });
 }
 
-/** Parses a Redis value or mirror text, or undefined when it is absent or unusable (callers decide how loud to be). */
+/** Parses a stored record's text, or undefined when it is absent or unusable (callers decide how loud to be). */
 export function tryParseCredential(text: string | null | undefined): OAuthCredential | undefined {
   if (text === null || text === undefined) return undefined;
   try {
@@ -93,4 +93,14 @@ export function tryParseCredential(text: string | null | undefined): OAuthCreden
   } catch {
     return undefined;
   }
+}
+
+/** Which credential is newer: the later expiry (a bare refresh token, expires 0, is the oldest). */
+export function isNewer(a: OAuthCredential, b: OAuthCredential): boolean {
+  return a.expires > b.expires;
+}
+
+/** Whether two credentials are the same record. */
+export function sameCredential(a: OAuthCredential | undefined, b: OAuthCredential | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && serializeCredential(a) === serializeCredential(b));
 }

@@ -1,5 +1,6 @@
-// Token endpoint failures against the fake upstream and the real Redis: invalid_grant stops for a login (no retry
-// loop), 503s and timeouts back off while the still-valid access token keeps serving; no token ever reaches a log.
+// Token endpoint failures against the fake upstream, the node's volume and the gateway's sealed copy: invalid_grant
+// stops for a login (no retry loop) and a new login (on the volume, or sealed from another host) recovers; 503s and
+// timeouts back off while the still-valid access token keeps serving; no token ever reaches a log.
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,25 +8,23 @@ import { AppError } from '@switchyard/shared';
 import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/shared/testing';
 import type { AccountAuth, AuthStatus } from './account-auth.js';
 import { createAccountAuth, type OAuthTuning } from './create-account-auth.js';
-import { createCredentialFile } from './credential-file.js';
 import { bootstrapCredential } from './credential-sources.js';
-import { createCredentialStore } from './credential-store.js';
 import { createOAuthAccount } from './oauth-account.js';
 import { createOAuthClient, type OAuthClient } from './oauth-client.js';
-import { CredentialError, serializeCredential, tryParseCredential } from './oauth-credential.js';
-import { createHarness, createManualClock, leakedTokens, tokensSeenByFake, type Harness, type ManualClock } from './test-harness.js';
+import { CredentialError } from './oauth-credential.js';
+import { createHarness, createManualClock, leakedTokens, tokensSeenByFake, waitFor, type Harness, type ManualClock } from './test-harness.js';
 
 let h: Harness;
 const accounts: AccountAuth[] = [];
 
 afterEach(async () => {
   await Promise.all(accounts.splice(0).map((a) => a.stop()));
-  expect(leakedTokens(h.captured.lines(), tokensSeenByFake(h.fake))).toEqual([]);
+  expect(leakedTokens(h.captured.lines(), [h.token, ...tokensSeenByFake(h.fake)])).toEqual([]);
   await h.cleanup();
 });
 
 async function account(tuning: OAuthTuning, overrides: Parameters<Harness['config']>[0] = {}): Promise<AccountAuth> {
-  const a = await createAccountAuth({ config: h.config(overrides), store: h.store, keys: h.keys, egress: h.egress, log: h.captured.log, tuning });
+  const a = await createAccountAuth({ config: h.config(overrides), copy: h.copy, egress: h.egress, log: h.captured.log, tuning });
   accounts.push(a);
   return a;
 }
@@ -33,7 +32,7 @@ async function account(tuning: OAuthTuning, overrides: Parameters<Harness['confi
 /** Stores a live pair expiring `inMs` from the clock; margin 10 min and random 0.5 make it due at expires - 12.5 min. */
 async function seed(clock: ManualClock, inMs: number) {
   const issued = h.fake.issueOAuthCredentials('acct-1');
-  await h.store.set(h.keys.cred(h.nodeId), serializeCredential({ type: 'oauth', refresh: issued.refreshToken, access: issued.accessToken, expires: clock.now() + inMs }));
+  await h.file.write({ type: 'oauth', refresh: issued.refreshToken, access: issued.accessToken, expires: clock.now() + inMs });
   return issued;
 }
 
@@ -50,10 +49,10 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 
 describe('invalid_grant', () => {
   beforeEach(async () => {
-    h = await createHarness({ label: 'refresh-ig' });
+    h = await createHarness();
   });
 
-  test('needs_login after one token call, one error log naming the fix, no retry loop; a new login in Redis recovers', async () => {
+  test('needs_login after one token call, one error log naming the fix, no retry loop; a new login on the volume recovers', async () => {
     const clock = createManualClock();
     const issued = await seed(clock, 20 * 60_000);
     h.fake.revokeRefreshToken(issued.refreshToken);
@@ -76,9 +75,9 @@ describe('invalid_grant', () => {
     expect(await a.refreshAfterUnauthorized(issued.accessToken)).toBe(false);
     expect(seen).toEqual(['needs_login']);
 
-    // The operator logs in again (the login command stores a new pair in Redis): the node picks it up by itself.
+    // The operator logs in again (the login command writes a new pair to the volume): the node picks it up by itself.
     const relogin = h.fake.issueOAuthCredentials('acct-1');
-    await h.store.set(h.keys.cred(h.nodeId), serializeCredential({ type: 'oauth', refresh: relogin.refreshToken, access: relogin.accessToken, expires: clock.now() + 28_800_000 }));
+    await h.file.write({ type: 'oauth', refresh: relogin.refreshToken, access: relogin.accessToken, expires: clock.now() + 28_800_000 });
     await clock.advance(30_000);
     expect(a.status()).toBe('ok');
     expect(seen).toEqual(['needs_login', 'ok']);
@@ -86,40 +85,67 @@ describe('invalid_grant', () => {
     expect(h.fake.tokenRequests).toHaveLength(1);
   });
 
-  test('invalid_grant because another holder rotated first: the re-read adopts its pair, no needs_login', async () => {
+  test('in needs_login, a login sealed to the gateway from another host recovers (written to the volume first)', async () => {
+    const dead = h.fake.issueOAuthCredentials('acct-1');
+    h.fake.revokeRefreshToken(dead.refreshToken);
+    h.fake.expireAccessToken(dead.accessToken);
+    await h.file.write({ type: 'oauth', refresh: dead.refreshToken, access: dead.accessToken, expires: Date.now() - 1 });
+    const a = await account({ needsLoginPollMs: 50 });
+    await a.start();
+    await expect(a.credentialHeaders()).rejects.toMatchObject({ code: 'unavailable' });
+    expect(a.status()).toBe('needs_login');
+    // The dead pair's sealed copy sits at the gateway meanwhile: it is not taken back.
+    await h.copy.flush(10_000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(a.status()).toBe('needs_login');
+
+    // `login` run on another host with this node's NODE_ID, NODE_TOKEN and GATEWAY_URL seals its pair to the gateway.
+    const relogin = h.fake.issueOAuthCredentials('acct-1');
+    const record = { type: 'oauth' as const, refresh: relogin.refreshToken, access: relogin.accessToken, expires: Date.now() + 28_800_000 };
+    const elsewhere = h.newCopy();
+    elsewhere.save(record);
+    expect(await elsewhere.flush(10_000)).toBe(true);
+
+    await waitFor(() => a.status() === 'ok', 10_000, 'the node to adopt the sealed login');
+    expect((await a.credentialHeaders()).token).toBe(relogin.accessToken);
+    expect(await h.file.read()).toEqual(record);
+    expect(h.fake.tokenRequests.map((r) => r.outcome)).toEqual(['invalid_grant']);
+  });
+
+  test('invalid_grant because a login replaced the record during the refresh: the re-read adopts it, no needs_login', async () => {
     const issued = h.fake.issueOAuthCredentials('acct-1');
     h.fake.expireAccessToken(issued.accessToken);
-    await h.store.set(h.keys.cred(h.nodeId), serializeCredential({ type: 'oauth', refresh: issued.refreshToken, access: issued.accessToken, expires: Date.now() - 1 }));
+    await h.file.write({ type: 'oauth', refresh: issued.refreshToken, access: issued.accessToken, expires: Date.now() - 1 });
     const tokenUrl = new URL(`${h.url}/v1/oauth/token`);
     const real = createOAuthClient({ egress: h.egress, tokenUrl, clientId: h.config().OAUTH_CLIENT_ID });
-    // The other holder (ignoring the lock, as a misconfigured second container might) rotates just before our call.
+    // The operator's login lands on the volume just before our token call, and the account was revoked with it.
+    const login = h.fake.issueOAuthCredentials('acct-1');
     const racing: OAuthClient = {
       ...real,
       async refresh(token) {
-        const theirs = await real.refresh(token);
-        if (theirs.kind === 'ok') await h.store.set(h.keys.cred(h.nodeId), serializeCredential(theirs.credential));
+        await h.file.write({ type: 'oauth', refresh: login.refreshToken, access: login.accessToken, expires: Date.now() + 28_800_000 });
+        h.fake.revokeRefreshToken(token);
         return real.refresh(token);
       },
     };
-    const credentials = createCredentialStore({ store: h.store, keys: h.keys, nodeId: h.nodeId, file: createCredentialFile(h.config().CREDENTIALS_DIR, h.nodeId) });
-    const initial = await bootstrapCredential({ nodeId: h.nodeId, config: {}, credentials, log: h.captured.log });
-    const a = createOAuthAccount({ nodeId: h.nodeId, store: h.store, keys: h.keys, credentials, client: racing, log: h.captured.log, initial, refreshMarginMs: 600_000 });
+    const initial = await bootstrapCredential({ nodeId: h.nodeId, config: {}, file: h.file, copy: h.copy, log: h.captured.log });
+    const a = createOAuthAccount({ nodeId: h.nodeId, file: h.file, copy: h.copy, client: racing, log: h.captured.log, initial, refreshMarginMs: 600_000 });
     accounts.push(a);
 
     const { token } = await a.credentialHeaders();
-    expect(h.fake.tokenRequests.map((r) => r.outcome)).toEqual(['ok', 'invalid_grant']);
+    expect(h.fake.tokenRequests.map((r) => r.outcome)).toEqual(['invalid_grant']);
     expect(a.status()).toBe('ok');
-    expect(token).toBe(tryParseCredential(await h.store.get(h.keys.cred(h.nodeId)))?.access);
+    expect(token).toBe(login.accessToken);
     const res = await postFakeMessages(h.url, fakeOAuthHeaders(token), fakeMessagesBody());
     expect(res.status).toBe(200);
     expect(errorLines()).toHaveLength(0);
   });
 
-  test('a dead Redis record plus a new CLAUDE_REFRESH_TOKEN recovers without a login', async () => {
+  test('a dead volume record plus a new CLAUDE_REFRESH_TOKEN recovers without a login', async () => {
     const dead = h.fake.issueOAuthCredentials('acct-1');
     h.fake.revokeRefreshToken(dead.refreshToken);
     h.fake.expireAccessToken(dead.accessToken);
-    await h.store.set(h.keys.cred(h.nodeId), serializeCredential({ type: 'oauth', refresh: dead.refreshToken, access: dead.accessToken, expires: Date.now() - 60_000 }));
+    await h.file.write({ type: 'oauth', refresh: dead.refreshToken, access: dead.accessToken, expires: Date.now() - 60_000 });
     const fresh = h.fake.issueRefreshToken('acct-1');
     const a = await account({}, { CLAUDE_REFRESH_TOKEN: fresh });
 
@@ -131,14 +157,14 @@ describe('invalid_grant', () => {
     expect(a.status()).toBe('ok');
     const res = await postFakeMessages(h.url, fakeOAuthHeaders(token), fakeMessagesBody());
     expect(res.status).toBe(200);
-    expect(JSON.parse((await h.store.get(h.keys.cred(h.nodeId))) ?? '{}')).toMatchObject({ access: token });
+    expect(await h.file.read()).toMatchObject({ access: token });
     expect(errorLines()).toHaveLength(0);
   });
 });
 
 describe('transient failures back off while the access token keeps serving', () => {
   beforeEach(async () => {
-    h = await createHarness({ label: 'refresh-503' });
+    h = await createHarness();
   });
 
   async function backoffRun(fault: 'token_error' | 'token_timeout') {
@@ -188,7 +214,7 @@ describe('secrets stay out of logs and errors', () => {
   const accessSentinel = sentinel('A');
 
   beforeEach(async () => {
-    h = await createHarness({ label: 'refresh-leak', fake: { accounts: [{ id: 'acct-1', refreshToken: refreshSentinel, accessToken: accessSentinel }] } });
+    h = await createHarness({ fake: { accounts: [{ id: 'acct-1', refreshToken: refreshSentinel, accessToken: accessSentinel }] } });
   });
 
   test('planted tokens never appear in any log line, through refresh, invalid_grant and a malformed file', async () => {
@@ -200,10 +226,10 @@ describe('secrets stay out of logs and errors', () => {
     expect((malformed as Error).message).toContain(`CLAUDE_CREDENTIALS_FILE=${bad}`);
     expect((malformed as Error).message).not.toContain(fileSentinel);
 
-    await h.store.set(h.keys.cred(h.nodeId), serializeCredential({ type: 'oauth', refresh: refreshSentinel, access: accessSentinel, expires: Date.now() - 1 }));
+    await h.file.write({ type: 'oauth', refresh: refreshSentinel, access: accessSentinel, expires: Date.now() - 1 });
     const a = await account({}, { CLAUDE_REFRESH_TOKEN: sentinel('ENV') });
     const { token } = await a.credentialHeaders();
-    h.fake.revokeRefreshToken(tryParseCredential(await h.store.get(h.keys.cred(h.nodeId)))?.refresh ?? '');
+    h.fake.revokeRefreshToken((await h.file.read())?.refresh ?? '');
     expect(await a.refreshAfterUnauthorized(token)).toBe(false);
     expect(a.status()).toBe('needs_login');
 

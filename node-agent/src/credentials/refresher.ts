@@ -1,19 +1,18 @@
-import { setTimeout as delay } from 'node:timers/promises';
-import type { Lock, LockStore, Logger } from '@switchyard/shared';
-import type { CredentialStore } from './credential-store.js';
-import { isNewer } from './credential-store.js';
+import type { Logger } from '@switchyard/shared';
+import type { CredentialFile } from './credential-file.js';
 import type { OAuthClient, TokenResult } from './oauth-client.js';
-import { serializeCredential, type OAuthCredential } from './oauth-credential.js';
+import { sameCredential, type OAuthCredential } from './oauth-credential.js';
+import type { SealedCopy } from './sealed-copy.js';
 
-/** The credential this process holds. The in-memory pair is the truth; Redis and the mirror follow it. */
+/** The credential this process holds. The in-memory pair is the truth; the volume record and the sealed copy follow it. */
 export interface HeldCredential {
   /** The newest pair: its refresh token is the only live one. */
   credential: OAuthCredential;
   /** The pair handed to requests. It trails `credential` while a new pair is being stored (persist before use). */
   serving: OAuthCredential;
-  /** The exact Redis value last read or written: the compare-and-set baseline. */
-  redisRaw: string | null;
-  /** True while the in-memory pair is not yet stored (Redis or the disk failed). */
+  /** What the volume record holds as far as this process knows (last read or written): anything else there was written by someone else (a login). */
+  stored: OAuthCredential | undefined;
+  /** True while the in-memory pair is not yet on the volume (the write failed). */
   unsaved: boolean;
   /** Refresh tokens already sent and answered: rotation killed them, so they are never sent again. */
   readonly spent: Set<string>;
@@ -25,34 +24,31 @@ export interface HeldCredential {
 /** How one refresh run ended. */
 export type RefreshOutcome =
   | { kind: 'fresh' }
-  | { kind: 'retry'; reason: 'status' | 'timeout' | 'network' | 'malformed' | 'rejected' | 'lock' | 'error'; status?: number; retryAfterMs?: number }
+  | { kind: 'retry'; reason: 'status' | 'timeout' | 'network' | 'malformed' | 'rejected' | 'error'; status?: number; retryAfterMs?: number }
   | { kind: 'needs_login' };
 
 export interface RefresherDeps {
   held: HeldCredential;
-  store: LockStore;
-  lockKey: string;
-  credentials: CredentialStore;
+  file: CredentialFile;
+  copy: Pick<SealedCopy, 'load' | 'save'>;
   client: OAuthClient;
   log: Logger;
-  /** Called whenever `held.credential` changed (rotated, or adopted from Redis). */
+  /** Called whenever `held.credential` changed (rotated, or adopted from a login). */
   onCredential(source: 'rotated' | 'adopted'): void;
-  lockTtlMs: number;
-  lockWaitMs: number;
-  lockPollMs: number;
-  random: () => number;
 }
 
-/** The refresh protocol under the cross-process lock; single-flight and scheduling live in the account. */
+/**
+ * The refresh protocol; single-flight and scheduling live in the account. One live process per node id (the gateway
+ * refuses a second), so the volume record has no other writer than the login command: no cross-process lock.
+ */
 export interface Refresher {
-  /**
-   * Takes the lock, re-reads Redis (adopting a newer pair someone else stored), and rotates only if `isDue()` still holds.
-   * `urgent`: the access token is unusable, so refresh even when Redis (and with it the lock) is unreachable.
-   */
-  run(isDue: () => boolean, urgent: boolean): Promise<RefreshOutcome>;
-  /** Re-reads Redis and adopts a newer, unspent pair; true if it adopted one. Never throws. */
+  /** Adopts a login found on the volume, then rotates only if `isDue()` still holds. */
+  run(isDue: () => boolean): Promise<RefreshOutcome>;
+  /** Re-reads the volume and adopts a record someone else wrote there (a login) unless its refresh token is spent; true if it did. Never throws. */
   reconcile(): Promise<boolean>;
-  /** Stores the held pair (mirror + Redis, compare-and-set); serialised; false if it could not. Never throws. */
+  /** Adopts the gateway's sealed copy when it holds a different, unspent pair (a login made on another host); true if it did. Never throws. */
+  adoptSealed(): Promise<boolean>;
+  /** Writes the held pair to the volume (atomically) and re-seals it; serialised; false if the volume write failed. Never throws. */
   persist(): Promise<boolean>;
 }
 
@@ -69,80 +65,69 @@ export function createRefresher(deps: RefresherDeps): Refresher {
   let persistChain: Promise<boolean> = Promise.resolve(true);
   let storeFailing = false;
 
-  async function adopt(stored: OAuthCredential, raw: string): Promise<void> {
-    held.credential = stored;
-    held.redisRaw = raw;
-    held.unsaved = false;
-    deps.onCredential('adopted');
-    log.info('credential adopted from Redis', { expiresAt: stored.expires });
-    await deps.credentials.file.write(stored).catch((err: unknown) => log.warn('credential mirror write failed', { error: errorCode(err) }));
-    // Already durable in Redis: usable at once.
-    held.serving = held.credential;
-  }
-
   async function reconcile(): Promise<boolean> {
-    let record;
+    let stored: OAuthCredential | undefined;
     try {
-      record = await deps.credentials.read();
+      stored = await deps.file.read();
     } catch {
-      return false; // Redis unreachable: the in-memory pair stays the truth.
+      held.unsaved = true; // Unreadable or broken: ours replaces it.
+      return false;
     }
-    if (record.raw === held.redisRaw) return false;
-    held.redisRaw = record.raw;
-    const stored = record.credential;
-    if (stored && record.raw !== null && !held.spent.has(stored.refresh) && isNewer(stored, held.credential)) {
-      await adopt(stored, record.raw);
+    const external = !sameCredential(stored, held.stored);
+    held.stored = stored;
+    if (stored && external && !held.spent.has(stored.refresh) && !sameCredential(stored, held.credential)) {
+      // Ours stays a fallback, should the adopted one turn out dead (an old backup put back, say).
+      held.fallbacks.unshift(held.credential.refresh);
+      // Already durable on the volume: usable at once.
+      held.credential = held.serving = stored;
+      held.unsaved = false;
+      deps.onCredential('adopted');
+      deps.copy.save(stored);
+      log.info('credential adopted from the volume (a new login)', { expiresAt: stored.expires });
       return true;
     }
-    // Redis lost the record or holds an older one: ours must be written back.
-    if (record.raw !== serializeCredential(held.credential)) held.unsaved = true;
+    if (!sameCredential(stored, held.credential)) held.unsaved = true;
     return false;
   }
 
+  async function adoptSealed(): Promise<boolean> {
+    const sealed = await deps.copy.load({ patienceMs: 0 }).catch(() => undefined);
+    if (!sealed || held.spent.has(sealed.refresh) || sameCredential(sealed, held.credential)) return false;
+    held.fallbacks.unshift(held.credential.refresh);
+    held.credential = sealed;
+    held.unsaved = true;
+    deps.onCredential('adopted');
+    log.info("credential adopted from the gateway's sealed copy (a new login)", { expiresAt: sealed.expires });
+    await persist();
+    held.serving = held.credential;
+    return true;
+  }
+
   async function persistOnce(): Promise<boolean> {
+    // A login written meanwhile is the operator's choice: it replaces ours (whose refresh token is merely left unused).
+    if (await reconcile()) return true;
     const snapshot = held.credential;
     try {
-      let outcome = await deps.credentials.save(snapshot, held.redisRaw);
-      // A "newer" record whose refresh token we already spent is dead: ours replaces it.
-      if (outcome.kind === 'superseded' && held.spent.has(outcome.credential.refresh)) {
-        outcome = await deps.credentials.save(snapshot, outcome.raw, { overwrite: true });
-      }
-      if (outcome.kind === 'superseded') await adopt(outcome.credential, outcome.raw);
-      else {
-        held.redisRaw = outcome.raw;
-        held.unsaved = held.credential !== snapshot;
-      }
-      if (storeFailing) log.info('credential stored', { expiresAt: held.credential.expires });
+      await deps.file.write(snapshot);
+      held.stored = snapshot;
+      held.unsaved = held.credential !== snapshot;
+      if (storeFailing) log.info('credential stored', { expiresAt: snapshot.expires });
       storeFailing = false;
       return true;
     } catch (err) {
       held.unsaved = true;
-      if (!storeFailing) log.warn('credential store failed, serving the new pair from memory', { error: errorCode(err) });
+      if (!storeFailing) log.warn('credential store failed, serving the new pair from memory', { path: deps.file.path, error: errorCode(err) });
       storeFailing = true;
       return false;
+    } finally {
+      // Sealed even when the volume failed: then the gateway's copy is the only durable one.
+      deps.copy.save(snapshot);
     }
   }
 
   function persist(): Promise<boolean> {
     persistChain = persistChain.then(persistOnce, persistOnce);
     return persistChain;
-  }
-
-  type LockResult = Lock | 'unreachable' | 'busy';
-
-  async function takeLock(): Promise<LockResult> {
-    const deadline = performance.now() + deps.lockWaitMs;
-    for (;;) {
-      try {
-        const lock = await deps.store.acquireLock(deps.lockKey, deps.lockTtlMs);
-        if (lock) return lock;
-      } catch {
-        return 'unreachable';
-      }
-      // Another holder is refreshing; its release usually comes within one token round trip.
-      if (performance.now() >= deadline) return 'busy';
-      await delay(deps.lockPollMs * (0.5 + deps.random()));
-    }
   }
 
   function nextFallback(): string | undefined {
@@ -180,7 +165,7 @@ export function createRefresher(deps: RefresherDeps): Refresher {
       }
       if (result.kind === 'rejected') return { kind: 'retry', reason: 'rejected', status: result.status };
       held.spent.add(token);
-      // Someone else may have rotated it: their pair is in Redis.
+      // A login may have replaced the record meanwhile.
       if (await reconcile()) {
         if (!isDue()) return { kind: 'fresh' };
         token = held.credential.refresh;
@@ -194,24 +179,14 @@ export function createRefresher(deps: RefresherDeps): Refresher {
     return { kind: 'needs_login' };
   }
 
-  async function run(isDue: () => boolean, urgent: boolean): Promise<RefreshOutcome> {
-    const lock = await takeLock();
-    if (lock === 'busy') return { kind: 'retry', reason: 'lock' };
-    if (lock === 'unreachable') {
-      if (!urgent) return { kind: 'retry', reason: 'lock' };
-      log.warn('credential lock unreachable, refreshing without it');
+  async function run(isDue: () => boolean): Promise<RefreshOutcome> {
+    await reconcile();
+    if (!isDue()) {
+      if (held.unsaved) await persist();
+      return { kind: 'fresh' };
     }
-    try {
-      await reconcile();
-      if (!isDue()) {
-        if (held.unsaved) await persist();
-        return { kind: 'fresh' };
-      }
-      return await rotate(isDue);
-    } finally {
-      if (typeof lock === 'object') await lock.release().catch(() => false);
-    }
+    return rotate(isDue);
   }
 
-  return { run, reconcile, persist };
+  return { run, reconcile, adoptSealed, persist };
 }

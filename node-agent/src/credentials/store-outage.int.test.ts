@@ -1,25 +1,23 @@
-// Persist before use, when storing fails: a private redis-server is stopped before the refresh and restarted on
-// the same port. The new pair serves from memory, lands in Redis once it is back, and the spent refresh token is
-// never sent again.
-import { readFile } from 'node:fs/promises';
-import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages, startRedisServer, type RedisServerHandle } from '@switchyard/shared/testing';
+// Persist before use, when storing fails. The volume: CREDENTIALS_DIR is replaced by a plain file before the refresh
+// and put back later — the new pair serves from memory, is sealed to the gateway at once, lands on the volume once it
+// is back, and the spent refresh token is never sent again. The gateway: down during two refreshes — the volume has
+// each pair at once, and only the newest sealed copy lands once the gateway is back on its port.
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/shared/testing';
 import type { AccountAuth } from './account-auth.js';
 import { createAccountAuth } from './create-account-auth.js';
-import { serializeCredential, tryParseCredential } from './oauth-credential.js';
 import { createHarness, leakedTokens, tokensSeenByFake, waitFor, type Harness } from './test-harness.js';
 
-let redis: RedisServerHandle;
 let h: Harness;
 let a: AccountAuth | undefined;
 
 beforeEach(async () => {
-  redis = await startRedisServer();
-  h = await createHarness({ label: 'store-outage', redisUrl: redis.url });
+  h = await createHarness();
 });
 afterEach(async () => {
   await a?.stop();
+  a = undefined;
   await h.cleanup();
-  await redis.stop();
 });
 
 const status = async (token: string) => {
@@ -28,45 +26,81 @@ const status = async (token: string) => {
   return res.status;
 };
 
-test('the token endpoint answers 200, storing fails: served from memory, stored once Redis is back, old token never resent', async () => {
+async function expiredAccount() {
   const issued = h.fake.issueOAuthCredentials('acct-1');
   h.fake.expireAccessToken(issued.accessToken);
-  await h.store.set(h.keys.cred(h.nodeId), serializeCredential({ type: 'oauth', refresh: issued.refreshToken, access: issued.accessToken, expires: Date.now() - 1 }));
-  a = await createAccountAuth({
-    config: h.config(),
-    store: h.store,
-    keys: h.keys,
-    egress: h.egress,
-    log: h.captured.log,
-    tuning: { storeBackoff: { baseMs: 100, maxMs: 500 } },
-  });
+  await h.file.write({ type: 'oauth', refresh: issued.refreshToken, access: issued.accessToken, expires: Date.now() - 1 });
+  a = await createAccountAuth({ config: h.config(), copy: h.copy, egress: h.egress, log: h.captured.log, tuning: { storeBackoff: { baseMs: 100, maxMs: 500 } } });
   await a.start();
-  await redis.stop();
+  await h.copy.flush(10_000);
+  return { issued, account: a };
+}
 
-  // 1. The refresh succeeds upstream, the store fails: the new pair is served from memory.
-  const first = await a.credentialHeaders();
+test('the token endpoint answers 200, the volume write fails: served from memory, sealed at once, stored once the volume is back, old token never resent', async () => {
+  const { issued, account } = await expiredAccount();
+  const volume = h.config().CREDENTIALS_DIR;
+  await rename(volume, `${volume}.away`);
+  await writeFile(volume, 'not a directory');
+
+  // 1. The refresh succeeds upstream, the volume write fails: the new pair is served from memory.
+  const first = await account.credentialHeaders();
   expect(first.token).not.toBe(issued.accessToken);
   expect(await status(first.token)).toBe(200);
   expect(h.fake.tokenRequests.map((r) => r.outcome)).toEqual(['ok']);
 
-  // 2. Still down, the token is rejected: the next refresh uses the in-memory refresh token, not the spent one.
-  expect(await a.refreshAfterUnauthorized(first.token)).toBe(true);
-  const second = await a.credentialHeaders();
+  // 2. Still failing, the token is rejected: the next refresh uses the in-memory refresh token, not the spent one.
+  expect(await account.refreshAfterUnauthorized(first.token)).toBe(true);
+  const second = await account.credentialHeaders();
   expect(await status(second.token)).toBe(200);
   expect(h.fake.tokenRequests.map((r) => r.outcome)).toEqual(['ok', 'ok']);
   expect(h.fake.tokenRequests[1]?.refreshToken).not.toBe(issued.refreshToken);
-  // The mirror file holds the newest pair meanwhile (it does not depend on Redis).
-  expect(tryParseCredential(await readFile(`${h.config().CREDENTIALS_DIR}/${h.nodeId}.json`, 'utf8'))?.access).toBe(second.token);
+  // The gateway's sealed copy holds the newest pair meanwhile (it does not depend on the volume).
+  expect(await h.copy.flush(10_000)).toBe(true);
+  expect(h.sealedRecord()?.access).toBe(second.token);
 
-  // 3. Redis comes back (empty, on the same port): the background retry stores the live pair.
-  redis = await startRedisServer({ port: redis.port });
-  await waitFor(async () => tryParseCredential(await h.store.get(h.keys.cred(h.nodeId)).catch(() => null))?.access === second.token, 20_000, 'the pair in Redis');
+  // 3. The volume comes back (with the old record on it): the background retry stores the live pair.
+  await rm(volume);
+  await rename(`${volume}.away`, volume);
+  await waitFor(async () => (await h.file.read().catch(() => undefined))?.access === second.token, 20_000, 'the pair on the volume');
 
   expect(h.fake.tokenRequests.filter((r) => r.refreshToken === issued.refreshToken)).toHaveLength(1);
   expect(h.fake.tokenRequests.some((r) => r.outcome !== 'ok')).toBe(false);
-  expect(a.status()).toBe('ok');
+  expect(account.status()).toBe('ok');
   const messages = h.captured.records().map((r) => r.message);
   expect(messages).toContain('credential store failed, serving the new pair from memory');
   expect(messages).toContain('credential stored');
-  expect(leakedTokens(h.captured.lines(), [first.token, second.token, ...tokensSeenByFake(h.fake)])).toEqual([]);
+  expect(leakedTokens(h.captured.lines(), [h.token, first.token, second.token, ...tokensSeenByFake(h.fake)])).toEqual([]);
 }, 60_000);
+
+test('the gateway is down during two refreshes: each pair is on the volume at once; the newest sealed copy lands once it is back', async () => {
+  const { account } = await expiredAccount();
+  const putsBefore = h.gateway.puts;
+  await h.gateway.down();
+
+  const first = await account.credentialHeaders();
+  expect((await h.file.read())?.access).toBe(first.token);
+  expect(await account.refreshAfterUnauthorized(first.token)).toBe(true);
+  const second = await account.credentialHeaders();
+  expect((await h.file.read())?.access).toBe(second.token);
+  expect(await status(second.token)).toBe(200);
+  expect(await h.copy.flush(300)).toBe(false);
+
+  await h.gateway.up();
+  expect(await h.copy.flush(20_000)).toBe(true);
+  expect(h.sealedRecord()?.access).toBe(second.token);
+  // Newest wins: the first pair's copy, superseded while the gateway was down, was never stored.
+  expect(h.gateway.puts - putsBefore).toBe(1);
+  const messages = h.captured.records().map((r) => r.message);
+  expect(messages).toContain('sealed credential copy not stored at the gateway, retrying in the background');
+  expect(messages).toContain('sealed credential copy stored at the gateway');
+  expect(leakedTokens(h.captured.lines(), [h.token, ...tokensSeenByFake(h.fake)])).toEqual([]);
+}, 60_000);
+
+test('a volume record deleted while the node runs is written back by the next refresh', async () => {
+  const { account } = await expiredAccount();
+  const { token } = await account.credentialHeaders();
+  await rm(h.config().CREDENTIALS_DIR, { recursive: true });
+  await mkdir(h.config().CREDENTIALS_DIR);
+  expect(await account.refreshAfterUnauthorized(token)).toBe(true);
+  expect((await h.file.read())?.access).toBe((await account.credentialHeaders()).token);
+});
