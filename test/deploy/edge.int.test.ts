@@ -1,16 +1,21 @@
 // The edge's Caddyfile run by a real Caddy (Debian's `caddy`; skipped when it is not installed) in front of
-// two stand-in gateways on loopback: the file as shipped, with only the upstream addresses, the listen port
-// and the admin endpoint swapped for the test's. What a client and a roll-out rely on: a stream arrives
-// event by event, a gateway that answers /health with 503 (draining) leaves rotation while the other serves,
-// a gateway that refuses connections costs no request, and the client's address never travels upstream.
+// two stand-in gateways on loopback: the file as shipped, with the environment variables it reads for that
+// (SITE_ADDRESS, EDGE_INTERNAL_ADDRESS, GATEWAY_1_UPSTREAM, GATEWAY_2_UPSTREAM, EDGE_ADMIN) pointing it at the
+// test's ports. What nodes, clients and a roll-out rely on: a node's tunnel (an HTTP/1.1 Upgrade on
+// /_switchyard/tunnel) passes through to the replica named in x-switchyard-replica, 101 and its headers
+// included, and then carries bytes both ways; a tunnel naming no replica reaches one of them; a stream
+// arrives event by event, a gateway that answers /health with 503 (draining) leaves rotation while the other
+// serves, a gateway that refuses connections costs no request, and the client's address never travels
+// upstream. The stand-ins only answer 101 and echo: the real tunnel is tested in the chain's tests.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TUNNEL_PATH, TUNNEL_UPGRADE, TunnelHeaders } from '@switchyard/shared';
 import { freePort } from '@switchyard/shared/testing';
-import { readRepoFile } from './compose-env.js';
+import { REPO_ROOT } from './compose-env.js';
 
 interface StandIn {
   name: string;
@@ -19,12 +24,52 @@ interface StandIn {
   health: number;
   /** Requests to /v1/messages, with the headers they arrived with. */
   seen: http.IncomingHttpHeaders[];
+  /** Upgrade requests to the tunnel path, with the headers they arrived with. */
+  upgrades: http.IncomingHttpHeaders[];
+  /** The upgraded sockets still open (a server's close waits for them). */
+  tunnels: Set<Socket>;
   /** While set, a stream's first event is sent and the rest waits for it. */
   hold?: Promise<void>;
 }
 
+/**
+ * A gateway replica stand-in. Answers /health, streams a two-event SSE response to anything else, and
+ * accepts a tunnel upgrade as a gateway does (101 naming itself and the replicas), then echoes each line
+ * back prefixed with its name, so the test sees which replica holds the tunnel and that bytes go both ways.
+ */
 async function standIn(name: string): Promise<StandIn> {
-  const s: StandIn = { name, server: http.createServer(), port: 0, health: 200, seen: [] };
+  const s: StandIn = { name, server: http.createServer(), port: 0, health: 200, seen: [], upgrades: [], tunnels: new Set() };
+  s.server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    if (req.url !== TUNNEL_PATH || req.headers.upgrade !== TUNNEL_UPGRADE) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    s.upgrades.push(req.headers);
+    socket.write(
+      [
+        'HTTP/1.1 101 Switching Protocols',
+        'connection: Upgrade',
+        `upgrade: ${TUNNEL_UPGRADE}`,
+        `${TunnelHeaders.replica}: ${name}`,
+        `${TunnelHeaders.replicas}: gateway-1,gateway-2`,
+        '',
+        '',
+      ].join('\r\n'),
+    );
+    s.tunnels.add(socket);
+    socket.once('close', () => s.tunnels.delete(socket));
+    let buffered = '';
+    const echo = (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        socket.write(`${name}:${buffered.slice(0, nl + 1)}`);
+        buffered = buffered.slice(nl + 1);
+      }
+    };
+    if (head.length > 0) echo(head);
+    socket.on('data', echo);
+    socket.on('error', () => socket.destroy());
+  });
   s.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (req.url === '/health') {
       res.writeHead(s.health, { 'content-type': 'application/json' }).end(JSON.stringify({ status: s.health === 200 ? 'ok' : 'draining' }));
@@ -49,6 +94,59 @@ async function send(port: number, method: 'POST' | 'GET' = 'POST'): Promise<{ st
 }
 const post = (port: number) => send(port, 'POST');
 
+interface Tunnel {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  socket: Socket;
+  /** Writes `text` as one line and resolves with the line that comes back (the replica's echo), newline left off. */
+  exchange(text: string): Promise<string>;
+}
+
+/** A node's tunnel dial as the node-agent makes it: GET TUNNEL_PATH with Upgrade, to the edge. */
+function dialTunnel(port: number, replica?: string): Promise<Tunnel> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = {
+      connection: 'Upgrade',
+      upgrade: TUNNEL_UPGRADE,
+      authorization: 'Bearer placeholder-node-token',
+      [TunnelHeaders.nodeId]: 'node-edge-test',
+      [TunnelHeaders.instance]: 'instance-1',
+      ...(replica === undefined ? {} : { [TunnelHeaders.replica]: replica }),
+    };
+    const req = http.request({ host: '127.0.0.1', port, path: TUNNEL_PATH, method: 'GET', headers, agent: false });
+    req.on('upgrade', (res: http.IncomingMessage, socket: Socket, head: Buffer) => {
+      let pending = head.toString('utf8');
+      let waiter: ((text: string) => void) | undefined;
+      socket.on('data', (chunk: Buffer) => {
+        pending += chunk.toString('utf8');
+        waiter?.(pending);
+      });
+      resolve({
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        socket,
+        exchange: (text) =>
+          new Promise((answered, failed) => {
+            const closed = () => failed(new Error(`the tunnel closed before the echo of ${text.slice(0, 40)}`));
+            waiter = (got) => {
+              if (got.endsWith(`:${text}\n`)) {
+                pending = '';
+                waiter = undefined;
+                socket.off('close', closed);
+                answered(got.slice(0, -1));
+              }
+            };
+            socket.once('close', closed);
+            socket.write(`${text}\n`);
+          }),
+      });
+    });
+    req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -71,33 +169,38 @@ const retriesPostAfterDialError = major > 2 || (major === 2 && (minor > 11 || (m
   let dir = '';
   let caddy: ChildProcess | undefined;
   let edgePort = 0;
+  let internalPort = 0;
   let one: StandIn;
   let two: StandIn;
+  const tunnels: Tunnel[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sy-edge-'));
     one = await standIn('gateway-1');
     two = await standIn('gateway-2');
     edgePort = await freePort();
-    const shipped = readRepoFile('deploy/Caddyfile');
-    const swaps: [string, string][] = [
-      ['gateway-1:8080', `127.0.0.1:${one.port}`],
-      ['gateway-2:8080', `127.0.0.1:${two.port}`],
-      [':8080 {', `:${edgePort} {`],
-      ['admin localhost:2019', 'admin off'],
-    ];
-    let config = shipped;
-    for (const [from, to] of swaps) {
-      expect(config).toContain(from);
-      config = config.replace(from, to);
-    }
-    writeFileSync(join(dir, 'Caddyfile'), config);
-    caddy = spawn('caddy', ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
+    internalPort = await freePort();
+    // The shipped file, unchanged: only the variables it reads for running outside compose.
+    caddy = spawn('caddy', ['run', '--config', join(REPO_ROOT, 'deploy/Caddyfile'), '--adapter', 'caddyfile'], {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: dir,
+        XDG_DATA_HOME: dir,
+        XDG_CONFIG_HOME: dir,
+        SITE_ADDRESS: `:${edgePort}`,
+        EDGE_INTERNAL_ADDRESS: `http://:${internalPort}`,
+        GATEWAY_1_UPSTREAM: `127.0.0.1:${one.port}`,
+        GATEWAY_2_UPSTREAM: `127.0.0.1:${two.port}`,
+        EDGE_ADMIN: 'off',
+      },
       stdio: 'ignore',
     });
     await until('the edge to serve', async () => ((await post(edgePort)).status === 200 ? true : undefined));
   }, 30_000);
+
+  afterEach(() => {
+    for (const t of tunnels.splice(0)) t.socket.destroy();
+  });
 
   afterAll(async () => {
     if (caddy?.exitCode === null) {
@@ -106,10 +209,68 @@ const retriesPostAfterDialError = major > 2 || (major === 2 && (minor > 11 || (m
       await exited;
     }
     for (const s of [one, two]) {
+      for (const socket of s?.tunnels ?? []) socket.destroy();
       s?.server.closeAllConnections();
       if (s?.server.listening) await new Promise((r) => s.server.close(r));
     }
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a tunnel naming a replica reaches that replica: 101 and its headers come back, then bytes go both ways', async () => {
+    for (const replica of ['gateway-1', 'gateway-2', 'gateway-2', 'gateway-1', 'gateway-2']) {
+      const tunnel = await dialTunnel(edgePort, replica);
+      tunnels.push(tunnel);
+      expect(tunnel.status).toBe(101);
+      expect(tunnel.headers[TunnelHeaders.replica]).toBe(replica);
+      expect(tunnel.headers[TunnelHeaders.replicas]).toBe('gateway-1,gateway-2');
+      expect(tunnel.headers.upgrade).toBe(TUNNEL_UPGRADE);
+      for (const text of ['ping', 'a few more bytes', 'x'.repeat(64 * 1024)]) expect(await tunnel.exchange(text)).toBe(`${replica}:${text}`);
+    }
+    // The replica saw the node's headers as the node sent them, and none of the edge's own.
+    const seen = [...one.upgrades, ...two.upgrades];
+    expect(seen).toHaveLength(5);
+    for (const h of seen) {
+      expect(h).toMatchObject({ authorization: 'Bearer placeholder-node-token', [TunnelHeaders.nodeId]: 'node-edge-test', upgrade: TUNNEL_UPGRADE });
+      expect(h).not.toHaveProperty('x-forwarded-for');
+    }
+    expect(one.upgrades.map((h) => h[TunnelHeaders.replica])).toEqual(['gateway-1', 'gateway-1']);
+    expect(two.upgrades.map((h) => h[TunnelHeaders.replica])).toEqual(['gateway-2', 'gateway-2', 'gateway-2']);
+  });
+
+  test('tunnels stay open side by side: each keeps its replica while others come and go', async () => {
+    const a = await dialTunnel(edgePort, 'gateway-1');
+    const b = await dialTunnel(edgePort, 'gateway-2');
+    tunnels.push(a, b);
+    const c = await dialTunnel(edgePort, 'gateway-2');
+    expect(await c.exchange('short-lived')).toBe('gateway-2:short-lived');
+    c.socket.destroy();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await a.exchange('still here')).toBe('gateway-1:still here');
+    expect(await b.exchange('still here')).toBe('gateway-2:still here');
+  });
+
+  test('a tunnel naming no replica (a node’s first dial) reaches one of them', async () => {
+    const landed = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const tunnel = await dialTunnel(edgePort);
+      tunnels.push(tunnel);
+      expect(tunnel.status).toBe(101);
+      const replica = String(tunnel.headers[TunnelHeaders.replica]);
+      expect(['gateway-1', 'gateway-2']).toContain(replica);
+      expect(await tunnel.exchange(`first dial ${i}`)).toBe(`${replica}:first dial ${i}`);
+      landed.add(replica);
+    }
+    expect(landed.size).toBeGreaterThan(0);
+  });
+
+  test('the internal listener (the stack’s own node) routes tunnels the same way', async () => {
+    for (const replica of ['gateway-2', 'gateway-1']) {
+      const tunnel = await dialTunnel(internalPort, replica);
+      tunnels.push(tunnel);
+      expect(tunnel.headers[TunnelHeaders.replica]).toBe(replica);
+      expect(await tunnel.exchange('from the local node')).toBe(`${replica}:from the local node`);
+    }
+    expect((await post(internalPort)).status).toBe(200);
   });
 
   test('a stream reaches the client event by event, and the client’s address and the edge’s host stay at the edge', async () => {
@@ -168,11 +329,19 @@ const retriesPostAfterDialError = major > 2 || (major === 2 && (minor > 11 || (m
     await new Promise((r) => {
       two.server.close(r);
       two.server.closeAllConnections();
+      for (const socket of two.tunnels) socket.destroy();
     });
     const answers = [];
     for (let i = 0; i < 8; i++) answers.push(await send(edgePort, 'GET'));
     expect(answers.map((a) => `${a.status} ${a.servedBy}`)).toEqual(Array.from({ length: 8 }, () => '200 gateway-1'));
   }, 60_000);
+
+  test('…while a tunnel naming the gone replica is refused, never handed to the other one (the node dials it again later)', async () => {
+    if (two.server.listening) await new Promise((r) => two.server.close(r));
+    const before = one.upgrades.length;
+    await expect(dialTunnel(edgePort, 'gateway-2')).rejects.toThrow(/^no upgrade: 50[23]$/);
+    expect(one.upgrades.slice(before)).toEqual([]);
+  });
 
   (retriesPostAfterDialError ? test : test.skip)(`…and a POST (a message) is retried on the other replica too (caddy ${caddyVersion.stdout?.trim().split(/\s+/)[0] ?? '?'}; needs a Caddy with caddyserver/caddy#7547)`, async () => {
     if (two.server.listening) await new Promise((r) => two.server.close(r));
