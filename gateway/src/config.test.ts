@@ -1,8 +1,9 @@
+import { hostname } from 'node:os';
 import type { ConfigError } from '@switchyard/shared';
-import { parseConfig } from '@switchyard/shared';
+import { parseConfig, PING_INTERVAL_MS, PING_TIMEOUT_MS } from '@switchyard/shared';
 import { GatewayConfigSchema } from './config.js';
 
-const secrets = { ADMIN_TOKEN: 'a'.repeat(32), NODE_SHARED_SECRET: 'n'.repeat(32) };
+const secrets = { ADMIN_TOKEN: 'a'.repeat(32) };
 
 describe('gateway config', () => {
   it('applies the documented defaults', () => {
@@ -34,7 +35,7 @@ describe('gateway config', () => {
   });
 
   it('refuses to start without an admin token, or with one shorter than 32 bytes', () => {
-    expect(() => parseConfig(GatewayConfigSchema, { NODE_SHARED_SECRET: secrets.NODE_SHARED_SECRET })).toThrow(/ADMIN_TOKEN: is required/);
+    expect(() => parseConfig(GatewayConfigSchema, {})).toThrow(/ADMIN_TOKEN: is required/);
     expect(() => parseConfig(GatewayConfigSchema, { ...secrets, ADMIN_TOKEN: 'x'.repeat(31) })).toThrow(/ADMIN_TOKEN: must be at least 32 bytes/);
   });
 
@@ -45,5 +46,33 @@ describe('gateway config', () => {
     } catch (err) {
       expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual(['PORT', 'REDIS_URL']);
     }
+  });
+
+  it('needs no node secret any more: nodes join with their own tokens', () => {
+    expect(parseConfig(GatewayConfigSchema, secrets)).not.toHaveProperty('NODE_SHARED_SECRET');
+  });
+
+  it('names the replica after the host by default, takes no id that cannot travel in a header, and an optional direct URL', () => {
+    const config = parseConfig(GatewayConfigSchema, secrets);
+    expect(config.GATEWAY_ID).toBe(hostname());
+    expect(config.GATEWAY_REPLICA_URL).toBeUndefined();
+    expect(parseConfig(GatewayConfigSchema, { ...secrets, GATEWAY_ID: 'gw-2', GATEWAY_REPLICA_URL: 'https://gw-2.example.com' })).toMatchObject({
+      GATEWAY_ID: 'gw-2',
+      GATEWAY_REPLICA_URL: 'https://gw-2.example.com',
+    });
+    try {
+      parseConfig(GatewayConfigSchema, { ...secrets, GATEWAY_ID: 'gw 2,gw-3', GATEWAY_REPLICA_URL: 'gw-2:8080' });
+      throw new Error('expected a ConfigError');
+    } catch (err) {
+      expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual(['GATEWAY_ID', 'GATEWAY_REPLICA_URL']);
+    }
+  });
+
+  it('pings tunnels on the protocol timing unless overridden', () => {
+    expect(parseConfig(GatewayConfigSchema, secrets)).toMatchObject({ TUNNEL_PING_INTERVAL_MS: PING_INTERVAL_MS, TUNNEL_PING_TIMEOUT_MS: PING_TIMEOUT_MS });
+    expect(parseConfig(GatewayConfigSchema, { ...secrets, TUNNEL_PING_INTERVAL_MS: '200', TUNNEL_PING_TIMEOUT_MS: '500' })).toMatchObject({
+      TUNNEL_PING_INTERVAL_MS: 200,
+      TUNNEL_PING_TIMEOUT_MS: 500,
+    });
   });
 });

@@ -1,5 +1,19 @@
+import { hostname } from 'node:os';
 import { z } from 'zod';
-import { integer, loadConfig, LogLevelSchema, optionalPort, port, REDIS_PREFIX_PATTERN, secret, url, withHint } from '@switchyard/shared';
+import {
+  integer,
+  loadConfig,
+  LogLevelSchema,
+  optionalPort,
+  PING_INTERVAL_MS,
+  PING_TIMEOUT_MS,
+  port,
+  REDIS_PREFIX_PATTERN,
+  REPLICA_ID_RE,
+  secret,
+  url,
+  withHint,
+} from '@switchyard/shared';
 
 /** The gateway's environment. Secrets have no defaults: the gateway refuses to start without them. */
 export const GatewayConfigSchema = z
@@ -9,7 +23,19 @@ export const GatewayConfigSchema = z
     HOST: z.string().default('0.0.0.0'),
     PORT: port(8080),
     ADMIN_TOKEN: secret(32),
-    NODE_SHARED_SECRET: secret(32),
+    /**
+     * This replica's id: in its nodes' tunnels, the replica registry and the edge's routes. Unique per replica.
+     * Defaults to the host name (a container's id under compose).
+     */
+    GATEWAY_ID: withHint(
+      z.string().regex(REPLICA_ID_RE, 'must be 1-64 letters, digits, _ . -').default(() => hostname()),
+      'e.g. gateway-1; set it when the host name is not a valid id (1-64 letters, digits, _ . -)',
+    ),
+    /** Where nodes can dial this replica directly (skipping the edge); unset: through GATEWAY_URL with the replica header. */
+    GATEWAY_REPLICA_URL: withHint(url(['http:', 'https:']).optional(), 'e.g. https://gw-1.example.com'),
+    /** HTTP/2 PINGs on each node tunnel: how often, and how long one may stay unanswered before the tunnel is dropped. */
+    TUNNEL_PING_INTERVAL_MS: integer(PING_INTERVAL_MS, { min: 10 }),
+    TUNNEL_PING_TIMEOUT_MS: integer(PING_TIMEOUT_MS, { min: 10 }),
     MAX_BODY_BYTES: integer(32 * 1024 * 1024, { min: 1 }),
     /** On SIGTERM, how long in-flight streams may finish before the gateway exits. */
     DRAIN_TIMEOUT_MS: integer(120_000, { min: 0 }),
