@@ -1,11 +1,11 @@
-import type { NodeRecord } from '@switchyard/shared';
+import type { NodeReport } from '@switchyard/shared';
 import type { NodeView } from '../routing/index.js';
 import { fleetSeries } from './fleet-series.js';
 
 const NOW = 1_800_000_000_000;
 
-function view(nodeId: string, state: NodeRecord['state'], extra: Partial<NodeView> = {}): NodeView {
-  const record: NodeRecord = { nodeId, url: 'http://127.0.0.1:1', accountKind: 'oauth', state, inFlight: 0, version: '0', gitSha: 'x', startedAt: NOW - 1000, heartbeatAt: NOW };
+function view(nodeId: string, state: NodeReport['state'], extra: Partial<NodeView> = {}): NodeView {
+  const record: NodeReport = { nodeId, accountKind: 'oauth', state, inFlight: 0, version: '0', gitSha: 'x', startedAt: NOW - 1000, heartbeatAt: NOW };
   return { record, adminDrained: false, ...extra };
 }
 

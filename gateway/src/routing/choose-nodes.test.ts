@@ -11,7 +11,6 @@ function node(nodeId: string, state: Partial<AccountState> = {}, extra: Partial<
   return {
     record: {
       nodeId,
-      url: `http://127.0.0.1:1/${nodeId}`,
       accountKind: 'oauth',
       state: { state: 'available', updatedAt: NOW - 1000, ...state },
       inFlight: 0,

@@ -3,7 +3,7 @@ import { AppError, FALLBACK_LIMIT_MS, availableAt, effectiveState, modelFamily }
 import type { AccountState, AccountStatus } from '@switchyard/shared';
 import type { ChooseOptions, ChooseResult, NodeView } from './types.js';
 
-/** The account state routing trusts: what this instance saw in responses, else the node's heartbeat. */
+/** The account state routing trusts: what this instance saw in responses, else the node's report. */
 export function stateOf(node: NodeView): AccountState {
   return node.localState ?? node.record.state;
 }

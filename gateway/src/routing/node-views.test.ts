@@ -1,4 +1,4 @@
-import type { AccountState, NodeRecord } from '@switchyard/shared';
+import type { AccountState, NodeReport } from '@switchyard/shared';
 import { buildViews, forgetCovered, overlay, type Observation } from './node-views.js';
 
 const NOW = 1_760_000_000_000;
@@ -7,10 +7,9 @@ function state(over: Partial<AccountState> = {}): AccountState {
   return { state: 'available', updatedAt: NOW, ...over };
 }
 
-function record(nodeId: string, heartbeatAt: number, over: Partial<AccountState> = {}): NodeRecord {
+function record(nodeId: string, heartbeatAt: number, over: Partial<AccountState> = {}): NodeReport {
   return {
     nodeId,
-    url: 'http://127.0.0.1:9',
     accountKind: 'oauth',
     state: state(over),
     inFlight: 0,

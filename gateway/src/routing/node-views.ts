@@ -1,17 +1,17 @@
-// Combining the registry's heartbeats with what this gateway instance learnt itself (pure functions).
-import type { AccountState, NodeRecord } from '@switchyard/shared';
+// Combining the nodes' reports with what this gateway instance learnt itself (pure functions).
+import type { AccountState, NodeReport } from '@switchyard/shared';
 import type { NodeView } from './types.js';
 
-/** An account state learnt from a node's response, and the heartbeat it was learnt over. */
+/** An account state learnt from a node's response, and the report it was learnt over. */
 export interface Observation {
   state: AccountState;
-  /** The heartbeatAt of the record the state was computed on. */
+  /** The heartbeatAt of the report the state was computed on. */
   baseHeartbeatAt: number;
   /** Epoch ms (gateway clock). */
   observedAt: number;
 }
 
-/** This instance's knowledge the registry does not carry. */
+/** This instance's knowledge the reports do not carry. */
 export interface LocalKnowledge {
   drained: ReadonlySet<string>;
   observations: ReadonlyMap<string, Observation>;
@@ -33,7 +33,7 @@ function mergeFamilies(a: Record<string, number> | undefined, b: Record<string, 
 }
 
 /**
- * A newer heartbeat over an observation it may not include yet: the node's word on what only it or a
+ * A newer report over an observation it may not include yet: the node's word on what only it or a
  * person decides (needs_login, disabled, draining), the later of both on rate limits (limits only lapse
  * with time, so neither side can lift one early), and the response's fresher window figures.
  */
@@ -53,7 +53,7 @@ export function overlay(record: AccountState, learnt: AccountState): AccountStat
 }
 
 /** The views routing reads: each record with this instance's drain flag, learnt state and cool-down. */
-export function buildViews(records: readonly NodeRecord[], local: LocalKnowledge, nowMs: number): NodeView[] {
+export function buildViews(records: readonly NodeReport[], local: LocalKnowledge, nowMs: number): NodeView[] {
   return records.map((record) => {
     const view: NodeView = { record, adminDrained: local.drained.has(record.nodeId) };
     const observed = local.observations.get(record.nodeId);
@@ -67,13 +67,13 @@ export function buildViews(records: readonly NodeRecord[], local: LocalKnowledge
 }
 
 /**
- * Forgets what the registry has made moot: nodes that left, lapsed cool-downs, and observations a
- * newer heartbeat covers. A heartbeat covers an observation once it is newer than the one the
- * observation was made over AND graceMs have passed since, because a beat already on its way when
- * the response arrived would not show it.
+ * Forgets what the reports have made moot: nodes that left, lapsed cool-downs, and observations a
+ * newer report covers. A report covers an observation once it is newer than the one the observation
+ * was made over AND graceMs have passed since, because a report already on its way when the response
+ * arrived would not show it.
  */
 export function forgetCovered(
-  records: readonly NodeRecord[],
+  records: readonly NodeReport[],
   observations: Map<string, Observation>,
   unreachable: Map<string, number>,
   nowMs: number,

@@ -1,7 +1,7 @@
-// The registry snapshot against a real Redis, with node entries published the way node agents publish them.
+// The registry snapshot over node reports (as the tunnel hub hands them out) and drain flags on a real Redis.
 import type { IncomingHttpHeaders } from 'node:http';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, initialAccountState, writeNodeRecord } from '@switchyard/shared';
-import type { NodeRecord, SharedStore } from '@switchyard/shared';
+import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, initialAccountState } from '@switchyard/shared';
+import type { NodeReport, SharedStore } from '@switchyard/shared';
 import {
   FAKE_MODEL,
   createFakeAnthropic,
@@ -14,17 +14,16 @@ import {
 } from '@switchyard/shared/testing';
 import type { FakeAnthropic, Fault } from '@switchyard/shared/testing';
 import { chooseNodes } from './choose-nodes.js';
-import { createRegistrySnapshot } from './registry-snapshot.js';
+import { createRegistrySnapshot, type ReportSource } from './registry-snapshot.js';
 import type { RegistrySnapshot } from './types.js';
 
 const OPUS = 'claude-opus-4-5-20251101';
 const log = createNullLogger();
 
-function record(nodeId: string, over: Partial<NodeRecord> = {}): NodeRecord {
+function record(nodeId: string, over: Partial<NodeReport> = {}): NodeReport {
   const now = Date.now();
   return {
     nodeId,
-    url: `http://127.0.0.1:9/${nodeId}`,
     accountKind: 'oauth',
     state: initialAccountState(now),
     inFlight: 0,
@@ -33,6 +32,20 @@ function record(nodeId: string, over: Partial<NodeRecord> = {}): NodeRecord {
     startedAt: now,
     heartbeatAt: now,
     ...over,
+  };
+}
+
+/** The hub's side of the contract: a new array whenever a report or a tunnel changed. */
+function reportsOf(...initial: NodeReport[]): ReportSource & { publish(report: NodeReport): void; drop(nodeId: string): void } {
+  let reports: readonly NodeReport[] = initial;
+  return {
+    reports: () => reports,
+    publish(report) {
+      reports = [...reports.filter((r) => r.nodeId !== report.nodeId), report].sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+    },
+    drop(nodeId) {
+      reports = reports.filter((r) => r.nodeId !== nodeId);
+    },
   };
 }
 
@@ -56,7 +69,7 @@ async function upstreamAnswer(fake: FakeAnthropic, fault: Fault | undefined, mod
   return { status: res.status, headers: Object.fromEntries(res.headers) };
 }
 
-describe('registry snapshot on Redis', () => {
+describe('registry snapshot over tunnel reports', () => {
   const keys = createKeyspace(uniquePrefix('registry'));
   const ids = ['node-a', 'node-b', 'node-c'];
   let store: SharedStore;
@@ -70,7 +83,7 @@ describe('registry snapshot on Redis', () => {
 
   afterEach(async () => {
     fake.clearFaults();
-    await store.del(keys.nodes(), ...ids.flatMap((id) => [keys.node(id), keys.nodeControl(id)]));
+    await store.del(...ids.map((id) => keys.nodeControl(id)));
   });
 
   afterAll(async () => {
@@ -78,11 +91,12 @@ describe('registry snapshot on Redis', () => {
     await store.close();
   });
 
-  it('lists the published nodes and follows the drain flag', async () => {
-    await writeNodeRecord(store, keys, record('node-a'), 30_000);
-    await writeNodeRecord(store, keys, record('node-b'), 30_000);
-    const registry = createRegistrySnapshot({ store, keys, log });
+  it('lists the reporting nodes and follows the drain flag', async () => {
+    const source = reportsOf();
+    const registry = createRegistrySnapshot({ source, store, keys, log });
     expect(registry.nodes()).toEqual([]);
+    source.publish(record('node-a'));
+    source.publish(record('node-b'));
     await registry.refreshNow();
     expect(registry.redisHealthy()).toBe(true);
     expect(registry.nodes().map((n) => [n.record.nodeId, n.adminDrained])).toEqual([['node-a', false], ['node-b', false]]);
@@ -97,24 +111,18 @@ describe('registry snapshot on Redis', () => {
     expect(pick(registry)).toEqual(['node-a', 'node-b']);
   });
 
-  it('drops a node whose entry expired', async () => {
-    await writeNodeRecord(store, keys, record('node-a'), 30_000);
-    await writeNodeRecord(store, keys, record('node-c'), 300);
-    const registry = createRegistrySnapshot({ store, keys, log, intervalMs: 50 });
-    registry.start();
-    try {
-      await eventually(() => registry.nodes().length === 2);
-      await eventually(() => registry.nodes().length === 1);
-      expect(registry.nodes().map((n) => n.record.nodeId)).toEqual(['node-a']);
-    } finally {
-      registry.stop();
-    }
+  it('follows the reports at once: a new report, a node whose tunnel is gone', () => {
+    const source = reportsOf(record('node-a'), record('node-c'));
+    const registry = createRegistrySnapshot({ source, store, keys, log });
+    expect(registry.nodes().map((n) => n.record.nodeId)).toEqual(['node-a', 'node-c']);
+    source.drop('node-c');
+    expect(registry.nodes().map((n) => n.record.nodeId)).toEqual(['node-a']);
+    source.publish(record('node-a', { state: { ...initialAccountState(Date.now()), state: 'needs_login' } }));
+    expect(pick(registry)).toEqual(['error:529']);
   });
 
-  it('benches a node at once on a 429 that rejects its window, before its next heartbeat', async () => {
-    await writeNodeRecord(store, keys, record('node-a'), 30_000);
-    await writeNodeRecord(store, keys, record('node-b'), 30_000);
-    const registry = createRegistrySnapshot({ store, keys, log });
+  it('benches a node at once on a 429 that rejects its window, before its next report', async () => {
+    const registry = createRegistrySnapshot({ source: reportsOf(record('node-a'), record('node-b')), store, keys, log });
     await registry.refreshNow();
 
     const answer = await upstreamAnswer(fake, { kind: 'rate_limit', resetInSec: 3600 });
@@ -125,14 +133,13 @@ describe('registry snapshot on Redis', () => {
     expect(a?.localState?.state).toBe('limited');
     expect(a?.localState?.limitedUntil).toBeGreaterThan(Date.now() + 3_500_000);
     expect(pick(registry)).toEqual(['node-b']);
-    // Still benched after a refresh that brings the same (older) heartbeat.
+    // Still benched after a refresh that brings the same (older) report.
     await registry.refreshNow();
     expect(pick(registry)).toEqual(['node-b']);
   });
 
   it('does not bench a node for a request-scoped 429', async () => {
-    await writeNodeRecord(store, keys, record('node-a'), 30_000);
-    const registry = createRegistrySnapshot({ store, keys, log });
+    const registry = createRegistrySnapshot({ source: reportsOf(record('node-a')), store, keys, log });
     await registry.refreshNow();
     const answer = await upstreamAnswer(fake, { kind: 'request_429', retryAfterSec: 5 });
     expect(answer.status).toBe(429);
@@ -141,9 +148,7 @@ describe('registry snapshot on Redis', () => {
   });
 
   it('benches a node for one model family only when the 429 rejects that family', async () => {
-    await writeNodeRecord(store, keys, record('node-a'), 30_000);
-    await writeNodeRecord(store, keys, record('node-b'), 30_000);
-    const registry = createRegistrySnapshot({ store, keys, log });
+    const registry = createRegistrySnapshot({ source: reportsOf(record('node-a'), record('node-b')), store, keys, log });
     await registry.refreshNow();
     const answer = await upstreamAnswer(fake, { kind: 'rate_limit', modelFamily: 'opus', match: { model: 'opus' } }, OPUS);
     expect(answer.status).toBe(429);
@@ -152,40 +157,35 @@ describe('registry snapshot on Redis', () => {
     expect(pick(registry, FAKE_MODEL).sort()).toEqual(['node-a', 'node-b']);
   });
 
-  it('lets a newer heartbeat replace what a response taught, once the grace period has passed', async () => {
-    await writeNodeRecord(store, keys, record('node-a', { heartbeatAt: Date.now() - 1000 }), 30_000);
-    const registry = createRegistrySnapshot({ store, keys, log, observationGraceMs: 0 });
+  it('lets a newer report replace what a response taught, once the grace period has passed', async () => {
+    const source = reportsOf(record('node-a', { heartbeatAt: Date.now() - 1000 }));
+    const registry = createRegistrySnapshot({ source, store, keys, log, observationGraceMs: 0 });
     await registry.refreshNow();
     const answer = await upstreamAnswer(fake, { kind: 'rate_limit', resetInSec: 3600 });
     registry.observe('node-a', answer.status, answer.headers, FAKE_MODEL);
     expect(pick(registry)).toEqual(['error:429']);
-    // The node's own beat says the account is fine (e.g. an operator switched it): the node knows best.
-    await writeNodeRecord(store, keys, record('node-a'), 30_000);
-    await registry.refreshNow();
+    // The node's own report says the account is fine (e.g. an operator switched it): the node knows best.
+    source.publish(record('node-a'));
     expect(registry.nodes()[0]?.localState).toBeUndefined();
     expect(pick(registry)).toEqual(['node-a']);
   });
 
   it('follows a node that starts draining even while its responses keep arriving', async () => {
-    await writeNodeRecord(store, keys, record('node-a', { heartbeatAt: Date.now() - 1000 }), 30_000);
-    await writeNodeRecord(store, keys, record('node-b'), 30_000);
-    const registry = createRegistrySnapshot({ store, keys, log });
+    const source = reportsOf(record('node-a', { heartbeatAt: Date.now() - 1000 }), record('node-b'));
+    const registry = createRegistrySnapshot({ source, store, keys, log });
     await registry.refreshNow();
     const ok = await upstreamAnswer(fake, undefined);
     expect(ok.status).toBe(200);
     registry.observe('node-a', ok.status, ok.headers, FAKE_MODEL);
     expect(registry.nodes()[0]?.localState).toBeDefined();
 
-    await writeNodeRecord(store, keys, record('node-a', { state: { ...initialAccountState(Date.now()), state: 'draining' } }), 30_000);
-    await registry.refreshNow();
+    source.publish(record('node-a', { state: { ...initialAccountState(Date.now()), state: 'draining' } }));
     registry.observe('node-a', ok.status, ok.headers, FAKE_MODEL);
     expect(pick(registry)).toEqual(['node-b']);
   });
 
   it('keeps an unreachable node out for its cool-down, and takes it back after', async () => {
-    await writeNodeRecord(store, keys, record('node-a'), 30_000);
-    await writeNodeRecord(store, keys, record('node-b'), 30_000);
-    const registry = createRegistrySnapshot({ store, keys, log, unreachableCooldownMs: 300 });
+    const registry = createRegistrySnapshot({ source: reportsOf(record('node-a'), record('node-b')), store, keys, log, unreachableCooldownMs: 300 });
     await registry.refreshNow();
     registry.markUnreachable('node-a');
     expect(pick(registry)).toEqual(['node-b']);
@@ -195,21 +195,24 @@ describe('registry snapshot on Redis', () => {
 });
 
 describe('registry snapshot when Redis stops', () => {
-  it('keeps serving the last snapshot, reports the outage, and recovers', async () => {
+  it('keeps the last drain flags, reports the outage, and recovers', async () => {
     const server = await startRedisServer();
     const keys = createKeyspace(uniquePrefix('registry-outage'));
     const client = createIoRedisClient(server.url);
     const store = createIoRedisStore(client);
-    const registry = createRegistrySnapshot({ store, keys, log, intervalMs: 100 });
+    const source = reportsOf(record('node-a'), record('node-b'), record('node-c'));
+    const registry = createRegistrySnapshot({ source, store, keys, log, intervalMs: 100, unreachableCooldownMs: 120_000 });
     try {
-      await writeNodeRecord(store, keys, record('node-a'), 60_000);
-      await writeNodeRecord(store, keys, record('node-b'), 60_000);
+      await store.set(keys.nodeControl('node-c'), '{"drained":true}');
       registry.start();
-      await eventually(() => registry.redisHealthy() && registry.nodes().length === 2);
+      await eventually(() => registry.redisHealthy() && pick(registry).join() === 'node-a,node-b');
 
       await server.stop();
       await eventually(() => !registry.redisHealthy());
-      expect(registry.nodes().map((n) => n.record.nodeId)).toEqual(['node-a', 'node-b']);
+      // The reports come through the tunnels, not Redis: a report still moves routing.
+      source.publish(record('node-b', { state: { ...initialAccountState(Date.now()), state: 'needs_login' } }));
+      expect(pick(registry)).toEqual(['node-a']);
+      source.publish(record('node-b'));
       expect(pick(registry)).toEqual(['node-a', 'node-b']);
       // Observations still work on the kept snapshot.
       registry.markUnreachable('node-a');
@@ -219,8 +222,8 @@ describe('registry snapshot when Redis stops', () => {
       const again = await startRedisServer({ port: server.port });
       try {
         await eventually(() => registry.redisHealthy(), 15_000);
-        // The new server is empty: the fleet it reports is the truth now.
-        expect(registry.nodes()).toEqual([]);
+        // The new server is empty: no drain flag any more (node-a sits out its unreachable cool-down).
+        expect(pick(registry)).toEqual(['node-b', 'node-c']);
       } finally {
         registry.stop();
         await store.close();

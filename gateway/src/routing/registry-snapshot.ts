@@ -1,25 +1,32 @@
-// The gateway's local copy of the fleet registry. Routing reads it on the request path with no Redis
-// round trip; a background refresh replaces it about every second, and keeps it when Redis fails.
+// The gateway's view of the fleet: the nodes with a live tunnel to this replica, as their latest reports
+// describe them, plus the admin drain flags from Redis. Routing reads it on the request path with no
+// Redis round trip; the drain flags are re-read about every second, and kept when Redis fails.
 import type { IncomingHttpHeaders } from 'node:http';
-import { nextAccountState, parseRateLimitHeaders, readNodeRecords } from '@switchyard/shared';
-import type { AccountState, Keyspace, Logger, NodeRecord, RegistryStore } from '@switchyard/shared';
+import { nextAccountState, parseRateLimitHeaders } from '@switchyard/shared';
+import type { AccountState, Keyspace, KeyValueStore, Logger, NodeReport } from '@switchyard/shared';
 import { errorMessage, within } from './bounded.js';
 import { buildViews, forgetCovered, type Observation } from './node-views.js';
 import type { NodeView, RegistrySnapshot } from './types.js';
 
+/** Where the node reports come from (the tunnel hub): the same array until something changed. */
+export interface ReportSource {
+  reports(): readonly NodeReport[];
+}
+
 /** Dependencies of createRegistrySnapshot. */
 export interface RegistrySnapshotDeps {
-  store: RegistryStore;
-  keys: Pick<Keyspace, 'node' | 'nodes' | 'nodeControl'>;
+  source: ReportSource;
+  store: Pick<KeyValueStore, 'mget'>;
+  keys: Pick<Keyspace, 'nodeControl'>;
   log: Logger;
-  /** Time between registry reads. Default 1000 ms. */
+  /** Time between drain-flag reads. Default 1000 ms. */
   intervalMs?: number;
   /** A read taking longer counts as a Redis failure. Default: intervalMs, at least 500 ms. */
   readTimeoutMs?: number;
   /** How long markUnreachable() keeps a node out. Default 5000 ms. */
   unreachableCooldownMs?: number;
   /**
-   * How long a state learnt from a response outranks newer heartbeats (see forgetCovered): a beat
+   * How long a state learnt from a response outranks newer reports (see forgetCovered): a report
    * already on its way when the response arrived would not show it. Default 2000 ms.
    */
   observationGraceMs?: number;
@@ -59,34 +66,19 @@ function learn(view: NodeView, status: number, headers: IncomingHttpHeaders, now
   return { state, baseHeartbeatAt: view.record.heartbeatAt, observedAt: nowMs };
 }
 
-// Once per entry and problem: the same bad entry is read every interval.
-function malformedWarner(log: Logger): (nodeId: string, issues: string) => void {
-  const seen = new Set<string>();
-  return (nodeId, issues) => {
-    const id = `${nodeId}\0${issues}`;
-    if (seen.has(id)) return;
-    if (seen.size >= 1000) seen.clear();
-    seen.add(id);
-    log.warn('registry entry malformed; skipped', { nodeId, issues });
-  };
-}
-
-/** The live nodes and which of them an admin drained. */
-async function readFleet(
-  deps: RegistrySnapshotDeps,
-  onMalformed: (nodeId: string, issues: string) => void,
-): Promise<{ records: NodeRecord[]; drained: Set<string> }> {
-  const records = await readNodeRecords(deps.store, deps.keys, { onMalformed });
-  const flags = records.length === 0 ? [] : await deps.store.mget(records.map((r) => deps.keys.nodeControl(r.nodeId)));
-  return { records, drained: new Set(records.filter((_, i) => isDrained(flags[i])).map((r) => r.nodeId)) };
+/** Which of the nodes an admin drained. */
+async function readDrained(deps: RegistrySnapshotDeps, nodeIds: readonly string[]): Promise<Set<string>> {
+  if (nodeIds.length === 0) return new Set();
+  const flags = await deps.store.mget(nodeIds.map((id) => deps.keys.nodeControl(id)));
+  return new Set(nodeIds.filter((_, i) => isDrained(flags[i])));
 }
 
 /**
- * Creates the snapshot; nothing is read until start() or refreshNow(). Every intervalMs it reads the
- * registry entries and the drain flags; a read that fails or outlasts readTimeoutMs leaves the last
- * snapshot in place and turns redisHealthy() false until a read succeeds again.
+ * Creates the snapshot. The nodes follow the source at once (a node whose last tunnel closed is gone on
+ * the next nodes() call); every intervalMs the drain flags are read, and a read that fails or outlasts
+ * readTimeoutMs keeps the last flags and turns redisHealthy() false until a read succeeds again.
  * @example
- * const registry = createRegistrySnapshot({ store, keys, log });
+ * const registry = createRegistrySnapshot({ source: hub, store, keys, log });
  * registry.start();
  * const choice = chooseNodes(registry.nodes(), { … });
  */
@@ -98,7 +90,7 @@ export function createRegistrySnapshot(deps: RegistrySnapshotDeps): RegistrySnap
   const graceMs = deps.observationGraceMs ?? 2000;
   const log = deps.log;
 
-  let records: NodeRecord[] = [];
+  let records: readonly NodeReport[] = [];
   let drained = new Set<string>();
   const observations = new Map<string, Observation>();
   const unreachable = new Map<string, number>();
@@ -108,30 +100,36 @@ export function createRegistrySnapshot(deps: RegistrySnapshotDeps): RegistrySnap
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
 
-  const warnMalformed = malformedWarner(log);
-
   function rebuild(): void {
     views = buildViews(records, { drained, observations, unreachable }, now());
   }
 
+  // The source hands out a new array only when a report or a tunnel changed.
+  function follow(): void {
+    const latest = deps.source.reports();
+    if (latest === records) return;
+    records = latest;
+    forgetCovered(records, observations, unreachable, now(), graceMs);
+    rebuild();
+  }
+
   function setHealthy(ok: boolean, err?: unknown, timedOut = false): void {
-    if (ok && !healthy && everRead) log.info('registry reachable again');
+    if (ok && !healthy && everRead) log.info('drain flags readable again');
     if (!ok && (healthy || !everRead)) {
-      log.warn('registry read failed; routing on the last snapshot', { timedOut, error: timedOut ? undefined : errorMessage(err) });
+      log.warn('drain flags read failed; routing on the last ones', { timedOut, error: timedOut ? undefined : errorMessage(err) });
     }
     healthy = ok;
     everRead = true;
   }
 
   async function refresh(): Promise<void> {
-    const answer = await within(readFleet(deps, warnMalformed), readTimeoutMs);
+    follow();
+    const answer = await within(readDrained(deps, records.map((r) => r.nodeId)), readTimeoutMs);
     if (!answer.ok) {
       setHealthy(false, answer.error, answer.timedOut);
-      throw answer.timedOut ? new Error(`registry read took over ${readTimeoutMs} ms`) : answer.error;
+      throw answer.timedOut ? new Error(`drain flags read took over ${readTimeoutMs} ms`) : answer.error;
     }
-    records = answer.value.records;
-    drained = answer.value.drained;
-    forgetCovered(records, observations, unreachable, now(), graceMs);
+    drained = answer.value;
     rebuild();
     setHealthy(true);
   }
@@ -159,9 +157,13 @@ export function createRegistrySnapshot(deps: RegistrySnapshotDeps): RegistrySnap
       if (timer) clearInterval(timer);
       timer = undefined;
     },
-    nodes: () => views,
+    nodes() {
+      follow();
+      return views;
+    },
     refreshNow: refreshOnce,
     observe(nodeId, status, headers, model) {
+      follow();
       // Any answer proves the node reachable again.
       const wasUnreachable = unreachable.delete(nodeId);
       const view = mattersForState(status, headers) ? views.find((v) => v.record.nodeId === nodeId) : undefined;
@@ -177,6 +179,7 @@ export function createRegistrySnapshot(deps: RegistrySnapshotDeps): RegistrySnap
       if (view || wasUnreachable) rebuild();
     },
     markUnreachable(nodeId) {
+      follow();
       unreachable.set(nodeId, now() + cooldownMs);
       rebuild();
     },

@@ -1,34 +1,34 @@
 // The routing vocabulary the rest of the gateway (proxy, admin, app) speaks.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { AccountState, AppError, NodeRecord } from '@switchyard/shared';
+import type { AccountState, AppError, NodeReport } from '@switchyard/shared';
 
-/** One node as this gateway instance sees it: the registry entry plus what only the gateway knows. */
+/** One node as this gateway instance sees it: the node's report plus what only the gateway knows. */
 export interface NodeView {
-  /** The node's latest heartbeat entry from the registry. */
-  record: NodeRecord;
+  /** The node's latest report over its tunnel to this replica. */
+  record: NodeReport;
   /** An operator drained it through the admin API (keys.nodeControl); it takes no new requests. */
   adminDrained: boolean;
-  /** The account state as updated from responses this instance saw, until a newer heartbeat supersedes it. */
+  /** The account state as updated from responses this instance saw, until a newer report supersedes it. */
   localState?: AccountState;
   /** Epoch ms until which the node counts as unreachable (a refused connection seen by this instance). */
   unreachableUntil?: number;
 }
 
-/** The local copy of the fleet registry that routing reads on the request path (no Redis round trip). */
+/** The fleet as this replica's tunnels report it, which routing reads on the request path (no Redis round trip). */
 export interface RegistrySnapshot {
-  /** Starts the background refresh (first read at once). */
+  /** Starts the background refresh of the drain flags (first read at once). */
   start(): void;
-  /** Stops the refresh; the last snapshot stays readable. */
+  /** Stops the refresh; the last flags stay. */
   stop(): void;
-  /** The last known fleet, sorted by node id. */
+  /** The nodes with a live tunnel here, sorted by node id. */
   nodes(): NodeView[];
-  /** Reads the registry now (rejects when Redis fails; the last snapshot is kept). */
+  /** Reads the drain flags now (rejects when Redis fails; the last ones are kept). */
   refreshNow(): Promise<void>;
-  /** A node answered: update its local view from the response headers (e.g. a 429 window rejection benches it at once, before its next heartbeat). */
+  /** A node answered: update its local view from the response headers (e.g. a 429 window rejection benches it at once, before its next report). */
   observe(nodeId: string, status: number, headers: IncomingHttpHeaders, model: string | undefined): void;
   /** A node could not be reached: treat as unavailable for a short cool-down (e.g. 5 s). */
   markUnreachable(nodeId: string): void;
-  /** Whether the last registry read succeeded. */
+  /** Whether the last drain-flag read from Redis succeeded. */
   redisHealthy(): boolean;
 }
 
