@@ -1,21 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { createFakeAnthropic, fakeMessagesBody, freePort, type FakeAnthropic } from '@switchyard/shared/testing';
-import {
-  answer,
-  forwardTo,
-  nodeView,
-  recordingForwarder,
-  send,
-  startStandInNode,
-  startTestGateway,
-  type Behaviour,
-  type StandInNode,
-  type TestGateway,
-} from './test-harness.js';
+import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic } from '@switchyard/shared/testing';
+import { answer, forwardTo, nodeView, send, startStandInNode, startTestGateway, type Behaviour, type Reports, type StandInNode, type TestGateway } from './test-harness.js';
 import type { NodeView } from '../routing/index.js';
+import { until } from '../tunnel/test-harness.js';
 import type { Forwarder } from './types.js';
 
-const SECRET = randomBytes(24).toString('hex');
 const MODEL = 'claude-sonnet-4-6';
 const HEADERS = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' };
 const BODY = JSON.stringify(fakeMessagesBody());
@@ -59,25 +47,23 @@ afterEach(async () => {
   cleanups = [];
 });
 
-/** Nodes in candidate order; 'closed' is a port nothing listens on. */
-async function fleet(specs: [string, Behaviour | 'closed'][]): Promise<{ gw: TestGateway; forwarder: Forwarder; reports: ReturnType<typeof recordingForwarder>['reports']; nodes: Map<string, StandInNode> }> {
+/** Nodes in candidate order; 'closed' is a node the routing still lists but that has no tunnel to this gateway. */
+async function fleet(specs: [string, Behaviour | 'closed'][]): Promise<{ gw: TestGateway; forwarder: Forwarder; reports: Reports; nodes: Map<string, StandInNode> }> {
   const nodes = new Map<string, StandInNode>();
   const views: NodeView[] = [];
+  const gw = await startTestGateway({ candidates: () => views, model: MODEL });
+  cleanups.push(() => gw.stop());
   for (const [id, spec] of specs) {
     if (spec === 'closed') {
-      views.push(nodeView(id, `http://127.0.0.1:${await freePort()}`));
+      views.push(nodeView(id));
       continue;
     }
-    const node = await startStandInNode(id, SECRET, spec);
+    const node = await startStandInNode(gw, id, spec);
     cleanups.push(() => node.stop());
     nodes.set(id, node);
     views.push(node.view);
   }
-  const { forwarder, reports } = recordingForwarder(SECRET);
-  cleanups.push(() => forwarder.close());
-  const gw = await startTestGateway(forwarder, () => views, { model: MODEL });
-  cleanups.push(() => gw.stop());
-  return { gw, forwarder, reports, nodes };
+  return { gw, forwarder: gw.forwarder, reports: gw.reports, nodes };
 }
 
 function seenCount(nodes: Map<string, StandInNode>, id: string): number {
@@ -98,11 +84,14 @@ describe('failover before the first byte', () => {
       ['b', 200, MODEL],
     ]);
     expect(gw.outcomes[0]).toMatchObject({ nodeId: 'b', status: 200, failovers: 1, aborted: false, brokeMidStream: false });
-    expect(nodes.get('a')?.seen[0]?.signatureOk).toBe(true);
+    expect(nodes.get('a')?.seen[0]?.body.toString()).toBe(BODY);
     expect(forwarder.inFlight('a') + forwarder.inFlight('b')).toBe(0);
+    // The refused answer's stream is gone; the tunnel stays for the next request.
+    await until(() => nodes.get('a')?.connections() === 0);
+    expect(gw.hub.agentFor('a')).toBeDefined();
   });
 
-  it('moves on from a refused connection and reports the node unreachable', async () => {
+  it('moves on from a node without a tunnel here and reports it unreachable', async () => {
     const { gw, reports, forwarder } = await fleet([
       ['down', 'closed'],
       ['b', forwardTo(fake.url, apiKey)],
@@ -185,25 +174,33 @@ describe('failover before the first byte', () => {
     expect(res.headers['request-id']).toBe(gw.jobs[0]?.requestId);
   });
 
-  it('asks the same node again when a reused keep-alive socket turns out closed (no failover, not benched)', async () => {
-    const served = new WeakSet<object>();
-    let dropped = 0;
-    const dropSecondOnSocket: Behaviour = (req, res, seen) => {
-      if (served.has(req.socket) && dropped === 0) {
-        dropped++;
-        req.socket.destroy();
-        return;
-      }
-      served.add(req.socket);
-      answer(200, { 'content-type': 'application/json' }, '{"ok":true}')(req, res, seen);
-    };
-    const { gw, reports, nodes } = await fleet([['a', dropSecondOnSocket]]);
-    expect((await send(gw.url, { headers: HEADERS, body: BODY })).status).toBe(200);
+  it('moves on from a node that refuses the tunnel stream (as from a refused connection)', async () => {
+    const views: NodeView[] = [];
+    const gw = await startTestGateway({ candidates: () => views, model: MODEL });
+    cleanups.push(() => gw.stop());
+    const refusing = await startStandInNode(gw, 'refusing', answer(200, {}, '{}'), { connectionStatus: 503 });
+    cleanups.push(() => refusing.stop());
+    const b = await startStandInNode(gw, 'b', forwardTo(fake.url, apiKey));
+    cleanups.push(() => b.stop());
+    views.push(refusing.view, b.view);
     const res = await send(gw.url, { headers: HEADERS, body: BODY });
     expect(res.status).toBe(200);
-    expect(dropped).toBe(1);
-    expect(seenCount(nodes, 'a')).toBe(3);
-    expect(reports.unreachable).toEqual([]);
-    expect(gw.outcomes[1]).toMatchObject({ nodeId: 'a', status: 200, failovers: 0 });
+    expect(gw.reports.unreachable).toEqual(['refusing']);
+    expect(refusing.seen).toEqual([]);
+    expect(gw.outcomes[0]).toMatchObject({ nodeId: 'b', status: 200, failovers: 1 });
+  });
+
+  it('moves on from a node whose tunnel dropped before the request started', async () => {
+    const { gw, reports, nodes } = await fleet([
+      ['dropped', answer(200, {}, '{}')],
+      ['b', forwardTo(fake.url, apiKey)],
+    ]);
+    nodes.get('dropped')?.peer.destroy();
+    await until(() => gw.hub.agentFor('dropped') === undefined);
+    const res = await send(gw.url, { headers: HEADERS, body: BODY });
+    expect(res.status).toBe(200);
+    expect(reports.unreachable).toEqual(['dropped']);
+    expect(nodes.get('dropped')?.seen).toEqual([]);
+    expect(gw.outcomes[0]).toMatchObject({ nodeId: 'b', status: 200, failovers: 1 });
   });
 });

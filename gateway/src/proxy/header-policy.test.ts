@@ -29,15 +29,15 @@ describe('nodeRequestHeaders', () => {
 });
 
 describe('attemptHeaders', () => {
-  const sig = { 'x-switchyard-signature': 'abc' };
+  const job = (method: string, length: number) => ({ requestId: 'req_1', keyId: 'key_1', method, body: { length } });
 
-  it('adds the signature and the body length', () => {
-    expect(attemptHeaders({ a: '1' }, sig, 'POST', 42)).toEqual({ a: '1', 'x-switchyard-signature': 'abc', 'content-length': '42' });
+  it('adds the request and key ids and the body length', () => {
+    expect(attemptHeaders({ a: '1' }, job('POST', 42))).toEqual({ a: '1', 'x-switchyard-request-id': 'req_1', 'x-switchyard-key-id': 'key_1', 'content-length': '42' });
   });
 
   it('gives an empty POST content-length 0 and a bodiless GET none', () => {
-    expect(attemptHeaders({}, sig, 'POST', 0)['content-length']).toBe('0');
-    expect(attemptHeaders({}, sig, 'GET', 0)['content-length']).toBeUndefined();
+    expect(attemptHeaders({}, job('POST', 0))['content-length']).toBe('0');
+    expect(attemptHeaders({}, job('GET', 0))['content-length']).toBeUndefined();
   });
 });
 

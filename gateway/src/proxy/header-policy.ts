@@ -1,10 +1,15 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { ForwardHeaders } from '@switchyard/shared';
 
-/** One attempt's headers: the filtered client headers, the signature for that node, and the body's length. */
-export function attemptHeaders(base: IncomingHttpHeaders, signature: Readonly<Record<string, string>>, method: string, bodyLength: number): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = { ...base, ...signature };
+/**
+ * The headers a node gets: the filtered client headers (no credentials, no hop-by-hop, no
+ * `x-switchyard-*`), the gateway's request and key ids (informational: the tunnel is the node's only
+ * door, so nothing is signed), and the body's length.
+ */
+export function attemptHeaders(base: IncomingHttpHeaders, job: { requestId: string; keyId: string; method: string; body: { length: number } }): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = { ...base, [ForwardHeaders.requestId]: job.requestId, [ForwardHeaders.keyId]: job.keyId };
   // A bodiless GET carries no content-length, as clients send it.
-  if (bodyLength > 0 || (method !== 'GET' && method !== 'HEAD')) out['content-length'] = String(bodyLength);
+  if (job.body.length > 0 || (job.method !== 'GET' && job.method !== 'HEAD')) out['content-length'] = String(job.body.length);
   return out;
 }
 
@@ -15,7 +20,7 @@ export function isFailoverStatus(status: number): boolean {
 
 /**
  * The path as it goes on the node's request line, normalised the way http-proxy-3 builds it (WHATWG
- * URL pathname + search), so the signed path and the sent path are the same string.
+ * URL pathname + search), so what the gateway logs and what the node gets are the same string.
  */
 export function wirePath(path: string): string {
   const u = new URL(path.startsWith('//') ? `http://base.invalid${path}` : path, 'http://base.invalid');

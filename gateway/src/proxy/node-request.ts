@@ -1,21 +1,23 @@
-import type { Agent as HttpAgent, ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Agent as HttpsAgent } from 'node:https';
+import type { Agent, ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 
 /** How the wait for a node's response head ended. */
 export type NodeHead =
   | { kind: 'response'; proxyRes: IncomingMessage }
-  /** No answer: refused, reset, timed out. `staleSocket`: a reused keep-alive socket the node had just closed. */
-  | { kind: 'error'; code: string | undefined; staleSocket: boolean }
+  /** No answer: no tunnel, the stream refused or reset, the tunnel gone. */
+  | { kind: 'error'; code: string | undefined }
   | { kind: 'aborted' };
 
 /** One request to one node. */
 export interface NodeRequest {
+  /** Fills the Host header; the agent decides where the bytes go. */
   target: URL;
-  /** The complete outgoing headers (filtered client headers + signature + content-length). */
+  /** The node's tunnel agent: each request gets a fresh stream on its session as its connection. */
+  agent: Agent;
+  /** The complete outgoing headers (filtered client headers + forward headers + content-length). */
   headers: IncomingHttpHeaders;
-  /** The path for the request line (already in wire form, as signed). */
+  /** The path for the request line (already in wire form). */
   path: string;
   body: Buffer;
 }
@@ -50,7 +52,7 @@ function errorCode(err: unknown): string | undefined {
  * before deciding to relay or fail over. Its 'proxyReq'/'proxyRes' events are global, so each
  * in-flight request is found again by its client response.
  */
-export function createNodeRequester(deps: { httpAgent: HttpAgent; httpsAgent: HttpsAgent; connectTimeoutMs: number; onProxyError(err: unknown): void }): NodeRequester {
+export function createNodeRequester(deps: { onProxyError(err: unknown): void }): NodeRequester {
   const proxy: ProxyServer = createProxyServer({ selfHandleResponse: true, prependPath: false, xfwd: false });
   const pending = new WeakMap<ServerResponse, Pending>();
   proxy.on('proxyReq', (proxyReq, _req, res) => {
@@ -85,7 +87,7 @@ export function createNodeRequester(deps: { httpAgent: HttpAgent; httpsAgent: Ht
       pending.set(res, p);
       res.once('close', onClientClose);
       const onError = (err: unknown): void => {
-        p.settle({ kind: 'error', code: errorCode(err), staleSocket: p.proxyReq?.reusedSocket === true && errorCode(err) === 'ECONNRESET' });
+        p.settle({ kind: 'error', code: errorCode(err) });
       };
       try {
         send(req, res, nodeReq, onError);
@@ -98,7 +100,7 @@ export function createNodeRequester(deps: { httpAgent: HttpAgent; httpsAgent: Ht
 
   function send(req: IncomingMessage, res: ServerResponse, nodeReq: NodeRequest, onError: (err: unknown) => void): void {
     // http-proxy-3 builds the outgoing request from req.headers and req.url, synchronously inside web().
-    // Lending it the filtered headers and the signed path for that call (rather than editing them in
+    // Lending it the filtered headers and the wire path for that call (rather than editing them in
     // 'proxyReq', which it skips for `Expect: 100-continue` requests) means the client's credentials
     // can never reach a node; the client's request keeps its own headers for everyone else.
     const own = { headers: req.headers, url: req.url };
@@ -108,12 +110,7 @@ export function createNodeRequester(deps: { httpAgent: HttpAgent; httpsAgent: Ht
       proxy.web(
         req,
         res,
-        {
-          target: nodeReq.target,
-          agent: nodeReq.target.protocol === 'https:' ? deps.httpsAgent : deps.httpAgent,
-          buffer: bodyStream(nodeReq.body),
-          connectTimeout: deps.connectTimeoutMs,
-        },
+        { target: nodeReq.target, agent: nodeReq.agent, buffer: bodyStream(nodeReq.body) },
         onError,
       );
     } finally {

@@ -1,9 +1,12 @@
-// Real servers on loopback for the forwarder's tests: stand-in nodes that check the signature, a
-// minimal gateway around the forwarder, and a raw HTTP client. Excluded from the build.
-import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// Real servers on loopback for the forwarder's tests: a minimal gateway around the forwarder with a real
+// tunnel hub (on a real Redis), stand-in nodes that dial into it and serve requests over their tunnel,
+// and a raw HTTP client. Excluded from the build.
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createNonceCache, createNullLogger, newRequestId, verifyRequest } from '@switchyard/shared';
+import { createNullLogger, newRequestId, type NodeReport } from '@switchyard/shared';
 import type { NodeView } from '../routing/index.js';
+import { dialGateway, openTestRedis, testHub, testReport, until, type DialOptions, type TestNodePeer, type TestRedis } from '../tunnel/test-harness.js';
+import type { TunnelHub, TunnelHubDeps } from '../tunnel/index.js';
 import { createForwarder } from './create-forwarder.js';
 import type { ForwardJob, ForwardOutcome, Forwarder, ForwarderDeps } from './types.js';
 
@@ -11,29 +14,6 @@ import type { ForwardJob, ForwardOutcome, Forwarder, ForwarderDeps } from './typ
 export interface Reports {
   responses: { nodeId: string; status: number; headers: IncomingHttpHeaders; model: string | undefined }[];
   unreachable: string[];
-}
-
-/** A forwarder on its own keep-alive agent (so tests can count its sockets), recording its reports. */
-export function recordingForwarder(secret: string, extra: Partial<ForwarderDeps> = {}): { forwarder: Forwarder; reports: Reports; agent: Agent } {
-  const reports: Reports = { responses: [], unreachable: [] };
-  const agent = new Agent({ keepAlive: true, maxSockets: Infinity, timeout: 30_000 });
-  const forwarder = createForwarder({
-    sharedSecret: secret,
-    log: createNullLogger(),
-    onNodeResponse: (nodeId, status, headers, model) => reports.responses.push({ nodeId, status, headers, model }),
-    onNodeUnreachable: (nodeId) => reports.unreachable.push(nodeId),
-    retryDelayMs: 5,
-    httpAgent: agent,
-    ...extra,
-  });
-  return { forwarder, reports, agent };
-}
-
-/** Sockets the agent holds for requests in progress. */
-export function activeSockets(agent: Agent): number {
-  let n = 0;
-  for (const list of Object.values(agent.sockets)) n += list?.length ?? 0;
-  return n;
 }
 
 /** One request as a stand-in node got it. */
@@ -44,7 +24,6 @@ export interface SeenRequest {
   /** Raw header names and values as they came off the wire (duplicates kept). */
   rawHeaders: string[];
   body: Buffer;
-  signatureOk: boolean;
   /** Response body bytes this node wrote. */
   sent: Buffer[];
   /** performance.now() when the gateway hung up on an unfinished response. */
@@ -55,11 +34,12 @@ export type Behaviour = (req: IncomingMessage, res: ServerResponse, seen: SeenRe
 
 export interface StandInNode {
   nodeId: string;
-  url: string;
   view: NodeView;
   seen: SeenRequest[];
-  /** Connections currently open to this node's server. */
-  connections(): Promise<number>;
+  /** The node's end of its tunnel. */
+  peer: TestNodePeer;
+  /** Tunnel streams (one per request) open on this node now. */
+  connections(): number;
   stop(): Promise<void>;
 }
 
@@ -83,43 +63,127 @@ function readAll(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-/** A NodeView for a node at `url`, available. */
-export function nodeView(nodeId: string, url: string): NodeView {
-  const now = Date.now();
+/** A NodeView for a node's report (available by default). */
+export function nodeView(nodeId: string, report: NodeReport = testReport(nodeId)): NodeView {
+  return { record: report, adminDrained: false };
+}
+
+/** A minimal gateway around the forwarder: reads the body, forwards to `candidates()`, keeps each outcome. Nodes dial into its hub. */
+export interface TestGateway {
+  url: string;
+  hub: TunnelHub;
+  redis: TestRedis;
+  forwarder: Forwarder;
+  reports: Reports;
+  outcomes: ForwardOutcome[];
+  jobs: ForwardJob[];
+  /** The client request's headers as the gateway saw them after forward() returned. */
+  headersAfter: IncomingHttpHeaders[];
+  /** Resolves with the outcome of the next request to finish. */
+  nextOutcome(): Promise<ForwardOutcome>;
+  stop(): Promise<void>;
+}
+
+export interface TestGatewayOptions {
+  /** Default: every node with a live tunnel, in node id order. */
+  candidates?: () => NodeView[];
+  stream?: boolean;
+  model?: string;
+  forwarder?: Partial<ForwarderDeps>;
+  hub?: Partial<TunnelHubDeps>;
+}
+
+export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<TestGateway> {
+  const redis = openTestRedis('proxy');
+  const hub = testHub(redis, opts.hub);
+  const reports: Reports = { responses: [], unreachable: [] };
+  const forwarder = createForwarder({
+    agentFor: (nodeId) => hub.agentFor(nodeId),
+    log: createNullLogger(),
+    onNodeResponse: (nodeId, status, headers, model) => reports.responses.push({ nodeId, status, headers, model }),
+    onNodeUnreachable: (nodeId) => reports.unreachable.push(nodeId),
+    retryDelayMs: 5,
+    ...opts.forwarder,
+  });
+  const candidates = opts.candidates ?? (() => hub.reports().map((r) => nodeView(r.nodeId, r)));
+  const outcomes: ForwardOutcome[] = [];
+  const jobs: ForwardJob[] = [];
+  const headersAfter: IncomingHttpHeaders[] = [];
+  let waiters: ((o: ForwardOutcome) => void)[] = [];
+  const server = createServer((req, res) => {
+    void readAll(req).then(async (body) => {
+      const job: ForwardJob = {
+        requestId: newRequestId(),
+        keyId: 'key-test',
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        body,
+        candidates: candidates(),
+        stream: opts.stream ?? false,
+        ...(opts.model === undefined ? {} : { model: opts.model }),
+      };
+      jobs.push(job);
+      const outcome = await forwarder.forward(req, res, job);
+      outcomes.push(outcome);
+      headersAfter.push({ ...req.headers });
+      const ws = waiters;
+      waiters = [];
+      for (const w of ws) w(outcome);
+    });
+  });
+  server.on('upgrade', hub.handleUpgrade);
+  const url = await listen(server);
+  await hub.start();
   return {
-    record: { nodeId, url, accountKind: 'api_key', state: { state: 'available', updatedAt: now }, inFlight: 0, version: 'test', gitSha: 'test', startedAt: now, heartbeatAt: now },
-    adminDrained: false,
+    url,
+    hub,
+    redis,
+    forwarder,
+    reports,
+    outcomes,
+    jobs,
+    headersAfter,
+    nextOutcome: () => new Promise((resolve) => waiters.push(resolve)),
+    async stop() {
+      await hub.stop();
+      await stopServer(server);
+      await redis.stop();
+    },
   };
 }
 
-/** A node server that refuses unsigned requests (401) and otherwise runs `behaviour`. */
-export async function startStandInNode(nodeId: string, secret: string, behaviour: Behaviour): Promise<StandInNode> {
+/**
+ * Enrols `nodeId` on the gateway, dials in and serves `behaviour` over the tunnel; resolves once the
+ * gateway routes on the node's first report.
+ */
+export async function startStandInNode(gw: TestGateway, nodeId: string, behaviour: Behaviour, dial: Partial<DialOptions> = {}): Promise<StandInNode> {
+  const enrolled = await gw.redis.enrolments.create(nodeId);
+  if (enrolled === undefined) throw new Error(`node ${nodeId} is enrolled already`);
   const seen: SeenRequest[] = [];
-  const nonces = createNonceCache(60_000);
   const server = createServer((req, res) => {
     void readAll(req).then((body) => {
-      const path = req.url ?? '';
-      const check = verifyRequest(secret, { method: req.method ?? '', path, headers: req.headers, body }, { nodeId, nonces });
-      const s: SeenRequest = { method: req.method ?? '', path, headers: req.headers, rawHeaders: req.rawHeaders, body, signatureOk: check.ok, sent: [] };
+      const s: SeenRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body, sent: [] };
       seen.push(s);
       res.on('close', () => {
         if (!res.writableFinished) s.closedEarlyAt = performance.now();
       });
-      if (!check.ok) {
-        res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ type: 'error', error: { type: 'authentication_error', message: check.reason } }));
-        return;
-      }
       behaviour(req, res, s);
     });
   });
-  const url = await listen(server);
+  const joined = await dialGateway(gw.url, { nodeId, token: enrolled.token, server, ...dial });
+  if (!joined.ok) throw new Error(`node ${nodeId} could not join: ${joined.status} ${JSON.stringify(joined.body)}`);
+  const { peer } = joined;
+  await until(() => gw.hub.reports().some((r) => r.nodeId === nodeId), 10_000, `${nodeId} routable`);
   return {
     nodeId,
-    url,
-    view: nodeView(nodeId, url),
+    view: nodeView(nodeId),
     seen,
-    connections: () => new Promise((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n)))),
-    stop: () => stopServer(server),
+    peer,
+    connections: () => peer.openConnections(),
+    async stop() {
+      await peer.close();
+      server.closeAllConnections();
+    },
   };
 }
 
@@ -180,55 +244,6 @@ export function forwardTo(upstreamUrl: string, apiKey: string, opts: { breakAfte
       });
     });
     up.end(seen.body);
-  };
-}
-
-/** A minimal gateway around the forwarder: reads the body, forwards to `candidates()`, keeps each outcome. */
-export interface TestGateway {
-  url: string;
-  outcomes: ForwardOutcome[];
-  jobs: ForwardJob[];
-  /** The client request's headers as the gateway saw them after forward() returned. */
-  headersAfter: IncomingHttpHeaders[];
-  /** Resolves with the outcome of the next request to finish. */
-  nextOutcome(): Promise<ForwardOutcome>;
-  stop(): Promise<void>;
-}
-
-export async function startTestGateway(forwarder: Forwarder, candidates: () => NodeView[], opts: { stream?: boolean; model?: string } = {}): Promise<TestGateway> {
-  const outcomes: ForwardOutcome[] = [];
-  const jobs: ForwardJob[] = [];
-  const headersAfter: IncomingHttpHeaders[] = [];
-  let waiters: ((o: ForwardOutcome) => void)[] = [];
-  const server = createServer((req, res) => {
-    void readAll(req).then(async (body) => {
-      const job: ForwardJob = {
-        requestId: newRequestId(),
-        keyId: 'key-test',
-        method: req.method ?? 'GET',
-        path: req.url ?? '/',
-        body,
-        candidates: candidates(),
-        stream: opts.stream ?? false,
-        ...(opts.model === undefined ? {} : { model: opts.model }),
-      };
-      jobs.push(job);
-      const outcome = await forwarder.forward(req, res, job);
-      outcomes.push(outcome);
-      headersAfter.push({ ...req.headers });
-      const ws = waiters;
-      waiters = [];
-      for (const w of ws) w(outcome);
-    });
-  });
-  const url = await listen(server);
-  return {
-    url,
-    outcomes,
-    jobs,
-    headersAfter,
-    nextOutcome: () => new Promise((resolve) => waiters.push(resolve)),
-    stop: () => stopServer(server),
   };
 }
 

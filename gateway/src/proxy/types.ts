@@ -1,6 +1,5 @@
 // The forwarder's vocabulary: what the routes hand it and what it reports back.
-import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Agent as HttpsAgent } from 'node:https';
+import type { Agent, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@switchyard/shared';
 import type { NodeView } from '../routing/index.js';
 
@@ -60,30 +59,21 @@ export interface Forwarder {
   forward(req: IncomingMessage, res: ServerResponse, job: ForwardJob): Promise<ForwardOutcome>;
   /** Requests this gateway instance has open on the node right now. */
   inFlight(nodeId: string): number;
-  /** Destroys the agents' sockets, idle and busy: call at shutdown, once the server stopped taking requests and open ones drained. */
-  close(): void;
 }
 
 /** Dependencies of createForwarder. */
 export interface ForwarderDeps {
-  /** The HMAC secret shared with the nodes. */
-  sharedSecret: string;
+  /** The node's tunnel agent (TunnelHub.agentFor); undefined when it has no live tunnel here (then it counts as unreachable). */
+  agentFor(nodeId: string): Agent | undefined;
   log: Logger;
   /** Every node response (also the ones failed over from), so the registry can bench a limited account at once. */
   onNodeResponse(nodeId: string, status: number, headers: IncomingHttpHeaders, model: string | undefined): void;
-  /** A node refused or dropped the connection before answering. */
+  /** A node had no live tunnel, or its stream failed before the response head. */
   onNodeUnreachable(nodeId: string): void;
   /** The request moves on from `nodeId` to the next candidate (for the metrics). */
   onFailover?(nodeId: string, reason: FailoverReason): void;
   /** Further nodes tried after the first one fails before the first byte. Default 2. */
   maxFailovers?: number;
-  /** A node that does not accept the TCP connection within this time counts as unreachable. Default 3000. */
-  connectTimeoutMs?: number;
   /** Base of the jittered pause before trying the next node (0.5x to 1.5x of it). Default 25. */
   retryDelayMs?: number;
-  /** Idle keep-alive sockets are closed after this; keep it below the nodes' server keepAliveTimeout. Default 30000. */
-  idleSocketTimeoutMs?: number;
-  /** Own agents (tests inspect their sockets); by default keep-alive agents without a socket cap. */
-  httpAgent?: HttpAgent;
-  httpsAgent?: HttpsAgent;
 }
