@@ -9,6 +9,8 @@ import { requestContext } from './http/request-context.js';
 
 export interface AppDeps extends ProxyRouteDeps {
   adminRouter: Router;
+  /** The node-facing routes (the sealed credential copy), node token auth (none: not served). */
+  nodeRoutes?: Router;
   readiness(): Promise<Readiness>;
   version: string;
   gitSha: string;
@@ -32,6 +34,7 @@ export function createApp(deps: AppDeps): express.Express {
   if (deps.metricsHandler) app.get('/metrics', deps.metricsHandler);
   app.use('/admin', deps.adminRouter);
   app.use('/dashboard', createDashboardRouter({ log: deps.log }));
+  if (deps.nodeRoutes) app.use(deps.nodeRoutes);
   app.post('/v1/messages', createProxyRoute(deps, 'messages'));
   app.post('/v1/messages/count_tokens', createProxyRoute(deps, 'count_tokens'));
   app.get('/v1/models', createProxyRoute(deps, 'models'));

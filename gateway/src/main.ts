@@ -1,7 +1,9 @@
-// The gateway's composition root: config → Redis → key auth, limits, registry, stickiness, forwarder,
-// usage recorder → app → listen. SIGTERM: /health and /ready answer 503 draining at once (the edge proxy
-// stops sending here), the listener stays open DRAIN_NOTICE_MS and then closes, in-flight streams finish
-// (up to DRAIN_TIMEOUT_MS from the signal), the usage buffer is flushed (to the queue, or the spool), exit 0.
+// The gateway's composition root: config → Redis → key auth, limits, node enrolments and tunnels,
+// registry, stickiness, forwarder, usage recorder → app → listen (tunnels join on the same port, by
+// HTTP/1.1 Upgrade). SIGTERM: /health and /ready answer 503 draining at once (the edge proxy stops
+// sending here) and new tunnels are refused, the listener stays open DRAIN_NOTICE_MS and then closes,
+// in-flight streams finish (up to DRAIN_TIMEOUT_MS from the signal), the tunnels get GOAWAY, the usage
+// buffer is flushed (to the queue, or the spool), exit 0.
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
@@ -31,8 +33,11 @@ import type { GatewayStats } from './http/proxy-routes.js';
 import { createKeyAuthenticator } from './keys/index.js';
 import { createKeyLimiter } from './limits/index.js';
 import { createGatewayMetrics } from './metrics/index.js';
+import { createEnrolmentRepository } from './nodes/index.js';
+import { createCredentialRoutes } from './nodes/credential-routes.js';
 import { createForwarder } from './proxy/index.js';
 import { availabilityOf, createRegistrySnapshot, createStickyStore } from './routing/index.js';
+import { createTunnelHub } from './tunnel/index.js';
 import { createKnownHashes, createPromptDigester, createUsageRecorder, type UsageRecorder } from './usage/index.js';
 
 const VERSION = readPackageVersion(fileURLToPath(new URL('../package.json', import.meta.url))) ?? 'unknown';
@@ -101,10 +106,20 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
 
   const authenticator = createKeyAuthenticator({ store, keys, log });
   const limiter = createKeyLimiter({ store, keys, log });
-  const registry = createRegistrySnapshot({ store, keys, log });
+  const enrolments = createEnrolmentRepository({ store, keys });
+  const tunnels = createTunnelHub({
+    enrolments,
+    store,
+    keys,
+    log,
+    replica: { id: config.GATEWAY_ID, ...(config.GATEWAY_REPLICA_URL === undefined ? {} : { url: config.GATEWAY_REPLICA_URL }) },
+    pingIntervalMs: config.TUNNEL_PING_INTERVAL_MS,
+    pingTimeoutMs: config.TUNNEL_PING_TIMEOUT_MS,
+  });
+  const registry = createRegistrySnapshot({ source: tunnels, store, keys, log });
   const sticky = createStickyStore({ store, keys, log });
   const forwarder = createForwarder({
-    sharedSecret: config.NODE_SHARED_SECRET,
+    agentFor: (nodeId) => tunnels.agentFor(nodeId),
     log,
     onNodeResponse: (nodeId, status, headers, model) => registry.observe(nodeId, status, headers, model),
     onNodeUnreachable: (nodeId) => registry.markUnreachable(nodeId),
@@ -114,7 +129,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   const stats: GatewayStats = { requestsWithoutThinking: 0 };
   const drain = createDrainTracker();
   const availableNodes = () => registry.nodes().filter((n) => availabilityOf(n, now(), undefined) === 'available').length;
-  const metrics = createGatewayMetrics({ registry, forwarder, stats, usage, now, version: VERSION, gitSha: config.GIT_SHA });
+  const metrics = createGatewayMetrics({ registry, forwarder, tunnels, stats, usage, now, version: VERSION, gitSha: config.GIT_SHA });
   const exposure = planMetrics({ port: config.METRICS_PORT, token: config.METRICS_TOKEN, fallbackToken: { variable: 'ADMIN_TOKEN', value: config.ADMIN_TOKEN } });
   const metricsHandler =
     exposure.where === 'off'
@@ -137,7 +152,8 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     stats,
     usage,
     now,
-    adminRouter: createAdminRouter({ store, keys, adminToken: config.ADMIN_TOKEN, registry, log, build: { version: VERSION, gitSha: config.GIT_SHA } }),
+    adminRouter: createAdminRouter({ store, keys, adminToken: config.ADMIN_TOKEN, registry, enrolments, log, build: { version: VERSION, gitSha: config.GIT_SHA } }),
+    nodeRoutes: createCredentialRoutes({ store, keys, enrolments, log }),
     readiness: async () => ({ redis: await pingWithin(store, 500), availableNodes: availableNodes() }),
     version: VERSION,
     gitSha: config.GIT_SHA,
@@ -153,10 +169,12 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   limiter.start();
   registry.start();
   await registry.refreshNow().catch(() => undefined);
+  await tunnels.start();
   const server = http.createServer(function gatewayListener(req, res) {
     drain.track(req, res);
     app(req, res);
   });
+  server.on('upgrade', tunnels.handleUpgrade);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 70_000;
   await new Promise<void>((resolve, reject) => {
@@ -172,7 +190,9 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     maxBodyBytes: config.MAX_BODY_BYTES,
     usageSpool: config.USAGE_SPOOL_DIR,
     tokenEncoding: config.TOKEN_ENCODING,
-    nodes: registry.nodes().map((n) => n.record.nodeId),
+    replica: config.GATEWAY_ID,
+    replicaUrl: config.GATEWAY_REPLICA_URL,
+    replicas: tunnels.replicas().map((r) => r.id),
     version: VERSION,
     gitSha: config.GIT_SHA,
   });
@@ -184,18 +204,21 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     const deadline = Date.now() + config.DRAIN_TIMEOUT_MS;
     // 1. Draining: the probes answer 503 and every answer closes its connection; the listener stays open for
     //    the notice period, so the edge's health check sees it and moves new requests to the other replica.
+    //    New tunnels are refused (the nodes keep theirs to the other replicas); this one's stay for now.
     drain.begin();
+    tunnels.drain();
     log.info('draining', { signal, inFlight: drain.inFlight, noticeMs: config.DRAIN_NOTICE_MS, timeoutMs: config.DRAIN_TIMEOUT_MS });
     if (config.DRAIN_NOTICE_MS > 0) await new Promise((r) => setTimeout(r, config.DRAIN_NOTICE_MS));
     // 2. No new connections; the requests in flight finish (idle keep-alive sockets do not hold the exit up).
     server.close();
     server.closeIdleConnections();
     const timedOut = !(await drain.idle(Math.max(0, deadline - Date.now())));
+    // 3. The tunnels: GOAWAY (whatever still runs on them gets a short grace), then every socket goes.
+    await tunnels.stop();
     server.closeAllConnections();
     metricsServer?.close();
     registry.stop();
     await limiter.stop();
-    forwarder.close();
     // Every request that ended has its draft in the buffer: enqueue or spool all of them before exiting.
     await usage.stop();
     await store.close();

@@ -38,6 +38,8 @@ export interface GatewayMetrics extends ProxyMetrics {
 export interface GatewayMetricsDeps {
   registry: Pick<RegistrySnapshot, 'nodes' | 'redisHealthy'>;
   forwarder: { inFlight(nodeId: string): number };
+  /** The node tunnels of this replica (none: the gauge is not exported). */
+  tunnels?: { tunnelCounts(): ReadonlyMap<string, number> };
   stats: GatewayStats;
   usage: { stats(): UsageRecorderStats };
   now(): number;
@@ -169,6 +171,19 @@ export function createGatewayMetrics(deps: GatewayMetricsDeps): GatewayMetrics {
     },
   });
   registerFleetGauges(deps, registers);
+  const tunnels = deps.tunnels;
+  if (tunnels !== undefined) {
+    new Gauge({
+      name: 'switchyard_gateway_node_tunnels',
+      help: 'Live tunnels each node holds to this gateway replica (0 or 1 normally; 2 while one replaces another).',
+      labelNames: ['node'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [node, count] of tunnels.tunnelCounts()) this.set({ node }, count);
+      },
+    });
+  }
 
   return {
     registry,
