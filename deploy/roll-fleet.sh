@@ -2,9 +2,10 @@
 # Rolls a node-agent image to every node of the fleet, one node at a time, the first one as the canary:
 #   1. read and check the whole node list first: a typo touches no node
 #   2. for each node, in the list's order:
-#        note its heartbeat's startedAt (GET /admin/nodes), so the old process's entry is not taken for the new
+#        note its startedAt as the gateway shows it (GET /admin/nodes: what the node reports over its tunnel),
+#        so the old process's entry is not taken for the new
 #        over SSH (pinned host key), run deploy/roll-node.sh there: pull, drain (stop), up, wait for /health
-#        wait until its heartbeat reports the expected git sha from the new process (wait-node-version.sh)
+#        wait until the new process has dialled in and reports the expected git sha (wait-node-version.sh)
 #        after the canary, optionally watch it for CANARY_SOAK_SECONDS: it must not restart meanwhile
 #   3. the first failure stops the roll-out: the nodes after it are not touched, and are named
 #
@@ -14,7 +15,7 @@
 #   EXPECTED_GIT_SHA      the sha every node must report; default: from a sha-<sha> tag, else what the canary runs
 #   GATEWAY_URL, ADMIN_TOKEN                 to read GET /admin/nodes
 #   SSH_KEY_FILE, SSH_KNOWN_HOSTS_FILE       see ssh-run.sh
-#   NODE_WAIT_TIMEOUT (300), NODE_POLL_INTERVAL (5)   for each heartbeat, seconds
+#   NODE_WAIT_TIMEOUT (300), NODE_POLL_INTERVAL (5)   for each node to dial in and report, seconds
 #   ROLL_HEALTH_TIMEOUT (180), ROLL_POLL_INTERVAL (2) for each node's /health on its host, seconds
 #   CANARY_SOAK_SECONDS (0)                           how long the canary must stay up before the next node
 set -euo pipefail
@@ -89,7 +90,7 @@ for i in "${!ids[@]}"; do
   [ "$i" -eq 0 ] && role=canary
   before=$(bash "$here/wait-node-version.sh" --show "$id") || stop_here "$i" "cannot read GET /admin/nodes"
   read -r _ started_before <<<"${before:-- }"
-  log "$role $id (${targets[$i]}:${dirs[$i]}): rolling; heartbeat before: ${before:-none}"
+  log "$role $id (${targets[$i]}:${dirs[$i]}): rolling; reported before: ${before:-not connected}"
 
   out=$(REMOTE_ENV="ROLL_HEALTH_TIMEOUT=$health_timeout ROLL_POLL_INTERVAL=$health_interval" \
     bash "$here/ssh-run.sh" "${targets[$i]}" "$here/roll-node.sh" "${dirs[$i]}" "$IMAGE_TAG" "$expected") ||
@@ -102,13 +103,13 @@ for i in "${!ids[@]}"; do
   fi
 
   started=$(bash "$here/wait-node-version.sh" "$id" "$expected" "$started_before") ||
-    stop_here "$i" "its heartbeat did not report git sha $expected"
+    stop_here "$i" "it did not dial in reporting git sha $expected"
 
   if [ "$role" = canary ] && [ "$soak" -gt 0 ]; then
     log "watching the canary for ${soak}s"
     sleep "$soak"
     now=$(bash "$here/wait-node-version.sh" --show "$id") || stop_here "$i" "cannot read GET /admin/nodes after the soak"
-    [ "$now" = "$expected $started" ] || stop_here "$i" "the canary did not stay up through the soak (now: ${now:-no heartbeat})"
+    [ "$now" = "$expected $started" ] || stop_here "$i" "the canary did not stay up through the soak (now: ${now:-not connected})"
   fi
   log "$role $id done"
   summary "| $id | git sha ${expected:0:12} |"

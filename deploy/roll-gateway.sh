@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
 # Rolls the gateway host's stack to a new gateway image without dropping traffic. The edge (Caddy) sends
-# requests to gateway-1 and gateway-2; they are replaced one at a time, so one always serves:
+# requests to gateway-1 and gateway-2, and every node keeps a tunnel to each; they are replaced one at a
+# time, so one always serves and every node stays reachable through it:
 #   1. pin the tag in .env (GATEWAY_TAG; the worker runs the same image) and pull it: if the image cannot
 #      be had, nothing was touched
 #   2. for gateway-1, then gateway-2:
 #        recreate it: compose stops the old container first (SIGTERM: it answers /health with 503 at once,
-#        so the edge stops sending it requests, and finishes its streams within stop_grace_period), then
-#        starts the new one; wait until the new one passes /ready (Redis reachable, a node available);
-#        check it runs the expected git sha; give the edge's active health check time to take it back
-#        (ROLL_SETTLE_SECONDS) before the other replica goes
-#      a replica that does not become ready stops the roll-out there: the other one was not touched
+#        so the edge stops sending it requests, and finishes its streams within stop_grace_period; its
+#        nodes keep serving through the other replica), then starts the new one; wait until the new one
+#        passes /ready (Redis reachable, a node dialled in); check it runs the expected git sha; wait until
+#        every node connected to the other replica has dialled in to the new one too (their tunnels are
+#        what the other replica's clients will need once it goes); give the edge's active health check
+#        time to take it back (ROLL_SETTLE_SECONDS) before the other replica goes
+#      a replica that does not become ready, or that a node does not reach, stops the roll-out there: the
+#      other one was not touched
 #   3. the usage worker (its jobs wait in Redis while it restarts)
 #
 # Run on the gateway host (deploy-gateway pipes it over SSH):
 #   deploy/ssh-run.sh user@host deploy/roll-gateway.sh /opt/switchyard sha-<git sha> <git sha>
 # or by hand on the host:  bash roll-gateway.sh /opt/switchyard [TAG] [GIT_SHA]
 #
-# Environment: ROLL_HEALTH_TIMEOUT (seconds, default 180), ROLL_POLL_INTERVAL (seconds, default 2),
-# ROLL_SETTLE_SECONDS (default 10: longer than the Caddyfile's health_interval).
+# Environment: ROLL_HEALTH_TIMEOUT (seconds, default 180: for /ready), ROLL_NODES_TIMEOUT (seconds, default
+# ROLL_HEALTH_TIMEOUT: for the nodes to dial in; a node redials within 30 s), ROLL_POLL_INTERVAL (seconds,
+# default 2), ROLL_SETTLE_SECONDS (default 10: longer than the Caddyfile's health_interval).
 set -euo pipefail
 
 tag_var=GATEWAY_TAG
@@ -26,6 +31,7 @@ dir=${1:?usage: roll-gateway.sh DIR [TAG] [GIT_SHA]}
 tag=${2:-}
 want_sha=${3:-}
 timeout=${ROLL_HEALTH_TIMEOUT:-180}
+nodes_timeout=${ROLL_NODES_TIMEOUT:-$timeout}
 interval=${ROLL_POLL_INTERVAL:-2}
 settle=${ROLL_SETTLE_SECONDS:-10}
 
@@ -59,6 +65,38 @@ wait_for() {
   done
 }
 
+# The ids of the nodes with a tunnel to a replica, one per line, sorted: its own GET /admin/nodes (`nodes`
+# lists the nodes connected to the gateway that answers), asked inside its container with the ADMIN_TOKEN
+# it runs with, so the token never leaves the container.
+list_nodes='fetch("http://127.0.0.1:" + (process.env.PORT || "8080") + "/admin/nodes", { headers: { authorization: "Bearer " + process.env.ADMIN_TOKEN } })
+  .then(async (r) => { if (r.status !== 200) process.exit(1); for (const n of (await r.json()).nodes) console.log(n.nodeId); })
+  .catch(() => process.exit(1))'
+nodes_of() {
+  docker compose exec -T "$1" node -e "$list_nodes" | tr -d '\r' | sort -u
+}
+
+# Waits until every node connected to the other replica has dialled in to this one too, or fails.
+wait_for_nodes() {
+  local service=$1 other=$2 deadline=$((SECONDS + nodes_timeout)) want have missing
+  want=$(nodes_of "$other") || fail "could not list the nodes connected to $other"
+  if [ -z "$want" ]; then
+    log "no node is connected to $other: none to wait for"
+    return
+  fi
+  while :; do
+    have=$(nodes_of "$service") || have=''
+    missing=$(comm -23 <(printf '%s\n' "$want") <(printf '%s\n' "$have") | paste -sd ' ' -)
+    if [ -z "$missing" ]; then
+      log "$service has every node $other has: $(paste -sd ' ' - <<<"$want")"
+      return
+    fi
+    if ((SECONDS >= deadline)); then
+      fail "these nodes did not dial in to the new $service within ${nodes_timeout}s: $missing ($other still serves them; it was not touched)"
+    fi
+    sleep "$interval"
+  done
+}
+
 check_sha() {
   local service=$1 sha
   sha=$(docker compose exec -T "$service" printenv GIT_SHA | tr -d '\r') || fail "could not read GIT_SHA in $service"
@@ -81,10 +119,13 @@ log "pulling the image"
 docker compose pull "${replicas[@]}" worker || fail "could not pull the image; nothing was touched"
 
 for service in "${replicas[@]}"; do
+  other=${replicas[0]}
+  [ "$other" = "$service" ] && other=${replicas[1]}
   log "replacing $service (the other replica serves meanwhile; the old container drains first)"
   docker compose up -d --no-deps --force-recreate "$service"
   wait_for "$service" /ready node gateway/dist/healthcheck.js /ready
   check_sha "$service"
+  wait_for_nodes "$service" "$other"
   log "$service is ready"
   sleep "$settle"
 done

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Waits until a node's heartbeat, as the gateway shows it in GET /admin/nodes, reports a git sha, from a
-# process started after the roll-out began:
+# Waits until a node, as the gateway shows it in GET /admin/nodes, reports a git sha from a process started
+# after the roll-out began. A node is listed there while it has a tunnel to the gateway replica that answers,
+# with the state it reports over that tunnel (gitSha and startedAt included):
 #   deploy/wait-node-version.sh NODE_ID GIT_SHA [STARTED_AT_BEFORE]
 # STARTED_AT_BEFORE is the node's startedAt before its restart (from --show): an entry still carrying it is
-# the old process's (a heartbeat outlives its process by up to its TTL), so it does not count even when the
-# sha matches (a roll-out of the version already running). On success prints the new startedAt.
+# the old process's (listed while its tunnels drain, or until the gateway finds a dead one gone, within
+# 15 s), so it does not count even when the sha matches (a roll-out of the version already running). On
+# success prints the new startedAt.
 #
-#   deploy/wait-node-version.sh --show NODE_ID     prints "<gitSha> <startedAt>", or nothing if the node is absent
+#   deploy/wait-node-version.sh --show NODE_ID     prints "<gitSha> <startedAt>", or nothing if the node is not connected
 #
 # Environment: GATEWAY_URL and ADMIN_TOKEN (required), NODE_WAIT_TIMEOUT (seconds, default 300),
 # NODE_POLL_INTERVAL (seconds, default 5). Needs curl and jq.
@@ -72,7 +74,7 @@ while :; do
       printf '%s\n' "$started"
       exit 0
     fi
-    if [ -z "$entry" ]; then seen="no heartbeat"; else seen="git sha $sha, started at $started"; fi
+    if [ -z "$entry" ]; then seen="not connected"; else seen="git sha $sha, started at $started"; fi
   else
     seen="the admin API did not answer"
   fi

@@ -1,10 +1,12 @@
 // The roll-out scripts, run for real: deploy/roll-fleet.sh and deploy/roll-gateway.sh (through deploy/ssh-run.sh)
 // with a fake `ssh` and a fake `docker` first on PATH (test/deploy/fakes: they record every call in one log and
 // play the hosts' containers in temp directories), and a small HTTP server that answers GET /admin/nodes like
-// the gateway from the nodes' current containers. What an operator relies on: the canary goes first, one node at
-// a time, each drains (stop) before it starts again, the next node waits for the previous one's heartbeat to
-// report the new git sha, the first failure stops the roll-out with the rest untouched, and SSH only ever talks
-// to hosts whose key is pinned. The gateway host: gateway-1 is replaced and passes /ready before gateway-2 is touched.
+// the gateway from the nodes' current containers (a node is listed while it is connected, with the state it
+// reports over its tunnel). What an operator relies on: the canary goes first, one node at a time, each drains
+// (stop) before it starts again, the next node waits for the previous one to dial in again reporting the new
+// git sha, the first failure stops the roll-out with the rest untouched, and SSH only ever talks to hosts whose
+// key is pinned. The gateway host: gateway-1 is replaced, passes /ready and has every node the old gateway-2 has
+// dialled in before gateway-2 is touched, so no node is ever without a tunnel to a serving replica.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +26,7 @@ interface NodeSpec {
   id: string;
   host: string;
   port?: number;
-  /** Lines of the host's fake-behaviour file (see test/deploy/fakes/docker) plus the admin server's own: heartbeat=stale|crashloop. */
+  /** Lines of the host's fake-behaviour file (see test/deploy/fakes/docker) plus the admin server's own: report=stale|crashloop. */
   behaviour?: string[];
   /** Its host key is in known_hosts (default true). */
   pinned?: boolean;
@@ -92,7 +94,7 @@ function pin(hosts: { host: string; port?: number }[]): void {
 function nodeDir(spec: NodeSpec, oldSha: string, startedAt: number): string {
   const dir = join(root, 'hosts', spec.host);
   mkdirSync(join(dir, '.fake'), { recursive: true });
-  writeFileSync(join(dir, '.env'), `NODE_ID=${spec.id}\nNODE_AGENT_TAG=sha-${oldSha}\nREDIS_URL=redis://redis.example:6379\n`);
+  writeFileSync(join(dir, '.env'), `GATEWAY_URL=https://gw.example.test\nNODE_ID=${spec.id}\nNODE_TOKEN=placeholder\nNODE_AGENT_TAG=sha-${oldSha}\n`);
   writeFileSync(join(dir, '.fake/node-agent'), `running ${oldSha} ${startedAt}\n`);
   writeFileSync(join(dir, 'fake-behaviour'), (spec.behaviour ?? []).join('\n') + '\n');
   return dir;
@@ -106,9 +108,9 @@ interface Fleet {
 
 /**
  * The fake gateway's GET /admin/nodes: one entry per node whose container runs, from its state file. A node
- * that just (re)started shows up one poll late, as a heartbeat does; heartbeat=stale keeps showing the entry
- * from before the roll-out (a process that never heartbeats, whose old entry has not expired yet);
- * heartbeat=crashloop shows a new process at every poll.
+ * that just (re)started shows up one poll late (it is still dialling in); report=stale keeps showing the entry
+ * from before the roll-out (a new process that never connects, while the gateway still lists the old one);
+ * report=crashloop shows a new process at every poll.
  */
 async function startAdmin(nodes: Fleet['nodes'], initial: Map<string, { gitSha: string; startedAt: number }>): Promise<Fleet['admin']> {
   const lastState = new Map<string, { state: string; polls: number }>();
@@ -132,9 +134,9 @@ async function startAdmin(nodes: Fleet['nodes'], initial: Map<string, { gitSha: 
       const behaviour = readFileSync(join(node.dir, 'fake-behaviour'), 'utf8');
       const [status, gitSha, startedAt] = state.trim().split(' ');
       let entry: { gitSha: string; startedAt: number } | undefined;
-      if (behaviour.includes('heartbeat=stale')) entry = initial.get(node.id);
+      if (behaviour.includes('report=stale')) entry = initial.get(node.id);
       else if (status === 'running' && polls >= 2) {
-        const restarted = behaviour.includes('heartbeat=crashloop') && polls > 2;
+        const restarted = behaviour.includes('report=crashloop') && polls > 2;
         entry = { gitSha: gitSha!, startedAt: restarted ? Number(startedAt) + polls : Number(startedAt) };
       }
       if (!entry) continue;
@@ -198,7 +200,7 @@ const lastIndex = (log: string[], match: (line: string) => boolean) => log.map((
 const runningSha = (dir: string, service = 'node-agent') => readFileSync(join(dir, '.fake', service), 'utf8').split(' ')[1];
 
 describe('roll-fleet.sh: the node-agent to every node', () => {
-  it('rolls the canary first, then one node at a time: each drains before it restarts, the next waits for the new heartbeat', async () => {
+  it('rolls the canary first, then one node at a time: each drains before it restarts, the next waits for it to dial in with the new sha', async () => {
     const f = await fleet([
       { id: 'node-a', host: 'host-a' },
       { id: 'node-b', host: 'host-b', port: 2222 },
@@ -223,7 +225,7 @@ describe('roll-fleet.sh: the node-agent to every node', () => {
       expect(env.match(/^NODE_AGENT_TAG=.*$/gm)).toEqual([`NODE_AGENT_TAG=sha-${newSha}`]);
       expect(env).toContain(`NODE_ID=${node.id}`);
     }
-    // One at a time: a node is touched only after the previous one's heartbeat reported the new sha.
+    // One at a time: a node is touched only after the previous one reported the new sha over its tunnel.
     for (const [prev, next] of [
       [f.nodes[0]!, f.nodes[1]!],
       [f.nodes[1]!, f.nodes[2]!],
@@ -237,9 +239,9 @@ describe('roll-fleet.sh: the node-agent to every node', () => {
     }
   });
 
-  it('stops at a canary whose heartbeat never reports the new sha: no other node is touched', async () => {
+  it('stops at a canary that never reports the new sha: no other node is touched', async () => {
     const f = await fleet([
-      { id: 'node-a', host: 'host-a', behaviour: ['heartbeat=stale'] },
+      { id: 'node-a', host: 'host-a', behaviour: ['report=stale'] },
       { id: 'node-b', host: 'host-b' },
       { id: 'node-c', host: 'host-c' },
     ]);
@@ -287,9 +289,9 @@ describe('roll-fleet.sh: the node-agent to every node', () => {
     expect(onHost(r.log, 'host-c')).toEqual([]);
   });
 
-  it('rolling out the version already running still waits for the restarted process, not the old heartbeat', async () => {
+  it('rolling out the version already running still waits for the restarted process, not the old one’s entry', async () => {
     const same = sha();
-    const stale = await fleet([{ id: 'node-a', host: 'host-a', oldSha: same, behaviour: ['heartbeat=stale'] }]);
+    const stale = await fleet([{ id: 'node-a', host: 'host-a', oldSha: same, behaviour: ['report=stale'] }]);
     const r = await rollFleet(stale, same, { NODE_WAIT_TIMEOUT: '1' });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`last seen: git sha ${same}, started at 1700000000000`);
@@ -304,7 +306,7 @@ describe('roll-fleet.sh: the node-agent to every node', () => {
 
   it('stops when the canary does not stay up through its soak', async () => {
     const f = await fleet([
-      { id: 'node-a', host: 'host-a', behaviour: ['heartbeat=crashloop'] },
+      { id: 'node-a', host: 'host-a', behaviour: ['report=crashloop'] },
       { id: 'node-b', host: 'host-b' },
     ]);
     const r = await rollFleet(f, sha(), { CANARY_SOAK_SECONDS: '1' });
@@ -356,15 +358,16 @@ describe('roll-gateway.sh: the gateway host, one replica at a time', () => {
     pin([{ host: 'gw' }]);
     return dir;
   }
-  const rollGateway = (dir: string, newSha: string) =>
+  // A short /ready budget for the tests that expect a failure; the nodes' budget is long unless a test expects them to fail.
+  const rollGateway = (dir: string, newSha: string, nodesTimeout = 60) =>
     run('ssh-run.sh', ['deploy@gw', join(DEPLOY, 'roll-gateway.sh'), dir, `sha-${newSha}`, newSha], {
       SSH_KEY_FILE: keyFile,
       SSH_KNOWN_HOSTS_FILE: knownHosts,
-      REMOTE_ENV: 'ROLL_HEALTH_TIMEOUT=2 ROLL_POLL_INTERVAL=0.05 ROLL_SETTLE_SECONDS=0',
+      REMOTE_ENV: `ROLL_HEALTH_TIMEOUT=2 ROLL_NODES_TIMEOUT=${nodesTimeout} ROLL_POLL_INTERVAL=0.05 ROLL_SETTLE_SECONDS=0`,
     });
 
-  it('replaces gateway-1, waits for its /ready, then gateway-2, then the worker', async () => {
-    const dir = gatewayHost(['ready-after=2'], sha());
+  it('replaces gateway-1, waits for its /ready and for every node to dial in to it, then gateway-2, then the worker', async () => {
+    const dir = gatewayHost(['ready-after=2', 'nodes=node-a,node-b', 'rejoin-after=2'], sha());
     const newSha = sha();
     const r = await rollGateway(dir, newSha);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining('done: gateway-1 gateway-2 and worker run the new image') as unknown });
@@ -379,11 +382,40 @@ describe('roll-gateway.sh: the gateway host, one replica at a time', () => {
     // It waited: /ready failed before it passed, and only then was gateway-2 touched.
     expect(r.log.filter((l) => l === 'probe host=gw gateway-1 /ready fail')).toHaveLength(2);
     expect(up1).toBeLessThan(ready1);
+    // Then the nodes gateway-2 has: the new gateway-1 listed none of them twice, then both, and only then
+    // was gateway-2 touched (its nodes have a tunnel to the new gateway-1 by then).
+    const other2 = at('nodes host=gw gateway-2 node-a,node-b');
+    const rejoined1 = at('nodes host=gw gateway-1 node-a,node-b');
+    expect(r.log.filter((l) => l === 'nodes host=gw gateway-1 none')).toHaveLength(2);
+    expect(ready1).toBeLessThan(other2);
+    expect(other2).toBeLessThan(rejoined1);
+    expect(rejoined1).toBeLessThan(up2);
+    expect(r.stderr).toContain('gateway-1 has every node gateway-2 has: node-a node-b');
     expect(ready1).toBeLessThan(up2);
     expect(up2).toBeLessThan(ready2);
     expect(ready2).toBeLessThan(upWorker);
     for (const service of ['gateway-1', 'gateway-2', 'worker']) expect(runningSha(dir, service)).toBe(newSha);
     expect(readFileSync(join(dir, '.env'), 'utf8').match(/^GATEWAY_TAG=.*$/gm)).toEqual([`GATEWAY_TAG=sha-${newSha}`]);
+  });
+
+  it('stops when a node does not dial in to the new gateway-1: gateway-2 keeps serving it, untouched', async () => {
+    const oldSha = sha();
+    const dir = gatewayHost(['nodes=node-a,node-b,node-c', 'nodes.gateway-1=node-b'], oldSha);
+    const r = await rollGateway(dir, sha(), 1);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('these nodes did not dial in to the new gateway-1 within 1s: node-a node-c (gateway-2 still serves them; it was not touched)');
+    expect(r.log.some((l) => l.includes('--force-recreate gateway-2'))).toBe(false);
+    expect(runningSha(dir, 'gateway-2')).toBe(oldSha);
+    expect(runningSha(dir, 'worker')).toBe(oldSha);
+  });
+
+  it('with no node connected (a fresh stack), does not wait for any', async () => {
+    const dir = gatewayHost([], sha());
+    const newSha = sha();
+    const r = await rollGateway(dir, newSha);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('no node is connected to gateway-2: none to wait for');
+    for (const service of ['gateway-1', 'gateway-2', 'worker']) expect(runningSha(dir, service)).toBe(newSha);
   });
 
   it('stops when gateway-1 never becomes ready: gateway-2 and the worker keep the old image', async () => {
