@@ -92,7 +92,13 @@ describe('README "Run the stack"', () => {
 
   it('the published port it curls is the edge port of the compose file', () => {
     expect(lines.some((l) => l.command.includes('curl -s localhost:8080/health'))).toBe(true);
-    expect(stack.services.edge?.ports?.map(String)).toEqual(['${GATEWAY_PORT:-8080}:8080']);
+    expect(stack.services.edge?.ports?.map(String)[0]).toBe('${GATEWAY_PORT:-8080}:8080');
+  });
+
+  it('enrols the local node with the CLI before it can dial in, and names no shared node secret', () => {
+    expect(lines.some((l) => /^switchyard nodes add \S+/.test(l.command))).toBe(true);
+    expect(text).toContain('NODE_TOKEN');
+    expect(text).not.toMatch(/NODE_SHARED_SECRET|NODE_PUBLIC_URL/);
   });
 
   it('every entrypoint and health check it names is built from a source file, and every file it names exists', () => {
@@ -116,7 +122,7 @@ describe('README "Add a node"', () => {
     expect(text).toContain('node-agent/docker-compose.yml');
     expect(text).toContain('node-agent/.env.example');
     const calls = composeCalls(lines);
-    expect(calls.map((c) => c.sub)).toEqual(expect.arrayContaining(['run', 'up']));
+    expect(calls.map((c) => c.sub)).toContain('up');
     for (const call of calls) {
       if (call.service !== undefined && call.sub !== 'up') expect(services(nodeHost)).toContain(call.service);
       if (call.profile !== undefined) expect(Object.values(nodeHost.services).some((svc) => svc.profiles?.includes(call.profile!) === true)).toBe(true);
@@ -127,14 +133,25 @@ describe('README "Add a node"', () => {
   it('every variable it tells the operator to set is in node-agent/.env.example', () => {
     const example = parseEnvExample(readRepoFile('node-agent/.env.example'));
     const named = [...text.matchAll(/`([A-Z][A-Z0-9_]{3,})(?:=[^`]*)?`/g)].map((m) => m[1]!).concat(assignedVariables(lines));
-    // ADMIN_TOKEN is the gateway's, used from the operator's shell to look at the fleet.
-    const missing = [...new Set(named)].filter((v) => v !== 'ADMIN_TOKEN' && !example.entries.has(v) && !example.fixed.has(v));
+    // ADMIN_TOKEN is the gateway's, and SWITCHYARD_* the CLI's: used from the operator's shell to enrol the node and look at the fleet.
+    const operators = new Set(['ADMIN_TOKEN', 'SWITCHYARD_URL', 'SWITCHYARD_ADMIN_TOKEN']);
+    const missing = [...new Set(named)].filter((v) => !operators.has(v) && !example.entries.has(v) && !example.fixed.has(v));
     expect(missing).toEqual([]);
   });
 
-  it('checks the node joined through GET /admin/nodes and logs in with the entrypoint the node image has', () => {
-    expect(lines.some((l) => /curl .*\/admin\/nodes/.test(l.command))).toBe(true);
-    expect(distEntrypoints(text)).toEqual(['node-agent/dist/login-main.js']);
+  it('adds a node in three steps: enrol it on the gateway, the three lines in .env, `docker compose up -d`', () => {
+    expect(lines.some((l) => /^switchyard nodes add \S+/.test(l.command))).toBe(true);
+    for (const variable of ['GATEWAY_URL', 'NODE_ID', 'NODE_TOKEN']) expect(text).toContain(variable);
+    expect(lines.some((l) => l.command === 'docker compose up -d')).toBe(true);
+  });
+
+  it('asks a node host for nothing of the fleet’s: no Redis, no shared secret, no inbound port', () => {
+    expect(text).not.toMatch(/REDIS_URL|UPSTASH_|NODE_SHARED_SECRET|NODE_PUBLIC_URL/);
+  });
+
+  it('checks the node joined (GET /admin/nodes or `switchyard nodes list`), and logs in, if at all, with the entrypoint the node image has', () => {
+    expect(lines.some((l) => /curl .*\/admin\/nodes|^switchyard nodes list\b/.test(l.command))).toBe(true);
+    for (const entry of distEntrypoints(text)) expect(entry).toBe('node-agent/dist/login-main.js');
     expect(existsSync(join(REPO_ROOT, 'node-agent/src/login-main.ts'))).toBe(true);
   });
 });
