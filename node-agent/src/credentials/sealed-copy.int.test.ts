@@ -86,6 +86,7 @@ test('saves while the gateway is down retry in the background; the newest wins a
   expect(await copy.flush(5_000)).toBe(true);
   expect(await copy.load()).toEqual(cred(3));
   expect(gateway.puts).toBe(1);
+  await waitFor(() => log.records().length === 2, 5_000, 'two log lines');
   expect(log.records().map((r) => r.message)).toEqual(['sealed credential copy not stored at the gateway, retrying in the background', 'sealed credential copy stored at the gateway']);
 });
 

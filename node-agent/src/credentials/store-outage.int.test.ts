@@ -66,9 +66,9 @@ test('the token endpoint answers 200, the volume write fails: served from memory
   expect(h.fake.tokenRequests.filter((r) => r.refreshToken === issued.refreshToken)).toHaveLength(1);
   expect(h.fake.tokenRequests.some((r) => r.outcome !== 'ok')).toBe(false);
   expect(account.status()).toBe('ok');
-  const messages = h.captured.records().map((r) => r.message);
-  expect(messages).toContain('credential store failed, serving the new pair from memory');
-  expect(messages).toContain('credential stored');
+  // The file is in place a moment before its write settles (the directory's fsync) and the recovery is logged.
+  await waitFor(() => h.captured.records().some((r) => r.message === 'credential stored'), 10_000, 'the recovery log line');
+  expect(h.captured.records().map((r) => r.message)).toContain('credential store failed, serving the new pair from memory');
   expect(leakedTokens(h.captured.lines(), [h.token, first.token, second.token, ...tokensSeenByFake(h.fake)])).toEqual([]);
 }, 60_000);
 
@@ -90,9 +90,8 @@ test('the gateway is down during two refreshes: each pair is on the volume at on
   expect(h.sealedRecord()?.access).toBe(second.token);
   // Newest wins: the first pair's copy, superseded while the gateway was down, was never stored.
   expect(h.gateway.puts - putsBefore).toBe(1);
-  const messages = h.captured.records().map((r) => r.message);
-  expect(messages).toContain('sealed credential copy not stored at the gateway, retrying in the background');
-  expect(messages).toContain('sealed credential copy stored at the gateway');
+  await waitFor(() => h.captured.records().some((r) => r.message === 'sealed credential copy stored at the gateway'), 10_000, 'the recovery log line');
+  expect(h.captured.records().map((r) => r.message)).toContain('sealed credential copy not stored at the gateway, retrying in the background');
   expect(leakedTokens(h.captured.lines(), [h.token, ...tokensSeenByFake(h.fake)])).toEqual([]);
 }, 60_000);
 
