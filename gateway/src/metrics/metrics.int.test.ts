@@ -52,6 +52,11 @@ function has(samples: Sample[], name: string, match: Record<string, string> = {}
   return samples.some((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v));
 }
 
+/** A node's own listener (health and metrics, loopback). */
+function nodeUrl(nodeId: string): string {
+  return `http://127.0.0.1:${chain.nodes[nodeId]?.env.PORT ?? 0}`;
+}
+
 async function scrape(url: string, token: string): Promise<Sample[]> {
   const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
   const text = await res.text();
@@ -94,6 +99,8 @@ async function send(key: string, sessionId: string, i: number): Promise<number> 
 const sentStatuses: number[] = [];
 let stickyNode: string;
 let otherNode: string;
+/** One usage job's payload as the gateway enqueued it (completed jobs are removed at once, so it is kept here). */
+let jobData: unknown;
 
 beforeAll(async () => {
   redis = new Redis(testRedisUrl());
@@ -105,12 +112,19 @@ beforeAll(async () => {
 
   const { key } = await chain.createKey();
   const sessionId = randomBytes(8).toString('hex');
+  // The queue waits while the conversation runs, so one job's payload can be kept for the duplicate test.
+  const queue = new Queue(JobCatalog.usage.queue, { connection: redis, prefix: queuePrefix(chain.prefix) });
+  await queue.pause();
   for (let i = 1; i <= N; i++) {
     // Turn 3: a 429 about this request alone; turn 6: the 5h window rejected (the node is benched).
     if (i === 3) chain.fake.inject({ kind: 'request_429', retryAfterSec: 0, times: 1 });
     if (i === N) chain.fake.inject({ kind: 'rate_limit', window: 'five_hour', resetInSec: RESET_IN_SEC, times: 1 });
     sentStatuses.push(await send(key, sessionId, i));
   }
+  const [waiting] = await until('a usage job enqueued', () => queue.getJobs(['waiting'], 0, 0), (jobs) => jobs.length > 0);
+  jobData = waiting?.data;
+  await queue.resume();
+  await queue.close();
   const served = chain.fake.requests.filter((r) => r.route === 'messages' && r.accountId !== undefined).map((r) => r.accountId as string);
   stickyNode = (served[0] ?? '').replace(/^acct-/, '');
   otherNode = stickyNode === 'node-a' ? 'node-b' : 'node-a';
@@ -152,6 +166,9 @@ describe('gateway', () => {
     expect(total(m, 'switchyard_gateway_node_state', { node: stickyNode, state: 'limited' })).toBe(1);
     expect(total(m, 'switchyard_gateway_node_state', { node: stickyNode, state: 'available' })).toBe(0);
     expect(total(m, 'switchyard_gateway_node_state', { node: otherNode, state: 'available' })).toBe(1);
+    // Each node holds one tunnel to this (the only) replica.
+    expect(total(m, 'switchyard_gateway_node_tunnels', { node: stickyNode })).toBe(1);
+    expect(total(m, 'switchyard_gateway_node_tunnels', { node: otherNode })).toBe(1);
     const until = total(m, 'switchyard_gateway_node_limited_until_timestamp_seconds', { node: stickyNode });
     expect(Math.abs(until - (Date.now() / 1000 + RESET_IN_SEC))).toBeLessThan(60);
     expect(has(m, 'switchyard_gateway_node_limited_until_timestamp_seconds', { node: otherNode })).toBe(false);
@@ -176,8 +193,8 @@ describe('gateway', () => {
 
 describe('node-agent', () => {
   it('counts upstream answers, refreshes and its account’s limit', async () => {
-    const sticky = await scrape(chain.nodes[stickyNode]!.url, nodeToken);
-    const other = await scrape(chain.nodes[otherNode]!.url, nodeToken);
+    const sticky = await scrape(nodeUrl(stickyNode), nodeToken);
+    const other = await scrape(nodeUrl(otherNode), nodeToken);
     expect(total(sticky, 'switchyard_node_upstream_responses_total', { status: '429', model: MODEL })).toBe(2);
     expect(total(sticky, 'switchyard_node_upstream_responses_total', { status: '200', model: MODEL })).toBe(N - 2);
     expect(total(other, 'switchyard_node_upstream_responses_total', { status: '200', model: MODEL })).toBe(2);
@@ -196,14 +213,13 @@ describe('node-agent', () => {
     expect(total(sticky, 'switchyard_node_account_utilization_ratio', { window: '5h' })).toBeGreaterThanOrEqual(1);
   });
 
-  it('answers 401 without the token, and the token opens nothing but /metrics', async () => {
-    const url = chain.nodes[stickyNode]!.url;
+  it('answers 401 without the token, and its listener serves no API (requests come through the tunnel only)', async () => {
+    const url = nodeUrl(stickyNode);
     const bare = await fetch(`${url}/metrics`);
     expect(bare.status).toBe(401);
     expect(await bare.json()).toMatchObject({ error: { type: 'authentication_error' } });
     const models = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${nodeToken}` } });
-    expect(models.status).toBe(401);
-    expect(await models.text()).toContain('Only the Switchyard gateway may call this node');
+    expect(models.status).toBe(404);
   });
 });
 
@@ -228,9 +244,8 @@ describe('usage worker', () => {
     const before = await scrape(workerUrl(), workerToken);
     const queue = new Queue(JobCatalog.usage.queue, { connection: redis, prefix: queuePrefix(chain.prefix) });
     try {
-      const [done] = await queue.getJobs(['completed'], 0, 0);
-      expect(done).toBeDefined();
-      await queue.add('usage', done!.data, { jobId: `dup-${randomBytes(4).toString('hex')}` });
+      expect(jobData).toBeDefined();
+      await queue.add('usage', jobData, { jobId: `dup-${randomBytes(4).toString('hex')}` });
     } finally {
       await queue.close();
     }
