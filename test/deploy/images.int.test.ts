@@ -3,7 +3,9 @@
 // the OS layer's apt/chown left out), then each runtime directory starts exactly what the image starts:
 // its CMD with its ENV (plus this test's Redis, secrets, ports and data directories, which compose gives
 // a container), the worker command the stack's compose file gives the gateway image, and the node's login
-// command. A request goes client → gateway → node → fake Anthropic, the health checks pass while the
+// command. The node is enrolled through the admin API and dials in to the gateway with its token alone: no
+// Redis, no shared secret anywhere in its environment, and its listener on loopback by default. A request
+// goes client → gateway → (the node's tunnel) → node → fake Anthropic, the health checks pass while the
 // services serve and fail once they stopped, and SIGTERM (what tini forwards on `docker stop`) ends each
 // process with exit 0.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -168,28 +170,44 @@ describe('the images\u2019 commands, outside Docker', () => {
     redis.disconnect();
   });
 
-  it('log in, serve a request client → gateway → node → upstream, count it, report their build, and stop on SIGTERM', async () => {
+  it('enrol and log in, serve a request client → gateway → tunnel → node → upstream, count it, report their build, and stop on SIGTERM', async () => {
     const [gatewayPort, nodePort, workerPort] = [await freePort(), await freePort(), await freePort()];
     const data = join(work, 'data');
-    const common = { REDIS_URL: testRedisUrl(), REDIS_PREFIX: prefix, HOST: '127.0.0.1', LOG_FORMAT: 'json', DRAIN_TIMEOUT_MS: '5000' };
-    const secret = randomBytes(32).toString('hex');
+    const logs = { LOG_FORMAT: 'json', DRAIN_TIMEOUT_MS: '5000' };
+    const gatewaySide = { ...logs, REDIS_URL: testRedisUrl(), REDIS_PREFIX: prefix, HOST: '127.0.0.1' };
     const adminToken = randomBytes(32).toString('hex');
+    const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+    const gatewayEnv = { ...gatewaySide, PORT: String(gatewayPort), ADMIN_TOKEN: adminToken, GATEWAY_ID: 'gateway-image', USAGE_SPOOL_DIR: join(data, 'usage-spool'), DRAIN_NOTICE_MS: '0' };
+    const workerEnv = { ...gatewaySide, METRICS_PORT: String(workerPort) };
+    const admin = (path: string, init: RequestInit = {}) => fetch(`${gatewayUrl}/admin${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' } });
+
+    // 1. The gateway and the worker, each until its health check passes.
+    const gateway = start(gatewayImage, gatewayImage.cmd, gatewayEnv);
+    const worker = start(gatewayImage, WORKER_CMD, workerEnv);
+    started.push(gateway, worker);
+    await untilHealthy(gatewayImage, gatewayImage.healthcheck, gatewayEnv, gateway);
+    await untilHealthy(gatewayImage, WORKER_HEALTHCHECK, workerEnv, worker);
+
+    // 2. Enrol the node: its token is answered once. The node's environment is what a node host's .env holds:
+    //    GATEWAY_URL, NODE_ID, NODE_TOKEN (plus this test's fake upstream and data directory), no Redis, no HOST.
+    const enrolled = await admin('/nodes', { method: 'POST', body: JSON.stringify({ id: 'image-node' }) });
+    expect(enrolled.status).toBe(201);
+    const { token } = (await enrolled.json()) as { token: string };
     const nodeEnv = {
-      ...common,
-      PORT: String(nodePort),
+      ...logs,
+      GATEWAY_URL: gatewayUrl,
       NODE_ID: 'image-node',
-      NODE_PUBLIC_URL: `http://127.0.0.1:${nodePort}`,
-      NODE_SHARED_SECRET: secret,
+      NODE_TOKEN: token,
+      PORT: String(nodePort),
       CREDENTIALS_DIR: join(data, 'credentials'),
       ANTHROPIC_BASE_URL: fake.url,
       ANTHROPIC_OAUTH_TOKEN_URL: `${fake.url}/v1/oauth/token`,
       OAUTH_AUTHORIZE_URL: `${fake.url}/oauth/authorize`,
     };
-    const gatewayEnv = { ...common, PORT: String(gatewayPort), ADMIN_TOKEN: adminToken, NODE_SHARED_SECRET: secret, USAGE_SPOOL_DIR: join(data, 'usage-spool'), DRAIN_NOTICE_MS: '0' };
-    const workerEnv = { ...common, METRICS_PORT: String(workerPort) };
+    expect(Object.keys({ ...baseChildEnv(), ...nodeImage.env, ...nodeEnv }).filter((k) => /REDIS|UPSTASH|SECRET|^HOST$/.test(k))).toEqual([]);
     mkdirSync(nodeEnv.CREDENTIALS_DIR, { recursive: true });
 
-    // 1. The OAuth login, in the node image: it prints the authorize URL, the operator pastes code#state.
+    // 3. The OAuth login, in the node image: it prints the authorize URL, the operator pastes code#state.
     const login = start(nodeImage, LOGIN_CMD, nodeEnv);
     started.push(login);
     await login.waitFor(new RegExp(`^${fake.url}/oauth/authorize\\S+`, 'm'));
@@ -199,19 +217,14 @@ describe('the images\u2019 commands, outside Docker', () => {
     expect(await login.exited).toBe(0);
     expect(login.output()).toContain('max@example.test');
 
-    // 2. The node (its account is the stored login), the gateway and the worker, each until its health check passes.
+    // 4. The node (its account is the stored login): its health check passes on loopback, and the gateway is
+    //    ready once the node has dialled in.
     const node = start(nodeImage, nodeImage.cmd, nodeEnv);
-    const gateway = start(gatewayImage, gatewayImage.cmd, gatewayEnv);
-    const worker = start(gatewayImage, WORKER_CMD, workerEnv);
-    started.push(node, gateway, worker);
+    started.push(node);
     expect(await untilHealthy(nodeImage, nodeImage.healthcheck, nodeEnv, node)).toMatch(/^healthy: GET http:\/\/127\.0\.0\.1:\d+\/health answered 200$/);
-    await untilHealthy(gatewayImage, gatewayImage.healthcheck, gatewayEnv, gateway);
-    await untilHealthy(gatewayImage, WORKER_HEALTHCHECK, workerEnv, worker);
     await untilHealthy(gatewayImage, [...gatewayImage.healthcheck.slice(0, -1), '/ready'], gatewayEnv, gateway);
 
-    // 3. A user key, and a request through the gateway to the node and on to the upstream.
-    const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-    const admin = (path: string, init: RequestInit = {}) => fetch(`${gatewayUrl}/admin${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' } });
+    // 5. A user key, and a request through the gateway and the node's tunnel to the node and on to the upstream.
     const created = await admin('/keys', { method: 'POST', body: JSON.stringify({ name: 'images' }) });
     expect(created.status).toBe(201);
     const { key } = (await created.json()) as { key: string };
@@ -224,12 +237,12 @@ describe('the images\u2019 commands, outside Docker', () => {
     expect(res.status).toBe(200);
     expect(answer.content?.map((b) => b.text ?? '').join('')).toContain('fake Anthropic upstream');
 
-    // 4. The build each process runs: the gateway's /health and the node's heartbeat in GET /admin/nodes.
+    // 6. The build each process runs: the gateway's /health and what the node reports over its tunnel (GET /admin/nodes).
     expect(await (await fetch(`${gatewayUrl}/health`)).json()).toMatchObject({ version: versionOf('gateway'), gitSha: GIT_SHA });
     const { nodes } = (await (await admin('/nodes')).json()) as { nodes: { nodeId: string; version: string; gitSha: string }[] };
     expect(nodes.map((n) => [n.nodeId, n.version, n.gitSha])).toEqual([['image-node', versionOf('node-agent'), GIT_SHA]]);
 
-    // 5. The worker counted it, exactly and with its tokeniser's estimate (js-tiktoken loads from the image).
+    // 7. The worker counted it, exactly and with its tokeniser's estimate (js-tiktoken loads from the image).
     let allTime: { requests: number; estimatedInputTokens: number } = { requests: 0, estimatedInputTokens: 0 };
     for (let i = 0; i < 100 && allTime.requests === 0; i++) {
       ({ allTime } = (await (await admin('/usage')).json()) as { allTime: typeof allTime });
@@ -238,7 +251,7 @@ describe('the images\u2019 commands, outside Docker', () => {
     expect(allTime.requests).toBe(1);
     expect(allTime.estimatedInputTokens).toBeGreaterThan(0);
 
-    // 6. SIGTERM, as tini forwards it on `docker stop`: each drains and exits 0, and then its health check fails.
+    // 8. SIGTERM, as tini forwards it on `docker stop`: each drains and exits 0, and then its health check fails.
     for (const s of [gateway, worker, node]) s.proc.kill('SIGTERM');
     expect(await Promise.all([gateway.exited, worker.exited, node.exited])).toEqual([0, 0, 0]);
     const after = await Promise.all([
