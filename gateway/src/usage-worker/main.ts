@@ -19,10 +19,14 @@ import {
   type Logger,
 } from '@switchyard/shared';
 import { loadWorkerConfig, type WorkerConfig } from './config.js';
+import { createFailedJobSweep } from './failed-job-sweep.js';
 import { createWorkerListener } from './listener.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { createTokenizer } from './tokenizer.js';
 import { createUsageHandler, type UsageOutcome } from './usage-handler.js';
+
+/** How often failed jobs past their age are deleted: a failure's text outlives the age by at most this. */
+const FAILED_SWEEP_INTERVAL_MS = 10 * 60_000;
 
 const VERSION = readPackageVersion(fileURLToPath(new URL('../../package.json', import.meta.url))) ?? 'unknown';
 
@@ -126,8 +130,9 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     lockDuration: config.WORKER_LOCK_DURATION_MS,
     stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
     maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
-    // For jobs added without options (the gateway adds with the same ones): finished jobs never pile up.
-    removeOnComplete: defaults.removeOnComplete,
+    // For jobs added without options (the gateway adds with the same ones): completed jobs are deleted at once
+    // (`count: 0` is the worker-level form of `true`), failed ones after their age.
+    removeOnComplete: { count: 0 },
     removeOnFail: defaults.removeOnFail,
   });
   worker.on('error', (err) => redis.report(err));
@@ -145,11 +150,16 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
   });
   worker.on('stalled', (jobId) => log.warn('usage job stalled', { requestId: jobId }));
 
+  const sweepQueue = new Queue(queue, { connection, prefix: queuePrefix(config.REDIS_PREFIX) });
+  sweepQueue.on('error', () => undefined);
+  const sweep = createFailedJobSweep({ queue: sweepQueue, maxAgeMs: defaults.removeOnFail.age * 1000, intervalMs: FAILED_SWEEP_INTERVAL_MS, log });
+
   worker.run().catch((err: unknown) => {
     log.error('worker stopped', { err });
     process.exit(1);
   });
   await worker.waitUntilReady();
+  sweep.start();
   log.info('worker ready', {
     queue,
     prefix: queuePrefix(config.REDIS_PREFIX),
@@ -177,6 +187,8 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), config.WORKER_CLOSE_TIMEOUT_MS))),
     ]);
     clearTimeout(timer);
+    await sweep.stop();
+    await sweepQueue.close().catch(() => undefined);
     await observed.close();
     // Jobs still active after the timeout keep their lock until it expires; another worker then takes them over.
     if (timedOut) connection.disconnect();

@@ -1,6 +1,6 @@
 // The worker process as operators run it (spawned from source, real Redis, jobs added through BullMQ):
-// kill -9 mid-batch and duplicated jobs count nothing twice and lose nothing; SIGTERM lets active
-// jobs finish and exits 0; a bad environment stops it naming the variable.
+// kill -9 mid-batch and duplicated jobs count nothing twice and lose nothing, and no completed job's payload
+// stays in Redis; SIGTERM lets active jobs finish and exits 0; a bad environment stops it naming the variable.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,6 +96,15 @@ async function addAll(queue: Queue, jobs: UsageJob[], jobId: (j: UsageJob) => st
 
 const counted = async (s: Setup, client: Redis = redis) => Number((await client.hget(s.keys.usageAllTime(), 'requests')) ?? 0);
 
+/** Jobs not finished yet (completed ones are deleted as they complete, so the queue cannot count those). */
+const pending = async (s: Setup) => Object.values(await s.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')).reduce((a, b) => a + b, 0);
+
+/** How many of the jobs' own hashes (their payload: prompt and response text) are still in Redis. */
+async function jobsStored(s: Setup, ids: string[]): Promise<number> {
+  const found = await Promise.all(ids.map((id) => redis.exists(`${queuePrefix(s.prefix)}:${JobCatalog.usage.queue}:${id}`)));
+  return found.reduce((a, b) => a + b, 0);
+}
+
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, svc?: SpawnedService): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -117,12 +126,20 @@ it('counts 200 jobs exactly once across a kill -9 mid-batch and duplicated jobs'
   const activeAtKill = await s.queue.getActiveCount();
   expect(atKill).toBeLessThan(200);
 
-  const second = await s.start();
-  await waitFor('all 200 to be counted', async () => (await counted(s)) >= 200 && (await s.queue.getCompletedCount()) === 200, 60_000, second);
+  const second = await s.start({ LOG_LEVEL: 'debug' });
+  await waitFor('all 200 to be counted', async () => (await counted(s)) >= 200 && (await pending(s)) === 0, 60_000, second);
+  // Completed jobs are deleted at once: no payload stays behind.
+  expect(await s.queue.getCompletedCount()).toBe(0);
+  expect(await jobsStored(s, jobs.map((j) => j.requestId))).toBe(0);
 
-  // Duplicates the queue cannot recognise (another jobId, as a hand-replayed spool would make): nothing more is counted.
+  // Duplicates the queue cannot recognise: another jobId (as a hand-replayed spool would make), and the same jobId
+  // again (the first job is gone, so the queue takes it): the usage:done marker makes each count nothing.
+  // (Jobs the killed worker held were run again too, and some of those had counted already: start from here.)
+  const notCounted = () => second.output().split('\n').filter((l) => l.includes('usage job handled') && l.includes('"counted":false')).length;
+  const before = notCounted();
   await addAll(s.queue, jobs.slice(0, 40), (j) => `${j.requestId}-again`);
-  await waitFor('the duplicates to complete', async () => (await s.queue.getCompletedCount()) === 240, 30_000, second);
+  await addAll(s.queue, jobs.slice(40, 80));
+  await waitFor('the duplicates to be handled', async () => notCounted() - before === 80 && (await pending(s)) === 0, 30_000, second);
 
   const total = await redis.hgetall(s.keys.usageAllTime());
   expect(Number(total.requests)).toBe(200);
@@ -139,13 +156,14 @@ it('counts 200 jobs exactly once across a kill -9 mid-batch and duplicated jobs'
   // The jobs the killed worker held were taken over by the new one (a stalled job each).
   expect(activeAtKill).toBeGreaterThan(0);
   expect(second.output()).toContain('usage job stalled');
-  console.info(`kill -9 after ${atKill} of 200 counted, ${activeAtKill} jobs active at the kill; after recovery: ${total.requests} requests, 40 duplicates ignored`);
+  console.info(`kill -9 after ${atKill} of 200 counted, ${activeAtKill} jobs active at the kill; after recovery: ${total.requests} requests, 80 duplicates ignored`);
 });
 
 it('lets active jobs finish on SIGTERM and exits 0 within a few seconds', async () => {
   const s = setup();
   const svc = await s.start();
-  await addAll(s.queue, Array.from({ length: 60 }, (_, i) => usageJob(i, 30_000)));
+  const jobs = Array.from({ length: 60 }, (_, i) => usageJob(i, 30_000));
+  await addAll(s.queue, jobs);
   await waitFor('some jobs to be counted', async () => (await counted(s)) >= 5, 30_000, svc);
 
   const activeAtSignal = await s.queue.getActiveCount();
@@ -156,7 +174,10 @@ it('lets active jobs finish on SIGTERM and exits 0 within a few seconds', async 
   // Nothing was left mid-way for a stalled check to recover: every job it started, it finished.
   expect(activeAtSignal).toBeGreaterThan(0);
   expect(await s.queue.getActiveCount()).toBe(0);
-  expect(await counted(s)).toBe(await s.queue.getCompletedCount());
+  // Each job it finished was counted and deleted; the rest wait for the next worker.
+  const left = await pending(s);
+  expect(await counted(s)).toBe(60 - left);
+  expect(await jobsStored(s, jobs.map((j) => j.requestId))).toBe(left);
   expect(svc.output()).toMatch(/"message":"stopped"/);
 });
 
@@ -168,9 +189,12 @@ it('fails a payload that can never be counted at once, logging its id and never 
   await addAll(s.queue, [good, bad]);
   await waitFor('the bad job to fail', async () => (await s.queue.getFailedCount()) === 1 && (await counted(s)) === 1, 30_000, svc);
 
+  // The failed job is kept for inspection (deleted after 24 h); the counted one is gone already.
   const failed = await s.queue.getJob(bad.requestId);
   expect(failed?.attemptsMade).toBe(1);
   expect(failed?.opts.attempts).toBe(JobCatalog.usage.defaults.attempts);
+  expect(failed?.opts.removeOnFail).toEqual({ age: 86_400 });
+  expect(await s.queue.getJob(good.requestId)).toBeUndefined();
   await svc.waitForOutput(/usage job failed/);
   const lines = svc.output().split('\n');
   expect(lines.find((l) => l.includes('usage job failed'))).toContain(bad.requestId);

@@ -26,12 +26,12 @@ describe('job catalog', () => {
     expect(() => parseJobPayload('usage', { ...valid, prompt: { hashes: ['not-a-digest'], blocks: [] } })).toThrow(/hashes/);
   });
 
-  it('bounds what BullMQ keeps and retries with backoff', () => {
+  it('keeps no conversation text longer than counting needs: completed jobs go at once, failed ones after 24 h; retries back off', () => {
     const d = JobCatalog.usage.defaults;
     expect(d.attempts).toBeGreaterThan(1);
     expect(d.backoff.type).toBe('exponential');
-    expect(d.removeOnComplete.count).toBeGreaterThan(0);
-    expect(d.removeOnFail.count).toBeGreaterThan(0);
+    expect(d.removeOnComplete).toBe(true);
+    expect(d.removeOnFail).toEqual({ age: 86_400 });
   });
 
   it('types a handler per job', async () => {

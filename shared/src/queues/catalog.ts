@@ -63,8 +63,10 @@ export type UsageJob = z.infer<typeof UsageJobSchema>;
 export interface JobDefaults {
   attempts: number;
   backoff: { type: 'exponential'; delay: number };
-  removeOnComplete: { age: number; count: number };
-  removeOnFail: { age: number; count: number };
+  /** Deleted the moment it completes: a job's payload is conversation text, kept no longer than counting needs. */
+  removeOnComplete: true;
+  /** A job that failed for good is kept `age` seconds for inspection, then deleted (the worker sweeps them: BullMQ itself prunes only when another job fails). */
+  removeOnFail: { age: number };
 }
 
 /**
@@ -78,8 +80,10 @@ export const JobCatalog = {
     defaults: {
       attempts: 10,
       backoff: { type: 'exponential', delay: 1_000 },
-      removeOnComplete: { age: 3_600, count: 10_000 },
-      removeOnFail: { age: 7 * 86_400, count: 10_000 },
+      // A replayed job (the gateway's spool, a re-add with the same id) is not stopped by the queue once the
+      // first one is gone: the worker's usage:done marker (kept 30 days) makes it count nothing.
+      removeOnComplete: true,
+      removeOnFail: { age: 86_400 },
     },
   },
 } as const satisfies Record<string, { queue: string; payload: z.ZodType; defaults: JobDefaults }>;

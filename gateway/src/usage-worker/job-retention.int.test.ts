@@ -1,0 +1,82 @@
+// How long a usage job's payload (prompt and response text) stays in Redis, with the catalog's options on a real
+// BullMQ queue: a completed job is gone at once; a failed one stays for inspection, and BullMQ alone would keep it
+// past its age until another job fails, which is why the worker sweeps.
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { createNullLogger, JobCatalog, queuePrefix } from '@switchyard/shared';
+import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { createFailedJobSweep } from './failed-job-sweep.js';
+
+let redis: Redis;
+const prefix = uniquePrefix('retention');
+const bull = queuePrefix(prefix);
+let queue: Queue;
+const workers: Worker[] = [];
+
+beforeAll(() => {
+  redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+  queue = new Queue(JobCatalog.usage.queue, { connection: redis, prefix: bull });
+});
+
+afterAll(async () => {
+  for (const w of workers) await w.close();
+  await queue.close();
+  await deleteKeys(redis, prefix);
+  await redis.quit();
+});
+
+/** A worker on the queue whose handler fails for good on payloads marked `fail`. */
+function startWorker(): Worker {
+  const worker = new Worker(
+    JobCatalog.usage.queue,
+    (job) => {
+      if ((job.data as { fail?: boolean }).fail) throw new UnrecoverableError('cannot be counted');
+      return Promise.resolve();
+    },
+    { connection: redis, prefix: bull },
+  );
+  workers.push(worker);
+  return worker;
+}
+
+const stored = (jobId: string) => redis.exists(`${bull}:${JobCatalog.usage.queue}:${jobId}`);
+
+async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+it('deletes a completed job at once and keeps a failed one, with its 24 h age', async () => {
+  startWorker();
+  await queue.add('usage', { text: 'a prompt' }, { ...JobCatalog.usage.defaults, jobId: 'done-1' });
+  await queue.add('usage', { text: 'another prompt', fail: true }, { ...JobCatalog.usage.defaults, jobId: 'failed-1' });
+  await until('both jobs finished', async () => (await queue.getFailedCount()) === 1 && (await queue.getWaitingCount()) === 0 && (await queue.getActiveCount()) === 0);
+  expect(await stored('done-1')).toBe(0);
+  expect(await queue.getCompletedCount()).toBe(0);
+  expect(await stored('failed-1')).toBe(1);
+  expect((await queue.getJob('failed-1'))?.opts.removeOnFail).toEqual({ age: 86_400 });
+});
+
+it('a failed job outlives its age until something sweeps it: the sweep deletes only those past the age', async () => {
+  // An age of 1 s in place of 24 h: BullMQ prunes by age only when another job fails.
+  await queue.add('usage', { text: 'old prompt', fail: true }, { ...JobCatalog.usage.defaults, removeOnFail: { age: 1 }, jobId: 'failed-old' });
+  await until('the job to fail', async () => (await queue.getJobState('failed-old')) === 'failed');
+  await new Promise((r) => setTimeout(r, 1_500));
+  expect(await stored('failed-old')).toBe(1);
+
+  const sweep = createFailedJobSweep({ queue, maxAgeMs: 1_000, intervalMs: 60_000, log: createNullLogger() });
+  await queue.add('usage', { text: 'fresh prompt', fail: true }, { ...JobCatalog.usage.defaults, jobId: 'failed-fresh' });
+  await until('the fresh job to fail', async () => (await queue.getJobState('failed-fresh')) === 'failed');
+  // failed-1 from the test above is older than a second too.
+  expect(await sweep.sweepNow()).toBe(2);
+  expect([await stored('failed-old'), await stored('failed-1'), await stored('failed-fresh')]).toEqual([0, 0, 1]);
+
+  // Started, it sweeps at once; stopped, it is quiet.
+  await new Promise((r) => setTimeout(r, 1_100));
+  sweep.start();
+  await until('the timer sweep', async () => (await stored('failed-fresh')) === 0);
+  await sweep.stop();
+});
