@@ -1,8 +1,8 @@
 // The spool on a real directory: whole lines only, nothing lost between appends and a replay's take.
-import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createUsageSpool } from './usage-spool.js';
+import { createUsageSpool, SPOOL_DIR_MODE, SPOOL_FILE_MODE } from './usage-spool.js';
 
 let dir: string;
 
@@ -92,4 +92,38 @@ test('open() on a missing directory creates it; on an empty file it changes noth
   const again = createUsageSpool(nested);
   await again.open();
   expect(again.bytes()).toBe(line(5).length + 1);
+});
+
+const modeOf = async (path: string) => (await stat(path)).mode & 0o777;
+
+test('holds conversation text for its owner only: the directory 0700, every file 0600, whatever the umask', async () => {
+  const previous = process.umask(0o000);
+  try {
+    const spoolDir = join(dir, 'nested', 'spool');
+    const spool = createUsageSpool(spoolDir);
+    await spool.open();
+    expect(await modeOf(spoolDir)).toBe(0o700);
+    await spool.append(line(1));
+    expect(await modeOf(join(spoolDir, 'usage-spool.jsonl'))).toBe(0o600);
+    const [aside] = await spool.takeAll();
+    expect(await modeOf(aside ?? '')).toBe(0o600);
+    await spool.append(line(2));
+    for (const name of await readdir(spoolDir)) expect([name, await modeOf(join(spoolDir, name))]).toEqual([name, 0o600]);
+  } finally {
+    process.umask(previous);
+  }
+  expect([SPOOL_DIR_MODE, SPOOL_FILE_MODE]).toEqual([0o700, 0o600]);
+});
+
+test('narrows a directory and files an older build left readable to others', async () => {
+  const spoolDir = join(dir, 'old');
+  await createUsageSpool(spoolDir).open();
+  await chmod(spoolDir, 0o755);
+  await writeFile(join(spoolDir, 'usage-spool.jsonl'), `${line(1)}\n`, { mode: 0o644 });
+  await writeFile(join(spoolDir, 'usage-spool.000000000000001.1.0.jsonl'), `${line(2)}\n`, { mode: 0o644 });
+  await chmod(join(spoolDir, 'usage-spool.jsonl'), 0o644);
+  const spool = createUsageSpool(spoolDir);
+  await spool.open();
+  expect(await modeOf(spoolDir)).toBe(0o700);
+  for (const name of await readdir(spoolDir)) expect([name, await modeOf(join(spoolDir, name))]).toEqual([name, 0o600]);
 });

@@ -1,12 +1,26 @@
 // The local spool of usage jobs that could not be enqueued: JSON lines in one directory. Appends and
 // the rename before a replay go through one chain, so no line can land in a file already being read.
+// The lines are usage jobs, prompt and response text included: the directory is 0700 and every file 0600.
 import { createReadStream } from 'node:fs';
-import { appendFile, mkdir, open as openFile, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, open as openFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 const CURRENT = 'usage-spool.jsonl';
 const SPOOL_FILE = /^usage-spool(\.[0-9a-z.-]+)?\.jsonl$/;
+/** Owner only: the spool holds conversation text. */
+export const SPOOL_DIR_MODE = 0o700;
+export const SPOOL_FILE_MODE = 0o600;
+const OWNER_ONLY = { mode: SPOOL_FILE_MODE };
+
+// Someone else's directory (a volume mounted as another user) cannot be narrowed: the files in it still are 0600.
+async function narrow(path: string, mode: number): Promise<void> {
+  try {
+    await chmod(path, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+  }
+}
 
 export interface UsageSpool {
   /** Creates the directory and counts what a previous process left in it. */
@@ -51,7 +65,7 @@ export function createUsageSpool(dir: string): UsageSpool {
     pending = [];
     written = undefined;
     const text = `${lines.join('\n')}\n`;
-    await appendFile(current, text);
+    await appendFile(current, text, OWNER_ONLY);
     bytes += Buffer.byteLength(text);
   }
 
@@ -75,7 +89,7 @@ export function createUsageSpool(dir: string): UsageSpool {
       if (size === 0) return;
       const last = Buffer.alloc(1);
       await file.read(last, 0, 1, size - 1);
-      if (last[0] !== 0x0a) await appendFile(current, '\n');
+      if (last[0] !== 0x0a) await appendFile(current, '\n', OWNER_ONLY);
     } finally {
       await file.close();
     }
@@ -83,10 +97,15 @@ export function createUsageSpool(dir: string): UsageSpool {
 
   return {
     async open() {
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true, mode: SPOOL_DIR_MODE });
+      // A directory or files left by an older build (or made by hand) are narrowed too, where this user owns them.
+      await narrow(dir, SPOOL_DIR_MODE);
       await sealTornTail();
       bytes = 0;
-      for (const file of await spoolFiles()) bytes += (await stat(file)).size;
+      for (const file of await spoolFiles()) {
+        await narrow(file, SPOOL_FILE_MODE);
+        bytes += (await stat(file)).size;
+      }
     },
     append(line) {
       pending.push(line);
