@@ -33,6 +33,8 @@ export interface ReplicaRegistryDeps {
   keys: Pick<Keyspace, 'gatewayReplicas'>;
   log: Logger;
   self: Replica;
+  /** The live list changed (a replica came or went, or moved): e.g. tell the connected nodes. */
+  onChange?: (live: Replica[]) => void;
   /** Default 5000 ms. */
   intervalMs?: number;
   now?: () => number;
@@ -68,6 +70,7 @@ export function createReplicaRegistry(deps: ReplicaRegistryDeps): ReplicaRegistr
   const key = deps.keys.gatewayReplicas();
   const selfValue = (seenAt: number): string => JSON.stringify(deps.self.url === undefined ? { seenAt } : { url: deps.self.url, seenAt });
   let others: Replica[] = [];
+  let signature = '[]';
   let timer: NodeJS.Timeout | undefined;
   let failing = false;
 
@@ -75,6 +78,11 @@ export function createReplicaRegistry(deps: ReplicaRegistryDeps): ReplicaRegistr
     try {
       await deps.store.hset(key, { [deps.self.id]: selfValue(now()) });
       others = parseEntries(await deps.store.hgetall(key), now(), deps.self.id);
+      const next = JSON.stringify(others);
+      if (next !== signature) {
+        signature = next;
+        deps.onChange?.([deps.self, ...others]);
+      }
       if (failing) deps.log.info('replica registry reachable again');
       failing = false;
     } catch (err) {

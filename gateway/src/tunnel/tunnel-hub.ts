@@ -77,8 +77,19 @@ export function createTunnelHub(deps: TunnelHubDeps): TunnelHub {
   const pingTimeoutMs = deps.pingTimeoutMs ?? PING_TIMEOUT_MS;
   const closeGraceMs = deps.closeGraceMs ?? 5_000;
   const lease = createNodeLease({ store: deps.store, keys: deps.keys });
-  const replicas = createReplicaRegistry({ store: deps.store, keys: deps.keys, log, self: deps.replica, ...(deps.replicaIntervalMs === undefined ? {} : { intervalMs: deps.replicaIntervalMs }) });
   const entries = new Map<string, NodeEntry>();
+  // A replica that appears after a node joined is announced on a fresh state stream of every tunnel.
+  const replicas = createReplicaRegistry({
+    store: deps.store,
+    keys: deps.keys,
+    log,
+    self: deps.replica,
+    onChange() {
+      const headers = replicaHeaders();
+      for (const entry of entries.values()) for (const session of entry.sessions) session.announce(headers);
+    },
+    ...(deps.replicaIntervalMs === undefined ? {} : { intervalMs: deps.replicaIntervalMs }),
+  });
   let snapshot: readonly NodeReport[] = [];
   let dirty = false;
   let draining = false;

@@ -182,6 +182,33 @@ describe('replicas', () => {
   });
 });
 
+describe('replicas that come later', () => {
+  it('are announced to a connected node on a fresh state stream; the tunnel stays and reports keep flowing', async () => {
+    const other = await startTestGateway({ hub: { replica: { id: 'gw-a' }, replicaIntervalMs: 50 } });
+    try {
+      const created = await other.redis.enrolments.create('node-a');
+      const result = await dialGateway(other.url, { nodeId: 'node-a', token: created?.token ?? '', server: okServer('a') });
+      if (!result.ok) throw new Error(`refused: ${result.status}`);
+      const { peer } = result;
+      peers.push(peer);
+      expect(peer.headers[TunnelHeaders.replicas]).toBe('gw-a');
+      await until(() => other.hub.reports().length === 1);
+
+      await other.redis.store.hset(other.redis.keys.gatewayReplicas(), { 'gw-b': JSON.stringify({ url: 'http://127.0.0.1:9/b', seenAt: Date.now() }) });
+      await until(() => peer.stateRequests.length === 2);
+      expect(peer.stateRequests[1]?.[TunnelHeaders.replicas]).toBe('gw-a,gw-b');
+      expect(peer.stateRequests[1]?.[TunnelHeaders.replicaUrls]).toBe('gw-b=http://127.0.0.1:9/b');
+      // The first state stream is retired once the second one answered; the node serves on.
+      peer.report(testReport('node-a', { inFlight: 2 }));
+      await until(() => other.hub.reports()[0]?.inFlight === 2);
+      expect(other.hub.tunnelCounts().get('node-a')).toBe(1);
+      expect((await send(other.url, { headers: HEADERS, body: BODY })).status).toBe(200);
+    } finally {
+      await other.stop();
+    }
+  });
+});
+
 /** An upgrade request by hand: the answer as raw text. */
 function rawUpgrade(path: string, protocol: string): Promise<string> {
   const { port } = new URL(gw.url);

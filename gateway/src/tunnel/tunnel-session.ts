@@ -3,9 +3,9 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CONNECTION_STREAM_PATH, STATE_STREAM_PATH, type Logger, type NodeReport } from '@switchyard/shared';
+import { CONNECTION_STREAM_PATH, type Logger, type NodeReport } from '@switchyard/shared';
 import { guardEmptyWrites } from './empty-write-guard.js';
-import { lineSplitter, parseReportLine } from './report-lines.js';
+import { openStateStream } from './state-stream.js';
 
 /** Who is on the other end, as the upgrade established it. */
 export interface TunnelIdentity {
@@ -37,6 +37,8 @@ export interface TunnelSession extends TunnelIdentity {
   readonly openedAt: number;
   /** Whether it takes new streams (not closing, not destroyed). */
   live(): boolean;
+  /** Opens a fresh state stream with these headers (a new replica list); the old one goes once the node answered. */
+  announce(stateHeaders: Readonly<Record<string, string>>): void;
   /**
    * A stream that the node's HTTP server takes as one connection: write one HTTP/1.1 request on it.
    * Throws when the session takes no new streams. The stream errors (ECONNREFUSED) if the node refuses it.
@@ -101,7 +103,7 @@ export function openTunnelSession(socket: Duplex, head: Buffer, identity: Tunnel
   session.on('goaway', () => {
     endReason ??= 'the node closed the tunnel';
     // The requests in flight may finish; the state stream would hold the session open for nothing.
-    if (!state.closed) state.close(http2.constants.NGHTTP2_NO_ERROR);
+    retireAll();
     opts.onChange();
   });
   session.once('close', () => {
@@ -134,43 +136,56 @@ export function openTunnelSession(socket: Duplex, head: Buffer, identity: Tunnel
   }, opts.pingIntervalMs);
   pinger.unref();
 
-  // 2. The state stream: NodeReport lines; a report naming another node ends the tunnel.
-  const state = session.request({ ':method': 'GET', ':path': STATE_STREAM_PATH, ...opts.stateHeaders }, { endStream: true });
-  state.on('response', (headers: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
-    if (headers[':status'] !== 200) end(`state stream answered ${String(headers[':status'])}`, true);
-  });
-  let malformedLogged = false;
-  state.on(
-    'data',
-    lineSplitter(
-      (line) => {
-        const parsed = parseReportLine(line);
-        if (!parsed.ok) {
-          if (!malformedLogged) opts.log.warn('node report malformed; skipped', { nodeId: identity.nodeId, problem: parsed.problem });
-          malformedLogged = true;
-          return;
-        }
-        if (parsed.report.nodeId !== identity.nodeId) {
-          opts.log.warn('node report names another node; tunnel closed', { nodeId: identity.nodeId, reportedNodeId: parsed.report.nodeId });
-          end('report named another node', true);
-          return;
-        }
-        opts.onReport(parsed.report);
-      },
-      () => end('state report line too long', true),
-    ),
-  );
-  state.on('error', () => undefined); // the session's end says why
+  // 2. The state stream: NodeReport lines; a report naming another node ends the tunnel. A newer one (opened
+  //    to tell the node a new replica list) replaces it once the node answered; the old one is then retired.
   const live = (): boolean => !session.closed && !session.destroyed && endReason === undefined;
-  // Once the tunnel is closing (either side's GOAWAY), the state stream may end before the requests in flight.
-  state.once('close', () => {
-    if (live()) end('state stream ended', true);
-  });
+  const retired = new WeakSet<ClientHttp2Stream>();
+  const stateStreams = new Set<ClientHttp2Stream>();
+  let malformedLogged = false;
+  function retire(stream: ClientHttp2Stream): void {
+    retired.add(stream);
+    if (!stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  }
+  function openState(headers: Readonly<Record<string, string>>): ClientHttp2Stream {
+    const stream: ClientHttp2Stream = openStateStream(session, headers, {
+      onOpen() {
+        if (retired.has(stream)) return;
+        for (const other of stateStreams) if (other !== stream) retire(other);
+      },
+      onReport(report) {
+        if (retired.has(stream)) return;
+        if (report.nodeId !== identity.nodeId) {
+          opts.log.warn('node report names another node; tunnel closed', { nodeId: identity.nodeId, reportedNodeId: report.nodeId });
+          return end('report named another node', true);
+        }
+        opts.onReport(report);
+      },
+      onMalformed(problem) {
+        if (!malformedLogged) opts.log.warn('node report malformed; skipped', { nodeId: identity.nodeId, problem });
+        malformedLogged = true;
+      },
+      onViolation: (reason) => end(reason, true),
+      onClose() {
+        stateStreams.delete(stream);
+        // Once the tunnel is closing (either side's GOAWAY), the state stream may end before the requests in flight.
+        if (!retired.has(stream) && live() && stateStreams.size === 0) end('state stream ended', true);
+      },
+    });
+    stateStreams.add(stream);
+    return stream;
+  }
+  function retireAll(): void {
+    for (const stream of stateStreams) retire(stream);
+  }
+  openState(opts.stateHeaders);
 
   return {
     ...identity,
     openedAt,
     live,
+    announce(headers) {
+      if (live()) openState(headers);
+    },
     openConnection() {
       if (!live()) throw refusedError('closed');
       const stream = session.request({ ':method': 'POST', ':path': CONNECTION_STREAM_PATH }, { endStream: false });
@@ -182,7 +197,7 @@ export function openTunnelSession(socket: Duplex, head: Buffer, identity: Tunnel
     async close(reason, graceMs) {
       endReason ??= reason;
       // The state stream never ends on its own: without closing it, the session would wait the whole grace.
-      if (!state.closed) state.close(http2.constants.NGHTTP2_NO_ERROR);
+      retireAll();
       if (!session.closed && !session.destroyed) session.close();
       opts.onChange();
       const timer = setTimeout(() => session.destroy(), graceMs);
