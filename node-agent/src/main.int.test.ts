@@ -1,177 +1,191 @@
-// The node-agent as a process, started the way an operator starts it (through tsx from source):
-// two processes on one account, SIGTERM during a stream, egress binding, startup refusals, and logs
-// that never carry a token.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// The node-agent as a process, started the way an operator starts it (through tsx from source) with nothing but
+// its own environment, dialling in to a stand-in gateway on loopback: no Redis anywhere, SIGTERM during a stream,
+// a second process with the same id, egress binding, startup refusals, and logs that never carry a token.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, readNodeRecords, signRequest, type SharedStore } from '@switchyard/shared';
-import { createFakeAnthropic, freePort, spawnService, testRedisUrl, uniquePrefix, type FakeAnthropic, type SpawnedService } from '@switchyard/shared/testing';
+import { NodeTokens, TunnelHeaders } from '@switchyard/shared';
+import { createFakeAnthropic, fakeMessagesBody, freePort, spawnService, type FakeAnthropic, type SpawnedService } from '@switchyard/shared/testing';
+import { startTestGateway, until, type PeerTunnel, type TestGateway, type UpgradeAnswer } from './fleet/test-harness.js';
+import { call } from './http/test-harness.js';
 
-const SECRET = randomBytes(32).toString('hex');
 const ENTRY = 'node-agent/src/main.ts';
+const TOKEN = NodeTokens.generate();
 
 let fake: FakeAnthropic;
-let store: SharedStore;
+let gw: TestGateway;
 let dir: string;
 const running: SpawnedService[] = [];
 
 beforeAll(async () => {
-  fake = createFakeAnthropic({ accounts: [{ id: 'acct-1', email: 'one@example.test' }] });
+  fake = createFakeAnthropic({ accounts: [{ id: 'acct-1', email: 'one@example.test' }, { id: 'key-1', kind: 'api_key' }] });
   await fake.start();
-  store = createIoRedisStore(createIoRedisClient(testRedisUrl()));
 });
-afterAll(async () => {
-  await fake.stop();
-  await store.close();
-});
-beforeEach(() => {
+afterAll(() => fake.stop());
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sy-node-'));
   fake.reset();
+  gw = await startTestGateway();
 });
-afterEach(() => {
+afterEach(async () => {
   for (const s of running.splice(0)) s.kill();
+  await gw.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function startNode(env: Record<string, string>, waitReady = true): Promise<{ svc: SpawnedService; url: string }> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const svc = spawnService(ENTRY, {
-    REDIS_URL: testRedisUrl(),
-    NODE_PUBLIC_URL: url,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    NODE_SHARED_SECRET: SECRET,
+/** Starts a node process with exactly `env` (plus PATH and HOME); `waitReady` waits for its start line. */
+async function startNode(env: Record<string, string>, waitReady = true): Promise<{ svc: SpawnedService; localUrl: string }> {
+  const port = env.PORT ?? String(await freePort());
+  const svc = spawnService(ENTRY, { ...env, PORT: port });
+  running.push(svc);
+  if (waitReady) await svc.waitForOutput(/node-agent started/);
+  return { svc, localUrl: `http://127.0.0.1:${port}` };
+}
+
+/** What an operator puts in a node's .env for an OAuth account, against the stand-in gateway and the fake upstream. */
+function oauthEnv(nodeId: string, more: Record<string, string> = {}): Record<string, string> {
+  return {
+    GATEWAY_URL: gw.url,
+    NODE_ID: nodeId,
+    NODE_TOKEN: TOKEN,
     ANTHROPIC_BASE_URL: fake.url,
     ANTHROPIC_OAUTH_TOKEN_URL: `${fake.url}/v1/oauth/token`,
     CREDENTIALS_DIR: dir,
-    HEARTBEAT_INTERVAL_MS: '200',
+    TUNNEL_PING_INTERVAL_MS: '200',
+    TUNNEL_PING_TIMEOUT_MS: '1000',
     LOG_LEVEL: 'debug',
-    ...env,
-  });
-  running.push(svc);
-  if (waitReady) await svc.waitForOutput(/node-agent started/);
-  return { svc, url };
+    ...more,
+  };
 }
 
-function signedMessages(url: string, nodeId: string, body: object): Promise<Response> {
-  const bytes = Buffer.from(JSON.stringify(body));
-  const path = '/v1/messages?beta=true';
-  const headers = signRequest(SECRET, { method: 'POST', path, nodeId, keyId: 'key_t', requestId: `req_${randomBytes(6).toString('hex')}`, body: bytes });
-  return fetch(url + path, {
-    method: 'POST',
-    headers: { ...headers, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
-    body: bytes,
-  });
-}
-
-const hello = { model: 'claude-sonnet-4-6', max_tokens: 64, messages: [{ role: 'user', content: 'hello' }] };
-
-function refreshCalls(): number {
-  return fake.tokenRequests.filter((r) => r.grantType === 'refresh_token').length;
-}
+const hello = fakeMessagesBody();
+const tunnelOf = (nodeId: string) => gw.waitForTunnel((t) => t.headers[TunnelHeaders.nodeId] === nodeId, 20_000);
 
 describe('node-agent process', () => {
-  it('two processes holding one account refresh at the same moment: one rotation, both keep working', async () => {
-    const prefix = uniquePrefix('node2');
-    const keys = createKeyspace(prefix);
-    const creds = fake.issueOAuthCredentials('acct-1');
-    // An expired access token in the record both processes read at start.
-    await store.set(keys.cred('shared-node'), JSON.stringify({ type: 'oauth', refresh: creds.refreshToken, access: creds.accessToken, expires: Date.now() - 1_000 }));
-    const env = { NODE_ID: 'shared-node', REDIS_PREFIX: prefix };
-    const [a, b] = await Promise.all([startNode(env), startNode(env)]);
-    const [ra, rb] = await Promise.all([signedMessages(a.url, 'shared-node', hello), signedMessages(b.url, 'shared-node', hello)]);
-    expect([ra.status, rb.status]).toEqual([200, 200]);
-    expect(refreshCalls()).toBe(1);
-    expect(fake.tokenRequests.filter((r) => r.outcome !== 'ok')).toEqual([]);
-    const stored = JSON.parse((await store.get(keys.cred('shared-node'))) ?? '{}') as { refresh: string };
-    expect(stored.refresh).not.toBe(creds.refreshToken);
-    // Both keep working afterwards with the one live pair.
-    expect((await signedMessages(a.url, 'shared-node', hello)).status).toBe(200);
-    expect((await signedMessages(b.url, 'shared-node', hello)).status).toBe(200);
-    for (const s of [a.svc, b.svc]) s.proc.kill('SIGTERM');
-    await Promise.all([a.svc.exited(), b.svc.exited()]);
-    await store.del(keys.cred('shared-node'));
+  it('a node started with no Redis anywhere in its environment serves requests', async () => {
+    const env = {
+      GATEWAY_URL: gw.url,
+      NODE_ID: 'standalone',
+      NODE_TOKEN: TOKEN,
+      ANTHROPIC_API_KEY: fake.account('key-1').apiKey!,
+      ANTHROPIC_BASE_URL: fake.url,
+      PORT: String(await freePort()),
+    };
+    expect(Object.keys(env).filter((k) => /REDIS|UPSTASH|SECRET/.test(k))).toEqual([]);
+    const { svc, localUrl } = await startNode(env);
+    const tunnel = await tunnelOf('standalone');
+    const res = await call(tunnel, { body: hello });
+    expect(res.status).toBe(200);
+    expect(fake.requests.at(-1)).toMatchObject({ authKind: 'api_key', accountId: 'key-1' });
+    expect((await tunnel.waitForReport(() => true)).accountKind).toBe('api_key');
+    // Its own listener: loopback, health only.
+    const health = await call(localUrl, { method: 'GET', path: '/health' });
+    expect(JSON.parse(health.body.toString())).toMatchObject({ status: 'ok', nodeId: 'standalone', tunnels: 1 });
+    expect((await call(localUrl, { body: hello })).status).toBe(404);
+    expect(svc.output()).not.toMatch(/redis/i);
   });
 
-  it('SIGTERM during a stream: the stream completes, the node exits 0 and leaves the registry', async () => {
-    const prefix = uniquePrefix('drain');
-    const keys = createKeyspace(prefix);
+  it('SIGTERM during a stream: draining is reported at once, new requests get 503, the stream completes, exit 0', async () => {
     fake.setTiming({ deltaIntervalMs: 40, textDeltas: 20 });
     try {
-      const { svc, url } = await startNode({ NODE_ID: 'drain-node', REDIS_PREFIX: prefix, CLAUDE_REFRESH_TOKEN: fake.issueRefreshToken('acct-1') });
-      await waitFor(async () => (await readNodeRecords(store, keys)).some((n) => n.nodeId === 'drain-node'));
-      const res = await signedMessages(url, 'drain-node', { ...hello, stream: true });
-      expect(res.status).toBe(200);
-      const reader = res.body!.getReader();
-      const first = await reader.read();
+      const { svc } = await startNode(oauthEnv('drain-node', { CLAUDE_REFRESH_TOKEN: fake.issueRefreshToken('acct-1') }));
+      const tunnel = await tunnelOf('drain-node');
+      const stream = call(tunnel, { body: fakeMessagesBody({ stream: true }) });
+      await until(() => fake.requests.some((r) => r.route === 'messages'), 10_000, 'the stream reached upstream');
       svc.proc.kill('SIGTERM');
-      let text = Buffer.from(first.value ?? new Uint8Array()).toString();
-      for (let r = await reader.read(); !r.done; r = await reader.read()) text += Buffer.from(r.value).toString();
-      expect(text).toContain('event: message_stop');
-      // New requests are refused while draining, so the gateway moves them elsewhere.
-      const during = await signedMessages(url, 'drain-node', hello).catch(() => undefined);
+      await tunnel.waitForReport((r) => r.state.state === 'draining', 10_000);
+      const during = await call(tunnel, { body: hello }).catch(() => undefined);
       if (during) expect(during.status).toBe(503);
+      const res = await stream;
+      expect(res.status).toBe(200);
+      expect(res.body.toString()).toContain('event: message_stop');
       expect(await svc.exited()).toEqual({ code: 0, signal: null });
-      expect((await readNodeRecords(store, keys)).map((n) => n.nodeId)).not.toContain('drain-node');
+      await until(() => tunnel.closed, 5_000, 'the tunnel closed');
+      expect(svc.output()).toMatch(/"message":"stopped"/);
     } finally {
       fake.setTiming({ deltaIntervalMs: 0, textDeltas: 3 });
     }
   });
 
+  it('a second process with the same node id: refused while the first holds it, says so once, joins when the first leaves', async () => {
+    // The gateway's rule, played by the stand-in: the first instance holds the id while it has a tunnel open.
+    let holder: { instance: string; tunnel?: PeerTunnel } | undefined;
+    gw.answer = (req: IncomingMessage): UpgradeAnswer => {
+      const instance = req.headers[TunnelHeaders.instance] as string;
+      const held = holder !== undefined && holder.instance !== instance && (holder.tunnel === undefined || !holder.tunnel.closed);
+      if (held) return { kind: 'refuse', status: 409, code: 'duplicate_node', message: 'another process holds this node id' };
+      holder = { instance };
+      return { kind: 'accept' };
+    };
+    const env = { GATEWAY_URL: gw.url, NODE_ID: 'twin', NODE_TOKEN: TOKEN, ANTHROPIC_API_KEY: fake.account('key-1').apiKey!, ANTHROPIC_BASE_URL: fake.url };
+    const first = await startNode(env);
+    const held = await tunnelOf('twin');
+    holder!.tunnel = held;
+    const second = await startNode(env);
+    await until(() => gw.dials.filter((d) => d.status === 409).length >= 3, 20_000, 'three refusals of the second process');
+    expect(second.svc.output().match(/another process holds this node id/g)).toHaveLength(1);
+    first.svc.proc.kill('SIGTERM');
+    expect((await first.svc.exited()).code).toBe(0);
+    const taken = await gw.waitForTunnel((t) => t.headers[TunnelHeaders.instance] !== held.headers[TunnelHeaders.instance], 40_000);
+    expect((await call(taken, { body: hello })).status).toBe(200);
+  }, 60_000);
+
   it('with EGRESS_LOCAL_ADDRESS=127.0.0.2, token and API traffic both leave from 127.0.0.2', async () => {
-    const prefix = uniquePrefix('egress');
-    const { url } = await startNode({ NODE_ID: 'egress-node', REDIS_PREFIX: prefix, EGRESS_LOCAL_ADDRESS: '127.0.0.2', CLAUDE_REFRESH_TOKEN: fake.issueRefreshToken('acct-1') });
-    expect((await signedMessages(url, 'egress-node', hello)).status).toBe(200);
+    await startNode(oauthEnv('egress-node', { EGRESS_LOCAL_ADDRESS: '127.0.0.2', CLAUDE_REFRESH_TOKEN: fake.issueRefreshToken('acct-1') }));
+    expect((await call(await tunnelOf('egress-node'), { body: hello })).status).toBe(200);
     expect(fake.tokenRequests.length).toBeGreaterThan(0);
     expect(new Set(fake.tokenRequests.map((r) => r.remoteAddress))).toEqual(new Set(['127.0.0.2']));
     const api = fake.requests.filter((r) => r.route === 'messages');
-    expect(api.length).toBe(1);
-    expect(api[0]!.remoteAddress).toBe('127.0.0.2');
-    await store.del(createKeyspace(prefix).cred('egress-node'));
+    expect(api.map((r) => r.remoteAddress)).toEqual(['127.0.0.2']);
   });
 
   it('never writes a token to its log, through start, refresh, traffic and shutdown', async () => {
-    const prefix = uniquePrefix('logs');
     const refresh = fake.issueRefreshToken('acct-1');
-    const { svc, url } = await startNode({ NODE_ID: 'log-node', REDIS_PREFIX: prefix, CLAUDE_REFRESH_TOKEN: refresh });
-    expect((await signedMessages(url, 'log-node', hello)).status).toBe(200);
-    const stored = JSON.parse((await store.get(createKeyspace(prefix).cred('log-node'))) ?? '{}') as { access?: string; refresh?: string };
+    const { svc } = await startNode(oauthEnv('log-node', { CLAUDE_REFRESH_TOKEN: refresh }));
+    expect((await call(await tunnelOf('log-node'), { body: hello })).status).toBe(200);
+    const stored = JSON.parse(readFileSync(join(dir, 'log-node.json'), 'utf8')) as { access?: string; refresh?: string };
     svc.proc.kill('SIGTERM');
     await svc.exited();
-    const planted = [refresh, stored.access, stored.refresh].filter((t): t is string => typeof t === 'string' && t.length > 20);
-    expect(planted.length).toBe(3);
+    const planted = [refresh, stored.access, stored.refresh, TOKEN].filter((t): t is string => typeof t === 'string' && t.length > 20);
+    expect(planted.length).toBe(4);
     const out = svc.output();
     expect(out).toContain('node-agent started');
     expect(planted.filter((t) => out.includes(t))).toEqual([]);
-    expect(out).not.toContain(SECRET);
-    await store.del(createKeyspace(prefix).cred('log-node'));
+  });
+
+  it('a refused node token: one line naming the fix, and the node keeps running (it retries at the slow end)', async () => {
+    gw.answer = () => ({ kind: 'refuse', status: 401, code: 'unauthenticated', message: 'unknown node, wrong token or revoked' });
+    const { svc } = await startNode({ GATEWAY_URL: gw.url, NODE_ID: 'revoked', NODE_TOKEN: TOKEN, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: fake.url });
+    await svc.waitForOutput(/node token refused \(revoked or wrong\)/);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(svc.proc.exitCode).toBeNull();
+    expect(svc.output().match(/node token refused \(revoked or wrong\)/g)).toHaveLength(1);
+    expect(svc.output()).toMatch(/switchyard nodes add revoked/);
+    expect(svc.output()).not.toContain(TOKEN);
   });
 
   it('refuses to start without an account, naming the variables and the fix', async () => {
-    const { svc } = await startNode({ NODE_ID: 'no-account', REDIS_PREFIX: uniquePrefix('none') }, false);
+    const { svc } = await startNode(oauthEnv('no-account'), false);
     expect((await svc.exited()).code).toBe(1);
     expect(svc.output()).toMatch(/CLAUDE_REFRESH_TOKEN/);
     expect(svc.output()).toMatch(/login/);
   });
 
-  it('refuses a malformed credentials file and a short shared secret, naming the variable', async () => {
+  it('refuses a malformed credentials file, a plain-http public gateway and a bad node token, naming the variable and the fix', async () => {
     const file = join(dir, 'broken.json');
     writeFileSync(file, '{"claudeAiOauth": {"accessToken": 1}}');
-    const bad = await startNode({ NODE_ID: 'bad-file', REDIS_PREFIX: uniquePrefix('bad'), CLAUDE_CREDENTIALS_FILE: file }, false);
+    const bad = await startNode(oauthEnv('bad-file', { CLAUDE_CREDENTIALS_FILE: file }), false);
     expect((await bad.svc.exited()).code).toBe(1);
     expect(bad.svc.output()).toContain('CLAUDE_CREDENTIALS_FILE');
-    const short = await startNode({ NODE_ID: 'short', NODE_SHARED_SECRET: 'too-short', ANTHROPIC_API_KEY: 'k' }, false);
-    expect((await short.svc.exited()).code).toBe(1);
-    expect(short.svc.output()).toMatch(/NODE_SHARED_SECRET: must be at least 32 bytes/);
+
+    const plain = await startNode({ GATEWAY_URL: 'http://gateway.example.com', NODE_ID: 'plain', NODE_TOKEN: TOKEN, ANTHROPIC_API_KEY: 'k' }, false);
+    expect((await plain.svc.exited()).code).toBe(1);
+    expect(plain.svc.output()).toMatch(/GATEWAY_URL: plain http .*GATEWAY_ALLOW_HTTP=true/);
+
+    const token = await startNode({ GATEWAY_URL: gw.url, NODE_ID: 'bad-token', NODE_TOKEN: 'syn-short', ANTHROPIC_API_KEY: 'k' }, false);
+    expect((await token.svc.exited()).code).toBe(1);
+    expect(token.svc.output()).toMatch(/NODE_TOKEN: is not a node token.*switchyard nodes add/);
+    expect(gw.dials).toEqual([]);
   });
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

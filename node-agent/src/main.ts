@@ -1,32 +1,25 @@
-// The node-agent's composition root: config → store → egress → account → state, gate, heartbeat → HTTP server.
-// SIGTERM drains: marked draining in the registry, no new requests, in-flight streams finish (up to
-// DRAIN_TIMEOUT_MS), a running refresh finishes storing, the registry entry is removed, exit 0.
+// The node-agent's composition root: config → egress → account → state reports, gate → forwarding server →
+// local listener → tunnels to the gateway. The node holds no Redis credential and listens on no public port:
+// client requests reach it only through the tunnels it dials.
+// SIGTERM drains: reported as draining at once, no new requests (503, the gateway fails over), in-flight streams
+// finish (up to DRAIN_TIMEOUT_MS), a running refresh finishes saving, the tunnels close, exit 0.
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import {
-  createKeyspace,
-  createLogger,
-  createMetricsHandler,
-  describeMetrics,
-  metricsOnlyListener,
-  planMetrics,
-  readPackageVersion,
-  redactedUrl,
-  withDeadline,
-  type Logger,
-  type SharedStore,
-} from '@switchyard/shared';
+import { createLogger, createMetricsHandler, describeMetrics, metricsOnlyListener, planMetrics, readPackageVersion, redactedUrl, type Logger } from '@switchyard/shared';
 import { createNodeApp } from './app.js';
 import { loadNodeConfig, type NodeConfig } from './config.js';
-import { connectStore } from './connect-store.js';
-import { CredentialError, createAccountAuth } from './credentials/index.js';
+import { CredentialError, createAccountAuth, createSealedCopy, SealedCopyError } from './credentials/index.js';
 import { createAccountStateHolder } from './fleet/account-state.js';
 import { createDrainGate } from './fleet/drain.js';
-import { createHeartbeat } from './fleet/heartbeat.js';
+import { createStateReports } from './fleet/state-reports.js';
+import { createTunnelClient } from './fleet/tunnel-client.js';
+import { createLocalListener } from './http/local-listener.js';
 import { createNodeMetrics } from './metrics/index.js';
 import { createEgress } from './upstream/egress.js';
 
 const VERSION = readPackageVersion(fileURLToPath(new URL('../package.json', import.meta.url))) ?? 'unknown';
+// After the drain, how long the tunnels get to say goodbye (GOAWAY, the last answers flushed) before they are cut.
+const TUNNEL_CLOSE_GRACE_MS = 5_000;
 
 /** A reason not to start that the operator can fix: printed as it is, with the fix, without a stack. */
 class StartupRefusal extends Error {
@@ -37,28 +30,6 @@ class StartupRefusal extends Error {
   ) {
     super(message);
   }
-}
-
-function storeDescription(config: NodeConfig): string {
-  if (config.UPSTASH_REDIS_REST_URL !== undefined) return `upstash ${redactedUrl(config.UPSTASH_REDIS_REST_URL)}`;
-  return `redis ${redactedUrl(config.REDIS_URL ?? 'redis://127.0.0.1:6379')}${config.REDIS_URL === undefined ? ' (REDIS_URL not set: the default)' : ''}`;
-}
-
-/** An OAuth node reads and stores its login in the store, so it cannot start without it; say so plainly. */
-async function requireStore(config: NodeConfig, store: SharedStore): Promise<void> {
-  if (config.ANTHROPIC_API_KEY !== undefined) return;
-  const reachable = await withDeadline(store.ping(), 5_000, 'store ping').then(
-    () => true,
-    () => false,
-  );
-  if (reachable) return;
-  const noAccount = config.CLAUDE_REFRESH_TOKEN === undefined && config.CLAUDE_CREDENTIALS_FILE === undefined;
-  throw new StartupRefusal(
-    `the store is unreachable (${storeDescription(config)}); an OAuth node keeps its login there` +
-      (noAccount ? ', and no account is set in the environment (ANTHROPIC_API_KEY, CLAUDE_REFRESH_TOKEN or CLAUDE_CREDENTIALS_FILE)' : ''),
-    'start Redis there, or set REDIS_URL (or UPSTASH_REDIS_REST_URL with UPSTASH_REDIS_REST_TOKEN) to a reachable one' +
-      (noAccount ? '; then set ANTHROPIC_API_KEY, CLAUDE_REFRESH_TOKEN or CLAUDE_CREDENTIALS_FILE, or run the node-agent login command' : ''),
-  );
 }
 
 function listen(server: http.Server, port: number, host: string, variable: string): Promise<void> {
@@ -72,15 +43,12 @@ function listen(server: http.Server, port: number, host: string, variable: strin
 
 async function main(config: NodeConfig, log: Logger): Promise<void> {
   const startedAt = Date.now();
-  const store = connectStore(config, log);
-  const keys = createKeyspace(config.REDIS_PREFIX);
   const egress = createEgress({
     ...(config.EGRESS_LOCAL_ADDRESS === undefined ? {} : { localAddress: config.EGRESS_LOCAL_ADDRESS }),
     ...(config.EGRESS_PROXY_URL === undefined ? {} : { proxyUrl: config.EGRESS_PROXY_URL }),
   });
 
-  // 1. The account: API key, or OAuth from the newest credential source.
-  await requireStore(config, store);
+  // 1. The account: API key, or OAuth from the newest of the environment, the volume and the gateway's sealed copy.
   const account = createAccountStateHolder({ log });
   const gate = createDrainGate();
   const metrics = createNodeMetrics({
@@ -90,23 +58,21 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
     gitSha: config.GIT_SHA,
     account,
     gate,
+    tunnels: () => tunnels.connected(),
     now: Date.now,
   });
-  const auth = await createAccountAuth({ config, store, keys, egress, log, onRefreshOutcome: (outcome) => metrics.refresh(outcome) });
+  const copy = createSealedCopy({ gatewayUrl: config.GATEWAY_URL, nodeId: config.NODE_ID, token: config.NODE_TOKEN, allowHttp: config.GATEWAY_ALLOW_HTTP, log });
+  const auth = await createAccountAuth({ config, egress, log, copy, onRefreshOutcome: (outcome) => metrics.refresh(outcome) });
   auth.onStatusChange((s) => (s === 'needs_login' ? account.setNeedsLogin() : account.setOk()));
   if (auth.status() === 'needs_login') account.setNeedsLogin();
 
-  // 2. Joining the fleet.
-  const heartbeat = createHeartbeat({
-    store,
-    keys,
-    intervalMs: config.HEARTBEAT_INTERVAL_MS,
+  // 2. What the gateways see of this node: its state, on every tunnel.
+  const reports = createStateReports({
     log,
-    record: () => {
+    report: () => {
       const label = auth.label();
       return {
         nodeId: config.NODE_ID,
-        url: config.NODE_PUBLIC_URL,
         accountKind: auth.kind,
         ...(label === undefined ? {} : { accountLabel: label }),
         state: account.current(),
@@ -118,9 +84,40 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
       };
     },
   });
-  account.onChange(() => void heartbeat.beatNow());
+  account.onChange(() => reports.notify());
 
-  // 3. The HTTP surface the gateway talks to, and /metrics (on it, on a port of its own, or off).
+  // 3. The forwarding server: never listens; each tunnel connection stream is one of its connections.
+  const connections = http.createServer(
+    createNodeApp({
+      anthropicBaseUrl: new URL(config.ANTHROPIC_BASE_URL),
+      maxBodyBytes: config.MAX_BODY_BYTES,
+      egress,
+      auth,
+      gate,
+      log,
+      onUpstreamResponse: (status, headers, model) => {
+        metrics.upstreamResponse(status, model);
+        account.applyResponse(status, headers, model);
+      },
+      metrics,
+    }),
+  );
+
+  // 4. The tunnels to the gateway (dialled from start() on).
+  const tunnels = createTunnelClient({
+    gatewayUrl: new URL(config.GATEWAY_URL),
+    nodeId: config.NODE_ID,
+    token: config.NODE_TOKEN,
+    allowHttp: config.GATEWAY_ALLOW_HTTP,
+    onStateStream: (stream) => reports.attach(stream),
+    connections,
+    log,
+    pingIntervalMs: config.TUNNEL_PING_INTERVAL_MS,
+    pingTimeoutMs: config.TUNNEL_PING_TIMEOUT_MS,
+    onDial: (outcome) => metrics.tunnelDial(outcome),
+  });
+
+  // 5. The local listener: /health and /metrics (on it, on a port of its own, or off).
   const exposure = planMetrics({ port: config.METRICS_PORT, token: config.METRICS_TOKEN });
   const metricsHandler =
     exposure.where === 'off'
@@ -130,30 +127,24 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
           ...(exposure.token === undefined ? {} : { token: exposure.token, tokenVariable: 'METRICS_TOKEN' }),
           onError: (err) => log.error('metrics scrape failed', { err }),
         });
-  const app = createNodeApp({
-    nodeId: config.NODE_ID,
-    sharedSecret: config.NODE_SHARED_SECRET,
-    anthropicBaseUrl: new URL(config.ANTHROPIC_BASE_URL),
-    maxBodyBytes: config.MAX_BODY_BYTES,
-    egress,
-    auth,
-    gate,
-    log,
-    onUpstreamResponse: (status, headers, model) => {
-      metrics.upstreamResponse(status, model);
-      account.applyResponse(status, headers, model);
-    },
-    metrics,
-    ...(exposure.where === 'main' && metricsHandler ? { metricsHandler } : {}),
-    health: () => ({ status: 'ok', nodeId: config.NODE_ID, version: VERSION, gitSha: config.GIT_SHA, state: account.current().state, inFlight: gate.inFlight }),
-  });
-  const server = http.createServer(app);
-  // Longer than the gateway agent's idle timeout, so the gateway never reuses a socket the node just closed.
-  server.keepAliveTimeout = 75_000;
-  server.headersTimeout = 80_000;
+  const local = http.createServer(
+    createLocalListener({
+      draining: () => gate.draining,
+      ...(exposure.where === 'main' && metricsHandler ? { metricsHandler } : {}),
+      health: () => ({
+        status: 'ok',
+        nodeId: config.NODE_ID,
+        version: VERSION,
+        gitSha: config.GIT_SHA,
+        state: account.current().state,
+        inFlight: gate.inFlight,
+        tunnels: tunnels.connected().length,
+      }),
+    }),
+  );
 
   await auth.start();
-  await listen(server, config.PORT, config.HOST, 'PORT');
+  await listen(local, config.PORT, config.HOST, 'PORT');
   let metricsServer: http.Server | undefined;
   if (exposure.where === 'own' && metricsHandler) {
     const own = http.createServer(metricsOnlyListener(metricsHandler));
@@ -165,19 +156,20 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
       },
     );
   }
-  heartbeat.start();
+
+  // 6. Dialling in.
+  tunnels.start();
   log.info('node-agent started', {
     nodeId: config.NODE_ID,
-    publicUrl: config.NODE_PUBLIC_URL,
+    gateway: redactedUrl(config.GATEWAY_URL),
+    instance: tunnels.instance.slice(0, 8),
     listen: `${config.HOST}:${config.PORT}`,
     account: auth.kind,
     accountLabel: auth.label(),
     accountStatus: auth.status(),
     upstream: redactedUrl(config.ANTHROPIC_BASE_URL),
     egress: egress.describe(),
-    store: storeDescription(config),
-    prefix: config.REDIS_PREFIX,
-    heartbeatIntervalMs: config.HEARTBEAT_INTERVAL_MS,
+    pingIntervalMs: config.TUNNEL_PING_INTERVAL_MS,
     metrics: exposure.where === 'own' && metricsServer === undefined ? 'off (its port could not be opened)' : describeMetrics(exposure, config.HOST, config.PORT),
     version: VERSION,
     gitSha: config.GIT_SHA,
@@ -189,15 +181,19 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
     stopping = true;
     log.info('draining', { signal, inFlight: gate.inFlight, timeoutMs: config.DRAIN_TIMEOUT_MS });
     const drained = gate.drain(config.DRAIN_TIMEOUT_MS);
+    // Reported on every tunnel at once: the gateways stop choosing this node; anything already on its way gets a 503.
     account.setDraining();
-    await heartbeat.beatNow();
-    server.close();
-    server.closeIdleConnections();
+    tunnels.stopDialing();
+    local.close();
+    local.closeIdleConnections();
     metricsServer?.close();
     const { timedOut } = await drained;
+    reports.stop();
+    await tunnels.stop(TUNNEL_CLOSE_GRACE_MS);
     await auth.stop();
-    await heartbeat.leave();
-    await store.close();
+    // A refresh just before the end: its sealed copy gets a moment to reach the gateway (the volume has it anyway).
+    await copy.flush(3_000);
+    copy.close();
     egress.destroy();
     log.info('stopped', { timedOut, inFlight: gate.inFlight });
     process.exit(0);
@@ -210,6 +206,7 @@ const config = loadNodeConfig();
 const log = createLogger({ service: 'node-agent', level: config.LOG_LEVEL, format: config.LOG_FORMAT });
 main(config, log).catch((err: unknown) => {
   if (err instanceof CredentialError) log.error('cannot start: no usable account', { reason: err.message });
+  else if (err instanceof SealedCopyError) log.error('cannot start: the gateway could not be asked for the sealed credential copy', { reason: err.message });
   else if (err instanceof StartupRefusal) log.error('cannot start', { reason: err.message, fix: err.fix });
   else log.error('cannot start', { err });
   const reason = err instanceof StartupRefusal ? `${err.message}. Fix: ${err.fix}.` : err instanceof Error ? err.message : String(err);

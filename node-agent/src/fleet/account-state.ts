@@ -1,5 +1,5 @@
 // The node's one account state: moved by every upstream response's rate-limit headers and by the
-// credential layer and shutdown; read by the heartbeat, which publishes it to the registry.
+// credential layer and shutdown; read by the state reports, which send it to the gateways over every tunnel.
 import { initialAccountState, nextAccountState, parseRateLimitHeaders } from '@switchyard/shared';
 import type { AccountState, AccountStatus, HeaderSource, Logger } from '@switchyard/shared';
 
@@ -72,10 +72,10 @@ function transitionFields(prev: AccountState, next: AccountState, model: string 
 
 /**
  * Creates the holder. Each transition is logged once (`account state changed`, warn when the account
- * leaves rotation) and announced to onChange listeners, so the heartbeat can publish it at once.
+ * leaves rotation) and announced to onChange listeners, so the state reports can send it at once.
  * @example
  * const account = createAccountStateHolder({ log });
- * account.onChange(() => void heartbeat.beatNow());
+ * account.onChange(() => reports.notify());
  * auth.onStatusChange((s) => (s === 'needs_login' ? account.setNeedsLogin() : account.setOk()));
  */
 export function createAccountStateHolder(deps: AccountStateHolderDeps): AccountStateHolder {

@@ -1,4 +1,4 @@
-// The node forwards faithfully: bytes both ways, streams unbuffered, errors unchanged, only the credential swapped.
+// The node forwards faithfully through its tunnel: bytes both ways, streams unbuffered, errors unchanged, only the credential swapped.
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import {
@@ -10,7 +10,7 @@ import {
   type FakeAnthropic,
   type StreamClosedEvent,
 } from '@switchyard/shared/testing';
-import { apiKeyAuth, call, oauthAuth, signedHeaders, startNode, startTap, type TestNode } from './test-harness.js';
+import { apiKeyAuth, call, oauthAuth, startNode, startTap, viaTunnel, type TestNode } from './test-harness.js';
 
 // Asymmetric matchers are typed any; naming them keeps the assertions typed.
 const anyNumber: unknown = expect.any(Number);
@@ -55,7 +55,7 @@ function pairs(raw: string[]): string[][] {
 
 test('a stream with thinking, text and tool_use reaches the client byte for byte, frame for frame', async () => {
   const body = streamBody();
-  const res = await call(node.url, { path: '/v1/messages?beta=true', body });
+  const res = await call(node, { path: '/v1/messages?beta=true', body });
   expect(res.status).toBe(200);
   expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
   const upstream = tap.records.at(-1)!;
@@ -78,7 +78,7 @@ test('request bodies arrive byte for byte (odd spacing, escapes, multi-byte text
   const odd = Buffer.from('{ "model" :"claude-sonnet-4-6",\n "max_tokens":16,"messages":[{"role":"user","content":"h\u00e9llo \u2713 \\u00e9 \ud83d\ude00"}]}');
   const big = Buffer.from(JSON.stringify(fakeMessagesBody({ messages: [{ role: 'user', content: 'z\u00e9'.repeat(200_000) }] })));
   for (const body of [odd, big]) {
-    const res = await call(node.url, { body });
+    const res = await call(node, { body });
     expect(res.status).toBe(200);
     expect(tap.records.at(-1)!.requestBody.equals(body)).toBe(true);
     expect(tap.records.at(-1)!.headers['content-length']).toBe(String(body.length));
@@ -86,13 +86,13 @@ test('request bodies arrive byte for byte (odd spacing, escapes, multi-byte text
 });
 
 test('GET /v1/models keeps its query and count_tokens is forwarded', async () => {
-  const models = await call(node.url, { method: 'GET', path: '/v1/models?limit=2' });
+  const models = await call(node, { method: 'GET', path: '/v1/models?limit=2' });
   expect(models.status).toBe(200);
   expect((JSON.parse(models.body.toString()) as { data: unknown[] }).data).toHaveLength(2);
   expect(tap.records.at(-1)!.url).toBe('/v1/models?limit=2');
   expect(tap.records.at(-1)!.headers['content-length']).toBeUndefined();
 
-  const count = await call(node.url, { path: '/v1/messages/count_tokens', body: { model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'Say hi' }] } });
+  const count = await call(node, { path: '/v1/messages/count_tokens', body: { model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'Say hi' }] } });
   expect(count.status).toBe(200);
   expect(JSON.parse(count.body.toString())).toEqual({ input_tokens: anyNumber });
 });
@@ -103,7 +103,7 @@ test.each([
   ['500 api_error', { kind: 'server_error' } as const, 500],
 ])('upstream %s passes through unchanged and is reported', async (_name, fault, status) => {
   fake.inject({ ...fault, match: { accountId: 'max-1' } });
-  const res = await call(node.url, { body: fakeMessagesBody() });
+  const res = await call(node, { body: fakeMessagesBody() });
   const upstream = tap.records.at(-1)!;
   expect(res.status).toBe(status);
   expect(upstream.status).toBe(status);
@@ -142,7 +142,7 @@ describe('without the tap', () => {
       'x-stainless-lang': 'js',
       'anthropic-beta': ['claude-code-20250219, interleaved-thinking-2025-05-14', 'oauth-2025-04-20,claude-code-20250219 ,fine-grained-tool-streaming-2025-05-14'],
     };
-    const res = await call(directNode!.url, { headers: clientHeaders, body: fakeMessagesBody() });
+    const res = await call(directNode!, { headers: clientHeaders, body: fakeMessagesBody() });
     expect(res.status).toBe(200);
     const seen = fake.requests.at(-1)!;
     expect(seen.headers.authorization).toBe(`Bearer ${auth.current().accessToken}`);
@@ -157,7 +157,7 @@ describe('without the tap', () => {
   });
 
   test('an OAuth account adds only its beta when the client sent none', async () => {
-    const res = await call(directNode!.url, { body: fakeMessagesBody() });
+    const res = await call(directNode!, { body: fakeMessagesBody() });
     expect(res.status).toBe(200);
     expect(fake.requests.at(-1)!.betas).toEqual(['oauth-2025-04-20']);
   });
@@ -165,7 +165,7 @@ describe('without the tap', () => {
   test('an API-key account sends x-api-key, no Authorization, and the client betas as they were', async () => {
     const keyNode = await startNode(fakeUrl, { auth: apiKeyAuth(fake.account('key-1').apiKey!) });
     try {
-      const res = await call(keyNode.url, { headers: { authorization: 'Bearer client-secret-1', 'anthropic-beta': 'claude-code-20250219' }, body: fakeMessagesBody() });
+      const res = await call(keyNode, { headers: { authorization: 'Bearer client-secret-1', 'anthropic-beta': 'claude-code-20250219' }, body: fakeMessagesBody() });
       expect(res.status).toBe(200);
       const seen = fake.requests.at(-1)!;
       expect([seen.authKind, seen.accountId, seen.headers.authorization]).toEqual(['api_key', 'key-1', undefined]);
@@ -187,8 +187,8 @@ describe('without the tap', () => {
         });
       });
       const abortedAt = await new Promise<number>((resolve, reject) => {
-        const headers = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', ...signedHeaders({}, body) };
-        const req = http.request(`${directNode!.url}/v1/messages`, { method: 'POST', headers, agent: false }, (res) => {
+        const headers = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' };
+        const req = http.request('http://node.tunnel/v1/messages', { method: 'POST', headers, ...viaTunnel(directNode!) }, (res) => {
           let events = 0;
           res.on('data', (chunk: Buffer) => {
             events += chunk.toString().split('\n\n').length - 1;

@@ -1,5 +1,5 @@
-/** The routes a node serves: the three Anthropic ones it forwards, and its health. */
-export type NodeRoute = 'messages' | 'count_tokens' | 'models' | 'health';
+/** The routes the forwarding app serves: the three Anthropic ones it forwards. */
+export type NodeRoute = 'messages' | 'count_tokens' | 'models';
 
 /** The path without its query string. */
 export function pathOf(url: string): string {
@@ -14,9 +14,6 @@ export function routeOf(method: string | undefined, path: string): NodeRoute | u
     if (path === '/v1/messages/count_tokens') return 'count_tokens';
     return undefined;
   }
-  if (method === 'GET') {
-    if (path === '/v1/models') return 'models';
-    if (path === '/health') return 'health';
-  }
+  if (method === 'GET' && path === '/v1/models') return 'models';
   return undefined;
 }

@@ -1,16 +1,23 @@
-// Test-only helpers for the node app's integration tests: a running node over the fake upstream,
-// signed calls, a recording tap, and small in-test twins of AccountAuth and DrainGate.
+// Test-only helpers for the node app's integration tests: a node serving through a real tunnel to a stand-in
+// gateway (fleet/test-harness.ts), calls made the way the gateway makes them (one HTTP/1.1 request per connection
+// stream), a recording tap, and small in-test twins of AccountAuth and DrainGate.
 import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AppError, newRequestId, signRequest, type Logger } from '@switchyard/shared';
+import { AppError, ForwardHeaders, newRequestId, NodeTokens, type Logger } from '@switchyard/shared';
 import type { FakeAnthropic, IssuedOAuthCredentials } from '@switchyard/shared/testing';
 import { createNodeApp, type NodeAppDeps } from '../app.js';
 import type { AccountAuth } from '../credentials/account-auth.js';
+import { createAccountStateHolder, type AccountStateHolder } from '../fleet/account-state.js';
 import type { DrainGate } from '../fleet/drain.js';
+import { createStateReports, type StateReports } from '../fleet/state-reports.js';
+import { createTunnelClient, type TunnelClient, type TunnelClientDeps } from '../fleet/tunnel-client.js';
+import { startTestGateway, type PeerTunnel, type TestGateway } from '../fleet/test-harness.js';
 import { createEgress } from '../upstream/egress.js';
+import { createLocalListener } from './local-listener.js';
 
-export const TEST_SECRET = 'test-secret-'.padEnd(40, 'x');
 export const TEST_NODE_ID = 'node-test-1';
+/** A well-formed node token for tests (generated once per run; the stand-in gateway does not check it). */
+export const TEST_NODE_TOKEN = NodeTokens.generate();
 
 /** Listens on 127.0.0.1:0; returns the base URL. */
 export async function listen(server: Server): Promise<string> {
@@ -107,55 +114,116 @@ export function captureLogger(lines: LogLine[] = [], fields: Record<string, unkn
   return { lines, error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: (more) => captureLogger(lines, { ...fields, ...more }) };
 }
 
-/** A running node app plus what it reported. */
+/** A node serving through a tunnel to a stand-in gateway, plus what it reported. */
 export interface TestNode {
+  /** The node's local listener (/health; /metrics when given a handler). */
   url: string;
   gate: ReturnType<typeof countingGate>;
   log: ReturnType<typeof captureLogger>;
   responses: { status: number; headers: IncomingHttpHeaders; model: string | undefined }[];
+  account: AccountStateHolder;
+  reports: StateReports;
+  client: TunnelClient;
+  gateway: TestGateway;
+  /** The first tunnel the stand-in accepted. */
+  tunnel: PeerTunnel;
   close(): Promise<void>;
 }
 
-/** Starts a node app in front of `upstreamUrl`. */
-export async function startNode(upstreamUrl: string, over: Partial<NodeAppDeps> & { auth: AccountAuth }): Promise<TestNode> {
+/** Options of startNode beyond the app's own deps. */
+export interface StartNodeOptions {
+  /** Tunnel client settings (ping timings, backoff, …). */
+  tunnel?: Partial<TunnelClientDeps>;
+  /** Use this stand-in gateway instead of a fresh one (it is not closed with the node). */
+  gateway?: TestGateway;
+  reportIntervalMs?: number;
+}
+
+/** Starts a node in front of `upstreamUrl`, dialled in to a stand-in gateway; resolves once its first tunnel is open. */
+export async function startNode(upstreamUrl: string, over: Partial<NodeAppDeps> & { auth: AccountAuth }, opts: StartNodeOptions = {}): Promise<TestNode> {
   const gate = countingGate();
   const log = captureLogger();
   const responses: TestNode['responses'] = [];
   const egress = over.egress ?? createEgress();
+  const account = createAccountStateHolder({ log });
+  const startedAt = Date.now();
+  const reports = createStateReports({
+    log,
+    ...(opts.reportIntervalMs === undefined ? {} : { intervalMs: opts.reportIntervalMs }),
+    report: () => ({
+      nodeId: TEST_NODE_ID,
+      accountKind: over.auth.kind,
+      accountLabel: 'test',
+      state: account.current(),
+      inFlight: gate.inFlight,
+      version: '0.0.0-test',
+      gitSha: 'test',
+      startedAt,
+      heartbeatAt: Date.now(),
+    }),
+  });
+  account.onChange(() => reports.notify());
   const deps: NodeAppDeps = {
-    nodeId: TEST_NODE_ID,
-    sharedSecret: TEST_SECRET,
     anthropicBaseUrl: new URL(upstreamUrl),
     maxBodyBytes: 1024 * 1024,
     egress,
     gate,
     log,
-    onUpstreamResponse: (status, headers, model) => void responses.push({ status, headers, model }),
-    health: () => ({ status: 'ok', nodeId: TEST_NODE_ID }),
+    onUpstreamResponse: (status, headers, model) => {
+      responses.push({ status, headers, model });
+      account.applyResponse(status, headers, model);
+    },
     ...over,
   };
-  const server = http.createServer(createNodeApp(deps));
-  const url = await listen(server);
+  const connections = http.createServer(createNodeApp(deps));
+  const local = http.createServer(createLocalListener({ draining: () => gate.draining, health: () => ({ status: 'ok', nodeId: TEST_NODE_ID }) }));
+  const url = await listen(local);
+  const gateway = opts.gateway ?? (await startTestGateway());
+  const client = createTunnelClient({
+    gatewayUrl: new URL(gateway.url),
+    nodeId: TEST_NODE_ID,
+    token: TEST_NODE_TOKEN,
+    allowHttp: false,
+    onStateStream: (stream) => reports.attach(stream),
+    connections,
+    log,
+    pingIntervalMs: 1_000,
+    pingTimeoutMs: 5_000,
+    backoff: { baseMs: 20, maxMs: 200 },
+    ...opts.tunnel,
+  });
+  client.start();
+  const tunnel = await gateway.waitForTunnel();
   return {
     url,
     gate,
     log,
     responses,
+    account,
+    reports,
+    client,
+    gateway,
+    tunnel,
     close: async () => {
-      await closeServer(server);
+      reports.stop();
+      await client.stop(1_000);
+      await closeServer(local);
+      if (!opts.gateway) await gateway.close();
       egress.destroy();
     },
   };
 }
 
-/** How a test call is made; `sign: false` sends it unsigned, `sign` overrides signed fields, `sendBody` tampers. */
+/** How a test call is made, as the gateway makes it: the request id and key id ride in ForwardHeaders. */
 export interface CallOptions {
   method?: string;
   path?: string;
   body?: Buffer | string | object;
   headers?: OutgoingHttpHeaders;
-  sign?: false | { nodeId?: string; timestampMs?: number; nonce?: string; path?: string; requestId?: string };
-  sendBody?: Buffer;
+  /** Default: a fresh request id. */
+  requestId?: string;
+  /** Default: key_test. */
+  keyId?: string;
   /** Called with the client request once it is sent (to abort it). */
   onRequest?: (req: http.ClientRequest) => void;
 }
@@ -174,29 +242,31 @@ function bodyBytes(body: CallOptions['body']): Buffer {
   return Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
 }
 
-/** The headers a signed call carries (exported for replay tests). */
-export function signedHeaders(opts: CallOptions, body: Buffer): Record<string, string> {
-  if (opts.sign === false) return {};
-  const s = opts.sign ?? {};
-  return signRequest(TEST_SECRET, {
-    method: opts.method ?? 'POST',
-    path: s.path ?? opts.path ?? '/v1/messages',
-    nodeId: s.nodeId ?? TEST_NODE_ID,
-    keyId: 'key_test',
-    requestId: s.requestId ?? newRequestId(),
-    body,
-    ...(s.timestampMs === undefined ? {} : { timestampMs: s.timestampMs }),
-    ...(s.nonce === undefined ? {} : { nonce: s.nonce }),
-  });
+/** Where a call goes: through a node's tunnel (its first open one), or plain HTTP to a base URL. */
+export type CallTarget = TestNode | PeerTunnel | string;
+
+/** The request options that send one call through a tunnel as a fresh connection stream. */
+export function viaTunnel(target: TestNode | PeerTunnel): Pick<http.RequestOptions, 'createConnection'> {
+  const tunnel = 'connect' in target ? target : (target.gateway.open()[0] ?? target.tunnel);
+  // A connection stream is a Duplex, not a net.Socket, which is all node:http needs of it.
+  const createConnection = (() => tunnel.connect()) as unknown as http.RequestOptions['createConnection'];
+  return { createConnection };
 }
 
-/** Makes one HTTP call over a fresh connection and reads the whole answer. */
-export function call(baseUrl: string, opts: CallOptions = {}, presigned?: Record<string, string>): Promise<CallResult> {
+/** Makes one HTTP call over a fresh connection (a tunnel stream, or TCP to a URL) and reads the whole answer. */
+export function call(target: CallTarget, opts: CallOptions = {}): Promise<CallResult> {
   const body = bodyBytes(opts.body);
-  const wire = opts.sendBody ?? body;
-  const headers = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', ...opts.headers, ...(presigned ?? signedHeaders(opts, body)) };
+  const headers = {
+    'content-type': 'application/json',
+    'anthropic-version': '2023-06-01',
+    [ForwardHeaders.requestId]: opts.requestId ?? newRequestId(),
+    [ForwardHeaders.keyId]: opts.keyId ?? 'key_test',
+    ...opts.headers,
+  };
+  const path = opts.path ?? '/v1/messages';
+  const where = typeof target === 'string' ? { url: `${target}${path}`, extra: { agent: false as const } } : { url: `http://node.tunnel${path}`, extra: viaTunnel(target) };
   return new Promise((resolve, reject) => {
-    const req = http.request(`${baseUrl}${opts.path ?? '/v1/messages'}`, { method: opts.method ?? 'POST', headers, agent: false }, (res) => {
+    const req = http.request(where.url, { method: opts.method ?? 'POST', headers, ...where.extra }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }));
@@ -204,7 +274,7 @@ export function call(baseUrl: string, opts: CallOptions = {}, presigned?: Record
     });
     req.on('error', reject);
     opts.onRequest?.(req);
-    req.end(wire.length > 0 ? wire : undefined);
+    req.end(body.length > 0 ? body : undefined);
   });
 }
 

@@ -11,8 +11,8 @@ export interface NodeMetrics {
   request(route: string, status: number, durationMs: number, upstreamTtfbMs: number | undefined): void;
   /** Anthropic answered (every answer, a 401 replayed after a refresh too). */
   upstreamResponse(status: number, model: string | undefined): void;
-  /** A request without a valid gateway signature was refused, and why. */
-  signatureRefused(reason: string): void;
+  /** A tunnel dial ended: open, refused_<status>, or unreachable. */
+  tunnelDial(outcome: string): void;
   /** An OAuth refresh run ended. */
   refresh(outcome: RefreshOutcome): void;
 }
@@ -24,6 +24,8 @@ export interface NodeMetricsDeps {
   gitSha: string;
   account: { current(): AccountState };
   gate: { readonly inFlight: number };
+  /** The replicas this node has a tunnel to now. */
+  tunnels?: () => readonly string[];
   now(): number;
 }
 
@@ -74,7 +76,15 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
     registers,
   });
   const upstream = new Counter({ name: 'switchyard_node_upstream_responses_total', help: "Anthropic's answers by status and the model asked for.", labelNames: ['status', 'model'], registers });
-  const refused = new Counter({ name: 'switchyard_node_signature_rejections_total', help: 'Requests refused for a missing or bad gateway signature, by reason.', labelNames: ['reason'], registers });
+  const dials = new Counter({ name: 'switchyard_node_tunnel_dials_total', help: 'Tunnel dials to the gateway by outcome: open, refused_<status>, unreachable.', labelNames: ['outcome'], registers });
+  new Gauge({
+    name: 'switchyard_node_tunnels',
+    help: 'Tunnels open to gateway replicas now.',
+    registers,
+    collect() {
+      this.set(deps.tunnels?.().length ?? 0);
+    },
+  });
   const refreshes = new Counter({
     name: 'switchyard_node_oauth_refreshes_total',
     help: 'OAuth refresh runs by outcome: success, needs_login, or failed_<reason> (status, timeout, network, malformed, rejected, lock, error).',
@@ -99,7 +109,7 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
       if (upstreamTtfbMs !== undefined) upstreamTtfb.observe({ route }, upstreamTtfbMs / 1000);
     },
     upstreamResponse: (status, model) => upstream.inc({ status: String(status), model: modelLabel(model) }),
-    signatureRefused: (reason) => refused.inc({ reason }),
+    tunnelDial: (outcome) => dials.inc({ outcome }),
     refresh: (outcome) => refreshes.inc({ outcome: refreshOutcomeLabel(outcome) }),
   };
 }

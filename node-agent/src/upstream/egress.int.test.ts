@@ -19,7 +19,7 @@ test('an API request through the node leaves from 127.0.0.2 when bound to it', a
   expect(egress.describe()).toBe('direct from 127.0.0.2');
   const node = await startNode(fakeUrl, { auth: oauthAuth(fake, 'max-1'), egress });
   try {
-    expect((await call(node.url, { body: fakeMessagesBody() })).status).toBe(200);
+    expect((await call(node, { body: fakeMessagesBody() })).status).toBe(200);
     expect(fake.requests.at(-1)!.remoteAddress).toBe('127.0.0.2');
   } finally {
     await node.close();

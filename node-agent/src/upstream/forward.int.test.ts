@@ -24,7 +24,7 @@ describe('a 401 before the known expiry', () => {
     try {
       const stale = auth.current().accessToken;
       fake.expireAccessToken(stale);
-      const res = await call(node.url, { body });
+      const res = await call(node, { body });
       expect(res.status).toBe(200);
       expect(auth.refreshes).toEqual([stale]);
       expect(fake.requests.map((r) => [r.status, r.accessToken])).toEqual([
@@ -43,7 +43,7 @@ describe('a 401 before the known expiry', () => {
     const node = await startNode(fakeUrl, { auth });
     try {
       fake.expireAccessToken(auth.current().accessToken);
-      const res = await call(node.url, { body });
+      const res = await call(node, { body });
       expect(res.status).toBe(401);
       expect(JSON.parse(res.body.toString())).toMatchObject({ error: { type: 'authentication_error', message: AUTH_MESSAGES.expired } });
       expect(auth.refreshes).toHaveLength(1);
@@ -58,7 +58,7 @@ describe('a 401 before the known expiry', () => {
     const node = await startNode(fakeUrl, { auth });
     try {
       fake.expireAccessToken(auth.current().accessToken);
-      const res = await call(node.url, { body });
+      const res = await call(node, { body });
       expect(res.status).toBe(401);
       expect(JSON.parse(res.body.toString())).toEqual({
         type: 'error',
@@ -76,7 +76,7 @@ describe('a 401 before the known expiry', () => {
   test('an API-key account never refreshes: its 401 passes straight through', async () => {
     const node = await startNode(fakeUrl, { auth: apiKeyAuth('not-a-known-key') });
     try {
-      const res = await call(node.url, { body });
+      const res = await call(node, { body });
       expect(res.status).toBe(401);
       expect(JSON.parse(res.body.toString())).toMatchObject({ error: { message: AUTH_MESSAGES.invalidApiKey } });
       expect(fake.requests).toHaveLength(1);
@@ -90,7 +90,7 @@ describe('upstream failures', () => {
   test('a connection failure before any response → 502 api_error envelope', async () => {
     const node = await startNode(`http://127.0.0.1:${await freePort()}`, { auth: apiKeyAuth('k') });
     try {
-      const res = await call(node.url, { body });
+      const res = await call(node, { body });
       expect(res.status).toBe(502);
       expect(JSON.parse(res.body.toString())).toMatchObject({ type: 'error', error: { type: 'api_error' } });
       expect(node.log.lines.find((l) => l.message === 'upstream request failed')?.meta).toMatchObject({ code: 'ECONNREFUSED' });
@@ -103,7 +103,7 @@ describe('upstream failures', () => {
     const node = await startNode(fakeUrl, { auth: oauthAuth(fake, 'max-1') });
     try {
       fake.inject({ kind: 'reset_after_bytes', bytes: 600, match: { accountId: 'max-1' } });
-      await expect(call(node.url, { body: fakeMessagesBody({ stream: true }) })).rejects.toThrow(/aborted|socket hang up|ECONNRESET/);
+      await expect(call(node, { body: fakeMessagesBody({ stream: true }) })).rejects.toThrow(/aborted|socket hang up|ECONNRESET/);
     } finally {
       await node.close();
     }
@@ -124,8 +124,8 @@ describe('upstream failures', () => {
     });
     const node = await startNode(await listen(upstream), { auth: apiKeyAuth('k') });
     try {
-      expect((await call(node.url, { body })).status).toBe(200);
-      expect((await call(node.url, { body })).status).toBe(200);
+      expect((await call(node, { body })).status).toBe(200);
+      expect((await call(node, { body })).status).toBe(200);
       expect(served).toBe(2);
     } finally {
       await node.close();
@@ -141,7 +141,7 @@ describe('upstream failures', () => {
       },
     });
     try {
-      expect((await call(node.url, { body })).status).toBe(200);
+      expect((await call(node, { body })).status).toBe(200);
       expect(node.log.lines.some((l) => l.level === 'error' && l.message === 'account state update failed')).toBe(true);
     } finally {
       await node.close();
