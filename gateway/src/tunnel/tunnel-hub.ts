@@ -288,6 +288,9 @@ export function createTunnelHub(deps: TunnelHubDeps): TunnelHub {
       return entry?.sessions.some((s) => s.live()) === true ? entry.agent : undefined;
     },
     reports() {
+      // A session can stop taking streams a moment before it says so (Node destroys it on a socket error and
+      // emits 'close' later): what agentFor() refuses must not stay routable meanwhile.
+      if (!dirty) dirty = snapshot.some((r) => entries.get(r.nodeId)?.sessions.some((s) => s.live()) !== true);
       if (dirty) {
         dirty = false;
         const out: NodeReport[] = [];

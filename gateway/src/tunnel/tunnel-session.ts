@@ -85,8 +85,12 @@ export function openTunnelSession(socket: Duplex, head: Buffer, identity: Tunnel
   let ended = false;
   const closed = new Promise<void>((resolve) => session.once('close', resolve));
 
+  // The first reason wins; from then on the tunnel takes no new streams, and the hub hears of it at once.
   function end(reason: string, destroy: boolean): void {
-    endReason ??= reason;
+    if (endReason === undefined) {
+      endReason = reason;
+      opts.onChange();
+    }
     if (destroy && !session.destroyed) session.destroy();
   }
 
@@ -97,14 +101,11 @@ export function openTunnelSession(socket: Duplex, head: Buffer, identity: Tunnel
       // The session already closed.
     }
   });
-  session.on('error', (err: NodeJS.ErrnoException) => {
-    endReason ??= `session error (${err.code ?? err.message})`;
-  });
+  session.on('error', (err: NodeJS.ErrnoException) => end(`session error (${err.code ?? err.message})`, false));
   session.on('goaway', () => {
-    endReason ??= 'the node closed the tunnel';
+    end('the node closed the tunnel', false);
     // The requests in flight may finish; the state stream would hold the session open for nothing.
     retireAll();
-    opts.onChange();
   });
   session.once('close', () => {
     clearInterval(pinger);
@@ -195,11 +196,10 @@ export function openTunnelSession(socket: Duplex, head: Buffer, identity: Tunnel
       return guardEmptyWrites(stream);
     },
     async close(reason, graceMs) {
-      endReason ??= reason;
+      end(reason, false);
       // The state stream never ends on its own: without closing it, the session would wait the whole grace.
       retireAll();
       if (!session.closed && !session.destroyed) session.close();
-      opts.onChange();
       const timer = setTimeout(() => session.destroy(), graceMs);
       timer.unref();
       await closed;
