@@ -1,10 +1,11 @@
 // The gateway's side of the node tunnels: joins (upgrade, auth, lease, 101), the live sessions per
-// node with their latest reports, and the duties that keep them honest (revocation, lease, replicas).
+// node with their latest reports, and the timers of the duties that keep them honest (tunnel-duties.ts, replicas).
 import type { Agent, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { PING_INTERVAL_MS, PING_TIMEOUT_MS, TunnelHeaders, type HashStore, type Keyspace, type KeyValueStore, type Logger, type NodeReport } from '@switchyard/shared';
 import { authenticateNode, type EnrolmentRepository } from '../nodes/index.js';
 import { createNodeLease } from './node-lease.js';
+import { createEnrolmentPoll, createLeaseRenewal } from './tunnel-duties.js';
 import { createReplicaRegistry, type Replica } from './replica-registry.js';
 import { refuseUpgrade, switchingProtocols, type RefusalReason } from './upgrade-answers.js';
 import { checkUpgradeShape, loggable } from './upgrade-request.js';
@@ -223,51 +224,9 @@ export function createTunnelHub(deps: TunnelHubDeps): TunnelHub {
     open(socket, head, { nodeId: who.nodeId, instance: shape.instance, tokenDigest: who.enrolment.tokenDigest, remote: req.socket.remoteAddress });
   }
 
-  // Revocation and rotation reach every replica through the enrolment poll.
-  let polling = false;
-  let pollFailing = false;
-  async function pollEnrolments(): Promise<void> {
-    if (polling || entries.size === 0) return;
-    polling = true;
-    try {
-      const ids = [...entries.keys()];
-      const enrolments = await Promise.all(ids.map((id) => deps.enrolments.get(id)));
-      ids.forEach((nodeId, i) => {
-        const enrolment = enrolments[i];
-        for (const session of entries.get(nodeId)?.sessions ?? []) {
-          if (enrolment === undefined) session.destroy('node revoked');
-          else if (enrolment.tokenDigest !== session.tokenDigest) session.destroy('node token rotated');
-        }
-      });
-      if (pollFailing) log.info('node enrolments readable again');
-      pollFailing = false;
-    } catch (err) {
-      // The tunnels stay: a Redis outage must not take the fleet down.
-      if (!pollFailing) log.warn('node enrolments unreadable; tunnels kept', { err });
-      pollFailing = true;
-    } finally {
-      polling = false;
-    }
-  }
-
-  async function renewLeases(): Promise<void> {
-    const held = new Map<string, TunnelSession[]>();
-    for (const entry of entries.values()) {
-      for (const s of entry.sessions) held.set(`${s.nodeId}\0${s.instance}`, [...(held.get(`${s.nodeId}\0${s.instance}`) ?? []), s]);
-    }
-    await Promise.all(
-      [...held.values()].map(async (sessions) => {
-        const { nodeId, instance } = sessions[0] as TunnelSession;
-        try {
-          if (await lease.hold(nodeId, instance)) return;
-          log.warn('tunnel closed: another process holds this node id', { nodeId, instance });
-          for (const s of sessions) s.destroy('node lease lost');
-        } catch (err) {
-          log.debug('node lease not renewed', { nodeId, err });
-        }
-      }),
-    );
-  }
+  const sessionsByNode = (): Map<string, TunnelSession[]> => new Map([...entries].map(([nodeId, e]) => [nodeId, e.sessions]));
+  const pollEnrolments = createEnrolmentPoll({ sessions: sessionsByNode, enrolments: deps.enrolments, log });
+  const renewLeases = createLeaseRenewal({ sessions: sessionsByNode, lease, log });
 
   const every = (ms: number, fn: () => Promise<void>): void => {
     const timer = setInterval(() => void fn(), ms);

@@ -136,6 +136,24 @@ describe('refused joins', () => {
     await joined({ nodeId: 'node-a', token, server: okServer('second') });
   });
 
+  it('closes the tunnel of a process whose lease another process took (e.g. through another replica while this one could not renew)', async () => {
+    const other = await startTestGateway({ hub: { leaseRenewMs: 100 } });
+    try {
+      const created = await other.redis.enrolments.create('node-a');
+      const result = await dialGateway(other.url, { nodeId: 'node-a', token: created?.token ?? '', server: okServer() });
+      if (!result.ok) throw new Error(`refused: ${result.status}`);
+      peers.push(result.peer);
+      await until(() => other.hub.reports().length === 1);
+      await other.redis.store.set(other.redis.keys.nodeLease('node-a'), 'another-process-instance', { ttlMs: 15_000 });
+      await result.peer.closed;
+      await until(() => other.hub.agentFor('node-a') === undefined);
+      // Its release must not free the other process's lease.
+      expect(await other.redis.store.get(other.redis.keys.nodeLease('node-a'))).toBe('another-process-instance');
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('answers 421 to a tunnel meant for another replica, 400 to a malformed request, 404 elsewhere', async () => {
     const token = await enrol('node-a');
     expect(await refusal({ nodeId: 'node-a', token, replica: 'gw-other' })).toEqual({ status: 421, code: 'misdirected' });
