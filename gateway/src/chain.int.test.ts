@@ -1,19 +1,18 @@
-// The whole chain on loopback: gateway process → two node-agent processes → fake Anthropic, real Redis.
+// The whole chain on loopback: gateway process ⇠ two node-agent processes dialled in through tunnels → fake Anthropic, real Redis.
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
 import Anthropic from '@anthropic-ai/sdk';
 import {
   createIoRedisClient,
   createIoRedisStore,
   createKeyspace,
-  initialAccountState,
-  removeNodeRecord,
   utcDay,
-  writeNodeRecord,
   type SharedStore,
 } from '@switchyard/shared';
-import { freePort, testRedisUrl } from '@switchyard/shared/testing';
+import { testRedisUrl } from '@switchyard/shared/testing';
 import { sessionKeyOf } from './routing/index.js';
 import { claudeCodeRequest, startChain, type Chain } from './test-harness.js';
+import { dialGateway } from './tunnel/test-harness.js';
 
 jest.setTimeout(60_000);
 
@@ -151,10 +150,13 @@ describe('failover', () => {
   it('fails over before the first byte when a node refuses connections', async () => {
     const keys = createKeyspace(chain.prefix);
     const { key, id } = await chain.createKey();
-    const deadPort = await freePort();
-    const now = Date.now();
-    const dead = { nodeId: 'node-dead', url: `http://127.0.0.1:${deadPort}`, accountKind: 'oauth' as const, state: initialAccountState(now), inFlight: 0, version: 'test', gitSha: 'test', startedAt: now, heartbeatAt: now };
-    await writeNodeRecord(store, keys, dead, 30_000);
+    // An enrolled node whose tunnel is up but refuses every connection stream.
+    const enrolled = await chain.admin('POST', '/nodes', { id: 'node-dead' });
+    expect(enrolled.status).toBe(201);
+    const { token } = (await enrolled.json()) as { token: string };
+    const server = createServer((_req, res) => res.writeHead(500).end());
+    const dialled = await dialGateway(chain.gatewayUrl, { nodeId: 'node-dead', token, server, connectionStatus: 503 });
+    if (!dialled.ok) throw new Error(`node-dead was refused: ${dialled.status}`);
     await waitFor(async () => ((await (await chain.admin('GET', '/nodes')).json()) as { nodes: { nodeId: string }[] }).nodes.some((n) => n.nodeId === 'node-dead'));
     // The conversation's home is the dead node, so it is tried first.
     const session = randomUUID();
@@ -167,7 +169,8 @@ describe('failover', () => {
     const logged = () => chain.gateway.output().split('\n').filter((l) => l.includes('"failovers":1') && l.includes('"status":200'));
     await waitFor(() => Promise.resolve(logged().length > 0));
     expect(JSON.parse(logged()[0]!)).toMatchObject({ message: 'request', failovers: 1, status: 200, sticky: 'hit' });
-    await removeNodeRecord(store, keys, 'node-dead');
+    await dialled.peer.close();
+    await chain.admin('DELETE', '/nodes/node-dead');
     await waitFor(async () => !((await (await chain.admin('GET', '/nodes')).json()) as { nodes: { nodeId: string }[] }).nodes.some((n) => n.nodeId === 'node-dead'));
   });
 

@@ -1,11 +1,12 @@
 // Every process says which build it runs, and a fleet on more than one build shows at a glance: a real
 // gateway and two node-agents (each at its own package's version, with the GIT_SHA it was given), a third
-// node on a newer build published straight into the registry, the usage worker, and the CLI as operators run it.
+// node on a newer build dialled in through a real tunnel, the usage worker, and the CLI as operators run it.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, initialAccountState, removeNodeRecord, writeNodeRecord, type SharedStore } from '@switchyard/shared';
+import { createServer } from 'node:http';
 import { freePort, spawnService, testRedisUrl } from '@switchyard/shared/testing';
 import { startChain, type Chain } from './test-harness.js';
+import { dialGateway, testReport } from './tunnel/test-harness.js';
 
 jest.setTimeout(90_000);
 
@@ -25,16 +26,13 @@ interface NodeList {
 }
 
 let chain: Chain;
-let store: SharedStore;
 
 beforeAll(async () => {
   chain = await startChain({ redisUrl: testRedisUrl(), gatewayEnv: { GIT_SHA: GATEWAY_SHA }, nodeEnv: { GIT_SHA: NODE_SHA, METRICS_TOKEN } });
   await chain.waitReady();
-  store = createIoRedisStore(createIoRedisClient(testRedisUrl()));
 });
 afterAll(async () => {
   await chain?.stop();
-  await store?.close();
 });
 
 async function nodeList(): Promise<NodeList> {
@@ -64,14 +62,15 @@ function buildInfo(text: string): string[] {
 }
 
 describe('version awareness', () => {
-  it('each process reports its version and git sha: /health, the heartbeat, /metrics', async () => {
+  it('each process reports its version and git sha: /health, its state reports, /metrics', async () => {
     expect(await (await fetch(`${chain.gatewayUrl}/health`)).json()).toEqual({ status: 'ok', version: GATEWAY_VERSION, gitSha: GATEWAY_SHA });
     const gatewayMetrics = await (await fetch(`${chain.gatewayUrl}/metrics`, { headers: { authorization: `Bearer ${chain.adminToken}` } })).text();
     expect(buildInfo(gatewayMetrics)).toEqual([`switchyard_build_info{service="gateway",version="${GATEWAY_VERSION}",git_sha="${GATEWAY_SHA}"} 1`]);
 
     const node = chain.nodes['node-a']!;
-    expect(await (await fetch(`${node.url}/health`)).json()).toMatchObject({ status: 'ok', nodeId: 'node-a', version: NODE_VERSION, gitSha: NODE_SHA });
-    const nodeMetrics = await (await fetch(`${node.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    const nodeUrl = `http://127.0.0.1:${node.env.PORT}`;
+    expect(await (await fetch(`${nodeUrl}/health`)).json()).toMatchObject({ status: 'ok', nodeId: 'node-a', version: NODE_VERSION, gitSha: NODE_SHA });
+    const nodeMetrics = await (await fetch(`${nodeUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     expect(buildInfo(nodeMetrics)).toEqual([`switchyard_build_info{service="node-agent",version="${NODE_VERSION}",git_sha="${NODE_SHA}"} 1`]);
     const list = await nodeList();
     expect(list.nodes.map((n) => [n.nodeId, n.version, n.gitSha])).toEqual([
@@ -94,25 +93,13 @@ describe('version awareness', () => {
   });
 
   it('a node on a newer build makes the fleet mixed: grouped by build in GET /admin/nodes and in `switchyard nodes list`', async () => {
-    const keys = createKeyspace(chain.prefix);
-    const now = Date.now();
-    // A node mid-roll-out, as its heartbeat would publish it (it is never sent traffic here).
-    await writeNodeRecord(
-      store,
-      keys,
-      {
-        nodeId: 'node-c',
-        url: 'http://127.0.0.1:9',
-        accountKind: 'oauth',
-        state: initialAccountState(now),
-        inFlight: 0,
-        version: '9.0.0',
-        gitSha: NEWER_SHA,
-        startedAt: now,
-        heartbeatAt: now,
-      },
-      60_000,
-    );
+    // A node mid-roll-out, enrolled and dialled in as a node-agent would, reporting a newer build (it is never sent traffic here).
+    const enrolled = await chain.admin('POST', '/nodes', { id: 'node-c' });
+    expect(enrolled.status).toBe(201);
+    const { token } = (await enrolled.json()) as { token: string };
+    const server = createServer((_req, res) => res.writeHead(503).end());
+    const dialled = await dialGateway(chain.gatewayUrl, { nodeId: 'node-c', token, server, report: testReport('node-c', { version: '9.0.0', gitSha: NEWER_SHA }) });
+    if (!dialled.ok) throw new Error(`node-c was refused: ${dialled.status}`);
     try {
       const list = await waitForList((l) => l.nodes.some((n) => n.nodeId === 'node-c'));
       expect(list.mixedVersions).toBe(true);
@@ -125,7 +112,7 @@ describe('version awareness', () => {
       expect(out).toContain(`versions: 9.0.0 (def5678) on 1 node, ${NODE_VERSION} (abc1234) on 2 nodes — mixed\n`);
       expect(out).toContain(`gateway: ${GATEWAY_VERSION} (a1b2c3d)\n`);
     } finally {
-      await removeNodeRecord(store, keys, 'node-c');
+      await dialled.peer.close();
     }
 
     // Once the odd node is gone the fleet is on one build again.
