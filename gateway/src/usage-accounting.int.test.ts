@@ -107,22 +107,24 @@ it('counts 200 mixed requests exactly once across a worker kill -9 and duplicate
   const { key, id: keyId } = await chain.createKey();
   const sent: Sent[] = [];
   const queueOfWork = Array.from({ length: 200 }, (_, i) => i);
-  let killed = false;
+  // The queue waits while the traffic runs, so every job's payload can be kept for the duplicates below
+  // (a completed job is deleted at once); the worker is killed mid-way through counting them.
+  const queue = new Queue(JobCatalog.usage.queue, { connection: { url: testRedisUrl() }, prefix: queuePrefix(chain.prefix) });
+  await queue.pause();
   // 4 clients in parallel; the 429/529 faults are taken by whichever request comes next, so what
   // each client got is recorded and compared, not assumed.
   await Promise.all(
     Array.from({ length: 4 }, async () => {
-      for (let i = queueOfWork.shift(); i !== undefined; i = queueOfWork.shift()) {
-        sent.push(await send(key, i, KINDS[i % KINDS.length] as Kind));
-        if (!killed && sent.length === 80) {
-          killed = true;
-          chain.worker?.proc.kill('SIGKILL');
-          void chain.startWorker();
-        }
-      }
+      for (let i = queueOfWork.shift(); i !== undefined; i = queueOfWork.shift()) sent.push(await send(key, i, KINDS[i % KINDS.length] as Kind));
     }),
   );
   expect(sent).toHaveLength(200);
+  const jobs = await queue.getJobs(['waiting', 'paused'], 0, -1);
+  expect(jobs).toHaveLength(200);
+  await queue.resume();
+  await waitForRequests(80);
+  chain.worker?.proc.kill('SIGKILL');
+  await chain.startWorker();
   const totals = await waitForRequests(200);
 
   // Exact figures equal the fake upstream's ledger (what it reported to clients), summed over both accounts.
@@ -162,13 +164,12 @@ it('counts 200 mixed requests exactly once across a worker kill -9 and duplicate
   expect(Number(perKey.inputTokens)).toBe(ledger.input);
   expect(Number(perKey.requests)).toBe(200);
 
-  // Duplicates: every completed job added again under a new job id, and a second time under its own.
-  const queue = new Queue(JobCatalog.usage.queue, { connection: { url: testRedisUrl() }, prefix: queuePrefix(chain.prefix) });
+  // Duplicates: every job added again under a new job id, and a second time under its own (the first is deleted,
+  // so the queue takes it): the worker's usage:done markers make them count nothing.
   try {
-    const done = await queue.getCompleted(0, 1_000);
-    expect(done.length).toBeGreaterThan(100);
-    await queue.addBulk(done.map((job) => ({ name: 'usage', data: job.data as unknown, opts: { jobId: `dup-${job.id ?? ''}` } })));
-    await queue.addBulk(done.map((job) => ({ name: 'usage', data: job.data as unknown, opts: job.id === undefined ? {} : { jobId: job.id } })));
+    expect(await queue.getCompletedCount()).toBe(0);
+    await queue.addBulk(jobs.map((job) => ({ name: 'usage', data: job.data as unknown, opts: { jobId: `dup-${job.id ?? ''}` } })));
+    await queue.addBulk(jobs.map((job) => ({ name: 'usage', data: job.data as unknown, opts: job.id === undefined ? {} : { jobId: job.id } })));
     const until = Date.now() + 30_000;
     const pending = async () => Object.values(await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized')).reduce((a, b) => a + b, 0);
     while ((await pending()) > 0 && Date.now() < until) {
