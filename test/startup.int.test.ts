@@ -16,6 +16,7 @@ const WORKER = 'gateway/src/usage-worker/main.ts';
 const services: SpawnedService[] = [];
 const prefixes: string[] = [];
 let dir: string;
+const secret = () => randomBytes(32).toString('hex');
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'sy-startup-'));
@@ -29,6 +30,24 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A gateway process on Redis under a fresh prefix with `nodeId` enrolled: its URL and the node's token. */
+async function enrolledGateway(nodeId: string): Promise<{ gatewayUrl: string; token: string }> {
+  const prefix = uniquePrefix('startup');
+  prefixes.push(prefix);
+  const port = await freePort();
+  const adminToken = secret();
+  const svc = spawnService(GATEWAY, { REDIS_URL: testRedisUrl(), REDIS_PREFIX: prefix, HOST: '127.0.0.1', PORT: String(port), ADMIN_TOKEN: adminToken, USAGE_SPOOL_DIR: join(dir, `spool-${nodeId}`) });
+  services.push(svc);
+  await svc.waitForOutput(/gateway started/);
+  const made = await fetch(`http://127.0.0.1:${port}/admin/nodes`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ id: nodeId }),
+  });
+  if (made.status !== 201) throw new Error(`enrolment failed: ${made.status}`);
+  return { gatewayUrl: `http://127.0.0.1:${port}`, token: ((await made.json()) as { token: string }).token };
+}
+
 /** Runs a process that must refuse to start; resolves with what it wrote to stderr. */
 async function refusal(entry: string, env: Record<string, string>): Promise<string> {
   const svc = spawnService(entry, env);
@@ -40,58 +59,43 @@ async function refusal(entry: string, env: Record<string, string>): Promise<stri
   return stderr;
 }
 
-const secret = () => randomBytes(32).toString('hex');
-
 describe('refusing to start', () => {
-  it('gateway without any environment: both secrets named, with how to make one', async () => {
+  it('gateway without any environment: the admin token named, with how to make one', async () => {
     const stderr = await refusal(GATEWAY, {});
     expect(stderr).toContain('ADMIN_TOKEN: is required but not set (at least 32 bytes; generate one with `openssl rand -hex 32`)');
-    expect(stderr).toContain('NODE_SHARED_SECRET: is required but not set (at least 32 bytes; generate one with `openssl rand -hex 32`)');
+    expect(stderr).not.toContain('NODE_SHARED_SECRET');
   });
 
   it('gateway with a short secret and a bad Redis URL: each named, the secret never echoed', async () => {
     const short = randomBytes(8).toString('hex');
-    const stderr = await refusal(GATEWAY, { ADMIN_TOKEN: short, NODE_SHARED_SECRET: secret(), REDIS_URL: 'http://127.0.0.1:6379' });
+    const stderr = await refusal(GATEWAY, { ADMIN_TOKEN: short, REDIS_URL: 'http://127.0.0.1:6379' });
     expect(stderr).toContain('ADMIN_TOKEN: must be at least 32 bytes long (generate one with `openssl rand -hex 32`)');
     expect(stderr).toContain('REDIS_URL: must be a URL starting with redis:// or rediss:// (e.g. redis://127.0.0.1:6379');
     expect(stderr).not.toContain(short);
   });
 
-  it('node-agent without any environment: its public URL and the shared secret', async () => {
+  it('node-agent without any environment: the three lines `switchyard nodes add` prints', async () => {
     const stderr = await refusal(NODE, {});
-    expect(stderr).toContain('NODE_PUBLIC_URL: is required but not set (a URL starting with http:// or https://; the URL the gateway reaches this node at');
-    expect(stderr).toContain('NODE_SHARED_SECRET: is required but not set (at least 32 bytes; generate one with `openssl rand -hex 32`)');
+    expect(stderr).toContain('GATEWAY_URL: is required but not set');
+    expect(stderr).toContain('NODE_ID: is required but not set');
+    expect(stderr).toMatch(/NODE_TOKEN: is required but not set \(.*`switchyard nodes add <id>`/);
+    expect(stderr).not.toMatch(/REDIS|SHARED_SECRET|PUBLIC_URL/);
   });
 
-  it('node-agent with neither a reachable Redis nor an account: says both, and what to set', async () => {
-    const port = await freePort();
-    const stderr = await refusal(NODE, {
-      NODE_PUBLIC_URL: `http://127.0.0.1:${port}`,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      NODE_SHARED_SECRET: secret(),
-      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
-      CREDENTIALS_DIR: dir,
-    });
-    expect(stderr).toMatch(/^node-agent cannot start: the store is unreachable \(redis redis:\/\/127\.0\.0\.1:\d+\)/m);
-    expect(stderr).toContain('no account is set in the environment (ANTHROPIC_API_KEY, CLAUDE_REFRESH_TOKEN or CLAUDE_CREDENTIALS_FILE)');
-    expect(stderr).toContain('Fix: start Redis there, or set REDIS_URL');
+  it('node-agent with a token that is not one, and a plain-http gateway on a public address: each named, the token never echoed', async () => {
+    const typo = `syn-${randomBytes(20).toString('hex')}`;
+    const stderr = await refusal(NODE, { GATEWAY_URL: 'http://gateway.example.com', NODE_ID: 'node-x', NODE_TOKEN: typo });
+    expect(stderr).toContain('NODE_TOKEN:');
+    expect(stderr).toContain('GATEWAY_URL:');
+    expect(stderr).toContain('GATEWAY_ALLOW_HTTP');
+    expect(stderr).not.toContain(typo);
   });
 
-  it('node-agent with Redis but no account: names the variables that give it one', async () => {
-    const prefix = uniquePrefix('startup');
-    prefixes.push(prefix);
-    const port = await freePort();
-    const stderr = await refusal(NODE, {
-      NODE_PUBLIC_URL: `http://127.0.0.1:${port}`,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      NODE_SHARED_SECRET: secret(),
-      REDIS_URL: testRedisUrl(),
-      REDIS_PREFIX: prefix,
-      CREDENTIALS_DIR: dir,
-    });
-    expect(stderr).toMatch(/node-agent cannot start: Node \S+ has no account\. Fix: set ANTHROPIC_API_KEY, or CLAUDE_REFRESH_TOKEN, or CLAUDE_CREDENTIALS_FILE/);
+  it('node-agent enrolled, with the gateway reachable, but no account: names the variables that give it one', async () => {
+    const { gatewayUrl, token } = await enrolledGateway('startup-no-account');
+    const stderr = await refusal(NODE, { GATEWAY_URL: gatewayUrl, NODE_ID: 'startup-no-account', NODE_TOKEN: token, PORT: String(await freePort()), CREDENTIALS_DIR: dir });
+    expect(stderr).toMatch(/node-agent cannot start: Node startup-no-account has no account\. Fix: set ANTHROPIC_API_KEY, or CLAUDE_REFRESH_TOKEN, or CLAUDE_CREDENTIALS_FILE/);
+    expect(stderr).not.toContain(token);
   });
 
   it('worker with a bad Redis URL and a bad metrics port', async () => {
@@ -121,31 +125,36 @@ describe('starting', () => {
     const url = new URL(testRedisUrl());
     // A password Redis does not ask for is ignored with a warning; it must still never be logged.
     const redisUrl = `redis://default:${redisPassword}@${url.host}`;
-    const planted = { ADMIN_TOKEN: secret(), NODE_SHARED_SECRET: secret(), METRICS_TOKEN: secret(), ANTHROPIC_API_KEY: `sk-ant-api03-${randomBytes(24).toString('hex')}` };
+    const planted = { ADMIN_TOKEN: secret(), METRICS_TOKEN: secret(), ANTHROPIC_API_KEY: `sk-ant-api03-${randomBytes(24).toString('hex')}` };
     const [gwPort, nodePort, metricsPort] = [await freePort(), await freePort(), await freePort()];
 
     const gateway = await startLine(
       GATEWAY,
-      { REDIS_URL: redisUrl, REDIS_PREFIX: prefix, HOST: '127.0.0.1', PORT: String(gwPort), ADMIN_TOKEN: planted.ADMIN_TOKEN, NODE_SHARED_SECRET: planted.NODE_SHARED_SECRET, USAGE_SPOOL_DIR: join(dir, 'spool') },
+      { REDIS_URL: redisUrl, REDIS_PREFIX: prefix, HOST: '127.0.0.1', PORT: String(gwPort), GATEWAY_ID: 'startup-gw', ADMIN_TOKEN: planted.ADMIN_TOKEN, USAGE_SPOOL_DIR: join(dir, 'spool') },
       'gateway started',
     );
     expect(gateway.line).toMatchObject({
       listen: `127.0.0.1:${gwPort}`,
       redis: `redis://${url.host}`,
       prefix,
+      replica: 'startup-gw',
       metrics: `http://127.0.0.1:${gwPort}/metrics (token: ADMIN_TOKEN)`,
     });
 
+    const made = await fetch(`http://127.0.0.1:${gwPort}/admin/nodes`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${planted.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'startup-node' }),
+    });
+    expect(made.status).toBe(201);
+    const { token: nodeToken } = (await made.json()) as { token: string };
     const node = await startLine(
       NODE,
       {
-        REDIS_URL: redisUrl,
-        REDIS_PREFIX: prefix,
+        GATEWAY_URL: `http://127.0.0.1:${gwPort}`,
         NODE_ID: 'startup-node',
-        NODE_PUBLIC_URL: `http://127.0.0.1:${nodePort}`,
-        HOST: '127.0.0.1',
+        NODE_TOKEN: nodeToken,
         PORT: String(nodePort),
-        NODE_SHARED_SECRET: planted.NODE_SHARED_SECRET,
         ANTHROPIC_API_KEY: planted.ANTHROPIC_API_KEY,
         METRICS_TOKEN: planted.METRICS_TOKEN,
         CREDENTIALS_DIR: dir,
@@ -154,13 +163,13 @@ describe('starting', () => {
     );
     expect(node.line).toMatchObject({
       nodeId: 'startup-node',
+      gateway: `http://127.0.0.1:${gwPort}/`,
       listen: `127.0.0.1:${nodePort}`,
       account: 'api_key',
-      store: `redis redis://${url.host}`,
-      prefix,
       egress: 'direct from the host',
       metrics: `http://127.0.0.1:${nodePort}/metrics (token: METRICS_TOKEN)`,
     });
+    expect(node.output()).not.toContain(nodeToken);
 
     const worker = await startLine(WORKER, { REDIS_URL: redisUrl, REDIS_PREFIX: prefix, HOST: '127.0.0.1', METRICS_PORT: String(metricsPort), METRICS_TOKEN: planted.METRICS_TOKEN }, 'worker ready');
     expect(worker.line).toMatchObject({ redis: `redis://${url.host}`, metrics: `http://127.0.0.1:${metricsPort}/metrics (token: METRICS_TOKEN)` });

@@ -67,6 +67,13 @@ export interface ChainOptions {
   nodeIds?: string[];
   /** Gateway replicas (default 1), with ids gw-1, gw-2, … each advertising its own loopback URL. */
   gateways?: number;
+  /** The replicas' GATEWAY_IDs instead of gw-1, gw-2, … */
+  gatewayIds?: string[];
+  /**
+   * An edge in front of the replicas, started once they listen: the nodes dial its URL, and the replicas
+   * advertise no direct URL (nodes reach each one through the edge, by the replica header).
+   */
+  edge?: (gateways: readonly ChainGateway[]) => Promise<{ url: string; stop(): Promise<void> }>;
   /** Also start the usage worker (environment added to its defaults). */
   worker?: boolean | Record<string, string>;
   fakeTiming?: Partial<Timing>;
@@ -105,7 +112,7 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
   const gateways: ChainGateway[] = [];
   const startGateway = async (i: number): Promise<ChainGateway> => {
     const port = ports[i] as number;
-    const id = `gw-${i + 1}`;
+    const id = opts.gatewayIds?.[i] ?? `gw-${i + 1}`;
     const url = `http://127.0.0.1:${port}`;
     const svc = spawnService('gateway/src/main.ts', {
       REDIS_URL: opts.redisUrl,
@@ -113,7 +120,7 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
       PORT: String(port),
       HOST: '127.0.0.1',
       GATEWAY_ID: id,
-      GATEWAY_REPLICA_URL: url,
+      ...(opts.edge === undefined ? { GATEWAY_REPLICA_URL: url } : {}),
       ADMIN_TOKEN: adminToken,
       DRAIN_TIMEOUT_MS: '5000',
       USAGE_SPOOL_DIR: i === 0 ? spoolDir : join(dir, `usage-spool-${id}`),
@@ -126,6 +133,7 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
   };
   await Promise.all(ports.map((_, i) => startGateway(i)));
   const first = gateways[0] as ChainGateway;
+  const edge = opts.edge === undefined ? undefined : await opts.edge(gateways);
 
   const nodes: Chain['nodes'] = {};
   const startNode = async (nodeId: string, env: Record<string, string> = {}): Promise<ChainNode> => {
@@ -133,7 +141,7 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
     const nodeDir = known?.dir ?? join(dir, `node-${nodeId}`);
     mkdirSync(nodeDir, { recursive: true, mode: 0o700 });
     const base = known?.env ?? {
-      GATEWAY_URL: first.url,
+      GATEWAY_URL: edge?.url ?? first.url,
       NODE_ID: nodeId,
       NODE_TOKEN: tokens[nodeId] as string,
       PORT: String(await freePort()),
@@ -218,6 +226,7 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
       await Promise.race([Promise.all(all.map((svc) => svc.exited())), new Promise((r) => (timer = setTimeout(r, 8_000)))]);
       clearTimeout(timer);
       for (const svc of all) svc.kill();
+      await edge?.stop();
       await fake.stop();
       rmSync(dir, { recursive: true, force: true });
       // The chain's keys (enrolments, keys, usage, the queue) go with it.

@@ -134,8 +134,8 @@ describe('nodes lost and restored', () => {
     await until(`${nodeId} back on both replicas`, async () => ((await listedNodes(0)).includes(nodeId) && (await listedNodes(1)).includes(nodeId) ? true : undefined), 30_000);
     chain.fake.reset();
     const session = randomUUID();
-    // Enough conversations that the restored node serves some of them.
-    for (let i = 0; i < 8; i++) await sdk(i % 2).messages.create(hello, { headers: { 'x-claude-code-session-id': `${session}-${i}` } });
+    // Enough new conversations that the restored node serves some (they spread at random among idle nodes: 16 miss it once in 2^16 runs).
+    for (let i = 0; i < 16; i++) await sdk(i % 2).messages.create(hello, { headers: { 'x-claude-code-session-id': `${session}-${i}` } });
     expect(messagesServedBy()).toContain(node.accountId);
   });
 

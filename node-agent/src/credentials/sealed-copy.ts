@@ -141,7 +141,9 @@ export function createSealedCopy(opts: SealedCopyOptions): SealedCopy {
       if (performance.now() + delay > deadline) {
         throw new SealedCopyError('unreachable', `the gateway's sealed credential copy could not be fetched (${answer.reason}): check GATEWAY_URL`);
       }
-      await abortableSleep(delay, NEVER);
+      // A timer that holds the process: at start this wait is all there is to do, and an unref'd one let
+      // the node exit 0 silently while the gateway was unreachable.
+      await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
 
