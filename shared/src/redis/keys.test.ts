@@ -9,10 +9,11 @@ describe('createKeyspace', () => {
   it('builds every documented key under the default prefix', () => {
     const d = digest('sy-some-user-key');
     expect({
-      cred: keys.cred('node-a'),
-      credLock: keys.credLock('node-a'),
-      node: keys.node('node-a'),
-      nodes: keys.nodes(),
+      nodeEnrolment: keys.nodeEnrolment('node-a'),
+      nodeEnrolments: keys.nodeEnrolments(),
+      sealedCredential: keys.sealedCredential('node-a'),
+      nodeLease: keys.nodeLease('node-a'),
+      gatewayReplicas: keys.gatewayReplicas(),
       nodeControl: keys.nodeControl('node-a'),
       keyByDigest: keys.keyByDigest(d),
       keyIds: keys.keyIds(),
@@ -27,10 +28,11 @@ describe('createKeyspace', () => {
       usageAllTime: keys.usageAllTime(),
       recent: keys.recent(),
     }).toEqual({
-      cred: 'sy:cred:node-a',
-      credLock: 'sy:lock:cred:node-a',
-      node: 'sy:node:node-a',
-      nodes: 'sy:nodes',
+      nodeEnrolment: 'sy:enrol:node-a',
+      nodeEnrolments: 'sy:enrolled',
+      sealedCredential: 'sy:sealed:node-a',
+      nodeLease: 'sy:lease:node-a',
+      gatewayReplicas: 'sy:gateways',
       nodeControl: 'sy:node:node-a:control',
       keyByDigest: `sy:key:${d}`,
       keyIds: 'sy:keys',
@@ -50,7 +52,7 @@ describe('createKeyspace', () => {
 
   it('puts every key under a custom prefix, including a test prefix with inner colons', () => {
     const custom = createKeyspace('sytest:keys:ab12cd34:');
-    expect(custom.cred('n1')).toBe('sytest:keys:ab12cd34:cred:n1');
+    expect(custom.nodeEnrolment('n1')).toBe('sytest:keys:ab12cd34:enrol:n1');
     expect(custom.usage('global', 'all', '2025-02-01')).toBe('sytest:keys:ab12cd34:usage:global:all:2025-02-01');
   });
 
@@ -65,9 +67,9 @@ describe('createKeyspace', () => {
   });
 
   it('rejects ids that could reach another key or break tooling', () => {
-    // 'a:control' as a node id would make node('a:control') equal nodeControl('a').
-    expect(() => keys.node('a:control')).toThrow(RangeError);
-    expect(() => keys.cred('')).toThrow(RangeError);
+    // 'a:control' as a node id would make it reach another node's key.
+    expect(() => keys.nodeControl('a:control')).toThrow(RangeError);
+    expect(() => keys.nodeEnrolment('')).toThrow(RangeError);
     expect(() => keys.sticky('k1', 'has space')).toThrow(RangeError);
     expect(() => keys.rateWindow('k1', 1.5)).toThrow(RangeError);
     expect(() => keys.usage('key', 'k1', '2025-1-1')).toThrow(RangeError);

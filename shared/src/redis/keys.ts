@@ -40,7 +40,7 @@ export function epochMinute(epochMs: number): number {
  * Builds every key the services use. All keys start with `prefix`, which must end with ':'.
  * @example
  * const keys = createKeyspace('sy:');
- * keys.cred('node-a'); // 'sy:cred:node-a'
+ * keys.nodeEnrolment('node-a'); // 'sy:enrol:node-a'
  */
 export function createKeyspace(prefix = 'sy:') {
   if (!REDIS_PREFIX_PATTERN.test(prefix)) {
@@ -51,19 +51,11 @@ export function createKeyspace(prefix = 'sy:') {
   return {
     /** The prefix every key starts with (for SCAN MATCH `${prefix}*`). */
     prefix,
-    /** Node credential record, opencode JSON `{type:'oauth',refresh,access,expires}`. Node agent writes (compare-and-set) and reads. No TTL. */
-    cred: (nodeId: string) => k('cred', id('nodeId', nodeId)),
-    /** Lock around refreshing one node's credential (refresh tokens rotate: one refresher only). Node agent. TTL: the lock's, seconds. */
-    credLock: (nodeId: string) => k('lock', 'cred', id('nodeId', nodeId)),
-    /** Fleet registry entry (heartbeat JSON). Node agent writes; gateway router reads. TTL: a few heartbeat intervals. */
-    node: (nodeId: string) => k('node', id('nodeId', nodeId)),
-    /** Set of registered node ids. Node agent adds itself; gateway reads and drops ids whose `node:` entry expired. No TTL. */
-    nodes: () => k('nodes'),
-    /** Node control flags (drain). Gateway admin writes; node agent and gateway router read. No TTL. */
+    /** Node control flags (drain). Gateway admin writes; gateway router reads (the node never does). No TTL. */
     nodeControl: (nodeId: string) => k('node', id('nodeId', nodeId), 'control'),
     /** A node's enrolment `{nodeId, label?, tokenDigest, createdAt, rotatedAt?}` (only the SHA-256 of its token). Gateway admin writes; gateway tunnel and credential routes read. No TTL. */
     nodeEnrolment: (nodeId: string) => k('enrol', id('nodeId', nodeId)),
-    /** Set of enrolled node ids. Gateway admin writes; gateways list and poll it (revocation). No TTL. */
+    /** Set of enrolled node ids. Gateway admin writes; GET /admin/nodes lists it (revocation is found by each connected node's `enrol:` entry). No TTL. */
     nodeEnrolments: () => k('enrolled'),
     /** The node's credential record sealed under a key only its token derives (the gateway cannot open it). Gateway credential route writes for the node. No TTL. */
     sealedCredential: (nodeId: string) => k('sealed', id('nodeId', nodeId)),

@@ -1,4 +1,4 @@
-// The node ⇄ gateway tunnel, as both sides speak it. See docs/TUNNEL.md for the whole exchange.
+// The node ⇄ gateway tunnel, as both sides speak it (docs/ARCHITECTURE.md, "The fleet: nodes dial in", tells why).
 //
 // 1. The node dials out: `GET TUNNEL_PATH` on GATEWAY_URL with `Connection: Upgrade`, `Upgrade: TUNNEL_UPGRADE`,
 //    `Authorization: Bearer <NODE_TOKEN>` and the TunnelHeaders below. The gateway answers 101 (or a refusal
@@ -6,13 +6,14 @@
 //    GATEWAY the HTTP/2 client (Node's own nghttp2, no framing of ours).
 // 2. On that session the gateway opens:
 //    - one `GET STATE_STREAM_PATH` stream: the node answers 200 and writes one NodeReport JSON line at once,
-//      then one on every change and at least every REPORT_INTERVAL_MS;
+//      then one on every change and at least every REPORT_INTERVAL_MS. The request carries the replica list
+//      (TunnelHeaders.replicas / replicaUrls); when that list changes the gateway opens a fresh state stream with
+//      the new one and retires the old, so a replica that starts after a node joined gets its tunnel;
 //    - one `POST CONNECTION_STREAM_PATH` stream per client request: the node answers 200 and hands the stream
 //      to its ordinary HTTP/1.1 server as a connection (http-proxy-3 on the gateway writes one request on it).
 // 3. Both sides send HTTP/2 PINGs every PING_INTERVAL_MS and destroy a session whose PING is not
 //    acknowledged within PING_TIMEOUT_MS, so a dead peer is found within 15 s.
 import { z } from 'zod';
-import { NodeRecordSchema } from '../fleet/node-record.js';
 
 /** The gateway path the node's upgrade request goes to. */
 export const TUNNEL_PATH = '/_switchyard/tunnel';
@@ -65,10 +66,6 @@ export const PING_INTERVAL_MS = 5_000;
 export const PING_TIMEOUT_MS = 10_000;
 /** The node reports its state at least this often, even when nothing changed. */
 export const REPORT_INTERVAL_MS = 5_000;
-
-/** What a node reports about itself over the tunnel: the registry record, minus any address (the gateway reaches it through the tunnel). */
-export const NodeReportSchema = NodeRecordSchema.omit({ url: true });
-export type NodeReport = z.infer<typeof NodeReportSchema>;
 
 /** PUT CREDENTIAL_PATH's body and GET's answer. */
 export const SealedCredentialSchema = z.object({ sealed: z.string() });
