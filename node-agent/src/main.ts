@@ -188,8 +188,10 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
     local.closeIdleConnections();
     metricsServer?.close();
     const { timedOut } = await drained;
+    // GOAWAY first, then the state streams end: the gateways see a node closing its tunnels, not a broken one.
+    const closing = tunnels.stop(TUNNEL_CLOSE_GRACE_MS);
     reports.stop();
-    await tunnels.stop(TUNNEL_CLOSE_GRACE_MS);
+    await closing;
     await auth.stop();
     // A refresh just before the end: its sealed copy gets a moment to reach the gateway (the volume has it anyway).
     await copy.flush(3_000);

@@ -301,8 +301,8 @@ export function createTunnelClient(deps: TunnelClientDeps): TunnelClient {
     const fields = { replica: open.replica === UNNAMED ? undefined : open.replica, reason: why, livedMs, tunnels: tunnels.size };
     if (why === 'shutdown') log.info('tunnel closed', fields);
     else log.warn('tunnel lost', fields);
-    // A GOAWAY leaves the running streams to finish on the old session; the new tunnel takes new ones.
-    if (why === 'goaway') void open.session.close(30_000);
+    // After a GOAWAY (a replica draining) Node closes the old session once its running streams finish (the
+    // gateway cuts it at its own drain deadline); the new tunnel takes new ones.
     deps.onChange?.();
     reconcile();
   }

@@ -131,7 +131,12 @@ export function serveTunnel(deps: TunnelSessionDeps): TunnelSession {
     log.debug('tunnel session error', { errorCode: err.code, reason: err.message });
     markGone('error');
   });
-  session.once('goaway', () => markGone('goaway'));
+  // This session's state streams: ended on a GOAWAY, so the session closes once the client requests on it are done.
+  const stateStreams = new Set<ServerHttp2Stream>();
+  session.once('goaway', () => {
+    markGone('goaway');
+    for (const stream of stateStreams) if (!stream.destroyed) stream.end();
+  });
   session.once('close', () => {
     clearInterval(pingTimer);
     clearTimeout(pingDeadline);
@@ -157,6 +162,8 @@ export function serveTunnel(deps: TunnelSessionDeps): TunnelSession {
     if (path === STATE_STREAM_PATH && headers[':method'] === 'GET') {
       const ids = single(headers[TunnelHeaders.replicas]);
       if (ids !== undefined) deps.onReplicas?.(parseReplicas(ids, single(headers[TunnelHeaders.replicaUrls])));
+      stateStreams.add(stream);
+      stream.once('close', () => stateStreams.delete(stream));
       deps.onStateStream(stream);
       return;
     }

@@ -84,6 +84,23 @@ test('the gateway drops the socket: the node dials again as the same instance an
   await second.waitForReport(() => true);
 });
 
+test('a GOAWAY from the gateway (a replica draining): the running stream finishes on the old tunnel, new requests go to a new one', async () => {
+  fake.setTiming({ deltaIntervalMs: 30, textDeltas: 15 });
+  try {
+    const n = await node();
+    const stream = call(n.tunnel, { body: fakeMessagesBody({ stream: true }) });
+    await until(() => n.gate.inFlight === 1, 5_000, 'the stream started');
+    n.tunnel.session.close();
+    const second = await n.gateway.waitForTunnel((t) => t !== n.tunnel);
+    expect(messages(n.log.lines, 'tunnel lost')[0]!.meta).toMatchObject({ reason: 'goaway' });
+    expect((await call(second, { body })).status).toBe(200);
+    expect((await stream).body.toString()).toContain('event: message_stop');
+    await until(() => n.tunnel.closed, 5_000, 'the old tunnel closed');
+  } finally {
+    fake.setTiming({ deltaIntervalMs: 0, textDeltas: 3 });
+  }
+});
+
 describe('refusals', () => {
   async function refusedThenAccepted(status: number, code: string, times: number): Promise<TestNode> {
     let refused = 0;
