@@ -15,6 +15,7 @@ import {
   createIoRedisStore,
   createKeyspace,
   createNullLogger,
+  guardEmptyWrites,
   initialAccountState,
   type Keyspace,
   type Logger,
@@ -23,7 +24,6 @@ import {
 } from '@switchyard/shared';
 import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import { createEnrolmentRepository, type EnrolmentRepository } from '../nodes/index.js';
-import { guardEmptyWrites } from './empty-write-guard.js';
 import { createTunnelHub, type TunnelHub, type TunnelHubDeps } from './tunnel-hub.js';
 
 /** A real Redis under a fresh prefix, with the enrolments on it. */

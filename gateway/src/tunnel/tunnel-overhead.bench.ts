@@ -9,10 +9,9 @@ import { Agent, createServer, request, type IncomingMessage, type Server, type S
 import http2, { type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { CONNECTION_STREAM_PATH, createNullLogger, forwardableRequestHeaders, forwardableResponseHeaders, STATE_STREAM_PATH, TUNNEL_UPGRADE } from '@switchyard/shared';
+import { CONNECTION_STREAM_PATH, createNullLogger, guardEmptyWrites, forwardableRequestHeaders, forwardableResponseHeaders, STATE_STREAM_PATH, TUNNEL_UPGRADE } from '@switchyard/shared';
 import { createForwarder } from '../proxy/index.js';
 import type { NodeView } from '../routing/index.js';
-import { guardEmptyWrites } from './empty-write-guard.js';
 import { noTunnelError, TunnelAgent } from './tunnel-agent.js';
 import { openTunnelSession, type TunnelSession } from './tunnel-session.js';
 import { switchingProtocols } from './upgrade-answers.js';

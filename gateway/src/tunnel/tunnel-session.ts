@@ -3,8 +3,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CONNECTION_STREAM_PATH, type Logger, type NodeReport } from '@switchyard/shared';
-import { guardEmptyWrites } from './empty-write-guard.js';
+import { CONNECTION_STREAM_PATH, guardEmptyWrites, type Logger, type NodeReport } from '@switchyard/shared';
 import { openStateStream } from './state-stream.js';
 
 /** Who is on the other end, as the upgrade established it. */
@@ -83,7 +82,12 @@ export function openTunnelSession(socket: Duplex, head: Buffer, identity: Tunnel
   const openedAt = Date.now();
   let endReason: string | undefined;
   let ended = false;
-  const closed = new Promise<void>((resolve) => session.once('close', resolve));
+  // Node 20: session.close() then destroy() with a stream still open may never emit the session's 'close'; the
+  // socket's 'close' settles it too.
+  const closed = new Promise<void>((resolve) => {
+    session.once('close', resolve);
+    socket.once('close', resolve);
+  });
 
   // The first reason wins; from then on the tunnel takes no new streams, and the hub hears of it at once.
   function end(reason: string, destroy: boolean): void {
@@ -200,7 +204,11 @@ export function openTunnelSession(socket: Duplex, head: Buffer, identity: Tunnel
       // The state stream never ends on its own: without closing it, the session would wait the whole grace.
       retireAll();
       if (!session.closed && !session.destroyed) session.close();
-      const timer = setTimeout(() => session.destroy(), graceMs);
+      // The socket first: destroying only the session after close() can leave it open (Node 20).
+      const timer = setTimeout(() => {
+        socket.destroy();
+        session.destroy();
+      }, graceMs);
       timer.unref();
       await closed;
       clearTimeout(timer);

@@ -7,8 +7,7 @@ import http2, { type ClientHttp2Session } from 'node:http2';
 import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CONNECTION_STREAM_PATH, CREDENTIAL_PATH, NodeReportSchema, STATE_STREAM_PATH, TUNNEL_UPGRADE, TunnelHeaders, type NodeReport } from '@switchyard/shared';
-import { buffersOnly } from './tunnel-session.js';
+import { CONNECTION_STREAM_PATH, CREDENTIAL_PATH, guardEmptyWrites, NodeReportSchema, STATE_STREAM_PATH, TUNNEL_UPGRADE, TunnelHeaders, type NodeReport } from '@switchyard/shared';
 
 /** How the stand-in answers one upgrade. */
 export type UpgradeAnswer =
@@ -110,7 +109,7 @@ function clientOn(socket: Socket, req: IncomingMessage, answer: Extract<UpgradeA
     get closed() {
       return closed || session.destroyed;
     },
-    connect: () => buffersOnly(session.request({ ':method': 'POST', ':path': CONNECTION_STREAM_PATH }, { endStream: false })),
+    connect: () => guardEmptyWrites(session.request({ ':method': 'POST', ':path': CONNECTION_STREAM_PATH }, { endStream: false })),
     async waitForReport(check, timeoutMs = 10_000) {
       let found: NodeReport | undefined;
       await until(() => (found = reports.find(check)) !== undefined, timeoutMs, 'report');

@@ -4,7 +4,7 @@
 import type { Server } from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { CONNECTION_STREAM_PATH, STATE_STREAM_PATH, TunnelHeaders, parseReplicas, type Logger } from '@switchyard/shared';
+import { CONNECTION_STREAM_PATH, guardEmptyWrites, STATE_STREAM_PATH, TunnelHeaders, parseReplicas, type Logger } from '@switchyard/shared';
 import type { ReplicaInfo } from './tunnel-dial.js';
 
 /** Why a tunnel ended. */
@@ -45,29 +45,7 @@ const SESSION_OPTIONS: http2.ServerOptions = {
 };
 const SESSION_WINDOW = 16 << 20;
 // The encoding Writable gives a Buffer chunk; not a BufferEncoding, but what the stream's write path expects with one.
-const AS_BUFFER = 'buffer' as unknown as BufferEncoding;
 
-/**
- * Node's Http2Stream loses bytes when a writev carries a string chunk (node:http writes its head as a string and
- * then an empty one; the first bytes arrive as garbage — a use-after-free seen on Node 20.20). The HTTP/1.1
- * server on a connection stream therefore writes Buffers only.
- */
-export function buffersOnly<S extends Duplex>(stream: S): S {
-  const writev = stream._writev?.bind(stream);
-  const write = stream._write.bind(stream);
-  stream._write = (chunk: unknown, encoding: BufferEncoding, cb: (err?: Error | null) => void) =>
-    typeof chunk === 'string' ? write(Buffer.from(chunk, encoding), AS_BUFFER, cb) : write(chunk, encoding, cb);
-  if (writev) {
-    stream._writev = (chunks: { chunk: unknown; encoding: BufferEncoding }[], cb: (err?: Error | null) => void) => {
-      const buffers = Object.assign(
-        chunks.map((c) => (typeof c.chunk === 'string' ? { chunk: Buffer.from(c.chunk, c.encoding), encoding: AS_BUFFER } : c)),
-        { allBuffers: true },
-      );
-      writev(buffers, cb);
-    };
-  }
-  return stream;
-}
 
 function pathOf(headers: IncomingHttpHeaders): string {
   const path = headers[':path'] ?? '';
@@ -156,7 +134,7 @@ export function serveTunnel(deps: TunnelSessionDeps): TunnelSession {
       active += 1;
       stream.once('close', () => (active -= 1));
       stream.respond({ ':status': 200 });
-      deps.connections.emit('connection', buffersOnly(stream));
+      deps.connections.emit('connection', guardEmptyWrites(stream));
       return;
     }
     if (path === STATE_STREAM_PATH && headers[':method'] === 'GET') {

@@ -1,2 +1,3 @@
 export * from './protocol.js';
 export * from './node-report.js';
+export { guardEmptyWrites } from './empty-write-guard.js';
