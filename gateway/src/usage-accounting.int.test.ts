@@ -119,7 +119,13 @@ it('counts 200 mixed requests exactly once across a worker kill -9 and duplicate
     }),
   );
   expect(sent).toHaveLength(200);
-  const jobs = await queue.getJobs(['waiting'], 0, -1);
+  // The gateway enqueues each job after its response ended, off the request path: the last ones may still be on their way.
+  const enqueuedBy = Date.now() + 30_000;
+  let jobs = await queue.getJobs(['waiting'], 0, -1);
+  while (jobs.length < 200 && Date.now() < enqueuedBy) {
+    await new Promise((r) => setTimeout(r, 100));
+    jobs = await queue.getJobs(['waiting'], 0, -1);
+  }
   expect(jobs).toHaveLength(200);
   await queue.resume();
   await waitForRequests(80);
