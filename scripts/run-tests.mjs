@@ -24,7 +24,9 @@ if (extra.length === 0) {
 
 const dir = mkdtempSync(join(tmpdir(), 'sy-jest-'));
 const out = join(dir, 'results.json');
-const status = run('npx', ['jest', '--json', `--outputFile=${out}`, ...extra]);
+// --forceExit: a failed test that leaves a connection open must end the run red, not hang it (and CI with it)
+// until its time runs out; jest still names the leak when it has to force the exit.
+const status = run('npx', ['jest', '--json', '--forceExit', `--outputFile=${out}`, ...extra]);
 let summary = { numPassedTests: 0, numFailedTests: 0, numPendingTests: 0, numTotalTestSuites: 0, numFailedTestSuites: 0 };
 try {
   summary = JSON.parse(readFileSync(out, 'utf8'));

@@ -19,6 +19,7 @@ const tokens = (text: string) => (text === '' ? 0 : enc.encode(text).length);
 const WORKER_ENV = { WORKER_CONCURRENCY: '4', WORKER_LOCK_DURATION_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000' };
 let chain: Chain;
 let redis: Redis;
+let openQueue: Queue | undefined;
 
 beforeAll(async () => {
   // A killed worker's active jobs come back once their lock expires and the next stalled check runs:
@@ -28,6 +29,8 @@ beforeAll(async () => {
   redis = new Redis(testRedisUrl());
 });
 afterAll(async () => {
+  // Closed here too: a failed expectation before the test's own close must not leave a Redis connection open.
+  await openQueue?.close();
   await chain?.stop();
   if (redis) {
     redis.disconnect();
@@ -110,6 +113,7 @@ it('counts 200 mixed requests exactly once across a worker kill -9 and duplicate
   // The queue waits while the traffic runs, so every job's payload can be kept for the duplicates below
   // (a completed job is deleted at once); the worker is killed mid-way through counting them.
   const queue = new Queue(JobCatalog.usage.queue, { connection: { url: testRedisUrl() }, prefix: queuePrefix(chain.prefix) });
+  openQueue = queue;
   await queue.pause();
   // 4 clients in parallel; the 429/529 faults are taken by whichever request comes next, so what
   // each client got is recorded and compared, not assumed.
