@@ -162,6 +162,14 @@ describe('switchyard CLI against a real gateway', () => {
   });
 
   it('lists the nodes, drains one and resumes it', async () => {
+    // A node learns its account's email from the profile after it joined and reports it on its tunnel: wait for it.
+    const labelled = Date.now() + 20_000;
+    for (;;) {
+      const nodes = ((await (await chain.admin('GET', '/nodes')).json()) as { nodes: { accountLabel?: string }[] }).nodes;
+      if (nodes.length === 2 && nodes.every((n) => n.accountLabel !== undefined)) break;
+      if (Date.now() > labelled) throw new Error(`account labels not reported: ${JSON.stringify(nodes)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const list = await cli(['nodes', 'list']);
     expect(list.code).toBe(0);
     const lines = list.stdout.trimEnd().split('\n');
