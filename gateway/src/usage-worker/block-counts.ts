@@ -18,6 +18,8 @@ export interface JobBlockCounts {
   tokenizerCalls: number;
   /** Shipped blocks ignored because their content did not hash to the hash they came with. */
   rejectedBlocks: number;
+  /** Part of the estimate came from text length, not the tokeniser. */
+  approximate: boolean;
 }
 
 /** What a block counter needs: the table's Redis and keys, the tokeniser, and how long counts live. */
@@ -140,7 +142,7 @@ export function createBlockCounter(deps: BlockCounterDeps): BlockCounter {
         else estimatedInputTokens += n;
       }
       const estimatedOutputTokens = outputHashes.reduce((sum, hash) => sum + (counts.get(hash) ?? 0), 0);
-      return { estimatedInputTokens, estimatedOutputTokens, estimateMissingBlocks, newBlocks: fresh.size, tokenizerCalls, rejectedBlocks: rejected };
+      return { estimatedInputTokens, estimatedOutputTokens, estimateMissingBlocks, newBlocks: fresh.size, tokenizerCalls, rejectedBlocks: rejected, approximate: false };
     },
   };
 }

@@ -19,6 +19,8 @@ export interface UsageEstimates {
   estimatedInputTokens: number;
   estimatedOutputTokens: number;
   estimateMissingBlocks: number;
+  /** Part of the estimate came from text length, not the tokeniser (its budget ran out, now or when a block was first counted). */
+  approximate: boolean;
 }
 
 /**
@@ -72,6 +74,7 @@ export function usageCounters(job: UsageJob, est: UsageEstimates): UsageCounters
     estimatedInputTokens: est.estimatedInputTokens,
     estimatedOutputTokens: est.estimatedOutputTokens,
     estimateMissingBlocks: est.estimateMissingBlocks,
+    approximateEstimates: est.approximate ? 1 : 0,
     durationMs: Math.round(job.durationMs),
   };
 }
@@ -94,6 +97,7 @@ export function recentEntry(job: UsageJob, counters: UsageCounters): RecentReque
     cacheReadInputTokens: counters.cacheReadInputTokens,
     estimatedInputTokens: counters.estimatedInputTokens,
     estimatedOutputTokens: counters.estimatedOutputTokens,
+    estimateApproximate: counters.approximateEstimates > 0,
     durationMs: counters.durationMs,
     ttfbMs: job.ttfbMs === null ? null : Math.round(job.ttfbMs),
   };

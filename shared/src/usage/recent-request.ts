@@ -21,6 +21,8 @@ export const RecentRequestSchema = z.object({
   cacheReadInputTokens: z.number().int(),
   estimatedInputTokens: z.number().int(),
   estimatedOutputTokens: z.number().int(),
+  /** The estimate is partly from text length, not the tokeniser (see the `approximateEstimates` counter); absent in older entries. */
+  estimateApproximate: z.boolean().default(false),
   durationMs: z.number(),
   ttfbMs: z.number().nullable(),
 });

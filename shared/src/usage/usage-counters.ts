@@ -20,6 +20,11 @@ export const USAGE_COUNTER_FIELDS = [
   'estimatedOutputTokens',
   /** Prompt blocks whose count was no longer known and whose text was not shipped (their estimate is missing). */
   'estimateMissingBlocks',
+  /**
+   * Requests whose estimate is approximate: the worker's per-job tokeniser budget ran out and the rest was
+   * estimated from its length, or a block counted that way before was part of the prompt (docs/USAGE.md).
+   */
+  'approximateEstimates',
   /** Sum of request durations, for the mean latency. */
   'durationMs',
 ] as const;
