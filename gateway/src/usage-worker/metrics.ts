@@ -1,18 +1,15 @@
 // The usage worker's Prometheus registry: tokens counted (exact and estimated, per model and direction),
-// jobs handled, and the queue's depth and lag read from BullMQ at scrape time within a deadline.
+// jobs handled, and the queue's depth and lag read from BullMQ at scrape time within a deadline (by the
+// same reader the gateway uses, which never loads a job's payload).
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { sentTokens, withDeadline, type UsageCounters, type UsageJob } from '@switchyard/shared';
+import { sentTokens, type UsageCounters, type UsageJob } from '@switchyard/shared';
 import { createLabelLimiter } from '../metrics/label-limiter.js';
+import { QUEUE_STATES, createQueueLagReader, shareQueueLag, type LagQueue } from '../usage/queue-lag.js';
+
+export { QUEUE_STATES, type QueueState } from '../usage/queue-lag.js';
 
 /** The queue reads a scrape makes (a BullMQ Queue has them). */
-export interface QueueReader {
-  getJobCounts(...types: QueueState[]): Promise<Record<string, number>>;
-  getJobs(types: 'wait'[], start: number, end: number, asc: boolean): Promise<{ timestamp: number }[]>;
-}
-
-/** The job states exported as queue depth. */
-export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
-export type QueueState = (typeof QUEUE_STATES)[number];
+export type QueueReader = LagQueue;
 
 export interface WorkerMetrics {
   readonly registry: Registry;
@@ -32,12 +29,6 @@ export interface WorkerMetricsDeps {
   /** The gateway package's version (the worker ships in the gateway image) and the build's git sha. */
   version: string;
   gitSha: string;
-}
-
-interface QueueSnapshot {
-  counts: Record<string, number>;
-  /** Seconds the oldest waiting job has waited (0: none waits). */
-  lagSeconds: number;
 }
 
 /** One token direction and kind as they come out of a request's counters. */
@@ -60,7 +51,6 @@ export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
   const registers = [registry];
   collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
   const modelLabel = createLabelLimiter(50);
-  const timeoutMs = deps.queueReadTimeoutMs ?? 2_000;
 
   new Gauge({ name: 'switchyard_build_info', help: 'The build this process runs: its release line\'s version and git sha (always 1; one series per process).', labelNames: ['service', 'version', 'git_sha'], registers }).set(
     { service: 'worker', version: deps.version, git_sha: deps.gitSha },
@@ -81,21 +71,7 @@ export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
   const finalFailures = new Counter({ name: 'switchyard_worker_jobs_failed_final_total', help: 'Usage jobs that failed with no attempts left (their request is not counted).', registers });
 
   // One read of the queue per scrape, shared by the gauges below.
-  let pending: { at: number; read: Promise<QueueSnapshot | undefined> } | undefined;
-  const snapshot = (): Promise<QueueSnapshot | undefined> => {
-    const at = performance.now();
-    if (pending === undefined || at - pending.at > 1_000) pending = { at, read: readQueue() };
-    return pending.read;
-  };
-  async function readQueue(): Promise<QueueSnapshot | undefined> {
-    try {
-      const [counts, oldest] = await withDeadline(Promise.all([deps.queue.getJobCounts(...QUEUE_STATES), deps.queue.getJobs(['wait'], 0, 0, true)]), timeoutMs, 'queue figures');
-      const first = oldest[0];
-      return { counts, lagSeconds: first === undefined ? 0 : Math.max(0, (deps.now() - first.timestamp) / 1000) };
-    } catch {
-      return undefined;
-    }
-  }
+  const snapshot = shareQueueLag(createQueueLagReader({ queue: deps.queue, now: () => deps.now(), timeoutMs: deps.queueReadTimeoutMs ?? 2_000 }));
 
   new Gauge({
     name: 'switchyard_worker_queue_up',
@@ -113,7 +89,7 @@ export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
     async collect() {
       this.reset();
       const s = await snapshot();
-      if (s !== undefined) for (const state of QUEUE_STATES) this.set({ state }, s.counts[state] ?? 0);
+      if (s !== undefined) for (const state of QUEUE_STATES) this.set({ state }, s.depth[state]);
     },
   });
   new Gauge({
