@@ -25,6 +25,14 @@ describe('gateway config', () => {
     expect(() => parseConfig(GatewayConfigSchema, { ...secrets, DRAIN_NOTICE_MS: '5001', DRAIN_TIMEOUT_MS: '5000' })).toThrow(/DRAIN_NOTICE_MS: must not exceed DRAIN_TIMEOUT_MS/);
   });
 
+  it('warns of accounting lag past 60 s by default, takes another whole number of seconds, refuses 0 and fractions', () => {
+    expect(parseConfig(GatewayConfigSchema, secrets).USAGE_LAG_WARN_SECONDS).toBe(60);
+    expect(parseConfig(GatewayConfigSchema, { ...secrets, USAGE_LAG_WARN_SECONDS: '300' }).USAGE_LAG_WARN_SECONDS).toBe(300);
+    for (const bad of ['0', '-5', '1.5', 'soon']) {
+      expect(() => parseConfig(GatewayConfigSchema, { ...secrets, USAGE_LAG_WARN_SECONDS: bad })).toThrow(/USAGE_LAG_WARN_SECONDS/);
+    }
+  });
+
   it('refuses a usage buffer below 1 and an encoding name that is not one', () => {
     try {
       parseConfig(GatewayConfigSchema, { ...secrets, USAGE_BUFFER_MAX: '0', TOKEN_ENCODING: 'o200k base' });

@@ -14,6 +14,7 @@ import {
   url,
   withHint,
 } from '@switchyard/shared';
+import { DEFAULT_LAG_WARN_SECONDS } from './usage/lag-watcher.js';
 
 /** The gateway's environment. Secrets have no defaults: the gateway refuses to start without them. */
 export const GatewayConfigSchema = z
@@ -47,6 +48,11 @@ export const GatewayConfigSchema = z
     DRAIN_NOTICE_MS: integer(0, { min: 0 }),
     /** Usage drafts held in memory while they wait to be enqueued; past it they go straight to the spool. */
     USAGE_BUFFER_MAX: integer(10_000, { min: 1 }),
+    /**
+     * Seconds the oldest waiting usage job may wait to be counted before the gateway logs `usage accounting lags`
+     * (and the dashboard shows the lag as a warning). Budgets follow the counted totals, so they trail by the lag.
+     */
+    USAGE_LAG_WARN_SECONDS: integer(DEFAULT_LAG_WARN_SECONDS, { min: 1 }),
     /** Where usage jobs that Redis could not take are appended (JSON lines) until they are replayed. */
     USAGE_SPOOL_DIR: z.string().min(1).default('./data/usage-spool'),
     /**
