@@ -1,11 +1,12 @@
 // The gateway's Prometheus registry: counters the request path feeds, and gauges read at scrape time
-// from the registry snapshot, the forwarder and the usage recorder.
+// from the registry snapshot, the forwarder, the usage recorder and the usage queue.
 import type { ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GatewayStats } from '../http/proxy-routes.js';
 import type { FailoverReason, ForwardOutcome } from '../proxy/index.js';
 import type { RegistrySnapshot } from '../routing/index.js';
 import type { UsageRecorderStats } from '../usage/index.js';
+import { shareQueueLag, type QueueLagReader } from '../usage/queue-lag.js';
 import { NODE_STATES, fleetSeries } from './fleet-series.js';
 import { createLabelLimiter } from './label-limiter.js';
 
@@ -42,6 +43,11 @@ export interface GatewayMetricsDeps {
   tunnels?: { tunnelCounts(): ReadonlyMap<string, number> };
   stats: GatewayStats;
   usage: { stats(): UsageRecorderStats };
+  /**
+   * The usage queue's depth and lag, read at scrape time (none: the series are not exported). Exported here
+   * too, not only by the worker, because the lag grows most while the worker is down.
+   */
+  queueLag?: QueueLagReader;
   now(): number;
   version: string;
   gitSha: string;
@@ -171,6 +177,7 @@ export function createGatewayMetrics(deps: GatewayMetricsDeps): GatewayMetrics {
     },
   });
   registerFleetGauges(deps, registers);
+  if (deps.queueLag !== undefined) registerQueueLagGauges(shareQueueLag(deps.queueLag), registers);
   const tunnels = deps.tunnels;
   if (tunnels !== undefined) {
     new Gauge({
@@ -245,6 +252,38 @@ function followLabelled(counter: Counter<'outcome'>, outcome: 'enqueued' | 'spoo
     if (value > last) counter.inc({ outcome }, value - last);
     last = value;
   };
+}
+
+/** The usage queue states the gateway exports (completed jobs are deleted at once; nothing is prioritised). */
+export const USAGE_QUEUE_DEPTH_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+
+/**
+ * The usage queue's lag and depth from one read per scrape. A read that fails or misses its deadline leaves
+ * both series absent for that scrape (never a stale value) and the scrape itself succeeds.
+ */
+function registerQueueLagGauges(read: QueueLagReader, registers: Registry[]): void {
+  new Gauge({
+    name: 'switchyard_usage_queue_lag_seconds',
+    help: 'How long the oldest waiting usage job has waited to be counted (0 when none waits; absent while the queue cannot be read). Budgets follow the counted totals, so they trail by this much.',
+    registers,
+    async collect() {
+      const lag = await read();
+      // Not reset(): an unlabelled gauge resets to 0, which would read as "no lag" while the queue is unknown.
+      if (lag === undefined) this.remove();
+      else this.set(lag.lagSeconds);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_usage_queue_jobs',
+    help: 'Usage jobs in the queue by state: waiting, active, delayed, failed (absent while the queue cannot be read).',
+    labelNames: ['state'],
+    registers,
+    async collect() {
+      this.reset();
+      const lag = await read();
+      if (lag !== undefined) for (const state of USAGE_QUEUE_DEPTH_STATES) this.set({ state }, lag.depth[state]);
+    },
+  });
 }
 
 /** Per node, from the registry snapshot at scrape time (a node that left the fleet leaves the gauges). */

@@ -111,13 +111,14 @@ describe('usage queue lag reader', () => {
     expect(await createQueueLagReader({ queue: failing, now: () => T0, timeoutMs: 60_000 })()).toBeUndefined();
   });
 
-  it('shares one read between the callers of one scrape', async () => {
+  it('shares one read between the callers of one scrape, and reads afresh for the next', async () => {
     let reads = 0;
     const shared = shareQueueLag(() => {
       reads += 1;
       return Promise.resolve({ depth: ZERO, lagSeconds: reads });
-    }, 60_000);
+    });
     const [a, b] = await Promise.all([shared(), shared()]);
     expect([a?.lagSeconds, b?.lagSeconds, reads]).toEqual([1, 1, 1]);
+    expect((await shared())?.lagSeconds).toBe(2);
   });
 });

@@ -76,14 +76,15 @@ export function createQueueLagReader(deps: QueueLagReaderDeps): QueueLagReader {
 }
 
 /**
- * One read shared by everything that asks within `maxAgeMs` of it (the gauges of one scrape, say), so a
- * scrape costs one round of queue reads however many series it fills.
+ * One read shared by every caller while it runs: the gauges of one scrape collect at the same time, so a
+ * scrape costs one round of queue reads however many series it fills, and the next scrape reads afresh.
  */
-export function shareQueueLag(read: QueueLagReader, maxAgeMs = 1_000): QueueLagReader {
-  let last: { at: number; read: Promise<QueueLag | undefined> } | undefined;
+export function shareQueueLag(read: QueueLagReader): QueueLagReader {
+  let pending: Promise<QueueLag | undefined> | undefined;
   return function sharedQueueLag() {
-    const at = performance.now();
-    if (last === undefined || at - last.at > maxAgeMs) last = { at, read: read() };
-    return last.read;
+    pending ??= read().finally(() => {
+      pending = undefined;
+    });
+    return pending;
   };
 }
