@@ -152,3 +152,60 @@ export function holdStream(target: Target, body: Buffer, headers: Record<string,
   req.end(body);
   return { opened, abort: () => req.destroy() };
 }
+
+/** What one request of a mixed load did. */
+export interface Sent {
+  status: number;
+  /** A 200 read to its end (streams: their message_stop frame arrived). */
+  ok: boolean;
+  /** The client hung up on purpose after the first response bytes of a 200. */
+  aborted: boolean;
+  error?: string;
+  totalMs: number;
+}
+
+/**
+ * Sends one request, streamed or not, and reads the answer; with `abortAfterFirstBytes` it destroys
+ * the request as soon as the first bytes of a 200 arrived (a cancelled turn). Never rejects.
+ * @example
+ * const x = await send(chain, body, headers, { stream: true, abortAfterFirstBytes: false });
+ */
+export function send(target: Target, body: Buffer, headers: Record<string, string>, opts: { stream: boolean; abortAfterFirstBytes: boolean }): Promise<Sent> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const x: Sent = { status: 0, ok: false, aborted: false, totalMs: Number.NaN };
+    let done = false;
+    let stopped = !opts.stream;
+    const finish = (error?: string): void => {
+      if (done) return;
+      done = true;
+      x.totalMs = performance.now() - started;
+      x.ok = !x.aborted && error === undefined && x.status === 200 && stopped;
+      if (x.aborted) return resolve(x);
+      if (error !== undefined) x.error = error;
+      else if (!x.ok) x.error = x.status === 200 ? 'incomplete stream' : `status ${x.status}`;
+      resolve(x);
+    };
+    const split = frameSplitter((frame) => {
+      if (frame.startsWith('event: message_stop')) stopped = true;
+    });
+    const req = http.request(requestOptions(target, headers, body, target.agent), (res) => {
+      x.status = res.statusCode ?? 0;
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (opts.abortAfterFirstBytes && x.status === 200) {
+          x.aborted = true;
+          req.destroy();
+          finish();
+          return;
+        }
+        if (opts.stream) split(chunk);
+      });
+      res.on('end', () => finish());
+      res.on('error', (err: NodeJS.ErrnoException) => finish(err.code ?? err.message));
+      res.on('close', () => finish(res.complete ? undefined : 'response closed early'));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => finish(err.code ?? err.message));
+    req.end(body);
+  });
+}
