@@ -35,7 +35,7 @@ interface Results {
   machine: { cpuModel: string; cores: number; node: string; totalMemoryMb: number; gitSha: string };
   redisPrefix: string;
   pids: Record<string, number>;
-  counts: { seqSmall: number; seqLarge: number; heldStreams: number };
+  counts: { seqSmall: number; seqLarge: number; heldStreams: number; hugeOrdinary: number };
   scenarios: {
     latency1kb: Comparison;
     latency1mb: Comparison;
@@ -45,6 +45,9 @@ interface Results {
     heldStreams: { streams: number; opened: number; upstreamClosedMs: number; socketsBackMs: number; memory: Record<'gateway' | 'node', { beforeMb: number; withMb: number }> };
     throughput1kb: { direct: Load; chain: Load };
     throughput1mb: { direct: Load; chain: Load };
+    soak: { load: { sent: number; aborted: number; errors: number }; counted: number; countedExactly: boolean; backlogGoneMs: number | null; depth: { max: number } };
+    drain: Record<'small' | 'long', { load: { sent: number; errors: number }; enqueued: number; drainMs: number | null; counted: number; countedExactly: boolean; jobsPerWorkerCpuSecond: number }>;
+    hugeRun: { status: number; answered: boolean; counted: boolean; requestId: string | null; ordinary: { sent: number; counted: number } };
     accounting: { chainRequests: number; counted: number; complete: boolean; traceCoversGateway: boolean; tokenizerModulesInGateway: string[] };
   };
   targets: { pass?: boolean }[];
@@ -87,6 +90,21 @@ it('runs every scenario in quick mode, reports numbers, and cleans up after itse
     expect(Number.isFinite(x)).toBe(true);
   }
   expect([s.fidelity1kb.equal, s.fidelity1mb.equal]).toEqual([true, true]);
+  // The accounting scenarios: load sent and answered, every request counted once, the backlogs drained.
+  expect(s.soak.load.errors).toBe(0);
+  expect(s.soak.load.sent).toBeGreaterThan(0);
+  expect(s.soak.load.aborted).toBeGreaterThan(0);
+  expect({ counted: s.soak.counted, exactly: s.soak.countedExactly }).toEqual({ counted: s.soak.load.sent, exactly: true });
+  expect(s.soak.backlogGoneMs).not.toBeNull();
+  for (const p of [s.drain.small, s.drain.long]) {
+    expect(p.load.errors).toBe(0);
+    expect(p.enqueued).toBe(p.load.sent);
+    expect(p.drainMs).not.toBeNull();
+    expect({ counted: p.counted, exactly: p.countedExactly }).toEqual({ counted: p.load.sent, exactly: true });
+    expect(p.jobsPerWorkerCpuSecond).toBeGreaterThan(0);
+  }
+  expect(s.hugeRun).toMatchObject({ status: 200, answered: true, counted: true, ordinary: { sent: results.counts.hugeOrdinary, counted: results.counts.hugeOrdinary } });
+  expect(s.hugeRun.requestId).toMatch(/^req_/);
   expect(s.accounting.complete).toBe(true);
   expect(s.accounting.counted).toBe(s.accounting.chainRequests);
   expect(s.accounting.traceCoversGateway).toBe(true);

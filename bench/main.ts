@@ -4,19 +4,24 @@
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { createContext, type BenchContext } from './context.js';
-import { INSTANT_UPSTREAM, parseBenchArgs, REALISTIC, SLOW_UPSTREAM, type BenchOptions } from './options.js';
+import { INSTANT_UPSTREAM, parseBenchArgs, REALISTIC, SLOW_UPSTREAM, type BenchOptions, type ScenarioName } from './options.js';
 import { cpuDelta, machineBusyMs, type CpuSnapshot } from './proc-stats.js';
 import { evaluate, formatHopTable, formatResourceTable, formatTable, machineInfo, writeResults, type ResourceUse, type Row, type ScenarioResults } from './report.js';
 import { accounting } from './scenarios/accounting.js';
+import { drain } from './scenarios/drain.js';
 import { fidelity } from './scenarios/fidelity.js';
 import { heldStreams } from './scenarios/held-streams.js';
+import { hugeRun } from './scenarios/huge-run.js';
 import { firstDeltaLatency, sequentialLatency } from './scenarios/latency.js';
+import { soak } from './scenarios/soak.js';
 import { throughput } from './scenarios/throughput.js';
 import { build, createCleanup, startStack, type Cleanup } from './stack.js';
 
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
 type Step = {
+  /** The name `--only` takes. */
+  name: ScenarioName;
   key: keyof ScenarioResults;
   label: string;
   run(ctx: BenchContext): Promise<ScenarioResults[keyof ScenarioResults]>;
@@ -32,15 +37,19 @@ function steps(ctx: BenchContext): Step[] {
     return run();
   };
   return [
-    { key: 'latency1kb', label: `sequential 1 KB × ${c.seqSmall}`, run: timed(REALISTIC, () => sequentialLatency(ctx, ctx.small, c.seqSmall)) },
-    { key: 'latency1mb', label: `sequential 1 MB × ${c.seqLarge}`, run: timed(REALISTIC, () => sequentialLatency(ctx, ctx.large, c.seqLarge)) },
-    { key: 'firstDelta', label: `${c.ttfdConcurrency} concurrent streams × ${c.ttfdRounds} rounds`, run: timed(REALISTIC, () => firstDeltaLatency(ctx, ctx.small, c.ttfdConcurrency, c.ttfdRounds)) },
-    { key: 'fidelity1kb', label: 'SSE fidelity 1 KB', run: timed(REALISTIC, () => fidelity(ctx, ctx.small)), timed: false },
-    { key: 'fidelity1mb', label: 'SSE fidelity 1 MB', run: timed(REALISTIC, () => fidelity(ctx, ctx.large)), timed: false },
-    { key: 'heldStreams', label: `${c.heldStreams} held streams, then aborted`, run: () => heldStreams(ctx, c.heldStreams) },
-    { key: 'throughput1kb', label: `throughput 1 KB, ${c.tputSmallClients} clients`, run: timed(SLOW_UPSTREAM, () => throughput(ctx, ctx.small, c.tputSmallClients, c.tputPhaseMs)) },
-    { key: 'throughput1mb', label: `throughput 1 MB, ${c.tputLargeClients} clients`, run: timed(INSTANT_UPSTREAM, () => throughput(ctx, ctx.large, c.tputLargeClients, c.tputPhaseMs)) },
-    { key: 'accounting', label: 'accounting', run: () => accounting(ctx), timed: false },
+    { name: 'latency-1kb', key: 'latency1kb', label: `sequential 1 KB × ${c.seqSmall}`, run: timed(REALISTIC, () => sequentialLatency(ctx, ctx.small, c.seqSmall)) },
+    { name: 'latency-1mb', key: 'latency1mb', label: `sequential 1 MB × ${c.seqLarge}`, run: timed(REALISTIC, () => sequentialLatency(ctx, ctx.large, c.seqLarge)) },
+    { name: 'first-delta', key: 'firstDelta', label: `${c.ttfdConcurrency} concurrent streams × ${c.ttfdRounds} rounds`, run: timed(REALISTIC, () => firstDeltaLatency(ctx, ctx.small, c.ttfdConcurrency, c.ttfdRounds)) },
+    { name: 'fidelity-1kb', key: 'fidelity1kb', label: 'SSE fidelity 1 KB', run: timed(REALISTIC, () => fidelity(ctx, ctx.small)), timed: false },
+    { name: 'fidelity-1mb', key: 'fidelity1mb', label: 'SSE fidelity 1 MB', run: timed(REALISTIC, () => fidelity(ctx, ctx.large)), timed: false },
+    { name: 'held-streams', key: 'heldStreams', label: `${c.heldStreams} held streams, then aborted`, run: () => heldStreams(ctx, c.heldStreams) },
+    { name: 'throughput-1kb', key: 'throughput1kb', label: `throughput 1 KB, ${c.tputSmallClients} clients`, run: timed(SLOW_UPSTREAM, () => throughput(ctx, ctx.small, c.tputSmallClients, c.tputPhaseMs)) },
+    { name: 'throughput-1mb', key: 'throughput1mb', label: `throughput 1 MB, ${c.tputLargeClients} clients`, run: timed(INSTANT_UPSTREAM, () => throughput(ctx, ctx.large, c.tputLargeClients, c.tputPhaseMs)) },
+    { name: 'soak', key: 'soak', label: `soak, ${c.soakClients} clients × ${c.soakMs / 1000} s`, run: timed(REALISTIC, () => soak(ctx, c.soakClients, c.soakMs)) },
+    { name: 'drain', key: 'drain', label: `worker capacity, ${c.drainClients} clients`, run: timed(REALISTIC, () => drain(ctx, c.drainClients, c.drainMs, c.drainLongMs, c.drainLongBytes)) },
+    // Last before the accounting check: without a tokeniser budget the huge job can hold the worker for good.
+    { name: 'huge-run', key: 'hugeRun', label: `one ${c.hugeRunChars}-character run, then ${c.hugeOrdinary} ordinary requests`, run: timed(REALISTIC, () => hugeRun(ctx, c.hugeRunChars, c.hugeOrdinary, c.hugeWaitMs)) },
+    { name: 'accounting', key: 'accounting', label: 'accounting', run: () => accounting(ctx), timed: false },
   ];
 }
 
@@ -83,11 +92,11 @@ type Outcome = { results: ScenarioResults; resources: Record<string, ResourceUse
  * Runs the scenarios in order; one that throws is reported and the others still run. Each one's CPU
  * per process is kept, with the share of the machine other processes took meanwhile (noise).
  */
-async function runScenarios(ctx: BenchContext, quick: boolean, cores: number): Promise<Outcome> {
+async function runScenarios(ctx: BenchContext, quick: boolean, only: readonly ScenarioName[], cores: number): Promise<Outcome> {
   const outcome: Outcome = { results: {}, resources: {}, errors: [] };
   // At most 90 s of waiting for a quiet machine in all, so a full run stays within five minutes.
   let quietBudgetMs = 90_000;
-  for (const step of steps(ctx)) {
+  for (const step of steps(ctx).filter((s) => only.includes(s.name))) {
     if (!quick && step.timed !== false) quietBudgetMs -= await waitForQuiet(ctx, cores, Math.max(0, quietBudgetMs));
     const started = performance.now();
     const cpuBefore = ctx.cpu();
@@ -167,7 +176,7 @@ async function run(opts: BenchOptions, root: string): Promise<number> {
     cleanup.add('client agents', () => ctx.close());
 
     // 3. The scenarios.
-    const { results, resources, errors } = await runScenarios(ctx, opts.quick, machine.cores);
+    const { results, resources, errors } = await runScenarios(ctx, opts.quick, opts.only, machine.cores);
 
     // 4. The report: tables on stdout, JSON in the results dir.
     const rows = evaluate(results, opts.counts);
@@ -182,7 +191,8 @@ async function run(opts: BenchOptions, root: string): Promise<number> {
       loadAverageAtStart: loadAtStart,
       redisPrefix: stack.prefix,
       pids: { fake: stack.fake.pid, gateway: stack.gateway.pid, node: stack.node.pid, worker: stack.worker.pid },
-      fakeTiming: { realistic: REALISTIC, throughput1kb: SLOW_UPSTREAM, throughput1mb: INSTANT_UPSTREAM },
+      only: opts.only,
+      fakeTiming: { realistic: REALISTIC, throughput1kb: SLOW_UPSTREAM, throughput1mb: INSTANT_UPSTREAM, soak: REALISTIC, drain: REALISTIC, hugeRun: REALISTIC },
       bodyBytes: { small: ctx.small.body.length, large: ctx.large.body.length },
       counts: opts.counts,
       scenarios: results,

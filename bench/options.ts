@@ -21,8 +21,21 @@ export interface Counts {
   singleAborts: number;
   /** Pause before the baseline and after the streams opened, so memory and sockets settle. */
   settleMs: number;
-  /** How long the usage worker may take to count every chain request after the run. */
+  /** How long the usage worker may take to count every chain request after the run (and after each accounting scenario's load). */
   accountingWaitMs: number;
+  /** Soak: clients sending the mixed load (60% streamed, 10% aborted) for `soakMs`. */
+  soakClients: number;
+  soakMs: number;
+  /** Worker capacity: clients, and how long they build each backlog (1 KB turns, then long conversations). */
+  drainClients: number;
+  drainMs: number;
+  drainLongMs: number;
+  /** Size of each client's long conversation. */
+  drainLongBytes: number;
+  /** One huge run: its length in characters, the ordinary requests sent right after, how long to wait for them to be counted. */
+  hugeRunChars: number;
+  hugeOrdinary: number;
+  hugeWaitMs: number;
 }
 
 /** Parsed options. */
@@ -35,10 +48,12 @@ export interface BenchOptions {
   cpuProf: boolean;
   resultsDir: string | undefined;
   redisUrl: string | undefined;
+  /** The scenarios to run (all unless --only). */
+  only: ScenarioName[];
   counts: Counts;
 }
 
-/** Full mode: about three minutes on a 2-core machine. */
+/** Full mode: about eight minutes on a 2-core machine (the soak alone is two, plus its backlog). */
 export const FULL: Counts = {
   seqSmall: 500,
   seqLarge: 200,
@@ -52,6 +67,15 @@ export const FULL: Counts = {
   settleMs: 1_000,
   singleAborts: 50,
   accountingWaitMs: 120_000,
+  soakClients: 20,
+  soakMs: 120_000,
+  drainClients: 20,
+  drainMs: 20_000,
+  drainLongMs: 20_000,
+  drainLongBytes: 200_000,
+  hugeRunChars: 1_048_576,
+  hugeOrdinary: 50,
+  hugeWaitMs: 60_000,
 };
 
 /** Quick mode: every scenario with tiny counts, a few seconds (the harness's own test runs it). */
@@ -68,6 +92,16 @@ export const QUICK: Counts = {
   settleMs: 100,
   singleAborts: 3,
   accountingWaitMs: 30_000,
+  soakClients: 4,
+  soakMs: 2_000,
+  drainClients: 4,
+  drainMs: 500,
+  drainLongMs: 500,
+  drainLongBytes: 200_000,
+  // A short run: without a tokeniser budget a 1 MiB run would hold the worker for hours.
+  hugeRunChars: 2_048,
+  hugeOrdinary: 10,
+  hugeWaitMs: 20_000,
 };
 
 /** The fake's pacing for latency, first-delta and fidelity runs: message_start at once, then paced deltas. */
@@ -79,8 +113,24 @@ export const INSTANT_UPSTREAM: Partial<PlainTiming> = { firstByteDelayMs: 0, del
 /** Held streams: the first delta is ten minutes away, so a stream stays open until it is aborted. */
 export const HOLD_OPEN: Partial<PlainTiming> = { firstByteDelayMs: 0, deltaIntervalMs: 600_000, textDeltas: 5 };
 
-export const USAGE = `usage: npm run bench [-- --quick] [--no-build] [--results-dir DIR] [--redis-url redis://…]
+/**
+ * The huge-run target: the worker's CPU for one job whose text is a 1 MiB run of one character. Meant to
+ * be the worker's tokeniser budget per job (DEFAULT_JOB_TOKENIZER_BUDGET_MS, being added to
+ * gateway/src/usage-worker/tokenizer.ts) + 250 ms; a placeholder until that constant lands.
+ */
+export const HUGE_JOB_CPU_TARGET_MS = 1_000;
+
+/** The scenarios in the order they run, as `--only` names them. */
+export const SCENARIOS = [
+  'latency-1kb', 'latency-1mb', 'first-delta', 'fidelity-1kb', 'fidelity-1mb', 'held-streams',
+  'throughput-1kb', 'throughput-1mb', 'soak', 'drain', 'huge-run', 'accounting',
+] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export const USAGE = `usage: npm run bench [-- --quick] [--only NAME,…] [--no-build] [--results-dir DIR] [--redis-url redis://…]
   --quick        every scenario with tiny counts (a few seconds); writes <dir>/latest-quick.json
+  --only         run only these scenarios (the stack still starts), e.g. --only soak,drain,huge-run; names:
+                 ${SCENARIOS.join(', ')}
   --no-build     run gateway/node/worker from dist as it is (default: tsc -b first, a no-op when current)
   --keep-logs    keep the scratch dir with the gateway's, node's and worker's logs (its path is printed)
   --cpu-prof     run the gateway, node and worker with node --cpu-prof; the profiles land in
@@ -100,6 +150,7 @@ export function parseBenchArgs(argv: string[], env: { REDIS_URL?: string | undef
   let cpuProf = false;
   let resultsDir: string | undefined;
   let redisUrl = env.REDIS_URL;
+  let only: ScenarioName[] = [...SCENARIOS];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') quick = true;
@@ -108,7 +159,15 @@ export function parseBenchArgs(argv: string[], env: { REDIS_URL?: string | undef
     else if (arg === '--cpu-prof') cpuProf = true;
     else if (arg === '--results-dir' && argv[i + 1] !== undefined) resultsDir = argv[++i];
     else if (arg === '--redis-url' && argv[i + 1] !== undefined) redisUrl = argv[++i];
+    else if (arg === '--only' && argv[i + 1] !== undefined) only = parseOnly(argv[++i] ?? '');
     else throw new Error(`unknown argument ${arg ?? ''}\n${USAGE}`);
   }
-  return { quick, build, keepLogs, cpuProf, resultsDir, redisUrl, counts: quick ? QUICK : FULL };
+  return { quick, build, keepLogs, cpuProf, resultsDir, redisUrl, only, counts: quick ? QUICK : FULL };
+}
+
+function parseOnly(list: string): ScenarioName[] {
+  const names = list.split(',').map((n) => n.trim()).filter((n) => n !== '');
+  const unknown = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
+  if (names.length === 0 || unknown.length > 0) throw new Error(`--only: unknown scenario ${unknown.join(', ') || '(none given)'}\n${USAGE}`);
+  return names as ScenarioName[];
 }

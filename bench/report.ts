@@ -5,10 +5,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import type { AccountingResult } from './scenarios/accounting.js';
+import type { DrainResult } from './scenarios/drain.js';
 import type { FidelityResult } from './scenarios/fidelity.js';
 import type { HeldStreamsResult } from './scenarios/held-streams.js';
+import type { HugeRunResult } from './scenarios/huge-run.js';
 import type { Comparison } from './scenarios/latency.js';
+import type { SoakResult } from './scenarios/soak.js';
 import type { ThroughputResult } from './scenarios/throughput.js';
+import { drainRows, hugeRunRows, soakRows } from './usage-rows.js';
 
 /** Each scenario's result, or the error that stopped it. */
 export interface ScenarioResults {
@@ -20,6 +24,9 @@ export interface ScenarioResults {
   heldStreams?: HeldStreamsResult;
   throughput1kb?: ThroughputResult;
   throughput1mb?: ThroughputResult;
+  soak?: SoakResult;
+  drain?: DrainResult;
+  hugeRun?: HugeRunResult;
   accounting?: AccountingResult;
 }
 
@@ -168,6 +175,9 @@ export function evaluate(r: ScenarioResults, counts: { ttfdConcurrency: number; 
     ...heldRows(r.heldStreams),
     ...fidelityRow(r.fidelity1kb),
     ...fidelityRow(r.fidelity1mb),
+    ...soakRows(r.soak),
+    ...drainRows(r.drain),
+    ...hugeRunRows(r.hugeRun),
     ...accountingRows(r.accounting),
   ];
 }
