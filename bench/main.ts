@@ -4,7 +4,7 @@
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { createContext, type BenchContext } from './context.js';
-import { INSTANT_UPSTREAM, parseBenchArgs, REALISTIC, SLOW_UPSTREAM, type BenchOptions, type ScenarioName } from './options.js';
+import { INSTANT_UPSTREAM, parseBenchArgs, REALISTIC, SCENARIOS, SLOW_UPSTREAM, type BenchOptions, type ScenarioName } from './options.js';
 import { cpuDelta, machineBusyMs, type CpuSnapshot } from './proc-stats.js';
 import { evaluate, formatHopTable, formatResourceTable, formatTable, machineInfo, writeResults, type ResourceUse, type Row, type ScenarioResults } from './report.js';
 import { accounting } from './scenarios/accounting.js';
@@ -191,6 +191,7 @@ async function run(opts: BenchOptions, root: string): Promise<number> {
       loadAverageAtStart: loadAtStart,
       redisPrefix: stack.prefix,
       pids: { fake: stack.fake.pid, gateway: stack.gateway.pid, node: stack.node.pid, worker: stack.worker.pid },
+      partial: opts.only.length < SCENARIOS.length,
       only: opts.only,
       fakeTiming: { realistic: REALISTIC, throughput1kb: SLOW_UPSTREAM, throughput1mb: INSTANT_UPSTREAM, soak: REALISTIC, drain: REALISTIC, hugeRun: REALISTIC },
       bodyBytes: { small: ctx.small.body.length, large: ctx.large.body.length },

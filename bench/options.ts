@@ -130,7 +130,7 @@ export type ScenarioName = (typeof SCENARIOS)[number];
 export const USAGE = `usage: npm run bench [-- --quick] [--only NAME,…] [--no-build] [--results-dir DIR] [--redis-url redis://…]
   --quick        every scenario with tiny counts (a few seconds); writes <dir>/latest-quick.json
   --only         run only these scenarios (the stack still starts), e.g. --only soak,drain,huge-run; names:
-                 ${SCENARIOS.join(', ')}
+                 ${SCENARIOS.join(', ')}; writes <dir>/latest-only.json (latest.json stays a whole run)
   --no-build     run gateway/node/worker from dist as it is (default: tsc -b first, a no-op when current)
   --keep-logs    keep the scratch dir with the gateway's, node's and worker's logs (its path is printed)
   --cpu-prof     run the gateway, node and worker with node --cpu-prof; the profiles land in

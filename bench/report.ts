@@ -240,12 +240,13 @@ export function machineInfo(root: string, redisVersion: string): MachineInfo {
 }
 
 /**
- * Writes `<dir>/<timestamp>.json` and `<dir>/latest.json` (quick runs: `…-quick.json`, `latest-quick.json`).
+ * Writes `<dir>/<timestamp>.json` and `<dir>/latest.json` (quick runs: `…-quick.json`, `latest-quick.json`;
+ * runs of some scenarios only, `--only`: `…-only.json`, `latest-only.json`, so they never replace a whole run's).
  * @returns the two paths
  */
-export function writeResults<T extends { startedAt: string; mode: 'full' | 'quick' }>(dir: string, results: T): string[] {
+export function writeResults<T extends { startedAt: string; mode: 'full' | 'quick'; partial: boolean }>(dir: string, results: T): string[] {
   mkdirSync(dir, { recursive: true });
-  const suffix = results.mode === 'quick' ? '-quick' : '';
+  const suffix = `${results.mode === 'quick' ? '-quick' : ''}${results.partial ? '-only' : ''}`;
   const stamp = results.startedAt.replace(/[:.]/g, '-');
   const paths = [join(dir, `${stamp}${suffix}.json`), join(dir, `latest${suffix}.json`)];
   const text = `${JSON.stringify(results, null, 2)}\n`;
