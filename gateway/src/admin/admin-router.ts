@@ -3,6 +3,7 @@ import { AppError, type Keyspace, type Logger, type SharedStore } from '@switchy
 import { createKeyRepository } from '../keys/index.js';
 import { createEnrolmentRepository, type EnrolmentRepository } from '../nodes/index.js';
 import type { NodeView } from '../routing/index.js';
+import type { QueueLagReader } from '../usage/queue-lag.js';
 import { adminAuth } from './admin-auth.js';
 import { adminErrorHandler } from './admin-errors.js';
 import { createEnrolmentRoutes } from './enrolment-routes.js';
@@ -28,6 +29,10 @@ export interface AdminRouterDeps {
   now?: () => number;
   /** This gateway's build, shown by GET /admin/nodes; default `unknown`. */
   build?: BuildInfo;
+  /** The usage queue's lag for GET /admin/usage (none: it answers lagSeconds and queue as null). */
+  queueLag?: QueueLagReader;
+  /** USAGE_LAG_WARN_SECONDS, carried by GET /admin/usage for the dashboard; default 60. */
+  lagWarnSeconds?: number;
 }
 
 const ADMIN_BODY_LIMIT = '64kb';
@@ -53,7 +58,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
   const enrolments = deps.enrolments ?? createEnrolmentRepository({ store: deps.store, keys: deps.keys, now });
   router.use(createEnrolmentRoutes({ enrolments, store: deps.store, keys: deps.keys, log: deps.log }));
   router.use(createNodeRoutes({ store: deps.store, keys: deps.keys, enrolments, registry: deps.registry, log: deps.log, now, build: deps.build ?? UNKNOWN_BUILD }));
-  router.use(createUsageRoutes({ store: deps.store, keys: deps.keys, now }));
+  router.use(createUsageRoutes({ store: deps.store, keys: deps.keys, now, queueLag: deps.queueLag, lagWarnSeconds: deps.lagWarnSeconds }));
   router.use(function adminNotFound(req, _res, next) {
     next(new AppError('not_found', `Not found: ${req.method} /admin${req.path}`));
   });

@@ -5,5 +5,5 @@ export { BodyValidationError, ConflictError, type FieldError } from './admin-err
 export { DRAINED_CONTROL, versionGroups, type BuildInfo, type EnrolledNode, type NodeList, type NodeSummary, type VersionGroup } from './node-routes.js';
 export { type NodeEnv, type NodeToken, type RevokedNode } from './enrolment-routes.js';
 export { MIN_ADMIN_TOKEN_BYTES } from './admin-auth.js';
-export { type UsageReport, type UsageRow, type UsageTotals } from './usage-routes.js';
+export { type UsageQueueFigures, type UsageReport, type UsageRow, type UsageTotals } from './usage-routes.js';
 export { UsageQuerySchema, RecentUsageQuerySchema, MAX_USAGE_RANGE_DAYS, DEFAULT_RECENT_LIMIT, type UsageGrouping } from './admin-schemas.js';

@@ -15,7 +15,7 @@ import { USAGE_GROUPINGS } from './admin-schemas.js';
 import type { FieldError } from './admin-errors.js';
 import type { NodeToken, RevokedNode } from './enrolment-routes.js';
 import type { EnrolledNode, NodeList, NodeSummary, VersionGroup } from './node-routes.js';
-import type { UsageReport, UsageRow, UsageTotals } from './usage-routes.js';
+import type { UsageQueueFigures, UsageReport, UsageRow, UsageTotals } from './usage-routes.js';
 
 const epochMs = z.number().int().nonnegative();
 
@@ -115,6 +115,22 @@ export const UsageRowSchema = UsageTotalsSchema.extend({
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
 
+const jobCount = z.number().int().nonnegative();
+const lagSeconds = z
+  .number()
+  .nonnegative()
+  .describe('Seconds the oldest waiting usage job has waited to be counted (0 when none waits). Budgets follow the counted totals, so they trail the traffic by this much.');
+
+export const UsageQueueSchema = z
+  .object({
+    waiting: jobCount.describe('Jobs waiting for a usage worker.'),
+    active: jobCount.describe('Jobs a worker is counting now.'),
+    delayed: jobCount.describe('Jobs waiting out a retry backoff.'),
+    failed: jobCount.describe('Jobs that failed every attempt (their requests are not counted), kept until they age out.'),
+    lagSeconds,
+  })
+  .describe('The usage queue: one job per request, counted into the totals by the usage worker.');
+
 export const UsageReportSchema = z.object({
   by: z.enum(USAGE_GROUPINGS),
   from: day,
@@ -122,6 +138,13 @@ export const UsageReportSchema = z.object({
   rows: z.array(UsageRowSchema).describe('by=day: one row per day, oldest first; otherwise the busiest first.'),
   totals: UsageTotalsSchema.describe('All requests in the range, also those no row shows.'),
   allTime: UsageTotalsSchema.describe('Since counting began, whatever the range.'),
+  lagSeconds: lagSeconds
+    .nullable()
+    .describe(
+      'How far the totals trail the traffic: the age in seconds of the oldest usage job not yet counted (0 when none waits). null when Redis did not answer about the queue within its deadline (2 s); the totals are answered all the same.',
+    ),
+  queue: UsageQueueSchema.nullable().describe('The usage queue by state, and its lag; null when Redis did not answer about the queue within its deadline (2 s).'),
+  lagWarnSeconds: z.number().int().positive().describe('USAGE_LAG_WARN_SECONDS: lag above it is a warning (the gateway logs `usage accounting lags`; the dashboard marks it).'),
 });
 
 export const RecentRequestsSchema = z.object({
@@ -170,6 +193,7 @@ export type SchemaDriftChecks = [
   Check<SameKeys<z.infer<typeof UsageTotalsSchema>, UsageTotals>>,
   Check<SameKeys<z.infer<typeof UsageRowSchema>, UsageRow>>,
   Check<SameKeys<z.infer<typeof UsageReportSchema>, UsageReport>>,
+  Check<SameKeys<z.infer<typeof UsageQueueSchema>, UsageQueueFigures>>,
   Check<SameKeys<NonNullable<z.infer<typeof ErrorEnvelopeSchema>['error']['details']>[number], FieldError>>,
   Check<[Exclude<AnthropicErrorType, (typeof ERROR_TYPES)[number]>] extends [never] ? true : false>,
 ];

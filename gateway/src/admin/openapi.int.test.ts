@@ -116,7 +116,15 @@ test('usage routes answer as documented after counted traffic', async () => {
   for (const by of ['key', 'node', 'model', 'day']) {
     const report = await call('get', `/admin/usage?by=${by}`, '/admin/usage');
     expect((report.json as { rows: unknown[] }).rows.length).toBeGreaterThan(0);
+    // The gateway reads the usage queue itself: its figures are there, not null.
+    const { lagSeconds, queue, lagWarnSeconds } = report.json as { lagSeconds: unknown; queue: Record<string, unknown> | null; lagWarnSeconds: unknown };
+    expect([typeof lagSeconds, typeof queue?.waiting, typeof queue?.failed, lagWarnSeconds]).toEqual(['number', 'number', 'number', 60]);
   }
+  const report = (await (await chain.admin('GET', '/usage')).json()) as Record<string, unknown>;
+  const schema = documentedSchema('get', '/admin/usage', 200);
+  // Redis could not answer about the queue: both null is documented; a queue without its lag is not.
+  expect(schema.safeParse({ ...report, lagSeconds: null, queue: null }).success).toBe(true);
+  expect(schema.safeParse({ ...report, queue: { waiting: 0, active: 0, delayed: 0, failed: 0 } }).success).toBe(false);
   const recent = await call('get', '/admin/usage/recent?limit=5', '/admin/usage/recent');
   expect((recent.json as { requests: unknown[] }).requests).toHaveLength(2);
   expect((await call('get', '/admin/usage?from=2026-02-30', '/admin/usage')).status).toBe(400);

@@ -26,6 +26,7 @@ import {
   RecentRequestsSchema,
   RevokedKeySchema,
   RevokedNodeSchema,
+  UsageQueueSchema,
   UsageReportSchema,
   UsageRowSchema,
   UsageTotalsSchema,
@@ -201,7 +202,7 @@ const OPERATIONS: readonly OperationSpec[] = [
     operationId: 'getUsage',
     tag: 'usage',
     summary: 'Token usage over a range of UTC days, grouped',
-    description: `Exact counts from Anthropic's usage and js-tiktoken estimates, summed over the days. At most ${MAX_USAGE_RANGE_DAYS} days.`,
+    description: `Exact counts from Anthropic's usage and js-tiktoken estimates, summed over the days. At most ${MAX_USAGE_RANGE_DAYS} days. The totals are what the usage worker has counted so far: \`lagSeconds\` and \`queue\` say how far they trail the traffic (both null when Redis does not answer about the queue within 2 s; the report is answered all the same). Budgets follow the counted totals, so while the worker lags a key can spend past its budget by what is not yet counted.`,
     query: {
       schema: UsageQuerySchema,
       describe: {
@@ -210,7 +211,7 @@ const OPERATIONS: readonly OperationSpec[] = [
         to: 'Last UTC day (YYYY-MM-DD); default: today.',
       },
     },
-    ok: { status: 200, schema: 'UsageReport', description: 'The rows, the totals of the range and the all-time totals.' },
+    ok: { status: 200, schema: 'UsageReport', description: 'The rows, the totals of the range, the all-time totals and the accounting lag.' },
     errors: [400],
   },
   {
@@ -318,6 +319,7 @@ export function buildAdminOpenApi(): Record<string, unknown> {
       NodeControl: NodeControlSchema,
       UsageTotals: UsageTotalsSchema,
       UsageRow: UsageRowSchema,
+      UsageQueue: UsageQueueSchema,
       UsageReport: UsageReportSchema,
       RecentRequest: RecentRequestSchema,
       RecentRequests: RecentRequestsSchema,

@@ -1,5 +1,7 @@
 // GET /admin/usage and /admin/usage/recent on a real Redis through supertest. The data is written the way the
-// usage worker writes it (HINCRBY per scope and day, SADD to the day's index, LPUSH + LTRIM to the recent list).
+// usage worker writes it (HINCRBY per scope and day, SADD to the day's index, LPUSH + LTRIM to the recent list);
+// the accounting lag comes from a real BullMQ queue with jobs of known timestamps and no worker.
+import { Queue } from 'bullmq';
 import express from 'express';
 import request from 'supertest';
 import type { Redis } from 'ioredis';
@@ -8,6 +10,7 @@ import {
   createIoRedisStore,
   createKeyspace,
   createNullLogger,
+  queuePrefix,
   RECENT_REQUESTS_KEPT,
   USAGE_COUNTER_FIELDS,
   type Keyspace,
@@ -16,7 +19,8 @@ import {
   type UsageCounterField,
 } from '@switchyard/shared';
 import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
-import { createAdminRouter } from './admin-router.js';
+import { createQueueLagReader } from '../usage/queue-lag.js';
+import { createAdminRouter, type AdminRouterDeps } from './admin-router.js';
 
 const TOKEN = `tok-${'u'.repeat(44)}`;
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -110,6 +114,7 @@ function recentEntry(i: number): RecentRequest {
     cacheReadInputTokens: 0,
     estimatedInputTokens: i,
     estimatedOutputTokens: 2 * i,
+    estimateApproximate: false,
     durationMs: 120.5,
     ttfbMs: 40,
   };
@@ -280,5 +285,67 @@ describe('admin API: usage', () => {
     await request(other).get('/admin/usage/recent').set(AUTH).expect(200, { requests: [] });
     const res = await request(other).get('/admin/usage?by=node').set(AUTH).expect(200);
     expect((res.body as Report).allTime).toEqual(expectedTotals([]));
+  });
+});
+
+describe('admin API: usage accounting lag', () => {
+  const prefix = uniquePrefix('admin-usage-lag');
+  const keys = createKeyspace(prefix);
+  let client: Redis;
+  let store: SharedStore;
+  let queueConnection: Redis;
+  let queue: Queue;
+
+  function appWith(deps: Partial<AdminRouterDeps>): express.Express {
+    const app = express();
+    app.use('/admin', createAdminRouter({ store, keys, adminToken: TOKEN, registry: { nodes: () => [] }, log: createNullLogger(), now: () => NOW, ...deps }));
+    return app;
+  }
+
+  beforeAll(async () => {
+    client = createIoRedisClient(testRedisUrl());
+    store = createIoRedisStore(createIoRedisClient(testRedisUrl()));
+    queueConnection = createIoRedisClient(testRedisUrl(), { maxRetriesPerRequest: null });
+    queue = new Queue('usage', { connection: queueConnection, prefix: queuePrefix(prefix) });
+    // No worker runs: three requests wait to be counted, the oldest for 95 s; one waits out a retry.
+    await queue.add('usage', { n: 1 }, { timestamp: NOW - 95_000 });
+    await queue.add('usage', { n: 2 }, { timestamp: NOW - 30_000 });
+    await queue.add('usage', { n: 3 }, { timestamp: NOW - 2_000 });
+    await queue.add('usage', { n: 4 }, { timestamp: NOW - 500_000, delay: 60_000 });
+  });
+
+  afterAll(async () => {
+    await queue.close();
+    queueConnection.disconnect();
+    await deleteKeys(client, prefix);
+    await store.close();
+    await client.quit();
+  });
+
+  it('shows how far the counted totals trail: lagSeconds and the queue by state, with the warning threshold', async () => {
+    const app = appWith({ queueLag: createQueueLagReader({ queue, now: () => NOW }), lagWarnSeconds: 90 });
+    for (const by of ['day', 'key']) {
+      const res = await request(app).get(`/admin/usage?by=${by}`).set(AUTH).expect(200);
+      expect(res.body).toMatchObject({
+        lagSeconds: 95,
+        queue: { waiting: 3, active: 0, delayed: 1, failed: 0, lagSeconds: 95 },
+        lagWarnSeconds: 90,
+      });
+      expect(Object.keys((res.body as { queue: object }).queue).sort()).toEqual(['active', 'delayed', 'failed', 'lagSeconds', 'waiting']);
+    }
+  });
+
+  it('answers the totals with lagSeconds and queue null when the queue cannot be read, or without a reader', async () => {
+    const never = new Promise<never>(() => undefined);
+    const silent = createQueueLagReader({
+      queue: { getJobCounts: () => never, getRanges: () => never, toKey: (t) => t, getBackend: () => ({ client: never }) },
+      now: () => NOW,
+      timeoutMs: 20,
+    });
+    for (const app of [appWith({ queueLag: silent }), appWith({})]) {
+      const res = await request(app).get('/admin/usage').set(AUTH).expect(200);
+      expect(res.body).toMatchObject({ by: 'day', lagSeconds: null, queue: null, lagWarnSeconds: 60 });
+      expect((res.body as Report).totals).toEqual(expectedTotals([]));
+    }
   });
 });

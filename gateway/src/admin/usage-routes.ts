@@ -1,4 +1,5 @@
-// /admin/usage: the totals the usage worker keeps per UTC day, summed over a range and grouped, and the
+// /admin/usage: the totals the usage worker keeps per UTC day, summed over a range and grouped, how far
+// the worker lags behind (the usage queue's depth and the age of its oldest waiting job), and the
 // recent-requests list. Read-only: every key read here is written by the worker (gateway/src/usage-worker).
 import express, { type Request, type Response, type Router } from 'express';
 import {
@@ -15,6 +16,8 @@ import {
 } from '@switchyard/shared';
 import type { z } from 'zod';
 import { parseKeyRecord } from '../keys/index.js';
+import { DEFAULT_LAG_WARN_SECONDS } from '../usage/lag-watcher.js';
+import type { QueueLag, QueueLagReader } from '../usage/queue-lag.js';
 import { MAX_USAGE_RANGE_DAYS, RecentUsageQuerySchema, UsageQuerySchema, type UsageGrouping } from './admin-schemas.js';
 
 /** Every usage counter as a number, plus the two sums operators ask for first. */
@@ -32,6 +35,16 @@ export type UsageRow = UsageTotals & {
   name?: string;
 };
 
+/** The usage queue as GET /admin/usage shows it: jobs per state and the lag. */
+export interface UsageQueueFigures {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+  /** Seconds the oldest waiting job has waited to be counted (0: none waits). */
+  lagSeconds: number;
+}
+
 /** The answer of GET /admin/usage. */
 export interface UsageReport {
   by: UsageGrouping;
@@ -43,6 +56,15 @@ export interface UsageReport {
   totals: UsageTotals;
   /** Since counting began, whatever the range. */
   allTime: UsageTotals;
+  /**
+   * How far the counted totals trail the traffic: the oldest waiting usage job's age in seconds. null when
+   * Redis did not answer within the deadline (the totals above are still answered).
+   */
+  lagSeconds: number | null;
+  /** The usage queue's depth and lag; null when Redis did not answer within the deadline. */
+  queue: UsageQueueFigures | null;
+  /** USAGE_LAG_WARN_SECONDS: lag above it is a warning (the gateway logs it; the dashboard shows it). */
+  lagWarnSeconds: number;
 }
 
 /** Dependencies of the usage routes. */
@@ -50,6 +72,10 @@ export interface UsageRoutesDeps {
   store: Pick<SharedStore, 'hgetall' | 'smembers' | 'mget' | 'lrange'>;
   keys: Pick<Keyspace, 'usage' | 'usageIndex' | 'usageAllTime' | 'recent' | 'keyById'>;
   now: () => number;
+  /** Reads the usage queue's lag (none: lagSeconds and queue answer null). */
+  queueLag?: QueueLagReader;
+  /** The warning threshold the report carries; default 60. */
+  lagWarnSeconds?: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -81,6 +107,12 @@ function resolveRange(from: string | undefined, to: string | undefined, today: s
   }
   const days = Array.from({ length: count }, (_, i) => utcDay(dayMs(first) + i * DAY_MS));
   return { from: first, to: last, days };
+}
+
+function queueFigures(lag: QueueLag | undefined): UsageQueueFigures | null {
+  if (lag === undefined) return null;
+  const { waiting, active, delayed, failed } = lag.depth;
+  return { waiting, active, delayed, failed, lagSeconds: lag.lagSeconds };
 }
 
 function zeroCounters(): UsageCounters {
@@ -126,6 +158,8 @@ function keyOrUndefined(build: () => string): string | undefined {
 /** The usage routes. */
 export function createUsageRoutes(deps: UsageRoutesDeps): Router {
   const { store, keys, now } = deps;
+  const readLag = deps.queueLag ?? (() => Promise.resolve(undefined));
+  const lagWarnSeconds = deps.lagWarnSeconds ?? DEFAULT_LAG_WARN_SECONDS;
   const router = express.Router();
 
   function readHashes(hashKeys: readonly string[]): Promise<Record<string, string>[]> {
@@ -164,10 +198,11 @@ export function createUsageRoutes(deps: UsageRoutesDeps): Router {
   }
 
   async function report(by: UsageGrouping, from: string, to: string, days: readonly string[]): Promise<UsageReport> {
-    const [dayHashes, allTimeHash, grouped] = await Promise.all([
+    const [dayHashes, allTimeHash, grouped, lag] = await Promise.all([
       readHashes(days.map((day) => keys.usage('global', 'all', day))),
       store.hgetall(keys.usageAllTime()),
       by === 'day' ? undefined : scopeRows(by, days),
+      readLag(),
     ]);
     let rows: UsageRow[];
     if (grouped === undefined) {
@@ -176,7 +211,18 @@ export function createUsageRoutes(deps: UsageRoutesDeps): Router {
       rows = grouped.sort((a, b) => b.sentTokens + b.receivedTokens - (a.sentTokens + a.receivedTokens) || (a.id < b.id ? -1 : 1));
       if (by === 'key') await addKeyNames(rows);
     }
-    return { by, from, to, rows, totals: withSums(sumHashes(dayHashes)), allTime: withSums(sumHashes([allTimeHash])) };
+    const queue = queueFigures(lag);
+    return {
+      by,
+      from,
+      to,
+      rows,
+      totals: withSums(sumHashes(dayHashes)),
+      allTime: withSums(sumHashes([allTimeHash])),
+      lagSeconds: queue?.lagSeconds ?? null,
+      queue,
+      lagWarnSeconds,
+    };
   }
 
   router.get('/usage', async function getUsage(req: Request, res: Response): Promise<void> {
