@@ -1,6 +1,6 @@
 // The gateway's composition root: config → Redis → key auth, limits, node enrolments and tunnels,
-// registry, stickiness, forwarder, usage recorder → app → listen (tunnels join on the same port, by
-// HTTP/1.1 Upgrade). SIGTERM: /health and /ready answer 503 draining at once (the edge proxy stops
+// registry, stickiness, forwarder, usage recorder and its lag watcher → app → listen (tunnels join on the
+// same port, by HTTP/1.1 Upgrade). SIGTERM: /health and /ready answer 503 draining at once (the edge proxy stops
 // sending here) and new tunnels are refused, the listener stays open DRAIN_NOTICE_MS and then closes,
 // in-flight streams finish (up to DRAIN_TIMEOUT_MS from the signal), the tunnels get GOAWAY, the usage
 // buffer is flushed (to the queue, or the spool), exit 0.
@@ -38,7 +38,15 @@ import { createCredentialRoutes } from './nodes/credential-routes.js';
 import { createForwarder } from './proxy/index.js';
 import { availabilityOf, createRegistrySnapshot, createStickyStore } from './routing/index.js';
 import { createTunnelHub } from './tunnel/index.js';
-import { createKnownHashes, createPromptDigester, createUsageRecorder, type UsageRecorder } from './usage/index.js';
+import {
+  createKnownHashes,
+  createLagWatcher,
+  createPromptDigester,
+  createQueueLagReader,
+  createUsageRecorder,
+  type QueueLagReader,
+  type UsageRecorder,
+} from './usage/index.js';
 
 const VERSION = readPackageVersion(fileURLToPath(new URL('../package.json', import.meta.url))) ?? 'unknown';
 
@@ -63,16 +71,19 @@ function connectRedis(config: GatewayConfig, log: Logger): { store: SharedStore;
 /**
  * The usage producer: its own connection without an offline queue (an add fails at once while Redis is
  * away, and the job goes to the spool), a BullMQ Queue on it, and the recorder that never lets a
- * request wait on either.
+ * request wait on either. The same Queue answers how far the usage worker lags behind.
  */
-function createUsage(config: GatewayConfig, store: SharedStore, keys: Keyspace, log: Logger): UsageRecorder {
+function createUsage(config: GatewayConfig, store: SharedStore, keys: Keyspace, log: Logger, now: () => number): { recorder: UsageRecorder; readLag: QueueLagReader } {
   const connection = createIoRedisClient(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'gateway-usage' });
   // The store's connection already logs the outage; this one only must not crash the process.
   connection.on('error', () => undefined);
   const queue = new Queue(JobCatalog.usage.queue, { connection, prefix: queuePrefix(config.REDIS_PREFIX) });
   queue.on('error', () => undefined);
   const digester = createPromptDigester({ mget: (k) => store.mget(k), keys, encoding: config.TOKEN_ENCODING, known: createKnownHashes(), now: Date.now });
-  return createUsageRecorder({ queue, connection, digester, spoolDir: config.USAGE_SPOOL_DIR, bufferMax: config.USAGE_BUFFER_MAX, log });
+  return {
+    recorder: createUsageRecorder({ queue, connection, digester, spoolDir: config.USAGE_SPOOL_DIR, bufferMax: config.USAGE_BUFFER_MAX, log }),
+    readLag: createQueueLagReader({ queue, now }),
+  };
 }
 
 async function pingWithin(store: SharedStore, ms: number): Promise<boolean> {
@@ -125,11 +136,13 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     onNodeUnreachable: (nodeId) => registry.markUnreachable(nodeId),
     onFailover: (nodeId, reason) => metrics.failover(nodeId, reason),
   });
-  const usage = createUsage(config, store, keys, log);
+  const { recorder: usage, readLag } = createUsage(config, store, keys, log, now);
+  // Accounting lag is reported (log, metrics, /admin/usage), never acted on: /ready does not look at it.
+  const lagWatcher = createLagWatcher({ read: readLag, thresholdSeconds: config.USAGE_LAG_WARN_SECONDS, log });
   const stats: GatewayStats = { requestsWithoutThinking: 0 };
   const drain = createDrainTracker();
   const availableNodes = () => registry.nodes().filter((n) => availabilityOf(n, now(), undefined) === 'available').length;
-  const metrics = createGatewayMetrics({ registry, forwarder, tunnels, stats, usage, now, version: VERSION, gitSha: config.GIT_SHA });
+  const metrics = createGatewayMetrics({ registry, forwarder, tunnels, stats, usage, queueLag: readLag, now, version: VERSION, gitSha: config.GIT_SHA });
   const exposure = planMetrics({ port: config.METRICS_PORT, token: config.METRICS_TOKEN, fallbackToken: { variable: 'ADMIN_TOKEN', value: config.ADMIN_TOKEN } });
   const metricsHandler =
     exposure.where === 'off'
@@ -152,7 +165,17 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     stats,
     usage,
     now,
-    adminRouter: createAdminRouter({ store, keys, adminToken: config.ADMIN_TOKEN, registry, enrolments, log, build: { version: VERSION, gitSha: config.GIT_SHA } }),
+    adminRouter: createAdminRouter({
+      store,
+      keys,
+      adminToken: config.ADMIN_TOKEN,
+      registry,
+      enrolments,
+      log,
+      build: { version: VERSION, gitSha: config.GIT_SHA },
+      queueLag: readLag,
+      lagWarnSeconds: config.USAGE_LAG_WARN_SECONDS,
+    }),
     nodeRoutes: createCredentialRoutes({ store, keys, enrolments, log }),
     readiness: async () => ({ redis: await pingWithin(store, 500), availableNodes: availableNodes() }),
     version: VERSION,
@@ -166,6 +189,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   // start does not log a failed read; with Redis down the gateway starts anyway and routes once it is back.
   await withDeadline(connected, 3_000, 'redis connect').catch(() => log.warn('redis not reachable at start; serving from local state until it is', { redis: redactedUrl(config.REDIS_URL) }));
   await usage.start();
+  lagWatcher.start();
   limiter.start();
   registry.start();
   await registry.refreshNow().catch(() => undefined);
@@ -189,6 +213,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     metrics: exposure.where === 'own' && metricsServer === undefined ? 'off (its port could not be opened)' : describeMetrics(exposure, config.HOST, config.PORT),
     maxBodyBytes: config.MAX_BODY_BYTES,
     usageSpool: config.USAGE_SPOOL_DIR,
+    usageLagWarnSeconds: config.USAGE_LAG_WARN_SECONDS,
     tokenEncoding: config.TOKEN_ENCODING,
     replica: config.GATEWAY_ID,
     replicaUrl: config.GATEWAY_REPLICA_URL,
@@ -218,6 +243,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     server.closeAllConnections();
     metricsServer?.close();
     registry.stop();
+    lagWatcher.stop();
     await limiter.stop();
     // Every request that ended has its draft in the buffer: enqueue or spool all of them before exiting.
     await usage.stop();

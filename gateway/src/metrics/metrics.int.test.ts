@@ -238,6 +238,12 @@ describe('usage worker', () => {
     expect(total(m, 'switchyard_worker_queue_up')).toBe(1);
     expect(total(m, 'switchyard_worker_queue_jobs', { state: 'waiting' }) + total(m, 'switchyard_worker_queue_jobs', { state: 'active' })).toBe(0);
     expect(total(m, 'switchyard_worker_queue_lag_seconds')).toBe(0);
+    // The gateway reads the same queue itself (so the lag shows while the worker is down), and agrees.
+    const g = await scrape(chain.gatewayUrl, chain.adminToken);
+    expect(has(g, 'switchyard_usage_queue_lag_seconds')).toBe(true);
+    expect(total(g, 'switchyard_usage_queue_lag_seconds')).toBe(0);
+    for (const state of ['waiting', 'active', 'delayed', 'failed']) expect([state, has(g, 'switchyard_usage_queue_jobs', { state })]).toEqual([state, true]);
+    expect(total(g, 'switchyard_usage_queue_jobs', { state: 'waiting' }) + total(g, 'switchyard_usage_queue_jobs', { state: 'failed' })).toBe(0);
   });
 
   it('adds nothing for a duplicate the done marker stopped', async () => {
