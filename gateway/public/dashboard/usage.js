@@ -1,6 +1,6 @@
 // Token usage from GET /admin/usage: the totals, and per day, per key and per model a chart (hand-drawn SVG)
 // with the same numbers as a table beneath it, so every bar can be read as text.
-import { formatCompact, formatInt, h, s, truncate } from './dom.js';
+import { formatCompact, formatInt, formatSpan, h, s, truncate } from './dom.js';
 
 const DAY_W = 960;
 const DAY_H = 220;
@@ -95,11 +95,38 @@ function usageTable(grouping, rows, labelOf, heading) {
   );
 }
 
-function tile(testid, label, value, note) {
-  return h('div', { class: 'tile' }, h('div', { class: 'tile-label' }, label), h('div', { class: 'tile-value', 'data-testid': testid }, value), note ? h('div', { class: 'tile-note' }, note) : null);
+function tile(testid, label, value, note, props = {}) {
+  const { class: extra, ...rest } = props;
+  return h(
+    'div',
+    { class: extra ? `tile ${extra}` : 'tile', ...rest },
+    h('div', { class: 'tile-label' }, label),
+    h('div', { class: 'tile-value', 'data-testid': testid }, value),
+    note ? h('div', { class: 'tile-note' }, note) : null,
+  );
 }
 
-/** The range's totals and since counting began. */
+/**
+ * How far the totals trail the traffic: the oldest uncounted request's wait and the usage queue by state.
+ * Above USAGE_LAG_WARN_SECONDS it is marked as a warning: budgets follow these totals, so they trail too.
+ */
+function lagTile(report) {
+  const q = report.queue;
+  if (q === null || q === undefined) {
+    return tile('queue-lag', 'Accounting lag', 'unknown', 'the usage queue did not answer', { 'data-state': 'unknown', 'data-testid': 'queue-lag-tile' });
+  }
+  const lagging = q.lagSeconds > report.lagWarnSeconds;
+  const depth = h('span', { 'data-testid': 'queue-depth' }, `${formatInt(q.waiting)} waiting · ${formatInt(q.active)} active · ${formatInt(q.delayed)} delayed · ${formatInt(q.failed)} failed`);
+  const note = lagging ? [h('strong', {}, `above the ${formatSpan(report.lagWarnSeconds * 1000)} threshold: budgets trail the traffic`), h('br'), depth] : depth;
+  return tile('queue-lag', 'Accounting lag', formatSpan(q.lagSeconds * 1000), note, {
+    class: lagging ? 'warn' : undefined,
+    'data-state': lagging ? 'lagging' : 'ok',
+    'data-testid': 'queue-lag-tile',
+    title: `The oldest request not yet counted has waited ${Math.round(q.lagSeconds)} s (warning above ${report.lagWarnSeconds} s).`,
+  });
+}
+
+/** The range's totals, since counting began, and how far counting lags. */
 function renderTotals(container, report) {
   const t = report.totals;
   const all = report.allTime;
@@ -108,6 +135,7 @@ function renderTotals(container, report) {
     tile('total-sent', 'Tokens sent', formatInt(t.sentTokens), `estimated ${formatInt(t.estimatedInputTokens)}`),
     tile('total-received', 'Tokens received', formatInt(t.receivedTokens), `estimated ${formatInt(t.estimatedOutputTokens)}`),
     tile('alltime-requests', 'All time', formatInt(all.requests), `${formatInt(all.sentTokens)} sent · ${formatInt(all.receivedTokens)} received`),
+    lagTile(report),
   );
 }
 

@@ -128,6 +128,7 @@ interface UsageRowJson {
 interface UsageJson {
   rows: UsageRowJson[];
   totals: UsageRowJson & { inputTokens: number };
+  queue: { waiting: number; active: number; delayed: number; failed: number; lagSeconds: number } | null;
 }
 
 const SYSTEM = 'You are the dispatcher of a freight yard. Answer in one sentence, naming the track and the departure time.';
@@ -302,6 +303,11 @@ describeBrowser('in Chromium', () => {
       expect(int(await page.getByTestId('total-requests').textContent())).toBe(6);
       expect(int(await page.getByTestId('total-sent').textContent())).toBe(day.totals.sentTokens);
       expect(int(await page.getByTestId('total-received').textContent())).toBe(day.totals.receivedTokens);
+      // Next to the totals: how far counting lags (the worker runs: under the 60 s threshold) and the queue by state.
+      expect(await page.getByTestId('queue-lag-tile').getAttribute('data-state')).toBe('ok');
+      expect(await page.getByTestId('queue-lag').textContent()).toMatch(/^\d+s$/);
+      expect(await page.getByTestId('queue-depth').textContent()).toMatch(/^\d+ waiting · \d+ active · \d+ delayed · 0 failed$/);
+      expect(day.queue).toMatchObject({ failed: 0 });
       expect(day.totals.sentTokens).toBeGreaterThan(day.totals.inputTokens);
       expect(day.totals.inputTokens).toBeGreaterThan(0);
       expect((await chartTable(page, 'model')).map((r) => r.id).sort()).toEqual(['claude-haiku-4-5', 'claude-sonnet-4-6']);
