@@ -9,7 +9,7 @@ import { exchange } from '../client.js';
 import type { BenchContext } from '../context.js';
 import { bodyTemplate, fill } from '../mixed-load.js';
 import { cpuMs } from '../proc-stats.js';
-import { openUsageQueue, settleUsage } from '../usage-queue.js';
+import { openUsageQueue, settleUsage, type UsageQueue } from '../usage-queue.js';
 
 /** What the huge request and the ordinary ones after it showed. */
 export interface HugeRunResult {
@@ -68,6 +68,43 @@ function hugeBody(chars: number): Buffer {
   return Buffer.from(JSON.stringify(body));
 }
 
+interface Counting {
+  entry: { estimateApproximate?: boolean; estimatedInputTokens?: number } | undefined;
+  countedAt: number | undefined;
+  /** The worker's CPU since `cpu0` when the entry appeared (or when the wait gave up). */
+  workerCpuMs: number;
+  ordinaryCounted: number;
+  lastCountedAt: number | undefined;
+}
+
+/**
+ * Polls the recent list for the huge request's entry and `usage:total` for the ordinary ones (the growth
+ * beyond the huge one), until both are in or `waitMs` after `since`.
+ */
+async function watchCounting(ctx: BenchContext, usage: UsageQueue, o: { requestId: string | null; before: number; ordinary: number; cpu0: number; since: number; waitMs: number }): Promise<Counting> {
+  const { stack } = ctx;
+  const recentKey = createKeyspace(stack.prefix).recent();
+  const w: Counting = { entry: undefined, countedAt: undefined, workerCpuMs: 0, ordinaryCounted: 0, lastCountedAt: undefined };
+  while (performance.now() - o.since < o.waitMs) {
+    if (w.entry === undefined && o.requestId !== null) {
+      const id = o.requestId;
+      const line = (await stack.redis.lrange(recentKey, 0, -1)).find((l) => l.includes(id));
+      if (line !== undefined) {
+        w.countedAt = performance.now();
+        w.workerCpuMs = cpuMs(stack.worker.pid) - o.cpu0;
+        w.entry = JSON.parse(line) as Counting['entry'];
+      }
+    }
+    // Without the huge one's id its own count cannot be told apart: then the growth is read as ordinary ones.
+    w.ordinaryCounted = Math.min(o.ordinary, (await usage.counted()) - o.before - (w.entry === undefined ? 0 : 1));
+    if (w.ordinaryCounted === o.ordinary) w.lastCountedAt ??= performance.now();
+    if (w.entry !== undefined && w.lastCountedAt !== undefined) break;
+    await pause(50);
+  }
+  if (w.entry === undefined) w.workerCpuMs = cpuMs(stack.worker.pid) - o.cpu0;
+  return w;
+}
+
 /**
  * Sends the huge request, then `ordinary` 1 KB turns five at a time; waits up to `waitMs` for all to be counted.
  * @example
@@ -99,27 +136,8 @@ export async function hugeRun(ctx: BenchContext, runChars: number, ordinary: num
     const ordinaryDoneAt = performance.now();
 
     // 3. Until the huge one's entry is in the recent list and the counter holds all of them.
-    const recentKey = createKeyspace(stack.prefix).recent();
-    let entry: { estimateApproximate?: boolean; estimatedInputTokens?: number } | undefined;
-    let countedAt: number | undefined;
-    let workerCpuMs = 0;
-    let ordinaryCounted = 0;
-    let lastCountedAt: number | undefined;
-    while (performance.now() - ordinaryDoneAt < waitMs) {
-      if (entry === undefined && requestId !== null) {
-        const line = (await stack.redis.lrange(recentKey, 0, -1)).find((l) => l.includes(requestId));
-        if (line !== undefined) {
-          countedAt = performance.now();
-          workerCpuMs = cpuMs(stack.worker.pid) - cpu0;
-          entry = JSON.parse(line) as typeof entry;
-        }
-      }
-      ordinaryCounted = Math.min(ordinary, (await usage.counted()) - before - (entry === undefined ? 0 : 1));
-      if (ordinaryCounted === ordinary) lastCountedAt ??= performance.now();
-      if (entry !== undefined && lastCountedAt !== undefined) break;
-      await pause(50);
-    }
-    if (entry === undefined) workerCpuMs = cpuMs(stack.worker.pid) - cpu0;
+    const w = await watchCounting(ctx, usage, { requestId, before, ordinary, cpu0, since: ordinaryDoneAt, waitMs });
+    const { entry, countedAt, workerCpuMs, ordinaryCounted, lastCountedAt } = w;
     ctx.log(`  huge request ${huge.status}, ${entry === undefined ? 'not counted' : `counted after ${Math.round((countedAt ?? 0) - sentAt)} ms`}, worker CPU ${workerCpuMs} ms; ${ordinaryCounted}/${ordinary} ordinary counted`);
     return {
       runChars,
