@@ -1,8 +1,10 @@
 // The conversation-history hash table (keys.blockTokens): every content block's token count, by the
 // SHA-256 of its canonical JSON, so a conversation's history is tokenised once, not on every turn.
-import type { Redis } from 'ioredis';
+// Round trips per job (docs/USAGE.md, "Throughput"): one read for the hashes this process does not
+// remember (none on a warm conversation), and the writes ride in the same pipeline as the job's totals.
+import type { ChainableCommander, Redis } from 'ioredis';
 import { blockHash, countableText, type ContentBlock, type Keyspace, type Logger, type PromptDigest } from '@switchyard/shared';
-import type { Tokenizer } from './tokenizer.js';
+import type { TokenBudget, Tokenizer } from './tokenizer.js';
 
 /** What one job's blocks add up to. */
 export interface JobBlockCounts {
@@ -18,8 +20,15 @@ export interface JobBlockCounts {
   tokenizerCalls: number;
   /** Shipped blocks ignored because their content did not hash to the hash they came with. */
   rejectedBlocks: number;
-  /** Part of the estimate came from text length, not the tokeniser. */
+  /** Part of the estimate came from text length, not the tokeniser: its budget ran out, now or when a block was first counted. */
   approximate: boolean;
+}
+
+/** A job's counts, and the table writes still to be sent (in the same pipeline as the job's totals). */
+export interface CountedBlocks {
+  counts: JobBlockCounts;
+  /** Adds this job's block-table writes to `pipeline`: new counts, and TTL refreshes that fell due. */
+  writes: (pipeline: ChainableCommander) => void;
 }
 
 /** What a block counter needs: the table's Redis and keys, the tokeniser, and how long counts live. */
@@ -30,49 +39,80 @@ export interface BlockCounterDeps {
   encoding: string;
   ttlSeconds: number;
   log: Logger;
-  /** Counts this process computed or read lately, kept so a block evicted from Redis is not tokenised again. Default 50,000. */
+  /** Counts this process computed or read lately, so a warm conversation costs no lookup. Default 50,000. */
   memoSize?: number;
+  /** Epoch ms; decides when a remembered count's TTL in Redis is due for a refresh. Default Date.now. */
+  now?: () => number;
 }
 
-/** Counts one job's blocks, tokenising only those neither Redis nor this process knows. */
+/** Counts one job's blocks, tokenising only those neither this process nor Redis knows. */
 export interface BlockCounter {
-  count(prompt: PromptDigest | null, output: readonly ContentBlock[]): Promise<JobBlockCounts>;
+  count(prompt: PromptDigest | null, output: readonly ContentBlock[], budget: TokenBudget): Promise<CountedBlocks>;
 }
 
-function parseCount(raw: string | null | undefined): number | undefined {
+/** One block's count; `approximate` when the tokeniser's budget ran out while counting it. */
+interface BlockCount {
+  tokens: number;
+  approximate: boolean;
+}
+
+// In Redis a count is its decimal digits; one counted partly from length is prefixed with '~', so every later
+// job that reuses it says its estimate is approximate too. The gateway only asks whether a key exists.
+function encodeCount(c: BlockCount): string {
+  return c.approximate ? `~${c.tokens}` : String(c.tokens);
+}
+
+function parseCount(raw: string | null | undefined): BlockCount | undefined {
   if (raw === null || raw === undefined) return undefined;
-  const n = Number(raw);
-  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+  const approximate = raw.startsWith('~');
+  const n = Number(approximate ? raw.slice(1) : raw);
+  return Number.isSafeInteger(n) && n >= 0 ? { tokens: n, approximate } : undefined;
 }
 
-/** A bounded map that forgets its oldest entry first. */
+interface Remembered extends BlockCount {
+  /** When this process last set or refreshed the count's TTL in Redis. */
+  refreshedAt: number;
+}
+
+/** A bounded map that forgets its least recently used entry first. */
 function createMemo(max: number) {
-  const map = new Map<string, number>();
+  const map = new Map<string, Remembered>();
   return {
-    get: (hash: string) => map.get(hash),
-    set(hash: string, count: number) {
+    get(hash: string): Remembered | undefined {
+      const hit = map.get(hash);
+      if (hit !== undefined) {
+        map.delete(hash);
+        map.set(hash, hit);
+      }
+      return hit;
+    },
+    set(hash: string, entry: Remembered) {
       if (max <= 0) return;
       map.delete(hash);
-      map.set(hash, count);
+      map.set(hash, entry);
       if (map.size > max) map.delete(map.keys().next().value as string);
     },
   };
 }
 
 /**
- * The block-token table's reader and writer: each job's known counts come from Redis in one pipeline
- * (their TTLs refreshed), unknown blocks are tokenised once (if shipped and honest) and written back.
+ * The block-token table's reader and writer. A count this process remembers costs no Redis read; its TTL is
+ * refreshed at most every `refreshMs` (an hour, or half the TTL if shorter), in the job's write pipeline. Counts
+ * it does not remember come from Redis in one pipeline (GETEX refreshes them); the rest are tokenised once (if
+ * shipped and honest) within the job's budget.
  * @example
  * const counter = createBlockCounter({ redis, keys, tokenizer, encoding: 'o200k_base', ttlSeconds: 604_800, log });
- * const { estimatedInputTokens, estimatedOutputTokens } = await counter.count(job.prompt, outputBlocks);
+ * const { counts, writes } = await counter.count(job.prompt, outputBlocks, { remainingMs: 250 });
  */
 export function createBlockCounter(deps: BlockCounterDeps): BlockCounter {
   const memo = createMemo(deps.memoSize ?? 50_000);
+  const now = deps.now ?? Date.now;
+  const refreshMs = Math.min(3_600_000, (deps.ttlSeconds * 1000) / 2);
   const keyOf = (hash: string) => deps.keys.blockTokens(deps.encoding, hash);
 
-  /** One round trip: the known counts, each one's TTL refreshed as it is read (GETEX). */
-  async function lookup(hashes: readonly string[]): Promise<Map<string, number>> {
-    const known = new Map<string, number>();
+  /** One round trip: the counts Redis has, each one's TTL refreshed as it is read (GETEX). */
+  async function lookup(hashes: readonly string[]): Promise<Map<string, BlockCount>> {
+    const known = new Map<string, BlockCount>();
     if (hashes.length === 0) return known;
     const pipeline = deps.redis.pipeline();
     for (const hash of hashes) pipeline.getex(keyOf(hash), 'EX', deps.ttlSeconds);
@@ -80,69 +120,101 @@ export function createBlockCounter(deps: BlockCounterDeps): BlockCounter {
     hashes.forEach((hash, i) => {
       const [err, value] = replies[i] ?? [null, null];
       if (err) throw err;
-      const n = parseCount(value as string | null);
-      if (n !== undefined) known.set(hash, n);
+      const c = parseCount(value as string | null);
+      if (c !== undefined) known.set(hash, c);
     });
     return known;
   }
 
-  async function store(counts: ReadonlyMap<string, number>): Promise<void> {
-    if (counts.size === 0) return;
-    const pipeline = deps.redis.pipeline();
-    for (const [hash, n] of counts) pipeline.set(keyOf(hash), String(n), 'EX', deps.ttlSeconds);
-    const replies = (await pipeline.exec()) ?? [];
-    const failed = replies.find(([err]) => err);
-    if (failed?.[0]) throw failed[0];
-  }
-
-  /** The shipped blocks whose content really is what their hash says; the others are not trusted. */
-  function verifiedShipped(prompt: PromptDigest | null): { content: Map<string, ContentBlock>; rejected: number } {
-    const content = new Map<string, ContentBlock>();
-    let rejected = 0;
-    for (const { hash, block } of prompt?.blocks ?? []) {
-      if (blockHash(block) === hash) content.set(hash, block);
-      else rejected += 1;
-    }
-    return { content, rejected };
-  }
-
   return {
-    async count(prompt, output) {
+    async count(prompt, output, budget) {
+      const at = now();
       const promptHashes = prompt?.hashes ?? [];
       const outputHashes = output.map(blockHash);
-      const { content, rejected } = verifiedShipped(prompt);
-      if (rejected > 0) deps.log.warn('shipped block does not match its hash', { rejected });
-      outputHashes.forEach((hash, i) => content.set(hash, output[i] as ContentBlock));
+      const shipped = new Map((prompt?.blocks ?? []).map(({ hash, block }) => [hash, block as ContentBlock]));
+      outputHashes.forEach((hash, i) => shipped.set(hash, output[i] as ContentBlock));
+      const outputSet = new Set(outputHashes);
 
-      const distinct = [...new Set([...promptHashes, ...outputHashes])];
-      const counts = await lookup(distinct);
-      const fresh = new Map<string, number>();
-      const callsBefore = deps.tokenizer.calls;
-      for (const hash of distinct) {
-        const known = counts.get(hash);
-        if (known !== undefined) {
-          memo.set(hash, known);
+      const counts = new Map<string, BlockCount>();
+      const toWrite = new Map<string, BlockCount>();
+      const toRefresh: string[] = [];
+      const ask: string[] = [];
+      for (const hash of new Set([...promptHashes, ...outputHashes])) {
+        const remembered = memo.get(hash);
+        if (remembered === undefined) {
+          ask.push(hash);
           continue;
         }
-        const block = content.get(hash);
-        const n = memo.get(hash) ?? (block ? deps.tokenizer.count(countableText(block)) : undefined);
-        if (n === undefined) continue;
-        counts.set(hash, n);
-        fresh.set(hash, n);
-        memo.set(hash, n);
+        counts.set(hash, remembered);
+        // Shipped means the gateway found no count in Redis (evicted, flushed): write it back.
+        if (shipped.has(hash) && !outputSet.has(hash)) toWrite.set(hash, remembered);
+        else if (at - remembered.refreshedAt >= refreshMs) toRefresh.push(hash);
       }
-      const tokenizerCalls = deps.tokenizer.calls - callsBefore;
-      await store(fresh);
+      for (const [hash, c] of await lookup(ask)) {
+        counts.set(hash, c);
+        memo.set(hash, { ...c, refreshedAt: at });
+      }
+
+      // Only blocks nobody counted reach the tokeniser; a shipped one only if its content is what its hash says.
+      const callsBefore = deps.tokenizer.calls;
+      let rejectedBlocks = 0;
+      let newBlocks = 0;
+      let measuredBefore = false;
+      for (const hash of ask) {
+        if (counts.has(hash)) continue;
+        const block = shipped.get(hash);
+        if (block === undefined) continue;
+        if (!outputSet.has(hash) && blockHash(block) !== hash) {
+          rejectedBlocks += 1;
+          continue;
+        }
+        const c = deps.tokenizer.measure(countableText(block), budget);
+        counts.set(hash, c);
+        const first = !measuredBefore;
+        measuredBefore = true;
+        // An approximate count is kept only for a block that used up a whole budget by itself: it would do so again,
+        // so later turns reuse it (flagged). A block cut short because earlier ones took the budget is counted
+        // exactly by a later job instead.
+        if (c.approximate && !first) continue;
+        toWrite.set(hash, c);
+        memo.set(hash, { ...c, refreshedAt: at });
+        newBlocks += 1;
+      }
+      if (rejectedBlocks > 0) deps.log.warn('shipped block does not match its hash', { rejected: rejectedBlocks });
+      for (const hash of toRefresh) memo.set(hash, { ...(counts.get(hash) as BlockCount), refreshedAt: at });
 
       let estimatedInputTokens = 0;
       let estimateMissingBlocks = 0;
+      let approximate = false;
       for (const hash of promptHashes) {
-        const n = counts.get(hash);
-        if (n === undefined) estimateMissingBlocks += 1;
-        else estimatedInputTokens += n;
+        const c = counts.get(hash);
+        if (c === undefined) estimateMissingBlocks += 1;
+        else {
+          estimatedInputTokens += c.tokens;
+          approximate ||= c.approximate;
+        }
       }
-      const estimatedOutputTokens = outputHashes.reduce((sum, hash) => sum + (counts.get(hash) ?? 0), 0);
-      return { estimatedInputTokens, estimatedOutputTokens, estimateMissingBlocks, newBlocks: fresh.size, tokenizerCalls, rejectedBlocks: rejected, approximate: false };
+      let estimatedOutputTokens = 0;
+      for (const hash of outputHashes) {
+        const c = counts.get(hash);
+        estimatedOutputTokens += c?.tokens ?? 0;
+        approximate ||= c?.approximate === true;
+      }
+      return {
+        counts: {
+          estimatedInputTokens,
+          estimatedOutputTokens,
+          estimateMissingBlocks,
+          newBlocks,
+          tokenizerCalls: deps.tokenizer.calls - callsBefore,
+          rejectedBlocks,
+          approximate,
+        },
+        writes: (pipeline) => {
+          for (const [hash, c] of toWrite) pipeline.set(keyOf(hash), encodeCount(c), 'EX', deps.ttlSeconds);
+          for (const hash of toRefresh) pipeline.expire(keyOf(hash), deps.ttlSeconds);
+        },
+      };
     },
   };
 }

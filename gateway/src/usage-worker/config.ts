@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { integer, loadConfig, LogLevelSchema, port, REDIS_PREFIX_PATTERN, secret, url, withHint } from '@switchyard/shared';
-import { TOKEN_ENCODINGS } from './tokenizer.js';
+import { DEFAULT_JOB_TOKENIZER_BUDGET_MS, TOKEN_ENCODINGS } from './tokenizer.js';
 
 const DAY_SECONDS = 86_400;
 
@@ -8,8 +8,16 @@ const DAY_SECONDS = 86_400;
 export const WorkerConfigSchema = z.object({
   REDIS_URL: withHint(url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'), 'e.g. redis://127.0.0.1:6379, or rediss://:password@host:6380 for TLS'),
   REDIS_PREFIX: z.string().regex(REDIS_PREFIX_PATTERN, 'must be letters, digits, _ . - : and end with a single ":"').default('sy:'),
-  /** Jobs one worker process handles at once (they mostly wait on Redis; tokenising is synchronous). */
-  WORKER_CONCURRENCY: integer(4, { min: 1, max: 1_000 }),
+  /**
+   * Jobs one worker process handles at once. A job is a few Redis round trips around a little synchronous
+   * tokenising, so it mostly waits: enough jobs in flight cover the round trips (docs/USAGE.md, "Throughput").
+   */
+  WORKER_CONCURRENCY: integer(32, { min: 1, max: 1_000 }),
+  /**
+   * Tokeniser time one job may take (ms). Past it, the rest of the job's new text is estimated from its length
+   * and the usage row says so (`approximateEstimates`), so no input can hold a worker (docs/USAGE.md).
+   */
+  WORKER_JOB_TOKENIZER_BUDGET_MS: integer(DEFAULT_JOB_TOKENIZER_BUDGET_MS, { min: 1, max: 60_000 }),
   /** The js-tiktoken encoding; block counts are kept per encoding, so changing it starts a fresh table. */
   TOKEN_ENCODING: z.enum(TOKEN_ENCODINGS).default('o200k_base'),
   /** How long a block's count is kept after its last use (refreshed on every use). */

@@ -164,11 +164,16 @@ function job(t: number, prompt: UsageJob['prompt'], output: UsageJob['output']):
 it('tokenises each distinct content block of a 100-turn conversation exactly once', async () => {
   const inner = await createTokenizer(ENCODING);
   const perText = new Map<string, number>();
+  const seenText = (text: string) => text !== '' && perText.set(text, (perText.get(text) ?? 0) + 1);
   const counting: Tokenizer = {
     encoding: inner.encoding,
     count(text) {
-      if (text !== '') perText.set(text, (perText.get(text) ?? 0) + 1);
+      seenText(text);
       return inner.count(text);
+    },
+    measure(text, budget) {
+      seenText(text);
+      return inner.measure(text, budget);
     },
     get calls() {
       return inner.calls;

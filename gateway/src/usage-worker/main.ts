@@ -117,6 +117,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     encoding: config.TOKEN_ENCODING,
     ttlSeconds: config.BLOCK_TOKENS_TTL_SECONDS,
     retentionDays: config.USAGE_RETENTION_DAYS,
+    tokenizerBudgetMs: config.WORKER_JOB_TOKENIZER_BUDGET_MS,
     log,
     onCounted: (job, counters) => metrics.counted(job, counters),
   });
@@ -165,6 +166,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     prefix: queuePrefix(config.REDIS_PREFIX),
     redis: redactedUrl(config.REDIS_URL),
     concurrency: config.WORKER_CONCURRENCY,
+    jobTokenizerBudgetMs: config.WORKER_JOB_TOKENIZER_BUDGET_MS,
     encoding: config.TOKEN_ENCODING,
     tokenizerLoadMs,
     blockTokensTtlSeconds: config.BLOCK_TOKENS_TTL_SECONDS,

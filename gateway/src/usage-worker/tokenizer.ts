@@ -79,7 +79,11 @@ const loaded = new Map<TokenEncoding, Promise<Encoder>>();
 
 async function loadEncoder(encoding: TokenEncoding): Promise<Encoder> {
   const [{ Tiktoken: TiktokenClass }, ranks] = await Promise.all([import('js-tiktoken/lite'), RANKS[encoding]()]);
-  return { tiktoken: new TiktokenClass(ranks.default), pattern: ranks.default.pat_str };
+  const tiktoken = new TiktokenClass(ranks.default);
+  // Warm up once (V8 compiles the pattern and the encode path on first use, tens of ms), so the first job's
+  // budget pays for its own text only.
+  tiktoken.encode('Warm-up: the quick brown fox, 42 times. \n  日本語 ==== ', [], []);
+  return { tiktoken, pattern: ranks.default.pat_str };
 }
 
 function encoderFor(encoding: TokenEncoding): Promise<Encoder> {

@@ -41,11 +41,13 @@ afterAll(async () => {
 });
 
 /** A handler on a keyspace of its own, so each test reads only its own totals. */
-function setup(opts: { ttlSeconds?: number } = {}): { keys: Keyspace; handler: UsageHandler } {
+function setup(opts: { ttlSeconds?: number; now?: () => number } = {}): { keys: Keyspace; handler: UsageHandler } {
   const prefix = uniquePrefix('usage-handler');
   prefixes.push(prefix);
   const keys = createKeyspace(prefix);
-  const handler = createUsageHandler({ redis, keys, tokenizer, encoding: ENCODING, ttlSeconds: opts.ttlSeconds ?? 3_600, retentionDays: 2, log: createNullLogger() });
+  const handler = createUsageHandler({
+    redis, keys, tokenizer, encoding: ENCODING, ttlSeconds: opts.ttlSeconds ?? 3_600, retentionDays: 2, log: createNullLogger(), ...(opts.now ? { now: opts.now } : {}),
+  });
   return { keys, handler };
 }
 
@@ -262,16 +264,76 @@ describe('block-token table', () => {
     expect(missing).toMatchObject({ estimatedInputTokens: 0, estimateMissingBlocks: 1 });
   });
 
-  it('refreshes the TTL of a block count each time a job uses it', async () => {
-    const { keys, handler } = setup({ ttlSeconds: 5_000 });
+  it('keeps a block count alive while conversations use it: its TTL is refreshed once the refresh interval (half the TTL, at most an hour) has passed', async () => {
+    let now = AT;
+    const { keys, handler } = setup({ ttlSeconds: 5_000, now: () => now });
     const block: ContentBlock = { type: 'text', text: unique('history that keeps coming back') };
     const key = keys.blockTokens(ENCODING, blockHash(block));
     await handler.handle(makeJob({}, { messages: [{ role: 'user', content: [block] }] }).job);
     expect(await redis.ttl(key)).toBeGreaterThan(4_900);
     await redis.expire(key, 30);
-    // Next turn: the block is history now, sent by hash only.
-    const outcome = await handler.handle(makeJob({ prompt: { hashes: [blockHash(block)], blocks: [] } }).job);
-    expect(outcome.estimatedInputTokens).toBe(tokens(block.text as string));
+    const nextTurn = () => handler.handle(makeJob({ prompt: { hashes: [blockHash(block)], blocks: [] } }).job);
+    // Next turn, soon after: the count comes from this process's memory, and Redis is not asked or written.
+    now += 60_000;
+    expect((await nextTurn()).estimatedInputTokens).toBe(tokens(block.text as string));
+    expect(await redis.ttl(key)).toBeLessThanOrEqual(30);
+    // A turn after the refresh interval (2,500 s here) refreshes the TTL in the job's write pipeline.
+    now += 2_500_000;
+    expect((await nextTurn()).estimatedInputTokens).toBe(tokens(block.text as string));
     expect(await redis.ttl(key)).toBeGreaterThan(4_900);
+  });
+
+});
+
+describe('the tokeniser budget', () => {
+  // A clock that moves 1 ms each time the tokeniser reads it, so the budget runs out after a known amount of work.
+  let ticks = 0;
+  const clock = () => ticks++;
+  const BUDGET_MS = 5;
+
+  async function budgeted(): Promise<{ keys: Keyspace; handler: UsageHandler }> {
+    const prefix = uniquePrefix('usage-budget');
+    prefixes.push(prefix);
+    const keys = createKeyspace(prefix);
+    const slow = await createTokenizer(ENCODING, { clock });
+    const handler = createUsageHandler({ redis, keys, tokenizer: slow, encoding: ENCODING, ttlSeconds: 3_600, retentionDays: 2, log: createNullLogger(), tokenizerBudgetMs: BUDGET_MS });
+    return { keys, handler };
+  }
+
+  it('estimates past the budget from length, flags the row, keeps the count of the block that took the whole budget and counts the rest exactly later', async () => {
+    const { keys, handler } = await budgeted();
+    const run: ContentBlock = { type: 'text', text: 'x'.repeat(200_000) };
+    const small: ContentBlock = { type: 'text', text: unique('an ordinary question after a pasted log line') };
+    const parts: PromptParts = { messages: [{ role: 'user', content: [run, small] }] };
+    const first = await handler.handle(makeJob({ output: null, prompt: digestAll(parts) }).job);
+    expect(first).toMatchObject({ approximate: true, counted: true, estimateMissingBlocks: 0 });
+    // The run: what was encoded plus the rest at the encoded part's tokens per character; the small block, reached
+    // with no budget left: one token per four characters.
+    const runCount = Number(((await redis.get(keys.blockTokens(ENCODING, blockHash(run)))) ?? '').replace(/^~/, ''));
+    expect(runCount).toBeGreaterThan(200_000 / 16);
+    expect(runCount).toBeLessThan(200_000 / 2);
+    expect(first.estimatedInputTokens).toBe(runCount + Math.ceil((small.text as string).length / 4));
+    expect(await redis.hget(keys.usageAllTime(), 'approximateEstimates')).toBe('1');
+    const recent = RecentRequestSchema.parse(JSON.parse((await redis.lindex(keys.recent(), 0)) as string));
+    expect(recent.estimateApproximate).toBe(true);
+    // The run used up a whole budget by itself: its count is kept, marked approximate. The small block was cut
+    // short only because the run took the budget first: it is not kept.
+    expect(await redis.get(keys.blockTokens(ENCODING, blockHash(run)))).toBe(`~${runCount}`);
+    expect(await redis.get(keys.blockTokens(ENCODING, blockHash(small)))).toBeNull();
+
+    // Next turn: the run is history (hash only, known); the small block is shipped again and counted exactly.
+    const next = await handler.handle(makeJob({ output: null, prompt: { hashes: [blockHash(run), blockHash(small)], blocks: [{ hash: blockHash(small), block: small }] } }).job);
+    expect(next).toMatchObject({ approximate: true, tokenizerCalls: 1, newBlocks: 1 });
+    expect(next.estimatedInputTokens).toBe(runCount + tokens(small.text as string));
+    expect(await redis.get(keys.blockTokens(ENCODING, blockHash(small)))).toBe(String(tokens(small.text as string)));
+    expect(await redis.hget(keys.usageAllTime(), 'approximateEstimates')).toBe('2');
+  });
+
+  it('counts ordinary blocks exactly within the budget and flags nothing', async () => {
+    const { keys, handler } = await budgeted();
+    const outcome = await handler.handle(makeJob().job);
+    expect(outcome.approximate).toBe(false);
+    expect(outcome.tokenizerMs).toBeLessThanOrEqual(BUDGET_MS);
+    expect(await redis.hget(keys.usageAllTime(), 'approximateEstimates')).toBeNull();
   });
 });

@@ -14,7 +14,7 @@ import {
   type UsageJob,
 } from '@switchyard/shared';
 import { createBlockCounter, type JobBlockCounts } from './block-counts.js';
-import type { Tokenizer } from './tokenizer.js';
+import { DEFAULT_JOB_TOKENIZER_BUDGET_MS, type Tokenizer } from './tokenizer.js';
 import { createUsageTotals, recentEntry, usageCounters, usageJobKeys, type UsageJobKeys } from './usage-totals.js';
 
 export interface UsageHandlerDeps {
@@ -30,6 +30,10 @@ export interface UsageHandlerDeps {
   log: Logger;
   /** Block counts kept in this process besides Redis (see createBlockCounter). */
   memoSize?: number;
+  /** Tokeniser time one job may take; past it the rest is estimated from length (docs/USAGE.md). Default DEFAULT_JOB_TOKENIZER_BUDGET_MS. */
+  tokenizerBudgetMs?: number;
+  /** Epoch ms, for when remembered block counts are due a TTL refresh. Default Date.now. */
+  now?: () => number;
   /** Told about each request counted now (never about a duplicate the done marker stopped), e.g. for the metrics. */
   onCounted?(job: UsageJob, counters: UsageCounters): void;
 }
@@ -38,6 +42,8 @@ export interface UsageHandlerDeps {
 export interface UsageOutcome extends JobBlockCounts {
   requestId: string;
   counted: boolean;
+  /** Tokeniser time this job took (ms, by the tokeniser's clock). */
+  tokenizerMs: number;
 }
 
 export interface UsageHandler {
@@ -88,7 +94,9 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
     ttlSeconds: deps.ttlSeconds,
     log: deps.log,
     ...(deps.memoSize === undefined ? {} : { memoSize: deps.memoSize }),
+    ...(deps.now === undefined ? {} : { now: deps.now }),
   });
+  const budgetMs = deps.tokenizerBudgetMs ?? DEFAULT_JOB_TOKENIZER_BUDGET_MS;
   const totals = createUsageTotals({ redis: deps.redis, retentionDays: deps.retentionDays });
 
   return {
@@ -96,11 +104,15 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
       // 1. Everything that can make the job uncountable is found before any work is done.
       const job = parseJob(payload);
       const target = jobKeys(deps.keys, job);
-      // 2. The js-tiktoken side: only blocks the table does not know reach the tokeniser.
-      const counts = await blocks.count(job.prompt, outputBlocks(job.output));
-      // 3. The marker and every increment in one script: a duplicate finds the marker and adds nothing.
+      // 2. The js-tiktoken side: only blocks the table does not know reach the tokeniser, within the job's budget.
+      const budget = { remainingMs: budgetMs };
+      const { counts, writes } = await blocks.count(job.prompt, outputBlocks(job.output), budget);
+      const tokenizerMs = budgetMs - budget.remainingMs;
+      if (budget.remainingMs <= 0) deps.log.info('usage estimate approximate: tokeniser budget ran out', { requestId: job.requestId, budgetMs, tokenizerMs: Math.round(tokenizerMs) });
+      // 3. The marker and every increment in one script: a duplicate finds the marker and adds nothing. The new
+      //    block counts go in the same pipeline, before it.
       const counters = usageCounters(job, counts);
-      const counted = await totals.record(target, counters, recentEntry(job, counters));
+      const counted = await totals.record(target, counters, recentEntry(job, counters), writes);
       if (counted) deps.onCounted?.(job, counters);
       deps.log.debug('usage job handled', {
         requestId: job.requestId,
@@ -109,8 +121,10 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
         newBlocks: counts.newBlocks,
         estimateMissingBlocks: counts.estimateMissingBlocks,
         rejectedBlocks: counts.rejectedBlocks,
+        approximate: counts.approximate,
+        tokenizerMs: Math.round(tokenizerMs * 100) / 100,
       });
-      return { requestId: job.requestId, counted, ...counts };
+      return { requestId: job.requestId, counted, tokenizerMs, ...counts };
     },
   };
 }

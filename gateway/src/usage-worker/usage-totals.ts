@@ -1,6 +1,6 @@
 // Exactly-once totals: the idempotency marker and every increment in one Lua script, so a retried,
 // stalled or duplicated job either counts everything once or finds the marker and counts nothing.
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import {
   RECENT_REQUESTS_KEPT,
   USAGE_COUNTER_FIELDS,
@@ -129,11 +129,12 @@ export function usageJobKeys(keys: Keyspace, job: UsageJob): UsageJobKeys {
 
 /** The usage hashes, index sets and recent list, written exactly once per request. */
 export interface UsageTotals {
-  /** Adds the request's counters everywhere, once: false when it was counted before. */
-  record(target: UsageJobKeys, counters: UsageCounters, recent: RecentRequest): Promise<boolean>;
+  /**
+   * Adds the request's counters everywhere, once: false when it was counted before. `before` adds other writes
+   * (the job's block counts) to the same pipeline, so the whole job's writing is one round trip.
+   */
+  record(target: UsageJobKeys, counters: UsageCounters, recent: RecentRequest, before?: (pipeline: ChainableCommander) => void): Promise<boolean>;
 }
-
-type RecordCommand = (numberOfKeys: number, ...args: string[]) => Promise<number>;
 
 /**
  * Defines the script on `redis` (EVALSHA, with EVAL after a SCRIPT FLUSH or a failover).
@@ -143,10 +144,9 @@ type RecordCommand = (numberOfKeys: number, ...args: string[]) => Promise<number
  */
 export function createUsageTotals(deps: { redis: Redis; retentionDays: number }): UsageTotals {
   deps.redis.defineCommand(COMMAND, { lua: RECORD_USAGE_LUA });
-  const command = (deps.redis as unknown as Record<string, RecordCommand>)[COMMAND] as RecordCommand;
   const retentionSeconds = String(deps.retentionDays * 86_400);
   return {
-    async record(target, counters, recent) {
+    async record(target, counters, recent, before) {
       const fields: string[] = [];
       for (const field of USAGE_COUNTER_FIELDS) {
         if (counters[field] !== 0) fields.push(field, String(counters[field]));
@@ -160,8 +160,14 @@ export function createUsageTotals(deps: { redis: Redis; retentionDays: number })
         ...fields,
         ...target.members,
       ];
-      const counted = await command.call(deps.redis, target.keys.length, ...target.keys, ...argv);
-      return counted === 1;
+      const pipeline = deps.redis.pipeline();
+      before?.(pipeline);
+      // defineCommand adds the script to pipelines too (EVALSHA, falling back to EVAL).
+      (pipeline as unknown as Record<string, (...args: (string | number)[]) => ChainableCommander>)[COMMAND]?.(target.keys.length, ...target.keys, ...argv);
+      const replies = (await pipeline.exec()) ?? [];
+      const failed = replies.find(([err]) => err);
+      if (failed?.[0]) throw failed[0];
+      return replies.at(-1)?.[1] === 1;
     },
   };
 }
