@@ -1,4 +1,4 @@
-// One huge run: a streamed request whose last user text is 1 MiB of one character (the worst case for a
+// One huge run: a streamed request whose last user text is 1 MiB of 'x' (the worst case for a
 // BPE tokeniser: its cost grows with the square of a run's length), then ordinary 1 KB turns right
 // behind it. Is the huge one answered and counted, what does it cost the worker, and are the ordinary
 // ones counted without waiting for it?
@@ -59,12 +59,16 @@ async function gatewayRequestId(logFile: string, offset: number, upstreamRequest
   return null;
 }
 
-/** The huge body: the 1 KB turn with its user text replaced by `chars` '=' characters. */
+/**
+ * The huge body: the 1 KB turn with its user text replaced by `chars` 'x' characters. Of the single-character runs,
+ * letters cost js-tiktoken the most (docs/USAGE.md, "Tokenising in linear time"): '=' and spaces merge into long
+ * tokens cheaply, 'x' does not, so this is the input the budget is for.
+ */
 function hugeBody(chars: number): Buffer {
   const body = JSON.parse(smallBody({ sessionId: 'bench-huge' }).toString('utf8')) as { messages: { content: { text: string }[] }[] };
   const block = body.messages.at(-1)?.content[0];
   if (block === undefined) throw new Error('the 1 KB body has no user text');
-  block.text = '='.repeat(chars);
+  block.text = 'x'.repeat(chars);
   return Buffer.from(JSON.stringify(body));
 }
 
