@@ -2,6 +2,7 @@
 // counts exactly as js-tiktoken does, long pieces are cut so the work is linear, and measure() stops at
 // its budget. Work is asserted with an injected clock that advances per call, never with wall time.
 import { getEncoding, type Tiktoken } from 'js-tiktoken';
+import { seededRandom } from '@switchyard/shared/testing';
 import { createTokenizer, PIECE_BOUND_CHARS, type TokenEncoding, type Tokenizer } from './tokenizer.js';
 
 jest.setTimeout(120_000);
@@ -37,16 +38,6 @@ function tickingClock(stepMs: number) {
   return clock;
 }
 
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 function repeatTo(length: number, make: (i: number) => string): string {
   let text = '';
   for (let i = 0; text.length < length; i++) text += make(i);
@@ -56,7 +47,7 @@ function repeatTo(length: number, make: (i: number) => string): string {
 const WORDS = 'the of and a to in is you that it he was for on are as with his they I at be this have from or one had by word but not what all were we when your can said there use an each which she do how their if will up other about out many then them these so some her would make like him into time has look two more write go see number no way could people my than first water been call who oil its now find long down day did get come made may part'.split(' ');
 
 function prose(seed: number, length: number): string {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T;
   return repeatTo(length, (i) => {
     const words = Array.from({ length: 6 + Math.floor(next() * 12) }, () => pick(WORDS));
@@ -123,7 +114,7 @@ const SAMPLES: Record<string, string> = {
 };
 
 function randomMix(seed: number, length: number): string {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const alphabet = [' ', '  ', '\n', '\r\n', '\t', 'a', 'Ab', 'ing', '0', '123', '.', '/', '=', "'s", '漢字', '😀', '\u00a0', '-'];
   return repeatTo(length, () => alphabet[Math.floor(next() * alphabet.length)] ?? '');
 }
@@ -293,7 +284,7 @@ describe('other encodings', () => {
   it.each(['cl100k_base', 'gpt2'] as const)('%s: count() finds every long piece that measure() cuts', async (encoding) => {
     const other = await createTokenizer(encoding);
     for (let seed = 1; seed <= 10; seed++) {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const runs = ['x', 'X', '=', ' ', '\n', '7', '漢', '😀', ' \n', './', "'s"];
       const text = repeatTo(3_000, () => (runs[Math.floor(next() * runs.length)] ?? '').repeat(1 + Math.floor(next() * 200)));
       expect(other.count(text)).toBe(other.measure(text, unlimited()).tokens);
