@@ -34,24 +34,13 @@ export interface UsageQueue {
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function connectionOf(redisUrl: string): { host: string; port: number; db: number; username?: string; password?: string } {
-  const url = new URL(redisUrl);
-  return {
-    host: url.hostname.replace(/^\[|\]$/g, ''),
-    port: Number(url.port || 6379),
-    db: Number(url.pathname.slice(1) || 0),
-    ...(url.username === '' ? {} : { username: decodeURIComponent(url.username) }),
-    ...(url.password === '' ? {} : { password: decodeURIComponent(url.password) }),
-  };
-}
-
 /**
  * Opens the stack's usage queue (its own Redis connection) for watching.
  * @example
  * const usage = openUsageQueue(stack); try { await usage.depth(); } finally { await usage.close(); }
  */
 export function openUsageQueue(stack: Stack): UsageQueue {
-  const queue = new Queue(JobCatalog.usage.queue, { connection: connectionOf(stack.redisUrl), prefix: queuePrefix(stack.prefix) });
+  const queue = new Queue(JobCatalog.usage.queue, { connection: { url: stack.redisUrl }, prefix: queuePrefix(stack.prefix) });
   const totalKey = createKeyspace(stack.prefix).usageAllTime();
   const depth = async (): Promise<Depth> => {
     const counts = await queue.getJobCounts('waiting', 'active');
