@@ -6,11 +6,6 @@ import { sentTokens, type UsageCounters, type UsageJob } from '@switchyard/share
 import { createLabelLimiter } from '../metrics/label-limiter.js';
 import { QUEUE_STATES, createQueueLagReader, shareQueueLag, type LagQueue } from '../usage/queue-lag.js';
 
-export { QUEUE_STATES, type QueueState } from '../usage/queue-lag.js';
-
-/** The queue reads a scrape makes (a BullMQ Queue has them). */
-export type QueueReader = LagQueue;
-
 export interface WorkerMetrics {
   readonly registry: Registry;
   /** A job counted its request now (not a duplicate): add its tokens. */
@@ -22,7 +17,8 @@ export interface WorkerMetrics {
 }
 
 export interface WorkerMetricsDeps {
-  queue: QueueReader;
+  /** The queue reads a scrape makes (a BullMQ Queue has them). */
+  queue: LagQueue;
   now(): number;
   /** A scrape waits this long for the queue's figures, then reports the queue as down. Default 2000. */
   queueReadTimeoutMs?: number;

@@ -127,6 +127,9 @@ export function usageJobKeys(keys: Keyspace, job: UsageJob): UsageJobKeys {
   };
 }
 
+/** A pipeline of a client the script was defined on (defineCommand adds it to the client's pipelines). */
+type RecordingPipeline = ChainableCommander & Record<typeof COMMAND, (numberOfKeys: number, ...args: string[]) => ChainableCommander>;
+
 /** The usage hashes, index sets and recent list, written exactly once per request. */
 export interface UsageTotals {
   /**
@@ -163,7 +166,7 @@ export function createUsageTotals(deps: { redis: Redis; retentionDays: number })
       const pipeline = deps.redis.pipeline();
       before?.(pipeline);
       // defineCommand adds the script to pipelines too (EVALSHA, falling back to EVAL).
-      (pipeline as unknown as Record<string, (...args: (string | number)[]) => ChainableCommander>)[COMMAND]?.(target.keys.length, ...target.keys, ...argv);
+      (pipeline as unknown as RecordingPipeline)[COMMAND](target.keys.length, ...target.keys, ...argv);
       const replies = (await pipeline.exec()) ?? [];
       const failed = replies.find(([err]) => err);
       if (failed?.[0]) throw failed[0];
