@@ -23,7 +23,27 @@ export const GatewayConfigSchema = z
     REDIS_PREFIX: z.string().regex(REDIS_PREFIX_PATTERN, 'must be letters, digits, _ . - : and end with a single ":"').default('sy:'),
     HOST: z.string().default('0.0.0.0'),
     PORT: port(8080),
+    /** Full admin rights: every admin API call. */
     ADMIN_TOKEN: secret(32),
+    /** Read-only admin rights: every GET of the admin API and the dashboard's read views. Unset: no read-only role. */
+    ADMIN_READ_TOKEN: secret(32).optional(),
+    /**
+     * The admin plane's own listener (/admin, /dashboard, the admin OpenAPI document) at ADMIN_HOST:ADMIN_PORT.
+     * Unset: they share the main listener (a single-host or loopback setup). Set: the main listener serves the
+     * client API, the node tunnel and the probes only.
+     */
+    ADMIN_PORT: optionalPort(),
+    ADMIN_HOST: z.string().default('127.0.0.1'),
+    /** Open client connections (node tunnels included) past which new ones are refused at accept. */
+    MAX_CONNECTIONS: integer(4_096, { min: 1 }),
+    /** A request's headers must arrive within this (a slow-header client is answered 408 and closed). */
+    HEADERS_TIMEOUT_MS: integer(10_000, { min: 100 }),
+    /** A whole request (headers and body) must arrive within this; the response may take as long as it takes. */
+    REQUEST_TIMEOUT_MS: integer(120_000, { min: 100 }),
+    /** An idle keep-alive connection is closed after this (longer than a load balancer's usual 60 s idle timeout). */
+    KEEP_ALIVE_TIMEOUT_MS: integer(65_000, { min: 100 }),
+    /** Request-body bytes all requests in flight may hold together; past it a request gets 503 overloaded_error before its body is read. */
+    MAX_INFLIGHT_BODY_BYTES: integer(256 * 1024 * 1024, { min: 1 }),
     /**
      * This replica's id: in its nodes' tunnels, the replica registry and the edge's routes. Unique per replica.
      * Defaults to the host name (a container's id under compose).
@@ -62,8 +82,8 @@ export const GatewayConfigSchema = z
     TOKEN_ENCODING: z.enum(['gpt2', 'r50k_base', 'p50k_base', 'p50k_edit', 'cl100k_base', 'o200k_base']).default('o200k_base'),
     GIT_SHA: z.string().default('unknown'),
     /**
-     * Bearer token for GET /metrics. On the main port it falls back to ADMIN_TOKEN; on METRICS_PORT,
-     * unset means no token (keep that port reachable by the scraper only).
+     * Bearer token for GET /metrics; never an admin token. On the main port /metrics is off without it; on
+     * METRICS_PORT, unset means no token (keep that port reachable by the scraper only).
      */
     METRICS_TOKEN: secret(32).optional(),
     /** Serve /metrics on a listener of its own at HOST:METRICS_PORT instead of the main port; 0 turns metrics off. */
@@ -74,6 +94,18 @@ export const GatewayConfigSchema = z
   .superRefine((c, ctx) => {
     if (c.DRAIN_NOTICE_MS > c.DRAIN_TIMEOUT_MS) {
       ctx.addIssue({ code: 'custom', path: ['DRAIN_NOTICE_MS'], message: 'must not exceed DRAIN_TIMEOUT_MS (the notice counts within the drain)' });
+    }
+    if (c.ADMIN_READ_TOKEN !== undefined && c.ADMIN_READ_TOKEN === c.ADMIN_TOKEN) {
+      ctx.addIssue({ code: 'custom', path: ['ADMIN_READ_TOKEN'], message: 'must differ from ADMIN_TOKEN (a read-only token that is also the admin token is no role)' });
+    }
+    if (c.METRICS_TOKEN !== undefined && (c.METRICS_TOKEN === c.ADMIN_TOKEN || c.METRICS_TOKEN === c.ADMIN_READ_TOKEN)) {
+      ctx.addIssue({ code: 'custom', path: ['METRICS_TOKEN'], message: 'must differ from ADMIN_TOKEN and ADMIN_READ_TOKEN (a scraper holds no admin rights)' });
+    }
+    if (c.ADMIN_PORT !== undefined && c.ADMIN_PORT !== 0 && (c.ADMIN_PORT === c.PORT || c.ADMIN_PORT === c.METRICS_PORT)) {
+      ctx.addIssue({ code: 'custom', path: ['ADMIN_PORT'], message: 'must differ from PORT and METRICS_PORT (unset it to serve the admin plane on the main port)' });
+    }
+    if (c.ADMIN_PORT === 0) {
+      ctx.addIssue({ code: 'custom', path: ['ADMIN_PORT'], message: 'must be a port (unset it to serve the admin plane on the main port)' });
     }
     if (c.METRICS_PORT !== undefined && c.METRICS_PORT !== 0 && c.METRICS_PORT === c.PORT) {
       ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'must differ from PORT (unset it to serve /metrics on the main port)' });

@@ -9,6 +9,11 @@ const expiresAt = z
   .union([z.number().int().positive(), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))])
   .nullable();
 const allowedModels = z.array(z.string().trim().min(1).max(200)).min(1, 'list at least one model, or null for any').max(200).nullable();
+/** anthropic-beta values, exact names as Anthropic spells them (e.g. context-1m-2025-08-07); null = any. */
+const allowedBetas = z
+  .array(z.string().trim().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/, 'a beta name: letters, digits, . _ -'))
+  .max(100)
+  .nullable();
 const name = z.string().trim().min(1).max(200);
 
 /** POST /admin/keys: a name and optional switches and limits (absent = unlimited / never / any). */
@@ -17,6 +22,7 @@ export const CreateKeyBodySchema = z.strictObject({
   enabled: z.boolean().default(true),
   expiresAt: expiresAt.default(null),
   allowedModels: allowedModels.default(null),
+  allowedBetas: allowedBetas.default(null),
   rpm: limit.default(null),
   concurrency: limit.default(null),
   dailyTokenBudget: limit.default(null),
@@ -30,6 +36,7 @@ export const UpdateKeyBodySchema = z
     enabled: z.boolean().optional(),
     expiresAt: expiresAt.optional(),
     allowedModels: allowedModels.optional(),
+    allowedBetas: allowedBetas.optional(),
     rpm: limit.optional(),
     concurrency: limit.optional(),
     dailyTokenBudget: limit.optional(),

@@ -13,7 +13,7 @@ import { createKeyRepository, type KeySettings } from './key-repository.js';
 import { presentedKey } from './presented-key.js';
 
 const ADMIN_TOKEN = `admin-${'x'.repeat(40)}`;
-const SETTINGS: KeySettings = { name: 'timing', enabled: true, expiresAt: null, allowedModels: null, rpm: null, concurrency: null, dailyTokenBudget: null };
+const SETTINGS: KeySettings = { name: 'timing', enabled: true, expiresAt: null, allowedModels: null, allowedBetas: null, rpm: null, concurrency: null, dailyTokenBudget: null };
 
 function recordingLogger(lines: string[]): Logger {
   const write = (level: string) => (message: string, meta?: Record<string, unknown>) => void lines.push(JSON.stringify({ level, message, meta }));

@@ -5,7 +5,7 @@ import { createKeyAuthenticator, type AuthResult, type KeyAuthenticatorDeps } fr
 import { generateGatewayKey } from './gateway-key.js';
 import { createKeyRepository, type KeySettings } from './key-repository.js';
 
-const SETTINGS: KeySettings = { name: 'k', enabled: true, expiresAt: null, allowedModels: null, rpm: null, concurrency: null, dailyTokenBudget: null };
+const SETTINGS: KeySettings = { name: 'k', enabled: true, expiresAt: null, allowedModels: null, allowedBetas: null, rpm: null, concurrency: null, dailyTokenBudget: null };
 
 type Mode = 'ok' | 'throw' | 'hang';
 

@@ -17,6 +17,11 @@ export const KeyRecordSchema = z.object({
   expiresAt: epochMs.nullable(),
   /** Model ids the key may call (the limiter decides how a request's model matches); null = any. */
   allowedModels: z.array(z.string().min(1)).nullable(),
+  /**
+   * `anthropic-beta` values the key may send (exact names); null = any. Records written before this field
+   * existed read as null.
+   */
+  allowedBetas: z.array(z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/)).nullable().default(null),
   /** Requests per minute; null = unlimited. */
   rpm: positiveLimit,
   /** Concurrent requests; null = unlimited. */

@@ -13,7 +13,7 @@ export type KeyRepositoryStore = Pick<SharedStore, 'get' | 'set' | 'del' | 'mget
 export type KeyRepositoryKeys = Pick<Keyspace, 'keyByDigest' | 'keyById' | 'keyIds'>;
 
 /** The fields an admin sets; everything else is derived. */
-export type KeySettings = Pick<KeyRecord, 'name' | 'enabled' | 'expiresAt' | 'allowedModels' | 'rpm' | 'concurrency' | 'dailyTokenBudget'>;
+export type KeySettings = Pick<KeyRecord, 'name' | 'enabled' | 'expiresAt' | 'allowedModels' | 'allowedBetas' | 'rpm' | 'concurrency' | 'dailyTokenBudget'>;
 
 /** Reads and writes gateway key records. */
 export interface KeyRepository {

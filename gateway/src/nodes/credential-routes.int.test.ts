@@ -130,7 +130,7 @@ describe('sealed credential routes', () => {
   });
 
   it('a user key, the admin token, no header, a bare token without node id and an unknown node are refused with the 401 envelope', async () => {
-    const userKey = (await createKeyRepository({ store, keys }).create({ name: 'alice', enabled: true, expiresAt: null, allowedModels: null, rpm: null, concurrency: null, dailyTokenBudget: null })).key;
+    const userKey = (await createKeyRepository({ store, keys }).create({ name: 'alice', enabled: true, expiresAt: null, allowedModels: null, allowedBetas: null, rpm: null, concurrency: null, dailyTokenBudget: null })).key;
     await put('node-a', tokenA, { sealed: sealForNode(tokenA, 'node-a', RECORD) }).expect(204);
     const attempts = [
       as('node-a', userKey),

@@ -10,6 +10,7 @@ export const ErrorCodes = {
   unauthenticated: { status: 401, retryable: false },
   forbidden: { status: 403, retryable: false },
   model_not_allowed: { status: 403, retryable: false },
+  beta_not_allowed: { status: 403, retryable: false },
   not_found: { status: 404, retryable: false },
   body_too_large: { status: 413, retryable: false },
   rate_limited: { status: 429, retryable: true },
@@ -17,9 +18,11 @@ export const ErrorCodes = {
   internal: { status: 500, retryable: false },
   upstream_unreachable: { status: 502, retryable: true },
   unavailable: { status: 503, retryable: true },
+  /** This gateway holds as many request bodies as it may (MAX_INFLIGHT_BODY_BYTES): answered as overloaded_error. */
+  busy: { status: 503, retryable: true, type: 'overloaded_error' },
   upstream_timeout: { status: 504, retryable: true },
   overloaded: { status: 529, retryable: true },
-} as const satisfies Record<string, { status: number; retryable: boolean }>;
+} as const satisfies Record<string, { status: number; retryable: boolean; type?: AnthropicErrorType }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
@@ -45,10 +48,10 @@ export class AppError extends Error {
     opts: AppErrorOptions = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    const spec = ErrorCodes[code];
+    const spec: { status: number; retryable: boolean; type?: AnthropicErrorType } = ErrorCodes[code];
     this.status = spec.status;
     this.retryable = spec.retryable;
-    this.anthropicType = opts.anthropicType ?? anthropicErrorTypeFor(spec.status);
+    this.anthropicType = opts.anthropicType ?? spec.type ?? anthropicErrorTypeFor(spec.status);
     this.retryAfterSec = opts.retryAfterSec;
   }
 }
