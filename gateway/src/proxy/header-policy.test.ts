@@ -26,6 +26,26 @@ describe('nodeRequestHeaders', () => {
     });
     expect(out).toEqual({ 'anthropic-version': '2023-06-01', 'anthropic-beta': 'a,b', 'user-agent': 'claude-cli/2.1.0', 'x-stainless-os': 'Linux' });
   });
+
+  it('drops every header about the client network: x-forwarded-*, forwarded, via, x-real-ip and kin', () => {
+    const out = nodeRequestHeaders({
+      'x-forwarded-for': '203.0.113.7',
+      'x-forwarded-host': 'internal.example',
+      'x-forwarded-proto': 'http',
+      'x-forwarded-port': '8080',
+      'x-forwarded-server': 'lb-1',
+      forwarded: 'for=203.0.113.7;proto=http',
+      via: '1.1 corp-proxy',
+      'x-real-ip': '203.0.113.7',
+      'x-client-ip': '203.0.113.7',
+      'x-cluster-client-ip': '203.0.113.7',
+      'true-client-ip': '203.0.113.7',
+      'cf-connecting-ip': '203.0.113.7',
+      'fastly-client-ip': '203.0.113.7',
+      'anthropic-version': '2023-06-01',
+    });
+    expect(out).toEqual({ 'anthropic-version': '2023-06-01' });
+  });
 });
 
 describe('attemptHeaders', () => {

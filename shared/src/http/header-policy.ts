@@ -20,9 +20,15 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'upgrade',
 ]);
 
+// What a client (or a proxy in front of the gateway) says about the client's network: its address, the
+// proxies it passed, the host and scheme it used. Anthropic sees the node's egress and nothing else, so none
+// of it travels on (RFC 7239 `forwarded`, the de-facto `x-forwarded-*` family, and the common variants).
+const CLIENT_NETWORK: readonly string[] = ['forwarded', 'via', 'x-real-ip', 'x-client-ip', 'x-cluster-client-ip', 'true-client-ip', 'cf-connecting-ip', 'fastly-client-ip'];
+const CLIENT_NETWORK_PREFIX = 'x-forwarded-';
+
 // The client's credentials and cookies never travel on; host and content-length are set for the next
 // hop; expect is a hop-level negotiation and the body has already been read.
-const REQUEST_DROP: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'host', 'authorization', 'x-api-key', 'cookie', 'content-length', 'expect']);
+const REQUEST_DROP: ReadonlySet<string> = new Set([...HOP_BY_HOP, ...CLIENT_NETWORK, 'host', 'authorization', 'x-api-key', 'cookie', 'content-length', 'expect']);
 
 // The gateway↔node signature set and anything later added under the same prefix: a client can never forge them.
 const SWITCHYARD_PREFIX = 'x-switchyard-';
@@ -41,15 +47,16 @@ function connectionNamed(into: Set<string> | undefined, value: string | readonly
 
 /**
  * A request's headers as they may go to the next hop: without hop-by-hop fields (and those the
- * Connection header names), host, content-length, expect, authorization, x-api-key, cookie and every
- * x-switchyard-* header. Everything else (anthropic-*, user-agent, x-app, x-stainless-*, session ids)
+ * Connection header names), host, content-length, expect, authorization, x-api-key, cookie, every
+ * x-switchyard-* header and every header about the client's network (x-forwarded-*, forwarded, via,
+ * x-real-ip and kin). Everything else (anthropic-*, user-agent, x-app, x-stainless-*, session ids)
  * passes untouched.
  */
 export function forwardableRequestHeaders(client: IncomingHttpHeaders): IncomingHttpHeaders {
   const named = connectionNamed(undefined, client.connection);
   const out: IncomingHttpHeaders = {};
   for (const name of Object.keys(client)) {
-    if (REQUEST_DROP.has(name) || name.startsWith(SWITCHYARD_PREFIX) || named?.has(name) === true) continue;
+    if (REQUEST_DROP.has(name) || name.startsWith(SWITCHYARD_PREFIX) || name.startsWith(CLIENT_NETWORK_PREFIX) || named?.has(name) === true) continue;
     const value = client[name];
     if (value !== undefined) out[name] = value;
   }
