@@ -1,4 +1,5 @@
 import { AppError } from '@switchyard/shared';
+import { jsonShapeProblem, type ShapeProblem } from './json-shape.js';
 
 /** The fields the gateway reads from a request body; the bytes themselves are forwarded untouched. */
 export interface ParsedBody {
@@ -13,9 +14,16 @@ export interface ParsedBody {
   metadata?: unknown;
 }
 
+function shapeError(problem: ShapeProblem): AppError {
+  if (problem.kind === 'too_deep') return new AppError('invalid_json', `Request body nests objects and arrays deeper than ${problem.maxDepth} levels`);
+  const key = problem.key.length > 64 ? `${problem.key.slice(0, 64)}…` : problem.key;
+  return new AppError('invalid_json', `Request body repeats the top-level key ${JSON.stringify(key)}; send each key once`);
+}
+
 /**
- * Parses a JSON body once. Anything but a JSON object is a 400 `invalid_request_error`; the original
- * bytes are what goes upstream, never a re-serialisation of this parse.
+ * Parses a JSON body once. Anything but a JSON object, a body nested deeper than MAX_JSON_DEPTH or one that
+ * repeats a top-level key is a 400 `invalid_request_error`; the original bytes are what goes upstream,
+ * never a re-serialisation of this parse.
  */
 export function parseBody(body: Buffer): ParsedBody {
   let value: unknown;
@@ -25,6 +33,8 @@ export function parseBody(body: Buffer): ParsedBody {
     throw new AppError('invalid_json', 'Request body is not valid JSON');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new AppError('invalid_json', 'Request body must be a JSON object');
+  const problem = jsonShapeProblem(body);
+  if (problem !== undefined) throw shapeError(problem);
   const o = value as Record<string, unknown>;
   const thinking = o.thinking as { type?: unknown } | undefined;
   return {
