@@ -8,7 +8,8 @@ import { createProxyRoute, type ProxyRouteDeps } from './http/proxy-routes.js';
 import { requestContext } from './http/request-context.js';
 
 export interface AppDeps extends ProxyRouteDeps {
-  adminRouter: Router;
+  /** The admin API, with the dashboard beside it, on this listener (none: the admin plane has a listener of its own, see createAdminApp). */
+  adminRouter?: Router;
   /** The node-facing routes (the sealed credential copy), node token auth (none: not served). */
   nodeRoutes?: Router;
   readiness(): Promise<Readiness>;
@@ -32,12 +33,32 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(requestContext());
   app.use(createProbeRoutes(deps));
   if (deps.metricsHandler) app.get('/metrics', deps.metricsHandler);
-  app.use('/admin', deps.adminRouter);
-  app.use('/dashboard', createDashboardRouter({ log: deps.log }));
+  if (deps.adminRouter) mountAdminPlane(app, deps.adminRouter, deps.log);
   if (deps.nodeRoutes) app.use(deps.nodeRoutes);
   app.post('/v1/messages', createProxyRoute(deps, 'messages'));
   app.post('/v1/messages/count_tokens', createProxyRoute(deps, 'count_tokens'));
   app.get('/v1/models', createProxyRoute(deps, 'models'));
+  app.use(notFound());
+  app.use(errorHandler(deps.log));
+  return app;
+}
+
+function mountAdminPlane(app: express.Express, adminRouter: Router, log: Logger): void {
+  app.use('/admin', adminRouter);
+  app.use('/dashboard', createDashboardRouter({ log }));
+}
+
+/**
+ * The admin plane on a listener of its own (ADMIN_HOST:ADMIN_PORT): /admin (its OpenAPI document included)
+ * and /dashboard, nothing else. The main listener then serves clients and nodes only, and the admin listener
+ * can stay on loopback, reached over SSH.
+ */
+export function createAdminApp(deps: { adminRouter: Router; log: Logger }): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestContext());
+  mountAdminPlane(app, deps.adminRouter, deps.log);
   app.use(notFound());
   app.use(errorHandler(deps.log));
   return app;

@@ -26,8 +26,9 @@ import {
   type SharedStore,
 } from '@switchyard/shared';
 import { createAdminRouter } from './admin/index.js';
-import { createApp } from './app.js';
+import { createAdminApp, createApp } from './app.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
+import { BodyBudget } from './http/body-budget.js';
 import { createDrainTracker } from './http/drain.js';
 import type { GatewayStats } from './http/proxy-routes.js';
 import { createKeyAuthenticator } from './keys/index.js';
@@ -110,6 +111,30 @@ async function listenForMetrics(handler: (req: http.IncomingMessage, res: http.S
   });
 }
 
+/**
+ * An HTTP server with the edge's limits (docs/EDGES.md): at most MAX_CONNECTIONS open connections (node
+ * tunnels included; past it new ones are closed at accept), headers within HEADERS_TIMEOUT_MS and the
+ * whole request within REQUEST_TIMEOUT_MS (else 408 and close; the response may take as long as it takes),
+ * idle keep-alive connections closed after KEEP_ALIVE_TIMEOUT_MS. Node checks the two request timeouts every
+ * connectionsCheckingInterval, 1 s here (its default, 30 s, would let a slow header live that much longer).
+ */
+function guardedServer(config: GatewayConfig, listener: http.RequestListener): http.Server {
+  const server = http.createServer(
+    { headersTimeout: config.HEADERS_TIMEOUT_MS, requestTimeout: config.REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000, keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS },
+    listener,
+  );
+  server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
+  server.maxConnections = config.MAX_CONNECTIONS;
+  return server;
+}
+
+async function listen(server: http.Server, host: string, port: number, variables: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${host}:${port} (${err.code ?? err.message}). Fix: set ${variables} to a free address.`)));
+    server.listen(port, host, resolve);
+  });
+}
+
 async function main(config: GatewayConfig, log: Logger): Promise<void> {
   const { store, connected } = connectRedis(config, log);
   const keys = createKeyspace(config.REDIS_PREFIX);
@@ -143,7 +168,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   const drain = createDrainTracker();
   const availableNodes = () => registry.nodes().filter((n) => availabilityOf(n, now(), undefined) === 'available').length;
   const metrics = createGatewayMetrics({ registry, forwarder, tunnels, stats, usage, queueLag: readLag, now, version: VERSION, gitSha: config.GIT_SHA });
-  const exposure = planMetrics({ port: config.METRICS_PORT, token: config.METRICS_TOKEN, fallbackToken: { variable: 'ADMIN_TOKEN', value: config.ADMIN_TOKEN } });
+  const exposure = planMetrics({ port: config.METRICS_PORT, token: config.METRICS_TOKEN });
   const metricsHandler =
     exposure.where === 'off'
       ? undefined
@@ -154,6 +179,19 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
           onError: (err) => log.error('metrics scrape failed', { err }),
         });
 
+  const adminRouter = createAdminRouter({
+    store,
+    keys,
+    adminToken: config.ADMIN_TOKEN,
+    readToken: config.ADMIN_READ_TOKEN,
+    registry,
+    enrolments,
+    log,
+    build: { version: VERSION, gitSha: config.GIT_SHA },
+    queueLag: readLag,
+    lagWarnSeconds: config.USAGE_LAG_WARN_SECONDS,
+  });
+  const adminApart = config.ADMIN_PORT !== undefined;
   const app = createApp({
     authenticator,
     limiter,
@@ -161,21 +199,12 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     sticky,
     forwarder,
     maxBodyBytes: config.MAX_BODY_BYTES,
+    bodyBudget: new BodyBudget(config.MAX_INFLIGHT_BODY_BYTES),
     log,
     stats,
     usage,
     now,
-    adminRouter: createAdminRouter({
-      store,
-      keys,
-      adminToken: config.ADMIN_TOKEN,
-      registry,
-      enrolments,
-      log,
-      build: { version: VERSION, gitSha: config.GIT_SHA },
-      queueLag: readLag,
-      lagWarnSeconds: config.USAGE_LAG_WARN_SECONDS,
-    }),
+    ...(adminApart ? {} : { adminRouter }),
     nodeRoutes: createCredentialRoutes({ store, keys, enrolments, log }),
     readiness: async () => ({ redis: await pingWithin(store, 500), availableNodes: availableNodes() }),
     version: VERSION,
@@ -194,20 +223,21 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   registry.start();
   await registry.refreshNow().catch(() => undefined);
   await tunnels.start();
-  const server = http.createServer(function gatewayListener(req, res) {
+  const server = guardedServer(config, function gatewayListener(req, res) {
     drain.track(req, res);
     app(req, res);
   });
   server.on('upgrade', tunnels.handleUpgrade);
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 70_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${config.HOST}:${config.PORT} (${err.code ?? err.message}). Fix: set PORT (and HOST) to a free address.`)));
-    server.listen(config.PORT, config.HOST, resolve);
-  });
+  await listen(server, config.HOST, config.PORT, 'PORT (and HOST)');
+  const adminServer = adminApart ? guardedServer(config, createAdminApp({ adminRouter, log })) : undefined;
+  if (adminServer) await listen(adminServer, config.ADMIN_HOST, config.ADMIN_PORT ?? 0, 'ADMIN_PORT (and ADMIN_HOST)');
   const metricsServer = exposure.where === 'own' && metricsHandler ? await listenForMetrics(metricsHandler, exposure.port, config.HOST, log) : undefined;
   log.info('gateway started', {
     listen: `${config.HOST}:${config.PORT}`,
+    admin: adminApart ? `${config.ADMIN_HOST}:${config.ADMIN_PORT ?? ''}` : 'on the main listener',
+    adminReadToken: config.ADMIN_READ_TOKEN !== undefined,
+    maxConnections: config.MAX_CONNECTIONS,
+    maxInflightBodyBytes: config.MAX_INFLIGHT_BODY_BYTES,
     redis: redactedUrl(config.REDIS_URL),
     prefix: config.REDIS_PREFIX,
     metrics: exposure.where === 'own' && metricsServer === undefined ? 'off (its port could not be opened)' : describeMetrics(exposure, config.HOST, config.PORT),
@@ -242,6 +272,8 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     await tunnels.stop();
     server.closeAllConnections();
     metricsServer?.close();
+    adminServer?.close();
+    adminServer?.closeAllConnections();
     registry.stop();
     lagWatcher.stop();
     await limiter.stop();

@@ -1,11 +1,12 @@
 import type { Request, Response } from 'express';
-import { AppError, readBoundedBody, type Logger } from '@switchyard/shared';
+import { AppError, type Logger } from '@switchyard/shared';
 import { presentedKey, type KeyAuthenticator, type KeyRecord } from '../keys/index.js';
-import type { KeyLimiter } from '../limits/index.js';
+import { betaRefusal, modelRefusal, type Admission, type KeyLimiter } from '../limits/index.js';
 import type { ProxyMetrics, RequestObservation } from '../metrics/index.js';
 import type { Forwarder } from '../proxy/index.js';
 import { chooseNodes, sessionKeyOf, stickyTargetAfter, type RegistrySnapshot, type StickyStore } from '../routing/index.js';
 import { trackRequestUsage, type RequestUsage, type UsageDraft } from '../usage/index.js';
+import { readHeldBody, type BodyBudget } from './body-budget.js';
 import { parseBody, type ParsedBody } from './parse-body.js';
 import { localsOf } from './request-context.js';
 
@@ -21,6 +22,8 @@ export interface ProxyRouteDeps {
   sticky: StickyStore;
   forwarder: Forwarder;
   maxBodyBytes: number;
+  /** The request-body bytes all requests in flight may hold together (MAX_INFLIGHT_BODY_BYTES). */
+  bodyBudget: BodyBudget;
   log: Logger;
   stats: GatewayStats;
   /** Takes one draft per `/v1/messages` request once its response ended; must return at once. */
@@ -37,34 +40,63 @@ const EMPTY: Buffer = Buffer.alloc(0);
 const NO_BODY: ParsedBody = { model: undefined, stream: false, thinking: false };
 type ProxyRoute = 'messages' | 'count_tokens' | 'models';
 
+/** Where a request is in the route: a refusal before `body` leaves its body unread. */
+interface Progress {
+  bodyRead: boolean;
+}
+
 /**
- * `/v1/messages`, `/v1/messages/count_tokens` and `/v1/models`: authenticate, read and parse the body
- * once, enforce the key's limits, pick a node (sticky first), forward the original bytes, log one line.
- * Every authenticated `/v1/messages` request, answered or refused, leaves one usage draft once its
- * response ended (count_tokens and models are not usage).
+ * `/v1/messages`, `/v1/messages/count_tokens` and `/v1/models`: authenticate, decide the key's betas and
+ * limits from the headers alone, then read and parse the body once (within MAX_BODY_BYTES and this gateway's
+ * in-flight body budget), check the model it names, pick a node (sticky first), forward the original bytes,
+ * log one line. A request refused before its body was read costs no body read: the answer closes the
+ * connection instead of draining the upload. Every authenticated `/v1/messages` request, answered or refused,
+ * leaves one usage draft once its response ended (count_tokens and models are not usage).
  */
 export function createProxyRoute(deps: ProxyRouteDeps, route: ProxyRoute) {
   return async function proxyRoute(req: Request, res: Response): Promise<void> {
-    const { requestId, startedAt, receivedAt } = localsOf(res);
+    const { requestId, receivedAt } = localsOf(res);
     const watch = deps.metrics?.observe(res, route) ?? UNWATCHED;
+    const progress: Progress = { bodyRead: route === 'models' };
+    let keyId: string | undefined;
     try {
       // 1. Who is calling (before reading any body, so strangers cannot make us buffer 32 MiB).
       const auth = await deps.authenticator.authenticate(presentedKey(req.headers));
-      if (!auth.ok) {
-        watch.rejected(auth.error.code);
-        throw auth.error;
-      }
+      if (!auth.ok) throw auth.error;
       const key = auth.key;
-      const usage = route === 'messages' ? trackRequestUsage(res, deps.usage, { requestId, keyId: key.id, at: receivedAt, startedAt }) : undefined;
+      keyId = key.id;
+      const usage = route === 'messages' ? trackRequestUsage(res, deps.usage, { requestId, keyId: key.id, at: receivedAt, startedAt: localsOf(res).startedAt }) : undefined;
       try {
-        await admitAndForward(deps, route, req, res, key, usage, watch);
+        await admitAndForward(deps, route, req, res, key, usage, watch, progress);
       } finally {
         usage?.settle();
       }
+    } catch (err) {
+      if (err instanceof AppError) refused(deps, req, res, err, { route, keyId, bodyRead: progress.bodyRead }, watch);
+      throw err;
     } finally {
       watch.settled();
     }
   };
+}
+
+/**
+ * A refusal's bookkeeping: the metric, one log line (with the bytes this connection had read when it was
+ * refused, so an operator sees what a refusal cost) and, when the body was never read, `connection: close`,
+ * so the upload is cut off rather than read to keep the connection alive.
+ */
+function refused(deps: ProxyRouteDeps, req: Request, res: Response, err: AppError, at: { route: ProxyRoute; keyId: string | undefined; bodyRead: boolean }, watch: RequestObservation): void {
+  watch.rejected(err.code);
+  if (!at.bodyRead && !res.headersSent && !req.complete) res.setHeader('connection', 'close');
+  deps.log.info('request refused', {
+    requestId: localsOf(res).requestId,
+    keyId: at.keyId,
+    route: at.route,
+    status: err.status,
+    code: err.code,
+    bodyRead: at.bodyRead,
+    socketBytesRead: req.socket.bytesRead,
+  });
 }
 
 async function admitAndForward(
@@ -75,29 +107,31 @@ async function admitAndForward(
   key: KeyRecord,
   usage: RequestUsage | undefined,
   watch: RequestObservation,
+  progress: Progress,
 ): Promise<void> {
   const { requestId, startedAt } = localsOf(res);
-  // 2. The body, bounded and parsed once; the bytes go upstream as they came.
-  let body: Buffer = EMPTY;
-  let parsed = NO_BODY;
-  if (route !== 'models') {
-    const read = await readBoundedBody(req, deps.maxBodyBytes);
-    if (read === undefined) throw new AppError('body_too_large', `Request body is larger than ${deps.maxBodyBytes} bytes`);
-    body = read;
-    parsed = parseBody(body);
-    usage?.parsed(parsed);
-    watch.parsed(parsed.model, parsed.stream);
-  }
-
-  // 3. The key's limits (synchronous: no Redis round trip).
-  // Listing models is not using one: a key limited to some models may still list them.
-  const admission =
-    route === 'models' ? deps.limiter.admit({ ...key, allowedModels: null }, undefined, deps.now()) : deps.limiter.admit(key, parsed.model, deps.now());
-  if (!admission.ok) {
-    watch.rejected(admission.error.code);
-    throw admission.error;
-  }
+  // 2. What the headers alone decide: the betas the key may send, then its limits (synchronous: no Redis round trip).
+  const betaError = betaRefusal(key.allowedBetas, req.headers);
+  if (betaError !== undefined) throw betaError;
+  const admission: Admission = deps.limiter.admit(key, deps.now());
+  if (!admission.ok) throw admission.error;
+  let releaseBody: (() => void) | undefined;
   try {
+    // 3. The body, bounded (alone and with every other in flight) and parsed once; the bytes go upstream as they came.
+    let body: Buffer = EMPTY;
+    let parsed = NO_BODY;
+    // Listing models is not using one: a key limited to some models may still list them.
+    if (route !== 'models') {
+      const held = await readHeldBody(req, deps.maxBodyBytes, deps.bodyBudget);
+      releaseBody = held.release;
+      progress.bodyRead = true;
+      body = held.body;
+      parsed = parseBody(body);
+      usage?.parsed(parsed);
+      watch.parsed(parsed.model, parsed.stream);
+      const modelError = modelRefusal(key.allowedModels, parsed.model);
+      if (modelError !== undefined) throw modelError;
+    }
     if (route === 'messages' && !parsed.thinking) {
       deps.stats.requestsWithoutThinking++;
       deps.log.warn('request without thinking', { requestId, keyId: key.id, keyName: key.name, model: parsed.model });
@@ -108,10 +142,7 @@ async function admitAndForward(
     const stickyNodeId = session ? await deps.sticky.lookup(key.id, session.key) : undefined;
     const nodes = deps.registry.nodes();
     const choice = chooseNodes(nodes, { model: parsed.model, stickyNodeId, inFlight: (id) => deps.forwarder.inFlight(id), nowMs: deps.now() });
-    if (!choice.ok) {
-      watch.rejected(choice.error.code);
-      throw choice.error;
-    }
+    if (!choice.ok) throw choice.error;
     if (session) watch.sticky(choice.stickyHit);
 
     // 5. Forward; failover before the first byte happens inside. The usage capture watches the relayed answer.
@@ -152,6 +183,7 @@ async function admitAndForward(
       upstreamRequestId: outcome.upstreamRequestId,
     });
   } finally {
+    releaseBody?.();
     admission.release();
   }
 }

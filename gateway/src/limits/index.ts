@@ -2,4 +2,5 @@
 export { createKeyLimiter, type Admission, type KeyLimiter, type KeyLimiterDeps } from './key-limiter.js';
 export type { LimitStore } from './limit-sync.js';
 export { BUDGET_FIELDS, type LimitedKey } from './limit-state.js';
-export { isModelAllowed } from './model-match.js';
+export { isModelAllowed, modelRefusal } from './model-match.js';
+export { betaRefusal } from './beta-match.js';

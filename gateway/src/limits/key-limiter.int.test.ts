@@ -77,15 +77,15 @@ describe('key limiter on a shared Redis', () => {
     const a = gateway();
     const b = gateway();
     const key = limitedKey('rpm-shared', { rpm: 5 });
-    ok(b.admit(key, 'm'));
-    for (let i = 0; i < 3; i++) ok(a.admit(key, 'm'));
+    ok(b.admit(key));
+    for (let i = 0; i < 3; i++) ok(a.admit(key));
     await a.syncNow();
     await b.syncNow();
-    ok(b.admit(key, 'm'));
-    refused(b.admit(key, 'm'));
+    ok(b.admit(key));
+    refused(b.admit(key));
     await b.syncNow();
     await a.syncNow();
-    expect(refused(a.admit(key, 'm')).retryAfterSec).toBe(30);
+    expect(refused(a.admit(key)).retryAfterSec).toBe(30);
     const window = await conn.store.hgetall(keys.rateWindow(key.id, Math.floor(T0 / 60_000)));
     expect(Object.values(window).map(Number).sort()).toEqual([2, 3]);
   });
@@ -94,17 +94,17 @@ describe('key limiter on a shared Redis', () => {
     const a = gateway();
     const b = gateway();
     const key = limitedKey('conc-shared', { concurrency: 3 });
-    ok(b.admit(key, 'm'));
-    const fromA = [ok(a.admit(key, 'm')), ok(a.admit(key, 'm'))];
+    ok(b.admit(key));
+    const fromA = [ok(a.admit(key)), ok(a.admit(key))];
     await a.syncNow();
     await b.syncNow();
-    refused(b.admit(key, 'm'));
+    refused(b.admit(key));
     for (const release of fromA) release();
     await a.syncNow();
     await b.syncNow();
-    ok(b.admit(key, 'm'));
-    ok(b.admit(key, 'm'));
-    refused(b.admit(key, 'm'));
+    ok(b.admit(key));
+    ok(b.admit(key));
+    refused(b.admit(key));
   });
 
   // Tolerance asserted: the other instance refuses within 2 s, ten times the expected worst case of two
@@ -114,20 +114,20 @@ describe('key limiter on a shared Redis', () => {
     const b = gateway(100);
     const conc = limitedKey('conc-timed', { concurrency: 2 });
     const rpm = limitedKey('rpm-timed', { rpm: 1_000 });
-    ok(b.admit(conc, 'm'))();
-    ok(b.admit(rpm, 'm'));
+    ok(b.admit(conc))();
+    ok(b.admit(rpm));
     await sleep(250);
 
-    const held = [ok(a.admit(conc, 'm')), ok(a.admit(conc, 'm'))];
-    for (let i = 0; i < 999; i++) ok(a.admit(rpm, 'm'));
+    const held = [ok(a.admit(conc)), ok(a.admit(conc))];
+    for (let i = 0; i < 999; i++) ok(a.admit(rpm));
     let overshoot = 0;
     const seenConcMs = await until(() => {
-      const probe = b.admit(conc, 'm');
+      const probe = b.admit(conc);
       if (probe.ok) probe.release();
       return !probe.ok;
     }, 2_000);
     const seenRpmMs = await until(() => {
-      const probe = b.admit(rpm, 'm');
+      const probe = b.admit(rpm);
       if (probe.ok) overshoot++;
       return !probe.ok;
     }, 2_000);
@@ -137,7 +137,7 @@ describe('key limiter on a shared Redis', () => {
 
     for (const release of held) release();
     const freedMs = await until(() => {
-      const probe = b.admit(conc, 'm');
+      const probe = b.admit(conc);
       if (probe.ok) probe.release();
       return probe.ok;
     }, 2_000);
@@ -148,31 +148,31 @@ describe('key limiter on a shared Redis', () => {
     const a = gateway();
     const key = limitedKey('budget', { dailyTokenBudget: 1_000 });
     const usageKey = keys.usage('key', key.id, utcDay(T0));
-    ok(a.admit(key, 'm'))();
+    ok(a.admit(key))();
     // As the usage worker writes it: the four token fields (plus counters the budget ignores).
     await conn.store.hincrby(usageKey, { inputTokens: 400, outputTokens: 300, cacheCreationInputTokens: 200, cacheReadInputTokens: 99, requests: 7 });
     await a.syncNow();
-    ok(a.admit(key, 'm'))();
+    ok(a.admit(key))();
     await conn.store.hincrby(usageKey, { cacheReadInputTokens: 1 });
     await a.syncNow();
-    const err = refused(a.admit(key, 'm'));
+    const err = refused(a.admit(key));
     expect(err.code).toBe('budget_exhausted');
     expect(err.status).toBe(429);
     expect(err.retryAfterSec).toBe(11 * 3600 + 59 * 60 + 30);
 
     const fresh = gateway(); // a gateway that never saw the key reads the total on first sight
-    ok(fresh.admit(key, 'm'))();
-    await until(() => !fresh.admit(key, 'm').ok, 2_000);
+    ok(fresh.admit(key))();
+    await until(() => !fresh.admit(key).ok, 2_000);
   });
 
   it('counts a released request once however often it is released', async () => {
     const a = gateway();
     const b = gateway();
     const key = limitedKey('release-once', { concurrency: 4 });
-    ok(b.admit(key, 'm'));
-    const first = ok(a.admit(key, 'm'));
-    ok(a.admit(key, 'm'));
-    ok(a.admit(key, 'm'));
+    ok(b.admit(key));
+    const first = ok(a.admit(key));
+    ok(a.admit(key));
+    ok(a.admit(key));
     first();
     first();
     first();
@@ -180,8 +180,8 @@ describe('key limiter on a shared Redis', () => {
     const hash = await conn.store.hgetall(keys.concurrency(key.id));
     expect(Object.values(hash).map((v) => Number(v.split(':')[0])).sort()).toEqual([2]);
     await b.syncNow();
-    ok(b.admit(key, 'm'));
-    refused(b.admit(key, 'm'));
+    ok(b.admit(key));
+    refused(b.admit(key));
   });
 });
 
@@ -214,9 +214,9 @@ describe('key limiter while Redis is down', () => {
     const b = gateway();
     const rpm = limitedKey('outage-rpm', { rpm: 4 });
     const conc = limitedKey('outage-conc', { concurrency: 1 });
-    ok(b.admit(rpm, 'm'));
-    ok(b.admit(conc, 'm'))();
-    const holding = ok(a.admit(conc, 'm')); // a request that outlives the outage
+    ok(b.admit(rpm));
+    ok(b.admit(conc))();
+    const holding = ok(a.admit(conc)); // a request that outlives the outage
     expect(await a.syncNow()).toBe(true);
     expect(await b.syncNow()).toBe(true);
 
@@ -225,12 +225,12 @@ describe('key limiter while Redis is down', () => {
 
     // Nothing here touches Redis: every answer is synchronous and comes from this instance's own counts.
     const started = performance.now();
-    for (let i = 0; i < 3; i++) ok(a.admit(rpm, 'm'));
-    refused(a.admit(conc, 'm'));
+    for (let i = 0; i < 3; i++) ok(a.admit(rpm));
+    refused(a.admit(conc));
     const local = limitedKey('outage-local', { rpm: 2 });
-    ok(a.admit(local, 'm'));
-    ok(a.admit(local, 'm'));
-    expect(refused(a.admit(local, 'm')).code).toBe('rate_limited');
+    ok(a.admit(local));
+    ok(a.admit(local));
+    expect(refused(a.admit(local)).code).toBe('rate_limited');
     expect(performance.now() - started).toBeLessThan(100);
 
     redis = await startRedisServer({ port: redis.port });
@@ -239,11 +239,11 @@ describe('key limiter while Redis is down', () => {
     await b.syncNow();
     // The restarted Redis is empty: b can only refuse if a pushed what it admitted during the outage
     // (3 of rpm 4, plus b's own 1) and re-wrote the request it has held since before the outage.
-    expect(refused(b.admit(rpm, 'm')).code).toBe('rate_limited');
-    expect(refused(b.admit(conc, 'm')).code).toBe('rate_limited');
+    expect(refused(b.admit(rpm)).code).toBe('rate_limited');
+    expect(refused(b.admit(conc)).code).toBe('rate_limited');
     holding();
     await a.syncNow();
     await b.syncNow();
-    ok(b.admit(conc, 'm'));
+    ok(b.admit(conc));
   });
 });

@@ -4,6 +4,7 @@ import { createMemoryStore } from '@switchyard/shared/testing';
 import { createKeyLimiter, type Admission, type KeyLimiter } from './key-limiter.js';
 import type { LimitedKey } from './limit-state.js';
 import type { LimitStore } from './limit-sync.js';
+import { modelRefusal } from './model-match.js';
 
 // 12:00:30.200 UTC: mid-minute, so a test never straddles a window by accident.
 const T0 = Date.UTC(2030, 0, 1, 12, 0, 30, 200);
@@ -63,24 +64,17 @@ afterEach(async () => {
 
 describe('allowed models', () => {
   it('answers 403 model_not_allowed for a model outside the list, and for no model at all', () => {
-    const l = limiter();
-    const key = limitedKey({ allowedModels: ['claude-sonnet-*', 'claude-haiku-4-5'] });
-    ok(l.admit(key, 'claude-sonnet-4-5'));
-    ok(l.admit(key, 'claude-haiku-4-5'));
+    const allowed = ['claude-sonnet-*', 'claude-haiku-4-5'];
+    expect(modelRefusal(allowed, 'claude-sonnet-4-5')).toBeUndefined();
+    expect(modelRefusal(allowed, 'claude-haiku-4-5')).toBeUndefined();
+    expect(modelRefusal(null, undefined)).toBeUndefined();
     for (const model of ['claude-opus-4-1', undefined]) {
-      const err = refused(l.admit(key, model));
-      expect(err.code).toBe('model_not_allowed');
-      expect(err.status).toBe(403);
-      expect(err.anthropicType).toBe('permission_error');
-      expect(err.retryAfterSec).toBeUndefined();
+      const err = modelRefusal(allowed, model);
+      expect(err?.code).toBe('model_not_allowed');
+      expect(err?.status).toBe(403);
+      expect(err?.anthropicType).toBe('permission_error');
+      expect(err?.retryAfterSec).toBeUndefined();
     }
-  });
-
-  it('does not count refused models against the rate limit', () => {
-    const l = limiter();
-    const key = limitedKey({ allowedModels: ['claude-haiku-4-5'], rpm: 1 });
-    for (let i = 0; i < 5; i++) refused(l.admit(key, 'claude-opus-4-1'));
-    ok(l.admit(key, 'claude-haiku-4-5'));
   });
 });
 
@@ -88,32 +82,32 @@ describe('requests per minute', () => {
   it('refuses the request past rpm with 429 and retry-after until the minute ends, then admits again', () => {
     const l = limiter();
     const key = limitedKey({ rpm: 3 });
-    for (let i = 0; i < 3; i++) ok(l.admit(key, 'm'))();
-    const err = refused(l.admit(key, 'm'));
+    for (let i = 0; i < 3; i++) ok(l.admit(key))();
+    const err = refused(l.admit(key));
     expect(err.code).toBe('rate_limited');
     expect(err.status).toBe(429);
     expect(err.anthropicType).toBe('rate_limit_error');
     expect(err.retryAfterSec).toBe(30);
     clock = T0 + 29_800; // 12:01:00.000
-    for (let i = 0; i < 3; i++) ok(l.admit(key, 'm'));
-    refused(l.admit(key, 'm'));
+    for (let i = 0; i < 3; i++) ok(l.admit(key));
+    refused(l.admit(key));
   });
 
   it('counts only admitted requests, and follows an edited limit at once', () => {
     const l = limiter();
-    ok(l.admit(limitedKey({ rpm: 2 }), 'm'));
-    ok(l.admit(limitedKey({ rpm: 2 }), 'm'));
-    for (let i = 0; i < 5; i++) refused(l.admit(limitedKey({ rpm: 2 }), 'm'));
-    ok(l.admit(limitedKey({ rpm: 3 }), 'm'));
-    refused(l.admit(limitedKey({ rpm: 3 }), 'm'));
-    ok(l.admit(limitedKey({ rpm: null }), 'm'));
+    ok(l.admit(limitedKey({ rpm: 2 })));
+    ok(l.admit(limitedKey({ rpm: 2 })));
+    for (let i = 0; i < 5; i++) refused(l.admit(limitedKey({ rpm: 2 })));
+    ok(l.admit(limitedKey({ rpm: 3 })));
+    refused(l.admit(limitedKey({ rpm: 3 })));
+    ok(l.admit(limitedKey({ rpm: null })));
   });
 
   it('keeps keys apart', () => {
     const l = limiter();
-    ok(l.admit(limitedKey({ id: 'a', rpm: 1 }), 'm'));
-    refused(l.admit(limitedKey({ id: 'a', rpm: 1 }), 'm'));
-    ok(l.admit(limitedKey({ id: 'b', rpm: 1 }), 'm'));
+    ok(l.admit(limitedKey({ id: 'a', rpm: 1 })));
+    refused(l.admit(limitedKey({ id: 'a', rpm: 1 })));
+    ok(l.admit(limitedKey({ id: 'b', rpm: 1 })));
   });
 });
 
@@ -121,24 +115,24 @@ describe('concurrency', () => {
   it('refuses past the limit with retry-after 1 and admits again once a request releases', () => {
     const l = limiter();
     const key = limitedKey({ concurrency: 2 });
-    const first = ok(l.admit(key, 'm'));
-    ok(l.admit(key, 'm'));
-    const err = refused(l.admit(key, 'm'));
+    const first = ok(l.admit(key));
+    ok(l.admit(key));
+    const err = refused(l.admit(key));
     expect(err.code).toBe('rate_limited');
     expect(err.retryAfterSec).toBe(1);
     first();
-    ok(l.admit(key, 'm'));
+    ok(l.admit(key));
   });
 
   it('ignores a second release of the same request', () => {
     const l = limiter();
     const key = limitedKey({ concurrency: 2 });
-    const first = ok(l.admit(key, 'm'));
-    ok(l.admit(key, 'm'));
+    const first = ok(l.admit(key));
+    ok(l.admit(key));
     first();
     first();
-    ok(l.admit(key, 'm'));
-    refused(l.admit(key, 'm'));
+    ok(l.admit(key));
+    refused(l.admit(key));
   });
 });
 
@@ -149,28 +143,28 @@ describe('daily token budget', () => {
     const l = limiter();
     const key = limitedKey({ dailyTokenBudget: 1_000 });
     await store.hincrby(usageKey(), { inputTokens: 600, outputTokens: 300, cacheCreationInputTokens: 50, requests: 500 });
-    ok(l.admit(key, 'm'))();
+    ok(l.admit(key))();
     await l.syncNow();
-    ok(l.admit(key, 'm'))(); // 950 of 1000
+    ok(l.admit(key))(); // 950 of 1000
     await store.hincrby(usageKey(), { cacheReadInputTokens: 50 });
     await l.syncNow();
-    const err = refused(l.admit(key, 'm'));
+    const err = refused(l.admit(key));
     expect(err.code).toBe('budget_exhausted');
     expect(err.status).toBe(429);
     expect(err.retryAfterSec).toBe(11 * 3600 + 59 * 60 + 30); // 12:00:30.2 → midnight, rounded up
     clock = Date.UTC(2030, 0, 2, 0, 0, 0, 1); // a new day: yesterday's total no longer applies, even before a sync
-    ok(l.admit(key, 'm'))();
+    ok(l.admit(key))();
     await l.syncNow();
-    ok(l.admit(key, 'm'));
+    ok(l.admit(key));
   });
 
   it('reads a key it has never seen as soon as the limiter runs, without waiting for the interval', async () => {
     const l = running();
     await store.hincrby(usageKey(), { outputTokens: 5_000 });
     const key = limitedKey({ dailyTokenBudget: 5_000 });
-    ok(l.admit(key, 'm')); // first sight: nothing known yet
+    ok(l.admit(key)); // first sight: nothing known yet
     await settle();
-    expect(refused(l.admit(key, 'm')).code).toBe('budget_exhausted');
+    expect(refused(l.admit(key)).code).toBe('budget_exhausted');
   });
 });
 
@@ -179,59 +173,59 @@ describe('two instances on one store', () => {
     const a = running();
     const b = running();
     const key = limitedKey({ rpm: 4 });
-    for (let i = 0; i < 3; i++) ok(a.admit(key, 'm'));
+    for (let i = 0; i < 3; i++) ok(a.admit(key));
     await a.syncNow();
-    ok(b.admit(key, 'm')); // b's first sight of the key reads the fleet's numbers in the background
+    ok(b.admit(key)); // b's first sight of the key reads the fleet's numbers in the background
     await settle();
-    refused(b.admit(key, 'm'));
+    refused(b.admit(key));
     await b.syncNow();
     await a.syncNow();
-    expect(refused(a.admit(key, 'm')).retryAfterSec).toBe(30);
+    expect(refused(a.admit(key)).retryAfterSec).toBe(30);
   });
 
   it('share concurrency, and a release frees the slot fleet-wide after the next rounds', async () => {
     const a = running();
     const b = running();
     const key = limitedKey({ concurrency: 3 });
-    const releases = [ok(a.admit(key, 'm')), ok(a.admit(key, 'm'))];
+    const releases = [ok(a.admit(key)), ok(a.admit(key))];
     await a.syncNow();
-    ok(b.admit(key, 'm'));
+    ok(b.admit(key));
     await settle();
-    refused(b.admit(key, 'm'));
+    refused(b.admit(key));
     for (const release of releases) release();
     await a.syncNow();
     await b.syncNow();
-    ok(b.admit(key, 'm'));
-    ok(b.admit(key, 'm'));
-    refused(b.admit(key, 'm'));
+    ok(b.admit(key));
+    ok(b.admit(key));
+    refused(b.admit(key));
   });
 
   it('on stop writes its final count, so the others stop counting its requests at the next round', async () => {
     const a = running();
     const b = running();
     const key = limitedKey({ concurrency: 2 });
-    ok(b.admit(key, 'm'));
-    const release = ok(a.admit(key, 'm'));
+    ok(b.admit(key));
+    const release = ok(a.admit(key));
     await a.syncNow();
     await b.syncNow();
-    refused(b.admit(key, 'm'));
+    refused(b.admit(key));
     release();
     await a.stop();
     await b.syncNow();
-    ok(b.admit(key, 'm'));
+    ok(b.admit(key));
   });
 
   it('keeps counting a long request of another instance for as long as that instance runs', async () => {
     const a = running();
     const b = running();
     const key = limitedKey({ concurrency: 1 });
-    ok(b.admit(key, 'm'))();
-    ok(a.admit(key, 'm'));
+    ok(b.admit(key))();
+    ok(a.admit(key));
     for (let second = 0; second < 20; second++) {
       clock += 1_000;
       await a.syncNow();
       await b.syncNow();
-      refused(b.admit(key, 'm'));
+      refused(b.admit(key));
     }
   });
 
@@ -239,18 +233,18 @@ describe('two instances on one store', () => {
     const a = running();
     const b = running();
     const key = limitedKey({ concurrency: 3 });
-    ok(b.admit(key, 'm'));
-    ok(a.admit(key, 'm'));
-    ok(a.admit(key, 'm'));
+    ok(b.admit(key));
+    ok(a.admit(key));
+    ok(a.admit(key));
     await a.syncNow();
     await b.syncNow();
-    refused(b.admit(key, 'm'));
+    refused(b.admit(key));
     clock += 4_000;
     await b.syncNow();
-    refused(b.admit(key, 'm'));
+    refused(b.admit(key));
     clock += 1_500; // a's field is now 5.5 s old
     await b.syncNow();
-    ok(b.admit(key, 'm'));
+    ok(b.admit(key));
   });
 });
 
@@ -274,22 +268,22 @@ describe('when the store fails', () => {
     const b = running();
     const key = limitedKey({ rpm: 5, concurrency: 10 });
     net.setDown(true);
-    for (let i = 0; i < 3; i++) ok(a.admit(key, 'm'));
+    for (let i = 0; i < 3; i++) ok(a.admit(key));
     expect(await a.syncNow()).toBe(false);
     expect(await a.syncNow()).toBe(false);
     expect(a.redisHealthy()).toBe(false);
-    ok(a.admit(key, 'm'));
-    ok(a.admit(key, 'm'));
-    refused(a.admit(key, 'm'));
+    ok(a.admit(key));
+    ok(a.admit(key));
+    refused(a.admit(key));
     expect(lines.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual(['limits sync failed']);
 
     net.setDown(false);
     expect(await a.syncNow()).toBe(true);
     expect(a.redisHealthy()).toBe(true);
     expect(lines.filter((l) => l.level === 'info').map((l) => l.message)).toEqual(['limits sync recovered']);
-    ok(b.admit({ ...key, rpm: 6 }, 'm'));
+    ok(b.admit({ ...key, rpm: 6 }));
     await settle();
-    refused(b.admit({ ...key, rpm: 6 }, 'm'));
+    refused(b.admit({ ...key, rpm: 6 }));
   });
 });
 

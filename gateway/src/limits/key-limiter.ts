@@ -12,20 +12,23 @@ import {
   type KeyState,
   type LimitedKey,
 } from './limit-state.js';
-import { isModelAllowed } from './model-match.js';
 import { createSyncRunner } from './sync-runner.js';
 
 /** The answer of admit(): go ahead (and call release() once when the request ends), or the error to send. */
 export type Admission = { ok: true; release(): void } | { ok: false; error: AppError };
 
-/** Enforces each key's allowed models, requests per minute, concurrent requests and daily token budget. */
+/**
+ * Enforces each key's requests per minute, concurrent requests and daily token budget: all decided from the
+ * key alone, before the request's body is read. The model a request names is checked after the parse
+ * (modelRefusal in model-match.ts).
+ */
 export interface KeyLimiter {
   /**
-   * Synchronous decision (no awaits): model allowed? under today's token budget? under rpm? under concurrency?
+   * Synchronous decision (no awaits): under today's token budget? under rpm? under concurrency?
    * On success returns a release() to call when the request ends (a second call does nothing). On refusal an
-   * AppError: 403 model_not_allowed, or 429 budget_exhausted / rate_limited with retryAfterSec.
+   * AppError: 429 budget_exhausted / rate_limited with retryAfterSec.
    */
-  admit(key: LimitedKey, model: string | undefined, nowMs?: number): Admission;
+  admit(key: LimitedKey, nowMs?: number): Admission;
   /** Starts the background sync (every syncIntervalMs). */
   start(): void;
   /** Stops the sync after one last bounded push (so other instances stop counting this one's requests). */
@@ -150,11 +153,7 @@ export function createKeyLimiter(deps: KeyLimiterDeps): KeyLimiter {
   }
 
   return {
-    admit(key, model, nowMs = now()) {
-      if (!isModelAllowed(key.allowedModels, model)) {
-        const message = model === undefined ? 'This API key is limited to specific models; name one in the request.' : `This API key may not use the model ${model}.`;
-        return refusal(new AppError('model_not_allowed', message));
-      }
+    admit(key, nowMs = now()) {
       const state = stateFor(key, nowMs);
       const error = checkLimits(state, nowMs, staleMs);
       if (error !== undefined) return refusal(error);

@@ -1,30 +1,24 @@
 import { describeMetrics, planMetrics } from './metrics-exposure.js';
 
 const token = 'm'.repeat(32);
-const admin = { variable: 'ADMIN_TOKEN', value: 'a'.repeat(32) };
 
 describe('planMetrics', () => {
-  it('gateway default: the main port, behind ADMIN_TOKEN when METRICS_TOKEN is unset', () => {
-    expect(planMetrics({ port: undefined, token: undefined, fallbackToken: admin })).toEqual({ where: 'main', token: admin.value, tokenVariable: 'ADMIN_TOKEN' });
-    expect(planMetrics({ port: undefined, token, fallbackToken: admin })).toEqual({ where: 'main', token, tokenVariable: 'METRICS_TOKEN' });
-  });
-
-  it('node default: off until METRICS_TOKEN or METRICS_PORT is set, and it says which to set', () => {
+  it('gateway and node default: off until METRICS_TOKEN or METRICS_PORT is set, and it says which to set', () => {
     const off = planMetrics({ port: undefined, token: undefined });
     expect(off).toMatchObject({ where: 'off' });
     expect(describeMetrics(off, '0.0.0.0', 8090)).toMatch(/^off \(set METRICS_TOKEN .* or METRICS_PORT/);
     expect(planMetrics({ port: undefined, token })).toEqual({ where: 'main', token, tokenVariable: 'METRICS_TOKEN' });
   });
 
-  it('a port of its own: token optional there, and the admin token never stands in for it', () => {
-    expect(planMetrics({ port: 9100, token: undefined, fallbackToken: admin })).toEqual({ where: 'own', port: 9100 });
+  it('a port of its own: token optional there', () => {
+    expect(planMetrics({ port: 9100, token: undefined })).toEqual({ where: 'own', port: 9100 });
     expect(planMetrics({ port: 9100, token })).toEqual({ where: 'own', port: 9100, token, tokenVariable: 'METRICS_TOKEN' });
   });
 
   it('worker: the default port unless METRICS_PORT says otherwise; 0 is off everywhere', () => {
     expect(planMetrics({ port: undefined, token: undefined, defaultPort: 9464 })).toEqual({ where: 'own', port: 9464 });
     expect(planMetrics({ port: 0, token, defaultPort: 9464 })).toEqual({ where: 'off', reason: 'METRICS_PORT=0' });
-    expect(planMetrics({ port: 0, token, fallbackToken: admin })).toMatchObject({ where: 'off' });
+    expect(planMetrics({ port: 0, token })).toMatchObject({ where: 'off' });
   });
 });
 

@@ -14,23 +14,21 @@ export interface MetricsPlanInput {
   token: string | undefined;
   /** The port used when METRICS_PORT is unset (the worker, which has no main listener); else /metrics goes on the main listener. */
   defaultPort?: number;
-  /** Guards /metrics on the main listener when METRICS_TOKEN is unset (the gateway's ADMIN_TOKEN). */
-  fallbackToken?: { variable: string; value: string };
 }
 
 /**
  * METRICS_PORT=0 turns metrics off. A METRICS_PORT of its own serves /metrics there, behind METRICS_TOKEN
  * when one is set (a separate port is meant to be reachable by the scraper only). Unset, /metrics shares
- * the main listener and always needs a token: METRICS_TOKEN, else the fallback, else it stays off.
+ * the main listener and always needs METRICS_TOKEN, else it stays off: no other token stands in for it, so
+ * a scraper never holds more than the right to scrape.
  * @example
- * planMetrics({ port: undefined, token: undefined, fallbackToken: { variable: 'ADMIN_TOKEN', value } }) // main, behind ADMIN_TOKEN
+ * planMetrics({ port: undefined, token: undefined }) // off: set METRICS_TOKEN or METRICS_PORT
  */
 export function planMetrics(input: MetricsPlanInput): MetricsExposure {
   const port = input.port ?? input.defaultPort;
   if (port === 0) return { where: 'off', reason: 'METRICS_PORT=0' };
   if (port !== undefined) return input.token === undefined ? { where: 'own', port } : { where: 'own', port, token: input.token, tokenVariable: 'METRICS_TOKEN' };
   if (input.token !== undefined) return { where: 'main', token: input.token, tokenVariable: 'METRICS_TOKEN' };
-  if (input.fallbackToken !== undefined) return { where: 'main', token: input.fallbackToken.value, tokenVariable: input.fallbackToken.variable };
   return { where: 'off', reason: 'set METRICS_TOKEN to serve /metrics on the main port, or METRICS_PORT for a listener of its own' };
 }
 

@@ -3,9 +3,10 @@ import type { IncomingMessage } from 'node:http';
 /**
  * Reads a request body of at most `maxBytes`. Resolves undefined as soon as the body is known to be
  * larger (declared content-length, or the running count), keeping nothing of it; rejects when the
- * client goes away before the end.
+ * client goes away before the end. `admitChunk`, when given, is asked before each chunk is kept: false stops
+ * the read the same way (undefined, nothing kept; the caller knows why it refused).
  */
-export function readBoundedBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | undefined> {
+export function readBoundedBody(req: IncomingMessage, maxBytes: number, admitChunk?: (bytes: number) => boolean): Promise<Buffer | undefined> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
@@ -19,7 +20,7 @@ export function readBoundedBody(req: IncomingMessage, maxBytes: number): Promise
     };
     function onData(chunk: Buffer): void {
       size += chunk.length;
-      if (size > maxBytes) {
+      if (size > maxBytes || (admitChunk !== undefined && !admitChunk(chunk.length))) {
         cleanup();
         chunks.length = 0;
         resolve(undefined);
