@@ -50,7 +50,10 @@ describe('admin API', () => {
     client = createIoRedisClient(testRedisUrl());
     store = createIoRedisStore(createIoRedisClient(testRedisUrl()));
     app = express();
-    app.use('/admin', createAdminRouter({ store, keys, adminToken: TOKEN, registry: { nodes: () => nodes }, log: createNullLogger(), now: () => NOW }));
+    // This suite sends hundreds of wrong tokens on purpose, from one address on a fixed clock: a limit it never reaches
+    // (admin-roles.int.test.ts and auth-throttle.test.ts test the throttle).
+    const authThrottle = { maxFailures: 1_000_000 };
+    app.use('/admin', createAdminRouter({ store, keys, adminToken: TOKEN, registry: { nodes: () => nodes }, log: createNullLogger(), now: () => NOW, authThrottle }));
   });
 
   afterEach(async () => {

@@ -6,10 +6,12 @@ import type { NodeView } from '../routing/index.js';
 import type { QueueLagReader } from '../usage/queue-lag.js';
 import { adminAuth } from './admin-auth.js';
 import { adminErrorHandler } from './admin-errors.js';
+import { createAuthThrottle, type AuthThrottleOptions } from './auth-throttle.js';
 import { createEnrolmentRoutes } from './enrolment-routes.js';
 import { createKeyRoutes } from './key-routes.js';
 import { createNodeRoutes, type BuildInfo } from './node-routes.js';
 import { buildAdminOpenApi } from './openapi.js';
+import { createSessionRoutes } from './session-routes.js';
 import { createUsageRoutes } from './usage-routes.js';
 
 /** Dependencies of createAdminRouter. */
@@ -19,8 +21,12 @@ export interface AdminRouterDeps {
     Keyspace,
     'keyByDigest' | 'keyById' | 'keyIds' | 'nodeControl' | 'nodeEnrolment' | 'nodeEnrolments' | 'sealedCredential' | 'usage' | 'usageIndex' | 'usageAllTime' | 'recent'
   >;
-  /** At least 32 bytes; the router refuses to be built with less. */
+  /** ADMIN_TOKEN, every call: at least 32 bytes, not shaped like a node token or a gateway key (else the router refuses to be built). */
   adminToken: string;
+  /** ADMIN_READ_TOKEN, every GET and HEAD: the same checks, and not the admin token. None: no read-only role. */
+  readToken?: string;
+  /** Failed authentications per source address (defaults: 10 per 60 s window, 10,000 addresses tracked; the clock defaults to `now`). */
+  authThrottle?: AuthThrottleOptions;
   /** The nodes connected to this gateway. */
   registry: { nodes(): NodeView[] };
   /** Node enrolments (default: a repository on `store`, the same data the tunnel checks). */
@@ -39,10 +45,12 @@ const ADMIN_BODY_LIMIT = '64kb';
 const UNKNOWN_BUILD: BuildInfo = { version: 'unknown', gitSha: 'unknown' };
 
 /**
- * The admin API, to mount at `/admin`: its OpenAPI document at /openapi.json without a token, Bearer ADMIN_TOKEN on every
- * other route (checked before any body is read; a node token or a gateway key is never one),
- * key management under /keys, the fleet and node enrolment under /nodes and token usage under /usage. Answers all its own errors in the Anthropic envelope.
- * @example app.use('/admin', createAdminRouter({ store, keys, adminToken, registry, log }));
+ * The admin API, to mount at `/admin`: its OpenAPI document at /openapi.json without a token or throttle; on every
+ * other route Bearer ADMIN_TOKEN (everything) or ADMIN_READ_TOKEN (GET and HEAD only, else 403), checked before any
+ * body is read (a node token or a gateway key is never either), with failed authentications throttled per source
+ * address (429 with retry-after). Who signed in at /session, key management under /keys, the fleet and node enrolment
+ * under /nodes and token usage under /usage. Answers all its own errors in the Anthropic envelope.
+ * @example app.use('/admin', createAdminRouter({ store, keys, adminToken, readToken, registry, log }));
  */
 export function createAdminRouter(deps: AdminRouterDeps): Router {
   const now = deps.now ?? Date.now;
@@ -52,8 +60,10 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
   router.get('/openapi.json', function getOpenApi(_req, res) {
     res.json(openapi);
   });
-  router.use(adminAuth(deps.adminToken, deps.log));
+  const throttle = createAuthThrottle({ now, ...deps.authThrottle, log: deps.log });
+  router.use(adminAuth({ adminToken: deps.adminToken, readToken: deps.readToken, throttle }));
   router.use(express.json({ limit: ADMIN_BODY_LIMIT }));
+  router.use(createSessionRoutes());
   router.use(createKeyRoutes({ repo: createKeyRepository({ store: deps.store, keys: deps.keys, now }), log: deps.log }));
   const enrolments = deps.enrolments ?? createEnrolmentRepository({ store: deps.store, keys: deps.keys, now });
   router.use(createEnrolmentRoutes({ enrolments, store: deps.store, keys: deps.keys, log: deps.log }));

@@ -13,7 +13,8 @@ const allowedModels = z.array(z.string().trim().min(1).max(200)).min(1, 'list at
 const allowedBetas = z
   .array(z.string().trim().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/, 'a beta name: letters, digits, . _ -'))
   .max(100)
-  .nullable();
+  .nullable()
+  .describe('`anthropic-beta` values the key may send, exact names (e.g. context-1m-2025-08-07); null: any; []: none.');
 const name = z.string().trim().min(1).max(200);
 
 /** POST /admin/keys: a name and optional switches and limits (absent = unlimited / never / any). */

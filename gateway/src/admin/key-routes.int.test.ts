@@ -66,6 +66,7 @@ describe('admin API: keys', () => {
       enabled: true,
       expiresAt: null,
       allowedModels: ['claude-sonnet-4-5'],
+      allowedBetas: null,
       rpm: 60,
       concurrency: null,
       dailyTokenBudget: null,
@@ -89,6 +90,8 @@ describe('admin API: keys', () => {
     ['a budget as a string', { name: 'x', dailyTokenBudget: '1000' }, 'dailyTokenBudget'],
     ['an empty model list', { name: 'x', allowedModels: [] }, 'allowedModels'],
     ['a blank model', { name: 'x', allowedModels: ['ok', ' '] }, 'allowedModels.1'],
+    ['a beta name with a space', { name: 'x', allowedBetas: ['context-1m-2025-08-07', 'two words'] }, 'allowedBetas.1'],
+    ['betas as one string', { name: 'x', allowedBetas: 'context-1m-2025-08-07' }, 'allowedBetas'],
     ['a date that is no date', { name: 'x', expiresAt: 'tomorrow' }, 'expiresAt'],
     ['enabled as a string', { name: 'x', enabled: 'yes' }, 'enabled'],
     ['an unknown field (a typo)', { name: 'x', rpn: 5 }, '(body)'],
@@ -152,12 +155,28 @@ describe('admin API: keys', () => {
     await request(app).get(`/admin/keys/${String(record.id)}`).set(AUTH).expect(200, res.body);
   });
 
+  it('keeps a beta allowlist: set at creation, read back, changed, cleared to any (null), and an empty list allows none', async () => {
+    const { record } = await createKey({ name: 'betas', allowedBetas: [' context-1m-2025-08-07', 'fine-grained-tool-streaming-2025-05-14'] });
+    expect(record.allowedBetas).toEqual(['context-1m-2025-08-07', 'fine-grained-tool-streaming-2025-05-14']);
+    const id = String(record.id);
+    await request(app).get(`/admin/keys/${id}`).set(AUTH).expect(200, record);
+    const narrowed = await request(app).patch(`/admin/keys/${id}`).set(AUTH).send({ allowedBetas: ['context-1m-2025-08-07'] }).expect(200);
+    expect(narrowed.body).toEqual({ ...record, allowedBetas: ['context-1m-2025-08-07'] });
+    const none = await request(app).patch(`/admin/keys/${id}`).set(AUTH).send({ allowedBetas: [] }).expect(200);
+    expect((none.body as { allowedBetas: unknown }).allowedBetas).toEqual([]);
+    const any = await request(app).patch(`/admin/keys/${id}`).set(AUTH).send({ allowedBetas: null }).expect(200);
+    expect((any.body as { allowedBetas: unknown }).allowedBetas).toBeNull();
+    const listed = await request(app).get('/admin/keys').set(AUTH).expect(200);
+    expect((listed.body as { keys: { id: string; allowedBetas: unknown }[] }).keys.find((k) => k.id === id)?.allowedBetas).toBeNull();
+  });
+
   const badPatches: [string, unknown, string][] = [
     ['an empty body', {}, '(body)'],
     ['enabled as a string', { enabled: 'no' }, 'enabled'],
     ['an unknown field', { digest: 'f'.repeat(64) }, '(body)'],
     ['a zero rpm', { rpm: 0 }, 'rpm'],
     ['an empty name', { name: '' }, 'name'],
+    ['a beta with a slash', { allowedBetas: ['a/b'] }, 'allowedBetas.0'],
   ];
 
   it.each(badPatches)('refuses a patch with %s: 400, key unchanged', async (_label, body, path) => {

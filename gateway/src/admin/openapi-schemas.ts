@@ -13,13 +13,24 @@ import {
 import { KeyRecordSchema, type KeyView } from '../keys/index.js';
 import { USAGE_GROUPINGS } from './admin-schemas.js';
 import type { FieldError } from './admin-errors.js';
+import type { AdminSession } from './session-routes.js';
 import type { NodeToken, RevokedNode } from './enrolment-routes.js';
 import type { EnrolledNode, NodeList, NodeSummary, VersionGroup } from './node-routes.js';
 import type { UsageQueueFigures, UsageReport, UsageRow, UsageTotals } from './usage-routes.js';
 
 const epochMs = z.number().int().nonnegative();
 
-export const KeyViewSchema = KeyRecordSchema.omit({ digest: true }).describe('A gateway key as the admin API shows it: everything but its digest.');
+export const AdminSessionSchema = z
+  .object({ role: z.enum(['admin', 'read']).describe('admin: ADMIN_TOKEN, every route. read: ADMIN_READ_TOKEN, every GET (other methods answer 403).') })
+  .describe('Who signed in.');
+
+export const KeyViewSchema = KeyRecordSchema.omit({ digest: true })
+  .extend({
+    allowedBetas: KeyRecordSchema.shape.allowedBetas.describe(
+      '`anthropic-beta` values the key may send, exact names; null: any; []: none. A request carrying another is refused with 403 naming it.',
+    ),
+  })
+  .describe('A gateway key as the admin API shows it: everything but its digest.');
 
 export const CreatedKeySchema = z.object({
   key: z.string().describe('The new key. This is the only response that ever carries it: store it now.'),
@@ -182,6 +193,7 @@ export const ErrorEnvelopeSchema = z
 type SameKeys<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] extends [never, never] ? true : false;
 type Check<T extends true> = T;
 export type SchemaDriftChecks = [
+  Check<SameKeys<z.infer<typeof AdminSessionSchema>, AdminSession>>,
   Check<SameKeys<z.infer<typeof KeyViewSchema>, KeyView>>,
   Check<SameKeys<z.infer<typeof NodeSummarySchema>, NodeSummary>>,
   Check<SameKeys<z.infer<typeof NodeListSchema>, NodeList>>,
@@ -199,6 +211,7 @@ export type SchemaDriftChecks = [
 ];
 // And every value the routes produce is one the schemas describe.
 export type SchemaAssignabilityChecks = [
+  Check<AdminSession extends z.infer<typeof AdminSessionSchema> ? true : false>,
   Check<KeyView extends z.infer<typeof KeyViewSchema> ? true : false>,
   Check<NodeSummary extends z.infer<typeof NodeSummarySchema> ? true : false>,
   Check<NodeList extends z.infer<typeof NodeListSchema> ? true : false>,

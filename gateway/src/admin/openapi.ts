@@ -13,6 +13,7 @@ import {
 } from './admin-schemas.js';
 import { RECENT_REQUESTS_KEPT, RecentRequestSchema } from '@switchyard/shared';
 import {
+  AdminSessionSchema,
   CreatedKeySchema,
   ErrorEnvelopeSchema,
   KeyListSchema,
@@ -34,11 +35,13 @@ import {
 } from './openapi-schemas.js';
 
 /** The admin API contract's version (info.version): bump it when a route, body or answer changes shape. */
-export const ADMIN_API_VERSION = '2.0.0';
+export const ADMIN_API_VERSION = '2.1.0';
 
 type JsonSchema = Record<string, unknown>;
 type Method = 'get' | 'post' | 'patch' | 'delete';
 type ErrorStatus = 400 | 404 | 409 | 413;
+/** Answered by the authentication in front of every route but the document: not listed per operation. */
+type AuthStatus = 401 | 403 | 429;
 
 /** One operation of the admin API. */
 interface OperationSpec {
@@ -54,7 +57,7 @@ interface OperationSpec {
   body?: 'CreateKeyBody' | 'UpdateKeyBody' | 'EnrolNodeBody';
   ok: { status: 200 | 201; schema: string; description: string };
   errors: ErrorStatus[];
-  /** Served without the admin token. */
+  /** Served without a token (and without the failed-authentication throttle). */
   public?: true;
 }
 
@@ -68,10 +71,21 @@ const OPERATIONS: readonly OperationSpec[] = [
     operationId: 'getOpenApi',
     tag: 'meta',
     summary: 'This document',
-    description: 'Served without the admin token: it describes the API and carries no data.',
+    description: 'Served without a token and never throttled: it describes the API and carries no data.',
     ok: { status: 200, schema: 'OpenApiDocument', description: 'The OpenAPI document of the admin API.' },
     errors: [],
     public: true,
+  },
+  {
+    method: 'get',
+    path: '/admin/session',
+    operationId: 'getSession',
+    tag: 'meta',
+    summary: 'Who signed in',
+    description:
+      'The role of the token this request carried: `admin` (ADMIN_TOKEN: every route) or `read` (ADMIN_READ_TOKEN: every GET; any other method is answered 403). The dashboard and the CLI ask it to offer only what the role may do.',
+    ok: { status: 200, schema: 'AdminSession', description: 'The role of the presented token.' },
+    errors: [],
   },
   {
     method: 'post',
@@ -79,7 +93,8 @@ const OPERATIONS: readonly OperationSpec[] = [
     operationId: 'createKey',
     tag: 'keys',
     summary: 'Create a gateway key',
-    description: 'Absent limits are unlimited, an absent expiry is never, absent allowedModels is any. The answer is the only place the key itself ever appears.',
+    description:
+      'Absent limits are unlimited, an absent expiry is never, absent allowedModels and allowedBetas are any. allowedBetas lists the `anthropic-beta` values the key may send (exact names; `[]`: none); a request with any other is refused with 403 naming it. The answer is the only place the key itself ever appears.',
     body: 'CreateKeyBody',
     ok: { status: 201, schema: 'CreatedKey', description: 'The key (shown once) and its record.' },
     errors: [400, 413],
@@ -109,7 +124,7 @@ const OPERATIONS: readonly OperationSpec[] = [
     operationId: 'updateKey',
     tag: 'keys',
     summary: 'Change a key',
-    description: 'Give at least one field; null clears a limit, an expiry or the model list.',
+    description: 'Give at least one field; null clears a limit, an expiry, the model list or the beta list (any model, any beta).',
     pathParam: KEY_ID,
     body: 'UpdateKeyBody',
     ok: { status: 200, schema: 'KeyView', description: 'The record after the change.' },
@@ -231,9 +246,20 @@ const OPERATIONS: readonly OperationSpec[] = [
   },
 ];
 
-const ERROR_RESPONSES: Record<ErrorStatus | 401 | 500, { name: string; description: string }> = {
+const ERROR_RESPONSES: Record<ErrorStatus | AuthStatus | 500, { name: string; description: string; headers?: Record<string, unknown> }> = {
   400: { name: 'BadRequest', description: 'The body or query is invalid; the message names every problem.' },
-  401: { name: 'Unauthorized', description: 'Missing or wrong admin token (a node token or a gateway key is never one).' },
+  401: {
+    name: 'Unauthorized',
+    description:
+      'Missing or wrong token: neither ADMIN_TOKEN nor ADMIN_READ_TOKEN (a node token or a gateway key is never one). A wrong token counts towards the throttle of the address it came from (429).',
+  },
+  403: { name: 'ReadOnly', description: 'The token is the read-only ADMIN_READ_TOKEN, which may only GET: the message names the method and path it tried.' },
+  429: {
+    name: 'TooManyFailures',
+    description:
+      'This source address sent too many wrong tokens (by default 10 in 60 s): every admin request from it, with the right token too, is refused until its window ends. The token is not checked.',
+    headers: { 'retry-after': { description: 'Seconds until the address may try again.', schema: { type: 'integer', minimum: 1 } } },
+  },
   404: { name: 'NotFound', description: 'No such key, node or route.' },
   409: { name: 'Conflict', description: 'It exists already (a node id enrolled before).' },
   413: { name: 'TooLarge', description: 'The body is larger than 64 kB.' },
@@ -266,7 +292,7 @@ function queryParameters(query: NonNullable<OperationSpec['query']>): unknown[] 
   }));
 }
 
-function errorResponse(status: ErrorStatus | 401 | 500) {
+function errorResponse(status: ErrorStatus | AuthStatus | 500) {
   return { $ref: `#/components/responses/${ERROR_RESPONSES[status].name}` };
 }
 
@@ -279,7 +305,12 @@ function operationObject(op: OperationSpec): Record<string, unknown> {
     [op.ok.status]: { description: op.ok.description, content: { 'application/json': { schema: ref(op.ok.schema) } } },
   };
   for (const status of op.errors) responses[status] = errorResponse(status);
-  if (!op.public) responses['401'] = errorResponse(401);
+  if (!op.public) {
+    responses['401'] = errorResponse(401);
+    // The read-only role may GET every route and nothing else.
+    if (op.method !== 'get') responses['403'] = errorResponse(403);
+    responses['429'] = errorResponse(429);
+  }
   responses['500'] = errorResponse(500);
   return {
     operationId: op.operationId,
@@ -305,6 +336,7 @@ export function documentedOperations(): { method: Method; path: string }[] {
 export function buildAdminOpenApi(): Record<string, unknown> {
   const responses = componentSchemas(
     {
+      AdminSession: AdminSessionSchema,
       KeyView: KeyViewSchema,
       CreatedKey: CreatedKeySchema,
       KeyList: KeyListSchema,
@@ -338,26 +370,31 @@ export function buildAdminOpenApi(): Record<string, unknown> {
       title: 'Switchyard admin API',
       version: ADMIN_API_VERSION,
       description:
-        'Manage gateway keys, enrol and steer the fleet, and read token usage. Every route but this document needs `Authorization: Bearer <ADMIN_TOKEN>`. Failures answer in the Anthropic error envelope.',
+        'Manage gateway keys, enrol and steer the fleet, and read token usage. Every route but this document needs `Authorization: Bearer <ADMIN_TOKEN>` (every route) or `Bearer <ADMIN_READ_TOKEN>` (every GET; other methods answer 403). A source address that sends too many wrong tokens is refused with 429 and `retry-after` until its window ends. Failures answer in the Anthropic error envelope.',
     },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     tags: [
       { name: 'keys', description: 'Gateway keys: who may call the gateway, with which limits.' },
       { name: 'nodes', description: 'The account nodes: enrolment (their tokens), the fleet and the drain switch.' },
       { name: 'usage', description: 'Token usage, exact and estimated.' },
-      { name: 'meta', description: 'This document.' },
+      { name: 'meta', description: 'This document, and who signed in.' },
     ],
     security: [{ bearerAuth: [] }],
     paths,
     components: {
-      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'The gateway\'s ADMIN_TOKEN.' } },
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', description: "The gateway's ADMIN_TOKEN (every route), or its ADMIN_READ_TOKEN (GET routes only)." },
+      },
       schemas: {
         ...responses,
         ...bodies,
         OpenApiDocument: { type: 'object', required: ['openapi', 'info', 'paths'], properties: { openapi: { type: 'string' } } },
       },
       responses: Object.fromEntries(
-        Object.values(ERROR_RESPONSES).map(({ name, description }) => [name, { description, content: { 'application/json': { schema: ref('ErrorEnvelope') } } }]),
+        Object.values(ERROR_RESPONSES).map(({ name, description, headers }) => [
+          name,
+          { description, ...(headers === undefined ? {} : { headers }), content: { 'application/json': { schema: ref('ErrorEnvelope') } } },
+        ]),
       ),
     },
   };
