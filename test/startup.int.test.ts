@@ -130,7 +130,7 @@ describe('starting', () => {
 
     const gateway = await startLine(
       GATEWAY,
-      { REDIS_URL: redisUrl, REDIS_PREFIX: prefix, HOST: '127.0.0.1', PORT: String(gwPort), GATEWAY_ID: 'startup-gw', ADMIN_TOKEN: planted.ADMIN_TOKEN, USAGE_SPOOL_DIR: join(dir, 'spool') },
+      { REDIS_URL: redisUrl, REDIS_PREFIX: prefix, HOST: '127.0.0.1', PORT: String(gwPort), GATEWAY_ID: 'startup-gw', ADMIN_TOKEN: planted.ADMIN_TOKEN, METRICS_TOKEN: planted.METRICS_TOKEN, USAGE_SPOOL_DIR: join(dir, 'spool') },
       'gateway started',
     );
     expect(gateway.line).toMatchObject({
@@ -138,7 +138,7 @@ describe('starting', () => {
       redis: `redis://${url.host}`,
       prefix,
       replica: 'startup-gw',
-      metrics: `http://127.0.0.1:${gwPort}/metrics (token: ADMIN_TOKEN)`,
+      metrics: `http://127.0.0.1:${gwPort}/metrics (token: METRICS_TOKEN)`,
     });
 
     const made = await fetch(`http://127.0.0.1:${gwPort}/admin/nodes`, {

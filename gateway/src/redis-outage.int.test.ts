@@ -43,7 +43,7 @@ async function timedPost(key: string, session: string): Promise<{ status: number
 
 /** One unlabelled or labelled sample's value from the gateway's /metrics (0 when absent). */
 async function gatewayMetric(name: string, labels = ''): Promise<number> {
-  const res = await fetch(`${chain.gatewayUrl}/metrics`, { headers: { authorization: `Bearer ${chain.adminToken}` } });
+  const res = await fetch(`${chain.gatewayUrl}/metrics`, { headers: { authorization: `Bearer ${chain.metricsToken}` } });
   const text = await res.text();
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));

@@ -32,6 +32,8 @@ export interface Chain {
   /** The first replica's URL (what clients use). */
   gatewayUrl: string;
   adminToken: string;
+  /** Every replica's METRICS_TOKEN (scrapes /metrics on the main port; holds no admin rights). */
+  metricsToken: string;
   prefix: string;
   fake: FakeAnthropic;
   /** The first replica. */
@@ -102,6 +104,7 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
   await fake.start();
   const prefix = uniquePrefix('chain');
   const adminToken = randomBytes(32).toString('hex');
+  const metricsToken = randomBytes(32).toString('hex');
   const dir = mkdtempSync(join(tmpdir(), 'sy-chain-'));
   const spoolDir = join(dir, 'usage-spool');
   const tokens = await enrol(opts.redisUrl, prefix, nodeIds);
@@ -122,6 +125,7 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
       GATEWAY_ID: id,
       ...(opts.edge === undefined ? { GATEWAY_REPLICA_URL: url } : {}),
       ADMIN_TOKEN: adminToken,
+      METRICS_TOKEN: metricsToken,
       DRAIN_TIMEOUT_MS: '5000',
       USAGE_SPOOL_DIR: i === 0 ? spoolDir : join(dir, `usage-spool-${id}`),
       ...opts.gatewayEnv,
@@ -184,6 +188,7 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
   const chain: Chain = {
     gatewayUrl: first.url,
     adminToken,
+    metricsToken,
     prefix,
     fake,
     gateway: first.svc,

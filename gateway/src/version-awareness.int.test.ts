@@ -64,7 +64,7 @@ function buildInfo(text: string): string[] {
 describe('version awareness', () => {
   it('each process reports its version and git sha: /health, its state reports, /metrics', async () => {
     expect(await (await fetch(`${chain.gatewayUrl}/health`)).json()).toEqual({ status: 'ok', version: GATEWAY_VERSION, gitSha: GATEWAY_SHA });
-    const gatewayMetrics = await (await fetch(`${chain.gatewayUrl}/metrics`, { headers: { authorization: `Bearer ${chain.adminToken}` } })).text();
+    const gatewayMetrics = await (await fetch(`${chain.gatewayUrl}/metrics`, { headers: { authorization: `Bearer ${chain.metricsToken}` } })).text();
     expect(buildInfo(gatewayMetrics)).toEqual([`switchyard_build_info{service="gateway",version="${GATEWAY_VERSION}",git_sha="${GATEWAY_SHA}"} 1`]);
 
     const node = chain.nodes['node-a']!;

@@ -143,7 +143,7 @@ it('every request of the conversation was answered', () => {
 
 describe('gateway', () => {
   it('counts requests, latency, stickiness, failovers and thinking', async () => {
-    const m = await scrape(chain.gatewayUrl, chain.adminToken);
+    const m = await scrape(chain.gatewayUrl, chain.metricsToken);
     expect(total(m, 'switchyard_gateway_requests_total', { route: 'messages', status: '200', model: MODEL })).toBe(N);
     // The failovers landed on the other node; the rest stayed on the conversation's node.
     expect(total(m, 'switchyard_gateway_requests_total', { route: 'messages', node: otherNode })).toBe(2);
@@ -162,7 +162,7 @@ describe('gateway', () => {
   });
 
   it('shows each node’s state, its limit’s reset time and its 5h/7d utilization', async () => {
-    const m = await scrape(chain.gatewayUrl, chain.adminToken);
+    const m = await scrape(chain.gatewayUrl, chain.metricsToken);
     expect(total(m, 'switchyard_gateway_node_state', { node: stickyNode, state: 'limited' })).toBe(1);
     expect(total(m, 'switchyard_gateway_node_state', { node: stickyNode, state: 'available' })).toBe(0);
     expect(total(m, 'switchyard_gateway_node_state', { node: otherNode, state: 'available' })).toBe(1);
@@ -181,12 +181,19 @@ describe('gateway', () => {
     expect(total(m, 'switchyard_gateway_node_window_reset_timestamp_seconds', { node: otherNode, window: '5h' })).toBeGreaterThan(Date.now() / 1000);
   });
 
-  it('answers 401 in the Anthropic envelope without the token, or with a wrong one', async () => {
-    const attempts: Record<string, string>[] = [{}, { authorization: `Bearer ${randomBytes(32).toString('hex')}` }];
+  it('answers 401 in the Anthropic envelope without the token, with a wrong one, or with an admin token', async () => {
+    const attempts: Record<string, string>[] = [{}, { authorization: `Bearer ${randomBytes(32).toString('hex')}` }, { authorization: `Bearer ${chain.adminToken}` }];
     for (const headers of attempts) {
       const res = await fetch(`${chain.gatewayUrl}/metrics`, { headers });
       expect(res.status).toBe(401);
       expect(await res.json()).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
+    }
+  });
+
+  it('a metrics token opens /metrics only, never the admin API', async () => {
+    for (const path of ['/admin/keys', '/admin/nodes', '/admin/usage']) {
+      const res = await fetch(`${chain.gatewayUrl}${path}`, { headers: { authorization: `Bearer ${chain.metricsToken}` } });
+      expect(res.status).toBe(401);
     }
   });
 });
@@ -239,7 +246,7 @@ describe('usage worker', () => {
     expect(total(m, 'switchyard_worker_queue_jobs', { state: 'waiting' }) + total(m, 'switchyard_worker_queue_jobs', { state: 'active' })).toBe(0);
     expect(total(m, 'switchyard_worker_queue_lag_seconds')).toBe(0);
     // The gateway reads the same queue itself (so the lag shows while the worker is down), and agrees.
-    const g = await scrape(chain.gatewayUrl, chain.adminToken);
+    const g = await scrape(chain.gatewayUrl, chain.metricsToken);
     expect(has(g, 'switchyard_usage_queue_lag_seconds')).toBe(true);
     expect(total(g, 'switchyard_usage_queue_lag_seconds')).toBe(0);
     for (const state of ['waiting', 'active', 'delayed', 'failed']) expect([state, has(g, 'switchyard_usage_queue_jobs', { state })]).toEqual([state, true]);
@@ -283,7 +290,7 @@ describe('gateway: rejections and the usage pipeline', () => {
     await res.text();
     const m = await until(
       'the usage jobs enqueued',
-      () => scrape(chain.gatewayUrl, chain.adminToken),
+      () => scrape(chain.gatewayUrl, chain.metricsToken),
       (s) => total(s, 'switchyard_gateway_usage_jobs_total', { outcome: 'enqueued' }) >= N,
     );
     expect(total(m, 'switchyard_gateway_rejections_total', { reason: 'unauthenticated' })).toBe(1);
