@@ -5,6 +5,7 @@ import type { AccountAuth } from './credentials/account-auth.js';
 import type { DrainGate } from './fleet/drain.js';
 import type { NodeMetrics } from './metrics/index.js';
 import { pathOf, routeOf } from './http/routes.js';
+import type { UpstreamTimeouts } from './upstream/deadlines.js';
 import type { Egress } from './upstream/egress.js';
 import { createForwarder, type ForwardStats } from './upstream/forward.js';
 
@@ -20,6 +21,8 @@ export interface NodeAppDeps {
   onUpstreamResponse(status: number, headers: IncomingHttpHeaders, model: string | undefined): void;
   /** Where each request's outcome is counted (none: not measured). */
   metrics?: Pick<NodeMetrics, 'request'>;
+  /** Connect and response-head limits on requests to Anthropic (default: DEFAULT_UPSTREAM_TIMEOUTS). */
+  upstreamTimeouts?: UpstreamTimeouts;
 }
 
 const MAX_FORWARD_HEADER_LENGTH = 128;
@@ -80,7 +83,7 @@ function clientPresent(res: ServerResponse): boolean {
 export function createNodeApp(deps: NodeAppDeps): RequestListener {
   const { anthropicBaseUrl, egress, auth, log } = deps;
   const onUpstreamResponse: NodeAppDeps['onUpstreamResponse'] = (status, headers, model) => deps.onUpstreamResponse(status, headers, model);
-  const forward = createForwarder({ anthropicBaseUrl, egress, auth, log, onUpstreamResponse });
+  const forward = createForwarder({ anthropicBaseUrl, egress, auth, log, onUpstreamResponse, ...(deps.upstreamTimeouts === undefined ? {} : { timeouts: deps.upstreamTimeouts }) });
 
   async function admit(req: Parameters<RequestListener>[0], res: ServerResponse, entry: AccessEntry): Promise<void> {
     const body = await readBoundedBody(req, deps.maxBodyBytes);

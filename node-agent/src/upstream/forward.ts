@@ -3,6 +3,7 @@ import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { AppError, forwardableRequestHeaders, type Logger, writeErrorResponse } from '@switchyard/shared';
 import type { AccountAuth } from '../credentials/account-auth.js';
+import { DEFAULT_UPSTREAM_TIMEOUTS, timeUpstreamRequest, UpstreamTimeoutError, type UpstreamTimeouts } from './deadlines.js';
 import type { Egress } from './egress.js';
 import { withCredential } from './header-policy.js';
 import { peekModel } from './peek-model.js';
@@ -15,6 +16,8 @@ export interface ForwarderDeps {
   auth: AccountAuth;
   log: Logger;
   onUpstreamResponse(status: number, headers: IncomingHttpHeaders, model: string | undefined): void;
+  /** Limits on the way to Anthropic's response head (default DEFAULT_UPSTREAM_TIMEOUTS). */
+  timeouts?: UpstreamTimeouts;
 }
 
 /** What one forwarded request did, for the access log line. */
@@ -72,21 +75,35 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
     prefix: base.pathname.replace(/\/+$/, ''),
   };
   const oauth = deps.auth.kind === 'oauth';
+  const timeouts = deps.timeouts ?? DEFAULT_UPSTREAM_TIMEOUTS;
 
-  /** Sends one attempt; retries once when a pooled keep-alive socket turns out to be closed already (nothing was processed). */
+  /**
+   * Sends one attempt; retries once when a pooled keep-alive socket turns out to be closed already (nothing was
+   * processed). Rejects with UpstreamTimeoutError when the connection or the response head takes too long; the
+   * request is destroyed then (through a proxy that never answers its CONNECT there is no socket yet to fail, so
+   * the timeout settles the attempt itself).
+   */
   function send(job: ForwardJob, headers: OutgoingHttpHeaders, link: Link): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const start = (retryStale: boolean): void => {
-        let responded = false;
+        let settled = false;
         const up = requestFn({ hostname: target.hostname, port: target.port, method: job.req.method, path: target.prefix + (job.req.url ?? '/'), headers, agent });
         link.upstream = up;
+        timeUpstreamRequest(up, timeouts, (err) => {
+          if (settled) return;
+          settled = true;
+          up.destroy(err);
+          reject(err);
+        });
         up.on('response', (upRes) => {
-          responded = true;
+          if (settled) return void upRes.destroy();
+          settled = true;
           resolve(upRes);
         });
         // Stays attached for the request's life: a socket error after the response must not crash the process.
         up.on('error', (err) => {
-          if (responded) return;
+          if (settled) return;
+          settled = true;
           if (retryStale && up.reusedSocket && errorCode(err) === 'ECONNRESET' && !link.gone) return start(false);
           reject(err);
         });
@@ -114,10 +131,11 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
   }
 
   function failBeforeResponse(job: ForwardJob, err: unknown): void {
-    deps.log.warn('upstream request failed', { requestId: job.requestId, code: errorCode(err) });
+    if (err instanceof UpstreamTimeoutError) deps.log.warn('upstream request timed out', { requestId: job.requestId, timeout: err.phase, timeoutMs: err.timeoutMs });
+    else deps.log.warn('upstream request failed', { requestId: job.requestId, code: errorCode(err) });
     // After the status line the only honest signal left is a broken connection (the gateway turns it into an SSE error).
     if (job.res.headersSent) job.res.destroy();
-    else writeErrorResponse(job.res, new AppError('upstream_unreachable', 'The node could not reach Anthropic.', { cause: err }), job.requestId);
+    else writeErrorResponse(job.res, failure(err), job.requestId);
   }
 
   return async function forward(job) {
@@ -166,6 +184,19 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
       return;
     }
   };
+}
+
+/**
+ * What the gateway is told when no response head came. Nothing reached Anthropic (a refused or timed-out
+ * connection): 502, and the gateway may try another node. The head timed out: Anthropic may have the request and
+ * may be working on it (and charging for it), so 504 timeout_error, which the gateway relays rather than run the
+ * request again elsewhere; whether to retry is the client's call.
+ */
+function failure(err: unknown): AppError {
+  if (err instanceof UpstreamTimeoutError && err.phase === 'headers') {
+    return new AppError('upstream_timeout', `Anthropic sent no response within ${err.timeoutMs / 1000} s; the request may have been processed.`, { cause: err });
+  }
+  return new AppError('upstream_unreachable', 'The node could not reach Anthropic.', { cause: err });
 }
 
 function markResponse(job: ForwardJob, upRes: IncomingMessage): void {
