@@ -18,6 +18,25 @@ describe('node-agent config', () => {
     });
   });
 
+  it('times requests to Anthropic: 10 s to connect, 10 min to the response head (a non-streaming answer may take minutes)', () => {
+    expect(parseConfig(NodeConfigSchema, base)).toMatchObject({ UPSTREAM_CONNECT_TIMEOUT_MS: 10_000, UPSTREAM_HEADERS_TIMEOUT_MS: 600_000 });
+    expect(parseConfig(NodeConfigSchema, { ...base, UPSTREAM_CONNECT_TIMEOUT_MS: '3000', UPSTREAM_HEADERS_TIMEOUT_MS: '900000' })).toMatchObject({
+      UPSTREAM_CONNECT_TIMEOUT_MS: 3_000,
+      UPSTREAM_HEADERS_TIMEOUT_MS: 900_000,
+    });
+  });
+
+  it.each([
+    ['UPSTREAM_CONNECT_TIMEOUT_MS', '0'],
+    ['UPSTREAM_CONNECT_TIMEOUT_MS', '2.5'],
+    ['UPSTREAM_CONNECT_TIMEOUT_MS', 'ten'],
+    ['UPSTREAM_HEADERS_TIMEOUT_MS', '999'],
+    // A Node timer past 2^31 - 1 ms fires at once: refused rather than silently cutting every request.
+    ['UPSTREAM_HEADERS_TIMEOUT_MS', '2147483648'],
+  ])('refuses %s=%s', (name, value) => {
+    expect(() => parseConfig(NodeConfigSchema, { ...base, [name]: value })).toThrow(new RegExp(name));
+  });
+
   it('needs the gateway, the node id and its token, and names `switchyard nodes add` for them', () => {
     const problems = (() => {
       try {

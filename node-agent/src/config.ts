@@ -2,6 +2,10 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { flag, integer, loadConfig, LogLevelSchema, NodeTokens, optionalPort, PING_INTERVAL_MS, PING_TIMEOUT_MS, port, secret, url, withHint } from '@switchyard/shared';
 import { gatewayUrlProblem } from './fleet/gateway-url.js';
+import { DEFAULT_UPSTREAM_TIMEOUTS } from './upstream/deadlines.js';
+
+// setTimeout's limit (2^31 - 1 ms, about 24.8 days).
+const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * The node-agent's environment. A node holds one account (an OAuth login — refresh token, credentials file or
@@ -40,6 +44,14 @@ export const NodeConfigSchema = z
     CREDENTIALS_DIR: z.string().default('./credentials'),
     EGRESS_LOCAL_ADDRESS: z.string().refine((v) => isIP(v) !== 0, 'must be an IP address of this host').optional(),
     EGRESS_PROXY_URL: url(['http:', 'https:', 'socks5:']).optional(),
+    /**
+     * Requests to Anthropic: TCP and TLS (or the egress proxy and its CONNECT) within UPSTREAM_CONNECT_TIMEOUT_MS, else
+     * 502; the response head within UPSTREAM_HEADERS_TIMEOUT_MS of the request going out, else 504. A non-streaming
+     * answer comes whole after minutes of work, hence 10 min (docs/ARCHITECTURE.md, "The node-agent"). The body is
+     * never timed. At most MAX_TIMER_MS: a longer Node timer would fire at once.
+     */
+    UPSTREAM_CONNECT_TIMEOUT_MS: integer(DEFAULT_UPSTREAM_TIMEOUTS.connectMs, { min: 100, max: MAX_TIMER_MS }),
+    UPSTREAM_HEADERS_TIMEOUT_MS: integer(DEFAULT_UPSTREAM_TIMEOUTS.headersMs, { min: 1_000, max: MAX_TIMER_MS }),
     DRAIN_TIMEOUT_MS: integer(120_000, { min: 0 }),
     MAX_BODY_BYTES: integer(32 * 1024 * 1024, { min: 1 }),
     /** Refresh this long before the access token expires (plus up to 50% jitter, so a fleet never refreshes in lockstep). */

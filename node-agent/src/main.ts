@@ -100,6 +100,7 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
         account.applyResponse(status, headers, model);
       },
       metrics,
+      upstreamTimeouts: { connectMs: config.UPSTREAM_CONNECT_TIMEOUT_MS, headersMs: config.UPSTREAM_HEADERS_TIMEOUT_MS },
     }),
   );
 
@@ -169,6 +170,7 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
     accountStatus: auth.status(),
     upstream: redactedUrl(config.ANTHROPIC_BASE_URL),
     egress: egress.describe(),
+    upstreamTimeoutsMs: { connect: config.UPSTREAM_CONNECT_TIMEOUT_MS, headers: config.UPSTREAM_HEADERS_TIMEOUT_MS },
     pingIntervalMs: config.TUNNEL_PING_INTERVAL_MS,
     metrics: exposure.where === 'own' && metricsServer === undefined ? 'off (its port could not be opened)' : describeMetrics(exposure, config.HOST, config.PORT),
     version: VERSION,
