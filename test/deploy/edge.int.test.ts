@@ -6,7 +6,9 @@
 // included, and then carries bytes both ways; a tunnel naming no replica reaches one of them; a stream
 // arrives event by event, a gateway that answers /health with 503 (draining) leaves rotation while the other
 // serves, a gateway that refuses connections costs no request, and the client's address never travels
-// upstream. The stand-ins only answer 101 and echo: the real tunnel is tested in the chain's tests.
+// upstream. Only the client API, the probes and the nodes' paths are published: the admin plane and /metrics
+// get the edge's own 404 and never reach a gateway, however the path is spelled. The stand-ins only answer 101
+// and echo: the real tunnel is tested in the chain's tests.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -22,8 +24,10 @@ interface StandIn {
   server: http.Server;
   port: number;
   health: number;
-  /** Requests to /v1/messages, with the headers they arrived with. */
+  /** Requests (but /health and tunnels), with the headers they arrived with. */
   seen: http.IncomingHttpHeaders[];
+  /** Every request but the edge's health checks, as `METHOD url`. */
+  requests: string[];
   /** Upgrade requests to the tunnel path, with the headers they arrived with. */
   upgrades: http.IncomingHttpHeaders[];
   /** The upgraded sockets still open (a server's close waits for them). */
@@ -38,13 +42,14 @@ interface StandIn {
  * back prefixed with its name, so the test sees which replica holds the tunnel and that bytes go both ways.
  */
 async function standIn(name: string): Promise<StandIn> {
-  const s: StandIn = { name, server: http.createServer(), port: 0, health: 200, seen: [], upgrades: [], tunnels: new Set() };
+  const s: StandIn = { name, server: http.createServer(), port: 0, health: 200, seen: [], requests: [], upgrades: [], tunnels: new Set() };
   s.server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
     if (req.url !== TUNNEL_PATH || req.headers.upgrade !== TUNNEL_UPGRADE) {
       socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
     s.upgrades.push(req.headers);
+    s.requests.push(`${req.method ?? ''} ${req.url ?? ''}`);
     socket.write(
       [
         'HTTP/1.1 101 Switching Protocols',
@@ -75,6 +80,7 @@ async function standIn(name: string): Promise<StandIn> {
       res.writeHead(s.health, { 'content-type': 'application/json' }).end(JSON.stringify({ status: s.health === 200 ? 'ok' : 'draining' }));
       return;
     }
+    s.requests.push(`${req.method ?? ''} ${req.url ?? ''}`);
     req.resume();
     req.on('end', () => {
       s.seen.push(req.headers);
@@ -93,6 +99,28 @@ async function send(port: number, method: 'POST' | 'GET' = 'POST'): Promise<{ st
   return { status: res.status, servedBy: res.headers.get('x-served-by'), body: await res.text() };
 }
 const post = (port: number) => send(port, 'POST');
+
+/** One request with its path exactly as written (fetch would normalise `..` and case away). */
+function raw(port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string | undefined; servedBy: string | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], servedBy: res.headers['x-served-by'] as string | undefined, body }));
+    });
+    req.on('error', reject);
+    req.end(method === 'POST' ? '{}' : undefined);
+  });
+}
+
+/** What the edge answers for a path it does not publish. */
+const EDGE_NOT_FOUND = { type: 'error', error: { type: 'not_found_error', message: 'Not found' } };
+
+/** A mark on the stand-ins' request logs: the function returns what they got since. */
+function requestsSince(servers: StandIn[]): () => string[] {
+  const marks = servers.map((s) => s.requests.length);
+  return () => servers.flatMap((s, i) => s.requests.slice(marks[i]));
+}
 
 interface Tunnel {
   status: number;
@@ -214,6 +242,62 @@ const retriesPostAfterDialError = major > 2 || (major === 2 && (minor > 11 || (m
       if (s?.server.listening) await new Promise((r) => s.server.close(r));
     }
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the admin plane and /metrics get the edge’s own 404 on both listeners, however spelled, and never reach a gateway', async () => {
+    const reached = requestsSince([one, two]);
+    const admin = { authorization: 'Bearer placeholder-admin-token' };
+    const attempts: [string, string, Record<string, string>?][] = [
+      ['GET', '/admin/keys', admin],
+      ['POST', '/admin/keys', { ...admin, 'content-type': 'application/json' }],
+      ['GET', '/admin/nodes', { ...admin, [TunnelHeaders.replica]: 'gateway-1' }],
+      ['GET', '/admin/session', admin],
+      ['GET', '/admin/openapi.json'],
+      ['GET', '/dashboard'],
+      ['GET', '/dashboard/'],
+      ['GET', '/dashboard/app.js'],
+      ['GET', '/metrics', { authorization: 'Bearer placeholder-metrics-token' }],
+      ['GET', '/ADMIN/keys', admin],
+      ['GET', '/Metrics'],
+      ['GET', '/v1/../admin/keys', admin],
+      ['GET', '/v1/%2e%2e/admin/keys', admin],
+      ['GET', '/v1/messages/../../metrics'],
+      ['GET', '//admin/keys', admin],
+      ['GET', '/%61dmin/keys', admin],
+      ['GET', '/_switchyard/../admin/nodes', admin],
+    ];
+    for (const port of [edgePort, internalPort]) {
+      for (const [method, path, headers] of attempts) {
+        const answer = await raw(port, method, path, headers);
+        expect({ method, path, status: answer.status, type: answer.type, servedBy: answer.servedBy }).toEqual({ method, path, status: 404, type: 'application/json', servedBy: undefined });
+        expect(JSON.parse(answer.body)).toEqual(EDGE_NOT_FOUND);
+      }
+    }
+    expect(reached()).toEqual([]);
+  });
+
+  test('the client API, Claude Code’s probes, /health, /ready and the nodes’ paths still reach a gateway', async () => {
+    const published: [string, string][] = [
+      ['POST', '/v1/messages'],
+      ['POST', '/v1/messages?beta=true'],
+      ['POST', '/v1/messages/count_tokens'],
+      ['GET', '/v1/models'],
+      ['HEAD', '/'],
+      ['GET', '/api/hello'],
+      ['GET', '/ready'],
+      ['PUT', '/_switchyard/credential'],
+      ['POST', '/_switchyard/state'],
+    ];
+    for (const port of [edgePort, internalPort]) {
+      for (const [method, path] of published) {
+        const reached = requestsSince([one, two]);
+        const answer = await raw(port, method, path);
+        expect({ method, path, status: answer.status, servedBy: answer.servedBy }).toEqual({ method, path, status: 200, servedBy: expect.stringMatching(/^gateway-[12]$/) as unknown });
+        expect(reached()).toEqual([`${method} ${path}`]);
+      }
+    }
+    // /health too (the stand-ins answer it themselves, as a gateway does).
+    expect((await raw(edgePort, 'GET', '/health')).body).toBe(JSON.stringify({ status: 'ok' }));
   });
 
   test('a tunnel naming a replica reaches that replica: 101 and its headers come back, then bytes go both ways', async () => {
