@@ -75,7 +75,16 @@ function nodeValue(svc: ComposeService, key: keyof typeof NodeConfigSchema.shape
 }
 
 /** What a node must never hold: the fleet's Redis, or a secret shared across the fleet. */
-const NOT_FOR_NODES = /^(REDIS_|UPSTASH_|NODE_SHARED_SECRET$|NODE_PUBLIC_URL$|HEARTBEAT_INTERVAL_MS$|ADMIN_TOKEN$)/;
+const NOT_FOR_NODES = /^(REDIS_|UPSTASH_|NODE_SHARED_SECRET$|NODE_PUBLIC_URL$|HEARTBEAT_INTERVAL_MS$|ADMIN_TOKEN$|ADMIN_READ_TOKEN$)/;
+
+/** Each replica's admin listener as published on the host: its loopback, a port of its own, onto ADMIN_PORT. */
+const ADMIN_PUBLISHED = { 'gateway-1': '127.0.0.1:${ADMIN_HOST_PORT:-9090}:9090', 'gateway-2': '127.0.0.1:${ADMIN_HOST_PORT_2:-9091}:9090' } as const;
+
+/** The host address a compose port mapping binds ('' when it names none: every address). */
+function hostAddress(mapping: string): string {
+  const parts = mapping.split(':');
+  return parts.length >= 3 ? parts.slice(0, -2).join(':') : '';
+}
 
 describe('the stack (docker-compose.yml)', () => {
   test('runs Redis, the edge, two gateway replicas, the usage worker and one node', () => {
@@ -97,10 +106,11 @@ describe('the stack (docker-compose.yml)', () => {
     }
   });
 
-  test('the two gateway replicas are one definition: same image, environment and health check, each its own name and spool', () => {
+  test('the two gateway replicas are one definition: same image, environment and health check, each its own name, spool and admin port', () => {
     const [one, two] = gatewayServices.map((n) => service(stack, n));
-    const { volumes: v1, environment: e1, ...rest1 } = one!;
-    const { volumes: v2, environment: e2, ...rest2 } = two!;
+    const { volumes: v1, environment: e1, ports: p1, ...rest1 } = one!;
+    const { volumes: v2, environment: e2, ports: p2, ...rest2 } = two!;
+    expect([p1, p2]).toEqual([[ADMIN_PUBLISHED['gateway-1']], [ADMIN_PUBLISHED['gateway-2']]]);
     expect(rest2).toEqual(rest1);
     const { GATEWAY_ID: id1, ...env1 } = e1 ?? {};
     const { GATEWAY_ID: id2, ...env2 } = e2 ?? {};
@@ -167,9 +177,42 @@ describe('the stack (docker-compose.yml)', () => {
     const edge = service(stack, 'edge');
     expect(edge.ports).toEqual(['${GATEWAY_PORT:-8080}:8080', '${HTTPS_PORT:-127.0.0.1:8443}:8443']);
     expect(edge.ports?.map(byDefault)).toEqual(['8080:8080', '127.0.0.1:8443:8443']);
-    for (const name of [...gatewayServices, 'worker', 'node-agent']) expect({ name, ports: service(stack, name).ports }).toEqual({ name, ports: undefined });
-    const published = Object.entries(stack.services).flatMap(([name, s]) => (s.ports ?? []).map((p) => ({ name, port: byDefault(p) })));
-    expect(published.filter((p) => !p.port.startsWith('127.0.0.1:')).map((p) => p.name)).toEqual(['edge']);
+    for (const name of ['worker', 'node-agent']) expect({ name, ports: service(stack, name).ports }).toEqual({ name, ports: undefined });
+    // Whatever ports .env picks, every other mapping binds this host's loopback.
+    for (const dotEnv of [{}, { ADMIN_HOST_PORT: '19090', ADMIN_HOST_PORT_2: '19091', REDIS_HOST_PORT: '16379' }]) {
+      const published = Object.entries(stack.services).flatMap(([name, s]) => (s.ports ?? []).map((p) => ({ name, host: hostAddress(interpolate(p, dotEnv)) })));
+      expect(published.filter((p) => p.host !== '127.0.0.1').map((p) => p.name)).toEqual(['edge']);
+    }
+  });
+
+  test('the admin plane has a listener of its own in each gateway (ADMIN_PORT), published on this host’s loopback only; the main port is not published', () => {
+    const dotEnv = { ADMIN_TOKEN: 'x'.repeat(40), ADMIN_READ_TOKEN: 'y'.repeat(40) };
+    const hostPorts = new Set<string>();
+    for (const name of gatewayServices) {
+      const svc = service(stack, name);
+      const env = Object.fromEntries(Object.entries(svc.environment ?? {}).map(([k, v]) => [k, interpolate(v, dotEnv)]));
+      const config = parseConfig(GatewayConfigSchema, env);
+      // All addresses inside the container, so the host's port mapping reaches it; a port apart from PORT.
+      expect({ name, host: config.ADMIN_HOST, port: config.ADMIN_PORT, readToken: config.ADMIN_READ_TOKEN }).toEqual({ name, host: '0.0.0.0', port: 9090, readToken: 'y'.repeat(40) });
+      expect(config.ADMIN_PORT).not.toBe(config.PORT);
+      expect(svc.environment?.ADMIN_READ_TOKEN).toBe('${ADMIN_READ_TOKEN:-}');
+      for (const mapping of svc.ports ?? []) {
+        const resolved = byDefault(mapping);
+        expect({ name, host: hostAddress(resolved), target: Number(resolved.split(':').at(-1)) }).toEqual({ name, host: '127.0.0.1', target: config.ADMIN_PORT });
+        hostPorts.add(resolved.split(':').at(-2)!);
+      }
+      expect((svc.ports ?? []).map(byDefault).some((p) => Number(p.split(':').at(-1)) === config.PORT)).toBe(false);
+    }
+    expect([...hostPorts].sort()).toEqual(['9090', '9091']);
+  });
+
+  test('the edge drops an idle connection to a gateway before the gateway does (keepalive below KEEP_ALIVE_TIMEOUT_MS)', () => {
+    const keepalive = durationMs(/^\s*keepalive\s+(\S+)$/m.exec(caddyfile)?.[1] ?? '');
+    expect(keepalive).toBeGreaterThan(0);
+    for (const name of gatewayServices) {
+      const gatewayIdle = effectiveMs(service(stack, name), 'KEEP_ALIVE_TIMEOUT_MS', GatewayConfigSchema.shape.KEEP_ALIVE_TIMEOUT_MS);
+      expect({ name, margin: gatewayIdle - keepalive >= 5_000 }).toEqual({ name, margin: true });
+    }
   });
 
   test('state lives on named volumes where the processes write it: each gateway’s spool, the node’s credentials, Caddy’s certificates', () => {
@@ -281,20 +324,49 @@ describe('the stack (docker-compose.yml)', () => {
   });
 });
 
+/** The paths the edge publishes (deploy/Caddyfile's @published): the client API, Claude Code's probes, the probes, the nodes'. */
+const PUBLISHED_PATHS = ['/v1/*', '/_switchyard/*', '/health', '/ready', '/', '/api/hello'];
+
+/** Paths of the admin plane and the scrapers', which must never reach a gateway through the edge. */
+const UNPUBLISHED_PATHS = ['/admin', '/admin/', '/admin/keys', '/admin/nodes', '/admin/session', '/admin/openapi.json', '/dashboard', '/dashboard/', '/dashboard/index.html', '/metrics', '/ADMIN/keys', '/Metrics'];
+
+/** Caddy's path matcher for one pattern (exact, `prefix*`, `*suffix`, `*infix*`), case-insensitive as Caddy's is. */
+function caddyPathMatches(pattern: string, path: string): boolean {
+  const p = pattern.toLowerCase();
+  const value = path.toLowerCase();
+  const star = p.startsWith('*');
+  const end = p.endsWith('*') && p.length > 1;
+  if (star && end) return value.includes(p.slice(1, -1));
+  if (star) return value.endsWith(p.slice(1));
+  if (end) return value.startsWith(p.slice(0, -1));
+  return value === p;
+}
+
+/** A snippet's body in the Caddyfile: from `(name) {` to its closing brace at the start of a line. */
+function caddySnippet(name: string): string {
+  const m = new RegExp(`^\\(${name}\\) \\{\\n([\\s\\S]*?)^\\}$`, 'm').exec(caddyfile);
+  if (!m) throw new Error(`the Caddyfile has no snippet (${name})`);
+  return m[1]!;
+}
+
 /** A reverse_proxy handler as `caddy adapt` prints it, with the request headers that lead to it. */
 interface ProxyRoute {
   /** The x-switchyard-replica value the route requires, or undefined for any request. */
   replica: string | undefined;
   host: string[] | undefined;
+  /** The path matcher on the way to it: what the edge publishes. */
+  paths: string[] | undefined;
   dials: string[];
   flush: number | undefined;
   healthUri: string | undefined;
   tryDuration: number | undefined;
   deletes: string[];
+  /** How long an idle connection to the gateway is kept for reuse (keepalive), in ms. */
+  idleMs: number | undefined;
 }
 
 interface CaddyRoute {
-  match?: { header?: Record<string, string[]>; host?: string[] }[];
+  match?: { header?: Record<string, string[]>; host?: string[]; path?: string[] }[];
   handle?: CaddyHandler[];
 }
 interface CaddyHandler {
@@ -305,6 +377,11 @@ interface CaddyHandler {
   health_checks?: { active?: { uri?: string } };
   load_balancing?: { try_duration?: number };
   headers?: { request?: { delete?: string[] } };
+  /** The `headers` handler's response headers. */
+  response?: { set?: Record<string, string[]> };
+  transport?: { keep_alive?: { idle_timeout?: number } };
+  status_code?: number | string;
+  body?: string;
 }
 interface CaddyServer {
   listen: string[];
@@ -317,22 +394,25 @@ interface CaddyConfig {
 }
 
 /** Every reverse_proxy of a server, in the order Caddy tries them, with the matchers on the way to it. */
-function proxyRoutes(routes: CaddyRoute[], replica?: string, host?: string[]): ProxyRoute[] {
+function proxyRoutes(routes: CaddyRoute[], replica?: string, host?: string[], paths?: string[]): ProxyRoute[] {
   return routes.flatMap((route) => {
     const r = route.match?.[0]?.header?.['X-Switchyard-Replica']?.[0] ?? replica;
     const h = route.match?.[0]?.host ?? host;
+    const p = route.match?.[0]?.path ?? paths;
     return (route.handle ?? []).flatMap((handler) => {
-      if (handler.handler === 'subroute') return proxyRoutes(handler.routes ?? [], r, h);
+      if (handler.handler === 'subroute') return proxyRoutes(handler.routes ?? [], r, h, p);
       if (handler.handler !== 'reverse_proxy') return [];
       return [
         {
           replica: r,
           host: h,
+          paths: p,
           dials: (handler.upstreams ?? []).map((u) => u.dial),
           flush: handler.flush_interval,
           healthUri: handler.health_checks?.active?.uri,
           tryDuration: handler.load_balancing?.try_duration,
           deletes: handler.headers?.request?.delete ?? [],
+          idleMs: handler.transport?.keep_alive?.idle_timeout === undefined ? undefined : handler.transport.keep_alive.idle_timeout / 1e6,
         },
       ];
     });
@@ -380,6 +460,19 @@ describe('the edge (deploy/Caddyfile)', () => {
     expect(durationMs(/^\s*lb_try_duration\s+(\S+)/m.exec(caddyfile)?.[1] ?? '')).toBeGreaterThan(0);
   });
 
+  test('it publishes the client API and the nodes’ paths only: every reverse_proxy sits behind @published, and the rest gets a 404 of its own', () => {
+    const published = /^\s*@published path (.+)$/m.exec(caddyfile)?.[1]?.trim().split(/\s+/);
+    expect(published).toEqual(PUBLISHED_PATHS);
+    for (const path of UNPUBLISHED_PATHS) expect({ path, published: PUBLISHED_PATHS.some((p) => caddyPathMatches(p, path)) }).toEqual({ path, published: false });
+    // The proxies live in the replicas snippet alone, imported once, inside `handle @published`.
+    expect(caddyfile.match(/reverse_proxy/g)?.length).toBe(caddySnippet('replicas').match(/reverse_proxy/g)?.length);
+    expect(caddyfile.match(/^\s*import replicas$/gm)).toHaveLength(1);
+    const gateways = caddySnippet('gateways');
+    expect(gateways).toMatch(/\n\thandle @published \{\n\t\timport replicas\n\t\}\n\thandle \{\n[^}]*respond `[^`]*` 404\n\t\}\n$/);
+    // Both sites serve that snippet and nothing else.
+    expect([...caddyfile.matchAll(/^\{\$(SITE_ADDRESS|EDGE_INTERNAL_ADDRESS):[^}]*\} \{\n\timport gateways\n\}$/gm)].map((m) => m[1])).toEqual(['SITE_ADDRESS', 'EDGE_INTERNAL_ADDRESS']);
+  });
+
   test('it sets no stream timeout that would cut a long-lived tunnel', () => {
     const code = caddyfile
       .split('\n')
@@ -415,9 +508,28 @@ describe('the edge (deploy/Caddyfile)', () => {
       for (const r of routes) {
         expect(r.flush).toBe(-1);
         expect(r.deletes.sort()).toEqual(['X-Forwarded-For', 'X-Forwarded-Host', 'X-Forwarded-Proto']);
+        // Only what the edge publishes reaches a gateway.
+        expect(r.paths).toEqual(PUBLISHED_PATHS);
+        // An idle connection is given up before the gateway's keep-alive timeout would close it under a request.
+        expect(r.idleMs).toBeLessThan(effectiveMs(service(stack, 'gateway-1'), 'KEEP_ALIVE_TIMEOUT_MS', GatewayConfigSchema.shape.KEEP_ALIVE_TIMEOUT_MS));
       }
       expect(routes[2]?.healthUri).toBe('/health');
       expect(routes[2]?.tryDuration).toBeGreaterThan(0);
+    }
+  });
+
+  (caddy.status === 0 ? test : test.skip)('as caddy reads it, a request for /admin, /dashboard or /metrics ends at the edge’s 404 envelope on both listeners', () => {
+    const config = adapt();
+    for (const port of [8080, 8081]) {
+      const routes = serverOn(config, port)?.routes ?? [];
+      // The top-level routes: the published paths to the proxies, then everything else to a static 404.
+      expect(routes.map((r) => r.match?.[0]?.path)).toEqual([PUBLISHED_PATHS, undefined]);
+      const fallback = routes[1]?.handle?.flatMap((h) => (h.handler === 'subroute' ? (h.routes ?? []).flatMap((r) => r.handle ?? []) : [h])) ?? [];
+      expect(fallback.map((h) => h.handler)).toEqual(['headers', 'static_response']);
+      expect(fallback[0]?.response?.set).toEqual({ 'Content-Type': ['application/json'] });
+      expect(Number(fallback[1]?.status_code)).toBe(404);
+      expect(JSON.parse(fallback[1]?.body ?? '')).toEqual({ type: 'error', error: { type: 'not_found_error', message: 'Not found' } });
+      for (const path of UNPUBLISHED_PATHS) expect({ port, path, reachesAProxy: proxyRoutes(routes).some((r) => (r.paths ?? ['*']).some((p) => caddyPathMatches(p, path))) }).toEqual({ port, path, reachesAProxy: false });
     }
   });
 
@@ -550,7 +662,9 @@ const composeV1 = spawnSync('docker-compose', ['version', '--short'], { encoding
     expect(result.status).toBe(0);
     const resolved = parseCompose(result.stdout);
     expect(resolved.services['gateway-2']?.environment).toMatchObject({ ADMIN_TOKEN: secret, GATEWAY_ID: 'gateway-2', REDIS_URL: 'redis://redis:6379', USAGE_SPOOL_DIR: '/data/usage-spool', DRAIN_NOTICE_MS: '5000' });
-    expect(resolved.services['gateway-1']?.environment).toMatchObject({ GATEWAY_ID: 'gateway-1' });
+    expect(resolved.services['gateway-1']?.environment).toMatchObject({ GATEWAY_ID: 'gateway-1', ADMIN_HOST: '0.0.0.0', ADMIN_PORT: '9090', ADMIN_READ_TOKEN: '' });
+    expect(ports(resolved.services['gateway-1'])).toEqual(['127.0.0.1:9090:9090']);
+    expect(ports(resolved.services['gateway-2'])).toEqual(['127.0.0.1:9091:9090']);
     expect(resolved.services['worker']?.command).toEqual(['node', 'gateway/dist/usage-worker/main.js']);
     const nodeEnv = resolved.services['node-agent']?.environment ?? {};
     expect(nodeEnv).toMatchObject({ NODE_ID: 'node-local', GATEWAY_URL: 'http://edge:8081', GATEWAY_ALLOW_HTTP: 'true', HOST: '127.0.0.1', NODE_TOKEN: '' });
