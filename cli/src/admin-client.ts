@@ -57,7 +57,12 @@ function envelopeOf(json: unknown): { message: string; requestId: string | undef
   return { message: error.message, requestId: typeof requestId === 'string' ? requestId : undefined };
 }
 
-/** A client for the admin API at `url` (the gateway's base URL; the client adds /admin). */
+/** "40s" from a retry-after of seconds; undefined when it is missing or not a number of seconds. */
+function retryAfterSeconds(header: string | null): string | undefined {
+  return header !== null && /^\d+$/.test(header.trim()) ? `${Number(header)}s` : undefined;
+}
+
+/** A client for the admin API at `url` (the gateway's base URL, or its admin listener's; the client adds /admin). */
 export function createAdminClient(opts: AdminClientOptions): AdminClient {
   const base = normalizeGatewayUrl(opts.url);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -94,6 +99,12 @@ export function createAdminClient(opts: AdminClientOptions): AdminClient {
       if (res.ok) return json;
       const envelope = envelopeOf(json);
       if (res.status === 401) throw new CliError(`the gateway refused the admin token (check ${opts.tokenSource})`);
+      // The admin API's only 403: the read-only token (ADMIN_READ_TOKEN) tried to change something.
+      if (res.status === 403) throw new CliError(`this token is read-only: ${method} /admin${path} needs the admin token, ADMIN_TOKEN (check ${opts.tokenSource})`);
+      if (res.status === 429) {
+        const wait = retryAfterSeconds(res.headers.get('retry-after'));
+        throw new CliError(`the gateway refuses this address for ${wait ?? 'a while'} after too many wrong admin tokens from it (try again then; check ${opts.tokenSource})`);
+      }
       if (envelope === undefined) throw new CliError(`${base} answered HTTP ${res.status} without a Switchyard error (check --url)`);
       if (res.status >= 500) {
         const id = envelope.requestId === undefined ? '' : `, request id ${envelope.requestId}`;

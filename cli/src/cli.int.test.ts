@@ -115,9 +115,9 @@ describe('switchyard CLI against a real gateway', () => {
     const table = await cli(['keys', 'list']);
     expect(table.code).toBe(0);
     const [header, ...rows] = table.stdout.trimEnd().split('\n');
-    expect(header).toMatch(/^ID\s+NAME\s+KEY\s+STATUS\s+RPM\s+CONCURRENCY\s+TOKENS\/DAY\s+MODELS\s+EXPIRES\s+CREATED$/);
+    expect(header).toMatch(/^ID\s+NAME\s+KEY\s+STATUS\s+RPM\s+CONCURRENCY\s+TOKENS\/DAY\s+MODELS\s+BETAS\s+EXPIRES\s+CREATED$/);
     const row = rows.find((r) => r.startsWith(keyId)) ?? '';
-    expect(row.split(/\s{2,}/)).toEqual([keyId, name, expect.stringMatching(/…/), 'active', '1,200', '-', '-', `${MODEL},claude-haiku-4-5`, 'never', expect.stringMatching(/ago$|^now$/)]);
+    expect(row.split(/\s{2,}/)).toEqual([keyId, name, expect.stringMatching(/…/), 'active', '1,200', '-', '-', `${MODEL},claude-haiku-4-5`, 'any', 'never', expect.stringMatching(/ago$|^now$/)]);
     expect(table.stdout).not.toContain(key);
 
     const json = await cli(['keys', 'list', '--json']);

@@ -49,8 +49,16 @@ export interface Command {
 
 /** Options every admin command takes. */
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  url: { type: 'string', value: 'URL', help: 'The gateway (env SWITCHYARD_URL; default http://127.0.0.1:8080)' },
-  token: { type: 'string', value: 'TOKEN', help: 'The admin token (env SWITCHYARD_ADMIN_TOKEN or ADMIN_TOKEN)' },
+  url: {
+    type: 'string',
+    value: 'URL',
+    help: "The gateway's admin API (env SWITCHYARD_URL; default http://127.0.0.1:8080; a gateway with ADMIN_PORT set serves it there, e.g. http://127.0.0.1:9090)",
+  },
+  token: {
+    type: 'string',
+    value: 'TOKEN',
+    help: 'The admin token, or the read-only token for the read commands (env SWITCHYARD_ADMIN_TOKEN, ADMIN_TOKEN or ADMIN_READ_TOKEN)',
+  },
   json: { type: 'boolean', help: "Print the API's JSON instead of a table" },
   help: { type: 'boolean', short: 'h', help: 'Show this help' },
 };

@@ -1,16 +1,26 @@
-// The only place the CLI reads its environment: where the gateway is and the admin token.
+// The only place the CLI reads its environment: where the gateway's admin API is and the token for it.
 
 /** What the environment says about the connection; flags override it. */
 export interface CliEnv {
   /** SWITCHYARD_URL. */
   url: string | undefined;
-  /** SWITCHYARD_ADMIN_TOKEN, else ADMIN_TOKEN (the gateway's own variable, handy on the gateway's host). */
+  /**
+   * SWITCHYARD_ADMIN_TOKEN, else ADMIN_TOKEN, else ADMIN_READ_TOKEN (the gateway's own variables, handy on its host;
+   * the read-only token serves the read commands only).
+   */
   token: string | undefined;
   /** The variable the token came from, to name in a "refused" message. */
-  tokenVar: 'SWITCHYARD_ADMIN_TOKEN' | 'ADMIN_TOKEN' | undefined;
+  tokenVar: TokenVariable | undefined;
 }
 
-/** The gateway the CLI talks to when neither --url nor SWITCHYARD_URL says otherwise. */
+/** Where the CLI may find its token, in the order it looks. */
+export const TOKEN_VARIABLES = ['SWITCHYARD_ADMIN_TOKEN', 'ADMIN_TOKEN', 'ADMIN_READ_TOKEN'] as const;
+export type TokenVariable = (typeof TOKEN_VARIABLES)[number];
+
+/**
+ * The gateway the CLI talks to when neither --url nor SWITCHYARD_URL says otherwise: the main port. A gateway with
+ * ADMIN_PORT set serves the admin API on that port instead (e.g. http://127.0.0.1:9090).
+ */
 export const DEFAULT_GATEWAY_URL = 'http://127.0.0.1:8080';
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -19,11 +29,6 @@ function nonEmpty(value: string | undefined): string | undefined {
 
 /** Reads the CLI's environment variables (empty counts as unset). */
 export function readCliEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
-  const own = nonEmpty(env.SWITCHYARD_ADMIN_TOKEN);
-  const gateways = nonEmpty(env.ADMIN_TOKEN);
-  return {
-    url: nonEmpty(env.SWITCHYARD_URL),
-    token: own ?? gateways,
-    tokenVar: own !== undefined ? 'SWITCHYARD_ADMIN_TOKEN' : gateways !== undefined ? 'ADMIN_TOKEN' : undefined,
-  };
+  const tokenVar = TOKEN_VARIABLES.find((name) => nonEmpty(env[name]) !== undefined);
+  return { url: nonEmpty(env.SWITCHYARD_URL), token: tokenVar === undefined ? undefined : nonEmpty(env[tokenVar]), tokenVar };
 }

@@ -44,6 +44,10 @@ function overview(): string[] {
     `  --token TOKEN  ${GLOBAL_OPTIONS.token?.help ?? ''}; the variable keeps it out of ps`,
     `  --json         ${GLOBAL_OPTIONS.json?.help ?? ''}`,
     '',
+    'The read-only token (ADMIN_READ_TOKEN) runs list, show and usage; create, update, revoke, add, rotate, drain and',
+    'resume need the admin token (ADMIN_TOKEN). An admin API on its own port (ADMIN_PORT) listens on the gateway',
+    "host's loopback: reach it through an SSH tunnel (ssh -L 9090:127.0.0.1:9090 gateway-host) and --url http://127.0.0.1:9090.",
+    '',
     'switchyard <command> --help shows a command\'s options. switchyard --version prints the version.',
   ];
 }

@@ -1,6 +1,6 @@
 // Key options as operators type them, turned into the admin API's fields (or one-line usage errors).
 import { UsageError } from '../cli-error.js';
-import { keySettingsFromFlags, parseExpiry, parseLimit, parseModels } from './key-values.js';
+import { keySettingsFromFlags, parseBetas, parseExpiry, parseLimit, parseModels } from './key-values.js';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 
@@ -18,6 +18,14 @@ describe('key option values', () => {
     expect(() => parseModels(' , ')).toThrow(UsageError);
   });
 
+  it('reads beta lists, with any for all and none for no beta', () => {
+    expect(parseBetas('context-1m-2025-08-07, fine-grained-tool-streaming-2025-05-14')).toEqual(['context-1m-2025-08-07', 'fine-grained-tool-streaming-2025-05-14']);
+    expect(parseBetas('ANY')).toBeNull();
+    expect(parseBetas('none')).toEqual([]);
+    expect(() => parseBetas(' , ')).toThrow(UsageError);
+    expect(() => parseBetas('ok,a/b')).toThrow("--betas expects anthropic-beta names (letters, digits, . _ -) separated by commas, 'any' or 'none'; got 'a/b'");
+  });
+
   it('reads expiries as spans, days, date-times, epoch ms or never', () => {
     expect(parseExpiry('30d', NOW)).toBe(NOW + 30 * 86_400_000);
     expect(parseExpiry('12h', NOW)).toBe(NOW + 12 * 3_600_000);
@@ -30,6 +38,7 @@ describe('key option values', () => {
   it('builds only the fields given, and refuses --enable with --disable', () => {
     expect(keySettingsFromFlags({ rpm: '10', 'daily-tokens': 'none', disable: true }, NOW)).toEqual({ rpm: 10, dailyTokenBudget: null, enabled: false });
     expect(keySettingsFromFlags({}, NOW)).toEqual({});
+    expect(keySettingsFromFlags({ betas: 'any', models: 'claude-haiku-4-5' }, NOW)).toEqual({ allowedBetas: null, allowedModels: ['claude-haiku-4-5'] });
     expect(() => keySettingsFromFlags({ enable: true, disable: true }, NOW)).toThrow('give --enable or --disable, not both');
   });
 });

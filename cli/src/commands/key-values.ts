@@ -23,6 +23,24 @@ export function parseModels(value: string): string[] | null {
   return models;
 }
 
+/** anthropic-beta names as Anthropic spells them (the admin API checks the same). */
+const BETA_RE = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** A comma-separated list of anthropic-beta values the key may send, 'any' for all, or 'none' for no beta at all. */
+export function parseBetas(value: string): string[] | null {
+  if (value.toLowerCase() === 'any') return null;
+  if (value.toLowerCase() === 'none') return [];
+  const betas = value
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '');
+  const bad = betas.find((b) => !BETA_RE.test(b));
+  if (betas.length === 0 || bad !== undefined) {
+    throw new UsageError(`--betas expects anthropic-beta names (letters, digits, . _ -) separated by commas, 'any' or 'none'; got '${bad ?? value}'`);
+  }
+  return betas;
+}
+
 /** When a key expires: never, a span from now (30d, 12h, 2w, 90m), a UTC day, an ISO date-time, or epoch ms. */
 export function parseExpiry(value: string, nowMs: number): number | string | null {
   if (value.toLowerCase() === 'never') return null;
@@ -49,6 +67,8 @@ export function keySettingsFromFlags(flags: Flags, nowMs: number): Record<string
   }
   const models = stringFlag(flags, 'models');
   if (models !== undefined) body.allowedModels = parseModels(models);
+  const betas = stringFlag(flags, 'betas');
+  if (betas !== undefined) body.allowedBetas = parseBetas(betas);
   const expires = stringFlag(flags, 'expires');
   if (expires !== undefined) body.expiresAt = parseExpiry(expires, nowMs);
   if (flags.enable === true && (flags.disable === true || flags.disabled === true)) throw new UsageError('give --enable or --disable, not both');

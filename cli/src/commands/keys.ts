@@ -12,6 +12,8 @@ interface KeyView {
   enabled: boolean;
   expiresAt: number | null;
   allowedModels: string[] | null;
+  /** Absent from a gateway older than the beta allowlist: any. */
+  allowedBetas?: string[] | null;
   rpm: number | null;
   concurrency: number | null;
   dailyTokenBudget: number | null;
@@ -24,6 +26,7 @@ const LIMIT_OPTIONS: Record<string, OptionSpec> = {
   concurrency: { type: 'string', value: 'N', help: "Requests at once ('none': unlimited)" },
   'daily-tokens': { type: 'string', value: 'N', help: "Tokens per UTC day ('none': unlimited)" },
   models: { type: 'string', value: 'LIST', help: "Models it may call, comma-separated ('any': all)" },
+  betas: { type: 'string', value: 'LIST', help: "anthropic-beta values it may send, comma-separated ('any': all; 'none': no beta)" },
   expires: { type: 'string', value: 'WHEN', help: "30d, 12h, 2026-01-31, an ISO date-time, or 'never'" },
 };
 
@@ -45,6 +48,11 @@ function models(key: KeyView): string {
   return key.allowedModels === null ? 'any' : key.allowedModels.join(',');
 }
 
+function betas(key: KeyView): string {
+  if (key.allowedBetas === null || key.allowedBetas === undefined) return 'any';
+  return key.allowedBetas.length === 0 ? 'none' : key.allowedBetas.join(',');
+}
+
 function describeKey(key: KeyView, nowMs: number): string[] {
   return renderFields([
     ['id', key.id],
@@ -55,6 +63,7 @@ function describeKey(key: KeyView, nowMs: number): string[] {
     ['concurrency', limit(key.concurrency)],
     ['tokens/day', limit(key.dailyTokenBudget)],
     ['models', models(key)],
+    ['betas', betas(key)],
     ['expires', expiry(key, nowMs)],
     ['created', `${new Date(key.createdAt).toISOString()} (${formatRelative(key.createdAt, nowMs)})`],
     ['updated', `${new Date(key.updatedAt).toISOString()} (${formatRelative(key.updatedAt, nowMs)})`],
@@ -72,9 +81,9 @@ async function createKey(ctx: CommandContext): Promise<void> {
   ctx.print(`    ${key}`);
   ctx.print();
   ctx.print('This is the only time the key is shown: store it now.');
-  ctx.print(`Use it with ANTHROPIC_BASE_URL=${client.url} as ANTHROPIC_AUTH_TOKEN (Claude Code) or an SDK's API key.`);
+  ctx.print(`Use it as ANTHROPIC_AUTH_TOKEN (Claude Code) or an SDK's API key, with ANTHROPIC_BASE_URL the gateway's client URL (${client.url} unless its admin API has a port of its own).`);
   ctx.print(
-    `Limits: ${limit(record.rpm)} requests/min, ${limit(record.concurrency)} at once, ${limit(record.dailyTokenBudget)} tokens/day; models ${models(record)}; expires ${expiry(record, ctx.nowMs)}.`,
+    `Limits: ${limit(record.rpm)} requests/min, ${limit(record.concurrency)} at once, ${limit(record.dailyTokenBudget)} tokens/day; models ${models(record)}; betas ${betas(record)}; expires ${expiry(record, ctx.nowMs)}.`,
   );
 }
 
@@ -92,6 +101,7 @@ async function listKeys(ctx: CommandContext): Promise<void> {
     limit(k.concurrency),
     limit(k.dailyTokenBudget),
     models(k),
+    betas(k),
     expiry(k, ctx.nowMs),
     formatRelative(k.createdAt, ctx.nowMs),
   ]);
@@ -105,6 +115,7 @@ async function listKeys(ctx: CommandContext): Promise<void> {
     { header: 'CONCURRENCY', ...right },
     { header: 'TOKENS/DAY', ...right },
     { header: 'MODELS' },
+    { header: 'BETAS' },
     { header: 'EXPIRES' },
     { header: 'CREATED' },
   ];
@@ -120,7 +131,7 @@ async function showKey(ctx: CommandContext): Promise<void> {
 async function updateKey(ctx: CommandContext): Promise<number | void> {
   const changes = keySettingsFromFlags(ctx.flags, ctx.nowMs);
   if (Object.keys(changes).length === 0) {
-    throw new UsageError('nothing to change: give --name, --rpm, --concurrency, --daily-tokens, --models, --expires, --enable or --disable');
+    throw new UsageError('nothing to change: give --name, --rpm, --concurrency, --daily-tokens, --models, --betas, --expires, --enable or --disable');
   }
   const key = (await ctx.client().request('PATCH', `/keys/${encodeURIComponent(ctx.args[0] ?? '')}`, changes)) as KeyView;
   if (ctx.json) return ctx.printJson(key);
@@ -144,7 +155,7 @@ export const KEY_COMMANDS: Command[] = [
     minArgs: 1,
     maxArgs: 1,
     summary: 'Create a gateway key for a person or app. The key is printed once: store it then.',
-    details: ['Without options the key is unlimited, never expires and may call any model.'],
+    details: ['Without options the key is unlimited, never expires and may call any model with any anthropic-beta.'],
     options: { ...LIMIT_OPTIONS, disabled: { type: 'boolean', help: 'Create it switched off' } },
     run: createKey,
   },
@@ -170,11 +181,11 @@ export const KEY_COMMANDS: Command[] = [
   },
   {
     name: 'keys update',
-    brief: "Change a key's name, limits, models, expiry, switch",
+    brief: "Change a key's name, limits, models, betas, expiry, switch",
     args: '<id>',
     minArgs: 1,
     maxArgs: 1,
-    summary: "Change a key's name, limits, models, expiry or switch.",
+    summary: "Change a key's name, limits, models, betas, expiry or switch.",
     options: {
       name: { type: 'string', value: 'NAME', help: 'A new name' },
       ...LIMIT_OPTIONS,

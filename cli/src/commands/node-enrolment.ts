@@ -113,7 +113,11 @@ export const ENROLMENT_COMMANDS: Record<'add' | 'rotate' | 'revoke', Command> = 
     ],
     options: {
       label: { type: 'string', value: 'L', help: 'A label for people (e.g. whose account it is)' },
-      'gateway-url': { type: 'string', value: 'URL', help: 'The GATEWAY_URL the node dials, when it differs from --url (default: --url)' },
+      'gateway-url': {
+        type: 'string',
+        value: 'URL',
+        help: 'The GATEWAY_URL the node dials, when it differs from --url (default: --url; pass it when the admin API has its own port, ADMIN_PORT)',
+      },
     },
     run: addNode,
   },
