@@ -179,7 +179,7 @@ describe('the stack (docker-compose.yml)', () => {
     expect(edge.ports?.map(byDefault)).toEqual(['8080:8080', '127.0.0.1:8443:8443']);
     for (const name of ['worker', 'node-agent']) expect({ name, ports: service(stack, name).ports }).toEqual({ name, ports: undefined });
     // Whatever ports .env picks, every other mapping binds this host's loopback.
-    for (const dotEnv of [{}, { ADMIN_HOST_PORT: '19090', ADMIN_HOST_PORT_2: '19091', REDIS_HOST_PORT: '16379' }]) {
+    for (const dotEnv of [{}, { ADMIN_HOST_PORT: '19090', ADMIN_HOST_PORT_2: '19091', REDIS_HOST_PORT: '16379' }] as Record<string, string>[]) {
       const published = Object.entries(stack.services).flatMap(([name, s]) => (s.ports ?? []).map((p) => ({ name, host: hostAddress(interpolate(p, dotEnv)) })));
       expect(published.filter((p) => p.host !== '127.0.0.1').map((p) => p.name)).toEqual(['edge']);
     }
