@@ -31,6 +31,8 @@ export interface ComposeService {
   depends_on?: Record<string, { condition?: string }>;
   environment?: Record<string, string>;
   ports?: string[];
+  /** The short form (a list of network names): the stack uses no other. */
+  networks?: string[];
   volumes?: string[];
   labels?: Record<string, string>;
   healthcheck?: Healthcheck;
@@ -39,6 +41,7 @@ export interface ComposeService {
 export interface ComposeFile {
   name?: string;
   services: Record<string, ComposeService>;
+  networks?: Record<string, unknown>;
   volumes?: Record<string, unknown>;
 }
 

@@ -295,6 +295,15 @@ describe('the stack (docker-compose.yml)', () => {
     expect(byDefault(env.NODE_ID)).toBe('node-local');
   });
 
+  test('the local node shares a network with the edge alone: Redis, the gateways’ ports and their admin listeners are out of its reach', () => {
+    const on = (network: string) => Object.entries(stack.services).filter(([, s]) => s.networks?.includes(network) === true).map(([name]) => name).sort();
+    for (const [name, svc] of Object.entries(stack.services)) expect({ name, networks: Array.isArray(svc.networks) && svc.networks.length > 0 }).toEqual({ name, networks: true });
+    expect(Object.keys(stack.networks ?? {}).sort()).toEqual(['backend', 'nodes']);
+    expect(service(stack, 'node-agent').networks).toEqual(['nodes']);
+    expect(on('nodes')).toEqual(['edge', 'node-agent']);
+    expect(on('backend')).toEqual(['edge', 'gateway-1', 'gateway-2', 'redis', 'worker']);
+  });
+
   test('the local node’s own listener (/health, /metrics) binds loopback inside its container, where the image’s health check probes it', () => {
     const node = service(stack, 'node-agent');
     expect(nodeValue(node, 'HOST')).toBe('127.0.0.1');
@@ -666,6 +675,7 @@ const composeV1 = spawnSync('docker-compose', ['version', '--short'], { encoding
     expect(ports(resolved.services['gateway-1'])).toEqual(['127.0.0.1:9090:9090']);
     expect(ports(resolved.services['gateway-2'])).toEqual(['127.0.0.1:9091:9090']);
     expect(resolved.services['worker']?.command).toEqual(['node', 'gateway/dist/usage-worker/main.js']);
+    expect(Object.keys(resolved.services['node-agent']?.networks ?? {})).toEqual(['nodes']);
     const nodeEnv = resolved.services['node-agent']?.environment ?? {};
     expect(nodeEnv).toMatchObject({ NODE_ID: 'node-local', GATEWAY_URL: 'http://edge:8081', GATEWAY_ALLOW_HTTP: 'true', HOST: '127.0.0.1', NODE_TOKEN: '' });
     expect(Object.keys(nodeEnv).filter((k) => NOT_FOR_NODES.test(k))).toEqual([]);
