@@ -1,6 +1,8 @@
-// The dashboard's controller: sign-in with the admin token, then poll the admin API every few seconds
-// (paused while the tab is hidden) and redraw the fleet, the usage charts and the recent requests.
-import { ApiError, getAdmin, loadBoard } from './api.js';
+// The dashboard's controller: sign-in with the admin or the read-only token (GET /admin/session names the role), then
+// poll the admin API every few seconds (paused while the tab is hidden) and redraw the fleet, the usage charts and the
+// recent requests. Controls that write (a node's Drain/Resume) exist only for the admin role: the read-only role is
+// never shown a button the gateway would refuse.
+import { ApiError, getRole, loadBoard, postAdmin } from './api.js';
 import { formatSpan } from './dom.js';
 import { clockOf, renderFleet } from './fleet.js';
 import { renderRecent } from './recent.js';
@@ -28,6 +30,7 @@ const ui = {
   board: $('board'),
   session: $('session'),
   updated: $('updated'),
+  role: $('role'),
   signout: $('signout'),
   banner: $('banner'),
   range: $('range'),
@@ -36,8 +39,16 @@ const ui = {
   recent: { body: $('recent-body'), count: $('recent-count') },
 };
 
+/** How the header names each role. */
+const ROLE_LABELS = {
+  admin: { text: 'admin', title: 'Signed in with ADMIN_TOKEN: every action' },
+  read: { text: 'read-only', title: 'Signed in with ADMIN_READ_TOKEN: the figures, no changes' },
+};
+
 const session = {
   token: null,
+  /** 'admin' or 'read' once GET /admin/session answered; until then the page offers no control that writes. */
+  role: undefined,
   /** Bumped on sign-out, so an answer to an older session's request is dropped. */
   generation: 0,
   timer: undefined,
@@ -55,7 +66,10 @@ function show(el, visible) {
 }
 
 function signinMessage(err) {
-  if (err instanceof ApiError && err.kind === 'unauthorized') return 'The gateway refused this admin token (401). Use the ADMIN_TOKEN the gateway was started with.';
+  if (err instanceof ApiError && err.kind === 'unauthorized') {
+    return 'The gateway refused this admin token (401). Use the ADMIN_TOKEN or ADMIN_READ_TOKEN the gateway was started with.';
+  }
+  if (err instanceof ApiError && err.kind === 'throttled') return `${err.message}.`;
   if (err instanceof ApiError && err.kind === 'unreachable') return `Cannot reach the gateway at ${location.origin}: is it running?`;
   return err instanceof Error ? err.message : String(err);
 }
@@ -88,8 +102,23 @@ function schedule() {
   if (session.token !== null && !document.hidden) session.timer = setTimeout(() => void refresh(), REFRESH_MS);
 }
 
+function canWrite() {
+  return session.role === 'admin';
+}
+
+/** Shows who signed in, and shows the static write-only parts of the page (e.g. the fleet's Admin column) to the admin role only. */
+function applyRole(role) {
+  session.role = role;
+  const label = role === undefined ? undefined : ROLE_LABELS[role];
+  ui.role.textContent = label?.text ?? '';
+  ui.role.title = label?.title ?? '';
+  if (role === undefined) delete ui.role.dataset.role;
+  else ui.role.dataset.role = role;
+  for (const el of document.querySelectorAll('thead [data-write]')) show(el, canWrite());
+}
+
 function render(data, fetchedAt) {
-  renderFleet(ui.fleet, { nodes: data.nodes, enrolled: data.enrolled }, clockOf(data.nodes, fetchedAt), data.builds);
+  renderFleet(ui.fleet, { nodes: data.nodes, enrolled: data.enrolled }, clockOf(data.nodes, fetchedAt), data.builds, { canWrite: canWrite() });
   renderUsage(ui.usage, data);
   renderRecent(ui.recent, data.recent, keyNames(data.byKey));
   session.serverToday = data.byDay.to;
@@ -105,6 +134,12 @@ async function refresh() {
   const generation = session.generation;
   clearTimeout(session.timer);
   try {
+    // A session restored from this tab's storage learns its role here, before anything is drawn.
+    if (session.role === undefined) {
+      const role = await getRole(session.token);
+      if (generation !== session.generation) return;
+      applyRole(role);
+    }
     const range = rangeQuery();
     const data = await loadBoard(session.token, { recentLimit: RECENT_LIMIT, ...(range === undefined ? {} : { range }) });
     if (generation !== session.generation) return;
@@ -138,8 +173,9 @@ async function refresh() {
   }
 }
 
-function signIn(token) {
+function signIn(token, role) {
   session.token = token;
+  applyRole(role);
   show(ui.signin, false);
   show(ui.board, true);
   show(ui.session, true);
@@ -151,6 +187,7 @@ function signIn(token) {
 function signOut(message) {
   session.generation += 1;
   session.token = null;
+  applyRole(undefined);
   session.inFlight = false;
   session.again = false;
   session.lastOkAt = undefined;
@@ -178,11 +215,11 @@ ui.form.addEventListener('submit', (event) => {
   }
   ui.signinButton.disabled = true;
   showSigninError(undefined);
-  getAdmin('nodes', token)
-    .then(() => {
+  getRole(token)
+    .then((role) => {
       sessionStorage.setItem(TOKEN_KEY, token);
       ui.token.value = '';
-      signIn(token);
+      signIn(token, role);
     })
     .catch((err) => showSigninError(signinMessage(err)))
     .finally(() => {
@@ -191,6 +228,23 @@ ui.form.addEventListener('submit', (event) => {
 });
 
 ui.signout.addEventListener('click', () => signOut(undefined));
+// A node's Drain/Resume button (rendered for the admin role only): one POST, then a redraw from the gateway's answer.
+ui.fleet.body.addEventListener('click', (event) => {
+  const button = event.target instanceof Element ? event.target.closest('button[data-action]') : null;
+  if (button === null || !canWrite() || session.token === null) return;
+  const { action, nodeId } = button.dataset;
+  if ((action !== 'drain' && action !== 'resume') || nodeId === undefined) return;
+  button.disabled = true;
+  const generation = session.generation;
+  postAdmin(`nodes/${encodeURIComponent(nodeId)}/${action}`, session.token)
+    .then(() => refresh())
+    .catch((err) => {
+      if (generation !== session.generation) return;
+      ui.banner.textContent = `Could not ${action} ${nodeId}: ${err instanceof Error ? err.message : String(err)}`;
+      show(ui.banner, true);
+      button.disabled = false;
+    });
+});
 ui.range.addEventListener('change', () => void refresh());
 document.addEventListener('visibilitychange', () => {
   if (document.hidden) clearTimeout(session.timer);
@@ -200,5 +254,5 @@ document.addEventListener('visibilitychange', () => {
 setInterval(tick, 1000);
 
 const saved = sessionStorage.getItem(TOKEN_KEY);
-if (saved !== null && saved !== '') signIn(saved);
+if (saved !== null && saved !== '') signIn(saved, undefined);
 else ui.token.focus();

@@ -1,5 +1,6 @@
 // The fleet from GET /admin/nodes: one row per node, enrolled or connected. A connected node shows its account's
-// state, limits, load and build; an enrolled node that has no tunnel to this gateway shows as offline.
+// state, limits, load and build; an enrolled node that has no tunnel to this gateway shows as offline. Signed in as
+// admin, each row has a Drain or Resume button; the read-only role gets no such cell at all.
 import { formatDateTime, formatInt, formatPercent, formatSpan, h } from './dom.js';
 
 /** A state report older than this is shown as stale (nodes report at least every 5 s over their tunnel). */
@@ -49,7 +50,18 @@ function nodeCell(nodeId, enrolment, enrolledKnown) {
   return h('td', { 'data-field': 'nodeId' }, h('strong', {}, nodeId), under === undefined ? undefined : h('span', { class: 'id' }, under));
 }
 
-function connectedRow(node, enrolment, enrolledKnown, clock, serverNow) {
+/** The row's control, for the admin role only: drain a node that is not drained, resume one that is. */
+function actionsCell(nodeId, drained, canWrite) {
+  if (!canWrite) return undefined;
+  const action = drained ? 'resume' : 'drain';
+  return h(
+    'td',
+    { 'data-field': 'actions', 'data-write': true },
+    h('button', { type: 'button', class: 'small', 'data-action': action, 'data-node-id': nodeId, 'data-testid': `${action}-button` }, drained ? 'Resume' : 'Drain'),
+  );
+}
+
+function connectedRow(node, enrolment, enrolledKnown, clock, serverNow, canWrite) {
   const age = node.heartbeatAgeMs + (Date.now() - clock.fetchedAt);
   return h(
     'tr',
@@ -63,11 +75,13 @@ function connectedRow(node, enrolment, enrolledKnown, clock, serverNow) {
     h('td', { class: 'num', 'data-field': 'inFlight' }, formatInt(node.inFlight)),
     h('td', { 'data-field': 'version', title: node.gitSha }, `${node.version} · ${node.gitSha.slice(0, 7)}`),
     h('td', { class: `num${age > STALE_REPORT_MS ? ' stale' : ''}`, 'data-field': 'heartbeat', title: formatDateTime(node.heartbeatAt) }, `${formatSpan(age)} ago`),
+    // The enrolment reads the drain switch itself; the connected node's flag follows with the gateway's next fleet snapshot.
+    actionsCell(node.nodeId, enrolment?.adminDrained ?? node.adminDrained, canWrite),
   );
 }
 
 /** An enrolled node with no tunnel to this gateway: not started, not logged in to the gateway yet, or gone. */
-function offlineRow(enrolment) {
+function offlineRow(enrolment, canWrite) {
   const dash = () => h('span', { class: 'muted' }, '–');
   const badges = [h('span', { class: 'badge state-offline' }, 'offline')];
   if (enrolment.adminDrained) badges.push(' ', h('span', { class: 'badge admin-drained' }, 'drained by admin'));
@@ -83,24 +97,26 @@ function offlineRow(enrolment) {
     h('td', { class: 'num', 'data-field': 'inFlight' }, dash()),
     h('td', { 'data-field': 'version' }, dash()),
     h('td', { class: 'num', 'data-field': 'heartbeat' }, dash()),
+    actionsCell(enrolment.nodeId, enrolment.adminDrained, canWrite),
   );
 }
 
 /**
  * Renders the fleet: `nodes` are the nodes connected to this gateway, `enrolled` every enrolled node (undefined from
  * a gateway that does not list them). `clock.skewMs` is the gateway's clock minus this browser's, so reset times read
- * right even when the two disagree. `builds` is { versions, mixed } as GET /admin/nodes groups them.
+ * right even when the two disagree. `builds` is { versions, mixed } as GET /admin/nodes groups them. `canWrite`
+ * (the admin role) adds each row's Drain/Resume button.
  */
-export function renderFleet(els, { nodes, enrolled }, clock, builds) {
+export function renderFleet(els, { nodes, enrolled }, clock, builds, { canWrite = false } = {}) {
   const serverNow = Date.now() + clock.skewMs;
   const connected = new Map(nodes.map((n) => [n.nodeId, n]));
   const enrolments = new Map((enrolled ?? []).map((e) => [e.nodeId, e]));
   const ids = [...new Set([...connected.keys(), ...enrolments.keys()])].sort();
   const rows = ids.map((id) => {
     const node = connected.get(id);
-    return node === undefined ? offlineRow(enrolments.get(id)) : connectedRow(node, enrolments.get(id), enrolled !== undefined, clock, serverNow);
+    return node === undefined ? offlineRow(enrolments.get(id), canWrite) : connectedRow(node, enrolments.get(id), enrolled !== undefined, clock, serverNow, canWrite);
   });
-  const empty = h('tr', {}, h('td', { colspan: 9, class: 'muted' }, 'No node is enrolled yet: add one with `switchyard nodes add <id>`'));
+  const empty = h('tr', {}, h('td', { colspan: canWrite ? 10 : 9, class: 'muted' }, 'No node is enrolled yet: add one with `switchyard nodes add <id>`'));
   els.body.replaceChildren(...(rows.length > 0 ? rows : [empty]));
   const available = nodes.filter((n) => n.state === 'available' && !n.adminDrained).length;
   els.count.textContent = `${ids.length} node${ids.length === 1 ? '' : 's'} · ${nodes.length} connected · ${available} serving`;

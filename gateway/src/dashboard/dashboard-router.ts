@@ -1,5 +1,6 @@
 // /dashboard: the operator's page, served as static files from gateway/public/dashboard. The files carry no
-// data and need no auth; every figure the page shows comes from the admin API, called with the admin token.
+// data and need no auth; every figure the page shows comes from the admin API, called with the token the operator
+// signed in with (the admin token, or the read-only one: the page then offers no control that writes).
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';

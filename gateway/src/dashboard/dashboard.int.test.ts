@@ -270,6 +270,9 @@ describeBrowser('in Chromium', () => {
       await page.locator('[data-testid="fleet-row"]').nth(1).waitFor();
       expect(await page.getByTestId('signin').isHidden()).toBe(true);
       expect(await page.getByTestId('token-input').inputValue()).toBe('');
+      // Signed in as admin (GET /admin/session): said in the header, and each node offers its drain switch.
+      expect(await page.getByTestId('role').textContent()).toBe('admin');
+      expect(await page.locator('[data-testid="drain-button"]').count()).toBe(2);
       const fleet = await readRows(page, '[data-testid="fleet-row"]', 'data-node-id', ['state', 'version', 'heartbeat', 'fiveHour', 'sevenDay']);
       type NodeJson = { nodeId: string; version: string; gitSha: string; fiveHour?: { utilization?: number }; sevenDay?: { utilization?: number } };
       const nodes = ((await (await chain.admin('GET', '/nodes')).json()) as { nodes: NodeJson[] }).nodes;
