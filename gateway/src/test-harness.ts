@@ -14,6 +14,8 @@ export interface ChainGateway {
   id: string;
   url: string;
   port: number;
+  /** Where its admin plane is: its own listener with `adminListener`, else the main one. */
+  adminUrl: string;
   svc: SpawnedService;
 }
 
@@ -76,6 +78,8 @@ export interface ChainOptions {
    * advertise no direct URL (nodes reach each one through the edge, by the replica header).
    */
   edge?: (gateways: readonly ChainGateway[]) => Promise<{ url: string; stop(): Promise<void> }>;
+  /** Give each replica's admin plane a listener of its own on loopback (ADMIN_PORT). */
+  adminListener?: boolean;
   /** Also start the usage worker (environment added to its defaults). */
   worker?: boolean | Record<string, string>;
   fakeTiming?: Partial<Timing>;
@@ -111,12 +115,17 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
 
   const replicaCount = opts.gateways ?? 1;
   const ports: number[] = [];
-  for (let i = 0; i < replicaCount; i++) ports.push(await freePort());
+  const adminPorts: number[] = [];
+  for (let i = 0; i < replicaCount; i++) {
+    ports.push(await freePort());
+    if (opts.adminListener) adminPorts.push(await freePort());
+  }
   const gateways: ChainGateway[] = [];
   const startGateway = async (i: number): Promise<ChainGateway> => {
     const port = ports[i] as number;
     const id = opts.gatewayIds?.[i] ?? `gw-${i + 1}`;
     const url = `http://127.0.0.1:${port}`;
+    const adminPort = adminPorts[i];
     const svc = spawnService('gateway/src/main.ts', {
       REDIS_URL: opts.redisUrl,
       REDIS_PREFIX: prefix,
@@ -128,9 +137,10 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
       METRICS_TOKEN: metricsToken,
       DRAIN_TIMEOUT_MS: '5000',
       USAGE_SPOOL_DIR: i === 0 ? spoolDir : join(dir, `usage-spool-${id}`),
+      ...(adminPort === undefined ? {} : { ADMIN_HOST: '127.0.0.1', ADMIN_PORT: String(adminPort) }),
       ...opts.gatewayEnv,
     });
-    const gw = { id, url, port, svc };
+    const gw = { id, url, port, adminUrl: adminPort === undefined ? url : `http://127.0.0.1:${adminPort}`, svc };
     gateways[i] = gw;
     await svc.waitForOutput(/gateway started/);
     return gw;
@@ -180,7 +190,7 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
   };
 
   const admin = (method: string, path: string, body?: unknown, replica = 0) =>
-    fetch(`${(gateways[replica] as ChainGateway).url}/admin${path}`, {
+    fetch(`${(gateways[replica] as ChainGateway).adminUrl}/admin${path}`, {
       method,
       headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),

@@ -24,7 +24,7 @@ export function errorHandler(log: Logger) {
 
 // Express and its parsers signal client mistakes with `status`/`type` fields on plain errors.
 function bodyParserError(err: unknown): AppError | undefined {
-  if (typeof err !== 'object' || err === null || !('status' in err)) return undefined;
+  if (err instanceof AppError || typeof err !== 'object' || err === null || !('status' in err)) return undefined;
   const { status } = err;
   if (status === 413) return new AppError('body_too_large', 'Request body is too large');
   if (status === 400) return new AppError('bad_request', 'Malformed request');

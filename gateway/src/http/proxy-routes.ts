@@ -49,8 +49,8 @@ interface Progress {
  * `/v1/messages`, `/v1/messages/count_tokens` and `/v1/models`: authenticate, decide the key's betas and
  * limits from the headers alone, then read and parse the body once (within MAX_BODY_BYTES and this gateway's
  * in-flight body budget), check the model it names, pick a node (sticky first), forward the original bytes,
- * log one line. A request refused before its body was read costs no body read: the answer closes the
- * connection instead of draining the upload. Every authenticated `/v1/messages` request, answered or refused,
+ * log one line. A request refused before its body was read costs no body read: nothing of it is kept, and
+ * what still arrives after the answer is discarded for at most UNREAD_BODY_GRACE_MS. Every authenticated `/v1/messages` request, answered or refused,
  * leaves one usage draft once its response ended (count_tokens and models are not usage).
  */
 export function createProxyRoute(deps: ProxyRouteDeps, route: ProxyRoute) {
@@ -81,19 +81,37 @@ export function createProxyRoute(deps: ProxyRouteDeps, route: ProxyRoute) {
 }
 
 /**
+ * How long a refused request's unread body may keep arriving after the answer. Node discards it as it comes
+ * (nothing is kept), so a client that sends its whole body before reading (most HTTP/1.1 clients) still reads
+ * the answer, and the connection can be reused; past this the connection is closed. Closing at once instead
+ * would reset it with the upload unread, and a reset drops the answer on the client's side before it is read
+ * (measured: undici lost 34 of 42 such 503s). docs/EDGES.md, "Limits before bytes".
+ */
+export const UNREAD_BODY_GRACE_MS = 5_000;
+
+function closeUnlessBodyEnds(req: Request, graceMs: number): void {
+  if (req.complete) return;
+  const socket = req.socket;
+  const timer = setTimeout(() => socket.destroy(), graceMs);
+  const done = (): void => clearTimeout(timer);
+  req.once('end', done);
+  socket.once('close', done);
+}
+
+/**
  * A refusal's bookkeeping: the metric, one log line (with the bytes this connection had read when it was
- * refused, so an operator sees what a refusal cost) and, when the body was never read, `connection: close`,
- * so the upload is cut off rather than read to keep the connection alive.
+ * refused, so an operator sees what a refusal cost) and, when the body was never read, a bound on how long
+ * the rest of it may keep arriving (UNREAD_BODY_GRACE_MS).
  */
 function refused(deps: ProxyRouteDeps, req: Request, res: Response, err: AppError, at: { route: ProxyRoute; keyId: string | undefined; bodyRead: boolean }, watch: RequestObservation): void {
   watch.rejected(err.code);
-  if (!at.bodyRead && !res.headersSent && !req.complete) res.setHeader('connection', 'close');
+  if (!at.bodyRead && !req.complete) res.once('finish', () => closeUnlessBodyEnds(req, UNREAD_BODY_GRACE_MS));
   deps.log.info('request refused', {
     requestId: localsOf(res).requestId,
     keyId: at.keyId,
     route: at.route,
     status: err.status,
-    code: err.code,
+    errorCode: err.code,
     bodyRead: at.bodyRead,
     socketBytesRead: req.socket.bytesRead,
   });
