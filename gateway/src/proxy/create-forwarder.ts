@@ -30,7 +30,7 @@ interface Exchange {
  * (an agent whose connection is one HTTP/2 stream per request), and fails over before the first byte.
  *
  * Per attempt: a node without a live tunnel, a stream that cannot be opened or breaks before the
- * head, 429, 529 or other 5xx moves on to the next candidate (at most `maxFailovers` more, after a
+ * head, 429, 529 or other 5xx but 504 moves on to the next candidate (at most `maxFailovers` more, after a
  * short jittered pause) as long as nothing reached the client; the last attempt's answer passes through
  * unchanged (status, body, retry-after, rate-limit headers), or a 502/504 envelope when no node answered.
  * Every node answer goes to `onNodeResponse`, every unreachable node to `onNodeUnreachable`. Once the

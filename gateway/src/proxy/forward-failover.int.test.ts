@@ -9,6 +9,11 @@ const HEADERS = { 'content-type': 'application/json', 'anthropic-version': '2023
 const BODY = JSON.stringify(fakeMessagesBody());
 
 const overloaded = answer(529, { 'content-type': 'application/json', 'request-id': 'req_node_overloaded' }, '{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}');
+const headersTimedOut = answer(
+  504,
+  { 'content-type': 'application/json', 'request-id': 'req_node_timeout' },
+  '{"type":"error","error":{"type":"timeout_error","message":"Anthropic sent no response within 600 s; the request may have been processed."}}',
+);
 const serverError = answer(500, { 'content-type': 'application/json' }, '{"type":"error","error":{"type":"api_error","message":"Internal server error"}}');
 function rateLimited(label: string): Behaviour {
   const reset = String(Math.floor(Date.now() / 1000) + 3600);
@@ -89,6 +94,18 @@ describe('failover before the first byte', () => {
     // The refused answer's stream is gone; the tunnel stays for the next request.
     await until(() => nodes.get('a')?.connections() === 0);
     expect(gw.hub.agentFor('a')).toBeDefined();
+  });
+
+  it('never moves on from a 504 (the request may be running upstream): the client gets it as the node sent it', async () => {
+    const { gw, nodes } = await fleet([
+      ['a', headersTimedOut],
+      ['b', forwardTo(fake.url, apiKey)],
+    ]);
+    const res = await send(gw.url, { headers: HEADERS, body: BODY });
+    expect(res.status).toBe(504);
+    expect(JSON.parse(res.body.toString())).toMatchObject({ type: 'error', error: { type: 'timeout_error' } });
+    expect(seenCount(nodes, 'b')).toBe(0);
+    expect(gw.outcomes[0]).toMatchObject({ nodeId: 'a', status: 504, failovers: 0 });
   });
 
   it('moves on from a node without a tunnel here and reports it unreachable', async () => {

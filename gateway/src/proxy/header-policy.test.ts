@@ -77,6 +77,8 @@ describe('isFailoverStatus', () => {
     [429, true],
     [500, true],
     [502, true],
+    [503, true],
+    [504, false],
     [529, true],
     [200, false],
     [400, false],

@@ -13,9 +13,14 @@ export function attemptHeaders(base: IncomingHttpHeaders, job: { requestId: stri
   return out;
 }
 
-/** A node answer worth trying another node for, when no byte has reached the client yet. */
+/**
+ * A node answer worth trying another node for, when no byte has reached the client yet. Not 504: a node
+ * answers it when Anthropic took the request and sent no response head within UPSTREAM_HEADERS_TIMEOUT_MS
+ * (and Anthropic's own 504 means the same), so the request may be running and billed; running it on another
+ * account could do it twice. The client decides whether to retry.
+ */
 export function isFailoverStatus(status: number): boolean {
-  return status === 429 || status >= 500;
+  return status === 429 || (status >= 500 && status !== 504);
 }
 
 /**
