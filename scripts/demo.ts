@@ -153,6 +153,8 @@ async function main(opts: DemoOptions): Promise<void> {
       say(`demo: port ${opts.port} is taken; the gateway listens on port ${gatewayPort} instead`);
     }
     const adminToken = randomBytes(32).toString('hex');
+    // Its own token: a scraper holds no admin rights (docs/EDGES.md).
+    const metricsToken = randomBytes(32).toString('hex');
     const upstream = fake;
     const input = {
       children,
@@ -163,6 +165,7 @@ async function main(opts: DemoOptions): Promise<void> {
       refreshToken: (accountId: string) => upstream.issueRefreshToken(accountId),
       gatewayPort,
       adminToken,
+      metricsToken,
       workDir,
     };
     const services = await startGatewaySide(input);
@@ -178,7 +181,7 @@ async function main(opts: DemoOptions): Promise<void> {
     if (created.status !== 201) throw new DemoError(`switchyard demo: creating the demo key failed (${created.status}): ${await created.text()}`);
     const { key } = (await created.json()) as { key: string };
     if (stopping) return;
-    for (const line of readyBanner({ gatewayUrl, workerMetricsUrl: services.workerMetricsUrl, userKey: key, adminToken, nodes: NODES, redis: redis.how, prefix: opts.prefix, logDir, verbose: opts.verbose })) say(line);
+    for (const line of readyBanner({ gatewayUrl, workerMetricsUrl: services.workerMetricsUrl, userKey: key, adminToken, metricsToken, nodes: NODES, redis: redis.how, prefix: opts.prefix, logDir, verbose: opts.verbose })) say(line);
   } catch (err) {
     if (stopping) return;
     process.stderr.write(`${err instanceof DemoError ? err.message : `switchyard demo: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`}\n`);

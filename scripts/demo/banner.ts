@@ -9,6 +9,7 @@ export interface BannerInput {
   workerMetricsUrl: string;
   userKey: string;
   adminToken: string;
+  metricsToken: string;
   nodes: { nodeId: string; email: string }[];
   redis: string;
   prefix: string;
@@ -34,7 +35,7 @@ export function readyBanner(b: BannerInput): string[] {
     `  user key     ${b.userKey}`,
     `  admin token  ${b.adminToken}`,
     `  dashboard    ${b.gatewayUrl}/dashboard  (sign in with the admin token)`,
-    `  metrics      ${b.gatewayUrl}/metrics and ${b.workerMetricsUrl}  (Bearer the admin token)`,
+    `  metrics      ${b.gatewayUrl}/metrics and ${b.workerMetricsUrl}  (Bearer ${b.metricsToken})`,
     `  nodes        ${b.nodes.map((n) => `${n.nodeId} (${n.email})`).join(', ')}`,
     `  redis        ${b.redis}, keys under ${b.prefix}`,
     `  logs         ${b.logDir}${b.verbose ? '' : '  (npm run demo -- --verbose streams them here)'}`,

@@ -23,13 +23,15 @@ export interface ServicesInput {
   refreshToken(accountId: string): string;
   gatewayPort: number;
   adminToken: string;
+  /** METRICS_TOKEN of the gateway and the worker (never the admin token). */
+  metricsToken: string;
   /** Node credential volumes and the usage spool go here. */
   workDir: string;
 }
 
 export interface Services {
   gatewayUrl: string;
-  /** The worker's /metrics (its own listener; the admin token guards it, as it guards the gateway's). */
+  /** The worker's /metrics (its own listener; the metrics token guards it, as it guards the gateway's). */
   workerMetricsUrl: string;
   gateway: Child;
   worker: Child;
@@ -47,6 +49,7 @@ export async function startGatewaySide(s: ServicesInput): Promise<Services> {
       PORT: String(s.gatewayPort),
       GATEWAY_ID: 'demo-gateway',
       ADMIN_TOKEN: s.adminToken,
+      METRICS_TOKEN: s.metricsToken,
       DRAIN_TIMEOUT_MS: '5000',
       USAGE_SPOOL_DIR: join(s.workDir, 'usage-spool'),
     },
@@ -55,7 +58,7 @@ export async function startGatewaySide(s: ServicesInput): Promise<Services> {
   const worker = s.children.start({
     name: 'usage-worker',
     ...tsEntry('gateway/src/usage-worker/main.ts'),
-    env: { ...s.common, ...s.redis, HOST: '127.0.0.1', METRICS_PORT: String(workerMetricsPort), METRICS_TOKEN: s.adminToken, WORKER_CLOSE_TIMEOUT_MS: '3000' },
+    env: { ...s.common, ...s.redis, HOST: '127.0.0.1', METRICS_PORT: String(workerMetricsPort), METRICS_TOKEN: s.metricsToken, WORKER_CLOSE_TIMEOUT_MS: '3000' },
   });
   return { gatewayUrl: `http://127.0.0.1:${s.gatewayPort}`, workerMetricsUrl: `http://127.0.0.1:${workerMetricsPort}/metrics`, gateway, worker };
 }
