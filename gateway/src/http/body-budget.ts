@@ -31,7 +31,7 @@ export class BodyBudget {
 /** A body read under a BodyBudget: the bytes, and `release()` to call once the request is over (once). */
 export interface HeldBody {
   body: Buffer;
-  release(): void;
+  release: () => void;
 }
 
 function busy(): AppError {
