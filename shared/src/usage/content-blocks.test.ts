@@ -1,5 +1,18 @@
-import { canonicalJson } from './canonical-json.js';
-import { blockHash, blocksFromStream, countableText, promptBlocks } from './content-blocks.js';
+import { canonicalJson, canonicalJsonWithDepth } from './canonical-json.js';
+import { blockHash, blocksFromStream, countableText, promptBlocks, STAND_IN_BLOCK_TYPE } from './content-blocks.js';
+
+// What a client can send: JSON.parse builds these from a 40 KB body without complaint.
+const DEEP = 20_000;
+function nestedObjects(depth: number, leaf: unknown): unknown {
+  let value = leaf;
+  for (let i = 0; i < depth; i++) value = { a: value };
+  return value;
+}
+function nestedArrays(depth: number, leaf: unknown): unknown {
+  let value = leaf;
+  for (let i = 0; i < depth; i++) value = [value];
+  return value;
+}
 
 describe('canonicalJson', () => {
   it('sorts keys at every depth and parses back to the same value', () => {
@@ -15,6 +28,26 @@ describe('canonicalJson', () => {
 
   it('leaves out undefined members like JSON.stringify does', () => {
     expect(canonicalJson({ a: undefined, b: [undefined] })).toBe('{"b":[null]}');
+  });
+
+  it('serialises values nested 20,000 deep (past where recursion and JSON.stringify overflow the stack)', () => {
+    expect(() => JSON.stringify(nestedObjects(DEEP, 1))).toThrow(RangeError);
+    expect(canonicalJson(nestedObjects(DEEP, 1))).toBe('{"a":'.repeat(DEEP) + '1' + '}'.repeat(DEEP));
+    expect(canonicalJson(nestedArrays(DEEP, 'x'))).toBe('['.repeat(DEEP) + '"x"' + ']'.repeat(DEEP));
+    expect(canonicalJsonWithDepth(nestedObjects(DEEP, [1, { b: [] }])).depth).toBe(DEEP + 3);
+  });
+
+  it('reports the nesting depth of what it serialised', () => {
+    expect(canonicalJsonWithDepth('x')).toEqual({ text: '"x"', depth: 0 });
+    expect(canonicalJsonWithDepth({})).toEqual({ text: '{}', depth: 1 });
+    expect(canonicalJsonWithDepth({ b: [[1]], a: { c: {} } })).toEqual({ text: '{"a":{"c":{}},"b":[[1]]}', depth: 3 });
+  });
+
+  it('escapes lone surrogates in values and keys, so the text parses back to the same value', () => {
+    const value = { '\uDC00key': ['\uD800', 'a\uDBFFb', '\uD83D\uDE00'] };
+    const text = canonicalJson(value);
+    expect(text).toBe('{"\\udc00key":["\\ud800","a\\udbffb","😀"]}');
+    expect(JSON.parse(text)).toEqual(value);
   });
 });
 
@@ -43,6 +76,23 @@ describe('promptBlocks', () => {
     ]);
     expect(promptBlocks({})).toEqual([]);
   });
+
+  it('takes any JSON a client can send for tools, system and messages without throwing', () => {
+    const hostile = [
+      { messages: 'hello' },
+      { messages: 42 },
+      { messages: { role: 'user', content: 'x' } },
+      { messages: nestedArrays(DEEP, { role: 'user', content: 'x' }) },
+      { messages: [null, 7, 'str', [{ role: 'user', content: 'x' }], { role: 'user' }, { content: nestedArrays(DEEP, 'x') }] },
+      { system: [1, null, true, nestedObjects(DEEP, 1), ['nested']], tools: 'all of them' },
+      { tools: [null, 'Read', nestedArrays(DEEP, {})], system: nestedArrays(DEEP, 'x') },
+    ];
+    for (const parts of hostile) expect(() => promptBlocks(parts).map(blockHash)).not.toThrow();
+    expect(promptBlocks(hostile[4]!)).toEqual([]);
+    // Strings in a system array are text; what is neither a string nor an object is no block.
+    expect(promptBlocks({ system: [1, null, 'be brief', [{ type: 'text', text: 'x' }]] })).toEqual([{ type: 'text', text: 'be brief' }]);
+    expect(promptBlocks({ messages: Array.from({ length: 100_000 }, () => null) })).toEqual([]);
+  });
 });
 
 describe('blockHash', () => {
@@ -64,6 +114,23 @@ describe('countableText', () => {
     expect(countableText({ type: 'tool_result', tool_use_id: 't1', content: 'plain' })).toBe('plain');
     expect(countableText({ type: 'image', source: { type: 'base64', data: 'AAAA' } })).toBe('');
     expect(countableText({ name: 'Read', input_schema: { type: 'object' } })).toBe('{"input_schema":{"type":"object"},"name":"Read"}');
+    expect(countableText({ type: STAND_IN_BLOCK_TYPE, text: 'as it was' })).toBe('as it was');
+  });
+
+  it('joins the text of tool results nested in tool results, in order, at any depth', () => {
+    const inner = (text: string) => ({ type: 'tool_result', content: [{ type: 'text', text }] });
+    expect(countableText({ type: 'tool_result', content: [{ type: 'text', text: 'a' }, { type: 'tool_result', content: [inner('b'), { type: 'tool_result', content: 'c' }] }, { type: 'text', text: 'd' }] })).toBe('a\nb\nc\nd');
+    let deep: unknown = [{ type: 'text', text: 'bottom' }];
+    for (let i = 0; i < DEEP; i++) deep = [{ type: 'text', text: `t${i % 3}` }, { type: 'tool_result', content: deep }];
+    const text = countableText({ type: 'tool_result', content: deep });
+    expect(text.split('\n')).toHaveLength(DEEP + 1);
+    expect(text.endsWith('\nbottom')).toBe(true);
+  });
+
+  it('counts tool input of any shape and nesting as its canonical JSON', () => {
+    for (const input of [null, 42, 'text', [1, [2]], true]) expect(countableText({ type: 'tool_use', input })).toBe(input === null ? '{}' : JSON.stringify(input));
+    expect(countableText({ type: 'tool_use', input: nestedObjects(DEEP, 'x') })).toHaveLength(DEEP * 6 + 3);
+    expect(countableText({ type: 'tool_use', input: Array.from({ length: 100_000 }, (_, i) => i) })).toMatch(/^\[0,1,2,.*,99999\]$/);
   });
 });
 
@@ -107,5 +174,20 @@ describe('blocksFromStream', () => {
       { type: 'tool_use', id: 't', name: 'X', input: '{"a":' },
     ]);
     expect(countableText(blocks[1]!)).toBe('"{\\"a\\":"');
+  });
+
+  it('orders blocks by index and ignores indexes that are no array index, however large', () => {
+    const blocks = blocksFromStream([
+      ev('content_block_start', { index: 4_294_967_294, content_block: { type: 'text', text: 'last' } }),
+      ev('content_block_start', { index: 1.5, content_block: { type: 'text', text: 'half' } }),
+      ev('content_block_start', { index: -1, content_block: { type: 'text', text: 'negative' } }),
+      ev('content_block_start', { index: '0', content_block: { type: 'text', text: 'string' } }),
+      ev('content_block_start', { index: 3, content_block: { type: 'text', text: 'first' } }),
+      ev('content_block_delta', { index: 4_294_967_294, delta: { type: 'text_delta', text: '!' } }),
+    ]);
+    expect(blocks).toEqual([
+      { type: 'text', text: 'first' },
+      { type: 'text', text: 'last!' },
+    ]);
   });
 });

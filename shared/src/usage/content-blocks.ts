@@ -18,10 +18,26 @@ export interface PromptParts {
  * The block without `cache_control`: where a client puts its cache breakpoints changes from turn to
  * turn, and it is not text the model reads, so it must not change the block's identity.
  */
-function withoutCacheControl(value: Record<string, unknown>): ContentBlock {
+export function withoutCacheControl(value: Record<string, unknown>): ContentBlock {
   if (!('cache_control' in value)) return value;
   const { cache_control: _ignored, ...rest } = value;
   return rest;
+}
+
+/**
+ * The type of a stand-in: the block a usage job carries in place of one that cannot travel in it as it
+ * is (see `blockIdentity`). It holds the original's countable text, so its count is an estimate of the
+ * original's, and the worker flags every request that uses it as approximate.
+ */
+export const STAND_IN_BLOCK_TYPE = 'switchyard_stand_in';
+
+/** The stand-in of a block: its countable text under the stand-in type. */
+export function standInBlock(block: ContentBlock): ContentBlock {
+  return { type: STAND_IN_BLOCK_TYPE, text: countableText(block) };
+}
+
+export function isStandIn(block: ContentBlock): boolean {
+  return block.type === STAND_IN_BLOCK_TYPE;
 }
 
 function textBlock(text: string): ContentBlock {
@@ -67,15 +83,30 @@ export function blockHash(block: ContentBlock): string {
   return createHash('sha256').update(canonicalJson(block)).digest('hex');
 }
 
+/**
+ * A tool result's text parts joined by newlines, a nested tool result's parts in their place. Walked with
+ * its own stack: results nested in results 20,000 deep (a client can send that) do not recurse.
+ */
 function joinedText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   const parts: string[] = [];
-  for (const item of content) {
-    const block = asRecord(item);
-    if (block) {
+  const stack: { items: readonly unknown[]; next: number }[] = [{ items: content, next: 0 }];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1] as { items: readonly unknown[]; next: number };
+    if (top.next >= top.items.length) {
+      stack.pop();
+      continue;
+    }
+    const block = asRecord(top.items[top.next++]);
+    if (block === undefined) continue;
+    if (block.type !== 'tool_result') {
       const text = countableText(block);
       if (text !== '') parts.push(text);
+    } else if (typeof block.content === 'string') {
+      if (block.content !== '') parts.push(block.content);
+    } else if (Array.isArray(block.content)) {
+      stack.push({ items: block.content, next: 0 });
     }
   }
   return parts.join('\n');
@@ -84,8 +115,8 @@ function joinedText(content: unknown): string {
 /**
  * The text of a block that the tokeniser counts: a text block's text, a thinking block's thinking, a
  * tool call's input (canonical JSON), a tool result's text parts; a tool definition or an unknown
- * block its canonical JSON. Images, documents and redacted thinking count nothing: their bytes are
- * not text the tokeniser can estimate.
+ * block its canonical JSON; a stand-in its text. Images, documents and redacted thinking count nothing:
+ * their bytes are not text the tokeniser can estimate.
  */
 export function countableText(block: ContentBlock): string {
   switch (block.type) {
@@ -102,6 +133,8 @@ export function countableText(block: ContentBlock): string {
     case 'document':
     case 'redacted_thinking':
       return '';
+    case STAND_IN_BLOCK_TYPE:
+      return typeof block.text === 'string' ? block.text : '';
     default:
       return canonicalJson(block);
   }
@@ -123,7 +156,8 @@ export interface StreamEventText {
  * an abort keeps what arrived; tool input that never became valid JSON is kept as its raw text.
  */
 export function blocksFromStream(events: readonly StreamEventText[]): ContentBlock[] {
-  const blocks: ContentBlock[] = [];
+  // By index in a Map, not an array: an index of 4e9 must not make a sparse array that filter() walks.
+  const blocks = new Map<number, ContentBlock>();
   const partialJson = new Map<number, string>();
   for (const { event, data } of events) {
     if (event !== 'content_block_start' && event !== 'content_block_delta') continue;
@@ -133,14 +167,14 @@ export function blocksFromStream(events: readonly StreamEventText[]): ContentBlo
     } catch {
       continue;
     }
-    const index = typeof frame?.index === 'number' ? frame.index : -1;
-    if (index < 0) continue;
+    const index = frame?.index;
+    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) continue;
     if (event === 'content_block_start') {
       const start = asRecord(frame?.content_block);
-      if (start) blocks[index] = { ...start };
+      if (start) blocks.set(index, { ...start });
       continue;
     }
-    const block = blocks[index];
+    const block = blocks.get(index);
     const delta = asRecord(frame?.delta);
     if (!block || !delta) continue;
     switch (delta.type) {
@@ -161,7 +195,7 @@ export function blocksFromStream(events: readonly StreamEventText[]): ContentBlo
     }
   }
   for (const [index, json] of partialJson) {
-    const block = blocks[index];
+    const block = blocks.get(index);
     if (!block) continue;
     try {
       block.input = JSON.parse(json) as unknown;
@@ -169,5 +203,5 @@ export function blocksFromStream(events: readonly StreamEventText[]): ContentBlo
       block.input = json;
     }
   }
-  return blocks.filter((b): b is ContentBlock => b !== undefined);
+  return [...blocks.keys()].sort((a, b) => a - b).map((index) => blocks.get(index) as ContentBlock);
 }

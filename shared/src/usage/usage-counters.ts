@@ -22,7 +22,8 @@ export const USAGE_COUNTER_FIELDS = [
   'estimateMissingBlocks',
   /**
    * Requests whose estimate is approximate: the worker's per-job tokeniser budget ran out and the rest was
-   * estimated from its length, or a block counted that way before was part of the prompt (docs/USAGE.md).
+   * estimated from its length, or a block counted that way before was part of the prompt, or a block
+   * travelled as a stand-in, or estimating failed (docs/USAGE.md, "Whatever its shape").
    */
   'approximateEstimates',
   /** Sum of request durations, for the mean latency. */
