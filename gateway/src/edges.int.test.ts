@@ -3,13 +3,11 @@
 // reaches Anthropic, betas follow the key, a slow header is cut off, and the admin plane is apart, with roles
 // and a throttle. Real processes on loopback: gateway, node, fake upstream, Redis.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { createKeyspace, utcDay } from '@switchyard/shared';
-import { freePort, spawnService, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { testRedisUrl } from '@switchyard/shared/testing';
 import { startChain, type Chain } from './test-harness.js';
 
 jest.setTimeout(120_000);
@@ -249,21 +247,18 @@ describe('header hygiene', () => {
 });
 
 describe('slow clients', () => {
+  // A chain of its own with short limits: a 1 s head, a 2 s request.
+  let slow: Chain;
+  beforeAll(async () => {
+    slow = await startChain({ redisUrl: testRedisUrl(), nodeIds: ['node-s'], gatewayEnv: { HEADERS_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '2000' } });
+    await slow.waitReady();
+  });
+  afterAll(async () => {
+    await slow?.stop();
+  });
+
   it('closes a connection whose request head does not arrive within HEADERS_TIMEOUT_MS', async () => {
-    // A gateway of its own with a 1 s limit (no node needed: the head never completes).
-    const dir = mkdtempSync(join(tmpdir(), 'sy-edges-'));
-    const port = await freePort();
-    const svc = spawnService('gateway/src/main.ts', {
-      REDIS_URL: testRedisUrl(),
-      REDIS_PREFIX: uniquePrefix('edges'),
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      ADMIN_TOKEN: randomBytes(32).toString('hex'),
-      HEADERS_TIMEOUT_MS: '1000',
-      USAGE_SPOOL_DIR: join(dir, 'spool'),
-    });
-    await svc.waitForOutput(/gateway started/);
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = net.connect(slow.gateways[0]!.port, '127.0.0.1');
     let received = '';
     socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
     socket.on('error', () => undefined);
@@ -274,10 +269,23 @@ describe('slow clients', () => {
       socket.once('close', () => resolve(Date.now() - started));
     });
     // 1 s configured, checked every second: closed long before Node's default (60 s) or the old 70 s.
-    svc.kill();
-    rmSync(dir, { recursive: true, force: true });
     expect(closedAfter).toBeLessThan(15_000);
     expect(received).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it('never counts a node tunnel as a slow request: it outlives REQUEST_TIMEOUT_MS and keeps serving', async () => {
+    // The tunnel began as an HTTP/1.1 Upgrade on the same listener; it has been up at least as long as the test above.
+    await new Promise((r) => setTimeout(r, 3 * 2_000));
+    const { key } = await slow.createKey();
+    const res = await fetch(`${slow.gatewayUrl}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      body: messagesBody(),
+    });
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    const opened = slow.nodes['node-s']!.svc.output().split('\n').filter((l) => l.includes('"tunnel open"'));
+    expect(opened).toHaveLength(1);
   });
 });
 
