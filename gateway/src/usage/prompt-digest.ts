@@ -1,6 +1,8 @@
 // The prompt as a usage job carries it: every block's hash, and the content of only the blocks the
 // block-token table does not know yet (docs/USAGE.md). Runs after the response ended, never before.
-import { blockHash, promptBlocks, withDeadline, type Keyspace, type PromptDigest, type PromptParts, type ShippedBlock } from '@switchyard/shared';
+// Total over any prompt a client can send: the walks do not recurse, and a block that could not travel
+// in the job as it is (nested too deep) is digested as its stand-in (shared/src/usage/portable-block.ts).
+import { blockIdentity, promptBlocks, standInBlock, withDeadline, type Keyspace, type PromptDigest, type PromptParts, type ShippedBlock } from '@switchyard/shared';
 import type { KnownHashes } from './known-hashes.js';
 
 /** How the digest learnt which blocks to ship. */
@@ -25,6 +27,16 @@ export interface PromptDigesterDeps {
   now(): number;
   /** A Redis that is connected but does not answer within this is treated as down. Default 1000. */
   timeoutMs?: number;
+}
+
+/**
+ * The digest for a prompt that could not be digested (the last resort; a digest does not throw on any
+ * JSON a client can send): one empty stand-in, shipped, so the request is counted with its exact usage
+ * and an estimate flagged approximate.
+ */
+export function undigestedPrompt(): PromptDigest {
+  const { block, hash } = blockIdentity(standInBlock({ type: 'text', text: '' }));
+  return { hashes: [hash], blocks: [{ hash, block }] };
 }
 
 // One MGET per this many keys, so a huge conversation does not make one huge command.
@@ -53,14 +65,14 @@ export function createPromptDigester(deps: PromptDigesterDeps): PromptDigester {
 
   return {
     async digest(parts, opts) {
-      const blocks = promptBlocks(parts);
-      const hashes = blocks.map(blockHash);
+      const identities = promptBlocks(parts).map(blockIdentity);
+      const hashes = identities.map((identity) => identity.hash);
       const now = deps.now();
       // Each distinct unknown block once, in prompt order.
       const unknown = new Map<string, ShippedBlock>();
-      hashes.forEach((hash, i) => {
-        if (!unknown.has(hash) && !deps.known.has(hash, now)) unknown.set(hash, { hash, block: blocks[i] as ShippedBlock['block'] });
-      });
+      for (const { hash, block } of identities) {
+        if (!unknown.has(hash) && !deps.known.has(hash, now)) unknown.set(hash, { hash, block });
+      }
       let source: DigestSource = 'memory';
       if (opts.askRedis && unknown.size > 0) {
         try {

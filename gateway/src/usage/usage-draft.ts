@@ -1,4 +1,4 @@
-import type { PromptDigest, PromptParts, UsageJob } from '@switchyard/shared';
+import { portableContent, usageModelName, type PromptDigest, type PromptParts, type ResponseContent, type UsageJob } from '@switchyard/shared';
 import type { CaptureResult } from './response-capture.js';
 
 /**
@@ -25,14 +25,23 @@ export interface UsageDraft {
   prompt?: PromptParts;
 }
 
-/** The job payload, from a draft, its capture's result and its prompt's digest. */
+/** The answer as a job can carry it: a JSON answer's content with blocks nested too deep for the job as stand-ins. */
+function portableOutput(output: ResponseContent | null | undefined): ResponseContent | null {
+  if (output === undefined || output === null || output.kind === 'sse') return output ?? null;
+  return { kind: 'message', content: portableContent(output.content) };
+}
+
+/**
+ * The job payload, from a draft, its capture's result and its prompt's digest. The model is client text
+ * and becomes part of keys: it is counted under `usageModelName` (as sent, unless it cannot be a key part).
+ */
 export function usageJobOf(draft: UsageDraft, captured: CaptureResult | undefined, prompt: PromptDigest | null): UsageJob {
   return {
     requestId: draft.requestId,
     at: Math.max(0, Math.trunc(draft.at)),
     keyId: draft.keyId,
     nodeId: draft.nodeId,
-    model: draft.model === '' ? 'unknown' : draft.model,
+    model: usageModelName(draft.model),
     stream: draft.stream,
     status: draft.status,
     durationMs: Math.max(0, draft.durationMs),
@@ -43,6 +52,6 @@ export function usageJobOf(draft: UsageDraft, captured: CaptureResult | undefine
     stopReason: captured?.stopReason ?? null,
     endedCleanly: captured?.endedCleanly ?? false,
     prompt,
-    output: captured?.output ?? null,
+    output: portableOutput(captured?.output),
   };
 }

@@ -1,9 +1,10 @@
 // The gateway's side of usage accounting: a bounded in-memory buffer the routes push onto, a pump that
 // turns drafts into jobs and adds them to BullMQ, and a local spool for whatever Redis cannot take.
-import { JobCatalog, UsageJobSchema, withDeadline, type JobDefaults, type Logger, type PromptDigest, type PromptParts, type UsageJob } from '@switchyard/shared';
+import { JobCatalog, withDeadline, type JobDefaults, type Logger, type PromptDigest, type PromptParts, type UsageJob } from '@switchyard/shared';
 import type { PromptDigester } from './prompt-digest.js';
 import { replaySpool } from './spool-replay.js';
-import { usageJobOf, type UsageDraft } from './usage-draft.js';
+import type { UsageDraft } from './usage-draft.js';
+import { buildUsageJob } from './usage-job-build.js';
 import { createUsageSpool } from './usage-spool.js';
 
 /** The job options every usage job is added with. */
@@ -157,7 +158,7 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
 
   async function handle(draft: UsageDraft, tryQueue: boolean): Promise<void> {
     const useRedis = tryQueue && redisUsable();
-    const job = await build(draft, useRedis);
+    const job = await buildUsageJob(draft, { digest: (parts) => digestOf(parts, useRedis), log });
     if (job === undefined) return;
     // Checked again after the build: stop() may have given up on Redis while the digest waited for it.
     if (useRedis && !spoolOnly && (await add(job))) return;
@@ -174,20 +175,6 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
       }
     }
     return (await deps.digester.digest(parts, { askRedis: false })).digest;
-  }
-
-  async function build(draft: UsageDraft, askRedis: boolean): Promise<UsageJob | undefined> {
-    try {
-      const captured = draft.capture?.result();
-      if (captured !== undefined && captured.shortfall !== 'none') log.warn('usage capture incomplete', { requestId: draft.requestId, shortfall: captured.shortfall });
-      const prompt = draft.prompt === undefined ? null : await digestOf(draft.prompt, askRedis);
-      const parsed = UsageJobSchema.safeParse(usageJobOf(draft, captured, prompt));
-      if (parsed.success) return parsed.data;
-      log.error('usage job invalid', { requestId: draft.requestId, issues: parsed.error.issues.slice(0, 5) });
-    } catch (err) {
-      log.error('usage job build failed', { requestId: draft.requestId, err });
-    }
-    return undefined;
   }
 
   /** True when the job is in the queue; false (Redis failed, timed out, or stop() gave up on it): the caller spools it. */
