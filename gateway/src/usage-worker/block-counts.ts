@@ -3,7 +3,7 @@
 // Round trips per job (docs/USAGE.md, "Throughput"): one read for the hashes this process does not
 // remember (none on a warm conversation), and the writes ride in the same pipeline as the job's totals.
 import type { ChainableCommander, Redis } from 'ioredis';
-import { blockHash, countableText, type ContentBlock, type Keyspace, type Logger, type PromptDigest } from '@switchyard/shared';
+import { blockHash, blockIdentity, countableText, isStandIn, type ContentBlock, type Keyspace, type Logger, type PromptDigest } from '@switchyard/shared';
 import type { TokenBudget, Tokenizer } from './tokenizer.js';
 
 /** What one job's blocks add up to. */
@@ -74,6 +74,17 @@ interface Remembered extends BlockCount {
   refreshedAt: number;
 }
 
+/**
+ * Redis did not answer the block lookup: the job is retried, unlike a failure of the counting itself
+ * (which the handler turns into an approximate estimate).
+ */
+export class BlockLookupError extends Error {
+  override readonly name = 'BlockLookupError';
+  constructor(override readonly cause: unknown) {
+    super('block count lookup failed', { cause });
+  }
+}
+
 /** A bounded map that forgets its least recently used entry first. */
 function createMemo(max: number) {
   const map = new Map<string, Remembered>();
@@ -116,10 +127,15 @@ export function createBlockCounter(deps: BlockCounterDeps): BlockCounter {
     if (hashes.length === 0) return known;
     const pipeline = deps.redis.pipeline();
     for (const hash of hashes) pipeline.getex(keyOf(hash), 'EX', deps.ttlSeconds);
-    const replies = (await pipeline.exec()) ?? [];
+    let replies: [Error | null, unknown][];
+    try {
+      replies = (await pipeline.exec()) ?? [];
+    } catch (err) {
+      throw new BlockLookupError(err);
+    }
     hashes.forEach((hash, i) => {
       const [err, value] = replies[i] ?? [null, null];
-      if (err) throw err;
+      if (err) throw new BlockLookupError(err);
       const c = parseCount(value as string | null);
       if (c !== undefined) known.set(hash, c);
     });
@@ -130,9 +146,12 @@ export function createBlockCounter(deps: BlockCounterDeps): BlockCounter {
     async count(prompt, output, budget) {
       const at = now();
       const promptHashes = prompt?.hashes ?? [];
-      const outputHashes = output.map(blockHash);
+      // An answer's block gets the identity the gateway gives it when the client sends it back: its stand-in
+      // if it could not travel in a job.
+      const outputIds = output.map(blockIdentity);
+      const outputHashes = outputIds.map((id) => id.hash);
       const shipped = new Map((prompt?.blocks ?? []).map(({ hash, block }) => [hash, block as ContentBlock]));
-      outputHashes.forEach((hash, i) => shipped.set(hash, output[i] as ContentBlock));
+      for (const { hash, block } of outputIds) shipped.set(hash, block);
       const outputSet = new Set(outputHashes);
 
       const counts = new Map<string, BlockCount>();
@@ -168,14 +187,17 @@ export function createBlockCounter(deps: BlockCounterDeps): BlockCounter {
           rejectedBlocks += 1;
           continue;
         }
-        const c = deps.tokenizer.measure(countableText(block), budget);
+        const measured = deps.tokenizer.measure(countableText(block), budget);
+        // A stand-in's count is of the text of a block that could not travel as it was: approximate, here and
+        // (kept as ~N) in every later job that reuses it.
+        const c = isStandIn(block) ? { tokens: measured.tokens, approximate: true } : measured;
         counts.set(hash, c);
         const first = !measuredBefore;
         measuredBefore = true;
-        // An approximate count is kept only for a block that used up a whole budget by itself: it would do so again,
-        // so later turns reuse it (flagged). A block cut short because earlier ones took the budget is counted
-        // exactly by a later job instead.
-        if (c.approximate && !first) continue;
+        // A count cut short by the budget is kept only for a block that used up a whole budget by itself: it would
+        // do so again, so later turns reuse it (flagged). A block cut short because earlier ones took the budget is
+        // counted exactly by a later job instead.
+        if (measured.approximate && !first) continue;
         toWrite.set(hash, c);
         memo.set(hash, { ...c, refreshedAt: at });
         newBlocks += 1;

@@ -1,10 +1,13 @@
 // One usage job, start to finish: validate, rebuild the response's blocks, count the blocks nobody
 // counted before, and add the totals once (docs/USAGE.md). BullMQ calls this; tests call it directly.
+// A job the gateway built is always counted with its exact usage: only the estimate may fail, and then it
+// is recorded as approximate (docs/USAGE.md, "Whatever its shape").
 import { UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   blocksFromStream,
   promptBlocks,
+  usageModelName,
   UsageJobSchema,
   type ContentBlock,
   type Keyspace,
@@ -13,7 +16,7 @@ import {
   type UsageCounters,
   type UsageJob,
 } from '@switchyard/shared';
-import { createBlockCounter, type JobBlockCounts } from './block-counts.js';
+import { BlockLookupError, createBlockCounter, type CountedBlocks, type JobBlockCounts } from './block-counts.js';
 import { DEFAULT_JOB_TOKENIZER_BUDGET_MS, type Tokenizer } from './tokenizer.js';
 import { createUsageTotals, recentEntry, usageCounters, usageJobKeys, type UsageJobKeys } from './usage-totals.js';
 
@@ -65,7 +68,8 @@ function outputBlocks(output: ResponseContent | null): ContentBlock[] {
 
 function parseJob(payload: unknown): UsageJob {
   const parsed = UsageJobSchema.safeParse(payload);
-  if (parsed.success) return parsed.data;
+  // The model is client text and part of keys: a job from an older gateway is counted as a newer one would count it.
+  if (parsed.success) return { ...parsed.data, model: usageModelName(parsed.data.model) };
   // Paths and codes only: the payload carries prompt text, which never goes into an error or a log.
   const problems = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(payload)'}: ${i.code}`);
   throw new UnrecoverableError(`usage job payload is invalid (${problems.join('; ')})`);
@@ -78,6 +82,14 @@ function jobKeys(keys: Keyspace, job: UsageJob): UsageJobKeys {
     if (err instanceof RangeError) throw new UnrecoverableError(`usage job cannot be keyed: ${err.message}`);
     throw err;
   }
+}
+
+/** The estimate of a job whose counting threw: nothing estimated, flagged approximate, nothing written to the table. */
+function failedEstimate(): CountedBlocks {
+  return {
+    counts: { estimatedInputTokens: 0, estimatedOutputTokens: 0, estimateMissingBlocks: 0, newBlocks: 0, tokenizerCalls: 0, rejectedBlocks: 0, approximate: true },
+    writes: () => undefined,
+  };
 }
 
 /**
@@ -99,6 +111,21 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
   const budgetMs = deps.tokenizerBudgetMs ?? DEFAULT_JOB_TOKENIZER_BUDGET_MS;
   const totals = createUsageTotals({ redis: deps.redis, retentionDays: deps.retentionDays });
 
+  /**
+   * The job's block counts. Redis not answering the lookup is thrown (a retry helps); anything else that throws
+   * while estimating is the estimate's failure only: the request is counted with its exact usage all the same.
+   */
+  async function estimate(job: UsageJob, budget: { remainingMs: number }): Promise<CountedBlocks> {
+    try {
+      return await blocks.count(job.prompt, outputBlocks(job.output), budget);
+    } catch (err) {
+      if (err instanceof BlockLookupError) throw err.cause;
+      // The error's class only: its message may quote the job's text.
+      deps.log.warn('usage estimate failed: counted with exact usage, estimate approximate', { requestId: job.requestId, error: err instanceof Error ? err.name : typeof err });
+      return failedEstimate();
+    }
+  }
+
   return {
     async handle(payload) {
       // 1. Everything that can make the job uncountable is found before any work is done.
@@ -106,7 +133,7 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
       const target = jobKeys(deps.keys, job);
       // 2. The js-tiktoken side: only blocks the table does not know reach the tokeniser, within the job's budget.
       const budget = { remainingMs: budgetMs };
-      const { counts, writes } = await blocks.count(job.prompt, outputBlocks(job.output), budget);
+      const { counts, writes } = await estimate(job, budget);
       const tokenizerMs = budgetMs - budget.remainingMs;
       if (budget.remainingMs <= 0) deps.log.info('usage estimate approximate: tokeniser budget ran out', { requestId: job.requestId, budgetMs, tokenizerMs: Math.round(tokenizerMs) });
       // 3. The marker and every increment in one script: a duplicate finds the marker and adds nothing. The new
