@@ -1,32 +1,45 @@
 #!/usr/bin/env bash
 # Rolls a node-agent image to every node of the fleet, one node at a time, the first one as the canary:
 #   1. read and check the whole node list first: a typo touches no node
-#   2. for each node, in the list's order:
+#   2. open an SSH tunnel to the gateway host's admin listeners (loopback only there; the edge does not serve
+#      /admin), unless ADMIN_ENDPOINTS names them already
+#   3. for each node, in the list's order:
 #        note its startedAt as the gateway shows it (GET /admin/nodes: what the node reports over its tunnel),
 #        so the old process's entry is not taken for the new
 #        over SSH (pinned host key), run deploy/roll-node.sh there: pull, drain (stop), up, wait for /health
 #        wait until the new process has dialled in and reports the expected git sha (wait-node-version.sh)
 #        after the canary, optionally watch it for CANARY_SOAK_SECONDS: it must not restart meanwhile
-#   3. the first failure stops the roll-out: the nodes after it are not touched, and are named
+#   4. the first failure stops the roll-out: the nodes after it are not touched, and are named
 #
 # Environment:
 #   FLEET_NODES           one node per line: `user@host[:port] /path/to/compose/dir node-id` (# comments allowed)
 #   IMAGE_TAG             the image tag to roll out, e.g. sha-<40-char git sha>
 #   EXPECTED_GIT_SHA      the sha every node must report; default: from a sha-<sha> tag, else what the canary runs
-#   GATEWAY_URL, ADMIN_TOKEN                 to read GET /admin/nodes
-#   SSH_KEY_FILE, SSH_KNOWN_HOSTS_FILE       see ssh-run.sh
+#   ADMIN_READ_TOKEN      the gateways' read-only admin token, to read GET /admin/nodes (never ADMIN_TOKEN)
+#   GATEWAY_SSH_HOST      user@host[:port] of the gateway host: the admin listeners are read through an SSH
+#                         tunnel to its loopback (`ssh -N -L <socket>:127.0.0.1:<port>`, one Unix socket here
+#                         per port, in a directory only this user can open)
+#   GATEWAY_ADMIN_PORTS   the admin listeners' ports on that loopback, tried in order (default "9090 9091":
+#                         gateway-1's and gateway-2's, ADMIN_HOST_PORT and ADMIN_HOST_PORT_2 in the stack)
+#   ADMIN_ENDPOINTS       instead of the two above: admin listeners you reach already (see wait-node-version.sh)
+#   SSH_KEY_FILE, SSH_KNOWN_HOSTS_FILE       see ssh-common.sh (the gateway host's key pinned too)
 #   NODE_WAIT_TIMEOUT (300), NODE_POLL_INTERVAL (5)   for each node to dial in and report, seconds
 #   ROLL_HEALTH_TIMEOUT (180), ROLL_POLL_INTERVAL (2) for each node's /health on its host, seconds
 #   CANARY_SOAK_SECONDS (0)                           how long the canary must stay up before the next node
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=deploy/ssh-common.sh
+source "$here/ssh-common.sh"
 : "${FLEET_NODES:?set FLEET_NODES: one node per line, user@host[:port] /path/to/dir node-id}"
 : "${IMAGE_TAG:?set IMAGE_TAG to the node-agent image tag to roll out}"
-: "${GATEWAY_URL:?set GATEWAY_URL}"
-: "${ADMIN_TOKEN:?set ADMIN_TOKEN}"
+: "${ADMIN_READ_TOKEN:?set ADMIN_READ_TOKEN: the read-only admin token of the gateways, to read GET /admin/nodes}"
+if [ -z "${ADMIN_ENDPOINTS:-}" ]; then
+  : "${GATEWAY_SSH_HOST:?set GATEWAY_SSH_HOST (user@host[:port] of the gateway host, whose loopback has the admin listeners), or ADMIN_ENDPOINTS}"
+fi
 : "${SSH_KEY_FILE:?set SSH_KEY_FILE}"
 : "${SSH_KNOWN_HOSTS_FILE:?set SSH_KNOWN_HOSTS_FILE}"
+admin_ports=${GATEWAY_ADMIN_PORTS:-9090 9091}
 expected=${EXPECTED_GIT_SHA:-}
 soak=${CANARY_SOAK_SECONDS:-0}
 health_timeout=${ROLL_HEALTH_TIMEOUT:-180}
@@ -68,6 +81,46 @@ done <<<"$FLEET_NODES"
 [ "$bad" -eq 0 ] || { log "no node was touched"; exit 2; }
 [ "${#ids[@]}" -gt 0 ] || { log "FLEET_NODES lists no node"; exit 2; }
 
+# 2. The admin listeners, through an SSH tunnel to the gateway host's loopback: a Unix socket per port, in a
+# directory of our own, so nothing else on this machine can use the tunnel. It lives as long as this script.
+tunnel_pid=''
+tunnel_dir=''
+close_tunnel() {
+  if [ -n "$tunnel_pid" ]; then
+    kill "$tunnel_pid" 2>/dev/null || true
+    wait "$tunnel_pid" 2>/dev/null || true
+  fi
+  if [ -n "$tunnel_dir" ]; then rm -rf "$tunnel_dir"; fi
+}
+open_tunnel() {
+  local forwards=() endpoints=() port deadline=$((SECONDS + 30)) missing
+  ssh_prepare roll-fleet "$GATEWAY_SSH_HOST" || { log "no node was touched"; exit 2; }
+  tunnel_dir=$(mktemp -d)
+  for port in $admin_ports; do
+    [[ $port =~ ^[0-9]{1,5}$ ]] || { log "GATEWAY_ADMIN_PORTS: '$port' is not a port; no node was touched"; exit 2; }
+    forwards+=(-L "$tunnel_dir/$port.sock:127.0.0.1:$port")
+    endpoints+=("unix:$tunnel_dir/$port.sock")
+  done
+  [ "${#endpoints[@]}" -gt 0 ] || { log "GATEWAY_ADMIN_PORTS names no port; no node was touched"; exit 2; }
+  ssh "${ssh_options[@]}" -N -o ExitOnForwardFailure=yes "${forwards[@]}" "$ssh_host" </dev/null &
+  tunnel_pid=$!
+  while :; do
+    missing=0
+    for port in $admin_ports; do [ -S "$tunnel_dir/$port.sock" ] || missing=1; done
+    [ "$missing" -eq 0 ] && break
+    if ! kill -0 "$tunnel_pid" 2>/dev/null || ((SECONDS >= deadline)); then
+      log "could not open the SSH tunnel to the admin listeners on $GATEWAY_SSH_HOST (ports $admin_ports); no node was touched"
+      exit 1
+    fi
+    sleep 0.1
+  done
+  ADMIN_ENDPOINTS=${endpoints[*]}
+  log "reading GET /admin/nodes through an SSH tunnel to $GATEWAY_SSH_HOST, ports $admin_ports"
+}
+trap close_tunnel EXIT
+if [ -z "${ADMIN_ENDPOINTS:-}" ]; then open_tunnel; fi
+export ADMIN_ENDPOINTS
+
 log "rolling $IMAGE_TAG to ${#ids[@]} node(s), one at a time; canary: ${ids[0]}"
 summary "### node-agent $IMAGE_TAG" "" "| node | result |" "| --- | --- |"
 
@@ -83,7 +136,7 @@ stop_here() {
   exit 1
 }
 
-# 2. One node at a time.
+# 3. One node at a time.
 for i in "${!ids[@]}"; do
   id=${ids[$i]}
   role=node

@@ -5,13 +5,14 @@
 #   1. pin the tag in .env (GATEWAY_TAG; the worker runs the same image) and pull it: if the image cannot
 #      be had, nothing was touched
 #   2. for gateway-1, then gateway-2:
-#        recreate it: compose stops the old container first (SIGTERM: it answers /health with 503 at once,
-#        so the edge stops sending it requests, and finishes its streams within stop_grace_period; its
-#        nodes keep serving through the other replica), then starts the new one; wait until the new one
-#        passes /ready (Redis reachable, a node dialled in); check it runs the expected git sha; wait until
-#        every node connected to the other replica has dialled in to the new one too (their tunnels are
-#        what the other replica's clients will need once it goes); give the edge's active health check
-#        time to take it back (ROLL_SETTLE_SECONDS) before the other replica goes
+#        list the nodes connected to the other replica (before anything is touched: a replica whose nodes
+#        cannot be listed stops the roll-out here); recreate this one: compose stops the old container first
+#        (SIGTERM: it answers /health with 503 at once, so the edge stops sending it requests, and finishes
+#        its streams within stop_grace_period; its nodes keep serving through the other replica), then
+#        starts the new one; wait until the new one passes /ready (Redis reachable, a node dialled in);
+#        check it runs the expected git sha; wait until every node listed has dialled in to the new one too
+#        (their tunnels are what the other replica's clients will need once it goes); give the edge's active
+#        health check time to take it back (ROLL_SETTLE_SECONDS) before the other replica goes
 #      a replica that does not become ready, or that a node does not reach, stops the roll-out there: the
 #      other one was not touched
 #   3. the usage worker (its jobs wait in Redis while it restarts)
@@ -19,6 +20,11 @@
 # Run on the gateway host (deploy-gateway pipes it over SSH):
 #   deploy/ssh-run.sh user@host deploy/roll-gateway.sh /opt/switchyard sha-<git sha> <git sha>
 # or by hand on the host:  bash roll-gateway.sh /opt/switchyard [TAG] [GIT_SHA]
+#
+# The node lists come from each replica's own GET /admin/nodes, asked inside its container on its admin
+# listener (ADMIN_PORT; PORT where it has none) with the read-only token it runs with (ADMIN_READ_TOKEN): the
+# token never leaves the container, and this script never uses ADMIN_TOKEN. A replica without ADMIN_READ_TOKEN
+# stops the roll-out, saying so.
 #
 # Environment: ROLL_HEALTH_TIMEOUT (seconds, default 180: for /ready), ROLL_NODES_TIMEOUT (seconds, default
 # ROLL_HEALTH_TIMEOUT: for the nodes to dial in; a node redials within 30 s), ROLL_POLL_INTERVAL (seconds,
@@ -66,25 +72,49 @@ wait_for() {
 }
 
 # The ids of the nodes with a tunnel to a replica, one per line, sorted: its own GET /admin/nodes (`nodes`
-# lists the nodes connected to the gateway that answers), asked inside its container with the ADMIN_TOKEN
-# it runs with, so the token never leaves the container.
-list_nodes='fetch("http://127.0.0.1:" + (process.env.PORT || "8080") + "/admin/nodes", { headers: { authorization: "Bearer " + process.env.ADMIN_TOKEN } })
-  .then(async (r) => { if (r.status !== 200) process.exit(1); for (const n of (await r.json()).nodes) console.log(n.nodeId); })
+# lists the nodes connected to the gateway that answers), asked inside its container on its admin listener
+# with the read-only token it runs with. Exit 3: the container has no ADMIN_READ_TOKEN; 4: the gateway refused
+# it; 1: no answer.
+list_nodes='const token = process.env.ADMIN_READ_TOKEN;
+if (!token) { console.error("ADMIN_READ_TOKEN is not set in this container"); process.exit(3); }
+const own = process.env.ADMIN_PORT;
+const bound = (own ? process.env.ADMIN_HOST || "127.0.0.1" : process.env.HOST) || "0.0.0.0";
+const host = bound === "0.0.0.0" || bound === "::" ? "127.0.0.1" : bound.includes(":") ? "[" + bound + "]" : bound;
+fetch("http://" + host + ":" + (own || process.env.PORT || "8080") + "/admin/nodes", { headers: { authorization: "Bearer " + token } })
+  .then(async (r) => {
+    if (r.status === 401 || r.status === 403) process.exit(4);
+    if (r.status !== 200) process.exit(1);
+    for (const n of (await r.json()).nodes) console.log(n.nodeId);
+  })
   .catch(() => process.exit(1))'
 nodes_of() {
   docker compose exec -T "$1" node -e "$list_nodes" | tr -d '\r' | sort -u
 }
 
-# Waits until every node connected to the other replica has dialled in to this one too, or fails.
+# Stops the roll-out, saying why a replica's nodes could not be listed (nodes_of's exit code).
+cannot_list() {
+  local service=$1 rc=$2
+  case $rc in
+    3) fail "ADMIN_READ_TOKEN is not set in $service's container, so its nodes cannot be listed (this script never uses ADMIN_TOKEN): set ADMIN_READ_TOKEN in .env; a stack from before the read-only role is brought onto it once by hand (README, \"Update the fleet\")" ;;
+    4) fail "$service refused its own ADMIN_READ_TOKEN: it runs a release without the read-only role, or another token than .env's; bring it onto the read-only role once by hand (README, \"Update the fleet\")" ;;
+    *) fail "could not list the nodes connected to $service (GET /admin/nodes inside its container)" ;;
+  esac
+}
+
+# Waits until every node in $3 (the other replica's, listed before this one was replaced) has dialled in to
+# this one too, or fails.
 wait_for_nodes() {
-  local service=$1 other=$2 deadline=$((SECONDS + nodes_timeout)) want have missing
-  want=$(nodes_of "$other") || fail "could not list the nodes connected to $other"
+  local service=$1 other=$2 want=$3 deadline=$((SECONDS + nodes_timeout)) have missing rc
   if [ -z "$want" ]; then
     log "no node is connected to $other: none to wait for"
     return
   fi
   while :; do
-    have=$(nodes_of "$service") || have=''
+    rc=0
+    have=$(nodes_of "$service") || rc=$?
+    # The new container without the read-only token: waiting will not mend it.
+    if [ "$rc" -eq 3 ] || [ "$rc" -eq 4 ]; then cannot_list "$service" "$rc"; fi
+    [ "$rc" -eq 0 ] || have=''
     missing=$(comm -23 <(printf '%s\n' "$want") <(printf '%s\n' "$have") | paste -sd ' ' -)
     if [ -z "$missing" ]; then
       log "$service has every node $other has: $(paste -sd ' ' - <<<"$want")"
@@ -121,11 +151,15 @@ docker compose pull "${replicas[@]}" worker || fail "could not pull the image; n
 for service in "${replicas[@]}"; do
   other=${replicas[0]}
   [ "$other" = "$service" ] && other=${replicas[1]}
+  # Before this replica is touched: the nodes it must have once it is back.
+  rc=0
+  want=$(nodes_of "$other") || rc=$?
+  [ "$rc" -eq 0 ] || cannot_list "$other" "$rc"
   log "replacing $service (the other replica serves meanwhile; the old container drains first)"
   docker compose up -d --no-deps --force-recreate "$service"
   wait_for "$service" /ready node gateway/dist/healthcheck.js /ready
   check_sha "$service"
-  wait_for_nodes "$service" "$other"
+  wait_for_nodes "$service" "$other" "$want"
   log "$service is ready"
   sleep "$settle"
 done

@@ -1,25 +1,31 @@
 // The roll-out scripts, run for real: deploy/roll-fleet.sh and deploy/roll-gateway.sh (through deploy/ssh-run.sh)
 // with a fake `ssh` and a fake `docker` first on PATH (test/deploy/fakes: they record every call in one log and
 // play the hosts' containers in temp directories), and a small HTTP server that answers GET /admin/nodes like
-// the gateway from the nodes' current containers (a node is listed while it is connected, with the state it
-// reports over its tunnel). What an operator relies on: the canary goes first, one node at a time, each drains
-// (stop) before it starts again, the next node waits for the previous one to dial in again reporting the new
-// git sha, the first failure stops the roll-out with the rest untouched, and SSH only ever talks to hosts whose
-// key is pinned. The gateway host: gateway-1 is replaced, passes /ready and has every node the old gateway-2 has
-// dialled in before gateway-2 is touched, so no node is ever without a tunnel to a serving replica.
+// the gateway's admin listener from the nodes' current containers (a node is listed while it is connected, with
+// the state it reports over its tunnel), reached as in production: through an SSH tunnel to the gateway host's
+// loopback (the fake ssh relays a Unix socket to the stand-in's port), with the read-only token. What an operator
+// relies on: the canary goes first, one node at a time, each drains (stop) before it starts again, the next node
+// waits for the previous one to dial in again reporting the new git sha, the first failure stops the roll-out with
+// the rest untouched, SSH only ever talks to hosts whose key is pinned, and no script needs ADMIN_TOKEN. The
+// gateway host: gateway-1 is replaced, passes /ready and has every node the old gateway-2 had dialled in before
+// gateway-2 is touched, so no node is ever without a tunnel to a serving replica; a replica whose nodes cannot be
+// listed with the read-only token stops the roll-out before anything is touched.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { freePort } from '@switchyard/shared/testing';
 
 jest.setTimeout(60_000);
 
 const REPO = resolve(__dirname, '../..');
 const DEPLOY = join(REPO, 'deploy');
-const ADMIN_TOKEN = 'test-admin-token-for-the-fake-gateway';
+const READ_TOKEN = 'test-read-only-token-for-the-fake-gateway';
+/** The gateway host, whose loopback has the admin listeners (the fake ssh plays it here). */
+const GATEWAY_HOST = 'gw-host';
 const sha = () => randomBytes(20).toString('hex');
 
 interface NodeSpec {
@@ -103,7 +109,7 @@ function nodeDir(spec: NodeSpec, oldSha: string, startedAt: number): string {
 interface Fleet {
   nodes: (NodeSpec & { dir: string })[];
   list: string;
-  admin: { url: string; server: Server };
+  admin: { url: string; port: number; server: Server };
 }
 
 /**
@@ -117,7 +123,7 @@ async function startAdmin(nodes: Fleet['nodes'], initial: Map<string, { gitSha: 
   const lastServed = new Map<string, string>();
   for (const node of nodes) lastState.set(node.id, { state: readFileSync(join(node.dir, '.fake/node-agent'), 'utf8'), polls: 1 });
   const server = createServer((req, res) => {
-    if (req.headers.authorization !== `Bearer ${ADMIN_TOKEN}`) {
+    if (req.headers.authorization !== `Bearer ${READ_TOKEN}`) {
       res.writeHead(401).end();
       return;
     }
@@ -150,7 +156,8 @@ async function startAdmin(nodes: Fleet['nodes'], initial: Map<string, { gitSha: 
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ nodes: entries }));
   });
   await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+  const port = (server.address() as AddressInfo).port;
+  return { url: `http://127.0.0.1:${port}`, port, server };
 }
 
 const servers: Server[] = [];
@@ -158,14 +165,14 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((closed) => s.close(closed))));
 });
 
-async function fleet(specs: NodeSpec[]): Promise<Fleet> {
+async function fleet(specs: NodeSpec[], gatewayPinned = true): Promise<Fleet> {
   const initial = new Map<string, { gitSha: string; startedAt: number }>();
   const nodes = specs.map((spec, i) => {
     const before = { gitSha: spec.oldSha ?? sha(), startedAt: 1_700_000_000_000 + i };
     initial.set(spec.id, before);
     return { ...spec, dir: nodeDir(spec, before.gitSha, before.startedAt) };
   });
-  pin(specs.filter((s) => s.pinned !== false));
+  pin([...specs.filter((s) => s.pinned !== false), ...(gatewayPinned ? [{ host: GATEWAY_HOST }] : [])]);
   const admin = await startAdmin(nodes, initial);
   servers.push(admin.server);
   const list = [
@@ -180,8 +187,10 @@ function rollFleet(f: Fleet, newSha: string, env: Record<string, string> = {}): 
   return run('roll-fleet.sh', [], {
     FLEET_NODES: f.list,
     IMAGE_TAG: `sha-${newSha}`,
-    GATEWAY_URL: f.admin.url,
-    ADMIN_TOKEN,
+    GATEWAY_SSH_HOST: `deploy@${GATEWAY_HOST}`,
+    GATEWAY_ADMIN_PORTS: String(f.admin.port),
+    ADMIN_READ_TOKEN: READ_TOKEN,
+    // The stand-in answers with the fleet through the relay only: the tests never give the scripts its URL.
     SSH_KEY_FILE: keyFile,
     SSH_KNOWN_HOSTS_FILE: knownHosts,
     NODE_WAIT_TIMEOUT: '10',
@@ -210,9 +219,11 @@ describe('roll-fleet.sh: the node-agent to every node', () => {
     const r = await rollFleet(f, newSha);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining(`all 3 node(s) run git sha ${newSha}`) as unknown });
 
-    // SSH: the list's order, each with the pinned known_hosts and strict checking, the port from the list.
+    // First the tunnel to the gateway host's admin listener (pinned like every host), then the nodes.
     const ssh = r.log.filter((l) => l.startsWith('ssh '));
-    expect(ssh).toEqual([
+    expect(ssh[0]).toMatch(new RegExp(`^ssh dest=deploy@${GATEWAY_HOST} port=22 key=${keyFile} strict=yes known=${knownHosts} forward=/\\S+/${f.admin.port}\\.sock:127\\.0\\.0\\.1:${f.admin.port}$`));
+    // SSH to the nodes: the list's order, each with the pinned known_hosts and strict checking, the port from the list.
+    expect(ssh.slice(1)).toEqual([
       `ssh dest=deploy@host-a port=22 key=${keyFile} strict=yes known=${knownHosts}`,
       `ssh dest=deploy@host-b port=2222 key=${keyFile} strict=yes known=${knownHosts}`,
       `ssh dest=deploy@host-c port=22 key=${keyFile} strict=yes known=${knownHosts}`,
@@ -339,11 +350,65 @@ describe('roll-fleet.sh: the node-agent to every node', () => {
     expect(r.log).toEqual([]);
   });
 
-  it('refuses a wrong admin token at once rather than waiting', async () => {
+  it('refuses a wrong read-only token at once rather than waiting', async () => {
     const f = await fleet([{ id: 'node-a', host: 'host-a' }]);
-    const r = await rollFleet(f, sha(), { ADMIN_TOKEN: 'not-the-token' });
+    const r = await rollFleet(f, sha(), { ADMIN_READ_TOKEN: 'not-the-token' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('the gateway refused ADMIN_TOKEN');
+    expect(r.stderr).toContain('refused ADMIN_READ_TOKEN');
+    expect(onHost(r.log, 'host-a')).toEqual([]);
+  });
+
+  it('needs the read-only token, never the admin token: with ADMIN_TOKEN alone it touches nothing and names ADMIN_READ_TOKEN', async () => {
+    const f = await fleet([{ id: 'node-a', host: 'host-a' }]);
+    const r = await rollFleet(f, sha(), { ADMIN_READ_TOKEN: '', ADMIN_TOKEN: READ_TOKEN });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('set ADMIN_READ_TOKEN');
+    expect(r.log).toEqual([]);
+  });
+
+  it('closes its tunnel when it ends: its sockets and their directory are gone', async () => {
+    const f = await fleet([{ id: 'node-a', host: 'host-a' }]);
+    const r = await rollFleet(f, sha());
+    expect(r.code).toBe(0);
+    const socket = /forward=(\S+\.sock):/.exec(r.log.find((l) => l.includes(' forward=')) ?? '')?.[1];
+    expect(socket).toBeDefined();
+    expect(existsSync(dirname(socket!))).toBe(false);
+  });
+
+  it('reads gateway-2’s admin listener when gateway-1’s does not answer (e.g. it is being replaced)', async () => {
+    const f = await fleet([{ id: 'node-a', host: 'host-a' }]);
+    const closed = await freePort();
+    const newSha = sha();
+    const r = await rollFleet(f, newSha, { GATEWAY_ADMIN_PORTS: `${closed} ${f.admin.port}` });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining(`all 1 node(s) run git sha ${newSha}`) as unknown });
+    expect(r.log.find((l) => l.includes(' forward='))).toContain(`${closed}.sock:127.0.0.1:${closed},`);
+  });
+
+  it('reaches the admin listeners only through a pinned gateway host: an unpinned one opens no tunnel and no node is touched', async () => {
+    const f = await fleet([{ id: 'node-a', host: 'host-a' }], false);
+    const r = await rollFleet(f, sha());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('Host key verification failed.');
+    expect(r.stderr).toContain(`could not open the SSH tunnel to the admin listeners on deploy@${GATEWAY_HOST}`);
+    expect(onHost(r.log, 'host-a')).toEqual([]);
+  });
+
+  it('by hand, ADMIN_ENDPOINTS names admin listeners already reachable (your own tunnel): no tunnel of its own', async () => {
+    const f = await fleet([{ id: 'node-a', host: 'host-a' }]);
+    const r = await rollFleet(f, sha(), { GATEWAY_SSH_HOST: '', ADMIN_ENDPOINTS: f.admin.url });
+    expect(r.code).toBe(0);
+    expect(r.log.some((l) => l.includes(' forward='))).toBe(false);
+  });
+
+  it('an endpoint that answers /admin with 404 (the public URL, a main port) is no admin listener: it stops at once, naming ADMIN_PORT', async () => {
+    const f = await fleet([{ id: 'node-a', host: 'host-a' }]);
+    const publicSide = createServer((_req, res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{"type":"error","error":{"type":"not_found_error","message":"Not found"}}'));
+    await new Promise<void>((listening) => publicSide.listen(0, '127.0.0.1', listening));
+    servers.push(publicSide);
+    const r = await rollFleet(f, sha(), { GATEWAY_SSH_HOST: '', ADMIN_ENDPOINTS: `http://127.0.0.1:${(publicSide.address() as AddressInfo).port}` });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('that is no admin listener');
+    expect(r.stderr).toContain('ADMIN_ENDPOINTS must reach ADMIN_PORT');
     expect(r.log).toEqual([]);
   });
 });
@@ -382,13 +447,13 @@ describe('roll-gateway.sh: the gateway host, one replica at a time', () => {
     // It waited: /ready failed before it passed, and only then was gateway-2 touched.
     expect(r.log.filter((l) => l === 'probe host=gw gateway-1 /ready fail')).toHaveLength(2);
     expect(up1).toBeLessThan(ready1);
-    // Then the nodes gateway-2 has: the new gateway-1 listed none of them twice, then both, and only then
-    // was gateway-2 touched (its nodes have a tunnel to the new gateway-1 by then).
+    // The nodes gateway-2 has were listed before gateway-1 was touched; the new gateway-1 listed none of them
+    // twice, then both, and only then was gateway-2 touched (its nodes have a tunnel to the new gateway-1 by then).
     const other2 = at('nodes host=gw gateway-2 node-a,node-b');
     const rejoined1 = at('nodes host=gw gateway-1 node-a,node-b');
     expect(r.log.filter((l) => l === 'nodes host=gw gateway-1 none')).toHaveLength(2);
-    expect(ready1).toBeLessThan(other2);
-    expect(other2).toBeLessThan(rejoined1);
+    expect(other2).toBeLessThan(up1);
+    expect(ready1).toBeLessThan(rejoined1);
     expect(rejoined1).toBeLessThan(up2);
     expect(r.stderr).toContain('gateway-1 has every node gateway-2 has: node-a node-b');
     expect(ready1).toBeLessThan(up2);
@@ -424,9 +489,44 @@ describe('roll-gateway.sh: the gateway host, one replica at a time', () => {
     const r = await rollGateway(dir, sha());
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('gateway-1 did not pass /ready within 2s');
-    expect(r.log.some((l) => l.includes('gateway-2') && !l.includes('compose pull'))).toBe(false);
+    // gateway-2 was only asked for its nodes (before gateway-1 was touched), never pulled down or recreated.
+    const listing = (l: string) => l.includes(' exec -T gateway-2 node -e ') || l.startsWith('nodes host=gw gateway-2 ');
+    expect(r.log.filter((l) => l.includes('gateway-2') && !l.includes('compose pull') && !listing(l))).toEqual([]);
     expect(runningSha(dir, 'gateway-2')).toBe(oldSha);
     expect(runningSha(dir, 'worker')).toBe(oldSha);
+  });
+
+  it('stops before touching anything when gateway-2 runs without ADMIN_READ_TOKEN: never falls back to ADMIN_TOKEN', async () => {
+    const oldSha = sha();
+    const dir = gatewayHost(['nodes=node-a', 'read-token.gateway-2=unset'], oldSha);
+    const r = await rollGateway(dir, sha());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('ADMIN_READ_TOKEN is not set in gateway-2');
+    expect(r.stderr).toContain('never uses ADMIN_TOKEN');
+    expect(r.log.some((l) => l.includes('--force-recreate'))).toBe(false);
+    for (const service of ['gateway-1', 'gateway-2', 'worker']) expect(runningSha(dir, service)).toBe(oldSha);
+  });
+
+  it('stops before touching anything when gateway-2 refuses its read-only token (a release before the role)', async () => {
+    const oldSha = sha();
+    const dir = gatewayHost(['nodes=node-a', 'read-token.gateway-2=refused'], oldSha);
+    const r = await rollGateway(dir, sha());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('gateway-2 refused its own ADMIN_READ_TOKEN');
+    expect(r.log.some((l) => l.includes('--force-recreate'))).toBe(false);
+    expect(runningSha(dir, 'gateway-1')).toBe(oldSha);
+  });
+
+  it('stops at once when the new gateway-1 has no read-only token (rather than waiting out the nodes’ timeout); gateway-2 is untouched', async () => {
+    const oldSha = sha();
+    const dir = gatewayHost(['nodes=node-a', 'read-token.gateway-1.new=unset'], oldSha);
+    const started = Date.now();
+    const r = await rollGateway(dir, sha(), 60);
+    expect(r.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(r.stderr).toContain('ADMIN_READ_TOKEN is not set in gateway-1');
+    expect(r.log.some((l) => l.includes('--force-recreate gateway-2'))).toBe(false);
+    expect(runningSha(dir, 'gateway-2')).toBe(oldSha);
   });
 
   it('refuses to go on when the new gateway-1 runs another build than the one asked for', async () => {
@@ -436,5 +536,65 @@ describe('roll-gateway.sh: the gateway host, one replica at a time', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/gateway-1 runs git sha '[0-9a-f]{40}', expected '[0-9a-f]{40}'/);
     expect(runningSha(dir, 'gateway-2')).toBe(oldSha);
+  });
+});
+
+describe('roll-gateway.sh’s node list, run as it runs inside a gateway’s container', () => {
+  // The script roll-gateway.sh hands `node -e` in each container, taken from the file as shipped.
+  const listNodes = /^list_nodes='([\s\S]*?)'$/m.exec(readFileSync(join(DEPLOY, 'roll-gateway.sh'), 'utf8'))?.[1] ?? '';
+  let asked: { url: string; authorization: string | undefined }[];
+  let answer: number;
+  let listener: Server;
+  let port: number;
+
+  beforeEach(async () => {
+    asked = [];
+    answer = 200;
+    listener = createServer((req, res) => {
+      asked.push({ url: req.url ?? '', authorization: req.headers.authorization });
+      res.writeHead(answer, { 'content-type': 'application/json' }).end(JSON.stringify({ nodes: [{ nodeId: 'node-b' }, { nodeId: 'node-a' }] }));
+    });
+    await new Promise<void>((listening) => listener.listen(0, '127.0.0.1', listening));
+    port = (listener.address() as AddressInfo).port;
+  });
+  afterEach(async () => {
+    await new Promise((closed) => listener.close(closed));
+  });
+
+  function inContainer(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((done) => {
+      const child = spawn(process.execPath, ['-e', listNodes], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
+    });
+  }
+
+  it('asks the admin listener (ADMIN_PORT, all addresses read as loopback) with the read-only token, and prints the node ids', async () => {
+    const r = await inContainer({ ADMIN_READ_TOKEN: READ_TOKEN, ADMIN_TOKEN: 'the-admin-token-it-must-not-use', ADMIN_HOST: '0.0.0.0', ADMIN_PORT: String(port), HOST: '0.0.0.0', PORT: '1' });
+    expect(r).toEqual({ code: 0, stdout: 'node-b\nnode-a\n', stderr: '' });
+    expect(asked).toEqual([{ url: '/admin/nodes', authorization: `Bearer ${READ_TOKEN}` }]);
+  });
+
+  it('without ADMIN_PORT, asks the main port (the admin plane is served there)', async () => {
+    const r = await inContainer({ ADMIN_READ_TOKEN: READ_TOKEN, PORT: String(port) });
+    expect(r.code).toBe(0);
+    expect(asked).toEqual([{ url: '/admin/nodes', authorization: `Bearer ${READ_TOKEN}` }]);
+  });
+
+  it('without ADMIN_READ_TOKEN it asks nothing and exits 3, saying so, even with ADMIN_TOKEN set', async () => {
+    const r = await inContainer({ ADMIN_TOKEN: READ_TOKEN, ADMIN_PORT: String(port) });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('ADMIN_READ_TOKEN is not set');
+    expect(asked).toEqual([]);
+  });
+
+  it('a refused token exits 4, any other answer 1', async () => {
+    answer = 401;
+    expect((await inContainer({ ADMIN_READ_TOKEN: READ_TOKEN, ADMIN_PORT: String(port) })).code).toBe(4);
+    answer = 503;
+    expect((await inContainer({ ADMIN_READ_TOKEN: READ_TOKEN, ADMIN_PORT: String(port) })).code).toBe(1);
   });
 });

@@ -206,15 +206,38 @@ describe.each(components)('the roll-out after $name', ({ file, deploy }) => {
 });
 
 describe('deploy-fleet.yml and deploy-gateway.yml run the tested scripts', () => {
-  it('deploy-fleet: roll-fleet.sh with the node list, the admin API and the image tag', () => {
+  it('deploy-fleet: roll-fleet.sh with the node list, the gateway host (its admin listeners, through SSH), the read-only token and the image tag', () => {
     const job = Object.values(workflow('deploy-fleet.yml').jobs)[0]!;
     const roll = steps(job).find((s) => s.run === 'bash deploy/roll-fleet.sh');
     expect(roll?.env).toMatchObject({
       FLEET_NODES: '${{ secrets.FLEET_NODES }}',
-      GATEWAY_URL: '${{ secrets.GATEWAY_URL }}',
-      ADMIN_TOKEN: '${{ secrets.ADMIN_TOKEN }}',
+      GATEWAY_SSH_HOST: '${{ secrets.GATEWAY_SSH_HOST }}',
+      ADMIN_READ_TOKEN: '${{ secrets.ADMIN_READ_TOKEN }}',
       IMAGE_TAG: '${{ steps.tag.outputs.tag }}',
     });
+    // The admin plane is not on the public URL any more: nothing here reads it there.
+    expect(roll?.env).not.toHaveProperty('GATEWAY_URL');
+    expect(roll?.env).not.toHaveProperty('ADMIN_ENDPOINTS');
+    // The ports default to the stack's (ADMIN_HOST_PORT and ADMIN_HOST_PORT_2 in docker-compose.yml).
+    expect(roll?.env?.GATEWAY_ADMIN_PORTS).toBe("${{ vars.GATEWAY_ADMIN_PORTS || '9090 9091' }}");
+    const stack = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
+    for (const port of ['${ADMIN_HOST_PORT:-9090}', '${ADMIN_HOST_PORT_2:-9091}']) expect(stack).toContain(`127.0.0.1:${port}:`);
+  });
+
+  it('no workflow holds the admin token: the roll-outs read with the read-only one (ADMIN_READ_TOKEN)', () => {
+    for (const file of workflowFiles) {
+      expect({ file, adminToken: /secrets\.ADMIN_TOKEN\b/.test(read(file)) }).toEqual({ file, adminToken: false });
+      expect({ file, asEnv: /^\s*ADMIN_TOKEN:/m.test(read(file)) }).toEqual({ file, asEnv: false });
+    }
+    // And no deploy script reads it: roll-fleet.sh and wait-node-version.sh the read-only token, roll-gateway.sh
+    // the one each container runs with (ADMIN_TOKEN appears there only to say it is never used).
+    for (const script of readdirSync(join(ROOT, 'deploy')).filter((f) => f.endsWith('.sh'))) {
+      const code = readFileSync(join(ROOT, 'deploy', script), 'utf8')
+        .split('\n')
+        .filter((line) => !line.trimStart().startsWith('#'))
+        .join('\n');
+      expect({ script, readsAdminToken: /\$\{?ADMIN_TOKEN\b|process\.env\.ADMIN_TOKEN\b/.test(code) }).toEqual({ script, readsAdminToken: false });
+    }
   });
 
   it('deploy-gateway: roll-gateway.sh on the gateway host through ssh-run.sh', () => {
@@ -229,14 +252,18 @@ describe('deploy-fleet.yml and deploy-gateway.yml run the tested scripts', () =>
     }
   });
 
-  it('the scripts pin host keys: StrictHostKeyChecking=yes with the given known_hosts, and nothing scans', () => {
-    const sshRun = readFileSync(join(ROOT, 'deploy/ssh-run.sh'), 'utf8');
-    expect(sshRun).toContain('-o StrictHostKeyChecking=yes');
-    expect(sshRun).toContain('-o UserKnownHostsFile="$SSH_KNOWN_HOSTS_FILE"');
+  it('the scripts pin host keys: StrictHostKeyChecking=yes with the given known_hosts, every ssh call takes those options, and nothing scans', () => {
+    const common = readFileSync(join(ROOT, 'deploy/ssh-common.sh'), 'utf8');
+    expect(common).toContain('-o StrictHostKeyChecking=yes');
+    expect(common).toContain('-o UserKnownHostsFile="$SSH_KNOWN_HOSTS_FILE"');
+    expect(common).toContain('-o GlobalKnownHostsFile=/dev/null');
     for (const script of readdirSync(join(ROOT, 'deploy')).filter((f) => f.endsWith('.sh'))) {
       const code = readFileSync(join(ROOT, 'deploy', script), 'utf8')
         .split('\n')
         .filter((line) => !line.trimStart().startsWith('#'));
+      for (const line of code.filter((l) => /(^|[\s;&|(])ssh\s/.test(l) && !/^\s*(echo|log|printf)\b/.test(l))) {
+        expect({ script, line, pinned: line.includes('"${ssh_options[@]}"') }).toEqual({ script, line, pinned: true });
+      }
       expect({ script, scans: code.some((line) => line.includes('ssh-keyscan')) }).toEqual({ script, scans: false });
       expect({ script, unpinned: code.some((line) => /StrictHostKeyChecking=(no|accept-new)/.test(line)) }).toEqual({ script, unpinned: false });
     }
@@ -289,7 +316,7 @@ describe('shellcheck', () => {
       ...readdirSync(join(ROOT, 'deploy')).filter((f) => f.endsWith('.sh')).map((f) => join('deploy', f)),
       ...readdirSync(join(ROOT, 'test/deploy/fakes')).map((f) => join('test/deploy/fakes', f)),
     ];
-    expect(files).toEqual(expect.arrayContaining(['deploy/roll-fleet.sh', 'deploy/roll-node.sh', 'deploy/roll-gateway.sh', 'deploy/ssh-run.sh', 'deploy/wait-node-version.sh']));
+    expect(files).toEqual(expect.arrayContaining(['deploy/roll-fleet.sh', 'deploy/roll-node.sh', 'deploy/roll-gateway.sh', 'deploy/ssh-common.sh', 'deploy/ssh-run.sh', 'deploy/wait-node-version.sh']));
     const result = spawnSync('shellcheck', files, { cwd: ROOT, encoding: 'utf8' });
     expect(result.stdout + result.stderr).toBe('');
     expect(result.status).toBe(0);
