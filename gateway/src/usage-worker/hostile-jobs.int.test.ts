@@ -21,7 +21,7 @@ import {
   type PromptParts,
   type UsageJob,
 } from '@switchyard/shared';
-import { deleteKeys, freePort, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { deleteKeys, freePort, testRedisUrl, uniquePrefix, nestedArrays, nestedObjects } from '@switchyard/shared/testing';
 import { createKnownHashes } from '../usage/known-hashes.js';
 import { createPromptDigester, undigestedPrompt } from '../usage/prompt-digest.js';
 import type { CaptureResult } from '../usage/response-capture.js';
@@ -31,16 +31,6 @@ import { createTokenizer, type Tokenizer } from './tokenizer.js';
 import { createUsageHandler, type UsageHandler } from './usage-handler.js';
 
 const DEEP = 20_000;
-const nestedObjects = (depth: number, leaf: unknown): unknown => {
-  let value = leaf;
-  for (let i = 0; i < depth; i++) value = { a: value };
-  return value;
-};
-const nestedArrays = (depth: number, leaf: unknown): unknown => {
-  let value = leaf;
-  for (let i = 0; i < depth; i++) value = [value];
-  return value;
-};
 
 const USAGE = { inputTokens: 120, outputTokens: 33, cacheCreationInputTokens: 40, cacheCreation5mInputTokens: 40, cacheCreation1hInputTokens: 0, cacheReadInputTokens: 7 };
 const EXACT = { requests: '1', inputTokens: '120', outputTokens: '33', cacheCreationInputTokens: '40', cacheCreation5mInputTokens: '40', cacheReadInputTokens: '7' };

@@ -6,18 +6,9 @@ import { createPromptDigester, undigestedPrompt } from './prompt-digest.js';
 import type { CaptureResult } from './response-capture.js';
 import type { UsageDraft } from './usage-draft.js';
 import { buildUsageJob } from './usage-job-build.js';
+import { nestedArrays, nestedObjects } from '@switchyard/shared/testing';
 
 const DEEP = 20_000;
-const nestedObjects = (depth: number, leaf: unknown): unknown => {
-  let value = leaf;
-  for (let i = 0; i < depth; i++) value = { a: value };
-  return value;
-};
-const nestedArrays = (depth: number, leaf: unknown): unknown => {
-  let value = leaf;
-  for (let i = 0; i < depth; i++) value = [value];
-  return value;
-};
 
 const USAGE = { inputTokens: 120, outputTokens: 33, cacheCreationInputTokens: 0, cacheCreation5mInputTokens: 0, cacheCreation1hInputTokens: 0, cacheReadInputTokens: 7 };
 const CAPTURED: CaptureResult = { usage: USAGE, stopReason: 'end_turn', endedCleanly: true, output: { kind: 'message', content: [{ type: 'text', text: 'ok' }] }, shortfall: 'none' };
