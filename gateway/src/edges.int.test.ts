@@ -23,7 +23,8 @@ beforeAll(async () => {
     redisUrl: testRedisUrl(),
     nodeIds: ['node-a'],
     adminListener: true,
-    gatewayEnv: { ADMIN_READ_TOKEN: READ_TOKEN, MAX_INFLIGHT_BODY_BYTES: String(INFLIGHT_BODY_BYTES) },
+    // No METRICS_TOKEN: nothing else may stand in for it.
+    gatewayEnv: { ADMIN_READ_TOKEN: READ_TOKEN, MAX_INFLIGHT_BODY_BYTES: String(INFLIGHT_BODY_BYTES), METRICS_TOKEN: '' },
   });
   await chain.waitReady();
   conn = new Redis(testRedisUrl());
@@ -300,6 +301,13 @@ describe('the admin plane apart', () => {
     expect((await adminGet(gw().adminUrl, '/keys', chain.adminToken)).status).toBe(200);
     expect((await fetch(`${gw().adminUrl}/dashboard/`)).status).toBe(200);
     expect((await fetch(`${gw().adminUrl}/v1/models`)).status).toBe(404);
+  });
+
+  it('never serves /metrics behind an admin token: without METRICS_TOKEN it is off', async () => {
+    for (const token of [chain.adminToken, READ_TOKEN]) {
+      const res = await fetch(`${gw().url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(404);
+    }
   });
 
   it('lets the read-only token read everything and write nothing', async () => {
