@@ -248,10 +248,10 @@ describe('header hygiene', () => {
 });
 
 describe('slow clients', () => {
-  // A chain of its own with short limits: a 1 s head, a 2 s request.
+  // A chain of its own with short limits: a 1 s head, a 2 s request, 8 connections.
   let slow: Chain;
   beforeAll(async () => {
-    slow = await startChain({ redisUrl: testRedisUrl(), nodeIds: ['node-s'], gatewayEnv: { HEADERS_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '2000' } });
+    slow = await startChain({ redisUrl: testRedisUrl(), nodeIds: ['node-s'], gatewayEnv: { HEADERS_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '2000', MAX_CONNECTIONS: '8' } });
     await slow.waitReady();
   });
   afterAll(async () => {
@@ -272,6 +272,35 @@ describe('slow clients', () => {
     // 1 s configured, checked every second: closed long before Node's default (60 s) or the old 70 s.
     expect(closedAfter).toBeLessThan(15_000);
     expect(received).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it('refuses connections past MAX_CONNECTIONS at accept, logs them once, and serves again once they close', async () => {
+    const port = slow.gateways[0]!.port;
+    const open: net.Socket[] = [];
+    let refusedAfter: number | undefined;
+    // The node's tunnel and this process's idle keep-alive connections count too, so open until one is refused.
+    for (let i = 0; i < 20 && refusedAfter === undefined; i++) {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      // A refused connection is closed by the gateway at once; an accepted one answers a request.
+      socket.write('GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+      const answered = await new Promise<boolean>((resolve) => {
+        socket.once('data', () => resolve(true));
+        socket.once('close', () => resolve(false));
+      });
+      if (answered) open.push(socket);
+      else refusedAfter = open.length;
+    }
+    expect(refusedAfter).toBeDefined();
+    expect(refusedAfter).toBeLessThanOrEqual(8);
+    for (const socket of open) socket.destroy();
+    await until('a connection to be accepted again', async () => {
+      const res = await fetch(`${slow.gatewayUrl}/health`).catch(() => undefined);
+      return res?.status === 200 ? true : undefined;
+    });
+    const lines = slow.gateway.output().split('\n').filter((l) => l.includes('connections refused at MAX_CONNECTIONS'));
+    expect(lines).toHaveLength(1);
   });
 
   it('never counts a node tunnel as a slow request: it outlives REQUEST_TIMEOUT_MS and keeps serving', async () => {

@@ -117,14 +117,24 @@ async function listenForMetrics(handler: (req: http.IncomingMessage, res: http.S
  * whole request within REQUEST_TIMEOUT_MS (else 408 and close; the response may take as long as it takes),
  * idle keep-alive connections closed after KEEP_ALIVE_TIMEOUT_MS. Node checks the two request timeouts every
  * connectionsCheckingInterval, 1 s here (its default, 30 s, would let a slow header live that much longer).
+ * Connections refused at the cap are logged once a minute with their count, never one line each.
  */
-function guardedServer(config: GatewayConfig, listener: http.RequestListener): http.Server {
+function guardedServer(config: GatewayConfig, listener: http.RequestListener, log: Logger, name: string): http.Server {
   const server = http.createServer(
     { headersTimeout: config.HEADERS_TIMEOUT_MS, requestTimeout: config.REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000, keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS },
     listener,
   );
   server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
   server.maxConnections = config.MAX_CONNECTIONS;
+  let dropped = 0;
+  let reportedAt = 0;
+  server.on('drop', () => {
+    dropped++;
+    if (Date.now() - reportedAt < 60_000) return;
+    reportedAt = Date.now();
+    log.warn('connections refused at MAX_CONNECTIONS', { listener: name, maxConnections: config.MAX_CONNECTIONS, refusedSinceLastLine: dropped });
+    dropped = 0;
+  });
   return server;
 }
 
@@ -223,13 +233,18 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   registry.start();
   await registry.refreshNow().catch(() => undefined);
   await tunnels.start();
-  const server = guardedServer(config, function gatewayListener(req, res) {
-    drain.track(req, res);
-    app(req, res);
-  });
+  const server = guardedServer(
+    config,
+    function gatewayListener(req, res) {
+      drain.track(req, res);
+      app(req, res);
+    },
+    log,
+    'main',
+  );
   server.on('upgrade', tunnels.handleUpgrade);
   await listen(server, config.HOST, config.PORT, 'PORT (and HOST)');
-  const adminServer = adminApart ? guardedServer(config, createAdminApp({ adminRouter, log })) : undefined;
+  const adminServer = adminApart ? guardedServer(config, createAdminApp({ adminRouter, log }), log, 'admin') : undefined;
   if (adminServer) await listen(adminServer, config.ADMIN_HOST, config.ADMIN_PORT ?? 0, 'ADMIN_PORT (and ADMIN_HOST)');
   const metricsServer = exposure.where === 'own' && metricsHandler ? await listenForMetrics(metricsHandler, exposure.port, config.HOST, log) : undefined;
   log.info('gateway started', {
