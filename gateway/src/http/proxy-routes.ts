@@ -50,12 +50,13 @@ interface Progress {
  * limits from the headers alone, then read and parse the body once (within MAX_BODY_BYTES and this gateway's
  * in-flight body budget), check the model it names, pick a node (sticky first), forward the original bytes,
  * log one line. A request refused before its body was read costs no body read: nothing of it is kept, and
- * what still arrives after the answer is discarded for at most UNREAD_BODY_GRACE_MS. Every authenticated `/v1/messages` request, answered or refused,
- * leaves one usage draft once its response ended (count_tokens and models are not usage).
+ * what still arrives after the answer is discarded for at most UNREAD_BODY_GRACE_MS. Every authenticated
+ * `/v1/messages` request, answered or refused, leaves one usage draft once its response ended (count_tokens
+ * and models are not usage).
  */
 export function createProxyRoute(deps: ProxyRouteDeps, route: ProxyRoute) {
   return async function proxyRoute(req: Request, res: Response): Promise<void> {
-    const { requestId, receivedAt } = localsOf(res);
+    const { requestId, startedAt, receivedAt } = localsOf(res);
     const watch = deps.metrics?.observe(res, route) ?? UNWATCHED;
     const progress: Progress = { bodyRead: route === 'models' };
     let keyId: string | undefined;
@@ -65,7 +66,7 @@ export function createProxyRoute(deps: ProxyRouteDeps, route: ProxyRoute) {
       if (!auth.ok) throw auth.error;
       const key = auth.key;
       keyId = key.id;
-      const usage = route === 'messages' ? trackRequestUsage(res, deps.usage, { requestId, keyId: key.id, at: receivedAt, startedAt: localsOf(res).startedAt }) : undefined;
+      const usage = route === 'messages' ? trackRequestUsage(res, deps.usage, { requestId, keyId: key.id, at: receivedAt, startedAt }) : undefined;
       try {
         await admitAndForward(deps, route, req, res, key, usage, watch, progress);
       } finally {
