@@ -47,7 +47,7 @@ export const NodeConfigSchema = z
     /**
      * Requests to Anthropic: TCP and TLS (or the egress proxy and its CONNECT) within UPSTREAM_CONNECT_TIMEOUT_MS, else
      * 502; the response head within UPSTREAM_HEADERS_TIMEOUT_MS of the request going out, else 504. A non-streaming
-     * answer comes whole after minutes of work, hence 10 min (docs/ARCHITECTURE.md, "The node-agent"). The body is
+     * answer comes whole after minutes of work, hence 10 min (docs/EDGES.md, "Timeouts"). The body is
      * never timed. At most MAX_TIMER_MS: a longer Node timer would fire at once.
      */
     UPSTREAM_CONNECT_TIMEOUT_MS: integer(DEFAULT_UPSTREAM_TIMEOUTS.connectMs, { min: 100, max: MAX_TIMER_MS }),

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 
 /**
- * How long a request to Anthropic may take before its response head (docs/ARCHITECTURE.md, "The node-agent",
+ * How long a request to Anthropic may take before its response head (docs/EDGES.md, "Timeouts",
  * says why these numbers). The body after the head is never timed: a stream may run for a long time, and a dead
  * connection under it is found by the tunnel's own liveness and the client's hang-up.
  */
