@@ -104,6 +104,9 @@ export const GatewayConfigSchema = z
     if (c.ADMIN_PORT !== undefined && c.ADMIN_PORT !== 0 && (c.ADMIN_PORT === c.PORT || c.ADMIN_PORT === c.METRICS_PORT)) {
       ctx.addIssue({ code: 'custom', path: ['ADMIN_PORT'], message: 'must differ from PORT and METRICS_PORT (unset it to serve the admin plane on the main port)' });
     }
+    if (c.MAX_INFLIGHT_BODY_BYTES < c.MAX_BODY_BYTES) {
+      ctx.addIssue({ code: 'custom', path: ['MAX_INFLIGHT_BODY_BYTES'], message: 'must be at least MAX_BODY_BYTES (else a body of the largest size could never be held)' });
+    }
     if (c.HEADERS_TIMEOUT_MS > c.REQUEST_TIMEOUT_MS) {
       ctx.addIssue({ code: 'custom', path: ['HEADERS_TIMEOUT_MS'], message: 'must not exceed REQUEST_TIMEOUT_MS (the headers are part of the request)' });
     }

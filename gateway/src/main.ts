@@ -117,23 +117,27 @@ async function listenForMetrics(handler: (req: http.IncomingMessage, res: http.S
  * whole request within REQUEST_TIMEOUT_MS (else 408 and close; the response may take as long as it takes),
  * idle keep-alive connections closed after KEEP_ALIVE_TIMEOUT_MS. Node checks the two request timeouts every
  * connectionsCheckingInterval, 1 s here (its default, 30 s, would let a slow header live that much longer).
- * Connections refused at the cap are logged once a minute with their count, never one line each.
+ * Connections refused at the cap are logged at most once a minute, each line with the count since the last.
  */
 function guardedServer(config: GatewayConfig, listener: http.RequestListener, log: Logger, name: string): http.Server {
   const server = http.createServer(
     { headersTimeout: config.HEADERS_TIMEOUT_MS, requestTimeout: config.REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000, keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS },
     listener,
   );
-  server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
   server.maxConnections = config.MAX_CONNECTIONS;
   let dropped = 0;
-  let reportedAt = 0;
-  server.on('drop', () => {
-    dropped++;
-    if (Date.now() - reportedAt < 60_000) return;
-    reportedAt = Date.now();
+  let flush: NodeJS.Timeout | undefined;
+  const report = (): void => {
+    flush = undefined;
+    if (dropped === 0) return;
     log.warn('connections refused at MAX_CONNECTIONS', { listener: name, maxConnections: config.MAX_CONNECTIONS, refusedSinceLastLine: dropped });
     dropped = 0;
+    // The next line no sooner than a minute from now, with whatever was refused meanwhile.
+    flush = setTimeout(report, 60_000).unref();
+  };
+  server.on('drop', () => {
+    dropped++;
+    if (flush === undefined) report();
   });
   return server;
 }
@@ -209,7 +213,8 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     sticky,
     forwarder,
     maxBodyBytes: config.MAX_BODY_BYTES,
-    bodyBudget: new BodyBudget(config.MAX_INFLIGHT_BODY_BYTES),
+    // One key may hold a quarter of the budget (and always one whole body), so no key holder can take it all.
+    bodyBudget: new BodyBudget(config.MAX_INFLIGHT_BODY_BYTES, Math.max(config.MAX_BODY_BYTES, Math.floor(config.MAX_INFLIGHT_BODY_BYTES / 4))),
     log,
     stats,
     usage,
@@ -243,6 +248,12 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     'main',
   );
   server.on('upgrade', tunnels.handleUpgrade);
+  // `Expect: 100-continue`: the proxy routes ask for the body once the key's limits admit it (proxy-routes.ts),
+  // so a refused client never sends it; every other route is told to go on at once, as Node would.
+  server.on('checkContinue', function gatewayContinue(req: http.IncomingMessage, res: http.ServerResponse) {
+    if (!(req.url ?? '').startsWith('/v1/messages')) res.writeContinue();
+    server.emit('request', req, res);
+  });
   await listen(server, config.HOST, config.PORT, 'PORT (and HOST)');
   const adminServer = adminApart ? guardedServer(config, createAdminApp({ adminRouter, log }), log, 'admin') : undefined;
   if (adminServer) await listen(adminServer, config.ADMIN_HOST, config.ADMIN_PORT ?? 0, 'ADMIN_PORT (and ADMIN_HOST)');

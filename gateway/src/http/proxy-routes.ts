@@ -6,7 +6,7 @@ import type { ProxyMetrics, RequestObservation } from '../metrics/index.js';
 import type { Forwarder } from '../proxy/index.js';
 import { chooseNodes, sessionKeyOf, stickyTargetAfter, type RegistrySnapshot, type StickyStore } from '../routing/index.js';
 import { trackRequestUsage, type RequestUsage, type UsageDraft } from '../usage/index.js';
-import { readHeldBody, type BodyBudget } from './body-budget.js';
+import { holdBody, type BodyBudget } from './body-budget.js';
 import { parseBody, type ParsedBody } from './parse-body.js';
 import { localsOf } from './request-context.js';
 
@@ -129,22 +129,25 @@ async function admitAndForward(
   progress: Progress,
 ): Promise<void> {
   const { requestId, startedAt } = localsOf(res);
-  // 2. What the headers alone decide: the betas the key may send, then its limits (synchronous: no Redis round trip).
+  // 2. What the headers alone decide: the betas the key may send, the body's claim on this gateway's body budget
+  //    (by its declared length: a full gateway answers 503 without costing the key a request of its rate), then
+  //    the key's limits (synchronous: no Redis round trip).
   const betaError = betaRefusal(key.allowedBetas, req.headers);
   if (betaError !== undefined) throw betaError;
-  const admission: Admission = deps.limiter.admit(key, deps.now());
-  if (!admission.ok) throw admission.error;
-  let releaseBody: (() => void) | undefined;
+  // Listing models is not using one: a key limited to some models may still list them; nor has it a body.
+  const hold = route === 'models' ? undefined : holdBody(req, deps.maxBodyBytes, deps.bodyBudget, key.id);
+  let admission: Admission | undefined;
   try {
-    // 3. The body, bounded (alone and with every other in flight) and parsed once; the bytes go upstream as they came.
+    admission = deps.limiter.admit(key, deps.now());
+    if (!admission.ok) throw admission.error;
+    // 3. The body, read once (a client waiting on `Expect: 100-continue` is asked for it only now) and parsed
+    //    once; the bytes go upstream as they came. Then the model it names.
     let body: Buffer = EMPTY;
     let parsed = NO_BODY;
-    // Listing models is not using one: a key limited to some models may still list them.
-    if (route !== 'models') {
-      const held = await readHeldBody(req, deps.maxBodyBytes, deps.bodyBudget);
-      releaseBody = held.release;
+    if (hold !== undefined) {
+      if (expectsContinue(req)) res.writeContinue();
+      body = await hold.read();
       progress.bodyRead = true;
-      body = held.body;
       parsed = parseBody(body);
       usage?.parsed(parsed);
       watch.parsed(parsed.model, parsed.stream);
@@ -202,7 +205,12 @@ async function admitAndForward(
       upstreamRequestId: outcome.upstreamRequestId,
     });
   } finally {
-    releaseBody?.();
-    admission.release();
+    if (admission?.ok === true) admission.release();
+    hold?.release();
   }
+}
+
+function expectsContinue(req: Request): boolean {
+  const expect = req.headers.expect;
+  return expect !== undefined && expect.toLowerCase() === '100-continue';
 }
