@@ -1,4 +1,4 @@
-import { MAX_JSON_DEPTH, jsonShapeProblem } from './json-shape.js';
+import { MAX_JSON_CONTAINERS, MAX_JSON_DEPTH, jsonShapeProblem } from './json-shape.js';
 import { parseBody } from './parse-body.js';
 
 const nested = (levels: number): string => `{"model":"m","x":${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}}`;
@@ -37,5 +37,24 @@ describe('parseBody', () => {
       }
       expect(thrown).toMatchObject({ status: 400, anthropicType: 'invalid_request_error' });
     }
+  });
+});
+
+describe('the shape is checked before the parse', () => {
+  it('refuses more than MAX_JSON_CONTAINERS objects and arrays', () => {
+    const wide = (n: number): Buffer => Buffer.from(`{"a":[${Array(n).fill('{}').join(',')}]}`);
+    // The body's object and the array count too.
+    expect(jsonShapeProblem(wide(MAX_JSON_CONTAINERS - 2))).toBeUndefined();
+    expect(jsonShapeProblem(wide(MAX_JSON_CONTAINERS - 1))).toEqual({ kind: 'too_many_containers', maxContainers: MAX_JSON_CONTAINERS });
+  });
+
+  it('answers a deep body that is not even JSON with the depth, not with a parse error', () => {
+    let thrown: unknown;
+    try {
+      parseBody(Buffer.from(`{"model":"m","x":${'['.repeat(5_000)}`));
+    } catch (err) {
+      thrown = err;
+    }
+    expect((thrown as Error).message).toContain('128 levels');
   });
 });

@@ -16,16 +16,20 @@ export interface ParsedBody {
 
 function shapeError(problem: ShapeProblem): AppError {
   if (problem.kind === 'too_deep') return new AppError('invalid_json', `Request body nests objects and arrays deeper than ${problem.maxDepth} levels`);
+  if (problem.kind === 'too_many_containers') return new AppError('invalid_json', `Request body holds more than ${problem.maxContainers} objects and arrays`);
   const key = problem.key.length > 64 ? `${problem.key.slice(0, 64)}…` : problem.key;
   return new AppError('invalid_json', `Request body repeats the top-level key ${JSON.stringify(key)}; send each key once`);
 }
 
 /**
- * Parses a JSON body once. Anything but a JSON object, a body nested deeper than MAX_JSON_DEPTH or one that
- * repeats a top-level key is a 400 `invalid_request_error`; the original bytes are what goes upstream,
- * never a re-serialisation of this parse.
+ * Parses a JSON body once. A body nested deeper than MAX_JSON_DEPTH, holding more than MAX_JSON_CONTAINERS
+ * objects and arrays or repeating a top-level key is refused before the parse; anything but a JSON object after
+ * it. Each is a 400 `invalid_request_error`; the original bytes are what goes upstream, never a
+ * re-serialisation of this parse.
  */
 export function parseBody(body: Buffer): ParsedBody {
+  const problem = jsonShapeProblem(body);
+  if (problem !== undefined) throw shapeError(problem);
   let value: unknown;
   try {
     value = JSON.parse(body.toString('utf8'));
@@ -33,8 +37,6 @@ export function parseBody(body: Buffer): ParsedBody {
     throw new AppError('invalid_json', 'Request body is not valid JSON');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new AppError('invalid_json', 'Request body must be a JSON object');
-  const problem = jsonShapeProblem(body);
-  if (problem !== undefined) throw shapeError(problem);
   const o = value as Record<string, unknown>;
   const thinking = o.thinking as { type?: unknown } | undefined;
   return {
