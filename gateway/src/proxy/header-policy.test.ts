@@ -42,6 +42,10 @@ describe('nodeRequestHeaders', () => {
       'true-client-ip': '203.0.113.7',
       'cf-connecting-ip': '203.0.113.7',
       'fastly-client-ip': '203.0.113.7',
+      'x-forwarded': 'for=203.0.113.7',
+      'x-original-forwarded-for': '203.0.113.7',
+      'client-ip': '203.0.113.7',
+      'x-originating-ip': '203.0.113.7',
       'anthropic-version': '2023-06-01',
     });
     expect(out).toEqual({ 'anthropic-version': '2023-06-01' });

@@ -23,7 +23,20 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
 // What a client (or a proxy in front of the gateway) says about the client's network: its address, the
 // proxies it passed, the host and scheme it used. Anthropic sees the node's egress and nothing else, so none
 // of it travels on (RFC 7239 `forwarded`, the de-facto `x-forwarded-*` family, and the common variants).
-const CLIENT_NETWORK: readonly string[] = ['forwarded', 'via', 'x-real-ip', 'x-client-ip', 'x-cluster-client-ip', 'true-client-ip', 'cf-connecting-ip', 'fastly-client-ip'];
+const CLIENT_NETWORK: readonly string[] = [
+  'forwarded',
+  'via',
+  'x-forwarded',
+  'x-original-forwarded-for',
+  'x-real-ip',
+  'x-client-ip',
+  'client-ip',
+  'x-originating-ip',
+  'x-cluster-client-ip',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+];
 const CLIENT_NETWORK_PREFIX = 'x-forwarded-';
 
 // The client's credentials and cookies never travel on; host and content-length are set for the next
