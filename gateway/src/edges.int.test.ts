@@ -140,6 +140,53 @@ describe('limits before bytes', () => {
   });
 });
 
+/** Sends a request head with `expect: 100-continue` and resolves with the first status line the gateway answers. */
+function firstAnswerToExpect(key: string, body: string, extra: string[] = []): Promise<{ first: string; socket: net.Socket; received: () => string }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(gw().port, '127.0.0.1');
+    let received = '';
+    socket.on('error', reject);
+    socket.on('data', (d: Buffer) => {
+      const before = received;
+      received += d.toString('latin1');
+      if (before === '' && received.includes('\r\n')) resolve({ first: received.slice(0, received.indexOf('\r\n')), socket, received: () => received });
+    });
+    socket.on('connect', () => {
+      socket.write(
+        [
+          'POST /v1/messages HTTP/1.1',
+          'host: 127.0.0.1',
+          `x-api-key: ${key}`,
+          'anthropic-version: 2023-06-01',
+          'content-type: application/json',
+          'expect: 100-continue',
+          `content-length: ${Buffer.byteLength(body)}`,
+          ...extra,
+          '',
+          '',
+        ].join('\r\n'),
+      );
+    });
+  });
+}
+
+describe('expect: 100-continue', () => {
+  it('answers a refused key at once, without asking for its body; asks an admitted one for it', async () => {
+    const noBetas = await chain.createKey({ allowedBetas: [] });
+    const refused = await firstAnswerToExpect(noBetas.key, messagesBody(), ['anthropic-beta: context-1m-2025-08-07']);
+    refused.socket.destroy();
+    expect(refused.first).toBe('HTTP/1.1 403 Forbidden');
+
+    const { key } = await chain.createKey();
+    const body = messagesBody();
+    const admitted = await firstAnswerToExpect(key, body);
+    expect(admitted.first).toBe('HTTP/1.1 100 Continue');
+    admitted.socket.write(body);
+    await until('the answer', () => (/HTTP\/1\.1 200 OK/.test(admitted.received()) ? true : undefined));
+    admitted.socket.destroy();
+  });
+});
+
 describe('bounded memory', () => {
   function vmHwmBytes(pid: number): number {
     const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
@@ -162,7 +209,9 @@ describe('bounded memory', () => {
         () => ({ status: 0, retryAfter: null, body: '' }),
       ),
     );
-    const small = await post(key, messagesBody());
+    // Another user meanwhile: one key may hold at most a quarter of the budget (here one 32 MiB body's worth).
+    const other = await chain.createKey();
+    const small = await post(other.key, messagesBody());
     expect(small.status).toBe(200);
     await small.arrayBuffer();
     const results = await Promise.all(uploads);
@@ -177,8 +226,9 @@ describe('bounded memory', () => {
       expect(JSON.parse(r.body)).toMatchObject({ type: 'error', error: { type: 'overloaded_error' } });
     }
     const grew = vmHwmBytes(pid) - before;
-    // 50 × 8 MB is 400 MB of bodies; the gateway held at most 64 MiB of them at once (plus their parses and the
-    // refused uploads' discarded chunks awaiting GC). Measured here: peak RSS +245 MB; without the bound, +1,060 MB.
+    // 50 × 8 MB is 400 MB of bodies; the gateway held at most 32 MiB of them at once, this key's share (plus their
+    // parses and the refused uploads' discarded chunks awaiting GC). Measured: peak RSS +121 MB; without the
+    // bound, +1,060 MB.
     expect(grew).toBeLessThan(512 * 1024 * 1024);
   });
 });
