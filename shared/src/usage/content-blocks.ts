@@ -80,7 +80,12 @@ export function promptBlocks(parts: PromptParts): ContentBlock[] {
 
 /** The SHA-256 hex of the block's canonical JSON: its key in the block-token table. */
 export function blockHash(block: ContentBlock): string {
-  return createHash('sha256').update(canonicalJson(block)).digest('hex');
+  return hashOfCanonicalJson(canonicalJson(block));
+}
+
+/** The key in the block-token table of a block whose canonical JSON is `text` (the one hash every side uses). */
+export function hashOfCanonicalJson(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /**

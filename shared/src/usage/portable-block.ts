@@ -4,10 +4,9 @@
 // top-level `__proto__` key). A block that would not come back as it left is replaced by its stand-in,
 // on both sides alike, so its identity is the same whether the gateway digests it or the worker
 // rebuilds it from an answer.
-import { createHash } from 'node:crypto';
 import { asRecord } from '../anthropic/narrow.js';
 import { canonicalJsonWithDepth } from './canonical-json.js';
-import { standInBlock, withoutCacheControl, type ContentBlock } from './content-blocks.js';
+import { hashOfCanonicalJson, standInBlock, withoutCacheControl, type ContentBlock } from './content-blocks.js';
 
 /**
  * The deepest nesting of objects and arrays (the block itself is level 1) a block may have to travel in
@@ -24,8 +23,6 @@ export interface BlockIdentity {
   standIn: boolean;
 }
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-
 /**
  * The block and its hash (that of its canonical JSON, as `blockHash`), from one walk; for a block nested
  * deeper than {@link MAX_PORTABLE_BLOCK_DEPTH} or with an own `__proto__` key, its stand-in and the
@@ -37,10 +34,10 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 export function blockIdentity(block: ContentBlock): BlockIdentity {
   if (!Object.prototype.hasOwnProperty.call(block, '__proto__')) {
     const { text, depth } = canonicalJsonWithDepth(block);
-    if (depth <= MAX_PORTABLE_BLOCK_DEPTH) return { block, hash: sha256(text), standIn: false };
+    if (depth <= MAX_PORTABLE_BLOCK_DEPTH) return { block, hash: hashOfCanonicalJson(text), standIn: false };
   }
   const standIn = standInBlock(block);
-  return { block: standIn, hash: sha256(canonicalJsonWithDepth(standIn).text), standIn: true };
+  return { block: standIn, hash: hashOfCanonicalJson(canonicalJsonWithDepth(standIn).text), standIn: true };
 }
 
 /** Whether objects and arrays in `value` nest deeper than `max` levels (`value` itself is level 1). Any depth, no recursion. */
