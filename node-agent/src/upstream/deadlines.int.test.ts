@@ -1,7 +1,9 @@
 // UPSTREAM_CONNECT_TIMEOUT_MS and UPSTREAM_HEADERS_TIMEOUT_MS against real servers on loopback: a proxy that never
 // answers its CONNECT, a TLS server that never finishes its handshake, an upstream that takes the request and never
-// answers. Timeouts are configured small and asserted with bounds generous by far more than 10×; the answers that
-// must pass are slower than the timer that must not cut them by construction (sleeps), never by luck.
+// answers. A timer that must fire is configured small and asserted with bounds generous by far more than 10×. A timer
+// that must not fire is given seconds (CALM), so a stall of a second on a loaded machine between arming it and the
+// event that stops it cuts nothing; the answers that must pass outlast the limit shown not to apply by a second or
+// more, by construction (sleeps), and stay seconds inside the other limit.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -95,6 +97,10 @@ async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }
   return { value, ms: performance.now() - start };
 }
 
+// Limits that must not run out, and an answer slower than the connect limit and far inside the head limit.
+const CALM = { connectMs: 2_000, headersMs: 10_000 } as const;
+const SLOW_MS = 3_000;
+
 const failures = (n: TestNode) => n.log.lines.filter((l) => l.level === 'warn' && l.message.startsWith('upstream request'));
 
 describe('the connect timeout (UPSTREAM_CONNECT_TIMEOUT_MS)', () => {
@@ -125,12 +131,12 @@ describe('the connect timeout (UPSTREAM_CONNECT_TIMEOUT_MS)', () => {
 
   test('through a working egress proxy, an answer slower than the connect timeout passes, on a fresh tunnel and a reused one', async () => {
     const proxy = await connectProxy();
-    const n = await node(fakeUrl, { connectMs: 100, headersMs: 60_000 }, createEgress({ proxyUrl: proxy.url }));
-    fake.inject({ kind: 'slow_first_byte', delayMs: 400, times: 2 });
+    const n = await node(fakeUrl, CALM, createEgress({ proxyUrl: proxy.url }));
+    fake.inject({ kind: 'slow_first_byte', delayMs: SLOW_MS, times: 2 });
     for (let i = 0; i < 2; i++) {
       const { value: res, ms } = await timed(() => call(n, { body: fakeMessagesBody() }));
       expect(res.status).toBe(200);
-      expect(ms).toBeGreaterThan(300); // slower than the connect timeout, by construction
+      expect(ms).toBeGreaterThan(CALM.connectMs); // slower than the connect timeout, by construction
     }
     expect(proxy.tunnels()).toBe(1);
     expect(failures(n)).toHaveLength(0);
@@ -162,12 +168,12 @@ describe('the connect timeout (UPSTREAM_CONNECT_TIMEOUT_MS)', () => {
       cleanup.push(() => new Promise<void>((resolve) => front.close(() => resolve())));
       const agent = new https.Agent({ keepAlive: true, ca: cert });
       const egress: Egress = { agentFor: () => agent, destroy: () => agent.destroy(), describe: () => 'test tls' };
-      const n = await node(`https://127.0.0.1:${(front.address() as AddressInfo).port}`, { connectMs: 300, headersMs: 60_000 }, egress);
-      fake.inject({ kind: 'slow_first_byte', delayMs: 900, times: 2 });
+      const n = await node(`https://127.0.0.1:${(front.address() as AddressInfo).port}`, CALM, egress);
+      fake.inject({ kind: 'slow_first_byte', delayMs: SLOW_MS, times: 2 });
       for (let i = 0; i < 2; i++) {
         const { value: res, ms } = await timed(() => call(n, { body: fakeMessagesBody() }));
         expect(res.status).toBe(200);
-        expect(ms).toBeGreaterThan(600); // slower than the connect timeout, by construction
+        expect(ms).toBeGreaterThan(CALM.connectMs); // slower than the connect timeout, by construction
       }
       expect(handshakes).toBe(1);
       expect(failures(n)).toHaveLength(0);
@@ -194,22 +200,23 @@ describe('the response-head timeout (UPSTREAM_HEADERS_TIMEOUT_MS)', () => {
   });
 
   test('a slow answer within both limits passes (the connect timer stops once connected)', async () => {
-    const n = await node(fakeUrl, { connectMs: 100, headersMs: 10_000 });
-    fake.inject({ kind: 'slow_first_byte', delayMs: 400 });
+    const n = await node(fakeUrl, CALM);
+    fake.inject({ kind: 'slow_first_byte', delayMs: SLOW_MS });
     const { value: res, ms } = await timed(() => call(n, { body: fakeMessagesBody() }));
     expect(res.status).toBe(200);
-    expect(ms).toBeGreaterThan(300); // slower than the connect timeout, by construction
+    expect(ms).toBeGreaterThan(CALM.connectMs); // slower than the connect timeout, by construction
     expect(failures(n)).toHaveLength(0);
   });
 
   test('a stream whose head came at once runs on past the head timeout to its end', async () => {
-    const n = await node(fakeUrl, { connectMs: 10_000, headersMs: 200 });
-    fake.setTiming({ deltaIntervalMs: 100, textDeltas: 6 });
+    // The head comes at once, seconds inside its limit; six deltas 600 ms apart run 1.6 s past that limit.
+    const n = await node(fakeUrl, { connectMs: 10_000, headersMs: 2_000 });
+    fake.setTiming({ deltaIntervalMs: 600, textDeltas: 6 });
     try {
       const { value: res, ms } = await timed(() => call(n, { body: fakeMessagesBody({ stream: true }) }));
       expect(res.status).toBe(200);
       expect(res.body.toString()).toContain('event: message_stop');
-      expect(ms).toBeGreaterThan(500); // six paced deltas: well past the head timeout
+      expect(ms).toBeGreaterThan(3_000); // six paced deltas: well past the head timeout
       expect(failures(n)).toHaveLength(0);
     } finally {
       fake.setTiming({ deltaIntervalMs: 0, textDeltas: 3 });
