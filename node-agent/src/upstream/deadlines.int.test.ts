@@ -104,7 +104,7 @@ const SLOW_MS = 3_000;
 const failures = (n: TestNode) => n.log.lines.filter((l) => l.level === 'warn' && l.message.startsWith('upstream request'));
 
 describe('the connect timeout (UPSTREAM_CONNECT_TIMEOUT_MS)', () => {
-  test('an egress proxy that never answers the CONNECT → 502 api_error within the timeout; nothing reached Anthropic', async () => {
+  test('an egress proxy that never answers the CONNECT → 502 api_error within the timeout; nothing reached Anthropic, the proxy connection closed', async () => {
     const proxy = await silentServer();
     const n = await node(fakeUrl, { connectMs: 100, headersMs: 60_000 }, createEgress({ proxyUrl: `http://127.0.0.1:${proxy.port}` }));
     const { value: res, ms } = await timed(() => call(n, { body: fakeMessagesBody(), requestId: 'req_connect_proxy' }));
@@ -115,6 +115,8 @@ describe('the connect timeout (UPSTREAM_CONNECT_TIMEOUT_MS)', () => {
     expect(fake.requests).toHaveLength(0);
     expect(n.responses).toHaveLength(0);
     expect(failures(n).map((l) => [l.message, l.meta])).toEqual([['upstream request timed out', { requestId: 'req_connect_proxy', timeout: 'connect', timeoutMs: 100 }]]);
+    expect(proxy.sockets).toHaveLength(1);
+    await until(() => proxy.sockets[0]!.destroyed || proxy.sockets[0]!.readableEnded, 10_000, 'the node closed its connection to the stuck proxy');
   });
 
   test('an https upstream that never finishes the TLS handshake → 502 within the timeout, and its connection is closed', async () => {

@@ -1,7 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { HttpsProxyAgent } from 'https-proxy-agent';
-import { SocksProxyAgent } from 'socks-proxy-agent';
+import { CancellableHttpsProxyAgent, CancellableSocksProxyAgent } from './cancellable-proxy-agents.js';
 
 /** How this node's traffic leaves the host: login, refresh and API calls all use it. */
 export interface Egress {
@@ -32,14 +31,15 @@ function withoutCredentials(proxyUrl: string): string {
 
 /**
  * Builds the node's egress: direct from the host (default), bound to one local address, or through a
- * proxy. A proxy tunnels (CONNECT or SOCKS) so it never sees the credentials or bodies.
+ * proxy. A proxy tunnels (CONNECT or SOCKS) so it never sees the credentials or bodies; a request given up while
+ * its tunnel is being made closes its connection to the proxy.
  */
 export function createEgress(opts: EgressOptions = {}): Egress {
   const local = opts.localAddress === undefined ? {} : { localAddress: opts.localAddress };
   if (opts.proxyUrl) {
     const proxy = new URL(opts.proxyUrl);
     const agent: http.Agent =
-      proxy.protocol === 'socks5:' ? new SocksProxyAgent(proxy, { ...agentOptions }) : new HttpsProxyAgent(proxy, { ...agentOptions, ...local });
+      proxy.protocol === 'socks5:' ? new CancellableSocksProxyAgent(proxy, { ...agentOptions }) : new CancellableHttpsProxyAgent(proxy, { ...agentOptions, ...local });
     return { agentFor: () => agent, destroy: () => agent.destroy(), describe: () => `proxy ${withoutCredentials(opts.proxyUrl ?? '')}` };
   }
   const httpAgent = new http.Agent({ ...agentOptions, ...local });
