@@ -1,14 +1,10 @@
 // The node's tunnel against a stand-in gateway on loopback (a real HTTP server that upgrades and runs Node's HTTP/2
 // client over the socket): who it says it is, what it reports, how it comes back after a drop or a refusal, one
 // tunnel per replica, PINGs, https, and a graceful close.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http, { type IncomingMessage } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { TUNNEL_UPGRADE, TunnelHeaders } from '@switchyard/shared';
-import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic } from '@switchyard/shared/testing';
+import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic, selfSignedCertificate } from '@switchyard/shared/testing';
 import { call, captureLogger, oauthAuth, startNode, TEST_NODE_ID, TEST_NODE_TOKEN, type TestNode } from '../http/test-harness.js';
 import { startRelay, startTestGateway, until, type TestGateway, type UpgradeAnswer } from './test-harness.js';
 import { createTunnelClient } from './tunnel-client.js';
@@ -287,14 +283,10 @@ test('a graceful close lets a running stream finish, then the tunnel closes', as
 });
 
 describe('an https gateway', () => {
-  let dir: string;
   let tls: { key: Buffer; cert: Buffer };
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'sy-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-    tls = { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+    tls = selfSignedCertificate();
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test('the tunnel runs over TLS (the certificate checked) and serves requests', async () => {
     const gw = await startTestGateway({ tls });

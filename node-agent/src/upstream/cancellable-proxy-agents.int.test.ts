@@ -1,13 +1,10 @@
 // The egress proxy agents against real proxies on loopback: one that accepts and never answers (CONNECT or SOCKS5),
 // and a minimal working SOCKS5 proxy. A request destroyed while its tunnel is being made must close its connection
 // to the proxy at once and end with its own error; a tunnel that was made must carry requests and be reused.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http, { type ClientRequest } from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { selfSignedCertificate } from '@switchyard/shared/testing';
 import { until } from '../fleet/test-harness.js';
 import { CancellableHttpsProxyAgent, CancellableSocksProxyAgent, ProxyConnectAbandonedError } from './cancellable-proxy-agents.js';
 
@@ -143,16 +140,11 @@ describe.each(Object.keys(agents) as (keyof typeof agents)[])('a %s proxy that n
 });
 
 describe('through a working SOCKS5 proxy', () => {
-  let dir: string;
   let cert: Buffer;
   let key: Buffer;
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'sy-socks-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-    cert = readFileSync(join(dir, 'cert.pem'));
-    key = readFileSync(join(dir, 'key.pem'));
+    ({ cert, key } = selfSignedCertificate());
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test.each(['http', 'https'] as const)('%s requests reach the target, the second over the same tunnel', async (scheme) => {
     const answer = (_req: http.IncomingMessage, res: http.ServerResponse): void => void res.end('through');

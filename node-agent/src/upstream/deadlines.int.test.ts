@@ -4,16 +4,12 @@
 // that must not fire is given seconds (CALM), so a stall of a second on a loaded machine between arming it and the
 // event that stops it cuts nothing; the answers that must pass outlast the limit shown not to apply by a second or
 // more, by construction (sleeps), and stay seconds inside the other limit.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
-import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic } from '@switchyard/shared/testing';
+import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic, selfSignedCertificate } from '@switchyard/shared/testing';
 import { until } from '../fleet/test-harness.js';
 import { call, oauthAuth, startNode, type TestNode } from '../http/test-harness.js';
 import { createEgress, type Egress } from './egress.js';
@@ -145,16 +141,11 @@ describe('the connect timeout (UPSTREAM_CONNECT_TIMEOUT_MS)', () => {
   });
 
   describe('over TLS', () => {
-    let dir: string;
     let cert: Buffer;
     let key: Buffer;
     beforeAll(() => {
-      dir = mkdtempSync(join(tmpdir(), 'sy-upstream-tls-'));
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-      cert = readFileSync(join(dir, 'cert.pem'));
-      key = readFileSync(join(dir, 'key.pem'));
+      ({ cert, key } = selfSignedCertificate());
     });
-    afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
     test('a completed handshake stops the connect timer: a slow answer passes on a fresh TLS connection and a reused one', async () => {
       // TLS in front of the fake, and an egress whose agent trusts that certificate.
