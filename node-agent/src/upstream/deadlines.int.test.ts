@@ -9,7 +9,7 @@ import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
-import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic, selfSignedCertificate } from '@switchyard/shared/testing';
+import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic, selfSignedCertificate, startSilentServer, type SilentServer } from '@switchyard/shared/testing';
 import { until } from '../fleet/test-harness.js';
 import { call, oauthAuth, startNode, type TestNode } from '../http/test-harness.js';
 import { createEgress, type Egress } from './egress.js';
@@ -31,24 +31,10 @@ afterEach(async () => {
 
 afterAll(() => fake.stop());
 
-/** A TCP server that accepts and then says nothing; it remembers its sockets and whether each was closed. */
-async function silentServer(): Promise<{ port: number; sockets: Socket[]; received: () => number }> {
-  const sockets: Socket[] = [];
-  let bytes = 0;
-  const server = net.createServer((socket) => {
-    sockets.push(socket);
-    socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
-    socket.on('error', () => undefined);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanup.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return { port: (server.address() as AddressInfo).port, sockets, received: () => bytes };
+async function silentServer(): Promise<SilentServer> {
+  const server = await startSilentServer();
+  cleanup.push(() => server.close());
+  return server;
 }
 
 /** A plain CONNECT proxy (it tunnels to whatever it is asked for) that counts the tunnels it opened. */

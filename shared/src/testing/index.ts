@@ -3,6 +3,7 @@ export * from './config.js';
 export * from './redis-server.js';
 export * from './redis-keys.js';
 export * from './nested-json.js';
+export * from './silent-server.js';
 export * from './tls.js';
 export * from './spawn-service.js';
 export * from './upstash-emulator.js';
