@@ -1,4 +1,4 @@
-// Per-key limits: allowed models, requests per minute, concurrency and the daily token budget.
+// Per-key limits: allowed models and betas (checked where the request names them), requests per minute, concurrency and the daily token budget.
 export { createKeyLimiter, type Admission, type KeyLimiter, type KeyLimiterDeps } from './key-limiter.js';
 export type { LimitStore } from './limit-sync.js';
 export { BUDGET_FIELDS, type LimitedKey } from './limit-state.js';

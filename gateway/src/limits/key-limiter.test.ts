@@ -10,7 +10,7 @@ import { modelRefusal } from './model-match.js';
 const T0 = Date.UTC(2030, 0, 1, 12, 0, 30, 200);
 
 function limitedKey(overrides: Partial<LimitedKey> = {}): LimitedKey {
-  return { id: 'key-1', allowedModels: null, rpm: null, concurrency: null, dailyTokenBudget: null, ...overrides };
+  return { id: 'key-1', rpm: null, concurrency: null, dailyTokenBudget: null, ...overrides };
 }
 
 type Line = { level: string; message: string };

@@ -3,7 +3,7 @@
 import type { KeyRecord } from '../keys/key-record.js';
 
 /** The fields of a gateway key the limiter reads; every KeyRecord is one. */
-export type LimitedKey = Pick<KeyRecord, 'id' | 'allowedModels' | 'rpm' | 'concurrency' | 'dailyTokenBudget'>;
+export type LimitedKey = Pick<KeyRecord, 'id' | 'rpm' | 'concurrency' | 'dailyTokenBudget'>;
 
 /** The usage-hash fields (written by the usage worker) whose sum counts against the daily token budget. */
 export const BUDGET_FIELDS = ['inputTokens', 'outputTokens', 'cacheCreationInputTokens', 'cacheReadInputTokens'] as const;
