@@ -10,3 +10,5 @@ export * from './usage/index.js';
 export * from './async/index.js';
 export * from './identity/index.js';
 export * from './tunnel/index.js';
+export * from './alerts/index.js';
+export * from './pricing/index.js';

@@ -117,6 +117,9 @@ function recentEntry(i: number): RecentRequest {
     estimateApproximate: false,
     durationMs: 120.5,
     ttfbMs: 40,
+    costMicros: 0,
+    priced: true,
+    cacheSavingsMicros: 0,
   };
 }
 

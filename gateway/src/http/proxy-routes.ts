@@ -180,7 +180,10 @@ async function admitAndForward(
       stream: parsed.stream,
       ...(usage === undefined ? {} : { observer: usage.capture }),
     });
-    usage?.forwarded(outcome);
+    usage?.forwarded(outcome, {
+      accountKind: nodes.find((n) => n.record.nodeId === outcome.nodeId)?.record.accountKind ?? null,
+      sticky: stickyNodeId === undefined || outcome.nodeId === undefined ? 'none' : outcome.nodeId === stickyNodeId ? 'hit' : 'moved',
+    });
     watch.forwarded(outcome);
 
     // A conversation keeps its node through a failover or a rate limit (its prompt cache lives there)

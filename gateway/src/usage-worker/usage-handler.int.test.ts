@@ -97,7 +97,7 @@ function makeJob(overrides: Partial<UsageJob> = {}, parts?: PromptParts): Made {
     durationMs: 812.4,
     ttfbMs: 95.6,
     aborted: false,
-    brokeMidStream: false,
+    brokeMidStream: false, accountKind: null, sticky: 'none',
     usage: {
       inputTokens: 21,
       outputTokens: 9,

@@ -76,6 +76,12 @@ export function usageCounters(job: UsageJob, est: UsageEstimates): UsageCounters
     estimateMissingBlocks: est.estimateMissingBlocks,
     approximateEstimates: est.approximate ? 1 : 0,
     durationMs: Math.round(job.durationMs),
+    costMicros: 0,
+    apiEquivalentMicros: 0,
+    cacheSavingsMicros: 0,
+    unpricedRequests: 0,
+    cacheMisses: (u?.cacheCreationInputTokens ?? 0) > 0 && (u?.cacheReadInputTokens ?? 0) === 0 ? 1 : 0,
+    stickyMoves: job.sticky === 'moved' ? 1 : 0,
   };
 }
 
@@ -100,6 +106,9 @@ export function recentEntry(job: UsageJob, counters: UsageCounters): RecentReque
     estimateApproximate: counters.approximateEstimates > 0,
     durationMs: counters.durationMs,
     ttfbMs: job.ttfbMs === null ? null : Math.round(job.ttfbMs),
+    costMicros: counters.costMicros,
+    priced: counters.unpricedRequests === 0,
+    cacheSavingsMicros: counters.cacheSavingsMicros,
   };
 }
 

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { PromptParts } from '@switchyard/shared';
 import type { ForwardOutcome } from '../proxy/index.js';
 import { createResponseCapture, type ResponseCapture } from './response-capture.js';
-import type { UsageDraft } from './usage-draft.js';
+import type { DraftRouting, UsageDraft } from './usage-draft.js';
 
 /** What the route learns about one `/v1/messages` request, handed to the recorder once its response ended. */
 export interface RequestUsage {
@@ -10,8 +10,8 @@ export interface RequestUsage {
   capture: ResponseCapture;
   /** The body parsed: its model, stream flag and prompt. */
   parsed(body: PromptParts & { model: string | undefined; stream: boolean }): void;
-  /** The forwarder's report. */
-  forwarded(outcome: ForwardOutcome): void;
+  /** The forwarder's report, and how the request was routed (the answering account's kind, the conversation's stickiness). */
+  forwarded(outcome: ForwardOutcome, routing?: DraftRouting): void;
   /** The route handler returned or threw (a thrown refusal is written by the error handler right after). */
   settle(): void;
 }
@@ -34,6 +34,7 @@ export function trackRequestUsage(res: ServerResponse, recorder: { record(draft:
   const capture = createResponseCapture();
   let body: (PromptParts & { model: string | undefined; stream: boolean }) | undefined;
   let outcome: ForwardOutcome | undefined;
+  let routing: DraftRouting | undefined;
   let handlerDone = false;
   let closed = res.closed;
   let recorded = false;
@@ -60,6 +61,8 @@ export function trackRequestUsage(res: ServerResponse, recorder: { record(draft:
       ttfbMs: outcome?.ttfbMs ?? null,
       aborted: outcome?.aborted ?? !res.writableFinished,
       brokeMidStream: outcome?.brokeMidStream ?? false,
+      accountKind: answered && outcome?.nodeId !== undefined ? (routing?.accountKind ?? null) : null,
+      sticky: answered ? (routing?.sticky ?? 'none') : 'none',
     };
     if (answered) d.capture = capture;
     if (body !== undefined && outcome !== undefined && reachedModel(outcome)) d.prompt = { tools: body.tools, system: body.system, messages: body.messages };
@@ -83,8 +86,9 @@ export function trackRequestUsage(res: ServerResponse, recorder: { record(draft:
     parsed(b) {
       body = b;
     },
-    forwarded(o) {
+    forwarded(o, r) {
       outcome = o;
+      routing = r;
     },
     settle() {
       handlerDone = true;

@@ -19,11 +19,18 @@ export interface UsageDraft {
   ttfbMs: number | null;
   aborted: boolean;
   brokeMidStream: boolean;
+  /** The kind of the account that answered; null when none did. */
+  accountKind: 'oauth' | 'api_key' | null;
+  /** The conversation's stickiness as routed (UsageJob.sticky). */
+  sticky: 'none' | 'hit' | 'moved';
   /** The relayed response's capture; absent when no node's answer was relayed. */
   capture?: { result(): CaptureResult };
   /** The prompt as parsed, for the digest; absent when it never reached a model (refused, or unparsed). */
   prompt?: PromptParts;
 }
+
+/** How a request was routed, as far as its usage cares. */
+export type DraftRouting = Pick<UsageDraft, 'accountKind' | 'sticky'>;
 
 /** The answer as a job can carry it: a JSON answer's content with blocks nested too deep for the job as stand-ins. */
 function portableOutput(output: ResponseContent | null | undefined): ResponseContent | null {
@@ -53,5 +60,7 @@ export function usageJobOf(draft: UsageDraft, captured: CaptureResult | undefine
     endedCleanly: captured?.endedCleanly ?? false,
     prompt,
     output: portableOutput(captured?.output),
+    accountKind: draft.accountKind,
+    sticky: draft.sticky,
   };
 }

@@ -41,6 +41,14 @@ describe('job catalog', () => {
         seen.push(p.requestId);
         return Promise.resolve();
       },
+      alert: (p) => {
+        seen.push(p.id);
+        return Promise.resolve();
+      },
+      alertDelivery: (p) => {
+        seen.push(p.url);
+        return Promise.resolve();
+      },
     };
     await handlers.usage(parseJobPayload('usage', valid));
     expect(seen).toEqual(['req_1']);

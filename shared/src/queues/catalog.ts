@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AlertEventSchema } from '../alerts/alert-event.js';
 import { UsageSchema } from '../anthropic/usage.js';
 
 /** A prompt block the worker may not know yet, shipped with its content so it can be tokenised once. */
@@ -56,6 +57,13 @@ export const UsageJobSchema = z.object({
   /** Null when the request body had no prompt to count (it never reached a model). */
   prompt: PromptDigestSchema.nullable(),
   output: ResponseContentSchema.nullable(),
+  /** The kind of account that answered (null: no node answered); `oauth` usage is API-equivalent value. Older gateways sent none. */
+  accountKind: z.enum(['oauth', 'api_key']).nullable().default(null),
+  /**
+   * The conversation's stickiness: `none` (no session, or its first turn), `hit` (answered by its pinned node),
+   * `moved` (pinned to a node that did not answer it: its prompt cache stayed behind). Older gateways sent none.
+   */
+  sticky: z.enum(['none', 'hit', 'moved']).default('none'),
 });
 export type UsageJob = z.infer<typeof UsageJobSchema>;
 
@@ -85,6 +93,18 @@ export const JobCatalog = {
       removeOnComplete: true,
       removeOnFail: { age: 86_400 },
     },
+  },
+  /** An alert raised (jobId = its id): the dispatcher records it once and queues one delivery per webhook URL. */
+  alert: {
+    queue: 'alerts',
+    payload: AlertEventSchema,
+    defaults: { attempts: 10, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: true, removeOnFail: { age: 7 * 86_400 } },
+  },
+  /** One alert to one webhook URL (jobId = alert id + a digest of the URL), retried with backoff until it is taken. */
+  alertDelivery: {
+    queue: 'alert-deliveries',
+    payload: z.object({ event: AlertEventSchema, url: z.string().url() }),
+    defaults: { attempts: 12, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: true, removeOnFail: { age: 7 * 86_400 } },
   },
 } as const satisfies Record<string, { queue: string; payload: z.ZodType; defaults: JobDefaults }>;
 

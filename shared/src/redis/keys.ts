@@ -8,6 +8,7 @@ const USAGE_SCOPES: readonly UsageScope[] = ['global', 'key', 'node', 'model'];
 export const REDIS_PREFIX_PATTERN = /^[A-Za-z0-9_.:-]*[A-Za-z0-9_.-]:$/;
 const SHA256_HEX_RE = /^[0-9a-f]{64}$/;
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
+const MONTH_RE = /^\d{4}-\d{2}$/;
 // Whitespace and control characters break redis-cli use and log lines; ':' would let one id reach another's key.
 const UNSAFE_ID_RE = /[\s\p{Cc}:]/u;
 const UNSAFE_FREE_ID_RE = /[\s\p{Cc}]/u;
@@ -29,6 +30,11 @@ function sha256Hex(name: string, value: string): string {
 /** The UTC day `YYYY-MM-DD` of an epoch-ms instant: the `{day}` of usage keys. */
 export function utcDay(epochMs: number): string {
   return new Date(epochMs).toISOString().slice(0, 10);
+}
+
+/** The UTC month `YYYY-MM` of an epoch-ms instant: the `{month}` of monthly usage keys. */
+export function utcMonth(epochMs: number): string {
+  return new Date(epochMs).toISOString().slice(0, 7);
 }
 
 /** The whole minutes since the epoch of an epoch-ms instant: the `{minute}` of rate-window keys. */
@@ -105,6 +111,25 @@ export function createKeyspace(prefix = 'sy:') {
     blockTokens: (encoding: string, sha256hex: string) => k('blk', id('encoding', encoding), sha256Hex('sha256hex', sha256hex)),
     /** List of recent request summaries, capped by trimming. Usage worker pushes; gateway admin reads. No TTL. */
     recent: () => k('recent'),
+    /**
+     * Usage totals of one key for one UTC month (`month` from utcMonth(); same fields as `usage`): what a monthly
+     * USD budget counts. Usage worker increments; gateway limiter and admin read. TTL: the retention period.
+     */
+    usageMonth: (keyId: string, month: string) => {
+      if (!MONTH_RE.test(month)) throw new RangeError('Redis key part "month" must be YYYY-MM');
+      return k('usage-month', 'key', id('keyId', keyId), month);
+    },
+    /** Set of the price-data versions (PriceBook.version) that priced some request of a UTC day. Usage worker adds; gateway admin reads. TTL: the retention period. */
+    usagePriceVersions: (day: string) => {
+      if (!DAY_RE.test(day)) throw new RangeError('Redis key part "day" must be YYYY-MM-DD');
+      return k('usage-prices', day);
+    },
+    /** Cost reserved for one key's admitted, not yet counted requests: hash instance id → `micros:tokens:atMs`. Gateway limiters write their own field and read the others'. TTL: a safety net. */
+    budgetReserved: (keyId: string) => k('reserved', id('keyId', keyId)),
+    /** Marker that an alert (by its id) was raised already, so it is delivered once however often it is raised. Usage worker. TTL: days. */
+    alertRaised: (alertId: string) => k('alert', 'raised', id('alertId', alertId, true)),
+    /** List of recent alerts (JSON AlertEvent, newest first), capped by trimming. Usage worker pushes; gateway admin reads. No TTL. */
+    alertsRecent: () => k('alerts', 'recent'),
   };
 }
 

@@ -25,6 +25,12 @@ export const RecentRequestSchema = z.object({
   estimateApproximate: z.boolean().default(false),
   durationMs: z.number(),
   ttfbMs: z.number().nullable(),
+  /** What the request was charged, in micro-dollars (see the `costMicros` counter); absent in older entries. */
+  costMicros: z.number().int().default(0),
+  /** False when the model had no price (counted at zero cost); absent in older entries. */
+  priced: z.boolean().default(true),
+  /** What prompt caching saved on this request, in micro-dollars (may be negative); absent in older entries. */
+  cacheSavingsMicros: z.number().int().default(0),
 });
 export type RecentRequest = z.infer<typeof RecentRequestSchema>;
 

@@ -28,6 +28,22 @@ export const USAGE_COUNTER_FIELDS = [
   'approximateEstimates',
   /** Sum of request durations, for the mean latency. */
   'durationMs',
+  // Dollars, as integer micro-dollars (never floats accumulated), priced by the usage worker (docs/COST.md).
+  /**
+   * What the requests cost at API list prices (genai-prices, or PRICES_FILE), charged on the exact usage; an
+   * aborted or broken response is charged at least its estimate (max of exact and js-tiktoken, per side).
+   */
+  'costMicros',
+  /** The part of costMicros served by subscription (OAuth) accounts: its API-equivalent value, not billed per token. */
+  'apiEquivalentMicros',
+  /** What prompt caching saved: the same tokens all at the plain input price, minus what they cost. Negative when writes outweighed reads. */
+  'cacheSavingsMicros',
+  /** Requests whose model has no price (counted at zero cost, flagged). */
+  'unpricedRequests',
+  /** Requests that wrote to the prompt cache and read nothing from it. */
+  'cacheMisses',
+  /** Requests of a sticky conversation answered by another node than the one it was pinned to (its cache stayed behind). */
+  'stickyMoves',
 ] as const;
 export type UsageCounterField = (typeof USAGE_COUNTER_FIELDS)[number];
 export type UsageCounters = Record<UsageCounterField, number>;
