@@ -19,7 +19,7 @@ export interface AdminRouterDeps {
   store: Pick<SharedStore, 'get' | 'set' | 'del' | 'mget' | 'compareAndSet' | 'sadd' | 'srem' | 'smembers' | 'hgetall' | 'lrange'>;
   keys: Pick<
     Keyspace,
-    'keyByDigest' | 'keyById' | 'keyIds' | 'nodeControl' | 'nodeEnrolment' | 'nodeEnrolments' | 'sealedCredential' | 'usage' | 'usageIndex' | 'usageAllTime' | 'recent'
+    'keyByDigest' | 'keyById' | 'keyIds' | 'nodeControl' | 'nodeEnrolment' | 'nodeEnrolments' | 'sealedCredential' | 'usage' | 'usageIndex' | 'usageAllTime' | 'usageMonth' | 'usagePriceVersions' | 'recent'
   >;
   /** ADMIN_TOKEN, every call: at least 32 bytes, not shaped like a node token or a gateway key (else the router refuses to be built). */
   adminToken: string;

@@ -16,7 +16,7 @@ import type { FieldError } from './admin-errors.js';
 import type { AdminSession } from './session-routes.js';
 import type { NodeToken, RevokedNode } from './enrolment-routes.js';
 import type { EnrolledNode, NodeList, NodeSummary, VersionGroup } from './node-routes.js';
-import type { UsageQueueFigures, UsageReport, UsageRow, UsageTotals } from './usage-routes.js';
+import type { RecentRequestView, UsageMonth, UsageQueueFigures, UsageReport, UsageRow, UsageTotals } from './usage-routes.js';
 
 const epochMs = z.number().int().nonnegative();
 
@@ -108,20 +108,33 @@ export const NodeListSchema = z.object({
 
 export const NodeControlSchema = z.object({ nodeId: z.string(), adminDrained: z.boolean() });
 
-const counterShape = Object.fromEntries(USAGE_COUNTER_FIELDS.map((field) => [field, z.number().nonnegative()])) as Record<
-  UsageCounterField,
-  z.ZodNumber
->;
+/** Counters that may go below zero: what caching saved is negative when cache writes cost more than reads saved. */
+const SIGNED_COUNTERS: ReadonlySet<UsageCounterField> = new Set(['cacheSavingsMicros']);
+const counterShape = Object.fromEntries(
+  USAGE_COUNTER_FIELDS.map((field) => [field, SIGNED_COUNTERS.has(field) ? z.number().int() : z.number().nonnegative()]),
+) as Record<UsageCounterField, z.ZodNumber>;
 
 export const UsageTotalsSchema = z.object({
   ...counterShape,
   sentTokens: z.number().nonnegative().describe('Exact tokens sent: input + cache creation + cache reads.'),
   receivedTokens: z.number().nonnegative().describe('Exact tokens received: the output tokens.'),
+  costUsd: z.number().nonnegative().describe('costMicros in US dollars: what the requests cost at API list prices (summed as integer micro-dollars, converted once). Requests of an unpriced model count 0 (see unpricedRequests).'),
+  apiEquivalentUsd: z.number().nonnegative().describe('apiEquivalentMicros in US dollars: the part of costUsd served by subscription (OAuth) accounts, what the same tokens would have cost on the API.'),
+  cacheSavingsUsd: z.number().describe('cacheSavingsMicros in US dollars: what prompt caching saved (negative when cache writes cost more than cache reads saved).'),
+  cacheReadShare: z.number().min(0).max(1).nullable().describe('cacheReadInputTokens / (inputTokens + cacheCreationInputTokens + cacheReadInputTokens): the share of input read from the prompt cache; null when no input was sent.'),
 });
+
+const month = z.string().regex(/^\d{4}-\d{2}$/);
+
+export const UsageMonthSchema = UsageTotalsSchema.extend({ month: month.describe('The UTC month, YYYY-MM.') }).describe(
+  "A key's totals for one UTC month: what its monthly USD budget counts.",
+);
 
 export const UsageRowSchema = UsageTotalsSchema.extend({
   id: z.string().describe('The key id, node id, model or day (YYYY-MM-DD) of the row.'),
   name: z.string().optional().describe("by=key: the key's name, while the key record exists."),
+  priceVersions: z.array(z.string()).optional().describe("by=day: the price-data versions that priced the day's requests, sorted; empty when none was priced."),
+  month: UsageMonthSchema.optional().describe("by=key: the key's totals for the current UTC month (the gateway's clock), whatever the range."),
 });
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
@@ -148,6 +161,7 @@ export const UsageReportSchema = z.object({
   to: day,
   rows: z.array(UsageRowSchema).describe('by=day: one row per day, oldest first; otherwise the busiest first.'),
   totals: UsageTotalsSchema.describe('All requests in the range, also those no row shows.'),
+  priceVersions: z.array(z.string()).describe('The price-data versions that priced any request of the range, sorted.'),
   allTime: UsageTotalsSchema.describe('Since counting began, whatever the range.'),
   lagSeconds: lagSeconds
     .nullable()
@@ -158,8 +172,13 @@ export const UsageReportSchema = z.object({
   lagWarnSeconds: z.number().int().positive().describe('USAGE_LAG_WARN_SECONDS: lag above it is a warning (the gateway logs `usage accounting lags`; the dashboard marks it).'),
 });
 
+export const RecentRequestViewSchema = RecentRequestSchema.extend({
+  costUsd: z.number().nonnegative().describe('costMicros in US dollars (0 with `priced: false`: the model had no price).'),
+  cacheSavingsUsd: z.number().describe('cacheSavingsMicros in US dollars (negative when cache writes cost more than reads saved).'),
+});
+
 export const RecentRequestsSchema = z.object({
-  requests: z.array(RecentRequestSchema).describe('Newest first. Never any prompt or response text.'),
+  requests: z.array(RecentRequestViewSchema).describe('Newest first. Never any prompt or response text.'),
 });
 
 const ERROR_TYPES = [
@@ -206,6 +225,8 @@ export type SchemaDriftChecks = [
   Check<SameKeys<z.infer<typeof UsageRowSchema>, UsageRow>>,
   Check<SameKeys<z.infer<typeof UsageReportSchema>, UsageReport>>,
   Check<SameKeys<z.infer<typeof UsageQueueSchema>, UsageQueueFigures>>,
+  Check<SameKeys<z.infer<typeof UsageMonthSchema>, UsageMonth>>,
+  Check<SameKeys<z.infer<typeof RecentRequestViewSchema>, RecentRequestView>>,
   Check<SameKeys<NonNullable<z.infer<typeof ErrorEnvelopeSchema>['error']['details']>[number], FieldError>>,
   Check<[Exclude<AnthropicErrorType, (typeof ERROR_TYPES)[number]>] extends [never] ? true : false>,
 ];
@@ -217,4 +238,5 @@ export type SchemaAssignabilityChecks = [
   Check<NodeList extends z.infer<typeof NodeListSchema> ? true : false>,
   Check<NodeToken extends z.infer<typeof NodeTokenSchema> ? true : false>,
   Check<UsageReport extends z.infer<typeof UsageReportSchema> ? true : false>,
+  Check<RecentRequestView extends z.infer<typeof RecentRequestViewSchema> ? true : false>,
 ];

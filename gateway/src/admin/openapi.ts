@@ -11,7 +11,7 @@ import {
   UpdateKeyBodySchema,
   UsageQuerySchema,
 } from './admin-schemas.js';
-import { RECENT_REQUESTS_KEPT, RecentRequestSchema } from '@switchyard/shared';
+import { RECENT_REQUESTS_KEPT } from '@switchyard/shared';
 import {
   AdminSessionSchema,
   CreatedKeySchema,
@@ -25,8 +25,10 @@ import {
   NodeSummarySchema,
   NodeTokenSchema,
   RecentRequestsSchema,
+  RecentRequestViewSchema,
   RevokedKeySchema,
   RevokedNodeSchema,
+  UsageMonthSchema,
   UsageQueueSchema,
   UsageReportSchema,
   UsageRowSchema,
@@ -35,7 +37,7 @@ import {
 } from './openapi-schemas.js';
 
 /** The admin API contract's version (info.version): bump it when a route, body or answer changes shape. */
-export const ADMIN_API_VERSION = '2.1.0';
+export const ADMIN_API_VERSION = '2.2.0';
 
 type JsonSchema = Record<string, unknown>;
 type Method = 'get' | 'post' | 'patch' | 'delete';
@@ -217,7 +219,7 @@ const OPERATIONS: readonly OperationSpec[] = [
     operationId: 'getUsage',
     tag: 'usage',
     summary: 'Token usage over a range of UTC days, grouped',
-    description: `Exact counts from Anthropic's usage and js-tiktoken estimates, summed over the days. At most ${MAX_USAGE_RANGE_DAYS} days. The totals are what the usage worker has counted so far: \`lagSeconds\` and \`queue\` say how far they trail the traffic (both null when Redis does not answer about the queue within 2 s; the report is answered all the same). Budgets follow the counted totals, so while the worker lags a key can spend past its budget by what is not yet counted.`,
+    description: `Exact counts from Anthropic's usage and js-tiktoken estimates, summed over the days. At most ${MAX_USAGE_RANGE_DAYS} days. The totals are what the usage worker has counted so far: \`lagSeconds\` and \`queue\` say how far they trail the traffic (both null when Redis does not answer about the queue within 2 s; the report is answered all the same). Budgets follow the counted totals, so while the worker lags a key can spend past its budget by what is not yet counted. Every row and total carries its cost in US dollars (\`costUsd\`, \`apiEquivalentUsd\`, \`cacheSavingsUsd\`: integer micro-dollars summed, converted once), the share of input read from the prompt cache (\`cacheReadShare\`), \`cacheMisses\`, \`stickyMoves\` and \`unpricedRequests\` (requests of a model with no price, counted at $0). by=day rows name the day's price-data versions; by=key rows carry the key's current month.`,
     query: {
       schema: UsageQuerySchema,
       describe: {
@@ -353,7 +355,8 @@ export function buildAdminOpenApi(): Record<string, unknown> {
       UsageRow: UsageRowSchema,
       UsageQueue: UsageQueueSchema,
       UsageReport: UsageReportSchema,
-      RecentRequest: RecentRequestSchema,
+      UsageMonth: UsageMonthSchema,
+      RecentRequest: RecentRequestViewSchema,
       RecentRequests: RecentRequestsSchema,
       ErrorEnvelope: ErrorEnvelopeSchema,
     },
@@ -376,7 +379,7 @@ export function buildAdminOpenApi(): Record<string, unknown> {
     tags: [
       { name: 'keys', description: 'Gateway keys: who may call the gateway, with which limits.' },
       { name: 'nodes', description: 'The account nodes: enrolment (their tokens), the fleet and the drain switch.' },
-      { name: 'usage', description: 'Token usage, exact and estimated.' },
+      { name: 'usage', description: 'Token usage, exact and estimated, its cost in US dollars and cache efficiency.' },
       { name: 'meta', description: 'This document, and who signed in.' },
     ],
     security: [{ bearerAuth: [] }],

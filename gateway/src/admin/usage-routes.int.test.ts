@@ -1,5 +1,6 @@
 // GET /admin/usage and /admin/usage/recent on a real Redis through supertest. The data is written the way the
-// usage worker writes it (HINCRBY per scope and day, SADD to the day's index, LPUSH + LTRIM to the recent list);
+// usage worker writes it (HINCRBY per scope and day and into the key's month, SADD to the day's index and its
+// price versions, LPUSH + LTRIM to the recent list);
 // the accounting lag comes from a real BullMQ queue with jobs of known timestamps and no worker.
 import { Queue } from 'bullmq';
 import express from 'express';
@@ -33,16 +34,19 @@ interface Counted {
   nodeId: string | null;
   model: string;
   counters: Partial<Record<UsageCounterField, number>>;
+  /** The price-data version that priced it (none: unpriced). */
+  priceVersion?: string;
 }
 
-type Row = Record<string, number | string>;
+type Row = Record<string, number | string | null | string[] | Record<string, unknown>>;
 interface Report {
   by: string;
   from: string;
   to: string;
   rows: Row[];
-  totals: Record<string, number>;
-  allTime: Record<string, number>;
+  totals: Record<string, number | null>;
+  allTime: Record<string, number | null>;
+  priceVersions: string[];
 }
 
 // What the worker's script does for one request (without the exactly-once marker, which is its business).
@@ -50,19 +54,35 @@ async function count(client: Redis, keys: Keyspace, c: Counted): Promise<void> {
   const hashes = [keys.usage('global', 'all', c.day), keys.usage('key', c.keyId, c.day), keys.usage('model', c.model, c.day), keys.usageAllTime()];
   if (c.nodeId !== null) hashes.push(keys.usage('node', c.nodeId, c.day));
   const tx = client.multi();
+  hashes.push(keys.usageMonth(c.keyId, c.day.slice(0, 7)));
   for (const hash of hashes) {
     for (const [field, by] of Object.entries(c.counters)) if (by !== 0) tx.hincrby(hash, field, by);
   }
   tx.sadd(keys.usageIndex('key', c.day), c.keyId).sadd(keys.usageIndex('model', c.day), c.model);
   if (c.nodeId !== null) tx.sadd(keys.usageIndex('node', c.day), c.nodeId);
+  if (c.priceVersion !== undefined) tx.sadd(keys.usagePriceVersions(c.day), c.priceVersion);
   await tx.exec();
 }
 
-/** The row a user should see for these requests: every field summed, 0 when never written. */
-function expectedTotals(requests: Counted[]): Record<string, number> {
+/** The row a user should see for these requests: every field summed, 0 when never written; dollars from the summed micros. */
+function expectedTotals(requests: Counted[]): Record<string, number | null> {
   const sum = Object.fromEntries(USAGE_COUNTER_FIELDS.map((f) => [f, 0])) as Record<UsageCounterField, number>;
   for (const r of requests) for (const [field, by] of Object.entries(r.counters)) sum[field as UsageCounterField] += by;
-  return { ...sum, sentTokens: sum.inputTokens + sum.cacheCreationInputTokens + sum.cacheReadInputTokens, receivedTokens: sum.outputTokens };
+  const sent = sum.inputTokens + sum.cacheCreationInputTokens + sum.cacheReadInputTokens;
+  return {
+    ...sum,
+    sentTokens: sent,
+    receivedTokens: sum.outputTokens,
+    costUsd: sum.costMicros / 1e6,
+    apiEquivalentUsd: sum.apiEquivalentMicros / 1e6,
+    cacheSavingsUsd: sum.cacheSavingsMicros / 1e6,
+    cacheReadShare: sent === 0 ? null : sum.cacheReadInputTokens / sent,
+  };
+}
+
+/** The price versions a day's requests were priced with, sorted. */
+function versionsOf(requests: Counted[]): string[] {
+  return [...new Set(requests.flatMap((r) => (r.priceVersion === undefined ? [] : [r.priceVersion])))].sort();
 }
 
 const SONNET = 'claude-sonnet-4-5';
@@ -85,15 +105,48 @@ function requestsFor(alice: string): Counted[] {
         estimatedInputTokens: 1105,
         estimatedOutputTokens: 48,
         durationMs: 1500,
+        // Dollars as the worker writes them: integer micro-dollars. 0.1 $ + 0.2 $ is 0.3 $ exactly, which floats do not give.
+        costMicros: 100_000,
+        apiEquivalentMicros: 100_000,
+        cacheSavingsMicros: 2_700,
+        stickyMoves: 1,
       },
+      priceVersion: 'genai-prices@0.1.8',
     },
-    { day: '2027-01-14', keyId: alice, nodeId: 'node-b', model: OPUS_BETA, counters: { requests: 1, inputTokens: 200, outputTokens: 300, cacheCreation1hInputTokens: 0, durationMs: 900 } },
-    { day: '2027-01-14', keyId: 'key_gone', nodeId: 'node-a', model: SONNET, counters: { requests: 1, errors: 1, inputTokens: 5, outputTokens: 5, durationMs: 30 } },
+    {
+      day: '2027-01-14',
+      keyId: alice,
+      nodeId: 'node-b',
+      model: OPUS_BETA,
+      counters: { requests: 1, inputTokens: 200, outputTokens: 300, cacheCreation1hInputTokens: 0, durationMs: 900, unpricedRequests: 1 },
+    },
+    {
+      day: '2027-01-14',
+      keyId: 'key_gone',
+      nodeId: 'node-a',
+      model: SONNET,
+      counters: { requests: 1, errors: 1, inputTokens: 5, outputTokens: 5, durationMs: 30, costMicros: 90, cacheMisses: 1, cacheSavingsMicros: -1_250 },
+      priceVersion: 'genai-prices@0.1.8+file:3f2a',
+    },
     // Refused by the gateway before any node: counted, but under no node.
     { day: '2027-01-13', keyId: alice, nodeId: null, model: SONNET, counters: { requests: 1, errors: 1, estimateMissingBlocks: 2, durationMs: 2 } },
-    { day: '2027-01-14', keyId: alice, nodeId: 'node-a', model: SONNET, counters: { requests: 1, aborted: 1, inputTokens: 40, durationMs: 700 } },
+    {
+      day: '2027-01-14',
+      keyId: alice,
+      nodeId: 'node-a',
+      model: SONNET,
+      counters: { requests: 1, aborted: 1, inputTokens: 40, durationMs: 700, costMicros: 200_000, apiEquivalentMicros: 200_000 },
+      priceVersion: 'genai-prices@0.1.8',
+    },
     // Outside the default range (the last seven days).
-    { day: '2027-01-01', keyId: 'key_gone', nodeId: 'node-b', model: OPUS_BETA, counters: { requests: 1, inputTokens: 7000, outputTokens: 7000, durationMs: 5000 } },
+    {
+      day: '2027-01-01',
+      keyId: 'key_gone',
+      nodeId: 'node-b',
+      model: OPUS_BETA,
+      counters: { requests: 1, inputTokens: 7000, outputTokens: 7000, durationMs: 5000, costMicros: 12_345_678 },
+      priceVersion: 'genai-prices@0.1.7',
+    },
   ];
 }
 
@@ -117,10 +170,16 @@ function recentEntry(i: number): RecentRequest {
     estimateApproximate: false,
     durationMs: 120.5,
     ttfbMs: 40,
-    costMicros: 0,
-    priced: true,
-    cacheSavingsMicros: 0,
+    costMicros: i * 1_001,
+    priced: i % 10 !== 0,
+    cacheSavingsMicros: i % 3 === 0 ? -i : 0,
   };
+}
+
+/** A recent entry as the API answers it: the worker's, with its dollars in USD. */
+function recentView(i: number): RecentRequest & { costUsd: number; cacheSavingsUsd: number } {
+  const entry = recentEntry(i);
+  return { ...entry, costUsd: entry.costMicros / 1e6, cacheSavingsUsd: entry.cacheSavingsMicros / 1e6 };
 }
 
 describe('admin API: usage', () => {
@@ -160,13 +219,37 @@ describe('admin API: usage', () => {
     const report = await usage('');
     expect(report).toMatchObject({ by: 'day', from: '2027-01-09', to: '2027-01-15' });
     expect(report.rows.map((r) => r.id)).toEqual(['2027-01-09', '2027-01-10', '2027-01-11', '2027-01-12', '2027-01-13', '2027-01-14', '2027-01-15']);
-    for (const row of report.rows) expect(row).toEqual({ id: row.id, ...expectedTotals(requests.filter((r) => r.day === row.id)) });
+    for (const row of report.rows) {
+      const ofDay = requests.filter((r) => r.day === row.id);
+      expect(row).toEqual({ id: row.id, ...expectedTotals(ofDay), priceVersions: versionsOf(ofDay) });
+    }
     expect(report.rows[0]).toMatchObject({ requests: 0, sentTokens: 0, receivedTokens: 0 });
     expect(report.rows[5]).toMatchObject({ requests: 3, errors: 1, aborted: 1, inputTokens: 245, outputTokens: 305, sentTokens: 245 });
     expect(report.totals).toEqual(expectedTotals(requests.filter(inRange('2027-01-09', '2027-01-15'))));
     expect(report.totals).toMatchObject({ requests: 5, sentTokens: 1355, receivedTokens: 355 });
     expect(report.allTime).toEqual(expectedTotals(requests));
     expect(report.allTime.requests).toBe(6);
+    expect(report.priceVersions).toEqual(['genai-prices@0.1.8', 'genai-prices@0.1.8+file:3f2a']);
+  });
+
+  it('carries dollars summed as integer micro-dollars, converted once, and the cache figures', async () => {
+    const report = await usage('?by=day&from=2027-01-14&to=2027-01-15');
+    // 0.2 $ on the 14th (+ 90 micro-dollars), 0.1 $ on the 15th: the range is 0.30009 $, not 0.1 + 0.2 + 0.00009 in floats.
+    expect(report.rows.map((r) => [r.id, r.costUsd, r.priceVersions])).toEqual([
+      ['2027-01-14', 0.20009, ['genai-prices@0.1.8', 'genai-prices@0.1.8+file:3f2a']],
+      ['2027-01-15', 0.1, ['genai-prices@0.1.8']],
+    ]);
+    expect(report.totals).toMatchObject({ costMicros: 300_090, costUsd: 0.30009, apiEquivalentUsd: 0.3, cacheSavingsMicros: 1_450, cacheSavingsUsd: 0.00145 });
+    expect(0.20009 + 0.1).not.toBe(0.30009); // what summing the days' dollars would have answered
+    expect(report.totals).toMatchObject({ unpricedRequests: 1, cacheMisses: 1, stickyMoves: 1 });
+    // The 15th: 1000 of 1110 input tokens were read from the cache.
+    expect(report.rows[1]?.cacheReadShare).toBeCloseTo(1000 / 1110, 12);
+    // A day whose writes outweighed its reads saved less than nothing.
+    const gone = await usage('?by=key&from=2027-01-14&to=2027-01-14');
+    expect(gone.rows.find((r) => r.id === 'key_gone')).toMatchObject({ cacheSavingsMicros: -1_250, cacheSavingsUsd: -0.00125, cacheReadShare: 0, cacheMisses: 1 });
+    // No input at all: no share, rather than a 0 % that would read as "the cache never helped".
+    const refused = await usage('?from=2027-01-13&to=2027-01-13');
+    expect(refused.rows[0]).toMatchObject({ requests: 1, sentTokens: 0, cacheReadShare: null, costUsd: 0, priceVersions: [] });
   });
 
   it('by key: each key summed over the days, busiest first, named while its record exists', async () => {
@@ -176,14 +259,22 @@ describe('admin API: usage', () => {
       ['key_gone', undefined],
     ]);
     const week = requests.filter(inRange('2027-01-09', '2027-01-15'));
-    expect(report.rows[0]).toEqual({ id: alice, name: 'alice', ...expectedTotals(week.filter((r) => r.keyId === alice)) });
-    expect(report.rows[0]).toMatchObject({ requests: 4, errors: 1, aborted: 1, inputTokens: 340, sentTokens: 1350, receivedTokens: 350 });
-    expect(report.rows[1]).toEqual({ id: 'key_gone', ...expectedTotals(week.filter((r) => r.keyId === 'key_gone')) });
+    // Each key also carries its current UTC month (NOW is in 2027-01), whatever the range: what a monthly budget counts.
+    const month = (keyId: string) => ({ month: '2027-01', ...expectedTotals(requests.filter((r) => r.keyId === keyId && r.day.startsWith('2027-01'))) });
+    expect(report.rows[0]).toEqual({ id: alice, name: 'alice', ...expectedTotals(week.filter((r) => r.keyId === alice)), month: month(alice) });
+    expect(report.rows[0]).toMatchObject({ requests: 4, errors: 1, aborted: 1, inputTokens: 340, sentTokens: 1350, receivedTokens: 350, costUsd: 0.3, unpricedRequests: 1 });
+    expect(report.rows[1]).toEqual({ id: 'key_gone', ...expectedTotals(week.filter((r) => r.keyId === 'key_gone')), month: month('key_gone') });
+    // key_gone's month holds its big day of the 1st, outside the week.
+    expect(report.rows[1]?.month).toMatchObject({ requests: 2, costMicros: 12_345_768, costUsd: 12.345768 });
+
+    // A range in another month still shows the current month.
+    const december = await usage('?by=key&from=2026-12-01&to=2026-12-31');
+    expect(december.rows).toEqual([]);
 
     // Over a range that holds its big day, the record-less key is the busiest.
     const wide = await usage('?by=key&from=2027-01-01&to=2027-01-15');
     expect(wide.rows.map((r) => r.id)).toEqual(['key_gone', alice]);
-    expect(wide.rows[0]).toMatchObject({ requests: 2, sentTokens: 7005, receivedTokens: 7005 });
+    expect(wide.rows[0]).toMatchObject({ requests: 2, sentTokens: 7005, receivedTokens: 7005, costUsd: 12.345768 });
   });
 
   it('by node: requests no node answered are in the totals but in no row', async () => {
@@ -253,10 +344,21 @@ describe('admin API: usage', () => {
   });
 
   describe('recent requests', () => {
+    it('shows what each request cost and saved, in USD beside the micros, and whether it was priced', async () => {
+      const res = await request(app).get(`/admin/usage/recent?limit=${RECENT_REQUESTS_KEPT}`).set(AUTH).expect(200);
+      const byId = new Map((res.body as { requests: (RecentRequest & { costUsd: number; cacheSavingsUsd: number })[] }).requests.map((r) => [r.requestId, r]));
+      expect(byId.get('req_30')).toMatchObject({ costMicros: 30_030, costUsd: 0.03003, priced: false, cacheSavingsMicros: -30, cacheSavingsUsd: -0.00003 });
+      expect(byId.get('req_7')).toMatchObject({ costMicros: 7_007, costUsd: 0.007007, priced: true, cacheSavingsUsd: 0 });
+      expect(byId.get('req_before_prices')).toMatchObject({ costMicros: 0, costUsd: 0, priced: true, cacheSavingsMicros: 0, cacheSavingsUsd: 0 });
+    });
+
     beforeAll(async () => {
       // Pushed oldest first, so the list reads newest first, as the worker leaves it.
       for (let i = 1; i <= 60; i += 1) await client.lpush(keys.recent(), JSON.stringify(recentEntry(i)));
       await client.lpush(keys.recent(), '{"requestId":"req_torn"', JSON.stringify({ requestId: 'req_old_version', at: NOW }));
+      // An entry written before requests were priced reads as costing 0 $, priced.
+      const { costMicros: _c, priced: _p, cacheSavingsMicros: _s, ...unpricedEra } = recentEntry(0);
+      await client.rpush(keys.recent(), JSON.stringify({ ...unpricedEra, requestId: 'req_before_prices' }));
       await client.ltrim(keys.recent(), 0, RECENT_REQUESTS_KEPT - 1);
     });
 
@@ -266,14 +368,14 @@ describe('admin API: usage', () => {
       const res = await request(app).get('/admin/usage/recent?limit=5').set(AUTH).expect(200);
       // The two unreadable entries are the newest: they take two of the five places.
       expect(idsOf(res.body)).toEqual(['req_60', 'req_59', 'req_58']);
-      expect((res.body as { requests: RecentRequest[] }).requests[0]).toEqual(recentEntry(60));
+      expect((res.body as { requests: RecentRequest[] }).requests[0]).toEqual(recentView(60));
     });
 
     it('answers 50 by default and at most what the list keeps', async () => {
       const byDefault = await request(app).get('/admin/usage/recent').set(AUTH).expect(200);
       expect(idsOf(byDefault.body)).toEqual(Array.from({ length: 48 }, (_, i) => `req_${60 - i}`));
       const all = await request(app).get(`/admin/usage/recent?limit=${RECENT_REQUESTS_KEPT}`).set(AUTH).expect(200);
-      expect(idsOf(all.body)).toHaveLength(60);
+      expect(idsOf(all.body)).toHaveLength(61);
     });
 
     it.each(['0', '-1', '2.5', 'ten', String(RECENT_REQUESTS_KEPT + 1)])('refuses limit=%s with a 400', async (limit) => {

@@ -1,6 +1,7 @@
 // /admin/usage: the totals the usage worker keeps per UTC day, summed over a range and grouped, how far
 // the worker lags behind (the usage queue's depth and the age of its oldest waiting job), and the
 // recent-requests list. Read-only: every key read here is written by the worker (gateway/src/usage-worker).
+// Dollars are summed as the integer micro-dollars Redis holds and turned into USD once, at the end.
 import express, { type Request, type Response, type Router } from 'express';
 import {
   AppError,
@@ -8,6 +9,7 @@ import {
   sentTokens,
   USAGE_COUNTER_FIELDS,
   utcDay,
+  utcMonth,
   type Keyspace,
   type RecentRequest,
   type SharedStore,
@@ -20,12 +22,26 @@ import { DEFAULT_LAG_WARN_SECONDS } from '../usage/lag-watcher.js';
 import type { QueueLag, QueueLagReader } from '../usage/queue-lag.js';
 import { MAX_USAGE_RANGE_DAYS, RecentUsageQuerySchema, UsageQuerySchema, type UsageGrouping } from './admin-schemas.js';
 
-/** Every usage counter as a number, plus the two sums operators ask for first. */
+/** Every usage counter as a number, plus the sums and ratios operators ask for first. */
 export type UsageTotals = UsageCounters & {
   /** Exact tokens sent: input + cache creation + cache reads. */
   sentTokens: number;
   /** Exact tokens received: the output tokens. */
   receivedTokens: number;
+  /** costMicros in US dollars. */
+  costUsd: number;
+  /** apiEquivalentMicros in US dollars: what subscription accounts served, at API prices. */
+  apiEquivalentUsd: number;
+  /** cacheSavingsMicros in US dollars (negative when cache writes cost more than reads saved). */
+  cacheSavingsUsd: number;
+  /** Cache reads over every input token sent (input + cache writes + cache reads); null when nothing was sent. */
+  cacheReadShare: number | null;
+};
+
+/** A key's totals for one UTC month (keys.usageMonth): what its monthly USD budget counts. */
+export type UsageMonth = UsageTotals & {
+  /** `YYYY-MM`. */
+  month: string;
 };
 
 /** One row of GET /admin/usage: a key, node, model or day, with its totals over the range. */
@@ -33,6 +49,10 @@ export type UsageRow = UsageTotals & {
   id: string;
   /** by=key: the key's name, while the key record exists. */
   name?: string;
+  /** by=day: the price-data versions that priced the day's requests, sorted (empty when none was priced). */
+  priceVersions?: string[];
+  /** by=key: the key's totals for the current UTC month (the gateway's clock), whatever the range. */
+  month?: UsageMonth;
 };
 
 /** The usage queue as GET /admin/usage shows it: jobs per state and the lag. */
@@ -54,6 +74,8 @@ export interface UsageReport {
   rows: UsageRow[];
   /** All requests in the range (global counters), so also those no row shows (by=node: answered by no node). */
   totals: UsageTotals;
+  /** The price-data versions that priced any request of the range, sorted. */
+  priceVersions: string[];
   /** Since counting began, whatever the range. */
   allTime: UsageTotals;
   /**
@@ -67,10 +89,18 @@ export interface UsageReport {
   lagWarnSeconds: number;
 }
 
+/** One entry of GET /admin/usage/recent: the worker's summary, with its dollars in USD beside the micros. */
+export type RecentRequestView = RecentRequest & {
+  /** costMicros in US dollars (0 with `priced: false`: the model had no price). */
+  costUsd: number;
+  /** cacheSavingsMicros in US dollars. */
+  cacheSavingsUsd: number;
+};
+
 /** Dependencies of the usage routes. */
 export interface UsageRoutesDeps {
   store: Pick<SharedStore, 'hgetall' | 'smembers' | 'mget' | 'lrange'>;
-  keys: Pick<Keyspace, 'usage' | 'usageIndex' | 'usageAllTime' | 'recent' | 'keyById'>;
+  keys: Pick<Keyspace, 'usage' | 'usageIndex' | 'usageAllTime' | 'usageMonth' | 'usagePriceVersions' | 'recent' | 'keyById'>;
   now: () => number;
   /** Reads the usage queue's lag (none: lagSeconds and queue answer null). */
   queueLag?: QueueLagReader;
@@ -119,7 +149,8 @@ function zeroCounters(): UsageCounters {
   return Object.fromEntries(USAGE_COUNTER_FIELDS.map((f) => [f, 0])) as UsageCounters;
 }
 
-// Fields the worker never wrote read as 0; fields this version does not know are ignored.
+// Fields the worker never wrote read as 0; fields this version does not know are ignored. Every field is an
+// integer (HINCRBY), so the sums are exact: no float is ever accumulated, dollars included.
 function addHash(into: UsageCounters, hash: Record<string, string>): void {
   for (const field of USAGE_COUNTER_FIELDS) {
     const value = Number(hash[field] ?? 0);
@@ -127,8 +158,22 @@ function addHash(into: UsageCounters, hash: Record<string, string>): void {
   }
 }
 
+/** Integer micro-dollars as US dollars: one division, after every sum. */
+export function microsToUsd(micros: number): number {
+  return micros / 1_000_000;
+}
+
 function withSums(counters: UsageCounters): UsageTotals {
-  return { ...counters, sentTokens: sentTokens(counters), receivedTokens: counters.outputTokens };
+  const sent = sentTokens(counters);
+  return {
+    ...counters,
+    sentTokens: sent,
+    receivedTokens: counters.outputTokens,
+    costUsd: microsToUsd(counters.costMicros),
+    apiEquivalentUsd: microsToUsd(counters.apiEquivalentMicros),
+    cacheSavingsUsd: microsToUsd(counters.cacheSavingsMicros),
+    cacheReadShare: sent === 0 ? null : counters.cacheReadInputTokens / sent,
+  };
 }
 
 function sumHashes(hashes: Record<string, string>[]): UsageCounters {
@@ -197,19 +242,30 @@ export function createUsageRoutes(deps: UsageRoutesDeps): Router {
     });
   }
 
+  /** by=key: each key's totals for the current UTC month, one read per row. */
+  async function addKeyMonths(rows: UsageRow[]): Promise<void> {
+    const month = utcMonth(now());
+    const monthKeys = rows.map((row) => keyOrUndefined(() => keys.usageMonth(row.id, month)));
+    const hashes = await mapBounded(monthKeys, (key) => (key === undefined ? Promise.resolve({}) : store.hgetall(key)));
+    rows.forEach((row, i) => {
+      row.month = { month, ...withSums(sumHashes([hashes[i] ?? {}])) };
+    });
+  }
+
   async function report(by: UsageGrouping, from: string, to: string, days: readonly string[]): Promise<UsageReport> {
-    const [dayHashes, allTimeHash, grouped, lag] = await Promise.all([
+    const [dayHashes, dayVersions, allTimeHash, grouped, lag] = await Promise.all([
       readHashes(days.map((day) => keys.usage('global', 'all', day))),
+      mapBounded(days, async (day) => (await store.smembers(keys.usagePriceVersions(day))).sort()),
       store.hgetall(keys.usageAllTime()),
       by === 'day' ? undefined : scopeRows(by, days),
       readLag(),
     ]);
     let rows: UsageRow[];
     if (grouped === undefined) {
-      rows = days.map((day, i) => ({ id: day, ...withSums(sumHashes([dayHashes[i] ?? {}])) }));
+      rows = days.map((day, i) => ({ id: day, ...withSums(sumHashes([dayHashes[i] ?? {}])), priceVersions: dayVersions[i] ?? [] }));
     } else {
       rows = grouped.sort((a, b) => b.sentTokens + b.receivedTokens - (a.sentTokens + a.receivedTokens) || (a.id < b.id ? -1 : 1));
-      if (by === 'key') await addKeyNames(rows);
+      if (by === 'key') await Promise.all([addKeyNames(rows), addKeyMonths(rows)]);
     }
     const queue = queueFigures(lag);
     return {
@@ -218,6 +274,7 @@ export function createUsageRoutes(deps: UsageRoutesDeps): Router {
       to,
       rows,
       totals: withSums(sumHashes(dayHashes)),
+      priceVersions: [...new Set(dayVersions.flat())].sort(),
       allTime: withSums(sumHashes([allTimeHash])),
       lagSeconds: queue?.lagSeconds ?? null,
       queue,
@@ -234,10 +291,10 @@ export function createUsageRoutes(deps: UsageRoutesDeps): Router {
   router.get('/usage/recent', async function getRecentUsage(req: Request, res: Response): Promise<void> {
     const { limit } = parseQuery(RecentUsageQuerySchema, req.query);
     const raws = await store.lrange(keys.recent(), 0, limit - 1);
-    const requests: RecentRequest[] = [];
+    const requests: RecentRequestView[] = [];
     for (const raw of raws) {
       const entry = parseRecent(raw);
-      if (entry !== undefined) requests.push(entry);
+      if (entry !== undefined) requests.push({ ...entry, costUsd: microsToUsd(entry.costMicros), cacheSavingsUsd: microsToUsd(entry.cacheSavingsMicros) });
     }
     res.json({ requests });
   });
