@@ -23,8 +23,11 @@ export interface RequestCost {
 export interface PriceBook {
   /** The price data's version, e.g. `genai-prices@0.1.8` or `genai-prices@0.1.8+prices-file:3f2a9c1b`. */
   readonly version: string;
-  /** One request's cost. A model with no price costs 0 with `priced: false`. */
-  cost(model: string, usage: PricedUsage): RequestCost;
+  /**
+   * One request's cost. A model with no price costs 0 with `priced: false`. `at` (epoch ms, default now) picks
+   * the prices in force when the request arrived, for models whose price changed on a date.
+   */
+  cost(model: string, usage: PricedUsage, at?: number): RequestCost;
   /**
    * The most a request can cost (micro-dollars), for budget reservations at admission: every byte of the body
    * taken as one input token at the highest input rate it may be charged (a cache write when the body asks for
