@@ -176,6 +176,8 @@ describe('admin API', () => {
         heartbeatAt: NOW - 1500,
         heartbeatAgeMs: 1500,
         adminDrained: false,
+        // No window figures yet: nothing to predict.
+        foresight: { exhaustsAt: null, at: NOW },
       });
       expect(b).toMatchObject({
         state: 'limited',
@@ -184,6 +186,8 @@ describe('admin API', () => {
         stateUpdatedAt: NOW - 100,
         adminDrained: true,
         unreachableUntil: NOW + 3000,
+        // At the limit: out since it was first seen there.
+        foresight: { fiveHour: { utilization: 1.01, exhaustsAt: NOW, resetAt: NOW + 60_000 }, exhaustsAt: NOW },
       });
       expect(c).toMatchObject({ state: 'available', limitedUntil: NOW - 1 }); // the limit has lapsed
       // One build across the fleet; a router built without one reports the gateway's as unknown.

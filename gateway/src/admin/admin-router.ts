@@ -9,7 +9,7 @@ import { adminErrorHandler } from './admin-errors.js';
 import { createAuthThrottle, type AuthThrottleOptions } from './auth-throttle.js';
 import { createEnrolmentRoutes } from './enrolment-routes.js';
 import { createKeyRoutes } from './key-routes.js';
-import { createNodeRoutes, type BuildInfo } from './node-routes.js';
+import { createNodeRoutes, type BuildInfo, type NodeRoutesDeps } from './node-routes.js';
 import { buildAdminOpenApi } from './openapi.js';
 import { createSessionRoutes } from './session-routes.js';
 import { createUsageRoutes } from './usage-routes.js';
@@ -35,6 +35,8 @@ export interface AdminRouterDeps {
   now?: () => number;
   /** This gateway's build, shown by GET /admin/nodes; default `unknown`. */
   build?: BuildInfo;
+  /** Quota foresight for GET /admin/nodes (none: the node routes read the registry for one of their own). */
+  foresight?: NodeRoutesDeps['foresight'];
   /** The usage queue's lag for GET /admin/usage (none: it answers lagSeconds and queue as null). */
   queueLag?: QueueLagReader;
   /** USAGE_LAG_WARN_SECONDS, carried by GET /admin/usage for the dashboard; default 60. */
@@ -67,7 +69,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
   router.use(createKeyRoutes({ repo: createKeyRepository({ store: deps.store, keys: deps.keys, now }), log: deps.log }));
   const enrolments = deps.enrolments ?? createEnrolmentRepository({ store: deps.store, keys: deps.keys, now });
   router.use(createEnrolmentRoutes({ enrolments, store: deps.store, keys: deps.keys, log: deps.log }));
-  router.use(createNodeRoutes({ store: deps.store, keys: deps.keys, enrolments, registry: deps.registry, log: deps.log, now, build: deps.build ?? UNKNOWN_BUILD }));
+  router.use(createNodeRoutes({ store: deps.store, keys: deps.keys, enrolments, registry: deps.registry, log: deps.log, now, build: deps.build ?? UNKNOWN_BUILD, foresight: deps.foresight }));
   router.use(createUsageRoutes({ store: deps.store, keys: deps.keys, now, queueLag: deps.queueLag, lagWarnSeconds: deps.lagWarnSeconds }));
   router.use(function adminNotFound(req, _res, next) {
     next(new AppError('not_found', `Not found: ${req.method} /admin${req.path}`));

@@ -2,6 +2,7 @@
 // the operator's drain switch per node. Enrolling, revoking and rotating live in enrolment-routes.ts.
 import express, { type Request, type Response, type Router } from 'express';
 import { AppError, effectiveState, type AccountStatus, type Keyspace, type Logger, type SharedStore, type WindowFigures } from '@switchyard/shared';
+import { createForesight, type FleetForesight, type NodeForesight } from '../foresight/index.js';
 import { NODE_ID_RE, type EnrolmentRepository, type NodeEnrolment } from '../nodes/index.js';
 import type { NodeView } from '../routing/index.js';
 
@@ -29,6 +30,11 @@ export interface NodeSummary {
   adminDrained: boolean;
   /** Set while this gateway treats the node as unreachable. */
   unreachableUntil?: number;
+  /**
+   * When the account is predicted to run out at its recent burn (docs/FORESIGHT.md); null for an API-key account,
+   * which has no 5-hour or 7-day window.
+   */
+  foresight: NodeForesight | null;
 }
 
 /** A build: a release line's version and the commit it was built from. */
@@ -90,7 +96,7 @@ export function versionGroups(nodes: readonly Pick<NodeSummary, 'nodeId' | 'vers
 /** The `keys.nodeControl` value that drains a node (read by the gateways' routers). */
 export const DRAINED_CONTROL = '{"drained":true}';
 
-function summarize(view: NodeView, nowMs: number): NodeSummary {
+function summarize(view: NodeView, nowMs: number, foresight: NodeForesight | null): NodeSummary {
   const { record } = view;
   const account = view.localState ?? record.state;
   const summary: NodeSummary = {
@@ -105,6 +111,7 @@ function summarize(view: NodeView, nowMs: number): NodeSummary {
     heartbeatAt: record.heartbeatAt,
     heartbeatAgeMs: Math.max(0, nowMs - record.heartbeatAt),
     adminDrained: view.adminDrained,
+    foresight,
   };
   if (record.accountLabel !== undefined) summary.accountLabel = record.accountLabel;
   if (account.limitedUntil !== undefined) summary.limitedUntil = account.limitedUntil;
@@ -131,11 +138,14 @@ export interface NodeRoutesDeps {
   now: () => number;
   /** This gateway's build. */
   build: BuildInfo;
+  /** The gateway's quota foresight (main.ts starts it); default one of its own, reading the registry when the fleet is listed. */
+  foresight?: { tick(): FleetForesight };
 }
 
 /** The node routes. */
 export function createNodeRoutes(deps: NodeRoutesDeps): Router {
   const { store, keys, enrolments, registry, log, now, build } = deps;
+  const foresight = deps.foresight ?? createForesight({ registry, log, now });
   const router = express.Router();
 
   // A node is known when it is enrolled; one connected here counts too (its enrolment may be gone this very
@@ -151,7 +161,8 @@ export function createNodeRoutes(deps: NodeRoutesDeps): Router {
     const enrolledNow = await enrolments.list();
     const drained = enrolledNow.length === 0 ? [] : await store.mget(enrolledNow.map((e) => keys.nodeControl(e.nodeId)));
     const nowMs = now();
-    const nodes = registry.nodes().map((view) => summarize(view, nowMs));
+    const predicted = foresight.tick();
+    const nodes = registry.nodes().map((view) => summarize(view, nowMs, predicted.get(view.record.nodeId) ?? null));
     const connected = new Set(nodes.map((n) => n.nodeId));
     const enrolled = enrolledNow.map((e, i) => enrolledNode(e, connected.has(e.nodeId), drained[i] === DRAINED_CONTROL));
     const versions = versionGroups(nodes);

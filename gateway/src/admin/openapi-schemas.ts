@@ -15,6 +15,7 @@ import { USAGE_GROUPINGS } from './admin-schemas.js';
 import type { FieldError } from './admin-errors.js';
 import type { AdminSession } from './session-routes.js';
 import type { NodeToken, RevokedNode } from './enrolment-routes.js';
+import type { NodeForesight, WindowForesight } from '../foresight/index.js';
 import type { EnrolledNode, NodeList, NodeSummary, VersionGroup } from './node-routes.js';
 import type { RecentRequestView, UsageMonth, UsageQueueFigures, UsageReport, UsageRow, UsageTotals } from './usage-routes.js';
 
@@ -41,6 +42,26 @@ export const KeyListSchema = z.object({ keys: z.array(KeyViewSchema) });
 
 export const RevokedKeySchema = z.object({ id: z.string(), revoked: z.literal(true) });
 
+export const WindowForesightSchema = z
+  .object({
+    utilization: z.number().nonnegative().describe('The latest utilization, a fraction of the limit (1.0: the limit).'),
+    burnPerHour: z.number().nonnegative().describe('How fast utilization rose over the last hour of readings (never measured over less than 5 minutes), per hour; 0 when it did not or fewer than 2 readings are recent.'),
+    exhaustsAt: epochMs.nullable().describe('When it reaches 1.0 at that rate, if before its reset (epoch ms); null: it lasts until the reset. At the limit already: when it was first seen there.'),
+    resetAt: epochMs.nullable().describe('When the window resets (epoch ms); null when unknown.'),
+    samples: z.number().int().nonnegative().describe('How many readings the burn was measured from.'),
+    since: epochMs.nullable().describe('Epoch ms of the oldest of them: the burn is the rise since then over max(at − since, 5 minutes).'),
+  })
+  .describe("One usage window's burn and when it runs out.");
+
+export const NodeForesightSchema = z
+  .object({
+    fiveHour: WindowForesightSchema.optional(),
+    sevenDay: WindowForesightSchema.optional(),
+    exhaustsAt: epochMs.nullable().describe("The earliest of the windows' exhaustsAt; null: every window lasts until its reset."),
+    at: epochMs.describe("When the prediction was made (the gateway's clock)."),
+  })
+  .describe('When the account is predicted to run out at its recent burn (docs/FORESIGHT.md).');
+
 export const NodeSummarySchema = z
   .object({
     nodeId: z.string(),
@@ -61,6 +82,7 @@ export const NodeSummarySchema = z
     heartbeatAgeMs: z.number().nonnegative(),
     adminDrained: z.boolean(),
     unreachableUntil: epochMs.optional().describe('Set while this gateway treats the node as unreachable.'),
+    foresight: NodeForesightSchema.nullable().describe('Quota foresight; null for an API-key account, which has no 5-hour or 7-day window.'),
   })
   .describe('One node connected to this gateway: its account status, limits and reset times (epoch ms), load and build.');
 
@@ -215,6 +237,8 @@ export type SchemaDriftChecks = [
   Check<SameKeys<z.infer<typeof AdminSessionSchema>, AdminSession>>,
   Check<SameKeys<z.infer<typeof KeyViewSchema>, KeyView>>,
   Check<SameKeys<z.infer<typeof NodeSummarySchema>, NodeSummary>>,
+  Check<SameKeys<z.infer<typeof NodeForesightSchema>, NodeForesight>>,
+  Check<SameKeys<z.infer<typeof WindowForesightSchema>, WindowForesight>>,
   Check<SameKeys<z.infer<typeof NodeListSchema>, NodeList>>,
   Check<SameKeys<z.infer<typeof EnrolledNodeSchema>, EnrolledNode>>,
   Check<SameKeys<z.infer<typeof NodeTokenSchema>, NodeToken>>,
