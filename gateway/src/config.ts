@@ -75,6 +75,8 @@ export const GatewayConfigSchema = z
     USAGE_LAG_WARN_SECONDS: integer(DEFAULT_LAG_WARN_SECONDS, { min: 1 }),
     /** Where usage jobs that Redis could not take are appended (JSON lines) until they are replayed. */
     USAGE_SPOOL_DIR: z.string().min(1).default('./data/usage-spool'),
+    /** A node that left the fleet without draining raises node_lost when it has not come back within this (docs/ALERTS.md). */
+    ALERT_NODE_LOST_GRACE_MS: integer(30_000, { min: 1_000 }),
     /**
      * The usage worker's tokeniser encoding: block counts are kept per encoding, so it must match the
      * worker's. js-tiktoken 1.0.21's names, listed here because the gateway never imports js-tiktoken.

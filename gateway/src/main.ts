@@ -26,6 +26,7 @@ import {
   type SharedStore,
 } from '@switchyard/shared';
 import { createAdminRouter } from './admin/index.js';
+import { createFleetWatcher, createQueueAlertSink, type QueueAlertSink } from './alerts/index.js';
 import { createAdminApp, createApp } from './app.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
 import { BodyBudget } from './http/body-budget.js';
@@ -85,6 +86,18 @@ function createUsage(config: GatewayConfig, store: SharedStore, keys: Keyspace, 
     recorder: createUsageRecorder({ queue, connection, digester, spoolDir: config.USAGE_SPOOL_DIR, bufferMax: config.USAGE_BUFFER_MAX, log }),
     readLag: createQueueLagReader({ queue, now }),
   };
+}
+
+/**
+ * The alert producer of this gateway: its own connection without an offline queue (an add fails at once while
+ * Redis is away, and the sink keeps the event for a retry), a Queue of 'alerts' on it. The usage worker delivers.
+ */
+function createAlertSink(config: GatewayConfig, log: Logger): QueueAlertSink {
+  const connection = createIoRedisClient(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'gateway-alerts' });
+  connection.on('error', () => undefined);
+  const queue = new Queue(JobCatalog.alert.queue, { connection, prefix: queuePrefix(config.REDIS_PREFIX) });
+  queue.on('error', () => undefined);
+  return createQueueAlertSink({ queue, log });
 }
 
 async function pingWithin(store: SharedStore, ms: number): Promise<boolean> {
@@ -168,6 +181,9 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   });
   const registry = createRegistrySnapshot({ source: tunnels, store, keys, log });
   const sticky = createStickyStore({ store, keys, log });
+  // Where this gateway raises alerts (the fleet watcher here; quota foresight too): emit() never waits.
+  const alerts = createAlertSink(config, log);
+  const fleetWatcher = createFleetWatcher({ nodes: () => registry.nodes(), sink: alerts, log, graceMs: config.ALERT_NODE_LOST_GRACE_MS });
   const forwarder = createForwarder({
     agentFor: (nodeId) => tunnels.agentFor(nodeId),
     log,
@@ -238,6 +254,8 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   registry.start();
   await registry.refreshNow().catch(() => undefined);
   await tunnels.start();
+  alerts.start();
+  fleetWatcher.start();
   const server = guardedServer(
     config,
     function gatewayListener(req, res) {
@@ -301,10 +319,12 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     adminServer?.close();
     adminServer?.closeAllConnections();
     registry.stop();
+    fleetWatcher.stop();
     lagWatcher.stop();
     await limiter.stop();
     // Every request that ended has its draft in the buffer: enqueue or spool all of them before exiting.
     await usage.stop();
+    await alerts.stop();
     await store.close();
     log.info('stopped', { timedOut });
     process.exit(0);

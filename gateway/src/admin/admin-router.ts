@@ -5,6 +5,7 @@ import { createEnrolmentRepository, type EnrolmentRepository } from '../nodes/in
 import type { NodeView } from '../routing/index.js';
 import type { QueueLagReader } from '../usage/queue-lag.js';
 import { adminAuth } from './admin-auth.js';
+import { createAlertRoutes } from './alert-routes.js';
 import { adminErrorHandler } from './admin-errors.js';
 import { createAuthThrottle, type AuthThrottleOptions } from './auth-throttle.js';
 import { createEnrolmentRoutes } from './enrolment-routes.js';
@@ -19,7 +20,7 @@ export interface AdminRouterDeps {
   store: Pick<SharedStore, 'get' | 'set' | 'del' | 'mget' | 'compareAndSet' | 'sadd' | 'srem' | 'smembers' | 'hgetall' | 'lrange'>;
   keys: Pick<
     Keyspace,
-    'keyByDigest' | 'keyById' | 'keyIds' | 'nodeControl' | 'nodeEnrolment' | 'nodeEnrolments' | 'sealedCredential' | 'usage' | 'usageIndex' | 'usageAllTime' | 'usageMonth' | 'usagePriceVersions' | 'recent'
+    'keyByDigest' | 'keyById' | 'keyIds' | 'nodeControl' | 'nodeEnrolment' | 'nodeEnrolments' | 'sealedCredential' | 'usage' | 'usageIndex' | 'usageAllTime' | 'usageMonth' | 'usagePriceVersions' | 'recent' | 'alertsRecent'
   >;
   /** ADMIN_TOKEN, every call: at least 32 bytes, not shaped like a node token or a gateway key (else the router refuses to be built). */
   adminToken: string;
@@ -71,6 +72,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
   router.use(createEnrolmentRoutes({ enrolments, store: deps.store, keys: deps.keys, log: deps.log }));
   router.use(createNodeRoutes({ store: deps.store, keys: deps.keys, enrolments, registry: deps.registry, log: deps.log, now, build: deps.build ?? UNKNOWN_BUILD, foresight: deps.foresight }));
   router.use(createUsageRoutes({ store: deps.store, keys: deps.keys, now, queueLag: deps.queueLag, lagWarnSeconds: deps.lagWarnSeconds }));
+  router.use(createAlertRoutes({ store: deps.store, keys: deps.keys }));
   router.use(function adminNotFound(req, _res, next) {
     next(new AppError('not_found', `Not found: ${req.method} /admin${req.path}`));
   });

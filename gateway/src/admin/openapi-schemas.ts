@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import {
   AccountStatusSchema,
+  AlertEventSchema,
   RecentRequestSchema,
   USAGE_COUNTER_FIELDS,
   WindowFiguresSchema,
@@ -197,6 +198,10 @@ export const UsageReportSchema = z.object({
 export const RecentRequestViewSchema = RecentRequestSchema.extend({
   costUsd: z.number().nonnegative().describe('costMicros in US dollars (0 with `priced: false`: the model had no price).'),
   cacheSavingsUsd: z.number().describe('cacheSavingsMicros in US dollars (negative when cache writes cost more than reads saved).'),
+});
+
+export const AlertListSchema = z.object({
+  alerts: z.array(AlertEventSchema).describe('The alerts raised lately (up to 200), newest first, each once however often it was raised. Never any prompt text, key or token.'),
 });
 
 export const RecentRequestsSchema = z.object({

@@ -11,8 +11,9 @@ import {
   UpdateKeyBodySchema,
   UsageQuerySchema,
 } from './admin-schemas.js';
-import { RECENT_REQUESTS_KEPT } from '@switchyard/shared';
+import { AlertEventSchema, RECENT_REQUESTS_KEPT } from '@switchyard/shared';
 import {
+  AlertListSchema,
   AdminSessionSchema,
   CreatedKeySchema,
   ErrorEnvelopeSchema,
@@ -37,7 +38,7 @@ import {
 } from './openapi-schemas.js';
 
 /** The admin API contract's version (info.version): bump it when a route, body or answer changes shape. */
-export const ADMIN_API_VERSION = '2.2.0';
+export const ADMIN_API_VERSION = '2.3.0';
 
 type JsonSchema = Record<string, unknown>;
 type Method = 'get' | 'post' | 'patch' | 'delete';
@@ -51,7 +52,7 @@ interface OperationSpec {
   /** OpenAPI form, `{id}` for a path parameter. */
   path: string;
   operationId: string;
-  tag: 'keys' | 'nodes' | 'usage' | 'meta';
+  tag: 'keys' | 'nodes' | 'usage' | 'alerts' | 'meta';
   summary: string;
   description?: string;
   pathParam?: { name: string; description: string };
@@ -246,6 +247,16 @@ const OPERATIONS: readonly OperationSpec[] = [
     ok: { status: 200, schema: 'RecentRequests', description: 'Newest first.' },
     errors: [400],
   },
+  {
+    method: 'get',
+    path: '/admin/alerts',
+    operationId: 'getAlerts',
+    tag: 'alerts',
+    summary: 'The alerts raised lately',
+    description: 'What the webhooks of ALERT_WEBHOOK_URLS were sent (docs/ALERTS.md): budget thresholds, accounts needing a login or limited, nodes lost, usage jobs failed, fleet exhaustion. Recorded by the usage worker, so listed once it has taken them, whether or not any webhook is configured.',
+    ok: { status: 200, schema: 'AlertList', description: 'Newest first.' },
+    errors: [],
+  },
 ];
 
 const ERROR_RESPONSES: Record<ErrorStatus | AuthStatus | 500, { name: string; description: string; headers?: Record<string, unknown> }> = {
@@ -358,6 +369,8 @@ export function buildAdminOpenApi(): Record<string, unknown> {
       UsageMonth: UsageMonthSchema,
       RecentRequest: RecentRequestViewSchema,
       RecentRequests: RecentRequestsSchema,
+      AlertEvent: AlertEventSchema,
+      AlertList: AlertListSchema,
       ErrorEnvelope: ErrorEnvelopeSchema,
     },
     'output',
@@ -380,6 +393,7 @@ export function buildAdminOpenApi(): Record<string, unknown> {
       { name: 'keys', description: 'Gateway keys: who may call the gateway, with which limits.' },
       { name: 'nodes', description: 'The account nodes: enrolment (their tokens), the fleet and the drain switch.' },
       { name: 'usage', description: 'Token usage, exact and estimated, its cost in US dollars and cache efficiency.' },
+      { name: 'alerts', description: 'The alerts raised lately (each is also sent to the configured webhooks).' },
       { name: 'meta', description: 'This document, and who signed in.' },
     ],
     security: [{ bearerAuth: [] }],

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { integer, loadConfig, LogLevelSchema, port, REDIS_PREFIX_PATTERN, secret, url, withHint } from '@switchyard/shared';
+import { AlertWebhookSecretSchema, AlertWebhookUrlsSchema, checkAlertConfig } from './alerts/alert-config.js';
 import { DEFAULT_JOB_TOKENIZER_BUDGET_MS, TOKEN_ENCODINGS } from './tokenizer.js';
 
 const DAY_SECONDS = 86_400;
 
-/** The usage worker's environment. It holds no secrets of its own beyond what REDIS_URL may carry. */
+/** The usage worker's environment. Its secrets: what REDIS_URL may carry, and the alerts' signing secret. */
 export const WorkerConfigSchema = z.object({
   REDIS_URL: withHint(url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'), 'e.g. redis://127.0.0.1:6379, or rediss://:password@host:6380 for TLS'),
   REDIS_PREFIX: z.string().regex(REDIS_PREFIX_PATTERN, 'must be letters, digits, _ . - : and end with a single ":"').default('sy:'),
@@ -51,7 +52,11 @@ export const WorkerConfigSchema = z.object({
   METRICS_TOKEN: secret(32).optional(),
   LOG_LEVEL: LogLevelSchema,
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
-});
+  /** Where alerts are POSTed (docs/ALERTS.md): comma-separated http(s) URLs; unset, alerts are only listed and counted. */
+  ALERT_WEBHOOK_URLS: AlertWebhookUrlsSchema,
+  /** Signs every delivery (Standard Webhooks): `whsec_` + base64; required when ALERT_WEBHOOK_URLS is set. */
+  ALERT_WEBHOOK_SECRET: AlertWebhookSecretSchema,
+}).superRefine(checkAlertConfig);
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
 /** Reads the worker's config from the environment, or exits listing every problem. */

@@ -18,6 +18,7 @@ import {
   redactedUrl,
   type Logger,
 } from '@switchyard/shared';
+import { createWorkerAlerting } from './alerts/alert-runtime.js';
 import { loadWorkerConfig, type WorkerConfig } from './config.js';
 import { createFailedJobSweep } from './failed-job-sweep.js';
 import { createWorkerListener } from './listener.js';
@@ -110,6 +111,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
   let stopping = false;
   const observed = await startMetrics(config, log, () => stopping);
   const { metrics } = observed;
+  const alerting = createWorkerAlerting({ connection, prefix: queuePrefix(config.REDIS_PREFIX), keys, urls: config.ALERT_WEBHOOK_URLS ?? [], secret: config.ALERT_WEBHOOK_SECRET, registry: metrics.registry, log });
   const handler = createUsageHandler({
     redis: connection,
     keys,
@@ -119,7 +121,10 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     retentionDays: config.USAGE_RETENTION_DAYS,
     tokenizerBudgetMs: config.WORKER_JOB_TOKENIZER_BUDGET_MS,
     log,
-    onCounted: (job, counters) => metrics.counted(job, counters),
+    onCounted: (job, counters) => {
+      metrics.counted(job, counters);
+      alerting.counted(job, counters);
+    },
   });
 
   const { queue, defaults } = JobCatalog.usage;
@@ -137,6 +142,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     removeOnFail: defaults.removeOnFail,
   });
   worker.on('error', (err) => redis.report(err));
+  alerting.watchUsage(worker);
   worker.on('completed', (_job, outcome) => metrics.processed(outcome.counted));
   worker.on('failed', (job, err) => {
     metrics.failed(err instanceof UnrecoverableError || (job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1)));
@@ -161,6 +167,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
   });
   await worker.waitUntilReady();
   sweep.start();
+  await alerting.start();
   log.info('worker ready', {
     queue,
     prefix: queuePrefix(config.REDIS_PREFIX),
@@ -175,6 +182,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
     maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
     metrics: observed.exposure,
+    alertWebhooks: alerting.describe().webhooks,
     version: VERSION,
     gitSha: config.GIT_SHA,
   });
@@ -190,6 +198,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     ]);
     clearTimeout(timer);
     await sweep.stop();
+    await alerting.close();
     await sweepQueue.close().catch(() => undefined);
     await observed.close();
     // Jobs still active after the timeout keep their lock until it expires; another worker then takes them over.

@@ -1,0 +1,137 @@
+// Alerts about the fleet, from the node reports this replica already has (its tunnels' latest reports, as the
+// registry snapshot shows them with the admin drain flags): an account entering needs_login, an account limited
+// until a reset, a node that left without draining and did not come back within a grace. Every replica watching
+// the same node raises the same ids, so the fleet raises each event once (alert-ids.ts).
+import type { AlertSink, Logger, NodeReport } from '@switchyard/shared';
+import type { NodeView } from '../routing/index.js';
+import { alertIds } from './alert-ids.js';
+
+export interface FleetWatcherDeps {
+  /** The nodes with a live tunnel here (RegistrySnapshot.nodes). */
+  nodes(): readonly Pick<NodeView, 'record' | 'adminDrained'>[];
+  sink: AlertSink;
+  log: Logger;
+  /** How long a node that left unexpectedly may take to come back before node_lost is raised. Default 30 s. */
+  graceMs?: number;
+  /** How often the reports are looked at. Default 1000 ms. */
+  intervalMs?: number;
+  /** Epoch ms. Default Date.now. */
+  now?: () => number;
+}
+
+export interface FleetWatcher {
+  start(): void;
+  stop(): void;
+  /** Looks at the reports now (the timer calls it; tests call it with their own clock). */
+  check(): void;
+}
+
+interface Seen {
+  report: NodeReport;
+  /** Drained by its node or by an admin: its leaving is expected. */
+  leaving: boolean;
+}
+
+interface Gone {
+  report: NodeReport;
+  since: number;
+}
+
+function stateLabel(report: NodeReport): string {
+  return report.accountLabel === undefined ? report.nodeId : `${report.nodeId} (${report.accountLabel})`;
+}
+
+/**
+ * @example
+ * const watcher = createFleetWatcher({ nodes: () => registry.nodes(), sink: alerts, log, graceMs: config.ALERT_NODE_LOST_GRACE_MS });
+ * watcher.start();
+ */
+export function createFleetWatcher(deps: FleetWatcherDeps): FleetWatcher {
+  const { sink, log } = deps;
+  const now = deps.now ?? Date.now;
+  const graceMs = deps.graceMs ?? 30_000;
+  const intervalMs = deps.intervalMs ?? 1_000;
+  const seen = new Map<string, Seen>();
+  const gone = new Map<string, Gone>();
+  let timer: NodeJS.Timeout | undefined;
+
+  function raiseStateChanges(report: NodeReport, before: NodeReport | undefined, at: number): void {
+    const state = report.state;
+    const was = before?.state;
+    if (state.state === 'needs_login' && was?.state !== 'needs_login') {
+      sink.emit({
+        id: alertIds.accountNeedsLogin(report.nodeId, state.updatedAt),
+        type: 'account_needs_login',
+        at,
+        nodeId: report.nodeId,
+        message: `The account of node ${stateLabel(report)} needs a login: log in again on its host (it takes no requests until then).`,
+        data: { accountKind: report.accountKind, since: state.updatedAt },
+      });
+    }
+    if (state.state === 'limited' && state.limitedUntil !== undefined && (was?.state !== 'limited' || was.limitedUntil !== state.limitedUntil)) {
+      sink.emit({
+        id: alertIds.accountLimited(report.nodeId, state.limitedUntil),
+        type: 'account_limited',
+        at,
+        nodeId: report.nodeId,
+        message: `The account of node ${stateLabel(report)} is rate limited until ${new Date(state.limitedUntil).toISOString()}.`,
+        data: {
+          accountKind: report.accountKind,
+          limitedUntil: state.limitedUntil,
+          fiveHourUtilization: state.fiveHour?.utilization ?? null,
+          sevenDayUtilization: state.sevenDay?.utilization ?? null,
+        },
+      });
+    }
+  }
+
+  function raiseLost(entry: Gone, at: number): void {
+    const { report } = entry;
+    sink.emit({
+      id: alertIds.nodeLost(report.nodeId, report.heartbeatAt),
+      type: 'node_lost',
+      at,
+      nodeId: report.nodeId,
+      message: `Node ${stateLabel(report)} left the fleet without draining and has not come back for ${Math.round((at - entry.since) / 1000)} s.`,
+      data: { accountKind: report.accountKind, lastHeartbeatAt: report.heartbeatAt, goneSince: entry.since },
+    });
+    log.warn('node lost', { nodeId: report.nodeId, lastHeartbeatAt: report.heartbeatAt, goneForMs: at - entry.since });
+  }
+
+  function check(): void {
+    const at = now();
+    const present = new Set<string>();
+    for (const view of deps.nodes()) {
+      const report = view.record;
+      present.add(report.nodeId);
+      // Back within the grace: a reconnect, not a loss.
+      gone.delete(report.nodeId);
+      const before = seen.get(report.nodeId);
+      if (before?.report !== report) raiseStateChanges(report, before?.report, at);
+      seen.set(report.nodeId, { report, leaving: view.adminDrained || report.state.state === 'draining' });
+    }
+    for (const [nodeId, entry] of seen) {
+      if (present.has(nodeId)) continue;
+      seen.delete(nodeId);
+      if (!entry.leaving) gone.set(nodeId, { report: entry.report, since: at });
+    }
+    for (const [nodeId, entry] of gone) {
+      if (at - entry.since < graceMs) continue;
+      gone.delete(nodeId);
+      raiseLost(entry, at);
+    }
+  }
+
+  return {
+    start() {
+      if (timer !== undefined) return;
+      timer = setInterval(check, intervalMs);
+      timer.unref();
+    },
+    stop() {
+      clearInterval(timer);
+      timer = undefined;
+    },
+    check,
+  };
+}

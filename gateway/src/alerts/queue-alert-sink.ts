@@ -1,0 +1,110 @@
+// The AlertSink of a process that has Redis: each event becomes a job of the 'alerts' queue (jobId from the
+// event's id, so a repeated raise is one job). emit() never waits: the add runs in the background, an add that
+// fails (Redis away) is kept in a bounded buffer and tried again every few seconds, and past the bound the
+// oldest events are dropped with a log line. Producers on the request path never wait on Redis for an alert.
+import { AlertEventSchema, JobCatalog, type AlertEvent, type AlertSink, type Logger } from '@switchyard/shared';
+import { alertJobId } from './alert-ids.js';
+
+/** The one Queue operation the sink needs (BullMQ's Queue.add). */
+export interface AlertQueue {
+  add(name: string, data: AlertEvent, opts: typeof JobCatalog.alert.defaults & { jobId: string }): Promise<unknown>;
+}
+
+export interface QueueAlertSinkDeps {
+  /** A Queue of JobCatalog.alert.queue, on a connection without an offline queue (an add fails at once while Redis is away). */
+  queue: AlertQueue;
+  log: Logger;
+  /** Events kept while Redis does not take them; past it the oldest are dropped. Default 1000. */
+  bufferMax?: number;
+  /** How often the kept events are tried again. Default 5000 ms. */
+  retryIntervalMs?: number;
+}
+
+export interface QueueAlertSink extends AlertSink {
+  /** Starts the retry timer. */
+  start(): void;
+  /** Stops the timer and makes one last attempt at the kept events. */
+  stop(): Promise<void>;
+  /** Events waiting for Redis (added in the background or kept for a retry). */
+  pending(): number;
+}
+
+const JOB_NAME = 'alert';
+
+/**
+ * @example
+ * const alerts = createQueueAlertSink({ queue: new Queue(JobCatalog.alert.queue, { connection, prefix }), log });
+ * alerts.start();
+ * alerts.emit({ id: alertIds.nodeLost('node-a', heartbeatAt), type: 'node_lost', at: Date.now(), message: '…', data: {} });
+ */
+export function createQueueAlertSink(deps: QueueAlertSinkDeps): QueueAlertSink {
+  const { queue, log } = deps;
+  const bufferMax = deps.bufferMax ?? 1_000;
+  const retryIntervalMs = deps.retryIntervalMs ?? 5_000;
+  const kept = new Map<string, AlertEvent>();
+  let inFlight = 0;
+  let dropped = 0;
+  let timer: NodeJS.Timeout | undefined;
+
+  function keep(event: AlertEvent): void {
+    kept.delete(event.id);
+    kept.set(event.id, event);
+    while (kept.size > bufferMax) {
+      const oldest = kept.keys().next().value as string;
+      kept.delete(oldest);
+      dropped++;
+      log.warn('alert dropped: Redis did not take it and the buffer is full', { alertId: oldest, bufferMax, droppedSoFar: dropped });
+    }
+  }
+
+  async function add(event: AlertEvent): Promise<boolean> {
+    inFlight++;
+    try {
+      await queue.add(JOB_NAME, event, { ...JobCatalog.alert.defaults, jobId: alertJobId(event.id) });
+      return true;
+    } catch (err) {
+      log.debug('alert not enqueued yet; kept for a retry', { alertId: event.id, reason: err instanceof Error ? err.message : String(err) });
+      keep(event);
+      return false;
+    } finally {
+      inFlight--;
+    }
+  }
+
+  async function retryKept(): Promise<void> {
+    const events = [...kept.values()];
+    kept.clear();
+    for (const event of events) {
+      // The first failure means Redis is still away: keep the rest for the next round, in their order.
+      if (!(await add(event))) {
+        for (const rest of events.slice(events.indexOf(event) + 1)) keep(rest);
+        return;
+      }
+    }
+    if (events.length > 0) log.info('kept alerts enqueued', { count: events.length });
+  }
+
+  return {
+    emit(event) {
+      const parsed = AlertEventSchema.safeParse(event);
+      if (!parsed.success) {
+        // A producer's bug, not an operator's problem: said once per event, never thrown at the caller.
+        log.error('alert event invalid; not raised', { alertId: typeof event.id === 'string' ? event.id.slice(0, 200) : undefined, type: event.type, issues: parsed.error.issues.map((i) => i.path.join('.')) });
+        return;
+      }
+      void add(parsed.data);
+    },
+    start() {
+      if (timer !== undefined) return;
+      timer = setInterval(() => void retryKept(), retryIntervalMs);
+      timer.unref();
+    },
+    async stop() {
+      clearInterval(timer);
+      timer = undefined;
+      await retryKept();
+      if (kept.size > 0) log.warn('alerts not enqueued at exit', { count: kept.size });
+    },
+    pending: () => kept.size + inFlight,
+  };
+}

@@ -1,0 +1,126 @@
+// The worker's alerting, assembled: the sink its own producers use (budget thresholds, usage jobs failing for
+// good), the dispatcher on the 'alerts' queue and the webhook deliveries on 'alert-deliveries'. It lives beside
+// main.ts rather than in it so the composition root gains three lines, not sixty; it is given the process's
+// connection and registry and opens nothing of its own but BullMQ's queues and workers on that connection.
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { JobCatalog, type AlertSink, type Keyspace, type Logger, type UsageCounters, type UsageJob } from '@switchyard/shared';
+import { alertIds, urlDigest } from '../../alerts/alert-ids.js';
+import { createQueueAlertSink, type QueueAlertSink } from '../../alerts/queue-alert-sink.js';
+import { createAlertDispatcher } from './alert-dispatcher.js';
+import { createAlertMetrics } from './alert-metrics.js';
+import { createBudgetAlerts, type BudgetAlerts } from './budget-alerts.js';
+import { createWebhookDelivery } from './webhook-delivery.js';
+
+export interface WorkerAlertingDeps {
+  /** The worker's connection (maxRetriesPerRequest null, as BullMQ's workers need). */
+  connection: Redis;
+  /** queuePrefix(REDIS_PREFIX). */
+  prefix: string;
+  keys: Keyspace;
+  /** ALERT_WEBHOOK_URLS and ALERT_WEBHOOK_SECRET (the config requires the secret when there are URLs). */
+  urls: readonly string[];
+  secret: string | undefined;
+  registry: Registry;
+  log: Logger;
+  /** Tests: the deliveries' first retry delay. */
+  deliveryBackoffMs?: number;
+}
+
+export interface WorkerAlerting {
+  /** Where the worker's own producers raise alerts. */
+  readonly sink: AlertSink;
+  readonly budgets: BudgetAlerts;
+  /** The usage handler's onCounted, for the budgets (returns at once). */
+  counted(job: UsageJob, counters: UsageCounters): void;
+  /** Raises usage_job_failed for the usage Worker's jobs that fail for good. */
+  watchUsage(worker: Pick<Worker, 'on'>): void;
+  /** For the start line: the webhooks by origin and digest, never their full URL. */
+  describe(): { webhooks: string[] };
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function origin(url: string): string {
+  return `${new URL(url).origin} (${urlDigest(url)})`;
+}
+
+/** Raises usage_job_failed for a usage job that failed with no attempts left (or could never be counted). */
+function watchUsageFailures(worker: Pick<Worker, 'on'>, sink: AlertSink): void {
+  worker.on('failed', (job: Job | undefined, err: Error) => {
+    if (job?.id === undefined) return;
+    const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (!final) return;
+    const data = (typeof job.data === 'object' && job.data !== null ? job.data : {}) as Record<string, unknown>;
+    sink.emit({
+      id: alertIds.usageJobFailed(job.id),
+      type: 'usage_job_failed',
+      at: Date.now(),
+      ...(typeof data.keyId === 'string' ? { keyId: data.keyId } : {}),
+      ...(typeof data.nodeId === 'string' ? { nodeId: data.nodeId } : {}),
+      message: `The usage of request ${job.id} was not counted: its job failed for good (${err.name}). Its tokens and cost are missing from the totals.`,
+      data: { requestId: job.id, attempts: job.attemptsMade, errorName: err.name },
+    });
+  });
+}
+
+/**
+ * @example
+ * const alerting = createWorkerAlerting({ connection, prefix, keys, urls: config.ALERT_WEBHOOK_URLS, secret: config.ALERT_WEBHOOK_SECRET, registry: metrics.registry, log });
+ * createUsageHandler({ …, onCounted: (job, counters) => { metrics.counted(job, counters); alerting.counted(job, counters); } });
+ * alerting.watchUsage(usageWorker);
+ * await alerting.start();
+ */
+export function createWorkerAlerting(deps: WorkerAlertingDeps): WorkerAlerting {
+  const { connection, prefix, log } = deps;
+  const metrics = createAlertMetrics(deps.registry);
+  const alertQueue = new Queue(JobCatalog.alert.queue, { connection, prefix });
+  const deliveryQueue = new Queue(JobCatalog.alertDelivery.queue, { connection, prefix });
+  for (const q of [alertQueue, deliveryQueue]) q.on('error', () => undefined);
+  const sink: QueueAlertSink = createQueueAlertSink({ queue: alertQueue, log });
+  const budgets = createBudgetAlerts({ redis: connection, keys: deps.keys, sink, log });
+  const dispatcher = createAlertDispatcher({
+    redis: connection,
+    keys: deps.keys,
+    deliveries: deliveryQueue,
+    urls: deps.urls,
+    log,
+    metrics,
+    ...(deps.deliveryBackoffMs === undefined ? {} : { deliveryBackoffMs: deps.deliveryBackoffMs }),
+  });
+  const workers: Worker[] = [new Worker(JobCatalog.alert.queue, (job) => dispatcher.handle(job.data), { connection, prefix, autorun: false, concurrency: 4 })];
+  if (deps.urls.length > 0 && deps.secret !== undefined) {
+    const delivery = createWebhookDelivery({ secret: deps.secret, log, metrics });
+    workers.push(
+      new Worker(JobCatalog.alertDelivery.queue, (job) => delivery.deliver(job.data, { attempt: job.attemptsMade + 1, attempts: job.opts.attempts ?? 1 }), {
+        connection,
+        prefix,
+        autorun: false,
+        // A hanging receiver holds one slot for up to the delivery timeout; the others keep going.
+        concurrency: 8,
+      }),
+    );
+  }
+  for (const w of workers) w.on('error', (err) => log.debug('alert worker error', { reason: err.message }));
+
+  return {
+    sink,
+    budgets,
+    counted: (job) => void budgets.check(job),
+    watchUsage: (worker) => watchUsageFailures(worker, sink),
+    describe: () => ({ webhooks: deps.urls.map(origin) }),
+    async start() {
+      sink.start();
+      for (const w of workers) {
+        w.run().catch((err: unknown) => log.error('alert worker stopped', { err }));
+        await w.waitUntilReady();
+      }
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+      await sink.stop();
+      await Promise.all([alertQueue.close(), deliveryQueue.close()].map((p) => p.catch(() => undefined)));
+    },
+  };
+}

@@ -1,0 +1,152 @@
+// Budget thresholds: after a request of a key with budgets was counted, the key's day (and month) totals are
+// read and each of 50 / 80 / 100 % reached raises budget_threshold. The alert id carries the key, the budget,
+// the period and the threshold, so however many requests (and worker processes) see a threshold crossed, it is
+// one alert per period; this process also remembers what it raised, so it does not queue the same id again.
+import { LRUCache } from 'lru-cache';
+import type { Redis } from 'ioredis';
+import { utcDay, utcMonth, type AlertSink, type Keyspace, type Logger, type UsageJob } from '@switchyard/shared';
+import { alertIds, BUDGET_THRESHOLDS, type BudgetKind, type BudgetThreshold } from '../../alerts/alert-ids.js';
+
+/** A key's budgets as its record holds them: only the fields read here, each null when unset or absent. */
+export interface KeyBudgets {
+  name: string;
+  dailyTokenBudget: number | null;
+  dailyUsdBudget: number | null;
+  monthlyUsdBudget: number | null;
+}
+
+export interface BudgetAlertsDeps {
+  redis: Pick<Redis, 'get' | 'hmget'>;
+  keys: Pick<Keyspace, 'keyById' | 'usage' | 'usageMonth'>;
+  sink: AlertSink;
+  log: Logger;
+  /** Epoch ms. Default Date.now. */
+  now?: () => number;
+  /** How long a key record is reused before it is read again. Default 10 s. */
+  recordTtlMs?: number;
+}
+
+export interface BudgetAlerts {
+  /** Looks at the key's totals after one of its requests was counted; never throws (a failed read is logged). */
+  check(job: Pick<UsageJob, 'keyId' | 'at'>): Promise<void>;
+}
+
+const TOKEN_FIELDS = ['inputTokens', 'outputTokens', 'cacheCreationInputTokens', 'cacheReadInputTokens'] as const;
+const FIELDS = [...TOKEN_FIELDS, 'costMicros'] as const;
+
+function positive(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : null;
+}
+
+/** The budgets of a stored key record; tolerant of records written before the USD budgets existed. */
+export function readBudgets(raw: string | null): KeyBudgets | null {
+  if (raw === null) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (typeof json !== 'object' || json === null) return null;
+  const r = json as Record<string, unknown>;
+  return {
+    name: typeof r.name === 'string' ? r.name : '',
+    dailyTokenBudget: positive(r.dailyTokenBudget),
+    dailyUsdBudget: positive(r.dailyUsdBudget),
+    monthlyUsdBudget: positive(r.monthlyUsdBudget),
+  };
+}
+
+interface Totals {
+  tokens: number;
+  costMicros: number;
+}
+
+function totalsOf(values: (string | null)[]): Totals {
+  const n = values.map((v) => Number(v ?? 0) || 0);
+  return { tokens: n.slice(0, TOKEN_FIELDS.length).reduce((a, b) => a + b, 0), costMicros: n[TOKEN_FIELDS.length] ?? 0 };
+}
+
+const LABELS: Record<BudgetKind, string> = { daily_tokens: 'daily token budget', daily_usd: 'daily USD budget', monthly_usd: 'monthly USD budget' };
+
+/** What one budget stands at: the figures compared (tokens, or micro-dollars for USD budgets). */
+interface Standing {
+  kind: BudgetKind;
+  period: string;
+  used: number;
+  limit: number;
+  /** The budget as the record holds it (tokens or USD). */
+  budget: number;
+}
+
+/** The thresholds a budget has reached. */
+export function reachedThresholds(used: number, limit: number): BudgetThreshold[] {
+  return BUDGET_THRESHOLDS.filter((t) => used * 100 >= t * limit);
+}
+
+/**
+ * @example
+ * const budgets = createBudgetAlerts({ redis, keys, sink: alerts, log });
+ * createUsageHandler({ …, onCounted: (job) => void budgets.check(job) });
+ */
+export function createBudgetAlerts(deps: BudgetAlertsDeps): BudgetAlerts {
+  const now = deps.now ?? Date.now;
+  const records = new LRUCache<string, KeyBudgets | 'none'>({ max: 10_000, ttl: deps.recordTtlMs ?? 10_000 });
+  const raised = new LRUCache<string, true>({ max: 10_000 });
+
+  async function budgetsOf(keyId: string): Promise<KeyBudgets | null> {
+    const cached = records.get(keyId);
+    if (cached !== undefined) return cached === 'none' ? null : cached;
+    const budgets = readBudgets(await deps.redis.get(deps.keys.keyById(keyId)));
+    records.set(keyId, budgets ?? 'none');
+    return budgets;
+  }
+
+  async function standings(keyId: string, budgets: KeyBudgets, at: number): Promise<Standing[]> {
+    const out: Standing[] = [];
+    const day = utcDay(at);
+    if (budgets.dailyTokenBudget !== null || budgets.dailyUsdBudget !== null) {
+      const t = totalsOf(await deps.redis.hmget(deps.keys.usage('key', keyId, day), ...FIELDS));
+      if (budgets.dailyTokenBudget !== null) out.push({ kind: 'daily_tokens', period: day, used: t.tokens, limit: budgets.dailyTokenBudget, budget: budgets.dailyTokenBudget });
+      if (budgets.dailyUsdBudget !== null) out.push({ kind: 'daily_usd', period: day, used: t.costMicros, limit: Math.round(budgets.dailyUsdBudget * 1e6), budget: budgets.dailyUsdBudget });
+    }
+    if (budgets.monthlyUsdBudget !== null) {
+      const month = utcMonth(at);
+      const t = totalsOf(await deps.redis.hmget(deps.keys.usageMonth(keyId, month), ...FIELDS));
+      out.push({ kind: 'monthly_usd', period: month, used: t.costMicros, limit: Math.round(budgets.monthlyUsdBudget * 1e6), budget: budgets.monthlyUsdBudget });
+    }
+    return out;
+  }
+
+  function raise(keyId: string, budgets: KeyBudgets, s: Standing, threshold: BudgetThreshold): void {
+    const id = alertIds.budgetThreshold(keyId, s.kind, s.period, threshold);
+    if (raised.has(id)) return;
+    raised.set(id, true);
+    const usd = s.kind !== 'daily_tokens';
+    const used = usd ? s.used / 1e6 : s.used;
+    const who = budgets.name === '' ? keyId : `${budgets.name} (${keyId})`;
+    deps.sink.emit({
+      id,
+      type: 'budget_threshold',
+      at: now(),
+      keyId,
+      message: `Key ${who} reached ${threshold} % of its ${LABELS[s.kind]} for ${s.period}: ${usd ? `$${used.toFixed(2)} of $${s.budget}` : `${used} of ${s.budget} tokens`}.`,
+      data: { budget: s.kind, period: s.period, threshold, used, limit: s.budget, unit: usd ? 'usd' : 'tokens' },
+    });
+  }
+
+  return {
+    async check(job) {
+      try {
+        const budgets = await budgetsOf(job.keyId);
+        if (budgets === null) return;
+        for (const s of await standings(job.keyId, budgets, job.at)) {
+          for (const threshold of reachedThresholds(s.used, s.limit)) raise(job.keyId, budgets, s, threshold);
+        }
+      } catch (err) {
+        // Redis away: the next request of the key looks again (its totals only grow).
+        deps.log.warn('budget thresholds not checked', { keyId: job.keyId, reason: err instanceof Error ? err.message : String(err) });
+      }
+    },
+  };
+}
