@@ -58,6 +58,11 @@ export const GatewayConfigSchema = z
     TUNNEL_PING_INTERVAL_MS: integer(PING_INTERVAL_MS, { min: 10 }),
     TUNNEL_PING_TIMEOUT_MS: integer(PING_TIMEOUT_MS, { min: 10 }),
     MAX_BODY_BYTES: integer(32 * 1024 * 1024, { min: 1 }),
+    /**
+     * The same PRICES_FILE as the usage worker's (docs/COST.md): what a request reserves against its key's USD
+     * budgets is priced from it (docs/BUDGETS.md). Read once at start; a file that does not parse stops the gateway.
+     */
+    PRICES_FILE: z.string().min(1).optional(),
     /** On SIGTERM, how long in-flight streams may finish before the gateway exits. */
     DRAIN_TIMEOUT_MS: integer(120_000, { min: 0 }),
     /**

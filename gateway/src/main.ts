@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import {
   JobCatalog,
+  loadPriceBook,
   createIoRedisClient,
   createIoRedisStore,
   createKeyspace,
@@ -169,6 +170,8 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
 
   const authenticator = createKeyAuthenticator({ store, keys, log });
   const limiter = createKeyLimiter({ store, keys, log });
+  // Prices for budget reservations; the worker prices what requests cost from the same data (docs/BUDGETS.md).
+  const priceBook = loadPriceBook(config.PRICES_FILE === undefined ? {} : { pricesFile: config.PRICES_FILE });
   const enrolments = createEnrolmentRepository({ store, keys });
   const tunnels = createTunnelHub({
     enrolments,
@@ -225,6 +228,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   const app = createApp({
     authenticator,
     limiter,
+    priceBook,
     registry,
     sticky,
     forwarder,

@@ -1,6 +1,7 @@
 // The admin API's request bodies and query strings. Unknown fields are refused, so a typo ("rpn") is a 400, not a silent no-op.
 import { z } from 'zod';
 import { RECENT_REQUESTS_KEPT } from '@switchyard/shared';
+import { usdBudget } from '../keys/index.js';
 import { NODE_ID_RE } from '../nodes/index.js';
 
 const limit = z.number().int().positive().nullable();
@@ -16,6 +17,8 @@ const allowedBetas = z
   .nullable()
   .describe('`anthropic-beta` values the key may send, exact names (e.g. context-1m-2025-08-07); null: any; []: none.');
 const name = z.string().trim().min(1).max(200);
+const dailyUsd = usdBudget.describe('USD per UTC day at API list prices, at most 6 decimals (e.g. 5 or 0.25); null: none. Over it a request is refused with 429 (docs/BUDGETS.md).');
+const monthlyUsd = usdBudget.describe('USD per UTC calendar month at API list prices, at most 6 decimals; null: none. Over it a request is refused with 429 (docs/BUDGETS.md).');
 
 /** POST /admin/keys: a name and optional switches and limits (absent = unlimited / never / any). */
 export const CreateKeyBodySchema = z.strictObject({
@@ -27,6 +30,8 @@ export const CreateKeyBodySchema = z.strictObject({
   rpm: limit.default(null),
   concurrency: limit.default(null),
   dailyTokenBudget: limit.default(null),
+  dailyUsdBudget: dailyUsd.default(null),
+  monthlyUsdBudget: monthlyUsd.default(null),
 });
 export type CreateKeyBody = z.infer<typeof CreateKeyBodySchema>;
 
@@ -41,6 +46,8 @@ export const UpdateKeyBodySchema = z
     rpm: limit.optional(),
     concurrency: limit.optional(),
     dailyTokenBudget: limit.optional(),
+    dailyUsdBudget: dailyUsd.optional(),
+    monthlyUsdBudget: monthlyUsd.optional(),
   })
   .refine((body) => Object.values(body).some((v) => v !== undefined), 'give at least one field to change');
 export type UpdateKeyBody = z.infer<typeof UpdateKeyBodySchema>;

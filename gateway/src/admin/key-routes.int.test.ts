@@ -70,6 +70,8 @@ describe('admin API: keys', () => {
       rpm: 60,
       concurrency: null,
       dailyTokenBudget: null,
+      dailyUsdBudget: null,
+      monthlyUsdBudget: null,
       createdAt: NOW,
       updatedAt: NOW,
     });
@@ -88,6 +90,11 @@ describe('admin API: keys', () => {
     ['a negative rpm', { name: 'x', rpm: -1 }, 'rpm'],
     ['a fractional concurrency', { name: 'x', concurrency: 1.5 }, 'concurrency'],
     ['a budget as a string', { name: 'x', dailyTokenBudget: '1000' }, 'dailyTokenBudget'],
+    ['a USD budget of 0', { name: 'x', dailyUsdBudget: 0 }, 'dailyUsdBudget'],
+    ['a negative USD budget', { name: 'x', monthlyUsdBudget: -5 }, 'monthlyUsdBudget'],
+    ['a USD budget finer than a micro-dollar', { name: 'x', dailyUsdBudget: 0.0000001 }, 'dailyUsdBudget'],
+    ['a USD budget with 7 decimals', { name: 'x', monthlyUsdBudget: 12.3456789 }, 'monthlyUsdBudget'],
+    ['a USD budget as a string', { name: 'x', dailyUsdBudget: '5' }, 'dailyUsdBudget'],
     ['an empty model list', { name: 'x', allowedModels: [] }, 'allowedModels'],
     ['a blank model', { name: 'x', allowedModels: ['ok', ' '] }, 'allowedModels.1'],
     ['a beta name with a space', { name: 'x', allowedBetas: ['context-1m-2025-08-07', 'two words'] }, 'allowedBetas.1'],
@@ -155,6 +162,17 @@ describe('admin API: keys', () => {
     await request(app).get(`/admin/keys/${String(record.id)}`).set(AUTH).expect(200, res.body);
   });
 
+  it('keeps USD budgets: set at creation with up to 6 decimals, changed, cleared (null)', async () => {
+    const { record } = await createKey({ name: 'usd', dailyUsdBudget: 5, monthlyUsdBudget: 100.123456 });
+    expect(record).toMatchObject({ dailyUsdBudget: 5, monthlyUsdBudget: 100.123456 });
+    const id = String(record.id);
+    await request(app).get(`/admin/keys/${id}`).set(AUTH).expect(200, record);
+    const changed = await request(app).patch(`/admin/keys/${id}`).set(AUTH).send({ dailyUsdBudget: 0.25 }).expect(200);
+    expect(changed.body).toEqual({ ...record, dailyUsdBudget: 0.25 });
+    const cleared = await request(app).patch(`/admin/keys/${id}`).set(AUTH).send({ monthlyUsdBudget: null }).expect(200);
+    expect(cleared.body).toEqual({ ...record, dailyUsdBudget: 0.25, monthlyUsdBudget: null });
+  });
+
   it('keeps a beta allowlist: set at creation, read back, changed, cleared to any (null), and an empty list allows none', async () => {
     const { record } = await createKey({ name: 'betas', allowedBetas: [' context-1m-2025-08-07', 'fine-grained-tool-streaming-2025-05-14'] });
     expect(record.allowedBetas).toEqual(['context-1m-2025-08-07', 'fine-grained-tool-streaming-2025-05-14']);
@@ -177,6 +195,7 @@ describe('admin API: keys', () => {
     ['a zero rpm', { rpm: 0 }, 'rpm'],
     ['an empty name', { name: '' }, 'name'],
     ['a beta with a slash', { allowedBetas: ['a/b'] }, 'allowedBetas.0'],
+    ['a USD budget with 7 decimals', { dailyUsdBudget: 1.0000001 }, 'dailyUsdBudget'],
   ];
 
   it.each(badPatches)('refuses a patch with %s: 400, key unchanged', async (_label, body, path) => {

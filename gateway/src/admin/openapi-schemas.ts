@@ -31,6 +31,8 @@ export const KeyViewSchema = KeyRecordSchema.omit({ digest: true })
     allowedBetas: KeyRecordSchema.shape.allowedBetas.describe(
       '`anthropic-beta` values the key may send, exact names; null: any; []: none. A request carrying another is refused with 403 naming it.',
     ),
+    dailyUsdBudget: KeyRecordSchema.shape.dailyUsdBudget.describe('USD per UTC day at API list prices; null: none. Counted spend plus what requests in flight reserve (docs/BUDGETS.md).'),
+    monthlyUsdBudget: KeyRecordSchema.shape.monthlyUsdBudget.describe('USD per UTC calendar month at API list prices; null: none (docs/BUDGETS.md).'),
   })
   .describe('A gateway key as the admin API shows it: everything but its digest.');
 

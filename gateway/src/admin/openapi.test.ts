@@ -90,7 +90,7 @@ describe('admin OpenAPI document', () => {
   it('derives the request bodies from the schemas the routes validate with', () => {
     const create = doc.components.schemas?.CreateKeyBody as { required: string[]; properties: Record<string, unknown>; additionalProperties: boolean };
     expect(create.required).toEqual(['name']);
-    expect(Object.keys(create.properties).sort()).toEqual(['allowedBetas', 'allowedModels', 'concurrency', 'dailyTokenBudget', 'enabled', 'expiresAt', 'name', 'rpm']);
+    expect(Object.keys(create.properties).sort()).toEqual(['allowedBetas', 'allowedModels', 'concurrency', 'dailyTokenBudget', 'dailyUsdBudget', 'enabled', 'expiresAt', 'monthlyUsdBudget', 'name', 'rpm']);
     expect(JSON.stringify(create.properties.allowedBetas)).toContain('anthropic-beta');
     const update = doc.components.schemas?.UpdateKeyBody as { properties: Record<string, unknown> };
     expect(Object.keys(update.properties)).toContain('allowedBetas');

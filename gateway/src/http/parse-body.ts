@@ -7,11 +7,54 @@ export interface ParsedBody {
   stream: boolean;
   /** true when the request asks for thinking (`enabled` or `adaptive`). */
   thinking: boolean;
+  /** `max_tokens` when it is a positive integer (anything else Anthropic refuses with 400). */
+  maxTokens?: number;
+  /** The most expensive prompt-cache write the body may ask for (for its budget reservation). */
+  cacheWrite?: CacheWrite;
   /** The prompt's parts as sent (tools, system, messages), for stickiness and the usage digest. */
   tools?: unknown;
   system?: unknown;
   messages?: unknown;
   metadata?: unknown;
+}
+
+/** A prompt-cache write's tier, as priced: none, 5 minutes, 1 hour. */
+export type CacheWrite = 'none' | '5m' | '1h';
+
+const CACHE_CONTROL = Buffer.from('"cache_control"');
+const ONE_HOUR = Buffer.from('"1h"');
+const UNICODE_ESCAPE = Buffer.from('\\u');
+
+function anyCacheControl(value: unknown, depth = 0): CacheWrite {
+  if (typeof value !== 'object' || value === null || depth > 200) return 'none';
+  let found: CacheWrite = 'none';
+  const visit = (v: unknown): void => {
+    const tier = anyCacheControl(v, depth + 1);
+    if (tier === '1h' || (tier === '5m' && found === 'none')) found = tier;
+  };
+  if (Array.isArray(value)) {
+    for (const v of value) visit(v);
+    return found;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'cache_control') {
+      const ttl = typeof v === 'object' && v !== null ? (v as { ttl?: unknown }).ttl : undefined;
+      if (ttl === '1h') return '1h';
+      found = found === 'none' ? '5m' : found;
+    } else visit(v);
+  }
+  return found;
+}
+
+/**
+ * The body's prompt-cache writes, for the budget reservation: a byte search for `"cache_control"` (and `"1h"`
+ * anywhere beside it, which may over-reserve, never under). A body with `\u` escapes could spell the key so the
+ * search misses it: only then is the parsed value walked.
+ */
+export function cacheWriteOf(body: Buffer, parsed: unknown): CacheWrite {
+  if (body.includes(UNICODE_ESCAPE)) return anyCacheControl(parsed);
+  if (!body.includes(CACHE_CONTROL)) return 'none';
+  return body.includes(ONE_HOUR) ? '1h' : '5m';
 }
 
 function shapeError(problem: ShapeProblem): AppError {
@@ -43,6 +86,8 @@ export function parseBody(body: Buffer): ParsedBody {
     model: typeof o.model === 'string' ? o.model : undefined,
     stream: o.stream === true,
     thinking: typeof thinking === 'object' && thinking !== null && (thinking.type === 'enabled' || thinking.type === 'adaptive'),
+    ...(Number.isSafeInteger(o.max_tokens) && (o.max_tokens as number) > 0 ? { maxTokens: o.max_tokens as number } : {}),
+    cacheWrite: cacheWriteOf(body, o),
     tools: o.tools,
     system: o.system,
     messages: o.messages,

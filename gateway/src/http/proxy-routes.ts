@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
-import { AppError, type Logger } from '@switchyard/shared';
+import { AppError, type Logger, type PriceBook } from '@switchyard/shared';
 import { presentedKey, type KeyAuthenticator, type KeyRecord } from '../keys/index.js';
-import { betaRefusal, modelRefusal, type Admission, type KeyLimiter } from '../limits/index.js';
+import { betaRefusal, modelRefusal, requestReservation, type Admission, type KeyLimiter } from '../limits/index.js';
 import type { ProxyMetrics, RequestObservation } from '../metrics/index.js';
 import type { Forwarder } from '../proxy/index.js';
 import { chooseNodes, sessionKeyOf, stickyTargetAfter, type RegistrySnapshot, type StickyStore } from '../routing/index.js';
@@ -31,6 +31,8 @@ export interface ProxyRouteDeps {
   now(): number;
   /** Prometheus series of the traffic (none: not measured). */
   metrics?: ProxyMetrics;
+  /** Prices, for what a request reserves against its key's USD budgets (docs/BUDGETS.md). */
+  priceBook: Pick<PriceBook, 'reservationMicros'>;
 }
 
 const ignore = (): void => undefined;
@@ -48,7 +50,8 @@ interface Progress {
 /**
  * `/v1/messages`, `/v1/messages/count_tokens` and `/v1/models`: authenticate, decide the key's betas and
  * limits from the headers alone, then read and parse the body once (within MAX_BODY_BYTES and this gateway's
- * in-flight body budget), check the model it names, pick a node (sticky first), forward the original bytes,
+ * in-flight body budget), check the model it names, reserve what it may cost against the key's budgets (held
+ * until the usage worker counts it, docs/BUDGETS.md), pick a node (sticky first), forward the original bytes,
  * log one line. A request refused before its body was read costs no body read: nothing of it is kept, and
  * what still arrives after the answer is discarded for at most UNREAD_BODY_GRACE_MS. Every authenticated
  * `/v1/messages` request, answered or refused, leaves one usage draft once its response ended (count_tokens
@@ -137,11 +140,13 @@ async function admitAndForward(
   // Listing models is not using one: a key limited to some models may still list them; nor has it a body.
   const hold = route === 'models' ? undefined : holdBody(req, deps.maxBodyBytes, deps.bodyBudget, key.id);
   let admission: Admission | undefined;
+  // Once a node may have been asked, the usage worker counts what it cost: the reservation waits for that count.
+  let forwarded = false;
   try {
     admission = deps.limiter.admit(key, deps.now());
     if (!admission.ok) throw admission.error;
     // 3. The body, read once (a client waiting on `Expect: 100-continue` is asked for it only now) and parsed
-    //    once; the bytes go upstream as they came. Then the model it names.
+    //    once; the bytes go upstream as they came. Then the model it names, and what it may cost.
     let body: Buffer = EMPTY;
     let parsed = NO_BODY;
     if (hold !== undefined) {
@@ -153,6 +158,11 @@ async function admitAndForward(
       watch.parsed(parsed.model, parsed.stream);
       const modelError = modelRefusal(key.allowedModels, parsed.model);
       if (modelError !== undefined) throw modelError;
+    }
+    if (route === 'messages') {
+      const input = { requestId, bodyBytes: body.length, model: parsed.model, maxTokens: parsed.maxTokens, cacheWrite: parsed.cacheWrite ?? 'none' } as const;
+      const budgetError = admission.reserve(requestReservation(deps.priceBook, input));
+      if (budgetError !== undefined) throw budgetError;
     }
     if (route === 'messages' && !parsed.thinking) {
       deps.stats.requestsWithoutThinking++;
@@ -169,6 +179,7 @@ async function admitAndForward(
 
     // 5. Forward; failover before the first byte happens inside. The usage capture watches the relayed answer.
     watch.forwarding();
+    forwarded = true;
     const outcome = await deps.forwarder.forward(req, res, {
       requestId,
       keyId: key.id,
@@ -208,7 +219,7 @@ async function admitAndForward(
       upstreamRequestId: outcome.upstreamRequestId,
     });
   } finally {
-    if (admission?.ok === true) admission.release();
+    if (admission?.ok === true) admission.release({ awaitUsage: forwarded });
     hold?.release();
   }
 }

@@ -1,6 +1,6 @@
 // Gateway user keys: their format, records, storage and the request-path authenticator.
 export { GATEWAY_KEY_LENGTH, generateGatewayKey, isWellFormedGatewayKey, keyDigest, keyHint } from './gateway-key.js';
-export { KeyRecordSchema, parseKeyRecord, toKeyView, type KeyRecord, type KeyView } from './key-record.js';
+export { KeyRecordSchema, MAX_USD_BUDGET, parseKeyRecord, toKeyView, usdBudget, usdToMicros, type KeyRecord, type KeyView } from './key-record.js';
 export {
   createKeyRepository,
   type KeyRepository,

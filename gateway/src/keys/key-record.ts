@@ -3,6 +3,26 @@ import { z } from 'zod';
 
 const epochMs = z.number().int().nonnegative();
 const positiveLimit = z.number().int().positive().nullable();
+/** The largest USD budget: its micro-dollars stay well inside a safe integer. */
+export const MAX_USD_BUDGET = 1_000_000_000;
+
+/** Whether a USD amount has at most 6 decimals (a whole number of micro-dollars). */
+export function isWholeMicros(usd: number): boolean {
+  return Number(usd.toFixed(6)) === usd;
+}
+
+/** A USD budget: positive, at most 6 decimals (whole micro-dollars), null = none. */
+export const usdBudget = z
+  .number()
+  .positive()
+  .max(MAX_USD_BUDGET)
+  .refine(isWholeMicros, 'at most 6 decimals (a whole number of micro-dollars)')
+  .nullable();
+
+/** A USD amount in integer micro-dollars, as the usage counters hold cost. */
+export function usdToMicros(usd: number): number {
+  return Math.round(usd * 1_000_000);
+}
 
 /** A gateway user key: identity, switches and limits. Never holds the key itself, only its SHA-256 digest. */
 export const KeyRecordSchema = z.object({
@@ -28,6 +48,10 @@ export const KeyRecordSchema = z.object({
   concurrency: positiveLimit,
   /** Tokens per UTC day; null = unlimited. */
   dailyTokenBudget: positiveLimit,
+  /** USD per UTC day at API list prices (docs/BUDGETS.md); null = none. Records written before it existed read as null. */
+  dailyUsdBudget: usdBudget.default(null),
+  /** USD per UTC calendar month; null = none. Records written before it existed read as null. */
+  monthlyUsdBudget: usdBudget.default(null),
   createdAt: epochMs,
   updatedAt: epochMs,
 });

@@ -12,8 +12,9 @@ export type KeyRepositoryStore = Pick<SharedStore, 'get' | 'set' | 'del' | 'mget
 /** The key builders key records need. */
 export type KeyRepositoryKeys = Pick<Keyspace, 'keyByDigest' | 'keyById' | 'keyIds'>;
 
-/** The fields an admin sets; everything else is derived. */
-export type KeySettings = Pick<KeyRecord, 'name' | 'enabled' | 'expiresAt' | 'allowedModels' | 'allowedBetas' | 'rpm' | 'concurrency' | 'dailyTokenBudget'>;
+/** The fields an admin sets; everything else is derived. The USD budgets may be left out (none). */
+export type KeySettings = Pick<KeyRecord, 'name' | 'enabled' | 'expiresAt' | 'allowedModels' | 'allowedBetas' | 'rpm' | 'concurrency' | 'dailyTokenBudget'> &
+  Partial<Pick<KeyRecord, 'dailyUsdBudget' | 'monthlyUsdBudget'>>;
 
 /** Reads and writes gateway key records. */
 export interface KeyRepository {
@@ -67,6 +68,8 @@ export function createKeyRepository(deps: { store: KeyRepositoryStore; keys: Key
     const record: KeyRecord = {
       id: `key_${randomBytes(8).toString('hex')}`,
       ...settings,
+      dailyUsdBudget: settings.dailyUsdBudget ?? null,
+      monthlyUsdBudget: settings.monthlyUsdBudget ?? null,
       digest: keyDigest(key),
       hint: keyHint(key),
       createdAt: at,

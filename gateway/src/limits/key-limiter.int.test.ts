@@ -13,7 +13,7 @@ const now = () => T0;
 const silent: Logger = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined, child: () => silent };
 
 function limitedKey(id: string, limits: Partial<LimitedKey>): LimitedKey {
-  return { id, rpm: null, concurrency: null, dailyTokenBudget: null, ...limits };
+  return { id, rpm: null, concurrency: null, dailyTokenBudget: null, dailyUsdBudget: null, monthlyUsdBudget: null, ...limits };
 }
 
 function ok(a: Admission): () => void {

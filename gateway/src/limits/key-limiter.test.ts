@@ -10,7 +10,7 @@ import { modelRefusal } from './model-match.js';
 const T0 = Date.UTC(2030, 0, 1, 12, 0, 30, 200);
 
 function limitedKey(overrides: Partial<LimitedKey> = {}): LimitedKey {
-  return { id: 'key-1', rpm: null, concurrency: null, dailyTokenBudget: null, ...overrides };
+  return { id: 'key-1', rpm: null, concurrency: null, dailyTokenBudget: null, dailyUsdBudget: null, monthlyUsdBudget: null, ...overrides };
 }
 
 type Line = { level: string; message: string };
@@ -257,6 +257,7 @@ describe('when the store fails', () => {
       hgetall: (...args) => (down ? fail() : inner.hgetall(...args)),
       hset: (...args) => (down ? fail() : inner.hset(...args)),
       expire: (...args) => (down ? fail() : inner.expire(...args)),
+      mget: (...args) => (down ? fail() : inner.mget(...args)),
     };
     return { store: flakyStore, setDown: (v: boolean) => void (down = v) };
   }

@@ -2,20 +2,35 @@
 // the last background sync. See createKeyLimiter for the consistency this buys and what it costs.
 import { randomBytes } from 'node:crypto';
 import { AppError, type Keyspace, type Logger } from '@switchyard/shared';
+import { budgetRefusal, reservationRefusal, type ReservationAsk } from './budget-check.js';
 import { createLimitSync, type LimitStore } from './limit-sync.js';
-import {
-  dayIndexOf,
-  needsSync,
-  newKeyState,
-  secondsToNextMinute,
-  secondsToNextUtcDay,
-  type KeyState,
-  type LimitedKey,
-} from './limit-state.js';
+import { hasBudget, needsSync, newKeyState, secondsToNextMinute, type KeyState, type LimitedKey } from './limit-state.js';
+import { endReservation, holdReservation } from './reservations.js';
 import { createSyncRunner } from './sync-runner.js';
 
+/** A request's reservation against its key's budgets, asked for once its body is parsed. */
+export interface RequestReservation extends ReservationAsk {
+  /** The request's id: the usage worker's keys.usageDone marker settles the reservation. */
+  requestId: string;
+}
+
+/** An admitted request's handle. */
+export interface Admitted {
+  ok: true;
+  /**
+   * Holds the request's reservation (synchronous), or answers the 429 to send when it would pass a budget.
+   * A key without budgets holds nothing. Call at most once.
+   */
+  reserve(reservation: RequestReservation): AppError | undefined;
+  /**
+   * The request ended (a second call does nothing). `awaitUsage`: it reached a node, so its reservation is kept
+   * until its usage is counted (or the settle timeout); otherwise the reservation goes at once.
+   */
+  release(opts?: { awaitUsage?: boolean }): void;
+}
+
 /** The answer of admit(): go ahead (and call release() once when the request ends), or the error to send. */
-export type Admission = { ok: true; release(): void } | { ok: false; error: AppError };
+export type Admission = Admitted | { ok: false; error: AppError };
 
 /**
  * Enforces each key's requests per minute, concurrent requests and daily token budget: all decided from the
@@ -24,9 +39,9 @@ export type Admission = { ok: true; release(): void } | { ok: false; error: AppE
  */
 export interface KeyLimiter {
   /**
-   * Synchronous decision (no awaits): under today's token budget? under rpm? under concurrency?
-   * On success returns a release() to call when the request ends (a second call does nothing). On refusal an
-   * AppError: 429 budget_exhausted / rate_limited with retryAfterSec.
+   * Synchronous decision (no awaits): under the budgets (counted plus reserved)? under rpm? under concurrency?
+   * On success returns reserve() and release() (see Admitted). On refusal an AppError: 429 budget_exhausted /
+   * rate_limited with retryAfterSec.
    */
   admit(key: LimitedKey, nowMs?: number): Admission;
   /** Starts the background sync (every syncIntervalMs). */
@@ -50,10 +65,13 @@ export interface KeyLimiterDeps {
   syncIntervalMs?: number;
   /** This instance's field in the shared hashes; default random. */
   instanceId?: string;
+  /** How long an ended request's reservation waits for its usage to be counted before it is dropped. Default 10 min. */
+  settleTimeoutMs?: number;
 }
 
 const ACTIVE_MS = 120_000;
 const EVICT_MS = 600_000;
+const SETTLE_TIMEOUT_MS = 600_000;
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer`);
@@ -66,12 +84,10 @@ function refusal(error: AppError): Admission {
 
 // The checks in order of how long the client must wait: a day, then the minute, then a second.
 function checkLimits(state: KeyState, nowMs: number, staleMs: number): AppError | undefined {
-  const { rpm, concurrency, dailyTokenBudget } = state.limits;
-  const budget = state.budget;
-  if (dailyTokenBudget !== null && budget !== undefined && budget.dayIndex === dayIndexOf(nowMs) && budget.used >= dailyTokenBudget) {
-    return new AppError('budget_exhausted', `This API key has used its daily budget of ${dailyTokenBudget} tokens; it resets at 00:00 UTC.`, {
-      retryAfterSec: secondsToNextUtcDay(nowMs),
-    });
+  const { rpm, concurrency } = state.limits;
+  if (hasBudget(state.limits)) {
+    const error = budgetRefusal(state, nowMs, staleMs);
+    if (error !== undefined) return error;
   }
   if (rpm !== null) {
     const remote = state.remoteRate?.minute === state.minute ? state.remoteRate.count : 0;
@@ -90,14 +106,27 @@ function checkLimits(state: KeyState, nowMs: number, staleMs: number): AppError 
   return undefined;
 }
 
-function releaser(state: KeyState, now: () => number): () => void {
+function admitted(state: KeyState, now: () => number, staleMs: number): Admitted {
   let released = false;
-  return function release() {
-    if (released) return;
-    released = true;
-    state.inFlight--;
-    state.concDirty = true;
-    state.lastSeenMs = now();
+  let requestId: string | undefined;
+  return {
+    ok: true,
+    reserve(r) {
+      if (released || requestId !== undefined || !hasBudget(state.limits)) return undefined;
+      const error = reservationRefusal(state, r, now(), staleMs);
+      if (error !== undefined) return error;
+      requestId = r.requestId;
+      holdReservation(state, r.requestId, r.micros, r.tokens);
+      return undefined;
+    },
+    release(opts) {
+      if (released) return;
+      released = true;
+      state.inFlight--;
+      state.concDirty = true;
+      state.lastSeenMs = now();
+      if (requestId !== undefined) endReservation(state, requestId, opts?.awaitUsage === true, state.lastSeenMs);
+    },
   };
 }
 
@@ -107,15 +136,21 @@ function releaser(state: KeyState, now: () => number): () => void {
  * syncIntervalMs the instance adds its new admissions to the key's minute window (keys.rateWindow, one hash
  * field per instance), writes its in-flight count with a timestamp (keys.concurrency, one field per instance,
  * ignored once older than max(5 intervals, 5 s), so a crashed gateway's requests age out), and reads back the
- * windows, in-flight counts and today's usage totals (keys.usage('key', id, day), the sum of the worker's token
- * fields) of keys seen in the last two minutes. A key seen for the first time is read at once in the background.
+ * windows, in-flight counts and the key's usage totals (keys.usage('key', id, day) and keys.usageMonth: token
+ * fields and costMicros) of keys seen in the last two minutes. A key seen for the first time is read at once in the background.
+ *
+ * Budgets (daily tokens, daily and monthly USD) count what the worker has counted plus reservations: each
+ * request holds the most it can cost once its body is parsed, kept past its end until the sync sees the
+ * worker's keys.usageDone marker for it (or settleTimeoutMs passes), and each instance publishes its reserved
+ * total per key (keys.budgetReserved, one field per instance, ignored once stale) for the others. The bound
+ * this gives is in docs/BUDGETS.md.
  *
  * Consistency window: a request admitted by one instance is visible to the others after its next push and their
  * next pull, i.e. within about one sync interval (two at worst). In that window each of N instances may admit up
  * to the remaining allowance, so the fleet can exceed rpm or concurrency by up to (N−1)× what was left for one
- * interval; a budget reached while a request runs is enforced from the next read on (tokens already granted are
- * not clawed back). When Redis is down each instance enforces on its own counts (plus the last numbers read, for
- * the current minute and day) and nothing on the request path waits; the sync resumes when Redis returns.
+ * interval (for budgets: what the others reserve within that interval). When Redis is down each instance
+ * enforces on its own counts (plus the last numbers read, for the current minute, day and month) and nothing on
+ * the request path waits; the sync resumes when Redis returns.
  */
 export function createKeyLimiter(deps: KeyLimiterDeps): KeyLimiter {
   const now = deps.now ?? Date.now;
@@ -131,6 +166,10 @@ export function createKeyLimiter(deps: KeyLimiterDeps): KeyLimiter {
     staleMs,
     activeMs: ACTIVE_MS,
     evictMs: EVICT_MS,
+    settleTimeoutMs: positiveInteger('settleTimeoutMs', deps.settleTimeoutMs ?? SETTLE_TIMEOUT_MS),
+    onSettleTimeout(keyId, requestIds) {
+      deps.log.warn('budget reservations expired uncounted', { keyId, count: requestIds.length, requestIds: requestIds.slice(0, 10) });
+    },
   });
   const runner = createSyncRunner({ sync, log: deps.log, intervalMs });
 
@@ -161,7 +200,7 @@ export function createKeyLimiter(deps: KeyLimiterDeps): KeyLimiter {
       if (key.rpm !== null) state.pendingRate.set(state.minute, (state.pendingRate.get(state.minute) ?? 0) + 1);
       state.inFlight++;
       state.concDirty = true;
-      return { ok: true, release: releaser(state, now) };
+      return admitted(state, now, staleMs);
     },
     start: () => runner.start(),
     stop: () => runner.stop(),

@@ -1,15 +1,31 @@
 // The background half of the limiter: adds this instance's admissions to the shared per-minute windows,
 // writes its in-flight counts, and reads back what the rest of the fleet did. Never on the request path.
-import { epochMinute, utcDay, type Keyspace, type SharedStore } from '@switchyard/shared';
-import { dayIndexOf, encodeInFlight, needsSync, othersInFlight, othersInWindow, usageTotal, type KeyState } from './limit-state.js';
+import { epochMinute, utcDay, utcMonth, type Keyspace, type SharedStore } from '@switchyard/shared';
+import {
+  dayIndexOf,
+  encodeInFlight,
+  encodeReserved,
+  hasBudget,
+  monthIndexOf,
+  needsSync,
+  othersInFlight,
+  othersInWindow,
+  othersReserved,
+  usageMicros,
+  usageTotal,
+  type KeyState,
+} from './limit-state.js';
+import { dropReservation, expireReservations, pendingIds } from './reservations.js';
 
 /** The store operations the limiter uses (any SharedStore has them). */
-export type LimitStore = Pick<SharedStore, 'hincrby' | 'hgetall' | 'hset' | 'expire'>;
+export type LimitStore = Pick<SharedStore, 'hincrby' | 'hgetall' | 'hset' | 'expire' | 'mget'>;
 
 /** A rate window outlives its minute a little, so late adds from a slow instance still land in it. */
 const RATE_WINDOW_TTL_MS = 120_000;
 /** Renewed on every write; only a safety net, since stale fields are ignored by their timestamp. */
 const CONCURRENCY_TTL_MS = 60_000;
+/** The same for the reserved hash. */
+const RESERVED_TTL_MS = 60_000;
 
 /** Inputs of createLimitSync. */
 export interface LimitSyncDeps {
@@ -26,6 +42,10 @@ export interface LimitSyncDeps {
   activeMs: number;
   /** Idle keys with nothing in flight or pending are forgotten after this long. */
   evictMs: number;
+  /** An ended request's reservation is dropped after this long even if its usage was never counted (worker down). */
+  settleTimeoutMs: number;
+  /** Told of reservations dropped by the settle timeout. */
+  onSettleTimeout(keyId: string, requestIds: string[]): void;
 }
 
 /** How a sync round went: ok, or the first failure. */
@@ -93,29 +113,75 @@ export function createLimitSync(deps: LimitSyncDeps): LimitSync {
     return [write];
   }
 
+  function pushReserved(state: KeyState, nowMs: number): Promise<unknown>[] {
+    // Written every round while anything is held: the timestamp is what keeps the figures alive for the others.
+    if (state.reservations.size === 0 && !state.reservedDirty) return [];
+    state.reservedDirty = false;
+    const key = keys.budgetReserved(state.id);
+    const write = store
+      .hset(key, { [instanceId]: encodeReserved(state.reserved.micros, state.reserved.tokens, nowMs) })
+      .then(() => store.expire(key, RESERVED_TTL_MS))
+      .catch((err: unknown) => {
+        state.reservedDirty = true;
+        throw err;
+      });
+    return [write];
+  }
+
+  /**
+   * The budget figures, in two steps. First the done markers of this instance's ended requests and the other
+   * instances' reservations, then the counted totals: a total read after a marker (or after another instance
+   * dropped a reservation, which it does only once it saw that request's marker) includes that request, so a
+   * request is never missing from both the reservations and the totals. At worst it is in both for a round.
+   */
+  async function pullBudgets(state: KeyState, nowMs: number): Promise<void> {
+    const { dailyTokenBudget, dailyUsdBudget, monthlyUsdBudget } = state.limits;
+    const pending = pendingIds(state);
+    const [done, reserved] = await Promise.all([
+      pending.length === 0 ? [] : store.mget(pending.map((id) => keys.usageDone(id))),
+      hasBudget(state.limits) ? store.hgetall(keys.budgetReserved(state.id)) : undefined,
+    ]);
+    const [day, month] = await Promise.all([
+      dailyTokenBudget === null && dailyUsdBudget === null ? undefined : store.hgetall(keys.usage('key', state.id, utcDay(nowMs))),
+      monthlyUsdBudget === null ? undefined : store.hgetall(keys.usageMonth(state.id, utcMonth(nowMs))),
+    ]);
+    pending.forEach((id, i) => {
+      if (done[i] !== null && done[i] !== undefined) dropReservation(state, id);
+    });
+    if (reserved) state.remoteReserved = { ...othersReserved(reserved, instanceId, nowMs, deps.staleMs), atMs: nowMs };
+    if (day) state.budget = { dayIndex: dayIndexOf(nowMs), used: usageTotal(day), micros: usageMicros(day) };
+    if (month) state.monthSpend = { monthIndex: monthIndexOf(nowMs), micros: usageMicros(month) };
+  }
+
   async function pullKey(state: KeyState, nowMs: number): Promise<void> {
-    const { rpm, concurrency, dailyTokenBudget } = state.limits;
+    const { rpm, concurrency } = state.limits;
     const minute = epochMinute(nowMs);
-    const [window, inFlight, usage] = await Promise.all([
+    const [window, inFlight] = await Promise.all([
       rpm === null ? undefined : store.hgetall(keys.rateWindow(state.id, minute)),
       concurrency === null ? undefined : store.hgetall(keys.concurrency(state.id)),
-      dailyTokenBudget === null ? undefined : store.hgetall(keys.usage('key', state.id, utcDay(nowMs))),
+      pullBudgets(state, nowMs),
     ]);
     if (window) state.remoteRate = { minute, count: othersInWindow(window, instanceId) };
     if (inFlight) state.remoteConc = { count: othersInFlight(inFlight, instanceId, nowMs, deps.staleMs), atMs: nowMs };
-    if (usage) state.budget = { dayIndex: dayIndexOf(nowMs), used: usageTotal(usage) };
   }
 
   function evictable(state: KeyState, nowMs: number): boolean {
-    return nowMs - state.lastSeenMs > deps.evictMs && state.inFlight === 0 && state.pendingRate.size === 0 && !state.concDirty;
+    return (
+      nowMs - state.lastSeenMs > deps.evictMs &&
+      state.inFlight === 0 &&
+      state.pendingRate.size === 0 &&
+      !state.concDirty &&
+      state.reservations.size === 0 &&
+      !state.reservedDirty
+    );
   }
 
   async function syncKey(state: KeyState, nowMs: number): Promise<void> {
-    await firstFailure([...pushRate(state, nowMs), ...pushInFlight(state, nowMs)]).then((r) => {
+    await firstFailure([...pushRate(state, nowMs), ...pushInFlight(state, nowMs), ...pushReserved(state, nowMs)]).then((r) => {
       if (!r.ok) throw r.error;
     });
     // Pulled after this instance's own push, so a round leaves the fleet's numbers as fresh as they can be.
-    if (state.inFlight > 0 || nowMs - state.lastSeenMs <= deps.activeMs) await pullKey(state, nowMs);
+    if (state.inFlight > 0 || state.reservations.size > 0 || nowMs - state.lastSeenMs <= deps.activeMs) await pullKey(state, nowMs);
   }
 
   return {
@@ -123,7 +189,10 @@ export function createLimitSync(deps: LimitSyncDeps): LimitSync {
       const nowMs = deps.now();
       const jobs: Promise<void>[] = [];
       for (const state of states.values()) {
-        if (!needsSync(state.limits)) {
+        // Before any Redis command, so a worker or a Redis that is down cannot keep a reservation for ever.
+        const expired = expireReservations(state, nowMs, deps.settleTimeoutMs);
+        if (expired.length > 0) deps.onSettleTimeout(state.id, expired);
+        if (!needsSync(state.limits) && state.reservations.size === 0 && !state.reservedDirty) {
           state.pendingRate.clear();
           state.concDirty = false;
         } else {
