@@ -26,6 +26,11 @@ export const WorkerConfigSchema = z.object({
   /** How long the per-day usage hashes and their index sets live after their last write. */
   USAGE_RETENTION_DAYS: integer(400, { min: 1 }),
   /**
+   * A JSON file of prices for private or new models, matched before genai-prices' own (docs/COST.md). Read once
+   * at start: a file that does not parse stops the worker, naming the JSON path of the problem.
+   */
+  PRICES_FILE: z.string().min(1).optional(),
+  /**
    * A job whose worker died keeps its lock this long before another worker may take it over.
    * BullMQ's default; lower it only where a faster takeover matters more than a spurious one.
    */

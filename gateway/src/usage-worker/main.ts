@@ -12,6 +12,7 @@ import {
   createMetricsHandler,
   describeMetrics,
   JobCatalog,
+  loadPriceBook,
   planMetrics,
   queuePrefix,
   readPackageVersion,
@@ -100,6 +101,8 @@ async function startMetrics(config: WorkerConfig, log: Logger, stopping: () => b
 }
 
 async function main(config: WorkerConfig, log: Logger): Promise<void> {
+  // Before the slow tokenizer load: a bad PRICES_FILE stops the start at once, naming the file and the JSON path.
+  const priceBook = loadPriceBook(config.PRICES_FILE === undefined ? {} : { pricesFile: config.PRICES_FILE });
   const loadStarted = performance.now();
   const tokenizer = await createTokenizer(config.TOKEN_ENCODING);
   const tokenizerLoadMs = Math.round(performance.now() - loadStarted);
@@ -121,6 +124,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     retentionDays: config.USAGE_RETENTION_DAYS,
     tokenizerBudgetMs: config.WORKER_JOB_TOKENIZER_BUDGET_MS,
     log,
+    priceBook,
     onCounted: (job, counters) => {
       metrics.counted(job, counters);
       alerting.counted(job, counters);
@@ -182,6 +186,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
     maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
     metrics: observed.exposure,
+    priceVersion: priceBook.version,
     alertWebhooks: alerting.describe().webhooks,
     version: VERSION,
     gitSha: config.GIT_SHA,

@@ -1,5 +1,5 @@
 // The usage worker's Prometheus registry: tokens counted (exact and estimated, per model and direction),
-// jobs handled, and the queue's depth and lag read from BullMQ at scrape time within a deadline (by the
+// what they cost (per model and key) and the requests no price was known for, jobs handled, and the queue's depth and lag read from BullMQ at scrape time within a deadline (by the
 // same reader the gateway uses, which never loads a job's payload).
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { sentTokens, type UsageCounters, type UsageJob } from '@switchyard/shared';
@@ -8,8 +8,8 @@ import { QUEUE_STATES, createQueueLagReader, shareQueueLag, type LagQueue } from
 
 export interface WorkerMetrics {
   readonly registry: Registry;
-  /** A job counted its request now (not a duplicate): add its tokens. */
-  counted(job: Pick<UsageJob, 'model'>, counters: UsageCounters): void;
+  /** A job counted its request now (not a duplicate): add its tokens and its cost. */
+  counted(job: Pick<UsageJob, 'model' | 'keyId'>, counters: UsageCounters): void;
   /** A job finished: it counted, or the done marker showed it was counted before. */
   processed(counted: boolean): void;
   /** A job attempt failed (`final`: no attempts are left). */
@@ -47,6 +47,8 @@ export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
   const registers = [registry];
   collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
   const modelLabel = createLabelLimiter(50);
+  // Key ids are the operator's, not client text, but a fleet of keys must not grow the series without bound either.
+  const keyLabel = createLabelLimiter(200);
 
   new Gauge({ name: 'switchyard_build_info', help: 'The build this process runs: its release line\'s version and git sha (always 1; one series per process).', labelNames: ['service', 'version', 'git_sha'], registers }).set(
     { service: 'worker', version: deps.version, git_sha: deps.gitSha },
@@ -62,6 +64,18 @@ export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
     name: 'switchyard_worker_jobs_total',
     help: 'Usage jobs handled: counted, duplicate (counted before; nothing added), failed (an attempt failed; it is retried unless final).',
     labelNames: ['result'],
+    registers,
+  });
+  const cost = new Counter({
+    name: 'switchyard_cost_usd_total',
+    help: 'What the counted requests cost at API list prices (genai-prices, or PRICES_FILE), in dollars, by model and key (docs/COST.md). Requests to models with no price add nothing here.',
+    labelNames: ['model', 'key'],
+    registers,
+  });
+  const unpriced = new Counter({
+    name: 'switchyard_usage_unpriced_requests_total',
+    help: 'Requests counted at zero cost because their model has no price (neither genai-prices nor PRICES_FILE knows it).',
+    labelNames: ['model'],
     registers,
   });
   const finalFailures = new Counter({ name: 'switchyard_worker_jobs_failed_final_total', help: 'Usage jobs that failed with no attempts left (their request is not counted).', registers });
@@ -104,6 +118,9 @@ export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
     counted(job, counters) {
       const model = modelLabel(job.model);
       for (const s of tokenSeries(counters)) tokens.inc({ model, direction: s.direction, kind: s.kind }, s.tokens);
+      // Dollars from the integer micro-dollars of one request: the sum is for dashboards, the exact figures are in Redis.
+      if (counters.costMicros > 0) cost.inc({ model, key: keyLabel(job.keyId) }, counters.costMicros / 1_000_000);
+      if (counters.unpricedRequests > 0) unpriced.inc({ model }, counters.unpricedRequests);
     },
     processed: (counted) => jobs.inc({ result: counted ? 'counted' : 'duplicate' }),
     failed(final) {

@@ -9,6 +9,7 @@ import {
   countableText,
   createKeyspace,
   createNullLogger,
+  loadPriceBook,
   promptBlocks,
   RecentRequestSchema,
   utcDay,
@@ -126,6 +127,8 @@ describe('totals', () => {
     const estimatedInput = promptTokens(parts);
     expect(estimatedInput).toBeGreaterThan(5);
     expect(outcome).toMatchObject({ counted: true, estimatedInputTokens: estimatedInput, estimatedOutputTokens: tokens(answer), estimateMissingBlocks: 0 });
+    // Priced by the default price book (usage-cost.int.test.ts checks the figures against genai-prices).
+    const priced = loadPriceBook().cost('claude-sonnet-4-6', job.usage!, AT);
     const expected = {
       requests: '1',
       inputTokens: '21',
@@ -137,6 +140,8 @@ describe('totals', () => {
       estimatedInputTokens: String(estimatedInput),
       estimatedOutputTokens: String(tokens(answer)),
       durationMs: '812',
+      costMicros: String(priced.costMicros),
+      cacheSavingsMicros: String(priced.cacheSavingsMicros),
     };
     for (const key of [keys.usage('key', 'key_alpha', DAY), keys.usage('node', 'node-a', DAY), keys.usage('model', 'claude-sonnet-4-6', DAY), keys.usage('global', 'all', DAY), keys.usageAllTime()]) {
       expect({ key, hash: await redis.hgetall(key) }).toEqual({ key, hash: expected });

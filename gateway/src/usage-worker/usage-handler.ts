@@ -6,18 +6,21 @@ import { UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   blocksFromStream,
+  loadPriceBook,
   promptBlocks,
   usageModelName,
   UsageJobSchema,
   type ContentBlock,
   type Keyspace,
   type Logger,
+  type PriceBook,
   type ResponseContent,
   type UsageCounters,
   type UsageJob,
 } from '@switchyard/shared';
 import { BlockLookupError, createBlockCounter, type CountedBlocks, type JobBlockCounts } from './block-counts.js';
 import { DEFAULT_JOB_TOKENIZER_BUDGET_MS, type Tokenizer } from './tokenizer.js';
+import { jobCost } from './usage-cost.js';
 import { createUsageTotals, recentEntry, usageCounters, usageJobKeys, type UsageJobKeys } from './usage-totals.js';
 
 export interface UsageHandlerDeps {
@@ -31,6 +34,8 @@ export interface UsageHandlerDeps {
   /** How long the per-day usage hashes and index sets live after their last write. */
   retentionDays: number;
   log: Logger;
+  /** Prices each counted request (docs/COST.md). Default: genai-prices' data alone, loadPriceBook(). */
+  priceBook?: PriceBook;
   /** Block counts kept in this process besides Redis (see createBlockCounter). */
   memoSize?: number;
   /** Tokeniser time one job may take; past it the rest is estimated from length (docs/USAGE.md). Default DEFAULT_JOB_TOKENIZER_BUDGET_MS. */
@@ -84,6 +89,9 @@ function jobKeys(keys: Keyspace, job: UsageJob): UsageJobKeys {
   }
 }
 
+/** Distinct unpriced models one process logs; past it a client inventing model names cannot grow the set (the rows and the metric still count them). */
+const UNPRICED_MODELS_LOGGED = 1_000;
+
 /** The estimate of a job whose counting threw: nothing estimated, flagged approximate, nothing written to the table. */
 function failedEstimate(): CountedBlocks {
   return {
@@ -94,7 +102,7 @@ function failedEstimate(): CountedBlocks {
 
 /**
  * @example
- * const handler = createUsageHandler({ redis, keys, tokenizer, encoding: 'o200k_base', ttlSeconds: 604_800, retentionDays: 400, log });
+ * const handler = createUsageHandler({ redis, keys, tokenizer, encoding: 'o200k_base', ttlSeconds: 604_800, retentionDays: 400, log, priceBook: loadPriceBook({ pricesFile }) });
  * new Worker(JobCatalog.usage.queue, (job) => handler.handle(job.data), { connection, prefix });
  */
 export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
@@ -109,7 +117,15 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
     ...(deps.now === undefined ? {} : { now: deps.now }),
   });
   const budgetMs = deps.tokenizerBudgetMs ?? DEFAULT_JOB_TOKENIZER_BUDGET_MS;
-  const totals = createUsageTotals({ redis: deps.redis, retentionDays: deps.retentionDays });
+  const prices = deps.priceBook ?? loadPriceBook();
+  const totals = createUsageTotals({ redis: deps.redis, retentionDays: deps.retentionDays, priceVersion: prices.version });
+  const unpricedLogged = new Set<string>();
+
+  function noteUnpriced(model: string): void {
+    if (unpricedLogged.has(model) || unpricedLogged.size >= UNPRICED_MODELS_LOGGED) return;
+    unpricedLogged.add(model);
+    deps.log.warn('usage model has no price: counted at zero cost', { model, priceVersion: prices.version });
+  }
 
   /**
    * The job's block counts. Redis not answering the lookup is thrown (a retry helps); anything else that throws
@@ -138,8 +154,10 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
       if (budget.remainingMs <= 0) deps.log.info('usage estimate approximate: tokeniser budget ran out', { requestId: job.requestId, budgetMs, tokenizerMs: Math.round(tokenizerMs) });
       // 3. The marker and every increment in one script: a duplicate finds the marker and adds nothing. The new
       //    block counts go in the same pipeline, before it.
-      const counters = usageCounters(job, counts);
+      //    Its cost is priced here, off the request path, from the charged usage (docs/COST.md).
+      const counters = usageCounters(job, counts, jobCost(job, counts, prices));
       const counted = await totals.record(target, counters, recentEntry(job, counters), writes);
+      if (counted && counters.unpricedRequests > 0) noteUnpriced(job.model);
       if (counted) deps.onCounted?.(job, counters);
       deps.log.debug('usage job handled', {
         requestId: job.requestId,

@@ -5,11 +5,13 @@ import {
   RECENT_REQUESTS_KEPT,
   USAGE_COUNTER_FIELDS,
   utcDay,
+  utcMonth,
   type Keyspace,
   type RecentRequest,
   type UsageCounters,
   type UsageJob,
 } from '@switchyard/shared';
+import type { CostCounters } from './usage-cost.js';
 
 /** How long a request id stays marked as counted: far longer than any job's retries and backoff. */
 export const USAGE_DONE_TTL_SECONDS = 30 * 86_400;
@@ -24,23 +26,28 @@ export interface UsageEstimates {
 }
 
 /**
- * KEYS: 1 done marker, 2 all-time hash, 3 recent list, 4 global day hash, then pairs (day hash, index set)
- * for each scope that has an id. ARGV: 1 marker TTL, 2 retention seconds, 3 recent entry, 4 entries kept,
- * 5 n = number of fields, 6.. n field/increment pairs, then one index member per pair of KEYS.
+ * KEYS: 1 done marker, 2 all-time hash, 3 recent list, 4 global day hash, 5 the key's month hash, 6 the day's
+ * price-version set, then pairs (day hash, index set) for each scope that has an id. ARGV: 1 marker TTL,
+ * 2 retention seconds, 3 recent entry, 4 entries kept, 5 price-data version, 6 n = number of fields, 7.. n
+ * field/increment pairs, then one index member per pair of KEYS.
  * Returns 1 when counted, 0 when the request was counted before.
  */
 const RECORD_USAGE_LUA = `
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 local retention = ARGV[2]
-local n = tonumber(ARGV[5])
+local n = tonumber(ARGV[6])
 local function add(hash)
-  for i = 0, n - 1 do redis.call('HINCRBY', hash, ARGV[6 + 2 * i], ARGV[7 + 2 * i]) end
+  for i = 0, n - 1 do redis.call('HINCRBY', hash, ARGV[7 + 2 * i], ARGV[8 + 2 * i]) end
 end
 add(KEYS[2])
 add(KEYS[4])
 redis.call('EXPIRE', KEYS[4], retention)
-local member = 6 + 2 * n
-for k = 5, #KEYS, 2 do
+add(KEYS[5])
+redis.call('EXPIRE', KEYS[5], retention)
+redis.call('SADD', KEYS[6], ARGV[5])
+redis.call('EXPIRE', KEYS[6], retention)
+local member = 7 + 2 * n
+for k = 7, #KEYS, 2 do
   add(KEYS[k])
   redis.call('EXPIRE', KEYS[k], retention)
   redis.call('SADD', KEYS[k + 1], ARGV[member])
@@ -58,8 +65,8 @@ export function isError(job: Pick<UsageJob, 'status' | 'brokeMidStream'>): boole
   return (job.status >= 400 && job.status !== 499) || job.brokeMidStream;
 }
 
-/** The increments one request adds to each of its usage hashes. */
-export function usageCounters(job: UsageJob, est: UsageEstimates): UsageCounters {
+/** The increments one request adds to each of its usage hashes; `cost` from jobCost() (usage-cost.ts). */
+export function usageCounters(job: UsageJob, est: UsageEstimates, cost: CostCounters): UsageCounters {
   const u = job.usage;
   return {
     requests: 1,
@@ -76,10 +83,7 @@ export function usageCounters(job: UsageJob, est: UsageEstimates): UsageCounters
     estimateMissingBlocks: est.estimateMissingBlocks,
     approximateEstimates: est.approximate ? 1 : 0,
     durationMs: Math.round(job.durationMs),
-    costMicros: 0,
-    apiEquivalentMicros: 0,
-    cacheSavingsMicros: 0,
-    unpricedRequests: 0,
+    ...cost,
     cacheMisses: (u?.cacheCreationInputTokens ?? 0) > 0 && (u?.cacheReadInputTokens ?? 0) === 0 ? 1 : 0,
     stickyMoves: job.sticky === 'moved' ? 1 : 0,
   };
@@ -131,7 +135,15 @@ export function usageJobKeys(keys: Keyspace, job: UsageJob): UsageJobKeys {
     members.push(job.nodeId);
   }
   return {
-    keys: [keys.usageDone(job.requestId), keys.usageAllTime(), keys.recent(), keys.usage('global', 'all', day), ...scoped.flat()],
+    keys: [
+      keys.usageDone(job.requestId),
+      keys.usageAllTime(),
+      keys.recent(),
+      keys.usage('global', 'all', day),
+      keys.usageMonth(job.keyId, utcMonth(job.at)),
+      keys.usagePriceVersions(day),
+      ...scoped.flat(),
+    ],
     members,
   };
 }
@@ -139,7 +151,7 @@ export function usageJobKeys(keys: Keyspace, job: UsageJob): UsageJobKeys {
 /** A pipeline of a client the script was defined on (defineCommand adds it to the client's pipelines). */
 type RecordingPipeline = ChainableCommander & Record<typeof COMMAND, (numberOfKeys: number, ...args: string[]) => ChainableCommander>;
 
-/** The usage hashes, index sets and recent list, written exactly once per request. */
+/** The usage hashes, index sets, month hash, price versions and recent list, written exactly once per request. */
 export interface UsageTotals {
   /**
    * Adds the request's counters everywhere, once: false when it was counted before. `before` adds other writes
@@ -151,10 +163,10 @@ export interface UsageTotals {
 /**
  * Defines the script on `redis` (EVALSHA, with EVAL after a SCRIPT FLUSH or a failover).
  * @example
- * const totals = createUsageTotals({ redis, retentionDays: 400 });
+ * const totals = createUsageTotals({ redis, retentionDays: 400, priceVersion: priceBook.version });
  * const counted = await totals.record(usageJobKeys(keys, job), counters, recentEntry(job, counters));
  */
-export function createUsageTotals(deps: { redis: Redis; retentionDays: number }): UsageTotals {
+export function createUsageTotals(deps: { redis: Redis; retentionDays: number; /** PriceBook.version: recorded with each day's totals. */ priceVersion: string }): UsageTotals {
   deps.redis.defineCommand(COMMAND, { lua: RECORD_USAGE_LUA });
   const retentionSeconds = String(deps.retentionDays * 86_400);
   return {
@@ -168,6 +180,7 @@ export function createUsageTotals(deps: { redis: Redis; retentionDays: number })
         retentionSeconds,
         JSON.stringify(recent),
         String(RECENT_REQUESTS_KEPT),
+        deps.priceVersion,
         String(fields.length / 2),
         ...fields,
         ...target.members,
