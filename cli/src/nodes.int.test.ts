@@ -149,10 +149,10 @@ describe('switchyard nodes list, rotate, drain, revoke', () => {
     const run = await cli(['nodes', 'list']);
     expect(run.code).toBe(0);
     const [header, ...rest] = run.out;
-    expect(header).toMatch(/^NODE\s+LABEL\s+ACCOUNT\s+STATE\s+5H\s+7D\s+IN FLIGHT\s+REPORTED\s+VERSION$/);
+    expect(header).toMatch(/^NODE\s+LABEL\s+ACCOUNT\s+STATE\s+5H\s+7D\s+RUNS OUT\s+IN FLIGHT\s+REPORTED\s+VERSION$/);
     const row = (id: string) => (rest.find((l) => l.startsWith(`${id} `)) ?? '').split(/\s{2,}/);
-    expect(row('node-a')).toEqual(['node-a', 'laptop', 'node-a@example.test', 'available', '-', '-', '1', expect.stringMatching(/^\d+s ago$/) as string, '0.3.0 (abcdef1)']);
-    expect(row('node-z')).toEqual(['node-z', '-', '-', 'offline', '-', '-', '-', '-', '-']);
+    expect(row('node-a')).toEqual(['node-a', 'laptop', 'node-a@example.test', 'available', '-', '-', '-', '1', expect.stringMatching(/^\d+s ago$/) as string, '0.3.0 (abcdef1)']);
+    expect(row('node-z')).toEqual(['node-z', '-', '-', 'offline', '-', '-', '-', '-', '-', '-']);
     expect(row('node-stray')[3]).toBe('available, not enrolled');
     expect(run.out).toContain('2 of 3 nodes connected to this gateway');
     expect(run.out.join('\n')).not.toContain('10.0.0.9');

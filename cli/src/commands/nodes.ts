@@ -8,6 +8,21 @@ interface WindowFigures {
   resetAt?: number;
 }
 
+/** One window's foresight (GET /admin/nodes, docs/FORESIGHT.md). */
+interface WindowForesight {
+  utilization: number;
+  burnPerHour: number;
+  exhaustsAt: number | null;
+  resetAt: number | null;
+}
+
+/** When a node's account is predicted to run out; null for an API-key account. */
+interface NodeForesight {
+  fiveHour?: WindowForesight;
+  sevenDay?: WindowForesight;
+  exhaustsAt: number | null;
+}
+
 /** A connected node as GET /admin/nodes shows it. */
 interface NodeSummary {
   nodeId: string;
@@ -24,6 +39,8 @@ interface NodeSummary {
   heartbeatAgeMs: number;
   adminDrained: boolean;
   unreachableUntil?: number;
+  /** Absent from gateways that predate quota foresight. */
+  foresight?: NodeForesight | null;
 }
 
 /** A build and the nodes running it, as GET /admin/nodes groups them. */
@@ -75,10 +92,24 @@ function stateOf(node: NodeSummary, nowMs: number): string {
   return parts.join(', ');
 }
 
-function windowOf(figures: WindowFigures | undefined, nowMs: number): string {
+function windowOf(figures: WindowFigures | undefined, foresight: WindowForesight | undefined, nowMs: number): string {
   if (figures?.utilization === undefined && figures?.resetAt === undefined) return '-';
   const used = figures.utilization === undefined ? '?' : formatPercent(figures.utilization);
-  return figures.resetAt === undefined || figures.resetAt <= nowMs ? used : `${used}, resets ${formatRelative(figures.resetAt, nowMs)}`;
+  const burn = foresight !== undefined && foresight.burnPerHour > 0 ? `${used} +${formatPercent(foresight.burnPerHour)}/h` : used;
+  return figures.resetAt === undefined || figures.resetAt <= nowMs ? burn : `${burn}, resets ${formatRelative(figures.resetAt, nowMs)}`;
+}
+
+/**
+ * When the node's account runs out at its recent burn: "in 1h 20m (5h)", "now (7d)", "lasts to reset", "n/a (API key)"
+ * (an API-key account has no windows); "-" when nothing is known (or the gateway predates foresight).
+ */
+export function runsOutOf(node: Pick<NodeSummary, 'foresight'>, nowMs: number): string {
+  const foresight = node.foresight;
+  if (foresight === null) return 'n/a (API key)';
+  if (foresight === undefined || (foresight.fiveHour === undefined && foresight.sevenDay === undefined)) return '-';
+  if (foresight.exhaustsAt === null) return 'lasts to reset';
+  const window = foresight.fiveHour?.exhaustsAt === foresight.exhaustsAt ? '5h' : '7d';
+  return `${foresight.exhaustsAt <= nowMs ? 'now' : formatRelative(foresight.exhaustsAt, nowMs)} (${window})`;
 }
 
 function connectedRow(n: NodeSummary, enrolment: EnrolledNode | undefined, enrolledKnown: boolean, nowMs: number): string[] {
@@ -88,8 +119,9 @@ function connectedRow(n: NodeSummary, enrolment: EnrolledNode | undefined, enrol
     enrolment?.label ?? '-',
     n.accountLabel ?? (n.accountKind === 'api_key' ? '(API key)' : '-'),
     state,
-    windowOf(n.fiveHour, nowMs),
-    windowOf(n.sevenDay, nowMs),
+    windowOf(n.fiveHour, n.foresight?.fiveHour, nowMs),
+    windowOf(n.sevenDay, n.foresight?.sevenDay, nowMs),
+    runsOutOf(n, nowMs),
     formatCount(n.inFlight),
     `${formatSpan(n.heartbeatAgeMs)} ago`,
     build(n),
@@ -97,7 +129,7 @@ function connectedRow(n: NodeSummary, enrolment: EnrolledNode | undefined, enrol
 }
 
 function offlineRow(e: EnrolledNode): string[] {
-  return [e.nodeId, e.label ?? '-', '-', e.adminDrained ? 'offline, drained' : 'offline', '-', '-', '-', '-', '-'];
+  return [e.nodeId, e.label ?? '-', '-', e.adminDrained ? 'offline, drained' : 'offline', '-', '-', '-', '-', '-', '-'];
 }
 
 async function listNodes(ctx: CommandContext): Promise<void> {
@@ -121,6 +153,7 @@ async function listNodes(ctx: CommandContext): Promise<void> {
     { header: 'STATE' },
     { header: '5H' },
     { header: '7D' },
+    { header: 'RUNS OUT' },
     { header: 'IN FLIGHT', align: 'right' as const },
     { header: 'REPORTED' },
     { header: 'VERSION' },
@@ -163,7 +196,8 @@ export const NODE_COMMANDS: Command[] = [
     args: '',
     minArgs: 0,
     maxArgs: 0,
-    summary: 'The fleet: every enrolled node; for those connected to this gateway their account, state, 5-hour and 7-day utilization and resets, load, version.',
+    summary:
+      'The fleet: every enrolled node; for those connected to this gateway their account, state, 5-hour and 7-day utilization with its burn per hour and resets, when the account runs out at that burn (RUNS OUT; "lasts to reset" when it does not), load, version.',
     options: {},
     run: listNodes,
   },
