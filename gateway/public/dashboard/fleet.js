@@ -1,6 +1,7 @@
 // The fleet from GET /admin/nodes: one row per node, enrolled or connected. A connected node shows its account's
 // state, limits, load and build; an enrolled node that has no tunnel to this gateway shows as offline. Signed in as
-// admin, each row has a Drain or Resume button; the read-only role gets no such cell at all.
+// admin, each row has a Drain or Resume button; the read-only role gets no such cell at all. Each account's quota
+// foresight (docs/FORESIGHT.md) shows under its reset times: when it runs out at its recent burn, or that it lasts.
 import { formatDateTime, formatInt, formatPercent, formatSpan, h } from './dom.js';
 
 /** A state report older than this is shown as stale (nodes report at least every 5 s over their tunnel). */
@@ -16,6 +17,27 @@ function until(label, at, serverNow) {
   return h('div', { title: formatDateTime(at) }, `${label} ${formatSpan(at - serverNow)}`);
 }
 
+const WINDOW_NAMES = { fiveHour: '5h', sevenDay: '7d' };
+
+/** "5h +12.5%/h, 7d +0.4%/h": each window's recent burn. */
+function burnText(foresight) {
+  return Object.entries(WINDOW_NAMES)
+    .filter(([name]) => foresight[name] !== undefined)
+    .map(([name, label]) => `${label} +${(foresight[name].burnPerHour * 100).toFixed(1)}%/h`)
+    .join(', ');
+}
+
+/** When the account runs out at its recent burn; nothing while no window is known (or from a gateway without foresight). */
+function runsOut(node, serverNow) {
+  const foresight = node.foresight;
+  if (foresight === null) return h('div', { class: 'muted', 'data-field': 'runsOut' }, 'no 5h/7d windows (API key)');
+  if (foresight === undefined || (foresight.fiveHour === undefined && foresight.sevenDay === undefined)) return undefined;
+  if (foresight.exhaustsAt === null) return h('div', { class: 'muted', 'data-field': 'runsOut', title: `burn: ${burnText(foresight)}` }, 'lasts until its resets');
+  const window = foresight.fiveHour?.exhaustsAt === foresight.exhaustsAt ? '5h' : '7d';
+  const when = foresight.exhaustsAt <= serverNow ? `${window} out now` : `${window} runs out in ${formatSpan(foresight.exhaustsAt - serverNow)}`;
+  return h('div', { class: 'runs-out', 'data-field': 'runsOut', title: `${formatDateTime(foresight.exhaustsAt)} · burn: ${burnText(foresight)}` }, when);
+}
+
 function resets(node, serverNow) {
   const lines = [];
   if (node.state === 'limited' && node.limitedUntil !== undefined) lines.push(until('back in', node.limitedUntil, serverNow));
@@ -24,6 +46,8 @@ function resets(node, serverNow) {
   }
   if (node.fiveHour?.resetAt !== undefined && node.fiveHour.resetAt > serverNow) lines.push(until('5h in', node.fiveHour.resetAt, serverNow));
   if (node.sevenDay?.resetAt !== undefined && node.sevenDay.resetAt > serverNow) lines.push(until('7d in', node.sevenDay.resetAt, serverNow));
+  const outlook = runsOut(node, serverNow);
+  if (outlook !== undefined) lines.push(outlook);
   return lines.length > 0 ? lines : h('span', { class: 'muted' }, '–');
 }
 
