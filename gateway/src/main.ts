@@ -30,6 +30,7 @@ import { createAdminRouter } from './admin/index.js';
 import { createFleetWatcher, createQueueAlertSink, type QueueAlertSink } from './alerts/index.js';
 import { createAdminApp, createApp } from './app.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
+import { createForesight } from './foresight/index.js';
 import { BodyBudget } from './http/body-budget.js';
 import { createDrainTracker } from './http/drain.js';
 import type { GatewayStats } from './http/proxy-routes.js';
@@ -187,6 +188,8 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   // Where this gateway raises alerts (the fleet watcher here; quota foresight too): emit() never waits.
   const alerts = createAlertSink(config, log);
   const fleetWatcher = createFleetWatcher({ nodes: () => registry.nodes(), sink: alerts, log, graceMs: config.ALERT_NODE_LOST_GRACE_MS });
+  // Quota foresight: reads the fleet's windows every 10 s (and whenever it is listed); raises fleet_exhaustion.
+  const foresight = createForesight({ registry, log, alerts });
   const forwarder = createForwarder({
     agentFor: (nodeId) => tunnels.agentFor(nodeId),
     log,
@@ -221,6 +224,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     enrolments,
     log,
     build: { version: VERSION, gitSha: config.GIT_SHA },
+    foresight,
     queueLag: readLag,
     lagWarnSeconds: config.USAGE_LAG_WARN_SECONDS,
   });
@@ -260,6 +264,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   await tunnels.start();
   alerts.start();
   fleetWatcher.start();
+  foresight.start();
   const server = guardedServer(
     config,
     function gatewayListener(req, res) {
@@ -323,6 +328,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     adminServer?.close();
     adminServer?.closeAllConnections();
     registry.stop();
+    foresight.stop();
     fleetWatcher.stop();
     lagWatcher.stop();
     await limiter.stop();
