@@ -71,16 +71,46 @@ export async function getRole(token) {
   return role;
 }
 
+/**
+ * Whether this gateway serves GET /admin/alerts, from its OpenAPI document (public, no token): asked once per page
+ * load, so a gateway without the route is never sent a request whose 404 the browser would log on every refresh.
+ */
+let alertsRoute;
+function hasAlertsRoute() {
+  alertsRoute ??= fetch(new URL('openapi.json', ADMIN_BASE), { cache: 'no-store', credentials: 'omit' })
+    .then((res) => (res.ok ? res.json() : undefined))
+    .then((doc) => doc?.paths?.['/admin/alerts']?.get !== undefined)
+    .catch(() => {
+      alertsRoute = undefined; // unknown: ask again next time
+      return false;
+    });
+  return alertsRoute;
+}
+
+/** GET /admin/alerts: the recent alert events, newest first; null from a gateway that has no such route. */
+async function getAlerts(token) {
+  if (!(await hasAlertsRoute())) return null;
+  try {
+    const { alerts } = await getAdmin('alerts', token);
+    return Array.isArray(alerts) ? alerts : [];
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
+    throw err;
+  }
+}
+
 /** Everything the page shows, fetched in parallel. `range` is { from, to } or undefined for the API's default. */
 export async function loadBoard(token, { range, recentLimit }) {
-  const span = range === undefined ? '' : `&from=${encodeURIComponent(range.from)}&to=${encodeURIComponent(range.to)}`;
-  const [nodes, byDay, byKey, byModel, recent] = await Promise.all([
+  const span = range === undefined ? '' : `&from=${encodeURIComponent(range.from)}${range.to === undefined ? '' : `&to=${encodeURIComponent(range.to)}`}`;
+  const [nodes, byDay, byKey, byModel, byNode, recent, alerts] = await Promise.all([
     getAdmin('nodes', token),
     getAdmin(`usage?by=day${span}`, token),
     getAdmin(`usage?by=key${span}`, token),
     getAdmin(`usage?by=model${span}`, token),
+    getAdmin(`usage?by=node${span}`, token),
     getAdmin(`usage/recent?limit=${recentLimit}`, token),
+    getAlerts(token),
   ]);
   const builds = { versions: nodes.versions ?? [], mixed: nodes.mixedVersions === true };
-  return { nodes: nodes.nodes ?? [], enrolled: nodes.enrolled, builds, byDay, byKey, byModel, recent: recent.requests ?? [] };
+  return { nodes: nodes.nodes ?? [], enrolled: nodes.enrolled, builds, byDay, byKey, byModel, byNode, recent: recent.requests ?? [], alerts };
 }

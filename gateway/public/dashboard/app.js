@@ -1,9 +1,12 @@
 // The dashboard's controller: sign-in with the admin or the read-only token (GET /admin/session names the role), then
-// poll the admin API every few seconds (paused while the tab is hidden) and redraw the fleet, the usage charts and the
-// recent requests. Controls that write (a node's Drain/Resume) exist only for the admin role: the read-only role is
+// poll the admin API every few seconds (paused while the tab is hidden) and redraw the fleet, the usage charts, the
+// cost and cache panels, the recent requests and the recent events. Controls that write (a node's Drain/Resume) exist only for the admin role: the read-only role is
 // never shown a button the gateway would refuse.
 import { ApiError, getRole, loadBoard, postAdmin } from './api.js';
+import { renderCache } from './cache.js';
+import { renderCost } from './cost.js';
 import { formatSpan } from './dom.js';
+import { renderEvents } from './events.js';
 import { clockOf, renderFleet } from './fleet.js';
 import { renderRecent } from './recent.js';
 import { keyNames, renderUsage } from './usage.js';
@@ -37,6 +40,9 @@ const ui = {
   fleet: { body: $('fleet-body'), count: $('fleet-count'), versions: $('fleet-versions') },
   usage: { totals: $('totals'), rangeText: $('range-text'), day: $('chart-day'), key: $('chart-key'), model: $('chart-model') },
   recent: { body: $('recent-body'), count: $('recent-count') },
+  cost: { tiles: $('cost-tiles'), chart: $('chart-cost') },
+  cache: { tiles: $('cache-tiles'), nodes: $('cache-nodes') },
+  events: { body: $('events-body'), count: $('events-count') },
 };
 
 /** How the header names each role. */
@@ -120,7 +126,10 @@ function applyRole(role) {
 function render(data, fetchedAt) {
   renderFleet(ui.fleet, { nodes: data.nodes, enrolled: data.enrolled }, clockOf(data.nodes, fetchedAt), data.builds, { canWrite: canWrite() });
   renderUsage(ui.usage, data);
+  renderCost(ui.cost, data);
+  renderCache(ui.cache, data);
   renderRecent(ui.recent, data.recent, keyNames(data.byKey));
+  renderEvents(ui.events, data.alerts);
   session.serverToday = data.byDay.to;
 }
 
@@ -194,8 +203,9 @@ function signOut(message) {
   session.lastError = undefined;
   clearTimeout(session.timer);
   sessionStorage.removeItem(TOKEN_KEY);
-  for (const el of [ui.fleet.body, ui.fleet.versions, ui.recent.body, ui.usage.totals, ui.usage.day, ui.usage.key, ui.usage.model]) el.replaceChildren();
-  for (const el of [ui.fleet.count, ui.recent.count, ui.usage.rangeText, ui.updated]) el.textContent = '';
+  const drawn = [ui.fleet.body, ui.fleet.versions, ui.recent.body, ui.usage.totals, ui.usage.day, ui.usage.key, ui.usage.model, ui.cost.tiles, ui.cost.chart, ui.cache.tiles, ui.cache.nodes, ui.events.body];
+  for (const el of drawn) el.replaceChildren();
+  for (const el of [ui.fleet.count, ui.recent.count, ui.events.count, ui.usage.rangeText, ui.updated]) el.textContent = '';
   delete ui.board.dataset.refreshes;
   session.refreshes = 0;
   show(ui.board, false);

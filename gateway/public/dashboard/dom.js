@@ -84,3 +84,26 @@ export function formatDateTime(epochMs) {
 export function truncate(text, max) {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
+
+const usdAxis = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', maximumSignificantDigits: 3 });
+
+/**
+ * Integer micro-dollars (as the gateway counts them) as dollars, exactly: two to six decimals, no float arithmetic.
+ * 300090 → "$0.30009", 1500000 → "$1.50", -1250 → "-$0.00125". Read back with Number(text.replace(/[$,]/g, '')).
+ */
+export function formatUsdMicros(micros) {
+  const whole = Number.isFinite(micros) ? Math.round(micros) : 0;
+  const abs = Math.abs(whole);
+  const fraction = String(abs % 1_000_000).padStart(6, '0').replace(/0{1,4}$/, '');
+  return `${whole < 0 ? '-' : ''}$${integer.format(Math.floor(abs / 1_000_000))}.${fraction}`;
+}
+
+/** Dollars for a chart axis, to three significant digits: "$0.25", "$0.00125", "$1,200". */
+export function formatUsdAxis(usd) {
+  return usdAxis.format(Number.isFinite(usd) ? usd : 0);
+}
+
+/** A share (0..1) to a tenth of a percent: "90.1%"; null (nothing to share) → "–". */
+export function formatShare(share) {
+  return share === null || share === undefined || !Number.isFinite(share) ? '–' : `${(share * 100).toFixed(1)}%`;
+}

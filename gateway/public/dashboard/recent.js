@@ -1,5 +1,5 @@
-// The newest requests from GET /admin/usage/recent, newest first.
-import { formatClock, formatDateTime, formatInt, formatMs, h } from './dom.js';
+// The newest requests from GET /admin/usage/recent, newest first, each with what it cost.
+import { formatClock, formatDateTime, formatInt, formatMs, formatUsdMicros, h } from './dom.js';
 
 function sent(r) {
   return r.inputTokens + r.cacheCreationInputTokens + r.cacheReadInputTokens;
@@ -8,6 +8,13 @@ function sent(r) {
 function status(r) {
   const cls = r.status >= 400 ? 'badge error' : r.aborted ? 'badge warn' : 'badge ok';
   return [h('span', { class: cls }, String(r.status)), r.aborted ? h('span', { class: 'id' }, 'client hung up') : null];
+}
+
+/** What a request cost, or that its model had no price (an entry from before prices reads as priced at $0). */
+function cost(r) {
+  if (r.priced === false) return h('span', { class: 'badge warn', title: 'A model with no price: counted at $0' }, 'unpriced');
+  const saved = r.cacheSavingsMicros ?? 0;
+  return h('span', { 'data-field': 'costUsd', title: saved === 0 ? '' : `prompt caching saved ${formatUsdMicros(saved)}` }, formatUsdMicros(r.costMicros ?? 0));
 }
 
 /** Renders the recent requests; `names` maps key ids to key names. */
@@ -32,10 +39,11 @@ export function renderRecent(els, requests, names) {
         formatInt(sent(r)),
       ),
       h('td', { class: 'num', 'data-field': 'receivedTokens', title: `estimated ${formatInt(r.estimatedOutputTokens)}` }, formatInt(r.outputTokens)),
+      h('td', { class: 'num', 'data-field': 'cost' }, cost(r)),
       h('td', { class: 'num', 'data-field': 'duration' }, formatMs(r.durationMs)),
       h('td', { class: 'num', 'data-field': 'ttfb' }, formatMs(r.ttfbMs)),
     ),
   );
-  els.body.replaceChildren(...(rows.length > 0 ? rows : [h('tr', {}, h('td', { colspan: 10, class: 'muted' }, 'No requests counted yet'))]));
+  els.body.replaceChildren(...(rows.length > 0 ? rows : [h('tr', {}, h('td', { colspan: 11, class: 'muted' }, 'No requests counted yet'))]));
   els.count.textContent = `newest ${requests.length}`;
 }

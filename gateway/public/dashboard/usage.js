@@ -1,6 +1,7 @@
 // Token usage from GET /admin/usage: the totals, and per day, per key and per model a chart (hand-drawn SVG)
-// with the same numbers as a table beneath it, so every bar can be read as text.
-import { formatCompact, formatInt, formatSpan, h, s, truncate } from './dom.js';
+// with the same numbers as a table beneath it, so every bar can be read as text; each row with its cost and how much
+// of its input the prompt cache served.
+import { formatCompact, formatInt, formatShare, formatSpan, formatUsdMicros, h, s, truncate } from './dom.js';
 
 const DAY_W = 960;
 const DAY_H = 220;
@@ -70,6 +71,21 @@ function barChart(rows, labelOf, what) {
   return s('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `Tokens per ${what}` }, bars, empty);
 }
 
+/**
+ * A cost cell: the exact dollars (from the integer micro-dollars), and a flag when some requests had no price, so a
+ * low figure is never mistaken for a cheap one.
+ */
+export function costCell(totals) {
+  const unpriced = totals.unpricedRequests ?? 0;
+  const flag =
+    unpriced > 0
+      ? h('span', { class: 'badge warn flag', 'data-field': 'unpriced', title: `${formatInt(unpriced)} request${unpriced === 1 ? '' : 's'} of a model with no price, counted at $0` }, `${formatInt(unpriced)} unpriced`)
+      : null;
+  return h('td', { class: 'num', 'data-field': 'cost' }, h('span', { 'data-field': 'costUsd' }, formatUsdMicros(totals.costMicros ?? 0)), flag);
+}
+
+const COLUMNS = ['Requests', 'Sent', 'Received', 'Errors', 'Cost', 'Cache read', 'Saved'];
+
 /** The numbers behind a chart: one row per id, every figure as text. */
 function usageTable(grouping, rows, labelOf, heading) {
   const body = rows.map((row) =>
@@ -81,6 +97,9 @@ function usageTable(grouping, rows, labelOf, heading) {
       h('td', { class: 'num', 'data-field': 'sentTokens' }, formatInt(row.sentTokens)),
       h('td', { class: 'num', 'data-field': 'receivedTokens' }, formatInt(row.receivedTokens)),
       h('td', { class: 'num', 'data-field': 'errors' }, formatInt(row.errors)),
+      costCell(row),
+      h('td', { class: 'num', 'data-field': 'cacheReadShare', title: `${formatInt(row.cacheReadInputTokens)} of ${formatInt(row.sentTokens)} input tokens read from the cache` }, formatShare(row.cacheReadShare)),
+      h('td', { class: 'num', 'data-field': 'cacheSavingsUsd' }, formatUsdMicros(row.cacheSavingsMicros ?? 0)),
     ),
   );
   return h(
@@ -89,8 +108,8 @@ function usageTable(grouping, rows, labelOf, heading) {
     h(
       'table',
       { class: 'data compact', 'data-testid': `usage-table-${grouping}` },
-      h('thead', {}, h('tr', {}, h('th', {}, heading), h('th', { class: 'num' }, 'Requests'), h('th', { class: 'num' }, 'Sent'), h('th', { class: 'num' }, 'Received'), h('th', { class: 'num' }, 'Errors'))),
-      h('tbody', {}, body.length > 0 ? body : h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No usage in this range yet'))),
+      h('thead', {}, h('tr', {}, h('th', {}, heading), COLUMNS.map((c) => h('th', { class: 'num' }, c)))),
+      h('tbody', {}, body.length > 0 ? body : h('tr', {}, h('td', { colspan: COLUMNS.length + 1, class: 'muted' }, 'No usage in this range yet'))),
     ),
   );
 }
