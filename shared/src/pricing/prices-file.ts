@@ -14,7 +14,7 @@ const TieredRateSchema = z.strictObject({
   tiers: z.array(z.strictObject({ start: z.number().int().nonnegative(), price: RateSchema })).min(1),
 });
 
-const PriceSchema = z.union([RateSchema, TieredRateSchema]);
+const PriceSchema = z.union([RateSchema, TieredRateSchema], { error: 'must be dollars per million tokens (a number >= 0) or a tiered price { base, tiers: [{ start, price }] }' });
 
 /**
  * The price keys of Anthropic's usage, as genai-prices names them: `cache_write_mtok` is the 5-minute write,
