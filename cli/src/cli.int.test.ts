@@ -115,9 +115,9 @@ describe('switchyard CLI against a real gateway', () => {
     const table = await cli(['keys', 'list']);
     expect(table.code).toBe(0);
     const [header, ...rows] = table.stdout.trimEnd().split('\n');
-    expect(header).toMatch(/^ID\s+NAME\s+KEY\s+STATUS\s+RPM\s+CONCURRENCY\s+TOKENS\/DAY\s+MODELS\s+BETAS\s+EXPIRES\s+CREATED$/);
+    expect(header).toMatch(/^ID\s+NAME\s+KEY\s+STATUS\s+RPM\s+CONCURRENCY\s+TOKENS\/DAY\s+USD\/DAY\s+USD\/MONTH\s+MODELS\s+BETAS\s+EXPIRES\s+CREATED$/);
     const row = rows.find((r) => r.startsWith(keyId)) ?? '';
-    expect(row.split(/\s{2,}/)).toEqual([keyId, name, expect.stringMatching(/…/), 'active', '1,200', '-', '-', `${MODEL},claude-haiku-4-5`, 'any', 'never', expect.stringMatching(/ago$|^now$/)]);
+    expect(row.split(/\s{2,}/)).toEqual([keyId, name, expect.stringMatching(/…/), 'active', '1,200', '-', '-', '-', '-', `${MODEL},claude-haiku-4-5`, 'any', 'never', expect.stringMatching(/ago$|^now$/)]);
     expect(table.stdout).not.toContain(key);
 
     const json = await cli(['keys', 'list', '--json']);
@@ -128,14 +128,16 @@ describe('switchyard CLI against a real gateway', () => {
   });
 
   it('shows and updates the key', async () => {
-    const updated = await cli(['keys', 'update', keyId, '--rpm', 'none', '--daily-tokens', '250000', '--expires', '30d']);
+    const updated = await cli(['keys', 'update', keyId, '--rpm', 'none', '--daily-tokens', '250000', '--daily-usd', '12.5', '--monthly-usd', '$100', '--expires', '30d']);
     expect(updated.code).toBe(0);
     const shown = await cli(['keys', 'show', keyId]);
     expect(shown.stdout).toMatch(/^requests\/min:\s+-$/m);
     expect(shown.stdout).toMatch(/^tokens\/day:\s+250,000$/m);
+    expect(shown.stdout).toMatch(/^USD\/day:\s+\$12\.50$/m);
+    expect(shown.stdout).toMatch(/^USD\/month:\s+\$100\.00$/m);
     expect(shown.stdout).toMatch(/^expires:\s+in (29d 23h|30d)$/m);
     const record = JSON.parse((await cli(['keys', 'show', keyId, '--json'])).stdout) as { rpm: unknown; dailyTokenBudget: unknown };
-    expect(record).toMatchObject({ rpm: null, dailyTokenBudget: 250_000 });
+    expect(record).toMatchObject({ rpm: null, dailyTokenBudget: 250_000, dailyUsdBudget: 12.5, monthlyUsdBudget: 100 });
   });
 
   it('shows the usage the worker counted for the key, and the recent requests', async () => {

@@ -1,6 +1,6 @@
 // Key options as operators type them, turned into the admin API's fields (or one-line usage errors).
 import { UsageError } from '../cli-error.js';
-import { keySettingsFromFlags, parseBetas, parseExpiry, parseLimit, parseModels } from './key-values.js';
+import { keySettingsFromFlags, parseBetas, parseExpiry, parseLimit, parseModels, parseUsd } from './key-values.js';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 
@@ -10,6 +10,16 @@ describe('key option values', () => {
     expect(parseLimit('rpm', 'none')).toBeNull();
     for (const bad of ['0', '-1', '1.5', 'lots']) expect(() => parseLimit('rpm', bad)).toThrow(UsageError);
     expect(() => parseLimit('rpm', 'lots')).toThrow("--rpm expects a whole number above 0, or 'none'; got 'lots'");
+  });
+
+  it('reads USD budgets with up to 6 decimals, with none for no budget', () => {
+    expect(parseUsd('daily-usd', '5')).toBe(5);
+    expect(parseUsd('daily-usd', '$0.25')).toBe(0.25);
+    expect(parseUsd('monthly-usd', '123.456789')).toBe(123.456789);
+    expect(parseUsd('monthly-usd', 'none')).toBeNull();
+    for (const bad of ['0', '-1', '0.0000001', '1.2345678', '1e3', 'five', '']) expect(() => parseUsd('daily-usd', bad)).toThrow(UsageError);
+    expect(() => parseUsd('daily-usd', '0')).toThrow("--daily-usd expects US dollars above 0 with at most 6 decimals (e.g. 5 or 0.25), or 'none'; got '0'");
+    expect(keySettingsFromFlags({ 'daily-usd': '2.5', 'monthly-usd': 'none' }, NOW)).toEqual({ dailyUsdBudget: 2.5, monthlyUsdBudget: null });
   });
 
   it('reads model lists, with any for all', () => {

@@ -12,6 +12,14 @@ export function parseLimit(flag: string, value: string): number | null {
   throw new UsageError(`--${flag} expects a whole number above 0, or 'none'; got '${value}'`);
 }
 
+/** A budget in US dollars: above 0 with at most 6 decimals (a whole micro-dollar), a leading $ allowed, or none. */
+export function parseUsd(flag: string, value: string): number | null {
+  if (NO_LIMIT.has(value.toLowerCase())) return null;
+  const digits = value.startsWith('$') ? value.slice(1) : value;
+  if (/^\d+(\.\d{1,6})?$/.test(digits) && Number(digits) > 0 && Number(digits) <= 1e9) return Number(digits);
+  throw new UsageError(`--${flag} expects US dollars above 0 with at most 6 decimals (e.g. 5 or 0.25), or 'none'; got '${value}'`);
+}
+
 /** A comma-separated model list, or any. */
 export function parseModels(value: string): string[] | null {
   if (value.toLowerCase() === 'any') return null;
@@ -64,6 +72,13 @@ export function keySettingsFromFlags(flags: Flags, nowMs: number): Record<string
   ] as const) {
     const value = stringFlag(flags, flag);
     if (value !== undefined) body[field] = parseLimit(flag, value);
+  }
+  for (const [flag, field] of [
+    ['daily-usd', 'dailyUsdBudget'],
+    ['monthly-usd', 'monthlyUsdBudget'],
+  ] as const) {
+    const value = stringFlag(flags, flag);
+    if (value !== undefined) body[field] = parseUsd(flag, value);
   }
   const models = stringFlag(flags, 'models');
   if (models !== undefined) body.allowedModels = parseModels(models);

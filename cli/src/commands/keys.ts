@@ -3,6 +3,7 @@ import { UsageError } from '../cli-error.js';
 import type { Command, CommandContext, OptionSpec } from '../command.js';
 import { formatCount, formatRelative, renderFields, renderTable } from '../format.js';
 import { keySettingsFromFlags } from './key-values.js';
+import { formatUsdMicros } from './usage-figures.js';
 
 /** A key as GET /admin/keys shows it (no digest, never the key). */
 interface KeyView {
@@ -17,6 +18,9 @@ interface KeyView {
   rpm: number | null;
   concurrency: number | null;
   dailyTokenBudget: number | null;
+  /** USD budgets; absent from a gateway older than them: none. */
+  dailyUsdBudget?: number | null;
+  monthlyUsdBudget?: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -25,6 +29,8 @@ const LIMIT_OPTIONS: Record<string, OptionSpec> = {
   rpm: { type: 'string', value: 'N', help: "Requests per minute ('none': unlimited)" },
   concurrency: { type: 'string', value: 'N', help: "Requests at once ('none': unlimited)" },
   'daily-tokens': { type: 'string', value: 'N', help: "Tokens per UTC day ('none': unlimited)" },
+  'daily-usd': { type: 'string', value: 'USD', help: "US dollars per UTC day at API list prices, e.g. 5 or 0.25 ('none': no budget)" },
+  'monthly-usd': { type: 'string', value: 'USD', help: "US dollars per UTC calendar month at API list prices ('none': no budget)" },
   models: { type: 'string', value: 'LIST', help: "Models it may call, comma-separated ('any': all)" },
   betas: { type: 'string', value: 'LIST', help: "anthropic-beta values it may send, comma-separated ('any': all; 'none': no beta)" },
   expires: { type: 'string', value: 'WHEN', help: "30d, 12h, 2026-01-31, an ISO date-time, or 'never'" },
@@ -32,6 +38,10 @@ const LIMIT_OPTIONS: Record<string, OptionSpec> = {
 
 function limit(n: number | null): string {
   return n === null ? '-' : formatCount(n);
+}
+
+function usd(amount: number | null | undefined): string {
+  return amount === null || amount === undefined ? '-' : formatUsdMicros(Math.round(amount * 1_000_000));
 }
 
 function status(key: KeyView, nowMs: number): string {
@@ -62,6 +72,8 @@ function describeKey(key: KeyView, nowMs: number): string[] {
     ['requests/min', limit(key.rpm)],
     ['concurrency', limit(key.concurrency)],
     ['tokens/day', limit(key.dailyTokenBudget)],
+    ['USD/day', usd(key.dailyUsdBudget)],
+    ['USD/month', usd(key.monthlyUsdBudget)],
     ['models', models(key)],
     ['betas', betas(key)],
     ['expires', expiry(key, nowMs)],
@@ -83,7 +95,7 @@ async function createKey(ctx: CommandContext): Promise<void> {
   ctx.print('This is the only time the key is shown: store it now.');
   ctx.print(`Use it as ANTHROPIC_AUTH_TOKEN (Claude Code) or an SDK's API key, with ANTHROPIC_BASE_URL the gateway's client URL (${client.url} unless its admin API has a port of its own).`);
   ctx.print(
-    `Limits: ${limit(record.rpm)} requests/min, ${limit(record.concurrency)} at once, ${limit(record.dailyTokenBudget)} tokens/day; models ${models(record)}; betas ${betas(record)}; expires ${expiry(record, ctx.nowMs)}.`,
+    `Limits: ${limit(record.rpm)} requests/min, ${limit(record.concurrency)} at once, ${limit(record.dailyTokenBudget)} tokens/day, ${usd(record.dailyUsdBudget)}/day, ${usd(record.monthlyUsdBudget)}/month; models ${models(record)}; betas ${betas(record)}; expires ${expiry(record, ctx.nowMs)}.`,
   );
 }
 
@@ -100,6 +112,8 @@ async function listKeys(ctx: CommandContext): Promise<void> {
     limit(k.rpm),
     limit(k.concurrency),
     limit(k.dailyTokenBudget),
+    usd(k.dailyUsdBudget),
+    usd(k.monthlyUsdBudget),
     models(k),
     betas(k),
     expiry(k, ctx.nowMs),
@@ -114,6 +128,8 @@ async function listKeys(ctx: CommandContext): Promise<void> {
     { header: 'RPM', ...right },
     { header: 'CONCURRENCY', ...right },
     { header: 'TOKENS/DAY', ...right },
+    { header: 'USD/DAY', ...right },
+    { header: 'USD/MONTH', ...right },
     { header: 'MODELS' },
     { header: 'BETAS' },
     { header: 'EXPIRES' },
@@ -131,7 +147,7 @@ async function showKey(ctx: CommandContext): Promise<void> {
 async function updateKey(ctx: CommandContext): Promise<number | void> {
   const changes = keySettingsFromFlags(ctx.flags, ctx.nowMs);
   if (Object.keys(changes).length === 0) {
-    throw new UsageError('nothing to change: give --name, --rpm, --concurrency, --daily-tokens, --models, --betas, --expires, --enable or --disable');
+    throw new UsageError('nothing to change: give --name, --rpm, --concurrency, --daily-tokens, --daily-usd, --monthly-usd, --models, --betas, --expires, --enable or --disable');
   }
   const key = (await ctx.client().request('PATCH', `/keys/${encodeURIComponent(ctx.args[0] ?? '')}`, changes)) as KeyView;
   if (ctx.json) return ctx.printJson(key);
