@@ -4,6 +4,9 @@
 // whose own figures are checked against genai-prices (shared/src/pricing/load-price-book.test.ts) and end to end
 // (gateway/src/usage-cost.int.test.ts).
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import {
   blockHash,
@@ -18,7 +21,7 @@ import {
   type PromptParts,
   type UsageJob,
 } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { deleteKeys, spawnService, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import { createTokenizer, type Tokenizer } from './tokenizer.js';
 import { createUsageHandler, type UsageHandler } from './usage-handler.js';
 
@@ -198,5 +201,22 @@ describe('a model with no price', () => {
       ['warn', UNKNOWN],
       ['warn', `${UNKNOWN}-b`],
     ]);
+  });
+});
+
+describe('the worker process', () => {
+  it('refuses to start with a PRICES_FILE it cannot use, naming the file and the JSON path', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sy-prices-bad-'));
+    try {
+      const file = join(dir, 'prices.json');
+      writeFileSync(file, JSON.stringify({ models: [{ id: 'claude-acme-1', match: { equals: 'claude-acme-1' }, prices: { output_mtok: 3 } }] }));
+      const svc = spawnService('gateway/src/usage-worker/main.ts', { REDIS_URL: testRedisUrl(), REDIS_PREFIX: uniquePrefix('usage-cost-bad'), METRICS_PORT: '0', PRICES_FILE: file });
+      const { code } = await svc.exited();
+      expect(code).not.toBe(0);
+      expect(svc.output()).toContain(`PRICES_FILE ${file}: $.models[0].prices.input_mtok`);
+      expect(svc.output()).not.toContain('worker ready');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
