@@ -6,8 +6,6 @@ import express, { type Request, type Response, type Router } from 'express';
 import {
   AppError,
   RecentRequestSchema,
-  sentTokens,
-  USAGE_COUNTER_FIELDS,
   utcDay,
   utcMonth,
   type Keyspace,
@@ -21,28 +19,9 @@ import { parseKeyRecord } from '../keys/index.js';
 import { DEFAULT_LAG_WARN_SECONDS } from '../usage/lag-watcher.js';
 import type { QueueLag, QueueLagReader } from '../usage/queue-lag.js';
 import { MAX_USAGE_RANGE_DAYS, RecentUsageQuerySchema, UsageQuerySchema, type UsageGrouping } from './admin-schemas.js';
+import { addHash, microsToUsd, sumHashes, withSums, zeroCounters, type UsageMonth, type UsageTotals } from './usage-sums.js';
 
-/** Every usage counter as a number, plus the sums and ratios operators ask for first. */
-export type UsageTotals = UsageCounters & {
-  /** Exact tokens sent: input + cache creation + cache reads. */
-  sentTokens: number;
-  /** Exact tokens received: the output tokens. */
-  receivedTokens: number;
-  /** costMicros in US dollars. */
-  costUsd: number;
-  /** apiEquivalentMicros in US dollars: what subscription accounts served, at API prices. */
-  apiEquivalentUsd: number;
-  /** cacheSavingsMicros in US dollars (negative when cache writes cost more than reads saved). */
-  cacheSavingsUsd: number;
-  /** Cache reads over every input token sent (input + cache writes + cache reads); null when nothing was sent. */
-  cacheReadShare: number | null;
-};
-
-/** A key's totals for one UTC month (keys.usageMonth): what its monthly USD budget counts. */
-export type UsageMonth = UsageTotals & {
-  /** `YYYY-MM`. */
-  month: string;
-};
+export type { UsageMonth, UsageTotals } from './usage-sums.js';
 
 /** One row of GET /admin/usage: a key, node, model or day, with its totals over the range. */
 export type UsageRow = UsageTotals & {
@@ -143,43 +122,6 @@ function queueFigures(lag: QueueLag | undefined): UsageQueueFigures | null {
   if (lag === undefined) return null;
   const { waiting, active, delayed, failed } = lag.depth;
   return { waiting, active, delayed, failed, lagSeconds: lag.lagSeconds };
-}
-
-function zeroCounters(): UsageCounters {
-  return Object.fromEntries(USAGE_COUNTER_FIELDS.map((f) => [f, 0])) as UsageCounters;
-}
-
-// Fields the worker never wrote read as 0; fields this version does not know are ignored. Every field is an
-// integer (HINCRBY), so the sums are exact: no float is ever accumulated, dollars included.
-function addHash(into: UsageCounters, hash: Record<string, string>): void {
-  for (const field of USAGE_COUNTER_FIELDS) {
-    const value = Number(hash[field] ?? 0);
-    if (Number.isFinite(value)) into[field] += value;
-  }
-}
-
-/** Integer micro-dollars as US dollars: one division, after every sum. */
-export function microsToUsd(micros: number): number {
-  return micros / 1_000_000;
-}
-
-function withSums(counters: UsageCounters): UsageTotals {
-  const sent = sentTokens(counters);
-  return {
-    ...counters,
-    sentTokens: sent,
-    receivedTokens: counters.outputTokens,
-    costUsd: microsToUsd(counters.costMicros),
-    apiEquivalentUsd: microsToUsd(counters.apiEquivalentMicros),
-    cacheSavingsUsd: microsToUsd(counters.cacheSavingsMicros),
-    cacheReadShare: sent === 0 ? null : counters.cacheReadInputTokens / sent,
-  };
-}
-
-function sumHashes(hashes: Record<string, string>[]): UsageCounters {
-  const sum = zeroCounters();
-  for (const hash of hashes) addHash(sum, hash);
-  return sum;
 }
 
 async function mapBounded<T, R>(items: readonly T[], f: (item: T) => Promise<R>): Promise<R[]> {
