@@ -165,7 +165,7 @@ const OPERATIONS: readonly OperationSpec[] = [
     ok: {
       status: 200,
       schema: 'NodeList',
-      description: 'Every connected node: account state, limits and reset times, load, build; every enrolled node, connected or not; and the builds the fleet runs, at a glance.',
+      description: 'Every connected node: account state, limits and reset times, quota foresight (each window\'s burn per hour and when it runs out before its reset; null for an API-key account), load, build; every enrolled node, connected or not; and the builds the fleet runs, at a glance.',
     },
     errors: [],
   },
