@@ -53,8 +53,9 @@ function parsePayload(payload: unknown): DeliveryPayload {
 function failureReason(err: unknown): string {
   if (err instanceof WebhookRejectedError) return err.message;
   if (!(err instanceof Error)) return 'unknown';
-  const code = (err as NodeJS.ErrnoException).code ?? ((err.cause ?? {}) as NodeJS.ErrnoException).code;
-  return code === undefined ? err.name : `${err.name} ${code}`;
+  // A DOMException's `code` is a number (23 for a timeout): only a socket's string code says more than the name.
+  const code = [(err as { code?: unknown }).code, (err.cause as { code?: unknown } | undefined)?.code].find((c) => typeof c === 'string');
+  return code === undefined ? err.name : `${err.name} ${String(code)}`;
 }
 
 /** Where a URL points, for logs: its origin only (a webhook's path or query often carries its own secret). */
