@@ -124,6 +124,7 @@ interface UsageRowJson {
   sentTokens: number;
   receivedTokens: number;
   errors: number;
+  costUsd: number;
 }
 interface UsageJson {
   rows: UsageRowJson[];
@@ -202,12 +203,19 @@ async function readRows(page: Page, selector: string, idAttr: string, fields: st
 
 /** The numbers a chart's table shows. */
 async function chartTable(page: Page, grouping: 'day' | 'key' | 'model'): Promise<UsageRowJson[]> {
-  const rows = await readRows(page, `[data-testid="usage-table-${grouping}"] [data-testid="usage-row"]`, 'data-id', ['requests', 'sentTokens', 'receivedTokens', 'errors']);
-  return rows.map((r) => ({ id: r.id ?? '', requests: int(r.requests), sentTokens: int(r.sentTokens), receivedTokens: int(r.receivedTokens), errors: int(r.errors) }));
+  const rows = await readRows(page, `[data-testid="usage-table-${grouping}"] [data-testid="usage-row"]`, 'data-id', ['requests', 'sentTokens', 'receivedTokens', 'errors', 'costUsd']);
+  return rows.map((r) => ({
+    id: r.id ?? '',
+    requests: int(r.requests),
+    sentTokens: int(r.sentTokens),
+    receivedTokens: int(r.receivedTokens),
+    errors: int(r.errors),
+    costUsd: Number((r.costUsd ?? '').replace(/[$,]/g, '')),
+  }));
 }
 
 function figures(rows: UsageRowJson[]): UsageRowJson[] {
-  return rows.map((r) => ({ id: r.id, requests: r.requests, sentTokens: r.sentTokens, receivedTokens: r.receivedTokens, errors: r.errors }));
+  return rows.map((r) => ({ id: r.id, requests: r.requests, sentTokens: r.sentTokens, receivedTokens: r.receivedTokens, errors: r.errors, costUsd: r.costUsd }));
 }
 
 async function expectChartsMatchApi(page: Page): Promise<void> {
@@ -299,7 +307,7 @@ describeBrowser('in Chromium', () => {
       expect(await page.getByTestId('fleet-count').textContent()).toBe('3 nodes · 2 connected · 2 serving');
       expect(await page.getByTestId('fleet-table').textContent()).not.toMatch(/https?:\/\/|127\.0\.0\.1/);
 
-      // The charts' numbers equal the usage API's, per day, per key and per model; so do the totals.
+      // The charts' numbers equal the usage API's, per day, per key and per model (the cost column too); so do the totals.
       await page.locator('[data-testid="usage-table-model"] [data-testid="usage-row"]').nth(1).waitFor();
       await expectChartsMatchApi(page);
       const day = await usage('day');
