@@ -164,6 +164,19 @@ describe('switchyard nodes list, rotate, drain, revoke', () => {
     ]);
   });
 
+  it('says when each account runs out: a subscription with windows lasts to its reset at no burn, an API-key account has none', async () => {
+    const now = Date.now();
+    const sub = view('node-a');
+    sub.record.state = { ...sub.record.state, fiveHour: { utilization: 0.42, resetAt: now + 3 * 3_600_000 + 90_000 }, sevenDay: { utilization: 0.1, resetAt: now + 5 * 86_400_000 + 1_800_000 } };
+    const apiKey = view('node-k');
+    apiKey.record.accountKind = 'api_key';
+    connected = [sub, apiKey];
+    const run = await cli(['nodes', 'list']);
+    const row = (id: string) => (run.out.find((l) => l.startsWith(`${id} `)) ?? '').split(/\s{2,}/);
+    expect(row('node-a').slice(4, 7)).toEqual(['42%, resets in 3h 1m', '10%, resets in 5d', 'lasts to reset']);
+    expect(row('node-k')[6]).toBe('n/a (API key)');
+  });
+
   it('with no node: says how to add one', async () => {
     expect((await cli(['nodes', 'list'])).out).toEqual(["No nodes: enrol one with `switchyard nodes add <id>` and put the lines it prints in the node's .env."]);
   });

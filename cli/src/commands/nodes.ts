@@ -95,7 +95,8 @@ function stateOf(node: NodeSummary, nowMs: number): string {
 function windowOf(figures: WindowFigures | undefined, foresight: WindowForesight | undefined, nowMs: number): string {
   if (figures?.utilization === undefined && figures?.resetAt === undefined) return '-';
   const used = figures.utilization === undefined ? '?' : formatPercent(figures.utilization);
-  const burn = foresight !== undefined && foresight.burnPerHour > 0 ? `${used} +${formatPercent(foresight.burnPerHour)}/h` : used;
+  // A burn under half a percent an hour reads as none (formatPercent would print +0%/h).
+  const burn = foresight !== undefined && foresight.burnPerHour >= 0.005 ? `${used} +${formatPercent(foresight.burnPerHour)}/h` : used;
   return figures.resetAt === undefined || figures.resetAt <= nowMs ? burn : `${burn}, resets ${formatRelative(figures.resetAt, nowMs)}`;
 }
 
