@@ -150,6 +150,23 @@ describe('a reservation against a daily USD budget', () => {
   });
 });
 
+describe('a key seen for the first time', () => {
+  it('lets one request reserve before its figures are read, answers the others 503 for a second, then enforces the budget', async () => {
+    const l = limiter();
+    l.start(); // a running limiter reads a key it sees for the first time at once, in the background
+    const key = budgetKey({ dailyUsdBudget: 1 });
+    await store.hincrby(keys.usage('key', 'key-1', utcDay(T0)), { costMicros: 1_000_000 }); // already spent
+    const first = ok(l.admit(key));
+    const second = ok(l.admit(key));
+    expect(first.reserve({ requestId: 'req_f1', micros: 10_000, tokens: 1 })).toBeUndefined();
+    const unread = second.reserve({ requestId: 'req_f2', micros: 10_000, tokens: 1 });
+    expect(unread?.status).toBe(503);
+    expect(unread?.retryAfterSec).toBe(1);
+    await new Promise((r) => setImmediate(r)); // the background read completes
+    expect(refused(l.admit(key)).code).toBe('budget_exhausted');
+  });
+});
+
 describe('other budgets', () => {
   it('a monthly USD budget counts the month’s spend and resets on the 1st, 00:00 UTC', async () => {
     const l = limiter();

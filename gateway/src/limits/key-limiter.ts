@@ -106,6 +106,10 @@ function checkLimits(state: KeyState, nowMs: number, staleMs: number): AppError 
   return undefined;
 }
 
+function budgetUnread(): AppError {
+  return new AppError('unavailable', "This API key's budget figures are being read; retry in a second.", { retryAfterSec: 1 });
+}
+
 function admitted(state: KeyState, now: () => number, staleMs: number): Admitted {
   let released = false;
   let requestId: string | undefined;
@@ -113,6 +117,9 @@ function admitted(state: KeyState, now: () => number, staleMs: number): Admitted
     ok: true,
     reserve(r) {
       if (released || requestId !== undefined || !hasBudget(state.limits)) return undefined;
+      // Until the key's figures are first read (one round trip, started by its first admission) its spend is
+      // unknown: one request may go ahead on the assumption of none, not a burst.
+      if (!state.budgetRead && state.reservations.size > 0) return budgetUnread();
       const error = reservationRefusal(state, r, now(), staleMs);
       if (error !== undefined) return error;
       requestId = r.requestId;

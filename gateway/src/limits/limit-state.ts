@@ -53,6 +53,8 @@ export interface KeyState {
   reservedDirty: boolean;
   /** The other instances' reservations, as last read at `atMs`. */
   remoteReserved: { micros: number; tokens: number; atMs: number } | undefined;
+  /** The key's budget figures have been read at least once since this instance first saw it. */
+  budgetRead: boolean;
 }
 
 /** A fresh state for a key first seen at nowMs. */
@@ -74,6 +76,7 @@ export function newKeyState(key: LimitedKey, nowMs: number): KeyState {
     reserved: { micros: 0, tokens: 0 },
     reservedDirty: false,
     remoteReserved: undefined,
+    budgetRead: false,
   };
 }
 

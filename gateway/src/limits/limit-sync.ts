@@ -151,6 +151,7 @@ export function createLimitSync(deps: LimitSyncDeps): LimitSync {
     if (reserved) state.remoteReserved = { ...othersReserved(reserved, instanceId, nowMs, deps.staleMs), atMs: nowMs };
     if (day) state.budget = { dayIndex: dayIndexOf(nowMs), used: usageTotal(day), micros: usageMicros(day) };
     if (month) state.monthSpend = { monthIndex: monthIndexOf(nowMs), micros: usageMicros(month) };
+    if (reserved) state.budgetRead = true;
   }
 
   async function pullKey(state: KeyState, nowMs: number): Promise<void> {
