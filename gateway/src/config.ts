@@ -75,7 +75,8 @@ export const GatewayConfigSchema = z
     USAGE_BUFFER_MAX: integer(10_000, { min: 1 }),
     /**
      * Seconds the oldest waiting usage job may wait to be counted before the gateway logs `usage accounting lags`
-     * (and the dashboard shows the lag as a warning). Budgets follow the counted totals, so they trail by the lag.
+     * (and the dashboard shows the lag as a warning). Budgets hold each request's reservation until it is counted,
+     * for at most 10 minutes (docs/BUDGETS.md).
      */
     USAGE_LAG_WARN_SECONDS: integer(DEFAULT_LAG_WARN_SECONDS, { min: 1 }),
     /** Where usage jobs that Redis could not take are appended (JSON lines) until they are replayed. */

@@ -168,7 +168,7 @@ const jobCount = z.number().int().nonnegative();
 const lagSeconds = z
   .number()
   .nonnegative()
-  .describe('Seconds the oldest waiting usage job has waited to be counted (0 when none waits). Budgets follow the counted totals, so they trail the traffic by this much.');
+  .describe('Seconds the oldest waiting usage job has waited to be counted (0 when none waits). Budgets hold each request\'s reservation until it is counted, for at most 10 minutes (docs/BUDGETS.md).');
 
 export const UsageQueueSchema = z
   .object({
