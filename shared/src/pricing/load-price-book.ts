@@ -11,6 +11,7 @@ import { PricesFileError, readPricesFile } from './prices-file.js';
 
 const PACKAGE = '@pydantic/genai-prices';
 const MICROS_PER_DOLLAR = 1_000_000;
+const PackageJsonSchema = z.object({ name: z.string(), version: z.string().min(1) });
 
 export interface LoadPriceBookOptions {
   /** A PRICES_FILE (docs/COST.md): its models are matched before genai-prices' own. */
@@ -22,7 +23,7 @@ function genaiPricesVersion(): string {
   const entry = createRequire(import.meta.url).resolve(PACKAGE);
   for (let dir = dirname(entry); dir !== dirname(dir); dir = dirname(dir)) {
     try {
-      const pkg = z.object({ name: z.string(), version: z.string().min(1) }).safeParse(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')));
+      const pkg = PackageJsonSchema.safeParse(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')));
       if (pkg.success && pkg.data.name === PACKAGE) return pkg.data.version;
     } catch {
       // No package.json at this level: keep walking up.
