@@ -187,7 +187,9 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   const sticky = createStickyStore({ store, keys, log });
   // Where this gateway raises alerts (the fleet watcher here; quota foresight too): emit() never waits.
   const alerts = createAlertSink(config, log);
-  const fleetWatcher = createFleetWatcher({ nodes: () => registry.nodes(), sink: alerts, log, graceMs: config.ALERT_NODE_LOST_GRACE_MS });
+  // A node that lost only its tunnel to this replica still holds its lease through another: not lost.
+  const connectedElsewhere = async (nodeId: string) => ((await store.get(keys.nodeLease(nodeId))) ?? '') !== '';
+  const fleetWatcher = createFleetWatcher({ nodes: () => registry.nodes(), sink: alerts, log, graceMs: config.ALERT_NODE_LOST_GRACE_MS, connectedElsewhere });
   // Quota foresight: reads the fleet's windows every 10 s (and whenever it is listed); raises fleet_exhaustion.
   const foresight = createForesight({ registry, log, alerts });
   const forwarder = createForwarder({
@@ -315,6 +317,8 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     //    New tunnels are refused (the nodes keep theirs to the other replicas); this one's stay for now.
     drain.begin();
     tunnels.drain();
+    // Its nodes leave this replica now: that is no loss of theirs.
+    fleetWatcher.stop();
     log.info('draining', { signal, inFlight: drain.inFlight, noticeMs: config.DRAIN_NOTICE_MS, timeoutMs: config.DRAIN_TIMEOUT_MS });
     if (config.DRAIN_NOTICE_MS > 0) await new Promise((r) => setTimeout(r, config.DRAIN_NOTICE_MS));
     // 2. No new connections; the requests in flight finish (idle keep-alive sockets do not hold the exit up).
@@ -329,7 +333,6 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     adminServer?.closeAllConnections();
     registry.stop();
     foresight.stop();
-    fleetWatcher.stop();
     lagWatcher.stop();
     await limiter.stop();
     // Every request that ended has its draft in the buffer: enqueue or spool all of them before exiting.

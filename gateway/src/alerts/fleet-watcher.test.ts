@@ -18,11 +18,18 @@ function report(nodeId: string, state: Partial<AccountState> = {}, heartbeatAt =
   };
 }
 
-function setup(graceMs = 30_000) {
+function setup(graceMs = 30_000, connectedElsewhere?: (nodeId: string) => Promise<boolean>) {
   let clock = T0;
   let views: { record: NodeReport; adminDrained: boolean }[] = [];
   const raised: AlertEvent[] = [];
-  const watcher = createFleetWatcher({ nodes: () => views, sink: { emit: (e) => raised.push(e) }, log: createNullLogger(), graceMs, now: () => clock });
+  const watcher = createFleetWatcher({
+    nodes: () => views,
+    sink: { emit: (e) => raised.push(e) },
+    log: createNullLogger(),
+    graceMs,
+    now: () => clock,
+    ...(connectedElsewhere === undefined ? {} : { connectedElsewhere }),
+  });
   return {
     raised,
     watcher,
@@ -86,6 +93,20 @@ describe('fleet watcher', () => {
     t.show(report('node-a', {}, T0 + 20_000));
     t.advance(60_000);
     expect(t.raised).toEqual([]);
+  });
+
+  it('a node gone from this replica but holding its lease through another is not lost; one whose lease cannot be read is', async () => {
+    const asked: string[] = [];
+    const t = setup(1_000, (nodeId) => {
+      asked.push(nodeId);
+      return nodeId === 'node-a' ? Promise.resolve(true) : Promise.reject(new Error('redis away'));
+    });
+    t.show(report('node-a'), report('node-b'));
+    t.show();
+    t.advance(1_000);
+    await new Promise((r) => setImmediate(r));
+    expect(asked).toEqual(['node-a', 'node-b']);
+    expect(t.raised.map((e) => e.id)).toEqual([`node_lost:node-b:${T0}`]);
   });
 
   it('a node that drained itself, or that an admin drained, leaves without an alert', () => {

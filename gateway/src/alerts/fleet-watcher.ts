@@ -17,6 +17,12 @@ export interface FleetWatcherDeps {
   intervalMs?: number;
   /** Epoch ms. Default Date.now. */
   now?: () => number;
+  /**
+   * Whether the node still holds a tunnel to another replica (its lease in Redis is held), asked before node_lost is
+   * raised: a node that only lost its tunnel to this replica is not lost. Rejecting counts as "no" (better an alert
+   * too many than a loss unsaid). None: every node that leaves this replica's reports for the grace is lost.
+   */
+  connectedElsewhere?(nodeId: string): Promise<boolean>;
 }
 
 export interface FleetWatcher {
@@ -43,7 +49,7 @@ function stateLabel(report: NodeReport): string {
 
 /**
  * @example
- * const watcher = createFleetWatcher({ nodes: () => registry.nodes(), sink: alerts, log, graceMs: config.ALERT_NODE_LOST_GRACE_MS });
+ * const watcher = createFleetWatcher({ nodes: () => registry.nodes(), sink: alerts, log, graceMs: config.ALERT_NODE_LOST_GRACE_MS, connectedElsewhere });
  * watcher.start();
  */
 export function createFleetWatcher(deps: FleetWatcherDeps): FleetWatcher {
@@ -98,6 +104,15 @@ export function createFleetWatcher(deps: FleetWatcherDeps): FleetWatcher {
     log.warn('node lost', { nodeId: report.nodeId, lastHeartbeatAt: report.heartbeatAt, goneForMs: at - entry.since });
   }
 
+  async function confirmLost(entry: Gone, at: number): Promise<void> {
+    const connected = await (deps.connectedElsewhere?.(entry.report.nodeId) ?? Promise.resolve(false)).catch(() => false);
+    if (connected) {
+      log.info('node left this replica but is connected to another; not lost', { nodeId: entry.report.nodeId });
+      return;
+    }
+    raiseLost(entry, at);
+  }
+
   function check(): void {
     const at = now();
     const present = new Set<string>();
@@ -118,7 +133,8 @@ export function createFleetWatcher(deps: FleetWatcherDeps): FleetWatcher {
     for (const [nodeId, entry] of gone) {
       if (at - entry.since < graceMs) continue;
       gone.delete(nodeId);
-      raiseLost(entry, at);
+      if (deps.connectedElsewhere === undefined) raiseLost(entry, at);
+      else void confirmLost(entry, at);
     }
   }
 

@@ -2,7 +2,8 @@
 // recorded and delivered once, signed (verified with standardwebhooks), retried after two 500s with the same
 // webhook-id; the dispatcher, cut off half-way, delivers everything on its retry; budgets raise each threshold once.
 import { randomBytes } from 'node:crypto';
-import { Queue } from 'bullmq';
+import { EventEmitter } from 'node:events';
+import { Queue, UnrecoverableError, type Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { Webhook } from 'standardwebhooks';
@@ -94,6 +95,21 @@ describe('alert delivery', () => {
     expect(await metric(registry, 'switchyard_alerts_raised_total', { type: 'node_lost' })).toBe(1);
     expect(await metric(registry, 'switchyard_alert_deliveries_total', { outcome: 'retried' })).toBe(2);
     expect(await metric(registry, 'switchyard_alert_deliveries_total', { outcome: 'delivered' })).toBe(2);
+  });
+
+  it('raises usage_job_failed for a usage job that failed for good, not for an attempt that will be retried', async () => {
+    const { alerting, keys } = await startAlerting([]);
+    const usageWorker = new EventEmitter();
+    alerting.watchUsage(usageWorker as unknown as Pick<Worker, 'on'>);
+    const job = (id: string, attemptsMade: number) => ({ id, attemptsMade, opts: { attempts: 3 }, data: { keyId: 'key_1', nodeId: 'node-a', prompt: 'never in an alert' } });
+    usageWorker.emit('failed', job('req_retried', 1), new Error('redis away'));
+    usageWorker.emit('failed', job('req_final', 3), new Error('redis away'));
+    usageWorker.emit('failed', job('req_invalid', 1), new UnrecoverableError('usage job payload is invalid'));
+    await waitFor('two alerts listed', async () => (await redis.llen(keys.alertsRecent())) === 2);
+    const listed = (await redis.lrange(keys.alertsRecent(), 0, -1)).map((r) => JSON.parse(r) as AlertEvent);
+    expect(listed.map((e) => e.id).sort()).toEqual(['usage_job_failed:req_final', 'usage_job_failed:req_invalid']);
+    expect(listed[0]).toMatchObject({ type: 'usage_job_failed', keyId: 'key_1', nodeId: 'node-a' });
+    expect(JSON.stringify(listed)).not.toContain('never in an alert');
   });
 
   it('records alerts without webhooks (listed and counted, nothing sent)', async () => {
