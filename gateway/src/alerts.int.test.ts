@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
+import { z } from 'zod';
 import { AlertEventSchema, createKeyspace, JobCatalog, queuePrefix, utcDay, type AlertEvent } from '@switchyard/shared';
 import { testRedisUrl } from '@switchyard/shared/testing';
 import { deliveryJobId } from './alerts/alert-ids.js';
@@ -118,7 +119,18 @@ it('delivers each budget threshold once, signed, after two 500s, while a hanging
   const pending = await deliveries.getJob(deliveryJobId(ids[0] as string, hanging.url));
   expect(['active', 'delayed', 'waiting']).toContain(await pending?.getState());
 
-  // 4. More counted requests past the budget raise nothing new: each threshold was raised and taken once.
+  // 4. GET /admin/alerts answers as its OpenAPI entry says.
+  const doc = (await (await fetch(`${chain.gatewayUrl}/admin/openapi.json`)).json()) as {
+    paths: Record<string, Record<string, { responses: Record<string, { content: Record<string, { schema: object }> }> }>>;
+    components: { schemas: Record<string, unknown> };
+  };
+  const documented = doc.paths['/admin/alerts']?.get?.responses['200']?.content['application/json']?.schema ?? {};
+  const rooted = JSON.stringify({ ...documented, $defs: doc.components.schemas }).replaceAll('#/components/schemas/', '#/$defs/');
+  const answer: unknown = await (await chain.admin('GET', '/alerts')).json();
+  const check = z.fromJSONSchema(JSON.parse(rooted) as Parameters<typeof z.fromJSONSchema>[0]).safeParse(answer);
+  expect(check.success ? [] : check.error.issues).toEqual([]);
+
+  // 5. More counted requests past the budget raise nothing new: each threshold was raised and taken once.
   for (let i = 0; i < 3; i++) expect(await poke()).toBe(429);
   await waitFor('the pokes counted', async () => (await dayTotals(keyId)).requests >= sent + 6);
   expect(await listed()).toEqual([...ids].reverse());
