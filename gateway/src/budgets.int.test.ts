@@ -2,7 +2,8 @@
 // usage worker process, on a real Redis. Bursts of 20 concurrent requests against a key with a small USD
 // budget (then a small token budget) until the key is refused outright: the counted spend never passes the
 // budget (docs/BUDGETS.md: on one gateway the overshoot is zero for text). Then an aborted stream is charged
-// at least the estimate of what was relayed. The fake counts ceil(utf8 bytes / 4) tokens per text piece.
+// at least the estimate of what was relayed. Last, two gateways: each refuses what the other's requests in
+// flight hold. The fake counts ceil(utf8 bytes / 4) tokens per text piece.
 import { Redis } from 'ioredis';
 import { createKeyspace, loadPriceBook, utcDay, type PricedUsage, type RecentRequest } from '@switchyard/shared';
 import { testRedisUrl } from '@switchyard/shared/testing';
@@ -211,4 +212,46 @@ it('charges an aborted stream at least the estimate of what was relayed', async 
   expect(recent.estimatedOutputTokens).toBeGreaterThan(recent.outputTokens);
   expect(day.costMicros ?? 0).toBeGreaterThanOrEqual(estimateCost);
   expect(day.costMicros ?? 0).toBeGreaterThan(exactCost);
+});
+
+describe('two gateways', () => {
+  let pair: Chain;
+  beforeAll(async () => {
+    pair = await startChain({ redisUrl: testRedisUrl(), nodeIds: ['node-b'], gateways: 2, worker: true, fakeTiming: { textDeltas: 10, deltaIntervalMs: 500, responseText: LONG_ANSWER } });
+    await pair.waitReady();
+  });
+  afterAll(async () => {
+    await pair?.stop();
+  });
+
+  it("each refuses what the other's requests in flight hold, through keys.budgetReserved", async () => {
+    const body = bodyOf(1, { stream: true });
+    // A budget of exactly one such request's reservation: while it runs, nothing else fits, anywhere.
+    const reservation = prices.reservationMicros(MODEL, Buffer.byteLength(body), MAX_TOKENS, 'none');
+    const key = await pair.createKey({ dailyUsdBudget: reservation / 1_000_000 });
+    const [gw1, gw2] = pair.gateways.map((g) => g.url) as [string, string];
+    const headers = { 'x-api-key': key.key, 'anthropic-version': '2023-06-01' };
+    const models = async (url: string) => {
+      const res = await fetch(`${url}/v1/models`, { headers });
+      return { status: res.status, text: await res.text() };
+    };
+
+    // gw-1 runs one slow stream (10 deltas, 500 ms apart) holding the whole budget.
+    const slow = await fetch(`${gw1}/v1/messages`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
+    expect(slow.status).toBe(200);
+    const rest = slow.text();
+    // gw-2, which admitted nothing of this key, refuses it once it has read gw-1's reservation.
+    const reservedKey = createKeyspace(pair.prefix).budgetReserved(key.id);
+    const [refusal, held] = await until('gw-2 to refuse', async () => {
+      const answer = await models(gw2);
+      return answer.status === 429 ? ([answer.text, await redis.hgetall(reservedKey)] as const) : undefined;
+    }, 20_000);
+    expect(refusal).toContain(`daily USD budget of $${(reservation / 1_000_000).toFixed(6).replace(/0+$/, '')}`);
+    expect(refusal).toMatch(/\$0\.00 counted, \$[\d.]+ held by requests in flight/);
+    // What gw-2 read: gw-1's field, `micros:tokens:atMs`, holding the reservation (the stream still runs).
+    expect(Object.values(held).map((v) => v.split(':').slice(0, 2).map(Number))).toEqual([[reservation, Buffer.byteLength(body) + MAX_TOKENS]]);
+    await rest;
+    // Counted (it used less than it reserved): gw-2 admits the key again.
+    await until('gw-2 to admit again', async () => ((await models(gw2)).status === 200 ? true : undefined), 30_000);
+  });
 });
