@@ -12,7 +12,7 @@ import { AlertEventSchema, createKeyspace, JobCatalog, queuePrefix, utcDay, type
 import { testRedisUrl } from '@switchyard/shared/testing';
 import { deliveryJobId } from './alerts/alert-ids.js';
 import { startChain, type Chain } from './test-harness.js';
-import { startReceiver, waitFor, type WebhookReceiver } from './usage-worker/alerts/webhook-receiver.test-support.js';
+import { startReceiver, waitFor, type WebhookReceiver } from './usage-worker/alerts/test-harness.js';
 
 jest.setTimeout(180_000);
 

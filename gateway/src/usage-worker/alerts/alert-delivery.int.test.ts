@@ -14,7 +14,7 @@ import { createAlertDispatcher, type DeliveryQueue } from './alert-dispatcher.js
 import { NO_ALERT_METRICS } from './alert-metrics.js';
 import { createWorkerAlerting, type WorkerAlerting } from './alert-runtime.js';
 import { createBudgetAlerts } from './budget-alerts.js';
-import { startReceiver, waitFor, type WebhookReceiver } from './webhook-receiver.test-support.js';
+import { startReceiver, waitFor, type WebhookReceiver } from './test-harness.js';
 
 jest.setTimeout(60_000);
 

@@ -1,5 +1,5 @@
-// Test-only: a webhook receiver on loopback that records every delivery it is sent and answers from a script
-// (a status per attempt, or a hang that holds the connection open until close()).
+// Test-only (the build leaves every test-harness.ts out): a webhook receiver on loopback that records every
+// delivery it is sent and answers from a script (a status per attempt, or a hang that holds the connection open).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
