@@ -212,11 +212,10 @@ describe('two instances', () => {
     ok(b.admit(key));
     await b.syncNow();
     expect(ok(b.admit(key)).reserve({ requestId: 'req_b', micros: 400_000, tokens: 1 })?.message).toContain('$0.70 held');
-    // a ended it and the worker counted it: a drops it in one round and publishes the drop in the next (in
-    // between b counts it twice, never not at all); b then reads the total instead.
+    // a ended it and the worker counted it. Until a's next round b counts it twice (held and counted), never not
+    // at all; a's round drops it and publishes the drop, and b then reads the total instead.
     held.admitted.release({ awaitUsage: true });
     await count('key-1', held.requestId, { costMicros: 100_000 });
-    await a.syncNow();
     await b.syncNow();
     expect(ok(b.admit(key)).reserve({ requestId: 'req_b1', micros: 900_000, tokens: 1 })?.message).toContain('$0.10 counted, $0.70 held');
     await a.syncNow();

@@ -183,6 +183,11 @@ export function createLimitSync(deps: LimitSyncDeps): LimitSync {
     });
     // Pulled after this instance's own push, so a round leaves the fleet's numbers as fresh as they can be.
     if (state.inFlight > 0 || state.reservations.size > 0 || nowMs - state.lastSeenMs <= deps.activeMs) await pullKey(state, nowMs);
+    // Reservations the pull settled are published now, not a round later: until then the others count them twice.
+    if (state.reservedDirty) {
+      const pushed = await firstFailure(pushReserved(state, nowMs));
+      if (!pushed.ok) throw pushed.error;
+    }
   }
 
   return {
