@@ -116,8 +116,11 @@ describe('the stack (docker-compose.yml)', () => {
     const { GATEWAY_ID: id2, ...env2 } = e2 ?? {};
     expect(env2).toEqual(env1);
     expect([id1, id2]).toEqual(['gateway-1', 'gateway-2']);
-    expect(v1).toEqual(['gateway-1-spool:/data/usage-spool']);
-    expect(v2).toEqual(['gateway-2-spool:/data/usage-spool']);
+    // The prices directory (PRICES_FILE, docs/COST.md) is the same read-only mount in both, and in the worker.
+    const prices = '${PRICES_DIR:-./prices}:/prices:ro';
+    expect(v1).toEqual(['gateway-1-spool:/data/usage-spool', prices]);
+    expect(v2).toEqual(['gateway-2-spool:/data/usage-spool', prices]);
+    expect(service(stack, 'worker').volumes).toEqual([prices]);
   });
 
   test('each replica’s GATEWAY_ID is a valid replica id, and announces no direct URL (nodes reach it through the edge)', () => {
