@@ -1,12 +1,11 @@
 // What one gateway instance knows about one key: its own counts (exact, updated on the request path) and the
 // rest of the fleet's (as of the last background sync). Plain data plus pure helpers, so admit() stays synchronous.
+import { budgetTokens } from '@switchyard/shared';
 import type { KeyRecord } from '../keys/key-record.js';
 
 /** The fields of a gateway key the limiter reads; every KeyRecord is one. */
 export type LimitedKey = Pick<KeyRecord, 'id' | 'rpm' | 'concurrency' | 'dailyTokenBudget' | 'dailyUsdBudget' | 'monthlyUsdBudget'>;
 
-/** The usage-hash fields (written by the usage worker) whose sum counts against the daily token budget. */
-export const BUDGET_FIELDS = ['inputTokens', 'outputTokens', 'cacheCreationInputTokens', 'cacheReadInputTokens'] as const;
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;
@@ -55,6 +54,8 @@ export interface KeyState {
   remoteReserved: { micros: number; tokens: number; atMs: number } | undefined;
   /** The key's budget figures have been read at least once since this instance first saw it. */
   budgetRead: boolean;
+  /** The read started when this instance first saw the key (settles, never rejects); undefined when none was started. */
+  firstRead: Promise<void> | undefined;
 }
 
 /** A fresh state for a key first seen at nowMs. */
@@ -77,6 +78,7 @@ export function newKeyState(key: LimitedKey, nowMs: number): KeyState {
     reservedDirty: false,
     remoteReserved: undefined,
     budgetRead: false,
+    firstRead: undefined,
   };
 }
 
@@ -149,11 +151,9 @@ export function othersInFlight(hash: Record<string, string>, self: string, nowMs
   return sum;
 }
 
-/** Tokens counted in a usage hash: the sum of BUDGET_FIELDS. */
+/** Tokens counted in a usage hash against the daily token budget (budgetTokens: the charged tokens). */
 export function usageTotal(hash: Record<string, string>): number {
-  let sum = 0;
-  for (const field of BUDGET_FIELDS) sum += toCount(hash[field]);
-  return sum;
+  return budgetTokens((field) => toCount(hash[field]));
 }
 
 /** Micro-dollars counted in a usage hash (its `costMicros`). */

@@ -4,6 +4,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import {
   RECENT_REQUESTS_KEPT,
   USAGE_COUNTER_FIELDS,
+  sentTokens,
   utcDay,
   utcMonth,
   type Keyspace,
@@ -11,7 +12,7 @@ import {
   type UsageCounters,
   type UsageJob,
 } from '@switchyard/shared';
-import type { CostCounters } from './usage-cost.js';
+import { chargedUsage, type CostCounters } from './usage-cost.js';
 
 /** How long a request id stays marked as counted: far longer than any job's retries and backoff. */
 export const USAGE_DONE_TTL_SECONDS = 30 * 86_400;
@@ -68,6 +69,7 @@ export function isError(job: Pick<UsageJob, 'status' | 'brokeMidStream'>): boole
 /** The increments one request adds to each of its usage hashes; `cost` from jobCost() (usage-cost.ts). */
 export function usageCounters(job: UsageJob, est: UsageEstimates, cost: CostCounters): UsageCounters {
   const u = job.usage;
+  const charged = chargedUsage(job, est);
   return {
     requests: 1,
     errors: isError(job) ? 1 : 0,
@@ -86,6 +88,7 @@ export function usageCounters(job: UsageJob, est: UsageEstimates, cost: CostCoun
     ...cost,
     cacheMisses: (u?.cacheCreationInputTokens ?? 0) > 0 && (u?.cacheReadInputTokens ?? 0) === 0 ? 1 : 0,
     stickyMoves: job.sticky === 'moved' ? 1 : 0,
+    chargedTokens: sentTokens(charged) + charged.outputTokens,
   };
 }
 

@@ -44,9 +44,27 @@ export const USAGE_COUNTER_FIELDS = [
   'cacheMisses',
   /** Requests of a sticky conversation answered by another node than the one it was pinned to (its cache stayed behind). */
   'stickyMoves',
+  /**
+   * Tokens the requests were charged against the daily token budget: input, cache writes, cache reads and output
+   * of the charged usage (an aborted or broken response at least its estimate, like costMicros).
+   */
+  'chargedTokens',
 ] as const;
 export type UsageCounterField = (typeof USAGE_COUNTER_FIELDS)[number];
 export type UsageCounters = Record<UsageCounterField, number>;
+
+/** The fields of a usage hash the daily token budget reads before `chargedTokens` existed. */
+export const EXACT_TOKEN_FIELDS = ['inputTokens', 'outputTokens', 'cacheCreationInputTokens', 'cacheReadInputTokens'] as const;
+
+/**
+ * What a usage hash counts against a daily token budget: its `chargedTokens`, or the exact tokens where they
+ * are more (a day that began before `chargedTokens` was written). `field` reads one field as a number (0 if absent).
+ */
+export function budgetTokens(field: (name: UsageCounterField) => number): number {
+  let exact = 0;
+  for (const name of EXACT_TOKEN_FIELDS) exact += field(name);
+  return Math.max(field('chargedTokens'), exact);
+}
 
 /** Every token sent to the model, exact: input plus cache creation plus cache reads. */
 export function sentTokens(c: Pick<UsageCounters, 'inputTokens' | 'cacheCreationInputTokens' | 'cacheReadInputTokens'>): number {
