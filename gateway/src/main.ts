@@ -27,7 +27,7 @@ import {
   type SharedStore,
 } from '@switchyard/shared';
 import { createAdminRouter } from './admin/index.js';
-import { createFleetWatcher, createQueueAlertSink, type QueueAlertSink } from './alerts/index.js';
+import { budgetRefusalAlerts, createFleetWatcher, createQueueAlertSink, type QueueAlertSink } from './alerts/index.js';
 import { createAdminApp, createApp } from './app.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
 import { createForesight } from './foresight/index.js';
@@ -170,7 +170,9 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   const now = () => Date.now();
 
   const authenticator = createKeyAuthenticator({ store, keys, log });
-  const limiter = createKeyLimiter({ store, keys, log });
+  // Where this gateway raises alerts (budget refusals, the fleet watcher, quota foresight): emit() never waits.
+  const alerts = createAlertSink(config, log);
+  const limiter = createKeyLimiter({ store, keys, log, onBudgetRefused: budgetRefusalAlerts(alerts) });
   // Prices for budget reservations; the worker prices what requests cost from the same data (docs/BUDGETS.md).
   const priceBook = loadPriceBook(config.PRICES_FILE === undefined ? {} : { pricesFile: config.PRICES_FILE });
   const enrolments = createEnrolmentRepository({ store, keys });
@@ -185,8 +187,6 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   });
   const registry = createRegistrySnapshot({ source: tunnels, store, keys, log });
   const sticky = createStickyStore({ store, keys, log });
-  // Where this gateway raises alerts (the fleet watcher here; quota foresight too): emit() never waits.
-  const alerts = createAlertSink(config, log);
   // A node that lost only its tunnel to this replica still holds its lease through another: not lost.
   const connectedElsewhere = async (nodeId: string) => ((await store.get(keys.nodeLease(nodeId))) ?? '') !== '';
   const fleetWatcher = createFleetWatcher({ nodes: () => registry.nodes(), sink: alerts, log, graceMs: config.ALERT_NODE_LOST_GRACE_MS, connectedElsewhere });

@@ -35,9 +35,11 @@ export const alertIds = {
   accountLimited: (nodeId: string, limitedUntil: number) => idOf('account_limited', nodeId, limitedUntil),
   /** `lastHeartbeatAt`: the heartbeat of the node's last report before it left. */
   nodeLost: (nodeId: string, lastHeartbeatAt: number) => idOf('node_lost', nodeId, lastHeartbeatAt),
+  /** A key refused because its counted spend leaves too little of the budget (the gateway's; once per period). */
+  budgetRefused: (keyId: string, budget: BudgetKind, period: string) => idOf('budget_threshold', keyId, budget, period, 'refused'),
   usageJobFailed: (requestId: string) => idOf('usage_job_failed', requestId),
-  /** `resetAt`: the window reset the fleet is predicted to run out before (one alert per window). */
-  fleetExhaustion: (window: string, resetAt: number) => idOf('fleet_exhaustion', window, resetAt),
+  /** `resetAt`: the earliest reset of the serving nodes' windows (one alert per reset period, whichever window). */
+  fleetExhaustion: (resetAt: number) => idOf('fleet_exhaustion', resetAt),
 };
 
 /**

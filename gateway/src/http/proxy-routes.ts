@@ -161,6 +161,10 @@ async function admitAndForward(
     }
     if (route === 'messages') {
       const input = { requestId, bodyBytes: body.length, model: parsed.model, maxTokens: parsed.maxTokens, cacheWrite: parsed.cacheWrite ?? 'none' } as const;
+      // A key this gateway saw for the first time a moment ago: its figures are being read (one round trip);
+      // reserving before they arrive would measure a burst against nothing spent.
+      const reading = admission.budgetFiguresRead();
+      if (reading !== undefined) await settledWithin(reading, BUDGET_READ_WAIT_MS);
       const budgetError = admission.reserve(requestReservation(deps.priceBook, input));
       if (budgetError !== undefined) throw budgetError;
     }
@@ -222,6 +226,19 @@ async function admitAndForward(
     if (admission?.ok === true) admission.release({ awaitUsage: forwarded });
     hold?.release();
   }
+}
+
+/**
+ * The longest a request waits for its key's budget figures on this gateway's first sight of the key (after a
+ * start, or 10 idle minutes). Past it (Redis slow or away) it reserves on what this gateway knows: docs/BUDGETS.md.
+ */
+export const BUDGET_READ_WAIT_MS = 2_000;
+
+/** Resolves when `work` settles or after `ms`, whichever is first (never rejects). */
+async function settledWithin(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 function expectsContinue(req: Request): boolean {

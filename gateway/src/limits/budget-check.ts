@@ -12,7 +12,7 @@ export interface ReservationAsk {
 }
 
 /** One budget's figures: the limit, what is counted, what requests in flight hold (all in the budget's unit). */
-interface BudgetFigures {
+export interface BudgetFigures {
   kind: 'daily_tokens' | 'daily_usd' | 'monthly_usd';
   limit: number;
   spent: number;
@@ -60,8 +60,22 @@ function wording(b: BudgetFigures): { name: string; spent: string; reserved: str
   return { name, spent: formatUsd(b.spent), reserved: formatUsd(b.reserved), reset: b.kind === 'daily_usd' ? 'at 00:00 UTC' : 'on the 1st of next month, 00:00 UTC' };
 }
 
+/** How long a client held back by requests in flight should wait: about two sync rounds, when they are counted. */
+export const HELD_RETRY_AFTER_SEC = 2;
+
 function retryAfter(b: BudgetFigures, nowMs: number): number {
   return b.kind === 'monthly_usd' ? secondsToNextUtcMonth(nowMs) : secondsToNextUtcDay(nowMs);
+}
+
+/**
+ * The end of a refusal's message and its retry-after: when what is counted leaves room for `asked` and only what
+ * requests in flight hold fills it, the room comes back as they are counted (seconds), not at the reset.
+ */
+function whenAgain(b: BudgetFigures, asked: number, nowMs: number, reset: string): { text: string; retryAfterSec: number } {
+  if (b.reserved > 0 && b.spent + asked <= b.limit) {
+    return { text: `it may fit once the requests in flight are counted: retry in a few seconds (the budget resets ${reset})`, retryAfterSec: HELD_RETRY_AFTER_SEC };
+  }
+  return { text: `it resets ${reset}`, retryAfterSec: retryAfter(b, nowMs) };
 }
 
 /**
@@ -72,20 +86,31 @@ export function budgetRefusal(state: KeyState, nowMs: number, staleMs: number): 
   for (const b of budgetsOf(state, nowMs, staleMs)) {
     if (b.spent + b.reserved < b.limit) continue;
     const d = wording(b);
+    // Before the parse the request's own size is unknown: room for anything at all is what counts here.
+    const again = whenAgain(b, 1, nowMs, d.reset);
     return new AppError(
       'budget_exhausted',
-      `This API key has used its ${d.name} (${d.spent} counted, ${d.reserved} held by requests in flight); it resets ${d.reset}.`,
-      { retryAfterSec: retryAfter(b, nowMs) },
+      `This API key has used its ${d.name} (${d.spent} counted, ${d.reserved} held by requests in flight); ${again.text}.`,
+      { retryAfterSec: again.retryAfterSec },
     );
   }
   return undefined;
+}
+
+/** A reservation refused: the 429 to send, the budget's figures, what the request asked, and whether only held reservations stood in its way. */
+export interface ReservationRefusal {
+  error: AppError;
+  budget: BudgetFigures;
+  asked: number;
+  /** What is counted leaves room for it: it may fit once the requests in flight are counted. */
+  heldOnly: boolean;
 }
 
 /**
  * After the parse: refused when the request's reservation on top of what is counted and held would pass a
  * budget. The message says what the request may cost, so a client can see a max_tokens that can never fit.
  */
-export function reservationRefusal(state: KeyState, ask: ReservationAsk, nowMs: number, staleMs: number): AppError | undefined {
+export function reservationRefusal(state: KeyState, ask: ReservationAsk, nowMs: number, staleMs: number): ReservationRefusal | undefined {
   for (const b of budgetsOf(state, nowMs, staleMs)) {
     const asked = b.kind === 'daily_tokens' ? ask.tokens : ask.micros;
     if (b.spent + b.reserved + asked <= b.limit) continue;
@@ -93,11 +118,13 @@ export function reservationRefusal(state: KeyState, ask: ReservationAsk, nowMs: 
     const cost = b.kind === 'daily_tokens' ? `${formatTokens(asked)} tokens` : formatUsd(asked);
     const left = Math.max(0, b.limit - b.spent - b.reserved);
     const leftText = b.kind === 'daily_tokens' ? `${formatTokens(left)} tokens` : formatUsd(left);
-    return new AppError(
+    const again = whenAgain(b, asked, nowMs, d.reset);
+    const error = new AppError(
       'budget_exhausted',
-      `This request may use up to ${cost} (its body and max_tokens), more than the ${leftText} left of this API key's ${d.name} (${d.spent} counted, ${d.reserved} held by requests in flight); it resets ${d.reset}.`,
-      { retryAfterSec: retryAfter(b, nowMs) },
+      `This request may use up to ${cost} (its body and max_tokens), more than the ${leftText} left of this API key's ${d.name} (${d.spent} counted, ${d.reserved} held by requests in flight); ${again.text}.`,
+      { retryAfterSec: again.retryAfterSec },
     );
+    return { error, budget: b, asked, heldOnly: again.retryAfterSec === HELD_RETRY_AFTER_SEC };
   }
   return undefined;
 }

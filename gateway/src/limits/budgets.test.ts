@@ -93,7 +93,13 @@ describe('a reservation against a daily USD budget', () => {
     expect(err?.message).toContain('$0.30 held by requests in flight');
     expect(err?.message).toContain('up to $0.300001');
     expect(err?.message).toContain('00:00 UTC');
-    expect(err?.retryAfterSec).toBe(11 * 3600 + 59 * 60 + 30);
+    // What is counted leaves room for it: only the request in flight holds it back, so it may fit in seconds.
+    expect(err?.message).toContain('retry in a few seconds');
+    expect(err?.retryAfterSec).toBe(2);
+    // A request that does not fit even once everything held is counted waits for the reset.
+    const tooBig = ok(l.admit(key)).reserve({ requestId: 'req_huge', micros: 600_001, tokens: 10 });
+    expect(tooBig?.retryAfterSec).toBe(11 * 3600 + 59 * 60 + 30);
+    expect(tooBig?.message).not.toContain('retry in a few seconds');
     // Exactly what is left fits.
     expect(second.reserve({ requestId: 'req_fits', micros: 300_000, tokens: 10 })).toBeUndefined();
     // Now counted + held = the budget: the next request is refused before its body is read.
@@ -150,20 +156,49 @@ describe('a reservation against a daily USD budget', () => {
   });
 });
 
+describe('the budget alert cue', () => {
+  it('tells of a refusal its counted spend causes, not one that only requests in flight cause', async () => {
+    const told: { keyId: string; kind: string; asked: number }[] = [];
+    const l = createKeyLimiter({ store, keys, log: captureLog().log, now, settleTimeoutMs: SETTLE_MS, onBudgetRefused: (r) => void told.push({ keyId: r.keyId, kind: r.budget.kind, asked: r.asked }) });
+    limiters.push(l);
+    const key = budgetKey({ dailyUsdBudget: 1 });
+    await store.hincrby(keys.usage('key', 'key-1', utcDay(T0)), { costMicros: 400_000 });
+    await seen(l, key);
+    reserved(l, key, 500_000); // 0.40 counted + 0.50 held
+    expect(ok(l.admit(key)).reserve({ requestId: 'req_held', micros: 200_000, tokens: 1 })?.retryAfterSec).toBe(2);
+    expect(told).toEqual([]);
+    expect(ok(l.admit(key)).reserve({ requestId: 'req_out', micros: 700_000, tokens: 1 })?.code).toBe('budget_exhausted');
+    expect(told).toEqual([{ keyId: 'key-1', kind: 'daily_usd', asked: 700_000 }]);
+  });
+});
+
 describe('a key seen for the first time', () => {
-  it('lets one request reserve before its figures are read, answers the others 503 for a second, then enforces the budget', async () => {
+  it('offers the read of its figures to wait for, so a first burst is measured against what the key spent', async () => {
     const l = limiter();
     l.start(); // a running limiter reads a key it sees for the first time at once, in the background
     const key = budgetKey({ dailyUsdBudget: 1 });
-    await store.hincrby(keys.usage('key', 'key-1', utcDay(T0)), { costMicros: 1_000_000 }); // already spent
-    const first = ok(l.admit(key));
-    const second = ok(l.admit(key));
-    expect(first.reserve({ requestId: 'req_f1', micros: 10_000, tokens: 1 })).toBeUndefined();
-    const unread = second.reserve({ requestId: 'req_f2', micros: 10_000, tokens: 1 });
-    expect(unread?.status).toBe(503);
-    expect(unread?.retryAfterSec).toBe(1);
-    await new Promise((r) => setImmediate(r)); // the background read completes
-    expect(refused(l.admit(key)).code).toBe('budget_exhausted');
+    await store.hincrby(keys.usage('key', 'key-1', utcDay(T0)), { costMicros: 990_000 }); // already spent
+    const burst = [ok(l.admit(key)), ok(l.admit(key)), ok(l.admit(key))];
+    const reading = burst[0]!.budgetFiguresRead();
+    expect(reading).toBeDefined();
+    await reading;
+    for (const a of burst) expect(a.budgetFiguresRead()).toBeUndefined();
+    // $0.01 left: one of the burst fits, the others are refused naming the budget.
+    const answers = burst.map((a, i) => a.reserve({ requestId: `req_f${i}`, micros: 6_000, tokens: 1 })?.code);
+    expect(answers).toEqual([undefined, 'budget_exhausted', 'budget_exhausted']);
+  });
+
+  it('offers nothing to wait for when no read could start (a limiter not running: Redis away or stopped)', () => {
+    const l = limiter();
+    const a = ok(l.admit(budgetKey({ dailyUsdBudget: 1 })));
+    expect(a.budgetFiguresRead()).toBeUndefined();
+    expect(a.reserve({ requestId: 'req_n', micros: 6_000, tokens: 1 })).toBeUndefined();
+  });
+
+  it('offers nothing to wait for on a key without budgets', () => {
+    const l = limiter();
+    l.start();
+    expect(ok(l.admit({ ...budgetKey({}), id: 'key-2', rpm: 10 })).budgetFiguresRead()).toBeUndefined();
   });
 });
 

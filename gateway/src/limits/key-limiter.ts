@@ -2,7 +2,7 @@
 // the last background sync. See createKeyLimiter for the consistency this buys and what it costs.
 import { randomBytes } from 'node:crypto';
 import { AppError, type Keyspace, type Logger } from '@switchyard/shared';
-import { budgetRefusal, reservationRefusal, type ReservationAsk } from './budget-check.js';
+import { budgetRefusal, reservationRefusal, type BudgetFigures, type ReservationAsk } from './budget-check.js';
 import { createLimitSync, type LimitStore } from './limit-sync.js';
 import { hasBudget, needsSync, newKeyState, secondsToNextMinute, type KeyState, type LimitedKey } from './limit-state.js';
 import { endReservation, holdReservation } from './reservations.js';
@@ -22,6 +22,13 @@ export interface Admitted {
    * A key without budgets holds nothing. Call at most once.
    */
   reserve(reservation: RequestReservation): AppError | undefined;
+  /**
+   * While this instance has not yet read the key's budget figures (it saw the key for the first time a moment
+   * ago), the read under way: wait for it (bounded) before reserve(), so a burst at first sight is measured
+   * against what the key has spent. Undefined when there is nothing to wait for (no budget, figures read, or no
+   * read possible: Redis is down).
+   */
+  budgetFiguresRead(): Promise<void> | undefined;
   /**
    * The request ended (a second call does nothing). `awaitUsage`: it reached a node, so its reservation is kept
    * until its usage is counted (or the settle timeout); otherwise the reservation goes at once.
@@ -67,6 +74,21 @@ export interface KeyLimiterDeps {
   instanceId?: string;
   /** How long an ended request's reservation waits for its usage to be counted before it is dropped. Default 10 min. */
   settleTimeoutMs?: number;
+  /**
+   * Told when a request is refused because what the key has counted leaves too little of a budget for it (not when
+   * only requests in flight hold the rest): the budget alert's cue, since reservations keep the counted spend
+   * itself below 100 %. Must return at once.
+   */
+  onBudgetRefused?(refusal: BudgetRefusal): void;
+}
+
+/** A key refused for a budget its counted spend leaves too little of. */
+export interface BudgetRefusal {
+  keyId: string;
+  budget: BudgetFigures;
+  /** What the refused request asked to hold, in the budget's unit. */
+  asked: number;
+  nowMs: number;
 }
 
 const ACTIVE_MS = 120_000;
@@ -106,25 +128,25 @@ function checkLimits(state: KeyState, nowMs: number, staleMs: number): AppError 
   return undefined;
 }
 
-function budgetUnread(): AppError {
-  return new AppError('unavailable', "This API key's budget figures are being read; retry in a second.", { retryAfterSec: 1 });
-}
-
-function admitted(state: KeyState, now: () => number, staleMs: number): Admitted {
+function admitted(state: KeyState, now: () => number, staleMs: number, onBudgetRefused: KeyLimiterDeps['onBudgetRefused']): Admitted {
   let released = false;
   let requestId: string | undefined;
   return {
     ok: true,
     reserve(r) {
       if (released || requestId !== undefined || !hasBudget(state.limits)) return undefined;
-      // Until the key's figures are first read (one round trip, started by its first admission) its spend is
-      // unknown: one request may go ahead on the assumption of none, not a burst.
-      if (!state.budgetRead && state.reservations.size > 0) return budgetUnread();
-      const error = reservationRefusal(state, r, now(), staleMs);
-      if (error !== undefined) return error;
+      const refused = reservationRefusal(state, r, now(), staleMs);
+      if (refused !== undefined) {
+        // What is counted no longer leaves room for it: the key is out until the reset (whatever is in flight).
+        if (!refused.heldOnly) onBudgetRefused?.({ keyId: state.id, budget: refused.budget, asked: refused.asked, nowMs: now() });
+        return refused.error;
+      }
       requestId = r.requestId;
       holdReservation(state, r.requestId, r.micros, r.tokens);
       return undefined;
+    },
+    budgetFiguresRead() {
+      return hasBudget(state.limits) && !state.budgetRead ? state.firstRead : undefined;
     },
     release(opts) {
       if (released) return;
@@ -179,6 +201,7 @@ export function createKeyLimiter(deps: KeyLimiterDeps): KeyLimiter {
     },
   });
   const runner = createSyncRunner({ sync, log: deps.log, intervalMs });
+  const onBudgetRefused = deps.onBudgetRefused === undefined ? undefined : (r: BudgetRefusal) => deps.onBudgetRefused?.(r);
 
   function stateFor(key: LimitedKey, nowMs: number): KeyState {
     let state = states.get(key.id);
@@ -186,7 +209,7 @@ export function createKeyLimiter(deps: KeyLimiterDeps): KeyLimiter {
       state = newKeyState(key, nowMs);
       states.set(key.id, state);
       // Without this a key that is already over its budget would get a free interval on every gateway restart.
-      if (needsSync(key)) runner.pullSoon(state);
+      if (needsSync(key)) state.firstRead = runner.pullSoon(state);
     }
     state.limits = key;
     state.lastSeenMs = nowMs;
@@ -207,7 +230,7 @@ export function createKeyLimiter(deps: KeyLimiterDeps): KeyLimiter {
       if (key.rpm !== null) state.pendingRate.set(state.minute, (state.pendingRate.get(state.minute) ?? 0) + 1);
       state.inFlight++;
       state.concDirty = true;
-      return admitted(state, now, staleMs);
+      return admitted(state, now, staleMs, onBudgetRefused);
     },
     start: () => runner.start(),
     stop: () => runner.stop(),

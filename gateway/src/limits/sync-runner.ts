@@ -9,8 +9,11 @@ const STOP_TIMEOUT_MS = 2_000;
 export interface SyncRunner {
   /** Runs one round after any running one; resolves to whether every command succeeded. Never rejects. */
   syncNow(): Promise<boolean>;
-  /** Pulls one key's numbers in the background (only while running and healthy). */
-  pullSoon(state: KeyState): void;
+  /**
+   * Pulls one key's numbers in the background (only while running and healthy): the promise settles (never
+   * rejects) once the pull is done or failed; undefined when no pull was started.
+   */
+  pullSoon(state: KeyState): Promise<void> | undefined;
   start(): void;
   /** Stops the interval and runs one last round, waiting at most 2 s for it. */
   stop(): Promise<void>;
@@ -46,12 +49,14 @@ export function createSyncRunner(deps: { sync: LimitSync; log: Logger; intervalM
   return {
     syncNow,
     pullSoon(state) {
-      if (timer === undefined || !healthy) return;
-      deps.sync.pull(state).then(
+      if (timer === undefined || !healthy) return undefined;
+      return deps.sync.pull(state).then(
         (result) => {
           if (!result.ok) noteResult(result);
         },
-        (error: unknown) => noteResult({ ok: false, error }),
+        (error: unknown) => {
+          noteResult({ ok: false, error });
+        },
       );
     },
     start() {
