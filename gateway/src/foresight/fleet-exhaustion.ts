@@ -1,6 +1,7 @@
 // Whether the whole fleet is predicted to run out before its accounts' windows reset (a pure function), and the
 // one alert that says so.
 import { effectiveState, type AccountState, type AlertEvent } from '@switchyard/shared';
+import { alertIds } from '../alerts/alert-ids.js';
 import { WINDOWS, type NodeForesight } from './node-foresight.js';
 
 /** One node as the fleet check sees it. */
@@ -54,12 +55,14 @@ export function fleetExhaustion(members: readonly FleetMember[], nowMs: number):
   const fleetOutAt = Math.max(...outlooks.map((o) => o.outAt));
   const resets = outlooks.flatMap((o) => (o.backAt === undefined ? [] : [o.backAt]));
   const earliestReset = resets.length === 0 ? undefined : Math.min(...resets);
+  // Out one after another is not out together: a node whose window resets before the last one runs out serves again.
+  if (earliestReset !== undefined && earliestReset <= fleetOutAt) return undefined;
   const limited = serving.filter((m) => effectiveState(m.account, nowMs) === 'limited').length;
   const when = fleetOutAt <= nowMs ? 'now' : `at ${iso(fleetOutAt)}`;
   const back = earliestReset === undefined ? 'no reset time is known' : `the earliest reset is at ${iso(earliestReset)}`;
   return {
     // With no reset known, the hour it runs out names the event instead.
-    id: earliestReset === undefined ? `fleet_exhaustion:out-hour-${Math.floor(fleetOutAt / 3_600_000)}` : `fleet_exhaustion:${earliestReset}`,
+    id: earliestReset === undefined ? `fleet_exhaustion:out-hour-${Math.floor(fleetOutAt / 3_600_000)}` : alertIds.fleetExhaustion(earliestReset),
     type: 'fleet_exhaustion',
     at: nowMs,
     message: `Every serving node (${serving.length}) is limited or predicted to run out of its usage window before it resets: the fleet runs out ${when}; ${back}.`,

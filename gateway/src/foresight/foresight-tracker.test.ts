@@ -136,6 +136,16 @@ describe('fleetExhaustion', () => {
     expect(fleetExhaustion(members, T0)).toBeUndefined();
   });
 
+  it('raises nothing when the nodes run out one after another and one is back before the last runs out', () => {
+    const withReset = (m: ReturnType<typeof member>, resetAt: number) => ({ ...m, foresight: { ...m.foresight!, fiveHour: { ...m.foresight!.fiveHour, resetAt } } });
+    // a runs out in 1 h and resets in 1.5 h; b runs out in 2 h: a serves again before b is out.
+    const staggered = [withReset(member('a', T0 + HOUR), T0 + 90 * MIN), withReset(member('b', T0 + 2 * HOUR), T0 + 5 * HOUR)];
+    expect(fleetExhaustion(staggered, T0)).toBeUndefined();
+    // b runs out in 80 min instead: both are out from then until a's reset.
+    const together = [withReset(member('a', T0 + HOUR), T0 + 90 * MIN), withReset(member('b', T0 + 80 * MIN), T0 + 5 * HOUR)];
+    expect(fleetExhaustion(together, T0)).toMatchObject({ id: `fleet_exhaustion:${T0 + 90 * MIN}`, data: { fleetExhaustsAt: T0 + 80 * MIN } });
+  });
+
   it('ignores nodes out of rotation when the rest run out', () => {
     const alert = fleetExhaustion([member('a', T0 + HOUR), member('b', null, { state: 'disabled' }), member('c', null, { state: 'draining' })], T0);
     expect(alert).toMatchObject({ id: `fleet_exhaustion:${RESET_A}`, data: { servingNodes: 1, fleetExhaustsAt: T0 + HOUR } });
