@@ -27,7 +27,7 @@ beforeAll(async () => {
   flaky = await startReceiver((attempt) => (attempt < 2 ? 500 : 200));
   hanging = await startReceiver(() => 'hang');
   // The shortest grace the gateway accepts, so the node_lost case does not wait half a minute.
-  chain = await startChain({ redisUrl: testRedisUrl(), gatewayEnv: { ALERT_NODE_LOST_GRACE_MS: '1000' }, worker: { ALERT_WEBHOOK_URLS: `${flaky.url},${hanging.url}`, ALERT_WEBHOOK_SECRET: SECRET } });
+  chain = await startChain({ redisUrl: testRedisUrl(), gatewayEnv: { ALERT_NODE_LOST_GRACE_MS: '1000' }, worker: { ALERT_WEBHOOK_URLS: `${flaky.url},${hanging.url}`, ALERT_WEBHOOK_SECRET: SECRET, ALERT_RETRY_DELAY_MS: '100' } });
   await chain.waitReady();
   redis = new Redis(testRedisUrl());
   deliveries = new Queue(JobCatalog.alertDelivery.queue, { connection: { url: testRedisUrl() }, prefix: queuePrefix(chain.prefix) });

@@ -43,8 +43,13 @@ interface Gone {
   since: number;
 }
 
+/** The node's account label in a message is the node's own text: cut short, so no label can push a message past the schema. */
+const LABEL_CHARS = 80;
+
 function stateLabel(report: NodeReport): string {
-  return report.accountLabel === undefined ? report.nodeId : `${report.nodeId} (${report.accountLabel})`;
+  const label = report.accountLabel;
+  if (label === undefined) return report.nodeId;
+  return `${report.nodeId} (${label.length > LABEL_CHARS ? `${label.slice(0, LABEL_CHARS)}…` : label})`;
 }
 
 /**

@@ -61,6 +61,8 @@ export const WorkerConfigSchema = z.object({
   ALERT_WEBHOOK_URLS: AlertWebhookUrlsSchema,
   /** Signs every delivery (Standard Webhooks): `whsec_` + base64; required when ALERT_WEBHOOK_URLS is set. */
   ALERT_WEBHOOK_SECRET: AlertWebhookSecretSchema,
+  /** A failed delivery's first retry waits this long; each next one twice as long (12 attempts: about 68 min from the first to the last at 2 s). */
+  ALERT_RETRY_DELAY_MS: integer(2_000, { min: 1 }),
 }).superRefine(checkAlertConfig);
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 

@@ -114,7 +114,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
   let stopping = false;
   const observed = await startMetrics(config, log, () => stopping);
   const { metrics } = observed;
-  const alerting = createWorkerAlerting({ connection, prefix: queuePrefix(config.REDIS_PREFIX), keys, urls: config.ALERT_WEBHOOK_URLS ?? [], secret: config.ALERT_WEBHOOK_SECRET, registry: metrics.registry, log });
+  const alerting = createWorkerAlerting({ connection, prefix: queuePrefix(config.REDIS_PREFIX), keys, urls: config.ALERT_WEBHOOK_URLS ?? [], secret: config.ALERT_WEBHOOK_SECRET, registry: metrics.registry, log, deliveryBackoffMs: config.ALERT_RETRY_DELAY_MS });
   const handler = createUsageHandler({
     redis: connection,
     keys,

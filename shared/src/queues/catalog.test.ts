@@ -21,7 +21,10 @@ const valid = {
 
 describe('job catalog', () => {
   it('accepts a well-formed usage job and rejects a malformed one naming the field', () => {
-    expect(parseJobPayload('usage', valid)).toEqual(valid);
+    // A job from a gateway older than the account kind and stickiness reads as neither.
+    expect(parseJobPayload('usage', valid)).toEqual({ ...valid, accountKind: null, sticky: 'none' });
+    expect(parseJobPayload('usage', { ...valid, accountKind: 'oauth', sticky: 'moved' })).toMatchObject({ accountKind: 'oauth', sticky: 'moved' });
+    expect(() => parseJobPayload('usage', { ...valid, sticky: 'elsewhere' })).toThrow(/sticky/);
     expect(() => parseJobPayload('usage', { ...valid, status: 'ok' })).toThrow(/status/);
     expect(() => parseJobPayload('usage', { ...valid, prompt: { hashes: ['not-a-digest'], blocks: [] } })).toThrow(/hashes/);
   });

@@ -98,7 +98,8 @@ export const JobCatalog = {
   alert: {
     queue: 'alerts',
     payload: AlertEventSchema,
-    defaults: { attempts: 10, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: true, removeOnFail: { age: 7 * 86_400 } },
+    // A failed dispatch is kept an hour, not days: while kept, its id stops a later raise of the same alert.
+    defaults: { attempts: 10, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: true, removeOnFail: { age: 3_600 } },
   },
   /** One alert to one webhook URL (jobId = alert id + a digest of the URL), retried with backoff until it is taken. */
   alertDelivery: {

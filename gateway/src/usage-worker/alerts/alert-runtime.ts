@@ -24,7 +24,7 @@ export interface WorkerAlertingDeps {
   secret: string | undefined;
   registry: Registry;
   log: Logger;
-  /** Tests: the deliveries' first retry delay. */
+  /** The deliveries' first retry delay (ALERT_RETRY_DELAY_MS); default the catalog's. */
   deliveryBackoffMs?: number;
 }
 
@@ -75,7 +75,11 @@ function watchUsageFailures(worker: Pick<Worker, 'on'>, sink: AlertSink): void {
 export function createWorkerAlerting(deps: WorkerAlertingDeps): WorkerAlerting {
   const { connection, prefix, log } = deps;
   const metrics = createAlertMetrics(deps.registry);
-  const alertQueue = new Queue(JobCatalog.alert.queue, { connection, prefix });
+  // The sink's adds must fail at once while Redis is away (into its bounded buffer), not wait in an offline
+  // queue: a connection of its own without one, unlike the workers' (which must wait out a reconnect).
+  const producer = connection.duplicate({ enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'usage-worker-alerts' });
+  producer.on('error', () => undefined);
+  const alertQueue = new Queue(JobCatalog.alert.queue, { connection: producer, prefix });
   const deliveryQueue = new Queue(JobCatalog.alertDelivery.queue, { connection, prefix });
   for (const q of [alertQueue, deliveryQueue]) q.on('error', () => undefined);
   const sink: QueueAlertSink = createQueueAlertSink({ queue: alertQueue, log });
@@ -121,6 +125,7 @@ export function createWorkerAlerting(deps: WorkerAlertingDeps): WorkerAlerting {
       await Promise.all(workers.map((w) => w.close()));
       await sink.stop();
       await Promise.all([alertQueue.close(), deliveryQueue.close()].map((p) => p.catch(() => undefined)));
+      producer.disconnect();
     },
   };
 }

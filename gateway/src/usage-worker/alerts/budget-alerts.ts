@@ -4,7 +4,7 @@
 // one alert per period; this process also remembers what it raised, so it does not queue the same id again.
 import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
-import { utcDay, utcMonth, type AlertSink, type Keyspace, type Logger, type UsageJob } from '@switchyard/shared';
+import { budgetTokens, EXACT_TOKEN_FIELDS, utcDay, utcMonth, type AlertSink, type Keyspace, type Logger, type UsageJob } from '@switchyard/shared';
 import { alertIds, BUDGET_THRESHOLDS, type BudgetKind, type BudgetThreshold } from '../../alerts/alert-ids.js';
 
 /** A key's budgets as its record holds them: only the fields read here, each null when unset or absent. */
@@ -22,7 +22,7 @@ export interface BudgetAlertsDeps {
   log: Logger;
   /** Epoch ms. Default Date.now. */
   now?: () => number;
-  /** How long a key record is reused before it is read again. Default 10 s. */
+  /** How long a key record is reused before it is read again (a budget an admin changed applies after it). Default 1 s. */
   recordTtlMs?: number;
 }
 
@@ -31,8 +31,7 @@ export interface BudgetAlerts {
   check(job: Pick<UsageJob, 'keyId' | 'at'>): Promise<void>;
 }
 
-const TOKEN_FIELDS = ['inputTokens', 'outputTokens', 'cacheCreationInputTokens', 'cacheReadInputTokens'] as const;
-const FIELDS = [...TOKEN_FIELDS, 'costMicros'] as const;
+const FIELDS = [...EXACT_TOKEN_FIELDS, 'chargedTokens', 'costMicros'] as const;
 
 function positive(v: unknown): number | null {
   return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : null;
@@ -63,8 +62,8 @@ interface Totals {
 }
 
 function totalsOf(values: (string | null)[]): Totals {
-  const n = values.map((v) => Number(v ?? 0) || 0);
-  return { tokens: n.slice(0, TOKEN_FIELDS.length).reduce((a, b) => a + b, 0), costMicros: n[TOKEN_FIELDS.length] ?? 0 };
+  const n = new Map<string, number>(FIELDS.map((f, i) => [f, Number(values[i] ?? 0) || 0]));
+  return { tokens: budgetTokens((field) => n.get(field) ?? 0), costMicros: n.get('costMicros') ?? 0 };
 }
 
 const LABELS: Record<BudgetKind, string> = { daily_tokens: 'daily token budget', daily_usd: 'daily USD budget', monthly_usd: 'monthly USD budget' };
@@ -91,7 +90,7 @@ export function reachedThresholds(used: number, limit: number): BudgetThreshold[
  */
 export function createBudgetAlerts(deps: BudgetAlertsDeps): BudgetAlerts {
   const now = deps.now ?? Date.now;
-  const records = new LRUCache<string, KeyBudgets | 'none'>({ max: 10_000, ttl: deps.recordTtlMs ?? 10_000 });
+  const records = new LRUCache<string, KeyBudgets | 'none'>({ max: 10_000, ttl: deps.recordTtlMs ?? 1_000 });
   const raised = new LRUCache<string, true>({ max: 10_000 });
 
   async function budgetsOf(keyId: string): Promise<KeyBudgets | null> {
