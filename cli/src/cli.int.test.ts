@@ -175,7 +175,7 @@ describe('switchyard CLI against a real gateway', () => {
     const list = await cli(['nodes', 'list']);
     expect(list.code).toBe(0);
     const lines = list.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^NODE\s+LABEL\s+ACCOUNT\s+STATE\s+5H\s+7D\s+IN FLIGHT\s+REPORTED\s+VERSION$/);
+    expect(lines[0]).toMatch(/^NODE\s+LABEL\s+ACCOUNT\s+STATE\s+5H\s+7D\s+RUNS OUT\s+IN FLIGHT\s+REPORTED\s+VERSION$/);
     for (const nodeId of ['node-a', 'node-b']) {
       const cells = (lines.find((l) => l.startsWith(`${nodeId} `)) ?? '').split(/\s{2,}/);
       expect(cells.slice(2, 5)).toEqual([`${nodeId}@example.test`, 'available', expect.stringMatching(/^\d+%, resets in \S+/) as string]);

@@ -115,10 +115,10 @@ describe('switchyard keys --betas', () => {
 
     const list = await cli(['keys', 'list'], ADMIN_TOKEN);
     const [header, ...rows] = list.out;
-    expect(header).toMatch(/^ID\s+NAME\s+KEY\s+STATUS\s+RPM\s+CONCURRENCY\s+TOKENS\/DAY\s+MODELS\s+BETAS\s+EXPIRES\s+CREATED$/);
+    expect(header).toMatch(/^ID\s+NAME\s+KEY\s+STATUS\s+RPM\s+CONCURRENCY\s+TOKENS\/DAY\s+USD\/DAY\s+USD\/MONTH\s+MODELS\s+BETAS\s+EXPIRES\s+CREATED$/);
     const cells = (id: string) => (rows.find((r) => r.startsWith(id)) ?? '').split(/\s{2,}/);
-    expect(cells(keyId)[8]).toBe('context-1m-2025-08-07,fine-grained-tool-streaming-2025-05-14');
-    expect(cells(plain)[8]).toBe('any');
+    expect(cells(keyId)[10]).toBe('context-1m-2025-08-07,fine-grained-tool-streaming-2025-05-14');
+    expect(cells(plain)[10]).toBe('any');
 
     const narrowed = await cli(['keys', 'update', keyId, '--betas', 'context-1m-2025-08-07'], ADMIN_TOKEN);
     expect(narrowed.out[0]).toBe(`Updated key 'beta-user' (${keyId}): allowedBetas.`);
