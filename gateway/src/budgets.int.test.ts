@@ -209,6 +209,9 @@ it('charges an aborted stream at least the estimate of what was relayed', async 
   expect(recent.estimatedOutputTokens).toBeGreaterThan(recent.outputTokens);
   expect(day.costMicros ?? 0).toBeGreaterThanOrEqual(estimateCost);
   expect(day.costMicros ?? 0).toBeGreaterThan(exactCost);
+  // The daily token budget charges it the same way: at least the estimate of what was relayed, per side.
+  expect(day.chargedTokens).toBe(Math.max(recent.inputTokens, recent.estimatedInputTokens) + Math.max(recent.outputTokens, recent.estimatedOutputTokens));
+  expect(day.chargedTokens).toBeGreaterThan(recent.inputTokens + recent.outputTokens);
 });
 
 describe('two gateways', () => {
