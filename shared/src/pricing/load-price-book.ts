@@ -5,12 +5,16 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { calcPrice, extractUsage, findProvider, type ModelInfo, type Provider, type Usage } from '@pydantic/genai-prices';
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
+import { emptyUsage } from '../anthropic/usage.js';
 import type { PriceBook, PricedUsage, RequestCost } from './price-book.js';
 import { PricesFileError, readPricesFile } from './prices-file.js';
 
 const PACKAGE = '@pydantic/genai-prices';
 const MICROS_PER_DOLLAR = 1_000_000;
+/** Model names whose match is remembered (a name the data does not know is remembered as unpriced). */
+const MATCHED_MODELS_KEPT = 1_000;
 const PackageJsonSchema = z.object({ name: z.string(), version: z.string().min(1) });
 
 export interface LoadPriceBookOptions {
@@ -68,14 +72,7 @@ function checkPricedByLibrary(file: string, models: readonly ModelInfo[], anthro
 }
 const PROBE_MODEL = 'switchyard-prices-file-probe';
 
-const NO_TOKENS: PricedUsage = {
-  inputTokens: 0,
-  outputTokens: 0,
-  cacheCreationInputTokens: 0,
-  cacheCreation5mInputTokens: 0,
-  cacheCreation1hInputTokens: 0,
-  cacheReadInputTokens: 0,
-};
+const NO_TOKENS: PricedUsage = emptyUsage();
 
 /**
  * Loads the price data once (synchronous; fails fast on a bad PRICES_FILE with a PricesFileError naming the
@@ -99,7 +96,22 @@ export function loadPriceBook(options: LoadPriceBookOptions = {}): PriceBook {
   }
 
   const toUsage = (u: PricedUsage): Usage => extractUsage(provider, anthropicUsage(u)).usage;
-  const price = (model: string, usage: Usage, at: number) => calcPrice(usage, model, { provider, timestamp: new Date(at) });
+  // calcPrice normalises the whole provider it is given on every call (~25 µs a model here): each model name is
+  // matched once against all of them, then priced through a provider holding only the model it matched.
+  const matched = new LRUCache<string, { provider: Provider | null }>({ max: MATCHED_MODELS_KEPT });
+  const providerFor = (model: string, usage: Usage, at: number): Provider | null => {
+    let entry = matched.get(model);
+    if (entry === undefined) {
+      const found = calcPrice(usage, model, { provider, timestamp: new Date(at) });
+      entry = { provider: found === null ? null : { ...provider, models: [found.model] } };
+      matched.set(model, entry);
+    }
+    return entry.provider;
+  };
+  const price = (model: string, usage: Usage, at: number) => {
+    const one = providerFor(model, usage, at);
+    return one === null ? null : calcPrice(usage, model, { provider: one, timestamp: new Date(at) });
+  };
 
   function cost(model: string, usage: PricedUsage, at: number = Date.now()): RequestCost {
     const charged = toUsage(usage);
@@ -122,7 +134,7 @@ export function loadPriceBook(options: LoadPriceBookOptions = {}): PriceBook {
       const asks: PricedUsage[] = [{ ...NO_TOKENS, inputTokens: bytes, outputTokens: output }];
       if (cacheWrite !== 'none') asks.push({ ...NO_TOKENS, cacheCreationInputTokens: bytes, cacheCreation5mInputTokens: bytes, outputTokens: output });
       if (cacheWrite === '1h') asks.push({ ...NO_TOKENS, cacheCreationInputTokens: bytes, cacheCreation1hInputTokens: bytes, outputTokens: output });
-      return Math.max(...asks.map((u) => cost(model, u).costMicros));
+      return Math.max(...asks.map((u) => micros(price(model, toUsage(u), Date.now())?.total_price ?? 0)));
     },
   };
 }
