@@ -9,8 +9,6 @@ export interface ParsedBody {
   thinking: boolean;
   /** `max_tokens` when it is a positive integer (anything else Anthropic refuses with 400). */
   maxTokens?: number;
-  /** The most expensive prompt-cache write the body may ask for (for its budget reservation). */
-  cacheWrite?: CacheWrite;
   /** The prompt's parts as sent (tools, system, messages), for stickiness and the usage digest. */
   tools?: unknown;
   system?: unknown;
@@ -87,7 +85,6 @@ export function parseBody(body: Buffer): ParsedBody {
     stream: o.stream === true,
     thinking: typeof thinking === 'object' && thinking !== null && (thinking.type === 'enabled' || thinking.type === 'adaptive'),
     ...(Number.isSafeInteger(o.max_tokens) && (o.max_tokens as number) > 0 ? { maxTokens: o.max_tokens as number } : {}),
-    cacheWrite: cacheWriteOf(body, o),
     tools: o.tools,
     system: o.system,
     messages: o.messages,

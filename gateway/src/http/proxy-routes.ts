@@ -1,13 +1,13 @@
 import type { Request, Response } from 'express';
 import { AppError, type Logger, type PriceBook } from '@switchyard/shared';
 import { presentedKey, type KeyAuthenticator, type KeyRecord } from '../keys/index.js';
-import { betaRefusal, modelRefusal, requestReservation, type Admission, type KeyLimiter } from '../limits/index.js';
+import { betaRefusal, hasBudget, modelRefusal, requestReservation, type Admission, type KeyLimiter } from '../limits/index.js';
 import type { ProxyMetrics, RequestObservation } from '../metrics/index.js';
 import type { Forwarder } from '../proxy/index.js';
 import { chooseNodes, sessionKeyOf, stickyTargetAfter, type RegistrySnapshot, type StickyStore } from '../routing/index.js';
 import { trackRequestUsage, type RequestUsage, type UsageDraft } from '../usage/index.js';
 import { holdBody, type BodyBudget } from './body-budget.js';
-import { parseBody, type ParsedBody } from './parse-body.js';
+import { cacheWriteOf, parseBody, type ParsedBody } from './parse-body.js';
 import { localsOf } from './request-context.js';
 
 /** Counters the gateway keeps about its traffic (exported as metrics later). */
@@ -159,8 +159,9 @@ async function admitAndForward(
       const modelError = modelRefusal(key.allowedModels, parsed.model);
       if (modelError !== undefined) throw modelError;
     }
-    if (route === 'messages') {
-      const input = { requestId, bodyBytes: body.length, model: parsed.model, maxTokens: parsed.maxTokens, cacheWrite: parsed.cacheWrite ?? 'none' } as const;
+    // Only a key with a budget reserves: pricing the reservation is the one part of it that costs CPU.
+    if (route === 'messages' && hasBudget(key)) {
+      const input = { requestId, bodyBytes: body.length, model: parsed.model, maxTokens: parsed.maxTokens, cacheWrite: cacheWriteOf(body, parsed) } as const;
       // A key this gateway saw for the first time a moment ago: its figures are being read (one round trip);
       // reserving before they arrive would measure a burst against nothing spent.
       const reading = admission.budgetFiguresRead();

@@ -3,6 +3,6 @@ export { createKeyLimiter, type Admission, type Admitted, type BudgetRefusal, ty
 export { formatUsd } from './budget-check.js';
 export { requestReservation } from './request-reservation.js';
 export type { LimitStore } from './limit-sync.js';
-export type { LimitedKey } from './limit-state.js';
+export { hasBudget, type LimitedKey } from './limit-state.js';
 export { isModelAllowed, modelRefusal } from './model-match.js';
 export { betaRefusal } from './beta-match.js';

@@ -14,7 +14,7 @@ const BOOK: Pick<PriceBook, 'reservationMicros'> = {
 function reservationOf(body: string) {
   const bytes = Buffer.from(body);
   const parsed = parseBody(bytes);
-  return requestReservation(BOOK, { requestId: 'req_1', bodyBytes: bytes.length, model: parsed.model, maxTokens: parsed.maxTokens, cacheWrite: parsed.cacheWrite ?? 'none' });
+  return requestReservation(BOOK, { requestId: 'req_1', bodyBytes: bytes.length, model: parsed.model, maxTokens: parsed.maxTokens, cacheWrite: cacheWriteOf(bytes, parsed) });
 }
 
 describe('what a request reserves', () => {
