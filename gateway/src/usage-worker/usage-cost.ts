@@ -1,5 +1,5 @@
 // What one counted request cost (docs/COST.md): its charged usage priced by the PriceBook, in micro-dollars.
-import type { PriceBook, PricedUsage, UsageCounters, UsageJob } from '@switchyard/shared';
+import { emptyUsage, type PriceBook, type PricedUsage, type UsageCounters, type UsageJob } from '@switchyard/shared';
 import type { UsageEstimates } from './usage-totals.js';
 
 /** The dollar counters of one request. */
@@ -13,15 +13,7 @@ export const NO_COST: CostCounters = { costMicros: 0, apiEquivalentMicros: 0, ca
  * exact total is plain input.
  */
 export function chargedUsage(job: Pick<UsageJob, 'usage' | 'aborted' | 'brokeMidStream'>, est: Pick<UsageEstimates, 'estimatedInputTokens' | 'estimatedOutputTokens'>): PricedUsage {
-  const u = job.usage;
-  const exact: PricedUsage = {
-    inputTokens: u?.inputTokens ?? 0,
-    outputTokens: u?.outputTokens ?? 0,
-    cacheCreationInputTokens: u?.cacheCreationInputTokens ?? 0,
-    cacheCreation5mInputTokens: u?.cacheCreation5mInputTokens ?? 0,
-    cacheCreation1hInputTokens: u?.cacheCreation1hInputTokens ?? 0,
-    cacheReadInputTokens: u?.cacheReadInputTokens ?? 0,
-  };
+  const exact: PricedUsage = job.usage ?? emptyUsage();
   if (!job.aborted && !job.brokeMidStream) return exact;
   const exactInput = exact.inputTokens + exact.cacheCreationInputTokens + exact.cacheReadInputTokens;
   return {

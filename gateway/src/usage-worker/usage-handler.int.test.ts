@@ -142,6 +142,8 @@ describe('totals', () => {
       durationMs: '812',
       costMicros: String(priced.costMicros),
       cacheSavingsMicros: String(priced.cacheSavingsMicros),
+      // A whole answer is charged its exact tokens: input, cache writes and reads, output.
+      chargedTokens: String(21 + 300 + 4000 + 9),
     };
     for (const key of [keys.usage('key', 'key_alpha', DAY), keys.usage('node', 'node-a', DAY), keys.usage('model', 'claude-sonnet-4-6', DAY), keys.usage('global', 'all', DAY), keys.usageAllTime()]) {
       expect({ key, hash: await redis.hgetall(key) }).toEqual({ key, hash: expected });
