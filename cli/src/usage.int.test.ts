@@ -6,8 +6,8 @@ import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import express from 'express';
 import type { Redis } from 'ioredis';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, utcDay, type SharedStore, type UsageCounterField } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, utcDay, type SharedStore } from '@switchyard/shared';
+import { deleteKeys, testRedisUrl, uniquePrefix, writeCountedUsage, type CountedUsage } from '@switchyard/shared/testing';
 import { createAdminRouter } from '../../gateway/src/admin/index.js';
 import { runCli } from './run.js';
 
@@ -23,41 +23,18 @@ let store: SharedStore;
 let server: Server;
 let url = '';
 
-interface Counted {
-  day: string;
-  keyId: string;
-  nodeId: string;
-  model: string;
-  counters: Partial<Record<UsageCounterField, number>>;
-}
-
-const COUNTED: Counted[] = [
+const COUNTED: CountedUsage[] = [
   {
     day: TODAY,
     keyId: 'key_alpha',
     nodeId: 'node-a',
     model: 'claude-sonnet-4-5',
     counters: { requests: 2, inputTokens: 100, cacheCreationInputTokens: 10, cacheReadInputTokens: 1000, outputTokens: 50, costMicros: 1_234_567, apiEquivalentMicros: 1_234_567, cacheSavingsMicros: 2_700, durationMs: 900 },
+    priceVersion: 'genai-prices@0.1.8',
   },
-  { day: YESTERDAY, keyId: 'key_alpha', nodeId: 'node-b', model: 'claude-sonnet-4-5', counters: { requests: 1, inputTokens: 40, outputTokens: 5, costMicros: 200_000, cacheMisses: 1, stickyMoves: 1, durationMs: 300 } },
+  { day: YESTERDAY, keyId: 'key_alpha', nodeId: 'node-b', model: 'claude-sonnet-4-5', counters: { requests: 1, inputTokens: 40, outputTokens: 5, costMicros: 200_000, cacheMisses: 1, stickyMoves: 1, durationMs: 300 }, priceVersion: 'genai-prices@0.1.8' },
   { day: TODAY, keyId: 'key_beta', nodeId: 'node-b', model: 'private-model', counters: { requests: 1, inputTokens: 30, outputTokens: 3, unpricedRequests: 1, cacheSavingsMicros: -1_250, durationMs: 200 } },
 ];
-
-async function count(c: Counted): Promise<void> {
-  const hashes = [
-    keys.usage('global', 'all', c.day),
-    keys.usage('key', c.keyId, c.day),
-    keys.usage('node', c.nodeId, c.day),
-    keys.usage('model', c.model, c.day),
-    keys.usageAllTime(),
-    keys.usageMonth(c.keyId, c.day.slice(0, 7)),
-  ];
-  const tx = client.multi();
-  for (const hash of hashes) for (const [field, by] of Object.entries(c.counters)) tx.hincrby(hash, field, by);
-  tx.sadd(keys.usageIndex('key', c.day), c.keyId).sadd(keys.usageIndex('node', c.day), c.nodeId).sadd(keys.usageIndex('model', c.day), c.model);
-  if (c.counters.costMicros !== undefined) tx.sadd(keys.usagePriceVersions(c.day), 'genai-prices@0.1.8');
-  await tx.exec();
-}
 
 async function cli(args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];
@@ -107,7 +84,7 @@ beforeAll(async () => {
   server = createServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  for (const c of COUNTED) await count(c);
+  for (const c of COUNTED) await writeCountedUsage(client, keys, c);
   await client.lpush(
     keys.recent(),
     JSON.stringify({ requestId: 'req_priced', at: NOW - 5_000, keyId: 'key_alpha', nodeId: 'node-a', model: 'claude-sonnet-4-5', stream: false, status: 200, aborted: false, stopReason: 'end_turn', inputTokens: 100, outputTokens: 50, cacheCreationInputTokens: 10, cacheReadInputTokens: 1000, estimatedInputTokens: 1100, estimatedOutputTokens: 50, estimateApproximate: false, durationMs: 450, ttfbMs: 120, costMicros: 617_283, priced: true, cacheSavingsMicros: 1_350 }),

@@ -11,8 +11,8 @@ import { randomBytes } from 'node:crypto';
 import express from 'express';
 import type { Redis } from 'ioredis';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, utcDay, type AlertEvent, type SharedStore, type UsageCounterField } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, utcDay, type AlertEvent, type SharedStore } from '@switchyard/shared';
+import { deleteKeys, testRedisUrl, uniquePrefix, writeCountedUsage, type CountedUsage } from '@switchyard/shared/testing';
 import { createAdminRouter } from '../admin/index.js';
 import { createDashboardRouter } from './dashboard-router.js';
 
@@ -34,33 +34,7 @@ let server: Server;
 let baseUrl = '';
 let browser: Browser | undefined;
 
-interface Counted {
-  day: string;
-  keyId: string;
-  nodeId: string;
-  model: string;
-  counters: Partial<Record<UsageCounterField, number>>;
-  priceVersion?: string;
-}
-
-/** What the worker's script does for one batch of requests. */
-async function count(c: Counted): Promise<void> {
-  const hashes = [
-    keys.usage('global', 'all', c.day),
-    keys.usage('key', c.keyId, c.day),
-    keys.usage('node', c.nodeId, c.day),
-    keys.usage('model', c.model, c.day),
-    keys.usageAllTime(),
-    keys.usageMonth(c.keyId, c.day.slice(0, 7)),
-  ];
-  const tx = client.multi();
-  for (const hash of hashes) for (const [field, by] of Object.entries(c.counters)) tx.hincrby(hash, field, by);
-  tx.sadd(keys.usageIndex('key', c.day), c.keyId).sadd(keys.usageIndex('node', c.day), c.nodeId).sadd(keys.usageIndex('model', c.day), c.model);
-  if (c.priceVersion !== undefined) tx.sadd(keys.usagePriceVersions(c.day), c.priceVersion);
-  await tx.exec();
-}
-
-function traffic(alice: string, bob: string): Counted[] {
+function traffic(alice: string, bob: string): CountedUsage[] {
   const sonnet = 'claude-sonnet-4-5';
   const opus = 'claude-opus-4-1';
   const v = 'genai-prices@0.1.8';
@@ -114,7 +88,7 @@ beforeAll(async () => {
       return ((await res.json()) as { record: { id: string } }).record.id;
     }),
   );
-  for (const c of traffic(created[0] ?? '', created[1] ?? '')) await count(c);
+  for (const c of traffic(created[0] ?? '', created[1] ?? '')) await writeCountedUsage(client, keys, c);
   await client.lpush(
     keys.recent(),
     JSON.stringify(recentEntry('req_old', NOW - 60_000, 'claude-sonnet-4-5', { costMicros: 123, priced: true, cacheSavingsMicros: 0 })),

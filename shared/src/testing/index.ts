@@ -11,3 +11,4 @@ export * from './memory-store.js';
 export * from './fake-anthropic/index.js';
 export * from './fake-anthropic-process.js';
 export * from './seeded-random.js';
+export * from './usage-fixtures.js';
