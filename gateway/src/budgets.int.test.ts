@@ -89,9 +89,15 @@ async function counted(id: string, sent: number): Promise<Record<string, number>
 const tokensOf = (day: Record<string, number>) =>
   (day.inputTokens ?? 0) + (day.outputTokens ?? 0) + (day.cacheCreationInputTokens ?? 0) + (day.cacheReadInputTokens ?? 0);
 
+/** What the gateway publishes as held for the key (keys.budgetReserved: `micros:tokens:atMs` per instance), summed. */
+async function heldBy(keyId: string): Promise<number> {
+  const fields = Object.values(await redis.hgetall(createKeyspace(chain.prefix).budgetReserved(keyId)));
+  return fields.reduce((sum, v) => sum + Number(v.split(':')[0]) + Number(v.split(':')[1]), 0);
+}
+
 /**
- * Bursts of BURST concurrent requests, each once the previous one is counted (and the gateway has had two sync
- * rounds to settle their reservations), until a burst is refused whole. Returns every answer and the last counts.
+ * Bursts of BURST concurrent requests, each once the previous one is counted and the gateway has settled its
+ * reservations (it publishes 0 held), until a burst is refused whole. Returns every answer and the last counts.
  */
 async function burstsUntilRefused(key: { key: string; id: string }): Promise<{ answers: Answer[]; day: Record<string, number>; bursts: number }> {
   // The first burst is the gateway's first sight of the key: its requests wait for the one read of the key's
@@ -103,7 +109,7 @@ async function burstsUntilRefused(key: { key: string; id: string }): Promise<{ a
     answers.push(...wave);
     day = await counted(key.id, answers.length);
     if (wave.every((a) => a.status === 429)) return { answers, day, bursts: burst };
-    await sleep(2_500);
+    await until('the burst\'s reservations settled', async () => ((await heldBy(key.id)) === 0 ? true : undefined));
   }
   throw new Error(`the key was never refused outright: ${JSON.stringify(day)}`);
 }
