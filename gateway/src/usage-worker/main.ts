@@ -53,6 +53,9 @@ function watchRedis(connection: Redis, log: Logger): { report(err: unknown): voi
     report(err) {
       // While Redis is away every BullMQ loop fails the same way; anything else is worth a line of its own.
       if (down || connection.status !== 'ready') report(err);
+      // A job whose lock went with a Redis restart (or that stalled) is taken again, and its usage:done marker
+      // keeps it from counting twice: worth knowing, not an error.
+      else if (err instanceof Error && err.message.startsWith('Missing lock for job')) log.warn('usage job lost its lock: it is taken again and counted once', { reason: err.message });
       else log.error('worker error', { err });
     },
   };

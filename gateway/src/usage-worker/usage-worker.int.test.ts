@@ -222,6 +222,11 @@ it('rides out a Redis restart, saying so once, and counts what was queued before
     const svc = await s.start();
     await addAll(s.queue, Array.from({ length: 5 }, (_, i) => usageJob(i)));
     await waitFor('the first jobs', async () => (await counted(s, client)) === 5, 30_000, svc);
+    // Counted is not yet finished: each job's move to completed follows its count. Stop Redis once it is idle.
+    await waitFor('the first jobs finished', async () => {
+      const c = await s.queue.getJobCounts('active', 'waiting', 'delayed');
+      return (c.active ?? 0) + (c.waiting ?? 0) + (c.delayed ?? 0) === 0;
+    }, 30_000, svc);
 
     await server.stop();
     await new Promise((r) => setTimeout(r, 3_000));
