@@ -1,21 +1,13 @@
 // Dollars from GET /admin/usage: the range's cost and what subscription accounts served at API prices, then a
 // cost-per-day chart (hand-drawn SVG). Every figure is printed from the integer micro-dollars the API answers, so
 // what the page shows is the API's number to the last micro-dollar.
-import { formatInt, formatUsdAxis, formatUsdMicros, h, s } from './dom.js';
+import { formatInt, formatUsdAxis, formatUsdMicros, h, niceCeil, s } from './dom.js';
 
 const W = 960;
 const H = 220;
 const PAD = { left: 64, right: 12, top: 18, bottom: 34 };
 /** Up to this many days each bar carries its figure above it; beyond, the figures are in the bars' titles and the table. */
 const LABELLED_DAYS = 14;
-
-/** The smallest 1/2/5 × 10^n at or above n, so the axis reads in round numbers. */
-function niceCeil(n) {
-  if (n <= 0) return 1;
-  const magnitude = 10 ** Math.floor(Math.log10(n));
-  const step = [1, 2, 5, 10].find((m) => m * magnitude >= n) ?? 10;
-  return step * magnitude;
-}
 
 function tile(testid, label, value, note, extra = {}) {
   return h(

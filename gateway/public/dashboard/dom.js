@@ -107,3 +107,11 @@ export function formatUsdAxis(usd) {
 export function formatShare(share) {
   return share === null || share === undefined || !Number.isFinite(share) ? '–' : `${(share * 100).toFixed(1)}%`;
 }
+
+/** The smallest 1/2/5 × 10^n at or above n, so the axis reads in round numbers. */
+export function niceCeil(n) {
+  if (n <= 0) return 1;
+  const magnitude = 10 ** Math.floor(Math.log10(n));
+  const step = [1, 2, 5, 10].find((m) => m * magnitude >= n) ?? 10;
+  return step * magnitude;
+}

@@ -1,20 +1,12 @@
 // Token usage from GET /admin/usage: the totals, and per day, per key and per model a chart (hand-drawn SVG)
 // with the same numbers as a table beneath it, so every bar can be read as text; each row with its cost and how much
 // of its input the prompt cache served.
-import { formatCompact, formatInt, formatShare, formatSpan, formatUsdMicros, h, s, truncate } from './dom.js';
+import { formatCompact, formatInt, formatShare, formatSpan, formatUsdMicros, h, niceCeil, s, truncate } from './dom.js';
 
 const DAY_W = 960;
 const DAY_H = 220;
 const PAD = { left: 56, right: 12, top: 14, bottom: 34 };
 const BAR_ROWS = 8;
-
-/** The smallest 1/2/5 × 10^n at or above n, so the axis reads in round numbers. */
-function niceCeil(n) {
-  if (n <= 0) return 1;
-  const magnitude = 10 ** Math.floor(Math.log10(n));
-  const step = [1, 2, 5, 10].find((m) => m * magnitude >= n) ?? 10;
-  return step * magnitude;
-}
 
 function barTitle(label, row) {
   return `${label} · sent ${formatInt(row.sentTokens)} · received ${formatInt(row.receivedTokens)} tokens · ${formatInt(row.requests)} requests`;
