@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { AppError, type Logger, type PriceBook } from '@switchyard/shared';
+import { AppError, withDeadline, type Logger, type PriceBook } from '@switchyard/shared';
 import { presentedKey, type KeyAuthenticator, type KeyRecord } from '../keys/index.js';
 import { betaRefusal, hasBudget, modelRefusal, requestReservation, type Admission, type KeyLimiter } from '../limits/index.js';
 import type { ProxyMetrics, RequestObservation } from '../metrics/index.js';
@@ -165,7 +165,7 @@ async function admitAndForward(
       // A key this gateway saw for the first time a moment ago: its figures are being read (one round trip);
       // reserving before they arrive would measure a burst against nothing spent.
       const reading = admission.budgetFiguresRead();
-      if (reading !== undefined) await settledWithin(reading, BUDGET_READ_WAIT_MS);
+      if (reading !== undefined) await withDeadline(reading, BUDGET_READ_WAIT_MS, 'budget figures').catch(() => undefined);
       const budgetError = admission.reserve(requestReservation(deps.priceBook, input));
       if (budgetError !== undefined) throw budgetError;
     }
@@ -234,13 +234,6 @@ async function admitAndForward(
  * start, or 10 idle minutes). Past it (Redis slow or away) it reserves on what this gateway knows: docs/BUDGETS.md.
  */
 export const BUDGET_READ_WAIT_MS = 2_000;
-
-/** Resolves when `work` settles or after `ms`, whichever is first (never rejects). */
-async function settledWithin(work: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}
 
 function expectsContinue(req: Request): boolean {
   const expect = req.headers.expect;
