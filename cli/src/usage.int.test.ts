@@ -8,7 +8,7 @@ import express from 'express';
 import type { Redis } from 'ioredis';
 import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, utcDay, type SharedStore } from '@switchyard/shared';
 import { deleteKeys, testRedisUrl, uniquePrefix, writeCountedUsage, type CountedUsage } from '@switchyard/shared/testing';
-import { createAdminRouter } from '../../gateway/src/admin/index.js';
+import { createAdminRouter, type UsageRow, type UsageTotals } from '../../gateway/src/admin/index.js';
 import { runCli } from './run.js';
 
 const ADMIN_TOKEN = randomBytes(32).toString('hex');
@@ -43,22 +43,10 @@ async function cli(args: string[]): Promise<{ code: number; out: string[]; err: 
   return { code, out, err };
 }
 
-interface ApiRow {
-  id: string;
-  requests: number;
-  costUsd: number;
-  apiEquivalentUsd: number;
-  cacheSavingsUsd: number;
-  cacheReadShare: number | null;
-  cacheMisses: number;
-  stickyMoves: number;
-  unpricedRequests: number;
-}
-
-async function api(by: string): Promise<{ rows: ApiRow[]; totals: ApiRow }> {
+async function api(by: string): Promise<{ rows: UsageRow[]; totals: UsageTotals }> {
   const res = await fetch(`${url}/admin/usage?by=${by}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   expect(res.status).toBe(200);
-  return (await res.json()) as { rows: ApiRow[]; totals: ApiRow };
+  return (await res.json()) as { rows: UsageRow[]; totals: UsageTotals };
 }
 
 /**

@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, utcDay, type AlertEvent, type SharedStore } from '@switchyard/shared';
 import { deleteKeys, testRedisUrl, uniquePrefix, writeCountedUsage, type CountedUsage } from '@switchyard/shared/testing';
-import { createAdminRouter } from '../admin/index.js';
+import { createAdminRouter, type UsageRow } from '../admin/index.js';
 import { createDashboardRouter } from './dashboard-router.js';
 
 jest.setTimeout(60_000);
@@ -110,18 +110,8 @@ afterAll(async () => {
 
 // ---- the API's numbers ----
 
-interface Row {
-  id: string;
-  requests: number;
-  costUsd: number;
-  apiEquivalentUsd: number;
-  cacheSavingsUsd: number;
-  cacheReadShare: number | null;
-  cacheMisses: number;
-  stickyMoves: number;
-  unpricedRequests: number;
-  priceVersions?: string[];
-}
+/** The figures of a GET /admin/usage row these checks compare with the page. */
+type Row = Pick<UsageRow, 'id' | 'requests' | 'costUsd' | 'apiEquivalentUsd' | 'cacheSavingsUsd' | 'cacheReadShare' | 'cacheMisses' | 'stickyMoves' | 'unpricedRequests' | 'priceVersions'>;
 interface Report {
   from: string;
   to: string;
