@@ -21,7 +21,13 @@ export const CountTokensRequestSchema = z.looseObject({
   messages: z.array(MessageParamSchema).min(1),
   system: z.union([z.string(), z.array(BlockSchema)]).optional(),
   tools: z.array(z.looseObject({ name: z.string().min(1), input_schema: z.unknown().optional() })).optional(),
-  tool_choice: z.looseObject({ type: z.enum(['auto', 'any', 'tool', 'none']), name: z.string().optional() }).optional(),
+  tool_choice: z
+    .looseObject({
+      type: z.enum(['auto', 'any', 'tool', 'none']),
+      name: z.string().optional(),
+      disable_parallel_tool_use: z.boolean().optional(),
+    })
+    .optional(),
   thinking: z.looseObject({ type: z.string() }).optional(),
 });
 export type CountTokensRequest = z.infer<typeof CountTokensRequestSchema>;
@@ -104,18 +110,29 @@ function sampleObject(schema: unknown, depth = 0): Record<string, unknown> {
   return Object.fromEntries(Object.entries(properties).map(([key, value]) => [key, sampleValue(value, depth)]));
 }
 
-function chosenTool(request: MessagesRequest): { name: string; input_schema?: unknown } | undefined {
+type ToolParam = { name: string; input_schema?: unknown };
+
+/**
+ * The tools the answer calls: the named one for `tool`, the first for `any`, none otherwise. With
+ * `parallelToolUse`, `any` calls every tool listed, in order, unless the request disables parallel tool use.
+ */
+function chosenTools(request: MessagesRequest, parallelToolUse: boolean): ToolParam[] {
   const choice = request.tool_choice;
   const tools = request.tools ?? [];
-  if (choice?.type === 'tool') return tools.find((tool) => tool.name === choice.name) ?? tools[0];
-  return choice?.type === 'any' ? tools[0] : undefined;
+  if (choice?.type === 'tool') {
+    const named = tools.find((tool) => tool.name === choice.name) ?? tools[0];
+    return named ? [named] : [];
+  }
+  if (choice?.type !== 'any') return [];
+  if (parallelToolUse && choice.disable_parallel_tool_use !== true) return tools;
+  return tools.slice(0, 1);
 }
 
 /** Plans the deterministic answer to a validated request. */
 export function planMessage(
   request: MessagesRequest,
   usage: CacheUsage,
-  options: { textDeltas: number; responseText?: string | ((body: unknown) => string) },
+  options: { textDeltas: number; responseText?: string | ((body: unknown) => string); parallelToolUse?: boolean },
 ): MessagePlan {
   const blocks: PlannedBlock[] = [];
   let budget = request.max_tokens;
@@ -134,14 +151,17 @@ export function planMessage(
   if (text !== wanted) stopReason = 'max_tokens';
   budget -= countTextTokens(text);
   blocks.push({ type: 'text', text, chunks: splitText(text, options.textDeltas) });
-  const tool = stopReason === 'end_turn' ? chosenTool(request) : undefined;
-  if (tool) {
+  const tools = stopReason === 'end_turn' ? chosenTools(request, options.parallelToolUse === true) : [];
+  for (const tool of tools) {
     const input = sampleObject(tool.input_schema);
     const json = JSON.stringify(input);
-    if (countTextTokens(json) <= budget) {
-      blocks.push({ type: 'tool_use', id: newToolUseId(), name: tool.name, input, chunks: splitText(json, 3) });
-      stopReason = 'tool_use';
-    } else stopReason = 'max_tokens';
+    if (countTextTokens(json) > budget) {
+      stopReason = 'max_tokens';
+      break;
+    }
+    budget -= countTextTokens(json);
+    blocks.push({ type: 'tool_use', id: newToolUseId(), name: tool.name, input, chunks: splitText(json, 3) });
+    stopReason = 'tool_use';
   }
   return { id: newMessageId(), model: request.model, blocks, stopReason, usage, outputTokens: outputTokens(blocks) };
 }

@@ -36,6 +36,11 @@ export interface Timing {
   textDeltas: number;
   /** The assistant's text; a function sees the parsed request body. */
   responseText?: string | ((body: unknown) => string);
+  /**
+   * With `tool_choice: {type: 'any'}`, call every tool listed (one tool_use block each, in order) instead of the
+   * first, unless the request sets `disable_parallel_tool_use`. Default false.
+   */
+  parallelToolUse?: boolean;
 }
 
 /** Options of createFakeAnthropic. */
