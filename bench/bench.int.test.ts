@@ -40,6 +40,7 @@ interface Results {
     latency1kb: Comparison;
     latency1mb: Comparison;
     firstDelta: Comparison;
+    openAi1kb: Comparison;
     fidelity1kb: { equal: boolean };
     fidelity1mb: { equal: boolean };
     heldStreams: { streams: number; opened: number; upstreamClosedMs: number; socketsBackMs: number; memory: Record<'gateway' | 'node', { beforeMb: number; withMb: number }> };
@@ -70,7 +71,7 @@ it('runs every scenario in quick mode, reports numbers, and cleans up after itse
   expect(results.machine.cpuModel).not.toBe('');
   expect(results.machine.gitSha).toMatch(/^[0-9a-f]{40}$/);
 
-  const latency: [Comparison, number][] = [[s.latency1kb, results.counts.seqSmall], [s.latency1mb, results.counts.seqLarge], [s.firstDelta, 1]];
+  const latency: [Comparison, number][] = [[s.latency1kb, results.counts.seqSmall], [s.latency1mb, results.counts.seqLarge], [s.firstDelta, 1], [s.openAi1kb, results.counts.seqSmall]];
   for (const [c, n] of latency) {
     expect(c.errors).toEqual({ direct: 0, chain: 0 });
     expect(c.direct.n).toBeGreaterThanOrEqual(n);

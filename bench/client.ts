@@ -46,15 +46,34 @@ export function createTarget(route: Route, baseUrl: string, credential: Record<s
   return { route, host: url.hostname, port: Number(url.port), agent, credential, sent: 0 };
 }
 
-const PATH = '/v1/messages?beta=true';
+/** A client format: the path it posts to and how its stream shows the first text and its end. */
+export interface Wire {
+  path: string;
+  isText(frame: string): boolean;
+  isEnd(frame: string): boolean;
+}
 
-function requestOptions(target: Target, headers: Record<string, string>, body: Buffer, agent: http.Agent): http.RequestOptions {
+/** Anthropic's Messages API, as Claude Code calls it. */
+export const MESSAGES_WIRE: Wire = {
+  path: '/v1/messages?beta=true',
+  isText: (frame) => frame.includes('"text_delta"'),
+  isEnd: (frame) => frame.startsWith('event: message_stop'),
+};
+
+/** OpenAI's Chat Completions (docs/OPENAI.md): text in `delta.content`, the end as `data: [DONE]`. */
+export const CHAT_WIRE: Wire = {
+  path: '/v1/chat/completions',
+  isText: (frame) => frame.includes('"content":"') && !frame.includes('"content":""'),
+  isEnd: (frame) => frame === 'data: [DONE]',
+};
+
+function requestOptions(target: Target, headers: Record<string, string>, body: Buffer, agent: http.Agent, path = MESSAGES_WIRE.path): http.RequestOptions {
   target.sent++;
   return {
     host: target.host,
     port: target.port,
     method: 'POST',
-    path: PATH,
+    path,
     agent,
     headers: { ...headers, ...target.credential, 'content-length': String(body.length) },
   };
@@ -81,7 +100,8 @@ function frameSplitter(onFrame: (frame: string) => void): (chunk: string) => voi
  * const x = await exchange(chain, body, claudeCodeHeaders('s'));
  * if (x.ok) latencies.push(x.totalMs);
  */
-export function exchange(target: Target, body: Buffer, headers: Record<string, string>, opts: { keepText?: boolean; agent?: http.Agent } = {}): Promise<Exchange> {
+export function exchange(target: Target, body: Buffer, headers: Record<string, string>, opts: { keepText?: boolean; agent?: http.Agent; wire?: Wire } = {}): Promise<Exchange> {
+  const wire = opts.wire ?? MESSAGES_WIRE;
   return new Promise((resolve) => {
     const started = performance.now();
     const x: Exchange = { route: target.route, ok: false, status: 0, headersMs: Number.NaN, firstTextMs: Number.NaN, totalMs: Number.NaN, bytes: 0, frames: 0 };
@@ -98,10 +118,10 @@ export function exchange(target: Target, body: Buffer, headers: Record<string, s
     };
     const split = frameSplitter((frame) => {
       x.frames++;
-      if (Number.isNaN(x.firstTextMs) && frame.includes('"text_delta"')) x.firstTextMs = performance.now() - started;
-      if (frame.startsWith('event: message_stop')) stopped = true;
+      if (Number.isNaN(x.firstTextMs) && wire.isText(frame)) x.firstTextMs = performance.now() - started;
+      if (wire.isEnd(frame)) stopped = true;
     });
-    const req = http.request(requestOptions(target, headers, body, opts.agent ?? target.agent), (res) => {
+    const req = http.request(requestOptions(target, headers, body, opts.agent ?? target.agent, wire.path), (res) => {
       x.status = res.statusCode ?? 0;
       x.headersMs = performance.now() - started;
       const id = res.headers['request-id'];

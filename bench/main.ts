@@ -13,6 +13,7 @@ import { fidelity } from './scenarios/fidelity.js';
 import { heldStreams } from './scenarios/held-streams.js';
 import { hugeRun } from './scenarios/huge-run.js';
 import { firstDeltaLatency, sequentialLatency } from './scenarios/latency.js';
+import { openAiFormatLatency } from './scenarios/openai-format.js';
 import { soak } from './scenarios/soak.js';
 import { throughput } from './scenarios/throughput.js';
 import { build, createCleanup, startStack, type Cleanup } from './stack.js';
@@ -40,6 +41,7 @@ function steps(ctx: BenchContext): Step[] {
     { name: 'latency-1kb', key: 'latency1kb', label: `sequential 1 KB × ${c.seqSmall}`, run: timed(REALISTIC, () => sequentialLatency(ctx, ctx.small, c.seqSmall)) },
     { name: 'latency-1mb', key: 'latency1mb', label: `sequential 1 MB × ${c.seqLarge}`, run: timed(REALISTIC, () => sequentialLatency(ctx, ctx.large, c.seqLarge)) },
     { name: 'first-delta', key: 'firstDelta', label: `${c.ttfdConcurrency} concurrent streams × ${c.ttfdRounds} rounds`, run: timed(REALISTIC, () => firstDeltaLatency(ctx, ctx.small, c.ttfdConcurrency, c.ttfdRounds)) },
+    { name: 'openai-1kb', key: 'openAi1kb', label: `OpenAI format 1 KB × ${c.seqSmall}`, run: timed(REALISTIC, () => openAiFormatLatency(ctx, c.seqSmall)) },
     { name: 'fidelity-1kb', key: 'fidelity1kb', label: 'SSE fidelity 1 KB', run: timed(REALISTIC, () => fidelity(ctx, ctx.small)), timed: false },
     { name: 'fidelity-1mb', key: 'fidelity1mb', label: 'SSE fidelity 1 MB', run: timed(REALISTIC, () => fidelity(ctx, ctx.large)), timed: false },
     { name: 'held-streams', key: 'heldStreams', label: `${c.heldStreams} held streams, then aborted`, run: () => heldStreams(ctx, c.heldStreams) },

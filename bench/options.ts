@@ -124,7 +124,7 @@ export const HUGE_JOB_CPU_TARGET_MS = DEFAULT_JOB_TOKENIZER_BUDGET_MS + 250;
 
 /** The scenarios in the order they run, as `--only` names them. */
 export const SCENARIOS = [
-  'latency-1kb', 'latency-1mb', 'first-delta', 'fidelity-1kb', 'fidelity-1mb', 'held-streams',
+  'latency-1kb', 'latency-1mb', 'first-delta', 'openai-1kb', 'fidelity-1kb', 'fidelity-1mb', 'held-streams',
   'throughput-1kb', 'throughput-1mb', 'soak', 'drain', 'huge-run', 'accounting',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];

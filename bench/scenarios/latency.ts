@@ -18,7 +18,7 @@ export interface Comparison {
   hops?: HopBreakdown;
 }
 
-function compare(direct: number[], chain: number[], failed: Exchange[]): Comparison {
+export function compare(direct: number[], chain: number[], failed: Exchange[]): Comparison {
   const d = summarize(direct);
   const c = summarize(chain);
   return {
