@@ -147,6 +147,12 @@ export const UsageTotalsSchema = z.object({
   apiEquivalentUsd: z.number().nonnegative().describe('apiEquivalentMicros in US dollars: the part of costUsd served by subscription (OAuth) accounts, what the same tokens would have cost on the API.'),
   cacheSavingsUsd: z.number().describe('cacheSavingsMicros in US dollars: what prompt caching saved (negative when cache writes cost more than cache reads saved).'),
   cacheReadShare: z.number().min(0).max(1).nullable().describe('cacheReadInputTokens / (inputTokens + cacheCreationInputTokens + cacheReadInputTokens): the share of input read from the prompt cache; null when no input was sent.'),
+  requestsByRoute: z
+    .object({
+      messages: z.number().nonnegative().describe('Requests that came in on POST /v1/messages: requests − chatCompletionRequests.'),
+      chat_completions: z.number().nonnegative().describe('Requests that came in on POST /v1/chat/completions (OpenAI format, docs/OPENAI.md): chatCompletionRequests.'),
+    })
+    .describe('`requests` by the client API they came in on. Every other figure counts both alike.'),
 });
 
 const month = z.string().regex(/^\d{4}-\d{2}$/);
@@ -198,6 +204,7 @@ export const UsageReportSchema = z.object({
 });
 
 export const RecentRequestViewSchema = RecentRequestSchema.extend({
+  route: RecentRequestSchema.shape.route.describe('The client API the request came in on: messages (POST /v1/messages) or chat_completions (POST /v1/chat/completions, docs/OPENAI.md).'),
   costUsd: z.number().nonnegative().describe('costMicros in US dollars (0 with `priced: false`: the model had no price).'),
   cacheSavingsUsd: z.number().describe('cacheSavingsMicros in US dollars (negative when cache writes cost more than reads saved).'),
 });
@@ -253,6 +260,7 @@ export type SchemaDriftChecks = [
   Check<SameKeys<z.infer<typeof RevokedNodeSchema>, RevokedNode>>,
   Check<SameKeys<z.infer<typeof VersionGroupSchema>, VersionGroup>>,
   Check<SameKeys<z.infer<typeof UsageTotalsSchema>, UsageTotals>>,
+  Check<SameKeys<z.infer<typeof UsageTotalsSchema>['requestsByRoute'], UsageTotals['requestsByRoute']>>,
   Check<SameKeys<z.infer<typeof UsageRowSchema>, UsageRow>>,
   Check<SameKeys<z.infer<typeof UsageReportSchema>, UsageReport>>,
   Check<SameKeys<z.infer<typeof UsageQueueSchema>, UsageQueueFigures>>,

@@ -105,6 +105,18 @@ describe('admin OpenAPI document', () => {
     expect(enrol.additionalProperties).toBe(false);
   });
 
+  it('documents the usage figures by route: requestsByRoute on every total and row, route on each recent request', () => {
+    type Obj = { required?: string[]; properties: Record<string, { enum?: string[]; required?: string[]; properties?: Record<string, unknown> }> };
+    const totals = doc.components.schemas?.UsageTotals as Obj;
+    expect(totals.required).toEqual(expect.arrayContaining(['chatCompletionRequests', 'requestsByRoute']));
+    expect(totals.properties.requestsByRoute).toMatchObject({ required: ['messages', 'chat_completions'] });
+    expect(Object.keys(totals.properties.requestsByRoute?.properties ?? {})).toEqual(['messages', 'chat_completions']);
+    const recent = doc.components.schemas?.RecentRequest as Obj;
+    expect(recent.required).toContain('route');
+    expect(recent.properties.route?.enum).toEqual(['messages', 'chat_completions']);
+    expect((doc as unknown as { info: { version: string } }).info.version).toBe('2.4.0');
+  });
+
   it('documents the node token answers as the only ones carrying a token, and the conflict of a second enrolment', () => {
     const carrying = Object.entries(doc.paths).flatMap(([path, ops]) =>
       Object.entries(ops).flatMap(([method, op]) => (JSON.stringify(op.responses).includes('#/components/schemas/NodeToken"') ? [`${method} ${path}`] : [])),

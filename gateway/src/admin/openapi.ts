@@ -38,7 +38,7 @@ import {
 } from './openapi-schemas.js';
 
 /** The admin API contract's version (info.version): bump it when a route, body or answer changes shape. */
-export const ADMIN_API_VERSION = '2.3.0';
+export const ADMIN_API_VERSION = '2.4.0';
 
 type JsonSchema = Record<string, unknown>;
 type Method = 'get' | 'post' | 'patch' | 'delete';
@@ -220,7 +220,7 @@ const OPERATIONS: readonly OperationSpec[] = [
     operationId: 'getUsage',
     tag: 'usage',
     summary: 'Token usage over a range of UTC days, grouped',
-    description: `Exact counts from Anthropic's usage and js-tiktoken estimates, summed over the days. At most ${MAX_USAGE_RANGE_DAYS} days. The totals are what the usage worker has counted so far: \`lagSeconds\` and \`queue\` say how far they trail the traffic (both null when Redis does not answer about the queue within 2 s; the report is answered all the same). Budgets follow the counted totals, so while the worker lags a key can spend past its budget by what is not yet counted. Every row and total carries its cost in US dollars (\`costUsd\`, \`apiEquivalentUsd\`, \`cacheSavingsUsd\`: integer micro-dollars summed, converted once), the share of input read from the prompt cache (\`cacheReadShare\`), \`cacheMisses\`, \`stickyMoves\` and \`unpricedRequests\` (requests of a model with no price, counted at $0). by=day rows name the day's price-data versions; by=key rows carry the key's current month.`,
+    description: `Exact counts from Anthropic's usage and js-tiktoken estimates, summed over the days. At most ${MAX_USAGE_RANGE_DAYS} days. The totals are what the usage worker has counted so far: \`lagSeconds\` and \`queue\` say how far they trail the traffic (both null when Redis does not answer about the queue within 2 s; the report is answered all the same). Budgets follow the counted totals, so while the worker lags a key can spend past its budget by what is not yet counted. Every row and total carries its cost in US dollars (\`costUsd\`, \`apiEquivalentUsd\`, \`cacheSavingsUsd\`: integer micro-dollars summed, converted once), the share of input read from the prompt cache (\`cacheReadShare\`), \`cacheMisses\`, \`stickyMoves\`, \`unpricedRequests\` (requests of a model with no price, counted at $0) and \`requestsByRoute\` (the requests that came in on /v1/messages and on /v1/chat/completions; \`chatCompletionRequests\` counts the latter). by=day rows name the day's price-data versions; by=key rows carry the key's current month.`,
     query: {
       schema: UsageQuerySchema,
       describe: {

@@ -39,13 +39,14 @@ interface Counted {
 }
 
 type Row = Record<string, number | string | null | string[] | Record<string, unknown>>;
+type Totals = Record<string, number | null | Record<string, number>>;
 interface Report {
   by: string;
   from: string;
   to: string;
   rows: Row[];
-  totals: Record<string, number | null>;
-  allTime: Record<string, number | null>;
+  totals: Totals;
+  allTime: Totals;
   priceVersions: string[];
 }
 
@@ -65,7 +66,7 @@ async function count(client: Redis, keys: Keyspace, c: Counted): Promise<void> {
 }
 
 /** The row a user should see for these requests: every field summed, 0 when never written; dollars from the summed micros. */
-function expectedTotals(requests: Counted[]): Record<string, number | null> {
+function expectedTotals(requests: Counted[]): Totals {
   const sum = Object.fromEntries(USAGE_COUNTER_FIELDS.map((f) => [f, 0])) as Record<UsageCounterField, number>;
   for (const r of requests) for (const [field, by] of Object.entries(r.counters)) sum[field as UsageCounterField] += by;
   const sent = sum.inputTokens + sum.cacheCreationInputTokens + sum.cacheReadInputTokens;
@@ -77,6 +78,7 @@ function expectedTotals(requests: Counted[]): Record<string, number | null> {
     apiEquivalentUsd: sum.apiEquivalentMicros / 1e6,
     cacheSavingsUsd: sum.cacheSavingsMicros / 1e6,
     cacheReadShare: sent === 0 ? null : sum.cacheReadInputTokens / sent,
+    requestsByRoute: { messages: sum.requests - sum.chatCompletionRequests, chat_completions: sum.chatCompletionRequests },
   };
 }
 
@@ -135,7 +137,8 @@ function requestsFor(alice: string): Counted[] {
       keyId: alice,
       nodeId: 'node-a',
       model: SONNET,
-      counters: { requests: 1, aborted: 1, inputTokens: 40, durationMs: 700, costMicros: 200_000, apiEquivalentMicros: 200_000 },
+      // Came in on /v1/chat/completions.
+      counters: { requests: 1, aborted: 1, inputTokens: 40, durationMs: 700, costMicros: 200_000, apiEquivalentMicros: 200_000, chatCompletionRequests: 1 },
       priceVersion: 'genai-prices@0.1.8',
     },
     // Outside the default range (the last seven days).
@@ -173,6 +176,7 @@ function recentEntry(i: number): RecentRequest {
     costMicros: i * 1_001,
     priced: i % 10 !== 0,
     cacheSavingsMicros: i % 3 === 0 ? -i : 0,
+    route: i % 4 === 0 ? 'chat_completions' : 'messages',
   };
 }
 
@@ -230,6 +234,19 @@ describe('admin API: usage', () => {
     expect(report.allTime).toEqual(expectedTotals(requests));
     expect(report.allTime.requests).toBe(6);
     expect(report.priceVersions).toEqual(['genai-prices@0.1.8', 'genai-prices@0.1.8+file:3f2a']);
+  });
+
+  it('splits the requests by the client API they came in on: chat completions counted, messages the rest', async () => {
+    const report = await usage('?by=day&from=2027-01-13&to=2027-01-15');
+    expect(report.rows.map((r) => [r.id, r.requestsByRoute])).toEqual([
+      ['2027-01-13', { messages: 1, chat_completions: 0 }],
+      ['2027-01-14', { messages: 2, chat_completions: 1 }],
+      ['2027-01-15', { messages: 1, chat_completions: 0 }],
+    ]);
+    expect(report.totals).toMatchObject({ requests: 5, chatCompletionRequests: 1, requestsByRoute: { messages: 4, chat_completions: 1 } });
+    const byKey = await usage('?by=key');
+    expect(byKey.rows.find((r) => r.id === alice)).toMatchObject({ requestsByRoute: { messages: 3, chat_completions: 1 }, month: { requestsByRoute: { messages: 3, chat_completions: 1 } } });
+    expect(byKey.rows.find((r) => r.id === 'key_gone')?.requestsByRoute).toEqual({ messages: 1, chat_completions: 0 });
   });
 
   it('carries dollars summed as integer micro-dollars, converted once, and the cache figures', async () => {
@@ -352,12 +369,18 @@ describe('admin API: usage', () => {
       expect(byId.get('req_before_prices')).toMatchObject({ costMicros: 0, costUsd: 0, priced: true, cacheSavingsMicros: 0, cacheSavingsUsd: 0 });
     });
 
+    it('names the client API each request came in on; an entry written before routes were named was a Messages request', async () => {
+      const res = await request(app).get(`/admin/usage/recent?limit=${RECENT_REQUESTS_KEPT}`).set(AUTH).expect(200);
+      const byId = new Map((res.body as { requests: RecentRequest[] }).requests.map((r) => [r.requestId, r]));
+      expect([byId.get('req_8')?.route, byId.get('req_7')?.route, byId.get('req_before_prices')?.route]).toEqual(['chat_completions', 'messages', 'messages']);
+    });
+
     beforeAll(async () => {
       // Pushed oldest first, so the list reads newest first, as the worker leaves it.
       for (let i = 1; i <= 60; i += 1) await client.lpush(keys.recent(), JSON.stringify(recentEntry(i)));
       await client.lpush(keys.recent(), '{"requestId":"req_torn"', JSON.stringify({ requestId: 'req_old_version', at: NOW }));
       // An entry written before requests were priced reads as costing 0 $, priced.
-      const { costMicros: _c, priced: _p, cacheSavingsMicros: _s, ...unpricedEra } = recentEntry(0);
+      const { costMicros: _c, priced: _p, cacheSavingsMicros: _s, route: _r, ...unpricedEra } = recentEntry(0);
       await client.rpush(keys.recent(), JSON.stringify({ ...unpricedEra, requestId: 'req_before_prices' }));
       await client.ltrim(keys.recent(), 0, RECENT_REQUESTS_KEPT - 1);
     });

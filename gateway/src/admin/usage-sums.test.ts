@@ -15,6 +15,12 @@ describe('usage sums', () => {
     expect(totals).not.toHaveProperty('someFutureField');
   });
 
+  it('splits the requests by route: chat completions as counted, messages the rest; a hash from before routes is all messages', () => {
+    expect(withSums(sumHashes([{ requests: '5', chatCompletionRequests: '2' }, { requests: '3' }])).requestsByRoute).toEqual({ messages: 6, chat_completions: 2 });
+    expect(withSums(sumHashes([{ requests: '4' }])).requestsByRoute).toEqual({ messages: 4, chat_completions: 0 });
+    expect(withSums(sumHashes([])).requestsByRoute).toEqual({ messages: 0, chat_completions: 0 });
+  });
+
   it('shares cache reads over every input token sent, and answers null when nothing was sent', () => {
     expect(withSums(sumHashes([{ inputTokens: '100', cacheCreationInputTokens: '10', cacheReadInputTokens: '1000' }])).cacheReadShare).toBe(1000 / 1110);
     expect(withSums(sumHashes([{ outputTokens: '5' }])).cacheReadShare).toBeNull();

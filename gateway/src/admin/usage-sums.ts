@@ -1,6 +1,6 @@
 // The figures of GET /admin/usage built from the usage hashes: counters summed exactly (every field is an integer
 // the worker wrote with HINCRBY, dollars as micro-dollars), then the sums and ratios derived once, at the end.
-import { sentTokens, USAGE_COUNTER_FIELDS, type UsageCounters } from '@switchyard/shared';
+import { sentTokens, USAGE_COUNTER_FIELDS, type UsageCounters, type UsageRoute } from '@switchyard/shared';
 
 /** Every usage counter as a number, plus the sums and ratios operators ask for first. */
 export type UsageTotals = UsageCounters & {
@@ -16,6 +16,8 @@ export type UsageTotals = UsageCounters & {
   cacheSavingsUsd: number;
   /** Cache reads over every input token sent (input + cache writes + cache reads); null when nothing was sent. */
   cacheReadShare: number | null;
+  /** `requests` by the client API they came in on: `chat_completions` is chatCompletionRequests, `messages` the rest. */
+  requestsByRoute: Record<UsageRoute, number>;
 };
 
 /** A key's totals for one UTC month (keys.usageMonth): what its monthly USD budget counts. */
@@ -54,6 +56,8 @@ export function withSums(counters: UsageCounters): UsageTotals {
     apiEquivalentUsd: microsToUsd(counters.apiEquivalentMicros),
     cacheSavingsUsd: microsToUsd(counters.cacheSavingsMicros),
     cacheReadShare: sent === 0 ? null : counters.cacheReadInputTokens / sent,
+    // Both are counted by the same script, so the difference is never negative; the floor guards a hand-edited hash.
+    requestsByRoute: { messages: Math.max(0, counters.requests - counters.chatCompletionRequests), chat_completions: counters.chatCompletionRequests },
   };
 }
 

@@ -238,7 +238,7 @@ describe('usage worker', () => {
     const m = await scrape(workerUrl(), workerToken);
     const ledger = chain.fake.usageTotals();
     expect(total(m, 'switchyard_worker_jobs_total', { result: 'counted' })).toBe(N);
-    expect(total(m, 'switchyard_worker_tokens_total', { model: MODEL, direction: 'sent', kind: 'exact' })).toBe(ledger.input + ledger.cacheCreation + ledger.cacheRead);
+    expect(total(m, 'switchyard_worker_tokens_total', { model: MODEL, direction: 'sent', kind: 'exact', route: 'messages' })).toBe(ledger.input + ledger.cacheCreation + ledger.cacheRead);
     expect(total(m, 'switchyard_worker_tokens_total', { model: MODEL, direction: 'received', kind: 'exact' })).toBe(ledger.output);
     expect(total(m, 'switchyard_worker_tokens_total', { model: MODEL, direction: 'sent', kind: 'estimated' })).toBeGreaterThan(0);
     expect(total(m, 'switchyard_worker_tokens_total', { model: MODEL, direction: 'received', kind: 'estimated' })).toBeGreaterThan(0);

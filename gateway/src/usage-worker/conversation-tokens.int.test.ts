@@ -152,7 +152,7 @@ function job(t: number, prompt: UsageJob['prompt'], output: UsageJob['output']):
     durationMs: 1_000,
     ttfbMs: 100,
     aborted: false,
-    brokeMidStream: false, accountKind: null, sticky: 'none',
+    brokeMidStream: false, accountKind: null, sticky: 'none', route: 'messages',
     usage: null,
     stopReason: 'end_turn',
     endedCleanly: true,

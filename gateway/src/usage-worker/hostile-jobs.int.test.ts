@@ -92,7 +92,7 @@ function draft(parts: PromptParts | undefined, extra: Partial<UsageDraft> = {}):
   seq += 1;
   return {
     requestId: `req_hostile_${seq}_${process.pid}`, at: Date.now(), keyId: `key-${seq}`, nodeId: 'node-1', model: 'claude-sonnet-4-6', stream: false, status: 200,
-    durationMs: 10, ttfbMs: 2, aborted: false, brokeMidStream: false, accountKind: null, sticky: 'none', capture: { result: () => CAPTURED }, ...(parts ? { prompt: parts } : {}), ...extra,
+    durationMs: 10, ttfbMs: 2, aborted: false, brokeMidStream: false, accountKind: null, sticky: 'none', route: 'messages', capture: { result: () => CAPTURED }, ...(parts ? { prompt: parts } : {}), ...extra,
   };
 }
 
@@ -179,7 +179,7 @@ describe('the handler alone', () => {
     seq += 1;
     return {
       requestId: `req_handler_${seq}_${process.pid}`, at: Date.now(), keyId: `key-h${seq}`, nodeId: 'node-1', model: 'claude-sonnet-4-6', stream: true, status: 200,
-      durationMs: 10, ttfbMs: 2, aborted: false, brokeMidStream: false, accountKind: null, sticky: 'none', usage: USAGE, stopReason: 'end_turn', endedCleanly: true, prompt: null, output: null, ...overrides,
+      durationMs: 10, ttfbMs: 2, aborted: false, brokeMidStream: false, accountKind: null, sticky: 'none', route: 'messages', usage: USAGE, stopReason: 'end_turn', endedCleanly: true, prompt: null, output: null, ...overrides,
     };
   }
 

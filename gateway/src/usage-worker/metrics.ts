@@ -1,4 +1,4 @@
-// The usage worker's Prometheus registry: tokens counted (exact and estimated, per model and direction),
+// The usage worker's Prometheus registry: tokens counted (exact and estimated, per model, direction and client route),
 // what they cost (per model and key) and the requests no price was known for, jobs handled, and the queue's depth and lag read from BullMQ at scrape time within a deadline (by the
 // same reader the gateway uses, which never loads a job's payload).
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -9,7 +9,7 @@ import { QUEUE_STATES, createQueueLagReader, shareQueueLag, type LagQueue } from
 export interface WorkerMetrics {
   readonly registry: Registry;
   /** A job counted its request now (not a duplicate): add its tokens and its cost. */
-  counted(job: Pick<UsageJob, 'model' | 'keyId'>, counters: UsageCounters): void;
+  counted(job: Pick<UsageJob, 'model' | 'keyId' | 'route'>, counters: UsageCounters): void;
   /** A job finished: it counted, or the done marker showed it was counted before. */
   processed(counted: boolean): void;
   /** A job attempt failed (`final`: no attempts are left). */
@@ -56,8 +56,8 @@ export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
   );
   const tokens = new Counter({
     name: 'switchyard_worker_tokens_total',
-    help: 'Tokens counted, by model, direction (sent: input + cache creation + cache reads; received: output) and kind (exact: as Anthropic reported; estimated: js-tiktoken).',
-    labelNames: ['model', 'direction', 'kind'],
+    help: 'Tokens counted, by model, direction (sent: input + cache creation + cache reads; received: output), kind (exact: as Anthropic reported; estimated: js-tiktoken) and route (the client API: messages or chat_completions).',
+    labelNames: ['model', 'direction', 'kind', 'route'],
     registers,
   });
   const jobs = new Counter({
@@ -117,7 +117,8 @@ export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
     registry,
     counted(job, counters) {
       const model = modelLabel(job.model);
-      for (const s of tokenSeries(counters)) tokens.inc({ model, direction: s.direction, kind: s.kind }, s.tokens);
+      // Two routes at most (the job schema's enum): the label adds no unbounded series.
+      for (const s of tokenSeries(counters)) tokens.inc({ model, direction: s.direction, kind: s.kind, route: job.route }, s.tokens);
       // Dollars from the integer micro-dollars of one request: the sum is for dashboards, the exact figures are in Redis.
       if (counters.costMicros > 0) cost.inc({ model, key: keyLabel(job.keyId) }, counters.costMicros / 1_000_000);
       if (counters.unpricedRequests > 0) unpriced.inc({ model }, counters.unpricedRequests);

@@ -83,6 +83,7 @@ function job(overrides: Partial<UsageJob> = {}): UsageJob {
     brokeMidStream: false,
     accountKind: 'api_key',
     sticky: 'none',
+    route: 'messages',
     usage: { inputTokens: 21, outputTokens: 9, cacheCreationInputTokens: 300, cacheCreation5mInputTokens: 100, cacheCreation1hInputTokens: 200, cacheReadInputTokens: 4_000 },
     stopReason: 'end_turn',
     endedCleanly: true,

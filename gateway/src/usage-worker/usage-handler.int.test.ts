@@ -98,7 +98,7 @@ function makeJob(overrides: Partial<UsageJob> = {}, parts?: PromptParts): Made {
     durationMs: 812.4,
     ttfbMs: 95.6,
     aborted: false,
-    brokeMidStream: false, accountKind: null, sticky: 'none',
+    brokeMidStream: false, accountKind: null, sticky: 'none', route: 'messages',
     usage: {
       inputTokens: 21,
       outputTokens: 9,
@@ -205,6 +205,32 @@ describe('totals', () => {
     expect(entry).toMatchObject({ requestId: job.requestId, keyId: 'key_alpha', nodeId: 'node-a', status: 200, inputTokens: 21, estimatedOutputTokens: tokens(answer) });
     const texts = [answer, ...promptBlocks(parts).map(countableText)];
     for (const text of texts) expect(raw[0]).not.toContain(text.slice(0, 12));
+  });
+
+  it('counts a /v1/chat/completions request like any other, and under chatCompletionRequests everywhere; its recent entry names the route', async () => {
+    const { keys, handler } = setup();
+    const { job } = makeJob({ route: 'chat_completions' });
+    expect((await handler.handle(job)).counted).toBe(true);
+    for (const key of [keys.usage('key', 'key_alpha', DAY), keys.usage('node', 'node-a', DAY), keys.usage('model', 'claude-sonnet-4-6', DAY), keys.usage('global', 'all', DAY), keys.usageAllTime(), keys.usageMonth('key_alpha', '2026-03')]) {
+      const { requests, chatCompletionRequests, inputTokens, outputTokens } = await redis.hgetall(key);
+      expect({ key, requests, chatCompletionRequests, inputTokens, outputTokens }).toEqual({ key, requests: '1', chatCompletionRequests: '1', inputTokens: '21', outputTokens: '9' });
+    }
+    expect(RecentRequestSchema.parse(JSON.parse((await redis.lindex(keys.recent(), 0)) as string))).toMatchObject({ requestId: job.requestId, route: 'chat_completions' });
+    // Handled again: the done marker stops it, the route's counter included.
+    expect((await handler.handle(job)).counted).toBe(false);
+    expect(await redis.hget(keys.usageAllTime(), 'chatCompletionRequests')).toBe('1');
+  });
+
+  it('counts a job from a gateway that sent no route as a /v1/messages request', async () => {
+    const { keys, handler } = setup();
+    const { route: _route, ...older } = makeJob().job;
+    await handler.handle(older);
+    await handler.handle(makeJob({ route: 'messages' }).job);
+    expect(await redis.hgetall(keys.usageAllTime())).toMatchObject({ requests: '2' });
+    expect(await redis.hget(keys.usageAllTime(), 'chatCompletionRequests')).toBeNull();
+    const entries = (await redis.lrange(keys.recent(), 0, -1)).map((raw) => RecentRequestSchema.parse(JSON.parse(raw)));
+    expect(entries.map((e) => e.route)).toEqual(['messages', 'messages']);
+    expect((await redis.lrange(keys.recent(), 0, -1)).every((raw) => (JSON.parse(raw) as { route?: string }).route === 'messages')).toBe(true);
   });
 
   it('rejects a payload that can never be counted without retrying it or writing anything', async () => {

@@ -88,6 +88,7 @@ export function usageCounters(job: UsageJob, est: UsageEstimates, cost: CostCoun
     ...cost,
     cacheMisses: (u?.cacheCreationInputTokens ?? 0) > 0 && (u?.cacheReadInputTokens ?? 0) === 0 ? 1 : 0,
     stickyMoves: job.sticky === 'moved' ? 1 : 0,
+    chatCompletionRequests: job.route === 'chat_completions' ? 1 : 0,
     chargedTokens: sentTokens(charged) + charged.outputTokens,
   };
 }
@@ -116,6 +117,7 @@ export function recentEntry(job: UsageJob, counters: UsageCounters): RecentReque
     costMicros: counters.costMicros,
     priced: counters.unpricedRequests === 0,
     cacheSavingsMicros: counters.cacheSavingsMicros,
+    route: job.route,
   };
 }
 

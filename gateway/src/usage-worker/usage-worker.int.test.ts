@@ -81,7 +81,7 @@ function usageJob(i: number, words = 2_000): UsageJob {
     durationMs: 10,
     ttfbMs: 5,
     aborted: false,
-    brokeMidStream: false, accountKind: null, sticky: 'none',
+    brokeMidStream: false, accountKind: null, sticky: 'none', route: 'messages',
     usage: { inputTokens: 100 + i, outputTokens: 7, cacheCreationInputTokens: 0, cacheCreation5mInputTokens: 0, cacheCreation1hInputTokens: 0, cacheReadInputTokens: 1 },
     stopReason: 'end_turn',
     endedCleanly: true,

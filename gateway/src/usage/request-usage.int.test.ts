@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { AppError, writeErrorResponse } from '@switchyard/shared';
 import type { ForwardOutcome } from '../proxy/index.js';
 import { trackRequestUsage, type RequestUsage } from './request-usage.js';
-import type { UsageDraft } from './usage-draft.js';
+import { usageJobOf, type UsageDraft } from './usage-draft.js';
 
 type Behaviour = (req: IncomingMessage, res: ServerResponse, usage: RequestUsage, requestId: string) => Promise<void>;
 
@@ -35,7 +35,9 @@ beforeAll(async () => {
     settled = new Promise((r) => (done = r));
     // As the route: settle() in finally, then the error handler writes a thrown refusal.
     const route = async () => {
-      const usage = trackRequestUsage(res, recorder, { requestId, keyId: 'key-a', at: Date.now(), startedAt: performance.now() });
+      // The Chat Completions route names itself; the messages route passes no route (the default).
+      const api = req.url === '/v1/chat/completions' ? { route: 'chat_completions' as const } : {};
+      const usage = trackRequestUsage(res, recorder, { requestId, keyId: 'key-a', at: Date.now(), startedAt: performance.now(), ...api });
       try {
         await behaviour(req, res, usage, requestId);
       } finally {
@@ -80,9 +82,9 @@ async function relay(req: IncomingMessage, res: ServerResponse, usage: RequestUs
 }
 
 /** Sends the body; `hangUp` destroys the request once the first byte arrives, or ('early') 30 ms after sending, before any answer. */
-function send(hangUp?: 'first-byte' | 'early'): Promise<{ status: number; body: string } | 'aborted'> {
+function send(hangUp?: 'first-byte' | 'early', path = '/v1/messages'): Promise<{ status: number; body: string } | 'aborted'> {
   return new Promise((resolve) => {
-    const req = request(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+    const req = request(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => {
         body += c.toString();
@@ -111,9 +113,18 @@ test('a normal streamed request: one draft, with the node, the capture and the p
   expect(answer).toMatchObject({ status: 200 });
   const [d, ...more] = await draftsAfter();
   expect(more).toEqual([]);
-  expect(d).toMatchObject({ keyId: 'key-a', nodeId: 'node-1', model: BODY.model, stream: true, status: 200, aborted: false, brokeMidStream: false });
+  expect(d).toMatchObject({ keyId: 'key-a', route: 'messages', nodeId: 'node-1', model: BODY.model, stream: true, status: 200, aborted: false, brokeMidStream: false });
   expect(d?.prompt).toEqual({ tools: undefined, system: 'be brief', messages: BODY.messages });
   expect(d?.capture?.result()).toMatchObject({ usage: { inputTokens: 42, outputTokens: 9 }, stopReason: 'end_turn', endedCleanly: true });
+});
+
+test('a request tracked with route chat_completions: its draft names the route, and becomes a job that does', async () => {
+  behaviour = async (req, res, usage) => usage.forwarded(await relay(req, res, usage, [START, DELTA, ...END]));
+  expect(await send(undefined, '/v1/chat/completions')).toMatchObject({ status: 200 });
+  const [d, ...more] = await draftsAfter();
+  expect(more).toEqual([]);
+  expect(d).toMatchObject({ route: 'chat_completions', nodeId: 'node-1', status: 200 });
+  expect(usageJobOf(d!, d?.capture?.result(), null).route).toBe('chat_completions');
 });
 
 test('the client hangs up mid-stream: one draft, aborted, with the usage that got through', async () => {

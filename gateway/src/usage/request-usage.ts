@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http';
-import type { PromptParts } from '@switchyard/shared';
+import type { PromptParts, UsageRoute } from '@switchyard/shared';
 import type { ForwardOutcome } from '../proxy/index.js';
 import { createResponseCapture, type ResponseCapture } from './response-capture.js';
 import type { DraftRouting, UsageDraft } from './usage-draft.js';
 
-/** What the route learns about one `/v1/messages` request, handed to the recorder once its response ended. */
+/** What the route learns about one `/v1/messages` (or `/v1/chat/completions`) request, handed to the recorder once its response ended. */
 export interface RequestUsage {
   /** The observer to put on the forward job. */
   capture: ResponseCapture;
@@ -23,6 +23,8 @@ export interface RequestUsageBase {
   at: number;
   /** performance.now() when the request arrived. */
   startedAt: number;
+  /** The client API the request came in on; default `messages`. `/v1/chat/completions` passes `chat_completions`. */
+  route?: UsageRoute;
 }
 
 /**
@@ -53,6 +55,7 @@ export function trackRequestUsage(res: ServerResponse, recorder: { record(draft:
       requestId: base.requestId,
       at: base.at,
       keyId: base.keyId,
+      route: base.route ?? 'messages',
       nodeId: answered ? (outcome?.nodeId ?? null) : null,
       model: body?.model ?? 'unknown',
       stream: body?.stream ?? false,

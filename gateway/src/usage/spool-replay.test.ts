@@ -19,7 +19,7 @@ afterEach(() => rm(dir, { recursive: true, force: true }));
 
 function job(i: number): UsageJob {
   return usageJobOf(
-    { requestId: `req_${i}`, at: 1_700_000_000_000 + i, keyId: 'k', nodeId: 'n', model: 'm', stream: false, status: 200, durationMs: 1, ttfbMs: 1, aborted: false, brokeMidStream: false, accountKind: null, sticky: 'none' },
+    { requestId: `req_${i}`, at: 1_700_000_000_000 + i, keyId: 'k', nodeId: 'n', model: 'm', stream: false, status: 200, durationMs: 1, ttfbMs: 1, aborted: false, brokeMidStream: false, accountKind: null, sticky: 'none', route: 'messages' },
     undefined,
     null,
   );

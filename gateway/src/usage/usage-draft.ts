@@ -1,15 +1,18 @@
-import { portableContent, usageModelName, type PromptDigest, type PromptParts, type ResponseContent, type UsageJob } from '@switchyard/shared';
+import { portableContent, usageModelName, type PromptDigest, type PromptParts, type ResponseContent, type UsageJob, type UsageRoute } from '@switchyard/shared';
 import type { CaptureResult } from './response-capture.js';
 
 /**
- * One finished `/v1/messages` request as the route hands it to the recorder: cheap to build (no
- * parsing, no hashing); the recorder turns it into a job later, off the request path.
+ * One finished client request (`/v1/messages`, or `/v1/chat/completions` as the Messages request it became) as
+ * the route hands it to the recorder: cheap to build (no parsing, no hashing); the recorder turns it into a job
+ * later, off the request path.
  */
 export interface UsageDraft {
   requestId: string;
   /** Epoch ms when the request arrived. */
   at: number;
   keyId: string;
+  /** The client API the request came in on (UsageJob.route). */
+  route: UsageRoute;
   /** The node whose answer the client got; null when none answered. */
   nodeId: string | null;
   model: string;
@@ -62,5 +65,6 @@ export function usageJobOf(draft: UsageDraft, captured: CaptureResult | undefine
     output: portableOutput(captured?.output),
     accountKind: draft.accountKind,
     sticky: draft.sticky,
+    route: draft.route,
   };
 }

@@ -24,7 +24,7 @@ let seq = 0;
 function draft(prompt: PromptParts | undefined, extra: Partial<UsageDraft> = {}): UsageDraft {
   return {
     requestId: `req_build_${++seq}`, at: Date.UTC(2026, 0, 2), keyId: 'key-a', nodeId: 'node-1', model: 'claude-sonnet-4-6', stream: false, status: 200,
-    durationMs: 10, ttfbMs: 2, aborted: false, brokeMidStream: false, accountKind: null, sticky: 'none', capture: { result: () => CAPTURED }, ...(prompt ? { prompt } : {}), ...extra,
+    durationMs: 10, ttfbMs: 2, aborted: false, brokeMidStream: false, accountKind: null, sticky: 'none', route: 'messages', capture: { result: () => CAPTURED }, ...(prompt ? { prompt } : {}), ...extra,
   };
 }
 

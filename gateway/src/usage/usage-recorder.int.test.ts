@@ -60,7 +60,7 @@ function draft(label: string, extra: Partial<UsageDraft> = {}): UsageDraft {
     durationMs: 12.5,
     ttfbMs: 3.2,
     aborted: false,
-    brokeMidStream: false, accountKind: null, sticky: 'none',
+    brokeMidStream: false, accountKind: null, sticky: 'none', route: 'messages',
     capture: { result: () => CAPTURED },
     prompt: { system: 'be brief', messages: [{ role: 'user', content: `question ${seq}` }] },
     ...extra,

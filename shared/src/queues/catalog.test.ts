@@ -21,10 +21,11 @@ const valid = {
 
 describe('job catalog', () => {
   it('accepts a well-formed usage job and rejects a malformed one naming the field', () => {
-    // A job from a gateway older than the account kind and stickiness reads as neither.
-    expect(parseJobPayload('usage', valid)).toEqual({ ...valid, accountKind: null, sticky: 'none' });
-    expect(parseJobPayload('usage', { ...valid, accountKind: 'oauth', sticky: 'moved' })).toMatchObject({ accountKind: 'oauth', sticky: 'moved' });
+    // A job from a gateway older than the account kind, stickiness and route reads as neither, and as a Messages request.
+    expect(parseJobPayload('usage', valid)).toEqual({ ...valid, accountKind: null, sticky: 'none', route: 'messages' });
+    expect(parseJobPayload('usage', { ...valid, accountKind: 'oauth', sticky: 'moved', route: 'chat_completions' })).toMatchObject({ accountKind: 'oauth', sticky: 'moved', route: 'chat_completions' });
     expect(() => parseJobPayload('usage', { ...valid, sticky: 'elsewhere' })).toThrow(/sticky/);
+    expect(() => parseJobPayload('usage', { ...valid, route: 'completions' })).toThrow(/route/);
     expect(() => parseJobPayload('usage', { ...valid, status: 'ok' })).toThrow(/status/);
     expect(() => parseJobPayload('usage', { ...valid, prompt: { hashes: ['not-a-digest'], blocks: [] } })).toThrow(/hashes/);
   });

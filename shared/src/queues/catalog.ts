@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AlertEventSchema } from '../alerts/alert-event.js';
 import { UsageSchema } from '../anthropic/usage.js';
+import { USAGE_ROUTES } from '../usage/usage-counters.js';
 
 /** A prompt block the worker may not know yet, shipped with its content so it can be tokenised once. */
 export const ShippedBlockSchema = z.object({
@@ -30,7 +31,7 @@ export const ResponseContentSchema = z.discriminatedUnion('kind', [
 ]);
 export type ResponseContent = z.infer<typeof ResponseContentSchema>;
 
-/** One finished `/v1/messages` request, as the gateway enqueues it for counting (jobId = requestId). */
+/** One finished client request (`/v1/messages`, or `/v1/chat/completions` as the Messages request it became), as the gateway enqueues it for counting (jobId = requestId). */
 export const UsageJobSchema = z.object({
   requestId: z.string().min(1),
   /** Epoch ms when the request arrived; decides the UTC day it counts on. */
@@ -64,6 +65,11 @@ export const UsageJobSchema = z.object({
    * `moved` (pinned to a node that did not answer it: its prompt cache stayed behind). Older gateways sent none.
    */
   sticky: z.enum(['none', 'hit', 'moved']).default('none'),
+  /**
+   * The client API the request came in on: `messages` (`POST /v1/messages`) or `chat_completions`
+   * (`POST /v1/chat/completions`, translated to a Messages request by the gateway). Older gateways sent none.
+   */
+  route: z.enum(USAGE_ROUTES).default('messages'),
 });
 export type UsageJob = z.infer<typeof UsageJobSchema>;
 

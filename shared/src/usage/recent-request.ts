@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { USAGE_ROUTES } from './usage-counters.js';
 
 /**
  * One entry of the recent-requests list (`keys.recent()`, newest first): what the dashboard shows per
@@ -31,6 +32,8 @@ export const RecentRequestSchema = z.object({
   priced: z.boolean().default(true),
   /** What prompt caching saved on this request, in micro-dollars (may be negative); absent in older entries. */
   cacheSavingsMicros: z.number().int().default(0),
+  /** The client API the request came in on (see the `chatCompletionRequests` counter); absent in older entries, which were all `messages`. */
+  route: z.enum(USAGE_ROUTES).default('messages'),
 });
 export type RecentRequest = z.infer<typeof RecentRequestSchema>;
 

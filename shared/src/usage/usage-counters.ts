@@ -1,4 +1,12 @@
 /**
+ * The client APIs a request can come in on: `messages` (`POST /v1/messages`) and `chat_completions`
+ * (`POST /v1/chat/completions`, translated to a Messages request by the gateway). A usage job, a recent entry and
+ * the worker's metrics name one of them.
+ */
+export const USAGE_ROUTES = ['messages', 'chat_completions'] as const;
+export type UsageRoute = (typeof USAGE_ROUTES)[number];
+
+/**
  * The fields of every usage hash (`keys.usage(scope, id, day)` and `keys.usageAllTime()`), written by
  * the usage worker and read by the admin API and the per-key daily budget.
  */
@@ -44,6 +52,11 @@ export const USAGE_COUNTER_FIELDS = [
   'cacheMisses',
   /** Requests of a sticky conversation answered by another node than the one it was pinned to (its cache stayed behind). */
   'stickyMoves',
+  /**
+   * Requests that came in on `POST /v1/chat/completions` (OpenAI format, translated to a Messages request). The
+   * rest of `requests` came in on `/v1/messages`; every other counter counts both alike (docs/OPENAI.md).
+   */
+  'chatCompletionRequests',
   /**
    * Tokens the requests were charged against the daily token budget: input, cache writes, cache reads and output
    * of the charged usage (an aborted or broken response at least its estimate, like costMicros).
