@@ -235,6 +235,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     authenticator,
     limiter,
     priceBook,
+    modelAliases: config.MODEL_ALIASES,
     registry,
     sticky,
     forwarder,

@@ -69,6 +69,11 @@ function shapeError(problem: ShapeProblem): AppError {
  * re-serialisation of this parse.
  */
 export function parseBody(body: Buffer): ParsedBody {
+  return bodyFields(parseJsonObject(body));
+}
+
+/** A body's JSON object, with the shape checks of parseBody (a Chat Completions body is read with it too). */
+export function parseJsonObject(body: Buffer): Record<string, unknown> {
   const problem = jsonShapeProblem(body);
   if (problem !== undefined) throw shapeError(problem);
   let value: unknown;
@@ -78,7 +83,11 @@ export function parseBody(body: Buffer): ParsedBody {
     throw new AppError('invalid_json', 'Request body is not valid JSON');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new AppError('invalid_json', 'Request body must be a JSON object');
-  const o = value as Record<string, unknown>;
+  return value as Record<string, unknown>;
+}
+
+/** The fields the gateway reads from a Messages request body (parsed, or built by a translation). */
+export function bodyFields(o: Record<string, unknown>): ParsedBody {
   const thinking = o.thinking as { type?: unknown } | undefined;
   return {
     model: typeof o.model === 'string' ? o.model : undefined,

@@ -3,11 +3,15 @@ import { AppError, withDeadline, type Logger, type PriceBook } from '@switchyard
 import { presentedKey, type KeyAuthenticator, type KeyRecord } from '../keys/index.js';
 import { betaRefusal, hasBudget, modelRefusal, requestReservation, type Admission, type KeyLimiter } from '../limits/index.js';
 import type { ProxyMetrics, RequestObservation } from '../metrics/index.js';
+import { chatTranslation } from '../openai/chat-response.js';
+import { translateChatRequest } from '../openai/chat-request.js';
+import { modelsListTranslation } from '../openai/models-list.js';
+import type { ModelAliases, ResponseTranslation } from '../openai/types.js';
 import type { Forwarder } from '../proxy/index.js';
 import { chooseNodes, sessionKeyOf, stickyTargetAfter, type RegistrySnapshot, type StickyStore } from '../routing/index.js';
 import { trackRequestUsage, type RequestUsage, type UsageDraft } from '../usage/index.js';
 import { holdBody, type BodyBudget } from './body-budget.js';
-import { cacheWriteOf, parseBody, type ParsedBody } from './parse-body.js';
+import { bodyFields, cacheWriteOf, parseBody, parseJsonObject, type ParsedBody } from './parse-body.js';
 import { localsOf } from './request-context.js';
 
 /** Counters the gateway keeps about its traffic (exported as metrics later). */
@@ -33,6 +37,8 @@ export interface ProxyRouteDeps {
   metrics?: ProxyMetrics;
   /** Prices, for what a request reserves against its key's USD budgets (docs/BUDGETS.md). */
   priceBook: Pick<PriceBook, 'reservationMicros'>;
+  /** MODEL_ALIASES: the Chat Completions route's other names for Claude models (none: no aliases). */
+  modelAliases?: ModelAliases;
 }
 
 const ignore = (): void => undefined;
@@ -40,7 +46,27 @@ const UNWATCHED: RequestObservation = { parsed: ignore, rejected: ignore, sticky
 
 const EMPTY: Buffer = Buffer.alloc(0);
 const NO_BODY: ParsedBody = { model: undefined, stream: false, thinking: false };
-type ProxyRoute = 'messages' | 'count_tokens' | 'models';
+type ProxyRoute = 'messages' | 'chat_completions' | 'count_tokens' | 'models';
+
+/** The version a translated request (or a models list asked without one) is sent with: the one the translation speaks. */
+const ANTHROPIC_VERSION = '2023-06-01';
+const NO_ALIASES: ModelAliases = new Map();
+
+/** What a node gets for a request, and how its answer reaches the client. */
+interface NodeBound {
+  /** The Messages body: the client's bytes, or the translation's. */
+  body: Buffer;
+  parsed: ParsedBody;
+  /** The path the node gets. */
+  path: string;
+  headers?: Record<string, string>;
+  translation?: ResponseTranslation;
+}
+
+/** The routes whose requests reach a model: usage is counted and budgets reserve for them. */
+function usesModel(route: ProxyRoute): route is 'messages' | 'chat_completions' {
+  return route === 'messages' || route === 'chat_completions';
+}
 
 /** Where a request is in the route: a refusal before `body` leaves its body unread. */
 interface Progress {
@@ -48,14 +74,15 @@ interface Progress {
 }
 
 /**
- * `/v1/messages`, `/v1/messages/count_tokens` and `/v1/models`: authenticate, decide the key's betas and
+ * `/v1/messages`, `/v1/chat/completions`, `/v1/messages/count_tokens` and `/v1/models`: authenticate, decide the key's betas and
  * limits from the headers alone, then read and parse the body once (within MAX_BODY_BYTES and this gateway's
  * in-flight body budget), check the model it names, reserve what it may cost against the key's budgets (held
  * until the usage worker counts it, docs/BUDGETS.md), pick a node (sticky first), forward the original bytes,
  * log one line. A request refused before its body was read costs no body read: nothing of it is kept, and
  * what still arrives after the answer is discarded for at most UNREAD_BODY_GRACE_MS. Every authenticated
- * `/v1/messages` request, answered or refused, leaves one usage draft once its response ended (count_tokens
- * and models are not usage).
+ * `/v1/messages` or `/v1/chat/completions` request, answered or refused, leaves one usage draft once its
+ * response ended (count_tokens and models are not usage). A Chat Completions request is its Messages
+ * translation from the body on (docs/OPENAI.md): the node, the limits, stickiness and usage see only that.
  */
 export function createProxyRoute(deps: ProxyRouteDeps, route: ProxyRoute) {
   return async function proxyRoute(req: Request, res: Response): Promise<void> {
@@ -69,7 +96,7 @@ export function createProxyRoute(deps: ProxyRouteDeps, route: ProxyRoute) {
       if (!auth.ok) throw auth.error;
       const key = auth.key;
       keyId = key.id;
-      const usage = route === 'messages' ? trackRequestUsage(res, deps.usage, { requestId, keyId: key.id, at: receivedAt, startedAt }) : undefined;
+      const usage = usesModel(route) ? trackRequestUsage(res, deps.usage, { requestId, keyId: key.id, at: receivedAt, startedAt, route }) : undefined;
       try {
         await admitAndForward(deps, route, req, res, key, usage, watch, progress);
       } finally {
@@ -146,21 +173,22 @@ async function admitAndForward(
     admission = deps.limiter.admit(key, deps.now());
     if (!admission.ok) throw admission.error;
     // 3. The body, read once (a client waiting on `Expect: 100-continue` is asked for it only now) and parsed
-    //    once; the bytes go upstream as they came. Then the model it names, and what it may cost.
-    let body: Buffer = EMPTY;
-    let parsed = NO_BODY;
+    //    once; the bytes go upstream as they came (a Chat Completions body as its Messages translation). Then
+    //    the model it names, and what it may cost.
+    let bound: NodeBound = { body: EMPTY, parsed: NO_BODY, path: req.originalUrl, ...modelsListing(route, req) };
     if (hold !== undefined) {
       if (expectsContinue(req)) res.writeContinue();
-      body = await hold.read();
+      const raw = await hold.read();
       progress.bodyRead = true;
-      parsed = parseBody(body);
-      usage?.parsed(parsed);
-      watch.parsed(parsed.model, parsed.stream);
-      const modelError = modelRefusal(key.allowedModels, parsed.model);
+      bound = route === 'chat_completions' ? translated(raw, deps, requestId) : { body: raw, parsed: parseBody(raw), path: req.originalUrl };
+      usage?.parsed(bound.parsed);
+      watch.parsed(bound.parsed.model, bound.parsed.stream);
+      const modelError = modelRefusal(key.allowedModels, bound.parsed.model);
       if (modelError !== undefined) throw modelError;
     }
+    const { body, parsed } = bound;
     // Only a key with a budget reserves: pricing the reservation is the one part of it that costs CPU.
-    if (route === 'messages' && hasBudget(key)) {
+    if (usesModel(route) && hasBudget(key)) {
       const input = { requestId, bodyBytes: body.length, model: parsed.model, maxTokens: parsed.maxTokens, cacheWrite: cacheWriteOf(body, parsed) } as const;
       // A key this gateway saw for the first time a moment ago: its figures are being read (one round trip);
       // reserving before they arrive would measure a burst against nothing spent.
@@ -169,6 +197,7 @@ async function admitAndForward(
       const budgetError = admission.reserve(requestReservation(deps.priceBook, input));
       if (budgetError !== undefined) throw budgetError;
     }
+    // Claude Code asks for thinking; an OpenAI client rarely does, so only the Messages route warns.
     if (route === 'messages' && !parsed.thinking) {
       deps.stats.requestsWithoutThinking++;
       deps.log.warn('request without thinking', { requestId, keyId: key.id, keyName: key.name, model: parsed.model });
@@ -189,12 +218,14 @@ async function admitAndForward(
       requestId,
       keyId: key.id,
       method: req.method,
-      path: req.originalUrl,
+      path: bound.path,
       body,
       candidates: choice.order,
       ...(parsed.model === undefined ? {} : { model: parsed.model }),
       stream: parsed.stream,
       ...(usage === undefined ? {} : { observer: usage.capture }),
+      ...(bound.headers === undefined ? {} : { headers: bound.headers }),
+      ...(bound.translation === undefined ? {} : { translation: bound.translation }),
     });
     usage?.forwarded(outcome, {
       accountKind: nodes.find((n) => n.record.nodeId === outcome.nodeId)?.record.accountKind ?? null,
@@ -234,6 +265,32 @@ async function admitAndForward(
  * start, or 10 idle minutes). Past it (Redis slow or away) it reserves on what this gateway knows: docs/BUDGETS.md.
  */
 export const BUDGET_READ_WAIT_MS = 2_000;
+
+/**
+ * A Chat Completions body as the Messages request a node gets, and the translation of its answer back
+ * (docs/OPENAI.md). The node's answer is read whole or frame by frame, so it must come uncompressed.
+ */
+function translated(raw: Buffer, deps: ProxyRouteDeps, requestId: string): NodeBound {
+  const chat = translateChatRequest(parseJsonObject(raw), { aliases: deps.modelAliases ?? NO_ALIASES });
+  return {
+    body: Buffer.from(JSON.stringify(chat.body)),
+    parsed: bodyFields(chat.body),
+    path: '/v1/messages',
+    headers: { 'anthropic-version': ANTHROPIC_VERSION, 'accept-encoding': 'identity' },
+    translation: chatTranslation({ requestId, includeUsage: chat.includeUsage, created: Math.floor(deps.now() / 1000) }),
+  };
+}
+
+/**
+ * `GET /v1/models` answers both SDKs (docs/OPENAI.md, "Models"): OpenAI's send no `anthropic-version`, so the
+ * node gets the one the list is read in; the list is read whole, so it must come uncompressed.
+ */
+function modelsListing(route: ProxyRoute, req: Request): Pick<NodeBound, 'headers' | 'translation'> {
+  if (route !== 'models') return {};
+  const headers: Record<string, string> = { 'accept-encoding': 'identity' };
+  if (req.headers['anthropic-version'] === undefined) headers['anthropic-version'] = ANTHROPIC_VERSION;
+  return { headers, translation: modelsListTranslation() };
+}
 
 function expectsContinue(req: Request): boolean {
   const expect = req.headers.expect;

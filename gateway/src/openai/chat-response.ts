@@ -44,11 +44,13 @@ export function bufferedTranslator(
   contentType: string,
   translate: (body: string) => string,
   onBroke: (message: string) => string,
+  status?: () => number | undefined,
 ): BodyTranslator {
   const chunks: Buffer[] = [];
   return {
     contentType,
     sse: false,
+    ...(status === undefined ? {} : { status }),
     push(chunk) {
       chunks.push(chunk);
       return '';
@@ -114,8 +116,8 @@ export function chatCompletionFromMessage(body: unknown, created: number): ChatC
   };
 }
 
-/** The client's body for a node's JSON answer: the completion, or a server_error envelope if it is not a message. */
-function completionBody(text: string, created: number): string {
+/** The client's answer for a node's JSON answer: the completion, or a 502 server_error envelope if it is not a message. */
+function completionBody(text: string, created: number): { status?: number; body: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -123,7 +125,19 @@ function completionBody(text: string, created: number): string {
     parsed = undefined;
   }
   const completion = chatCompletionFromMessage(parsed, created);
-  return JSON.stringify(completion ?? serverErrorEnvelope(NOT_A_MESSAGE));
+  // An SDK reads any 2xx as a completion: a body that is none must not come with a 200.
+  return completion === undefined ? { status: 502, body: JSON.stringify(serverErrorEnvelope(NOT_A_MESSAGE)) } : { body: JSON.stringify(completion) };
+}
+
+/** The translator of a node's JSON answer (a message), whose status becomes 502 when the body is none. */
+function completionTranslator(created: number): BodyTranslator {
+  let status: number | undefined;
+  const translate = (text: string): string => {
+    const out = completionBody(text, created);
+    status = out.status;
+    return out.body;
+  };
+  return bufferedTranslator(JSON_TYPE, translate, brokeBody, () => status);
 }
 
 function brokeBody(message: string): string {
@@ -143,7 +157,7 @@ export function chatTranslation(ctx: ChatResponseContext): ResponseTranslation {
         return bufferedTranslator(JSON_TYPE, translate, () => translate(''));
       }
       if (isEventStream(headers)) return createChatStreamTranslator(ctx);
-      return bufferedTranslator(JSON_TYPE, (body) => completionBody(body, ctx.created), brokeBody);
+      return completionTranslator(ctx.created);
     },
     errorBody(err) {
       return JSON.stringify(openAiErrorEnvelope(err));

@@ -52,6 +52,11 @@ export interface BodyTranslator {
   end(): string;
   /** The client's last bytes when the node's body broke off after its first byte (a stream's terminal error). */
   broke(message: string): string;
+  /**
+   * A body read whole (not SSE) is answered after `end()`, so its status can still change: the status the client
+   * gets instead of the node's (a 200 whose body was no message: 502). Absent or undefined: the node's.
+   */
+  status?(): number | undefined;
 }
 
 /** What the response translation knows of the request. */

@@ -12,6 +12,25 @@ const CLIENT_CLOSED = 499;
 // the name only fills the Host header.
 const NODE_TARGET = new URL('http://node.tunnel.invalid');
 
+/** The gateway's own error, in the client's envelope (a translated route's, else Anthropic's). */
+function answerError(res: ServerResponse, err: AppError, job: ForwardJob): void {
+  const translation = job.translation;
+  writeErrorResponse(res, err, job.requestId, translation === undefined ? undefined : (e, id) => translation.errorBody(e, id));
+}
+
+// A translated body has its own type and length (it is chunked): the node's describe the node's bytes.
+const NODE_BODY_HEADERS = new Set(['content-type', 'content-length', 'content-encoding', 'transfer-encoding']);
+
+/** The node's response headers for a translated body. */
+function translatedHeaders(raw: string[], contentType: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (!NODE_BODY_HEADERS.has((raw[i] as string).toLowerCase())) out.push(raw[i] as string, raw[i + 1] as string);
+  }
+  out.push('content-type', contentType);
+  return out;
+}
+
 /** One client request across its attempts. */
 interface Exchange {
   req: IncomingMessage;
@@ -91,8 +110,15 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
 
   async function relay(x: Exchange, proxyRes: IncomingMessage, status: number): Promise<void> {
     const { res, job, outcome } = x;
-    res.writeHead(status, proxyRes.statusMessage, forwardableResponseHeaders(proxyRes.rawHeaders, job.requestId));
-    const sse = proxyRes.headers['content-type']?.startsWith('text/event-stream') === true;
+    const headers = forwardableResponseHeaders(proxyRes.rawHeaders, job.requestId);
+    const translator = job.translation?.open(status, proxyRes.headers);
+    if (translator === undefined) res.writeHead(status, proxyRes.statusMessage, headers);
+    // A translation's head waits for its first bytes: one read whole may change the status at its end.
+    const writeHead = (): void => {
+      const own = translator?.status?.();
+      res.writeHead(own ?? status, own === undefined ? proxyRes.statusMessage : undefined, translatedHeaders(headers, translator?.contentType ?? ''));
+    };
+    const sse = translator?.sse ?? proxyRes.headers['content-type']?.startsWith('text/event-stream') === true;
     const tap = observe(job);
     tap?.onHead(status, proxyRes.headers);
     const end = await relayBody(proxyRes, res, {
@@ -102,8 +128,9 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
         outcome.ttfbMs = Math.round((performance.now() - x.started) * 100) / 100;
       },
       ...(tap === undefined ? {} : { tap: (chunk: Buffer) => tap.onChunk(chunk) }),
+      ...(translator === undefined ? {} : { translator, writeHead }),
     });
-    outcome.status = status;
+    outcome.status = res.headersSent ? res.statusCode : status;
     const upstreamRequestId = proxyRes.headers['request-id'];
     if (typeof upstreamRequestId === 'string') outcome.upstreamRequestId = upstreamRequestId;
     outcome.aborted = end === 'aborted';
@@ -115,7 +142,7 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
       code === 'ETIMEDOUT'
         ? new AppError('upstream_timeout', 'No node accepted the connection in time')
         : new AppError('upstream_unreachable', 'No node could be reached');
-    writeErrorResponse(x.res, err, x.job.requestId);
+    answerError(x.res, err, x.job);
     x.outcome.status = err.status;
   }
 
@@ -165,7 +192,7 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
     const outcome: ForwardOutcome = { status: 0, failovers: 0, aborted: false, brokeMidStream: false };
     const tries = Math.min(job.candidates.length, 1 + maxFailovers);
     if (tries === 0) {
-      writeErrorResponse(res, new AppError('overloaded', 'No node is available'), job.requestId);
+      answerError(res, new AppError('overloaded', 'No node is available'), job);
       outcome.status = 529;
       return outcome;
     }

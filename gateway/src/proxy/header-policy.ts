@@ -3,11 +3,14 @@ import { ForwardHeaders } from '@switchyard/shared';
 
 /**
  * The headers a node gets: the filtered client headers (no credentials, no hop-by-hop, no
- * `x-switchyard-*`), the gateway's request and key ids (informational: the tunnel is the node's only
+ * `x-switchyard-*`) with the job's own headers over them, the gateway's request and key ids (informational: the tunnel is the node's only
  * door, so nothing is signed), and the body's length.
  */
-export function attemptHeaders(base: IncomingHttpHeaders, job: { requestId: string; keyId: string; method: string; body: { length: number } }): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = { ...base, [ForwardHeaders.requestId]: job.requestId, [ForwardHeaders.keyId]: job.keyId };
+export function attemptHeaders(
+  base: IncomingHttpHeaders,
+  job: { requestId: string; keyId: string; method: string; body: { length: number }; headers?: Readonly<Record<string, string>> },
+): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = { ...base, ...job.headers, [ForwardHeaders.requestId]: job.requestId, [ForwardHeaders.keyId]: job.keyId };
   // A bodiless GET carries no content-length, as clients send it.
   if (job.body.length > 0 || (job.method !== 'GET' && job.method !== 'HEAD')) out['content-length'] = String(job.body.length);
   return out;

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sseErrorFrame } from '@switchyard/shared';
+import type { BodyTranslator } from '../openai/types.js';
 
 /** How a relayed body ended. */
 export type RelayEnd = 'complete' | 'broken' | 'aborted';
@@ -13,8 +14,18 @@ export interface RelayOptions {
   requestId: string;
   /** Called once, when the first body bytes are written to the client. */
   onFirstByte(): void;
+  /**
+   * Sets the response head, called once before the first bytes (or the end) leave. Absent: the head was set
+   * before the call (a translation read whole decides its status only at its end).
+   */
+  writeHead?: () => void;
   /** Sees every chunk as it arrives from the node, once it was handed to the client. */
   tap?: (chunk: Buffer) => void;
+  /**
+   * The client gets this translation of the node's body instead of its bytes (it frames its own output, so
+   * nothing is held here); the tap still sees the node's bytes.
+   */
+  translator?: BodyTranslator;
 }
 
 const LF_LF = Buffer.from('\n\n');
@@ -71,10 +82,18 @@ export function relayBody(src: IncomingMessage, res: ServerResponse, opts: Relay
     let held: Buffer | undefined;
     let wrote = false;
     let ended = false;
+    let headed = opts.writeHead === undefined;
+    const head = (): void => {
+      if (headed) return;
+      headed = true;
+      opts.writeHead?.();
+    };
     const hold = batchWrites(res);
     if (opts.sse) {
       setImmediate(() => {
-        if (!wrote && !res.writableEnded && !res.destroyed) res.flushHeaders();
+        if (wrote || res.writableEnded || res.destroyed) return;
+        head();
+        res.flushHeaders();
       });
     }
     const end = (how: RelayEnd): void => {
@@ -84,9 +103,10 @@ export function relayBody(src: IncomingMessage, res: ServerResponse, opts: Relay
       res.off('close', onClientClose);
       resolve(how);
     };
-    const write = (bytes: Buffer): void => {
+    const write = (bytes: Buffer | string): void => {
       if (!wrote) {
         wrote = true;
+        head();
         opts.onFirstByte();
       }
       hold();
@@ -100,7 +120,14 @@ export function relayBody(src: IncomingMessage, res: ServerResponse, opts: Relay
       src.destroy();
       end('aborted');
     };
+    const translator = opts.translator;
     src.on('data', (chunk: Buffer) => {
+      if (translator !== undefined) {
+        const out = translator.push(chunk);
+        if (out.length > 0) write(out);
+        opts.tap?.(chunk);
+        return;
+      }
       let out = held === undefined ? chunk : Buffer.concat([held, chunk]);
       held = undefined;
       if (opts.sse) {
@@ -115,7 +142,12 @@ export function relayBody(src: IncomingMessage, res: ServerResponse, opts: Relay
     });
     src.once('end', () => {
       if (held !== undefined) write(held);
-      if (!wrote) opts.onFirstByte();
+      const last = translator?.end();
+      if (last !== undefined && last.length > 0) write(last);
+      if (!wrote) {
+        head();
+        opts.onFirstByte();
+      }
       res.end();
       end('complete');
     });
@@ -125,7 +157,10 @@ export function relayBody(src: IncomingMessage, res: ServerResponse, opts: Relay
     src.once('close', () => {
       if (ended || src.complete) return;
       if (res.destroyed) return end('aborted');
-      if (opts.sse) res.end(sseErrorFrame('api_error', BROKE_MESSAGE, opts.requestId));
+      if (opts.sse) {
+        head();
+        res.end(translator === undefined ? sseErrorFrame('api_error', BROKE_MESSAGE, opts.requestId) : translator.broke(BROKE_MESSAGE));
+      }
       else res.destroy();
       end('broken');
     });

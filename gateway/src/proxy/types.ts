@@ -1,6 +1,7 @@
 // The forwarder's vocabulary: what the routes hand it and what it reports back.
 import type { Agent, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@switchyard/shared';
+import type { ResponseTranslation } from '../openai/types.js';
 import type { NodeView } from '../routing/index.js';
 
 /** One client request, ready to go to a node: the routes parsed and chose, the forwarder only moves bytes. */
@@ -18,6 +19,13 @@ export interface ForwardJob {
   stream: boolean;
   /** Sees the response the client gets (never the node answers failed over from), e.g. the usage capture. */
   observer?: ResponseObserver;
+  /** Headers the node request carries over the client's (a translated request's `anthropic-version`). */
+  headers?: Readonly<Record<string, string>>;
+  /**
+   * The client speaks another format than the node (docs/OPENAI.md): the node's answer goes through it, and the
+   * gateway's own errors are written in the client's envelope. The observer still sees the node's bytes.
+   */
+  translation?: ResponseTranslation;
 }
 
 /**
