@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { ConfigError } from '@switchyard/shared';
 import { parseConfig, PING_INTERVAL_MS, PING_TIMEOUT_MS } from '@switchyard/shared';
-import { GatewayConfigSchema } from './config.js';
+import { GatewayConfigSchema, gatewayConfigOf, loadGatewayConfig } from './config.js';
 
 const secrets = { ADMIN_TOKEN: 'a'.repeat(32) };
 
@@ -74,6 +74,71 @@ describe('gateway config', () => {
     } catch (err) {
       expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual(['GATEWAY_ID', 'GATEWAY_REPLICA_URL']);
     }
+  });
+
+  describe('MODEL_ALIASES', () => {
+    /** The problems of an environment that must not parse, as `variable: message` lines. */
+    function problems(env: Record<string, string>): string[] {
+      try {
+        parseConfig(GatewayConfigSchema, { ...secrets, ...env });
+      } catch (err) {
+        return (err as ConfigError).problems.map((p) => `${p.variable}: ${p.message}`);
+      }
+      throw new Error('expected a ConfigError');
+    }
+
+    it('is an empty map when unset (or set to nothing), in the config the gateway runs with', () => {
+      expect(loadGatewayConfig(secrets).MODEL_ALIASES).toEqual(new Map());
+      expect(loadGatewayConfig({ ...secrets, MODEL_ALIASES: '' }).MODEL_ALIASES).toEqual(new Map());
+      // The schema leaves it undefined: an environment default is a scalar (test/deploy reads them).
+      expect(parseConfig(GatewayConfigSchema, secrets).MODEL_ALIASES).toBeUndefined();
+      expect(gatewayConfigOf(parseConfig(GatewayConfigSchema, secrets)).MODEL_ALIASES.size).toBe(0);
+    });
+
+    it('parses a JSON object of names to model ids once, into a map', () => {
+      const aliases = loadGatewayConfig({ ...secrets, MODEL_ALIASES: ' {"gpt-4o": "claude-sonnet-4-5", "gpt-4o-mini":"claude-haiku-4-5", "o3:high":"claude-opus-4-1"} ' }).MODEL_ALIASES;
+      expect([...aliases]).toEqual([
+        ['gpt-4o', 'claude-sonnet-4-5'],
+        ['gpt-4o-mini', 'claude-haiku-4-5'],
+        ['o3:high', 'claude-opus-4-1'],
+      ]);
+      expect(loadGatewayConfig({ ...secrets, MODEL_ALIASES: '{}' }).MODEL_ALIASES.size).toBe(0);
+      // A name that is also an Object.prototype key is just a name.
+      expect(loadGatewayConfig({ ...secrets, MODEL_ALIASES: '{"__proto__":"claude-sonnet-4-5","toString":"claude-haiku-4-5"}' }).MODEL_ALIASES).toEqual(
+        new Map([
+          ['__proto__', 'claude-sonnet-4-5'],
+          ['toString', 'claude-haiku-4-5'],
+        ]),
+      );
+    });
+
+    it('refuses invalid JSON, naming the variable and what is wrong', () => {
+      const [problem, ...more] = problems({ MODEL_ALIASES: '{gpt-4o: claude-sonnet-4-5}' });
+      expect(more).toEqual([]);
+      expect(problem).toMatch(/^MODEL_ALIASES: is not valid JSON \(.+\): it must be a JSON object of model names to Claude model ids \(e\.g\. \{"gpt-4o":"claude-sonnet-4-5"/);
+    });
+
+    it.each([
+      ['an array', '["gpt-4o","claude-sonnet-4-5"]'],
+      ['a string', '"claude-sonnet-4-5"'],
+      ['null', 'null'],
+      ['a number', '4'],
+    ])('refuses JSON that is %s rather than an object', (kind, value) => {
+      expect(problems({ MODEL_ALIASES: value })).toEqual([expect.stringMatching(new RegExp(`^MODEL_ALIASES: must be a JSON object of model names to Claude model ids \\(got ${kind}\\)`))]);
+    });
+
+    it('refuses every alias that does not map to a non-empty string, each by name, alongside other problems', () => {
+      const found = problems({ MODEL_ALIASES: '{"gpt-4o":"claude-sonnet-4-5","a":1,"b":"","c":null,"d":["claude-haiku-4-5"],"e":{"id":"x"},"f":"  "}', PORT: '70000' });
+      expect(found.filter((p) => p.startsWith('PORT: '))).toHaveLength(1);
+      expect(found.filter((p) => !p.startsWith('PORT: ')).map((p) => p.replace(/ \(e\.g\. .*$/, ''))).toEqual([
+        'MODEL_ALIASES: alias "a" must map to a non-empty string (a Claude model id), got a number',
+        'MODEL_ALIASES: alias "b" must map to a non-empty string (a Claude model id), got an empty string',
+        'MODEL_ALIASES: alias "c" must map to a non-empty string (a Claude model id), got null',
+        'MODEL_ALIASES: alias "d" must map to a non-empty string (a Claude model id), got an array',
+        'MODEL_ALIASES: alias "e" must map to a non-empty string (a Claude model id), got an object',
+        'MODEL_ALIASES: alias "f" must map to a non-empty string (a Claude model id), got a blank string',
+      ]);
+    });
   });
 
   it('pings tunnels on the protocol timing unless overridden', () => {

@@ -14,7 +14,49 @@ import {
   url,
   withHint,
 } from '@switchyard/shared';
+import type { ModelAliases } from './openai/types.js';
 import { DEFAULT_LAG_WARN_SECONDS } from './usage/lag-watcher.js';
+
+const MODEL_ALIASES_SHAPE = 'must be a JSON object of model names to Claude model ids';
+
+/** What a JSON value is, for a problem's message: "an array", "null", "a number", … */
+function jsonKind(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string' && v.trim() === '') return v === '' ? 'an empty string' : 'a blank string';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+/**
+ * MODEL_ALIASES: a JSON object of names a client may send as `model` on /v1/chat/completions → the Claude model id
+ * sent instead (docs/OPENAI.md). Parsed once here. Unset stays undefined in the schema (an environment default is a
+ * scalar, which test/deploy reads), and GatewayConfig holds an empty map then. Each problem names the alias at fault.
+ */
+const ModelAliasesSchema = withHint(
+  z
+    .string()
+    .transform((raw, ctx): ModelAliases => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `is not valid JSON (${err instanceof SyntaxError ? err.message : 'unreadable'}): it ${MODEL_ALIASES_SHAPE}` });
+        return z.NEVER;
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        ctx.addIssue({ code: 'custom', message: `${MODEL_ALIASES_SHAPE} (got ${jsonKind(parsed)})` });
+        return z.NEVER;
+      }
+      const aliases = new Map<string, string>();
+      for (const [name, target] of Object.entries(parsed)) {
+        if (typeof target === 'string' && target.trim() !== '') aliases.set(name, target);
+        else ctx.addIssue({ code: 'custom', message: `alias ${JSON.stringify(name)} must map to a non-empty string (a Claude model id), got ${jsonKind(target)}` });
+      }
+      return aliases;
+    })
+    .optional(),
+  'e.g. {"gpt-4o":"claude-sonnet-4-5","gpt-4o-mini":"claude-haiku-4-5"}; see docs/OPENAI.md',
+);
 
 /** The gateway's environment. Secrets have no defaults: the gateway refuses to start without them. */
 export const GatewayConfigSchema = z
@@ -96,6 +138,11 @@ export const GatewayConfigSchema = z
     METRICS_TOKEN: secret(32).optional(),
     /** Serve /metrics on a listener of its own at HOST:METRICS_PORT instead of the main port; 0 turns metrics off. */
     METRICS_PORT: optionalPort(),
+    /**
+     * Names a /v1/chat/completions client may send as `model`, mapped to the Claude model id sent instead (a JSON
+     * object; docs/OPENAI.md). Other names pass as sent. Unset here is undefined; GatewayConfig holds an empty map.
+     */
+    MODEL_ALIASES: ModelAliasesSchema,
     LOG_LEVEL: LogLevelSchema,
     LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   })
@@ -125,9 +172,17 @@ export const GatewayConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'must differ from PORT (unset it to serve /metrics on the main port)' });
     }
   });
-export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+/** The environment as the schema parses it (MODEL_ALIASES undefined when unset). */
+export type ParsedGatewayConfig = z.infer<typeof GatewayConfigSchema>;
+/** The gateway's config as its code reads it: MODEL_ALIASES is always a map (empty when unset). */
+export type GatewayConfig = Omit<ParsedGatewayConfig, 'MODEL_ALIASES'> & { MODEL_ALIASES: ModelAliases };
+
+/** The parsed environment with the defaults a zod default cannot carry filled in (an empty MODEL_ALIASES). */
+export function gatewayConfigOf(parsed: ParsedGatewayConfig): GatewayConfig {
+  return { ...parsed, MODEL_ALIASES: parsed.MODEL_ALIASES ?? new Map<string, string>() };
+}
 
 /** Reads the gateway's config from the environment, or exits listing every problem. */
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  return loadConfig(GatewayConfigSchema, env);
+  return gatewayConfigOf(loadConfig(GatewayConfigSchema, env));
 }
