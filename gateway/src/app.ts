@@ -5,7 +5,7 @@ import { createDashboardRouter } from './dashboard/index.js';
 import { errorHandler, notFound } from './http/errors.js';
 import { createProbeRoutes, type Readiness } from './http/probes.js';
 import { createProxyRoute, type ProxyRouteDeps } from './http/proxy-routes.js';
-import { openAiErrorHandler } from './openai/openai-errors.js';
+import { openAiErrorBody } from './openai/openai-errors.js';
 import { requestContext } from './http/request-context.js';
 
 export interface AppDeps extends ProxyRouteDeps {
@@ -38,7 +38,7 @@ export function createApp(deps: AppDeps): express.Express {
   if (deps.nodeRoutes) app.use(deps.nodeRoutes);
   app.post('/v1/messages', createProxyRoute(deps, 'messages'));
   // Its errors, the gateway's own included, are in the OpenAI envelope (docs/OPENAI.md).
-  app.post('/v1/chat/completions', createProxyRoute(deps, 'chat_completions'), openAiErrorHandler(deps.log));
+  app.post('/v1/chat/completions', createProxyRoute(deps, 'chat_completions'), errorHandler(deps.log, openAiErrorBody));
   app.post('/v1/messages/count_tokens', createProxyRoute(deps, 'count_tokens'));
   app.get('/v1/models', createProxyRoute(deps, 'models'));
   app.use(notFound());

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { AppError, toAppError, writeErrorResponse, type Logger } from '@switchyard/shared';
+import { AppError, toAppError, writeErrorResponse, type ErrorBody, type Logger } from '@switchyard/shared';
 import { localsOf } from './request-context.js';
 
 /** Anything no route claimed: 404 in the Anthropic envelope. */
@@ -10,15 +10,15 @@ export function notFound() {
 }
 
 /**
- * The one error handler: AppErrors become their envelope; anything else is logged with its stack
- * and answered with a 500 envelope that reveals nothing.
+ * The one error handler: AppErrors become their envelope (Anthropic's, or `envelope`'s on a route that speaks
+ * another format); anything else is logged with its stack and answered with a 500 envelope that reveals nothing.
  */
-export function errorHandler(log: Logger) {
+export function errorHandler(log: Logger, envelope?: ErrorBody) {
   return function handleError(err: unknown, req: Request, res: Response, _next: NextFunction): void {
     const { requestId } = localsOf(res);
     const appErr = bodyParserError(err) ?? toAppError(err);
     if (appErr.code === 'internal') log.error('request failed', { requestId, method: req.method, path: req.path, err });
-    writeErrorResponse(res, appErr, requestId);
+    writeErrorResponse(res, appErr, requestId, envelope);
   };
 }
 

@@ -2,9 +2,9 @@
 // (docs/OPENAI.md, "Response"), the stream (chat-stream.ts, "Streaming") and errors (openai-errors.ts, "Errors").
 // `chatTranslation` is what the forwarder asks for a translator, once per relayed node answer.
 import type { IncomingHttpHeaders } from 'node:http';
-import { usageFromMessage } from '@switchyard/shared';
+import { asRecord, usageFromMessage } from '@switchyard/shared';
 import { createChatStreamTranslator, finishReasonFor, openAiUsage, type ChatUsage, type FinishReason } from './chat-stream.js';
-import { asRecord, nodeErrorEnvelope, openAiErrorEnvelope, serverErrorEnvelope } from './openai-errors.js';
+import { nodeErrorEnvelope, openAiErrorEnvelope, serverErrorEnvelope } from './openai-errors.js';
 import type { BodyTranslator, ChatResponseContext, ResponseTranslation } from './types.js';
 
 export interface ChatToolCall {

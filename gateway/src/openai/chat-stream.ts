@@ -1,9 +1,8 @@
 // A node's Messages stream as a Chat Completions stream, event by event: docs/OPENAI.md ("Streaming") is the table.
 // Also the finish-reason and usage mappings the JSON answer shares (chat-response.ts imports them from here, so the
 // two modules import in one direction).
-import { createSseParser, emptyUsage, type SseEvent, type SseParser, type Usage } from '@switchyard/shared';
+import { applyUsage, asRecord, createSseParser, emptyUsage, type SseEvent, type SseParser, type Usage } from '@switchyard/shared';
 import {
-  asRecord,
   openAiEnvelopeFromAnthropic,
   openAiStreamErrorFrame,
   parseJsonRecord,
@@ -50,23 +49,6 @@ export function openAiUsage(usage: Usage): ChatUsage {
     total_tokens: prompt + usage.outputTokens,
     prompt_tokens_details: { cached_tokens: usage.cacheReadInputTokens },
   };
-}
-
-function countOr(value: unknown, previous: number): number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.trunc(value) : previous;
-}
-
-/**
- * Copies the counts a `usage` object carries. Overwriting, never adding: `message_delta` counts are cumulative, so
- * the latest wins (and matches what the gateway's own accounting, createStreamUsageTracker, reads).
- */
-function applyCounts(target: Usage, raw: unknown): void {
-  const usage = asRecord(raw);
-  if (!usage) return;
-  target.inputTokens = countOr(usage.input_tokens, target.inputTokens);
-  target.outputTokens = countOr(usage.output_tokens, target.outputTokens);
-  target.cacheCreationInputTokens = countOr(usage.cache_creation_input_tokens, target.cacheCreationInputTokens);
-  target.cacheReadInputTokens = countOr(usage.cache_read_input_tokens, target.cacheReadInputTokens);
 }
 
 const DONE = 'data: [DONE]\n\n';
@@ -190,7 +172,7 @@ class ChatStreamTranslator implements BodyTranslator {
     const id = typeof message.id === 'string' ? message.id : `chatcmpl-${this.ctx.requestId}`;
     const model = typeof message.model === 'string' ? message.model : '';
     this.prefix = chunkPrefix(id, model, this.ctx.created);
-    applyCounts(this.usage, message.usage);
+    applyUsage(this.usage, message.usage);
     this.emit('{"role":"assistant","content":""}', null);
   }
 
@@ -249,7 +231,7 @@ class ChatStreamTranslator implements BodyTranslator {
   private onMessageDelta(data: string): void {
     const body = this.read(data);
     if (!body) return;
-    applyCounts(this.usage, body.usage);
+    applyUsage(this.usage, body.usage);
     const stopReason = asRecord(body.delta)?.stop_reason;
     const finish = finishReasonFor(typeof stopReason === 'string' ? stopReason : null);
     if (finish !== null) this.emit('{}', finish);

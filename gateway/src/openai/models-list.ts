@@ -1,9 +1,9 @@
 // `GET /v1/models` for both SDKs (docs/OPENAI.md, "Models"): Anthropic's list keeps its own fields and gains OpenAI's,
 // so one answer satisfies the `anthropic` and the `openai` SDK alike. Errors keep Anthropic's envelope on this route.
 import type { IncomingHttpHeaders } from 'node:http';
-import { errorEnvelope } from '@switchyard/shared';
+import { asRecord, errorEnvelope } from '@switchyard/shared';
 import { bufferedTranslator } from './chat-response.js';
-import { asRecord, parseJsonRecord } from './openai-errors.js';
+import { parseJsonRecord } from './openai-errors.js';
 import type { ResponseTranslation } from './types.js';
 
 /** Unix seconds from Anthropic's ISO `created_at`; 0 when there is none to read. */

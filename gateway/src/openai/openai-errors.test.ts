@@ -1,13 +1,14 @@
 // The OpenAI error envelope (docs/OPENAI.md, "Errors"): the gateway's own errors, written over real HTTP and read by
-// the `openai` SDK, and the route's Express error handler.
+// the `openai` SDK, and the route's Express error handler (http/errors.ts's errorHandler with this envelope).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
 import { BadRequestError, OpenAI, RateLimitError } from 'openai';
-import { AppError, ErrorCodes, type ErrorCode, type Logger } from '@switchyard/shared';
+import { AppError, ErrorCodes, writeErrorResponse, type ErrorCode, type Logger } from '@switchyard/shared';
+import { errorHandler } from '../http/errors.js';
 import { localsOf } from '../http/request-context.js';
-import { openAiErrorEnvelope, openAiErrorHandler, openAiStreamErrorFrame, writeOpenAiError } from './openai-errors.js';
+import { openAiErrorBody, openAiErrorEnvelope, openAiStreamErrorFrame } from './openai-errors.js';
 import { ChatFieldError } from './types.js';
 
 describe('openAiErrorEnvelope', () => {
@@ -49,7 +50,7 @@ describe('openAiErrorEnvelope', () => {
   });
 });
 
-describe('writeOpenAiError (over real HTTP)', () => {
+describe('writeErrorResponse with the OpenAI envelope (over real HTTP)', () => {
   let server: Server;
   let base: string;
   const errors: Record<string, unknown> = {
@@ -61,11 +62,11 @@ describe('writeOpenAiError (over real HTTP)', () => {
     server = createServer((req, res) => {
       if (req.url === '/late') {
         res.writeHead(200).write('{"partial":');
-        writeOpenAiError(res, new AppError('internal', 'x'), 'req_test');
+        writeErrorResponse(res, new AppError('internal', 'x'), 'req_test', openAiErrorBody);
         return;
       }
       // The SDK asks for `<baseURL>/models`: the first path segment picks the error.
-      writeOpenAiError(res, errors[`/${(req.url ?? '').split('/')[1]}`], 'req_test');
+      writeErrorResponse(res, errors[`/${(req.url ?? '').split('/')[1]}`], 'req_test', openAiErrorBody);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -106,7 +107,7 @@ describe('writeOpenAiError (over real HTTP)', () => {
   });
 });
 
-describe('openAiErrorHandler', () => {
+describe('errorHandler with the OpenAI envelope', () => {
   function appThrowing(err: unknown, log: Logger): express.Express {
     const app = express();
     app.use((_req, res, next) => {
@@ -116,7 +117,7 @@ describe('openAiErrorHandler', () => {
     app.post('/v1/chat/completions', express.json({ limit: 10 }), () => {
       throw err;
     });
-    app.use(openAiErrorHandler(log));
+    app.use(errorHandler(log, openAiErrorBody));
     return app;
   }
 

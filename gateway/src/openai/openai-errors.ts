@@ -1,10 +1,8 @@
 // OpenAI's error envelope on `/v1/chat/completions`: the gateway's own errors and the node's (Anthropic's) ones,
 // each mapped by the table in docs/OPENAI.md ("Errors"). The `openai` SDK picks its error class by HTTP status and
 // reads `error.message`/`type`/`param`/`code`, so those four are always present (null where there is none).
-import { STATUS_CODES, type ServerResponse } from 'node:http';
-import type { NextFunction, Request, Response } from 'express';
-import { AppError, toAppError, type Logger } from '@switchyard/shared';
-import { localsOf } from '../http/request-context.js';
+import { STATUS_CODES } from 'node:http';
+import { asRecord, type AppError } from '@switchyard/shared';
 import { ChatFieldError } from './types.js';
 
 /** The OpenAI `error.type`s this route answers with. */
@@ -86,11 +84,6 @@ export function openAiErrorEnvelope(err: AppError): OpenAiErrorEnvelope {
 
 // The node's answers are read by hand rather than through zod: this is the request path, and the shapes are few.
 
-/** The value as a plain object, or undefined. */
-export function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}
-
 /** A JSON text as a plain object, or undefined (not JSON, or not an object). */
 export function parseJsonRecord(text: string): Record<string, unknown> | undefined {
   try {
@@ -133,43 +126,7 @@ export function openAiStreamErrorFrame(envelope: OpenAiErrorEnvelope): string {
   return `data: ${JSON.stringify(envelope)}\n\n`;
 }
 
-/**
- * Answers with the OpenAI envelope, as shared's `writeErrorResponse` does with Anthropic's: `request-id`, and
- * `retry-after` when the error has one. Internal errors never leak their cause's text (toAppError hides it).
- */
-export function writeOpenAiError(res: ServerResponse, err: unknown, requestId: string): void {
-  const appErr = toAppError(err);
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = JSON.stringify(openAiErrorEnvelope(appErr));
-  res.statusCode = appErr.status;
-  res.setHeader('content-type', 'application/json');
-  res.setHeader('request-id', requestId);
-  if (appErr.retryAfterSec !== undefined) res.setHeader('retry-after', String(Math.max(0, Math.ceil(appErr.retryAfterSec))));
-  res.setHeader('content-length', Buffer.byteLength(body));
-  res.end(body);
-}
-
-/**
- * The `/v1/chat/completions` route's error handler: `errorHandler` (http/errors.ts) with OpenAI's envelope. Internal
- * errors are logged with their stack and answered 500 without their text.
- */
-export function openAiErrorHandler(log: Logger) {
-  return function handleOpenAiError(err: unknown, req: Request, res: Response, _next: NextFunction): void {
-    const { requestId } = localsOf(res);
-    const appErr = bodyParserError(err) ?? toAppError(err);
-    if (appErr.code === 'internal') log.error('request failed', { requestId, method: req.method, path: req.path, err });
-    writeOpenAiError(res, appErr, requestId);
-  };
-}
-
-// As in http/errors.ts: Express and its parsers signal client mistakes with `status` fields on plain errors.
-function bodyParserError(err: unknown): AppError | undefined {
-  if (err instanceof AppError || typeof err !== 'object' || err === null || !('status' in err)) return undefined;
-  const { status } = err;
-  if (status === 413) return new AppError('body_too_large', 'Request body is too large');
-  if (status === 400) return new AppError('bad_request', 'Malformed request');
-  return undefined;
+/** The OpenAI envelope's JSON for the gateway's own error: shared's `writeErrorResponse` and `errorHandler` take it. */
+export function openAiErrorBody(err: AppError): string {
+  return JSON.stringify(openAiErrorEnvelope(err));
 }

@@ -1,7 +1,8 @@
 // The Anthropic stream toolkit: pure functions, no I/O.
 export { createSseParser, DEFAULT_MAX_EVENT_LENGTH } from './sse-parser.js';
 export type { SseEvent, SseParser, SseParserOptions } from './sse-parser.js';
-export { UsageSchema, emptyUsage, usageFromMessage } from './usage.js';
+export { UsageSchema, applyUsage, emptyUsage, usageFromMessage } from './usage.js';
+export { asRecord } from './narrow.js';
 export type { MessageUsage, Usage } from './usage.js';
 export { createStreamUsageTracker } from './stream-usage-tracker.js';
 export type { StreamError, StreamUsageResult, StreamUsageTracker } from './stream-usage-tracker.js';
