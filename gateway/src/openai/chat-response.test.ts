@@ -140,7 +140,7 @@ describe('node error answers', () => {
   const envelope = (type: string, msg: string): string => JSON.stringify({ type: 'error', error: { type, message: msg }, request_id: 'req_node' });
   it.each([
     [400, 'invalid_request_error', 'invalid_request_error', 'invalid_request_error'],
-    [401, 'authentication_error', 'authentication_error', 'invalid_api_key'],
+    [401, 'authentication_error', 'authentication_error', 'authentication_error'],
     [403, 'permission_error', 'permission_error', 'permission_error'],
     [404, 'not_found_error', 'not_found_error', 'model_not_found'],
     [413, 'request_too_large', 'invalid_request_error', 'request_too_large'],
@@ -157,7 +157,7 @@ describe('node error answers', () => {
     const { text } = translate(502, { 'content-type': 'text/html' }, '<html>nginx internal 10.0.0.3</html>');
     expect(text).not.toContain('nginx');
     expect(JSON.parse(text)).toEqual({ error: { message: 'The upstream answered HTTP 502 Bad Gateway', type: 'server_error', param: null, code: null } });
-    expect(JSON.parse(translate(401, JSON_HEADERS, '{"detail":"no"}').text)).toMatchObject({ error: { type: 'authentication_error', code: 'invalid_api_key' } });
+    expect(JSON.parse(translate(401, JSON_HEADERS, '{"detail":"no"}').text)).toMatchObject({ error: { type: 'authentication_error', code: null } });
   });
 
   it("answer a cut error body with the status's generic error", () => {

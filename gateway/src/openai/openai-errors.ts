@@ -63,13 +63,12 @@ export function statusForAnthropicType(type: string): number {
 }
 
 /**
- * Anthropic's error as OpenAI's: the type from the status; the code is Anthropic's type, except that a 401 is always
- * `invalid_api_key` and Anthropic's 404 `not_found_error` (on the Messages API: an unknown model) is `model_not_found`.
+ * Anthropic's error as OpenAI's: the type from the status; the code is Anthropic's type, except that Anthropic's 404
+ * `not_found_error` (on the Messages API: an unknown model) is `model_not_found`.
  */
 export function openAiEnvelopeFromAnthropic(status: number, anthropicType: string, message: string): OpenAiErrorEnvelope {
   let code = anthropicType;
-  if (status === 401) code = 'invalid_api_key';
-  else if (status === 404 && anthropicType === 'not_found_error') code = 'model_not_found';
+  if (status === 404 && anthropicType === 'not_found_error') code = 'model_not_found';
   return { error: { message, type: openAiErrorTypeFor(status), param: null, code } };
 }
 
@@ -78,6 +77,7 @@ export function openAiErrorEnvelope(err: AppError): OpenAiErrorEnvelope {
   if (err instanceof ChatFieldError) {
     return { error: { message: err.message, type: openAiErrorTypeFor(err.status), param: err.param, code: err.problem } };
   }
+  // Only the gateway's own 401 is about the client's key; a node's 401 is the account's credential (its own code).
   const code = err.status === 401 ? 'invalid_api_key' : err.code;
   return { error: { message: err.message, type: openAiErrorTypeFor(err.status), param: null, code } };
 }
@@ -110,7 +110,7 @@ export function nodeErrorEnvelope(status: number, body: string): OpenAiErrorEnve
   if (error) return openAiEnvelopeFromAnthropic(status, error.type, error.message);
   const reason = STATUS_CODES[status];
   const message = `The upstream answered HTTP ${status}${reason === undefined ? '' : ` ${reason}`}`;
-  return { error: { message, type: openAiErrorTypeFor(status), param: null, code: status === 401 ? 'invalid_api_key' : null } };
+  return { error: { message, type: openAiErrorTypeFor(status), param: null, code: null } };
 }
 
 /** A `server_error` envelope: what the client gets for a node answer the gateway cannot read. */
