@@ -69,6 +69,20 @@ function textBlock(text: string): Block {
   return { type: 'text', text };
 }
 
+/**
+ * A part's `cache_control` (the extension OpenRouter and LiteLLM accept for Claude) on its block: the client's own
+ * prompt-cache breakpoint, since the translation sets none of its own (docs/OPENAI.md, "Prompt caching").
+ */
+function cached(block: Block, part: JsonObject, at: string): Block {
+  if (isAbsent(part.cache_control)) return block;
+  const param = `${at}.cache_control`;
+  const control = objectAt(part.cache_control, param);
+  if (control.type !== 'ephemeral') refuse(`${param}.type`, 'invalid_value', `${param}.type: must be "ephemeral"`);
+  if (!isAbsent(control.ttl) && control.ttl !== '5m' && control.ttl !== '1h') refuse(`${param}.ttl`, 'invalid_value', `${param}.ttl: must be "5m" or "1h"`);
+  block.cache_control = isAbsent(control.ttl) ? { type: 'ephemeral' } : { type: 'ephemeral', ttl: control.ttl };
+  return block;
+}
+
 /** A part's `type`, checked to be a string. */
 function partType(part: unknown, at: string): { part: JsonObject; type: string } {
   const p = objectAt(part, at);
@@ -81,7 +95,7 @@ function textParts(content: unknown, at: string, where: string): Block[] {
   return arrayAt(content, at).map((raw, j) => {
     const { part, type } = partType(raw, `${at}[${j}]`);
     if (type !== 'text') refuse(`${at}[${j}].type`, 'invalid_value', `${at}[${j}].type: only "text" parts are allowed in ${where} messages`);
-    return textBlock(requiredString(part, 'text', `${at}[${j}]`));
+    return cached(textBlock(requiredString(part, 'text', `${at}[${j}]`)), part, `${at}[${j}]`);
   });
 }
 
@@ -103,11 +117,11 @@ function imageSource(url: string, param: string): Block {
 
 function userPart(raw: unknown, at: string): Block {
   const { part, type } = partType(raw, at);
-  if (type === 'text') return textBlock(requiredString(part, 'text', at));
+  if (type === 'text') return cached(textBlock(requiredString(part, 'text', at)), part, at);
   if (type === 'image_url') {
     // `detail` has no Messages equivalent: Claude sizes images itself.
     const image = objectAt(required(part.image_url, `${at}.image_url`), `${at}.image_url`);
-    return { type: 'image', source: imageSource(requiredString(image, 'url', `${at}.image_url`), `${at}.image_url.url`) };
+    return cached({ type: 'image', source: imageSource(requiredString(image, 'url', `${at}.image_url`), `${at}.image_url.url`) }, part, at);
   }
   refuse(`${at}.type`, 'invalid_value', `${at}.type: user messages take "text" and "image_url" parts only (no audio or files)`);
 }
@@ -128,7 +142,7 @@ function assistantText(content: unknown, at: string): Block[] {
     if (type === 'refusal') return;
     if (type !== 'text') refuse(`${at}[${j}].type`, 'invalid_value', `${at}[${j}].type: assistant messages take "text" and "refusal" parts only`);
     const text = requiredString(part, 'text', `${at}[${j}]`);
-    if (text !== '') blocks.push(textBlock(text));
+    if (text !== '') blocks.push(cached(textBlock(text), part, `${at}[${j}]`));
   });
   return blocks;
 }
@@ -177,13 +191,31 @@ function asBlocks(content: string | Block[]): Block[] {
   return typeof content === 'string' ? [textBlock(content)] : content;
 }
 
-/** Anthropic wants alternating roles: a run of one role becomes one turn, its contents concatenated in order. */
+/** Appends one by one: a spread of a long array into push() overflows the stack. */
+function append(target: Block[], blocks: readonly Block[]): void {
+  for (const block of blocks) target.push(block);
+}
+
+/**
+ * Anthropic wants alternating roles: a run of one role becomes one turn, its contents concatenated in order. The
+ * run's blocks grow in place (a copy per merge would make a run of n messages cost n²: 30,000 tool results in a
+ * 1.5 MB body held the event loop for half a minute).
+ */
 function mergeRuns(turns: MessagesTurn[]): MessagesTurn[] {
   const merged: MessagesTurn[] = [];
+  let run: Block[] | undefined;
   for (const turn of turns) {
     const last = merged.at(-1);
-    if (last?.role === turn.role) merged[merged.length - 1] = { role: turn.role, content: [...asBlocks(last.content), ...asBlocks(turn.content)] };
-    else merged.push(turn);
+    if (last?.role !== turn.role) {
+      merged.push(turn);
+      run = undefined;
+      continue;
+    }
+    if (run === undefined) {
+      run = [...asBlocks(last.content)];
+      merged[merged.length - 1] = { role: turn.role, content: run };
+    }
+    append(run, asBlocks(turn.content));
   }
   return merged;
 }
@@ -217,7 +249,7 @@ export function translateMessages(value: unknown): TranslatedMessages {
   const turns: MessagesTurn[] = [];
   list.forEach((raw, i) => {
     const translated = translateMessage(raw, `messages[${i}]`);
-    if ('system' in translated) system.push(...translated.system);
+    if ('system' in translated) append(system, translated.system);
     else turns.push(translated.turn);
   });
   return { system, messages: mergeRuns(turns) };

@@ -144,6 +144,8 @@ describe('reasoning_effort', () => {
 describe('sampling: temperature, top_p, stop', () => {
   it('passes temperature from 0 to 1 and top_p as is', () => {
     expect(bodyOf({ temperature: 0, top_p: 0.9 })).toEqual({ ...BASE, temperature: 0, top_p: 0.9 });
+    // top_p 1 cuts nothing: not sent, so a temperature beside it is not refused as a pair by recent models.
+    expect(bodyOf({ temperature: 0.7, top_p: 1 })).toEqual({ ...BASE, temperature: 0.7 });
     expect(bodyOf({ temperature: 1 })).toEqual({ ...BASE, temperature: 1 });
     expect(bodyOf({ temperature: null, top_p: null })).toEqual(BASE);
   });
@@ -477,6 +479,43 @@ describe('messages: assistant', () => {
   });
 });
 
+describe('messages: prompt-cache breakpoints the client marks', () => {
+  it('carries a part\'s cache_control to its block (system, user text and image, assistant text, tool text)', () => {
+    const mark = { cache_control: { type: 'ephemeral' } };
+    const hour = { cache_control: { type: 'ephemeral', ttl: '1h' } };
+    const image = { type: 'image_url', image_url: { url: 'https://example.com/a.png' }, ...mark };
+    const body = bodyOf({}, [
+      { role: 'system', content: [{ type: 'text', text: 'Rules.', ...hour }] },
+      { role: 'user', content: [{ type: 'text', text: 'Look.', ...mark }, image] },
+      { role: 'assistant', content: [{ type: 'text', text: 'Seen.', ...mark }] },
+      { role: 'user', content: 'More?' },
+    ]);
+    expect(body).toEqual({
+      model: MODEL,
+      max_tokens: 4096,
+      system: [{ type: 'text', text: 'Rules.', cache_control: { type: 'ephemeral', ttl: '1h' } }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Look.', cache_control: { type: 'ephemeral' } },
+            { type: 'image', source: { type: 'url', url: 'https://example.com/a.png' }, cache_control: { type: 'ephemeral' } },
+          ],
+        },
+        { role: 'assistant', content: [{ type: 'text', text: 'Seen.', cache_control: { type: 'ephemeral' } }] },
+        { role: 'user', content: 'More?' },
+      ],
+    });
+  });
+
+  it('refuses a cache_control Claude would not take, naming it', () => {
+    const part = (control: unknown) => [{ role: 'user', content: [{ type: 'text', text: 'x', cache_control: control }] }];
+    expect(refusalOfMessages(part({ type: 'persistent' }))).toMatchObject({ param: 'messages[0].content[0].cache_control.type', problem: 'invalid_value' });
+    expect(refusalOfMessages(part({ type: 'ephemeral', ttl: '1d' }))).toMatchObject({ param: 'messages[0].content[0].cache_control.ttl', problem: 'invalid_value' });
+    expect(refusalOfMessages(part('yes'))).toMatchObject({ param: 'messages[0].content[0].cache_control', problem: 'invalid_type' });
+  });
+});
+
 describe('messages: tool results and merging', () => {
   const calls = [
     { id: 'call_1', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } },
@@ -542,6 +581,18 @@ describe('messages: tool results and merging', () => {
         { role: 'assistant', content: [{ type: 'text', text: 'A' }, { type: 'text', text: 'B' }] },
       ],
     });
+  });
+
+  it('merges a run of 100,000 tool results and 150,000 system parts in one pass (a 1.5 MB body, not minutes of CPU)', () => {
+    // A copy of the run per merge made this quadratic: 30,000 results held the event loop for 32 s. Linear, it is
+    // milliseconds; quadratic, this test would run past jest's timeout.
+    const results = Array.from({ length: 100_000 }, (_, i) => ({ role: 'tool', tool_call_id: `call_${i}`, content: 'x' }));
+    const parts = Array.from({ length: 150_000 }, () => ({ type: 'text', text: 's' }));
+    const body = bodyOf({}, [{ role: 'system', content: parts }, HI[0], { role: 'assistant', content: 'A' }, ...results]) as { system: unknown[]; messages: { content: unknown[] }[] };
+    expect(body.system).toHaveLength(150_000);
+    expect(body.messages).toHaveLength(3);
+    expect(body.messages[2]!.content).toHaveLength(100_000);
+    expect(body.messages[2]!.content[99_999]).toEqual({ type: 'tool_result', tool_use_id: 'call_99999', content: 'x' });
   });
 
   it('refuses a tool message without tool_call_id or content, or with non-text parts', () => {

@@ -161,7 +161,9 @@ function samplingFields(body: JsonObject): JsonObject {
   const stop = stopSequences(body.stop);
   return {
     ...(temperature === undefined ? {} : { temperature }),
-    ...(topP === undefined ? {} : { top_p: topP }),
+    // top_p 1 cuts nothing (both APIs' default); many clients send it beside a temperature, which recent Claude
+    // models refuse as a pair.
+    ...(topP === undefined || topP === 1 ? {} : { top_p: topP }),
     ...(stop === undefined ? {} : { stop_sequences: stop }),
   };
 }
