@@ -35,6 +35,13 @@ export interface ChatCompletion {
 
 const JSON_TYPE = 'application/json';
 const NOT_A_MESSAGE = 'The upstream node answered with something that is not a message';
+const ENCODED = 'The upstream node answered with a compressed body, though the gateway asked for none';
+
+/** The node's body is compressed (the gateway asks for `identity`, so only a misbehaving hop does it): unreadable. */
+function encoded(headers: IncomingHttpHeaders): boolean {
+  const encoding = headers['content-encoding'];
+  return encoding !== undefined && encoding.trim().toLowerCase() !== 'identity';
+}
 
 /**
  * A translator that keeps the node's whole body and translates it at its end. Only for bodies the node bounds (a
@@ -47,10 +54,12 @@ export function bufferedTranslator(
   status?: () => number | undefined,
 ): BodyTranslator {
   const chunks: Buffer[] = [];
+  let brokeOff = false;
   return {
     contentType,
     sse: false,
-    ...(status === undefined ? {} : { status }),
+    // A body that broke off is answered with the error `onBroke` gives, as a 502: nothing of it reached the client.
+    status: () => (brokeOff ? 502 : status?.()),
     push(chunk) {
       chunks.push(chunk);
       return '';
@@ -62,6 +71,7 @@ export function bufferedTranslator(
     },
     broke(message) {
       chunks.length = 0;
+      brokeOff = true;
       return onBroke(message);
     },
   };
@@ -151,6 +161,10 @@ function brokeBody(message: string): string {
 export function chatTranslation(ctx: ChatResponseContext): ResponseTranslation {
   return {
     open(status, headers) {
+      if (encoded(headers)) {
+        const body = JSON.stringify(serverErrorEnvelope(ENCODED));
+        return bufferedTranslator(JSON_TYPE, () => body, () => body, () => 502);
+      }
       if (status >= 400) {
         // A cut error body is no envelope: the client gets the status's generic error, as for any unreadable one.
         const translate = (body: string): string => JSON.stringify(nodeErrorEnvelope(status, body));

@@ -255,6 +255,25 @@ describe('chat stream translator', () => {
     expect(events(out).slice(1)).toEqual([{ error: expect.objectContaining({ type: 'server_error', code: 'api_error' }) as unknown }]);
   });
 
+  it('gives a stream that never said why it stopped finish_reason "stop", so an SDK can finish its completion', () => {
+    const out = run(createChatStreamTranslator(CTX), [Buffer.from(messageStart() + textDelta(0, 'Hi') + MESSAGE_STOP)]);
+    const chunks = events(out);
+    expect(chunks.at(-1)).toBe('[DONE]');
+    expect(chunks.at(-2)).toMatchObject({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
+    expect(out.match(/"finish_reason":"stop"/g)).toHaveLength(1);
+  });
+
+  it('says it is closed once [DONE] or an error was written, so the relay ends the client\'s response there', () => {
+    const whole = createChatStreamTranslator(CTX);
+    whole.push(Buffer.from(messageStart() + textDelta(0, 'Hi')));
+    expect(whole.closed?.()).toBe(false);
+    whole.push(Buffer.from(messageDelta('end_turn') + MESSAGE_STOP));
+    expect(whole.closed?.()).toBe(true);
+    const failed = createChatStreamTranslator(CTX);
+    failed.push(Buffer.from(`${messageStart()}event: message_delta\ndata: {not json\n\n`));
+    expect(failed.closed?.()).toBe(true);
+  });
+
   it('adds nothing after [DONE]', () => {
     const translator = createChatStreamTranslator(CTX);
     expect(translator.push(Buffer.from(TEXT_STREAM)).endsWith('data: [DONE]\n\n')).toBe(true);

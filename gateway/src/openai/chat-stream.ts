@@ -84,6 +84,8 @@ class ChatStreamTranslator implements BodyTranslator {
   private out = '';
   /** [DONE] or an error frame was written: nothing may follow. */
   private finished = false;
+  /** A chunk with a finish_reason was written. */
+  private finishSent = false;
 
   constructor(private readonly ctx: ChatResponseContext) {
     // Replaced at message_start; only a stream that breaks before it is seen sends chunks under this one.
@@ -100,6 +102,11 @@ class ChatStreamTranslator implements BodyTranslator {
       this.fail(serverErrorEnvelope(UNREADABLE, BROKEN_CODE));
     }
     return this.take();
+  }
+
+  /** The client's stream is whole (`[DONE]`) or ended with an error: nothing more of the node's is relayed. */
+  closed(): boolean {
+    return this.finished;
   }
 
   end(): string {
@@ -234,10 +241,14 @@ class ChatStreamTranslator implements BodyTranslator {
     applyUsage(this.usage, body.usage);
     const stopReason = asRecord(body.delta)?.stop_reason;
     const finish = finishReasonFor(typeof stopReason === 'string' ? stopReason : null);
-    if (finish !== null) this.emit('{}', finish);
+    if (finish === null) return;
+    this.finishSent = true;
+    this.emit('{}', finish);
   }
 
   private onMessageStop(): void {
+    // An SDK's final completion needs a finish_reason: a stream that never said why it stopped simply stopped.
+    if (!this.finishSent) this.emit('{}', 'stop');
     if (this.ctx.includeUsage) this.out += `${this.prefix}[],"usage":${JSON.stringify(openAiUsage(this.usage))}}\n\n`;
     this.out += DONE;
     this.finished = true;

@@ -57,6 +57,11 @@ export interface BodyTranslator {
    * gets instead of the node's (a 200 whose body was no message: 502). Absent or undefined: the node's.
    */
   status?(): number | undefined;
+  /**
+   * True once the client's body is whole or ended with an error the translator wrote: the client's response ends
+   * there, and the rest of the node's body is only read (for the usage capture), never relayed.
+   */
+  closed?(): boolean;
 }
 
 /** What the response translation knows of the request. */

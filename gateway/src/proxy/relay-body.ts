@@ -86,7 +86,14 @@ export function relayBody(src: IncomingMessage, res: ServerResponse, opts: Relay
     const head = (): void => {
       if (headed) return;
       headed = true;
-      opts.writeHead?.();
+      try {
+        opts.writeHead?.();
+      } catch {
+        // A head Node will not send (a header value it refuses): thrown here, in an event handler, it would end
+        // the process. The client's connection goes instead, as for any answer that cannot be relayed.
+        res.destroy();
+        src.destroy();
+      }
     };
     const hold = batchWrites(res);
     if (opts.sse) {
@@ -123,8 +130,15 @@ export function relayBody(src: IncomingMessage, res: ServerResponse, opts: Relay
     const translator = opts.translator;
     src.on('data', (chunk: Buffer) => {
       if (translator !== undefined) {
-        const out = translator.push(chunk);
-        if (out.length > 0) write(out);
+        if (!res.writableEnded) {
+          const out = translator.push(chunk);
+          if (out.length > 0) write(out);
+          // A client whose stream the translation closed (with an error it wrote) is not kept waiting for the node.
+          if (translator.closed?.() === true) {
+            head();
+            res.end();
+          }
+        }
         opts.tap?.(chunk);
         return;
       }
@@ -142,7 +156,7 @@ export function relayBody(src: IncomingMessage, res: ServerResponse, opts: Relay
     });
     src.once('end', () => {
       if (held !== undefined) write(held);
-      const last = translator?.end();
+      const last = res.writableEnded ? undefined : translator?.end();
       if (last !== undefined && last.length > 0) write(last);
       if (!wrote) {
         head();
@@ -157,11 +171,17 @@ export function relayBody(src: IncomingMessage, res: ServerResponse, opts: Relay
     src.once('close', () => {
       if (ended || src.complete) return;
       if (res.destroyed) return end('aborted');
-      if (opts.sse) {
+      if (res.writableEnded) return end('broken');
+      if (translator !== undefined && (opts.sse || !res.headersSent)) {
+        // A translation ends in the client's format: a stream with its error event, a body read whole (nothing of
+        // it sent yet) with an error answer in place of the cut one.
+        const last = translator.broke(BROKE_MESSAGE);
         head();
-        res.end(translator === undefined ? sseErrorFrame('api_error', BROKE_MESSAGE, opts.requestId) : translator.broke(BROKE_MESSAGE));
-      }
-      else res.destroy();
+        res.end(last);
+      } else if (opts.sse) {
+        head();
+        res.end(sseErrorFrame('api_error', BROKE_MESSAGE, opts.requestId));
+      } else res.destroy();
       end('broken');
     });
     res.on('drain', onDrain);
