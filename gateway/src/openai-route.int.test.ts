@@ -9,7 +9,7 @@ jest.setTimeout(60_000);
 let chain: Chain;
 
 beforeAll(async () => {
-  chain = await startChain({ redisUrl: testRedisUrl() });
+  chain = await startChain({ redisUrl: testRedisUrl(), gatewayEnv: { MODEL_ALIASES: JSON.stringify({ 'house-model': 'claude-haiku-4-5' }) } });
   await chain.waitReady();
 });
 afterAll(async () => {
@@ -37,15 +37,17 @@ function messagesSeen() {
 }
 
 describe('what the node and Anthropic get', () => {
-  it('an ordinary Messages request: its path and version, the client’s own headers, the account’s credential', async () => {
+  it('an ordinary Messages request: its path, version and type, the client’s own headers, the account’s credential', async () => {
     const { key } = await chain.createKey();
-    const res = await chat(key, hello, { 'accept-encoding': 'gzip, br' });
+    const res = await chat(key, hello, { 'accept-encoding': 'gzip, br', 'content-type': 'application/x-www-form-urlencoded' });
     expect(res.status).toBe(200);
     const seen = messagesSeen();
     expect(seen).toHaveLength(1);
     const r = seen[0]!;
     expect(r.path).toBe('/v1/messages');
     expect(r.headers['anthropic-version']).toBe('2023-06-01');
+    // The body is the gateway's JSON, whatever the client's header claimed (curl -d says a form).
+    expect(r.headers['content-type']).toBe('application/json');
     // The gateway reads the answer it translates, so it asks for it uncompressed.
     expect(r.headers['accept-encoding']).toBe('identity');
     // Never disguised: the client's user agent and SDK headers go as they came.
@@ -57,7 +59,7 @@ describe('what the node and Anthropic get', () => {
     expect(r.body).toEqual({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: 'hello' }] });
   });
 
-  it('a JSON answer arrives whole, with a length the client can trust and the request id', async () => {
+  it('a JSON answer arrives whole as one chat.completion, with the request id', async () => {
     const { key } = await chain.createKey();
     const res = await chat(key, hello);
     expect(res.headers.get('content-type')).toContain('application/json');
@@ -93,6 +95,17 @@ describe('errors in the OpenAI envelope', () => {
     const res = await chat(key, hello);
     expect(res.status).toBe(403);
     expect(((await res.json()) as OpenAiError).error).toMatchObject({ type: 'permission_error', code: 'model_not_allowed' });
+    // The alias's own name is in no key's list: what the key may use is the Claude model it stands for.
+    expect((await chat(key, { ...hello, model: 'house-model' })).status).toBe(200);
+    expect(messagesSeen().map((r) => (r.body as { model: string }).model)).toEqual(['claude-haiku-4-5']);
+  });
+
+  it("the key's USD budget: 429 rate_limit_error budget_exhausted, nothing sent", async () => {
+    const { key } = await chain.createKey({ dailyUsdBudget: 0.000001 });
+    const res = await chat(key, hello);
+    expect(res.status).toBe(429);
+    expect(((await res.json()) as OpenAiError).error).toMatchObject({ type: 'rate_limit_error', code: 'budget_exhausted' });
+    expect(messagesSeen()).toHaveLength(0);
   });
 
   it("the key's rate: 429 rate_limit_error with retry-after", async () => {
@@ -109,6 +122,8 @@ describe('errors in the OpenAI envelope', () => {
     chain.fake.inject({ kind: 'request_429', retryAfterSec: 7, times: 10 });
     const res = await chat(key, hello);
     expect(res.status).toBe(429);
+    // Failover ran first: the answer is the last node's.
+    expect(messagesSeen().length).toBeGreaterThanOrEqual(2);
     expect(res.headers.get('retry-after')).toBe('7');
     const body = (await res.json()) as OpenAiError & { type?: unknown };
     expect(body.type).toBeUndefined();
@@ -134,6 +149,18 @@ describe('errors in the OpenAI envelope', () => {
       chain.fake.setTiming({ textDeltas: 3 });
     }
   });
+
+  it('a JSON answer cut off mid-way: a 502 server_error the SDK can read, not a hung-up socket', async () => {
+    const { key } = await chain.createKey();
+    try {
+      chain.fake.inject({ kind: 'reset_after_bytes', bytes: 60, times: 2 });
+      const res = await chat(key, hello);
+      expect(res.status).toBe(502);
+      expect(((await res.json()) as OpenAiError).error).toMatchObject({ type: 'server_error', param: null });
+    } finally {
+      chain.fake.clearFaults();
+    }
+  });
 });
 
 describe('GET /v1/models', () => {
@@ -145,10 +172,13 @@ describe('GET /v1/models', () => {
     expect(list.object).toBe('list');
     expect(list.data.length).toBeGreaterThan(0);
     for (const m of list.data) {
-      expect(m).toMatchObject({ type: 'model', object: 'model', owned_by: 'anthropic', id: expect.any(String), display_name: expect.any(String) });
+      expect(m).toMatchObject({ type: 'model', object: 'model', owned_by: 'anthropic' });
+      expect([typeof m.id, typeof m.display_name]).toEqual(['string', 'string']);
       expect(m.created).toBe(Math.floor(Date.parse(m.created_at as string) / 1000));
     }
     const seen = chain.fake.requests.find((r) => r.route === 'models')!;
     expect(seen.headers['anthropic-version']).toBe('2023-06-01');
+    // An OpenAI client reads one page and never asks for the next: it gets the whole list on it.
+    expect(seen.query).toEqual({ limit: '1000' });
   });
 });

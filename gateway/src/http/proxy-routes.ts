@@ -272,24 +272,34 @@ export const BUDGET_READ_WAIT_MS = 2_000;
  */
 function translated(raw: Buffer, deps: ProxyRouteDeps, requestId: string): NodeBound {
   const chat = translateChatRequest(parseJsonObject(raw), { aliases: deps.modelAliases ?? NO_ALIASES });
+  const body = Buffer.from(JSON.stringify(chat.body));
+  // The Messages form wraps some parts (tool results, schemas) in more JSON: the limit holds for what goes upstream.
+  if (body.length > deps.maxBodyBytes) throw new AppError('body_too_large', `Request body is too large once translated to the Messages format (more than ${deps.maxBodyBytes} bytes)`);
   return {
-    body: Buffer.from(JSON.stringify(chat.body)),
+    body,
     parsed: bodyFields(chat.body),
     path: '/v1/messages',
-    headers: { 'anthropic-version': ANTHROPIC_VERSION, 'accept-encoding': 'identity' },
+    // The body is the gateway's JSON, whatever type the client's claimed (curl -d says a form).
+    headers: { 'anthropic-version': ANTHROPIC_VERSION, 'accept-encoding': 'identity', 'content-type': 'application/json' },
     translation: chatTranslation({ requestId, includeUsage: chat.includeUsage, created: Math.floor(deps.now() / 1000) }),
   };
 }
 
+/** The most models Anthropic lists on one page: an OpenAI client reads one page and never asks for the next. */
+const WHOLE_MODEL_LIST = 1_000;
+
 /**
  * `GET /v1/models` answers both SDKs (docs/OPENAI.md, "Models"): OpenAI's send no `anthropic-version`, so the
- * node gets the one the list is read in; the list is read whole, so it must come uncompressed.
+ * node gets the one the list is read in, and (asking no page) the whole list on one page; the list is read
+ * whole, so it must come uncompressed.
  */
-function modelsListing(route: ProxyRoute, req: Request): Pick<NodeBound, 'headers' | 'translation'> {
+function modelsListing(route: ProxyRoute, req: Request): Partial<Pick<NodeBound, 'path' | 'headers' | 'translation'>> {
   if (route !== 'models') return {};
   const headers: Record<string, string> = { 'accept-encoding': 'identity' };
-  if (req.headers['anthropic-version'] === undefined) headers['anthropic-version'] = ANTHROPIC_VERSION;
-  return { headers, translation: modelsListTranslation() };
+  const openAiClient = req.headers['anthropic-version'] === undefined;
+  if (openAiClient) headers['anthropic-version'] = ANTHROPIC_VERSION;
+  const onePage = openAiClient && !req.originalUrl.includes('?');
+  return { headers, translation: modelsListTranslation(), ...(onePage ? { path: `${req.originalUrl}?limit=${WHOLE_MODEL_LIST}` } : {}) };
 }
 
 function expectsContinue(req: Request): boolean {

@@ -69,7 +69,8 @@ export const UsageJobSchema = z.object({
    * The client API the request came in on: `messages` (`POST /v1/messages`) or `chat_completions`
    * (`POST /v1/chat/completions`, translated to a Messages request by the gateway). Older gateways sent none.
    */
-  route: z.enum(USAGE_ROUTES).default('messages'),
+  // A job from a newer gateway with a route this worker does not know is still counted (as messages), never lost.
+  route: z.enum(USAGE_ROUTES).catch('messages'),
 });
 export type UsageJob = z.infer<typeof UsageJobSchema>;
 
