@@ -49,8 +49,12 @@ interface Sent {
   text: string;
 }
 
-function bodyOf(question: string, stream: boolean): string {
-  return JSON.stringify({ model: MODEL, max_tokens: 256, stream, system: SYSTEM, messages: [{ role: 'user', content: question }] });
+// Requests the client cancels ask for another model, whose streams the fake stalls after message_start until the
+// hang-up arrives: what the upstream reported is then what the gateway relayed, however loaded the machine is.
+const CANCELLED_MODEL = 'claude-haiku-4-5';
+
+function bodyOf(question: string, stream: boolean, model = MODEL): string {
+  return JSON.stringify({ model, max_tokens: 256, stream, system: SYSTEM, messages: [{ role: 'user', content: question }] });
 }
 
 function textOfStream(raw: string): string {
@@ -73,7 +77,7 @@ async function send(key: string, i: number, kind: Kind): Promise<Sent> {
   const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
     method: 'POST',
     headers: { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
-    body: bodyOf(question, stream),
+    body: bodyOf(question, stream, kind === 'abort' ? CANCELLED_MODEL : MODEL),
     signal: controller.signal,
   });
   if (kind !== 'abort' || res.status !== 200 || !res.body) {
@@ -108,6 +112,7 @@ async function waitForRequests(n: number): Promise<Record<string, number>> {
 
 it('counts 200 mixed requests exactly once across a worker kill -9 and duplicated jobs, equal to the upstream ledger', async () => {
   const { key, id: keyId } = await chain.createKey();
+  chain.fake.inject({ kind: 'stall_after_events', afterEvents: 1, times: 1_000, match: { model: 'haiku' } });
   const sent: Sent[] = [];
   const queueOfWork = Array.from({ length: 200 }, (_, i) => i);
   // The queue waits while the traffic runs, so every job's payload can be kept for the duplicates below

@@ -165,6 +165,27 @@ describe('transport faults', () => {
     expect((failure as APIError).type).toBe('overloaded_error');
   });
 
+  test('stall_after_events writes K events, then nothing until the client hangs up; only message_start is counted', async () => {
+    fake.inject({ kind: 'stall_after_events', afterEvents: 1 });
+    const before = fake.usageTotals('max-1');
+    const closed = new Promise<{ complete: boolean; eventsSent: number }>((resolve) => {
+      const off = fake.on('stream-closed', (event) => {
+        off();
+        resolve(event);
+      });
+    });
+    const controller = new AbortController();
+    const response = await postFakeMessages(url, fakeOAuthHeaders(fake.issueAccessToken('max-1')), fakeMessagesBody({ stream: true }), { signal: controller.signal });
+    const reader = response.body!.getReader();
+    let seen = '';
+    while (!seen.includes('event: message_start')) seen += Buffer.from((await reader.read()).value ?? []).toString('utf8');
+    expect(fake.openRequests()).toBe(1);
+    controller.abort();
+    expect(await closed).toMatchObject({ complete: false, eventsSent: 1 });
+    const after = fake.usageTotals('max-1');
+    expect({ requests: after.requests - before.requests, output: after.output - before.output }).toEqual({ requests: 1, output: 1 });
+  });
+
   test('body faults are not spent on requests they do not fit', async () => {
     fake.inject({ kind: 'mid_stream_error', afterEvents: 1 });
     expect((await send()).status).toBe(200);

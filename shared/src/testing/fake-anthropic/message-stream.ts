@@ -108,14 +108,27 @@ export interface StreamWriteOptions {
   signal: AbortSignal;
   /** After this many events, send `event: error` and end. */
   midStreamError?: { afterEvents: number; errorType: AnthropicErrorType };
+  /** After this many events, send nothing more until the client (or the server) goes away. */
+  stallAfterEvents?: number;
   /** Called after each event went out. */
   onEvent(event: SseEvent): void;
+}
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 }
 
 /** Writes the events with pacing; returns how many went out. */
 export async function writeStream(writer: BodyWriter, events: SseEvent[], options: StreamWriteOptions): Promise<number> {
   let sent = 0;
   for (const event of events) {
+    if (options.stallAfterEvents !== undefined && sent >= options.stallAfterEvents) {
+      await untilAborted(options.signal);
+      return sent;
+    }
     if (options.midStreamError && sent >= options.midStreamError.afterEvents) {
       const { errorType } = options.midStreamError;
       const message = errorType === 'overloaded_error' ? 'Overloaded' : 'Internal server error';

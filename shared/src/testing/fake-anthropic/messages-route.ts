@@ -12,6 +12,7 @@ import { promptSegments } from './tokenizer.js';
 export interface BodyFaults {
   resetAfterBytes?: number;
   midStreamError?: { afterEvents: number; errorType: AnthropicErrorType };
+  stallAfterEvents?: number;
 }
 
 /** True for a model name the fake serves; the API answers 404 for others. */
@@ -66,6 +67,7 @@ export async function handleMessages(
     deltaIntervalMs: state.timing.deltaIntervalMs,
     signal: ctx.signal,
     ...(options.faults.midStreamError ? { midStreamError: options.faults.midStreamError } : {}),
+    ...(options.faults.stallAfterEvents === undefined ? {} : { stallAfterEvents: options.faults.stallAfterEvents }),
     onEvent: (event) => {
       eventsSent += 1;
       // Count what the client was told: message_start carries input and output 1, message_delta the rest.

@@ -161,6 +161,8 @@ export type Fault = FaultCommon &
     | { kind: 'server_error'; status?: number }
     | { kind: 'reset_after_bytes'; bytes: number }
     | { kind: 'mid_stream_error'; afterEvents: number; errorType?: 'overloaded_error' | 'api_error' }
+    /** A stream writes `afterEvents` events, then nothing more until the client hangs up (a turn being cancelled). */
+    | { kind: 'stall_after_events'; afterEvents: number }
     | { kind: 'slow_first_byte'; delayMs: number }
     | { kind: 'token_error'; status: number }
     | { kind: 'token_timeout' }

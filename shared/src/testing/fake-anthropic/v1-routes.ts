@@ -74,6 +74,8 @@ export async function dispatchV1(ctx: RequestContext, state: FakeState): Promise
   if (ctx.route === 'messages' && fieldOf(ctx.json, 'stream') === true) {
     const mid = state.faults.take(target, ['mid_stream_error']);
     if (mid) faults.midStreamError = { afterEvents: mid.afterEvents, errorType: mid.errorType ?? 'overloaded_error' };
+    const stall = state.faults.take(target, ['stall_after_events']);
+    if (stall) faults.stallAfterEvents = stall.afterEvents;
   }
 
   if (ctx.route === 'messages') return handleMessages(ctx, state, account, { headers, faults });
