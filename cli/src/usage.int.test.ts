@@ -32,7 +32,7 @@ const COUNTED: CountedUsage[] = [
     counters: { requests: 2, inputTokens: 100, cacheCreationInputTokens: 10, cacheReadInputTokens: 1000, outputTokens: 50, costMicros: 1_234_567, apiEquivalentMicros: 1_234_567, cacheSavingsMicros: 2_700, durationMs: 900 },
     priceVersion: 'genai-prices@0.1.8',
   },
-  { day: YESTERDAY, keyId: 'key_alpha', nodeId: 'node-b', model: 'claude-sonnet-4-5', counters: { requests: 1, inputTokens: 40, outputTokens: 5, costMicros: 200_000, cacheMisses: 1, stickyMoves: 1, durationMs: 300 }, priceVersion: 'genai-prices@0.1.8' },
+  { day: YESTERDAY, keyId: 'key_alpha', nodeId: 'node-b', model: 'claude-sonnet-4-5', counters: { requests: 1, inputTokens: 40, outputTokens: 5, costMicros: 200_000, cacheMisses: 1, stickyMoves: 1, chatCompletionRequests: 1, durationMs: 300 }, priceVersion: 'genai-prices@0.1.8' },
   { day: TODAY, keyId: 'key_beta', nodeId: 'node-b', model: 'private-model', counters: { requests: 1, inputTokens: 30, outputTokens: 3, unpricedRequests: 1, cacheSavingsMicros: -1_250, durationMs: 200 } },
 ];
 
@@ -103,6 +103,7 @@ describe('switchyard usage', () => {
       if (row.cacheReadShare === null) expect([row.id, printed]).toEqual([row.id, null]);
       else expect(printed).toBeCloseTo(row.cacheReadShare, 3);
       expect([row.id, Number(cells.MISSES), Number(cells.MOVES)]).toEqual([row.id, row.cacheMisses, row.stickyMoves]);
+      expect([row.id, Number(cells.OPENAI)]).toEqual([row.id, row.requestsByRoute.chat_completions]);
       // A row holding a request of a model with no price is marked, and only such a row.
       expect([row.id, (cells.COST ?? '').endsWith('*')]).toEqual([row.id, row.unpricedRequests > 0]);
       if (by === 'node') expect([row.id, dollars(cells['API VALUE'] ?? '')]).toEqual([row.id, row.apiEquivalentUsd]);
@@ -114,7 +115,7 @@ describe('switchyard usage', () => {
 
   it('--by key: exact dollars, the unpriced key marked, each key\'s month under the table', async () => {
     const run = await cli(['usage', '--by', 'key']);
-    expect(cellsOf(run.out, 'key_alpha')).toMatchObject({ COST: '$1.434567', 'READ SHARE': '87.0%', SAVED: '$0.0027', MISSES: '1', MOVES: '1' });
+    expect(cellsOf(run.out, 'key_alpha')).toMatchObject({ COST: '$1.434567', 'READ SHARE': '87.0%', SAVED: '$0.0027', MISSES: '1', MOVES: '1', OPENAI: '1' });
     expect(cellsOf(run.out, 'key_beta')).toMatchObject({ COST: '$0.00 *', 'READ SHARE': '0.0%', SAVED: '-$0.00125' });
     expect(run.out).toContain('This month (2027-03): key_alpha $1.434567, key_beta $0.00.');
     expect(run.out.at(-1)).toBe('All time: 4 requests, 1,180 tokens sent, 58 received, $1.434567.');

@@ -25,6 +25,8 @@ interface UsageTotals {
   cacheMisses?: number;
   stickyMoves?: number;
   cacheReadShare?: number | null;
+  // Absent from a gateway older than the OpenAI route: every request came as a Messages request.
+  requestsByRoute?: { messages: number; chat_completions: number };
 }
 
 interface UsageReport {
@@ -61,6 +63,7 @@ const UNPRICED_MARK = '*';
 function figureColumns(by: UsageReport['by']): Column[] {
   return [
     { header: 'REQUESTS', ...right },
+    { header: 'OPENAI', ...right },
     { header: 'ERRORS', ...right },
     { header: 'SENT', ...right },
     { header: 'RECEIVED', ...right },
@@ -87,6 +90,7 @@ function costCell(t: UsageTotals): string {
 function figures(t: UsageTotals, by: UsageReport['by']): string[] {
   return [
     formatCount(t.requests),
+    formatCount(t.requestsByRoute?.chat_completions ?? 0),
     formatCount(t.errors),
     formatCount(t.sentTokens),
     formatCount(t.receivedTokens),
@@ -196,6 +200,7 @@ export const USAGE_COMMANDS: Command[] = [
     summary: 'Tokens used, their cost and cache efficiency per key, node, model or day over a range of UTC days (default: the last 7 days, by day).',
     details: [
       'SENT and RECEIVED are exact (from Anthropic); EST. columns are js-tiktoken estimates.',
+      'OPENAI: the requests among them that came in the OpenAI Chat Completions format (/v1/chat/completions).',
       `COST is at API list prices, in USD; ${UNPRICED_MARK} marks a row with requests of a model that has no price (counted at $0).`,
       'READ SHARE: cache reads over all input sent; SAVED: what prompt caching saved (negative: writes cost more than reads saved);',
       'MISSES: requests that wrote to the cache and read nothing; MOVES: sticky conversations answered away from their node.',
