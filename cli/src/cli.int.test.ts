@@ -150,7 +150,8 @@ describe('switchyard CLI against a real gateway', () => {
     expect(table.stdout).toMatch(/^Token usage by key, \d{4}-\d{2}-\d{2} to \d{4}-\d{2}-\d{2} \(UTC days\)$/m);
     const row = table.stdout.split('\n').find((l) => l.startsWith(keyId)) ?? '';
     const cells = row.split(/\s{2,}/);
-    expect(cells.slice(0, 6)).toEqual([keyId, name, '3', '0', (counted?.sentTokens ?? -1).toLocaleString('en-US'), (counted?.receivedTokens ?? -1).toLocaleString('en-US')]);
+    // KEY, NAME, REQUESTS, OPENAI (none: they came as Messages requests), ERRORS, SENT, RECEIVED.
+    expect(cells.slice(0, 7)).toEqual([keyId, name, '3', '0', '0', (counted?.sentTokens ?? -1).toLocaleString('en-US'), (counted?.receivedTokens ?? -1).toLocaleString('en-US')]);
     expect(table.stdout).toMatch(/^TOTAL\s+3\s/m);
 
     const json = JSON.parse((await cli(['usage', '--by', 'key', '--json'])).stdout) as { by: string; rows: { id: string; requests: number }[] };
