@@ -29,6 +29,15 @@ describe('test Redis harness', () => {
     await second.stop();
   });
 
+  it('hands out ports below the kernel\'s ephemeral range, each once', async () => {
+    // The kernel gives ports from 32768 up to outgoing connections: a port from there could be taken before the
+    // process it was meant for binds it.
+    const ports: number[] = [];
+    for (let i = 0; i < 50; i++) ports.push(await freePort());
+    expect(new Set(ports).size).toBe(50);
+    expect(ports.filter((p) => p < 20_000 || p > 32_767)).toEqual([]);
+  });
+
   it('says in one line how to get a Redis when there is no redis-server', async () => {
     const silent = await freePort();
     await expect(ensureTestRedis({ probe: { host: '127.0.0.1', port: silent }, bin: 'no-such-redis-server-binary' })).rejects.toThrow(NO_REDIS_MESSAGE);

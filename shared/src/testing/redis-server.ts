@@ -31,16 +31,34 @@ export function redisAnswers(host: string, port: number, timeoutMs = 500): Promi
   });
 }
 
-/** A TCP port on 127.0.0.1 that nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+// Below Linux's ephemeral range (32768–60999 by default). A port the kernel picked for port 0 is one it may hand to
+// any outgoing connection as soon as it is closed again: a child process started on it a moment later then met
+// EADDRINUSE once in a full-suite run. Ports from here are never handed out by the kernel on its own.
+const FIRST_PORT = 20_000;
+const LAST_PORT = 32_767;
+const handedOut = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * A TCP port on 127.0.0.1 that nothing listens on right now, for a process a test starts: chosen at random below the
+ * kernel's ephemeral range (so no outgoing connection takes it before the process binds it), never the same twice in
+ * one test process.
+ */
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const port = FIRST_PORT + Math.floor(Math.random() * (LAST_PORT - FIRST_PORT + 1));
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port between ${FIRST_PORT} and ${LAST_PORT} after 200 tries`);
 }
 
 function exited(child: ChildProcess): Promise<void> {
