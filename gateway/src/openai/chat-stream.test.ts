@@ -1,6 +1,6 @@
 // The stream translator against hand-written Anthropic event sequences (the shapes of Anthropic's streaming docs),
 // fed in every chunking from one piece to single bytes: the output is the docs/OPENAI.md "Streaming" table.
-import { createChatStreamTranslator } from './chat-stream.js';
+import { createChatStreamTranslator, finishReasonFor } from './chat-stream.js';
 import type { BodyTranslator, ChatResponseContext } from './types.js';
 
 const CTX: ChatResponseContext = { requestId: 'req_test', includeUsage: false, created: 1_700_000_000 };
@@ -176,17 +176,15 @@ describe('chat stream translator', () => {
     ]);
   });
 
-  it.each([
-    ['end_turn', 'stop'],
-    ['stop_sequence', 'stop'],
-    ['pause_turn', 'stop'],
-    ['max_tokens', 'length'],
-    ['model_context_window_exceeded', 'length'],
-    ['tool_use', 'tool_calls'],
-    ['refusal', 'content_filter'],
-  ])('maps stop_reason %s to finish_reason %s', (stopReason, finishReason) => {
-    const out = run(createChatStreamTranslator(CTX), [Buffer.from(messageStart() + messageDelta(stopReason) + MESSAGE_STOP)]);
-    expect((events(out).at(-2) as Chunk).choices).toEqual([{ index: 0, delta: {}, finish_reason: finishReason }]);
+  it('maps every stop_reason to a finish_reason (the table the JSON answer shares), any other to stop', () => {
+    const reasons = ['end_turn', 'stop_sequence', 'pause_turn', 'max_tokens', 'model_context_window_exceeded', 'tool_use', 'refusal', 'a_future_reason'];
+    expect(reasons.map(finishReasonFor)).toEqual(['stop', 'stop', 'stop', 'length', 'length', 'tool_calls', 'content_filter', 'stop']);
+    expect(finishReasonFor(null)).toBeNull();
+  });
+
+  it('sends the finish_reason of message_delta in a chunk of its own', () => {
+    const out = run(createChatStreamTranslator(CTX), [Buffer.from(messageStart() + messageDelta('tool_use') + MESSAGE_STOP)]);
+    expect((events(out).at(-2) as Chunk).choices).toEqual([{ index: 0, delta: {}, finish_reason: 'tool_calls' }]);
   });
 
   it('ends with a usage chunk (choices: []) before [DONE] only with include_usage, the latest counts winning', () => {

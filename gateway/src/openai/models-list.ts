@@ -13,7 +13,7 @@ function createdSeconds(createdAt: unknown): number {
 }
 
 /** Anthropic's list with OpenAI's fields added; any body that is not such a list passes unchanged. */
-export function withOpenAiModelFields(text: string): string {
+function withOpenAiModelFields(text: string): string {
   const list = parseJsonRecord(text);
   if (!list || !Array.isArray(list.data)) return text;
   const data = list.data.map((item: unknown) => {

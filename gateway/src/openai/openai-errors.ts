@@ -28,7 +28,7 @@ export interface OpenAiErrorEnvelope {
 }
 
 /** The OpenAI type for an HTTP status (the Errors table; other 4xx are the client's request, like 400). */
-export function openAiErrorTypeFor(status: number): OpenAiErrorType {
+function openAiErrorTypeFor(status: number): OpenAiErrorType {
   if (status >= 500) return 'server_error';
   switch (status) {
     case 401:
