@@ -101,6 +101,21 @@ async function enrol(redisUrl: string, prefix: string, nodeIds: readonly string[
   }
 }
 
+/**
+ * Runs `start` again (at most twice more) when the process it started could not listen: another test process on
+ * this machine may bind a port between freePort() choosing it and our child binding it. `start` picks its ports
+ * afresh when `retry` is set.
+ */
+async function retryIfPortTaken<T>(start: (retry: boolean) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(attempt > 1);
+    } catch (err) {
+      if (attempt >= 3 || !String(err).includes('EADDRINUSE')) throw err;
+    }
+  }
+}
+
 export async function startChain(opts: ChainOptions): Promise<Chain> {
   const nodeIds = opts.nodeIds ?? ['node-a', 'node-b'];
   const fake = createFakeAnthropic({ accounts: nodeIds.map((id) => ({ id: `acct-${id}`, email: `${id}@example.test` })) });
@@ -121,6 +136,15 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
     if (opts.adminListener) adminPorts.push(await freePort());
   }
   const gateways: ChainGateway[] = [];
+  // A replica restarted by a test keeps its port (nodes and clients know its URL); only the first start may move.
+  const startFirstTime = (i: number): Promise<ChainGateway> =>
+    retryIfPortTaken(async (retry) => {
+      if (retry) {
+        ports[i] = await freePort();
+        if (opts.adminListener) adminPorts[i] = await freePort();
+      }
+      return startGateway(i);
+    });
   const startGateway = async (i: number): Promise<ChainGateway> => {
     const port = ports[i] as number;
     const id = opts.gatewayIds?.[i] ?? `gw-${i + 1}`;
@@ -145,7 +169,7 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
     await svc.waitForOutput(/gateway started/);
     return gw;
   };
-  await Promise.all(ports.map((_, i) => startGateway(i)));
+  await Promise.all(ports.map((_, i) => startFirstTime(i)));
   const first = gateways[0] as ChainGateway;
   const edge = opts.edge === undefined ? undefined : await opts.edge(gateways);
 
@@ -167,11 +191,14 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
       DRAIN_TIMEOUT_MS: '5000',
       ...opts.nodeEnv,
     };
-    const svc = spawnService('node-agent/src/main.ts', { ...base, ...env });
-    const node: ChainNode = { svc, accountId: `acct-${nodeId}`, token: base.NODE_TOKEN as string, dir: nodeDir, env: base };
-    nodes[nodeId] = node;
-    await svc.waitForOutput(/node-agent started/);
-    return node;
+    return retryIfPortTaken(async (retry) => {
+      if (retry) base.PORT = String(await freePort());
+      const svc = spawnService('node-agent/src/main.ts', { ...base, ...env });
+      const node: ChainNode = { svc, accountId: `acct-${nodeId}`, token: base.NODE_TOKEN as string, dir: nodeDir, env: base };
+      nodes[nodeId] = node;
+      await svc.waitForOutput(/node-agent started/);
+      return node;
+    });
   };
   await Promise.all(nodeIds.map((id) => startNode(id)));
 
