@@ -12,8 +12,9 @@ jest.setTimeout(240_000);
 
 const MODEL = 'claude-sonnet-4-6';
 // A budget far below what the 1 MiB run costs (seconds of BPE even split into bounded pieces), so the cut-off
-// does not depend on how fast this machine is.
-const BUDGET_MS = 20;
+// does not depend on how fast this machine is, and far above what an ordinary turn costs even on a loaded machine
+// (at 20 ms one soak job of a full-suite run, its tokeniser stalled by the other tests, came out approximate).
+const BUDGET_MS = 200;
 
 let chain: Chain;
 let redis: Redis;
