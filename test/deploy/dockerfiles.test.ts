@@ -66,8 +66,8 @@ describe.each(IMAGES)('$dockerfile', (spec) => {
     expect(installs[0]).toMatch(new RegExp(`^npm ci --omit=dev --workspace ${spec.workspace} `));
   });
 
-  it('stands on Node 20, pinned to its major, never a floating tag', () => {
-    for (const stage of stages.filter((s) => !names.includes(s.from))) expect(stage.from).toMatch(/^node:20-bookworm-slim$/);
+  it('stands on Node 20 (its major in the tag), pinned by digest', () => {
+    for (const stage of stages.filter((s) => !names.includes(s.from))) expect(stage.from).toMatch(/^node:20-bookworm-slim@sha256:[0-9a-f]{64}$/);
   });
 
   it('runs as the unprivileged node user, under tini, with node itself as the process', () => {

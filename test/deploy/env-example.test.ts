@@ -162,7 +162,8 @@ describe.each(deployments)('$name ($example, $compose)', (d) => {
   });
 
   test('holds nothing shaped like a real secret', () => {
-    for (const text of [exampleText, composeText]) {
+    // An image digest (`@sha256:…`) is the public address of an image's content, not a secret.
+    for (const text of [exampleText, composeText].map((t) => t.replace(/@sha256:[0-9a-f]{64}\b/g, '@sha256:<digest>'))) {
       expect(text).not.toMatch(/sk-ant-[A-Za-z0-9_-]{8,}/);
       expect(text).not.toMatch(/\bsyn?-[A-Za-z0-9_-]{16,}/);
       expect(text).not.toMatch(/\b[0-9a-f]{32,}\b/i);
