@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # Rolls a node-agent image to every node of the fleet, one node at a time, the first one as the canary:
 #   1. read and check the whole node list first: a typo touches no node
-#   2. open an SSH tunnel to the gateway host's admin listeners (loopback only there; the edge does not serve
+#   2. verify the image here (deploy/verify-image.sh): resolve IMAGE:IMAGE_TAG to its digest and check with
+#      cosign that this repository's release-node-agent.yml signed that digest (on main or a release tag). An
+#      unsigned or differently signed image, or a tag that does not exist, stops the roll-out here: no SSH
+#      connection is made, no node is touched. Every node is then given IMAGE_TAG@sha256:<that digest>, so
+#      each pulls exactly what was verified, whatever the tag points to by then
+#   3. open an SSH tunnel to the gateway host's admin listeners (loopback only there; the edge does not serve
 #      /admin), unless ADMIN_ENDPOINTS names them already
-#   3. for each node, in the list's order:
+#   4. for each node, in the list's order:
 #        note its startedAt as the gateway shows it (GET /admin/nodes: what the node reports over its tunnel),
 #        so the old process's entry is not taken for the new
-#        over SSH (pinned host key), run deploy/roll-node.sh there: pull, drain (stop), up, wait for /health
+#        over SSH (pinned host key), run deploy/roll-node.sh there with the digest-pinned tag: pull, drain
+#        (stop), up, wait for /health
 #        wait until the new process has dialled in and reports the expected git sha (wait-node-version.sh)
 #        after the canary, optionally watch it for CANARY_SOAK_SECONDS: it must not restart meanwhile
-#   4. the first failure stops the roll-out: the nodes after it are not touched, and are named
+#   5. the first failure stops the roll-out: the nodes after it are not touched, and are named
 #
 # Environment:
 #   FLEET_NODES           one node per line: `user@host[:port] /path/to/compose/dir node-id` (# comments allowed)
+#   IMAGE                 the node-agent image repository, without a tag: ghcr.io/<owner, lower case>/switchyard-node-agent
 #   IMAGE_TAG             the image tag to roll out, e.g. sha-<40-char git sha>
+#   SIGNER_REPOSITORY     owner/repo whose release-node-agent.yml must have signed it (github.repository)
 #   EXPECTED_GIT_SHA      the sha every node must report; default: from a sha-<sha> tag, else what the canary runs
 #   ADMIN_READ_TOKEN      the gateways' read-only admin token, to read GET /admin/nodes (never ADMIN_TOKEN)
 #   GATEWAY_SSH_HOST      user@host[:port] of the gateway host: the admin listeners are read through an SSH
@@ -26,13 +34,16 @@
 #   NODE_WAIT_TIMEOUT (300), NODE_POLL_INTERVAL (5)   for each node to dial in and report, seconds
 #   ROLL_HEALTH_TIMEOUT (180), ROLL_POLL_INTERVAL (2) for each node's /health on its host, seconds
 #   CANARY_SOAK_SECONDS (0)                           how long the canary must stay up before the next node
+# Needs here: bash, ssh, curl, jq, and for the verification docker (with buildx) and cosign.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=deploy/ssh-common.sh
 source "$here/ssh-common.sh"
 : "${FLEET_NODES:?set FLEET_NODES: one node per line, user@host[:port] /path/to/dir node-id}"
+: "${IMAGE:?set IMAGE to the node-agent image repository, e.g. ghcr.io/<owner>/switchyard-node-agent (no tag)}"
 : "${IMAGE_TAG:?set IMAGE_TAG to the node-agent image tag to roll out}"
+: "${SIGNER_REPOSITORY:?set SIGNER_REPOSITORY to owner/repo of this repository: only the signature of its release workflow is accepted}"
 : "${ADMIN_READ_TOKEN:?set ADMIN_READ_TOKEN: the read-only admin token of the gateways, to read GET /admin/nodes}"
 if [ -z "${ADMIN_ENDPOINTS:-}" ]; then
   : "${GATEWAY_SSH_HOST:?set GATEWAY_SSH_HOST (user@host[:port] of the gateway host, whose loopback has the admin listeners), or ADMIN_ENDPOINTS}"
@@ -81,7 +92,19 @@ done <<<"$FLEET_NODES"
 [ "$bad" -eq 0 ] || { log "no node was touched"; exit 2; }
 [ "${#ids[@]}" -gt 0 ] || { log "FLEET_NODES lists no node"; exit 2; }
 
-# 2. The admin listeners, through an SSH tunnel to the gateway host's loopback: a Unix socket per port, in a
+# 2. The image, verified before anything is touched: the digest the tag points to, signed by our release workflow.
+summary "### node-agent $IMAGE_TAG" ""
+verified=$(bash "$here/verify-image.sh" "$IMAGE" "$IMAGE_TAG" node-agent) || verified=''
+digest=${verified#"$IMAGE"@}
+if [ -z "$verified" ] || [ "$verified" = "$digest" ] || ! [[ $digest =~ ^sha256:[0-9a-f]{64}$ ]]; then
+  log "$IMAGE:$IMAGE_TAG is not verified (the reason is above): the roll-out stopped before the first node, no node was touched"
+  summary "" "The roll-out stopped before the first node: no node was touched."
+  exit 1
+fi
+pinned="$IMAGE_TAG@$digest"
+log "every node gets $pinned"
+
+# 3. The admin listeners, through an SSH tunnel to the gateway host's loopback: a Unix socket per port, in a
 # directory of our own, so nothing else on this machine can use the tunnel. It lives as long as this script.
 tunnel_pid=''
 tunnel_dir=''
@@ -121,8 +144,8 @@ trap close_tunnel EXIT
 if [ -z "${ADMIN_ENDPOINTS:-}" ]; then open_tunnel; fi
 export ADMIN_ENDPOINTS
 
-log "rolling $IMAGE_TAG to ${#ids[@]} node(s), one at a time; canary: ${ids[0]}"
-summary "### node-agent $IMAGE_TAG" "" "| node | result |" "| --- | --- |"
+log "rolling $pinned to ${#ids[@]} node(s), one at a time; canary: ${ids[0]}"
+summary "| node | result |" "| --- | --- |"
 
 stop_here() {
   local i=$1 why=$2 rest
@@ -136,7 +159,7 @@ stop_here() {
   exit 1
 }
 
-# 3. One node at a time.
+# 4. One node at a time.
 for i in "${!ids[@]}"; do
   id=${ids[$i]}
   role=node
@@ -146,7 +169,7 @@ for i in "${!ids[@]}"; do
   log "$role $id (${targets[$i]}:${dirs[$i]}): rolling; reported before: ${before:-not connected}"
 
   out=$(REMOTE_ENV="ROLL_HEALTH_TIMEOUT=$health_timeout ROLL_POLL_INTERVAL=$health_interval" \
-    bash "$here/ssh-run.sh" "${targets[$i]}" "$here/roll-node.sh" "${dirs[$i]}" "$IMAGE_TAG" "$expected") ||
+    bash "$here/ssh-run.sh" "${targets[$i]}" "$here/roll-node.sh" "${dirs[$i]}" "$pinned" "$expected") ||
     stop_here "$i" "roll-node.sh on ${targets[$i]} failed (see its log above)"
   running=$(sed -n 's/^gitSha=//p' <<<"$out" | tail -n 1)
   if [ -z "$expected" ]; then

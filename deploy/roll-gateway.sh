@@ -2,8 +2,8 @@
 # Rolls the gateway host's stack to a new gateway image without dropping traffic. The edge (Caddy) sends
 # requests to gateway-1 and gateway-2, and every node keeps a tunnel to each; they are replaced one at a
 # time, so one always serves and every node stays reachable through it:
-#   1. pin the tag in .env (GATEWAY_TAG; the worker runs the same image) and pull it: if the image cannot
-#      be had, nothing was touched
+#   1. pin the tag in .env (GATEWAY_TAG, e.g. sha-<sha>@sha256:<digest>, so the image is name:tag@digest;
+#      the worker runs the same image) and pull it: if the image cannot be had, nothing was touched
 #   2. for gateway-1, then gateway-2:
 #        list the nodes connected to the other replica (before anything is touched: a replica whose nodes
 #        cannot be listed stops the roll-out here); recreate this one: compose stops the old container first
@@ -17,9 +17,11 @@
 #      other one was not touched
 #   3. the usage worker (its jobs wait in Redis while it restarts)
 #
-# Run on the gateway host (deploy-gateway pipes it over SSH):
-#   deploy/ssh-run.sh user@host deploy/roll-gateway.sh /opt/switchyard sha-<git sha> <git sha>
-# or by hand on the host:  bash roll-gateway.sh /opt/switchyard [TAG] [GIT_SHA]
+# Run on the gateway host. deploy/deploy-gateway.sh pipes it over SSH with the tag pinned to the digest it
+# verified (deploy/verify-image.sh), so compose pulls that digest and nothing else:
+#   deploy/ssh-run.sh user@host deploy/roll-gateway.sh /opt/switchyard sha-<git sha>@sha256:<digest> <git sha>
+# or by hand on the host:  bash roll-gateway.sh /opt/switchyard [TAG[@sha256:<digest>]] [GIT_SHA]
+# (a bare tag pulls whatever the tag points to: nothing here checks a signature; deploy-gateway.sh does).
 #
 # The node lists come from each replica's own GET /admin/nodes, asked inside its container on its admin
 # listener (ADMIN_PORT; PORT where it has none) with the read-only token it runs with (ADMIN_READ_TOKEN): the
@@ -136,7 +138,7 @@ check_sha() {
   log "$service runs git sha $sha"
 }
 
-[[ -z $tag || $tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || fail "'$tag' is not an image tag"
+[[ -z $tag || $tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?$ ]] || fail "'$tag' is not an image tag, nor tag@sha256:<digest>"
 [[ -z $want_sha || $want_sha =~ ^[0-9a-f]{40}$ ]] || fail "'$want_sha' is not a full git sha"
 cd "$dir" || fail "no directory $dir on this host"
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Rolls the node-agent on this host to a new image, without cutting a stream:
-#   1. pin the tag in .env (NODE_AGENT_TAG), so a later `docker compose up` by hand keeps this version
+#   1. pin the tag in .env (NODE_AGENT_TAG, e.g. sha-<sha>@sha256:<digest>: the compose file's
+#      `…/switchyard-node-agent:${NODE_AGENT_TAG}` is then name:tag@digest, pulled by digest), so a later
+#      `docker compose up` by hand keeps this version
 #   2. pull it: if the image cannot be had, the running node is left alone
 #   3. `docker compose stop`: SIGTERM, the node stops taking requests and finishes its streams
 #      (compose waits up to the service's stop_grace_period, which is longer than DRAIN_TIMEOUT_MS)
@@ -8,9 +10,11 @@
 #   5. wait until its /health answers 200 (the image's own health check script, run in the container)
 #   6. print the git sha the new process runs (`gitSha=<sha>`), and fail if it is not the expected one
 #
-# Run on the node host, in the directory of its compose file (deploy-fleet pipes it over SSH):
-#   deploy/ssh-run.sh user@host deploy/roll-node.sh /opt/switchyard-node sha-<git sha> <git sha>
-# or by hand on the host:  bash roll-node.sh /opt/switchyard-node [TAG] [GIT_SHA]
+# Run on the node host, in the directory of its compose file. roll-fleet.sh pipes it over SSH with the tag
+# pinned to the digest it verified (deploy/verify-image.sh), so compose pulls that digest and nothing else:
+#   deploy/ssh-run.sh user@host deploy/roll-node.sh /opt/switchyard-node sha-<git sha>@sha256:<digest> <git sha>
+# or by hand on the host:  bash roll-node.sh /opt/switchyard-node [TAG[@sha256:<digest>]] [GIT_SHA]
+# (a bare tag pulls whatever the tag points to: nothing here checks a signature; roll-fleet.sh does).
 #
 # Environment: ROLL_HEALTH_TIMEOUT (seconds, default 180), ROLL_POLL_INTERVAL (seconds, default 2).
 set -euo pipefail
@@ -40,7 +44,7 @@ set_env() {
   rm -f "$tmp"
 }
 
-[[ -z $tag || $tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || fail "'$tag' is not an image tag"
+[[ -z $tag || $tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?$ ]] || fail "'$tag' is not an image tag, nor tag@sha256:<digest>"
 [[ -z $want_sha || $want_sha =~ ^[0-9a-f]{40}$ ]] || fail "'$want_sha' is not a full git sha"
 cd "$dir" || fail "no directory $dir on this host"
 

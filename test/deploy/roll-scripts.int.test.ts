@@ -9,7 +9,12 @@
 // the rest untouched, SSH only ever talks to hosts whose key is pinned, and no script needs ADMIN_TOKEN. The
 // gateway host: gateway-1 is replaced, passes /ready and has every node the old gateway-2 had dialled in before
 // gateway-2 is touched, so no node is ever without a tunnel to a serving replica; a replica whose nodes cannot be
-// listed with the read-only token stops the roll-out before anything is touched.
+// listed with the read-only token stops the roll-out before anything is touched. Before any of that, on the runner:
+// deploy/verify-image.sh resolves the tag to a digest (a fake `docker buildx imagetools inspect` reading a registry
+// file the test writes) and checks its signature (a fake `cosign verify` reading a signatures file, applying the
+// identity regexp, issuer and repository it is given); only this repository's release workflow for the component,
+// on main or a release tag, passes, and the hosts get `tag@sha256:<digest>`. Anything else stops the roll-out with
+// the reason before the first SSH connection: the log shows no host call, and every host is as it was.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,6 +32,15 @@ const READ_TOKEN = 'test-read-only-token-for-the-fake-gateway';
 /** The gateway host, whose loopback has the admin listeners (the fake ssh plays it here). */
 const GATEWAY_HOST = 'gw-host';
 const sha = () => randomBytes(20).toString('hex');
+const newDigest = () => `sha256:${randomBytes(32).toString('hex')}`;
+/** This repository as github.repository spells it: mixed case and a dot, which the identity regexp must escape. */
+const SIGNER = 'Acme-Labs/switch.yard';
+const ISSUER = 'https://token.actions.githubusercontent.com';
+const NODE_IMAGE = 'ghcr.io/acme-labs/switchyard-node-agent';
+const GATEWAY_IMAGE = 'ghcr.io/acme-labs/switchyard-gateway';
+type Component = 'gateway' | 'node-agent';
+/** The certificate identity GitHub's OIDC token gives a workflow of a repository, run for a ref. */
+const identity = (workflow: string, ref = 'refs/heads/main', repo = SIGNER) => `https://github.com/${repo}/.github/workflows/${workflow}@${ref}`;
 
 interface NodeSpec {
   id: string;
@@ -52,6 +66,9 @@ let fakeLog: string;
 let fakeBin: string;
 let keyFile: string;
 let knownHosts: string;
+let registry: string;
+let signatures: string;
+let stepSummary: string;
 
 beforeAll(() => {
   // What the scripts need besides bash, as on GitHub's runners: say so plainly rather than fail obscurely.
@@ -65,20 +82,34 @@ beforeEach(() => {
   writeFileSync(fakeLog, '');
   fakeBin = join(root, 'bin');
   mkdirSync(fakeBin);
-  for (const tool of ['ssh', 'docker']) {
+  for (const tool of ['ssh', 'docker', 'cosign']) {
     copyFileSync(join(REPO, 'test/deploy/fakes', tool), join(fakeBin, tool));
     chmodSync(join(fakeBin, tool), 0o755);
   }
   keyFile = join(root, 'deploy-key');
   writeFileSync(keyFile, 'placeholder: the fake ssh never reads it\n', { mode: 0o600 });
   knownHosts = join(root, 'known_hosts');
+  registry = join(root, 'registry');
+  signatures = join(root, 'signatures');
+  stepSummary = join(root, 'step-summary.md');
+  writeFileSync(registry, '');
+  writeFileSync(signatures, '# sha256:<digest> <certificate identity> <issuer> [repository=…] [payload-digest=…]\n');
+  writeFileSync(stepSummary, '');
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 function run(script: string, args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((done, fail) => {
     const child = spawn('bash', [join(DEPLOY, script), ...args], {
-      env: { PATH: `${fakeBin}:${process.env.PATH ?? ''}`, HOME: root, FAKE_LOG: fakeLog, ...env },
+      env: {
+        PATH: `${fakeBin}:${process.env.PATH ?? ''}`,
+        HOME: root,
+        FAKE_LOG: fakeLog,
+        FAKE_REGISTRY: registry,
+        FAKE_SIGNATURES: signatures,
+        GITHUB_STEP_SUMMARY: stepSummary,
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -89,6 +120,35 @@ function run(script: string, args: string[], env: Record<string, string>): Promi
     child.on('close', (code) => done({ code: code ?? -1, stdout, stderr, log: readFileSync(fakeLog, 'utf8').split('\n').filter(Boolean) }));
   });
 }
+
+/** Pushes IMAGE:TAG to the fake registry; returns its digest. */
+function publish(image: string, tag: string, digest = newDigest()): string {
+  appendFileSync(registry, `${image}:${tag} ${digest}\n`);
+  return digest;
+}
+
+/** The digest IMAGE:TAG has in the fake registry (the last push wins), or undefined. */
+const published = (image: string, tag: string) =>
+  readFileSync(registry, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith(`${image}:${tag} `))
+    .map((l) => l.split(' ')[1]!)
+    .at(-1);
+
+/** Stores a keyless signature on the digest, with the certificate's identity and issuer (and extras, see fakes/cosign). */
+function sign(digest: string, subject: string, issuer = ISSUER, extras: string[] = []): void {
+  appendFileSync(signatures, [digest, subject, issuer, ...extras].join(' ') + '\n');
+}
+
+/** What the release workflow of the component does on main: push the tag, sign its digest. */
+function release(component: Component, tag: string, ref = 'refs/heads/main'): string {
+  const digest = publish(component === 'gateway' ? GATEWAY_IMAGE : NODE_IMAGE, tag);
+  sign(digest, identity(`release-${component}.yml`, ref));
+  return digest;
+}
+
+/** What the tests count as touching a host: any SSH connection (a tunnel included) or a docker call played on a host. */
+const hostCalls = (log: string[]) => log.filter((l) => l.startsWith('ssh ') || l.startsWith('docker host='));
 
 function pin(hosts: { host: string; port?: number }[]): void {
   // Public-key-shaped placeholders: only the host column matters to the fake ssh.
@@ -183,10 +243,15 @@ async function fleet(specs: NodeSpec[], gatewayPinned = true): Promise<Fleet> {
   return { nodes, list, admin };
 }
 
-function rollFleet(f: Fleet, newSha: string, env: Record<string, string> = {}): Promise<Run> {
+/** roll-fleet.sh as deploy-fleet.yml runs it. Unless told not to (publish: false), the tag it rolls is first released as the release workflow does on main, when the test has not put it in the registry itself. */
+function rollFleet(f: Fleet, newSha: string, env: Record<string, string> = {}, { publish: push = true } = {}): Promise<Run> {
+  const tag = env.IMAGE_TAG ?? `sha-${newSha}`;
+  if (push && !published(NODE_IMAGE, tag)) release('node-agent', tag);
   return run('roll-fleet.sh', [], {
     FLEET_NODES: f.list,
-    IMAGE_TAG: `sha-${newSha}`,
+    IMAGE: NODE_IMAGE,
+    IMAGE_TAG: tag,
+    SIGNER_REPOSITORY: SIGNER,
     GATEWAY_SSH_HOST: `deploy@${GATEWAY_HOST}`,
     GATEWAY_ADMIN_PORTS: String(f.admin.port),
     ADMIN_READ_TOKEN: READ_TOKEN,
@@ -216,9 +281,13 @@ describe('roll-fleet.sh: the node-agent to every node', () => {
       { id: 'node-c', host: 'host-c' },
     ]);
     const newSha = sha();
+    const digest = release('node-agent', `sha-${newSha}`);
     const r = await rollFleet(f, newSha);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining(`all 3 node(s) run git sha ${newSha}`) as unknown });
 
+    // Before anything else, here: the tag resolved to its digest, and that digest's signature checked.
+    expect(r.log.slice(0, 2)).toEqual([`docker buildx imagetools inspect ${NODE_IMAGE}:sha-${newSha}`, expect.stringMatching(new RegExp(`^cosign verify ${NODE_IMAGE}@${digest} `)) as unknown]);
+    expect(r.stderr).toContain(`every node gets sha-${newSha}@${digest}`);
     // First the tunnel to the gateway host's admin listener (pinned like every host), then the nodes.
     const ssh = r.log.filter((l) => l.startsWith('ssh '));
     expect(ssh[0]).toMatch(new RegExp(`^ssh dest=deploy@${GATEWAY_HOST} port=22 key=${keyFile} strict=yes known=${knownHosts} forward=/\\S+/${f.admin.port}\\.sock:127\\.0\\.0\\.1:${f.admin.port}$`));
@@ -233,7 +302,8 @@ describe('roll-fleet.sh: the node-agent to every node', () => {
       expect(dockerSubcommands(r.log, node.host).slice(0, 4)).toEqual(['pull', 'stop', 'up', 'exec']);
       expect(runningSha(node.dir)).toBe(newSha);
       const env = readFileSync(join(node.dir, '.env'), 'utf8');
-      expect(env.match(/^NODE_AGENT_TAG=.*$/gm)).toEqual([`NODE_AGENT_TAG=sha-${newSha}`]);
+      // Pinned to the verified digest: compose's image is …/switchyard-node-agent:sha-<sha>@sha256:<digest>.
+      expect(env.match(/^NODE_AGENT_TAG=.*$/gm)).toEqual([`NODE_AGENT_TAG=sha-${newSha}@${digest}`]);
       expect(env).toContain(`NODE_ID=${node.id}`);
     }
     // One at a time: a node is touched only after the previous one reported the new sha over its tunnel.
@@ -409,20 +479,22 @@ describe('roll-fleet.sh: the node-agent to every node', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('that is no admin listener');
     expect(r.stderr).toContain('ADMIN_ENDPOINTS must reach ADMIN_PORT');
-    expect(r.log).toEqual([]);
+    expect(hostCalls(r.log)).toEqual([]);
   });
 });
 
+/** The gateway host's directory as deploy/roll-gateway.sh finds it: .env, and gateway-1, gateway-2 and the worker running oldSha. */
+function gatewayHost(behaviour: string[], oldSha: string): string {
+  const dir = join(root, 'hosts', 'gw');
+  mkdirSync(join(dir, '.fake'), { recursive: true });
+  writeFileSync(join(dir, '.env'), `GATEWAY_TAG=sha-${oldSha}\nGATEWAY_PORT=8080\n`);
+  for (const service of ['gateway-1', 'gateway-2', 'worker']) writeFileSync(join(dir, '.fake', service), `running ${oldSha} 1\n`);
+  writeFileSync(join(dir, 'fake-behaviour'), behaviour.join('\n') + '\n');
+  pin([{ host: 'gw' }]);
+  return dir;
+}
+
 describe('roll-gateway.sh: the gateway host, one replica at a time', () => {
-  function gatewayHost(behaviour: string[], oldSha: string): string {
-    const dir = join(root, 'hosts', 'gw');
-    mkdirSync(join(dir, '.fake'), { recursive: true });
-    writeFileSync(join(dir, '.env'), `GATEWAY_TAG=sha-${oldSha}\nGATEWAY_PORT=8080\n`);
-    for (const service of ['gateway-1', 'gateway-2', 'worker']) writeFileSync(join(dir, '.fake', service), `running ${oldSha} 1\n`);
-    writeFileSync(join(dir, 'fake-behaviour'), behaviour.join('\n') + '\n');
-    pin([{ host: 'gw' }]);
-    return dir;
-  }
   // A short /ready budget for the tests that expect a failure; the nodes' budget is long unless a test expects them to fail.
   const rollGateway = (dir: string, newSha: string, nodesTimeout = 60) =>
     run('ssh-run.sh', ['deploy@gw', join(DEPLOY, 'roll-gateway.sh'), dir, `sha-${newSha}`, newSha], {
@@ -596,5 +668,274 @@ describe('roll-gateway.sh’s node list, run as it runs inside a gateway’s con
     expect((await inContainer({ ADMIN_READ_TOKEN: READ_TOKEN, ADMIN_PORT: String(port) })).code).toBe(4);
     answer = 503;
     expect((await inContainer({ ADMIN_READ_TOKEN: READ_TOKEN, ADMIN_PORT: String(port) })).code).toBe(1);
+  });
+});
+
+/** A host's files as the roll-out found them: .env and the fake containers' state. */
+function snapshot(dir: string): Record<string, string> {
+  const files: Record<string, string> = { '.env': readFileSync(join(dir, '.env'), 'utf8') };
+  for (const service of ['node-agent', 'gateway-1', 'gateway-2', 'worker']) {
+    if (existsSync(join(dir, '.fake', service))) files[service] = readFileSync(join(dir, '.fake', service), 'utf8');
+  }
+  return files;
+}
+
+const otherComponent = (c: Component): Component => (c === 'gateway' ? 'node-agent' : 'gateway');
+
+/**
+ * What must stop a roll-out before any host is touched: each case puts the tag in the registry (or not) and signs its
+ * digest (or not) as it says, for the component being rolled out; `reason` is what the log must say.
+ */
+const refusals: { name: string; prepare: (component: Component, image: string, tag: string) => void; reason: string }[] = [
+  { name: 'an unsigned image', prepare: (_c, image, tag) => void publish(image, tag), reason: 'no signatures found' },
+  {
+    name: 'an image signed by another repository’s release workflow',
+    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`, 'refs/heads/main', 'mallory/switch.yard')),
+    reason: 'none of the expected identities matched',
+  },
+  {
+    name: 'a look-alike repository (the dot in the name is no wildcard)',
+    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`, 'refs/heads/main', 'Acme-Labs/switchXyard')),
+    reason: 'none of the expected identities matched',
+  },
+  {
+    name: 'this repository’s release workflow run on a branch other than main',
+    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`, 'refs/heads/feature')),
+    reason: 'none of the expected identities matched',
+  },
+  {
+    name: 'a branch whose name merely starts with main',
+    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`, 'refs/heads/main-next')),
+    reason: 'none of the expected identities matched',
+  },
+  {
+    name: 'the other component’s release workflow',
+    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${otherComponent(c)}.yml`)),
+    reason: 'none of the expected identities matched',
+  },
+  {
+    name: 'its release workflow run for the other component’s release tag',
+    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`, `refs/tags/${otherComponent(c)}-v1.2.3`)),
+    reason: 'none of the expected identities matched',
+  },
+  {
+    name: 'the right identity from another OIDC issuer',
+    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`), 'https://accounts.example.com'),
+    reason: 'none of the expected identities matched',
+  },
+  {
+    name: 'a certificate whose GitHub workflow repository is another one',
+    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`), ISSUER, ['repository=mallory/app']),
+    reason: 'none of the expected identities matched',
+  },
+  {
+    name: 'a signed payload that names another digest than the tag’s',
+    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`), ISSUER, [`payload-digest=${newDigest()}`]),
+    reason: 'digest mismatch',
+  },
+  { name: 'a tag that does not exist', prepare: () => undefined, reason: 'the tag was not found in the registry' },
+];
+
+/** The release tags a release workflow signs from: accepted like main. */
+const releaseTags = (c: Component) => [`refs/tags/${c}-v1.2.3`, `refs/tags/${c}-v2.0.0-rc.1`];
+
+describe('roll-fleet.sh deploys only a verified digest', () => {
+  const twoNodes = () =>
+    fleet([
+      { id: 'node-a', host: 'host-a' },
+      { id: 'node-b', host: 'host-b' },
+    ]);
+
+  it.each(refusals)('stops before the first node for $name, saying why; no host is contacted and every node is as it was', async ({ prepare, reason }) => {
+    const f = await twoNodes();
+    const before = f.nodes.map((n) => snapshot(n.dir));
+    const newSha = sha();
+    prepare('node-agent', NODE_IMAGE, `sha-${newSha}`);
+    const r = await rollFleet(f, newSha, {}, { publish: false });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`[verify-image] REFUSED ${NODE_IMAGE}:sha-${newSha}: `);
+    expect(r.stderr).toContain(reason);
+    expect(r.stderr).toContain('the roll-out stopped before the first node, no node was touched');
+    // Only the registry and cosign were asked: no tunnel, no SSH, no docker on any host.
+    expect(hostCalls(r.log)).toEqual([]);
+    expect(r.log.every((l) => l.startsWith('docker buildx imagetools inspect ') || l.startsWith('cosign verify '))).toBe(true);
+    expect(f.nodes.map((n) => snapshot(n.dir))).toEqual(before);
+    const summary = readFileSync(stepSummary, 'utf8');
+    expect(summary).toContain(reason);
+    expect(summary).toContain('no node was touched');
+  });
+
+  it.each(releaseTags('node-agent'))('accepts a digest signed by its release workflow for the release tag %s', async (ref) => {
+    const f = await twoNodes();
+    const newSha = sha();
+    const digest = release('node-agent', `sha-${newSha}`, ref);
+    const r = await rollFleet(f, newSha);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining(`all 2 node(s) run git sha ${newSha}`) as unknown });
+    for (const node of f.nodes) expect(readFileSync(join(node.dir, '.env'), 'utf8')).toContain(`\nNODE_AGENT_TAG=sha-${newSha}@${digest}\n`);
+  });
+
+  it('asks cosign for the exact signer: this repository’s release-node-agent.yml on main or a release tag, GitHub’s issuer, this repository', async () => {
+    const f = await twoNodes();
+    const newSha = sha();
+    const digest = release('node-agent', `sha-${newSha}`);
+    const r = await rollFleet(f, newSha);
+    expect(r.code).toBe(0);
+    const identityRegexp = String.raw`^https://github\.com/Acme-Labs/switch\.yard/\.github/workflows/release-node-agent\.yml@refs/(heads/main|tags/node-agent-v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?)$`;
+    expect(r.log.filter((l) => l.startsWith('cosign '))).toEqual([`cosign verify ${NODE_IMAGE}@${digest} identity-regexp=${identityRegexp} issuer=${ISSUER} repository=${SIGNER}`]);
+    // The step summary names what was verified and rolled.
+    expect(readFileSync(stepSummary, 'utf8')).toContain(`Verified: \`${NODE_IMAGE}@${digest}\``);
+  });
+
+  it('resolves and verifies once, at the start: every node gets that same digest, the registry is not asked again per node', async () => {
+    const f = await twoNodes();
+    const newSha = sha();
+    const digest = release('node-agent', `sha-${newSha}`);
+    const r = await rollFleet(f, newSha);
+    expect(r.code).toBe(0);
+    expect(r.log.filter((l) => l.startsWith('docker buildx ') || l.startsWith('cosign '))).toHaveLength(2);
+    for (const node of f.nodes) expect(readFileSync(join(node.dir, '.env'), 'utf8')).toMatch(new RegExp(`^NODE_AGENT_TAG=sha-${newSha}@${digest}$`, 'm'));
+  });
+
+  it('needs IMAGE and SIGNER_REPOSITORY, and asks nothing of anyone without them', async () => {
+    const f = await twoNodes();
+    for (const missing of ['IMAGE', 'SIGNER_REPOSITORY']) {
+      writeFileSync(fakeLog, '');
+      const r = await rollFleet(f, sha(), { [missing]: '' });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`set ${missing}`);
+      expect(r.log).toEqual([]);
+    }
+  });
+
+  it('a tag that is not a tag (an attempt to pass a digest or options through) is refused before anything is asked', async () => {
+    const f = await twoNodes();
+    const r = await rollFleet(f, sha(), { IMAGE_TAG: '--help' }, { publish: false });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("'--help' is not an image tag");
+    expect(r.log).toEqual([]);
+  });
+});
+
+describe('deploy-gateway.sh: the gateway host, by verified digest only', () => {
+  const deployGateway = (dir: string, newSha: string, env: Record<string, string> = {}, { publish: push = true } = {}) => {
+    const tag = env.IMAGE_TAG ?? `sha-${newSha}`;
+    if (push && !published(GATEWAY_IMAGE, tag)) release('gateway', tag);
+    return run('deploy-gateway.sh', [], {
+      GATEWAY_SSH_HOST: 'deploy@gw',
+      GATEWAY_DIR: dir,
+      IMAGE: GATEWAY_IMAGE,
+      IMAGE_TAG: tag,
+      SIGNER_REPOSITORY: SIGNER,
+      SSH_KEY_FILE: keyFile,
+      SSH_KNOWN_HOSTS_FILE: knownHosts,
+      ROLL_HEALTH_TIMEOUT: '5',
+      ROLL_NODES_TIMEOUT: '30',
+      ROLL_POLL_INTERVAL: '0.05',
+      ROLL_SETTLE_SECONDS: '0',
+      ...env,
+    });
+  };
+
+  it('verifies the image here, then rolls tag@digest on the gateway host: every service runs it, .env pins it', async () => {
+    const dir = gatewayHost(['nodes=node-a'], sha());
+    const newSha = sha();
+    const digest = release('gateway', `sha-${newSha}`);
+    const r = await deployGateway(dir, newSha);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining(`done: the gateway host runs ${GATEWAY_IMAGE}@${digest}`) as unknown });
+    const identityRegexp = String.raw`^https://github\.com/Acme-Labs/switch\.yard/\.github/workflows/release-gateway\.yml@refs/(heads/main|tags/gateway-v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?)$`;
+    expect(r.log.slice(0, 3)).toEqual([
+      `docker buildx imagetools inspect ${GATEWAY_IMAGE}:sha-${newSha}`,
+      `cosign verify ${GATEWAY_IMAGE}@${digest} identity-regexp=${identityRegexp} issuer=${ISSUER} repository=${SIGNER}`,
+      `ssh dest=deploy@gw port=22 key=${keyFile} strict=yes known=${knownHosts}`,
+    ]);
+    expect(readFileSync(join(dir, '.env'), 'utf8').match(/^GATEWAY_TAG=.*$/gm)).toEqual([`GATEWAY_TAG=sha-${newSha}@${digest}`]);
+    // The git sha comes from the tag, digest or not: each new container was checked against it.
+    expect(r.stderr).toContain(`gateway-1 runs git sha ${newSha}`);
+    for (const service of ['gateway-1', 'gateway-2', 'worker']) expect(runningSha(dir, service)).toBe(newSha);
+    expect(readFileSync(stepSummary, 'utf8')).toContain(`run \`${GATEWAY_IMAGE}@${digest}\``);
+  });
+
+  it('still refuses a container that runs another build than the tag names', async () => {
+    const oldSha = sha();
+    const dir = gatewayHost([`image-sha=${sha()}`], oldSha);
+    const r = await deployGateway(dir, sha());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/gateway-1 runs git sha '[0-9a-f]{40}', expected '[0-9a-f]{40}'/);
+    expect(runningSha(dir, 'gateway-2')).toBe(oldSha);
+  });
+
+  it.each(releaseTags('gateway'))('accepts a digest signed by its release workflow for the release tag %s', async (ref) => {
+    const dir = gatewayHost([], sha());
+    const newSha = sha();
+    const digest = release('gateway', `sha-${newSha}`, ref);
+    const r = await deployGateway(dir, newSha);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining('done: the gateway host runs') as unknown });
+    expect(readFileSync(join(dir, '.env'), 'utf8')).toContain(`GATEWAY_TAG=sha-${newSha}@${digest}\n`);
+  });
+
+  it.each(refusals)('stops before the gateway host for $name, saying why: no SSH, nothing replaced', async ({ prepare, reason }) => {
+    const oldSha = sha();
+    const dir = gatewayHost(['nodes=node-a'], oldSha);
+    const before = snapshot(dir);
+    const newSha = sha();
+    prepare('gateway', GATEWAY_IMAGE, `sha-${newSha}`);
+    const r = await deployGateway(dir, newSha, {}, { publish: false });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`[verify-image] REFUSED ${GATEWAY_IMAGE}:sha-${newSha}: `);
+    expect(r.stderr).toContain(reason);
+    expect(r.stderr).toContain('the gateway host was not contacted, nothing was touched');
+    expect(hostCalls(r.log)).toEqual([]);
+    expect(snapshot(dir)).toEqual(before);
+    expect(readFileSync(stepSummary, 'utf8')).toContain(reason);
+  });
+
+  it('checks its settings before asking anything: a missing SIGNER_REPOSITORY, a relative GATEWAY_DIR', async () => {
+    const dir = gatewayHost([], sha());
+    for (const env of [{ SIGNER_REPOSITORY: '' }, { GATEWAY_DIR: 'opt/switchyard' }, { IMAGE: '' }]) {
+      writeFileSync(fakeLog, '');
+      const r = await deployGateway(dir, sha(), env);
+      expect({ env, code: r.code === 0 ? 0 : 'failed' }).toEqual({ env, code: 'failed' });
+      expect(r.log).toEqual([]);
+    }
+  });
+});
+
+describe('roll-node.sh and roll-gateway.sh by hand', () => {
+  const byHand = (host: string, script: string, dir: string, tag: string, gitSha: string) =>
+    run('ssh-run.sh', [`deploy@${host}`, join(DEPLOY, script), dir, tag, gitSha], {
+      SSH_KEY_FILE: keyFile,
+      SSH_KNOWN_HOSTS_FILE: knownHosts,
+      REMOTE_ENV: 'ROLL_HEALTH_TIMEOUT=5 ROLL_POLL_INTERVAL=0.05 ROLL_SETTLE_SECONDS=0',
+    });
+
+  it('roll-node.sh takes a bare tag as well as tag@sha256:<digest>', async () => {
+    const f = await fleet([{ id: 'node-a', host: 'host-a' }]);
+    const dir = f.nodes[0]!.dir;
+    const bare = sha();
+    expect((await byHand('host-a', 'roll-node.sh', dir, `sha-${bare}`, bare)).code).toBe(0);
+    expect(readFileSync(join(dir, '.env'), 'utf8')).toContain(`\nNODE_AGENT_TAG=sha-${bare}\n`);
+    const pinnedSha = sha();
+    const digest = newDigest();
+    const r = await byHand('host-a', 'roll-node.sh', dir, `sha-${pinnedSha}@${digest}`, pinnedSha);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`gitSha=${pinnedSha}\n`);
+    expect(readFileSync(join(dir, '.env'), 'utf8').match(/^NODE_AGENT_TAG=.*$/gm)).toEqual([`NODE_AGENT_TAG=sha-${pinnedSha}@${digest}`]);
+  });
+
+  it.each([
+    ['roll-node.sh', 'a short digest', (t: string) => `${t}@sha256:abc`],
+    ['roll-node.sh', 'another algorithm', (t: string) => `${t}@sha512:${'a'.repeat(64)}`],
+    ['roll-gateway.sh', 'a digest alone', () => newDigest()],
+    ['roll-gateway.sh', 'two digests', (t: string) => `${t}@${newDigest()}@${newDigest()}`],
+  ])('%s refuses %s before touching anything', async (script, _what, tagOf) => {
+    const oldSha = sha();
+    const dir = script === 'roll-node.sh' ? (await fleet([{ id: 'node-a', host: 'host-a', oldSha }])).nodes[0]!.dir : gatewayHost([], oldSha);
+    const before = snapshot(dir);
+    const newSha = sha();
+    const r = await byHand(script === 'roll-node.sh' ? 'host-a' : 'gw', script, dir, tagOf(`sha-${newSha}`), newSha);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('is not an image tag, nor tag@sha256:<digest>');
+    expect(r.log.filter((l) => l.startsWith('docker '))).toEqual([]);
+    expect(snapshot(dir)).toEqual(before);
   });
 });
