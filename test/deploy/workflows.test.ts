@@ -2,9 +2,11 @@
 // operator relies on when a push to main reaches the fleet. ci tests everything against a Redis service; each
 // component ships on its own release line (path filters, its own tag prefix), multi-arch, tagged with the sha,
 // a semver and latest, signed keylessly; write permissions only where an image is pushed and signed; the
-// roll-outs are triggered by the right release workflow, never overlap, run one sequential script, and reach
-// hosts only through pinned host keys. shellcheck checks the scripts and every `run:` block, actionlint the
-// workflows (each skipped with a message where the tool is missing). roll-scripts.int.test.ts runs the scripts.
+// roll-outs are triggered by the right release workflow, never overlap, run one sequential script that verifies
+// the image's signature with cosign (installed first; the job reads packages, writes nothing) before it reaches
+// hosts, and reach hosts only through pinned host keys. shellcheck checks the scripts and every `run:` block,
+// actionlint the workflows (each skipped with a message where the tool is missing). roll-scripts.int.test.ts
+// runs the scripts.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -173,9 +175,12 @@ describe.each(components)('$file', ({ file, name, dir, other, image }) => {
   });
 });
 
-describe.each(components)('the roll-out after $name', ({ file, deploy }) => {
+describe.each(components)('the roll-out after $name', ({ file, deploy, dir, image }) => {
   const wf = workflow(deploy);
   const [jobId, job] = Object.entries(wf.jobs)[0]!;
+  const script = dir === 'gateway' ? 'deploy/deploy-gateway.sh' : 'deploy/roll-fleet.sh';
+  const roll = steps(job).find((s) => s.run === `bash ${script}`);
+  const at = (step: Step | undefined) => (step === undefined ? -1 : steps(job).indexOf(step));
 
   it('starts after a successful release on main (naming the release workflow by its real name), or by hand', () => {
     expect(wf.on.workflow_run).toEqual({ workflows: [workflow(file).name], types: ['completed'], branches: ['main'] });
@@ -190,7 +195,37 @@ describe.each(components)('the roll-out after $name', ({ file, deploy }) => {
     expect(Object.keys(wf.jobs)).toEqual([jobId]);
     expect(job.strategy).toBeUndefined();
     expect(wf.permissions).toEqual({ contents: 'read' });
-    expect(job.permissions).toBeUndefined();
+    // Reading packages (the image on ghcr.io may be private) and the checkout: nothing that writes.
+    expect(job.permissions).toEqual({ contents: 'read', packages: 'read' });
+  });
+
+  it('runs the tested script, which verifies the image before it touches a host', () => {
+    expect(roll).toBeDefined();
+    expect(readFileSync(join(ROOT, script), 'utf8')).toContain(`verify-image.sh" "$IMAGE" "$IMAGE_TAG" ${dir})`);
+  });
+
+  it('installs cosign and logs in to ghcr.io (read-only, the job token) before the roll-out step', () => {
+    const cosign = stepUsing(job, 'sigstore/cosign-installer');
+    const login = stepUsing(job, 'docker/login-action');
+    expect(cosign?.uses).toBe('sigstore/cosign-installer@v4');
+    expect(login?.with).toEqual({ registry: 'ghcr.io', username: '${{ github.actor }}', password: '${{ secrets.GITHUB_TOKEN }}' });
+    expect(at(cosign)).toBeGreaterThan(-1);
+    expect(at(login)).toBeGreaterThan(-1);
+    expect(at(cosign)).toBeLessThan(at(roll));
+    expect(at(login)).toBeLessThan(at(roll));
+  });
+
+  it('names the image as the release workflow pushed it, and the signer as this repository, through env:', () => {
+    // The same lower-cased owner and image name as the release workflow's version step.
+    const imageStep = steps(job).find((s) => s.id === 'tag');
+    expect(imageStep?.run).toContain(`image="ghcr.io/\${GITHUB_REPOSITORY_OWNER,,}/${image}"`);
+    expect(steps(workflow(file).jobs.image).find((s) => s.id === 'version')?.run).toContain(`ghcr.io/\${GITHUB_REPOSITORY_OWNER,,}/${image}"`);
+    expect(roll?.env).toMatchObject({
+      IMAGE: '${{ steps.tag.outputs.image }}',
+      IMAGE_TAG: '${{ steps.tag.outputs.tag }}',
+      SIGNER_REPOSITORY: '${{ github.repository }}',
+    });
+    expect(roll?.run).not.toContain('${{');
   });
 
   it('reaches hosts only through the pinned known_hosts from a secret, never a scan', () => {
@@ -240,10 +275,17 @@ describe('deploy-fleet.yml and deploy-gateway.yml run the tested scripts', () =>
     }
   });
 
-  it('deploy-gateway: roll-gateway.sh on the gateway host through ssh-run.sh', () => {
+  it('deploy-gateway: deploy-gateway.sh, which runs roll-gateway.sh on the gateway host through ssh-run.sh once the image is verified', () => {
     const job = Object.values(workflow('deploy-gateway.yml').jobs)[0]!;
-    const roll = steps(job).find((s) => s.run?.includes('deploy/roll-gateway.sh'));
-    expect(roll?.run).toBe('bash deploy/ssh-run.sh "$GATEWAY_SSH_HOST" deploy/roll-gateway.sh "$GATEWAY_DIR" "$IMAGE_TAG" "$EXPECTED_GIT_SHA"');
+    const roll = steps(job).find((s) => s.run === 'bash deploy/deploy-gateway.sh');
+    expect(roll?.env).toMatchObject({
+      GATEWAY_SSH_HOST: '${{ secrets.GATEWAY_SSH_HOST }}',
+      GATEWAY_DIR: "${{ vars.GATEWAY_DIR || '/opt/switchyard' }}",
+      SSH_KEY_FILE: '${{ runner.temp }}/ssh/key',
+    });
+    // No step reaches the host any other way (the roll-out script is the only road there).
+    expect(steps(job).filter((s) => s.run?.includes('ssh-run.sh') || s.run?.includes('roll-gateway.sh'))).toEqual([]);
+    expect(readFileSync(join(ROOT, 'deploy/deploy-gateway.sh'), 'utf8')).toContain('bash "$here/ssh-run.sh" "$GATEWAY_SSH_HOST" "$here/roll-gateway.sh" "$dir" "$pinned" "$expected"');
   });
 
   it('every script a workflow names exists', () => {
@@ -295,6 +337,16 @@ describe('every workflow', () => {
             inline: false,
           });
         }
+      }
+    }
+  });
+
+  it('reads packages only where an image is resolved or pulled: the deploy jobs (and the release jobs that push)', () => {
+    for (const { file, wf } of all) {
+      expect({ file, workflowLevel: wf.permissions?.packages }).toEqual({ file, workflowLevel: undefined });
+      for (const [id, job] of Object.entries(wf.jobs)) {
+        const expected = file.startsWith('deploy-') ? 'read' : file.startsWith('release-') && id === 'image' ? 'write' : undefined;
+        expect({ file, id, packages: job.permissions?.packages }).toEqual({ file, id, packages: expected });
       }
     }
   });
