@@ -939,3 +939,29 @@ describe('roll-node.sh and roll-gateway.sh by hand', () => {
     expect(snapshot(dir)).toEqual(before);
   });
 });
+
+describe('README’s signature check', () => {
+  // The command README's "Update the fleet" gives for checking a release by hand, with <owner>/<repo> as placeholders.
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  const command = /^cosign verify [\s\S]*?[^\\]\n/m.exec(readme)?.[0].replace(/\\\n\s*/g, ' ') ?? '';
+  const option = (name: string) => new RegExp(`--${name}[ =]('([^']*)'|(\\S+))`).exec(command)?.slice(2).find((v) => v !== undefined);
+
+  it('verifies by digest with the identity, issuer and repository verify-image.sh demands, for either component', async () => {
+    expect(command).toMatch(/^cosign verify ghcr\.io\/<owner>\/switchyard-node-agent@sha256:<digest> /);
+    expect(option('certificate-oidc-issuer')).toBe(ISSUER);
+    expect(option('certificate-github-workflow-repository')).toBe('<owner>/<repo>');
+    const documented = option('certificate-identity-regexp');
+    expect(documented).toBeDefined();
+    for (const component of ['node-agent', 'gateway'] as const) {
+      writeFileSync(fakeLog, '');
+      const image = component === 'gateway' ? GATEWAY_IMAGE : NODE_IMAGE;
+      const digest = release(component, 'sha-readme');
+      const r = await run('verify-image.sh', [image, 'sha-readme', component], { SIGNER_REPOSITORY: SIGNER });
+      expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: `${image}@${digest}\n` });
+      const used = /identity-regexp=(\S+) issuer=(\S+) repository=(\S+)$/.exec(r.log.find((l) => l.startsWith('cosign verify ')) ?? '');
+      // README's expression, for this repository (a dot in a name written \. as README says) and this component.
+      const ours = documented!.replace('<owner>/<repo>', SIGNER.replace(/\./g, '\\.')).replace(/node-agent/g, component);
+      expect(used?.slice(1)).toEqual([ours, ISSUER, SIGNER]);
+    }
+  });
+});
