@@ -807,6 +807,17 @@ describe('roll-fleet.sh deploys only a verified digest', () => {
     }
   });
 
+  // Only where no real cosign is installed: the runner's PATH is this one with the stand-ins first.
+  const systemCosign = spawnSync('sh', ['-c', 'command -v cosign']).status === 0;
+  (systemCosign ? it.skip : it)('without cosign it refuses, saying so, and touches nothing', async () => {
+    const f = await twoNodes();
+    rmSync(join(fakeBin, 'cosign'));
+    const r = await rollFleet(f, sha());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('cosign is not installed here, so the image cannot be verified');
+    expect(r.log).toEqual([]);
+  });
+
   it('a tag that is not a tag (an attempt to pass a digest or options through) is refused before anything is asked', async () => {
     const f = await twoNodes();
     const r = await rollFleet(f, sha(), { IMAGE_TAG: '--help' }, { publish: false });
