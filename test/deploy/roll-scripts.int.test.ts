@@ -902,7 +902,7 @@ describe('deploy-gateway.sh: the gateway host, by verified digest only', () => {
 
   it('checks its settings before asking anything: a missing SIGNER_REPOSITORY, a relative GATEWAY_DIR', async () => {
     const dir = gatewayHost([], sha());
-    for (const env of [{ SIGNER_REPOSITORY: '' }, { GATEWAY_DIR: 'opt/switchyard' }, { IMAGE: '' }]) {
+    for (const env of [{ SIGNER_REPOSITORY: '' }, { GATEWAY_DIR: 'opt/switchyard' }, { IMAGE: '' }] as Record<string, string>[]) {
       writeFileSync(fakeLog, '');
       const r = await deployGateway(dir, sha(), env);
       expect({ env, code: r.code === 0 ? 0 : 'failed' }).toEqual({ env, code: 'failed' });
