@@ -48,7 +48,13 @@ describe('the CI job (ci.yml, images)', () => {
     expect(job?.['timeout-minutes']).toBeGreaterThanOrEqual(20);
     expect(job?.['timeout-minutes']).toBeLessThanOrEqual(45);
     const steps = job?.steps ?? [];
-    expect(steps.map((s) => s.uses?.split('@')[0] ?? s.run)).toEqual(['actions/checkout', 'docker/setup-buildx-action', 'bash deploy/smoke.sh']);
+    expect(steps.map((s) => s.uses?.split('@')[0] ?? s.run)).toEqual([
+      'actions/checkout',
+      'docker/setup-buildx-action',
+      'bash deploy/smoke.sh',
+      // Then the one pinned image the smoke does not start, so its digest is proven to exist too.
+      expect.stringContaining('docker pull "$image"'),
+    ]);
     expect(steps[0]?.with).toEqual({ 'persist-credentials': false });
   });
 

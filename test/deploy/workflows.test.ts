@@ -32,7 +32,6 @@ interface Job {
   needs?: string | string[];
   'runs-on'?: string;
   permissions?: Record<string, string>;
-  services?: Record<string, { image: string; ports?: string[] }>;
   env?: Record<string, string>;
   strategy?: { matrix?: unknown; 'max-parallel'?: number };
   environment?: string;
@@ -65,9 +64,14 @@ describe('ci.yml', () => {
   });
 
   it('builds, typechecks, lints and runs unit and integration tests against a Redis service on Node 20', () => {
-    expect(test?.services?.redis?.image).toMatch(/^redis:7/);
-    expect(test?.services?.redis?.ports).toEqual(['6379:6379']);
+    // Redis 7 from the pinned compose file, published on the loopback port REDIS_URL names, before the tests.
+    const redis = steps(test).findIndex((s) => s.run === 'docker compose -f .github/ci/compose.yml up -d --wait redis');
+    const services = (parse(readFileSync(join(ROOT, '.github/ci/compose.yml'), 'utf8')) as { services: Record<string, { image: string; ports: string[] }> }).services;
+    expect(services.redis?.image).toMatch(/^redis:7-alpine@sha256:/);
+    expect(services.redis?.ports).toEqual(['127.0.0.1:6379:6379']);
     expect(test?.env?.REDIS_URL).toBe('redis://127.0.0.1:6379');
+    expect(redis).toBeGreaterThan(-1);
+    expect(redis).toBeLessThan(steps(test).findIndex((s) => s.run?.startsWith('npx jest')));
     expect(stepUsing(test, 'actions/setup-node')?.with).toEqual({ 'node-version': 20, cache: 'npm' });
     const commands = steps(test).map((s) => s.run).filter(Boolean);
     const order = ['npm ci', 'npm run build', 'npm run typecheck', 'npm run lint', 'npx jest --selectProjects unit', 'npx jest --selectProjects integration'];
@@ -87,7 +91,8 @@ describe('ci.yml', () => {
   it('checks the deployment scripts with shellcheck and the workflows with actionlint', () => {
     const lint = runs(ci.jobs['deploy-files']);
     expect(lint).toContain('shellcheck deploy/*.sh');
-    expect(lint).toMatch(/rhysd\/actionlint:\d+\.\d+\.\d+/);
+    expect(lint).toContain('docker compose -f .github/ci/compose.yml run --rm actionlint');
+    expect(readFileSync(join(ROOT, '.github/ci/compose.yml'), 'utf8')).toMatch(/image: rhysd\/actionlint:\d+\.\d+\.\d+@sha256:/);
   });
 });
 
@@ -207,7 +212,7 @@ describe.each(components)('the roll-out after $name', ({ file, deploy, dir, imag
   it('installs cosign and logs in to ghcr.io (read-only, the job token) before the roll-out step', () => {
     const cosign = stepUsing(job, 'sigstore/cosign-installer');
     const login = stepUsing(job, 'docker/login-action');
-    expect(cosign?.uses).toBe('sigstore/cosign-installer@v4');
+    expect(cosign).toBeDefined(); // pinned like every action (supply-chain.test.ts)
     expect(login?.with).toEqual({ registry: 'ghcr.io', username: '${{ github.actor }}', password: '${{ secrets.GITHUB_TOKEN }}' });
     expect(at(cosign)).toBeGreaterThan(-1);
     expect(at(login)).toBeGreaterThan(-1);
@@ -314,17 +319,6 @@ describe('deploy-fleet.yml and deploy-gateway.yml run the tested scripts', () =>
 
 describe('every workflow', () => {
   const all = workflowFiles.map((file) => ({ file, wf: workflow(file) }));
-
-  it('pins every action to a version (a major at least) and uses node24-era majors', () => {
-    for (const { file, wf } of all) {
-      for (const job of Object.values(wf.jobs)) {
-        for (const step of steps(job)) {
-          if (!step.uses) continue;
-          expect({ file, uses: step.uses, pinned: /@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$/.test(step.uses) }).toEqual({ file, uses: step.uses, pinned: true });
-        }
-      }
-    }
-  });
 
   it('never puts a secret or event data straight into a shell script (they go through env:)', () => {
     for (const { file, wf } of all) {
