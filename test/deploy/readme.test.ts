@@ -189,7 +189,7 @@ describe('README "Update the fleet"', () => {
   it('the scripts it runs exist, are executable, and read the variables the commands set', () => {
     const scripts = [...text.matchAll(/\b(deploy\/[\w-]+\.sh)\b/g)].map((m) => m[1]!);
     expect(new Set(scripts)).toEqual(
-      new Set(['deploy/verify-image.sh', 'deploy/roll-fleet.sh', 'deploy/deploy-gateway.sh', 'deploy/roll-node.sh', 'deploy/roll-gateway.sh', 'deploy/ssh-run.sh', 'deploy/wait-node-version.sh']),
+      new Set(['deploy/verify-image.sh', 'deploy/roll-fleet.sh', 'deploy/deploy-gateway.sh', 'deploy/roll-node.sh', 'deploy/roll-gateway.sh', 'deploy/ssh-run.sh', 'deploy/wait-node-version.sh', 'deploy/smoke.sh']),
     );
     for (const script of new Set(scripts)) accessSync(join(REPO_ROOT, script), constants.X_OK);
     const byHand = lines.filter((l) => /bash deploy\//.test(l.command));
