@@ -126,7 +126,9 @@ parse_args() {
     shift
   done
   # A compose project name (the run id and a suffix are added), and a Docker repository name for the images.
-  [[ $prefix =~ ^[a-z0-9][a-z0-9_-]{0,39}$ ]] || usage_error "--project-prefix: 1 to 40 lower-case letters, digits, - and _, starting with a letter or digit: '$prefix'"
+  # It becomes an image repository's first component (SWITCHYARD_REGISTRY), which may not end in a separator.
+  [[ ${#prefix} -le 40 && $prefix =~ ^[a-z0-9]+([_-][a-z0-9]+)*$ ]] ||
+    usage_error "--project-prefix: 1 to 40 lower-case letters and digits, single - or _ between them: '$prefix'"
   [[ $timeout =~ ^[1-9][0-9]{0,4}$ ]] || usage_error "--timeout: a whole number of seconds: '$timeout'"
   [[ $poll_interval =~ ^[0-9]+(\.[0-9]+)?$ ]] || usage_error "SMOKE_POLL_INTERVAL: a number of seconds: '$poll_interval'"
 }

@@ -53,7 +53,7 @@ describe('the CI job (ci.yml, images)', () => {
       'docker/setup-buildx-action',
       'bash deploy/smoke.sh',
       // Then the one pinned image the smoke does not start, so its digest is proven to exist too.
-      expect.stringContaining('docker pull "$image"'),
+      expect.stringContaining('docker pull "${image%%:*}@${image#*@}"'),
     ]);
     expect(steps[0]?.with).toEqual({ 'persist-credentials': false });
   });
@@ -286,8 +286,10 @@ describe('its arguments', () => {
     [['--timeout'], '--timeout needs a value'],
     [['--timeout', 'soon'], "--timeout: a whole number of seconds: 'soon'"],
     [['--timeout=0'], "--timeout: a whole number of seconds: '0'"],
-    [['--project-prefix', 'Smoke'], "--project-prefix: 1 to 40 lower-case letters, digits, - and _, starting with a letter or digit: 'Smoke'"],
-    [['--project-prefix=-x'], "starting with a letter or digit: '-x'"],
+    [['--project-prefix', 'Smoke'], "--project-prefix: 1 to 40 lower-case letters and digits, single - or _ between them: 'Smoke'"],
+    [['--project-prefix=-x'], "single - or _ between them: '-x'"],
+    // It starts image names (SWITCHYARD_REGISTRY), whose components may not end in a separator.
+    [['--project-prefix', 'smoke-'], "single - or _ between them: 'smoke-'"],
     [['--project-prefix', 'a'.repeat(41)], '--project-prefix: 1 to 40'],
   ])('%j: refused with exit 2, the reason and the usage line, before anything runs', (args, reason) => {
     const run = smoke(args, path, { FAKE_DOCKER_ENGINE: 'down' });
