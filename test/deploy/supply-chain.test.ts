@@ -116,9 +116,15 @@ describe('.github/dependabot.yml', () => {
     expect(dirs(ecosystem('github-actions'))).toEqual(['/']);
   });
 
-  it('watches every directory that holds a Dockerfile or a compose file, so no pin ages unseen', () => {
+  it('watches every directory whose Dockerfiles or compose files pin an image, and only directories it can read', () => {
     expect(dirs(ecosystem('docker')).sort()).toEqual([...new Set(dockerfiles.map(dirOf))].sort());
-    expect(dirs(ecosystem('docker-compose')).sort()).toEqual([...new Set(composeFiles.map(dirOf))].sort());
+    const pinning = composeFiles.filter((f) => composeImages(f, read(f)).length > 0);
+    expect(dirs(ecosystem('docker-compose')).sort()).toEqual([...new Set(pinning.map(dirOf))].sort());
+    // Dependabot reads compose files by name only ((docker-)compose*.yml): each directory must hold one.
+    for (const dir of dirs(ecosystem('docker-compose'))) {
+      const named = composeFiles.filter((f) => dirOf(f) === dir && /(^|\/)(docker-)?compose[^/]*\.ya?ml$/.test(f));
+      expect({ dir, named: named.length > 0 }).toEqual({ dir, named: true });
+    }
   });
 
   it('never proposes a new major of Node or Redis (the stack runs Node 20 and Redis 7)', () => {
