@@ -43,20 +43,45 @@ export function workflowActions(file: string, text: string): Reference[] {
 
 const imageProblem = (image: string) => (DIGEST.test(image) ? '' : 'no @sha256: digest');
 
-/** Images a workflow pulls: job services and containers, and `docker run IMAGE` in a run block. */
-export function workflowImages(file: string, text: string): Reference[] {
+/** `${{ steps.pins.outputs.NAME }}`: an image a workflow reads from .github/ci/compose.yml (.github/ci/pinned-image.sh). */
+const PINS_OUTPUT = /^\$\{\{\s*steps\.pins\.outputs\.([\w-]+)\s*\}\}$/;
+
+/**
+ * Images a workflow pulls: job services and containers, `docker run IMAGE` in a run block, and the images its
+ * actions are told to run. `pinned` resolves an image the workflow reads from .github/ci/compose.yml by name.
+ */
+export function workflowImages(file: string, text: string, pinned: (service: string) => string | undefined = () => undefined): Reference[] {
   const refs: Reference[] = [];
-  const wf = parse(text) as { jobs?: Record<string, { container?: string | { image?: string }; services?: Record<string, { image?: string }>; steps?: { run?: string }[] }> };
+  const wf = parse(text) as { jobs?: Record<string, { container?: string | { image?: string }; services?: Record<string, { image?: string }>; steps?: { run?: string; with?: Record<string, unknown> }[] }> };
   for (const job of Object.values(wf.jobs ?? {})) {
     const container = typeof job.container === 'string' ? job.container : job.container?.image;
     for (const image of [container, ...Object.values(job.services ?? {}).map((s) => s.image)]) {
       if (image !== undefined) refs.push({ file, ref: image, problem: imageProblem(image) });
     }
     for (const step of job.steps ?? []) {
-      for (const image of dockerRunImages(step.run ?? '')) refs.push({ file, ref: image, problem: imageProblem(image) });
+      for (const named of [...dockerRunImages(step.run ?? ''), ...inputImages(step.with ?? {})]) {
+        const service = PINS_OUTPUT.exec(named)?.[1];
+        const image = service === undefined ? named : pinned(service);
+        if (image === undefined) refs.push({ file, ref: named, problem: 'names no image pinned in .github/ci/compose.yml' });
+        else refs.push({ file, ref: image, problem: imageProblem(image) });
+      }
     }
   }
   return refs;
+}
+
+/**
+ * Images an action is told to run: an `image:` input (setup-qemu's binfmt), or `image=` / `generator=` inside
+ * one (setup-buildx's `driver-opts: image=…` BuildKit, build-push's `sbom: generator=…` scanner).
+ */
+export function inputImages(inputs: Record<string, unknown>): string[] {
+  const images: string[] = [];
+  for (const [key, value] of Object.entries(inputs)) {
+    if (typeof value !== 'string') continue;
+    if (key === 'image') images.push(value.trim());
+    for (const [, image] of value.matchAll(/(?:^|[\s,])(?:image|generator)=(\$\{\{[^}]*\}\}|[^\s,]+)/g)) images.push(image!);
+  }
+  return images;
 }
 
 /** `docker run`'s options that take a value as the next word. */

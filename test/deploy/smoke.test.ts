@@ -50,6 +50,8 @@ describe('the CI job (ci.yml, images)', () => {
     const steps = job?.steps ?? [];
     expect(steps.map((s) => s.uses?.split('@')[0] ?? s.run)).toEqual([
       'actions/checkout',
+      // The builder's image, read from .github/ci/compose.yml (pinned there) for setup-buildx.
+      expect.stringContaining('bash .github/ci/pinned-image.sh'),
       'docker/setup-buildx-action',
       'bash deploy/smoke.sh',
       // Then the one pinned image the smoke does not start, so its digest is proven to exist too.

@@ -3,7 +3,7 @@
 // pulls carries a digest (our own two images excepted: the roll-outs deploy them by a digest they verified);
 // Dependabot watches every file that holds a pin, weekly. The release jobs attach an SBOM and a provenance
 // attestation, sign the digest keylessly and check the signature with the identity the roll-outs demand.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
@@ -24,12 +24,18 @@ const composeFiles = files.filter(
 const unpinned = (refs: Reference[]) => refs.filter((r) => r.problem !== '');
 const SIGNING_ISSUER = 'https://token.actions.githubusercontent.com';
 
+/** The image a service of .github/ci/compose.yml pins, as .github/ci/pinned-image.sh prints it for a workflow. */
+function ciPin(service: string): string | undefined {
+  const result = spawnSync('bash', [join(ROOT, '.github/ci/pinned-image.sh'), service], { encoding: 'utf8' });
+  return result.status === 0 ? result.stdout.trim() : undefined;
+}
+
 describe('pins', () => {
   const actions = workflows.flatMap((f) => workflowActions(f, read(f)));
   const images = [
     ...dockerfiles.flatMap((f) => dockerfileImages(f, read(f))),
     ...composeFiles.flatMap((f) => composeImages(f, read(f))),
-    ...workflows.flatMap((f) => workflowImages(f, read(f))),
+    ...workflows.flatMap((f) => workflowImages(f, read(f), ciPin)),
   ];
 
   it('every action in every workflow is a full commit SHA with its version in a comment', () => {
@@ -51,7 +57,7 @@ describe('pins', () => {
     expect(composeFiles).toEqual(expect.arrayContaining(['docker-compose.yml', 'node-agent/docker-compose.yml', '.github/ci/compose.yml']));
     // The base images the issue names are all among what was checked.
     const names = images.map((i) => i.ref.split('@')[0]!.replace(/:[^:/]*$/, ''));
-    expect(names).toEqual(expect.arrayContaining(['node', 'redis', 'caddy', 'nickfedor/watchtower']));
+    expect(names).toEqual(expect.arrayContaining(['node', 'redis', 'caddy', 'nickfedor/watchtower', 'rhysd/actionlint', 'moby/buildkit', 'tonistiigi/binfmt', 'docker/buildkit-syft-scanner']));
     expect(unpinned(images)).toEqual([]);
   });
 
@@ -93,6 +99,15 @@ describe('pins', () => {
     expect(unpinned(workflowImages('planted.yml', services))).toHaveLength(1);
     expect(dockerRunImages('docker run --rm -v "$PWD:/repo" -w /repo rhysd/actionlint:1.7.11 -color')).toEqual(['rhysd/actionlint:1.7.11']);
     expect(dockerRunImages(`docker run --rm --network=host redis:7@${digest} redis-cli ping`)).toEqual([`redis:7@${digest}`]);
+    const step = (inputs: string) => `jobs:\n  t:\n    steps:\n      - uses: x/y@${sha} # v1\n        with:\n${inputs}`;
+    expect(unpinned(workflowImages('planted.yml', step('          driver-opts: image=moby/buildkit:buildx-stable-1\n')))).toHaveLength(1);
+    expect(unpinned(workflowImages('planted.yml', step('          image: tonistiigi/binfmt:latest\n')))).toHaveLength(1);
+    expect(unpinned(workflowImages('planted.yml', step('          sbom: generator=docker/buildkit-syft-scanner:stable-1\n')))).toHaveLength(1);
+    expect(unpinned(workflowImages('planted.yml', step('          image: ${{ steps.pins.outputs.nothing }}\n'), ciPin))).toEqual([
+      { file: 'planted.yml', ref: '${{ steps.pins.outputs.nothing }}', problem: 'names no image pinned in .github/ci/compose.yml' },
+    ]);
+    expect(unpinned(workflowImages('planted.yml', step('          driver-opts: image=${{ steps.pins.outputs.buildkit }}\n'), ciPin))).toEqual([]);
+    expect(unpinned(workflowImages('planted.yml', step(`          driver-opts: |\n            network=host\n            image=moby/buildkit:v0.33.1@${digest}\n`)))).toEqual([]);
   });
 });
 
@@ -153,8 +168,9 @@ describe.each([
   const sign = steps.findIndex((s) => s.run?.includes('cosign sign'));
   const verify = steps.findIndex((s) => s.run?.includes('cosign verify'));
 
-  it('attaches an SBOM and a full provenance attestation to the pushed image', () => {
-    expect(build.with).toMatchObject({ push: true, sbom: true, provenance: 'mode=max' });
+  it('attaches an SBOM (by a pinned scanner) and a full provenance attestation to the pushed image', () => {
+    expect(build.with).toMatchObject({ push: true, provenance: 'mode=max', sbom: 'generator=${{ steps.pins.outputs.syft }}' });
+    expect(ciPin('syft')).toMatch(/^docker\/buildkit-syft-scanner:[\w.-]+@sha256:[0-9a-f]{64}$/);
   });
 
   it('signs the digest, then verifies it with the identity the roll-outs demand (this workflow, this ref, GitHub’s issuer)', () => {
