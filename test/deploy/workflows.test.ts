@@ -90,7 +90,7 @@ describe('ci.yml', () => {
 
   it('checks the deployment scripts with shellcheck and the workflows with actionlint', () => {
     const lint = runs(ci.jobs['deploy-files']);
-    expect(lint).toContain('shellcheck deploy/*.sh');
+    expect(lint).toContain('shellcheck deploy/*.sh test/deploy/fakes/* .github/ci/*.sh');
     expect(lint).toContain('docker compose -f .github/ci/compose.yml run --rm actionlint');
     expect(readFileSync(join(ROOT, '.github/ci/compose.yml'), 'utf8')).toMatch(/image: rhysd\/actionlint:\d+\.\d+\.\d+@sha256:/);
   });
@@ -361,6 +361,7 @@ describe('shellcheck', () => {
     const files = [
       ...readdirSync(join(ROOT, 'deploy')).filter((f) => f.endsWith('.sh')).map((f) => join('deploy', f)),
       ...readdirSync(join(ROOT, 'test/deploy/fakes')).map((f) => join('test/deploy/fakes', f)),
+      '.github/ci/pinned-image.sh',
     ];
     expect(files).toEqual(expect.arrayContaining(['deploy/roll-fleet.sh', 'deploy/roll-node.sh', 'deploy/roll-gateway.sh', 'deploy/ssh-common.sh', 'deploy/ssh-run.sh', 'deploy/wait-node-version.sh']));
     const result = spawnSync('shellcheck', files, { cwd: ROOT, encoding: 'utf8' });
