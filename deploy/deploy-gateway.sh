@@ -51,16 +51,15 @@ for name in ROLL_HEALTH_TIMEOUT ROLL_NODES_TIMEOUT ROLL_POLL_INTERVAL ROLL_SETTL
   remote_env+=("$name=$value")
 done
 
-# 2. The image, verified before the gateway host is contacted.
+# 2. The image, verified before the gateway host is contacted. verify-image.sh exits 0 only after printing
+# IMAGE@sha256:<digest>, and says why when it refuses.
 summary "### gateway $IMAGE_TAG" ""
-verified=$(bash "$here/verify-image.sh" "$IMAGE" "$IMAGE_TAG" gateway) || verified=''
-digest=${verified#"$IMAGE"@}
-if [ -z "$verified" ] || [ "$verified" = "$digest" ] || ! [[ $digest =~ ^sha256:[0-9a-f]{64}$ ]]; then
+verified=$(bash "$here/verify-image.sh" "$IMAGE" "$IMAGE_TAG" gateway) || {
   log "$IMAGE:$IMAGE_TAG is not verified (the reason is above): the gateway host was not contacted, nothing was touched"
   summary "" "Stopped before the gateway host: nothing was touched."
   exit 1
-fi
-pinned="$IMAGE_TAG@$digest"
+}
+pinned="$IMAGE_TAG@${verified##*@}"
 
 # 3. The gateway host, pulling that digest.
 log "rolling $pinned to $GATEWAY_SSH_HOST:$dir${expected:+ (every container must report git sha $expected)}"
@@ -69,5 +68,5 @@ if ! REMOTE_ENV="${remote_env[*]}" bash "$here/ssh-run.sh" "$GATEWAY_SSH_HOST" "
   summary "" "roll-gateway.sh on the gateway host failed: see the log."
   exit 1
 fi
-summary "" "gateway-1, gateway-2 and the worker run \`$IMAGE@$digest\`${expected:+ (git sha ${expected:0:12})}."
-log "done: the gateway host runs $IMAGE@$digest"
+summary "" "gateway-1, gateway-2 and the worker run \`$verified\`${expected:+ (git sha ${expected:0:12})}."
+log "done: the gateway host runs $verified"

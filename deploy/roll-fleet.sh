@@ -93,15 +93,14 @@ done <<<"$FLEET_NODES"
 [ "${#ids[@]}" -gt 0 ] || { log "FLEET_NODES lists no node"; exit 2; }
 
 # 2. The image, verified before anything is touched: the digest the tag points to, signed by our release workflow.
+# verify-image.sh exits 0 only after printing IMAGE@sha256:<digest>, and says why when it refuses.
 summary "### node-agent $IMAGE_TAG" ""
-verified=$(bash "$here/verify-image.sh" "$IMAGE" "$IMAGE_TAG" node-agent) || verified=''
-digest=${verified#"$IMAGE"@}
-if [ -z "$verified" ] || [ "$verified" = "$digest" ] || ! [[ $digest =~ ^sha256:[0-9a-f]{64}$ ]]; then
+verified=$(bash "$here/verify-image.sh" "$IMAGE" "$IMAGE_TAG" node-agent) || {
   log "$IMAGE:$IMAGE_TAG is not verified (the reason is above): the roll-out stopped before the first node, no node was touched"
   summary "" "The roll-out stopped before the first node: no node was touched."
   exit 1
-fi
-pinned="$IMAGE_TAG@$digest"
+}
+pinned="$IMAGE_TAG@${verified##*@}"
 log "every node gets $pinned"
 
 # 3. The admin listeners, through an SSH tunnel to the gateway host's loopback: a Unix socket per port, in a
