@@ -2,19 +2,25 @@
 # Resolves a release tag to its digest and proves, with cosign, that this repository's release workflow signed
 # exactly that digest. Runs where the roll-out starts (the GitHub runner, or your machine), never on a host:
 #   deploy/verify-image.sh ghcr.io/<owner>/switchyard-node-agent sha-<git sha> node-agent
-# On success prints one line, IMAGE@sha256:<digest>, the only reference the roll-outs hand to the hosts.
-# Otherwise exits non-zero, the reason on stderr in a line starting "[verify-image] REFUSED" (and in the
-# GitHub step summary, GITHUB_STEP_SUMMARY, when there is one).
+# Exit 0 only after printing exactly one line, IMAGE@sha256:<64 hex digits>, the only reference the roll-outs
+# hand to the hosts (they rely on that format and check nothing else). Otherwise exits non-zero, the reason on
+# stderr in a line starting "[verify-image] REFUSED" (and in the GitHub step summary, GITHUB_STEP_SUMMARY, when
+# there is one), and prints nothing on stdout.
 #
 #   1. `docker buildx imagetools inspect IMAGE:TAG`: the digest the tag points to now (the `Digest:` line of
 #      its default output: the manifest list's, the digest the release workflow signed)
 #   2. `cosign verify IMAGE@DIGEST` with the exact signer: the certificate's identity must be
 #        https://github.com/OWNER/REPO/.github/workflows/release-COMPONENT.yml@refs/heads/main, or
 #        …@refs/tags/COMPONENT-vX.Y.Z (a release tag), for OWNER/REPO = SIGNER_REPOSITORY,
-#      its issuer GitHub Actions' OIDC issuer, and its GitHub workflow repository SIGNER_REPOSITORY. A release
-#      from any other branch, another workflow (the other component's), another repository, or no signature
-#      at all: refused.
-#   3. the payloads cosign verified must name that same digest.
+#      its issuer GitHub Actions' OIDC issuer, and its GitHub workflow repository SIGNER_REPOSITORY. For a
+#      TAG sha-<40 hex> also its GitHub workflow sha that commit (--certificate-github-workflow-sha): the run
+#      that signed the digest built that commit, so a sha- tag moved to another digest our workflow signed
+#      (another commit's build) is refused here, before anything is touched. A release from any other branch,
+#      another workflow (the other component's), another repository, or no signature at all: refused.
+#   3. every payload cosign verified must be an image signature, not an attestation (cosign 3 can accept an
+#      attestation by the same signer too): critical.type "https://sigstore.dev/cosign/sign/v1" (cosign 3's
+#      signature, in the new bundle format) or "cosign container image signature" (cosign 2's); and each must
+#      name that same digest.
 #
 # Arguments: IMAGE (the repository, no tag: ghcr.io/<owner, lower case>/switchyard-<component>), TAG, COMPONENT
 # (gateway | node-agent: whose release workflow must have signed it).
@@ -65,6 +71,18 @@ repo_re=${SIGNER_REPOSITORY//./\\.}
 version_re='[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?'
 identity_re="^https://github\\.com/${repo_re}/\\.github/workflows/release-${component}\\.yml@refs/(heads/main|tags/${component}-v${version_re})\$"
 signer="release-${component}.yml of ${SIGNER_REPOSITORY} on refs/heads/main or a ${component}-vX.Y.Z tag"
+# A sha-<commit> tag names the commit it was built from: the signing run must have run on it.
+workflow_sha=''
+if [[ $tag =~ ^sha-([0-9a-f]{40})$ ]]; then
+  workflow_sha=${BASH_REMATCH[1]}
+  signer+=", run on commit $workflow_sha"
+fi
+cosign_checks=(
+  --certificate-identity-regexp "$identity_re"
+  --certificate-oidc-issuer "$issuer"
+  --certificate-github-workflow-repository "$SIGNER_REPOSITORY"
+)
+[ -z "$workflow_sha" ] || cosign_checks+=(--certificate-github-workflow-sha "$workflow_sha")
 
 # 1. The digest the tag points to now.
 if ! inspected=$(docker buildx imagetools inspect "$image:$tag" 2>&1); then
@@ -78,18 +96,26 @@ log "$image:$tag is $digest"
 # 2. Its signature, by the exact signer.
 errors=$(mktemp)
 trap 'rm -f "$errors"' EXIT
-if ! payloads=$(cosign verify "$image@$digest" \
-  --certificate-identity-regexp "$identity_re" \
-  --certificate-oidc-issuer "$issuer" \
-  --certificate-github-workflow-repository "$SIGNER_REPOSITORY" 2>"$errors"); then
+if ! payloads=$(cosign verify "$image@$digest" "${cosign_checks[@]}" 2>"$errors"); then
   sed 's/^/  cosign: /' "$errors" >&2
   said=$(sed -n 's/^Error: //p' "$errors" | head -n 1)
   [ -n "$said" ] || said=$(grep -v '^[[:space:]]*$' "$errors" | tail -n 1 || true)
-  refuse "not signed by $signer (unsigned, or signed by another identity); cosign: ${said:-verify failed}"
+  why="unsigned, or signed by another identity"
+  [ -z "$workflow_sha" ] || why+=", or built from another commit (a sha- tag moved to another build)"
+  refuse "not signed by $signer ($why); cosign: ${said:-verify failed}"
 fi
 
-# 3. What cosign verified is this digest, and nothing else.
-named=$(jq -r 'if type == "array" and length > 0 then .[] | (.critical.image["docker-manifest-digest"] // "none") else error("no payload") end' <<<"$payloads" 2>/dev/null | sort -u | paste -sd ' ' -) ||
+# 3. What cosign verified: image signatures only, each naming this digest. One value a line, per payload.
+payload_field() {
+  jq -r "if type == \"array\" and length > 0 then .[] | ((try ($1) catch null) // \"none\" | tostring) else error(\"no payload\") end" <<<"$payloads" 2>/dev/null | sort -u
+}
+# An image signature's critical.type: cosign 3's (a bundle whose statement has this predicate type), cosign 2's.
+signature_types=('https://sigstore.dev/cosign/sign/v1' 'cosign container image signature')
+types=$(payload_field '.critical.type') || refuse "cosign verify printed no signed payload to compare with $digest"
+others=$(grep -vxF -e "${signature_types[0]}" -e "${signature_types[1]}" <<<"$types" | sed "s/.*/'&'/" | paste -sd ',' - || true)
+[ -z "$others" ] || refuse "not an image signature: cosign verified a payload of type ${others//,/, } (an attestation, say," \
+  "by the same signer: no release signature); only ${signature_types[0]} (cosign 3) or '${signature_types[1]}' (cosign 2)"
+named=$(payload_field '.critical.image["docker-manifest-digest"]' | paste -sd ' ' -) ||
   refuse "cosign verify printed no signed payload to compare with $digest"
 [ "$named" = "$digest" ] || refuse "digest mismatch: the tag resolves to $digest, but the signed payloads name ${named:-nothing}"
 

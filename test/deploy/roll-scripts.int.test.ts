@@ -12,9 +12,10 @@
 // listed with the read-only token stops the roll-out before anything is touched. Before any of that, on the runner:
 // deploy/verify-image.sh resolves the tag to a digest (a fake `docker buildx imagetools inspect` reading a registry
 // file the test writes) and checks its signature (a fake `cosign verify` reading a signatures file, applying the
-// identity regexp, issuer and repository it is given); only this repository's release workflow for the component,
-// on main or a release tag, passes, and the hosts get `tag@sha256:<digest>`. Anything else stops the roll-out with
-// the reason before the first SSH connection: the log shows no host call, and every host is as it was.
+// identity regexp, issuer, repository and, for a sha-<commit> tag, the commit it is given); only this repository's
+// release workflow for the component, on main or a release tag, run on the commit a sha- tag names, passes, and only
+// with image signatures (an attestation is none), and the hosts get `tag@sha256:<digest>`. Anything else stops the
+// roll-out with the reason before the first SSH connection: the log shows no host call, and every host is as it was.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -93,7 +94,7 @@ beforeEach(() => {
   signatures = join(root, 'signatures');
   stepSummary = join(root, 'step-summary.md');
   writeFileSync(registry, '');
-  writeFileSync(signatures, '# sha256:<digest> <certificate identity> <issuer> [repository=…] [payload-digest=…]\n');
+  writeFileSync(signatures, '# sha256:<digest> <certificate identity> <issuer> [repository=…] [sha=…] [payload-digest=…] [type=…]\n');
   writeFileSync(stepSummary, '');
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
@@ -135,9 +136,23 @@ const published = (image: string, tag: string) =>
     .map((l) => l.split(' ')[1]!)
     .at(-1);
 
-/** Stores a keyless signature on the digest, with the certificate's identity and issuer (and extras, see fakes/cosign). */
+/** The commit a sha-<40 hex> tag of the digest names in the fake registry (the first such tag), or undefined. */
+const commitOf = (digest: string) =>
+  readFileSync(registry, 'utf8')
+    .split('\n')
+    .map((l) => l.split(' '))
+    .find(([ref, d]) => d === digest && /:sha-[0-9a-f]{40}$/.test(ref ?? ''))?.[0]
+    ?.slice(-40);
+
+/**
+ * Stores a keyless signature on the digest, with the certificate's identity and issuer (and extras, see fakes/cosign).
+ * Unless the extras give one (sha=…), the certificate's GitHub workflow sha is the commit a sha- tag of the digest
+ * names, as when the release workflow run on that commit pushed the tag and signed its digest.
+ */
 function sign(digest: string, subject: string, issuer = ISSUER, extras: string[] = []): void {
-  appendFileSync(signatures, [digest, subject, issuer, ...extras].join(' ') + '\n');
+  const commit = commitOf(digest);
+  const workflowSha = commit === undefined || extras.some((e) => e.startsWith('sha=')) ? [] : [`sha=${commit}`];
+  appendFileSync(signatures, [digest, subject, issuer, ...workflowSha, ...extras].join(' ') + '\n');
 }
 
 /** What the release workflow of the component does on main: push the tag, sign its digest. */
@@ -688,14 +703,18 @@ const otherComponent = (c: Component): Component => (c === 'gateway' ? 'node-age
  */
 const refusals: { name: string; prepare: (component: Component, image: string, tag: string) => void; reason: string }[] = [
   { name: 'an unsigned image', prepare: (_c, image, tag) => void publish(image, tag), reason: 'no signatures found' },
+  // These two say our repository in the certificate's repository extension (which cosign checks first, see the case
+  // of another one below), so that the identity expression alone must refuse them.
   {
     name: 'an image signed by another repository’s release workflow',
-    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`, 'refs/heads/main', 'mallory/switch.yard')),
+    prepare: (c, image, tag) =>
+      sign(publish(image, tag), identity(`release-${c}.yml`, 'refs/heads/main', 'mallory/switch.yard'), ISSUER, [`repository=${SIGNER}`]),
     reason: 'none of the expected identities matched',
   },
   {
     name: 'a look-alike repository (the dot in the name is no wildcard)',
-    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`, 'refs/heads/main', 'Acme-Labs/switchXyard')),
+    prepare: (c, image, tag) =>
+      sign(publish(image, tag), identity(`release-${c}.yml`, 'refs/heads/main', 'Acme-Labs/switchXyard'), ISSUER, [`repository=${SIGNER}`]),
     reason: 'none of the expected identities matched',
   },
   {
@@ -726,7 +745,18 @@ const refusals: { name: string; prepare: (component: Component, image: string, t
   {
     name: 'a certificate whose GitHub workflow repository is another one',
     prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`), ISSUER, ['repository=mallory/app']),
-    reason: 'none of the expected identities matched',
+    reason: 'expected GitHub Workflow Repository not found in certificate',
+  },
+  {
+    // Our own release workflow signed that digest, on main, but for another commit: the sha- tag was moved to it.
+    name: 'a sha- tag moved to the digest of another commit’s release',
+    prepare: (c, image, tag) => void publish(image, tag, release(c, `sha-${sha()}`)),
+    reason: 'expected GitHub Workflow SHA not found in certificate',
+  },
+  {
+    name: 'an attestation by its release workflow (SLSA provenance), which is no signature',
+    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`), ISSUER, ['type=https://slsa.dev/provenance/v1']),
+    reason: "not an image signature: cosign verified a payload of type 'https://slsa.dev/provenance/v1'",
   },
   {
     name: 'a signed payload that names another digest than the tag’s',
@@ -774,14 +804,16 @@ describe('roll-fleet.sh deploys only a verified digest', () => {
     for (const node of f.nodes) expect(readFileSync(join(node.dir, '.env'), 'utf8')).toContain(`\nNODE_AGENT_TAG=sha-${newSha}@${digest}\n`);
   });
 
-  it('asks cosign for the exact signer: this repository’s release-node-agent.yml on main or a release tag, GitHub’s issuer, this repository', async () => {
+  it('asks cosign for the exact signer: this repository’s release-node-agent.yml on main or a release tag, GitHub’s issuer, this repository, the tag’s commit', async () => {
     const f = await twoNodes();
     const newSha = sha();
     const digest = release('node-agent', `sha-${newSha}`);
     const r = await rollFleet(f, newSha);
     expect(r.code).toBe(0);
     const identityRegexp = String.raw`^https://github\.com/Acme-Labs/switch\.yard/\.github/workflows/release-node-agent\.yml@refs/(heads/main|tags/node-agent-v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?)$`;
-    expect(r.log.filter((l) => l.startsWith('cosign '))).toEqual([`cosign verify ${NODE_IMAGE}@${digest} identity-regexp=${identityRegexp} issuer=${ISSUER} repository=${SIGNER}`]);
+    expect(r.log.filter((l) => l.startsWith('cosign '))).toEqual([
+      `cosign verify ${NODE_IMAGE}@${digest} identity-regexp=${identityRegexp} issuer=${ISSUER} repository=${SIGNER} workflow-sha=${newSha}`,
+    ]);
     // The step summary names what was verified and rolled.
     expect(readFileSync(stepSummary, 'utf8')).toContain(`Verified: \`${NODE_IMAGE}@${digest}\``);
   });
@@ -856,7 +888,7 @@ describe('deploy-gateway.sh: the gateway host, by verified digest only', () => {
     const identityRegexp = String.raw`^https://github\.com/Acme-Labs/switch\.yard/\.github/workflows/release-gateway\.yml@refs/(heads/main|tags/gateway-v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?)$`;
     expect(r.log.slice(0, 3)).toEqual([
       `docker buildx imagetools inspect ${GATEWAY_IMAGE}:sha-${newSha}`,
-      `cosign verify ${GATEWAY_IMAGE}@${digest} identity-regexp=${identityRegexp} issuer=${ISSUER} repository=${SIGNER}`,
+      `cosign verify ${GATEWAY_IMAGE}@${digest} identity-regexp=${identityRegexp} issuer=${ISSUER} repository=${SIGNER} workflow-sha=${newSha}`,
       `ssh dest=deploy@gw port=22 key=${keyFile} strict=yes known=${knownHosts}`,
     ]);
     expect(readFileSync(join(dir, '.env'), 'utf8').match(/^GATEWAY_TAG=.*$/gm)).toEqual([`GATEWAY_TAG=sha-${newSha}@${digest}`]);
@@ -908,6 +940,77 @@ describe('deploy-gateway.sh: the gateway host, by verified digest only', () => {
       expect({ env, code: r.code === 0 ? 0 : 'failed' }).toEqual({ env, code: 'failed' });
       expect(r.log).toEqual([]);
     }
+  });
+});
+
+describe('verify-image.sh: the commit a sha- tag names, and image signatures only', () => {
+  const imageOf = (c: Component) => (c === 'gateway' ? GATEWAY_IMAGE : NODE_IMAGE);
+  const verify = (c: Component, tag: string) => run('verify-image.sh', [imageOf(c), tag, c], { SIGNER_REPOSITORY: SIGNER });
+  const cosignCall = (r: Run) => r.log.find((l) => l.startsWith('cosign verify ')) ?? '';
+
+  it('for a sha-<commit> tag, accepts only a signature from a run on that commit', async () => {
+    const commit = sha();
+    const digest = release('gateway', `sha-${commit}`);
+    const r = await verify('gateway', `sha-${commit}`);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: `${GATEWAY_IMAGE}@${digest}\n` });
+    expect(cosignCall(r)).toMatch(new RegExp(` workflow-sha=${commit}$`));
+    expect(r.stderr).toContain(`run on commit ${commit}`);
+  });
+
+  it('refuses a sha-A tag moved to the digest released for commit B, naming A, though that digest passes under its own tag', async () => {
+    const [a, b] = [sha(), sha()];
+    const digest = release('node-agent', `sha-${b}`);
+    publish(NODE_IMAGE, `sha-${a}`, digest);
+    const moved = await verify('node-agent', `sha-${a}`);
+    expect({ code: moved.code, stdout: moved.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(cosignCall(moved)).toMatch(new RegExp(` workflow-sha=${a}$`));
+    expect(moved.stderr).toContain(`[verify-image] REFUSED ${NODE_IMAGE}:sha-${a}: not signed by release-node-agent.yml of ${SIGNER}`);
+    expect(moved.stderr).toContain(`run on commit ${a} (unsigned, or signed by another identity, or built from another commit (a sha- tag moved to another build))`);
+    expect(moved.stderr).toContain('expected GitHub Workflow SHA not found in certificate');
+    expect((await verify('node-agent', `sha-${b}`)).stdout).toBe(`${NODE_IMAGE}@${digest}\n`);
+  });
+
+  it.each(['latest', '1.2.3'])('a tag that names no commit (%s) is verified without --certificate-github-workflow-sha', async (tag) => {
+    // The same release as its sha- tag: the tags the release workflow pushes on main point to one digest.
+    const digest = release('node-agent', `sha-${sha()}`);
+    publish(NODE_IMAGE, tag, digest);
+    const r = await verify('node-agent', tag);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: `${NODE_IMAGE}@${digest}\n` });
+    expect(cosignCall(r)).toMatch(/ repository=\S+$/);
+    expect(cosignCall(r)).not.toContain('workflow-sha');
+    expect(r.stderr).not.toContain('run on commit');
+  });
+
+  it.each([
+    ['cosign 3 (its bundle’s statement type)', 'https://sigstore.dev/cosign/sign/v1'],
+    ['cosign 2 (simple signing)', 'cosign container image signature'],
+  ])('accepts an image signature made by %s', async (_by, type) => {
+    const commit = sha();
+    const digest = publish(GATEWAY_IMAGE, `sha-${commit}`);
+    sign(digest, identity('release-gateway.yml'), ISSUER, [`type=${type}`]);
+    const r = await verify('gateway', `sha-${commit}`);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: `${GATEWAY_IMAGE}@${digest}\n` });
+  });
+
+  it.each(['https://slsa.dev/provenance/v1', 'https://spdx.dev/Document', 'https://cosign.sigstore.dev/attestation/v1'])(
+    'refuses a verified payload of type %s: an attestation by the same signer is no signature',
+    async (type) => {
+      const commit = sha();
+      sign(publish(GATEWAY_IMAGE, `sha-${commit}`), identity('release-gateway.yml'), ISSUER, [`type=${type}`]);
+      const r = await verify('gateway', `sha-${commit}`);
+      expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 1, stdout: '' });
+      expect(r.stderr).toContain(`[verify-image] REFUSED ${GATEWAY_IMAGE}:sha-${commit}: not an image signature: cosign verified a payload of type '${type}'`);
+      expect(readFileSync(stepSummary, 'utf8')).toContain(`'${type}'`);
+    },
+  );
+
+  it('refuses when any verified payload is an attestation, even beside a signature', async () => {
+    const commit = sha();
+    const digest = release('node-agent', `sha-${commit}`);
+    sign(digest, identity('release-node-agent.yml'), ISSUER, ['type=https://slsa.dev/provenance/v1']);
+    const r = await verify('node-agent', `sha-${commit}`);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(r.stderr).toContain("cosign verified a payload of type 'https://slsa.dev/provenance/v1'");
   });
 });
 
