@@ -1060,22 +1060,38 @@ describe('README’s signature check', () => {
   const command = /^cosign verify [\s\S]*?[^\\]\n/m.exec(readme)?.[0].replace(/\\\n\s*/g, ' ') ?? '';
   const option = (name: string) => new RegExp(`--${name}[ =]('([^']*)'|(\\S+))`).exec(command)?.slice(2).find((v) => v !== undefined);
 
-  it('verifies by digest with the identity, issuer and repository verify-image.sh demands, for either component', async () => {
+  it('verifies by digest with the identity, issuer, repository and commit verify-image.sh demands, for either component', async () => {
+    // The digest of a sha-<sha> tag, as README's inspect line resolves it.
+    expect(readme).toContain('docker buildx imagetools inspect ghcr.io/<owner>/switchyard-node-agent:sha-<sha>');
     expect(command).toMatch(/^cosign verify ghcr\.io\/<owner>\/switchyard-node-agent@sha256:<digest> /);
+    // Exactly the checks the script asks cosign for, no more, no fewer.
+    expect(command.match(/--[a-z-]+/g)).toEqual([
+      '--certificate-identity-regexp',
+      '--certificate-oidc-issuer',
+      '--certificate-github-workflow-repository',
+      '--certificate-github-workflow-sha',
+    ]);
     expect(option('certificate-oidc-issuer')).toBe(ISSUER);
     expect(option('certificate-github-workflow-repository')).toBe('<owner>/<repo>');
+    // The commit the sha-<sha> tag names.
+    expect(option('certificate-github-workflow-sha')).toBe('<sha>');
     const documented = option('certificate-identity-regexp');
     expect(documented).toBeDefined();
     for (const component of ['node-agent', 'gateway'] as const) {
       writeFileSync(fakeLog, '');
       const image = component === 'gateway' ? GATEWAY_IMAGE : NODE_IMAGE;
-      const digest = release(component, 'sha-readme');
-      const r = await run('verify-image.sh', [image, 'sha-readme', component], { SIGNER_REPOSITORY: SIGNER });
+      const commit = sha();
+      const digest = release(component, `sha-${commit}`);
+      const r = await run('verify-image.sh', [image, `sha-${commit}`, component], { SIGNER_REPOSITORY: SIGNER });
       expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: `${image}@${digest}\n` });
-      const used = /identity-regexp=(\S+) issuer=(\S+) repository=(\S+)$/.exec(r.log.find((l) => l.startsWith('cosign verify ')) ?? '');
+      const used = /identity-regexp=(\S+) issuer=(\S+) repository=(\S+) workflow-sha=(\S+)$/.exec(r.log.find((l) => l.startsWith('cosign verify ')) ?? '');
       // README's expression, for this repository (a dot in a name written \. as README says) and this component.
       const ours = documented!.replace('<owner>/<repo>', SIGNER.replace(/\./g, '\\.')).replace(/node-agent/g, component);
-      expect(used?.slice(1)).toEqual([ours, ISSUER, SIGNER]);
+      expect(used?.slice(1)).toEqual([ours, ISSUER, SIGNER, commit]);
     }
+  });
+
+  it('says the check needs cosign 3 or later (the releases sign in its bundle format)', () => {
+    expect(readme).toMatch(/cosign 3 or later/);
   });
 });
