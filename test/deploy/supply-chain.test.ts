@@ -180,6 +180,7 @@ describe.each([
     expect(run).toContain('cosign verify "${IMAGE}@${DIGEST}"');
     expect(run).toContain(`--certificate-identity "https://github.com/\${GITHUB_REPOSITORY}/.github/workflows/release-${component}.yml@\${GITHUB_REF}"`);
     expect(run).toContain(`--certificate-oidc-issuer ${SIGNING_ISSUER}`);
+    expect(run).toContain('--certificate-github-workflow-sha "${GITHUB_SHA}"'); // built from this very commit
     expect(steps[verify]!.env?.DIGEST).toBe(`\${{ steps.${build.id}.outputs.digest }}`);
   });
 });
