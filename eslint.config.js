@@ -4,7 +4,7 @@ import globals from 'globals';
 
 const envOnlyInConfig = {
   selector: "MemberExpression[object.name='process'][property.name='env']",
-  message: 'Only config modules read process.env: add the variable to this process\'s config schema.',
+  message: "Only config modules read process.env: add the variable to this process's config schema.",
 };
 
 export default tseslint.config(
@@ -27,7 +27,17 @@ export default tseslint.config(
   {
     files: ['gateway/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['@switchyard/node-agent', '@switchyard/node-agent/*', '**/node-agent/**'], message: 'The gateway never imports the node-agent: share code through @switchyard/shared.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@switchyard/node-agent', '@switchyard/node-agent/*', '**/node-agent/**'],
+              message: 'The gateway never imports the node-agent: share code through @switchyard/shared.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -39,8 +49,14 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['@switchyard/node-agent', '@switchyard/node-agent/*', '**/node-agent/**'], message: 'The gateway never imports the node-agent: share code through @switchyard/shared.' },
-            { group: ['js-tiktoken', 'js-tiktoken/*', '**/usage-worker/**'], message: 'Only the usage worker tokenises: the gateway process never loads js-tiktoken.' },
+            {
+              group: ['@switchyard/node-agent', '@switchyard/node-agent/*', '**/node-agent/**'],
+              message: 'The gateway never imports the node-agent: share code through @switchyard/shared.',
+            },
+            {
+              group: ['js-tiktoken', 'js-tiktoken/*', '**/usage-worker/**'],
+              message: 'Only the usage worker tokenises: the gateway process never loads js-tiktoken.',
+            },
           ],
         },
       ],
@@ -49,13 +65,33 @@ export default tseslint.config(
   {
     files: ['node-agent/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['@switchyard/gateway', '@switchyard/gateway/*', '**/gateway/**'], message: 'The node-agent never imports the gateway: share code through @switchyard/shared.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@switchyard/gateway', '@switchyard/gateway/*', '**/gateway/**'],
+              message: 'The node-agent never imports the gateway: share code through @switchyard/shared.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['shared/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['@switchyard/gateway', '@switchyard/node-agent', '**/gateway/**', '**/node-agent/**'], message: 'The kernel depends on no app.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@switchyard/gateway', '@switchyard/node-agent', '**/gateway/**', '**/node-agent/**'],
+              message: 'The kernel depends on no app.',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -38,7 +38,11 @@ export default {
     {
       ...common,
       displayName: 'integration',
-      testMatch: ['<rootDir>/{shared,gateway,node-agent,cli}/src/**/*.int.test.ts', '<rootDir>/test/**/*.int.test.ts', '<rootDir>/bench/**/*.int.test.ts'],
+      testMatch: [
+        '<rootDir>/{shared,gateway,node-agent,cli}/src/**/*.int.test.ts',
+        '<rootDir>/test/**/*.int.test.ts',
+        '<rootDir>/bench/**/*.int.test.ts',
+      ],
     },
   ],
 };

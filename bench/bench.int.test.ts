@@ -43,23 +43,71 @@ interface Results {
     openAi1kb: Comparison;
     fidelity1kb: { equal: boolean };
     fidelity1mb: { equal: boolean };
-    heldStreams: { streams: number; opened: number; upstreamClosedMs: number; socketsBackMs: number; memory: Record<'gateway' | 'node', { beforeMb: number; withMb: number }> };
+    heldStreams: {
+      streams: number;
+      opened: number;
+      upstreamClosedMs: number;
+      socketsBackMs: number;
+      memory: Record<'gateway' | 'node', { beforeMb: number; withMb: number }>;
+    };
     throughput1kb: { direct: Load; chain: Load };
     throughput1mb: { direct: Load; chain: Load };
-    soak: { load: { sent: number; aborted: number; errors: number }; counted: number; countedExactly: boolean; backlogGoneMs: number | null; depth: { max: number } };
-    drain: Record<'small' | 'long', { load: { sent: number; errors: number }; enqueued: number; drainMs: number | null; counted: number; countedExactly: boolean; jobsPerWorkerCpuSecond: number }>;
-    hugeRun: { status: number; answered: boolean; counted: boolean; requestId: string | null; ordinary: { sent: number; counted: number } };
-    accounting: { chainRequests: number; counted: number; complete: boolean; traceCoversGateway: boolean; tokenizerModulesInGateway: string[] };
+    soak: {
+      load: { sent: number; aborted: number; errors: number };
+      counted: number;
+      countedExactly: boolean;
+      backlogGoneMs: number | null;
+      depth: { max: number };
+    };
+    drain: Record<
+      'small' | 'long',
+      {
+        load: { sent: number; errors: number };
+        enqueued: number;
+        drainMs: number | null;
+        counted: number;
+        countedExactly: boolean;
+        jobsPerWorkerCpuSecond: number;
+      }
+    >;
+    hugeRun: {
+      status: number;
+      answered: boolean;
+      counted: boolean;
+      requestId: string | null;
+      ordinary: { sent: number; counted: number };
+    };
+    accounting: {
+      chainRequests: number;
+      counted: number;
+      complete: boolean;
+      traceCoversGateway: boolean;
+      tokenizerModulesInGateway: string[];
+    };
   };
   targets: { pass?: boolean }[];
   errors: unknown[];
 }
 
 it('runs every scenario in quick mode, reports numbers, and cleans up after itself', async () => {
-  const run = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', 'bench/main.ts', '--quick', '--results-dir', dir, '--redis-url', testRedisUrl()], {
-    encoding: 'utf8',
-    timeout: 170_000,
-  });
+  const run = spawnSync(
+    process.execPath,
+    [
+      '--conditions=source',
+      '--import',
+      'tsx',
+      'bench/main.ts',
+      '--quick',
+      '--results-dir',
+      dir,
+      '--redis-url',
+      testRedisUrl(),
+    ],
+    {
+      encoding: 'utf8',
+      timeout: 170_000,
+    },
+  );
   expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({ status: 0, stderr: '' });
   expect(run.stdout).toContain('| sequential 1 KB | full response p50 (ms) |');
 
@@ -71,12 +119,18 @@ it('runs every scenario in quick mode, reports numbers, and cleans up after itse
   expect(results.machine.cpuModel).not.toBe('');
   expect(results.machine.gitSha).toMatch(/^[0-9a-f]{40}$/);
 
-  const latency: [Comparison, number][] = [[s.latency1kb, results.counts.seqSmall], [s.latency1mb, results.counts.seqLarge], [s.firstDelta, 1], [s.openAi1kb, results.counts.seqSmall]];
+  const latency: [Comparison, number][] = [
+    [s.latency1kb, results.counts.seqSmall],
+    [s.latency1mb, results.counts.seqLarge],
+    [s.firstDelta, 1],
+    [s.openAi1kb, results.counts.seqSmall],
+  ];
   for (const [c, n] of latency) {
     expect(c.errors).toEqual({ direct: 0, chain: 0 });
     expect(c.direct.n).toBeGreaterThanOrEqual(n);
     expect(c.chain.n).toBe(c.direct.n);
-    for (const x of [c.direct.p50, c.direct.p99, c.chain.p50, c.chain.p99, c.added.p50, c.added.p99]) expect(Number.isFinite(x)).toBe(true);
+    for (const x of [c.direct.p50, c.direct.p99, c.chain.p50, c.chain.p99, c.added.p50, c.added.p99])
+      expect(Number.isFinite(x)).toBe(true);
   }
   for (const t of [s.throughput1kb, s.throughput1mb]) {
     for (const load of [t.direct, t.chain]) {
@@ -87,7 +141,12 @@ it('runs every scenario in quick mode, reports numbers, and cleans up after itse
   }
   expect(s.heldStreams.opened).toBe(s.heldStreams.streams);
   expect(s.heldStreams.streams).toBe(results.counts.heldStreams);
-  for (const x of [s.heldStreams.upstreamClosedMs, s.heldStreams.socketsBackMs, s.heldStreams.memory.gateway.withMb, s.heldStreams.memory.node.withMb]) {
+  for (const x of [
+    s.heldStreams.upstreamClosedMs,
+    s.heldStreams.socketsBackMs,
+    s.heldStreams.memory.gateway.withMb,
+    s.heldStreams.memory.node.withMb,
+  ]) {
     expect(Number.isFinite(x)).toBe(true);
   }
   expect([s.fidelity1kb.equal, s.fidelity1mb.equal]).toEqual([true, true]);
@@ -95,7 +154,10 @@ it('runs every scenario in quick mode, reports numbers, and cleans up after itse
   expect(s.soak.load.errors).toBe(0);
   expect(s.soak.load.sent).toBeGreaterThan(0);
   expect(s.soak.load.aborted).toBeGreaterThan(0);
-  expect({ counted: s.soak.counted, exactly: s.soak.countedExactly }).toEqual({ counted: s.soak.load.sent, exactly: true });
+  expect({ counted: s.soak.counted, exactly: s.soak.countedExactly }).toEqual({
+    counted: s.soak.load.sent,
+    exactly: true,
+  });
   expect(s.soak.backlogGoneMs).not.toBeNull();
   for (const p of [s.drain.small, s.drain.long]) {
     expect(p.load.errors).toBe(0);
@@ -104,7 +166,12 @@ it('runs every scenario in quick mode, reports numbers, and cleans up after itse
     expect({ counted: p.counted, exactly: p.countedExactly }).toEqual({ counted: p.load.sent, exactly: true });
     expect(p.jobsPerWorkerCpuSecond).toBeGreaterThan(0);
   }
-  expect(s.hugeRun).toMatchObject({ status: 200, answered: true, counted: true, ordinary: { sent: results.counts.hugeOrdinary, counted: results.counts.hugeOrdinary } });
+  expect(s.hugeRun).toMatchObject({
+    status: 200,
+    answered: true,
+    counted: true,
+    ordinary: { sent: results.counts.hugeOrdinary, counted: results.counts.hugeOrdinary },
+  });
   expect(s.hugeRun.requestId).toMatch(/^req_/);
   expect(s.accounting.complete).toBe(true);
   expect(s.accounting.counted).toBe(s.accounting.chainRequests);

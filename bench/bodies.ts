@@ -12,9 +12,26 @@ const WORDS = (
 ).split(' ');
 
 const TOOL_NAMES = [
-  'Task', 'Bash', 'Glob', 'Grep', 'LS', 'ExitPlanMode', 'Read', 'Edit', 'MultiEdit', 'Write',
-  'NotebookEdit', 'WebFetch', 'TodoWrite', 'WebSearch', 'BashOutput', 'KillShell', 'SlashCommand',
-  'AskUserQuestion', 'mcp__ide__getDiagnostics', 'mcp__ide__executeCode',
+  'Task',
+  'Bash',
+  'Glob',
+  'Grep',
+  'LS',
+  'ExitPlanMode',
+  'Read',
+  'Edit',
+  'MultiEdit',
+  'Write',
+  'NotebookEdit',
+  'WebFetch',
+  'TodoWrite',
+  'WebSearch',
+  'BashOutput',
+  'KillShell',
+  'SlashCommand',
+  'AskUserQuestion',
+  'mcp__ide__getDiagnostics',
+  'mcp__ide__executeCode',
 ];
 
 function prose(random: () => number, chars: number): string {
@@ -93,18 +110,31 @@ export function claudeCodeBody(opts: { targetBytes: number; sessionId: string; s
     thinking: { type: 'adaptive' },
     system: [
       { type: 'text', text: 'x-anthropic-billing-header: cc_version=2.1.0; cc_entrypoint=cli' },
-      { type: 'text', text: `You are Claude Code, Anthropic's official CLI for Claude. ${prose(random, 12_000)}`, cache_control: { type: 'ephemeral' } },
+      {
+        type: 'text',
+        text: `You are Claude Code, Anthropic's official CLI for Claude. ${prose(random, 12_000)}`,
+        cache_control: { type: 'ephemeral' },
+      },
     ],
     tools: TOOL_NAMES.map((name) => tool(random, name)),
     messages: [] as unknown[],
     metadata: metadata(opts.sessionId),
   };
-  const last = { role: 'user', content: [{ type: 'text', text: 'Now run the tests again and fix what fails.', cache_control: { type: 'ephemeral' } }] };
+  const last = {
+    role: 'user',
+    content: [
+      { type: 'text', text: 'Now run the tests again and fix what fails.', cache_control: { type: 'ephemeral' } },
+    ],
+  };
   const bytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value));
   let size = bytes(body) + bytes(last);
   for (let turn = 0; size < opts.targetBytes; turn++) {
     const room = opts.targetBytes - size;
-    const turnMessages = exchange(random, turn, Math.max(200, Math.min(8_000 + Math.floor(random() * 8_000), room - 1_500)));
+    const turnMessages = exchange(
+      random,
+      turn,
+      Math.max(200, Math.min(8_000 + Math.floor(random() * 8_000), room - 1_500)),
+    );
     body.messages.push(...turnMessages);
     size += bytes(turnMessages);
   }

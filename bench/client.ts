@@ -40,7 +40,12 @@ export interface Exchange {
  * @example
  * const direct = createTarget('direct', fake.url, { 'x-api-key': apiKey }, 256);
  */
-export function createTarget(route: Route, baseUrl: string, credential: Record<string, string>, maxSockets: number): Target {
+export function createTarget(
+  route: Route,
+  baseUrl: string,
+  credential: Record<string, string>,
+  maxSockets: number,
+): Target {
   const url = new URL(baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' });
   return { route, host: url.hostname, port: Number(url.port), agent, credential, sent: 0 };
@@ -67,7 +72,13 @@ export const CHAT_WIRE: Wire = {
   isEnd: (frame) => frame === 'data: [DONE]',
 };
 
-function requestOptions(target: Target, headers: Record<string, string>, body: Buffer, agent: http.Agent, path = MESSAGES_WIRE.path): http.RequestOptions {
+function requestOptions(
+  target: Target,
+  headers: Record<string, string>,
+  body: Buffer,
+  agent: http.Agent,
+  path = MESSAGES_WIRE.path,
+): http.RequestOptions {
   target.sent++;
   return {
     host: target.host,
@@ -100,11 +111,25 @@ function frameSplitter(onFrame: (frame: string) => void): (chunk: string) => voi
  * const x = await exchange(chain, body, claudeCodeHeaders('s'));
  * if (x.ok) latencies.push(x.totalMs);
  */
-export function exchange(target: Target, body: Buffer, headers: Record<string, string>, opts: { keepText?: boolean; agent?: http.Agent; wire?: Wire } = {}): Promise<Exchange> {
+export function exchange(
+  target: Target,
+  body: Buffer,
+  headers: Record<string, string>,
+  opts: { keepText?: boolean; agent?: http.Agent; wire?: Wire } = {},
+): Promise<Exchange> {
   const wire = opts.wire ?? MESSAGES_WIRE;
   return new Promise((resolve) => {
     const started = performance.now();
-    const x: Exchange = { route: target.route, ok: false, status: 0, headersMs: Number.NaN, firstTextMs: Number.NaN, totalMs: Number.NaN, bytes: 0, frames: 0 };
+    const x: Exchange = {
+      route: target.route,
+      ok: false,
+      status: 0,
+      headersMs: Number.NaN,
+      firstTextMs: Number.NaN,
+      totalMs: Number.NaN,
+      bytes: 0,
+      frames: 0,
+    };
     let done = false;
     let stopped = false;
     const finish = (error?: string): void => {
@@ -155,7 +180,12 @@ export interface HeldStream {
  * @example
  * const held = holdStream(chain, body, headers, agent); await held.opened; held.abort();
  */
-export function holdStream(target: Target, body: Buffer, headers: Record<string, string>, agent: http.Agent): HeldStream {
+export function holdStream(
+  target: Target,
+  body: Buffer,
+  headers: Record<string, string>,
+  agent: http.Agent,
+): HeldStream {
   let settle: (ok: boolean) => void = () => undefined;
   const opened = new Promise<boolean>((resolve) => (settle = resolve));
   const split = frameSplitter((frame) => {
@@ -190,7 +220,12 @@ export interface Sent {
  * @example
  * const x = await send(chain, body, headers, { stream: true, abortAfterFirstBytes: false });
  */
-export function send(target: Target, body: Buffer, headers: Record<string, string>, opts: { stream: boolean; abortAfterFirstBytes: boolean }): Promise<Sent> {
+export function send(
+  target: Target,
+  body: Buffer,
+  headers: Record<string, string>,
+  opts: { stream: boolean; abortAfterFirstBytes: boolean },
+): Promise<Sent> {
   return new Promise((resolve) => {
     const started = performance.now();
     const x: Sent = { status: 0, ok: false, aborted: false, totalMs: Number.NaN };

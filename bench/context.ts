@@ -31,10 +31,22 @@ export interface BenchContext {
  * Builds the context; targets made through it are remembered so their requests can be counted and
  * their agents closed.
  */
-export function createContext(stack: Stack, counts: Counts, log: (line: string) => void): BenchContext & { close(): void } {
+export function createContext(
+  stack: Stack,
+  counts: Counts,
+  log: (line: string) => void,
+): BenchContext & { close(): void } {
   const targets: Target[] = [];
-  const small: Payload = { label: '1 KB', body: smallBody({ sessionId: 'bench-1kb' }), headers: claudeCodeHeaders('bench-1kb') };
-  const large: Payload = { label: '1 MB', body: claudeCodeBody({ targetBytes: 1 << 20, sessionId: 'bench-1mb', seed: 1 }), headers: claudeCodeHeaders('bench-1mb') };
+  const small: Payload = {
+    label: '1 KB',
+    body: smallBody({ sessionId: 'bench-1kb' }),
+    headers: claudeCodeHeaders('bench-1kb'),
+  };
+  const large: Payload = {
+    label: '1 MB',
+    body: claudeCodeBody({ targetBytes: 1 << 20, sessionId: 'bench-1mb', seed: 1 }),
+    headers: claudeCodeHeaders('bench-1mb'),
+  };
   return {
     stack,
     counts,
@@ -49,7 +61,14 @@ export function createContext(stack: Stack, counts: Counts, log: (line: string) 
       return t;
     },
     chainRequestsSent: () => targets.filter((t) => t.route === 'chain').reduce((n, t) => n + t.sent, 0),
-    cpu: () => cpuSnapshot({ fake: stack.fake.pid, gateway: stack.gateway.pid, node: stack.node.pid, worker: stack.worker.pid, redis: stack.redisPid }),
+    cpu: () =>
+      cpuSnapshot({
+        fake: stack.fake.pid,
+        gateway: stack.gateway.pid,
+        node: stack.node.pid,
+        worker: stack.worker.pid,
+        redis: stack.redisPid,
+      }),
     log,
     close() {
       for (const t of targets) t.agent.destroy();

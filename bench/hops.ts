@@ -28,7 +28,8 @@ function durations(file: string, message: string): Map<string, number> {
     if (!line.includes(`"message":"${message}"`)) continue;
     try {
       const entry = JSON.parse(line) as { upstreamRequestId?: unknown; durationMs?: unknown };
-      if (typeof entry.upstreamRequestId === 'string' && typeof entry.durationMs === 'number') out.set(entry.upstreamRequestId, entry.durationMs);
+      if (typeof entry.upstreamRequestId === 'string' && typeof entry.durationMs === 'number')
+        out.set(entry.upstreamRequestId, entry.durationMs);
     } catch {
       // A line cut by a crash is no evidence either way.
     }
@@ -41,7 +42,11 @@ function durations(file: string, message: string): Map<string, number> {
  * @example
  * const hops = hopBreakdown({ gatewayLog, nodeLog }, chainExchanges, comparison.direct.p50);
  */
-export function hopBreakdown(logs: { gatewayLog: string; nodeLog: string }, chain: Exchange[], directP50: number): HopBreakdown {
+export function hopBreakdown(
+  logs: { gatewayLog: string; nodeLog: string },
+  chain: Exchange[],
+  directP50: number,
+): HopBreakdown {
   const gateway = durations(logs.gatewayLog, 'request');
   const node = durations(logs.nodeLog, 'request done');
   const rows: { client: number; gateway: number; node: number }[] = [];

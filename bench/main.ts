@@ -4,9 +4,27 @@
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { createContext, type BenchContext } from './context.js';
-import { INSTANT_UPSTREAM, parseBenchArgs, REALISTIC, SCENARIOS, SLOW_UPSTREAM, type BenchOptions, type ScenarioName } from './options.js';
+import {
+  INSTANT_UPSTREAM,
+  parseBenchArgs,
+  REALISTIC,
+  SCENARIOS,
+  SLOW_UPSTREAM,
+  type BenchOptions,
+  type ScenarioName,
+} from './options.js';
 import { cpuDelta, machineBusyMs, type CpuSnapshot } from './proc-stats.js';
-import { evaluate, formatHopTable, formatResourceTable, formatTable, machineInfo, writeResults, type ResourceUse, type Row, type ScenarioResults } from './report.js';
+import {
+  evaluate,
+  formatHopTable,
+  formatResourceTable,
+  formatTable,
+  machineInfo,
+  writeResults,
+  type ResourceUse,
+  type Row,
+  type ScenarioResults,
+} from './report.js';
 import { accounting } from './scenarios/accounting.js';
 import { drain } from './scenarios/drain.js';
 import { fidelity } from './scenarios/fidelity.js';
@@ -33,24 +51,88 @@ type Step = {
 /** The scenarios in the order they run; each sets the fake's pacing it needs. */
 function steps(ctx: BenchContext): Step[] {
   const c = ctx.counts;
-  const timed = <T>(timing: typeof REALISTIC, run: () => Promise<T>) => async () => {
-    await ctx.stack.fake.setTiming(timing);
-    return run();
-  };
+  const timed =
+    <T>(timing: typeof REALISTIC, run: () => Promise<T>) =>
+    async () => {
+      await ctx.stack.fake.setTiming(timing);
+      return run();
+    };
   return [
-    { name: 'latency-1kb', key: 'latency1kb', label: `sequential 1 KB × ${c.seqSmall}`, run: timed(REALISTIC, () => sequentialLatency(ctx, ctx.small, c.seqSmall)) },
-    { name: 'latency-1mb', key: 'latency1mb', label: `sequential 1 MB × ${c.seqLarge}`, run: timed(REALISTIC, () => sequentialLatency(ctx, ctx.large, c.seqLarge)) },
-    { name: 'first-delta', key: 'firstDelta', label: `${c.ttfdConcurrency} concurrent streams × ${c.ttfdRounds} rounds`, run: timed(REALISTIC, () => firstDeltaLatency(ctx, ctx.small, c.ttfdConcurrency, c.ttfdRounds)) },
-    { name: 'openai-1kb', key: 'openAi1kb', label: `OpenAI format 1 KB × ${c.seqSmall}`, run: timed(REALISTIC, () => openAiFormatLatency(ctx, c.seqSmall)) },
-    { name: 'fidelity-1kb', key: 'fidelity1kb', label: 'SSE fidelity 1 KB', run: timed(REALISTIC, () => fidelity(ctx, ctx.small)), timed: false },
-    { name: 'fidelity-1mb', key: 'fidelity1mb', label: 'SSE fidelity 1 MB', run: timed(REALISTIC, () => fidelity(ctx, ctx.large)), timed: false },
-    { name: 'held-streams', key: 'heldStreams', label: `${c.heldStreams} held streams, then aborted`, run: () => heldStreams(ctx, c.heldStreams) },
-    { name: 'throughput-1kb', key: 'throughput1kb', label: `throughput 1 KB, ${c.tputSmallClients} clients`, run: timed(SLOW_UPSTREAM, () => throughput(ctx, ctx.small, c.tputSmallClients, c.tputPhaseMs)) },
-    { name: 'throughput-1mb', key: 'throughput1mb', label: `throughput 1 MB, ${c.tputLargeClients} clients`, run: timed(INSTANT_UPSTREAM, () => throughput(ctx, ctx.large, c.tputLargeClients, c.tputPhaseMs)) },
-    { name: 'soak', key: 'soak', label: `soak, ${c.soakClients} clients × ${c.soakMs / 1000} s`, run: timed(REALISTIC, () => soak(ctx, c.soakClients, c.soakMs)) },
-    { name: 'drain', key: 'drain', label: `worker capacity, ${c.drainClients} clients`, run: timed(REALISTIC, () => drain(ctx, c.drainClients, c.drainMs, c.drainLongMs, c.drainLongBytes)) },
+    {
+      name: 'latency-1kb',
+      key: 'latency1kb',
+      label: `sequential 1 KB × ${c.seqSmall}`,
+      run: timed(REALISTIC, () => sequentialLatency(ctx, ctx.small, c.seqSmall)),
+    },
+    {
+      name: 'latency-1mb',
+      key: 'latency1mb',
+      label: `sequential 1 MB × ${c.seqLarge}`,
+      run: timed(REALISTIC, () => sequentialLatency(ctx, ctx.large, c.seqLarge)),
+    },
+    {
+      name: 'first-delta',
+      key: 'firstDelta',
+      label: `${c.ttfdConcurrency} concurrent streams × ${c.ttfdRounds} rounds`,
+      run: timed(REALISTIC, () => firstDeltaLatency(ctx, ctx.small, c.ttfdConcurrency, c.ttfdRounds)),
+    },
+    {
+      name: 'openai-1kb',
+      key: 'openAi1kb',
+      label: `OpenAI format 1 KB × ${c.seqSmall}`,
+      run: timed(REALISTIC, () => openAiFormatLatency(ctx, c.seqSmall)),
+    },
+    {
+      name: 'fidelity-1kb',
+      key: 'fidelity1kb',
+      label: 'SSE fidelity 1 KB',
+      run: timed(REALISTIC, () => fidelity(ctx, ctx.small)),
+      timed: false,
+    },
+    {
+      name: 'fidelity-1mb',
+      key: 'fidelity1mb',
+      label: 'SSE fidelity 1 MB',
+      run: timed(REALISTIC, () => fidelity(ctx, ctx.large)),
+      timed: false,
+    },
+    {
+      name: 'held-streams',
+      key: 'heldStreams',
+      label: `${c.heldStreams} held streams, then aborted`,
+      run: () => heldStreams(ctx, c.heldStreams),
+    },
+    {
+      name: 'throughput-1kb',
+      key: 'throughput1kb',
+      label: `throughput 1 KB, ${c.tputSmallClients} clients`,
+      run: timed(SLOW_UPSTREAM, () => throughput(ctx, ctx.small, c.tputSmallClients, c.tputPhaseMs)),
+    },
+    {
+      name: 'throughput-1mb',
+      key: 'throughput1mb',
+      label: `throughput 1 MB, ${c.tputLargeClients} clients`,
+      run: timed(INSTANT_UPSTREAM, () => throughput(ctx, ctx.large, c.tputLargeClients, c.tputPhaseMs)),
+    },
+    {
+      name: 'soak',
+      key: 'soak',
+      label: `soak, ${c.soakClients} clients × ${c.soakMs / 1000} s`,
+      run: timed(REALISTIC, () => soak(ctx, c.soakClients, c.soakMs)),
+    },
+    {
+      name: 'drain',
+      key: 'drain',
+      label: `worker capacity, ${c.drainClients} clients`,
+      run: timed(REALISTIC, () => drain(ctx, c.drainClients, c.drainMs, c.drainLongMs, c.drainLongBytes)),
+    },
     // Last before the accounting check: without a tokeniser budget the huge job can hold the worker for good.
-    { name: 'huge-run', key: 'hugeRun', label: `one ${c.hugeRunChars}-character run, then ${c.hugeOrdinary} ordinary requests`, run: timed(REALISTIC, () => hugeRun(ctx, c.hugeRunChars, c.hugeOrdinary, c.hugeWaitMs)) },
+    {
+      name: 'huge-run',
+      key: 'hugeRun',
+      label: `one ${c.hugeRunChars}-character run, then ${c.hugeOrdinary} ordinary requests`,
+      run: timed(REALISTIC, () => hugeRun(ctx, c.hugeRunChars, c.hugeOrdinary, c.hugeWaitMs)),
+    },
     { name: 'accounting', key: 'accounting', label: 'accounting', run: () => accounting(ctx), timed: false },
   ];
 }
@@ -88,13 +170,22 @@ function resourceUse(wallMs: number, cpu: CpuSnapshot, machineBusy: number, core
   return { wallMs: Math.round(wallMs), cpuMs: cpu, otherProcessesPct };
 }
 
-type Outcome = { results: ScenarioResults; resources: Record<string, ResourceUse>; errors: { scenario: string; error: string }[] };
+type Outcome = {
+  results: ScenarioResults;
+  resources: Record<string, ResourceUse>;
+  errors: { scenario: string; error: string }[];
+};
 
 /**
  * Runs the scenarios in order; one that throws is reported and the others still run. Each one's CPU
  * per process is kept, with the share of the machine other processes took meanwhile (noise).
  */
-async function runScenarios(ctx: BenchContext, quick: boolean, only: readonly ScenarioName[], cores: number): Promise<Outcome> {
+async function runScenarios(
+  ctx: BenchContext,
+  quick: boolean,
+  only: readonly ScenarioName[],
+  cores: number,
+): Promise<Outcome> {
   const outcome: Outcome = { results: {}, resources: {}, errors: [] };
   // At most 90 s of waiting for a quiet machine in all, so a full run stays within five minutes.
   let quietBudgetMs = 90_000;
@@ -111,20 +202,38 @@ async function runScenarios(ctx: BenchContext, quick: boolean, only: readonly Sc
       outcome.errors.push({ scenario: step.key, error: message });
       log(`${step.label} FAILED: ${message}`);
     }
-    const use = resourceUse(performance.now() - started, cpuDelta(cpuBefore, ctx.cpu()), machineBusyMs() - busyBefore, cores);
+    const use = resourceUse(
+      performance.now() - started,
+      cpuDelta(cpuBefore, ctx.cpu()),
+      machineBusyMs() - busyBefore,
+      cores,
+    );
     outcome.resources[step.key] = use;
-    log(`${step.label}: ${(use.wallMs / 1000).toFixed(1)} s${use.otherProcessesPct === null ? '' : `, other processes ${use.otherProcessesPct}% of the machine`}`);
+    log(
+      `${step.label}: ${(use.wallMs / 1000).toFixed(1)} s${use.otherProcessesPct === null ? '' : `, other processes ${use.otherProcessesPct}% of the machine`}`,
+    );
   }
   return outcome;
 }
 
-function printReport(rows: Row[], results: ScenarioResults, resources: Record<string, ResourceUse>, errors: number, durationSec: number): void {
+function printReport(
+  rows: Row[],
+  results: ScenarioResults,
+  resources: Record<string, ResourceUse>,
+  errors: number,
+  durationSec: number,
+): void {
   const out = (text: string) => void process.stdout.write(text);
   out(`\n${formatTable(rows)}\n\n`);
-  out(`Sequential chain requests by hop, from the gateway's and node's log lines (p50 / p99, ms):\n\n${formatHopTable(results)}\n\n`);
+  out(
+    `Sequential chain requests by hop, from the gateway's and node's log lines (p50 / p99, ms):\n\n${formatHopTable(results)}\n\n`,
+  );
   out(`CPU seconds per process while each scenario ran:\n\n${formatResourceTable(resources)}\n\n`);
   for (const [key, use] of Object.entries(resources)) {
-    if ((use.otherProcessesPct ?? 0) >= NOISY_PCT) out(`warning: other processes used ${use.otherProcessesPct}% of the machine during ${key}; its numbers are noisy\n`);
+    if ((use.otherProcessesPct ?? 0) >= NOISY_PCT)
+      out(
+        `warning: other processes used ${use.otherProcessesPct}% of the machine during ${key}; its numbers are noisy\n`,
+      );
   }
   const met = rows.filter((r) => r.pass === true).length;
   const missed = rows.filter((r) => r.pass === false).length;
@@ -161,8 +270,11 @@ async function run(opts: BenchOptions, root: string): Promise<number> {
     const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
     // 2. The stack, from dist, with the fake's realistic pacing.
     const resultsDir = opts.resultsDir ?? join(root, 'bench/results');
-    const cpuProfDir = opts.cpuProf ? join(resultsDir, `profiles-${startedAt.toISOString().replace(/[:.]/g, '-')}`) : undefined;
-    if (cpuProfDir !== undefined) cleanup.add('profiles', () => log(`CPU profiles (written as the processes exit): ${cpuProfDir}`));
+    const cpuProfDir = opts.cpuProf
+      ? join(resultsDir, `profiles-${startedAt.toISOString().replace(/[:.]/g, '-')}`)
+      : undefined;
+    if (cpuProfDir !== undefined)
+      cleanup.add('profiles', () => log(`CPU profiles (written as the processes exit): ${cpuProfDir}`));
     const stack = await startStack({
       root,
       timing: REALISTIC,
@@ -195,7 +307,14 @@ async function run(opts: BenchOptions, root: string): Promise<number> {
       pids: { fake: stack.fake.pid, gateway: stack.gateway.pid, node: stack.node.pid, worker: stack.worker.pid },
       partial: opts.only.length < SCENARIOS.length,
       only: opts.only,
-      fakeTiming: { realistic: REALISTIC, throughput1kb: SLOW_UPSTREAM, throughput1mb: INSTANT_UPSTREAM, soak: REALISTIC, drain: REALISTIC, hugeRun: REALISTIC },
+      fakeTiming: {
+        realistic: REALISTIC,
+        throughput1kb: SLOW_UPSTREAM,
+        throughput1mb: INSTANT_UPSTREAM,
+        soak: REALISTIC,
+        drain: REALISTIC,
+        hugeRun: REALISTIC,
+      },
       bodyBytes: { small: ctx.small.body.length, large: ctx.large.body.length },
       counts: opts.counts,
       scenarios: results,

@@ -17,7 +17,10 @@ const MARK = '@@bench-request@@';
 
 type Content = string | { type: string; text?: string }[];
 
-function cut(body: Record<string, unknown> & { messages: { role: string; content: Content }[] }, stream: boolean): [string, string] {
+function cut(
+  body: Record<string, unknown> & { messages: { role: string; content: Content }[] },
+  stream: boolean,
+): [string, string] {
   const copy = { ...body, stream, messages: [...body.messages] };
   const lastIndex = copy.messages.length - 1;
   const last = copy.messages[lastIndex];
@@ -42,7 +45,9 @@ function cut(body: Record<string, unknown> & { messages: { role: string; content
  * const t = bodyTemplate(smallBody({ sessionId: 's1' }), 's1'); const buf = fill(t, true, 'r1');
  */
 export function bodyTemplate(body: Buffer, sessionId: string): BodyTemplate {
-  const parsed = JSON.parse(body.toString('utf8')) as Record<string, unknown> & { messages: { role: string; content: Content }[] };
+  const parsed = JSON.parse(body.toString('utf8')) as Record<string, unknown> & {
+    messages: { role: string; content: Content }[];
+  };
   return { sessionId, headers: claudeCodeHeaders(sessionId), streamed: cut(parsed, true), plain: cut(parsed, false) };
 }
 
@@ -82,8 +87,22 @@ export function mix(i: number): { stream: boolean; abort: boolean } {
  * @example
  * const r = await mixedLoad(ctx.target('chain', 20), templates, 120_000, 'soak');
  */
-export async function mixedLoad(target: Target, templates: BodyTemplate[], durationMs: number, label: string): Promise<LoadResult> {
-  const result: LoadResult = { clients: templates.length, wallMs: 0, sent: 0, answered: 0, aborted: 0, errors: 0, errorKinds: {}, rps: 0 };
+export async function mixedLoad(
+  target: Target,
+  templates: BodyTemplate[],
+  durationMs: number,
+  label: string,
+): Promise<LoadResult> {
+  const result: LoadResult = {
+    clients: templates.length,
+    wallMs: 0,
+    sent: 0,
+    answered: 0,
+    aborted: 0,
+    errors: 0,
+    errorKinds: {},
+    rps: 0,
+  };
   const sentBefore = target.sent;
   const started = performance.now();
   const until = started + durationMs;
@@ -91,7 +110,10 @@ export async function mixedLoad(target: Target, templates: BodyTemplate[], durat
     // Clients start at different points of the mix, so their aborts do not come in lockstep.
     for (let i = c; performance.now() < until; i++) {
       const { stream, abort } = mix(i);
-      const x = await send(target, fill(t, stream, `${label} ${c}.${i}`), t.headers, { stream, abortAfterFirstBytes: abort });
+      const x = await send(target, fill(t, stream, `${label} ${c}.${i}`), t.headers, {
+        stream,
+        abortAfterFirstBytes: abort,
+      });
       if (x.aborted) result.aborted++;
       else if (x.ok) result.answered++;
       else {

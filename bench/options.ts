@@ -124,8 +124,19 @@ export const HUGE_JOB_CPU_TARGET_MS = DEFAULT_JOB_TOKENIZER_BUDGET_MS + 250;
 
 /** The scenarios in the order they run, as `--only` names them. */
 export const SCENARIOS = [
-  'latency-1kb', 'latency-1mb', 'first-delta', 'openai-1kb', 'fidelity-1kb', 'fidelity-1mb', 'held-streams',
-  'throughput-1kb', 'throughput-1mb', 'soak', 'drain', 'huge-run', 'accounting',
+  'latency-1kb',
+  'latency-1mb',
+  'first-delta',
+  'openai-1kb',
+  'fidelity-1kb',
+  'fidelity-1mb',
+  'held-streams',
+  'throughput-1kb',
+  'throughput-1mb',
+  'soak',
+  'drain',
+  'huge-run',
+  'accounting',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -168,8 +179,12 @@ export function parseBenchArgs(argv: string[], env: { REDIS_URL?: string | undef
 }
 
 function parseOnly(list: string): ScenarioName[] {
-  const names = list.split(',').map((n) => n.trim()).filter((n) => n !== '');
+  const names = list
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
   const unknown = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
-  if (names.length === 0 || unknown.length > 0) throw new Error(`--only: unknown scenario ${unknown.join(', ') || '(none given)'}\n${USAGE}`);
+  if (names.length === 0 || unknown.length > 0)
+    throw new Error(`--only: unknown scenario ${unknown.join(', ') || '(none given)'}\n${USAGE}`);
   return names as ScenarioName[];
 }

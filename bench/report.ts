@@ -46,7 +46,12 @@ export function formatResourceTable(use: Record<string, ResourceUse>): string {
   const names = ['bench', 'fake', 'gateway', 'node', 'worker', 'redis'];
   const s = (ms: number | undefined): string => (ms === undefined ? '' : (ms / 1_000).toFixed(1));
   const header = ['scenario', 'wall s', ...names, 'other processes'];
-  const lines = Object.entries(use).map(([key, u]) => [key, s(u.wallMs), ...names.map((n) => s(u.cpuMs[n])), u.otherProcessesPct === null ? '' : `${u.otherProcessesPct}%`]);
+  const lines = Object.entries(use).map(([key, u]) => [
+    key,
+    s(u.wallMs),
+    ...names.map((n) => s(u.cpuMs[n])),
+    u.otherProcessesPct === null ? '' : `${u.otherProcessesPct}%`,
+  ]);
   return [header, header.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }
 
@@ -63,7 +68,8 @@ export interface Row {
 }
 
 const CPU_NAMES = ['fake', 'gateway', 'node', 'worker', 'redis', 'bench'];
-const cpuCells = (cpu: Record<string, number>): string => CPU_NAMES.map((n) => (cpu[n] === undefined ? '–' : (cpu[n] ?? 0).toFixed(2))).join(' / ');
+const cpuCells = (cpu: Record<string, number>): string =>
+  CPU_NAMES.map((n) => (cpu[n] === undefined ? '–' : (cpu[n] ?? 0).toFixed(2))).join(' / ');
 const ms = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 const signed = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(2)}` : 'n/a');
 
@@ -71,9 +77,33 @@ function latencyRows(name: string, metric: string, c: Comparison | undefined, p5
   if (!c) return [];
   const errors = c.errors.direct + c.errors.chain;
   return [
-    { scenario: name, metric: `${metric} p50 (ms)`, direct: ms(c.direct.p50), chain: ms(c.chain.p50), delta: signed(c.added.p50), target: `≤ ${p50Max} ms added`, pass: c.added.p50 <= p50Max },
-    { scenario: name, metric: `${metric} p99 (ms)`, direct: ms(c.direct.p99), chain: ms(c.chain.p99), delta: signed(c.added.p99), target: `≤ ${p99Max} ms added`, pass: c.added.p99 <= p99Max },
-    { scenario: name, metric: 'samples / errors', direct: `${c.direct.n} / ${c.errors.direct}`, chain: `${c.chain.n} / ${c.errors.chain}`, delta: '', target: 'no errors', pass: errors === 0 },
+    {
+      scenario: name,
+      metric: `${metric} p50 (ms)`,
+      direct: ms(c.direct.p50),
+      chain: ms(c.chain.p50),
+      delta: signed(c.added.p50),
+      target: `≤ ${p50Max} ms added`,
+      pass: c.added.p50 <= p50Max,
+    },
+    {
+      scenario: name,
+      metric: `${metric} p99 (ms)`,
+      direct: ms(c.direct.p99),
+      chain: ms(c.chain.p99),
+      delta: signed(c.added.p99),
+      target: `≤ ${p99Max} ms added`,
+      pass: c.added.p99 <= p99Max,
+    },
+    {
+      scenario: name,
+      metric: 'samples / errors',
+      direct: `${c.direct.n} / ${c.errors.direct}`,
+      chain: `${c.chain.n} / ${c.errors.chain}`,
+      delta: '',
+      target: 'no errors',
+      pass: errors === 0,
+    },
   ];
 }
 
@@ -85,20 +115,80 @@ function openAiRows(c: Comparison | undefined): Row[] {
   if (!c) return [];
   const name = 'OpenAI format 1 KB streamed (direct = Messages format, also through the chain)';
   return [
-    { scenario: name, metric: 'full response p50 (ms)', direct: ms(c.direct.p50), chain: ms(c.chain.p50), delta: signed(c.added.p50), target: '', pass: undefined },
-    { scenario: name, metric: 'full response p99 (ms)', direct: ms(c.direct.p99), chain: ms(c.chain.p99), delta: signed(c.added.p99), target: '', pass: undefined },
-    { scenario: name, metric: 'samples / errors', direct: `${c.direct.n} / ${c.errors.direct}`, chain: `${c.chain.n} / ${c.errors.chain}`, delta: '', target: 'no errors', pass: c.errors.direct + c.errors.chain === 0 },
+    {
+      scenario: name,
+      metric: 'full response p50 (ms)',
+      direct: ms(c.direct.p50),
+      chain: ms(c.chain.p50),
+      delta: signed(c.added.p50),
+      target: '',
+      pass: undefined,
+    },
+    {
+      scenario: name,
+      metric: 'full response p99 (ms)',
+      direct: ms(c.direct.p99),
+      chain: ms(c.chain.p99),
+      delta: signed(c.added.p99),
+      target: '',
+      pass: undefined,
+    },
+    {
+      scenario: name,
+      metric: 'samples / errors',
+      direct: `${c.direct.n} / ${c.errors.direct}`,
+      chain: `${c.chain.n} / ${c.errors.chain}`,
+      delta: '',
+      target: 'no errors',
+      pass: c.errors.direct + c.errors.chain === 0,
+    },
   ];
 }
 
-function throughputRows(name: string, t: ThroughputResult | undefined, check: (t: ThroughputResult) => { target: string; pass: boolean }): Row[] {
+function throughputRows(
+  name: string,
+  t: ThroughputResult | undefined,
+  check: (t: ThroughputResult) => { target: string; pass: boolean },
+): Row[] {
   if (!t) return [];
   const { target, pass } = check(t);
   return [
-    { scenario: name, metric: 'requests/s', direct: String(t.direct.rps), chain: String(t.chain.rps), delta: `${t.chainPctOfDirect}% of direct`, target, pass },
-    { scenario: name, metric: 'responses / errors', direct: `${t.direct.ok} / ${t.direct.errors}`, chain: `${t.chain.ok} / ${t.chain.errors}`, delta: '', target: 'no errors', pass: t.chain.errors === 0 && t.direct.errors === 0 },
-    { scenario: name, metric: 'latency p50 / p99 (ms)', direct: `${ms(t.direct.latency.p50)} / ${ms(t.direct.latency.p99)}`, chain: `${ms(t.chain.latency.p50)} / ${ms(t.chain.latency.p99)}`, delta: '', target: '', pass: undefined },
-    { scenario: name, metric: `CPU ms per response: ${CPU_NAMES.join(' / ')}`, direct: cpuCells(t.direct.cpuMsPerResponse), chain: cpuCells(t.chain.cpuMsPerResponse), delta: '', target: '', pass: undefined },
+    {
+      scenario: name,
+      metric: 'requests/s',
+      direct: String(t.direct.rps),
+      chain: String(t.chain.rps),
+      delta: `${t.chainPctOfDirect}% of direct`,
+      target,
+      pass,
+    },
+    {
+      scenario: name,
+      metric: 'responses / errors',
+      direct: `${t.direct.ok} / ${t.direct.errors}`,
+      chain: `${t.chain.ok} / ${t.chain.errors}`,
+      delta: '',
+      target: 'no errors',
+      pass: t.chain.errors === 0 && t.direct.errors === 0,
+    },
+    {
+      scenario: name,
+      metric: 'latency p50 / p99 (ms)',
+      direct: `${ms(t.direct.latency.p50)} / ${ms(t.direct.latency.p99)}`,
+      chain: `${ms(t.chain.latency.p50)} / ${ms(t.chain.latency.p99)}`,
+      delta: '',
+      target: '',
+      pass: undefined,
+    },
+    {
+      scenario: name,
+      metric: `CPU ms per response: ${CPU_NAMES.join(' / ')}`,
+      direct: cpuCells(t.direct.cpuMsPerResponse),
+      chain: cpuCells(t.chain.cpuMsPerResponse),
+      delta: '',
+      target: '',
+      pass: undefined,
+    },
   ];
 }
 
@@ -116,7 +206,15 @@ function heldRows(h: HeldStreamsResult | undefined): Row[] {
   });
   const s = h.sockets;
   return [
-    { scenario: name, metric: 'streams opened (time to open all)', direct: '', chain: `${h.opened} (${(h.openMs / 1000).toFixed(1)} s)`, delta: '', target: 'all', pass: h.opened === h.streams },
+    {
+      scenario: name,
+      metric: 'streams opened (time to open all)',
+      direct: '',
+      chain: `${h.opened} (${(h.openMs / 1000).toFixed(1)} s)`,
+      delta: '',
+      target: 'all',
+      pass: h.opened === h.streams,
+    },
     mem('gateway'),
     mem('node'),
     {
@@ -167,7 +265,15 @@ function fidelityRow(f: FidelityResult | undefined): Row[] {
 function accountingRows(a: AccountingResult | undefined): Row[] {
   if (!a) return [];
   return [
-    { scenario: 'accounting', metric: 'usage:total requests / chain requests', direct: '', chain: `${a.counted} / ${a.chainRequests}`, delta: `${(a.waitedMs / 1000).toFixed(1)} s after the run`, target: 'every request counted', pass: a.complete },
+    {
+      scenario: 'accounting',
+      metric: 'usage:total requests / chain requests',
+      direct: '',
+      chain: `${a.counted} / ${a.chainRequests}`,
+      delta: `${(a.waitedMs / 1000).toFixed(1)} s after the run`,
+      target: 'every request counted',
+      pass: a.complete,
+    },
     {
       scenario: 'accounting',
       metric: 'js-tiktoken or worker modules in the gateway',
@@ -181,14 +287,23 @@ function accountingRows(a: AccountingResult | undefined): Row[] {
 }
 
 /** The table rows, each target of the issue checked. */
-export function evaluate(r: ScenarioResults, counts: { ttfdConcurrency: number; tputSmallClients: number; tputLargeClients: number }): Row[] {
+export function evaluate(
+  r: ScenarioResults,
+  counts: { ttfdConcurrency: number; tputSmallClients: number; tputLargeClients: number },
+): Row[] {
   return [
     ...latencyRows('sequential 1 KB', 'full response', r.latency1kb, 2, 5),
     ...latencyRows('sequential 1 MB', 'full response', r.latency1mb, 6, 20),
     ...latencyRows(`${counts.ttfdConcurrency} concurrent streams`, 'first text delta', r.firstDelta, 3, 8),
     ...openAiRows(r.openAi1kb),
-    ...throughputRows(`throughput 1 KB, ${counts.tputSmallClients} clients, 20 ms upstream`, r.throughput1kb, (t) => ({ target: '≥ 35% of direct', pass: t.chainPctOfDirect >= 35 })),
-    ...throughputRows(`throughput 1 MB, ${counts.tputLargeClients} clients`, r.throughput1mb, (t) => ({ target: '≥ 250 req/s', pass: t.chain.rps >= 250 })),
+    ...throughputRows(`throughput 1 KB, ${counts.tputSmallClients} clients, 20 ms upstream`, r.throughput1kb, (t) => ({
+      target: '≥ 35% of direct',
+      pass: t.chainPctOfDirect >= 35,
+    })),
+    ...throughputRows(`throughput 1 MB, ${counts.tputLargeClients} clients`, r.throughput1mb, (t) => ({
+      target: '≥ 250 req/s',
+      pass: t.chain.rps >= 250,
+    })),
     ...heldRows(r.heldStreams),
     ...fidelityRow(r.fidelity1kb),
     ...fidelityRow(r.fidelity1mb),
@@ -201,13 +316,34 @@ export function evaluate(r: ScenarioResults, counts: { ttfdConcurrency: number; 
 
 /** The sequential runs' chain time split by hop (p50 and p99 of per-request differences) as a Markdown table. */
 export function formatHopTable(r: ScenarioResults): string {
-  const header = ['body', 'requests', 'client', 'gateway', 'node', 'client − gateway', 'gateway − node', 'node − direct p50'];
+  const header = [
+    'body',
+    'requests',
+    'client',
+    'gateway',
+    'node',
+    'client − gateway',
+    'gateway − node',
+    'node − direct p50',
+  ];
   const lines: string[][] = [];
-  for (const [label, c] of [['1 KB', r.latency1kb], ['1 MB', r.latency1mb]] as const) {
+  for (const [label, c] of [
+    ['1 KB', r.latency1kb],
+    ['1 MB', r.latency1mb],
+  ] as const) {
     const h = c?.hops;
     if (!h) continue;
     const cell = (x: { p50: number; p99: number }) => `${ms(x.p50)} / ${ms(x.p99)}`;
-    lines.push([label, String(h.matched), cell(h.clientMs), cell(h.gatewayMs), cell(h.nodeMs), cell(h.outsideGatewayMs), cell(h.gatewayOwnMs), cell(h.nodeOverDirectMs)]);
+    lines.push([
+      label,
+      String(h.matched),
+      cell(h.clientMs),
+      cell(h.gatewayMs),
+      cell(h.nodeMs),
+      cell(h.outsideGatewayMs),
+      cell(h.gatewayOwnMs),
+      cell(h.nodeOverDirectMs),
+    ]);
   }
   return [header, header.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }
@@ -215,7 +351,15 @@ export function formatHopTable(r: ScenarioResults): string {
 /** The rows as a Markdown table. */
 export function formatTable(rows: Row[]): string {
   const header = ['scenario', 'metric', 'direct', 'chain', 'chain − direct', 'target', 'result'];
-  const lines = rows.map((r) => [r.scenario, r.metric, r.direct, r.chain, r.delta, r.target, r.pass === undefined ? '' : r.pass ? 'pass' : '**miss**']);
+  const lines = rows.map((r) => [
+    r.scenario,
+    r.metric,
+    r.direct,
+    r.chain,
+    r.delta,
+    r.target,
+    r.pass === undefined ? '' : r.pass ? 'pass' : '**miss**',
+  ]);
   const out = [header, header.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`);
   return out.join('\n');
 }
@@ -261,7 +405,10 @@ export function machineInfo(root: string, redisVersion: string): MachineInfo {
  * runs of some scenarios only, `--only`: `…-only.json`, `latest-only.json`, so they never replace a whole run's).
  * @returns the two paths
  */
-export function writeResults<T extends { startedAt: string; mode: 'full' | 'quick'; partial: boolean }>(dir: string, results: T): string[] {
+export function writeResults<T extends { startedAt: string; mode: 'full' | 'quick'; partial: boolean }>(
+  dir: string,
+  results: T,
+): string[] {
   mkdirSync(dir, { recursive: true });
   const suffix = `${results.mode === 'quick' ? '-quick' : ''}${results.partial ? '-only' : ''}`;
   const stamp = results.startedAt.replace(/[:.]/g, '-');

@@ -25,7 +25,10 @@ export interface Reaper {
  * const reaper = startReaper(root); reaper.watch(child.pid); … ; reaper.done();
  */
 export function startReaper(root: string): Reaper {
-  const child = spawn(process.execPath, [join(root, 'bench/reaper.mjs')], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  const child = spawn(process.execPath, [join(root, 'bench/reaper.mjs')], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    detached: true,
+  });
   child.unref();
   const stdin = child.stdin;
   stdin?.on('error', () => undefined);
@@ -60,9 +63,18 @@ export interface Service {
  * @example
  * const gateway = startService('gateway', 'gateway/dist/main.js', env, { cwd: root, logFile: join(dir, 'gateway.log'), reaper });
  */
-export function startService(name: string, entry: string, env: Record<string, string>, opts: { cwd: string; logFile: string; reaper: Reaper; nodeArgs?: string[] }): Service {
+export function startService(
+  name: string,
+  entry: string,
+  env: Record<string, string>,
+  opts: { cwd: string; logFile: string; reaper: Reaper; nodeArgs?: string[] },
+): Service {
   const fd = openSync(opts.logFile, 'a');
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), entry], { cwd: opts.cwd, env: { ...baseChildEnv(), ...env }, stdio: ['ignore', fd, fd] });
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), entry], {
+    cwd: opts.cwd,
+    env: { ...baseChildEnv(), ...env },
+    stdio: ['ignore', fd, fd],
+  });
   closeSync(fd);
   if (proc.pid !== undefined) opts.reaper.watch(proc.pid);
   const exited = new Promise<void>((resolve) =>
@@ -99,14 +111,22 @@ export function startService(name: string, entry: string, env: Record<string, st
  * Polls `check` every 50 ms until it returns true; fails with the service's log tail when the service
  * exits first or `timeoutMs` passes.
  */
-export async function waitUntil(service: Service, what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
+export async function waitUntil(
+  service: Service,
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await Promise.resolve(check()).catch(() => false)) return;
     if (service.proc.exitCode !== null || service.proc.signalCode !== null) {
-      throw new Error(`${service.name} exited (${service.proc.exitCode ?? service.proc.signalCode}) before ${what}:\n${service.logTail()}`);
+      throw new Error(
+        `${service.name} exited (${service.proc.exitCode ?? service.proc.signalCode}) before ${what}:\n${service.logTail()}`,
+      );
     }
-    if (Date.now() > deadline) throw new Error(`${service.name}: no ${what} within ${timeoutMs} ms:\n${service.logTail()}`);
+    if (Date.now() > deadline)
+      throw new Error(`${service.name}: no ${what} within ${timeoutMs} ms:\n${service.logTail()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -7,7 +7,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { deleteKeys, ensureTestRedis, freePort, startFakeAnthropicProcess, type FakeAnthropicProcess, type PlainTiming } from '@switchyard/shared/testing';
+import {
+  deleteKeys,
+  ensureTestRedis,
+  freePort,
+  startFakeAnthropicProcess,
+  type FakeAnthropicProcess,
+  type PlainTiming,
+} from '@switchyard/shared/testing';
 import { answers200, startReaper, startService, waitUntil, type Service } from './services.js';
 
 /** Undo steps, run last-registered first; safe to run twice (from `finally` and from a signal). */
@@ -58,7 +65,10 @@ export interface Stack {
 
 /** Compiles the workspaces (tsc -b: a no-op when dist is current) so the processes run the code as it is now. */
 export function build(root: string): void {
-  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], { cwd: root, stdio: 'inherit' });
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
 }
 
 async function adminPost(gatewayUrl: string, adminToken: string, path: string, body: unknown): Promise<unknown> {
@@ -117,7 +127,10 @@ export async function startStack(opts: {
   });
 
   // 3. The fake upstream, one API-key account, bodies not recorded.
-  const fake = await startFakeAnthropicProcess({ cwd: root, options: { accounts: [{ id: 'key-1', kind: 'api_key' }], timing: opts.timing, recordBodies: false } });
+  const fake = await startFakeAnthropicProcess({
+    cwd: root,
+    options: { accounts: [{ id: 'key-1', kind: 'api_key' }], timing: opts.timing, recordBodies: false },
+  });
   reaper.watch(fake.pid);
   cleanup.add('fake upstream', async () => {
     await fake.stop();
@@ -136,16 +149,35 @@ export async function startStack(opts: {
 
   // 4. The gateway and the usage worker, then the node-agent enrolled through the admin API, all from dist
   //    (profiled when asked: written on their graceful exit).
-  const prof = (name: string): string[] => (opts.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir, name)}`]);
+  const prof = (name: string): string[] =>
+    opts.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir, name)}`];
   const gatewayPort = await freePort();
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const traceFile = join(dir, 'gateway-modules.txt');
-  const gateway = startService('gateway', 'gateway/dist/main.js', {
-    ...common, ...redisEnv, HOST: '127.0.0.1', PORT: String(gatewayPort), GATEWAY_ID: 'bench-gateway', ADMIN_TOKEN: adminToken, DRAIN_TIMEOUT_MS: '2000',
-    USAGE_SPOOL_DIR: join(dir, 'usage-spool'), NODE_OPTIONS: `--import=${join(root, 'scripts/trace-modules.mjs')}`, TRACE_MODULES_FILE: traceFile,
-  }, { cwd: root, logFile: join(dir, 'gateway.log'), reaper, nodeArgs: prof('gateway') });
+  const gateway = startService(
+    'gateway',
+    'gateway/dist/main.js',
+    {
+      ...common,
+      ...redisEnv,
+      HOST: '127.0.0.1',
+      PORT: String(gatewayPort),
+      GATEWAY_ID: 'bench-gateway',
+      ADMIN_TOKEN: adminToken,
+      DRAIN_TIMEOUT_MS: '2000',
+      USAGE_SPOOL_DIR: join(dir, 'usage-spool'),
+      NODE_OPTIONS: `--import=${join(root, 'scripts/trace-modules.mjs')}`,
+      TRACE_MODULES_FILE: traceFile,
+    },
+    { cwd: root, logFile: join(dir, 'gateway.log'), reaper, nodeArgs: prof('gateway') },
+  );
   services.push(gateway);
-  const worker = startService('usage-worker', 'gateway/dist/usage-worker/main.js', { ...common, ...redisEnv, WORKER_CLOSE_TIMEOUT_MS: '3000', METRICS_PORT: '0' }, { cwd: root, logFile: join(dir, 'worker.log'), reaper, nodeArgs: prof('worker') });
+  const worker = startService(
+    'usage-worker',
+    'gateway/dist/usage-worker/main.js',
+    { ...common, ...redisEnv, WORKER_CLOSE_TIMEOUT_MS: '3000', METRICS_PORT: '0' },
+    { cwd: root, logFile: join(dir, 'worker.log'), reaper, nodeArgs: prof('worker') },
+  );
   services.push(worker);
 
   // 5. Ready: the gateway answers, the node (enrolled, dialled in) is in its fleet, the worker has its tokenizer loaded.
@@ -156,10 +188,23 @@ export async function startStack(opts: {
   const enrolled = (await adminPost(gatewayUrl, adminToken, '/nodes', { id: 'bench-node' })) as { token: string };
   const nodePort = await freePort();
   const nodeUrl = `http://127.0.0.1:${nodePort}`;
-  const node = startService('node-agent', 'node-agent/dist/main.js', {
-    ...common, GATEWAY_URL: gatewayUrl, NODE_ID: 'bench-node', NODE_TOKEN: enrolled.token, HOST: '127.0.0.1', PORT: String(nodePort),
-    ANTHROPIC_BASE_URL: fake.url, ANTHROPIC_API_KEY: fakeApiKey, CREDENTIALS_DIR: join(dir, 'credentials'), DRAIN_TIMEOUT_MS: '2000',
-  }, { cwd: root, logFile: join(dir, 'node-agent.log'), reaper, nodeArgs: prof('node-agent') });
+  const node = startService(
+    'node-agent',
+    'node-agent/dist/main.js',
+    {
+      ...common,
+      GATEWAY_URL: gatewayUrl,
+      NODE_ID: 'bench-node',
+      NODE_TOKEN: enrolled.token,
+      HOST: '127.0.0.1',
+      PORT: String(nodePort),
+      ANTHROPIC_BASE_URL: fake.url,
+      ANTHROPIC_API_KEY: fakeApiKey,
+      CREDENTIALS_DIR: join(dir, 'credentials'),
+      DRAIN_TIMEOUT_MS: '2000',
+    },
+    { cwd: root, logFile: join(dir, 'node-agent.log'), reaper, nodeArgs: prof('node-agent') },
+  );
   services.push(node);
   await waitUntil(node, 'health', () => answers200(`${nodeUrl}/health`));
   log(`node-agent answers (${since()})`);
@@ -172,9 +217,25 @@ export async function startStack(opts: {
   const created = (await adminPost(gatewayUrl, adminToken, '/keys', { name: 'bench' })) as { key: string };
   const local = ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(found.url).hostname);
   const redisPid = local ? Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]) || undefined : undefined;
-  log(`stack ready: gateway ${gatewayUrl}, node ${nodeUrl}, fake ${fake.url}, redis ${found.url} prefix ${prefix}, logs ${dir}`);
+  log(
+    `stack ready: gateway ${gatewayUrl}, node ${nodeUrl}, fake ${fake.url}, redis ${found.url} prefix ${prefix}, logs ${dir}`,
+  );
   return {
-    root, redisUrl: found.url, prefix, redis, fake, fakeApiKey, gateway, node, worker, gatewayUrl, gatewayKey: created.key, redisPid,
-    gatewayModules: () => readFileSync(traceFile, 'utf8').split('\n').filter((l) => l.length > 0),
+    root,
+    redisUrl: found.url,
+    prefix,
+    redis,
+    fake,
+    fakeApiKey,
+    gateway,
+    node,
+    worker,
+    gatewayUrl,
+    gatewayKey: created.key,
+    redisPid,
+    gatewayModules: () =>
+      readFileSync(traceFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.length > 0),
   };
 }

@@ -40,7 +40,10 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * const usage = openUsageQueue(stack); try { await usage.depth(); } finally { await usage.close(); }
  */
 export function openUsageQueue(stack: Stack): UsageQueue {
-  const queue = new Queue(JobCatalog.usage.queue, { connection: { url: stack.redisUrl }, prefix: queuePrefix(stack.prefix) });
+  const queue = new Queue(JobCatalog.usage.queue, {
+    connection: { url: stack.redisUrl },
+    prefix: queuePrefix(stack.prefix),
+  });
   const totalKey = createKeyspace(stack.prefix).usageAllTime();
   const depth = async (): Promise<Depth> => {
     const counts = await queue.getJobCounts('waiting', 'active');
@@ -56,7 +59,8 @@ export function openUsageQueue(stack: Stack): UsageQueue {
       const started = performance.now();
       for (;;) {
         const [d, n] = await Promise.all([depth(), counted()]);
-        if (d.waiting + d.active === 0 && n >= target) return { ms: Math.round(performance.now() - started), counted: n, depth: d };
+        if (d.waiting + d.active === 0 && n >= target)
+          return { ms: Math.round(performance.now() - started), counted: n, depth: d };
         if (performance.now() - started > timeoutMs) return { ms: null, counted: n, depth: d };
         await pause(pollMs);
       }

@@ -10,7 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withDeadline } from '@switchyard/shared';
-import { createFakeAnthropic, deleteKeys, freePort, processAlive, type FakeAnthropic } from '@switchyard/shared/testing';
+import {
+  createFakeAnthropic,
+  deleteKeys,
+  freePort,
+  processAlive,
+  type FakeAnthropic,
+} from '@switchyard/shared/testing';
 import { startReaper } from '../bench/services.js';
 import { readyBanner } from './demo/banner.js';
 import { createChildren, type ChildExit } from './demo/children.js';
@@ -41,7 +47,11 @@ function portFree(port: number): Promise<boolean> {
 
 function gitSha(): string {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() || 'demo';
+    return (
+      execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim() || 'demo'
+    );
   } catch {
     return 'demo';
   }
@@ -80,7 +90,9 @@ async function main(opts: DemoOptions): Promise<void> {
     },
     onUnexpectedExit(child, exit) {
       if (stopping) return;
-      process.stderr.write(`\nswitchyard demo: ${child.name} ${describeExit(exit)}. Its last log lines (${child.logFile}):\n`);
+      process.stderr.write(
+        `\nswitchyard demo: ${child.name} ${describeExit(exit)}. Its last log lines (${child.logFile}):\n`,
+      );
       for (const line of child.tail(15)) process.stderr.write(`  ${line}\n`);
       void shutdown(1);
     },
@@ -97,7 +109,9 @@ async function main(opts: DemoOptions): Promise<void> {
       await Promise.all(services.map((c) => c.stop(SERVICE_GRACE_MS)));
       if (fake) await withDeadline(fake.stop(), 3_000, 'stopping the fake upstream').catch(() => undefined);
       if (redis) {
-        await withDeadline(deleteKeys(redis.client, opts.prefix), 3_000, 'clearing the demo keys').catch(() => undefined);
+        await withDeadline(deleteKeys(redis.client, opts.prefix), 3_000, 'clearing the demo keys').catch(
+          () => undefined,
+        );
         redis.client.disconnect();
       }
       await Promise.all(children.all().map((c) => c.stop(3_000)));
@@ -169,22 +183,55 @@ async function main(opts: DemoOptions): Promise<void> {
       workDir,
     };
     const services = await startGatewaySide(input);
-    say(`demo: starting the gateway and the usage worker, then node-agents ${NODES.map((n) => n.nodeId).join(' and ')}, enrolled through the admin API (logs in ${logDir})…`);
-    if (!(await enrolAndStartNodes(input, services, { timeoutMs: READY_TIMEOUT_MS, stopped: () => stopping !== undefined }))) return;
+    say(
+      `demo: starting the gateway and the usage worker, then node-agents ${NODES.map((n) => n.nodeId).join(' and ')}, enrolled through the admin API (logs in ${logDir})…`,
+    );
+    if (
+      !(await enrolAndStartNodes(input, services, {
+        timeoutMs: READY_TIMEOUT_MS,
+        stopped: () => stopping !== undefined,
+      }))
+    )
+      return;
 
     // 7. Ready: the gateway answers /ready, lists both nodes as available, and the worker has loaded its tokenizer.
-    if (!(await waitReady({ services, adminToken, nodes: NODES, logDir, timeoutMs: READY_TIMEOUT_MS, stopped: () => stopping !== undefined }))) return;
+    if (
+      !(await waitReady({
+        services,
+        adminToken,
+        nodes: NODES,
+        logDir,
+        timeoutMs: READY_TIMEOUT_MS,
+        stopped: () => stopping !== undefined,
+      }))
+    )
+      return;
     const { gatewayUrl } = services;
 
     // 8. A user key, then the block the operator copies from.
     const created = await adminRequest(gatewayUrl, adminToken, 'POST', '/keys', { name: 'demo' });
-    if (created.status !== 201) throw new DemoError(`switchyard demo: creating the demo key failed (${created.status}): ${await created.text()}`);
+    if (created.status !== 201)
+      throw new DemoError(`switchyard demo: creating the demo key failed (${created.status}): ${await created.text()}`);
     const { key } = (await created.json()) as { key: string };
     if (stopping) return;
-    for (const line of readyBanner({ gatewayUrl, workerMetricsUrl: services.workerMetricsUrl, userKey: key, adminToken, metricsToken, nodes: NODES, redis: redis.how, prefix: opts.prefix, logDir, verbose: opts.verbose })) say(line);
+    for (const line of readyBanner({
+      gatewayUrl,
+      workerMetricsUrl: services.workerMetricsUrl,
+      userKey: key,
+      adminToken,
+      metricsToken,
+      nodes: NODES,
+      redis: redis.how,
+      prefix: opts.prefix,
+      logDir,
+      verbose: opts.verbose,
+    }))
+      say(line);
   } catch (err) {
     if (stopping) return;
-    process.stderr.write(`${err instanceof DemoError ? err.message : `switchyard demo: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`}\n`);
+    process.stderr.write(
+      `${err instanceof DemoError ? err.message : `switchyard demo: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`}\n`,
+    );
     await shutdown(1);
   }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: type-check everything (test code included), lint, then run both jest projects.
+// `npm test`: type-check everything (test code included), lint, check the formatting, then run both jest projects.
 // Ends with one plain line "tests: N passed, N failed, N skipped" so any CI can read the outcome.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -20,6 +20,7 @@ function step(name, status) {
 if (extra.length === 0) {
   step('typecheck', run('npx', ['tsc', '-p', 'tsconfig.check.json']));
   step('lint', run('npx', ['eslint', '--max-warnings', '0', '.']));
+  step('format', run('npx', ['prettier', '--check', '.']));
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'sy-jest-'));
@@ -27,7 +28,13 @@ const out = join(dir, 'results.json');
 // --forceExit: a failed test that leaves a connection open must end the run red, not hang it (and CI with it)
 // until its time runs out; jest still names the leak when it has to force the exit.
 const status = run('npx', ['jest', '--json', '--forceExit', `--outputFile=${out}`, ...extra]);
-let summary = { numPassedTests: 0, numFailedTests: 0, numPendingTests: 0, numTotalTestSuites: 0, numFailedTestSuites: 0 };
+let summary = {
+  numPassedTests: 0,
+  numFailedTests: 0,
+  numPendingTests: 0,
+  numTotalTestSuites: 0,
+  numFailedTestSuites: 0,
+};
 try {
   summary = JSON.parse(readFileSync(out, 'utf8'));
 } catch {

@@ -36,7 +36,11 @@ function claude(args: string[]): Promise<{ code: number | null; stdout: string; 
     DISABLE_TELEMETRY: '1',
   };
   return new Promise((resolve, reject) => {
-    const child = spawn(CLAUDE, ['-p', ...args, '--output-format', 'json'], { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(CLAUDE, ['-p', ...args, '--output-format', 'json'], {
+      env,
+      cwd: home,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -51,7 +55,8 @@ function claude(args: string[]): Promise<{ code: number | null; stdout: string; 
 }
 
 function parseResult(out: { code: number | null; stdout: string; stderr: string }): ClaudeResult {
-  if (out.code !== 0) throw new Error(`claude exited ${out.code}: ${out.stdout.slice(0, 500)} ${out.stderr.slice(0, 500)}`);
+  if (out.code !== 0)
+    throw new Error(`claude exited ${out.code}: ${out.stdout.slice(0, 500)} ${out.stderr.slice(0, 500)}`);
   return JSON.parse(out.stdout) as ClaudeResult;
 }
 
@@ -77,7 +82,9 @@ it('answers two turns of one Claude Code session on one account, forwarded untou
 
   // Every turn that reached the upstream carries Claude Code's session header and its own user agent, and
   // the conversation's turns all went to one account.
-  const turns = chain.fake.requests.filter((r) => r.route === 'messages' && r.headers['x-claude-code-session-id'] === first.session_id);
+  const turns = chain.fake.requests.filter(
+    (r) => r.route === 'messages' && r.headers['x-claude-code-session-id'] === first.session_id,
+  );
   expect(turns.length).toBeGreaterThanOrEqual(2);
   expect(new Set(turns.map((r) => r.accountId)).size).toBe(1);
   for (const t of turns) {
@@ -89,7 +96,9 @@ it('answers two turns of one Claude Code session on one account, forwarded untou
   const deadline = Date.now() + 30_000;
   let row: { requests: number; outputTokens: number } | undefined;
   for (;;) {
-    const report = (await (await chain.admin('GET', '/usage?by=key')).json()) as { rows: { name?: string; requests: number; outputTokens: number }[] };
+    const report = (await (await chain.admin('GET', '/usage?by=key')).json()) as {
+      rows: { name?: string; requests: number; outputTokens: number }[];
+    };
     row = report.rows.find((r) => r.name === 'claude-code');
     if ((row?.requests ?? 0) >= turns.length || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 200));

@@ -7,7 +7,15 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { Anthropic } from '@anthropic-ai/sdk';
 import { Redis } from 'ioredis';
-import { baseChildEnv, deleteKeys, freePort, processAlive, scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import {
+  baseChildEnv,
+  deleteKeys,
+  freePort,
+  processAlive,
+  scanKeys,
+  testRedisUrl,
+  uniquePrefix,
+} from '@switchyard/shared/testing';
 
 const ROOT = process.cwd();
 const READY = 'Switchyard demo is ready.';
@@ -26,7 +34,9 @@ function runDemo(args: string[], env: Record<string, string>): Demo {
   let err = '';
   proc.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
   proc.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   let gone = false;
   void exited.then(() => (gone = true));
   return {
@@ -53,7 +63,10 @@ function field(output: string, label: string): string {
 
 /** Where `tool` is on this PATH. */
 function onPath(tool: string): string {
-  const found = (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, tool)).find((file) => existsSync(file));
+  const found = (process.env.PATH ?? '')
+    .split(delimiter)
+    .map((dir) => join(dir, tool))
+    .find((file) => existsSync(file));
   if (found === undefined) throw new Error(`no ${tool} on PATH`);
   return found;
 }
@@ -74,7 +87,10 @@ describe('npm run demo', () => {
 
   test('starts the stack, serves the SDK through the printed URL and key, and stops everything on SIGINT', async () => {
     const port = await freePort();
-    const demo = runDemo(['--port', String(port), '--prefix', prefix, '--log-dir', logDir], { ...baseChildEnv(), REDIS_URL: testRedisUrl() });
+    const demo = runDemo(['--port', String(port), '--prefix', prefix, '--log-dir', logDir], {
+      ...baseChildEnv(),
+      REDIS_URL: testRedisUrl(),
+    });
     try {
       await demo.waitFor(READY, 150_000);
       const out = demo.output();
@@ -85,7 +101,14 @@ describe('npm run demo', () => {
       expect(out).toContain(`ANTHROPIC_BASE_URL=${gatewayUrl} ANTHROPIC_AUTH_TOKEN=${userKey} claude`);
       expect(out).toContain(`curl -s ${gatewayUrl}/v1/messages -H 'x-api-key: ${userKey}'`);
       pids = JSON.parse(readFileSync(join(logDir, 'pids.json'), 'utf8')) as Record<string, number>;
-      expect(Object.keys(pids).sort()).toEqual(['demo', 'gateway', 'node demo-a', 'node demo-b', 'reaper', 'usage-worker']);
+      expect(Object.keys(pids).sort()).toEqual([
+        'demo',
+        'gateway',
+        'node demo-a',
+        'node demo-b',
+        'reaper',
+        'usage-worker',
+      ]);
 
       // Both accounts serve: the gateway lists both nodes, each logged in through a refresh.
       const adminGet = async (path: string) => {
@@ -93,7 +116,9 @@ describe('npm run demo', () => {
         expect(res.status).toBe(200);
         return res.json() as Promise<Record<string, unknown>>;
       };
-      const { nodes } = (await adminGet('/nodes')) as { nodes: { nodeId: string; state: string; accountKind: string }[] };
+      const { nodes } = (await adminGet('/nodes')) as {
+        nodes: { nodeId: string; state: string; accountKind: string }[];
+      };
       expect(nodes.map((n) => [n.nodeId, n.state, n.accountKind]).sort()).toEqual([
         ['demo-a', 'available', 'oauth'],
         ['demo-b', 'available', 'oauth'],
@@ -108,7 +133,12 @@ describe('npm run demo', () => {
       const plainText = plain.content.map((b) => (b.type === 'text' ? b.text : '')).join('');
       expect(plainText).toContain('fake Anthropic upstream');
       const deltas: string[] = [];
-      const stream = new Anthropic({ baseURL: gatewayUrl, apiKey: null, authToken: userKey, maxRetries: 0 }).messages.stream({
+      const stream = new Anthropic({
+        baseURL: gatewayUrl,
+        apiKey: null,
+        authToken: userKey,
+        maxRetries: 0,
+      }).messages.stream({
         model: 'claude-sonnet-4-6',
         max_tokens: 256,
         messages: [{ role: 'user', content: 'Hello again' }],
@@ -159,10 +189,15 @@ describe('npm run demo', () => {
       const demo = runDemo([], { ...baseChildEnv(), PATH: bin, DEMO_LOCAL_REDIS: `127.0.0.1:${deadPort}` });
       const exit = await demo.exited;
       expect(exit.code).toBe(1);
-      const lines = demo.stderr().split('\n').filter((l) => l.startsWith('switchyard demo:'));
+      const lines = demo
+        .stderr()
+        .split('\n')
+        .filter((l) => l.startsWith('switchyard demo:'));
       expect(lines).toHaveLength(1);
       expect(lines[0]).toContain(`nothing answers on 127.0.0.1:${deadPort}`);
-      expect(lines[0]).toMatch(/apt-get install redis-server.*brew install redis.*docker run -d -p 127\.0\.0\.1:6379:6379 redis:7-alpine/);
+      expect(lines[0]).toMatch(
+        /apt-get install redis-server.*brew install redis.*docker run -d -p 127\.0\.0\.1:6379:6379 redis:7-alpine/,
+      );
       expect(demo.output()).not.toContain('Switchyard demo');
     } finally {
       rmSync(bin, { recursive: true, force: true });

@@ -6,7 +6,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { deleteKeys, freePort, spawnService, testRedisUrl, uniquePrefix, type SpawnedService } from '@switchyard/shared/testing';
+import {
+  deleteKeys,
+  freePort,
+  spawnService,
+  testRedisUrl,
+  uniquePrefix,
+  type SpawnedService,
+} from '@switchyard/shared/testing';
 
 jest.setTimeout(60_000);
 
@@ -36,7 +43,14 @@ async function enrolledGateway(nodeId: string): Promise<{ gatewayUrl: string; to
   prefixes.push(prefix);
   const port = await freePort();
   const adminToken = secret();
-  const svc = spawnService(GATEWAY, { REDIS_URL: testRedisUrl(), REDIS_PREFIX: prefix, HOST: '127.0.0.1', PORT: String(port), ADMIN_TOKEN: adminToken, USAGE_SPOOL_DIR: join(dir, `spool-${nodeId}`) });
+  const svc = spawnService(GATEWAY, {
+    REDIS_URL: testRedisUrl(),
+    REDIS_PREFIX: prefix,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    ADMIN_TOKEN: adminToken,
+    USAGE_SPOOL_DIR: join(dir, `spool-${nodeId}`),
+  });
   services.push(svc);
   await svc.waitForOutput(/gateway started/);
   const made = await fetch(`http://127.0.0.1:${port}/admin/nodes`, {
@@ -62,7 +76,9 @@ async function refusal(entry: string, env: Record<string, string>): Promise<stri
 describe('refusing to start', () => {
   it('gateway without any environment: the admin token named, with how to make one', async () => {
     const stderr = await refusal(GATEWAY, {});
-    expect(stderr).toContain('ADMIN_TOKEN: is required but not set (at least 32 bytes; generate one with `openssl rand -hex 32`)');
+    expect(stderr).toContain(
+      'ADMIN_TOKEN: is required but not set (at least 32 bytes; generate one with `openssl rand -hex 32`)',
+    );
     expect(stderr).not.toContain('NODE_SHARED_SECRET');
   });
 
@@ -70,7 +86,9 @@ describe('refusing to start', () => {
     const short = randomBytes(8).toString('hex');
     const stderr = await refusal(GATEWAY, { ADMIN_TOKEN: short, REDIS_URL: 'http://127.0.0.1:6379' });
     expect(stderr).toContain('ADMIN_TOKEN: must be at least 32 bytes long (generate one with `openssl rand -hex 32`)');
-    expect(stderr).toContain('REDIS_URL: must be a URL starting with redis:// or rediss:// (e.g. redis://127.0.0.1:6379');
+    expect(stderr).toContain(
+      'REDIS_URL: must be a URL starting with redis:// or rediss:// (e.g. redis://127.0.0.1:6379',
+    );
     expect(stderr).not.toContain(short);
   });
 
@@ -84,7 +102,11 @@ describe('refusing to start', () => {
 
   it('node-agent with a token that is not one, and a plain-http gateway on a public address: each named, the token never echoed', async () => {
     const typo = `syn-${randomBytes(20).toString('hex')}`;
-    const stderr = await refusal(NODE, { GATEWAY_URL: 'http://gateway.example.com', NODE_ID: 'node-x', NODE_TOKEN: typo });
+    const stderr = await refusal(NODE, {
+      GATEWAY_URL: 'http://gateway.example.com',
+      NODE_ID: 'node-x',
+      NODE_TOKEN: typo,
+    });
     expect(stderr).toContain('NODE_TOKEN:');
     expect(stderr).toContain('GATEWAY_URL:');
     expect(stderr).toContain('GATEWAY_ALLOW_HTTP');
@@ -93,21 +115,35 @@ describe('refusing to start', () => {
 
   it('node-agent enrolled, with the gateway reachable, but no account: names the variables that give it one', async () => {
     const { gatewayUrl, token } = await enrolledGateway('startup-no-account');
-    const stderr = await refusal(NODE, { GATEWAY_URL: gatewayUrl, NODE_ID: 'startup-no-account', NODE_TOKEN: token, PORT: String(await freePort()), CREDENTIALS_DIR: dir });
-    expect(stderr).toMatch(/node-agent cannot start: Node startup-no-account has no account\. Fix: set ANTHROPIC_API_KEY, or CLAUDE_REFRESH_TOKEN, or CLAUDE_CREDENTIALS_FILE/);
+    const stderr = await refusal(NODE, {
+      GATEWAY_URL: gatewayUrl,
+      NODE_ID: 'startup-no-account',
+      NODE_TOKEN: token,
+      PORT: String(await freePort()),
+      CREDENTIALS_DIR: dir,
+    });
+    expect(stderr).toMatch(
+      /node-agent cannot start: Node startup-no-account has no account\. Fix: set ANTHROPIC_API_KEY, or CLAUDE_REFRESH_TOKEN, or CLAUDE_CREDENTIALS_FILE/,
+    );
     expect(stderr).not.toContain(token);
   });
 
   it('worker with a bad Redis URL and a bad metrics port', async () => {
     const stderr = await refusal(WORKER, { REDIS_URL: 'localhost:6379', METRICS_PORT: 'ninety' });
-    expect(stderr).toContain('REDIS_URL: must be a URL starting with redis:// or rediss:// (e.g. redis://127.0.0.1:6379');
+    expect(stderr).toContain(
+      'REDIS_URL: must be a URL starting with redis:// or rediss:// (e.g. redis://127.0.0.1:6379',
+    );
     expect(stderr).toContain('METRICS_PORT: must be a port number from 0 to 65535');
   });
 });
 
 describe('starting', () => {
   /** Spawns, waits for the start line, and returns it parsed (the output is JSON lines). */
-  async function startLine(entry: string, env: Record<string, string>, message: string): Promise<{ line: Record<string, unknown>; output: () => string }> {
+  async function startLine(
+    entry: string,
+    env: Record<string, string>,
+    message: string,
+  ): Promise<{ line: Record<string, unknown>; output: () => string }> {
     const svc = spawnService(entry, { LOG_FORMAT: 'json', ...env });
     services.push(svc);
     await svc.waitForOutput(new RegExp(`"message":"${message}"`), 30_000);
@@ -125,12 +161,25 @@ describe('starting', () => {
     const url = new URL(testRedisUrl());
     // A password Redis does not ask for is ignored with a warning; it must still never be logged.
     const redisUrl = `redis://default:${redisPassword}@${url.host}`;
-    const planted = { ADMIN_TOKEN: secret(), METRICS_TOKEN: secret(), ANTHROPIC_API_KEY: `sk-ant-api03-${randomBytes(24).toString('hex')}` };
+    const planted = {
+      ADMIN_TOKEN: secret(),
+      METRICS_TOKEN: secret(),
+      ANTHROPIC_API_KEY: `sk-ant-api03-${randomBytes(24).toString('hex')}`,
+    };
     const [gwPort, nodePort, metricsPort] = [await freePort(), await freePort(), await freePort()];
 
     const gateway = await startLine(
       GATEWAY,
-      { REDIS_URL: redisUrl, REDIS_PREFIX: prefix, HOST: '127.0.0.1', PORT: String(gwPort), GATEWAY_ID: 'startup-gw', ADMIN_TOKEN: planted.ADMIN_TOKEN, METRICS_TOKEN: planted.METRICS_TOKEN, USAGE_SPOOL_DIR: join(dir, 'spool') },
+      {
+        REDIS_URL: redisUrl,
+        REDIS_PREFIX: prefix,
+        HOST: '127.0.0.1',
+        PORT: String(gwPort),
+        GATEWAY_ID: 'startup-gw',
+        ADMIN_TOKEN: planted.ADMIN_TOKEN,
+        METRICS_TOKEN: planted.METRICS_TOKEN,
+        USAGE_SPOOL_DIR: join(dir, 'spool'),
+      },
       'gateway started',
     );
     expect(gateway.line).toMatchObject({
@@ -171,8 +220,21 @@ describe('starting', () => {
     });
     expect(node.output()).not.toContain(nodeToken);
 
-    const worker = await startLine(WORKER, { REDIS_URL: redisUrl, REDIS_PREFIX: prefix, HOST: '127.0.0.1', METRICS_PORT: String(metricsPort), METRICS_TOKEN: planted.METRICS_TOKEN }, 'worker ready');
-    expect(worker.line).toMatchObject({ redis: `redis://${url.host}`, metrics: `http://127.0.0.1:${metricsPort}/metrics (token: METRICS_TOKEN)` });
+    const worker = await startLine(
+      WORKER,
+      {
+        REDIS_URL: redisUrl,
+        REDIS_PREFIX: prefix,
+        HOST: '127.0.0.1',
+        METRICS_PORT: String(metricsPort),
+        METRICS_TOKEN: planted.METRICS_TOKEN,
+      },
+      'worker ready',
+    );
+    expect(worker.line).toMatchObject({
+      redis: `redis://${url.host}`,
+      metrics: `http://127.0.0.1:${metricsPort}/metrics (token: METRICS_TOKEN)`,
+    });
 
     for (const output of [gateway.output(), node.output(), worker.output()]) {
       for (const value of [...Object.values(planted), redisPassword]) expect(output).not.toContain(value);

@@ -39,7 +39,8 @@ export async function accounting(ctx: BenchContext): Promise<AccountingResult> {
     counted,
     complete: counted === expected,
     waitedMs: Math.round(performance.now() - started),
-    traceCoversGateway: modules.some((m) => m.includes('gateway/dist/main.js')) && modules.some((m) => m.includes('/bullmq/')),
+    traceCoversGateway:
+      modules.some((m) => m.includes('gateway/dist/main.js')) && modules.some((m) => m.includes('/bullmq/')),
     tokenizerModulesInGateway: modules.filter((m) => m.includes('js-tiktoken') || m.includes('usage-worker')),
   };
 }

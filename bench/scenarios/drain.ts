@@ -44,9 +44,17 @@ async function usedMemoryMb(ctx: BenchContext): Promise<number | null> {
   return match?.[1] === undefined ? null : Math.round(Number(match[1]) / 2 ** 20);
 }
 
-async function phase(ctx: BenchContext, usage: UsageQueue, label: string, templates: BodyTemplate[], loadMs: number, bodyBytes: number): Promise<DrainPhase> {
+async function phase(
+  ctx: BenchContext,
+  usage: UsageQueue,
+  label: string,
+  templates: BodyTemplate[],
+  loadMs: number,
+  bodyBytes: number,
+): Promise<DrainPhase> {
   const { stack } = ctx;
-  if (!(await settleUsage(usage, ctx.chainRequestsSent(), ctx.counts.accountingWaitMs))) ctx.log('  earlier usage jobs were still being counted; draining anyway');
+  if (!(await settleUsage(usage, ctx.chainRequestsSent(), ctx.counts.accountingWaitMs)))
+    ctx.log('  earlier usage jobs were still being counted; draining anyway');
   const before = await usage.counted();
   const target = ctx.target('chain', templates.length);
   await usage.pause();
@@ -61,12 +69,17 @@ async function phase(ctx: BenchContext, usage: UsageQueue, label: string, templa
     }
     const enqueueWaitMs = Math.round(performance.now() - loaded);
     const redisUsedMb = await usedMemoryMb(ctx);
-    const cpu0 = { worker: cpuMs(stack.worker.pid), redis: stack.redisPid === undefined ? undefined : cpuMs(stack.redisPid) };
+    const cpu0 = {
+      worker: cpuMs(stack.worker.pid),
+      redis: stack.redisPid === undefined ? undefined : cpuMs(stack.redisPid),
+    };
     await usage.resume();
     const drained = await usage.waitDrained(before + load.sent, ctx.counts.accountingWaitMs, 50);
     const workerCpuMs = cpuMs(stack.worker.pid) - cpu0.worker;
     const counted = drained.counted - before;
-    ctx.log(`  ${label}: ${load.sent} requests, ${enqueued} jobs queued, drained in ${drained.ms ?? 'more than the wait'} ms`);
+    ctx.log(
+      `  ${label}: ${load.sent} requests, ${enqueued} jobs queued, drained in ${drained.ms ?? 'more than the wait'} ms`,
+    );
     return {
       label,
       bodyBytes,
@@ -93,15 +106,39 @@ async function phase(ctx: BenchContext, usage: UsageQueue, label: string, templa
  * @example
  * const r = await drain(ctx, 20, 20_000, 20_000, 200_000);
  */
-export async function drain(ctx: BenchContext, clients: number, loadMs: number, longLoadMs: number, longBytes: number): Promise<DrainResult> {
+export async function drain(
+  ctx: BenchContext,
+  clients: number,
+  loadMs: number,
+  longLoadMs: number,
+  longBytes: number,
+): Promise<DrainResult> {
   const usage = openUsageQueue(ctx.stack);
   try {
     const session = (kind: string, c: number) => `bench-drain-${kind}-${c}`;
-    const small = Array.from({ length: clients }, (_, c) => bodyTemplate(smallBody({ sessionId: session('1kb', c) }), session('1kb', c)));
-    const smallPhase = await phase(ctx, usage, '1 KB turns', small, loadMs, smallBody({ sessionId: session('1kb', 0) }).length);
-    const longBodies = Array.from({ length: clients }, (_, c) => claudeCodeBody({ targetBytes: longBytes, sessionId: session('long', c), seed: 100 + c }));
+    const small = Array.from({ length: clients }, (_, c) =>
+      bodyTemplate(smallBody({ sessionId: session('1kb', c) }), session('1kb', c)),
+    );
+    const smallPhase = await phase(
+      ctx,
+      usage,
+      '1 KB turns',
+      small,
+      loadMs,
+      smallBody({ sessionId: session('1kb', 0) }).length,
+    );
+    const longBodies = Array.from({ length: clients }, (_, c) =>
+      claudeCodeBody({ targetBytes: longBytes, sessionId: session('long', c), seed: 100 + c }),
+    );
     const long = longBodies.map((b, c) => bodyTemplate(b, session('long', c)));
-    const longPhase = await phase(ctx, usage, `${Math.round(longBytes / 1_000)} KB conversations`, long, longLoadMs, longBodies[0]?.length ?? 0);
+    const longPhase = await phase(
+      ctx,
+      usage,
+      `${Math.round(longBytes / 1_000)} KB conversations`,
+      long,
+      longLoadMs,
+      longBodies[0]?.length ?? 0,
+    );
     return { small: smallPhase, long: longPhase };
   } finally {
     await usage.close();

@@ -53,11 +53,18 @@ async function socketsBack(pids: { pid: number; baseline: number }[], timeoutMs:
 }
 
 /** Opens n streams in batches of 100, so the listen backlogs never overflow (a dropped SYN costs a 1 s retry). */
-async function openStreams(ctx: BenchContext, target: Target, agent: http.Agent, n: number): Promise<{ held: HeldStream[]; opened: number }> {
+async function openStreams(
+  ctx: BenchContext,
+  target: Target,
+  agent: http.Agent,
+  n: number,
+): Promise<{ held: HeldStream[]; opened: number }> {
   const held: HeldStream[] = [];
   let opened = 0;
   for (let i = 0; i < n; i += 100) {
-    const batch = Array.from({ length: Math.min(100, n - i) }, () => holdStream(target, ctx.small.body, ctx.small.headers, agent));
+    const batch = Array.from({ length: Math.min(100, n - i) }, () =>
+      holdStream(target, ctx.small.body, ctx.small.headers, agent),
+    );
     held.push(...batch);
     opened += (await Promise.all(batch.map((h) => h.opened))).filter(Boolean).length;
   }
@@ -92,7 +99,10 @@ export async function heldStreams(ctx: BenchContext, n: number): Promise<HeldStr
   try {
     await pause(ctx.counts.settleMs);
     const pids = { gateway: stack.gateway.pid, node: stack.node.pid };
-    const sample = () => ({ gateway: { rss: rssMb(pids.gateway), sockets: socketCount(pids.gateway) }, node: { rss: rssMb(pids.node), sockets: socketCount(pids.node) } });
+    const sample = () => ({
+      gateway: { rss: rssMb(pids.gateway), sockets: socketCount(pids.gateway) },
+      node: { rss: rssMb(pids.node), sockets: socketCount(pids.node) },
+    });
     const before = sample();
     if ((await stack.fake.openRequests()) !== 0) throw new Error('the fake has requests open before the scenario');
 
@@ -105,7 +115,13 @@ export async function heldStreams(ctx: BenchContext, n: number): Promise<HeldStr
     const abortedAt = performance.now();
     for (const h of held) h.abort();
     const closed = stack.fake.waitOpenRequests(0, 30_000).then(() => performance.now() - abortedAt);
-    const back = socketsBack([{ pid: pids.gateway, baseline: before.gateway.sockets }, { pid: pids.node, baseline: before.node.sockets }], 30_000).then(() => performance.now() - abortedAt);
+    const back = socketsBack(
+      [
+        { pid: pids.gateway, baseline: before.gateway.sockets },
+        { pid: pids.node, baseline: before.node.sockets },
+      ],
+      30_000,
+    ).then(() => performance.now() - abortedAt);
     const [upstreamClosedMs, socketsBackMs] = await Promise.all([closed, back]);
     const after = { gateway: socketCount(pids.gateway), node: socketCount(pids.node) };
 
@@ -117,7 +133,10 @@ export async function heldStreams(ctx: BenchContext, n: number): Promise<HeldStr
     await stack.fake.waitOpenRequests(0, 30_000);
     const directClosedMs = performance.now() - directAbortedAt;
 
-    const single = { direct: await singleAborts(ctx, direct, agent, ctx.counts.singleAborts), chain: await singleAborts(ctx, chain, agent, ctx.counts.singleAborts) };
+    const single = {
+      direct: await singleAborts(ctx, direct, agent, ctx.counts.singleAborts),
+      chain: await singleAborts(ctx, chain, agent, ctx.counts.singleAborts),
+    };
 
     const hop = (name: 'gateway' | 'node'): HopMemory => ({
       beforeMb: round(before[name].rss),

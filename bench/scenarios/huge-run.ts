@@ -41,7 +41,12 @@ export interface HugeRunResult {
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The gateway's id for the request the upstream answered as `upstreamRequestId`, from its log after `offset`. */
-async function gatewayRequestId(logFile: string, offset: number, upstreamRequestId: string, timeoutMs: number): Promise<string | null> {
+async function gatewayRequestId(
+  logFile: string,
+  offset: number,
+  upstreamRequestId: string,
+  timeoutMs: number,
+): Promise<string | null> {
   const deadline = performance.now() + timeoutMs;
   do {
     const size = statSync(logFile).size;
@@ -65,7 +70,9 @@ async function gatewayRequestId(logFile: string, offset: number, upstreamRequest
  * tokens cheaply, 'x' does not, so this is the input the budget is for.
  */
 function hugeBody(chars: number): Buffer {
-  const body = JSON.parse(smallBody({ sessionId: 'bench-huge' }).toString('utf8')) as { messages: { content: { text: string }[] }[] };
+  const body = JSON.parse(smallBody({ sessionId: 'bench-huge' }).toString('utf8')) as {
+    messages: { content: { text: string }[] }[];
+  };
   const block = body.messages.at(-1)?.content[0];
   if (block === undefined) throw new Error('the 1 KB body has no user text');
   block.text = 'x'.repeat(chars);
@@ -85,10 +92,20 @@ interface Counting {
  * Polls the recent list for the huge request's entry and `usage:total` for the ordinary ones (the growth
  * beyond the huge one), until both are in or `waitMs` after `since`.
  */
-async function watchCounting(ctx: BenchContext, usage: UsageQueue, o: { requestId: string | null; before: number; ordinary: number; cpu0: number; since: number; waitMs: number }): Promise<Counting> {
+async function watchCounting(
+  ctx: BenchContext,
+  usage: UsageQueue,
+  o: { requestId: string | null; before: number; ordinary: number; cpu0: number; since: number; waitMs: number },
+): Promise<Counting> {
   const { stack } = ctx;
   const recentKey = createKeyspace(stack.prefix).recent();
-  const w: Counting = { entry: undefined, countedAt: undefined, workerCpuMs: 0, ordinaryCounted: 0, lastCountedAt: undefined };
+  const w: Counting = {
+    entry: undefined,
+    countedAt: undefined,
+    workerCpuMs: 0,
+    ordinaryCounted: 0,
+    lastCountedAt: undefined,
+  };
   while (performance.now() - o.since < o.waitMs) {
     if (w.entry === undefined && o.requestId !== null) {
       const id = o.requestId;
@@ -114,11 +131,17 @@ async function watchCounting(ctx: BenchContext, usage: UsageQueue, o: { requestI
  * @example
  * const r = await hugeRun(ctx, 1 << 20, 50, 60_000);
  */
-export async function hugeRun(ctx: BenchContext, runChars: number, ordinary: number, waitMs: number): Promise<HugeRunResult> {
+export async function hugeRun(
+  ctx: BenchContext,
+  runChars: number,
+  ordinary: number,
+  waitMs: number,
+): Promise<HugeRunResult> {
   const { stack } = ctx;
   const usage = openUsageQueue(stack);
   try {
-    if (!(await settleUsage(usage, ctx.chainRequestsSent(), ctx.counts.accountingWaitMs))) ctx.log('  earlier usage jobs were still being counted; going on anyway');
+    if (!(await settleUsage(usage, ctx.chainRequestsSent(), ctx.counts.accountingWaitMs)))
+      ctx.log('  earlier usage jobs were still being counted; going on anyway');
     const before = await usage.counted();
     const target = ctx.target('chain', 5);
     const body = hugeBody(runChars);
@@ -128,13 +151,18 @@ export async function hugeRun(ctx: BenchContext, runChars: number, ordinary: num
     const cpu0 = cpuMs(stack.worker.pid);
     const sentAt = performance.now();
     const huge = await exchange(target, body, claudeCodeHeaders('bench-huge'));
-    const requestId = huge.upstreamRequestId === undefined ? null : await gatewayRequestId(stack.gateway.logFile, logOffset, huge.upstreamRequestId, 5_000);
+    const requestId =
+      huge.upstreamRequestId === undefined
+        ? null
+        : await gatewayRequestId(stack.gateway.logFile, logOffset, huge.upstreamRequestId, 5_000);
 
     // 2. Ordinary turns right behind it, five at a time.
     const template = bodyTemplate(smallBody({ sessionId: 'bench-huge-ordinary' }), 'bench-huge-ordinary');
     let errors = 0;
     for (let i = 0; i < ordinary; i += 5) {
-      const batch = Array.from({ length: Math.min(5, ordinary - i) }, (_, j) => exchange(target, fill(template, true, `after huge ${i + j}`), template.headers));
+      const batch = Array.from({ length: Math.min(5, ordinary - i) }, (_, j) =>
+        exchange(target, fill(template, true, `after huge ${i + j}`), template.headers),
+      );
       errors += (await Promise.all(batch)).filter((x) => !x.ok).length;
     }
     const ordinaryDoneAt = performance.now();
@@ -142,7 +170,9 @@ export async function hugeRun(ctx: BenchContext, runChars: number, ordinary: num
     // 3. Until the huge one's entry is in the recent list and the counter holds all of them.
     const w = await watchCounting(ctx, usage, { requestId, before, ordinary, cpu0, since: ordinaryDoneAt, waitMs });
     const { entry, countedAt, workerCpuMs, ordinaryCounted, lastCountedAt } = w;
-    ctx.log(`  huge request ${huge.status}, ${entry === undefined ? 'not counted' : `counted after ${Math.round((countedAt ?? 0) - sentAt)} ms`}, worker CPU ${workerCpuMs} ms; ${ordinaryCounted}/${ordinary} ordinary counted`);
+    ctx.log(
+      `  huge request ${huge.status}, ${entry === undefined ? 'not counted' : `counted after ${Math.round((countedAt ?? 0) - sentAt)} ms`}, worker CPU ${workerCpuMs} ms; ${ordinaryCounted}/${ordinary} ordinary counted`,
+    );
     return {
       runChars,
       bodyBytes: body.length,
@@ -154,7 +184,12 @@ export async function hugeRun(ctx: BenchContext, runChars: number, ordinary: num
       estimateApproximate: entry?.estimateApproximate ?? null,
       estimatedInputTokens: entry?.estimatedInputTokens ?? null,
       workerCpuMs,
-      ordinary: { sent: ordinary, errors, counted: ordinaryCounted, lastCountedAfterMs: lastCountedAt === undefined ? null : Math.round(lastCountedAt - ordinaryDoneAt) },
+      ordinary: {
+        sent: ordinary,
+        errors,
+        counted: ordinaryCounted,
+        lastCountedAfterMs: lastCountedAt === undefined ? null : Math.round(lastCountedAt - ordinaryDoneAt),
+      },
     };
   } finally {
     await usage.close();

@@ -25,7 +25,10 @@ export function compare(direct: number[], chain: number[], failed: Exchange[]): 
     direct: d,
     chain: c,
     added: { p50: minus(c.p50, d.p50), p99: minus(c.p99, d.p99) },
-    errors: { direct: failed.filter((x) => x.route === 'direct').length, chain: failed.filter((x) => x.route === 'chain').length },
+    errors: {
+      direct: failed.filter((x) => x.route === 'direct').length,
+      chain: failed.filter((x) => x.route === 'chain').length,
+    },
     errorKinds: [...new Set(failed.map((x) => `${x.route}: ${x.error ?? 'unknown'}`))].slice(0, 5),
   };
 }
@@ -59,7 +62,11 @@ export async function sequentialLatency(ctx: BenchContext, payload: Payload, n: 
   const result = compare(samples.direct, samples.chain, failed);
   // The processes write their access lines as each response ends; give the last one a moment.
   await new Promise((r) => setTimeout(r, 200));
-  result.hops = hopBreakdown({ gatewayLog: ctx.stack.gateway.logFile, nodeLog: ctx.stack.node.logFile }, chained, result.direct.p50);
+  result.hops = hopBreakdown(
+    { gatewayLog: ctx.stack.gateway.logFile, nodeLog: ctx.stack.node.logFile },
+    chained,
+    result.direct.p50,
+  );
   return result;
 }
 
@@ -69,10 +76,16 @@ export async function sequentialLatency(ctx: BenchContext, payload: Payload, n: 
  * @example
  * const result = await firstDeltaLatency(ctx, ctx.small, 16, 100);
  */
-export async function firstDeltaLatency(ctx: BenchContext, payload: Payload, concurrency: number, rounds: number): Promise<Comparison> {
+export async function firstDeltaLatency(
+  ctx: BenchContext,
+  payload: Payload,
+  concurrency: number,
+  rounds: number,
+): Promise<Comparison> {
   const direct = ctx.target('direct', concurrency);
   const chain = ctx.target('chain', concurrency);
-  const burst = (t: Target) => Promise.all(Array.from({ length: concurrency }, () => exchange(t, payload.body, payload.headers)));
+  const burst = (t: Target) =>
+    Promise.all(Array.from({ length: concurrency }, () => exchange(t, payload.body, payload.headers)));
   for (let i = 0; i < Math.max(2, ctx.counts.warmup / 10); i++) {
     await burst(direct);
     await burst(chain);

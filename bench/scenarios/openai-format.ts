@@ -10,7 +10,9 @@ const SYSTEM = 'You are a concise assistant.';
 
 /** ~1 KB of user text, the same in both formats. */
 function userText(): string {
-  const words = 'the gateway translates each request and its stream back for clients that speak another format'.split(' ');
+  const words = 'the gateway translates each request and its stream back for clients that speak another format'.split(
+    ' ',
+  );
   const out: string[] = [];
   for (let i = 0; out.join(' ').length < 900; i++) out.push(words[i % words.length] as string);
   return out.join(' ');
@@ -23,12 +25,30 @@ function userText(): string {
  */
 export function openAiPair(): { chat: Buffer; messages: Buffer } {
   const text = userText();
-  const chat = { model: MODEL, max_tokens: 4_096, stream: true, messages: [{ role: 'system', content: SYSTEM }, { role: 'user', content: text }] };
-  const messages = { model: MODEL, max_tokens: 4_096, stream: true, system: [{ type: 'text', text: SYSTEM }], messages: [{ role: 'user', content: text }] };
+  const chat = {
+    model: MODEL,
+    max_tokens: 4_096,
+    stream: true,
+    messages: [
+      { role: 'system', content: SYSTEM },
+      { role: 'user', content: text },
+    ],
+  };
+  const messages = {
+    model: MODEL,
+    max_tokens: 4_096,
+    stream: true,
+    system: [{ type: 'text', text: SYSTEM }],
+    messages: [{ role: 'user', content: text }],
+  };
   return { chat: Buffer.from(JSON.stringify(chat)), messages: Buffer.from(JSON.stringify(messages)) };
 }
 
-const MESSAGES_HEADERS = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'user-agent': 'bench-messages' };
+const MESSAGES_HEADERS = {
+  'content-type': 'application/json',
+  'anthropic-version': '2023-06-01',
+  'user-agent': 'bench-messages',
+};
 const CHAT_HEADERS = { 'content-type': 'application/json', 'user-agent': 'bench-openai' };
 
 /**

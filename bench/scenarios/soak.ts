@@ -36,7 +36,9 @@ export async function soak(ctx: BenchContext, clients: number, durationMs: numbe
   try {
     const priorSettled = await settleUsage(usage, ctx.chainRequestsSent(), ctx.counts.accountingWaitMs);
     if (!priorSettled) ctx.log('  earlier scenarios still had usage jobs to count; the soak starts anyway');
-    const templates = Array.from({ length: clients }, (_, c) => bodyTemplate(smallBody({ sessionId: `bench-soak-${c}` }), `bench-soak-${c}`));
+    const templates = Array.from({ length: clients }, (_, c) =>
+      bodyTemplate(smallBody({ sessionId: `bench-soak-${c}` }), `bench-soak-${c}`),
+    );
     const target = ctx.target('chain', clients);
     const before = await usage.counted();
     const cpu0 = { worker: cpuMs(stack.worker.pid), gateway: cpuMs(stack.gateway.pid) };
@@ -46,7 +48,9 @@ export async function soak(ctx: BenchContext, clients: number, durationMs: numbe
     const samples = sampler.stop();
     const gatewayCpu = cpuMs(stack.gateway.pid) - cpu0.gateway;
     const atEnd = await usage.depth();
-    ctx.log(`  ${load.sent} requests (${load.rps}/s), ${load.errors} errors; ${atEnd.waiting + atEnd.active} jobs queued at the end of the load`);
+    ctx.log(
+      `  ${load.sent} requests (${load.rps}/s), ${load.errors} errors; ${atEnd.waiting + atEnd.active} jobs queued at the end of the load`,
+    );
 
     const drained = await usage.waitDrained(before + load.sent, ctx.counts.accountingWaitMs);
     const workerCpu = cpuMs(stack.worker.pid) - cpu0.worker;
@@ -54,12 +58,19 @@ export async function soak(ctx: BenchContext, clients: number, durationMs: numbe
     return {
       load,
       priorSettled,
-      depth: { max: Math.max(atEnd.waiting + atEnd.active, ...samples), atEndOfLoad: atEnd.waiting + atEnd.active, samples },
+      depth: {
+        max: Math.max(atEnd.waiting + atEnd.active, ...samples),
+        atEndOfLoad: atEnd.waiting + atEnd.active,
+        samples,
+      },
       counted,
       countedExactly: counted === load.sent,
       backlogGoneMs: drained.ms,
       worker: { cpuMs: workerCpu, jobsPerCpuSecond: Math.round(counted / Math.max(0.001, workerCpu / 1_000)) },
-      gateway: { cpuMs: gatewayCpu, cpuMsPerRequest: Math.round((gatewayCpu / Math.max(1, load.sent)) * 1_000) / 1_000 },
+      gateway: {
+        cpuMs: gatewayCpu,
+        cpuMsPerRequest: Math.round((gatewayCpu / Math.max(1, load.sent)) * 1_000) / 1_000,
+      },
     };
   } finally {
     await usage.close();

@@ -35,7 +35,13 @@ interface Phase {
   cpu: CpuSnapshot;
 }
 
-async function phase(ctx: BenchContext, target: Target, payload: Payload, clients: number, durationMs: number): Promise<Phase> {
+async function phase(
+  ctx: BenchContext,
+  target: Target,
+  payload: Payload,
+  clients: number,
+  durationMs: number,
+): Promise<Phase> {
   const result: Phase = { ok: 0, failed: [], ms: 0, latencies: [], cpu: {} };
   const cpuBefore = ctx.cpu();
   const started = performance.now();
@@ -79,7 +85,12 @@ function total(phases: Phase[]): Load {
  * @example
  * const result = await throughput(ctx, ctx.small, 200, 5_000);
  */
-export async function throughput(ctx: BenchContext, payload: Payload, clients: number, phaseMs: number): Promise<ThroughputResult> {
+export async function throughput(
+  ctx: BenchContext,
+  payload: Payload,
+  clients: number,
+  phaseMs: number,
+): Promise<ThroughputResult> {
   const direct = ctx.target('direct', clients);
   const chain = ctx.target('chain', clients);
   // Warm both routes: open the sockets and let the JIT see the path.

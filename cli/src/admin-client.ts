@@ -17,7 +17,15 @@ export interface AdminClientOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EADDRNOTAVAIL']);
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  'EADDRNOTAVAIL',
+]);
 
 /** Checks --url / SWITCHYARD_URL: http(s), no trailing slash. */
 export function normalizeGatewayUrl(raw: string): string {
@@ -31,13 +39,19 @@ export function normalizeGatewayUrl(raw: string): string {
     throw new CliError(`invalid gateway URL '${raw}': expected http:// or https:// (set --url or SWITCHYARD_URL)`);
   }
   if (url.username !== '' || url.password !== '') {
-    throw new CliError('the gateway URL must not carry credentials: pass the admin token with --token or SWITCHYARD_ADMIN_TOKEN');
+    throw new CliError(
+      'the gateway URL must not carry credentials: pass the admin token with --token or SWITCHYARD_ADMIN_TOKEN',
+    );
   }
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
 function errorCode(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+  for (
+    let e: unknown = err, depth = 0;
+    e !== null && typeof e === 'object' && depth < 5;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string') return code;
   }
@@ -52,7 +66,11 @@ function innermostMessage(err: unknown): string {
 
 function envelopeOf(json: unknown): { message: string; requestId: string | undefined } | undefined {
   if (typeof json !== 'object' || json === null) return undefined;
-  const { type, error, request_id: requestId } = json as { type?: unknown; error?: { message?: unknown }; request_id?: unknown };
+  const {
+    type,
+    error,
+    request_id: requestId,
+  } = json as { type?: unknown; error?: { message?: unknown }; request_id?: unknown };
   if (type !== 'error' || typeof error?.message !== 'string') return undefined;
   return { message: error.message, requestId: typeof requestId === 'string' ? requestId : undefined };
 }
@@ -71,16 +89,23 @@ export function createAdminClient(opts: AdminClientOptions): AdminClient {
     try {
       return await fetch(`${base}/admin${path}`, {
         method,
-        headers: { authorization: `Bearer ${opts.token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${opts.token}`,
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
       if (err instanceof Error && err.name === 'TimeoutError') {
-        throw new CliError(`the gateway at ${base} did not answer within ${Math.round(timeoutMs / 1000)}s (is it overloaded? check its log)`);
+        throw new CliError(
+          `the gateway at ${base} did not answer within ${Math.round(timeoutMs / 1000)}s (is it overloaded? check its log)`,
+        );
       }
       const code = errorCode(err);
-      if (code !== undefined && UNREACHABLE_CODES.has(code)) throw new CliError(`cannot reach the gateway at ${base} (is it running? set --url)`);
+      if (code !== undefined && UNREACHABLE_CODES.has(code))
+        throw new CliError(`cannot reach the gateway at ${base} (is it running? set --url)`);
       throw new CliError(`cannot reach the gateway at ${base}: ${code ?? innermostMessage(err)} (set --url)`);
     }
   }
@@ -94,18 +119,26 @@ export function createAdminClient(opts: AdminClientOptions): AdminClient {
       try {
         json = JSON.parse(text);
       } catch {
-        throw new CliError(`${base} answered HTTP ${res.status} with something other than the Switchyard admin API (check --url)`);
+        throw new CliError(
+          `${base} answered HTTP ${res.status} with something other than the Switchyard admin API (check --url)`,
+        );
       }
       if (res.ok) return json;
       const envelope = envelopeOf(json);
       if (res.status === 401) throw new CliError(`the gateway refused the admin token (check ${opts.tokenSource})`);
       // The admin API's only 403: the read-only token (ADMIN_READ_TOKEN) tried to change something.
-      if (res.status === 403) throw new CliError(`this token is read-only: ${method} /admin${path} needs the admin token, ADMIN_TOKEN (check ${opts.tokenSource})`);
+      if (res.status === 403)
+        throw new CliError(
+          `this token is read-only: ${method} /admin${path} needs the admin token, ADMIN_TOKEN (check ${opts.tokenSource})`,
+        );
       if (res.status === 429) {
         const wait = retryAfterSeconds(res.headers.get('retry-after'));
-        throw new CliError(`the gateway refuses this address for ${wait ?? 'a while'} after too many wrong admin tokens from it (try again then; check ${opts.tokenSource})`);
+        throw new CliError(
+          `the gateway refuses this address for ${wait ?? 'a while'} after too many wrong admin tokens from it (try again then; check ${opts.tokenSource})`,
+        );
       }
-      if (envelope === undefined) throw new CliError(`${base} answered HTTP ${res.status} without a Switchyard error (check --url)`);
+      if (envelope === undefined)
+        throw new CliError(`${base} answered HTTP ${res.status} without a Switchyard error (check --url)`);
       if (res.status >= 500) {
         const id = envelope.requestId === undefined ? '' : `, request id ${envelope.requestId}`;
         throw new CliError(`the gateway failed (HTTP ${res.status}${id}): ${envelope.message} (see the gateway's log)`);

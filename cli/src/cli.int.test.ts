@@ -28,8 +28,18 @@ let chain: Chain;
 let redis: Redis;
 
 /** Runs the CLI; `env` replaces the connection variables (the default points at the chain). */
-function cli(args: string[], opts: { env?: Record<string, string>; stdin?: (out: string, write: (s: string) => void) => void; command?: string[] } = {}): Promise<Run> {
-  const env = { ...baseChildEnv(), ...(opts.env ?? { SWITCHYARD_URL: chain.gatewayUrl, SWITCHYARD_ADMIN_TOKEN: chain.adminToken }) };
+function cli(
+  args: string[],
+  opts: {
+    env?: Record<string, string>;
+    stdin?: (out: string, write: (s: string) => void) => void;
+    command?: string[];
+  } = {},
+): Promise<Run> {
+  const env = {
+    ...baseChildEnv(),
+    ...(opts.env ?? { SWITCHYARD_URL: chain.gatewayUrl, SWITCHYARD_ADMIN_TOKEN: chain.adminToken }),
+  };
   const [exe, ...pre] = opts.command ?? [process.execPath, BIN];
   const proc = spawn(exe ?? process.execPath, [...pre, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
@@ -47,7 +57,11 @@ function sendMessage(key: string): Promise<Response> {
   return fetch(`${chain.gatewayUrl}/v1/messages`, {
     method: 'POST',
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
-    body: JSON.stringify({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: 'Which track for the 8:15?' }] }),
+    body: JSON.stringify({
+      model: MODEL,
+      max_tokens: 64,
+      messages: [{ role: 'user', content: 'Which track for the 8:15?' }],
+    }),
   });
 }
 
@@ -55,7 +69,9 @@ function sendMessage(key: string): Promise<Response> {
 async function waitForCount(keyId: string, n: number): Promise<void> {
   const until = Date.now() + 30_000;
   for (;;) {
-    const report = (await (await chain.admin('GET', '/usage?by=key')).json()) as { rows: { id: string; requests: number }[] };
+    const report = (await (await chain.admin('GET', '/usage?by=key')).json()) as {
+      rows: { id: string; requests: number }[];
+    };
     if ((report.rows.find((r) => r.id === keyId)?.requests ?? 0) >= n) return;
     if (Date.now() > until) throw new Error(`usage never reached ${n} for ${keyId}: ${JSON.stringify(report)}`);
     await new Promise((r) => setTimeout(r, 200));
@@ -66,7 +82,9 @@ async function waitForCount(keyId: string, n: number): Promise<void> {
 async function waitForDrained(nodeId: string, drained: boolean): Promise<void> {
   const until = Date.now() + 15_000;
   for (;;) {
-    const { nodes } = (await (await chain.admin('GET', '/nodes')).json()) as { nodes: { nodeId: string; adminDrained: boolean }[] };
+    const { nodes } = (await (await chain.admin('GET', '/nodes')).json()) as {
+      nodes: { nodeId: string; adminDrained: boolean }[];
+    };
     if (nodes.find((n) => n.nodeId === nodeId)?.adminDrained === drained) return;
     if (Date.now() > until) throw new Error(`${nodeId} never showed adminDrained=${drained}: ${JSON.stringify(nodes)}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -75,7 +93,11 @@ async function waitForDrained(nodeId: string, drained: boolean): Promise<void> {
 
 /** A failure as the CLI must report it: exit code ≠ 0, nothing on stdout, exactly one line on stderr. */
 function expectOneLineError(run: Run, code: number): string {
-  expect({ code: run.code, stdout: run.stdout, lines: run.stderr.split('\n').filter((l) => l !== '').length }).toEqual({ code, stdout: '', lines: 1 });
+  expect({ code: run.code, stdout: run.stdout, lines: run.stderr.split('\n').filter((l) => l !== '').length }).toEqual({
+    code,
+    stdout: '',
+    lines: 1,
+  });
   return run.stderr.trim();
 }
 
@@ -115,20 +137,54 @@ describe('switchyard CLI against a real gateway', () => {
     const table = await cli(['keys', 'list']);
     expect(table.code).toBe(0);
     const [header, ...rows] = table.stdout.trimEnd().split('\n');
-    expect(header).toMatch(/^ID\s+NAME\s+KEY\s+STATUS\s+RPM\s+CONCURRENCY\s+TOKENS\/DAY\s+USD\/DAY\s+USD\/MONTH\s+MODELS\s+BETAS\s+EXPIRES\s+CREATED$/);
+    expect(header).toMatch(
+      /^ID\s+NAME\s+KEY\s+STATUS\s+RPM\s+CONCURRENCY\s+TOKENS\/DAY\s+USD\/DAY\s+USD\/MONTH\s+MODELS\s+BETAS\s+EXPIRES\s+CREATED$/,
+    );
     const row = rows.find((r) => r.startsWith(keyId)) ?? '';
-    expect(row.split(/\s{2,}/)).toEqual([keyId, name, expect.stringMatching(/…/), 'active', '1,200', '-', '-', '-', '-', `${MODEL},claude-haiku-4-5`, 'any', 'never', expect.stringMatching(/ago$|^now$/)]);
+    expect(row.split(/\s{2,}/)).toEqual([
+      keyId,
+      name,
+      expect.stringMatching(/…/),
+      'active',
+      '1,200',
+      '-',
+      '-',
+      '-',
+      '-',
+      `${MODEL},claude-haiku-4-5`,
+      'any',
+      'never',
+      expect.stringMatching(/ago$|^now$/),
+    ]);
     expect(table.stdout).not.toContain(key);
 
     const json = await cli(['keys', 'list', '--json']);
     const parsed = JSON.parse(json.stdout) as { keys: Record<string, unknown>[] };
-    expect(parsed.keys.find((k) => k.id === keyId)).toMatchObject({ name, rpm: 1200, allowedModels: [MODEL, 'claude-haiku-4-5'] });
+    expect(parsed.keys.find((k) => k.id === keyId)).toMatchObject({
+      name,
+      rpm: 1200,
+      allowedModels: [MODEL, 'claude-haiku-4-5'],
+    });
     expect(json.stdout).not.toContain(key);
     expect(json.stdout).not.toContain('digest');
   });
 
   it('shows and updates the key', async () => {
-    const updated = await cli(['keys', 'update', keyId, '--rpm', 'none', '--daily-tokens', '250000', '--daily-usd', '12.5', '--monthly-usd', '$100', '--expires', '30d']);
+    const updated = await cli([
+      'keys',
+      'update',
+      keyId,
+      '--rpm',
+      'none',
+      '--daily-tokens',
+      '250000',
+      '--daily-usd',
+      '12.5',
+      '--monthly-usd',
+      '$100',
+      '--expires',
+      '30d',
+    ]);
     expect(updated.code).toBe(0);
     const shown = await cli(['keys', 'show', keyId]);
     expect(shown.stdout).toMatch(/^requests\/min:\s+-$/m);
@@ -136,13 +192,18 @@ describe('switchyard CLI against a real gateway', () => {
     expect(shown.stdout).toMatch(/^USD\/day:\s+\$12\.50$/m);
     expect(shown.stdout).toMatch(/^USD\/month:\s+\$100\.00$/m);
     expect(shown.stdout).toMatch(/^expires:\s+in (29d 23h|30d)$/m);
-    const record = JSON.parse((await cli(['keys', 'show', keyId, '--json'])).stdout) as { rpm: unknown; dailyTokenBudget: unknown };
+    const record = JSON.parse((await cli(['keys', 'show', keyId, '--json'])).stdout) as {
+      rpm: unknown;
+      dailyTokenBudget: unknown;
+    };
     expect(record).toMatchObject({ rpm: null, dailyTokenBudget: 250_000, dailyUsdBudget: 12.5, monthlyUsdBudget: 100 });
   });
 
   it('shows the usage the worker counted for the key, and the recent requests', async () => {
     await waitForCount(keyId, 3);
-    const api = (await (await chain.admin('GET', '/usage?by=key')).json()) as { rows: { id: string; requests: number; sentTokens: number; receivedTokens: number }[] };
+    const api = (await (await chain.admin('GET', '/usage?by=key')).json()) as {
+      rows: { id: string; requests: number; sentTokens: number; receivedTokens: number }[];
+    };
     const counted = api.rows.find((r) => r.id === keyId);
 
     const table = await cli(['usage', '--by', 'key']);
@@ -151,24 +212,37 @@ describe('switchyard CLI against a real gateway', () => {
     const row = table.stdout.split('\n').find((l) => l.startsWith(keyId)) ?? '';
     const cells = row.split(/\s{2,}/);
     // KEY, NAME, REQUESTS, OPENAI (none: they came as Messages requests), ERRORS, SENT, RECEIVED.
-    expect(cells.slice(0, 7)).toEqual([keyId, name, '3', '0', '0', (counted?.sentTokens ?? -1).toLocaleString('en-US'), (counted?.receivedTokens ?? -1).toLocaleString('en-US')]);
+    expect(cells.slice(0, 7)).toEqual([
+      keyId,
+      name,
+      '3',
+      '0',
+      '0',
+      (counted?.sentTokens ?? -1).toLocaleString('en-US'),
+      (counted?.receivedTokens ?? -1).toLocaleString('en-US'),
+    ]);
     expect(table.stdout).toMatch(/^TOTAL\s+3\s/m);
 
-    const json = JSON.parse((await cli(['usage', '--by', 'key', '--json'])).stdout) as { by: string; rows: { id: string; requests: number }[] };
+    const json = JSON.parse((await cli(['usage', '--by', 'key', '--json'])).stdout) as {
+      by: string;
+      rows: { id: string; requests: number }[];
+    };
     expect(json.by).toBe('key');
     expect(json.rows.find((r) => r.id === keyId)?.requests).toBe(3);
 
     const recent = await cli(['usage', 'recent', '--limit', '5']);
     const recentRows = recent.stdout.split('\n').filter((l) => l.includes(keyId));
     expect(recentRows).toHaveLength(3);
-    for (const line of recentRows) expect(line).toMatch(new RegExp(`${keyId}\\s+node-[ab]\\s+${MODEL}\\s+200\\s+no\\s`));
+    for (const line of recentRows)
+      expect(line).toMatch(new RegExp(`${keyId}\\s+node-[ab]\\s+${MODEL}\\s+200\\s+no\\s`));
   });
 
   it('lists the nodes, drains one and resumes it', async () => {
     // A node learns its account's email from the profile after it joined and reports it on its tunnel: wait for it.
     const labelled = Date.now() + 20_000;
     for (;;) {
-      const nodes = ((await (await chain.admin('GET', '/nodes')).json()) as { nodes: { accountLabel?: string }[] }).nodes;
+      const nodes = ((await (await chain.admin('GET', '/nodes')).json()) as { nodes: { accountLabel?: string }[] })
+        .nodes;
       if (nodes.length === 2 && nodes.every((n) => n.accountLabel !== undefined)) break;
       if (Date.now() > labelled) throw new Error(`account labels not reported: ${JSON.stringify(nodes)}`);
       await new Promise((r) => setTimeout(r, 100));
@@ -179,7 +253,11 @@ describe('switchyard CLI against a real gateway', () => {
     expect(lines[0]).toMatch(/^NODE\s+LABEL\s+ACCOUNT\s+STATE\s+5H\s+7D\s+RUNS OUT\s+IN FLIGHT\s+REPORTED\s+VERSION$/);
     for (const nodeId of ['node-a', 'node-b']) {
       const cells = (lines.find((l) => l.startsWith(`${nodeId} `)) ?? '').split(/\s{2,}/);
-      expect(cells.slice(2, 5)).toEqual([`${nodeId}@example.test`, 'available', expect.stringMatching(/^\d+%, resets in \S+/) as string]);
+      expect(cells.slice(2, 5)).toEqual([
+        `${nodeId}@example.test`,
+        'available',
+        expect.stringMatching(/^\d+%, resets in \S+/) as string,
+      ]);
     }
     expect(list.stdout).toContain('2 of 2 nodes connected to this gateway');
 
@@ -187,7 +265,9 @@ describe('switchyard CLI against a real gateway', () => {
     await waitForDrained('node-a', true);
     const drained = (await cli(['nodes', 'list'])).stdout.split('\n').find((l) => l.startsWith('node-a'));
     expect(drained).toMatch(/available, drained/);
-    const nodes = JSON.parse((await cli(['nodes', 'list', '--json'])).stdout) as { nodes: { nodeId: string; adminDrained: boolean }[] };
+    const nodes = JSON.parse((await cli(['nodes', 'list', '--json'])).stdout) as {
+      nodes: { nodeId: string; adminDrained: boolean }[];
+    };
     expect(nodes.nodes.map((n) => [n.nodeId, n.adminDrained]).sort()).toEqual([
       ['node-a', true],
       ['node-b', false],
@@ -201,9 +281,15 @@ describe('switchyard CLI against a real gateway', () => {
     const added = await cli(['nodes', 'add', 'node-c', '--label', 'spare account']);
     expect(added.code).toBe(0);
     const lines = added.stdout.trimEnd().split('\n');
-    expect(lines).toEqual([`GATEWAY_URL=${chain.gatewayUrl}`, 'NODE_ID=node-c', expect.stringMatching(/^NODE_TOKEN=syn-\w{49}$/) as string]);
+    expect(lines).toEqual([
+      `GATEWAY_URL=${chain.gatewayUrl}`,
+      'NODE_ID=node-c',
+      expect.stringMatching(/^NODE_TOKEN=syn-\w{49}$/) as string,
+    ]);
     expect(added.stderr).toMatch(/^Enrolled node node-c\. The token is shown only this once/);
-    expect((await cli(['nodes', 'list'])).stdout.split('\n').find((l) => l.startsWith('node-c'))).toMatch(/^node-c\s+spare account\s+-\s+offline\s/);
+    expect((await cli(['nodes', 'list'])).stdout.split('\n').find((l) => l.startsWith('node-c'))).toMatch(
+      /^node-c\s+spare account\s+-\s+offline\s/,
+    );
     const rotated = await cli(['nodes', 'rotate', 'node-c']);
     expect(rotated.stdout).toMatch(/^NODE_TOKEN=syn-\w{49}\n$/);
     expect(rotated.stdout).not.toContain(lines[2]);
@@ -236,42 +322,68 @@ describe('switchyard CLI errors: one line on stderr, with the fix', () => {
 
   it('a token the gateway refuses', async () => {
     const wrong = randomBytes(32).toString('hex');
-    const run = await cli(['nodes', 'list'], { env: { SWITCHYARD_URL: chain.gatewayUrl, SWITCHYARD_ADMIN_TOKEN: wrong } });
-    expect(expectOneLineError(run, 1)).toBe('switchyard: the gateway refused the admin token (check SWITCHYARD_ADMIN_TOKEN)');
+    const run = await cli(['nodes', 'list'], {
+      env: { SWITCHYARD_URL: chain.gatewayUrl, SWITCHYARD_ADMIN_TOKEN: wrong },
+    });
+    expect(expectOneLineError(run, 1)).toBe(
+      'switchyard: the gateway refused the admin token (check SWITCHYARD_ADMIN_TOKEN)',
+    );
     const flag = await cli(['nodes', 'list', '--url', chain.gatewayUrl, '--token', wrong], { env: {} });
     expect(expectOneLineError(flag, 1)).toBe('switchyard: the gateway refused the admin token (check --token)');
   });
 
   it('ADMIN_TOKEN works too, and --url wins over SWITCHYARD_URL', async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
-    const run = await cli(['nodes', 'list', '--json', '--url', chain.gatewayUrl], { env: { SWITCHYARD_URL: closed, ADMIN_TOKEN: chain.adminToken } });
+    const run = await cli(['nodes', 'list', '--json', '--url', chain.gatewayUrl], {
+      env: { SWITCHYARD_URL: closed, ADMIN_TOKEN: chain.adminToken },
+    });
     expect(run.code).toBe(0);
     expect((JSON.parse(run.stdout) as { nodes: unknown[] }).nodes).toHaveLength(2);
   });
 
   it('a gateway that is not there', async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
-    const run = await cli(['keys', 'list'], { env: { SWITCHYARD_URL: closed, SWITCHYARD_ADMIN_TOKEN: chain.adminToken } });
-    expect(expectOneLineError(run, 1)).toBe(`switchyard: cannot reach the gateway at ${closed} (is it running? set --url)`);
+    const run = await cli(['keys', 'list'], {
+      env: { SWITCHYARD_URL: closed, SWITCHYARD_ADMIN_TOKEN: chain.adminToken },
+    });
+    expect(expectOneLineError(run, 1)).toBe(
+      `switchyard: cannot reach the gateway at ${closed} (is it running? set --url)`,
+    );
   });
 
   it("the API's own message for a bad request", async () => {
     const run = await cli(['usage', '--from', '2026-02-30']);
     expect(expectOneLineError(run, 1)).toMatch(/^switchyard: Invalid query: from: not a calendar day$/);
-    expect(expectOneLineError(await cli(['nodes', 'drain', 'no-such-node']), 1)).toBe("switchyard: no enrolled node 'no-such-node' (see switchyard nodes list)");
-    expect(expectOneLineError(await cli(['nodes', 'add', 'node-a']), 1)).toMatch(/^switchyard: node 'node-a' is already enrolled \(a new token: switchyard nodes rotate node-a; /);
+    expect(expectOneLineError(await cli(['nodes', 'drain', 'no-such-node']), 1)).toBe(
+      "switchyard: no enrolled node 'no-such-node' (see switchyard nodes list)",
+    );
+    expect(expectOneLineError(await cli(['nodes', 'add', 'node-a']), 1)).toMatch(
+      /^switchyard: node 'node-a' is already enrolled \(a new token: switchyard nodes rotate node-a; /,
+    );
   });
 
   it.each([
-    [['keys', 'frob'], /^switchyard: unknown command 'keys frob'\. Usage: switchyard keys <create\|list\|show\|update\|revoke> /],
+    [
+      ['keys', 'frob'],
+      /^switchyard: unknown command 'keys frob'\. Usage: switchyard keys <create\|list\|show\|update\|revoke> /,
+    ],
     [['trains'], /^switchyard: unknown command 'trains'\. Usage: switchyard <keys\|nodes\|usage\|login\|help>/],
     [['keys', 'list', '--colour'], /^switchyard: unknown option --colour\. Usage: switchyard keys list \[--url URL\]/],
     [['keys', 'create'], /^switchyard: missing <name>\. Usage: switchyard keys create <name> \[--rpm N\]/],
-    [['keys', 'create', 'x', '--rpm', 'lots'], /^switchyard: --rpm expects a whole number above 0, or 'none'; got 'lots'$/],
+    [
+      ['keys', 'create', 'x', '--rpm', 'lots'],
+      /^switchyard: --rpm expects a whole number above 0, or 'none'; got 'lots'$/,
+    ],
     [['usage', '--by', 'colour'], /^switchyard: --by expects key, node, model or day; got 'colour'$/],
     [['keys', 'update', 'key_0'], /^switchyard: nothing to change: give --name, --rpm/],
-    [['nodes', 'add', 'a:b'], /^switchyard: invalid node id 'a:b': use 1-64 letters, digits, _ \. or - \(the node's NODE_ID\)\. Usage: switchyard nodes add <id>/],
-    [['nodes', 'frob'], /^switchyard: unknown command 'nodes frob'\. Usage: switchyard nodes <add\|list\|drain\|resume\|rotate\|revoke> /],
+    [
+      ['nodes', 'add', 'a:b'],
+      /^switchyard: invalid node id 'a:b': use 1-64 letters, digits, _ \. or - \(the node's NODE_ID\)\. Usage: switchyard nodes add <id>/,
+    ],
+    [
+      ['nodes', 'frob'],
+      /^switchyard: unknown command 'nodes frob'\. Usage: switchyard nodes <add\|list\|drain\|resume\|rotate\|revoke> /,
+    ],
   ])('command-line mistake %j: the usage, exit code 2', async (args, message) => {
     expect(expectOneLineError(await cli(args), 2)).toMatch(message);
   });
@@ -282,8 +394,25 @@ describe('switchyard CLI from the repository', () => {
     expect(existsSync(resolve(ROOT, 'node_modules/.bin/switchyard'))).toBe(true);
     const help = await cli(['--help'], { command: ['npx', '--no-install', 'switchyard'] });
     expect(help).toMatchObject({ code: 0, stderr: '' });
-    const commands = ['keys create <name>', 'keys list', 'keys show <id>', 'keys update <id>', 'keys revoke <id>', 'nodes add <id>', 'nodes list', 'nodes drain <id>'];
-    for (const command of [...commands, 'nodes resume <id>', 'nodes rotate <id>', 'nodes revoke <id>', 'usage', 'usage recent', 'login']) {
+    const commands = [
+      'keys create <name>',
+      'keys list',
+      'keys show <id>',
+      'keys update <id>',
+      'keys revoke <id>',
+      'nodes add <id>',
+      'nodes list',
+      'nodes drain <id>',
+    ];
+    for (const command of [
+      ...commands,
+      'nodes resume <id>',
+      'nodes rotate <id>',
+      'nodes revoke <id>',
+      'usage',
+      'usage recent',
+      'login',
+    ]) {
       expect(help.stdout).toContain(`  ${command}`);
     }
     const version = await cli(['--version'], { command: ['npx', '--no-install', 'switchyard'] });

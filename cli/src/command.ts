@@ -95,10 +95,21 @@ export function commandHelp(command: Command): string[] {
 /** Parses the arguments after the command's name against its options; a mistake is a UsageError naming the usage. */
 export function parseCommandLine(command: Command, argv: string[]): { args: string[]; flags: Flags } {
   const specs = optionsOf(command);
-  const options = Object.fromEntries(Object.entries(specs).map(([name, spec]) => [name, spec.short ? { type: spec.type, short: spec.short } : { type: spec.type }]));
+  const options = Object.fromEntries(
+    Object.entries(specs).map(([name, spec]) => [
+      name,
+      spec.short ? { type: spec.type, short: spec.short } : { type: spec.type },
+    ]),
+  );
   const fail = (problem: string) => new UsageError(`${problem}. Usage: ${usageLine(command)}`);
   // strict: false and our own checks, so each mistake is named in our words.
-  const { values, positionals, tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
+  const { values, positionals, tokens } = parseArgs({
+    args: argv,
+    options,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   for (const token of tokens) {
     if (token.kind !== 'option') continue;
     const spec = specs[token.name];
@@ -110,7 +121,8 @@ export function parseCommandLine(command: Command, argv: string[]): { args: stri
   }
   const flags = values as Flags;
   if (flags.help === true) return { args: positionals, flags };
-  if (positionals.length < command.minArgs) throw fail(`missing ${command.args.split(' ')[positionals.length] ?? 'argument'}`);
+  if (positionals.length < command.minArgs)
+    throw fail(`missing ${command.args.split(' ')[positionals.length] ?? 'argument'}`);
   if (positionals.length > command.maxArgs) throw fail(`unexpected argument '${positionals[command.maxArgs] ?? ''}'`);
   return { args: positionals, flags };
 }

@@ -30,5 +30,9 @@ function nonEmpty(value: string | undefined): string | undefined {
 /** Reads the CLI's environment variables (empty counts as unset). */
 export function readCliEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
   const tokenVar = TOKEN_VARIABLES.find((name) => nonEmpty(env[name]) !== undefined);
-  return { url: nonEmpty(env.SWITCHYARD_URL), token: tokenVar === undefined ? undefined : nonEmpty(env[tokenVar]), tokenVar };
+  return {
+    url: nonEmpty(env.SWITCHYARD_URL),
+    token: tokenVar === undefined ? undefined : nonEmpty(env[tokenVar]),
+    tokenVar,
+  };
 }

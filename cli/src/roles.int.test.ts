@@ -6,7 +6,13 @@ import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import express from 'express';
 import type { Redis } from 'ioredis';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, type SharedStore } from '@switchyard/shared';
+import {
+  createIoRedisClient,
+  createIoRedisStore,
+  createKeyspace,
+  createNullLogger,
+  type SharedStore,
+} from '@switchyard/shared';
 import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import { createAdminRouter, type AdminRouterDeps } from '../../gateway/src/admin/index.js';
 import { createEnrolmentRepository } from '../../gateway/src/nodes/index.js';
@@ -29,7 +35,15 @@ const servers: Server[] = [];
 let url = '';
 
 async function serve(deps: Partial<AdminRouterDeps> = {}): Promise<string> {
-  const router = createAdminRouter({ store, keys, adminToken: ADMIN_TOKEN, readToken: READ_TOKEN, registry: { nodes: () => [] }, log: createNullLogger(), ...deps });
+  const router = createAdminRouter({
+    store,
+    keys,
+    adminToken: ADMIN_TOKEN,
+    readToken: READ_TOKEN,
+    registry: { nodes: () => [] },
+    log: createNullLogger(),
+    ...deps,
+  });
   const server = createServer(express().use('/admin', router));
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -40,7 +54,12 @@ async function serve(deps: Partial<AdminRouterDeps> = {}): Promise<string> {
 async function cli(args: string[], token: string, at = url): Promise<Run> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(args, { out: (l) => void out.push(l), err: (l) => void err.push(l), env: { url: at, token, tokenVar: 'SWITCHYARD_ADMIN_TOKEN' }, nowMs: Date.now() });
+  const code = await runCli(args, {
+    out: (l) => void out.push(l),
+    err: (l) => void err.push(l),
+    env: { url: at, token, tokenVar: 'SWITCHYARD_ADMIN_TOKEN' },
+    nowMs: Date.now(),
+  });
   return { code, out, err };
 }
 
@@ -101,21 +120,28 @@ describe('switchyard with the read-only token', () => {
   ])('is refused %j in one line that says the token is read-only, and nothing changes', async (args, route) => {
     await createEnrolmentRepository({ store, keys }).create('node-a');
     const before = (await scanKeys(client, prefix)).sort();
-    expect(oneLineError(await cli(args, READ_TOKEN), 1)).toBe(`switchyard: this token is read-only: ${route} needs the admin token, ADMIN_TOKEN (check SWITCHYARD_ADMIN_TOKEN)`);
+    expect(oneLineError(await cli(args, READ_TOKEN), 1)).toBe(
+      `switchyard: this token is read-only: ${route} needs the admin token, ADMIN_TOKEN (check SWITCHYARD_ADMIN_TOKEN)`,
+    );
     expect((await scanKeys(client, prefix)).sort()).toEqual(before);
   });
 });
 
 describe('switchyard keys --betas', () => {
   it('sets the allowlist at creation, lists and shows it, changes it, and clears it with any', async () => {
-    const created = await cli(['keys', 'create', 'beta-user', '--betas', 'context-1m-2025-08-07,fine-grained-tool-streaming-2025-05-14'], ADMIN_TOKEN);
+    const created = await cli(
+      ['keys', 'create', 'beta-user', '--betas', 'context-1m-2025-08-07,fine-grained-tool-streaming-2025-05-14'],
+      ADMIN_TOKEN,
+    );
     expect(created.out.join('\n')).toContain('betas context-1m-2025-08-07,fine-grained-tool-streaming-2025-05-14;');
     const keyId = /\((key_[0-9a-f]+)\)/.exec(created.out.join('\n'))?.[1] ?? '';
     const plain = await createKey(['plain']);
 
     const list = await cli(['keys', 'list'], ADMIN_TOKEN);
     const [header, ...rows] = list.out;
-    expect(header).toMatch(/^ID\s+NAME\s+KEY\s+STATUS\s+RPM\s+CONCURRENCY\s+TOKENS\/DAY\s+USD\/DAY\s+USD\/MONTH\s+MODELS\s+BETAS\s+EXPIRES\s+CREATED$/);
+    expect(header).toMatch(
+      /^ID\s+NAME\s+KEY\s+STATUS\s+RPM\s+CONCURRENCY\s+TOKENS\/DAY\s+USD\/DAY\s+USD\/MONTH\s+MODELS\s+BETAS\s+EXPIRES\s+CREATED$/,
+    );
     const cells = (id: string) => (rows.find((r) => r.startsWith(id)) ?? '').split(/\s{2,}/);
     expect(cells(keyId)[10]).toBe('context-1m-2025-08-07,fine-grained-tool-streaming-2025-05-14');
     expect(cells(plain)[10]).toBe('any');
@@ -125,12 +151,16 @@ describe('switchyard keys --betas', () => {
     expect(narrowed.out).toContain('betas:         context-1m-2025-08-07');
     expect((await cli(['keys', 'update', keyId, '--betas', 'none'], ADMIN_TOKEN)).out).toContain('betas:         none');
     expect((await cli(['keys', 'update', keyId, '--betas', 'any'], ADMIN_TOKEN)).out).toContain('betas:         any');
-    const json = JSON.parse((await cli(['keys', 'show', keyId, '--json'], ADMIN_TOKEN)).out.join('\n')) as { allowedBetas: unknown };
+    const json = JSON.parse((await cli(['keys', 'show', keyId, '--json'], ADMIN_TOKEN)).out.join('\n')) as {
+      allowedBetas: unknown;
+    };
     expect(json.allowedBetas).toBeNull();
   });
 
   it('refuses a beta name the API would refuse, before any request: the usage, exit 2', async () => {
-    expect(oneLineError(await cli(['keys', 'create', 'x', '--betas', 'ok,a/b'], ADMIN_TOKEN), 2)).toMatch(/^switchyard: --betas expects anthropic-beta names/);
+    expect(oneLineError(await cli(['keys', 'create', 'x', '--betas', 'ok,a/b'], ADMIN_TOKEN), 2)).toMatch(
+      /^switchyard: --betas expects anthropic-beta names/,
+    );
     expect(await scanKeys(client, prefix)).toEqual([]);
   });
 });
@@ -139,7 +169,9 @@ describe('switchyard from a throttled address', () => {
   it('says how long the gateway refuses it, even with the right token', async () => {
     const throttled = await serve({ authThrottle: { maxFailures: 2, now: () => 1_800_000_000_000 } });
     for (let i = 0; i < 2; i += 1) {
-      expect(oneLineError(await cli(['keys', 'list'], randomBytes(32).toString('hex'), throttled), 1)).toBe('switchyard: the gateway refused the admin token (check SWITCHYARD_ADMIN_TOKEN)');
+      expect(oneLineError(await cli(['keys', 'list'], randomBytes(32).toString('hex'), throttled), 1)).toBe(
+        'switchyard: the gateway refused the admin token (check SWITCHYARD_ADMIN_TOKEN)',
+      );
     }
     expect(oneLineError(await cli(['keys', 'list'], ADMIN_TOKEN, throttled), 1)).toBe(
       'switchyard: the gateway refuses this address for 60s after too many wrong admin tokens from it (try again then; check SWITCHYARD_ADMIN_TOKEN)',

@@ -48,22 +48,36 @@ function overview(): string[] {
     'resume need the admin token (ADMIN_TOKEN). An admin API on its own port (ADMIN_PORT) listens on the gateway',
     "host's loopback: reach it through an SSH tunnel (ssh -L 9090:127.0.0.1:9090 gateway-host) and --url http://127.0.0.1:9090.",
     '',
-    'switchyard <command> --help shows a command\'s options. switchyard --version prints the version.',
+    "switchyard <command> --help shows a command's options. switchyard --version prints the version.",
   ];
 }
 
 /** Every option any command knows, so a first pass reads the command's words correctly. */
 function allOptions(): Record<string, { type: 'string' | 'boolean'; short?: string }> {
-  const all: Record<string, { type: 'string' | 'boolean'; short?: string }> = { version: { type: 'boolean', short: 'V' } };
+  const all: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    version: { type: 'boolean', short: 'V' },
+  };
   for (const command of COMMANDS) {
-    for (const [name, spec] of Object.entries(optionsOf(command))) all[name] = spec.short ? { type: spec.type, short: spec.short } : { type: spec.type };
+    for (const [name, spec] of Object.entries(optionsOf(command)))
+      all[name] = spec.short ? { type: spec.type, short: spec.short } : { type: spec.type };
   }
   return all;
 }
 
 /** The command named by the leading words, and the arguments with those words taken out. */
-function findCommand(argv: string[]): { command?: Command; words: string[]; rest: string[]; flags: Record<string, unknown> } {
-  const { tokens, values } = parseArgs({ args: argv, options: allOptions(), strict: false, allowPositionals: true, tokens: true });
+function findCommand(argv: string[]): {
+  command?: Command;
+  words: string[];
+  rest: string[];
+  flags: Record<string, unknown>;
+} {
+  const { tokens, values } = parseArgs({
+    args: argv,
+    options: allOptions(),
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   const positional = tokens.filter((t) => t.kind === 'positional');
   const words = positional.map((t) => t.value);
   for (const count of [2, 1]) {
@@ -84,13 +98,18 @@ function helpFor(words: string[]): string[] {
   const group = GROUPS.find((g) => g === words[0]);
   if (group) {
     const members = COMMANDS.filter((c) => c.name === group || c.name.startsWith(`${group} `));
-    return [`Usage: ${groupUsage(group)}`, '', ...members.map((c) => `  ${`${c.name} ${c.args}`.trimEnd().padEnd(20)}  ${c.brief}`)];
+    return [
+      `Usage: ${groupUsage(group)}`,
+      '',
+      ...members.map((c) => `  ${`${c.name} ${c.args}`.trimEnd().padEnd(20)}  ${c.brief}`),
+    ];
   }
   return overview();
 }
 
 function connect(flags: Record<string, unknown>, env: CliEnv): AdminClient {
-  const url = stringFlag(flags as Record<string, string | boolean | undefined>, 'url') ?? env.url ?? DEFAULT_GATEWAY_URL;
+  const url =
+    stringFlag(flags as Record<string, string | boolean | undefined>, 'url') ?? env.url ?? DEFAULT_GATEWAY_URL;
   const flagToken = stringFlag(flags as Record<string, string | boolean | undefined>, 'token');
   const token = flagToken ?? env.token;
   if (token === undefined) throw new CliError('no admin token: pass --token or set SWITCHYARD_ADMIN_TOKEN');
@@ -152,7 +171,9 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       io.err(`switchyard: ${err.message.replace(/\s*\n\s*/g, ' ')}`);
       return err.exitCode;
     }
-    io.err(`switchyard: unexpected error: ${err instanceof Error ? err.message : String(err)}`.replace(/\s*\n\s*/g, ' '));
+    io.err(
+      `switchyard: unexpected error: ${err instanceof Error ? err.message : String(err)}`.replace(/\s*\n\s*/g, ' '),
+    );
     return 1;
   }
 }

@@ -34,13 +34,19 @@ try {
     .filter((block) => block.type === 'text')
     .map((block) => block.text)
     .join('');
-  process.stdout.write(`${JSON.stringify({ id: message.id, model: message.model, text, stop_reason: message.stop_reason, usage: message.usage })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ id: message.id, model: message.model, text, stop_reason: message.stop_reason, usage: message.usage })}\n`,
+  );
   if (text !== expected || message.stop_reason !== 'end_turn') {
-    process.stderr.write(`sdk-request: expected ${JSON.stringify(expected)} ending with end_turn, got ${JSON.stringify(text)} ending with ${message.stop_reason}\n`);
+    process.stderr.write(
+      `sdk-request: expected ${JSON.stringify(expected)} ending with end_turn, got ${JSON.stringify(text)} ending with ${message.stop_reason}\n`,
+    );
     process.exit(1);
   }
 } catch (error) {
   const status = error instanceof Anthropic.APIError ? ` (HTTP ${error.status})` : '';
-  process.stderr.write(`sdk-request: the request failed${status}: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(
+    `sdk-request: the request failed${status}: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
   process.exit(1);
 }

@@ -27,10 +27,21 @@ beforeAll(async () => {
   flaky = await startReceiver((attempt) => (attempt < 2 ? 500 : 200));
   hanging = await startReceiver(() => 'hang');
   // The shortest grace the gateway accepts, so the node_lost case does not wait half a minute.
-  chain = await startChain({ redisUrl: testRedisUrl(), gatewayEnv: { ALERT_NODE_LOST_GRACE_MS: '1000' }, worker: { ALERT_WEBHOOK_URLS: `${flaky.url},${hanging.url}`, ALERT_WEBHOOK_SECRET: SECRET, ALERT_RETRY_DELAY_MS: '100' } });
+  chain = await startChain({
+    redisUrl: testRedisUrl(),
+    gatewayEnv: { ALERT_NODE_LOST_GRACE_MS: '1000' },
+    worker: {
+      ALERT_WEBHOOK_URLS: `${flaky.url},${hanging.url}`,
+      ALERT_WEBHOOK_SECRET: SECRET,
+      ALERT_RETRY_DELAY_MS: '100',
+    },
+  });
   await chain.waitReady();
   redis = new Redis(testRedisUrl());
-  deliveries = new Queue(JobCatalog.alertDelivery.queue, { connection: { url: testRedisUrl() }, prefix: queuePrefix(chain.prefix) });
+  deliveries = new Queue(JobCatalog.alertDelivery.queue, {
+    connection: { url: testRedisUrl() },
+    prefix: queuePrefix(chain.prefix),
+  });
 });
 afterAll(async () => {
   await deliveries?.close();
@@ -53,13 +64,18 @@ async function ask(key: string, question: string, model = 'claude-sonnet-4-6'): 
 async function dayTotals(keyId: string): Promise<{ requests: number; tokens: number }> {
   const h = await redis.hgetall(createKeyspace(chain.prefix).usage('key', keyId, utcDay(Date.now())));
   const n = (f: string) => Number(h[f] ?? 0);
-  return { requests: n('requests'), tokens: n('inputTokens') + n('outputTokens') + n('cacheCreationInputTokens') + n('cacheReadInputTokens') };
+  return {
+    requests: n('requests'),
+    tokens: n('inputTokens') + n('outputTokens') + n('cacheCreationInputTokens') + n('cacheReadInputTokens'),
+  };
 }
 
 /** What each receiver took (answered 2xx), by webhook-id. */
 function taken(r: WebhookReceiver): Map<string, number> {
   const m = new Map<string, number>();
-  for (const d of r.received) if (d.status !== undefined && d.status < 300) m.set(d.headers['webhook-id'] ?? '', (m.get(d.headers['webhook-id'] ?? '') ?? 0) + 1);
+  for (const d of r.received)
+    if (d.status !== undefined && d.status < 300)
+      m.set(d.headers['webhook-id'] ?? '', (m.get(d.headers['webhook-id'] ?? '') ?? 0) + 1);
   return m;
 }
 
@@ -67,7 +83,9 @@ function taken(r: WebhookReceiver): Map<string, number> {
 async function listed(): Promise<string[]> {
   const res = await chain.admin('GET', '/alerts');
   expect(res.status).toBe(200);
-  return ((await res.json()) as { alerts: AlertEvent[] }).alerts.filter((a) => a.type === 'budget_threshold').map((a) => a.id);
+  return ((await res.json()) as { alerts: AlertEvent[] }).alerts
+    .filter((a) => a.type === 'budget_threshold')
+    .map((a) => a.id);
 }
 
 it('delivers each budget threshold once, signed, after two 500s, while a hanging receiver holds no request up', async () => {
@@ -96,7 +114,11 @@ it('delivers each budget threshold once, signed, after two 500s, while a hanging
     expect(await listed()).toEqual(ids.slice(0, step + 1).reverse());
     expect((await dayTotals(keyId)).tokens).toBe(used);
   }
-  await waitFor('the three thresholds taken by the flaky receiver', () => ids.every((id) => taken(flaky).get(id) === 1), 90_000);
+  await waitFor(
+    'the three thresholds taken by the flaky receiver',
+    () => ids.every((id) => taken(flaky).get(id) === 1),
+    90_000,
+  );
 
   // 2. Each alert: two 500s, then the 200, every attempt with the same webhook-id and a valid signature.
   const verifier = new Webhook(SECRET);
@@ -105,7 +127,12 @@ it('delivers each budget threshold once, signed, after two 500s, while a hanging
     expect(attempts.map((r) => r.status)).toEqual([500, 500, 200]);
     for (const r of attempts) {
       const event = AlertEventSchema.parse(verifier.verify(r.body, r.headers));
-      expect(event).toMatchObject({ id, type: 'budget_threshold', keyId, data: { budget: 'daily_tokens', threshold: [50, 80, 100][i], used, unit: 'tokens' } });
+      expect(event).toMatchObject({
+        id,
+        type: 'budget_threshold',
+        keyId,
+        data: { budget: 'daily_tokens', threshold: [50, 80, 100][i], used, unit: 'tokens' },
+      });
     }
   }
 
@@ -121,11 +148,17 @@ it('delivers each budget threshold once, signed, after two 500s, while a hanging
 
   // 4. GET /admin/alerts answers as its OpenAPI entry says.
   const doc = (await (await fetch(`${chain.gatewayUrl}/admin/openapi.json`)).json()) as {
-    paths: Record<string, Record<string, { responses: Record<string, { content: Record<string, { schema: object }> }> }>>;
+    paths: Record<
+      string,
+      Record<string, { responses: Record<string, { content: Record<string, { schema: object }> }> }>
+    >;
     components: { schemas: Record<string, unknown> };
   };
   const documented = doc.paths['/admin/alerts']?.get?.responses['200']?.content['application/json']?.schema ?? {};
-  const rooted = JSON.stringify({ ...documented, $defs: doc.components.schemas }).replaceAll('#/components/schemas/', '#/$defs/');
+  const rooted = JSON.stringify({ ...documented, $defs: doc.components.schemas }).replaceAll(
+    '#/components/schemas/',
+    '#/$defs/',
+  );
   const answer: unknown = await (await chain.admin('GET', '/alerts')).json();
   const check = z.fromJSONSchema(JSON.parse(rooted) as Parameters<typeof z.fromJSONSchema>[0]).safeParse(answer);
   expect(check.success ? [] : check.error.issues).toEqual([]);
@@ -146,23 +179,32 @@ it('raises account_limited when the upstream limits an account until its reset',
     async () => {
       // A new conversation each time (a repeated prompt would stick to the node that answered it first).
       await ask(key, `Which node answers question ${randomBytes(4).toString('hex')}?`);
-      return flaky.received.some((r) => r.status === 200 && (r.headers['webhook-id'] ?? '').startsWith('account_limited:node-b:'));
+      return flaky.received.some(
+        (r) => r.status === 200 && (r.headers['webhook-id'] ?? '').startsWith('account_limited:node-b:'),
+      );
     },
     90_000,
   ).catch(async (err: unknown) => {
-    const all = ((await (await chain.admin('GET', '/alerts')).json()) as { alerts: AlertEvent[] }).alerts.map((a) => a.id);
+    const all = ((await (await chain.admin('GET', '/alerts')).json()) as { alerts: AlertEvent[] }).alerts.map(
+      (a) => a.id,
+    );
     const nodes = await (await chain.admin('GET', '/nodes')).text();
-    throw new Error(`${String(err)}\nlisted: ${JSON.stringify(all)}\nflaky: ${JSON.stringify(flaky.received.map((r) => [r.headers['webhook-id'], r.status]))}\nnodes: ${nodes.slice(0, 3000)}\nworker: ${chain.worker?.output().slice(-5000) ?? ''}\ngateway: ${chain.gateway.output().slice(-5000)}`);
+    throw new Error(
+      `${String(err)}\nlisted: ${JSON.stringify(all)}\nflaky: ${JSON.stringify(flaky.received.map((r) => [r.headers['webhook-id'], r.status]))}\nnodes: ${nodes.slice(0, 3000)}\nworker: ${chain.worker?.output().slice(-5000) ?? ''}\ngateway: ${chain.gateway.output().slice(-5000)}`,
+    );
   });
-  const delivered = flaky.received.find((r) => r.status === 200 && (r.headers['webhook-id'] ?? '').startsWith('account_limited:node-b:'));
+  const delivered = flaky.received.find(
+    (r) => r.status === 200 && (r.headers['webhook-id'] ?? '').startsWith('account_limited:node-b:'),
+  );
   const event = AlertEventSchema.parse(new Webhook(SECRET).verify(delivered?.body ?? '', delivered?.headers ?? {}));
   expect(event).toMatchObject({ type: 'account_limited', nodeId: 'node-b' });
   expect(Number(event.data.limitedUntil)).toBeGreaterThan(Date.now());
 });
 
-it('raises a USD budget\'s thresholds from the cost the worker counts', async () => {
+it("raises a USD budget's thresholds from the cost the worker counts", async () => {
   const { key, id: keyId } = await chain.createKey({ dailyUsdBudget: 1_000, allowedModels: ['claude-sonnet-4-6'] });
-  const costOf = async () => Number((await redis.hget(createKeyspace(chain.prefix).usage('key', keyId, utcDay(Date.now())), 'costMicros')) ?? 0);
+  const costOf = async () =>
+    Number((await redis.hget(createKeyspace(chain.prefix).usage('key', keyId, utcDay(Date.now())), 'costMicros')) ?? 0);
   let sent = 0;
   while (sent < 3) {
     expect(await ask(key, `Priced question ${sent}: how long is platform ${sent}?`)).toBe(200);
@@ -172,7 +214,10 @@ it('raises a USD budget\'s thresholds from the cost the worker counts', async ()
   const cost = await costOf();
   expect(cost).toBeGreaterThan(0);
   const ids = [50, 80, 100].map((t) => `budget_threshold:${keyId}:daily_usd:${utcDay(Date.now())}:${t}`);
-  const usdIds = async () => ((await (await chain.admin('GET', '/alerts')).json()) as { alerts: AlertEvent[] }).alerts.filter((a) => a.keyId === keyId).map((a) => a.id);
+  const usdIds = async () =>
+    ((await (await chain.admin('GET', '/alerts')).json()) as { alerts: AlertEvent[] }).alerts
+      .filter((a) => a.keyId === keyId)
+      .map((a) => a.id);
   for (const [step, micros] of [Math.ceil(cost / 0.6), Math.ceil(cost / 0.9), cost].entries()) {
     expect((await chain.admin('PATCH', `/keys/${keyId}`, { dailyUsdBudget: micros / 1e6 })).status).toBe(200);
     await waitFor(`USD threshold ${step + 1} raised`, async () => {
@@ -189,10 +234,13 @@ it('raises node_lost for a node killed without draining, once it stays away past
   node?.svc.proc.kill('SIGKILL');
   await waitFor(
     'a node_lost alert for node-a',
-    () => flaky.received.some((r) => r.status === 200 && (r.headers['webhook-id'] ?? '').startsWith('node_lost:node-a:')),
+    () =>
+      flaky.received.some((r) => r.status === 200 && (r.headers['webhook-id'] ?? '').startsWith('node_lost:node-a:')),
     90_000,
   );
-  const delivered = flaky.received.find((r) => r.status === 200 && (r.headers['webhook-id'] ?? '').startsWith('node_lost:node-a:'));
+  const delivered = flaky.received.find(
+    (r) => r.status === 200 && (r.headers['webhook-id'] ?? '').startsWith('node_lost:node-a:'),
+  );
   const event = AlertEventSchema.parse(new Webhook(SECRET).verify(delivered?.body ?? '', delivered?.headers ?? {}));
   expect(event).toMatchObject({ type: 'node_lost', nodeId: 'node-a' });
   // node-b, which stayed, raised nothing of the kind.

@@ -58,7 +58,13 @@ interface Answer {
 }
 
 function bodyOf(i: number, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ model: MODEL, max_tokens: MAX_TOKENS, stream: i % 2 === 0, messages: [{ role: 'user', content: `Question ${i}: which track does train ${i * 37} take?` }], ...extra });
+  return JSON.stringify({
+    model: MODEL,
+    max_tokens: MAX_TOKENS,
+    stream: i % 2 === 0,
+    messages: [{ role: 'user', content: `Question ${i}: which track does train ${i * 37} take?` }],
+    ...extra,
+  });
 }
 
 async function send(key: string, body: string): Promise<Answer> {
@@ -87,7 +93,10 @@ async function counted(id: string, sent: number): Promise<Record<string, number>
 }
 
 const tokensOf = (day: Record<string, number>) =>
-  (day.inputTokens ?? 0) + (day.outputTokens ?? 0) + (day.cacheCreationInputTokens ?? 0) + (day.cacheReadInputTokens ?? 0);
+  (day.inputTokens ?? 0) +
+  (day.outputTokens ?? 0) +
+  (day.cacheCreationInputTokens ?? 0) +
+  (day.cacheReadInputTokens ?? 0);
 
 /** What the gateway publishes as held for the key (keys.budgetReserved: `micros:tokens:atMs` per instance), summed. */
 async function heldBy(keyId: string): Promise<number> {
@@ -99,7 +108,10 @@ async function heldBy(keyId: string): Promise<number> {
  * Bursts of BURST concurrent requests, each once the previous one is counted and the gateway has settled its
  * reservations (it publishes 0 held), until a burst is refused whole. Returns every answer and the last counts.
  */
-async function burstsUntilRefused(key: { key: string; id: string }): Promise<{ answers: Answer[]; day: Record<string, number>; bursts: number }> {
+async function burstsUntilRefused(key: {
+  key: string;
+  id: string;
+}): Promise<{ answers: Answer[]; day: Record<string, number>; bursts: number }> {
   // The first burst is the gateway's first sight of the key: its requests wait for the one read of the key's
   // figures before they reserve (docs/BUDGETS.md, "First sight").
   const answers: Answer[] = [];
@@ -109,7 +121,7 @@ async function burstsUntilRefused(key: { key: string; id: string }): Promise<{ a
     answers.push(...wave);
     day = await counted(key.id, answers.length);
     if (wave.every((a) => a.status === 429)) return { answers, day, bursts: burst };
-    await until('the burst\'s reservations settled', async () => ((await heldBy(key.id)) === 0 ? true : undefined));
+    await until("the burst's reservations settled", async () => ((await heldBy(key.id)) === 0 ? true : undefined));
   }
   throw new Error(`the key was never refused outright: ${JSON.stringify(day)}`);
 }
@@ -123,7 +135,10 @@ function expectRefusals(answers: Answer[]): void {
 
 function secondsToMidnight(): number {
   const now = Date.now();
-  return Math.ceil((Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), new Date(now).getUTCDate() + 1) - now) / 1000);
+  return Math.ceil(
+    (Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), new Date(now).getUTCDate() + 1) - now) /
+      1000,
+  );
 }
 
 it('holds a small daily USD budget against bursts of 20 concurrent requests: counted spend ≤ the budget, the rest refused naming it', async () => {
@@ -134,7 +149,14 @@ it('holds a small daily USD budget against bursts of 20 concurrent requests: cou
   const { answers, day, bursts } = await burstsUntilRefused(key);
   const served = answers.filter((a) => a.status === 200).length;
   const refused = answers.filter((a) => a.status === 429);
-  console.log('USD budget race', { budgetMicros: 20_000, spentMicros: day.costMicros, served, refused: refused.length, bursts, requests: answers.length });
+  console.log('USD budget race', {
+    budgetMicros: 20_000,
+    spentMicros: day.costMicros,
+    served,
+    refused: refused.length,
+    bursts,
+    requests: answers.length,
+  });
 
   expect(day.costMicros ?? 0).toBeLessThanOrEqual(20_000);
   // Not vacuous: the served requests were priced, and without reservations the first burst alone (all 20 admitted
@@ -158,7 +180,14 @@ it('holds a small daily token budget the same way (the issue saw 10 concurrent r
   const { answers, day, bursts } = await burstsUntilRefused(key);
   const served = answers.filter((a) => a.status === 200).length;
   const refused = answers.filter((a) => a.status === 429);
-  console.log('token budget race', { budget: 2_000, spentTokens: tokensOf(day), served, refused: refused.length, bursts, requests: answers.length });
+  console.log('token budget race', {
+    budget: 2_000,
+    spentTokens: tokensOf(day),
+    served,
+    refused: refused.length,
+    bursts,
+    requests: answers.length,
+  });
 
   expect(tokensOf(day)).toBeLessThanOrEqual(2_000);
   expect(served).toBeGreaterThanOrEqual(4);
@@ -195,7 +224,9 @@ it('charges an aborted stream at least the estimate of what was relayed', async 
   }
   const day = await counted(key.id, 1);
   const recent = await until('the recent entry', async () => {
-    const entries = (await redis.lrange(createKeyspace(chain.prefix).recent(), 0, 50)).map((e) => JSON.parse(e) as RecentRequest);
+    const entries = (await redis.lrange(createKeyspace(chain.prefix).recent(), 0, 50)).map(
+      (e) => JSON.parse(e) as RecentRequest,
+    );
     return entries.find((e) => e.keyId === key.id);
   });
   const usage = (inputTokens: number, outputTokens: number): PricedUsage => ({
@@ -206,9 +237,17 @@ it('charges an aborted stream at least the estimate of what was relayed', async 
     cacheCreation1hInputTokens: 0,
     cacheReadInputTokens: 0,
   });
-  const estimateCost = prices.cost(MODEL, usage(recent.estimatedInputTokens, recent.estimatedOutputTokens), Date.now()).costMicros;
+  const estimateCost = prices.cost(
+    MODEL,
+    usage(recent.estimatedInputTokens, recent.estimatedOutputTokens),
+    Date.now(),
+  ).costMicros;
   const exactCost = prices.cost(MODEL, usage(recent.inputTokens, recent.outputTokens), Date.now()).costMicros;
-  console.log('aborted stream', { exact: { input: recent.inputTokens, output: recent.outputTokens, micros: exactCost }, estimate: { input: recent.estimatedInputTokens, output: recent.estimatedOutputTokens, micros: estimateCost }, chargedMicros: day.costMicros });
+  console.log('aborted stream', {
+    exact: { input: recent.inputTokens, output: recent.outputTokens, micros: exactCost },
+    estimate: { input: recent.estimatedInputTokens, output: recent.estimatedOutputTokens, micros: estimateCost },
+    chargedMicros: day.costMicros,
+  });
 
   expect(recent.aborted).toBe(true);
   // What the upstream reported before the hang-up stops short of what was relayed: the rule is what charges it.
@@ -216,14 +255,23 @@ it('charges an aborted stream at least the estimate of what was relayed', async 
   expect(day.costMicros ?? 0).toBeGreaterThanOrEqual(estimateCost);
   expect(day.costMicros ?? 0).toBeGreaterThan(exactCost);
   // The daily token budget charges it the same way: at least the estimate of what was relayed, per side.
-  expect(day.chargedTokens).toBe(Math.max(recent.inputTokens, recent.estimatedInputTokens) + Math.max(recent.outputTokens, recent.estimatedOutputTokens));
+  expect(day.chargedTokens).toBe(
+    Math.max(recent.inputTokens, recent.estimatedInputTokens) +
+      Math.max(recent.outputTokens, recent.estimatedOutputTokens),
+  );
   expect(day.chargedTokens).toBeGreaterThan(recent.inputTokens + recent.outputTokens);
 });
 
 describe('two gateways', () => {
   let pair: Chain;
   beforeAll(async () => {
-    pair = await startChain({ redisUrl: testRedisUrl(), nodeIds: ['node-b'], gateways: 2, worker: true, fakeTiming: { textDeltas: 10, deltaIntervalMs: 500, responseText: LONG_ANSWER } });
+    pair = await startChain({
+      redisUrl: testRedisUrl(),
+      nodeIds: ['node-b'],
+      gateways: 2,
+      worker: true,
+      fakeTiming: { textDeltas: 10, deltaIntervalMs: 500, responseText: LONG_ANSWER },
+    });
     await pair.waitReady();
   });
   afterAll(async () => {
@@ -243,19 +291,29 @@ describe('two gateways', () => {
     };
 
     // gw-1 runs one slow stream (10 deltas, 500 ms apart) holding the whole budget.
-    const slow = await fetch(`${gw1}/v1/messages`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
+    const slow = await fetch(`${gw1}/v1/messages`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body,
+    });
     expect(slow.status).toBe(200);
     const rest = slow.text();
     // gw-2, which admitted nothing of this key, refuses it once it has read gw-1's reservation.
     const reservedKey = createKeyspace(pair.prefix).budgetReserved(key.id);
-    const [refusal, held] = await until('gw-2 to refuse', async () => {
-      const answer = await models(gw2);
-      return answer.status === 429 ? ([answer.text, await redis.hgetall(reservedKey)] as const) : undefined;
-    }, 20_000);
+    const [refusal, held] = await until(
+      'gw-2 to refuse',
+      async () => {
+        const answer = await models(gw2);
+        return answer.status === 429 ? ([answer.text, await redis.hgetall(reservedKey)] as const) : undefined;
+      },
+      20_000,
+    );
     expect(refusal).toContain(`daily USD budget of $${(reservation / 1_000_000).toFixed(6).replace(/0+$/, '')}`);
     expect(refusal).toMatch(/\$0\.00 counted, \$[\d.]+ held by requests in flight/);
     // What gw-2 read: gw-1's field, `micros:tokens:atMs`, holding the reservation (the stream still runs).
-    expect(Object.values(held).map((v) => v.split(':').slice(0, 2).map(Number))).toEqual([[reservation, Buffer.byteLength(body) + MAX_TOKENS]]);
+    expect(Object.values(held).map((v) => v.split(':').slice(0, 2).map(Number))).toEqual([
+      [reservation, Buffer.byteLength(body) + MAX_TOKENS],
+    ]);
     await rest;
     // Counted (it used less than it reserved): gw-2 admits the key again.
     await until('gw-2 to admit again', async () => ((await models(gw2)).status === 200 ? true : undefined), 30_000);

@@ -38,28 +38,51 @@ interface Conversation {
   history: { role: 'user' | 'assistant'; content: Block[] }[];
 }
 
-const question = (turn: number) => `Turn ${turn}: which siding takes the ${turn % 2 === 0 ? 'grain' : 'coal'} wagons of train ${turn * 41}, and why that one?`;
+const question = (turn: number) =>
+  `Turn ${turn}: which siding takes the ${turn % 2 === 0 ? 'grain' : 'coal'} wagons of train ${turn * 41}, and why that one?`;
 
 /**
  * Sends the next turn as Claude Code does: the system prompt and the newest message carry a cache breakpoint, the
  * earlier turns none (the cache finds the previous turn's prefix by looking back from the new breakpoint).
  */
 async function sendTurn(c: Conversation, turn: number): Promise<void> {
-  const messages = [...c.history, { role: 'user' as const, content: [{ type: 'text' as const, text: question(turn), cache_control: { type: 'ephemeral' as const } }] }];
+  const messages = [
+    ...c.history,
+    {
+      role: 'user' as const,
+      content: [{ type: 'text' as const, text: question(turn), cache_control: { type: 'ephemeral' as const } }],
+    },
+  ];
   const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
     method: 'POST',
-    headers: { 'x-api-key': c.key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-claude-code-session-id': c.sessionId },
+    headers: {
+      'x-api-key': c.key,
+      'content-type': 'application/json',
+      'anthropic-version': '2023-06-01',
+      'x-claude-code-session-id': c.sessionId,
+    },
     body: JSON.stringify({
       model: MODEL,
       max_tokens: 256,
-      system: [{ type: 'text', text: `You plan shunting moves in freight yards (${c.tag}). ${'Answer with the siding and one reason. '.repeat(40)}`, cache_control: { type: 'ephemeral' } }],
+      system: [
+        {
+          type: 'text',
+          text: `You plan shunting moves in freight yards (${c.tag}). ${'Answer with the siding and one reason. '.repeat(40)}`,
+          cache_control: { type: 'ephemeral' },
+        },
+      ],
       messages,
     }),
   });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`turn ${turn} answered ${res.status}: ${text}`);
-  const answer = (JSON.parse(text) as { content: { type: string; text?: string }[] }).content.map((b) => b.text ?? '').join('');
-  c.history.push({ role: 'user', content: [{ type: 'text', text: question(turn) }] }, { role: 'assistant', content: [{ type: 'text', text: answer }] });
+  const answer = (JSON.parse(text) as { content: { type: string; text?: string }[] }).content
+    .map((b) => b.text ?? '')
+    .join('');
+  c.history.push(
+    { role: 'user', content: [{ type: 'text', text: question(turn) }] },
+    { role: 'assistant', content: [{ type: 'text', text: answer }] },
+  );
 }
 
 async function conversation(tag: string): Promise<Conversation> {
@@ -99,7 +122,8 @@ async function countedTurns(keyId: string, n: number): Promise<RecentView[]> {
     const { requests } = await adminJson<{ requests: RecentView[] }>('/usage/recent?limit=200');
     const mine = requests.filter((r) => r.keyId === keyId).sort((a, b) => a.at - b.at);
     if (mine.length >= n) return mine;
-    if (Date.now() > until) throw new Error(`only ${mine.length} of ${n} requests counted\n${chain.worker?.output() ?? ''}`);
+    if (Date.now() > until)
+      throw new Error(`only ${mine.length} of ${n} requests counted\n${chain.worker?.output() ?? ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -152,7 +176,10 @@ it('a conversation kept on its account reads from the cache on turns 2–10; mov
   // The moved run: turns 1–5 on its home, 6–10 on the other account; turn 6 finds nothing cached there.
   const other = m[MOVE_AT - 1]?.nodeId as string;
   expect(other).not.toBe(home);
-  expect(m.map((r) => r.nodeId)).toEqual([...Array<string>(MOVE_AT - 1).fill(home), ...Array<string>(TURNS - MOVE_AT + 1).fill(other)]);
+  expect(m.map((r) => r.nodeId)).toEqual([
+    ...Array<string>(MOVE_AT - 1).fill(home),
+    ...Array<string>(TURNS - MOVE_AT + 1).fill(other),
+  ]);
   const missed = m[MOVE_AT - 1] as RecentView;
   expect(missed.cacheReadInputTokens).toBe(0);
   expect(missed.cacheCreationInputTokens).toBeGreaterThan(0);
@@ -162,7 +189,8 @@ it('a conversation kept on its account reads from the cache on turns 2–10; mov
   // other turn reads exactly what the sticky run read.
   const lost = (s[MOVE_AT - 1] as RecentView).cacheReadInputTokens;
   expect(lost).toBeGreaterThan(0);
-  for (const [i, r] of m.entries()) if (i !== MOVE_AT - 1) expect(r.cacheReadInputTokens).toBe(s[i]?.cacheReadInputTokens);
+  for (const [i, r] of m.entries())
+    if (i !== MOVE_AT - 1) expect(r.cacheReadInputTokens).toBe(s[i]?.cacheReadInputTokens);
 
   // The usage rows by key: one miss and no move for the sticky run; two misses and five moves for the moved one.
   const byKey = (await adminJson<{ rows: UsageRowView[] }>('/usage?by=key')).rows;
@@ -186,6 +214,7 @@ it('a conversation kept on its account reads from the cache on turns 2–10; mov
   expect(turn6Loss).toBeGreaterThan(0);
   expect(sRow.cacheSavingsMicros - mRow.cacheSavingsMicros).toBe(turn6Loss);
   expect(sRow.cacheSavingsMicros).toBe(s.reduce((n, r) => n + r.cacheSavingsMicros, 0));
-  const figures = (r: UsageRowView) => `read ${r.cacheReadInputTokens}, written ${r.cacheCreationInputTokens}, misses ${r.cacheMisses}, moves ${r.stickyMoves}, saved ${r.cacheSavingsMicros} µ$`;
+  const figures = (r: UsageRowView) =>
+    `read ${r.cacheReadInputTokens}, written ${r.cacheCreationInputTokens}, misses ${r.cacheMisses}, moves ${r.stickyMoves}, saved ${r.cacheSavingsMicros} µ$`;
   console.log(`cache efficiency, 10 turns: sticky ${figures(sRow)}; moved at turn ${MOVE_AT} ${figures(mRow)}`);
 });

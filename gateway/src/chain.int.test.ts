@@ -2,13 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import Anthropic from '@anthropic-ai/sdk';
-import {
-  createIoRedisClient,
-  createIoRedisStore,
-  createKeyspace,
-  utcDay,
-  type SharedStore,
-} from '@switchyard/shared';
+import { createIoRedisClient, createIoRedisStore, createKeyspace, utcDay, type SharedStore } from '@switchyard/shared';
 import { testRedisUrl } from '@switchyard/shared/testing';
 import { sessionKeyOf } from './routing/index.js';
 import { claudeCodeRequest, startChain, type Chain } from './test-harness.js';
@@ -32,7 +26,12 @@ beforeEach(() => chain.fake.reset());
 
 const hello = { model: 'claude-sonnet-4-6', max_tokens: 64, messages: [{ role: 'user' as const, content: 'hello' }] };
 
-function post(path: string, key: string, body: string | object, headers: Record<string, string> = {}): Promise<Response> {
+function post(
+  path: string,
+  key: string,
+  body: string | object,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return fetch(`${chain.gatewayUrl}${path}`, {
     method: 'POST',
     headers: { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01', ...headers },
@@ -51,7 +50,11 @@ describe('clients work unchanged through the chain', () => {
     const msg = await sdk.messages.create(hello);
     expect(msg.content.some((b) => b.type === 'text')).toBe(true);
     expect(msg.usage.input_tokens).toBeGreaterThan(0);
-    const stream = sdk.messages.stream({ ...hello, thinking: { type: 'enabled', budget_tokens: 1024 }, max_tokens: 2048 });
+    const stream = sdk.messages.stream({
+      ...hello,
+      thinking: { type: 'enabled', budget_tokens: 1024 },
+      max_tokens: 2048,
+    });
     const final = await stream.finalMessage();
     expect(final.content.map((b) => b.type)).toEqual(['thinking', 'text']);
     expect(final.usage.output_tokens).toBeGreaterThan(1);
@@ -64,7 +67,11 @@ describe('clients work unchanged through the chain', () => {
     const sessionId = randomUUID();
     const req = claudeCodeRequest({ sessionId, key });
     expect(req.body.length).toBeGreaterThan(45_000);
-    const res = await fetch(`${chain.gatewayUrl}/v1/messages?beta=true`, { method: 'POST', headers: { ...req.headers, cookie: 'session=should-not-travel' }, body: req.body });
+    const res = await fetch(`${chain.gatewayUrl}/v1/messages?beta=true`, {
+      method: 'POST',
+      headers: { ...req.headers, cookie: 'session=should-not-travel' },
+      body: req.body,
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/event-stream');
     const text = await res.text();
@@ -76,7 +83,9 @@ describe('clients work unchanged through the chain', () => {
     expect(seen.sessionId).toBe(sessionId);
     expect(seen.headers['user-agent']).toBe('claude-cli/2.1.0 (external, cli)');
     expect(seen.headers['x-app']).toBe('cli');
-    expect(seen.betas).toEqual(expect.arrayContaining(['claude-code-20250219', 'interleaved-thinking-2025-05-14', 'oauth-2025-04-20']));
+    expect(seen.betas).toEqual(
+      expect.arrayContaining(['claude-code-20250219', 'interleaved-thinking-2025-05-14', 'oauth-2025-04-20']),
+    );
     // The client's credentials and cookies never reach Anthropic: only the account's own token does.
     expect(seen.headers.authorization).not.toContain(key);
     expect(seen.headers.cookie).toBeUndefined();
@@ -89,13 +98,15 @@ describe('stickiness', () => {
   it('keeps one session on one node, spreads sessions, and returns after a drain and resume', async () => {
     const { key } = await chain.createKey();
     const session = randomUUID();
-    for (let i = 0; i < 20; i++) expect((await post('/v1/messages', key, hello, { 'x-claude-code-session-id': session })).status).toBe(200);
+    for (let i = 0; i < 20; i++)
+      expect((await post('/v1/messages', key, hello, { 'x-claude-code-session-id': session })).status).toBe(200);
     const served = new Set(accountsServing());
     expect(served.size).toBe(1);
     const home = [...served][0]!;
 
     chain.fake.reset();
-    for (let i = 0; i < 12; i++) expect((await post('/v1/messages', key, hello, { 'x-claude-code-session-id': randomUUID() })).status).toBe(200);
+    for (let i = 0; i < 12; i++)
+      expect((await post('/v1/messages', key, hello, { 'x-claude-code-session-id': randomUUID() })).status).toBe(200);
     expect(new Set(accountsServing()).size).toBe(2);
 
     const homeNode = Object.entries(chain.nodes).find(([, n]) => n.accountId === home)![0];
@@ -157,7 +168,11 @@ describe('failover', () => {
     const server = createServer((_req, res) => res.writeHead(500).end());
     const dialled = await dialGateway(chain.gatewayUrl, { nodeId: 'node-dead', token, server, connectionStatus: 503 });
     if (!dialled.ok) throw new Error(`node-dead was refused: ${dialled.status}`);
-    await waitFor(async () => ((await (await chain.admin('GET', '/nodes')).json()) as { nodes: { nodeId: string }[] }).nodes.some((n) => n.nodeId === 'node-dead'));
+    await waitFor(async () =>
+      ((await (await chain.admin('GET', '/nodes')).json()) as { nodes: { nodeId: string }[] }).nodes.some(
+        (n) => n.nodeId === 'node-dead',
+      ),
+    );
     // The conversation's home is the dead node, so it is tried first.
     const session = randomUUID();
     const hash = sessionKeyOf(id, { 'x-claude-code-session-id': session }, {}).key;
@@ -166,12 +181,21 @@ describe('failover', () => {
     expect(res.status).toBe(200);
     await res.text();
     expect(accountsServing().length).toBe(1);
-    const logged = () => chain.gateway.output().split('\n').filter((l) => l.includes('"failovers":1') && l.includes('"status":200'));
+    const logged = () =>
+      chain.gateway
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"failovers":1') && l.includes('"status":200'));
     await waitFor(() => Promise.resolve(logged().length > 0));
     expect(JSON.parse(logged()[0]!)).toMatchObject({ message: 'request', failovers: 1, status: 200, sticky: 'hit' });
     await dialled.peer.close();
     await chain.admin('DELETE', '/nodes/node-dead');
-    await waitFor(async () => !((await (await chain.admin('GET', '/nodes')).json()) as { nodes: { nodeId: string }[] }).nodes.some((n) => n.nodeId === 'node-dead'));
+    await waitFor(
+      async () =>
+        !((await (await chain.admin('GET', '/nodes')).json()) as { nodes: { nodeId: string }[] }).nodes.some(
+          (n) => n.nodeId === 'node-dead',
+        ),
+    );
   });
 
   it('a stream that breaks mid-way ends with a terminal error event, not a silent truncation', async () => {
@@ -210,7 +234,10 @@ describe('limits and errors', () => {
       chain.fake.setTiming({ deltaIntervalMs: 0, textDeltas: 3 });
     }
     const budget = await chain.createKey({ dailyTokenBudget: 100 });
-    await store.hincrby(createKeyspace(chain.prefix).usage('key', budget.id, utcDay(Date.now())), { inputTokens: 80, outputTokens: 30 });
+    await store.hincrby(createKeyspace(chain.prefix).usage('key', budget.id, utcDay(Date.now())), {
+      inputTokens: 80,
+      outputTokens: 30,
+    });
     await waitFor(async () => (await post('/v1/messages', budget.key, hello)).status === 429);
 
     const models = await chain.createKey({ allowedModels: ['claude-haiku-*'] });
@@ -232,7 +259,11 @@ describe('limits and errors', () => {
   it('answers bad input in the envelope: 401, 413 before any upstream traffic, malformed JSON, unknown routes', async () => {
     const { key } = await chain.createKey();
     for (const bad of [undefined, 'sy-not-a-key', key.slice(0, -1) + (key.endsWith('A') ? 'B' : 'A')]) {
-      const res = await fetch(`${chain.gatewayUrl}/v1/messages`, { method: 'POST', headers: bad ? { 'x-api-key': bad } : {}, body: JSON.stringify(hello) });
+      const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
+        method: 'POST',
+        headers: bad ? { 'x-api-key': bad } : {},
+        body: JSON.stringify(hello),
+      });
       expect(res.status).toBe(401);
       expect(res.headers.get('request-id')).toMatch(/^req_/);
       expect(((await res.json()) as { error: { type: string } }).error.type).toBe('authentication_error');
@@ -253,7 +284,9 @@ describe('limits and errors', () => {
     const count = await post('/v1/messages/count_tokens', key, { model: hello.model, messages: hello.messages });
     expect(count.status).toBe(200);
     expect(((await count.json()) as { input_tokens: number }).input_tokens).toBeGreaterThan(0);
-    const models = await fetch(`${chain.gatewayUrl}/v1/models?limit=1000`, { headers: { authorization: `Bearer ${key}`, 'anthropic-version': '2023-06-01' } });
+    const models = await fetch(`${chain.gatewayUrl}/v1/models?limit=1000`, {
+      headers: { authorization: `Bearer ${key}`, 'anthropic-version': '2023-06-01' },
+    });
     expect(models.status).toBe(200);
     expect(((await models.json()) as { data: unknown[] }).data.length).toBeGreaterThan(0);
   });
@@ -262,14 +295,18 @@ describe('limits and errors', () => {
 describe('admin API', () => {
   it('requires the admin token and validates bodies', async () => {
     expect((await fetch(`${chain.gatewayUrl}/admin/keys`)).status).toBe(401);
-    expect((await fetch(`${chain.gatewayUrl}/admin/keys`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    expect((await fetch(`${chain.gatewayUrl}/admin/keys`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(
+      401,
+    );
     const bad = await chain.admin('POST', '/keys', { name: '', rpm: -1 });
     expect(bad.status).toBe(400);
     const text = await bad.text();
     expect(text).toMatch(/name/);
     expect(text).toMatch(/rpm/);
     expect((await chain.admin('PATCH', '/keys/does-not-exist', { enabled: false })).status).toBe(404);
-    const nodes = (await (await chain.admin('GET', '/nodes')).json()) as { nodes: { nodeId: string; version: string }[] };
+    const nodes = (await (await chain.admin('GET', '/nodes')).json()) as {
+      nodes: { nodeId: string; version: string }[];
+    };
     expect(nodes.nodes.map((n) => n.nodeId).sort()).toEqual(['node-a', 'node-b']);
   });
 });

@@ -21,15 +21,23 @@ describe('gateway config', () => {
 
   it('drains without a notice by default, and refuses a notice longer than the drain it counts within', () => {
     expect(parseConfig(GatewayConfigSchema, secrets)).toMatchObject({ DRAIN_NOTICE_MS: 0, DRAIN_TIMEOUT_MS: 120_000 });
-    expect(parseConfig(GatewayConfigSchema, { ...secrets, DRAIN_NOTICE_MS: '5000', DRAIN_TIMEOUT_MS: '5000' })).toMatchObject({ DRAIN_NOTICE_MS: 5000 });
-    expect(() => parseConfig(GatewayConfigSchema, { ...secrets, DRAIN_NOTICE_MS: '5001', DRAIN_TIMEOUT_MS: '5000' })).toThrow(/DRAIN_NOTICE_MS: must not exceed DRAIN_TIMEOUT_MS/);
+    expect(
+      parseConfig(GatewayConfigSchema, { ...secrets, DRAIN_NOTICE_MS: '5000', DRAIN_TIMEOUT_MS: '5000' }),
+    ).toMatchObject({ DRAIN_NOTICE_MS: 5000 });
+    expect(() =>
+      parseConfig(GatewayConfigSchema, { ...secrets, DRAIN_NOTICE_MS: '5001', DRAIN_TIMEOUT_MS: '5000' }),
+    ).toThrow(/DRAIN_NOTICE_MS: must not exceed DRAIN_TIMEOUT_MS/);
   });
 
   it('warns of accounting lag past 60 s by default, takes another whole number of seconds, refuses 0 and fractions', () => {
     expect(parseConfig(GatewayConfigSchema, secrets).USAGE_LAG_WARN_SECONDS).toBe(60);
-    expect(parseConfig(GatewayConfigSchema, { ...secrets, USAGE_LAG_WARN_SECONDS: '300' }).USAGE_LAG_WARN_SECONDS).toBe(300);
+    expect(parseConfig(GatewayConfigSchema, { ...secrets, USAGE_LAG_WARN_SECONDS: '300' }).USAGE_LAG_WARN_SECONDS).toBe(
+      300,
+    );
     for (const bad of ['0', '-5', '1.5', 'soon']) {
-      expect(() => parseConfig(GatewayConfigSchema, { ...secrets, USAGE_LAG_WARN_SECONDS: bad })).toThrow(/USAGE_LAG_WARN_SECONDS/);
+      expect(() => parseConfig(GatewayConfigSchema, { ...secrets, USAGE_LAG_WARN_SECONDS: bad })).toThrow(
+        /USAGE_LAG_WARN_SECONDS/,
+      );
     }
   });
 
@@ -38,13 +46,18 @@ describe('gateway config', () => {
       parseConfig(GatewayConfigSchema, { ...secrets, USAGE_BUFFER_MAX: '0', TOKEN_ENCODING: 'o200k base' });
       throw new Error('expected a ConfigError');
     } catch (err) {
-      expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual(['TOKEN_ENCODING', 'USAGE_BUFFER_MAX']);
+      expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual([
+        'TOKEN_ENCODING',
+        'USAGE_BUFFER_MAX',
+      ]);
     }
   });
 
   it('refuses to start without an admin token, or with one shorter than 32 bytes', () => {
     expect(() => parseConfig(GatewayConfigSchema, {})).toThrow(/ADMIN_TOKEN: is required/);
-    expect(() => parseConfig(GatewayConfigSchema, { ...secrets, ADMIN_TOKEN: 'x'.repeat(31) })).toThrow(/ADMIN_TOKEN: must be at least 32 bytes/);
+    expect(() => parseConfig(GatewayConfigSchema, { ...secrets, ADMIN_TOKEN: 'x'.repeat(31) })).toThrow(
+      /ADMIN_TOKEN: must be at least 32 bytes/,
+    );
   });
 
   it('rejects a non-redis REDIS_URL and a bad port together', () => {
@@ -64,7 +77,13 @@ describe('gateway config', () => {
     const config = parseConfig(GatewayConfigSchema, secrets);
     expect(config.GATEWAY_ID).toBe(hostname());
     expect(config.GATEWAY_REPLICA_URL).toBeUndefined();
-    expect(parseConfig(GatewayConfigSchema, { ...secrets, GATEWAY_ID: 'gw-2', GATEWAY_REPLICA_URL: 'https://gw-2.example.com' })).toMatchObject({
+    expect(
+      parseConfig(GatewayConfigSchema, {
+        ...secrets,
+        GATEWAY_ID: 'gw-2',
+        GATEWAY_REPLICA_URL: 'https://gw-2.example.com',
+      }),
+    ).toMatchObject({
       GATEWAY_ID: 'gw-2',
       GATEWAY_REPLICA_URL: 'https://gw-2.example.com',
     });
@@ -72,7 +91,10 @@ describe('gateway config', () => {
       parseConfig(GatewayConfigSchema, { ...secrets, GATEWAY_ID: 'gw 2,gw-3', GATEWAY_REPLICA_URL: 'gw-2:8080' });
       throw new Error('expected a ConfigError');
     } catch (err) {
-      expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual(['GATEWAY_ID', 'GATEWAY_REPLICA_URL']);
+      expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual([
+        'GATEWAY_ID',
+        'GATEWAY_REPLICA_URL',
+      ]);
     }
   });
 
@@ -96,7 +118,11 @@ describe('gateway config', () => {
     });
 
     it('parses a JSON object of names to model ids once, into a map', () => {
-      const aliases = loadGatewayConfig({ ...secrets, MODEL_ALIASES: ' {"gpt-4o": "claude-sonnet-4-5", "gpt-4o-mini":"claude-haiku-4-5", "o3:high":"claude-opus-4-1"} ' }).MODEL_ALIASES;
+      const aliases = loadGatewayConfig({
+        ...secrets,
+        MODEL_ALIASES:
+          ' {"gpt-4o": "claude-sonnet-4-5", "gpt-4o-mini":"claude-haiku-4-5", "o3:high":"claude-opus-4-1"} ',
+      }).MODEL_ALIASES;
       expect([...aliases]).toEqual([
         ['gpt-4o', 'claude-sonnet-4-5'],
         ['gpt-4o-mini', 'claude-haiku-4-5'],
@@ -104,7 +130,12 @@ describe('gateway config', () => {
       ]);
       expect(loadGatewayConfig({ ...secrets, MODEL_ALIASES: '{}' }).MODEL_ALIASES.size).toBe(0);
       // A name that is also an Object.prototype key is just a name.
-      expect(loadGatewayConfig({ ...secrets, MODEL_ALIASES: '{"__proto__":"claude-sonnet-4-5","toString":"claude-haiku-4-5"}' }).MODEL_ALIASES).toEqual(
+      expect(
+        loadGatewayConfig({
+          ...secrets,
+          MODEL_ALIASES: '{"__proto__":"claude-sonnet-4-5","toString":"claude-haiku-4-5"}',
+        }).MODEL_ALIASES,
+      ).toEqual(
         new Map([
           ['__proto__', 'claude-sonnet-4-5'],
           ['toString', 'claude-haiku-4-5'],
@@ -115,7 +146,9 @@ describe('gateway config', () => {
     it('refuses invalid JSON, naming the variable and what is wrong', () => {
       const [problem, ...more] = problems({ MODEL_ALIASES: '{gpt-4o: claude-sonnet-4-5}' });
       expect(more).toEqual([]);
-      expect(problem).toMatch(/^MODEL_ALIASES: is not valid JSON \(.+\): it must be a JSON object of model names to Claude model ids \(e\.g\. \{"gpt-4o":"claude-sonnet-4-5"/);
+      expect(problem).toMatch(
+        /^MODEL_ALIASES: is not valid JSON \(.+\): it must be a JSON object of model names to Claude model ids \(e\.g\. \{"gpt-4o":"claude-sonnet-4-5"/,
+      );
     });
 
     it.each([
@@ -124,11 +157,19 @@ describe('gateway config', () => {
       ['null', 'null'],
       ['a number', '4'],
     ])('refuses JSON that is %s rather than an object', (kind, value) => {
-      expect(problems({ MODEL_ALIASES: value })).toEqual([expect.stringMatching(new RegExp(`^MODEL_ALIASES: must be a JSON object of model names to Claude model ids \\(got ${kind}\\)`))]);
+      expect(problems({ MODEL_ALIASES: value })).toEqual([
+        expect.stringMatching(
+          new RegExp(`^MODEL_ALIASES: must be a JSON object of model names to Claude model ids \\(got ${kind}\\)`),
+        ),
+      ]);
     });
 
     it('refuses every alias that does not map to a non-empty string, each by name, alongside other problems', () => {
-      const found = problems({ MODEL_ALIASES: '{"gpt-4o":"claude-sonnet-4-5","a":1,"b":"","c":null,"d":["claude-haiku-4-5"],"e":{"id":"x"},"f":"  "}', PORT: '70000' });
+      const found = problems({
+        MODEL_ALIASES:
+          '{"gpt-4o":"claude-sonnet-4-5","a":1,"b":"","c":null,"d":["claude-haiku-4-5"],"e":{"id":"x"},"f":"  "}',
+        PORT: '70000',
+      });
       expect(found.filter((p) => p.startsWith('PORT: '))).toHaveLength(1);
       expect(found.filter((p) => !p.startsWith('PORT: ')).map((p) => p.replace(/ \(e\.g\. .*$/, ''))).toEqual([
         'MODEL_ALIASES: alias "a" must map to a non-empty string (a Claude model id), got a number',
@@ -142,8 +183,13 @@ describe('gateway config', () => {
   });
 
   it('pings tunnels on the protocol timing unless overridden', () => {
-    expect(parseConfig(GatewayConfigSchema, secrets)).toMatchObject({ TUNNEL_PING_INTERVAL_MS: PING_INTERVAL_MS, TUNNEL_PING_TIMEOUT_MS: PING_TIMEOUT_MS });
-    expect(parseConfig(GatewayConfigSchema, { ...secrets, TUNNEL_PING_INTERVAL_MS: '200', TUNNEL_PING_TIMEOUT_MS: '500' })).toMatchObject({
+    expect(parseConfig(GatewayConfigSchema, secrets)).toMatchObject({
+      TUNNEL_PING_INTERVAL_MS: PING_INTERVAL_MS,
+      TUNNEL_PING_TIMEOUT_MS: PING_TIMEOUT_MS,
+    });
+    expect(
+      parseConfig(GatewayConfigSchema, { ...secrets, TUNNEL_PING_INTERVAL_MS: '200', TUNNEL_PING_TIMEOUT_MS: '500' }),
+    ).toMatchObject({
       TUNNEL_PING_INTERVAL_MS: 200,
       TUNNEL_PING_TIMEOUT_MS: 500,
     });

@@ -40,7 +40,10 @@ const ModelAliasesSchema = withHint(
       try {
         parsed = JSON.parse(raw);
       } catch (err) {
-        ctx.addIssue({ code: 'custom', message: `is not valid JSON (${err instanceof SyntaxError ? err.message : 'unreadable'}): it ${MODEL_ALIASES_SHAPE}` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `is not valid JSON (${err instanceof SyntaxError ? err.message : 'unreadable'}): it ${MODEL_ALIASES_SHAPE}`,
+        });
         return z.NEVER;
       }
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
@@ -50,7 +53,11 @@ const ModelAliasesSchema = withHint(
       const aliases = new Map<string, string>();
       for (const [name, target] of Object.entries(parsed)) {
         if (typeof target === 'string' && target.trim() !== '') aliases.set(name, target);
-        else ctx.addIssue({ code: 'custom', message: `alias ${JSON.stringify(name)} must map to a non-empty string (a Claude model id), got ${jsonKind(target)}` });
+        else
+          ctx.addIssue({
+            code: 'custom',
+            message: `alias ${JSON.stringify(name)} must map to a non-empty string (a Claude model id), got ${jsonKind(target)}`,
+          });
       }
       return aliases;
     })
@@ -61,8 +68,14 @@ const ModelAliasesSchema = withHint(
 /** The gateway's environment. Secrets have no defaults: the gateway refuses to start without them. */
 export const GatewayConfigSchema = z
   .object({
-    REDIS_URL: withHint(url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'), 'e.g. redis://127.0.0.1:6379, or rediss://:password@host:6380 for TLS'),
-    REDIS_PREFIX: z.string().regex(REDIS_PREFIX_PATTERN, 'must be letters, digits, _ . - : and end with a single ":"').default('sy:'),
+    REDIS_URL: withHint(
+      url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+      'e.g. redis://127.0.0.1:6379, or rediss://:password@host:6380 for TLS',
+    ),
+    REDIS_PREFIX: z
+      .string()
+      .regex(REDIS_PREFIX_PATTERN, 'must be letters, digits, _ . - : and end with a single ":"')
+      .default('sy:'),
     HOST: z.string().default('0.0.0.0'),
     PORT: port(8080),
     /** Full admin rights: every admin API call. */
@@ -91,7 +104,10 @@ export const GatewayConfigSchema = z
      * Defaults to the host name (a container's id under compose).
      */
     GATEWAY_ID: withHint(
-      z.string().regex(REPLICA_ID_RE, 'must be 1-64 letters, digits, _ . -').default(() => hostname()),
+      z
+        .string()
+        .regex(REPLICA_ID_RE, 'must be 1-64 letters, digits, _ . -')
+        .default(() => hostname()),
       'e.g. gateway-1; set it when the host name is not a valid id (1-64 letters, digits, _ . -)',
     ),
     /** Where nodes can dial this replica directly (skipping the edge); unset: through GATEWAY_URL with the replica header. */
@@ -129,7 +145,9 @@ export const GatewayConfigSchema = z
      * The usage worker's tokeniser encoding: block counts are kept per encoding, so it must match the
      * worker's. js-tiktoken 1.0.21's names, listed here because the gateway never imports js-tiktoken.
      */
-    TOKEN_ENCODING: z.enum(['gpt2', 'r50k_base', 'p50k_base', 'p50k_edit', 'cl100k_base', 'o200k_base']).default('o200k_base'),
+    TOKEN_ENCODING: z
+      .enum(['gpt2', 'r50k_base', 'p50k_base', 'p50k_edit', 'cl100k_base', 'o200k_base'])
+      .default('o200k_base'),
     GIT_SHA: z.string().default('unknown'),
     /**
      * Bearer token for GET /metrics; never an admin token. On the main port /metrics is off without it; on
@@ -148,28 +166,67 @@ export const GatewayConfigSchema = z
   })
   .superRefine((c, ctx) => {
     if (c.DRAIN_NOTICE_MS > c.DRAIN_TIMEOUT_MS) {
-      ctx.addIssue({ code: 'custom', path: ['DRAIN_NOTICE_MS'], message: 'must not exceed DRAIN_TIMEOUT_MS (the notice counts within the drain)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DRAIN_NOTICE_MS'],
+        message: 'must not exceed DRAIN_TIMEOUT_MS (the notice counts within the drain)',
+      });
     }
     if (c.ADMIN_READ_TOKEN !== undefined && c.ADMIN_READ_TOKEN === c.ADMIN_TOKEN) {
-      ctx.addIssue({ code: 'custom', path: ['ADMIN_READ_TOKEN'], message: 'must differ from ADMIN_TOKEN (a read-only token that is also the admin token is no role)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ADMIN_READ_TOKEN'],
+        message: 'must differ from ADMIN_TOKEN (a read-only token that is also the admin token is no role)',
+      });
     }
-    if (c.METRICS_TOKEN !== undefined && (c.METRICS_TOKEN === c.ADMIN_TOKEN || c.METRICS_TOKEN === c.ADMIN_READ_TOKEN)) {
-      ctx.addIssue({ code: 'custom', path: ['METRICS_TOKEN'], message: 'must differ from ADMIN_TOKEN and ADMIN_READ_TOKEN (a scraper holds no admin rights)' });
+    if (
+      c.METRICS_TOKEN !== undefined &&
+      (c.METRICS_TOKEN === c.ADMIN_TOKEN || c.METRICS_TOKEN === c.ADMIN_READ_TOKEN)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['METRICS_TOKEN'],
+        message: 'must differ from ADMIN_TOKEN and ADMIN_READ_TOKEN (a scraper holds no admin rights)',
+      });
     }
-    if (c.ADMIN_PORT !== undefined && c.ADMIN_PORT !== 0 && (c.ADMIN_PORT === c.PORT || c.ADMIN_PORT === c.METRICS_PORT)) {
-      ctx.addIssue({ code: 'custom', path: ['ADMIN_PORT'], message: 'must differ from PORT and METRICS_PORT (unset it to serve the admin plane on the main port)' });
+    if (
+      c.ADMIN_PORT !== undefined &&
+      c.ADMIN_PORT !== 0 &&
+      (c.ADMIN_PORT === c.PORT || c.ADMIN_PORT === c.METRICS_PORT)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ADMIN_PORT'],
+        message: 'must differ from PORT and METRICS_PORT (unset it to serve the admin plane on the main port)',
+      });
     }
     if (c.MAX_INFLIGHT_BODY_BYTES < c.MAX_BODY_BYTES) {
-      ctx.addIssue({ code: 'custom', path: ['MAX_INFLIGHT_BODY_BYTES'], message: 'must be at least MAX_BODY_BYTES (else a body of the largest size could never be held)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MAX_INFLIGHT_BODY_BYTES'],
+        message: 'must be at least MAX_BODY_BYTES (else a body of the largest size could never be held)',
+      });
     }
     if (c.HEADERS_TIMEOUT_MS > c.REQUEST_TIMEOUT_MS) {
-      ctx.addIssue({ code: 'custom', path: ['HEADERS_TIMEOUT_MS'], message: 'must not exceed REQUEST_TIMEOUT_MS (the headers are part of the request)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['HEADERS_TIMEOUT_MS'],
+        message: 'must not exceed REQUEST_TIMEOUT_MS (the headers are part of the request)',
+      });
     }
     if (c.ADMIN_PORT === 0) {
-      ctx.addIssue({ code: 'custom', path: ['ADMIN_PORT'], message: 'must be a port (unset it to serve the admin plane on the main port)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ADMIN_PORT'],
+        message: 'must be a port (unset it to serve the admin plane on the main port)',
+      });
     }
     if (c.METRICS_PORT !== undefined && c.METRICS_PORT !== 0 && c.METRICS_PORT === c.PORT) {
-      ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'must differ from PORT (unset it to serve /metrics on the main port)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['METRICS_PORT'],
+        message: 'must differ from PORT (unset it to serve /metrics on the main port)',
+      });
     }
   });
 /** The environment as the schema parses it (MODEL_ALIASES undefined when unset). */

@@ -24,7 +24,11 @@ beforeAll(async () => {
     nodeIds: ['node-a'],
     adminListener: true,
     // No METRICS_TOKEN: nothing else may stand in for it.
-    gatewayEnv: { ADMIN_READ_TOKEN: READ_TOKEN, MAX_INFLIGHT_BODY_BYTES: String(INFLIGHT_BODY_BYTES), METRICS_TOKEN: '' },
+    gatewayEnv: {
+      ADMIN_READ_TOKEN: READ_TOKEN,
+      MAX_INFLIGHT_BODY_BYTES: String(INFLIGHT_BODY_BYTES),
+      METRICS_TOKEN: '',
+    },
   });
   await chain.waitReady();
   conn = new Redis(testRedisUrl());
@@ -37,7 +41,12 @@ afterAll(async () => {
 const gw = () => chain.gateways[0]!;
 
 function messagesBody(extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: `hi ${randomBytes(4).toString('hex')}` }], ...extra });
+  return JSON.stringify({
+    model: MODEL,
+    max_tokens: 16,
+    messages: [{ role: 'user', content: `hi ${randomBytes(4).toString('hex')}` }],
+    ...extra,
+  });
 }
 
 async function post(key: string, body: string, headers: Record<string, string> = {}): Promise<Response> {
@@ -63,7 +72,11 @@ function logged(msg: string): Record<string, unknown>[] {
     });
 }
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const got = await probe();
@@ -77,7 +90,11 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
  * Sends a request by hand: the head, then `bodyBytes` of body in 64 KiB writes while reading the answer, and
  * stops writing once the status line is in (or the gateway closes). Resolves with the answer's head.
  */
-function upload(path: string, headers: Record<string, string>, bodyBytes: number): Promise<{ status: number; head: string; sentBytes: number }> {
+function upload(
+  path: string,
+  headers: Record<string, string>,
+  bodyBytes: number,
+): Promise<{ status: number; head: string; sentBytes: number }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(gw().port, '127.0.0.1');
     let received = '';
@@ -102,7 +119,14 @@ function upload(path: string, headers: Record<string, string>, bodyBytes: number
       if (!answered) finish();
     });
     socket.on('connect', () => {
-      const head = [`POST ${path} HTTP/1.1`, 'host: 127.0.0.1', `content-length: ${bodyBytes}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
+      const head = [
+        `POST ${path} HTTP/1.1`,
+        'host: 127.0.0.1',
+        `content-length: ${bodyBytes}`,
+        ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+        '',
+        '',
+      ].join('\r\n');
       socket.write(head);
       const pump = (): void => {
         while (!answered && sent < bodyBytes && !socket.destroyed) {
@@ -122,18 +146,31 @@ function upload(path: string, headers: Record<string, string>, bodyBytes: number
 describe('limits before bytes', () => {
   it('refuses an over-budget key before reading its 1 MB upload: the gateway had read a few KiB when it answered 429', async () => {
     const { key, id } = await chain.createKey({ dailyTokenBudget: 100 });
-    await conn.hset(createKeyspace(chain.prefix).usage('key', id, utcDay(Date.now())), { inputTokens: 80, outputTokens: 40 });
+    await conn.hset(createKeyspace(chain.prefix).usage('key', id, utcDay(Date.now())), {
+      inputTokens: 80,
+      outputTokens: 40,
+    });
     // The gateway reads the key's totals in the background when it first sees the key: a bodiless request shows when.
     await until('the budget to be known', async () => {
-      const res = await fetch(`${chain.gatewayUrl}/v1/models`, { headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01' } });
+      const res = await fetch(`${chain.gatewayUrl}/v1/models`, {
+        headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01' },
+      });
       await res.arrayBuffer();
       return res.status === 429 ? true : undefined;
     });
 
     const size = 1024 * 1024;
-    const answer = await upload('/v1/messages', { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, size);
+    const answer = await upload(
+      '/v1/messages',
+      { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      size,
+    );
     expect(answer.status).toBe(429);
-    const refusal = await until('the refusal line', () => logged('request refused').find((l) => l.keyId === id && l.errorCode === 'budget_exhausted' && l.route === 'messages'));
+    const refusal = await until('the refusal line', () =>
+      logged('request refused').find(
+        (l) => l.keyId === id && l.errorCode === 'budget_exhausted' && l.route === 'messages',
+      ),
+    );
     expect(refusal.bodyRead).toBe(false);
     // The socket's own counter when the answer was written: the head plus what one read brought along.
     expect(refusal.socketBytesRead).toBeLessThan(128 * 1024);
@@ -141,7 +178,11 @@ describe('limits before bytes', () => {
 });
 
 /** Sends a request head with `expect: 100-continue` and resolves with the first status line the gateway answers. */
-function firstAnswerToExpect(key: string, body: string, extra: string[] = []): Promise<{ first: string; socket: net.Socket; received: () => string }> {
+function firstAnswerToExpect(
+  key: string,
+  body: string,
+  extra: string[] = [],
+): Promise<{ first: string; socket: net.Socket; received: () => string }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(gw().port, '127.0.0.1');
     let received = '';
@@ -149,7 +190,8 @@ function firstAnswerToExpect(key: string, body: string, extra: string[] = []): P
     socket.on('data', (d: Buffer) => {
       const before = received;
       received += d.toString('latin1');
-      if (before === '' && received.includes('\r\n')) resolve({ first: received.slice(0, received.indexOf('\r\n')), socket, received: () => received });
+      if (before === '' && received.includes('\r\n'))
+        resolve({ first: received.slice(0, received.indexOf('\r\n')), socket, received: () => received });
     });
     socket.on('connect', () => {
       socket.write(
@@ -198,7 +240,9 @@ describe('bounded memory', () => {
     const pid = gw().svc.proc.pid!;
     const before = vmHwmBytes(pid);
     // One 8 MB prompt of text: a body the gateway must read whole and parse.
-    const big = Buffer.from(messagesBody({ messages: [{ role: 'user', content: 'lorem ipsum '.repeat(8 * 1024 * 1024 / 12) }] }));
+    const big = Buffer.from(
+      messagesBody({ messages: [{ role: 'user', content: 'lorem ipsum '.repeat((8 * 1024 * 1024) / 12) }] }),
+    );
     const uploads = Array.from({ length: 50 }, () =>
       fetch(`${chain.gatewayUrl}/v1/messages`, {
         method: 'POST',
@@ -249,7 +293,10 @@ describe('one reading of a body', () => {
   it('refuses a body that names two models, whatever the key allows', async () => {
     const { key } = await chain.createKey({ allowedModels: ['claude-haiku-4-5'] });
     const before = chain.fake.requests.length;
-    const res = await post(key, `{"model":"claude-opus-4-1","max_tokens":16,"messages":[{"role":"user","content":"hi"}],"model":"claude-haiku-4-5"}`);
+    const res = await post(
+      key,
+      `{"model":"claude-opus-4-1","max_tokens":16,"messages":[{"role":"user","content":"hi"}],"model":"claude-haiku-4-5"}`,
+    );
     expect(res.status).toBe(400);
     const answer = (await res.json()) as { error: { type: string; message: string } };
     expect(answer.error.type).toBe('invalid_request_error');
@@ -275,14 +322,17 @@ describe('header hygiene', () => {
     await res.arrayBuffer();
     const seen = chain.fake.requests.find((r) => r.headers['x-test-marker'] === marker);
     expect(seen).toBeDefined();
-    for (const name of ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'forwarded', 'x-real-ip', 'via']) expect(seen?.headers[name]).toBeUndefined();
+    for (const name of ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'forwarded', 'x-real-ip', 'via'])
+      expect(seen?.headers[name]).toBeUndefined();
     expect(JSON.stringify(seen?.headers)).not.toContain('203.0.113.7');
   });
 
   it('refuses an anthropic-beta outside the key list with 403 naming it, and passes a listed one', async () => {
     const { key } = await chain.createKey({ allowedBetas: ['interleaved-thinking-2025-05-14'] });
     const before = chain.fake.requests.length;
-    const refused = await post(key, messagesBody(), { 'anthropic-beta': 'interleaved-thinking-2025-05-14,context-1m-2025-08-07' });
+    const refused = await post(key, messagesBody(), {
+      'anthropic-beta': 'interleaved-thinking-2025-05-14,context-1m-2025-08-07',
+    });
     expect(refused.status).toBe(403);
     const answer = (await refused.json()) as { error: { type: string; message: string } };
     expect(answer.error.type).toBe('permission_error');
@@ -290,10 +340,15 @@ describe('header hygiene', () => {
     expect(chain.fake.requests.length).toBe(before);
 
     const marker = `sy-${randomBytes(4).toString('hex')}`;
-    const allowed = await post(key, messagesBody(), { 'anthropic-beta': 'interleaved-thinking-2025-05-14', 'x-test-marker': marker });
+    const allowed = await post(key, messagesBody(), {
+      'anthropic-beta': 'interleaved-thinking-2025-05-14',
+      'x-test-marker': marker,
+    });
     expect(allowed.status).toBe(200);
     await allowed.arrayBuffer();
-    expect(chain.fake.requests.find((r) => r.headers['x-test-marker'] === marker)?.betas).toContain('interleaved-thinking-2025-05-14');
+    expect(chain.fake.requests.find((r) => r.headers['x-test-marker'] === marker)?.betas).toContain(
+      'interleaved-thinking-2025-05-14',
+    );
   });
 });
 
@@ -301,7 +356,11 @@ describe('slow clients', () => {
   // A chain of its own with short limits: a 1 s head, a 2 s request, 8 connections.
   let slow: Chain;
   beforeAll(async () => {
-    slow = await startChain({ redisUrl: testRedisUrl(), nodeIds: ['node-s'], gatewayEnv: { HEADERS_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '2000', MAX_CONNECTIONS: '8' } });
+    slow = await startChain({
+      redisUrl: testRedisUrl(),
+      nodeIds: ['node-s'],
+      gatewayEnv: { HEADERS_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '2000', MAX_CONNECTIONS: '8' },
+    });
     await slow.waitReady();
   });
   afterAll(async () => {
@@ -349,7 +408,10 @@ describe('slow clients', () => {
       const res = await fetch(`${slow.gatewayUrl}/health`).catch(() => undefined);
       return res?.status === 200 ? true : undefined;
     });
-    const lines = slow.gateway.output().split('\n').filter((l) => l.includes('connections refused at MAX_CONNECTIONS'));
+    const lines = slow.gateway
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('connections refused at MAX_CONNECTIONS'));
     expect(lines).toHaveLength(1);
   });
 
@@ -364,13 +426,16 @@ describe('slow clients', () => {
     });
     expect(res.status).toBe(200);
     await res.arrayBuffer();
-    const opened = slow.nodes['node-s']!.svc.output().split('\n').filter((l) => l.includes('"tunnel open"'));
+    const opened = slow.nodes['node-s']!.svc.output()
+      .split('\n')
+      .filter((l) => l.includes('"tunnel open"'));
     expect(opened).toHaveLength(1);
   });
 });
 
 describe('the admin plane apart', () => {
-  const adminGet = (url: string, path: string, token: string) => fetch(`${url}/admin${path}`, { headers: { authorization: `Bearer ${token}` } });
+  const adminGet = (url: string, path: string, token: string) =>
+    fetch(`${url}/admin${path}`, { headers: { authorization: `Bearer ${token}` } });
 
   it('serves /admin and /dashboard on its own listener only; the client listener answers 404 for them', async () => {
     for (const path of ['/admin/keys', '/admin/openapi.json', '/dashboard/']) {
@@ -390,14 +455,17 @@ describe('the admin plane apart', () => {
   });
 
   it('lets the read-only token read everything and write nothing', async () => {
-    for (const path of ['/keys', '/nodes', '/usage']) expect((await adminGet(gw().adminUrl, path, READ_TOKEN)).status).toBe(200);
+    for (const path of ['/keys', '/nodes', '/usage'])
+      expect((await adminGet(gw().adminUrl, path, READ_TOKEN)).status).toBe(200);
     const write = await fetch(`${gw().adminUrl}/admin/keys`, {
       method: 'POST',
       headers: { authorization: `Bearer ${READ_TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'by-reader' }),
     });
     expect(write.status).toBe(403);
-    const keys = (await (await adminGet(gw().adminUrl, '/keys', chain.adminToken)).json()) as { keys: { name: string }[] };
+    const keys = (await (await adminGet(gw().adminUrl, '/keys', chain.adminToken)).json()) as {
+      keys: { name: string }[];
+    };
     expect(keys.keys.some((k) => k.name === 'by-reader')).toBe(false);
   });
 
@@ -412,7 +480,9 @@ describe('the admin plane apart', () => {
     const locked = await adminGet(gw().adminUrl, '/keys', chain.adminToken);
     expect(locked.status).toBe(429);
     expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
-    await until('the throttle line', () => (logged('admin authentication failures').length > before ? true : undefined));
+    await until('the throttle line', () =>
+      logged('admin authentication failures').length > before ? true : undefined,
+    );
     expect(logged('admin authentication failures').length).toBe(before + 1);
   });
 });

@@ -45,7 +45,12 @@ it('SIGTERM: the probes say draining at once, the stream in flight completes, th
   const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
     method: 'POST',
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
-    body: JSON.stringify({ model: 'claude-sonnet-4-6', max_tokens: 256, stream: true, messages: [{ role: 'user', content: 'hello' }] }),
+    body: JSON.stringify({
+      model: 'claude-sonnet-4-6',
+      max_tokens: 256,
+      stream: true,
+      messages: [{ role: 'user', content: 'hello' }],
+    }),
   });
   expect(res.status).toBe(200);
   const reader = res.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
@@ -54,7 +59,10 @@ it('SIGTERM: the probes say draining at once, the stream in flight completes, th
 
   chain.gateway.proc.kill('SIGTERM');
   await chain.gateway.waitForOutput(/"message":"draining"/);
-  expect(await probe('/health')).toEqual({ status: 503, body: { status: 'draining', version: expect.any(String) as unknown, gitSha: GIT_SHA } });
+  expect(await probe('/health')).toEqual({
+    status: 503,
+    body: { status: 'draining', version: expect.any(String) as unknown, gitSha: GIT_SHA },
+  });
   expect(await probe('/ready')).toMatchObject({ status: 503, body: { status: 'draining' } });
 
   // After the notice the listener is closed: a new connection is refused (the edge retries it on the other replica).
@@ -67,7 +75,15 @@ it('SIGTERM: the probes say draining at once, the stream in flight completes, th
   for (let r = await reader.read(); !r.done; r = await reader.read()) text += decoder.decode(r.value, { stream: true });
   // Intact: every event whole, the answer to its end.
   const events = text.trimEnd().split('\n\n');
-  for (const event of events) expect(JSON.parse(event.split('\n').find((l) => l.startsWith('data: '))!.slice(6))).toHaveProperty('type');
+  for (const event of events)
+    expect(
+      JSON.parse(
+        event
+          .split('\n')
+          .find((l) => l.startsWith('data: '))!
+          .slice(6),
+      ),
+    ).toHaveProperty('type');
   expect(events.filter((e) => e.startsWith('event: content_block_delta')).length).toBeGreaterThan(10);
   expect(text).toContain('"stop_reason":"end_turn"');
   expect(events.at(-1)).toBe('event: message_stop\ndata: {"type":"message_stop"}');

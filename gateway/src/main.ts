@@ -58,7 +58,11 @@ const VERSION = readPackageVersion(fileURLToPath(new URL('../package.json', impo
 function connectRedis(config: GatewayConfig, log: Logger): { store: SharedStore; connected: Promise<void> } {
   // No offline queue: while Redis is away, commands fail at once and every caller falls back to its
   // local state, so no request waits on a reconnect.
-  const client = createIoRedisClient(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'gateway' });
+  const client = createIoRedisClient(config.REDIS_URL, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectionName: 'gateway',
+  });
   let down = false;
   client.on('error', (err: NodeJS.ErrnoException) => {
     if (!down) log.warn('redis unreachable', { errorCode: err.code, reason: err.message });
@@ -77,15 +81,38 @@ function connectRedis(config: GatewayConfig, log: Logger): { store: SharedStore;
  * away, and the job goes to the spool), a BullMQ Queue on it, and the recorder that never lets a
  * request wait on either. The same Queue answers how far the usage worker lags behind.
  */
-function createUsage(config: GatewayConfig, store: SharedStore, keys: Keyspace, log: Logger, now: () => number): { recorder: UsageRecorder; readLag: QueueLagReader } {
-  const connection = createIoRedisClient(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'gateway-usage' });
+function createUsage(
+  config: GatewayConfig,
+  store: SharedStore,
+  keys: Keyspace,
+  log: Logger,
+  now: () => number,
+): { recorder: UsageRecorder; readLag: QueueLagReader } {
+  const connection = createIoRedisClient(config.REDIS_URL, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectionName: 'gateway-usage',
+  });
   // The store's connection already logs the outage; this one only must not crash the process.
   connection.on('error', () => undefined);
   const queue = new Queue(JobCatalog.usage.queue, { connection, prefix: queuePrefix(config.REDIS_PREFIX) });
   queue.on('error', () => undefined);
-  const digester = createPromptDigester({ mget: (k) => store.mget(k), keys, encoding: config.TOKEN_ENCODING, known: createKnownHashes(), now: Date.now });
+  const digester = createPromptDigester({
+    mget: (k) => store.mget(k),
+    keys,
+    encoding: config.TOKEN_ENCODING,
+    known: createKnownHashes(),
+    now: Date.now,
+  });
   return {
-    recorder: createUsageRecorder({ queue, connection, digester, spoolDir: config.USAGE_SPOOL_DIR, bufferMax: config.USAGE_BUFFER_MAX, log }),
+    recorder: createUsageRecorder({
+      queue,
+      connection,
+      digester,
+      spoolDir: config.USAGE_SPOOL_DIR,
+      bufferMax: config.USAGE_BUFFER_MAX,
+      log,
+    }),
     readLag: createQueueLagReader({ queue, now }),
   };
 }
@@ -95,7 +122,11 @@ function createUsage(config: GatewayConfig, store: SharedStore, keys: Keyspace, 
  * Redis is away, and the sink keeps the event for a retry), a Queue of 'alerts' on it. The usage worker delivers.
  */
 function createAlertSink(config: GatewayConfig, log: Logger): QueueAlertSink {
-  const connection = createIoRedisClient(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'gateway-alerts' });
+  const connection = createIoRedisClient(config.REDIS_URL, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectionName: 'gateway-alerts',
+  });
   connection.on('error', () => undefined);
   const queue = new Queue(JobCatalog.alert.queue, { connection, prefix: queuePrefix(config.REDIS_PREFIX) });
   queue.on('error', () => undefined);
@@ -115,11 +146,20 @@ async function pingWithin(store: SharedStore, ms: number): Promise<boolean> {
 }
 
 /** The METRICS_PORT listener; a port that cannot be opened turns metrics off with an error line, not the gateway. */
-async function listenForMetrics(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void, port: number, host: string, log: Logger): Promise<http.Server | undefined> {
+async function listenForMetrics(
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+  port: number,
+  host: string,
+  log: Logger,
+): Promise<http.Server | undefined> {
   const server = http.createServer(metricsOnlyListener(handler));
   return new Promise((resolve) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      log.error('metrics listener not started', { port, errorCode: err.code, fix: 'set METRICS_PORT to a free port, or 0 to turn metrics off' });
+      log.error('metrics listener not started', {
+        port,
+        errorCode: err.code,
+        fix: 'set METRICS_PORT to a free port, or 0 to turn metrics off',
+      });
       resolve(undefined);
     });
     server.listen(port, host, () => resolve(server));
@@ -136,7 +176,12 @@ async function listenForMetrics(handler: (req: http.IncomingMessage, res: http.S
  */
 function guardedServer(config: GatewayConfig, listener: http.RequestListener, log: Logger, name: string): http.Server {
   const server = http.createServer(
-    { headersTimeout: config.HEADERS_TIMEOUT_MS, requestTimeout: config.REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000, keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS },
+    {
+      headersTimeout: config.HEADERS_TIMEOUT_MS,
+      requestTimeout: config.REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: 1_000,
+      keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+    },
     listener,
   );
   server.maxConnections = config.MAX_CONNECTIONS;
@@ -145,7 +190,11 @@ function guardedServer(config: GatewayConfig, listener: http.RequestListener, lo
   const report = (): void => {
     flush = undefined;
     if (dropped === 0) return;
-    log.warn('connections refused at MAX_CONNECTIONS', { listener: name, maxConnections: config.MAX_CONNECTIONS, refusedSinceLastLine: dropped });
+    log.warn('connections refused at MAX_CONNECTIONS', {
+      listener: name,
+      maxConnections: config.MAX_CONNECTIONS,
+      refusedSinceLastLine: dropped,
+    });
     dropped = 0;
     // The next line no sooner than a minute from now, with whatever was refused meanwhile.
     flush = setTimeout(report, 60_000).unref();
@@ -159,7 +208,13 @@ function guardedServer(config: GatewayConfig, listener: http.RequestListener, lo
 
 async function listen(server: http.Server, host: string, port: number, variables: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${host}:${port} (${err.code ?? err.message}). Fix: set ${variables} to a free address.`)));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          `cannot listen on ${host}:${port} (${err.code ?? err.message}). Fix: set ${variables} to a free address.`,
+        ),
+      ),
+    );
     server.listen(port, host, resolve);
   });
 }
@@ -181,7 +236,10 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     store,
     keys,
     log,
-    replica: { id: config.GATEWAY_ID, ...(config.GATEWAY_REPLICA_URL === undefined ? {} : { url: config.GATEWAY_REPLICA_URL }) },
+    replica: {
+      id: config.GATEWAY_ID,
+      ...(config.GATEWAY_REPLICA_URL === undefined ? {} : { url: config.GATEWAY_REPLICA_URL }),
+    },
     pingIntervalMs: config.TUNNEL_PING_INTERVAL_MS,
     pingTimeoutMs: config.TUNNEL_PING_TIMEOUT_MS,
   });
@@ -189,7 +247,13 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   const sticky = createStickyStore({ store, keys, log });
   // A node that lost only its tunnel to this replica still holds its lease through another: not lost.
   const connectedElsewhere = async (nodeId: string) => ((await store.get(keys.nodeLease(nodeId))) ?? '') !== '';
-  const fleetWatcher = createFleetWatcher({ nodes: () => registry.nodes(), sink: alerts, log, graceMs: config.ALERT_NODE_LOST_GRACE_MS, connectedElsewhere });
+  const fleetWatcher = createFleetWatcher({
+    nodes: () => registry.nodes(),
+    sink: alerts,
+    log,
+    graceMs: config.ALERT_NODE_LOST_GRACE_MS,
+    connectedElsewhere,
+  });
   // Quota foresight: reads the fleet's windows every 10 s (and whenever it is listed); raises fleet_exhaustion.
   const foresight = createForesight({ registry, log, alerts });
   const forwarder = createForwarder({
@@ -204,8 +268,19 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   const lagWatcher = createLagWatcher({ read: readLag, thresholdSeconds: config.USAGE_LAG_WARN_SECONDS, log });
   const stats: GatewayStats = { requestsWithoutThinking: 0 };
   const drain = createDrainTracker();
-  const availableNodes = () => registry.nodes().filter((n) => availabilityOf(n, now(), undefined) === 'available').length;
-  const metrics = createGatewayMetrics({ registry, forwarder, tunnels, stats, usage, queueLag: readLag, now, version: VERSION, gitSha: config.GIT_SHA });
+  const availableNodes = () =>
+    registry.nodes().filter((n) => availabilityOf(n, now(), undefined) === 'available').length;
+  const metrics = createGatewayMetrics({
+    registry,
+    forwarder,
+    tunnels,
+    stats,
+    usage,
+    queueLag: readLag,
+    now,
+    version: VERSION,
+    gitSha: config.GIT_SHA,
+  });
   const exposure = planMetrics({ port: config.METRICS_PORT, token: config.METRICS_TOKEN });
   const metricsHandler =
     exposure.where === 'off'
@@ -241,7 +316,10 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     forwarder,
     maxBodyBytes: config.MAX_BODY_BYTES,
     // One key may hold a quarter of the budget (and always one whole body), so no key holder can take it all.
-    bodyBudget: new BodyBudget(config.MAX_INFLIGHT_BODY_BYTES, Math.max(config.MAX_BODY_BYTES, Math.floor(config.MAX_INFLIGHT_BODY_BYTES / 4))),
+    bodyBudget: new BodyBudget(
+      config.MAX_INFLIGHT_BODY_BYTES,
+      Math.max(config.MAX_BODY_BYTES, Math.floor(config.MAX_INFLIGHT_BODY_BYTES / 4)),
+    ),
     log,
     stats,
     usage,
@@ -258,7 +336,11 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
 
   // The first registry read needs the connection up (no offline queue): wait for it, briefly, so a normal
   // start does not log a failed read; with Redis down the gateway starts anyway and routes once it is back.
-  await withDeadline(connected, 3_000, 'redis connect').catch(() => log.warn('redis not reachable at start; serving from local state until it is', { redis: redactedUrl(config.REDIS_URL) }));
+  await withDeadline(connected, 3_000, 'redis connect').catch(() =>
+    log.warn('redis not reachable at start; serving from local state until it is', {
+      redis: redactedUrl(config.REDIS_URL),
+    }),
+  );
   await usage.start();
   lagWatcher.start();
   limiter.start();
@@ -285,9 +367,14 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     server.emit('request', req, res);
   });
   await listen(server, config.HOST, config.PORT, 'PORT (and HOST)');
-  const adminServer = adminApart ? guardedServer(config, createAdminApp({ adminRouter, log }), log, 'admin') : undefined;
+  const adminServer = adminApart
+    ? guardedServer(config, createAdminApp({ adminRouter, log }), log, 'admin')
+    : undefined;
   if (adminServer) await listen(adminServer, config.ADMIN_HOST, config.ADMIN_PORT ?? 0, 'ADMIN_PORT (and ADMIN_HOST)');
-  const metricsServer = exposure.where === 'own' && metricsHandler ? await listenForMetrics(metricsHandler, exposure.port, config.HOST, log) : undefined;
+  const metricsServer =
+    exposure.where === 'own' && metricsHandler
+      ? await listenForMetrics(metricsHandler, exposure.port, config.HOST, log)
+      : undefined;
   log.info('gateway started', {
     listen: `${config.HOST}:${config.PORT}`,
     admin: adminApart ? `${config.ADMIN_HOST}:${config.ADMIN_PORT ?? ''}` : 'on the main listener',
@@ -296,7 +383,10 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     maxInflightBodyBytes: config.MAX_INFLIGHT_BODY_BYTES,
     redis: redactedUrl(config.REDIS_URL),
     prefix: config.REDIS_PREFIX,
-    metrics: exposure.where === 'own' && metricsServer === undefined ? 'off (its port could not be opened)' : describeMetrics(exposure, config.HOST, config.PORT),
+    metrics:
+      exposure.where === 'own' && metricsServer === undefined
+        ? 'off (its port could not be opened)'
+        : describeMetrics(exposure, config.HOST, config.PORT),
     maxBodyBytes: config.MAX_BODY_BYTES,
     usageSpool: config.USAGE_SPOOL_DIR,
     usageLagWarnSeconds: config.USAGE_LAG_WARN_SECONDS,
@@ -320,7 +410,12 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     tunnels.drain();
     // Its nodes leave this replica now: that is no loss of theirs.
     fleetWatcher.stop();
-    log.info('draining', { signal, inFlight: drain.inFlight, noticeMs: config.DRAIN_NOTICE_MS, timeoutMs: config.DRAIN_TIMEOUT_MS });
+    log.info('draining', {
+      signal,
+      inFlight: drain.inFlight,
+      noticeMs: config.DRAIN_NOTICE_MS,
+      timeoutMs: config.DRAIN_TIMEOUT_MS,
+    });
     if (config.DRAIN_NOTICE_MS > 0) await new Promise((r) => setTimeout(r, config.DRAIN_NOTICE_MS));
     // 2. No new connections; the requests in flight finish (idle keep-alive sockets do not hold the exit up).
     server.close();

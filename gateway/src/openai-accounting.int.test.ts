@@ -53,14 +53,27 @@ test('a multi-turn OpenAI conversation stays on one account and is counted exact
   const before: UsageTotals = chain.fake.usageTotals();
   const seenBefore = chain.fake.requests.length;
 
-  const history: ChatCompletionMessageParam[] = [{ role: 'system', content: 'You plan shunting moves in a freight yard. Answer in one sentence.' }];
+  const history: ChatCompletionMessageParam[] = [
+    { role: 'system', content: 'You plan shunting moves in a freight yard. Answer in one sentence.' },
+  ];
   for (let turn = 1; turn <= TURNS; turn++) {
-    history.push({ role: 'user', content: `Turn ${turn}: which siding takes the ${turn % 2 === 0 ? 'grain' : 'coal'} wagons of train ${turn * 41}?` });
+    history.push({
+      role: 'user',
+      content: `Turn ${turn}: which siding takes the ${turn % 2 === 0 ? 'grain' : 'coal'} wagons of train ${turn * 41}?`,
+    });
     let answer: string;
     if (STREAMED.has(turn)) {
-      answer = await streamedText(await client.chat.completions.create({ model: MODEL, messages: history, stream: true, stream_options: { include_usage: true } }));
+      answer = await streamedText(
+        await client.chat.completions.create({
+          model: MODEL,
+          messages: history,
+          stream: true,
+          stream_options: { include_usage: true },
+        }),
+      );
     } else {
-      answer = (await client.chat.completions.create({ model: MODEL, messages: history })).choices[0]?.message.content ?? '';
+      answer =
+        (await client.chat.completions.create({ model: MODEL, messages: history })).choices[0]?.message.content ?? '';
     }
     expect(answer.length).toBeGreaterThan(0);
     history.push({ role: 'assistant', content: answer });
@@ -70,7 +83,11 @@ test('a multi-turn OpenAI conversation stays on one account and is counted exact
   const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
     method: 'POST',
     headers: { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
-    body: JSON.stringify({ model: MODEL, max_tokens: 256, messages: [{ role: 'user', content: 'And in the Messages format?' }] }),
+    body: JSON.stringify({
+      model: MODEL,
+      max_tokens: 256,
+      messages: [{ role: 'user', content: 'And in the Messages format?' }],
+    }),
   });
   expect(res.status).toBe(200);
   await res.text();
@@ -109,10 +126,17 @@ test('a multi-turn OpenAI conversation stays on one account and is counted exact
   expect(recent.map((r) => r.route).sort()).toEqual([...Array<string>(TURNS).fill('chat_completions'), 'messages']);
 
   // The gateway's request metrics carry the route too.
-  const metrics = await (await fetch(`${chain.gatewayUrl}/metrics`, { headers: { authorization: `Bearer ${chain.metricsToken}` } })).text();
+  const metrics = await (
+    await fetch(`${chain.gatewayUrl}/metrics`, { headers: { authorization: `Bearer ${chain.metricsToken}` } })
+  ).text();
   const counted = metrics
     .split('\n')
-    .filter((line) => line.startsWith('switchyard_gateway_requests_total{') && line.includes('route="chat_completions"') && line.includes('status="200"'))
+    .filter(
+      (line) =>
+        line.startsWith('switchyard_gateway_requests_total{') &&
+        line.includes('route="chat_completions"') &&
+        line.includes('status="200"'),
+    )
     .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
   expect(counted).toBe(TURNS);
 });

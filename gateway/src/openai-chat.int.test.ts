@@ -6,7 +6,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Anthropic } from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import type { ChatCompletionChunk, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
+import type {
+  ChatCompletionChunk,
+  ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionMessageParam,
+  ChatCompletionTool,
+} from 'openai/resources/chat/completions';
 import { testRedisUrl, type RecordedRequest, type UsageTotals } from '@switchyard/shared/testing';
 import { startChain, type Chain } from './test-harness.js';
 
@@ -24,14 +29,21 @@ const WEATHER: ChatCompletionTool = {
   function: {
     name: 'get_weather',
     description: 'Current weather for a city',
-    parameters: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['city'] },
+    parameters: {
+      type: 'object',
+      properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } },
+      required: ['city'],
+    },
     // Ignored (docs/OPENAI.md): the fixture has no trace of it.
     strict: true,
   },
 };
 const TIME: ChatCompletionTool = {
   type: 'function',
-  function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'string', enum: ['Europe/Paris', 'UTC'] } } } },
+  function: {
+    name: 'get_time',
+    parameters: { type: 'object', properties: { zone: { type: 'string', enum: ['Europe/Paris', 'UTC'] } } },
+  },
 };
 
 let chain: Chain;
@@ -87,11 +99,18 @@ function usageSince(before: UsageTotals): UsageTotals {
 /** What the OpenAI usage must be for what the fake reported (docs/OPENAI.md, the response table). */
 function openAiUsage(u: UsageTotals) {
   const prompt = u.input + u.cacheCreation + u.cacheRead;
-  return { prompt_tokens: prompt, completion_tokens: u.output, total_tokens: prompt + u.output, prompt_tokens_details: { cached_tokens: u.cacheRead } };
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: u.output,
+    total_tokens: prompt + u.output,
+    prompt_tokens_details: { cached_tokens: u.cacheRead },
+  };
 }
 
 /** A stream's chunks, and the error it ended with (undefined: it ended cleanly). */
-async function drain(stream: AsyncIterable<ChatCompletionChunk>): Promise<{ chunks: ChatCompletionChunk[]; error: unknown }> {
+async function drain(
+  stream: AsyncIterable<ChatCompletionChunk>,
+): Promise<{ chunks: ChatCompletionChunk[]; error: unknown }> {
   const chunks: ChatCompletionChunk[] = [];
   try {
     for await (const chunk of stream) chunks.push(chunk);
@@ -103,7 +122,9 @@ async function drain(stream: AsyncIterable<ChatCompletionChunk>): Promise<{ chun
 
 const contentOf = (chunks: ChatCompletionChunk[]) => chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
 const reasoningOf = (chunks: ChatCompletionChunk[]) =>
-  chunks.map((c) => (c.choices[0]?.delta as { reasoning_content?: string } | undefined)?.reasoning_content ?? '').join('');
+  chunks
+    .map((c) => (c.choices[0]?.delta as { reasoning_content?: string } | undefined)?.reasoning_content ?? '')
+    .join('');
 
 /** The streamed tool calls, put together by their index. */
 function toolCallsOf(chunks: ChatCompletionChunk[]): { index: number; id: string; name: string; arguments: string }[] {
@@ -187,7 +208,13 @@ describe('chat completions through the chain', () => {
     const stream = await client.chat.completions.create({
       model: MODEL,
       messages: [
-        { role: 'system', content: [{ type: 'text', text: 'You are terse.' }, { type: 'text', text: 'Use metric units.' }] },
+        {
+          role: 'system',
+          content: [
+            { type: 'text', text: 'You are terse.' },
+            { type: 'text', text: 'Use metric units.' },
+          ],
+        },
         { role: 'user', content: 'Stream the answer, please.' },
       ],
       max_tokens: 200,
@@ -199,11 +226,15 @@ describe('chat completions through the chain', () => {
 
     expect(lastBody()).toEqual(fixture('stream.json'));
     expect(chunks.length).toBeGreaterThanOrEqual(5);
-    expect(chunks.every((c) => c.object === 'chat.completion.chunk' && c.id.startsWith('msg_') && c.model === MODEL)).toBe(true);
+    expect(
+      chunks.every((c) => c.object === 'chat.completion.chunk' && c.id.startsWith('msg_') && c.model === MODEL),
+    ).toBe(true);
     expect(chunks[0]?.choices[0]?.delta.role).toBe('assistant');
     expect(contentOf(chunks)).toBe(ANSWER);
     expect(chunks.filter((c) => c.choices[0]?.delta.content).length).toBe(3);
-    expect(chunks.flatMap((c) => c.choices.map((choice) => choice.finish_reason)).filter((r) => r !== null)).toEqual(['stop']);
+    expect(chunks.flatMap((c) => c.choices.map((choice) => choice.finish_reason)).filter((r) => r !== null)).toEqual([
+      'stop',
+    ]);
     const last = chunks.at(-1);
     expect(last?.choices).toEqual([]);
     expect(last?.usage).toMatchObject(openAiUsage(usageSince(before)));
@@ -212,7 +243,12 @@ describe('chat completions through the chain', () => {
 
   test('a tool call round trip: required → tool_calls with parsed arguments; the result sent back → a text answer', async () => {
     const question: ChatCompletionMessageParam = { role: 'user', content: 'What is the weather in Paris?' };
-    const first = await client.chat.completions.create({ model: MODEL, messages: [question], tools: [WEATHER], tool_choice: 'required' });
+    const first = await client.chat.completions.create({
+      model: MODEL,
+      messages: [question],
+      tools: [WEATHER],
+      tool_choice: 'required',
+    });
     expect(lastBody()).toEqual(fixture('tool-round-trip.json').turn1);
     const choice = first.choices[0];
     expect(choice?.finish_reason).toBe('tool_calls');
@@ -228,7 +264,11 @@ describe('chat completions through the chain', () => {
     // As the SDK's own examples do: the assistant message goes back as it came, then the tool's result.
     const second = await client.chat.completions.create({
       model: MODEL,
-      messages: [question, choice?.message as ChatCompletionMessageParam, { role: 'tool', tool_call_id: call.id, content: '18 °C and clear' }],
+      messages: [
+        question,
+        choice?.message as ChatCompletionMessageParam,
+        { role: 'tool', tool_call_id: call.id, content: '18 °C and clear' },
+      ],
       tools: [WEATHER],
       tool_choice: 'auto',
     });
@@ -241,7 +281,13 @@ describe('chat completions through the chain', () => {
   test('parallel tool calls: streamed at indexes 0 and 1; both results go back merged into one user message', async () => {
     chain.fake.setTiming({ parallelToolUse: true });
     const question: ChatCompletionMessageParam = { role: 'user', content: 'Weather and local time in Paris?' };
-    const stream = await client.chat.completions.create({ model: MODEL, messages: [question], tools: [WEATHER, TIME], tool_choice: 'required', stream: true });
+    const stream = await client.chat.completions.create({
+      model: MODEL,
+      messages: [question],
+      tools: [WEATHER, TIME],
+      tool_choice: 'required',
+      stream: true,
+    });
     const { chunks, error } = await drain(stream);
     expect(error).toBeUndefined();
     expect(lastBody()).toEqual(fixture('parallel-tools.json').turn1);
@@ -260,7 +306,9 @@ describe('chat completions through the chain', () => {
       { index: 0, id: calls[0]?.id, type: 'function', function: { name: 'get_weather', arguments: '' } },
       { index: 1, id: calls[1]?.id, type: 'function', function: { name: 'get_time', arguments: '' } },
     ]);
-    expect(chunks.flatMap((c) => c.choices.map((choice) => choice.finish_reason)).filter((r) => r !== null)).toEqual(['tool_calls']);
+    expect(chunks.flatMap((c) => c.choices.map((choice) => choice.finish_reason)).filter((r) => r !== null)).toEqual([
+      'tool_calls',
+    ]);
 
     const [weather, time] = calls as [(typeof calls)[0], (typeof calls)[0]];
     const second = await client.chat.completions.create({
@@ -270,7 +318,11 @@ describe('chat completions through the chain', () => {
         {
           role: 'assistant',
           content: '',
-          tool_calls: [weather, time].map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })),
+          tool_calls: [weather, time].map((c) => ({
+            id: c.id,
+            type: 'function' as const,
+            function: { name: c.name, arguments: c.arguments },
+          })),
         },
         { role: 'tool', tool_call_id: weather.id, content: '18 °C and clear' },
         { role: 'tool', tool_call_id: time.id, content: [{ type: 'text', text: '14:05' }] },
@@ -292,7 +344,9 @@ describe('chat completions through the chain', () => {
       parallel_tool_calls: false,
     });
     expect(lastBody()).toEqual(fixture('parallel-tools.json').notParallel);
-    expect(completion.choices[0]?.message.tool_calls?.map((c) => (c.type === 'function' ? c.function.name : c.type))).toEqual(['get_weather']);
+    expect(
+      completion.choices[0]?.message.tool_calls?.map((c) => (c.type === 'function' ? c.function.name : c.type)),
+    ).toEqual(['get_weather']);
   });
 
   test('image parts: a base64 data URL and an https URL', async () => {
@@ -325,7 +379,13 @@ describe('chat completions through the chain', () => {
     expect(message?.content).toBe(ANSWER);
 
     // With the client's max tokens, the budget is at most max_tokens − 1; streamed, thinking arrives as reasoning_content.
-    const stream = await client.chat.completions.create({ model: MODEL, messages: [question], reasoning_effort: 'medium', max_completion_tokens: 3000, stream: true });
+    const stream = await client.chat.completions.create({
+      model: MODEL,
+      messages: [question],
+      reasoning_effort: 'medium',
+      max_completion_tokens: 3000,
+      stream: true,
+    });
     const { chunks, error } = await drain(stream);
     expect(error).toBeUndefined();
     expect(lastBody()).toEqual(fixture('reasoning.json').mediumCapped);
@@ -336,7 +396,11 @@ describe('chat completions through the chain', () => {
   test('unsupported fields are refused with a 400 naming them, and nothing reaches a node', async () => {
     const sent = chain.fake.requests.length;
     const ask = (extra: Record<string, unknown>) => () =>
-      client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], ...extra } as ChatCompletionCreateParamsNonStreaming);
+      client.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: 'user', content: 'hi' }],
+        ...extra,
+      } as ChatCompletionCreateParamsNonStreaming);
     const refusals: [Record<string, unknown>, string, string][] = [
       [{ n: 2 }, 'n', 'invalid_value'],
       [{ logprobs: true }, 'logprobs', 'unsupported_parameter'],
@@ -346,7 +410,13 @@ describe('chat completions through the chain', () => {
       const err = await thrown(ask(extra));
       expect(err).toBeInstanceOf(OpenAI.BadRequestError);
       const apiError = err as InstanceType<typeof OpenAI.BadRequestError>;
-      expect({ sent: extra, status: apiError.status, type: apiError.type, param: apiError.param, code: apiError.code }).toEqual({
+      expect({
+        sent: extra,
+        status: apiError.status,
+        type: apiError.type,
+        param: apiError.param,
+        code: apiError.code,
+      }).toEqual({
         sent: extra,
         status: 400,
         type: 'invalid_request_error',
@@ -360,7 +430,11 @@ describe('chat completions through the chain', () => {
   test('an upstream error mid-stream is thrown by the SDK while iterating, after the text already sent', async () => {
     // message_start, ping, the text block's start and its first delta; then `event: error`.
     chain.fake.inject({ kind: 'mid_stream_error', afterEvents: 4 });
-    const stream = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Tell me, slowly.' }], stream: true });
+    const stream = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'Tell me, slowly.' }],
+      stream: true,
+    });
     const { chunks, error } = await drain(stream);
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect((error as InstanceType<typeof OpenAI.APIError>).message).toMatch(/overloaded/i);
@@ -368,7 +442,9 @@ describe('chat completions through the chain', () => {
     expect(text.length).toBeGreaterThan(0);
     expect(ANSWER.startsWith(text)).toBe(true);
     expect(text).not.toBe(ANSWER);
-    expect(chunks.flatMap((c) => c.choices.map((choice) => choice.finish_reason)).filter((r) => r !== null)).toEqual([]);
+    expect(chunks.flatMap((c) => c.choices.map((choice) => choice.finish_reason)).filter((r) => r !== null)).toEqual(
+      [],
+    );
   });
 
   test('models.list answers both SDKs from the same endpoint; aliases are not listed', async () => {
@@ -382,7 +458,9 @@ describe('chat completions through the chain', () => {
       expect(model.created).toBe(Date.parse(anthropicShape.created_at ?? '') / 1000);
       expect(typeof anthropicShape.display_name).toBe('string');
     }
-    expect(chain.fake.requests.filter((r) => r.route === 'models').at(-1)?.headers['anthropic-version']).toBe('2023-06-01');
+    expect(chain.fake.requests.filter((r) => r.route === 'models').at(-1)?.headers['anthropic-version']).toBe(
+      '2023-06-01',
+    );
 
     const anthropic = new Anthropic({ baseURL: chain.gatewayUrl, apiKey: key, maxRetries: 0 });
     const claudeModels = (await anthropic.models.list()).data;
@@ -392,7 +470,9 @@ describe('chat completions through the chain', () => {
 
   test('errors come in the OpenAI envelope: a bad gateway key is an AuthenticationError', async () => {
     const stranger = new OpenAI({ baseURL: `${chain.gatewayUrl}/v1`, apiKey: 'sy-not-a-key', maxRetries: 0 });
-    const err = await thrown(() => stranger.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] }));
+    const err = await thrown(() =>
+      stranger.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] }),
+    );
     expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
     expect(err).toMatchObject({ status: 401, type: 'authentication_error', code: 'invalid_api_key' });
     const raw = (err as InstanceType<typeof OpenAI.AuthenticationError>).error as Record<string, unknown>;
@@ -402,14 +482,19 @@ describe('chat completions through the chain', () => {
 
   test("a name that is neither a Claude id nor an alias goes as sent; Anthropic's 404 comes back as a NotFoundError", async () => {
     // The fake serves only claude-* names.
-    const err = await thrown(() => client.chat.completions.create({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'hi' }] }));
+    const err = await thrown(() =>
+      client.chat.completions.create({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'hi' }] }),
+    );
     expect((lastBody() as { model: string }).model).toBe('gpt-4.1');
     expect(err).toBeInstanceOf(OpenAI.NotFoundError);
     expect(err).toMatchObject({ status: 404, type: 'not_found_error' });
   });
 
   test('MODEL_ALIASES: gpt-4o reaches the node as the Claude model, which the answer names', async () => {
-    const completion = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Which model am I talking to?' }] });
+    const completion = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'Which model am I talking to?' }],
+    });
     expect(lastBody()).toEqual(fixture('alias.json'));
     expect(completion.model).toBe(MODEL);
     expect(completion.choices[0]?.message.content).toBe(ANSWER);

@@ -9,7 +9,10 @@ jest.setTimeout(60_000);
 let chain: Chain;
 
 beforeAll(async () => {
-  chain = await startChain({ redisUrl: testRedisUrl(), gatewayEnv: { MODEL_ALIASES: JSON.stringify({ 'house-model': 'claude-haiku-4-5' }) } });
+  chain = await startChain({
+    redisUrl: testRedisUrl(),
+    gatewayEnv: { MODEL_ALIASES: JSON.stringify({ 'house-model': 'claude-haiku-4-5' }) },
+  });
   await chain.waitReady();
 });
 afterAll(async () => {
@@ -23,7 +26,13 @@ const hello = { model: MODEL, max_tokens: 64, messages: [{ role: 'user', content
 function chat(key: string, body: string | object, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${chain.gatewayUrl}/v1/chat/completions`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'user-agent': 'OpenAI/JS 7.60.0', 'x-stainless-lang': 'js', ...headers },
+    headers: {
+      authorization: `Bearer ${key}`,
+      'content-type': 'application/json',
+      'user-agent': 'OpenAI/JS 7.60.0',
+      'x-stainless-lang': 'js',
+      ...headers,
+    },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
 }
@@ -39,7 +48,10 @@ function messagesSeen() {
 describe('what the node and Anthropic get', () => {
   it('an ordinary Messages request: its path, version and type, the client’s own headers, the account’s credential', async () => {
     const { key } = await chain.createKey();
-    const res = await chat(key, hello, { 'accept-encoding': 'gzip, br', 'content-type': 'application/x-www-form-urlencoded' });
+    const res = await chat(key, hello, {
+      'accept-encoding': 'gzip, br',
+      'content-type': 'application/x-www-form-urlencoded',
+    });
     expect(res.status).toBe(200);
     const seen = messagesSeen();
     expect(seen).toHaveLength(1);
@@ -83,7 +95,10 @@ describe('errors in the OpenAI envelope', () => {
     const { key } = await chain.createKey();
     const bad = await chat(key, '{"model":');
     expect(bad.status).toBe(400);
-    expect(((await bad.json()) as OpenAiError).error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_json' });
+    expect(((await bad.json()) as OpenAiError).error).toMatchObject({
+      type: 'invalid_request_error',
+      code: 'invalid_json',
+    });
     const n = await chat(key, { ...hello, n: 3 });
     expect(n.status).toBe(400);
     expect(((await n.json()) as OpenAiError).error).toMatchObject({ type: 'invalid_request_error', param: 'n' });
@@ -94,7 +109,10 @@ describe('errors in the OpenAI envelope', () => {
     const { key } = await chain.createKey({ allowedModels: ['claude-haiku-4-5'] });
     const res = await chat(key, hello);
     expect(res.status).toBe(403);
-    expect(((await res.json()) as OpenAiError).error).toMatchObject({ type: 'permission_error', code: 'model_not_allowed' });
+    expect(((await res.json()) as OpenAiError).error).toMatchObject({
+      type: 'permission_error',
+      code: 'model_not_allowed',
+    });
     // The alias's own name is in no key's list: what the key may use is the Claude model it stands for.
     expect((await chat(key, { ...hello, model: 'house-model' })).status).toBe(200);
     expect(messagesSeen().map((r) => (r.body as { model: string }).model)).toEqual(['claude-haiku-4-5']);
@@ -104,7 +122,10 @@ describe('errors in the OpenAI envelope', () => {
     const { key } = await chain.createKey({ dailyUsdBudget: 0.000001 });
     const res = await chat(key, hello);
     expect(res.status).toBe(429);
-    expect(((await res.json()) as OpenAiError).error).toMatchObject({ type: 'rate_limit_error', code: 'budget_exhausted' });
+    expect(((await res.json()) as OpenAiError).error).toMatchObject({
+      type: 'rate_limit_error',
+      code: 'budget_exhausted',
+    });
     expect(messagesSeen()).toHaveLength(0);
   });
 

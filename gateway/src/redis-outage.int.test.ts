@@ -34,7 +34,12 @@ async function timedPost(key: string, session: string): Promise<{ status: number
   const started = performance.now();
   const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
     method: 'POST',
-    headers: { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-claude-code-session-id': session },
+    headers: {
+      'x-api-key': key,
+      'content-type': 'application/json',
+      'anthropic-version': '2023-06-01',
+      'x-claude-code-session-id': session,
+    },
     body: JSON.stringify(hello),
   });
   await res.arrayBuffer();
@@ -43,7 +48,9 @@ async function timedPost(key: string, session: string): Promise<{ status: number
 
 /** One unlabelled or labelled sample's value from the gateway's /metrics (0 when absent). */
 async function gatewayMetric(name: string, labels = ''): Promise<number> {
-  const res = await fetch(`${chain.gatewayUrl}/metrics`, { headers: { authorization: `Bearer ${chain.metricsToken}` } });
+  const res = await fetch(`${chain.gatewayUrl}/metrics`, {
+    headers: { authorization: `Bearer ${chain.metricsToken}` },
+  });
   const text = await res.text();
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
@@ -88,7 +95,9 @@ it('keeps serving known keys while Redis is down, and recovers after', async () 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const medianBefore = median(before);
   const medianDuring = median(during.map((r) => r.ms));
-  process.stdout.write(`redis outage: median ${medianBefore.toFixed(1)} ms before, ${medianDuring.toFixed(1)} ms during (${during.length} requests)\n`);
+  process.stdout.write(
+    `redis outage: median ${medianBefore.toFixed(1)} ms before, ${medianDuring.toFixed(1)} ms during (${during.length} requests)\n`,
+  );
   // Not slower than without the outage (generous: loopback medians are a few ms and noisy).
   expect(medianDuring).toBeLessThan(medianBefore * 2 + 10);
 
@@ -100,12 +109,18 @@ it('keeps serving known keys while Redis is down, and recovers after', async () 
     const deadline = Date.now() + 60_000;
     let totals: Record<string, string> = {};
     while (Number((totals = await conn.hgetall(totalsKey)).requests ?? 0) < sent) {
-      if (Date.now() > deadline) throw new Error(`counted ${totals.requests ?? 0} of ${sent}\n${chain.gateway.output().slice(-3000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`counted ${totals.requests ?? 0} of ${sent}\n${chain.gateway.output().slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
     const ledger = chain.fake.usageTotals();
     expect(Number(totals.requests)).toBe(sent);
-    expect({ input: Number(totals.inputTokens), output: Number(totals.outputTokens), cacheRead: Number(totals.cacheReadInputTokens ?? 0), cacheCreation: Number(totals.cacheCreationInputTokens ?? 0) }).toEqual({
+    expect({
+      input: Number(totals.inputTokens),
+      output: Number(totals.outputTokens),
+      cacheRead: Number(totals.cacheReadInputTokens ?? 0),
+      cacheCreation: Number(totals.cacheCreationInputTokens ?? 0),
+    }).toEqual({
       input: ledger.input,
       output: ledger.output,
       cacheRead: ledger.cacheRead,

@@ -41,7 +41,12 @@ async function post(key: string, stream: boolean): Promise<{ status: number; ms:
   const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
     method: 'POST',
     headers: { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
-    body: JSON.stringify({ model: 'claude-sonnet-4-6', max_tokens: 64, stream, messages: [{ role: 'user', content: `hello ${randomBytes(4).toString('hex')}` }] }),
+    body: JSON.stringify({
+      model: 'claude-sonnet-4-6',
+      max_tokens: 64,
+      stream,
+      messages: [{ role: 'user', content: `hello ${randomBytes(4).toString('hex')}` }],
+    }),
   });
   await res.arrayBuffer();
   return { status: res.status, ms: performance.now() - started };

@@ -6,7 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { createIoRedisClient, createIoRedisStore, createKeyspace } from '@switchyard/shared';
-import { createFakeAnthropic, deleteKeys, freePort, spawnService, uniquePrefix, type FakeAnthropic, type SpawnedService, type Timing } from '@switchyard/shared/testing';
+import {
+  createFakeAnthropic,
+  deleteKeys,
+  freePort,
+  spawnService,
+  uniquePrefix,
+  type FakeAnthropic,
+  type SpawnedService,
+  type Timing,
+} from '@switchyard/shared/testing';
 import { createEnrolmentRepository } from './nodes/index.js';
 
 /** One gateway replica of the chain. */
@@ -118,7 +127,9 @@ async function retryIfPortTaken<T>(start: (retry: boolean) => Promise<T>): Promi
 
 export async function startChain(opts: ChainOptions): Promise<Chain> {
   const nodeIds = opts.nodeIds ?? ['node-a', 'node-b'];
-  const fake = createFakeAnthropic({ accounts: nodeIds.map((id) => ({ id: `acct-${id}`, email: `${id}@example.test` })) });
+  const fake = createFakeAnthropic({
+    accounts: nodeIds.map((id) => ({ id: `acct-${id}`, email: `${id}@example.test` })),
+  });
   if (opts.fakeTiming) fake.setTiming(opts.fakeTiming);
   await fake.start();
   const prefix = uniquePrefix('chain');
@@ -194,7 +205,13 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
     return retryIfPortTaken(async (retry) => {
       if (retry) base.PORT = String(await freePort());
       const svc = spawnService('node-agent/src/main.ts', { ...base, ...env });
-      const node: ChainNode = { svc, accountId: `acct-${nodeId}`, token: base.NODE_TOKEN as string, dir: nodeDir, env: base };
+      const node: ChainNode = {
+        svc,
+        accountId: `acct-${nodeId}`,
+        token: base.NODE_TOKEN as string,
+        dir: nodeDir,
+        env: base,
+      };
       nodes[nodeId] = node;
       await svc.waitForOutput(/node-agent started/);
       return node;
@@ -219,7 +236,10 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
   const admin = (method: string, path: string, body?: unknown, replica = 0) =>
     fetch(`${(gateways[replica] as ChainGateway).adminUrl}/admin${path}`, {
       method,
-      headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${adminToken}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   const chain: Chain = {
@@ -249,23 +269,34 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
         let missing = '';
         for (let i = 0; i < gateways.length && missing === ''; i++) {
           const gw = gateways[i] as ChainGateway;
-          const ready = await fetch(`${gw.url}/ready`).then((r) => r.status === 200).catch(() => false);
+          const ready = await fetch(`${gw.url}/ready`)
+            .then((r) => r.status === 200)
+            .catch(() => false);
           const listed = await admin('GET', '/nodes', undefined, i)
             .then(async (r) => ((await r.json()) as { nodes?: { nodeId: string; state: string }[] }).nodes ?? [])
             .catch(() => []);
           const available = listed.filter((n) => n.state === 'available').length;
-          if (!ready || available !== Object.keys(nodes).length) missing = `${gw.id}: ready=${ready} nodes=${JSON.stringify(listed)}`;
+          if (!ready || available !== Object.keys(nodes).length)
+            missing = `${gw.id}: ready=${ready} nodes=${JSON.stringify(listed)}`;
         }
         if (missing === '') return;
-        if (Date.now() > until) throw new Error(`chain not ready: ${missing}\n${gateways.map((g) => g.svc.output()).join('\n')}`);
+        if (Date.now() > until)
+          throw new Error(`chain not ready: ${missing}\n${gateways.map((g) => g.svc.output()).join('\n')}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     },
     async stop() {
-      const all = [...gateways.map((g) => g.svc), ...Object.values(nodes).map((n) => n.svc), ...(chain.worker ? [chain.worker] : [])];
+      const all = [
+        ...gateways.map((g) => g.svc),
+        ...Object.values(nodes).map((n) => n.svc),
+        ...(chain.worker ? [chain.worker] : []),
+      ];
       for (const svc of all) svc.proc.kill('SIGTERM');
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all(all.map((svc) => svc.exited())), new Promise((r) => (timer = setTimeout(r, 8_000)))]);
+      await Promise.race([
+        Promise.all(all.map((svc) => svc.exited())),
+        new Promise((r) => (timer = setTimeout(r, 8_000))),
+      ]);
       clearTimeout(timer);
       for (const svc of all) svc.kill();
       await edge?.stop();
@@ -281,7 +312,10 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
 }
 
 /** A Claude Code–shaped request: its headers and a body of about `bytes` with system blocks, tools, history and thinking. */
-export function claudeCodeRequest(opts: { sessionId: string; bytes?: number; key: string }): { headers: Record<string, string>; body: string } {
+export function claudeCodeRequest(opts: { sessionId: string; bytes?: number; key: string }): {
+  headers: Record<string, string>;
+  body: string;
+} {
   const filler = 'x'.repeat(1_000);
   const history: unknown[] = [];
   const target = opts.bytes ?? 50_000;
@@ -299,7 +333,13 @@ export function claudeCodeRequest(opts: { sessionId: string; bytes?: number; key
       { type: 'text', text: 'x-anthropic-billing-header: cc_version=2.1.0; cc_entrypoint=cli' },
       { type: 'text', text: 'You are Claude Code, a CLI for Claude.', cache_control: { type: 'ephemeral' } },
     ],
-    tools: [{ name: 'Bash', description: 'Run a command', input_schema: { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] } }],
+    tools: [
+      {
+        name: 'Bash',
+        description: 'Run a command',
+        input_schema: { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] },
+      },
+    ],
     messages: history,
     metadata: { user_id: JSON.stringify({ device_id: 'a'.repeat(64), account_uuid: '', session_id: opts.sessionId }) },
   };

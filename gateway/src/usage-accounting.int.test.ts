@@ -24,7 +24,11 @@ let openQueue: Queue | undefined;
 beforeAll(async () => {
   // A killed worker's active jobs come back once their lock expires and the next stalled check runs:
   // seconds here instead of BullMQ's default minute.
-  chain = await startChain({ redisUrl: testRedisUrl(), worker: WORKER_ENV, fakeTiming: { textDeltas: 4, deltaIntervalMs: 30 } });
+  chain = await startChain({
+    redisUrl: testRedisUrl(),
+    worker: WORKER_ENV,
+    fakeTiming: { textDeltas: 4, deltaIntervalMs: 30 },
+  });
   await chain.waitReady();
   redis = new Redis(testRedisUrl());
 });
@@ -54,7 +58,13 @@ interface Sent {
 const CANCELLED_MODEL = 'claude-haiku-4-5';
 
 function bodyOf(question: string, stream: boolean, model = MODEL): string {
-  return JSON.stringify({ model, max_tokens: 256, stream, system: SYSTEM, messages: [{ role: 'user', content: question }] });
+  return JSON.stringify({
+    model,
+    max_tokens: 256,
+    stream,
+    system: SYSTEM,
+    messages: [{ role: 'user', content: question }],
+  });
 }
 
 function textOfStream(raw: string): string {
@@ -71,7 +81,8 @@ function textOfStream(raw: string): string {
 async function send(key: string, i: number, kind: Kind): Promise<Sent> {
   const question = `Question #${i}: which yard handles the ${i % 7 === 0 ? 'night' : 'day'} shift for train ${i * 37}?`;
   const stream = kind === 'stream' || kind === 'abort';
-  if (kind === '429') chain.fake.inject({ kind: 'request_429', retryAfterSec: 0, times: 3, match: { route: 'messages' } });
+  if (kind === '429')
+    chain.fake.inject({ kind: 'request_429', retryAfterSec: 0, times: 3, match: { route: 'messages' } });
   if (kind === '529') chain.fake.inject({ kind: 'overloaded', times: 3, match: { route: 'messages' } });
   const controller = new AbortController();
   const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
@@ -82,7 +93,14 @@ async function send(key: string, i: number, kind: Kind): Promise<Sent> {
   });
   if (kind !== 'abort' || res.status !== 200 || !res.body) {
     const raw = await res.text();
-    const text = res.status !== 200 ? '' : stream ? textOfStream(raw) : (JSON.parse(raw) as { content: { type: string; text?: string }[] }).content.map((b) => b.text ?? '').join('');
+    const text =
+      res.status !== 200
+        ? ''
+        : stream
+          ? textOfStream(raw)
+          : (JSON.parse(raw) as { content: { type: string; text?: string }[] }).content
+              .map((b) => b.text ?? '')
+              .join('');
     return { kind, question, status: res.status, aborted: false, text };
   }
   // Hang up once message_start has arrived, before the paced text deltas.
@@ -105,7 +123,8 @@ async function waitForRequests(n: number): Promise<Record<string, number>> {
   for (;;) {
     const totals = await allTime();
     if ((totals.requests ?? 0) >= n) return totals;
-    if (Date.now() > until) throw new Error(`only ${totals.requests ?? 0} of ${n} requests counted\n${chain.worker?.output() ?? ''}`);
+    if (Date.now() > until)
+      throw new Error(`only ${totals.requests ?? 0} of ${n} requests counted\n${chain.worker?.output() ?? ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -117,14 +136,18 @@ it('counts 200 mixed requests exactly once across a worker kill -9 and duplicate
   const queueOfWork = Array.from({ length: 200 }, (_, i) => i);
   // The queue waits while the traffic runs, so every job's payload can be kept for the duplicates below
   // (a completed job is deleted at once); the worker is killed mid-way through counting them.
-  const queue = new Queue(JobCatalog.usage.queue, { connection: { url: testRedisUrl() }, prefix: queuePrefix(chain.prefix) });
+  const queue = new Queue(JobCatalog.usage.queue, {
+    connection: { url: testRedisUrl() },
+    prefix: queuePrefix(chain.prefix),
+  });
   openQueue = queue;
   await queue.pause();
   // 4 clients in parallel; the 429/529 faults are taken by whichever request comes next, so what
   // each client got is recorded and compared, not assumed.
   await Promise.all(
     Array.from({ length: 4 }, async () => {
-      for (let i = queueOfWork.shift(); i !== undefined; i = queueOfWork.shift()) sent.push(await send(key, i, KINDS[i % KINDS.length] as Kind));
+      for (let i = queueOfWork.shift(); i !== undefined; i = queueOfWork.shift())
+        sent.push(await send(key, i, KINDS[i % KINDS.length] as Kind));
     }),
   );
   expect(sent).toHaveLength(200);
@@ -149,7 +172,12 @@ it('counts 200 mixed requests exactly once across a worker kill -9 and duplicate
     outputTokens: totals.outputTokens ?? 0,
     cacheCreationInputTokens: totals.cacheCreationInputTokens ?? 0,
     cacheReadInputTokens: totals.cacheReadInputTokens ?? 0,
-  }).toEqual({ inputTokens: ledger.input, outputTokens: ledger.output, cacheCreationInputTokens: ledger.cacheCreation, cacheReadInputTokens: ledger.cacheRead });
+  }).toEqual({
+    inputTokens: ledger.input,
+    outputTokens: ledger.output,
+    cacheCreationInputTokens: ledger.cacheCreation,
+    cacheReadInputTokens: ledger.cacheRead,
+  });
   expect(ledger.input).toBeGreaterThan(0);
   expect(totals.requests).toBe(200);
   expect(totals.errors ?? 0).toBe(sent.filter((s) => s.status >= 400).length);
@@ -160,12 +188,20 @@ it('counts 200 mixed requests exactly once across a worker kill -9 and duplicate
 
   // Estimates equal an independent count: the prompt of every request that reached the upstream
   // (system + the user's question), and the text of every answer the client received whole.
-  const reached = new Set(chain.fake.requests.map((r) => (r.body as { messages?: { content: string }[] } | undefined)?.messages?.[0]?.content));
-  const expectedInput = sent.filter((s) => reached.has(s.question)).reduce((n, s) => n + tokens(SYSTEM) + tokens(s.question), 0);
+  const reached = new Set(
+    chain.fake.requests.map(
+      (r) => (r.body as { messages?: { content: string }[] } | undefined)?.messages?.[0]?.content,
+    ),
+  );
+  const expectedInput = sent
+    .filter((s) => reached.has(s.question))
+    .reduce((n, s) => n + tokens(SYSTEM) + tokens(s.question), 0);
   expect(totals.estimatedInputTokens ?? 0).toBe(expectedInput);
   // Output: exact for every answer that completed; an aborted stream counts what the gateway relayed
   // before the hang-up reached it (under load a delta or two may pass), so it is bounded, not fixed.
-  const recent = (await redis.lrange(createKeyspace(chain.prefix).recent(), 0, -1)).map((e) => JSON.parse(e) as { aborted: boolean; estimatedOutputTokens: number });
+  const recent = (await redis.lrange(createKeyspace(chain.prefix).recent(), 0, -1)).map(
+    (e) => JSON.parse(e) as { aborted: boolean; estimatedOutputTokens: number },
+  );
   expect(recent).toHaveLength(200);
   const completeOutput = recent.filter((r) => !r.aborted).reduce((n, r) => n + r.estimatedOutputTokens, 0);
   expect(completeOutput).toBe(sent.filter((s) => !s.aborted).reduce((n, s) => n + tokens(s.text), 0));
@@ -183,10 +219,19 @@ it('counts 200 mixed requests exactly once across a worker kill -9 and duplicate
   // so the queue takes it): the worker's usage:done markers make them count nothing.
   try {
     expect(await queue.getCompletedCount()).toBe(0);
-    await queue.addBulk(jobs.map((job) => ({ name: 'usage', data: job.data as unknown, opts: { jobId: `dup-${job.id ?? ''}` } })));
-    await queue.addBulk(jobs.map((job) => ({ name: 'usage', data: job.data as unknown, opts: job.id === undefined ? {} : { jobId: job.id } })));
+    await queue.addBulk(
+      jobs.map((job) => ({ name: 'usage', data: job.data as unknown, opts: { jobId: `dup-${job.id ?? ''}` } })),
+    );
+    await queue.addBulk(
+      jobs.map((job) => ({
+        name: 'usage',
+        data: job.data as unknown,
+        opts: job.id === undefined ? {} : { jobId: job.id },
+      })),
+    );
     const until = Date.now() + 30_000;
-    const pending = async () => Object.values(await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized')).reduce((a, b) => a + b, 0);
+    const pending = async () =>
+      Object.values(await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized')).reduce((a, b) => a + b, 0);
     while ((await pending()) > 0 && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -22,11 +22,19 @@ const UNKNOWN = 'claude-unreleased-x9';
 const PRIVATE = 'claude-acme-private-1';
 const NO_PRICE = 'usage model has no price: counted at zero cost';
 // The PRICES_FILE fixture: the only rates in this file that are ours.
-const FILE_MODEL = { id: PRIVATE, match: { equals: PRIVATE }, prices: { input_mtok: 7, output_mtok: 21, cache_write_mtok: 9, cache_read_mtok: 0.7 } };
+const FILE_MODEL = {
+  id: PRIVATE,
+  match: { equals: PRIVATE },
+  prices: { input_mtok: 7, output_mtok: 21, cache_write_mtok: 9, cache_read_mtok: 0.7 },
+};
 
 const anthropic = findProvider({ providerId: 'anthropic' }) as Provider;
 const withFile: Provider = { ...anthropic, models: [FILE_MODEL, ...anthropic.models] };
-const installed = (JSON.parse(readFileSync(join(__dirname, '../../node_modules/@pydantic/genai-prices/package.json'), 'utf8')) as { version: string }).version;
+const installed = (
+  JSON.parse(readFileSync(join(__dirname, '../../node_modules/@pydantic/genai-prices/package.json'), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 let chain: Chain;
 let redis: Redis;
@@ -61,10 +69,19 @@ interface Sent {
   body: { model: string; usage: Record<string, unknown> };
 }
 
-const filler = (label: string, bytes: number) => `${label} ${'freight yard shunting '.repeat(Math.ceil(bytes / 22))}`.slice(0, bytes);
+const filler = (label: string, bytes: number) =>
+  `${label} ${'freight yard shunting '.repeat(Math.ceil(bytes / 22))}`.slice(0, bytes);
 
 function system(text: string, ttl?: '5m' | '1h'): unknown[] {
-  return [{ type: 'text', text, ...(ttl === undefined ? {} : { cache_control: ttl === '1h' ? { type: 'ephemeral', ttl: '1h' } : { type: 'ephemeral' } }) }];
+  return [
+    {
+      type: 'text',
+      text,
+      ...(ttl === undefined
+        ? {}
+        : { cache_control: ttl === '1h' ? { type: 'ephemeral', ttl: '1h' } : { type: 'ephemeral' } }),
+    },
+  ];
 }
 
 async function allTimeRequests(): Promise<number> {
@@ -76,7 +93,12 @@ async function send(key: { key: string; id: string }, session: string, body: Rec
   const before = await allTimeRequests();
   const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
     method: 'POST',
-    headers: { 'x-api-key': key.key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-claude-code-session-id': session },
+    headers: {
+      'x-api-key': key.key,
+      'content-type': 'application/json',
+      'anthropic-version': '2023-06-01',
+      'x-claude-code-session-id': session,
+    },
     body: JSON.stringify({ max_tokens: 256, ...body }),
   });
   const text = await res.text();
@@ -95,7 +117,9 @@ function library(sent: Sent, at: number): { cost: number; plain: number; usage: 
   const price = (u: Usage) => calcPrice(u, sent.model, { provider: withFile, timestamp: new Date(at) });
   const actual = price(usage);
   if (actual === null) return null;
-  const plain = price({ input_tokens: usage.input_tokens, output_tokens: usage.output_tokens }) as NonNullable<typeof actual>;
+  const plain = price({ input_tokens: usage.input_tokens, output_tokens: usage.output_tokens }) as NonNullable<
+    typeof actual
+  >;
   return { cost: Math.round(actual.total_price * 1e6), plain: Math.round(plain.total_price * 1e6), usage };
 }
 
@@ -134,10 +158,18 @@ it('prices every request as genai-prices does, sums it exactly per key, model, n
 
   const sent: Sent[] = [];
   // Key A, one conversation: a 5-minute write then a read, a 1-hour write then a read.
-  sent.push(await send(a, 'sess-a', { model: SONNET, system: system(cached5m, '5m'), messages: ask('first question') }));
-  sent.push(await send(a, 'sess-a', { model: SONNET, system: system(cached5m, '5m'), messages: ask('second question') }));
-  sent.push(await send(a, 'sess-a', { model: SONNET, system: system(cached1h, '1h'), messages: ask('third question') }));
-  sent.push(await send(a, 'sess-a', { model: SONNET, system: system(cached1h, '1h'), messages: ask('fourth question') }));
+  sent.push(
+    await send(a, 'sess-a', { model: SONNET, system: system(cached5m, '5m'), messages: ask('first question') }),
+  );
+  sent.push(
+    await send(a, 'sess-a', { model: SONNET, system: system(cached5m, '5m'), messages: ask('second question') }),
+  );
+  sent.push(
+    await send(a, 'sess-a', { model: SONNET, system: system(cached1h, '1h'), messages: ask('third question') }),
+  );
+  sent.push(
+    await send(a, 'sess-a', { model: SONNET, system: system(cached1h, '1h'), messages: ask('fourth question') }),
+  );
   // Key B: plain input and output, a write and a read on another model, then a long context past the 200k tier.
   sent.push(await send(b, 'sess-b', { model: HAIKU, messages: ask('no cache here') }));
   sent.push(await send(b, 'sess-b', { model: HAIKU, system: system(cachedB, '5m'), messages: ask('cache this') }));
@@ -146,10 +178,14 @@ it('prices every request as genai-prices does, sums it exactly per key, model, n
   // A model nobody prices (twice), and one only the PRICES_FILE knows.
   sent.push(await send(a, 'sess-a2', { model: UNKNOWN, messages: ask('who prices me?') }));
   sent.push(await send(a, 'sess-a2', { model: UNKNOWN, messages: ask('still nobody?') }));
-  sent.push(await send(b, 'sess-b3', { model: PRIVATE, system: system(cachedB, '5m'), messages: ask('the file does') }));
+  sent.push(
+    await send(b, 'sess-b3', { model: PRIVATE, system: system(cachedB, '5m'), messages: ask('the file does') }),
+  );
 
   const keys = createKeyspace(chain.prefix);
-  const recent: RecentRequest[] = (await redis.lrange(keys.recent(), 0, sent.length - 1)).map((raw) => RecentRequestSchema.parse(JSON.parse(raw))).reverse();
+  const recent: RecentRequest[] = (await redis.lrange(keys.recent(), 0, sent.length - 1))
+    .map((raw) => RecentRequestSchema.parse(JSON.parse(raw)))
+    .reverse();
   expect(recent.map((r) => r.model)).toEqual(sent.map((s) => s.model));
 
   // What the usage covered: each kind of token, and the tier.
@@ -177,7 +213,13 @@ it('prices every request as genai-prices does, sums it exactly per key, model, n
     }
     expect(figure).not.toBeNull();
     const { cost, plain } = figure as NonNullable<typeof figure>;
-    expect({ i, model: s.model, costMicros: entry.costMicros, priced: entry.priced, saved: entry.cacheSavingsMicros }).toEqual({ i, model: s.model, costMicros: cost, priced: true, saved: plain - cost });
+    expect({
+      i,
+      model: s.model,
+      costMicros: entry.costMicros,
+      priced: entry.priced,
+      saved: entry.cacheSavingsMicros,
+    }).toEqual({ i, model: s.model, costMicros: cost, priced: true, saved: plain - cost });
     expect(cost).toBeGreaterThan(0);
     add(byKey, `${s.keyId}:${day}`, cost);
     add(byModel, `${s.model}:${day}`, cost);
@@ -188,14 +230,20 @@ it('prices every request as genai-prices does, sums it exactly per key, model, n
   });
   // Past the tier every token of the long context is dearer: it cost far more than the same usage cut to 200k input.
   const long = library(sent[7] as Sent, (recent[7] as RecentRequest).at) as NonNullable<ReturnType<typeof library>>;
-  const atTier = calcPrice({ ...long.usage, input_tokens: 200_000 }, SONNET, { provider: withFile })?.total_price as number;
+  const atTier = calcPrice({ ...long.usage, input_tokens: 200_000 }, SONNET, { provider: withFile })
+    ?.total_price as number;
   expect(long.cost).toBeGreaterThan(1.5 * Math.round(atTier * 1e6));
 
   // Summed exactly, as integers, in every hash; OAuth accounts answered, so all of it is API-equivalent value.
   for (const [k, v] of byKey) {
     const [keyId, day] = k.split(':') as [string, string];
     const h = await hash(keys.usage('key', keyId, day));
-    expect({ k, costMicros: h.costMicros, apiEquivalentMicros: h.apiEquivalentMicros, cacheSavingsMicros: h.cacheSavingsMicros }).toEqual({ k, costMicros: v, apiEquivalentMicros: v, cacheSavingsMicros: savedByKey.get(k) });
+    expect({
+      k,
+      costMicros: h.costMicros,
+      apiEquivalentMicros: h.apiEquivalentMicros,
+      cacheSavingsMicros: h.cacheSavingsMicros,
+    }).toEqual({ k, costMicros: v, apiEquivalentMicros: v, cacheSavingsMicros: savedByKey.get(k) });
   }
   for (const [k, v] of byModel) {
     const [model, day] = k.split(':') as [string, string];
@@ -205,7 +253,11 @@ it('prices every request as genai-prices does, sums it exactly per key, model, n
     const [nodeId, day] = k.split(':') as [string, string];
     expect({ k, costMicros: (await hash(keys.usage('node', nodeId, day))).costMicros }).toEqual({ k, costMicros: v });
   }
-  for (const [day, v] of byDay) expect({ day, costMicros: (await hash(keys.usage('global', 'all', day))).costMicros }).toEqual({ day, costMicros: v });
+  for (const [day, v] of byDay)
+    expect({ day, costMicros: (await hash(keys.usage('global', 'all', day))).costMicros }).toEqual({
+      day,
+      costMicros: v,
+    });
   for (const [k, v] of byMonth) {
     const [keyId, month] = k.split(':') as [string, string];
     expect({ k, costMicros: (await hash(keys.usageMonth(keyId, month))).costMicros }).toEqual({ k, costMicros: v });
@@ -214,12 +266,19 @@ it('prices every request as genai-prices does, sums it exactly per key, model, n
 
   // The price data's version, with the file's hash, is recorded with the day's totals.
   const sha = createHash('sha256').update(readFileSync(pricesFile)).digest('hex').slice(0, 12);
-  for (const day of byDay.keys()) expect(await redis.smembers(keys.usagePriceVersions(day))).toEqual([`genai-prices@${installed}+prices-file:${sha}`]);
+  for (const day of byDay.keys())
+    expect(await redis.smembers(keys.usagePriceVersions(day))).toEqual([
+      `genai-prices@${installed}+prices-file:${sha}`,
+    ]);
 
   // The unknown model: flagged in its rows, at zero cost, in the metric, and logged once.
   const unknownDay = utcDay((recent[8] as RecentRequest).at);
   const unknownRow = await hash(keys.usage('model', UNKNOWN, unknownDay));
-  expect({ requests: unknownRow.requests, unpricedRequests: unknownRow.unpricedRequests, costMicros: unknownRow.costMicros }).toEqual({ requests: 2, unpricedRequests: 2, costMicros: undefined });
+  expect({
+    requests: unknownRow.requests,
+    unpricedRequests: unknownRow.unpricedRequests,
+    costMicros: unknownRow.costMicros,
+  }).toEqual({ requests: 2, unpricedRequests: 2, costMicros: undefined });
   expect((await hash(keys.usage('key', a.id, unknownDay))).unpricedRequests).toBe(2);
   const metrics = await scrape();
   expect(sample(metrics, 'switchyard_usage_unpriced_requests_total', { model: UNKNOWN })).toBe(2);

@@ -57,7 +57,11 @@ function oddBody(model: string, stream: boolean): Record<string, unknown> {
     temperature: 'warm',
     stop_sequences: {},
     system: [
-      { type: 'text', text: 'You answer in one line. \uD800 is a lone surrogate.', cache_control: { type: 'ephemeral' } },
+      {
+        type: 'text',
+        text: 'You answer in one line. \uD800 is a lone surrogate.',
+        cache_control: { type: 'ephemeral' },
+      },
       { type: 'note', payload: 12, extra: [null, 'two', { three: [3] }] },
     ],
     tools: [
@@ -65,9 +69,23 @@ function oddBody(model: string, stream: boolean): Record<string, unknown> {
       { name: 'plain_tool', input_schema: { type: 'object', properties: {} }, cache_control: null },
     ],
     messages: [
-      { role: 'user', content: [{ type: 'text', text: 'Dig: \uDFFF\uD83D\uDE00', citations: null, extra: [1, 'two', { three: [null] }] }] },
-      { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_deep', name: 'deep_tool', input: objects(DEPTH - 5, 'leaf \uDBFF') }] },
-      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_deep', content: arrays(DEPTH - 6, leaf), is_error: 'no' }, { type: 'text', text: 'And now?' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'Dig: \uDFFF\uD83D\uDE00', citations: null, extra: [1, 'two', { three: [null] }] },
+        ],
+      },
+      {
+        role: 'assistant',
+        content: [{ type: 'tool_use', id: 'toolu_deep', name: 'deep_tool', input: objects(DEPTH - 5, 'leaf \uDBFF') }],
+      },
+      {
+        role: 'user',
+        content: [
+          { type: 'tool_result', tool_use_id: 'toolu_deep', content: arrays(DEPTH - 6, leaf), is_error: 'no' },
+          { type: 'text', text: 'And now?' },
+        ],
+      },
     ],
   };
 }
@@ -81,7 +99,12 @@ interface Reported {
 
 function usageOf(u: Record<string, unknown>): Reported {
   const n = (v: unknown) => (typeof v === 'number' ? v : 0);
-  return { inputTokens: n(u.input_tokens), outputTokens: n(u.output_tokens), cacheCreationInputTokens: n(u.cache_creation_input_tokens), cacheReadInputTokens: n(u.cache_read_input_tokens) };
+  return {
+    inputTokens: n(u.input_tokens),
+    outputTokens: n(u.output_tokens),
+    cacheCreationInputTokens: n(u.cache_creation_input_tokens),
+    cacheReadInputTokens: n(u.cache_read_input_tokens),
+  };
 }
 
 /** The usage the client was told: the JSON message's, or message_start's with the last message_delta's output. */
@@ -91,7 +114,11 @@ function reportedUsage(raw: string, stream: boolean): Reported {
   for (const frame of raw.split('\n\n')) {
     const data = frame.split('\n').find((l) => l.startsWith('data: '));
     if (data === undefined) continue;
-    const event = JSON.parse(data.slice(6)) as { type: string; message?: { usage: Record<string, unknown> }; usage?: Record<string, unknown> };
+    const event = JSON.parse(data.slice(6)) as {
+      type: string;
+      message?: { usage: Record<string, unknown> };
+      usage?: Record<string, unknown>;
+    };
     if (event.type === 'message_start' && event.message) usage = usageOf(event.message.usage);
     if (event.type === 'message_delta' && event.usage && usage) usage.outputTokens = usageOf(event.usage).outputTokens;
   }
@@ -105,7 +132,8 @@ async function waitForRequests(n: number): Promise<Record<string, string>> {
   for (;;) {
     const totals = await redis.hgetall(totalKey);
     if (Number(totals.requests ?? 0) >= n) return totals;
-    if (Date.now() > until) throw new Error(`only ${totals.requests ?? 0} of ${n} requests counted\n${chain.worker?.output() ?? ''}`);
+    if (Date.now() > until)
+      throw new Error(`only ${totals.requests ?? 0} of ${n} requests counted\n${chain.worker?.output() ?? ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -141,20 +169,26 @@ it('serves a body nested 120 deep with odd-typed fields, streamed and not, and c
     requests: '2',
     inputTokens: String(sum('inputTokens')),
     outputTokens: String(sum('outputTokens')),
-    ...(sum('cacheCreationInputTokens') > 0 ? { cacheCreationInputTokens: String(sum('cacheCreationInputTokens')) } : {}),
+    ...(sum('cacheCreationInputTokens') > 0
+      ? { cacheCreationInputTokens: String(sum('cacheCreationInputTokens')) }
+      : {}),
     ...(sum('cacheReadInputTokens') > 0 ? { cacheReadInputTokens: String(sum('cacheReadInputTokens')) } : {}),
   });
   expect(totals.errors).toBeUndefined();
   // The estimate is exact: the worker's tokeniser over the text of every block, twice (each request sent the prompt).
   const tokenizer = await createTokenizer('o200k_base');
-  const promptEstimate = promptBlocks(requests[0] as PromptParts).reduce((s, b) => s + tokenizer.count(countableText(b)), 0);
+  const promptEstimate = promptBlocks(requests[0] as PromptParts).reduce(
+    (s, b) => s + tokenizer.count(countableText(b)),
+    0,
+  );
   expect(promptEstimate).toBeGreaterThan(0);
   expect(Number(totals.estimatedInputTokens)).toBe(2 * promptEstimate);
   expect(Number(totals.estimatedOutputTokens)).toBeGreaterThan(0);
   expect(totals.approximateEstimates).toBeUndefined();
   expect(totals.estimateMissingBlocks).toBeUndefined();
   const models = new Set<string>();
-  for (const day of new Set([firstDay, dayOf(Date.now())])) for (const m of await redis.smembers(createKeyspace(chain.prefix).usageIndex('model', day))) models.add(m);
+  for (const day of new Set([firstDay, dayOf(Date.now())]))
+    for (const m of await redis.smembers(createKeyspace(chain.prefix).usageIndex('model', day))) models.add(m);
   expect([...models].sort()).toEqual(['claude-sonnet-4-6', 'claude-sonnet-4-6_beta']);
   expect(chain.worker?.output() ?? '').not.toContain('usage job failed');
   expect(chain.gateway.output()).not.toMatch(/usage job (invalid|build failed)|usage prompt digest failed/);

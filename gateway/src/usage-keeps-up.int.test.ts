@@ -22,7 +22,11 @@ let queue: Queue;
 let key: string;
 
 beforeAll(async () => {
-  chain = await startChain({ redisUrl: testRedisUrl(), worker: { WORKER_JOB_TOKENIZER_BUDGET_MS: String(BUDGET_MS) }, fakeTiming: { textDeltas: 5, deltaIntervalMs: 2 } });
+  chain = await startChain({
+    redisUrl: testRedisUrl(),
+    worker: { WORKER_JOB_TOKENIZER_BUDGET_MS: String(BUDGET_MS) },
+    fakeTiming: { textDeltas: 5, deltaIntervalMs: 2 },
+  });
   await chain.waitReady();
   redis = new Redis(testRedisUrl());
   queue = new Queue(JobCatalog.usage.queue, { connection: { url: testRedisUrl() }, prefix: queuePrefix(chain.prefix) });
@@ -47,8 +51,12 @@ async function drained(n: number): Promise<Record<string, number>> {
   for (;;) {
     const totals = await allTime();
     const counts = await queue.getJobCounts('waiting', 'active', 'delayed');
-    if ((totals.requests ?? 0) >= n && counts.waiting === 0 && counts.active === 0 && counts.delayed === 0) return totals;
-    if (Date.now() > until) throw new Error(`${totals.requests ?? 0} of ${n} counted, queue ${JSON.stringify(counts)}\n${chain.worker?.output() ?? ''}`);
+    if ((totals.requests ?? 0) >= n && counts.waiting === 0 && counts.active === 0 && counts.delayed === 0)
+      return totals;
+    if (Date.now() > until)
+      throw new Error(
+        `${totals.requests ?? 0} of ${n} counted, queue ${JSON.stringify(counts)}\n${chain.worker?.output() ?? ''}`,
+      );
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -79,7 +87,14 @@ function turn(client: number, i: number, stream: boolean, text?: string): object
     max_tokens: 1024,
     stream,
     system: [{ type: 'text', text: 'You are Claude Code, a CLI for Claude.' }],
-    messages: [{ role: 'user', content: [{ type: 'text', text: text ?? `Client ${client}, turn ${i}: what changed in the yard schedule today?` }] }],
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: text ?? `Client ${client}, turn ${i}: what changed in the yard schedule today?` },
+        ],
+      },
+    ],
     metadata: { user_id: `user_soak_account__session_${client}` },
   };
 }
@@ -116,7 +131,11 @@ it('counts a soak of mixed traffic (60% streamed, 10% aborted) exactly once whil
   expect(delta('aborted')).toBeLessThanOrEqual(sent.filter((r) => r.aborted).length);
   const ledger = chain.fake.usageTotals();
   const told = (field: 'input' | 'output' | 'cacheRead' | 'cacheCreation') => ledger[field] - ledgerBefore[field];
-  expect({ input: delta('inputTokens'), cacheRead: delta('cacheReadInputTokens'), cacheCreation: delta('cacheCreationInputTokens') }).toEqual({
+  expect({
+    input: delta('inputTokens'),
+    cacheRead: delta('cacheReadInputTokens'),
+    cacheCreation: delta('cacheCreationInputTokens'),
+  }).toEqual({
     input: told('input'),
     cacheRead: told('cacheRead'),
     cacheCreation: told('cacheCreation'),

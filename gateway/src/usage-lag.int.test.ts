@@ -48,7 +48,9 @@ it('GET /admin/usage shows the lag, the queue and the threshold', async () => {
 });
 
 it('the gateway exports the lag and the depth on its own /metrics', async () => {
-  const res = await fetch(`${chain.gatewayUrl}/metrics`, { headers: { authorization: `Bearer ${chain.metricsToken}` } });
+  const res = await fetch(`${chain.gatewayUrl}/metrics`, {
+    headers: { authorization: `Bearer ${chain.metricsToken}` },
+  });
   expect(res.status).toBe(200);
   const text = await res.text();
   expectLag(Number(/^switchyard_usage_queue_lag_seconds (\S+)$/m.exec(text)?.[1]));

@@ -10,7 +10,8 @@ import { dialGateway, testReport } from './tunnel/test-harness.js';
 
 jest.setTimeout(90_000);
 
-const versionOf = (pkg: string): string => (JSON.parse(readFileSync(`${pkg}/package.json`, 'utf8')) as { version: string }).version;
+const versionOf = (pkg: string): string =>
+  (JSON.parse(readFileSync(`${pkg}/package.json`, 'utf8')) as { version: string }).version;
 const GATEWAY_VERSION = versionOf('gateway');
 const NODE_VERSION = versionOf('node-agent');
 const GATEWAY_SHA = 'a1b2c3d4e5f6';
@@ -28,7 +29,11 @@ interface NodeList {
 let chain: Chain;
 
 beforeAll(async () => {
-  chain = await startChain({ redisUrl: testRedisUrl(), gatewayEnv: { GIT_SHA: GATEWAY_SHA }, nodeEnv: { GIT_SHA: NODE_SHA, METRICS_TOKEN } });
+  chain = await startChain({
+    redisUrl: testRedisUrl(),
+    gatewayEnv: { GIT_SHA: GATEWAY_SHA },
+    nodeEnv: { GIT_SHA: NODE_SHA, METRICS_TOKEN },
+  });
   await chain.waitReady();
 });
 afterAll(async () => {
@@ -50,7 +55,11 @@ async function waitForList(done: (list: NodeList) => boolean): Promise<NodeList>
 }
 
 async function cliNodesList(): Promise<string> {
-  const cli = spawnService('cli/src/main.ts', { SWITCHYARD_URL: chain.gatewayUrl, SWITCHYARD_ADMIN_TOKEN: chain.adminToken }, { args: ['nodes', 'list'] });
+  const cli = spawnService(
+    'cli/src/main.ts',
+    { SWITCHYARD_URL: chain.gatewayUrl, SWITCHYARD_ADMIN_TOKEN: chain.adminToken },
+    { args: ['nodes', 'list'] },
+  );
   const { code } = await cli.exited();
   expect(code).toBe(0);
   return cli.output();
@@ -63,21 +72,42 @@ function buildInfo(text: string): string[] {
 
 describe('version awareness', () => {
   it('each process reports its version and git sha: /health, its state reports, /metrics', async () => {
-    expect(await (await fetch(`${chain.gatewayUrl}/health`)).json()).toEqual({ status: 'ok', version: GATEWAY_VERSION, gitSha: GATEWAY_SHA });
-    const gatewayMetrics = await (await fetch(`${chain.gatewayUrl}/metrics`, { headers: { authorization: `Bearer ${chain.metricsToken}` } })).text();
-    expect(buildInfo(gatewayMetrics)).toEqual([`switchyard_build_info{service="gateway",version="${GATEWAY_VERSION}",git_sha="${GATEWAY_SHA}"} 1`]);
+    expect(await (await fetch(`${chain.gatewayUrl}/health`)).json()).toEqual({
+      status: 'ok',
+      version: GATEWAY_VERSION,
+      gitSha: GATEWAY_SHA,
+    });
+    const gatewayMetrics = await (
+      await fetch(`${chain.gatewayUrl}/metrics`, { headers: { authorization: `Bearer ${chain.metricsToken}` } })
+    ).text();
+    expect(buildInfo(gatewayMetrics)).toEqual([
+      `switchyard_build_info{service="gateway",version="${GATEWAY_VERSION}",git_sha="${GATEWAY_SHA}"} 1`,
+    ]);
 
     const node = chain.nodes['node-a']!;
     const nodeUrl = `http://127.0.0.1:${node.env.PORT}`;
-    expect(await (await fetch(`${nodeUrl}/health`)).json()).toMatchObject({ status: 'ok', nodeId: 'node-a', version: NODE_VERSION, gitSha: NODE_SHA });
-    const nodeMetrics = await (await fetch(`${nodeUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
-    expect(buildInfo(nodeMetrics)).toEqual([`switchyard_build_info{service="node-agent",version="${NODE_VERSION}",git_sha="${NODE_SHA}"} 1`]);
+    expect(await (await fetch(`${nodeUrl}/health`)).json()).toMatchObject({
+      status: 'ok',
+      nodeId: 'node-a',
+      version: NODE_VERSION,
+      gitSha: NODE_SHA,
+    });
+    const nodeMetrics = await (
+      await fetch(`${nodeUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+    ).text();
+    expect(buildInfo(nodeMetrics)).toEqual([
+      `switchyard_build_info{service="node-agent",version="${NODE_VERSION}",git_sha="${NODE_SHA}"} 1`,
+    ]);
     const list = await nodeList();
     expect(list.nodes.map((n) => [n.nodeId, n.version, n.gitSha])).toEqual([
       ['node-a', NODE_VERSION, NODE_SHA],
       ['node-b', NODE_VERSION, NODE_SHA],
     ]);
-    expect(list).toMatchObject({ versions: [{ version: NODE_VERSION, gitSha: NODE_SHA, nodes: ['node-a', 'node-b'] }], mixedVersions: false, gateway: { version: GATEWAY_VERSION, gitSha: GATEWAY_SHA } });
+    expect(list).toMatchObject({
+      versions: [{ version: NODE_VERSION, gitSha: NODE_SHA, nodes: ['node-a', 'node-b'] }],
+      mixedVersions: false,
+      gateway: { version: GATEWAY_VERSION, gitSha: GATEWAY_SHA },
+    });
   });
 
   it('the usage worker answers GET /health on its metrics port without the token, and reports its build on /metrics', async () => {
@@ -88,8 +118,12 @@ describe('version awareness', () => {
     expect(await health.json()).toEqual({ status: 'ok', version: GATEWAY_VERSION, gitSha: GATEWAY_SHA });
     // /metrics keeps its token; /health carries no data.
     expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(401);
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
-    expect(buildInfo(metrics)).toEqual([`switchyard_build_info{service="worker",version="${GATEWAY_VERSION}",git_sha="${GATEWAY_SHA}"} 1`]);
+    const metrics = await (
+      await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+    ).text();
+    expect(buildInfo(metrics)).toEqual([
+      `switchyard_build_info{service="worker",version="${GATEWAY_VERSION}",git_sha="${GATEWAY_SHA}"} 1`,
+    ]);
   });
 
   it('a node on a newer build makes the fleet mixed: grouped by build in GET /admin/nodes and in `switchyard nodes list`', async () => {
@@ -98,7 +132,12 @@ describe('version awareness', () => {
     expect(enrolled.status).toBe(201);
     const { token } = (await enrolled.json()) as { token: string };
     const server = createServer((_req, res) => res.writeHead(503).end());
-    const dialled = await dialGateway(chain.gatewayUrl, { nodeId: 'node-c', token, server, report: testReport('node-c', { version: '9.0.0', gitSha: NEWER_SHA }) });
+    const dialled = await dialGateway(chain.gatewayUrl, {
+      nodeId: 'node-c',
+      token,
+      server,
+      report: testReport('node-c', { version: '9.0.0', gitSha: NEWER_SHA }),
+    });
     if (!dialled.ok) throw new Error(`node-c was refused: ${dialled.status}`);
     try {
       const list = await waitForList((l) => l.nodes.some((n) => n.nodeId === 'node-c'));

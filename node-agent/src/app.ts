@@ -1,6 +1,13 @@
 import type { IncomingHttpHeaders, RequestListener, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { AppError, ForwardHeaders, type Logger, newRequestId, readBoundedBody, writeErrorResponse } from '@switchyard/shared';
+import {
+  AppError,
+  ForwardHeaders,
+  type Logger,
+  newRequestId,
+  readBoundedBody,
+  writeErrorResponse,
+} from '@switchyard/shared';
 import type { AccountAuth } from './credentials/account-auth.js';
 import type { DrainGate } from './fleet/drain.js';
 import type { NodeMetrics } from './metrics/index.js';
@@ -28,7 +35,9 @@ export interface NodeAppDeps {
 const MAX_FORWARD_HEADER_LENGTH = 128;
 
 const NOT_FOUND = new AppError('not_found', 'Not found.');
-const DRAINING = new AppError('unavailable', 'This node is draining; send the request to another node.', { anthropicType: 'overloaded_error' });
+const DRAINING = new AppError('unavailable', 'This node is draining; send the request to another node.', {
+  anthropicType: 'overloaded_error',
+});
 const TOO_LARGE = new AppError('body_too_large', 'Request exceeds the maximum allowed number of bytes.');
 
 /** One line per request, filled in as the request goes. */
@@ -46,7 +55,12 @@ interface AccessEntry {
 /** An informational header the gateway adds (request id, key id): one value, printable, bounded. */
 function forwardHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
-  return typeof value === 'string' && value.length > 0 && value.length <= MAX_FORWARD_HEADER_LENGTH && /^[\x21-\x7e]+$/.test(value) ? value : undefined;
+  return typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= MAX_FORWARD_HEADER_LENGTH &&
+    /^[\x21-\x7e]+$/.test(value)
+    ? value
+    : undefined;
 }
 
 const ms = (value: number): number => Math.round(value * 100) / 100;
@@ -82,8 +96,16 @@ function clientPresent(res: ServerResponse): boolean {
  */
 export function createNodeApp(deps: NodeAppDeps): RequestListener {
   const { anthropicBaseUrl, egress, auth, log } = deps;
-  const onUpstreamResponse: NodeAppDeps['onUpstreamResponse'] = (status, headers, model) => deps.onUpstreamResponse(status, headers, model);
-  const forward = createForwarder({ anthropicBaseUrl, egress, auth, log, onUpstreamResponse, ...(deps.upstreamTimeouts === undefined ? {} : { timeouts: deps.upstreamTimeouts }) });
+  const onUpstreamResponse: NodeAppDeps['onUpstreamResponse'] = (status, headers, model) =>
+    deps.onUpstreamResponse(status, headers, model);
+  const forward = createForwarder({
+    anthropicBaseUrl,
+    egress,
+    auth,
+    log,
+    onUpstreamResponse,
+    ...(deps.upstreamTimeouts === undefined ? {} : { timeouts: deps.upstreamTimeouts }),
+  });
 
   async function admit(req: Parameters<RequestListener>[0], res: ServerResponse, entry: AccessEntry): Promise<void> {
     const body = await readBoundedBody(req, deps.maxBodyBytes);

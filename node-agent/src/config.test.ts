@@ -2,7 +2,12 @@ import { NodeTokens, parseConfig } from '@switchyard/shared';
 import { NodeConfigSchema } from './config.js';
 
 const TOKEN = NodeTokens.generate();
-const base = { GATEWAY_URL: 'https://gateway.example.com', NODE_ID: 'node-1', NODE_TOKEN: TOKEN, ANTHROPIC_API_KEY: 'k' };
+const base = {
+  GATEWAY_URL: 'https://gateway.example.com',
+  NODE_ID: 'node-1',
+  NODE_TOKEN: TOKEN,
+  ANTHROPIC_API_KEY: 'k',
+};
 
 describe('node-agent config', () => {
   it('applies the documented defaults: a loopback listener, the protocol ping timings', () => {
@@ -19,8 +24,17 @@ describe('node-agent config', () => {
   });
 
   it('times requests to Anthropic: 10 s to connect, 10 min to the response head (a non-streaming answer may take minutes)', () => {
-    expect(parseConfig(NodeConfigSchema, base)).toMatchObject({ UPSTREAM_CONNECT_TIMEOUT_MS: 10_000, UPSTREAM_HEADERS_TIMEOUT_MS: 600_000 });
-    expect(parseConfig(NodeConfigSchema, { ...base, UPSTREAM_CONNECT_TIMEOUT_MS: '3000', UPSTREAM_HEADERS_TIMEOUT_MS: '900000' })).toMatchObject({
+    expect(parseConfig(NodeConfigSchema, base)).toMatchObject({
+      UPSTREAM_CONNECT_TIMEOUT_MS: 10_000,
+      UPSTREAM_HEADERS_TIMEOUT_MS: 600_000,
+    });
+    expect(
+      parseConfig(NodeConfigSchema, {
+        ...base,
+        UPSTREAM_CONNECT_TIMEOUT_MS: '3000',
+        UPSTREAM_HEADERS_TIMEOUT_MS: '900000',
+      }),
+    ).toMatchObject({
       UPSTREAM_CONNECT_TIMEOUT_MS: 3_000,
       UPSTREAM_HEADERS_TIMEOUT_MS: 900_000,
     });
@@ -85,24 +99,51 @@ describe('node-agent config', () => {
   });
 
   it('GATEWAY_ALLOW_HTTP=true opts in to plain http anywhere; other schemes never pass', () => {
-    expect(parseConfig(NodeConfigSchema, { ...base, GATEWAY_URL: 'http://gateway', GATEWAY_ALLOW_HTTP: 'true' }).GATEWAY_URL).toBe('http://gateway');
-    expect(() => parseConfig(NodeConfigSchema, { ...base, GATEWAY_URL: 'ws://gateway.example.com' })).toThrow(/GATEWAY_URL/);
+    expect(
+      parseConfig(NodeConfigSchema, { ...base, GATEWAY_URL: 'http://gateway', GATEWAY_ALLOW_HTTP: 'true' }).GATEWAY_URL,
+    ).toBe('http://gateway');
+    expect(() => parseConfig(NodeConfigSchema, { ...base, GATEWAY_URL: 'ws://gateway.example.com' })).toThrow(
+      /GATEWAY_URL/,
+    );
   });
 
   it('has no Redis, shared secret or public URL any more: setting them changes nothing', () => {
-    const config = parseConfig(NodeConfigSchema, { ...base, REDIS_URL: 'redis://x', NODE_SHARED_SECRET: 's', NODE_PUBLIC_URL: 'http://x' }) as Record<string, unknown>;
-    for (const gone of ['REDIS_URL', 'UPSTASH_REDIS_REST_URL', 'REDIS_PREFIX', 'NODE_SHARED_SECRET', 'NODE_PUBLIC_URL', 'HEARTBEAT_INTERVAL_MS']) expect(config[gone]).toBeUndefined();
+    const config = parseConfig(NodeConfigSchema, {
+      ...base,
+      REDIS_URL: 'redis://x',
+      NODE_SHARED_SECRET: 's',
+      NODE_PUBLIC_URL: 'http://x',
+    }) as Record<string, unknown>;
+    for (const gone of [
+      'REDIS_URL',
+      'UPSTASH_REDIS_REST_URL',
+      'REDIS_PREFIX',
+      'NODE_SHARED_SECRET',
+      'NODE_PUBLIC_URL',
+      'HEARTBEAT_INTERVAL_MS',
+    ])
+      expect(config[gone]).toBeUndefined();
   });
 
   it('refuses two kinds of account at once, naming the variable', () => {
-    expect(() => parseConfig(NodeConfigSchema, { ...base, CLAUDE_REFRESH_TOKEN: 'r' })).toThrow(/ANTHROPIC_API_KEY: a node holds one account/);
+    expect(() => parseConfig(NodeConfigSchema, { ...base, CLAUDE_REFRESH_TOKEN: 'r' })).toThrow(
+      /ANTHROPIC_API_KEY: a node holds one account/,
+    );
     const { ANTHROPIC_API_KEY: _unused, ...oauth } = base;
-    expect(() => parseConfig(NodeConfigSchema, { ...oauth, CLAUDE_REFRESH_TOKEN: 'r', CLAUDE_CREDENTIALS_FILE: '/x' })).toThrow(/CLAUDE_CREDENTIALS_FILE/);
+    expect(() =>
+      parseConfig(NodeConfigSchema, { ...oauth, CLAUDE_REFRESH_TOKEN: 'r', CLAUDE_CREDENTIALS_FILE: '/x' }),
+    ).toThrow(/CLAUDE_CREDENTIALS_FILE/);
   });
 
   it('refuses a bad egress address, a bad proxy scheme and a ping timeout shorter than the interval', () => {
-    expect(() => parseConfig(NodeConfigSchema, { ...base, EGRESS_LOCAL_ADDRESS: 'not-an-ip' })).toThrow(/EGRESS_LOCAL_ADDRESS/);
-    expect(() => parseConfig(NodeConfigSchema, { ...base, EGRESS_PROXY_URL: 'ftp://proxy' })).toThrow(/EGRESS_PROXY_URL/);
-    expect(() => parseConfig(NodeConfigSchema, { ...base, TUNNEL_PING_INTERVAL_MS: '2000', TUNNEL_PING_TIMEOUT_MS: '1000' })).toThrow(/TUNNEL_PING_TIMEOUT_MS/);
+    expect(() => parseConfig(NodeConfigSchema, { ...base, EGRESS_LOCAL_ADDRESS: 'not-an-ip' })).toThrow(
+      /EGRESS_LOCAL_ADDRESS/,
+    );
+    expect(() => parseConfig(NodeConfigSchema, { ...base, EGRESS_PROXY_URL: 'ftp://proxy' })).toThrow(
+      /EGRESS_PROXY_URL/,
+    );
+    expect(() =>
+      parseConfig(NodeConfigSchema, { ...base, TUNNEL_PING_INTERVAL_MS: '2000', TUNNEL_PING_TIMEOUT_MS: '1000' }),
+    ).toThrow(/TUNNEL_PING_TIMEOUT_MS/);
   });
 });

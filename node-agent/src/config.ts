@@ -1,6 +1,19 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { flag, integer, loadConfig, LogLevelSchema, NodeTokens, optionalPort, PING_INTERVAL_MS, PING_TIMEOUT_MS, port, secret, url, withHint } from '@switchyard/shared';
+import {
+  flag,
+  integer,
+  loadConfig,
+  LogLevelSchema,
+  NodeTokens,
+  optionalPort,
+  PING_INTERVAL_MS,
+  PING_TIMEOUT_MS,
+  port,
+  secret,
+  url,
+  withHint,
+} from '@switchyard/shared';
 import { gatewayUrlProblem } from './fleet/gateway-url.js';
 import { DEFAULT_UPSTREAM_TIMEOUTS } from './upstream/deadlines.js';
 
@@ -19,9 +32,17 @@ export const NodeConfigSchema = z
       'the gateway (or its edge) this node dials in to, e.g. https://gateway.example.com',
       'the URL `switchyard nodes add` printed',
     ),
-    NODE_ID: withHint(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -'), 'the id this node was enrolled under: `switchyard nodes add <id>`'),
+    NODE_ID: withHint(
+      z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -'),
+      'the id this node was enrolled under: `switchyard nodes add <id>`',
+    ),
     NODE_TOKEN: withHint(
-      z.string().refine((v) => NodeTokens.isWellFormed(v), 'is not a node token (syn-…, 53 characters; check for a cut or extra character)'),
+      z
+        .string()
+        .refine(
+          (v) => NodeTokens.isWellFormed(v),
+          'is not a node token (syn-…, 53 characters; check for a cut or extra character)',
+        ),
       'create one on the gateway with `switchyard nodes add <id>` (or `switchyard nodes rotate <id>`)',
       'the node token `switchyard nodes add` printed',
     ),
@@ -42,7 +63,10 @@ export const NodeConfigSchema = z
     CLAUDE_CREDENTIALS_FILE: z.string().optional(),
     ANTHROPIC_API_KEY: z.string().optional(),
     CREDENTIALS_DIR: z.string().default('./credentials'),
-    EGRESS_LOCAL_ADDRESS: z.string().refine((v) => isIP(v) !== 0, 'must be an IP address of this host').optional(),
+    EGRESS_LOCAL_ADDRESS: z
+      .string()
+      .refine((v) => isIP(v) !== 0, 'must be an IP address of this host')
+      .optional(),
     EGRESS_PROXY_URL: url(['http:', 'https:', 'socks5:']).optional(),
     /**
      * Requests to Anthropic: TCP and TLS (or the egress proxy and its CONNECT) within UPSTREAM_CONNECT_TIMEOUT_MS, else
@@ -68,17 +92,33 @@ export const NodeConfigSchema = z
     const problem = gatewayUrlProblem(new URL(c.GATEWAY_URL), c.GATEWAY_ALLOW_HTTP);
     if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['GATEWAY_URL'], message: problem });
     if (c.TUNNEL_PING_TIMEOUT_MS < c.TUNNEL_PING_INTERVAL_MS) {
-      ctx.addIssue({ code: 'custom', path: ['TUNNEL_PING_TIMEOUT_MS'], message: 'must be at least TUNNEL_PING_INTERVAL_MS' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TUNNEL_PING_TIMEOUT_MS'],
+        message: 'must be at least TUNNEL_PING_INTERVAL_MS',
+      });
     }
     const oauth = c.CLAUDE_REFRESH_TOKEN !== undefined || c.CLAUDE_CREDENTIALS_FILE !== undefined;
     if (c.CLAUDE_REFRESH_TOKEN !== undefined && c.CLAUDE_CREDENTIALS_FILE !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['CLAUDE_CREDENTIALS_FILE'], message: 'set either CLAUDE_REFRESH_TOKEN or CLAUDE_CREDENTIALS_FILE, not both' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CLAUDE_CREDENTIALS_FILE'],
+        message: 'set either CLAUDE_REFRESH_TOKEN or CLAUDE_CREDENTIALS_FILE, not both',
+      });
     }
     if (oauth && c.ANTHROPIC_API_KEY !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['ANTHROPIC_API_KEY'], message: 'a node holds one account: set an OAuth credential or ANTHROPIC_API_KEY, not both' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ANTHROPIC_API_KEY'],
+        message: 'a node holds one account: set an OAuth credential or ANTHROPIC_API_KEY, not both',
+      });
     }
     if (c.METRICS_PORT !== undefined && c.METRICS_PORT !== 0 && c.METRICS_PORT === c.PORT) {
-      ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'must differ from PORT (unset it and set METRICS_TOKEN to serve /metrics on the local listener)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['METRICS_PORT'],
+        message: 'must differ from PORT (unset it and set METRICS_TOKEN to serve /metrics on the local listener)',
+      });
     }
   });
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;

@@ -12,9 +12,18 @@ const egress = createEgress({
   ...(config.EGRESS_LOCAL_ADDRESS === undefined ? {} : { localAddress: config.EGRESS_LOCAL_ADDRESS }),
   ...(config.EGRESS_PROXY_URL === undefined ? {} : { proxyUrl: config.EGRESS_PROXY_URL }),
 });
-const copy = createSealedCopy({ gatewayUrl: config.GATEWAY_URL, nodeId: config.NODE_ID, token: config.NODE_TOKEN, allowHttp: config.GATEWAY_ALLOW_HTTP, log });
+const copy = createSealedCopy({
+  gatewayUrl: config.GATEWAY_URL,
+  nodeId: config.NODE_ID,
+  token: config.NODE_TOKEN,
+  allowHttp: config.GATEWAY_ALLOW_HTTP,
+  log,
+});
 const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: false });
-const io = { print: (line: string) => process.stdout.write(`${line}\n`), readLine: (prompt: string) => rl.question(prompt) };
+const io = {
+  print: (line: string) => process.stdout.write(`${line}\n`),
+  readLine: (prompt: string) => rl.question(prompt),
+};
 
 runLogin({ config, egress, io, copy })
   .then(() => {
@@ -26,7 +35,9 @@ runLogin({ config, egress, io, copy })
   .catch((err: unknown) => {
     rl.close();
     copy.close();
-    process.stderr.write(`login failed: ${err instanceof LoginError ? err.message : 'unexpected error (see the log above)'}\n`);
+    process.stderr.write(
+      `login failed: ${err instanceof LoginError ? err.message : 'unexpected error (see the log above)'}\n`,
+    );
     if (!(err instanceof LoginError)) log.error('login failed', { err });
     process.exit(1);
   });

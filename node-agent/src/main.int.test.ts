@@ -6,8 +6,21 @@ import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeTokens, TunnelHeaders } from '@switchyard/shared';
-import { createFakeAnthropic, fakeMessagesBody, freePort, spawnService, type FakeAnthropic, type SpawnedService } from '@switchyard/shared/testing';
-import { startTestGateway, until, type PeerTunnel, type TestGateway, type UpgradeAnswer } from './fleet/test-harness.js';
+import {
+  createFakeAnthropic,
+  fakeMessagesBody,
+  freePort,
+  spawnService,
+  type FakeAnthropic,
+  type SpawnedService,
+} from '@switchyard/shared/testing';
+import {
+  startTestGateway,
+  until,
+  type PeerTunnel,
+  type TestGateway,
+  type UpgradeAnswer,
+} from './fleet/test-harness.js';
 import { call } from './http/test-harness.js';
 
 const ENTRY = 'node-agent/src/main.ts';
@@ -19,7 +32,12 @@ let dir: string;
 const running: SpawnedService[] = [];
 
 beforeAll(async () => {
-  fake = createFakeAnthropic({ accounts: [{ id: 'acct-1', email: 'one@example.test' }, { id: 'key-1', kind: 'api_key' }] });
+  fake = createFakeAnthropic({
+    accounts: [
+      { id: 'acct-1', email: 'one@example.test' },
+      { id: 'key-1', kind: 'api_key' },
+    ],
+  });
   await fake.start();
 });
 afterAll(() => fake.stop());
@@ -35,7 +53,10 @@ afterEach(async () => {
 });
 
 /** Starts a node process with exactly `env` (plus PATH and HOME); `waitReady` waits for its start line. */
-async function startNode(env: Record<string, string>, waitReady = true): Promise<{ svc: SpawnedService; localUrl: string }> {
+async function startNode(
+  env: Record<string, string>,
+  waitReady = true,
+): Promise<{ svc: SpawnedService; localUrl: string }> {
   const port = env.PORT ?? String(await freePort());
   const svc = spawnService(ENTRY, { ...env, PORT: port });
   running.push(svc);
@@ -89,7 +110,9 @@ describe('node-agent process', () => {
   it('SIGTERM during a stream: draining is reported at once, new requests get 503, the stream completes, exit 0', async () => {
     fake.setTiming({ deltaIntervalMs: 40, textDeltas: 20 });
     try {
-      const { svc } = await startNode(oauthEnv('drain-node', { CLAUDE_REFRESH_TOKEN: fake.issueRefreshToken('acct-1') }));
+      const { svc } = await startNode(
+        oauthEnv('drain-node', { CLAUDE_REFRESH_TOKEN: fake.issueRefreshToken('acct-1') }),
+      );
       const tunnel = await tunnelOf('drain-node');
       const stream = call(tunnel, { body: fakeMessagesBody({ stream: true }) });
       await until(() => fake.requests.some((r) => r.route === 'messages'), 10_000, 'the stream reached upstream');
@@ -113,26 +136,46 @@ describe('node-agent process', () => {
     let holder: { instance: string; tunnel?: PeerTunnel } | undefined;
     gw.answer = (req: IncomingMessage): UpgradeAnswer => {
       const instance = req.headers[TunnelHeaders.instance] as string;
-      const held = holder !== undefined && holder.instance !== instance && (holder.tunnel === undefined || !holder.tunnel.closed);
-      if (held) return { kind: 'refuse', status: 409, code: 'duplicate_node', message: 'another process holds this node id' };
+      const held =
+        holder !== undefined && holder.instance !== instance && (holder.tunnel === undefined || !holder.tunnel.closed);
+      if (held)
+        return { kind: 'refuse', status: 409, code: 'duplicate_node', message: 'another process holds this node id' };
       holder = { instance };
       return { kind: 'accept' };
     };
-    const env = { GATEWAY_URL: gw.url, NODE_ID: 'twin', NODE_TOKEN: TOKEN, ANTHROPIC_API_KEY: fake.account('key-1').apiKey!, ANTHROPIC_BASE_URL: fake.url };
+    const env = {
+      GATEWAY_URL: gw.url,
+      NODE_ID: 'twin',
+      NODE_TOKEN: TOKEN,
+      ANTHROPIC_API_KEY: fake.account('key-1').apiKey!,
+      ANTHROPIC_BASE_URL: fake.url,
+    };
     const first = await startNode(env);
     const held = await tunnelOf('twin');
     holder!.tunnel = held;
     const second = await startNode(env);
-    await until(() => gw.dials.filter((d) => d.status === 409).length >= 3, 20_000, 'three refusals of the second process');
+    await until(
+      () => gw.dials.filter((d) => d.status === 409).length >= 3,
+      20_000,
+      'three refusals of the second process',
+    );
     expect(second.svc.output().match(/another process holds this node id/g)).toHaveLength(1);
     first.svc.proc.kill('SIGTERM');
     expect((await first.svc.exited()).code).toBe(0);
-    const taken = await gw.waitForTunnel((t) => t.headers[TunnelHeaders.instance] !== held.headers[TunnelHeaders.instance], 40_000);
+    const taken = await gw.waitForTunnel(
+      (t) => t.headers[TunnelHeaders.instance] !== held.headers[TunnelHeaders.instance],
+      40_000,
+    );
     expect((await call(taken, { body: hello })).status).toBe(200);
   }, 60_000);
 
   it('with EGRESS_LOCAL_ADDRESS=127.0.0.2, token and API traffic both leave from 127.0.0.2', async () => {
-    await startNode(oauthEnv('egress-node', { EGRESS_LOCAL_ADDRESS: '127.0.0.2', CLAUDE_REFRESH_TOKEN: fake.issueRefreshToken('acct-1') }));
+    await startNode(
+      oauthEnv('egress-node', {
+        EGRESS_LOCAL_ADDRESS: '127.0.0.2',
+        CLAUDE_REFRESH_TOKEN: fake.issueRefreshToken('acct-1'),
+      }),
+    );
     expect((await call(await tunnelOf('egress-node'), { body: hello })).status).toBe(200);
     expect(fake.tokenRequests.length).toBeGreaterThan(0);
     expect(new Set(fake.tokenRequests.map((r) => r.remoteAddress))).toEqual(new Set(['127.0.0.2']));
@@ -144,10 +187,15 @@ describe('node-agent process', () => {
     const refresh = fake.issueRefreshToken('acct-1');
     const { svc } = await startNode(oauthEnv('log-node', { CLAUDE_REFRESH_TOKEN: refresh }));
     expect((await call(await tunnelOf('log-node'), { body: hello })).status).toBe(200);
-    const stored = JSON.parse(readFileSync(join(dir, 'log-node.json'), 'utf8')) as { access?: string; refresh?: string };
+    const stored = JSON.parse(readFileSync(join(dir, 'log-node.json'), 'utf8')) as {
+      access?: string;
+      refresh?: string;
+    };
     svc.proc.kill('SIGTERM');
     await svc.exited();
-    const planted = [refresh, stored.access, stored.refresh, TOKEN].filter((t): t is string => typeof t === 'string' && t.length > 20);
+    const planted = [refresh, stored.access, stored.refresh, TOKEN].filter(
+      (t): t is string => typeof t === 'string' && t.length > 20,
+    );
     expect(planted.length).toBe(4);
     const out = svc.output();
     expect(out).toContain('node-agent started');
@@ -155,8 +203,19 @@ describe('node-agent process', () => {
   });
 
   it('a refused node token: one line naming the fix, and the node keeps running (it retries at the slow end)', async () => {
-    gw.answer = () => ({ kind: 'refuse', status: 401, code: 'unauthenticated', message: 'unknown node, wrong token or revoked' });
-    const { svc } = await startNode({ GATEWAY_URL: gw.url, NODE_ID: 'revoked', NODE_TOKEN: TOKEN, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: fake.url });
+    gw.answer = () => ({
+      kind: 'refuse',
+      status: 401,
+      code: 'unauthenticated',
+      message: 'unknown node, wrong token or revoked',
+    });
+    const { svc } = await startNode({
+      GATEWAY_URL: gw.url,
+      NODE_ID: 'revoked',
+      NODE_TOKEN: TOKEN,
+      ANTHROPIC_API_KEY: 'k',
+      ANTHROPIC_BASE_URL: fake.url,
+    });
     await svc.waitForOutput(/node token refused \(revoked or wrong\)/);
     await new Promise((r) => setTimeout(r, 500));
     expect(svc.proc.exitCode).toBeNull();
@@ -179,11 +238,17 @@ describe('node-agent process', () => {
     expect((await bad.svc.exited()).code).toBe(1);
     expect(bad.svc.output()).toContain('CLAUDE_CREDENTIALS_FILE');
 
-    const plain = await startNode({ GATEWAY_URL: 'http://gateway.example.com', NODE_ID: 'plain', NODE_TOKEN: TOKEN, ANTHROPIC_API_KEY: 'k' }, false);
+    const plain = await startNode(
+      { GATEWAY_URL: 'http://gateway.example.com', NODE_ID: 'plain', NODE_TOKEN: TOKEN, ANTHROPIC_API_KEY: 'k' },
+      false,
+    );
     expect((await plain.svc.exited()).code).toBe(1);
     expect(plain.svc.output()).toMatch(/GATEWAY_URL: plain http .*GATEWAY_ALLOW_HTTP=true/);
 
-    const token = await startNode({ GATEWAY_URL: gw.url, NODE_ID: 'bad-token', NODE_TOKEN: 'syn-short', ANTHROPIC_API_KEY: 'k' }, false);
+    const token = await startNode(
+      { GATEWAY_URL: gw.url, NODE_ID: 'bad-token', NODE_TOKEN: 'syn-short', ANTHROPIC_API_KEY: 'k' },
+      false,
+    );
     expect((await token.svc.exited()).code).toBe(1);
     expect(token.svc.output()).toMatch(/NODE_TOKEN: is not a node token.*switchyard nodes add/);
     expect(gw.dials).toEqual([]);

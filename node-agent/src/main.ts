@@ -5,7 +5,16 @@
 // finish (up to DRAIN_TIMEOUT_MS), a running refresh finishes saving, the tunnels close, exit 0.
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { createLogger, createMetricsHandler, describeMetrics, metricsOnlyListener, planMetrics, readPackageVersion, redactedUrl, type Logger } from '@switchyard/shared';
+import {
+  createLogger,
+  createMetricsHandler,
+  describeMetrics,
+  metricsOnlyListener,
+  planMetrics,
+  readPackageVersion,
+  redactedUrl,
+  type Logger,
+} from '@switchyard/shared';
 import { createNodeApp } from './app.js';
 import { loadNodeConfig, type NodeConfig } from './config.js';
 import { CredentialError, createAccountAuth, createSealedCopy, SealedCopyError } from './credentials/index.js';
@@ -35,7 +44,12 @@ class StartupRefusal extends Error {
 function listen(server: http.Server, port: number, host: string, variable: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new StartupRefusal(`cannot listen on ${host}:${port} (${err.code ?? err.message})`, `set ${variable} (and HOST) to a free address`)),
+      reject(
+        new StartupRefusal(
+          `cannot listen on ${host}:${port} (${err.code ?? err.message})`,
+          `set ${variable} (and HOST) to a free address`,
+        ),
+      ),
     );
     server.listen(port, host, resolve);
   });
@@ -61,8 +75,20 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
     tunnels: () => tunnels.connected(),
     now: Date.now,
   });
-  const copy = createSealedCopy({ gatewayUrl: config.GATEWAY_URL, nodeId: config.NODE_ID, token: config.NODE_TOKEN, allowHttp: config.GATEWAY_ALLOW_HTTP, log });
-  const auth = await createAccountAuth({ config, egress, log, copy, onRefreshOutcome: (outcome) => metrics.refresh(outcome) });
+  const copy = createSealedCopy({
+    gatewayUrl: config.GATEWAY_URL,
+    nodeId: config.NODE_ID,
+    token: config.NODE_TOKEN,
+    allowHttp: config.GATEWAY_ALLOW_HTTP,
+    log,
+  });
+  const auth = await createAccountAuth({
+    config,
+    egress,
+    log,
+    copy,
+    onRefreshOutcome: (outcome) => metrics.refresh(outcome),
+  });
   auth.onStatusChange((s) => (s === 'needs_login' ? account.setNeedsLogin() : account.setOk()));
   if (auth.status() === 'needs_login') account.setNeedsLogin();
 
@@ -100,7 +126,10 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
         account.applyResponse(status, headers, model);
       },
       metrics,
-      upstreamTimeouts: { connectMs: config.UPSTREAM_CONNECT_TIMEOUT_MS, headersMs: config.UPSTREAM_HEADERS_TIMEOUT_MS },
+      upstreamTimeouts: {
+        connectMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
+        headersMs: config.UPSTREAM_HEADERS_TIMEOUT_MS,
+      },
     }),
   );
 
@@ -152,7 +181,10 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
     metricsServer = await listen(own, exposure.port, config.HOST, 'METRICS_PORT').then(
       () => own,
       (err: StartupRefusal) => {
-        log.error('metrics listener not started', { reason: err.message, fix: 'set METRICS_PORT to a free port, or 0 to turn metrics off' });
+        log.error('metrics listener not started', {
+          reason: err.message,
+          fix: 'set METRICS_PORT to a free port, or 0 to turn metrics off',
+        });
         return undefined;
       },
     );
@@ -172,7 +204,10 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
     egress: egress.describe(),
     upstreamTimeoutsMs: { connect: config.UPSTREAM_CONNECT_TIMEOUT_MS, headers: config.UPSTREAM_HEADERS_TIMEOUT_MS },
     pingIntervalMs: config.TUNNEL_PING_INTERVAL_MS,
-    metrics: exposure.where === 'own' && metricsServer === undefined ? 'off (its port could not be opened)' : describeMetrics(exposure, config.HOST, config.PORT),
+    metrics:
+      exposure.where === 'own' && metricsServer === undefined
+        ? 'off (its port could not be opened)'
+        : describeMetrics(exposure, config.HOST, config.PORT),
     version: VERSION,
     gitSha: config.GIT_SHA,
   });
@@ -210,10 +245,16 @@ const config = loadNodeConfig();
 const log = createLogger({ service: 'node-agent', level: config.LOG_LEVEL, format: config.LOG_FORMAT });
 main(config, log).catch((err: unknown) => {
   if (err instanceof CredentialError) log.error('cannot start: no usable account', { reason: err.message });
-  else if (err instanceof SealedCopyError) log.error('cannot start: the gateway could not be asked for the sealed credential copy', { reason: err.message });
+  else if (err instanceof SealedCopyError)
+    log.error('cannot start: the gateway could not be asked for the sealed credential copy', { reason: err.message });
   else if (err instanceof StartupRefusal) log.error('cannot start', { reason: err.message, fix: err.fix });
   else log.error('cannot start', { err });
-  const reason = err instanceof StartupRefusal ? `${err.message}. Fix: ${err.fix}.` : err instanceof Error ? err.message : String(err);
+  const reason =
+    err instanceof StartupRefusal
+      ? `${err.message}. Fix: ${err.fix}.`
+      : err instanceof Error
+        ? err.message
+        : String(err);
   process.stderr.write(`node-agent cannot start: ${reason}\n`);
   process.exit(1);
 });

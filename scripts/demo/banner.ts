@@ -21,7 +21,11 @@ const MODEL = 'claude-sonnet-4-6';
 
 /** The ready block, one string per line. */
 export function readyBanner(b: BannerInput): string[] {
-  const body = JSON.stringify({ model: MODEL, max_tokens: 256, messages: [{ role: 'user', content: 'Hello, Claude' }] });
+  const body = JSON.stringify({
+    model: MODEL,
+    max_tokens: 256,
+    messages: [{ role: 'user', content: 'Hello, Claude' }],
+  });
   const sdk = [
     `import Anthropic from '@anthropic-ai/sdk';`,
     `const msg = await new Anthropic().messages.create({ model: '${MODEL}', max_tokens: 256, messages: [{ role: 'user', content: 'Hello, Claude' }] });`,

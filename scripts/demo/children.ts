@@ -85,7 +85,12 @@ export function createChildren(opts: ChildrenOptions): Children {
   function start(spec: ChildSpec): Child {
     const logFile = join(opts.logDir, `${spec.name.replace(/[^A-Za-z0-9_.-]+/g, '-')}.log`);
     const log = createWriteStream(logFile, { flags: 'a' });
-    const proc = spawn(spec.command, spec.args, { cwd: opts.cwd, env: { ...baseChildEnv(), ...spec.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const proc = spawn(spec.command, spec.args, {
+      cwd: opts.cwd,
+      env: { ...baseChildEnv(), ...spec.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     const lines: string[] = [];
     const waiters: { pattern: RegExp; resolve(): void }[] = [];
     const onLine = (raw: string) => {
@@ -118,7 +123,9 @@ export function createChildren(opts: ChildrenOptions): Children {
       running,
       tail: (count = 15) => lines.slice(-count),
       lineSeen: (pattern) =>
-        lines.some((l) => pattern.test(l)) ? Promise.resolve() : new Promise<void>((resolve) => void waiters.push({ pattern, resolve })),
+        lines.some((l) => pattern.test(l))
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => void waiters.push({ pattern, resolve })),
       exited,
       async stop(graceMs) {
         stopping = true;

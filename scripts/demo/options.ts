@@ -22,7 +22,8 @@ export interface DemoOptions {
 
 function portNumber(raw: string, what: string): number {
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 65_535) throw new DemoError(`switchyard demo: ${what} wants a port (1-65535), got "${raw}".`);
+  if (!Number.isInteger(n) || n < 1 || n > 65_535)
+    throw new DemoError(`switchyard demo: ${what} wants a port (1-65535), got "${raw}".`);
   return n;
 }
 
@@ -31,11 +32,15 @@ function readFlags(argv: string[]): Map<string, string> {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--verbose' || arg === '-v' || arg === '--help' || arg === '-h') {
-      flags.set(arg.replace(/^-(\w)$/, (_m, c: string) => ({ v: '--verbose', h: '--help' })[c] ?? arg), 'true');
+      flags.set(
+        arg.replace(/^-(\w)$/, (_m, c: string) => ({ v: '--verbose', h: '--help' })[c] ?? arg),
+        'true',
+      );
       continue;
     }
     const [name, inline] = arg.split(/=(.*)/s, 2) as [string, string | undefined];
-    if (!['--port', '--prefix', '--log-dir'].includes(name)) throw new DemoError(`switchyard demo: unknown option ${arg} (npm run demo -- --help lists them).`);
+    if (!['--port', '--prefix', '--log-dir'].includes(name))
+      throw new DemoError(`switchyard demo: unknown option ${arg} (npm run demo -- --help lists them).`);
     const value = inline ?? argv[++i];
     if (value === undefined) throw new DemoError(`switchyard demo: ${name} needs a value.`);
     flags.set(name, value);
@@ -48,18 +53,25 @@ export function parseDemoOptions(argv: string[], env: NodeJS.ProcessEnv): DemoOp
   const flags = readFlags(argv);
   const rawPort = flags.get('--port') ?? env.DEMO_PORT;
   const prefix = flags.get('--prefix') ?? env.DEMO_REDIS_PREFIX ?? 'sy-demo:';
-  if (!REDIS_PREFIX_PATTERN.test(prefix)) throw new DemoError(`switchyard demo: the prefix "${prefix}" must be letters, digits, _ . - : and end with a single ":".`);
+  if (!REDIS_PREFIX_PATTERN.test(prefix))
+    throw new DemoError(
+      `switchyard demo: the prefix "${prefix}" must be letters, digits, _ . - : and end with a single ":".`,
+    );
   const local = env.DEMO_LOCAL_REDIS ?? '127.0.0.1:6379';
   const match = /^(.+):(\d+)$/.exec(local);
   if (!match) throw new DemoError(`switchyard demo: DEMO_LOCAL_REDIS wants host:port, got "${local}".`);
   const redisUrl = env.REDIS_URL === undefined || env.REDIS_URL === '' ? undefined : env.REDIS_URL;
-  if (redisUrl !== undefined && !URL.canParse(redisUrl)) throw new DemoError('switchyard demo: REDIS_URL is not a URL (want redis://host:port or rediss://…).');
+  if (redisUrl !== undefined && !URL.canParse(redisUrl))
+    throw new DemoError('switchyard demo: REDIS_URL is not a URL (want redis://host:port or rediss://…).');
   if (redisUrl !== undefined && !['redis:', 'rediss:'].includes(new URL(redisUrl).protocol)) {
     throw new DemoError('switchyard demo: REDIS_URL must start with redis:// or rediss://.');
   }
   const verbose = flags.has('--verbose') || ['1', 'true', 'yes'].includes((env.DEMO_VERBOSE ?? '').toLowerCase());
   return {
-    port: rawPort === undefined || rawPort === '' ? 8080 : portNumber(rawPort, flags.has('--port') ? '--port' : 'DEMO_PORT'),
+    port:
+      rawPort === undefined || rawPort === ''
+        ? 8080
+        : portNumber(rawPort, flags.has('--port') ? '--port' : 'DEMO_PORT'),
     prefix,
     verbose,
     logDir: flags.get('--log-dir') ?? (env.DEMO_LOG_DIR || undefined),

@@ -23,7 +23,13 @@ export interface ChosenRedis {
 }
 
 async function connect(url: string): Promise<Redis | undefined> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: 2_000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 2_000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -51,14 +57,21 @@ async function startServer(children: Children, dataDir: string): Promise<ChosenR
     }
     await new Promise((r) => setTimeout(r, 25));
   }
-  throw new DemoError(`switchyard demo: redis-server did not start on 127.0.0.1:${port}: ${server.tail(3).join(' / ') || 'no output'}`);
+  throw new DemoError(
+    `switchyard demo: redis-server did not start on 127.0.0.1:${port}: ${server.tail(3).join(' / ') || 'no output'}`,
+  );
 }
 
 /**
  * @example
  * const redis = await chooseRedis({ redisUrl: env.REDIS_URL, local: { host: '127.0.0.1', port: 6379 }, children, dataDir });
  */
-export async function chooseRedis(opts: { redisUrl?: string; local: { host: string; port: number }; children: Children; dataDir: string }): Promise<ChosenRedis> {
+export async function chooseRedis(opts: {
+  redisUrl?: string;
+  local: { host: string; port: number };
+  children: Children;
+  dataDir: string;
+}): Promise<ChosenRedis> {
   if (opts.redisUrl !== undefined) {
     const client = await connect(opts.redisUrl);
     if (client) return { url: opts.redisUrl, how: `REDIS_URL ${redactedUrl(opts.redisUrl)}`, client };

@@ -58,25 +58,53 @@ export async function startGatewaySide(s: ServicesInput): Promise<Services> {
   const worker = s.children.start({
     name: 'usage-worker',
     ...tsEntry('gateway/src/usage-worker/main.ts'),
-    env: { ...s.common, ...s.redis, HOST: '127.0.0.1', METRICS_PORT: String(workerMetricsPort), METRICS_TOKEN: s.metricsToken, WORKER_CLOSE_TIMEOUT_MS: '3000' },
+    env: {
+      ...s.common,
+      ...s.redis,
+      HOST: '127.0.0.1',
+      METRICS_PORT: String(workerMetricsPort),
+      METRICS_TOKEN: s.metricsToken,
+      WORKER_CLOSE_TIMEOUT_MS: '3000',
+    },
   });
-  return { gatewayUrl: `http://127.0.0.1:${s.gatewayPort}`, workerMetricsUrl: `http://127.0.0.1:${workerMetricsPort}/metrics`, gateway, worker };
+  return {
+    gatewayUrl: `http://127.0.0.1:${s.gatewayPort}`,
+    workerMetricsUrl: `http://127.0.0.1:${workerMetricsPort}/metrics`,
+    gateway,
+    worker,
+  };
 }
 
 /**
  * Enrols every node through the admin API (as `switchyard nodes add` does) and starts it with the three lines an
  * operator puts in a node's .env — GATEWAY_URL, NODE_ID, NODE_TOKEN — plus its account. Waits for the gateway first.
  */
-export async function enrolAndStartNodes(s: ServicesInput, services: Services, o: { timeoutMs: number; stopped(): boolean }): Promise<boolean> {
+export async function enrolAndStartNodes(
+  s: ServicesInput,
+  services: Services,
+  o: { timeoutMs: number; stopped(): boolean },
+): Promise<boolean> {
   const deadline = Date.now() + o.timeoutMs;
-  while (!(await fetch(`${services.gatewayUrl}/health`).then((r) => r.status === 200, () => false))) {
+  while (
+    !(await fetch(`${services.gatewayUrl}/health`).then(
+      (r) => r.status === 200,
+      () => false,
+    ))
+  ) {
     if (o.stopped()) return false;
-    if (Date.now() > deadline) throw new DemoError(`switchyard demo: the gateway did not answer within ${o.timeoutMs / 1000} s (last lines: ${services.gateway.tail(3).join(' / ')})`);
+    if (Date.now() > deadline)
+      throw new DemoError(
+        `switchyard demo: the gateway did not answer within ${o.timeoutMs / 1000} s (last lines: ${services.gateway.tail(3).join(' / ')})`,
+      );
     await new Promise((r) => setTimeout(r, 200));
   }
   for (const n of s.nodes) {
-    const res = await adminRequest(services.gatewayUrl, s.adminToken, 'POST', '/nodes', { id: n.nodeId, label: n.email });
-    if (res.status !== 201) throw new DemoError(`switchyard demo: enrolling ${n.nodeId} failed (${res.status}): ${await res.text()}`);
+    const res = await adminRequest(services.gatewayUrl, s.adminToken, 'POST', '/nodes', {
+      id: n.nodeId,
+      label: n.email,
+    });
+    if (res.status !== 201)
+      throw new DemoError(`switchyard demo: enrolling ${n.nodeId} failed (${res.status}): ${await res.text()}`);
     const { token } = (await res.json()) as { token: string };
     s.children.start({
       name: `node ${n.nodeId}`,
@@ -101,23 +129,42 @@ export async function enrolAndStartNodes(s: ServicesInput, services: Services, o
 }
 
 /** A call to the gateway's admin API with the admin token. */
-export function adminRequest(gatewayUrl: string, adminToken: string, method: string, path: string, body?: unknown): Promise<Response> {
+export function adminRequest(
+  gatewayUrl: string,
+  adminToken: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<Response> {
   return fetch(`${gatewayUrl}/admin${path}`, {
     method,
-    headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${adminToken}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
 }
 
 /** Polls until everything serves; returns false if `stopped()` turned true meanwhile, throws DemoError after `timeoutMs`. */
-export async function waitReady(o: { services: Services; adminToken: string; nodes: DemoNode[]; logDir: string; timeoutMs: number; stopped(): boolean }): Promise<boolean> {
+export async function waitReady(o: {
+  services: Services;
+  adminToken: string;
+  nodes: DemoNode[];
+  logDir: string;
+  timeoutMs: number;
+  stopped(): boolean;
+}): Promise<boolean> {
   const { gatewayUrl, gateway, worker } = o.services;
   let workerReady = false;
   void worker.lineSeen(/worker ready/).then(() => (workerReady = true));
   const deadline = Date.now() + o.timeoutMs;
   for (;;) {
     if (o.stopped()) return false;
-    const ready = await fetch(`${gatewayUrl}/ready`).then((r) => r.status === 200, () => false);
+    const ready = await fetch(`${gatewayUrl}/ready`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     const listed = ready
       ? await adminRequest(gatewayUrl, o.adminToken, 'GET', '/nodes').then(
           async (r) => ((await r.json()) as { nodes?: { nodeId: string; state: string }[] }).nodes ?? [],
@@ -127,7 +174,13 @@ export async function waitReady(o: { services: Services; adminToken: string; nod
     const available = o.nodes.every((n) => listed.some((x) => x.nodeId === n.nodeId && x.state === 'available'));
     if (ready && available && workerReady) return true;
     if (Date.now() > deadline) {
-      const waiting = [!ready && 'the gateway', !available && 'both nodes listed as available', !workerReady && 'the usage worker'].filter(Boolean).join(', ');
+      const waiting = [
+        !ready && 'the gateway',
+        !available && 'both nodes listed as available',
+        !workerReady && 'the usage worker',
+      ]
+        .filter(Boolean)
+        .join(', ');
       throw new DemoError(
         `switchyard demo: not ready after ${o.timeoutMs / 1000} s (waiting for ${waiting}); see the logs in ${o.logDir} (last gateway lines: ${gateway.tail(3).join(' / ')})`,
       );

@@ -15,7 +15,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
-import { execForm, healthcheck, keyValues, parseDockerfile, splitFlags, substitute, type Instruction } from './dockerfile.js';
+import {
+  execForm,
+  healthcheck,
+  keyValues,
+  parseDockerfile,
+  splitFlags,
+  substitute,
+  type Instruction,
+} from './dockerfile.js';
 
 /** What to build. */
 export interface BuildRequest {
@@ -69,10 +77,14 @@ export async function buildWithoutDocker(req: BuildRequest): Promise<BuiltImage>
   let last: StageState | undefined;
   for (const stage of parseDockerfile(readFileSync(req.dockerfile, 'utf8'))) {
     const platform = stage.platform === undefined ? '' : `--platform=${stage.platform} `;
-    const text = [`FROM ${platform}${stage.from} AS ${stage.name}`, ...stage.instructions.map((i) => `${i.keyword} ${i.args}`)].join('\n');
+    const text = [
+      `FROM ${platform}${stage.from} AS ${stage.name}`,
+      ...stage.instructions.map((i) => `${i.keyword} ${i.args}`),
+    ].join('\n');
     const reused = req.reuse?.get(stage.name);
     if (reused !== undefined) {
-      if (reused.text !== text) throw new Error(`${req.dockerfile}: stage ${stage.name} differs from the one offered for reuse`);
+      if (reused.text !== text)
+        throw new Error(`${req.dockerfile}: stage ${stage.name} differs from the one offered for reuse`);
       done.set(stage.name, reused.state);
       built.set(stage.name, reused);
       last = reused.state;
@@ -83,14 +95,26 @@ export async function buildWithoutDocker(req: BuildRequest): Promise<BuiltImage>
     const parent = done.get(stage.from);
     const state: StageState = parent
       ? { ...structuredClone(parent), dir, args: {} }
-      : { dir, workdir: undefined, env: {}, labels: {}, user: undefined, entrypoint: [], cmd: [], healthcheck: [], args: {} };
+      : {
+          dir,
+          workdir: undefined,
+          env: {},
+          labels: {},
+          user: undefined,
+          entrypoint: [],
+          cmd: [],
+          healthcheck: [],
+          args: {},
+        };
     if (parent) cpSync(parent.dir, dir, { recursive: true, verbatimSymlinks: true });
     for (const ins of stage.instructions) {
       const at = `${req.dockerfile}:${ins.line} (${stage.name})`;
       try {
         await apply(ins, state, { req, done, skip: req.skipRunIn.includes(stage.name), skipped });
       } catch (err) {
-        throw new Error(`${at}: ${ins.keyword} ${ins.args}\n${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        throw new Error(`${at}: ${ins.keyword} ${ins.args}\n${err instanceof Error ? err.message : String(err)}`, {
+          cause: err,
+        });
       }
     }
     done.set(stage.name, state);
@@ -130,7 +154,8 @@ async function apply(ins: Instruction, state: StageState, ctx: Context): Promise
     case 'WORKDIR': {
       const workdir = substitute(ins.args, scope());
       if (!workdir.startsWith('/')) throw new Error('WORKDIR must be absolute here');
-      if (state.workdir !== undefined && state.workdir !== workdir) throw new Error(`a second WORKDIR (${state.workdir} before)`);
+      if (state.workdir !== undefined && state.workdir !== workdir)
+        throw new Error(`a second WORKDIR (${state.workdir} before)`);
       state.workdir = workdir;
       return;
     }
@@ -144,7 +169,8 @@ async function apply(ins: Instruction, state: StageState, ctx: Context): Promise
     case 'ENTRYPOINT':
     case 'CMD': {
       const argv = execForm(ins.args);
-      if (argv === undefined) throw new Error('use the exec form (a JSON array), so no shell stands between tini and node');
+      if (argv === undefined)
+        throw new Error('use the exec form (a JSON array), so no shell stands between tini and node');
       if (ins.keyword === 'CMD') state.cmd = argv;
       else state.entrypoint = argv;
       return;
@@ -165,13 +191,15 @@ function onDisk(state: StageState, path: string): string {
   if (state.workdir === undefined) throw new Error('COPY and RUN need a WORKDIR first');
   const absolute = posix.resolve(state.workdir, path);
   const rel = posix.relative(state.workdir, absolute);
-  if (rel.startsWith('..')) throw new Error(`${path} is outside the WORKDIR ${state.workdir}, which is all a stage has on disk here`);
+  if (rel.startsWith('..'))
+    throw new Error(`${path} is outside the WORKDIR ${state.workdir}, which is all a stage has on disk here`);
   return join(state.dir, rel);
 }
 
 function copy(args: string, state: StageState, scope: Record<string, string>, ctx: Context): void {
   const { flags, rest } = splitFlags(args);
-  for (const flag of Object.keys(flags)) if (!['from', 'chown', 'chmod', 'link'].includes(flag)) throw new Error(`COPY --${flag} is not translated`);
+  for (const flag of Object.keys(flags))
+    if (!['from', 'chown', 'chmod', 'link'].includes(flag)) throw new Error(`COPY --${flag} is not translated`);
   const parts = substitute(rest, scope).split(' ');
   const dest = parts.pop() ?? '';
   if (parts.length === 0) throw new Error('COPY needs a source and a destination');
@@ -182,7 +210,10 @@ function copy(args: string, state: StageState, scope: Record<string, string>, ct
   for (const src of parts) {
     if (/[*?[]/.test(src)) throw new Error(`COPY ${src}: globs are not translated`);
     const source = from === undefined ? join(ctx.req.context, src.replace(/^\/+/, '')) : onDisk(from, src);
-    if (!existsSync(source)) throw new Error(`COPY ${src}: not found in ${flags.from === undefined ? 'the build context (.dockerignore?)' : `stage ${flags.from}`}`);
+    if (!existsSync(source))
+      throw new Error(
+        `COPY ${src}: not found in ${flags.from === undefined ? 'the build context (.dockerignore?)' : `stage ${flags.from}`}`,
+      );
     if (statSync(source).isDirectory()) {
       // A directory's contents go into the destination, not the directory itself.
       cpSync(source, target, { recursive: true, verbatimSymlinks: true });
@@ -197,7 +228,8 @@ function copy(args: string, state: StageState, scope: Record<string, string>, ct
 async function run(args: string, state: StageState, scope: Record<string, string>, ctx: Context): Promise<void> {
   const { flags, rest } = splitFlags(args);
   for (const [flag, value] of Object.entries(flags)) {
-    if (flag !== 'mount' || !value.startsWith('type=cache,')) throw new Error(`RUN --${flag}=${value} is not translated (only cache mounts are)`);
+    if (flag !== 'mount' || !value.startsWith('type=cache,'))
+      throw new Error(`RUN --${flag}=${value} is not translated (only cache mounts are)`);
   }
   if (ctx.skip) {
     ctx.skipped.push(rest);
@@ -205,7 +237,11 @@ async function run(args: string, state: StageState, scope: Record<string, string
   }
   const cwd = onDisk(state, '.');
   mkdirSync(cwd, { recursive: true });
-  const child = spawn('/bin/sh', ['-c', rest], { cwd, env: { ...ctx.req.baseEnv, ...scope }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('/bin/sh', ['-c', rest], {
+    cwd,
+    env: { ...ctx.req.baseEnv, ...scope },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const keep = (chunk: Buffer) => (output = (output + chunk.toString('utf8')).slice(-6_000));
   child.stdout.on('data', keep);
@@ -216,10 +252,15 @@ async function run(args: string, state: StageState, scope: Record<string, string
 
 /** The build context Docker would send from `root`: the repository's files (tracked, or new and not git-ignored), minus .dockerignore. */
 export function copyBuildContext(root: string, dest: string): string[] {
-  const listed = spawnSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { cwd: root, encoding: 'utf8' });
+  const listed = spawnSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   if (listed.status !== 0) throw new Error(`git ls-files failed: ${listed.stderr}`);
   const ignore = dockerignore(readFileSync(join(root, '.dockerignore'), 'utf8'));
-  const files = listed.stdout.split('\0').filter((f) => f !== '' && !ignore(f) && existsSync(join(root, f)) && statSync(join(root, f)).isFile());
+  const files = listed.stdout
+    .split('\0')
+    .filter((f) => f !== '' && !ignore(f) && existsSync(join(root, f)) && statSync(join(root, f)).isFile());
   for (const file of files) {
     mkdirSync(dirname(join(dest, file)), { recursive: true });
     cpSync(join(root, file), join(dest, file));

@@ -62,7 +62,12 @@ export interface Interpolation {
 const INTERPOLATION = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|-|:\?|\?)([^}]*))?\}/g;
 
 export function interpolations(value: string): Interpolation[] {
-  return [...value.matchAll(INTERPOLATION)].map((m) => ({ name: m[1]!, op: (m[2] ?? '') as Interpolation['op'], arg: m[3] ?? '', raw: m[0] }));
+  return [...value.matchAll(INTERPOLATION)].map((m) => ({
+    name: m[1]!,
+    op: (m[2] ?? '') as Interpolation['op'],
+    arg: m[3] ?? '',
+    raw: m[0],
+  }));
 }
 
 /** Every interpolation anywhere in a compose file's text (comments skipped). */
@@ -137,7 +142,8 @@ export function schemaDefault(field: z.ZodType): SchemaDefault {
   if (!parsed.success) return { kind: 'required' };
   const value: unknown = parsed.data;
   if (value === undefined) return { kind: 'optional' };
-  if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw new Error(`an environment default that is not a scalar: ${JSON.stringify(value)}`);
+  if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean')
+    throw new Error(`an environment default that is not a scalar: ${JSON.stringify(value)}`);
   return { kind: 'value', value: String(value) };
 }
 
@@ -150,7 +156,11 @@ export function undocumented(keys: Iterable<string>, example: EnvExample): strin
 }
 
 /** The variables of `keys` that a service's environment section does not pass to its container. */
-export function notPassed(keys: Iterable<string>, service: ComposeService, except: ReadonlySet<string> = new Set()): string[] {
+export function notPassed(
+  keys: Iterable<string>,
+  service: ComposeService,
+  except: ReadonlySet<string> = new Set(),
+): string[] {
   const env = service.environment ?? {};
   return [...keys].filter((k) => !except.has(k) && !(k in env));
 }

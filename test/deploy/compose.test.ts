@@ -14,7 +14,16 @@ import { NodeTokens, parseConfig } from '@switchyard/shared';
 import { GatewayConfigSchema } from '../../gateway/src/config.js';
 import { WorkerConfigSchema } from '../../gateway/src/usage-worker/config.js';
 import { NodeConfigSchema } from '../../node-agent/src/config.js';
-import { interpolate, interpolations, parseCompose, parseEnvExample, readRepoFile, REPO_ROOT, schemaDefault, type ComposeService } from './compose-env.js';
+import {
+  interpolate,
+  interpolations,
+  parseCompose,
+  parseEnvExample,
+  readRepoFile,
+  REPO_ROOT,
+  schemaDefault,
+  type ComposeService,
+} from './compose-env.js';
 import { durationMs, execForm, keyValues, lastInstruction, parseDockerfile } from './dockerfile.js';
 
 const stackText = readRepoFile('docker-compose.yml');
@@ -75,10 +84,14 @@ function nodeValue(svc: ComposeService, key: keyof typeof NodeConfigSchema.shape
 }
 
 /** What a node must never hold: the fleet's Redis, or a secret shared across the fleet. */
-const NOT_FOR_NODES = /^(REDIS_|UPSTASH_|NODE_SHARED_SECRET$|NODE_PUBLIC_URL$|HEARTBEAT_INTERVAL_MS$|ADMIN_TOKEN$|ADMIN_READ_TOKEN$)/;
+const NOT_FOR_NODES =
+  /^(REDIS_|UPSTASH_|NODE_SHARED_SECRET$|NODE_PUBLIC_URL$|HEARTBEAT_INTERVAL_MS$|ADMIN_TOKEN$|ADMIN_READ_TOKEN$)/;
 
 /** Each replica's admin listener as published on the host: its loopback, a port of its own, onto ADMIN_PORT. */
-const ADMIN_PUBLISHED = { 'gateway-1': '127.0.0.1:${ADMIN_HOST_PORT:-9090}:9090', 'gateway-2': '127.0.0.1:${ADMIN_HOST_PORT_2:-9091}:9090' } as const;
+const ADMIN_PUBLISHED = {
+  'gateway-1': '127.0.0.1:${ADMIN_HOST_PORT:-9090}:9090',
+  'gateway-2': '127.0.0.1:${ADMIN_HOST_PORT_2:-9091}:9090',
+} as const;
 
 /** The host address a compose port mapping binds ('' when it names none: every address). */
 function hostAddress(mapping: string): string {
@@ -88,20 +101,40 @@ function hostAddress(mapping: string): string {
 
 describe('the stack (docker-compose.yml)', () => {
   test('runs Redis, the edge, two gateway replicas, the usage worker and one node', () => {
-    expect(Object.keys(stack.services).sort()).toEqual(['edge', 'gateway-1', 'gateway-2', 'node-agent', 'redis', 'worker']);
+    expect(Object.keys(stack.services).sort()).toEqual([
+      'edge',
+      'gateway-1',
+      'gateway-2',
+      'node-agent',
+      'redis',
+      'worker',
+    ]);
   });
 
   test('every service has a health check and comes back after a crash or a reboot', () => {
     for (const [name, svc] of Object.entries(stack.services)) {
-      expect({ name, healthcheck: (svc.healthcheck?.test?.length ?? 0) > 1, restart: svc.restart }).toEqual({ name, healthcheck: true, restart: 'unless-stopped' });
+      expect({ name, healthcheck: (svc.healthcheck?.test?.length ?? 0) > 1, restart: svc.restart }).toEqual({
+        name,
+        healthcheck: true,
+        restart: 'unless-stopped',
+      });
     }
   });
 
   test('the health checks run the images’ own scripts: /health on the gateways, the worker’s metrics listener, the node’s /health', () => {
-    for (const name of gatewayServices) expect(service(stack, name).healthcheck?.test).toEqual(['CMD', 'node', 'gateway/dist/healthcheck.js', '/health']);
-    expect(service(stack, 'worker').healthcheck?.test).toEqual(['CMD', 'node', 'gateway/dist/usage-worker/healthcheck.js']);
+    for (const name of gatewayServices)
+      expect(service(stack, name).healthcheck?.test).toEqual(['CMD', 'node', 'gateway/dist/healthcheck.js', '/health']);
+    expect(service(stack, 'worker').healthcheck?.test).toEqual([
+      'CMD',
+      'node',
+      'gateway/dist/usage-worker/healthcheck.js',
+    ]);
     expect(service(stack, 'node-agent').healthcheck?.test).toEqual(['CMD', 'node', 'node-agent/dist/healthcheck.js']);
-    for (const script of ['gateway/src/healthcheck.ts', 'gateway/src/usage-worker/healthcheck.ts', 'node-agent/src/healthcheck.ts']) {
+    for (const script of [
+      'gateway/src/healthcheck.ts',
+      'gateway/src/usage-worker/healthcheck.ts',
+      'node-agent/src/healthcheck.ts',
+    ]) {
       expect(existsSync(join(REPO_ROOT, script))).toBe(true);
     }
   });
@@ -126,7 +159,9 @@ describe('the stack (docker-compose.yml)', () => {
   test('each replica’s GATEWAY_ID is a valid replica id, and announces no direct URL (nodes reach it through the edge)', () => {
     const dotEnv = { ADMIN_TOKEN: 'x'.repeat(40) };
     for (const name of gatewayServices) {
-      const env = Object.fromEntries(Object.entries(service(stack, name).environment ?? {}).map(([k, v]) => [k, interpolate(v, dotEnv)]));
+      const env = Object.fromEntries(
+        Object.entries(service(stack, name).environment ?? {}).map(([k, v]) => [k, interpolate(v, dotEnv)]),
+      );
       const config = parseConfig(GatewayConfigSchema, env);
       expect([config.GATEWAY_ID, config.GATEWAY_REPLICA_URL]).toEqual([name, undefined]);
     }
@@ -140,10 +175,13 @@ describe('the stack (docker-compose.yml)', () => {
       expect(svc.build).toMatchObject({ context: '.', dockerfile: 'gateway/Dockerfile' });
     }
     const node = service(stack, 'node-agent');
-    expect(node.image).toBe('${SWITCHYARD_REGISTRY:-ghcr.io/switchyard}/switchyard-node-agent:${NODE_AGENT_TAG:-latest}');
+    expect(node.image).toBe(
+      '${SWITCHYARD_REGISTRY:-ghcr.io/switchyard}/switchyard-node-agent:${NODE_AGENT_TAG:-latest}',
+    );
     expect(node.build).toMatchObject({ context: '.', dockerfile: 'node-agent/Dockerfile' });
     expect(byDefault(node.image)).toBe('ghcr.io/switchyard/switchyard-node-agent:latest');
-    for (const dockerfile of ['gateway/Dockerfile', 'node-agent/Dockerfile']) expect(existsSync(join(REPO_ROOT, dockerfile))).toBe(true);
+    for (const dockerfile of ['gateway/Dockerfile', 'node-agent/Dockerfile'])
+      expect(existsSync(join(REPO_ROOT, dockerfile))).toBe(true);
   });
 
   test('the worker is the gateway image started with the worker’s entry point', () => {
@@ -160,7 +198,10 @@ describe('the stack (docker-compose.yml)', () => {
       const entrypoint = execForm(lastInstruction(runtime, 'ENTRYPOINT')?.args ?? '') ?? [];
       for (const name of services) {
         const svc = service(stack, name);
-        expect({ name, initOrTini: svc.init === true || entrypoint.some((a) => a.endsWith('/tini')) }).toEqual({ name, initOrTini: true });
+        expect({ name, initOrTini: svc.init === true || entrypoint.some((a) => a.endsWith('/tini')) }).toEqual({
+          name,
+          initOrTini: true,
+        });
         expect(svc.command?.[0] ?? 'node').toBe('node');
       }
     }
@@ -180,10 +221,16 @@ describe('the stack (docker-compose.yml)', () => {
     const edge = service(stack, 'edge');
     expect(edge.ports).toEqual(['${GATEWAY_PORT:-8080}:8080', '${HTTPS_PORT:-127.0.0.1:8443}:8443']);
     expect(edge.ports?.map(byDefault)).toEqual(['8080:8080', '127.0.0.1:8443:8443']);
-    for (const name of ['worker', 'node-agent']) expect({ name, ports: service(stack, name).ports }).toEqual({ name, ports: undefined });
+    for (const name of ['worker', 'node-agent'])
+      expect({ name, ports: service(stack, name).ports }).toEqual({ name, ports: undefined });
     // Whatever ports .env picks, every other mapping binds this host's loopback.
-    for (const dotEnv of [{}, { ADMIN_HOST_PORT: '19090', ADMIN_HOST_PORT_2: '19091', REDIS_HOST_PORT: '16379' }] as Record<string, string>[]) {
-      const published = Object.entries(stack.services).flatMap(([name, s]) => (s.ports ?? []).map((p) => ({ name, host: hostAddress(interpolate(p, dotEnv)) })));
+    for (const dotEnv of [
+      {},
+      { ADMIN_HOST_PORT: '19090', ADMIN_HOST_PORT_2: '19091', REDIS_HOST_PORT: '16379' },
+    ] as Record<string, string>[]) {
+      const published = Object.entries(stack.services).flatMap(([name, s]) =>
+        (s.ports ?? []).map((p) => ({ name, host: hostAddress(interpolate(p, dotEnv)) })),
+      );
       expect(published.filter((p) => p.host !== '127.0.0.1').map((p) => p.name)).toEqual(['edge']);
     }
   });
@@ -193,15 +240,26 @@ describe('the stack (docker-compose.yml)', () => {
     const hostPorts = new Set<string>();
     for (const name of gatewayServices) {
       const svc = service(stack, name);
-      const env = Object.fromEntries(Object.entries(svc.environment ?? {}).map(([k, v]) => [k, interpolate(v, dotEnv)]));
+      const env = Object.fromEntries(
+        Object.entries(svc.environment ?? {}).map(([k, v]) => [k, interpolate(v, dotEnv)]),
+      );
       const config = parseConfig(GatewayConfigSchema, env);
       // All addresses inside the container, so the host's port mapping reaches it; a port apart from PORT.
-      expect({ name, host: config.ADMIN_HOST, port: config.ADMIN_PORT, readToken: config.ADMIN_READ_TOKEN }).toEqual({ name, host: '0.0.0.0', port: 9090, readToken: 'y'.repeat(40) });
+      expect({ name, host: config.ADMIN_HOST, port: config.ADMIN_PORT, readToken: config.ADMIN_READ_TOKEN }).toEqual({
+        name,
+        host: '0.0.0.0',
+        port: 9090,
+        readToken: 'y'.repeat(40),
+      });
       expect(config.ADMIN_PORT).not.toBe(config.PORT);
       expect(svc.environment?.ADMIN_READ_TOKEN).toBe('${ADMIN_READ_TOKEN:-}');
       for (const mapping of svc.ports ?? []) {
         const resolved = byDefault(mapping);
-        expect({ name, host: hostAddress(resolved), target: Number(resolved.split(':').at(-1)) }).toEqual({ name, host: '127.0.0.1', target: config.ADMIN_PORT });
+        expect({ name, host: hostAddress(resolved), target: Number(resolved.split(':').at(-1)) }).toEqual({
+          name,
+          host: '127.0.0.1',
+          target: config.ADMIN_PORT,
+        });
         hostPorts.add(resolved.split(':').at(-2)!);
       }
       expect((svc.ports ?? []).map(byDefault).some((p) => Number(p.split(':').at(-1)) === config.PORT)).toBe(false);
@@ -213,7 +271,11 @@ describe('the stack (docker-compose.yml)', () => {
     const keepalive = durationMs(/^\s*keepalive\s+(\S+)$/m.exec(caddyfile)?.[1] ?? '');
     expect(keepalive).toBeGreaterThan(0);
     for (const name of gatewayServices) {
-      const gatewayIdle = effectiveMs(service(stack, name), 'KEEP_ALIVE_TIMEOUT_MS', GatewayConfigSchema.shape.KEEP_ALIVE_TIMEOUT_MS);
+      const gatewayIdle = effectiveMs(
+        service(stack, name),
+        'KEEP_ALIVE_TIMEOUT_MS',
+        GatewayConfigSchema.shape.KEEP_ALIVE_TIMEOUT_MS,
+      );
       expect({ name, margin: gatewayIdle - keepalive >= 5_000 }).toEqual({ name, margin: true });
     }
   });
@@ -238,7 +300,9 @@ describe('the stack (docker-compose.yml)', () => {
     expect(mountTarget(node, 'node-credentials')).toBe(node.environment?.CREDENTIALS_DIR);
     expect(stack.volumes).toHaveProperty('node-credentials');
     expect(mountTarget(service(stack, 'edge'), 'caddy-data')).toBe('/data');
-    const mounted = Object.values(stack.services).flatMap((s) => (s.volumes ?? []).map((v) => v.split(':')[0]!).filter((v) => /^[a-z0-9][a-z0-9_-]*$/.test(v)));
+    const mounted = Object.values(stack.services).flatMap((s) =>
+      (s.volumes ?? []).map((v) => v.split(':')[0]!).filter((v) => /^[a-z0-9][a-z0-9_-]*$/.test(v)),
+    );
     expect(Object.keys(stack.volumes ?? {}).sort()).toEqual([...new Set(mounted)].sort());
   });
 
@@ -251,16 +315,26 @@ describe('the stack (docker-compose.yml)', () => {
       expect({ name, margin: grace - drain >= 10_000 }).toEqual({ name, margin: true });
     }
     const node = service(stack, 'node-agent');
-    expect(durationMs(byDefault(node.stop_grace_period))).toBeGreaterThanOrEqual(effectiveMs(node, 'DRAIN_TIMEOUT_MS', NodeConfigSchema.shape.DRAIN_TIMEOUT_MS) + 10_000);
+    expect(durationMs(byDefault(node.stop_grace_period))).toBeGreaterThanOrEqual(
+      effectiveMs(node, 'DRAIN_TIMEOUT_MS', NodeConfigSchema.shape.DRAIN_TIMEOUT_MS) + 10_000,
+    );
     const worker = service(stack, 'worker');
-    expect(durationMs(byDefault(worker.stop_grace_period))).toBeGreaterThan(effectiveMs(worker, 'WORKER_CLOSE_TIMEOUT_MS', WorkerConfigSchema.shape.WORKER_CLOSE_TIMEOUT_MS));
+    expect(durationMs(byDefault(worker.stop_grace_period))).toBeGreaterThan(
+      effectiveMs(worker, 'WORKER_CLOSE_TIMEOUT_MS', WorkerConfigSchema.shape.WORKER_CLOSE_TIMEOUT_MS),
+    );
   });
 
   test('the stop budgets documented in .env.example are the ones compose applies', () => {
     const example = parseEnvExample(readRepoFile('.env.example'));
-    expect(example.entries.get('STOP_GRACE_PERIOD')?.value).toBe(byDefault(service(stack, 'gateway-1').stop_grace_period));
-    expect(example.entries.get('STOP_GRACE_PERIOD')?.value).toBe(byDefault(service(stack, 'node-agent').stop_grace_period));
-    expect(example.entries.get('WORKER_STOP_GRACE_PERIOD')?.value).toBe(byDefault(service(stack, 'worker').stop_grace_period));
+    expect(example.entries.get('STOP_GRACE_PERIOD')?.value).toBe(
+      byDefault(service(stack, 'gateway-1').stop_grace_period),
+    );
+    expect(example.entries.get('STOP_GRACE_PERIOD')?.value).toBe(
+      byDefault(service(stack, 'node-agent').stop_grace_period),
+    );
+    expect(example.entries.get('WORKER_STOP_GRACE_PERIOD')?.value).toBe(
+      byDefault(service(stack, 'worker').stop_grace_period),
+    );
   });
 
   test('a draining gateway leaves the edge’s rotation before it stops listening (DRAIN_NOTICE_MS vs the health check)', () => {
@@ -276,12 +350,16 @@ describe('the stack (docker-compose.yml)', () => {
     for (const name of [...gatewayServices, 'worker']) {
       expect(service(stack, name).depends_on).toEqual({ redis: { condition: 'service_healthy' } });
     }
-    expect(service(stack, 'edge').depends_on).toEqual({ 'gateway-1': { condition: 'service_healthy' }, 'gateway-2': { condition: 'service_healthy' } });
+    expect(service(stack, 'edge').depends_on).toEqual({
+      'gateway-1': { condition: 'service_healthy' },
+      'gateway-2': { condition: 'service_healthy' },
+    });
     expect(service(stack, 'node-agent').depends_on).toEqual({ edge: { condition: 'service_healthy' } });
   });
 
   test('the gateways and the worker find Redis by service name', () => {
-    for (const name of [...gatewayServices, 'worker']) expect(byDefault(service(stack, name).environment?.REDIS_URL)).toBe('redis://redis:6379');
+    for (const name of [...gatewayServices, 'worker'])
+      expect(byDefault(service(stack, name).environment?.REDIS_URL)).toBe('redis://redis:6379');
   });
 
   test('the local node dials in through the edge’s internal listener, which reaches both replicas, and holds nothing of the fleet’s', () => {
@@ -294,7 +372,9 @@ describe('the stack (docker-compose.yml)', () => {
     expect(env.GATEWAY_ALLOW_HTTP).toBe('true');
     expect(Object.keys(env).filter((k) => NOT_FOR_NODES.test(k))).toEqual([]);
     // Its token comes from .env, but its absence does not stop the whole stack (the node is enrolled once the gateways run).
-    expect(interpolations(env.NODE_TOKEN ?? '')).toEqual([{ name: 'NODE_TOKEN', op: ':-', arg: '', raw: '${NODE_TOKEN:-}' }]);
+    expect(interpolations(env.NODE_TOKEN ?? '')).toEqual([
+      { name: 'NODE_TOKEN', op: ':-', arg: '', raw: '${NODE_TOKEN:-}' },
+    ]);
     expect(byDefault(env.NODE_ID)).toBe('node-local');
   });
 
@@ -336,7 +416,9 @@ describe('the stack (docker-compose.yml)', () => {
     }
     const messages = [...errors].sort();
     expect(messages).toHaveLength(1);
-    expect(messages[0]).toMatch(/^required variable ADMIN_TOKEN is missing a value: set ADMIN_TOKEN in \.env .*openssl rand -hex 32/);
+    expect(messages[0]).toMatch(
+      /^required variable ADMIN_TOKEN is missing a value: set ADMIN_TOKEN in \.env .*openssl rand -hex 32/,
+    );
   });
 });
 
@@ -344,7 +426,20 @@ describe('the stack (docker-compose.yml)', () => {
 const PUBLISHED_PATHS = ['/v1/*', '/_switchyard/*', '/health', '/ready', '/', '/api/hello'];
 
 /** Paths of the admin plane and the scrapers', which must never reach a gateway through the edge. */
-const UNPUBLISHED_PATHS = ['/admin', '/admin/', '/admin/keys', '/admin/nodes', '/admin/session', '/admin/openapi.json', '/dashboard', '/dashboard/', '/dashboard/index.html', '/metrics', '/ADMIN/keys', '/Metrics'];
+const UNPUBLISHED_PATHS = [
+  '/admin',
+  '/admin/',
+  '/admin/keys',
+  '/admin/nodes',
+  '/admin/session',
+  '/admin/openapi.json',
+  '/dashboard',
+  '/dashboard/',
+  '/dashboard/index.html',
+  '/metrics',
+  '/ADMIN/keys',
+  '/Metrics',
+];
 
 /** Caddy's path matcher for one pattern (exact, `prefix*`, `*suffix`, `*infix*`), case-insensitive as Caddy's is. */
 function caddyPathMatches(pattern: string, path: string): boolean {
@@ -428,7 +523,10 @@ function proxyRoutes(routes: CaddyRoute[], replica?: string, host?: string[], pa
           healthUri: handler.health_checks?.active?.uri,
           tryDuration: handler.load_balancing?.try_duration,
           deletes: handler.headers?.request?.delete ?? [],
-          idleMs: handler.transport?.keep_alive?.idle_timeout === undefined ? undefined : handler.transport.keep_alive.idle_timeout / 1e6,
+          idleMs:
+            handler.transport?.keep_alive?.idle_timeout === undefined
+              ? undefined
+              : handler.transport.keep_alive.idle_timeout / 1e6,
         },
       ];
     });
@@ -458,14 +556,23 @@ describe('the edge (deploy/Caddyfile)', () => {
   test('its internal listener, where the local node dials in and the edge’s health check probes, is not published', () => {
     const internal = portOf(caddyDefault('EDGE_INTERNAL_ADDRESS'));
     expect(edge.ports?.some((p) => Number(p.split(':').at(-1)) === internal)).toBe(false);
-    expect(edge.healthcheck?.test).toEqual(['CMD', 'wget', '-q', '-O', '/dev/null', `http://127.0.0.1:${internal}/health`]);
+    expect(edge.healthcheck?.test).toEqual([
+      'CMD',
+      'wget',
+      '-q',
+      '-O',
+      '/dev/null',
+      `http://127.0.0.1:${internal}/health`,
+    ]);
   });
 
   test('it routes a request naming a replica (x-switchyard-replica) to that replica, whose GATEWAY_ID it is', () => {
     for (const name of gatewayServices) {
       const id = replicaId(name);
       expect(caddyfile).toContain(`@${name} header X-Switchyard-Replica ${id}`);
-      expect(caddyDefault(`GATEWAY_${name.split('-')[1]}_UPSTREAM`)).toBe(`${name}:${service(stack, name).environment?.PORT}`);
+      expect(caddyDefault(`GATEWAY_${name.split('-')[1]}_UPSTREAM`)).toBe(
+        `${name}:${service(stack, name).environment?.PORT}`,
+      );
     }
   });
 
@@ -479,14 +586,24 @@ describe('the edge (deploy/Caddyfile)', () => {
   test('it publishes the client API and the nodes’ paths only: every reverse_proxy sits behind @published, and the rest gets a 404 of its own', () => {
     const published = /^\s*@published path (.+)$/m.exec(caddyfile)?.[1]?.trim().split(/\s+/);
     expect(published).toEqual(PUBLISHED_PATHS);
-    for (const path of UNPUBLISHED_PATHS) expect({ path, published: PUBLISHED_PATHS.some((p) => caddyPathMatches(p, path)) }).toEqual({ path, published: false });
+    for (const path of UNPUBLISHED_PATHS)
+      expect({ path, published: PUBLISHED_PATHS.some((p) => caddyPathMatches(p, path)) }).toEqual({
+        path,
+        published: false,
+      });
     // The proxies live in the replicas snippet alone, imported once, inside `handle @published`.
     expect(caddyfile.match(/reverse_proxy/g)?.length).toBe(caddySnippet('replicas').match(/reverse_proxy/g)?.length);
     expect(caddyfile.match(/^\s*import replicas$/gm)).toHaveLength(1);
     const gateways = caddySnippet('gateways');
-    expect(gateways).toMatch(/\n\thandle @published \{\n\t\timport replicas\n\t\}\n\thandle \{\n[^}]*respond `[^`]*` 404\n\t\}\n$/);
+    expect(gateways).toMatch(
+      /\n\thandle @published \{\n\t\timport replicas\n\t\}\n\thandle \{\n[^}]*respond `[^`]*` 404\n\t\}\n$/,
+    );
     // Both sites serve that snippet and nothing else.
-    expect([...caddyfile.matchAll(/^\{\$(SITE_ADDRESS|EDGE_INTERNAL_ADDRESS):[^}]*\} \{\n\timport gateways\n\}$/gm)].map((m) => m[1])).toEqual(['SITE_ADDRESS', 'EDGE_INTERNAL_ADDRESS']);
+    expect(
+      [...caddyfile.matchAll(/^\{\$(SITE_ADDRESS|EDGE_INTERNAL_ADDRESS):[^}]*\} \{\n\timport gateways\n\}$/gm)].map(
+        (m) => m[1],
+      ),
+    ).toEqual(['SITE_ADDRESS', 'EDGE_INTERNAL_ADDRESS']);
   });
 
   test('it sets no stream timeout that would cut a long-lived tunnel', () => {
@@ -494,74 +611,115 @@ describe('the edge (deploy/Caddyfile)', () => {
       .split('\n')
       .filter((l) => !l.trimStart().startsWith('#'))
       .join('\n');
-    expect(code).not.toMatch(/\b(stream_timeout|read_timeout|write_timeout|idle_timeout|response_header_timeout|request_buffers|response_buffers)\b/);
+    expect(code).not.toMatch(
+      /\b(stream_timeout|read_timeout|write_timeout|idle_timeout|response_header_timeout|request_buffers|response_buffers)\b/,
+    );
   });
 
   const caddy = spawnSync('caddy', ['version'], { encoding: 'utf8' });
   /** `caddy adapt` of the shipped file with the given environment (nothing else from this process's). */
   function adapt(env: Record<string, string> = {}): CaddyConfig {
-    const adapted = spawnSync('caddy', ['adapt', '--config', join(REPO_ROOT, 'deploy/Caddyfile'), '--adapter', 'caddyfile'], {
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), ...env },
-    });
+    const adapted = spawnSync(
+      'caddy',
+      ['adapt', '--config', join(REPO_ROOT, 'deploy/Caddyfile'), '--adapter', 'caddyfile'],
+      {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), ...env },
+      },
+    );
     if (adapted.status !== 0) throw new Error(`caddy adapt failed: ${adapted.stderr}`);
     return JSON.parse(adapted.stdout) as CaddyConfig;
   }
-  const serverOn = (config: CaddyConfig, port: number) => Object.values(config.apps.http.servers).find((s) => s.listen.includes(`:${port}`));
+  const serverOn = (config: CaddyConfig, port: number) =>
+    Object.values(config.apps.http.servers).find((s) => s.listen.includes(`:${port}`));
 
-  (caddy.status === 0 ? test : test.skip)('caddy itself reads it that way (`caddy adapt`; skipped when caddy is not installed)', () => {
-    const config = adapt();
-    expect(config.admin?.listen).toBe('localhost:2019');
-    expect(Object.values(config.apps.http.servers).map((s) => s.listen).sort()).toEqual([[':8080'], [':8081']]);
-    for (const port of [8080, 8081]) {
-      const routes = proxyRoutes(serverOn(config, port)?.routes ?? []);
-      // The named replicas first, then either one.
-      expect(routes.map((r) => [r.replica, r.dials])).toEqual([
-        ['gateway-1', ['gateway-1:8080']],
-        ['gateway-2', ['gateway-2:8080']],
-        [undefined, ['gateway-1:8080', 'gateway-2:8080']],
-      ]);
-      for (const r of routes) {
-        expect(r.flush).toBe(-1);
-        expect(r.deletes.sort()).toEqual(['X-Forwarded-For', 'X-Forwarded-Host', 'X-Forwarded-Proto']);
-        // Only what the edge publishes reaches a gateway.
-        expect(r.paths).toEqual(PUBLISHED_PATHS);
-        // An idle connection is given up before the gateway's keep-alive timeout would close it under a request.
-        expect(r.idleMs).toBeLessThan(effectiveMs(service(stack, 'gateway-1'), 'KEEP_ALIVE_TIMEOUT_MS', GatewayConfigSchema.shape.KEEP_ALIVE_TIMEOUT_MS));
+  (caddy.status === 0 ? test : test.skip)(
+    'caddy itself reads it that way (`caddy adapt`; skipped when caddy is not installed)',
+    () => {
+      const config = adapt();
+      expect(config.admin?.listen).toBe('localhost:2019');
+      expect(
+        Object.values(config.apps.http.servers)
+          .map((s) => s.listen)
+          .sort(),
+      ).toEqual([[':8080'], [':8081']]);
+      for (const port of [8080, 8081]) {
+        const routes = proxyRoutes(serverOn(config, port)?.routes ?? []);
+        // The named replicas first, then either one.
+        expect(routes.map((r) => [r.replica, r.dials])).toEqual([
+          ['gateway-1', ['gateway-1:8080']],
+          ['gateway-2', ['gateway-2:8080']],
+          [undefined, ['gateway-1:8080', 'gateway-2:8080']],
+        ]);
+        for (const r of routes) {
+          expect(r.flush).toBe(-1);
+          expect(r.deletes.sort()).toEqual(['X-Forwarded-For', 'X-Forwarded-Host', 'X-Forwarded-Proto']);
+          // Only what the edge publishes reaches a gateway.
+          expect(r.paths).toEqual(PUBLISHED_PATHS);
+          // An idle connection is given up before the gateway's keep-alive timeout would close it under a request.
+          expect(r.idleMs).toBeLessThan(
+            effectiveMs(
+              service(stack, 'gateway-1'),
+              'KEEP_ALIVE_TIMEOUT_MS',
+              GatewayConfigSchema.shape.KEEP_ALIVE_TIMEOUT_MS,
+            ),
+          );
+        }
+        expect(routes[2]?.healthUri).toBe('/health');
+        expect(routes[2]?.tryDuration).toBeGreaterThan(0);
       }
-      expect(routes[2]?.healthUri).toBe('/health');
-      expect(routes[2]?.tryDuration).toBeGreaterThan(0);
-    }
-  });
+    },
+  );
 
-  (caddy.status === 0 ? test : test.skip)('as caddy reads it, a request for /admin, /dashboard or /metrics ends at the edge’s 404 envelope on both listeners', () => {
-    const config = adapt();
-    for (const port of [8080, 8081]) {
-      const routes = serverOn(config, port)?.routes ?? [];
-      // The top-level routes: the published paths to the proxies, then everything else to a static 404.
-      expect(routes.map((r) => r.match?.[0]?.path)).toEqual([PUBLISHED_PATHS, undefined]);
-      const fallback = routes[1]?.handle?.flatMap((h) => (h.handler === 'subroute' ? (h.routes ?? []).flatMap((r) => r.handle ?? []) : [h])) ?? [];
-      expect(fallback.map((h) => h.handler)).toEqual(['headers', 'static_response']);
-      expect(fallback[0]?.response?.set).toEqual({ 'Content-Type': ['application/json'] });
-      expect(Number(fallback[1]?.status_code)).toBe(404);
-      expect(JSON.parse(fallback[1]?.body ?? '')).toEqual({ type: 'error', error: { type: 'not_found_error', message: 'Not found' } });
-      for (const path of UNPUBLISHED_PATHS) expect({ port, path, reachesAProxy: proxyRoutes(routes).some((r) => (r.paths ?? ['*']).some((p) => caddyPathMatches(p, path))) }).toEqual({ port, path, reachesAProxy: false });
-    }
-  });
+  (caddy.status === 0 ? test : test.skip)(
+    'as caddy reads it, a request for /admin, /dashboard or /metrics ends at the edge’s 404 envelope on both listeners',
+    () => {
+      const config = adapt();
+      for (const port of [8080, 8081]) {
+        const routes = serverOn(config, port)?.routes ?? [];
+        // The top-level routes: the published paths to the proxies, then everything else to a static 404.
+        expect(routes.map((r) => r.match?.[0]?.path)).toEqual([PUBLISHED_PATHS, undefined]);
+        const fallback =
+          routes[1]?.handle?.flatMap((h) =>
+            h.handler === 'subroute' ? (h.routes ?? []).flatMap((r) => r.handle ?? []) : [h],
+          ) ?? [];
+        expect(fallback.map((h) => h.handler)).toEqual(['headers', 'static_response']);
+        expect(fallback[0]?.response?.set).toEqual({ 'Content-Type': ['application/json'] });
+        expect(Number(fallback[1]?.status_code)).toBe(404);
+        expect(JSON.parse(fallback[1]?.body ?? '')).toEqual({
+          type: 'error',
+          error: { type: 'not_found_error', message: 'Not found' },
+        });
+        for (const path of UNPUBLISHED_PATHS)
+          expect({
+            port,
+            path,
+            reachesAProxy: proxyRoutes(routes).some((r) => (r.paths ?? ['*']).some((p) => caddyPathMatches(p, path))),
+          }).toEqual({ port, path, reachesAProxy: false });
+      }
+    },
+  );
 
-  (caddy.status === 0 ? test : test.skip)('with SITE_ADDRESS a domain, the site is HTTPS on https_port, and the internal listener stays plain HTTP', () => {
-    const config = adapt({ SITE_ADDRESS: 'gw.example.com' });
-    expect([config.apps.http.http_port, config.apps.http.https_port]).toEqual([8080, 8443]);
-    const site = serverOn(config, 8443);
-    expect(site?.automatic_https?.disable).toBeUndefined();
-    const routes = proxyRoutes(site?.routes ?? []);
-    expect(routes.map((r) => [r.host, r.replica, r.dials.length])).toEqual([
-      [['gw.example.com'], 'gateway-1', 1],
-      [['gw.example.com'], 'gateway-2', 1],
-      [['gw.example.com'], undefined, 2],
-    ]);
-    expect(proxyRoutes(serverOn(config, 8081)?.routes ?? []).map((r) => r.replica)).toEqual(['gateway-1', 'gateway-2', undefined]);
-  });
+  (caddy.status === 0 ? test : test.skip)(
+    'with SITE_ADDRESS a domain, the site is HTTPS on https_port, and the internal listener stays plain HTTP',
+    () => {
+      const config = adapt({ SITE_ADDRESS: 'gw.example.com' });
+      expect([config.apps.http.http_port, config.apps.http.https_port]).toEqual([8080, 8443]);
+      const site = serverOn(config, 8443);
+      expect(site?.automatic_https?.disable).toBeUndefined();
+      const routes = proxyRoutes(site?.routes ?? []);
+      expect(routes.map((r) => [r.host, r.replica, r.dials.length])).toEqual([
+        [['gw.example.com'], 'gateway-1', 1],
+        [['gw.example.com'], 'gateway-2', 1],
+        [['gw.example.com'], undefined, 2],
+      ]);
+      expect(proxyRoutes(serverOn(config, 8081)?.routes ?? []).map((r) => r.replica)).toEqual([
+        'gateway-1',
+        'gateway-2',
+        undefined,
+      ]);
+    },
+  );
 });
 
 describe('a node on another host (node-agent/docker-compose.yml)', () => {
@@ -574,7 +732,9 @@ describe('a node on another host (node-agent/docker-compose.yml)', () => {
   });
 
   test('pulls the released image (a bare host has no checkout to build from)', () => {
-    expect(node.image).toBe('${SWITCHYARD_REGISTRY:-ghcr.io/switchyard}/switchyard-node-agent:${NODE_AGENT_TAG:-latest}');
+    expect(node.image).toBe(
+      '${SWITCHYARD_REGISTRY:-ghcr.io/switchyard}/switchyard-node-agent:${NODE_AGENT_TAG:-latest}',
+    );
     expect(node.build).toBeUndefined();
   });
 
@@ -583,16 +743,20 @@ describe('a node on another host (node-agent/docker-compose.yml)', () => {
       .flatMap((v) => interpolations(v))
       .filter((i) => i.op === ':?');
     expect(required.map((i) => i.name).sort()).toEqual(['GATEWAY_URL', 'NODE_ID', 'NODE_TOKEN']);
-    for (const i of required) expect(i.arg).toMatch(new RegExp(`^set ${i.name} in \\.env \\(.*\`switchyard nodes add <id>\``));
+    for (const i of required)
+      expect(i.arg).toMatch(new RegExp(`^set ${i.name} in \\.env \\(.*\`switchyard nodes add <id>\``));
     const env = { GATEWAY_URL: 'https://gw.example.com', NODE_ID: 'node-b', NODE_TOKEN: NodeTokens.generate() };
-    const resolved = Object.fromEntries(Object.entries(node.environment ?? {}).map(([k, v]) => [k, interpolate(v, env)]));
+    const resolved = Object.fromEntries(
+      Object.entries(node.environment ?? {}).map(([k, v]) => [k, interpolate(v, env)]),
+    );
     expect(() => parseConfig(NodeConfigSchema, { ...resolved, CLAUDE_REFRESH_TOKEN: 'from-env' })).not.toThrow();
   });
 
   test('holds no Redis credentials and no fleet-wide secret', () => {
     expect(Object.keys(node.environment ?? {}).filter((k) => NOT_FOR_NODES.test(k))).toEqual([]);
     expect(nodeHostText).not.toMatch(/REDIS|UPSTASH|NODE_SHARED_SECRET|NODE_PUBLIC_URL/);
-    for (const key of Object.keys(NodeConfigSchema.shape)) expect({ key, forNodes: !NOT_FOR_NODES.test(key) }).toEqual({ key, forNodes: true });
+    for (const key of Object.keys(NodeConfigSchema.shape))
+      expect({ key, forNodes: !NOT_FOR_NODES.test(key) }).toEqual({ key, forNodes: true });
   });
 
   test('publishes no port: its own listener (/health, /metrics) binds loopback inside the container by default', () => {
@@ -609,7 +773,9 @@ describe('a node on another host (node-agent/docker-compose.yml)', () => {
     expect(node.restart).toBe('unless-stopped');
     expect(node.healthcheck?.test).toEqual(['CMD', 'node', 'node-agent/dist/healthcheck.js']);
     const grace = durationMs(byDefault(node.stop_grace_period));
-    expect(grace).toBeGreaterThanOrEqual(effectiveMs(node, 'DRAIN_TIMEOUT_MS', NodeConfigSchema.shape.DRAIN_TIMEOUT_MS) + 10_000);
+    expect(grace).toBeGreaterThanOrEqual(
+      effectiveMs(node, 'DRAIN_TIMEOUT_MS', NodeConfigSchema.shape.DRAIN_TIMEOUT_MS) + 10_000,
+    );
   });
 
   test('its Watchtower updates the node-agent only, and gives it the same time to drain', () => {
@@ -620,9 +786,16 @@ describe('a node on another host (node-agent/docker-compose.yml)', () => {
     const scope = env.WATCHTOWER_SCOPE;
     expect(scope).toBeTruthy();
     // Opted in: the node (enable=true, in scope). Every other service on the host: not enabled.
-    expect(node.labels).toEqual({ 'com.centurylinklabs.watchtower.enable': 'true', 'com.centurylinklabs.watchtower.scope': scope });
+    expect(node.labels).toEqual({
+      'com.centurylinklabs.watchtower.enable': 'true',
+      'com.centurylinklabs.watchtower.scope': scope,
+    });
     for (const [name, svc] of Object.entries(nodeHost.services)) {
-      if (name !== 'node-agent') expect({ name, enable: svc.labels?.['com.centurylinklabs.watchtower.enable'] }).toEqual({ name, enable: 'false' });
+      if (name !== 'node-agent')
+        expect({ name, enable: svc.labels?.['com.centurylinklabs.watchtower.enable'] }).toEqual({
+          name,
+          enable: 'false',
+        });
     }
     expect(byDefault(env.WATCHTOWER_TIMEOUT)).toBe(byDefault(node.stop_grace_period));
     expect(Number(byDefault(env.WATCHTOWER_POLL_INTERVAL))).toBeGreaterThan(0);
@@ -637,79 +810,120 @@ describe('a node on another host (node-agent/docker-compose.yml)', () => {
 // Debian's docker-compose is v1 (1.29), which predates the top-level `name:`; everything else in these
 // files is v1-compatible, so the check drops that one line and lets v1 interpolate and validate the rest.
 const composeV1 = spawnSync('docker-compose', ['version', '--short'], { encoding: 'utf8' });
-(composeV1.status === 0 ? describe : describe.skip)('docker-compose validates the files (skipped when docker-compose is not installed)', () => {
-  let dir = '';
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'sy-compose-'));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+(composeV1.status === 0 ? describe : describe.skip)(
+  'docker-compose validates the files (skipped when docker-compose is not installed)',
+  () => {
+    let dir = '';
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'sy-compose-'));
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** `docker-compose config` on the file with `envFile` as its .env, and nothing from this process's environment. */
-  function config(file: string, projectDir: string, envFile: string, profile?: string) {
-    const stripped = join(dir, `${file.replace(/\W/g, '-')}.yml`);
-    writeFileSync(stripped, readRepoFile(file).replace(/^name: .*\n/m, ''));
-    const env = join(dir, `${file.replace(/\W/g, '-')}.env`);
-    writeFileSync(env, envFile);
-    const args = ['-f', stripped, '--project-directory', join(REPO_ROOT, projectDir), '--env-file', env, ...(profile ? ['--profile', profile] : []), 'config'];
-    return spawnSync('docker-compose', args, { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir } });
-  }
+    /** `docker-compose config` on the file with `envFile` as its .env, and nothing from this process's environment. */
+    function config(file: string, projectDir: string, envFile: string, profile?: string) {
+      const stripped = join(dir, `${file.replace(/\W/g, '-')}.yml`);
+      writeFileSync(stripped, readRepoFile(file).replace(/^name: .*\n/m, ''));
+      const env = join(dir, `${file.replace(/\W/g, '-')}.env`);
+      writeFileSync(env, envFile);
+      const args = [
+        '-f',
+        stripped,
+        '--project-directory',
+        join(REPO_ROOT, projectDir),
+        '--env-file',
+        env,
+        ...(profile ? ['--profile', profile] : []),
+        'config',
+      ];
+      return spawnSync('docker-compose', args, {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir },
+      });
+    }
 
-  /** .env.example as an operator fills it in: the required values set, nothing else touched. */
-  function filledIn(path: string, values: Record<string, string>): string {
-    return readRepoFile(path).replace(/^([A-Z_]+)=$/gm, (line, key: string) => (key in values ? `${key}=${values[key]}` : line));
-  }
+    /** .env.example as an operator fills it in: the required values set, nothing else touched. */
+    function filledIn(path: string, values: Record<string, string>): string {
+      return readRepoFile(path).replace(/^([A-Z_]+)=$/gm, (line, key: string) =>
+        key in values ? `${key}=${values[key]}` : line,
+      );
+    }
 
-  /** v1 prints a published port as a map (`{published, target}`) or, with a host address, as a string. */
-  function ports(svc: ComposeService | undefined): string[] {
-    const raw = (svc?.ports ?? []) as unknown as ({ published: number | string; target: number } | string)[];
-    return raw.map((p) => (typeof p === 'string' ? p.replace(/\/tcp$/, '') : `${p.published}:${p.target}`));
-  }
+    /** v1 prints a published port as a map (`{published, target}`) or, with a host address, as a string. */
+    function ports(svc: ComposeService | undefined): string[] {
+      const raw = (svc?.ports ?? []) as unknown as ({ published: number | string; target: number } | string)[];
+      return raw.map((p) => (typeof p === 'string' ? p.replace(/\/tcp$/, '') : `${p.published}:${p.target}`));
+    }
 
-  test('.env.example copied as is stops the stack with the missing secret’s name', () => {
-    const result = config('docker-compose.yml', '.', readRepoFile('.env.example'));
-    expect(result.status).not.toBe(0);
-    expect(result.stderr).toMatch(/set ADMIN_TOKEN in \.env/);
-  });
+    test('.env.example copied as is stops the stack with the missing secret’s name', () => {
+      const result = config('docker-compose.yml', '.', readRepoFile('.env.example'));
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toMatch(/set ADMIN_TOKEN in \.env/);
+    });
 
-  test('with the admin token filled in, the stack is valid and each process gets its wiring', () => {
-    const secret = 'x'.repeat(40);
-    const result = config('docker-compose.yml', '.', filledIn('.env.example', { ADMIN_TOKEN: secret }));
-    expect(result.stderr).not.toMatch(/ERROR/);
-    expect(result.status).toBe(0);
-    const resolved = parseCompose(result.stdout);
-    expect(resolved.services['gateway-2']?.environment).toMatchObject({ ADMIN_TOKEN: secret, GATEWAY_ID: 'gateway-2', REDIS_URL: 'redis://redis:6379', USAGE_SPOOL_DIR: '/data/usage-spool', DRAIN_NOTICE_MS: '5000' });
-    expect(resolved.services['gateway-1']?.environment).toMatchObject({ GATEWAY_ID: 'gateway-1', ADMIN_HOST: '0.0.0.0', ADMIN_PORT: '9090', ADMIN_READ_TOKEN: '' });
-    expect(ports(resolved.services['gateway-1'])).toEqual(['127.0.0.1:9090:9090']);
-    expect(ports(resolved.services['gateway-2'])).toEqual(['127.0.0.1:9091:9090']);
-    expect(resolved.services['worker']?.command).toEqual(['node', 'gateway/dist/usage-worker/main.js']);
-    expect(Object.keys(resolved.services['node-agent']?.networks ?? {})).toEqual(['nodes']);
-    const nodeEnv = resolved.services['node-agent']?.environment ?? {};
-    expect(nodeEnv).toMatchObject({ NODE_ID: 'node-local', GATEWAY_URL: 'http://edge:8081', GATEWAY_ALLOW_HTTP: 'true', HOST: '127.0.0.1', NODE_TOKEN: '' });
-    expect(Object.keys(nodeEnv).filter((k) => NOT_FOR_NODES.test(k))).toEqual([]);
-    expect(resolved.services['edge']?.environment).toEqual({ SITE_ADDRESS: ':8080' });
-    expect(ports(resolved.services['edge'])).toEqual(['8080:8080', '127.0.0.1:8443:8443']);
-  });
-
-  test('with a domain, the edge gets it and publishes 80 and 443', () => {
-    const values = { ADMIN_TOKEN: 'x'.repeat(40), NODE_TOKEN: 'placeholder' };
-    const text = `${filledIn('.env.example', values)}\nSITE_ADDRESS=gw.example.com\nGATEWAY_PORT=80\nHTTPS_PORT=443\n`;
-    const result = config('docker-compose.yml', '.', text);
-    expect(result.status).toBe(0);
-    const resolved = parseCompose(result.stdout);
-    expect(resolved.services['edge']?.environment).toEqual({ SITE_ADDRESS: 'gw.example.com' });
-    expect(ports(resolved.services['edge'])).toEqual(['80:8080', '443:8443']);
-  });
-
-  test('a node host’s .env.example, filled in, gives a valid file with and without the autoupdate profile', () => {
-    const values = { GATEWAY_URL: 'https://gw.example.com', NODE_ID: 'node-b', NODE_TOKEN: 'placeholder' };
-    expect(config('node-agent/docker-compose.yml', 'node-agent', readRepoFile('node-agent/.env.example')).stderr).toMatch(/set (GATEWAY_URL|NODE_ID|NODE_TOKEN) in \.env/);
-    for (const profile of [undefined, 'autoupdate']) {
-      const result = config('node-agent/docker-compose.yml', 'node-agent', filledIn('node-agent/.env.example', values), profile);
+    test('with the admin token filled in, the stack is valid and each process gets its wiring', () => {
+      const secret = 'x'.repeat(40);
+      const result = config('docker-compose.yml', '.', filledIn('.env.example', { ADMIN_TOKEN: secret }));
       expect(result.stderr).not.toMatch(/ERROR/);
       expect(result.status).toBe(0);
-      const resolved = parseCompose(result.stdout).services['node-agent'];
-      expect(resolved?.environment).toMatchObject(values);
-      expect(resolved?.ports).toBeUndefined();
-    }
-  });
-});
+      const resolved = parseCompose(result.stdout);
+      expect(resolved.services['gateway-2']?.environment).toMatchObject({
+        ADMIN_TOKEN: secret,
+        GATEWAY_ID: 'gateway-2',
+        REDIS_URL: 'redis://redis:6379',
+        USAGE_SPOOL_DIR: '/data/usage-spool',
+        DRAIN_NOTICE_MS: '5000',
+      });
+      expect(resolved.services['gateway-1']?.environment).toMatchObject({
+        GATEWAY_ID: 'gateway-1',
+        ADMIN_HOST: '0.0.0.0',
+        ADMIN_PORT: '9090',
+        ADMIN_READ_TOKEN: '',
+      });
+      expect(ports(resolved.services['gateway-1'])).toEqual(['127.0.0.1:9090:9090']);
+      expect(ports(resolved.services['gateway-2'])).toEqual(['127.0.0.1:9091:9090']);
+      expect(resolved.services['worker']?.command).toEqual(['node', 'gateway/dist/usage-worker/main.js']);
+      expect(Object.keys(resolved.services['node-agent']?.networks ?? {})).toEqual(['nodes']);
+      const nodeEnv = resolved.services['node-agent']?.environment ?? {};
+      expect(nodeEnv).toMatchObject({
+        NODE_ID: 'node-local',
+        GATEWAY_URL: 'http://edge:8081',
+        GATEWAY_ALLOW_HTTP: 'true',
+        HOST: '127.0.0.1',
+        NODE_TOKEN: '',
+      });
+      expect(Object.keys(nodeEnv).filter((k) => NOT_FOR_NODES.test(k))).toEqual([]);
+      expect(resolved.services['edge']?.environment).toEqual({ SITE_ADDRESS: ':8080' });
+      expect(ports(resolved.services['edge'])).toEqual(['8080:8080', '127.0.0.1:8443:8443']);
+    });
+
+    test('with a domain, the edge gets it and publishes 80 and 443', () => {
+      const values = { ADMIN_TOKEN: 'x'.repeat(40), NODE_TOKEN: 'placeholder' };
+      const text = `${filledIn('.env.example', values)}\nSITE_ADDRESS=gw.example.com\nGATEWAY_PORT=80\nHTTPS_PORT=443\n`;
+      const result = config('docker-compose.yml', '.', text);
+      expect(result.status).toBe(0);
+      const resolved = parseCompose(result.stdout);
+      expect(resolved.services['edge']?.environment).toEqual({ SITE_ADDRESS: 'gw.example.com' });
+      expect(ports(resolved.services['edge'])).toEqual(['80:8080', '443:8443']);
+    });
+
+    test('a node host’s .env.example, filled in, gives a valid file with and without the autoupdate profile', () => {
+      const values = { GATEWAY_URL: 'https://gw.example.com', NODE_ID: 'node-b', NODE_TOKEN: 'placeholder' };
+      expect(
+        config('node-agent/docker-compose.yml', 'node-agent', readRepoFile('node-agent/.env.example')).stderr,
+      ).toMatch(/set (GATEWAY_URL|NODE_ID|NODE_TOKEN) in \.env/);
+      for (const profile of [undefined, 'autoupdate']) {
+        const result = config(
+          'node-agent/docker-compose.yml',
+          'node-agent',
+          filledIn('node-agent/.env.example', values),
+          profile,
+        );
+        expect(result.stderr).not.toMatch(/ERROR/);
+        expect(result.status).toBe(0);
+        const resolved = parseCompose(result.stdout).services['node-agent'];
+        expect(resolved?.environment).toMatchObject(values);
+        expect(resolved?.ports).toBeUndefined();
+      }
+    });
+  },
+);

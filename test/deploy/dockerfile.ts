@@ -67,7 +67,8 @@ export function lastInstruction(stage: Stage, keyword: string): Instruction | un
 export function execForm(args: string): string[] | undefined {
   if (!args.startsWith('[')) return undefined;
   const parsed: unknown = JSON.parse(args);
-  if (!Array.isArray(parsed) || !parsed.every((a) => typeof a === 'string')) throw new Error(`not an array of strings: ${args}`);
+  if (!Array.isArray(parsed) || !parsed.every((a) => typeof a === 'string'))
+    throw new Error(`not an array of strings: ${args}`);
   return parsed;
 }
 
@@ -97,7 +98,10 @@ export function keyValues(args: string): [string, string | undefined][] {
 
 /** Replaces `$NAME` and `${NAME}` with values from scope (unset: empty), as Docker does in ENV, LABEL, COPY, WORKDIR. */
 export function substitute(text: string, scope: Record<string, string>): string {
-  return text.replace(/\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_all, braced: string | undefined, bare: string | undefined) => scope[braced ?? bare ?? ''] ?? '');
+  return text.replace(
+    /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g,
+    (_all, braced: string | undefined, bare: string | undefined) => scope[braced ?? bare ?? ''] ?? '',
+  );
 }
 
 /** HEALTHCHECK's options and its exec-form command. */

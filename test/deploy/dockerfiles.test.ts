@@ -9,7 +9,17 @@ import { GatewayConfigSchema } from '../../gateway/src/config.js';
 import { WorkerConfigSchema } from '../../gateway/src/usage-worker/config.js';
 import { NodeConfigSchema } from '../../node-agent/src/config.js';
 import { dockerignore } from './build-without-docker.js';
-import { durationMs, execForm, healthcheck, instructions, keyValues, lastInstruction, parseDockerfile, splitFlags, type Stage } from './dockerfile.js';
+import {
+  durationMs,
+  execForm,
+  healthcheck,
+  instructions,
+  keyValues,
+  lastInstruction,
+  parseDockerfile,
+  splitFlags,
+  type Stage,
+} from './dockerfile.js';
 
 const ROOT = process.cwd();
 
@@ -47,7 +57,8 @@ const IMAGES: ImageSpec[] = [
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 const runtimeOf = (stages: Stage[]) => stages.at(-1)!;
 /** ENV and LABEL values of a stage, raw (before substitution). */
-const pairs = (stage: Stage, keyword: string) => Object.fromEntries(instructions(stage, keyword).flatMap((i) => keyValues(i.args)));
+const pairs = (stage: Stage, keyword: string) =>
+  Object.fromEntries(instructions(stage, keyword).flatMap((i) => keyValues(i.args)));
 /** The dist script a `node <script>` command runs, as the TypeScript source it is compiled from. */
 const sourceOf = (script: string) => script.replace('/dist/', '/src/').replace(/\.js$/, '.ts');
 
@@ -60,14 +71,18 @@ describe.each(IMAGES)('$dockerfile', (spec) => {
     expect(names).toEqual(['base', 'build', 'runtime']);
     expect(runtime.from).toBe('base');
     const fromBuild = instructions(runtime, 'COPY').filter((c) => splitFlags(c.args).flags.from === 'build');
-    expect(fromBuild.map((c) => splitFlags(c.args).rest.split(' ')[0])).toEqual(['/app/shared/dist', `/app/${spec.workspace}/dist`]);
+    expect(fromBuild.map((c) => splitFlags(c.args).rest.split(' ')[0])).toEqual([
+      '/app/shared/dist',
+      `/app/${spec.workspace}/dist`,
+    ]);
     const installs = instructions(runtime, 'RUN').map((r) => splitFlags(r.args).rest);
     expect(installs).toHaveLength(1);
     expect(installs[0]).toMatch(new RegExp(`^npm ci --omit=dev --workspace ${spec.workspace} `));
   });
 
   it('stands on Node 20 (its major in the tag), pinned by digest', () => {
-    for (const stage of stages.filter((s) => !names.includes(s.from))) expect(stage.from).toMatch(/^node:20-bookworm-slim@sha256:[0-9a-f]{64}$/);
+    for (const stage of stages.filter((s) => !names.includes(s.from)))
+      expect(stage.from).toMatch(/^node:20-bookworm-slim@sha256:[0-9a-f]{64}$/);
   });
 
   it('runs as the unprivileged node user, under tini, with node itself as the process', () => {
@@ -76,11 +91,18 @@ describe.each(IMAGES)('$dockerfile', (spec) => {
     expect(execForm(lastInstruction(runtime, 'CMD')?.args ?? '')).toEqual(spec.cmd);
     expect(existsSync(join(ROOT, sourceOf(spec.cmd[1]!)))).toBe(true);
     const base = stages[0]!;
-    expect(instructions(base, 'RUN').map((r) => r.args).join('\n')).toMatch(/apt-get install -y --no-install-recommends tini\b/);
+    expect(
+      instructions(base, 'RUN')
+        .map((r) => r.args)
+        .join('\n'),
+    ).toMatch(/apt-get install -y --no-install-recommends tini\b/);
   });
 
   it('never starts through npm', () => {
-    const text = read(spec.dockerfile).split('\n').filter((l) => !l.trim().startsWith('#')).join('\n');
+    const text = read(spec.dockerfile)
+      .split('\n')
+      .filter((l) => !l.trim().startsWith('#'))
+      .join('\n');
     expect(text).not.toMatch(/npm (start|run)\b/);
   });
 
@@ -153,12 +175,26 @@ describe('the build context (.dockerignore)', () => {
 
   it('keeps every path the Dockerfiles copy, and every file under them', () => {
     expect(contextSources.filter((src) => ignored(src) || !existsSync(join(ROOT, src)))).toEqual([]);
-    const underSources = ['node-agent/src/credentials/login.ts', 'gateway/src/usage-worker/main.ts', 'gateway/public/dashboard/index.html', 'shared/src/fleet/index.ts'];
+    const underSources = [
+      'node-agent/src/credentials/login.ts',
+      'gateway/src/usage-worker/main.ts',
+      'gateway/public/dashboard/index.html',
+      'shared/src/fleet/index.ts',
+    ];
     expect(underSources.filter((f) => ignored(f))).toEqual([]);
   });
 
   it('leaves out dependencies, build output, local secrets and state', () => {
-    const left = ['node_modules/zod/package.json', 'gateway/node_modules/x', 'shared/dist/index.js', '.env', 'node-agent/.env', 'credentials/node-1.json', 'data/usage-spool/spool.jsonl', '.git/HEAD'];
+    const left = [
+      'node_modules/zod/package.json',
+      'gateway/node_modules/x',
+      'shared/dist/index.js',
+      '.env',
+      'node-agent/.env',
+      'credentials/node-1.json',
+      'data/usage-spool/spool.jsonl',
+      '.git/HEAD',
+    ];
     expect(left.filter((f) => !ignored(f))).toEqual([]);
     expect(ignored('.env.example')).toBe(false);
   });

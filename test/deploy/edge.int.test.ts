@@ -42,7 +42,16 @@ interface StandIn {
  * back prefixed with its name, so the test sees which replica holds the tunnel and that bytes go both ways.
  */
 async function standIn(name: string): Promise<StandIn> {
-  const s: StandIn = { name, server: http.createServer(), port: 0, health: 200, seen: [], requests: [], upgrades: [], tunnels: new Set() };
+  const s: StandIn = {
+    name,
+    server: http.createServer(),
+    port: 0,
+    health: 200,
+    seen: [],
+    requests: [],
+    upgrades: [],
+    tunnels: new Set(),
+  };
   s.server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
     if (req.url !== TUNNEL_PATH || req.headers.upgrade !== TUNNEL_UPGRADE) {
       socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -77,7 +86,9 @@ async function standIn(name: string): Promise<StandIn> {
   });
   s.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (req.url === '/health') {
-      res.writeHead(s.health, { 'content-type': 'application/json' }).end(JSON.stringify({ status: s.health === 200 ? 'ok' : 'draining' }));
+      res
+        .writeHead(s.health, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: s.health === 200 ? 'ok' : 'draining' }));
       return;
     }
     s.requests.push(`${req.method ?? ''} ${req.url ?? ''}`);
@@ -94,19 +105,39 @@ async function standIn(name: string): Promise<StandIn> {
   return s;
 }
 
-async function send(port: number, method: 'POST' | 'GET' = 'POST'): Promise<{ status: number; servedBy: string | null; body: string }> {
-  const res = await fetch(`http://127.0.0.1:${port}/v1/messages`, method === 'POST' ? { method, headers: { 'content-type': 'application/json' }, body: '{"stream":true}' } : { method });
+async function send(
+  port: number,
+  method: 'POST' | 'GET' = 'POST',
+): Promise<{ status: number; servedBy: string | null; body: string }> {
+  const res = await fetch(
+    `http://127.0.0.1:${port}/v1/messages`,
+    method === 'POST'
+      ? { method, headers: { 'content-type': 'application/json' }, body: '{"stream":true}' }
+      : { method },
+  );
   return { status: res.status, servedBy: res.headers.get('x-served-by'), body: await res.text() };
 }
 const post = (port: number) => send(port, 'POST');
 
 /** One request with its path exactly as written (fetch would normalise `..` and case away). */
-function raw(port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string | undefined; servedBy: string | undefined; body: string }> {
+function raw(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; type: string | undefined; servedBy: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
       let body = '';
       res.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], servedBy: res.headers['x-served-by'] as string | undefined, body }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          type: res.headers['content-type'],
+          servedBy: res.headers['x-served-by'] as string | undefined,
+          body,
+        }),
+      );
     });
     req.on('error', reject);
     req.end(method === 'POST' ? '{}' : undefined);
@@ -190,248 +221,280 @@ const hasCaddy = caddyVersion.status === 0;
 // Caddy before caddyserver/caddy#7547 (merged March 2026, after v2.11.1) closes a request's body when the
 // dial fails, so the retry of a POST on the other replica fails with 502; the caddy:2 image the stack runs
 // is newer. Debian's caddy (2.6) is older: that one check is skipped there.
-const [major = 0, minor = 0, patch = 0] = (/v?(\d+)\.(\d+)\.(\d+)/.exec(caddyVersion.stdout ?? '') ?? []).slice(1).map(Number);
+const [major = 0, minor = 0, patch = 0] = (/v?(\d+)\.(\d+)\.(\d+)/.exec(caddyVersion.stdout ?? '') ?? [])
+  .slice(1)
+  .map(Number);
 const retriesPostAfterDialError = major > 2 || (major === 2 && (minor > 11 || (minor === 11 && patch >= 2)));
 
-(hasCaddy ? describe : describe.skip)('the edge (deploy/Caddyfile run by caddy; skipped when caddy is not installed)', () => {
-  let dir = '';
-  let caddy: ChildProcess | undefined;
-  let edgePort = 0;
-  let internalPort = 0;
-  let one: StandIn;
-  let two: StandIn;
-  const tunnels: Tunnel[] = [];
+(hasCaddy ? describe : describe.skip)(
+  'the edge (deploy/Caddyfile run by caddy; skipped when caddy is not installed)',
+  () => {
+    let dir = '';
+    let caddy: ChildProcess | undefined;
+    let edgePort = 0;
+    let internalPort = 0;
+    let one: StandIn;
+    let two: StandIn;
+    const tunnels: Tunnel[] = [];
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sy-edge-'));
-    one = await standIn('gateway-1');
-    two = await standIn('gateway-2');
-    edgePort = await freePort();
-    internalPort = await freePort();
-    // The shipped file, unchanged: only the variables it reads for running outside compose.
-    caddy = spawn('caddy', ['run', '--config', join(REPO_ROOT, 'deploy/Caddyfile'), '--adapter', 'caddyfile'], {
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: dir,
-        XDG_DATA_HOME: dir,
-        XDG_CONFIG_HOME: dir,
-        SITE_ADDRESS: `:${edgePort}`,
-        EDGE_INTERNAL_ADDRESS: `http://:${internalPort}`,
-        GATEWAY_1_UPSTREAM: `127.0.0.1:${one.port}`,
-        GATEWAY_2_UPSTREAM: `127.0.0.1:${two.port}`,
-        EDGE_ADMIN: 'off',
-      },
-      stdio: 'ignore',
-    });
-    await until('the edge to serve', async () => ((await post(edgePort)).status === 200 ? true : undefined));
-  }, 30_000);
-
-  afterEach(() => {
-    for (const t of tunnels.splice(0)) t.socket.destroy();
-  });
-
-  afterAll(async () => {
-    if (caddy?.exitCode === null) {
-      const exited = new Promise((r) => caddy?.once('exit', r));
-      caddy.kill('SIGTERM');
-      await exited;
-    }
-    for (const s of [one, two]) {
-      for (const socket of s?.tunnels ?? []) socket.destroy();
-      s?.server.closeAllConnections();
-      if (s?.server.listening) await new Promise((r) => s.server.close(r));
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  test('the admin plane and /metrics get the edge’s own 404 on both listeners, however spelled, and never reach a gateway', async () => {
-    const reached = requestsSince([one, two]);
-    const admin = { authorization: 'Bearer placeholder-admin-token' };
-    const attempts: [string, string, Record<string, string>?][] = [
-      ['GET', '/admin/keys', admin],
-      ['POST', '/admin/keys', { ...admin, 'content-type': 'application/json' }],
-      ['GET', '/admin/nodes', { ...admin, [TunnelHeaders.replica]: 'gateway-1' }],
-      ['GET', '/admin/session', admin],
-      ['GET', '/admin/openapi.json'],
-      ['GET', '/dashboard'],
-      ['GET', '/dashboard/'],
-      ['GET', '/dashboard/app.js'],
-      ['GET', '/metrics', { authorization: 'Bearer placeholder-metrics-token' }],
-      ['GET', '/ADMIN/keys', admin],
-      ['GET', '/Metrics'],
-      ['GET', '/v1/../admin/keys', admin],
-      ['GET', '/v1/%2e%2e/admin/keys', admin],
-      ['GET', '/v1/messages/../../metrics'],
-      ['GET', '//admin/keys', admin],
-      ['GET', '/%61dmin/keys', admin],
-      ['GET', '/_switchyard/../admin/nodes', admin],
-    ];
-    for (const port of [edgePort, internalPort]) {
-      for (const [method, path, headers] of attempts) {
-        const answer = await raw(port, method, path, headers);
-        expect({ method, path, status: answer.status, type: answer.type, servedBy: answer.servedBy }).toEqual({ method, path, status: 404, type: 'application/json', servedBy: undefined });
-        expect(JSON.parse(answer.body)).toEqual(EDGE_NOT_FOUND);
-      }
-    }
-    expect(reached()).toEqual([]);
-  });
-
-  test('the client API, Claude Code’s probes, /health, /ready and the nodes’ paths still reach a gateway', async () => {
-    const published: [string, string][] = [
-      ['POST', '/v1/messages'],
-      ['POST', '/v1/messages?beta=true'],
-      ['POST', '/v1/messages/count_tokens'],
-      ['GET', '/v1/models'],
-      ['HEAD', '/'],
-      ['GET', '/api/hello'],
-      ['GET', '/ready'],
-      ['PUT', '/_switchyard/credential'],
-      ['POST', '/_switchyard/state'],
-    ];
-    for (const port of [edgePort, internalPort]) {
-      for (const [method, path] of published) {
-        const reached = requestsSince([one, two]);
-        const answer = await raw(port, method, path);
-        expect({ method, path, status: answer.status, servedBy: answer.servedBy }).toEqual({ method, path, status: 200, servedBy: expect.stringMatching(/^gateway-[12]$/) as unknown });
-        expect(reached()).toEqual([`${method} ${path}`]);
-      }
-    }
-    // /health too (the stand-ins answer it themselves, as a gateway does).
-    expect((await raw(edgePort, 'GET', '/health')).body).toBe(JSON.stringify({ status: 'ok' }));
-  });
-
-  test('a tunnel naming a replica reaches that replica: 101 and its headers come back, then bytes go both ways', async () => {
-    for (const replica of ['gateway-1', 'gateway-2', 'gateway-2', 'gateway-1', 'gateway-2']) {
-      const tunnel = await dialTunnel(edgePort, replica);
-      tunnels.push(tunnel);
-      expect(tunnel.status).toBe(101);
-      expect(tunnel.headers[TunnelHeaders.replica]).toBe(replica);
-      expect(tunnel.headers[TunnelHeaders.replicas]).toBe('gateway-1,gateway-2');
-      expect(tunnel.headers.upgrade).toBe(TUNNEL_UPGRADE);
-      for (const text of ['ping', 'a few more bytes', 'x'.repeat(64 * 1024)]) expect(await tunnel.exchange(text)).toBe(`${replica}:${text}`);
-    }
-    // The replica saw the node's headers as the node sent them, and none of the edge's own.
-    const seen = [...one.upgrades, ...two.upgrades];
-    expect(seen).toHaveLength(5);
-    for (const h of seen) {
-      expect(h).toMatchObject({ authorization: 'Bearer placeholder-node-token', [TunnelHeaders.nodeId]: 'node-edge-test', upgrade: TUNNEL_UPGRADE });
-      expect(h).not.toHaveProperty('x-forwarded-for');
-    }
-    expect(one.upgrades.map((h) => h[TunnelHeaders.replica])).toEqual(['gateway-1', 'gateway-1']);
-    expect(two.upgrades.map((h) => h[TunnelHeaders.replica])).toEqual(['gateway-2', 'gateway-2', 'gateway-2']);
-  });
-
-  test('tunnels stay open side by side: each keeps its replica while others come and go', async () => {
-    const a = await dialTunnel(edgePort, 'gateway-1');
-    const b = await dialTunnel(edgePort, 'gateway-2');
-    tunnels.push(a, b);
-    const c = await dialTunnel(edgePort, 'gateway-2');
-    expect(await c.exchange('short-lived')).toBe('gateway-2:short-lived');
-    c.socket.destroy();
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await a.exchange('still here')).toBe('gateway-1:still here');
-    expect(await b.exchange('still here')).toBe('gateway-2:still here');
-  });
-
-  test('a tunnel naming no replica (a node’s first dial) reaches one of them', async () => {
-    const landed = new Set<string>();
-    for (let i = 0; i < 6; i++) {
-      const tunnel = await dialTunnel(edgePort);
-      tunnels.push(tunnel);
-      expect(tunnel.status).toBe(101);
-      const replica = String(tunnel.headers[TunnelHeaders.replica]);
-      expect(['gateway-1', 'gateway-2']).toContain(replica);
-      expect(await tunnel.exchange(`first dial ${i}`)).toBe(`${replica}:first dial ${i}`);
-      landed.add(replica);
-    }
-    expect(landed.size).toBeGreaterThan(0);
-  });
-
-  test('the internal listener (the stack’s own node) routes tunnels the same way', async () => {
-    for (const replica of ['gateway-2', 'gateway-1']) {
-      const tunnel = await dialTunnel(internalPort, replica);
-      tunnels.push(tunnel);
-      expect(tunnel.headers[TunnelHeaders.replica]).toBe(replica);
-      expect(await tunnel.exchange('from the local node')).toBe(`${replica}:from the local node`);
-    }
-    expect((await post(internalPort)).status).toBe(200);
-  });
-
-  test('a stream reaches the client event by event, and the client’s address and the edge’s host stay at the edge', async () => {
-    let release = () => {};
-    const hold = new Promise<void>((r) => (release = r));
-    one.hold = hold;
-    two.hold = hold;
-    try {
-      const res = await fetch(`http://127.0.0.1:${edgePort}/v1/messages`, { method: 'POST', body: '{"stream":true}' });
-      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-      const first = new TextDecoder().decode((await reader.read()).value);
-      // The gateway has not finished its response: this event came through unbuffered.
-      expect(first).toContain('event: message_start');
-      release();
-      let rest = '';
-      for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
-      expect(rest).toContain('event: message_stop');
-    } finally {
-      release();
-      delete one.hold;
-      delete two.hold;
-    }
-    const headers = [...one.seen, ...two.seen];
-    expect(headers.length).toBeGreaterThan(0);
-    for (const h of headers) {
-      expect(h).not.toHaveProperty('x-forwarded-for');
-      expect(h).not.toHaveProperty('x-forwarded-host');
-      expect(h).not.toHaveProperty('x-forwarded-proto');
-    }
-  });
-
-  test('a gateway answering /health with 503 (draining) leaves rotation; the other serves every request', async () => {
-    two.health = 503;
-    try {
-      // Within a health-check interval or two, requests stop reaching the draining gateway.
-      await until('gateway-2 to leave rotation', async () => {
-        const before = two.seen.length;
-        const answers = await Promise.all(Array.from({ length: 6 }, () => post(edgePort)));
-        return two.seen.length === before && answers.every((a) => a.status === 200) ? true : undefined;
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'sy-edge-'));
+      one = await standIn('gateway-1');
+      two = await standIn('gateway-2');
+      edgePort = await freePort();
+      internalPort = await freePort();
+      // The shipped file, unchanged: only the variables it reads for running outside compose.
+      caddy = spawn('caddy', ['run', '--config', join(REPO_ROOT, 'deploy/Caddyfile'), '--adapter', 'caddyfile'], {
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          HOME: dir,
+          XDG_DATA_HOME: dir,
+          XDG_CONFIG_HOME: dir,
+          SITE_ADDRESS: `:${edgePort}`,
+          EDGE_INTERNAL_ADDRESS: `http://:${internalPort}`,
+          GATEWAY_1_UPSTREAM: `127.0.0.1:${one.port}`,
+          GATEWAY_2_UPSTREAM: `127.0.0.1:${two.port}`,
+          EDGE_ADMIN: 'off',
+        },
+        stdio: 'ignore',
       });
-      const answers = await Promise.all(Array.from({ length: 10 }, () => post(edgePort)));
-      expect(answers.map((a) => `${a.status} ${a.servedBy}`)).toEqual(Array.from({ length: 10 }, () => '200 gateway-1'));
-    } finally {
-      two.health = 200;
-    }
-    await until('gateway-2 to return', async () => {
-      const before = two.seen.length;
-      await Promise.all(Array.from({ length: 6 }, () => post(edgePort)));
-      return two.seen.length > before ? true : undefined;
+      await until('the edge to serve', async () => ((await post(edgePort)).status === 200 ? true : undefined));
+    }, 30_000);
+
+    afterEach(() => {
+      for (const t of tunnels.splice(0)) t.socket.destroy();
     });
-  }, 60_000);
 
-  test('a gateway whose listener closes between two health checks (its container is gone) costs no request', async () => {
-    // As a gateway's container goes: its connections close with the listener, so the next dial is refused
-    // and the edge tries the other replica within lb_try_duration.
-    await new Promise((r) => {
-      two.server.close(r);
-      two.server.closeAllConnections();
-      for (const socket of two.tunnels) socket.destroy();
+    afterAll(async () => {
+      if (caddy?.exitCode === null) {
+        const exited = new Promise((r) => caddy?.once('exit', r));
+        caddy.kill('SIGTERM');
+        await exited;
+      }
+      for (const s of [one, two]) {
+        for (const socket of s?.tunnels ?? []) socket.destroy();
+        s?.server.closeAllConnections();
+        if (s?.server.listening) await new Promise((r) => s.server.close(r));
+      }
+      rmSync(dir, { recursive: true, force: true });
     });
-    const answers = [];
-    for (let i = 0; i < 8; i++) answers.push(await send(edgePort, 'GET'));
-    expect(answers.map((a) => `${a.status} ${a.servedBy}`)).toEqual(Array.from({ length: 8 }, () => '200 gateway-1'));
-  }, 60_000);
 
-  test('…while a tunnel naming the gone replica is refused, never handed to the other one (the node dials it again later)', async () => {
-    if (two.server.listening) await new Promise((r) => two.server.close(r));
-    const before = one.upgrades.length;
-    await expect(dialTunnel(edgePort, 'gateway-2')).rejects.toThrow(/^no upgrade: 50[23]$/);
-    expect(one.upgrades.slice(before)).toEqual([]);
-  });
+    test('the admin plane and /metrics get the edge’s own 404 on both listeners, however spelled, and never reach a gateway', async () => {
+      const reached = requestsSince([one, two]);
+      const admin = { authorization: 'Bearer placeholder-admin-token' };
+      const attempts: [string, string, Record<string, string>?][] = [
+        ['GET', '/admin/keys', admin],
+        ['POST', '/admin/keys', { ...admin, 'content-type': 'application/json' }],
+        ['GET', '/admin/nodes', { ...admin, [TunnelHeaders.replica]: 'gateway-1' }],
+        ['GET', '/admin/session', admin],
+        ['GET', '/admin/openapi.json'],
+        ['GET', '/dashboard'],
+        ['GET', '/dashboard/'],
+        ['GET', '/dashboard/app.js'],
+        ['GET', '/metrics', { authorization: 'Bearer placeholder-metrics-token' }],
+        ['GET', '/ADMIN/keys', admin],
+        ['GET', '/Metrics'],
+        ['GET', '/v1/../admin/keys', admin],
+        ['GET', '/v1/%2e%2e/admin/keys', admin],
+        ['GET', '/v1/messages/../../metrics'],
+        ['GET', '//admin/keys', admin],
+        ['GET', '/%61dmin/keys', admin],
+        ['GET', '/_switchyard/../admin/nodes', admin],
+      ];
+      for (const port of [edgePort, internalPort]) {
+        for (const [method, path, headers] of attempts) {
+          const answer = await raw(port, method, path, headers);
+          expect({ method, path, status: answer.status, type: answer.type, servedBy: answer.servedBy }).toEqual({
+            method,
+            path,
+            status: 404,
+            type: 'application/json',
+            servedBy: undefined,
+          });
+          expect(JSON.parse(answer.body)).toEqual(EDGE_NOT_FOUND);
+        }
+      }
+      expect(reached()).toEqual([]);
+    });
 
-  (retriesPostAfterDialError ? test : test.skip)(`…and a POST (a message) is retried on the other replica too (caddy ${caddyVersion.stdout?.trim().split(/\s+/)[0] ?? '?'}; needs a Caddy with caddyserver/caddy#7547)`, async () => {
-    if (two.server.listening) await new Promise((r) => two.server.close(r));
-    const answers = [];
-    for (let i = 0; i < 8; i++) answers.push(await post(edgePort));
-    expect(answers.map((a) => `${a.status} ${a.servedBy}`)).toEqual(Array.from({ length: 8 }, () => '200 gateway-1'));
-    expect(answers.every((a) => a.body.includes('event: message_stop'))).toBe(true);
-  }, 60_000);
-});
+    test('the client API, Claude Code’s probes, /health, /ready and the nodes’ paths still reach a gateway', async () => {
+      const published: [string, string][] = [
+        ['POST', '/v1/messages'],
+        ['POST', '/v1/messages?beta=true'],
+        ['POST', '/v1/messages/count_tokens'],
+        ['GET', '/v1/models'],
+        ['HEAD', '/'],
+        ['GET', '/api/hello'],
+        ['GET', '/ready'],
+        ['PUT', '/_switchyard/credential'],
+        ['POST', '/_switchyard/state'],
+      ];
+      for (const port of [edgePort, internalPort]) {
+        for (const [method, path] of published) {
+          const reached = requestsSince([one, two]);
+          const answer = await raw(port, method, path);
+          expect({ method, path, status: answer.status, servedBy: answer.servedBy }).toEqual({
+            method,
+            path,
+            status: 200,
+            servedBy: expect.stringMatching(/^gateway-[12]$/) as unknown,
+          });
+          expect(reached()).toEqual([`${method} ${path}`]);
+        }
+      }
+      // /health too (the stand-ins answer it themselves, as a gateway does).
+      expect((await raw(edgePort, 'GET', '/health')).body).toBe(JSON.stringify({ status: 'ok' }));
+    });
+
+    test('a tunnel naming a replica reaches that replica: 101 and its headers come back, then bytes go both ways', async () => {
+      for (const replica of ['gateway-1', 'gateway-2', 'gateway-2', 'gateway-1', 'gateway-2']) {
+        const tunnel = await dialTunnel(edgePort, replica);
+        tunnels.push(tunnel);
+        expect(tunnel.status).toBe(101);
+        expect(tunnel.headers[TunnelHeaders.replica]).toBe(replica);
+        expect(tunnel.headers[TunnelHeaders.replicas]).toBe('gateway-1,gateway-2');
+        expect(tunnel.headers.upgrade).toBe(TUNNEL_UPGRADE);
+        for (const text of ['ping', 'a few more bytes', 'x'.repeat(64 * 1024)])
+          expect(await tunnel.exchange(text)).toBe(`${replica}:${text}`);
+      }
+      // The replica saw the node's headers as the node sent them, and none of the edge's own.
+      const seen = [...one.upgrades, ...two.upgrades];
+      expect(seen).toHaveLength(5);
+      for (const h of seen) {
+        expect(h).toMatchObject({
+          authorization: 'Bearer placeholder-node-token',
+          [TunnelHeaders.nodeId]: 'node-edge-test',
+          upgrade: TUNNEL_UPGRADE,
+        });
+        expect(h).not.toHaveProperty('x-forwarded-for');
+      }
+      expect(one.upgrades.map((h) => h[TunnelHeaders.replica])).toEqual(['gateway-1', 'gateway-1']);
+      expect(two.upgrades.map((h) => h[TunnelHeaders.replica])).toEqual(['gateway-2', 'gateway-2', 'gateway-2']);
+    });
+
+    test('tunnels stay open side by side: each keeps its replica while others come and go', async () => {
+      const a = await dialTunnel(edgePort, 'gateway-1');
+      const b = await dialTunnel(edgePort, 'gateway-2');
+      tunnels.push(a, b);
+      const c = await dialTunnel(edgePort, 'gateway-2');
+      expect(await c.exchange('short-lived')).toBe('gateway-2:short-lived');
+      c.socket.destroy();
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await a.exchange('still here')).toBe('gateway-1:still here');
+      expect(await b.exchange('still here')).toBe('gateway-2:still here');
+    });
+
+    test('a tunnel naming no replica (a node’s first dial) reaches one of them', async () => {
+      const landed = new Set<string>();
+      for (let i = 0; i < 6; i++) {
+        const tunnel = await dialTunnel(edgePort);
+        tunnels.push(tunnel);
+        expect(tunnel.status).toBe(101);
+        const replica = String(tunnel.headers[TunnelHeaders.replica]);
+        expect(['gateway-1', 'gateway-2']).toContain(replica);
+        expect(await tunnel.exchange(`first dial ${i}`)).toBe(`${replica}:first dial ${i}`);
+        landed.add(replica);
+      }
+      expect(landed.size).toBeGreaterThan(0);
+    });
+
+    test('the internal listener (the stack’s own node) routes tunnels the same way', async () => {
+      for (const replica of ['gateway-2', 'gateway-1']) {
+        const tunnel = await dialTunnel(internalPort, replica);
+        tunnels.push(tunnel);
+        expect(tunnel.headers[TunnelHeaders.replica]).toBe(replica);
+        expect(await tunnel.exchange('from the local node')).toBe(`${replica}:from the local node`);
+      }
+      expect((await post(internalPort)).status).toBe(200);
+    });
+
+    test('a stream reaches the client event by event, and the client’s address and the edge’s host stay at the edge', async () => {
+      let release = () => {};
+      const hold = new Promise<void>((r) => (release = r));
+      one.hold = hold;
+      two.hold = hold;
+      try {
+        const res = await fetch(`http://127.0.0.1:${edgePort}/v1/messages`, {
+          method: 'POST',
+          body: '{"stream":true}',
+        });
+        const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+        const first = new TextDecoder().decode((await reader.read()).value);
+        // The gateway has not finished its response: this event came through unbuffered.
+        expect(first).toContain('event: message_start');
+        release();
+        let rest = '';
+        for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
+        expect(rest).toContain('event: message_stop');
+      } finally {
+        release();
+        delete one.hold;
+        delete two.hold;
+      }
+      const headers = [...one.seen, ...two.seen];
+      expect(headers.length).toBeGreaterThan(0);
+      for (const h of headers) {
+        expect(h).not.toHaveProperty('x-forwarded-for');
+        expect(h).not.toHaveProperty('x-forwarded-host');
+        expect(h).not.toHaveProperty('x-forwarded-proto');
+      }
+    });
+
+    test('a gateway answering /health with 503 (draining) leaves rotation; the other serves every request', async () => {
+      two.health = 503;
+      try {
+        // Within a health-check interval or two, requests stop reaching the draining gateway.
+        await until('gateway-2 to leave rotation', async () => {
+          const before = two.seen.length;
+          const answers = await Promise.all(Array.from({ length: 6 }, () => post(edgePort)));
+          return two.seen.length === before && answers.every((a) => a.status === 200) ? true : undefined;
+        });
+        const answers = await Promise.all(Array.from({ length: 10 }, () => post(edgePort)));
+        expect(answers.map((a) => `${a.status} ${a.servedBy}`)).toEqual(
+          Array.from({ length: 10 }, () => '200 gateway-1'),
+        );
+      } finally {
+        two.health = 200;
+      }
+      await until('gateway-2 to return', async () => {
+        const before = two.seen.length;
+        await Promise.all(Array.from({ length: 6 }, () => post(edgePort)));
+        return two.seen.length > before ? true : undefined;
+      });
+    }, 60_000);
+
+    test('a gateway whose listener closes between two health checks (its container is gone) costs no request', async () => {
+      // As a gateway's container goes: its connections close with the listener, so the next dial is refused
+      // and the edge tries the other replica within lb_try_duration.
+      await new Promise((r) => {
+        two.server.close(r);
+        two.server.closeAllConnections();
+        for (const socket of two.tunnels) socket.destroy();
+      });
+      const answers = [];
+      for (let i = 0; i < 8; i++) answers.push(await send(edgePort, 'GET'));
+      expect(answers.map((a) => `${a.status} ${a.servedBy}`)).toEqual(Array.from({ length: 8 }, () => '200 gateway-1'));
+    }, 60_000);
+
+    test('…while a tunnel naming the gone replica is refused, never handed to the other one (the node dials it again later)', async () => {
+      if (two.server.listening) await new Promise((r) => two.server.close(r));
+      const before = one.upgrades.length;
+      await expect(dialTunnel(edgePort, 'gateway-2')).rejects.toThrow(/^no upgrade: 50[23]$/);
+      expect(one.upgrades.slice(before)).toEqual([]);
+    });
+
+    (retriesPostAfterDialError ? test : test.skip)(
+      `…and a POST (a message) is retried on the other replica too (caddy ${caddyVersion.stdout?.trim().split(/\s+/)[0] ?? '?'}; needs a Caddy with caddyserver/caddy#7547)`,
+      async () => {
+        if (two.server.listening) await new Promise((r) => two.server.close(r));
+        const answers = [];
+        for (let i = 0; i < 8; i++) answers.push(await post(edgePort));
+        expect(answers.map((a) => `${a.status} ${a.servedBy}`)).toEqual(
+          Array.from({ length: 8 }, () => '200 gateway-1'),
+        );
+        expect(answers.every((a) => a.body.includes('event: message_stop'))).toBe(true);
+      },
+      60_000,
+    );
+  },
+);

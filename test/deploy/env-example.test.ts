@@ -79,7 +79,10 @@ function effectiveDefaults(d: Deployment, compose: ComposeFile, key: string): Sc
     .filter((p) => key in p.schema)
     .map((p) => {
       const value = env(compose, p.service)[key];
-      const fromCompose = value === undefined ? undefined : interpolations(value).find((i) => i.name === key && i.op === ':-' && i.arg !== '');
+      const fromCompose =
+        value === undefined
+          ? undefined
+          : interpolations(value).find((i) => i.name === key && i.op === ':-' && i.arg !== '');
       if (fromCompose) return { kind: 'value', value: fromCompose.arg } as const;
       return schemaDefault(p.schema[key]!);
     });
@@ -95,7 +98,10 @@ describe.each(deployments)('$name ($example, $compose)', (d) => {
 
   test('passes every variable of each schema to the container that reads it', () => {
     for (const p of d.processes) {
-      expect({ service: p.service, missing: notPassed(Object.keys(p.schema), compose.services[p.service] ?? {}, p.notInCompose) }).toEqual({ service: p.service, missing: [] });
+      expect({
+        service: p.service,
+        missing: notPassed(Object.keys(p.schema), compose.services[p.service] ?? {}, p.notInCompose),
+      }).toEqual({ service: p.service, missing: [] });
     }
   });
 
@@ -109,7 +115,8 @@ describe.each(deployments)('$name ($example, $compose)', (d) => {
     for (const p of d.processes) {
       for (const [key, value] of Object.entries(env(compose, p.service))) {
         const names = interpolations(value).map((i) => i.name);
-        if (names.length > 0) expect({ service: p.service, key, reads: names }).toEqual({ service: p.service, key, reads: [key] });
+        if (names.length > 0)
+          expect({ service: p.service, key, reads: names }).toEqual({ service: p.service, key, reads: [key] });
       }
     }
   });
@@ -118,11 +125,16 @@ describe.each(deployments)('$name ($example, $compose)', (d) => {
     for (const p of d.processes) {
       for (const [key, value] of Object.entries(env(compose, p.service))) {
         if (interpolations(value).length > 0 || composeVars.has(key)) continue;
-        expect({ key, listed: example.fixed.has(key), line: example.entries.has(key) }).toEqual({ key, listed: true, line: false });
+        expect({ key, listed: example.fixed.has(key), line: example.entries.has(key) }).toEqual({
+          key,
+          listed: true,
+          line: false,
+        });
       }
     }
     // And what the list names really is fixed (or not passed) everywhere.
-    for (const key of example.fixed) expect({ key, readFromEnv: composeVars.has(key) }).toEqual({ key, readFromEnv: false });
+    for (const key of example.fixed)
+      expect({ key, readFromEnv: composeVars.has(key) }).toEqual({ key, readFromEnv: false });
   });
 
   test('documents every variable the compose file reads, and nothing it does not', () => {
@@ -137,11 +149,16 @@ describe.each(deployments)('$name ($example, $compose)', (d) => {
       if (!entry.commented) continue;
       const defaults = effectiveDefaults(d, compose, key);
       const composeOnly = interpolationsIn(composeText).filter((i) => i.name === key && i.op === ':-');
-      const expected = defaults.length > 0 ? defaults : composeOnly.map((i) => ({ kind: 'value', value: i.arg }) as const);
+      const expected =
+        defaults.length > 0 ? defaults : composeOnly.map((i) => ({ kind: 'value', value: i.arg }) as const);
       const values = new Set(expected.map((e) => (e.kind === 'value' ? e.value : '')));
       if (entry.value !== '') {
         // Shown a value: it is what every process reading the variable gets.
-        expect({ key, shown: entry.value, applies: [...values] }).toEqual({ key, shown: entry.value, applies: [entry.value] });
+        expect({ key, shown: entry.value, applies: [...values] }).toEqual({
+          key,
+          shown: entry.value,
+          applies: [entry.value],
+        });
       } else {
         // Shown empty: some process has no default (optional), or they differ (e.g. METRICS_PORT).
         expect({ key, noSingleDefault: values.size !== 1 || values.has('') }).toEqual({ key, noSingleDefault: true });
@@ -150,20 +167,30 @@ describe.each(deployments)('$name ($example, $compose)', (d) => {
   });
 
   test('required values ship empty and uncommented, so `docker compose up` names them until they are set', () => {
-    const required = new Set(interpolationsIn(composeText).filter((i) => i.op === ':?').map((i) => i.name));
+    const required = new Set(
+      interpolationsIn(composeText)
+        .filter((i) => i.op === ':?')
+        .map((i) => i.name),
+    );
     expect(required.size).toBeGreaterThan(0);
-    for (const key of required) expect({ key, entry: example.entries.get(key) }).toEqual({ key, entry: { key, value: '', commented: false } });
+    for (const key of required)
+      expect({ key, entry: example.entries.get(key) }).toEqual({ key, entry: { key, value: '', commented: false } });
     // Every line that is set (uncommented) is set to nothing: the example ships no value, secret or not.
-    for (const entry of example.entries.values()) if (!entry.commented) expect({ key: entry.key, value: entry.value }).toEqual({ key: entry.key, value: '' });
+    for (const entry of example.entries.values())
+      if (!entry.commented) expect({ key: entry.key, value: entry.value }).toEqual({ key: entry.key, value: '' });
     // And with .env copied as is, compose refuses to start.
-    const asIs = Object.fromEntries([...example.entries.values()].filter((e) => !e.commented).map((e) => [e.key, e.value]));
+    const asIs = Object.fromEntries(
+      [...example.entries.values()].filter((e) => !e.commented).map((e) => [e.key, e.value]),
+    );
     const composeValues = Object.values(compose.services).flatMap((s) => Object.values(s.environment ?? {}));
     expect(() => composeValues.forEach((v) => interpolate(v, asIs))).toThrow(/is missing a value: set \w+ in \.env/);
   });
 
   test('holds nothing shaped like a real secret', () => {
     // An image digest (`@sha256:…`) is the public address of an image's content, not a secret.
-    for (const text of [exampleText, composeText].map((t) => t.replace(/@sha256:[0-9a-f]{64}\b/g, '@sha256:<digest>'))) {
+    for (const text of [exampleText, composeText].map((t) =>
+      t.replace(/@sha256:[0-9a-f]{64}\b/g, '@sha256:<digest>'),
+    )) {
       expect(text).not.toMatch(/sk-ant-[A-Za-z0-9_-]{8,}/);
       expect(text).not.toMatch(/\bsyn?-[A-Za-z0-9_-]{16,}/);
       expect(text).not.toMatch(/\b[0-9a-f]{32,}\b/i);
@@ -183,12 +210,18 @@ describe('a variable added to a schema but not documented fails these checks', (
   });
 
   test('the gateway services do not pass it', () => {
-    expect(notPassed(Object.keys(grown), compose.services['gateway-1'] ?? {}, FROM_IMAGE)).toEqual(['SOME_NEW_SETTING']);
+    expect(notPassed(Object.keys(grown), compose.services['gateway-1'] ?? {}, FROM_IMAGE)).toEqual([
+      'SOME_NEW_SETTING',
+    ]);
   });
 
   test('documenting it as a line or in the fixed list satisfies the check', () => {
     expect(undocumented(['SOME_NEW_SETTING'], parseEnvExample('# SOME_NEW_SETTING=\n'))).toEqual([]);
-    expect(undocumented(['SOME_NEW_SETTING'], parseEnvExample('#   SOME_NEW_SETTING   /data/x, on a volume\n'))).toEqual([]);
-    expect(undocumented(['SOME_NEW_SETTING'], parseEnvExample('# SOME_NEW_SETTING is mentioned in prose only\n'))).toEqual(['SOME_NEW_SETTING']);
+    expect(
+      undocumented(['SOME_NEW_SETTING'], parseEnvExample('#   SOME_NEW_SETTING   /data/x, on a volume\n')),
+    ).toEqual([]);
+    expect(
+      undocumented(['SOME_NEW_SETTING'], parseEnvExample('# SOME_NEW_SETTING is mentioned in prose only\n')),
+    ).toEqual(['SOME_NEW_SETTING']);
   });
 });

@@ -15,7 +15,15 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Redis } from 'ioredis';
 import { parse } from 'yaml';
-import { baseChildEnv, createFakeAnthropic, deleteKeys, freePort, testRedisUrl, uniquePrefix, type FakeAnthropic } from '@switchyard/shared/testing';
+import {
+  baseChildEnv,
+  createFakeAnthropic,
+  deleteKeys,
+  freePort,
+  testRedisUrl,
+  uniquePrefix,
+  type FakeAnthropic,
+} from '@switchyard/shared/testing';
 import { buildWithoutDocker, copyBuildContext, type BuiltImage } from './build-without-docker.js';
 
 jest.setTimeout(60_000);
@@ -25,7 +33,9 @@ const GIT_SHA = randomBytes(20).toString('hex');
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
 const versionOf = (workspace: string) => readJson<{ version: string }>(join(ROOT, workspace, 'package.json')).version;
 /** The worker's command and health check, as the stack's compose file gives them to the gateway image. */
-const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, { command?: string[]; healthcheck?: { test: string[] } }> };
+const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as {
+  services: Record<string, { command?: string[]; healthcheck?: { test: string[] } }>;
+};
 const WORKER_CMD = compose.services.worker?.command ?? [];
 const WORKER_HEALTHCHECK = (compose.services.worker?.healthcheck?.test ?? []).slice(1);
 const LOGIN_CMD = ['node', 'node-agent/dist/login-main.js'];
@@ -61,7 +71,11 @@ afterAll(() => {
 function filesUnder(dir: string): string[] {
   return readdirSync(dir)
     .filter((top) => top !== 'node_modules')
-    .flatMap((top) => (statSync(join(dir, top)).isDirectory() ? readdirSync(join(dir, top), { recursive: true, withFileTypes: true }) : []))
+    .flatMap((top) =>
+      statSync(join(dir, top)).isDirectory()
+        ? readdirSync(join(dir, top), { recursive: true, withFileTypes: true })
+        : [],
+    )
     .filter((e) => e.isFile())
     .map((e) => relative(dir, join(e.parentPath, e.name)))
     .concat(readdirSync(dir).filter((top) => statSync(join(dir, top)).isFile()));
@@ -77,21 +91,37 @@ describe('the built images', () => {
   });
 
   it('carry the version and git sha they were built from in their labels', () => {
-    expect(gatewayImage.labels).toMatchObject({ 'org.opencontainers.image.version': versionOf('gateway'), 'org.opencontainers.image.revision': GIT_SHA });
-    expect(nodeImage.labels).toMatchObject({ 'org.opencontainers.image.version': versionOf('node-agent'), 'org.opencontainers.image.revision': GIT_SHA });
+    expect(gatewayImage.labels).toMatchObject({
+      'org.opencontainers.image.version': versionOf('gateway'),
+      'org.opencontainers.image.revision': GIT_SHA,
+    });
+    expect(nodeImage.labels).toMatchObject({
+      'org.opencontainers.image.version': versionOf('node-agent'),
+      'org.opencontainers.image.revision': GIT_SHA,
+    });
   });
 
   it('hold production dependencies and compiled code only: no dev tools, no TypeScript sources, no test fakes', () => {
-    const devOnly = Object.keys(readJson<{ devDependencies: Record<string, string> }>(join(ROOT, 'package.json')).devDependencies);
+    const devOnly = Object.keys(
+      readJson<{ devDependencies: Record<string, string> }>(join(ROOT, 'package.json')).devDependencies,
+    );
     for (const image of [gatewayImage, nodeImage]) {
       expect(devOnly.filter((name) => existsSync(join(image.dir, 'node_modules', name)))).toEqual([]);
       const files = filesUnder(image.dir);
-      expect(files.filter((f) => (f.endsWith('.ts') && !f.endsWith('.d.ts')) || f.split('/').includes('src'))).toEqual([]);
+      expect(files.filter((f) => (f.endsWith('.ts') && !f.endsWith('.d.ts')) || f.split('/').includes('src'))).toEqual(
+        [],
+      );
       expect(files.filter((f) => f.startsWith('shared/dist/testing/'))).toEqual([]);
       expect(files).toContain('shared/dist/index.js');
     }
     const gatewayFiles = filesUnder(gatewayImage.dir);
-    expect(gatewayFiles).toEqual(expect.arrayContaining(['gateway/dist/main.js', 'gateway/dist/usage-worker/main.js', 'gateway/public/dashboard/index.html']));
+    expect(gatewayFiles).toEqual(
+      expect.arrayContaining([
+        'gateway/dist/main.js',
+        'gateway/dist/usage-worker/main.js',
+        'gateway/public/dashboard/index.html',
+      ]),
+    );
     expect(gatewayFiles.filter((f) => f.startsWith('node-agent/dist/'))).toEqual([]);
     const nodeFiles = filesUnder(nodeImage.dir);
     expect(nodeFiles).toEqual(expect.arrayContaining(['node-agent/dist/main.js', 'node-agent/dist/login-main.js']));
@@ -110,7 +140,11 @@ interface Started {
 function start(image: BuiltImage, argv: string[], env: Record<string, string>): Started {
   const [command, ...args] = argv;
   if (command !== 'node') throw new Error(`the image runs ${argv.join(' ')}: expected node itself`);
-  const proc = spawn(command, args, { cwd: image.dir, env: { ...baseChildEnv(), ...image.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = spawn(command, args, {
+    cwd: image.dir,
+    env: { ...baseChildEnv(), ...image.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let out = '';
   proc.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
   proc.stderr.on('data', (c: Buffer) => (out += c.toString('utf8')));
@@ -122,8 +156,10 @@ function start(image: BuiltImage, argv: string[], env: Record<string, string>): 
     async waitFor(pattern, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       while (!pattern.test(out)) {
-        if (proc.exitCode !== null) throw new Error(`${argv.join(' ')} exited (${proc.exitCode}) before ${String(pattern)}:\n${out}`);
-        if (Date.now() > deadline) throw new Error(`${argv.join(' ')}: no ${String(pattern)} within ${timeoutMs} ms:\n${out}`);
+        if (proc.exitCode !== null)
+          throw new Error(`${argv.join(' ')} exited (${proc.exitCode}) before ${String(pattern)}:\n${out}`);
+        if (Date.now() > deadline)
+          throw new Error(`${argv.join(' ')}: no ${String(pattern)} within ${timeoutMs} ms:\n${out}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     },
@@ -131,23 +167,40 @@ function start(image: BuiltImage, argv: string[], env: Record<string, string>): 
 }
 
 /** Runs a health check command in the image's directory, as Docker runs it in the container. */
-function check(image: BuiltImage, argv: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
+function check(
+  image: BuiltImage,
+  argv: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; output: string }> {
   const [command, ...args] = argv;
   return new Promise((resolve) => {
-    execFile(command ?? '', args, { cwd: image.dir, env: { ...baseChildEnv(), ...image.env, ...env }, timeout: 10_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
-      resolve({ code, output: `${stdout}${stderr}`.trim() });
-    });
+    execFile(
+      command ?? '',
+      args,
+      { cwd: image.dir, env: { ...baseChildEnv(), ...image.env, ...env }, timeout: 10_000 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
+        resolve({ code, output: `${stdout}${stderr}`.trim() });
+      },
+    );
   });
 }
 
 /** Docker's health loop: runs the check until it passes, and returns that run's output. */
-async function untilHealthy(image: BuiltImage, argv: string[], env: Record<string, string>, service: Started): Promise<string> {
+async function untilHealthy(
+  image: BuiltImage,
+  argv: string[],
+  env: Record<string, string>,
+  service: Started,
+): Promise<string> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const result = await check(image, argv, env);
     if (result.code === 0) return result.output;
-    if (Date.now() > deadline || service.proc.exitCode !== null) throw new Error(`${argv.join(' ')} never passed (last: ${result.code} ${result.output}); service output:\n${service.output()}`);
+    if (Date.now() > deadline || service.proc.exitCode !== null)
+      throw new Error(
+        `${argv.join(' ')} never passed (last: ${result.code} ${result.output}); service output:\n${service.output()}`,
+      );
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -160,7 +213,10 @@ describe('the images\u2019 commands, outside Docker', () => {
 
   beforeAll(async () => {
     await redis.connect();
-    fake = createFakeAnthropic({ accounts: [{ id: 'max-1', kind: 'oauth', email: 'max@example.test' }], recordBodies: false });
+    fake = createFakeAnthropic({
+      accounts: [{ id: 'max-1', kind: 'oauth', email: 'max@example.test' }],
+      recordBodies: false,
+    });
     await fake.start({ port: 0, host: '127.0.0.1' });
   });
   afterAll(async () => {
@@ -177,9 +233,20 @@ describe('the images\u2019 commands, outside Docker', () => {
     const gatewaySide = { ...logs, REDIS_URL: testRedisUrl(), REDIS_PREFIX: prefix, HOST: '127.0.0.1' };
     const adminToken = randomBytes(32).toString('hex');
     const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-    const gatewayEnv = { ...gatewaySide, PORT: String(gatewayPort), ADMIN_TOKEN: adminToken, GATEWAY_ID: 'gateway-image', USAGE_SPOOL_DIR: join(data, 'usage-spool'), DRAIN_NOTICE_MS: '0' };
+    const gatewayEnv = {
+      ...gatewaySide,
+      PORT: String(gatewayPort),
+      ADMIN_TOKEN: adminToken,
+      GATEWAY_ID: 'gateway-image',
+      USAGE_SPOOL_DIR: join(data, 'usage-spool'),
+      DRAIN_NOTICE_MS: '0',
+    };
     const workerEnv = { ...gatewaySide, METRICS_PORT: String(workerPort) };
-    const admin = (path: string, init: RequestInit = {}) => fetch(`${gatewayUrl}/admin${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' } });
+    const admin = (path: string, init: RequestInit = {}) =>
+      fetch(`${gatewayUrl}/admin${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      });
 
     // 1. The gateway and the worker, each until its health check passes.
     const gateway = start(gatewayImage, gatewayImage.cmd, gatewayEnv);
@@ -204,7 +271,11 @@ describe('the images\u2019 commands, outside Docker', () => {
       ANTHROPIC_OAUTH_TOKEN_URL: `${fake.url}/v1/oauth/token`,
       OAUTH_AUTHORIZE_URL: `${fake.url}/oauth/authorize`,
     };
-    expect(Object.keys({ ...baseChildEnv(), ...nodeImage.env, ...nodeEnv }).filter((k) => /REDIS|UPSTASH|SECRET|^HOST$/.test(k))).toEqual([]);
+    expect(
+      Object.keys({ ...baseChildEnv(), ...nodeImage.env, ...nodeEnv }).filter((k) =>
+        /REDIS|UPSTASH|SECRET|^HOST$/.test(k),
+      ),
+    ).toEqual([]);
     mkdirSync(nodeEnv.CREDENTIALS_DIR, { recursive: true });
 
     // 3. The OAuth login, in the node image: it prints the authorize URL, the operator pastes code#state.
@@ -221,7 +292,9 @@ describe('the images\u2019 commands, outside Docker', () => {
     //    ready once the node has dialled in.
     const node = start(nodeImage, nodeImage.cmd, nodeEnv);
     started.push(node);
-    expect(await untilHealthy(nodeImage, nodeImage.healthcheck, nodeEnv, node)).toMatch(/^healthy: GET http:\/\/127\.0\.0\.1:\d+\/health answered 200$/);
+    expect(await untilHealthy(nodeImage, nodeImage.healthcheck, nodeEnv, node)).toMatch(
+      /^healthy: GET http:\/\/127\.0\.0\.1:\d+\/health answered 200$/,
+    );
     await untilHealthy(gatewayImage, [...gatewayImage.healthcheck.slice(0, -1), '/ready'], gatewayEnv, gateway);
 
     // 5. A user key, and a request through the gateway and the node's tunnel to the node and on to the upstream.
@@ -231,16 +304,27 @@ describe('the images\u2019 commands, outside Docker', () => {
     const res = await fetch(`${gatewayUrl}/v1/messages`, {
       method: 'POST',
       headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'claude-sonnet-4-6', max_tokens: 64, messages: [{ role: 'user', content: 'Hello from the images' }] }),
+      body: JSON.stringify({
+        model: 'claude-sonnet-4-6',
+        max_tokens: 64,
+        messages: [{ role: 'user', content: 'Hello from the images' }],
+      }),
     });
     const answer = (await res.json()) as { content?: { type: string; text?: string }[] };
     expect(res.status).toBe(200);
     expect(answer.content?.map((b) => b.text ?? '').join('')).toContain('fake Anthropic upstream');
 
     // 6. The build each process runs: the gateway's /health and what the node reports over its tunnel (GET /admin/nodes).
-    expect(await (await fetch(`${gatewayUrl}/health`)).json()).toMatchObject({ version: versionOf('gateway'), gitSha: GIT_SHA });
-    const { nodes } = (await (await admin('/nodes')).json()) as { nodes: { nodeId: string; version: string; gitSha: string }[] };
-    expect(nodes.map((n) => [n.nodeId, n.version, n.gitSha])).toEqual([['image-node', versionOf('node-agent'), GIT_SHA]]);
+    expect(await (await fetch(`${gatewayUrl}/health`)).json()).toMatchObject({
+      version: versionOf('gateway'),
+      gitSha: GIT_SHA,
+    });
+    const { nodes } = (await (await admin('/nodes')).json()) as {
+      nodes: { nodeId: string; version: string; gitSha: string }[];
+    };
+    expect(nodes.map((n) => [n.nodeId, n.version, n.gitSha])).toEqual([
+      ['image-node', versionOf('node-agent'), GIT_SHA],
+    ]);
 
     // 7. The worker counted it, exactly and with its tokeniser's estimate (js-tiktoken loads from the image).
     let allTime: { requests: number; estimatedInputTokens: number } = { requests: 0, estimatedInputTokens: 0 };

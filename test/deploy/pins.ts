@@ -34,7 +34,8 @@ export function workflowActions(file: string, text: string): Reference[] {
     else {
       const [, version] = ref.split('@');
       if (version === undefined || !SHA.test(version)) problem = 'not pinned to a full 40-hex commit SHA';
-      else if (!/^#\s*v\d+(\.\d+){0,2}\S*\s*$/.test(comment)) problem = 'no "# vX.Y.Z" comment naming the version the SHA is';
+      else if (!/^#\s*v\d+(\.\d+){0,2}\S*\s*$/.test(comment))
+        problem = 'no "# vX.Y.Z" comment naming the version the SHA is';
     }
     refs.push({ file, ref, problem });
   }
@@ -50,9 +51,22 @@ const PINS_OUTPUT = /^\$\{\{\s*steps\.pins\.outputs\.([\w-]+)\s*\}\}$/;
  * Images a workflow pulls: job services and containers, `docker run IMAGE` in a run block, and the images its
  * actions are told to run. `pinned` resolves an image the workflow reads from .github/ci/compose.yml by name.
  */
-export function workflowImages(file: string, text: string, pinned: (service: string) => string | undefined = () => undefined): Reference[] {
+export function workflowImages(
+  file: string,
+  text: string,
+  pinned: (service: string) => string | undefined = () => undefined,
+): Reference[] {
   const refs: Reference[] = [];
-  const wf = parse(text) as { jobs?: Record<string, { container?: string | { image?: string }; services?: Record<string, { image?: string }>; steps?: { run?: string; with?: Record<string, unknown> }[] }> };
+  const wf = parse(text) as {
+    jobs?: Record<
+      string,
+      {
+        container?: string | { image?: string };
+        services?: Record<string, { image?: string }>;
+        steps?: { run?: string; with?: Record<string, unknown> }[];
+      }
+    >;
+  };
   for (const job of Object.values(wf.jobs ?? {})) {
     const container = typeof job.container === 'string' ? job.container : job.container?.image;
     for (const image of [container, ...Object.values(job.services ?? {}).map((s) => s.image)]) {
@@ -62,7 +76,8 @@ export function workflowImages(file: string, text: string, pinned: (service: str
       for (const named of [...dockerRunImages(step.run ?? ''), ...inputImages(step.with ?? {})]) {
         const service = PINS_OUTPUT.exec(named)?.[1];
         const image = service === undefined ? named : pinned(service);
-        if (image === undefined) refs.push({ file, ref: named, problem: 'names no image pinned in .github/ci/compose.yml' });
+        if (image === undefined)
+          refs.push({ file, ref: named, problem: 'names no image pinned in .github/ci/compose.yml' });
         else refs.push({ file, ref: image, problem: imageProblem(image) });
       }
     }
@@ -79,13 +94,33 @@ export function inputImages(inputs: Record<string, unknown>): string[] {
   for (const [key, value] of Object.entries(inputs)) {
     if (typeof value !== 'string') continue;
     if (key === 'image') images.push(value.trim());
-    for (const [, image] of value.matchAll(/(?:^|[\s,])(?:image|generator)=(\$\{\{[^}]*\}\}|[^\s,]+)/g)) images.push(image!);
+    for (const [, image] of value.matchAll(/(?:^|[\s,])(?:image|generator)=(\$\{\{[^}]*\}\}|[^\s,]+)/g))
+      images.push(image!);
   }
   return images;
 }
 
 /** `docker run`'s options that take a value as the next word. */
-const RUN_VALUE_OPTIONS = new Set(['-v', '--volume', '-w', '--workdir', '-e', '--env', '--env-file', '--name', '--network', '-p', '--publish', '-u', '--user', '--entrypoint', '--platform', '--mount', '-l', '--label']);
+const RUN_VALUE_OPTIONS = new Set([
+  '-v',
+  '--volume',
+  '-w',
+  '--workdir',
+  '-e',
+  '--env',
+  '--env-file',
+  '--name',
+  '--network',
+  '-p',
+  '--publish',
+  '-u',
+  '--user',
+  '--entrypoint',
+  '--platform',
+  '--mount',
+  '-l',
+  '--label',
+]);
 
 /** The image of each `docker run` in a shell script: the first word after the options. */
 export function dockerRunImages(script: string): string[] {
@@ -108,7 +143,9 @@ export function dockerRunImages(script: string): string[] {
 export function dockerfileImages(file: string, text: string): Reference[] {
   const stages = parseDockerfile(text);
   const names = stages.map((s) => s.name);
-  return stages.filter((s) => !names.includes(s.from)).map((s) => ({ file, ref: s.from, problem: imageProblem(s.from) }));
+  return stages
+    .filter((s) => !names.includes(s.from))
+    .map((s) => ({ file, ref: s.from, problem: imageProblem(s.from) }));
 }
 
 /** The smoke test's own image, built from this checkout by deploy/smoke.sh and named by it at run time. */
@@ -123,7 +160,13 @@ export function composeImages(file: string, text: string): Reference[] {
   const compose = parse(text) as { services?: Record<string, { image?: string; build?: unknown }> };
   const refs: Reference[] = [];
   for (const service of Object.values(compose.services ?? {})) {
-    if (service.image === undefined || service.build !== undefined || OWN_IMAGE.test(service.image) || SMOKE_IMAGE.test(service.image)) continue;
+    if (
+      service.image === undefined ||
+      service.build !== undefined ||
+      OWN_IMAGE.test(service.image) ||
+      SMOKE_IMAGE.test(service.image)
+    )
+      continue;
     refs.push({ file, ref: service.image, problem: imageProblem(service.image) });
   }
   return refs;

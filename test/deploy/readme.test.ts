@@ -25,14 +25,20 @@ function shellLines(text: string): { command: string; comment: string }[] {
       const line = raw.trim();
       if (line === '') continue;
       const hash = line.startsWith('#') ? 0 : line.search(/\s#\s/);
-      lines.push(hash < 0 ? { command: line, comment: '' } : { command: line.slice(0, hash).trim(), comment: line.slice(hash).replace(/^\s*#\s*/, '') });
+      lines.push(
+        hash < 0
+          ? { command: line, comment: '' }
+          : { command: line.slice(0, hash).trim(), comment: line.slice(hash).replace(/^\s*#\s*/, '') },
+      );
     }
   }
   return lines;
 }
 
 /** `docker compose [--profile p] <sub> [flags] [service]`: the profile, subcommand and service named. */
-function composeCalls(lines: { command: string }[]): { profile?: string; sub: string; service?: string; line: string }[] {
+function composeCalls(
+  lines: { command: string }[],
+): { profile?: string; sub: string; service?: string; line: string }[] {
   const calls: { profile?: string; sub: string; service?: string; line: string }[] = [];
   for (const { command } of lines) {
     const m = /^docker compose\s+(.*)$/.exec(command);
@@ -45,7 +51,12 @@ function composeCalls(lines: { command: string }[]): { profile?: string; sub: st
     }
     const sub = words.shift()!;
     const service = words.find((w) => !w.startsWith('-'));
-    calls.push({ ...(profile === undefined ? {} : { profile }), sub, ...(service === undefined ? {} : { service }), line: command });
+    calls.push({
+      ...(profile === undefined ? {} : { profile }),
+      sub,
+      ...(service === undefined ? {} : { service }),
+      line: command,
+    });
   }
   return calls;
 }
@@ -58,7 +69,8 @@ function distEntrypoints(text: string): string[] {
 /** Variables assigned in `NAME=…` form in the section's commands and comments (build arguments are not variables). */
 function assignedVariables(lines: { command: string; comment: string }[]): string[] {
   const names = new Set<string>();
-  for (const { command, comment } of lines) for (const m of `${command} ${comment}`.matchAll(/(?<!--build-arg )\b([A-Z][A-Z0-9_]{2,})=/g)) names.add(m[1]!);
+  for (const { command, comment } of lines)
+    for (const m of `${command} ${comment}`.matchAll(/(?<!--build-arg )\b([A-Z][A-Z0-9_]{2,})=/g)) names.add(m[1]!);
   return [...names];
 }
 
@@ -76,7 +88,8 @@ describe('README "Run the stack"', () => {
   it('names only services of docker-compose.yml, and runs the login the node image has', () => {
     const calls = composeCalls(lines);
     expect(calls.map((c) => c.sub)).toEqual(expect.arrayContaining(['run', 'pull', 'up', 'ps']));
-    for (const call of calls) if (call.service !== undefined && call.sub !== 'up') expect(services(stack)).toContain(call.service);
+    for (const call of calls)
+      if (call.service !== undefined && call.sub !== 'up') expect(services(stack)).toContain(call.service);
     const login = calls.find((c) => c.sub === 'run');
     expect(login?.line).toContain('node node-agent/dist/login-main.js');
     expect(stack.services[login!.service!]?.build?.dockerfile).toBe('node-agent/Dockerfile');
@@ -85,7 +98,9 @@ describe('README "Run the stack"', () => {
   it('copies the .env.example that exists, and every variable it tells the operator to set is documented there', () => {
     expect(lines.some((l) => l.command.startsWith('cp .env.example .env'))).toBe(true);
     const example = parseEnvExample(readRepoFile('.env.example'));
-    const named = [...text.matchAll(/`([A-Z][A-Z0-9_]{3,})(?:=[^`]*)?`/g)].map((m) => m[1]!).concat(assignedVariables(lines));
+    const named = [...text.matchAll(/`([A-Z][A-Z0-9_]{3,})(?:=[^`]*)?`/g)]
+      .map((m) => m[1]!)
+      .concat(assignedVariables(lines));
     const missing = [...new Set(named)].filter((v) => !example.entries.has(v) && !example.fixed.has(v));
     expect(missing).toEqual([]);
   });
@@ -125,17 +140,24 @@ describe('README "Add a node"', () => {
     expect(calls.map((c) => c.sub)).toContain('up');
     for (const call of calls) {
       if (call.service !== undefined && call.sub !== 'up') expect(services(nodeHost)).toContain(call.service);
-      if (call.profile !== undefined) expect(Object.values(nodeHost.services).some((svc) => svc.profiles?.includes(call.profile!) === true)).toBe(true);
+      if (call.profile !== undefined)
+        expect(Object.values(nodeHost.services).some((svc) => svc.profiles?.includes(call.profile!) === true)).toBe(
+          true,
+        );
     }
     expect(calls.some((c) => c.profile === 'autoupdate')).toBe(true);
   });
 
   it('every variable it tells the operator to set is in node-agent/.env.example', () => {
     const example = parseEnvExample(readRepoFile('node-agent/.env.example'));
-    const named = [...text.matchAll(/`([A-Z][A-Z0-9_]{3,})(?:=[^`]*)?`/g)].map((m) => m[1]!).concat(assignedVariables(lines));
+    const named = [...text.matchAll(/`([A-Z][A-Z0-9_]{3,})(?:=[^`]*)?`/g)]
+      .map((m) => m[1]!)
+      .concat(assignedVariables(lines));
     // ADMIN_TOKEN is the gateway's, and SWITCHYARD_* the CLI's: used from the operator's shell to enrol the node and look at the fleet.
     const operators = new Set(['ADMIN_TOKEN', 'SWITCHYARD_URL', 'SWITCHYARD_ADMIN_TOKEN']);
-    const missing = [...new Set(named)].filter((v) => !operators.has(v) && !example.entries.has(v) && !example.fixed.has(v));
+    const missing = [...new Set(named)].filter(
+      (v) => !operators.has(v) && !example.entries.has(v) && !example.fixed.has(v),
+    );
     expect(missing).toEqual([]);
   });
 
@@ -174,8 +196,11 @@ describe('README "Update the fleet"', () => {
   it('every repository secret it lists is read by a workflow, and every secret a deploy workflow reads is listed', () => {
     const listed = [...text.matchAll(/^\s*\| `([A-Z][A-Z0-9_]+)` \|/gm)].map((m) => m[1]!);
     expect(listed.length).toBeGreaterThanOrEqual(6);
-    const read = new Set(workflows.flatMap((w) => [...w.text.matchAll(/secrets\.([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!)));
-    for (const secret of listed) expect({ secret, readByAWorkflow: read.has(secret) }).toEqual({ secret, readByAWorkflow: true });
+    const read = new Set(
+      workflows.flatMap((w) => [...w.text.matchAll(/secrets\.([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!)),
+    );
+    for (const secret of listed)
+      expect({ secret, readByAWorkflow: read.has(secret) }).toEqual({ secret, readByAWorkflow: true });
     // GITHUB_TOKEN is no repository secret: GitHub gives every run its own (the deploy jobs read packages with it).
     const deployRead = new Set(
       workflows
@@ -183,13 +208,23 @@ describe('README "Update the fleet"', () => {
         .flatMap((w) => [...w.text.matchAll(/secrets\.([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!))
         .filter((secret) => secret !== 'GITHUB_TOKEN'),
     );
-    for (const secret of deployRead) expect({ secret, listed: listed.includes(secret) }).toEqual({ secret, listed: true });
+    for (const secret of deployRead)
+      expect({ secret, listed: listed.includes(secret) }).toEqual({ secret, listed: true });
   });
 
   it('the scripts it runs exist, are executable, and read the variables the commands set', () => {
     const scripts = [...text.matchAll(/\b(deploy\/[\w-]+\.sh)\b/g)].map((m) => m[1]!);
     expect(new Set(scripts)).toEqual(
-      new Set(['deploy/verify-image.sh', 'deploy/roll-fleet.sh', 'deploy/deploy-gateway.sh', 'deploy/roll-node.sh', 'deploy/roll-gateway.sh', 'deploy/ssh-run.sh', 'deploy/wait-node-version.sh', 'deploy/smoke.sh']),
+      new Set([
+        'deploy/verify-image.sh',
+        'deploy/roll-fleet.sh',
+        'deploy/deploy-gateway.sh',
+        'deploy/roll-node.sh',
+        'deploy/roll-gateway.sh',
+        'deploy/ssh-run.sh',
+        'deploy/wait-node-version.sh',
+        'deploy/smoke.sh',
+      ]),
     );
     for (const script of new Set(scripts)) accessSync(join(REPO_ROOT, script), constants.X_OK);
     const byHand = lines.filter((l) => /bash deploy\//.test(l.command));
@@ -197,15 +232,20 @@ describe('README "Update the fleet"', () => {
     for (const { command } of byHand) {
       const scriptNames = [...command.matchAll(/\b(deploy\/[\w-]+\.sh)\b/g)].map((m) => m[1]!);
       const bodies = scriptNames.map((s) => readRepoFile(s)).join('\n');
-      for (const m of command.matchAll(/\b([A-Z][A-Z0-9_]{2,})=/g)) expect({ variable: m[1], read: bodies.includes(m[1]!) }).toEqual({ variable: m[1], read: true });
+      for (const m of command.matchAll(/\b([A-Z][A-Z0-9_]{2,})=/g))
+        expect({ variable: m[1], read: bodies.includes(m[1]!) }).toEqual({ variable: m[1], read: true });
     }
   });
 
   it('the optional repository variables it names are read by the deploy workflows', () => {
-    const deployText = workflows.filter((w) => w.file.startsWith('deploy-')).map((w) => w.text).join('\n');
+    const deployText = workflows
+      .filter((w) => w.file.startsWith('deploy-'))
+      .map((w) => w.text)
+      .join('\n');
     const sentence = /Optional repository variables:([\s\S]*?)\. The node/.exec(text);
     const named = [...(sentence?.[0] ?? '').matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]!);
     expect(named.length).toBeGreaterThanOrEqual(2);
-    for (const v of named) expect({ variable: v, read: deployText.includes(`vars.${v}`) }).toEqual({ variable: v, read: true });
+    for (const v of named)
+      expect({ variable: v, read: deployText.includes(`vars.${v}`) }).toEqual({ variable: v, read: true });
   });
 });

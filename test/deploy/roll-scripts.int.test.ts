@@ -18,7 +18,17 @@
 // roll-out with the reason before the first SSH connection: the log shows no host call, and every host is as it was.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -41,7 +51,8 @@ const NODE_IMAGE = 'ghcr.io/acme-labs/switchyard-node-agent';
 const GATEWAY_IMAGE = 'ghcr.io/acme-labs/switchyard-gateway';
 type Component = 'gateway' | 'node-agent';
 /** The certificate identity GitHub's OIDC token gives a workflow of a repository, run for a ref. */
-const identity = (workflow: string, ref = 'refs/heads/main', repo = SIGNER) => `https://github.com/${repo}/.github/workflows/${workflow}@${ref}`;
+const identity = (workflow: string, ref = 'refs/heads/main', repo = SIGNER) =>
+  `https://github.com/${repo}/.github/workflows/${workflow}@${ref}`;
 
 interface NodeSpec {
   id: string;
@@ -74,7 +85,8 @@ let stepSummary: string;
 beforeAll(() => {
   // What the scripts need besides bash, as on GitHub's runners: say so plainly rather than fail obscurely.
   const missing = ['curl', 'jq'].filter((tool) => spawnSync(tool, ['--version']).status !== 0);
-  if (missing.length > 0) throw new Error(`the roll-out scripts need ${missing.join(' and ')} (apt-get install -y ${missing.join(' ')})`);
+  if (missing.length > 0)
+    throw new Error(`the roll-out scripts need ${missing.join(' and ')} (apt-get install -y ${missing.join(' ')})`);
 });
 
 beforeEach(() => {
@@ -94,7 +106,10 @@ beforeEach(() => {
   signatures = join(root, 'signatures');
   stepSummary = join(root, 'step-summary.md');
   writeFileSync(registry, '');
-  writeFileSync(signatures, '# sha256:<digest> <certificate identity> <issuer> [repository=…] [sha=…] [payload-digest=…] [type=…]\n');
+  writeFileSync(
+    signatures,
+    '# sha256:<digest> <certificate identity> <issuer> [repository=…] [sha=…] [payload-digest=…] [type=…]\n',
+  );
   writeFileSync(stepSummary, '');
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
@@ -118,7 +133,9 @@ function run(script: string, args: string[], env: Record<string, string>): Promi
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
     child.on('error', fail);
-    child.on('close', (code) => done({ code: code ?? -1, stdout, stderr, log: readFileSync(fakeLog, 'utf8').split('\n').filter(Boolean) }));
+    child.on('close', (code) =>
+      done({ code: code ?? -1, stdout, stderr, log: readFileSync(fakeLog, 'utf8').split('\n').filter(Boolean) }),
+    );
   });
 }
 
@@ -167,7 +184,10 @@ const hostCalls = (log: string[]) => log.filter((l) => l.startsWith('ssh ') || l
 
 function pin(hosts: { host: string; port?: number }[]): void {
   // Public-key-shaped placeholders: only the host column matters to the fake ssh.
-  const lines = hosts.map(({ host, port }) => `${port === undefined || port === 22 ? host : `[${host}]:${port}`} ssh-ed25519 placeholder-host-key`);
+  const lines = hosts.map(
+    ({ host, port }) =>
+      `${port === undefined || port === 22 ? host : `[${host}]:${port}`} ssh-ed25519 placeholder-host-key`,
+  );
   writeFileSync(knownHosts, lines.join('\n') + '\n');
 }
 
@@ -175,7 +195,10 @@ function pin(hosts: { host: string; port?: number }[]): void {
 function nodeDir(spec: NodeSpec, oldSha: string, startedAt: number): string {
   const dir = join(root, 'hosts', spec.host);
   mkdirSync(join(dir, '.fake'), { recursive: true });
-  writeFileSync(join(dir, '.env'), `GATEWAY_URL=https://gw.example.test\nNODE_ID=${spec.id}\nNODE_TOKEN=placeholder\nNODE_AGENT_TAG=sha-${oldSha}\n`);
+  writeFileSync(
+    join(dir, '.env'),
+    `GATEWAY_URL=https://gw.example.test\nNODE_ID=${spec.id}\nNODE_TOKEN=placeholder\nNODE_AGENT_TAG=sha-${oldSha}\n`,
+  );
   writeFileSync(join(dir, '.fake/node-agent'), `running ${oldSha} ${startedAt}\n`);
   writeFileSync(join(dir, 'fake-behaviour'), (spec.behaviour ?? []).join('\n') + '\n');
   return dir;
@@ -193,10 +216,14 @@ interface Fleet {
  * from before the roll-out (a new process that never connects, while the gateway still lists the old one);
  * report=crashloop shows a new process at every poll.
  */
-async function startAdmin(nodes: Fleet['nodes'], initial: Map<string, { gitSha: string; startedAt: number }>): Promise<Fleet['admin']> {
+async function startAdmin(
+  nodes: Fleet['nodes'],
+  initial: Map<string, { gitSha: string; startedAt: number }>,
+): Promise<Fleet['admin']> {
   const lastState = new Map<string, { state: string; polls: number }>();
   const lastServed = new Map<string, string>();
-  for (const node of nodes) lastState.set(node.id, { state: readFileSync(join(node.dir, '.fake/node-agent'), 'utf8'), polls: 1 });
+  for (const node of nodes)
+    lastState.set(node.id, { state: readFileSync(join(node.dir, '.fake/node-agent'), 'utf8'), polls: 1 });
   const server = createServer((req, res) => {
     if (req.headers.authorization !== `Bearer ${READ_TOKEN}`) {
       res.writeHead(401).end();
@@ -221,7 +248,14 @@ async function startAdmin(nodes: Fleet['nodes'], initial: Map<string, { gitSha: 
         entry = { gitSha: gitSha!, startedAt: restarted ? Number(startedAt) + polls : Number(startedAt) };
       }
       if (!entry) continue;
-      entries.push({ nodeId: node.id, version: '0.1.0', gitSha: entry.gitSha, startedAt: entry.startedAt, heartbeatAt: Date.now(), state: 'available' });
+      entries.push({
+        nodeId: node.id,
+        version: '0.1.0',
+        gitSha: entry.gitSha,
+        startedAt: entry.startedAt,
+        heartbeatAt: Date.now(),
+        state: 'available',
+      });
       const served = `${entry.gitSha} ${entry.startedAt}`;
       if (lastServed.get(node.id) !== served) {
         lastServed.set(node.id, served);
@@ -259,7 +293,12 @@ async function fleet(specs: NodeSpec[], gatewayPinned = true): Promise<Fleet> {
 }
 
 /** roll-fleet.sh as deploy-fleet.yml runs it. Unless told not to (publish: false), the tag it rolls is first released as the release workflow does on main, when the test has not put it in the registry itself. */
-function rollFleet(f: Fleet, newSha: string, env: Record<string, string> = {}, { publish: push = true } = {}): Promise<Run> {
+function rollFleet(
+  f: Fleet,
+  newSha: string,
+  env: Record<string, string> = {},
+  { publish: push = true } = {},
+): Promise<Run> {
   const tag = env.IMAGE_TAG ?? `sha-${newSha}`;
   if (push && !published(NODE_IMAGE, tag)) release('node-agent', tag);
   return run('roll-fleet.sh', [], {
@@ -281,12 +320,15 @@ function rollFleet(f: Fleet, newSha: string, env: Record<string, string> = {}, {
   });
 }
 
-const onHost = (log: string[], host: string) => log.filter((l) => l.startsWith(`docker host=${host} `) || l.startsWith(`ssh dest=deploy@${host} `));
+const onHost = (log: string[], host: string) =>
+  log.filter((l) => l.startsWith(`docker host=${host} `) || l.startsWith(`ssh dest=deploy@${host} `));
 const dockerSubcommands = (log: string[], host: string) =>
   log.filter((l) => l.startsWith(`docker host=${host} `)).map((l) => l.split(' ')[3]);
 const firstIndex = (log: string[], match: (line: string) => boolean) => log.findIndex(match);
-const lastIndex = (log: string[], match: (line: string) => boolean) => log.map((l, i) => (match(l) ? i : -1)).reduce((a, b) => Math.max(a, b), -1);
-const runningSha = (dir: string, service = 'node-agent') => readFileSync(join(dir, '.fake', service), 'utf8').split(' ')[1];
+const lastIndex = (log: string[], match: (line: string) => boolean) =>
+  log.map((l, i) => (match(l) ? i : -1)).reduce((a, b) => Math.max(a, b), -1);
+const runningSha = (dir: string, service = 'node-agent') =>
+  readFileSync(join(dir, '.fake', service), 'utf8').split(' ')[1];
 
 describe('roll-fleet.sh: the node-agent to every node', () => {
   it('rolls the canary first, then one node at a time: each drains before it restarts, the next waits for it to dial in with the new sha', async () => {
@@ -298,14 +340,24 @@ describe('roll-fleet.sh: the node-agent to every node', () => {
     const newSha = sha();
     const digest = release('node-agent', `sha-${newSha}`);
     const r = await rollFleet(f, newSha);
-    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining(`all 3 node(s) run git sha ${newSha}`) as unknown });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({
+      code: 0,
+      stderr: expect.stringContaining(`all 3 node(s) run git sha ${newSha}`) as unknown,
+    });
 
     // Before anything else, here: the tag resolved to its digest, and that digest's signature checked.
-    expect(r.log.slice(0, 2)).toEqual([`docker buildx imagetools inspect ${NODE_IMAGE}:sha-${newSha}`, expect.stringMatching(new RegExp(`^cosign verify ${NODE_IMAGE}@${digest} `)) as unknown]);
+    expect(r.log.slice(0, 2)).toEqual([
+      `docker buildx imagetools inspect ${NODE_IMAGE}:sha-${newSha}`,
+      expect.stringMatching(new RegExp(`^cosign verify ${NODE_IMAGE}@${digest} `)) as unknown,
+    ]);
     expect(r.stderr).toContain(`every node gets sha-${newSha}@${digest}`);
     // First the tunnel to the gateway host's admin listener (pinned like every host), then the nodes.
     const ssh = r.log.filter((l) => l.startsWith('ssh '));
-    expect(ssh[0]).toMatch(new RegExp(`^ssh dest=deploy@${GATEWAY_HOST} port=22 key=${keyFile} strict=yes known=${knownHosts} forward=/\\S+/${f.admin.port}\\.sock:127\\.0\\.0\\.1:${f.admin.port}$`));
+    expect(ssh[0]).toMatch(
+      new RegExp(
+        `^ssh dest=deploy@${GATEWAY_HOST} port=22 key=${keyFile} strict=yes known=${knownHosts} forward=/\\S+/${f.admin.port}\\.sock:127\\.0\\.0\\.1:${f.admin.port}$`,
+      ),
+    );
     // SSH to the nodes: the list's order, each with the pinned known_hosts and strict checking, the port from the list.
     expect(ssh.slice(1)).toEqual([
       `ssh dest=deploy@host-a port=22 key=${keyFile} strict=yes known=${knownHosts}`,
@@ -465,7 +517,10 @@ describe('roll-fleet.sh: the node-agent to every node', () => {
     const closed = await freePort();
     const newSha = sha();
     const r = await rollFleet(f, newSha, { GATEWAY_ADMIN_PORTS: `${closed} ${f.admin.port}` });
-    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining(`all 1 node(s) run git sha ${newSha}`) as unknown });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({
+      code: 0,
+      stderr: expect.stringContaining(`all 1 node(s) run git sha ${newSha}`) as unknown,
+    });
     expect(r.log.find((l) => l.includes(' forward='))).toContain(`${closed}.sock:127.0.0.1:${closed},`);
   });
 
@@ -487,10 +542,17 @@ describe('roll-fleet.sh: the node-agent to every node', () => {
 
   it('an endpoint that answers /admin with 404 (the public URL, a main port) is no admin listener: it stops at once, naming ADMIN_PORT', async () => {
     const f = await fleet([{ id: 'node-a', host: 'host-a' }]);
-    const publicSide = createServer((_req, res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{"type":"error","error":{"type":"not_found_error","message":"Not found"}}'));
+    const publicSide = createServer((_req, res) =>
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end('{"type":"error","error":{"type":"not_found_error","message":"Not found"}}'),
+    );
     await new Promise<void>((listening) => publicSide.listen(0, '127.0.0.1', listening));
     servers.push(publicSide);
-    const r = await rollFleet(f, sha(), { GATEWAY_SSH_HOST: '', ADMIN_ENDPOINTS: `http://127.0.0.1:${(publicSide.address() as AddressInfo).port}` });
+    const r = await rollFleet(f, sha(), {
+      GATEWAY_SSH_HOST: '',
+      ADMIN_ENDPOINTS: `http://127.0.0.1:${(publicSide.address() as AddressInfo).port}`,
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('that is no admin listener');
     expect(r.stderr).toContain('ADMIN_ENDPOINTS must reach ADMIN_PORT');
@@ -503,7 +565,8 @@ function gatewayHost(behaviour: string[], oldSha: string): string {
   const dir = join(root, 'hosts', 'gw');
   mkdirSync(join(dir, '.fake'), { recursive: true });
   writeFileSync(join(dir, '.env'), `GATEWAY_TAG=sha-${oldSha}\nGATEWAY_PORT=8080\n`);
-  for (const service of ['gateway-1', 'gateway-2', 'worker']) writeFileSync(join(dir, '.fake', service), `running ${oldSha} 1\n`);
+  for (const service of ['gateway-1', 'gateway-2', 'worker'])
+    writeFileSync(join(dir, '.fake', service), `running ${oldSha} 1\n`);
   writeFileSync(join(dir, 'fake-behaviour'), behaviour.join('\n') + '\n');
   pin([{ host: 'gw' }]);
   return dir;
@@ -522,7 +585,10 @@ describe('roll-gateway.sh: the gateway host, one replica at a time', () => {
     const dir = gatewayHost(['ready-after=2', 'nodes=node-a,node-b', 'rejoin-after=2'], sha());
     const newSha = sha();
     const r = await rollGateway(dir, newSha);
-    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining('done: gateway-1 gateway-2 and worker run the new image') as unknown });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({
+      code: 0,
+      stderr: expect.stringContaining('done: gateway-1 gateway-2 and worker run the new image') as unknown,
+    });
     const at = (match: string) => firstIndex(r.log, (l) => l.includes(match));
     expect(at('compose pull gateway-1 gateway-2 worker')).toBeGreaterThan(-1);
     const up1 = at('compose up -d --no-deps --force-recreate gateway-1');
@@ -555,7 +621,9 @@ describe('roll-gateway.sh: the gateway host, one replica at a time', () => {
     const dir = gatewayHost(['nodes=node-a,node-b,node-c', 'nodes.gateway-1=node-b'], oldSha);
     const r = await rollGateway(dir, sha(), 1);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('these nodes did not dial in to the new gateway-1 within 1s: node-a node-c (gateway-2 still serves them; it was not touched)');
+    expect(r.stderr).toContain(
+      'these nodes did not dial in to the new gateway-1 within 1s: node-a node-c (gateway-2 still serves them; it was not touched)',
+    );
     expect(r.log.some((l) => l.includes('--force-recreate gateway-2'))).toBe(false);
     expect(runningSha(dir, 'gateway-2')).toBe(oldSha);
     expect(runningSha(dir, 'worker')).toBe(oldSha);
@@ -577,7 +645,8 @@ describe('roll-gateway.sh: the gateway host, one replica at a time', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('gateway-1 did not pass /ready within 2s');
     // gateway-2 was only asked for its nodes (before gateway-1 was touched), never pulled down or recreated.
-    const listing = (l: string) => l.includes(' exec -T gateway-2 node -e ') || l.startsWith('nodes host=gw gateway-2 ');
+    const listing = (l: string) =>
+      l.includes(' exec -T gateway-2 node -e ') || l.startsWith('nodes host=gw gateway-2 ');
     expect(r.log.filter((l) => l.includes('gateway-2') && !l.includes('compose pull') && !listing(l))).toEqual([]);
     expect(runningSha(dir, 'gateway-2')).toBe(oldSha);
     expect(runningSha(dir, 'worker')).toBe(oldSha);
@@ -639,7 +708,9 @@ describe('roll-gateway.sh’s node list, run as it runs inside a gateway’s con
     answer = 200;
     listener = createServer((req, res) => {
       asked.push({ url: req.url ?? '', authorization: req.headers.authorization });
-      res.writeHead(answer, { 'content-type': 'application/json' }).end(JSON.stringify({ nodes: [{ nodeId: 'node-b' }, { nodeId: 'node-a' }] }));
+      res
+        .writeHead(answer, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ nodes: [{ nodeId: 'node-b' }, { nodeId: 'node-a' }] }));
     });
     await new Promise<void>((listening) => listener.listen(0, '127.0.0.1', listening));
     port = (listener.address() as AddressInfo).port;
@@ -650,7 +721,10 @@ describe('roll-gateway.sh’s node list, run as it runs inside a gateway’s con
 
   function inContainer(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((done) => {
-      const child = spawn(process.execPath, ['-e', listNodes], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['-e', listNodes], {
+        env: { PATH: process.env.PATH ?? '', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
@@ -660,7 +734,14 @@ describe('roll-gateway.sh’s node list, run as it runs inside a gateway’s con
   }
 
   it('asks the admin listener (ADMIN_PORT, all addresses read as loopback) with the read-only token, and prints the node ids', async () => {
-    const r = await inContainer({ ADMIN_READ_TOKEN: READ_TOKEN, ADMIN_TOKEN: 'the-admin-token-it-must-not-use', ADMIN_HOST: '0.0.0.0', ADMIN_PORT: String(port), HOST: '0.0.0.0', PORT: '1' });
+    const r = await inContainer({
+      ADMIN_READ_TOKEN: READ_TOKEN,
+      ADMIN_TOKEN: 'the-admin-token-it-must-not-use',
+      ADMIN_HOST: '0.0.0.0',
+      ADMIN_PORT: String(port),
+      HOST: '0.0.0.0',
+      PORT: '1',
+    });
     expect(r).toEqual({ code: 0, stdout: 'node-b\nnode-a\n', stderr: '' });
     expect(asked).toEqual([{ url: '/admin/nodes', authorization: `Bearer ${READ_TOKEN}` }]);
   });
@@ -701,20 +782,28 @@ const otherComponent = (c: Component): Component => (c === 'gateway' ? 'node-age
  * What must stop a roll-out before any host is touched: each case puts the tag in the registry (or not) and signs its
  * digest (or not) as it says, for the component being rolled out; `reason` is what the log must say.
  */
-const refusals: { name: string; prepare: (component: Component, image: string, tag: string) => void; reason: string }[] = [
+const refusals: {
+  name: string;
+  prepare: (component: Component, image: string, tag: string) => void;
+  reason: string;
+}[] = [
   { name: 'an unsigned image', prepare: (_c, image, tag) => void publish(image, tag), reason: 'no signatures found' },
   // These two say our repository in the certificate's repository extension (which cosign checks first, see the case
   // of another one below), so that the identity expression alone must refuse them.
   {
     name: 'an image signed by another repository’s release workflow',
     prepare: (c, image, tag) =>
-      sign(publish(image, tag), identity(`release-${c}.yml`, 'refs/heads/main', 'mallory/switch.yard'), ISSUER, [`repository=${SIGNER}`]),
+      sign(publish(image, tag), identity(`release-${c}.yml`, 'refs/heads/main', 'mallory/switch.yard'), ISSUER, [
+        `repository=${SIGNER}`,
+      ]),
     reason: 'none of the expected identities matched',
   },
   {
     name: 'a look-alike repository (the dot in the name is no wildcard)',
     prepare: (c, image, tag) =>
-      sign(publish(image, tag), identity(`release-${c}.yml`, 'refs/heads/main', 'Acme-Labs/switchXyard'), ISSUER, [`repository=${SIGNER}`]),
+      sign(publish(image, tag), identity(`release-${c}.yml`, 'refs/heads/main', 'Acme-Labs/switchXyard'), ISSUER, [
+        `repository=${SIGNER}`,
+      ]),
     reason: 'none of the expected identities matched',
   },
   {
@@ -734,7 +823,8 @@ const refusals: { name: string; prepare: (component: Component, image: string, t
   },
   {
     name: 'its release workflow run for the other component’s release tag',
-    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`, `refs/tags/${otherComponent(c)}-v1.2.3`)),
+    prepare: (c, image, tag) =>
+      sign(publish(image, tag), identity(`release-${c}.yml`, `refs/tags/${otherComponent(c)}-v1.2.3`)),
     reason: 'none of the expected identities matched',
   },
   {
@@ -744,7 +834,8 @@ const refusals: { name: string; prepare: (component: Component, image: string, t
   },
   {
     name: 'a certificate whose GitHub workflow repository is another one',
-    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`), ISSUER, ['repository=mallory/app']),
+    prepare: (c, image, tag) =>
+      sign(publish(image, tag), identity(`release-${c}.yml`), ISSUER, ['repository=mallory/app']),
     reason: 'expected GitHub Workflow Repository not found in certificate',
   },
   {
@@ -755,12 +846,14 @@ const refusals: { name: string; prepare: (component: Component, image: string, t
   },
   {
     name: 'an attestation by its release workflow (SLSA provenance), which is no signature',
-    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`), ISSUER, ['type=https://slsa.dev/provenance/v1']),
+    prepare: (c, image, tag) =>
+      sign(publish(image, tag), identity(`release-${c}.yml`), ISSUER, ['type=https://slsa.dev/provenance/v1']),
     reason: "not an image signature: cosign verified a payload of type 'https://slsa.dev/provenance/v1'",
   },
   {
     name: 'a signed payload that names another digest than the tag’s',
-    prepare: (c, image, tag) => sign(publish(image, tag), identity(`release-${c}.yml`), ISSUER, [`payload-digest=${newDigest()}`]),
+    prepare: (c, image, tag) =>
+      sign(publish(image, tag), identity(`release-${c}.yml`), ISSUER, [`payload-digest=${newDigest()}`]),
     reason: 'digest mismatch',
   },
   { name: 'a tag that does not exist', prepare: () => undefined, reason: 'the tag was not found in the registry' },
@@ -776,33 +869,45 @@ describe('roll-fleet.sh deploys only a verified digest', () => {
       { id: 'node-b', host: 'host-b' },
     ]);
 
-  it.each(refusals)('stops before the first node for $name, saying why; no host is contacted and every node is as it was', async ({ prepare, reason }) => {
-    const f = await twoNodes();
-    const before = f.nodes.map((n) => snapshot(n.dir));
-    const newSha = sha();
-    prepare('node-agent', NODE_IMAGE, `sha-${newSha}`);
-    const r = await rollFleet(f, newSha, {}, { publish: false });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`[verify-image] REFUSED ${NODE_IMAGE}:sha-${newSha}: `);
-    expect(r.stderr).toContain(reason);
-    expect(r.stderr).toContain('the roll-out stopped before the first node, no node was touched');
-    // Only the registry and cosign were asked: no tunnel, no SSH, no docker on any host.
-    expect(hostCalls(r.log)).toEqual([]);
-    expect(r.log.every((l) => l.startsWith('docker buildx imagetools inspect ') || l.startsWith('cosign verify '))).toBe(true);
-    expect(f.nodes.map((n) => snapshot(n.dir))).toEqual(before);
-    const summary = readFileSync(stepSummary, 'utf8');
-    expect(summary).toContain(reason);
-    expect(summary).toContain('no node was touched');
-  });
+  it.each(refusals)(
+    'stops before the first node for $name, saying why; no host is contacted and every node is as it was',
+    async ({ prepare, reason }) => {
+      const f = await twoNodes();
+      const before = f.nodes.map((n) => snapshot(n.dir));
+      const newSha = sha();
+      prepare('node-agent', NODE_IMAGE, `sha-${newSha}`);
+      const r = await rollFleet(f, newSha, {}, { publish: false });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`[verify-image] REFUSED ${NODE_IMAGE}:sha-${newSha}: `);
+      expect(r.stderr).toContain(reason);
+      expect(r.stderr).toContain('the roll-out stopped before the first node, no node was touched');
+      // Only the registry and cosign were asked: no tunnel, no SSH, no docker on any host.
+      expect(hostCalls(r.log)).toEqual([]);
+      expect(
+        r.log.every((l) => l.startsWith('docker buildx imagetools inspect ') || l.startsWith('cosign verify ')),
+      ).toBe(true);
+      expect(f.nodes.map((n) => snapshot(n.dir))).toEqual(before);
+      const summary = readFileSync(stepSummary, 'utf8');
+      expect(summary).toContain(reason);
+      expect(summary).toContain('no node was touched');
+    },
+  );
 
-  it.each(releaseTags('node-agent'))('accepts a digest signed by its release workflow for the release tag %s', async (ref) => {
-    const f = await twoNodes();
-    const newSha = sha();
-    const digest = release('node-agent', `sha-${newSha}`, ref);
-    const r = await rollFleet(f, newSha);
-    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining(`all 2 node(s) run git sha ${newSha}`) as unknown });
-    for (const node of f.nodes) expect(readFileSync(join(node.dir, '.env'), 'utf8')).toContain(`\nNODE_AGENT_TAG=sha-${newSha}@${digest}\n`);
-  });
+  it.each(releaseTags('node-agent'))(
+    'accepts a digest signed by its release workflow for the release tag %s',
+    async (ref) => {
+      const f = await twoNodes();
+      const newSha = sha();
+      const digest = release('node-agent', `sha-${newSha}`, ref);
+      const r = await rollFleet(f, newSha);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({
+        code: 0,
+        stderr: expect.stringContaining(`all 2 node(s) run git sha ${newSha}`) as unknown,
+      });
+      for (const node of f.nodes)
+        expect(readFileSync(join(node.dir, '.env'), 'utf8')).toContain(`\nNODE_AGENT_TAG=sha-${newSha}@${digest}\n`);
+    },
+  );
 
   it('asks cosign for the exact signer: this repository’s release-node-agent.yml on main or a release tag, GitHub’s issuer, this repository, the tag’s commit', async () => {
     const f = await twoNodes();
@@ -825,7 +930,10 @@ describe('roll-fleet.sh deploys only a verified digest', () => {
     const r = await rollFleet(f, newSha);
     expect(r.code).toBe(0);
     expect(r.log.filter((l) => l.startsWith('docker buildx ') || l.startsWith('cosign '))).toHaveLength(2);
-    for (const node of f.nodes) expect(readFileSync(join(node.dir, '.env'), 'utf8')).toMatch(new RegExp(`^NODE_AGENT_TAG=sha-${newSha}@${digest}$`, 'm'));
+    for (const node of f.nodes)
+      expect(readFileSync(join(node.dir, '.env'), 'utf8')).toMatch(
+        new RegExp(`^NODE_AGENT_TAG=sha-${newSha}@${digest}$`, 'm'),
+      );
   });
 
   it('needs IMAGE and SIGNER_REPOSITORY, and asks nothing of anyone without them', async () => {
@@ -860,7 +968,12 @@ describe('roll-fleet.sh deploys only a verified digest', () => {
 });
 
 describe('deploy-gateway.sh: the gateway host, by verified digest only', () => {
-  const deployGateway = (dir: string, newSha: string, env: Record<string, string> = {}, { publish: push = true } = {}) => {
+  const deployGateway = (
+    dir: string,
+    newSha: string,
+    env: Record<string, string> = {},
+    { publish: push = true } = {},
+  ) => {
     const tag = env.IMAGE_TAG ?? `sha-${newSha}`;
     if (push && !published(GATEWAY_IMAGE, tag)) release('gateway', tag);
     return run('deploy-gateway.sh', [], {
@@ -884,14 +997,19 @@ describe('deploy-gateway.sh: the gateway host, by verified digest only', () => {
     const newSha = sha();
     const digest = release('gateway', `sha-${newSha}`);
     const r = await deployGateway(dir, newSha);
-    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining(`done: the gateway host runs ${GATEWAY_IMAGE}@${digest}`) as unknown });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({
+      code: 0,
+      stderr: expect.stringContaining(`done: the gateway host runs ${GATEWAY_IMAGE}@${digest}`) as unknown,
+    });
     const identityRegexp = String.raw`^https://github\.com/Acme-Labs/switch\.yard/\.github/workflows/release-gateway\.yml@refs/(heads/main|tags/gateway-v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?)$`;
     expect(r.log.slice(0, 3)).toEqual([
       `docker buildx imagetools inspect ${GATEWAY_IMAGE}:sha-${newSha}`,
       `cosign verify ${GATEWAY_IMAGE}@${digest} identity-regexp=${identityRegexp} issuer=${ISSUER} repository=${SIGNER} workflow-sha=${newSha}`,
       `ssh dest=deploy@gw port=22 key=${keyFile} strict=yes known=${knownHosts}`,
     ]);
-    expect(readFileSync(join(dir, '.env'), 'utf8').match(/^GATEWAY_TAG=.*$/gm)).toEqual([`GATEWAY_TAG=sha-${newSha}@${digest}`]);
+    expect(readFileSync(join(dir, '.env'), 'utf8').match(/^GATEWAY_TAG=.*$/gm)).toEqual([
+      `GATEWAY_TAG=sha-${newSha}@${digest}`,
+    ]);
     // The git sha comes from the tag, digest or not: each new container was checked against it.
     expect(r.stderr).toContain(`gateway-1 runs git sha ${newSha}`);
     for (const service of ['gateway-1', 'gateway-2', 'worker']) expect(runningSha(dir, service)).toBe(newSha);
@@ -907,34 +1025,46 @@ describe('deploy-gateway.sh: the gateway host, by verified digest only', () => {
     expect(runningSha(dir, 'gateway-2')).toBe(oldSha);
   });
 
-  it.each(releaseTags('gateway'))('accepts a digest signed by its release workflow for the release tag %s', async (ref) => {
-    const dir = gatewayHost([], sha());
-    const newSha = sha();
-    const digest = release('gateway', `sha-${newSha}`, ref);
-    const r = await deployGateway(dir, newSha);
-    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining('done: the gateway host runs') as unknown });
-    expect(readFileSync(join(dir, '.env'), 'utf8')).toContain(`GATEWAY_TAG=sha-${newSha}@${digest}\n`);
-  });
+  it.each(releaseTags('gateway'))(
+    'accepts a digest signed by its release workflow for the release tag %s',
+    async (ref) => {
+      const dir = gatewayHost([], sha());
+      const newSha = sha();
+      const digest = release('gateway', `sha-${newSha}`, ref);
+      const r = await deployGateway(dir, newSha);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({
+        code: 0,
+        stderr: expect.stringContaining('done: the gateway host runs') as unknown,
+      });
+      expect(readFileSync(join(dir, '.env'), 'utf8')).toContain(`GATEWAY_TAG=sha-${newSha}@${digest}\n`);
+    },
+  );
 
-  it.each(refusals)('stops before the gateway host for $name, saying why: no SSH, nothing replaced', async ({ prepare, reason }) => {
-    const oldSha = sha();
-    const dir = gatewayHost(['nodes=node-a'], oldSha);
-    const before = snapshot(dir);
-    const newSha = sha();
-    prepare('gateway', GATEWAY_IMAGE, `sha-${newSha}`);
-    const r = await deployGateway(dir, newSha, {}, { publish: false });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`[verify-image] REFUSED ${GATEWAY_IMAGE}:sha-${newSha}: `);
-    expect(r.stderr).toContain(reason);
-    expect(r.stderr).toContain('the gateway host was not contacted, nothing was touched');
-    expect(hostCalls(r.log)).toEqual([]);
-    expect(snapshot(dir)).toEqual(before);
-    expect(readFileSync(stepSummary, 'utf8')).toContain(reason);
-  });
+  it.each(refusals)(
+    'stops before the gateway host for $name, saying why: no SSH, nothing replaced',
+    async ({ prepare, reason }) => {
+      const oldSha = sha();
+      const dir = gatewayHost(['nodes=node-a'], oldSha);
+      const before = snapshot(dir);
+      const newSha = sha();
+      prepare('gateway', GATEWAY_IMAGE, `sha-${newSha}`);
+      const r = await deployGateway(dir, newSha, {}, { publish: false });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`[verify-image] REFUSED ${GATEWAY_IMAGE}:sha-${newSha}: `);
+      expect(r.stderr).toContain(reason);
+      expect(r.stderr).toContain('the gateway host was not contacted, nothing was touched');
+      expect(hostCalls(r.log)).toEqual([]);
+      expect(snapshot(dir)).toEqual(before);
+      expect(readFileSync(stepSummary, 'utf8')).toContain(reason);
+    },
+  );
 
   it('checks its settings before asking anything: a missing SIGNER_REPOSITORY, a relative GATEWAY_DIR', async () => {
     const dir = gatewayHost([], sha());
-    for (const env of [{ SIGNER_REPOSITORY: '' }, { GATEWAY_DIR: 'opt/switchyard' }, { IMAGE: '' }] as Record<string, string>[]) {
+    for (const env of [{ SIGNER_REPOSITORY: '' }, { GATEWAY_DIR: 'opt/switchyard' }, { IMAGE: '' }] as Record<
+      string,
+      string
+    >[]) {
       writeFileSync(fakeLog, '');
       const r = await deployGateway(dir, sha(), env);
       expect({ env, code: r.code === 0 ? 0 : 'failed' }).toEqual({ env, code: 'failed' });
@@ -945,7 +1075,8 @@ describe('deploy-gateway.sh: the gateway host, by verified digest only', () => {
 
 describe('verify-image.sh: the commit a sha- tag names, and image signatures only', () => {
   const imageOf = (c: Component) => (c === 'gateway' ? GATEWAY_IMAGE : NODE_IMAGE);
-  const verify = (c: Component, tag: string) => run('verify-image.sh', [imageOf(c), tag, c], { SIGNER_REPOSITORY: SIGNER });
+  const verify = (c: Component, tag: string) =>
+    run('verify-image.sh', [imageOf(c), tag, c], { SIGNER_REPOSITORY: SIGNER });
   const cosignCall = (r: Run) => r.log.find((l) => l.startsWith('cosign verify ')) ?? '';
 
   it('for a sha-<commit> tag, accepts only a signature from a run on that commit', async () => {
@@ -964,22 +1095,29 @@ describe('verify-image.sh: the commit a sha- tag names, and image signatures onl
     const moved = await verify('node-agent', `sha-${a}`);
     expect({ code: moved.code, stdout: moved.stdout }).toEqual({ code: 1, stdout: '' });
     expect(cosignCall(moved)).toMatch(new RegExp(` workflow-sha=${a}$`));
-    expect(moved.stderr).toContain(`[verify-image] REFUSED ${NODE_IMAGE}:sha-${a}: not signed by release-node-agent.yml of ${SIGNER}`);
-    expect(moved.stderr).toContain(`run on commit ${a} (unsigned, or signed by another identity, or built from another commit (a sha- tag moved to another build))`);
+    expect(moved.stderr).toContain(
+      `[verify-image] REFUSED ${NODE_IMAGE}:sha-${a}: not signed by release-node-agent.yml of ${SIGNER}`,
+    );
+    expect(moved.stderr).toContain(
+      `run on commit ${a} (unsigned, or signed by another identity, or built from another commit (a sha- tag moved to another build))`,
+    );
     expect(moved.stderr).toContain('expected GitHub Workflow SHA not found in certificate');
     expect((await verify('node-agent', `sha-${b}`)).stdout).toBe(`${NODE_IMAGE}@${digest}\n`);
   });
 
-  it.each(['latest', '1.2.3'])('a tag that names no commit (%s) is verified without --certificate-github-workflow-sha', async (tag) => {
-    // The same release as its sha- tag: the tags the release workflow pushes on main point to one digest.
-    const digest = release('node-agent', `sha-${sha()}`);
-    publish(NODE_IMAGE, tag, digest);
-    const r = await verify('node-agent', tag);
-    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: `${NODE_IMAGE}@${digest}\n` });
-    expect(cosignCall(r)).toMatch(/ repository=\S+$/);
-    expect(cosignCall(r)).not.toContain('workflow-sha');
-    expect(r.stderr).not.toContain('run on commit');
-  });
+  it.each(['latest', '1.2.3'])(
+    'a tag that names no commit (%s) is verified without --certificate-github-workflow-sha',
+    async (tag) => {
+      // The same release as its sha- tag: the tags the release workflow pushes on main point to one digest.
+      const digest = release('node-agent', `sha-${sha()}`);
+      publish(NODE_IMAGE, tag, digest);
+      const r = await verify('node-agent', tag);
+      expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: `${NODE_IMAGE}@${digest}\n` });
+      expect(cosignCall(r)).toMatch(/ repository=\S+$/);
+      expect(cosignCall(r)).not.toContain('workflow-sha');
+      expect(r.stderr).not.toContain('run on commit');
+    },
+  );
 
   it.each([
     ['cosign 3 (its bundle’s statement type)', 'https://sigstore.dev/cosign/sign/v1'],
@@ -992,17 +1130,20 @@ describe('verify-image.sh: the commit a sha- tag names, and image signatures onl
     expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: `${GATEWAY_IMAGE}@${digest}\n` });
   });
 
-  it.each(['https://slsa.dev/provenance/v1', 'https://spdx.dev/Document', 'https://cosign.sigstore.dev/attestation/v1'])(
-    'refuses a verified payload of type %s: an attestation by the same signer is no signature',
-    async (type) => {
-      const commit = sha();
-      sign(publish(GATEWAY_IMAGE, `sha-${commit}`), identity('release-gateway.yml'), ISSUER, [`type=${type}`]);
-      const r = await verify('gateway', `sha-${commit}`);
-      expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 1, stdout: '' });
-      expect(r.stderr).toContain(`[verify-image] REFUSED ${GATEWAY_IMAGE}:sha-${commit}: not an image signature: cosign verified a payload of type '${type}'`);
-      expect(readFileSync(stepSummary, 'utf8')).toContain(`'${type}'`);
-    },
-  );
+  it.each([
+    'https://slsa.dev/provenance/v1',
+    'https://spdx.dev/Document',
+    'https://cosign.sigstore.dev/attestation/v1',
+  ])('refuses a verified payload of type %s: an attestation by the same signer is no signature', async (type) => {
+    const commit = sha();
+    sign(publish(GATEWAY_IMAGE, `sha-${commit}`), identity('release-gateway.yml'), ISSUER, [`type=${type}`]);
+    const r = await verify('gateway', `sha-${commit}`);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(r.stderr).toContain(
+      `[verify-image] REFUSED ${GATEWAY_IMAGE}:sha-${commit}: not an image signature: cosign verified a payload of type '${type}'`,
+    );
+    expect(readFileSync(stepSummary, 'utf8')).toContain(`'${type}'`);
+  });
 
   it('refuses when any verified payload is an attestation, even beside a signature', async () => {
     const commit = sha();
@@ -1033,7 +1174,9 @@ describe('roll-node.sh and roll-gateway.sh by hand', () => {
     const r = await byHand('host-a', 'roll-node.sh', dir, `sha-${pinnedSha}@${digest}`, pinnedSha);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`gitSha=${pinnedSha}\n`);
-    expect(readFileSync(join(dir, '.env'), 'utf8').match(/^NODE_AGENT_TAG=.*$/gm)).toEqual([`NODE_AGENT_TAG=sha-${pinnedSha}@${digest}`]);
+    expect(readFileSync(join(dir, '.env'), 'utf8').match(/^NODE_AGENT_TAG=.*$/gm)).toEqual([
+      `NODE_AGENT_TAG=sha-${pinnedSha}@${digest}`,
+    ]);
   });
 
   it.each([
@@ -1043,7 +1186,10 @@ describe('roll-node.sh and roll-gateway.sh by hand', () => {
     ['roll-gateway.sh', 'two digests', (t: string) => `${t}@${newDigest()}@${newDigest()}`],
   ])('%s refuses %s before touching anything', async (script, _what, tagOf) => {
     const oldSha = sha();
-    const dir = script === 'roll-node.sh' ? (await fleet([{ id: 'node-a', host: 'host-a', oldSha }])).nodes[0]!.dir : gatewayHost([], oldSha);
+    const dir =
+      script === 'roll-node.sh'
+        ? (await fleet([{ id: 'node-a', host: 'host-a', oldSha }])).nodes[0]!.dir
+        : gatewayHost([], oldSha);
     const before = snapshot(dir);
     const newSha = sha();
     const r = await byHand(script === 'roll-node.sh' ? 'host-a' : 'gw', script, dir, tagOf(`sha-${newSha}`), newSha);
@@ -1058,7 +1204,11 @@ describe('README’s signature check', () => {
   // The command README's "Update the fleet" gives for checking a release by hand, with <owner>/<repo> as placeholders.
   const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
   const command = /^cosign verify [\s\S]*?[^\\]\n/m.exec(readme)?.[0].replace(/\\\n\s*/g, ' ') ?? '';
-  const option = (name: string) => new RegExp(`--${name}[ =]('([^']*)'|(\\S+))`).exec(command)?.slice(2).find((v) => v !== undefined);
+  const option = (name: string) =>
+    new RegExp(`--${name}[ =]('([^']*)'|(\\S+))`)
+      .exec(command)
+      ?.slice(2)
+      .find((v) => v !== undefined);
 
   it('verifies by digest with the identity, issuer, repository and commit verify-image.sh demands, for either component', async () => {
     // The digest of a sha-<sha> tag, as README's inspect line resolves it.
@@ -1084,9 +1234,13 @@ describe('README’s signature check', () => {
       const digest = release(component, `sha-${commit}`);
       const r = await run('verify-image.sh', [image, `sha-${commit}`, component], { SIGNER_REPOSITORY: SIGNER });
       expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: `${image}@${digest}\n` });
-      const used = /identity-regexp=(\S+) issuer=(\S+) repository=(\S+) workflow-sha=(\S+)$/.exec(r.log.find((l) => l.startsWith('cosign verify ')) ?? '');
+      const used = /identity-regexp=(\S+) issuer=(\S+) repository=(\S+) workflow-sha=(\S+)$/.exec(
+        r.log.find((l) => l.startsWith('cosign verify ')) ?? '',
+      );
       // README's expression, for this repository (a dot in a name written \. as README says) and this component.
-      const ours = documented!.replace('<owner>/<repo>', SIGNER.replace(/\./g, '\\.')).replace(/node-agent/g, component);
+      const ours = documented!
+        .replace('<owner>/<repo>', SIGNER.replace(/\./g, '\\.'))
+        .replace(/node-agent/g, component);
       expect(used?.slice(1)).toEqual([ours, ISSUER, SIGNER, commit]);
     }
   });

@@ -93,8 +93,12 @@ describe('wait_for_http', () => {
   });
 
   it('passes its extra arguments to curl (a header file)', async () => {
-    const url = await stub((req, res) => res.writeHead(req.headers.authorization === 'Bearer read-only-token-of-this-test' ? 200 : 401).end());
-    expect(await sourced('wait_for_http "$URL/admin/session" 200 30 -H @"$tmp/read.header" && echo ready', { URL: url })).toMatchObject({ code: 0, stdout: 'ready\n' });
+    const url = await stub((req, res) =>
+      res.writeHead(req.headers.authorization === 'Bearer read-only-token-of-this-test' ? 200 : 401).end(),
+    );
+    expect(
+      await sourced('wait_for_http "$URL/admin/session" 200 30 -H @"$tmp/read.header" && echo ready', { URL: url }),
+    ).toMatchObject({ code: 0, stdout: 'ready\n' });
   });
 
   it('fails after its deadline, naming what it waited for and the last answer, when the server never gets ready', async () => {
@@ -106,7 +110,9 @@ describe('wait_for_http', () => {
     const run = await sourced('wait_for_http "$URL/ready" 200 2; echo "not reached"', { URL: url });
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toContain(`[smoke] FAILED: timed out after 2s waiting for ${url}/ready to answer HTTP 200 (last seen: HTTP 503)`);
+    expect(run.stderr).toContain(
+      `[smoke] FAILED: timed out after 2s waiting for ${url}/ready to answer HTTP 200 (last seen: HTTP 503)`,
+    );
     expect(asked).toBeGreaterThan(1);
     // The deadline holds (generously: the point is that it ends).
     expect(run.ms).toBeLessThan(20_000);
@@ -116,7 +122,9 @@ describe('wait_for_http', () => {
     const port = await freePort();
     const run = await sourced(`wait_for_http "http://127.0.0.1:${port}/health" 200 1`);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain(`waiting for http://127.0.0.1:${port}/health to answer HTTP 200 (last seen: no answer)`);
+    expect(run.stderr).toContain(
+      `waiting for http://127.0.0.1:${port}/health to answer HTTP 200 (last seen: no answer)`,
+    );
   });
 });
 
@@ -136,8 +144,19 @@ describe('the admin checks, against stand-ins for the replicas’ admin listener
   it('nodes_connected waits until both replicas list both nodes on this build, asking with the read-only token', async () => {
     const seen: string[] = [];
     const one = await stub(replica([[], [node('node-local')], [node('node-local'), node('node-remote')]], seen));
-    const two = await stub(replica([[node('node-remote', 'b'.repeat(40)), node('node-local')], [node('node-remote'), node('node-local')]], seen));
-    const run = await sourced(`admin1=$ONE admin2=$TWO git_sha=${GIT_SHA}\nwait_until "both nodes" 30 nodes_connected && echo connected`, { ONE: one, TWO: two });
+    const two = await stub(
+      replica(
+        [
+          [node('node-remote', 'b'.repeat(40)), node('node-local')],
+          [node('node-remote'), node('node-local')],
+        ],
+        seen,
+      ),
+    );
+    const run = await sourced(
+      `admin1=$ONE admin2=$TWO git_sha=${GIT_SHA}\nwait_until "both nodes" 30 nodes_connected && echo connected`,
+      { ONE: one, TWO: two },
+    );
     expect(run).toMatchObject({ code: 0, stdout: 'connected\n' });
     expect(new Set(seen)).toEqual(new Set(['GET /admin/nodes Bearer read-only-token-of-this-test']));
   });
@@ -145,9 +164,14 @@ describe('the admin checks, against stand-ins for the replicas’ admin listener
   it('nodes_connected fails the wait naming what each replica listed when a node runs another build or is missing', async () => {
     const one = await stub(replica([[node('node-local'), node('node-remote', 'b'.repeat(40))]], []));
     const two = await stub(replica([[node('node-local')]], []));
-    const run = await sourced(`admin1=$ONE admin2=$TWO git_sha=${GIT_SHA}\nwait_until "both nodes connected" 1 nodes_connected`, { ONE: one, TWO: two });
+    const run = await sourced(
+      `admin1=$ONE admin2=$TWO git_sha=${GIT_SHA}\nwait_until "both nodes connected" 1 nodes_connected`,
+      { ONE: one, TWO: two },
+    );
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain(`timed out after 1s waiting for both nodes connected (last seen: ${one}: node-local (ccccccc), node-remote (bbbbbbb))`);
+    expect(run.stderr).toContain(
+      `timed out after 1s waiting for both nodes connected (last seen: ${one}: node-local (ccccccc), node-remote (bbbbbbb))`,
+    );
   });
 
   it('usage_counted waits for exactly the requests sent, none an error, and names what it saw', async () => {
@@ -155,12 +179,24 @@ describe('the admin checks, against stand-ins for the replicas’ admin listener
     const url = await stub((req, res) => {
       expect(req.url).toBe('/admin/usage?by=key');
       counted = Math.min(counted + 1, 3);
-      json(res, 200, { rows: [{ id: 'other-key', requests: 9, errors: 1 }, { id: 'key-1', requests: counted, errors: 0 }] });
+      json(res, 200, {
+        rows: [
+          { id: 'other-key', requests: 9, errors: 1 },
+          { id: 'key-1', requests: counted, errors: 0 },
+        ],
+      });
     });
-    expect(await sourced('admin1=$URL key_id=key-1\nwait_until "usage" 30 usage_counted 3 && echo counted', { URL: url })).toMatchObject({ code: 0, stdout: 'counted\n' });
-    const over = await sourced('admin1=$URL key_id=key-1\nwait_until "GET /admin/usage to count the 2 requests" 1 usage_counted 2', { URL: url });
+    expect(
+      await sourced('admin1=$URL key_id=key-1\nwait_until "usage" 30 usage_counted 3 && echo counted', { URL: url }),
+    ).toMatchObject({ code: 0, stdout: 'counted\n' });
+    const over = await sourced(
+      'admin1=$URL key_id=key-1\nwait_until "GET /admin/usage to count the 2 requests" 1 usage_counted 2',
+      { URL: url },
+    );
     expect(over.code).toBe(1);
-    expect(over.stderr).toContain('waiting for GET /admin/usage to count the 2 requests (last seen: 3 requests counted, 0 errors)');
+    expect(over.stderr).toContain(
+      'waiting for GET /admin/usage to count the 2 requests (last seen: 3 requests counted, 0 errors)',
+    );
   });
 
   it('usage_counted does not accept a request counted as an error', async () => {
@@ -172,15 +208,26 @@ describe('the admin checks, against stand-ins for the replicas’ admin listener
 
   it('admin_call writes the answer to its file; a refusal stops the run with the status and the error, never the token', async () => {
     const url = await stub((req, res) => {
-      if (req.headers.authorization !== 'Bearer admin-token-of-this-test') return json(res, 401, { type: 'error', error: { type: 'authentication_error', message: 'bad token' } });
+      if (req.headers.authorization !== 'Bearer admin-token-of-this-test')
+        return json(res, 401, { type: 'error', error: { type: 'authentication_error', message: 'bad token' } });
       if (req.url === '/admin/nodes') return json(res, 201, { nodeId: 'node-remote', token: 'syn-secret-node-token' });
-      json(res, 409, { type: 'error', error: { type: 'conflict_error', message: 'Node node-local is already enrolled' } });
+      json(res, 409, {
+        type: 'error',
+        error: { type: 'conflict_error', message: 'Node node-local is already enrolled' },
+      });
     });
-    const ok = await sourced('admin_call POST "$URL/admin/nodes" \'{"id":"node-remote"}\' "$tmp/enrol.json" && jq -r .nodeId "$tmp/enrol.json"', { URL: url });
+    const ok = await sourced(
+      'admin_call POST "$URL/admin/nodes" \'{"id":"node-remote"}\' "$tmp/enrol.json" && jq -r .nodeId "$tmp/enrol.json"',
+      { URL: url },
+    );
     expect(ok).toMatchObject({ code: 0, stdout: 'node-remote\n', stderr: '' });
-    const refused = await sourced('admin_call POST "$URL/admin/keys" \'{"name":"x"}\' "$tmp/refused.json"', { URL: url });
+    const refused = await sourced('admin_call POST "$URL/admin/keys" \'{"name":"x"}\' "$tmp/refused.json"', {
+      URL: url,
+    });
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain(`FAILED: POST ${url}/admin/keys answered HTTP 409: {"type":"error","error":{"type":"conflict_error","message":"Node node-local is already enrolled"}}`);
+    expect(refused.stderr).toContain(
+      `FAILED: POST ${url}/admin/keys answered HTTP 409: {"type":"error","error":{"type":"conflict_error","message":"Node node-local is already enrolled"}}`,
+    );
     expect(refused.stdout + refused.stderr).not.toContain('admin-token-of-this-test');
   });
 });
@@ -190,7 +237,11 @@ describe('the answer checks, against the fake upstream answering as in the smoke
   let apiKey: string;
   beforeAll(async () => {
     // As deploy/smoke/stack.override.yml starts it, but with no pause between deltas.
-    fake = createFakeAnthropic({ accounts: [{ id: 'key-1', kind: 'api_key' }], timing: { textDeltas: 1000, responseText: REPLY_TEXT }, recordBodies: false });
+    fake = createFakeAnthropic({
+      accounts: [{ id: 'key-1', kind: 'api_key' }],
+      timing: { textDeltas: 1000, responseText: REPLY_TEXT },
+      recordBodies: false,
+    });
     await fake.start();
     apiKey = fake.accounts()[0]!.apiKey!;
     writeFileSync(join(work, 'client.header'), `x-api-key: ${apiKey}\n`);
@@ -198,33 +249,55 @@ describe('the answer checks, against the fake upstream answering as in the smoke
   afterAll(() => fake.stop());
 
   it('a whole JSON answer passes check_message; another text fails it, showing the answer', async () => {
-    const run = await sourced('edge=$EDGE\nstatus=$(message_request "$tmp/answer.json" --data "$(message_body false)")\necho "$status"\ncheck_message "$tmp/answer.json" "curl through the edge" && echo whole', { EDGE: fake.url });
+    const run = await sourced(
+      'edge=$EDGE\nstatus=$(message_request "$tmp/answer.json" --data "$(message_body false)")\necho "$status"\ncheck_message "$tmp/answer.json" "curl through the edge" && echo whole',
+      { EDGE: fake.url },
+    );
     expect(run).toMatchObject({ code: 0, stdout: '200\nwhole\n' });
     const answer = JSON.parse(readFileSync(join(work, 'answer.json'), 'utf8')) as { model: string };
     expect(answer.model).toBe('claude-sonnet-4-6');
-    writeFileSync(join(work, 'other.json'), JSON.stringify({ ...answer, content: [{ type: 'text', text: 'Something else' }] }));
+    writeFileSync(
+      join(work, 'other.json'),
+      JSON.stringify({ ...answer, content: [{ type: 'text', text: 'Something else' }] }),
+    );
     const other = await sourced('check_message "$tmp/other.json" "the SDK"');
     expect(other.code).toBe(1);
     expect(other.stderr).toContain("FAILED: the SDK: not the fake's whole answer: ");
   });
 
   it('a whole stream passes check_stream, with one text delta per character', async () => {
-    const run = await sourced('edge=$EDGE\nmessage_request "$tmp/stream.sse" -N --data "$(message_body true)"\ncount_deltas "$tmp/stream.sse"\ncheck_stream "$tmp/stream.sse" && echo whole', { EDGE: fake.url });
+    const run = await sourced(
+      'edge=$EDGE\nmessage_request "$tmp/stream.sse" -N --data "$(message_body true)"\ncount_deltas "$tmp/stream.sse"\ncheck_stream "$tmp/stream.sse" && echo whole',
+      { EDGE: fake.url },
+    );
     expect(run).toMatchObject({ code: 0, stdout: `200\n${REPLY_TEXT.length}\nwhole\n`, stderr: '' });
-    expect(await sourced('deltas_at_least 4 "$tmp/stream.sse" && ! deltas_at_least 1000 "$tmp/stream.sse" && echo "$last_seen"')).toMatchObject({ code: 0, stdout: `${REPLY_TEXT.length} deltas\n` });
+    expect(
+      await sourced(
+        'deltas_at_least 4 "$tmp/stream.sse" && ! deltas_at_least 1000 "$tmp/stream.sse" && echo "$last_seen"',
+      ),
+    ).toMatchObject({ code: 0, stdout: `${REPLY_TEXT.length} deltas\n` });
   });
 
   it.each([
     ['cut before message_stop', (sse: string) => sse.slice(0, sse.lastIndexOf('event: message_stop'))],
-    ['cut in the middle of the text', (sse: string) => sse.slice(0, sse.indexOf('event: content_block_delta', sse.length / 2))],
+    [
+      'cut in the middle of the text',
+      (sse: string) => sse.slice(0, sse.indexOf('event: content_block_delta', sse.length / 2)),
+    ],
     ['missing one delta', (sse: string) => sse.replace(/event: content_block_delta\n(data: [^\n]*\n)\n/, '')],
-    ['ending in an error event', (sse: string) => `${sse.slice(0, sse.lastIndexOf('event: message_delta'))}event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n`],
+    [
+      'ending in an error event',
+      (sse: string) =>
+        `${sse.slice(0, sse.lastIndexOf('event: message_delta'))}event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n`,
+    ],
   ])('a stream %s fails check_stream, saying what it saw', async (_name, damage) => {
     writeFileSync(join(work, 'damaged.sse'), damage(readFileSync(join(work, 'stream.sse'), 'utf8')));
     const run = await sourced('check_stream "$tmp/damaged.sse"; echo "not reached"');
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toContain('FAILED: the stream did not end whole (message_start … message_stop, end_turn, the whole text): {"');
+    expect(run.stderr).toContain(
+      'FAILED: the stream did not end whole (message_start … message_stop, end_turn, the whole text): {"',
+    );
   });
 });
 
@@ -236,7 +309,14 @@ describe('the test image (deploy/smoke/Dockerfile), built without Docker', () =>
   beforeAll(async () => {
     const context = join(work, 'context');
     copyBuildContext(REPO_ROOT, context);
-    const image = await buildWithoutDocker({ dockerfile: join(context, 'deploy/smoke/Dockerfile'), context, workRoot: join(work, 'image'), buildArgs: {}, skipRunIn: [], baseEnv: baseChildEnv() });
+    const image = await buildWithoutDocker({
+      dockerfile: join(context, 'deploy/smoke/Dockerfile'),
+      context,
+      workRoot: join(work, 'image'),
+      buildArgs: {},
+      skipRunIn: [],
+      baseEnv: baseChildEnv(),
+    });
     expect(image.user).toBe('node');
     dir = image.dir;
   }, 240_000);
@@ -244,8 +324,14 @@ describe('the test image (deploy/smoke/Dockerfile), built without Docker', () =>
   it('runs the fake with the override’s command, passes the override’s health check, and the official SDK gets the fake’s answer from it', async () => {
     const port = await freePort();
     // The override's command and health check, on a port of this test's instead of 4010, on loopback.
-    const command = service.command!.map((arg, i, all) => (all[i - 1] === '--port' ? String(port) : all[i - 1] === '--host' ? '127.0.0.1' : arg));
-    const fake = spawn(command[0]!, command.slice(1), { cwd: dir, env: baseChildEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const command = service.command!.map((arg, i, all) =>
+      all[i - 1] === '--port' ? String(port) : all[i - 1] === '--host' ? '127.0.0.1' : arg,
+    );
+    const fake = spawn(command[0]!, command.slice(1), {
+      cwd: dir,
+      env: baseChildEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     try {
       const lines = await new Promise<string[]>((resolve, reject) => {
         let out = '';
@@ -258,12 +344,22 @@ describe('the test image (deploy/smoke/Dockerfile), built without Docker', () =>
       });
       expect(lines[0]).toBe(`url http://127.0.0.1:${port}`);
       const key1 = lines.find((l) => l.startsWith('api_key key-1 '))?.split(' ')[2];
-      const health = (service.healthcheck?.test as string[]).slice(1).map((arg) => arg.replace('127.0.0.1:4010', `127.0.0.1:${port}`));
+      const health = (service.healthcheck?.test as string[])
+        .slice(1)
+        .map((arg) => arg.replace('127.0.0.1:4010', `127.0.0.1:${port}`));
       const probe = await run(health, dir, {});
       expect(probe.code).toBe(0);
-      const sdk = await run(['node', 'deploy/smoke/sdk-request.mjs'], dir, { ANTHROPIC_BASE_URL: `http://127.0.0.1:${port}`, ANTHROPIC_API_KEY: key1!, SMOKE_REPLY_TEXT: REPLY_TEXT });
+      const sdk = await run(['node', 'deploy/smoke/sdk-request.mjs'], dir, {
+        ANTHROPIC_BASE_URL: `http://127.0.0.1:${port}`,
+        ANTHROPIC_API_KEY: key1!,
+        SMOKE_REPLY_TEXT: REPLY_TEXT,
+      });
       expect(sdk).toMatchObject({ code: 0, stderr: '' });
-      expect(JSON.parse(sdk.stdout)).toMatchObject({ text: REPLY_TEXT, stop_reason: 'end_turn', model: 'claude-sonnet-4-6' });
+      expect(JSON.parse(sdk.stdout)).toMatchObject({
+        text: REPLY_TEXT,
+        stop_reason: 'end_turn',
+        model: 'claude-sonnet-4-6',
+      });
       // The script refuses to run without its environment (it would otherwise fall back to the real API).
       const bare = await run(['node', 'deploy/smoke/sdk-request.mjs'], dir, {});
       expect(bare.code).toBe(2);
@@ -277,7 +373,11 @@ describe('the test image (deploy/smoke/Dockerfile), built without Docker', () =>
 function run(argv: string[], cwd: string, env: Record<string, string>): Promise<Run> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { cwd, env: { ...baseChildEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd,
+      env: { ...baseChildEnv(), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));

@@ -7,19 +7,32 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { composeImages, dockerfileImages, dockerRunImages, workflowActions, workflowImages, type Reference } from './pins.js';
+import {
+  composeImages,
+  dockerfileImages,
+  dockerRunImages,
+  workflowActions,
+  workflowImages,
+  type Reference,
+} from './pins.js';
 
 const ROOT = resolve(__dirname, '../..');
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
 /** The tree's files as a clean clone has them (tracked, plus new ones not ignored). */
-const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' })
+const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], {
+  cwd: ROOT,
+  encoding: 'utf8',
+})
   .split('\n')
   .filter((f) => f !== '' && !f.startsWith('node_modules/'));
 const workflows = files.filter((f) => /^\.github\/workflows\/[^/]+\.ya?ml$/.test(f));
 const dockerfiles = files.filter((f) => /(^|\/)(Dockerfile|[^/]+\.Dockerfile)$/.test(f));
 /** Compose files, overrides included: every YAML file outside the workflows with a services: mapping. */
 const composeFiles = files.filter(
-  (f) => /\.ya?ml$/.test(f) && !f.startsWith('.github/workflows/') && typeof (parse(read(f)) as { services?: unknown } | null)?.services === 'object',
+  (f) =>
+    /\.ya?ml$/.test(f) &&
+    !f.startsWith('.github/workflows/') &&
+    typeof (parse(read(f)) as { services?: unknown } | null)?.services === 'object',
 );
 const unpinned = (refs: Reference[]) => refs.filter((r) => r.problem !== '');
 const SIGNING_ISSUER = 'https://token.actions.githubusercontent.com';
@@ -54,10 +67,23 @@ describe('pins', () => {
 
   it('every image a Dockerfile, a compose file or a workflow pulls carries a digest', () => {
     expect(dockerfiles).toEqual(expect.arrayContaining(['gateway/Dockerfile', 'node-agent/Dockerfile']));
-    expect(composeFiles).toEqual(expect.arrayContaining(['docker-compose.yml', 'node-agent/docker-compose.yml', '.github/ci/compose.yml']));
+    expect(composeFiles).toEqual(
+      expect.arrayContaining(['docker-compose.yml', 'node-agent/docker-compose.yml', '.github/ci/compose.yml']),
+    );
     // The base images the issue names are all among what was checked.
     const names = images.map((i) => i.ref.split('@')[0]!.replace(/:[^:/]*$/, ''));
-    expect(names).toEqual(expect.arrayContaining(['node', 'redis', 'caddy', 'nickfedor/watchtower', 'rhysd/actionlint', 'moby/buildkit', 'tonistiigi/binfmt', 'docker/buildkit-syft-scanner']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'node',
+        'redis',
+        'caddy',
+        'nickfedor/watchtower',
+        'rhysd/actionlint',
+        'moby/buildkit',
+        'tonistiigi/binfmt',
+        'docker/buildkit-syft-scanner',
+      ]),
+    );
     expect(unpinned(images)).toEqual([]);
   });
 
@@ -81,33 +107,71 @@ describe('pins', () => {
     expect(unpinned(wf('./.github/workflows/ci.yml'))).toEqual([]);
     expect(unpinned(wf('docker://alpine:3'))).toHaveLength(1);
 
-    expect(unpinned(dockerfileImages('Dockerfile', 'FROM node:20-bookworm-slim AS base\nFROM base AS runtime\n'))).toEqual([
-      { file: 'Dockerfile', ref: 'node:20-bookworm-slim', problem: 'no @sha256: digest' },
-    ]);
-    expect(unpinned(dockerfileImages('Dockerfile', `FROM --platform=$BUILDPLATFORM node:20-bookworm-slim@${digest} AS build\n`))).toEqual([]);
+    expect(
+      unpinned(dockerfileImages('Dockerfile', 'FROM node:20-bookworm-slim AS base\nFROM base AS runtime\n')),
+    ).toEqual([{ file: 'Dockerfile', ref: 'node:20-bookworm-slim', problem: 'no @sha256: digest' }]);
+    expect(
+      unpinned(
+        dockerfileImages('Dockerfile', `FROM --platform=$BUILDPLATFORM node:20-bookworm-slim@${digest} AS build\n`),
+      ),
+    ).toEqual([]);
 
-    const compose = (image: string, extra = '') => composeImages('compose.yml', `services:\n  s:\n    image: ${image}\n${extra}`);
+    const compose = (image: string, extra = '') =>
+      composeImages('compose.yml', `services:\n  s:\n    image: ${image}\n${extra}`);
     expect(unpinned(compose('redis:7-alpine'))).toHaveLength(1);
     expect(unpinned(compose(`redis:7-alpine@${digest}`))).toEqual([]);
     expect(unpinned(compose('${WATCHTOWER_IMAGE:-nickfedor/watchtower:latest}'))).toHaveLength(1);
-    expect(unpinned(compose('${SWITCHYARD_REGISTRY:-ghcr.io/switchyard}/switchyard-node-agent:${NODE_AGENT_TAG:-latest}'))).toEqual([]);
+    expect(
+      unpinned(compose('${SWITCHYARD_REGISTRY:-ghcr.io/switchyard}/switchyard-node-agent:${NODE_AGENT_TAG:-latest}')),
+    ).toEqual([]);
     expect(unpinned(compose('switchyard-smoke-fake:local', '    build: .\n'))).toEqual([]);
     expect(unpinned(compose('${SMOKE_FAKE_IMAGE:?set it}'))).toEqual([]);
     expect(unpinned(compose('${OTHER_IMAGE:-redis:7}'))).toHaveLength(1);
 
     const services = 'jobs:\n  t:\n    services:\n      redis:\n        image: redis:7-alpine\n    steps: []\n';
     expect(unpinned(workflowImages('planted.yml', services))).toHaveLength(1);
-    expect(dockerRunImages('docker run --rm -v "$PWD:/repo" -w /repo rhysd/actionlint:1.7.11 -color')).toEqual(['rhysd/actionlint:1.7.11']);
-    expect(dockerRunImages(`docker run --rm --network=host redis:7@${digest} redis-cli ping`)).toEqual([`redis:7@${digest}`]);
-    const step = (inputs: string) => `jobs:\n  t:\n    steps:\n      - uses: x/y@${sha} # v1\n        with:\n${inputs}`;
-    expect(unpinned(workflowImages('planted.yml', step('          driver-opts: image=moby/buildkit:buildx-stable-1\n')))).toHaveLength(1);
-    expect(unpinned(workflowImages('planted.yml', step('          image: tonistiigi/binfmt:latest\n')))).toHaveLength(1);
-    expect(unpinned(workflowImages('planted.yml', step('          sbom: generator=docker/buildkit-syft-scanner:stable-1\n')))).toHaveLength(1);
-    expect(unpinned(workflowImages('planted.yml', step('          image: ${{ steps.pins.outputs.nothing }}\n'), ciPin))).toEqual([
-      { file: 'planted.yml', ref: '${{ steps.pins.outputs.nothing }}', problem: 'names no image pinned in .github/ci/compose.yml' },
+    expect(dockerRunImages('docker run --rm -v "$PWD:/repo" -w /repo rhysd/actionlint:1.7.11 -color')).toEqual([
+      'rhysd/actionlint:1.7.11',
     ]);
-    expect(unpinned(workflowImages('planted.yml', step('          driver-opts: image=${{ steps.pins.outputs.buildkit }}\n'), ciPin))).toEqual([]);
-    expect(unpinned(workflowImages('planted.yml', step(`          driver-opts: |\n            network=host\n            image=moby/buildkit:v0.33.1@${digest}\n`)))).toEqual([]);
+    expect(dockerRunImages(`docker run --rm --network=host redis:7@${digest} redis-cli ping`)).toEqual([
+      `redis:7@${digest}`,
+    ]);
+    const step = (inputs: string) => `jobs:\n  t:\n    steps:\n      - uses: x/y@${sha} # v1\n        with:\n${inputs}`;
+    expect(
+      unpinned(workflowImages('planted.yml', step('          driver-opts: image=moby/buildkit:buildx-stable-1\n'))),
+    ).toHaveLength(1);
+    expect(unpinned(workflowImages('planted.yml', step('          image: tonistiigi/binfmt:latest\n')))).toHaveLength(
+      1,
+    );
+    expect(
+      unpinned(
+        workflowImages('planted.yml', step('          sbom: generator=docker/buildkit-syft-scanner:stable-1\n')),
+      ),
+    ).toHaveLength(1);
+    expect(
+      unpinned(workflowImages('planted.yml', step('          image: ${{ steps.pins.outputs.nothing }}\n'), ciPin)),
+    ).toEqual([
+      {
+        file: 'planted.yml',
+        ref: '${{ steps.pins.outputs.nothing }}',
+        problem: 'names no image pinned in .github/ci/compose.yml',
+      },
+    ]);
+    expect(
+      unpinned(
+        workflowImages('planted.yml', step('          driver-opts: image=${{ steps.pins.outputs.buildkit }}\n'), ciPin),
+      ),
+    ).toEqual([]);
+    expect(
+      unpinned(
+        workflowImages(
+          'planted.yml',
+          step(
+            `          driver-opts: |\n            network=host\n            image=moby/buildkit:v0.33.1@${digest}\n`,
+          ),
+        ),
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -120,13 +184,25 @@ describe('.github/dependabot.yml', () => {
   }
   const config = parse(read('.github/dependabot.yml')) as { version: number; updates: Update[] };
   const ecosystem = (name: string) => config.updates.find((u) => u['package-ecosystem'] === name);
-  const dirs = (u: Update | undefined) => [...(u?.directories ?? []), ...(u?.directory === undefined ? [] : [u.directory])];
+  const dirs = (u: Update | undefined) => [
+    ...(u?.directories ?? []),
+    ...(u?.directory === undefined ? [] : [u.directory]),
+  ];
   const dirOf = (file: string) => `/${dirname(file)}`.replace(/\/\.$/, '') || '/';
 
   it('proposes npm, GitHub Actions, Dockerfile and compose updates every week', () => {
     expect(config.version).toBe(2);
-    expect(config.updates.map((u) => u['package-ecosystem']).sort()).toEqual(['docker', 'docker-compose', 'github-actions', 'npm']);
-    for (const update of config.updates) expect({ ecosystem: update['package-ecosystem'], interval: update.schedule.interval }).toEqual({ ecosystem: update['package-ecosystem'], interval: 'weekly' });
+    expect(config.updates.map((u) => u['package-ecosystem']).sort()).toEqual([
+      'docker',
+      'docker-compose',
+      'github-actions',
+      'npm',
+    ]);
+    for (const update of config.updates)
+      expect({ ecosystem: update['package-ecosystem'], interval: update.schedule.interval }).toEqual({
+        ecosystem: update['package-ecosystem'],
+        interval: 'weekly',
+      });
     expect(dirs(ecosystem('npm'))).toEqual(['/']);
     expect(dirs(ecosystem('github-actions'))).toEqual(['/']);
   });
@@ -144,7 +220,8 @@ describe('.github/dependabot.yml', () => {
 
   it('never proposes a new major of Node or Redis (the stack runs Node 20 and Redis 7)', () => {
     for (const name of ['docker', 'docker-compose']) {
-      const ignored = (ecosystem(name) as { ignore?: { 'dependency-name': string; 'update-types'?: string[] }[] }).ignore ?? [];
+      const ignored =
+        (ecosystem(name) as { ignore?: { 'dependency-name': string; 'update-types'?: string[] }[] }).ignore ?? [];
       for (const image of name === 'docker' ? ['node'] : ['redis']) {
         expect(ignored).toContainEqual({ 'dependency-name': image, 'update-types': ['version-update:semver-major'] });
       }
@@ -169,7 +246,11 @@ describe.each([
   const verify = steps.findIndex((s) => s.run?.includes('cosign verify'));
 
   it('attaches an SBOM (by a pinned scanner) and a full provenance attestation to the pushed image', () => {
-    expect(build.with).toMatchObject({ push: true, provenance: 'mode=max', sbom: 'generator=${{ steps.pins.outputs.syft }}' });
+    expect(build.with).toMatchObject({
+      push: true,
+      provenance: 'mode=max',
+      sbom: 'generator=${{ steps.pins.outputs.syft }}',
+    });
     expect(ciPin('syft')).toMatch(/^docker\/buildkit-syft-scanner:[\w.-]+@sha256:[0-9a-f]{64}$/);
   });
 
@@ -178,7 +259,9 @@ describe.each([
     expect(verify).toBeGreaterThan(sign);
     const run = steps[verify]!.run!;
     expect(run).toContain('cosign verify "${IMAGE}@${DIGEST}"');
-    expect(run).toContain(`--certificate-identity "https://github.com/\${GITHUB_REPOSITORY}/.github/workflows/release-${component}.yml@\${GITHUB_REF}"`);
+    expect(run).toContain(
+      `--certificate-identity "https://github.com/\${GITHUB_REPOSITORY}/.github/workflows/release-${component}.yml@\${GITHUB_REF}"`,
+    );
     expect(run).toContain(`--certificate-oidc-issuer ${SIGNING_ISSUER}`);
     expect(run).toContain('--certificate-github-workflow-sha "${GITHUB_SHA}"'); // built from this very commit
     expect(steps[verify]!.env?.DIGEST).toBe(`\${{ steps.${build.id}.outputs.digest }}`);

@@ -49,7 +49,10 @@ const read = (file: string) => readFileSync(join(WORKFLOWS, file), 'utf8');
 const workflow = (file: string) => parse(read(file)) as Workflow;
 const steps = (job: Job | undefined) => job?.steps ?? [];
 const stepUsing = (job: Job | undefined, action: string) => steps(job).find((s) => s.uses?.split('@')[0] === action);
-const runs = (job: Job | undefined) => steps(job).map((s) => s.run ?? '').join('\n');
+const runs = (job: Job | undefined) =>
+  steps(job)
+    .map((s) => s.run ?? '')
+    .join('\n');
 const workflowFiles = readdirSync(WORKFLOWS).filter((f) => /\.ya?ml$/.test(f));
 const shellcheck = spawnSync('shellcheck', ['--version']).status === 0;
 
@@ -66,15 +69,28 @@ describe('ci.yml', () => {
   it('builds, typechecks, lints and runs unit and integration tests against a Redis service on Node 20', () => {
     // Redis 7 from the pinned compose file, published on the loopback port REDIS_URL names, before the tests.
     const redis = steps(test).findIndex((s) => s.run === 'docker compose -f .github/ci/compose.yml up -d --wait redis');
-    const services = (parse(readFileSync(join(ROOT, '.github/ci/compose.yml'), 'utf8')) as { services: Record<string, { image: string; ports: string[] }> }).services;
+    const services = (
+      parse(readFileSync(join(ROOT, '.github/ci/compose.yml'), 'utf8')) as {
+        services: Record<string, { image: string; ports: string[] }>;
+      }
+    ).services;
     expect(services.redis?.image).toMatch(/^redis:7-alpine@sha256:/);
     expect(services.redis?.ports).toEqual(['127.0.0.1:6379:6379']);
     expect(test?.env?.REDIS_URL).toBe('redis://127.0.0.1:6379');
     expect(redis).toBeGreaterThan(-1);
     expect(redis).toBeLessThan(steps(test).findIndex((s) => s.run?.startsWith('npx jest')));
     expect(stepUsing(test, 'actions/setup-node')?.with).toEqual({ 'node-version': 20, cache: 'npm' });
-    const commands = steps(test).map((s) => s.run).filter(Boolean);
-    const order = ['npm ci', 'npm run build', 'npm run typecheck', 'npm run lint', 'npx jest --selectProjects unit', 'npx jest --selectProjects integration'];
+    const commands = steps(test)
+      .map((s) => s.run)
+      .filter(Boolean);
+    const order = [
+      'npm ci',
+      'npm run build',
+      'npm run typecheck',
+      'npm run lint',
+      'npx jest --selectProjects unit',
+      'npx jest --selectProjects integration',
+    ];
     const at = order.map((cmd) => commands.findIndex((c) => c!.startsWith(cmd)));
     expect(at.every((i) => i >= 0)).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
@@ -85,20 +101,38 @@ describe('ci.yml', () => {
     const integration = steps(test).findIndex((s) => s.run?.startsWith('npx jest --selectProjects integration'));
     expect(chromium).toBeGreaterThan(-1);
     expect(chromium).toBeLessThan(integration);
-    expect(readFileSync(join(ROOT, 'gateway/src/dashboard/dashboard.int.test.ts'), 'utf8')).toContain("'/usr/bin/chromium'");
+    expect(readFileSync(join(ROOT, 'gateway/src/dashboard/dashboard.int.test.ts'), 'utf8')).toContain(
+      "'/usr/bin/chromium'",
+    );
   });
 
   it('checks the deployment scripts with shellcheck and the workflows with actionlint', () => {
     const lint = runs(ci.jobs['deploy-files']);
     expect(lint).toContain('shellcheck deploy/*.sh test/deploy/fakes/* .github/ci/*.sh');
     expect(lint).toContain('docker compose -f .github/ci/compose.yml run --rm actionlint');
-    expect(readFileSync(join(ROOT, '.github/ci/compose.yml'), 'utf8')).toMatch(/image: rhysd\/actionlint:\d+\.\d+\.\d+@sha256:/);
+    expect(readFileSync(join(ROOT, '.github/ci/compose.yml'), 'utf8')).toMatch(
+      /image: rhysd\/actionlint:\d+\.\d+\.\d+@sha256:/,
+    );
   });
 });
 
 const components = [
-  { file: 'release-gateway.yml', name: 'release gateway', dir: 'gateway', other: 'node-agent', image: 'switchyard-gateway', deploy: 'deploy-gateway.yml' },
-  { file: 'release-node-agent.yml', name: 'release node-agent', dir: 'node-agent', other: 'gateway', image: 'switchyard-node-agent', deploy: 'deploy-fleet.yml' },
+  {
+    file: 'release-gateway.yml',
+    name: 'release gateway',
+    dir: 'gateway',
+    other: 'node-agent',
+    image: 'switchyard-gateway',
+    deploy: 'deploy-gateway.yml',
+  },
+  {
+    file: 'release-node-agent.yml',
+    name: 'release node-agent',
+    dir: 'node-agent',
+    other: 'gateway',
+    image: 'switchyard-node-agent',
+    deploy: 'deploy-fleet.yml',
+  },
 ] as const;
 
 describe.each(components)('$file', ({ file, name, dir, other, image }) => {
@@ -112,7 +146,9 @@ describe.each(components)('$file', ({ file, name, dir, other, image }) => {
     const push = wf.on.push as { branches: string[]; tags: string[]; paths: string[] };
     expect(push.branches).toEqual(['main']);
     expect(push.tags).toEqual([`${dir}-v*`]);
-    expect(push.paths).toEqual(expect.arrayContaining([`${dir}/**`, 'shared/**', 'package.json', 'package-lock.json', '.dockerignore']));
+    expect(push.paths).toEqual(
+      expect.arrayContaining([`${dir}/**`, 'shared/**', 'package.json', 'package-lock.json', '.dockerignore']),
+    );
     expect(push.paths.some((p) => p.startsWith(`${other}/`))).toBe(false);
     expect(push.paths.some((p) => p.startsWith('cli/'))).toBe(false);
     expect(wf.on).toHaveProperty('workflow_dispatch');
@@ -126,15 +162,25 @@ describe.each(components)('$file', ({ file, name, dir, other, image }) => {
   it('asks for packages: write and id-token: write only in the job that pushes and signs', () => {
     expect(wf.permissions).toEqual({ contents: 'read' });
     expect(job?.permissions).toEqual({ contents: 'read', packages: 'write', 'id-token': 'write' });
-    for (const [id, other] of Object.entries(wf.jobs)) if (id !== 'image') expect(other.permissions ?? {}).toEqual({ contents: 'read' });
+    for (const [id, other] of Object.entries(wf.jobs))
+      if (id !== 'image') expect(other.permissions ?? {}).toEqual({ contents: 'read' });
   });
 
   it('builds linux/amd64 and linux/arm64 from the component Dockerfile, with VERSION and GIT_SHA, cached', () => {
     expect(stepUsing(job, 'docker/setup-qemu-action')).toBeDefined();
     expect(stepUsing(job, 'docker/setup-buildx-action')).toBeDefined();
-    expect(stepUsing(job, 'docker/login-action')?.with).toEqual({ registry: 'ghcr.io', username: '${{ github.actor }}', password: '${{ secrets.GITHUB_TOKEN }}' });
+    expect(stepUsing(job, 'docker/login-action')?.with).toEqual({
+      registry: 'ghcr.io',
+      username: '${{ github.actor }}',
+      password: '${{ secrets.GITHUB_TOKEN }}',
+    });
     expect(String(build?.with?.platforms).split(',').sort()).toEqual(['linux/amd64', 'linux/arm64']);
-    expect(build?.with).toMatchObject({ context: '.', file: `${dir}/Dockerfile`, push: true, tags: '${{ steps.meta.outputs.tags }}' });
+    expect(build?.with).toMatchObject({
+      context: '.',
+      file: `${dir}/Dockerfile`,
+      push: true,
+      tags: '${{ steps.meta.outputs.tags }}',
+    });
     expect(existsSync(join(ROOT, `${dir}/Dockerfile`))).toBe(true);
     const args = String(build?.with?.['build-args']);
     expect(args).toContain('VERSION=${{ steps.version.outputs.version }}');
@@ -147,7 +193,10 @@ describe.each(components)('$file', ({ file, name, dir, other, image }) => {
   });
 
   it('tags the sha, latest and the package version on main, and X.Y.Z and X.Y from a release tag', () => {
-    const tags = String(meta?.with?.tags).trim().split('\n').map((t) => t.trim());
+    const tags = String(meta?.with?.tags)
+      .trim()
+      .split('\n')
+      .map((t) => t.trim());
     expect(tags).toEqual(
       expect.arrayContaining([
         'type=sha,format=long',
@@ -213,7 +262,11 @@ describe.each(components)('the roll-out after $name', ({ file, deploy, dir, imag
     const cosign = stepUsing(job, 'sigstore/cosign-installer');
     const login = stepUsing(job, 'docker/login-action');
     expect(cosign).toBeDefined(); // pinned like every action (supply-chain.test.ts)
-    expect(login?.with).toEqual({ registry: 'ghcr.io', username: '${{ github.actor }}', password: '${{ secrets.GITHUB_TOKEN }}' });
+    expect(login?.with).toEqual({
+      registry: 'ghcr.io',
+      username: '${{ github.actor }}',
+      password: '${{ secrets.GITHUB_TOKEN }}',
+    });
     expect(at(cosign)).toBeGreaterThan(-1);
     expect(at(login)).toBeGreaterThan(-1);
     expect(at(cosign)).toBeLessThan(at(roll));
@@ -224,7 +277,9 @@ describe.each(components)('the roll-out after $name', ({ file, deploy, dir, imag
     // The same lower-cased owner and image name as the release workflow's version step.
     const imageStep = steps(job).find((s) => s.id === 'tag');
     expect(imageStep?.run).toContain(`image="ghcr.io/\${GITHUB_REPOSITORY_OWNER,,}/${image}"`);
-    expect(steps(workflow(file).jobs.image).find((s) => s.id === 'version')?.run).toContain(`ghcr.io/\${GITHUB_REPOSITORY_OWNER,,}/${image}"`);
+    expect(steps(workflow(file).jobs.image).find((s) => s.id === 'version')?.run).toContain(
+      `ghcr.io/\${GITHUB_REPOSITORY_OWNER,,}/${image}"`,
+    );
     expect(roll?.env).toMatchObject({
       IMAGE: '${{ steps.tag.outputs.image }}',
       IMAGE_TAG: '${{ steps.tag.outputs.tag }}',
@@ -238,7 +293,10 @@ describe.each(components)('the roll-out after $name', ({ file, deploy, dir, imag
     expect(commands).not.toContain('ssh-keyscan');
     expect(commands).not.toMatch(/StrictHostKeyChecking=(no|accept-new)/);
     const keys = steps(job).find((s) => s.env?.FLEET_KNOWN_HOSTS !== undefined);
-    expect(keys?.env).toEqual({ FLEET_SSH_KEY: '${{ secrets.FLEET_SSH_KEY }}', FLEET_KNOWN_HOSTS: '${{ secrets.FLEET_KNOWN_HOSTS }}' });
+    expect(keys?.env).toEqual({
+      FLEET_SSH_KEY: '${{ secrets.FLEET_SSH_KEY }}',
+      FLEET_KNOWN_HOSTS: '${{ secrets.FLEET_KNOWN_HOSTS }}',
+    });
     const roll = steps(job).find((s) => s.env?.SSH_KNOWN_HOSTS_FILE !== undefined);
     expect(roll?.env?.SSH_KNOWN_HOSTS_FILE).toBe('${{ runner.temp }}/ssh/known_hosts');
     expect(steps(job).at(-1)).toMatchObject({ if: 'always()', run: 'rm -rf "$RUNNER_TEMP/ssh"' });
@@ -261,7 +319,8 @@ describe('deploy-fleet.yml and deploy-gateway.yml run the tested scripts', () =>
     // The ports default to the stack's (ADMIN_HOST_PORT and ADMIN_HOST_PORT_2 in docker-compose.yml).
     expect(roll?.env?.GATEWAY_ADMIN_PORTS).toBe("${{ vars.GATEWAY_ADMIN_PORTS || '9090 9091' }}");
     const stack = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
-    for (const port of ['${ADMIN_HOST_PORT:-9090}', '${ADMIN_HOST_PORT_2:-9091}']) expect(stack).toContain(`127.0.0.1:${port}:`);
+    for (const port of ['${ADMIN_HOST_PORT:-9090}', '${ADMIN_HOST_PORT_2:-9091}'])
+      expect(stack).toContain(`127.0.0.1:${port}:`);
   });
 
   it('no workflow holds the admin token: the roll-outs read with the read-only one (ADMIN_READ_TOKEN)', () => {
@@ -276,7 +335,10 @@ describe('deploy-fleet.yml and deploy-gateway.yml run the tested scripts', () =>
         .split('\n')
         .filter((line) => !line.trimStart().startsWith('#'))
         .join('\n');
-      expect({ script, readsAdminToken: /\$\{?ADMIN_TOKEN\b|process\.env\.ADMIN_TOKEN\b/.test(code) }).toEqual({ script, readsAdminToken: false });
+      expect({ script, readsAdminToken: /\$\{?ADMIN_TOKEN\b|process\.env\.ADMIN_TOKEN\b/.test(code) }).toEqual({
+        script,
+        readsAdminToken: false,
+      });
     }
   });
 
@@ -290,12 +352,15 @@ describe('deploy-fleet.yml and deploy-gateway.yml run the tested scripts', () =>
     });
     // No step reaches the host any other way (the roll-out script is the only road there).
     expect(steps(job).filter((s) => s.run?.includes('ssh-run.sh') || s.run?.includes('roll-gateway.sh'))).toEqual([]);
-    expect(readFileSync(join(ROOT, 'deploy/deploy-gateway.sh'), 'utf8')).toContain('bash "$here/ssh-run.sh" "$GATEWAY_SSH_HOST" "$here/roll-gateway.sh" "$dir" "$pinned" "$expected"');
+    expect(readFileSync(join(ROOT, 'deploy/deploy-gateway.sh'), 'utf8')).toContain(
+      'bash "$here/ssh-run.sh" "$GATEWAY_SSH_HOST" "$here/roll-gateway.sh" "$dir" "$pinned" "$expected"',
+    );
   });
 
   it('every script a workflow names exists', () => {
     for (const file of workflowFiles) {
-      for (const [, script] of read(file).matchAll(/\b(deploy\/[\w.-]+\.sh)\b/g)) expect({ file, exists: existsSync(join(ROOT, script!)) }).toEqual({ file, exists: true });
+      for (const [, script] of read(file).matchAll(/\b(deploy\/[\w.-]+\.sh)\b/g))
+        expect({ file, exists: existsSync(join(ROOT, script!)) }).toEqual({ file, exists: true });
     }
   });
 
@@ -312,7 +377,10 @@ describe('deploy-fleet.yml and deploy-gateway.yml run the tested scripts', () =>
         expect({ script, line, pinned: line.includes('"${ssh_options[@]}"') }).toEqual({ script, line, pinned: true });
       }
       expect({ script, scans: code.some((line) => line.includes('ssh-keyscan')) }).toEqual({ script, scans: false });
-      expect({ script, unpinned: code.some((line) => /StrictHostKeyChecking=(no|accept-new)/.test(line)) }).toEqual({ script, unpinned: false });
+      expect({ script, unpinned: code.some((line) => /StrictHostKeyChecking=(no|accept-new)/.test(line)) }).toEqual({
+        script,
+        unpinned: false,
+      });
     }
   });
 });
@@ -325,7 +393,11 @@ describe('every workflow', () => {
       for (const job of Object.values(wf.jobs)) {
         for (const step of steps(job)) {
           const run = step.run ?? '';
-          expect({ file, step: step.name ?? run.slice(0, 40), inline: /\$\{\{\s*(secrets\.|github\.event\.|inputs\.)/.test(run) }).toEqual({
+          expect({
+            file,
+            step: step.name ?? run.slice(0, 40),
+            inline: /\$\{\{\s*(secrets\.|github\.event\.|inputs\.)/.test(run),
+          }).toEqual({
             file,
             step: step.name ?? run.slice(0, 40),
             inline: false,
@@ -339,7 +411,11 @@ describe('every workflow', () => {
     for (const { file, wf } of all) {
       expect({ file, workflowLevel: wf.permissions?.packages }).toEqual({ file, workflowLevel: undefined });
       for (const [id, job] of Object.entries(wf.jobs)) {
-        const expected = file.startsWith('deploy-') ? 'read' : file.startsWith('release-') && id === 'image' ? 'write' : undefined;
+        const expected = file.startsWith('deploy-')
+          ? 'read'
+          : file.startsWith('release-') && id === 'image'
+            ? 'write'
+            : undefined;
         expect({ file, id, packages: job.permissions?.packages }).toEqual({ file, id, packages: expected });
       }
     }
@@ -347,23 +423,41 @@ describe('every workflow', () => {
 
   it('grants no write permission outside the release image jobs', () => {
     for (const { file, wf } of all) {
-      const grants = [wf.permissions ?? {}, ...Object.entries(wf.jobs).filter(([id]) => !(file.startsWith('release-') && id === 'image')).map(([, j]) => j.permissions ?? {})];
-      for (const grant of grants) expect({ file, writes: Object.entries(grant).filter(([, v]) => v !== 'read') }).toEqual({ file, writes: [] });
+      const grants = [
+        wf.permissions ?? {},
+        ...Object.entries(wf.jobs)
+          .filter(([id]) => !(file.startsWith('release-') && id === 'image'))
+          .map(([, j]) => j.permissions ?? {}),
+      ];
+      for (const grant of grants)
+        expect({ file, writes: Object.entries(grant).filter(([, v]) => v !== 'read') }).toEqual({ file, writes: [] });
     }
   });
 });
 
 describe('shellcheck', () => {
   const skip = !shellcheck;
-  if (skip) console.warn('shellcheck checks SKIPPED: shellcheck not found (on Debian/Ubuntu: apt-get install -y shellcheck)');
+  if (skip)
+    console.warn('shellcheck checks SKIPPED: shellcheck not found (on Debian/Ubuntu: apt-get install -y shellcheck)');
 
   (skip ? it.skip : it)('passes the deployment scripts and the test fakes', () => {
     const files = [
-      ...readdirSync(join(ROOT, 'deploy')).filter((f) => f.endsWith('.sh')).map((f) => join('deploy', f)),
+      ...readdirSync(join(ROOT, 'deploy'))
+        .filter((f) => f.endsWith('.sh'))
+        .map((f) => join('deploy', f)),
       ...readdirSync(join(ROOT, 'test/deploy/fakes')).map((f) => join('test/deploy/fakes', f)),
       '.github/ci/pinned-image.sh',
     ];
-    expect(files).toEqual(expect.arrayContaining(['deploy/roll-fleet.sh', 'deploy/roll-node.sh', 'deploy/roll-gateway.sh', 'deploy/ssh-common.sh', 'deploy/ssh-run.sh', 'deploy/wait-node-version.sh']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'deploy/roll-fleet.sh',
+        'deploy/roll-node.sh',
+        'deploy/roll-gateway.sh',
+        'deploy/ssh-common.sh',
+        'deploy/ssh-run.sh',
+        'deploy/wait-node-version.sh',
+      ]),
+    );
     const result = spawnSync('shellcheck', files, { cwd: ROOT, encoding: 'utf8' });
     expect(result.stdout + result.stderr).toBe('');
     expect(result.status).toBe(0);
@@ -377,8 +471,15 @@ describe('shellcheck', () => {
           if (!step.run) continue;
           // ${{ … }} is substituted before bash sees the script: stand in a word of the same length.
           const script = `#!/bin/bash\nset -e\n${step.run.replace(/\$\{\{.*?\}\}/g, (m) => '_'.repeat(m.length))}`;
-          const result = spawnSync('shellcheck', ['-s', 'bash', '-e', 'SC2154', '-'], { input: script, encoding: 'utf8' });
-          expect({ file, step: step.name ?? step.run.slice(0, 40), findings: result.stdout }).toEqual({ file, step: step.name ?? step.run.slice(0, 40), findings: '' });
+          const result = spawnSync('shellcheck', ['-s', 'bash', '-e', 'SC2154', '-'], {
+            input: script,
+            encoding: 'utf8',
+          });
+          expect({ file, step: step.name ?? step.run.slice(0, 40), findings: result.stdout }).toEqual({
+            file,
+            step: step.name ?? step.run.slice(0, 40),
+            findings: '',
+          });
           checked++;
         }
       }
@@ -387,7 +488,10 @@ describe('shellcheck', () => {
   });
 
   (skip ? it.skip : it)('finds a planted mistake (so the checks above can fail)', () => {
-    const result = spawnSync('shellcheck', ['-s', 'bash', '-'], { input: '#!/bin/bash\nrm -rf $DIR/*\n', encoding: 'utf8' });
+    const result = spawnSync('shellcheck', ['-s', 'bash', '-'], {
+      input: '#!/bin/bash\nrm -rf $DIR/*\n',
+      encoding: 'utf8',
+    });
     expect(result.status).not.toBe(0);
   });
 });
@@ -407,6 +511,9 @@ describe('actionlint', () => {
   (cli ? it : it.skip)('finds nothing in the workflows', () => {
     const result = spawnSync(process.execPath, [cli!, '.github/workflows/*.yml'], { cwd: ROOT, encoding: 'utf8' });
     expect(result.stdout).toContain(`Checking ${workflowFiles.length} workflow file(s)`);
-    expect({ status: result.status, output: result.stdout }).toEqual({ status: 0, output: expect.stringContaining('passed') as unknown });
+    expect({ status: result.status, output: result.stdout }).toEqual({
+      status: 0,
+      output: expect.stringContaining('passed') as unknown,
+    });
   });
 });

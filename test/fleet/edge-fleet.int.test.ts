@@ -19,23 +19,32 @@ async function startCaddy(gateways: readonly ChainGateway[]): Promise<{ url: str
   const dir = mkdtempSync(join(tmpdir(), 'sy-edge-fleet-'));
   const port = await freePort();
   const internal = await freePort();
-  const caddy: ChildProcess = spawn('caddy', ['run', '--config', join(process.cwd(), 'deploy/Caddyfile'), '--adapter', 'caddyfile'], {
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: dir,
-      XDG_DATA_HOME: dir,
-      XDG_CONFIG_HOME: dir,
-      SITE_ADDRESS: `:${port}`,
-      EDGE_INTERNAL_ADDRESS: `http://:${internal}`,
-      GATEWAY_1_UPSTREAM: `127.0.0.1:${gateways[0]!.port}`,
-      GATEWAY_2_UPSTREAM: `127.0.0.1:${gateways[1]!.port}`,
-      EDGE_ADMIN: 'off',
+  const caddy: ChildProcess = spawn(
+    'caddy',
+    ['run', '--config', join(process.cwd(), 'deploy/Caddyfile'), '--adapter', 'caddyfile'],
+    {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: dir,
+        XDG_DATA_HOME: dir,
+        XDG_CONFIG_HOME: dir,
+        SITE_ADDRESS: `:${port}`,
+        EDGE_INTERNAL_ADDRESS: `http://:${internal}`,
+        GATEWAY_1_UPSTREAM: `127.0.0.1:${gateways[0]!.port}`,
+        GATEWAY_2_UPSTREAM: `127.0.0.1:${gateways[1]!.port}`,
+        EDGE_ADMIN: 'off',
+      },
+      stdio: 'ignore',
     },
-    stdio: 'ignore',
-  });
+  );
   const url = `http://127.0.0.1:${port}`;
   const until = Date.now() + 20_000;
-  while (!(await fetch(`${url}/health`).then((r) => r.status === 200, () => false))) {
+  while (
+    !(await fetch(`${url}/health`).then(
+      (r) => r.status === 200,
+      () => false,
+    ))
+  ) {
     if (Date.now() > until) throw new Error('caddy did not serve the edge within 20 s');
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -75,7 +84,9 @@ async function startCaddy(gateways: readonly ChainGateway[]): Promise<{ url: str
 
   it('every node dials both replicas through the edge, and the SDK through the edge reaches both accounts', async () => {
     for (const replica of [0, 1]) {
-      const listed = (await (await chain.admin('GET', '/nodes', undefined, replica)).json()) as { nodes: { nodeId: string }[] };
+      const listed = (await (await chain.admin('GET', '/nodes', undefined, replica)).json()) as {
+        nodes: { nodeId: string }[];
+      };
       expect(listed.nodes.map((n) => n.nodeId).sort()).toEqual(['node-a', 'node-b']);
     }
     const { key } = await chain.createKey();
@@ -83,10 +94,15 @@ async function startCaddy(gateways: readonly ChainGateway[]): Promise<{ url: str
     chain.fake.reset();
     // New conversations spread at random among equally idle nodes: 16 miss one node once in 2^15 runs.
     for (let i = 0; i < 16; i++) {
-      const msg = await sdk.messages.create({ model: 'claude-sonnet-4-6', max_tokens: 32, messages: [{ role: 'user', content: 'hello' }] }, { headers: { 'x-claude-code-session-id': randomUUID() } });
+      const msg = await sdk.messages.create(
+        { model: 'claude-sonnet-4-6', max_tokens: 32, messages: [{ role: 'user', content: 'hello' }] },
+        { headers: { 'x-claude-code-session-id': randomUUID() } },
+      );
       expect(msg.content.length).toBeGreaterThan(0);
     }
-    const streamed = await sdk.messages.stream({ model: 'claude-sonnet-4-6', max_tokens: 32, messages: [{ role: 'user', content: 'hello' }] }).finalMessage();
+    const streamed = await sdk.messages
+      .stream({ model: 'claude-sonnet-4-6', max_tokens: 32, messages: [{ role: 'user', content: 'hello' }] })
+      .finalMessage();
     expect(streamed.usage.output_tokens).toBeGreaterThan(0);
     const accounts = new Set(chain.fake.requests.filter((r) => r.route === 'messages').map((r) => r.accountId));
     expect(accounts).toEqual(new Set(['acct-node-a', 'acct-node-b']));

@@ -27,7 +27,11 @@ afterAll(async () => {
 
 const hello = { model: 'claude-sonnet-4-6', max_tokens: 64, messages: [{ role: 'user' as const, content: 'hello' }] };
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<{ value: T; ms: number }> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+): Promise<{ value: T; ms: number }> {
   const t0 = Date.now();
   for (;;) {
     const value = await probe().catch(() => undefined);
@@ -40,7 +44,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 async function listedNodes(replica: number): Promise<string[]> {
   const res = await chain.admin('GET', '/nodes', undefined, replica);
   const body = (await res.json()) as { nodes: { nodeId: string; state: string }[] };
-  return body.nodes.filter((n) => n.state === 'available').map((n) => n.nodeId).sort();
+  return body.nodes
+    .filter((n) => n.state === 'available')
+    .map((n) => n.nodeId)
+    .sort();
 }
 
 function messagesServedBy(): (string | undefined)[] {
@@ -68,7 +75,11 @@ describe('two replicas, two nodes dialling in', () => {
     const session = randomUUID();
     await sdk(0).messages.create(hello, { headers: { 'x-claude-code-session-id': session } });
     // The first replica records the conversation's node in Redis after the answer (never on the request path).
-    await until('the conversation recorded in Redis', async () => ((await redis.keys(`${chain.prefix}sticky:*`)).length > 0 ? true : undefined), 10_000);
+    await until(
+      'the conversation recorded in Redis',
+      async () => ((await redis.keys(`${chain.prefix}sticky:*`)).length > 0 ? true : undefined),
+      10_000,
+    );
     for (let turn = 1; turn < 6; turn++) {
       await sdk(turn % 2).messages.create(hello, { headers: { 'x-claude-code-session-id': session } });
     }
@@ -83,7 +94,11 @@ describe('two replicas, two nodes dialling in', () => {
     await second.svc.exited();
     for (let i = 0; i < 4; i++) expect((await sdk(0).messages.create(hello)).content.length).toBeGreaterThan(0);
     await chain.startGateway(1);
-    const back = await until('both nodes on the restarted replica', async () => ((await listedNodes(1)).length === 2 ? true : undefined), 40_000);
+    const back = await until(
+      'both nodes on the restarted replica',
+      async () => ((await listedNodes(1)).length === 2 ? true : undefined),
+      40_000,
+    );
     expect(back.value).toBe(true);
     expect((await sdk(1).messages.create(hello)).content.length).toBeGreaterThan(0);
   });
@@ -95,7 +110,12 @@ describe('nodes lost and restored', () => {
     const session = randomUUID();
     const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
       method: 'POST',
-      headers: { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-claude-code-session-id': session },
+      headers: {
+        'x-api-key': key,
+        'content-type': 'application/json',
+        'anthropic-version': '2023-06-01',
+        'x-claude-code-session-id': session,
+      },
       body: JSON.stringify({ ...hello, stream: true }),
     });
     expect(res.status).toBe(200);
@@ -113,10 +133,14 @@ describe('nodes lost and restored', () => {
     }
     expect(rest).toContain('event: error');
     expect(rest).not.toContain('event: message_stop');
-    const dropped = await until(`${nodeId} dropped by both replicas`, async () => {
-      const [a, b] = [await listedNodes(0), await listedNodes(1)];
-      return !a.includes(nodeId) && !b.includes(nodeId) ? true : undefined;
-    }, 15_000);
+    const dropped = await until(
+      `${nodeId} dropped by both replicas`,
+      async () => {
+        const [a, b] = [await listedNodes(0), await listedNodes(1)];
+        return !a.includes(nodeId) && !b.includes(nodeId) ? true : undefined;
+      },
+      15_000,
+    );
     expect(dropped.ms).toBeLessThan(15_000);
     chain.fake.setTiming({ deltaIntervalMs: 0, textDeltas: 3 });
     // New conversations go to the node left.
@@ -124,33 +148,46 @@ describe('nodes lost and restored', () => {
   });
 
   it('a node on an empty volume restores its login from the sealed copy and serves without logging in again', async () => {
-    const nodeId = Object.keys(chain.nodes).find((id) => chain.nodes[id]!.svc.proc.exitCode !== null || chain.nodes[id]!.svc.proc.signalCode !== null)!;
+    const nodeId = Object.keys(chain.nodes).find(
+      (id) => chain.nodes[id]!.svc.proc.exitCode !== null || chain.nodes[id]!.svc.proc.signalCode !== null,
+    )!;
     const node = chain.nodes[nodeId]!;
     rmSync(node.dir, { recursive: true, force: true });
     // No account in the environment: only NODE_ID, NODE_TOKEN and GATEWAY_URL say who it is.
     const { CLAUDE_REFRESH_TOKEN: _dropped, ...withoutLogin } = node.env;
     node.env = withoutLogin;
     await chain.startNode(nodeId);
-    await until(`${nodeId} back on both replicas`, async () => ((await listedNodes(0)).includes(nodeId) && (await listedNodes(1)).includes(nodeId) ? true : undefined), 30_000);
+    await until(
+      `${nodeId} back on both replicas`,
+      async () =>
+        (await listedNodes(0)).includes(nodeId) && (await listedNodes(1)).includes(nodeId) ? true : undefined,
+      30_000,
+    );
     chain.fake.reset();
     const session = randomUUID();
     // Enough new conversations that the restored node serves some (they spread at random among idle nodes: 16 miss it once in 2^16 runs).
-    for (let i = 0; i < 16; i++) await sdk(i % 2).messages.create(hello, { headers: { 'x-claude-code-session-id': `${session}-${i}` } });
+    for (let i = 0; i < 16; i++)
+      await sdk(i % 2).messages.create(hello, { headers: { 'x-claude-code-session-id': `${session}-${i}` } });
     expect(messagesServedBy()).toContain(node.accountId);
   });
 
   it('a revoked node is cut off by every replica within 5 s and cannot join again', async () => {
     const revoked = await chain.admin('DELETE', '/nodes/node-b');
     expect(revoked.status).toBe(200);
-    const gone = await until('node-b gone from both replicas', async () => {
-      const [a, b] = [await listedNodes(0), await listedNodes(1)];
-      return !a.includes('node-b') && !b.includes('node-b') ? true : undefined;
-    }, 10_000);
+    const gone = await until(
+      'node-b gone from both replicas',
+      async () => {
+        const [a, b] = [await listedNodes(0), await listedNodes(1)];
+        return !a.includes('node-b') && !b.includes('node-b') ? true : undefined;
+      },
+      10_000,
+    );
     expect(gone.ms).toBeLessThan(5_000);
     // It keeps trying and keeps being refused.
     await chain.nodes['node-b']!.svc.waitForOutput(/refused/i, 15_000);
     chain.fake.reset();
-    for (let i = 0; i < 4; i++) await sdk(i % 2).messages.create(hello, { headers: { 'x-claude-code-session-id': randomUUID() } });
+    for (let i = 0; i < 4; i++)
+      await sdk(i % 2).messages.create(hello, { headers: { 'x-claude-code-session-id': randomUUID() } });
     expect(new Set(messagesServedBy())).toEqual(new Set(['acct-node-a']));
   });
 });

@@ -4,7 +4,14 @@ import http from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { CREDENTIAL_PATH, NodeTokens, openForNode, TUNNEL_PATH, TUNNEL_UPGRADE, TunnelHeaders } from '@switchyard/shared';
+import {
+  CREDENTIAL_PATH,
+  NodeTokens,
+  openForNode,
+  TUNNEL_PATH,
+  TUNNEL_UPGRADE,
+  TunnelHeaders,
+} from '@switchyard/shared';
 import { testRedisUrl } from '@switchyard/shared/testing';
 import { startChain, type Chain, type ChainNode } from '../../gateway/src/test-harness.js';
 
@@ -38,7 +45,13 @@ function hostSecrets(node: ChainNode): { env: Record<string, string>; files: Rec
 function dialTunnel(nodeId: string, token: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = http.request(`${chain.gatewayUrl}${TUNNEL_PATH}`, {
-      headers: { connection: 'Upgrade', upgrade: TUNNEL_UPGRADE, authorization: `Bearer ${token}`, [TunnelHeaders.nodeId]: nodeId, [TunnelHeaders.instance]: `attack-${Date.now()}` },
+      headers: {
+        connection: 'Upgrade',
+        upgrade: TUNNEL_UPGRADE,
+        authorization: `Bearer ${token}`,
+        [TunnelHeaders.nodeId]: nodeId,
+        [TunnelHeaders.instance]: `attack-${Date.now()}`,
+      },
     });
     req.on('upgrade', (res, socket) => {
       socket.destroy();
@@ -68,7 +81,8 @@ async function everythingInRedis(): Promise<string> {
   return out.join('\n');
 }
 
-const hello = (text: string) => JSON.stringify({ model: 'claude-sonnet-4-6', max_tokens: 32, messages: [{ role: 'user', content: text }] });
+const hello = (text: string) =>
+  JSON.stringify({ model: 'claude-sonnet-4-6', max_tokens: 32, messages: [{ role: 'user', content: text }] });
 
 describe('what a node host holds', () => {
   it('is its own id, its own token, the gateway URL and its own account: no Redis credential, no fleet secret', () => {
@@ -84,9 +98,13 @@ describe('what a node host holds', () => {
 
 describe('attacks from a node host', () => {
   it("cannot read another node's credentials: its token opens only its own sealed copy, and Redis holds no plaintext", async () => {
-    const asOther = await fetch(`${chain.gatewayUrl}${CREDENTIAL_PATH}`, { headers: { authorization: `Bearer ${attacker.token}`, [TunnelHeaders.nodeId]: 'node-b' } });
+    const asOther = await fetch(`${chain.gatewayUrl}${CREDENTIAL_PATH}`, {
+      headers: { authorization: `Bearer ${attacker.token}`, [TunnelHeaders.nodeId]: 'node-b' },
+    });
     expect(asOther.status).toBe(401);
-    const own = await fetch(`${chain.gatewayUrl}${CREDENTIAL_PATH}`, { headers: { authorization: `Bearer ${attacker.token}`, [TunnelHeaders.nodeId]: 'node-a' } });
+    const own = await fetch(`${chain.gatewayUrl}${CREDENTIAL_PATH}`, {
+      headers: { authorization: `Bearer ${attacker.token}`, [TunnelHeaders.nodeId]: 'node-a' },
+    });
     expect(own.status).toBe(200);
     const { sealed } = (await own.json()) as { sealed: string };
     expect(JSON.parse(openForNode(attacker.token, 'node-a', sealed))).toMatchObject({ type: 'oauth' });
@@ -94,7 +112,10 @@ describe('attacks from a node host', () => {
     const victimSealed = await redis.get(`${chain.prefix}sealed:node-b`);
     expect(victimSealed).not.toBeNull();
     expect(() => openForNode(attacker.token, 'node-b', victimSealed!)).toThrow();
-    const victimRecord = JSON.parse(Object.values(hostSecrets(victim).files).find((f) => f.includes('refresh'))!) as { refresh: string; access: string };
+    const victimRecord = JSON.parse(Object.values(hostSecrets(victim).files).find((f) => f.includes('refresh'))!) as {
+      refresh: string;
+      access: string;
+    };
     const stored = await everythingInRedis();
     expect(stored).not.toContain(victimRecord.refresh);
     expect(stored).not.toContain(victimRecord.access);
@@ -135,7 +156,12 @@ describe('attacks from a node host', () => {
     const victimLocal = `http://127.0.0.1:${victim.env.PORT}`;
     const direct = await fetch(`${victimLocal}/v1/messages`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-switchyard-node-id': 'node-b', authorization: `Bearer ${attacker.token}` },
+      headers: {
+        'content-type': 'application/json',
+        'anthropic-version': '2023-06-01',
+        'x-switchyard-node-id': 'node-b',
+        authorization: `Bearer ${attacker.token}`,
+      },
       body: hello('spend'),
     });
     expect(direct.status).toBe(404);
@@ -156,7 +182,8 @@ describe('attacks from a node host', () => {
     for (;;) {
       const counted = (await redis.keys(`${chain.prefix}usage:done:*`)).length > 0;
       if (counted && !(await everythingInRedis()).includes(sentinel)) break;
-      if (Date.now() - t0 > 30_000) throw new Error('the prompt text is still in Redis 30 s after the request was counted');
+      if (Date.now() - t0 > 30_000)
+        throw new Error('the prompt text is still in Redis 30 s after the request was counted');
       await new Promise((r) => setTimeout(r, 200));
     }
   });

@@ -20,7 +20,15 @@ function nodeServer(nodeId: string): Server {
     req.once('end', () => {
       setTimeout(() => {
         served[nodeId] = (served[nodeId] ?? 0) + 1;
-        const body = JSON.stringify({ id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-sonnet-4-6', content: [{ type: 'text', text: nodeId }], stop_reason: 'end_turn', usage: { input_tokens: 3, output_tokens: 1 } });
+        const body = JSON.stringify({
+          id: 'msg_1',
+          type: 'message',
+          role: 'assistant',
+          model: 'claude-sonnet-4-6',
+          content: [{ type: 'text', text: nodeId }],
+          stop_reason: 'end_turn',
+          usage: { input_tokens: 3, output_tokens: 1 },
+        });
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
       }, 5);
     });
@@ -66,7 +74,11 @@ it('loses no request that had not started when a tunnel socket is destroyed unde
         const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
           method: 'POST',
           headers: { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
-          body: JSON.stringify({ model: 'claude-sonnet-4-6', max_tokens: 8, messages: [{ role: 'user', content: `request ${i}` }] }),
+          body: JSON.stringify({
+            model: 'claude-sonnet-4-6',
+            max_tokens: 8,
+            messages: [{ role: 'user', content: `request ${i}` }],
+          }),
         });
         await res.arrayBuffer();
         statuses.push(res.status);

@@ -17,9 +17,15 @@ describe('key option values', () => {
     expect(parseUsd('daily-usd', '$0.25')).toBe(0.25);
     expect(parseUsd('monthly-usd', '123.456789')).toBe(123.456789);
     expect(parseUsd('monthly-usd', 'none')).toBeNull();
-    for (const bad of ['0', '-1', '0.0000001', '1.2345678', '1e3', 'five', '']) expect(() => parseUsd('daily-usd', bad)).toThrow(UsageError);
-    expect(() => parseUsd('daily-usd', '0')).toThrow("--daily-usd expects US dollars above 0 with at most 6 decimals (e.g. 5 or 0.25), or 'none'; got '0'");
-    expect(keySettingsFromFlags({ 'daily-usd': '2.5', 'monthly-usd': 'none' }, NOW)).toEqual({ dailyUsdBudget: 2.5, monthlyUsdBudget: null });
+    for (const bad of ['0', '-1', '0.0000001', '1.2345678', '1e3', 'five', ''])
+      expect(() => parseUsd('daily-usd', bad)).toThrow(UsageError);
+    expect(() => parseUsd('daily-usd', '0')).toThrow(
+      "--daily-usd expects US dollars above 0 with at most 6 decimals (e.g. 5 or 0.25), or 'none'; got '0'",
+    );
+    expect(keySettingsFromFlags({ 'daily-usd': '2.5', 'monthly-usd': 'none' }, NOW)).toEqual({
+      dailyUsdBudget: 2.5,
+      monthlyUsdBudget: null,
+    });
   });
 
   it('reads model lists, with any for all', () => {
@@ -29,11 +35,16 @@ describe('key option values', () => {
   });
 
   it('reads beta lists, with any for all and none for no beta', () => {
-    expect(parseBetas('context-1m-2025-08-07, fine-grained-tool-streaming-2025-05-14')).toEqual(['context-1m-2025-08-07', 'fine-grained-tool-streaming-2025-05-14']);
+    expect(parseBetas('context-1m-2025-08-07, fine-grained-tool-streaming-2025-05-14')).toEqual([
+      'context-1m-2025-08-07',
+      'fine-grained-tool-streaming-2025-05-14',
+    ]);
     expect(parseBetas('ANY')).toBeNull();
     expect(parseBetas('none')).toEqual([]);
     expect(() => parseBetas(' , ')).toThrow(UsageError);
-    expect(() => parseBetas('ok,a/b')).toThrow("--betas expects anthropic-beta names (letters, digits, . _ -) separated by commas, 'any' or 'none'; got 'a/b'");
+    expect(() => parseBetas('ok,a/b')).toThrow(
+      "--betas expects anthropic-beta names (letters, digits, . _ -) separated by commas, 'any' or 'none'; got 'a/b'",
+    );
   });
 
   it('reads expiries as spans, days, date-times, epoch ms or never', () => {
@@ -46,9 +57,18 @@ describe('key option values', () => {
   });
 
   it('builds only the fields given, and refuses --enable with --disable', () => {
-    expect(keySettingsFromFlags({ rpm: '10', 'daily-tokens': 'none', disable: true }, NOW)).toEqual({ rpm: 10, dailyTokenBudget: null, enabled: false });
+    expect(keySettingsFromFlags({ rpm: '10', 'daily-tokens': 'none', disable: true }, NOW)).toEqual({
+      rpm: 10,
+      dailyTokenBudget: null,
+      enabled: false,
+    });
     expect(keySettingsFromFlags({}, NOW)).toEqual({});
-    expect(keySettingsFromFlags({ betas: 'any', models: 'claude-haiku-4-5' }, NOW)).toEqual({ allowedBetas: null, allowedModels: ['claude-haiku-4-5'] });
-    expect(() => keySettingsFromFlags({ enable: true, disable: true }, NOW)).toThrow('give --enable or --disable, not both');
+    expect(keySettingsFromFlags({ betas: 'any', models: 'claude-haiku-4-5' }, NOW)).toEqual({
+      allowedBetas: null,
+      allowedModels: ['claude-haiku-4-5'],
+    });
+    expect(() => keySettingsFromFlags({ enable: true, disable: true }, NOW)).toThrow(
+      'give --enable or --disable, not both',
+    );
   });
 });

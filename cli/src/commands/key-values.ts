@@ -17,7 +17,9 @@ export function parseUsd(flag: string, value: string): number | null {
   if (NO_LIMIT.has(value.toLowerCase())) return null;
   const digits = value.startsWith('$') ? value.slice(1) : value;
   if (/^\d+(\.\d{1,6})?$/.test(digits) && Number(digits) > 0 && Number(digits) <= 1e9) return Number(digits);
-  throw new UsageError(`--${flag} expects US dollars above 0 with at most 6 decimals (e.g. 5 or 0.25), or 'none'; got '${value}'`);
+  throw new UsageError(
+    `--${flag} expects US dollars above 0 with at most 6 decimals (e.g. 5 or 0.25), or 'none'; got '${value}'`,
+  );
 }
 
 /** A comma-separated model list, or any. */
@@ -27,7 +29,8 @@ export function parseModels(value: string): string[] | null {
     .split(',')
     .map((m) => m.trim())
     .filter((m) => m !== '');
-  if (models.length === 0) throw new UsageError(`--models expects model ids separated by commas, or 'any'; got '${value}'`);
+  if (models.length === 0)
+    throw new UsageError(`--models expects model ids separated by commas, or 'any'; got '${value}'`);
   return models;
 }
 
@@ -44,7 +47,9 @@ export function parseBetas(value: string): string[] | null {
     .filter((b) => b !== '');
   const bad = betas.find((b) => !BETA_RE.test(b));
   if (betas.length === 0 || bad !== undefined) {
-    throw new UsageError(`--betas expects anthropic-beta names (letters, digits, . _ -) separated by commas, 'any' or 'none'; got '${bad ?? value}'`);
+    throw new UsageError(
+      `--betas expects anthropic-beta names (letters, digits, . _ -) separated by commas, 'any' or 'none'; got '${bad ?? value}'`,
+    );
   }
   return betas;
 }
@@ -57,7 +62,9 @@ export function parseExpiry(value: string, nowMs: number): number | string | nul
   if (/^\d{4}-\d{2}-\d{2}$/.test(value)) return `${value}T00:00:00Z`;
   if (/^\d{4}-\d{2}-\d{2}T/.test(value)) return value;
   if (/^\d{12,}$/.test(value)) return Number(value);
-  throw new UsageError(`--expires expects 'never', a span like 30d or 12h, a day like 2026-01-31, or an ISO date-time; got '${value}'`);
+  throw new UsageError(
+    `--expires expects 'never', a span like 30d or 12h, a day like 2026-01-31, or an ISO date-time; got '${value}'`,
+  );
 }
 
 /** The key settings the flags give (only those given). */
@@ -86,7 +93,8 @@ export function keySettingsFromFlags(flags: Flags, nowMs: number): Record<string
   if (betas !== undefined) body.allowedBetas = parseBetas(betas);
   const expires = stringFlag(flags, 'expires');
   if (expires !== undefined) body.expiresAt = parseExpiry(expires, nowMs);
-  if (flags.enable === true && (flags.disable === true || flags.disabled === true)) throw new UsageError('give --enable or --disable, not both');
+  if (flags.enable === true && (flags.disable === true || flags.disabled === true))
+    throw new UsageError('give --enable or --disable, not both');
   if (flags.enable === true) body.enabled = true;
   if (flags.disable === true || flags.disabled === true) body.enabled = false;
   return body;

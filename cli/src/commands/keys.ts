@@ -29,10 +29,22 @@ const LIMIT_OPTIONS: Record<string, OptionSpec> = {
   rpm: { type: 'string', value: 'N', help: "Requests per minute ('none': unlimited)" },
   concurrency: { type: 'string', value: 'N', help: "Requests at once ('none': unlimited)" },
   'daily-tokens': { type: 'string', value: 'N', help: "Tokens per UTC day ('none': unlimited)" },
-  'daily-usd': { type: 'string', value: 'USD', help: "US dollars per UTC day at API list prices, e.g. 5 or 0.25 ('none': no budget)" },
-  'monthly-usd': { type: 'string', value: 'USD', help: "US dollars per UTC calendar month at API list prices ('none': no budget)" },
+  'daily-usd': {
+    type: 'string',
+    value: 'USD',
+    help: "US dollars per UTC day at API list prices, e.g. 5 or 0.25 ('none': no budget)",
+  },
+  'monthly-usd': {
+    type: 'string',
+    value: 'USD',
+    help: "US dollars per UTC calendar month at API list prices ('none': no budget)",
+  },
   models: { type: 'string', value: 'LIST', help: "Models it may call, comma-separated ('any': all)" },
-  betas: { type: 'string', value: 'LIST', help: "anthropic-beta values it may send, comma-separated ('any': all; 'none': no beta)" },
+  betas: {
+    type: 'string',
+    value: 'LIST',
+    help: "anthropic-beta values it may send, comma-separated ('any': all; 'none': no beta)",
+  },
   expires: { type: 'string', value: 'WHEN', help: "30d, 12h, 2026-01-31, an ISO date-time, or 'never'" },
 };
 
@@ -93,7 +105,9 @@ async function createKey(ctx: CommandContext): Promise<void> {
   ctx.print(`    ${key}`);
   ctx.print();
   ctx.print('This is the only time the key is shown: store it now.');
-  ctx.print(`Use it as ANTHROPIC_AUTH_TOKEN (Claude Code) or an SDK's API key, with ANTHROPIC_BASE_URL the gateway's client URL (${client.url} unless its admin API has a port of its own).`);
+  ctx.print(
+    `Use it as ANTHROPIC_AUTH_TOKEN (Claude Code) or an SDK's API key, with ANTHROPIC_BASE_URL the gateway's client URL (${client.url} unless its admin API has a port of its own).`,
+  );
   ctx.print(
     `Limits: ${limit(record.rpm)} requests/min, ${limit(record.concurrency)} at once, ${limit(record.dailyTokenBudget)} tokens/day, ${usd(record.dailyUsdBudget)}/day, ${usd(record.monthlyUsdBudget)}/month; models ${models(record)}; betas ${betas(record)}; expires ${expiry(record, ctx.nowMs)}.`,
   );
@@ -147,9 +161,13 @@ async function showKey(ctx: CommandContext): Promise<void> {
 async function updateKey(ctx: CommandContext): Promise<number | void> {
   const changes = keySettingsFromFlags(ctx.flags, ctx.nowMs);
   if (Object.keys(changes).length === 0) {
-    throw new UsageError('nothing to change: give --name, --rpm, --concurrency, --daily-tokens, --daily-usd, --monthly-usd, --models, --betas, --expires, --enable or --disable');
+    throw new UsageError(
+      'nothing to change: give --name, --rpm, --concurrency, --daily-tokens, --daily-usd, --monthly-usd, --models, --betas, --expires, --enable or --disable',
+    );
   }
-  const key = (await ctx.client().request('PATCH', `/keys/${encodeURIComponent(ctx.args[0] ?? '')}`, changes)) as KeyView;
+  const key = (await ctx
+    .client()
+    .request('PATCH', `/keys/${encodeURIComponent(ctx.args[0] ?? '')}`, changes)) as KeyView;
   if (ctx.json) return ctx.printJson(key);
   ctx.print(`Updated key '${key.name}' (${key.id}): ${Object.keys(changes).join(', ')}.`);
   for (const line of describeKey(key, ctx.nowMs)) ctx.print(line);

@@ -15,7 +15,9 @@ export function loginInvocation(root: string = REPO_ROOT): string[] {
   if (existsSync(built)) return [built];
   const source = `${root}node-agent/src/login-main.ts`;
   if (!existsSync(source)) {
-    throw new CliError(`cannot find the node-agent's login under ${root}node-agent: run switchyard from a Switchyard checkout (after npm ci)`);
+    throw new CliError(
+      `cannot find the node-agent's login under ${root}node-agent: run switchyard from a Switchyard checkout (after npm ci)`,
+    );
   }
   let tsx: string;
   try {
@@ -51,10 +53,11 @@ export const LOGIN_COMMAND: Command = {
   args: '',
   minArgs: 0,
   maxArgs: 0,
-  summary: "Log a node's Claude account in (OAuth): prints a URL to open, reads the code you paste back, stores the credential.",
+  summary:
+    "Log a node's Claude account in (OAuth): prints a URL to open, reads the code you paste back, stores the credential.",
   details: [
     "Runs the node-agent's login in this shell: set the node's own variables first (NODE_ID, CREDENTIALS_DIR, and GATEWAY_URL",
-    "with NODE_TOKEN for the sealed copy on the gateway), as for its node-agent. Same as `npm run node-agent:login`.",
+    'with NODE_TOKEN for the sealed copy on the gateway), as for its node-agent. Same as `npm run node-agent:login`.',
   ],
   options: {},
   local: true,

@@ -84,7 +84,8 @@ export function versionsLine(list: Pick<NodeList, 'versions' | 'mixedVersions'>)
 
 function stateOf(node: NodeSummary, nowMs: number): string {
   const parts = [node.state];
-  if (node.state === 'limited' && node.limitedUntil !== undefined) parts[0] = `limited until ${formatRelative(node.limitedUntil, nowMs)}`;
+  if (node.state === 'limited' && node.limitedUntil !== undefined)
+    parts[0] = `limited until ${formatRelative(node.limitedUntil, nowMs)}`;
   const families = Object.entries(node.limitedFamilies ?? {}).filter(([, until]) => until > nowMs);
   for (const [family, until] of families) parts.push(`${family} limited ${formatRelative(until, nowMs)}`);
   if (node.adminDrained) parts.push('drained');
@@ -96,8 +97,13 @@ function windowOf(figures: WindowFigures | undefined, foresight: WindowForesight
   if (figures?.utilization === undefined && figures?.resetAt === undefined) return '-';
   const used = figures.utilization === undefined ? '?' : formatPercent(figures.utilization);
   // A burn under half a percent an hour reads as none (formatPercent would print +0%/h).
-  const burn = foresight !== undefined && foresight.burnPerHour >= 0.005 ? `${used} +${formatPercent(foresight.burnPerHour)}/h` : used;
-  return figures.resetAt === undefined || figures.resetAt <= nowMs ? burn : `${burn}, resets ${formatRelative(figures.resetAt, nowMs)}`;
+  const burn =
+    foresight !== undefined && foresight.burnPerHour >= 0.005
+      ? `${used} +${formatPercent(foresight.burnPerHour)}/h`
+      : used;
+  return figures.resetAt === undefined || figures.resetAt <= nowMs
+    ? burn
+    : `${burn}, resets ${formatRelative(figures.resetAt, nowMs)}`;
 }
 
 /**
@@ -113,7 +119,12 @@ export function runsOutOf(node: Pick<NodeSummary, 'foresight'>, nowMs: number): 
   return `${foresight.exhaustsAt <= nowMs ? 'now' : formatRelative(foresight.exhaustsAt, nowMs)} (${window})`;
 }
 
-function connectedRow(n: NodeSummary, enrolment: EnrolledNode | undefined, enrolledKnown: boolean, nowMs: number): string[] {
+function connectedRow(
+  n: NodeSummary,
+  enrolment: EnrolledNode | undefined,
+  enrolledKnown: boolean,
+  nowMs: number,
+): string[] {
   const state = enrolledKnown && enrolment === undefined ? `${stateOf(n, nowMs)}, not enrolled` : stateOf(n, nowMs);
   return [
     n.nodeId,
@@ -138,14 +149,18 @@ async function listNodes(ctx: CommandContext): Promise<void> {
   if (ctx.json) return ctx.printJson(answer);
   const enrolled = new Map((answer.enrolled ?? []).map((e) => [e.nodeId, e]));
   if (answer.nodes.length === 0 && enrolled.size === 0) {
-    return ctx.print('No nodes: enrol one with `switchyard nodes add <id>` and put the lines it prints in the node\'s .env.');
+    return ctx.print(
+      "No nodes: enrol one with `switchyard nodes add <id>` and put the lines it prints in the node's .env.",
+    );
   }
   const connected = new Map(answer.nodes.map((n) => [n.nodeId, n]));
   const ids = [...new Set([...connected.keys(), ...enrolled.keys()])].sort((a, b) => a.localeCompare(b));
   const rows = ids.map((id) => {
     const node = connected.get(id);
     const enrolment = enrolled.get(id);
-    return node === undefined ? offlineRow(enrolment as EnrolledNode) : connectedRow(node, enrolment, answer.enrolled !== undefined, ctx.nowMs);
+    return node === undefined
+      ? offlineRow(enrolment as EnrolledNode)
+      : connectedRow(node, enrolment, answer.enrolled !== undefined, ctx.nowMs);
   });
   const columns = [
     { header: 'NODE' },
@@ -208,7 +223,8 @@ export const NODE_COMMANDS: Command[] = [
     args: '<id>',
     minArgs: 1,
     maxArgs: 1,
-    summary: 'Drain a node: the gateways send it no new requests; requests in flight finish. An enrolled node need not be connected.',
+    summary:
+      'Drain a node: the gateways send it no new requests; requests in flight finish. An enrolled node need not be connected.',
     options: {},
     run: setDrain(true),
   },

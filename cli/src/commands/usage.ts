@@ -113,12 +113,16 @@ function notes(report: UsageReport): string[] {
   const lines: string[] = [];
   const unpriced = report.totals.unpricedRequests ?? 0;
   if (unpriced > 0) {
-    lines.push(`${UNPRICED_MARK} ${formatCount(unpriced)} request${unpriced === 1 ? '' : 's'} of a model with no price, counted at $0 (add its price in PRICES_FILE).`);
+    lines.push(
+      `${UNPRICED_MARK} ${formatCount(unpriced)} request${unpriced === 1 ? '' : 's'} of a model with no price, counted at $0 (add its price in PRICES_FILE).`,
+    );
   }
   const months = report.rows.filter((row) => row.month !== undefined && row.month.requests > 0);
   if (report.by === 'key' && months.length > 0) {
     const month = months[0]?.month?.month ?? '';
-    lines.push(`This month (${month}): ${months.map((row) => `${row.name ?? row.id} ${formatUsdMicros(row.month?.costMicros ?? 0)}`).join(', ')}.`);
+    lines.push(
+      `This month (${month}): ${months.map((row) => `${row.name ?? row.id} ${formatUsdMicros(row.month?.costMicros ?? 0)}`).join(', ')}.`,
+    );
   }
   const served = report.totals.apiEquivalentMicros ?? 0;
   if (served > 0) lines.push(`Subscription accounts served ${formatUsdMicros(served)} of this at API prices.`);
@@ -128,7 +132,8 @@ function notes(report: UsageReport): string[] {
 
 async function showUsage(ctx: CommandContext): Promise<void> {
   const by = stringFlag(ctx.flags, 'by') ?? 'day';
-  if (!(GROUPINGS as readonly string[]).includes(by)) throw new UsageError(`--by expects key, node, model or day; got '${by}'`);
+  if (!(GROUPINGS as readonly string[]).includes(by))
+    throw new UsageError(`--by expects key, node, model or day; got '${by}'`);
   const query = new URLSearchParams({ by });
   for (const end of ['from', 'to']) {
     const day = stringFlag(ctx.flags, end);
@@ -138,8 +143,10 @@ async function showUsage(ctx: CommandContext): Promise<void> {
   if (ctx.json) return ctx.printJson(report);
   ctx.print(`Token usage by ${report.by}, ${report.from} to ${report.to} (UTC days)`);
   ctx.print();
-  const idColumns: Column[] = report.by === 'key' ? [{ header: 'KEY' }, { header: 'NAME' }] : [{ header: report.by.toUpperCase() }];
-  const ids = (row: UsageReport['rows'][number]) => (report.by === 'key' ? [row.id, row.name ?? '(revoked)'] : [row.id]);
+  const idColumns: Column[] =
+    report.by === 'key' ? [{ header: 'KEY' }, { header: 'NAME' }] : [{ header: report.by.toUpperCase() }];
+  const ids = (row: UsageReport['rows'][number]) =>
+    report.by === 'key' ? [row.id, row.name ?? '(revoked)'] : [row.id];
   const rows = report.rows.map((row) => [...ids(row), ...figures(row, report.by)]);
   const total = [...(report.by === 'key' ? ['TOTAL', ''] : ['TOTAL']), ...figures(report.totals, report.by)];
   if (report.rows.length === 0) ctx.print('No requests counted in this range.');
@@ -197,14 +204,15 @@ export const USAGE_COMMANDS: Command[] = [
     args: '',
     minArgs: 0,
     maxArgs: 0,
-    summary: 'Tokens used, their cost and cache efficiency per key, node, model or day over a range of UTC days (default: the last 7 days, by day).',
+    summary:
+      'Tokens used, their cost and cache efficiency per key, node, model or day over a range of UTC days (default: the last 7 days, by day).',
     details: [
       'SENT and RECEIVED are exact (from Anthropic); EST. columns are js-tiktoken estimates.',
       'OPENAI: the requests among them that came in the OpenAI Chat Completions format (/v1/chat/completions).',
       `COST is at API list prices, in USD; ${UNPRICED_MARK} marks a row with requests of a model that has no price (counted at $0).`,
       'READ SHARE: cache reads over all input sent; SAVED: what prompt caching saved (negative: writes cost more than reads saved);',
       'MISSES: requests that wrote to the cache and read nothing; MOVES: sticky conversations answered away from their node.',
-      '--by node adds API VALUE: what the node\'s account served, at API prices (a subscription account is not billed per token).',
+      "--by node adds API VALUE: what the node's account served, at API prices (a subscription account is not billed per token).",
     ],
     options: {
       by: { type: 'string', value: 'key|node|model|day', help: 'Group the rows (default: day)' },

@@ -40,12 +40,20 @@ async function callAdmin(method, path, token) {
   if (res.status === 429) {
     const seconds = Number(res.headers.get('retry-after'));
     const wait = Number.isFinite(seconds) && seconds > 0 ? `${seconds} s` : 'a while';
-    throw new ApiError('throttled', 429, `Too many wrong admin tokens from this address: the gateway refuses it for ${wait}`);
+    throw new ApiError(
+      'throttled',
+      429,
+      `Too many wrong admin tokens from this address: the gateway refuses it for ${wait}`,
+    );
   }
   if (!res.ok) {
     const detail = await errorMessage(res);
     const kind = res.status === 403 ? 'forbidden' : 'http';
-    throw new ApiError(kind, res.status, `The gateway answered ${res.status}${typeof detail === 'string' ? `: ${detail}` : ''}`);
+    throw new ApiError(
+      kind,
+      res.status,
+      `The gateway answered ${res.status}${typeof detail === 'string' ? `: ${detail}` : ''}`,
+    );
   }
   try {
     return await res.json();
@@ -101,7 +109,10 @@ async function getAlerts(token) {
 
 /** Everything the page shows, fetched in parallel. `range` is { from, to } or undefined for the API's default. */
 export async function loadBoard(token, { range, recentLimit }) {
-  const span = range === undefined ? '' : `&from=${encodeURIComponent(range.from)}${range.to === undefined ? '' : `&to=${encodeURIComponent(range.to)}`}`;
+  const span =
+    range === undefined
+      ? ''
+      : `&from=${encodeURIComponent(range.from)}${range.to === undefined ? '' : `&to=${encodeURIComponent(range.to)}`}`;
   const [nodes, byDay, byKey, byModel, byNode, recent, alerts] = await Promise.all([
     getAdmin('nodes', token),
     getAdmin(`usage?by=day${span}`, token),
@@ -112,5 +123,15 @@ export async function loadBoard(token, { range, recentLimit }) {
     getAlerts(token),
   ]);
   const builds = { versions: nodes.versions ?? [], mixed: nodes.mixedVersions === true };
-  return { nodes: nodes.nodes ?? [], enrolled: nodes.enrolled, builds, byDay, byKey, byModel, byNode, recent: recent.requests ?? [], alerts };
+  return {
+    nodes: nodes.nodes ?? [],
+    enrolled: nodes.enrolled,
+    builds,
+    byDay,
+    byKey,
+    byModel,
+    byNode,
+    recent: recent.requests ?? [],
+    alerts,
+  };
 }

@@ -38,7 +38,13 @@ const ui = {
   banner: $('banner'),
   range: $('range'),
   fleet: { body: $('fleet-body'), count: $('fleet-count'), versions: $('fleet-versions') },
-  usage: { totals: $('totals'), rangeText: $('range-text'), day: $('chart-day'), key: $('chart-key'), model: $('chart-model') },
+  usage: {
+    totals: $('totals'),
+    rangeText: $('range-text'),
+    day: $('chart-day'),
+    key: $('chart-key'),
+    model: $('chart-model'),
+  },
   recent: { body: $('recent-body'), count: $('recent-count') },
   cost: { tiles: $('cost-tiles'), chart: $('chart-cost') },
   cache: { tiles: $('cache-tiles'), nodes: $('cache-nodes') },
@@ -76,7 +82,8 @@ function signinMessage(err) {
     return 'The gateway refused this admin token (401). Use the ADMIN_TOKEN or ADMIN_READ_TOKEN the gateway was started with.';
   }
   if (err instanceof ApiError && err.kind === 'throttled') return `${err.message}.`;
-  if (err instanceof ApiError && err.kind === 'unreachable') return `Cannot reach the gateway at ${location.origin}: is it running?`;
+  if (err instanceof ApiError && err.kind === 'unreachable')
+    return `Cannot reach the gateway at ${location.origin}: is it running?`;
   return err instanceof Error ? err.message : String(err);
 }
 
@@ -89,7 +96,9 @@ function showSigninError(message) {
 function rangeQuery() {
   const days = Number(ui.range.value);
   if (days === 7 || session.serverToday === undefined) return undefined;
-  const from = new Date(Date.parse(`${session.serverToday}T00:00:00Z`) - (days - 1) * DAY_MS).toISOString().slice(0, 10);
+  const from = new Date(Date.parse(`${session.serverToday}T00:00:00Z`) - (days - 1) * DAY_MS)
+    .toISOString()
+    .slice(0, 10);
   return { from };
 }
 
@@ -124,7 +133,9 @@ function applyRole(role) {
 }
 
 function render(data, fetchedAt) {
-  renderFleet(ui.fleet, { nodes: data.nodes, enrolled: data.enrolled }, clockOf(data.nodes, fetchedAt), data.builds, { canWrite: canWrite() });
+  renderFleet(ui.fleet, { nodes: data.nodes, enrolled: data.enrolled }, clockOf(data.nodes, fetchedAt), data.builds, {
+    canWrite: canWrite(),
+  });
   renderUsage(ui.usage, data);
   renderCost(ui.cost, data);
   renderCache(ui.cache, data);
@@ -150,7 +161,10 @@ async function refresh() {
       applyRole(role);
     }
     const range = rangeQuery();
-    const data = await loadBoard(session.token, { recentLimit: RECENT_LIMIT, ...(range === undefined ? {} : { range }) });
+    const data = await loadBoard(session.token, {
+      recentLimit: RECENT_LIMIT,
+      ...(range === undefined ? {} : { range }),
+    });
     if (generation !== session.generation) return;
     render(data, Date.now());
     session.lastOkAt = Date.now();
@@ -203,9 +217,23 @@ function signOut(message) {
   session.lastError = undefined;
   clearTimeout(session.timer);
   sessionStorage.removeItem(TOKEN_KEY);
-  const drawn = [ui.fleet.body, ui.fleet.versions, ui.recent.body, ui.usage.totals, ui.usage.day, ui.usage.key, ui.usage.model, ui.cost.tiles, ui.cost.chart, ui.cache.tiles, ui.cache.nodes, ui.events.body];
+  const drawn = [
+    ui.fleet.body,
+    ui.fleet.versions,
+    ui.recent.body,
+    ui.usage.totals,
+    ui.usage.day,
+    ui.usage.key,
+    ui.usage.model,
+    ui.cost.tiles,
+    ui.cost.chart,
+    ui.cache.tiles,
+    ui.cache.nodes,
+    ui.events.body,
+  ];
   for (const el of drawn) el.replaceChildren();
-  for (const el of [ui.fleet.count, ui.recent.count, ui.events.count, ui.usage.rangeText, ui.updated]) el.textContent = '';
+  for (const el of [ui.fleet.count, ui.recent.count, ui.events.count, ui.usage.rangeText, ui.updated])
+    el.textContent = '';
   delete ui.board.dataset.refreshes;
   session.refreshes = 0;
   show(ui.board, false);

@@ -16,10 +16,29 @@ function tile(testid, label, value, note, warn = false) {
 
 function cacheTiles(t) {
   return [
-    tile('cache-read-share', 'Read from cache', formatShare(t.cacheReadShare), `${formatInt(t.cacheReadInputTokens)} of ${formatInt(t.sentTokens)} input tokens`),
-    tile('cache-savings', 'Saved by caching', formatUsdMicros(t.cacheSavingsMicros), t.cacheSavingsMicros < 0 ? 'cache writes cost more than reads saved' : 'against the same tokens at the input price', t.cacheSavingsMicros < 0),
+    tile(
+      'cache-read-share',
+      'Read from cache',
+      formatShare(t.cacheReadShare),
+      `${formatInt(t.cacheReadInputTokens)} of ${formatInt(t.sentTokens)} input tokens`,
+    ),
+    tile(
+      'cache-savings',
+      'Saved by caching',
+      formatUsdMicros(t.cacheSavingsMicros),
+      t.cacheSavingsMicros < 0
+        ? 'cache writes cost more than reads saved'
+        : 'against the same tokens at the input price',
+      t.cacheSavingsMicros < 0,
+    ),
     tile('cache-misses', 'Cache misses', formatInt(t.cacheMisses), 'requests that wrote to the cache and read nothing'),
-    tile('sticky-moves', 'Sticky moves', formatInt(t.stickyMoves), 'conversations answered away from their node (its cache stayed behind)', t.stickyMoves > 0),
+    tile(
+      'sticky-moves',
+      'Sticky moves',
+      formatInt(t.stickyMoves),
+      'conversations answered away from their node (its cache stayed behind)',
+      t.stickyMoves > 0,
+    ),
   ];
 }
 
@@ -33,7 +52,15 @@ function nodeTable(rows) {
       h('td', { 'data-field': 'label' }, row.id),
       h('td', { class: 'num', 'data-field': 'requests' }, formatInt(row.requests)),
       costCell(row),
-      h('td', { class: 'num', 'data-field': 'apiEquivalentUsd', title: 'What the account served at API prices (a subscription is not billed per token)' }, formatUsdMicros(row.apiEquivalentMicros)),
+      h(
+        'td',
+        {
+          class: 'num',
+          'data-field': 'apiEquivalentUsd',
+          title: 'What the account served at API prices (a subscription is not billed per token)',
+        },
+        formatUsdMicros(row.apiEquivalentMicros),
+      ),
       h('td', { class: 'num', 'data-field': 'cacheReadShare' }, formatShare(row.cacheReadShare)),
       h('td', { class: 'num', 'data-field': 'cacheSavingsUsd' }, formatUsdMicros(row.cacheSavingsMicros)),
       h('td', { class: 'num', 'data-field': 'cacheMisses' }, formatInt(row.cacheMisses)),
@@ -43,8 +70,23 @@ function nodeTable(rows) {
   return h(
     'table',
     { class: 'data compact', 'data-testid': 'cache-table-node' },
-    h('thead', {}, h('tr', {}, h('th', {}, 'Node'), COLUMNS.map((c) => h('th', { class: 'num' }, c)))),
-    h('tbody', {}, body.length > 0 ? body : h('tr', {}, h('td', { colspan: COLUMNS.length + 1, class: 'muted' }, 'No node answered in this range yet'))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        h('th', {}, 'Node'),
+        COLUMNS.map((c) => h('th', { class: 'num' }, c)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      body.length > 0
+        ? body
+        : h('tr', {}, h('td', { colspan: COLUMNS.length + 1, class: 'muted' }, 'No node answered in this range yet')),
+    ),
   );
 }
 

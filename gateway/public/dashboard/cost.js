@@ -21,7 +21,8 @@ function tile(testid, label, value, note, extra = {}) {
 
 function dayTitle(row) {
   const parts = [row.id, formatUsdMicros(row.costMicros), `${formatInt(row.requests)} requests`];
-  if (row.apiEquivalentMicros > 0) parts.push(`${formatUsdMicros(row.apiEquivalentMicros)} served by subscription accounts`);
+  if (row.apiEquivalentMicros > 0)
+    parts.push(`${formatUsdMicros(row.apiEquivalentMicros)} served by subscription accounts`);
   if (row.unpricedRequests > 0) parts.push(`${formatInt(row.unpricedRequests)} unpriced`);
   if ((row.priceVersions ?? []).length > 0) parts.push(`prices ${row.priceVersions.join(', ')}`);
   return parts.join(' · ');
@@ -43,16 +44,27 @@ function costDayChart(rows) {
   const bars = rows.map((row, i) => {
     const mid = PAD.left + slot * i + slot / 2;
     const title = dayTitle(row);
-    const rect = (cls, usd) => s('rect', { class: cls, x: mid - barW / 2, y: y(usd), width: barW, height: Math.max(0, PAD.top + plotH - y(usd)) }, s('title', {}, title));
+    const rect = (cls, usd) =>
+      s(
+        'rect',
+        { class: cls, x: mid - barW / 2, y: y(usd), width: barW, height: Math.max(0, PAD.top + plotH - y(usd)) },
+        s('title', {}, title),
+      );
     return s(
       'g',
       { 'data-testid': 'cost-bar', 'data-day': row.id },
       rect('bar cost', row.costUsd),
       row.apiEquivalentUsd > 0 ? rect('bar subscription', row.apiEquivalentUsd) : null,
       rows.length <= LABELLED_DAYS && row.costMicros !== 0
-        ? s('text', { class: 'axis value', 'data-field': 'costUsd', x: mid, y: y(row.costUsd) - 4, 'text-anchor': 'middle' }, formatUsdMicros(row.costMicros))
+        ? s(
+            'text',
+            { class: 'axis value', 'data-field': 'costUsd', x: mid, y: y(row.costUsd) - 4, 'text-anchor': 'middle' },
+            formatUsdMicros(row.costMicros),
+          )
         : null,
-      i % labelEvery === 0 ? s('text', { class: 'axis', x: mid, y: H - PAD.bottom + 16, 'text-anchor': 'middle' }, row.id.slice(5)) : null,
+      i % labelEvery === 0
+        ? s('text', { class: 'axis', x: mid, y: H - PAD.bottom + 16, 'text-anchor': 'middle' }, row.id.slice(5))
+        : null,
     );
   });
   return s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'Cost per day in US dollars' }, grid, bars);
@@ -63,12 +75,35 @@ function costTiles(report) {
   const t = report.totals;
   const versions = report.priceVersions ?? [];
   return [
-    tile('total-cost', 'Cost', formatUsdMicros(t.costMicros), `at API list prices · all time ${formatUsdMicros(report.allTime.costMicros)}`),
-    tile('total-api-equivalent', 'Served by subscriptions', formatUsdMicros(t.apiEquivalentMicros), 'what subscription accounts served, at API prices (not billed per token)'),
-    tile('total-unpriced', 'Unpriced requests', formatInt(t.unpricedRequests), t.unpricedRequests > 0 ? 'a model with no price, counted at $0: add it in PRICES_FILE' : 'every model had a price', {
-      warn: t.unpricedRequests > 0,
-    }),
-    tile('price-versions', 'Prices', versions.length > 0 ? versions.join(', ') : '–', 'price data that priced this range'),
+    tile(
+      'total-cost',
+      'Cost',
+      formatUsdMicros(t.costMicros),
+      `at API list prices · all time ${formatUsdMicros(report.allTime.costMicros)}`,
+    ),
+    tile(
+      'total-api-equivalent',
+      'Served by subscriptions',
+      formatUsdMicros(t.apiEquivalentMicros),
+      'what subscription accounts served, at API prices (not billed per token)',
+    ),
+    tile(
+      'total-unpriced',
+      'Unpriced requests',
+      formatInt(t.unpricedRequests),
+      t.unpricedRequests > 0
+        ? 'a model with no price, counted at $0: add it in PRICES_FILE'
+        : 'every model had a price',
+      {
+        warn: t.unpricedRequests > 0,
+      },
+    ),
+    tile(
+      'price-versions',
+      'Prices',
+      versions.length > 0 ? versions.join(', ') : '–',
+      'price data that priced this range',
+    ),
   ];
 }
 

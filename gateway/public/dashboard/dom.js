@@ -94,7 +94,9 @@ const usdAxis = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'U
 export function formatUsdMicros(micros) {
   const whole = Number.isFinite(micros) ? Math.round(micros) : 0;
   const abs = Math.abs(whole);
-  const fraction = String(abs % 1_000_000).padStart(6, '0').replace(/0{1,4}$/, '');
+  const fraction = String(abs % 1_000_000)
+    .padStart(6, '0')
+    .replace(/0{1,4}$/, '');
   return `${whole < 0 ? '-' : ''}$${integer.format(Math.floor(abs / 1_000_000))}.${fraction}`;
 }
 

@@ -25,7 +25,17 @@ function subject(event) {
 /** Renders the events; `alerts` is null when the gateway has no /admin/alerts. */
 export function renderEvents(els, alerts) {
   if (alerts === null) {
-    els.body.replaceChildren(h('tr', {}, h('td', { colspan: 4, class: 'muted', 'data-testid': 'events-unavailable' }, 'This gateway does not list alert events.')));
+    els.body.replaceChildren(
+      h(
+        'tr',
+        {},
+        h(
+          'td',
+          { colspan: 4, class: 'muted', 'data-testid': 'events-unavailable' },
+          'This gateway does not list alert events.',
+        ),
+      ),
+    );
     els.count.textContent = '';
     return;
   }
@@ -35,11 +45,20 @@ export function renderEvents(els, alerts) {
       'tr',
       { 'data-testid': 'event-row', 'data-event-id': event.id, 'data-type': event.type },
       h('td', { 'data-field': 'at' }, formatDateTime(event.at)),
-      h('td', { 'data-field': 'type' }, h('span', { class: `badge ${SEVERITY[event.type] ?? 'ok'}` }, String(event.type).replaceAll('_', ' '))),
+      h(
+        'td',
+        { 'data-field': 'type' },
+        h('span', { class: `badge ${SEVERITY[event.type] ?? 'ok'}` }, String(event.type).replaceAll('_', ' ')),
+      ),
       h('td', { 'data-field': 'message', class: 'wrap' }, event.message),
       h('td', { 'data-field': 'subject' }, subject(event)),
     ),
   );
-  els.body.replaceChildren(...(rows.length > 0 ? rows : [h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'No events yet'))]));
-  els.count.textContent = alerts.length > shown.length ? `newest ${shown.length} of ${alerts.length}` : `${alerts.length} event${alerts.length === 1 ? '' : 's'}`;
+  els.body.replaceChildren(
+    ...(rows.length > 0 ? rows : [h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'No events yet'))]),
+  );
+  els.count.textContent =
+    alerts.length > shown.length
+      ? `newest ${shown.length} of ${alerts.length}`
+      : `${alerts.length} event${alerts.length === 1 ? '' : 's'}`;
 }

@@ -12,9 +12,14 @@ function status(r) {
 
 /** What a request cost, or that its model had no price (an entry from before prices reads as priced at $0). */
 function cost(r) {
-  if (r.priced === false) return h('span', { class: 'badge warn', title: 'A model with no price: counted at $0' }, 'unpriced');
+  if (r.priced === false)
+    return h('span', { class: 'badge warn', title: 'A model with no price: counted at $0' }, 'unpriced');
   const saved = r.cacheSavingsMicros ?? 0;
-  return h('span', { 'data-field': 'costUsd', title: saved === 0 ? '' : `prompt caching saved ${formatUsdMicros(saved)}` }, formatUsdMicros(r.costMicros ?? 0));
+  return h(
+    'span',
+    { 'data-field': 'costUsd', title: saved === 0 ? '' : `prompt caching saved ${formatUsdMicros(saved)}` },
+    formatUsdMicros(r.costMicros ?? 0),
+  );
 }
 
 /** Renders the recent requests; `names` maps key ids to key names. */
@@ -38,12 +43,18 @@ export function renderRecent(els, requests, names) {
         },
         formatInt(sent(r)),
       ),
-      h('td', { class: 'num', 'data-field': 'receivedTokens', title: `estimated ${formatInt(r.estimatedOutputTokens)}` }, formatInt(r.outputTokens)),
+      h(
+        'td',
+        { class: 'num', 'data-field': 'receivedTokens', title: `estimated ${formatInt(r.estimatedOutputTokens)}` },
+        formatInt(r.outputTokens),
+      ),
       h('td', { class: 'num', 'data-field': 'cost' }, cost(r)),
       h('td', { class: 'num', 'data-field': 'duration' }, formatMs(r.durationMs)),
       h('td', { class: 'num', 'data-field': 'ttfb' }, formatMs(r.ttfbMs)),
     ),
   );
-  els.body.replaceChildren(...(rows.length > 0 ? rows : [h('tr', {}, h('td', { colspan: 11, class: 'muted' }, 'No requests counted yet'))]));
+  els.body.replaceChildren(
+    ...(rows.length > 0 ? rows : [h('tr', {}, h('td', { colspan: 11, class: 'muted' }, 'No requests counted yet'))]),
+  );
   els.count.textContent = `newest ${requests.length}`;
 }

@@ -28,14 +28,25 @@ function dayChart(rows) {
   const bars = rows.map((row, i) => {
     const mid = PAD.left + groupW * i + groupW / 2;
     const bar = (kind, value, x) =>
-      s('rect', { class: `bar ${kind}`, x, y: y(value), width: barW, height: Math.max(0, PAD.top + plotH - y(value)) }, s('title', {}, barTitle(row.id, row)));
+      s(
+        'rect',
+        { class: `bar ${kind}`, x, y: y(value), width: barW, height: Math.max(0, PAD.top + plotH - y(value)) },
+        s('title', {}, barTitle(row.id, row)),
+      );
     return [
       bar('sent', row.sentTokens, mid - barW - 1),
       bar('received', row.receivedTokens, mid + 1),
-      i % labelEvery === 0 ? s('text', { class: 'axis', x: mid, y: DAY_H - PAD.bottom + 16, 'text-anchor': 'middle' }, row.id.slice(5)) : null,
+      i % labelEvery === 0
+        ? s('text', { class: 'axis', x: mid, y: DAY_H - PAD.bottom + 16, 'text-anchor': 'middle' }, row.id.slice(5))
+        : null,
     ];
   });
-  return s('svg', { viewBox: `0 0 ${DAY_W} ${DAY_H}`, role: 'img', 'aria-label': 'Tokens sent and received per day' }, grid, bars);
+  return s(
+    'svg',
+    { viewBox: `0 0 ${DAY_W} ${DAY_H}`, role: 'img', 'aria-label': 'Tokens sent and received per day' },
+    grid,
+    bars,
+  );
 }
 
 /** The busiest rows of a grouping (the API sorts them busiest first) as horizontal bars. */
@@ -53,8 +64,16 @@ function barChart(rows, labelOf, what) {
     const title = s('title', {}, barTitle(labelOf(row), row));
     return [
       s('text', { class: 'label', x: labelW - 8, y: y0 + 17, 'text-anchor': 'end' }, truncate(labelOf(row), 20), title),
-      s('rect', { class: 'bar sent', x: labelW, y: y0 + 2, width: x(row.sentTokens), height: 12 }, s('title', {}, barTitle(labelOf(row), row))),
-      s('rect', { class: 'bar received', x: labelW, y: y0 + 16, width: x(row.receivedTokens), height: 12 }, s('title', {}, barTitle(labelOf(row), row))),
+      s(
+        'rect',
+        { class: 'bar sent', x: labelW, y: y0 + 2, width: x(row.sentTokens), height: 12 },
+        s('title', {}, barTitle(labelOf(row), row)),
+      ),
+      s(
+        'rect',
+        { class: 'bar received', x: labelW, y: y0 + 16, width: x(row.receivedTokens), height: 12 },
+        s('title', {}, barTitle(labelOf(row), row)),
+      ),
       s('text', { class: 'axis', x: width - valueW + 6, y: y0 + 12 }, formatCompact(row.sentTokens)),
       s('text', { class: 'axis', x: width - valueW + 6, y: y0 + 26 }, formatCompact(row.receivedTokens)),
     ];
@@ -71,9 +90,22 @@ export function costCell(totals) {
   const unpriced = totals.unpricedRequests ?? 0;
   const flag =
     unpriced > 0
-      ? h('span', { class: 'badge warn flag', 'data-field': 'unpriced', title: `${formatInt(unpriced)} request${unpriced === 1 ? '' : 's'} of a model with no price, counted at $0` }, `${formatInt(unpriced)} unpriced`)
+      ? h(
+          'span',
+          {
+            class: 'badge warn flag',
+            'data-field': 'unpriced',
+            title: `${formatInt(unpriced)} request${unpriced === 1 ? '' : 's'} of a model with no price, counted at $0`,
+          },
+          `${formatInt(unpriced)} unpriced`,
+        )
       : null;
-  return h('td', { class: 'num', 'data-field': 'cost' }, h('span', { 'data-field': 'costUsd' }, formatUsdMicros(totals.costMicros ?? 0)), flag);
+  return h(
+    'td',
+    { class: 'num', 'data-field': 'cost' },
+    h('span', { 'data-field': 'costUsd' }, formatUsdMicros(totals.costMicros ?? 0)),
+    flag,
+  );
 }
 
 const COLUMNS = ['Requests', 'Sent', 'Received', 'Errors', 'Cost', 'Cache read', 'Saved'];
@@ -84,13 +116,26 @@ function usageTable(grouping, rows, labelOf, heading) {
     h(
       'tr',
       { 'data-testid': 'usage-row', 'data-id': row.id },
-      h('td', { 'data-field': 'label', title: row.id }, h('span', { 'data-field': 'name' }, labelOf(row)), labelOf(row) === row.id ? null : h('span', { class: 'id' }, row.id)),
+      h(
+        'td',
+        { 'data-field': 'label', title: row.id },
+        h('span', { 'data-field': 'name' }, labelOf(row)),
+        labelOf(row) === row.id ? null : h('span', { class: 'id' }, row.id),
+      ),
       h('td', { class: 'num', 'data-field': 'requests' }, formatInt(row.requests)),
       h('td', { class: 'num', 'data-field': 'sentTokens' }, formatInt(row.sentTokens)),
       h('td', { class: 'num', 'data-field': 'receivedTokens' }, formatInt(row.receivedTokens)),
       h('td', { class: 'num', 'data-field': 'errors' }, formatInt(row.errors)),
       costCell(row),
-      h('td', { class: 'num', 'data-field': 'cacheReadShare', title: `${formatInt(row.cacheReadInputTokens)} of ${formatInt(row.sentTokens)} input tokens read from the cache` }, formatShare(row.cacheReadShare)),
+      h(
+        'td',
+        {
+          class: 'num',
+          'data-field': 'cacheReadShare',
+          title: `${formatInt(row.cacheReadInputTokens)} of ${formatInt(row.sentTokens)} input tokens read from the cache`,
+        },
+        formatShare(row.cacheReadShare),
+      ),
       h('td', { class: 'num', 'data-field': 'cacheSavingsUsd' }, formatUsdMicros(row.cacheSavingsMicros ?? 0)),
     ),
   );
@@ -100,8 +145,23 @@ function usageTable(grouping, rows, labelOf, heading) {
     h(
       'table',
       { class: 'data compact', 'data-testid': `usage-table-${grouping}` },
-      h('thead', {}, h('tr', {}, h('th', {}, heading), COLUMNS.map((c) => h('th', { class: 'num' }, c)))),
-      h('tbody', {}, body.length > 0 ? body : h('tr', {}, h('td', { colspan: COLUMNS.length + 1, class: 'muted' }, 'No usage in this range yet'))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', {}, heading),
+          COLUMNS.map((c) => h('th', { class: 'num' }, c)),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        body.length > 0
+          ? body
+          : h('tr', {}, h('td', { colspan: COLUMNS.length + 1, class: 'muted' }, 'No usage in this range yet')),
+      ),
     ),
   );
 }
@@ -124,11 +184,24 @@ function tile(testid, label, value, note, props = {}) {
 function lagTile(report) {
   const q = report.queue;
   if (q === null || q === undefined) {
-    return tile('queue-lag', 'Accounting lag', 'unknown', 'the usage queue did not answer', { 'data-state': 'unknown', 'data-testid': 'queue-lag-tile' });
+    return tile('queue-lag', 'Accounting lag', 'unknown', 'the usage queue did not answer', {
+      'data-state': 'unknown',
+      'data-testid': 'queue-lag-tile',
+    });
   }
   const lagging = q.lagSeconds > report.lagWarnSeconds;
-  const depth = h('span', { 'data-testid': 'queue-depth' }, `${formatInt(q.waiting)} waiting · ${formatInt(q.active)} active · ${formatInt(q.delayed)} delayed · ${formatInt(q.failed)} failed`);
-  const note = lagging ? [h('strong', {}, `above the ${formatSpan(report.lagWarnSeconds * 1000)} threshold: budgets trail the traffic`), h('br'), depth] : depth;
+  const depth = h(
+    'span',
+    { 'data-testid': 'queue-depth' },
+    `${formatInt(q.waiting)} waiting · ${formatInt(q.active)} active · ${formatInt(q.delayed)} delayed · ${formatInt(q.failed)} failed`,
+  );
+  const note = lagging
+    ? [
+        h('strong', {}, `above the ${formatSpan(report.lagWarnSeconds * 1000)} threshold: budgets trail the traffic`),
+        h('br'),
+        depth,
+      ]
+    : depth;
   return tile('queue-lag', 'Accounting lag', formatSpan(q.lagSeconds * 1000), note, {
     class: lagging ? 'warn' : undefined,
     'data-state': lagging ? 'lagging' : 'ok',
@@ -142,10 +215,25 @@ function renderTotals(container, report) {
   const t = report.totals;
   const all = report.allTime;
   container.replaceChildren(
-    tile('total-requests', 'Requests', formatInt(t.requests), `${formatInt(t.errors)} errors · ${formatInt(t.aborted)} aborted`),
+    tile(
+      'total-requests',
+      'Requests',
+      formatInt(t.requests),
+      `${formatInt(t.errors)} errors · ${formatInt(t.aborted)} aborted`,
+    ),
     tile('total-sent', 'Tokens sent', formatInt(t.sentTokens), `estimated ${formatInt(t.estimatedInputTokens)}`),
-    tile('total-received', 'Tokens received', formatInt(t.receivedTokens), `estimated ${formatInt(t.estimatedOutputTokens)}`),
-    tile('alltime-requests', 'All time', formatInt(all.requests), `${formatInt(all.sentTokens)} sent · ${formatInt(all.receivedTokens)} received`),
+    tile(
+      'total-received',
+      'Tokens received',
+      formatInt(t.receivedTokens),
+      `estimated ${formatInt(t.estimatedOutputTokens)}`,
+    ),
+    tile(
+      'alltime-requests',
+      'All time',
+      formatInt(all.requests),
+      `${formatInt(all.sentTokens)} sent · ${formatInt(all.receivedTokens)} received`,
+    ),
     lagTile(report),
   );
 }
@@ -156,9 +244,21 @@ export function renderUsage(els, { byDay, byKey, byModel }) {
   els.rangeText.textContent = `${byDay.from} to ${byDay.to} (UTC days)`;
   const keyLabel = (row) => row.name ?? row.id;
   const idLabel = (row) => row.id;
-  els.day.replaceChildren(h('figcaption', {}, 'Tokens per day'), dayChart(byDay.rows), usageTable('day', byDay.rows, idLabel, 'Day'));
-  els.key.replaceChildren(h('figcaption', {}, 'Tokens per key'), barChart(byKey.rows, keyLabel, 'key'), usageTable('key', byKey.rows, keyLabel, 'Key'));
-  els.model.replaceChildren(h('figcaption', {}, 'Tokens per model'), barChart(byModel.rows, idLabel, 'model'), usageTable('model', byModel.rows, idLabel, 'Model'));
+  els.day.replaceChildren(
+    h('figcaption', {}, 'Tokens per day'),
+    dayChart(byDay.rows),
+    usageTable('day', byDay.rows, idLabel, 'Day'),
+  );
+  els.key.replaceChildren(
+    h('figcaption', {}, 'Tokens per key'),
+    barChart(byKey.rows, keyLabel, 'key'),
+    usageTable('key', byKey.rows, keyLabel, 'Key'),
+  );
+  els.model.replaceChildren(
+    h('figcaption', {}, 'Tokens per model'),
+    barChart(byModel.rows, idLabel, 'model'),
+    usageTable('model', byModel.rows, idLabel, 'Model'),
+  );
 }
 
 /** Key names by key id, from the by=key report (recent requests carry only the id). */

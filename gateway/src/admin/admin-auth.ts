@@ -41,7 +41,8 @@ function checkToken(label: string, token: string): void {
     throw new RangeError(`The ${label} must be at least ${MIN_ADMIN_TOKEN_BYTES} bytes`);
   }
   const shapedAs = otherRole(token);
-  if (shapedAs !== undefined) throw new RangeError(`The ${label} has the shape of a ${shapedAs}: choose another (e.g. openssl rand -hex 32)`);
+  if (shapedAs !== undefined)
+    throw new RangeError(`The ${label} has the shape of a ${shapedAs}: choose another (e.g. openssl rand -hex 32)`);
 }
 
 /** The role adminAuth gave this request; undefined before it ran (or on a route it does not guard). */
@@ -51,9 +52,13 @@ export function adminRoleOf(res: Response): AdminRole | undefined {
 }
 
 function unauthenticated(token: string | undefined): AppError {
-  if (token === undefined) return new AppError('unauthenticated', 'Missing admin token: send Authorization: Bearer <ADMIN_TOKEN>');
+  if (token === undefined)
+    return new AppError('unauthenticated', 'Missing admin token: send Authorization: Bearer <ADMIN_TOKEN>');
   const role = otherRole(token);
-  return new AppError('unauthenticated', role === undefined ? 'Invalid admin token' : `Invalid admin token: a ${role} is not an admin token`);
+  return new AppError(
+    'unauthenticated',
+    role === undefined ? 'Invalid admin token' : `Invalid admin token: a ${role} is not an admin token`,
+  );
 }
 
 /**
@@ -74,7 +79,8 @@ export function adminAuth(opts: AdminAuthOptions) {
   checkToken('admin token', opts.adminToken);
   if (opts.readToken !== undefined) {
     checkToken('read-only admin token', opts.readToken);
-    if (opts.readToken === opts.adminToken) throw new RangeError('The read-only admin token must differ from the admin token');
+    if (opts.readToken === opts.adminToken)
+      throw new RangeError('The read-only admin token must differ from the admin token');
   }
   const adminDigest = sha256(opts.adminToken);
   // Without a read-only token, its digest is one no presented token can hash to in practice (it is of a token refused above).
@@ -87,7 +93,13 @@ export function adminAuth(opts: AdminAuthOptions) {
     const blockedMs = throttle.blockedFor(address);
     if (blockedMs !== undefined) {
       const seconds = Math.max(1, Math.ceil(blockedMs / 1000));
-      next(new AppError('rate_limited', `Too many failed admin authentications from this address: try again in ${seconds} s`, { retryAfterSec: seconds }));
+      next(
+        new AppError(
+          'rate_limited',
+          `Too many failed admin authentications from this address: try again in ${seconds} s`,
+          { retryAfterSec: seconds },
+        ),
+      );
       return;
     }
     const header = req.headers.authorization;
@@ -107,7 +119,12 @@ export function adminAuth(opts: AdminAuthOptions) {
         next();
         return;
       }
-      next(new AppError('forbidden', `This token is read-only (ADMIN_READ_TOKEN): ${req.method} ${req.baseUrl}${req.path} needs the admin token (ADMIN_TOKEN)`));
+      next(
+        new AppError(
+          'forbidden',
+          `This token is read-only (ADMIN_READ_TOKEN): ${req.method} ${req.baseUrl}${req.path} needs the admin token (ADMIN_TOKEN)`,
+        ),
+      );
       return;
     }
     if (token !== undefined) throttle.recordFailure(address);

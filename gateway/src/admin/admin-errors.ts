@@ -35,11 +35,15 @@ export function requestIdOf(res: Response): string {
 /** Validates a parsed JSON body, or throws a BodyValidationError listing every problem. */
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   if (body === undefined) {
-    throw new BodyValidationError([{ path: '(body)', message: 'expected a JSON object (content-type: application/json)' }]);
+    throw new BodyValidationError([
+      { path: '(body)', message: 'expected a JSON object (content-type: application/json)' },
+    ]);
   }
   const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
-  throw new BodyValidationError(parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message })));
+  throw new BodyValidationError(
+    parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message })),
+  );
 }
 
 // express.json signals client mistakes with `status` and `type` on plain errors.
@@ -48,7 +52,8 @@ function bodyParserError(err: unknown): AppError | undefined {
   const { status, type } = err;
   if (type === 'entity.parse.failed') return new AppError('invalid_json', 'Malformed JSON body');
   if (status === 413) return new AppError('body_too_large', 'Request body is too large');
-  if (typeof status === 'number' && status >= 400 && status < 500) return new AppError('bad_request', 'Unreadable request body');
+  if (typeof status === 'number' && status >= 400 && status < 500)
+    return new AppError('bad_request', 'Unreadable request body');
   return undefined;
 }
 
@@ -58,15 +63,22 @@ export function adminErrorHandler(log: Logger) {
     const requestId = requestIdOf(res);
     if (err instanceof BodyValidationError && !res.headersSent) {
       const envelope = errorEnvelope(err.anthropicType, err.message, requestId);
-      res.status(err.status).setHeader('request-id', requestId).json({ ...envelope, error: { ...envelope.error, details: err.details } });
+      res
+        .status(err.status)
+        .setHeader('request-id', requestId)
+        .json({ ...envelope, error: { ...envelope.error, details: err.details } });
       return;
     }
     if (err instanceof ConflictError && !res.headersSent) {
-      res.status(err.status).setHeader('request-id', requestId).json(errorEnvelope('invalid_request_error', err.message, requestId));
+      res
+        .status(err.status)
+        .setHeader('request-id', requestId)
+        .json(errorEnvelope('invalid_request_error', err.message, requestId));
       return;
     }
     const appErr = bodyParserError(err) ?? toAppError(err);
-    if (appErr.code === 'internal') log.error('admin request failed', { requestId, method: req.method, path: req.path, err });
+    if (appErr.code === 'internal')
+      log.error('admin request failed', { requestId, method: req.method, path: req.path, err });
     writeErrorResponse(res, appErr, requestId);
   };
 }

@@ -4,7 +4,14 @@
 import express from 'express';
 import request from 'supertest';
 import type { Redis } from 'ioredis';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, NodeTokens, type SharedStore } from '@switchyard/shared';
+import {
+  createIoRedisClient,
+  createIoRedisStore,
+  createKeyspace,
+  createNullLogger,
+  NodeTokens,
+  type SharedStore,
+} from '@switchyard/shared';
 import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import { generateGatewayKey } from '../keys/index.js';
 import { createEnrolmentRepository } from '../nodes/index.js';
@@ -57,7 +64,12 @@ describe('admin API roles', () => {
     const out: Record<string, string> = {};
     for (const key of (await scanKeys(client, prefix)).sort()) {
       const type = await client.type(key);
-      out[key] = type === 'string' ? ((await client.get(key)) ?? '') : type === 'set' ? (await client.smembers(key)).sort().join(',') : type;
+      out[key] =
+        type === 'string'
+          ? ((await client.get(key)) ?? '')
+          : type === 'set'
+            ? (await client.smembers(key)).sort().join(',')
+            : type;
     }
     return out;
   }
@@ -94,20 +106,34 @@ describe('admin API roles', () => {
     ['put', () => '/admin/keys'],
   ];
 
-  it.each(writes)('the read-only token cannot %s %s: 403 naming the method and path, before the body is read, nothing changed', async (method, path) => {
-    const { keyId } = await seed();
-    const before = await snapshot();
-    const target = path(keyId);
-    // A malformed body: a 400 here would mean the body was read before the role was checked.
-    const res = await request(app)[method as 'post'](target).set(READ).set('content-type', 'application/json').send('{"name":').expect(403);
-    expect(res.body).toMatchObject({ type: 'error', error: { type: 'permission_error' } });
-    expect(errOf(res).message).toBe(`This token is read-only (ADMIN_READ_TOKEN): ${method.toUpperCase()} ${target} needs the admin token (ADMIN_TOKEN)`);
-    expect(res.headers['request-id']).toMatch(/^req_/);
-    expect(await snapshot()).toEqual(before);
-  });
+  it.each(writes)(
+    'the read-only token cannot %s %s: 403 naming the method and path, before the body is read, nothing changed',
+    async (method, path) => {
+      const { keyId } = await seed();
+      const before = await snapshot();
+      const target = path(keyId);
+      // A malformed body: a 400 here would mean the body was read before the role was checked.
+      const res = await request(app)
+        [method as 'post'](target)
+        .set(READ)
+        .set('content-type', 'application/json')
+        .send('{"name":')
+        .expect(403);
+      expect(res.body).toMatchObject({ type: 'error', error: { type: 'permission_error' } });
+      expect(errOf(res).message).toBe(
+        `This token is read-only (ADMIN_READ_TOKEN): ${method.toUpperCase()} ${target} needs the admin token (ADMIN_TOKEN)`,
+      );
+      expect(res.headers['request-id']).toMatch(/^req_/);
+      expect(await snapshot()).toEqual(before);
+    },
+  );
 
   it('the admin token writes: creates, edits and revokes a key; enrols, drains, rotates and revokes a node', async () => {
-    const created = await request(app).post('/admin/keys').set(ADMIN).send({ name: 'w', allowedBetas: ['context-1m-2025-08-07'] }).expect(201);
+    const created = await request(app)
+      .post('/admin/keys')
+      .set(ADMIN)
+      .send({ name: 'w', allowedBetas: ['context-1m-2025-08-07'] })
+      .expect(201);
     const id = (created.body as { record: { id: string } }).record.id;
     await request(app).patch(`/admin/keys/${id}`).set(ADMIN).send({ allowedBetas: null }).expect(200);
     await request(app).delete(`/admin/keys/${id}`).set(ADMIN).expect(200);
@@ -127,16 +153,31 @@ describe('admin API roles', () => {
   it('never takes a node token or a gateway key for either role: refused when presented, and refused as either token', async () => {
     const enrolled = await createEnrolmentRepository({ store, keys }).create('node-a');
     for (const secret of [enrolled!.token, generateGatewayKey(), NodeTokens.generate()]) {
-      const res = await request(app).get('/admin/keys').set({ authorization: `Bearer ${secret}` }).expect(401);
+      const res = await request(app)
+        .get('/admin/keys')
+        .set({ authorization: `Bearer ${secret}` })
+        .expect(401);
       expect(errOf(res).message).toMatch(/^Invalid admin token: a (node token|gateway key) is not an admin token$/);
-      await request(app).post('/admin/keys').set({ authorization: `Bearer ${secret}` }).send({ name: 'x' }).expect(401);
-      expect(() => createAdminRouter({ ...base, adminToken: ADMIN_TOKEN, readToken: secret })).toThrow(/read-only admin token has the shape of a/);
-      expect(() => createAdminRouter({ ...base, adminToken: secret, readToken: READ_TOKEN })).toThrow(/admin token has the shape of a/);
+      await request(app)
+        .post('/admin/keys')
+        .set({ authorization: `Bearer ${secret}` })
+        .send({ name: 'x' })
+        .expect(401);
+      expect(() => createAdminRouter({ ...base, adminToken: ADMIN_TOKEN, readToken: secret })).toThrow(
+        /read-only admin token has the shape of a/,
+      );
+      expect(() => createAdminRouter({ ...base, adminToken: secret, readToken: READ_TOKEN })).toThrow(
+        /admin token has the shape of a/,
+      );
     }
   });
 
   it('refuses to be built with a read-only token that is short or is the admin token', () => {
-    expect(() => createAdminRouter({ ...base, adminToken: ADMIN_TOKEN, readToken: 'r'.repeat(31) })).toThrow('The read-only admin token must be at least 32 bytes');
-    expect(() => createAdminRouter({ ...base, adminToken: ADMIN_TOKEN, readToken: ADMIN_TOKEN })).toThrow('The read-only admin token must differ from the admin token');
+    expect(() => createAdminRouter({ ...base, adminToken: ADMIN_TOKEN, readToken: 'r'.repeat(31) })).toThrow(
+      'The read-only admin token must be at least 32 bytes',
+    );
+    expect(() => createAdminRouter({ ...base, adminToken: ADMIN_TOKEN, readToken: ADMIN_TOKEN })).toThrow(
+      'The read-only admin token must differ from the admin token',
+    );
   });
 });

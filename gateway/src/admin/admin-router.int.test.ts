@@ -2,7 +2,15 @@
 import express from 'express';
 import request from 'supertest';
 import type { Redis } from 'ioredis';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, initialAccountState, NodeTokens, type SharedStore } from '@switchyard/shared';
+import {
+  createIoRedisClient,
+  createIoRedisStore,
+  createKeyspace,
+  createNullLogger,
+  initialAccountState,
+  NodeTokens,
+  type SharedStore,
+} from '@switchyard/shared';
 import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import { generateGatewayKey } from '../keys/index.js';
 import { createEnrolmentRepository } from '../nodes/index.js';
@@ -53,7 +61,18 @@ describe('admin API', () => {
     // This suite sends hundreds of wrong tokens on purpose, from one address on a fixed clock: a limit it never reaches
     // (admin-roles.int.test.ts and auth-throttle.test.ts test the throttle).
     const authThrottle = { maxFailures: 1_000_000 };
-    app.use('/admin', createAdminRouter({ store, keys, adminToken: TOKEN, registry: { nodes: () => nodes }, log: createNullLogger(), now: () => NOW, authThrottle }));
+    app.use(
+      '/admin',
+      createAdminRouter({
+        store,
+        keys,
+        adminToken: TOKEN,
+        registry: { nodes: () => nodes },
+        log: createNullLogger(),
+        now: () => NOW,
+        authThrottle,
+      }),
+    );
   });
 
   afterEach(async () => {
@@ -92,15 +111,23 @@ describe('admin API', () => {
       ['a gateway key', { authorization: `Bearer ${generateGatewayKey()}` }],
     ];
 
-    it.each(routes)('refuses %s %s without the right token, before reading the body or touching Redis', async (method, path) => {
-      for (const [, headers] of wrongs) {
-        // A malformed body: a 400 here would mean the body was read before the token was checked.
-        const res = await request(app)[method as 'get'](path).set(headers).set('content-type', 'application/json').send('{"name":').expect(401);
-        expect(res.body).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
-        expect(res.headers['request-id']).toMatch(/^req_/);
-      }
-      expect(await scanKeys(client, prefix)).toEqual([]);
-    });
+    it.each(routes)(
+      'refuses %s %s without the right token, before reading the body or touching Redis',
+      async (method, path) => {
+        for (const [, headers] of wrongs) {
+          // A malformed body: a 400 here would mean the body was read before the token was checked.
+          const res = await request(app)
+            [method as 'get'](path)
+            .set(headers)
+            .set('content-type', 'application/json')
+            .send('{"name":')
+            .expect(401);
+          expect(res.body).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
+          expect(res.headers['request-id']).toMatch(/^req_/);
+        }
+        expect(await scanKeys(client, prefix)).toEqual([]);
+      },
+    );
 
     it('tells a missing token from a wrong one', async () => {
       const missing = await request(app).get('/admin/keys').expect(401);
@@ -111,22 +138,41 @@ describe('admin API', () => {
 
     it('lets the right token in', async () => {
       await request(app).get('/admin/keys').set(AUTH).expect(200, { keys: [] });
-      await request(app).get('/admin/keys').set({ authorization: `bearer  ${TOKEN}` }).expect(200);
+      await request(app)
+        .get('/admin/keys')
+        .set({ authorization: `bearer  ${TOKEN}` })
+        .expect(200);
     });
 
     it('refuses to be built with an admin token shorter than 32 bytes', () => {
-      expect(() => createAdminRouter({ store, keys, adminToken: 'short', registry: { nodes: () => [] }, log: createNullLogger() })).toThrow(RangeError);
+      expect(() =>
+        createAdminRouter({ store, keys, adminToken: 'short', registry: { nodes: () => [] }, log: createNullLogger() }),
+      ).toThrow(RangeError);
     });
 
     it('never takes a node token or a gateway key for the admin token: refused when presented, and as the admin token itself', async () => {
       const enrolled = await createEnrolmentRepository({ store, keys }).create('node-a');
       const nodeToken = enrolled!.token;
-      const node = await request(app).get('/admin/nodes').set({ authorization: `Bearer ${nodeToken}` }).expect(401);
+      const node = await request(app)
+        .get('/admin/nodes')
+        .set({ authorization: `Bearer ${nodeToken}` })
+        .expect(401);
       expect(errOf(node).message).toBe('Invalid admin token: a node token is not an admin token');
-      const key = await request(app).get('/admin/keys').set({ authorization: `Bearer ${generateGatewayKey()}` }).expect(401);
+      const key = await request(app)
+        .get('/admin/keys')
+        .set({ authorization: `Bearer ${generateGatewayKey()}` })
+        .expect(401);
       expect(errOf(key).message).toBe('Invalid admin token: a gateway key is not an admin token');
       for (const shaped of [nodeToken, generateGatewayKey()]) {
-        expect(() => createAdminRouter({ store, keys, adminToken: shaped, registry: { nodes: () => [] }, log: createNullLogger() })).toThrow(/has the shape of a/);
+        expect(() =>
+          createAdminRouter({
+            store,
+            keys,
+            adminToken: shaped,
+            registry: { nodes: () => [] },
+            log: createNullLogger(),
+          }),
+        ).toThrow(/has the shape of a/);
       }
     });
 
@@ -138,7 +184,10 @@ describe('admin API', () => {
       const far = `Bearer ${'z'.repeat(TOKEN.length)}`;
       const times: Record<'near' | 'far', number[]> = { near: [], far: [] };
       for (let i = 0; i < 200; i += 1) {
-        for (const [label, header] of [['near', near], ['far', far]] as const) {
+        for (const [label, header] of [
+          ['near', near],
+          ['far', far],
+        ] as const) {
           const started = performance.now();
           const res = await fetch(url, { headers: { authorization: header } });
           await res.arrayBuffer();
@@ -148,14 +197,21 @@ describe('admin API', () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
-      console.log(`admin auth timing, 200 calls each: median ms near-miss ${med(times.near).toFixed(3)}, far-miss ${med(times.far).toFixed(3)}`);
+      console.log(
+        `admin auth timing, 200 calls each: median ms near-miss ${med(times.near).toFixed(3)}, far-miss ${med(times.far).toFixed(3)}`,
+      );
       expect(Math.abs(med(times.near) - med(times.far))).toBeLessThan(5);
     });
   });
 
   describe('nodes', () => {
     it('shows the connected fleet: state with limits and reset times, in-flight, version, drain flag, and no address', async () => {
-      const limitedState = { state: 'limited' as const, limitedUntil: NOW + 60_000, fiveHour: { utilization: 1.01, resetAt: NOW + 60_000 }, updatedAt: NOW - 100 };
+      const limitedState = {
+        state: 'limited' as const,
+        limitedUntil: NOW + 60_000,
+        fiveHour: { utilization: 1.01, resetAt: NOW + 60_000 },
+        updatedAt: NOW - 100,
+      };
       nodes = [
         nodeView('node-a'),
         nodeView('node-b', { adminDrained: true, localState: limitedState, unreachableUntil: NOW + 3000 }),
@@ -209,8 +265,21 @@ describe('admin API', () => {
       const body = res.body as { nodes: { nodeId: string }[]; enrolled: unknown[] };
       expect(body.nodes.map((n) => n.nodeId)).toEqual(['node-a']);
       expect(body.enrolled).toEqual([
-        { nodeId: 'node-a', label: 'laptop account', tokenHint: a!.enrolment.tokenHint, createdAt: NOW - 10_000, connected: true, adminDrained: false },
-        { nodeId: 'node-z', tokenHint: z!.enrolment.tokenHint, createdAt: NOW - 10_000, connected: false, adminDrained: true },
+        {
+          nodeId: 'node-a',
+          label: 'laptop account',
+          tokenHint: a!.enrolment.tokenHint,
+          createdAt: NOW - 10_000,
+          connected: true,
+          adminDrained: false,
+        },
+        {
+          nodeId: 'node-z',
+          tokenHint: z!.enrolment.tokenHint,
+          createdAt: NOW - 10_000,
+          connected: false,
+          adminDrained: true,
+        },
       ]);
       expect(res.text).not.toContain(a!.token);
       expect(res.text).not.toContain(z!.token);
@@ -219,20 +288,34 @@ describe('admin API', () => {
 
     it('drains and resumes a node through its control key', async () => {
       nodes = [nodeView('node-a')];
-      await request(app).post('/admin/nodes/node-a/drain').set(AUTH).expect(200, { nodeId: 'node-a', adminDrained: true });
+      await request(app)
+        .post('/admin/nodes/node-a/drain')
+        .set(AUTH)
+        .expect(200, { nodeId: 'node-a', adminDrained: true });
       expect(await client.get(keys.nodeControl('node-a'))).toBe('{"drained":true}');
       expect(await client.ttl(keys.nodeControl('node-a'))).toBe(-1);
-      await request(app).post('/admin/nodes/node-a/resume').set(AUTH).expect(200, { nodeId: 'node-a', adminDrained: false });
+      await request(app)
+        .post('/admin/nodes/node-a/resume')
+        .set(AUTH)
+        .expect(200, { nodeId: 'node-a', adminDrained: false });
       expect(await client.exists(keys.nodeControl('node-a'))).toBe(0);
     });
 
     it('drains an enrolled node that is not connected, and it shows as drained', async () => {
       await createEnrolmentRepository({ store, keys }).create('node-new');
-      await request(app).post('/admin/nodes/node-new/drain').set(AUTH).expect(200, { nodeId: 'node-new', adminDrained: true });
+      await request(app)
+        .post('/admin/nodes/node-new/drain')
+        .set(AUTH)
+        .expect(200, { nodeId: 'node-new', adminDrained: true });
       expect(await client.get(keys.nodeControl('node-new'))).toBe('{"drained":true}');
       const listed = await request(app).get('/admin/nodes').set(AUTH).expect(200);
-      expect((listed.body as { enrolled: unknown[] }).enrolled).toEqual([expect.objectContaining({ nodeId: 'node-new', connected: false, adminDrained: true })]);
-      await request(app).post('/admin/nodes/node-new/resume').set(AUTH).expect(200, { nodeId: 'node-new', adminDrained: false });
+      expect((listed.body as { enrolled: unknown[] }).enrolled).toEqual([
+        expect.objectContaining({ nodeId: 'node-new', connected: false, adminDrained: true }),
+      ]);
+      await request(app)
+        .post('/admin/nodes/node-new/resume')
+        .set(AUTH)
+        .expect(200, { nodeId: 'node-new', adminDrained: false });
       expect(await client.exists(keys.nodeControl('node-new'))).toBe(0);
     });
 

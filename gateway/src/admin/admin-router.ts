@@ -17,10 +17,26 @@ import { createUsageRoutes } from './usage-routes.js';
 
 /** Dependencies of createAdminRouter. */
 export interface AdminRouterDeps {
-  store: Pick<SharedStore, 'get' | 'set' | 'del' | 'mget' | 'compareAndSet' | 'sadd' | 'srem' | 'smembers' | 'hgetall' | 'lrange'>;
+  store: Pick<
+    SharedStore,
+    'get' | 'set' | 'del' | 'mget' | 'compareAndSet' | 'sadd' | 'srem' | 'smembers' | 'hgetall' | 'lrange'
+  >;
   keys: Pick<
     Keyspace,
-    'keyByDigest' | 'keyById' | 'keyIds' | 'nodeControl' | 'nodeEnrolment' | 'nodeEnrolments' | 'sealedCredential' | 'usage' | 'usageIndex' | 'usageAllTime' | 'usageMonth' | 'usagePriceVersions' | 'recent' | 'alertsRecent'
+    | 'keyByDigest'
+    | 'keyById'
+    | 'keyIds'
+    | 'nodeControl'
+    | 'nodeEnrolment'
+    | 'nodeEnrolments'
+    | 'sealedCredential'
+    | 'usage'
+    | 'usageIndex'
+    | 'usageAllTime'
+    | 'usageMonth'
+    | 'usagePriceVersions'
+    | 'recent'
+    | 'alertsRecent'
   >;
   /** ADMIN_TOKEN, every call: at least 32 bytes, not shaped like a node token or a gateway key (else the router refuses to be built). */
   adminToken: string;
@@ -67,11 +83,32 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
   router.use(adminAuth({ adminToken: deps.adminToken, readToken: deps.readToken, throttle }));
   router.use(express.json({ limit: ADMIN_BODY_LIMIT }));
   router.use(createSessionRoutes());
-  router.use(createKeyRoutes({ repo: createKeyRepository({ store: deps.store, keys: deps.keys, now }), log: deps.log }));
+  router.use(
+    createKeyRoutes({ repo: createKeyRepository({ store: deps.store, keys: deps.keys, now }), log: deps.log }),
+  );
   const enrolments = deps.enrolments ?? createEnrolmentRepository({ store: deps.store, keys: deps.keys, now });
   router.use(createEnrolmentRoutes({ enrolments, store: deps.store, keys: deps.keys, log: deps.log }));
-  router.use(createNodeRoutes({ store: deps.store, keys: deps.keys, enrolments, registry: deps.registry, log: deps.log, now, build: deps.build ?? UNKNOWN_BUILD, foresight: deps.foresight }));
-  router.use(createUsageRoutes({ store: deps.store, keys: deps.keys, now, queueLag: deps.queueLag, lagWarnSeconds: deps.lagWarnSeconds }));
+  router.use(
+    createNodeRoutes({
+      store: deps.store,
+      keys: deps.keys,
+      enrolments,
+      registry: deps.registry,
+      log: deps.log,
+      now,
+      build: deps.build ?? UNKNOWN_BUILD,
+      foresight: deps.foresight,
+    }),
+  );
+  router.use(
+    createUsageRoutes({
+      store: deps.store,
+      keys: deps.keys,
+      now,
+      queueLag: deps.queueLag,
+      lagWarnSeconds: deps.lagWarnSeconds,
+    }),
+  );
   router.use(createAlertRoutes({ store: deps.store, keys: deps.keys }));
   router.use(function adminNotFound(req, _res, next) {
     next(new AppError('not_found', `Not found: ${req.method} /admin${req.path}`));

@@ -9,16 +9,31 @@ const limit = z.number().int().positive().nullable();
 const expiresAt = z
   .union([z.number().int().positive(), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))])
   .nullable();
-const allowedModels = z.array(z.string().trim().min(1).max(200)).min(1, 'list at least one model, or null for any').max(200).nullable();
+const allowedModels = z
+  .array(z.string().trim().min(1).max(200))
+  .min(1, 'list at least one model, or null for any')
+  .max(200)
+  .nullable();
 /** anthropic-beta values, exact names as Anthropic spells them (e.g. context-1m-2025-08-07); null = any. */
 const allowedBetas = z
-  .array(z.string().trim().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/, 'a beta name: letters, digits, . _ -'))
+  .array(
+    z
+      .string()
+      .trim()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z0-9._-]+$/, 'a beta name: letters, digits, . _ -'),
+  )
   .max(100)
   .nullable()
   .describe('`anthropic-beta` values the key may send, exact names (e.g. context-1m-2025-08-07); null: any; []: none.');
 const name = z.string().trim().min(1).max(200);
-const dailyUsd = usdBudget.describe('USD per UTC day at API list prices, at most 6 decimals (e.g. 5 or 0.25); null: none. Over it a request is refused with 429 (docs/BUDGETS.md).');
-const monthlyUsd = usdBudget.describe('USD per UTC calendar month at API list prices, at most 6 decimals; null: none. Over it a request is refused with 429 (docs/BUDGETS.md).');
+const dailyUsd = usdBudget.describe(
+  'USD per UTC day at API list prices, at most 6 decimals (e.g. 5 or 0.25); null: none. Over it a request is refused with 429 (docs/BUDGETS.md).',
+);
+const monthlyUsd = usdBudget.describe(
+  'USD per UTC calendar month at API list prices, at most 6 decimals; null: none. Over it a request is refused with 429 (docs/BUDGETS.md).',
+);
 
 /** POST /admin/keys: a name and optional switches and limits (absent = unlimited / never / any). */
 export const CreateKeyBodySchema = z.strictObject({
@@ -54,7 +69,7 @@ export type UpdateKeyBody = z.infer<typeof UpdateKeyBodySchema>;
 
 /** POST /admin/nodes: the node's id (its NODE_ID) and an optional label for people. */
 export const EnrolNodeBodySchema = z.strictObject({
-  id: z.string().regex(NODE_ID_RE, 'expected 1-64 letters, digits, _ . or - (the node\'s NODE_ID)'),
+  id: z.string().regex(NODE_ID_RE, "expected 1-64 letters, digits, _ . or - (the node's NODE_ID)"),
   label: z.string().trim().min(1).max(200).optional(),
 });
 export type EnrolNodeBody = z.infer<typeof EnrolNodeBodySchema>;

@@ -11,15 +11,31 @@ const adminToken = randomBytes(32).toString('hex');
 const readToken = randomBytes(32).toString('hex');
 
 function alert(n: number): AlertEvent {
-  return { id: `node_lost:node-${n}:${n}`, type: 'node_lost', at: n, nodeId: `node-${n}`, message: `Node node-${n} left.`, data: { lastHeartbeatAt: n } };
+  return {
+    id: `node_lost:node-${n}:${n}`,
+    type: 'node_lost',
+    at: n,
+    nodeId: `node-${n}`,
+    message: `Node node-${n} left.`,
+    data: { lastHeartbeatAt: n },
+  };
 }
 
 async function setup() {
   const store = createMemoryStore();
   const keys = createKeyspace('alert-routes:');
   // The worker LPUSHes: the newest is first.
-  for (const raw of [JSON.stringify(alert(1)), 'not json', JSON.stringify({ id: 'x', type: 'other' }), JSON.stringify(alert(2))]) await store.lpush(keys.alertsRecent(), raw);
-  const app = express().use('/admin', createAdminRouter({ store, keys, adminToken, readToken, registry: { nodes: () => [] }, log: createNullLogger() }));
+  for (const raw of [
+    JSON.stringify(alert(1)),
+    'not json',
+    JSON.stringify({ id: 'x', type: 'other' }),
+    JSON.stringify(alert(2)),
+  ])
+    await store.lpush(keys.alertsRecent(), raw);
+  const app = express().use(
+    '/admin',
+    createAdminRouter({ store, keys, adminToken, readToken, registry: { nodes: () => [] }, log: createNullLogger() }),
+  );
   return app;
 }
 

@@ -12,8 +12,16 @@ interface Line {
 /** A Logger that keeps its lines. */
 function recordingLogger(): Logger & { lines: Line[] } {
   const lines: Line[] = [];
-  const at = (level: Line['level']) => (message: string, meta?: Record<string, unknown>) => void lines.push({ level, message, meta });
-  const log: Logger & { lines: Line[] } = { lines, error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log };
+  const at = (level: Line['level']) => (message: string, meta?: Record<string, unknown>) =>
+    void lines.push({ level, message, meta });
+  const log: Logger & { lines: Line[] } = {
+    lines,
+    error: at('error'),
+    warn: at('warn'),
+    info: at('info'),
+    debug: at('debug'),
+    child: () => log,
+  };
   return log;
 }
 
@@ -51,7 +59,11 @@ describe('auth throttle', () => {
     for (let i = 0; i < 3; i += 1) throttle.recordFailure('10.0.0.1');
     expect(log.lines).toEqual([
       { level: 'debug', message: 'admin authentication failed', meta: { ip: '10.0.0.1', windowSeconds: 30 } },
-      { level: 'warn', message: 'admin authentication failures', meta: { ip: '10.0.0.1', failures: 3, windowSeconds: 30, refusedForSeconds: 30 } },
+      {
+        level: 'warn',
+        message: 'admin authentication failures',
+        meta: { ip: '10.0.0.1', failures: 3, windowSeconds: 30, refusedForSeconds: 30 },
+      },
     ]);
     clock += 30_000;
     for (let i = 0; i < 3; i += 1) throttle.recordFailure('10.0.0.1');

@@ -33,7 +33,8 @@ interface Window {
 }
 
 function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`authThrottle.${name} must be a whole number above 0, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new RangeError(`authThrottle.${name} must be a whole number above 0, got ${value}`);
   return value;
 }
 
@@ -76,7 +77,12 @@ export function createAuthThrottle(opts: AuthThrottleOptions & { log: Logger }):
       window.failures += 1;
       if (window.failures !== maxFailures) return;
       const refusedForSeconds = Math.ceil((window.endsAt - at) / 1000);
-      log.warn('admin authentication failures', { ip: address, failures: window.failures, windowSeconds: windowMs / 1000, refusedForSeconds });
+      log.warn('admin authentication failures', {
+        ip: address,
+        failures: window.failures,
+        windowSeconds: windowMs / 1000,
+        refusedForSeconds,
+      });
     },
     get size() {
       return windows.size;

@@ -4,7 +4,15 @@
 import express from 'express';
 import request from 'supertest';
 import type { Redis } from 'ioredis';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, NodeTokens, tokenDigest, type SharedStore } from '@switchyard/shared';
+import {
+  createIoRedisClient,
+  createIoRedisStore,
+  createKeyspace,
+  createNullLogger,
+  NodeTokens,
+  tokenDigest,
+  type SharedStore,
+} from '@switchyard/shared';
 import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import { createEnrolmentRepository, type EnrolmentRepository } from '../nodes/index.js';
 import { createAdminRouter } from './admin-router.js';
@@ -52,7 +60,17 @@ describe('node enrolment', () => {
     store = createIoRedisStore(createIoRedisClient(testRedisUrl()));
     enrolments = createEnrolmentRepository({ store, keys });
     app = express();
-    app.use('/admin', createAdminRouter({ store, keys, adminToken: TOKEN, registry: { nodes: () => [] }, log: createNullLogger(), now: () => NOW }));
+    app.use(
+      '/admin',
+      createAdminRouter({
+        store,
+        keys,
+        adminToken: TOKEN,
+        registry: { nodes: () => [] },
+        log: createNullLogger(),
+        now: () => NOW,
+      }),
+    );
   });
 
   afterEach(async () => {
@@ -75,7 +93,11 @@ describe('node enrolment', () => {
   }
 
   it('answers the token once, with the .env lines; only its digest reaches Redis and the list shows a hint', async () => {
-    const res = await request(app).post('/admin/nodes').set(AUTH).send({ id: 'node-a', label: 'laptop account' }).expect(201);
+    const res = await request(app)
+      .post('/admin/nodes')
+      .set(AUTH)
+      .send({ id: 'node-a', label: 'laptop account' })
+      .expect(201);
     expect(res.headers['cache-control']).toBe('no-store');
     const made = res.body as NodeTokenJson;
     expect(made.token).toMatch(/^syn-/);
@@ -98,7 +120,14 @@ describe('node enrolment', () => {
 
     const listed = await request(app).get('/admin/nodes').set(AUTH).expect(200);
     expect((listed.body as { enrolled: unknown[] }).enrolled).toEqual([
-      { nodeId: 'node-a', label: 'laptop account', tokenHint: made.tokenHint, createdAt: NOW, connected: false, adminDrained: false },
+      {
+        nodeId: 'node-a',
+        label: 'laptop account',
+        tokenHint: made.tokenHint,
+        createdAt: NOW,
+        connected: false,
+        adminDrained: false,
+      },
     ]);
     expect(listed.text).not.toContain(made.token);
   });
@@ -107,7 +136,10 @@ describe('node enrolment', () => {
     const first = await enrol('node-a');
     const again = await request(app).post('/admin/nodes').set(AUTH).send({ id: 'node-a', label: 'other' }).expect(409);
     const error = (again.body as { type: string; error: { type: string; message: string } }).error;
-    expect([error.type, error.message]).toEqual(['invalid_request_error', 'Node node-a is already enrolled: rotate its token (POST /admin/nodes/node-a/token) or revoke it first']);
+    expect([error.type, error.message]).toEqual([
+      'invalid_request_error',
+      'Node node-a is already enrolled: rotate its token (POST /admin/nodes/node-a/token) or revoke it first',
+    ]);
     expect(again.headers['request-id']).toMatch(/^req_/);
     expect(await enrolments.verify('node-a', first.token)).toBeDefined();
     expect((await enrolments.get('node-a'))?.label).toBeUndefined();
@@ -133,7 +165,12 @@ describe('node enrolment', () => {
   });
 
   it('refuses a body that is not JSON', async () => {
-    await request(app).post('/admin/nodes').set(AUTH).set('content-type', 'application/json').send('{"id":').expect(400);
+    await request(app)
+      .post('/admin/nodes')
+      .set(AUTH)
+      .set('content-type', 'application/json')
+      .send('{"id":')
+      .expect(400);
     await request(app).post('/admin/nodes').set(AUTH).expect(400);
     expect(await scanKeys(client, prefix)).toEqual([]);
   });
@@ -159,11 +196,15 @@ describe('node enrolment', () => {
     const stored = await everything(client, prefix);
     expect(stored).not.toContain(rotated.token);
     expect(stored).not.toContain(tokenDigest(first.token));
-    const listed = (await request(app).get('/admin/nodes').set(AUTH).expect(200)).body as { enrolled: { tokenHint: string; rotatedAt?: number }[] };
+    const listed = (await request(app).get('/admin/nodes').set(AUTH).expect(200)).body as {
+      enrolled: { tokenHint: string; rotatedAt?: number }[];
+    };
     expect(listed.enrolled).toEqual([expect.objectContaining({ tokenHint: rotated.tokenHint, rotatedAt: NOW })]);
 
     const unknown = await request(app).post('/admin/nodes/ghost/token').set(AUTH).expect(404);
-    expect(unknown.body).toMatchObject({ error: { type: 'not_found_error', message: 'No enrolled node with this id' } });
+    expect(unknown.body).toMatchObject({
+      error: { type: 'not_found_error', message: 'No enrolled node with this id' },
+    });
     await request(app).post('/admin/nodes/a:b/token').set(AUTH).expect(404);
   });
 
@@ -182,7 +223,9 @@ describe('node enrolment', () => {
     // The other node is untouched.
     expect(await enrolments.verify('node-b', other.token)).toBeDefined();
     expect(await client.exists(keys.sealedCredential('node-b'))).toBe(1);
-    const listed = (await request(app).get('/admin/nodes').set(AUTH).expect(200)).body as { enrolled: { nodeId: string }[] };
+    const listed = (await request(app).get('/admin/nodes').set(AUTH).expect(200)).body as {
+      enrolled: { nodeId: string }[];
+    };
     expect(listed.enrolled.map((e) => e.nodeId)).toEqual(['node-b']);
 
     const again = await request(app).delete('/admin/nodes/node-a').set(AUTH).expect(404);
@@ -206,7 +249,10 @@ describe('node enrolment', () => {
       request(app).get('/admin/keys').set(bearer),
     ];
     for (const res of await Promise.all(tries)) {
-      expect([res.status, (res.body as { error: { message: string } }).error.message]).toEqual([401, 'Invalid admin token: a node token is not an admin token']);
+      expect([res.status, (res.body as { error: { message: string } }).error.message]).toEqual([
+        401,
+        'Invalid admin token: a node token is not an admin token',
+      ]);
     }
     // Nothing changed: same token, no new node.
     expect(await enrolments.verify('node-a', made.token)).toBeDefined();

@@ -65,19 +65,24 @@ export function createEnrolmentRoutes(deps: EnrolmentRoutesDeps): Router {
     const { id, label } = parseBody(EnrolNodeBodySchema, req.body);
     const made = await enrolments.create(id, label);
     if (made === undefined) {
-      throw new ConflictError(`Node ${id} is already enrolled: rotate its token (POST /admin/nodes/${id}/token) or revoke it first`);
+      throw new ConflictError(
+        `Node ${id} is already enrolled: rotate its token (POST /admin/nodes/${id}/token) or revoke it first`,
+      );
     }
     log.info('node enrolled', { nodeId: id, tokenHint: made.enrolment.tokenHint });
     // The only answer that carries the token: keep it out of every cache.
     res.status(201).setHeader('cache-control', 'no-store').json(tokenAnswer(made.token, made.enrolment));
   });
 
-  router.post('/nodes/:id/token', async function rotateNodeToken(req: Request<{ id: string }>, res: Response): Promise<void> {
-    const made = await enrolments.rotate(req.params.id);
-    if (made === undefined) throw nodeNotFound();
-    log.info('node token rotated', { nodeId: made.enrolment.nodeId, tokenHint: made.enrolment.tokenHint });
-    res.setHeader('cache-control', 'no-store').json(tokenAnswer(made.token, made.enrolment));
-  });
+  router.post(
+    '/nodes/:id/token',
+    async function rotateNodeToken(req: Request<{ id: string }>, res: Response): Promise<void> {
+      const made = await enrolments.rotate(req.params.id);
+      if (made === undefined) throw nodeNotFound();
+      log.info('node token rotated', { nodeId: made.enrolment.nodeId, tokenHint: made.enrolment.tokenHint });
+      res.setHeader('cache-control', 'no-store').json(tokenAnswer(made.token, made.enrolment));
+    },
+  );
 
   router.delete('/nodes/:id', async function revokeNode(req: Request<{ id: string }>, res: Response): Promise<void> {
     const nodeId = req.params.id;

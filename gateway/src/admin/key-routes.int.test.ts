@@ -2,7 +2,13 @@
 import express from 'express';
 import request from 'supertest';
 import type { Redis } from 'ioredis';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, type SharedStore } from '@switchyard/shared';
+import {
+  createIoRedisClient,
+  createIoRedisStore,
+  createKeyspace,
+  createNullLogger,
+  type SharedStore,
+} from '@switchyard/shared';
 import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import { isWellFormedGatewayKey } from '../keys/index.js';
 import { createAdminRouter } from './admin-router.js';
@@ -35,7 +41,17 @@ describe('admin API: keys', () => {
     client = createIoRedisClient(testRedisUrl());
     store = createIoRedisStore(createIoRedisClient(testRedisUrl()));
     app = express();
-    app.use('/admin', createAdminRouter({ store, keys, adminToken: TOKEN, registry: { nodes: () => [] }, log: createNullLogger(), now: () => NOW }));
+    app.use(
+      '/admin',
+      createAdminRouter({
+        store,
+        keys,
+        adminToken: TOKEN,
+        registry: { nodes: () => [] },
+        log: createNullLogger(),
+        now: () => NOW,
+      }),
+    );
   });
 
   afterEach(async () => {
@@ -54,7 +70,11 @@ describe('admin API: keys', () => {
   }
 
   it('creates a key: shown once, well formed, defaults applied, no digest, not cacheable', async () => {
-    const res = await request(app).post('/admin/keys').set(AUTH).send({ name: '  alice ', rpm: 60, allowedModels: ['claude-sonnet-4-5'] }).expect(201);
+    const res = await request(app)
+      .post('/admin/keys')
+      .set(AUTH)
+      .send({ name: '  alice ', rpm: 60, allowedModels: ['claude-sonnet-4-5'] })
+      .expect(201);
     expect(res.headers['cache-control']).toBe('no-store');
     const created = res.body as Created;
     expect(isWellFormedGatewayKey(created.key)).toBe(true);
@@ -106,7 +126,11 @@ describe('admin API: keys', () => {
   ];
 
   it.each(badCreates)('refuses a create with %s: 400 with field errors, nothing stored', async (_label, body, path) => {
-    const res = await request(app).post('/admin/keys').set(AUTH).send(body as object).expect(400);
+    const res = await request(app)
+      .post('/admin/keys')
+      .set(AUTH)
+      .send(body as object)
+      .expect(400);
     expect(res.body).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
     expect(errOf(res).message).toContain(`${path}:`);
     expect(errOf(res).details).toEqual(expect.arrayContaining([expect.objectContaining({ path })]));
@@ -115,27 +139,54 @@ describe('admin API: keys', () => {
 
   it('lists every problem of a bad body at once', async () => {
     const res = await request(app).post('/admin/keys').set(AUTH).send({ rpm: 0, concurrency: -2 }).expect(400);
-    expect((errOf(res).details as { path: string }[]).map((d) => d.path).sort()).toEqual(['concurrency', 'name', 'rpm']);
+    expect((errOf(res).details as { path: string }[]).map((d) => d.path).sort()).toEqual([
+      'concurrency',
+      'name',
+      'rpm',
+    ]);
   });
 
   it('refuses malformed JSON and bodies without a JSON content type', async () => {
-    const bad = await request(app).post('/admin/keys').set(AUTH).set('content-type', 'application/json').send('{"name":').expect(400);
-    expect(bad.body).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: 'Malformed JSON body' } });
-    const plain = await request(app).post('/admin/keys').set(AUTH).set('content-type', 'text/plain').send('name=x').expect(400);
+    const bad = await request(app)
+      .post('/admin/keys')
+      .set(AUTH)
+      .set('content-type', 'application/json')
+      .send('{"name":')
+      .expect(400);
+    expect(bad.body).toMatchObject({
+      type: 'error',
+      error: { type: 'invalid_request_error', message: 'Malformed JSON body' },
+    });
+    const plain = await request(app)
+      .post('/admin/keys')
+      .set(AUTH)
+      .set('content-type', 'text/plain')
+      .send('name=x')
+      .expect(400);
     expect(errOf(plain).details?.map((d) => d.path)).toEqual(['(body)']);
     expect(errOf(plain).message).toContain('JSON');
   });
 
   it('refuses bodies over 64 KB with 413', async () => {
-    await request(app).post('/admin/keys').set(AUTH).send({ name: 'x'.repeat(70_000) }).expect(413);
+    await request(app)
+      .post('/admin/keys')
+      .set(AUTH)
+      .send({ name: 'x'.repeat(70_000) })
+      .expect(413);
   });
 
   it('lists keys and reads one, never with digests or keys', async () => {
     const one = await createKey({ name: 'one' });
     const two = await createKey({ name: 'two', rpm: 5 });
     const list = await request(app).get('/admin/keys').set(AUTH).expect(200);
-    expect(((list.body as { keys: unknown }).keys as { name: string }[]).map((k) => k.name).sort()).toEqual(['one', 'two']);
-    const got = await request(app).get(`/admin/keys/${String(two.record.id)}`).set(AUTH).expect(200);
+    expect(((list.body as { keys: unknown }).keys as { name: string }[]).map((k) => k.name).sort()).toEqual([
+      'one',
+      'two',
+    ]);
+    const got = await request(app)
+      .get(`/admin/keys/${String(two.record.id)}`)
+      .set(AUTH)
+      .expect(200);
     expect(got.body).toEqual(two.record);
     for (const text of [list.text, got.text]) {
       expect(text).not.toMatch(/digest/);
@@ -156,10 +207,28 @@ describe('admin API: keys', () => {
     const res = await request(app)
       .patch(`/admin/keys/${String(record.id)}`)
       .set(AUTH)
-      .send({ rpm: null, concurrency: 3, name: 'edited', enabled: false, expiresAt: NOW + 10, allowedModels: ['claude-opus-4-1'] })
+      .send({
+        rpm: null,
+        concurrency: 3,
+        name: 'edited',
+        enabled: false,
+        expiresAt: NOW + 10,
+        allowedModels: ['claude-opus-4-1'],
+      })
       .expect(200);
-    expect(res.body).toEqual({ ...record, rpm: null, concurrency: 3, name: 'edited', enabled: false, expiresAt: NOW + 10, allowedModels: ['claude-opus-4-1'] });
-    await request(app).get(`/admin/keys/${String(record.id)}`).set(AUTH).expect(200, res.body);
+    expect(res.body).toEqual({
+      ...record,
+      rpm: null,
+      concurrency: 3,
+      name: 'edited',
+      enabled: false,
+      expiresAt: NOW + 10,
+      allowedModels: ['claude-opus-4-1'],
+    });
+    await request(app)
+      .get(`/admin/keys/${String(record.id)}`)
+      .set(AUTH)
+      .expect(200, res.body);
   });
 
   it('keeps USD budgets: set at creation with up to 6 decimals, changed, cleared (null)', async () => {
@@ -169,23 +238,36 @@ describe('admin API: keys', () => {
     await request(app).get(`/admin/keys/${id}`).set(AUTH).expect(200, record);
     const changed = await request(app).patch(`/admin/keys/${id}`).set(AUTH).send({ dailyUsdBudget: 0.25 }).expect(200);
     expect(changed.body).toEqual({ ...record, dailyUsdBudget: 0.25 });
-    const cleared = await request(app).patch(`/admin/keys/${id}`).set(AUTH).send({ monthlyUsdBudget: null }).expect(200);
+    const cleared = await request(app)
+      .patch(`/admin/keys/${id}`)
+      .set(AUTH)
+      .send({ monthlyUsdBudget: null })
+      .expect(200);
     expect(cleared.body).toEqual({ ...record, dailyUsdBudget: 0.25, monthlyUsdBudget: null });
   });
 
   it('keeps a beta allowlist: set at creation, read back, changed, cleared to any (null), and an empty list allows none', async () => {
-    const { record } = await createKey({ name: 'betas', allowedBetas: [' context-1m-2025-08-07', 'fine-grained-tool-streaming-2025-05-14'] });
+    const { record } = await createKey({
+      name: 'betas',
+      allowedBetas: [' context-1m-2025-08-07', 'fine-grained-tool-streaming-2025-05-14'],
+    });
     expect(record.allowedBetas).toEqual(['context-1m-2025-08-07', 'fine-grained-tool-streaming-2025-05-14']);
     const id = String(record.id);
     await request(app).get(`/admin/keys/${id}`).set(AUTH).expect(200, record);
-    const narrowed = await request(app).patch(`/admin/keys/${id}`).set(AUTH).send({ allowedBetas: ['context-1m-2025-08-07'] }).expect(200);
+    const narrowed = await request(app)
+      .patch(`/admin/keys/${id}`)
+      .set(AUTH)
+      .send({ allowedBetas: ['context-1m-2025-08-07'] })
+      .expect(200);
     expect(narrowed.body).toEqual({ ...record, allowedBetas: ['context-1m-2025-08-07'] });
     const none = await request(app).patch(`/admin/keys/${id}`).set(AUTH).send({ allowedBetas: [] }).expect(200);
     expect((none.body as { allowedBetas: unknown }).allowedBetas).toEqual([]);
     const any = await request(app).patch(`/admin/keys/${id}`).set(AUTH).send({ allowedBetas: null }).expect(200);
     expect((any.body as { allowedBetas: unknown }).allowedBetas).toBeNull();
     const listed = await request(app).get('/admin/keys').set(AUTH).expect(200);
-    expect((listed.body as { keys: { id: string; allowedBetas: unknown }[] }).keys.find((k) => k.id === id)?.allowedBetas).toBeNull();
+    expect(
+      (listed.body as { keys: { id: string; allowedBetas: unknown }[] }).keys.find((k) => k.id === id)?.allowedBetas,
+    ).toBeNull();
   });
 
   const badPatches: [string, unknown, string][] = [
@@ -200,9 +282,16 @@ describe('admin API: keys', () => {
 
   it.each(badPatches)('refuses a patch with %s: 400, key unchanged', async (_label, body, path) => {
     const { record } = await createKey({ name: 'stay' });
-    const res = await request(app).patch(`/admin/keys/${String(record.id)}`).set(AUTH).send(body as object).expect(400);
+    const res = await request(app)
+      .patch(`/admin/keys/${String(record.id)}`)
+      .set(AUTH)
+      .send(body as object)
+      .expect(400);
     expect(errOf(res).details).toEqual(expect.arrayContaining([expect.objectContaining({ path })]));
-    await request(app).get(`/admin/keys/${String(record.id)}`).set(AUTH).expect(200, record);
+    await request(app)
+      .get(`/admin/keys/${String(record.id)}`)
+      .set(AUTH)
+      .expect(200, record);
   });
 
   it('answers a patch of an unknown id with 404 and creates nothing', async () => {
@@ -213,10 +302,19 @@ describe('admin API: keys', () => {
 
   it('revokes a key: gone from reads and lists, a second revoke is 404', async () => {
     const { record } = await createKey({ name: 'gone' });
-    await request(app).delete(`/admin/keys/${String(record.id)}`).set(AUTH).expect(200, { id: record.id, revoked: true });
-    await request(app).get(`/admin/keys/${String(record.id)}`).set(AUTH).expect(404);
+    await request(app)
+      .delete(`/admin/keys/${String(record.id)}`)
+      .set(AUTH)
+      .expect(200, { id: record.id, revoked: true });
+    await request(app)
+      .get(`/admin/keys/${String(record.id)}`)
+      .set(AUTH)
+      .expect(404);
     await request(app).get('/admin/keys').set(AUTH).expect(200, { keys: [] });
-    await request(app).delete(`/admin/keys/${String(record.id)}`).set(AUTH).expect(404);
+    await request(app)
+      .delete(`/admin/keys/${String(record.id)}`)
+      .set(AUTH)
+      .expect(404);
     expect(await scanKeys(client, prefix)).toEqual([]);
   });
 });

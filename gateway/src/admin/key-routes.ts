@@ -19,7 +19,10 @@ export function createKeyRoutes(deps: { repo: KeyRepository; log: Logger }): Rou
     const { key, record } = await repo.create(settings);
     log.info('key created', { keyId: record.id, name: record.name, hint: record.hint });
     // The only response that ever carries the key: keep it out of every cache.
-    res.status(201).setHeader('cache-control', 'no-store').json({ key, record: toKeyView(record) });
+    res
+      .status(201)
+      .setHeader('cache-control', 'no-store')
+      .json({ key, record: toKeyView(record) });
   });
 
   router.get('/keys', async function listKeys(_req: Request, res: Response): Promise<void> {

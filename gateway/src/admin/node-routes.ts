@@ -1,7 +1,15 @@
 // /admin/nodes: the fleet as this gateway sees it (the nodes connected to it, and every enrolled node), and
 // the operator's drain switch per node. Enrolling, revoking and rotating live in enrolment-routes.ts.
 import express, { type Request, type Response, type Router } from 'express';
-import { AppError, effectiveState, type AccountStatus, type Keyspace, type Logger, type SharedStore, type WindowFigures } from '@switchyard/shared';
+import {
+  AppError,
+  effectiveState,
+  type AccountStatus,
+  type Keyspace,
+  type Logger,
+  type SharedStore,
+  type WindowFigures,
+} from '@switchyard/shared';
 import { createForesight, type FleetForesight, type NodeForesight } from '../foresight/index.js';
 import { NODE_ID_RE, type EnrolmentRepository, type NodeEnrolment } from '../nodes/index.js';
 import type { NodeView } from '../routing/index.js';
@@ -79,7 +87,9 @@ export interface NodeList {
 }
 
 /** Groups nodes by build, the group with the most recently started node first (ties: more nodes, then version text). */
-export function versionGroups(nodes: readonly Pick<NodeSummary, 'nodeId' | 'version' | 'gitSha' | 'startedAt'>[]): VersionGroup[] {
+export function versionGroups(
+  nodes: readonly Pick<NodeSummary, 'nodeId' | 'version' | 'gitSha' | 'startedAt'>[],
+): VersionGroup[] {
   const groups = new Map<string, VersionGroup & { newestStart: number }>();
   for (const n of nodes) {
     const id = JSON.stringify([n.version, n.gitSha]);
@@ -89,7 +99,13 @@ export function versionGroups(nodes: readonly Pick<NodeSummary, 'nodeId' | 'vers
     groups.set(id, group);
   }
   return [...groups.values()]
-    .sort((a, b) => b.newestStart - a.newestStart || b.nodes.length - a.nodes.length || a.version.localeCompare(b.version) || a.gitSha.localeCompare(b.gitSha))
+    .sort(
+      (a, b) =>
+        b.newestStart - a.newestStart ||
+        b.nodes.length - a.nodes.length ||
+        a.version.localeCompare(b.version) ||
+        a.gitSha.localeCompare(b.gitSha),
+    )
     .map(({ version, gitSha, nodes: ids }) => ({ version, gitSha, nodes: ids.sort() }));
 }
 
@@ -119,13 +135,22 @@ function summarize(view: NodeView, nowMs: number, foresight: NodeForesight | nul
   if (account.fiveHour !== undefined) summary.fiveHour = account.fiveHour;
   if (account.sevenDay !== undefined) summary.sevenDay = account.sevenDay;
   if (account.representativeClaim !== undefined) summary.representativeClaim = account.representativeClaim;
-  if (view.unreachableUntil !== undefined && view.unreachableUntil > nowMs) summary.unreachableUntil = view.unreachableUntil;
+  if (view.unreachableUntil !== undefined && view.unreachableUntil > nowMs)
+    summary.unreachableUntil = view.unreachableUntil;
   return summary;
 }
 
 function enrolledNode(enrolment: NodeEnrolment, connected: boolean, adminDrained: boolean): EnrolledNode {
   const { nodeId, label, tokenHint, createdAt, rotatedAt } = enrolment;
-  return { nodeId, ...(label === undefined ? {} : { label }), tokenHint, createdAt, ...(rotatedAt === undefined ? {} : { rotatedAt }), connected, adminDrained };
+  return {
+    nodeId,
+    ...(label === undefined ? {} : { label }),
+    tokenHint,
+    createdAt,
+    ...(rotatedAt === undefined ? {} : { rotatedAt }),
+    connected,
+    adminDrained,
+  };
 }
 
 /** Dependencies of the node routes. */
@@ -153,20 +178,30 @@ export function createNodeRoutes(deps: NodeRoutesDeps): Router {
   async function controlKeyOf(nodeId: string): Promise<{ key: string; known: boolean } | undefined> {
     if (!NODE_ID_RE.test(nodeId)) return undefined; // an id that can never name a node
     const key = keys.nodeControl(nodeId);
-    const known = registry.nodes().some((n) => n.record.nodeId === nodeId) || (await enrolments.get(nodeId)) !== undefined;
+    const known =
+      registry.nodes().some((n) => n.record.nodeId === nodeId) || (await enrolments.get(nodeId)) !== undefined;
     return { key, known };
   }
 
   router.get('/nodes', async function listNodes(_req: Request, res: Response): Promise<void> {
     const enrolledNow = await enrolments.list();
-    const drained = enrolledNow.length === 0 ? [] : await store.mget(enrolledNow.map((e) => keys.nodeControl(e.nodeId)));
+    const drained =
+      enrolledNow.length === 0 ? [] : await store.mget(enrolledNow.map((e) => keys.nodeControl(e.nodeId)));
     const nowMs = now();
     const predicted = foresight.tick();
     const nodes = registry.nodes().map((view) => summarize(view, nowMs, predicted.get(view.record.nodeId) ?? null));
     const connected = new Set(nodes.map((n) => n.nodeId));
-    const enrolled = enrolledNow.map((e, i) => enrolledNode(e, connected.has(e.nodeId), drained[i] === DRAINED_CONTROL));
+    const enrolled = enrolledNow.map((e, i) =>
+      enrolledNode(e, connected.has(e.nodeId), drained[i] === DRAINED_CONTROL),
+    );
     const versions = versionGroups(nodes);
-    const answer: NodeList = { nodes, enrolled, versions, mixedVersions: versions.length > 1, gateway: { version: build.version, gitSha: build.gitSha } };
+    const answer: NodeList = {
+      nodes,
+      enrolled,
+      versions,
+      mixedVersions: versions.length > 1,
+      gateway: { version: build.version, gitSha: build.gitSha },
+    };
     res.json(answer);
   });
 
@@ -180,14 +215,17 @@ export function createNodeRoutes(deps: NodeRoutesDeps): Router {
   });
 
   // A node that was revoked while drained can still be resumed, so its flag does not outlive it.
-  router.post('/nodes/:id/resume', async function resumeNode(req: Request<{ id: string }>, res: Response): Promise<void> {
-    const nodeId = req.params.id;
-    const target = await controlKeyOf(nodeId);
-    const removed = target === undefined ? 0 : await store.del(target.key);
-    if (!target || (!target.known && removed === 0)) throw new AppError('not_found', 'No node with this id');
-    log.info('node resumed by admin', { nodeId });
-    res.json({ nodeId, adminDrained: false });
-  });
+  router.post(
+    '/nodes/:id/resume',
+    async function resumeNode(req: Request<{ id: string }>, res: Response): Promise<void> {
+      const nodeId = req.params.id;
+      const target = await controlKeyOf(nodeId);
+      const removed = target === undefined ? 0 : await store.del(target.key);
+      if (!target || (!target.known && removed === 0)) throw new AppError('not_found', 'No node with this id');
+      log.info('node resumed by admin', { nodeId });
+      res.json({ nodeId, adminDrained: false });
+    },
+  );
 
   return router;
 }

@@ -18,12 +18,23 @@ import type { AdminSession } from './session-routes.js';
 import type { NodeToken, RevokedNode } from './enrolment-routes.js';
 import type { NodeForesight, WindowForesight } from '../foresight/index.js';
 import type { EnrolledNode, NodeList, NodeSummary, VersionGroup } from './node-routes.js';
-import type { RecentRequestView, UsageMonth, UsageQueueFigures, UsageReport, UsageRow, UsageTotals } from './usage-routes.js';
+import type {
+  RecentRequestView,
+  UsageMonth,
+  UsageQueueFigures,
+  UsageReport,
+  UsageRow,
+  UsageTotals,
+} from './usage-routes.js';
 
 const epochMs = z.number().int().nonnegative();
 
 export const AdminSessionSchema = z
-  .object({ role: z.enum(['admin', 'read']).describe('admin: ADMIN_TOKEN, every route. read: ADMIN_READ_TOKEN, every GET (other methods answer 403).') })
+  .object({
+    role: z
+      .enum(['admin', 'read'])
+      .describe('admin: ADMIN_TOKEN, every route. read: ADMIN_READ_TOKEN, every GET (other methods answer 403).'),
+  })
   .describe('Who signed in.');
 
 export const KeyViewSchema = KeyRecordSchema.omit({ digest: true })
@@ -31,8 +42,12 @@ export const KeyViewSchema = KeyRecordSchema.omit({ digest: true })
     allowedBetas: KeyRecordSchema.shape.allowedBetas.describe(
       '`anthropic-beta` values the key may send, exact names; null: any; []: none. A request carrying another is refused with 403 naming it.',
     ),
-    dailyUsdBudget: KeyRecordSchema.shape.dailyUsdBudget.describe('USD per UTC day at API list prices; null: none. Counted spend plus what requests in flight reserve (docs/BUDGETS.md).'),
-    monthlyUsdBudget: KeyRecordSchema.shape.monthlyUsdBudget.describe('USD per UTC calendar month at API list prices; null: none (docs/BUDGETS.md).'),
+    dailyUsdBudget: KeyRecordSchema.shape.dailyUsdBudget.describe(
+      'USD per UTC day at API list prices; null: none. Counted spend plus what requests in flight reserve (docs/BUDGETS.md).',
+    ),
+    monthlyUsdBudget: KeyRecordSchema.shape.monthlyUsdBudget.describe(
+      'USD per UTC calendar month at API list prices; null: none (docs/BUDGETS.md).',
+    ),
   })
   .describe('A gateway key as the admin API shows it: everything but its digest.');
 
@@ -48,11 +63,22 @@ export const RevokedKeySchema = z.object({ id: z.string(), revoked: z.literal(tr
 export const WindowForesightSchema = z
   .object({
     utilization: z.number().nonnegative().describe('The latest utilization, a fraction of the limit (1.0: the limit).'),
-    burnPerHour: z.number().nonnegative().describe('How fast utilization rose over the last hour of readings (never measured over less than 5 minutes), per hour; 0 when it did not or fewer than 2 readings are recent.'),
-    exhaustsAt: epochMs.nullable().describe('When it reaches 1.0 at that rate, if before its reset (epoch ms); null: it lasts until the reset. At the limit already: when it was first seen there.'),
+    burnPerHour: z
+      .number()
+      .nonnegative()
+      .describe(
+        'How fast utilization rose over the last hour of readings (never measured over less than 5 minutes), per hour; 0 when it did not or fewer than 2 readings are recent.',
+      ),
+    exhaustsAt: epochMs
+      .nullable()
+      .describe(
+        'When it reaches 1.0 at that rate, if before its reset (epoch ms); null: it lasts until the reset. At the limit already: when it was first seen there.',
+      ),
     resetAt: epochMs.nullable().describe('When the window resets (epoch ms); null when unknown.'),
     samples: z.number().int().nonnegative().describe('How many readings the burn was measured from.'),
-    since: epochMs.nullable().describe('Epoch ms of the oldest of them: the burn is the rise since then over max(at − since, 5 minutes).'),
+    since: epochMs
+      .nullable()
+      .describe('Epoch ms of the oldest of them: the burn is the rise since then over max(at − since, 5 minutes).'),
   })
   .describe("One usage window's burn and when it runs out.");
 
@@ -60,7 +86,9 @@ export const NodeForesightSchema = z
   .object({
     fiveHour: WindowForesightSchema.optional(),
     sevenDay: WindowForesightSchema.optional(),
-    exhaustsAt: epochMs.nullable().describe("The earliest of the windows' exhaustsAt; null: every window lasts until its reset."),
+    exhaustsAt: epochMs
+      .nullable()
+      .describe("The earliest of the windows' exhaustsAt; null: every window lasts until its reset."),
     at: epochMs.describe("When the prediction was made (the gateway's clock)."),
   })
   .describe('When the account is predicted to run out at its recent burn (docs/FORESIGHT.md).');
@@ -85,9 +113,13 @@ export const NodeSummarySchema = z
     heartbeatAgeMs: z.number().nonnegative(),
     adminDrained: z.boolean(),
     unreachableUntil: epochMs.optional().describe('Set while this gateway treats the node as unreachable.'),
-    foresight: NodeForesightSchema.nullable().describe('Quota foresight; null for an API-key account, which has no 5-hour or 7-day window.'),
+    foresight: NodeForesightSchema.nullable().describe(
+      'Quota foresight; null for an API-key account, which has no 5-hour or 7-day window.',
+    ),
   })
-  .describe('One node connected to this gateway: its account status, limits and reset times (epoch ms), load and build.');
+  .describe(
+    'One node connected to this gateway: its account status, limits and reset times (epoch ms), load and build.',
+  );
 
 export const EnrolledNodeSchema = z
   .object({
@@ -105,28 +137,44 @@ export const NodeTokenSchema = z
   .object({
     nodeId: z.string(),
     label: z.string().optional(),
-    token: z.string().describe("The node's token (NODE_TOKEN). This is the only answer that ever carries it: the gateway keeps only its digest."),
+    token: z
+      .string()
+      .describe(
+        "The node's token (NODE_TOKEN). This is the only answer that ever carries it: the gateway keeps only its digest.",
+      ),
     tokenHint: z.string(),
     createdAt: epochMs,
     rotatedAt: epochMs.optional(),
     env: z
       .object({ NODE_ID: z.string(), NODE_TOKEN: z.string() })
-      .describe("The node's .env lines, but GATEWAY_URL: the address the node dials is the one you reached this gateway at."),
+      .describe(
+        "The node's .env lines, but GATEWAY_URL: the address the node dials is the one you reached this gateway at.",
+      ),
   })
   .describe('A node and its token, answered once at enrolment and at each rotation.');
 
 export const RevokedNodeSchema = z.object({ nodeId: z.string(), revoked: z.literal(true) });
 
-export const BuildInfoSchema = z.object({ version: z.string(), gitSha: z.string() }).describe("A build: its release line's version and the commit it was built from.");
+export const BuildInfoSchema = z
+  .object({ version: z.string(), gitSha: z.string() })
+  .describe("A build: its release line's version and the commit it was built from.");
 
 export const VersionGroupSchema = z
-  .object({ version: z.string(), gitSha: z.string(), nodes: z.array(z.string()).describe('The ids of the nodes running this build, sorted.') })
+  .object({
+    version: z.string(),
+    gitSha: z.string(),
+    nodes: z.array(z.string()).describe('The ids of the nodes running this build, sorted.'),
+  })
   .describe('One build the fleet runs, and the nodes running it.');
 
 export const NodeListSchema = z.object({
   nodes: z.array(NodeSummarySchema).describe('The nodes connected to this gateway.'),
   enrolled: z.array(EnrolledNodeSchema).describe('Every enrolled node, by id, connected or not.'),
-  versions: z.array(VersionGroupSchema).describe('One entry per build the nodes run, the most recently started build first (during a roll-out: the new one).'),
+  versions: z
+    .array(VersionGroupSchema)
+    .describe(
+      'One entry per build the nodes run, the most recently started build first (during a roll-out: the new one).',
+    ),
   mixedVersions: z.boolean().describe('More than one build runs: a roll-out is under way, or one stalled.'),
   gateway: BuildInfoSchema.describe('The build of the gateway that answered.'),
 });
@@ -136,21 +184,53 @@ export const NodeControlSchema = z.object({ nodeId: z.string(), adminDrained: z.
 /** Counters that may go below zero: what caching saved is negative when cache writes cost more than reads saved. */
 const SIGNED_COUNTERS: ReadonlySet<UsageCounterField> = new Set(['cacheSavingsMicros']);
 const counterShape = Object.fromEntries(
-  USAGE_COUNTER_FIELDS.map((field) => [field, SIGNED_COUNTERS.has(field) ? z.number().int() : z.number().nonnegative()]),
+  USAGE_COUNTER_FIELDS.map((field) => [
+    field,
+    SIGNED_COUNTERS.has(field) ? z.number().int() : z.number().nonnegative(),
+  ]),
 ) as Record<UsageCounterField, z.ZodNumber>;
 
 export const UsageTotalsSchema = z.object({
   ...counterShape,
   sentTokens: z.number().nonnegative().describe('Exact tokens sent: input + cache creation + cache reads.'),
   receivedTokens: z.number().nonnegative().describe('Exact tokens received: the output tokens.'),
-  costUsd: z.number().nonnegative().describe('costMicros in US dollars: what the requests cost at API list prices (summed as integer micro-dollars, converted once). Requests of an unpriced model count 0 (see unpricedRequests).'),
-  apiEquivalentUsd: z.number().nonnegative().describe('apiEquivalentMicros in US dollars: the part of costUsd served by subscription (OAuth) accounts, what the same tokens would have cost on the API.'),
-  cacheSavingsUsd: z.number().describe('cacheSavingsMicros in US dollars: what prompt caching saved (negative when cache writes cost more than cache reads saved).'),
-  cacheReadShare: z.number().min(0).max(1).nullable().describe('cacheReadInputTokens / (inputTokens + cacheCreationInputTokens + cacheReadInputTokens): the share of input read from the prompt cache; null when no input was sent.'),
+  costUsd: z
+    .number()
+    .nonnegative()
+    .describe(
+      'costMicros in US dollars: what the requests cost at API list prices (summed as integer micro-dollars, converted once). Requests of an unpriced model count 0 (see unpricedRequests).',
+    ),
+  apiEquivalentUsd: z
+    .number()
+    .nonnegative()
+    .describe(
+      'apiEquivalentMicros in US dollars: the part of costUsd served by subscription (OAuth) accounts, what the same tokens would have cost on the API.',
+    ),
+  cacheSavingsUsd: z
+    .number()
+    .describe(
+      'cacheSavingsMicros in US dollars: what prompt caching saved (negative when cache writes cost more than cache reads saved).',
+    ),
+  cacheReadShare: z
+    .number()
+    .min(0)
+    .max(1)
+    .nullable()
+    .describe(
+      'cacheReadInputTokens / (inputTokens + cacheCreationInputTokens + cacheReadInputTokens): the share of input read from the prompt cache; null when no input was sent.',
+    ),
   requestsByRoute: z
     .object({
-      messages: z.number().nonnegative().describe('Requests that came in on POST /v1/messages: requests − chatCompletionRequests.'),
-      chat_completions: z.number().nonnegative().describe('Requests that came in on POST /v1/chat/completions (OpenAI format, docs/OPENAI.md): chatCompletionRequests.'),
+      messages: z
+        .number()
+        .nonnegative()
+        .describe('Requests that came in on POST /v1/messages: requests − chatCompletionRequests.'),
+      chat_completions: z
+        .number()
+        .nonnegative()
+        .describe(
+          'Requests that came in on POST /v1/chat/completions (OpenAI format, docs/OPENAI.md): chatCompletionRequests.',
+        ),
     })
     .describe('`requests` by the client API they came in on. Every other figure counts both alike.'),
 });
@@ -164,8 +244,13 @@ export const UsageMonthSchema = UsageTotalsSchema.extend({ month: month.describe
 export const UsageRowSchema = UsageTotalsSchema.extend({
   id: z.string().describe('The key id, node id, model or day (YYYY-MM-DD) of the row.'),
   name: z.string().optional().describe("by=key: the key's name, while the key record exists."),
-  priceVersions: z.array(z.string()).optional().describe("by=day: the price-data versions that priced the day's requests, sorted; empty when none was priced."),
-  month: UsageMonthSchema.optional().describe("by=key: the key's totals for the current UTC month (the gateway's clock), whatever the range."),
+  priceVersions: z
+    .array(z.string())
+    .optional()
+    .describe("by=day: the price-data versions that priced the day's requests, sorted; empty when none was priced."),
+  month: UsageMonthSchema.optional().describe(
+    "by=key: the key's totals for the current UTC month (the gateway's clock), whatever the range.",
+  ),
 });
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
@@ -174,14 +259,18 @@ const jobCount = z.number().int().nonnegative();
 const lagSeconds = z
   .number()
   .nonnegative()
-  .describe('Seconds the oldest waiting usage job has waited to be counted (0 when none waits). Budgets hold each request\'s reservation until it is counted, for at most 10 minutes (docs/BUDGETS.md).');
+  .describe(
+    "Seconds the oldest waiting usage job has waited to be counted (0 when none waits). Budgets hold each request's reservation until it is counted, for at most 10 minutes (docs/BUDGETS.md).",
+  );
 
 export const UsageQueueSchema = z
   .object({
     waiting: jobCount.describe('Jobs waiting for a usage worker.'),
     active: jobCount.describe('Jobs a worker is counting now.'),
     delayed: jobCount.describe('Jobs waiting out a retry backoff.'),
-    failed: jobCount.describe('Jobs that failed every attempt (their requests are not counted), kept until they age out.'),
+    failed: jobCount.describe(
+      'Jobs that failed every attempt (their requests are not counted), kept until they age out.',
+    ),
     lagSeconds,
   })
   .describe('The usage queue: one job per request, counted into the totals by the usage worker.');
@@ -199,18 +288,37 @@ export const UsageReportSchema = z.object({
     .describe(
       'How far the totals trail the traffic: the age in seconds of the oldest usage job not yet counted (0 when none waits). null when Redis did not answer about the queue within its deadline (2 s); the totals are answered all the same.',
     ),
-  queue: UsageQueueSchema.nullable().describe('The usage queue by state, and its lag; null when Redis did not answer about the queue within its deadline (2 s).'),
-  lagWarnSeconds: z.number().int().positive().describe('USAGE_LAG_WARN_SECONDS: lag above it is a warning (the gateway logs `usage accounting lags`; the dashboard marks it).'),
+  queue: UsageQueueSchema.nullable().describe(
+    'The usage queue by state, and its lag; null when Redis did not answer about the queue within its deadline (2 s).',
+  ),
+  lagWarnSeconds: z
+    .number()
+    .int()
+    .positive()
+    .describe(
+      'USAGE_LAG_WARN_SECONDS: lag above it is a warning (the gateway logs `usage accounting lags`; the dashboard marks it).',
+    ),
 });
 
 export const RecentRequestViewSchema = RecentRequestSchema.extend({
-  route: RecentRequestSchema.shape.route.describe('The client API the request came in on: messages (POST /v1/messages) or chat_completions (POST /v1/chat/completions, docs/OPENAI.md).'),
-  costUsd: z.number().nonnegative().describe('costMicros in US dollars (0 with `priced: false`: the model had no price).'),
-  cacheSavingsUsd: z.number().describe('cacheSavingsMicros in US dollars (negative when cache writes cost more than reads saved).'),
+  route: RecentRequestSchema.shape.route.describe(
+    'The client API the request came in on: messages (POST /v1/messages) or chat_completions (POST /v1/chat/completions, docs/OPENAI.md).',
+  ),
+  costUsd: z
+    .number()
+    .nonnegative()
+    .describe('costMicros in US dollars (0 with `priced: false`: the model had no price).'),
+  cacheSavingsUsd: z
+    .number()
+    .describe('cacheSavingsMicros in US dollars (negative when cache writes cost more than reads saved).'),
 });
 
 export const AlertListSchema = z.object({
-  alerts: z.array(AlertEventSchema).describe('The alerts raised lately (up to 200), newest first, each once however often it was raised. Never any prompt text, key or token.'),
+  alerts: z
+    .array(AlertEventSchema)
+    .describe(
+      'The alerts raised lately (up to 200), newest first, each once however often it was raised. Never any prompt text, key or token.',
+    ),
 });
 
 export const RecentRequestsSchema = z.object({

@@ -12,7 +12,10 @@ interface Operation {
 }
 interface Doc {
   paths: Record<string, Record<string, Operation>>;
-  components: { schemas: Record<string, unknown>; responses: Record<string, { content: Record<string, { schema: unknown }> }> };
+  components: {
+    schemas: Record<string, unknown>;
+    responses: Record<string, { content: Record<string, { schema: unknown }> }>;
+  };
 }
 
 let chain: Chain;
@@ -23,23 +26,41 @@ function documentedSchema(method: string, path: string, status: number): z.ZodTy
   const op = doc.paths[path]?.[method];
   if (!op) throw new Error(`undocumented operation ${method} ${path}`);
   let response = op.responses[String(status)];
-  if (!response) throw new Error(`${method} ${path} does not document status ${status} (has ${Object.keys(op.responses).join(', ')})`);
+  if (!response)
+    throw new Error(
+      `${method} ${path} does not document status ${status} (has ${Object.keys(op.responses).join(', ')})`,
+    );
   if (response.$ref) response = doc.components.responses[response.$ref.split('/').pop() ?? ''];
   const schema = response?.content?.['application/json']?.schema;
-  const rooted = JSON.stringify({ ...(schema as object), $defs: doc.components.schemas }).replaceAll('#/components/schemas/', '#/$defs/');
+  const rooted = JSON.stringify({ ...(schema as object), $defs: doc.components.schemas }).replaceAll(
+    '#/components/schemas/',
+    '#/$defs/',
+  );
   return z.fromJSONSchema(JSON.parse(rooted) as Parameters<typeof z.fromJSONSchema>[0]);
 }
 
 /** Calls the admin API and checks the answer against the document; returns the parsed body. */
-async function call(method: string, path: string, docPath: string, body?: unknown, token = chain.adminToken): Promise<{ status: number; json: unknown }> {
+async function call(
+  method: string,
+  path: string,
+  docPath: string,
+  body?: unknown,
+  token = chain.adminToken,
+): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`${chain.gatewayUrl}${path}`, {
     method: method.toUpperCase(),
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const json: unknown = await res.json();
   const check = documentedSchema(method, docPath, res.status).safeParse(json);
-  expect({ route: `${method} ${path} → ${res.status}`, problems: check.success ? [] : check.error.issues }).toEqual({ route: `${method} ${path} → ${res.status}`, problems: [] });
+  expect({ route: `${method} ${path} → ${res.status}`, problems: check.success ? [] : check.error.issues }).toEqual({
+    route: `${method} ${path} → ${res.status}`,
+    problems: [],
+  });
   return { status: res.status, json };
 }
 
@@ -58,17 +79,26 @@ test('the gateway serves the document without a token', () => {
 });
 
 test('key routes answer as documented, errors included', async () => {
-  const created = await call('post', '/admin/keys', '/admin/keys', { name: 'doc-check', rpm: 100, allowedModels: ['claude-sonnet-4-6'], expiresAt: '2099-01-01T00:00:00Z' });
+  const created = await call('post', '/admin/keys', '/admin/keys', {
+    name: 'doc-check',
+    rpm: 100,
+    allowedModels: ['claude-sonnet-4-6'],
+    expiresAt: '2099-01-01T00:00:00Z',
+  });
   expect(created.status).toBe(201);
   const id = (created.json as { record: { id: string } }).record.id;
   expect((await call('get', '/admin/keys', '/admin/keys')).status).toBe(200);
   expect((await call('get', `/admin/keys/${id}`, '/admin/keys/{id}')).status).toBe(200);
-  expect((await call('patch', `/admin/keys/${id}`, '/admin/keys/{id}', { rpm: null, enabled: false })).status).toBe(200);
+  expect((await call('patch', `/admin/keys/${id}`, '/admin/keys/{id}', { rpm: null, enabled: false })).status).toBe(
+    200,
+  );
   expect((await call('patch', `/admin/keys/${id}`, '/admin/keys/{id}', { rpn: 5 })).status).toBe(400);
   expect((await call('post', '/admin/keys', '/admin/keys', { name: '' })).status).toBe(400);
   expect((await call('delete', `/admin/keys/${id}`, '/admin/keys/{id}')).status).toBe(200);
   expect((await call('get', `/admin/keys/${id}`, '/admin/keys/{id}')).status).toBe(404);
-  expect((await call('get', '/admin/keys', '/admin/keys', undefined, randomBytes(32).toString('hex'))).status).toBe(401);
+  expect((await call('get', '/admin/keys', '/admin/keys', undefined, randomBytes(32).toString('hex'))).status).toBe(
+    401,
+  );
 });
 
 test('node routes answer as documented, with the figures real node-agents publish', async () => {
@@ -86,7 +116,10 @@ test('enrolment routes answer as documented, errors included', async () => {
   expect((await call('post', '/admin/nodes', '/admin/nodes', { id: 'a:b' })).status).toBe(400);
   const listed = await call('get', '/admin/nodes', '/admin/nodes');
   expect((listed.json as { enrolled: { nodeId: string; connected: boolean }[] }).enrolled).toEqual(
-    expect.arrayContaining([expect.objectContaining({ nodeId: id, connected: false }), expect.objectContaining({ nodeId: 'node-a', connected: true })]),
+    expect.arrayContaining([
+      expect.objectContaining({ nodeId: id, connected: false }),
+      expect.objectContaining({ nodeId: 'node-a', connected: true }),
+    ]),
   );
   expect((await call('post', `/admin/nodes/${id}/token`, '/admin/nodes/{id}/token')).status).toBe(200);
   expect((await call('delete', `/admin/nodes/${id}`, '/admin/nodes/{id}')).status).toBe(200);
@@ -100,15 +133,26 @@ test('usage routes answer as documented after counted traffic', async () => {
     [false, true].map((stream) =>
       fetch(`${chain.gatewayUrl}/v1/messages`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
-        body: JSON.stringify({ model: 'claude-sonnet-4-6', max_tokens: 64, stream, messages: [{ role: 'user', content: 'hello' }] }),
+        headers: {
+          authorization: `Bearer ${key}`,
+          'content-type': 'application/json',
+          'anthropic-version': '2023-06-01',
+        },
+        body: JSON.stringify({
+          model: 'claude-sonnet-4-6',
+          max_tokens: 64,
+          stream,
+          messages: [{ role: 'user', content: 'hello' }],
+        }),
       }).then(async (r) => [r.status, await r.text()] as const),
     ),
   );
   expect(sent.map(([status]) => status)).toEqual([200, 200]);
   const until = Date.now() + 30_000;
   for (;;) {
-    const { rows } = (await (await chain.admin('GET', '/usage?by=key')).json()) as { rows: { id: string; requests: number }[] };
+    const { rows } = (await (await chain.admin('GET', '/usage?by=key')).json()) as {
+      rows: { id: string; requests: number }[];
+    };
     if (rows.find((r) => r.id === id)?.requests === 2) break;
     if (Date.now() > until) throw new Error('usage never counted');
     await new Promise((r) => setTimeout(r, 200));
@@ -117,8 +161,17 @@ test('usage routes answer as documented after counted traffic', async () => {
     const report = await call('get', `/admin/usage?by=${by}`, '/admin/usage');
     expect((report.json as { rows: unknown[] }).rows.length).toBeGreaterThan(0);
     // The gateway reads the usage queue itself: its figures are there, not null.
-    const { lagSeconds, queue, lagWarnSeconds } = report.json as { lagSeconds: unknown; queue: Record<string, unknown> | null; lagWarnSeconds: unknown };
-    expect([typeof lagSeconds, typeof queue?.waiting, typeof queue?.failed, lagWarnSeconds]).toEqual(['number', 'number', 'number', 60]);
+    const { lagSeconds, queue, lagWarnSeconds } = report.json as {
+      lagSeconds: unknown;
+      queue: Record<string, unknown> | null;
+      lagWarnSeconds: unknown;
+    };
+    expect([typeof lagSeconds, typeof queue?.waiting, typeof queue?.failed, lagWarnSeconds]).toEqual([
+      'number',
+      'number',
+      'number',
+      60,
+    ]);
   }
   const report = (await (await chain.admin('GET', '/usage')).json()) as Record<string, unknown>;
   const schema = documentedSchema('get', '/admin/usage', 200);

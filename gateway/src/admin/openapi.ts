@@ -127,7 +127,8 @@ const OPERATIONS: readonly OperationSpec[] = [
     operationId: 'updateKey',
     tag: 'keys',
     summary: 'Change a key',
-    description: 'Give at least one field; null clears a limit, an expiry, the model list or the beta list (any model, any beta).',
+    description:
+      'Give at least one field; null clears a limit, an expiry, the model list or the beta list (any model, any beta).',
     pathParam: KEY_ID,
     body: 'UpdateKeyBody',
     ok: { status: 200, schema: 'KeyView', description: 'The record after the change.' },
@@ -165,7 +166,8 @@ const OPERATIONS: readonly OperationSpec[] = [
     ok: {
       status: 200,
       schema: 'NodeList',
-      description: 'Every connected node: account state, limits and reset times, quota foresight (each window\'s burn per hour and when it runs out before its reset; null for an API-key account), load, build; every enrolled node, connected or not; and the builds the fleet runs, at a glance.',
+      description:
+        "Every connected node: account state, limits and reset times, quota foresight (each window's burn per hour and when it runs out before its reset; null for an API-key account), load, build; every enrolled node, connected or not; and the builds the fleet runs, at a glance.",
     },
     errors: [],
   },
@@ -175,7 +177,8 @@ const OPERATIONS: readonly OperationSpec[] = [
     operationId: 'revokeNode',
     tag: 'nodes',
     summary: 'Revoke a node',
-    description: "Its token stops working at once; every gateway closes the node's tunnels within 5 s. Its sealed credential copy and drain flag are deleted.",
+    description:
+      "Its token stops working at once; every gateway closes the node's tunnels within 5 s. Its sealed credential copy and drain flag are deleted.",
     pathParam: NODE_ID,
     ok: { status: 200, schema: 'RevokedNode', description: 'The node is revoked.' },
     errors: [404],
@@ -229,7 +232,11 @@ const OPERATIONS: readonly OperationSpec[] = [
         to: 'Last UTC day (YYYY-MM-DD); default: today.',
       },
     },
-    ok: { status: 200, schema: 'UsageReport', description: 'The rows, the totals of the range, the all-time totals and the accounting lag.' },
+    ok: {
+      status: 200,
+      schema: 'UsageReport',
+      description: 'The rows, the totals of the range, the all-time totals and the accounting lag.',
+    },
     errors: [400],
   },
   {
@@ -242,7 +249,9 @@ const OPERATIONS: readonly OperationSpec[] = [
       schema: RecentUsageQuerySchema,
       describe: { limit: 'How many of the newest entries.' },
       // The schema reads a query string (digits); clients see the number it stands for.
-      override: { limit: { type: 'integer', minimum: 1, maximum: RECENT_REQUESTS_KEPT, default: DEFAULT_RECENT_LIMIT } },
+      override: {
+        limit: { type: 'integer', minimum: 1, maximum: RECENT_REQUESTS_KEPT, default: DEFAULT_RECENT_LIMIT },
+      },
     },
     ok: { status: 200, schema: 'RecentRequests', description: 'Newest first.' },
     errors: [400],
@@ -253,25 +262,38 @@ const OPERATIONS: readonly OperationSpec[] = [
     operationId: 'getAlerts',
     tag: 'alerts',
     summary: 'The alerts raised lately',
-    description: 'What the webhooks of ALERT_WEBHOOK_URLS were sent (docs/ALERTS.md): budget thresholds, accounts needing a login or limited, nodes lost, usage jobs failed, fleet exhaustion. Recorded by the usage worker, so listed once it has taken them, whether or not any webhook is configured.',
+    description:
+      'What the webhooks of ALERT_WEBHOOK_URLS were sent (docs/ALERTS.md): budget thresholds, accounts needing a login or limited, nodes lost, usage jobs failed, fleet exhaustion. Recorded by the usage worker, so listed once it has taken them, whether or not any webhook is configured.',
     ok: { status: 200, schema: 'AlertList', description: 'Newest first.' },
     errors: [],
   },
 ];
 
-const ERROR_RESPONSES: Record<ErrorStatus | AuthStatus | 500, { name: string; description: string; headers?: Record<string, unknown> }> = {
+const ERROR_RESPONSES: Record<
+  ErrorStatus | AuthStatus | 500,
+  { name: string; description: string; headers?: Record<string, unknown> }
+> = {
   400: { name: 'BadRequest', description: 'The body or query is invalid; the message names every problem.' },
   401: {
     name: 'Unauthorized',
     description:
       'Missing or wrong token: neither ADMIN_TOKEN nor ADMIN_READ_TOKEN (a node token or a gateway key is never one). A wrong token counts towards the throttle of the address it came from (429).',
   },
-  403: { name: 'ReadOnly', description: 'The token is the read-only ADMIN_READ_TOKEN, which may only GET: the message names the method and path it tried.' },
+  403: {
+    name: 'ReadOnly',
+    description:
+      'The token is the read-only ADMIN_READ_TOKEN, which may only GET: the message names the method and path it tried.',
+  },
   429: {
     name: 'TooManyFailures',
     description:
       'This source address sent too many wrong tokens (by default 10 in 60 s): every admin request from it, with the right token too, is refused until its window ends. The token is not checked.',
-    headers: { 'retry-after': { description: 'Seconds until the address may try again.', schema: { type: 'integer', minimum: 1 } } },
+    headers: {
+      'retry-after': {
+        description: 'Seconds until the address may try again.',
+        schema: { type: 'integer', minimum: 1 },
+      },
+    },
   },
   404: { name: 'NotFound', description: 'No such key, node or route.' },
   409: { name: 'Conflict', description: 'It exists already (a node id enrolled before).' },
@@ -285,7 +307,11 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 function componentSchemas(entries: Record<string, z.ZodType>, io: 'input' | 'output'): Record<string, JsonSchema> {
   const registry = z.registry<{ id: string }>();
   for (const [id, schema] of Object.entries(entries)) registry.add(schema, { id });
-  const { schemas } = z.toJSONSchema(registry, { io, uri: (id) => `#/components/schemas/${id}`, unrepresentable: 'throw' });
+  const { schemas } = z.toJSONSchema(registry, {
+    io,
+    uri: (id) => `#/components/schemas/${id}`,
+    unrepresentable: 'throw',
+  });
   return Object.fromEntries(
     Object.entries(schemas).map(([id, schema]) => {
       const { $schema: _s, $id: _i, ...rest } = schema as JsonSchema;
@@ -295,7 +321,10 @@ function componentSchemas(entries: Record<string, z.ZodType>, io: 'input' | 'out
 }
 
 function queryParameters(query: NonNullable<OperationSpec['query']>): unknown[] {
-  const json = z.toJSONSchema(query.schema, { io: 'input' }) as { properties?: Record<string, JsonSchema>; required?: string[] };
+  const json = z.toJSONSchema(query.schema, { io: 'input' }) as {
+    properties?: Record<string, JsonSchema>;
+    required?: string[];
+  };
   return Object.entries(json.properties ?? {}).map(([name, schema]) => ({
     name,
     in: 'query',
@@ -311,7 +340,17 @@ function errorResponse(status: ErrorStatus | AuthStatus | 500) {
 
 function operationObject(op: OperationSpec): Record<string, unknown> {
   const parameters = [
-    ...(op.pathParam ? [{ name: op.pathParam.name, in: 'path', required: true, description: op.pathParam.description, schema: { type: 'string', minLength: 1 } }] : []),
+    ...(op.pathParam
+      ? [
+          {
+            name: op.pathParam.name,
+            in: 'path',
+            required: true,
+            description: op.pathParam.description,
+            schema: { type: 'string', minLength: 1 },
+          },
+        ]
+      : []),
     ...(op.query ? queryParameters(op.query) : []),
   ];
   const responses: Record<string, unknown> = {
@@ -375,7 +414,10 @@ export function buildAdminOpenApi(): Record<string, unknown> {
     },
     'output',
   );
-  const bodies = componentSchemas({ CreateKeyBody: CreateKeyBodySchema, UpdateKeyBody: UpdateKeyBodySchema, EnrolNodeBody: EnrolNodeBodySchema }, 'input');
+  const bodies = componentSchemas(
+    { CreateKeyBody: CreateKeyBodySchema, UpdateKeyBody: UpdateKeyBodySchema, EnrolNodeBody: EnrolNodeBodySchema },
+    'input',
+  );
   // The refinement "at least one field" has no JSON Schema form of its own.
   if (bodies.UpdateKeyBody) bodies.UpdateKeyBody.minProperties = 1;
   const paths: Record<string, Record<string, unknown>> = {};
@@ -400,17 +442,29 @@ export function buildAdminOpenApi(): Record<string, unknown> {
     paths,
     components: {
       securitySchemes: {
-        bearerAuth: { type: 'http', scheme: 'bearer', description: "The gateway's ADMIN_TOKEN (every route), or its ADMIN_READ_TOKEN (GET routes only)." },
+        bearerAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          description: "The gateway's ADMIN_TOKEN (every route), or its ADMIN_READ_TOKEN (GET routes only).",
+        },
       },
       schemas: {
         ...responses,
         ...bodies,
-        OpenApiDocument: { type: 'object', required: ['openapi', 'info', 'paths'], properties: { openapi: { type: 'string' } } },
+        OpenApiDocument: {
+          type: 'object',
+          required: ['openapi', 'info', 'paths'],
+          properties: { openapi: { type: 'string' } },
+        },
       },
       responses: Object.fromEntries(
         Object.values(ERROR_RESPONSES).map(({ name, description, headers }) => [
           name,
-          { description, ...(headers === undefined ? {} : { headers }), content: { 'application/json': { schema: ref('ErrorEnvelope') } } },
+          {
+            description,
+            ...(headers === undefined ? {} : { headers }),
+            content: { 'application/json': { schema: ref('ErrorEnvelope') } },
+          },
         ]),
       ),
     },

@@ -14,7 +14,8 @@ export function createSessionRoutes(): Router {
   router.get('/session', function getSession(_req: Request, res: Response): void {
     const role = adminRoleOf(res);
     // adminAuth runs before every route of the admin router: without a role this route was mounted outside it.
-    if (role === undefined) throw new AppError('internal', 'The session route was reached without admin authentication');
+    if (role === undefined)
+      throw new AppError('internal', 'The session route was reached without admin authentication');
     res.setHeader('cache-control', 'no-store');
     res.json({ role } satisfies AdminSession);
   });

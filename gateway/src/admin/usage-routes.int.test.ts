@@ -52,7 +52,12 @@ interface Report {
 
 // What the worker's script does for one request (without the exactly-once marker, which is its business).
 async function count(client: Redis, keys: Keyspace, c: Counted): Promise<void> {
-  const hashes = [keys.usage('global', 'all', c.day), keys.usage('key', c.keyId, c.day), keys.usage('model', c.model, c.day), keys.usageAllTime()];
+  const hashes = [
+    keys.usage('global', 'all', c.day),
+    keys.usage('key', c.keyId, c.day),
+    keys.usage('model', c.model, c.day),
+    keys.usageAllTime(),
+  ];
   if (c.nodeId !== null) hashes.push(keys.usage('node', c.nodeId, c.day));
   const tx = client.multi();
   hashes.push(keys.usageMonth(c.keyId, c.day.slice(0, 7)));
@@ -78,7 +83,10 @@ function expectedTotals(requests: Counted[]): Totals {
     apiEquivalentUsd: sum.apiEquivalentMicros / 1e6,
     cacheSavingsUsd: sum.cacheSavingsMicros / 1e6,
     cacheReadShare: sent === 0 ? null : sum.cacheReadInputTokens / sent,
-    requestsByRoute: { messages: sum.requests - sum.chatCompletionRequests, chat_completions: sum.chatCompletionRequests },
+    requestsByRoute: {
+      messages: sum.requests - sum.chatCompletionRequests,
+      chat_completions: sum.chatCompletionRequests,
+    },
   };
 }
 
@@ -120,25 +128,55 @@ function requestsFor(alice: string): Counted[] {
       keyId: alice,
       nodeId: 'node-b',
       model: OPUS_BETA,
-      counters: { requests: 1, inputTokens: 200, outputTokens: 300, cacheCreation1hInputTokens: 0, durationMs: 900, unpricedRequests: 1 },
+      counters: {
+        requests: 1,
+        inputTokens: 200,
+        outputTokens: 300,
+        cacheCreation1hInputTokens: 0,
+        durationMs: 900,
+        unpricedRequests: 1,
+      },
     },
     {
       day: '2027-01-14',
       keyId: 'key_gone',
       nodeId: 'node-a',
       model: SONNET,
-      counters: { requests: 1, errors: 1, inputTokens: 5, outputTokens: 5, durationMs: 30, costMicros: 90, cacheMisses: 1, cacheSavingsMicros: -1_250 },
+      counters: {
+        requests: 1,
+        errors: 1,
+        inputTokens: 5,
+        outputTokens: 5,
+        durationMs: 30,
+        costMicros: 90,
+        cacheMisses: 1,
+        cacheSavingsMicros: -1_250,
+      },
       priceVersion: 'genai-prices@0.1.8+file:3f2a',
     },
     // Refused by the gateway before any node: counted, but under no node.
-    { day: '2027-01-13', keyId: alice, nodeId: null, model: SONNET, counters: { requests: 1, errors: 1, estimateMissingBlocks: 2, durationMs: 2 } },
+    {
+      day: '2027-01-13',
+      keyId: alice,
+      nodeId: null,
+      model: SONNET,
+      counters: { requests: 1, errors: 1, estimateMissingBlocks: 2, durationMs: 2 },
+    },
     {
       day: '2027-01-14',
       keyId: alice,
       nodeId: 'node-a',
       model: SONNET,
       // Came in on /v1/chat/completions.
-      counters: { requests: 1, aborted: 1, inputTokens: 40, durationMs: 700, costMicros: 200_000, apiEquivalentMicros: 200_000, chatCompletionRequests: 1 },
+      counters: {
+        requests: 1,
+        aborted: 1,
+        inputTokens: 40,
+        durationMs: 700,
+        costMicros: 200_000,
+        apiEquivalentMicros: 200_000,
+        chatCompletionRequests: 1,
+      },
       priceVersion: 'genai-prices@0.1.8',
     },
     // Outside the default range (the last seven days).
@@ -199,7 +237,17 @@ describe('admin API: usage', () => {
     client = createIoRedisClient(testRedisUrl());
     store = createIoRedisStore(createIoRedisClient(testRedisUrl()));
     app = express();
-    app.use('/admin', createAdminRouter({ store, keys, adminToken: TOKEN, registry: { nodes: () => [] }, log: createNullLogger(), now: () => NOW }));
+    app.use(
+      '/admin',
+      createAdminRouter({
+        store,
+        keys,
+        adminToken: TOKEN,
+        registry: { nodes: () => [] },
+        log: createNullLogger(),
+        now: () => NOW,
+      }),
+    );
     const created = await request(app).post('/admin/keys').set(AUTH).send({ name: 'alice' }).expect(201);
     alice = (created.body as { record: { id: string } }).record.id;
     requests = requestsFor(alice);
@@ -222,13 +270,28 @@ describe('admin API: usage', () => {
   it('by day (the default): the last seven days oldest first, empty days as zeros, totals and all time', async () => {
     const report = await usage('');
     expect(report).toMatchObject({ by: 'day', from: '2027-01-09', to: '2027-01-15' });
-    expect(report.rows.map((r) => r.id)).toEqual(['2027-01-09', '2027-01-10', '2027-01-11', '2027-01-12', '2027-01-13', '2027-01-14', '2027-01-15']);
+    expect(report.rows.map((r) => r.id)).toEqual([
+      '2027-01-09',
+      '2027-01-10',
+      '2027-01-11',
+      '2027-01-12',
+      '2027-01-13',
+      '2027-01-14',
+      '2027-01-15',
+    ]);
     for (const row of report.rows) {
       const ofDay = requests.filter((r) => r.day === row.id);
       expect(row).toEqual({ id: row.id, ...expectedTotals(ofDay), priceVersions: versionsOf(ofDay) });
     }
     expect(report.rows[0]).toMatchObject({ requests: 0, sentTokens: 0, receivedTokens: 0 });
-    expect(report.rows[5]).toMatchObject({ requests: 3, errors: 1, aborted: 1, inputTokens: 245, outputTokens: 305, sentTokens: 245 });
+    expect(report.rows[5]).toMatchObject({
+      requests: 3,
+      errors: 1,
+      aborted: 1,
+      inputTokens: 245,
+      outputTokens: 305,
+      sentTokens: 245,
+    });
     expect(report.totals).toEqual(expectedTotals(requests.filter(inRange('2027-01-09', '2027-01-15'))));
     expect(report.totals).toMatchObject({ requests: 5, sentTokens: 1355, receivedTokens: 355 });
     expect(report.allTime).toEqual(expectedTotals(requests));
@@ -243,9 +306,16 @@ describe('admin API: usage', () => {
       ['2027-01-14', { messages: 2, chat_completions: 1 }],
       ['2027-01-15', { messages: 1, chat_completions: 0 }],
     ]);
-    expect(report.totals).toMatchObject({ requests: 5, chatCompletionRequests: 1, requestsByRoute: { messages: 4, chat_completions: 1 } });
+    expect(report.totals).toMatchObject({
+      requests: 5,
+      chatCompletionRequests: 1,
+      requestsByRoute: { messages: 4, chat_completions: 1 },
+    });
     const byKey = await usage('?by=key');
-    expect(byKey.rows.find((r) => r.id === alice)).toMatchObject({ requestsByRoute: { messages: 3, chat_completions: 1 }, month: { requestsByRoute: { messages: 3, chat_completions: 1 } } });
+    expect(byKey.rows.find((r) => r.id === alice)).toMatchObject({
+      requestsByRoute: { messages: 3, chat_completions: 1 },
+      month: { requestsByRoute: { messages: 3, chat_completions: 1 } },
+    });
     expect(byKey.rows.find((r) => r.id === 'key_gone')?.requestsByRoute).toEqual({ messages: 1, chat_completions: 0 });
   });
 
@@ -256,17 +326,34 @@ describe('admin API: usage', () => {
       ['2027-01-14', 0.20009, ['genai-prices@0.1.8', 'genai-prices@0.1.8+file:3f2a']],
       ['2027-01-15', 0.1, ['genai-prices@0.1.8']],
     ]);
-    expect(report.totals).toMatchObject({ costMicros: 300_090, costUsd: 0.30009, apiEquivalentUsd: 0.3, cacheSavingsMicros: 1_450, cacheSavingsUsd: 0.00145 });
+    expect(report.totals).toMatchObject({
+      costMicros: 300_090,
+      costUsd: 0.30009,
+      apiEquivalentUsd: 0.3,
+      cacheSavingsMicros: 1_450,
+      cacheSavingsUsd: 0.00145,
+    });
     expect(0.20009 + 0.1).not.toBe(0.30009); // what summing the days' dollars would have answered
     expect(report.totals).toMatchObject({ unpricedRequests: 1, cacheMisses: 1, stickyMoves: 1 });
     // The 15th: 1000 of 1110 input tokens were read from the cache.
     expect(report.rows[1]?.cacheReadShare).toBeCloseTo(1000 / 1110, 12);
     // A day whose writes outweighed its reads saved less than nothing.
     const gone = await usage('?by=key&from=2027-01-14&to=2027-01-14');
-    expect(gone.rows.find((r) => r.id === 'key_gone')).toMatchObject({ cacheSavingsMicros: -1_250, cacheSavingsUsd: -0.00125, cacheReadShare: 0, cacheMisses: 1 });
+    expect(gone.rows.find((r) => r.id === 'key_gone')).toMatchObject({
+      cacheSavingsMicros: -1_250,
+      cacheSavingsUsd: -0.00125,
+      cacheReadShare: 0,
+      cacheMisses: 1,
+    });
     // No input at all: no share, rather than a 0 % that would read as "the cache never helped".
     const refused = await usage('?from=2027-01-13&to=2027-01-13');
-    expect(refused.rows[0]).toMatchObject({ requests: 1, sentTokens: 0, cacheReadShare: null, costUsd: 0, priceVersions: [] });
+    expect(refused.rows[0]).toMatchObject({
+      requests: 1,
+      sentTokens: 0,
+      cacheReadShare: null,
+      costUsd: 0,
+      priceVersions: [],
+    });
   });
 
   it('by key: each key summed over the days, busiest first, named while its record exists', async () => {
@@ -277,10 +364,31 @@ describe('admin API: usage', () => {
     ]);
     const week = requests.filter(inRange('2027-01-09', '2027-01-15'));
     // Each key also carries its current UTC month (NOW is in 2027-01), whatever the range: what a monthly budget counts.
-    const month = (keyId: string) => ({ month: '2027-01', ...expectedTotals(requests.filter((r) => r.keyId === keyId && r.day.startsWith('2027-01'))) });
-    expect(report.rows[0]).toEqual({ id: alice, name: 'alice', ...expectedTotals(week.filter((r) => r.keyId === alice)), month: month(alice) });
-    expect(report.rows[0]).toMatchObject({ requests: 4, errors: 1, aborted: 1, inputTokens: 340, sentTokens: 1350, receivedTokens: 350, costUsd: 0.3, unpricedRequests: 1 });
-    expect(report.rows[1]).toEqual({ id: 'key_gone', ...expectedTotals(week.filter((r) => r.keyId === 'key_gone')), month: month('key_gone') });
+    const month = (keyId: string) => ({
+      month: '2027-01',
+      ...expectedTotals(requests.filter((r) => r.keyId === keyId && r.day.startsWith('2027-01'))),
+    });
+    expect(report.rows[0]).toEqual({
+      id: alice,
+      name: 'alice',
+      ...expectedTotals(week.filter((r) => r.keyId === alice)),
+      month: month(alice),
+    });
+    expect(report.rows[0]).toMatchObject({
+      requests: 4,
+      errors: 1,
+      aborted: 1,
+      inputTokens: 340,
+      sentTokens: 1350,
+      receivedTokens: 350,
+      costUsd: 0.3,
+      unpricedRequests: 1,
+    });
+    expect(report.rows[1]).toEqual({
+      id: 'key_gone',
+      ...expectedTotals(week.filter((r) => r.keyId === 'key_gone')),
+      month: month('key_gone'),
+    });
     // key_gone's month holds its big day of the 1st, outside the week.
     expect(report.rows[1]?.month).toMatchObject({ requests: 2, costMicros: 12_345_768, costUsd: 12.345768 });
 
@@ -354,31 +462,66 @@ describe('admin API: usage', () => {
     expect((res.body as { error: { message: string } }).error.message).toMatch(message);
   });
 
-  it.each(['/admin/usage', '/admin/usage?by=key', '/admin/usage/recent'])('refuses %s without the admin token', async (path) => {
-    const missing = await request(app).get(path).expect(401);
-    expect(missing.body).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
-    await request(app).get(path).set({ authorization: `Bearer ${TOKEN.slice(0, -1)}x` }).expect(401);
-  });
+  it.each(['/admin/usage', '/admin/usage?by=key', '/admin/usage/recent'])(
+    'refuses %s without the admin token',
+    async (path) => {
+      const missing = await request(app).get(path).expect(401);
+      expect(missing.body).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
+      await request(app)
+        .get(path)
+        .set({ authorization: `Bearer ${TOKEN.slice(0, -1)}x` })
+        .expect(401);
+    },
+  );
 
   describe('recent requests', () => {
     it('shows what each request cost and saved, in USD beside the micros, and whether it was priced', async () => {
       const res = await request(app).get(`/admin/usage/recent?limit=${RECENT_REQUESTS_KEPT}`).set(AUTH).expect(200);
-      const byId = new Map((res.body as { requests: (RecentRequest & { costUsd: number; cacheSavingsUsd: number })[] }).requests.map((r) => [r.requestId, r]));
-      expect(byId.get('req_30')).toMatchObject({ costMicros: 30_030, costUsd: 0.03003, priced: false, cacheSavingsMicros: -30, cacheSavingsUsd: -0.00003 });
-      expect(byId.get('req_7')).toMatchObject({ costMicros: 7_007, costUsd: 0.007007, priced: true, cacheSavingsUsd: 0 });
-      expect(byId.get('req_before_prices')).toMatchObject({ costMicros: 0, costUsd: 0, priced: true, cacheSavingsMicros: 0, cacheSavingsUsd: 0 });
+      const byId = new Map(
+        (res.body as { requests: (RecentRequest & { costUsd: number; cacheSavingsUsd: number })[] }).requests.map(
+          (r) => [r.requestId, r],
+        ),
+      );
+      expect(byId.get('req_30')).toMatchObject({
+        costMicros: 30_030,
+        costUsd: 0.03003,
+        priced: false,
+        cacheSavingsMicros: -30,
+        cacheSavingsUsd: -0.00003,
+      });
+      expect(byId.get('req_7')).toMatchObject({
+        costMicros: 7_007,
+        costUsd: 0.007007,
+        priced: true,
+        cacheSavingsUsd: 0,
+      });
+      expect(byId.get('req_before_prices')).toMatchObject({
+        costMicros: 0,
+        costUsd: 0,
+        priced: true,
+        cacheSavingsMicros: 0,
+        cacheSavingsUsd: 0,
+      });
     });
 
     it('names the client API each request came in on; an entry written before routes were named was a Messages request', async () => {
       const res = await request(app).get(`/admin/usage/recent?limit=${RECENT_REQUESTS_KEPT}`).set(AUTH).expect(200);
       const byId = new Map((res.body as { requests: RecentRequest[] }).requests.map((r) => [r.requestId, r]));
-      expect([byId.get('req_8')?.route, byId.get('req_7')?.route, byId.get('req_before_prices')?.route]).toEqual(['chat_completions', 'messages', 'messages']);
+      expect([byId.get('req_8')?.route, byId.get('req_7')?.route, byId.get('req_before_prices')?.route]).toEqual([
+        'chat_completions',
+        'messages',
+        'messages',
+      ]);
     });
 
     beforeAll(async () => {
       // Pushed oldest first, so the list reads newest first, as the worker leaves it.
       for (let i = 1; i <= 60; i += 1) await client.lpush(keys.recent(), JSON.stringify(recentEntry(i)));
-      await client.lpush(keys.recent(), '{"requestId":"req_torn"', JSON.stringify({ requestId: 'req_old_version', at: NOW }));
+      await client.lpush(
+        keys.recent(),
+        '{"requestId":"req_torn"',
+        JSON.stringify({ requestId: 'req_old_version', at: NOW }),
+      );
       // An entry written before requests were priced reads as costing 0 $, priced.
       const { costMicros: _c, priced: _p, cacheSavingsMicros: _s, route: _r, ...unpricedEra } = recentEntry(0);
       await client.rpush(keys.recent(), JSON.stringify({ ...unpricedEra, requestId: 'req_before_prices' }));
@@ -401,15 +544,28 @@ describe('admin API: usage', () => {
       expect(idsOf(all.body)).toHaveLength(61);
     });
 
-    it.each(['0', '-1', '2.5', 'ten', String(RECENT_REQUESTS_KEPT + 1)])('refuses limit=%s with a 400', async (limit) => {
-      const res = await request(app).get(`/admin/usage/recent?limit=${limit}`).set(AUTH).expect(400);
-      expect((res.body as { error: { message: string } }).error.message).toMatch(/^Invalid query: limit:/);
-    });
+    it.each(['0', '-1', '2.5', 'ten', String(RECENT_REQUESTS_KEPT + 1)])(
+      'refuses limit=%s with a 400',
+      async (limit) => {
+        const res = await request(app).get(`/admin/usage/recent?limit=${limit}`).set(AUTH).expect(400);
+        expect((res.body as { error: { message: string } }).error.message).toMatch(/^Invalid query: limit:/);
+      },
+    );
   });
 
   it('an empty list answers no requests', async () => {
     const other = express();
-    other.use('/admin', createAdminRouter({ store, keys: createKeyspace(`${prefix}empty:`), adminToken: TOKEN, registry: { nodes: () => [] }, log: createNullLogger(), now: () => NOW }));
+    other.use(
+      '/admin',
+      createAdminRouter({
+        store,
+        keys: createKeyspace(`${prefix}empty:`),
+        adminToken: TOKEN,
+        registry: { nodes: () => [] },
+        log: createNullLogger(),
+        now: () => NOW,
+      }),
+    );
     await request(other).get('/admin/usage/recent').set(AUTH).expect(200, { requests: [] });
     const res = await request(other).get('/admin/usage?by=node').set(AUTH).expect(200);
     expect((res.body as Report).allTime).toEqual(expectedTotals([]));
@@ -426,7 +582,18 @@ describe('admin API: usage accounting lag', () => {
 
   function appWith(deps: Partial<AdminRouterDeps>): express.Express {
     const app = express();
-    app.use('/admin', createAdminRouter({ store, keys, adminToken: TOKEN, registry: { nodes: () => [] }, log: createNullLogger(), now: () => NOW, ...deps }));
+    app.use(
+      '/admin',
+      createAdminRouter({
+        store,
+        keys,
+        adminToken: TOKEN,
+        registry: { nodes: () => [] },
+        log: createNullLogger(),
+        now: () => NOW,
+        ...deps,
+      }),
+    );
     return app;
   }
 
@@ -459,14 +626,25 @@ describe('admin API: usage accounting lag', () => {
         queue: { waiting: 3, active: 0, delayed: 1, failed: 0, lagSeconds: 95 },
         lagWarnSeconds: 90,
       });
-      expect(Object.keys((res.body as { queue: object }).queue).sort()).toEqual(['active', 'delayed', 'failed', 'lagSeconds', 'waiting']);
+      expect(Object.keys((res.body as { queue: object }).queue).sort()).toEqual([
+        'active',
+        'delayed',
+        'failed',
+        'lagSeconds',
+        'waiting',
+      ]);
     }
   });
 
   it('answers the totals with lagSeconds and queue null when the queue cannot be read, or without a reader', async () => {
     const never = new Promise<never>(() => undefined);
     const silent = createQueueLagReader({
-      queue: { getJobCounts: () => never, getRanges: () => never, toKey: (t) => t, getBackend: () => ({ client: never }) },
+      queue: {
+        getJobCounts: () => never,
+        getRanges: () => never,
+        toKey: (t) => t,
+        getBackend: () => ({ client: never }),
+      },
       now: () => NOW,
       timeoutMs: 20,
     });

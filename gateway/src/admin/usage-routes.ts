@@ -19,7 +19,15 @@ import { parseKeyRecord } from '../keys/index.js';
 import { DEFAULT_LAG_WARN_SECONDS } from '../usage/lag-watcher.js';
 import type { QueueLag, QueueLagReader } from '../usage/queue-lag.js';
 import { MAX_USAGE_RANGE_DAYS, RecentUsageQuerySchema, UsageQuerySchema, type UsageGrouping } from './admin-schemas.js';
-import { addHash, microsToUsd, sumHashes, withSums, zeroCounters, type UsageMonth, type UsageTotals } from './usage-sums.js';
+import {
+  addHash,
+  microsToUsd,
+  sumHashes,
+  withSums,
+  zeroCounters,
+  type UsageMonth,
+  type UsageTotals,
+} from './usage-sums.js';
 
 export type { UsageMonth, UsageTotals } from './usage-sums.js';
 
@@ -79,7 +87,10 @@ export type RecentRequestView = RecentRequest & {
 /** Dependencies of the usage routes. */
 export interface UsageRoutesDeps {
   store: Pick<SharedStore, 'hgetall' | 'smembers' | 'mget' | 'lrange'>;
-  keys: Pick<Keyspace, 'usage' | 'usageIndex' | 'usageAllTime' | 'usageMonth' | 'usagePriceVersions' | 'recent' | 'keyById'>;
+  keys: Pick<
+    Keyspace,
+    'usage' | 'usageIndex' | 'usageAllTime' | 'usageMonth' | 'usagePriceVersions' | 'recent' | 'keyById'
+  >;
   now: () => number;
   /** Reads the usage queue's lag (none: lagSeconds and queue answer null). */
   queueLag?: QueueLagReader;
@@ -106,13 +117,20 @@ function dayMs(day: string): number {
 }
 
 /** The days of the range, oldest first; to defaults to today, from to six days before to. */
-function resolveRange(from: string | undefined, to: string | undefined, today: string): { from: string; to: string; days: string[] } {
+function resolveRange(
+  from: string | undefined,
+  to: string | undefined,
+  today: string,
+): { from: string; to: string; days: string[] } {
   const last = to ?? today;
   const first = from ?? utcDay(dayMs(last) - (DEFAULT_RANGE_DAYS - 1) * DAY_MS);
   if (first > last) throw new AppError('bad_request', `Invalid query: from (${first}) is after to (${last})`);
   const count = (dayMs(last) - dayMs(first)) / DAY_MS + 1;
   if (count > MAX_USAGE_RANGE_DAYS) {
-    throw new AppError('bad_request', `Invalid query: the range spans ${count} days; at most ${MAX_USAGE_RANGE_DAYS} are allowed`);
+    throw new AppError(
+      'bad_request',
+      `Invalid query: the range spans ${count} days; at most ${MAX_USAGE_RANGE_DAYS} are allowed`,
+    );
   }
   const days = Array.from({ length: count }, (_, i) => utcDay(dayMs(first) + i * DAY_MS));
   return { from: first, to: last, days };
@@ -204,9 +222,15 @@ export function createUsageRoutes(deps: UsageRoutesDeps): Router {
     ]);
     let rows: UsageRow[];
     if (grouped === undefined) {
-      rows = days.map((day, i) => ({ id: day, ...withSums(sumHashes([dayHashes[i] ?? {}])), priceVersions: dayVersions[i] ?? [] }));
+      rows = days.map((day, i) => ({
+        id: day,
+        ...withSums(sumHashes([dayHashes[i] ?? {}])),
+        priceVersions: dayVersions[i] ?? [],
+      }));
     } else {
-      rows = grouped.sort((a, b) => b.sentTokens + b.receivedTokens - (a.sentTokens + a.receivedTokens) || (a.id < b.id ? -1 : 1));
+      rows = grouped.sort(
+        (a, b) => b.sentTokens + b.receivedTokens - (a.sentTokens + a.receivedTokens) || (a.id < b.id ? -1 : 1),
+      );
       if (by === 'key') await Promise.all([addKeyNames(rows), addKeyMonths(rows)]);
     }
     const queue = queueFigures(lag);
@@ -236,7 +260,12 @@ export function createUsageRoutes(deps: UsageRoutesDeps): Router {
     const requests: RecentRequestView[] = [];
     for (const raw of raws) {
       const entry = parseRecent(raw);
-      if (entry !== undefined) requests.push({ ...entry, costUsd: microsToUsd(entry.costMicros), cacheSavingsUsd: microsToUsd(entry.cacheSavingsMicros) });
+      if (entry !== undefined)
+        requests.push({
+          ...entry,
+          costUsd: microsToUsd(entry.costMicros),
+          cacheSavingsUsd: microsToUsd(entry.cacheSavingsMicros),
+        });
     }
     res.json({ requests });
   });

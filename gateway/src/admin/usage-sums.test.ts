@@ -10,19 +10,35 @@ describe('usage sums', () => {
   });
 
   it('keeps a negative saving, and reads fields never written (or not numbers) as 0', () => {
-    const totals = withSums(sumHashes([{ cacheSavingsMicros: '-1250', apiEquivalentMicros: '7' }, { cacheSavingsMicros: 'x', someFutureField: '9' }]));
-    expect(totals).toMatchObject({ cacheSavingsMicros: -1_250, cacheSavingsUsd: -0.00125, apiEquivalentUsd: 0.000007, unpricedRequests: 0, stickyMoves: 0 });
+    const totals = withSums(
+      sumHashes([
+        { cacheSavingsMicros: '-1250', apiEquivalentMicros: '7' },
+        { cacheSavingsMicros: 'x', someFutureField: '9' },
+      ]),
+    );
+    expect(totals).toMatchObject({
+      cacheSavingsMicros: -1_250,
+      cacheSavingsUsd: -0.00125,
+      apiEquivalentUsd: 0.000007,
+      unpricedRequests: 0,
+      stickyMoves: 0,
+    });
     expect(totals).not.toHaveProperty('someFutureField');
   });
 
   it('splits the requests by route: chat completions as counted, messages the rest; a hash from before routes is all messages', () => {
-    expect(withSums(sumHashes([{ requests: '5', chatCompletionRequests: '2' }, { requests: '3' }])).requestsByRoute).toEqual({ messages: 6, chat_completions: 2 });
+    expect(
+      withSums(sumHashes([{ requests: '5', chatCompletionRequests: '2' }, { requests: '3' }])).requestsByRoute,
+    ).toEqual({ messages: 6, chat_completions: 2 });
     expect(withSums(sumHashes([{ requests: '4' }])).requestsByRoute).toEqual({ messages: 4, chat_completions: 0 });
     expect(withSums(sumHashes([])).requestsByRoute).toEqual({ messages: 0, chat_completions: 0 });
   });
 
   it('shares cache reads over every input token sent, and answers null when nothing was sent', () => {
-    expect(withSums(sumHashes([{ inputTokens: '100', cacheCreationInputTokens: '10', cacheReadInputTokens: '1000' }])).cacheReadShare).toBe(1000 / 1110);
+    expect(
+      withSums(sumHashes([{ inputTokens: '100', cacheCreationInputTokens: '10', cacheReadInputTokens: '1000' }]))
+        .cacheReadShare,
+    ).toBe(1000 / 1110);
     expect(withSums(sumHashes([{ outputTokens: '5' }])).cacheReadShare).toBeNull();
     expect(withSums(sumHashes([{ inputTokens: '5' }])).cacheReadShare).toBe(0);
   });

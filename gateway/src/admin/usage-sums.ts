@@ -57,7 +57,10 @@ export function withSums(counters: UsageCounters): UsageTotals {
     cacheSavingsUsd: microsToUsd(counters.cacheSavingsMicros),
     cacheReadShare: sent === 0 ? null : counters.cacheReadInputTokens / sent,
     // Both are counted by the same script, so the difference is never negative; the floor guards a hand-edited hash.
-    requestsByRoute: { messages: Math.max(0, counters.requests - counters.chatCompletionRequests), chat_completions: counters.chatCompletionRequests },
+    requestsByRoute: {
+      messages: Math.max(0, counters.requests - counters.chatCompletionRequests),
+      chat_completions: counters.chatCompletionRequests,
+    },
   };
 }
 

@@ -1,7 +1,12 @@
 // GET /admin/nodes groups the fleet by build, so a roll-out in progress (or a stalled one) shows at a glance.
 import { versionGroups } from './node-routes.js';
 
-const node = (nodeId: string, version: string, gitSha: string, startedAt: number) => ({ nodeId, version, gitSha, startedAt });
+const node = (nodeId: string, version: string, gitSha: string, startedAt: number) => ({
+  nodeId,
+  version,
+  gitSha,
+  startedAt,
+});
 
 describe('version groups', () => {
   it('groups by version and git sha, the most recently started build first, node ids sorted', () => {
@@ -18,7 +23,10 @@ describe('version groups', () => {
   });
 
   it('tells apart two builds of one version (a rebuild from another commit)', () => {
-    const groups = versionGroups([node('node-a', '0.1.0', 'abc1234', 1_000), node('node-b', '0.1.0', 'fff0000', 2_000)]);
+    const groups = versionGroups([
+      node('node-a', '0.1.0', 'abc1234', 1_000),
+      node('node-b', '0.1.0', 'fff0000', 2_000),
+    ]);
     expect(groups.map((g) => [g.gitSha, g.nodes])).toEqual([
       ['fff0000', ['node-b']],
       ['abc1234', ['node-a']],

@@ -29,14 +29,16 @@ function idOf(type: AlertType, ...parts: (string | number)[]): string {
  */
 export const alertIds = {
   /** `period`: the UTC day (YYYY-MM-DD) of a daily budget, the UTC month (YYYY-MM) of a monthly one. */
-  budgetThreshold: (keyId: string, budget: BudgetKind, period: string, threshold: BudgetThreshold) => idOf('budget_threshold', keyId, budget, period, threshold),
+  budgetThreshold: (keyId: string, budget: BudgetKind, period: string, threshold: BudgetThreshold) =>
+    idOf('budget_threshold', keyId, budget, period, threshold),
   /** `since`: when the account's state became needs_login (its AccountState.updatedAt). */
   accountNeedsLogin: (nodeId: string, since: number) => idOf('account_needs_login', nodeId, since),
   accountLimited: (nodeId: string, limitedUntil: number) => idOf('account_limited', nodeId, limitedUntil),
   /** `lastHeartbeatAt`: the heartbeat of the node's last report before it left. */
   nodeLost: (nodeId: string, lastHeartbeatAt: number) => idOf('node_lost', nodeId, lastHeartbeatAt),
   /** A key refused because its counted spend leaves too little of the budget (the gateway's; once per period). */
-  budgetRefused: (keyId: string, budget: BudgetKind, period: string) => idOf('budget_threshold', keyId, budget, period, 'refused'),
+  budgetRefused: (keyId: string, budget: BudgetKind, period: string) =>
+    idOf('budget_threshold', keyId, budget, period, 'refused'),
   usageJobFailed: (requestId: string) => idOf('usage_job_failed', requestId),
   /** `resetAt`: the earliest reset of the serving nodes' windows (one alert per reset period, whichever window). */
   fleetExhaustion: (resetAt: number) => idOf('fleet_exhaustion', resetAt),

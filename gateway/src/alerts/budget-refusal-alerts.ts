@@ -10,14 +10,17 @@ import { alertIds } from './alert-ids.js';
 const RAISED_KEPT = 10_000;
 
 function figure(kind: BudgetRefusal['budget']['kind'], n: number): string {
-  return kind === 'daily_tokens' ? `${Math.round(n).toLocaleString('en-US')} tokens` : `$${(n / 1_000_000).toFixed(6).replace(/\.?0+$/, '')}`;
+  return kind === 'daily_tokens'
+    ? `${Math.round(n).toLocaleString('en-US')} tokens`
+    : `$${(n / 1_000_000).toFixed(6).replace(/\.?0+$/, '')}`;
 }
 
 /** The alert of one refusal. */
 export function budgetRefusalAlert(r: BudgetRefusal): AlertEvent {
   const { kind, limit, spent, reserved } = r.budget;
   const period = kind === 'monthly_usd' ? utcMonth(r.nowMs) : utcDay(r.nowMs);
-  const name = kind === 'daily_tokens' ? 'daily token budget' : kind === 'daily_usd' ? 'daily USD budget' : 'monthly USD budget';
+  const name =
+    kind === 'daily_tokens' ? 'daily token budget' : kind === 'daily_usd' ? 'daily USD budget' : 'monthly USD budget';
   return {
     id: alertIds.budgetRefused(r.keyId, kind, period),
     type: 'budget_threshold',

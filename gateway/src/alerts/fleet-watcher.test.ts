@@ -52,18 +52,32 @@ describe('fleet watcher', () => {
     const needs = report('node-a', { state: 'needs_login', updatedAt: T0 + 5_000 }, T0 + 5_000);
     t.show(needs);
     t.show(report('node-a', { state: 'needs_login', updatedAt: T0 + 5_000 }, T0 + 10_000));
-    expect(t.raised).toEqual([expect.objectContaining({ id: 'account_needs_login:node-a:1765000005000', type: 'account_needs_login', nodeId: 'node-a', at: T0 })]);
+    expect(t.raised).toEqual([
+      expect.objectContaining({
+        id: 'account_needs_login:node-a:1765000005000',
+        type: 'account_needs_login',
+        nodeId: 'node-a',
+        at: T0,
+      }),
+    ]);
     expect(t.raised[0]?.message).toMatch(/log in again/);
   });
 
   it('raises account_limited per limitedUntil: again for a new reset, not for a repeated report', () => {
     const t = setup();
     t.show(report('node-a'));
-    t.show(report('node-a', { state: 'limited', limitedUntil: T0 + 3_600_000, fiveHour: { utilization: 1.01 } }, T0 + 1));
-    t.show(report('node-a', { state: 'limited', limitedUntil: T0 + 3_600_000, fiveHour: { utilization: 1.01 } }, T0 + 2));
+    t.show(
+      report('node-a', { state: 'limited', limitedUntil: T0 + 3_600_000, fiveHour: { utilization: 1.01 } }, T0 + 1),
+    );
+    t.show(
+      report('node-a', { state: 'limited', limitedUntil: T0 + 3_600_000, fiveHour: { utilization: 1.01 } }, T0 + 2),
+    );
     t.show(report('node-a', { state: 'available' }, T0 + 3));
     t.show(report('node-a', { state: 'limited', limitedUntil: T0 + 7_200_000 }, T0 + 4));
-    expect(t.raised.map((e) => e.id)).toEqual([`account_limited:node-a:${T0 + 3_600_000}`, `account_limited:node-a:${T0 + 7_200_000}`]);
+    expect(t.raised.map((e) => e.id)).toEqual([
+      `account_limited:node-a:${T0 + 3_600_000}`,
+      `account_limited:node-a:${T0 + 7_200_000}`,
+    ]);
     expect(t.raised[0]?.data).toMatchObject({ limitedUntil: T0 + 3_600_000, fiveHourUtilization: 1.01 });
   });
 
@@ -81,7 +95,9 @@ describe('fleet watcher', () => {
     expect(t.raised).toEqual([]);
     t.advance(1);
     t.advance(60_000);
-    expect(t.raised).toEqual([expect.objectContaining({ id: `node_lost:node-a:${T0 + 100}`, type: 'node_lost', nodeId: 'node-a' })]);
+    expect(t.raised).toEqual([
+      expect.objectContaining({ id: `node_lost:node-a:${T0 + 100}`, type: 'node_lost', nodeId: 'node-a' }),
+    ]);
     expect(t.raised[0]?.data).toMatchObject({ lastHeartbeatAt: T0 + 100, goneSince: T0 });
   });
 

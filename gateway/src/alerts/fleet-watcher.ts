@@ -79,7 +79,11 @@ export function createFleetWatcher(deps: FleetWatcherDeps): FleetWatcher {
         data: { accountKind: report.accountKind, since: state.updatedAt },
       });
     }
-    if (state.state === 'limited' && state.limitedUntil !== undefined && (was?.state !== 'limited' || was.limitedUntil !== state.limitedUntil)) {
+    if (
+      state.state === 'limited' &&
+      state.limitedUntil !== undefined &&
+      (was?.state !== 'limited' || was.limitedUntil !== state.limitedUntil)
+    ) {
       sink.emit({
         id: alertIds.accountLimited(report.nodeId, state.limitedUntil),
         type: 'account_limited',
@@ -110,7 +114,9 @@ export function createFleetWatcher(deps: FleetWatcherDeps): FleetWatcher {
   }
 
   async function confirmLost(entry: Gone, at: number): Promise<void> {
-    const connected = await (deps.connectedElsewhere?.(entry.report.nodeId) ?? Promise.resolve(false)).catch(() => false);
+    const connected = await (deps.connectedElsewhere?.(entry.report.nodeId) ?? Promise.resolve(false)).catch(
+      () => false,
+    );
     if (connected) {
       log.info('node left this replica but is connected to another; not lost', { nodeId: entry.report.nodeId });
       return;

@@ -5,16 +5,27 @@ import type { AlertQueue } from './queue-alert-sink.js';
 import { createQueueAlertSink } from './queue-alert-sink.js';
 
 function event(n: number): AlertEvent {
-  return { id: `node_lost:node-${n}:1`, type: 'node_lost', at: 1, message: `node ${n} lost`, nodeId: `node-${n}`, data: {} };
+  return {
+    id: `node_lost:node-${n}:1`,
+    type: 'node_lost',
+    at: 1,
+    message: `node ${n} lost`,
+    nodeId: `node-${n}`,
+    data: {},
+  };
 }
 
 /** A queue whose adds fail while `up` is false, and never settle while `hang` is true. */
 function queueTwin() {
-  const state = { up: true, hang: false, added: [] as { name: string; data: AlertEvent; jobId: string; attempts: number }[] };
+  const state = {
+    up: true,
+    hang: false,
+    added: [] as { name: string; data: AlertEvent; jobId: string; attempts: number }[],
+  };
   const queue: AlertQueue = {
     add(name, data, opts) {
       if (state.hang) return new Promise(() => undefined);
-      if (!state.up) return Promise.reject(new Error('Stream isn\'t writeable and enableOfflineQueue options is false'));
+      if (!state.up) return Promise.reject(new Error("Stream isn't writeable and enableOfflineQueue options is false"));
       state.added.push({ name, data, jobId: opts.jobId, attempts: opts.attempts });
       return Promise.resolve();
     },

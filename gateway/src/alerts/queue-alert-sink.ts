@@ -53,7 +53,11 @@ export function createQueueAlertSink(deps: QueueAlertSinkDeps): QueueAlertSink {
       const oldest = kept.keys().next().value as string;
       kept.delete(oldest);
       dropped++;
-      log.warn('alert dropped: Redis did not take it and the buffer is full', { alertId: oldest, bufferMax, droppedSoFar: dropped });
+      log.warn('alert dropped: Redis did not take it and the buffer is full', {
+        alertId: oldest,
+        bufferMax,
+        droppedSoFar: dropped,
+      });
     }
   }
 
@@ -63,7 +67,10 @@ export function createQueueAlertSink(deps: QueueAlertSinkDeps): QueueAlertSink {
       await queue.add(JOB_NAME, event, { ...JobCatalog.alert.defaults, jobId: alertJobId(event.id) });
       return true;
     } catch (err) {
-      log.debug('alert not enqueued yet; kept for a retry', { alertId: event.id, reason: err instanceof Error ? err.message : String(err) });
+      log.debug('alert not enqueued yet; kept for a retry', {
+        alertId: event.id,
+        reason: err instanceof Error ? err.message : String(err),
+      });
       keep(event);
       return false;
     } finally {
@@ -89,7 +96,11 @@ export function createQueueAlertSink(deps: QueueAlertSinkDeps): QueueAlertSink {
       const parsed = AlertEventSchema.safeParse(event);
       if (!parsed.success) {
         // A producer's bug, not an operator's problem: said once per event, never thrown at the caller.
-        log.error('alert event invalid; not raised', { alertId: typeof event.id === 'string' ? event.id.slice(0, 200) : undefined, type: event.type, issues: parsed.error.issues.map((i) => i.path.join('.')) });
+        log.error('alert event invalid; not raised', {
+          alertId: typeof event.id === 'string' ? event.id.slice(0, 200) : undefined,
+          type: event.type,
+          issues: parsed.error.issues.map((i) => i.path.join('.')),
+        });
         return;
       }
       void add(parsed.data);

@@ -10,7 +10,14 @@ import { randomBytes } from 'node:crypto';
 import express from 'express';
 import type { Redis } from 'ioredis';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, initialAccountState, type SharedStore } from '@switchyard/shared';
+import {
+  createIoRedisClient,
+  createIoRedisStore,
+  createKeyspace,
+  createNullLogger,
+  initialAccountState,
+  type SharedStore,
+} from '@switchyard/shared';
 import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import { createAdminRouter } from '../admin/index.js';
 import { createEnrolmentRepository } from '../nodes/index.js';
@@ -54,12 +61,27 @@ beforeAll(async () => {
   const enrolments = createEnrolmentRepository({ store, keys });
   await enrolments.create('node-a', 'laptop account');
   await enrolments.create('node-b');
-  const admin = createAdminRouter({ store, keys, adminToken: ADMIN_TOKEN, readToken: READ_TOKEN, registry: { nodes: () => [connected('node-a')] }, enrolments, log: createNullLogger() });
+  const admin = createAdminRouter({
+    store,
+    keys,
+    adminToken: ADMIN_TOKEN,
+    readToken: READ_TOKEN,
+    registry: { nodes: () => [connected('node-a')] },
+    enrolments,
+    log: createNullLogger(),
+  });
   server = createServer(express().use('/dashboard', createDashboardRouter()).use('/admin', admin));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  if (hasChromium) browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
-  else console.warn(`dashboard roles browser test SKIPPED: ${CHROMIUM} not found (on Debian/Ubuntu: apt-get install -y chromium)`);
+  if (hasChromium)
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu'],
+    });
+  else
+    console.warn(
+      `dashboard roles browser test SKIPPED: ${CHROMIUM} not found (on Debian/Ubuntu: apt-get install -y chromium)`,
+    );
 });
 
 afterAll(async () => {
@@ -125,7 +147,9 @@ describeBrowser('dashboard roles in Chromium', () => {
     expect(await attributes(page, '[data-testid="fleet-row"]', 'data-node-id')).toEqual(['node-a', 'node-b']);
     // Several refreshes later, still nothing that writes: no button, no Admin column, no cell.
     await waitForPage(page, `Number(document.querySelector('[data-testid="board"]').dataset.refreshes) >= 2`);
-    expect(await page.locator('[data-action], [data-testid="drain-button"], [data-testid="resume-button"]').count()).toBe(0);
+    expect(
+      await page.locator('[data-action], [data-testid="drain-button"], [data-testid="resume-button"]').count(),
+    ).toBe(0);
     expect(await page.locator('[data-field="actions"]').count()).toBe(0);
     expect(await page.locator('[data-write]:visible').count()).toBe(0);
     expect(await page.locator('main button:visible').count()).toBe(0);
@@ -145,7 +169,10 @@ describeBrowser('dashboard roles in Chromium', () => {
     await page.locator('[data-testid="resume-button"][data-node-id="node-b"]').click();
     await page.locator('[data-testid="drain-button"][data-node-id="node-b"]').waitFor();
     expect(await client.exists(keys.nodeControl('node-b'))).toBe(0);
-    expect(writes.map((w) => w.replace(baseUrl, ''))).toEqual(['POST /admin/nodes/node-b/drain', 'POST /admin/nodes/node-b/resume']);
+    expect(writes.map((w) => w.replace(baseUrl, ''))).toEqual([
+      'POST /admin/nodes/node-b/drain',
+      'POST /admin/nodes/node-b/resume',
+    ]);
 
     // Signing out and in again as read-only takes the controls away at once.
     await page.getByTestId('signout').click();

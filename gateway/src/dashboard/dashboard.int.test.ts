@@ -24,8 +24,15 @@ let browser: Browser | undefined;
 beforeAll(async () => {
   chain = await startChain({ redisUrl: testRedisUrl(), worker: true });
   await chain.waitReady();
-  if (hasChromium) browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
-  else console.warn(`dashboard browser test SKIPPED: ${CHROMIUM} not found (on Debian/Ubuntu: apt-get install -y chromium)`);
+  if (hasChromium)
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu'],
+    });
+  else
+    console.warn(
+      `dashboard browser test SKIPPED: ${CHROMIUM} not found (on Debian/Ubuntu: apt-get install -y chromium)`,
+    );
 });
 afterAll(async () => {
   await browser?.close();
@@ -33,7 +40,9 @@ afterAll(async () => {
 });
 
 /** A raw GET, so paths like `/dashboard/../x` reach the gateway exactly as written (fetch would normalise them). */
-function rawGet(path: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function rawGet(
+  path: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   const { hostname, port } = new URL(chain.gatewayUrl);
   return new Promise((resolve, reject) => {
     const req = httpRequest({ hostname, port, path, method: 'GET' }, (res) => {
@@ -74,7 +83,13 @@ describe('static files', () => {
       const [name = '', ...values] = d.split(' ');
       return [name, values.join(' ')];
     });
-    expect(Object.fromEntries(directives)).toMatchObject({ 'default-src': "'self'", 'script-src': "'self'", 'style-src': "'self'", 'connect-src': "'self'", 'frame-ancestors': "'none'" });
+    expect(Object.fromEntries(directives)).toMatchObject({
+      'default-src': "'self'",
+      'script-src': "'self'",
+      'style-src': "'self'",
+      'connect-src': "'self'",
+      'frame-ancestors': "'none'",
+    });
 
     const page = await fetch(`${chain.gatewayUrl}/dashboard/`);
     const html = await page.text();
@@ -132,7 +147,8 @@ interface UsageJson {
   queue: { waiting: number; active: number; delayed: number; failed: number; lagSeconds: number } | null;
 }
 
-const SYSTEM = 'You are the dispatcher of a freight yard. Answer in one sentence, naming the track and the departure time.';
+const SYSTEM =
+  'You are the dispatcher of a freight yard. Answer in one sentence, naming the track and the departure time.';
 
 async function send(key: string, model: string, stream: boolean, n: number): Promise<void> {
   const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
@@ -169,7 +185,10 @@ async function waitCounted(n: number): Promise<void> {
     const [day, model, recent] = await Promise.all([usage('day'), usage('model'), recentIds()]);
     const byModel = model.rows.reduce((sum, r) => sum + r.requests, 0);
     if (day.totals.requests === n && byModel === n && recent.length === n) return;
-    if (Date.now() > until) throw new Error(`counted ${day.totals.requests}/${byModel}/${recent.length} of ${n}\n${chain.worker?.output() ?? ''}`);
+    if (Date.now() > until)
+      throw new Error(
+        `counted ${day.totals.requests}/${byModel}/${recent.length} of ${n}\n${chain.worker?.output() ?? ''}`,
+      );
     await new Promise((r) => setTimeout(r, 150));
   }
 }
@@ -191,11 +210,17 @@ async function waitForPage(page: Page, expression: string, timeoutMs = 15_000): 
   }
 }
 
-async function readRows(page: Page, selector: string, idAttr: string, fields: string[]): Promise<Record<string, string>[]> {
+async function readRows(
+  page: Page,
+  selector: string,
+  idAttr: string,
+  fields: string[],
+): Promise<Record<string, string>[]> {
   const out: Record<string, string>[] = [];
   for (const row of await page.locator(selector).all()) {
     const entry: Record<string, string> = { id: (await row.getAttribute(idAttr)) ?? '' };
-    for (const field of fields) entry[field] = ((await row.locator(`[data-field="${field}"]`).first().textContent()) ?? '').trim();
+    for (const field of fields)
+      entry[field] = ((await row.locator(`[data-field="${field}"]`).first().textContent()) ?? '').trim();
     out.push(entry);
   }
   return out;
@@ -203,7 +228,13 @@ async function readRows(page: Page, selector: string, idAttr: string, fields: st
 
 /** The numbers a chart's table shows. */
 async function chartTable(page: Page, grouping: 'day' | 'key' | 'model'): Promise<UsageRowJson[]> {
-  const rows = await readRows(page, `[data-testid="usage-table-${grouping}"] [data-testid="usage-row"]`, 'data-id', ['requests', 'sentTokens', 'receivedTokens', 'errors', 'costUsd']);
+  const rows = await readRows(page, `[data-testid="usage-table-${grouping}"] [data-testid="usage-row"]`, 'data-id', [
+    'requests',
+    'sentTokens',
+    'receivedTokens',
+    'errors',
+    'costUsd',
+  ]);
   return rows.map((r) => ({
     id: r.id ?? '',
     requests: int(r.requests),
@@ -215,7 +246,14 @@ async function chartTable(page: Page, grouping: 'day' | 'key' | 'model'): Promis
 }
 
 function figures(rows: UsageRowJson[]): UsageRowJson[] {
-  return rows.map((r) => ({ id: r.id, requests: r.requests, sentTokens: r.sentTokens, receivedTokens: r.receivedTokens, errors: r.errors, costUsd: r.costUsd }));
+  return rows.map((r) => ({
+    id: r.id,
+    requests: r.requests,
+    sentTokens: r.sentTokens,
+    receivedTokens: r.receivedTokens,
+    errors: r.errors,
+    costUsd: r.costUsd,
+  }));
 }
 
 async function expectChartsMatchApi(page: Page): Promise<void> {
@@ -249,7 +287,8 @@ describeBrowser('in Chromium', () => {
     // The wrong token's 401 and the cut connections are logged as failed resources; anything else (CSP violations,
     // missing files, script errors) is a defect.
     page.on('console', (msg) => {
-      if (msg.type() === 'error' && !/status of 401|net::ERR_FAILED|net::ERR_CONNECTION_REFUSED/.test(msg.text())) problems.push(`console: ${msg.text()}`);
+      if (msg.type() === 'error' && !/status of 401|net::ERR_FAILED|net::ERR_CONNECTION_REFUSED/.test(msg.text()))
+        problems.push(`console: ${msg.text()}`);
     });
     try {
       await page.goto(`${chain.gatewayUrl}/dashboard?refresh=1`);
@@ -261,7 +300,9 @@ describeBrowser('in Chromium', () => {
       await page.getByTestId('token-input').fill(chain.adminToken);
       await page.getByTestId('signin-button').click();
       await page.getByTestId('signin-error').waitFor();
-      expect(await page.getByTestId('signin-error').textContent()).toBe(`Cannot reach the gateway at ${chain.gatewayUrl}: is it running?`);
+      expect(await page.getByTestId('signin-error').textContent()).toBe(
+        `Cannot reach the gateway at ${chain.gatewayUrl}: is it running?`,
+      );
       await page.unroute('**/admin/**');
 
       // A wrong token is refused with a clear message, and nothing is kept.
@@ -281,8 +322,20 @@ describeBrowser('in Chromium', () => {
       // Signed in as admin (GET /admin/session): said in the header, and each node offers its drain switch.
       expect(await page.getByTestId('role').textContent()).toBe('admin');
       expect(await page.locator('[data-testid="drain-button"]').count()).toBe(2);
-      const fleet = await readRows(page, '[data-testid="fleet-row"]', 'data-node-id', ['state', 'version', 'heartbeat', 'fiveHour', 'sevenDay']);
-      type NodeJson = { nodeId: string; version: string; gitSha: string; fiveHour?: { utilization?: number }; sevenDay?: { utilization?: number } };
+      const fleet = await readRows(page, '[data-testid="fleet-row"]', 'data-node-id', [
+        'state',
+        'version',
+        'heartbeat',
+        'fiveHour',
+        'sevenDay',
+      ]);
+      type NodeJson = {
+        nodeId: string;
+        version: string;
+        gitSha: string;
+        fiveHour?: { utilization?: number };
+        sevenDay?: { utilization?: number };
+      };
       const nodes = ((await (await chain.admin('GET', '/nodes')).json()) as { nodes: NodeJson[] }).nodes;
       expect(fleet.map((r) => r.id)).toEqual(['node-a', 'node-b']);
       for (const row of fleet) {
@@ -301,9 +354,20 @@ describeBrowser('in Chromium', () => {
       const enrolled = await chain.admin('POST', '/nodes', { id: 'node-z', label: 'spare account' });
       expect(enrolled.status).toBe(201);
       await waitForPage(page, `document.querySelectorAll('[data-testid="fleet-row"]').length === 3`);
-      const withOffline = await readRows(page, '[data-testid="fleet-row"]', 'data-node-id', ['nodeId', 'state', 'version', 'heartbeat']);
+      const withOffline = await readRows(page, '[data-testid="fleet-row"]', 'data-node-id', [
+        'nodeId',
+        'state',
+        'version',
+        'heartbeat',
+      ]);
       expect(withOffline.map((r) => r.id)).toEqual(['node-a', 'node-b', 'node-z']);
-      expect(withOffline[2]).toEqual({ id: 'node-z', nodeId: 'node-zspare account', state: 'offline', version: '–', heartbeat: '–' });
+      expect(withOffline[2]).toEqual({
+        id: 'node-z',
+        nodeId: 'node-zspare account',
+        state: 'offline',
+        version: '–',
+        heartbeat: '–',
+      });
       expect(await page.getByTestId('fleet-count').textContent()).toBe('3 nodes · 2 connected · 2 serving');
       expect(await page.getByTestId('fleet-table').textContent()).not.toMatch(/https?:\/\/|127\.0\.0\.1/);
 
@@ -317,20 +381,33 @@ describeBrowser('in Chromium', () => {
       // Next to the totals: how far counting lags (the worker runs: under the 60 s threshold) and the queue by state.
       expect(await page.getByTestId('queue-lag-tile').getAttribute('data-state')).toBe('ok');
       expect(await page.getByTestId('queue-lag').textContent()).toMatch(/^\d+s$/);
-      expect(await page.getByTestId('queue-depth').textContent()).toMatch(/^\d+ waiting · \d+ active · \d+ delayed · 0 failed$/);
+      expect(await page.getByTestId('queue-depth').textContent()).toMatch(
+        /^\d+ waiting · \d+ active · \d+ delayed · 0 failed$/,
+      );
       expect(day.queue).toMatchObject({ failed: 0 });
       expect(day.totals.sentTokens).toBeGreaterThan(day.totals.inputTokens);
       expect(day.totals.inputTokens).toBeGreaterThan(0);
-      expect((await chartTable(page, 'model')).map((r) => r.id).sort()).toEqual(['claude-haiku-4-5', 'claude-sonnet-4-6']);
+      expect((await chartTable(page, 'model')).map((r) => r.id).sort()).toEqual([
+        'claude-haiku-4-5',
+        'claude-sonnet-4-6',
+      ]);
       // The drawn bars carry the same figures: one sent and one received bar per day, today's titled with its numbers.
       expect(await page.locator('[data-testid="chart-day"] rect.bar').count()).toBe(2 * day.rows.length);
       const today = day.rows.at(-1)!;
-      const todayTitle = await page.locator('[data-testid="chart-day"] rect.bar.sent').last().locator('title').textContent();
+      const todayTitle = await page
+        .locator('[data-testid="chart-day"] rect.bar.sent')
+        .last()
+        .locator('title')
+        .textContent();
       expect(todayTitle).toContain(`sent ${today.sentTokens.toLocaleString('en-US')}`);
-      expect(Number(await page.locator('[data-testid="chart-day"] rect.bar.sent').last().getAttribute('height'))).toBeGreaterThan(0);
+      expect(
+        Number(await page.locator('[data-testid="chart-day"] rect.bar.sent').last().getAttribute('height')),
+      ).toBeGreaterThan(0);
 
       // Key names are shown as text: the one with markup appears literally and creates no element.
-      const keyLabels = (await readRows(page, '[data-testid="usage-table-key"] [data-testid="usage-row"]', 'data-id', ['name'])).map((r) => r.name);
+      const keyLabels = (
+        await readRows(page, '[data-testid="usage-table-key"] [data-testid="usage-row"]', 'data-id', ['name'])
+      ).map((r) => r.name);
       expect(keyLabels.sort()).toEqual([aliceName, markupName].sort());
       expect(await page.locator('[data-evil]').count()).toBe(0);
       expect(await page.locator('main img').count()).toBe(0);
@@ -358,19 +435,26 @@ describeBrowser('in Chromium', () => {
         const res = await route.fetch();
         const list = (await res.json()) as { versions: { version: string; gitSha: string; nodes: string[] }[] };
         const [one] = list.versions;
-        const versions = [{ version: '9.9.9', gitSha: 'fedcba9876', nodes: ['node-b'] }, { ...one!, nodes: ['node-a'] }];
+        const versions = [
+          { version: '9.9.9', gitSha: 'fedcba9876', nodes: ['node-b'] },
+          { ...one!, nodes: ['node-a'] },
+        ];
         await route.fulfill({ response: res, json: { ...list, versions, mixedVersions: true } });
       });
       await page.getByTestId('mixed-versions').waitFor({ timeout: 10_000 });
       expect(await page.getByTestId('mixed-versions').textContent()).toBe('mixed versions (2 builds)');
-      expect(await page.getByTestId('mixed-versions').getAttribute('title')).toMatch(/^9\.9\.9 · fedcba9 on node-b; \S+ · \S+ on node-a$/);
+      expect(await page.getByTestId('mixed-versions').getAttribute('title')).toMatch(
+        /^9\.9\.9 · fedcba9 on node-b; \S+ · \S+ on node-a$/,
+      );
       await page.unroute('**/admin/nodes');
       await page.getByTestId('mixed-versions').waitFor({ state: 'detached', timeout: 10_000 });
 
       // The gateway drops out: the page says so and keeps the last figures; when it answers again, the banner goes.
       await page.route('**/admin/**', (route) => route.abort('connectionrefused'));
       await page.getByTestId('banner').waitFor({ timeout: 10_000 });
-      expect(await page.getByTestId('banner').textContent()).toMatch(/^Cannot reach the gateway at .*Retrying every 1s\. The figures below are from the last successful update\.$/);
+      expect(await page.getByTestId('banner').textContent()).toMatch(
+        /^Cannot reach the gateway at .*Retrying every 1s\. The figures below are from the last successful update\.$/,
+      );
       expect(await page.getByTestId('updated-ago').textContent()).toMatch(/^update failed · updated \d+s ago$/);
       expect(await page.getByTestId('total-requests').textContent()).toBe('8');
       await page.unroute('**/admin/**');

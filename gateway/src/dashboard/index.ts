@@ -1,1 +1,6 @@
-export { createDashboardRouter, DASHBOARD_CSP, DASHBOARD_DIR, type DashboardRouterOptions } from './dashboard-router.js';
+export {
+  createDashboardRouter,
+  DASHBOARD_CSP,
+  DASHBOARD_DIR,
+  type DashboardRouterOptions,
+} from './dashboard-router.js';

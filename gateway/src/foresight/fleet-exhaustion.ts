@@ -30,7 +30,9 @@ function outlookOf(member: FleetMember, nowMs: number): Outlook | undefined {
   const foresight = member.foresight;
   if (foresight === null || foresight.exhaustsAt === null) return undefined;
   // Back once every window that runs out has reset.
-  const resets = WINDOWS.map((name) => foresight[name]).flatMap((w) => (w !== undefined && w.exhaustsAt !== null && w.resetAt !== null ? [w.resetAt] : []));
+  const resets = WINDOWS.map((name) => foresight[name]).flatMap((w) =>
+    w !== undefined && w.exhaustsAt !== null && w.resetAt !== null ? [w.resetAt] : [],
+  );
   return { outAt: foresight.exhaustsAt, backAt: resets.length === 0 ? undefined : Math.max(...resets) };
 }
 
@@ -59,13 +61,22 @@ export function fleetExhaustion(members: readonly FleetMember[], nowMs: number):
   if (earliestReset !== undefined && earliestReset <= fleetOutAt) return undefined;
   const limited = serving.filter((m) => effectiveState(m.account, nowMs) === 'limited').length;
   const when = fleetOutAt <= nowMs ? 'now' : `at ${iso(fleetOutAt)}`;
-  const back = earliestReset === undefined ? 'no reset time is known' : `the earliest reset is at ${iso(earliestReset)}`;
+  const back =
+    earliestReset === undefined ? 'no reset time is known' : `the earliest reset is at ${iso(earliestReset)}`;
   return {
     // With no reset known, the hour it runs out names the event instead.
-    id: earliestReset === undefined ? `fleet_exhaustion:out-hour-${Math.floor(fleetOutAt / 3_600_000)}` : alertIds.fleetExhaustion(earliestReset),
+    id:
+      earliestReset === undefined
+        ? `fleet_exhaustion:out-hour-${Math.floor(fleetOutAt / 3_600_000)}`
+        : alertIds.fleetExhaustion(earliestReset),
     type: 'fleet_exhaustion',
     at: nowMs,
     message: `Every serving node (${serving.length}) is limited or predicted to run out of its usage window before it resets: the fleet runs out ${when}; ${back}.`,
-    data: { servingNodes: serving.length, limitedNodes: limited, fleetExhaustsAt: fleetOutAt, earliestResetAt: earliestReset ?? null },
+    data: {
+      servingNodes: serving.length,
+      limitedNodes: limited,
+      fleetExhaustsAt: fleetOutAt,
+      earliestResetAt: earliestReset ?? null,
+    },
   };
 }

@@ -54,7 +54,12 @@ export function createForesight(deps: ForesightDeps): Foresight {
   let timer: NodeJS.Timeout | undefined;
 
   function raiseOnce(views: readonly NodeView[], predictions: FleetForesight, nowMs: number): void {
-    const members = views.map((v) => ({ nodeId: v.record.nodeId, account: stateOf(v), adminDrained: v.adminDrained, foresight: predictions.get(v.record.nodeId) ?? null }));
+    const members = views.map((v) => ({
+      nodeId: v.record.nodeId,
+      account: stateOf(v),
+      adminDrained: v.adminDrained,
+      foresight: predictions.get(v.record.nodeId) ?? null,
+    }));
     const alert = fleetExhaustion(members, nowMs);
     if (alert === undefined || raised.includes(alert.id)) return;
     raised.push(alert.id);

@@ -6,4 +6,10 @@ export type { FleetMember } from './fleet-exhaustion.js';
 export { predictAccount, recordAccount, WINDOWS } from './node-foresight.js';
 export type { NodeForesight, NodeHistory, WindowName } from './node-foresight.js';
 export { DEFAULT_HISTORY_OPTIONS, predictWindow, recordReading } from './window-history.js';
-export type { HistoryOptions, UtilizationSample, WindowForesight, WindowHistory, WindowReading } from './window-history.js';
+export type {
+  HistoryOptions,
+  UtilizationSample,
+  WindowForesight,
+  WindowHistory,
+  WindowReading,
+} from './window-history.js';

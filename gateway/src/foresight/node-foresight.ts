@@ -1,6 +1,13 @@
 // One node's foresight: its account's 5-hour and 7-day windows, each from its history (pure functions).
 import type { AccountState } from '@switchyard/shared';
-import { DEFAULT_HISTORY_OPTIONS, predictWindow, recordReading, type HistoryOptions, type WindowForesight, type WindowHistory } from './window-history.js';
+import {
+  DEFAULT_HISTORY_OPTIONS,
+  predictWindow,
+  recordReading,
+  type HistoryOptions,
+  type WindowForesight,
+  type WindowHistory,
+} from './window-history.js';
 
 /** The windows a subscription account reports, by the name the account state gives them. */
 export const WINDOWS = ['fiveHour', 'sevenDay'] as const;
@@ -25,7 +32,12 @@ export interface NodeForesight {
 }
 
 /** Adds the account's current figures to the node's histories (returns the histories to keep). */
-export function recordAccount(history: NodeHistory, account: AccountState, nowMs: number, opts: HistoryOptions = DEFAULT_HISTORY_OPTIONS): NodeHistory {
+export function recordAccount(
+  history: NodeHistory,
+  account: AccountState,
+  nowMs: number,
+  opts: HistoryOptions = DEFAULT_HISTORY_OPTIONS,
+): NodeHistory {
   const next: NodeHistory = {};
   for (const name of WINDOWS) {
     const figures = account[name];
@@ -36,14 +48,25 @@ export function recordAccount(history: NodeHistory, account: AccountState, nowMs
 }
 
 /** The node's prediction as of nowMs, from its histories and the account's current figures. */
-export function predictAccount(history: NodeHistory, account: AccountState, nowMs: number, opts: HistoryOptions = DEFAULT_HISTORY_OPTIONS): NodeForesight {
+export function predictAccount(
+  history: NodeHistory,
+  account: AccountState,
+  nowMs: number,
+  opts: HistoryOptions = DEFAULT_HISTORY_OPTIONS,
+): NodeForesight {
   const foresight: NodeForesight = { exhaustsAt: null, at: nowMs };
   for (const name of WINDOWS) {
     const figures = account[name];
     if (figures?.utilization === undefined) continue;
-    const window = predictWindow(history[name], { utilization: figures.utilization, ...(figures.resetAt === undefined ? {} : { resetAt: figures.resetAt }) }, nowMs, opts);
+    const window = predictWindow(
+      history[name],
+      { utilization: figures.utilization, ...(figures.resetAt === undefined ? {} : { resetAt: figures.resetAt }) },
+      nowMs,
+      opts,
+    );
     foresight[name] = window;
-    if (window.exhaustsAt !== null && (foresight.exhaustsAt === null || window.exhaustsAt < foresight.exhaustsAt)) foresight.exhaustsAt = window.exhaustsAt;
+    if (window.exhaustsAt !== null && (foresight.exhaustsAt === null || window.exhaustsAt < foresight.exhaustsAt))
+      foresight.exhaustsAt = window.exhaustsAt;
   }
   return foresight;
 }

@@ -44,7 +44,11 @@ async function ask(key: string, i: number): Promise<void> {
   const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
     method: 'POST',
     headers: { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
-    body: JSON.stringify({ model: 'claude-sonnet-4-6', max_tokens: 64, messages: [{ role: 'user', content: `burn ${i}` }] }),
+    body: JSON.stringify({
+      model: 'claude-sonnet-4-6',
+      max_tokens: 64,
+      messages: [{ role: 'user', content: `burn ${i}` }],
+    }),
   });
   expect(res.status).toBe(200);
   await res.arrayBuffer();
@@ -53,7 +57,9 @@ async function ask(key: string, i: number): Promise<void> {
 it('shows the burn and when node-a runs out from its scripted readings, and raises fleet_exhaustion once node-b no longer serves', async () => {
   // node-b out of rotation (drained): every request goes to node-a, and the fleet that serves is node-a alone.
   expect((await chain.admin('POST', '/nodes/node-b/drain')).status).toBe(200);
-  await until('node-b drained', async () => ((await nodes()).find((n) => n.nodeId === 'node-b')?.adminDrained ? true : undefined));
+  await until('node-b drained', async () =>
+    (await nodes()).find((n) => n.nodeId === 'node-b')?.adminDrained ? true : undefined,
+  );
   const { key } = await chain.createKey();
   // A new 5-hour period (its reset moved forward: the history starts over), then utilization rising 0.30 → 0.70.
   const resetSec = Math.ceil(Date.now() / HOUR) * 3600 + 4.5 * 3600;
@@ -99,10 +105,15 @@ it('shows the burn and when node-a runs out from its scripted readings, and rais
   const alert = await until('the fleet_exhaustion alert', async () => {
     await nodes();
     const res = await chain.admin('GET', '/alerts');
-    const { alerts } = (await res.json()) as { alerts: { id: string; type: string; message: string; data: Record<string, unknown> }[] };
+    const { alerts } = (await res.json()) as {
+      alerts: { id: string; type: string; message: string; data: Record<string, unknown> }[];
+    };
     return alerts.find((a) => a.id === id);
   });
-  expect(alert).toMatchObject({ type: 'fleet_exhaustion', data: { servingNodes: 1, limitedNodes: 0, earliestResetAt: resetSec * 1000 } });
+  expect(alert).toMatchObject({
+    type: 'fleet_exhaustion',
+    data: { servingNodes: 1, limitedNodes: 0, earliestResetAt: resetSec * 1000 },
+  });
   expect(alert.message).toContain(new Date(resetSec * 1000).toISOString());
   await nodes();
   const { alerts } = (await (await chain.admin('GET', '/alerts')).json()) as { alerts: { type: string }[] };

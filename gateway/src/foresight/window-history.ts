@@ -67,10 +67,18 @@ function startOver(resetAt: number | undefined, sample: UtilizationSample): Wind
   return { resetAt, samples: [sample] };
 }
 
-function isNewPeriod(history: WindowHistory, reading: { utilization: number; resetAt?: number }, opts: HistoryOptions): boolean {
+function isNewPeriod(
+  history: WindowHistory,
+  reading: { utilization: number; resetAt?: number },
+  opts: HistoryOptions,
+): boolean {
   const last = history.samples[history.samples.length - 1];
   if (last !== undefined && reading.utilization < last.utilization - DROP_EPSILON) return true;
-  return reading.resetAt !== undefined && history.resetAt !== undefined && reading.resetAt > history.resetAt + opts.resetToleranceMs;
+  return (
+    reading.resetAt !== undefined &&
+    history.resetAt !== undefined &&
+    reading.resetAt > history.resetAt + opts.resetToleranceMs
+  );
 }
 
 /**
@@ -90,13 +98,18 @@ export function recordReading(
   if (utilization === undefined) return history;
   if (resetAt !== undefined && resetAt <= nowMs) return undefined;
   const sample = { at: nowMs, utilization };
-  if (history === undefined || isNewPeriod(history, { utilization, ...(resetAt === undefined ? {} : { resetAt }) }, opts)) return startOver(resetAt, sample);
+  if (
+    history === undefined ||
+    isNewPeriod(history, { utilization, ...(resetAt === undefined ? {} : { resetAt }) }, opts)
+  )
+    return startOver(resetAt, sample);
   const samples = history.samples.filter((s) => s.at >= nowMs - opts.lookbackMs && s.at <= nowMs);
   // Spaced so that a lookback's worth fits within maxSamples (the cap below then never cuts into it).
   const spacing = opts.lookbackMs / Math.max(1, opts.maxSamples - 2);
   const beforeLast = samples[samples.length - 2];
   const last = samples[samples.length - 1];
-  if (last !== undefined && (last.at === nowMs || (beforeLast !== undefined && nowMs - beforeLast.at < spacing))) samples[samples.length - 1] = sample;
+  if (last !== undefined && (last.at === nowMs || (beforeLast !== undefined && nowMs - beforeLast.at < spacing)))
+    samples[samples.length - 1] = sample;
   else samples.push(sample);
   if (samples.length > opts.maxSamples) samples.splice(0, samples.length - opts.maxSamples);
   // A reset time that moved back a little (rounding) keeps the period's.
@@ -117,10 +130,14 @@ export function predictWindow(
 ): WindowForesight {
   const { utilization } = reading;
   const resetAt = reading.resetAt ?? null;
-  if (resetAt !== null && resetAt <= nowMs) return { utilization, burnPerHour: 0, exhaustsAt: null, resetAt, samples: 0, since: null };
+  if (resetAt !== null && resetAt <= nowMs)
+    return { utilization, burnPerHour: 0, exhaustsAt: null, resetAt, samples: 0, since: null };
   const recent = (history?.samples ?? []).filter((s) => s.at >= nowMs - opts.lookbackMs && s.at <= nowMs);
   const first = recent[0];
-  const burnPerHour = first === undefined || recent.length < 2 ? 0 : (Math.max(0, utilization - first.utilization) / Math.max(nowMs - first.at, opts.minSpanMs)) * HOUR_MS;
+  const burnPerHour =
+    first === undefined || recent.length < 2
+      ? 0
+      : (Math.max(0, utilization - first.utilization) / Math.max(nowMs - first.at, opts.minSpanMs)) * HOUR_MS;
   const since = first?.at ?? null;
   if (utilization >= 1) {
     const firstOver = (history?.samples ?? []).find((s) => s.utilization >= 1)?.at ?? nowMs;

@@ -11,7 +11,10 @@ interface Seen {
 }
 
 /** A server whose handler claims each body for key 'k', optionally waits (as authentication may), then reads it. */
-async function serve(budget: BodyBudget, opts: { maxBytes: number; before?: (req: http.IncomingMessage) => Promise<void> }): Promise<{ port: number; seen: Seen[]; close(): Promise<void> }> {
+async function serve(
+  budget: BodyBudget,
+  opts: { maxBytes: number; before?: (req: http.IncomingMessage) => Promise<void> },
+): Promise<{ port: number; seen: Seen[]; close(): Promise<void> }> {
   const seen: Seen[] = [];
   const server = http.createServer((req, res) => {
     void (async () => {

@@ -17,8 +17,10 @@ export class BodyBudget {
     readonly limitBytes: number,
     readonly perKeyBytes: number,
   ) {
-    if (!Number.isSafeInteger(limitBytes) || limitBytes <= 0) throw new RangeError('limitBytes must be a positive integer');
-    if (!Number.isSafeInteger(perKeyBytes) || perKeyBytes <= 0 || perKeyBytes > limitBytes) throw new RangeError('perKeyBytes must be a positive integer no larger than limitBytes');
+    if (!Number.isSafeInteger(limitBytes) || limitBytes <= 0)
+      throw new RangeError('limitBytes must be a positive integer');
+    if (!Number.isSafeInteger(perKeyBytes) || perKeyBytes <= 0 || perKeyBytes > limitBytes)
+      throw new RangeError('perKeyBytes must be a positive integer no larger than limitBytes');
   }
 
   /** Bytes held now, in all. */
@@ -43,7 +45,8 @@ export class BodyBudget {
   /** Gives back what `keyId` took; giving back more than it holds is a bug and throws. */
   give(keyId: string, bytes: number): void {
     const mine = this.heldBy(keyId) - bytes;
-    if (mine < 0 || this.#held - bytes < 0) throw new RangeError(`gave back ${bytes} bytes for a key that held ${this.heldBy(keyId)}`);
+    if (mine < 0 || this.#held - bytes < 0)
+      throw new RangeError(`gave back ${bytes} bytes for a key that held ${this.heldBy(keyId)}`);
     this.#held -= bytes;
     if (mine === 0) this.#byKey.delete(keyId);
     else this.#byKey.set(keyId, mine);
@@ -58,7 +61,9 @@ export interface BodyHold {
 }
 
 function busy(): AppError {
-  return new AppError('busy', 'This gateway holds as many request bodies as it may; retry shortly.', { retryAfterSec: 1 });
+  return new AppError('busy', 'This gateway holds as many request bodies as it may; retry shortly.', {
+    retryAfterSec: 1,
+  });
 }
 
 /**

@@ -6,16 +6,25 @@ const nested = (levels: number): string => `{"model":"m","x":${'['.repeat(levels
 describe('jsonShapeProblem', () => {
   it('accepts nesting up to MAX_JSON_DEPTH levels, counting the body itself as level 1', () => {
     expect(jsonShapeProblem(Buffer.from(nested(MAX_JSON_DEPTH)))).toBeUndefined();
-    expect(jsonShapeProblem(Buffer.from(nested(MAX_JSON_DEPTH + 1)))).toEqual({ kind: 'too_deep', maxDepth: MAX_JSON_DEPTH });
+    expect(jsonShapeProblem(Buffer.from(nested(MAX_JSON_DEPTH + 1)))).toEqual({
+      kind: 'too_deep',
+      maxDepth: MAX_JSON_DEPTH,
+    });
   });
 
   it('finds a repeated top-level key, also when written with escapes', () => {
-    expect(jsonShapeProblem(Buffer.from('{"model":"claude-opus-4-1","max_tokens":1,"model":"claude-haiku-4-5"}'))).toEqual({ kind: 'duplicate_key', key: 'model' });
-    expect(jsonShapeProblem(Buffer.from('{"model":"a","mod\\u0065l":"b"}'))).toEqual({ kind: 'duplicate_key', key: 'model' });
+    expect(
+      jsonShapeProblem(Buffer.from('{"model":"claude-opus-4-1","max_tokens":1,"model":"claude-haiku-4-5"}')),
+    ).toEqual({ kind: 'duplicate_key', key: 'model' });
+    expect(jsonShapeProblem(Buffer.from('{"model":"a","mod\\u0065l":"b"}'))).toEqual({
+      kind: 'duplicate_key',
+      key: 'model',
+    });
   });
 
   it('leaves repeated keys below the top level, and strings that look like structure, alone', () => {
-    const body = '{"messages":[{"role":"user","content":"a\\"b,\\"model\\":{[[["},{"role":"user","role":"x"}],"model":"m","s":"\\\\"}';
+    const body =
+      '{"messages":[{"role":"user","content":"a\\"b,\\"model\\":{[[["},{"role":"user","role":"x"}],"model":"m","s":"\\\\"}';
     expect(JSON.parse(body)).toBeDefined();
     expect(jsonShapeProblem(Buffer.from(body))).toBeUndefined();
   });
@@ -45,7 +54,10 @@ describe('the shape is checked before the parse', () => {
     const wide = (n: number): Buffer => Buffer.from(`{"a":[${Array(n).fill('{}').join(',')}]}`);
     // The body's object and the array count too.
     expect(jsonShapeProblem(wide(MAX_JSON_CONTAINERS - 2))).toBeUndefined();
-    expect(jsonShapeProblem(wide(MAX_JSON_CONTAINERS - 1))).toEqual({ kind: 'too_many_containers', maxContainers: MAX_JSON_CONTAINERS });
+    expect(jsonShapeProblem(wide(MAX_JSON_CONTAINERS - 1))).toEqual({
+      kind: 'too_many_containers',
+      maxContainers: MAX_JSON_CONTAINERS,
+    });
   });
 
   it('answers a deep body that is not even JSON with the depth, not with a parse error', () => {

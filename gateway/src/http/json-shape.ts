@@ -20,7 +20,10 @@ export const MAX_JSON_DEPTH = 128;
 export const MAX_JSON_CONTAINERS = 500_000;
 
 /** What is wrong with a body's shape, or undefined when nothing is. */
-export type ShapeProblem = { kind: 'too_deep'; maxDepth: number } | { kind: 'too_many_containers'; maxContainers: number } | { kind: 'duplicate_key'; key: string };
+export type ShapeProblem =
+  | { kind: 'too_deep'; maxDepth: number }
+  | { kind: 'too_many_containers'; maxContainers: number }
+  | { kind: 'duplicate_key'; key: string };
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -61,7 +64,10 @@ function keyText(buf: Buffer, open: number, close: number): string {
  * @example
  * jsonShapeProblem(Buffer.from('{"model":"a","model":"b"}')); // { kind: 'duplicate_key', key: 'model' }
  */
-export function jsonShapeProblem(buf: Buffer, limits: { maxDepth?: number; maxContainers?: number } = {}): ShapeProblem | undefined {
+export function jsonShapeProblem(
+  buf: Buffer,
+  limits: { maxDepth?: number; maxContainers?: number } = {},
+): ShapeProblem | undefined {
   const maxDepth = limits.maxDepth ?? MAX_JSON_DEPTH;
   const maxContainers = limits.maxContainers ?? MAX_JSON_CONTAINERS;
   let depth = 0;

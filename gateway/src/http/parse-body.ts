@@ -56,10 +56,15 @@ export function cacheWriteOf(body: Buffer, parsed: unknown): CacheWrite {
 }
 
 function shapeError(problem: ShapeProblem): AppError {
-  if (problem.kind === 'too_deep') return new AppError('invalid_json', `Request body nests objects and arrays deeper than ${problem.maxDepth} levels`);
-  if (problem.kind === 'too_many_containers') return new AppError('invalid_json', `Request body holds more than ${problem.maxContainers} objects and arrays`);
+  if (problem.kind === 'too_deep')
+    return new AppError('invalid_json', `Request body nests objects and arrays deeper than ${problem.maxDepth} levels`);
+  if (problem.kind === 'too_many_containers')
+    return new AppError('invalid_json', `Request body holds more than ${problem.maxContainers} objects and arrays`);
   const key = problem.key.length > 64 ? `${problem.key.slice(0, 64)}…` : problem.key;
-  return new AppError('invalid_json', `Request body repeats the top-level key ${JSON.stringify(key)}; send each key once`);
+  return new AppError(
+    'invalid_json',
+    `Request body repeats the top-level key ${JSON.stringify(key)}; send each key once`,
+  );
 }
 
 /**
@@ -82,7 +87,8 @@ export function parseJsonObject(body: Buffer): Record<string, unknown> {
   } catch {
     throw new AppError('invalid_json', 'Request body is not valid JSON');
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new AppError('invalid_json', 'Request body must be a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new AppError('invalid_json', 'Request body must be a JSON object');
   return value as Record<string, unknown>;
 }
 
@@ -92,8 +98,13 @@ export function bodyFields(o: Record<string, unknown>): ParsedBody {
   return {
     model: typeof o.model === 'string' ? o.model : undefined,
     stream: o.stream === true,
-    thinking: typeof thinking === 'object' && thinking !== null && (thinking.type === 'enabled' || thinking.type === 'adaptive'),
-    ...(Number.isSafeInteger(o.max_tokens) && (o.max_tokens as number) > 0 ? { maxTokens: o.max_tokens as number } : {}),
+    thinking:
+      typeof thinking === 'object' &&
+      thinking !== null &&
+      (thinking.type === 'enabled' || thinking.type === 'adaptive'),
+    ...(Number.isSafeInteger(o.max_tokens) && (o.max_tokens as number) > 0
+      ? { maxTokens: o.max_tokens as number }
+      : {}),
     tools: o.tools,
     system: o.system,
     messages: o.messages,

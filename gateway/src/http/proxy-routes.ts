@@ -1,14 +1,27 @@
 import type { Request, Response } from 'express';
 import { AppError, withDeadline, type Logger, type PriceBook } from '@switchyard/shared';
 import { presentedKey, type KeyAuthenticator, type KeyRecord } from '../keys/index.js';
-import { betaRefusal, hasBudget, modelRefusal, requestReservation, type Admission, type KeyLimiter } from '../limits/index.js';
+import {
+  betaRefusal,
+  hasBudget,
+  modelRefusal,
+  requestReservation,
+  type Admission,
+  type KeyLimiter,
+} from '../limits/index.js';
 import type { ProxyMetrics, RequestObservation } from '../metrics/index.js';
 import { chatTranslation } from '../openai/chat-response.js';
 import { translateChatRequest } from '../openai/chat-request.js';
 import { modelsListTranslation } from '../openai/models-list.js';
 import type { ModelAliases, ResponseTranslation } from '../openai/types.js';
 import type { Forwarder } from '../proxy/index.js';
-import { chooseNodes, sessionKeyOf, stickyTargetAfter, type RegistrySnapshot, type StickyStore } from '../routing/index.js';
+import {
+  chooseNodes,
+  sessionKeyOf,
+  stickyTargetAfter,
+  type RegistrySnapshot,
+  type StickyStore,
+} from '../routing/index.js';
 import { trackRequestUsage, type RequestUsage, type UsageDraft } from '../usage/index.js';
 import { holdBody, type BodyBudget } from './body-budget.js';
 import { bodyFields, cacheWriteOf, parseBody, parseJsonObject, type ParsedBody } from './parse-body.js';
@@ -42,7 +55,14 @@ export interface ProxyRouteDeps {
 }
 
 const ignore = (): void => undefined;
-const UNWATCHED: RequestObservation = { parsed: ignore, rejected: ignore, sticky: ignore, forwarding: ignore, forwarded: ignore, settled: ignore };
+const UNWATCHED: RequestObservation = {
+  parsed: ignore,
+  rejected: ignore,
+  sticky: ignore,
+  forwarding: ignore,
+  forwarded: ignore,
+  settled: ignore,
+};
 
 const EMPTY: Buffer = Buffer.alloc(0);
 const NO_BODY: ParsedBody = { model: undefined, stream: false, thinking: false };
@@ -96,7 +116,9 @@ export function createProxyRoute(deps: ProxyRouteDeps, route: ProxyRoute) {
       if (!auth.ok) throw auth.error;
       const key = auth.key;
       keyId = key.id;
-      const usage = usesModel(route) ? trackRequestUsage(res, deps.usage, { requestId, keyId: key.id, at: receivedAt, startedAt, route }) : undefined;
+      const usage = usesModel(route)
+        ? trackRequestUsage(res, deps.usage, { requestId, keyId: key.id, at: receivedAt, startedAt, route })
+        : undefined;
       try {
         await admitAndForward(deps, route, req, res, key, usage, watch, progress);
       } finally {
@@ -134,7 +156,14 @@ function closeUnlessBodyEnds(req: Request, graceMs: number): void {
  * refused, so an operator sees what a refusal cost) and, when the body was never read, a bound on how long
  * the rest of it may keep arriving (UNREAD_BODY_GRACE_MS).
  */
-function refused(deps: ProxyRouteDeps, req: Request, res: Response, err: AppError, at: { route: ProxyRoute; keyId: string | undefined; bodyRead: boolean }, watch: RequestObservation): void {
+function refused(
+  deps: ProxyRouteDeps,
+  req: Request,
+  res: Response,
+  err: AppError,
+  at: { route: ProxyRoute; keyId: string | undefined; bodyRead: boolean },
+  watch: RequestObservation,
+): void {
   watch.rejected(err.code);
   if (!at.bodyRead && !req.complete) res.once('finish', () => closeUnlessBodyEnds(req, UNREAD_BODY_GRACE_MS));
   deps.log.info('request refused', {
@@ -180,7 +209,10 @@ async function admitAndForward(
       if (expectsContinue(req)) res.writeContinue();
       const raw = await hold.read();
       progress.bodyRead = true;
-      bound = route === 'chat_completions' ? translated(raw, deps, requestId) : { body: raw, parsed: parseBody(raw), path: req.originalUrl };
+      bound =
+        route === 'chat_completions'
+          ? translated(raw, deps, requestId)
+          : { body: raw, parsed: parseBody(raw), path: req.originalUrl };
       usage?.parsed(bound.parsed);
       watch.parsed(bound.parsed.model, bound.parsed.stream);
       const modelError = modelRefusal(key.allowedModels, bound.parsed.model);
@@ -189,11 +221,18 @@ async function admitAndForward(
     const { body, parsed } = bound;
     // Only a key with a budget reserves: pricing the reservation is the one part of it that costs CPU.
     if (usesModel(route) && hasBudget(key)) {
-      const input = { requestId, bodyBytes: body.length, model: parsed.model, maxTokens: parsed.maxTokens, cacheWrite: cacheWriteOf(body, parsed) } as const;
+      const input = {
+        requestId,
+        bodyBytes: body.length,
+        model: parsed.model,
+        maxTokens: parsed.maxTokens,
+        cacheWrite: cacheWriteOf(body, parsed),
+      } as const;
       // A key this gateway saw for the first time a moment ago: its figures are being read (one round trip);
       // reserving before they arrive would measure a burst against nothing spent.
       const reading = admission.budgetFiguresRead();
-      if (reading !== undefined) await withDeadline(reading, BUDGET_READ_WAIT_MS, 'budget figures').catch(() => undefined);
+      if (reading !== undefined)
+        await withDeadline(reading, BUDGET_READ_WAIT_MS, 'budget figures').catch(() => undefined);
       const budgetError = admission.reserve(requestReservation(deps.priceBook, input));
       if (budgetError !== undefined) throw budgetError;
     }
@@ -207,7 +246,12 @@ async function admitAndForward(
     const session = route === 'models' ? undefined : sessionKeyOf(key.id, req.headers, parsed);
     const stickyNodeId = session ? await deps.sticky.lookup(key.id, session.key) : undefined;
     const nodes = deps.registry.nodes();
-    const choice = chooseNodes(nodes, { model: parsed.model, stickyNodeId, inFlight: (id) => deps.forwarder.inFlight(id), nowMs: deps.now() });
+    const choice = chooseNodes(nodes, {
+      model: parsed.model,
+      stickyNodeId,
+      inFlight: (id) => deps.forwarder.inFlight(id),
+      nowMs: deps.now(),
+    });
     if (!choice.ok) throw choice.error;
     if (session) watch.sticky(choice.stickyHit);
 
@@ -229,14 +273,23 @@ async function admitAndForward(
     });
     usage?.forwarded(outcome, {
       accountKind: nodes.find((n) => n.record.nodeId === outcome.nodeId)?.record.accountKind ?? null,
-      sticky: stickyNodeId === undefined || outcome.nodeId === undefined ? 'none' : outcome.nodeId === stickyNodeId ? 'hit' : 'moved',
+      sticky:
+        stickyNodeId === undefined || outcome.nodeId === undefined
+          ? 'none'
+          : outcome.nodeId === stickyNodeId
+            ? 'hit'
+            : 'moved',
     });
     watch.forwarded(outcome);
 
     // A conversation keeps its node through a failover or a rate limit (its prompt cache lives there)
     // and returns to it once it is available again; it moves only when its node left or needs a human.
     if (session && outcome.nodeId && outcome.status < 400) {
-      deps.sticky.remember(key.id, session.key, stickyTargetAfter(nodes, stickyNodeId, outcome.nodeId, { model: parsed.model, nowMs: deps.now() }));
+      deps.sticky.remember(
+        key.id,
+        session.key,
+        stickyTargetAfter(nodes, stickyNodeId, outcome.nodeId, { model: parsed.model, nowMs: deps.now() }),
+      );
     }
     deps.log.info('request', {
       requestId,
@@ -274,14 +327,26 @@ function translated(raw: Buffer, deps: ProxyRouteDeps, requestId: string): NodeB
   const chat = translateChatRequest(parseJsonObject(raw), { aliases: deps.modelAliases ?? NO_ALIASES });
   const body = Buffer.from(JSON.stringify(chat.body));
   // The Messages form wraps some parts (tool results, schemas) in more JSON: the limit holds for what goes upstream.
-  if (body.length > deps.maxBodyBytes) throw new AppError('body_too_large', `Request body is too large once translated to the Messages format (more than ${deps.maxBodyBytes} bytes)`);
+  if (body.length > deps.maxBodyBytes)
+    throw new AppError(
+      'body_too_large',
+      `Request body is too large once translated to the Messages format (more than ${deps.maxBodyBytes} bytes)`,
+    );
   return {
     body,
     parsed: bodyFields(chat.body),
     path: '/v1/messages',
     // The body is the gateway's JSON, whatever type the client's claimed (curl -d says a form).
-    headers: { 'anthropic-version': ANTHROPIC_VERSION, 'accept-encoding': 'identity', 'content-type': 'application/json' },
-    translation: chatTranslation({ requestId, includeUsage: chat.includeUsage, created: Math.floor(deps.now() / 1000) }),
+    headers: {
+      'anthropic-version': ANTHROPIC_VERSION,
+      'accept-encoding': 'identity',
+      'content-type': 'application/json',
+    },
+    translation: chatTranslation({
+      requestId,
+      includeUsage: chat.includeUsage,
+      created: Math.floor(deps.now() / 1000),
+    }),
   };
 }
 
@@ -299,7 +364,11 @@ function modelsListing(route: ProxyRoute, req: Request): Partial<Pick<NodeBound,
   const openAiClient = req.headers['anthropic-version'] === undefined;
   if (openAiClient) headers['anthropic-version'] = ANTHROPIC_VERSION;
   const onePage = openAiClient && !req.originalUrl.includes('?');
-  return { headers, translation: modelsListTranslation(), ...(onePage ? { path: `${req.originalUrl}?limit=${WHOLE_MODEL_LIST}` } : {}) };
+  return {
+    headers,
+    translation: modelsListTranslation(),
+    ...(onePage ? { path: `${req.originalUrl}?limit=${WHOLE_MODEL_LIST}` } : {}),
+  };
 }
 
 function expectsContinue(req: Request): boolean {

@@ -27,7 +27,7 @@ describe('gateway key format', () => {
     expect(seen.size).toBe(62);
   });
 
-  it('accepts keys checksummed the way earlier versions did (BigInt base62 of the hash\'s first 4 bytes)', () => {
+  it("accepts keys checksummed the way earlier versions did (BigInt base62 of the hash's first 4 bytes)", () => {
     const bigintChecksum = (s: string): string => {
       let n = BigInt(createHash('sha256').update(s, 'utf8').digest().readUInt32BE(0));
       let out = '';

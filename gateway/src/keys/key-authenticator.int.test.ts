@@ -4,7 +4,15 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Router } from 'express';
 import type { Redis } from 'ioredis';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, newRequestId, writeErrorResponse, type Logger, type SharedStore } from '@switchyard/shared';
+import {
+  createIoRedisClient,
+  createIoRedisStore,
+  createKeyspace,
+  newRequestId,
+  writeErrorResponse,
+  type Logger,
+  type SharedStore,
+} from '@switchyard/shared';
 import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import { createAdminRouter } from '../admin/index.js';
 import { generateGatewayKey } from './gateway-key.js';
@@ -13,11 +21,27 @@ import { createKeyRepository, type KeySettings } from './key-repository.js';
 import { presentedKey } from './presented-key.js';
 
 const ADMIN_TOKEN = `admin-${'x'.repeat(40)}`;
-const SETTINGS: KeySettings = { name: 'timing', enabled: true, expiresAt: null, allowedModels: null, allowedBetas: null, rpm: null, concurrency: null, dailyTokenBudget: null };
+const SETTINGS: KeySettings = {
+  name: 'timing',
+  enabled: true,
+  expiresAt: null,
+  allowedModels: null,
+  allowedBetas: null,
+  rpm: null,
+  concurrency: null,
+  dailyTokenBudget: null,
+};
 
 function recordingLogger(lines: string[]): Logger {
-  const write = (level: string) => (message: string, meta?: Record<string, unknown>) => void lines.push(JSON.stringify({ level, message, meta }));
-  const log: Logger = { error: write('error'), warn: write('warn'), info: write('info'), debug: write('debug'), child: () => log };
+  const write = (level: string) => (message: string, meta?: Record<string, unknown>) =>
+    void lines.push(JSON.stringify({ level, message, meta }));
+  const log: Logger = {
+    error: write('error'),
+    warn: write('warn'),
+    info: write('info'),
+    debug: write('debug'),
+    child: () => log,
+  };
   return log;
 }
 
@@ -48,13 +72,23 @@ async function startGateway(auth: KeyAuthenticator, admin?: Router): Promise<Gat
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, auth, server };
 }
 
-async function call(gw: Gateway, key: string, how: 'x-api-key' | 'bearer' = 'x-api-key'): Promise<{ status: number; body: Record<string, unknown> }> {
-  const headers: Record<string, string> = how === 'x-api-key' ? { 'x-api-key': key } : { authorization: `Bearer ${key}` };
+async function call(
+  gw: Gateway,
+  key: string,
+  how: 'x-api-key' | 'bearer' = 'x-api-key',
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const headers: Record<string, string> =
+    how === 'x-api-key' ? { 'x-api-key': key } : { authorization: `Bearer ${key}` };
   const res = await fetch(`${gw.url}/v1/messages`, { method: 'POST', headers });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-async function admin(gw: Gateway, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+async function admin(
+  gw: Gateway,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${gw.url}/admin${path}`, {
     method,
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
@@ -98,7 +132,10 @@ describe('gateway keys on Redis, two gateway instances', () => {
     client = createIoRedisClient(testRedisUrl());
     store = createIoRedisStore(createIoRedisClient(testRedisUrl()));
     const registry = { nodes: () => [] };
-    a = await startGateway(createKeyAuthenticator({ store, keys, log }), createAdminRouter({ store, keys, adminToken: ADMIN_TOKEN, registry, log }));
+    a = await startGateway(
+      createKeyAuthenticator({ store, keys, log }),
+      createAdminRouter({ store, keys, adminToken: ADMIN_TOKEN, registry, log }),
+    );
     b = await startGateway(createKeyAuthenticator({ store, keys, log }));
   });
 
@@ -139,7 +176,10 @@ describe('gateway keys on Redis, two gateway instances', () => {
     for (const bad of ['nope', 'sy-short', generateGatewayKey()]) {
       const r = await call(b, bad);
       expect(r.status).toBe(401);
-      expect(r.body).toMatchObject({ type: 'error', error: { type: 'authentication_error', message: 'Invalid API key' } });
+      expect(r.body).toMatchObject({
+        type: 'error',
+        error: { type: 'authentication_error', message: 'Invalid API key' },
+      });
     }
   });
 
@@ -174,7 +214,10 @@ describe('gateway keys on Redis, two gateway instances', () => {
   });
 
   it('keeps only digests in Redis: no key appears in any key name, value or log line', async () => {
-    const created = [await createKey({ name: 'scan-1' }), await createKey({ name: 'scan-2', allowedModels: ['claude-sonnet-4-5'] })];
+    const created = [
+      await createKey({ name: 'scan-1' }),
+      await createKey({ name: 'scan-2', allowedModels: ['claude-sonnet-4-5'] }),
+    ];
     for (const { key } of created) expect((await call(b, key)).status).toBe(200);
     const names = await scanKeys(client, prefix);
     const dump: string[] = [...names];
@@ -217,7 +260,9 @@ describe('gateway keys on Redis, two gateway instances', () => {
       valid: () => live.key,
     };
     const samples: Record<string, number[]> = Object.fromEntries(Object.keys(groups).map((g) => [g, []]));
-    const bodies: Record<string, Set<string>> = Object.fromEntries(Object.keys(groups).map((g) => [g, new Set<string>()]));
+    const bodies: Record<string, Set<string>> = Object.fromEntries(
+      Object.keys(groups).map((g) => [g, new Set<string>()]),
+    );
     for (let i = 0; i < n; i += 1) {
       for (const [group, keyFor] of Object.entries(groups)) {
         const key = keyFor(i);
@@ -229,8 +274,12 @@ describe('gateway keys on Redis, two gateway instances', () => {
       }
     }
     const medians = Object.fromEntries(Object.entries(samples).map(([g, xs]) => [g, Number(median(xs).toFixed(3))]));
-    const p90 = Object.fromEntries(Object.entries(samples).map(([g, xs]) => [g, Number(percentile(xs, 0.9).toFixed(3))]));
-    console.log(`auth timing over HTTP, ${n} calls each: median ms ${JSON.stringify(medians)}, p90 ms ${JSON.stringify(p90)}`);
+    const p90 = Object.fromEntries(
+      Object.entries(samples).map(([g, xs]) => [g, Number(percentile(xs, 0.9).toFixed(3))]),
+    );
+    console.log(
+      `auth timing over HTTP, ${n} calls each: median ms ${JSON.stringify(medians)}, p90 ms ${JSON.stringify(p90)}`,
+    );
     const refused = ['unknownFresh', 'unknownRepeated', 'revokedFresh', 'wrongChecksum'];
     const oneAnswer = new Set(refused.flatMap((g) => [...bodies[g]!]));
     expect([...oneAnswer]).toEqual(['401 {"type":"authentication_error","message":"Invalid API key"}']);

@@ -5,7 +5,16 @@ import { createKeyAuthenticator, type AuthResult, type KeyAuthenticatorDeps } fr
 import { generateGatewayKey } from './gateway-key.js';
 import { createKeyRepository, type KeySettings } from './key-repository.js';
 
-const SETTINGS: KeySettings = { name: 'k', enabled: true, expiresAt: null, allowedModels: null, allowedBetas: null, rpm: null, concurrency: null, dailyTokenBudget: null };
+const SETTINGS: KeySettings = {
+  name: 'k',
+  enabled: true,
+  expiresAt: null,
+  allowedModels: null,
+  allowedBetas: null,
+  rpm: null,
+  concurrency: null,
+  dailyTokenBudget: null,
+};
 
 type Mode = 'ok' | 'throw' | 'hang';
 
@@ -24,7 +33,15 @@ function setup(opts: Partial<KeyAuthenticatorDeps> = {}) {
       return inner.get(key);
     },
   };
-  const auth = createKeyAuthenticator({ store, keys, log: createNullLogger(), now: clock.now, cacheTtlMs: 3000, lookupTimeoutMs: 50, ...opts });
+  const auth = createKeyAuthenticator({
+    store,
+    keys,
+    log: createNullLogger(),
+    now: clock.now,
+    cacheTtlMs: 3000,
+    lookupTimeoutMs: 50,
+    ...opts,
+  });
   return { clock, repo, io, auth };
 }
 

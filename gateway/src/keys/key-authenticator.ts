@@ -85,7 +85,10 @@ export function createKeyAuthenticator(deps: KeyAuthenticatorDeps): KeyAuthentic
     const t = now();
     if (t - lastFailureLog < FAILURE_LOG_INTERVAL_MS) return;
     lastFailureLog = t;
-    log.warn('key lookup failed', { error: err instanceof Error ? err.name : 'unknown', detail: err instanceof Error ? err.message : String(err) });
+    log.warn('key lookup failed', {
+      error: err instanceof Error ? err.name : 'unknown',
+      detail: err instanceof Error ? err.message : String(err),
+    });
   }
 
   function toRecord(digest: string, raw: string | null): KeyRecord | null {
@@ -134,7 +137,11 @@ export function createKeyAuthenticator(deps: KeyAuthenticatorDeps): KeyAuthentic
 
   function verdict(record: KeyRecord | null): AuthResult {
     if (record === null) return fail(INVALID);
-    const reason = !record.enabled ? 'disabled' : record.expiresAt !== null && now() >= record.expiresAt ? 'expired' : undefined;
+    const reason = !record.enabled
+      ? 'disabled'
+      : record.expiresAt !== null && now() >= record.expiresAt
+        ? 'expired'
+        : undefined;
     if (reason === undefined) return { ok: true, key: record };
     log.debug('key refused', { keyId: record.id, reason });
     return fail(INVALID);
@@ -147,7 +154,10 @@ export function createKeyAuthenticator(deps: KeyAuthenticatorDeps): KeyAuthentic
     if (!isWellFormedGatewayKey(presented)) return fail(INVALID);
     const entry = await entryFor(digest);
     if (entry === undefined) {
-      return { ok: false, error: new AppError('unavailable', 'Key store unreachable; retry shortly', { retryAfterSec: 1 }) };
+      return {
+        ok: false,
+        error: new AppError('unavailable', 'Key store unreachable; retry shortly', { retryAfterSec: 1 }),
+      };
     }
     return verdict(entry.record);
   }

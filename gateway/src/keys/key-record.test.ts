@@ -18,7 +18,11 @@ const OLD_RECORD = {
 
 describe('key record USD budgets', () => {
   it('reads a record written before USD budgets existed as having none', () => {
-    expect(parseKeyRecord(JSON.stringify(OLD_RECORD))).toMatchObject({ dailyTokenBudget: 1000, dailyUsdBudget: null, monthlyUsdBudget: null });
+    expect(parseKeyRecord(JSON.stringify(OLD_RECORD))).toMatchObject({
+      dailyTokenBudget: 1000,
+      dailyUsdBudget: null,
+      monthlyUsdBudget: null,
+    });
   });
 
   it('keeps set budgets through a write and a read', () => {

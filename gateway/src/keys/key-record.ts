@@ -41,7 +41,16 @@ export const KeyRecordSchema = z.object({
    * `anthropic-beta` values the key may send (exact names); null = any. Records written before this field
    * existed read as null.
    */
-  allowedBetas: z.array(z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/)).nullable().default(null),
+  allowedBetas: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(128)
+        .regex(/^[A-Za-z0-9._-]+$/),
+    )
+    .nullable()
+    .default(null),
   /** Requests per minute; null = unlimited. */
   rpm: positiveLimit,
   /** Concurrent requests; null = unlimited. */

@@ -3,7 +3,16 @@ import { createMemoryStore } from '@switchyard/shared/testing';
 import { keyDigest } from './gateway-key.js';
 import { createKeyRepository, type KeySettings } from './key-repository.js';
 
-const SETTINGS: KeySettings = { name: 'k', enabled: true, expiresAt: null, allowedModels: null, allowedBetas: null, rpm: null, concurrency: null, dailyTokenBudget: null };
+const SETTINGS: KeySettings = {
+  name: 'k',
+  enabled: true,
+  expiresAt: null,
+  allowedModels: null,
+  allowedBetas: null,
+  rpm: null,
+  concurrency: null,
+  dailyTokenBudget: null,
+};
 const keys = createKeyspace('t:');
 
 describe('key repository', () => {

@@ -7,13 +7,19 @@ import { generateGatewayKey, keyDigest, keyHint } from './gateway-key.js';
 import { parseKeyRecord, type KeyRecord } from './key-record.js';
 
 /** The store operations key records need. */
-export type KeyRepositoryStore = Pick<SharedStore, 'get' | 'set' | 'del' | 'mget' | 'compareAndSet' | 'sadd' | 'srem' | 'smembers'>;
+export type KeyRepositoryStore = Pick<
+  SharedStore,
+  'get' | 'set' | 'del' | 'mget' | 'compareAndSet' | 'sadd' | 'srem' | 'smembers'
+>;
 
 /** The key builders key records need. */
 export type KeyRepositoryKeys = Pick<Keyspace, 'keyByDigest' | 'keyById' | 'keyIds'>;
 
 /** The fields an admin sets; everything else is derived. The USD budgets may be left out (none). */
-export type KeySettings = Pick<KeyRecord, 'name' | 'enabled' | 'expiresAt' | 'allowedModels' | 'allowedBetas' | 'rpm' | 'concurrency' | 'dailyTokenBudget'> &
+export type KeySettings = Pick<
+  KeyRecord,
+  'name' | 'enabled' | 'expiresAt' | 'allowedModels' | 'allowedBetas' | 'rpm' | 'concurrency' | 'dailyTokenBudget'
+> &
   Partial<Pick<KeyRecord, 'dailyUsdBudget' | 'monthlyUsdBudget'>>;
 
 /** Reads and writes gateway key records. */
@@ -32,7 +38,11 @@ export interface KeyRepository {
 const CAS_ATTEMPTS = 5;
 
 /** Key records on a SharedStore. */
-export function createKeyRepository(deps: { store: KeyRepositoryStore; keys: KeyRepositoryKeys; now?: () => number }): KeyRepository {
+export function createKeyRepository(deps: {
+  store: KeyRepositoryStore;
+  keys: KeyRepositoryKeys;
+  now?: () => number;
+}): KeyRepository {
   const { store, keys } = deps;
   const now = deps.now ?? Date.now;
 
@@ -101,7 +111,9 @@ export function createKeyRepository(deps: { store: KeyRepositoryStore; keys: Key
   async function update(id: string, changes: Partial<KeySettings>): Promise<KeyRecord | undefined> {
     const k = idKey(id);
     if (k === undefined) return undefined;
-    const defined = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) as Partial<KeySettings>;
+    const defined = Object.fromEntries(
+      Object.entries(changes).filter(([, v]) => v !== undefined),
+    ) as Partial<KeySettings>;
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt += 1) {
       const raw = await store.get(k);
       if (raw === null) return undefined;

@@ -8,8 +8,12 @@ describe('betaRefusal', () => {
 
   it('admits listed values, also several in one header or over several header lines', () => {
     const allowed = ['oauth-2025-04-20', 'interleaved-thinking-2025-05-14'];
-    expect(betaRefusal(allowed, { 'anthropic-beta': 'oauth-2025-04-20, interleaved-thinking-2025-05-14' })).toBeUndefined();
-    expect(betaRefusal(allowed, { 'anthropic-beta': ['oauth-2025-04-20', 'interleaved-thinking-2025-05-14,'] })).toBeUndefined();
+    expect(
+      betaRefusal(allowed, { 'anthropic-beta': 'oauth-2025-04-20, interleaved-thinking-2025-05-14' }),
+    ).toBeUndefined();
+    expect(
+      betaRefusal(allowed, { 'anthropic-beta': ['oauth-2025-04-20', 'interleaved-thinking-2025-05-14,'] }),
+    ).toBeUndefined();
   });
 
   it('refuses with 403 permission_error naming the first value outside the list', () => {

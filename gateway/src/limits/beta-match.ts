@@ -24,7 +24,10 @@ export function betaRefusal(allowed: readonly string[] | null, headers: Incoming
       const value = part.trim();
       if (value === '' || allowed.includes(value)) continue;
       const may = allowed.length === 0 ? 'no anthropic-beta values' : `only ${allowed.join(', ')}`;
-      return new AppError('beta_not_allowed', `This API key may not use the anthropic-beta value "${shown(value)}" (it may use ${may}).`);
+      return new AppError(
+        'beta_not_allowed',
+        `This API key may not use the anthropic-beta value "${shown(value)}" (it may use ${may}).`,
+      );
     }
   }
   return undefined;

@@ -33,8 +33,14 @@ function formatTokens(n: number): string {
 
 /** This instance's reservations plus the other instances' (as last read, while not stale). */
 export function reservedTotal(state: KeyState, nowMs: number, staleMs: number): ReservationAsk {
-  const remote = state.remoteReserved !== undefined && nowMs - state.remoteReserved.atMs <= staleMs ? state.remoteReserved : undefined;
-  return { micros: state.reserved.micros + (remote?.micros ?? 0), tokens: state.reserved.tokens + (remote?.tokens ?? 0) };
+  const remote =
+    state.remoteReserved !== undefined && nowMs - state.remoteReserved.atMs <= staleMs
+      ? state.remoteReserved
+      : undefined;
+  return {
+    micros: state.reserved.micros + (remote?.micros ?? 0),
+    tokens: state.reserved.tokens + (remote?.tokens ?? 0),
+  };
 }
 
 function budgetsOf(state: KeyState, nowMs: number, staleMs: number): BudgetFigures[] {
@@ -44,20 +50,45 @@ function budgetsOf(state: KeyState, nowMs: number, staleMs: number): BudgetFigur
   const figures: BudgetFigures[] = [];
   // Longest wait first: a refused client should hear about the budget that keeps it out longest.
   if (monthlyUsdBudget !== null) {
-    const month = state.monthSpend !== undefined && state.monthSpend.monthIndex === monthIndexOf(nowMs) ? state.monthSpend.micros : 0;
-    figures.push({ kind: 'monthly_usd', limit: usdToMicros(monthlyUsdBudget), spent: month, reserved: reserved.micros });
+    const month =
+      state.monthSpend !== undefined && state.monthSpend.monthIndex === monthIndexOf(nowMs)
+        ? state.monthSpend.micros
+        : 0;
+    figures.push({
+      kind: 'monthly_usd',
+      limit: usdToMicros(monthlyUsdBudget),
+      spent: month,
+      reserved: reserved.micros,
+    });
   }
-  if (dailyUsdBudget !== null) figures.push({ kind: 'daily_usd', limit: usdToMicros(dailyUsdBudget), spent: today?.micros ?? 0, reserved: reserved.micros });
-  if (dailyTokenBudget !== null) figures.push({ kind: 'daily_tokens', limit: dailyTokenBudget, spent: today?.used ?? 0, reserved: reserved.tokens });
+  if (dailyUsdBudget !== null)
+    figures.push({
+      kind: 'daily_usd',
+      limit: usdToMicros(dailyUsdBudget),
+      spent: today?.micros ?? 0,
+      reserved: reserved.micros,
+    });
+  if (dailyTokenBudget !== null)
+    figures.push({ kind: 'daily_tokens', limit: dailyTokenBudget, spent: today?.used ?? 0, reserved: reserved.tokens });
   return figures;
 }
 
 function wording(b: BudgetFigures): { name: string; spent: string; reserved: string; reset: string } {
   if (b.kind === 'daily_tokens') {
-    return { name: `daily budget of ${formatTokens(b.limit)} tokens`, spent: `${formatTokens(b.spent)} tokens`, reserved: `${formatTokens(b.reserved)}`, reset: 'at 00:00 UTC' };
+    return {
+      name: `daily budget of ${formatTokens(b.limit)} tokens`,
+      spent: `${formatTokens(b.spent)} tokens`,
+      reserved: `${formatTokens(b.reserved)}`,
+      reset: 'at 00:00 UTC',
+    };
   }
   const name = `${b.kind === 'daily_usd' ? 'daily' : 'monthly'} USD budget of ${formatUsd(b.limit)}`;
-  return { name, spent: formatUsd(b.spent), reserved: formatUsd(b.reserved), reset: b.kind === 'daily_usd' ? 'at 00:00 UTC' : 'on the 1st of next month, 00:00 UTC' };
+  return {
+    name,
+    spent: formatUsd(b.spent),
+    reserved: formatUsd(b.reserved),
+    reset: b.kind === 'daily_usd' ? 'at 00:00 UTC' : 'on the 1st of next month, 00:00 UTC',
+  };
 }
 
 /** How long a client held back by requests in flight should wait: about two sync rounds, when they are counted. */
@@ -71,9 +102,17 @@ function retryAfter(b: BudgetFigures, nowMs: number): number {
  * The end of a refusal's message and its retry-after: when what is counted leaves room for `asked` and only what
  * requests in flight hold fills it, the room comes back as they are counted (seconds), not at the reset.
  */
-function whenAgain(b: BudgetFigures, asked: number, nowMs: number, reset: string): { text: string; retryAfterSec: number } {
+function whenAgain(
+  b: BudgetFigures,
+  asked: number,
+  nowMs: number,
+  reset: string,
+): { text: string; retryAfterSec: number } {
   if (b.reserved > 0 && b.spent + asked <= b.limit) {
-    return { text: `it may fit once the requests in flight are counted: retry in a few seconds (the budget resets ${reset})`, retryAfterSec: HELD_RETRY_AFTER_SEC };
+    return {
+      text: `it may fit once the requests in flight are counted: retry in a few seconds (the budget resets ${reset})`,
+      retryAfterSec: HELD_RETRY_AFTER_SEC,
+    };
   }
   return { text: `it resets ${reset}`, retryAfterSec: retryAfter(b, nowMs) };
 }
@@ -110,7 +149,12 @@ export interface ReservationRefusal {
  * After the parse: refused when the request's reservation on top of what is counted and held would pass a
  * budget. The message says what the request may cost, so a client can see a max_tokens that can never fit.
  */
-export function reservationRefusal(state: KeyState, ask: ReservationAsk, nowMs: number, staleMs: number): ReservationRefusal | undefined {
+export function reservationRefusal(
+  state: KeyState,
+  ask: ReservationAsk,
+  nowMs: number,
+  staleMs: number,
+): ReservationRefusal | undefined {
   for (const b of budgetsOf(state, nowMs, staleMs)) {
     const asked = b.kind === 'daily_tokens' ? ask.tokens : ask.micros;
     if (b.spent + b.reserved + asked <= b.limit) continue;

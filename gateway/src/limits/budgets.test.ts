@@ -25,11 +25,27 @@ function captureLog(): { log: Logger; lines: Line[] } {
 }
 
 function budgetKey(overrides: Partial<LimitedKey>): LimitedKey {
-  return { id: 'key-1', rpm: null, concurrency: null, dailyTokenBudget: null, dailyUsdBudget: null, monthlyUsdBudget: null, ...overrides };
+  return {
+    id: 'key-1',
+    rpm: null,
+    concurrency: null,
+    dailyTokenBudget: null,
+    dailyUsdBudget: null,
+    monthlyUsdBudget: null,
+    ...overrides,
+  };
 }
 
 function limiter(log: Logger = captureLog().log, instanceId?: string): KeyLimiter {
-  const l = createKeyLimiter({ store, keys, log, now, syncIntervalMs: 1_000, settleTimeoutMs: SETTLE_MS, ...(instanceId ? { instanceId } : {}) });
+  const l = createKeyLimiter({
+    store,
+    keys,
+    log,
+    now,
+    syncIntervalMs: 1_000,
+    settleTimeoutMs: SETTLE_MS,
+    ...(instanceId ? { instanceId } : {}),
+  });
   limiters.push(l);
   return l;
 }
@@ -52,7 +68,12 @@ async function seen(l: KeyLimiter, key: LimitedKey): Promise<void> {
 
 let seq = 0;
 /** Admits and reserves one request; returns its handle and id. */
-function reserved(l: KeyLimiter, key: LimitedKey, micros: number, tokens = 0): { admitted: Admitted; requestId: string } {
+function reserved(
+  l: KeyLimiter,
+  key: LimitedKey,
+  micros: number,
+  tokens = 0,
+): { admitted: Admitted; requestId: string } {
   const admitted = ok(l.admit(key));
   const requestId = `req_${++seq}`;
   const error = admitted.reserve({ requestId, micros, tokens });
@@ -61,10 +82,18 @@ function reserved(l: KeyLimiter, key: LimitedKey, micros: number, tokens = 0): {
 }
 
 /** What the usage worker does once a request is counted: the totals and the done marker, together. */
-async function count(keyId: string, requestId: string, figures: { costMicros?: number; inputTokens?: number; outputTokens?: number }): Promise<void> {
-  const increments = Object.fromEntries(Object.entries(figures).filter(([, v]) => v !== undefined)) as Record<string, number>;
+async function count(
+  keyId: string,
+  requestId: string,
+  figures: { costMicros?: number; inputTokens?: number; outputTokens?: number },
+): Promise<void> {
+  const increments = Object.fromEntries(Object.entries(figures).filter(([, v]) => v !== undefined)) as Record<
+    string,
+    number
+  >;
   await store.hincrby(keys.usage('key', keyId, utcDay(clock)), increments);
-  if (figures.costMicros !== undefined) await store.hincrby(keys.usageMonth(keyId, utcMonth(clock)), { costMicros: figures.costMicros });
+  if (figures.costMicros !== undefined)
+    await store.hincrby(keys.usageMonth(keyId, utcMonth(clock)), { costMicros: figures.costMicros });
   await store.set(keys.usageDone(requestId), '1');
 }
 
@@ -159,7 +188,14 @@ describe('a reservation against a daily USD budget', () => {
 describe('the budget alert cue', () => {
   it('tells of a refusal its counted spend causes, not one that only requests in flight cause', async () => {
     const told: { keyId: string; kind: string; asked: number }[] = [];
-    const l = createKeyLimiter({ store, keys, log: captureLog().log, now, settleTimeoutMs: SETTLE_MS, onBudgetRefused: (r) => void told.push({ keyId: r.keyId, kind: r.budget.kind, asked: r.asked }) });
+    const l = createKeyLimiter({
+      store,
+      keys,
+      log: captureLog().log,
+      now,
+      settleTimeoutMs: SETTLE_MS,
+      onBudgetRefused: (r) => void told.push({ keyId: r.keyId, kind: r.budget.kind, asked: r.asked }),
+    });
     limiters.push(l);
     const key = budgetKey({ dailyUsdBudget: 1 });
     await store.hincrby(keys.usage('key', 'key-1', utcDay(T0)), { costMicros: 400_000 });
@@ -167,7 +203,9 @@ describe('the budget alert cue', () => {
     reserved(l, key, 500_000); // 0.40 counted + 0.50 held
     expect(ok(l.admit(key)).reserve({ requestId: 'req_held', micros: 200_000, tokens: 1 })?.retryAfterSec).toBe(2);
     expect(told).toEqual([]);
-    expect(ok(l.admit(key)).reserve({ requestId: 'req_out', micros: 700_000, tokens: 1 })?.code).toBe('budget_exhausted');
+    expect(ok(l.admit(key)).reserve({ requestId: 'req_out', micros: 700_000, tokens: 1 })?.code).toBe(
+      'budget_exhausted',
+    );
     expect(told).toEqual([{ keyId: 'key-1', kind: 'daily_usd', asked: 700_000 }]);
   });
 });
@@ -233,7 +271,8 @@ describe('other budgets', () => {
   it('a key without budgets holds nothing', () => {
     const l = limiter();
     const key = budgetKey({});
-    for (let i = 0; i < 5; i++) expect(ok(l.admit(key)).reserve({ requestId: `req_n${i}`, micros: 1e12, tokens: 1e9 })).toBeUndefined();
+    for (let i = 0; i < 5; i++)
+      expect(ok(l.admit(key)).reserve({ requestId: `req_n${i}`, micros: 1e12, tokens: 1e9 })).toBeUndefined();
   });
 });
 
@@ -246,13 +285,17 @@ describe('two instances', () => {
     await a.syncNow();
     ok(b.admit(key));
     await b.syncNow();
-    expect(ok(b.admit(key)).reserve({ requestId: 'req_b', micros: 400_000, tokens: 1 })?.message).toContain('$0.70 held');
+    expect(ok(b.admit(key)).reserve({ requestId: 'req_b', micros: 400_000, tokens: 1 })?.message).toContain(
+      '$0.70 held',
+    );
     // a ended it and the worker counted it. Until a's next round b counts it twice (held and counted), never not
     // at all; a's round drops it and publishes the drop, and b then reads the total instead.
     held.admitted.release({ awaitUsage: true });
     await count('key-1', held.requestId, { costMicros: 100_000 });
     await b.syncNow();
-    expect(ok(b.admit(key)).reserve({ requestId: 'req_b1', micros: 900_000, tokens: 1 })?.message).toContain('$0.10 counted, $0.70 held');
+    expect(ok(b.admit(key)).reserve({ requestId: 'req_b1', micros: 900_000, tokens: 1 })?.message).toContain(
+      '$0.10 counted, $0.70 held',
+    );
     await a.syncNow();
     await b.syncNow();
     expect(ok(b.admit(key)).reserve({ requestId: 'req_b2', micros: 900_000, tokens: 1 })).toBeUndefined();
@@ -274,5 +317,12 @@ describe('two instances', () => {
 });
 
 it('formats dollars with 2 to 6 decimals', () => {
-  expect([5_000_000, 10_000, 12_500, 3, 0, 123_456_789].map(formatUsd)).toEqual(['$5.00', '$0.01', '$0.0125', '$0.000003', '$0.00', '$123.456789']);
+  expect([5_000_000, 10_000, 12_500, 3, 0, 123_456_789].map(formatUsd)).toEqual([
+    '$5.00',
+    '$0.01',
+    '$0.0125',
+    '$0.000003',
+    '$0.00',
+    '$123.456789',
+  ]);
 });

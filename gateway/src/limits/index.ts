@@ -1,5 +1,13 @@
 // Per-key limits: allowed models and betas (checked where the request names them), requests per minute, concurrency, and the daily token and USD budgets.
-export { createKeyLimiter, type Admission, type Admitted, type BudgetRefusal, type KeyLimiter, type KeyLimiterDeps, type RequestReservation } from './key-limiter.js';
+export {
+  createKeyLimiter,
+  type Admission,
+  type Admitted,
+  type BudgetRefusal,
+  type KeyLimiter,
+  type KeyLimiterDeps,
+  type RequestReservation,
+} from './key-limiter.js';
 export { formatUsd } from './budget-check.js';
 export { requestReservation } from './request-reservation.js';
 export type { LimitStore } from './limit-sync.js';

@@ -1,8 +1,21 @@
 // The limiter on a real Redis: two instances (two gateways) sharing one key's limits, the budget read from the
 // usage worker's hash, release accounting, and a Redis outage (its own redis-server, stopped and restarted).
 import type { Redis } from 'ioredis';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, utcDay, type Logger, type SharedStore } from '@switchyard/shared';
-import { deleteKeys, type RedisServerHandle, startRedisServer, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import {
+  createIoRedisClient,
+  createIoRedisStore,
+  createKeyspace,
+  utcDay,
+  type Logger,
+  type SharedStore,
+} from '@switchyard/shared';
+import {
+  deleteKeys,
+  type RedisServerHandle,
+  startRedisServer,
+  testRedisUrl,
+  uniquePrefix,
+} from '@switchyard/shared/testing';
 import { createKeyLimiter, type Admission, type KeyLimiter } from './key-limiter.js';
 import type { LimitedKey } from './limit-state.js';
 
@@ -10,10 +23,24 @@ import type { LimitedKey } from './limit-state.js';
 const T0 = Date.UTC(2030, 0, 1, 12, 0, 30, 200);
 const now = () => T0;
 
-const silent: Logger = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined, child: () => silent };
+const silent: Logger = {
+  error: () => undefined,
+  warn: () => undefined,
+  info: () => undefined,
+  debug: () => undefined,
+  child: () => silent,
+};
 
 function limitedKey(id: string, limits: Partial<LimitedKey>): LimitedKey {
-  return { id, rpm: null, concurrency: null, dailyTokenBudget: null, dailyUsdBudget: null, monthlyUsdBudget: null, ...limits };
+  return {
+    id,
+    rpm: null,
+    concurrency: null,
+    dailyTokenBudget: null,
+    dailyUsdBudget: null,
+    monthlyUsdBudget: null,
+    ...limits,
+  };
 }
 
 function ok(a: Admission): () => void {
@@ -39,7 +66,11 @@ async function until(check: () => boolean, timeoutMs: number): Promise<number> {
 
 // The gateway's own client settings (main.ts): no offline queue, so commands fail at once while Redis is away.
 async function connect(url: string): Promise<{ client: Redis; store: SharedStore }> {
-  const client = createIoRedisClient(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'limits-test' });
+  const client = createIoRedisClient(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectionName: 'limits-test',
+  });
   client.on('error', () => undefined);
   if (client.status !== 'ready') await new Promise((resolve) => client.once('ready', resolve));
   return { client, store: createIoRedisStore(client) };
@@ -150,7 +181,13 @@ describe('key limiter on a shared Redis', () => {
     const usageKey = keys.usage('key', key.id, utcDay(T0));
     ok(a.admit(key))();
     // As the usage worker writes it: the four token fields (plus counters the budget ignores).
-    await conn.store.hincrby(usageKey, { inputTokens: 400, outputTokens: 300, cacheCreationInputTokens: 200, cacheReadInputTokens: 99, requests: 7 });
+    await conn.store.hincrby(usageKey, {
+      inputTokens: 400,
+      outputTokens: 300,
+      cacheCreationInputTokens: 200,
+      cacheReadInputTokens: 99,
+      requests: 7,
+    });
     await a.syncNow();
     ok(a.admit(key))();
     await conn.store.hincrby(usageKey, { cacheReadInputTokens: 1 });
@@ -178,7 +215,11 @@ describe('key limiter on a shared Redis', () => {
     first();
     await a.syncNow();
     const hash = await conn.store.hgetall(keys.concurrency(key.id));
-    expect(Object.values(hash).map((v) => Number(v.split(':')[0])).sort()).toEqual([2]);
+    expect(
+      Object.values(hash)
+        .map((v) => Number(v.split(':')[0]))
+        .sort(),
+    ).toEqual([2]);
     await b.syncNow();
     ok(b.admit(key));
     refused(b.admit(key));

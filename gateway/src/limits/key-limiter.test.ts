@@ -10,7 +10,15 @@ import { modelRefusal } from './model-match.js';
 const T0 = Date.UTC(2030, 0, 1, 12, 0, 30, 200);
 
 function limitedKey(overrides: Partial<LimitedKey> = {}): LimitedKey {
-  return { id: 'key-1', rpm: null, concurrency: null, dailyTokenBudget: null, dailyUsdBudget: null, monthlyUsdBudget: null, ...overrides };
+  return {
+    id: 'key-1',
+    rpm: null,
+    concurrency: null,
+    dailyTokenBudget: null,
+    dailyUsdBudget: null,
+    monthlyUsdBudget: null,
+    ...overrides,
+  };
 }
 
 type Line = { level: string; message: string };
@@ -38,7 +46,13 @@ let store: SharedStore;
 const limiters: KeyLimiter[] = [];
 
 function limiter(opts: { store?: LimitStore; log?: Logger } = {}): KeyLimiter {
-  const created = createKeyLimiter({ store: opts.store ?? store, keys, log: opts.log ?? captureLog().log, now, syncIntervalMs: 1_000 });
+  const created = createKeyLimiter({
+    store: opts.store ?? store,
+    keys,
+    log: opts.log ?? captureLog().log,
+    now,
+    syncIntervalMs: 1_000,
+  });
   limiters.push(created);
   return created;
 }
@@ -142,7 +156,12 @@ describe('daily token budget', () => {
   it('refuses with budget_exhausted once today’s four token fields reach the budget, until 00:00 UTC', async () => {
     const l = limiter();
     const key = limitedKey({ dailyTokenBudget: 1_000 });
-    await store.hincrby(usageKey(), { inputTokens: 600, outputTokens: 300, cacheCreationInputTokens: 50, requests: 500 });
+    await store.hincrby(usageKey(), {
+      inputTokens: 600,
+      outputTokens: 300,
+      cacheCreationInputTokens: 50,
+      requests: 500,
+    });
     ok(l.admit(key))();
     await l.syncNow();
     ok(l.admit(key))(); // 950 of 1000

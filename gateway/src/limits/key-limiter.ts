@@ -4,7 +4,14 @@ import { randomBytes } from 'node:crypto';
 import { AppError, type Keyspace, type Logger } from '@switchyard/shared';
 import { budgetRefusal, reservationRefusal, type BudgetFigures, type ReservationAsk } from './budget-check.js';
 import { createLimitSync, type LimitStore } from './limit-sync.js';
-import { hasBudget, needsSync, newKeyState, secondsToNextMinute, type KeyState, type LimitedKey } from './limit-state.js';
+import {
+  hasBudget,
+  needsSync,
+  newKeyState,
+  secondsToNextMinute,
+  type KeyState,
+  type LimitedKey,
+} from './limit-state.js';
 import { endReservation, holdReservation } from './reservations.js';
 import { createSyncRunner } from './sync-runner.js';
 
@@ -114,21 +121,35 @@ function checkLimits(state: KeyState, nowMs: number, staleMs: number): AppError 
   if (rpm !== null) {
     const remote = state.remoteRate?.minute === state.minute ? state.remoteRate.count : 0;
     if (state.localInMinute + remote >= rpm) {
-      return new AppError('rate_limited', `This API key's rate limit of ${rpm} requests per minute has been exceeded.`, {
-        retryAfterSec: secondsToNextMinute(nowMs),
-      });
+      return new AppError(
+        'rate_limited',
+        `This API key's rate limit of ${rpm} requests per minute has been exceeded.`,
+        {
+          retryAfterSec: secondsToNextMinute(nowMs),
+        },
+      );
     }
   }
   if (concurrency !== null) {
-    const remote = state.remoteConc !== undefined && nowMs - state.remoteConc.atMs <= staleMs ? state.remoteConc.count : 0;
+    const remote =
+      state.remoteConc !== undefined && nowMs - state.remoteConc.atMs <= staleMs ? state.remoteConc.count : 0;
     if (state.inFlight + remote >= concurrency) {
-      return new AppError('rate_limited', `This API key allows ${concurrency} concurrent requests; wait for one to finish.`, { retryAfterSec: 1 });
+      return new AppError(
+        'rate_limited',
+        `This API key allows ${concurrency} concurrent requests; wait for one to finish.`,
+        { retryAfterSec: 1 },
+      );
     }
   }
   return undefined;
 }
 
-function admitted(state: KeyState, now: () => number, staleMs: number, onBudgetRefused: KeyLimiterDeps['onBudgetRefused']): Admitted {
+function admitted(
+  state: KeyState,
+  now: () => number,
+  staleMs: number,
+  onBudgetRefused: KeyLimiterDeps['onBudgetRefused'],
+): Admitted {
   let released = false;
   let requestId: string | undefined;
   return {
@@ -138,7 +159,8 @@ function admitted(state: KeyState, now: () => number, staleMs: number, onBudgetR
       const refused = reservationRefusal(state, r, now(), staleMs);
       if (refused !== undefined) {
         // What is counted no longer leaves room for it: the key is out until the reset (whatever is in flight).
-        if (!refused.heldOnly) onBudgetRefused?.({ keyId: state.id, budget: refused.budget, asked: refused.asked, nowMs: now() });
+        if (!refused.heldOnly)
+          onBudgetRefused?.({ keyId: state.id, budget: refused.budget, asked: refused.asked, nowMs: now() });
         return refused.error;
       }
       requestId = r.requestId;
@@ -197,11 +219,16 @@ export function createKeyLimiter(deps: KeyLimiterDeps): KeyLimiter {
     evictMs: EVICT_MS,
     settleTimeoutMs: positiveInteger('settleTimeoutMs', deps.settleTimeoutMs ?? SETTLE_TIMEOUT_MS),
     onSettleTimeout(keyId, requestIds) {
-      deps.log.warn('budget reservations expired uncounted', { keyId, count: requestIds.length, requestIds: requestIds.slice(0, 10) });
+      deps.log.warn('budget reservations expired uncounted', {
+        keyId,
+        count: requestIds.length,
+        requestIds: requestIds.slice(0, 10),
+      });
     },
   });
   const runner = createSyncRunner({ sync, log: deps.log, intervalMs });
-  const onBudgetRefused = deps.onBudgetRefused === undefined ? undefined : (r: BudgetRefusal) => deps.onBudgetRefused?.(r);
+  const onBudgetRefused =
+    deps.onBudgetRefused === undefined ? undefined : (r: BudgetRefusal) => deps.onBudgetRefused?.(r);
 
   function stateFor(key: LimitedKey, nowMs: number): KeyState {
     let state = states.get(key.id);

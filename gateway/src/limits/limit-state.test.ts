@@ -1,4 +1,11 @@
-import { encodeInFlight, othersInFlight, othersInWindow, secondsToNextMinute, secondsToNextUtcDay, usageTotal } from './limit-state.js';
+import {
+  encodeInFlight,
+  othersInFlight,
+  othersInWindow,
+  secondsToNextMinute,
+  secondsToNextUtcDay,
+  usageTotal,
+} from './limit-state.js';
 
 const NOON = Date.UTC(2030, 0, 1, 12, 0, 0);
 
@@ -33,7 +40,13 @@ describe('reading the shared hashes', () => {
   });
 
   it('sums the four token fields of a usage hash and nothing else', () => {
-    const hash = { inputTokens: '100', outputTokens: '20', cacheCreationInputTokens: '3', cacheReadInputTokens: '4', requests: '1000' };
+    const hash = {
+      inputTokens: '100',
+      outputTokens: '20',
+      cacheCreationInputTokens: '3',
+      cacheReadInputTokens: '4',
+      requests: '1000',
+    };
     expect(usageTotal(hash)).toBe(127);
     expect(usageTotal({})).toBe(0);
   });

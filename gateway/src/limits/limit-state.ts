@@ -4,8 +4,10 @@ import { budgetTokens } from '@switchyard/shared';
 import type { KeyRecord } from '../keys/key-record.js';
 
 /** The fields of a gateway key the limiter reads; every KeyRecord is one. */
-export type LimitedKey = Pick<KeyRecord, 'id' | 'rpm' | 'concurrency' | 'dailyTokenBudget' | 'dailyUsdBudget' | 'monthlyUsdBudget'>;
-
+export type LimitedKey = Pick<
+  KeyRecord,
+  'id' | 'rpm' | 'concurrency' | 'dailyTokenBudget' | 'dailyUsdBudget' | 'monthlyUsdBudget'
+>;
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;
@@ -167,7 +169,12 @@ export function encodeReserved(micros: number, tokens: number, atMs: number): st
 }
 
 /** The other instances' reservations: fields written within staleMs of nowMs, except this instance's own. */
-export function othersReserved(hash: Record<string, string>, self: string, nowMs: number, staleMs: number): { micros: number; tokens: number } {
+export function othersReserved(
+  hash: Record<string, string>,
+  self: string,
+  nowMs: number,
+  staleMs: number,
+): { micros: number; tokens: number } {
   let micros = 0;
   let tokens = 0;
   for (const field in hash) {

@@ -88,7 +88,11 @@ export function createLimitSync(deps: LimitSyncDeps): LimitSync {
         state.pendingRate.delete(minute);
         continue;
       }
-      const add = store.hincrby(keys.rateWindow(state.id, minute), { [instanceId]: delta }, { ttlMs: RATE_WINDOW_TTL_MS });
+      const add = store.hincrby(
+        keys.rateWindow(state.id, minute),
+        { [instanceId]: delta },
+        { ttlMs: RATE_WINDOW_TTL_MS },
+      );
       ops.push(add.then(() => settle(state, minute, delta)));
     }
     return ops;
@@ -142,7 +146,9 @@ export function createLimitSync(deps: LimitSyncDeps): LimitSync {
       hasBudget(state.limits) ? store.hgetall(keys.budgetReserved(state.id)) : undefined,
     ]);
     const [day, month] = await Promise.all([
-      dailyTokenBudget === null && dailyUsdBudget === null ? undefined : store.hgetall(keys.usage('key', state.id, utcDay(nowMs))),
+      dailyTokenBudget === null && dailyUsdBudget === null
+        ? undefined
+        : store.hgetall(keys.usage('key', state.id, utcDay(nowMs))),
       monthlyUsdBudget === null ? undefined : store.hgetall(keys.usageMonth(state.id, utcMonth(nowMs))),
     ]);
     pending.forEach((id, i) => {
@@ -178,11 +184,14 @@ export function createLimitSync(deps: LimitSyncDeps): LimitSync {
   }
 
   async function syncKey(state: KeyState, nowMs: number): Promise<void> {
-    await firstFailure([...pushRate(state, nowMs), ...pushInFlight(state, nowMs), ...pushReserved(state, nowMs)]).then((r) => {
-      if (!r.ok) throw r.error;
-    });
+    await firstFailure([...pushRate(state, nowMs), ...pushInFlight(state, nowMs), ...pushReserved(state, nowMs)]).then(
+      (r) => {
+        if (!r.ok) throw r.error;
+      },
+    );
     // Pulled after this instance's own push, so a round leaves the fleet's numbers as fresh as they can be.
-    if (state.inFlight > 0 || state.reservations.size > 0 || nowMs - state.lastSeenMs <= deps.activeMs) await pullKey(state, nowMs);
+    if (state.inFlight > 0 || state.reservations.size > 0 || nowMs - state.lastSeenMs <= deps.activeMs)
+      await pullKey(state, nowMs);
     // Reservations the pull settled are published now, not a round later: until then the others count them twice.
     if (state.reservedDirty) {
       const pushed = await firstFailure(pushReserved(state, nowMs));

@@ -21,6 +21,9 @@ export function isModelAllowed(allowed: readonly string[] | null, model: string 
 /** The 403 model_not_allowed for a request naming `model` under a key's `allowed` list, or undefined when it may run. */
 export function modelRefusal(allowed: readonly string[] | null, model: string | undefined): AppError | undefined {
   if (isModelAllowed(allowed, model)) return undefined;
-  const message = model === undefined ? 'This API key is limited to specific models; name one in the request.' : `This API key may not use the model ${model}.`;
+  const message =
+    model === undefined
+      ? 'This API key is limited to specific models; name one in the request.'
+      : `This API key may not use the model ${model}.`;
   return new AppError('model_not_allowed', message);
 }

@@ -14,17 +14,37 @@ const BOOK: Pick<PriceBook, 'reservationMicros'> = {
 function reservationOf(body: string) {
   const bytes = Buffer.from(body);
   const parsed = parseBody(bytes);
-  return requestReservation(BOOK, { requestId: 'req_1', bodyBytes: bytes.length, model: parsed.model, maxTokens: parsed.maxTokens, cacheWrite: cacheWriteOf(bytes, parsed) });
+  return requestReservation(BOOK, {
+    requestId: 'req_1',
+    bodyBytes: bytes.length,
+    model: parsed.model,
+    maxTokens: parsed.maxTokens,
+    cacheWrite: cacheWriteOf(bytes, parsed),
+  });
 }
 
 describe('what a request reserves', () => {
   it('holds its body bytes plus max_tokens, priced at the input and output rates', () => {
-    const body = JSON.stringify({ model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: 'hello' }] });
-    expect(reservationOf(body)).toEqual({ requestId: 'req_1', tokens: body.length + 100, micros: body.length * 3 + 1_500 });
+    const body = JSON.stringify({
+      model: 'claude-test',
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'hello' }],
+    });
+    expect(reservationOf(body)).toEqual({
+      requestId: 'req_1',
+      tokens: body.length + 100,
+      micros: body.length * 3 + 1_500,
+    });
   });
 
   it('prices the body at the dearest cache write it asks for', () => {
-    const m = (control: object) => JSON.stringify({ model: 'claude-test', max_tokens: 1, system: [{ type: 'text', text: 'x', cache_control: control }], messages: [] });
+    const m = (control: object) =>
+      JSON.stringify({
+        model: 'claude-test',
+        max_tokens: 1,
+        system: [{ type: 'text', text: 'x', cache_control: control }],
+        messages: [],
+      });
     const five = m({ type: 'ephemeral' });
     const hour = m({ type: 'ephemeral', ttl: '1h' });
     expect(reservationOf(five).micros).toBe(Math.ceil(five.length * 3.75 + 15));
@@ -51,7 +71,9 @@ describe('cacheWriteOf', () => {
   });
 
   it('walks the parsed body when escapes could hide the key from the byte search', () => {
-    expect(of('{"system":[{"type":"text","text":"s","cache\\u005fcontrol":{"type":"ephemeral","ttl":"1\\u0068"}}]}')).toBe('1h');
+    expect(
+      of('{"system":[{"type":"text","text":"s","cache\\u005fcontrol":{"type":"ephemeral","ttl":"1\\u0068"}}]}'),
+    ).toBe('1h');
     expect(of('{"tools":[{"name":"t","cache\\u005fcontrol":{"type":"ephemeral"}}]}')).toBe('5m');
     expect(of('{"messages":[{"role":"user","content":"caf\\u00e9"}]}')).toBe('none');
   });

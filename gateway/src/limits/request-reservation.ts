@@ -22,8 +22,18 @@ export interface ReservationInput {
  * requestReservation(book, { requestId, bodyBytes: 1_200, model: 'claude-sonnet-4-5', maxTokens: 1_024, cacheWrite: 'none' })
  * // → { requestId, tokens: 2_224, micros: book.reservationMicros('claude-sonnet-4-5', 1_200, 1_024, 'none') }
  */
-export function requestReservation(priceBook: Pick<PriceBook, 'reservationMicros'>, input: ReservationInput): RequestReservation {
+export function requestReservation(
+  priceBook: Pick<PriceBook, 'reservationMicros'>,
+  input: ReservationInput,
+): RequestReservation {
   const maxTokens = input.maxTokens ?? 0;
-  const micros = input.model === undefined ? 0 : priceBook.reservationMicros(input.model, input.bodyBytes, maxTokens, input.cacheWrite);
-  return { requestId: input.requestId, tokens: input.bodyBytes + maxTokens, micros: Number.isFinite(micros) && micros > 0 ? Math.ceil(micros) : 0 };
+  const micros =
+    input.model === undefined
+      ? 0
+      : priceBook.reservationMicros(input.model, input.bodyBytes, maxTokens, input.cacheWrite);
+  return {
+    requestId: input.requestId,
+    tokens: input.bodyBytes + maxTokens,
+    micros: Number.isFinite(micros) && micros > 0 ? Math.ceil(micros) : 0,
+  };
 }

@@ -40,7 +40,9 @@ export function createSyncRunner(deps: { sync: LimitSync; log: Logger; intervalM
 
   function syncNow(): Promise<boolean> {
     pendingRounds++;
-    const round = queue.then(() => deps.sync.round()).then(noteResult, (error: unknown) => noteResult({ ok: false, error }));
+    const round = queue
+      .then(() => deps.sync.round())
+      .then(noteResult, (error: unknown) => noteResult({ ok: false, error }));
     const done = round.finally(() => pendingRounds--);
     queue = done;
     return done;

@@ -5,14 +5,31 @@ import { fleetSeries } from './fleet-series.js';
 const NOW = 1_800_000_000_000;
 
 function view(nodeId: string, state: NodeReport['state'], extra: Partial<NodeView> = {}): NodeView {
-  const record: NodeReport = { nodeId, accountKind: 'oauth', state, inFlight: 0, version: '0', gitSha: 'x', startedAt: NOW - 1000, heartbeatAt: NOW };
+  const record: NodeReport = {
+    nodeId,
+    accountKind: 'oauth',
+    state,
+    inFlight: 0,
+    version: '0',
+    gitSha: 'x',
+    startedAt: NOW - 1000,
+    heartbeatAt: NOW,
+  };
   return { record, adminDrained: false, ...extra };
 }
 
 describe('fleetSeries', () => {
   it('a limited node: its state, when the limit lifts, and its window figures in seconds', () => {
     const [s] = fleetSeries(
-      [view('a', { state: 'limited', limitedUntil: NOW + 600_000, fiveHour: { utilization: 1.01, resetAt: NOW + 600_000 }, sevenDay: { utilization: 0.3 }, updatedAt: NOW })],
+      [
+        view('a', {
+          state: 'limited',
+          limitedUntil: NOW + 600_000,
+          fiveHour: { utilization: 1.01, resetAt: NOW + 600_000 },
+          sevenDay: { utilization: 0.3 },
+          updatedAt: NOW,
+        }),
+      ],
       NOW,
     );
     expect(s).toEqual({
@@ -28,7 +45,17 @@ describe('fleetSeries', () => {
   });
 
   it('a lapsed limit reads available with no reset time; only running family limits are listed', () => {
-    const [s] = fleetSeries([view('a', { state: 'limited', limitedUntil: NOW - 1, limitedFamilies: { opus: NOW + 5_000, haiku: NOW - 5_000 }, updatedAt: NOW })], NOW);
+    const [s] = fleetSeries(
+      [
+        view('a', {
+          state: 'limited',
+          limitedUntil: NOW - 1,
+          limitedFamilies: { opus: NOW + 5_000, haiku: NOW - 5_000 },
+          updatedAt: NOW,
+        }),
+      ],
+      NOW,
+    );
     expect(s).toMatchObject({ state: 'available', families: [{ family: 'opus', until: (NOW + 5_000) / 1000 }] });
     expect(s?.limitedUntil).toBeUndefined();
   });

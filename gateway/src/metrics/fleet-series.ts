@@ -3,7 +3,15 @@ import { effectiveState } from '@switchyard/shared';
 import { availabilityOf, stateOf, type NodeAvailability, type NodeView } from '../routing/index.js';
 
 /** Every state a node gauge is exported for (one series per node and state, 1 for the current one). */
-export const NODE_STATES: readonly NodeAvailability[] = ['available', 'limited', 'needs_login', 'disabled', 'draining', 'admin_drained', 'unreachable'];
+export const NODE_STATES: readonly NodeAvailability[] = [
+  'available',
+  'limited',
+  'needs_login',
+  'disabled',
+  'draining',
+  'admin_drained',
+  'unreachable',
+];
 
 /** One unified window's figures as exported. */
 export interface WindowSeries {
@@ -33,12 +41,21 @@ const seconds = (ms: number): number => Math.round(ms / 1000);
 export function fleetSeries(nodes: readonly NodeView[], nowMs: number): NodeSeries[] {
   return nodes.map((node) => {
     const account = stateOf(node);
-    const series: NodeSeries = { nodeId: node.record.nodeId, state: availabilityOf(node, nowMs, undefined), families: [], windows: [] };
-    if (effectiveState(account, nowMs) === 'limited' && account.limitedUntil !== undefined) series.limitedUntil = seconds(account.limitedUntil);
+    const series: NodeSeries = {
+      nodeId: node.record.nodeId,
+      state: availabilityOf(node, nowMs, undefined),
+      families: [],
+      windows: [],
+    };
+    if (effectiveState(account, nowMs) === 'limited' && account.limitedUntil !== undefined)
+      series.limitedUntil = seconds(account.limitedUntil);
     for (const [family, until] of Object.entries(account.limitedFamilies ?? {})) {
       if (until > nowMs) series.families.push({ family, until: seconds(until) });
     }
-    for (const [window, figures] of [['5h', account.fiveHour], ['7d', account.sevenDay]] as const) {
+    for (const [window, figures] of [
+      ['5h', account.fiveHour],
+      ['7d', account.sevenDay],
+    ] as const) {
       if (figures === undefined) continue;
       const w: WindowSeries = { window };
       if (figures.utilization !== undefined) w.utilization = figures.utilization;

@@ -82,14 +82,18 @@ export function createGatewayMetrics(deps: GatewayMetricsDeps): GatewayMetrics {
   const modelLabel = createLabelLimiter(50);
   const nodeLabel = createLabelLimiter(200);
 
-  new Gauge({ name: 'switchyard_gateway_info', help: 'The gateway build (always 1).', labelNames: ['version', 'git_sha'], registers }).set(
-    { version: deps.version, git_sha: deps.gitSha },
-    1,
-  );
-  new Gauge({ name: 'switchyard_build_info', help: 'The build this process runs: its release line\'s version and git sha (always 1; one series per process).', labelNames: ['service', 'version', 'git_sha'], registers }).set(
-    { service: 'gateway', version: deps.version, git_sha: deps.gitSha },
-    1,
-  );
+  new Gauge({
+    name: 'switchyard_gateway_info',
+    help: 'The gateway build (always 1).',
+    labelNames: ['version', 'git_sha'],
+    registers,
+  }).set({ version: deps.version, git_sha: deps.gitSha }, 1);
+  new Gauge({
+    name: 'switchyard_build_info',
+    help: "The build this process runs: its release line's version and git sha (always 1; one series per process).",
+    labelNames: ['service', 'version', 'git_sha'],
+    registers,
+  }).set({ service: 'gateway', version: deps.version, git_sha: deps.gitSha }, 1);
   const requests = new Counter({
     name: 'switchyard_gateway_requests_total',
     help: 'Proxied requests by route, the status the client got, the model asked for and the node that answered (none: no node).',
@@ -110,7 +114,11 @@ export function createGatewayMetrics(deps: GatewayMetricsDeps): GatewayMetrics {
     buckets: TTFB_BUCKETS,
     registers,
   });
-  const activeStreams = new Gauge({ name: 'switchyard_gateway_active_streams', help: 'Streamed requests being answered now.', registers });
+  const activeStreams = new Gauge({
+    name: 'switchyard_gateway_active_streams',
+    help: 'Streamed requests being answered now.',
+    registers,
+  });
   const failovers = new Counter({
     name: 'switchyard_gateway_failovers_total',
     help: 'Times a request moved on to another node before the first byte, by the node left and why.',
@@ -245,7 +253,10 @@ export function createGatewayMetrics(deps: GatewayMetricsDeps): GatewayMetrics {
   };
 }
 
-function followLabelled(counter: Counter<'outcome'>, outcome: 'enqueued' | 'spooled' | 'replayed'): (s: UsageRecorderStats) => void {
+function followLabelled(
+  counter: Counter<'outcome'>,
+  outcome: 'enqueued' | 'spooled' | 'replayed',
+): (s: UsageRecorderStats) => void {
   let last = 0;
   return (s) => {
     const value = s[outcome];
@@ -296,7 +307,8 @@ function registerFleetGauges(deps: GatewayMetricsDeps, registers: Registry[]): v
     registers,
     collect() {
       this.reset();
-      for (const n of fleet()) for (const state of NODE_STATES) this.set({ node: n.nodeId, state }, n.state === state ? 1 : 0);
+      for (const n of fleet())
+        for (const state of NODE_STATES) this.set({ node: n.nodeId, state }, n.state === state ? 1 : 0);
     },
   });
   new Gauge({
@@ -326,7 +338,9 @@ function registerFleetGauges(deps: GatewayMetricsDeps, registers: Registry[]): v
     registers,
     collect() {
       this.reset();
-      for (const n of fleet()) for (const w of n.windows) if (w.utilization !== undefined) this.set({ node: n.nodeId, window: w.window }, w.utilization);
+      for (const n of fleet())
+        for (const w of n.windows)
+          if (w.utilization !== undefined) this.set({ node: n.nodeId, window: w.window }, w.utilization);
     },
   });
   new Gauge({
@@ -336,7 +350,9 @@ function registerFleetGauges(deps: GatewayMetricsDeps, registers: Registry[]): v
     registers,
     collect() {
       this.reset();
-      for (const n of fleet()) for (const w of n.windows) if (w.resetsAt !== undefined) this.set({ node: n.nodeId, window: w.window }, w.resetsAt);
+      for (const n of fleet())
+        for (const w of n.windows)
+          if (w.resetsAt !== undefined) this.set({ node: n.nodeId, window: w.window }, w.resetsAt);
     },
   });
   new Gauge({
@@ -346,7 +362,8 @@ function registerFleetGauges(deps: GatewayMetricsDeps, registers: Registry[]): v
     registers,
     collect() {
       this.reset();
-      for (const n of deps.registry.nodes()) this.set({ node: n.record.nodeId }, deps.forwarder.inFlight(n.record.nodeId));
+      for (const n of deps.registry.nodes())
+        this.set({ node: n.record.nodeId }, deps.forwarder.inFlight(n.record.nodeId));
     },
   });
 }

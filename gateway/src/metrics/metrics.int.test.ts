@@ -14,7 +14,10 @@ jest.setTimeout(120_000);
 const MODEL = 'claude-sonnet-4-6';
 const N = 6;
 const RESET_IN_SEC = 600;
-const UTILIZATION: Record<string, { '5h': number; '7d': number }> = { 'node-a': { '5h': 0.42, '7d': 0.17 }, 'node-b': { '5h': 0.25, '7d': 0.1 } };
+const UTILIZATION: Record<string, { '5h': number; '7d': number }> = {
+  'node-a': { '5h': 0.42, '7d': 0.17 },
+  'node-b': { '5h': 0.25, '7d': 0.1 },
+};
 const nodeToken = randomBytes(32).toString('hex');
 const workerToken = randomBytes(32).toString('hex');
 let workerPort: number;
@@ -35,7 +38,8 @@ function parseMetrics(text: string): Sample[] {
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m) throw new Error(`unparsable metrics line: ${line}`);
     const labels: Record<string, string> = {};
-    for (const [, k, v] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[k as string] = v as string;
+    for (const [, k, v] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+      labels[k as string] = v as string;
     samples.push({ name: m[1] as string, labels, value: Number(m[3]) });
   }
   return samples;
@@ -89,7 +93,12 @@ async function send(key: string, sessionId: string, i: number): Promise<number> 
   };
   const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
     method: 'POST',
-    headers: { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-claude-code-session-id': sessionId },
+    headers: {
+      'x-api-key': key,
+      'content-type': 'application/json',
+      'anthropic-version': '2023-06-01',
+      'x-claude-code-session-id': sessionId,
+    },
     body: JSON.stringify(body),
   });
   await res.text();
@@ -108,7 +117,8 @@ beforeAll(async () => {
   workerPort = await freePort();
   await chain.startWorker({ METRICS_PORT: String(workerPort), METRICS_TOKEN: workerToken, HOST: '127.0.0.1' });
   await chain.waitReady();
-  for (const [nodeId, u] of Object.entries(UTILIZATION)) chain.fake.setUtilization(`acct-${nodeId}`, { fiveHour: u['5h'], sevenDay: u['7d'] });
+  for (const [nodeId, u] of Object.entries(UTILIZATION))
+    chain.fake.setUtilization(`acct-${nodeId}`, { fiveHour: u['5h'], sevenDay: u['7d'] });
 
   const { key } = await chain.createKey();
   const sessionId = randomBytes(8).toString('hex');
@@ -121,11 +131,17 @@ beforeAll(async () => {
     if (i === N) chain.fake.inject({ kind: 'rate_limit', window: 'five_hour', resetInSec: RESET_IN_SEC, times: 1 });
     sentStatuses.push(await send(key, sessionId, i));
   }
-  const [waiting] = await until('a usage job enqueued', () => queue.getJobs(['waiting'], 0, 0), (jobs) => jobs.length > 0);
+  const [waiting] = await until(
+    'a usage job enqueued',
+    () => queue.getJobs(['waiting'], 0, 0),
+    (jobs) => jobs.length > 0,
+  );
   jobData = waiting?.data;
   await queue.resume();
   await queue.close();
-  const served = chain.fake.requests.filter((r) => r.route === 'messages' && r.accountId !== undefined).map((r) => r.accountId as string);
+  const served = chain.fake.requests
+    .filter((r) => r.route === 'messages' && r.accountId !== undefined)
+    .map((r) => r.accountId as string);
   stickyNode = (served[0] ?? '').replace(/^acct-/, '');
   otherNode = stickyNode === 'node-a' ? 'node-b' : 'node-a';
 });
@@ -152,8 +168,12 @@ describe('gateway', () => {
     expect(total(m, 'switchyard_gateway_sticky_lookups_total', { result: 'miss' })).toBe(1);
     expect(total(m, 'switchyard_gateway_failovers_total', { node: stickyNode, reason: 'rate_limited' })).toBe(2);
     expect(total(m, 'switchyard_gateway_failovers_total')).toBe(2);
-    expect(total(m, 'switchyard_gateway_request_duration_seconds_count', { route: 'messages', stream: 'true' })).toBe(N / 2);
-    expect(total(m, 'switchyard_gateway_request_duration_seconds_count', { route: 'messages', stream: 'false' })).toBe(N / 2);
+    expect(total(m, 'switchyard_gateway_request_duration_seconds_count', { route: 'messages', stream: 'true' })).toBe(
+      N / 2,
+    );
+    expect(total(m, 'switchyard_gateway_request_duration_seconds_count', { route: 'messages', stream: 'false' })).toBe(
+      N / 2,
+    );
     expect(total(m, 'switchyard_gateway_time_to_first_byte_seconds_count', { route: 'messages' })).toBe(N);
     expect(total(m, 'switchyard_gateway_active_streams')).toBe(0);
     // Turns 3 and 6 asked for thinking.
@@ -172,17 +192,24 @@ describe('gateway', () => {
     const until = total(m, 'switchyard_gateway_node_limited_until_timestamp_seconds', { node: stickyNode });
     expect(Math.abs(until - (Date.now() / 1000 + RESET_IN_SEC))).toBeLessThan(60);
     expect(has(m, 'switchyard_gateway_node_limited_until_timestamp_seconds', { node: otherNode })).toBe(false);
-    const util = (node: string, window: string) => total(m, 'switchyard_gateway_node_utilization_ratio', { node, window });
+    const util = (node: string, window: string) =>
+      total(m, 'switchyard_gateway_node_utilization_ratio', { node, window });
     expect(util(otherNode, '5h')).toBeCloseTo(UTILIZATION[otherNode]!['5h'], 5);
     expect(util(otherNode, '7d')).toBeCloseTo(UTILIZATION[otherNode]!['7d'], 5);
     expect(util(stickyNode, '7d')).toBeCloseTo(UTILIZATION[stickyNode]!['7d'], 5);
     // The rejection reported the 5h window at its limit.
     expect(util(stickyNode, '5h')).toBeGreaterThanOrEqual(1);
-    expect(total(m, 'switchyard_gateway_node_window_reset_timestamp_seconds', { node: otherNode, window: '5h' })).toBeGreaterThan(Date.now() / 1000);
+    expect(
+      total(m, 'switchyard_gateway_node_window_reset_timestamp_seconds', { node: otherNode, window: '5h' }),
+    ).toBeGreaterThan(Date.now() / 1000);
   });
 
   it('answers 401 in the Anthropic envelope without the token, with a wrong one, or with an admin token', async () => {
-    const attempts: Record<string, string>[] = [{}, { authorization: `Bearer ${randomBytes(32).toString('hex')}` }, { authorization: `Bearer ${chain.adminToken}` }];
+    const attempts: Record<string, string>[] = [
+      {},
+      { authorization: `Bearer ${randomBytes(32).toString('hex')}` },
+      { authorization: `Bearer ${chain.adminToken}` },
+    ];
     for (const headers of attempts) {
       const res = await fetch(`${chain.gatewayUrl}/metrics`, { headers });
       expect(res.status).toBe(401);
@@ -192,7 +219,9 @@ describe('gateway', () => {
 
   it('a metrics token opens /metrics only, never the admin API', async () => {
     for (const path of ['/admin/keys', '/admin/nodes', '/admin/usage']) {
-      const res = await fetch(`${chain.gatewayUrl}${path}`, { headers: { authorization: `Bearer ${chain.metricsToken}` } });
+      const res = await fetch(`${chain.gatewayUrl}${path}`, {
+        headers: { authorization: `Bearer ${chain.metricsToken}` },
+      });
       expect(res.status).toBe(401);
     }
   });
@@ -216,7 +245,10 @@ describe('node-agent', () => {
     expect(total(other, 'switchyard_node_account_state', { state: 'available' })).toBe(1);
     const until = total(sticky, 'switchyard_node_account_limited_until_timestamp_seconds');
     expect(Math.abs(until - (Date.now() / 1000 + RESET_IN_SEC))).toBeLessThan(60);
-    expect(total(other, 'switchyard_node_account_utilization_ratio', { window: '5h' })).toBeCloseTo(UTILIZATION[otherNode]!['5h'], 5);
+    expect(total(other, 'switchyard_node_account_utilization_ratio', { window: '5h' })).toBeCloseTo(
+      UTILIZATION[otherNode]!['5h'],
+      5,
+    );
     expect(total(sticky, 'switchyard_node_account_utilization_ratio', { window: '5h' })).toBeGreaterThanOrEqual(1);
   });
 
@@ -231,26 +263,42 @@ describe('node-agent', () => {
 });
 
 describe('usage worker', () => {
-  const counted = async () => total(await scrape(workerUrl(), workerToken), 'switchyard_worker_jobs_total', { result: 'counted' });
+  const counted = async () =>
+    total(await scrape(workerUrl(), workerToken), 'switchyard_worker_jobs_total', { result: 'counted' });
 
   it('counts exactly the tokens the upstream reported, once per request, and drains the queue', async () => {
     await until('every job counted', counted, (n) => n >= N);
     const m = await scrape(workerUrl(), workerToken);
     const ledger = chain.fake.usageTotals();
     expect(total(m, 'switchyard_worker_jobs_total', { result: 'counted' })).toBe(N);
-    expect(total(m, 'switchyard_worker_tokens_total', { model: MODEL, direction: 'sent', kind: 'exact', route: 'messages' })).toBe(ledger.input + ledger.cacheCreation + ledger.cacheRead);
-    expect(total(m, 'switchyard_worker_tokens_total', { model: MODEL, direction: 'received', kind: 'exact' })).toBe(ledger.output);
-    expect(total(m, 'switchyard_worker_tokens_total', { model: MODEL, direction: 'sent', kind: 'estimated' })).toBeGreaterThan(0);
-    expect(total(m, 'switchyard_worker_tokens_total', { model: MODEL, direction: 'received', kind: 'estimated' })).toBeGreaterThan(0);
+    expect(
+      total(m, 'switchyard_worker_tokens_total', { model: MODEL, direction: 'sent', kind: 'exact', route: 'messages' }),
+    ).toBe(ledger.input + ledger.cacheCreation + ledger.cacheRead);
+    expect(total(m, 'switchyard_worker_tokens_total', { model: MODEL, direction: 'received', kind: 'exact' })).toBe(
+      ledger.output,
+    );
+    expect(
+      total(m, 'switchyard_worker_tokens_total', { model: MODEL, direction: 'sent', kind: 'estimated' }),
+    ).toBeGreaterThan(0);
+    expect(
+      total(m, 'switchyard_worker_tokens_total', { model: MODEL, direction: 'received', kind: 'estimated' }),
+    ).toBeGreaterThan(0);
     expect(total(m, 'switchyard_worker_queue_up')).toBe(1);
-    expect(total(m, 'switchyard_worker_queue_jobs', { state: 'waiting' }) + total(m, 'switchyard_worker_queue_jobs', { state: 'active' })).toBe(0);
+    expect(
+      total(m, 'switchyard_worker_queue_jobs', { state: 'waiting' }) +
+        total(m, 'switchyard_worker_queue_jobs', { state: 'active' }),
+    ).toBe(0);
     expect(total(m, 'switchyard_worker_queue_lag_seconds')).toBe(0);
     // The gateway reads the same queue itself (so the lag shows while the worker is down), and agrees.
     const g = await scrape(chain.gatewayUrl, chain.metricsToken);
     expect(has(g, 'switchyard_usage_queue_lag_seconds')).toBe(true);
     expect(total(g, 'switchyard_usage_queue_lag_seconds')).toBe(0);
-    for (const state of ['waiting', 'active', 'delayed', 'failed']) expect([state, has(g, 'switchyard_usage_queue_jobs', { state })]).toEqual([state, true]);
-    expect(total(g, 'switchyard_usage_queue_jobs', { state: 'waiting' }) + total(g, 'switchyard_usage_queue_jobs', { state: 'failed' })).toBe(0);
+    for (const state of ['waiting', 'active', 'delayed', 'failed'])
+      expect([state, has(g, 'switchyard_usage_queue_jobs', { state })]).toEqual([state, true]);
+    expect(
+      total(g, 'switchyard_usage_queue_jobs', { state: 'waiting' }) +
+        total(g, 'switchyard_usage_queue_jobs', { state: 'failed' }),
+    ).toBe(0);
   });
 
   it('adds nothing for a duplicate the done marker stopped', async () => {
@@ -283,7 +331,11 @@ describe('gateway: rejections and the usage pipeline', () => {
   it('counts the requests it refused itself, and where every usage job went', async () => {
     const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
       method: 'POST',
-      headers: { 'x-api-key': `sy-${randomBytes(24).toString('hex')}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      headers: {
+        'x-api-key': `sy-${randomBytes(24).toString('hex')}`,
+        'content-type': 'application/json',
+        'anthropic-version': '2023-06-01',
+      },
       body: JSON.stringify({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }),
     });
     expect(res.status).toBe(401);

@@ -58,7 +58,9 @@ describe('gateway metrics: the usage queue', () => {
 
   it('exports the lag of the oldest waiting job and the jobs per state', async () => {
     const read = createQueueLagReader({ queue, now: () => T0 });
-    expect(await samples(read, 'switchyard_usage_queue_lag_seconds')).toEqual(['switchyard_usage_queue_lag_seconds 125']);
+    expect(await samples(read, 'switchyard_usage_queue_lag_seconds')).toEqual([
+      'switchyard_usage_queue_lag_seconds 125',
+    ]);
     expect((await samples(read, 'switchyard_usage_queue_jobs')).sort()).toEqual([
       'switchyard_usage_queue_jobs{state="active"} 1',
       'switchyard_usage_queue_jobs{state="delayed"} 1',
@@ -81,7 +83,12 @@ describe('gateway metrics: the usage queue', () => {
   it('leaves both series out, and the scrape answers, when the queue cannot be read in time', async () => {
     const never = new Promise<never>(() => undefined);
     const silent = createQueueLagReader({
-      queue: { getJobCounts: () => never, getRanges: () => never, toKey: (t) => t, getBackend: () => ({ client: never }) },
+      queue: {
+        getJobCounts: () => never,
+        getRanges: () => never,
+        toKey: (t) => t,
+        getBackend: () => ({ client: never }),
+      },
       now: () => T0,
       timeoutMs: 20,
     });
@@ -92,7 +99,10 @@ describe('gateway metrics: the usage queue', () => {
   });
 
   it('drops the figures of an earlier scrape once the queue cannot be read (no stale values)', async () => {
-    const answers = [{ depth: { waiting: 7, active: 1, delayed: 0, prioritized: 0, failed: 2, completed: 0 }, lagSeconds: 300 }, undefined];
+    const answers = [
+      { depth: { waiting: 7, active: 1, delayed: 0, prioritized: 0, failed: 2, completed: 0 }, lagSeconds: 300 },
+      undefined,
+    ];
     const registry = metricsWith(() => Promise.resolve(answers.shift())).registry;
     const first = await registry.metrics();
     expect(first).toMatch(/^switchyard_usage_queue_lag_seconds 300$/m);

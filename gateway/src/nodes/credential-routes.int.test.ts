@@ -26,7 +26,12 @@ import { createKeyRepository } from '../keys/index.js';
 import { createCredentialRoutes } from './credential-routes.js';
 import { createEnrolmentRepository, type EnrolmentRepository } from './enrolment.js';
 
-const RECORD = JSON.stringify({ type: 'oauth', refresh: 'fake-refresh-1', access: 'fake-access-1', expires: 1_900_000_000_000 });
+const RECORD = JSON.stringify({
+  type: 'oauth',
+  refresh: 'fake-refresh-1',
+  access: 'fake-access-1',
+  expires: 1_900_000_000_000,
+});
 const ADMIN_TOKEN = `admin-${'b'.repeat(40)}`;
 
 function capturedLog() {
@@ -78,7 +83,11 @@ describe('sealed credential routes', () => {
     await client.quit();
   });
 
-  const put = (nodeId: string, token: string, body: unknown) => request(app).put(CREDENTIAL_PATH).set(as(nodeId, token)).send(body as object);
+  const put = (nodeId: string, token: string, body: unknown) =>
+    request(app)
+      .put(CREDENTIAL_PATH)
+      .set(as(nodeId, token))
+      .send(body as object);
   const get = (nodeId: string, token: string) => request(app).get(CREDENTIAL_PATH).set(as(nodeId, token));
 
   it('GET before any PUT is 404; PUT stores the ciphertext (204) and GET returns it, not cacheable', async () => {
@@ -124,13 +133,27 @@ describe('sealed credential routes', () => {
     await put('node-b', tokenB, { sealed: theirs }).expect(204);
     expect((await get('node-a', tokenA).expect(200)).body).toEqual({ sealed: mine });
     expect((await get('node-b', tokenB).expect(200)).body).toEqual({ sealed: theirs });
-    const lines = captured.text().split('\n').filter((l) => l.includes('node credential request refused'));
+    const lines = captured
+      .text()
+      .split('\n')
+      .filter((l) => l.includes('node credential request refused'));
     expect(lines.length).toBeGreaterThanOrEqual(2);
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'warn', reason: 'unauthenticated', nodeId: 'node-a' });
   });
 
   it('a user key, the admin token, no header, a bare token without node id and an unknown node are refused with the 401 envelope', async () => {
-    const userKey = (await createKeyRepository({ store, keys }).create({ name: 'alice', enabled: true, expiresAt: null, allowedModels: null, allowedBetas: null, rpm: null, concurrency: null, dailyTokenBudget: null })).key;
+    const userKey = (
+      await createKeyRepository({ store, keys }).create({
+        name: 'alice',
+        enabled: true,
+        expiresAt: null,
+        allowedModels: null,
+        allowedBetas: null,
+        rpm: null,
+        concurrency: null,
+        dailyTokenBudget: null,
+      })
+    ).key;
     await put('node-a', tokenA, { sealed: sealForNode(tokenA, 'node-a', RECORD) }).expect(204);
     const attempts = [
       as('node-a', userKey),
@@ -169,7 +192,16 @@ describe('sealed credential routes', () => {
       ['no sealed field', () => put('node-a', tokenA, { value: 'sy1.AAAA' }), 400],
       ['a number', () => put('node-a', tokenA, { sealed: 42 }), 400],
       ['no body', () => request(app).put(CREDENTIAL_PATH).set(as('node-a', tokenA)), 400],
-      ['not JSON', () => request(app).put(CREDENTIAL_PATH).set(as('node-a', tokenA)).set('content-type', 'application/json').send('{"sealed":'), 400],
+      [
+        'not JSON',
+        () =>
+          request(app)
+            .put(CREDENTIAL_PATH)
+            .set(as('node-a', tokenA))
+            .set('content-type', 'application/json')
+            .send('{"sealed":'),
+        400,
+      ],
       ['over the sealed limit', () => put('node-a', tokenA, { sealed: `sy1.${'A'.repeat(20_000)}` }), 400],
       ['over the body limit', () => put('node-a', tokenA, { sealed: `sy1.${'A'.repeat(40_000)}` }), 413],
     ];
@@ -207,7 +239,8 @@ test('Redis unreachable: 503 (retryable) rather than a refusal, one error line w
     redis = await startRedisServer({ port: redis.port, dataDir });
     const deadline = Date.now() + 15_000;
     let status = 503;
-    while (status === 503 && Date.now() < deadline) status = (await request(app).get(CREDENTIAL_PATH).set(as('node-a', token))).status;
+    while (status === 503 && Date.now() < deadline)
+      status = (await request(app).get(CREDENTIAL_PATH).set(as('node-a', token))).status;
     expect(status).toBe(404);
   } finally {
     await store.close();

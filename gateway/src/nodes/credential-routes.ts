@@ -44,7 +44,11 @@ function requestIdOf(res: Response): string {
 function bodyParserError(err: unknown): AppError | undefined {
   if (typeof err !== 'object' || err === null || !('type' in err) || !('status' in err)) return undefined;
   if (err.type === 'entity.parse.failed') return new AppError('invalid_json', 'Malformed JSON body');
-  if (err.status === 413) return new AppError('body_too_large', `The body is too large (a sealed copy is at most ${MAX_SEALED_LENGTH} characters)`);
+  if (err.status === 413)
+    return new AppError(
+      'body_too_large',
+      `The body is too large (a sealed copy is at most ${MAX_SEALED_LENGTH} characters)`,
+    );
   return new AppError('bad_request', 'Unreadable request body');
 }
 
@@ -63,12 +67,22 @@ export function createCredentialRoutes(deps: CredentialRoutesDeps): Router {
     try {
       who = await authenticateNode(req.headers, deps.enrolments);
     } catch (err) {
-      throw new AppError('unavailable', 'The node token cannot be checked right now; retry shortly.', { cause: err, retryAfterSec: 1 });
+      throw new AppError('unavailable', 'The node token cannot be checked right now; retry shortly.', {
+        cause: err,
+        retryAfterSec: 1,
+      });
     }
     if (!who.ok) {
       const claimed = req.headers[TunnelHeaders.nodeId];
-      log.warn('node credential request refused', { reason: who.reason, method: req.method, nodeId: typeof claimed === 'string' ? claimed.slice(0, 64) : undefined });
-      throw new AppError('unauthenticated', 'A node token (Authorization: Bearer syn-…) and its node id (x-switchyard-node-id) are required.');
+      log.warn('node credential request refused', {
+        reason: who.reason,
+        method: req.method,
+        nodeId: typeof claimed === 'string' ? claimed.slice(0, 64) : undefined,
+      });
+      throw new AppError(
+        'unauthenticated',
+        'A node token (Authorization: Bearer syn-…) and its node id (x-switchyard-node-id) are required.',
+      );
     }
     (res.locals as Locals).nodeId = who.nodeId;
     next();
@@ -83,26 +97,47 @@ export function createCredentialRoutes(deps: CredentialRoutesDeps): Router {
     res.json({ sealed });
   });
 
-  router.put(CREDENTIAL_PATH, authenticate, express.json({ limit: BODY_LIMIT }), async function putSealedCredential(req: Request, res) {
-    const parsed = SealedCredentialSchema.safeParse(req.body);
-    if (!parsed.success || !isSealedShape(parsed.data.sealed)) {
-      throw new AppError('bad_request', 'Expected a JSON body {"sealed": "sy1.…"} (content-type: application/json) holding a sealed credential.');
-    }
-    const nodeId = nodeIdOf(res);
-    await deps.store.set(deps.keys.sealedCredential(nodeId), parsed.data.sealed);
-    log.info('sealed credential copy stored', { nodeId, length: parsed.data.sealed.length });
-    res.status(204).end();
-  });
+  router.put(
+    CREDENTIAL_PATH,
+    authenticate,
+    express.json({ limit: BODY_LIMIT }),
+    async function putSealedCredential(req: Request, res) {
+      const parsed = SealedCredentialSchema.safeParse(req.body);
+      if (!parsed.success || !isSealedShape(parsed.data.sealed)) {
+        throw new AppError(
+          'bad_request',
+          'Expected a JSON body {"sealed": "sy1.…"} (content-type: application/json) holding a sealed credential.',
+        );
+      }
+      const nodeId = nodeIdOf(res);
+      await deps.store.set(deps.keys.sealedCredential(nodeId), parsed.data.sealed);
+      log.info('sealed credential copy stored', { nodeId, length: parsed.data.sealed.length });
+      res.status(204).end();
+    },
+  );
 
-  router.use(CREDENTIAL_PATH, function credentialError(err: unknown, req: Request, res: Response, _next: NextFunction): void {
-    // Anything but our own refusals is the store failing (Redis unreachable): the node retries a 503.
-    const appErr =
-      err instanceof AppError ? err : (bodyParserError(err) ?? new AppError('unavailable', 'The credential store is unreachable right now; retry shortly.', { cause: err, retryAfterSec: 1 }));
-    if (appErr.code === 'unavailable') {
-      log.error('node credential request failed', { method: req.method, nodeId: (res.locals as Locals).nodeId, error: (appErr.cause as Error | undefined)?.message });
-    }
-    writeErrorResponse(res, appErr, requestIdOf(res));
-  });
+  router.use(
+    CREDENTIAL_PATH,
+    function credentialError(err: unknown, req: Request, res: Response, _next: NextFunction): void {
+      // Anything but our own refusals is the store failing (Redis unreachable): the node retries a 503.
+      const appErr =
+        err instanceof AppError
+          ? err
+          : (bodyParserError(err) ??
+            new AppError('unavailable', 'The credential store is unreachable right now; retry shortly.', {
+              cause: err,
+              retryAfterSec: 1,
+            }));
+      if (appErr.code === 'unavailable') {
+        log.error('node credential request failed', {
+          method: req.method,
+          nodeId: (res.locals as Locals).nodeId,
+          error: (appErr.cause as Error | undefined)?.message,
+        });
+      }
+      writeErrorResponse(res, appErr, requestIdOf(res));
+    },
+  );
 
   return router;
 }

@@ -1,7 +1,13 @@
 // The enrolment repository on a real Redis: a token is bound to its node id, malformed tokens are refused, and a
 // rotation racing a revocation never brings the revoked node back.
 import type { Redis } from 'ioredis';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, NodeTokens, type SharedStore } from '@switchyard/shared';
+import {
+  createIoRedisClient,
+  createIoRedisStore,
+  createKeyspace,
+  NodeTokens,
+  type SharedStore,
+} from '@switchyard/shared';
 import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import { createEnrolmentRepository, type EnrolmentStore } from './enrolment.js';
 
@@ -34,7 +40,9 @@ describe('enrolment repository', () => {
     expect(await enrolments.verify('node-b', a.token)).toBeUndefined();
     expect(await enrolments.verify('node-a', b.token)).toBeUndefined();
     expect(await enrolments.verify('node-a', NodeTokens.generate())).toBeUndefined();
-    expect(await enrolments.verify('node-a', `${a.token.slice(0, -1)}${a.token.endsWith('x') ? 'y' : 'x'}`)).toBeUndefined();
+    expect(
+      await enrolments.verify('node-a', `${a.token.slice(0, -1)}${a.token.endsWith('x') ? 'y' : 'x'}`),
+    ).toBeUndefined();
     expect(await enrolments.verify('node-c', a.token)).toBeUndefined();
     expect(await enrolments.verify('a:b', a.token)).toBeUndefined();
   });
@@ -73,7 +81,8 @@ describe('enrolment repository', () => {
     await enrolments.create('node-a');
     const [one, two] = await Promise.all([enrolments.rotate('node-a'), enrolments.rotate('node-a')]);
     const passing = [];
-    for (const r of [one, two]) if (r !== undefined && (await enrolments.verify('node-a', r.token)) !== undefined) passing.push(r.token);
+    for (const r of [one, two])
+      if (r !== undefined && (await enrolments.verify('node-a', r.token)) !== undefined) passing.push(r.token);
     expect(passing).toHaveLength(1);
   });
 });

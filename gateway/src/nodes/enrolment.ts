@@ -18,7 +18,10 @@ export const NodeEnrolmentSchema = z.object({
 export type NodeEnrolment = z.infer<typeof NodeEnrolmentSchema>;
 
 /** The store operations enrolments need. */
-export type EnrolmentStore = Pick<SharedStore, 'get' | 'set' | 'del' | 'mget' | 'compareAndSet' | 'sadd' | 'srem' | 'smembers'>;
+export type EnrolmentStore = Pick<
+  SharedStore,
+  'get' | 'set' | 'del' | 'mget' | 'compareAndSet' | 'sadd' | 'srem' | 'smembers'
+>;
 
 const ROTATE_ATTEMPTS = 5;
 
@@ -84,7 +87,13 @@ export function createEnrolmentRepository(deps: {
       const key = keyOf(nodeId);
       if (key === undefined) throw new RangeError('node id must be 1-64 letters, digits, _ . -');
       const token = NodeTokens.generate();
-      const enrolment: NodeEnrolment = { nodeId, ...(label === undefined ? {} : { label }), tokenDigest: tokenDigest(token), tokenHint: NodeTokens.hint(token), createdAt: now() };
+      const enrolment: NodeEnrolment = {
+        nodeId,
+        ...(label === undefined ? {} : { label }),
+        tokenDigest: tokenDigest(token),
+        tokenHint: NodeTokens.hint(token),
+        createdAt: now(),
+      };
       if (!(await store.set(key, JSON.stringify(enrolment), { onlyIfAbsent: true }))) return undefined;
       await store.sadd(keys.nodeEnrolments(), nodeId);
       return { token, enrolment };
@@ -99,7 +108,12 @@ export function createEnrolmentRepository(deps: {
         const current = parse(raw);
         if (raw === null || current?.nodeId !== nodeId) return undefined;
         const token = NodeTokens.generate();
-        const enrolment: NodeEnrolment = { ...current, tokenDigest: tokenDigest(token), tokenHint: NodeTokens.hint(token), rotatedAt: now() };
+        const enrolment: NodeEnrolment = {
+          ...current,
+          tokenDigest: tokenDigest(token),
+          tokenHint: NodeTokens.hint(token),
+          rotatedAt: now(),
+        };
         if (await store.compareAndSet(key, raw, JSON.stringify(enrolment))) return { token, enrolment };
       }
       throw new Error(`node ${nodeId}: its enrolment kept changing while rotating its token`);

@@ -8,7 +8,9 @@ import type { EnrolmentRepository, NodeEnrolment } from './enrolment.js';
 const BEARER_RE = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
 /** Who a node-facing request comes from, or why it is refused. */
-export type NodeAuthResult = { ok: true; nodeId: string; token: string; enrolment: NodeEnrolment } | { ok: false; reason: 'malformed' | 'unauthenticated' };
+export type NodeAuthResult =
+  | { ok: true; nodeId: string; token: string; enrolment: NodeEnrolment }
+  | { ok: false; reason: 'malformed' | 'unauthenticated' };
 
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? undefined : value;
@@ -20,7 +22,10 @@ function single(value: string | string[] | undefined): string | undefined {
  * const who = await authenticateNode(req.headers, enrolments);
  * if (!who.ok) return refuse(who.reason);
  */
-export async function authenticateNode(headers: IncomingHttpHeaders, enrolments: Pick<EnrolmentRepository, 'verify'>): Promise<NodeAuthResult> {
+export async function authenticateNode(
+  headers: IncomingHttpHeaders,
+  enrolments: Pick<EnrolmentRepository, 'verify'>,
+): Promise<NodeAuthResult> {
   const nodeId = single(headers[TunnelHeaders.nodeId]);
   const token = BEARER_RE.exec(single(headers.authorization) ?? '')?.[1];
   if (nodeId === undefined || nodeId === '' || token === undefined) return { ok: false, reason: 'malformed' };

@@ -78,7 +78,8 @@ function cached(block: Block, part: JsonObject, at: string): Block {
   const param = `${at}.cache_control`;
   const control = objectAt(part.cache_control, param);
   if (control.type !== 'ephemeral') refuse(`${param}.type`, 'invalid_value', `${param}.type: must be "ephemeral"`);
-  if (!isAbsent(control.ttl) && control.ttl !== '5m' && control.ttl !== '1h') refuse(`${param}.ttl`, 'invalid_value', `${param}.ttl: must be "5m" or "1h"`);
+  if (!isAbsent(control.ttl) && control.ttl !== '5m' && control.ttl !== '1h')
+    refuse(`${param}.ttl`, 'invalid_value', `${param}.ttl: must be "5m" or "1h"`);
   block.cache_control = isAbsent(control.ttl) ? { type: 'ephemeral' } : { type: 'ephemeral', ttl: control.ttl };
   return block;
 }
@@ -94,7 +95,12 @@ function textParts(content: unknown, at: string, where: string): Block[] {
   if (typeof content === 'string') return [textBlock(content)];
   return arrayAt(content, at).map((raw, j) => {
     const { part, type } = partType(raw, `${at}[${j}]`);
-    if (type !== 'text') refuse(`${at}[${j}].type`, 'invalid_value', `${at}[${j}].type: only "text" parts are allowed in ${where} messages`);
+    if (type !== 'text')
+      refuse(
+        `${at}[${j}].type`,
+        'invalid_value',
+        `${at}[${j}].type: only "text" parts are allowed in ${where} messages`,
+      );
     return cached(textBlock(requiredString(part, 'text', `${at}[${j}]`)), part, `${at}[${j}]`);
   });
 }
@@ -110,9 +116,14 @@ function imageSource(url: string, param: string): Block {
     const comma = url.indexOf(',');
     const header = comma < 0 ? '' : url.slice('data:'.length, comma);
     const mediaType = header.split(';')[0] ?? '';
-    if (header.toLowerCase().endsWith(';base64') && mediaType !== '') return { type: 'base64', media_type: mediaType, data: url.slice(comma + 1) };
+    if (header.toLowerCase().endsWith(';base64') && mediaType !== '')
+      return { type: 'base64', media_type: mediaType, data: url.slice(comma + 1) };
   }
-  refuse(param, 'invalid_value', `${param}: must be an https: URL or a base64 data URL (data:<media type>;base64,<data>)`);
+  refuse(
+    param,
+    'invalid_value',
+    `${param}: must be an https: URL or a base64 data URL (data:<media type>;base64,<data>)`,
+  );
 }
 
 function userPart(raw: unknown, at: string): Block {
@@ -121,9 +132,17 @@ function userPart(raw: unknown, at: string): Block {
   if (type === 'image_url') {
     // `detail` has no Messages equivalent: Claude sizes images itself.
     const image = objectAt(required(part.image_url, `${at}.image_url`), `${at}.image_url`);
-    return cached({ type: 'image', source: imageSource(requiredString(image, 'url', `${at}.image_url`), `${at}.image_url.url`) }, part, at);
+    return cached(
+      { type: 'image', source: imageSource(requiredString(image, 'url', `${at}.image_url`), `${at}.image_url.url`) },
+      part,
+      at,
+    );
   }
-  refuse(`${at}.type`, 'invalid_value', `${at}.type: user messages take "text" and "image_url" parts only (no audio or files)`);
+  refuse(
+    `${at}.type`,
+    'invalid_value',
+    `${at}.type: user messages take "text" and "image_url" parts only (no audio or files)`,
+  );
 }
 
 function userContent(message: JsonObject, at: string): string | Block[] {
@@ -140,7 +159,12 @@ function assistantText(content: unknown, at: string): Block[] {
   arrayAt(content, at).forEach((raw, j) => {
     const { part, type } = partType(raw, `${at}[${j}]`);
     if (type === 'refusal') return;
-    if (type !== 'text') refuse(`${at}[${j}].type`, 'invalid_value', `${at}[${j}].type: assistant messages take "text" and "refusal" parts only`);
+    if (type !== 'text')
+      refuse(
+        `${at}[${j}].type`,
+        'invalid_value',
+        `${at}[${j}].type: assistant messages take "text" and "refusal" parts only`,
+      );
     const text = requiredString(part, 'text', `${at}[${j}]`);
     if (text !== '') blocks.push(cached(textBlock(text), part, `${at}[${j}]`));
   });
@@ -156,7 +180,9 @@ function toolInput(args: string, param: string): JsonObject {
   } catch {
     refuse(param, 'invalid_value', `${param}: is not valid JSON; send the tool call's arguments as a JSON object`);
   }
-  return isObject(input) ? input : refuse(param, 'invalid_value', `${param}: must be a JSON object, got ${kindOf(input)}`);
+  return isObject(input)
+    ? input
+    : refuse(param, 'invalid_value', `${param}: must be a JSON object, got ${kindOf(input)}`);
 }
 
 function toolUse(raw: unknown, at: string): Block {
@@ -177,14 +203,23 @@ function assistantContent(message: JsonObject, at: string): string | Block[] {
     : arrayAt(message.tool_calls, `${at}.tool_calls`).map((call, j) => toolUse(call, `${at}.tool_calls[${j}]`));
   if (calls.length === 0 && typeof message.content === 'string' && message.content !== '') return message.content;
   const blocks = [...assistantText(message.content, `${at}.content`), ...calls];
-  if (blocks.length === 0) refuse(`${at}.content`, 'missing_required_parameter', `${at}: an assistant message needs text content or tool_calls`);
+  if (blocks.length === 0)
+    refuse(
+      `${at}.content`,
+      'missing_required_parameter',
+      `${at}: an assistant message needs text content or tool_calls`,
+    );
   return blocks;
 }
 
 function toolResult(message: JsonObject, at: string): Block {
   const toolUseId = requiredString(message, 'tool_call_id', at);
   const content = required(message.content, `${at}.content`);
-  return { type: 'tool_result', tool_use_id: toolUseId, content: typeof content === 'string' ? content : textParts(content, `${at}.content`, 'tool') };
+  return {
+    type: 'tool_result',
+    tool_use_id: toolUseId,
+    content: typeof content === 'string' ? content : textParts(content, `${at}.content`, 'tool'),
+  };
 }
 
 function asBlocks(content: string | Block[]): Block[] {
@@ -235,9 +270,17 @@ function translateMessage(raw: unknown, at: string): { system: Block[] } | { tur
     case 'tool':
       return { turn: { role: 'user', content: [toolResult(message, at)] } };
     case 'function':
-      return refuse(`${at}.role`, 'invalid_value', `${at}.role: the legacy "function" role is not supported; send tool results as "tool" messages`);
+      return refuse(
+        `${at}.role`,
+        'invalid_value',
+        `${at}.role: the legacy "function" role is not supported; send tool results as "tool" messages`,
+      );
     default:
-      return refuse(`${at}.role`, 'invalid_value', `${at}.role: must be "system", "developer", "user", "assistant" or "tool"`);
+      return refuse(
+        `${at}.role`,
+        'invalid_value',
+        `${at}.role: must be "system", "developer", "user", "assistant" or "tool"`,
+      );
   }
 }
 

@@ -73,7 +73,9 @@ describe('translateChatRequest: the body', () => {
   });
 
   it('refuses JSON’s own __proto__ key like any unknown field', () => {
-    const body = JSON.parse(`{"model":"${MODEL}","messages":[{"role":"user","content":"Hi"}],"__proto__":{"n":2}}`) as unknown;
+    const body = JSON.parse(
+      `{"model":"${MODEL}","messages":[{"role":"user","content":"Hi"}],"__proto__":{"n":2}}`,
+    ) as unknown;
     expect(refusalOfBody(body)).toMatchObject({ param: '__proto__', problem: 'unsupported_parameter' });
   });
 });
@@ -100,10 +102,19 @@ describe('max_tokens and max_completion_tokens', () => {
   });
 
   it('refuses two different values, and anything but a positive integer', () => {
-    expect(refusal({ max_tokens: 300, max_completion_tokens: 400 })).toMatchObject({ param: 'max_tokens', problem: 'invalid_value' });
+    expect(refusal({ max_tokens: 300, max_completion_tokens: 400 })).toMatchObject({
+      param: 'max_tokens',
+      problem: 'invalid_value',
+    });
     expect(refusal({ max_tokens: 0 })).toMatchObject({ param: 'max_tokens', problem: 'invalid_value' });
-    expect(refusal({ max_completion_tokens: 1.5 })).toMatchObject({ param: 'max_completion_tokens', problem: 'invalid_value' });
-    expect(refusal({ max_completion_tokens: '100' })).toMatchObject({ param: 'max_completion_tokens', problem: 'invalid_type' });
+    expect(refusal({ max_completion_tokens: 1.5 })).toMatchObject({
+      param: 'max_completion_tokens',
+      problem: 'invalid_value',
+    });
+    expect(refusal({ max_completion_tokens: '100' })).toMatchObject({
+      param: 'max_completion_tokens',
+      problem: 'invalid_type',
+    });
   });
 });
 
@@ -111,7 +122,11 @@ describe('reasoning_effort', () => {
   it('asks for thinking with each level’s budget, added to the default max_tokens', () => {
     const levels = { minimal: 1024, low: 2048, medium: 8192, high: 16384, xhigh: 32000 };
     for (const [effort, budget] of Object.entries(levels)) {
-      expect(bodyOf({ reasoning_effort: effort })).toEqual({ ...BASE, max_tokens: 4096 + budget, thinking: { type: 'enabled', budget_tokens: budget } });
+      expect(bodyOf({ reasoning_effort: effort })).toEqual({
+        ...BASE,
+        max_tokens: 4096 + budget,
+        thinking: { type: 'enabled', budget_tokens: budget },
+      });
     }
   });
 
@@ -121,22 +136,39 @@ describe('reasoning_effort', () => {
   });
 
   it('keeps the budget under a client max_tokens, clipped to max_tokens - 1', () => {
-    expect(bodyOf({ reasoning_effort: 'low', max_tokens: 10000 })).toEqual({ ...BASE, max_tokens: 10000, thinking: { type: 'enabled', budget_tokens: 2048 } });
+    expect(bodyOf({ reasoning_effort: 'low', max_tokens: 10000 })).toEqual({
+      ...BASE,
+      max_tokens: 10000,
+      thinking: { type: 'enabled', budget_tokens: 2048 },
+    });
     expect(bodyOf({ reasoning_effort: 'high', max_completion_tokens: 5000 })).toEqual({
       ...BASE,
       max_tokens: 5000,
       thinking: { type: 'enabled', budget_tokens: 4999 },
     });
-    expect(bodyOf({ reasoning_effort: 'minimal', max_tokens: 1025 })).toEqual({ ...BASE, max_tokens: 1025, thinking: { type: 'enabled', budget_tokens: 1024 } });
+    expect(bodyOf({ reasoning_effort: 'minimal', max_tokens: 1025 })).toEqual({
+      ...BASE,
+      max_tokens: 1025,
+      thinking: { type: 'enabled', budget_tokens: 1024 },
+    });
   });
 
   it('refuses a max_tokens that leaves under 1024 for thinking, naming the field the client used', () => {
-    expect(refusal({ reasoning_effort: 'medium', max_tokens: 1024 })).toMatchObject({ param: 'max_tokens', problem: 'invalid_value' });
-    expect(refusal({ reasoning_effort: 'low', max_completion_tokens: 500 })).toMatchObject({ param: 'max_completion_tokens', problem: 'invalid_value' });
+    expect(refusal({ reasoning_effort: 'medium', max_tokens: 1024 })).toMatchObject({
+      param: 'max_tokens',
+      problem: 'invalid_value',
+    });
+    expect(refusal({ reasoning_effort: 'low', max_completion_tokens: 500 })).toMatchObject({
+      param: 'max_completion_tokens',
+      problem: 'invalid_value',
+    });
   });
 
   it('refuses an unknown level or a non-string', () => {
-    expect(refusal({ reasoning_effort: 'extreme' })).toMatchObject({ param: 'reasoning_effort', problem: 'invalid_value' });
+    expect(refusal({ reasoning_effort: 'extreme' })).toMatchObject({
+      param: 'reasoning_effort',
+      problem: 'invalid_value',
+    });
     expect(refusal({ reasoning_effort: 3 })).toMatchObject({ param: 'reasoning_effort', problem: 'invalid_type' });
   });
 });
@@ -169,13 +201,24 @@ describe('sampling: temperature, top_p, stop', () => {
 describe('stream and stream_options', () => {
   it('sends stream: true only on a stream, with include_usage in the result', () => {
     expect(translate({ stream: true })).toEqual({ body: { ...BASE, stream: true }, stream: true, includeUsage: false });
-    expect(translate({ stream: true, stream_options: { include_usage: true } })).toEqual({ body: { ...BASE, stream: true }, stream: true, includeUsage: true });
-    expect(translate({ stream: false, stream_options: { include_usage: true } })).toEqual({ body: BASE, stream: false, includeUsage: false });
+    expect(translate({ stream: true, stream_options: { include_usage: true } })).toEqual({
+      body: { ...BASE, stream: true },
+      stream: true,
+      includeUsage: true,
+    });
+    expect(translate({ stream: false, stream_options: { include_usage: true } })).toEqual({
+      body: BASE,
+      stream: false,
+      includeUsage: false,
+    });
   });
 
   it('refuses non-booleans', () => {
     expect(refusal({ stream: 'yes' })).toMatchObject({ param: 'stream', problem: 'invalid_type' });
-    expect(refusal({ stream: true, stream_options: { include_usage: 1 } })).toMatchObject({ param: 'stream_options.include_usage', problem: 'invalid_type' });
+    expect(refusal({ stream: true, stream_options: { include_usage: 1 } })).toMatchObject({
+      param: 'stream_options.include_usage',
+      problem: 'invalid_type',
+    });
   });
 });
 
@@ -189,10 +232,22 @@ describe('user and safety_identifier', () => {
 });
 
 describe('tools, tool_choice and parallel_tool_calls', () => {
-  const weather = { type: 'function', function: { name: 'weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: true } };
+  const weather = {
+    type: 'function',
+    function: {
+      name: 'weather',
+      description: 'Weather for a city',
+      parameters: { type: 'object', properties: { city: { type: 'string' } } },
+      strict: true,
+    },
+  };
   const clock = { type: 'function', function: { name: 'clock' } };
   const tools = [
-    { name: 'weather', description: 'Weather for a city', input_schema: { type: 'object', properties: { city: { type: 'string' } } } },
+    {
+      name: 'weather',
+      description: 'Weather for a city',
+      input_schema: { type: 'object', properties: { city: { type: 'string' } } },
+    },
     { name: 'clock', input_schema: { type: 'object', properties: {} } },
   ];
 
@@ -201,10 +256,22 @@ describe('tools, tool_choice and parallel_tool_calls', () => {
   });
 
   it('refuses a tool of another type and a malformed tool', () => {
-    expect(refusal({ tools: [weather, { type: 'custom', custom: { name: 'x' } }] })).toMatchObject({ param: 'tools[1].type', problem: 'invalid_value' });
-    expect(refusal({ tools: [{ function: { name: 'x' } }] })).toMatchObject({ param: 'tools[0].type', problem: 'missing_required_parameter' });
-    expect(refusal({ tools: [{ type: 'function' }] })).toMatchObject({ param: 'tools[0].function', problem: 'missing_required_parameter' });
-    expect(refusal({ tools: [{ type: 'function', function: { name: 1 } }] })).toMatchObject({ param: 'tools[0].function.name', problem: 'invalid_type' });
+    expect(refusal({ tools: [weather, { type: 'custom', custom: { name: 'x' } }] })).toMatchObject({
+      param: 'tools[1].type',
+      problem: 'invalid_value',
+    });
+    expect(refusal({ tools: [{ function: { name: 'x' } }] })).toMatchObject({
+      param: 'tools[0].type',
+      problem: 'missing_required_parameter',
+    });
+    expect(refusal({ tools: [{ type: 'function' }] })).toMatchObject({
+      param: 'tools[0].function',
+      problem: 'missing_required_parameter',
+    });
+    expect(refusal({ tools: [{ type: 'function', function: { name: 1 } }] })).toMatchObject({
+      param: 'tools[0].function.name',
+      problem: 'invalid_type',
+    });
     expect(refusal({ tools: [{ type: 'function', function: { name: 'x', parameters: [] } }] })).toMatchObject({
       param: 'tools[0].function.parameters',
       problem: 'invalid_type',
@@ -213,9 +280,21 @@ describe('tools, tool_choice and parallel_tool_calls', () => {
   });
 
   it('maps the four tool_choice forms', () => {
-    expect(bodyOf({ tools: [clock], tool_choice: 'auto' })).toEqual({ ...BASE, tools: [tools[1]], tool_choice: { type: 'auto' } });
-    expect(bodyOf({ tools: [clock], tool_choice: 'none' })).toEqual({ ...BASE, tools: [tools[1]], tool_choice: { type: 'none' } });
-    expect(bodyOf({ tools: [clock], tool_choice: 'required' })).toEqual({ ...BASE, tools: [tools[1]], tool_choice: { type: 'any' } });
+    expect(bodyOf({ tools: [clock], tool_choice: 'auto' })).toEqual({
+      ...BASE,
+      tools: [tools[1]],
+      tool_choice: { type: 'auto' },
+    });
+    expect(bodyOf({ tools: [clock], tool_choice: 'none' })).toEqual({
+      ...BASE,
+      tools: [tools[1]],
+      tool_choice: { type: 'none' },
+    });
+    expect(bodyOf({ tools: [clock], tool_choice: 'required' })).toEqual({
+      ...BASE,
+      tools: [tools[1]],
+      tool_choice: { type: 'any' },
+    });
     expect(bodyOf({ tools: [clock], tool_choice: { type: 'function', function: { name: 'clock' } } })).toEqual({
       ...BASE,
       tools: [tools[1]],
@@ -224,8 +303,14 @@ describe('tools, tool_choice and parallel_tool_calls', () => {
   });
 
   it('refuses another tool_choice', () => {
-    expect(refusal({ tools: [clock], tool_choice: 'sometimes' })).toMatchObject({ param: 'tool_choice', problem: 'invalid_value' });
-    expect(refusal({ tools: [clock], tool_choice: { type: 'allowed_tools' } })).toMatchObject({ param: 'tool_choice', problem: 'invalid_value' });
+    expect(refusal({ tools: [clock], tool_choice: 'sometimes' })).toMatchObject({
+      param: 'tool_choice',
+      problem: 'invalid_value',
+    });
+    expect(refusal({ tools: [clock], tool_choice: { type: 'allowed_tools' } })).toMatchObject({
+      param: 'tool_choice',
+      problem: 'invalid_value',
+    });
     expect(refusal({ tools: [clock], tool_choice: { type: 'function', function: {} } })).toMatchObject({
       param: 'tool_choice.function.name',
       problem: 'missing_required_parameter',
@@ -238,30 +323,59 @@ describe('tools, tool_choice and parallel_tool_calls', () => {
   });
 
   it('turns parallel_tool_calls: false into disable_parallel_tool_use, never on "none"', () => {
-    expect(bodyOf({ tools: [clock], parallel_tool_calls: false })).toEqual({ ...BASE, tools: [tools[1]], tool_choice: { type: 'auto', disable_parallel_tool_use: true } });
+    expect(bodyOf({ tools: [clock], parallel_tool_calls: false })).toEqual({
+      ...BASE,
+      tools: [tools[1]],
+      tool_choice: { type: 'auto', disable_parallel_tool_use: true },
+    });
     expect(bodyOf({ tools: [clock], tool_choice: 'required', parallel_tool_calls: false })).toEqual({
       ...BASE,
       tools: [tools[1]],
       tool_choice: { type: 'any', disable_parallel_tool_use: true },
     });
-    expect(bodyOf({ tools: [clock], tool_choice: { type: 'function', function: { name: 'clock' } }, parallel_tool_calls: false })).toEqual({
+    expect(
+      bodyOf({
+        tools: [clock],
+        tool_choice: { type: 'function', function: { name: 'clock' } },
+        parallel_tool_calls: false,
+      }),
+    ).toEqual({
       ...BASE,
       tools: [tools[1]],
       tool_choice: { type: 'tool', name: 'clock', disable_parallel_tool_use: true },
     });
-    expect(bodyOf({ tools: [clock], tool_choice: 'none', parallel_tool_calls: false })).toEqual({ ...BASE, tools: [tools[1]], tool_choice: { type: 'none' } });
+    expect(bodyOf({ tools: [clock], tool_choice: 'none', parallel_tool_calls: false })).toEqual({
+      ...BASE,
+      tools: [tools[1]],
+      tool_choice: { type: 'none' },
+    });
   });
 
   it('sends nothing for parallel_tool_calls true or absent', () => {
     expect(bodyOf({ tools: [clock], parallel_tool_calls: true })).toEqual({ ...BASE, tools: [tools[1]] });
-    expect(refusal({ tools: [clock], parallel_tool_calls: 'no' })).toMatchObject({ param: 'parallel_tool_calls', problem: 'invalid_type' });
+    expect(refusal({ tools: [clock], parallel_tool_calls: 'no' })).toMatchObject({
+      param: 'parallel_tool_calls',
+      problem: 'invalid_type',
+    });
   });
 });
 
 describe('response_format', () => {
   it('maps json_schema to output_config, dropping name, description and strict', () => {
-    const schema = { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'], additionalProperties: false };
-    expect(bodyOf({ response_format: { type: 'json_schema', json_schema: { name: 'answer', description: 'd', strict: true, schema } } })).toEqual({
+    const schema = {
+      type: 'object',
+      properties: { answer: { type: 'string' } },
+      required: ['answer'],
+      additionalProperties: false,
+    };
+    expect(
+      bodyOf({
+        response_format: {
+          type: 'json_schema',
+          json_schema: { name: 'answer', description: 'd', strict: true, schema },
+        },
+      }),
+    ).toEqual({
       ...BASE,
       output_config: { format: { type: 'json_schema', schema } },
     });
@@ -269,8 +383,14 @@ describe('response_format', () => {
 
   it('ignores text, refuses json_object and anything else', () => {
     expect(bodyOf({ response_format: { type: 'text' } })).toEqual(BASE);
-    expect(refusal({ response_format: { type: 'json_object' } })).toMatchObject({ param: 'response_format', problem: 'invalid_value' });
-    expect(refusal({ response_format: { type: 'yaml' } })).toMatchObject({ param: 'response_format.type', problem: 'invalid_value' });
+    expect(refusal({ response_format: { type: 'json_object' } })).toMatchObject({
+      param: 'response_format',
+      problem: 'invalid_value',
+    });
+    expect(refusal({ response_format: { type: 'yaml' } })).toMatchObject({
+      param: 'response_format.type',
+      problem: 'invalid_value',
+    });
     expect(refusal({ response_format: { type: 'json_schema', json_schema: { name: 'x' } } })).toMatchObject({
       param: 'response_format.json_schema.schema',
       problem: 'missing_required_parameter',
@@ -288,7 +408,15 @@ describe('fields refused or ignored', () => {
   });
 
   it('ignores the values that ask for nothing', () => {
-    const harmless = { logprobs: false, top_logprobs: null, logit_bias: {}, presence_penalty: 0, frequency_penalty: null, modalities: ['text'], audio: null };
+    const harmless = {
+      logprobs: false,
+      top_logprobs: null,
+      logit_bias: {},
+      presence_penalty: 0,
+      frequency_penalty: null,
+      modalities: ['text'],
+      audio: null,
+    };
     expect(bodyOf(harmless)).toEqual(BASE);
     expect(bodyOf({ logprobs: null, logit_bias: null, presence_penalty: null, frequency_penalty: 0 })).toEqual(BASE);
   });
@@ -308,11 +436,19 @@ describe('fields refused or ignored', () => {
       ['functions', [{ name: 'f' }]],
       ['function_call', 'auto'],
     ];
-    for (const [field, value] of refused) expect(refusal({ [field]: value })).toMatchObject({ param: field, problem: 'unsupported_parameter' });
+    for (const [field, value] of refused)
+      expect(refusal({ [field]: value })).toMatchObject({ param: field, problem: 'unsupported_parameter' });
   });
 
   it('ignores seed, store, metadata, service_tier, prompt_cache_key and verbosity', () => {
-    const ignored = { seed: 7, store: true, metadata: { app: 'x' }, service_tier: 'auto', prompt_cache_key: 'k', verbosity: 'low' };
+    const ignored = {
+      seed: 7,
+      store: true,
+      metadata: { app: 'x' },
+      service_tier: 'auto',
+      prompt_cache_key: 'k',
+      verbosity: 'low',
+    };
     expect(bodyOf(ignored)).toEqual(BASE);
   });
 });
@@ -322,7 +458,13 @@ describe('messages: system and developer', () => {
     const body = bodyOf({}, [
       { role: 'system', content: 'Be brief.' },
       { role: 'user', content: 'Hi' },
-      { role: 'developer', content: [{ type: 'text', text: 'Use French.' }, { type: 'text', text: 'No emoji.' }] },
+      {
+        role: 'developer',
+        content: [
+          { type: 'text', text: 'Use French.' },
+          { type: 'text', text: 'No emoji.' },
+        ],
+      },
       { role: 'assistant', content: 'Bonjour' },
       { role: 'system', content: 'Last rule.' },
       { role: 'user', content: 'Ça va ?' },
@@ -346,8 +488,14 @@ describe('messages: system and developer', () => {
 
   it('allows only text parts', () => {
     const image = { type: 'image_url', image_url: { url: 'https://example.com/a.png' } };
-    expect(refusalOfMessages([{ role: 'system', content: [image] }, ...HI])).toMatchObject({ param: 'messages[0].content[0].type', problem: 'invalid_value' });
-    expect(refusalOfMessages([{ role: 'developer' }, ...HI])).toMatchObject({ param: 'messages[0].content', problem: 'missing_required_parameter' });
+    expect(refusalOfMessages([{ role: 'system', content: [image] }, ...HI])).toMatchObject({
+      param: 'messages[0].content[0].type',
+      problem: 'invalid_value',
+    });
+    expect(refusalOfMessages([{ role: 'developer' }, ...HI])).toMatchObject({
+      param: 'messages[0].content',
+      problem: 'missing_required_parameter',
+    });
   });
 });
 
@@ -380,8 +528,22 @@ describe('messages: user', () => {
   });
 
   it('refuses http URLs and data URLs that are not base64, without quoting them', () => {
-    const image = (url: string) => [{ role: 'user', content: [{ type: 'text', text: 'Look' }, { type: 'image_url', image_url: { url } }] }];
-    for (const url of ['http://example.com/secret.png', 'data:image/png,rawbytes', 'data:;base64,AAAA', 'ftp://x/y.png', 'data:image/png;base64']) {
+    const image = (url: string) => [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'Look' },
+          { type: 'image_url', image_url: { url } },
+        ],
+      },
+    ];
+    for (const url of [
+      'http://example.com/secret.png',
+      'data:image/png,rawbytes',
+      'data:;base64,AAAA',
+      'ftp://x/y.png',
+      'data:image/png;base64',
+    ]) {
       const err = refusalOfMessages(image(url));
       expect(err).toMatchObject({ param: 'messages[0].content[1].image_url.url', problem: 'invalid_value' });
       expect(err.message).not.toContain(url);
@@ -390,35 +552,78 @@ describe('messages: user', () => {
 
   it('refuses other part types, input_audio and file among them', () => {
     const audio = { type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } };
-    expect(refusalOfMessages([{ role: 'user', content: [audio] }])).toMatchObject({ param: 'messages[0].content[0].type', problem: 'invalid_value' });
+    expect(refusalOfMessages([{ role: 'user', content: [audio] }])).toMatchObject({
+      param: 'messages[0].content[0].type',
+      problem: 'invalid_value',
+    });
     const file = { type: 'file', file: { file_id: 'f' } };
-    expect(refusalOfMessages([{ role: 'user', content: [{ type: 'text', text: 'x' }, file] }])).toMatchObject({ param: 'messages[0].content[1].type' });
+    expect(refusalOfMessages([{ role: 'user', content: [{ type: 'text', text: 'x' }, file] }])).toMatchObject({
+      param: 'messages[0].content[1].type',
+    });
   });
 
   it('checks the types of what it reads', () => {
-    expect(refusalOfMessages([{ role: 'user', content: 5 }])).toMatchObject({ param: 'messages[0].content', problem: 'invalid_type' });
-    expect(refusalOfMessages([{ role: 'user', content: [{ type: 'text', text: 5 }] }])).toMatchObject({ param: 'messages[0].content[0].text', problem: 'invalid_type' });
-    expect(refusalOfMessages([{ role: 'user', content: [{ type: 'image_url', image_url: 'https://x' }] }])).toMatchObject({
+    expect(refusalOfMessages([{ role: 'user', content: 5 }])).toMatchObject({
+      param: 'messages[0].content',
+      problem: 'invalid_type',
+    });
+    expect(refusalOfMessages([{ role: 'user', content: [{ type: 'text', text: 5 }] }])).toMatchObject({
+      param: 'messages[0].content[0].text',
+      problem: 'invalid_type',
+    });
+    expect(
+      refusalOfMessages([{ role: 'user', content: [{ type: 'image_url', image_url: 'https://x' }] }]),
+    ).toMatchObject({
       param: 'messages[0].content[0].image_url',
       problem: 'invalid_type',
     });
-    expect(refusalOfMessages([{ role: 'user', content: [{ text: 'x' }] }])).toMatchObject({ param: 'messages[0].content[0].type', problem: 'missing_required_parameter' });
-    expect(refusalOfMessages([{ role: 'user' }])).toMatchObject({ param: 'messages[0].content', problem: 'missing_required_parameter' });
+    expect(refusalOfMessages([{ role: 'user', content: [{ text: 'x' }] }])).toMatchObject({
+      param: 'messages[0].content[0].type',
+      problem: 'missing_required_parameter',
+    });
+    expect(refusalOfMessages([{ role: 'user' }])).toMatchObject({
+      param: 'messages[0].content',
+      problem: 'missing_required_parameter',
+    });
     expect(refusalOfMessages(['Hi'])).toMatchObject({ param: 'messages[0]', problem: 'invalid_type' });
-    expect(refusalOfMessages([{ content: 'Hi' }])).toMatchObject({ param: 'messages[0].role', problem: 'missing_required_parameter' });
+    expect(refusalOfMessages([{ content: 'Hi' }])).toMatchObject({
+      param: 'messages[0].role',
+      problem: 'missing_required_parameter',
+    });
   });
 });
 
 describe('messages: assistant', () => {
-  const call = (id: string, name: string, args: string) => ({ id, type: 'function', function: { name, arguments: args } });
-  const withCalls = (content: unknown, calls: unknown[]) => [{ role: 'user', content: 'Weather?' }, { role: 'assistant', content, tool_calls: calls }];
+  const call = (id: string, name: string, args: string) => ({
+    id,
+    type: 'function',
+    function: { name, arguments: args },
+  });
+  const withCalls = (content: unknown, calls: unknown[]) => [
+    { role: 'user', content: 'Weather?' },
+    { role: 'assistant', content, tool_calls: calls },
+  ];
 
   it('keeps string content a string without tool_calls, and drops refusal parts and name', () => {
-    expect(messagesOf([...HI, { role: 'assistant', content: 'Hello', name: 'bot' }])).toEqual([...HI, { role: 'assistant', content: 'Hello' }]);
-    const parts = [{ type: 'text', text: 'Hel' }, { type: 'refusal', refusal: 'no' }, { type: 'text', text: '' }, { type: 'text', text: 'lo' }];
+    expect(messagesOf([...HI, { role: 'assistant', content: 'Hello', name: 'bot' }])).toEqual([
+      ...HI,
+      { role: 'assistant', content: 'Hello' },
+    ]);
+    const parts = [
+      { type: 'text', text: 'Hel' },
+      { type: 'refusal', refusal: 'no' },
+      { type: 'text', text: '' },
+      { type: 'text', text: 'lo' },
+    ];
     expect(messagesOf([...HI, { role: 'assistant', content: parts, tool_calls: [] }])).toEqual([
       ...HI,
-      { role: 'assistant', content: [{ type: 'text', text: 'Hel' }, { type: 'text', text: 'lo' }] },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'text', text: 'Hel' },
+          { type: 'text', text: 'lo' },
+        ],
+      },
     ]);
   });
 
@@ -438,13 +643,18 @@ describe('messages: assistant', () => {
   });
 
   it('drops empty or null text beside tool calls, and reads empty arguments as {}', () => {
-    const expected = [{ role: 'user', content: 'Weather?' }, { role: 'assistant', content: [{ type: 'tool_use', id: 'call_1', name: 'clock', input: {} }] }];
+    const expected = [
+      { role: 'user', content: 'Weather?' },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'call_1', name: 'clock', input: {} }] },
+    ];
     expect(messagesOf(withCalls(null, [call('call_1', 'clock', '')]))).toEqual(expected);
     expect(messagesOf(withCalls('', [call('call_1', 'clock', '{}')]))).toEqual(expected);
   });
 
   it('refuses arguments that are not JSON, or JSON that is not an object, without quoting them', () => {
-    const bad = refusalOfMessages(withCalls(null, [call('call_1', 'clock', '{}'), call('call_2', 'weather', '{"city": "Par')]));
+    const bad = refusalOfMessages(
+      withCalls(null, [call('call_1', 'clock', '{}'), call('call_2', 'weather', '{"city": "Par')]),
+    );
     expect(bad).toMatchObject({ param: 'messages[1].tool_calls[1].function.arguments', problem: 'invalid_value' });
     expect(bad.message).not.toContain('Par');
     for (const args of ['[1,2]', '"Paris"', 'null', '42']) {
@@ -453,26 +663,44 @@ describe('messages: assistant', () => {
         problem: 'invalid_value',
       });
     }
-    expect(refusalOfMessages(withCalls(null, [call('call_1', 'weather', { city: 'Paris' } as unknown as string)]))).toMatchObject({
+    expect(
+      refusalOfMessages(withCalls(null, [call('call_1', 'weather', { city: 'Paris' } as unknown as string)])),
+    ).toMatchObject({
       param: 'messages[1].tool_calls[0].function.arguments',
       problem: 'invalid_type',
     });
   });
 
   it('refuses malformed tool calls', () => {
-    expect(refusalOfMessages(withCalls(null, [{ type: 'custom', id: 'c', custom: {} }]))).toMatchObject({ param: 'messages[1].tool_calls[0].type', problem: 'invalid_value' });
-    expect(refusalOfMessages(withCalls(null, [{ type: 'function', function: { name: 'x', arguments: '' } }]))).toMatchObject({
+    expect(refusalOfMessages(withCalls(null, [{ type: 'custom', id: 'c', custom: {} }]))).toMatchObject({
+      param: 'messages[1].tool_calls[0].type',
+      problem: 'invalid_value',
+    });
+    expect(
+      refusalOfMessages(withCalls(null, [{ type: 'function', function: { name: 'x', arguments: '' } }])),
+    ).toMatchObject({
       param: 'messages[1].tool_calls[0].id',
       problem: 'missing_required_parameter',
     });
-    expect(refusalOfMessages(withCalls(null, [{ id: 'c', type: 'function' }]))).toMatchObject({ param: 'messages[1].tool_calls[0].function', problem: 'missing_required_parameter' });
+    expect(refusalOfMessages(withCalls(null, [{ id: 'c', type: 'function' }]))).toMatchObject({
+      param: 'messages[1].tool_calls[0].function',
+      problem: 'missing_required_parameter',
+    });
   });
 
   it('refuses an assistant message with neither text nor tool calls', () => {
     for (const content of [null, '', [], [{ type: 'refusal', refusal: 'no' }]]) {
-      expect(refusalOfMessages([...HI, { role: 'assistant', content }])).toMatchObject({ param: 'messages[1].content', problem: 'missing_required_parameter' });
+      expect(refusalOfMessages([...HI, { role: 'assistant', content }])).toMatchObject({
+        param: 'messages[1].content',
+        problem: 'missing_required_parameter',
+      });
     }
-    expect(refusalOfMessages([...HI, { role: 'assistant', content: [{ type: 'image_url', image_url: { url: 'https://x' } }] }])).toMatchObject({
+    expect(
+      refusalOfMessages([
+        ...HI,
+        { role: 'assistant', content: [{ type: 'image_url', image_url: { url: 'https://x' } }] },
+      ]),
+    ).toMatchObject({
       param: 'messages[1].content[0].type',
       problem: 'invalid_value',
     });
@@ -480,7 +708,7 @@ describe('messages: assistant', () => {
 });
 
 describe('messages: prompt-cache breakpoints the client marks', () => {
-  it('carries a part\'s cache_control to its block (system, user text and image, assistant text, tool text)', () => {
+  it("carries a part's cache_control to its block (system, user text and image, assistant text, tool text)", () => {
     const mark = { cache_control: { type: 'ephemeral' } };
     const hour = { cache_control: { type: 'ephemeral', ttl: '1h' } };
     const image = { type: 'image_url', image_url: { url: 'https://example.com/a.png' }, ...mark };
@@ -499,7 +727,11 @@ describe('messages: prompt-cache breakpoints the client marks', () => {
           role: 'user',
           content: [
             { type: 'text', text: 'Look.', cache_control: { type: 'ephemeral' } },
-            { type: 'image', source: { type: 'url', url: 'https://example.com/a.png' }, cache_control: { type: 'ephemeral' } },
+            {
+              type: 'image',
+              source: { type: 'url', url: 'https://example.com/a.png' },
+              cache_control: { type: 'ephemeral' },
+            },
           ],
         },
         { role: 'assistant', content: [{ type: 'text', text: 'Seen.', cache_control: { type: 'ephemeral' } }] },
@@ -509,10 +741,21 @@ describe('messages: prompt-cache breakpoints the client marks', () => {
   });
 
   it('refuses a cache_control Claude would not take, naming it', () => {
-    const part = (control: unknown) => [{ role: 'user', content: [{ type: 'text', text: 'x', cache_control: control }] }];
-    expect(refusalOfMessages(part({ type: 'persistent' }))).toMatchObject({ param: 'messages[0].content[0].cache_control.type', problem: 'invalid_value' });
-    expect(refusalOfMessages(part({ type: 'ephemeral', ttl: '1d' }))).toMatchObject({ param: 'messages[0].content[0].cache_control.ttl', problem: 'invalid_value' });
-    expect(refusalOfMessages(part('yes'))).toMatchObject({ param: 'messages[0].content[0].cache_control', problem: 'invalid_type' });
+    const part = (control: unknown) => [
+      { role: 'user', content: [{ type: 'text', text: 'x', cache_control: control }] },
+    ];
+    expect(refusalOfMessages(part({ type: 'persistent' }))).toMatchObject({
+      param: 'messages[0].content[0].cache_control.type',
+      problem: 'invalid_value',
+    });
+    expect(refusalOfMessages(part({ type: 'ephemeral', ttl: '1d' }))).toMatchObject({
+      param: 'messages[0].content[0].cache_control.ttl',
+      problem: 'invalid_value',
+    });
+    expect(refusalOfMessages(part('yes'))).toMatchObject({
+      param: 'messages[0].content[0].cache_control',
+      problem: 'invalid_type',
+    });
   });
 });
 
@@ -530,11 +773,18 @@ describe('messages: tool results and merging', () => {
   };
 
   it('turns a tool message into a user tool_result, string content as sent, text parts as blocks', () => {
-    const messages = [HI[0], { role: 'assistant', content: null, tool_calls: calls.slice(0, 1) }, { role: 'tool', tool_call_id: 'call_1', content: [{ type: 'text', text: '18°C' }] }];
+    const messages = [
+      HI[0],
+      { role: 'assistant', content: null, tool_calls: calls.slice(0, 1) },
+      { role: 'tool', tool_call_id: 'call_1', content: [{ type: 'text', text: '18°C' }] },
+    ];
     expect(messagesOf(messages)).toEqual([
       HI[0],
       { role: 'assistant', content: [assistant.content[0]] },
-      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_1', content: [{ type: 'text', text: '18°C' }] }] },
+      {
+        role: 'user',
+        content: [{ type: 'tool_result', tool_use_id: 'call_1', content: [{ type: 'text', text: '18°C' }] }],
+      },
     ]);
   });
 
@@ -577,8 +827,20 @@ describe('messages: tool results and merging', () => {
       max_tokens: 4096,
       system: [{ type: 'text', text: 'Between.' }],
       messages: [
-        { role: 'user', content: [{ type: 'text', text: 'One' }, { type: 'text', text: 'Two' }] },
-        { role: 'assistant', content: [{ type: 'text', text: 'A' }, { type: 'text', text: 'B' }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'One' },
+            { type: 'text', text: 'Two' },
+          ],
+        },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'text', text: 'A' },
+            { type: 'text', text: 'B' },
+          ],
+        },
       ],
     });
   });
@@ -586,9 +848,18 @@ describe('messages: tool results and merging', () => {
   it('merges a run of 100,000 tool results and 150,000 system parts in one pass (a 1.5 MB body, not minutes of CPU)', () => {
     // A copy of the run per merge made this quadratic: 30,000 results held the event loop for 32 s. Linear, it is
     // milliseconds; quadratic, this test would run past jest's timeout.
-    const results = Array.from({ length: 100_000 }, (_, i) => ({ role: 'tool', tool_call_id: `call_${i}`, content: 'x' }));
+    const results = Array.from({ length: 100_000 }, (_, i) => ({
+      role: 'tool',
+      tool_call_id: `call_${i}`,
+      content: 'x',
+    }));
     const parts = Array.from({ length: 150_000 }, () => ({ type: 'text', text: 's' }));
-    const body = bodyOf({}, [{ role: 'system', content: parts }, HI[0], { role: 'assistant', content: 'A' }, ...results]) as { system: unknown[]; messages: { content: unknown[] }[] };
+    const body = bodyOf({}, [
+      { role: 'system', content: parts },
+      HI[0],
+      { role: 'assistant', content: 'A' },
+      ...results,
+    ]) as { system: unknown[]; messages: { content: unknown[] }[] };
     expect(body.system).toHaveLength(150_000);
     expect(body.messages).toHaveLength(3);
     expect(body.messages[2]!.content).toHaveLength(100_000);
@@ -596,24 +867,45 @@ describe('messages: tool results and merging', () => {
   });
 
   it('refuses a tool message without tool_call_id or content, or with non-text parts', () => {
-    expect(refusalOfMessages([...HI, { role: 'tool', content: 'x' }])).toMatchObject({ param: 'messages[1].tool_call_id', problem: 'missing_required_parameter' });
-    expect(refusalOfMessages([...HI, { role: 'tool', tool_call_id: 'c' }])).toMatchObject({ param: 'messages[1].content', problem: 'missing_required_parameter' });
+    expect(refusalOfMessages([...HI, { role: 'tool', content: 'x' }])).toMatchObject({
+      param: 'messages[1].tool_call_id',
+      problem: 'missing_required_parameter',
+    });
+    expect(refusalOfMessages([...HI, { role: 'tool', tool_call_id: 'c' }])).toMatchObject({
+      param: 'messages[1].content',
+      problem: 'missing_required_parameter',
+    });
     const image = { type: 'image_url', image_url: { url: 'https://x' } };
-    expect(refusalOfMessages([...HI, { role: 'tool', tool_call_id: 'c', content: [image] }])).toMatchObject({ param: 'messages[1].content[0].type', problem: 'invalid_value' });
+    expect(refusalOfMessages([...HI, { role: 'tool', tool_call_id: 'c', content: [image] }])).toMatchObject({
+      param: 'messages[1].content[0].type',
+      problem: 'invalid_value',
+    });
   });
 });
 
 describe('messages: roles and shape', () => {
   it('refuses the legacy function role and any other role', () => {
-    expect(refusalOfMessages([...HI, { role: 'function', name: 'f', content: '1' }])).toMatchObject({ param: 'messages[1].role', problem: 'invalid_value' });
-    expect(refusalOfMessages([{ role: 'narrator', content: 'x' }])).toMatchObject({ param: 'messages[0].role', problem: 'invalid_value' });
-    expect(refusalOfMessages([{ role: 1, content: 'x' }])).toMatchObject({ param: 'messages[0].role', problem: 'invalid_type' });
+    expect(refusalOfMessages([...HI, { role: 'function', name: 'f', content: '1' }])).toMatchObject({
+      param: 'messages[1].role',
+      problem: 'invalid_value',
+    });
+    expect(refusalOfMessages([{ role: 'narrator', content: 'x' }])).toMatchObject({
+      param: 'messages[0].role',
+      problem: 'invalid_value',
+    });
+    expect(refusalOfMessages([{ role: 1, content: 'x' }])).toMatchObject({
+      param: 'messages[0].role',
+      problem: 'invalid_type',
+    });
   });
 
   it('requires a non-empty messages array', () => {
     expect(refusalOfBody({ model: MODEL })).toMatchObject({ param: 'messages', problem: 'missing_required_parameter' });
     expect(refusalOfMessages([])).toMatchObject({ param: 'messages', problem: 'invalid_value' });
-    expect(refusalOfMessages({ role: 'user', content: 'Hi' })).toMatchObject({ param: 'messages', problem: 'invalid_type' });
+    expect(refusalOfMessages({ role: 'user', content: 'Hi' })).toMatchObject({
+      param: 'messages',
+      problem: 'invalid_type',
+    });
   });
 });
 
@@ -634,7 +926,12 @@ describe('everything at once', () => {
         stream: true,
         stream_options: { include_usage: true },
         user: 'u-9',
-        tools: [{ type: 'function', function: { name: 'weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
+        tools: [
+          {
+            type: 'function',
+            function: { name: 'weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+          },
+        ],
         tool_choice: 'auto',
         parallel_tool_calls: false,
         response_format: { type: 'text' },
@@ -668,7 +965,14 @@ describe('everything at once', () => {
     const secret = 'my-secret-prompt-text';
     const errs = [
       refusalOfMessages([{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: secret } }] }]),
-      refusalOfMessages([{ role: 'user', content: secret }, { role: 'assistant', content: secret, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: secret } }] }]),
+      refusalOfMessages([
+        { role: 'user', content: secret },
+        {
+          role: 'assistant',
+          content: secret,
+          tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: secret } }],
+        },
+      ]),
       refusalOfMessages([{ role: secret, content: secret }]),
     ];
     for (const err of errs) expect(err.message).not.toContain(secret);

@@ -23,7 +23,13 @@ const DEFAULT_MAX_TOKENS = 4096;
 /** Anthropic's smallest thinking budget. */
 const MIN_THINKING_BUDGET = 1024;
 
-const THINKING_BUDGETS: Readonly<Record<string, number>> = { minimal: 1024, low: 2048, medium: 8192, high: 16384, xhigh: 32000 };
+const THINKING_BUDGETS: Readonly<Record<string, number>> = {
+  minimal: 1024,
+  low: 2048,
+  medium: 8192,
+  high: 16384,
+  xhigh: 32000,
+};
 
 /** Fields the table maps (or reads, like `stream_options`). */
 const MAPPED = [
@@ -60,7 +66,10 @@ const REFUSED: Readonly<Record<string, { harmless: (value: unknown) => boolean; 
   presence_penalty: { harmless: (v) => v === 0, why: 'Claude has no presence penalty' },
   frequency_penalty: { harmless: (v) => v === 0, why: 'Claude has no frequency penalty' },
   audio: { harmless: () => false, why: 'Claude answers in text' },
-  modalities: { harmless: (v) => Array.isArray(v) && v.length === 1 && v[0] === 'text', why: 'Claude answers in text; send ["text"] or leave it out' },
+  modalities: {
+    harmless: (v) => Array.isArray(v) && v.length === 1 && v[0] === 'text',
+    why: 'Claude answers in text; send ["text"] or leave it out',
+  },
   prediction: { harmless: () => false, why: 'Claude takes no predicted output' },
   web_search_options: { harmless: () => false, why: 'web search is not offered on this route' },
   functions: { harmless: () => false, why: 'send tools instead' },
@@ -73,7 +82,11 @@ function refuseUnknownAndUnsupported(body: JsonObject): void {
   for (const [field, value] of Object.entries(body)) {
     if (!KNOWN.has(field)) {
       const name = field.length > 64 ? `${field.slice(0, 64)}…` : field;
-      refuse(field, 'unsupported_parameter', `${JSON.stringify(name)}: unknown parameter; this gateway refuses fields it would have to drop`);
+      refuse(
+        field,
+        'unsupported_parameter',
+        `${JSON.stringify(name)}: unknown parameter; this gateway refuses fields it would have to drop`,
+      );
     }
     const refused = REFUSED[field];
     if (refused !== undefined && !isAbsent(value) && !refused.harmless(value)) {
@@ -104,7 +117,8 @@ function booleanAt(value: unknown, param: string): boolean | undefined {
 
 function positiveIntegerAt(value: unknown, param: string): number | undefined {
   const n = numberAt(value, param);
-  if (n !== undefined && (!Number.isSafeInteger(n) || n < 1)) refuse(param, 'invalid_value', `${param}: must be a positive integer`);
+  if (n !== undefined && (!Number.isSafeInteger(n) || n < 1))
+    refuse(param, 'invalid_value', `${param}: must be a positive integer`);
   return n;
 }
 
@@ -113,7 +127,11 @@ function clientMaxTokens(body: JsonObject): { value: number; param: string } | u
   const completion = positiveIntegerAt(body.max_completion_tokens, 'max_completion_tokens');
   const legacy = positiveIntegerAt(body.max_tokens, 'max_tokens');
   if (completion !== undefined && legacy !== undefined && completion !== legacy) {
-    refuse('max_tokens', 'invalid_value', 'max_tokens: differs from max_completion_tokens; send one of them, or both equal');
+    refuse(
+      'max_tokens',
+      'invalid_value',
+      'max_tokens: differs from max_completion_tokens; send one of them, or both equal',
+    );
   }
   if (completion !== undefined) return { value: completion, param: 'max_completion_tokens' };
   return legacy === undefined ? undefined : { value: legacy, param: 'max_tokens' };
@@ -124,7 +142,12 @@ function thinkingBudgetOf(value: unknown): number | undefined {
   const effort = stringAt(value, 'reasoning_effort');
   if (effort === 'none') return undefined;
   const budget = THINKING_BUDGETS[effort];
-  if (budget === undefined) refuse('reasoning_effort', 'invalid_value', 'reasoning_effort: must be "none", "minimal", "low", "medium", "high" or "xhigh"');
+  if (budget === undefined)
+    refuse(
+      'reasoning_effort',
+      'invalid_value',
+      'reasoning_effort: must be "none", "minimal", "low", "medium", "high" or "xhigh"',
+    );
   return budget;
 }
 
@@ -133,7 +156,8 @@ function tokenFields(body: JsonObject): JsonObject {
   const client = clientMaxTokens(body);
   const budget = thinkingBudgetOf(body.reasoning_effort);
   if (budget === undefined) return { max_tokens: client?.value ?? DEFAULT_MAX_TOKENS };
-  if (client === undefined) return { max_tokens: DEFAULT_MAX_TOKENS + budget, thinking: { type: 'enabled', budget_tokens: budget } };
+  if (client === undefined)
+    return { max_tokens: DEFAULT_MAX_TOKENS + budget, thinking: { type: 'enabled', budget_tokens: budget } };
   const clipped = Math.min(budget, client.value - 1);
   if (clipped < MIN_THINKING_BUDGET) {
     refuse(
@@ -155,7 +179,7 @@ function samplingFields(body: JsonObject): JsonObject {
   const temperature = numberAt(body.temperature, 'temperature');
   // Claude's range ends at 1; scaling OpenAI's 0–2 would change what the client asked for.
   if (temperature !== undefined && (temperature < 0 || temperature > 1)) {
-    refuse('temperature', 'invalid_value', 'temperature: must be between 0 and 1 (Claude\'s range ends at 1)');
+    refuse('temperature', 'invalid_value', "temperature: must be between 0 and 1 (Claude's range ends at 1)");
   }
   const topP = numberAt(body.top_p, 'top_p');
   const stop = stopSequences(body.stop);
@@ -183,7 +207,9 @@ function tool(raw: unknown, at: string): Block {
   const fn = objectAt(required(entry.function, `${at}.function`), `${at}.function`);
   const name = stringAt(required(fn.name, `${at}.function.name`), `${at}.function.name`);
   const description = isAbsent(fn.description) ? undefined : stringAt(fn.description, `${at}.function.description`);
-  const schema = isAbsent(fn.parameters) ? { type: 'object', properties: {} } : objectAt(fn.parameters, `${at}.function.parameters`);
+  const schema = isAbsent(fn.parameters)
+    ? { type: 'object', properties: {} }
+    : objectAt(fn.parameters, `${at}.function.parameters`);
   // `strict` has no Messages equivalent on a tool: dropped.
   return { name, ...(description === undefined ? {} : { description }), input_schema: schema };
 }
@@ -194,9 +220,16 @@ function toolChoiceOf(value: unknown): Block | undefined {
   if (value === 'required') return { type: 'any' };
   if (isObject(value) && value.type === 'function') {
     const fn = objectAt(required(value.function, 'tool_choice.function'), 'tool_choice.function');
-    return { type: 'tool', name: stringAt(required(fn.name, 'tool_choice.function.name'), 'tool_choice.function.name') };
+    return {
+      type: 'tool',
+      name: stringAt(required(fn.name, 'tool_choice.function.name'), 'tool_choice.function.name'),
+    };
   }
-  return refuse('tool_choice', 'invalid_value', 'tool_choice: must be "auto", "none", "required" or {"type":"function","function":{"name":…}}');
+  return refuse(
+    'tool_choice',
+    'invalid_value',
+    'tool_choice: must be "auto", "none", "required" or {"type":"function","function":{"name":…}}',
+  );
 }
 
 function toolFields(body: JsonObject): JsonObject {
@@ -215,11 +248,19 @@ function outputConfigField(value: unknown): JsonObject {
   const type = stringAt(required(format.type, 'response_format.type'), 'response_format.type');
   if (type === 'text') return {};
   if (type === 'json_object') {
-    refuse('response_format', 'invalid_value', 'response_format: "json_object" is not supported (Claude has no schema-less JSON mode); send "json_schema" with a schema');
+    refuse(
+      'response_format',
+      'invalid_value',
+      'response_format: "json_object" is not supported (Claude has no schema-less JSON mode); send "json_schema" with a schema',
+    );
   }
-  if (type !== 'json_schema') refuse('response_format.type', 'invalid_value', 'response_format.type: must be "text" or "json_schema"');
+  if (type !== 'json_schema')
+    refuse('response_format.type', 'invalid_value', 'response_format.type: must be "text" or "json_schema"');
   const spec = objectAt(required(format.json_schema, 'response_format.json_schema'), 'response_format.json_schema');
-  const schema = objectAt(required(spec.schema, 'response_format.json_schema.schema'), 'response_format.json_schema.schema');
+  const schema = objectAt(
+    required(spec.schema, 'response_format.json_schema.schema'),
+    'response_format.json_schema.schema',
+  );
   // `name`, `description` and `strict` have no place in Anthropic's structured outputs: dropped.
   return { output_config: { format: { type: 'json_schema', schema } } };
 }

@@ -12,12 +12,31 @@ const MODEL = 'claude-sonnet-4-5-20250929';
 const JSON_HEADERS = { 'content-type': 'application/json' };
 const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8' };
 
-function message(content: unknown[], stopReason = 'end_turn', usage: Record<string, number> = { input_tokens: 10, output_tokens: 5 }): Record<string, unknown> {
-  return { id: 'msg_01xyz', type: 'message', role: 'assistant', model: MODEL, content, stop_reason: stopReason, stop_sequence: null, usage };
+function message(
+  content: unknown[],
+  stopReason = 'end_turn',
+  usage: Record<string, number> = { input_tokens: 10, output_tokens: 5 },
+): Record<string, unknown> {
+  return {
+    id: 'msg_01xyz',
+    type: 'message',
+    role: 'assistant',
+    model: MODEL,
+    content,
+    stop_reason: stopReason,
+    stop_sequence: null,
+    usage,
+  };
 }
 
 /** The node answer through `chatTranslation`, split into `pieces` chunks (a character may be cut in two). */
-function translate(status: number, headers: Record<string, string>, body: string, pieces = 3, ctx = CTX): { text: string; contentType: string } {
+function translate(
+  status: number,
+  headers: Record<string, string>,
+  body: string,
+  pieces = 3,
+  ctx = CTX,
+): { text: string; contentType: string } {
   const translator = chatTranslation(ctx).open(status, headers);
   const bytes = Buffer.from(body);
   const size = Math.max(1, Math.ceil(bytes.length / pieces));
@@ -34,12 +53,26 @@ function translateJson(body: unknown): Record<string, unknown> {
 
 describe('JSON answers', () => {
   it('translate a text answer into a chat.completion', () => {
-    expect(translateJson(message([{ type: 'text', text: 'Hello ' }, { type: 'text', text: 'wörld 🌍' }]))).toEqual({
+    expect(
+      translateJson(
+        message([
+          { type: 'text', text: 'Hello ' },
+          { type: 'text', text: 'wörld 🌍' },
+        ]),
+      ),
+    ).toEqual({
       id: 'msg_01xyz',
       object: 'chat.completion',
       created: 1_700_000_000,
       model: MODEL,
-      choices: [{ index: 0, message: { role: 'assistant', content: 'Hello wörld 🌍', refusal: null }, logprobs: null, finish_reason: 'stop' }],
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: 'Hello wörld 🌍', refusal: null },
+          logprobs: null,
+          finish_reason: 'stop',
+        },
+      ],
       usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15, prompt_tokens_details: { cached_tokens: 0 } },
     });
   });
@@ -54,14 +87,33 @@ describe('JSON answers', () => {
       { type: 'text', text: 'Done.' },
     ]);
     const { choices } = translateJson(body) as { choices: { message: unknown }[] };
-    expect(choices[0]!.message).toEqual({ role: 'assistant', content: 'Done.', refusal: null, reasoning_content: 'First, then.' });
+    expect(choices[0]!.message).toEqual({
+      role: 'assistant',
+      content: 'Done.',
+      refusal: null,
+      reasoning_content: 'First, then.',
+    });
   });
 
   it('turn one tool_use into tool_calls, content null without text', () => {
-    const body = message([{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris', days: 2 } }], 'tool_use');
+    const body = message(
+      [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris', days: 2 } }],
+      'tool_use',
+    );
     const { choices } = translateJson(body) as { choices: { message: unknown; finish_reason: string }[] };
     expect(choices[0]).toMatchObject({
-      message: { role: 'assistant', content: null, refusal: null, tool_calls: [{ id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris","days":2}' } }] },
+      message: {
+        role: 'assistant',
+        content: null,
+        refusal: null,
+        tool_calls: [
+          {
+            id: 'toolu_1',
+            type: 'function',
+            function: { name: 'get_weather', arguments: '{"city":"Paris","days":2}' },
+          },
+        ],
+      },
       finish_reason: 'tool_calls',
     });
   });
@@ -85,12 +137,18 @@ describe('JSON answers', () => {
 
   // The mapping itself is finishReasonFor's table (chat-stream.test.ts); here, that the JSON answer uses it.
   it('give the finish_reason of the stop_reason', () => {
-    const finish = (stopReason: string) => chatCompletionFromMessage(message([{ type: 'text', text: 'x' }], stopReason), 1)?.choices[0].finish_reason;
+    const finish = (stopReason: string) =>
+      chatCompletionFromMessage(message([{ type: 'text', text: 'x' }], stopReason), 1)?.choices[0].finish_reason;
     expect([finish('max_tokens'), finish('refusal'), finish('end_turn')]).toEqual(['length', 'content_filter', 'stop']);
   });
 
   it('count cache writes and reads into prompt_tokens, reads as cached_tokens', () => {
-    const usage = { input_tokens: 20, cache_creation_input_tokens: 300, cache_read_input_tokens: 4000, output_tokens: 50 };
+    const usage = {
+      input_tokens: 20,
+      cache_creation_input_tokens: 300,
+      cache_read_input_tokens: 4000,
+      output_tokens: 50,
+    };
     expect(chatCompletionFromMessage(message([], 'end_turn', usage), 1)?.usage).toEqual({
       prompt_tokens: 4320,
       completion_tokens: 50,
@@ -113,7 +171,9 @@ describe('JSON answers', () => {
   it('answer a body that broke off with a server_error envelope', () => {
     const translator = chatTranslation(CTX).open(200, JSON_HEADERS);
     expect(translator.push(Buffer.from('{"id":'))).toBe('');
-    expect(JSON.parse(translator.broke('cut'))).toEqual({ error: { message: 'cut', type: 'server_error', param: null, code: 'api_error' } });
+    expect(JSON.parse(translator.broke('cut'))).toEqual({
+      error: { message: 'cut', type: 'server_error', param: null, code: 'api_error' },
+    });
   });
 });
 
@@ -130,7 +190,8 @@ describe('open() picks the translator by status and content-type', () => {
 });
 
 describe('node error answers', () => {
-  const envelope = (type: string, msg: string): string => JSON.stringify({ type: 'error', error: { type, message: msg }, request_id: 'req_node' });
+  const envelope = (type: string, msg: string): string =>
+    JSON.stringify({ type: 'error', error: { type, message: msg }, request_id: 'req_node' });
   it.each([
     [400, 'invalid_request_error', 'invalid_request_error', 'invalid_request_error'],
     [401, 'authentication_error', 'authentication_error', 'authentication_error'],
@@ -149,37 +210,55 @@ describe('node error answers', () => {
   it('never shows a body that is not an envelope: a generic message for the status', () => {
     const { text } = translate(502, { 'content-type': 'text/html' }, '<html>nginx internal 10.0.0.3</html>');
     expect(text).not.toContain('nginx');
-    expect(JSON.parse(text)).toEqual({ error: { message: 'The upstream answered HTTP 502 Bad Gateway', type: 'server_error', param: null, code: null } });
-    expect(JSON.parse(translate(401, JSON_HEADERS, '{"detail":"no"}').text)).toMatchObject({ error: { type: 'authentication_error', code: null } });
+    expect(JSON.parse(text)).toEqual({
+      error: { message: 'The upstream answered HTTP 502 Bad Gateway', type: 'server_error', param: null, code: null },
+    });
+    expect(JSON.parse(translate(401, JSON_HEADERS, '{"detail":"no"}').text)).toMatchObject({
+      error: { type: 'authentication_error', code: null },
+    });
   });
 
   it("answer a cut error body with the status's generic error", () => {
     const translator = chatTranslation(CTX).open(429, JSON_HEADERS);
     translator.push(Buffer.from('{"type":"err'));
-    expect(JSON.parse(translator.broke('cut'))).toMatchObject({ error: { type: 'rate_limit_error', message: 'The upstream answered HTTP 429 Too Many Requests' } });
+    expect(JSON.parse(translator.broke('cut'))).toMatchObject({
+      error: { type: 'rate_limit_error', message: 'The upstream answered HTTP 429 Too Many Requests' },
+    });
   });
 });
 
 describe('errorBody', () => {
   it("gives the gateway's own errors in the OpenAI envelope", () => {
     const translation = chatTranslation(CTX);
-    expect(JSON.parse(translation.errorBody(new AppError('upstream_unreachable', 'No node answered'), 'req_1'))).toEqual({
+    expect(
+      JSON.parse(translation.errorBody(new AppError('upstream_unreachable', 'No node answered'), 'req_1')),
+    ).toEqual({
       error: { message: 'No node answered', type: 'server_error', param: null, code: 'upstream_unreachable' },
     });
-    expect(JSON.parse(translation.errorBody(new ChatFieldError('n', 'invalid_value', 'n must be 1'), 'req_1'))).toEqual({
-      error: { message: 'n must be 1', type: 'invalid_request_error', param: 'n', code: 'invalid_value' },
-    });
+    expect(JSON.parse(translation.errorBody(new ChatFieldError('n', 'invalid_value', 'n must be 1'), 'req_1'))).toEqual(
+      {
+        error: { message: 'n must be 1', type: 'invalid_request_error', param: 'n', code: 'invalid_value' },
+      },
+    );
   });
 });
 
 // ---- The real `openai` SDK reads what the translation writes ----
 
 const sse = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-const delta = (index: number, d: Record<string, unknown>): string => sse('content_block_delta', { type: 'content_block_delta', index, delta: d });
-const START = sse('message_start', { type: 'message_start', message: { ...message([], 'end_turn', { input_tokens: 9, output_tokens: 1 }), stop_reason: null } });
+const delta = (index: number, d: Record<string, unknown>): string =>
+  sse('content_block_delta', { type: 'content_block_delta', index, delta: d });
+const START = sse('message_start', {
+  type: 'message_start',
+  message: { ...message([], 'end_turn', { input_tokens: 9, output_tokens: 1 }), stop_reason: null },
+});
 const TOOL_STREAM = [
   START,
-  sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '' } }),
+  sse('content_block_start', {
+    type: 'content_block_start',
+    index: 0,
+    content_block: { type: 'thinking', thinking: '' },
+  }),
   delta(0, { type: 'thinking_delta', thinking: 'Hmm.' }),
   sse('content_block_stop', { type: 'content_block_stop', index: 0 }),
   sse('content_block_start', { type: 'content_block_start', index: 1, content_block: { type: 'text', text: '' } }),
@@ -187,28 +266,62 @@ const TOOL_STREAM = [
   delta(1, { type: 'text_delta', text: 'Looking ' }),
   delta(1, { type: 'text_delta', text: 'up… ✓' }),
   sse('content_block_stop', { type: 'content_block_stop', index: 1 }),
-  sse('content_block_start', { type: 'content_block_start', index: 2, content_block: { type: 'tool_use', id: 'toolu_A', name: 'weather', input: {} } }),
+  sse('content_block_start', {
+    type: 'content_block_start',
+    index: 2,
+    content_block: { type: 'tool_use', id: 'toolu_A', name: 'weather', input: {} },
+  }),
   delta(2, { type: 'input_json_delta', partial_json: '{"city":' }),
   delta(2, { type: 'input_json_delta', partial_json: '"Oslo"}' }),
   sse('content_block_stop', { type: 'content_block_stop', index: 2 }),
-  sse('content_block_start', { type: 'content_block_start', index: 3, content_block: { type: 'tool_use', id: 'toolu_B', name: 'clock', input: {} } }),
+  sse('content_block_start', {
+    type: 'content_block_start',
+    index: 3,
+    content_block: { type: 'tool_use', id: 'toolu_B', name: 'clock', input: {} },
+  }),
   delta(3, { type: 'input_json_delta', partial_json: '{"tz":"CET"}' }),
   sse('content_block_stop', { type: 'content_block_stop', index: 3 }),
-  sse('message_delta', { type: 'message_delta', delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { output_tokens: 40 } }),
+  sse('message_delta', {
+    type: 'message_delta',
+    delta: { stop_reason: 'tool_use', stop_sequence: null },
+    usage: { output_tokens: 40 },
+  }),
   sse('message_stop', { type: 'message_stop' }),
 ].join('');
-const ERROR_STREAM = START + delta(0, { type: 'text_delta', text: 'Part' }) + sse('error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } });
+const ERROR_STREAM =
+  START +
+  delta(0, { type: 'text_delta', text: 'Part' }) +
+  sse('error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } });
 
 /** What the fake node answers, by the model the SDK asked for. */
 const NODE_ANSWERS: Record<string, { status: number; headers: Record<string, string>; body: string }> = {
   stream: { status: 200, headers: SSE_HEADERS, body: TOOL_STREAM },
   'stream-error': { status: 200, headers: SSE_HEADERS, body: ERROR_STREAM },
-  json: { status: 200, headers: JSON_HEADERS, body: JSON.stringify(message([{ type: 'thinking', thinking: 'T' }, { type: 'text', text: 'Hi ✓' }])) },
-  'node-429': { status: 429, headers: JSON_HEADERS, body: JSON.stringify({ type: 'error', error: { type: 'rate_limit_error', message: 'Slow down' } }) },
-  'node-404': { status: 404, headers: JSON_HEADERS, body: JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: 'model: nope' } }) },
+  json: {
+    status: 200,
+    headers: JSON_HEADERS,
+    body: JSON.stringify(
+      message([
+        { type: 'thinking', thinking: 'T' },
+        { type: 'text', text: 'Hi ✓' },
+      ]),
+    ),
+  },
+  'node-429': {
+    status: 429,
+    headers: JSON_HEADERS,
+    body: JSON.stringify({ type: 'error', error: { type: 'rate_limit_error', message: 'Slow down' } }),
+  },
+  'node-404': {
+    status: 404,
+    headers: JSON_HEADERS,
+    body: JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: 'model: nope' } }),
+  },
 };
 
-async function readJson(req: IncomingMessage): Promise<{ model: string; stream_options?: { include_usage?: boolean } }> {
+async function readJson(
+  req: IncomingMessage,
+): Promise<{ model: string; stream_options?: { include_usage?: boolean } }> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return JSON.parse(Buffer.concat(chunks).toString('utf8')) as { model: string };
@@ -218,7 +331,10 @@ async function readJson(req: IncomingMessage): Promise<{ model: string; stream_o
 async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const request = await readJson(req);
   const node = NODE_ANSWERS[request.model]!;
-  const translator = chatTranslation({ ...CTX, includeUsage: request.stream_options?.include_usage === true }).open(node.status, node.headers);
+  const translator = chatTranslation({ ...CTX, includeUsage: request.stream_options?.include_usage === true }).open(
+    node.status,
+    node.headers,
+  );
   res.writeHead(node.status, { 'content-type': translator.contentType });
   const bytes = Buffer.from(node.body);
   for (let at = 0; at < bytes.length; at += 37) {
@@ -234,12 +350,21 @@ describe('the openai SDK reads the translation', () => {
   beforeAll(async () => {
     server = createServer((req, res) => void answer(req, res));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    client = new OpenAI({ baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, apiKey: 'x', maxRetries: 0 });
+    client = new OpenAI({
+      baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+      apiKey: 'x',
+      maxRetries: 0,
+    });
   });
   afterAll(async () => new Promise<void>((r) => server.close(() => r())));
 
   it('accumulates a streamed answer: text, two tool calls, finish_reason and usage', async () => {
-    const stream = await client.chat.completions.create({ model: 'stream', messages: [{ role: 'user', content: 'q' }], stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({
+      model: 'stream',
+      messages: [{ role: 'user', content: 'q' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let content = '';
     let finish: string | null = null;
     let usage: unknown;
@@ -264,17 +389,30 @@ describe('the openai SDK reads the translation', () => {
       { id: 'toolu_B', name: 'clock', args: '{"tz":"CET"}' },
     ]);
     expect(finish).toBe('tool_calls');
-    expect(usage).toEqual({ prompt_tokens: 9, completion_tokens: 40, total_tokens: 49, prompt_tokens_details: { cached_tokens: 0 } });
+    expect(usage).toEqual({
+      prompt_tokens: 9,
+      completion_tokens: 40,
+      total_tokens: 49,
+      prompt_tokens_details: { cached_tokens: 0 },
+    });
   });
 
   it('runs the stream helper to the final completion', async () => {
     const runner = client.chat.completions.stream({ model: 'stream', messages: [{ role: 'user', content: 'q' }] });
     const final = await runner.finalChatCompletion();
-    expect(final.choices[0]!.message.tool_calls?.map((c) => (c.type === 'function' ? (JSON.parse(c.function.arguments) as unknown) : null))).toEqual([{ city: 'Oslo' }, { tz: 'CET' }]);
+    expect(
+      final.choices[0]!.message.tool_calls?.map((c) =>
+        c.type === 'function' ? (JSON.parse(c.function.arguments) as unknown) : null,
+      ),
+    ).toEqual([{ city: 'Oslo' }, { tz: 'CET' }]);
   });
 
   it('throws an APIError for a mid-stream error, after the chunks before it', async () => {
-    const stream = await client.chat.completions.create({ model: 'stream-error', messages: [{ role: 'user', content: 'q' }], stream: true });
+    const stream = await client.chat.completions.create({
+      model: 'stream-error',
+      messages: [{ role: 'user', content: 'q' }],
+      stream: true,
+    });
     let content = '';
     const consume = async (): Promise<void> => {
       for await (const chunk of stream) content += chunk.choices[0]?.delta.content ?? '';
@@ -284,16 +422,27 @@ describe('the openai SDK reads the translation', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(APIError);
-    expect(err).toMatchObject({ message: expect.stringContaining('Overloaded') as unknown, type: 'server_error', code: 'overloaded_error' });
+    expect(err).toMatchObject({
+      message: expect.stringContaining('Overloaded') as unknown,
+      type: 'server_error',
+      code: 'overloaded_error',
+    });
     expect(content).toBe('Part');
   });
 
   it('reads a JSON answer, and throws the error class of a node error status', async () => {
-    const completion = await client.chat.completions.create({ model: 'json', messages: [{ role: 'user', content: 'q' }] });
+    const completion = await client.chat.completions.create({
+      model: 'json',
+      messages: [{ role: 'user', content: 'q' }],
+    });
     expect(completion.choices[0]!.message.content).toBe('Hi ✓');
     expect((completion.choices[0]!.message as unknown as { reasoning_content: string }).reasoning_content).toBe('T');
-    await expect(client.chat.completions.create({ model: 'node-429', messages: [{ role: 'user', content: 'q' }] })).rejects.toBeInstanceOf(RateLimitError);
-    await expect(client.chat.completions.create({ model: 'node-404', messages: [{ role: 'user', content: 'q' }] })).rejects.toMatchObject({
+    await expect(
+      client.chat.completions.create({ model: 'node-429', messages: [{ role: 'user', content: 'q' }] }),
+    ).rejects.toBeInstanceOf(RateLimitError);
+    await expect(
+      client.chat.completions.create({ model: 'node-404', messages: [{ role: 'user', content: 'q' }] }),
+    ).rejects.toMatchObject({
       constructor: NotFoundError,
       code: 'model_not_found',
       message: expect.stringContaining('model: nope') as unknown,

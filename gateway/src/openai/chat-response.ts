@@ -3,7 +3,13 @@
 // `chatTranslation` is what the forwarder asks for a translator, once per relayed node answer.
 import type { IncomingHttpHeaders } from 'node:http';
 import { asRecord, usageFromMessage } from '@switchyard/shared';
-import { createChatStreamTranslator, finishReasonFor, openAiUsage, type ChatUsage, type FinishReason } from './chat-stream.js';
+import {
+  createChatStreamTranslator,
+  finishReasonFor,
+  openAiUsage,
+  type ChatUsage,
+  type FinishReason,
+} from './chat-stream.js';
 import { nodeErrorEnvelope, openAiErrorEnvelope, serverErrorEnvelope } from './openai-errors.js';
 import type { BodyTranslator, ChatResponseContext, ResponseTranslation } from './types.js';
 
@@ -90,7 +96,8 @@ function readBlocks(blocks: unknown[]): Omit<ChatCompletionMessage, 'role' | 're
   for (const item of blocks) {
     const block = asRecord(item);
     if (block?.type === 'text' && typeof block.text === 'string') content = (content ?? '') + block.text;
-    else if (block?.type === 'thinking' && typeof block.thinking === 'string') reasoning = (reasoning ?? '') + block.thinking;
+    else if (block?.type === 'thinking' && typeof block.thinking === 'string')
+      reasoning = (reasoning ?? '') + block.thinking;
     else if (block?.type === 'tool_use') {
       const id = typeof block.id === 'string' ? block.id : '';
       const name = typeof block.name === 'string' ? block.name : '';
@@ -136,7 +143,9 @@ function completionBody(text: string, created: number): { status?: number; body:
   }
   const completion = chatCompletionFromMessage(parsed, created);
   // An SDK reads any 2xx as a completion: a body that is none must not come with a 200.
-  return completion === undefined ? { status: 502, body: JSON.stringify(serverErrorEnvelope(NOT_A_MESSAGE)) } : { body: JSON.stringify(completion) };
+  return completion === undefined
+    ? { status: 502, body: JSON.stringify(serverErrorEnvelope(NOT_A_MESSAGE)) }
+    : { body: JSON.stringify(completion) };
 }
 
 /** The translator of a node's JSON answer (a message), whose status becomes 502 when the body is none. */
@@ -163,7 +172,12 @@ export function chatTranslation(ctx: ChatResponseContext): ResponseTranslation {
     open(status, headers) {
       if (encoded(headers)) {
         const body = JSON.stringify(serverErrorEnvelope(ENCODED));
-        return bufferedTranslator(JSON_TYPE, () => body, () => body, () => 502);
+        return bufferedTranslator(
+          JSON_TYPE,
+          () => body,
+          () => body,
+          () => 502,
+        );
       }
       if (status >= 400) {
         // A cut error body is no envelope: the client gets the status's generic error, as for any unreadable one.

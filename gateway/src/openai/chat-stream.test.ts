@@ -11,11 +11,21 @@ function sse(event: string, data: unknown): string {
 }
 
 function messageStart(usage: Record<string, number> = { input_tokens: 25, output_tokens: 1 }): string {
-  const message = { id: 'msg_01abc', type: 'message', role: 'assistant', content: [], model: MODEL, stop_reason: null, stop_sequence: null, usage };
+  const message = {
+    id: 'msg_01abc',
+    type: 'message',
+    role: 'assistant',
+    content: [],
+    model: MODEL,
+    stop_reason: null,
+    stop_sequence: null,
+    usage,
+  };
   return sse('message_start', { type: 'message_start', message });
 }
 
-const textDelta = (index: number, text: string): string => sse('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text } });
+const textDelta = (index: number, text: string): string =>
+  sse('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text } });
 const blockStop = (index: number): string => sse('content_block_stop', { type: 'content_block_stop', index });
 const messageDelta = (stopReason: string, usage: Record<string, number> = { output_tokens: 15 }): string =>
   sse('message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: null }, usage });
@@ -106,11 +116,27 @@ describe('chat stream translator', () => {
   it('maps thinking to reasoning_content and drops signatures, redacted thinking and unknown events', () => {
     const stream = [
       messageStart(),
-      sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } }),
-      sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: 'Let me think.' } }),
-      sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: 'EqQBCgIYAhIM' } }),
+      sse('content_block_start', {
+        type: 'content_block_start',
+        index: 0,
+        content_block: { type: 'thinking', thinking: '', signature: '' },
+      }),
+      sse('content_block_delta', {
+        type: 'content_block_delta',
+        index: 0,
+        delta: { type: 'thinking_delta', thinking: 'Let me think.' },
+      }),
+      sse('content_block_delta', {
+        type: 'content_block_delta',
+        index: 0,
+        delta: { type: 'signature_delta', signature: 'EqQBCgIYAhIM' },
+      }),
       blockStop(0),
-      sse('content_block_start', { type: 'content_block_start', index: 1, content_block: { type: 'redacted_thinking', data: 'xyz' } }),
+      sse('content_block_start', {
+        type: 'content_block_start',
+        index: 1,
+        content_block: { type: 'redacted_thinking', data: 'xyz' },
+      }),
       blockStop(1),
       sse('some_future_event', { type: 'some_future_event', anything: 1 }),
       sse('content_block_start', { type: 'content_block_start', index: 2, content_block: { type: 'text', text: '' } }),
@@ -129,9 +155,17 @@ describe('chat stream translator', () => {
 
   it('streams two parallel tool calls, indexed 0 and 1 among the tool calls, with their argument deltas', () => {
     const toolStart = (index: number, id: string, name: string): string =>
-      sse('content_block_start', { type: 'content_block_start', index, content_block: { type: 'tool_use', id, name, input: {} } });
+      sse('content_block_start', {
+        type: 'content_block_start',
+        index,
+        content_block: { type: 'tool_use', id, name, input: {} },
+      });
     const args = (index: number, partial: string): string =>
-      sse('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: partial } });
+      sse('content_block_delta', {
+        type: 'content_block_delta',
+        index,
+        delta: { type: 'input_json_delta', partial_json: partial },
+      });
     const stream = [
       messageStart(),
       sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
@@ -165,8 +199,16 @@ describe('chat stream translator', () => {
   it('gives a tool called without input "{}" as its arguments, so they parse as JSON', () => {
     const stream = [
       messageStart(),
-      sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 'toolu_C', name: 'now', input: {} } }),
-      sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '' } }),
+      sse('content_block_start', {
+        type: 'content_block_start',
+        index: 0,
+        content_block: { type: 'tool_use', id: 'toolu_C', name: 'now', input: {} },
+      }),
+      sse('content_block_delta', {
+        type: 'content_block_delta',
+        index: 0,
+        delta: { type: 'input_json_delta', partial_json: '' },
+      }),
       blockStop(0),
       messageDelta('tool_use'),
       MESSAGE_STOP,
@@ -177,18 +219,40 @@ describe('chat stream translator', () => {
   });
 
   it('maps every stop_reason to a finish_reason (the table the JSON answer shares), any other to stop', () => {
-    const reasons = ['end_turn', 'stop_sequence', 'pause_turn', 'max_tokens', 'model_context_window_exceeded', 'tool_use', 'refusal', 'a_future_reason'];
-    expect(reasons.map(finishReasonFor)).toEqual(['stop', 'stop', 'stop', 'length', 'length', 'tool_calls', 'content_filter', 'stop']);
+    const reasons = [
+      'end_turn',
+      'stop_sequence',
+      'pause_turn',
+      'max_tokens',
+      'model_context_window_exceeded',
+      'tool_use',
+      'refusal',
+      'a_future_reason',
+    ];
+    expect(reasons.map(finishReasonFor)).toEqual([
+      'stop',
+      'stop',
+      'stop',
+      'length',
+      'length',
+      'tool_calls',
+      'content_filter',
+      'stop',
+    ]);
     expect(finishReasonFor(null)).toBeNull();
   });
 
   it('sends the finish_reason of message_delta in a chunk of its own', () => {
-    const out = run(createChatStreamTranslator(CTX), [Buffer.from(messageStart() + messageDelta('tool_use') + MESSAGE_STOP)]);
+    const out = run(createChatStreamTranslator(CTX), [
+      Buffer.from(messageStart() + messageDelta('tool_use') + MESSAGE_STOP),
+    ]);
     expect((events(out).at(-2) as Chunk).choices).toEqual([{ index: 0, delta: {}, finish_reason: 'tool_calls' }]);
   });
 
   it('ends with a usage chunk (choices: []) before [DONE] only with include_usage, the latest counts winning', () => {
-    const withUsage = events(run(createChatStreamTranslator({ ...CTX, includeUsage: true }), [Buffer.from(TEXT_STREAM)]));
+    const withUsage = events(
+      run(createChatStreamTranslator({ ...CTX, includeUsage: true }), [Buffer.from(TEXT_STREAM)]),
+    );
     expect(withUsage.at(-1)).toBe('[DONE]');
     expect(withUsage.at(-2)).toEqual({
       id: 'msg_01abc',
@@ -196,7 +260,12 @@ describe('chat stream translator', () => {
       created: 1_700_000_000,
       model: MODEL,
       choices: [],
-      usage: { prompt_tokens: 135, completion_tokens: 12, total_tokens: 147, prompt_tokens_details: { cached_tokens: 100 } },
+      usage: {
+        prompt_tokens: 135,
+        completion_tokens: 12,
+        total_tokens: 147,
+        prompt_tokens_details: { cached_tokens: 100 },
+      },
     });
     const without = events(run(createChatStreamTranslator(CTX), [Buffer.from(TEXT_STREAM)]));
     expect(without.filter((e) => (e as Chunk).usage !== undefined)).toEqual([]);
@@ -204,16 +273,31 @@ describe('chat stream translator', () => {
   });
 
   it('takes cumulative counts from message_delta when it carries them', () => {
-    const stream = messageStart({ input_tokens: 5, output_tokens: 1 }) + messageDelta('end_turn', { input_tokens: 7, output_tokens: 3 }) + messageDelta('end_turn', { output_tokens: 9 }) + MESSAGE_STOP;
-    const usage = (events(run(createChatStreamTranslator({ ...CTX, includeUsage: true }), [Buffer.from(stream)])).at(-2) as Chunk).usage;
-    expect(usage).toEqual({ prompt_tokens: 7, completion_tokens: 9, total_tokens: 16, prompt_tokens_details: { cached_tokens: 0 } });
+    const stream =
+      messageStart({ input_tokens: 5, output_tokens: 1 }) +
+      messageDelta('end_turn', { input_tokens: 7, output_tokens: 3 }) +
+      messageDelta('end_turn', { output_tokens: 9 }) +
+      MESSAGE_STOP;
+    const usage = (
+      events(run(createChatStreamTranslator({ ...CTX, includeUsage: true }), [Buffer.from(stream)])).at(-2) as Chunk
+    ).usage;
+    expect(usage).toEqual({
+      prompt_tokens: 7,
+      completion_tokens: 9,
+      total_tokens: 16,
+      prompt_tokens_details: { cached_tokens: 0 },
+    });
   });
 
   it('turns a mid-stream event: error into the OpenAI envelope and ends there, without [DONE]', () => {
     const error = sse('error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } });
     const translator = createChatStreamTranslator({ ...CTX, includeUsage: true });
-    const out = translator.push(Buffer.from(messageStart() + textDelta(0, 'Hi') + error + textDelta(0, 'after') + MESSAGE_STOP));
-    expect(events(out).slice(2)).toEqual([{ error: { message: 'Overloaded', type: 'server_error', param: null, code: 'overloaded_error' } }]);
+    const out = translator.push(
+      Buffer.from(messageStart() + textDelta(0, 'Hi') + error + textDelta(0, 'after') + MESSAGE_STOP),
+    );
+    expect(events(out).slice(2)).toEqual([
+      { error: { message: 'Overloaded', type: 'server_error', param: null, code: 'overloaded_error' } },
+    ]);
     expect(translator.push(Buffer.from(textDelta(0, 'more')))).toBe('');
     expect(translator.end()).toBe('');
     expect(translator.broke('x')).toBe('');
@@ -229,28 +313,45 @@ describe('chat stream translator', () => {
   it('ends a stream that broke off with a server_error frame, a torn event dropped', () => {
     const translator = createChatStreamTranslator(CTX);
     const partial = textDelta(0, 'lost');
-    const out = translator.push(Buffer.from(messageStart() + textDelta(0, 'kept') + partial.slice(0, 30))) + translator.broke('The stream from the upstream node broke off before its end');
+    const out =
+      translator.push(Buffer.from(messageStart() + textDelta(0, 'kept') + partial.slice(0, 30))) +
+      translator.broke('The stream from the upstream node broke off before its end');
     expect(events(out)).toEqual([
       expect.objectContaining({ choices: [expect.objectContaining({ delta: { role: 'assistant', content: '' } })] }),
       expect.objectContaining({ choices: [expect.objectContaining({ delta: { content: 'kept' } })] }),
-      { error: { message: 'The stream from the upstream node broke off before its end', type: 'server_error', param: null, code: 'api_error' } },
+      {
+        error: {
+          message: 'The stream from the upstream node broke off before its end',
+          type: 'server_error',
+          param: null,
+          code: 'api_error',
+        },
+      },
     ]);
     expect(translator.end()).toBe('');
   });
 
   it('answers a break before any event with just the error frame', () => {
-    expect(events(createChatStreamTranslator(CTX).broke('gone'))).toEqual([{ error: { message: 'gone', type: 'server_error', param: null, code: 'api_error' } }]);
+    expect(events(createChatStreamTranslator(CTX).broke('gone'))).toEqual([
+      { error: { message: 'gone', type: 'server_error', param: null, code: 'api_error' } },
+    ]);
   });
 
   it('never passes a stream that ended without message_stop for a whole one', () => {
-    const out = run(createChatStreamTranslator(CTX), [Buffer.from(messageStart() + textDelta(0, 'Hi') + messageDelta('end_turn'))]);
+    const out = run(createChatStreamTranslator(CTX), [
+      Buffer.from(messageStart() + textDelta(0, 'Hi') + messageDelta('end_turn')),
+    ]);
     expect(out).not.toContain('[DONE]');
     expect(events(out).at(-1)).toMatchObject({ error: { type: 'server_error' } });
   });
 
   it('ends with an error on an event it cannot read, rather than dropping its text', () => {
-    const out = run(createChatStreamTranslator(CTX), [Buffer.from(`${messageStart()}event: content_block_delta\ndata: {not json\n\n${textDelta(0, 'x')}`)]);
-    expect(events(out).slice(1)).toEqual([{ error: expect.objectContaining({ type: 'server_error', code: 'api_error' }) as unknown }]);
+    const out = run(createChatStreamTranslator(CTX), [
+      Buffer.from(`${messageStart()}event: content_block_delta\ndata: {not json\n\n${textDelta(0, 'x')}`),
+    ]);
+    expect(events(out).slice(1)).toEqual([
+      { error: expect.objectContaining({ type: 'server_error', code: 'api_error' }) as unknown },
+    ]);
   });
 
   it('gives a stream that never said why it stopped finish_reason "stop", so an SDK can finish its completion', () => {
@@ -261,7 +362,7 @@ describe('chat stream translator', () => {
     expect(out.match(/"finish_reason":"stop"/g)).toHaveLength(1);
   });
 
-  it('says it is closed once [DONE] or an error was written, so the relay ends the client\'s response there', () => {
+  it("says it is closed once [DONE] or an error was written, so the relay ends the client's response there", () => {
     const whole = createChatStreamTranslator(CTX);
     whole.push(Buffer.from(messageStart() + textDelta(0, 'Hi')));
     expect(whole.closed?.()).toBe(false);

@@ -1,7 +1,15 @@
 // A node's Messages stream as a Chat Completions stream, event by event: docs/OPENAI.md ("Streaming") is the table.
 // Also the finish-reason and usage mappings the JSON answer shares (chat-response.ts imports them from here, so the
 // two modules import in one direction).
-import { applyUsage, asRecord, createSseParser, emptyUsage, type SseEvent, type SseParser, type Usage } from '@switchyard/shared';
+import {
+  applyUsage,
+  asRecord,
+  createSseParser,
+  emptyUsage,
+  type SseEvent,
+  type SseParser,
+  type Usage,
+} from '@switchyard/shared';
 import {
   openAiEnvelopeFromAnthropic,
   openAiStreamErrorFrame,
@@ -192,7 +200,10 @@ class ChatStreamTranslator implements BodyTranslator {
     this.tools.set(body.index, tool);
     const id = JSON.stringify(typeof block.id === 'string' ? block.id : '');
     const name = JSON.stringify(typeof block.name === 'string' ? block.name : '');
-    this.emit(`{"tool_calls":[{"index":${tool.index},"id":${id},"type":"function","function":{"name":${name},"arguments":""}}]}`, null);
+    this.emit(
+      `{"tool_calls":[{"index":${tool.index},"id":${id},"type":"function","function":{"name":${name},"arguments":""}}]}`,
+      null,
+    );
   }
 
   private onBlockDelta(data: string): void {

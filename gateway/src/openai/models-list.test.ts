@@ -10,15 +10,30 @@ import { modelsListTranslation } from './models-list.js';
 const JSON_HEADERS = { 'content-type': 'application/json' };
 const ANTHROPIC_LIST = {
   data: [
-    { type: 'model', id: 'claude-sonnet-4-5-20250929', display_name: 'Claude Sonnet 4.5', created_at: '2025-09-29T00:00:00Z' },
-    { type: 'model', id: 'claude-opus-4-1-20250805', display_name: 'Claude Opus 4.1', created_at: 'not a date', capabilities: null },
+    {
+      type: 'model',
+      id: 'claude-sonnet-4-5-20250929',
+      display_name: 'Claude Sonnet 4.5',
+      created_at: '2025-09-29T00:00:00Z',
+    },
+    {
+      type: 'model',
+      id: 'claude-opus-4-1-20250805',
+      display_name: 'Claude Opus 4.1',
+      created_at: 'not a date',
+      capabilities: null,
+    },
   ],
   has_more: false,
   first_id: 'claude-sonnet-4-5-20250929',
   last_id: 'claude-opus-4-1-20250805',
 };
 
-function translate(status: number, body: string, headers: Record<string, string> = JSON_HEADERS): { text: string; contentType: string } {
+function translate(
+  status: number,
+  body: string,
+  headers: Record<string, string> = JSON_HEADERS,
+): { text: string; contentType: string } {
   const translator = modelsListTranslation().open(status, headers);
   let text = '';
   const bytes = Buffer.from(body);
@@ -51,14 +66,19 @@ describe('modelsListTranslation', () => {
 
   it("answers the gateway's own errors and a broken body in Anthropic's envelope", () => {
     const translation = modelsListTranslation();
-    expect(JSON.parse(translation.errorBody(new AppError('upstream_unreachable', 'No node answered'), 'req_1'))).toEqual({
+    expect(
+      JSON.parse(translation.errorBody(new AppError('upstream_unreachable', 'No node answered'), 'req_1')),
+    ).toEqual({
       type: 'error',
       error: { type: 'api_error', message: 'No node answered' },
       request_id: 'req_1',
     });
     const translator = translation.open(200, JSON_HEADERS);
     translator.push(Buffer.from('{"data":['));
-    expect(JSON.parse(translator.broke('cut'))).toEqual({ type: 'error', error: { type: 'api_error', message: 'cut' } });
+    expect(JSON.parse(translator.broke('cut'))).toEqual({
+      type: 'error',
+      error: { type: 'api_error', message: 'cut' },
+    });
   });
 });
 
@@ -90,6 +110,8 @@ describe('both SDKs list the translated answer', () => {
     const anthropic = new Anthropic({ baseURL: base, apiKey: 'x', maxRetries: 0 });
     const models = [];
     for await (const model of anthropic.models.list()) models.push(model);
-    expect(models.map((m) => [m.type, m.id, m.display_name, m.created_at])).toEqual(ANTHROPIC_LIST.data.map((m) => [m.type, m.id, m.display_name, m.created_at]));
+    expect(models.map((m) => [m.type, m.id, m.display_name, m.created_at])).toEqual(
+      ANTHROPIC_LIST.data.map((m) => [m.type, m.id, m.display_name, m.created_at]),
+    );
   });
 });

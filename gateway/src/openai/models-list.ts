@@ -18,7 +18,9 @@ function withOpenAiModelFields(text: string): string {
   if (!list || !Array.isArray(list.data)) return text;
   const data = list.data.map((item: unknown) => {
     const model = asRecord(item);
-    return model ? { ...model, object: 'model', created: createdSeconds(model.created_at), owned_by: 'anthropic' } : item;
+    return model
+      ? { ...model, object: 'model', created: createdSeconds(model.created_at), owned_by: 'anthropic' }
+      : item;
   });
   return JSON.stringify({ object: 'list', ...list, data });
 }

@@ -33,20 +33,31 @@ describe('openAiErrorEnvelope', () => {
 
   it.each(Object.keys(ErrorCodes) as ErrorCode[])('maps the gateway code %s by its status', (code) => {
     const [type, openAiCode] = expected[code];
-    expect(openAiErrorEnvelope(new AppError(code, 'why'))).toEqual({ error: { message: 'why', type, param: null, code: openAiCode } });
+    expect(openAiErrorEnvelope(new AppError(code, 'why'))).toEqual({
+      error: { message: 'why', type, param: null, code: openAiCode },
+    });
   });
 
   it('names the refused field and its problem for a ChatFieldError', () => {
-    const err = new ChatFieldError('messages[2].content[0].type', 'unsupported_parameter', 'input_audio parts are not supported');
+    const err = new ChatFieldError(
+      'messages[2].content[0].type',
+      'unsupported_parameter',
+      'input_audio parts are not supported',
+    );
     expect(openAiErrorEnvelope(err)).toEqual({
-      error: { message: 'input_audio parts are not supported', type: 'invalid_request_error', param: 'messages[2].content[0].type', code: 'unsupported_parameter' },
+      error: {
+        message: 'input_audio parts are not supported',
+        type: 'invalid_request_error',
+        param: 'messages[2].content[0].type',
+        code: 'unsupported_parameter',
+      },
     });
   });
 
   it('frames a stream error as a plain data event', () => {
-    expect(openAiStreamErrorFrame({ error: { message: 'm', type: 'server_error', param: null, code: 'api_error' } })).toBe(
-      'data: {"error":{"message":"m","type":"server_error","param":null,"code":"api_error"}}\n\n',
-    );
+    expect(
+      openAiStreamErrorFrame({ error: { message: 'm', type: 'server_error', param: null, code: 'api_error' } }),
+    ).toBe('data: {"error":{"message":"m","type":"server_error","param":null,"code":"api_error"}}\n\n');
   });
 });
 
@@ -76,10 +87,16 @@ describe('writeErrorResponse with the OpenAI envelope (over real HTTP)', () => {
   it('sends the envelope with request-id, retry-after (rounded up) and content-length', async () => {
     const res = await fetch(`${base}/limit`);
     expect(res.status).toBe(429);
-    expect([res.headers.get('content-type'), res.headers.get('request-id'), res.headers.get('retry-after')]).toEqual(['application/json', 'req_test', '3']);
+    expect([res.headers.get('content-type'), res.headers.get('request-id'), res.headers.get('retry-after')]).toEqual([
+      'application/json',
+      'req_test',
+      '3',
+    ]);
     const body = await res.text();
     expect(res.headers.get('content-length')).toBe(String(Buffer.byteLength(body)));
-    expect(JSON.parse(body)).toEqual({ error: { message: 'Too many requests', type: 'rate_limit_error', param: null, code: 'rate_limited' } });
+    expect(JSON.parse(body)).toEqual({
+      error: { message: 'Too many requests', type: 'rate_limit_error', param: null, code: 'rate_limited' },
+    });
   });
 
   it('hides the text of unknown errors behind a 500 server_error', async () => {
@@ -87,7 +104,9 @@ describe('writeErrorResponse with the OpenAI envelope (over real HTTP)', () => {
     expect(res.status).toBe(500);
     const body = await res.text();
     expect(body).not.toContain('secret internals');
-    expect(JSON.parse(body)).toEqual({ error: { message: 'Internal server error', type: 'server_error', param: null, code: 'internal' } });
+    expect(JSON.parse(body)).toEqual({
+      error: { message: 'Internal server error', type: 'server_error', param: null, code: 'internal' },
+    });
   });
 
   it('destroys a response whose headers already left', async () => {
@@ -96,7 +115,12 @@ describe('writeErrorResponse with the OpenAI envelope (over real HTTP)', () => {
 
   it('is what the openai SDK reads: its error class by status, with param, code and the retry-after it waits for', async () => {
     const client = new OpenAI({ baseURL: `${base}/field`, apiKey: 'x', maxRetries: 0 });
-    await expect(client.models.list()).rejects.toMatchObject({ constructor: BadRequestError, param: 'temperature', code: 'invalid_value', type: 'invalid_request_error' });
+    await expect(client.models.list()).rejects.toMatchObject({
+      constructor: BadRequestError,
+      param: 'temperature',
+      code: 'invalid_value',
+      type: 'invalid_request_error',
+    });
     const limited = new OpenAI({ baseURL: `${base}/limit`, apiKey: 'x', maxRetries: 0 });
     const err = await limited.models.list().then(
       () => undefined,
@@ -123,16 +147,27 @@ describe('errorHandler with the OpenAI envelope', () => {
 
   function recordingLogger(): Logger & { errors: [string, Record<string, unknown> | undefined][] } {
     const errors: [string, Record<string, unknown> | undefined][] = [];
-    const log: Logger = { error: (m, meta) => errors.push([m, meta]), warn: () => {}, info: () => {}, debug: () => {}, child: () => log };
+    const log: Logger = {
+      error: (m, meta) => errors.push([m, meta]),
+      warn: () => {},
+      info: () => {},
+      debug: () => {},
+      child: () => log,
+    };
     return Object.assign(log, { errors });
   }
 
   it('answers an AppError in the OpenAI envelope with the request id, logging nothing', async () => {
     const log = recordingLogger();
-    const res = await request(appThrowing(new AppError('budget_exhausted', 'Budget spent', { retryAfterSec: 60 }), log)).post('/v1/chat/completions').send({}).expect(429);
+    const res = await request(appThrowing(new AppError('budget_exhausted', 'Budget spent', { retryAfterSec: 60 }), log))
+      .post('/v1/chat/completions')
+      .send({})
+      .expect(429);
     expect(res.headers['request-id']).toBe('req_route');
     expect(res.headers['retry-after']).toBe('60');
-    expect(res.body).toEqual({ error: { message: 'Budget spent', type: 'rate_limit_error', param: null, code: 'budget_exhausted' } });
+    expect(res.body).toEqual({
+      error: { message: 'Budget spent', type: 'rate_limit_error', param: null, code: 'budget_exhausted' },
+    });
     expect(log.errors).toEqual([]);
   });
 
@@ -142,14 +177,33 @@ describe('errorHandler with the OpenAI envelope', () => {
     const res = await request(appThrowing(cause, log)).post('/v1/chat/completions').send({}).expect(500);
     expect(JSON.stringify(res.body)).not.toContain('hunter2');
     expect(res.body).toMatchObject({ error: { type: 'server_error', code: 'internal' } });
-    expect(log.errors).toEqual([['request failed', { requestId: 'req_route', method: 'POST', path: '/v1/chat/completions', err: cause }]]);
+    expect(log.errors).toEqual([
+      ['request failed', { requestId: 'req_route', method: 'POST', path: '/v1/chat/completions', err: cause }],
+    ]);
   });
 
   it("maps the body parser's too large and malformed bodies as errorHandler does", async () => {
     const app = appThrowing(new Error('unreached'), recordingLogger());
-    const big = await request(app).post('/v1/chat/completions').set('content-type', 'application/json').send('{"a":"0123456789"}').expect(413);
-    expect(big.body).toEqual({ error: { message: 'Request body is too large', type: 'invalid_request_error', param: null, code: 'body_too_large' } });
-    const bad = await request(app).post('/v1/chat/completions').set('content-type', 'application/json').send('{x').expect(400);
-    expect(bad.body).toEqual({ error: { message: 'Malformed request', type: 'invalid_request_error', param: null, code: 'bad_request' } });
+    const big = await request(app)
+      .post('/v1/chat/completions')
+      .set('content-type', 'application/json')
+      .send('{"a":"0123456789"}')
+      .expect(413);
+    expect(big.body).toEqual({
+      error: {
+        message: 'Request body is too large',
+        type: 'invalid_request_error',
+        param: null,
+        code: 'body_too_large',
+      },
+    });
+    const bad = await request(app)
+      .post('/v1/chat/completions')
+      .set('content-type', 'application/json')
+      .send('{x')
+      .expect(400);
+    expect(bad.body).toEqual({
+      error: { message: 'Malformed request', type: 'invalid_request_error', param: null, code: 'bad_request' },
+    });
   });
 });

@@ -66,7 +66,11 @@ export function statusForAnthropicType(type: string): number {
  * Anthropic's error as OpenAI's: the type from the status; the code is Anthropic's type, except that Anthropic's 404
  * `not_found_error` (on the Messages API: an unknown model) is `model_not_found`.
  */
-export function openAiEnvelopeFromAnthropic(status: number, anthropicType: string, message: string): OpenAiErrorEnvelope {
+export function openAiEnvelopeFromAnthropic(
+  status: number,
+  anthropicType: string,
+  message: string,
+): OpenAiErrorEnvelope {
   let code = anthropicType;
   if (status === 404 && anthropicType === 'not_found_error') code = 'model_not_found';
   return { error: { message, type: openAiErrorTypeFor(status), param: null, code } };
@@ -75,7 +79,9 @@ export function openAiEnvelopeFromAnthropic(status: number, anthropicType: strin
 /** The gateway's own error (AppError) as OpenAI's envelope. */
 export function openAiErrorEnvelope(err: AppError): OpenAiErrorEnvelope {
   if (err instanceof ChatFieldError) {
-    return { error: { message: err.message, type: openAiErrorTypeFor(err.status), param: err.param, code: err.problem } };
+    return {
+      error: { message: err.message, type: openAiErrorTypeFor(err.status), param: err.param, code: err.problem },
+    };
   }
   // Only the gateway's own 401 is about the client's key; a node's 401 is the account's credential (its own code).
   const code = err.status === 401 ? 'invalid_api_key' : err.code;
@@ -94,7 +100,9 @@ export function parseJsonRecord(text: string): Record<string, unknown> | undefin
 }
 
 /** The `error` of an Anthropic envelope (`{type:'error', error:{type, message}}`), or undefined for anything else. */
-export function readAnthropicError(body: Record<string, unknown> | undefined): { type: string; message: string } | undefined {
+export function readAnthropicError(
+  body: Record<string, unknown> | undefined,
+): { type: string; message: string } | undefined {
   const error = asRecord(body?.error);
   const type = error?.type;
   const message = error?.message;

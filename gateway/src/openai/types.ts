@@ -21,7 +21,8 @@ export interface ChatRequestOptions {
 }
 
 /** The OpenAI `error.code` of a field the translation refuses. */
-export type ChatFieldProblem = 'unsupported_parameter' | 'invalid_value' | 'missing_required_parameter' | 'invalid_type';
+export type ChatFieldProblem =
+  'unsupported_parameter' | 'invalid_value' | 'missing_required_parameter' | 'invalid_type';
 
 /**
  * A Chat Completions field the gateway cannot honour: a 400 whose OpenAI envelope names the field

@@ -1,5 +1,10 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { AppError, forwardableRequestHeaders, forwardableResponseHeaders, writeErrorResponse } from '@switchyard/shared';
+import {
+  AppError,
+  forwardableRequestHeaders,
+  forwardableResponseHeaders,
+  writeErrorResponse,
+} from '@switchyard/shared';
 import type { NodeView } from '../routing/index.js';
 import { attemptHeaders, isFailoverStatus, wirePath } from './header-policy.js';
 import { createNodeRequester, type NodeHead } from './node-request.js';
@@ -15,7 +20,12 @@ const NODE_TARGET = new URL('http://node.tunnel.invalid');
 /** The gateway's own error, in the client's envelope (a translated route's, else Anthropic's). */
 function answerError(res: ServerResponse, err: AppError, job: ForwardJob): void {
   const translation = job.translation;
-  writeErrorResponse(res, err, job.requestId, translation === undefined ? undefined : (e, id) => translation.errorBody(e, id));
+  writeErrorResponse(
+    res,
+    err,
+    job.requestId,
+    translation === undefined ? undefined : (e, id) => translation.errorBody(e, id),
+  );
 }
 
 // A translated body has its own type and length (it is chunked): the node's describe the node's bytes.
@@ -63,7 +73,9 @@ interface Exchange {
 export function createForwarder(deps: ForwarderDeps): Forwarder {
   const maxFailovers = deps.maxFailovers ?? 2;
   const retryDelayMs = deps.retryDelayMs ?? 25;
-  const requester = createNodeRequester({ onProxyError: (err) => deps.log.warn('proxy error without a request', { err }) });
+  const requester = createNodeRequester({
+    onProxyError: (err) => deps.log.warn('proxy error without a request', { err }),
+  });
   const open = new Map<string, number>();
 
   function track(nodeId: string, delta: 1 | -1): void {
@@ -105,7 +117,13 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
     const agent = deps.agentFor(nodeId);
     // No live tunnel: as good as a refused connection.
     if (agent === undefined) return Promise.resolve({ kind: 'error', code: 'ECONNREFUSED' });
-    return requester.request(x.req, x.res, { target: NODE_TARGET, agent, headers: x.headers, path: x.path, body: x.job.body });
+    return requester.request(x.req, x.res, {
+      target: NODE_TARGET,
+      agent,
+      headers: x.headers,
+      path: x.path,
+      body: x.job.body,
+    });
   }
 
   async function relay(x: Exchange, proxyRes: IncomingMessage, status: number): Promise<void> {
@@ -116,7 +134,11 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
     // A translation's head waits for its first bytes: one read whole may change the status at its end.
     const writeHead = (): void => {
       const own = translator?.status?.();
-      res.writeHead(own ?? status, own === undefined ? proxyRes.statusMessage : undefined, translatedHeaders(headers, translator?.contentType ?? ''));
+      res.writeHead(
+        own ?? status,
+        own === undefined ? proxyRes.statusMessage : undefined,
+        translatedHeaders(headers, translator?.contentType ?? ''),
+      );
     };
     const sse = translator?.sse ?? proxyRes.headers['content-type']?.startsWith('text/event-stream') === true;
     const tap = observe(job);
@@ -171,7 +193,9 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
       const status = proxyRes.statusCode ?? 502;
       report('onNodeResponse', () => deps.onNodeResponse(nodeId, status, proxyRes.headers, x.job.model));
       if (!last && isFailoverStatus(status)) {
-        report('onFailover', () => deps.onFailover?.(nodeId, status === 429 ? 'rate_limited' : status === 529 ? 'overloaded' : 'server_error'));
+        report('onFailover', () =>
+          deps.onFailover?.(nodeId, status === 429 ? 'rate_limited' : status === 529 ? 'overloaded' : 'server_error'),
+        );
         // The refused answer is not wanted: its stream goes (RST_STREAM), the tunnel stays.
         proxyRes.destroy();
         return 'next';
@@ -196,7 +220,15 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
       outcome.status = 529;
       return outcome;
     }
-    const x: Exchange = { req, res, job, outcome, started: performance.now(), headers: attemptHeaders(forwardableRequestHeaders(req.headers), job), path: wirePath(job.path) };
+    const x: Exchange = {
+      req,
+      res,
+      job,
+      outcome,
+      started: performance.now(),
+      headers: attemptHeaders(forwardableRequestHeaders(req.headers), job),
+      path: wirePath(job.path),
+    };
     for (let i = 0; i < tries; i++) {
       if ((await attempt(x, job.candidates[i] as NodeView, i === tries - 1)) === 'done') break;
       outcome.failovers++;

@@ -1,5 +1,16 @@
 import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic } from '@switchyard/shared/testing';
-import { answer, forwardTo, nodeView, send, startStandInNode, startTestGateway, type Behaviour, type Reports, type StandInNode, type TestGateway } from './test-harness.js';
+import {
+  answer,
+  forwardTo,
+  nodeView,
+  send,
+  startStandInNode,
+  startTestGateway,
+  type Behaviour,
+  type Reports,
+  type StandInNode,
+  type TestGateway,
+} from './test-harness.js';
 import type { NodeView } from '../routing/index.js';
 import { until } from '../tunnel/test-harness.js';
 import type { Forwarder } from './types.js';
@@ -8,13 +19,21 @@ const MODEL = 'claude-sonnet-4-6';
 const HEADERS = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' };
 const BODY = JSON.stringify(fakeMessagesBody());
 
-const overloaded = answer(529, { 'content-type': 'application/json', 'request-id': 'req_node_overloaded' }, '{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}');
+const overloaded = answer(
+  529,
+  { 'content-type': 'application/json', 'request-id': 'req_node_overloaded' },
+  '{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
+);
 const headersTimedOut = answer(
   504,
   { 'content-type': 'application/json', 'request-id': 'req_node_timeout' },
   '{"type":"error","error":{"type":"timeout_error","message":"Anthropic sent no response within 600 s; the request may have been processed."}}',
 );
-const serverError = answer(500, { 'content-type': 'application/json' }, '{"type":"error","error":{"type":"api_error","message":"Internal server error"}}');
+const serverError = answer(
+  500,
+  { 'content-type': 'application/json' },
+  '{"type":"error","error":{"type":"api_error","message":"Internal server error"}}',
+);
 function rateLimited(label: string): Behaviour {
   const reset = String(Math.floor(Date.now() / 1000) + 3600);
   return answer(
@@ -53,7 +72,9 @@ afterEach(async () => {
 });
 
 /** Nodes in candidate order; 'closed' is a node the routing still lists but that has no tunnel to this gateway. */
-async function fleet(specs: [string, Behaviour | 'closed'][]): Promise<{ gw: TestGateway; forwarder: Forwarder; reports: Reports; nodes: Map<string, StandInNode> }> {
+async function fleet(
+  specs: [string, Behaviour | 'closed'][],
+): Promise<{ gw: TestGateway; forwarder: Forwarder; reports: Reports; nodes: Map<string, StandInNode> }> {
   const nodes = new Map<string, StandInNode>();
   const views: NodeView[] = [];
   const gw = await startTestGateway({ candidates: () => views, model: MODEL });
@@ -88,7 +109,13 @@ describe('failover before the first byte', () => {
       ['a', 529, MODEL],
       ['b', 200, MODEL],
     ]);
-    expect(gw.outcomes[0]).toMatchObject({ nodeId: 'b', status: 200, failovers: 1, aborted: false, brokeMidStream: false });
+    expect(gw.outcomes[0]).toMatchObject({
+      nodeId: 'b',
+      status: 200,
+      failovers: 1,
+      aborted: false,
+      brokeMidStream: false,
+    });
     expect(nodes.get('a')?.seen[0]?.body.toString()).toBe(BODY);
     expect(forwarder.inFlight('a') + forwarder.inFlight('b')).toBe(0);
     // The refused answer's stream is gone; the tunnel stays for the next request.
@@ -152,7 +179,12 @@ describe('failover before the first byte', () => {
       ['c', 529],
     ]);
     expect(seenCount(nodes, 'd')).toBe(0);
-    expect(gw.outcomes[0]).toMatchObject({ nodeId: 'c', status: 529, failovers: 2, upstreamRequestId: 'req_node_overloaded' });
+    expect(gw.outcomes[0]).toMatchObject({
+      nodeId: 'c',
+      status: 529,
+      failovers: 2,
+      upstreamRequestId: 'req_node_overloaded',
+    });
   });
 
   it("passes the last node's 429 through with retry-after and its rate-limit headers", async () => {
@@ -179,7 +211,11 @@ describe('failover before the first byte', () => {
     expect(res.status).toBe(502);
     const requestId = gw.jobs[0]?.requestId;
     expect(res.headers['request-id']).toBe(requestId);
-    expect(JSON.parse(res.body.toString())).toMatchObject({ type: 'error', error: { type: 'api_error' }, request_id: requestId });
+    expect(JSON.parse(res.body.toString())).toMatchObject({
+      type: 'error',
+      error: { type: 'api_error' },
+      request_id: requestId,
+    });
     expect(reports.unreachable).toEqual(['x', 'y']);
     expect(gw.outcomes[0]).toMatchObject({ status: 502, failovers: 1 });
   });

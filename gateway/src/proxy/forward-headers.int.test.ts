@@ -1,7 +1,16 @@
-import { answer, send, startStandInNode, startTestGateway, type StandInNode, type TestGateway } from './test-harness.js';
+import {
+  answer,
+  send,
+  startStandInNode,
+  startTestGateway,
+  type StandInNode,
+  type TestGateway,
+} from './test-harness.js';
 
 // Odd spacing, escapes, multi-byte characters: the node must get these exact bytes.
-const ODD_BODY = Buffer.from('{ "model" :  "claude-sonnet-4-6",\n\t"max_tokens":   5 ,"messages":[{"role":"user","content":"héllo ✓ 🚀 \\u00e9  "}]   }\n');
+const ODD_BODY = Buffer.from(
+  '{ "model" :  "claude-sonnet-4-6",\n\t"max_tokens":   5 ,"messages":[{"role":"user","content":"héllo ✓ 🚀 \\u00e9  "}]   }\n',
+);
 
 let node: StandInNode;
 let gw: TestGateway;
@@ -49,7 +58,18 @@ describe('what reaches a node', () => {
     expect(res.status).toBe(200);
     const seen = node.seen[0];
     const h = seen?.headers ?? {};
-    for (const name of ['authorization', 'x-api-key', 'cookie', 'x-private-hop', 'proxy-authorization', 'te', 'expect', 'x-switchyard-anything', 'x-switchyard-signature', 'x-switchyard-node']) {
+    for (const name of [
+      'authorization',
+      'x-api-key',
+      'cookie',
+      'x-private-hop',
+      'proxy-authorization',
+      'te',
+      'expect',
+      'x-switchyard-anything',
+      'x-switchyard-signature',
+      'x-switchyard-node',
+    ]) {
       expect([name, h[name]]).toEqual([name, undefined]);
     }
     expect(rawCount(seen?.rawHeaders ?? [], 'x-switchyard-key-id')).toBe(1);
@@ -69,13 +89,21 @@ describe('what reaches a node', () => {
   });
 
   it('sends the path as the URL parser normalises it', async () => {
-    const res = await send(gw.url, { path: '/v1/messages/{x}/../count_tokens?beta=true&q=a|b', headers: { 'content-type': 'application/json' }, body: ODD_BODY });
+    const res = await send(gw.url, {
+      path: '/v1/messages/{x}/../count_tokens?beta=true&q=a|b',
+      headers: { 'content-type': 'application/json' },
+      body: ODD_BODY,
+    });
     expect(res.status).toBe(200);
     expect(node.seen[0]?.path).toBe('/v1/messages/count_tokens?beta=true&q=a|b');
   });
 
   it('sends a bodiless GET without a body or content-length', async () => {
-    const res = await send(gw.url, { method: 'GET', path: '/v1/models?limit=1000', headers: { 'anthropic-version': '2023-06-01' } });
+    const res = await send(gw.url, {
+      method: 'GET',
+      path: '/v1/models?limit=1000',
+      headers: { 'anthropic-version': '2023-06-01' },
+    });
     expect(res.status).toBe(200);
     expect(node.seen[0]?.body.length).toBe(0);
     expect(node.seen[0]?.headers['content-length']).toBeUndefined();

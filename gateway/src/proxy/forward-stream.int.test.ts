@@ -2,14 +2,29 @@ import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { createFakeAnthropic, fakeMessagesBody, parseSseFrames, type FakeAnthropic } from '@switchyard/shared/testing';
 import { sseErrorFrame } from '@switchyard/shared';
 import { lastFrameEnd } from './relay-body.js';
-import { answer, forwardTo, send, startStandInNode, startTestGateway, type Behaviour, type StandInNode, type TestGateway } from './test-harness.js';
+import {
+  answer,
+  forwardTo,
+  send,
+  startStandInNode,
+  startTestGateway,
+  type Behaviour,
+  type StandInNode,
+  type TestGateway,
+} from './test-harness.js';
 import type { Forwarder } from './types.js';
 const HEADERS = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' };
 const STREAM_BODY = JSON.stringify(
   fakeMessagesBody({
     stream: true,
     thinking: { type: 'adaptive' },
-    tools: [{ name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }],
+    tools: [
+      {
+        name: 'get_weather',
+        description: 'Weather for a city',
+        input_schema: { type: 'object', properties: { city: { type: 'string' } } },
+      },
+    ],
     tool_choice: { type: 'any' },
   }),
 );
@@ -35,7 +50,9 @@ afterEach(async () => {
   cleanups = [];
 });
 
-async function setup(behaviours: [string, Behaviour][]): Promise<{ gw: TestGateway; forwarder: Forwarder; nodes: StandInNode[] }> {
+async function setup(
+  behaviours: [string, Behaviour][],
+): Promise<{ gw: TestGateway; forwarder: Forwarder; nodes: StandInNode[] }> {
   const nodes: StandInNode[] = [];
   const gw = await startTestGateway({ candidates: () => nodes.map((n) => n.view), stream: true });
   cleanups.push(() => gw.stop());
@@ -90,17 +107,32 @@ describe('streaming through the forwarder', () => {
     expect(res.body.equals(nodeBytes)).toBe(true);
     const frames = parseSseFrames(res.body.toString());
     expect(frames.length).toBe(parseSseFrames(nodeBytes.toString()).length);
-    const deltas = new Set(frames.filter((f) => f.event === 'content_block_delta').map((f) => (JSON.parse(f.data) as { delta: { type: string } }).delta.type));
+    const deltas = new Set(
+      frames
+        .filter((f) => f.event === 'content_block_delta')
+        .map((f) => (JSON.parse(f.data) as { delta: { type: string } }).delta.type),
+    );
     expect([...deltas].sort()).toEqual(['input_json_delta', 'signature_delta', 'text_delta', 'thinking_delta']);
     expect(frames.at(-1)?.event).toBe('message_stop');
     expect(res.headers['request-id']).toMatch(/^req_/);
-    expect(gw.outcomes[0]).toMatchObject({ nodeId: 'a', status: 200, failovers: 0, brokeMidStream: false, aborted: false, upstreamRequestId: res.headers['request-id'] });
+    expect(gw.outcomes[0]).toMatchObject({
+      nodeId: 'a',
+      status: 200,
+      failovers: 0,
+      brokeMidStream: false,
+      aborted: false,
+      upstreamRequestId: res.headers['request-id'],
+    });
     expect(gw.outcomes[0]?.ttfbMs).toBeGreaterThan(0);
     expect(forwarder.inFlight('a')).toBe(0);
   });
 
   it('hands the client whole frames when the node splits them across writes (same bytes, no stall)', async () => {
-    const frames = ['event: message_start\ndata: {"type":"message_start"}\n\n', 'event: ping\ndata: {"type":"ping"}\n\n', 'event: message_stop\ndata: {"type":"message_stop"}\n\n'];
+    const frames = [
+      'event: message_start\ndata: {"type":"message_start"}\n\n',
+      'event: ping\ndata: {"type":"ping"}\n\n',
+      'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+    ];
     const splitting: Behaviour = (_req, res, seen) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const pieces = frames.flatMap((f) => [f.slice(0, 11), f.slice(11, 30), f.slice(30)]);
@@ -134,14 +166,27 @@ describe('streaming through the forwarder', () => {
     expect(nodeBytes.toString().endsWith('\n\n')).toBe(false); // the break tore a frame
     const requestId = gw.jobs[0]?.requestId ?? '';
     const whole = nodeBytes.subarray(0, lastFrameEnd(nodeBytes));
-    expect(res.body.toString()).toBe(whole.toString() + sseErrorFrame('api_error', 'The stream from the upstream node broke off before its end', requestId));
+    expect(res.body.toString()).toBe(
+      whole.toString() +
+        sseErrorFrame('api_error', 'The stream from the upstream node broke off before its end', requestId),
+    );
     const frames = parseSseFrames(res.body.toString());
     for (const f of frames) expect(() => JSON.parse(f.data) as unknown).not.toThrow();
     const last = frames.at(-1);
     expect(last?.event).toBe('error');
-    expect(JSON.parse(last?.data ?? '')).toMatchObject({ type: 'error', error: { type: 'api_error' }, request_id: requestId });
+    expect(JSON.parse(last?.data ?? '')).toMatchObject({
+      type: 'error',
+      error: { type: 'api_error' },
+      request_id: requestId,
+    });
     expect(nodes[1]?.seen.length).toBe(0);
-    expect(gw.outcomes[0]).toMatchObject({ nodeId: 'a', status: 200, failovers: 0, brokeMidStream: true, aborted: false });
+    expect(gw.outcomes[0]).toMatchObject({
+      nodeId: 'a',
+      status: 200,
+      failovers: 0,
+      brokeMidStream: true,
+      aborted: false,
+    });
   });
 
   it('cuts the client connection when a non-stream body breaks off (never a short body taken for whole)', async () => {
@@ -183,7 +228,9 @@ describe('streaming through the forwarder', () => {
     await until(() => node.seen[1]?.closedEarlyAt !== undefined);
     const nodeMs = (node.seen[1]?.closedEarlyAt ?? 0) - abortedAt;
     const upstream = await upstreamClosed;
-    measured.push(`mid-stream: node hop ${nodeMs.toFixed(1)} ms, upstream hop ${(upstream.at - abortedAt).toFixed(1)} ms`);
+    measured.push(
+      `mid-stream: node hop ${nodeMs.toFixed(1)} ms, upstream hop ${(upstream.at - abortedAt).toFixed(1)} ms`,
+    );
     expect(nodeMs).toBeLessThan(1000);
     expect(upstream.complete).toBe(false);
     await until(() => gw.outcomes.length === 2);

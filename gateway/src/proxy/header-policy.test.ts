@@ -1,4 +1,7 @@
-import { forwardableRequestHeaders as nodeRequestHeaders, forwardableResponseHeaders as clientResponseHeaders } from '@switchyard/shared';
+import {
+  forwardableRequestHeaders as nodeRequestHeaders,
+  forwardableResponseHeaders as clientResponseHeaders,
+} from '@switchyard/shared';
 import { attemptHeaders, isFailoverStatus, wirePath } from './header-policy.js';
 
 describe('nodeRequestHeaders', () => {
@@ -24,7 +27,12 @@ describe('nodeRequestHeaders', () => {
       'user-agent': 'claude-cli/2.1.0',
       'x-stainless-os': 'Linux',
     });
-    expect(out).toEqual({ 'anthropic-version': '2023-06-01', 'anthropic-beta': 'a,b', 'user-agent': 'claude-cli/2.1.0', 'x-stainless-os': 'Linux' });
+    expect(out).toEqual({
+      'anthropic-version': '2023-06-01',
+      'anthropic-beta': 'a,b',
+      'user-agent': 'claude-cli/2.1.0',
+      'x-stainless-os': 'Linux',
+    });
   });
 
   it('drops every header about the client network: x-forwarded-*, forwarded, via, x-real-ip and kin', () => {
@@ -56,7 +64,12 @@ describe('attemptHeaders', () => {
   const job = (method: string, length: number) => ({ requestId: 'req_1', keyId: 'key_1', method, body: { length } });
 
   it('adds the request and key ids and the body length', () => {
-    expect(attemptHeaders({ a: '1' }, job('POST', 42))).toEqual({ a: '1', 'x-switchyard-request-id': 'req_1', 'x-switchyard-key-id': 'key_1', 'content-length': '42' });
+    expect(attemptHeaders({ a: '1' }, job('POST', 42))).toEqual({
+      a: '1',
+      'x-switchyard-request-id': 'req_1',
+      'x-switchyard-key-id': 'key_1',
+      'content-length': '42',
+    });
   });
 
   it('gives an empty POST content-length 0 and a bodiless GET none', () => {
@@ -67,12 +80,43 @@ describe('attemptHeaders', () => {
 
 describe('clientResponseHeaders', () => {
   it('drops hop-by-hop and Connection-named fields, keeps case and duplicates', () => {
-    const raw = ['Content-Type', 'text/event-stream', 'Connection', 'keep-alive, X-Node-Hop', 'X-Node-Hop', '1', 'Keep-Alive', 'timeout=5', 'Transfer-Encoding', 'chunked', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'request-id', 'req_up'];
-    expect(clientResponseHeaders(raw, 'req_gw')).toEqual(['Content-Type', 'text/event-stream', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'request-id', 'req_up']);
+    const raw = [
+      'Content-Type',
+      'text/event-stream',
+      'Connection',
+      'keep-alive, X-Node-Hop',
+      'X-Node-Hop',
+      '1',
+      'Keep-Alive',
+      'timeout=5',
+      'Transfer-Encoding',
+      'chunked',
+      'Set-Cookie',
+      'a=1',
+      'Set-Cookie',
+      'b=2',
+      'request-id',
+      'req_up',
+    ];
+    expect(clientResponseHeaders(raw, 'req_gw')).toEqual([
+      'Content-Type',
+      'text/event-stream',
+      'Set-Cookie',
+      'a=1',
+      'Set-Cookie',
+      'b=2',
+      'request-id',
+      'req_up',
+    ]);
   });
 
   it("adds the gateway's request id only when the node sent none", () => {
-    expect(clientResponseHeaders(['content-type', 'application/json'], 'req_gw')).toEqual(['content-type', 'application/json', 'request-id', 'req_gw']);
+    expect(clientResponseHeaders(['content-type', 'application/json'], 'req_gw')).toEqual([
+      'content-type',
+      'application/json',
+      'request-id',
+      'req_gw',
+    ]);
   });
 });
 

@@ -8,11 +8,23 @@ import { ForwardHeaders } from '@switchyard/shared';
  */
 export function attemptHeaders(
   base: IncomingHttpHeaders,
-  job: { requestId: string; keyId: string; method: string; body: { length: number }; headers?: Readonly<Record<string, string>> },
+  job: {
+    requestId: string;
+    keyId: string;
+    method: string;
+    body: { length: number };
+    headers?: Readonly<Record<string, string>>;
+  },
 ): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = { ...base, ...job.headers, [ForwardHeaders.requestId]: job.requestId, [ForwardHeaders.keyId]: job.keyId };
+  const out: IncomingHttpHeaders = {
+    ...base,
+    ...job.headers,
+    [ForwardHeaders.requestId]: job.requestId,
+    [ForwardHeaders.keyId]: job.keyId,
+  };
   // A bodiless GET carries no content-length, as clients send it.
-  if (job.body.length > 0 || (job.method !== 'GET' && job.method !== 'HEAD')) out['content-length'] = String(job.body.length);
+  if (job.body.length > 0 || (job.method !== 'GET' && job.method !== 'HEAD'))
+    out['content-length'] = String(job.body.length);
   return out;
 }
 

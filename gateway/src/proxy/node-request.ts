@@ -98,7 +98,12 @@ export function createNodeRequester(deps: { onProxyError(err: unknown): void }):
     });
   }
 
-  function send(req: IncomingMessage, res: ServerResponse, nodeReq: NodeRequest, onError: (err: unknown) => void): void {
+  function send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    nodeReq: NodeRequest,
+    onError: (err: unknown) => void,
+  ): void {
     // http-proxy-3 builds the outgoing request from req.headers and req.url, synchronously inside web().
     // Lending it the filtered headers and the wire path for that call (rather than editing them in
     // 'proxyReq', which it skips for `Expect: 100-continue` requests) means the client's credentials
@@ -107,12 +112,7 @@ export function createNodeRequester(deps: { onProxyError(err: unknown): void }):
     req.headers = nodeReq.headers;
     req.url = nodeReq.path;
     try {
-      proxy.web(
-        req,
-        res,
-        { target: nodeReq.target, agent: nodeReq.agent, buffer: bodyStream(nodeReq.body) },
-        onError,
-      );
+      proxy.web(req, res, { target: nodeReq.target, agent: nodeReq.agent, buffer: bodyStream(nodeReq.body) }, onError);
     } finally {
       req.headers = own.headers;
       req.url = own.url;

@@ -37,7 +37,8 @@ const BROKE_MESSAGE = 'The stream from the upstream node broke off before its en
 /** Where the last complete SSE frame in `buf` ends (0 when none does). */
 export function lastFrameEnd(buf: Buffer): number {
   const n = buf.length;
-  if (n >= 2 && buf[n - 1] === 0x0a && (buf[n - 2] === 0x0a || (n >= 4 && buf[n - 2] === 0x0d && buf[n - 3] === 0x0a))) return n;
+  if (n >= 2 && buf[n - 1] === 0x0a && (buf[n - 2] === 0x0a || (n >= 4 && buf[n - 2] === 0x0d && buf[n - 3] === 0x0a)))
+    return n;
   const lf = buf.lastIndexOf(LF_LF);
   const crlf = buf.lastIndexOf(CRLF_CRLF);
   return Math.max(lf < 0 ? 0 : lf + 2, crlf < 0 ? 0 : crlf + 4);

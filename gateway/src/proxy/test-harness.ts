@@ -1,11 +1,27 @@
 // Real servers on loopback for the forwarder's tests: a minimal gateway around the forwarder with a real
 // tunnel hub (on a real Redis), stand-in nodes that dial into it and serve requests over their tunnel,
 // and a raw HTTP client. Excluded from the build.
-import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createNullLogger, newRequestId, type NodeReport } from '@switchyard/shared';
 import type { NodeView } from '../routing/index.js';
-import { dialGateway, openTestRedis, testHub, testReport, until, type DialOptions, type TestNodePeer, type TestRedis } from '../tunnel/test-harness.js';
+import {
+  dialGateway,
+  openTestRedis,
+  testHub,
+  testReport,
+  until,
+  type DialOptions,
+  type TestNodePeer,
+  type TestRedis,
+} from '../tunnel/test-harness.js';
 import type { TunnelHub, TunnelHubDeps } from '../tunnel/index.js';
 import { createForwarder } from './create-forwarder.js';
 import type { ForwardJob, ForwardOutcome, Forwarder, ForwarderDeps } from './types.js';
@@ -156,13 +172,25 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
  * Enrols `nodeId` on the gateway, dials in and serves `behaviour` over the tunnel; resolves once the
  * gateway routes on the node's first report.
  */
-export async function startStandInNode(gw: TestGateway, nodeId: string, behaviour: Behaviour, dial: Partial<DialOptions> = {}): Promise<StandInNode> {
+export async function startStandInNode(
+  gw: TestGateway,
+  nodeId: string,
+  behaviour: Behaviour,
+  dial: Partial<DialOptions> = {},
+): Promise<StandInNode> {
   const enrolled = await gw.redis.enrolments.create(nodeId);
   if (enrolled === undefined) throw new Error(`node ${nodeId} is enrolled already`);
   const seen: SeenRequest[] = [];
   const server = createServer((req, res) => {
     void readAll(req).then((body) => {
-      const s: SeenRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body, sent: [] };
+      const s: SeenRequest = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        body,
+        sent: [],
+      };
       seen.push(s);
       res.on('close', () => {
         if (!res.writableFinished) s.closedEarlyAt = performance.now();
@@ -217,7 +245,9 @@ export function forwardTo(upstreamUrl: string, apiKey: string, opts: { breakAfte
     up.on('error', () => res.destroy());
     up.on('response', (upRes) => {
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(upRes.headers)) if (typeof v === 'string' && k !== 'transfer-encoding' && k !== 'connection' && k !== 'keep-alive') headers[k] = v;
+      for (const [k, v] of Object.entries(upRes.headers))
+        if (typeof v === 'string' && k !== 'transfer-encoding' && k !== 'connection' && k !== 'keep-alive')
+          headers[k] = v;
       res.writeHead(upRes.statusCode ?? 502, headers);
       if (headers['content-type']?.startsWith('text/event-stream') === true) res.flushHeaders();
       let sent = 0;
@@ -225,7 +255,8 @@ export function forwardTo(upstreamUrl: string, apiKey: string, opts: { breakAfte
       upRes.on('data', (chunk: Buffer) => {
         if (broken) return;
         let out = chunk;
-        if (opts.breakAfterBytes !== undefined && sent + out.length >= opts.breakAfterBytes) out = out.subarray(0, opts.breakAfterBytes - sent);
+        if (opts.breakAfterBytes !== undefined && sent + out.length >= opts.breakAfterBytes)
+          out = out.subarray(0, opts.breakAfterBytes - sent);
         sent += out.length;
         seen.sent.push(out);
         res.write(out);
@@ -255,15 +286,27 @@ export interface ClientResponse {
 }
 
 /** Sends one request on a fresh connection and reads the whole answer (a cut answer rejects). */
-export function send(url: string, init: { method?: string; path?: string; headers?: Record<string, string | string[]>; body?: Buffer | string }): Promise<ClientResponse> {
+export function send(
+  url: string,
+  init: { method?: string; path?: string; headers?: Record<string, string | string[]>; body?: Buffer | string },
+): Promise<ClientResponse> {
   return new Promise((resolve, reject) => {
     // host/port/path rather than one URL string, so the path goes on the wire exactly as given.
     const { hostname, port } = new URL(url);
-    const options = { hostname, port, path: init.path ?? '/v1/messages?beta=true', method: init.method ?? 'POST', headers: init.headers ?? {}, agent: false };
+    const options = {
+      hostname,
+      port,
+      path: init.path ?? '/v1/messages?beta=true',
+      method: init.method ?? 'POST',
+      headers: init.headers ?? {},
+      agent: false,
+    };
     const req = request(options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.once('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+      );
       res.once('error', reject);
     });
     req.once('error', reject);

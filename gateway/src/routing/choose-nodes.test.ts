@@ -80,12 +80,19 @@ describe('chooseNodes ordering', () => {
   });
 
   it('breaks in-flight ties by the most 5h headroom', () => {
-    const nodes = [node('a', { fiveHour: { utilization: 0.7 } }), node('b', { fiveHour: { utilization: 0.2 } }), node('c', { fiveHour: { utilization: 0.5 } })];
+    const nodes = [
+      node('a', { fiveHour: { utilization: 0.7 } }),
+      node('b', { fiveHour: { utilization: 0.2 } }),
+      node('c', { fiveHour: { utilization: 0.5 } }),
+    ];
     expect(ids(chooseNodes(nodes, opts({}, { a: 1, b: 1, c: 1 })))).toEqual(['b', 'c', 'a']);
   });
 
   it('counts a 5h window whose reset has passed as empty', () => {
-    const nodes = [node('a', { fiveHour: { utilization: 0.9, resetAt: NOW - 1 } }), node('b', { fiveHour: { utilization: 0.3, resetAt: NOW + 1000 } })];
+    const nodes = [
+      node('a', { fiveHour: { utilization: 0.9, resetAt: NOW - 1 } }),
+      node('b', { fiveHour: { utilization: 0.3, resetAt: NOW + 1000 } }),
+    ];
     expect(ids(chooseNodes(nodes, opts()))).toEqual(['a', 'b']);
   });
 
@@ -120,12 +127,19 @@ describe('chooseNodes with nothing left', () => {
   });
 
   it('answers 529 when the nodes are out for reasons other than rate limits', () => {
-    const nodes = [node('a', { state: 'needs_login' }), node('b', {}, { adminDrained: true }), node('c', {}, { unreachableUntil: NOW + 5000 })];
+    const nodes = [
+      node('a', { state: 'needs_login' }),
+      node('b', {}, { adminDrained: true }),
+      node('c', {}, { unreachableUntil: NOW + 5000 }),
+    ];
     expect(failure(chooseNodes(nodes, opts())).status).toBe(529);
   });
 
   it('answers 529 when one node is rate-limited and another only unreachable for a moment', () => {
-    const nodes = [node('a', { state: 'limited', limitedUntil: NOW + 60_000 }), node('b', {}, { unreachableUntil: NOW + 5000 })];
+    const nodes = [
+      node('a', { state: 'limited', limitedUntil: NOW + 60_000 }),
+      node('b', {}, { unreachableUntil: NOW + 5000 }),
+    ];
     expect(failure(chooseNodes(nodes, opts())).status).toBe(529);
   });
 
@@ -136,11 +150,19 @@ describe('chooseNodes with nothing left', () => {
       node('c', { state: 'needs_login' }),
     ];
     const error = failure(chooseNodes(nodes, opts()));
-    expect([error.code, error.status, error.anthropicType, error.retryAfterSec]).toEqual(['rate_limited', 429, 'rate_limit_error', 31]);
+    expect([error.code, error.status, error.anthropicType, error.retryAfterSec]).toEqual([
+      'rate_limited',
+      429,
+      'rate_limit_error',
+      31,
+    ]);
   });
 
   it('uses the family reset when the only limit is on the requested family', () => {
-    const nodes = [node('a', { limitedFamilies: { opus: NOW + 120_000 } }), node('b', { state: 'limited', limitedUntil: NOW + 600_000 })];
+    const nodes = [
+      node('a', { limitedFamilies: { opus: NOW + 120_000 } }),
+      node('b', { state: 'limited', limitedUntil: NOW + 600_000 }),
+    ];
     const error = failure(chooseNodes(nodes, opts({ model: OPUS })));
     expect([error.status, error.retryAfterSec]).toEqual([429, 120]);
   });
@@ -149,7 +171,11 @@ describe('chooseNodes with nothing left', () => {
 describe('stickyTargetAfter', () => {
   const served = 'b';
   it.each<[string, NodeView | undefined, string]>([
-    ['keeps a rate-limited home so the conversation returns', node('a', { state: 'limited', limitedUntil: NOW + 60_000 }), 'a'],
+    [
+      'keeps a rate-limited home so the conversation returns',
+      node('a', { state: 'limited', limitedUntil: NOW + 60_000 }),
+      'a',
+    ],
     ['keeps a home drained by an admin', node('a', {}, { adminDrained: true }), 'a'],
     ['keeps an available home that was failed over from', node('a'), 'a'],
     ['moves off a home that needs a login', node('a', { state: 'needs_login' }), served],
@@ -168,7 +194,8 @@ describe('stickyTargetAfter', () => {
 describe('chooseNodes spreading', () => {
   it('spreads new conversations over equally loaded nodes instead of always taking the first', () => {
     const firsts = new Set<string>();
-    for (let i = 0; i < 40; i++) firsts.add(ids(chooseNodes([node('a'), node('b'), node('c')], opts({ random: Math.random })))[0]!);
+    for (let i = 0; i < 40; i++)
+      firsts.add(ids(chooseNodes([node('a'), node('b'), node('c')], opts({ random: Math.random })))[0]!);
     expect(firsts).toEqual(new Set(['a', 'b', 'c']));
   });
 });

@@ -50,7 +50,12 @@ function byLoadThenHeadroom(opts: ChooseOptions): (a: NodeView, b: NodeView) => 
 }
 
 // Only people (or a login) bring these back, so they say nothing about when to retry.
-const OUT_OF_ROTATION: ReadonlySet<NodeAvailability> = new Set(['admin_drained', 'draining', 'needs_login', 'disabled']);
+const OUT_OF_ROTATION: ReadonlySet<NodeAvailability> = new Set([
+  'admin_drained',
+  'draining',
+  'needs_login',
+  'disabled',
+]);
 
 function noNodeError(nodes: readonly NodeView[], nowMs: number, family: string | undefined): AppError {
   const inRotation = nodes.filter((n) => !OUT_OF_ROTATION.has(availabilityOf(n, nowMs, family)));
@@ -61,9 +66,13 @@ function noNodeError(nodes: readonly NodeView[], nowMs: number, family: string |
     .filter((at): at is number => at !== undefined);
   const earliest = resets.length > 0 ? Math.min(...resets) : nowMs + FALLBACK_LIMIT_MS;
   const retryAfterSec = Math.max(1, Math.ceil((earliest - nowMs) / 1000));
-  return new AppError('rate_limited', `Every account is rate-limited; the earliest resets at ${new Date(earliest).toISOString()}.`, {
-    retryAfterSec,
-  });
+  return new AppError(
+    'rate_limited',
+    `Every account is rate-limited; the earliest resets at ${new Date(earliest).toISOString()}.`,
+    {
+      retryAfterSec,
+    },
+  );
 }
 
 /**
@@ -81,13 +90,19 @@ export function chooseNodes(nodes: readonly NodeView[], opts: ChooseOptions): Ch
   const family = opts.model === undefined ? undefined : modelFamily(opts.model);
   const available = nodes.filter((n) => availabilityOf(n, opts.nowMs, family) === 'available');
   if (available.length === 0) return { ok: false, error: noNodeError(nodes, opts.nowMs, family) };
-  const sticky = opts.stickyNodeId === undefined ? undefined : available.find((n) => n.record.nodeId === opts.stickyNodeId);
+  const sticky =
+    opts.stickyNodeId === undefined ? undefined : available.find((n) => n.record.nodeId === opts.stickyNodeId);
   const rest = (sticky ? available.filter((n) => n !== sticky) : available).sort(byLoadThenHeadroom(opts));
   return sticky ? { ok: true, order: [sticky, ...rest], stickyHit: true } : { ok: true, order: rest, stickyHit: false };
 }
 
 // Out only for a while: the conversation should come back once the node is available again.
-const TEMPORARILY_OUT: ReadonlySet<NodeAvailability> = new Set(['available', 'limited', 'admin_drained', 'unreachable']);
+const TEMPORARILY_OUT: ReadonlySet<NodeAvailability> = new Set([
+  'available',
+  'limited',
+  'admin_drained',
+  'unreachable',
+]);
 
 /**
  * The node a conversation should stick to after a request that `servedBy` answered. Its previous node

@@ -23,9 +23,12 @@ function record(nodeId: string, heartbeatAt: number, over: Partial<AccountState>
 const benched = state({ state: 'limited', limitedUntil: NOW + 60_000, fiveHour: { utilization: 1.01 } });
 
 describe('overlay', () => {
-  it.each(['needs_login', 'disabled', 'draining'] as const)('lets the node have the last word when it says %s', (pinned) => {
-    expect(overlay(state({ state: pinned }), benched).state).toBe(pinned);
-  });
+  it.each(['needs_login', 'disabled', 'draining'] as const)(
+    'lets the node have the last word when it says %s',
+    (pinned) => {
+      expect(overlay(state({ state: pinned }), benched).state).toBe(pinned);
+    },
+  );
 
   it('keeps a limit the newer heartbeat does not show yet', () => {
     const merged = overlay(state({ fiveHour: { utilization: 0.4 } }), benched);
@@ -35,7 +38,11 @@ describe('overlay', () => {
   it('keeps the later of two limits and merges family limits', () => {
     const merged = overlay(
       state({ state: 'limited', limitedUntil: NOW + 90_000, limitedFamilies: { opus: NOW + 10_000 } }),
-      state({ state: 'limited', limitedUntil: NOW + 60_000, limitedFamilies: { opus: NOW + 20_000, haiku: NOW + 5000 } }),
+      state({
+        state: 'limited',
+        limitedUntil: NOW + 60_000,
+        limitedFamilies: { opus: NOW + 20_000, haiku: NOW + 5000 },
+      }),
     );
     expect(merged.limitedUntil).toBe(NOW + 90_000);
     expect(merged.limitedFamilies).toEqual({ opus: NOW + 20_000, haiku: NOW + 5000 });
@@ -44,7 +51,9 @@ describe('overlay', () => {
 
 describe('buildViews', () => {
   it('uses the learnt state as is over the heartbeat it was learnt on, and overlays it on a newer one', () => {
-    const observations = new Map<string, Observation>([['a', { state: benched, baseHeartbeatAt: NOW - 1000, observedAt: NOW }]]);
+    const observations = new Map<string, Observation>([
+      ['a', { state: benched, baseHeartbeatAt: NOW - 1000, observedAt: NOW }],
+    ]);
     const local = { drained: new Set(['b']), observations, unreachable: new Map([['b', NOW + 5000]]) };
     const [a, b] = buildViews([record('a', NOW - 1000), record('b', NOW)], local, NOW);
     expect(a?.localState).toBe(benched);

@@ -25,7 +25,10 @@ function laterOf(a: number | undefined, b: number | undefined): number | undefin
   return a === undefined ? b : b === undefined ? a : Math.max(a, b);
 }
 
-function mergeFamilies(a: Record<string, number> | undefined, b: Record<string, number> | undefined): Record<string, number> | undefined {
+function mergeFamilies(
+  a: Record<string, number> | undefined,
+  b: Record<string, number> | undefined,
+): Record<string, number> | undefined {
   if (!a || !b) return a ?? b;
   const merged = { ...a };
   for (const [family, until] of Object.entries(b)) merged[family] = laterOf(merged[family], until) ?? until;
@@ -58,7 +61,8 @@ export function buildViews(records: readonly NodeReport[], local: LocalKnowledge
     const view: NodeView = { record, adminDrained: local.drained.has(record.nodeId) };
     const observed = local.observations.get(record.nodeId);
     if (observed) {
-      view.localState = observed.baseHeartbeatAt === record.heartbeatAt ? observed.state : overlay(record.state, observed.state);
+      view.localState =
+        observed.baseHeartbeatAt === record.heartbeatAt ? observed.state : overlay(record.state, observed.state);
     }
     const until = local.unreachable.get(record.nodeId);
     if (until !== undefined && until > nowMs) view.unreachableUntil = until;
@@ -82,7 +86,8 @@ export function forgetCovered(
   const byId = new Map(records.map((r) => [r.nodeId, r]));
   for (const [nodeId, observed] of observations) {
     const record = byId.get(nodeId);
-    const covered = record !== undefined && record.heartbeatAt > observed.baseHeartbeatAt && nowMs - observed.observedAt >= graceMs;
+    const covered =
+      record !== undefined && record.heartbeatAt > observed.baseHeartbeatAt && nowMs - observed.observedAt >= graceMs;
     if (record === undefined || covered) observations.delete(nodeId);
   }
   for (const [nodeId, until] of unreachable) if (until <= nowMs || !byId.has(nodeId)) unreachable.delete(nodeId);

@@ -1,6 +1,12 @@
 // The registry snapshot over node reports (as the tunnel hub hands them out) and drain flags on a real Redis.
 import type { IncomingHttpHeaders } from 'node:http';
-import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger, initialAccountState } from '@switchyard/shared';
+import {
+  createIoRedisClient,
+  createIoRedisStore,
+  createKeyspace,
+  createNullLogger,
+  initialAccountState,
+} from '@switchyard/shared';
 import type { NodeReport, SharedStore } from '@switchyard/shared';
 import {
   FAKE_MODEL,
@@ -36,12 +42,16 @@ function record(nodeId: string, over: Partial<NodeReport> = {}): NodeReport {
 }
 
 /** The hub's side of the contract: a new array whenever a report or a tunnel changed. */
-function reportsOf(...initial: NodeReport[]): ReportSource & { publish(report: NodeReport): void; drop(nodeId: string): void } {
+function reportsOf(
+  ...initial: NodeReport[]
+): ReportSource & { publish(report: NodeReport): void; drop(nodeId: string): void } {
   let reports: readonly NodeReport[] = initial;
   return {
     reports: () => reports,
     publish(report) {
-      reports = [...reports.filter((r) => r.nodeId !== report.nodeId), report].sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+      reports = [...reports.filter((r) => r.nodeId !== report.nodeId), report].sort((a, b) =>
+        a.nodeId.localeCompare(b.nodeId),
+      );
     },
     drop(nodeId) {
       reports = reports.filter((r) => r.nodeId !== nodeId);
@@ -62,9 +72,17 @@ async function eventually(check: () => boolean, timeoutMs = 10_000): Promise<voi
   }
 }
 
-async function upstreamAnswer(fake: FakeAnthropic, fault: Fault | undefined, model = FAKE_MODEL): Promise<{ status: number; headers: IncomingHttpHeaders }> {
+async function upstreamAnswer(
+  fake: FakeAnthropic,
+  fault: Fault | undefined,
+  model = FAKE_MODEL,
+): Promise<{ status: number; headers: IncomingHttpHeaders }> {
   if (fault) fake.inject(fault);
-  const res = await postFakeMessages(fake.url, fakeOAuthHeaders(fake.issueAccessToken('acct-1')), fakeMessagesBody({ model }));
+  const res = await postFakeMessages(
+    fake.url,
+    fakeOAuthHeaders(fake.issueAccessToken('acct-1')),
+    fakeMessagesBody({ model }),
+  );
   await res.arrayBuffer();
   return { status: res.status, headers: Object.fromEntries(res.headers) };
 }
@@ -99,7 +117,10 @@ describe('registry snapshot over tunnel reports', () => {
     source.publish(record('node-b'));
     await registry.refreshNow();
     expect(registry.redisHealthy()).toBe(true);
-    expect(registry.nodes().map((n) => [n.record.nodeId, n.adminDrained])).toEqual([['node-a', false], ['node-b', false]]);
+    expect(registry.nodes().map((n) => [n.record.nodeId, n.adminDrained])).toEqual([
+      ['node-a', false],
+      ['node-b', false],
+    ]);
 
     await store.set(keys.nodeControl('node-a'), '{"drained":true}');
     await registry.refreshNow();
@@ -122,7 +143,12 @@ describe('registry snapshot over tunnel reports', () => {
   });
 
   it('benches a node at once on a 429 that rejects its window, before its next report', async () => {
-    const registry = createRegistrySnapshot({ source: reportsOf(record('node-a'), record('node-b')), store, keys, log });
+    const registry = createRegistrySnapshot({
+      source: reportsOf(record('node-a'), record('node-b')),
+      store,
+      keys,
+      log,
+    });
     await registry.refreshNow();
 
     const answer = await upstreamAnswer(fake, { kind: 'rate_limit', resetInSec: 3600 });
@@ -148,9 +174,18 @@ describe('registry snapshot over tunnel reports', () => {
   });
 
   it('benches a node for one model family only when the 429 rejects that family', async () => {
-    const registry = createRegistrySnapshot({ source: reportsOf(record('node-a'), record('node-b')), store, keys, log });
+    const registry = createRegistrySnapshot({
+      source: reportsOf(record('node-a'), record('node-b')),
+      store,
+      keys,
+      log,
+    });
     await registry.refreshNow();
-    const answer = await upstreamAnswer(fake, { kind: 'rate_limit', modelFamily: 'opus', match: { model: 'opus' } }, OPUS);
+    const answer = await upstreamAnswer(
+      fake,
+      { kind: 'rate_limit', modelFamily: 'opus', match: { model: 'opus' } },
+      OPUS,
+    );
     expect(answer.status).toBe(429);
     registry.observe('node-a', answer.status, answer.headers, OPUS);
     expect(pick(registry, OPUS)).toEqual(['node-b']);
@@ -185,7 +220,13 @@ describe('registry snapshot over tunnel reports', () => {
   });
 
   it('keeps an unreachable node out for its cool-down, and takes it back after', async () => {
-    const registry = createRegistrySnapshot({ source: reportsOf(record('node-a'), record('node-b')), store, keys, log, unreachableCooldownMs: 300 });
+    const registry = createRegistrySnapshot({
+      source: reportsOf(record('node-a'), record('node-b')),
+      store,
+      keys,
+      log,
+      unreachableCooldownMs: 300,
+    });
     await registry.refreshNow();
     registry.markUnreachable('node-a');
     expect(pick(registry)).toEqual(['node-b']);
@@ -201,7 +242,14 @@ describe('registry snapshot when Redis stops', () => {
     const client = createIoRedisClient(server.url);
     const store = createIoRedisStore(client);
     const source = reportsOf(record('node-a'), record('node-b'), record('node-c'));
-    const registry = createRegistrySnapshot({ source, store, keys, log, intervalMs: 100, unreachableCooldownMs: 120_000 });
+    const registry = createRegistrySnapshot({
+      source,
+      store,
+      keys,
+      log,
+      intervalMs: 100,
+      unreachableCooldownMs: 120_000,
+    });
     try {
       await store.set(keys.nodeControl('node-c'), '{"drained":true}');
       registry.start();

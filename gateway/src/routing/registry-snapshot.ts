@@ -116,7 +116,10 @@ export function createRegistrySnapshot(deps: RegistrySnapshotDeps): RegistrySnap
   function setHealthy(ok: boolean, err?: unknown, timedOut = false): void {
     if (ok && !healthy && everRead) log.info('drain flags readable again');
     if (!ok && (healthy || !everRead)) {
-      log.warn('drain flags read failed; routing on the last ones', { timedOut, error: timedOut ? undefined : errorMessage(err) });
+      log.warn('drain flags read failed; routing on the last ones', {
+        timedOut,
+        error: timedOut ? undefined : errorMessage(err),
+      });
     }
     healthy = ok;
     everRead = true;
@@ -124,7 +127,13 @@ export function createRegistrySnapshot(deps: RegistrySnapshotDeps): RegistrySnap
 
   async function refresh(): Promise<void> {
     follow();
-    const answer = await within(readDrained(deps, records.map((r) => r.nodeId)), readTimeoutMs);
+    const answer = await within(
+      readDrained(
+        deps,
+        records.map((r) => r.nodeId),
+      ),
+      readTimeoutMs,
+    );
     if (!answer.ok) {
       setHealthy(false, answer.error, answer.timedOut);
       throw answer.timedOut ? new Error(`drain flags read took over ${readTimeoutMs} ms`) : answer.error;

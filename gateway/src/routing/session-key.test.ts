@@ -18,11 +18,17 @@ const messages = [
 
 describe('sessionKeyOf', () => {
   it('uses the x-claude-code-session-id header first', () => {
-    const withHeader = sessionKeyOf(KEY_ID, { 'x-claude-code-session-id': SESSION }, { metadata: { user_id: currentUserId(randomUUID()) } });
+    const withHeader = sessionKeyOf(
+      KEY_ID,
+      { 'x-claude-code-session-id': SESSION },
+      { metadata: { user_id: currentUserId(randomUUID()) } },
+    );
     expect(withHeader.source).toBe('header');
     expect(withHeader.key).toMatch(/^[0-9a-f]{64}$/);
     // Same header, different body: same conversation.
-    expect(sessionKeyOf(KEY_ID, { 'x-claude-code-session-id': SESSION }, { system, messages }).key).toBe(withHeader.key);
+    expect(sessionKeyOf(KEY_ID, { 'x-claude-code-session-id': SESSION }, { system, messages }).key).toBe(
+      withHeader.key,
+    );
     expect(sessionKeyOf(KEY_ID, { 'x-claude-code-session-id': randomUUID() }, {}).key).not.toBe(withHeader.key);
   });
 
@@ -63,7 +69,13 @@ describe('sessionKeyOf', () => {
       const later = [...messages, { role: 'assistant', content: 'ok' }, { role: 'user', content: 'more' }];
       const movedBreakpoint = [{ type: 'text', text: 'You are Claude Code.' }];
       expect(sessionKeyOf(KEY_ID, {}, { system: movedBreakpoint, messages: later }).key).toBe(base.key);
-      expect(sessionKeyOf(KEY_ID, {}, { system: 'You are Claude Code.', messages: [{ role: 'user', content: 'fix the bug in main.ts' }] }).key).toBe(base.key);
+      expect(
+        sessionKeyOf(
+          KEY_ID,
+          {},
+          { system: 'You are Claude Code.', messages: [{ role: 'user', content: 'fix the bug in main.ts' }] },
+        ).key,
+      ).toBe(base.key);
     });
 
     it('gives a different key for a different first user message or system prompt', () => {

@@ -27,7 +27,9 @@ function fromMetadata(metadata: unknown): string | undefined {
   if (userId.startsWith('{')) {
     try {
       const parsed: unknown = JSON.parse(userId);
-      return typeof parsed === 'object' && parsed !== null ? usableId((parsed as { session_id?: unknown }).session_id) : undefined;
+      return typeof parsed === 'object' && parsed !== null
+        ? usableId((parsed as { session_id?: unknown }).session_id)
+        : undefined;
     } catch {
       return undefined;
     }

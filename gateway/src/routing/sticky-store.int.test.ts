@@ -53,7 +53,12 @@ describe('sticky store on Redis', () => {
     const second = createStickyStore({ store: storeB, keys, log });
     expect(await second.lookup('k1', SESSION)).toBeUndefined();
     first.remember('k1', SESSION, 'node-b');
-    expect(await eventually(() => second.lookup('k1', SESSION), (v) => v !== undefined)).toBe('node-b');
+    expect(
+      await eventually(
+        () => second.lookup('k1', SESSION),
+        (v) => v !== undefined,
+      ),
+    ).toBe('node-b');
     // Another key's conversation with the same session hash is a different conversation.
     expect(await second.lookup('k2', SESSION)).toBeUndefined();
   });
@@ -62,22 +67,38 @@ describe('sticky store on Redis', () => {
     const first = createStickyStore({ store: storeA, keys, log, revalidateAfterMs: 200 });
     const second = createStickyStore({ store: storeB, keys, log, revalidateAfterMs: 200 });
     first.remember('k1', SESSION, 'node-a');
-    await eventually(() => second.lookup('k1', SESSION), (v) => v === 'node-a');
+    await eventually(
+      () => second.lookup('k1', SESSION),
+      (v) => v === 'node-a',
+    );
     second.remember('k1', SESSION, 'node-b');
-    expect(await eventually(() => first.lookup('k1', SESSION), (v) => v === 'node-b')).toBe('node-b');
+    expect(
+      await eventually(
+        () => first.lookup('k1', SESSION),
+        (v) => v === 'node-b',
+      ),
+    ).toBe('node-b');
   });
 
   it('renews the TTL every time the mapping is used', async () => {
     const sticky = createStickyStore({ store: storeA, keys, log, ttlMs: 3000 });
     const key = keys.sticky('k1', SESSION);
     sticky.remember('k1', SESSION, 'node-a');
-    const fresh = await eventually(() => clientA.pttl(key), (ttl) => ttl > 0);
+    const fresh = await eventually(
+      () => clientA.pttl(key),
+      (ttl) => ttl > 0,
+    );
     expect(fresh).toBeGreaterThan(2000);
     await new Promise((r) => setTimeout(r, 1200));
     const aged = await clientA.pttl(key);
     expect(aged).toBeLessThan(fresh - 900);
     sticky.remember('k1', SESSION, 'node-a');
-    expect(await eventually(() => clientA.pttl(key), (ttl) => ttl > aged + 900)).toBeGreaterThan(aged + 900);
+    expect(
+      await eventually(
+        () => clientA.pttl(key),
+        (ttl) => ttl > aged + 900,
+      ),
+    ).toBeGreaterThan(aged + 900);
   });
 });
 
@@ -90,7 +111,10 @@ describe('sticky store when Redis is unavailable', () => {
     let restarted: Awaited<ReturnType<typeof startRedisServer>> | undefined;
     try {
       sticky.remember('k1', SESSION, 'node-a');
-      await eventually(() => client.get(keys.sticky('k1', SESSION)), (v) => v === 'node-a');
+      await eventually(
+        () => client.get(keys.sticky('k1', SESSION)),
+        (v) => v === 'node-a',
+      );
       await server.stop();
 
       const first = await timed(() => sticky.lookup('k1', SESSION));
@@ -135,7 +159,12 @@ describe('sticky store when Redis is unavailable', () => {
     const { port } = blackHole.address() as net.AddressInfo;
     // No ready check: the connection counts as up, so commands really are sent and left unanswered.
     const client = new Redis(port, '127.0.0.1', { enableReadyCheck: false, maxRetriesPerRequest: 2 });
-    const sticky = createStickyStore({ store: createIoRedisStore(client), keys: createKeyspace(uniquePrefix('sticky-hang')), log, timeoutMs: 50 });
+    const sticky = createStickyStore({
+      store: createIoRedisStore(client),
+      keys: createKeyspace(uniquePrefix('sticky-hang')),
+      log,
+      timeoutMs: 50,
+    });
     try {
       sticky.remember('k1', SESSION, 'node-a');
       // A session this instance does not know waits for Redis, up to the timeout.

@@ -92,7 +92,10 @@ export function createStickyStore(deps: StickyStoreDeps): StickyStore {
     pausedUntil = now() + backoffMs;
     if (degraded) return;
     degraded = true;
-    deps.log.warn('sticky store degraded to the local map', { timedOut, error: timedOut ? undefined : errorMessage(err) });
+    deps.log.warn('sticky store degraded to the local map', {
+      timedOut,
+      error: timedOut ? undefined : errorMessage(err),
+    });
   }
 
   function succeeded(): void {
@@ -113,7 +116,12 @@ export function createStickyStore(deps: StickyStoreDeps): StickyStore {
   function adopt(id: string, value: string | null, entry: LocalEntry | undefined): string | undefined {
     const t = now();
     if (value !== null) {
-      local.put(id, { nodeId: value, expiresAt: t + ttlMs, checkedAt: t, writtenAt: entry?.nodeId === value ? entry.writtenAt : 0 });
+      local.put(id, {
+        nodeId: value,
+        expiresAt: t + ttlMs,
+        checkedAt: t,
+        writtenAt: entry?.nodeId === value ? entry.writtenAt : 0,
+      });
       return value;
     }
     if (entry !== undefined) {
@@ -158,7 +166,12 @@ export function createStickyStore(deps: StickyStoreDeps): StickyStore {
       const t = now();
       const prev = local.get(id);
       const same = prev?.nodeId === nodeId;
-      const entry: LocalEntry = { nodeId, expiresAt: t + ttlMs, checkedAt: same ? prev.checkedAt : 0, writtenAt: same ? prev.writtenAt : 0 };
+      const entry: LocalEntry = {
+        nodeId,
+        expiresAt: t + ttlMs,
+        checkedAt: same ? prev.checkedAt : 0,
+        writtenAt: same ? prev.writtenAt : 0,
+      };
       local.put(id, entry);
       const key = redisKey(keyId, sessionHash);
       if (key === undefined || t < pausedUntil) return;

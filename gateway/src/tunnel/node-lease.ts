@@ -22,7 +22,11 @@ export interface NodeLease {
  * const lease = createNodeLease({ store, keys });
  * if (!(await lease.hold('node-a', instance))) refuse('duplicate');
  */
-export function createNodeLease(deps: { store: Pick<KeyValueStore, 'compareAndSet'>; keys: Pick<Keyspace, 'nodeLease'>; ttlMs?: number }): NodeLease {
+export function createNodeLease(deps: {
+  store: Pick<KeyValueStore, 'compareAndSet'>;
+  keys: Pick<Keyspace, 'nodeLease'>;
+  ttlMs?: number;
+}): NodeLease {
   const { store, keys } = deps;
   const ttlMs = deps.ttlMs ?? LEASE_TTL_MS;
   return {

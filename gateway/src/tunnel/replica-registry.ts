@@ -68,7 +68,8 @@ export function createReplicaRegistry(deps: ReplicaRegistryDeps): ReplicaRegistr
   const now = deps.now ?? Date.now;
   const intervalMs = deps.intervalMs ?? 5_000;
   const key = deps.keys.gatewayReplicas();
-  const selfValue = (seenAt: number): string => JSON.stringify(deps.self.url === undefined ? { seenAt } : { url: deps.self.url, seenAt });
+  const selfValue = (seenAt: number): string =>
+    JSON.stringify(deps.self.url === undefined ? { seenAt } : { url: deps.self.url, seenAt });
   let others: Replica[] = [];
   let signature = '[]';
   let timer: NodeJS.Timeout | undefined;
@@ -102,7 +103,9 @@ export function createReplicaRegistry(deps: ReplicaRegistryDeps): ReplicaRegistr
     async stop() {
       if (timer) clearInterval(timer);
       timer = undefined;
-      await deps.store.hset(key, { [deps.self.id]: selfValue(0) }).catch((err: unknown) => deps.log.warn('replica registry not updated at stop', { err }));
+      await deps.store
+        .hset(key, { [deps.self.id]: selfValue(0) })
+        .catch((err: unknown) => deps.log.warn('replica registry not updated at stop', { err }));
     },
     live: () => [deps.self, ...others],
   };

@@ -1,12 +1,24 @@
 import { initialAccountState } from '@switchyard/shared';
 import { lineSplitter, MAX_REPORT_LINE_BYTES, parseReportLine } from './report-lines.js';
 
-const report = { nodeId: 'node-a', accountKind: 'oauth', state: initialAccountState(1), inFlight: 0, version: '1', gitSha: 'abc', startedAt: 1, heartbeatAt: 2 };
+const report = {
+  nodeId: 'node-a',
+  accountKind: 'oauth',
+  state: initialAccountState(1),
+  inFlight: 0,
+  version: '1',
+  gitSha: 'abc',
+  startedAt: 1,
+  heartbeatAt: 2,
+};
 
 describe('lineSplitter', () => {
   it('gives whole lines across chunk boundaries, LF or CRLF, skipping blank ones', () => {
     const lines: string[] = [];
-    const feed = lineSplitter((l) => lines.push(l), () => lines.push('OVERFLOW'));
+    const feed = lineSplitter(
+      (l) => lines.push(l),
+      () => lines.push('OVERFLOW'),
+    );
     feed(Buffer.from('{"a":1}\n{"b"'));
     feed(Buffer.from(':2}\r\n\n'));
     feed(Buffer.from('{"c":"é'.slice(0, 6)));
@@ -16,7 +28,10 @@ describe('lineSplitter', () => {
 
   it('keeps a multi-byte character split across chunks whole', () => {
     const lines: string[] = [];
-    const feed = lineSplitter((l) => lines.push(l), () => undefined);
+    const feed = lineSplitter(
+      (l) => lines.push(l),
+      () => undefined,
+    );
     const bytes = Buffer.from('{"x":"✓"}\n');
     feed(bytes.subarray(0, 8));
     feed(bytes.subarray(8));
@@ -26,14 +41,20 @@ describe('lineSplitter', () => {
   it('gives up once on a line longer than the limit, whole or in pieces', () => {
     let overflows = 0;
     const lines: string[] = [];
-    const feed = lineSplitter((l) => lines.push(l), () => overflows++);
+    const feed = lineSplitter(
+      (l) => lines.push(l),
+      () => overflows++,
+    );
     feed(Buffer.alloc(MAX_REPORT_LINE_BYTES, 0x61));
     feed(Buffer.from('aa'));
     feed(Buffer.from('\n{"late":1}\n'));
     expect(overflows).toBe(1);
     expect(lines).toEqual([]);
 
-    const whole = lineSplitter(() => undefined, () => overflows++);
+    const whole = lineSplitter(
+      () => undefined,
+      () => overflows++,
+    );
     whole(Buffer.concat([Buffer.alloc(MAX_REPORT_LINE_BYTES + 1, 0x61), Buffer.from('\n')]));
     expect(overflows).toBe(2);
   });

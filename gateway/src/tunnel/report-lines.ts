@@ -16,7 +16,11 @@ export function parseReportLine(line: string): ReportLine {
     return { ok: false, problem: 'not JSON' };
   }
   const parsed = NodeReportSchema.safeParse(json);
-  if (!parsed.success) return { ok: false, problem: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
+  if (!parsed.success)
+    return {
+      ok: false,
+      problem: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
+    };
   return { ok: true, report: parsed.data };
 }
 

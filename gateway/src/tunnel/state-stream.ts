@@ -21,7 +21,11 @@ export interface StateStreamHandlers {
  * @example
  * const stream = openStateStream(session, replicaHeaders, { onOpen, onReport, onMalformed, onViolation, onClose });
  */
-export function openStateStream(session: ClientHttp2Session, headers: Readonly<Record<string, string>>, on: StateStreamHandlers): ClientHttp2Stream {
+export function openStateStream(
+  session: ClientHttp2Session,
+  headers: Readonly<Record<string, string>>,
+  on: StateStreamHandlers,
+): ClientHttp2Stream {
   const stream = session.request({ ':method': 'GET', ':path': STATE_STREAM_PATH, ...headers }, { endStream: true });
   stream.on('response', (h: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
     if (h[':status'] === 200) on.onOpen();

@@ -68,11 +68,23 @@ export function testHub(redis: TestRedis, over: Partial<TunnelHubDeps> = {}): Tu
 /** A report of an available API-key node. */
 export function testReport(nodeId: string, over: Partial<NodeReport> = {}): NodeReport {
   const now = Date.now();
-  return { nodeId, accountKind: 'api_key', state: initialAccountState(now), inFlight: 0, version: 'test', gitSha: 'test', startedAt: now, heartbeatAt: now, ...over };
+  return {
+    nodeId,
+    accountKind: 'api_key',
+    state: initialAccountState(now),
+    inFlight: 0,
+    version: 'test',
+    gitSha: 'test',
+    startedAt: now,
+    heartbeatAt: now,
+    ...over,
+  };
 }
 
 /** How a dial ended: a tunnel, or the gateway's refusal. */
-export type DialResult = { ok: true; peer: TestNodePeer } | { ok: false; status: number; body: { error?: { code?: string; message?: string } } };
+export type DialResult =
+  | { ok: true; peer: TestNodePeer }
+  | { ok: false; status: number; body: { error?: { code?: string; message?: string } } };
 
 export interface DialOptions {
   nodeId: string;
@@ -214,7 +226,11 @@ function serveTunnel(headers: IncomingHttpHeaders, socket: Socket, head: Buffer,
 }
 
 /** Polls `cond` every 10 ms until it holds; throws after `timeoutMs` (generous: no timing is asserted here). */
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);

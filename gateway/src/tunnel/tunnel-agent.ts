@@ -16,7 +16,10 @@ export class TunnelAgent extends Agent {
     this.#open = open;
   }
 
-  override createConnection(_options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+  override createConnection(
+    _options: ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
     try {
       return this.#open();
     } catch (err) {

@@ -38,11 +38,21 @@ it(`opens ${STREAMS} concurrent streams on one node's tunnel`, async () => {
   let opened = 0;
   const failures: string[] = [];
   for (let i = 0; i < STREAMS; i++) {
-    const req = request({ hostname, port, path: '/v1/messages', method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, agent: false }, (res) => {
-      if (res.statusCode === 200) opened++;
-      else failures.push(String(res.statusCode));
-      res.resume();
-    });
+    const req = request(
+      {
+        hostname,
+        port,
+        path: '/v1/messages',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+        agent: false,
+      },
+      (res) => {
+        if (res.statusCode === 200) opened++;
+        else failures.push(String(res.statusCode));
+        res.resume();
+      },
+    );
     req.on('error', (err) => failures.push(err.message));
     req.end('{"model":"claude-sonnet-4-6","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}');
   }

@@ -13,7 +13,11 @@ export type SessionsByNode = () => ReadonlyMap<string, readonly TunnelSession[]>
  * that is no longer the node's, is destroyed. A store failure keeps the tunnels (a Redis outage must not
  * take the fleet down) and is logged once until reads work again. Overlapping rounds are skipped.
  */
-export function createEnrolmentPoll(deps: { sessions: SessionsByNode; enrolments: Pick<EnrolmentRepository, 'get'>; log: Logger }): () => Promise<void> {
+export function createEnrolmentPoll(deps: {
+  sessions: SessionsByNode;
+  enrolments: Pick<EnrolmentRepository, 'get'>;
+  log: Logger;
+}): () => Promise<void> {
   let polling = false;
   let failing = false;
   return async function pollEnrolments() {
@@ -45,7 +49,11 @@ export function createEnrolmentPoll(deps: { sessions: SessionsByNode; enrolments
  * One round of lease renewal: each node process with a tunnel here keeps (or takes back) its lease; a
  * process whose lease another one holds loses its tunnels here. A store failure keeps them.
  */
-export function createLeaseRenewal(deps: { sessions: SessionsByNode; lease: NodeLease; log: Logger }): () => Promise<void> {
+export function createLeaseRenewal(deps: {
+  sessions: SessionsByNode;
+  lease: NodeLease;
+  log: Logger;
+}): () => Promise<void> {
   return async function renewLeases() {
     const held = new Map<string, TunnelSession[]>();
     for (const sessions of deps.sessions().values()) {

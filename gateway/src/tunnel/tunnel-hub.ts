@@ -2,7 +2,16 @@
 // node with their latest reports, and the timers of the duties that keep them honest (tunnel-duties.ts, replicas).
 import type { Agent, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { PING_INTERVAL_MS, PING_TIMEOUT_MS, TunnelHeaders, type HashStore, type Keyspace, type KeyValueStore, type Logger, type NodeReport } from '@switchyard/shared';
+import {
+  PING_INTERVAL_MS,
+  PING_TIMEOUT_MS,
+  TunnelHeaders,
+  type HashStore,
+  type Keyspace,
+  type KeyValueStore,
+  type Logger,
+  type NodeReport,
+} from '@switchyard/shared';
 import { authenticateNode, type EnrolmentRepository } from '../nodes/index.js';
 import { createNodeLease } from './node-lease.js';
 import { createEnrolmentPoll, createLeaseRenewal } from './tunnel-duties.js';
@@ -102,7 +111,12 @@ export function createTunnelHub(deps: TunnelHubDeps): TunnelHub {
   };
 
   function refuse(socket: Duplex, req: IncomingMessage, reason: RefusalReason, message: string): void {
-    log.warn('tunnel refused', { nodeId: loggable(req.headers[TunnelHeaders.nodeId]), reason, message, remote: req.socket.remoteAddress });
+    log.warn('tunnel refused', {
+      nodeId: loggable(req.headers[TunnelHeaders.nodeId]),
+      reason,
+      message,
+      remote: req.socket.remoteAddress,
+    });
     refuseUpgrade(socket, reason, message);
   }
 
@@ -159,7 +173,12 @@ export function createTunnelHub(deps: TunnelHubDeps): TunnelHub {
       }
     }
     changed();
-    log.info('tunnel closed', { nodeId: session.nodeId, instance: session.instance, reason, durationMs: Date.now() - session.openedAt });
+    log.info('tunnel closed', {
+      nodeId: session.nodeId,
+      instance: session.instance,
+      reason,
+      durationMs: Date.now() - session.openedAt,
+    });
     releaseIfLast(session.nodeId, session.instance);
   }
 
@@ -183,7 +202,12 @@ export function createTunnelHub(deps: TunnelHubDeps): TunnelHub {
     });
     entry.sessions = [...previous, session];
     changed();
-    log.info('tunnel opened', { nodeId: identity.nodeId, instance: identity.instance, remote: identity.remote, replaced: previous.length });
+    log.info('tunnel opened', {
+      nodeId: identity.nodeId,
+      instance: identity.instance,
+      remote: identity.remote,
+      replaced: previous.length,
+    });
     // One tunnel per node on a replica: a new dial means the node gave the old one up (or another process took the lease).
     for (const old of previous) void old.close('replaced by a newer tunnel', closeGraceMs);
   }
@@ -202,7 +226,14 @@ export function createTunnelHub(deps: TunnelHubDeps): TunnelHub {
       return refuse(socket, req, 'unavailable', 'cannot check node tokens right now');
     }
     if (!who.ok) {
-      return refuse(socket, req, who.reason, who.reason === 'malformed' ? `Authorization: Bearer <node token> and ${TunnelHeaders.nodeId} are required` : 'unknown node, wrong token for this node id, or revoked');
+      return refuse(
+        socket,
+        req,
+        who.reason,
+        who.reason === 'malformed'
+          ? `Authorization: Bearer <node token> and ${TunnelHeaders.nodeId} are required`
+          : 'unknown node, wrong token for this node id, or revoked',
+      );
     }
     // 3. One live process per node id.
     let held: boolean;
@@ -221,10 +252,16 @@ export function createTunnelHub(deps: TunnelHubDeps): TunnelHub {
       if (!socket.destroyed) refuse(socket, req, 'unavailable', 'this gateway replica is draining; dial again');
       return releaseIfLast(who.nodeId, shape.instance);
     }
-    open(socket, head, { nodeId: who.nodeId, instance: shape.instance, tokenDigest: who.enrolment.tokenDigest, remote: req.socket.remoteAddress });
+    open(socket, head, {
+      nodeId: who.nodeId,
+      instance: shape.instance,
+      tokenDigest: who.enrolment.tokenDigest,
+      remote: req.socket.remoteAddress,
+    });
   }
 
-  const sessionsByNode = (): Map<string, TunnelSession[]> => new Map([...entries].map(([nodeId, e]) => [nodeId, e.sessions]));
+  const sessionsByNode = (): Map<string, TunnelSession[]> =>
+    new Map([...entries].map(([nodeId, e]) => [nodeId, e.sessions]));
   const pollEnrolments = createEnrolmentPoll({ sessions: sessionsByNode, enrolments: deps.enrolments, log });
   const renewLeases = createLeaseRenewal({ sessions: sessionsByNode, lease, log });
 
@@ -253,7 +290,8 @@ export function createTunnelHub(deps: TunnelHubDeps): TunnelHub {
       if (dirty) {
         dirty = false;
         const out: NodeReport[] = [];
-        for (const entry of entries.values()) if (entry.report !== undefined && entry.sessions.some((s) => s.live())) out.push(entry.report);
+        for (const entry of entries.values())
+          if (entry.report !== undefined && entry.sessions.some((s) => s.live())) out.push(entry.report);
         snapshot = out.sort(byId);
       }
       return snapshot;

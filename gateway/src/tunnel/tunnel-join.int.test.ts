@@ -26,7 +26,9 @@ afterEach(async () => {
 });
 
 function okServer(label = 'ok'): Server {
-  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(`{"served_by":"${label}"}`));
+  const server = createServer((_req, res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end(`{"served_by":"${label}"}`),
+  );
   servers.push(server);
   return server;
 }
@@ -104,10 +106,16 @@ describe('refused joins', () => {
   it('refuses a wrong token, an unknown node, another node’s id with my token, and a malformed token', async () => {
     const mine = await enrol('node-a');
     await enrol('node-b');
-    expect(await refusal({ nodeId: 'node-a', token: NodeTokens.generate() })).toEqual({ status: 401, code: 'unauthenticated' });
+    expect(await refusal({ nodeId: 'node-a', token: NodeTokens.generate() })).toEqual({
+      status: 401,
+      code: 'unauthenticated',
+    });
     expect(await refusal({ nodeId: 'node-x', token: mine })).toEqual({ status: 401, code: 'unauthenticated' });
     expect(await refusal({ nodeId: 'node-b', token: mine })).toEqual({ status: 401, code: 'unauthenticated' });
-    expect(await refusal({ nodeId: 'node-a', token: 'syn-not-a-token' })).toEqual({ status: 401, code: 'unauthenticated' });
+    expect(await refusal({ nodeId: 'node-a', token: 'syn-not-a-token' })).toEqual({
+      status: 401,
+      code: 'unauthenticated',
+    });
     expect(gw.hub.reports()).toEqual([]);
   });
 
@@ -140,7 +148,11 @@ describe('refused joins', () => {
     const other = await startTestGateway({ hub: { leaseRenewMs: 100 } });
     try {
       const created = await other.redis.enrolments.create('node-a');
-      const result = await dialGateway(other.url, { nodeId: 'node-a', token: created?.token ?? '', server: okServer() });
+      const result = await dialGateway(other.url, {
+        nodeId: 'node-a',
+        token: created?.token ?? '',
+        server: okServer(),
+      });
       if (!result.ok) throw new Error(`refused: ${result.status}`);
       peers.push(result.peer);
       await until(() => other.hub.reports().length === 1);
@@ -156,7 +168,10 @@ describe('refused joins', () => {
 
   it('answers 421 to a tunnel meant for another replica, 400 to a malformed request, 404 elsewhere', async () => {
     const token = await enrol('node-a');
-    expect(await refusal({ nodeId: 'node-a', token, replica: 'gw-other' })).toEqual({ status: 421, code: 'misdirected' });
+    expect(await refusal({ nodeId: 'node-a', token, replica: 'gw-other' })).toEqual({
+      status: 421,
+      code: 'misdirected',
+    });
     expect(await refusal({ nodeId: 'node-a', token, instance: 'short' })).toEqual({ status: 400, code: 'malformed' });
     expect(await refusal({ nodeId: '', token })).toEqual({ status: 400, code: 'malformed' });
     await joined({ nodeId: 'node-a', token, replica: 'gw-test' });
@@ -170,7 +185,9 @@ describe('refused joins', () => {
 
 describe('replicas', () => {
   it('tells a node the live replicas and how to dial them, not the stale ones', async () => {
-    const other = await startTestGateway({ hub: { replica: { id: 'gw-a', url: 'http://127.0.0.1:9/a' }, replicaIntervalMs: 50 } });
+    const other = await startTestGateway({
+      hub: { replica: { id: 'gw-a', url: 'http://127.0.0.1:9/a' }, replicaIntervalMs: 50 },
+    });
     try {
       const { store, keys } = other.redis;
       await store.hset(keys.gatewayReplicas(), {
@@ -180,12 +197,18 @@ describe('replicas', () => {
       });
       await until(() => other.hub.replicas().length === 3);
       const created = await other.redis.enrolments.create('node-a');
-      const result = await dialGateway(other.url, { nodeId: 'node-a', token: created?.token ?? '', server: okServer() });
+      const result = await dialGateway(other.url, {
+        nodeId: 'node-a',
+        token: created?.token ?? '',
+        server: okServer(),
+      });
       if (!result.ok) throw new Error(`refused: ${result.status}`);
       peers.push(result.peer);
       expect(result.peer.headers[TunnelHeaders.replica]).toBe('gw-a');
       expect(result.peer.headers[TunnelHeaders.replicas]).toBe('gw-a,gw-b,gw-c');
-      expect(result.peer.headers[TunnelHeaders.replicaUrls]).toBe('gw-a=http://127.0.0.1:9/a,gw-b=http://127.0.0.1:9/b');
+      expect(result.peer.headers[TunnelHeaders.replicaUrls]).toBe(
+        'gw-a=http://127.0.0.1:9/a,gw-b=http://127.0.0.1:9/b',
+      );
       // The state stream carries the list too, so a node can refresh it without dialling again.
       await until(() => result.peer.stateRequests.length === 1);
       expect(result.peer.stateRequests[0]?.[TunnelHeaders.replicas]).toBe('gw-a,gw-b,gw-c');
@@ -205,14 +228,20 @@ describe('replicas that come later', () => {
     const other = await startTestGateway({ hub: { replica: { id: 'gw-a' }, replicaIntervalMs: 50 } });
     try {
       const created = await other.redis.enrolments.create('node-a');
-      const result = await dialGateway(other.url, { nodeId: 'node-a', token: created?.token ?? '', server: okServer('a') });
+      const result = await dialGateway(other.url, {
+        nodeId: 'node-a',
+        token: created?.token ?? '',
+        server: okServer('a'),
+      });
       if (!result.ok) throw new Error(`refused: ${result.status}`);
       const { peer } = result;
       peers.push(peer);
       expect(peer.headers[TunnelHeaders.replicas]).toBe('gw-a');
       await until(() => other.hub.reports().length === 1);
 
-      await other.redis.store.hset(other.redis.keys.gatewayReplicas(), { 'gw-b': JSON.stringify({ url: 'http://127.0.0.1:9/b', seenAt: Date.now() }) });
+      await other.redis.store.hset(other.redis.keys.gatewayReplicas(), {
+        'gw-b': JSON.stringify({ url: 'http://127.0.0.1:9/b', seenAt: Date.now() }),
+      });
       await until(() => peer.stateRequests.length === 2);
       expect(peer.stateRequests[1]?.[TunnelHeaders.replicas]).toBe('gw-a,gw-b');
       expect(peer.stateRequests[1]?.[TunnelHeaders.replicaUrls]).toBe('gw-b=http://127.0.0.1:9/b');

@@ -3,7 +3,16 @@
 import { createServer, request, type IncomingMessage } from 'node:http';
 import { sseErrorFrame } from '@switchyard/shared';
 import { createFakeAnthropic, fakeMessagesBody, parseSseFrames, type FakeAnthropic } from '@switchyard/shared/testing';
-import { answer, forwardTo, send, startStandInNode, startTestGateway, type Behaviour, type StandInNode, type TestGateway } from '../proxy/test-harness.js';
+import {
+  answer,
+  forwardTo,
+  send,
+  startStandInNode,
+  startTestGateway,
+  type Behaviour,
+  type StandInNode,
+  type TestGateway,
+} from '../proxy/test-harness.js';
 import { lastFrameEnd } from '../proxy/relay-body.js';
 import { dialGateway, until } from './test-harness.js';
 
@@ -40,7 +49,8 @@ async function node(nodeId: string, behaviour: Behaviour): Promise<StandInNode> 
   return n;
 }
 
-const ok = (label: string): Behaviour => answer(200, { 'content-type': 'application/json' }, `{"served_by":"${label}"}`);
+const ok = (label: string): Behaviour =>
+  answer(200, { 'content-type': 'application/json' }, `{"served_by":"${label}"}`);
 
 describe('revocation and rotation', () => {
   it('closes a revoked node’s tunnel within 5 s; its requests go to the others', async () => {
@@ -52,7 +62,10 @@ describe('revocation and rotation', () => {
     const tookMs = Date.now() - revokedAt;
     expect(tookMs).toBeLessThan(5_000);
     await until(() => gw.hub.agentFor('node-a') === undefined && gw.hub.reports().length === 1);
-    for (let i = 0; i < 3; i++) expect(JSON.parse((await send(gw.url, { headers: HEADERS, body: BODY })).body.toString())).toEqual({ served_by: 'b' });
+    for (let i = 0; i < 3; i++)
+      expect(JSON.parse((await send(gw.url, { headers: HEADERS, body: BODY })).body.toString())).toEqual({
+        served_by: 'b',
+      });
   });
 
   it('closes the tunnel of a rotated-out token; the node joins again with its new token', async () => {
@@ -106,7 +119,11 @@ describe('a dead peer', () => {
     await ended;
     const body = Buffer.concat(chunks).toString();
     const requestId = gw.jobs[0]?.requestId ?? '';
-    expect(body.endsWith(sseErrorFrame('api_error', 'The stream from the upstream node broke off before its end', requestId))).toBe(true);
+    expect(
+      body.endsWith(
+        sseErrorFrame('api_error', 'The stream from the upstream node broke off before its end', requestId),
+      ),
+    ).toBe(true);
     const frames = parseSseFrames(body);
     expect(frames[0]?.event).toBe('message_start');
     expect(frames.at(-1)?.event).toBe('error');
@@ -123,7 +140,11 @@ describe('closing gracefully', () => {
     const a = await node('node-a', forwardTo(fake.url, apiKey));
     gw.hub.drain();
     const created = await gw.redis.enrolments.create('node-late');
-    const late = await dialGateway(gw.url, { nodeId: 'node-late', token: created?.token ?? '', server: createServer() });
+    const late = await dialGateway(gw.url, {
+      nodeId: 'node-late',
+      token: created?.token ?? '',
+      server: createServer(),
+    });
     expect(late.ok ? 101 : late.status).toBe(503);
     expect(late.ok ? undefined : late.body.error?.code).toBe('unavailable');
 

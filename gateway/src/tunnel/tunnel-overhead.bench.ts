@@ -9,7 +9,15 @@ import { Agent, createServer, request, type IncomingMessage, type Server, type S
 import http2, { type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { CONNECTION_STREAM_PATH, createNullLogger, guardEmptyWrites, forwardableRequestHeaders, forwardableResponseHeaders, STATE_STREAM_PATH, TUNNEL_UPGRADE } from '@switchyard/shared';
+import {
+  CONNECTION_STREAM_PATH,
+  createNullLogger,
+  guardEmptyWrites,
+  forwardableRequestHeaders,
+  forwardableResponseHeaders,
+  STATE_STREAM_PATH,
+  TUNNEL_UPGRADE,
+} from '@switchyard/shared';
 import { createForwarder } from '../proxy/index.js';
 import type { NodeView } from '../routing/index.js';
 import { noTunnelError, TunnelAgent } from './tunnel-agent.js';
@@ -46,7 +54,9 @@ function drain(req: IncomingMessage): Promise<void> {
 /** The node: its ordinary HTTP server, and the HTTP/2 side that serves the tunnel. */
 function nodeSide(): { app: Server; serve(socket: Socket, head: Buffer): void } {
   const app = createServer((req, res) => {
-    void drain(req).then(() => res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(KB.length) }).end(KB));
+    void drain(req).then(() =>
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(KB.length) }).end(KB),
+    );
   });
   const onStream = (stream: ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void => {
     stream.on('error', () => undefined);
@@ -74,17 +84,39 @@ function nodeSide(): { app: Server; serve(socket: Socket, head: Buffer): void } 
 }
 
 /** The gateway's tunnel to the node: upgrade on its server, the session, the agent. */
-async function tunnel(gatewayPort: number, gateway: Server, node: ReturnType<typeof nodeSide>): Promise<{ session: TunnelSession; agent: TunnelAgent }> {
+async function tunnel(
+  gatewayPort: number,
+  gateway: Server,
+  node: ReturnType<typeof nodeSide>,
+): Promise<{ session: TunnelSession; agent: TunnelAgent }> {
   const opened = new Promise<TunnelSession>((resolve) => {
     gateway.once('upgrade', (_req: IncomingMessage, socket: Socket, head: Buffer) => {
       switchingProtocols(socket, {});
       const log = createNullLogger();
       resolve(
-        openTunnelSession(socket, head, { nodeId: NODE_ID, instance: 'bench-instance', tokenDigest: '0'.repeat(64), remote: undefined }, { pingIntervalMs: 5_000, pingTimeoutMs: 10_000, stateHeaders: {}, log, onReport: () => undefined, onChange: () => undefined, onEnd: () => undefined }),
+        openTunnelSession(
+          socket,
+          head,
+          { nodeId: NODE_ID, instance: 'bench-instance', tokenDigest: '0'.repeat(64), remote: undefined },
+          {
+            pingIntervalMs: 5_000,
+            pingTimeoutMs: 10_000,
+            stateHeaders: {},
+            log,
+            onReport: () => undefined,
+            onChange: () => undefined,
+            onEnd: () => undefined,
+          },
+        ),
       );
     });
   });
-  const dial = request({ host: '127.0.0.1', port: gatewayPort, path: '/_switchyard/tunnel', headers: { connection: 'Upgrade', upgrade: TUNNEL_UPGRADE } });
+  const dial = request({
+    host: '127.0.0.1',
+    port: gatewayPort,
+    path: '/_switchyard/tunnel',
+    headers: { connection: 'Upgrade', upgrade: TUNNEL_UPGRADE },
+  });
   dial.once('upgrade', (_res, socket, head) => node.serve(socket, head));
   dial.end();
   const session = await opened;
@@ -98,7 +130,12 @@ async function tunnel(gatewayPort: number, gateway: Server, node: ReturnType<typ
 /** The h2 path's gateway handler: the client's request as one HTTP/2 request on the session, piped back. */
 function h2Handler(session: () => http2.ClientHttp2Session) {
   return (req: IncomingMessage, res: ServerResponse, body: Buffer): void => {
-    const headers: http2.OutgoingHttpHeaders = { ':method': req.method ?? 'POST', ':path': req.url ?? '/', ...forwardableRequestHeaders(req.headers), 'content-length': String(body.length) };
+    const headers: http2.OutgoingHttpHeaders = {
+      ':method': req.method ?? 'POST',
+      ':path': req.url ?? '/',
+      ...forwardableRequestHeaders(req.headers),
+      'content-length': String(body.length),
+    };
     const stream = session().request(headers, { endStream: false });
     stream.once('response', (h) => {
       const raw: string[] = [];
@@ -116,10 +153,18 @@ async function sequential(n: number, url: string, client: Agent): Promise<number
   const once = (): Promise<number> =>
     new Promise((resolve, reject) => {
       const started = performance.now();
-      const req = request(`${url}/v1/messages`, { method: 'POST', agent: client, headers: { 'content-type': 'application/json', 'content-length': String(KB.length) } }, (res) => {
-        res.resume();
-        res.once('end', () => resolve(performance.now() - started));
-      });
+      const req = request(
+        `${url}/v1/messages`,
+        {
+          method: 'POST',
+          agent: client,
+          headers: { 'content-type': 'application/json', 'content-length': String(KB.length) },
+        },
+        (res) => {
+          res.resume();
+          res.once('end', () => resolve(performance.now() - started));
+        },
+      );
       req.once('error', reject);
       req.end(KB);
     });
@@ -136,8 +181,25 @@ export async function runTunnelOverheadBench(n = 1_000): Promise<Record<string, 
   // The gateway: one server, its request handler picks the path by a header set per run.
   let mode: 'proxy' | 'h2' = 'proxy';
   const links: { tunnelled?: { session: TunnelSession; agent: TunnelAgent }; raw?: http2.ClientHttp2Session } = {};
-  const forwarder = createForwarder({ agentFor: () => links.tunnelled?.agent, log: createNullLogger(), onNodeResponse: () => undefined, onNodeUnreachable: () => undefined });
-  const view: NodeView = { record: { nodeId: NODE_ID, accountKind: 'api_key', state: { state: 'available', updatedAt: Date.now() }, inFlight: 0, version: 'b', gitSha: 'b', startedAt: 0, heartbeatAt: 0 }, adminDrained: false };
+  const forwarder = createForwarder({
+    agentFor: () => links.tunnelled?.agent,
+    log: createNullLogger(),
+    onNodeResponse: () => undefined,
+    onNodeUnreachable: () => undefined,
+  });
+  const view: NodeView = {
+    record: {
+      nodeId: NODE_ID,
+      accountKind: 'api_key',
+      state: { state: 'available', updatedAt: Date.now() },
+      inFlight: 0,
+      version: 'b',
+      gitSha: 'b',
+      startedAt: 0,
+      heartbeatAt: 0,
+    },
+    adminDrained: false,
+  };
   const h2 = h2Handler(() => links.raw as http2.ClientHttp2Session);
   const gateway = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -145,7 +207,15 @@ export async function runTunnelOverheadBench(n = 1_000): Promise<Record<string, 
     req.once('end', () => {
       const body = Buffer.concat(chunks);
       if (mode === 'h2') return h2(req, res, body);
-      void forwarder.forward(req, res, { requestId: 'req_bench', keyId: 'bench', method: 'POST', path: req.url ?? '/', body, candidates: [view], stream: false });
+      void forwarder.forward(req, res, {
+        requestId: 'req_bench',
+        keyId: 'bench',
+        method: 'POST',
+        path: req.url ?? '/',
+        body,
+        candidates: [view],
+        stream: false,
+      });
     });
   });
   const gatewayPort = await listen(gateway);
@@ -159,7 +229,12 @@ export async function runTunnelOverheadBench(n = 1_000): Promise<Record<string, 
       if (head.length > 0) socket.unshift(head);
     });
   });
-  const dial = request({ host: '127.0.0.1', port: gatewayPort, path: '/_switchyard/tunnel', headers: { connection: 'Upgrade', upgrade: TUNNEL_UPGRADE } });
+  const dial = request({
+    host: '127.0.0.1',
+    port: gatewayPort,
+    path: '/_switchyard/tunnel',
+    headers: { connection: 'Upgrade', upgrade: TUNNEL_UPGRADE },
+  });
   dial.once('upgrade', (_res, socket, head) => node.serve(socket, head));
   dial.end();
   const rawSession = await second;
@@ -205,7 +280,15 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       const direct = results.direct as Summary;
       for (const path of ['proxy', 'h2']) {
         const s = results[path] as Summary;
-        console.log(JSON.stringify({ path, addedOverDirectMs: { p50: Math.round((s.p50 - direct.p50) * 1000) / 1000, p99: Math.round((s.p99 - direct.p99) * 1000) / 1000 } }));
+        console.log(
+          JSON.stringify({
+            path,
+            addedOverDirectMs: {
+              p50: Math.round((s.p50 - direct.p50) * 1000) / 1000,
+              p99: Math.round((s.p99 - direct.p99) * 1000) / 1000,
+            },
+          }),
+        );
       }
       process.exit(0);
     },

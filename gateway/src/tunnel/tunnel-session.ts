@@ -1,6 +1,11 @@
 // One node tunnel on this gateway: the HTTP/2 client session on an upgraded socket, its PINGs and the
 // state stream the node reports on.
-import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
+import http2, {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type IncomingHttpStatusHeader,
+} from 'node:http2';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CONNECTION_STREAM_PATH, guardEmptyWrites, type Logger, type NodeReport } from '@switchyard/shared';
@@ -66,7 +71,12 @@ function refusedError(status: unknown): NodeJS.ErrnoException {
  * @example
  * const tunnel = openTunnelSession(socket, head, identity, { pingIntervalMs, pingTimeoutMs, stateHeaders, log, onReport, onChange, onEnd });
  */
-export function openTunnelSession(socket: Duplex, head: Buffer, identity: TunnelIdentity, opts: TunnelSessionOptions): TunnelSession {
+export function openTunnelSession(
+  socket: Duplex,
+  head: Buffer,
+  identity: TunnelIdentity,
+  opts: TunnelSessionOptions,
+): TunnelSession {
   if (socket instanceof Socket) {
     socket.setNoDelay(true);
     socket.setTimeout(0);
@@ -160,7 +170,10 @@ export function openTunnelSession(socket: Duplex, head: Buffer, identity: Tunnel
       onReport(report) {
         if (retired.has(stream)) return;
         if (report.nodeId !== identity.nodeId) {
-          opts.log.warn('node report names another node; tunnel closed', { nodeId: identity.nodeId, reportedNodeId: report.nodeId });
+          opts.log.warn('node report names another node; tunnel closed', {
+            nodeId: identity.nodeId,
+            reportedNodeId: report.nodeId,
+          });
           return end('report named another node', true);
         }
         opts.onReport(report);

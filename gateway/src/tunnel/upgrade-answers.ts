@@ -23,12 +23,18 @@ export function refuseUpgrade(socket: Duplex, reason: RefusalReason, message: st
   if (socket.destroyed) return;
   const { status, code } = reason === 'not_found' ? NOT_FOUND : TunnelRefusal[reason];
   const body = JSON.stringify({ error: { code, message } });
-  const head = headerLines({ 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' });
+  const head = headerLines({
+    'Content-Type': 'application/json',
+    'Content-Length': String(Buffer.byteLength(body)),
+    Connection: 'close',
+  });
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${head}\r\n${body}`);
   setTimeout(() => socket.destroy(), 5_000).unref();
 }
 
 /** The 101 answer: from the next byte on, the socket carries HTTP/2. */
 export function switchingProtocols(socket: Duplex, headers: Readonly<Record<string, string>>): void {
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${TUNNEL_UPGRADE}\r\n${headerLines(headers)}\r\n`);
+  socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${TUNNEL_UPGRADE}\r\n${headerLines(headers)}\r\n`,
+  );
 }

@@ -12,8 +12,7 @@ const NOT_TUNNEL = `this gateway takes HTTP upgrades only at ${TUNNEL_PATH}; sen
 
 /** The header checks' verdict: what to refuse with, or the fields the join goes on with. */
 export type UpgradeShape =
-  | { ok: false; reason: RefusalReason; message: string }
-  | { ok: true; instance: string; replica: string | undefined };
+  { ok: false; reason: RefusalReason; message: string } | { ok: true; instance: string; replica: string | undefined };
 
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? undefined : value;
@@ -40,7 +39,11 @@ export function checkUpgradeShape(req: IncomingMessage, replicaId: string): Upgr
   }
   const instance = single(req.headers[TunnelHeaders.instance]);
   if (instance === undefined || !INSTANCE_RE.test(instance)) {
-    return { ok: false, reason: 'malformed', message: `${TunnelHeaders.instance} must be 8-128 letters, digits, _ . : -` };
+    return {
+      ok: false,
+      reason: 'malformed',
+      message: `${TunnelHeaders.instance} must be 8-128 letters, digits, _ . : -`,
+    };
   }
   return { ok: true, instance, replica };
 }

@@ -3,7 +3,16 @@
 // Round trips per job (docs/USAGE.md, "Throughput"): one read for the hashes this process does not
 // remember (none on a warm conversation), and the writes ride in the same pipeline as the job's totals.
 import type { ChainableCommander, Redis } from 'ioredis';
-import { blockHash, blockIdentity, countableText, isStandIn, type ContentBlock, type Keyspace, type Logger, type PromptDigest } from '@switchyard/shared';
+import {
+  blockHash,
+  blockIdentity,
+  countableText,
+  isStandIn,
+  type ContentBlock,
+  type Keyspace,
+  type Logger,
+  type PromptDigest,
+} from '@switchyard/shared';
 import type { TokenBudget, Tokenizer } from './tokenizer.js';
 
 /** What one job's blocks add up to. */

@@ -53,7 +53,28 @@ function independentTokens(block: ContentBlock): number {
 
 /** Deterministic filler words, so every turn's texts differ and reruns see the same conversation. */
 function createWords(seed: number): (n: number) => string {
-  const vocabulary = ['yard', 'switch', 'track', 'signal', 'freight', 'const', 'return', 'await', 'function', 'node', 'redis', 'token', 'é', '日本', '{', '}', '=>', '42', 'x_1', 'TODO'];
+  const vocabulary = [
+    'yard',
+    'switch',
+    'track',
+    'signal',
+    'freight',
+    'const',
+    'return',
+    'await',
+    'function',
+    'node',
+    'redis',
+    'token',
+    'é',
+    '日本',
+    '{',
+    '}',
+    '=>',
+    '42',
+    'x_1',
+    'TODO',
+  ];
   let state = seed;
   return (n) => {
     const out: string[] = [];
@@ -82,30 +103,46 @@ const system = [
 /** The assistant's answer in turn `t`: thinking sometimes, text always, a tool call every other turn. */
 function answerBlocks(t: number): ContentBlock[] {
   const blocks: ContentBlock[] = [];
-  if (t % 3 === 0) blocks.push({ type: 'thinking', thinking: `Turn ${t}, thinking: ${words(40 + (t % 7) * 20)}`, signature: `sig${t}` });
+  if (t % 3 === 0)
+    blocks.push({
+      type: 'thinking',
+      thinking: `Turn ${t}, thinking: ${words(40 + (t % 7) * 20)}`,
+      signature: `sig${t}`,
+    });
   blocks.push({ type: 'text', text: `Turn ${t}, answer: ${words(20 + (t % 5) * 30)}` });
-  if (t % 2 === 0) blocks.push({ type: 'tool_use', id: `toolu_${t}`, name: 'Read', input: { arg: `/src/file-${t}.ts`, lines: t } });
+  if (t % 2 === 0)
+    blocks.push({ type: 'tool_use', id: `toolu_${t}`, name: 'Read', input: { arg: `/src/file-${t}.ts`, lines: t } });
   return blocks;
 }
 
 /** The answer as the node streamed it: the raw content_block frames the gateway captures. */
 function asSse(blocks: ContentBlock[]): NonNullable<UsageJob['output']> {
   const events: { event: string; data: string }[] = [];
-  const push = (event: string, body: Record<string, unknown>) => events.push({ event, data: JSON.stringify({ type: event, ...body }) });
+  const push = (event: string, body: Record<string, unknown>) =>
+    events.push({ event, data: JSON.stringify({ type: event, ...body }) });
   blocks.forEach((block, index) => {
     if (block.type === 'thinking') {
       push('content_block_start', { index, content_block: { type: 'thinking', thinking: '', signature: '' } });
       const text = block.thinking as string;
-      for (let i = 0; i < text.length; i += 50) push('content_block_delta', { index, delta: { type: 'thinking_delta', thinking: text.slice(i, i + 50) } });
+      for (let i = 0; i < text.length; i += 50)
+        push('content_block_delta', { index, delta: { type: 'thinking_delta', thinking: text.slice(i, i + 50) } });
       push('content_block_delta', { index, delta: { type: 'signature_delta', signature: block.signature } });
     } else if (block.type === 'text') {
       push('content_block_start', { index, content_block: { type: 'text', text: '' } });
       const text = block.text as string;
-      for (let i = 0; i < text.length; i += 50) push('content_block_delta', { index, delta: { type: 'text_delta', text: text.slice(i, i + 50) } });
+      for (let i = 0; i < text.length; i += 50)
+        push('content_block_delta', { index, delta: { type: 'text_delta', text: text.slice(i, i + 50) } });
     } else {
-      push('content_block_start', { index, content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} } });
+      push('content_block_start', {
+        index,
+        content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} },
+      });
       const json = JSON.stringify(block.input);
-      for (let i = 0; i < json.length; i += 10) push('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: json.slice(i, i + 10) } });
+      for (let i = 0; i < json.length; i += 10)
+        push('content_block_delta', {
+          index,
+          delta: { type: 'input_json_delta', partial_json: json.slice(i, i + 10) },
+        });
     }
     push('content_block_stop', { index });
   });
@@ -115,12 +152,29 @@ function asSse(blocks: ContentBlock[]): NonNullable<UsageJob['output']> {
 /** What the user sends in turn `t`, answering the previous turn's answer. */
 function userMessage(t: number, previous: ContentBlock[]): Message {
   const call = previous.find((b) => b.type === 'tool_use');
-  if (call) return { role: 'user', content: [{ type: 'tool_result', tool_use_id: call.id, content: [{ type: 'text', text: `file ${t}:\n${words(150 + (t % 9) * 40)}` }] }] };
+  if (call)
+    return {
+      role: 'user',
+      content: [
+        {
+          type: 'tool_result',
+          tool_use_id: call.id,
+          content: [{ type: 'text', text: `file ${t}:\n${words(150 + (t % 9) * 40)}` }],
+        },
+      ],
+    };
   if (t === 10) {
     return {
       role: 'user',
       content: [
-        { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg==' } },
+        {
+          type: 'image',
+          source: {
+            type: 'base64',
+            media_type: 'image/png',
+            data: 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg==',
+          },
+        },
         { type: 'text', text: `Turn ${t}: what does this screenshot show?` },
       ],
     };
@@ -134,7 +188,9 @@ function userMessage(t: number, previous: ContentBlock[]): Message {
 function requestParts(history: Message[]): PromptParts {
   const messages = history.map((m, i) => {
     if (i !== history.length - 1) return m;
-    const content = m.content.map((b, j) => (j === m.content.length - 1 ? { ...(b as object), cache_control: { type: 'ephemeral' } } : b));
+    const content = m.content.map((b, j) =>
+      j === m.content.length - 1 ? { ...(b as object), cache_control: { type: 'ephemeral' } } : b,
+    );
     return { ...m, content };
   });
   return { tools, system, messages };
@@ -152,7 +208,10 @@ function job(t: number, prompt: UsageJob['prompt'], output: UsageJob['output']):
     durationMs: 1_000,
     ttfbMs: 100,
     aborted: false,
-    brokeMidStream: false, accountKind: null, sticky: 'none', route: 'messages',
+    brokeMidStream: false,
+    accountKind: null,
+    sticky: 'none',
+    route: 'messages',
     usage: null,
     stopReason: 'end_turn',
     endedCleanly: true,
@@ -180,9 +239,24 @@ it('tokenises each distinct content block of a 100-turn conversation exactly onc
     },
   };
   // No in-process memo: the block table in Redis alone must keep history from being tokenised again.
-  const handler = createUsageHandler({ redis, keys, tokenizer: counting, encoding: ENCODING, ttlSeconds: 3_600, retentionDays: 2, log: createNullLogger(), memoSize: 0 });
+  const handler = createUsageHandler({
+    redis,
+    keys,
+    tokenizer: counting,
+    encoding: ENCODING,
+    ttlSeconds: 3_600,
+    retentionDays: 2,
+    log: createNullLogger(),
+    memoSize: 0,
+  });
   // The gateway's side, as a separate process would have it: its own memory of known hashes.
-  const digester = createPromptDigester({ mget: (k) => redis.mget(...k), keys, encoding: ENCODING, known: createKnownHashes(), now: Date.now });
+  const digester = createPromptDigester({
+    mget: (k) => redis.mget(...k),
+    keys,
+    encoding: ENCODING,
+    known: createKnownHashes(),
+    now: Date.now,
+  });
 
   const history: Message[] = [];
   let previous: ContentBlock[] = [];
@@ -209,11 +283,19 @@ it('tokenises each distinct content block of a 100-turn conversation exactly onc
 
     // The gateway shipped exactly the blocks the worker had never seen; the rest went as hashes.
     expect({ t, shipped: digest.blocks.map((b) => b.hash).sort() }).toEqual({ t, shipped: [...newThisTurn].sort() });
-    expect({ t, counted: outcome.counted, missing: outcome.estimateMissingBlocks }).toEqual({ t, counted: true, missing: 0 });
+    expect({ t, counted: outcome.counted, missing: outcome.estimateMissingBlocks }).toEqual({
+      t,
+      counted: true,
+      missing: 0,
+    });
     // Each turn's estimate equals a fresh count of everything that turn sent and received.
     const expectedInput = sent.reduce((sum, b) => sum + independentTokens(b), 0);
     const expectedOutput = answer.reduce((sum, b) => sum + independentTokens(b), 0);
-    expect({ t, input: outcome.estimatedInputTokens, output: outcome.estimatedOutputTokens }).toEqual({ t, input: expectedInput, output: expectedOutput });
+    expect({ t, input: outcome.estimatedInputTokens, output: outcome.estimatedOutputTokens }).toEqual({
+      t,
+      input: expectedInput,
+      output: expectedOutput,
+    });
 
     for (const h of sent.map(blockHash)) seen.add(h);
     for (const b of answer) {

@@ -25,7 +25,12 @@ const BATCH = 1_000;
  * const sweep = createFailedJobSweep({ queue, maxAgeMs: JobCatalog.usage.defaults.removeOnFail.age * 1000, intervalMs: 600_000, log });
  * sweep.start();
  */
-export function createFailedJobSweep(deps: { queue: CleanableQueue; maxAgeMs: number; intervalMs: number; log: Logger }): FailedJobSweep {
+export function createFailedJobSweep(deps: {
+  queue: CleanableQueue;
+  maxAgeMs: number;
+  intervalMs: number;
+  log: Logger;
+}): FailedJobSweep {
   const { queue, maxAgeMs, intervalMs, log } = deps;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
@@ -43,7 +48,9 @@ export function createFailedJobSweep(deps: { queue: CleanableQueue; maxAgeMs: nu
 
   function tick(): void {
     // Redis away: the worker's connection reports the outage; the next tick tries again.
-    running = sweepNow().catch((err: unknown) => log.debug('failed job sweep did not run', { reason: err instanceof Error ? err.message : String(err) }));
+    running = sweepNow().catch((err: unknown) =>
+      log.debug('failed job sweep did not run', { reason: err instanceof Error ? err.message : String(err) }),
+    );
   }
 
   return {

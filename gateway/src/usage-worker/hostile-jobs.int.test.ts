@@ -21,7 +21,14 @@ import {
   type PromptParts,
   type UsageJob,
 } from '@switchyard/shared';
-import { deleteKeys, freePort, testRedisUrl, uniquePrefix, nestedArrays, nestedObjects } from '@switchyard/shared/testing';
+import {
+  deleteKeys,
+  freePort,
+  testRedisUrl,
+  uniquePrefix,
+  nestedArrays,
+  nestedObjects,
+} from '@switchyard/shared/testing';
 import { createKnownHashes } from '../usage/known-hashes.js';
 import { createPromptDigester, undigestedPrompt } from '../usage/prompt-digest.js';
 import type { CaptureResult } from '../usage/response-capture.js';
@@ -32,10 +39,30 @@ import { createUsageHandler, type UsageHandler } from './usage-handler.js';
 
 const DEEP = 20_000;
 
-const USAGE = { inputTokens: 120, outputTokens: 33, cacheCreationInputTokens: 40, cacheCreation5mInputTokens: 40, cacheCreation1hInputTokens: 0, cacheReadInputTokens: 7 };
-const EXACT = { requests: '1', inputTokens: '120', outputTokens: '33', cacheCreationInputTokens: '40', cacheCreation5mInputTokens: '40', cacheReadInputTokens: '7' };
+const USAGE = {
+  inputTokens: 120,
+  outputTokens: 33,
+  cacheCreationInputTokens: 40,
+  cacheCreation5mInputTokens: 40,
+  cacheCreation1hInputTokens: 0,
+  cacheReadInputTokens: 7,
+};
+const EXACT = {
+  requests: '1',
+  inputTokens: '120',
+  outputTokens: '33',
+  cacheCreationInputTokens: '40',
+  cacheCreation5mInputTokens: '40',
+  cacheReadInputTokens: '7',
+};
 const ANSWER = 'Counted all the same.';
-const CAPTURED: CaptureResult = { usage: USAGE, stopReason: 'end_turn', endedCleanly: true, output: { kind: 'message', content: [{ type: 'text', text: ANSWER }] }, shortfall: 'none' };
+const CAPTURED: CaptureResult = {
+  usage: USAGE,
+  stopReason: 'end_turn',
+  endedCleanly: true,
+  output: { kind: 'message', content: [{ type: 'text', text: ANSWER }] },
+  shortfall: 'none',
+};
 
 interface LogLine {
   level: string;
@@ -44,7 +71,8 @@ interface LogLine {
 }
 function recordingLog(): { log: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
-  const at = (level: string) => (message: string, meta?: Record<string, unknown>) => void lines.push({ level, message, meta });
+  const at = (level: string) => (message: string, meta?: Record<string, unknown>) =>
+    void lines.push({ level, message, meta });
   const log: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log };
   return { log, lines };
 }
@@ -65,15 +93,37 @@ beforeAll(async () => {
   redis = new Redis(testRedisUrl());
   tokenizer = await createTokenizer('o200k_base');
   // A budget no test comes near: which estimates are approximate must not depend on this machine's speed.
-  handler = createUsageHandler({ redis, keys, tokenizer, encoding: 'o200k_base', ttlSeconds: 3_600, retentionDays: 2, log: workerLog.log, tokenizerBudgetMs: 600_000 });
+  handler = createUsageHandler({
+    redis,
+    keys,
+    tokenizer,
+    encoding: 'o200k_base',
+    ttlSeconds: 3_600,
+    retentionDays: 2,
+    log: workerLog.log,
+    tokenizerBudgetMs: 600_000,
+  });
   // The producer as main.ts makes it: its own connection, a real BullMQ queue, the digester asking Redis.
   producer = new Redis(testRedisUrl(), { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   if (producer.status !== 'ready') await new Promise((r) => producer.once('ready', r));
   const queue = new Queue('usage', { connection: producer, prefix: queuePrefix(prefix) });
   reader = new Queue('usage', { connection: redis, prefix: queuePrefix(prefix) });
   spoolDir = await mkdtemp(join(tmpdir(), 'sy-hostile-'));
-  const digester = createPromptDigester({ mget: (k) => producer.mget(...k), keys, encoding: 'o200k_base', known: createKnownHashes(), now: Date.now });
-  recorder = createUsageRecorder({ queue: { add: (n, d, o) => queue.add(n, d, o), close: () => queue.close() }, connection: producer, digester, spoolDir, bufferMax: 100, log: recorderLog.log });
+  const digester = createPromptDigester({
+    mget: (k) => producer.mget(...k),
+    keys,
+    encoding: 'o200k_base',
+    known: createKnownHashes(),
+    now: Date.now,
+  });
+  recorder = createUsageRecorder({
+    queue: { add: (n, d, o) => queue.add(n, d, o), close: () => queue.close() },
+    connection: producer,
+    digester,
+    spoolDir,
+    bufferMax: 100,
+    log: recorderLog.log,
+  });
   await recorder.start();
 });
 afterAll(async () => {
@@ -91,8 +141,23 @@ let seq = 0;
 function draft(parts: PromptParts | undefined, extra: Partial<UsageDraft> = {}): UsageDraft {
   seq += 1;
   return {
-    requestId: `req_hostile_${seq}_${process.pid}`, at: Date.now(), keyId: `key-${seq}`, nodeId: 'node-1', model: 'claude-sonnet-4-6', stream: false, status: 200,
-    durationMs: 10, ttfbMs: 2, aborted: false, brokeMidStream: false, accountKind: null, sticky: 'none', route: 'messages', capture: { result: () => CAPTURED }, ...(parts ? { prompt: parts } : {}), ...extra,
+    requestId: `req_hostile_${seq}_${process.pid}`,
+    at: Date.now(),
+    keyId: `key-${seq}`,
+    nodeId: 'node-1',
+    model: 'claude-sonnet-4-6',
+    stream: false,
+    status: 200,
+    durationMs: 10,
+    ttfbMs: 2,
+    aborted: false,
+    brokeMidStream: false,
+    accountKind: null,
+    sticky: 'none',
+    route: 'messages',
+    capture: { result: () => CAPTURED },
+    ...(parts ? { prompt: parts } : {}),
+    ...extra,
   };
 }
 
@@ -110,22 +175,110 @@ async function countedRow(d: Pick<UsageDraft, 'keyId' | 'at'>): Promise<Record<s
 }
 
 /** The worker's tokeniser on the text the model reads of each block: what an exact estimate is. */
-const estimateOf = (blocks: readonly ContentBlock[]) => blocks.reduce((sum, b) => sum + tokenizer.count(countableText(b)), 0);
+const estimateOf = (blocks: readonly ContentBlock[]) =>
+  blocks.reduce((sum, b) => sum + tokenizer.count(countableText(b)), 0);
 
 const HOSTILE: [string, PromptParts][] = [
   ['messages nested 20,000 deep', { system: 'be brief', messages: nestedArrays(DEEP, { role: 'user', content: 'x' }) }],
-  ['content nested 20,000 deep', { messages: [{ role: 'user', content: nestedArrays(DEEP, 'x') }, { role: 'user', content: ['q', nestedArrays(DEEP, 'x')] }] }],
-  ['a text block with a field nested 20,000 deep', { messages: [{ role: 'user', content: [{ type: 'text', text: 'what is deep?', extra: nestedObjects(DEEP, 1) }] }] }],
-  ['tool input nested 20,000 deep', { messages: [{ role: 'assistant', content: [{ type: 'tool_use', id: 't', name: 'X', input: nestedObjects(DEEP, 'leaf') }] }] }],
-  ['tool results nested in tool results 20,000 deep', { messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: nestedArrays(DEEP, { type: 'tool_result', content: 'inner' }) }] }] }],
-  ['system nested 20,000 deep', { system: [{ type: 'text', text: 'sys', citations: nestedArrays(DEEP, {}) }, nestedObjects(DEEP, 's')], messages: [] }],
+  [
+    'content nested 20,000 deep',
+    {
+      messages: [
+        { role: 'user', content: nestedArrays(DEEP, 'x') },
+        { role: 'user', content: ['q', nestedArrays(DEEP, 'x')] },
+      ],
+    },
+  ],
+  [
+    'a text block with a field nested 20,000 deep',
+    { messages: [{ role: 'user', content: [{ type: 'text', text: 'what is deep?', extra: nestedObjects(DEEP, 1) }] }] },
+  ],
+  [
+    'tool input nested 20,000 deep',
+    {
+      messages: [
+        { role: 'assistant', content: [{ type: 'tool_use', id: 't', name: 'X', input: nestedObjects(DEEP, 'leaf') }] },
+      ],
+    },
+  ],
+  [
+    'tool results nested in tool results 20,000 deep',
+    {
+      messages: [
+        {
+          role: 'user',
+          content: [
+            {
+              type: 'tool_result',
+              tool_use_id: 't',
+              content: nestedArrays(DEEP, { type: 'tool_result', content: 'inner' }),
+            },
+          ],
+        },
+      ],
+    },
+  ],
+  [
+    'system nested 20,000 deep',
+    {
+      system: [{ type: 'text', text: 'sys', citations: nestedArrays(DEEP, {}) }, nestedObjects(DEEP, 's')],
+      messages: [],
+    },
+  ],
   ['messages that are a string, a number, an object', { messages: 'hello', system: 42, tools: { name: 'x' } }],
-  ['null, number and nested-array blocks', { messages: [{ role: 'user', content: [null, 1, [[['x']]], true, { type: 'text', text: 'ok' }] }, null, 3] }],
-  ['lone surrogates', { messages: [{ role: 'user', content: [{ type: 'text', text: 'a\uD800b\uDFFFc' }, { type: 'tool_use', input: { '\uDC00': '\uD83D' } }] }] }],
-  ['tool inputs of every shape', { messages: [{ role: 'assistant', content: [null, 42, 'str', [1, [2]], true, {}].map((input, i) => ({ type: 'tool_use', id: `t${i}`, name: 'X', input })) }] }],
-  ['a system array of non-objects', { system: [1, null, 'str', [2], false], messages: [{ role: 'user', content: 'hi' }] }],
-  ['an own __proto__ key on a block', { messages: JSON.parse('[{"role":"user","content":[{"type":"text","text":"proto","__proto__":{"polluted":true}}]}]') as unknown }],
-  ['100,000-element arrays', { messages: Array.from({ length: 100_000 }, (_, i) => (i % 2 ? null : { role: 'user', content: 'same again' })), tools: [{ name: 'T', input_schema: Array.from({ length: 100_000 }, (_, i) => i) }] }],
+  [
+    'null, number and nested-array blocks',
+    { messages: [{ role: 'user', content: [null, 1, [[['x']]], true, { type: 'text', text: 'ok' }] }, null, 3] },
+  ],
+  [
+    'lone surrogates',
+    {
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'a\uD800b\uDFFFc' },
+            { type: 'tool_use', input: { '\uDC00': '\uD83D' } },
+          ],
+        },
+      ],
+    },
+  ],
+  [
+    'tool inputs of every shape',
+    {
+      messages: [
+        {
+          role: 'assistant',
+          content: [null, 42, 'str', [1, [2]], true, {}].map((input, i) => ({
+            type: 'tool_use',
+            id: `t${i}`,
+            name: 'X',
+            input,
+          })),
+        },
+      ],
+    },
+  ],
+  [
+    'a system array of non-objects',
+    { system: [1, null, 'str', [2], false], messages: [{ role: 'user', content: 'hi' }] },
+  ],
+  [
+    'an own __proto__ key on a block',
+    {
+      messages: JSON.parse(
+        '[{"role":"user","content":[{"type":"text","text":"proto","__proto__":{"polluted":true}}]}]',
+      ) as unknown,
+    },
+  ],
+  [
+    '100,000-element arrays',
+    {
+      messages: Array.from({ length: 100_000 }, (_, i) => (i % 2 ? null : { role: 'user', content: 'same again' })),
+      tools: [{ name: 'T', input_schema: Array.from({ length: 100_000 }, (_, i) => i) }],
+    },
+  ],
 ];
 
 describe.each(HOSTILE)('a request whose prompt has %s', (_label, parts) => {
@@ -146,7 +299,9 @@ describe.each(HOSTILE)('a request whose prompt has %s', (_label, parts) => {
 });
 
 it('the stand-in cases above are the deep ones and the __proto__ one, and only those', () => {
-  const withStandIns = HOSTILE.filter(([, parts]) => promptBlocks(parts).some((b) => blockIdentity(b).standIn)).map(([label]) => label);
+  const withStandIns = HOSTILE.filter(([, parts]) => promptBlocks(parts).some((b) => blockIdentity(b).standIn)).map(
+    ([label]) => label,
+  );
   expect(withStandIns).toEqual([
     'a text block with a field nested 20,000 deep',
     'tool input nested 20,000 deep',
@@ -164,7 +319,11 @@ it('counts the same deep block sent again from the table, still flagged, without
   await throughTheChain(d);
   // The stand-in's count comes from the table (kept as ~N, so still flagged), and so does the answer's.
   expect(tokenizer.calls - before).toBe(0);
-  expect(await countedRow(d)).toMatchObject({ ...EXACT, approximateEstimates: '1', estimatedInputTokens: String(estimateOf(promptBlocks(parts))) });
+  expect(await countedRow(d)).toMatchObject({
+    ...EXACT,
+    approximateEstimates: '1',
+    estimatedInputTokens: String(estimateOf(promptBlocks(parts))),
+  });
 });
 
 it('counts a model name that cannot be part of a key under one that can (it used to fail the job for good)', async () => {
@@ -178,15 +337,37 @@ describe('the handler alone', () => {
   function job(overrides: Partial<UsageJob>): UsageJob {
     seq += 1;
     return {
-      requestId: `req_handler_${seq}_${process.pid}`, at: Date.now(), keyId: `key-h${seq}`, nodeId: 'node-1', model: 'claude-sonnet-4-6', stream: true, status: 200,
-      durationMs: 10, ttfbMs: 2, aborted: false, brokeMidStream: false, accountKind: null, sticky: 'none', route: 'messages', usage: USAGE, stopReason: 'end_turn', endedCleanly: true, prompt: null, output: null, ...overrides,
+      requestId: `req_handler_${seq}_${process.pid}`,
+      at: Date.now(),
+      keyId: `key-h${seq}`,
+      nodeId: 'node-1',
+      model: 'claude-sonnet-4-6',
+      stream: true,
+      status: 200,
+      durationMs: 10,
+      ttfbMs: 2,
+      aborted: false,
+      brokeMidStream: false,
+      accountKind: null,
+      sticky: 'none',
+      route: 'messages',
+      usage: USAGE,
+      stopReason: 'end_turn',
+      endedCleanly: true,
+      prompt: null,
+      output: null,
+      ...overrides,
     };
   }
 
   it('counts a job from an older gateway that shipped a block nested 20,000 deep as it was: exactly', async () => {
     const block: ContentBlock = { type: 'tool_use', id: 't', name: 'X', input: nestedArrays(DEEP, 'old') };
     const j = job({ prompt: { hashes: [blockHash(block)], blocks: [{ hash: blockHash(block), block }] } });
-    expect(await handler.handle(j)).toMatchObject({ counted: true, approximate: false, estimatedInputTokens: tokenizer.count(countableText(block)) });
+    expect(await handler.handle(j)).toMatchObject({
+      counted: true,
+      approximate: false,
+      estimatedInputTokens: tokenizer.count(countableText(block)),
+    });
     expect(await countedRow(j)).toMatchObject(EXACT);
   });
 
@@ -194,12 +375,22 @@ describe('the handler alone', () => {
     const frame = (event: string, data: unknown) => ({ event, data: JSON.stringify(data) });
     const deepInput = '['.repeat(DEEP) + '7' + ']'.repeat(DEEP);
     const events = [
-      frame('content_block_start', { index: 4_294_967_294, content_block: { type: 'tool_use', id: 't', name: 'X', input: {} } }),
-      { event: 'content_block_delta', data: `{"index":4294967294,"delta":{"type":"input_json_delta","partial_json":${JSON.stringify(deepInput)}}}` },
+      frame('content_block_start', {
+        index: 4_294_967_294,
+        content_block: { type: 'tool_use', id: 't', name: 'X', input: {} },
+      }),
+      {
+        event: 'content_block_delta',
+        data: `{"index":4294967294,"delta":{"type":"input_json_delta","partial_json":${JSON.stringify(deepInput)}}}`,
+      },
       frame('content_block_start', { index: 0, content_block: { type: 'text', text: 'before' } }),
     ];
     const j = job({ output: { kind: 'sse', events } });
-    expect(await handler.handle(j)).toMatchObject({ counted: true, approximate: true, estimatedOutputTokens: tokenizer.count('before') + tokenizer.count(deepInput) });
+    expect(await handler.handle(j)).toMatchObject({
+      counted: true,
+      approximate: true,
+      estimatedOutputTokens: tokenizer.count('before') + tokenizer.count(deepInput),
+    });
     expect(await countedRow(j)).toMatchObject({ ...EXACT, approximateEstimates: '1' });
   });
 
@@ -221,13 +412,25 @@ describe('the handler alone', () => {
       },
     };
     const { log, lines } = recordingLog();
-    const fragile = createUsageHandler({ redis, keys, tokenizer: throwing, encoding: 'o200k_base', ttlSeconds: 3_600, retentionDays: 2, log });
+    const fragile = createUsageHandler({
+      redis,
+      keys,
+      tokenizer: throwing,
+      encoding: 'o200k_base',
+      ttlSeconds: 3_600,
+      retentionDays: 2,
+      log,
+    });
     const block: ContentBlock = { type: 'text', text: `private words ${seq} ${process.pid}` };
     const j = job({ prompt: { hashes: [blockHash(block)], blocks: [{ hash: blockHash(block), block }] } });
     expect(await fragile.handle(j)).toMatchObject({ counted: true, approximate: true, estimatedInputTokens: 0 });
     expect(await countedRow(j)).toMatchObject({ ...EXACT, approximateEstimates: '1' });
     expect(lines.filter((l) => l.level !== 'debug')).toEqual([
-      { level: 'warn', message: 'usage estimate failed: counted with exact usage, estimate approximate', meta: { requestId: j.requestId, error: 'RangeError' } },
+      {
+        level: 'warn',
+        message: 'usage estimate failed: counted with exact usage, estimate approximate',
+        meta: { requestId: j.requestId, error: 'RangeError' },
+      },
     ]);
     expect(JSON.stringify(lines)).not.toContain('private');
     // Exactly once still: the same job again counts nothing.
@@ -237,18 +440,36 @@ describe('the handler alone', () => {
 
   it('leaves a Redis that does not answer the block lookup to the retries: no approximate count is made of it', async () => {
     // Nothing listens on this port, and the client fails commands at once instead of queueing them.
-    const away = new Redis({ port: await freePort(), lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const away = new Redis({
+      port: await freePort(),
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     away.on('error', () => undefined);
     const { log, lines } = recordingLog();
-    const cut = createUsageHandler({ redis: away, keys, tokenizer, encoding: 'o200k_base', ttlSeconds: 3_600, retentionDays: 2, log });
+    const cut = createUsageHandler({
+      redis: away,
+      keys,
+      tokenizer,
+      encoding: 'o200k_base',
+      ttlSeconds: 3_600,
+      retentionDays: 2,
+      log,
+    });
     const block: ContentBlock = { type: 'text', text: `unknown to this process ${seq}` };
-    const failure = await cut.handle(job({ prompt: { hashes: [blockHash(block)], blocks: [{ hash: blockHash(block), block }] } })).then(
-      () => undefined,
-      (err: unknown) => err,
-    );
+    const failure = await cut
+      .handle(job({ prompt: { hashes: [blockHash(block)], blocks: [{ hash: blockHash(block), block }] } }))
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
     away.disconnect();
     expect(failure).toBeInstanceOf(Error);
     expect(failure).not.toBeInstanceOf(UnrecoverableError);
-    expect(lines.map((l) => l.message)).not.toContain('usage estimate failed: counted with exact usage, estimate approximate');
+    expect(lines.map((l) => l.message)).not.toContain(
+      'usage estimate failed: counted with exact usage, estimate approximate',
+    );
   });
 });

@@ -53,7 +53,13 @@ it('deletes a completed job at once and keeps a failed one, with its 24 h age', 
   startWorker();
   await queue.add('usage', { text: 'a prompt' }, { ...JobCatalog.usage.defaults, jobId: 'done-1' });
   await queue.add('usage', { text: 'another prompt', fail: true }, { ...JobCatalog.usage.defaults, jobId: 'failed-1' });
-  await until('both jobs finished', async () => (await queue.getFailedCount()) === 1 && (await queue.getWaitingCount()) === 0 && (await queue.getActiveCount()) === 0);
+  await until(
+    'both jobs finished',
+    async () =>
+      (await queue.getFailedCount()) === 1 &&
+      (await queue.getWaitingCount()) === 0 &&
+      (await queue.getActiveCount()) === 0,
+  );
   expect(await stored('done-1')).toBe(0);
   expect(await queue.getCompletedCount()).toBe(0);
   expect(await stored('failed-1')).toBe(1);
@@ -62,13 +68,21 @@ it('deletes a completed job at once and keeps a failed one, with its 24 h age', 
 
 it('a failed job outlives its age until something sweeps it: the sweep deletes only those past the age', async () => {
   // An age of 1 s in place of 24 h: BullMQ prunes by age only when another job fails.
-  await queue.add('usage', { text: 'old prompt', fail: true }, { ...JobCatalog.usage.defaults, removeOnFail: { age: 1 }, jobId: 'failed-old' });
+  await queue.add(
+    'usage',
+    { text: 'old prompt', fail: true },
+    { ...JobCatalog.usage.defaults, removeOnFail: { age: 1 }, jobId: 'failed-old' },
+  );
   await until('the job to fail', async () => (await queue.getJobState('failed-old')) === 'failed');
   await new Promise((r) => setTimeout(r, 1_500));
   expect(await stored('failed-old')).toBe(1);
 
   const sweep = createFailedJobSweep({ queue, maxAgeMs: 1_000, intervalMs: 60_000, log: createNullLogger() });
-  await queue.add('usage', { text: 'fresh prompt', fail: true }, { ...JobCatalog.usage.defaults, jobId: 'failed-fresh' });
+  await queue.add(
+    'usage',
+    { text: 'fresh prompt', fail: true },
+    { ...JobCatalog.usage.defaults, jobId: 'failed-fresh' },
+  );
   await until('the fresh job to fail', async () => (await queue.getJobState('failed-fresh')) === 'failed');
   // failed-1 from the test above is older than a second too.
   expect(await sweep.sweepNow()).toBe(2);

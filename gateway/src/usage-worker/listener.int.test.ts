@@ -12,8 +12,13 @@ let base: string;
 let stopping = false;
 
 beforeAll(async () => {
-  const metrics = createMetricsHandler({ source: { contentType: 'text/plain', metrics: () => Promise.resolve('switchyard_up 1\n') }, token: TOKEN });
-  server = http.createServer(createWorkerListener({ metrics, version: '1.2.3', gitSha: 'abc1234', stopping: () => stopping }));
+  const metrics = createMetricsHandler({
+    source: { contentType: 'text/plain', metrics: () => Promise.resolve('switchyard_up 1\n') },
+    token: TOKEN,
+  });
+  server = http.createServer(
+    createWorkerListener({ metrics, version: '1.2.3', gitSha: 'abc1234', stopping: () => stopping }),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -32,7 +37,9 @@ test('GET /health answers without the token with the build only; 503 stopping on
 
 test('/metrics keeps its token; other paths and methods are 404', async () => {
   expect((await fetch(`${base}/metrics`)).status).toBe(401);
-  expect(await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text()).toBe('switchyard_up 1\n');
+  expect(await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text()).toBe(
+    'switchyard_up 1\n',
+  );
   expect((await fetch(`${base}/healthz`)).status).toBe(404);
   expect((await fetch(`${base}/health`, { method: 'POST' })).status).toBe(404);
 });

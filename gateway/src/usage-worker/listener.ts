@@ -25,7 +25,11 @@ export function createWorkerListener(deps: WorkerListenerDeps): RequestListener 
     if (path !== '/health' || (req.method !== 'GET' && req.method !== 'HEAD')) return others(req, res);
     const stopping = deps.stopping();
     const body = JSON.stringify({ status: stopping ? 'stopping' : 'ok', version: deps.version, gitSha: deps.gitSha });
-    res.writeHead(stopping ? 503 : 200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+    res.writeHead(stopping ? 503 : 200, {
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+      'content-length': Buffer.byteLength(body),
+    });
     res.end(req.method === 'HEAD' ? undefined : body);
   };
 }

@@ -55,7 +55,8 @@ function watchRedis(connection: Redis, log: Logger): { report(err: unknown): voi
       if (down || connection.status !== 'ready') report(err);
       // A job whose lock went with a Redis restart (or that stalled) is taken again, and its usage:done marker
       // keeps it from counting twice: worth knowing, not an error.
-      else if (err instanceof Error && err.message.startsWith('Missing lock for job')) log.warn('usage job lost its lock: it is taken again and counted once', { reason: err.message });
+      else if (err instanceof Error && err.message.startsWith('Missing lock for job'))
+        log.warn('usage job lost its lock: it is taken again and counted once', { reason: err.message });
       else log.error('worker error', { err });
     },
   };
@@ -66,8 +67,16 @@ function watchRedis(connection: Redis, log: Logger): { report(err: unknown): voi
  * away instead of waiting), a Queue to read counts from, and the METRICS_PORT listener (/metrics and
  * /health). A port that cannot be opened turns metrics off with an error line; the worker still counts.
  */
-async function startMetrics(config: WorkerConfig, log: Logger, stopping: () => boolean): Promise<{ metrics: WorkerMetrics; exposure: string; close(): Promise<void> }> {
-  const connection = createIoRedisClient(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'usage-worker-metrics' });
+async function startMetrics(
+  config: WorkerConfig,
+  log: Logger,
+  stopping: () => boolean,
+): Promise<{ metrics: WorkerMetrics; exposure: string; close(): Promise<void> }> {
+  const connection = createIoRedisClient(config.REDIS_URL, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectionName: 'usage-worker-metrics',
+  });
   // The worker's own connection reports the outage.
   connection.on('error', () => undefined);
   const queue = new Queue(JobCatalog.usage.queue, { connection, prefix: queuePrefix(config.REDIS_PREFIX) });
@@ -82,10 +91,16 @@ async function startMetrics(config: WorkerConfig, log: Logger, stopping: () => b
       ...(plan.token === undefined ? {} : { token: plan.token, tokenVariable: 'METRICS_TOKEN' }),
       onError: (err) => log.error('metrics scrape failed', { err }),
     });
-    const own = http.createServer(createWorkerListener({ metrics: handler, version: VERSION, gitSha: config.GIT_SHA, stopping }));
+    const own = http.createServer(
+      createWorkerListener({ metrics: handler, version: VERSION, gitSha: config.GIT_SHA, stopping }),
+    );
     server = await new Promise<http.Server | undefined>((resolve) => {
       own.once('error', (err: NodeJS.ErrnoException) => {
-        log.error('metrics listener not started', { port: plan.port, errorCode: err.code, fix: 'set METRICS_PORT to a free port, or 0 to turn metrics off' });
+        log.error('metrics listener not started', {
+          port: plan.port,
+          errorCode: err.code,
+          fix: 'set METRICS_PORT to a free port, or 0 to turn metrics off',
+        });
         resolve(undefined);
       });
       own.listen(plan.port, config.HOST, () => resolve(own));
@@ -111,13 +126,25 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
   const tokenizerLoadMs = Math.round(performance.now() - loadStarted);
 
   // maxRetriesPerRequest null: BullMQ's blocking commands must wait out a reconnect, not fail.
-  const connection = createIoRedisClient(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: 'usage-worker' });
+  const connection = createIoRedisClient(config.REDIS_URL, {
+    maxRetriesPerRequest: null,
+    connectionName: 'usage-worker',
+  });
   const redis = watchRedis(connection, log);
   const keys = createKeyspace(config.REDIS_PREFIX);
   let stopping = false;
   const observed = await startMetrics(config, log, () => stopping);
   const { metrics } = observed;
-  const alerting = createWorkerAlerting({ connection, prefix: queuePrefix(config.REDIS_PREFIX), keys, urls: config.ALERT_WEBHOOK_URLS ?? [], secret: config.ALERT_WEBHOOK_SECRET, registry: metrics.registry, log, deliveryBackoffMs: config.ALERT_RETRY_DELAY_MS });
+  const alerting = createWorkerAlerting({
+    connection,
+    prefix: queuePrefix(config.REDIS_PREFIX),
+    keys,
+    urls: config.ALERT_WEBHOOK_URLS ?? [],
+    secret: config.ALERT_WEBHOOK_SECRET,
+    registry: metrics.registry,
+    log,
+    deliveryBackoffMs: config.ALERT_RETRY_DELAY_MS,
+  });
   const handler = createUsageHandler({
     redis: connection,
     keys,
@@ -152,7 +179,9 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
   alerting.watchUsage(worker);
   worker.on('completed', (_job, outcome) => metrics.processed(outcome.counted));
   worker.on('failed', (job, err) => {
-    metrics.failed(err instanceof UnrecoverableError || (job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1)));
+    metrics.failed(
+      err instanceof UnrecoverableError || (job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1)),
+    );
     log.warn('usage job failed', {
       requestId: job?.id,
       attempt: job?.attemptsMade,
@@ -166,7 +195,12 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
 
   const sweepQueue = new Queue(queue, { connection, prefix: queuePrefix(config.REDIS_PREFIX) });
   sweepQueue.on('error', () => undefined);
-  const sweep = createFailedJobSweep({ queue: sweepQueue, maxAgeMs: defaults.removeOnFail.age * 1000, intervalMs: FAILED_SWEEP_INTERVAL_MS, log });
+  const sweep = createFailedJobSweep({
+    queue: sweepQueue,
+    maxAgeMs: defaults.removeOnFail.age * 1000,
+    intervalMs: FAILED_SWEEP_INTERVAL_MS,
+    log,
+  });
 
   worker.run().catch((err: unknown) => {
     log.error('worker stopped', { err });

@@ -28,7 +28,9 @@ export interface WorkerMetricsDeps {
 }
 
 /** One token direction and kind as they come out of a request's counters. */
-export function tokenSeries(counters: UsageCounters): { direction: 'sent' | 'received'; kind: 'exact' | 'estimated'; tokens: number }[] {
+export function tokenSeries(
+  counters: UsageCounters,
+): { direction: 'sent' | 'received'; kind: 'exact' | 'estimated'; tokens: number }[] {
   return [
     { direction: 'sent', kind: 'exact', tokens: sentTokens(counters) },
     { direction: 'received', kind: 'exact', tokens: counters.outputTokens },
@@ -50,10 +52,12 @@ export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
   // Key ids are the operator's, not client text, but a fleet of keys must not grow the series without bound either.
   const keyLabel = createLabelLimiter(200);
 
-  new Gauge({ name: 'switchyard_build_info', help: 'The build this process runs: its release line\'s version and git sha (always 1; one series per process).', labelNames: ['service', 'version', 'git_sha'], registers }).set(
-    { service: 'worker', version: deps.version, git_sha: deps.gitSha },
-    1,
-  );
+  new Gauge({
+    name: 'switchyard_build_info',
+    help: "The build this process runs: its release line's version and git sha (always 1; one series per process).",
+    labelNames: ['service', 'version', 'git_sha'],
+    registers,
+  }).set({ service: 'worker', version: deps.version, git_sha: deps.gitSha }, 1);
   const tokens = new Counter({
     name: 'switchyard_worker_tokens_total',
     help: 'Tokens counted, by model, direction (sent: input + cache creation + cache reads; received: output), kind (exact: as Anthropic reported; estimated: js-tiktoken) and route (the client API: messages or chat_completions).',
@@ -78,10 +82,16 @@ export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
     labelNames: ['model'],
     registers,
   });
-  const finalFailures = new Counter({ name: 'switchyard_worker_jobs_failed_final_total', help: 'Usage jobs that failed with no attempts left (their request is not counted).', registers });
+  const finalFailures = new Counter({
+    name: 'switchyard_worker_jobs_failed_final_total',
+    help: 'Usage jobs that failed with no attempts left (their request is not counted).',
+    registers,
+  });
 
   // One read of the queue per scrape, shared by the gauges below.
-  const snapshot = shareQueueLag(createQueueLagReader({ queue: deps.queue, now: () => deps.now(), timeoutMs: deps.queueReadTimeoutMs ?? 2_000 }));
+  const snapshot = shareQueueLag(
+    createQueueLagReader({ queue: deps.queue, now: () => deps.now(), timeoutMs: deps.queueReadTimeoutMs ?? 2_000 }),
+  );
 
   new Gauge({
     name: 'switchyard_worker_queue_up',
@@ -118,7 +128,8 @@ export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
     counted(job, counters) {
       const model = modelLabel(job.model);
       // Two routes at most (the job schema's enum): the label adds no unbounded series.
-      for (const s of tokenSeries(counters)) tokens.inc({ model, direction: s.direction, kind: s.kind, route: job.route }, s.tokens);
+      for (const s of tokenSeries(counters))
+        tokens.inc({ model, direction: s.direction, kind: s.kind, route: job.route }, s.tokens);
       // Dollars from the integer micro-dollars of one request: the sum is for dashboards, the exact figures are in Redis.
       if (counters.costMicros > 0) cost.inc({ model, key: keyLabel(job.keyId) }, counters.costMicros / 1_000_000);
       if (counters.unpricedRequests > 0) unpriced.inc({ model }, counters.unpricedRequests);

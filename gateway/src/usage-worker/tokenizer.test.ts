@@ -44,7 +44,10 @@ function repeatTo(length: number, make: (i: number) => string): string {
   return text;
 }
 
-const WORDS = 'the of and a to in is you that it he was for on are as with his they I at be this have from or one had by word but not what all were we when your can said there use an each which she do how their if will up other about out many then them these so some her would make like him into time has look two more write go see number no way could people my than first water been call who oil its now find long down day did get come made may part'.split(' ');
+const WORDS =
+  'the of and a to in is you that it he was for on are as with his they I at be this have from or one had by word but not what all were we when your can said there use an each which she do how their if will up other about out many then them these so some her would make like him into time has look two more write go see number no way could people my than first water been call who oil its now find long down day did get come made may part'.split(
+    ' ',
+  );
 
 function prose(seed: number, length: number): string {
   const next = seededRandom(seed);
@@ -75,11 +78,18 @@ const SAMPLES: Record<string, string> = {
       `def f_${i}(x):\r\n    return [y for y in x if y % 2 == 0]\r\n\r\n`,
     ].join('\n'),
   ),
-  json: repeatTo(6_000, (i) =>
-    JSON.stringify({ id: `msg_${i}0123abcd`, role: 'user', content: [{ type: 'text', text: `Line ${i}: "hi" \\ {} []` }], n: i * 3.14 }) +
-    '\n' +
-    JSON.stringify({ nested: { deeper: { deepest: [1, 2, 3, { k: 'v' }] } }, flag: i % 2 === 0 }, null, 2) +
-    '\n',
+  json: repeatTo(
+    6_000,
+    (i) =>
+      JSON.stringify({
+        id: `msg_${i}0123abcd`,
+        role: 'user',
+        content: [{ type: 'text', text: `Line ${i}: "hi" \\ {} []` }],
+        n: i * 3.14,
+      }) +
+      '\n' +
+      JSON.stringify({ nested: { deeper: { deepest: [1, 2, 3, { k: 'v' }] } }, flag: i % 2 === 0 }, null, 2) +
+      '\n',
   ),
   cjk: repeatTo(6_000, (i) =>
     [
@@ -110,12 +120,34 @@ const SAMPLES: Record<string, string> = {
       '',
     ].join('\n'),
   ),
-  whitespace: repeatTo(6_000, (i) => ['word', ' ', '  ', '\t', '\n', '\r\n', '\n\n  ', `${i}.`, '   \n', ' \t \n\n', 'x  ', '  0'][i % 12] ?? ''),
+  whitespace: repeatTo(
+    6_000,
+    (i) => ['word', ' ', '  ', '\t', '\n', '\r\n', '\n\n  ', `${i}.`, '   \n', ' \t \n\n', 'x  ', '  0'][i % 12] ?? '',
+  ),
 };
 
 function randomMix(seed: number, length: number): string {
   const next = seededRandom(seed);
-  const alphabet = [' ', '  ', '\n', '\r\n', '\t', 'a', 'Ab', 'ing', '0', '123', '.', '/', '=', "'s", '漢字', '😀', '\u00a0', '-'];
+  const alphabet = [
+    ' ',
+    '  ',
+    '\n',
+    '\r\n',
+    '\t',
+    'a',
+    'Ab',
+    'ing',
+    '0',
+    '123',
+    '.',
+    '/',
+    '=',
+    "'s",
+    '漢字',
+    '😀',
+    '\u00a0',
+    '-',
+  ];
   return repeatTo(length, () => alphabet[Math.floor(next() * alphabet.length)] ?? '');
 }
 
@@ -172,13 +204,23 @@ describe('cutting at piece boundaries', () => {
 });
 
 describe('long pieces', () => {
-  const RUNS: Record<string, string> = { letters: 'x', capitals: 'X', equals: '=', spaces: ' ', newlines: '\n', cjk: '漢', cjkText: '我们的文字处理系统', emoji: '😀' };
+  const RUNS: Record<string, string> = {
+    letters: 'x',
+    capitals: 'X',
+    equals: '=',
+    spaces: ' ',
+    newlines: '\n',
+    cjk: '漢',
+    cjkText: '我们的文字处理系统',
+    emoji: '😀',
+  };
   const bytesOf = (text: string) => Buffer.byteLength(text, 'utf8');
 
   it.each(Object.keys(RUNS))('a run of %s deviates by at most one token per chunk of 64 bytes', (kind) => {
     const unit = RUNS[kind] ?? '';
     // The unsplit reference is quadratic: keep it to a few seconds per kind.
-    const lengths = bytesOf(unit) / unit.length === 1 ? [65, 129, 300, 1_000, 2_000, 5_000] : [65, 129, 300, 700, 1_500];
+    const lengths =
+      bytesOf(unit) / unit.length === 1 ? [65, 129, 300, 1_000, 2_000, 5_000] : [65, 129, 300, 700, 1_500];
     for (const length of lengths) {
       // Whole emoji only: half a surrogate pair is not a run of emoji.
       const run = repeatTo(length, () => unit).slice(0, length - (length % unit.length === 0 ? 0 : length % 2));
@@ -230,7 +272,10 @@ describe('measure() within a budget', () => {
     // Ten 1 ms steps of one 64-byte chunk: 640 characters encoded, too few to extrapolate from.
     expect(clock.reads).toBe(20);
     expect(budget.remainingMs).toBe(0);
-    expect(measured).toEqual({ tokens: 10 * exact('x'.repeat(64)) + Math.ceil((1_000_000 - 640) / 4), approximate: true });
+    expect(measured).toEqual({
+      tokens: 10 * exact('x'.repeat(64)) + Math.ceil((1_000_000 - 640) / 4),
+      approximate: true,
+    });
   });
 
   it('extrapolates the ratio of what it encoded once that is at least 1,000 characters', async () => {
@@ -240,7 +285,10 @@ describe('measure() within a budget', () => {
     const measured = stepped.measure(run, { remainingMs: 200 });
     const encodedTokens = 200 * exact('x'.repeat(64));
     const encodedChars = 200 * 64;
-    expect(measured).toEqual({ tokens: encodedTokens + Math.ceil((1_000_000 - encodedChars) * (encodedTokens / encodedChars)), approximate: true });
+    expect(measured).toEqual({
+      tokens: encodedTokens + Math.ceil((1_000_000 - encodedChars) * (encodedTokens / encodedChars)),
+      approximate: true,
+    });
   });
 
   it('shares the budget across the calls of a job: a call that starts with none does no work', async () => {
@@ -281,13 +329,18 @@ describe('calls', () => {
 });
 
 describe('other encodings', () => {
-  it.each(['cl100k_base', 'gpt2'] as const)('%s: count() finds every long piece that measure() cuts', async (encoding) => {
-    const other = await createTokenizer(encoding);
-    for (let seed = 1; seed <= 10; seed++) {
-      const next = seededRandom(seed);
-      const runs = ['x', 'X', '=', ' ', '\n', '7', '漢', '😀', ' \n', './', "'s"];
-      const text = repeatTo(3_000, () => (runs[Math.floor(next() * runs.length)] ?? '').repeat(1 + Math.floor(next() * 200)));
-      expect(other.count(text)).toBe(other.measure(text, unlimited()).tokens);
-    }
-  });
+  it.each(['cl100k_base', 'gpt2'] as const)(
+    '%s: count() finds every long piece that measure() cuts',
+    async (encoding) => {
+      const other = await createTokenizer(encoding);
+      for (let seed = 1; seed <= 10; seed++) {
+        const next = seededRandom(seed);
+        const runs = ['x', 'X', '=', ' ', '\n', '7', '漢', '😀', ' \n', './', "'s"];
+        const text = repeatTo(3_000, () =>
+          (runs[Math.floor(next() * runs.length)] ?? '').repeat(1 + Math.floor(next() * 200)),
+        );
+        expect(other.count(text)).toBe(other.measure(text, unlimited()).tokens);
+      }
+    },
+  );
 });

@@ -126,7 +126,7 @@ function isHighSurrogate(code: number): boolean {
 function* chunksOf(piece: string): Generator<string> {
   let start = 0;
   let bytes = 0;
-  for (let i = 0; i < piece.length; ) {
+  for (let i = 0; i < piece.length;) {
     const code = piece.charCodeAt(i);
     const width = isHighSurrogate(code) && i + 1 < piece.length ? 2 : 1;
     const size = width === 2 ? 4 : utf8Bytes(code);
@@ -150,7 +150,11 @@ const WHITESPACE = /\s/;
  * whitespace run ending at `at` is followed by a non-space and may be a piece of its own (docs/USAGE.md).
  */
 function isExactCut(text: string, at: number, pieceStart: number): boolean {
-  return !WHITESPACE.test(text.charAt(at - 1)) || WHITESPACE.test(text.charAt(at)) || !WHITESPACE.test(text.charAt(pieceStart));
+  return (
+    !WHITESPACE.test(text.charAt(at - 1)) ||
+    WHITESPACE.test(text.charAt(at)) ||
+    !WHITESPACE.test(text.charAt(pieceStart))
+  );
 }
 
 /**
@@ -219,7 +223,10 @@ export async function createTokenizer(encoding: TokenEncoding, opts: TokenizerOp
       let encodedChars = 0;
       while (encodedChars < text.length) {
         if (budget.remainingMs <= 0) {
-          return { tokens: tokens + estimateFromLength(text.length - encodedChars, tokens, encodedChars), approximate: true };
+          return {
+            tokens: tokens + estimateFromLength(text.length - encodedChars, tokens, encodedChars),
+            approximate: true,
+          };
         }
         const started = clock();
         // Finding the step (the pattern's scan) is charged with its encoding.

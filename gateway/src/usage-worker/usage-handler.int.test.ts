@@ -47,7 +47,14 @@ function setup(opts: { ttlSeconds?: number; now?: () => number } = {}): { keys: 
   prefixes.push(prefix);
   const keys = createKeyspace(prefix);
   const handler = createUsageHandler({
-    redis, keys, tokenizer, encoding: ENCODING, ttlSeconds: opts.ttlSeconds ?? 3_600, retentionDays: 2, log: createNullLogger(), ...(opts.now ? { now: opts.now } : {}),
+    redis,
+    keys,
+    tokenizer,
+    encoding: ENCODING,
+    ttlSeconds: opts.ttlSeconds ?? 3_600,
+    retentionDays: 2,
+    log: createNullLogger(),
+    ...(opts.now ? { now: opts.now } : {}),
   });
   return { keys, handler };
 }
@@ -64,7 +71,10 @@ function digestAll(parts: PromptParts): UsageJob['prompt'] {
 /** The SSE frames of a streamed answer with the given text. */
 function sseText(text: string): UsageJob['output'] {
   const half = Math.floor(text.length / 2);
-  const frame = (event: string, data: unknown) => ({ event, data: JSON.stringify({ type: event, ...(data as object) }) });
+  const frame = (event: string, data: unknown) => ({
+    event,
+    data: JSON.stringify({ type: event, ...(data as object) }),
+  });
   return {
     kind: 'sse',
     events: [
@@ -98,7 +108,10 @@ function makeJob(overrides: Partial<UsageJob> = {}, parts?: PromptParts): Made {
     durationMs: 812.4,
     ttfbMs: 95.6,
     aborted: false,
-    brokeMidStream: false, accountKind: null, sticky: 'none', route: 'messages',
+    brokeMidStream: false,
+    accountKind: null,
+    sticky: 'none',
+    route: 'messages',
     usage: {
       inputTokens: 21,
       outputTokens: 9,
@@ -126,7 +139,12 @@ describe('totals', () => {
 
     const estimatedInput = promptTokens(parts);
     expect(estimatedInput).toBeGreaterThan(5);
-    expect(outcome).toMatchObject({ counted: true, estimatedInputTokens: estimatedInput, estimatedOutputTokens: tokens(answer), estimateMissingBlocks: 0 });
+    expect(outcome).toMatchObject({
+      counted: true,
+      estimatedInputTokens: estimatedInput,
+      estimatedOutputTokens: tokens(answer),
+      estimateMissingBlocks: 0,
+    });
     // Priced by the default price book (usage-cost.int.test.ts checks the figures against genai-prices).
     const priced = loadPriceBook().cost('claude-sonnet-4-6', job.usage!, AT);
     const expected = {
@@ -145,7 +163,13 @@ describe('totals', () => {
       // A whole answer is charged its exact tokens: input, cache writes and reads, output.
       chargedTokens: String(21 + 300 + 4000 + 9),
     };
-    for (const key of [keys.usage('key', 'key_alpha', DAY), keys.usage('node', 'node-a', DAY), keys.usage('model', 'claude-sonnet-4-6', DAY), keys.usage('global', 'all', DAY), keys.usageAllTime()]) {
+    for (const key of [
+      keys.usage('key', 'key_alpha', DAY),
+      keys.usage('node', 'node-a', DAY),
+      keys.usage('model', 'claude-sonnet-4-6', DAY),
+      keys.usage('global', 'all', DAY),
+      keys.usageAllTime(),
+    ]) {
       expect({ key, hash: await redis.hgetall(key) }).toEqual({ key, hash: expected });
     }
     expect(await redis.smembers(keys.usageIndex('key', DAY))).toEqual(['key_alpha']);
@@ -159,7 +183,9 @@ describe('totals', () => {
   it('counts errors and client hang-ups apart, and sums several requests', async () => {
     const { keys, handler } = setup();
     await handler.handle(makeJob().job);
-    await handler.handle(makeJob({ status: 529, usage: null, output: null, stopReason: null, endedCleanly: false }).job);
+    await handler.handle(
+      makeJob({ status: 529, usage: null, output: null, stopReason: null, endedCleanly: false }).job,
+    );
     await handler.handle(makeJob({ status: 499, aborted: true, usage: null, output: null, nodeId: 'node-b' }).job);
     await handler.handle(makeJob({ brokeMidStream: true, endedCleanly: false }).job);
     const total = await redis.hgetall(keys.usageAllTime());
@@ -180,9 +206,17 @@ describe('totals', () => {
   it('counts a job once when three copies are handled at the same time', async () => {
     const { keys, handler } = setup();
     const { job } = makeJob();
-    const outcomes = await Promise.all([handler.handle(job), handler.handle(structuredClone(job)), handler.handle(structuredClone(job))]);
+    const outcomes = await Promise.all([
+      handler.handle(job),
+      handler.handle(structuredClone(job)),
+      handler.handle(structuredClone(job)),
+    ]);
     expect(outcomes.filter((o) => o.counted)).toHaveLength(1);
-    expect(await redis.hgetall(keys.usage('node', 'node-a', DAY))).toMatchObject({ requests: '1', inputTokens: '21', cacheReadInputTokens: '4000' });
+    expect(await redis.hgetall(keys.usage('node', 'node-a', DAY))).toMatchObject({
+      requests: '1',
+      inputTokens: '21',
+      cacheReadInputTokens: '4000',
+    });
     expect(await redis.hget(keys.usageAllTime(), 'requests')).toBe('1');
   });
 
@@ -202,7 +236,14 @@ describe('totals', () => {
     const raw = await redis.lrange(keys.recent(), 0, -1);
     expect(raw).toHaveLength(1);
     const entry = RecentRequestSchema.parse(JSON.parse(raw[0]!));
-    expect(entry).toMatchObject({ requestId: job.requestId, keyId: 'key_alpha', nodeId: 'node-a', status: 200, inputTokens: 21, estimatedOutputTokens: tokens(answer) });
+    expect(entry).toMatchObject({
+      requestId: job.requestId,
+      keyId: 'key_alpha',
+      nodeId: 'node-a',
+      status: 200,
+      inputTokens: 21,
+      estimatedOutputTokens: tokens(answer),
+    });
     const texts = [answer, ...promptBlocks(parts).map(countableText)];
     for (const text of texts) expect(raw[0]).not.toContain(text.slice(0, 12));
   });
@@ -211,11 +252,27 @@ describe('totals', () => {
     const { keys, handler } = setup();
     const { job } = makeJob({ route: 'chat_completions' });
     expect((await handler.handle(job)).counted).toBe(true);
-    for (const key of [keys.usage('key', 'key_alpha', DAY), keys.usage('node', 'node-a', DAY), keys.usage('model', 'claude-sonnet-4-6', DAY), keys.usage('global', 'all', DAY), keys.usageAllTime(), keys.usageMonth('key_alpha', '2026-03')]) {
+    for (const key of [
+      keys.usage('key', 'key_alpha', DAY),
+      keys.usage('node', 'node-a', DAY),
+      keys.usage('model', 'claude-sonnet-4-6', DAY),
+      keys.usage('global', 'all', DAY),
+      keys.usageAllTime(),
+      keys.usageMonth('key_alpha', '2026-03'),
+    ]) {
       const { requests, chatCompletionRequests, inputTokens, outputTokens } = await redis.hgetall(key);
-      expect({ key, requests, chatCompletionRequests, inputTokens, outputTokens }).toEqual({ key, requests: '1', chatCompletionRequests: '1', inputTokens: '21', outputTokens: '9' });
+      expect({ key, requests, chatCompletionRequests, inputTokens, outputTokens }).toEqual({
+        key,
+        requests: '1',
+        chatCompletionRequests: '1',
+        inputTokens: '21',
+        outputTokens: '9',
+      });
     }
-    expect(RecentRequestSchema.parse(JSON.parse((await redis.lindex(keys.recent(), 0)) as string))).toMatchObject({ requestId: job.requestId, route: 'chat_completions' });
+    expect(RecentRequestSchema.parse(JSON.parse((await redis.lindex(keys.recent(), 0)) as string))).toMatchObject({
+      requestId: job.requestId,
+      route: 'chat_completions',
+    });
     // Handled again: the done marker stops it, the route's counter included.
     expect((await handler.handle(job)).counted).toBe(false);
     expect(await redis.hget(keys.usageAllTime(), 'chatCompletionRequests')).toBe('1');
@@ -230,7 +287,11 @@ describe('totals', () => {
     expect(await redis.hget(keys.usageAllTime(), 'chatCompletionRequests')).toBeNull();
     const entries = (await redis.lrange(keys.recent(), 0, -1)).map((raw) => RecentRequestSchema.parse(JSON.parse(raw)));
     expect(entries.map((e) => e.route)).toEqual(['messages', 'messages']);
-    expect((await redis.lrange(keys.recent(), 0, -1)).every((raw) => (JSON.parse(raw) as { route?: string }).route === 'messages')).toBe(true);
+    expect(
+      (await redis.lrange(keys.recent(), 0, -1)).every(
+        (raw) => (JSON.parse(raw) as { route?: string }).route === 'messages',
+      ),
+    ).toBe(true);
   });
 
   it('rejects a payload that can never be counted without retrying it or writing anything', async () => {
@@ -245,19 +306,29 @@ describe('totals', () => {
     const { handler } = setup();
     const answer = unique('A yard has many tracks.');
     const toolInput = { path: `/tmp/${randomBytes(4).toString('hex')}` };
-    const output: UsageJob['output'] = { kind: 'message', content: [{ type: 'text', text: answer }, { type: 'tool_use', id: 'toolu_1', name: 'Read', input: toolInput }] };
+    const output: UsageJob['output'] = {
+      kind: 'message',
+      content: [
+        { type: 'text', text: answer },
+        { type: 'tool_use', id: 'toolu_1', name: 'Read', input: toolInput },
+      ],
+    };
     const outcome = await handler.handle(makeJob({ stream: false, output }).job);
     expect(outcome.estimatedOutputTokens).toBe(tokens(answer) + tokens(JSON.stringify(toolInput)));
   });
 });
 
 describe('block-token table', () => {
-  const countOf = async (keys: Keyspace, block: ContentBlock) => redis.get(keys.blockTokens(ENCODING, blockHash(block)));
+  const countOf = async (keys: Keyspace, block: ContentBlock) =>
+    redis.get(keys.blockTokens(ENCODING, blockHash(block)));
 
   it('does not count a shipped block whose content does not match its hash', async () => {
     const { keys, handler } = setup();
     const claimed: ContentBlock = { type: 'text', text: unique('what the hash says') };
-    const sent: ContentBlock = { type: 'text', text: unique('what was really shipped, and much longer than the claim') };
+    const sent: ContentBlock = {
+      type: 'text',
+      text: unique('what was really shipped, and much longer than the claim'),
+    };
     const honest: ContentBlock = { type: 'text', text: unique('an honest block') };
     const job = makeJob({
       prompt: {
@@ -269,7 +340,11 @@ describe('block-token table', () => {
       },
     }).job;
     const outcome = await handler.handle(job);
-    expect(outcome).toMatchObject({ rejectedBlocks: 1, estimateMissingBlocks: 1, estimatedInputTokens: tokens(honest.text as string) });
+    expect(outcome).toMatchObject({
+      rejectedBlocks: 1,
+      estimateMissingBlocks: 1,
+      estimatedInputTokens: tokens(honest.text as string),
+    });
     expect(await countOf(keys, claimed)).toBeNull();
     expect(await countOf(keys, sent)).toBeNull();
     expect(await redis.hget(keys.usageAllTime(), 'estimateMissingBlocks')).toBe('1');
@@ -292,7 +367,15 @@ describe('block-token table', () => {
 
     // A worker that never saw it, with the block evicted and not shipped: the estimate is missing, and says so.
     await redis.del(keys.blockTokens(ENCODING, blockHash(block)));
-    const fresh = createUsageHandler({ redis, keys, tokenizer, encoding: ENCODING, ttlSeconds: 3_600, retentionDays: 2, log: createNullLogger() });
+    const fresh = createUsageHandler({
+      redis,
+      keys,
+      tokenizer,
+      encoding: ENCODING,
+      ttlSeconds: 3_600,
+      retentionDays: 2,
+      log: createNullLogger(),
+    });
     const missing = await fresh.handle(makeJob({ prompt: { hashes: [blockHash(block)], blocks: [] } }).job);
     expect(missing).toMatchObject({ estimatedInputTokens: 0, estimateMissingBlocks: 1 });
   });
@@ -315,7 +398,6 @@ describe('block-token table', () => {
     expect((await nextTurn()).estimatedInputTokens).toBe(tokens(block.text as string));
     expect(await redis.ttl(key)).toBeGreaterThan(4_900);
   });
-
 });
 
 describe('the tokeniser budget', () => {
@@ -329,7 +411,16 @@ describe('the tokeniser budget', () => {
     prefixes.push(prefix);
     const keys = createKeyspace(prefix);
     const slow = await createTokenizer(ENCODING, { clock });
-    const handler = createUsageHandler({ redis, keys, tokenizer: slow, encoding: ENCODING, ttlSeconds: 3_600, retentionDays: 2, log: createNullLogger(), tokenizerBudgetMs: BUDGET_MS });
+    const handler = createUsageHandler({
+      redis,
+      keys,
+      tokenizer: slow,
+      encoding: ENCODING,
+      ttlSeconds: 3_600,
+      retentionDays: 2,
+      log: createNullLogger(),
+      tokenizerBudgetMs: BUDGET_MS,
+    });
     return { keys, handler };
   }
 
@@ -355,7 +446,12 @@ describe('the tokeniser budget', () => {
     expect(await redis.get(keys.blockTokens(ENCODING, blockHash(small)))).toBeNull();
 
     // Next turn: the run is history (hash only, known); the small block is shipped again and counted exactly.
-    const next = await handler.handle(makeJob({ output: null, prompt: { hashes: [blockHash(run), blockHash(small)], blocks: [{ hash: blockHash(small), block: small }] } }).job);
+    const next = await handler.handle(
+      makeJob({
+        output: null,
+        prompt: { hashes: [blockHash(run), blockHash(small)], blocks: [{ hash: blockHash(small), block: small }] },
+      }).job,
+    );
     expect(next).toMatchObject({ approximate: true, tokenizerCalls: 1, newBlocks: 1 });
     expect(next.estimatedInputTokens).toBe(runCount + tokens(small.text as string));
     expect(await redis.get(keys.blockTokens(ENCODING, blockHash(small)))).toBe(String(tokens(small.text as string)));

@@ -95,7 +95,15 @@ const UNPRICED_MODELS_LOGGED = 1_000;
 /** The estimate of a job whose counting threw: nothing estimated, flagged approximate, nothing written to the table. */
 function failedEstimate(): CountedBlocks {
   return {
-    counts: { estimatedInputTokens: 0, estimatedOutputTokens: 0, estimateMissingBlocks: 0, newBlocks: 0, tokenizerCalls: 0, rejectedBlocks: 0, approximate: true },
+    counts: {
+      estimatedInputTokens: 0,
+      estimatedOutputTokens: 0,
+      estimateMissingBlocks: 0,
+      newBlocks: 0,
+      tokenizerCalls: 0,
+      rejectedBlocks: 0,
+      approximate: true,
+    },
     writes: () => undefined,
   };
 }
@@ -118,7 +126,11 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
   });
   const budgetMs = deps.tokenizerBudgetMs ?? DEFAULT_JOB_TOKENIZER_BUDGET_MS;
   const prices = deps.priceBook ?? loadPriceBook();
-  const totals = createUsageTotals({ redis: deps.redis, retentionDays: deps.retentionDays, priceVersion: prices.version });
+  const totals = createUsageTotals({
+    redis: deps.redis,
+    retentionDays: deps.retentionDays,
+    priceVersion: prices.version,
+  });
   const unpricedLogged = new Set<string>();
 
   function noteUnpriced(model: string): void {
@@ -137,7 +149,10 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
     } catch (err) {
       if (err instanceof BlockLookupError) throw err.cause;
       // The error's class only: its message may quote the job's text.
-      deps.log.warn('usage estimate failed: counted with exact usage, estimate approximate', { requestId: job.requestId, error: err instanceof Error ? err.name : typeof err });
+      deps.log.warn('usage estimate failed: counted with exact usage, estimate approximate', {
+        requestId: job.requestId,
+        error: err instanceof Error ? err.name : typeof err,
+      });
       return failedEstimate();
     }
   }
@@ -151,7 +166,12 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
       const budget = { remainingMs: budgetMs };
       const { counts, writes } = await estimate(job, budget);
       const tokenizerMs = budgetMs - budget.remainingMs;
-      if (budget.remainingMs <= 0) deps.log.info('usage estimate approximate: tokeniser budget ran out', { requestId: job.requestId, budgetMs, tokenizerMs: Math.round(tokenizerMs) });
+      if (budget.remainingMs <= 0)
+        deps.log.info('usage estimate approximate: tokeniser budget ran out', {
+          requestId: job.requestId,
+          budgetMs,
+          tokenizerMs: Math.round(tokenizerMs),
+        });
       // 3. The marker and every increment in one script: a duplicate finds the marker and adds nothing. The new
       //    block counts go in the same pipeline, before it.
       //    Its cost is priced here, off the request path, from the charged usage (docs/COST.md).

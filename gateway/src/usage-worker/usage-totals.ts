@@ -154,7 +154,8 @@ export function usageJobKeys(keys: Keyspace, job: UsageJob): UsageJobKeys {
 }
 
 /** A pipeline of a client the script was defined on (defineCommand adds it to the client's pipelines). */
-type RecordingPipeline = ChainableCommander & Record<typeof COMMAND, (numberOfKeys: number, ...args: string[]) => ChainableCommander>;
+type RecordingPipeline = ChainableCommander &
+  Record<typeof COMMAND, (numberOfKeys: number, ...args: string[]) => ChainableCommander>;
 
 /** The usage hashes, index sets, month hash, price versions and recent list, written exactly once per request. */
 export interface UsageTotals {
@@ -162,7 +163,12 @@ export interface UsageTotals {
    * Adds the request's counters everywhere, once: false when it was counted before. `before` adds other writes
    * (the job's block counts) to the same pipeline, so the whole job's writing is one round trip.
    */
-  record(target: UsageJobKeys, counters: UsageCounters, recent: RecentRequest, before?: (pipeline: ChainableCommander) => void): Promise<boolean>;
+  record(
+    target: UsageJobKeys,
+    counters: UsageCounters,
+    recent: RecentRequest,
+    before?: (pipeline: ChainableCommander) => void,
+  ): Promise<boolean>;
 }
 
 /**
@@ -171,7 +177,11 @@ export interface UsageTotals {
  * const totals = createUsageTotals({ redis, retentionDays: 400, priceVersion: priceBook.version });
  * const counted = await totals.record(usageJobKeys(keys, job), counters, recentEntry(job, counters));
  */
-export function createUsageTotals(deps: { redis: Redis; retentionDays: number; /** PriceBook.version: recorded with each day's totals. */ priceVersion: string }): UsageTotals {
+export function createUsageTotals(deps: {
+  redis: Redis;
+  retentionDays: number;
+  /** PriceBook.version: recorded with each day's totals. */ priceVersion: string;
+}): UsageTotals {
   deps.redis.defineCommand(COMMAND, { lua: RECORD_USAGE_LUA });
   const retentionSeconds = String(deps.retentionDays * 86_400);
   return {

@@ -8,7 +8,14 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { blockHash, createKeyspace, JobCatalog, queuePrefix, utcDay, type UsageJob } from '@switchyard/shared';
-import { deleteKeys, spawnService, startRedisServer, testRedisUrl, uniquePrefix, type SpawnedService } from '@switchyard/shared/testing';
+import {
+  deleteKeys,
+  spawnService,
+  startRedisServer,
+  testRedisUrl,
+  uniquePrefix,
+  type SpawnedService,
+} from '@switchyard/shared/testing';
 
 jest.setTimeout(120_000);
 
@@ -68,7 +75,10 @@ function setup(client: Redis = redis, redisUrl = testRedisUrl()): Setup {
 
 /** A finished request with a prompt of one new block of `words` words, so each job costs the tokeniser a little. */
 function usageJob(i: number, words = 2_000): UsageJob {
-  const block = { type: 'text', text: `request ${i} ${randomBytes(4).toString('hex')} ` + 'yard track signal '.repeat(words / 3) };
+  const block = {
+    type: 'text',
+    text: `request ${i} ${randomBytes(4).toString('hex')} ` + 'yard track signal '.repeat(words / 3),
+  };
   const hash = blockHash(block);
   return {
     requestId: `req_${i}_${randomBytes(4).toString('hex')}`,
@@ -81,8 +91,18 @@ function usageJob(i: number, words = 2_000): UsageJob {
     durationMs: 10,
     ttfbMs: 5,
     aborted: false,
-    brokeMidStream: false, accountKind: null, sticky: 'none', route: 'messages',
-    usage: { inputTokens: 100 + i, outputTokens: 7, cacheCreationInputTokens: 0, cacheCreation5mInputTokens: 0, cacheCreation1hInputTokens: 0, cacheReadInputTokens: 1 },
+    brokeMidStream: false,
+    accountKind: null,
+    sticky: 'none',
+    route: 'messages',
+    usage: {
+      inputTokens: 100 + i,
+      outputTokens: 7,
+      cacheCreationInputTokens: 0,
+      cacheCreation5mInputTokens: 0,
+      cacheCreation1hInputTokens: 0,
+      cacheReadInputTokens: 1,
+    },
     stopReason: 'end_turn',
     endedCleanly: true,
     prompt: { hashes: [hash], blocks: [{ hash, block }] },
@@ -90,22 +110,40 @@ function usageJob(i: number, words = 2_000): UsageJob {
   };
 }
 
-async function addAll(queue: Queue, jobs: UsageJob[], jobId: (j: UsageJob) => string = (j) => j.requestId): Promise<void> {
-  await queue.addBulk(jobs.map((data) => ({ name: 'usage', data, opts: { ...JobCatalog.usage.defaults, jobId: jobId(data) } })));
+async function addAll(
+  queue: Queue,
+  jobs: UsageJob[],
+  jobId: (j: UsageJob) => string = (j) => j.requestId,
+): Promise<void> {
+  await queue.addBulk(
+    jobs.map((data) => ({ name: 'usage', data, opts: { ...JobCatalog.usage.defaults, jobId: jobId(data) } })),
+  );
 }
 
-const counted = async (s: Setup, client: Redis = redis) => Number((await client.hget(s.keys.usageAllTime(), 'requests')) ?? 0);
+const counted = async (s: Setup, client: Redis = redis) =>
+  Number((await client.hget(s.keys.usageAllTime(), 'requests')) ?? 0);
 
 /** Jobs not finished yet (completed ones are deleted as they complete, so the queue cannot count those). */
-const pending = async (s: Setup) => Object.values(await s.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')).reduce((a, b) => a + b, 0);
+const pending = async (s: Setup) =>
+  Object.values(await s.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')).reduce(
+    (a, b) => a + b,
+    0,
+  );
 
 /** How many of the jobs' own hashes (their payload: prompt and response text) are still in Redis. */
 async function jobsStored(s: Setup, ids: string[]): Promise<number> {
-  const found = await Promise.all(ids.map((id) => redis.exists(`${queuePrefix(s.prefix)}:${JobCatalog.usage.queue}:${id}`)));
+  const found = await Promise.all(
+    ids.map((id) => redis.exists(`${queuePrefix(s.prefix)}:${JobCatalog.usage.queue}:${id}`)),
+  );
   return found.reduce((a, b) => a + b, 0);
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, svc?: SpawnedService): Promise<void> {
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  svc?: SpawnedService,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${svc?.output() ?? ''}`);
@@ -127,19 +165,38 @@ it('counts 200 jobs exactly once across a kill -9 mid-batch and duplicated jobs'
   expect(atKill).toBeLessThan(200);
 
   const second = await s.start({ LOG_LEVEL: 'debug' });
-  await waitFor('all 200 to be counted', async () => (await counted(s)) >= 200 && (await pending(s)) === 0, 60_000, second);
+  await waitFor(
+    'all 200 to be counted',
+    async () => (await counted(s)) >= 200 && (await pending(s)) === 0,
+    60_000,
+    second,
+  );
   // Completed jobs are deleted at once: no payload stays behind.
   expect(await s.queue.getCompletedCount()).toBe(0);
-  expect(await jobsStored(s, jobs.map((j) => j.requestId))).toBe(0);
+  expect(
+    await jobsStored(
+      s,
+      jobs.map((j) => j.requestId),
+    ),
+  ).toBe(0);
 
   // Duplicates the queue cannot recognise: another jobId (as a hand-replayed spool would make), and the same jobId
   // again (the first job is gone, so the queue takes it): the usage:done marker makes each count nothing.
   // (Jobs the killed worker held were run again too, and some of those had counted already: start from here.)
-  const notCounted = () => second.output().split('\n').filter((l) => l.includes('usage job handled') && l.includes('"counted":false')).length;
+  const notCounted = () =>
+    second
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('usage job handled') && l.includes('"counted":false')).length;
   const before = notCounted();
   await addAll(s.queue, jobs.slice(0, 40), (j) => `${j.requestId}-again`);
   await addAll(s.queue, jobs.slice(40, 80));
-  await waitFor('the duplicates to be handled', async () => notCounted() - before === 80 && (await pending(s)) === 0, 30_000, second);
+  await waitFor(
+    'the duplicates to be handled',
+    async () => notCounted() - before === 80 && (await pending(s)) === 0,
+    30_000,
+    second,
+  );
 
   const total = await redis.hgetall(s.keys.usageAllTime());
   expect(Number(total.requests)).toBe(200);
@@ -148,7 +205,9 @@ it('counts 200 jobs exactly once across a kill -9 mid-batch and duplicated jobs'
   for (const k of ['key_0', 'key_1', 'key_2']) {
     const mine = jobs.filter((j) => j.keyId === k);
     const days = [...new Set(mine.map((j) => utcDay(j.at)))];
-    const requests = await Promise.all(days.map(async (day) => Number(await redis.hget(s.keys.usage('key', k, day), 'requests'))));
+    const requests = await Promise.all(
+      days.map(async (day) => Number(await redis.hget(s.keys.usage('key', k, day), 'requests'))),
+    );
     expect({ k, requests: requests.reduce((a, b) => a + b, 0) }).toEqual({ k, requests: mine.length });
   }
   expect(await redis.llen(s.keys.recent())).toBe(200);
@@ -156,7 +215,9 @@ it('counts 200 jobs exactly once across a kill -9 mid-batch and duplicated jobs'
   // The jobs the killed worker held were taken over by the new one (a stalled job each).
   expect(activeAtKill).toBeGreaterThan(0);
   expect(second.output()).toContain('usage job stalled');
-  console.info(`kill -9 after ${atKill} of 200 counted, ${activeAtKill} jobs active at the kill; after recovery: ${total.requests} requests, 80 duplicates ignored`);
+  console.info(
+    `kill -9 after ${atKill} of 200 counted, ${activeAtKill} jobs active at the kill; after recovery: ${total.requests} requests, 80 duplicates ignored`,
+  );
 });
 
 it('lets active jobs finish on SIGTERM and exits 0 within a few seconds', async () => {
@@ -177,7 +238,12 @@ it('lets active jobs finish on SIGTERM and exits 0 within a few seconds', async 
   // Each job it finished was counted and deleted; the rest wait for the next worker.
   const left = await pending(s);
   expect(await counted(s)).toBe(60 - left);
-  expect(await jobsStored(s, jobs.map((j) => j.requestId))).toBe(left);
+  expect(
+    await jobsStored(
+      s,
+      jobs.map((j) => j.requestId),
+    ),
+  ).toBe(left);
   expect(svc.output()).toMatch(/"message":"stopped"/);
 });
 
@@ -188,9 +254,19 @@ it('fails a payload that can never be counted at once, logging its id and never 
   const bad = { ...usageJob(2), keyId: 'key with spaces' };
   // The bad one first: a job that fails never holds up the ones queued after it.
   await addAll(s.queue, [bad, good]);
-  await waitFor('the bad job to fail', async () => (await s.queue.getFailedCount()) === 1 && (await counted(s)) === 1, 30_000, svc);
+  await waitFor(
+    'the bad job to fail',
+    async () => (await s.queue.getFailedCount()) === 1 && (await counted(s)) === 1,
+    30_000,
+    svc,
+  );
   // Its totals are visible a moment before BullMQ removes the counted job (on completion, after the handler returned).
-  await waitFor('the counted job to be removed', async () => (await s.queue.getJob(good.requestId)) === undefined, 30_000, svc);
+  await waitFor(
+    'the counted job to be removed',
+    async () => (await s.queue.getJob(good.requestId)) === undefined,
+    30_000,
+    svc,
+  );
 
   // The failed job is kept for inspection (deleted after 24 h); the counted one is gone.
   const failed = await s.queue.getJob(bad.requestId);
@@ -201,11 +277,16 @@ it('fails a payload that can never be counted at once, logging its id and never 
   const lines = svc.output().split('\n');
   expect(lines.find((l) => l.includes('usage job failed'))).toContain(bad.requestId);
   expect(lines.find((l) => l.includes('usage job handled'))).toContain(good.requestId);
-  for (const job of [good, bad]) expect(svc.output()).not.toContain(String(job.prompt?.blocks[0]?.block.text).slice(0, 20));
+  for (const job of [good, bad])
+    expect(svc.output()).not.toContain(String(job.prompt?.blocks[0]?.block.text).slice(0, 20));
 });
 
 it('refuses to start with a bad environment, naming every bad variable', async () => {
-  const svc = spawnService(ENTRY, { REDIS_URL: 'http://127.0.0.1:6379', WORKER_CONCURRENCY: '0', TOKEN_ENCODING: 'o300k' });
+  const svc = spawnService(ENTRY, {
+    REDIS_URL: 'http://127.0.0.1:6379',
+    WORKER_CONCURRENCY: '0',
+    TOKEN_ENCODING: 'o300k',
+  });
   services.push(svc);
   const { code } = await svc.exited();
   expect(code).not.toBe(0);
@@ -221,19 +302,30 @@ it('rides out a Redis restart, saying so once, and counts what was queued before
   try {
     const s = setup(client, server.url);
     const svc = await s.start();
-    await addAll(s.queue, Array.from({ length: 5 }, (_, i) => usageJob(i)));
+    await addAll(
+      s.queue,
+      Array.from({ length: 5 }, (_, i) => usageJob(i)),
+    );
     await waitFor('the first jobs', async () => (await counted(s, client)) === 5, 30_000, svc);
     // Counted is not yet finished: each job's move to completed follows its count. Stop Redis once it is idle.
-    await waitFor('the first jobs finished', async () => {
-      const c = await s.queue.getJobCounts('active', 'waiting', 'delayed');
-      return (c.active ?? 0) + (c.waiting ?? 0) + (c.delayed ?? 0) === 0;
-    }, 30_000, svc);
+    await waitFor(
+      'the first jobs finished',
+      async () => {
+        const c = await s.queue.getJobCounts('active', 'waiting', 'delayed');
+        return (c.active ?? 0) + (c.waiting ?? 0) + (c.delayed ?? 0) === 0;
+      },
+      30_000,
+      svc,
+    );
 
     await server.stop();
     await new Promise((r) => setTimeout(r, 3_000));
     server = await startRedisServer({ dataDir, port: server.port });
     await svc.waitForOutput(/redis reachable again/, 30_000);
-    await addAll(s.queue, Array.from({ length: 5 }, (_, i) => usageJob(100 + i)));
+    await addAll(
+      s.queue,
+      Array.from({ length: 5 }, (_, i) => usageJob(100 + i)),
+    );
     await waitFor('the jobs added after the restart', async () => (await counted(s, client)) === 10, 30_000, svc);
 
     const lines = svc.output().split('\n');

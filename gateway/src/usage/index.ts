@@ -10,7 +10,14 @@ export type { CaptureLimits, CaptureResult, ResponseCapture } from './response-c
 export { usageJobOf } from './usage-draft.js';
 export type { UsageDraft } from './usage-draft.js';
 export { createUsageRecorder } from './usage-recorder.js';
-export type { RedisLink, UsageJobOptions, UsageQueue, UsageRecorder, UsageRecorderDeps, UsageRecorderStats } from './usage-recorder.js';
+export type {
+  RedisLink,
+  UsageJobOptions,
+  UsageQueue,
+  UsageRecorder,
+  UsageRecorderDeps,
+  UsageRecorderStats,
+} from './usage-recorder.js';
 export { trackRequestUsage } from './request-usage.js';
 export type { RequestUsage } from './request-usage.js';
 export { QUEUE_STATES, createQueueLagReader, shareQueueLag } from './queue-lag.js';

@@ -17,7 +17,8 @@ interface Line {
 
 function captureLog(): { log: Logger; lines: Line[] } {
   const lines: Line[] = [];
-  const at = (level: string) => (message: string, meta?: Record<string, unknown>) => void lines.push({ level, message, ...(meta === undefined ? {} : { meta }) });
+  const at = (level: string) => (message: string, meta?: Record<string, unknown>) =>
+    void lines.push({ level, message, ...(meta === undefined ? {} : { meta }) });
   const log: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log };
   return { log, lines };
 }
@@ -40,7 +41,11 @@ describe('usage lag watcher', () => {
   it('warns once when the lag first exceeds the threshold, says once when it is back under, and is quiet in between', async () => {
     let now = T0;
     const { log, lines } = captureLog();
-    const watcher = createLagWatcher({ read: createQueueLagReader({ queue, now: () => now }), thresholdSeconds: 60, log });
+    const watcher = createLagWatcher({
+      read: createQueueLagReader({ queue, now: () => now }),
+      thresholdSeconds: 60,
+      log,
+    });
 
     await queue.add('usage', { n: 1 }, { timestamp: T0 });
     await queue.add('usage', { n: 2 }, { timestamp: T0 + 50_000 });
@@ -52,7 +57,9 @@ describe('usage lag watcher', () => {
 
     now = T0 + 75_000;
     await watcher.check();
-    expect(lines).toEqual([{ level: 'warn', message: LAG_WARN_MESSAGE, meta: { lagSeconds: 75, waiting: 2, threshold: 60 } }]);
+    expect(lines).toEqual([
+      { level: 'warn', message: LAG_WARN_MESSAGE, meta: { lagSeconds: 75, waiting: 2, threshold: 60 } },
+    ]);
     expect(watcher.lagging).toBe(true);
     for (const later of [90_000, 300_000, 3_600_000]) {
       now = T0 + later;
@@ -84,10 +91,22 @@ describe('usage lag watcher', () => {
 
   it('keeps its state through a read that fails (the outage is logged elsewhere)', async () => {
     const { log, lines } = captureLog();
-    const answers = [{ lagSeconds: 120, waiting: 9 }, undefined, undefined, { lagSeconds: 150, waiting: 12 }, undefined, { lagSeconds: 1, waiting: 1 }];
+    const answers = [
+      { lagSeconds: 120, waiting: 9 },
+      undefined,
+      undefined,
+      { lagSeconds: 150, waiting: 12 },
+      undefined,
+      { lagSeconds: 1, waiting: 1 },
+    ];
     const read = () => {
       const next = answers.shift();
-      return Promise.resolve(next && { depth: { waiting: next.waiting, active: 0, delayed: 0, prioritized: 0, failed: 0, completed: 0 }, lagSeconds: next.lagSeconds });
+      return Promise.resolve(
+        next && {
+          depth: { waiting: next.waiting, active: 0, delayed: 0, prioritized: 0, failed: 0, completed: 0 },
+          lagSeconds: next.lagSeconds,
+        },
+      );
     };
     const watcher = createLagWatcher({ read, thresholdSeconds: 60, log });
     for (let i = 0; i < 6; i++) await watcher.check();

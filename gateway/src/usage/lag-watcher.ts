@@ -42,7 +42,10 @@ export const DEFAULT_LAG_WARN_SECONDS = 60;
  * watcher.start(); // … on shutdown: watcher.stop();
  */
 export function createLagWatcher(deps: LagWatcherDeps): LagWatcher {
-  const timers: IntervalTimers = deps.timers ?? { setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as NodeJS.Timeout) };
+  const timers: IntervalTimers = deps.timers ?? {
+    setInterval: (fn, ms) => setInterval(fn, ms),
+    clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
+  };
   const intervalMs = deps.intervalMs ?? DEFAULT_INTERVAL_MS;
   const threshold = deps.thresholdSeconds;
   let lagging = false;

@@ -22,7 +22,14 @@ afterAll(async () => {
   await redis.quit();
 });
 
-function digester(opts: { known?: KnownHashes; mget?: (k: readonly string[]) => Promise<(string | null)[]>; timeoutMs?: number; encoding?: string } = {}): PromptDigester {
+function digester(
+  opts: {
+    known?: KnownHashes;
+    mget?: (k: readonly string[]) => Promise<(string | null)[]>;
+    timeoutMs?: number;
+    encoding?: string;
+  } = {},
+): PromptDigester {
   return createPromptDigester({
     mget:
       opts.mget ??
@@ -63,7 +70,10 @@ function conversation(turns: number): PromptParts {
 /** The next turn of a conversation: the assistant's answer and a new question appended. */
 function nextTurn(parts: PromptParts, n: number): PromptParts {
   const messages = [...(parts.messages as unknown[])];
-  messages.push({ role: 'assistant', content: [{ type: 'text', text: `reply ${n}` }] }, { role: 'user', content: `follow-up ${n} ${Math.random()}` });
+  messages.push(
+    { role: 'assistant', content: [{ type: 'text', text: `reply ${n}` }] },
+    { role: 'user', content: `follow-up ${n} ${Math.random()}` },
+  );
   return { ...parts, messages };
 }
 
@@ -105,7 +115,13 @@ test('counts are per encoding: a block counted under another encoding is shipped
 });
 
 test('a block repeated in one prompt is shipped once and listed each time', async () => {
-  const parts: PromptParts = { messages: [{ role: 'user', content: 'same' }, { role: 'assistant', content: 'x' }, { role: 'user', content: 'same' }] };
+  const parts: PromptParts = {
+    messages: [
+      { role: 'user', content: 'same' },
+      { role: 'assistant', content: 'x' },
+      { role: 'user', content: 'same' },
+    ],
+  };
   const result = await digester().digest(parts, { askRedis: true });
   expect(result.digest.hashes).toHaveLength(3);
   expect(result.digest.hashes[0]).toBe(result.digest.hashes[2]);
@@ -157,7 +173,13 @@ describe('the in-process memory of confirmed hashes', () => {
   test('past its TTL a confirmed hash is asked about again', async () => {
     let now = 0;
     const known = createKnownHashes({ ttlMs: 60_000 });
-    const d = createPromptDigester({ mget: (k) => (asked.push([...k]), redis.mget(...k)), keys, encoding: ENCODING, known, now: () => now });
+    const d = createPromptDigester({
+      mget: (k) => (asked.push([...k]), redis.mget(...k)),
+      keys,
+      encoding: ENCODING,
+      known,
+      now: () => now,
+    });
     const parts = conversation(1);
     await workerCounted(promptBlocks(parts).map(blockHash));
     await d.digest(parts, { askRedis: true });
@@ -189,9 +211,20 @@ describe('Redis away', () => {
     await workerCounted(promptBlocks(first).map(blockHash));
     await d.digest(first, { askRedis: true });
 
-    const down = new Redis({ port: await freePort(), enableOfflineQueue: false, lazyConnect: true, maxRetriesPerRequest: 0 });
+    const down = new Redis({
+      port: await freePort(),
+      enableOfflineQueue: false,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+    });
     down.on('error', () => undefined);
-    const offline = createPromptDigester({ mget: (k) => down.mget(...k), keys, encoding: ENCODING, known, now: () => 1_000 });
+    const offline = createPromptDigester({
+      mget: (k) => down.mget(...k),
+      keys,
+      encoding: ENCODING,
+      known,
+      now: () => 1_000,
+    });
     const second = nextTurn(first, 1);
     const started = performance.now();
     const result = await offline.digest(second, { askRedis: true });
@@ -220,7 +253,14 @@ describe('Redis away', () => {
       if (stalled.status !== 'ready') await new Promise((r) => stalled.once('ready', r));
       await admin.call('CLIENT', 'PAUSE', '2000', 'ALL');
       const known = createKnownHashes();
-      const d = createPromptDigester({ mget: (k) => stalled.mget(...k), keys, encoding: ENCODING, known, now: () => 1_000, timeoutMs: 150 });
+      const d = createPromptDigester({
+        mget: (k) => stalled.mget(...k),
+        keys,
+        encoding: ENCODING,
+        known,
+        now: () => 1_000,
+        timeoutMs: 150,
+      });
       const parts = conversation(1);
       const started = performance.now();
       const result = await d.digest(parts, { askRedis: true });

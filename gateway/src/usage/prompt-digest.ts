@@ -2,7 +2,16 @@
 // block-token table does not know yet (docs/USAGE.md). Runs after the response ended, never before.
 // Total over any prompt a client can send: the walks do not recurse, and a block that could not travel
 // in the job as it is (nested too deep) is digested as its stand-in (shared/src/usage/portable-block.ts).
-import { blockIdentity, promptBlocks, standInBlock, withDeadline, type Keyspace, type PromptDigest, type PromptParts, type ShippedBlock } from '@switchyard/shared';
+import {
+  blockIdentity,
+  promptBlocks,
+  standInBlock,
+  withDeadline,
+  type Keyspace,
+  type PromptDigest,
+  type PromptParts,
+  type ShippedBlock,
+} from '@switchyard/shared';
 import type { KnownHashes } from './known-hashes.js';
 
 /** How the digest learnt which blocks to ship. */
@@ -55,7 +64,11 @@ export function createPromptDigester(deps: PromptDigesterDeps): PromptDigester {
     const found = new Set<string>();
     for (let i = 0; i < ask.length; i += MGET_BATCH) {
       const batch = ask.slice(i, i + MGET_BATCH);
-      const values = await withDeadline(deps.mget(batch.map((h) => deps.keys.blockTokens(deps.encoding, h))), timeoutMs, 'block count lookup');
+      const values = await withDeadline(
+        deps.mget(batch.map((h) => deps.keys.blockTokens(deps.encoding, h))),
+        timeoutMs,
+        'block count lookup',
+      );
       batch.forEach((h, j) => {
         if (values[j] !== null && values[j] !== undefined) found.add(h);
       });

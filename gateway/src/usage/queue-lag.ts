@@ -65,9 +65,17 @@ export function createQueueLagReader(deps: QueueLagReaderDeps): QueueLagReader {
   const timeoutMs = deps.timeoutMs ?? 2_000;
   return async function readQueueLag() {
     try {
-      const [counts, oldest] = await withDeadline(Promise.all([deps.queue.getJobCounts(...QUEUE_STATES), oldestWaitingTimestamp(deps.queue)]), timeoutMs, 'usage queue lag');
-      const depth = Object.fromEntries(QUEUE_STATES.map((state) => [state, counts[state] ?? 0])) as Record<QueueState, number>;
-      const lagSeconds = oldest === undefined || !Number.isFinite(oldest) ? 0 : Math.max(0, (deps.now() - oldest) / 1000);
+      const [counts, oldest] = await withDeadline(
+        Promise.all([deps.queue.getJobCounts(...QUEUE_STATES), oldestWaitingTimestamp(deps.queue)]),
+        timeoutMs,
+        'usage queue lag',
+      );
+      const depth = Object.fromEntries(QUEUE_STATES.map((state) => [state, counts[state] ?? 0])) as Record<
+        QueueState,
+        number
+      >;
+      const lagSeconds =
+        oldest === undefined || !Number.isFinite(oldest) ? 0 : Math.max(0, (deps.now() - oldest) / 1000);
       return { depth, lagSeconds };
     } catch {
       return undefined;

@@ -11,13 +11,25 @@ type Behaviour = (req: IncomingMessage, res: ServerResponse, usage: RequestUsage
 
 const SSE_HEAD = { 'content-type': 'text/event-stream', 'request-id': 'req_upstream_1' };
 const frame = (event: string, data: unknown) => Buffer.from(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-const START = frame('message_start', { type: 'message_start', message: { id: 'msg_1', model: 'm', usage: { input_tokens: 42, output_tokens: 1 } } });
-const DELTA = frame('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'hello' } });
+const START = frame('message_start', {
+  type: 'message_start',
+  message: { id: 'msg_1', model: 'm', usage: { input_tokens: 42, output_tokens: 1 } },
+});
+const DELTA = frame('content_block_delta', {
+  type: 'content_block_delta',
+  index: 0,
+  delta: { type: 'text_delta', text: 'hello' },
+});
 const END = [
   frame('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 9 } }),
   frame('message_stop', { type: 'message_stop' }),
 ];
-const BODY = { model: 'claude-sonnet-4-6', stream: true, system: 'be brief', messages: [{ role: 'user', content: 'hi' }] };
+const BODY = {
+  model: 'claude-sonnet-4-6',
+  stream: true,
+  system: 'be brief',
+  messages: [{ role: 'user', content: 'hi' }],
+};
 
 let server: Server;
 let url: string;
@@ -37,7 +49,13 @@ beforeAll(async () => {
     const route = async () => {
       // The Chat Completions route names itself; the messages route passes no route (the default).
       const api = req.url === '/v1/chat/completions' ? { route: 'chat_completions' as const } : {};
-      const usage = trackRequestUsage(res, recorder, { requestId, keyId: 'key-a', at: Date.now(), startedAt: performance.now(), ...api });
+      const usage = trackRequestUsage(res, recorder, {
+        requestId,
+        keyId: 'key-a',
+        at: Date.now(),
+        startedAt: performance.now(),
+        ...api,
+      });
       try {
         await behaviour(req, res, usage, requestId);
       } finally {
@@ -61,7 +79,13 @@ function closed(res: ServerResponse): Promise<void> {
 }
 
 /** Reads the body and relays an answer as the forwarder does: head, chunks (each shown to the capture), end. */
-async function relay(req: IncomingMessage, res: ServerResponse, usage: RequestUsage, chunks: Buffer[], opts: { abortAfter?: number } = {}): Promise<ForwardOutcome> {
+async function relay(
+  req: IncomingMessage,
+  res: ServerResponse,
+  usage: RequestUsage,
+  chunks: Buffer[],
+  opts: { abortAfter?: number } = {},
+): Promise<ForwardOutcome> {
   let body = '';
   for await (const c of req) body += (c as Buffer).toString();
   usage.parsed({ ...(JSON.parse(body) as typeof BODY), model: BODY.model, stream: true });
@@ -71,18 +95,37 @@ async function relay(req: IncomingMessage, res: ServerResponse, usage: RequestUs
     if (opts.abortAfter !== undefined && i >= opts.abortAfter) {
       // The client hangs up: the forwarder notices the close and reports.
       await closed(res);
-      return { nodeId: 'node-1', status: 200, failovers: 0, ttfbMs: 1, aborted: true, brokeMidStream: false, upstreamRequestId: 'req_upstream_1' };
+      return {
+        nodeId: 'node-1',
+        status: 200,
+        failovers: 0,
+        ttfbMs: 1,
+        aborted: true,
+        brokeMidStream: false,
+        upstreamRequestId: 'req_upstream_1',
+      };
     }
     res.write(chunk);
     usage.capture.onChunk(chunk);
     await new Promise((r) => setImmediate(r));
   }
   res.end();
-  return { nodeId: 'node-1', status: 200, failovers: 0, ttfbMs: 1, aborted: false, brokeMidStream: false, upstreamRequestId: 'req_upstream_1' };
+  return {
+    nodeId: 'node-1',
+    status: 200,
+    failovers: 0,
+    ttfbMs: 1,
+    aborted: false,
+    brokeMidStream: false,
+    upstreamRequestId: 'req_upstream_1',
+  };
 }
 
 /** Sends the body; `hangUp` destroys the request once the first byte arrives, or ('early') 30 ms after sending, before any answer. */
-function send(hangUp?: 'first-byte' | 'early', path = '/v1/messages'): Promise<{ status: number; body: string } | 'aborted'> {
+function send(
+  hangUp?: 'first-byte' | 'early',
+  path = '/v1/messages',
+): Promise<{ status: number; body: string } | 'aborted'> {
   return new Promise((resolve) => {
     const req = request(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
       let body = '';
@@ -113,9 +156,22 @@ test('a normal streamed request: one draft, with the node, the capture and the p
   expect(answer).toMatchObject({ status: 200 });
   const [d, ...more] = await draftsAfter();
   expect(more).toEqual([]);
-  expect(d).toMatchObject({ keyId: 'key-a', route: 'messages', nodeId: 'node-1', model: BODY.model, stream: true, status: 200, aborted: false, brokeMidStream: false });
+  expect(d).toMatchObject({
+    keyId: 'key-a',
+    route: 'messages',
+    nodeId: 'node-1',
+    model: BODY.model,
+    stream: true,
+    status: 200,
+    aborted: false,
+    brokeMidStream: false,
+  });
   expect(d?.prompt).toEqual({ tools: undefined, system: 'be brief', messages: BODY.messages });
-  expect(d?.capture?.result()).toMatchObject({ usage: { inputTokens: 42, outputTokens: 9 }, stopReason: 'end_turn', endedCleanly: true });
+  expect(d?.capture?.result()).toMatchObject({
+    usage: { inputTokens: 42, outputTokens: 9 },
+    stopReason: 'end_turn',
+    endedCleanly: true,
+  });
 });
 
 test('a request tracked with route chat_completions: its draft names the route, and becomes a job that does', async () => {
@@ -128,7 +184,8 @@ test('a request tracked with route chat_completions: its draft names the route, 
 });
 
 test('the client hangs up mid-stream: one draft, aborted, with the usage that got through', async () => {
-  behaviour = async (req, res, usage) => usage.forwarded(await relay(req, res, usage, [START, DELTA, DELTA, ...END], { abortAfter: 2 }));
+  behaviour = async (req, res, usage) =>
+    usage.forwarded(await relay(req, res, usage, [START, DELTA, DELTA, ...END], { abortAfter: 2 }));
   expect(await send('first-byte')).toBe('aborted');
   const [d, ...more] = await draftsAfter();
   expect(more).toEqual([]);
@@ -170,7 +227,10 @@ test('the client hangs up halfway through its body: the read throws, one draft, 
     }
   };
   await new Promise<void>((resolve) => {
-    const req = request(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '1000' } });
+    const req = request(`${url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': '1000' },
+    });
     req.on('error', () => resolve());
     req.write('{"model":"claude-sonnet-4-6","messa');
     setTimeout(() => req.destroy(), 30);
@@ -206,10 +266,20 @@ test('a node refusing on its own (its request-id is ours): one draft, the answer
     const head = { 'content-type': 'application/json', 'request-id': requestId };
     usage.capture.onHead(529, head);
     res.writeHead(529, head);
-    const body = Buffer.from(JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'no account' } }));
+    const body = Buffer.from(
+      JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'no account' } }),
+    );
     res.end(body);
     usage.capture.onChunk(body);
-    usage.forwarded({ nodeId: 'node-1', status: 529, failovers: 0, ttfbMs: 1, aborted: false, brokeMidStream: false, upstreamRequestId: requestId });
+    usage.forwarded({
+      nodeId: 'node-1',
+      status: 529,
+      failovers: 0,
+      ttfbMs: 1,
+      aborted: false,
+      brokeMidStream: false,
+      upstreamRequestId: requestId,
+    });
   };
   expect(await send()).toMatchObject({ status: 529 });
   const [d, ...more] = await draftsAfter();
@@ -224,7 +294,8 @@ test('fifty requests of every kind at once: exactly one draft each', async () =>
   behaviour = async (req, res, usage) => {
     const kind = n++ % 3;
     if (kind === 0) usage.forwarded(await relay(req, res, usage, [START, DELTA, ...END]));
-    else if (kind === 1) usage.forwarded(await relay(req, res, usage, [START, DELTA, DELTA, ...END], { abortAfter: 2 }));
+    else if (kind === 1)
+      usage.forwarded(await relay(req, res, usage, [START, DELTA, DELTA, ...END], { abortAfter: 2 }));
     else throw new AppError('rate_limited', 'Too many requests');
   };
   const kinds = Array.from({ length: 50 }, (_, i) => (i % 3 === 1 ? send('first-byte') : send()));

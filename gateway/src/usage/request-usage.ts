@@ -32,7 +32,11 @@ export interface RequestUsageBase {
  * and the response closed (finished, or the client hung up): whichever comes second. The draft is only
  * fields and references; the recorder does the parsing and hashing later.
  */
-export function trackRequestUsage(res: ServerResponse, recorder: { record(draft: UsageDraft): void }, base: RequestUsageBase): RequestUsage {
+export function trackRequestUsage(
+  res: ServerResponse,
+  recorder: { record(draft: UsageDraft): void },
+  base: RequestUsageBase,
+): RequestUsage {
   const capture = createResponseCapture();
   let body: (PromptParts & { model: string | undefined; stream: boolean }) | undefined;
   let outcome: ForwardOutcome | undefined;
@@ -68,7 +72,8 @@ export function trackRequestUsage(res: ServerResponse, recorder: { record(draft:
       sticky: answered ? (routing?.sticky ?? 'none') : 'none',
     };
     if (answered) d.capture = capture;
-    if (body !== undefined && outcome !== undefined && reachedModel(outcome)) d.prompt = { tools: body.tools, system: body.system, messages: body.messages };
+    if (body !== undefined && outcome !== undefined && reachedModel(outcome))
+      d.prompt = { tools: body.tools, system: body.system, messages: body.messages };
     return d;
   }
 

@@ -3,7 +3,14 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'node:http';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import type { Usage } from '@switchyard/shared';
-import { createFakeAnthropic, fakeMessagesBody, fakeOAuthHeaders, parseSseFrames, seededRandom, type FakeAnthropic } from '@switchyard/shared/testing';
+import {
+  createFakeAnthropic,
+  fakeMessagesBody,
+  fakeOAuthHeaders,
+  parseSseFrames,
+  seededRandom,
+  type FakeAnthropic,
+} from '@switchyard/shared/testing';
 import { createResponseCapture, type CaptureLimits, type CaptureResult } from './response-capture.js';
 
 interface RawResponse {
@@ -53,15 +60,26 @@ async function answerWithCache(extra: Record<string, unknown>): Promise<RawRespo
   // Tools come before the system prompt: the primed prefix must carry the same ones.
   await post(fakeMessagesBody({ tools, system: [prime] }));
   fake.reset();
-  return post(fakeMessagesBody({ tools, tool_choice: { type: 'any' }, thinking: { type: 'adaptive' }, system: [prime, systemB, systemC], ...extra }));
+  return post(
+    fakeMessagesBody({
+      tools,
+      tool_choice: { type: 'any' },
+      thinking: { type: 'adaptive' },
+      system: [prime, systemB, systemC],
+      ...extra,
+    }),
+  );
 }
 
 /** The usage an independent reading of the frames gives: message_start's, overwritten by the last message_delta's. */
 function usageFromFrames(text: string): Usage {
   const frames = parseSseFrames(text);
   type RawUsage = Record<string, number | undefined> & { cache_creation?: Record<string, number> };
-  const start = (JSON.parse(frames.find((f) => f.event === 'message_start')!.data) as { message: { usage: RawUsage } }).message.usage;
-  const deltas = frames.filter((f) => f.event === 'message_delta').map((f) => (JSON.parse(f.data) as { usage: RawUsage }).usage);
+  const start = (JSON.parse(frames.find((f) => f.event === 'message_start')!.data) as { message: { usage: RawUsage } })
+    .message.usage;
+  const deltas = frames
+    .filter((f) => f.event === 'message_delta')
+    .map((f) => (JSON.parse(f.data) as { usage: RawUsage }).usage);
   const last = deltas.at(-1) ?? {};
   const pick = (field: string) => last[field] ?? start[field] ?? 0;
   return {
@@ -84,7 +102,7 @@ const SPLITS: Split[] = [
     sizes: (n: number) => {
       const random = seededRandom(seed);
       const out: number[] = [];
-      for (let left = n; left > 0; ) {
+      for (let left = n; left > 0;) {
         const size = Math.min(left, 1 + Math.floor(random() * 97));
         out.push(size);
         left -= size;
@@ -145,8 +163,15 @@ describe('a streamed answer', () => {
       output: result.usage?.outputTokens,
       cacheCreation: result.usage?.cacheCreationInputTokens,
       cacheRead: result.usage?.cacheReadInputTokens,
-    }).toEqual({ input: totals.input, output: totals.output, cacheCreation: totals.cacheCreation, cacheRead: totals.cacheRead });
-    expect(result.usage!.cacheCreation5mInputTokens + result.usage!.cacheCreation1hInputTokens).toBe(totals.cacheCreation);
+    }).toEqual({
+      input: totals.input,
+      output: totals.output,
+      cacheCreation: totals.cacheCreation,
+      cacheRead: totals.cacheRead,
+    });
+    expect(result.usage!.cacheCreation5mInputTokens + result.usage!.cacheCreation1hInputTokens).toBe(
+      totals.cacheCreation,
+    );
   });
 
   test('several message_delta frames: the last one counts, they are never added up', () => {
@@ -163,8 +188,13 @@ describe('a streamed answer', () => {
 
   test('the content_block frames are kept for the worker, in order, and nothing else', () => {
     const result = capture(raw, raw.bytes, SPLITS[1]!);
-    const contentFrames = parseSseFrames(text).filter((f) => f.event === 'content_block_start' || f.event === 'content_block_delta');
-    expect(result.output).toEqual({ kind: 'sse', events: contentFrames.map((f) => ({ event: f.event, data: f.data })) });
+    const contentFrames = parseSseFrames(text).filter(
+      (f) => f.event === 'content_block_start' || f.event === 'content_block_delta',
+    );
+    expect(result.output).toEqual({
+      kind: 'sse',
+      events: contentFrames.map((f) => ({ event: f.event, data: f.data })),
+    });
   });
 
   test('cut before message_stop: not clean, usage from what arrived', () => {
@@ -184,7 +214,12 @@ describe('a streamed answer', () => {
   });
 
   test.each(['gzip', 'deflate', 'br'])('%s-encoded: decoded after the end, same result', (encoding) => {
-    const packed = encoding === 'gzip' ? gzipSync(raw.bytes) : encoding === 'deflate' ? deflateSync(raw.bytes) : brotliCompressSync(raw.bytes);
+    const packed =
+      encoding === 'gzip'
+        ? gzipSync(raw.bytes)
+        : encoding === 'deflate'
+          ? deflateSync(raw.bytes)
+          : brotliCompressSync(raw.bytes);
     for (const split of SPLITS) {
       const result = capture(withEncoding(raw, encoding), packed, split);
       expect(result).toMatchObject({ usage: expected, stopReason: 'tool_use', endedCleanly: true, shortfall: 'none' });
@@ -247,7 +282,12 @@ describe('a JSON answer', () => {
     expect(result.usage?.cacheCreation1hInputTokens).toBeGreaterThan(0);
     expect(result.usage?.cacheCreation5mInputTokens).toBeGreaterThan(0);
     expect(result.usage?.cacheReadInputTokens).toBeGreaterThan(0);
-    expect(result).toMatchObject({ stopReason: 'tool_use', endedCleanly: true, shortfall: 'none', output: { kind: 'message', content: message.content } });
+    expect(result).toMatchObject({
+      stopReason: 'tool_use',
+      endedCleanly: true,
+      shortfall: 'none',
+      output: { kind: 'message', content: message.content },
+    });
   });
 
   test('gzip-encoded: decoded after the end', () => {
@@ -258,13 +298,23 @@ describe('a JSON answer', () => {
 
   test('a body over the cap: reported as a shortfall, no usage, no crash', () => {
     const result = capture(raw, raw.bytes, SPLITS[2]!, { maxBodyBytes: 100 });
-    expect(result).toEqual({ usage: null, stopReason: null, endedCleanly: false, output: null, shortfall: 'body_capped' });
+    expect(result).toEqual({
+      usage: null,
+      stopReason: null,
+      endedCleanly: false,
+      output: null,
+      shortfall: 'body_capped',
+    });
   });
 
   test('an upstream error answer (429) carries no usage and is not a shortfall', async () => {
     fake.inject({ kind: 'request_429' });
     const limited = await post(fakeMessagesBody());
     expect(limited.status).toBe(429);
-    expect(capture(limited, limited.bytes, SPLITS[0]!)).toMatchObject({ usage: null, endedCleanly: false, shortfall: 'none' });
+    expect(capture(limited, limited.bytes, SPLITS[0]!)).toMatchObject({
+      usage: null,
+      endedCleanly: false,
+      shortfall: 'none',
+    });
   });
 });

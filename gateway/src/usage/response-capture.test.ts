@@ -43,17 +43,30 @@ describe('garbage never throws', () => {
   });
 
   test('a gzip body that is not gzip, or an unknown encoding, is reported unreadable', () => {
-    expect(run({ ...JSON_HEAD, 'content-encoding': 'gzip' }, [Buffer.from('{"type":"message"}')]).shortfall).toBe('unreadable');
-    expect(run({ ...JSON_HEAD, 'content-encoding': 'zstd' }, [Buffer.from('{"type":"message"}')]).shortfall).toBe('unreadable');
+    expect(run({ ...JSON_HEAD, 'content-encoding': 'gzip' }, [Buffer.from('{"type":"message"}')]).shortfall).toBe(
+      'unreadable',
+    );
+    expect(run({ ...JSON_HEAD, 'content-encoding': 'zstd' }, [Buffer.from('{"type":"message"}')]).shortfall).toBe(
+      'unreadable',
+    );
   });
 
   test('usage frames with broken JSON or nonsense counts are skipped, the good ones still count', () => {
     const result = run(SSE, [
       frame('message_start', '{"type":"message_start","message":'),
-      frame('message_start', JSON.stringify({ type: 'message_start', message: { usage: { input_tokens: 12, output_tokens: 1 } } })),
-      frame('message_delta', JSON.stringify({ type: 'message_delta', delta: {}, usage: { output_tokens: -5, input_tokens: 'many' } })),
+      frame(
+        'message_start',
+        JSON.stringify({ type: 'message_start', message: { usage: { input_tokens: 12, output_tokens: 1 } } }),
+      ),
+      frame(
+        'message_delta',
+        JSON.stringify({ type: 'message_delta', delta: {}, usage: { output_tokens: -5, input_tokens: 'many' } }),
+      ),
       frame('message_delta', '[1,2'),
-      frame('message_delta', JSON.stringify({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 40 } })),
+      frame(
+        'message_delta',
+        JSON.stringify({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 40 } }),
+      ),
       frame('message_stop', '{"type":"message_stop"}'),
     ]);
     expect(result.usage).toMatchObject({ inputTokens: 12, outputTokens: 40 });
@@ -62,7 +75,10 @@ describe('garbage never throws', () => {
 
   test('an error frame nobody can parse still makes the stream unclean', () => {
     const result = run(SSE, [
-      frame('message_start', JSON.stringify({ type: 'message_start', message: { usage: { input_tokens: 3, output_tokens: 1 } } })),
+      frame(
+        'message_start',
+        JSON.stringify({ type: 'message_start', message: { usage: { input_tokens: 3, output_tokens: 1 } } }),
+      ),
       frame('error', '<html>'),
       frame('message_stop', '{"type":"message_stop"}'),
     ]);
@@ -96,16 +112,33 @@ describe('answered and result', () => {
   test('result() is computed once: later chunks or calls do not change it', () => {
     const c = createResponseCapture();
     c.onHead(200, SSE);
-    c.onChunk(frame('message_start', JSON.stringify({ type: 'message_start', message: { usage: { input_tokens: 7, output_tokens: 1 } } })));
+    c.onChunk(
+      frame(
+        'message_start',
+        JSON.stringify({ type: 'message_start', message: { usage: { input_tokens: 7, output_tokens: 1 } } }),
+      ),
+    );
     expect(c.answered()).toBe(true);
     const first = c.result();
-    c.onChunk(frame('message_delta', JSON.stringify({ type: 'message_delta', delta: {}, usage: { output_tokens: 99 } })));
+    c.onChunk(
+      frame('message_delta', JSON.stringify({ type: 'message_delta', delta: {}, usage: { output_tokens: 99 } })),
+    );
     expect(c.result()).toBe(first);
     expect(first.usage?.outputTokens).toBe(1);
   });
 
   test('identity encoding is plain bytes', () => {
-    const body = Buffer.from(JSON.stringify({ type: 'message', content: [], stop_reason: 'end_turn', usage: { input_tokens: 5, output_tokens: 2 } }));
-    expect(run({ ...JSON_HEAD, 'content-encoding': 'identity' }, [body]).usage).toMatchObject({ inputTokens: 5, outputTokens: 2 });
+    const body = Buffer.from(
+      JSON.stringify({
+        type: 'message',
+        content: [],
+        stop_reason: 'end_turn',
+        usage: { input_tokens: 5, output_tokens: 2 },
+      }),
+    );
+    expect(run({ ...JSON_HEAD, 'content-encoding': 'identity' }, [body]).usage).toMatchObject({
+      inputTokens: 5,
+      outputTokens: 2,
+    });
   });
 });

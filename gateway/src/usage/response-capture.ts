@@ -2,7 +2,15 @@
 // SSE is parsed incrementally (only the frames accounting needs are kept), a JSON body is kept as
 // bytes and parsed once after the end, off the request path.
 import { brotliDecompressSync, constants as zlibConstants, gunzipSync, inflateSync } from 'node:zlib';
-import { createSseParser, createStreamUsageTracker, usageFromMessage, type ResponseContent, type SseEvent, type StreamEventText, type Usage } from '@switchyard/shared';
+import {
+  createSseParser,
+  createStreamUsageTracker,
+  usageFromMessage,
+  type ResponseContent,
+  type SseEvent,
+  type StreamEventText,
+  type Usage,
+} from '@switchyard/shared';
 import type { ResponseObserver } from '../proxy/index.js';
 
 /** What a response said about its cost, read after its end. */
@@ -42,7 +50,13 @@ const DECODERS: Record<string, (bytes: Buffer, maxOutputLength: number) => Buffe
   br: (b, max) => brotliDecompressSync(b, { finishFlush: zlibConstants.BROTLI_OPERATION_FLUSH, maxOutputLength: max }),
 };
 
-const NO_RESULT: CaptureResult = { usage: null, stopReason: null, endedCleanly: false, output: null, shortfall: 'none' };
+const NO_RESULT: CaptureResult = {
+  usage: null,
+  stopReason: null,
+  endedCleanly: false,
+  output: null,
+  shortfall: 'none',
+};
 
 interface StreamReader {
   push(chunk: Buffer): void;
@@ -172,4 +186,3 @@ export function createResponseCapture(limits: CaptureLimits = {}): ResponseCaptu
     },
   };
 }
-

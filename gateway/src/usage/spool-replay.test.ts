@@ -19,7 +19,22 @@ afterEach(() => rm(dir, { recursive: true, force: true }));
 
 function job(i: number): UsageJob {
   return usageJobOf(
-    { requestId: `req_${i}`, at: 1_700_000_000_000 + i, keyId: 'k', nodeId: 'n', model: 'm', stream: false, status: 200, durationMs: 1, ttfbMs: 1, aborted: false, brokeMidStream: false, accountKind: null, sticky: 'none', route: 'messages' },
+    {
+      requestId: `req_${i}`,
+      at: 1_700_000_000_000 + i,
+      keyId: 'k',
+      nodeId: 'n',
+      model: 'm',
+      stream: false,
+      status: 200,
+      durationMs: 1,
+      ttfbMs: 1,
+      aborted: false,
+      brokeMidStream: false,
+      accountKind: null,
+      sticky: 'none',
+      route: 'messages',
+    },
     undefined,
     null,
   );
@@ -28,7 +43,8 @@ function job(i: number): UsageJob {
 async function spooledIds(): Promise<string[]> {
   const ids: string[] = [];
   for (const name of await readdir(dir)) {
-    for (const l of (await readFile(join(dir, name), 'utf8')).split('\n')) if (l !== '') ids.push((JSON.parse(l) as UsageJob).requestId);
+    for (const l of (await readFile(join(dir, name), 'utf8')).split('\n'))
+      if (l !== '') ids.push((JSON.parse(l) as UsageJob).requestId);
   }
   return ids;
 }
@@ -94,12 +110,24 @@ test('a process stopping mid-replay leaves the rest in the spool for the next st
 test('lines that are not jobs are skipped and counted; the good ones around them replay', async () => {
   await writeFile(
     join(dir, 'usage-spool.jsonl'),
-    [JSON.stringify(job(0)), '{"requestId":"req_x","at":', JSON.stringify({ hello: 'world' }), '', JSON.stringify(job(1))].join('\n') + '\n',
+    [
+      JSON.stringify(job(0)),
+      '{"requestId":"req_x","at":',
+      JSON.stringify({ hello: 'world' }),
+      '',
+      JSON.stringify(job(1)),
+    ].join('\n') + '\n',
   );
   const fresh = createUsageSpool(dir);
   await fresh.open();
   const q = twin();
-  const n = await replaySpool({ spool: fresh, add: q.add, log: createNullLogger(), concurrency: 4, stopping: () => false });
+  const n = await replaySpool({
+    spool: fresh,
+    add: q.add,
+    log: createNullLogger(),
+    concurrency: 4,
+    stopping: () => false,
+  });
   expect(n).toEqual({ replayed: 2, putBack: 0, unreadable: 2 });
   expect(q.added).toEqual(['req_0', 'req_1']);
 });

@@ -1,4 +1,12 @@
-import { portableContent, usageModelName, type PromptDigest, type PromptParts, type ResponseContent, type UsageJob, type UsageRoute } from '@switchyard/shared';
+import {
+  portableContent,
+  usageModelName,
+  type PromptDigest,
+  type PromptParts,
+  type ResponseContent,
+  type UsageJob,
+  type UsageRoute,
+} from '@switchyard/shared';
 import type { CaptureResult } from './response-capture.js';
 
 /**
@@ -45,7 +53,11 @@ function portableOutput(output: ResponseContent | null | undefined): ResponseCon
  * The job payload, from a draft, its capture's result and its prompt's digest. The model is client text
  * and becomes part of keys: it is counted under `usageModelName` (as sent, unless it cannot be a key part).
  */
-export function usageJobOf(draft: UsageDraft, captured: CaptureResult | undefined, prompt: PromptDigest | null): UsageJob {
+export function usageJobOf(
+  draft: UsageDraft,
+  captured: CaptureResult | undefined,
+  prompt: PromptDigest | null,
+): UsageJob {
   return {
     requestId: draft.requestId,
     at: Math.max(0, Math.trunc(draft.at)),

@@ -22,7 +22,8 @@ export function errorName(err: unknown): string {
 function capturedOf(draft: UsageDraft, log: Logger): CaptureResult | undefined {
   try {
     const captured = draft.capture?.result();
-    if (captured !== undefined && captured.shortfall !== 'none') log.warn('usage capture incomplete', { requestId: draft.requestId, shortfall: captured.shortfall });
+    if (captured !== undefined && captured.shortfall !== 'none')
+      log.warn('usage capture incomplete', { requestId: draft.requestId, shortfall: captured.shortfall });
     return captured;
   } catch (err) {
     log.error('usage capture failed', { requestId: draft.requestId, error: errorName(err) });
@@ -41,7 +42,12 @@ async function promptOf(draft: UsageDraft, parts: PromptParts, deps: UsageJobBui
 }
 
 /** The validated job, or undefined (logged) when these parts do not make one. */
-function jobOf(draft: UsageDraft, captured: CaptureResult | undefined, prompt: PromptDigest | null, log: Logger): UsageJob | undefined {
+function jobOf(
+  draft: UsageDraft,
+  captured: CaptureResult | undefined,
+  prompt: PromptDigest | null,
+  log: Logger,
+): UsageJob | undefined {
   try {
     const parsed = UsageJobSchema.safeParse(usageJobOf(draft, captured, prompt));
     if (parsed.success) return parsed.data;

@@ -7,7 +7,14 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createKeyspace, queuePrefix, type Logger, type UsageJob } from '@switchyard/shared';
-import { deleteKeys, freePort, startRedisServer, testRedisUrl, uniquePrefix, type RedisServerHandle } from '@switchyard/shared/testing';
+import {
+  deleteKeys,
+  freePort,
+  startRedisServer,
+  testRedisUrl,
+  uniquePrefix,
+  type RedisServerHandle,
+} from '@switchyard/shared/testing';
 import { createKnownHashes } from './known-hashes.js';
 import { createPromptDigester } from './prompt-digest.js';
 import type { CaptureResult } from './response-capture.js';
@@ -40,7 +47,14 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
 }
 
 const CAPTURED: CaptureResult = {
-  usage: { inputTokens: 120, outputTokens: 33, cacheCreationInputTokens: 10, cacheCreation5mInputTokens: 4, cacheCreation1hInputTokens: 6, cacheReadInputTokens: 900 },
+  usage: {
+    inputTokens: 120,
+    outputTokens: 33,
+    cacheCreationInputTokens: 10,
+    cacheCreation5mInputTokens: 4,
+    cacheCreation1hInputTokens: 6,
+    cacheReadInputTokens: 900,
+  },
   stopReason: 'end_turn',
   endedCleanly: true,
   output: { kind: 'message', content: [{ type: 'text', text: 'hi' }] },
@@ -60,7 +74,10 @@ function draft(label: string, extra: Partial<UsageDraft> = {}): UsageDraft {
     durationMs: 12.5,
     ttfbMs: 3.2,
     aborted: false,
-    brokeMidStream: false, accountKind: null, sticky: 'none', route: 'messages',
+    brokeMidStream: false,
+    accountKind: null,
+    sticky: 'none',
+    route: 'messages',
     capture: { result: () => CAPTURED },
     prompt: { system: 'be brief', messages: [{ role: 'user', content: `question ${seq}` }] },
     ...extra,
@@ -122,7 +139,11 @@ function producerConnection(url: string): Redis {
   return connection;
 }
 
-async function rig(opts: { url?: string; prefix?: string; spoolDir?: string } & Partial<Pick<UsageRecorderDeps, 'bufferMax' | 'retryIntervalMs' | 'addTimeoutMs' | 'stopTimeoutMs' | 'concurrency'>> = {}): Promise<Rig> {
+async function rig(
+  opts: { url?: string; prefix?: string; spoolDir?: string } & Partial<
+    Pick<UsageRecorderDeps, 'bufferMax' | 'retryIntervalMs' | 'addTimeoutMs' | 'stopTimeoutMs' | 'concurrency'>
+  > = {},
+): Promise<Rig> {
   const url = opts.url ?? testRedisUrl();
   const prefix = opts.prefix ?? uniquePrefix('rec');
   prefixes.push(prefix);
@@ -147,7 +168,13 @@ async function rig(opts: { url?: string; prefix?: string; spoolDir?: string } & 
   });
   const spoolDir = opts.spoolDir ?? (await tempDir());
   const { log, lines } = recordingLog();
-  const digester = createPromptDigester({ mget: (k) => connection.mget(...k), keys: createKeyspace(prefix), encoding: 'o200k_base', known: createKnownHashes(), now: Date.now });
+  const digester = createPromptDigester({
+    mget: (k) => connection.mget(...k),
+    keys: createKeyspace(prefix),
+    encoding: 'o200k_base',
+    known: createKnownHashes(),
+    now: Date.now,
+  });
   const recorder = createUsageRecorder({
     queue: counted,
     connection,
@@ -197,7 +224,14 @@ describe('with Redis up', () => {
     const job = await r.reader.getJob(d.requestId);
     expect(job?.id).toBe(d.requestId);
     expect(job?.name).toBe('usage');
-    expect(job?.data).toMatchObject({ requestId: d.requestId, keyId: 'key-a', nodeId: 'node-1', usage: CAPTURED.usage, stopReason: 'end_turn', endedCleanly: true });
+    expect(job?.data).toMatchObject({
+      requestId: d.requestId,
+      keyId: 'key-a',
+      nodeId: 'node-1',
+      usage: CAPTURED.usage,
+      stopReason: 'end_turn',
+      endedCleanly: true,
+    });
     expect((job?.data as UsageJob).prompt?.blocks).toHaveLength(2);
     expect(job?.opts.attempts).toBeGreaterThan(1);
     expect(r.recorder.stats()).toMatchObject({ buffered: 0, inFlight: 0, enqueued: 1, spooled: 0 });
@@ -234,7 +268,14 @@ describe('with Redis up', () => {
     r.recorder.record(bare);
     await r.recorder.drained();
     const job = await r.reader.getJob(bare.requestId);
-    expect(job?.data).toMatchObject({ status: 429, nodeId: null, usage: null, prompt: null, output: null, endedCleanly: false });
+    expect(job?.data).toMatchObject({
+      status: 429,
+      nodeId: null,
+      usage: null,
+      prompt: null,
+      output: null,
+      endedCleanly: false,
+    });
   });
 
   test('buffer cap 5, 50 drafts at once: every one ends up in the queue, the overflow by way of the spool', async () => {
@@ -251,7 +292,10 @@ describe('with Redis up', () => {
     // The spool is replayed on the retry timer while Redis is up.
     await waitFor('the spool to be replayed', async () => (await queuedIds(r.reader)).length === 50);
     expect(await queuedIds(r.reader)).toEqual(drafts.map((d) => d.requestId).sort());
-    await waitFor('the spool to be emptied', async () => (await spoolLines(r.spoolDir)).length === 0 && r.recorder.stats().spoolBytes === 0);
+    await waitFor(
+      'the spool to be emptied',
+      async () => (await spoolLines(r.spoolDir)).length === 0 && r.recorder.stats().spoolBytes === 0,
+    );
     expect(r.recorder.stats().replayed).toBe(45);
   });
 
@@ -325,7 +369,11 @@ describe('with Redis down', () => {
     expect(await queuedIds(up.reader)).toEqual(expected);
     await waitFor('the replay to finish', () => up.lines.some((l) => l.message === 'usage spool replayed'));
     expect(up.lines.filter((l) => l.message === 'usage spool line unreadable')).toHaveLength(1);
-    expect(up.lines.find((l) => l.message === 'usage spool replayed')?.meta).toMatchObject({ replayed: 4, unreadable: 1, putBack: 0 });
+    expect(up.lines.find((l) => l.message === 'usage spool replayed')?.meta).toMatchObject({
+      replayed: 4,
+      unreadable: 1,
+      putBack: 0,
+    });
     expect(await readdir(spoolDir)).toEqual([]);
   });
 });
@@ -383,7 +431,9 @@ describe('a Redis of our own, stopped and started', () => {
     await pauser.call('CLIENT', 'PAUSE', '4000', 'ALL');
 
     // Half wait in the digest's MGET, half (no prompt to digest) in the add itself.
-    const drafts = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? draft('hung') : draft('hung', { prompt: undefined })));
+    const drafts = Array.from({ length: 10 }, (_, i) =>
+      i % 2 === 0 ? draft('hung') : draft('hung', { prompt: undefined }),
+    );
     for (const d of drafts) r.recorder.record(d);
     const started = performance.now();
     await r.recorder.stop();
@@ -397,7 +447,10 @@ describe('a Redis of our own, stopped and started', () => {
   test('stop() during a replay into a hung Redis: bounded, and the spool still holds every job', async () => {
     const spoolDir = await tempDir();
     const old = Array.from({ length: 5 }, () => draft('replay-hung'));
-    await writeFile(join(spoolDir, 'usage-spool.jsonl'), old.map((d) => `${JSON.stringify(usageJobOf(d, CAPTURED, null))}\n`).join(''));
+    await writeFile(
+      join(spoolDir, 'usage-spool.jsonl'),
+      old.map((d) => `${JSON.stringify(usageJobOf(d, CAPTURED, null))}\n`).join(''),
+    );
     const r = await rig({ url: server.url, spoolDir, stopTimeoutMs: 300 });
     await ready(r.connection);
     const pauser = new Redis(server.url);

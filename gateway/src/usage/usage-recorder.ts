@@ -1,6 +1,14 @@
 // The gateway's side of usage accounting: a bounded in-memory buffer the routes push onto, a pump that
 // turns drafts into jobs and adds them to BullMQ, and a local spool for whatever Redis cannot take.
-import { JobCatalog, withDeadline, type JobDefaults, type Logger, type PromptDigest, type PromptParts, type UsageJob } from '@switchyard/shared';
+import {
+  JobCatalog,
+  withDeadline,
+  type JobDefaults,
+  type Logger,
+  type PromptDigest,
+  type PromptParts,
+  type UsageJob,
+} from '@switchyard/shared';
 import type { PromptDigester } from './prompt-digest.js';
 import { replaySpool } from './spool-replay.js';
 import type { UsageDraft } from './usage-draft.js';
@@ -180,11 +188,16 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
   /** True when the job is in the queue; false (Redis failed, timed out, or stop() gave up on it): the caller spools it. */
   async function add(job: UsageJob, counter: 'enqueued' | 'replayed' = 'enqueued'): Promise<boolean> {
     try {
-      await withDeadline(unlessAbandoned(deps.queue.add(JOB_NAME, job, { ...JobCatalog.usage.defaults, jobId: job.requestId })), addTimeoutMs, 'usage enqueue');
+      await withDeadline(
+        unlessAbandoned(deps.queue.add(JOB_NAME, job, { ...JobCatalog.usage.defaults, jobId: job.requestId })),
+        addTimeoutMs,
+        'usage enqueue',
+      );
       counts[counter]++;
       return true;
     } catch (err) {
-      if (!failing && !spoolOnly) log.warn('usage enqueue failed', { requestId: job.requestId, message: (err as Error).message });
+      if (!failing && !spoolOnly)
+        log.warn('usage enqueue failed', { requestId: job.requestId, message: (err as Error).message });
       failing = true;
       return false;
     }
@@ -235,7 +248,10 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
     const stopTimeoutMs = deps.stopTimeoutMs ?? 5_000;
     const everything = () => Promise.all([drained(), replaying]).then(() => true);
     if (await withDeadline(everything(), stopTimeoutMs, 'usage flush').catch(() => false)) return;
-    log.warn('usage flush timed out, spooling the rest', { buffered: buffer.length + overflow.length, inFlight: active });
+    log.warn('usage flush timed out, spooling the rest', {
+      buffered: buffer.length + overflow.length,
+      inFlight: active,
+    });
     spoolOnly = true;
     abandonRedisCalls();
     overflow.push(...buffer.splice(0));
@@ -269,10 +285,17 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
       deps.connection.off('ready', onReady);
       await flushForStop();
       await spool.flushed();
-      await withDeadline(deps.queue.close(), 5_000, 'usage queue close').catch((err: unknown) => log.warn('usage queue close failed', { err }));
+      await withDeadline(deps.queue.close(), 5_000, 'usage queue close').catch((err: unknown) =>
+        log.warn('usage queue close failed', { err }),
+      );
       log.info('usage recorder stopped', { ...counts, spoolBytes: spool.bytes() });
     },
     drained,
-    stats: () => ({ buffered: buffer.length + overflow.length, inFlight: active, ...counts, spoolBytes: spool.bytes() }),
+    stats: () => ({
+      buffered: buffer.length + overflow.length,
+      inFlight: active,
+      ...counts,
+      spoolBytes: spool.bytes(),
+    }),
   };
 }

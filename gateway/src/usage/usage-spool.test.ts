@@ -108,7 +108,8 @@ test('holds conversation text for its owner only: the directory 0700, every file
     const [aside] = await spool.takeAll();
     expect(await modeOf(aside ?? '')).toBe(0o600);
     await spool.append(line(2));
-    for (const name of await readdir(spoolDir)) expect([name, await modeOf(join(spoolDir, name))]).toEqual([name, 0o600]);
+    for (const name of await readdir(spoolDir))
+      expect([name, await modeOf(join(spoolDir, name))]).toEqual([name, 0o600]);
   } finally {
     process.umask(previous);
   }

@@ -5,7 +5,9 @@ const policy = { baseMs: 1_000, maxMs: 60_000 };
 describe('backoffDelay', () => {
   test('doubles per attempt and is capped', () => {
     const mid = () => 0.5;
-    expect([1, 2, 3, 4, 5, 6, 7, 8].map((n) => backoffDelay(n, policy, mid))).toEqual([750, 1500, 3000, 6000, 12000, 24000, 45000, 45000]);
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map((n) => backoffDelay(n, policy, mid))).toEqual([
+      750, 1500, 3000, 6000, 12000, 24000, 45000, 45000,
+    ]);
   });
 
   test('jitter spreads each delay between half and all of the exponential step', () => {

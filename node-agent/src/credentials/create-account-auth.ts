@@ -24,7 +24,12 @@ export type AccountConfig = Pick<
 >;
 
 /** Tunables of the OAuth account (tests inject clocks and short backoffs). */
-export type OAuthTuning = Partial<Pick<OAuthAccountOptions, 'now' | 'random' | 'sleep' | 'expirySkewMs' | 'backoff' | 'storeBackoff' | 'needsLoginPollMs'>> & {
+export type OAuthTuning = Partial<
+  Pick<
+    OAuthAccountOptions,
+    'now' | 'random' | 'sleep' | 'expirySkewMs' | 'backoff' | 'storeBackoff' | 'needsLoginPollMs'
+  >
+> & {
   tokenTimeoutMs?: number;
 };
 

@@ -15,7 +15,12 @@ beforeEach(async () => {
 });
 afterEach(() => h.cleanup());
 
-const cred = (n: number, expires: number): OAuthCredential => ({ type: 'oauth', refresh: `r-${n}`, access: `a-${n}`, expires });
+const cred = (n: number, expires: number): OAuthCredential => ({
+  type: 'oauth',
+  refresh: `r-${n}`,
+  access: `a-${n}`,
+  expires,
+});
 
 function bootstrap(config: CredentialSourceConfig) {
   return bootstrapCredential({ nodeId: h.nodeId, config, file: h.file, copy: h.copy, log: h.captured.log });
@@ -45,16 +50,34 @@ describe('formats', () => {
   test.each([
     ['opencode', c],
     ['opencode wrapped as {"anthropic": …}', { anthropic: c }],
-    ['Claude Code', { claudeAiOauth: { accessToken: c.access, refreshToken: c.refresh, expiresAt: c.expires, scopes: ['user:inference'] } }],
-  ])('CLAUDE_CREDENTIALS_FILE in the %s format is read, stored on the volume (opencode, 0600) and sealed; the file is left alone', async (_label, json) => {
-    const path = await writeSourceFile('creds.json', json);
-    const before = await readFile(path, 'utf8');
-    const result = await bootstrap({ CLAUDE_CREDENTIALS_FILE: path });
-    expect(result.credential).toEqual(c);
-    await expectStoredAndSealed(c);
-    expect(JSON.parse(await readFile(h.file.path, 'utf8'))).toEqual({ type: 'oauth', refresh: c.refresh, access: c.access, expires: c.expires });
-    expect(await readFile(path, 'utf8')).toBe(before);
-  });
+    [
+      'Claude Code',
+      {
+        claudeAiOauth: {
+          accessToken: c.access,
+          refreshToken: c.refresh,
+          expiresAt: c.expires,
+          scopes: ['user:inference'],
+        },
+      },
+    ],
+  ])(
+    'CLAUDE_CREDENTIALS_FILE in the %s format is read, stored on the volume (opencode, 0600) and sealed; the file is left alone',
+    async (_label, json) => {
+      const path = await writeSourceFile('creds.json', json);
+      const before = await readFile(path, 'utf8');
+      const result = await bootstrap({ CLAUDE_CREDENTIALS_FILE: path });
+      expect(result.credential).toEqual(c);
+      await expectStoredAndSealed(c);
+      expect(JSON.parse(await readFile(h.file.path, 'utf8'))).toEqual({
+        type: 'oauth',
+        refresh: c.refresh,
+        access: c.access,
+        expires: c.expires,
+      });
+      expect(await readFile(path, 'utf8')).toBe(before);
+    },
+  );
 
   test('a volume record wrapped as {"anthropic": …} (an existing mirror file) is read and rewritten as plain opencode', async () => {
     const c2 = cred(2, 1_900_000_000_000);
@@ -97,7 +120,9 @@ describe('newest wins', () => {
   });
 
   test('a newer credentials file replaces an older volume record and sealed copy, and is not written itself', async () => {
-    const file = await writeSourceFile('creds.json', { claudeAiOauth: { accessToken: 'a-9', refreshToken: 'r-9', expiresAt: 9_000 } });
+    const file = await writeSourceFile('creds.json', {
+      claudeAiOauth: { accessToken: 'a-9', refreshToken: 'r-9', expiresAt: 9_000 },
+    });
     await h.file.write(cred(2, 2_000));
     sealAtGateway(cred(2, 2_000));
     const result = await bootstrap({ CLAUDE_CREDENTIALS_FILE: file });
@@ -158,20 +183,30 @@ describe('unusable sources', () => {
     const err = (await bootstrap({}).catch((e: unknown) => e)) as CredentialError;
     expect(err).toBeInstanceOf(CredentialError);
     expect(err.code).toBe('missing');
-    for (const word of ['ANTHROPIC_API_KEY', 'CLAUDE_REFRESH_TOKEN', 'CLAUDE_CREDENTIALS_FILE', 'login', h.file.path]) expect(err.message).toContain(word);
+    for (const word of ['ANTHROPIC_API_KEY', 'CLAUDE_REFRESH_TOKEN', 'CLAUDE_CREDENTIALS_FILE', 'login', h.file.path])
+      expect(err.message).toContain(word);
   });
 
   test('an unreadable or malformed CLAUDE_CREDENTIALS_FILE stops the start, naming the variable', async () => {
     const missing = join(h.dir, 'nope.json');
-    await expect(bootstrap({ CLAUDE_CREDENTIALS_FILE: missing })).rejects.toMatchObject({ code: 'unreadable', message: expect.stringContaining(`CLAUDE_CREDENTIALS_FILE=${missing}`) as unknown });
+    await expect(bootstrap({ CLAUDE_CREDENTIALS_FILE: missing })).rejects.toMatchObject({
+      code: 'unreadable',
+      message: expect.stringContaining(`CLAUDE_CREDENTIALS_FILE=${missing}`) as unknown,
+    });
     const bad = await writeSourceFile('bad.json', { hello: 'world' });
-    await expect(bootstrap({ CLAUDE_CREDENTIALS_FILE: bad })).rejects.toMatchObject({ code: 'malformed', message: expect.stringContaining(`CLAUDE_CREDENTIALS_FILE=${bad}`) as unknown });
+    await expect(bootstrap({ CLAUDE_CREDENTIALS_FILE: bad })).rejects.toMatchObject({
+      code: 'malformed',
+      message: expect.stringContaining(`CLAUDE_CREDENTIALS_FILE=${bad}`) as unknown,
+    });
   });
 
   test('a broken volume record is replaced when another source exists, and named when it is the only one', async () => {
     await mkdir(h.config().CREDENTIALS_DIR, { recursive: true });
     await writeFile(h.file.path, 'garbage');
-    await expect(bootstrap({})).rejects.toMatchObject({ code: 'missing', message: expect.stringContaining(`unusable: volume record ${h.file.path} (malformed)`) as unknown });
+    await expect(bootstrap({})).rejects.toMatchObject({
+      code: 'missing',
+      message: expect.stringContaining(`unusable: volume record ${h.file.path} (malformed)`) as unknown,
+    });
     expect(await readFile(h.file.path, 'utf8')).toBe('garbage');
     const result = await bootstrap({ CLAUDE_REFRESH_TOKEN: 'r-env' });
     expect(result.credential.refresh).toBe('r-env');
@@ -182,16 +217,24 @@ describe('unusable sources', () => {
   test('a volume that cannot be written stops the start, naming CREDENTIALS_DIR', async () => {
     const blocked = join(h.dir, 'not-a-dir');
     await writeFile(blocked, 'a file where the directory should be');
-    const err = (await createAccountAuth({ config: h.config({ CREDENTIALS_DIR: blocked, CLAUDE_REFRESH_TOKEN: 'r-env' }), copy: h.copy, egress: h.egress, log: h.captured.log }).catch(
-      (e: unknown) => e,
-    )) as CredentialError;
+    const err = (await createAccountAuth({
+      config: h.config({ CREDENTIALS_DIR: blocked, CLAUDE_REFRESH_TOKEN: 'r-env' }),
+      copy: h.copy,
+      egress: h.egress,
+      log: h.captured.log,
+    }).catch((e: unknown) => e)) as CredentialError;
     expect(err).toBeInstanceOf(CredentialError);
     expect(err.code).toBe('unwritable');
     expect(err.message).toContain('CREDENTIALS_DIR');
   });
 
   test('an API key account needs no OAuth source and touches neither the volume nor the gateway', async () => {
-    const account = await createAccountAuth({ config: h.config({ ANTHROPIC_API_KEY: 'sk-ant-api03-FAKE-1' }), copy: h.copy, egress: h.egress, log: h.captured.log });
+    const account = await createAccountAuth({
+      config: h.config({ ANTHROPIC_API_KEY: 'sk-ant-api03-FAKE-1' }),
+      copy: h.copy,
+      egress: h.egress,
+      log: h.captured.log,
+    });
     expect(account.kind).toBe('api_key');
     expect(await h.file.read()).toBeUndefined();
     expect(h.gateway.puts + h.gateway.refused).toBe(0);

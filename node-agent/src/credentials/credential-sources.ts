@@ -1,7 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '@switchyard/shared';
 import type { CredentialFile } from './credential-file.js';
-import { CredentialError, parseCredentialText, refreshOnlyCredential, sameCredential, type OAuthCredential } from './oauth-credential.js';
+import {
+  CredentialError,
+  parseCredentialText,
+  refreshOnlyCredential,
+  sameCredential,
+  type OAuthCredential,
+} from './oauth-credential.js';
 import type { SealedCopy } from './sealed-copy.js';
 
 /** Where a credential candidate came from. */
@@ -44,7 +50,9 @@ const ORIGIN_RANK: Record<CandidateOrigin, number> = { volume: 0, sealed: 1, fil
 
 /** Orders candidates newest first (latest expiry; a bare refresh token, expires 0, last). */
 export function rankCandidates(candidates: readonly CredentialCandidate[]): CredentialCandidate[] {
-  return [...candidates].sort((a, b) => b.credential.expires - a.credential.expires || ORIGIN_RANK[a.origin] - ORIGIN_RANK[b.origin]);
+  return [...candidates].sort(
+    (a, b) => b.credential.expires - a.credential.expires || ORIGIN_RANK[a.origin] - ORIGIN_RANK[b.origin],
+  );
 }
 
 /**
@@ -58,7 +66,10 @@ async function readCredentialsFile(path: string): Promise<OAuthCredential> {
     text = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new CredentialError('unreadable', `${source}: cannot read the file (${code}). Fix: point CLAUDE_CREDENTIALS_FILE at a readable credentials file, or unset it.`);
+    throw new CredentialError(
+      'unreadable',
+      `${source}: cannot read the file (${code}). Fix: point CLAUDE_CREDENTIALS_FILE at a readable credentials file, or unset it.`,
+    );
   }
   return parseCredentialText(text, source);
 }
@@ -74,17 +85,27 @@ async function collect(deps: BootstrapDeps): Promise<Collected> {
   const candidates: CredentialCandidate[] = [];
   const broken: string[] = [];
   if (config.CLAUDE_REFRESH_TOKEN !== undefined) {
-    candidates.push({ origin: 'env', source: 'CLAUDE_REFRESH_TOKEN', credential: refreshOnlyCredential(config.CLAUDE_REFRESH_TOKEN.trim()) });
+    candidates.push({
+      origin: 'env',
+      source: 'CLAUDE_REFRESH_TOKEN',
+      credential: refreshOnlyCredential(config.CLAUDE_REFRESH_TOKEN.trim()),
+    });
   }
   if (config.CLAUDE_CREDENTIALS_FILE !== undefined) {
     const path = config.CLAUDE_CREDENTIALS_FILE;
-    candidates.push({ origin: 'file', source: `CLAUDE_CREDENTIALS_FILE=${path}`, credential: await readCredentialsFile(path) });
+    candidates.push({
+      origin: 'file',
+      source: `CLAUDE_CREDENTIALS_FILE=${path}`,
+      credential: await readCredentialsFile(path),
+    });
   }
   try {
     const stored = await file.read();
     if (stored) candidates.push({ origin: 'volume', source: `volume record ${file.path}`, credential: stored });
   } catch (err) {
-    broken.push(`volume record ${file.path} (${err instanceof CredentialError ? 'malformed' : ((err as NodeJS.ErrnoException).code ?? 'unreadable')})`);
+    broken.push(
+      `volume record ${file.path} (${err instanceof CredentialError ? 'malformed' : ((err as NodeJS.ErrnoException).code ?? 'unreadable')})`,
+    );
   }
   try {
     const sealed = await deps.copy.load();
@@ -124,7 +145,10 @@ export async function bootstrapCredential(deps: BootstrapDeps): Promise<Bootstra
     await deps.file.write(credential);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new CredentialError('unwritable', `Cannot write the credential record ${deps.file.path} (${code}). Fix: mount a writable volume at CREDENTIALS_DIR.`);
+    throw new CredentialError(
+      'unwritable',
+      `Cannot write the credential record ${deps.file.path} (${code}). Fix: mount a writable volume at CREDENTIALS_DIR.`,
+    );
   }
   const sealed = candidates.find((c) => c.origin === 'sealed')?.credential;
   if (!sameCredential(sealed, credential)) deps.copy.save(credential);
@@ -136,6 +160,11 @@ export async function bootstrapCredential(deps: BootstrapDeps): Promise<Bootstra
     seen.add(c.credential.refresh);
     fallbackRefreshTokens.push(c.credential.refresh);
   }
-  deps.log.info('credential loaded', { nodeId: deps.nodeId, source: chosen.source, expiresAt: credential.expires, sources: candidates.length });
+  deps.log.info('credential loaded', {
+    nodeId: deps.nodeId,
+    source: chosen.source,
+    expiresAt: credential.expires,
+    sources: candidates.length,
+  });
   return { credential, source: chosen.source, fallbackRefreshTokens };
 }

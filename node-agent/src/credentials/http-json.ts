@@ -56,7 +56,10 @@ export function requestJson(egress: Egress, req: JsonRequest): Promise<JsonRespo
   const transport = req.url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const outgoing = transport.request(req.url, { method: req.method, headers, agent: egress.agentFor(req.url) });
-    const timer = setTimeout(() => outgoing.destroy(new HttpCallError('timeout', `no answer within ${req.timeoutMs} ms`)), req.timeoutMs);
+    const timer = setTimeout(
+      () => outgoing.destroy(new HttpCallError('timeout', `no answer within ${req.timeoutMs} ms`)),
+      req.timeoutMs,
+    );
     const fail = (err: Error) => {
       clearTimeout(timer);
       reject(err instanceof HttpCallError ? err : new HttpCallError('network', 'request failed', { cause: err }));

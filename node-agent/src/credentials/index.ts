@@ -2,9 +2,19 @@
 // sealed copy, refresh and the login flow.
 export type { AccountAuth, AuthStatus } from './account-auth.js';
 export { createApiKeyAccount, maskApiKey } from './api-key-account.js';
-export { createAccountAuth, type AccountAuthDeps, type AccountConfig, type OAuthTuning } from './create-account-auth.js';
+export {
+  createAccountAuth,
+  type AccountAuthDeps,
+  type AccountConfig,
+  type OAuthTuning,
+} from './create-account-auth.js';
 export { createCredentialFile, type CredentialFile } from './credential-file.js';
-export { bootstrapCredential, rankCandidates, type BootstrapResult, type CredentialCandidate } from './credential-sources.js';
+export {
+  bootstrapCredential,
+  rankCandidates,
+  type BootstrapResult,
+  type CredentialCandidate,
+} from './credential-sources.js';
 export { LoginError, runLogin, type LoginConfig, type LoginDeps, type LoginIO } from './login.js';
 export { createOAuthAccount, type OAuthAccountOptions } from './oauth-account.js';
 export { createOAuthClient, type OAuthClient, type TokenResult } from './oauth-client.js';

@@ -37,13 +37,16 @@ function browserIO(answer: (shown: string) => string = (s) => s): LoginIO & { pr
   };
 }
 
-const login = (io: LoginIO, extra: Partial<LoginDeps> = { copy: h.copy }) => runLogin({ config: loginConfig(), egress: h.egress, io, ...extra });
+const login = (io: LoginIO, extra: Partial<LoginDeps> = { copy: h.copy }) =>
+  runLogin({ config: loginConfig(), egress: h.egress, io, ...extra });
 
 test('prints the authorize URL, exchanges the pasted code#state, stores the credential on the volume (0600), seals it and prints the email', async () => {
   const io = browserIO();
   const result = await login(io);
   expect(result).toEqual({ email: 'max@example.test', sealed: true });
-  expect(io.printed).toContain(`Logged in as max@example.test; credential for node ${h.nodeId} stored in ${h.file.path}.`);
+  expect(io.printed).toContain(
+    `Logged in as max@example.test; credential for node ${h.nodeId} stored in ${h.file.path}.`,
+  );
   expect(io.printed.at(-1)).toBe('Sealed copy stored at the gateway.');
 
   const authorize = new URL(io.printed.find((l) => l.startsWith(h.url)) ?? '');
@@ -90,8 +93,18 @@ test('a gateway that is down: stored on the volume, the login says the copy is p
 });
 
 test.each([
-  ['a wrong code', (shown: string) => `not-a-code#${shown.split('#')[1] ?? ''}`, 'code_rejected', /refused: it is wrong, expired or already used/],
-  ['a state mismatch', (shown: string) => `${shown.split('#')[0] ?? ''}#someone-elses-state`, 'state_mismatch', /state mismatch/],
+  [
+    'a wrong code',
+    (shown: string) => `not-a-code#${shown.split('#')[1] ?? ''}`,
+    'code_rejected',
+    /refused: it is wrong, expired or already used/,
+  ],
+  [
+    'a state mismatch',
+    (shown: string) => `${shown.split('#')[0] ?? ''}#someone-elses-state`,
+    'state_mismatch',
+    /state mismatch/,
+  ],
   ['an empty paste', () => '  ', 'empty_code', /No code was pasted/],
 ])('%s gives a clear one-line message and stores nothing', async (_label, paste, code, message) => {
   const err = (await login(browserIO(paste)).catch((e: unknown) => e)) as LoginError;
@@ -120,7 +133,13 @@ test('a running node waiting in needs_login picks up the new login by itself', a
   h.fake.revokeRefreshToken(dead.refreshToken);
   h.fake.expireAccessToken(dead.accessToken);
   await h.file.write({ type: 'oauth', refresh: dead.refreshToken, access: dead.accessToken, expires: Date.now() - 1 });
-  const node = await createAccountAuth({ config: h.config(), copy: h.copy, egress: h.egress, log: h.captured.log, tuning: { needsLoginPollMs: 50 } });
+  const node = await createAccountAuth({
+    config: h.config(),
+    copy: h.copy,
+    egress: h.egress,
+    log: h.captured.log,
+    tuning: { needsLoginPollMs: 50 },
+  });
   await node.start();
   try {
     await expect(node.credentialHeaders()).rejects.toMatchObject({ code: 'unavailable' });

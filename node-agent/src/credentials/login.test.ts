@@ -10,7 +10,13 @@ describe('login helpers', () => {
   });
 
   test('the authorize URL carries every parameter of PROTOCOL.md §1', () => {
-    const url = buildAuthorizeUrl({ authorizeUrl: 'https://claude.ai/oauth/authorize', clientId: 'cid', redirectUri: 'https://r.example/cb', challenge: 'ch', state: 'st' });
+    const url = buildAuthorizeUrl({
+      authorizeUrl: 'https://claude.ai/oauth/authorize',
+      clientId: 'cid',
+      redirectUri: 'https://r.example/cb',
+      challenge: 'ch',
+      state: 'st',
+    });
     expect(url.origin + url.pathname).toBe('https://claude.ai/oauth/authorize');
     expect(Object.fromEntries(url.searchParams)).toEqual({
       code: 'true',

@@ -6,7 +6,8 @@ import type { OAuthCredential } from './oauth-credential.js';
 import type { SealedCopy } from './sealed-copy.js';
 
 /** The scopes a Claude Code login asks for (PROTOCOL.md §1). */
-export const OAUTH_LOGIN_SCOPES = 'user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload';
+export const OAUTH_LOGIN_SCOPES =
+  'user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload';
 
 /** The terminal the login talks to. */
 export interface LoginIO {
@@ -55,7 +56,13 @@ export function createPkce(): { verifier: string; challenge: string } {
 }
 
 /** The authorize URL of PROTOCOL.md §1 (`code=true` asks for the paste-the-code page). */
-export function buildAuthorizeUrl(p: { authorizeUrl: string; clientId: string; redirectUri: string; challenge: string; state: string }): URL {
+export function buildAuthorizeUrl(p: {
+  authorizeUrl: string;
+  clientId: string;
+  redirectUri: string;
+  challenge: string;
+  state: string;
+}): URL {
   const url = new URL(p.authorizeUrl);
   const params: [string, string][] = [
     ['code', 'true'],
@@ -85,14 +92,23 @@ export function parsePastedCode(text: string): { code: string; state: string | u
 
 function exchangeFailure(result: Exclude<TokenResult, { kind: 'ok' }>): LoginError {
   if (result.kind === 'invalid_grant') {
-    return new LoginError('code_rejected', 'The code was refused: it is wrong, expired or already used. Run login again and paste the new code promptly.');
+    return new LoginError(
+      'code_rejected',
+      'The code was refused: it is wrong, expired or already used. Run login again and paste the new code promptly.',
+    );
   }
   if (result.kind === 'rejected') {
     const detail = result.error === undefined ? '' : ` ${result.error}`;
-    return new LoginError('refused', `The token endpoint refused the code exchange (HTTP ${result.status}${detail}). Check OAUTH_CLIENT_ID and OAUTH_REDIRECT_URI.`);
+    return new LoginError(
+      'refused',
+      `The token endpoint refused the code exchange (HTTP ${result.status}${detail}). Check OAUTH_CLIENT_ID and OAUTH_REDIRECT_URI.`,
+    );
   }
   const detail = result.status === undefined ? result.reason : `HTTP ${result.status}`;
-  return new LoginError('unreachable', `The token endpoint did not answer usefully (${detail}). Check the egress and ANTHROPIC_OAUTH_TOKEN_URL, then run login again.`);
+  return new LoginError(
+    'unreachable',
+    `The token endpoint did not answer usefully (${detail}). Check the egress and ANTHROPIC_OAUTH_TOKEN_URL, then run login again.`,
+  );
 }
 
 async function store(deps: LoginDeps, credential: OAuthCredential): Promise<string> {
@@ -103,7 +119,10 @@ async function store(deps: LoginDeps, credential: OAuthCredential): Promise<stri
     await file.write(credential);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new LoginError('store_failed', `The login succeeded but the credential could not be written to ${file.path} (${code}). Check CREDENTIALS_DIR, then run login again.`);
+    throw new LoginError(
+      'store_failed',
+      `The login succeeded but the credential could not be written to ${file.path} (${code}). Check CREDENTIALS_DIR, then run login again.`,
+    );
   }
   return file.path;
 }
@@ -127,13 +146,26 @@ export async function runLogin(deps: LoginDeps): Promise<{ email?: string; seale
   const { verifier, challenge } = createPkce();
   const state = randomBytes(32).toString('base64url');
   const redirectUri = config.OAUTH_REDIRECT_URI;
-  const url = buildAuthorizeUrl({ authorizeUrl: config.OAUTH_AUTHORIZE_URL, clientId: config.OAUTH_CLIENT_ID, redirectUri, challenge, state });
+  const url = buildAuthorizeUrl({
+    authorizeUrl: config.OAUTH_AUTHORIZE_URL,
+    clientId: config.OAUTH_CLIENT_ID,
+    redirectUri,
+    challenge,
+    state,
+  });
   io.print(`Log in to the Claude account for node ${config.NODE_ID}: open this URL, approve, and copy the code shown.`);
   io.print(url.toString());
   const pasted = parsePastedCode(await io.readLine('Paste the code (code#state): '));
-  if (pasted.code === '') throw new LoginError('empty_code', 'No code was pasted. Run login again and paste the whole code#state shown after approving.');
+  if (pasted.code === '')
+    throw new LoginError(
+      'empty_code',
+      'No code was pasted. Run login again and paste the whole code#state shown after approving.',
+    );
   if (pasted.state !== state) {
-    throw new LoginError('state_mismatch', 'The pasted code belongs to a different login attempt (state mismatch). Run login again and paste the code from the URL it prints.');
+    throw new LoginError(
+      'state_mismatch',
+      'The pasted code belongs to a different login attempt (state mismatch). Run login again and paste the code from the URL it prints.',
+    );
   }
   const result = await client.exchangeCode({ code: pasted.code, verifier, state, redirectUri });
   if (result.kind !== 'ok') throw exchangeFailure(result);
@@ -142,11 +174,17 @@ export async function runLogin(deps: LoginDeps): Promise<{ email?: string; seale
   const who = email === undefined ? 'Logged in' : `Logged in as ${email}`;
   io.print(`${who}; credential for node ${config.NODE_ID} stored in ${path}.`);
   if (deps.copy === undefined) {
-    io.print('GATEWAY_URL and NODE_TOKEN are not set: no sealed copy was sent to the gateway (the node sends one when it starts).');
+    io.print(
+      'GATEWAY_URL and NODE_TOKEN are not set: no sealed copy was sent to the gateway (the node sends one when it starts).',
+    );
     return { ...(email === undefined ? {} : { email }), sealed: false };
   }
   deps.copy.save(result.credential);
   const sealed = await deps.copy.flush(deps.sealWaitMs ?? 15_000);
-  io.print(sealed ? 'Sealed copy stored at the gateway.' : 'The gateway did not take the sealed copy yet: the node sends it when it next runs.');
+  io.print(
+    sealed
+      ? 'Sealed copy stored at the gateway.'
+      : 'The gateway did not take the sealed copy yet: the node sends it when it next runs.',
+  );
   return { ...(email === undefined ? {} : { email }), sealed };
 }

@@ -38,7 +38,8 @@ export interface OAuthAccountOptions {
   onRefreshOutcome?(outcome: RefreshOutcome): void;
 }
 
-const NEEDS_LOGIN_FIX = 'run the node-agent login command for this node, or set CLAUDE_REFRESH_TOKEN to a fresh refresh token and restart';
+const NEEDS_LOGIN_FIX =
+  'run the node-agent login command for this node, or set CLAUDE_REFRESH_TOKEN to a fresh refresh token and restart';
 
 /**
  * The OAuth account: hands out access tokens, refreshes them in the background ahead of expiry (jittered),
@@ -93,7 +94,14 @@ export function createOAuthAccount(opts: OAuthAccountOptions): AccountAuth {
   }
   schedule(false);
 
-  const refresher = createRefresher({ held, file: opts.file, copy: opts.copy, client: opts.client, log, onCredential: () => schedule(true) });
+  const refresher = createRefresher({
+    held,
+    file: opts.file,
+    copy: opts.copy,
+    client: opts.client,
+    log,
+    onCredential: () => schedule(true),
+  });
 
   const usable = (): boolean => {
     const c = held.serving;
@@ -124,7 +132,8 @@ export function createOAuthAccount(opts: OAuthAccountOptions): AccountAuth {
     }
     if (outcome.kind === 'needs_login') {
       retryAt = undefined;
-      if (status !== 'needs_login') log.error('credential needs login', { reason: 'invalid_grant', fix: NEEDS_LOGIN_FIX });
+      if (status !== 'needs_login')
+        log.error('credential needs login', { reason: 'invalid_grant', fix: NEEDS_LOGIN_FIX });
       setStatus('needs_login');
       return;
     }
@@ -132,7 +141,12 @@ export function createOAuthAccount(opts: OAuthAccountOptions): AccountAuth {
     const delay = backoffDelay(failures, backoff, random, outcome.retryAfterMs);
     retryAt = now() + delay;
     const level = outcome.reason === 'rejected' ? 'error' : 'warn';
-    log[level]('credential refresh failed, backing off', { reason: outcome.reason, status: outcome.status, attempt: failures, retryInMs: delay });
+    log[level]('credential refresh failed, backing off', {
+      reason: outcome.reason,
+      status: outcome.status,
+      attempt: failures,
+      retryInMs: delay,
+    });
   }
 
   function refresh(): Promise<RefreshOutcome> {
@@ -236,7 +250,10 @@ export function createOAuthAccount(opts: OAuthAccountOptions): AccountAuth {
       stopSignal.abort();
       await Promise.allSettled([loop, inflight, storeLoop, profileLookup]);
       if (held.unsaved && !(await refresher.persist())) {
-        log.error('credential not stored at shutdown', { path: opts.file.path, fix: 'make CREDENTIALS_DIR writable; the pair was also sent sealed to the gateway, from where the next start restores it' });
+        log.error('credential not stored at shutdown', {
+          path: opts.file.path,
+          fix: 'make CREDENTIALS_DIR writable; the pair was also sent sealed to the gateway, from where the next start restores it',
+        });
       }
     },
     onStatusChange(listener) {

@@ -22,16 +22,28 @@ afterAll(async () => {
 });
 
 const fakeClient = (e: Egress = egress) =>
-  createOAuthClient({ egress: e, tokenUrl: new URL(`${fake.url}/v1/oauth/token`), clientId: CLIENT_ID, profileUrl: new URL(`${fake.url}/api/oauth/profile`), now: () => NOW });
+  createOAuthClient({
+    egress: e,
+    tokenUrl: new URL(`${fake.url}/v1/oauth/token`),
+    clientId: CLIENT_ID,
+    profileUrl: new URL(`${fake.url}/api/oauth/profile`),
+    now: () => NOW,
+  });
 
 /** A server answering each request with the next scripted reply, recording what it received. */
-async function scripted(replies: { status: number; body?: unknown; headers?: Record<string, string>; hang?: boolean }[]) {
+async function scripted(
+  replies: { status: number; body?: unknown; headers?: Record<string, string>; hang?: boolean }[],
+) {
   const received: { method?: string; contentType?: string; body: string }[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      received.push({ method: req.method, contentType: req.headers['content-type'], body: Buffer.concat(chunks).toString('utf8') });
+      received.push({
+        method: req.method,
+        contentType: req.headers['content-type'],
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
       const reply = replies.shift() ?? { status: 500 };
       if (reply.hang) return;
       res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
@@ -40,7 +52,13 @@ async function scripted(replies: { status: number; body?: unknown; headers?: Rec
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  const client = createOAuthClient({ egress, tokenUrl: new URL(`http://127.0.0.1:${port}/v1/oauth/token`), clientId: CLIENT_ID, timeoutMs: 300, now: () => NOW });
+  const client = createOAuthClient({
+    egress,
+    tokenUrl: new URL(`http://127.0.0.1:${port}/v1/oauth/token`),
+    clientId: CLIENT_ID,
+    timeoutMs: 300,
+    now: () => NOW,
+  });
   const close = () => {
     server.closeAllConnections();
     return new Promise<void>((r) => server.close(() => r()));
@@ -56,7 +74,12 @@ describe('refresh', () => {
     if (result.kind !== 'ok') throw new Error('unreachable');
     expect(result.credential.expires).toBe(NOW + 28_800_000);
     expect(result.credential.refresh).not.toBe(refreshToken);
-    expect(fake.tokenRequests.at(-1)).toMatchObject({ grantType: 'refresh_token', refreshToken, clientId: CLIENT_ID, outcome: 'ok' });
+    expect(fake.tokenRequests.at(-1)).toMatchObject({
+      grantType: 'refresh_token',
+      refreshToken,
+      clientId: CLIENT_ID,
+      outcome: 'ok',
+    });
   });
 
   test('a dead refresh token is invalid_grant', async () => {
@@ -69,9 +92,16 @@ describe('refresh', () => {
     const s = await scripted([{ status: 200, body: { access_token: 'a-2', expires_in: 60, token_type: 'Bearer' } }]);
     try {
       const result = await s.client.refresh('r-1');
-      expect(result).toEqual({ kind: 'ok', credential: { type: 'oauth', refresh: 'r-1', access: 'a-2', expires: NOW + 60_000 } });
+      expect(result).toEqual({
+        kind: 'ok',
+        credential: { type: 'oauth', refresh: 'r-1', access: 'a-2', expires: NOW + 60_000 },
+      });
       expect(s.received[0]?.contentType).toBe('application/json');
-      expect(JSON.parse(s.received[0]?.body ?? '')).toEqual({ grant_type: 'refresh_token', refresh_token: 'r-1', client_id: CLIENT_ID });
+      expect(JSON.parse(s.received[0]?.body ?? '')).toEqual({
+        grant_type: 'refresh_token',
+        refresh_token: 'r-1',
+        client_id: CLIENT_ID,
+      });
     } finally {
       await s.close();
     }
@@ -132,10 +162,30 @@ describe('refresh', () => {
 
 describe('exchangeCode and profile', () => {
   test('sends the authorization_code body of PROTOCOL.md §1', async () => {
-    const s = await scripted([{ status: 200, body: { access_token: 'a', refresh_token: 'r', expires_in: 10, account: { email_address: 'e@x.test', uuid: 'u-1' } } }]);
+    const s = await scripted([
+      {
+        status: 200,
+        body: {
+          access_token: 'a',
+          refresh_token: 'r',
+          expires_in: 10,
+          account: { email_address: 'e@x.test', uuid: 'u-1' },
+        },
+      },
+    ]);
     try {
-      const result = await s.client.exchangeCode({ code: 'c-1', verifier: 'v-1', state: 's-1', redirectUri: 'https://cb.example/x' });
-      expect(result).toEqual({ kind: 'ok', credential: { type: 'oauth', refresh: 'r', access: 'a', expires: NOW + 10_000 }, email: 'e@x.test', accountUuid: 'u-1' });
+      const result = await s.client.exchangeCode({
+        code: 'c-1',
+        verifier: 'v-1',
+        state: 's-1',
+        redirectUri: 'https://cb.example/x',
+      });
+      expect(result).toEqual({
+        kind: 'ok',
+        credential: { type: 'oauth', refresh: 'r', access: 'a', expires: NOW + 10_000 },
+        email: 'e@x.test',
+        accountUuid: 'u-1',
+      });
       expect(JSON.parse(s.received[0]?.body ?? '')).toEqual({
         grant_type: 'authorization_code',
         code: 'c-1',
@@ -151,7 +201,10 @@ describe('exchangeCode and profile', () => {
 
   test('profile gives the email of an access token, and undefined when it cannot', async () => {
     const client = fakeClient();
-    expect(await client.profile(fake.issueAccessToken('max-1'))).toEqual({ email: 'max@example.test', accountUuid: fake.account('max-1').uuid });
+    expect(await client.profile(fake.issueAccessToken('max-1'))).toEqual({
+      email: 'max@example.test',
+      accountUuid: fake.account('max-1').uuid,
+    });
     expect(await client.profile('not-a-token')).toBeUndefined();
   });
 });

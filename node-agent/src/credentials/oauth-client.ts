@@ -14,7 +14,12 @@ import type { OAuthCredential } from './oauth-credential.js';
 export type TokenResult =
   | { kind: 'ok'; credential: OAuthCredential; email?: string; accountUuid?: string }
   | { kind: 'invalid_grant' }
-  | { kind: 'transient'; status?: number; retryAfterMs?: number; reason: 'status' | 'timeout' | 'network' | 'malformed' }
+  | {
+      kind: 'transient';
+      status?: number;
+      retryAfterMs?: number;
+      reason: 'status' | 'timeout' | 'network' | 'malformed';
+    }
   | { kind: 'rejected'; status: number; error?: string };
 
 /** The parameters of an authorization-code exchange (PKCE). */
@@ -63,7 +68,6 @@ const ErrorAnswerSchema = z.object({ error: z.string() });
 
 const ProfileSchema = z.object({ account: z.object({ email: z.string().optional(), uuid: z.string().optional() }) });
 
-
 function classify(res: JsonResponse, previousRefresh: string | undefined, now: number): TokenResult {
   const { status } = res;
   if (status >= 200 && status < 300) {
@@ -72,7 +76,12 @@ function classify(res: JsonResponse, previousRefresh: string | undefined, now: n
     // A 2xx we cannot read may have spent the refresh token; retrying is the only move left.
     if (!answer.success || refresh === undefined) return { kind: 'transient', status, reason: 'malformed' };
     const { access_token, expires_in, account } = answer.data;
-    const credential: OAuthCredential = { type: 'oauth', refresh, access: access_token, expires: Math.floor(now + expires_in * 1000) };
+    const credential: OAuthCredential = {
+      type: 'oauth',
+      refresh,
+      access: access_token,
+      expires: Math.floor(now + expires_in * 1000),
+    };
     return {
       kind: 'ok',
       credential,

@@ -1,7 +1,12 @@
 import { CredentialError, parseCredentialText, serializeCredential, tryParseCredential } from './oauth-credential.js';
 
 // Short literal fakes: nothing token-shaped is committed.
-const opencode = { type: 'oauth', refresh: 'sk-ant-ort01-FAKE-1', access: 'sk-ant-oat01-FAKE-1', expires: 1_760_000_000_000 };
+const opencode = {
+  type: 'oauth',
+  refresh: 'sk-ant-ort01-FAKE-1',
+  access: 'sk-ant-oat01-FAKE-1',
+  expires: 1_760_000_000_000,
+};
 
 describe('parseCredentialText', () => {
   test('reads the opencode record', () => {
@@ -15,9 +20,20 @@ describe('parseCredentialText', () => {
 
   test("reads Claude Code's {claudeAiOauth: …}", () => {
     const text = JSON.stringify({
-      claudeAiOauth: { accessToken: 'sk-ant-oat01-FAKE-2', refreshToken: 'sk-ant-ort01-FAKE-2', expiresAt: 1_760_000_000_123, scopes: ['user:inference'], subscriptionType: 'max' },
+      claudeAiOauth: {
+        accessToken: 'sk-ant-oat01-FAKE-2',
+        refreshToken: 'sk-ant-ort01-FAKE-2',
+        expiresAt: 1_760_000_000_123,
+        scopes: ['user:inference'],
+        subscriptionType: 'max',
+      },
     });
-    expect(parseCredentialText(text, 'test')).toEqual({ type: 'oauth', refresh: 'sk-ant-ort01-FAKE-2', access: 'sk-ant-oat01-FAKE-2', expires: 1_760_000_000_123 });
+    expect(parseCredentialText(text, 'test')).toEqual({
+      type: 'oauth',
+      refresh: 'sk-ant-ort01-FAKE-2',
+      access: 'sk-ant-oat01-FAKE-2',
+      expires: 1_760_000_000_123,
+    });
   });
 
   test('drops unknown fields so the stored record stays in the opencode shape', () => {

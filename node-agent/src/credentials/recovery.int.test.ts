@@ -61,7 +61,9 @@ test('a new host with the same NODE_ID and NODE_TOKEN and an empty volume restor
   expect(await h.file.read()).toEqual(h.sealedRecord());
   expect((await stat(h.file.path)).mode & 0o777).toBe(0o600);
   expect(await readdir(h.config().CREDENTIALS_DIR)).toEqual([`${h.nodeId}.json`]);
-  expect(h.captured.records().find((r) => r.message === 'credential loaded' && r.source === "the gateway's sealed copy")).toBeDefined();
+  expect(
+    h.captured.records().find((r) => r.message === 'credential loaded' && r.source === "the gateway's sealed copy"),
+  ).toBeDefined();
 
   // It keeps refreshing from there: the restored refresh token is the live one.
   expect(await second.refreshAfterUnauthorized(served)).toBe(true);
@@ -82,7 +84,9 @@ test('the stored ciphertext does not open without the token (nor under another n
   // A host with the right id but another token: the gateway refuses it; with nothing else it cannot start.
   await rm(h.config().CREDENTIALS_DIR, { recursive: true });
   const stranger = h.newCopy(NodeTokens.generate());
-  await expect(createAccountAuth({ config: h.config(), copy: stranger, egress: h.egress, log: h.captured.log })).rejects.toMatchObject({
+  await expect(
+    createAccountAuth({ config: h.config(), copy: stranger, egress: h.egress, log: h.captured.log }),
+  ).rejects.toMatchObject({
     code: 'missing',
     message: expect.stringContaining('refused NODE_TOKEN') as unknown,
   });

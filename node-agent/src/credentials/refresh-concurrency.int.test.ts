@@ -9,7 +9,14 @@ import { bootstrapCredential } from './credential-sources.js';
 import { createOAuthAccount } from './oauth-account.js';
 import { createOAuthClient } from './oauth-client.js';
 import type { OAuthCredential } from './oauth-credential.js';
-import { createHarness, createManualClock, leakedTokens, tokensSeenByFake, waitFor, type Harness } from './test-harness.js';
+import {
+  createHarness,
+  createManualClock,
+  leakedTokens,
+  tokensSeenByFake,
+  waitFor,
+  type Harness,
+} from './test-harness.js';
 
 let h: Harness;
 const accounts: AccountAuth[] = [];
@@ -32,7 +39,13 @@ function expiredRecord(): OAuthCredential {
 
 async function account(opts: { dir?: string; tuning?: OAuthTuning } = {}): Promise<AccountAuth> {
   const config = h.config(opts.dir === undefined ? {} : { CREDENTIALS_DIR: opts.dir });
-  const a = await createAccountAuth({ config, copy: h.copy, egress: h.egress, log: h.captured.log, ...(opts.tuning ? { tuning: opts.tuning } : {}) });
+  const a = await createAccountAuth({
+    config,
+    copy: h.copy,
+    egress: h.egress,
+    log: h.captured.log,
+    ...(opts.tuning ? { tuning: opts.tuning } : {}),
+  });
   accounts.push(a);
   return a;
 }
@@ -56,8 +69,20 @@ function gatedFile() {
 async function gatedAccount(file: CredentialFile): Promise<AccountAuth> {
   const config = h.config();
   const initial = await bootstrapCredential({ nodeId: h.nodeId, config, file, copy: h.copy, log: h.captured.log });
-  const client = createOAuthClient({ egress: h.egress, tokenUrl: new URL(config.ANTHROPIC_OAUTH_TOKEN_URL), clientId: config.OAUTH_CLIENT_ID });
-  const a = createOAuthAccount({ nodeId: h.nodeId, file, copy: h.copy, client, log: h.captured.log, initial, refreshMarginMs: config.REFRESH_MARGIN_MS });
+  const client = createOAuthClient({
+    egress: h.egress,
+    tokenUrl: new URL(config.ANTHROPIC_OAUTH_TOKEN_URL),
+    clientId: config.OAUTH_CLIENT_ID,
+  });
+  const a = createOAuthAccount({
+    nodeId: h.nodeId,
+    file,
+    copy: h.copy,
+    client,
+    log: h.captured.log,
+    initial,
+    refreshMarginMs: config.REFRESH_MARGIN_MS,
+  });
   accounts.push(a);
   return a;
 }
@@ -113,14 +138,24 @@ test('a restart on the same volume starts from the rotated pair: the rotated-out
 
 test('a login written to the volume while the node runs is adopted (and sealed); the node keeps serving on it', async () => {
   const issued = h.fake.issueOAuthCredentials('acct-1');
-  await h.file.write({ type: 'oauth', refresh: issued.refreshToken, access: issued.accessToken, expires: Date.now() + 3_600_000 });
+  await h.file.write({
+    type: 'oauth',
+    refresh: issued.refreshToken,
+    access: issued.accessToken,
+    expires: Date.now() + 3_600_000,
+  });
   const a = await account();
   await a.start();
   expect((await a.credentialHeaders()).token).toBe(issued.accessToken);
 
   // The login command (another process) replaces the record.
   const login = h.fake.issueOAuthCredentials('acct-1');
-  const loginRecord: OAuthCredential = { type: 'oauth', refresh: login.refreshToken, access: login.accessToken, expires: Date.now() + 8 * 3_600_000 };
+  const loginRecord: OAuthCredential = {
+    type: 'oauth',
+    refresh: login.refreshToken,
+    access: login.accessToken,
+    expires: Date.now() + 8 * 3_600_000,
+  };
   await createCredentialFile(h.config().CREDENTIALS_DIR, h.nodeId).write(loginRecord);
 
   // The next refresh (here: upstream said 401) first looks at the volume and takes the login instead of rotating.
@@ -164,7 +199,12 @@ test('the jitter spreads nodes: with different random draws the refresh moments 
     const clock = createManualClock();
     const issued = h.fake.issueOAuthCredentials('acct-1');
     const dir = `${h.dir}/jitter-${draw}`;
-    await createCredentialFile(dir, h.nodeId).write({ type: 'oauth', refresh: issued.refreshToken, access: issued.accessToken, expires: clock.now() + 3_600_000 });
+    await createCredentialFile(dir, h.nodeId).write({
+      type: 'oauth',
+      refresh: issued.refreshToken,
+      access: issued.accessToken,
+      expires: clock.now() + 3_600_000,
+    });
     // Each run its own node (volume and sealed copy): the first run's newer pair would otherwise (rightly) win the second start.
     h.gateway.sealed = undefined;
     const a = await account({ dir, tuning: { now: clock.now, sleep: clock.sleep, random: () => draw } });
@@ -183,7 +223,12 @@ test('the jitter spreads nodes: with different random draws the refresh moments 
 
 test('a 401 before the known expiry refreshes once (shared by concurrent callers) and yields a new token', async () => {
   const issued = h.fake.issueOAuthCredentials('acct-1');
-  await h.file.write({ type: 'oauth', refresh: issued.refreshToken, access: issued.accessToken, expires: Date.now() + 3_600_000 });
+  await h.file.write({
+    type: 'oauth',
+    refresh: issued.refreshToken,
+    access: issued.accessToken,
+    expires: Date.now() + 3_600_000,
+  });
   const a = await account();
   const { token } = await a.credentialHeaders();
   expect(token).toBe(issued.accessToken);
@@ -201,7 +246,12 @@ test('a 401 before the known expiry refreshes once (shared by concurrent callers
 test('persist before use: while the new pair is being written to the volume, requests keep getting the old (still valid) token', async () => {
   const issued = h.fake.issueOAuthCredentials('acct-1');
   // Inside the margin already: start() refreshes at once.
-  await h.file.write({ type: 'oauth', refresh: issued.refreshToken, access: issued.accessToken, expires: Date.now() + 5 * 60_000 });
+  await h.file.write({
+    type: 'oauth',
+    refresh: issued.refreshToken,
+    access: issued.accessToken,
+    expires: Date.now() + 5 * 60_000,
+  });
   const slow = gatedFile();
   const a = await gatedAccount(slow.file);
   slow.close();

@@ -12,7 +12,15 @@ import { bootstrapCredential } from './credential-sources.js';
 import { createOAuthAccount } from './oauth-account.js';
 import { createOAuthClient, type OAuthClient } from './oauth-client.js';
 import { CredentialError } from './oauth-credential.js';
-import { createHarness, createManualClock, leakedTokens, tokensSeenByFake, waitFor, type Harness, type ManualClock } from './test-harness.js';
+import {
+  createHarness,
+  createManualClock,
+  leakedTokens,
+  tokensSeenByFake,
+  waitFor,
+  type Harness,
+  type ManualClock,
+} from './test-harness.js';
 
 let h: Harness;
 const accounts: AccountAuth[] = [];
@@ -24,7 +32,13 @@ afterEach(async () => {
 });
 
 async function account(tuning: OAuthTuning, overrides: Parameters<Harness['config']>[0] = {}): Promise<AccountAuth> {
-  const a = await createAccountAuth({ config: h.config(overrides), copy: h.copy, egress: h.egress, log: h.captured.log, tuning });
+  const a = await createAccountAuth({
+    config: h.config(overrides),
+    copy: h.copy,
+    egress: h.egress,
+    log: h.captured.log,
+    tuning,
+  });
   accounts.push(a);
   return a;
 }
@@ -32,7 +46,12 @@ async function account(tuning: OAuthTuning, overrides: Parameters<Harness['confi
 /** Stores a live pair expiring `inMs` from the clock; margin 10 min and random 0.5 make it due at expires - 12.5 min. */
 async function seed(clock: ManualClock, inMs: number) {
   const issued = h.fake.issueOAuthCredentials('acct-1');
-  await h.file.write({ type: 'oauth', refresh: issued.refreshToken, access: issued.accessToken, expires: clock.now() + inMs });
+  await h.file.write({
+    type: 'oauth',
+    refresh: issued.refreshToken,
+    access: issued.accessToken,
+    expires: clock.now() + inMs,
+  });
   return issued;
 }
 
@@ -77,7 +96,12 @@ describe('invalid_grant', () => {
 
     // The operator logs in again (the login command writes a new pair to the volume): the node picks it up by itself.
     const relogin = h.fake.issueOAuthCredentials('acct-1');
-    await h.file.write({ type: 'oauth', refresh: relogin.refreshToken, access: relogin.accessToken, expires: clock.now() + 28_800_000 });
+    await h.file.write({
+      type: 'oauth',
+      refresh: relogin.refreshToken,
+      access: relogin.accessToken,
+      expires: clock.now() + 28_800_000,
+    });
     await clock.advance(30_000);
     expect(a.status()).toBe('ok');
     expect(seen).toEqual(['needs_login', 'ok']);
@@ -89,7 +113,12 @@ describe('invalid_grant', () => {
     const dead = h.fake.issueOAuthCredentials('acct-1');
     h.fake.revokeRefreshToken(dead.refreshToken);
     h.fake.expireAccessToken(dead.accessToken);
-    await h.file.write({ type: 'oauth', refresh: dead.refreshToken, access: dead.accessToken, expires: Date.now() - 1 });
+    await h.file.write({
+      type: 'oauth',
+      refresh: dead.refreshToken,
+      access: dead.accessToken,
+      expires: Date.now() - 1,
+    });
     const a = await account({ needsLoginPollMs: 50 });
     await a.start();
     await expect(a.credentialHeaders()).rejects.toMatchObject({ code: 'unavailable' });
@@ -101,7 +130,12 @@ describe('invalid_grant', () => {
 
     // `login` run on another host with this node's NODE_ID, NODE_TOKEN and GATEWAY_URL seals its pair to the gateway.
     const relogin = h.fake.issueOAuthCredentials('acct-1');
-    const record = { type: 'oauth' as const, refresh: relogin.refreshToken, access: relogin.accessToken, expires: Date.now() + 28_800_000 };
+    const record = {
+      type: 'oauth' as const,
+      refresh: relogin.refreshToken,
+      access: relogin.accessToken,
+      expires: Date.now() + 28_800_000,
+    };
     const elsewhere = h.newCopy();
     elsewhere.save(record);
     expect(await elsewhere.flush(10_000)).toBe(true);
@@ -115,7 +149,12 @@ describe('invalid_grant', () => {
   test('invalid_grant because a login replaced the record during the refresh: the re-read adopts it, no needs_login', async () => {
     const issued = h.fake.issueOAuthCredentials('acct-1');
     h.fake.expireAccessToken(issued.accessToken);
-    await h.file.write({ type: 'oauth', refresh: issued.refreshToken, access: issued.accessToken, expires: Date.now() - 1 });
+    await h.file.write({
+      type: 'oauth',
+      refresh: issued.refreshToken,
+      access: issued.accessToken,
+      expires: Date.now() - 1,
+    });
     const tokenUrl = new URL(`${h.url}/v1/oauth/token`);
     const real = createOAuthClient({ egress: h.egress, tokenUrl, clientId: h.config().OAUTH_CLIENT_ID });
     // The operator's login lands on the volume just before our token call, and the account was revoked with it.
@@ -123,13 +162,32 @@ describe('invalid_grant', () => {
     const racing: OAuthClient = {
       ...real,
       async refresh(token) {
-        await h.file.write({ type: 'oauth', refresh: login.refreshToken, access: login.accessToken, expires: Date.now() + 28_800_000 });
+        await h.file.write({
+          type: 'oauth',
+          refresh: login.refreshToken,
+          access: login.accessToken,
+          expires: Date.now() + 28_800_000,
+        });
         h.fake.revokeRefreshToken(token);
         return real.refresh(token);
       },
     };
-    const initial = await bootstrapCredential({ nodeId: h.nodeId, config: {}, file: h.file, copy: h.copy, log: h.captured.log });
-    const a = createOAuthAccount({ nodeId: h.nodeId, file: h.file, copy: h.copy, client: racing, log: h.captured.log, initial, refreshMarginMs: 600_000 });
+    const initial = await bootstrapCredential({
+      nodeId: h.nodeId,
+      config: {},
+      file: h.file,
+      copy: h.copy,
+      log: h.captured.log,
+    });
+    const a = createOAuthAccount({
+      nodeId: h.nodeId,
+      file: h.file,
+      copy: h.copy,
+      client: racing,
+      log: h.captured.log,
+      initial,
+      refreshMarginMs: 600_000,
+    });
     accounts.push(a);
 
     const { token } = await a.credentialHeaders();
@@ -145,12 +203,22 @@ describe('invalid_grant', () => {
     const dead = h.fake.issueOAuthCredentials('acct-1');
     h.fake.revokeRefreshToken(dead.refreshToken);
     h.fake.expireAccessToken(dead.accessToken);
-    await h.file.write({ type: 'oauth', refresh: dead.refreshToken, access: dead.accessToken, expires: Date.now() - 60_000 });
+    await h.file.write({
+      type: 'oauth',
+      refresh: dead.refreshToken,
+      access: dead.accessToken,
+      expires: Date.now() - 60_000,
+    });
     const fresh = h.fake.issueRefreshToken('acct-1');
     const a = await account({}, { CLAUDE_REFRESH_TOKEN: fresh });
 
     const { token } = await a.credentialHeaders();
-    expect(h.fake.tokenRequests.map((r) => [r.refreshToken === dead.refreshToken ? 'dead' : r.refreshToken === fresh ? 'env' : '?', r.outcome])).toEqual([
+    expect(
+      h.fake.tokenRequests.map((r) => [
+        r.refreshToken === dead.refreshToken ? 'dead' : r.refreshToken === fresh ? 'env' : '?',
+        r.outcome,
+      ]),
+    ).toEqual([
       ['dead', 'invalid_grant'],
       ['env', 'ok'],
     ]);
@@ -172,8 +240,18 @@ describe('transient failures back off while the access token keeps serving', () 
     const issued = await seed(clock, 20 * 60_000);
     const attempts: number[] = [];
     h.fake.on('token-request', () => attempts.push(clock.now()));
-    h.fake.inject(fault === 'token_error' ? { kind: 'token_error', status: 503, times: 1_000 } : { kind: 'token_timeout', times: 1_000 });
-    const a = await account({ now: clock.now, sleep: clock.sleep, random: () => 0.5, backoff: { baseMs: 1_000, maxMs: 30_000 }, tokenTimeoutMs: 100 });
+    h.fake.inject(
+      fault === 'token_error'
+        ? { kind: 'token_error', status: 503, times: 1_000 }
+        : { kind: 'token_timeout', times: 1_000 },
+    );
+    const a = await account({
+      now: clock.now,
+      sleep: clock.sleep,
+      random: () => 0.5,
+      backoff: { baseMs: 1_000, maxMs: 30_000 },
+      tokenTimeoutMs: 100,
+    });
     await a.start();
 
     await clock.advance(7.5 * 60_000);
@@ -214,7 +292,9 @@ describe('secrets stay out of logs and errors', () => {
   const accessSentinel = sentinel('A');
 
   beforeEach(async () => {
-    h = await createHarness({ fake: { accounts: [{ id: 'acct-1', refreshToken: refreshSentinel, accessToken: accessSentinel }] } });
+    h = await createHarness({
+      fake: { accounts: [{ id: 'acct-1', refreshToken: refreshSentinel, accessToken: accessSentinel }] },
+    });
   });
 
   test('planted tokens never appear in any log line, through refresh, invalid_grant and a malformed file', async () => {

@@ -24,7 +24,12 @@ export interface HeldCredential {
 /** How one refresh run ended. */
 export type RefreshOutcome =
   | { kind: 'fresh' }
-  | { kind: 'retry'; reason: 'status' | 'timeout' | 'network' | 'malformed' | 'rejected' | 'error'; status?: number; retryAfterMs?: number }
+  | {
+      kind: 'retry';
+      reason: 'status' | 'timeout' | 'network' | 'malformed' | 'rejected' | 'error';
+      status?: number;
+      retryAfterMs?: number;
+    }
   | { kind: 'needs_login' };
 
 export interface RefresherDeps {
@@ -116,7 +121,11 @@ export function createRefresher(deps: RefresherDeps): Refresher {
       return true;
     } catch (err) {
       held.unsaved = true;
-      if (!storeFailing) log.warn('credential store failed, serving the new pair from memory', { path: deps.file.path, error: errorCode(err) });
+      if (!storeFailing)
+        log.warn('credential store failed, serving the new pair from memory', {
+          path: deps.file.path,
+          error: errorCode(err),
+        });
       storeFailing = true;
       return false;
     } finally {
@@ -161,7 +170,12 @@ export function createRefresher(deps: RefresherDeps): Refresher {
       }
       if (result.kind === 'transient') {
         const { reason, status, retryAfterMs } = result;
-        return { kind: 'retry', reason, ...(status === undefined ? {} : { status }), ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
+        return {
+          kind: 'retry',
+          reason,
+          ...(status === undefined ? {} : { status }),
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        };
       }
       if (result.kind === 'rejected') return { kind: 'retry', reason: 'rejected', status: result.status };
       held.spent.add(token);

@@ -22,7 +22,15 @@ afterEach(async () => {
 });
 
 function copyOf(opts: Partial<Parameters<typeof createSealedCopy>[0]> = {}): SealedCopy {
-  const copy = createSealedCopy({ gatewayUrl: gateway.url, nodeId: 'node-a', token, log: captured.log, backoff: { baseMs: 20, maxMs: 200 }, loadPatienceMs: 1_000, ...opts });
+  const copy = createSealedCopy({
+    gatewayUrl: gateway.url,
+    nodeId: 'node-a',
+    token,
+    log: captured.log,
+    backoff: { baseMs: 20, maxMs: 200 },
+    loadPatienceMs: 1_000,
+    ...opts,
+  });
   copies.push(copy);
   return copy;
 }
@@ -56,7 +64,9 @@ test('a refused token rejects load at once with SealedCopyError(refused); an unr
   gateway.token = NodeTokens.generate();
   await expect(copyOf().load()).rejects.toMatchObject({ code: 'refused' });
   await gateway.down();
-  const err = await copyOf().load({ patienceMs: 300 }).catch((e: unknown) => e);
+  const err = await copyOf()
+    .load({ patienceMs: 300 })
+    .catch((e: unknown) => e);
   expect(err).toBeInstanceOf(SealedCopyError);
   expect(err).toMatchObject({ code: 'unreachable' });
 });
@@ -87,7 +97,10 @@ test('saves while the gateway is down retry in the background; the newest wins a
   expect(await copy.load()).toEqual(cred(3));
   expect(gateway.puts).toBe(1);
   await waitFor(() => log.records().length === 2, 5_000, 'two log lines');
-  expect(log.records().map((r) => r.message)).toEqual(['sealed credential copy not stored at the gateway, retrying in the background', 'sealed credential copy stored at the gateway']);
+  expect(log.records().map((r) => r.message)).toEqual([
+    'sealed credential copy not stored at the gateway, retrying in the background',
+    'sealed credential copy stored at the gateway',
+  ]);
 });
 
 test('close() drops a pending save and stops retrying', async () => {
@@ -106,12 +119,20 @@ test('close() drops a pending save and stops retrying', async () => {
 
 test('plain http only to loopback or private addresses, or with allowHttp (the GATEWAY_URL rule of the config)', () => {
   const make = (gatewayUrl: string, allowHttp?: boolean) => () =>
-    createSealedCopy({ gatewayUrl, nodeId: 'node-a', token, log: createNullLogger(), ...(allowHttp === undefined ? {} : { allowHttp }) }).close();
+    createSealedCopy({
+      gatewayUrl,
+      nodeId: 'node-a',
+      token,
+      log: createNullLogger(),
+      ...(allowHttp === undefined ? {} : { allowHttp }),
+    }).close();
   expect(make('https://gateway.example.com')).not.toThrow();
   expect(make('http://127.0.0.1:8080')).not.toThrow();
   expect(make('http://10.1.2.3')).not.toThrow();
   expect(make('http://[::1]:8080')).not.toThrow();
-  expect(make('http://gateway.example.com')).toThrow(/GATEWAY_URL plain http to gateway.example.com.*GATEWAY_ALLOW_HTTP/);
+  expect(make('http://gateway.example.com')).toThrow(
+    /GATEWAY_URL plain http to gateway.example.com.*GATEWAY_ALLOW_HTTP/,
+  );
   expect(make('http://8.8.8.8')).toThrow(/GATEWAY_ALLOW_HTTP/);
   expect(make('http://gateway.example.com', true)).not.toThrow();
   expect(make('ftp://127.0.0.1', true)).toThrow();

@@ -1,7 +1,15 @@
 // The gateway's sealed copy of this node's credential record: how a new host with the same NODE_ID and NODE_TOKEN
 // and an empty volume gets its account back without a login. The record is sealed here (sealForNode: a key derived
 // from NODE_TOKEN, which the gateway never stores), so the gateway only ever holds ciphertext.
-import { CREDENTIAL_PATH, openForNode, SealedCredentialSchema, SealError, sealForNode, TunnelHeaders, type Logger } from '@switchyard/shared';
+import {
+  CREDENTIAL_PATH,
+  openForNode,
+  SealedCredentialSchema,
+  SealError,
+  sealForNode,
+  TunnelHeaders,
+  type Logger,
+} from '@switchyard/shared';
 import { gatewayUrlProblem } from '../fleet/gateway-url.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import { serializeCredential, tryParseCredential, type OAuthCredential } from './oauth-credential.js';
@@ -103,20 +111,27 @@ export function createSealedCopy(opts: SealedCopyOptions): SealedCopy {
   }
 
   function refused(status: number): SealedCopyError {
-    return new SealedCopyError('refused', `the gateway refused NODE_TOKEN for node ${opts.nodeId} (HTTP ${status}): check NODE_ID and NODE_TOKEN (a rotated or revoked token?)`);
+    return new SealedCopyError(
+      'refused',
+      `the gateway refused NODE_TOKEN for node ${opts.nodeId} (HTTP ${status}): check NODE_ID and NODE_TOKEN (a rotated or revoked token?)`,
+    );
   }
 
   function opened(body: unknown): OAuthCredential | undefined {
     const parsed = SealedCredentialSchema.safeParse(body);
     let credential: OAuthCredential | undefined;
     try {
-      credential = parsed.success ? tryParseCredential(openForNode(opts.token, opts.nodeId, parsed.data.sealed)) : undefined;
+      credential = parsed.success
+        ? tryParseCredential(openForNode(opts.token, opts.nodeId, parsed.data.sealed))
+        : undefined;
     } catch (err) {
       if (!(err instanceof SealError)) throw err;
     }
     if (credential === undefined && !warnedUnopenable) {
       warnedUnopenable = true;
-      log.warn('the sealed credential copy at the gateway does not open with this NODE_TOKEN (sealed under a rotated token?): ignoring it');
+      log.warn(
+        'the sealed credential copy at the gateway does not open with this NODE_TOKEN (sealed under a rotated token?): ignoring it',
+      );
     }
     return credential;
   }
@@ -139,7 +154,10 @@ export function createSealedCopy(opts: SealedCopyOptions): SealedCopy {
       }
       const delay = backoffDelay(attempt, { baseMs: 250, maxMs: 5_000 }, random);
       if (performance.now() + delay > deadline) {
-        throw new SealedCopyError('unreachable', `the gateway's sealed credential copy could not be fetched (${answer.reason}): check GATEWAY_URL`);
+        throw new SealedCopyError(
+          'unreachable',
+          `the gateway's sealed credential copy could not be fetched (${answer.reason}): check GATEWAY_URL`,
+        );
       }
       // A timer that holds the process: at start this wait is all there is to do, and an unref'd one let
       // the node exit 0 silently while the gateway was unreachable.
@@ -162,7 +180,7 @@ export function createSealedCopy(opts: SealedCopyOptions): SealedCopy {
   }
 
   async function run(): Promise<void> {
-    for (let attempt = 0; pending !== undefined && !closed; ) {
+    for (let attempt = 0; pending !== undefined && !closed;) {
       const credential = pending;
       if (await put(credential)) {
         if (pending === credential) pending = undefined;

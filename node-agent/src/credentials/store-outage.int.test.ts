@@ -29,8 +29,19 @@ const status = async (token: string) => {
 async function expiredAccount() {
   const issued = h.fake.issueOAuthCredentials('acct-1');
   h.fake.expireAccessToken(issued.accessToken);
-  await h.file.write({ type: 'oauth', refresh: issued.refreshToken, access: issued.accessToken, expires: Date.now() - 1 });
-  a = await createAccountAuth({ config: h.config(), copy: h.copy, egress: h.egress, log: h.captured.log, tuning: { storeBackoff: { baseMs: 100, maxMs: 500 } } });
+  await h.file.write({
+    type: 'oauth',
+    refresh: issued.refreshToken,
+    access: issued.accessToken,
+    expires: Date.now() - 1,
+  });
+  a = await createAccountAuth({
+    config: h.config(),
+    copy: h.copy,
+    egress: h.egress,
+    log: h.captured.log,
+    tuning: { storeBackoff: { baseMs: 100, maxMs: 500 } },
+  });
   await a.start();
   await h.copy.flush(10_000);
   return { issued, account: a };
@@ -61,15 +72,27 @@ test('the token endpoint answers 200, the volume write fails: served from memory
   // 3. The volume comes back (with the old record on it): the background retry stores the live pair.
   await rm(volume);
   await rename(`${volume}.away`, volume);
-  await waitFor(async () => (await h.file.read().catch(() => undefined))?.access === second.token, 20_000, 'the pair on the volume');
+  await waitFor(
+    async () => (await h.file.read().catch(() => undefined))?.access === second.token,
+    20_000,
+    'the pair on the volume',
+  );
 
   expect(h.fake.tokenRequests.filter((r) => r.refreshToken === issued.refreshToken)).toHaveLength(1);
   expect(h.fake.tokenRequests.some((r) => r.outcome !== 'ok')).toBe(false);
   expect(account.status()).toBe('ok');
   // The file is in place a moment before its write settles (the directory's fsync) and the recovery is logged.
-  await waitFor(() => h.captured.records().some((r) => r.message === 'credential stored'), 10_000, 'the recovery log line');
-  expect(h.captured.records().map((r) => r.message)).toContain('credential store failed, serving the new pair from memory');
-  expect(leakedTokens(h.captured.lines(), [h.token, first.token, second.token, ...tokensSeenByFake(h.fake)])).toEqual([]);
+  await waitFor(
+    () => h.captured.records().some((r) => r.message === 'credential stored'),
+    10_000,
+    'the recovery log line',
+  );
+  expect(h.captured.records().map((r) => r.message)).toContain(
+    'credential store failed, serving the new pair from memory',
+  );
+  expect(leakedTokens(h.captured.lines(), [h.token, first.token, second.token, ...tokensSeenByFake(h.fake)])).toEqual(
+    [],
+  );
 }, 60_000);
 
 test('the gateway is down during two refreshes: each pair is on the volume at once; the newest sealed copy lands once it is back', async () => {
@@ -90,8 +113,14 @@ test('the gateway is down during two refreshes: each pair is on the volume at on
   expect(h.sealedRecord()?.access).toBe(second.token);
   // Newest wins: the first pair's copy, superseded while the gateway was down, was never stored.
   expect(h.gateway.puts - putsBefore).toBe(1);
-  await waitFor(() => h.captured.records().some((r) => r.message === 'sealed credential copy stored at the gateway'), 10_000, 'the recovery log line');
-  expect(h.captured.records().map((r) => r.message)).toContain('sealed credential copy not stored at the gateway, retrying in the background');
+  await waitFor(
+    () => h.captured.records().some((r) => r.message === 'sealed credential copy stored at the gateway'),
+    10_000,
+    'the recovery log line',
+  );
+  expect(h.captured.records().map((r) => r.message)).toContain(
+    'sealed credential copy not stored at the gateway, retrying in the background',
+  );
   expect(leakedTokens(h.captured.lines(), [h.token, ...tokensSeenByFake(h.fake)])).toEqual([]);
 }, 60_000);
 

@@ -7,7 +7,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { CREDENTIAL_PATH, createLogger, isSealedShape, NodeTokens, openForNode, TunnelHeaders, type Logger } from '@switchyard/shared';
+import {
+  CREDENTIAL_PATH,
+  createLogger,
+  isSealedShape,
+  NodeTokens,
+  openForNode,
+  TunnelHeaders,
+  type Logger,
+} from '@switchyard/shared';
 import { createFakeAnthropic, type FakeAnthropic, type FakeAnthropicOptions } from '@switchyard/shared/testing';
 import { createEgress, type Egress } from '../upstream/egress.js';
 import type { AccountConfig } from './create-account-auth.js';
@@ -29,7 +37,11 @@ export function captureLog(): CapturedLog {
   const stream = new PassThrough();
   const chunks: string[] = [];
   stream.on('data', (chunk: Buffer) => chunks.push(chunk.toString('utf8')));
-  const lines = () => chunks.join('').split('\n').filter((l) => l.trim() !== '');
+  const lines = () =>
+    chunks
+      .join('')
+      .split('\n')
+      .filter((l) => l.trim() !== '');
   return {
     log: createLogger({ service: 'node-agent-test', level: 'debug', stream }),
     lines,
@@ -38,7 +50,11 @@ export function captureLog(): CapturedLog {
 }
 
 /** Polls `check` until it holds (real time); throws after `timeoutMs`. */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -144,14 +160,20 @@ export async function startCredentialServer(nodeId: string, token: string): Prom
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
           const answer = (status: number, body?: unknown) => {
-            res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' }).end(body === undefined ? undefined : JSON.stringify(body));
+            res
+              .writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' })
+              .end(body === undefined ? undefined : JSON.stringify(body));
           };
           if (req.url !== CREDENTIAL_PATH) return answer(404, { error: 'not found' });
-          if (req.headers.authorization !== `Bearer ${state.token}` || req.headers[TunnelHeaders.nodeId] !== state.nodeId) {
+          if (
+            req.headers.authorization !== `Bearer ${state.token}` ||
+            req.headers[TunnelHeaders.nodeId] !== state.nodeId
+          ) {
             refused += 1;
             return answer(401, { type: 'error', error: { type: 'authentication_error', message: 'unauthenticated' } });
           }
-          if (req.method === 'GET') return state.sealed === undefined ? answer(404, { type: 'error' }) : answer(200, { sealed: state.sealed });
+          if (req.method === 'GET')
+            return state.sealed === undefined ? answer(404, { type: 'error' }) : answer(200, { sealed: state.sealed });
           if (req.method !== 'PUT') return answer(405);
           let sealed: unknown;
           try {
@@ -211,7 +233,14 @@ export async function createHarness(opts: { fake?: FakeAnthropicOptions } = {}):
   const captured = captureLog();
   const copies: SealedCopy[] = [];
   const newCopy = (t = token) => {
-    const copy = createSealedCopy({ gatewayUrl: gateway.url, nodeId, token: t, log: captured.log, backoff: { baseMs: 50, maxMs: 500 }, loadPatienceMs: 2_000 });
+    const copy = createSealedCopy({
+      gatewayUrl: gateway.url,
+      nodeId,
+      token: t,
+      log: captured.log,
+      backoff: { baseMs: 50, maxMs: 500 },
+      loadPatienceMs: 2_000,
+    });
     copies.push(copy);
     return copy;
   };
@@ -240,7 +269,8 @@ export async function createHarness(opts: { fake?: FakeAnthropicOptions } = {}):
       REFRESH_MARGIN_MS: 10 * 60_000,
       ...overrides,
     }),
-    sealedRecord: (t = token) => (gateway.sealed === undefined ? undefined : tryParseCredential(openForNode(t, nodeId, gateway.sealed))),
+    sealedRecord: (t = token) =>
+      gateway.sealed === undefined ? undefined : tryParseCredential(openForNode(t, nodeId, gateway.sealed)),
     async cleanup() {
       for (const c of copies) c.close();
       await gateway.down();

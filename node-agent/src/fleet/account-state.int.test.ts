@@ -90,7 +90,13 @@ describe('account state from upstream responses', () => {
     expect(changes.map((c) => c.state)).toEqual(['limited']);
     const logged = await lines();
     expect(logged).toHaveLength(1);
-    expect(logged[0]).toMatchObject({ level: 'warn', message: 'account state changed', from: 'available', to: 'limited', claim: 'five_hour' });
+    expect(logged[0]).toMatchObject({
+      level: 'warn',
+      message: 'account state changed',
+      from: 'available',
+      to: 'limited',
+      claim: 'five_hour',
+    });
     expect(logged[0]?.limitedUntil).toBe(new Date(state.limitedUntil ?? 0).toISOString());
     expect(output()).not.toContain(accessToken);
   });

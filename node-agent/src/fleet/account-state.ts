@@ -61,7 +61,9 @@ function transitionFields(prev: AccountState, next: AccountState, model: string 
   const fields: Record<string, unknown> = { from: prev.state, to: next.state };
   if (next.limitedUntil !== undefined) fields.limitedUntil = iso(next.limitedUntil);
   if (next.limitedFamilies) {
-    fields.limitedFamilies = Object.fromEntries(Object.entries(next.limitedFamilies).map(([f, until]) => [f, iso(until)]));
+    fields.limitedFamilies = Object.fromEntries(
+      Object.entries(next.limitedFamilies).map(([f, until]) => [f, iso(until)]),
+    );
   }
   if (next.representativeClaim !== undefined) fields.claim = next.representativeClaim;
   if (next.fiveHour?.utilization !== undefined) fields.fiveHourUtilization = next.fiveHour.utilization;

@@ -34,7 +34,8 @@ export function isLocalOrPrivateHost(hostname: string): boolean {
 }
 
 /** The fix an operator needs when a plain-HTTP gateway URL is refused. */
-export const PLAIN_HTTP_FIX = 'use an https:// URL, or set GATEWAY_ALLOW_HTTP=true if the network between this node and the gateway is trusted';
+export const PLAIN_HTTP_FIX =
+  'use an https:// URL, or set GATEWAY_ALLOW_HTTP=true if the network between this node and the gateway is trusted';
 
 /**
  * Why the node must not dial this gateway URL, or undefined when it may.

@@ -42,7 +42,9 @@ export function createStateReports(deps: StateReportsDeps): StateReports {
     const parsed = NodeReportSchema.safeParse(deps.report());
     if (parsed.success) return Buffer.from(`${JSON.stringify(parsed.data)}\n`);
     // A report the gateway would refuse is a bug here; say so rather than send it.
-    deps.log.error('state report invalid', { issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+    deps.log.error('state report invalid', {
+      issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+    });
     return undefined;
   }
 

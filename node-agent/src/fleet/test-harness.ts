@@ -7,7 +7,16 @@ import http2, { type ClientHttp2Session } from 'node:http2';
 import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CONNECTION_STREAM_PATH, CREDENTIAL_PATH, guardEmptyWrites, NodeReportSchema, STATE_STREAM_PATH, TUNNEL_UPGRADE, TunnelHeaders, type NodeReport } from '@switchyard/shared';
+import {
+  CONNECTION_STREAM_PATH,
+  CREDENTIAL_PATH,
+  guardEmptyWrites,
+  NodeReportSchema,
+  STATE_STREAM_PATH,
+  TUNNEL_UPGRADE,
+  TunnelHeaders,
+  type NodeReport,
+} from '@switchyard/shared';
 
 /** How the stand-in answers one upgrade. */
 export type UpgradeAnswer =
@@ -69,7 +78,13 @@ function writeRefusal(socket: Socket, answer: Extract<UpgradeAnswer, { kind: 're
 }
 
 /** Answers 101, then (once that write is done: see tunnel-dial.ts) runs the HTTP/2 client on the socket. */
-function accept(socket: Socket, head: Buffer, req: IncomingMessage, answer: Extract<UpgradeAnswer, { kind: 'accept' }>, adopt: (t: PeerTunnel) => void): void {
+function accept(
+  socket: Socket,
+  head: Buffer,
+  req: IncomingMessage,
+  answer: Extract<UpgradeAnswer, { kind: 'accept' }>,
+  adopt: (t: PeerTunnel) => void,
+): void {
   const lines = ['HTTP/1.1 101 Switching Protocols', 'Connection: Upgrade', `Upgrade: ${TUNNEL_UPGRADE}`];
   if (answer.replica !== undefined) lines.push(`${TunnelHeaders.replica}: ${answer.replica}`);
   if (answer.replicas !== undefined) lines.push(`${TunnelHeaders.replicas}: ${answer.replicas}`);
@@ -80,7 +95,11 @@ function accept(socket: Socket, head: Buffer, req: IncomingMessage, answer: Extr
   });
 }
 
-function clientOn(socket: Socket, req: IncomingMessage, answer: Extract<UpgradeAnswer, { kind: 'accept' }>): PeerTunnel {
+function clientOn(
+  socket: Socket,
+  req: IncomingMessage,
+  answer: Extract<UpgradeAnswer, { kind: 'accept' }>,
+): PeerTunnel {
   const session = http2.connect('http://node.tunnel', { createConnection: () => socket });
   session.on('error', () => undefined);
   const reports: NodeReport[] = [];
@@ -109,7 +128,8 @@ function clientOn(socket: Socket, req: IncomingMessage, answer: Extract<UpgradeA
     get closed() {
       return closed || session.destroyed;
     },
-    connect: () => guardEmptyWrites(session.request({ ':method': 'POST', ':path': CONNECTION_STREAM_PATH }, { endStream: false })),
+    connect: () =>
+      guardEmptyWrites(session.request({ ':method': 'POST', ':path': CONNECTION_STREAM_PATH }, { endStream: false })),
     async waitForReport(check, timeoutMs = 10_000) {
       let found: NodeReport | undefined;
       await until(() => (found = reports.find(check)) !== undefined, timeoutMs, 'report');

@@ -73,7 +73,11 @@ test('each failure waits longer (jittered, up to 30 s); a refused token waits at
     ['info', 'gateway unavailable, retrying'],
     ['error', 'another process holds this node id'],
   ]);
-  expect(log.lines[1]!.meta).toMatchObject({ nodeId: 'node-7', status: 401, fix: expect.stringContaining('switchyard nodes add node-7') as unknown });
+  expect(log.lines[1]!.meta).toMatchObject({
+    nodeId: 'node-7',
+    status: 401,
+    fix: expect.stringContaining('switchyard nodes add node-7') as unknown,
+  });
   expect(log.lines[3]!.meta).toMatchObject({ nodeId: 'node-7', status: 409 });
   expect(JSON.stringify(log.lines)).not.toContain(TOKEN);
 });

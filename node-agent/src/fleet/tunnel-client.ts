@@ -146,7 +146,9 @@ export function createTunnelClient(deps: TunnelClientDeps): TunnelClient {
       const problem = url === undefined ? 'not a URL' : gatewayUrlProblem(url, deps.allowHttp);
       // The replica header rides along: a direct URL that reaches another replica is answered 421, not served.
       if (url !== undefined && problem === undefined) return { url, replica: slot.id };
-      once(`direct:${slot.id}`, () => log.warn('replica url not used', { replica: slot.id, reason: problem, using: gateway }));
+      once(`direct:${slot.id}`, () =>
+        log.warn('replica url not used', { replica: slot.id, reason: problem, using: gateway }),
+      );
     }
     return { url: deps.gatewayUrl, replica: slot.id };
   }
@@ -193,7 +195,8 @@ export function createTunnelClient(deps: TunnelClientDeps): TunnelClient {
       if (answering !== UNNAMED && !isWanted(answering)) wanted = [...wanted, { id: answering }];
       return;
     }
-    wanted = replicas.some((r) => r.id === answering) || answering === UNNAMED ? replicas : [...replicas, { id: answering }];
+    wanted =
+      replicas.some((r) => r.id === answering) || answering === UNNAMED ? replicas : [...replicas, { id: answering }];
   }
 
   function refused(slot: Slot, outcome: Extract<DialOutcome, { kind: 'refused' }>): void {
@@ -220,15 +223,22 @@ export function createTunnelClient(deps: TunnelClientDeps): TunnelClient {
         once(`misdirected:${slot.id ?? ''}`, () => log.warn('replica not reached through the gateway url', fields));
         break;
       case TunnelRefusal.unavailable.status:
-        once(`unavailable:${slot.id ?? ''}`, () => log.info('gateway unavailable, retrying', { ...fields, reason: outcome.message }));
+        once(`unavailable:${slot.id ?? ''}`, () =>
+          log.info('gateway unavailable, retrying', { ...fields, reason: outcome.message }),
+        );
         break;
       case TunnelRefusal.malformed.status:
-        once('malformed', () => log.error('tunnel request refused as malformed', { ...fields, reason: outcome.message }));
+        once('malformed', () =>
+          log.error('tunnel request refused as malformed', { ...fields, reason: outcome.message }),
+        );
         slot.nextDelayMs = slot.backoff.slowest();
         return;
       default:
         once(`refused:${slot.id ?? ''}:${outcome.status}`, () =>
-          log.warn('tunnel upgrade refused', { ...fields, fix: 'check that GATEWAY_URL is the gateway (or its edge) and that it runs this release line' }),
+          log.warn('tunnel upgrade refused', {
+            ...fields,
+            fix: 'check that GATEWAY_URL is the gateway (or its edge) and that it runs this release line',
+          }),
         );
     }
     slot.nextDelayMs = slot.backoff.fail();
@@ -238,11 +248,21 @@ export function createTunnelClient(deps: TunnelClientDeps): TunnelClient {
     const target = targetOf(slot);
     let outcome: DialOutcome;
     try {
-      outcome = await dial({ target, identity, ...(deps.dialTimeoutMs === undefined ? {} : { timeoutMs: deps.dialTimeoutMs }), ...(deps.ca === undefined ? {} : { ca: deps.ca }) });
+      outcome = await dial({
+        target,
+        identity,
+        ...(deps.dialTimeoutMs === undefined ? {} : { timeoutMs: deps.dialTimeoutMs }),
+        ...(deps.ca === undefined ? {} : { ca: deps.ca }),
+      });
     } catch (err) {
       deps.onDial?.('unreachable');
       once(`unreachable:${slot.id ?? ''}`, () =>
-        log.warn('gateway unreachable, retrying', { gateway: redactedUrl(target.url.toString()), replica: slot.id, errorCode: errorCode(err), reason: err instanceof Error ? err.message : String(err) }),
+        log.warn('gateway unreachable, retrying', {
+          gateway: redactedUrl(target.url.toString()),
+          replica: slot.id,
+          errorCode: errorCode(err),
+          reason: err instanceof Error ? err.message : String(err),
+        }),
       );
       slot.nextDelayMs = slot.backoff.fail();
       return;
@@ -280,7 +300,12 @@ export function createTunnelClient(deps: TunnelClientDeps): TunnelClient {
     void session.closed.then(() => sessions.delete(session));
     const open: OpenTunnel = { replica, session, openedAt: now() };
     tunnels.set(replica, open);
-    log.info('tunnel open', { replica: replica === UNNAMED ? undefined : replica, gateway: redactedUrl(target.url.toString()), replicas: wanted.map((r) => r.id), tunnels: tunnels.size });
+    log.info('tunnel open', {
+      replica: replica === UNNAMED ? undefined : replica,
+      gateway: redactedUrl(target.url.toString()),
+      replicas: wanted.map((r) => r.id),
+      tunnels: tunnels.size,
+    });
     deps.onChange?.();
     void session.gone.then((why) => lost(open, why));
   }
@@ -298,7 +323,12 @@ export function createTunnelClient(deps: TunnelClientDeps): TunnelClient {
         s.nextDelayMs = 0;
       } else s.nextDelayMs = s.backoff.fail();
     }
-    const fields = { replica: open.replica === UNNAMED ? undefined : open.replica, reason: why, livedMs, tunnels: tunnels.size };
+    const fields = {
+      replica: open.replica === UNNAMED ? undefined : open.replica,
+      reason: why,
+      livedMs,
+      tunnels: tunnels.size,
+    };
     if (why === 'shutdown') log.info('tunnel closed', fields);
     else log.warn('tunnel lost', fields);
     // After a GOAWAY (a replica draining) Node closes the old session once its running streams finish (the

@@ -87,7 +87,9 @@ export function dialTunnel(opts: DialOptions): Promise<DialOutcome> {
   return new Promise((resolve, reject) => {
     const req = url.protocol === 'https:' ? https.request(url, options) : http.request(url, options);
     const timeoutMs = opts.timeoutMs ?? 10_000;
-    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    req.setTimeout(timeoutMs, () =>
+      req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+    );
     req.once('error', reject);
     req.once('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
       socket.setTimeout(0);

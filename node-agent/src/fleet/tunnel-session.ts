@@ -4,7 +4,14 @@
 import type { Server } from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { CONNECTION_STREAM_PATH, guardEmptyWrites, STATE_STREAM_PATH, TunnelHeaders, parseReplicas, type Logger } from '@switchyard/shared';
+import {
+  CONNECTION_STREAM_PATH,
+  guardEmptyWrites,
+  STATE_STREAM_PATH,
+  TunnelHeaders,
+  parseReplicas,
+  type Logger,
+} from '@switchyard/shared';
 import type { ReplicaInfo } from './tunnel-dial.js';
 
 /** Why a tunnel ended. */
@@ -45,7 +52,6 @@ const SESSION_OPTIONS: http2.ServerOptions = {
 };
 const SESSION_WINDOW = 16 << 20;
 // The encoding Writable gives a Buffer chunk; not a BufferEncoding, but what the stream's write path expects with one.
-
 
 function pathOf(headers: IncomingHttpHeaders): string {
   const path = headers[':path'] ?? '';
@@ -148,7 +154,6 @@ export function serveTunnel(deps: TunnelSessionDeps): TunnelSession {
     stream.on('error', () => undefined);
     stream.respond({ ':status': 404 }, { endStream: true });
   });
-
 
   return {
     gone,

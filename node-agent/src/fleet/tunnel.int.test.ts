@@ -4,8 +4,21 @@
 import http, { type IncomingMessage } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
 import { TUNNEL_UPGRADE, TunnelHeaders } from '@switchyard/shared';
-import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic, selfSignedCertificate } from '@switchyard/shared/testing';
-import { call, captureLogger, oauthAuth, startNode, TEST_NODE_ID, TEST_NODE_TOKEN, type TestNode } from '../http/test-harness.js';
+import {
+  createFakeAnthropic,
+  fakeMessagesBody,
+  type FakeAnthropic,
+  selfSignedCertificate,
+} from '@switchyard/shared/testing';
+import {
+  call,
+  captureLogger,
+  oauthAuth,
+  startNode,
+  TEST_NODE_ID,
+  TEST_NODE_TOKEN,
+  type TestNode,
+} from '../http/test-harness.js';
 import { startRelay, startTestGateway, until, type TestGateway, type UpgradeAnswer } from './test-harness.js';
 import { createTunnelClient } from './tunnel-client.js';
 
@@ -35,7 +48,8 @@ async function gateway(answer?: (req: IncomingMessage) => UpgradeAnswer): Promis
   return gw;
 }
 
-const replicaOf = (req: IncomingMessage): string | undefined => req.headers[TunnelHeaders.replica] as string | undefined;
+const replicaOf = (req: IncomingMessage): string | undefined =>
+  req.headers[TunnelHeaders.replica] as string | undefined;
 const messages = (lines: TestNode['log']['lines'], message: string) => lines.filter((l) => l.message === message);
 const body = fakeMessagesBody();
 
@@ -56,7 +70,12 @@ test('the first dial carries the node token, id and instance, no replica header;
 test('a state report arrives at once, and a new one when a 429 benches the account', async () => {
   const n = await node();
   const first = await n.tunnel.waitForReport(() => true);
-  expect(first).toMatchObject({ nodeId: TEST_NODE_ID, accountKind: 'oauth', state: { state: 'available' }, inFlight: 0 });
+  expect(first).toMatchObject({
+    nodeId: TEST_NODE_ID,
+    accountKind: 'oauth',
+    state: { state: 'available' },
+    inFlight: 0,
+  });
   fake.inject({ kind: 'rate_limit', resetInSec: 1800, match: { accountId: 'max-1' } });
   expect((await call(n, { body })).status).toBe(429);
   const limited = await n.tunnel.waitForReport((r) => r.state.state === 'limited', 5_000);
@@ -111,7 +130,10 @@ describe('refusals', () => {
     const n = await refusedThenAccepted(401, 'unauthenticated', 4);
     const lines = messages(n.log.lines, 'node token refused (revoked or wrong)');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ level: 'error', meta: { nodeId: TEST_NODE_ID, status: 401, fix: expect.stringMatching(/switchyard nodes add/) as unknown } });
+    expect(lines[0]).toMatchObject({
+      level: 'error',
+      meta: { nodeId: TEST_NODE_ID, status: 401, fix: expect.stringMatching(/switchyard nodes add/) as unknown },
+    });
   });
 
   test('409: one line saying another process holds the id, retried until the other one is gone', async () => {
@@ -132,7 +154,11 @@ describe('refusals', () => {
     const relay = await startRelay(gw.port);
     cleanup.push(() => relay.close());
     await relay.close();
-    const pending = startNode(fakeUrl, { auth: oauthAuth(fake, 'max-1') }, { gateway: gw, tunnel: { gatewayUrl: new URL(relay.url), backoff: { baseMs: 10, maxMs: 50 } } });
+    const pending = startNode(
+      fakeUrl,
+      { auth: oauthAuth(fake, 'max-1') },
+      { gateway: gw, tunnel: { gatewayUrl: new URL(relay.url), backoff: { baseMs: 10, maxMs: 50 } } },
+    );
     // Nothing listens at the relay's port any more: refused connections, again and again.
     await new Promise((r) => setTimeout(r, 300));
     const revived = await startRelayOn(relay.url, gw.port);
@@ -225,7 +251,10 @@ describe('replicas', () => {
     const gw = await gateway((req) => ({ kind: 'accept', replica: replicaOf(req) ?? 'gw-1', replicas: 'gw-1,gw-2' }));
     const n = await node({ gateway: gw, tunnel: { backoff: { baseMs: 10, maxMs: 50 } } });
     await until(() => n.client.connected().length === 2, 5_000, 'two tunnels');
-    gw.answer = (req) => (replicaOf(req) === undefined ? { kind: 'accept', replica: 'gw-9', replicas: 'gw-9' } : { kind: 'refuse', status: 421, code: 'misdirected' });
+    gw.answer = (req) =>
+      replicaOf(req) === undefined
+        ? { kind: 'accept', replica: 'gw-9', replicas: 'gw-9' }
+        : { kind: 'refuse', status: 421, code: 'misdirected' };
     gw.dropAll();
     await until(() => n.client.connected().join() === 'gw-9', 5_000, 'a tunnel to the new replica');
     expect(gw.dials.at(-1)!.headers[TunnelHeaders.replica]).toBeUndefined();
@@ -236,7 +265,16 @@ test('a gateway that stops answering PINGs is dropped within the timeout, and di
   const gw = await gateway();
   const relay = await startRelay(gw.port);
   cleanup.push(() => relay.close());
-  const n = await node({ gateway: gw, tunnel: { gatewayUrl: new URL(relay.url), pingIntervalMs: 100, pingTimeoutMs: 400, dialTimeoutMs: 300, backoff: { baseMs: 10, maxMs: 50 } } });
+  const n = await node({
+    gateway: gw,
+    tunnel: {
+      gatewayUrl: new URL(relay.url),
+      pingIntervalMs: 100,
+      pingTimeoutMs: 400,
+      dialTimeoutMs: 300,
+      backoff: { baseMs: 10, maxMs: 50 },
+    },
+  });
   expect((await call(n, { body })).status).toBe(200);
   relay.freeze();
   await until(() => messages(n.log.lines, 'tunnel lost').length === 1, 5_000, 'the tunnel dropped');
@@ -293,7 +331,9 @@ describe('an https gateway', () => {
     cleanup.push(() => gw.close());
     expect(gw.url).toMatch(/^https:/);
     const n = await node({ gateway: gw, tunnel: { ca: tls.cert } });
-    expect((await call(n, { body: fakeMessagesBody({ stream: true }) })).body.toString()).toContain('event: message_stop');
+    expect((await call(n, { body: fakeMessagesBody({ stream: true }) })).body.toString()).toContain(
+      'event: message_stop',
+    );
     await n.tunnel.waitForReport(() => true);
   });
 
@@ -314,7 +354,11 @@ describe('an https gateway', () => {
       backoff: { baseMs: 10, maxMs: 50 },
     });
     client.start();
-    await until(() => gw.dials.length === 0 && messages(log.lines, 'gateway unreachable, retrying').length === 1, 5_000, 'a refused handshake');
+    await until(
+      () => gw.dials.length === 0 && messages(log.lines, 'gateway unreachable, retrying').length === 1,
+      5_000,
+      'a refused handshake',
+    );
     await new Promise((r) => setTimeout(r, 200));
     await client.stop(100);
     expect(gw.tunnels).toHaveLength(0);

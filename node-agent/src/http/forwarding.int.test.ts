@@ -22,7 +22,10 @@ let auth: ReturnType<typeof oauthAuth>;
 let node: TestNode;
 
 beforeAll(async () => {
-  fake = createFakeAnthropic({ accounts: [{ id: 'max-1' }, { id: 'key-1', kind: 'api_key' }], timing: { textDeltas: 12 } });
+  fake = createFakeAnthropic({
+    accounts: [{ id: 'max-1' }, { id: 'key-1', kind: 'api_key' }],
+    timing: { textDeltas: 12 },
+  });
   fakeUrl = await fake.start();
   tap = await startTap(fakeUrl);
   auth = oauthAuth(fake, 'max-1');
@@ -75,8 +78,12 @@ test('a stream with thinking, text and tool_use reaches the client byte for byte
 });
 
 test('request bodies arrive byte for byte (odd spacing, escapes, multi-byte text, 600 KB)', async () => {
-  const odd = Buffer.from('{ "model" :"claude-sonnet-4-6",\n "max_tokens":16,"messages":[{"role":"user","content":"h\u00e9llo \u2713 \\u00e9 \ud83d\ude00"}]}');
-  const big = Buffer.from(JSON.stringify(fakeMessagesBody({ messages: [{ role: 'user', content: 'z\u00e9'.repeat(200_000) }] })));
+  const odd = Buffer.from(
+    '{ "model" :"claude-sonnet-4-6",\n "max_tokens":16,"messages":[{"role":"user","content":"h\u00e9llo \u2713 \\u00e9 \ud83d\ude00"}]}',
+  );
+  const big = Buffer.from(
+    JSON.stringify(fakeMessagesBody({ messages: [{ role: 'user', content: 'z\u00e9'.repeat(200_000) }] })),
+  );
   for (const body of [odd, big]) {
     const res = await call(node, { body });
     expect(res.status).toBe(200);
@@ -92,7 +99,10 @@ test('GET /v1/models keeps its query and count_tokens is forwarded', async () =>
   expect(tap.records.at(-1)!.url).toBe('/v1/models?limit=2');
   expect(tap.records.at(-1)!.headers['content-length']).toBeUndefined();
 
-  const count = await call(node, { path: '/v1/messages/count_tokens', body: { model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'Say hi' }] } });
+  const count = await call(node, {
+    path: '/v1/messages/count_tokens',
+    body: { model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'Say hi' }] },
+  });
   expect(count.status).toBe(200);
   expect(JSON.parse(count.body.toString())).toEqual({ input_tokens: anyNumber });
 });
@@ -140,15 +150,25 @@ describe('without the tap', () => {
       'x-app': 'cli',
       'x-claude-code-session-id': session,
       'x-stainless-lang': 'js',
-      'anthropic-beta': ['claude-code-20250219, interleaved-thinking-2025-05-14', 'oauth-2025-04-20,claude-code-20250219 ,fine-grained-tool-streaming-2025-05-14'],
+      'anthropic-beta': [
+        'claude-code-20250219, interleaved-thinking-2025-05-14',
+        'oauth-2025-04-20,claude-code-20250219 ,fine-grained-tool-streaming-2025-05-14',
+      ],
     };
     const res = await call(directNode!, { headers: clientHeaders, body: fakeMessagesBody() });
     expect(res.status).toBe(200);
     const seen = fake.requests.at(-1)!;
     expect(seen.headers.authorization).toBe(`Bearer ${auth.current().accessToken}`);
     expect(seen.authKind).toBe('bearer');
-    expect(Object.keys(seen.headers).filter((h) => /^(x-api-key|cookie|x-hop|x-switchyard-.*|proxy-.*|te|upgrade)$/.test(h))).toEqual([]);
-    expect(seen.betas).toEqual(['claude-code-20250219', 'interleaved-thinking-2025-05-14', 'oauth-2025-04-20', 'fine-grained-tool-streaming-2025-05-14']);
+    expect(
+      Object.keys(seen.headers).filter((h) => /^(x-api-key|cookie|x-hop|x-switchyard-.*|proxy-.*|te|upgrade)$/.test(h)),
+    ).toEqual([]);
+    expect(seen.betas).toEqual([
+      'claude-code-20250219',
+      'interleaved-thinking-2025-05-14',
+      'oauth-2025-04-20',
+      'fine-grained-tool-streaming-2025-05-14',
+    ]);
     expect(seen.headers['user-agent']).toBe(clientHeaders['user-agent']);
     expect(seen.headers['x-app']).toBe('cli');
     expect(seen.headers['x-stainless-lang']).toBe('js');
@@ -165,7 +185,10 @@ describe('without the tap', () => {
   test('an API-key account sends x-api-key, no Authorization, and the client betas as they were', async () => {
     const keyNode = await startNode(fakeUrl, { auth: apiKeyAuth(fake.account('key-1').apiKey!) });
     try {
-      const res = await call(keyNode, { headers: { authorization: 'Bearer client-secret-1', 'anthropic-beta': 'claude-code-20250219' }, body: fakeMessagesBody() });
+      const res = await call(keyNode, {
+        headers: { authorization: 'Bearer client-secret-1', 'anthropic-beta': 'claude-code-20250219' },
+        body: fakeMessagesBody(),
+      });
       expect(res.status).toBe(200);
       const seen = fake.requests.at(-1)!;
       expect([seen.authKind, seen.accountId, seen.headers.authorization]).toEqual(['api_key', 'key-1', undefined]);
@@ -188,17 +211,21 @@ describe('without the tap', () => {
       });
       const abortedAt = await new Promise<number>((resolve, reject) => {
         const headers = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' };
-        const req = http.request('http://node.tunnel/v1/messages', { method: 'POST', headers, ...viaTunnel(directNode!) }, (res) => {
-          let events = 0;
-          res.on('data', (chunk: Buffer) => {
-            events += chunk.toString().split('\n\n').length - 1;
-            if (events >= 4 && !req.destroyed) {
-              const at = performance.now();
-              req.destroy();
-              resolve(at);
-            }
-          });
-        });
+        const req = http.request(
+          'http://node.tunnel/v1/messages',
+          { method: 'POST', headers, ...viaTunnel(directNode!) },
+          (res) => {
+            let events = 0;
+            res.on('data', (chunk: Buffer) => {
+              events += chunk.toString().split('\n\n').length - 1;
+              if (events >= 4 && !req.destroyed) {
+                const at = performance.now();
+                req.destroy();
+                resolve(at);
+              }
+            });
+          },
+        );
         req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
         req.end(body);
       });
@@ -210,7 +237,10 @@ describe('without the tap', () => {
       expect(teardownMs).toBeLessThanOrEqual(1000); // the requirement is 100 ms; 10x margin for a loaded CI box
       await new Promise((r) => setTimeout(r, 20));
       expect(directNode!.gate.inFlight).toBe(0);
-      expect(directNode!.log.lines.filter((l) => l.message === 'request done').at(-1)!.meta).toMatchObject({ aborted: true, status: 200 });
+      expect(directNode!.log.lines.filter((l) => l.message === 'request done').at(-1)!.meta).toMatchObject({
+        aborted: true,
+        status: 200,
+      });
     } finally {
       fake.setTiming({ deltaIntervalMs: 0, textDeltas: 12 });
     }

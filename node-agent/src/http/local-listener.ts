@@ -12,7 +12,10 @@ export interface LocalListenerDeps {
   metricsHandler?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
-const NOT_FOUND = new AppError('not_found', 'Not found. This listener serves /health and /metrics; requests reach this node through its tunnel to the gateway.');
+const NOT_FOUND = new AppError(
+  'not_found',
+  'Not found. This listener serves /health and /metrics; requests reach this node through its tunnel to the gateway.',
+);
 
 /**
  * @example
@@ -26,7 +29,11 @@ export function createLocalListener(deps: LocalListenerDeps): RequestListener {
       const draining = deps.draining();
       const body = deps.health();
       const json = JSON.stringify(draining ? { ...body, status: 'draining' } : body);
-      res.writeHead(draining ? 503 : 200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(json) });
+      res.writeHead(draining ? 503 : 200, {
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+        'content-length': Buffer.byteLength(json),
+      });
       res.end(req.method === 'HEAD' ? undefined : json);
       return;
     }

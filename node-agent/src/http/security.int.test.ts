@@ -3,7 +3,16 @@
 import http from 'node:http';
 import { newRequestId } from '@switchyard/shared';
 import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic } from '@switchyard/shared/testing';
-import { call, needsLoginAuth, oauthAuth, startNode, TEST_NODE_TOKEN, viaTunnel, type CallResult, type TestNode } from './test-harness.js';
+import {
+  call,
+  needsLoginAuth,
+  oauthAuth,
+  startNode,
+  TEST_NODE_TOKEN,
+  viaTunnel,
+  type CallResult,
+  type TestNode,
+} from './test-harness.js';
 
 // Asymmetric matchers are typed any; naming them keeps the assertions typed.
 const anyNumber: unknown = expect.any(Number);
@@ -27,7 +36,11 @@ afterAll(async () => {
 });
 
 function envelope(res: CallResult): { type: string; error: { type: string; message: string }; request_id?: string } {
-  return JSON.parse(res.body.toString()) as { type: string; error: { type: string; message: string }; request_id?: string };
+  return JSON.parse(res.body.toString()) as {
+    type: string;
+    error: { type: string; message: string };
+    request_id?: string;
+  };
 }
 
 const body = Buffer.from(JSON.stringify(fakeMessagesBody()));
@@ -39,7 +52,12 @@ test('a request through the tunnel goes through', async () => {
 });
 
 test('the local listener has no forwarding route: every Anthropic path is a 404 there, and nothing reaches upstream', async () => {
-  for (const [method, path] of [['POST', '/v1/messages'], ['POST', '/v1/messages/count_tokens'], ['GET', '/v1/models'], ['POST', '/v1/messages?beta=true']] as const) {
+  for (const [method, path] of [
+    ['POST', '/v1/messages'],
+    ['POST', '/v1/messages/count_tokens'],
+    ['GET', '/v1/models'],
+    ['POST', '/v1/messages?beta=true'],
+  ] as const) {
     const res = await call(node.url, { method, path, body: method === 'POST' ? body : undefined });
     expect([method, path, res.status]).toEqual([method, path, 404]);
     expect(envelope(res).error.type).toBe('not_found_error');
@@ -48,7 +66,15 @@ test('the local listener has no forwarding route: every Anthropic path is a 404 
 });
 
 test('unknown routes and methods through the tunnel → 404 envelope, without upstream traffic (health is not served there)', async () => {
-  for (const [method, path] of [['GET', '/v1/messages'], ['POST', '/v1/complete'], ['GET', '/'], ['DELETE', '/v1/models'], ['POST', '/v1/messages/batches'], ['GET', '/health'], ['GET', '/metrics']] as const) {
+  for (const [method, path] of [
+    ['GET', '/v1/messages'],
+    ['POST', '/v1/complete'],
+    ['GET', '/'],
+    ['DELETE', '/v1/models'],
+    ['POST', '/v1/messages/batches'],
+    ['GET', '/health'],
+    ['GET', '/metrics'],
+  ] as const) {
     const res = await call(node, { method, path });
     expect([method, path, res.status]).toEqual([method, path, 404]);
     expect(envelope(res).error.type).toBe('not_found_error');
@@ -76,10 +102,14 @@ describe('bodies over maxBodyBytes → 413 without reaching upstream', () => {
 
   test('sent chunked, without a length', async () => {
     const res = await new Promise<number>((resolve, reject) => {
-      const req = http.request('http://node.tunnel/v1/messages', { method: 'POST', headers: { 'transfer-encoding': 'chunked' }, ...viaTunnel(node) }, (r) => {
-        r.resume();
-        resolve(r.statusCode ?? 0);
-      });
+      const req = http.request(
+        'http://node.tunnel/v1/messages',
+        { method: 'POST', headers: { 'transfer-encoding': 'chunked' }, ...viaTunnel(node) },
+        (r) => {
+          r.resume();
+          resolve(r.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       req.write(big.subarray(0, 3000));
       setTimeout(() => req.end(big.subarray(3000)), 20);
@@ -112,7 +142,11 @@ test('an account that needs a login answers 503 without upstream traffic', async
     const requestId = newRequestId();
     const res = await call(stuck, { body, requestId });
     expect(res.status).toBe(503);
-    expect(envelope(res)).toEqual({ type: 'error', error: { type: 'api_error', message: mentionsLogin }, request_id: requestId });
+    expect(envelope(res)).toEqual({
+      type: 'error',
+      error: { type: 'api_error', message: mentionsLogin },
+      request_id: requestId,
+    });
     expect(res.headers['request-id']).toBe(requestId);
     expect(fake.requests).toHaveLength(0);
   } finally {
@@ -134,7 +168,17 @@ test('every admitted request leaves the gate exactly once and logs one line with
   expect(done.map((l) => l.meta.status)).toEqual([200, 413, 200]);
   expect(done[0]).toMatchObject({
     level: 'info',
-    meta: { requestId, keyId: 'key_abc', method: 'POST', path: '/v1/messages', replayed: false, aborted: false, bytes: anyNumber, durationMs: anyNumber, ttfbMs: anyNumber },
+    meta: {
+      requestId,
+      keyId: 'key_abc',
+      method: 'POST',
+      path: '/v1/messages',
+      replayed: false,
+      aborted: false,
+      bytes: anyNumber,
+      durationMs: anyNumber,
+      ttfbMs: anyNumber,
+    },
   });
   expect(done[0]!.meta.bytes).toBeGreaterThan(0);
   expect(done[2]!.meta.requestId).toMatch(/^req_/);

@@ -32,12 +32,23 @@ export function closeServer(server: Server): Promise<void> {
 }
 
 function base(auth: Omit<AccountAuth, 'status' | 'label' | 'start' | 'stop' | 'onStatusChange'>): AccountAuth {
-  return { ...auth, status: () => 'ok', label: () => 'test', start: async () => {}, stop: async () => {}, onStatusChange: () => () => {} };
+  return {
+    ...auth,
+    status: () => 'ok',
+    label: () => 'test',
+    start: async () => {},
+    stop: async () => {},
+    onStatusChange: () => () => {},
+  };
 }
 
 /** An API-key account. */
 export function apiKeyAuth(key: string): AccountAuth {
-  return base({ kind: 'api_key', credentialHeaders: () => Promise.resolve({ headers: { 'x-api-key': key }, token: key }), refreshAfterUnauthorized: () => Promise.resolve(false) });
+  return base({
+    kind: 'api_key',
+    credentialHeaders: () => Promise.resolve({ headers: { 'x-api-key': key }, token: key }),
+    refreshAfterUnauthorized: () => Promise.resolve(false),
+  });
 }
 
 /** An OAuth account whose refresh asks the fake for a new access token; `afterRefresh` may spoil it. */
@@ -51,7 +62,8 @@ export function oauthAuth(
   return {
     ...base({
       kind: 'oauth',
-      credentialHeaders: () => Promise.resolve({ headers: { authorization: `Bearer ${current.accessToken}` }, token: current.accessToken }),
+      credentialHeaders: () =>
+        Promise.resolve({ headers: { authorization: `Bearer ${current.accessToken}` }, token: current.accessToken }),
       refreshAfterUnauthorized: (token) => {
         refreshes.push(token);
         if (opts.refreshSucceeds === false) return Promise.resolve(false);
@@ -69,8 +81,12 @@ export function oauthAuth(
 
 /** An OAuth account that needs a human login. */
 export function needsLoginAuth(): AccountAuth {
-  const unavailable = () => Promise.reject(new AppError('unavailable', 'This node needs a login: run the login command.'));
-  return { ...base({ kind: 'oauth', credentialHeaders: unavailable, refreshAfterUnauthorized: () => Promise.resolve(false) }), status: () => 'needs_login' };
+  const unavailable = () =>
+    Promise.reject(new AppError('unavailable', 'This node needs a login: run the login command.'));
+  return {
+    ...base({ kind: 'oauth', credentialHeaders: unavailable, refreshAfterUnauthorized: () => Promise.resolve(false) }),
+    status: () => 'needs_login',
+  };
 }
 
 /** A tiny DrainGate that counts. */
@@ -109,9 +125,22 @@ export interface LogLine {
 }
 
 /** A Logger that keeps its lines. */
-export function captureLogger(lines: LogLine[] = [], fields: Record<string, unknown> = {}): Logger & { lines: LogLine[] } {
-  const at = (level: string) => (message: string, meta: Record<string, unknown> = {}) => void lines.push({ level, message, meta: { ...fields, ...meta } });
-  return { lines, error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: (more) => captureLogger(lines, { ...fields, ...more }) };
+export function captureLogger(
+  lines: LogLine[] = [],
+  fields: Record<string, unknown> = {},
+): Logger & { lines: LogLine[] } {
+  const at =
+    (level: string) =>
+    (message: string, meta: Record<string, unknown> = {}) =>
+      void lines.push({ level, message, meta: { ...fields, ...meta } });
+  return {
+    lines,
+    error: at('error'),
+    warn: at('warn'),
+    info: at('info'),
+    debug: at('debug'),
+    child: (more) => captureLogger(lines, { ...fields, ...more }),
+  };
 }
 
 /** A node serving through a tunnel to a stand-in gateway, plus what it reported. */
@@ -140,7 +169,11 @@ export interface StartNodeOptions {
 }
 
 /** Starts a node in front of `upstreamUrl`, dialled in to a stand-in gateway; resolves once its first tunnel is open. */
-export async function startNode(upstreamUrl: string, over: Partial<NodeAppDeps> & { auth: AccountAuth }, opts: StartNodeOptions = {}): Promise<TestNode> {
+export async function startNode(
+  upstreamUrl: string,
+  over: Partial<NodeAppDeps> & { auth: AccountAuth },
+  opts: StartNodeOptions = {},
+): Promise<TestNode> {
   const gate = countingGate();
   const log = captureLogger();
   const responses: TestNode['responses'] = [];
@@ -176,7 +209,9 @@ export async function startNode(upstreamUrl: string, over: Partial<NodeAppDeps> 
     ...over,
   };
   const connections = http.createServer(createNodeApp(deps));
-  const local = http.createServer(createLocalListener({ draining: () => gate.draining, health: () => ({ status: 'ok', nodeId: TEST_NODE_ID }) }));
+  const local = http.createServer(
+    createLocalListener({ draining: () => gate.draining, health: () => ({ status: 'ok', nodeId: TEST_NODE_ID }) }),
+  );
   const url = await listen(local);
   const gateway = opts.gateway ?? (await startTestGateway());
   const client = createTunnelClient({
@@ -264,12 +299,22 @@ export function call(target: CallTarget, opts: CallOptions = {}): Promise<CallRe
     ...opts.headers,
   };
   const path = opts.path ?? '/v1/messages';
-  const where = typeof target === 'string' ? { url: `${target}${path}`, extra: { agent: false as const } } : { url: `http://node.tunnel${path}`, extra: viaTunnel(target) };
+  const where =
+    typeof target === 'string'
+      ? { url: `${target}${path}`, extra: { agent: false as const } }
+      : { url: `http://node.tunnel${path}`, extra: viaTunnel(target) };
   return new Promise((resolve, reject) => {
     const req = http.request(where.url, { method: opts.method ?? 'POST', headers, ...where.extra }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          rawHeaders: res.rawHeaders,
+          body: Buffer.concat(chunks),
+        }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -290,27 +335,45 @@ export interface TapRecord {
 }
 
 /** A recording HTTP tap in front of `upstreamUrl`, so a test can compare bytes with what the upstream really sent. */
-export async function startTap(upstreamUrl: string): Promise<{ url: string; records: TapRecord[]; close(): Promise<void> }> {
+export async function startTap(
+  upstreamUrl: string,
+): Promise<{ url: string; records: TapRecord[]; close(): Promise<void> }> {
   const records: TapRecord[] = [];
   const server = http.createServer((req, res) => {
     const reqChunks: Buffer[] = [];
     req.on('data', (c: Buffer) => reqChunks.push(c));
     req.on('end', () => {
       const requestBody = Buffer.concat(reqChunks);
-      const up = http.request(`${upstreamUrl}${req.url ?? '/'}`, { method: req.method, headers: req.headers, agent: false }, (upRes) => {
-        const record: TapRecord = { url: req.url ?? '', headers: req.headers, requestBody, status: upRes.statusCode ?? 0, responseHeaders: upRes.rawHeaders, responseBody: Buffer.alloc(0) };
-        const chunks: Buffer[] = [];
-        res.writeHead(upRes.statusCode ?? 502, upRes.rawHeaders.filter((_, i, all) => !/^(connection|keep-alive|transfer-encoding)$/i.test(all[i - (i % 2)] ?? '')));
-        upRes.on('data', (c: Buffer) => {
-          chunks.push(c);
-          res.write(c);
-        });
-        upRes.on('end', () => {
-          record.responseBody = Buffer.concat(chunks);
-          records.push(record);
-          res.end();
-        });
-      });
+      const up = http.request(
+        `${upstreamUrl}${req.url ?? '/'}`,
+        { method: req.method, headers: req.headers, agent: false },
+        (upRes) => {
+          const record: TapRecord = {
+            url: req.url ?? '',
+            headers: req.headers,
+            requestBody,
+            status: upRes.statusCode ?? 0,
+            responseHeaders: upRes.rawHeaders,
+            responseBody: Buffer.alloc(0),
+          };
+          const chunks: Buffer[] = [];
+          res.writeHead(
+            upRes.statusCode ?? 502,
+            upRes.rawHeaders.filter(
+              (_, i, all) => !/^(connection|keep-alive|transfer-encoding)$/i.test(all[i - (i % 2)] ?? ''),
+            ),
+          );
+          upRes.on('data', (c: Buffer) => {
+            chunks.push(c);
+            res.write(c);
+          });
+          upRes.on('end', () => {
+            record.responseBody = Buffer.concat(chunks);
+            records.push(record);
+            res.end();
+          });
+        },
+      );
       res.on('close', () => up.destroy());
       up.on('error', () => res.destroy());
       up.end(requestBody);

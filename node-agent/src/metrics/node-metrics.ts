@@ -58,16 +58,31 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
     return model;
   };
 
-  new Gauge({ name: 'switchyard_node_info', help: 'This node and its build (always 1).', labelNames: ['node', 'account_kind', 'version', 'git_sha'], registers }).set(
-    { node: deps.nodeId, account_kind: deps.accountKind, version: deps.version, git_sha: deps.gitSha },
-    1,
-  );
-  new Gauge({ name: 'switchyard_build_info', help: 'The build this process runs: its release line\'s version and git sha (always 1; one series per process).', labelNames: ['service', 'version', 'git_sha'], registers }).set(
-    { service: 'node-agent', version: deps.version, git_sha: deps.gitSha },
-    1,
-  );
-  const requests = new Counter({ name: 'switchyard_node_requests_total', help: 'Requests to this node by route and the status the gateway got.', labelNames: ['route', 'status'], registers });
-  const duration = new Histogram({ name: 'switchyard_node_request_duration_seconds', help: 'Requests to this node, from arrival to the end of the response.', labelNames: ['route'], buckets: DURATION_BUCKETS, registers });
+  new Gauge({
+    name: 'switchyard_node_info',
+    help: 'This node and its build (always 1).',
+    labelNames: ['node', 'account_kind', 'version', 'git_sha'],
+    registers,
+  }).set({ node: deps.nodeId, account_kind: deps.accountKind, version: deps.version, git_sha: deps.gitSha }, 1);
+  new Gauge({
+    name: 'switchyard_build_info',
+    help: "The build this process runs: its release line's version and git sha (always 1; one series per process).",
+    labelNames: ['service', 'version', 'git_sha'],
+    registers,
+  }).set({ service: 'node-agent', version: deps.version, git_sha: deps.gitSha }, 1);
+  const requests = new Counter({
+    name: 'switchyard_node_requests_total',
+    help: 'Requests to this node by route and the status the gateway got.',
+    labelNames: ['route', 'status'],
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'switchyard_node_request_duration_seconds',
+    help: 'Requests to this node, from arrival to the end of the response.',
+    labelNames: ['route'],
+    buckets: DURATION_BUCKETS,
+    registers,
+  });
   const upstreamTtfb = new Histogram({
     name: 'switchyard_node_upstream_response_seconds',
     help: "From a request's arrival to Anthropic's response head (the upstream latency this node saw).",
@@ -75,8 +90,18 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
     buckets: TTFB_BUCKETS,
     registers,
   });
-  const upstream = new Counter({ name: 'switchyard_node_upstream_responses_total', help: "Anthropic's answers by status and the model asked for.", labelNames: ['status', 'model'], registers });
-  const dials = new Counter({ name: 'switchyard_node_tunnel_dials_total', help: 'Tunnel dials to the gateway by outcome: open, refused_<status>, unreachable.', labelNames: ['outcome'], registers });
+  const upstream = new Counter({
+    name: 'switchyard_node_upstream_responses_total',
+    help: "Anthropic's answers by status and the model asked for.",
+    labelNames: ['status', 'model'],
+    registers,
+  });
+  const dials = new Counter({
+    name: 'switchyard_node_tunnel_dials_total',
+    help: 'Tunnel dials to the gateway by outcome: open, refused_<status>, unreachable.',
+    labelNames: ['outcome'],
+    registers,
+  });
   new Gauge({
     name: 'switchyard_node_tunnels',
     help: 'Tunnels open to gateway replicas now.',
@@ -132,7 +157,8 @@ function registerAccountGauges(deps: NodeMetricsDeps, registers: Registry[]): vo
     collect() {
       this.reset();
       const state = deps.account.current();
-      if (effectiveState(state, deps.now()) === 'limited' && state.limitedUntil !== undefined) this.set(Math.round(state.limitedUntil / 1000));
+      if (effectiveState(state, deps.now()) === 'limited' && state.limitedUntil !== undefined)
+        this.set(Math.round(state.limitedUntil / 1000));
     },
   });
   new Gauge({
@@ -143,7 +169,8 @@ function registerAccountGauges(deps: NodeMetricsDeps, registers: Registry[]): vo
     collect() {
       this.reset();
       const nowMs = deps.now();
-      for (const [family, until] of Object.entries(deps.account.current().limitedFamilies ?? {})) if (until > nowMs) this.set({ family }, Math.round(until / 1000));
+      for (const [family, until] of Object.entries(deps.account.current().limitedFamilies ?? {}))
+        if (until > nowMs) this.set({ family }, Math.round(until / 1000));
     },
   });
   new Gauge({

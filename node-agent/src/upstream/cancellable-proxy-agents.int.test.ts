@@ -6,7 +6,11 @@ import https from 'node:https';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import { selfSignedCertificate, startSilentServer, type SilentServer } from '@switchyard/shared/testing';
 import { until } from '../fleet/test-harness.js';
-import { CancellableHttpsProxyAgent, CancellableSocksProxyAgent, ProxyConnectAbandonedError } from './cancellable-proxy-agents.js';
+import {
+  CancellableHttpsProxyAgent,
+  CancellableSocksProxyAgent,
+  ProxyConnectAbandonedError,
+} from './cancellable-proxy-agents.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 
@@ -82,7 +86,11 @@ function watch(req: ClientRequest): { errors: Error[]; closed: Promise<void> } {
   return { errors, closed };
 }
 
-async function get(url: string, agent: http.Agent, extra: https.RequestOptions = {}): Promise<{ status: number; body: string }> {
+async function get(
+  url: string,
+  agent: http.Agent,
+  extra: https.RequestOptions = {},
+): Promise<{ status: number; body: string }> {
   const transport = url.startsWith('https:') ? https : http;
   return new Promise((resolve, reject) => {
     const req = transport.request(url, { agent, ...extra }, (res) => {
@@ -106,22 +114,29 @@ describe.each(Object.keys(agents) as (keyof typeof agents)[])('a %s proxy that n
   test.each([
     ['with an error of its own, it ends with that error', new Error('given up')],
     ['with no error, it ends with ECONNABORTED', undefined],
-  ])('destroying the request while its tunnel is being made closes the connection to the proxy; %s', async (_what, cause) => {
-    const proxy = await stuckProxy();
-    const agent = agents[kind](proxy.port);
-    cleanup.push(() => agent.destroy());
-    const req = https.request({ host: '127.0.0.1', port: 443, path: '/', agent });
-    const { errors, closed } = watch(req);
-    await until(() => proxy.received() > 0, 10_000, 'the proxy got the handshake');
-    req.destroy(cause);
-    await until(() => proxy.sockets[0]!.destroyed || proxy.sockets[0]!.readableEnded, 10_000, 'the connection to the proxy closed');
-    await closed;
-    expect(proxy.sockets).toHaveLength(1);
-    expect(errors).toHaveLength(1);
-    // Its own error as it was destroyed with, or ProxyConnectAbandonedError (ECONNABORTED) when there was none.
-    expect(errors[0]).toBeInstanceOf(cause === undefined ? ProxyConnectAbandonedError : Error);
-    expect(errors[0]).toMatchObject(cause === undefined ? { code: 'ECONNABORTED' } : { message: 'given up' });
-  });
+  ])(
+    'destroying the request while its tunnel is being made closes the connection to the proxy; %s',
+    async (_what, cause) => {
+      const proxy = await stuckProxy();
+      const agent = agents[kind](proxy.port);
+      cleanup.push(() => agent.destroy());
+      const req = https.request({ host: '127.0.0.1', port: 443, path: '/', agent });
+      const { errors, closed } = watch(req);
+      await until(() => proxy.received() > 0, 10_000, 'the proxy got the handshake');
+      req.destroy(cause);
+      await until(
+        () => proxy.sockets[0]!.destroyed || proxy.sockets[0]!.readableEnded,
+        10_000,
+        'the connection to the proxy closed',
+      );
+      await closed;
+      expect(proxy.sockets).toHaveLength(1);
+      expect(errors).toHaveLength(1);
+      // Its own error as it was destroyed with, or ProxyConnectAbandonedError (ECONNABORTED) when there was none.
+      expect(errors[0]).toBeInstanceOf(cause === undefined ? ProxyConnectAbandonedError : Error);
+      expect(errors[0]).toMatchObject(cause === undefined ? { code: 'ECONNABORTED' } : { message: 'given up' });
+    },
+  );
 });
 
 describe('through a working SOCKS5 proxy', () => {
@@ -131,16 +146,19 @@ describe('through a working SOCKS5 proxy', () => {
     ({ cert, key } = selfSignedCertificate());
   });
 
-  test.each(['http', 'https'] as const)('%s requests reach the target, the second over the same tunnel', async (scheme) => {
-    const answer = (_req: http.IncomingMessage, res: http.ServerResponse): void => void res.end('through');
-    const target = scheme === 'https' ? https.createServer({ key, cert }, answer) : http.createServer(answer);
-    const port = await listening(target, new Set());
-    const proxy = await socksProxy();
-    const agent = new CancellableSocksProxyAgent(proxy.url, { keepAlive: true });
-    cleanup.push(() => agent.destroy());
-    const url = `${scheme}://127.0.0.1:${port}/`;
-    expect(await get(url, agent, { ca: cert })).toEqual({ status: 200, body: 'through' });
-    expect(await get(url, agent, { ca: cert })).toEqual({ status: 200, body: 'through' });
-    expect(proxy.tunnels()).toBe(1);
-  });
+  test.each(['http', 'https'] as const)(
+    '%s requests reach the target, the second over the same tunnel',
+    async (scheme) => {
+      const answer = (_req: http.IncomingMessage, res: http.ServerResponse): void => void res.end('through');
+      const target = scheme === 'https' ? https.createServer({ key, cert }, answer) : http.createServer(answer);
+      const port = await listening(target, new Set());
+      const proxy = await socksProxy();
+      const agent = new CancellableSocksProxyAgent(proxy.url, { keepAlive: true });
+      cleanup.push(() => agent.destroy());
+      const url = `${scheme}://127.0.0.1:${port}/`;
+      expect(await get(url, agent, { ca: cert })).toEqual({ status: 200, body: 'through' });
+      expect(await get(url, agent, { ca: cert })).toEqual({ status: 200, body: 'through' });
+      expect(proxy.tunnels()).toBe(1);
+    },
+  );
 });

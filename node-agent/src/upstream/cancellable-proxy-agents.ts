@@ -91,9 +91,19 @@ export class CancellableSocksProxyAgent extends SocksProxyAgent {
     if (!opts.host) throw new TypeError('No "host" to connect to');
     const host = this.shouldLookup ? (await lookup(opts.host)).address : opts.host;
     signal.throwIfAborted();
-    const socket = net.connect({ ...this.socketOptions, host: this.proxy.host ?? this.proxy.ipaddress, port: this.proxy.port, signal });
+    const socket = net.connect({
+      ...this.socketOptions,
+      host: this.proxy.host ?? this.proxy.ipaddress,
+      port: this.proxy.port,
+      signal,
+    });
     await once(socket, 'connect');
-    const { socket: tunnel } = await SocksClient.createConnection({ proxy: this.proxy, destination: { host, port: opts.port }, command: 'connect', existing_socket: socket });
+    const { socket: tunnel } = await SocksClient.createConnection({
+      proxy: this.proxy,
+      destination: { host, port: opts.port },
+      command: 'connect',
+      existing_socket: socket,
+    });
     if (!opts.secureEndpoint) return tunnel;
     const servername = opts.servername ?? (net.isIP(opts.host) === 0 ? opts.host : undefined);
     return tls.connect({ ...opts, ...(servername === undefined ? {} : { servername }), socket: tunnel });

@@ -9,7 +9,14 @@ import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
-import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic, selfSignedCertificate, startSilentServer, type SilentServer } from '@switchyard/shared/testing';
+import {
+  createFakeAnthropic,
+  fakeMessagesBody,
+  type FakeAnthropic,
+  selfSignedCertificate,
+  startSilentServer,
+  type SilentServer,
+} from '@switchyard/shared/testing';
 import { until } from '../fleet/test-harness.js';
 import { call, oauthAuth, startNode, type TestNode } from '../http/test-harness.js';
 import { createEgress, type Egress } from './egress.js';
@@ -67,8 +74,16 @@ async function connectProxy(): Promise<{ url: string; tunnels: () => number }> {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, tunnels: () => tunnels };
 }
 
-async function node(upstreamUrl: string, timeouts: { connectMs: number; headersMs: number }, egress?: Egress): Promise<TestNode> {
-  const n = await startNode(upstreamUrl, { auth: oauthAuth(fake, 'max-1'), upstreamTimeouts: timeouts, ...(egress === undefined ? {} : { egress }) });
+async function node(
+  upstreamUrl: string,
+  timeouts: { connectMs: number; headersMs: number },
+  egress?: Egress,
+): Promise<TestNode> {
+  const n = await startNode(upstreamUrl, {
+    auth: oauthAuth(fake, 'max-1'),
+    upstreamTimeouts: timeouts,
+    ...(egress === undefined ? {} : { egress }),
+  });
   cleanup.push(() => n.close());
   return n;
 }
@@ -83,22 +98,37 @@ async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }
 const CALM = { connectMs: 2_000, headersMs: 10_000 } as const;
 const SLOW_MS = 3_000;
 
-const failures = (n: TestNode) => n.log.lines.filter((l) => l.level === 'warn' && l.message.startsWith('upstream request'));
+const failures = (n: TestNode) =>
+  n.log.lines.filter((l) => l.level === 'warn' && l.message.startsWith('upstream request'));
 
 describe('the connect timeout (UPSTREAM_CONNECT_TIMEOUT_MS)', () => {
   test('an egress proxy that never answers the CONNECT → 502 api_error within the timeout; nothing reached Anthropic, the proxy connection closed', async () => {
     const proxy = await silentServer();
-    const n = await node(fakeUrl, { connectMs: 100, headersMs: 60_000 }, createEgress({ proxyUrl: `http://127.0.0.1:${proxy.port}` }));
+    const n = await node(
+      fakeUrl,
+      { connectMs: 100, headersMs: 60_000 },
+      createEgress({ proxyUrl: `http://127.0.0.1:${proxy.port}` }),
+    );
     const { value: res, ms } = await timed(() => call(n, { body: fakeMessagesBody(), requestId: 'req_connect_proxy' }));
     expect(res.status).toBe(502);
-    expect(JSON.parse(res.body.toString())).toMatchObject({ type: 'error', error: { type: 'api_error', message: 'The node could not reach Anthropic.' }, request_id: 'req_connect_proxy' });
+    expect(JSON.parse(res.body.toString())).toMatchObject({
+      type: 'error',
+      error: { type: 'api_error', message: 'The node could not reach Anthropic.' },
+      request_id: 'req_connect_proxy',
+    });
     expect(ms).toBeLessThan(10_000);
     expect(proxy.received()).toBeGreaterThan(0); // the CONNECT was sent and sat unanswered
     expect(fake.requests).toHaveLength(0);
     expect(n.responses).toHaveLength(0);
-    expect(failures(n).map((l) => [l.message, l.meta])).toEqual([['upstream request timed out', { requestId: 'req_connect_proxy', timeout: 'connect', timeoutMs: 100 }]]);
+    expect(failures(n).map((l) => [l.message, l.meta])).toEqual([
+      ['upstream request timed out', { requestId: 'req_connect_proxy', timeout: 'connect', timeoutMs: 100 }],
+    ]);
     expect(proxy.sockets).toHaveLength(1);
-    await until(() => proxy.sockets[0]!.destroyed || proxy.sockets[0]!.readableEnded, 10_000, 'the node closed its connection to the stuck proxy');
+    await until(
+      () => proxy.sockets[0]!.destroyed || proxy.sockets[0]!.readableEnded,
+      10_000,
+      'the node closed its connection to the stuck proxy',
+    );
   });
 
   test('an https upstream that never finishes the TLS handshake → 502 within the timeout, and its connection is closed', async () => {
@@ -109,7 +139,11 @@ describe('the connect timeout (UPSTREAM_CONNECT_TIMEOUT_MS)', () => {
     expect(ms).toBeLessThan(10_000);
     expect(silent.received()).toBeGreaterThan(0); // the ClientHello, and nothing could follow it
     expect(silent.sockets).toHaveLength(1);
-    await until(() => silent.sockets[0]!.destroyed || silent.sockets[0]!.readableEnded, 10_000, 'the node closed the half-open TLS connection');
+    await until(
+      () => silent.sockets[0]!.destroyed || silent.sockets[0]!.readableEnded,
+      10_000,
+      'the node closed the half-open TLS connection',
+    );
     expect(failures(n).map((l) => l.meta.timeout)).toEqual(['connect']);
   });
 
@@ -168,14 +202,19 @@ describe('the response-head timeout (UPSTREAM_HEADERS_TIMEOUT_MS)', () => {
     expect(res.status).toBe(504);
     expect(JSON.parse(res.body.toString())).toEqual({
       type: 'error',
-      error: { type: 'timeout_error', message: 'Anthropic sent no response within 0.2 s; the request may have been processed.' },
+      error: {
+        type: 'timeout_error',
+        message: 'Anthropic sent no response within 0.2 s; the request may have been processed.',
+      },
       request_id: 'req_head_timeout',
     });
     expect(ms).toBeLessThan(10_000);
     expect(fake.requests).toHaveLength(1); // it reached Anthropic: hence 504, never 502
     await until(() => fake.openRequests() === 0, 10_000, 'the upstream request closed');
     expect(n.responses).toHaveLength(0); // no answer, so nothing about the account was learnt
-    expect(failures(n).map((l) => [l.message, l.meta])).toEqual([['upstream request timed out', { requestId: 'req_head_timeout', timeout: 'headers', timeoutMs: 200 }]]);
+    expect(failures(n).map((l) => [l.message, l.meta])).toEqual([
+      ['upstream request timed out', { requestId: 'req_head_timeout', timeout: 'headers', timeoutMs: 200 }],
+    ]);
   });
 
   test('a slow answer within both limits passes (the connect timer stops once connected)', async () => {

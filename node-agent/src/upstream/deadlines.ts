@@ -32,7 +32,11 @@ export class UpstreamTimeoutError extends Error {
     readonly phase: UpstreamTimeoutPhase,
     readonly timeoutMs: number,
   ) {
-    super(phase === 'connect' ? `no connection to the upstream within ${timeoutMs} ms` : `no response head from the upstream within ${timeoutMs} ms`);
+    super(
+      phase === 'connect'
+        ? `no connection to the upstream within ${timeoutMs} ms`
+        : `no response head from the upstream within ${timeoutMs} ms`,
+    );
   }
 }
 
@@ -50,7 +54,11 @@ function ready(socket: Socket): boolean {
  * the head timer runs from then until the response. Either running out calls `onTimeout` once (which is expected
  * to destroy the request); the response or the request's close stops the clock.
  */
-export function timeUpstreamRequest(up: ClientRequest, timeouts: UpstreamTimeouts, onTimeout: (err: UpstreamTimeoutError) => void): void {
+export function timeUpstreamRequest(
+  up: ClientRequest,
+  timeouts: UpstreamTimeouts,
+  onTimeout: (err: UpstreamTimeoutError) => void,
+): void {
   let timer: NodeJS.Timeout | undefined;
   const arm = (phase: UpstreamTimeoutPhase, ms: number): void => {
     clearTimeout(timer);

@@ -20,7 +20,13 @@ export interface EgressOptions {
 }
 
 // No socket cap: a cap below the peak number of open streams makes streams queue (MEASURED.md).
-const agentOptions = { keepAlive: true, keepAliveMsecs: 10_000, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' } as const;
+const agentOptions = {
+  keepAlive: true,
+  keepAliveMsecs: 10_000,
+  maxSockets: Infinity,
+  maxFreeSockets: 256,
+  scheduling: 'lifo',
+} as const;
 
 function withoutCredentials(proxyUrl: string): string {
   const u = new URL(proxyUrl);
@@ -39,8 +45,14 @@ export function createEgress(opts: EgressOptions = {}): Egress {
   if (opts.proxyUrl) {
     const proxy = new URL(opts.proxyUrl);
     const agent: http.Agent =
-      proxy.protocol === 'socks5:' ? new CancellableSocksProxyAgent(proxy, { ...agentOptions }) : new CancellableHttpsProxyAgent(proxy, { ...agentOptions, ...local });
-    return { agentFor: () => agent, destroy: () => agent.destroy(), describe: () => `proxy ${withoutCredentials(opts.proxyUrl ?? '')}` };
+      proxy.protocol === 'socks5:'
+        ? new CancellableSocksProxyAgent(proxy, { ...agentOptions })
+        : new CancellableHttpsProxyAgent(proxy, { ...agentOptions, ...local });
+    return {
+      agentFor: () => agent,
+      destroy: () => agent.destroy(),
+      describe: () => `proxy ${withoutCredentials(opts.proxyUrl ?? '')}`,
+    };
   }
   const httpAgent = new http.Agent({ ...agentOptions, ...local });
   const httpsAgent = new https.Agent({ ...agentOptions, ...local });

@@ -1,6 +1,12 @@
 // The forwarder's recoveries: one refresh-and-replay on an early 401, and honest failures when Anthropic cannot be reached.
 import http from 'node:http';
-import { AUTH_MESSAGES, createFakeAnthropic, fakeMessagesBody, freePort, type FakeAnthropic } from '@switchyard/shared/testing';
+import {
+  AUTH_MESSAGES,
+  createFakeAnthropic,
+  fakeMessagesBody,
+  freePort,
+  type FakeAnthropic,
+} from '@switchyard/shared/testing';
 import { apiKeyAuth, call, closeServer, listen, oauthAuth, startNode } from '../http/test-harness.js';
 
 let fake: FakeAnthropic;
@@ -32,7 +38,10 @@ describe('a 401 before the known expiry', () => {
         [200, auth.current().accessToken],
       ]);
       expect(node.responses.map((r) => r.status)).toEqual([401, 200]);
-      expect(node.log.lines.find((l) => l.message === 'request done')?.meta).toMatchObject({ status: 200, replayed: true });
+      expect(node.log.lines.find((l) => l.message === 'request done')?.meta).toMatchObject({
+        status: 200,
+        replayed: true,
+      });
     } finally {
       await node.close();
     }
@@ -45,7 +54,9 @@ describe('a 401 before the known expiry', () => {
       fake.expireAccessToken(auth.current().accessToken);
       const res = await call(node, { body });
       expect(res.status).toBe(401);
-      expect(JSON.parse(res.body.toString())).toMatchObject({ error: { type: 'authentication_error', message: AUTH_MESSAGES.expired } });
+      expect(JSON.parse(res.body.toString())).toMatchObject({
+        error: { type: 'authentication_error', message: AUTH_MESSAGES.expired },
+      });
       expect(auth.refreshes).toHaveLength(1);
       expect(fake.requests).toHaveLength(2);
     } finally {
@@ -93,7 +104,9 @@ describe('upstream failures', () => {
       const res = await call(node, { body });
       expect(res.status).toBe(502);
       expect(JSON.parse(res.body.toString())).toMatchObject({ type: 'error', error: { type: 'api_error' } });
-      expect(node.log.lines.find((l) => l.message === 'upstream request failed')?.meta).toMatchObject({ code: 'ECONNREFUSED' });
+      expect(node.log.lines.find((l) => l.message === 'upstream request failed')?.meta).toMatchObject({
+        code: 'ECONNREFUSED',
+      });
     } finally {
       await node.close();
     }
@@ -103,7 +116,9 @@ describe('upstream failures', () => {
     const node = await startNode(fakeUrl, { auth: oauthAuth(fake, 'max-1') });
     try {
       fake.inject({ kind: 'reset_after_bytes', bytes: 600, match: { accountId: 'max-1' } });
-      await expect(call(node, { body: fakeMessagesBody({ stream: true }) })).rejects.toThrow(/aborted|socket hang up|ECONNRESET/);
+      await expect(call(node, { body: fakeMessagesBody({ stream: true }) })).rejects.toThrow(
+        /aborted|socket hang up|ECONNRESET/,
+      );
     } finally {
       await node.close();
     }

@@ -1,9 +1,20 @@
-import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import http, {
+  type ClientRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+} from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { AppError, forwardableRequestHeaders, type Logger, writeErrorResponse } from '@switchyard/shared';
 import type { AccountAuth } from '../credentials/account-auth.js';
-import { DEFAULT_UPSTREAM_TIMEOUTS, timeUpstreamRequest, UpstreamTimeoutError, type UpstreamTimeouts } from './deadlines.js';
+import {
+  DEFAULT_UPSTREAM_TIMEOUTS,
+  timeUpstreamRequest,
+  UpstreamTimeoutError,
+  type UpstreamTimeouts,
+} from './deadlines.js';
 import type { Egress } from './egress.js';
 import { withCredential } from './header-policy.js';
 import { peekModel } from './peek-model.js';
@@ -87,7 +98,14 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
     return new Promise((resolve, reject) => {
       const start = (retryStale: boolean): void => {
         let settled = false;
-        const up = requestFn({ hostname: target.hostname, port: target.port, method: job.req.method, path: target.prefix + (job.req.url ?? '/'), headers, agent });
+        const up = requestFn({
+          hostname: target.hostname,
+          port: target.port,
+          method: job.req.method,
+          path: target.prefix + (job.req.url ?? '/'),
+          headers,
+          agent,
+        });
         link.upstream = up;
         timeUpstreamRequest(up, timeouts, (err) => {
           if (settled) return;
@@ -125,13 +143,21 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
     try {
       return await deps.auth.refreshAfterUnauthorized(token);
     } catch (err) {
-      deps.log.warn('refresh after upstream 401 failed', { requestId, code: err instanceof AppError ? err.code : errorCode(err) });
+      deps.log.warn('refresh after upstream 401 failed', {
+        requestId,
+        code: err instanceof AppError ? err.code : errorCode(err),
+      });
       return false;
     }
   }
 
   function failBeforeResponse(job: ForwardJob, err: unknown): void {
-    if (err instanceof UpstreamTimeoutError) deps.log.warn('upstream request timed out', { requestId: job.requestId, timeout: err.phase, timeoutMs: err.timeoutMs });
+    if (err instanceof UpstreamTimeoutError)
+      deps.log.warn('upstream request timed out', {
+        requestId: job.requestId,
+        timeout: err.phase,
+        timeoutMs: err.timeoutMs,
+      });
     else deps.log.warn('upstream request failed', { requestId: job.requestId, code: errorCode(err) });
     // After the status line the only honest signal left is a broken connection (the gateway turns it into an SSE error).
     if (job.res.headersSent) job.res.destroy();
@@ -154,7 +180,11 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
       if (link.gone) return;
       let upRes: IncomingMessage;
       try {
-        upRes = await send(job, withCredential(clientHeaders, credential.headers, oauth, method, job.body.length), link);
+        upRes = await send(
+          job,
+          withCredential(clientHeaders, credential.headers, oauth, method, job.body.length),
+          link,
+        );
       } catch (err) {
         if (!link.gone) failBeforeResponse(job, err);
         return;
@@ -194,7 +224,11 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
  */
 function failure(err: unknown): AppError {
   if (err instanceof UpstreamTimeoutError && err.phase === 'headers') {
-    return new AppError('upstream_timeout', `Anthropic sent no response within ${err.timeoutMs / 1000} s; the request may have been processed.`, { cause: err });
+    return new AppError(
+      'upstream_timeout',
+      `Anthropic sent no response within ${err.timeoutMs / 1000} s; the request may have been processed.`,
+      { cause: err },
+    );
   }
   return new AppError('upstream_unreachable', 'The node could not reach Anthropic.', { cause: err });
 }

@@ -1,4 +1,7 @@
-import { forwardableRequestHeaders as upstreamRequestHeaders, forwardableResponseHeaders as downstreamResponseHeaders } from '@switchyard/shared';
+import {
+  forwardableRequestHeaders as upstreamRequestHeaders,
+  forwardableResponseHeaders as downstreamResponseHeaders,
+} from '@switchyard/shared';
 import { mergeBetas, OAUTH_BETA, withCredential } from './header-policy.js';
 import { peekModel } from './peek-model.js';
 
@@ -57,7 +60,11 @@ describe('upstream request headers', () => {
       'content-length': 12,
     });
     const keyed = withCredential(base, { 'x-api-key': 'acct-key' }, false, 'POST', 0);
-    expect(keyed).toMatchObject({ 'x-api-key': 'acct-key', 'anthropic-beta': 'claude-code-20250219', 'content-length': 0 });
+    expect(keyed).toMatchObject({
+      'x-api-key': 'acct-key',
+      'anthropic-beta': 'claude-code-20250219',
+      'content-length': 0,
+    });
     expect(keyed.authorization).toBeUndefined();
     expect(withCredential(base, { 'x-api-key': 'k' }, false, 'GET', 0)['content-length']).toBeUndefined();
     expect(base.authorization).toBeUndefined(); // the base is reused by a replay
@@ -66,19 +73,52 @@ describe('upstream request headers', () => {
 
 describe('downstream response headers', () => {
   it('drops hop-by-hop fields (and those Connection names), keeps the rest as received', () => {
-    const raw = ['Connection', 'keep-alive, X-Hop', 'X-Hop', '1', 'Transfer-Encoding', 'chunked', 'Keep-Alive', 'timeout=5', 'Set-Cookie', 'a=1', 'set-cookie', 'b=2', 'request-id', 'req_up', 'retry-after', '7'];
-    expect(downstreamResponseHeaders(raw, 'req_ours')).toEqual(['Set-Cookie', 'a=1', 'set-cookie', 'b=2', 'request-id', 'req_up', 'retry-after', '7']);
+    const raw = [
+      'Connection',
+      'keep-alive, X-Hop',
+      'X-Hop',
+      '1',
+      'Transfer-Encoding',
+      'chunked',
+      'Keep-Alive',
+      'timeout=5',
+      'Set-Cookie',
+      'a=1',
+      'set-cookie',
+      'b=2',
+      'request-id',
+      'req_up',
+      'retry-after',
+      '7',
+    ];
+    expect(downstreamResponseHeaders(raw, 'req_ours')).toEqual([
+      'Set-Cookie',
+      'a=1',
+      'set-cookie',
+      'b=2',
+      'request-id',
+      'req_up',
+      'retry-after',
+      '7',
+    ]);
   });
 
   it('adds our request id only when the upstream sent none', () => {
-    expect(downstreamResponseHeaders(['content-type', 'application/json'], 'req_ours')).toEqual(['content-type', 'application/json', 'request-id', 'req_ours']);
+    expect(downstreamResponseHeaders(['content-type', 'application/json'], 'req_ours')).toEqual([
+      'content-type',
+      'application/json',
+      'request-id',
+      'req_ours',
+    ]);
   });
 });
 
 describe('peekModel', () => {
   it('finds the model near the start, and gives up rather than guess', () => {
     expect(peekModel(Buffer.from('{"model" : "claude-opus-4-7","messages":[]}'))).toBe('claude-opus-4-7');
-    expect(peekModel(Buffer.from('{"messages":[{"role":"user","content":"say \\"model\\":\\"x\\""}],"max_tokens":1}'))).toBeUndefined();
+    expect(
+      peekModel(Buffer.from('{"messages":[{"role":"user","content":"say \\"model\\":\\"x\\""}],"max_tokens":1}')),
+    ).toBeUndefined();
     expect(peekModel(Buffer.from(`{"messages":"${'a'.repeat(2000)}","model":"claude-opus-4-7"}`))).toBeUndefined();
     expect(peekModel(Buffer.alloc(0))).toBeUndefined();
   });

@@ -42,4 +42,3 @@ export function withCredential(
   if (bodyLength > 0 || method !== 'GET') out['content-length'] = bodyLength;
   return out;
 }
-

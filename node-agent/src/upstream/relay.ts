@@ -67,7 +67,13 @@ export function relayResponse(upRes: IncomingMessage, res: ServerResponse, reque
 }
 
 /** Sends an upstream response whose body was already read (a 401 that will not be replayed). */
-export function writeHeldResponse(res: ServerResponse, upRes: IncomingMessage, body: Buffer, requestId: string, stats: RelayStats): void {
+export function writeHeldResponse(
+  res: ServerResponse,
+  upRes: IncomingMessage,
+  body: Buffer,
+  requestId: string,
+  stats: RelayStats,
+): void {
   writeHead(res, upRes, requestId);
   stats.bytes += body.length;
   res.end(body);

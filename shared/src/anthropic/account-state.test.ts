@@ -1,4 +1,10 @@
-import { AccountStateSchema, availableAt, effectiveState, initialAccountState, nextAccountState } from './account-state.js';
+import {
+  AccountStateSchema,
+  availableAt,
+  effectiveState,
+  initialAccountState,
+  nextAccountState,
+} from './account-state.js';
 import type { AccountState } from './account-state.js';
 import { parseRateLimitHeaders } from './rate-limit.js';
 import type { HeaderRecord } from './header-source.js';
@@ -76,8 +82,14 @@ describe('nextAccountState', () => {
 
   it('keeps a limited account limited while the reset is ahead, whatever else arrives', () => {
     const limited = apply(initialAccountState(NOW), 429, REJECTED_5H);
-    expect(apply(limited, 200, ALLOWED, NOW + 1000)).toMatchObject({ state: 'limited', limitedUntil: NOW + 2 * HOUR_MS });
-    expect(apply(limited, 429, { 'x-should-retry': 'true' }, NOW + 1000)).toMatchObject({ state: 'limited', limitedUntil: NOW + 2 * HOUR_MS });
+    expect(apply(limited, 200, ALLOWED, NOW + 1000)).toMatchObject({
+      state: 'limited',
+      limitedUntil: NOW + 2 * HOUR_MS,
+    });
+    expect(apply(limited, 429, { 'x-should-retry': 'true' }, NOW + 1000)).toMatchObject({
+      state: 'limited',
+      limitedUntil: NOW + 2 * HOUR_MS,
+    });
     // A newer rejection carries the newer reset.
     const moved = { ...REJECTED_5H, 'anthropic-ratelimit-unified-5h-reset': String(SEC + 3 * H) };
     expect(apply(limited, 429, moved, NOW + 1000).limitedUntil).toBe(NOW + 3 * HOUR_MS);
@@ -111,7 +123,10 @@ describe('nextAccountState', () => {
   it('ignores request-scoped 429s, overload, and 401/403 (the credential layer decides those)', () => {
     const start = apply(initialAccountState(NOW), 200, ALLOWED);
     for (const status of [429, 529, 401, 403, 500]) {
-      expect(apply(start, status, { 'x-should-retry': 'true', 'retry-after': '3' }, NOW + 5)).toStrictEqual({ ...start, updatedAt: NOW + 5 });
+      expect(apply(start, status, { 'x-should-retry': 'true', 'retry-after': '3' }, NOW + 5)).toStrictEqual({
+        ...start,
+        updatedAt: NOW + 5,
+      });
     }
   });
 
@@ -154,6 +169,8 @@ describe('AccountStateSchema', () => {
   it('rejects records that are not account states', () => {
     expect(AccountStateSchema.safeParse({ state: 'sleeping', updatedAt: NOW }).success).toBe(false);
     expect(AccountStateSchema.safeParse({ state: 'limited' }).success).toBe(false);
-    expect(AccountStateSchema.safeParse({ state: 'limited', limitedUntil: 'soon', updatedAt: NOW }).success).toBe(false);
+    expect(AccountStateSchema.safeParse({ state: 'limited', limitedUntil: 'soon', updatedAt: NOW }).success).toBe(
+      false,
+    );
   });
 });

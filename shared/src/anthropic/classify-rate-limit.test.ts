@@ -6,7 +6,8 @@ const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const SEC = NOW / 1000;
 const H = 3_600;
 
-const classify = (status: number, headers: HeaderRecord) => classifyRateLimit(status, parseRateLimitHeaders(headers, NOW), NOW);
+const classify = (status: number, headers: HeaderRecord) =>
+  classifyRateLimit(status, parseRateLimitHeaders(headers, NOW), NOW);
 
 const REJECTED_5H: HeaderRecord = {
   'anthropic-ratelimit-unified-status': 'rejected',
@@ -35,9 +36,14 @@ const REJECTED_OPUS: HeaderRecord = {
 
 describe('classifyRateLimit', () => {
   it('calls allowed and allowed_warning responses ok', () => {
-    const allowed = { 'anthropic-ratelimit-unified-status': 'allowed', 'anthropic-ratelimit-unified-5h-utilization': '0.4' };
+    const allowed = {
+      'anthropic-ratelimit-unified-status': 'allowed',
+      'anthropic-ratelimit-unified-5h-utilization': '0.4',
+    };
     expect(classify(200, allowed)).toEqual({ kind: 'ok' });
-    expect(classify(200, { ...allowed, 'anthropic-ratelimit-unified-status': 'allowed_warning' })).toEqual({ kind: 'ok' });
+    expect(classify(200, { ...allowed, 'anthropic-ratelimit-unified-status': 'allowed_warning' })).toEqual({
+      kind: 'ok',
+    });
     // A 200 served from overage while the plan says rejected does not bench the account.
     expect(classify(200, REJECTED_5H)).toEqual({ kind: 'ok' });
   });
@@ -47,7 +53,12 @@ describe('classifyRateLimit', () => {
   });
 
   it('limits one model family when only its per-model window is rejected', () => {
-    expect(classify(429, REJECTED_OPUS)).toEqual({ kind: 'account_limited', until: NOW + 40 * H * 1000, window: '7d_opus', modelFamily: 'opus' });
+    expect(classify(429, REJECTED_OPUS)).toEqual({
+      kind: 'account_limited',
+      until: NOW + 40 * H * 1000,
+      window: '7d_opus',
+      modelFamily: 'opus',
+    });
   });
 
   it('reads the family from the representative claim when no window header says which limit binds', () => {
@@ -56,7 +67,12 @@ describe('classifyRateLimit', () => {
       'anthropic-ratelimit-unified-reset': String(SEC + 100 * H),
       'anthropic-ratelimit-unified-representative-claim': 'seven_day_opus',
     };
-    expect(classify(429, claimOnly)).toEqual({ kind: 'account_limited', until: NOW + 100 * H * 1000, window: '7d_opus', modelFamily: 'opus' });
+    expect(classify(429, claimOnly)).toEqual({
+      kind: 'account_limited',
+      until: NOW + 100 * H * 1000,
+      window: '7d_opus',
+      modelFamily: 'opus',
+    });
     const weekly = { ...claimOnly, 'anthropic-ratelimit-unified-representative-claim': 'seven_day' };
     expect(classify(429, weekly)).toEqual({ kind: 'account_limited', until: NOW + 100 * H * 1000, window: '7d' });
   });
@@ -74,10 +90,18 @@ describe('classifyRateLimit', () => {
   });
 
   it('keeps the account for a 429 with no window headers', () => {
-    expect(classify(429, { 'x-should-retry': 'true', 'retry-after': '5' })).toEqual({ kind: 'request_scoped', retryAfterMs: 5_000 });
+    expect(classify(429, { 'x-should-retry': 'true', 'retry-after': '5' })).toEqual({
+      kind: 'request_scoped',
+      retryAfterMs: 5_000,
+    });
     expect(classify(429, {})).toEqual({ kind: 'request_scoped' });
     // Windows present but none rejected: still this request's problem.
-    expect(classify(429, { 'anthropic-ratelimit-unified-status': 'allowed', 'anthropic-ratelimit-unified-5h-status': 'allowed' })).toEqual({
+    expect(
+      classify(429, {
+        'anthropic-ratelimit-unified-status': 'allowed',
+        'anthropic-ratelimit-unified-5h-status': 'allowed',
+      }),
+    ).toEqual({
       kind: 'request_scoped',
     });
   });
@@ -95,11 +119,15 @@ describe('classifyRateLimit', () => {
 
   it('falls back to the unified reset, then retry-after, then a default when a window has no reset', () => {
     const windowOnly = { 'anthropic-ratelimit-unified-5h-status': 'rejected' };
-    expect(classify(429, { ...windowOnly, 'anthropic-ratelimit-unified-reset': String(SEC + H) })).toMatchObject({ until: NOW + H * 1000 });
+    expect(classify(429, { ...windowOnly, 'anthropic-ratelimit-unified-reset': String(SEC + H) })).toMatchObject({
+      until: NOW + H * 1000,
+    });
     expect(classify(429, { ...windowOnly, 'retry-after': '120' })).toMatchObject({ until: NOW + 120_000 });
     expect(classify(429, windowOnly)).toMatchObject({ until: NOW + FALLBACK_LIMIT_MS });
     // A reset already past would bench nothing: retry-after decides instead.
-    expect(classify(429, { ...windowOnly, 'anthropic-ratelimit-unified-5h-reset': String(SEC - 10), 'retry-after': '30' })).toMatchObject({
+    expect(
+      classify(429, { ...windowOnly, 'anthropic-ratelimit-unified-5h-reset': String(SEC - 10), 'retry-after': '30' }),
+    ).toMatchObject({
       until: NOW + 30_000,
     });
   });
@@ -116,7 +144,11 @@ describe('classifyRateLimit', () => {
     };
     expect(classify(429, apiKey)).toEqual({ kind: 'account_limited', until: NOW + 12_000, window: 'input_tokens' });
     const { 'retry-after': _ignored, ...noRetryAfter } = apiKey;
-    expect(classify(429, noRetryAfter)).toEqual({ kind: 'account_limited', until: NOW + 60_000, window: 'input_tokens' });
+    expect(classify(429, noRetryAfter)).toEqual({
+      kind: 'account_limited',
+      until: NOW + 60_000,
+      window: 'input_tokens',
+    });
     expect(classify(200, apiKey)).toEqual({ kind: 'ok' });
   });
 

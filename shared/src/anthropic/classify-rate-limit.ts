@@ -84,7 +84,10 @@ export function listRateLimitRejections(info: RateLimitInfo, nowMs: number): Rat
 }
 
 function latest(rejections: RateLimitRejection[]): RateLimitRejection | undefined {
-  return rejections.reduce<RateLimitRejection | undefined>((a, b) => (a === undefined || b.until > a.until ? b : a), undefined);
+  return rejections.reduce<RateLimitRejection | undefined>(
+    (a, b) => (a === undefined || b.until > a.until ? b : a),
+    undefined,
+  );
 }
 
 /**
@@ -100,7 +103,9 @@ export function classifyRateLimit(status: number, info: RateLimitInfo, nowMs: nu
   const rejections = listRateLimitRejections(info, nowMs);
   const chosen = latest(rejections.filter((r) => r.modelFamily === undefined)) ?? latest(rejections);
   if (!chosen) {
-    return info.retryAfterMs === undefined ? { kind: 'request_scoped' } : { kind: 'request_scoped', retryAfterMs: info.retryAfterMs };
+    return info.retryAfterMs === undefined
+      ? { kind: 'request_scoped' }
+      : { kind: 'request_scoped', retryAfterMs: info.retryAfterMs };
   }
   return { kind: 'account_limited', ...chosen };
 }

@@ -79,7 +79,12 @@ describe('parseRateLimitHeaders', () => {
       '7d_opus': { status: 'rejected', resetAt: NOW + 48 * H * 1000, utilization: 1 },
       '7d_sonnet': { utilization: 0.3 },
     });
-    expect(info.unified?.overage).toStrictEqual({ status: 'allowed', resetAt: NOW + 400 * H * 1000, utilization: 0.05, inUse: true });
+    expect(info.unified?.overage).toStrictEqual({
+      status: 'allowed',
+      resetAt: NOW + 400 * H * 1000,
+      utilization: 0.05,
+      inUse: true,
+    });
   });
 
   it('reads a rejected 5h window with retry-after and x-should-retry', () => {
@@ -97,13 +102,20 @@ describe('parseRateLimitHeaders', () => {
       NOW,
     );
     expect(info.unified?.status).toBe('rejected');
-    expect(info.unified?.windows['5h']).toStrictEqual({ status: 'rejected', resetAt: NOW + 2 * H * 1000, utilization: 1.01 });
+    expect(info.unified?.windows['5h']).toStrictEqual({
+      status: 'rejected',
+      resetAt: NOW + 2 * H * 1000,
+      utilization: 1.01,
+    });
     expect(info.retryAfterMs).toBe(2 * H * 1000);
     expect(info.shouldRetry).toBe(false);
   });
 
   it('reads a request-scoped 429 as retry hints only', () => {
-    expect(parseRateLimitHeaders({ 'x-should-retry': 'true', 'retry-after': '3' }, NOW)).toStrictEqual({ retryAfterMs: 3000, shouldRetry: true });
+    expect(parseRateLimitHeaders({ 'x-should-retry': 'true', 'retry-after': '3' }, NOW)).toStrictEqual({
+      retryAfterMs: 3000,
+      shouldRetry: true,
+    });
     expect(parseRateLimitHeaders({ 'content-type': 'application/json' }, NOW)).toStrictEqual({});
   });
 
@@ -139,7 +151,9 @@ describe('parseRateLimitHeaders', () => {
   it('accepts IncomingHttpHeaders, fetch Headers, a Map and mixed-case records alike', () => {
     const expected = parseRateLimitHeaders(ALLOWED, NOW);
     const asArrays = Object.fromEntries(Object.entries(ALLOWED).map(([k, v]) => [k, [String(v)]]));
-    const mixedCase = Object.fromEntries(Object.entries(ALLOWED).map(([k, v]) => [k.replace(/(^|-)([a-z])/g, (m) => m.toUpperCase()), v]));
+    const mixedCase = Object.fromEntries(
+      Object.entries(ALLOWED).map(([k, v]) => [k.replace(/(^|-)([a-z])/g, (m) => m.toUpperCase()), v]),
+    );
     const entries = Object.entries(ALLOWED).map(([k, v]): [string, string] => [k, String(v)]);
     expect(mixedCase['Anthropic-Ratelimit-Unified-Status']).toBe('allowed');
     expect(parseRateLimitHeaders(asArrays, NOW)).toStrictEqual(expected);
@@ -159,8 +173,12 @@ describe('parseRateLimitHeaders', () => {
   it('derives the unified status from the windows when the header is missing or unknown', () => {
     const rejected = { 'anthropic-ratelimit-unified-5h-status': 'rejected' };
     expect(parseRateLimitHeaders(rejected, NOW).unified?.status).toBe('rejected');
-    expect(parseRateLimitHeaders({ ...rejected, 'anthropic-ratelimit-unified-status': 'queued' }, NOW).unified?.status).toBe('rejected');
-    expect(parseRateLimitHeaders({ 'anthropic-ratelimit-unified-5h-utilization': '0.1' }, NOW).unified?.status).toBe('allowed');
+    expect(
+      parseRateLimitHeaders({ ...rejected, 'anthropic-ratelimit-unified-status': 'queued' }, NOW).unified?.status,
+    ).toBe('rejected');
+    expect(parseRateLimitHeaders({ 'anthropic-ratelimit-unified-5h-utilization': '0.1' }, NOW).unified?.status).toBe(
+      'allowed',
+    );
   });
 
   it('leaves out values that do not parse', () => {

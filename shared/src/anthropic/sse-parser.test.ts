@@ -77,7 +77,12 @@ describe('createSseParser', () => {
 
   it('yields the same events whichever byte the stream is split at', () => {
     for (let i = 0; i <= MIXED_BYTES.length; i++) {
-      expect({ offset: i, ...run(splitAt(MIXED_BYTES, [i])) }).toEqual({ offset: i, events: MIXED_EVENTS, pending: false, dropped: 0 });
+      expect({ offset: i, ...run(splitAt(MIXED_BYTES, [i])) }).toEqual({
+        offset: i,
+        events: MIXED_EVENTS,
+        pending: false,
+        dropped: 0,
+      });
     }
   });
 
@@ -86,7 +91,8 @@ describe('createSseParser', () => {
     for (let i = 0; i <= n; i++) {
       for (let j = i; j <= n; j++) {
         const { events } = run(splitAt(MIXED_BYTES, [i, j]));
-        if (JSON.stringify(events) !== JSON.stringify(MIXED_EVENTS)) throw new Error(`split at ${i} and ${j} gave ${JSON.stringify(events)}`);
+        if (JSON.stringify(events) !== JSON.stringify(MIXED_EVENTS))
+          throw new Error(`split at ${i} and ${j} gave ${JSON.stringify(events)}`);
       }
     }
   });
@@ -113,7 +119,15 @@ describe('createSseParser', () => {
     expect(run(['data: a\r', '\ndata: b\r', '\n\r', '\n']).events).toEqual([{ event: 'message', data: 'a\nb' }]);
     // Empty chunks, and bytes that decode to nothing yet, do not forget the pending CR.
     const euro = Buffer.from('€', 'utf8');
-    const chunks = [Buffer.from('data: a\r'), Buffer.alloc(0), Buffer.from('\ndata: '), euro.subarray(0, 1), euro.subarray(1), Buffer.from('\r'), Buffer.from('\n\n')];
+    const chunks = [
+      Buffer.from('data: a\r'),
+      Buffer.alloc(0),
+      Buffer.from('\ndata: '),
+      euro.subarray(0, 1),
+      euro.subarray(1),
+      Buffer.from('\r'),
+      Buffer.from('\n\n'),
+    ];
     expect(run(chunks).events).toEqual([{ event: 'message', data: 'a\n€' }]);
   });
 
@@ -131,7 +145,9 @@ describe('createSseParser', () => {
     expect(run(['\uFEFF\uFEFFdata: a\n\ndata: b\n\n']).events).toEqual([{ event: 'message', data: 'b' }]);
     // A BOM split across chunks is still the leading BOM.
     const bytes = Buffer.from('\uFEFFdata: a\n\n', 'utf8');
-    expect(run([bytes.subarray(0, 1), bytes.subarray(1, 2), bytes.subarray(2)]).events).toEqual([{ event: 'message', data: 'a' }]);
+    expect(run([bytes.subarray(0, 1), bytes.subarray(1, 2), bytes.subarray(2)]).events).toEqual([
+      { event: 'message', data: 'a' },
+    ]);
   });
 
   it('ignores comments, even between the lines of one event', () => {

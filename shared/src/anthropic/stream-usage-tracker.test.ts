@@ -6,7 +6,8 @@ function frame(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-const delta = (index: number, d: unknown): string => frame('content_block_delta', { type: 'content_block_delta', index, delta: d });
+const delta = (index: number, d: unknown): string =>
+  frame('content_block_delta', { type: 'content_block_delta', index, delta: d });
 
 // A realistic turn: thinking, text, a tool call, pings, and two cumulative message_delta frames.
 const MESSAGE_START = frame('message_start', {
@@ -30,7 +31,11 @@ const MESSAGE_START = frame('message_start', {
 });
 
 const BODY = [
-  frame('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '' } }),
+  frame('content_block_start', {
+    type: 'content_block_start',
+    index: 0,
+    content_block: { type: 'thinking', thinking: '' },
+  }),
   delta(0, { type: 'thinking_delta', thinking: 'Let me look at the file first.' }),
   frame('ping', { type: 'ping' }),
   delta(0, { type: 'signature_delta', signature: 'EqQBCkYIBxgCKkD' }),
@@ -39,7 +44,11 @@ const BODY = [
   delta(1, { type: 'text_delta', text: 'Reading ' }),
   delta(1, { type: 'text_delta', text: 'it — ✓ 🎉' }),
   frame('content_block_stop', { type: 'content_block_stop', index: 1 }),
-  frame('message_delta', { type: 'message_delta', delta: { stop_reason: null, stop_sequence: null }, usage: { output_tokens: 40 } }),
+  frame('message_delta', {
+    type: 'message_delta',
+    delta: { stop_reason: null, stop_sequence: null },
+    usage: { output_tokens: 40 },
+  }),
   frame('content_block_start', {
     type: 'content_block_start',
     index: 2,
@@ -103,7 +112,12 @@ describe('createStreamUsageTracker', () => {
       usage: { input_tokens: 380, cache_read_input_tokens: 19_000, output_tokens: 7 },
     });
     const { result } = track(MESSAGE_START + later + MESSAGE_STOP);
-    expect(result.usage).toMatchObject({ inputTokens: 380, cacheReadInputTokens: 19_000, cacheCreationInputTokens: 1500, outputTokens: 7 });
+    expect(result.usage).toMatchObject({
+      inputTokens: 380,
+      cacheReadInputTokens: 19_000,
+      cacheCreationInputTokens: 1500,
+      outputTokens: 7,
+    });
     expect(result.stopReason).toBe('end_turn');
   });
 
@@ -120,7 +134,11 @@ describe('createStreamUsageTracker', () => {
   });
 
   it('records an error frame and does not count the stream as clean', () => {
-    const error = frame('error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' }, request_id: 'req_1' });
+    const error = frame('error', {
+      type: 'error',
+      error: { type: 'overloaded_error', message: 'Overloaded' },
+      request_id: 'req_1',
+    });
     const { result } = track(MESSAGE_START + error);
     expect(result.error).toEqual({ type: 'overloaded_error', message: 'Overloaded' });
     expect(result.endedCleanly).toBe(false);

@@ -40,7 +40,10 @@ describe('usageFromMessage', () => {
   });
 
   it('counts absent or malformed fields as 0', () => {
-    const result = usageFromMessage({ type: 'message', usage: { input_tokens: 3, output_tokens: '7', cache_read_input_tokens: -1 } });
+    const result = usageFromMessage({
+      type: 'message',
+      usage: { input_tokens: 3, output_tokens: '7', cache_read_input_tokens: -1 },
+    });
     expect(result).toEqual({
       usage: { ...emptyUsage(), inputTokens: 3 },
       stopReason: null,

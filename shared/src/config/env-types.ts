@@ -4,12 +4,22 @@ const PORT_MESSAGE = 'must be a port number from 0 to 65535';
 
 /** A TCP port number from the environment, with a default. */
 export function port(defaultPort: number) {
-  return z.coerce.number({ message: PORT_MESSAGE }).int(PORT_MESSAGE).min(0, PORT_MESSAGE).max(65535, PORT_MESSAGE).default(defaultPort);
+  return z.coerce
+    .number({ message: PORT_MESSAGE })
+    .int(PORT_MESSAGE)
+    .min(0, PORT_MESSAGE)
+    .max(65535, PORT_MESSAGE)
+    .default(defaultPort);
 }
 
 /** A TCP port number that may be left unset (the process decides what unset means). */
 export function optionalPort() {
-  return z.coerce.number({ message: PORT_MESSAGE }).int(PORT_MESSAGE).min(0, PORT_MESSAGE).max(65535, PORT_MESSAGE).optional();
+  return z.coerce
+    .number({ message: PORT_MESSAGE })
+    .int(PORT_MESSAGE)
+    .min(0, PORT_MESSAGE)
+    .max(65535, PORT_MESSAGE)
+    .optional();
 }
 
 /**
@@ -59,7 +69,11 @@ export function secret(minBytes = 1) {
   const schema = z
     .string({ message: 'is required (a secret has no default)' })
     .refine((v) => Buffer.byteLength(v) >= minBytes, { message: `must be at least ${minBytes} bytes long` });
-  return withHint(schema, `generate one with \`openssl rand -hex ${Math.max(16, minBytes)}\``, `at least ${minBytes} bytes`);
+  return withHint(
+    schema,
+    `generate one with \`openssl rand -hex ${Math.max(16, minBytes)}\``,
+    `at least ${minBytes} bytes`,
+  );
 }
 
 /** The log levels every process accepts in LOG_LEVEL. */

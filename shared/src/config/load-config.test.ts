@@ -13,7 +13,11 @@ const Schema = z.object({
 
 describe('parseConfig', () => {
   it('returns typed values with defaults applied', () => {
-    const cfg = parseConfig(Schema, { ADMIN_TOKEN: 'a'.repeat(32), NODE_SHARED_SECRET: 'b'.repeat(40), VERBOSE: 'yes' });
+    const cfg = parseConfig(Schema, {
+      ADMIN_TOKEN: 'a'.repeat(32),
+      NODE_SHARED_SECRET: 'b'.repeat(40),
+      VERBOSE: 'yes',
+    });
     expect(cfg).toEqual({
       PORT: 8080,
       REDIS_URL: 'redis://127.0.0.1:6379',
@@ -41,7 +45,9 @@ describe('parseConfig', () => {
   });
 
   it('treats empty strings as unset, so a blank secret is still missing', () => {
-    expect(() => parseConfig(Schema, { ADMIN_TOKEN: '', NODE_SHARED_SECRET: 'b'.repeat(32) })).toThrow(/ADMIN_TOKEN: is required/);
+    expect(() => parseConfig(Schema, { ADMIN_TOKEN: '', NODE_SHARED_SECRET: 'b'.repeat(32) })).toThrow(
+      /ADMIN_TOKEN: is required/,
+    );
   });
 
   it('never echoes a secret value in its message', () => {
@@ -67,7 +73,11 @@ describe('loadConfig', () => {
 describe('hints', () => {
   const Hinted = z.object({
     ADMIN_TOKEN: secret(32),
-    PUBLIC_URL: withHint(url(['http:', 'https:']), 'where clients reach it, e.g. http://10.0.0.5:8090', 'a URL starting with http:// or https://'),
+    PUBLIC_URL: withHint(
+      url(['http:', 'https:']),
+      'where clients reach it, e.g. http://10.0.0.5:8090',
+      'a URL starting with http:// or https://',
+    ),
     REDIS_URL: withHint(url(['redis:']).default('redis://127.0.0.1:6379'), 'e.g. redis://127.0.0.1:6379'),
     TOKEN: secret(32).optional(),
     PORT: port(8080),
@@ -84,12 +94,21 @@ describe('hints', () => {
   it('a missing variable says what it must be and how to make one', () => {
     expect(problems({})).toEqual({
       ADMIN_TOKEN: 'is required but not set (at least 32 bytes; generate one with `openssl rand -hex 32`)',
-      PUBLIC_URL: 'is required but not set (a URL starting with http:// or https://; where clients reach it, e.g. http://10.0.0.5:8090)',
+      PUBLIC_URL:
+        'is required but not set (a URL starting with http:// or https://; where clients reach it, e.g. http://10.0.0.5:8090)',
     });
   });
 
   it('a wrong value keeps its problem and adds the fix, through default() and optional() wrappers', () => {
-    expect(problems({ ADMIN_TOKEN: 'x'.repeat(40), PUBLIC_URL: 'ftp://x', REDIS_URL: 'localhost', TOKEN: 'short', PORT: '99999' })).toEqual({
+    expect(
+      problems({
+        ADMIN_TOKEN: 'x'.repeat(40),
+        PUBLIC_URL: 'ftp://x',
+        REDIS_URL: 'localhost',
+        TOKEN: 'short',
+        PORT: '99999',
+      }),
+    ).toEqual({
       PUBLIC_URL: 'must be a URL starting with http:// or https:// (where clients reach it, e.g. http://10.0.0.5:8090)',
       REDIS_URL: 'must be a URL starting with redis:// (e.g. redis://127.0.0.1:6379)',
       TOKEN: 'must be at least 32 bytes long (generate one with `openssl rand -hex 32`)',

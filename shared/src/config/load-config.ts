@@ -40,7 +40,8 @@ function hintOf(schema: z.ZodType, variable: string): Hint {
   let field: z.ZodType | undefined = shape?.[variable];
   for (let depth = 0; field !== undefined && depth < 5; depth++) {
     const meta = field.meta();
-    if (typeof meta?.hint === 'string') return { hint: meta.hint, ...(typeof meta.requirement === 'string' ? { requirement: meta.requirement } : {}) };
+    if (typeof meta?.hint === 'string')
+      return { hint: meta.hint, ...(typeof meta.requirement === 'string' ? { requirement: meta.requirement } : {}) };
     field = (field.def as { innerType?: z.ZodType }).innerType;
   }
   return {};

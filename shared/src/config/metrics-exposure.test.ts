@@ -12,7 +12,12 @@ describe('planMetrics', () => {
 
   it('a port of its own: token optional there', () => {
     expect(planMetrics({ port: 9100, token: undefined })).toEqual({ where: 'own', port: 9100 });
-    expect(planMetrics({ port: 9100, token })).toEqual({ where: 'own', port: 9100, token, tokenVariable: 'METRICS_TOKEN' });
+    expect(planMetrics({ port: 9100, token })).toEqual({
+      where: 'own',
+      port: 9100,
+      token,
+      tokenVariable: 'METRICS_TOKEN',
+    });
   });
 
   it('worker: the default port unless METRICS_PORT says otherwise; 0 is off everywhere', () => {
@@ -27,6 +32,8 @@ describe('describeMetrics', () => {
     const line = describeMetrics({ where: 'main', token, tokenVariable: 'METRICS_TOKEN' }, '0.0.0.0', 8080);
     expect(line).toBe('http://0.0.0.0:8080/metrics (token: METRICS_TOKEN)');
     expect(line).not.toContain(token);
-    expect(describeMetrics({ where: 'own', port: 9464 }, '::1')).toBe('http://[::1]:9464/metrics (no token: keep the port private to the scraper)');
+    expect(describeMetrics({ where: 'own', port: 9464 }, '::1')).toBe(
+      'http://[::1]:9464/metrics (no token: keep the port private to the scraper)',
+    );
   });
 });

@@ -27,9 +27,15 @@ export interface MetricsPlanInput {
 export function planMetrics(input: MetricsPlanInput): MetricsExposure {
   const port = input.port ?? input.defaultPort;
   if (port === 0) return { where: 'off', reason: 'METRICS_PORT=0' };
-  if (port !== undefined) return input.token === undefined ? { where: 'own', port } : { where: 'own', port, token: input.token, tokenVariable: 'METRICS_TOKEN' };
+  if (port !== undefined)
+    return input.token === undefined
+      ? { where: 'own', port }
+      : { where: 'own', port, token: input.token, tokenVariable: 'METRICS_TOKEN' };
   if (input.token !== undefined) return { where: 'main', token: input.token, tokenVariable: 'METRICS_TOKEN' };
-  return { where: 'off', reason: 'set METRICS_TOKEN to serve /metrics on the main port, or METRICS_PORT for a listener of its own' };
+  return {
+    where: 'off',
+    reason: 'set METRICS_TOKEN to serve /metrics on the main port, or METRICS_PORT for a listener of its own',
+  };
 }
 
 /** One phrase for a start line, naming the token variable only: e.g. `http://0.0.0.0:8080/metrics (token: ADMIN_TOKEN)`. */

@@ -35,7 +35,9 @@ describe('AppError', () => {
 
   it('formats a terminal SSE error frame a client SDK can parse', () => {
     const frame = sseErrorFrame('overloaded_error', 'Overloaded', 'req_1');
-    expect(frame).toBe('event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_1"}\n\n');
+    expect(frame).toBe(
+      'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_1"}\n\n',
+    );
     expect(newRequestId()).toMatch(/^req_[A-Za-z0-9_-]{24}$/);
   });
 });
@@ -45,7 +47,10 @@ describe('writeErrorResponse (over real HTTP)', () => {
   let base: string;
   beforeAll(async () => {
     server = createServer((req, res) => {
-      const err = req.url === '/limit' ? new AppError('rate_limited', 'Too many requests', { retryAfterSec: 2.2 }) : new Error('secret internals');
+      const err =
+        req.url === '/limit'
+          ? new AppError('rate_limited', 'Too many requests', { retryAfterSec: 2.2 })
+          : new Error('secret internals');
       writeErrorResponse(res, err, 'req_test');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -58,7 +63,11 @@ describe('writeErrorResponse (over real HTTP)', () => {
     expect(res.status).toBe(429);
     expect(res.headers.get('request-id')).toBe('req_test');
     expect(res.headers.get('retry-after')).toBe('3');
-    expect(await res.json()).toEqual({ type: 'error', error: { type: 'rate_limit_error', message: 'Too many requests' }, request_id: 'req_test' });
+    expect(await res.json()).toEqual({
+      type: 'error',
+      error: { type: 'rate_limit_error', message: 'Too many requests' },
+      request_id: 'req_test',
+    });
   });
 
   it('hides the text of unknown errors behind a 500 api_error', async () => {

@@ -14,7 +14,12 @@ function anthropicErrorBody(err: AppError, requestId: string): string {
  * when the error carries one). Works on any node ServerResponse, so Express and raw servers share it.
  * Internal errors never leak their cause's text to the client.
  */
-export function writeErrorResponse(res: ServerResponse, err: unknown, requestId: string, envelope: ErrorBody = anthropicErrorBody): void {
+export function writeErrorResponse(
+  res: ServerResponse,
+  err: unknown,
+  requestId: string,
+  envelope: ErrorBody = anthropicErrorBody,
+): void {
   const appErr = toAppError(err);
   if (res.headersSent) {
     res.destroy();
@@ -24,7 +29,8 @@ export function writeErrorResponse(res: ServerResponse, err: unknown, requestId:
   res.statusCode = appErr.status;
   res.setHeader('content-type', 'application/json');
   res.setHeader('request-id', requestId);
-  if (appErr.retryAfterSec !== undefined) res.setHeader('retry-after', String(Math.max(0, Math.ceil(appErr.retryAfterSec))));
+  if (appErr.retryAfterSec !== undefined)
+    res.setHeader('retry-after', String(Math.max(0, Math.ceil(appErr.retryAfterSec))));
   res.setHeader('content-length', Buffer.byteLength(body));
   res.end(body);
 }

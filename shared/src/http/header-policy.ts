@@ -41,12 +41,24 @@ const CLIENT_NETWORK_PREFIX = 'x-forwarded-';
 
 // The client's credentials and cookies never travel on; host and content-length are set for the next
 // hop; expect is a hop-level negotiation and the body has already been read.
-const REQUEST_DROP: ReadonlySet<string> = new Set([...HOP_BY_HOP, ...CLIENT_NETWORK, 'host', 'authorization', 'x-api-key', 'cookie', 'content-length', 'expect']);
+const REQUEST_DROP: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP,
+  ...CLIENT_NETWORK,
+  'host',
+  'authorization',
+  'x-api-key',
+  'cookie',
+  'content-length',
+  'expect',
+]);
 
 // The gateway↔node signature set and anything later added under the same prefix: a client can never forge them.
 const SWITCHYARD_PREFIX = 'x-switchyard-';
 
-function connectionNamed(into: Set<string> | undefined, value: string | readonly string[] | undefined): Set<string> | undefined {
+function connectionNamed(
+  into: Set<string> | undefined,
+  value: string | readonly string[] | undefined,
+): Set<string> | undefined {
   if (value === undefined) return into;
   let out = into;
   for (const part of typeof value === 'string' ? [value] : value) {
@@ -69,7 +81,13 @@ export function forwardableRequestHeaders(client: IncomingHttpHeaders): Incoming
   const named = connectionNamed(undefined, client.connection);
   const out: IncomingHttpHeaders = {};
   for (const name of Object.keys(client)) {
-    if (REQUEST_DROP.has(name) || name.startsWith(SWITCHYARD_PREFIX) || name.startsWith(CLIENT_NETWORK_PREFIX) || named?.has(name) === true) continue;
+    if (
+      REQUEST_DROP.has(name) ||
+      name.startsWith(SWITCHYARD_PREFIX) ||
+      name.startsWith(CLIENT_NETWORK_PREFIX) ||
+      named?.has(name) === true
+    )
+      continue;
     const value = client[name];
     if (value !== undefined) out[name] = value;
   }

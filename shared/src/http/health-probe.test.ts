@@ -6,6 +6,11 @@ describe('probeAddress', () => {
   });
 
   it('probes a process bound to one address at that address', () => {
-    expect(['127.0.0.1', '10.0.0.5', '[fd00::5]', 'gateway-1'].map(probeAddress)).toEqual(['127.0.0.1', '10.0.0.5', 'fd00::5', 'gateway-1']);
+    expect(['127.0.0.1', '10.0.0.5', '[fd00::5]', 'gateway-1'].map(probeAddress)).toEqual([
+      '127.0.0.1',
+      '10.0.0.5',
+      'fd00::5',
+      'gateway-1',
+    ]);
   });
 });

@@ -38,15 +38,26 @@ export function probeHealth(probe: HealthProbe): Promise<HealthVerdict> {
   const target = `http://${host.includes(':') ? `[${host}]` : host}:${probe.port}${probe.path}`;
   return new Promise((resolve) => {
     const req = http.get(
-      { host, port: probe.port, path: probe.path, timeout: probe.timeoutMs ?? 3_000, headers: probe.token === undefined ? {} : { authorization: `Bearer ${probe.token}` } },
+      {
+        host,
+        port: probe.port,
+        path: probe.path,
+        timeout: probe.timeoutMs ?? 3_000,
+        headers: probe.token === undefined ? {} : { authorization: `Bearer ${probe.token}` },
+      },
       (res) => {
         res.resume();
         const healthy = res.statusCode === 200;
-        resolve({ healthy, line: `${healthy ? 'healthy' : 'unhealthy'}: GET ${target} answered ${res.statusCode ?? '?'}` });
+        resolve({
+          healthy,
+          line: `${healthy ? 'healthy' : 'unhealthy'}: GET ${target} answered ${res.statusCode ?? '?'}`,
+        });
       },
     );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${probe.timeoutMs ?? 3_000} ms`)));
-    req.on('error', (err: NodeJS.ErrnoException) => resolve({ healthy: false, line: `unhealthy: GET ${target} failed: ${err.code ?? err.message}` }));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      resolve({ healthy: false, line: `unhealthy: GET ${target} failed: ${err.code ?? err.message}` }),
+    );
   });
 }
 

@@ -45,14 +45,21 @@ export function createMetricsHandler(opts: MetricsHandlerOptions): (req: Incomin
       const header = req.headers.authorization;
       const token = header === undefined ? undefined : BEARER_RE.exec(header)?.[1];
       if (token === undefined || !timingSafeEqual(expected, sha256(token))) {
-        const message = token === undefined ? `Missing metrics token: send Authorization: Bearer <${variable}>` : 'Invalid metrics token';
+        const message =
+          token === undefined
+            ? `Missing metrics token: send Authorization: Bearer <${variable}>`
+            : 'Invalid metrics token';
         writeErrorResponse(res, new AppError('unauthenticated', message), requestId);
         return;
       }
     }
     opts.source.metrics().then(
       (text) => {
-        res.writeHead(200, { 'content-type': opts.source.contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+        res.writeHead(200, {
+          'content-type': opts.source.contentType,
+          'cache-control': 'no-store',
+          'content-length': Buffer.byteLength(text),
+        });
         res.end(req.method === 'HEAD' ? undefined : text);
       },
       (err: unknown) => {

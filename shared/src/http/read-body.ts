@@ -6,12 +6,17 @@ import type { IncomingMessage } from 'node:http';
  * client goes away before the end. `admitChunk`, when given, is asked before each chunk is kept: false stops
  * the read the same way (undefined, nothing kept; the caller knows why it refused).
  */
-export function readBoundedBody(req: IncomingMessage, maxBytes: number, admitChunk?: (bytes: number) => boolean): Promise<Buffer | undefined> {
+export function readBoundedBody(
+  req: IncomingMessage,
+  maxBytes: number,
+  admitChunk?: (bytes: number) => boolean,
+): Promise<Buffer | undefined> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) return Promise.resolve(undefined);
   // Gone before the read began (e.g. while the caller awaited something): its 'close' has fired already and
   // would never reach the listeners below, so the read would wait for ever.
-  if (req.destroyed || req.readableAborted) return Promise.reject(new Error('client closed the connection before the request body ended'));
+  if (req.destroyed || req.readableAborted)
+    return Promise.reject(new Error('client closed the connection before the request body ended'));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -1,7 +1,12 @@
 import { NodeTokens } from './token-format.js';
 import { isSealedShape, openForNode, sealForNode, SealError } from './seal.js';
 
-const record = JSON.stringify({ type: 'oauth', refresh: 'refresh-fake-1', access: 'access-fake-1', expires: 1_800_000_000_000 });
+const record = JSON.stringify({
+  type: 'oauth',
+  refresh: 'refresh-fake-1',
+  access: 'access-fake-1',
+  expires: 1_800_000_000_000,
+});
 
 describe('sealing a node credential', () => {
   const token = NodeTokens.generate();

@@ -18,7 +18,15 @@ export class SealError extends Error {
 
 function keyFor(token: string, nodeId: string, salt: Buffer): Buffer {
   // The node id is in the info string, so a copy filed under another node id does not open.
-  return Buffer.from(hkdfSync('sha256', Buffer.from(token, 'utf8'), salt, Buffer.from(`switchyard credential seal v1\0${nodeId}`, 'utf8'), 32));
+  return Buffer.from(
+    hkdfSync(
+      'sha256',
+      Buffer.from(token, 'utf8'),
+      salt,
+      Buffer.from(`switchyard credential seal v1\0${nodeId}`, 'utf8'),
+      32,
+    ),
+  );
 }
 
 /**
@@ -52,7 +60,9 @@ export function openForNode(token: string, nodeId: string, sealed: string): stri
   const decipher = createDecipheriv('aes-256-gcm', keyFor(token, nodeId, salt), iv);
   decipher.setAuthTag(tag);
   try {
-    return Buffer.concat([decipher.update(raw.subarray(SALT_BYTES + IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8');
+    return Buffer.concat([decipher.update(raw.subarray(SALT_BYTES + IV_BYTES + TAG_BYTES)), decipher.final()]).toString(
+      'utf8',
+    );
   } catch {
     throw new SealError('the sealed credential does not open with this token and node id');
   }

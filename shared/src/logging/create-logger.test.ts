@@ -36,7 +36,12 @@ function plantEverywhere(log: Logger): void {
     authorization: `Bearer ${sentinels.bearerOpaque}`,
     'x-api-key': sentinels.apiKey,
     cookie: sentinels.cookie,
-    headers: { Authorization: `Bearer ${sentinels.bearerOpaque}`, 'X-Api-Key': sentinels.apiKey, Cookie: sentinels.cookie, 'set-cookie': [sentinels.cookie] },
+    headers: {
+      Authorization: `Bearer ${sentinels.bearerOpaque}`,
+      'X-Api-Key': sentinels.apiKey,
+      Cookie: sentinels.cookie,
+      'set-cookie': [sentinels.cookie],
+    },
   });
   // 3. Token- and secret-named fields, in both spellings, and the opencode record shape.
   log.warn('credential stored', {
@@ -49,14 +54,26 @@ function plantEverywhere(log: Logger): void {
     code_verifier: sentinels.verifier,
   });
   // 4. Secret-shaped values under innocent names, inside arrays and deep nesting.
-  log.debug('diagnostics', { note: `got ${sentinels.apiKey}`, list: [[{ deep: { deeper: sentinels.oauthAccess } }]], url: new URL(`https://x.test/?k=${sentinels.gatewayKey}`) });
+  log.debug('diagnostics', {
+    note: `got ${sentinels.apiKey}`,
+    list: [[{ deep: { deeper: sentinels.oauthAccess } }]],
+    url: new URL(`https://x.test/?k=${sentinels.gatewayKey}`),
+  });
   // 5. Error objects: message, stack, custom properties, nested causes.
-  const err = new Error(`upstream rejected ${sentinels.oauthAccess}`) as Error & { config?: unknown; response?: unknown };
+  const err = new Error(`upstream rejected ${sentinels.oauthAccess}`) as Error & {
+    config?: unknown;
+    response?: unknown;
+  };
   err.config = { headers: { authorization: `Bearer ${sentinels.bearerOpaque}` } };
   err.response = { body: `invalid key ${sentinels.apiKey}` };
-  log.error('refresh failed', { err, cause: new Error('outer', { cause: new Error(`inner ${sentinels.oauthRefresh}`) }) });
+  log.error('refresh failed', {
+    err,
+    cause: new Error('outer', { cause: new Error(`inner ${sentinels.oauthRefresh}`) }),
+  });
   // 6. Child loggers carrying secrets in their bound fields.
-  log.child({ requestId: 'req_1', apiKey: sentinels.apiKey, token: sentinels.adminToken }).info('child line', { secret: sentinels.sharedSecret });
+  log
+    .child({ requestId: 'req_1', apiKey: sentinels.apiKey, token: sentinels.adminToken })
+    .info('child line', { secret: sentinels.sharedSecret });
   // 7. A circular structure must not crash logging.
   const circular: Record<string, unknown> = { refreshToken: sentinels.oauthRefresh };
   circular.self = circular;
@@ -83,7 +100,14 @@ describe('logger output', () => {
     const { log, output } = capture('json');
     log.child({ requestId: 'req_abc' }).info('node selected', { nodeId: 'n1', inputTokens: 12 });
     const line = JSON.parse(output().trim()) as Record<string, unknown>;
-    expect(line).toMatchObject({ service: 'test', level: 'info', message: 'node selected', requestId: 'req_abc', nodeId: 'n1', inputTokens: 12 });
+    expect(line).toMatchObject({
+      service: 'test',
+      level: 'info',
+      message: 'node selected',
+      requestId: 'req_abc',
+      nodeId: 'n1',
+      inputTokens: 12,
+    });
     expect(typeof line.timestamp).toBe('string');
   });
 

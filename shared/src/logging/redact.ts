@@ -71,7 +71,8 @@ export function redactValue(value: unknown, seen: WeakSet<object> = new WeakSet(
   if (value instanceof Map) return redactValue(Object.fromEntries(value), seen, depth + 1);
   if (value instanceof URL) return redactString(value.toString());
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = isSecretName(k) && v != null && v !== '' ? REDACTED : redactValue(v, seen, depth + 1);
+  for (const [k, v] of Object.entries(value))
+    out[k] = isSecretName(k) && v != null && v !== '' ? REDACTED : redactValue(v, seen, depth + 1);
   return out;
 }
 

@@ -11,10 +11,22 @@ import type { PricedUsage } from './price-book.js';
 import { PricesFileError } from './prices-file.js';
 
 const anthropic = findProvider({ providerId: 'anthropic' }) as Provider;
-const installed = (JSON.parse(readFileSync(join(__dirname, '../../../node_modules/@pydantic/genai-prices/package.json'), 'utf8')) as { version: string }).version;
+const installed = (
+  JSON.parse(readFileSync(join(__dirname, '../../../node_modules/@pydantic/genai-prices/package.json'), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 function usage(over: Partial<PricedUsage>): PricedUsage {
-  return { inputTokens: 0, outputTokens: 0, cacheCreationInputTokens: 0, cacheCreation5mInputTokens: 0, cacheCreation1hInputTokens: 0, cacheReadInputTokens: 0, ...over };
+  return {
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheCreationInputTokens: 0,
+    cacheCreation5mInputTokens: 0,
+    cacheCreation1hInputTokens: 0,
+    cacheReadInputTokens: 0,
+    ...over,
+  };
 }
 
 /** The response's `usage` object as the API sends it. */
@@ -24,13 +36,19 @@ function apiUsage(u: PricedUsage): Record<string, unknown> {
     output_tokens: u.outputTokens,
     cache_creation_input_tokens: u.cacheCreationInputTokens,
     cache_read_input_tokens: u.cacheReadInputTokens,
-    cache_creation: { ephemeral_5m_input_tokens: u.cacheCreation5mInputTokens, ephemeral_1h_input_tokens: u.cacheCreation1hInputTokens },
+    cache_creation: {
+      ephemeral_5m_input_tokens: u.cacheCreation5mInputTokens,
+      ephemeral_1h_input_tokens: u.cacheCreation1hInputTokens,
+    },
   };
 }
 
 /** genai-prices' figure for one API response, in micro-dollars; null when it has no price. */
 function libraryMicros(model: string, u: PricedUsage, provider: Provider = anthropic, at = new Date()): number | null {
-  const result = calcPrice(extractUsage(provider, { model, usage: apiUsage(u) }).usage, model, { provider, timestamp: at });
+  const result = calcPrice(extractUsage(provider, { model, usage: apiUsage(u) }).usage, model, {
+    provider,
+    timestamp: at,
+  });
   return result === null ? null : Math.round(result.total_price * 1e6);
 }
 
@@ -44,12 +62,40 @@ describe('loadPriceBook without a file', () => {
 
   test.each([
     ['plain input and output', usage({ inputTokens: 1_234, outputTokens: 567 })],
-    ['5-minute cache writes', usage({ inputTokens: 10, outputTokens: 5, cacheCreationInputTokens: 4_000, cacheCreation5mInputTokens: 4_000 })],
-    ['1-hour cache writes', usage({ inputTokens: 10, outputTokens: 5, cacheCreationInputTokens: 4_000, cacheCreation1hInputTokens: 4_000 })],
-    ['cache writes without a TTL split (priced as 5-minute ones)', usage({ inputTokens: 10, outputTokens: 5, cacheCreationInputTokens: 4_000 })],
+    [
+      '5-minute cache writes',
+      usage({ inputTokens: 10, outputTokens: 5, cacheCreationInputTokens: 4_000, cacheCreation5mInputTokens: 4_000 }),
+    ],
+    [
+      '1-hour cache writes',
+      usage({ inputTokens: 10, outputTokens: 5, cacheCreationInputTokens: 4_000, cacheCreation1hInputTokens: 4_000 }),
+    ],
+    [
+      'cache writes without a TTL split (priced as 5-minute ones)',
+      usage({ inputTokens: 10, outputTokens: 5, cacheCreationInputTokens: 4_000 }),
+    ],
     ['cache reads', usage({ inputTokens: 10, outputTokens: 5, cacheReadInputTokens: 90_000 })],
-    ['all of them', usage({ inputTokens: 1_000, outputTokens: 500, cacheCreationInputTokens: 3_000, cacheCreation5mInputTokens: 1_000, cacheCreation1hInputTokens: 2_000, cacheReadInputTokens: 4_000 })],
-    ['a long context past the 200k tier', usage({ inputTokens: 150_000, outputTokens: 2_000, cacheCreationInputTokens: 40_000, cacheCreation1hInputTokens: 40_000, cacheReadInputTokens: 30_000 })],
+    [
+      'all of them',
+      usage({
+        inputTokens: 1_000,
+        outputTokens: 500,
+        cacheCreationInputTokens: 3_000,
+        cacheCreation5mInputTokens: 1_000,
+        cacheCreation1hInputTokens: 2_000,
+        cacheReadInputTokens: 4_000,
+      }),
+    ],
+    [
+      'a long context past the 200k tier',
+      usage({
+        inputTokens: 150_000,
+        outputTokens: 2_000,
+        cacheCreationInputTokens: 40_000,
+        cacheCreation1hInputTokens: 40_000,
+        cacheReadInputTokens: 30_000,
+      }),
+    ],
   ])('%s cost what genai-prices says', (_name, u) => {
     const cost = book.cost(MODEL, u);
     expect(cost.priced).toBe(true);
@@ -87,11 +133,20 @@ describe('loadPriceBook without a file', () => {
     const reads = usage({ inputTokens: 100, outputTokens: 50, cacheReadInputTokens: 50_000 });
     const plain = usage({ inputTokens: 50_100, outputTokens: 50 });
     const saved = book.cost(MODEL, reads);
-    expect(saved.cacheSavingsMicros).toBe((libraryMicros(MODEL, plain) as number) - (libraryMicros(MODEL, reads) as number));
+    expect(saved.cacheSavingsMicros).toBe(
+      (libraryMicros(MODEL, plain) as number) - (libraryMicros(MODEL, reads) as number),
+    );
     expect(saved.cacheSavingsMicros).toBeGreaterThan(0);
 
-    const writes = usage({ inputTokens: 100, outputTokens: 50, cacheCreationInputTokens: 50_000, cacheCreation5mInputTokens: 50_000 });
-    expect(book.cost(MODEL, writes).cacheSavingsMicros).toBe((libraryMicros(MODEL, plain) as number) - (libraryMicros(MODEL, writes) as number));
+    const writes = usage({
+      inputTokens: 100,
+      outputTokens: 50,
+      cacheCreationInputTokens: 50_000,
+      cacheCreation5mInputTokens: 50_000,
+    });
+    expect(book.cost(MODEL, writes).cacheSavingsMicros).toBe(
+      (libraryMicros(MODEL, plain) as number) - (libraryMicros(MODEL, writes) as number),
+    );
     expect(book.cost(MODEL, writes).cacheSavingsMicros).toBeLessThan(0);
     expect(book.cost(MODEL, usage({ inputTokens: 10, outputTokens: 10 })).cacheSavingsMicros).toBe(0);
   });
@@ -101,13 +156,24 @@ describe('loadPriceBook without a file', () => {
     const u = usage({ inputTokens: 250_000, outputTokens: 100 });
     const before = new Date('2026-01-15T00:00:00Z');
     const after = new Date('2026-11-15T00:00:00Z');
-    expect(book.cost('claude-sonnet-4-6', u, before.getTime()).costMicros).toBe(libraryMicros('claude-sonnet-4-6', u, anthropic, before));
-    expect(book.cost('claude-sonnet-4-6', u, after.getTime()).costMicros).toBe(libraryMicros('claude-sonnet-4-6', u, anthropic, after));
-    expect(libraryMicros('claude-sonnet-4-6', u, anthropic, before)).not.toBe(libraryMicros('claude-sonnet-4-6', u, anthropic, after));
+    expect(book.cost('claude-sonnet-4-6', u, before.getTime()).costMicros).toBe(
+      libraryMicros('claude-sonnet-4-6', u, anthropic, before),
+    );
+    expect(book.cost('claude-sonnet-4-6', u, after.getTime()).costMicros).toBe(
+      libraryMicros('claude-sonnet-4-6', u, anthropic, after),
+    );
+    expect(libraryMicros('claude-sonnet-4-6', u, anthropic, before)).not.toBe(
+      libraryMicros('claude-sonnet-4-6', u, anthropic, after),
+    );
   });
 
   test('a 5m + 1h split above the reported total is priced by the split instead of failing', () => {
-    const odd = usage({ inputTokens: 10, cacheCreationInputTokens: 5, cacheCreation5mInputTokens: 10, cacheCreation1hInputTokens: 10 });
+    const odd = usage({
+      inputTokens: 10,
+      cacheCreationInputTokens: 5,
+      cacheCreation5mInputTokens: 10,
+      cacheCreation1hInputTokens: 10,
+    });
     expect(book.cost(MODEL, odd).costMicros).toBe(libraryMicros(MODEL, { ...odd, cacheCreationInputTokens: 20 }));
   });
 });
@@ -117,15 +183,27 @@ describe('reservationMicros', () => {
 
   test('every byte at the dearest input rate the body may be charged, plus max_tokens at the output rate', () => {
     expect(book.reservationMicros(MODEL, 10_000, 2_000, 'none')).toBe(at({ inputTokens: 10_000, outputTokens: 2_000 }));
-    expect(book.reservationMicros(MODEL, 10_000, 2_000, '5m')).toBe(at({ cacheCreationInputTokens: 10_000, cacheCreation5mInputTokens: 10_000, outputTokens: 2_000 }));
-    expect(book.reservationMicros(MODEL, 10_000, 2_000, '1h')).toBe(at({ cacheCreationInputTokens: 10_000, cacheCreation1hInputTokens: 10_000, outputTokens: 2_000 }));
-    expect(book.reservationMicros(MODEL, 10_000, 2_000, '1h')).toBeGreaterThan(book.reservationMicros(MODEL, 10_000, 2_000, '5m'));
-    expect(book.reservationMicros(MODEL, 10_000, 2_000, '5m')).toBeGreaterThan(book.reservationMicros(MODEL, 10_000, 2_000, 'none'));
+    expect(book.reservationMicros(MODEL, 10_000, 2_000, '5m')).toBe(
+      at({ cacheCreationInputTokens: 10_000, cacheCreation5mInputTokens: 10_000, outputTokens: 2_000 }),
+    );
+    expect(book.reservationMicros(MODEL, 10_000, 2_000, '1h')).toBe(
+      at({ cacheCreationInputTokens: 10_000, cacheCreation1hInputTokens: 10_000, outputTokens: 2_000 }),
+    );
+    expect(book.reservationMicros(MODEL, 10_000, 2_000, '1h')).toBeGreaterThan(
+      book.reservationMicros(MODEL, 10_000, 2_000, '5m'),
+    );
+    expect(book.reservationMicros(MODEL, 10_000, 2_000, '5m')).toBeGreaterThan(
+      book.reservationMicros(MODEL, 10_000, 2_000, 'none'),
+    );
   });
 
   test('a body past the long-context tier reserves at the tier rate; an unknown model reserves 0', () => {
-    expect(book.reservationMicros(MODEL, 300_000, 1_000, 'none')).toBe(at({ inputTokens: 300_000, outputTokens: 1_000 }));
-    expect(book.reservationMicros(MODEL, 300_000, 1_000, 'none')).toBeGreaterThan(3 * book.reservationMicros(MODEL, 100_000, 1_000, 'none'));
+    expect(book.reservationMicros(MODEL, 300_000, 1_000, 'none')).toBe(
+      at({ inputTokens: 300_000, outputTokens: 1_000 }),
+    );
+    expect(book.reservationMicros(MODEL, 300_000, 1_000, 'none')).toBeGreaterThan(
+      3 * book.reservationMicros(MODEL, 100_000, 1_000, 'none'),
+    );
     expect(book.reservationMicros('claude-unreleased-x9', 300_000, 1_000, '1h')).toBe(0);
   });
 });
@@ -150,7 +228,11 @@ describe('loadPriceBook with a PRICES_FILE', () => {
     prices: { input_mtok: 2, output_mtok: 8, cache_write_mtok: 2.5, cache_write_1h_mtok: 4, cache_read_mtok: 0.2 },
   };
   // An override of a model genai-prices knows, with a tier of its own.
-  const OVERRIDE = { id: 'sonnet-override', match: { starts_with: 'claude-sonnet-4-5' }, prices: { input_mtok: { base: 1, tiers: [{ start: 1_000, price: 2 }] }, output_mtok: 5 } };
+  const OVERRIDE = {
+    id: 'sonnet-override',
+    match: { starts_with: 'claude-sonnet-4-5' },
+    prices: { input_mtok: { base: 1, tiers: [{ start: 1_000, price: 2 }] }, output_mtok: 5 },
+  };
 
   test('prices its own models and wins over genai-prices for the names it matches; the version carries its hash', () => {
     const file = write('prices.json', { models: [PRIVATE, OVERRIDE] });
@@ -159,8 +241,17 @@ describe('loadPriceBook with a PRICES_FILE', () => {
     expect(withFile.version).toBe(`genai-prices@${installed}+prices-file:${sha}`);
 
     const fileProvider: Provider = { ...anthropic, models: [PRIVATE, OVERRIDE] };
-    const u = usage({ inputTokens: 1_000, outputTokens: 100, cacheCreationInputTokens: 700, cacheCreation5mInputTokens: 300, cacheCreation1hInputTokens: 400, cacheReadInputTokens: 900 });
-    expect(withFile.cost('acme-private-1-20260101', u).costMicros).toBe(libraryMicros('acme-private-1-20260101', u, fileProvider));
+    const u = usage({
+      inputTokens: 1_000,
+      outputTokens: 100,
+      cacheCreationInputTokens: 700,
+      cacheCreation5mInputTokens: 300,
+      cacheCreation1hInputTokens: 400,
+      cacheReadInputTokens: 900,
+    });
+    expect(withFile.cost('acme-private-1-20260101', u).costMicros).toBe(
+      libraryMicros('acme-private-1-20260101', u, fileProvider),
+    );
     // 1000 × $2 + 100 × $8 + 300 × $2.5 + 400 × $4 + 900 × $0.2, per million.
     expect(withFile.cost('acme-private-1', u).costMicros).toBe(2_000 + 800 + 750 + 1_600 + 180);
     expect(book.cost('acme-private-1', u).priced).toBe(false);
@@ -177,11 +268,36 @@ describe('loadPriceBook with a PRICES_FILE', () => {
     ['a missing file', undefined, '$', /cannot be read \(ENOENT\)/],
     ['a file that is not JSON', '{"models": [', '$', /is not JSON/],
     ['no models', { models: [] }, '$.models', /./],
-    ['a missing input price', { models: [{ ...PRIVATE, prices: { output_mtok: 1 } }] }, '$.models[0].prices.input_mtok', /./],
-    ['a negative price', { models: [{ ...PRIVATE, prices: { input_mtok: -1, output_mtok: 1 } }] }, '$.models[0].prices.input_mtok', /./],
-    ['a price key genai-prices would ignore', { models: [{ ...PRIVATE, prices: { input_mtok: 1, output_mtok: 1, input_cents: 1 } }] }, '$.models[0].prices', /input_cents/],
-    ['a bad regex in a match', { models: [PRIVATE, { ...PRIVATE, match: { or: [{ equals: 'x' }, { regex: '(' }] } }] }, '$.models[1].match.or[1].regex', /regular expression/],
-    ['a 1-hour write rate without the 5-minute one', { models: [{ ...PRIVATE, prices: { input_mtok: 1, output_mtok: 1, cache_write_1h_mtok: 2 } }] }, '$.models[0].prices', /cache_write_mtok/],
+    [
+      'a missing input price',
+      { models: [{ ...PRIVATE, prices: { output_mtok: 1 } }] },
+      '$.models[0].prices.input_mtok',
+      /./,
+    ],
+    [
+      'a negative price',
+      { models: [{ ...PRIVATE, prices: { input_mtok: -1, output_mtok: 1 } }] },
+      '$.models[0].prices.input_mtok',
+      /./,
+    ],
+    [
+      'a price key genai-prices would ignore',
+      { models: [{ ...PRIVATE, prices: { input_mtok: 1, output_mtok: 1, input_cents: 1 } }] },
+      '$.models[0].prices',
+      /input_cents/,
+    ],
+    [
+      'a bad regex in a match',
+      { models: [PRIVATE, { ...PRIVATE, match: { or: [{ equals: 'x' }, { regex: '(' }] } }] },
+      '$.models[1].match.or[1].regex',
+      /regular expression/,
+    ],
+    [
+      'a 1-hour write rate without the 5-minute one',
+      { models: [{ ...PRIVATE, prices: { input_mtok: 1, output_mtok: 1, cache_write_1h_mtok: 2 } }] },
+      '$.models[0].prices',
+      /cache_write_mtok/,
+    ],
   ])('fails at load on %s, naming the file and the JSON path', (name, content, path, problem) => {
     const file = content === undefined ? join(dir, 'absent.json') : write(`${name.replace(/\W+/g, '-')}.json`, content);
     let thrown: unknown;

@@ -4,7 +4,14 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { calcPrice, extractUsage, findProvider, type ModelInfo, type Provider, type Usage } from '@pydantic/genai-prices';
+import {
+  calcPrice,
+  extractUsage,
+  findProvider,
+  type ModelInfo,
+  type Provider,
+  type Usage,
+} from '@pydantic/genai-prices';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { emptyUsage } from '../anthropic/usage.js';
@@ -46,7 +53,10 @@ function anthropicUsage(u: PricedUsage): Record<string, unknown> {
       output_tokens: u.outputTokens,
       cache_creation_input_tokens: writes,
       cache_read_input_tokens: u.cacheReadInputTokens,
-      cache_creation: { ephemeral_5m_input_tokens: u.cacheCreation5mInputTokens, ephemeral_1h_input_tokens: u.cacheCreation1hInputTokens },
+      cache_creation: {
+        ephemeral_5m_input_tokens: u.cacheCreation5mInputTokens,
+        ephemeral_1h_input_tokens: u.cacheCreation1hInputTokens,
+      },
     },
   };
 }
@@ -60,13 +70,24 @@ function micros(dollars: number): number {
  * write rate without the 5-minute one it refines, say) stops the start instead of a job.
  */
 function checkPricedByLibrary(file: string, models: readonly ModelInfo[], anthropic: Provider): void {
-  const probe = { input_tokens: 10, cache_write_tokens: 3, cache_write_5m_tokens: 1, cache_write_1h_tokens: 1, cache_read_tokens: 2, output_tokens: 1 };
+  const probe = {
+    input_tokens: 10,
+    cache_write_tokens: 3,
+    cache_write_5m_tokens: 1,
+    cache_write_1h_tokens: 1,
+    cache_read_tokens: 2,
+    output_tokens: 1,
+  };
   models.forEach((model, i) => {
     const alone: Provider = { ...anthropic, models: [{ ...model, match: { equals: PROBE_MODEL } }] };
     try {
       calcPrice(probe, PROBE_MODEL, { provider: alone });
     } catch (err) {
-      throw new PricesFileError(file, `$.models[${i}].prices`, `${PACKAGE} cannot price with it (${(err as Error).message})`);
+      throw new PricesFileError(
+        file,
+        `$.models[${i}].prices`,
+        `${PACKAGE} cannot price with it (${(err as Error).message})`,
+      );
     }
   });
 }
@@ -118,9 +139,17 @@ export function loadPriceBook(options: LoadPriceBookOptions = {}): PriceBook {
     const actual = price(model, charged, at);
     if (actual === null) return { priced: false, costMicros: 0, cacheSavingsMicros: 0 };
     // The same tokens with no cache fields: every input token at the plain input rate (same total, so same tier).
-    const plain = price(model, { input_tokens: charged.input_tokens ?? 0, output_tokens: charged.output_tokens ?? 0 }, at);
+    const plain = price(
+      model,
+      { input_tokens: charged.input_tokens ?? 0, output_tokens: charged.output_tokens ?? 0 },
+      at,
+    );
     const costMicros = micros(actual.total_price);
-    return { priced: true, costMicros, cacheSavingsMicros: micros(plain?.total_price ?? actual.total_price) - costMicros };
+    return {
+      priced: true,
+      costMicros,
+      cacheSavingsMicros: micros(plain?.total_price ?? actual.total_price) - costMicros,
+    };
   }
 
   return {
@@ -132,8 +161,20 @@ export function loadPriceBook(options: LoadPriceBookOptions = {}): PriceBook {
       // Every byte as one token at the dearest input rate the body may be charged: plain input, or the cache
       // write it asks for (and the 5-minute one below a 1-hour ask). The library applies the tier from the total.
       const asks: PricedUsage[] = [{ ...NO_TOKENS, inputTokens: bytes, outputTokens: output }];
-      if (cacheWrite !== 'none') asks.push({ ...NO_TOKENS, cacheCreationInputTokens: bytes, cacheCreation5mInputTokens: bytes, outputTokens: output });
-      if (cacheWrite === '1h') asks.push({ ...NO_TOKENS, cacheCreationInputTokens: bytes, cacheCreation1hInputTokens: bytes, outputTokens: output });
+      if (cacheWrite !== 'none')
+        asks.push({
+          ...NO_TOKENS,
+          cacheCreationInputTokens: bytes,
+          cacheCreation5mInputTokens: bytes,
+          outputTokens: output,
+        });
+      if (cacheWrite === '1h')
+        asks.push({
+          ...NO_TOKENS,
+          cacheCreationInputTokens: bytes,
+          cacheCreation1hInputTokens: bytes,
+          outputTokens: output,
+        });
       return Math.max(...asks.map((u) => micros(price(model, toUsage(u), Date.now())?.total_price ?? 0)));
     },
   };

@@ -14,7 +14,9 @@ const TieredRateSchema = z.strictObject({
   tiers: z.array(z.strictObject({ start: z.number().int().nonnegative(), price: RateSchema })).min(1),
 });
 
-const PriceSchema = z.union([RateSchema, TieredRateSchema], { error: 'must be dollars per million tokens (a number >= 0) or a tiered price { base, tiers: [{ start, price }] }' });
+const PriceSchema = z.union([RateSchema, TieredRateSchema], {
+  error: 'must be dollars per million tokens (a number >= 0) or a tiered price { base, tiers: [{ start, price }] }',
+});
 
 /**
  * The price keys of Anthropic's usage, as genai-prices names them: `cache_write_mtok` is the 5-minute write,
@@ -104,10 +106,19 @@ export function readPricesFile(file: string): LoadedPricesFile {
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     const more = parsed.error.issues.length - 1;
-    throw new PricesFileError(file, jsonPath(first?.path ?? []), `${first?.message ?? 'invalid'}${more > 0 ? ` (and ${more} more problem${more === 1 ? '' : 's'})` : ''}`);
+    throw new PricesFileError(
+      file,
+      jsonPath(first?.path ?? []),
+      `${first?.message ?? 'invalid'}${more > 0 ? ` (and ${more} more problem${more === 1 ? '' : 's'})` : ''}`,
+    );
   }
   return {
-    models: parsed.data.models.map((m) => ({ id: m.id, ...(m.name === undefined ? {} : { name: m.name }), match: m.match, prices: m.prices })),
+    models: parsed.data.models.map((m) => ({
+      id: m.id,
+      ...(m.name === undefined ? {} : { name: m.name }),
+      match: m.match,
+      prices: m.prices,
+    })),
     sha256: createHash('sha256').update(bytes).digest('hex').slice(0, 12),
   };
 }

@@ -9,7 +9,14 @@ const valid = {
   stream: true,
   status: 200,
   durationMs: 12.5,
-  usage: { inputTokens: 10, outputTokens: 5, cacheCreationInputTokens: 0, cacheCreation5mInputTokens: 0, cacheCreation1hInputTokens: 0, cacheReadInputTokens: 3 },
+  usage: {
+    inputTokens: 10,
+    outputTokens: 5,
+    cacheCreationInputTokens: 0,
+    cacheCreation5mInputTokens: 0,
+    cacheCreation1hInputTokens: 0,
+    cacheReadInputTokens: 3,
+  },
   ttfbMs: 3.2,
   aborted: false,
   brokeMidStream: false,
@@ -23,12 +30,16 @@ describe('job catalog', () => {
   it('accepts a well-formed usage job and rejects a malformed one naming the field', () => {
     // A job from a gateway older than the account kind, stickiness and route reads as neither, and as a Messages request.
     expect(parseJobPayload('usage', valid)).toEqual({ ...valid, accountKind: null, sticky: 'none', route: 'messages' });
-    expect(parseJobPayload('usage', { ...valid, accountKind: 'oauth', sticky: 'moved', route: 'chat_completions' })).toMatchObject({ accountKind: 'oauth', sticky: 'moved', route: 'chat_completions' });
+    expect(
+      parseJobPayload('usage', { ...valid, accountKind: 'oauth', sticky: 'moved', route: 'chat_completions' }),
+    ).toMatchObject({ accountKind: 'oauth', sticky: 'moved', route: 'chat_completions' });
     expect(() => parseJobPayload('usage', { ...valid, sticky: 'elsewhere' })).toThrow(/sticky/);
     // A route this worker does not know (a newer gateway's) is still counted, as a Messages request: never lost.
     expect(parseJobPayload('usage', { ...valid, route: 'responses' })).toMatchObject({ route: 'messages' });
     expect(() => parseJobPayload('usage', { ...valid, status: 'ok' })).toThrow(/status/);
-    expect(() => parseJobPayload('usage', { ...valid, prompt: { hashes: ['not-a-digest'], blocks: [] } })).toThrow(/hashes/);
+    expect(() => parseJobPayload('usage', { ...valid, prompt: { hashes: ['not-a-digest'], blocks: [] } })).toThrow(
+      /hashes/,
+    );
   });
 
   it('keeps no conversation text longer than counting needs: completed jobs go at once, failed ones after 24 h; retries back off', () => {

@@ -106,13 +106,23 @@ export const JobCatalog = {
     queue: 'alerts',
     payload: AlertEventSchema,
     // A failed dispatch is kept an hour, not days: while kept, its id stops a later raise of the same alert.
-    defaults: { attempts: 10, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: true, removeOnFail: { age: 3_600 } },
+    defaults: {
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 1_000 },
+      removeOnComplete: true,
+      removeOnFail: { age: 3_600 },
+    },
   },
   /** One alert to one webhook URL (jobId = alert id + a digest of the URL), retried with backoff until it is taken. */
   alertDelivery: {
     queue: 'alert-deliveries',
     payload: z.object({ event: AlertEventSchema, url: z.string().url() }),
-    defaults: { attempts: 12, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: true, removeOnFail: { age: 7 * 86_400 } },
+    defaults: {
+      attempts: 12,
+      backoff: { type: 'exponential', delay: 2_000 },
+      removeOnComplete: true,
+      removeOnFail: { age: 7 * 86_400 },
+    },
   },
 } as const satisfies Record<string, { queue: string; payload: z.ZodType; defaults: JobDefaults }>;
 

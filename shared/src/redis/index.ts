@@ -1,5 +1,13 @@
 // The Redis layer's public surface. The store contract suite (store-contract.ts) is test-only and not exported here.
-export { createKeyspace, epochMinute, REDIS_PREFIX_PATTERN, utcDay, utcMonth, type Keyspace, type UsageScope } from './keys.js';
+export {
+  createKeyspace,
+  epochMinute,
+  REDIS_PREFIX_PATTERN,
+  utcDay,
+  utcMonth,
+  type Keyspace,
+  type UsageScope,
+} from './keys.js';
 export type {
   CounterStore,
   HashStore,

@@ -77,7 +77,9 @@ describe('createKeyspace', () => {
   });
 
   it('allows ":" in usage ids, since some model ids carry one', () => {
-    expect(keys.usage('model', 'anthropic.claude-v2:1', '2025-01-01')).toBe('sy:usage:model:anthropic.claude-v2:1:2025-01-01');
+    expect(keys.usage('model', 'anthropic.claude-v2:1', '2025-01-01')).toBe(
+      'sy:usage:model:anthropic.claude-v2:1:2025-01-01',
+    );
   });
 });
 

@@ -79,7 +79,8 @@ export function createKeyspace(prefix = 'sy:') {
     sticky: (keyId: string, sessionHash: string) => k('sticky', id('keyId', keyId), id('sessionHash', sessionHash)),
     /** Requests of one key in one minute (a fixed window; `minute` from epochMinute()). Gateway limiter increments. TTL: about two minutes. */
     rateWindow: (keyId: string, minute: number) => {
-      if (!Number.isSafeInteger(minute) || minute < 0) throw new RangeError('Redis key part "minute" must be a non-negative integer');
+      if (!Number.isSafeInteger(minute) || minute < 0)
+        throw new RangeError('Redis key part "minute" must be a non-negative integer');
       return k('rl', id('keyId', keyId), minute);
     },
     /** In-flight requests of one key. Gateway increments on entry, decrements on exit. TTL: a safety net against leaked counts. */
@@ -108,7 +109,8 @@ export function createKeyspace(prefix = 'sy:') {
      * by the SHA-256 hex of its canonical JSON. Usage worker writes and refreshes; gateway reads (which
      * blocks to ship). TTL: days, refreshed on every use.
      */
-    blockTokens: (encoding: string, sha256hex: string) => k('blk', id('encoding', encoding), sha256Hex('sha256hex', sha256hex)),
+    blockTokens: (encoding: string, sha256hex: string) =>
+      k('blk', id('encoding', encoding), sha256Hex('sha256hex', sha256hex)),
     /** List of recent request summaries, capped by trimming. Usage worker pushes; gateway admin reads. No TTL. */
     recent: () => k('recent'),
     /**

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 
 /** Throws a RangeError unless ttlMs is a positive safe integer (Redis rejects PX 0 and fractions). */
 export function assertTtlMs(ttlMs: number): void {
-  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new RangeError(`ttlMs must be a positive integer, got ${ttlMs}`);
+  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0)
+    throw new RangeError(`ttlMs must be a positive integer, got ${ttlMs}`);
 }
 
 /** The optional TTL as the script argument: '0' means none. */

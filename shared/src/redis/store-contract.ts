@@ -19,7 +19,12 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 /** Stored credential records are JSON and must survive byte for byte, however they look. */
 const AWKWARD_VALUES = [
-  JSON.stringify({ type: 'oauth', refresh: 'sk-ant-ort01-FAKE-1', access: 'sk-ant-oat01-FAKE-2', expires: 1767225600000 }),
+  JSON.stringify({
+    type: 'oauth',
+    refresh: 'sk-ant-ort01-FAKE-1',
+    access: 'sk-ant-oat01-FAKE-2',
+    expires: 1767225600000,
+  }),
   JSON.stringify({ name: 'Zoë — 日本語 ✓ 🎉', note: 'line\u2028sep "quoted" \\ back', nested: '{"a":1}' }),
   '{ "spaced" :  1 }',
   '123',
@@ -115,11 +120,15 @@ export function describeStoreContract(name: string, makeStore: (prefix: string) 
     it('lets exactly one of 20 concurrent compareAndSet callers win', async () => {
       const s = store();
       await s.set(key('cas-race'), 'v0');
-      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => s.compareAndSet(key('cas-race'), 'v0', `v-${i}`)));
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => s.compareAndSet(key('cas-race'), 'v0', `v-${i}`)),
+      );
       expect(results.filter(Boolean)).toHaveLength(1);
       await expect(s.get(key('cas-race'))).resolves.toBe(`v-${results.indexOf(true)}`);
 
-      const fresh = await Promise.all(Array.from({ length: 20 }, (_, i) => s.compareAndSet(key('cas-race-new'), null, `n-${i}`)));
+      const fresh = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => s.compareAndSet(key('cas-race-new'), null, `n-${i}`)),
+      );
       expect(fresh.filter(Boolean)).toHaveLength(1);
       await expect(s.get(key('cas-race-new'))).resolves.toBe(`n-${fresh.indexOf(true)}`);
     });
@@ -135,7 +144,9 @@ export function describeStoreContract(name: string, makeStore: (prefix: string) 
 
     it('sums 50 concurrent hincrby calls exactly', async () => {
       const s = store();
-      await Promise.all(Array.from({ length: 50 }, () => s.hincrby(key('h-race'), { requests: 1, tokens: 3 }, { ttlMs: LONG_TTL_MS })));
+      await Promise.all(
+        Array.from({ length: 50 }, () => s.hincrby(key('h-race'), { requests: 1, tokens: 3 }, { ttlMs: LONG_TTL_MS })),
+      );
       await expect(s.hgetall(key('h-race'))).resolves.toEqual({ requests: '50', tokens: '150' });
     });
 
@@ -207,7 +218,9 @@ export function describeStoreContract(name: string, makeStore: (prefix: string) 
 
       await sleep(WAIT_MS);
 
-      const strings = await s.mget(['ttl-set', 'ttl-long', 'ttl-none', 'ttl-cleared', 'ttl-cas', 'ttl-incr', 'ttl-expire'].map(key));
+      const strings = await s.mget(
+        ['ttl-set', 'ttl-long', 'ttl-none', 'ttl-cleared', 'ttl-cas', 'ttl-incr', 'ttl-expire'].map(key),
+      );
       expect(strings).toEqual([null, 'x', 'x', 'y', null, null, null]);
       await expect(s.hgetall(key('ttl-h'))).resolves.toEqual({});
       await expect(s.incr(key('ttl-incr'))).resolves.toBe(1);

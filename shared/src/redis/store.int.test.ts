@@ -27,7 +27,9 @@ async function deleteByPrefix(prefix: string): Promise<number> {
   }
 }
 
-describeStoreContract('memory', () => Promise.resolve({ store: createMemoryStore(), cleanup: () => Promise.resolve() }));
+describeStoreContract('memory', () =>
+  Promise.resolve({ store: createMemoryStore(), cleanup: () => Promise.resolve() }),
+);
 
 describeStoreContract('ioredis', (prefix) => {
   const store = createIoRedisStore(createIoRedisClient(testRedisUrl()));
@@ -88,7 +90,9 @@ describe('ioredis and upstash stores on one Redis', () => {
   });
 
   it('refuses a default @upstash/redis client that deserializes replies instead of corrupting values', async () => {
-    const naive = createUpstashStore(new UpstashRedis({ url: emulator.url, token: emulator.token, responseEncoding: false }));
+    const naive = createUpstashStore(
+      new UpstashRedis({ url: emulator.url, token: emulator.token, responseEncoding: false }),
+    );
     await tcp.set(key('naive'), '{"a":1}');
     await expect(naive.get(key('naive'))).rejects.toThrow(TypeError);
   });

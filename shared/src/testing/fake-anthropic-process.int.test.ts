@@ -1,5 +1,12 @@
 // The fake in its own process: it serves, its pacing changes over IPC, it counts open requests, it stops.
-import { fakeApiKeyHeaders, fakeMessagesBody, postFakeMessages, processAlive, startFakeAnthropicProcess, type FakeAnthropicProcess } from './index.js';
+import {
+  fakeApiKeyHeaders,
+  fakeMessagesBody,
+  postFakeMessages,
+  processAlive,
+  startFakeAnthropicProcess,
+  type FakeAnthropicProcess,
+} from './index.js';
 
 let fake: FakeAnthropicProcess;
 
@@ -22,7 +29,9 @@ it('holds a stream open once its pacing is slowed over IPC, counts it, and sees 
   const apiKey = fake.accounts[0]?.apiKey ?? '';
   await fake.setTiming({ deltaIntervalMs: 60_000 });
   const abort = new AbortController();
-  const res = await postFakeMessages(fake.url, fakeApiKeyHeaders(apiKey), fakeMessagesBody({ stream: true }), { signal: abort.signal });
+  const res = await postFakeMessages(fake.url, fakeApiKeyHeaders(apiKey), fakeMessagesBody({ stream: true }), {
+    signal: abort.signal,
+  });
   const reader = res.body!.getReader();
   const chunk = (await reader.read()).value as Uint8Array | undefined;
   const first = new TextDecoder().decode(chunk);

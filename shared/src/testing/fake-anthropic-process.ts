@@ -3,7 +3,12 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { baseChildEnv } from './config.js';
-import type { FakeProcessCommand, FakeProcessMessage, FakeProcessOptions, PlainTiming } from './fake-anthropic/process-protocol.js';
+import type {
+  FakeProcessCommand,
+  FakeProcessMessage,
+  FakeProcessOptions,
+  PlainTiming,
+} from './fake-anthropic/process-protocol.js';
 import type { AccountInfo, UsageTotals } from './fake-anthropic/types.js';
 
 export type { FakeProcessOptions, PlainTiming } from './fake-anthropic/process-protocol.js';
@@ -36,14 +41,20 @@ type Command = FakeProcessCommand extends infer C ? (C extends unknown ? Omit<C,
  * await fake.setTiming({ firstByteDelayMs: 20 });
  * await fake.stop();
  */
-export function startFakeAnthropicProcess(opts: { options?: FakeProcessOptions; cwd?: string; startTimeoutMs?: number } = {}): Promise<FakeAnthropicProcess> {
+export function startFakeAnthropicProcess(
+  opts: { options?: FakeProcessOptions; cwd?: string; startTimeoutMs?: number } = {},
+): Promise<FakeAnthropicProcess> {
   const cwd = opts.cwd ?? process.cwd();
   const entry = resolve(cwd, 'shared/src/testing/fake-anthropic/process-main.ts');
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', entry, JSON.stringify(opts.options ?? {})], {
-    cwd,
-    env: baseChildEnv(),
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', entry, JSON.stringify(opts.options ?? {})],
+    {
+      cwd,
+      env: baseChildEnv(),
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    },
+  );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString('utf8')).slice(-4_000);

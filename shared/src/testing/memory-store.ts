@@ -129,10 +129,15 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): SharedStore {
         ttlArg(o.ttlMs);
         const pairs = incrementPairs(increments);
         if (pairs.length === 0) return;
-        const entry = typed(key, 'hash') ?? { kind: 'hash' as const, value: new Map<string, string>(), expiresAt: null };
+        const entry = typed(key, 'hash') ?? {
+          kind: 'hash' as const,
+          value: new Map<string, string>(),
+          expiresAt: null,
+        };
         for (const [field] of pairs) {
           const current = entry.value.get(field);
-          if (current !== undefined && !INTEGER_RE.test(current)) throw new RangeError('ERR hash value is not an integer');
+          if (current !== undefined && !INTEGER_RE.test(current))
+            throw new RangeError('ERR hash value is not an integer');
         }
         for (const [field, by] of pairs) entry.value.set(field, String(Number(entry.value.get(field) ?? '0') + by));
         entries.set(key, entry);
@@ -143,7 +148,11 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): SharedStore {
       reply(() => {
         const pairs = Object.entries(fields);
         if (pairs.length === 0) return 0;
-        const entry = typed(key, 'hash') ?? { kind: 'hash' as const, value: new Map<string, string>(), expiresAt: null };
+        const entry = typed(key, 'hash') ?? {
+          kind: 'hash' as const,
+          value: new Map<string, string>(),
+          expiresAt: null,
+        };
         const added = pairs.filter(([field]) => !entry.value.has(field)).length;
         for (const [field, value] of pairs) entry.value.set(field, value);
         entries.set(key, entry);

@@ -29,7 +29,7 @@ describe('test Redis harness', () => {
     await second.stop();
   });
 
-  it('hands out ports below the kernel\'s ephemeral range, each once', async () => {
+  it("hands out ports below the kernel's ephemeral range, each once", async () => {
     // The kernel gives ports from 32768 up to outgoing connections: a port from there could be taken before the
     // process it was meant for binds it.
     const ports: number[] = [];
@@ -40,7 +40,9 @@ describe('test Redis harness', () => {
 
   it('says in one line how to get a Redis when there is no redis-server', async () => {
     const silent = await freePort();
-    await expect(ensureTestRedis({ probe: { host: '127.0.0.1', port: silent }, bin: 'no-such-redis-server-binary' })).rejects.toThrow(NO_REDIS_MESSAGE);
+    await expect(
+      ensureTestRedis({ probe: { host: '127.0.0.1', port: silent }, bin: 'no-such-redis-server-binary' }),
+    ).rejects.toThrow(NO_REDIS_MESSAGE);
     expect(NO_REDIS_MESSAGE).not.toContain('\n');
   });
 });

@@ -70,7 +70,9 @@ function exited(child: ChildProcess): Promise<void> {
  * Starts `redis-server` from PATH (no persistence) on the given or a free port and waits until it answers.
  * Throws {@link NO_REDIS_MESSAGE} when there is no redis-server binary.
  */
-export async function startRedisServer(opts: { port?: number; bin?: string; dataDir?: string } = {}): Promise<RedisServerHandle> {
+export async function startRedisServer(
+  opts: { port?: number; bin?: string; dataDir?: string } = {},
+): Promise<RedisServerHandle> {
   const bin = opts.bin ?? 'redis-server';
   if (spawnSync(bin, ['--version']).error) throw new Error(NO_REDIS_MESSAGE);
   const port = opts.port ?? (await freePort());

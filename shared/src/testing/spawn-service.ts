@@ -19,10 +19,16 @@ export interface SpawnedService {
  * Starts `entry` (a .ts path from the repo root, or a built .js) with the given environment only
  * (plus PATH and HOME), so tests never leak the developer's variables into the service.
  */
-export function spawnService(entry: string, env: Record<string, string>, opts: { args?: string[]; cwd?: string } = {}): SpawnedService {
+export function spawnService(
+  entry: string,
+  env: Record<string, string>,
+  opts: { args?: string[]; cwd?: string } = {},
+): SpawnedService {
   const cwd = opts.cwd ?? process.cwd();
   const isTs = entry.endsWith('.ts');
-  const args = isTs ? ['--conditions=source', '--import', 'tsx', resolve(cwd, entry), ...(opts.args ?? [])] : [resolve(cwd, entry), ...(opts.args ?? [])];
+  const args = isTs
+    ? ['--conditions=source', '--import', 'tsx', resolve(cwd, entry), ...(opts.args ?? [])]
+    : [resolve(cwd, entry), ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, {
     cwd,
     env: { ...baseChildEnv(), ...env },
@@ -36,7 +42,9 @@ export function spawnService(entry: string, env: Record<string, string>, opts: {
   };
   proc.stdout?.on('data', onData);
   proc.stderr?.on('data', onData);
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => proc.once('exit', (code, signal) => done({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+    proc.once('exit', (code, signal) => done({ code, signal })),
+  );
   return {
     proc,
     output: () => out,

@@ -29,7 +29,9 @@ export async function writeCountedUsage(client: Redis, keys: Keyspace, c: Counte
   ];
   const tx = client.multi();
   for (const hash of hashes) for (const [field, by] of Object.entries(c.counters)) tx.hincrby(hash, field, by);
-  tx.sadd(keys.usageIndex('key', c.day), c.keyId).sadd(keys.usageIndex('node', c.day), c.nodeId).sadd(keys.usageIndex('model', c.day), c.model);
+  tx.sadd(keys.usageIndex('key', c.day), c.keyId)
+    .sadd(keys.usageIndex('node', c.day), c.nodeId)
+    .sadd(keys.usageIndex('model', c.day), c.model);
   if (c.priceVersion !== undefined) tx.sadd(keys.usagePriceVersions(c.day), c.priceVersion);
   await tx.exec();
 }

@@ -11,7 +11,11 @@ interface BufferedChunk {
   encoding: BufferEncoding | 'buffer';
 }
 
-type Writev = (this: Duplex, chunks: BufferedChunk[] & { allBuffers?: boolean }, cb: (err?: Error | null) => void) => void;
+type Writev = (
+  this: Duplex,
+  chunks: BufferedChunk[] & { allBuffers?: boolean },
+  cb: (err?: Error | null) => void,
+) => void;
 
 /**
  * Makes `stream`'s batched writes skip empty chunks; returns the same stream.

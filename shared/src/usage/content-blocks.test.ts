@@ -23,7 +23,9 @@ describe('canonicalJson', () => {
   });
 
   it('gives the same text for the same value written in another key order', () => {
-    expect(canonicalJson({ type: 'text', text: 'hi', citations: [] })).toBe(canonicalJson({ citations: [], text: 'hi', type: 'text' }));
+    expect(canonicalJson({ type: 'text', text: 'hi', citations: [] })).toBe(
+      canonicalJson({ citations: [], text: 'hi', type: 'text' }),
+    );
   });
 
   it('leaves out undefined members like JSON.stringify does', () => {
@@ -54,7 +56,14 @@ describe('canonicalJson', () => {
 describe('promptBlocks', () => {
   it('lists tools, system, then message blocks, with strings as text blocks and cache_control dropped', () => {
     const blocks = promptBlocks({
-      tools: [{ name: 'Read', description: 'read a file', input_schema: { type: 'object' }, cache_control: { type: 'ephemeral' } }],
+      tools: [
+        {
+          name: 'Read',
+          description: 'read a file',
+          input_schema: { type: 'object' },
+          cache_control: { type: 'ephemeral' },
+        },
+      ],
       system: [{ type: 'text', text: 'You are helpful.', cache_control: { type: 'ephemeral', ttl: '1h' } }],
       messages: [
         { role: 'user', content: 'hello' },
@@ -70,7 +79,12 @@ describe('promptBlocks', () => {
   });
 
   it('treats a string system prompt as one text block and ignores what is not a block', () => {
-    expect(promptBlocks({ system: 'be brief', messages: [{ role: 'user', content: [42, null, { type: 'text', text: 'a' }] }] })).toEqual([
+    expect(
+      promptBlocks({
+        system: 'be brief',
+        messages: [{ role: 'user', content: [42, null, { type: 'text', text: 'a' }] }],
+      }),
+    ).toEqual([
       { type: 'text', text: 'be brief' },
       { type: 'text', text: 'a' },
     ]);
@@ -83,14 +97,25 @@ describe('promptBlocks', () => {
       { messages: 42 },
       { messages: { role: 'user', content: 'x' } },
       { messages: nestedArrays(DEEP, { role: 'user', content: 'x' }) },
-      { messages: [null, 7, 'str', [{ role: 'user', content: 'x' }], { role: 'user' }, { content: nestedArrays(DEEP, 'x') }] },
+      {
+        messages: [
+          null,
+          7,
+          'str',
+          [{ role: 'user', content: 'x' }],
+          { role: 'user' },
+          { content: nestedArrays(DEEP, 'x') },
+        ],
+      },
       { system: [1, null, true, nestedObjects(DEEP, 1), ['nested']], tools: 'all of them' },
       { tools: [null, 'Read', nestedArrays(DEEP, {})], system: nestedArrays(DEEP, 'x') },
     ];
     for (const parts of hostile) expect(() => promptBlocks(parts).map(blockHash)).not.toThrow();
     expect(promptBlocks(hostile[4]!)).toEqual([]);
     // Strings in a system array are text; what is neither a string nor an object is no block.
-    expect(promptBlocks({ system: [1, null, 'be brief', [{ type: 'text', text: 'x' }]] })).toEqual([{ type: 'text', text: 'be brief' }]);
+    expect(promptBlocks({ system: [1, null, 'be brief', [{ type: 'text', text: 'x' }]] })).toEqual([
+      { type: 'text', text: 'be brief' },
+    ]);
     expect(promptBlocks({ messages: Array.from({ length: 100_000 }, () => null) })).toEqual([]);
   });
 });
@@ -98,7 +123,9 @@ describe('promptBlocks', () => {
 describe('blockHash', () => {
   it('keeps a block identity when its cache breakpoint moves or its keys are reordered', () => {
     const plain = { type: 'text', text: 'history' };
-    const [withBreakpoint] = promptBlocks({ messages: [{ role: 'user', content: [{ text: 'history', cache_control: { type: 'ephemeral' }, type: 'text' }] }] });
+    const [withBreakpoint] = promptBlocks({
+      messages: [{ role: 'user', content: [{ text: 'history', cache_control: { type: 'ephemeral' }, type: 'text' }] }],
+    });
     expect(blockHash(withBreakpoint!)).toBe(blockHash(plain));
     expect(blockHash(plain)).toMatch(/^[0-9a-f]{64}$/);
     expect(blockHash({ type: 'text', text: 'history!' })).not.toBe(blockHash(plain));
@@ -109,28 +136,58 @@ describe('countableText', () => {
   it('takes the text the model reads from each kind of block', () => {
     expect(countableText({ type: 'text', text: 'a b' })).toBe('a b');
     expect(countableText({ type: 'thinking', thinking: 'hmm', signature: 'sig' })).toBe('hmm');
-    expect(countableText({ type: 'tool_use', id: 't1', name: 'Read', input: { path: '/x', a: 1 } })).toBe('{"a":1,"path":"/x"}');
-    expect(countableText({ type: 'tool_result', tool_use_id: 't1', content: [{ type: 'text', text: 'one' }, { type: 'image', source: {} }, { type: 'text', text: 'two' }] })).toBe('one\ntwo');
+    expect(countableText({ type: 'tool_use', id: 't1', name: 'Read', input: { path: '/x', a: 1 } })).toBe(
+      '{"a":1,"path":"/x"}',
+    );
+    expect(
+      countableText({
+        type: 'tool_result',
+        tool_use_id: 't1',
+        content: [
+          { type: 'text', text: 'one' },
+          { type: 'image', source: {} },
+          { type: 'text', text: 'two' },
+        ],
+      }),
+    ).toBe('one\ntwo');
     expect(countableText({ type: 'tool_result', tool_use_id: 't1', content: 'plain' })).toBe('plain');
     expect(countableText({ type: 'image', source: { type: 'base64', data: 'AAAA' } })).toBe('');
-    expect(countableText({ name: 'Read', input_schema: { type: 'object' } })).toBe('{"input_schema":{"type":"object"},"name":"Read"}');
+    expect(countableText({ name: 'Read', input_schema: { type: 'object' } })).toBe(
+      '{"input_schema":{"type":"object"},"name":"Read"}',
+    );
     expect(countableText({ type: STAND_IN_BLOCK_TYPE, text: 'as it was' })).toBe('as it was');
   });
 
   it('joins the text of tool results nested in tool results, in order, at any depth', () => {
     const inner = (text: string) => ({ type: 'tool_result', content: [{ type: 'text', text }] });
-    expect(countableText({ type: 'tool_result', content: [{ type: 'text', text: 'a' }, { type: 'tool_result', content: [inner('b'), { type: 'tool_result', content: 'c' }] }, { type: 'text', text: 'd' }] })).toBe('a\nb\nc\nd');
+    expect(
+      countableText({
+        type: 'tool_result',
+        content: [
+          { type: 'text', text: 'a' },
+          { type: 'tool_result', content: [inner('b'), { type: 'tool_result', content: 'c' }] },
+          { type: 'text', text: 'd' },
+        ],
+      }),
+    ).toBe('a\nb\nc\nd');
     let deep: unknown = [{ type: 'text', text: 'bottom' }];
-    for (let i = 0; i < DEEP; i++) deep = [{ type: 'text', text: `t${i % 3}` }, { type: 'tool_result', content: deep }];
+    for (let i = 0; i < DEEP; i++)
+      deep = [
+        { type: 'text', text: `t${i % 3}` },
+        { type: 'tool_result', content: deep },
+      ];
     const text = countableText({ type: 'tool_result', content: deep });
     expect(text.split('\n')).toHaveLength(DEEP + 1);
     expect(text.endsWith('\nbottom')).toBe(true);
   });
 
   it('counts tool input of any shape and nesting as its canonical JSON', () => {
-    for (const input of [null, 42, 'text', [1, [2]], true]) expect(countableText({ type: 'tool_use', input })).toBe(input === null ? '{}' : JSON.stringify(input));
+    for (const input of [null, 42, 'text', [1, [2]], true])
+      expect(countableText({ type: 'tool_use', input })).toBe(input === null ? '{}' : JSON.stringify(input));
     expect(countableText({ type: 'tool_use', input: nestedObjects(DEEP, 'x') })).toHaveLength(DEEP * 6 + 3);
-    expect(countableText({ type: 'tool_use', input: Array.from({ length: 100_000 }, (_, i) => i) })).toMatch(/^\[0,1,2,.*,99999\]$/);
+    expect(countableText({ type: 'tool_use', input: Array.from({ length: 100_000 }, (_, i) => i) })).toMatch(
+      /^\[0,1,2,.*,99999\]$/,
+    );
   });
 });
 
@@ -139,16 +196,52 @@ describe('blocksFromStream', () => {
 
   it('rebuilds text, thinking and tool_use blocks so they hash like the same blocks sent back as history', () => {
     const events = [
-      ev('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } }),
-      ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: 'let me ' } }),
-      ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: 'think' } }),
-      ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: 'c2ln' } }),
+      ev('content_block_start', {
+        type: 'content_block_start',
+        index: 0,
+        content_block: { type: 'thinking', thinking: '', signature: '' },
+      }),
+      ev('content_block_delta', {
+        type: 'content_block_delta',
+        index: 0,
+        delta: { type: 'thinking_delta', thinking: 'let me ' },
+      }),
+      ev('content_block_delta', {
+        type: 'content_block_delta',
+        index: 0,
+        delta: { type: 'thinking_delta', thinking: 'think' },
+      }),
+      ev('content_block_delta', {
+        type: 'content_block_delta',
+        index: 0,
+        delta: { type: 'signature_delta', signature: 'c2ln' },
+      }),
       ev('content_block_start', { type: 'content_block_start', index: 1, content_block: { type: 'text', text: '' } }),
-      ev('content_block_delta', { type: 'content_block_delta', index: 1, delta: { type: 'text_delta', text: 'Hello' } }),
-      ev('content_block_delta', { type: 'content_block_delta', index: 1, delta: { type: 'text_delta', text: ' world' } }),
-      ev('content_block_start', { type: 'content_block_start', index: 2, content_block: { type: 'tool_use', id: 'toolu_1', name: 'Read', input: {} } }),
-      ev('content_block_delta', { type: 'content_block_delta', index: 2, delta: { type: 'input_json_delta', partial_json: '{"path":' } }),
-      ev('content_block_delta', { type: 'content_block_delta', index: 2, delta: { type: 'input_json_delta', partial_json: '"/x"}' } }),
+      ev('content_block_delta', {
+        type: 'content_block_delta',
+        index: 1,
+        delta: { type: 'text_delta', text: 'Hello' },
+      }),
+      ev('content_block_delta', {
+        type: 'content_block_delta',
+        index: 1,
+        delta: { type: 'text_delta', text: ' world' },
+      }),
+      ev('content_block_start', {
+        type: 'content_block_start',
+        index: 2,
+        content_block: { type: 'tool_use', id: 'toolu_1', name: 'Read', input: {} },
+      }),
+      ev('content_block_delta', {
+        type: 'content_block_delta',
+        index: 2,
+        delta: { type: 'input_json_delta', partial_json: '{"path":' },
+      }),
+      ev('content_block_delta', {
+        type: 'content_block_delta',
+        index: 2,
+        delta: { type: 'input_json_delta', partial_json: '"/x"}' },
+      }),
       { event: 'content_block_delta', data: 'not json' },
     ];
     const blocks = blocksFromStream(events);
@@ -158,7 +251,17 @@ describe('blocksFromStream', () => {
       { type: 'tool_use', id: 'toolu_1', name: 'Read', input: { path: '/x' } },
     ]);
     // The same blocks as a client sends them back next turn (other key order, a cache breakpoint).
-    const history = promptBlocks({ messages: [{ role: 'assistant', content: [{ signature: 'c2ln', thinking: 'let me think', type: 'thinking' }, { type: 'text', text: 'Hello world', cache_control: { type: 'ephemeral' } }] }] });
+    const history = promptBlocks({
+      messages: [
+        {
+          role: 'assistant',
+          content: [
+            { signature: 'c2ln', thinking: 'let me think', type: 'thinking' },
+            { type: 'text', text: 'Hello world', cache_control: { type: 'ephemeral' } },
+          ],
+        },
+      ],
+    });
     expect(history.map(blockHash)).toEqual(blocks.slice(0, 2).map(blockHash));
   });
 

@@ -1,7 +1,15 @@
 // What the gateway and the usage worker agree on about counting: block identity and countable text.
 export { canonicalJson, canonicalJsonWithDepth } from './canonical-json.js';
 export type { CanonicalJson } from './canonical-json.js';
-export { STAND_IN_BLOCK_TYPE, blockHash, blocksFromStream, countableText, isStandIn, promptBlocks, standInBlock } from './content-blocks.js';
+export {
+  STAND_IN_BLOCK_TYPE,
+  blockHash,
+  blocksFromStream,
+  countableText,
+  isStandIn,
+  promptBlocks,
+  standInBlock,
+} from './content-blocks.js';
 export type { ContentBlock, PromptParts, StreamEventText } from './content-blocks.js';
 export { MAX_PORTABLE_BLOCK_DEPTH, blockIdentity, nestsDeeperThan, portableContent } from './portable-block.js';
 export type { BlockIdentity } from './portable-block.js';

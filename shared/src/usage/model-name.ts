@@ -19,6 +19,8 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * @example usageModelName('claude opus\n') // 'claude_opus_'
  */
 export function usageModelName(model: string): string {
-  const name = (model.length > MAX_USAGE_MODEL_NAME ? model.slice(0, MAX_USAGE_MODEL_NAME) : model).replace(LONE_SURROGATE, '\uFFFD').replace(UNSAFE, '_');
+  const name = (model.length > MAX_USAGE_MODEL_NAME ? model.slice(0, MAX_USAGE_MODEL_NAME) : model)
+    .replace(LONE_SURROGATE, '\uFFFD')
+    .replace(UNSAFE, '_');
   return name === '' ? 'unknown' : name;
 }

@@ -1,6 +1,13 @@
 import { UsageJobSchema } from '../queues/catalog.js';
 import { canonicalJsonWithDepth } from './canonical-json.js';
-import { blockHash, countableText, isStandIn, promptBlocks, STAND_IN_BLOCK_TYPE, type ContentBlock } from './content-blocks.js';
+import {
+  blockHash,
+  countableText,
+  isStandIn,
+  promptBlocks,
+  STAND_IN_BLOCK_TYPE,
+  type ContentBlock,
+} from './content-blocks.js';
 import { blockIdentity, MAX_PORTABLE_BLOCK_DEPTH, nestsDeeperThan, portableContent } from './portable-block.js';
 
 /** A tool_use block whose own nesting (the block is level 1) is exactly `depth`. */
@@ -13,8 +20,21 @@ function toolUseOfDepth(depth: number): ContentBlock {
 /** What BullMQ and the spool do to a job: JSON out, JSON back, then the worker's schema. */
 function roundTrip(block: ContentBlock): ContentBlock {
   const job = {
-    requestId: 'req_1', at: 0, keyId: 'k', nodeId: null, model: 'm', stream: false, status: 200, durationMs: 1, ttfbMs: null,
-    aborted: false, brokeMidStream: false, usage: null, stopReason: null, endedCleanly: true, output: null,
+    requestId: 'req_1',
+    at: 0,
+    keyId: 'k',
+    nodeId: null,
+    model: 'm',
+    stream: false,
+    status: 200,
+    durationMs: 1,
+    ttfbMs: null,
+    aborted: false,
+    brokeMidStream: false,
+    usage: null,
+    stopReason: null,
+    endedCleanly: true,
+    output: null,
     prompt: { hashes: [], blocks: [{ hash: 'a'.repeat(64), block }] },
   };
   return UsageJobSchema.parse(JSON.parse(JSON.stringify(job))).prompt?.blocks[0]?.block as ContentBlock;
@@ -42,7 +62,11 @@ describe('blockIdentity', () => {
   });
 
   it('is a stand-in for a block with an own __proto__ key, which the job schema would drop (and the hash check then refuse)', () => {
-    const [block] = promptBlocks({ messages: JSON.parse('[{"role":"user","content":[{"type":"text","text":"hi","__proto__":{"x":1}}]}]') as unknown[] });
+    const [block] = promptBlocks({
+      messages: JSON.parse(
+        '[{"role":"user","content":[{"type":"text","text":"hi","__proto__":{"x":1}}]}]',
+      ) as unknown[],
+    });
     expect(Object.keys(roundTrip(block!))).toEqual(['type', 'text']);
     const id = blockIdentity(block!);
     expect(id.block).toEqual({ type: STAND_IN_BLOCK_TYPE, text: 'hi' });
@@ -53,7 +77,9 @@ describe('blockIdentity', () => {
     for (const block of [toolUseOfDepth(3), toolUseOfDepth(MAX_PORTABLE_BLOCK_DEPTH + 10)]) {
       // The gateway ships a JSON answer's content portable; the worker normalises it as prompt blocks.
       const [fromAnswer] = promptBlocks({ messages: [{ role: 'assistant', content: portableContent([block]) }] });
-      const [fromHistory] = promptBlocks({ messages: [{ role: 'assistant', content: [{ ...block, cache_control: { type: 'ephemeral' } }] }] });
+      const [fromHistory] = promptBlocks({
+        messages: [{ role: 'assistant', content: [{ ...block, cache_control: { type: 'ephemeral' } }] }],
+      });
       expect(blockIdentity(fromAnswer!).hash).toBe(blockIdentity(fromHistory!).hash);
     }
   });
@@ -70,7 +96,13 @@ describe('portableContent', () => {
     const content = [{ type: 'text', text: 'a' }, deep, [[['x']]], 7, 'plain'];
     expect(() => JSON.stringify(content)).toThrow(RangeError);
     const portable = portableContent(content);
-    expect(portable).toEqual([{ type: 'text', text: 'a' }, { type: STAND_IN_BLOCK_TYPE, text: countableText(deep) }, null, 7, 'plain']);
+    expect(portable).toEqual([
+      { type: 'text', text: 'a' },
+      { type: STAND_IN_BLOCK_TYPE, text: countableText(deep) },
+      null,
+      7,
+      'plain',
+    ]);
     expect(() => JSON.stringify(portable)).not.toThrow();
   });
 });

@@ -67,7 +67,12 @@ export type UsageCounterField = (typeof USAGE_COUNTER_FIELDS)[number];
 export type UsageCounters = Record<UsageCounterField, number>;
 
 /** The fields of a usage hash the daily token budget reads before `chargedTokens` existed. */
-export const EXACT_TOKEN_FIELDS = ['inputTokens', 'outputTokens', 'cacheCreationInputTokens', 'cacheReadInputTokens'] as const;
+export const EXACT_TOKEN_FIELDS = [
+  'inputTokens',
+  'outputTokens',
+  'cacheCreationInputTokens',
+  'cacheReadInputTokens',
+] as const;
 
 /**
  * What a usage hash counts against a daily token budget: its `chargedTokens`, or the exact tokens where they
@@ -80,6 +85,8 @@ export function budgetTokens(field: (name: UsageCounterField) => number): number
 }
 
 /** Every token sent to the model, exact: input plus cache creation plus cache reads. */
-export function sentTokens(c: Pick<UsageCounters, 'inputTokens' | 'cacheCreationInputTokens' | 'cacheReadInputTokens'>): number {
+export function sentTokens(
+  c: Pick<UsageCounters, 'inputTokens' | 'cacheCreationInputTokens' | 'cacheReadInputTokens'>,
+): number {
   return c.inputTokens + c.cacheCreationInputTokens + c.cacheReadInputTokens;
 }

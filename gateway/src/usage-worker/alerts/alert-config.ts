@@ -17,7 +17,12 @@ function isHttpUrl(v: string): boolean {
 export const AlertWebhookUrlsSchema = withHint(
   z
     .string()
-    .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+    )
     .refine((urls) => urls.every(isHttpUrl), { message: 'must be http:// or https:// URLs separated by commas' })
     .refine((urls) => new Set(urls).size === urls.length, { message: 'lists a URL twice' })
     .optional(),
@@ -34,13 +39,24 @@ export function isWebhookSecret(v: string): boolean {
 
 /** ALERT_WEBHOOK_SECRET: the Standard Webhooks signing secret, `whsec_` + base64 (required when URLs are set). */
 export const AlertWebhookSecretSchema = withHint(
-  z.string().refine(isWebhookSecret, { message: 'must be whsec_ followed by base64 of at least 24 random bytes' }).optional(),
+  z
+    .string()
+    .refine(isWebhookSecret, { message: 'must be whsec_ followed by base64 of at least 24 random bytes' })
+    .optional(),
   'generate one with `echo whsec_$(openssl rand -base64 32)`',
 );
 
 /** The cross-field rule: URLs need a secret to sign with. */
-export function checkAlertConfig(c: { ALERT_WEBHOOK_URLS?: string[] | undefined; ALERT_WEBHOOK_SECRET?: string | undefined }, ctx: z.RefinementCtx): void {
+export function checkAlertConfig(
+  c: { ALERT_WEBHOOK_URLS?: string[] | undefined; ALERT_WEBHOOK_SECRET?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
   if ((c.ALERT_WEBHOOK_URLS?.length ?? 0) > 0 && c.ALERT_WEBHOOK_SECRET === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['ALERT_WEBHOOK_SECRET'], message: 'is required when ALERT_WEBHOOK_URLS is set (every delivery is signed; generate one with `echo whsec_$(openssl rand -base64 32)`)' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ALERT_WEBHOOK_SECRET'],
+      message:
+        'is required when ALERT_WEBHOOK_URLS is set (every delivery is signed; generate one with `echo whsec_$(openssl rand -base64 32)`)',
+    });
   }
 }

@@ -7,7 +7,14 @@ import { Queue, UnrecoverableError, type Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { Webhook } from 'standardwebhooks';
-import { AlertEventSchema, createKeyspace, createNullLogger, JobCatalog, queuePrefix, type AlertEvent } from '@switchyard/shared';
+import {
+  AlertEventSchema,
+  createKeyspace,
+  createNullLogger,
+  JobCatalog,
+  queuePrefix,
+  type AlertEvent,
+} from '@switchyard/shared';
 import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
 import { alertJobId } from '../../alerts/alert-ids.js';
 import { createAlertDispatcher, type DeliveryQueue } from './alert-dispatcher.js';
@@ -41,17 +48,38 @@ function fresh(): { prefix: string; keys: ReturnType<typeof createKeyspace> } {
 }
 
 function event(id: string): AlertEvent {
-  return { id, type: 'node_lost', at: 1_765_000_000_000, nodeId: 'node-a', message: 'Node node-a left the fleet without draining.', data: { lastHeartbeatAt: 1 } };
+  return {
+    id,
+    type: 'node_lost',
+    at: 1_765_000_000_000,
+    nodeId: 'node-a',
+    message: 'Node node-a left the fleet without draining.',
+    data: { lastHeartbeatAt: 1 },
+  };
 }
 
-async function startAlerting(urls: string[]): Promise<{ alerting: WorkerAlerting; registry: Registry; keys: ReturnType<typeof createKeyspace>; queues: Queue[] }> {
+async function startAlerting(
+  urls: string[],
+): Promise<{ alerting: WorkerAlerting; registry: Registry; keys: ReturnType<typeof createKeyspace>; queues: Queue[] }> {
   const { prefix, keys } = fresh();
-  const queues = [new Queue(JobCatalog.alert.queue, { connection: redis, prefix: queuePrefix(prefix) }), new Queue(JobCatalog.alertDelivery.queue, { connection: redis, prefix: queuePrefix(prefix) })];
+  const queues = [
+    new Queue(JobCatalog.alert.queue, { connection: redis, prefix: queuePrefix(prefix) }),
+    new Queue(JobCatalog.alertDelivery.queue, { connection: redis, prefix: queuePrefix(prefix) }),
+  ];
   closers.push(async () => {
     for (const q of queues) await q.close();
   });
   const registry = new Registry();
-  const alerting = createWorkerAlerting({ connection: redis, prefix: queuePrefix(prefix), keys, urls, secret: SECRET, registry, log: createNullLogger(), deliveryBackoffMs: 50 });
+  const alerting = createWorkerAlerting({
+    connection: redis,
+    prefix: queuePrefix(prefix),
+    keys,
+    urls,
+    secret: SECRET,
+    registry,
+    log: createNullLogger(),
+    deliveryBackoffMs: 50,
+  });
   await alerting.start();
   closers.push(() => alerting.close());
   return { alerting, registry, keys, queues };
@@ -59,7 +87,9 @@ async function startAlerting(urls: string[]): Promise<{ alerting: WorkerAlerting
 
 async function metric(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
   const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
-  const v = (m?.values as { labels: Record<string, string>; value: number }[] | undefined)?.find((x) => Object.entries(labels).every(([k, l]) => x.labels[k] === l));
+  const v = (m?.values as { labels: Record<string, string>; value: number }[] | undefined)?.find((x) =>
+    Object.entries(labels).every(([k, l]) => x.labels[k] === l),
+  );
   return v?.value ?? 0;
 }
 
@@ -76,7 +106,10 @@ describe('alert delivery', () => {
     await waitFor('the steady receiver to take the alert', () => steady.received.length === 1);
     // Raised again after it was delivered (its job is gone): recorded already, nothing is sent.
     await queues[0]?.add('alert', raised, { ...JobCatalog.alert.defaults, jobId: alertJobId(raised.id) });
-    const idle = async () => (await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')))).every((c) => Object.values(c).every((n) => n === 0));
+    const idle = async () =>
+      (await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')))).every((c) =>
+        Object.values(c).every((n) => n === 0),
+      );
     await waitFor('both queues to be empty', idle);
 
     expect(flaky.received.map((r) => r.status)).toEqual([500, 500, 200]);
@@ -101,7 +134,12 @@ describe('alert delivery', () => {
     const { alerting, keys } = await startAlerting([]);
     const usageWorker = new EventEmitter();
     alerting.watchUsage(usageWorker as unknown as Pick<Worker, 'on'>);
-    const job = (id: string, attemptsMade: number) => ({ id, attemptsMade, opts: { attempts: 3 }, data: { keyId: 'key_1', nodeId: 'node-a', prompt: 'never in an alert' } });
+    const job = (id: string, attemptsMade: number) => ({
+      id,
+      attemptsMade,
+      opts: { attempts: 3 },
+      data: { keyId: 'key_1', nodeId: 'node-a', prompt: 'never in an alert' },
+    });
     usageWorker.emit('failed', job('req_retried', 1), new Error('redis away'));
     usageWorker.emit('failed', job('req_final', 3), new Error('redis away'));
     usageWorker.emit('failed', job('req_invalid', 1), new UnrecoverableError('usage job payload is invalid'));
@@ -136,7 +174,14 @@ describe('alert dispatcher', () => {
         return Promise.resolve();
       },
     };
-    const dispatcher = createAlertDispatcher({ redis, keys, deliveries, urls: ['https://a.example/a', 'https://a.example/b'], log: createNullLogger(), metrics: NO_ALERT_METRICS });
+    const dispatcher = createAlertDispatcher({
+      redis,
+      keys,
+      deliveries,
+      urls: ['https://a.example/a', 'https://a.example/b'],
+      log: createNullLogger(),
+      metrics: NO_ALERT_METRICS,
+    });
     const e = event('usage_job_failed:req_1');
     await expect(dispatcher.handle(e)).rejects.toThrow('connection lost');
     expect(await redis.exists(keys.alertRaised(e.id))).toBe(0);
@@ -153,7 +198,14 @@ describe('alert dispatcher', () => {
 
   it('refuses a payload that is not an alert for good', async () => {
     const { keys } = fresh();
-    const dispatcher = createAlertDispatcher({ redis, keys, deliveries: { add: () => Promise.resolve() }, urls: [], log: createNullLogger(), metrics: NO_ALERT_METRICS });
+    const dispatcher = createAlertDispatcher({
+      redis,
+      keys,
+      deliveries: { add: () => Promise.resolve() },
+      urls: [],
+      log: createNullLogger(),
+      metrics: NO_ALERT_METRICS,
+    });
     await expect(dispatcher.handle({ id: 'x y', type: 'nope' })).rejects.toMatchObject({ name: 'UnrecoverableError' });
   });
 });
@@ -164,16 +216,36 @@ describe('budget thresholds', () => {
   async function setup(record: Record<string, unknown>) {
     const { keys } = fresh();
     const raised: AlertEvent[] = [];
-    await redis.set(keys.keyById('key_1'), JSON.stringify({ id: 'key_1', name: 'ci', dailyTokenBudget: null, ...record }));
-    const budgets = createBudgetAlerts({ redis, keys, sink: { emit: (e) => raised.push(e) }, log: createNullLogger(), now: () => AT, recordTtlMs: 0 });
+    await redis.set(
+      keys.keyById('key_1'),
+      JSON.stringify({ id: 'key_1', name: 'ci', dailyTokenBudget: null, ...record }),
+    );
+    const budgets = createBudgetAlerts({
+      redis,
+      keys,
+      sink: { emit: (e) => raised.push(e) },
+      log: createNullLogger(),
+      now: () => AT,
+      recordTtlMs: 0,
+    });
     const add = (fields: Record<string, number>, month = false) =>
-      Promise.all(Object.entries(fields).map(([f, n]) => redis.hincrby(month ? keys.usageMonth('key_1', '2026-12') : keys.usage('key', 'key_1', '2026-12-07'), f, n)));
+      Promise.all(
+        Object.entries(fields).map(([f, n]) =>
+          redis.hincrby(month ? keys.usageMonth('key_1', '2026-12') : keys.usage('key', 'key_1', '2026-12-07'), f, n),
+        ),
+      );
     return { raised, budgets, add, check: () => budgets.check({ keyId: 'key_1', at: AT }) };
   }
 
   it('raises 50, 80 and 100 % of a daily token budget once each, counting every token field', async () => {
     const t = await setup({ dailyTokenBudget: 1000 });
-    await t.add({ inputTokens: 200, outputTokens: 100, cacheCreationInputTokens: 100, cacheReadInputTokens: 99, estimatedInputTokens: 10_000 });
+    await t.add({
+      inputTokens: 200,
+      outputTokens: 100,
+      cacheCreationInputTokens: 100,
+      cacheReadInputTokens: 99,
+      estimatedInputTokens: 10_000,
+    });
     await t.check();
     expect(t.raised).toEqual([]);
     await t.add({ cacheReadInputTokens: 1 });
@@ -189,7 +261,10 @@ describe('budget thresholds', () => {
       'budget_threshold:key_1:daily_tokens:2026-12-07:80',
       'budget_threshold:key_1:daily_tokens:2026-12-07:100',
     ]);
-    expect(t.raised[1]).toMatchObject({ keyId: 'key_1', data: { budget: 'daily_tokens', threshold: 80, used: 850, limit: 1000, unit: 'tokens' } });
+    expect(t.raised[1]).toMatchObject({
+      keyId: 'key_1',
+      data: { budget: 'daily_tokens', threshold: 80, used: 850, limit: 1000, unit: 'tokens' },
+    });
     for (const e of t.raised) expect(AlertEventSchema.safeParse(e).success).toBe(true);
   });
 
@@ -198,7 +273,11 @@ describe('budget thresholds', () => {
     await t.add({ costMicros: 400_000 });
     await t.add({ costMicros: 5_000_000 }, true);
     await t.check();
-    expect(t.raised.map((e) => e.id)).toEqual(['budget_threshold:key_1:daily_usd:2026-12-07:50', 'budget_threshold:key_1:daily_usd:2026-12-07:80', 'budget_threshold:key_1:monthly_usd:2026-12:50']);
+    expect(t.raised.map((e) => e.id)).toEqual([
+      'budget_threshold:key_1:daily_usd:2026-12-07:50',
+      'budget_threshold:key_1:daily_usd:2026-12-07:80',
+      'budget_threshold:key_1:monthly_usd:2026-12:50',
+    ]);
     expect(t.raised[1]?.message).toContain('$0.40 of $0.5');
   });
 

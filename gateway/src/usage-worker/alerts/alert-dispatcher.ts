@@ -26,7 +26,14 @@ export type DeliveryPayload = { event: AlertEvent; url: string };
 
 /** The one Queue operation the dispatcher needs (BullMQ's Queue.add on JobCatalog.alertDelivery.queue). */
 export interface DeliveryQueue {
-  add(name: string, data: DeliveryPayload, opts: Omit<typeof JobCatalog.alertDelivery.defaults, 'backoff'> & { backoff: { type: 'exponential'; delay: number }; jobId: string }): Promise<unknown>;
+  add(
+    name: string,
+    data: DeliveryPayload,
+    opts: Omit<typeof JobCatalog.alertDelivery.defaults, 'backoff'> & {
+      backoff: { type: 'exponential'; delay: number };
+      jobId: string;
+    },
+  ): Promise<unknown>;
 }
 
 export interface AlertDispatcherDeps {
@@ -60,20 +67,42 @@ export function createAlertDispatcher(deps: AlertDispatcherDeps): AlertDispatche
   return {
     async handle(payload) {
       const parsed = AlertEventSchema.safeParse(payload);
-      if (!parsed.success) throw new UnrecoverableError(`alert payload is invalid (${parsed.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.code}`).join('; ')})`);
+      if (!parsed.success)
+        throw new UnrecoverableError(
+          `alert payload is invalid (${parsed.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.code}`).join('; ')})`,
+        );
       const event = parsed.data;
       const marker = deps.keys.alertRaised(event.id);
       // 1. Raised before: its deliveries were queued then.
       if ((await deps.redis.exists(marker)) === 1) return false;
       // 2. One delivery per URL, by a fixed job id: a retry of this job re-adds nothing that is still queued.
       for (const url of deps.urls) {
-        await deps.deliveries.add('alertDelivery', { event, url }, { ...defaults, backoff, jobId: deliveryJobId(event.id, url) });
+        await deps.deliveries.add(
+          'alertDelivery',
+          { event, url },
+          { ...defaults, backoff, jobId: deliveryJobId(event.id, url) },
+        );
       }
       // 3. Raised: the marker and the recent list together.
-      const raised = (await deps.redis.eval(MARK_RAISED_LUA, 2, marker, deps.keys.alertsRecent(), String(ALERT_RAISED_TTL_SECONDS), JSON.stringify(event), kept)) === 1;
+      const raised =
+        (await deps.redis.eval(
+          MARK_RAISED_LUA,
+          2,
+          marker,
+          deps.keys.alertsRecent(),
+          String(ALERT_RAISED_TTL_SECONDS),
+          JSON.stringify(event),
+          kept,
+        )) === 1;
       if (raised) {
         deps.metrics.raised(event.type);
-        deps.log.info('alert raised', { alertId: event.id, type: event.type, keyId: event.keyId, nodeId: event.nodeId, deliveries: deps.urls.map(urlDigest) });
+        deps.log.info('alert raised', {
+          alertId: event.id,
+          type: event.type,
+          keyId: event.keyId,
+          nodeId: event.nodeId,
+          deliveries: deps.urls.map(urlDigest),
+        });
       }
       return raised;
     },

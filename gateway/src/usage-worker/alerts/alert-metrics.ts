@@ -17,7 +17,12 @@ export interface AlertMetrics {
  */
 export function createAlertMetrics(registry: Registry): AlertMetrics {
   const registers = [registry];
-  const raised = new Counter({ name: 'switchyard_alerts_raised_total', help: 'Alerts raised, by type (each alert once, however often it was raised).', labelNames: ['type'], registers });
+  const raised = new Counter({
+    name: 'switchyard_alerts_raised_total',
+    help: 'Alerts raised, by type (each alert once, however often it was raised).',
+    labelNames: ['type'],
+    registers,
+  });
   const deliveries = new Counter({
     name: 'switchyard_alert_deliveries_total',
     help: 'Webhook delivery attempts, by outcome: delivered (a 2xx), retried (failed; tried again with backoff), failed (no attempts left).',

@@ -5,7 +5,14 @@
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { JobCatalog, type AlertSink, type Keyspace, type Logger, type UsageCounters, type UsageJob } from '@switchyard/shared';
+import {
+  JobCatalog,
+  type AlertSink,
+  type Keyspace,
+  type Logger,
+  type UsageCounters,
+  type UsageJob,
+} from '@switchyard/shared';
 import { alertIds, urlDigest } from '../../alerts/alert-ids.js';
 import { createQueueAlertSink, type QueueAlertSink } from '../../alerts/queue-alert-sink.js';
 import { createAlertDispatcher } from './alert-dispatcher.js';
@@ -77,7 +84,11 @@ export function createWorkerAlerting(deps: WorkerAlertingDeps): WorkerAlerting {
   const metrics = createAlertMetrics(deps.registry);
   // The sink's adds must fail at once while Redis is away (into its bounded buffer), not wait in an offline
   // queue: a connection of its own without one, unlike the workers' (which must wait out a reconnect).
-  const producer = connection.duplicate({ enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'usage-worker-alerts' });
+  const producer = connection.duplicate({
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectionName: 'usage-worker-alerts',
+  });
   producer.on('error', () => undefined);
   const alertQueue = new Queue(JobCatalog.alert.queue, { connection: producer, prefix });
   const deliveryQueue = new Queue(JobCatalog.alertDelivery.queue, { connection, prefix });
@@ -93,17 +104,28 @@ export function createWorkerAlerting(deps: WorkerAlertingDeps): WorkerAlerting {
     metrics,
     ...(deps.deliveryBackoffMs === undefined ? {} : { deliveryBackoffMs: deps.deliveryBackoffMs }),
   });
-  const workers: Worker[] = [new Worker(JobCatalog.alert.queue, (job) => dispatcher.handle(job.data), { connection, prefix, autorun: false, concurrency: 4 })];
+  const workers: Worker[] = [
+    new Worker(JobCatalog.alert.queue, (job) => dispatcher.handle(job.data), {
+      connection,
+      prefix,
+      autorun: false,
+      concurrency: 4,
+    }),
+  ];
   if (deps.urls.length > 0 && deps.secret !== undefined) {
     const delivery = createWebhookDelivery({ secret: deps.secret, log, metrics });
     workers.push(
-      new Worker(JobCatalog.alertDelivery.queue, (job) => delivery.deliver(job.data, { attempt: job.attemptsMade + 1, attempts: job.opts.attempts ?? 1 }), {
-        connection,
-        prefix,
-        autorun: false,
-        // A hanging receiver holds one slot for up to the delivery timeout; the others keep going.
-        concurrency: 8,
-      }),
+      new Worker(
+        JobCatalog.alertDelivery.queue,
+        (job) => delivery.deliver(job.data, { attempt: job.attemptsMade + 1, attempts: job.opts.attempts ?? 1 }),
+        {
+          connection,
+          prefix,
+          autorun: false,
+          // A hanging receiver holds one slot for up to the delivery timeout; the others keep going.
+          concurrency: 8,
+        },
+      ),
     );
   }
   for (const w of workers) w.on('error', (err) => log.debug('alert worker error', { reason: err.message }));

@@ -4,7 +4,16 @@
 // one alert per period; this process also remembers what it raised, so it does not queue the same id again.
 import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
-import { budgetTokens, EXACT_TOKEN_FIELDS, utcDay, utcMonth, type AlertSink, type Keyspace, type Logger, type UsageJob } from '@switchyard/shared';
+import {
+  budgetTokens,
+  EXACT_TOKEN_FIELDS,
+  utcDay,
+  utcMonth,
+  type AlertSink,
+  type Keyspace,
+  type Logger,
+  type UsageJob,
+} from '@switchyard/shared';
 import { alertIds, BUDGET_THRESHOLDS, type BudgetKind, type BudgetThreshold } from '../../alerts/alert-ids.js';
 
 /** A key's budgets as its record holds them: only the fields read here, each null when unset or absent. */
@@ -66,7 +75,11 @@ function totalsOf(values: (string | null)[]): Totals {
   return { tokens: budgetTokens((field) => n.get(field) ?? 0), costMicros: n.get('costMicros') ?? 0 };
 }
 
-const LABELS: Record<BudgetKind, string> = { daily_tokens: 'daily token budget', daily_usd: 'daily USD budget', monthly_usd: 'monthly USD budget' };
+const LABELS: Record<BudgetKind, string> = {
+  daily_tokens: 'daily token budget',
+  daily_usd: 'daily USD budget',
+  monthly_usd: 'monthly USD budget',
+};
 
 /** What one budget stands at: the figures compared (tokens, or micro-dollars for USD budgets). */
 interface Standing {
@@ -106,13 +119,33 @@ export function createBudgetAlerts(deps: BudgetAlertsDeps): BudgetAlerts {
     const day = utcDay(at);
     if (budgets.dailyTokenBudget !== null || budgets.dailyUsdBudget !== null) {
       const t = totalsOf(await deps.redis.hmget(deps.keys.usage('key', keyId, day), ...FIELDS));
-      if (budgets.dailyTokenBudget !== null) out.push({ kind: 'daily_tokens', period: day, used: t.tokens, limit: budgets.dailyTokenBudget, budget: budgets.dailyTokenBudget });
-      if (budgets.dailyUsdBudget !== null) out.push({ kind: 'daily_usd', period: day, used: t.costMicros, limit: Math.round(budgets.dailyUsdBudget * 1e6), budget: budgets.dailyUsdBudget });
+      if (budgets.dailyTokenBudget !== null)
+        out.push({
+          kind: 'daily_tokens',
+          period: day,
+          used: t.tokens,
+          limit: budgets.dailyTokenBudget,
+          budget: budgets.dailyTokenBudget,
+        });
+      if (budgets.dailyUsdBudget !== null)
+        out.push({
+          kind: 'daily_usd',
+          period: day,
+          used: t.costMicros,
+          limit: Math.round(budgets.dailyUsdBudget * 1e6),
+          budget: budgets.dailyUsdBudget,
+        });
     }
     if (budgets.monthlyUsdBudget !== null) {
       const month = utcMonth(at);
       const t = totalsOf(await deps.redis.hmget(deps.keys.usageMonth(keyId, month), ...FIELDS));
-      out.push({ kind: 'monthly_usd', period: month, used: t.costMicros, limit: Math.round(budgets.monthlyUsdBudget * 1e6), budget: budgets.monthlyUsdBudget });
+      out.push({
+        kind: 'monthly_usd',
+        period: month,
+        used: t.costMicros,
+        limit: Math.round(budgets.monthlyUsdBudget * 1e6),
+        budget: budgets.monthlyUsdBudget,
+      });
     }
     return out;
   }
@@ -144,7 +177,10 @@ export function createBudgetAlerts(deps: BudgetAlertsDeps): BudgetAlerts {
         }
       } catch (err) {
         // Redis away: the next request of the key looks again (its totals only grow).
-        deps.log.warn('budget thresholds not checked', { keyId: job.keyId, reason: err instanceof Error ? err.message : String(err) });
+        deps.log.warn('budget thresholds not checked', {
+          keyId: job.keyId,
+          reason: err instanceof Error ? err.message : String(err),
+        });
       }
     },
   };

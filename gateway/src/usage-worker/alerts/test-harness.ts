@@ -19,7 +19,9 @@ export interface WebhookReceiver {
 /**
  * @param answer the status for the n-th delivery of a webhook-id (0-based), or 'hang' to never answer.
  */
-export async function startReceiver(answer: (attemptOfId: number, id: string) => number | 'hang' = () => 200): Promise<WebhookReceiver> {
+export async function startReceiver(
+  answer: (attemptOfId: number, id: string) => number | 'hang' = () => 200,
+): Promise<WebhookReceiver> {
   const received: Received[] = [];
   const held = new Set<http.ServerResponse>();
   const server = http.createServer((req, res) => {
@@ -30,7 +32,11 @@ export async function startReceiver(answer: (attemptOfId: number, id: string) =>
       const id = headers['webhook-id'] ?? '';
       const attempt = received.filter((r) => r.headers['webhook-id'] === id).length;
       const status = answer(attempt, id);
-      received.push({ headers, body: Buffer.concat(chunks).toString('utf8'), status: status === 'hang' ? undefined : status });
+      received.push({
+        headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+        status: status === 'hang' ? undefined : status,
+      });
       if (status === 'hang') {
         held.add(res);
         return;

@@ -45,7 +45,10 @@ export class WebhookRejectedError extends Error {
 
 function parsePayload(payload: unknown): DeliveryPayload {
   const parsed = JobCatalog.alertDelivery.payload.safeParse(payload);
-  if (!parsed.success) throw new UnrecoverableError(`alert delivery payload is invalid (${parsed.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.code}`).join('; ')})`);
+  if (!parsed.success)
+    throw new UnrecoverableError(
+      `alert delivery payload is invalid (${parsed.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.code}`).join('; ')})`,
+    );
   return parsed.data;
 }
 
@@ -54,7 +57,9 @@ function failureReason(err: unknown): string {
   if (err instanceof WebhookRejectedError) return err.message;
   if (!(err instanceof Error)) return 'unknown';
   // A DOMException's `code` is a number (23 for a timeout): only a socket's string code says more than the name.
-  const code = [(err as { code?: unknown }).code, (err.cause as { code?: unknown } | undefined)?.code].find((c) => typeof c === 'string');
+  const code = [(err as { code?: unknown }).code, (err.cause as { code?: unknown } | undefined)?.code].find(
+    (c) => typeof c === 'string',
+  );
   return code === undefined ? err.name : `${err.name} ${String(code)}`;
 }
 
@@ -83,7 +88,14 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps): WebhookDeliver
       const { event, url } = parsePayload(payload);
       const body = JSON.stringify(event);
       const at = new Date(now());
-      const fields = { alertId: event.id, type: event.type, webhook: originOf(url), urlId: urlDigest(url), attempt, attempts };
+      const fields = {
+        alertId: event.id,
+        type: event.type,
+        webhook: originOf(url),
+        urlId: urlDigest(url),
+        attempt,
+        attempts,
+      };
       let status: number | undefined;
       try {
         const res = await send(url, {

@@ -1,13 +1,7 @@
 // Credential checks, validation, routing and request records, observed over raw HTTP.
 import { AUTH_MESSAGES } from './auth.js';
 import { createFakeAnthropic } from './create-fake-anthropic.js';
-import {
-  FAKE_MODEL,
-  fakeApiKeyHeaders,
-  fakeMessagesBody,
-  fakeOAuthHeaders,
-  postFakeMessages,
-} from './test-support.js';
+import { FAKE_MODEL, fakeApiKeyHeaders, fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from './test-support.js';
 import type { FakeAnthropic } from './types.js';
 
 let fake: FakeAnthropic;
@@ -51,7 +45,12 @@ describe('credentials on /v1', () => {
 
   test('an OAuth token without the oauth beta is refused as the real API does', async () => {
     const headers = fakeOAuthHeaders(fake.issueAccessToken('max-1'), { 'anthropic-beta': 'prompt-caching-2024-07-31' });
-    await expectError(await postFakeMessages(url, headers, fakeMessagesBody()), 401, 'authentication_error', AUTH_MESSAGES.oauthNotSupported);
+    await expectError(
+      await postFakeMessages(url, headers, fakeMessagesBody()),
+      401,
+      'authentication_error',
+      AUTH_MESSAGES.oauthNotSupported,
+    );
   });
 
   test('an expired token gets the "has expired" 401, a fresh one for the same account works', async () => {
@@ -60,7 +59,11 @@ describe('credentials on /v1', () => {
     const expired = await postFakeMessages(url, fakeOAuthHeaders(token), fakeMessagesBody());
     await expectError(expired, 401, 'authentication_error', AUTH_MESSAGES.expired);
     const shortLived = fake.issueAccessToken('max-1', { expiresInSec: 0 });
-    await expectError(await postFakeMessages(url, fakeOAuthHeaders(shortLived), fakeMessagesBody()), 401, 'authentication_error');
+    await expectError(
+      await postFakeMessages(url, fakeOAuthHeaders(shortLived), fakeMessagesBody()),
+      401,
+      'authentication_error',
+    );
     const fresh = await postFakeMessages(url, fakeOAuthHeaders(fake.issueAccessToken('max-1')), fakeMessagesBody());
     expect(fresh.status).toBe(200);
   });
@@ -71,9 +74,19 @@ describe('credentials on /v1', () => {
     const unknownKey = await postFakeMessages(url, fakeApiKeyHeaders('sk-ant-api03-FAKE-1'), fakeMessagesBody());
     await expectError(unknownKey, 401, 'authentication_error', AUTH_MESSAGES.invalidApiKey);
     const both = { ...fakeOAuthHeaders(fake.issueAccessToken('max-1')), 'x-api-key': apiKey };
-    await expectError(await postFakeMessages(url, both, fakeMessagesBody()), 401, 'authentication_error', AUTH_MESSAGES.both);
+    await expectError(
+      await postFakeMessages(url, both, fakeMessagesBody()),
+      401,
+      'authentication_error',
+      AUTH_MESSAGES.both,
+    );
     const none = { 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
-    await expectError(await postFakeMessages(url, none, fakeMessagesBody()), 401, 'authentication_error', AUTH_MESSAGES.missing);
+    await expectError(
+      await postFakeMessages(url, none, fakeMessagesBody()),
+      401,
+      'authentication_error',
+      AUTH_MESSAGES.missing,
+    );
   });
 
   test('a known API key in x-api-key is served with classic limits and no unified headers', async () => {
@@ -92,13 +105,27 @@ describe('validation and routing', () => {
     delete noVersion['anthropic-version'];
     await expectError(await postFakeMessages(url, noVersion, fakeMessagesBody()), 400, 'invalid_request_error');
     const noMax = fakeMessagesBody({ max_tokens: undefined });
-    await expectError(await postFakeMessages(url, fakeOAuthHeaders(token), noMax), 400, 'invalid_request_error', 'max_tokens: Field required');
+    await expectError(
+      await postFakeMessages(url, fakeOAuthHeaders(token), noMax),
+      400,
+      'invalid_request_error',
+      'max_tokens: Field required',
+    );
     const noMessages = fakeMessagesBody({ messages: [] });
     await expectError(await postFakeMessages(url, fakeOAuthHeaders(token), noMessages), 400, 'invalid_request_error');
-    const badJson = await fetch(`${url}/v1/messages`, { method: 'POST', headers: fakeOAuthHeaders(token), body: '{"model":' });
+    const badJson = await fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      headers: fakeOAuthHeaders(token),
+      body: '{"model":',
+    });
     await expectError(badJson, 400, 'invalid_request_error');
     const gpt = fakeMessagesBody({ model: 'gpt-4o' });
-    await expectError(await postFakeMessages(url, fakeOAuthHeaders(token), gpt), 404, 'not_found_error', 'model: gpt-4o');
+    await expectError(
+      await postFakeMessages(url, fakeOAuthHeaders(token), gpt),
+      404,
+      'not_found_error',
+      'model: gpt-4o',
+    );
   });
 
   test('a body over maxBodyBytes gets 413 request_too_large', async () => {
@@ -132,9 +159,14 @@ describe('validation and routing', () => {
     expect(models.first_id).toBe(models.data[0]?.id);
     expect(models.last_id).toBe(models.data.at(-1)?.id);
     expect(models.data.every((model) => model.type === 'model')).toBe(true);
-    const counted = await postFakeMessages(url, headers, { model: FAKE_MODEL, messages: [{ role: 'user', content: 'abcdefgh' }] }, {
-      path: '/v1/messages/count_tokens',
-    });
+    const counted = await postFakeMessages(
+      url,
+      headers,
+      { model: FAKE_MODEL, messages: [{ role: 'user', content: 'abcdefgh' }] },
+      {
+        path: '/v1/messages/count_tokens',
+      },
+    );
     expect(await counted.json()).toEqual({ input_tokens: 2 });
   });
 });

@@ -48,9 +48,7 @@ export function betasOf(headers: IncomingHttpHeaders): string[] {
 }
 
 /** The outcome of authenticating a /v1 request. */
-export type AuthResult =
-  | { ok: true; account: AccountState; usedApiKey: boolean }
-  | { ok: false; message: string };
+export type AuthResult = { ok: true; account: AccountState; usedApiKey: boolean } | { ok: false; message: string };
 
 /** Authenticates a /v1 request: an API key (x-api-key, or Bearer holding a key) or an OAuth access token. */
 export function authenticate(credential: PresentedCredential, betas: string[], accounts: AccountStore): AuthResult {

@@ -10,7 +10,15 @@ test('defaults: port 4010 on loopback, one oauth account, instant pacing, no bod
 });
 
 test('flags set port, accounts and pacing, with or without "="', () => {
-  const options = parseFakeCliArgs(['--port', '5000', '--accounts=2', '--api-key-accounts', '1', '--delta-interval-ms', '20']);
+  const options = parseFakeCliArgs([
+    '--port',
+    '5000',
+    '--accounts=2',
+    '--api-key-accounts',
+    '1',
+    '--delta-interval-ms',
+    '20',
+  ]);
   expect(options.port).toBe(5000);
   expect(options.fake.accounts?.map((account) => `${account.id}:${account.kind ?? ''}`)).toEqual([
     'acct-1:oauth',

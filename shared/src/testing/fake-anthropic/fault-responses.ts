@@ -83,13 +83,19 @@ export function sendFault(
       return sendError(res, 429, RATE_LIMIT_MESSAGE, requestId, { headers: rateLimitHeaders(account, fault, nowMs) });
     case 'request_429':
       // Request-scoped: no window headers, so a client must not bench the account.
-      return sendError(res, 429, 'Number of concurrent requests exceeds your rate limit. Please try again later.', requestId, {
-        headers: {
-          'anthropic-organization-id': account.organizationUuid,
-          'retry-after': String(fault.retryAfterSec ?? 1),
-          'x-should-retry': 'true',
+      return sendError(
+        res,
+        429,
+        'Number of concurrent requests exceeds your rate limit. Please try again later.',
+        requestId,
+        {
+          headers: {
+            'anthropic-organization-id': account.organizationUuid,
+            'retry-after': String(fault.retryAfterSec ?? 1),
+            'x-should-retry': 'true',
+          },
         },
-      });
+      );
     case 'overloaded':
       return sendError(res, 529, 'Overloaded', requestId, { headers: { ...headers, 'x-should-retry': 'true' } });
     case 'server_error':

@@ -159,7 +159,11 @@ describe('transport faults', () => {
       defaultHeaders: { 'anthropic-beta': OAUTH_BETA },
       maxRetries: 0,
     });
-    const stream = client.messages.stream({ model: FAKE_MODEL, max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
+    const stream = client.messages.stream({
+      model: FAKE_MODEL,
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
     const failure = await stream.finalMessage().catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(APIError);
     expect((failure as APIError).type).toBe('overloaded_error');
@@ -175,15 +179,24 @@ describe('transport faults', () => {
       });
     });
     const controller = new AbortController();
-    const response = await postFakeMessages(url, fakeOAuthHeaders(fake.issueAccessToken('max-1')), fakeMessagesBody({ stream: true }), { signal: controller.signal });
+    const response = await postFakeMessages(
+      url,
+      fakeOAuthHeaders(fake.issueAccessToken('max-1')),
+      fakeMessagesBody({ stream: true }),
+      { signal: controller.signal },
+    );
     const reader = response.body!.getReader();
     let seen = '';
-    while (!seen.includes('event: message_start')) seen += Buffer.from((await reader.read()).value ?? []).toString('utf8');
+    while (!seen.includes('event: message_start'))
+      seen += Buffer.from((await reader.read()).value ?? []).toString('utf8');
     expect(fake.openRequests()).toBe(1);
     controller.abort();
     expect(await closed).toMatchObject({ complete: false, eventsSent: 1 });
     const after = fake.usageTotals('max-1');
-    expect({ requests: after.requests - before.requests, output: after.output - before.output }).toEqual({ requests: 1, output: 1 });
+    expect({ requests: after.requests - before.requests, output: after.output - before.output }).toEqual({
+      requests: 1,
+      output: 1,
+    });
   });
 
   test('body faults are not spent on requests they do not fit', async () => {

@@ -122,7 +122,11 @@ function untilAborted(signal: AbortSignal): Promise<void> {
 }
 
 /** Writes the events with pacing; returns how many went out. */
-export async function writeStream(writer: BodyWriter, events: SseEvent[], options: StreamWriteOptions): Promise<number> {
+export async function writeStream(
+  writer: BodyWriter,
+  events: SseEvent[],
+  options: StreamWriteOptions,
+): Promise<number> {
   let sent = 0;
   for (const event of events) {
     if (options.stallAfterEvents !== undefined && sent >= options.stallAfterEvents) {

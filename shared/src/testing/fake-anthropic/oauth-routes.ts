@@ -169,7 +169,13 @@ export function handleOAuthApi(ctx: RequestContext, state: FakeState): void {
     return;
   }
   sendJson(ctx.res, 200, {
-    account: { uuid: account.uuid, email: account.email, display_name: account.id, has_claude_max: true, has_claude_pro: false },
+    account: {
+      uuid: account.uuid,
+      email: account.email,
+      display_name: account.id,
+      has_claude_max: true,
+      has_claude_pro: false,
+    },
     organization: {
       uuid: account.organizationUuid,
       name: `${account.email}'s Organization`,

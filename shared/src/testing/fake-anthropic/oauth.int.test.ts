@@ -65,12 +65,20 @@ describe('refresh_token grant', () => {
     expect(api.status).toBe(200);
     expect((await refresh(rotated.body.refresh_token)).status).toBe(200);
     expect(fake.tokenRequests.map((r) => r.outcome).slice(-3)).toEqual(['ok', 'invalid_grant', 'ok']);
-    expect(fake.tokenRequests.at(-2)).toMatchObject({ grantType: 'refresh_token', refreshToken: first, remoteAddress: '127.0.0.1' });
+    expect(fake.tokenRequests.at(-2)).toMatchObject({
+      grantType: 'refresh_token',
+      refreshToken: first,
+      remoteAddress: '127.0.0.1',
+    });
   });
 
   test('a revoked refresh token or a wrong client_id is refused', async () => {
     const token = fake.issueRefreshToken('max-2');
-    const wrongClient = await postToken({ grant_type: 'refresh_token', refresh_token: token, client_id: 'someone-else' });
+    const wrongClient = await postToken({
+      grant_type: 'refresh_token',
+      refresh_token: token,
+      client_id: 'someone-else',
+    });
     expect(wrongClient.body.error).toBe('invalid_grant');
     fake.revokeRefreshToken(token);
     expect((await refresh(token)).body.error).toBe('invalid_grant');
@@ -125,7 +133,9 @@ describe('authorization_code grant with PKCE', () => {
   test('a loopback redirect_uri gets a 302 carrying code and state; bad parameters get 400', async () => {
     const verifier = 'v'.repeat(43);
     const callback = 'http://localhost:54545/callback';
-    const redirect = await fetch(authorizeUrl(pkceChallenge(verifier), 'st', { redirect_uri: callback }), { redirect: 'manual' });
+    const redirect = await fetch(authorizeUrl(pkceChallenge(verifier), 'st', { redirect_uri: callback }), {
+      redirect: 'manual',
+    });
     expect(redirect.status).toBe(302);
     const location = new URL(redirect.headers.get('location') ?? '');
     expect(location.origin + location.pathname).toBe(callback);
@@ -167,13 +177,18 @@ describe('companion endpoints', () => {
   test('profile names the account; usage reports percentages and needs the oauth beta', async () => {
     fake.setUtilization('max-1', { fiveHour: 0.42, sevenDay: 0.07 });
     const token = fake.issueAccessToken('max-1');
-    const profile = (await (await fetch(`${url}/api/oauth/profile`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+    const profile = (await (
+      await fetch(`${url}/api/oauth/profile`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as {
       account: { email: string; uuid: string };
     };
     expect(profile.account).toMatchObject({ email: 'one@example.test', uuid: fake.account('max-1').uuid });
 
     const usage = await fetch(`${url}/api/oauth/usage`, { headers: fakeOAuthHeaders(token) });
-    const body = (await usage.json()) as { five_hour: { utilization: number; resets_at: string }; seven_day: { utilization: number } };
+    const body = (await usage.json()) as {
+      five_hour: { utilization: number; resets_at: string };
+      seven_day: { utilization: number };
+    };
     expect(body.five_hour.utilization).toBe(42);
     expect(body.seven_day.utilization).toBe(7);
     expect(Date.parse(body.five_hour.resets_at)).toBeGreaterThan(Date.now());
@@ -181,7 +196,9 @@ describe('companion endpoints', () => {
     const noBeta = await fetch(`${url}/api/oauth/usage`, { headers: { authorization: `Bearer ${token}` } });
     expect(noBeta.status).toBe(401);
     fake.expireAccessToken(token);
-    expect((await fetch(`${url}/api/oauth/profile`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+    expect((await fetch(`${url}/api/oauth/profile`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(
+      401,
+    );
   });
 });
 

@@ -21,7 +21,10 @@ function waitOpen(fake: FakeAnthropic, atMost: number, timeoutMs: number): Promi
   });
 }
 
-async function answer(fake: FakeAnthropic, command: FakeProcessCommand): Promise<number | undefined | ReturnType<FakeAnthropic['usageTotals']>> {
+async function answer(
+  fake: FakeAnthropic,
+  command: FakeProcessCommand,
+): Promise<number | undefined | ReturnType<FakeAnthropic['usageTotals']>> {
   switch (command.op) {
     case 'setTiming':
       fake.setTiming(command.timing);
@@ -52,7 +55,8 @@ async function main(): Promise<void> {
     const command = raw as FakeProcessCommand;
     answer(fake, command).then(
       (value) => send({ kind: 'reply', id: command.id, ok: true, ...(value === undefined ? {} : { value }) }),
-      (err: unknown) => send({ kind: 'reply', id: command.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+      (err: unknown) =>
+        send({ kind: 'reply', id: command.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
     );
   });
   process.once('disconnect', () => void fake.stop().finally(() => process.exit(0)));

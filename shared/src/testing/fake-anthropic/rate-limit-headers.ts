@@ -36,7 +36,10 @@ function worst(statuses: WindowStatus[]): WindowStatus {
  * Unified headers for a set of windows keyed by claim (five_hour, seven_day, …).
  * The representative claim is the given one, else the most used window.
  */
-export function unifiedHeaders(windows: Record<string, WindowState>, representativeClaim?: string): Record<string, string> {
+export function unifiedHeaders(
+  windows: Record<string, WindowState>,
+  representativeClaim?: string,
+): Record<string, string> {
   const headers: Record<string, string> = {};
   let representative: string | undefined;
   let highest = -1;

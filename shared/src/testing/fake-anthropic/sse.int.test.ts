@@ -40,7 +40,11 @@ test('frames follow PROTOCOL.md §5 and every data line is JSON typed like its e
   expect(text.endsWith('\n\n')).toBe(true);
   const frames = parseSseFrames(text);
 
-  const block = (deltas: number) => ['content_block_start', ...Array<string>(deltas).fill('content_block_delta'), 'content_block_stop'];
+  const block = (deltas: number) => [
+    'content_block_start',
+    ...Array<string>(deltas).fill('content_block_delta'),
+    'content_block_stop',
+  ];
   expect(frames.map((frame) => frame.event)).toEqual([
     'message_start',
     'ping',
@@ -64,7 +68,10 @@ test('frames follow PROTOCOL.md §5 and every data line is JSON typed like its e
     ...Array<string>(4).fill('text_delta'),
     ...Array<string>(3).fill('input_json_delta'),
   ]);
-  const messageDelta = data.at(-2) as unknown as { delta: { stop_reason: string }; usage: { output_tokens: number; input_tokens: number } };
+  const messageDelta = data.at(-2) as unknown as {
+    delta: { stop_reason: string };
+    usage: { output_tokens: number; input_tokens: number };
+  };
   expect(messageDelta.delta.stop_reason).toBe('tool_use');
   expect(messageDelta.usage.input_tokens).toBe(start.message.usage.input_tokens);
   expect(messageDelta.usage.output_tokens).toBeGreaterThan(1);
@@ -84,9 +91,14 @@ test('a client abort mid-stream is seen at once and only the usage already sent 
   const pacedUrl = await paced.start();
   try {
     const controller = new AbortController();
-    const response = await postFakeMessages(pacedUrl, fakeOAuthHeaders(paced.issueAccessToken('acct-1')), streamBody(), {
-      signal: controller.signal,
-    });
+    const response = await postFakeMessages(
+      pacedUrl,
+      fakeOAuthHeaders(paced.issueAccessToken('acct-1')),
+      streamBody(),
+      {
+        signal: controller.signal,
+      },
+    );
     const reader = (response.body as ReadableStream<Uint8Array>).getReader();
     let seen = '';
     while (!seen.includes('content_block_delta')) {

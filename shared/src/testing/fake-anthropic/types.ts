@@ -70,15 +70,7 @@ export interface FakeAnthropicOptions {
 
 /** Route names used by records and fault matching. */
 export type RouteName =
-  | 'messages'
-  | 'count_tokens'
-  | 'models'
-  | 'token'
-  | 'authorize'
-  | 'profile'
-  | 'usage'
-  | 'root'
-  | 'not_found';
+  'messages' | 'count_tokens' | 'models' | 'token' | 'authorize' | 'profile' | 'usage' | 'root' | 'not_found';
 
 /** Which credential header a request carried. */
 export type AuthKind = 'bearer' | 'api_key' | 'none';
@@ -109,13 +101,7 @@ export interface RecordedRequest {
 }
 
 /** What the token endpoint made of a request. */
-export type TokenOutcome =
-  | 'ok'
-  | 'invalid_grant'
-  | 'invalid_request'
-  | 'unsupported_grant_type'
-  | 'fault'
-  | 'timeout';
+export type TokenOutcome = 'ok' | 'invalid_grant' | 'invalid_request' | 'unsupported_grant_type' | 'fault' | 'timeout';
 
 /** One POST /v1/oauth/token. */
 export interface TokenRequestRecord {

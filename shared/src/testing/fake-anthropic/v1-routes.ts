@@ -2,13 +2,7 @@
 import type { AccountState } from './accounts.js';
 import { authenticate, presentedCredential } from './auth.js';
 import type { FakeState, RequestContext } from './context.js';
-import {
-  accountHeaders,
-  ERROR_FAULT_KINDS,
-  exhaustedWindow,
-  sendExhausted,
-  sendFault,
-} from './fault-responses.js';
+import { accountHeaders, ERROR_FAULT_KINDS, exhaustedWindow, sendExhausted, sendFault } from './fault-responses.js';
 import type { FaultTarget } from './faults.js';
 import { sendError, sendJson, sleep } from './http-io.js';
 import { CountTokensRequestSchema, parseBody } from './message-plan.js';
@@ -89,10 +83,15 @@ function countTokens(ctx: RequestContext, headers: Record<string, string>, fault
   if (!isKnownModel(parsed.value.model)) {
     return sendError(ctx.res, 404, `model: ${parsed.value.model}`, ctx.requestId, { headers });
   }
-  sendJson(ctx.res, 200, { input_tokens: countInputTokens(parsed.value) }, {
-    headers,
-    resetAfterBytes: faults.resetAfterBytes,
-  });
+  sendJson(
+    ctx.res,
+    200,
+    { input_tokens: countInputTokens(parsed.value) },
+    {
+      headers,
+      resetAfterBytes: faults.resetAfterBytes,
+    },
+  );
 }
 
 function listModels(ctx: RequestContext, headers: Record<string, string>, faults: BodyFaults): void {
@@ -105,6 +104,11 @@ function listModels(ctx: RequestContext, headers: Record<string, string>, faults
   }
   const limit = Number(ctx.url.searchParams.get('limit') ?? 20);
   const data = MODELS.slice(0, Number.isFinite(limit) && limit > 0 ? limit : 20);
-  const body = { data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: data.length < MODELS.length };
+  const body = {
+    data,
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+    has_more: data.length < MODELS.length,
+  };
   sendJson(ctx.res, 200, body, { headers, resetAfterBytes: faults.resetAfterBytes });
 }
