@@ -41,13 +41,11 @@ export function createProbeRoutes(deps: ProbeDeps): Router {
     }
     const r = await deps.readiness();
     const ready = r.redis && r.availableNodes > 0;
-    res
-      .status(ready ? 200 : 503)
-      .json({
-        status: ready ? 'ready' : 'not_ready',
-        redis: r.redis ? 'ok' : 'unreachable',
-        availableNodes: r.availableNodes,
-      });
+    res.status(ready ? 200 : 503).json({
+      status: ready ? 'ready' : 'not_ready',
+      redis: r.redis ? 'ok' : 'unreachable',
+      availableNodes: r.availableNodes,
+    });
   });
   return router;
 }
