@@ -13,12 +13,12 @@ import {
   type NodeReport,
 } from '@switchyard/shared';
 import { authenticateNode, type EnrolmentRepository } from '../nodes/index.js';
-import { createNodeLease } from './node-lease.js';
+import { createNodeLease, type NodeLease } from './node-lease.js';
+import { hasLiveSession, newNodeEntry, type NodeEntry } from './node-entry.js';
 import { createEnrolmentPoll, createLeaseRenewal } from './tunnel-duties.js';
-import { createReplicaRegistry, type Replica } from './replica-registry.js';
+import { createReplicaRegistry, type Replica, type ReplicaRegistry } from './replica-registry.js';
 import { refuseUpgrade, switchingProtocols, type RefusalReason } from './upgrade-answers.js';
 import { checkUpgradeShape, loggable } from './upgrade-request.js';
-import { noTunnelError, TunnelAgent } from './tunnel-agent.js';
 import { openTunnelSession, type TunnelIdentity, type TunnelSession } from './tunnel-session.js';
 
 /** Dependencies of createTunnelHub. */
@@ -64,15 +64,26 @@ export interface TunnelHub {
   close(nodeId: string): void;
 }
 
-interface NodeEntry {
-  sessions: TunnelSession[];
-  report?: NodeReport;
-  agent: TunnelAgent;
-}
-
 function byId(a: NodeReport, b: NodeReport): number {
   return a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0;
 }
+
+/** The replica list a node is told of: every live replica's id, and the direct URLs of those that have one. */
+function replicaHeaders(live: readonly Replica[]): Record<string, string> {
+  const urls = live.flatMap((r) => (r.url === undefined ? [] : [`${r.id}=${r.url}`]));
+  return {
+    [TunnelHeaders.replicas]: live.map((r) => r.id).join(','),
+    ...(urls.length === 0 ? {} : { [TunnelHeaders.replicaUrls]: urls.join(',') }),
+  };
+}
+
+function authRefusalMessage(reason: RefusalReason): string {
+  return reason === 'malformed'
+    ? `Authorization: Bearer <node token> and ${TunnelHeaders.nodeId} are required`
+    : 'unknown node, wrong token for this node id, or revoked';
+}
+
+const DRAINING = 'this gateway replica is draining; dial again';
 
 /**
  * @example
@@ -82,36 +93,155 @@ function byId(a: NodeReport, b: NodeReport): number {
  * forwarder = createForwarder({ agentFor: hub.agentFor, … });
  */
 export function createTunnelHub(deps: TunnelHubDeps): TunnelHub {
-  const { log } = deps;
-  const pingIntervalMs = deps.pingIntervalMs ?? PING_INTERVAL_MS;
-  const pingTimeoutMs = deps.pingTimeoutMs ?? PING_TIMEOUT_MS;
-  const closeGraceMs = deps.closeGraceMs ?? 5_000;
-  const lease = createNodeLease({ store: deps.store, keys: deps.keys });
-  const entries = new Map<string, NodeEntry>();
-  // A replica that appears after a node joined is announced on a fresh state stream of every tunnel.
-  const replicas = createReplicaRegistry({
-    store: deps.store,
-    keys: deps.keys,
-    log,
-    self: deps.replica,
-    onChange() {
-      const headers = replicaHeaders();
-      for (const entry of entries.values()) for (const session of entry.sessions) session.announce(headers);
-    },
-    ...(deps.replicaIntervalMs === undefined ? {} : { intervalMs: deps.replicaIntervalMs }),
-  });
-  let snapshot: readonly NodeReport[] = [];
-  let dirty = false;
-  let draining = false;
-  let stopped = false;
-  const timers: NodeJS.Timeout[] = [];
+  return new GatewayTunnelHub(deps);
+}
 
-  const changed = (): void => {
-    dirty = true;
+/** The live sessions per node with their latest reports, the joins that add to them, and the duties' timers. */
+class GatewayTunnelHub implements TunnelHub {
+  readonly #deps: TunnelHubDeps;
+  readonly #log: Logger;
+  readonly #pingIntervalMs: number;
+  readonly #pingTimeoutMs: number;
+  readonly #closeGraceMs: number;
+  readonly #lease: NodeLease;
+  readonly #entries = new Map<string, NodeEntry>();
+  readonly #replicas: ReplicaRegistry;
+  readonly #pollEnrolments: () => Promise<void>;
+  readonly #renewLeases: () => Promise<void>;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #snapshot: readonly NodeReport[] = [];
+  #dirty = false;
+  #draining = false;
+  #stopped = false;
+
+  constructor(deps: TunnelHubDeps) {
+    this.#deps = deps;
+    this.#log = deps.log;
+    this.#pingIntervalMs = deps.pingIntervalMs ?? PING_INTERVAL_MS;
+    this.#pingTimeoutMs = deps.pingTimeoutMs ?? PING_TIMEOUT_MS;
+    this.#closeGraceMs = deps.closeGraceMs ?? 5_000;
+    this.#lease = createNodeLease({ store: deps.store, keys: deps.keys });
+    this.#replicas = createReplicaRegistry({
+      store: deps.store,
+      keys: deps.keys,
+      log: deps.log,
+      self: deps.replica,
+      onChange: () => this.#announceReplicas(),
+      ...(deps.replicaIntervalMs === undefined ? {} : { intervalMs: deps.replicaIntervalMs }),
+    });
+    const sessions = (): Map<string, TunnelSession[]> =>
+      new Map([...this.#entries].map(([nodeId, e]) => [nodeId, e.sessions]));
+    this.#pollEnrolments = createEnrolmentPoll({ sessions, enrolments: deps.enrolments, log: deps.log });
+    this.#renewLeases = createLeaseRenewal({ sessions, lease: this.#lease, log: deps.log });
+  }
+
+  // A property, not a method: main.ts hands it to server.on('upgrade') as it is.
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => undefined); // a peer resetting mid-join is not ours to crash on
+    this.#join(req, socket, head).catch((err: unknown) => {
+      this.#log.error('tunnel join failed', { err });
+      refuseUpgrade(socket, 'unavailable', 'the gateway could not open the tunnel');
+    });
   };
 
-  function refuse(socket: Duplex, req: IncomingMessage, reason: RefusalReason, message: string): void {
-    log.warn('tunnel refused', {
+  agentFor(nodeId: string): Agent | undefined {
+    const entry = this.#entries.get(nodeId);
+    return hasLiveSession(entry) ? entry?.agent : undefined;
+  }
+
+  reports(): readonly NodeReport[] {
+    // A session can stop taking streams a moment before it says so (Node destroys it on a socket error and
+    // emits 'close' later): what agentFor() refuses must not stay routable meanwhile.
+    if (!this.#dirty) this.#dirty = this.#snapshot.some((r) => !hasLiveSession(this.#entries.get(r.nodeId)));
+    if (this.#dirty) {
+      this.#dirty = false;
+      const out: NodeReport[] = [];
+      for (const entry of this.#entries.values())
+        if (entry.report !== undefined && hasLiveSession(entry)) out.push(entry.report);
+      this.#snapshot = out.sort(byId);
+    }
+    return this.#snapshot;
+  }
+
+  tunnelCounts(): ReadonlyMap<string, number> {
+    const counts = new Map<string, number>();
+    for (const [nodeId, entry] of this.#entries) counts.set(nodeId, entry.sessions.filter((s) => s.live()).length);
+    return counts;
+  }
+
+  replicas(): Replica[] {
+    return this.#replicas.live();
+  }
+
+  async start(): Promise<void> {
+    if (this.#timers.length > 0) return;
+    this.#every(this.#deps.enrolmentPollMs ?? 1_000, this.#pollEnrolments);
+    this.#every(this.#deps.leaseRenewMs ?? 5_000, this.#renewLeases);
+    await this.#replicas.start();
+  }
+
+  drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    void this.#replicas.stop();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const timer of this.#timers.splice(0)) clearInterval(timer);
+    const sessions = [...this.#entries.values()].flatMap((e) => e.sessions);
+    const closing = sessions.map((s) => s.close('gateway stopping', this.#closeGraceMs));
+    await Promise.all([...closing, this.#replicas.stop()]);
+  }
+
+  close(nodeId: string): void {
+    for (const session of this.#entries.get(nodeId)?.sessions ?? []) session.destroy('closed by the gateway');
+  }
+
+  async #join(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // 1. The shape of the request, and whether this replica takes tunnels now.
+    const shape = checkUpgradeShape(req, this.#deps.replica.id);
+    if (!shape.ok) return this.#refuse(socket, req, shape.reason, shape.message);
+    if (this.#draining || this.#stopped) return this.#refuse(socket, req, 'unavailable', DRAINING);
+    // 2. Who it is: the token must be the current one of this node id.
+    let who: Awaited<ReturnType<typeof authenticateNode>>;
+    try {
+      who = await authenticateNode(req.headers, this.#deps.enrolments);
+    } catch (err) {
+      this.#log.warn('tunnel auth unavailable', { err });
+      return this.#refuse(socket, req, 'unavailable', 'cannot check node tokens right now');
+    }
+    if (!who.ok) return this.#refuse(socket, req, who.reason, authRefusalMessage(who.reason));
+    // 3. One live process per node id.
+    let held: boolean;
+    try {
+      held = await this.#lease.hold(who.nodeId, shape.instance);
+    } catch (err) {
+      this.#log.warn('node lease unavailable', { nodeId: who.nodeId, err });
+      return this.#refuse(socket, req, 'unavailable', 'cannot check the node lease right now');
+    }
+    if (!held) {
+      this.#log.warn('tunnel refused: another process holds this node id', {
+        nodeId: who.nodeId,
+        instance: shape.instance,
+      });
+      return refuseUpgrade(socket, 'duplicate', `another process holds node id ${who.nodeId}`);
+    }
+    // 4. The node may have given up, or this replica begun draining, while we waited.
+    if (socket.destroyed || this.#draining || this.#stopped) {
+      if (!socket.destroyed) this.#refuse(socket, req, 'unavailable', DRAINING);
+      return this.#releaseIfLast(who.nodeId, shape.instance);
+    }
+    this.#open(socket, head, {
+      nodeId: who.nodeId,
+      instance: shape.instance,
+      tokenDigest: who.enrolment.tokenDigest,
+      remote: req.socket.remoteAddress,
+    });
+  }
+
+  #refuse(socket: Duplex, req: IncomingMessage, reason: RefusalReason, message: string): void {
+    this.#log.warn('tunnel refused', {
       nodeId: loggable(req.headers[TunnelHeaders.nodeId]),
       reason,
       message,
@@ -120,207 +250,87 @@ export function createTunnelHub(deps: TunnelHubDeps): TunnelHub {
     refuseUpgrade(socket, reason, message);
   }
 
-  function replicaHeaders(): Record<string, string> {
-    const live = replicas.live();
-    const urls = live.flatMap((r) => (r.url === undefined ? [] : [`${r.id}=${r.url}`]));
-    return {
-      [TunnelHeaders.replicas]: live.map((r) => r.id).join(','),
-      ...(urls.length === 0 ? {} : { [TunnelHeaders.replicaUrls]: urls.join(',') }),
-    };
-  }
-
-  function holdsInstance(nodeId: string, instance: string): boolean {
-    return entries.get(nodeId)?.sessions.some((s) => s.instance === instance) === true;
-  }
-
-  function releaseIfLast(nodeId: string, instance: string): void {
-    if (holdsInstance(nodeId, instance)) return;
-    lease.release(nodeId, instance).catch((err: unknown) => log.warn('node lease not released', { nodeId, err }));
-  }
-
-  function entryOf(nodeId: string): NodeEntry {
-    let entry = entries.get(nodeId);
-    if (entry === undefined) {
-      const created: NodeEntry = {
-        sessions: [],
-        agent: new TunnelAgent(() => {
-          // The newest live tunnel first: an older one of the same node is being replaced.
-          for (let i = created.sessions.length - 1; i >= 0; i--) {
-            const session = created.sessions[i] as TunnelSession;
-            if (!session.live()) continue;
-            try {
-              return session.openConnection();
-            } catch {
-              // Closed between the check and the request: try the next one.
-            }
-          }
-          throw noTunnelError(nodeId);
-        }),
-      };
-      entries.set(nodeId, created);
-      entry = created;
-    }
-    return entry;
-  }
-
-  function ended(session: TunnelSession, reason: string): void {
-    const entry = entries.get(session.nodeId);
-    if (entry !== undefined) {
-      entry.sessions = entry.sessions.filter((s) => s !== session);
-      if (entry.sessions.length === 0) {
-        entries.delete(session.nodeId);
-        entry.agent.destroy();
-      }
-    }
-    changed();
-    log.info('tunnel closed', {
-      nodeId: session.nodeId,
-      instance: session.instance,
-      reason,
-      durationMs: Date.now() - session.openedAt,
-    });
-    releaseIfLast(session.nodeId, session.instance);
-  }
-
-  function open(socket: Duplex, head: Buffer, identity: TunnelIdentity): void {
-    switchingProtocols(socket, { [TunnelHeaders.replica]: deps.replica.id, ...replicaHeaders() });
-    const entry = entryOf(identity.nodeId);
+  #open(socket: Duplex, head: Buffer, identity: TunnelIdentity): void {
+    const replicas = replicaHeaders(this.#replicas.live());
+    switchingProtocols(socket, { [TunnelHeaders.replica]: this.#deps.replica.id, ...replicas });
+    const entry = this.#entryOf(identity.nodeId);
     const previous = entry.sessions;
     const session: TunnelSession = openTunnelSession(socket, head, identity, {
-      pingIntervalMs,
-      pingTimeoutMs,
-      stateHeaders: replicaHeaders(),
-      log,
-      onReport(report) {
-        const current = entries.get(identity.nodeId);
-        if (current === undefined || !current.sessions.includes(session)) return;
-        current.report = report;
-        changed();
-      },
-      onChange: changed,
-      onEnd: (reason) => ended(session, reason),
+      pingIntervalMs: this.#pingIntervalMs,
+      pingTimeoutMs: this.#pingTimeoutMs,
+      stateHeaders: replicas,
+      log: this.#log,
+      onReport: (report) => this.#reported(session, report),
+      onChange: () => this.#changed(),
+      onEnd: (reason) => this.#ended(session, reason),
     });
     entry.sessions = [...previous, session];
-    changed();
-    log.info('tunnel opened', {
+    this.#changed();
+    this.#log.info('tunnel opened', {
       nodeId: identity.nodeId,
       instance: identity.instance,
       remote: identity.remote,
       replaced: previous.length,
     });
     // One tunnel per node on a replica: a new dial means the node gave the old one up (or another process took the lease).
-    for (const old of previous) void old.close('replaced by a newer tunnel', closeGraceMs);
+    for (const old of previous) void old.close('replaced by a newer tunnel', this.#closeGraceMs);
   }
 
-  async function join(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    // 1. The shape of the request, and whether this replica takes tunnels now.
-    const shape = checkUpgradeShape(req, deps.replica.id);
-    if (!shape.ok) return refuse(socket, req, shape.reason, shape.message);
-    if (draining || stopped) return refuse(socket, req, 'unavailable', 'this gateway replica is draining; dial again');
-    // 2. Who it is: the token must be the current one of this node id.
-    let who: Awaited<ReturnType<typeof authenticateNode>>;
-    try {
-      who = await authenticateNode(req.headers, deps.enrolments);
-    } catch (err) {
-      log.warn('tunnel auth unavailable', { err });
-      return refuse(socket, req, 'unavailable', 'cannot check node tokens right now');
+  #entryOf(nodeId: string): NodeEntry {
+    let entry = this.#entries.get(nodeId);
+    if (entry === undefined) {
+      entry = newNodeEntry(nodeId);
+      this.#entries.set(nodeId, entry);
     }
-    if (!who.ok) {
-      return refuse(
-        socket,
-        req,
-        who.reason,
-        who.reason === 'malformed'
-          ? `Authorization: Bearer <node token> and ${TunnelHeaders.nodeId} are required`
-          : 'unknown node, wrong token for this node id, or revoked',
-      );
+    return entry;
+  }
+
+  #reported(session: TunnelSession, report: NodeReport): void {
+    const current = this.#entries.get(session.nodeId);
+    if (current === undefined || !current.sessions.includes(session)) return;
+    current.report = report;
+    this.#changed();
+  }
+
+  #ended(session: TunnelSession, reason: string): void {
+    const entry = this.#entries.get(session.nodeId);
+    if (entry !== undefined) {
+      entry.sessions = entry.sessions.filter((s) => s !== session);
+      if (entry.sessions.length === 0) {
+        this.#entries.delete(session.nodeId);
+        entry.agent.destroy();
+      }
     }
-    // 3. One live process per node id.
-    let held: boolean;
-    try {
-      held = await lease.hold(who.nodeId, shape.instance);
-    } catch (err) {
-      log.warn('node lease unavailable', { nodeId: who.nodeId, err });
-      return refuse(socket, req, 'unavailable', 'cannot check the node lease right now');
-    }
-    if (!held) {
-      log.warn('tunnel refused: another process holds this node id', { nodeId: who.nodeId, instance: shape.instance });
-      return refuseUpgrade(socket, 'duplicate', `another process holds node id ${who.nodeId}`);
-    }
-    // 4. The node may have given up, or this replica begun draining, while we waited.
-    if (socket.destroyed || draining || stopped) {
-      if (!socket.destroyed) refuse(socket, req, 'unavailable', 'this gateway replica is draining; dial again');
-      return releaseIfLast(who.nodeId, shape.instance);
-    }
-    open(socket, head, {
-      nodeId: who.nodeId,
-      instance: shape.instance,
-      tokenDigest: who.enrolment.tokenDigest,
-      remote: req.socket.remoteAddress,
+    this.#changed();
+    this.#log.info('tunnel closed', {
+      nodeId: session.nodeId,
+      instance: session.instance,
+      reason,
+      durationMs: Date.now() - session.openedAt,
     });
+    this.#releaseIfLast(session.nodeId, session.instance);
   }
 
-  const sessionsByNode = (): Map<string, TunnelSession[]> =>
-    new Map([...entries].map(([nodeId, e]) => [nodeId, e.sessions]));
-  const pollEnrolments = createEnrolmentPoll({ sessions: sessionsByNode, enrolments: deps.enrolments, log });
-  const renewLeases = createLeaseRenewal({ sessions: sessionsByNode, lease, log });
+  #changed(): void {
+    this.#dirty = true;
+  }
 
-  const every = (ms: number, fn: () => Promise<void>): void => {
+  #releaseIfLast(nodeId: string, instance: string): void {
+    if (this.#entries.get(nodeId)?.sessions.some((s) => s.instance === instance) === true) return;
+    this.#lease
+      .release(nodeId, instance)
+      .catch((err: unknown) => this.#log.warn('node lease not released', { nodeId, err }));
+  }
+
+  // A replica that appears after a node joined is announced on a fresh state stream of every tunnel.
+  #announceReplicas(): void {
+    const headers = replicaHeaders(this.#replicas.live());
+    for (const entry of this.#entries.values()) for (const session of entry.sessions) session.announce(headers);
+  }
+
+  #every(ms: number, fn: () => Promise<void>): void {
     const timer = setInterval(() => void fn(), ms);
     timer.unref();
-    timers.push(timer);
-  };
-
-  return {
-    handleUpgrade(req, socket, head) {
-      socket.on('error', () => undefined); // a peer resetting mid-join is not ours to crash on
-      join(req, socket, head).catch((err: unknown) => {
-        log.error('tunnel join failed', { err });
-        refuseUpgrade(socket, 'unavailable', 'the gateway could not open the tunnel');
-      });
-    },
-    agentFor(nodeId) {
-      const entry = entries.get(nodeId);
-      return entry?.sessions.some((s) => s.live()) === true ? entry.agent : undefined;
-    },
-    reports() {
-      // A session can stop taking streams a moment before it says so (Node destroys it on a socket error and
-      // emits 'close' later): what agentFor() refuses must not stay routable meanwhile.
-      if (!dirty) dirty = snapshot.some((r) => entries.get(r.nodeId)?.sessions.some((s) => s.live()) !== true);
-      if (dirty) {
-        dirty = false;
-        const out: NodeReport[] = [];
-        for (const entry of entries.values())
-          if (entry.report !== undefined && entry.sessions.some((s) => s.live())) out.push(entry.report);
-        snapshot = out.sort(byId);
-      }
-      return snapshot;
-    },
-    tunnelCounts() {
-      const counts = new Map<string, number>();
-      for (const [nodeId, entry] of entries) counts.set(nodeId, entry.sessions.filter((s) => s.live()).length);
-      return counts;
-    },
-    replicas: () => replicas.live(),
-    async start() {
-      if (timers.length > 0) return;
-      every(deps.enrolmentPollMs ?? 1_000, pollEnrolments);
-      every(deps.leaseRenewMs ?? 5_000, renewLeases);
-      await replicas.start();
-    },
-    drain() {
-      if (draining) return;
-      draining = true;
-      void replicas.stop();
-    },
-    async stop() {
-      stopped = true;
-      for (const timer of timers.splice(0)) clearInterval(timer);
-      const sessions = [...entries.values()].flatMap((e) => e.sessions);
-      await Promise.all([...sessions.map((s) => s.close('gateway stopping', closeGraceMs)), replicas.stop()]);
-    },
-    close(nodeId) {
-      for (const session of entries.get(nodeId)?.sessions ?? []) session.destroy('closed by the gateway');
-    },
-  };
+    this.#timers.push(timer);
+  }
 }
