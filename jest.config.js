@@ -14,7 +14,8 @@ const common = {
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper: {
     '^@switchyard/shared$': '<rootDir>/shared/src/index.ts',
-    '^@switchyard/shared/testing$': '<rootDir>/shared/src/testing/index.ts',
+    '^@switchyard/testkit$': '<rootDir>/testkit/src/index.ts',
+    '^@switchyard/testkit/store-contract$': '<rootDir>/testkit/src/store-contract.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
@@ -32,14 +33,14 @@ export default {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/{shared,gateway,node-agent,cli}/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+      testMatch: ['<rootDir>/{shared,gateway,node-agent,cli,testkit}/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
       testPathIgnorePatterns: [...common.testPathIgnorePatterns, '\\.int\\.test\\.ts$'],
     },
     {
       ...common,
       displayName: 'integration',
       testMatch: [
-        '<rootDir>/{shared,gateway,node-agent,cli}/src/**/*.int.test.ts',
+        '<rootDir>/{shared,gateway,node-agent,cli,testkit}/src/**/*.int.test.ts',
         '<rootDir>/test/**/*.int.test.ts',
         '<rootDir>/bench/**/*.int.test.ts',
       ],

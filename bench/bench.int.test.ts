@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { processAlive, scanKeys, testRedisUrl } from '@switchyard/shared/testing';
+import { processAlive, scanKeys, testRedisUrl } from '@switchyard/testkit';
 
 jest.setTimeout(180_000);
 

@@ -1,7 +1,7 @@
 // The request bodies the bench sends, built deterministically (same seed, same bytes on every run):
 // a ~1 KB turn and a ~1 MB Claude Code turn (system blocks, 20 tools, a long history of text,
 // tool_use and tool_result blocks, adaptive thinking, a session in metadata).
-import { seededRandom } from '@switchyard/shared/testing';
+import { seededRandom } from '@switchyard/testkit';
 
 const MODEL = 'claude-sonnet-4-6';
 

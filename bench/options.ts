@@ -1,5 +1,5 @@
 // Command line of `npm run bench`, and how much each scenario does in full and in quick mode.
-import type { PlainTiming } from '@switchyard/shared/testing';
+import type { PlainTiming } from '@switchyard/testkit';
 // A constant only: the module loads js-tiktoken lazily, when a tokeniser is created, never at import.
 import { DEFAULT_JOB_TOKENIZER_BUDGET_MS } from '../gateway/src/usage-worker/tokenizer.js';
 

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { baseChildEnv } from '@switchyard/shared/testing';
+import { baseChildEnv } from '@switchyard/testkit';
 
 /** Kills the bench's processes should the bench itself die without cleaning up (bench/reaper.mjs). */
 export interface Reaper {

@@ -14,7 +14,7 @@ import {
   startFakeAnthropicProcess,
   type FakeAnthropicProcess,
   type PlainTiming,
-} from '@switchyard/shared/testing';
+} from '@switchyard/testkit';
 import { answers200, startReaper, startService, waitUntil, type Service } from './services.js';
 
 /** Undo steps, run last-registered first; safe to run twice (from `finally` and from a signal). */

@@ -10,13 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withDeadline } from '@switchyard/shared';
-import {
-  createFakeAnthropic,
-  deleteKeys,
-  freePort,
-  processAlive,
-  type FakeAnthropic,
-} from '@switchyard/shared/testing';
+import { createFakeAnthropic, deleteKeys, freePort, processAlive, type FakeAnthropic } from '@switchyard/testkit';
 import { startReaper } from '../bench/services.js';
 import { readyBanner } from './demo/banner.js';
 import { createChildren, type ChildExit } from './demo/children.js';

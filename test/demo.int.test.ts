@@ -15,7 +15,7 @@ import {
   scanKeys,
   testRedisUrl,
   uniquePrefix,
-} from '@switchyard/shared/testing';
+} from '@switchyard/testkit';
 
 const ROOT = process.cwd();
 const READY = 'Switchyard demo is ready.';

@@ -1,4 +1,4 @@
-import type { RedisServerHandle } from '../shared/src/testing/redis-server.js';
+import type { RedisServerHandle } from '../testkit/src/redis-server.js';
 
 export default async function globalTeardown(): Promise<void> {
   await (globalThis as { __syRedis?: RedisServerHandle }).__syRedis?.stop();

@@ -13,7 +13,7 @@ import {
   testRedisUrl,
   uniquePrefix,
   type SpawnedService,
-} from '@switchyard/shared/testing';
+} from '@switchyard/testkit';
 
 jest.setTimeout(60_000);
 

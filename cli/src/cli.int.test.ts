@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createKeyspace } from '@switchyard/shared';
-import { baseChildEnv, freePort, testRedisUrl } from '@switchyard/shared/testing';
+import { baseChildEnv, freePort, testRedisUrl } from '@switchyard/testkit';
 import { startChain, type Chain } from '../../gateway/src/test-harness.js';
 
 jest.setTimeout(120_000);

@@ -16,7 +16,7 @@ import {
   initialAccountState,
   type SharedStore,
 } from '@switchyard/shared';
-import { baseChildEnv, scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { baseChildEnv, scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createAdminRouter } from '../../gateway/src/admin/index.js';
 import { createEnrolmentRepository, type EnrolmentRepository } from '../../gateway/src/nodes/index.js';
 import type { NodeView } from '../../gateway/src/routing/index.js';

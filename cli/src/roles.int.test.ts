@@ -13,7 +13,7 @@ import {
   createNullLogger,
   type SharedStore,
 } from '@switchyard/shared';
-import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createAdminRouter, type AdminRouterDeps } from '../../gateway/src/admin/index.js';
 import { createEnrolmentRepository } from '../../gateway/src/nodes/index.js';
 import { runCli } from './run.js';

@@ -14,13 +14,7 @@ import {
   utcDay,
   type SharedStore,
 } from '@switchyard/shared';
-import {
-  deleteKeys,
-  testRedisUrl,
-  uniquePrefix,
-  writeCountedUsage,
-  type CountedUsage,
-} from '@switchyard/shared/testing';
+import { deleteKeys, testRedisUrl, uniquePrefix, writeCountedUsage, type CountedUsage } from '@switchyard/testkit';
 import { createAdminRouter, type UsageRow, type UsageTotals } from '../../gateway/src/admin/index.js';
 import { runCli } from './run.js';
 

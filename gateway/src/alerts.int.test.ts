@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
 import { AlertEventSchema, createKeyspace, JobCatalog, queuePrefix, utcDay, type AlertEvent } from '@switchyard/shared';
-import { testRedisUrl } from '@switchyard/shared/testing';
+import { testRedisUrl } from '@switchyard/testkit';
 import { deliveryJobId } from './alerts/alert-ids.js';
 import { startChain, type Chain } from './test-harness.js';
 import { startReceiver, waitFor, type WebhookReceiver } from './usage-worker/alerts/test-harness.js';

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import Anthropic from '@anthropic-ai/sdk';
 import { createIoRedisClient, createIoRedisStore, createKeyspace, utcDay, type SharedStore } from '@switchyard/shared';
-import { testRedisUrl } from '@switchyard/shared/testing';
+import { testRedisUrl } from '@switchyard/testkit';
 import { sessionKeyOf } from './routing/index.js';
 import { claudeCodeRequest, startChain, type Chain } from './test-harness.js';
 import { dialGateway } from './tunnel/test-harness.js';

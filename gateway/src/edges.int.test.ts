@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { createKeyspace, utcDay } from '@switchyard/shared';
-import { testRedisUrl } from '@switchyard/shared/testing';
+import { testRedisUrl } from '@switchyard/testkit';
 import { startChain, type Chain } from './test-harness.js';
 
 jest.setTimeout(120_000);

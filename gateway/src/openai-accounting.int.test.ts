@@ -3,7 +3,7 @@
 // upstream reported it, labelled with its route (docs/OPENAI.md, "Accounting").
 import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { testRedisUrl, type UsageTotals } from '@switchyard/shared/testing';
+import { testRedisUrl, type UsageTotals } from '@switchyard/testkit';
 import type { UsageReport } from './admin/index.js';
 import { startChain, type Chain } from './test-harness.js';
 

@@ -12,7 +12,7 @@ import type {
   ChatCompletionMessageParam,
   ChatCompletionTool,
 } from 'openai/resources/chat/completions';
-import { testRedisUrl, type RecordedRequest, type UsageTotals } from '@switchyard/shared/testing';
+import { testRedisUrl, type RecordedRequest, type UsageTotals } from '@switchyard/testkit';
 import { startChain, type Chain } from './test-harness.js';
 
 jest.setTimeout(120_000);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { readdirSync, statSync } from 'node:fs';
 import { createKeyspace } from '@switchyard/shared';
-import { startRedisServer, type RedisServerHandle } from '@switchyard/shared/testing';
+import { startRedisServer, type RedisServerHandle } from '@switchyard/testkit';
 import { startChain, type Chain } from './test-harness.js';
 
 jest.setTimeout(90_000);

@@ -15,7 +15,7 @@ import {
   type FakeAnthropic,
   type SpawnedService,
   type Timing,
-} from '@switchyard/shared/testing';
+} from '@switchyard/testkit';
 import { createEnrolmentRepository } from './nodes/index.js';
 
 /** One gateway replica of the chain. */

@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { getEncoding } from 'js-tiktoken';
 import { createKeyspace, JobCatalog, queuePrefix } from '@switchyard/shared';
-import { testRedisUrl } from '@switchyard/shared/testing';
+import { testRedisUrl } from '@switchyard/testkit';
 import { startChain, type Chain } from './test-harness.js';
 
 jest.setTimeout(180_000);

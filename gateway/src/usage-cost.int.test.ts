@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { calcPrice, extractUsage, findProvider, type Provider, type Usage } from '@pydantic/genai-prices';
 import { Redis } from 'ioredis';
 import { createKeyspace, RecentRequestSchema, utcDay, utcMonth, type RecentRequest } from '@switchyard/shared';
-import { freePort, testRedisUrl } from '@switchyard/shared/testing';
+import { freePort, testRedisUrl } from '@switchyard/testkit';
 import { startChain, type Chain } from './test-harness.js';
 
 jest.setTimeout(240_000);

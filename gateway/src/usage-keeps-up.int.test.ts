@@ -5,7 +5,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createKeyspace, JobCatalog, queuePrefix, RecentRequestSchema, type RecentRequest } from '@switchyard/shared';
-import { testRedisUrl } from '@switchyard/shared/testing';
+import { testRedisUrl } from '@switchyard/testkit';
 import { startChain, type Chain } from './test-harness.js';
 
 jest.setTimeout(240_000);

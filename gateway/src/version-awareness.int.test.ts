@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { freePort, spawnService, testRedisUrl } from '@switchyard/shared/testing';
+import { freePort, spawnService, testRedisUrl } from '@switchyard/testkit';
 import { startChain, type Chain } from './test-harness.js';
 import { dialGateway, testReport } from './tunnel/test-harness.js';
 

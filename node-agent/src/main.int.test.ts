@@ -13,7 +13,7 @@ import {
   spawnService,
   type FakeAnthropic,
   type SpawnedService,
-} from '@switchyard/shared/testing';
+} from '@switchyard/testkit';
 import {
   startTestGateway,
   until,

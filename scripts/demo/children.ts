@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { baseChildEnv } from '@switchyard/shared/testing';
+import { baseChildEnv } from '@switchyard/testkit';
 
 /** How a child ended. */
 export interface ChildExit {

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { redactedUrl } from '@switchyard/shared';
-import { freePort, redisAnswers } from '@switchyard/shared/testing';
+import { freePort, redisAnswers } from '@switchyard/testkit';
 import type { Child, Children } from './children.js';
 import { DemoError } from './demo-error.js';
 

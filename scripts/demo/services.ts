@@ -1,7 +1,7 @@
 // The demo's Switchyard processes (the gateway, the usage worker, two node-agents that dial in) and the wait
 // until they serve: the gateway answers /ready, lists every node as available, and the worker is ready.
 import { join } from 'node:path';
-import { freePort } from '@switchyard/shared/testing';
+import { freePort } from '@switchyard/testkit';
 import { tsEntry, type Child, type Children } from './children.js';
 import { DemoError } from './demo-error.js';
 

@@ -157,9 +157,31 @@ it('both Dockerfiles share one build stage, so a release builds it once (and the
   const [gateway, node] = IMAGES.map((spec) => parseDockerfile(read(spec.dockerfile)).find((s) => s.name === 'build'));
   const text = (stage: Stage | undefined) => stage?.instructions.map((i) => `${i.keyword} ${i.args}`);
   expect(text(node)).toEqual(text(gateway));
-  expect(text(gateway)?.at(-1)).toBe('RUN npx tsc -b gateway node-agent && rm -rf shared/dist/testing');
+  // The compiled output is the image's code as it comes: nothing is deleted after the build (test support lives
+  // in testkit/, which no production package's build includes).
+  expect(text(gateway)?.at(-1)).toBe('RUN npx tsc -b gateway node-agent');
+  expect(text(gateway)?.filter((i) => /\brm\b/.test(i))).toEqual([]);
   // Plain JavaScript comes out: compiled once on the builder's platform, not once per architecture under emulation.
   expect([gateway?.platform, node?.platform]).toEqual(['$BUILDPLATFORM', '$BUILDPLATFORM']);
+});
+
+it('every npm ci sees the manifest of every workspace (npm ci refuses a lockfile whose workspace it cannot read)', () => {
+  const workspaces = (JSON.parse(read('package.json')) as { workspaces: string[] }).workspaces;
+  for (const spec of IMAGES) {
+    for (const stage of parseDockerfile(read(spec.dockerfile)).filter((s) => s.name !== 'base')) {
+      const all = stage.instructions.map((i) => `${i.keyword} ${i.args}`);
+      const install = all.findIndex((i) => /^RUN .*\bnpm ci\b/.test(i));
+      const manifests = all
+        .slice(0, install)
+        .filter((i) => i.startsWith('COPY '))
+        .flatMap((i) => i.split(' ').slice(1, -1))
+        .filter((src) => src.endsWith('/package.json'));
+      expect({ stage: stage.name, manifests: manifests.sort() }).toEqual({
+        stage: stage.name,
+        manifests: workspaces.map((w) => `${w}/package.json`).sort(),
+      });
+    }
+  }
 });
 
 describe('the build context (.dockerignore)', () => {

@@ -16,7 +16,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TUNNEL_PATH, TUNNEL_UPGRADE, TunnelHeaders } from '@switchyard/shared';
-import { freePort } from '@switchyard/shared/testing';
+import { freePort } from '@switchyard/testkit';
 import { REPO_ROOT } from './compose-env.js';
 
 interface StandIn {

@@ -33,7 +33,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { freePort } from '@switchyard/shared/testing';
+import { freePort } from '@switchyard/testkit';
 
 jest.setTimeout(60_000);
 

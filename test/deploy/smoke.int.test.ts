@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { baseChildEnv, createFakeAnthropic, freePort, type FakeAnthropic } from '@switchyard/shared/testing';
+import { baseChildEnv, createFakeAnthropic, freePort, type FakeAnthropic } from '@switchyard/testkit';
 import { parseCompose, readRepoFile, REPO_ROOT } from './compose-env.js';
 import { buildWithoutDocker, copyBuildContext } from './build-without-docker.js';
 

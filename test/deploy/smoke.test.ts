@@ -150,7 +150,7 @@ describe('the test-only compose overrides', () => {
       '--conditions=source',
       '--import',
       'tsx',
-      'shared/src/testing/fake-anthropic/cli.ts',
+      'testkit/src/fake-anthropic/cli.ts',
     ]);
     expect(existsSync(join(REPO_ROOT, fake?.command?.[4] ?? 'missing'))).toBe(true);
   });
@@ -227,7 +227,7 @@ describe('deploy/smoke/Dockerfile (the test-only image)', () => {
     };
     expect(upToInstall(stage)).toEqual(upToInstall(production));
     const sources = instructions(stage, 'COPY').flatMap((c) => splitFlags(c.args).rest.split(' ').slice(0, -1));
-    expect(sources).toEqual(expect.arrayContaining(['shared/src', 'deploy/smoke/sdk-request.mjs']));
+    expect(sources).toEqual(expect.arrayContaining(['shared/src', 'testkit/src', 'deploy/smoke/sdk-request.mjs']));
     const ignored = dockerignore(readRepoFile('.dockerignore'));
     expect(sources.filter((src) => ignored(src) || !existsSync(join(REPO_ROOT, src)))).toEqual([]);
     expect(execForm(lastInstruction(stage, 'CMD')?.args ?? '')?.slice(0, 5)).toEqual(

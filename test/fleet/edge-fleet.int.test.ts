@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { freePort, testRedisUrl } from '@switchyard/shared/testing';
+import { freePort, testRedisUrl } from '@switchyard/testkit';
 import { startChain, type Chain, type ChainGateway } from '../../gateway/src/test-harness.js';
 
 jest.setTimeout(120_000);

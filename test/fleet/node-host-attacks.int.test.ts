@@ -12,7 +12,7 @@ import {
   TUNNEL_UPGRADE,
   TunnelHeaders,
 } from '@switchyard/shared';
-import { testRedisUrl } from '@switchyard/shared/testing';
+import { testRedisUrl } from '@switchyard/testkit';
 import { startChain, type Chain, type ChainNode } from '../../gateway/src/test-harness.js';
 
 jest.setTimeout(90_000);

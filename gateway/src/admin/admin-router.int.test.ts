@@ -11,7 +11,7 @@ import {
   NodeTokens,
   type SharedStore,
 } from '@switchyard/shared';
-import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { generateGatewayKey } from '../keys/index.js';
 import { createEnrolmentRepository } from '../nodes/index.js';
 import type { NodeView } from '../routing/index.js';

@@ -12,7 +12,7 @@ import {
   createLogger,
   type SharedStore,
 } from '@switchyard/shared';
-import { testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createAdminRouter } from './admin-router.js';
 
 const ADMIN_TOKEN = `adm-${'a'.repeat(44)}`;

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import express from 'express';
 import { createKeyspace, createNullLogger, type AlertEvent } from '@switchyard/shared';
-import { createMemoryStore } from '@switchyard/shared/testing';
+import { createMemoryStore } from '@switchyard/testkit';
 import { createAdminRouter } from './admin-router.js';
 
 const adminToken = randomBytes(32).toString('hex');

@@ -13,7 +13,7 @@ import {
   tokenDigest,
   type SharedStore,
 } from '@switchyard/shared';
-import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createEnrolmentRepository, type EnrolmentRepository } from '../nodes/index.js';
 import { createAdminRouter } from './admin-router.js';
 

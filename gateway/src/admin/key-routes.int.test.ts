@@ -9,7 +9,7 @@ import {
   createNullLogger,
   type SharedStore,
 } from '@switchyard/shared';
-import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { isWellFormedGatewayKey } from '../keys/index.js';
 import { createAdminRouter } from './admin-router.js';
 

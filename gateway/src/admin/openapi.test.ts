@@ -6,7 +6,7 @@ import express, { type Router } from 'express';
 import request from 'supertest';
 import { z } from 'zod';
 import { createKeyspace, createNullLogger } from '@switchyard/shared';
-import { createMemoryStore } from '@switchyard/shared/testing';
+import { createMemoryStore } from '@switchyard/testkit';
 import { createAdminRouter } from './admin-router.js';
 import { buildAdminOpenApi, documentedOperations } from './openapi.js';
 

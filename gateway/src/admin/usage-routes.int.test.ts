@@ -19,7 +19,7 @@ import {
   type SharedStore,
   type UsageCounterField,
 } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createQueueLagReader } from '../usage/queue-lag.js';
 import { createAdminRouter, type AdminRouterDeps } from './admin-router.js';
 

@@ -20,13 +20,7 @@ import {
   type AlertEvent,
   type SharedStore,
 } from '@switchyard/shared';
-import {
-  deleteKeys,
-  testRedisUrl,
-  uniquePrefix,
-  writeCountedUsage,
-  type CountedUsage,
-} from '@switchyard/shared/testing';
+import { deleteKeys, testRedisUrl, uniquePrefix, writeCountedUsage, type CountedUsage } from '@switchyard/testkit';
 import { createAdminRouter, type UsageRow } from '../admin/index.js';
 import { createDashboardRouter } from './dashboard-router.js';
 

@@ -18,7 +18,7 @@ import {
   initialAccountState,
   type SharedStore,
 } from '@switchyard/shared';
-import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createAdminRouter } from '../admin/index.js';
 import { createEnrolmentRepository } from '../nodes/index.js';
 import type { NodeView } from '../routing/index.js';

@@ -13,7 +13,7 @@ import {
   type Logger,
   type SharedStore,
 } from '@switchyard/shared';
-import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createAdminRouter } from '../admin/index.js';
 import { generateGatewayKey } from './gateway-key.js';
 import { createKeyAuthenticator, type KeyAuthenticator } from './key-authenticator.js';

@@ -1,6 +1,6 @@
 // The authenticator's cache, clock and failure behaviour, on the in-memory store twin with an injected clock.
 import { createKeyspace, createNullLogger, type KeyValueStore } from '@switchyard/shared';
-import { createMemoryStore } from '@switchyard/shared/testing';
+import { createMemoryStore } from '@switchyard/testkit';
 import { createKeyAuthenticator, type AuthResult, type KeyAuthenticatorDeps } from './key-authenticator.js';
 import { generateGatewayKey } from './gateway-key.js';
 import { createKeyRepository, type KeySettings } from './key-repository.js';

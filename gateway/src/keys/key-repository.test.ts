@@ -1,5 +1,5 @@
 import { createKeyspace, type SharedStore } from '@switchyard/shared';
-import { createMemoryStore } from '@switchyard/shared/testing';
+import { createMemoryStore } from '@switchyard/testkit';
 import { keyDigest } from './gateway-key.js';
 import { createKeyRepository, type KeySettings } from './key-repository.js';
 

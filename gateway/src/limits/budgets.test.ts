@@ -2,7 +2,7 @@
 // budget, kept after its request ends until the worker's done marker, dropped at once when never forwarded, and
 // dropped (with a warning) once the settle timeout passes; instances see each other's reservations.
 import { createKeyspace, utcDay, utcMonth, type Logger, type SharedStore } from '@switchyard/shared';
-import { createMemoryStore } from '@switchyard/shared/testing';
+import { createMemoryStore } from '@switchyard/testkit';
 import { formatUsd } from './budget-check.js';
 import { createKeyLimiter, type Admission, type Admitted, type KeyLimiter } from './key-limiter.js';
 import type { LimitedKey } from './limit-state.js';

@@ -9,13 +9,7 @@ import {
   type Logger,
   type SharedStore,
 } from '@switchyard/shared';
-import {
-  deleteKeys,
-  type RedisServerHandle,
-  startRedisServer,
-  testRedisUrl,
-  uniquePrefix,
-} from '@switchyard/shared/testing';
+import { deleteKeys, type RedisServerHandle, startRedisServer, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createKeyLimiter, type Admission, type KeyLimiter } from './key-limiter.js';
 import type { LimitedKey } from './limit-state.js';
 

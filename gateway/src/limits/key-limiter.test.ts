@@ -1,6 +1,6 @@
 // The limiter on the in-memory store with an injected clock: every limit, its retry-after, and the fleet sync.
 import { createKeyspace, utcDay, type Logger, type SharedStore } from '@switchyard/shared';
-import { createMemoryStore } from '@switchyard/shared/testing';
+import { createMemoryStore } from '@switchyard/testkit';
 import { createKeyLimiter, type Admission, type KeyLimiter } from './key-limiter.js';
 import type { LimitedKey } from './limit-state.js';
 import type { LimitStore } from './limit-sync.js';

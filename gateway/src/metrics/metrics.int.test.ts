@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { JobCatalog, queuePrefix } from '@switchyard/shared';
-import { freePort, testRedisUrl } from '@switchyard/shared/testing';
+import { freePort, testRedisUrl } from '@switchyard/testkit';
 import { startChain, type Chain } from '../test-harness.js';
 
 jest.setTimeout(120_000);

@@ -4,7 +4,7 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { queuePrefix } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createQueueLagReader, type QueueLagReader } from '../usage/queue-lag.js';
 import { createGatewayMetrics } from './gateway-metrics.js';
 

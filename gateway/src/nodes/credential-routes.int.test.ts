@@ -21,7 +21,7 @@ import {
   TunnelHeaders,
   type SharedStore,
 } from '@switchyard/shared';
-import { scanKeys, startRedisServer, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { scanKeys, startRedisServer, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createKeyRepository } from '../keys/index.js';
 import { createCredentialRoutes } from './credential-routes.js';
 import { createEnrolmentRepository, type EnrolmentRepository } from './enrolment.js';

@@ -8,7 +8,7 @@ import {
   NodeTokens,
   type SharedStore,
 } from '@switchyard/shared';
-import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createEnrolmentRepository, type EnrolmentStore } from './enrolment.js';
 
 describe('enrolment repository', () => {

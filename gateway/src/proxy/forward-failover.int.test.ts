@@ -1,4 +1,4 @@
-import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic } from '@switchyard/shared/testing';
+import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic } from '@switchyard/testkit';
 import {
   answer,
   forwardTo,

@@ -1,5 +1,5 @@
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
-import { createFakeAnthropic, fakeMessagesBody, parseSseFrames, type FakeAnthropic } from '@switchyard/shared/testing';
+import { createFakeAnthropic, fakeMessagesBody, parseSseFrames, type FakeAnthropic } from '@switchyard/testkit';
 import { sseErrorFrame } from '@switchyard/shared';
 import { lastFrameEnd } from './relay-body.js';
 import {

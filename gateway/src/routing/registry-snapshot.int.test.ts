@@ -17,8 +17,8 @@ import {
   startRedisServer,
   testRedisUrl,
   uniquePrefix,
-} from '@switchyard/shared/testing';
-import type { FakeAnthropic, Fault } from '@switchyard/shared/testing';
+} from '@switchyard/testkit';
+import type { FakeAnthropic, Fault } from '@switchyard/testkit';
 import { chooseNodes } from './choose-nodes.js';
 import { createRegistrySnapshot, type ReportSource } from './registry-snapshot.js';
 import type { RegistrySnapshot } from './types.js';

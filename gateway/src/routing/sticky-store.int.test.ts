@@ -2,7 +2,7 @@
 import net from 'node:net';
 import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger } from '@switchyard/shared';
 import type { SharedStore } from '@switchyard/shared';
-import { startRedisServer, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { startRedisServer, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { Redis } from 'ioredis';
 import { createStickyStore } from './sticky-store.js';
 

@@ -1,6 +1,6 @@
 import { createKeyspace, createNullLogger } from '@switchyard/shared';
 import type { KeyValueStore } from '@switchyard/shared';
-import { createMemoryStore } from '@switchyard/shared/testing';
+import { createMemoryStore } from '@switchyard/testkit';
 import { createStickyStore } from './sticky-store.js';
 
 const keys = createKeyspace('sticky-unit:');

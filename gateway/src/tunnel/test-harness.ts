@@ -22,7 +22,7 @@ import {
   type NodeReport,
   type SharedStore,
 } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createEnrolmentRepository, type EnrolmentRepository } from '../nodes/index.js';
 import { createTunnelHub, type TunnelHub, type TunnelHubDeps } from './tunnel-hub.js';
 

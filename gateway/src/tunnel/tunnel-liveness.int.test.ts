@@ -2,7 +2,7 @@
 // gateway (tunnel hub on a real Redis, the forwarder) and real node peers on loopback.
 import { createServer, request, type IncomingMessage } from 'node:http';
 import { sseErrorFrame } from '@switchyard/shared';
-import { createFakeAnthropic, fakeMessagesBody, parseSseFrames, type FakeAnthropic } from '@switchyard/shared/testing';
+import { createFakeAnthropic, fakeMessagesBody, parseSseFrames, type FakeAnthropic } from '@switchyard/testkit';
 import {
   answer,
   forwardTo,

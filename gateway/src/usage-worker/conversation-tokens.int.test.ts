@@ -15,7 +15,7 @@ import {
   type PromptParts,
   type UsageJob,
 } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createKnownHashes } from '../usage/known-hashes.js';
 import { createPromptDigester } from '../usage/prompt-digest.js';
 import { createTokenizer, type Tokenizer } from './tokenizer.js';

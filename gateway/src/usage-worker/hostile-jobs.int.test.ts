@@ -21,14 +21,7 @@ import {
   type PromptParts,
   type UsageJob,
 } from '@switchyard/shared';
-import {
-  deleteKeys,
-  freePort,
-  testRedisUrl,
-  uniquePrefix,
-  nestedArrays,
-  nestedObjects,
-} from '@switchyard/shared/testing';
+import { deleteKeys, freePort, testRedisUrl, uniquePrefix, nestedArrays, nestedObjects } from '@switchyard/testkit';
 import { createKnownHashes } from '../usage/known-hashes.js';
 import { createPromptDigester, undigestedPrompt } from '../usage/prompt-digest.js';
 import type { CaptureResult } from '../usage/response-capture.js';

@@ -21,7 +21,7 @@ import {
   type PromptParts,
   type UsageJob,
 } from '@switchyard/shared';
-import { deleteKeys, spawnService, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { deleteKeys, spawnService, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createTokenizer, type Tokenizer } from './tokenizer.js';
 import { createUsageHandler, type UsageHandler } from './usage-handler.js';
 

@@ -15,7 +15,7 @@ import {
   testRedisUrl,
   uniquePrefix,
   type SpawnedService,
-} from '@switchyard/shared/testing';
+} from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 

@@ -3,7 +3,7 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { queuePrefix, type Logger } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { LAG_RECOVERED_MESSAGE, LAG_WARN_MESSAGE, createLagWatcher, type IntervalTimers } from './lag-watcher.js';
 import { createQueueLagReader } from './queue-lag.js';
 

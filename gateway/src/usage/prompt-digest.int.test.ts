@@ -1,7 +1,7 @@
 // Which prompt blocks a usage job ships, asked of a real Redis the way the worker leaves it.
 import { Redis } from 'ioredis';
 import { blockHash, createKeyspace, promptBlocks, type PromptParts } from '@switchyard/shared';
-import { deleteKeys, freePort, startRedisServer, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { deleteKeys, freePort, startRedisServer, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createKnownHashes, type KnownHashes } from './known-hashes.js';
 import { createPromptDigester, type PromptDigester } from './prompt-digest.js';
 

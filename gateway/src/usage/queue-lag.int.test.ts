@@ -4,7 +4,7 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { queuePrefix } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { createQueueLagReader, shareQueueLag, type LagQueue, type QueueLag } from './queue-lag.js';
 
 const T0 = Date.parse('2027-03-01T12:00:00Z');

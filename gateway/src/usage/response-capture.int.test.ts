@@ -10,7 +10,7 @@ import {
   parseSseFrames,
   seededRandom,
   type FakeAnthropic,
-} from '@switchyard/shared/testing';
+} from '@switchyard/testkit';
 import { createResponseCapture, type CaptureLimits, type CaptureResult } from './response-capture.js';
 
 interface RawResponse {

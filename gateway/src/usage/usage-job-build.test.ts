@@ -14,7 +14,7 @@ import { createPromptDigester, undigestedPrompt } from './prompt-digest.js';
 import type { CaptureResult } from './response-capture.js';
 import type { UsageDraft } from './usage-draft.js';
 import { buildUsageJob } from './usage-job-build.js';
-import { nestedArrays, nestedObjects } from '@switchyard/shared/testing';
+import { nestedArrays, nestedObjects } from '@switchyard/testkit';
 
 const DEEP = 20_000;
 

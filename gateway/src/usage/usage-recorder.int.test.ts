@@ -14,7 +14,7 @@ import {
   testRedisUrl,
   uniquePrefix,
   type RedisServerHandle,
-} from '@switchyard/shared/testing';
+} from '@switchyard/testkit';
 import { createKnownHashes } from './known-hashes.js';
 import { createPromptDigester } from './prompt-digest.js';
 import type { CaptureResult } from './response-capture.js';

@@ -1,7 +1,7 @@
 // The login flow end to end against the fake's GET /oauth/authorize and token endpoint, storing on the node's volume
 // and sealing to the gateway (a real HTTP stand-in on loopback).
 import { stat } from 'node:fs/promises';
-import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/shared/testing';
+import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/testkit';
 import { createAccountAuth } from './create-account-auth.js';
 import { LoginError, runLogin, type LoginDeps, type LoginIO } from './login.js';
 import { createHarness, leakedTokens, tokensSeenByFake, waitFor, type Harness } from './test-harness.js';

@@ -4,7 +4,7 @@ import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import type { CredentialFile } from './credential-file.js';
 import type { BootstrapResult } from './credential-sources.js';
 import type { OAuthClient } from './oauth-client.js';
-import { createRefresher, type HeldCredential, type RefreshOutcome } from './refresher.js';
+import { createRefresher, type HeldCredential, type Refresher, type RefreshOutcome } from './refresher.js';
 import type { SealedCopy } from './sealed-copy.js';
 import { abortableSleep, type Sleep } from './sleep.js';
 
@@ -50,215 +50,263 @@ const NEEDS_LOGIN_FIX =
  * const { headers } = await account.credentialHeaders();
  */
 export function createOAuthAccount(opts: OAuthAccountOptions): AccountAuth {
-  const now = opts.now ?? Date.now;
-  const random = opts.random ?? Math.random;
-  const sleep = opts.sleep ?? abortableSleep;
-  const skew = opts.expirySkewMs ?? 5_000;
-  const backoff = opts.backoff ?? { baseMs: 1_000, maxMs: 120_000 };
-  const storeBackoff = opts.storeBackoff ?? { baseMs: 500, maxMs: 30_000 };
-  const log = opts.log.child({ component: 'credentials', nodeId: opts.nodeId });
-  const held: HeldCredential = {
-    credential: opts.initial.credential,
-    serving: opts.initial.credential,
-    stored: opts.initial.credential,
-    unsaved: false,
-    spent: new Set(),
-    fallbacks: [...opts.initial.fallbackRefreshTokens],
-    ...(opts.email === undefined ? {} : { email: opts.email }),
-  };
-  let status: AuthStatus = 'ok';
-  let dueAt = 0;
-  let rejectedAccess: string | undefined;
-  let failures = 0;
-  let retryAt: number | undefined;
-  let inflight: Promise<RefreshOutcome> | undefined;
-  let loop: Promise<void> | undefined;
-  let storeLoop: Promise<void> | undefined;
-  let profileLookup: Promise<void> | undefined;
-  let stopped = false;
-  const stopSignal = new AbortController();
-  let wakeSignal = new AbortController();
-  const listeners = new Set<(s: AuthStatus) => void>();
+  return new OAuthAccount(opts);
+}
 
-  function wake(): void {
-    wakeSignal.abort();
-    wakeSignal = new AbortController();
+/**
+ * The state behind {@link createOAuthAccount}. The refresher (rotation, persist before use, CAS against the volume)
+ * works on `#held`; this class owns when it runs: one refresh at a time (`#inflight`), the background schedule
+ * (`#dueAt`), backoff after failures (`#retryAt`), the store retries of an unsaved pair, and the account status.
+ */
+export class OAuthAccount implements AccountAuth {
+  readonly kind = 'oauth';
+  readonly #opts: OAuthAccountOptions;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  readonly #sleep: Sleep;
+  readonly #skewMs: number;
+  readonly #backoff: BackoffPolicy;
+  readonly #storeBackoff: BackoffPolicy;
+  readonly #log: Logger;
+  readonly #held: HeldCredential;
+  readonly #refresher: Refresher;
+  readonly #listeners = new Set<(s: AuthStatus) => void>();
+  readonly #stopSignal = new AbortController();
+  #wakeSignal = new AbortController();
+  #status: AuthStatus = 'ok';
+  #dueAt = 0;
+  #rejectedAccess: string | undefined;
+  #failures = 0;
+  #retryAt: number | undefined;
+  #inflight: Promise<RefreshOutcome> | undefined;
+  #loop: Promise<void> | undefined;
+  #storeLoop: Promise<void> | undefined;
+  #profileLookup: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(opts: OAuthAccountOptions) {
+    this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
+    this.#random = opts.random ?? Math.random;
+    this.#sleep = opts.sleep ?? abortableSleep;
+    this.#skewMs = opts.expirySkewMs ?? 5_000;
+    this.#backoff = opts.backoff ?? { baseMs: 1_000, maxMs: 120_000 };
+    this.#storeBackoff = opts.storeBackoff ?? { baseMs: 500, maxMs: 30_000 };
+    this.#log = opts.log.child({ component: 'credentials', nodeId: opts.nodeId });
+    this.#held = {
+      credential: opts.initial.credential,
+      serving: opts.initial.credential,
+      stored: opts.initial.credential,
+      unsaved: false,
+      spent: new Set(),
+      fallbacks: [...opts.initial.fallbackRefreshTokens],
+      ...(opts.email === undefined ? {} : { email: opts.email }),
+    };
+    this.#schedule(false);
+    this.#refresher = createRefresher({
+      held: this.#held,
+      file: opts.file,
+      copy: opts.copy,
+      client: opts.client,
+      log: this.#log,
+      onCredential: () => this.#schedule(true),
+    });
   }
 
-  function schedule(minted: boolean): void {
-    const lead = opts.refreshMarginMs * (1 + random() * 0.5);
-    // A pair minted just now with a lifetime shorter than the margin is refreshed at half-life, not at once and forever.
-    const lifetime = held.credential.expires - now();
-    dueAt = held.credential.expires - (minted ? Math.min(lead, lifetime / 2) : lead);
-    wake();
+  async credentialHeaders(): Promise<{ headers: Record<string, string>; token: string }> {
+    if (this.#status === 'needs_login') throw needsLogin();
+    if (this.#usable()) return this.#bearer();
+    if (this.#backingOff())
+      throw this.#unavailable('The account access token expired and its refresh is failing; retrying.');
+    const outcome = await this.#refresh();
+    if (outcome.kind === 'needs_login') throw needsLogin();
+    if (this.#usable()) return this.#bearer();
+    throw this.#unavailable('The account access token expired and could not be refreshed; retrying.');
   }
-  schedule(false);
 
-  const refresher = createRefresher({
-    held,
-    file: opts.file,
-    copy: opts.copy,
-    client: opts.client,
-    log,
-    onCredential: () => schedule(true),
-  });
+  async refreshAfterUnauthorized(token: string): Promise<boolean> {
+    if (this.#status === 'needs_login') return false;
+    if (token !== this.#held.serving.access) return this.#usable();
+    this.#rejectedAccess = token;
+    // At most one refresh of our own; a refresh already running when the 401 arrived may have decided before seeing it.
+    for (let round = 0; round < 2; round++) {
+      const joined = this.#inflight !== undefined;
+      if (this.#backingOff()) return false;
+      await this.#refresh();
+      if (this.#held.serving.access !== token) return this.#usable();
+      if (!joined) break;
+    }
+    return false;
+  }
 
-  const usable = (): boolean => {
-    const c = held.serving;
-    return c.access !== '' && c.access !== rejectedAccess && now() < c.expires - skew;
-  };
-  const isDue = (): boolean => !usable() || now() >= dueAt;
-  const backingOff = (): boolean => inflight === undefined && retryAt !== undefined && now() < retryAt;
+  status(): AuthStatus {
+    return this.#status;
+  }
 
-  function setStatus(next: AuthStatus): void {
-    if (next === status) return;
-    status = next;
-    for (const listener of listeners) {
-      try {
-        listener(next);
-      } catch (err) {
-        log.error('status listener failed', { err });
-      }
+  label(): string | undefined {
+    return this.#held.email;
+  }
+
+  start(): Promise<void> {
+    if (this.#loop || this.#stopped) return Promise.resolve();
+    this.#loop = this.#runLoop();
+    if (this.#held.email === undefined && this.#usable()) {
+      this.#profileLookup = this.#opts.client.profile(this.#held.serving.access).then((profile) => {
+        if (profile?.email && this.#held.email === undefined) this.#held.email = profile.email;
+      });
+    }
+    return Promise.resolve();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#stopSignal.abort();
+    await Promise.allSettled([this.#loop, this.#inflight, this.#storeLoop, this.#profileLookup]);
+    if (this.#held.unsaved && !(await this.#refresher.persist())) {
+      this.#log.error('credential not stored at shutdown', {
+        path: this.#opts.file.path,
+        fix: 'make CREDENTIALS_DIR writable; the pair was also sent sealed to the gateway, from where the next start restores it',
+      });
     }
   }
 
-  function applyOutcome(outcome: RefreshOutcome): void {
-    opts.onRefreshOutcome?.(outcome);
-    if (held.unsaved && outcome.kind !== 'needs_login') ensureStoreLoop();
+  onStatusChange(listener: (status: AuthStatus) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Single-flight: every caller while a refresh runs gets that refresh's outcome. */
+  #refresh(): Promise<RefreshOutcome> {
+    this.#inflight ??= this.#refresher
+      .run(() => this.#isDue())
+      .catch((err: unknown): RefreshOutcome => {
+        this.#log.error('credential refresh crashed', { err });
+        return { kind: 'retry', reason: 'error' };
+      })
+      .then((outcome) => {
+        this.#applyOutcome(outcome);
+        return outcome;
+      })
+      .finally(() => {
+        this.#inflight = undefined;
+        this.#wake();
+      });
+    return this.#inflight;
+  }
+
+  #applyOutcome(outcome: RefreshOutcome): void {
+    this.#opts.onRefreshOutcome?.(outcome);
+    if (this.#held.unsaved && outcome.kind !== 'needs_login') this.#ensureStoreLoop();
     if (outcome.kind === 'fresh') {
-      failures = 0;
-      retryAt = undefined;
+      this.#failures = 0;
+      this.#retryAt = undefined;
       return;
     }
     if (outcome.kind === 'needs_login') {
-      retryAt = undefined;
-      if (status !== 'needs_login')
-        log.error('credential needs login', { reason: 'invalid_grant', fix: NEEDS_LOGIN_FIX });
-      setStatus('needs_login');
+      this.#retryAt = undefined;
+      if (this.#status !== 'needs_login')
+        this.#log.error('credential needs login', { reason: 'invalid_grant', fix: NEEDS_LOGIN_FIX });
+      this.#setStatus('needs_login');
       return;
     }
-    failures += 1;
-    const delay = backoffDelay(failures, backoff, random, outcome.retryAfterMs);
-    retryAt = now() + delay;
+    this.#failures += 1;
+    const delay = backoffDelay(this.#failures, this.#backoff, this.#random, outcome.retryAfterMs);
+    this.#retryAt = this.#now() + delay;
     const level = outcome.reason === 'rejected' ? 'error' : 'warn';
-    log[level]('credential refresh failed, backing off', {
+    this.#log[level]('credential refresh failed, backing off', {
       reason: outcome.reason,
       status: outcome.status,
-      attempt: failures,
+      attempt: this.#failures,
       retryInMs: delay,
     });
   }
 
-  function refresh(): Promise<RefreshOutcome> {
-    inflight ??= refresher
-      .run(isDue)
-      .catch((err: unknown): RefreshOutcome => {
-        log.error('credential refresh crashed', { err });
-        return { kind: 'retry', reason: 'error' };
-      })
-      .then((outcome) => {
-        applyOutcome(outcome);
-        return outcome;
-      })
-      .finally(() => {
-        inflight = undefined;
-        wake();
-      });
-    return inflight;
-  }
-
-  function ensureStoreLoop(): void {
-    storeLoop ??= (async () => {
-      for (let attempt = 1; held.unsaved && !stopped; attempt++) {
-        await sleep(backoffDelay(attempt, storeBackoff, random), stopSignal.signal);
-        if (!stopped) await refresher.persist();
+  /** Retries storing a pair the volume refused, with backoff, until it lands or the account stops. */
+  #ensureStoreLoop(): void {
+    this.#storeLoop ??= (async () => {
+      for (let attempt = 1; this.#held.unsaved && !this.#stopped; attempt++) {
+        await this.#sleep(backoffDelay(attempt, this.#storeBackoff, this.#random), this.#stopSignal.signal);
+        if (!this.#stopped) await this.#refresher.persist();
       }
     })().finally(() => {
-      storeLoop = undefined;
+      this.#storeLoop = undefined;
     });
   }
 
-  async function pollForLogin(): Promise<void> {
-    if (!(await refresher.reconcile()) && !(await refresher.adoptSealed())) return;
-    failures = 0;
-    log.info('credential recovered by a new login', { expiresAt: held.credential.expires });
-    setStatus('ok');
-  }
-
-  function nextDelay(): number {
-    if (status === 'needs_login') return opts.needsLoginPollMs ?? 30_000;
-    return Math.max(0, (retryAt ?? dueAt) - now());
-  }
-
-  async function runLoop(): Promise<void> {
-    while (!stopped) {
-      await sleep(nextDelay(), AbortSignal.any([stopSignal.signal, wakeSignal.signal]));
-      if (stopped) return;
-      if (status === 'needs_login') await pollForLogin();
-      else if (inflight) await inflight;
-      else if (retryAt !== undefined ? now() >= retryAt : now() >= dueAt) await refresh();
+  /** The background loop: refresh when due (or when the backoff ends); in needs_login, watch for a new login. */
+  async #runLoop(): Promise<void> {
+    while (!this.#stopped) {
+      await this.#sleep(this.#nextDelay(), AbortSignal.any([this.#stopSignal.signal, this.#wakeSignal.signal]));
+      if (this.#stopped) return;
+      if (this.#status === 'needs_login') await this.#pollForLogin();
+      else if (this.#inflight) await this.#inflight;
+      else if (this.#retryAt !== undefined ? this.#now() >= this.#retryAt : this.#now() >= this.#dueAt)
+        await this.#refresh();
     }
   }
 
-  function unavailable(message: string): AppError {
-    const retryAfterSec = retryAt === undefined ? undefined : Math.max(1, Math.ceil((retryAt - now()) / 1000));
-    return new AppError('unavailable', message, retryAfterSec === undefined ? {} : { retryAfterSec });
+  #nextDelay(): number {
+    if (this.#status === 'needs_login') return this.#opts.needsLoginPollMs ?? 30_000;
+    return Math.max(0, (this.#retryAt ?? this.#dueAt) - this.#now());
   }
 
-  const needsLogin = () => new AppError('unavailable', 'The account of this node needs a new login.');
-  const bearer = () => ({ headers: { authorization: `Bearer ${held.serving.access}` }, token: held.serving.access });
+  async #pollForLogin(): Promise<void> {
+    if (!(await this.#refresher.reconcile()) && !(await this.#refresher.adoptSealed())) return;
+    this.#failures = 0;
+    this.#log.info('credential recovered by a new login', { expiresAt: this.#held.credential.expires });
+    this.#setStatus('ok');
+  }
 
-  return {
-    kind: 'oauth',
-    async credentialHeaders() {
-      if (status === 'needs_login') throw needsLogin();
-      if (usable()) return bearer();
-      if (backingOff()) throw unavailable('The account access token expired and its refresh is failing; retrying.');
-      const outcome = await refresh();
-      if (outcome.kind === 'needs_login') throw needsLogin();
-      if (usable()) return bearer();
-      throw unavailable('The account access token expired and could not be refreshed; retrying.');
-    },
-    async refreshAfterUnauthorized(token) {
-      if (status === 'needs_login') return false;
-      if (token !== held.serving.access) return usable();
-      rejectedAccess = token;
-      // At most one refresh of our own; a refresh already running when the 401 arrived may have decided before seeing it.
-      for (let round = 0; round < 2; round++) {
-        const joined = inflight !== undefined;
-        if (backingOff()) return false;
-        await refresh();
-        if (held.serving.access !== token) return usable();
-        if (!joined) break;
+  #schedule(minted: boolean): void {
+    const lead = this.#opts.refreshMarginMs * (1 + this.#random() * 0.5);
+    // A pair minted just now with a lifetime shorter than the margin is refreshed at half-life, not at once and forever.
+    const lifetime = this.#held.credential.expires - this.#now();
+    this.#dueAt = this.#held.credential.expires - (minted ? Math.min(lead, lifetime / 2) : lead);
+    this.#wake();
+  }
+
+  #wake(): void {
+    this.#wakeSignal.abort();
+    this.#wakeSignal = new AbortController();
+  }
+
+  #usable(): boolean {
+    const c = this.#held.serving;
+    return c.access !== '' && c.access !== this.#rejectedAccess && this.#now() < c.expires - this.#skewMs;
+  }
+
+  #isDue(): boolean {
+    return !this.#usable() || this.#now() >= this.#dueAt;
+  }
+
+  #backingOff(): boolean {
+    return this.#inflight === undefined && this.#retryAt !== undefined && this.#now() < this.#retryAt;
+  }
+
+  #setStatus(next: AuthStatus): void {
+    if (next === this.#status) return;
+    this.#status = next;
+    for (const listener of this.#listeners) {
+      try {
+        listener(next);
+      } catch (err) {
+        this.#log.error('status listener failed', { err });
       }
-      return false;
-    },
-    status: () => status,
-    label: () => held.email,
-    start() {
-      if (loop || stopped) return Promise.resolve();
-      loop = runLoop();
-      if (held.email === undefined && usable()) {
-        profileLookup = opts.client.profile(held.serving.access).then((profile) => {
-          if (profile?.email && held.email === undefined) held.email = profile.email;
-        });
-      }
-      return Promise.resolve();
-    },
-    async stop() {
-      stopped = true;
-      stopSignal.abort();
-      await Promise.allSettled([loop, inflight, storeLoop, profileLookup]);
-      if (held.unsaved && !(await refresher.persist())) {
-        log.error('credential not stored at shutdown', {
-          path: opts.file.path,
-          fix: 'make CREDENTIALS_DIR writable; the pair was also sent sealed to the gateway, from where the next start restores it',
-        });
-      }
-    },
-    onStatusChange(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-  };
+    }
+  }
+
+  #bearer(): { headers: Record<string, string>; token: string } {
+    const access = this.#held.serving.access;
+    return { headers: { authorization: `Bearer ${access}` }, token: access };
+  }
+
+  #unavailable(message: string): AppError {
+    const retryAt = this.#retryAt;
+    const retryAfterSec = retryAt === undefined ? undefined : Math.max(1, Math.ceil((retryAt - this.#now()) / 1000));
+    return new AppError('unavailable', message, retryAfterSec === undefined ? {} : { retryAfterSec });
+  }
+}
+
+function needsLogin(): AppError {
+  return new AppError('unavailable', 'The account of this node needs a new login.');
 }

@@ -1,7 +1,7 @@
 // The token endpoint client against the fake upstream and a scripted server: bodies, classification, egress.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createFakeAnthropic, freePort, type FakeAnthropic } from '@switchyard/shared/testing';
+import { createFakeAnthropic, freePort, type FakeAnthropic } from '@switchyard/testkit';
 import { createEgress, type Egress } from '../upstream/egress.js';
 import { createOAuthClient } from './oauth-client.js';
 

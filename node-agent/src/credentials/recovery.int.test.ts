@@ -3,7 +3,7 @@
 // token re-seals the record, after which the old token opens nothing.
 import { readdir, rm, stat } from 'node:fs/promises';
 import { NodeTokens, openForNode, SealError } from '@switchyard/shared';
-import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/shared/testing';
+import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/testkit';
 import type { AccountAuth } from './account-auth.js';
 import { createAccountAuth, type AccountConfig } from './create-account-auth.js';
 import type { SealedCopy } from './sealed-copy.js';

@@ -1,7 +1,7 @@
 // Refresh under concurrency, against the fake token endpoint, the node's volume and the gateway's sealed copy:
 // single-flight in a process, persist (volume, then seal) before use, the jittered background schedule,
 // 401-triggered refresh, a login written to the volume while the node runs, and a restart on the same volume.
-import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/shared/testing';
+import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/testkit';
 import type { AccountAuth } from './account-auth.js';
 import { createAccountAuth, type OAuthTuning } from './create-account-auth.js';
 import { createCredentialFile, type CredentialFile } from './credential-file.js';

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '@switchyard/shared';
-import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/shared/testing';
+import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/testkit';
 import type { AccountAuth, AuthStatus } from './account-auth.js';
 import { createAccountAuth, type OAuthTuning } from './create-account-auth.js';
 import { bootstrapCredential } from './credential-sources.js';

@@ -3,7 +3,7 @@
 // is back, and the spent refresh token is never sent again. The gateway: down during two refreshes — the volume has
 // each pair at once, and only the newest sealed copy lands once the gateway is back on its port.
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/shared/testing';
+import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/testkit';
 import type { AccountAuth } from './account-auth.js';
 import { createAccountAuth } from './create-account-auth.js';
 import { createHarness, leakedTokens, tokensSeenByFake, waitFor, type Harness } from './test-harness.js';

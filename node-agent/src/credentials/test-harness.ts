@@ -16,7 +16,7 @@ import {
   TunnelHeaders,
   type Logger,
 } from '@switchyard/shared';
-import { createFakeAnthropic, type FakeAnthropic, type FakeAnthropicOptions } from '@switchyard/shared/testing';
+import { createFakeAnthropic, type FakeAnthropic, type FakeAnthropicOptions } from '@switchyard/testkit';
 import { createEgress, type Egress } from '../upstream/egress.js';
 import type { AccountConfig } from './create-account-auth.js';
 import { createCredentialFile, type CredentialFile } from './credential-file.js';

@@ -3,8 +3,8 @@ import http from 'node:http';
 import { PassThrough } from 'node:stream';
 import { createLogger, effectiveState } from '@switchyard/shared';
 import type { AccountState } from '@switchyard/shared';
-import { createFakeAnthropic, fakeApiKeyHeaders, fakeMessagesBody, fakeOAuthHeaders } from '@switchyard/shared/testing';
-import type { FakeAnthropic } from '@switchyard/shared/testing';
+import { createFakeAnthropic, fakeApiKeyHeaders, fakeMessagesBody, fakeOAuthHeaders } from '@switchyard/testkit';
+import type { FakeAnthropic } from '@switchyard/testkit';
 import { createAccountStateHolder } from './account-state.js';
 
 let fake: FakeAnthropic;

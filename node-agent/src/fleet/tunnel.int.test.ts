@@ -4,12 +4,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
 import { TUNNEL_UPGRADE, TunnelHeaders } from '@switchyard/shared';
-import {
-  createFakeAnthropic,
-  fakeMessagesBody,
-  type FakeAnthropic,
-  selfSignedCertificate,
-} from '@switchyard/shared/testing';
+import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic, selfSignedCertificate } from '@switchyard/testkit';
 import {
   call,
   captureLogger,

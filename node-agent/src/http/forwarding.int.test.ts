@@ -9,7 +9,7 @@ import {
   postFakeMessages,
   type FakeAnthropic,
   type StreamClosedEvent,
-} from '@switchyard/shared/testing';
+} from '@switchyard/testkit';
 import { apiKeyAuth, call, oauthAuth, startNode, startTap, viaTunnel, type TestNode } from './test-harness.js';
 
 // Asymmetric matchers are typed any; naming them keeps the assertions typed.

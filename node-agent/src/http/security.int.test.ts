@@ -2,7 +2,7 @@
 // that reaches Anthropic. Plus the forwarding app's own answers: 404, 413, 503, and its access log.
 import http from 'node:http';
 import { newRequestId } from '@switchyard/shared';
-import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic } from '@switchyard/shared/testing';
+import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic } from '@switchyard/testkit';
 import {
   call,
   needsLoginAuth,

@@ -4,7 +4,7 @@
 import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AppError, ForwardHeaders, newRequestId, NodeTokens, type Logger } from '@switchyard/shared';
-import type { FakeAnthropic, IssuedOAuthCredentials } from '@switchyard/shared/testing';
+import type { FakeAnthropic, IssuedOAuthCredentials } from '@switchyard/testkit';
 import { createNodeApp, type NodeAppDeps } from '../app.js';
 import type { AccountAuth } from '../credentials/account-auth.js';
 import { createAccountStateHolder, type AccountStateHolder } from '../fleet/account-state.js';

@@ -4,7 +4,7 @@
 import http, { type ClientRequest } from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
-import { selfSignedCertificate, startSilentServer, type SilentServer } from '@switchyard/shared/testing';
+import { selfSignedCertificate, startSilentServer, type SilentServer } from '@switchyard/testkit';
 import { until } from '../fleet/test-harness.js';
 import {
   CancellableHttpsProxyAgent,

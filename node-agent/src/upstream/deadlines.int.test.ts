@@ -16,7 +16,7 @@ import {
   selfSignedCertificate,
   startSilentServer,
   type SilentServer,
-} from '@switchyard/shared/testing';
+} from '@switchyard/testkit';
 import { until } from '../fleet/test-harness.js';
 import { call, oauthAuth, startNode, type TestNode } from '../http/test-harness.js';
 import { createEgress, type Egress } from './egress.js';

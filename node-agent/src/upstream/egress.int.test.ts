@@ -1,6 +1,6 @@
 // EGRESS_LOCAL_ADDRESS: API traffic leaves from the configured local IP (Linux routes all of 127.0.0.0/8 to lo).
 import http from 'node:http';
-import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic } from '@switchyard/shared/testing';
+import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic } from '@switchyard/testkit';
 import { call, oauthAuth, startNode } from '../http/test-harness.js';
 import { createEgress } from './egress.js';
 

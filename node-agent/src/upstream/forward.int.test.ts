@@ -6,7 +6,7 @@ import {
   fakeMessagesBody,
   freePort,
   type FakeAnthropic,
-} from '@switchyard/shared/testing';
+} from '@switchyard/testkit';
 import { apiKeyAuth, call, closeServer, listen, oauthAuth, startNode } from '../http/test-harness.js';
 
 let fake: FakeAnthropic;

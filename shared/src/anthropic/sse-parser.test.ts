@@ -1,6 +1,6 @@
 import { createSseParser } from './sse-parser.js';
 import type { SseEvent, SseParserOptions } from './sse-parser.js';
-import { seededRandom } from '../testing/seeded-random.js';
+import { seededRandom } from '@switchyard/testkit';
 
 // Every awkward corner of the format in one stream: BOM, comments, CRLF, lone CR, multi-byte UTF-8
 // (2, 3 and 4 bytes), a value without the optional space, a field without a colon, an event without

@@ -1,4 +1,4 @@
-// The Redis layer's public surface. The store contract suite (store-contract.ts) is test-only and not exported here.
+// The Redis layer's public surface. The store contract suite is test support (@switchyard/testkit/store-contract).
 export {
   createKeyspace,
   epochMinute,
@@ -22,3 +22,4 @@ export type {
 } from './store.js';
 export { createIoRedisClient, createIoRedisStore, type IoRedisClientOptions } from './ioredis-store.js';
 export { createUpstashClient, createUpstashStore, type UpstashClientOptions } from './upstash-store.js';
+export { assertListIndex, assertTtlMs, incrementPairs, newLockToken, ttlArg } from './store-args.js';

@@ -2,11 +2,15 @@
 // and the in-memory twin, plus what only shows when both adapters share one Redis.
 import { Redis as UpstashRedis } from '@upstash/redis';
 import { Redis } from 'ioredis';
-import { testRedisUrl, uniquePrefix } from '../testing/config.js';
-import { createMemoryStore } from '../testing/memory-store.js';
-import { startUpstashEmulator, type UpstashEmulator } from '../testing/upstash-emulator.js';
+import {
+  createMemoryStore,
+  startUpstashEmulator,
+  testRedisUrl,
+  uniquePrefix,
+  type UpstashEmulator,
+} from '@switchyard/testkit';
+import { describeStoreContract } from '@switchyard/testkit/store-contract';
 import { createIoRedisClient, createIoRedisStore } from './ioredis-store.js';
-import { describeStoreContract } from './store-contract.js';
 import type { SharedStore } from './store.js';
 import { createUpstashClient, createUpstashStore } from './upstash-store.js';
 

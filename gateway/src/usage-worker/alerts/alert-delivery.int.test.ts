@@ -15,7 +15,7 @@ import {
   queuePrefix,
   type AlertEvent,
 } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/shared/testing';
+import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
 import { alertJobId } from '../../alerts/alert-ids.js';
 import { createAlertDispatcher, type DeliveryQueue } from './alert-dispatcher.js';
 import { NO_ALERT_METRICS } from './alert-metrics.js';

@@ -4,7 +4,7 @@ import type { AccountState, AccountStore } from './accounts.js';
 import type { AuthKind } from './types.js';
 
 /** The beta that makes the API accept OAuth access tokens. */
-import { OAUTH_BETA } from '../../anthropic/index.js';
+import { OAUTH_BETA } from '@switchyard/shared';
 
 export { OAUTH_BETA };
 

@@ -1,7 +1,7 @@
 // The in-memory twin of SharedStore: same semantics as the Redis adapters (the contract suite runs on all
 // three), TTLs measured on an injectable clock. Single-threaded, so every operation is atomic for free.
-import { assertListIndex, assertTtlMs, incrementPairs, newLockToken, ttlArg } from '../redis/store-args.js';
-import type { Lock, SetOptions, SharedStore, TtlOptions } from '../redis/store.js';
+import { assertListIndex, assertTtlMs, incrementPairs, newLockToken, ttlArg } from '@switchyard/shared';
+import type { Lock, SetOptions, SharedStore, TtlOptions } from '@switchyard/shared';
 
 /** Options of createMemoryStore. */
 export interface MemoryStoreOptions {

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FakeState } from './context.js';
-import { errorEnvelope } from '../../errors/index.js';
+import { errorEnvelope } from '@switchyard/shared';
 import { handleRequest } from './request-handler.js';
 
 /** Start/stop of one node:http server over the fake's state. */

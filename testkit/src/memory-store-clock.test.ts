@@ -1,5 +1,5 @@
 // The in-memory twin measures TTLs on an injected clock, so unit tests can move time without sleeping.
-import { createMemoryStore } from '../testing/memory-store.js';
+import { createMemoryStore } from './memory-store.js';
 
 function clockedStore() {
   let t = 1_000_000;

@@ -1,6 +1,6 @@
 // Small node:http helpers: body reading, JSON and error replies, a byte-limited body writer, abortable sleep.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { anthropicErrorTypeFor, errorEnvelope, type AnthropicErrorType } from '../../errors/index.js';
+import { anthropicErrorTypeFor, errorEnvelope, type AnthropicErrorType } from '@switchyard/shared';
 
 /** Thrown by readBody when the body passes the limit. */
 export class BodyTooLargeError extends Error {

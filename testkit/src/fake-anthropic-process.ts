@@ -45,7 +45,7 @@ export function startFakeAnthropicProcess(
   opts: { options?: FakeProcessOptions; cwd?: string; startTimeoutMs?: number } = {},
 ): Promise<FakeAnthropicProcess> {
   const cwd = opts.cwd ?? process.cwd();
-  const entry = resolve(cwd, 'shared/src/testing/fake-anthropic/process-main.ts');
+  const entry = resolve(cwd, 'testkit/src/fake-anthropic/process-main.ts');
   const child = spawn(
     process.execPath,
     ['--conditions=source', '--import', 'tsx', entry, JSON.stringify(opts.options ?? {})],

@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Keyspace } from '../redis/keys.js';
-import type { UsageCounterField } from '../usage/usage-counters.js';
+import type { Keyspace, UsageCounterField } from '@switchyard/shared';
 
 /** One batch of counted requests, as a test writes it in place of the usage worker. */
 export interface CountedUsage {

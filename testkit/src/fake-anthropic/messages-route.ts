@@ -1,5 +1,5 @@
 // POST /v1/messages: validate, consult the account's prompt cache, answer as JSON or SSE.
-import type { AnthropicErrorType } from '../../errors/index.js';
+import type { AnthropicErrorType } from '@switchyard/shared';
 import type { AccountState } from './accounts.js';
 import type { FakeState, RequestContext } from './context.js';
 import { createBodyWriter, sendError, sendJson } from './http-io.js';

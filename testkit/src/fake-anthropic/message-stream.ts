@@ -1,6 +1,6 @@
 // A planned answer as one JSON message or as the SSE event sequence of PROTOCOL.md §5.
 import type { BodyWriter } from './http-io.js';
-import { errorEnvelope, type AnthropicErrorType } from '../../errors/index.js';
+import { errorEnvelope, type AnthropicErrorType } from '@switchyard/shared';
 import { sleep } from './http-io.js';
 import type { MessagePlan, PlannedBlock } from './message-plan.js';
 

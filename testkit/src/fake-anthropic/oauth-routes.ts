@@ -3,7 +3,7 @@ import type { AccountState } from './accounts.js';
 import { bearerAccount, OAUTH_BETA, presentedCredential } from './auth.js';
 import type { FakeState, RequestContext } from './context.js';
 import { OAUTH_SCOPES } from './context.js';
-import { anthropicErrorTypeFor, errorEnvelope } from '../../errors/index.js';
+import { anthropicErrorTypeFor, errorEnvelope } from '@switchyard/shared';
 import { sendError, sendJson } from './http-io.js';
 import type { TokenOutcome, TokenRequestRecord } from './types.js';
 

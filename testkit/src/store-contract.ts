@@ -1,8 +1,9 @@
 // The behaviour every SharedStore must show, run against ioredis, @upstash/redis and the in-memory twin
-// (store.int.test.ts). Test-only: imported by relative path, never exported from the package root.
+// (shared/src/redis/store.int.test.ts). Jest-only (it imports @jest/globals), so it is its own export,
+// @switchyard/testkit/store-contract, and not part of the package root that scripts load outside jest.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { uniquePrefix } from '../testing/config.js';
-import type { SharedStore } from './store.js';
+import { uniquePrefix } from './config.js';
+import type { SharedStore } from '@switchyard/shared';
 
 /** A store for one contract run and how to dispose of it (delete its keys, close clients). */
 export interface StoreUnderTest {

@@ -1,4 +1,4 @@
-// Test fakes and helpers, imported as @switchyard/shared/testing (never by production code paths).
+// Test fakes and helpers, imported as @switchyard/testkit (never by production code: lint forbids it).
 export * from './config.js';
 export * from './redis-server.js';
 export * from './redis-keys.js';
