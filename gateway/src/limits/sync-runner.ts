@@ -1,5 +1,5 @@
 // Schedules the limiter's sync rounds: one at a time, on an unref'd interval, with health tracked and logged on change.
-import type { Logger } from '@switchyard/shared';
+import { errorCode, type Logger } from '@switchyard/shared';
 import type { LimitSync, SyncResult } from './limit-sync.js';
 import type { KeyState } from './limit-state.js';
 
@@ -29,8 +29,8 @@ export function createSyncRunner(deps: { sync: LimitSync; log: Logger; intervalM
 
   function noteResult(result: SyncResult): boolean {
     if (!result.ok && healthy) {
-      const err = result.error as { code?: unknown; message?: unknown } | undefined;
-      deps.log.warn('limits sync failed', { errorCode: err?.code, message: err?.message });
+      const err = result.error as { message?: unknown } | undefined;
+      deps.log.warn('limits sync failed', { errorCode: errorCode(err), message: err?.message });
     } else if (result.ok && !healthy) {
       deps.log.info('limits sync recovered');
     }

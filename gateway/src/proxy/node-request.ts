@@ -1,6 +1,7 @@
 import type { Agent, ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
+import { errorCode } from '@switchyard/shared';
 
 /** How the wait for a node's response head ended. */
 export type NodeHead =
@@ -40,11 +41,6 @@ function bodyStream(body: Buffer): Readable {
       this.push(null);
     },
   });
-}
-
-function errorCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Logger } from '@switchyard/shared';
+import { errorCode, type Logger } from '@switchyard/shared';
 import type { CredentialFile } from './credential-file.js';
 import type { OAuthClient, TokenResult } from './oauth-client.js';
 import { sameCredential, type OAuthCredential } from './oauth-credential.js';
@@ -58,11 +58,6 @@ export interface Refresher {
 }
 
 const MAX_TOKEN_CALLS = 8;
-
-function errorCode(err: unknown): string {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' ? code : err instanceof Error ? err.name : 'unknown';
-}
 
 /** Creates the refresher over the account's held credential. */
 export function createRefresher(deps: RefresherDeps): Refresher {
@@ -124,7 +119,7 @@ export function createRefresher(deps: RefresherDeps): Refresher {
       if (!storeFailing)
         log.warn('credential store failed, serving the new pair from memory', {
           path: deps.file.path,
-          error: errorCode(err),
+          error: errorCode(err) ?? (err instanceof Error ? err.name : 'unknown'),
         });
       storeFailing = true;
       return false;

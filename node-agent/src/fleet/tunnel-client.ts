@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
 import { setTimeout as delay } from 'node:timers/promises';
-import { redactedUrl, TunnelRefusal, type Logger } from '@switchyard/shared';
+import { errorCode, redactedUrl, TunnelRefusal, type Logger } from '@switchyard/shared';
 import { createBackoff, type Backoff, type BackoffOptions } from './backoff.js';
 import { gatewayUrlProblem } from './gateway-url.js';
 import { dialTunnel, type DialOptions, type DialOutcome, type DialTarget, type ReplicaInfo } from './tunnel-dial.js';
@@ -83,11 +83,6 @@ const UNNAMED = '';
 
 async function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
   await delay(ms, undefined, { signal, ref: false }).catch(() => undefined);
-}
-
-function errorCode(err: unknown): string | undefined {
-  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : undefined;
 }
 
 /**

@@ -7,7 +7,7 @@ import http, {
 } from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
-import { AppError, forwardableRequestHeaders, type Logger, writeErrorResponse } from '@switchyard/shared';
+import { AppError, errorCode, forwardableRequestHeaders, type Logger, writeErrorResponse } from '@switchyard/shared';
 import type { AccountAuth } from '../credentials/account-auth.js';
 import {
   DEFAULT_UPSTREAM_TIMEOUTS,
@@ -60,15 +60,6 @@ export type Forwarder = (job: ForwardJob) => Promise<void>;
 interface Link {
   upstream: ClientRequest | undefined;
   gone: boolean;
-}
-
-interface ErrnoLike {
-  code?: unknown;
-}
-
-function errorCode(err: unknown): string | undefined {
-  const code = typeof err === 'object' && err !== null ? (err as ErrnoLike).code : undefined;
-  return typeof code === 'string' ? code : undefined;
 }
 
 /**

@@ -4,7 +4,7 @@
 // refuse old ones). Anything but a 2xx within the timeout throws, and BullMQ tries again with backoff.
 import { UnrecoverableError } from 'bullmq';
 import { Webhook } from 'standardwebhooks';
-import { JobCatalog, type Logger } from '@switchyard/shared';
+import { errorCode, JobCatalog, type Logger } from '@switchyard/shared';
 import { urlDigest } from '../../alerts/alert-ids.js';
 import type { DeliveryPayload } from './alert-dispatcher.js';
 import type { AlertMetrics } from './alert-metrics.js';
@@ -57,10 +57,8 @@ function failureReason(err: unknown): string {
   if (err instanceof WebhookRejectedError) return err.message;
   if (!(err instanceof Error)) return 'unknown';
   // A DOMException's `code` is a number (23 for a timeout): only a socket's string code says more than the name.
-  const code = [(err as { code?: unknown }).code, (err.cause as { code?: unknown } | undefined)?.code].find(
-    (c) => typeof c === 'string',
-  );
-  return code === undefined ? err.name : `${err.name} ${String(code)}`;
+  const code = errorCode(err, { throughCauses: true });
+  return code === undefined ? err.name : `${err.name} ${code}`;
 }
 
 /** Where a URL points, for logs: its origin only (a webhook's path or query often carries its own secret). */
