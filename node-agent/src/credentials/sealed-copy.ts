@@ -74,72 +74,46 @@ type Attempt = { ok: true; res: Response } | { ok: false; reason: string };
  * const restored = await copy.load();
  */
 export function createSealedCopy(opts: SealedCopyOptions): SealedCopy {
-  const url = new URL(`${opts.gatewayUrl.replace(/\/+$/, '')}${CREDENTIAL_PATH}`);
-  const problem = gatewayUrlProblem(url, opts.allowHttp ?? false);
-  if (problem !== undefined) throw new Error(`GATEWAY_URL ${problem}`);
-  const fetchImpl = opts.fetchImpl ?? fetch;
-  const timeoutMs = opts.timeoutMs ?? 10_000;
-  const policy = opts.backoff ?? { baseMs: 1_000, maxMs: 60_000 };
-  const random = opts.random ?? Math.random;
-  const log = opts.log.child({ component: 'sealed-copy', nodeId: opts.nodeId });
-  const headers = { authorization: `Bearer ${opts.token}`, [TunnelHeaders.nodeId]: opts.nodeId };
+  return new GatewaySealedCopy(opts);
+}
 
-  let pending: OAuthCredential | undefined;
-  let pump: Promise<void> | undefined;
-  let wake = new AbortController();
-  let closed = false;
-  let failing = false;
-  let warnedUnopenable = false;
+/** The {@link SealedCopy} over the gateway's credential route: load() asks once with patience, save() pumps in the background. */
+export class GatewaySealedCopy implements SealedCopy {
+  readonly #opts: SealedCopyOptions;
+  readonly #url: URL;
+  readonly #fetch: typeof fetch;
+  readonly #timeoutMs: number;
+  readonly #policy: BackoffPolicy;
+  readonly #random: () => number;
+  readonly #log: Logger;
+  readonly #headers: Record<string, string>;
+  /** The newest record still to be stored at the gateway. */
+  #pending: OAuthCredential | undefined;
+  /** The background loop storing `#pending`, while it runs. */
+  #pump: Promise<void> | undefined;
+  #wake = new AbortController();
+  #closed = false;
+  #failing = false;
+  #warnedUnopenable = false;
 
-  async function send(method: 'GET' | 'PUT', body?: string): Promise<Attempt> {
-    try {
-      const init: RequestInit = {
-        method,
-        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
-        signal: AbortSignal.timeout(timeoutMs),
-        ...(body === undefined ? {} : { body }),
-      };
-      const res = await fetchImpl(url, init);
-      if (res.status >= 500 || res.status === 429) {
-        await res.body?.cancel();
-        return { ok: false, reason: `HTTP ${res.status}` };
-      }
-      return { ok: true, res };
-    } catch (err) {
-      return { ok: false, reason: (err as Error).name === 'TimeoutError' ? 'timeout' : 'network' };
-    }
+  constructor(opts: SealedCopyOptions) {
+    const url = new URL(`${opts.gatewayUrl.replace(/\/+$/, '')}${CREDENTIAL_PATH}`);
+    const problem = gatewayUrlProblem(url, opts.allowHttp ?? false);
+    if (problem !== undefined) throw new Error(`GATEWAY_URL ${problem}`);
+    this.#opts = opts;
+    this.#url = url;
+    this.#fetch = opts.fetchImpl ?? fetch;
+    this.#timeoutMs = opts.timeoutMs ?? 10_000;
+    this.#policy = opts.backoff ?? { baseMs: 1_000, maxMs: 60_000 };
+    this.#random = opts.random ?? Math.random;
+    this.#log = opts.log.child({ component: 'sealed-copy', nodeId: opts.nodeId });
+    this.#headers = { authorization: `Bearer ${opts.token}`, [TunnelHeaders.nodeId]: opts.nodeId };
   }
 
-  function refused(status: number): SealedCopyError {
-    return new SealedCopyError(
-      'refused',
-      `the gateway refused NODE_TOKEN for node ${opts.nodeId} (HTTP ${status}): check NODE_ID and NODE_TOKEN (a rotated or revoked token?)`,
-    );
-  }
-
-  function opened(body: unknown): OAuthCredential | undefined {
-    const parsed = SealedCredentialSchema.safeParse(body);
-    let credential: OAuthCredential | undefined;
-    try {
-      credential = parsed.success
-        ? tryParseCredential(openForNode(opts.token, opts.nodeId, parsed.data.sealed))
-        : undefined;
-    } catch (err) {
-      if (!(err instanceof SealError)) throw err;
-    }
-    if (credential === undefined && !warnedUnopenable) {
-      warnedUnopenable = true;
-      log.warn(
-        'the sealed credential copy at the gateway does not open with this NODE_TOKEN (sealed under a rotated token?): ignoring it',
-      );
-    }
-    return credential;
-  }
-
-  async function load(loadOpts: { patienceMs?: number } = {}): Promise<OAuthCredential | undefined> {
-    const deadline = performance.now() + (loadOpts.patienceMs ?? opts.loadPatienceMs ?? 30_000);
+  async load(loadOpts: { patienceMs?: number } = {}): Promise<OAuthCredential | undefined> {
+    const deadline = performance.now() + (loadOpts.patienceMs ?? this.#opts.loadPatienceMs ?? 30_000);
     for (let attempt = 1; ; attempt++) {
-      const answer = await send('GET');
+      const answer = await this.#send('GET');
       if (answer.ok) {
         const { res } = answer;
         if (res.status === 404) {
@@ -148,11 +122,11 @@ export function createSealedCopy(opts: SealedCopyOptions): SealedCopy {
         }
         if (res.status !== 200) {
           await res.body?.cancel();
-          throw refused(res.status);
+          throw this.#refused(res.status);
         }
-        return opened(await res.json().catch(() => undefined));
+        return this.#opened(await res.json().catch(() => undefined));
       }
-      const delay = backoffDelay(attempt, { baseMs: 250, maxMs: 5_000 }, random);
+      const delay = backoffDelay(attempt, { baseMs: 250, maxMs: 5_000 }, this.#random);
       if (performance.now() + delay > deadline) {
         throw new SealedCopyError(
           'unreachable',
@@ -165,64 +139,111 @@ export function createSealedCopy(opts: SealedCopyOptions): SealedCopy {
     }
   }
 
-  async function put(credential: OAuthCredential): Promise<boolean> {
-    const body = JSON.stringify({ sealed: sealForNode(opts.token, opts.nodeId, serializeCredential(credential)) });
-    const answer = await send('PUT', body);
+  save(credential: OAuthCredential): void {
+    if (this.#closed) return;
+    this.#pending = credential;
+    this.#pump ??= this.#run().finally(() => {
+      this.#pump = undefined;
+      // A save that came in after the loop's last look.
+      if (this.#pending !== undefined) this.save(this.#pending);
+    });
+  }
+
+  async flush(timeoutMs = Infinity): Promise<boolean> {
+    if (this.#pending === undefined) return true;
+    this.#kick();
+    const timer = Number.isFinite(timeoutMs) ? AbortSignal.timeout(timeoutMs) : NEVER;
+    while (this.#pending !== undefined && !this.#closed && !timer.aborted) {
+      await Promise.race([this.#pump, abortableSleep(50, timer)]);
+    }
+    return this.#pending === undefined;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#pending = undefined;
+    this.#kick();
+  }
+
+  /** One request; an unreachable gateway (network, timeout, 5xx, 429) is an answer-less attempt. */
+  async #send(method: 'GET' | 'PUT', body?: string): Promise<Attempt> {
+    try {
+      const init: RequestInit = {
+        method,
+        headers: body === undefined ? this.#headers : { ...this.#headers, 'content-type': 'application/json' },
+        signal: AbortSignal.timeout(this.#timeoutMs),
+        ...(body === undefined ? {} : { body }),
+      };
+      const res = await this.#fetch(this.#url, init);
+      if (res.status >= 500 || res.status === 429) {
+        await res.body?.cancel();
+        return { ok: false, reason: `HTTP ${res.status}` };
+      }
+      return { ok: true, res };
+    } catch (err) {
+      return { ok: false, reason: (err as Error).name === 'TimeoutError' ? 'timeout' : 'network' };
+    }
+  }
+
+  #refused(status: number): SealedCopyError {
+    return new SealedCopyError(
+      'refused',
+      `the gateway refused NODE_TOKEN for node ${this.#opts.nodeId} (HTTP ${status}): check NODE_ID and NODE_TOKEN (a rotated or revoked token?)`,
+    );
+  }
+
+  /** The record in a GET answer, or undefined (warned about once) when it does not open with this token. */
+  #opened(body: unknown): OAuthCredential | undefined {
+    const parsed = SealedCredentialSchema.safeParse(body);
+    let credential: OAuthCredential | undefined;
+    try {
+      credential = parsed.success
+        ? tryParseCredential(openForNode(this.#opts.token, this.#opts.nodeId, parsed.data.sealed))
+        : undefined;
+    } catch (err) {
+      if (!(err instanceof SealError)) throw err;
+    }
+    if (credential === undefined && !this.#warnedUnopenable) {
+      this.#warnedUnopenable = true;
+      this.#log.warn(
+        'the sealed credential copy at the gateway does not open with this NODE_TOKEN (sealed under a rotated token?): ignoring it',
+      );
+    }
+    return credential;
+  }
+
+  /** Seals and PUTs one record; logs the first failure of a run and the recovery. */
+  async #put(credential: OAuthCredential): Promise<boolean> {
+    const { token, nodeId } = this.#opts;
+    const body = JSON.stringify({ sealed: sealForNode(token, nodeId, serializeCredential(credential)) });
+    const answer = await this.#send('PUT', body);
     if (answer.ok) await answer.res.body?.cancel();
     const ok = answer.ok && answer.res.status >= 200 && answer.res.status < 300;
-    if (ok && failing) log.info('sealed credential copy stored at the gateway');
-    if (!ok && !failing) {
+    if (ok && this.#failing) this.#log.info('sealed credential copy stored at the gateway');
+    if (!ok && !this.#failing) {
       const reason = answer.ok ? `HTTP ${answer.res.status}` : answer.reason;
-      log.warn('sealed credential copy not stored at the gateway, retrying in the background', { reason });
+      this.#log.warn('sealed credential copy not stored at the gateway, retrying in the background', { reason });
     }
-    failing = !ok;
+    this.#failing = !ok;
     return ok;
   }
 
-  async function run(): Promise<void> {
-    for (let attempt = 0; pending !== undefined && !closed;) {
-      const credential = pending;
-      if (await put(credential)) {
-        if (pending === credential) pending = undefined;
+  /** The pump: stores the newest pending record, backing off between failures, until none is left or it is closed. */
+  async #run(): Promise<void> {
+    for (let attempt = 0; this.#pending !== undefined && !this.#closed;) {
+      const credential = this.#pending;
+      if (await this.#put(credential)) {
+        if (this.#pending === credential) this.#pending = undefined;
         attempt = 0;
         continue;
       }
       attempt += 1;
-      await abortableSleep(backoffDelay(attempt, policy, random), wake.signal);
+      await abortableSleep(backoffDelay(attempt, this.#policy, this.#random), this.#wake.signal);
     }
   }
 
-  function kick(): void {
-    wake.abort();
-    wake = new AbortController();
+  #kick(): void {
+    this.#wake.abort();
+    this.#wake = new AbortController();
   }
-
-  function save(credential: OAuthCredential): void {
-    if (closed) return;
-    pending = credential;
-    pump ??= run().finally(() => {
-      pump = undefined;
-      // A save that came in after the loop's last look.
-      if (pending !== undefined) save(pending);
-    });
-  }
-
-  return {
-    load,
-    save,
-    async flush(timeoutMs = Infinity) {
-      if (pending === undefined) return true;
-      kick();
-      const timer = Number.isFinite(timeoutMs) ? AbortSignal.timeout(timeoutMs) : NEVER;
-      while (pending !== undefined && !closed && !timer.aborted) {
-        await Promise.race([pump, abortableSleep(50, timer)]);
-      }
-      return pending === undefined;
-    },
-    close() {
-      closed = true;
-      pending = undefined;
-      kick();
-    },
-  };
 }
