@@ -13,7 +13,7 @@ import type { PromptDigester } from './prompt-digest.js';
 import { replaySpool } from './spool-replay.js';
 import type { UsageDraft } from './usage-draft.js';
 import { buildUsageJob } from './usage-job-build.js';
-import { createUsageSpool } from './usage-spool.js';
+import { createUsageSpool, type UsageSpool } from './usage-spool.js';
 
 /** The job options every usage job is added with. */
 export type UsageJobOptions = JobDefaults & { jobId: string };
@@ -92,150 +92,216 @@ const ABANDONED = 'usage recorder stopping: Redis no longer awaited';
  * recorder.record(draft); // from the route, once the response ended
  */
 export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
-  const concurrency = deps.concurrency ?? 32;
-  const addTimeoutMs = deps.addTimeoutMs ?? 10_000;
-  const spool = createUsageSpool(deps.spoolDir);
-  const { log } = deps;
-  const buffer: UsageDraft[] = [];
-  const overflow: UsageDraft[] = [];
-  const counts = { enqueued: 0, spooled: 0, replayed: 0 };
-  let active = 0;
-  let scheduled = false;
-  let failing = false;
-  let stopping = false;
+  return new QueueUsageRecorder(deps);
+}
+
+class QueueUsageRecorder implements UsageRecorder {
+  readonly #deps: UsageRecorderDeps;
+  readonly #log: Logger;
+  readonly #concurrency: number;
+  readonly #addTimeoutMs: number;
+  readonly #spool: UsageSpool;
+  readonly #buffer: UsageDraft[] = [];
+  readonly #overflow: UsageDraft[] = [];
+  readonly #counts = { enqueued: 0, spooled: 0, replayed: 0 };
+  #active = 0;
+  #scheduled = false;
+  #failing = false;
+  #stopping = false;
   // Set by stop() once it gave up waiting for Redis: from then on every job goes to the spool, and
   // the Redis calls in flight are abandoned (their jobs spooled by their callers) instead of awaited.
-  let spoolOnly = false;
-  const abandonable = new Set<(err: Error) => void>();
-  let timer: NodeJS.Timeout | undefined;
-  let replaying: Promise<void> | undefined;
-  let waiters: (() => void)[] = [];
+  #spoolOnly = false;
+  readonly #abandonable = new Set<(err: Error) => void>();
+  #timer: NodeJS.Timeout | undefined;
+  #replaying: Promise<void> | undefined;
+  #waiters: (() => void)[] = [];
 
-  const redisUsable = () => !spoolOnly && deps.connection.status === 'ready' && !failing;
-  const idle = () => buffer.length === 0 && overflow.length === 0 && active === 0;
+  constructor(deps: UsageRecorderDeps) {
+    this.#deps = deps;
+    this.#log = deps.log;
+    this.#concurrency = deps.concurrency ?? 32;
+    this.#addTimeoutMs = deps.addTimeoutMs ?? 10_000;
+    this.#spool = createUsageSpool(deps.spoolDir);
+  }
+
+  record(draft: UsageDraft): void {
+    if (this.#buffer.length < this.#deps.bufferMax) this.#buffer.push(draft);
+    else this.#overflow.push(draft);
+    this.#schedule();
+  }
+
+  async start(): Promise<void> {
+    await this.#spool.open();
+    this.#deps.connection.on('ready', this.#onReady);
+    this.#timer = setInterval(this.#tick, this.#deps.retryIntervalMs ?? 5_000);
+    this.#timer.unref();
+    if (this.#spool.bytes() > 0) this.#replay();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#timer);
+    this.#deps.connection.off('ready', this.#onReady);
+    await this.#flushForStop();
+    await this.#spool.flushed();
+    await withDeadline(this.#deps.queue.close(), 5_000, 'usage queue close').catch((err: unknown) =>
+      this.#log.warn('usage queue close failed', { err }),
+    );
+    this.#log.info('usage recorder stopped', { ...this.#counts, spoolBytes: this.#spool.bytes() });
+  }
+
+  drained(): Promise<void> {
+    if (this.#idle()) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  stats(): UsageRecorderStats {
+    return {
+      buffered: this.#buffer.length + this.#overflow.length,
+      inFlight: this.#active,
+      ...this.#counts,
+      spoolBytes: this.#spool.bytes(),
+    };
+  }
+
+  #redisUsable(): boolean {
+    return !this.#spoolOnly && this.#deps.connection.status === 'ready' && !this.#failing;
+  }
+
+  #idle(): boolean {
+    return this.#buffer.length === 0 && this.#overflow.length === 0 && this.#active === 0;
+  }
 
   /**
    * `work`, unless stop() gives up on Redis first (then it rejects at once). Nothing is kept once
    * `work` settles: a shared never-settling promise raced per call would keep every caller alive.
    */
-  function unlessAbandoned<T>(work: Promise<T>): Promise<T> {
-    if (spoolOnly) {
+  #unlessAbandoned<T>(work: Promise<T>): Promise<T> {
+    if (this.#spoolOnly) {
       work.catch(() => undefined);
       return Promise.reject(new Error(ABANDONED));
     }
     return new Promise<T>((resolve, reject) => {
-      abandonable.add(reject);
-      work.then(resolve, reject).finally(() => abandonable.delete(reject));
+      this.#abandonable.add(reject);
+      work.then(resolve, reject).finally(() => this.#abandonable.delete(reject));
     });
   }
 
-  function abandonRedisCalls(): void {
-    for (const reject of abandonable) reject(new Error(ABANDONED));
-    abandonable.clear();
+  #abandonRedisCalls(): void {
+    for (const reject of this.#abandonable) reject(new Error(ABANDONED));
+    this.#abandonable.clear();
   }
 
-  function settled(): void {
-    if (!idle()) return;
-    const ws = waiters;
-    waiters = [];
+  #settled(): void {
+    if (!this.#idle()) return;
+    const ws = this.#waiters;
+    this.#waiters = [];
     for (const w of ws) w();
   }
 
-  function schedule(): void {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(pump);
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(this.#pump);
   }
 
-  function launch(draft: UsageDraft, tryQueue: boolean): void {
-    active++;
-    void handle(draft, tryQueue).finally(() => {
-      active--;
-      if (buffer.length > 0) schedule();
-      settled();
+  readonly #pump = (): void => {
+    this.#scheduled = false;
+    // Spooling does not wait for add slots: those may all be held by a Redis that stopped answering.
+    while (this.#overflow.length > 0) this.#launch(this.#overflow.shift() as UsageDraft, false);
+    while (this.#buffer.length > 0 && this.#active < this.#concurrency)
+      this.#launch(this.#buffer.shift() as UsageDraft, true);
+    this.#settled();
+  };
+
+  #launch(draft: UsageDraft, tryQueue: boolean): void {
+    this.#active++;
+    void this.#handle(draft, tryQueue).finally(() => {
+      this.#active--;
+      if (this.#buffer.length > 0) this.#schedule();
+      this.#settled();
     });
   }
 
-  function pump(): void {
-    scheduled = false;
-    // Spooling does not wait for add slots: those may all be held by a Redis that stopped answering.
-    while (overflow.length > 0) launch(overflow.shift() as UsageDraft, false);
-    while (buffer.length > 0 && active < concurrency) launch(buffer.shift() as UsageDraft, true);
-    settled();
-  }
-
-  async function handle(draft: UsageDraft, tryQueue: boolean): Promise<void> {
-    const useRedis = tryQueue && redisUsable();
-    const job = await buildUsageJob(draft, { digest: (parts) => digestOf(parts, useRedis), log });
+  async #handle(draft: UsageDraft, tryQueue: boolean): Promise<void> {
+    const useRedis = tryQueue && this.#redisUsable();
+    const job = await buildUsageJob(draft, { digest: (parts) => this.#digestOf(parts, useRedis), log: this.#log });
     if (job === undefined) return;
     // Checked again after the build: stop() may have given up on Redis while the digest waited for it.
-    if (useRedis && !spoolOnly && (await add(job))) return;
-    await toSpool(job);
+    if (useRedis && !this.#spoolOnly && (await this.#add(job))) return;
+    await this.#toSpool(job);
   }
 
   /** The prompt's digest; once stop() gave up on Redis, one still asking it ships every block not known here instead. */
-  async function digestOf(parts: PromptParts, askRedis: boolean): Promise<PromptDigest> {
+  async #digestOf(parts: PromptParts, askRedis: boolean): Promise<PromptDigest> {
     if (askRedis) {
       try {
-        return (await unlessAbandoned(deps.digester.digest(parts, { askRedis: true }))).digest;
+        return (await this.#unlessAbandoned(this.#deps.digester.digest(parts, { askRedis: true }))).digest;
       } catch (err) {
-        if (!spoolOnly) throw err;
+        if (!this.#spoolOnly) throw err;
       }
     }
-    return (await deps.digester.digest(parts, { askRedis: false })).digest;
+    return (await this.#deps.digester.digest(parts, { askRedis: false })).digest;
   }
 
   /** True when the job is in the queue; false (Redis failed, timed out, or stop() gave up on it): the caller spools it. */
-  async function add(job: UsageJob, counter: 'enqueued' | 'replayed' = 'enqueued'): Promise<boolean> {
+  async #add(job: UsageJob, counter: 'enqueued' | 'replayed' = 'enqueued'): Promise<boolean> {
     try {
+      const options = { ...JobCatalog.usage.defaults, jobId: job.requestId };
       await withDeadline(
-        unlessAbandoned(deps.queue.add(JOB_NAME, job, { ...JobCatalog.usage.defaults, jobId: job.requestId })),
-        addTimeoutMs,
+        this.#unlessAbandoned(this.#deps.queue.add(JOB_NAME, job, options)),
+        this.#addTimeoutMs,
         'usage enqueue',
       );
-      counts[counter]++;
+      this.#counts[counter]++;
       return true;
     } catch (err) {
-      if (!failing && !spoolOnly)
-        log.warn('usage enqueue failed', { requestId: job.requestId, message: (err as Error).message });
-      failing = true;
+      if (!this.#failing && !this.#spoolOnly)
+        this.#log.warn('usage enqueue failed', { requestId: job.requestId, message: (err as Error).message });
+      this.#failing = true;
       return false;
     }
   }
 
-  async function toSpool(job: UsageJob): Promise<void> {
+  async #toSpool(job: UsageJob): Promise<void> {
     try {
-      await spool.append(JSON.stringify(job));
-      counts.spooled++;
+      await this.#spool.append(JSON.stringify(job));
+      this.#counts.spooled++;
     } catch (err) {
-      log.error('usage spool write failed', { requestId: job.requestId, err });
+      this.#log.error('usage spool write failed', { requestId: job.requestId, err });
     }
   }
 
-  function replay(): void {
-    if (replaying !== undefined || stopping || deps.connection.status !== 'ready') return;
-    replaying = replaySpool({ spool, add: (job) => add(job, 'replayed'), log, concurrency, stopping: () => stopping })
+  #replay(): void {
+    if (this.#replaying !== undefined || this.#stopping || this.#deps.connection.status !== 'ready') return;
+    this.#replaying = replaySpool({
+      spool: this.#spool,
+      add: (job) => this.#add(job, 'replayed'),
+      log: this.#log,
+      concurrency: this.#concurrency,
+      stopping: () => this.#stopping,
+    })
       .then((n) => {
-        if (n.replayed + n.putBack + n.unreadable > 0) log.info('usage spool replayed', { ...n });
+        if (n.replayed + n.putBack + n.unreadable > 0) this.#log.info('usage spool replayed', { ...n });
       })
-      .catch((err: unknown) => log.error('usage spool replay failed', { err }))
+      .catch((err: unknown) => this.#log.error('usage spool replay failed', { err }))
       .finally(() => {
-        replaying = undefined;
+        this.#replaying = undefined;
       });
   }
 
   // Redis is back (or may be): let the pump try it again and empty the spool.
-  function onReady(): void {
-    if (failing) log.info('usage enqueue retrying', { spoolBytes: spool.bytes() });
-    failing = false;
-    schedule();
-    if (spool.bytes() > 0) replay();
-  }
+  readonly #onReady = (): void => {
+    if (this.#failing) this.#log.info('usage enqueue retrying', { spoolBytes: this.#spool.bytes() });
+    this.#failing = false;
+    this.#schedule();
+    if (this.#spool.bytes() > 0) this.#replay();
+  };
 
-  function tick(): void {
-    if (deps.connection.status !== 'ready') return;
-    if (failing || spool.bytes() > 0) onReady();
-  }
+  readonly #tick = (): void => {
+    if (this.#deps.connection.status !== 'ready') return;
+    if (this.#failing || this.#spool.bytes() > 0) this.#onReady();
+  };
 
   /**
    * Waits for the buffer and a running replay; past the timeout, stops waiting on Redis: adds and
@@ -244,58 +310,20 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
    * queue or written to the spool. A replay stopped early leaves its file for the next start (a re-add
    * of a queued job is a no-op).
    */
-  async function flushForStop(): Promise<void> {
-    const stopTimeoutMs = deps.stopTimeoutMs ?? 5_000;
-    const everything = () => Promise.all([drained(), replaying]).then(() => true);
+  async #flushForStop(): Promise<void> {
+    const stopTimeoutMs = this.#deps.stopTimeoutMs ?? 5_000;
+    const everything = () => Promise.all([this.drained(), this.#replaying]).then(() => true);
     if (await withDeadline(everything(), stopTimeoutMs, 'usage flush').catch(() => false)) return;
-    log.warn('usage flush timed out, spooling the rest', {
-      buffered: buffer.length + overflow.length,
-      inFlight: active,
+    this.#log.warn('usage flush timed out, spooling the rest', {
+      buffered: this.#buffer.length + this.#overflow.length,
+      inFlight: this.#active,
     });
-    spoolOnly = true;
-    abandonRedisCalls();
-    overflow.push(...buffer.splice(0));
-    pump();
+    this.#spoolOnly = true;
+    this.#abandonRedisCalls();
+    this.#overflow.push(...this.#buffer.splice(0));
+    this.#pump();
     if (!(await withDeadline(everything(), stopTimeoutMs, 'usage spool at stop').catch(() => false))) {
-      log.error('usage flush incomplete', { inFlight: active });
+      this.#log.error('usage flush incomplete', { inFlight: this.#active });
     }
   }
-
-  function drained(): Promise<void> {
-    if (idle()) return Promise.resolve();
-    return new Promise((resolve) => waiters.push(resolve));
-  }
-
-  return {
-    record(draft) {
-      if (buffer.length < deps.bufferMax) buffer.push(draft);
-      else overflow.push(draft);
-      schedule();
-    },
-    async start() {
-      await spool.open();
-      deps.connection.on('ready', onReady);
-      timer = setInterval(tick, deps.retryIntervalMs ?? 5_000);
-      timer.unref();
-      if (spool.bytes() > 0) replay();
-    },
-    async stop() {
-      stopping = true;
-      clearInterval(timer);
-      deps.connection.off('ready', onReady);
-      await flushForStop();
-      await spool.flushed();
-      await withDeadline(deps.queue.close(), 5_000, 'usage queue close').catch((err: unknown) =>
-        log.warn('usage queue close failed', { err }),
-      );
-      log.info('usage recorder stopped', { ...counts, spoolBytes: spool.bytes() });
-    },
-    drained,
-    stats: () => ({
-      buffered: buffer.length + overflow.length,
-      inFlight: active,
-      ...counts,
-      spoolBytes: spool.bytes(),
-    }),
-  };
 }
