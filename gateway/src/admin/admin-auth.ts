@@ -1,10 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { AppError, NodeTokens } from '@switchyard/shared';
+import { AppError, bearerToken, NodeTokens } from '@switchyard/shared';
 import { isWellFormedGatewayKey } from '../keys/index.js';
 import type { AuthThrottle } from './auth-throttle.js';
 
-const BEARER_RE = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 /** The shortest admin token accepted (the gateway's config demands the same). */
 export const MIN_ADMIN_TOKEN_BYTES = 32;
 
@@ -102,8 +101,7 @@ export function adminAuth(opts: AdminAuthOptions) {
       );
       return;
     }
-    const header = req.headers.authorization;
-    const token = header === undefined ? undefined : BEARER_RE.exec(header)?.[1];
+    const token = bearerToken(req.headers.authorization);
     const presented = sha256(token ?? '');
     // Both compares always run: which one matched does not show in the timing.
     const isAdmin = timingSafeEqual(adminDigest, presented);

@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-
-const BEARER_RE = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+import { bearerToken } from '@switchyard/shared';
 
 /**
  * The key a client presented: `x-api-key` (how Claude Code sends ANTHROPIC_API_KEY), else the token of
@@ -10,7 +9,5 @@ export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   const apiKey = headers['x-api-key'];
   const direct = (Array.isArray(apiKey) ? apiKey[0] : apiKey)?.trim();
   if (direct) return direct;
-  const auth = headers.authorization;
-  if (auth === undefined) return undefined;
-  return BEARER_RE.exec(auth)?.[1];
+  return bearerToken(headers.authorization);
 }

@@ -2,10 +2,8 @@
 // `Authorization: Bearer <NODE_TOKEN>` plus `x-switchyard-node-id`, checked against the enrolment. A node
 // token is bound to its id, and never accepted where a user key or the admin token is expected (nor they here).
 import type { IncomingHttpHeaders } from 'node:http';
-import { TunnelHeaders } from '@switchyard/shared';
+import { bearerToken, TunnelHeaders } from '@switchyard/shared';
 import type { EnrolmentRepository, NodeEnrolment } from './enrolment.js';
-
-const BEARER_RE = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
 /** Who a node-facing request comes from, or why it is refused. */
 export type NodeAuthResult =
@@ -27,7 +25,7 @@ export async function authenticateNode(
   enrolments: Pick<EnrolmentRepository, 'verify'>,
 ): Promise<NodeAuthResult> {
   const nodeId = single(headers[TunnelHeaders.nodeId]);
-  const token = BEARER_RE.exec(single(headers.authorization) ?? '')?.[1];
+  const token = bearerToken(headers.authorization);
   if (nodeId === undefined || nodeId === '' || token === undefined) return { ok: false, reason: 'malformed' };
   const enrolment = await enrolments.verify(nodeId, token);
   return enrolment === undefined ? { ok: false, reason: 'unauthenticated' } : { ok: true, nodeId, token, enrolment };

@@ -1,3 +1,4 @@
+export * from './bearer-token.js';
 export * from './read-body.js';
 export * from './header-policy.js';
 export * from './metrics-endpoint.js';

@@ -4,6 +4,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { newRequestId } from '../errors/anthropic-error.js';
 import { AppError } from '../errors/app-error.js';
 import { writeErrorResponse } from '../errors/write-error.js';
+import { bearerToken } from './bearer-token.js';
 
 /** What a metrics registry offers (prom-client's Registry has this shape). */
 export interface MetricsSource {
@@ -22,7 +23,6 @@ export interface MetricsHandlerOptions {
   onError?(err: unknown): void;
 }
 
-const BEARER_RE = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
 /**
@@ -42,8 +42,7 @@ export function createMetricsHandler(opts: MetricsHandlerOptions): (req: Incomin
       return;
     }
     if (expected !== undefined) {
-      const header = req.headers.authorization;
-      const token = header === undefined ? undefined : BEARER_RE.exec(header)?.[1];
+      const token = bearerToken(req.headers.authorization);
       if (token === undefined || !timingSafeEqual(expected, sha256(token))) {
         const message =
           token === undefined
