@@ -46,93 +46,113 @@ export interface UsageSpool {
  * await spool.append(JSON.stringify(job));
  */
 export function createUsageSpool(dir: string): UsageSpool {
-  const current = join(dir, CURRENT);
-  let chain: Promise<unknown> = Promise.resolve();
-  let pending: string[] = [];
-  let written: Promise<void> | undefined;
-  let bytes = 0;
-  let seq = 0;
+  return new FileUsageSpool(dir);
+}
+
+class FileUsageSpool implements UsageSpool {
+  readonly #dir: string;
+  readonly #current: string;
+  #chain: Promise<unknown> = Promise.resolve();
+  #pending: string[] = [];
+  #written: Promise<void> | undefined;
+  #bytes = 0;
+  #seq = 0;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+    this.#current = join(dir, CURRENT);
+  }
+
+  async open(): Promise<void> {
+    await mkdir(this.#dir, { recursive: true, mode: SPOOL_DIR_MODE });
+    // A directory or files left by an older build (or made by hand) are narrowed too, where this user owns them.
+    await narrow(this.#dir, SPOOL_DIR_MODE);
+    await sealTornTail(this.#current);
+    this.#bytes = 0;
+    for (const file of await this.#spoolFiles()) {
+      await narrow(file, SPOOL_FILE_MODE);
+      this.#bytes += (await stat(file)).size;
+    }
+  }
+
+  append(line: string): Promise<void> {
+    this.#pending.push(line);
+    this.#written ??= this.#serial(() => this.#writeBatch());
+    return this.#written;
+  }
+
+  takeAll(): Promise<string[]> {
+    return this.#serial(async () => {
+      try {
+        const stamp = `${Date.now().toString().padStart(15, '0')}.${process.pid}.${this.#seq++}`;
+        await rename(this.#current, join(this.#dir, `usage-spool.${stamp}.jsonl`));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      return (await this.#spoolFiles()).filter((f) => f !== this.#current);
+    });
+  }
+
+  async readLines(file: string, onLine: (line: string) => Promise<void>): Promise<void> {
+    const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+    for await (const line of lines) await onLine(line);
+  }
+
+  async remove(file: string): Promise<void> {
+    const size = (await stat(file)).size;
+    await unlink(file);
+    this.#bytes = Math.max(0, this.#bytes - size);
+  }
+
+  bytes(): number {
+    return this.#bytes;
+  }
+
+  flushed(): Promise<void> {
+    return this.#serial(() => Promise.resolve());
+  }
 
   // Runs `op` after every earlier one; an op's failure is its caller's, never the chain's.
-  function serial<T>(op: () => Promise<T>): Promise<T> {
-    const run = chain.then(op);
-    chain = run.catch(() => undefined);
+  #serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(op);
+    this.#chain = run.catch(() => undefined);
     return run;
   }
 
-  async function writeBatch(): Promise<void> {
-    const lines = pending;
-    pending = [];
-    written = undefined;
+  async #writeBatch(): Promise<void> {
+    const lines = this.#pending;
+    this.#pending = [];
+    this.#written = undefined;
     const text = `${lines.join('\n')}\n`;
-    await appendFile(current, text, OWNER_ONLY);
-    bytes += Buffer.byteLength(text);
+    await appendFile(this.#current, text, OWNER_ONLY);
+    this.#bytes += Buffer.byteLength(text);
   }
 
-  async function spoolFiles(): Promise<string[]> {
-    const names = (await readdir(dir)).filter((n) => SPOOL_FILE.test(n));
+  async #spoolFiles(): Promise<string[]> {
+    const names = (await readdir(this.#dir)).filter((n) => SPOOL_FILE.test(n));
     // Aside files carry their time of rename: they sort before the current file, oldest first.
-    return names.sort((a, b) => (a === CURRENT ? 1 : b === CURRENT ? -1 : a.localeCompare(b))).map((n) => join(dir, n));
+    return names
+      .sort((a, b) => (a === CURRENT ? 1 : b === CURRENT ? -1 : a.localeCompare(b)))
+      .map((n) => join(this.#dir, n));
   }
+}
 
-  // A crash mid-append leaves a line without its newline: end it, or the next line would be glued to it.
-  async function sealTornTail(): Promise<void> {
-    let file;
-    try {
-      file = await openFile(current, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    try {
-      const { size } = await file.stat();
-      if (size === 0) return;
-      const last = Buffer.alloc(1);
-      await file.read(last, 0, 1, size - 1);
-      if (last[0] !== 0x0a) await appendFile(current, '\n', OWNER_ONLY);
-    } finally {
-      await file.close();
-    }
+// A crash mid-append leaves a line without its newline: end it, or the next line would be glued to it.
+async function sealTornTail(current: string): Promise<void> {
+  let file;
+  try {
+    file = await openFile(current, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
   }
-
-  return {
-    async open() {
-      await mkdir(dir, { recursive: true, mode: SPOOL_DIR_MODE });
-      // A directory or files left by an older build (or made by hand) are narrowed too, where this user owns them.
-      await narrow(dir, SPOOL_DIR_MODE);
-      await sealTornTail();
-      bytes = 0;
-      for (const file of await spoolFiles()) {
-        await narrow(file, SPOOL_FILE_MODE);
-        bytes += (await stat(file)).size;
-      }
-    },
-    append(line) {
-      pending.push(line);
-      written ??= serial(writeBatch);
-      return written;
-    },
-    takeAll() {
-      return serial(async () => {
-        try {
-          const stamp = `${Date.now().toString().padStart(15, '0')}.${process.pid}.${seq++}`;
-          await rename(current, join(dir, `usage-spool.${stamp}.jsonl`));
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
-        return (await spoolFiles()).filter((f) => f !== current);
-      });
-    },
-    async readLines(file, onLine) {
-      const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
-      for await (const line of lines) await onLine(line);
-    },
-    async remove(file) {
-      const size = (await stat(file)).size;
-      await unlink(file);
-      bytes = Math.max(0, bytes - size);
-    },
-    bytes: () => bytes,
-    flushed: () => serial(() => Promise.resolve()),
-  };
+  try {
+    const { size } = await file.stat();
+    if (size === 0) return;
+    const last = Buffer.alloc(1);
+    await file.read(last, 0, 1, size - 1);
+    if (last[0] !== 0x0a) await appendFile(current, '\n', OWNER_ONLY);
+  } finally {
+    await file.close();
+  }
 }
