@@ -113,8 +113,8 @@ describe('admin API roles', () => {
       const before = await snapshot();
       const target = path(keyId);
       // A malformed body: a 400 here would mean the body was read before the role was checked.
-      const res = await request(app)
-        [method as 'post'](target)
+      const agent = request(app);
+      const res = await agent[method as 'post'](target)
         .set(READ)
         .set('content-type', 'application/json')
         .send('{"name":')

@@ -116,8 +116,8 @@ describe('admin API', () => {
       async (method, path) => {
         for (const [, headers] of wrongs) {
           // A malformed body: a 400 here would mean the body was read before the token was checked.
-          const res = await request(app)
-            [method as 'get'](path)
+          const agent = request(app);
+          const res = await agent[method as 'get'](path)
             .set(headers)
             .set('content-type', 'application/json')
             .send('{"name":')
