@@ -9,10 +9,9 @@ import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
 import { AlertEventSchema, createKeyspace, JobCatalog, queuePrefix, utcDay, type AlertEvent } from '@switchyard/shared';
-import { testRedisUrl } from '@switchyard/testkit';
-import { deliveryJobId } from './alerts/alert-ids.js';
-import { startChain, type Chain } from './test-harness.js';
-import { startReceiver, waitFor, type WebhookReceiver } from './usage-worker/alerts/test-harness.js';
+import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { deliveryJobId } from '../../gateway/src/alerts/alert-ids.js';
+import { startReceiver, waitFor, type WebhookReceiver } from '../../gateway/src/usage-worker/alerts/test-harness.js';
 
 jest.setTimeout(180_000);
 

@@ -6,8 +6,7 @@
 // flight hold. The fake counts ceil(utf8 bytes / 4) tokens per text piece.
 import { Redis } from 'ioredis';
 import { createKeyspace, loadPriceBook, utcDay, type PricedUsage, type RecentRequest } from '@switchyard/shared';
-import { testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from './test-harness.js';
+import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
 
 jest.setTimeout(240_000);
 

@@ -2,8 +2,7 @@
 // worker. A 10-turn conversation with cache breakpoints that keeps its account reads from the cache on every turn
 // after the first; the same conversation moved to the other account half-way (its node drained) misses once more,
 // and the usage rows show the miss, the moves and the savings lost.
-import { testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from './test-harness.js';
+import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
 
 jest.setTimeout(240_000);
 

@@ -3,10 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import Anthropic from '@anthropic-ai/sdk';
 import { createIoRedisClient, createIoRedisStore, createKeyspace, utcDay, type SharedStore } from '@switchyard/shared';
-import { testRedisUrl } from '@switchyard/testkit';
-import { sessionKeyOf } from './routing/index.js';
-import { claudeCodeRequest, startChain, type Chain } from './test-harness.js';
-import { dialGateway } from './tunnel/test-harness.js';
+import { testRedisUrl, claudeCodeRequest, startChain, type Chain } from '@switchyard/testkit';
+import { sessionKeyOf } from '../../gateway/src/routing/index.js';
+import { dialGateway } from '../../gateway/src/tunnel/test-harness.js';
 
 jest.setTimeout(60_000);
 

@@ -1,8 +1,7 @@
 // A gateway replaced during a roll-out: SIGTERM while a slow stream is in flight. /health and /ready turn
 // 503 draining at once (the edge's health check takes the replica out), the listener closes after the
 // notice, the stream still completes intact, and the process exits 0 without waiting out its drain timeout.
-import { testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from './test-harness.js';
+import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
 
 jest.setTimeout(60_000);
 

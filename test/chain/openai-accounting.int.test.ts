@@ -3,9 +3,8 @@
 // upstream reported it, labelled with its route (docs/OPENAI.md, "Accounting").
 import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { testRedisUrl, type UsageTotals } from '@switchyard/testkit';
-import type { UsageReport } from './admin/index.js';
-import { startChain, type Chain } from './test-harness.js';
+import { testRedisUrl, type UsageTotals, startChain, type Chain } from '@switchyard/testkit';
+import type { UsageReport } from '../../gateway/src/admin/index.js';
 
 jest.setTimeout(120_000);
 

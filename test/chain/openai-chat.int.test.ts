@@ -1,6 +1,6 @@
 // POST /v1/chat/completions end to end, driven by the official `openai` SDK: gateway → node-agents → the fake
 // upstream. Each scenario checks what the client sees and, with toEqual, the Messages body the fake received
-// against a hand-written fixture (gateway/src/openai-fixtures/, never produced by the translator). docs/OPENAI.md
+// against a hand-written fixture (test/chain/openai-fixtures/, never produced by the translator). docs/OPENAI.md
 // is the mapping these follow.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,8 +12,7 @@ import type {
   ChatCompletionMessageParam,
   ChatCompletionTool,
 } from 'openai/resources/chat/completions';
-import { testRedisUrl, type RecordedRequest, type UsageTotals } from '@switchyard/testkit';
-import { startChain, type Chain } from './test-harness.js';
+import { testRedisUrl, type RecordedRequest, type UsageTotals, startChain, type Chain } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 

@@ -1,8 +1,7 @@
 // /v1/chat/completions as a route of the gateway (docs/OPENAI.md): what the node gets, and every error the
 // client sees in the OpenAI envelope, the gateway's own and Anthropic's. The openai SDK's scenarios are in
 // openai-chat.int.test.ts; this file speaks plain HTTP, so it sees the bytes and headers as they are.
-import { testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from './test-harness.js';
+import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
 
 jest.setTimeout(60_000);
 

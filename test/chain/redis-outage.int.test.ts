@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { readdirSync, statSync } from 'node:fs';
 import { createKeyspace } from '@switchyard/shared';
-import { startRedisServer, type RedisServerHandle } from '@switchyard/testkit';
-import { startChain, type Chain } from './test-harness.js';
+import { startRedisServer, type RedisServerHandle, startChain, type Chain } from '@switchyard/testkit';
 
 jest.setTimeout(90_000);
 

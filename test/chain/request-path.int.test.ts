@@ -8,8 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { createKeyspace } from '@switchyard/shared';
-import { startRedisServer, type RedisServerHandle } from '@switchyard/testkit';
-import { startChain, type Chain } from './test-harness.js';
+import { startRedisServer, type RedisServerHandle, startChain, type Chain } from '@switchyard/testkit';
 
 jest.setTimeout(90_000);
 

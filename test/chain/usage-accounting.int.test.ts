@@ -6,8 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { getEncoding } from 'js-tiktoken';
 import { createKeyspace, JobCatalog, queuePrefix } from '@switchyard/shared';
-import { testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from './test-harness.js';
+import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
 
 jest.setTimeout(180_000);
 

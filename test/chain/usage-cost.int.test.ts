@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { calcPrice, extractUsage, findProvider, type Provider, type Usage } from '@pydantic/genai-prices';
 import { Redis } from 'ioredis';
 import { createKeyspace, RecentRequestSchema, utcDay, utcMonth, type RecentRequest } from '@switchyard/shared';
-import { freePort, testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from './test-harness.js';
+import { freePort, testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
 
 jest.setTimeout(240_000);
 

@@ -5,9 +5,8 @@
 // (128 levels, the body's own object level 1), so this holds with and without that limit.
 import { Redis } from 'ioredis';
 import { countableText, createKeyspace, nestsDeeperThan, promptBlocks, type PromptParts } from '@switchyard/shared';
-import { testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from './test-harness.js';
-import { createTokenizer } from './usage-worker/tokenizer.js';
+import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { createTokenizer } from '../../gateway/src/usage-worker/tokenizer.js';
 
 jest.setTimeout(120_000);
 

@@ -5,8 +5,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createKeyspace, JobCatalog, queuePrefix, RecentRequestSchema, type RecentRequest } from '@switchyard/shared';
-import { testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from './test-harness.js';
+import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
 
 jest.setTimeout(240_000);
 

@@ -4,8 +4,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { JobCatalog, queuePrefix } from '@switchyard/shared';
-import { testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from './test-harness.js';
+import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
 
 jest.setTimeout(90_000);
 

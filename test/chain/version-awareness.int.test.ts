@@ -4,9 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { freePort, spawnService, testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from './test-harness.js';
-import { dialGateway, testReport } from './tunnel/test-harness.js';
+import { freePort, spawnService, testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { dialGateway, testReport } from '../../gateway/src/tunnel/test-harness.js';
 
 jest.setTimeout(90_000);
 

@@ -12,3 +12,4 @@ export * from './fake-anthropic/index.js';
 export * from './fake-anthropic-process.js';
 export * from './seeded-random.js';
 export * from './usage-fixtures.js';
+export * from './stack/start-stack.js';

@@ -1,22 +1,15 @@
-// Test-only: the whole chain as operators run it — gateway replicas, node-agent processes that dial in to
-// them through the tunnel, the fake Anthropic upstream — on loopback, against a real Redis under a private prefix.
+// The whole local stack as operators run it: gateway replicas, node-agent processes that dial in to them through
+// the tunnel, the fake Anthropic upstream, the usage worker; on loopback, against a real Redis under a private prefix.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { createIoRedisClient, createIoRedisStore, createKeyspace } from '@switchyard/shared';
-import {
-  createFakeAnthropic,
-  deleteKeys,
-  freePort,
-  spawnService,
-  uniquePrefix,
-  type FakeAnthropic,
-  type SpawnedService,
-  type Timing,
-} from '@switchyard/testkit';
-import { createEnrolmentRepository } from './nodes/index.js';
+import { deleteKeys } from '../redis-keys.js';
+import { uniquePrefix } from '../config.js';
+import { freePort } from '../redis-server.js';
+import { createFakeAnthropic, type FakeAnthropic, type Timing } from '../fake-anthropic/index.js';
+import { spawnService, type SpawnedService } from '../spawn-service.js';
 
 /** One gateway replica of the chain. */
 export interface ChainGateway {
@@ -94,20 +87,23 @@ export interface ChainOptions {
   fakeTiming?: Partial<Timing>;
 }
 
-async function enrol(redisUrl: string, prefix: string, nodeIds: readonly string[]): Promise<Record<string, string>> {
-  const store = createIoRedisStore(createIoRedisClient(redisUrl));
-  try {
-    const enrolments = createEnrolmentRepository({ store, keys: createKeyspace(prefix) });
-    const tokens: Record<string, string> = {};
-    for (const nodeId of nodeIds) {
-      const made = await enrolments.create(nodeId, `${nodeId} (test)`);
-      if (!made) throw new Error(`${nodeId} is already enrolled under ${prefix}`);
-      tokens[nodeId] = made.token;
-    }
-    return tokens;
-  } finally {
-    await store.close();
+/** Enrols each node through the admin API, as `switchyard nodes add` does; returns each node's token. */
+async function enrol(
+  adminUrl: string,
+  adminToken: string,
+  nodeIds: readonly string[],
+): Promise<Record<string, string>> {
+  const tokens: Record<string, string> = {};
+  for (const nodeId of nodeIds) {
+    const res = await fetch(`${adminUrl}/admin/nodes`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: nodeId, label: `${nodeId} (test)` }),
+    });
+    if (res.status !== 201) throw new Error(`enrolling ${nodeId} failed: ${res.status} ${await res.text()}`);
+    tokens[nodeId] = ((await res.json()) as { token: string }).token;
   }
+  return tokens;
 }
 
 /**
@@ -137,7 +133,6 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
   const metricsToken = randomBytes(32).toString('hex');
   const dir = mkdtempSync(join(tmpdir(), 'sy-chain-'));
   const spoolDir = join(dir, 'usage-spool');
-  const tokens = await enrol(opts.redisUrl, prefix, nodeIds);
 
   const replicaCount = opts.gateways ?? 1;
   const ports: number[] = [];
@@ -183,6 +178,7 @@ export async function startChain(opts: ChainOptions): Promise<Chain> {
   await Promise.all(ports.map((_, i) => startFirstTime(i)));
   const first = gateways[0] as ChainGateway;
   const edge = opts.edge === undefined ? undefined : await opts.edge(gateways);
+  const tokens = await enrol(first.adminUrl, adminToken, nodeIds);
 
   const nodes: Chain['nodes'] = {};
   const startNode = async (nodeId: string, env: Record<string, string> = {}): Promise<ChainNode> => {
