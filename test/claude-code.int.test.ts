@@ -6,8 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startChain, type Chain } from '../gateway/src/test-harness.js';
-import { testRedisUrl } from '@switchyard/testkit';
+import { startChain, type Chain, testRedisUrl } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 

@@ -9,8 +9,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createKeyspace } from '@switchyard/shared';
-import { baseChildEnv, freePort, testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from '../../gateway/src/test-harness.js';
+import { baseChildEnv, freePort, testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 

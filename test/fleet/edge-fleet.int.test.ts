@@ -8,8 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { freePort, testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain, type ChainGateway } from '../../gateway/src/test-harness.js';
+import { freePort, testRedisUrl, startChain, type Chain, type ChainGateway } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 

@@ -5,8 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import Anthropic from '@anthropic-ai/sdk';
 import { Redis } from 'ioredis';
-import { testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from '../../gateway/src/test-harness.js';
+import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 

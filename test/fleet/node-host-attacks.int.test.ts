@@ -12,8 +12,7 @@ import {
   TUNNEL_UPGRADE,
   TunnelHeaders,
 } from '@switchyard/shared';
-import { testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain, type ChainNode } from '../../gateway/src/test-harness.js';
+import { testRedisUrl, startChain, type Chain, type ChainNode } from '@switchyard/testkit';
 
 jest.setTimeout(90_000);
 

@@ -2,8 +2,7 @@
 // peers whose HTTP servers answer like the API), 200 requests 20 at a time, one node's tunnel socket destroyed
 // mid-run. No request that had not started may be lost: each one that was waiting for a node goes to the other.
 import { createServer, type Server } from 'node:http';
-import { testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from '../../gateway/src/test-harness.js';
+import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
 import { dialGateway, type TestNodePeer } from '../../gateway/src/tunnel/test-harness.js';
 
 jest.setTimeout(90_000);

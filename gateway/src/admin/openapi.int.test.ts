@@ -2,8 +2,7 @@
 // response schemas the OpenAPI document gives for their route and status, errors included.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from '../test-harness.js';
+import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
 
 jest.setTimeout(60_000);
 

@@ -7,8 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from '../test-harness.js';
+import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
 import { DASHBOARD_CSP } from './dashboard-router.js';
 
 jest.setTimeout(120_000);

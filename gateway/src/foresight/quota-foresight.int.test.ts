@@ -1,8 +1,7 @@
 // Quota foresight end to end: a scripted burn on the fake upstream's 5-hour window (every answer carries the unified
 // headers), relayed by a real node-agent to a real gateway, read back from GET /admin/nodes; the fleet_exhaustion
 // alert raised by the gateway and recorded by the usage worker (GET /admin/alerts).
-import { testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from '../test-harness.js';
+import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
 import { DEFAULT_HISTORY_OPTIONS, type NodeForesight } from './index.js';
 
 jest.setTimeout(180_000);

@@ -6,8 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { JobCatalog, queuePrefix } from '@switchyard/shared';
-import { freePort, testRedisUrl } from '@switchyard/testkit';
-import { startChain, type Chain } from '../test-harness.js';
+import { freePort, testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 

@@ -2,7 +2,7 @@
 // the day's price versions get it once; an aborted or broken response is charged at least its estimate; a model
 // with no price is flagged, counted at zero cost and logged once. Expected figures come from the price book,
 // whose own figures are checked against genai-prices (shared/src/pricing/load-price-book.test.ts) and end to end
-// (gateway/src/usage-cost.int.test.ts).
+// (test/chain/usage-cost.int.test.ts).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
