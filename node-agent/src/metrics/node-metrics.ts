@@ -49,15 +49,37 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
   const registry = new Registry();
   const registers = [registry];
   collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
+  registerBuildGauges(deps, registers);
+  const series = registerRecordedSeries(registers);
+  registerLoadGauges(deps, registers);
+  registerAccountStateGauges(deps, registers);
+  registerAccountWindowGauges(deps, registers);
   const models = new Set<string>();
-  const modelLabel = (model: string | undefined): string => {
-    if (model === undefined || model === '') return 'none';
-    if (models.has(model)) return model;
-    if (models.size >= MAX_MODELS || model.length > 100) return 'other';
-    models.add(model);
-    return model;
+  return {
+    registry,
+    request(route, status, durationMs, upstreamTtfbMs) {
+      series.requests.inc({ route, status: String(status) });
+      series.duration.observe({ route }, durationMs / 1000);
+      if (upstreamTtfbMs !== undefined) series.upstreamTtfb.observe({ route }, upstreamTtfbMs / 1000);
+    },
+    upstreamResponse: (status, model) =>
+      series.upstream.inc({ status: String(status), model: modelLabel(models, model) }),
+    tunnelDial: (outcome) => series.dials.inc({ outcome }),
+    refresh: (outcome) => series.refreshes.inc({ outcome: refreshOutcomeLabel(outcome) }),
   };
+}
 
+/** The model as a label value: the first MAX_MODELS distinct names as they are, later ones (and long ones) 'other'. */
+function modelLabel(models: Set<string>, model: string | undefined): string {
+  if (model === undefined || model === '') return 'none';
+  if (models.has(model)) return model;
+  if (models.size >= MAX_MODELS || model.length > 100) return 'other';
+  models.add(model);
+  return model;
+}
+
+/** Who this node is and which build it runs (always 1). */
+function registerBuildGauges(deps: NodeMetricsDeps, registers: Registry[]): void {
   new Gauge({
     name: 'switchyard_node_info',
     help: 'This node and its build (always 1).',
@@ -70,38 +92,54 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
     labelNames: ['service', 'version', 'git_sha'],
     registers,
   }).set({ service: 'node-agent', version: deps.version, git_sha: deps.gitSha }, 1);
-  const requests = new Counter({
-    name: 'switchyard_node_requests_total',
-    help: 'Requests to this node by route and the status the gateway got.',
-    labelNames: ['route', 'status'],
-    registers,
-  });
-  const duration = new Histogram({
-    name: 'switchyard_node_request_duration_seconds',
-    help: 'Requests to this node, from arrival to the end of the response.',
-    labelNames: ['route'],
-    buckets: DURATION_BUCKETS,
-    registers,
-  });
-  const upstreamTtfb = new Histogram({
-    name: 'switchyard_node_upstream_response_seconds',
-    help: "From a request's arrival to Anthropic's response head (the upstream latency this node saw).",
-    labelNames: ['route'],
-    buckets: TTFB_BUCKETS,
-    registers,
-  });
-  const upstream = new Counter({
-    name: 'switchyard_node_upstream_responses_total',
-    help: "Anthropic's answers by status and the model asked for.",
-    labelNames: ['status', 'model'],
-    registers,
-  });
-  const dials = new Counter({
-    name: 'switchyard_node_tunnel_dials_total',
-    help: 'Tunnel dials to the gateway by outcome: open, refused_<status>, unreachable.',
-    labelNames: ['outcome'],
-    registers,
-  });
+}
+
+/** The series the request path and the credential layer write through NodeMetrics. */
+function registerRecordedSeries(registers: Registry[]) {
+  return {
+    requests: new Counter({
+      name: 'switchyard_node_requests_total',
+      help: 'Requests to this node by route and the status the gateway got.',
+      labelNames: ['route', 'status'],
+      registers,
+    }),
+    duration: new Histogram({
+      name: 'switchyard_node_request_duration_seconds',
+      help: 'Requests to this node, from arrival to the end of the response.',
+      labelNames: ['route'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    upstreamTtfb: new Histogram({
+      name: 'switchyard_node_upstream_response_seconds',
+      help: "From a request's arrival to Anthropic's response head (the upstream latency this node saw).",
+      labelNames: ['route'],
+      buckets: TTFB_BUCKETS,
+      registers,
+    }),
+    upstream: new Counter({
+      name: 'switchyard_node_upstream_responses_total',
+      help: "Anthropic's answers by status and the model asked for.",
+      labelNames: ['status', 'model'],
+      registers,
+    }),
+    dials: new Counter({
+      name: 'switchyard_node_tunnel_dials_total',
+      help: 'Tunnel dials to the gateway by outcome: open, refused_<status>, unreachable.',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    refreshes: new Counter({
+      name: 'switchyard_node_oauth_refreshes_total',
+      help: 'OAuth refresh runs by outcome: success, needs_login, or failed_<reason> (status, timeout, network, malformed, rejected, lock, error).',
+      labelNames: ['outcome'],
+      registers,
+    }),
+  };
+}
+
+/** Tunnels and in-flight requests, read at scrape time. */
+function registerLoadGauges(deps: NodeMetricsDeps, registers: Registry[]): void {
   new Gauge({
     name: 'switchyard_node_tunnels',
     help: 'Tunnels open to gateway replicas now.',
@@ -109,12 +147,6 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
     collect() {
       this.set(deps.tunnels?.().length ?? 0);
     },
-  });
-  const refreshes = new Counter({
-    name: 'switchyard_node_oauth_refreshes_total',
-    help: 'OAuth refresh runs by outcome: success, needs_login, or failed_<reason> (status, timeout, network, malformed, rejected, lock, error).',
-    labelNames: ['outcome'],
-    registers,
   });
   new Gauge({
     name: 'switchyard_node_in_flight_requests',
@@ -124,22 +156,10 @@ export function createNodeMetrics(deps: NodeMetricsDeps): NodeMetrics {
       this.set(deps.gate.inFlight);
     },
   });
-  registerAccountGauges(deps, registers);
-
-  return {
-    registry,
-    request(route, status, durationMs, upstreamTtfbMs) {
-      requests.inc({ route, status: String(status) });
-      duration.observe({ route }, durationMs / 1000);
-      if (upstreamTtfbMs !== undefined) upstreamTtfb.observe({ route }, upstreamTtfbMs / 1000);
-    },
-    upstreamResponse: (status, model) => upstream.inc({ status: String(status), model: modelLabel(model) }),
-    tunnelDial: (outcome) => dials.inc({ outcome }),
-    refresh: (outcome) => refreshes.inc({ outcome: refreshOutcomeLabel(outcome) }),
-  };
 }
 
-function registerAccountGauges(deps: NodeMetricsDeps, registers: Registry[]): void {
+/** The account's state and when its rate limits lift, read at scrape time. */
+function registerAccountStateGauges(deps: NodeMetricsDeps, registers: Registry[]): void {
   new Gauge({
     name: 'switchyard_node_account_state',
     help: "The account's state: 1 for the current one, 0 for the others.",
@@ -173,6 +193,10 @@ function registerAccountGauges(deps: NodeMetricsDeps, registers: Registry[]): vo
         if (until > nowMs) this.set({ family }, Math.round(until / 1000));
     },
   });
+}
+
+/** The account's unified 5h and 7d windows as Anthropic last reported them, read at scrape time. */
+function registerAccountWindowGauges(deps: NodeMetricsDeps, registers: Registry[]): void {
   new Gauge({
     name: 'switchyard_node_account_utilization_ratio',
     help: "The account's used share of its unified 5h or 7d window, as Anthropic last reported it (1 = the limit).",
