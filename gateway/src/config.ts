@@ -11,6 +11,7 @@ import {
   REDIS_PREFIX_PATTERN,
   REPLICA_ID_RE,
   secret,
+  TokenEncodingSchema,
   url,
   withHint,
 } from '@switchyard/shared';
@@ -141,13 +142,8 @@ export const GatewayConfigSchema = z
     USAGE_SPOOL_DIR: z.string().min(1).default('./data/usage-spool'),
     /** A node that left the fleet without draining raises node_lost when it has not come back within this (docs/ALERTS.md). */
     ALERT_NODE_LOST_GRACE_MS: integer(30_000, { min: 1_000 }),
-    /**
-     * The usage worker's tokeniser encoding: block counts are kept per encoding, so it must match the
-     * worker's. js-tiktoken 1.0.21's names, listed here because the gateway never imports js-tiktoken.
-     */
-    TOKEN_ENCODING: z
-      .enum(['gpt2', 'r50k_base', 'p50k_base', 'p50k_edit', 'cl100k_base', 'o200k_base'])
-      .default('o200k_base'),
+    /** The usage worker's tokeniser encoding: block counts are kept per encoding, so it must match the worker's. */
+    TOKEN_ENCODING: TokenEncodingSchema,
     GIT_SHA: z.string().default('unknown'),
     /**
      * Bearer token for GET /metrics; never an admin token. On the main port /metrics is off without it; on

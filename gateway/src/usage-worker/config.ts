@@ -6,11 +6,12 @@ import {
   port,
   REDIS_PREFIX_PATTERN,
   secret,
+  TokenEncodingSchema,
   url,
   withHint,
 } from '@switchyard/shared';
 import { AlertWebhookSecretSchema, AlertWebhookUrlsSchema, checkAlertConfig } from './alerts/alert-config.js';
-import { DEFAULT_JOB_TOKENIZER_BUDGET_MS, TOKEN_ENCODINGS } from './tokenizer.js';
+import { DEFAULT_JOB_TOKENIZER_BUDGET_MS } from './tokenizer.js';
 
 const DAY_SECONDS = 86_400;
 
@@ -36,7 +37,7 @@ export const WorkerConfigSchema = z
      */
     WORKER_JOB_TOKENIZER_BUDGET_MS: integer(DEFAULT_JOB_TOKENIZER_BUDGET_MS, { min: 1, max: 60_000 }),
     /** The js-tiktoken encoding; block counts are kept per encoding, so changing it starts a fresh table. */
-    TOKEN_ENCODING: z.enum(TOKEN_ENCODINGS).default('o200k_base'),
+    TOKEN_ENCODING: TokenEncodingSchema,
     /** How long a block's count is kept after its last use (refreshed on every use). */
     BLOCK_TOKENS_TTL_SECONDS: integer(7 * DAY_SECONDS, { min: 60 }),
     /** How long the per-day usage hashes and their index sets live after their last write. */

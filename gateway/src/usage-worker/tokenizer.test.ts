@@ -2,8 +2,9 @@
 // counts exactly as js-tiktoken does, long pieces are cut so the work is linear, and measure() stops at
 // its budget. Work is asserted with an injected clock that advances per call, never with wall time.
 import { getEncoding, type Tiktoken } from 'js-tiktoken';
+import type { TokenEncoding } from '@switchyard/shared';
 import { seededRandom } from '@switchyard/testkit';
-import { createTokenizer, PIECE_BOUND_CHARS, type TokenEncoding, type Tokenizer } from './tokenizer.js';
+import { createTokenizer, PIECE_BOUND_CHARS, type Tokenizer } from './tokenizer.js';
 
 jest.setTimeout(120_000);
 

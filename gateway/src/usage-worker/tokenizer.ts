@@ -3,10 +3,7 @@
 // Its BPE is quadratic in the bytes of each pre-tokenised piece, so no piece longer than
 // PIECE_BOUND_CHARS reaches it whole: docs/USAGE.md, "Tokenising in linear time, within a budget".
 import type { Tiktoken, TiktokenBPE } from 'js-tiktoken/lite';
-
-/** The encodings js-tiktoken ships ranks for. */
-export const TOKEN_ENCODINGS = ['o200k_base', 'cl100k_base', 'p50k_base', 'p50k_edit', 'r50k_base', 'gpt2'] as const;
-export type TokenEncoding = (typeof TOKEN_ENCODINGS)[number];
+import type { TokenEncoding } from '@switchyard/shared';
 
 /**
  * A piece (a match of the encoding's pattern) longer than this many UTF-16 code units is cut into
