@@ -33,66 +33,80 @@ const MAX_UNREAD_BYTES = 64 * 1024;
  * account.onChange(() => reports.notify());
  */
 export function createStateReports(deps: StateReportsDeps): StateReports {
-  const intervalMs = deps.intervalMs ?? REPORT_INTERVAL_MS;
-  const streams = new Set<ServerHttp2Stream>();
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
+  return new StateReporter(deps);
+}
 
-  function line(): Buffer | undefined {
-    const parsed = NodeReportSchema.safeParse(deps.report());
+/**
+ * The {@link StateReports} of this node. `attach` and `notify` are arrow properties: they are handed over as they are
+ * (to the tunnel as its state-stream handler, to change listeners).
+ */
+export class StateReporter implements StateReports {
+  readonly #deps: StateReportsDeps;
+  readonly #intervalMs: number;
+  readonly #streams = new Set<ServerHttp2Stream>();
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(deps: StateReportsDeps) {
+    this.#deps = deps;
+    this.#intervalMs = deps.intervalMs ?? REPORT_INTERVAL_MS;
+  }
+
+  get attached(): number {
+    return this.#streams.size;
+  }
+
+  readonly attach = (stream: ServerHttp2Stream): void => {
+    if (this.#stopped) {
+      stream.respond({ ':status': 503 }, { endStream: true });
+      return;
+    }
+    stream.on('error', () => undefined);
+    stream.once('close', () => this.#detach(stream));
+    stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    this.#streams.add(stream);
+    // What the gateway sends on this stream means nothing; read it so flow control never stalls.
+    stream.resume();
+    const bytes = this.#line();
+    if (bytes) write(stream, bytes);
+    this.#timer ??= setInterval(this.notify, this.#intervalMs).unref();
+  };
+
+  readonly notify = (): void => {
+    if (this.#streams.size === 0) return;
+    const bytes = this.#line();
+    if (bytes) for (const stream of this.#streams) write(stream, bytes);
+  };
+
+  stop(): void {
+    this.#stopped = true;
+    for (const stream of [...this.#streams]) {
+      this.#detach(stream);
+      if (!stream.destroyed) stream.end();
+    }
+  }
+
+  /** The current report as one line, or undefined (logged) when it would not pass the gateway's schema. */
+  #line(): Buffer | undefined {
+    const parsed = NodeReportSchema.safeParse(this.#deps.report());
     if (parsed.success) return Buffer.from(`${JSON.stringify(parsed.data)}\n`);
     // A report the gateway would refuse is a bug here; say so rather than send it.
-    deps.log.error('state report invalid', {
+    this.#deps.log.error('state report invalid', {
       issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
     });
     return undefined;
   }
 
-  function write(stream: ServerHttp2Stream, bytes: Buffer): void {
-    if (stream.destroyed || stream.writableEnded || stream.writableLength > MAX_UNREAD_BYTES) return;
-    stream.write(bytes);
-  }
-
-  function writeAll(): void {
-    if (streams.size === 0) return;
-    const bytes = line();
-    if (bytes) for (const stream of streams) write(stream, bytes);
-  }
-
-  function detach(stream: ServerHttp2Stream): void {
-    streams.delete(stream);
-    if (streams.size === 0 && timer) {
-      clearInterval(timer);
-      timer = undefined;
+  #detach(stream: ServerHttp2Stream): void {
+    this.#streams.delete(stream);
+    if (this.#streams.size === 0 && this.#timer) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
     }
   }
+}
 
-  return {
-    attach(stream) {
-      if (stopped) {
-        stream.respond({ ':status': 503 }, { endStream: true });
-        return;
-      }
-      stream.on('error', () => undefined);
-      stream.once('close', () => detach(stream));
-      stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-      streams.add(stream);
-      // What the gateway sends on this stream means nothing; read it so flow control never stalls.
-      stream.resume();
-      const bytes = line();
-      if (bytes) write(stream, bytes);
-      timer ??= setInterval(writeAll, intervalMs).unref();
-    },
-    notify: writeAll,
-    stop() {
-      stopped = true;
-      for (const stream of [...streams]) {
-        detach(stream);
-        if (!stream.destroyed) stream.end();
-      }
-    },
-    get attached() {
-      return streams.size;
-    },
-  };
+function write(stream: ServerHttp2Stream, bytes: Buffer): void {
+  if (stream.destroyed || stream.writableEnded || stream.writableLength > MAX_UNREAD_BYTES) return;
+  stream.write(bytes);
 }
