@@ -133,18 +133,6 @@ function createAlertSink(config: GatewayConfig, log: Logger): QueueAlertSink {
   return createQueueAlertSink({ queue, log });
 }
 
-async function pingWithin(store: SharedStore, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  const ping = store.ping().then(
-    () => true,
-    () => false,
-  );
-  const ok = await Promise.race([ping, timeout]);
-  clearTimeout(timer);
-  return ok;
-}
-
 /** The METRICS_PORT listener; a port that cannot be opened turns metrics off with an error line, not the gateway. */
 async function listenForMetrics(
   handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
@@ -326,7 +314,13 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     now,
     ...(adminApart ? {} : { adminRouter }),
     nodeRoutes: createCredentialRoutes({ store, keys, enrolments, log }),
-    readiness: async () => ({ redis: await pingWithin(store, 500), availableNodes: availableNodes() }),
+    readiness: async () => ({
+      redis: await withDeadline(store.ping(), 500, 'redis ping').then(
+        () => true,
+        () => false,
+      ),
+      availableNodes: availableNodes(),
+    }),
     version: VERSION,
     gitSha: config.GIT_SHA,
     draining: () => drain.draining,

@@ -1,5 +1,5 @@
 // Schedules the limiter's sync rounds: one at a time, on an unref'd interval, with health tracked and logged on change.
-import { errorCode, type Logger } from '@switchyard/shared';
+import { errorCode, withDeadline, type Logger } from '@switchyard/shared';
 import type { LimitSync, SyncResult } from './limit-sync.js';
 import type { KeyState } from './limit-state.js';
 
@@ -72,10 +72,7 @@ export function createSyncRunner(deps: { sync: LimitSync; log: Logger; intervalM
     async stop() {
       clearInterval(timer);
       timer = undefined;
-      let bound: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => (bound = setTimeout(resolve, STOP_TIMEOUT_MS)));
-      await Promise.race([syncNow(), timeout]);
-      clearTimeout(bound);
+      await withDeadline(syncNow(), STOP_TIMEOUT_MS, 'limits sync at stop').catch(() => false);
     },
     healthy: () => healthy,
   };

@@ -2,9 +2,8 @@
 // describe them, plus the admin drain flags from Redis. Routing reads it on the request path with no
 // Redis round trip; the drain flags are re-read about every second, and kept when Redis fails.
 import type { IncomingHttpHeaders } from 'node:http';
-import { nextAccountState, parseRateLimitHeaders } from '@switchyard/shared';
+import { DeadlineError, nextAccountState, parseRateLimitHeaders, withDeadline } from '@switchyard/shared';
 import type { AccountState, Keyspace, KeyValueStore, Logger, NodeReport } from '@switchyard/shared';
-import { errorMessage, within } from './bounded.js';
 import { buildViews, forgetCovered, type Observation } from './node-views.js';
 import type { NodeView, RegistrySnapshot } from './types.js';
 
@@ -113,12 +112,13 @@ export function createRegistrySnapshot(deps: RegistrySnapshotDeps): RegistrySnap
     rebuild();
   }
 
-  function setHealthy(ok: boolean, err?: unknown, timedOut = false): void {
+  function setHealthy(ok: boolean, err?: unknown): void {
     if (ok && !healthy && everRead) log.info('drain flags readable again');
     if (!ok && (healthy || !everRead)) {
+      const timedOut = err instanceof DeadlineError;
       log.warn('drain flags read failed; routing on the last ones', {
         timedOut,
-        error: timedOut ? undefined : errorMessage(err),
+        error: timedOut ? undefined : err instanceof Error ? err.message : String(err),
       });
     }
     healthy = ok;
@@ -127,18 +127,16 @@ export function createRegistrySnapshot(deps: RegistrySnapshotDeps): RegistrySnap
 
   async function refresh(): Promise<void> {
     follow();
-    const answer = await within(
-      readDrained(
-        deps,
-        records.map((r) => r.nodeId),
-      ),
-      readTimeoutMs,
+    const reading = readDrained(
+      deps,
+      records.map((r) => r.nodeId),
     );
-    if (!answer.ok) {
-      setHealthy(false, answer.error, answer.timedOut);
-      throw answer.timedOut ? new Error(`drain flags read took over ${readTimeoutMs} ms`) : answer.error;
+    try {
+      drained = await withDeadline(reading, readTimeoutMs, 'drain flags read');
+    } catch (err) {
+      setHealthy(false, err);
+      throw err;
     }
-    drained = answer.value;
     rebuild();
     setHealthy(true);
   }

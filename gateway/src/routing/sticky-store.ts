@@ -1,7 +1,6 @@
 // Which node each conversation sticks to: Redis so every gateway instance agrees, a local LRU map so an
 // outage (or a slow Redis) never holds a request longer than the bounded timeout.
-import type { KeyValueStore, Keyspace, Logger } from '@switchyard/shared';
-import { errorMessage, within } from './bounded.js';
+import { DeadlineError, withDeadline, type KeyValueStore, type Keyspace, type Logger } from '@switchyard/shared';
 import type { StickyStore } from './types.js';
 
 /** Dependencies of createStickyStore. */
@@ -88,13 +87,14 @@ export function createStickyStore(deps: StickyStoreDeps): StickyStore {
   let pausedUntil = 0;
   let degraded = false;
 
-  function failed(err: unknown, timedOut: boolean): void {
+  function failed(err: unknown): void {
     pausedUntil = now() + backoffMs;
     if (degraded) return;
     degraded = true;
+    const timedOut = err instanceof DeadlineError;
     deps.log.warn('sticky store degraded to the local map', {
       timedOut,
-      error: timedOut ? undefined : errorMessage(err),
+      error: timedOut ? undefined : err instanceof Error ? err.message : String(err),
     });
   }
 
@@ -134,12 +134,17 @@ export function createStickyStore(deps: StickyStoreDeps): StickyStore {
   function revalidate(id: string, key: string): void {
     if (revalidating.has(id)) return;
     revalidating.add(id);
-    void within(deps.store.get(key), timeoutMs).then((answer) => {
-      revalidating.delete(id);
-      if (!answer.ok) return failed(answer.error, answer.timedOut);
-      succeeded();
-      adopt(id, answer.value, local.get(id));
-    });
+    withDeadline(deps.store.get(key), timeoutMs, 'sticky lookup').then(
+      (value) => {
+        revalidating.delete(id);
+        succeeded();
+        adopt(id, value, local.get(id));
+      },
+      (err: unknown) => {
+        revalidating.delete(id);
+        failed(err);
+      },
+    );
   }
 
   return {
@@ -152,14 +157,16 @@ export function createStickyStore(deps: StickyStoreDeps): StickyStore {
         if (now() - entry.checkedAt >= revalidateAfterMs) revalidate(id, key);
         return entry.nodeId;
       }
-      const answer = await within(deps.store.get(key), timeoutMs);
-      if (!answer.ok) {
-        failed(answer.error, answer.timedOut);
+      let value: string | null;
+      try {
+        value = await withDeadline(deps.store.get(key), timeoutMs, 'sticky lookup');
+      } catch (err) {
+        failed(err);
         return local.get(id)?.nodeId;
       }
       succeeded();
       // Re-read: a remember() may have landed while Redis answered.
-      return adopt(id, answer.value, local.get(id));
+      return adopt(id, value, local.get(id));
     },
     remember(keyId, sessionHash, nodeId) {
       const id = `${keyId}\0${sessionHash}`;
@@ -184,7 +191,7 @@ export function createStickyStore(deps: StickyStoreDeps): StickyStore {
         },
         (err: unknown) => {
           entry.writtenAt = 0;
-          failed(err, false);
+          failed(err);
         },
       );
     },

@@ -17,6 +17,7 @@ import {
   queuePrefix,
   readPackageVersion,
   redactedUrl,
+  withDeadline,
   type Logger,
 } from '@switchyard/shared';
 import { createWorkerAlerting } from './alerts/alert-runtime.js';
@@ -233,12 +234,10 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('closing', { signal, timeoutMs: config.WORKER_CLOSE_TIMEOUT_MS });
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      worker.close().then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), config.WORKER_CLOSE_TIMEOUT_MS))),
-    ]);
-    clearTimeout(timer);
+    const timedOut = await withDeadline(worker.close(), config.WORKER_CLOSE_TIMEOUT_MS, 'worker close').then(
+      () => false,
+      () => true,
+    );
     await sweep.stop();
     await alerting.close();
     await sweepQueue.close().catch(() => undefined);
