@@ -4,12 +4,20 @@ import {
   forwardableRequestHeaders,
   forwardableResponseHeaders,
   writeErrorResponse,
+  type Logger,
 } from '@switchyard/shared';
 import type { NodeView } from '../routing/index.js';
 import { attemptHeaders, isFailoverStatus, wirePath } from './header-policy.js';
-import { createNodeRequester, type NodeHead } from './node-request.js';
+import { createNodeRequester, type NodeHead, type NodeRequester } from './node-request.js';
 import { relayBody } from './relay-body.js';
-import type { ForwardJob, ForwardOutcome, Forwarder, ForwarderDeps, ResponseObserver } from './types.js';
+import type {
+  FailoverReason,
+  ForwardJob,
+  ForwardOutcome,
+  Forwarder,
+  ForwarderDeps,
+  ResponseObserver,
+} from './types.js';
 
 // nginx's convention for "the client closed the request before the response".
 const CLIENT_CLOSED = 499;
@@ -54,6 +62,27 @@ interface Exchange {
   path: string;
 }
 
+/** The failover reason a status gives (429, 529, else a 5xx). */
+function statusReason(status: number): FailoverReason {
+  return status === 429 ? 'rate_limited' : status === 529 ? 'overloaded' : 'server_error';
+}
+
+/** No node could be reached: a 504 when the last one timed out, else a 502. */
+function answerUnreachable(x: Exchange, code: string | undefined): void {
+  const err =
+    code === 'ETIMEDOUT'
+      ? new AppError('upstream_timeout', 'No node accepted the connection in time')
+      : new AppError('upstream_unreachable', 'No node could be reached');
+  answerError(x.res, err, x.job);
+  x.outcome.status = err.status;
+}
+
+/** A short jittered pause before the next node (0.5x to 1.5x of `retryDelayMs`). */
+async function pause(retryDelayMs: number): Promise<void> {
+  const ms = retryDelayMs * (0.5 + Math.random());
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /**
  * The gateway's forwarding: sends the original body bytes through http-proxy-3 on the node's tunnel
  * (an agent whose connection is one HTTP/2 stream per request), and fails over before the first byte.
@@ -67,57 +96,101 @@ interface Exchange {
  * that hangs up destroys the node request (RST_STREAM on the tunnel) at once.
  *
  * @example
- * const forwarder = createForwarder({ agentFor: hub.agentFor, log, onNodeResponse: registry.observe, onNodeUnreachable: registry.markUnreachable });
+ * const forwarder = createForwarder({ agentFor: (id) => hub.agentFor(id), log, onNodeResponse, onNodeUnreachable });
  * const outcome = await forwarder.forward(req, res, { requestId, keyId, method: 'POST', path: req.originalUrl, body, candidates, stream: true });
  */
 export function createForwarder(deps: ForwarderDeps): Forwarder {
-  const maxFailovers = deps.maxFailovers ?? 2;
-  const retryDelayMs = deps.retryDelayMs ?? 25;
-  const requester = createNodeRequester({
-    onProxyError: (err) => deps.log.warn('proxy error without a request', { err }),
-  });
-  const open = new Map<string, number>();
+  return new TunnelForwarder(deps);
+}
 
-  function track(nodeId: string, delta: 1 | -1): void {
-    const n = (open.get(nodeId) ?? 0) + delta;
-    if (n > 0) open.set(nodeId, n);
-    else open.delete(nodeId);
+class TunnelForwarder implements Forwarder {
+  readonly #deps: ForwarderDeps;
+  readonly #maxFailovers: number;
+  readonly #retryDelayMs: number;
+  readonly #requester: NodeRequester;
+  /** Requests open per node. */
+  readonly #open = new Map<string, number>();
+
+  constructor(deps: ForwarderDeps) {
+    this.#deps = deps;
+    this.#maxFailovers = deps.maxFailovers ?? 2;
+    this.#retryDelayMs = deps.retryDelayMs ?? 25;
+    this.#requester = createNodeRequester({
+      onProxyError: (err) => deps.log.warn('proxy error without a request', { err }),
+    });
   }
 
-  // Callbacks feed the registry's view; a fault there must not fail the request.
-  function report(what: string, fn: () => void): void {
+  async forward(req: IncomingMessage, res: ServerResponse, job: ForwardJob): Promise<ForwardOutcome> {
+    const outcome: ForwardOutcome = { status: 0, failovers: 0, aborted: false, brokeMidStream: false };
+    const tries = Math.min(job.candidates.length, 1 + this.#maxFailovers);
+    if (tries === 0) {
+      answerError(res, new AppError('overloaded', 'No node is available'), job);
+      outcome.status = 529;
+      return outcome;
+    }
+    const x: Exchange = {
+      req,
+      res,
+      job,
+      outcome,
+      started: performance.now(),
+      headers: attemptHeaders(forwardableRequestHeaders(req.headers), job),
+      path: wirePath(job.path),
+    };
+    for (let i = 0; i < tries; i++) {
+      if ((await this.#attempt(x, job.candidates[i] as NodeView, i === tries - 1)) === 'done') break;
+      outcome.failovers++;
+      await pause(this.#retryDelayMs);
+    }
+    return outcome;
+  }
+
+  inFlight(nodeId: string): number {
+    return this.#open.get(nodeId) ?? 0;
+  }
+
+  /** One try on one node: 'done' (the client has its answer or is gone), or on to the 'next' node. */
+  async #attempt(x: Exchange, node: NodeView, last: boolean): Promise<'done' | 'next'> {
+    const nodeId = node.record.nodeId;
+    x.outcome.nodeId = nodeId;
+    this.#track(nodeId, 1);
     try {
-      fn();
-    } catch (err) {
-      deps.log.warn('forwarder callback failed', { callback: what, err });
+      const head = await this.#requestHead(x, nodeId);
+      if (head.kind === 'aborted') {
+        x.outcome.aborted = true;
+        x.outcome.status = CLIENT_CLOSED;
+        return 'done';
+      }
+      if (head.kind === 'error') {
+        this.#report('onNodeUnreachable', () => this.#deps.onNodeUnreachable(nodeId));
+        if (!last) {
+          this.#report('onFailover', () => this.#deps.onFailover?.(nodeId, 'unreachable'));
+          return 'next';
+        }
+        answerUnreachable(x, head.code);
+        return 'done';
+      }
+      const { proxyRes } = head;
+      const status = proxyRes.statusCode ?? 502;
+      this.#report('onNodeResponse', () => this.#deps.onNodeResponse(nodeId, status, proxyRes.headers, x.job.model));
+      if (!last && isFailoverStatus(status)) {
+        this.#report('onFailover', () => this.#deps.onFailover?.(nodeId, statusReason(status)));
+        // The refused answer is not wanted: its stream goes (RST_STREAM), the tunnel stays.
+        proxyRes.destroy();
+        return 'next';
+      }
+      await this.#relay(x, proxyRes, status);
+      return 'done';
+    } finally {
+      this.#track(nodeId, -1);
     }
   }
 
-  // An observer that throws is switched off for the rest of the response; the client's bytes go on.
-  function observe(job: ForwardJob): ResponseObserver | undefined {
-    const observer = job.observer;
-    if (observer === undefined) return undefined;
-    let failed = false;
-    const guard = (what: string, fn: () => void): void => {
-      if (failed) return;
-      try {
-        fn();
-      } catch (err) {
-        failed = true;
-        deps.log.warn('response observer failed', { requestId: job.requestId, callback: what, err });
-      }
-    };
-    return {
-      onHead: (status, headers) => guard('onHead', () => observer.onHead(status, headers)),
-      onChunk: (chunk) => guard('onChunk', () => observer.onChunk(chunk)),
-    };
-  }
-
-  function requestHead(x: Exchange, nodeId: string): Promise<NodeHead> {
-    const agent = deps.agentFor(nodeId);
+  #requestHead(x: Exchange, nodeId: string): Promise<NodeHead> {
+    const agent = this.#deps.agentFor(nodeId);
     // No live tunnel: as good as a refused connection.
     if (agent === undefined) return Promise.resolve({ kind: 'error', code: 'ECONNREFUSED' });
-    return requester.request(x.req, x.res, {
+    return this.#requester.request(x.req, x.res, {
       target: NODE_TARGET,
       agent,
       headers: x.headers,
@@ -126,7 +199,7 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
     });
   }
 
-  async function relay(x: Exchange, proxyRes: IncomingMessage, status: number): Promise<void> {
+  async #relay(x: Exchange, proxyRes: IncomingMessage, status: number): Promise<void> {
     const { res, job, outcome } = x;
     const headers = forwardableResponseHeaders(proxyRes.rawHeaders, job.requestId);
     const translator = job.translation?.open(status, proxyRes.headers);
@@ -141,7 +214,8 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
       );
     };
     const sse = translator?.sse ?? proxyRes.headers['content-type']?.startsWith('text/event-stream') === true;
-    const tap = observe(job);
+    const tap =
+      job.observer === undefined ? undefined : new GuardedObserver(job.observer, job.requestId, this.#deps.log);
     tap?.onHead(status, proxyRes.headers);
     const end = await relayBody(proxyRes, res, {
       sse,
@@ -159,86 +233,55 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
     outcome.brokeMidStream = end === 'broken';
   }
 
-  function answerUnreachable(x: Exchange, code: string | undefined): void {
-    const err =
-      code === 'ETIMEDOUT'
-        ? new AppError('upstream_timeout', 'No node accepted the connection in time')
-        : new AppError('upstream_unreachable', 'No node could be reached');
-    answerError(x.res, err, x.job);
-    x.outcome.status = err.status;
+  #track(nodeId: string, delta: 1 | -1): void {
+    const n = (this.#open.get(nodeId) ?? 0) + delta;
+    if (n > 0) this.#open.set(nodeId, n);
+    else this.#open.delete(nodeId);
   }
 
-  /** One try on one node: 'done' (the client has its answer or is gone), or on to the 'next' node. */
-  async function attempt(x: Exchange, node: NodeView, last: boolean): Promise<'done' | 'next'> {
-    const nodeId = node.record.nodeId;
-    x.outcome.nodeId = nodeId;
-    track(nodeId, 1);
+  // Callbacks feed the registry's view; a fault there must not fail the request.
+  #report(what: string, fn: () => void): void {
     try {
-      const head = await requestHead(x, nodeId);
-      if (head.kind === 'aborted') {
-        x.outcome.aborted = true;
-        x.outcome.status = CLIENT_CLOSED;
-        return 'done';
-      }
-      if (head.kind === 'error') {
-        report('onNodeUnreachable', () => deps.onNodeUnreachable(nodeId));
-        if (!last) {
-          report('onFailover', () => deps.onFailover?.(nodeId, 'unreachable'));
-          return 'next';
-        }
-        answerUnreachable(x, head.code);
-        return 'done';
-      }
-      const { proxyRes } = head;
-      const status = proxyRes.statusCode ?? 502;
-      report('onNodeResponse', () => deps.onNodeResponse(nodeId, status, proxyRes.headers, x.job.model));
-      if (!last && isFailoverStatus(status)) {
-        report('onFailover', () =>
-          deps.onFailover?.(nodeId, status === 429 ? 'rate_limited' : status === 529 ? 'overloaded' : 'server_error'),
-        );
-        // The refused answer is not wanted: its stream goes (RST_STREAM), the tunnel stays.
-        proxyRes.destroy();
-        return 'next';
-      }
-      await relay(x, proxyRes, status);
-      return 'done';
-    } finally {
-      track(nodeId, -1);
+      fn();
+    } catch (err) {
+      this.#deps.log.warn('forwarder callback failed', { callback: what, err });
+    }
+  }
+}
+
+/** The job's observer, switched off for the rest of the response once it throws; the client's bytes go on. */
+class GuardedObserver implements ResponseObserver {
+  readonly #observer: ResponseObserver;
+  readonly #requestId: string;
+  readonly #log: Logger;
+  #failed = false;
+
+  constructor(observer: ResponseObserver, requestId: string, log: Logger) {
+    this.#observer = observer;
+    this.#requestId = requestId;
+    this.#log = log;
+  }
+
+  onHead(status: number, headers: IncomingHttpHeaders): void {
+    if (this.#failed) return;
+    try {
+      this.#observer.onHead(status, headers);
+    } catch (err) {
+      this.#fail('onHead', err);
     }
   }
 
-  async function pause(): Promise<void> {
-    const ms = retryDelayMs * (0.5 + Math.random());
-    await new Promise((resolve) => setTimeout(resolve, ms));
+  onChunk(chunk: Buffer): void {
+    if (this.#failed) return;
+    try {
+      this.#observer.onChunk(chunk);
+    } catch (err) {
+      this.#fail('onChunk', err);
+    }
   }
 
-  async function forward(req: IncomingMessage, res: ServerResponse, job: ForwardJob): Promise<ForwardOutcome> {
-    const outcome: ForwardOutcome = { status: 0, failovers: 0, aborted: false, brokeMidStream: false };
-    const tries = Math.min(job.candidates.length, 1 + maxFailovers);
-    if (tries === 0) {
-      answerError(res, new AppError('overloaded', 'No node is available'), job);
-      outcome.status = 529;
-      return outcome;
-    }
-    const x: Exchange = {
-      req,
-      res,
-      job,
-      outcome,
-      started: performance.now(),
-      headers: attemptHeaders(forwardableRequestHeaders(req.headers), job),
-      path: wirePath(job.path),
-    };
-    for (let i = 0; i < tries; i++) {
-      if ((await attempt(x, job.candidates[i] as NodeView, i === tries - 1)) === 'done') break;
-      outcome.failovers++;
-      await pause();
-    }
-    return outcome;
+  #fail(callback: string, err: unknown): void {
+    this.#failed = true;
+    this.#log.warn('response observer failed', { requestId: this.#requestId, callback, err });
   }
-
-  return {
-    forward,
-    inFlight: (nodeId) => open.get(nodeId) ?? 0,
-  };
 }

@@ -83,7 +83,7 @@ function noNodeError(nodes: readonly NodeView[], nowMs: number, family: string |
  * not in `nodes`. With none left: 429 rate_limited with retry-after at the earliest reset when every
  * node still in rotation is rate-limited, else 529 overloaded.
  * @example
- * const choice = chooseNodes(registry.nodes(), { model, stickyNodeId, inFlight: forwarder.inFlight, nowMs: Date.now() });
+ * const choice = chooseNodes(registry.nodes(), { model, stickyNodeId, inFlight: (id) => forwarder.inFlight(id), nowMs: Date.now() });
  * if (!choice.ok) throw choice.error;
  */
 export function chooseNodes(nodes: readonly NodeView[], opts: ChooseOptions): ChooseResult {

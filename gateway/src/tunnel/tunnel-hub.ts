@@ -90,7 +90,7 @@ const DRAINING = 'this gateway replica is draining; dial again';
  * const hub = createTunnelHub({ enrolments, store, keys, log, replica: { id: config.GATEWAY_ID } });
  * server.on('upgrade', hub.handleUpgrade);
  * await hub.start();
- * forwarder = createForwarder({ agentFor: hub.agentFor, … });
+ * forwarder = createForwarder({ agentFor: (nodeId) => hub.agentFor(nodeId), … });
  */
 export function createTunnelHub(deps: TunnelHubDeps): TunnelHub {
   return new GatewayTunnelHub(deps);
