@@ -51,56 +51,114 @@ const BOM = 0xfeff;
  * upstream.on('end', () => parser.end());
  */
 export function createSseParser(onEvent: (event: SseEvent) => void, options: SseParserOptions = {}): SseParser {
-  const maxEventLength = options.maxEventLength ?? DEFAULT_MAX_EVENT_LENGTH;
-  const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  return new EventStreamParser(onEvent, options);
+}
 
-  let started = false; // the BOM may only be skipped at the very start
-  let ended = false;
-  let endedMidEvent = false;
-  let skipLf = false; // the last text ended with CR: a LF opening the next one belongs to it
-  let line = ''; // the unfinished line carried to the next chunk
-  let lineDropped = false; // the unfinished line belonged to an oversized event and was let go
-  let discarding = false; // inside an oversized event: skip lines until the blank one
-  let inEvent = false; // a field line was seen since the last blank line
-  let eventType = '';
-  let data: string | undefined;
-  let eventLength = 0;
-  let lastEventId = '';
-  let dropped = 0;
+/**
+ * The parser behind {@link createSseParser}. Its public members are arrow properties, bound once per stream, so
+ * they can be handed over as they are; each chunk then runs through private methods without allocating closures.
+ */
+export class EventStreamParser implements SseParser {
+  readonly #onEvent: (event: SseEvent) => void;
+  readonly #maxEventLength: number;
+  readonly #decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  #started = false; // the BOM may only be skipped at the very start
+  #ended = false;
+  #endedMidEvent = false;
+  #skipLf = false; // the last text ended with CR: a LF opening the next one belongs to it
+  #line = ''; // the unfinished line carried to the next chunk
+  #lineDropped = false; // the unfinished line belonged to an oversized event and was let go
+  #discarding = false; // inside an oversized event: skip lines until the blank one
+  #inEvent = false; // a field line was seen since the last blank line
+  #eventType = '';
+  #data: string | undefined;
+  #eventLength = 0;
+  #lastEventId = '';
+  #dropped = 0;
 
-  function dispatch(): void {
-    const type = eventType;
-    const body = data;
-    const wasDiscarding = discarding;
-    eventType = '';
-    data = undefined;
-    eventLength = 0;
-    inEvent = false;
-    discarding = false;
-    // State is reset before the callback so a throwing listener leaves the parser consistent.
-    if (wasDiscarding || body === undefined) return;
-    const event: SseEvent = { event: type === '' ? 'message' : type, data: body };
-    if (lastEventId !== '') event.id = lastEventId;
-    onEvent(event);
+  constructor(onEvent: (event: SseEvent) => void, options: SseParserOptions = {}) {
+    this.#onEvent = onEvent;
+    this.#maxEventLength = options.maxEventLength ?? DEFAULT_MAX_EVENT_LENGTH;
   }
 
-  function overflow(): void {
-    dropped++;
-    discarding = true;
-    data = undefined;
-    eventType = '';
-    eventLength = 0;
-    if (line !== '') lineDropped = true;
-    line = '';
+  readonly push = (chunk: Buffer | Uint8Array | string): void => {
+    if (this.#ended) return;
+    this.#processText(typeof chunk === 'string' ? chunk : this.#decoder.decode(chunk, { stream: true }));
+  };
+
+  readonly end = (): void => {
+    if (this.#ended) return;
+    // A flush yields only U+FFFD for a truncated character, never a line break.
+    this.#carry(this.#decoder.decode(), 0);
+    this.#endedMidEvent = this.#isPending();
+    this.#ended = true;
+    this.#line = '';
+    this.#data = undefined;
+  };
+
+  readonly pending = (): boolean => (this.#ended ? this.#endedMidEvent : this.#isPending());
+
+  readonly droppedEvents = (): number => this.#dropped;
+
+  /** Splits text into lines (LF, CR or CRLF, a pair possibly cut between chunks) and carries the unfinished one. */
+  #processText(text: string): void {
+    if (text.length === 0) return;
+    let pos = 0;
+    if (!this.#started) {
+      this.#started = true;
+      if (text.charCodeAt(0) === BOM) pos = 1;
+    }
+    if (this.#skipLf) {
+      this.#skipLf = false;
+      if (text.charCodeAt(pos) === LF) pos++;
+    }
+    let nextLf = text.indexOf('\n', pos);
+    let nextCr = text.indexOf('\r', pos);
+    while (nextLf !== -1 || nextCr !== -1) {
+      const isCr = nextCr !== -1 && (nextLf === -1 || nextCr < nextLf);
+      const brk = isCr ? nextCr : nextLf;
+      this.#completeLine(text.slice(pos, brk));
+      pos = brk + 1;
+      if (isCr) {
+        if (pos === text.length) this.#skipLf = true;
+        else if (text.charCodeAt(pos) === LF) pos++;
+        nextCr = text.indexOf('\r', pos);
+      }
+      // Each index is searched again only once passed, which keeps the scan linear.
+      if (nextLf !== -1 && nextLf < pos) nextLf = text.indexOf('\n', pos);
+    }
+    this.#carry(text, pos);
   }
 
-  function processLine(text: string): void {
-    if (text.length === 0) {
-      dispatch();
+  #completeLine(piece: string): void {
+    if (this.#lineDropped) {
+      // The line had content, so it cannot be the blank line that ends the oversized event.
+      this.#lineDropped = false;
       return;
     }
-    if (discarding || text.charCodeAt(0) === COLON) return;
-    inEvent = true;
+    const text = this.#line === '' ? piece : this.#line + piece;
+    this.#line = '';
+    this.#processLine(text);
+  }
+
+  #carry(text: string, pos: number): void {
+    if (pos >= text.length) return;
+    if (this.#discarding) {
+      this.#lineDropped = true;
+      return;
+    }
+    this.#line += pos === 0 ? text : text.slice(pos);
+    if (this.#eventLength + this.#line.length > this.#maxEventLength) this.#overflow();
+  }
+
+  /** One line: a blank one dispatches, a comment is skipped, a field adds to the event. */
+  #processLine(text: string): void {
+    if (text.length === 0) {
+      this.#dispatch();
+      return;
+    }
+    if (this.#discarding || text.charCodeAt(0) === COLON) return;
+    this.#inEvent = true;
     const colon = text.indexOf(':');
     let field = text;
     let value = '';
@@ -110,91 +168,45 @@ export function createSseParser(onEvent: (event: SseEvent) => void, options: Sse
       value = text.slice(start);
     }
     if (field === 'data') {
-      data = data === undefined ? value : `${data}\n${value}`;
-      eventLength += value.length + 1;
+      this.#data = this.#data === undefined ? value : `${this.#data}\n${value}`;
+      this.#eventLength += value.length + 1;
     } else if (field === 'event') {
-      eventLength += value.length - eventType.length;
-      eventType = value;
+      this.#eventLength += value.length - this.#eventType.length;
+      this.#eventType = value;
     } else if (field === 'id') {
-      if (!value.includes('\0')) lastEventId = value;
+      if (!value.includes('\0')) this.#lastEventId = value;
     }
     // `retry` and unknown fields mean nothing to an observer of a proxied stream.
-    if (eventLength > maxEventLength) overflow();
+    if (this.#eventLength > this.#maxEventLength) this.#overflow();
   }
 
-  function completeLine(piece: string): void {
-    if (lineDropped) {
-      // The line had content, so it cannot be the blank line that ends the oversized event.
-      lineDropped = false;
-      return;
-    }
-    const text = line === '' ? piece : line + piece;
-    line = '';
-    processLine(text);
+  #dispatch(): void {
+    const type = this.#eventType;
+    const body = this.#data;
+    const wasDiscarding = this.#discarding;
+    this.#eventType = '';
+    this.#data = undefined;
+    this.#eventLength = 0;
+    this.#inEvent = false;
+    this.#discarding = false;
+    // State is reset before the callback so a throwing listener leaves the parser consistent.
+    if (wasDiscarding || body === undefined) return;
+    const event: SseEvent = { event: type === '' ? 'message' : type, data: body };
+    if (this.#lastEventId !== '') event.id = this.#lastEventId;
+    this.#onEvent(event);
   }
 
-  function processText(text: string): void {
-    if (text.length === 0) return;
-    let pos = 0;
-    if (!started) {
-      started = true;
-      if (text.charCodeAt(0) === BOM) pos = 1;
-    }
-    if (skipLf) {
-      skipLf = false;
-      if (text.charCodeAt(pos) === LF) pos++;
-    }
-    let nextLf = text.indexOf('\n', pos);
-    let nextCr = text.indexOf('\r', pos);
-    while (nextLf !== -1 || nextCr !== -1) {
-      const isCr = nextCr !== -1 && (nextLf === -1 || nextCr < nextLf);
-      const brk = isCr ? nextCr : nextLf;
-      completeLine(text.slice(pos, brk));
-      pos = brk + 1;
-      if (isCr) {
-        if (pos === text.length) skipLf = true;
-        else if (text.charCodeAt(pos) === LF) pos++;
-        nextCr = text.indexOf('\r', pos);
-      }
-      // Each index is searched again only once passed, which keeps the scan linear.
-      if (nextLf !== -1 && nextLf < pos) nextLf = text.indexOf('\n', pos);
-    }
-    carry(text, pos);
+  #overflow(): void {
+    this.#dropped++;
+    this.#discarding = true;
+    this.#data = undefined;
+    this.#eventType = '';
+    this.#eventLength = 0;
+    if (this.#line !== '') this.#lineDropped = true;
+    this.#line = '';
   }
 
-  function carry(text: string, pos: number): void {
-    if (pos >= text.length) return;
-    if (discarding) {
-      lineDropped = true;
-      return;
-    }
-    line += pos === 0 ? text : text.slice(pos);
-    if (eventLength + line.length > maxEventLength) overflow();
+  #isPending(): boolean {
+    return this.#inEvent || this.#discarding || this.#lineDropped || this.#line !== '';
   }
-
-  function isPending(): boolean {
-    return inEvent || discarding || lineDropped || line !== '';
-  }
-
-  return {
-    push(chunk) {
-      if (ended) return;
-      processText(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
-    },
-    end() {
-      if (ended) return;
-      // A flush yields only U+FFFD for a truncated character, never a line break.
-      carry(decoder.decode(), 0);
-      endedMidEvent = isPending();
-      ended = true;
-      line = '';
-      data = undefined;
-    },
-    pending() {
-      return ended ? endedMidEvent : isPending();
-    },
-    droppedEvents() {
-      return dropped;
-    },
-  };
 }
