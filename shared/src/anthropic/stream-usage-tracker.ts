@@ -57,64 +57,66 @@ function readStreamError(data: string): StreamError {
  * const parser = createSseParser(tracker.onEvent);
  */
 export function createStreamUsageTracker(): StreamUsageTracker {
-  let usage: Usage | null = null;
-  let stopReason: string | null = null;
-  let model: string | null = null;
-  let messageId: string | null = null;
-  let stopped = false;
-  let error: StreamError | null = null;
-  let eventCount = 0;
+  return new MessageStreamTracker();
+}
 
-  function onMessageStart(data: string): void {
+/** The tracker behind {@link createStreamUsageTracker}; `onEvent` and `result` are arrow properties, bound once per stream. */
+export class MessageStreamTracker implements StreamUsageTracker {
+  #usage: Usage | null = null;
+  #stopReason: string | null = null;
+  #model: string | null = null;
+  #messageId: string | null = null;
+  #stopped = false;
+  #error: StreamError | null = null;
+  #eventCount = 0;
+
+  readonly onEvent = (event: SseEvent): void => {
+    this.#eventCount++;
+    switch (event.event) {
+      case 'message_start':
+        this.#onMessageStart(event.data);
+        break;
+      case 'message_delta':
+        this.#onMessageDelta(event.data);
+        break;
+      case 'message_stop':
+        this.#stopped = true;
+        break;
+      case 'error':
+        this.#error = readStreamError(event.data);
+        break;
+      default:
+      // content_block_*, ping and unknown events carry nothing usage needs.
+    }
+  };
+
+  readonly result = (): StreamUsageResult => ({
+    usage: this.#usage ? { ...this.#usage } : null,
+    stopReason: this.#stopReason,
+    model: this.#model,
+    messageId: this.#messageId,
+    endedCleanly: this.#stopped && this.#error === null,
+    error: this.#error,
+    eventCount: this.#eventCount,
+  });
+
+  #onMessageStart(data: string): void {
     const message = asRecord(parseJson(data)?.message);
     if (!message) return;
-    messageId = stringOrNull(message.id) ?? messageId;
-    model = stringOrNull(message.model) ?? model;
-    usage ??= emptyUsage();
-    applyUsage(usage, message.usage);
+    this.#messageId = stringOrNull(message.id) ?? this.#messageId;
+    this.#model = stringOrNull(message.model) ?? this.#model;
+    this.#usage ??= emptyUsage();
+    applyUsage(this.#usage, message.usage);
   }
 
-  function onMessageDelta(data: string): void {
+  #onMessageDelta(data: string): void {
     const body = parseJson(data);
     if (!body) return;
-    stopReason = stringOrNull(asRecord(body.delta)?.stop_reason) ?? stopReason;
+    this.#stopReason = stringOrNull(asRecord(body.delta)?.stop_reason) ?? this.#stopReason;
     if (asRecord(body.usage)) {
-      usage ??= emptyUsage();
+      this.#usage ??= emptyUsage();
       // Cumulative: each delta's counts replace the previous ones.
-      applyUsage(usage, body.usage);
+      applyUsage(this.#usage, body.usage);
     }
   }
-
-  return {
-    onEvent(event) {
-      eventCount++;
-      switch (event.event) {
-        case 'message_start':
-          onMessageStart(event.data);
-          break;
-        case 'message_delta':
-          onMessageDelta(event.data);
-          break;
-        case 'message_stop':
-          stopped = true;
-          break;
-        case 'error':
-          error = readStreamError(event.data);
-          break;
-        default:
-        // content_block_*, ping and unknown events carry nothing usage needs.
-      }
-    },
-    result() {
-      return {
-        usage: usage ? { ...usage } : null,
-        stopReason,
-        model,
-        messageId,
-        endedCleanly: stopped && error === null,
-        error,
-        eventCount,
-      };
-    },
-  };
 }
