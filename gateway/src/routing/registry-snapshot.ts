@@ -72,6 +72,19 @@ async function readDrained(deps: RegistrySnapshotDeps, nodeIds: readonly string[
   return new Set(nodeIds.filter((_, i) => isDrained(flags[i])));
 }
 
+/** Logs what an observation changed in a node's limits (its state, when the limit lifts, its limited families). */
+function logStateChange(
+  log: Logger,
+  view: NodeView,
+  observation: Observation,
+  at: { nodeId: string; status: number; model: string | undefined },
+): void {
+  const prev = view.localState ?? view.record.state;
+  if (!limitsChanged(prev, observation.state)) return;
+  const { state, limitedUntil, limitedFamilies } = observation.state;
+  log.info('node state changed by a response', { ...at, state, limitedUntil, limitedFamilies });
+}
+
 /**
  * Creates the snapshot. The nodes follow the source at once (a node whose last tunnel closed is gone on
  * the next nodes() call); every intervalMs the drain flags are read, and a read that fails or outlasts
@@ -82,114 +95,129 @@ async function readDrained(deps: RegistrySnapshotDeps, nodeIds: readonly string[
  * const choice = chooseNodes(registry.nodes(), { … });
  */
 export function createRegistrySnapshot(deps: RegistrySnapshotDeps): RegistrySnapshot {
-  const now = deps.now ?? Date.now;
-  const intervalMs = deps.intervalMs ?? 1000;
-  const readTimeoutMs = deps.readTimeoutMs ?? Math.max(intervalMs, 500);
-  const cooldownMs = deps.unreachableCooldownMs ?? 5000;
-  const graceMs = deps.observationGraceMs ?? 2000;
-  const log = deps.log;
+  return new TunnelRegistrySnapshot(deps);
+}
 
-  let records: readonly NodeReport[] = [];
-  let drained = new Set<string>();
-  const observations = new Map<string, Observation>();
-  const unreachable = new Map<string, number>();
-  let views: NodeView[] = [];
-  let healthy = false;
-  let everRead = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
+class TunnelRegistrySnapshot implements RegistrySnapshot {
+  readonly #deps: RegistrySnapshotDeps;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #intervalMs: number;
+  readonly #readTimeoutMs: number;
+  readonly #cooldownMs: number;
+  readonly #graceMs: number;
+  #records: readonly NodeReport[] = [];
+  #drained = new Set<string>();
+  readonly #observations = new Map<string, Observation>();
+  readonly #unreachable = new Map<string, number>();
+  #views: NodeView[] = [];
+  #healthy = false;
+  #everRead = false;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
 
-  function rebuild(): void {
-    views = buildViews(records, { drained, observations, unreachable }, now());
+  constructor(deps: RegistrySnapshotDeps) {
+    this.#deps = deps;
+    this.#log = deps.log;
+    this.#now = deps.now ?? Date.now;
+    this.#intervalMs = deps.intervalMs ?? 1000;
+    this.#readTimeoutMs = deps.readTimeoutMs ?? Math.max(this.#intervalMs, 500);
+    this.#cooldownMs = deps.unreachableCooldownMs ?? 5000;
+    this.#graceMs = deps.observationGraceMs ?? 2000;
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.#tick();
+    this.#timer = setInterval(this.#tick, this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  nodes(): NodeView[] {
+    this.#follow();
+    return this.#views;
+  }
+
+  // One read at a time: a slow Redis must not pile reads up behind each other.
+  refreshNow(): Promise<void> {
+    this.#running ??= this.#refresh().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  observe(nodeId: string, status: number, headers: IncomingHttpHeaders, model: string | undefined): void {
+    this.#follow();
+    // Any answer proves the node reachable again.
+    const wasUnreachable = this.#unreachable.delete(nodeId);
+    const view = mattersForState(status, headers) ? this.#views.find((v) => v.record.nodeId === nodeId) : undefined;
+    if (view) {
+      const observation = learn(view, status, headers, this.#now());
+      this.#observations.set(nodeId, observation);
+      logStateChange(this.#log, view, observation, { nodeId, status, model });
+    }
+    if (view || wasUnreachable) this.#rebuild();
+  }
+
+  markUnreachable(nodeId: string): void {
+    this.#follow();
+    this.#unreachable.set(nodeId, this.#now() + this.#cooldownMs);
+    this.#rebuild();
+  }
+
+  redisHealthy(): boolean {
+    return this.#healthy;
+  }
+
+  readonly #tick = (): void => {
+    this.refreshNow().catch(() => undefined); // already logged by #setHealthy
+  };
+
+  #rebuild(): void {
+    const state = { drained: this.#drained, observations: this.#observations, unreachable: this.#unreachable };
+    this.#views = buildViews(this.#records, state, this.#now());
   }
 
   // The source hands out a new array only when a report or a tunnel changed.
-  function follow(): void {
-    const latest = deps.source.reports();
-    if (latest === records) return;
-    records = latest;
-    forgetCovered(records, observations, unreachable, now(), graceMs);
-    rebuild();
+  #follow(): void {
+    const latest = this.#deps.source.reports();
+    if (latest === this.#records) return;
+    this.#records = latest;
+    forgetCovered(this.#records, this.#observations, this.#unreachable, this.#now(), this.#graceMs);
+    this.#rebuild();
   }
 
-  function setHealthy(ok: boolean, err?: unknown): void {
-    if (ok && !healthy && everRead) log.info('drain flags readable again');
-    if (!ok && (healthy || !everRead)) {
+  async #refresh(): Promise<void> {
+    this.#follow();
+    const reading = readDrained(
+      this.#deps,
+      this.#records.map((r) => r.nodeId),
+    );
+    try {
+      this.#drained = await withDeadline(reading, this.#readTimeoutMs, 'drain flags read');
+    } catch (err) {
+      this.#setHealthy(false, err);
+      throw err;
+    }
+    this.#rebuild();
+    this.#setHealthy(true);
+  }
+
+  #setHealthy(ok: boolean, err?: unknown): void {
+    if (ok && !this.#healthy && this.#everRead) this.#log.info('drain flags readable again');
+    if (!ok && (this.#healthy || !this.#everRead)) {
       const timedOut = err instanceof DeadlineError;
-      log.warn('drain flags read failed; routing on the last ones', {
+      this.#log.warn('drain flags read failed; routing on the last ones', {
         timedOut,
         error: timedOut ? undefined : err instanceof Error ? err.message : String(err),
       });
     }
-    healthy = ok;
-    everRead = true;
+    this.#healthy = ok;
+    this.#everRead = true;
   }
-
-  async function refresh(): Promise<void> {
-    follow();
-    const reading = readDrained(
-      deps,
-      records.map((r) => r.nodeId),
-    );
-    try {
-      drained = await withDeadline(reading, readTimeoutMs, 'drain flags read');
-    } catch (err) {
-      setHealthy(false, err);
-      throw err;
-    }
-    rebuild();
-    setHealthy(true);
-  }
-
-  // One read at a time: a slow Redis must not pile reads up behind each other.
-  function refreshOnce(): Promise<void> {
-    running ??= refresh().finally(() => {
-      running = undefined;
-    });
-    return running;
-  }
-
-  function tick(): void {
-    refreshOnce().catch(() => undefined); // already logged by setHealthy
-  }
-
-  return {
-    start() {
-      if (timer) return;
-      tick();
-      timer = setInterval(tick, intervalMs);
-      timer.unref();
-    },
-    stop() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-    },
-    nodes() {
-      follow();
-      return views;
-    },
-    refreshNow: refreshOnce,
-    observe(nodeId, status, headers, model) {
-      follow();
-      // Any answer proves the node reachable again.
-      const wasUnreachable = unreachable.delete(nodeId);
-      const view = mattersForState(status, headers) ? views.find((v) => v.record.nodeId === nodeId) : undefined;
-      if (view) {
-        const observation = learn(view, status, headers, now());
-        observations.set(nodeId, observation);
-        const prev = view.localState ?? view.record.state;
-        if (limitsChanged(prev, observation.state)) {
-          const { state, limitedUntil, limitedFamilies } = observation.state;
-          log.info('node state changed by a response', { nodeId, status, model, state, limitedUntil, limitedFamilies });
-        }
-      }
-      if (view || wasUnreachable) rebuild();
-    },
-    markUnreachable(nodeId) {
-      follow();
-      unreachable.set(nodeId, now() + cooldownMs);
-      rebuild();
-    },
-    redisHealthy: () => healthy,
-  };
 }
