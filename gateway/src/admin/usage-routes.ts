@@ -160,117 +160,163 @@ function keyOrUndefined(build: () => string): string | undefined {
   }
 }
 
+/** What the routes read with: the deps, their defaults applied. */
+interface UsageReads {
+  store: UsageRoutesDeps['store'];
+  keys: UsageRoutesDeps['keys'];
+  now: () => number;
+  readLag: QueueLagReader;
+  lagWarnSeconds: number;
+}
+
 /** The usage routes. */
 export function createUsageRoutes(deps: UsageRoutesDeps): Router {
-  const { store, keys, now } = deps;
-  const readLag = deps.queueLag ?? (() => Promise.resolve(undefined));
-  const lagWarnSeconds = deps.lagWarnSeconds ?? DEFAULT_LAG_WARN_SECONDS;
+  const reads: UsageReads = {
+    store: deps.store,
+    keys: deps.keys,
+    now: deps.now,
+    readLag: deps.queueLag ?? (() => Promise.resolve(undefined)),
+    lagWarnSeconds: deps.lagWarnSeconds ?? DEFAULT_LAG_WARN_SECONDS,
+  };
   const router = express.Router();
-
-  function readHashes(hashKeys: readonly string[]): Promise<Record<string, string>[]> {
-    return mapBounded(hashKeys, (key) => store.hgetall(key));
-  }
-
-  /** One row per id of the scope that has usage on any day of the range, summed over those days. */
-  async function scopeRows(scope: Exclude<UsageScope, 'global'>, days: readonly string[]): Promise<UsageRow[]> {
-    const idsPerDay = await mapBounded(days, (day) => store.smembers(keys.usageIndex(scope, day)));
-    const reads = days.flatMap((day, i) =>
-      (idsPerDay[i] ?? []).flatMap((id) => {
-        const key = keyOrUndefined(() => keys.usage(scope, id, day));
-        return key === undefined ? [] : [{ id, key }];
-      }),
-    );
-    const hashes = await readHashes(reads.map((r) => r.key));
-    const sums = new Map<string, UsageCounters>();
-    reads.forEach(({ id }, i) => {
-      const sum = sums.get(id) ?? zeroCounters();
-      addHash(sum, hashes[i] ?? {});
-      sums.set(id, sum);
-    });
-    return [...sums].map(([id, counters]) => ({ id, ...withSums(counters) }));
-  }
-
-  async function addKeyNames(rows: UsageRow[]): Promise<void> {
-    const recordKeys = rows.map((row) => keyOrUndefined(() => keys.keyById(row.id)));
-    const present = recordKeys.filter((key) => key !== undefined);
-    const raws = await store.mget(present);
-    const byKey = new Map(present.map((key, i) => [key, raws[i] ?? null]));
-    rows.forEach((row, i) => {
-      const raw = recordKeys[i] === undefined ? null : byKey.get(recordKeys[i]);
-      const name = raw == null ? undefined : parseKeyRecord(raw)?.name;
-      if (name !== undefined) row.name = name;
-    });
-  }
-
-  /** by=key: each key's totals for the current UTC month, one read per row. */
-  async function addKeyMonths(rows: UsageRow[]): Promise<void> {
-    const month = utcMonth(now());
-    const monthKeys = rows.map((row) => keyOrUndefined(() => keys.usageMonth(row.id, month)));
-    const hashes = await mapBounded(monthKeys, (key) => (key === undefined ? Promise.resolve({}) : store.hgetall(key)));
-    rows.forEach((row, i) => {
-      row.month = { month, ...withSums(sumHashes([hashes[i] ?? {}])) };
-    });
-  }
-
-  async function report(by: UsageGrouping, from: string, to: string, days: readonly string[]): Promise<UsageReport> {
-    const [dayHashes, dayVersions, allTimeHash, grouped, lag] = await Promise.all([
-      readHashes(days.map((day) => keys.usage('global', 'all', day))),
-      mapBounded(days, async (day) => (await store.smembers(keys.usagePriceVersions(day))).sort()),
-      store.hgetall(keys.usageAllTime()),
-      by === 'day' ? undefined : scopeRows(by, days),
-      readLag(),
-    ]);
-    let rows: UsageRow[];
-    if (grouped === undefined) {
-      rows = days.map((day, i) => ({
-        id: day,
-        ...withSums(sumHashes([dayHashes[i] ?? {}])),
-        priceVersions: dayVersions[i] ?? [],
-      }));
-    } else {
-      rows = grouped.sort(
-        (a, b) => b.sentTokens + b.receivedTokens - (a.sentTokens + a.receivedTokens) || (a.id < b.id ? -1 : 1),
-      );
-      if (by === 'key') await Promise.all([addKeyNames(rows), addKeyMonths(rows)]);
-    }
-    const queue = queueFigures(lag);
-    return {
-      by,
-      from,
-      to,
-      rows,
-      totals: withSums(sumHashes(dayHashes)),
-      priceVersions: [...new Set(dayVersions.flat())].sort(),
-      allTime: withSums(sumHashes([allTimeHash])),
-      lagSeconds: queue?.lagSeconds ?? null,
-      queue,
-      lagWarnSeconds,
-    };
-  }
 
   router.get('/usage', async function getUsage(req: Request, res: Response): Promise<void> {
     const query = parseQuery(UsageQuerySchema, req.query);
-    const { from, to, days } = resolveRange(query.from, query.to, utcDay(now()));
-    res.json(await report(query.by, from, to, days));
+    const { from, to, days } = resolveRange(query.from, query.to, utcDay(reads.now()));
+    res.json(await usageReport(reads, query.by, { from, to, days }));
   });
 
   router.get('/usage/recent', async function getRecentUsage(req: Request, res: Response): Promise<void> {
     const { limit } = parseQuery(RecentUsageQuerySchema, req.query);
-    const raws = await store.lrange(keys.recent(), 0, limit - 1);
-    const requests: RecentRequestView[] = [];
-    for (const raw of raws) {
-      const entry = parseRecent(raw);
-      if (entry !== undefined)
-        requests.push({
-          ...entry,
-          costUsd: microsToUsd(entry.costMicros),
-          cacheSavingsUsd: microsToUsd(entry.cacheSavingsMicros),
-        });
-    }
-    res.json({ requests });
+    res.json({ requests: await recentRequests(reads, limit) });
   });
 
   return router;
+}
+
+/** GET /admin/usage: the range's totals, its rows grouped `by`, all-time totals and the queue's lag. */
+async function usageReport(
+  reads: UsageReads,
+  by: UsageGrouping,
+  range: { from: string; to: string; days: readonly string[] },
+): Promise<UsageReport> {
+  const { store, keys } = reads;
+  const { days } = range;
+  const dayKeys = days.map((day) => keys.usage('global', 'all', day));
+  const [dayHashes, dayVersions, allTimeHash, grouped, lag] = await Promise.all([
+    readHashes(reads, dayKeys),
+    mapBounded(days, async (day) => (await store.smembers(keys.usagePriceVersions(day))).sort()),
+    store.hgetall(keys.usageAllTime()),
+    by === 'day' ? undefined : scopeRows(reads, by, days),
+    reads.readLag(),
+  ]);
+  let rows: UsageRow[];
+  if (grouped === undefined) rows = dayRows(days, dayHashes, dayVersions);
+  else {
+    rows = busiestFirst(grouped);
+    if (by === 'key') await Promise.all([addKeyNames(reads, rows), addKeyMonths(reads, rows)]);
+  }
+  const queue = queueFigures(lag);
+  return {
+    by,
+    from: range.from,
+    to: range.to,
+    rows,
+    totals: withSums(sumHashes(dayHashes)),
+    priceVersions: [...new Set(dayVersions.flat())].sort(),
+    allTime: withSums(sumHashes([allTimeHash])),
+    lagSeconds: queue?.lagSeconds ?? null,
+    queue,
+    lagWarnSeconds: reads.lagWarnSeconds,
+  };
+}
+
+/** by=day: one row per day of the range, with the price-data versions that priced it. */
+function dayRows(
+  days: readonly string[],
+  dayHashes: readonly Record<string, string>[],
+  dayVersions: readonly string[][],
+): UsageRow[] {
+  return days.map((day, i) => ({
+    id: day,
+    ...withSums(sumHashes([dayHashes[i] ?? {}])),
+    priceVersions: dayVersions[i] ?? [],
+  }));
+}
+
+function busiestFirst(rows: UsageRow[]): UsageRow[] {
+  return rows.sort(
+    (a, b) => b.sentTokens + b.receivedTokens - (a.sentTokens + a.receivedTokens) || (a.id < b.id ? -1 : 1),
+  );
+}
+
+function readHashes(reads: UsageReads, hashKeys: readonly string[]): Promise<Record<string, string>[]> {
+  return mapBounded(hashKeys, (key) => reads.store.hgetall(key));
+}
+
+/** One row per id of the scope that has usage on any day of the range, summed over those days. */
+async function scopeRows(
+  reads: UsageReads,
+  scope: Exclude<UsageScope, 'global'>,
+  days: readonly string[],
+): Promise<UsageRow[]> {
+  const { store, keys } = reads;
+  const idsPerDay = await mapBounded(days, (day) => store.smembers(keys.usageIndex(scope, day)));
+  const hashReads = days.flatMap((day, i) =>
+    (idsPerDay[i] ?? []).flatMap((id) => {
+      const key = keyOrUndefined(() => keys.usage(scope, id, day));
+      return key === undefined ? [] : [{ id, key }];
+    }),
+  );
+  const hashKeys = hashReads.map((r) => r.key);
+  const hashes = await readHashes(reads, hashKeys);
+  const sums = new Map<string, UsageCounters>();
+  hashReads.forEach(({ id }, i) => {
+    const sum = sums.get(id) ?? zeroCounters();
+    addHash(sum, hashes[i] ?? {});
+    sums.set(id, sum);
+  });
+  return [...sums].map(([id, counters]) => ({ id, ...withSums(counters) }));
+}
+
+async function addKeyNames(reads: UsageReads, rows: UsageRow[]): Promise<void> {
+  const recordKeys = rows.map((row) => keyOrUndefined(() => reads.keys.keyById(row.id)));
+  const present = recordKeys.filter((key) => key !== undefined);
+  const raws = await reads.store.mget(present);
+  const byKey = new Map(present.map((key, i) => [key, raws[i] ?? null]));
+  rows.forEach((row, i) => {
+    const raw = recordKeys[i] === undefined ? null : byKey.get(recordKeys[i]);
+    const name = raw == null ? undefined : parseKeyRecord(raw)?.name;
+    if (name !== undefined) row.name = name;
+  });
+}
+
+/** by=key: each key's totals for the current UTC month, one read per row. */
+async function addKeyMonths(reads: UsageReads, rows: UsageRow[]): Promise<void> {
+  const month = utcMonth(reads.now());
+  const monthKeys = rows.map((row) => keyOrUndefined(() => reads.keys.usageMonth(row.id, month)));
+  const hashes = await mapBounded(monthKeys, (key) =>
+    key === undefined ? Promise.resolve({}) : reads.store.hgetall(key),
+  );
+  rows.forEach((row, i) => {
+    row.month = { month, ...withSums(sumHashes([hashes[i] ?? {}])) };
+  });
+}
+
+/** GET /admin/usage/recent: up to `limit` of the worker's summaries, with their dollars in USD beside the micros. */
+async function recentRequests(reads: UsageReads, limit: number): Promise<RecentRequestView[]> {
+  const raws = await reads.store.lrange(reads.keys.recent(), 0, limit - 1);
+  const requests: RecentRequestView[] = [];
+  for (const raw of raws) {
+    const entry = parseRecent(raw);
+    if (entry !== undefined)
+      requests.push({
+        ...entry,
+        costUsd: microsToUsd(entry.costMicros),
+        cacheSavingsUsd: microsToUsd(entry.cacheSavingsMicros),
+      });
+  }
+  return requests;
 }
 
 // An entry from another version or a torn write is skipped, not a 500 for the whole list.
