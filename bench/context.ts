@@ -3,7 +3,7 @@ import { claudeCodeBody, claudeCodeHeaders, smallBody } from './bodies.js';
 import { createTarget, type Route, type Target } from './client.js';
 import type { Counts } from './options.js';
 import { cpuSnapshot, type CpuSnapshot } from './proc-stats.js';
-import type { Stack } from './stack.js';
+import type { BenchStack } from './stack.js';
 
 /** One body and the headers Claude Code sends with it. */
 export interface Payload {
@@ -14,7 +14,7 @@ export interface Payload {
 
 /** Shared by the scenarios. */
 export interface BenchContext {
-  stack: Stack;
+  stack: BenchStack;
   counts: Counts;
   small: Payload;
   large: Payload;
@@ -32,7 +32,7 @@ export interface BenchContext {
  * their agents closed.
  */
 export function createContext(
-  stack: Stack,
+  stack: BenchStack,
   counts: Counts,
   log: (line: string) => void,
 ): BenchContext & { close(): void } {

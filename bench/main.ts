@@ -34,7 +34,7 @@ import { firstDeltaLatency, sequentialLatency } from './scenarios/latency.js';
 import { openAiFormatLatency } from './scenarios/openai-format.js';
 import { soak } from './scenarios/soak.js';
 import { throughput } from './scenarios/throughput.js';
-import { build, createCleanup, startStack, type Cleanup } from './stack.js';
+import { build, createCleanup, startBenchStack, type Cleanup } from './stack.js';
 
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
@@ -275,7 +275,7 @@ async function run(opts: BenchOptions, root: string): Promise<number> {
       : undefined;
     if (cpuProfDir !== undefined)
       cleanup.add('profiles', () => log(`CPU profiles (written as the processes exit): ${cpuProfDir}`));
-    const stack = await startStack({
+    const stack = await startBenchStack({
       root,
       timing: REALISTIC,
       gitSha: machine.gitSha,

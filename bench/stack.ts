@@ -1,6 +1,6 @@
-// The system under test, started the way an operator runs it: Redis, the fake Anthropic upstream (its
-// own process), one node-agent with an API-key account on the fake, the gateway and the usage worker,
-// all from the build, on 127.0.0.1, LOG_LEVEL=info, under a private Redis prefix.
+// The system under test, started the way an operator runs it by testkit's stack launcher: Redis, the fake
+// Anthropic upstream (its own process), one node-agent with an API-key account on the fake, the gateway and the
+// usage worker, all from the build, on 127.0.0.1, LOG_LEVEL=info, under a private Redis prefix.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -8,14 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import {
-  deleteKeys,
   ensureTestRedis,
-  freePort,
-  startFakeAnthropicProcess,
+  startReaper,
+  startStack,
   type FakeAnthropicProcess,
   type PlainTiming,
+  type SpawnedService,
+  type Stack,
 } from '@switchyard/testkit';
-import { answers200, startReaper, startService, waitUntil, type Service } from './services.js';
 
 /** Undo steps, run last-registered first; safe to run twice (from `finally` and from a signal). */
 export interface Cleanup {
@@ -44,17 +44,32 @@ export function createCleanup(log: (line: string) => void): Cleanup {
   };
 }
 
+/** Each process's profile directory (by its name in the stack). */
+const PROFILE_DIRS: Record<string, string> = {
+  gateway: 'gateway',
+  'usage-worker': 'worker',
+  'node bench-node': 'node-agent',
+};
+
+/** A process of the stack, writing to its own log file (the scenarios read the access lines there). */
+export type LoggedService = SpawnedService & { readonly logFile: string };
+
+function logged(svc: SpawnedService | undefined, what: string): LoggedService {
+  if (svc?.logFile === undefined) throw new Error(`the stack started without ${what} or its log file`);
+  return svc as LoggedService;
+}
+
 /** Everything a scenario needs to reach and observe the running system. */
-export interface Stack {
+export interface BenchStack {
   root: string;
   redisUrl: string;
   prefix: string;
   redis: Redis;
   fake: FakeAnthropicProcess;
   fakeApiKey: string;
-  gateway: Service;
-  node: Service;
-  worker: Service;
+  gateway: LoggedService;
+  node: LoggedService;
+  worker: LoggedService;
   gatewayUrl: string;
   gatewayKey: string;
   /** The Redis server's pid when it runs on this machine (for its CPU time). */
@@ -71,29 +86,13 @@ export function build(root: string): void {
   });
 }
 
-async function adminPost(gatewayUrl: string, adminToken: string, path: string, body: unknown): Promise<unknown> {
-  const res = await fetch(`${gatewayUrl}/admin${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (res.status !== 201) throw new Error(`POST /admin${path}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
-
-async function nodeListed(gatewayUrl: string, adminToken: string, nodeId: string): Promise<boolean> {
-  const res = await fetch(`${gatewayUrl}/admin/nodes`, { headers: { authorization: `Bearer ${adminToken}` } });
-  const json = (await res.json()) as { nodes?: { nodeId: string; state: string }[] };
-  return json.nodes?.some((n) => n.nodeId === nodeId && n.state === 'available') === true;
-}
-
 /**
- * Starts the whole stack; every part registers its own undo in `cleanup` as soon as it exists.
+ * Starts the whole stack; every part is undone by `cleanup`, also when the start fails or is interrupted.
  * @example
  * const cleanup = createCleanup(console.error);
- * try { const stack = await startStack({ root, timing, gitSha, cleanup, log }); … } finally { await cleanup.run(); }
+ * try { const stack = await startBenchStack({ root, timing, gitSha, cleanup, log }); … } finally { await cleanup.run(); }
  */
-export async function startStack(opts: {
+export async function startBenchStack(opts: {
   root: string;
   timing: Partial<PlainTiming>;
   gitSha: string;
@@ -103,7 +102,7 @@ export async function startStack(opts: {
   cpuProfDir?: string;
   cleanup: Cleanup;
   log: (line: string) => void;
-}): Promise<Stack> {
+}): Promise<BenchStack> {
   const { root, cleanup, log } = opts;
   // 1. A scratch dir for logs, the spool, the node's credential mirror and the module trace, and a
   //    watchdog that cleans up should the bench die without doing it itself.
@@ -121,117 +120,77 @@ export async function startStack(opts: {
   reaper.watchKeys(found.url, prefix);
   const redis = new Redis(found.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
-  cleanup.add('redis keys', async () => {
-    await deleteKeys(redis, prefix);
-    redis.disconnect();
-  });
+  cleanup.add('redis client', () => redis.disconnect());
 
-  // 3. The fake upstream, one API-key account, bodies not recorded.
-  const fake = await startFakeAnthropicProcess({
-    cwd: root,
-    options: { accounts: [{ id: 'key-1', kind: 'api_key' }], timing: opts.timing, recordBodies: false },
-  });
-  reaper.watch(fake.pid);
-  cleanup.add('fake upstream', async () => {
-    await fake.stop();
-    reaper.unwatch(fake.pid);
-  });
-  const fakeApiKey = fake.accounts[0]?.apiKey;
-  if (fakeApiKey === undefined) throw new Error('the fake started without an API key account');
-
-  const adminToken = randomBytes(32).toString('hex');
-  const common = { LOG_LEVEL: 'info', LOG_FORMAT: 'json', NODE_ENV: 'production', GIT_SHA: opts.gitSha };
-  // Only the gateway side holds Redis credentials; the node dials in with its own token.
-  const redisEnv = { REDIS_URL: found.url, REDIS_PREFIX: prefix };
-  const services: Service[] = [];
-  // Stopped together (SIGTERM lets the gateway flush its usage buffer), before the keys are deleted.
-  cleanup.add('services', async () => void (await Promise.all(services.map((s) => s.stop()))));
-
-  // 4. The gateway and the usage worker, then the node-agent enrolled through the admin API, all from dist
-  //    (profiled when asked: written on their graceful exit).
-  const prof = (name: string): string[] =>
-    opts.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir, name)}`];
-  const gatewayPort = await freePort();
-  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+  // 3. The stack from dist (profiled when asked: written on their graceful exit), each process logging to its file
+  //    only, so a busy bench never back-pressures their output: the fake in its own process with one API-key
+  //    account, the gateway and the usage worker, then the node enrolled through the admin API. Ready once the
+  //    node is available in the gateway's fleet and the worker has its tokenizer loaded. Stopped together
+  //    (SIGTERM lets the gateway flush its usage buffer) before the keys are deleted.
   const traceFile = join(dir, 'gateway-modules.txt');
-  const gateway = startService(
-    'gateway',
-    'gateway/dist/main.js',
-    {
-      ...common,
-      ...redisEnv,
-      HOST: '127.0.0.1',
-      PORT: String(gatewayPort),
-      GATEWAY_ID: 'bench-gateway',
-      ADMIN_TOKEN: adminToken,
+  let interrupted = false;
+  const starting = startStack({
+    root,
+    redisUrl: found.url,
+    prefix,
+    from: 'dist',
+    fakeProcess: true,
+    fakeTiming: opts.timing,
+    fakeRecordBodies: false,
+    nodes: [{ id: 'bench-node', accountId: 'key-1', kind: 'api_key' }],
+    gatewayIds: ['bench-gateway'],
+    replicaUrls: false,
+    metricsToken: null,
+    worker: { WORKER_CLOSE_TIMEOUT_MS: '3000' },
+    env: { LOG_LEVEL: 'info', LOG_FORMAT: 'json', NODE_ENV: 'production', GIT_SHA: opts.gitSha },
+    gatewayEnv: {
       DRAIN_TIMEOUT_MS: '2000',
-      USAGE_SPOOL_DIR: join(dir, 'usage-spool'),
       NODE_OPTIONS: `--import=${join(root, 'scripts/trace-modules.mjs')}`,
       TRACE_MODULES_FILE: traceFile,
     },
-    { cwd: root, logFile: join(dir, 'gateway.log'), reaper, nodeArgs: prof('gateway') },
-  );
-  services.push(gateway);
-  const worker = startService(
-    'usage-worker',
-    'gateway/dist/usage-worker/main.js',
-    { ...common, ...redisEnv, WORKER_CLOSE_TIMEOUT_MS: '3000', METRICS_PORT: '0' },
-    { cwd: root, logFile: join(dir, 'worker.log'), reaper, nodeArgs: prof('worker') },
-  );
-  services.push(worker);
+    nodeEnv: { DRAIN_TIMEOUT_MS: '2000' },
+    dir,
+    logDir: dir,
+    directLogs: true,
+    nodeArgs: (name) =>
+      opts.cpuProfDir === undefined
+        ? []
+        : ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir, PROFILE_DIRS[name] ?? name.replace(/\W+/g, '-'))}`],
+    reaper,
+    waitReady: true,
+    startTimeoutMs: 60_000,
+    readyTimeoutMs: 30_000,
+    stopGraceMs: 5_000,
+    aborted: () => interrupted,
+    log,
+  });
+  cleanup.add('stack', async () => {
+    interrupted = true;
+    await (await starting.catch(() => undefined))?.stop();
+  });
+  const stack: Stack<FakeAnthropicProcess> = await starting;
+  const fakeApiKey = stack.fake.accounts[0]?.apiKey;
+  if (fakeApiKey === undefined) throw new Error('the fake started without an API key account');
 
-  // 5. Ready: the gateway answers, the node (enrolled, dialled in) is in its fleet, the worker has its tokenizer loaded.
-  const t0 = performance.now();
-  const since = () => `${Math.round(performance.now() - t0)} ms`;
-  await waitUntil(gateway, 'health', () => answers200(`${gatewayUrl}/health`));
-  log(`gateway answers (${since()})`);
-  const enrolled = (await adminPost(gatewayUrl, adminToken, '/nodes', { id: 'bench-node' })) as { token: string };
-  const nodePort = await freePort();
-  const nodeUrl = `http://127.0.0.1:${nodePort}`;
-  const node = startService(
-    'node-agent',
-    'node-agent/dist/main.js',
-    {
-      ...common,
-      GATEWAY_URL: gatewayUrl,
-      NODE_ID: 'bench-node',
-      NODE_TOKEN: enrolled.token,
-      HOST: '127.0.0.1',
-      PORT: String(nodePort),
-      ANTHROPIC_BASE_URL: fake.url,
-      ANTHROPIC_API_KEY: fakeApiKey,
-      CREDENTIALS_DIR: join(dir, 'credentials'),
-      DRAIN_TIMEOUT_MS: '2000',
-    },
-    { cwd: root, logFile: join(dir, 'node-agent.log'), reaper, nodeArgs: prof('node-agent') },
-  );
-  services.push(node);
-  await waitUntil(node, 'health', () => answers200(`${nodeUrl}/health`));
-  log(`node-agent answers (${since()})`);
-  await waitUntil(gateway, 'the node in its fleet', () => nodeListed(gatewayUrl, adminToken, 'bench-node'));
-  log(`gateway sees the node (${since()})`);
-  await waitUntil(worker, "'worker ready'", () => worker.logTail(1_000_000).includes('worker ready'), 60_000);
-  log(`worker ready (${since()})`);
-
-  // 6. A gateway key without limits, made through the admin API.
-  const created = (await adminPost(gatewayUrl, adminToken, '/keys', { name: 'bench' })) as { key: string };
+  // 4. A gateway key without limits, made through the admin API.
+  const { key } = await stack.createKey({ name: 'bench' });
   const local = ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(found.url).hostname);
   const redisPid = local ? Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]) || undefined : undefined;
   log(
-    `stack ready: gateway ${gatewayUrl}, node ${nodeUrl}, fake ${fake.url}, redis ${found.url} prefix ${prefix}, logs ${dir}`,
+    `stack ready: gateway ${stack.gatewayUrl}, fake ${stack.fake.url}, redis ${found.url} prefix ${prefix}, logs ${dir}`,
   );
   return {
     root,
     redisUrl: found.url,
     prefix,
     redis,
-    fake,
+    fake: stack.fake,
     fakeApiKey,
-    gateway,
-    node,
-    worker,
-    gatewayUrl,
-    gatewayKey: created.key,
+    gateway: logged(stack.gateway, 'the gateway'),
+    node: logged(stack.nodes['bench-node']?.svc, 'the node'),
+    worker: logged(stack.worker, 'the worker'),
+    gatewayUrl: stack.gatewayUrl,
+    gatewayKey: key,
     redisPid,
     gatewayModules: () =>
       readFileSync(traceFile, 'utf8')

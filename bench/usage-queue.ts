@@ -2,7 +2,7 @@
 // active), global pause and resume, and `usage:total` `requests`, the count every usage job adds one to.
 import { Queue } from 'bullmq';
 import { createKeyspace, JobCatalog, queuePrefix } from '@switchyard/shared';
-import type { Stack } from './stack.js';
+import type { BenchStack } from './stack.js';
 
 /** Jobs the worker has not finished. */
 export interface Depth {
@@ -39,7 +39,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * @example
  * const usage = openUsageQueue(stack); try { await usage.depth(); } finally { await usage.close(); }
  */
-export function openUsageQueue(stack: Stack): UsageQueue {
+export function openUsageQueue(stack: BenchStack): UsageQueue {
   const queue = new Queue(JobCatalog.usage.queue, {
     connection: { url: stack.redisUrl },
     prefix: queuePrefix(stack.prefix),

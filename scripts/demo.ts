@@ -10,22 +10,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withDeadline } from '@switchyard/shared';
-import { createFakeAnthropic, deleteKeys, freePort, processAlive, type FakeAnthropic } from '@switchyard/testkit';
-import { startReaper } from '../bench/services.js';
+import {
+  deleteKeys,
+  freePort,
+  processAlive,
+  startProcess,
+  startReaper,
+  startStack,
+  StackStartAborted,
+  type ProcessExit,
+  type SpawnedService,
+  type Stack,
+} from '@switchyard/testkit';
 import { readyBanner } from './demo/banner.js';
-import { createChildren, type ChildExit } from './demo/children.js';
 import { DemoError } from './demo/demo-error.js';
 import { DEMO_USAGE, parseDemoOptions, type DemoOptions } from './demo/options.js';
-import { chooseRedis, type ChosenRedis } from './demo/redis.js';
-import { adminRequest, enrolAndStartNodes, startGatewaySide, waitReady, type DemoNode } from './demo/services.js';
+import { chooseRedis, type ChosenRedis, type StartProcess } from './demo/redis.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const NODES: DemoNode[] = [
+/** The demo's nodes, and the account each holds on the fake upstream. */
+const NODES = [
   { nodeId: 'demo-a', accountId: 'acct-demo-a', email: 'demo-a@example.test' },
   { nodeId: 'demo-b', accountId: 'acct-demo-b', email: 'demo-b@example.test' },
 ];
 const READY_TIMEOUT_MS = 120_000;
-/** Gateway and nodes drain in-flight streams for up to 5 s (DRAIN_TIMEOUT_MS below); past this they are killed. */
+/** Gateway and nodes drain in-flight streams for up to 5 s (the stack's DRAIN_TIMEOUT_MS); past this they are killed. */
 const SERVICE_GRACE_MS = 10_000;
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -51,9 +60,14 @@ function gitSha(): string {
   }
 }
 
-function describeExit(exit: ChildExit): string {
+function describeExit(exit: ProcessExit): string {
   if (exit.signal !== null) return `was killed by ${exit.signal}`;
   return exit.code === null ? 'could not be started' : `exited with code ${exit.code}`;
+}
+
+/** The first line of an error's message (the launcher's errors carry the processes' output after it). */
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
 }
 
 async function main(opts: DemoOptions): Promise<void> {
@@ -72,43 +86,56 @@ async function main(opts: DemoOptions): Promise<void> {
 
   let stopping: Promise<void> | undefined;
   let redis: ChosenRedis | undefined;
-  let fake: FakeAnthropic | undefined;
-  const children = createChildren({
-    cwd: ROOT,
-    logDir,
-    verbose: opts.verbose,
-    onStart(child) {
-      reaper.watch(child.pid);
-      pids[child.name] = child.pid;
-      writePids();
-    },
-    onUnexpectedExit(child, exit) {
-      if (stopping) return;
-      process.stderr.write(
-        `\nswitchyard demo: ${child.name} ${describeExit(exit)}. Its last log lines (${child.logFile}):\n`,
-      );
-      for (const line of child.tail(15)) process.stderr.write(`  ${line}\n`);
-      void shutdown(1);
-    },
-  });
+  let starting: Promise<Stack> | undefined;
+  // Every process the demo started (the stack's, and a redis-server of its own): each in its own process group
+  // (a terminal's Ctrl-C reaches only the demo, which stops them in order), its output in <logDir>/<name>.log.
+  const processes: SpawnedService[] = [];
+  const onStart = (svc: SpawnedService) => {
+    processes.push(svc);
+    pids[svc.name] = svc.pid;
+    writePids();
+  };
+  const onUnexpectedExit = (svc: SpawnedService, exit: ProcessExit) => {
+    if (stopping) return;
+    process.stderr.write(
+      `\nswitchyard demo: ${svc.name} ${describeExit(exit)}. Its last log lines (${svc.logFile}):\n`,
+    );
+    for (const line of svc.tail(15)) process.stderr.write(`  ${line}\n`);
+    void shutdown(1);
+  };
+  const start: StartProcess = (spec) => {
+    const svc = startProcess({
+      ...spec,
+      cwd: ROOT,
+      logFile: join(logDir, `${spec.name.replace(/[^A-Za-z0-9_.-]+/g, '-')}.log`),
+      keepChars: 64_000,
+      echo: opts.verbose,
+      group: true,
+      onExit: (exit, stopped) => void (stopped || onUnexpectedExit(svc, exit)),
+    });
+    reaper.watch(svc.pid);
+    onStart(svc);
+    return svc;
+  };
 
-  // 3. Shutdown: the services first (they drain), then the fake, the demo's keys, its redis-server.
+  // 3. Shutdown: the stack (its services drain, then the fake, the demo's keys), then the demo's redis-server.
   function shutdown(code: number): Promise<void> {
     stopping ??= (async () => {
       // Refused before anything ran (no Redis, say): the one line already printed says it all.
-      const quiet = children.all().length === 0 && fake === undefined;
+      const quiet = processes.length === 0 && starting === undefined;
       if (!quiet) say('\ndemo: stopping the gateway, the node-agents and the usage worker…');
-      const byName = (name: string) => children.all().filter((c) => c.name === name || c.name.startsWith(`${name} `));
-      const services = [...byName('gateway'), ...byName('node'), ...byName('usage-worker')];
-      await Promise.all(services.map((c) => c.stop(SERVICE_GRACE_MS)));
-      if (fake) await withDeadline(fake.stop(), 3_000, 'stopping the fake upstream').catch(() => undefined);
+      // A start still under way gives up (the launcher stops what it started); a started stack stops here.
+      const stack = await starting?.catch(() => undefined);
+      await withDeadline(stack?.stop() ?? Promise.resolve(), SERVICE_GRACE_MS + 6_000, 'stopping the stack').catch(
+        () => undefined,
+      );
       if (redis) {
         await withDeadline(deleteKeys(redis.client, opts.prefix), 3_000, 'clearing the demo keys').catch(
           () => undefined,
         );
         redis.client.disconnect();
       }
-      await Promise.all(children.all().map((c) => c.stop(3_000)));
+      await Promise.all(processes.map((p) => p.stop(3_000)));
       reaper.done();
       rmSync(workDir, { recursive: true, force: true });
       // The watchdog exits once it read "done"; leaving before the pipe flushed would make it think we died.
@@ -128,7 +155,7 @@ async function main(opts: DemoOptions): Promise<void> {
     // One Ctrl-C can arrive twice (a wrapper forwarding it to the group as well); a second press is later.
     if (Date.now() - firstSignalAt < 1_000) return;
     say('demo: second signal: killing everything now.');
-    children.killAll();
+    for (const p of processes) p.kill();
     reaper.done();
     process.exit(1);
   };
@@ -136,25 +163,13 @@ async function main(opts: DemoOptions): Promise<void> {
 
   try {
     // 4. Redis, and a clean private keyspace.
-    redis = await chooseRedis({ redisUrl: opts.redisUrl, local: opts.localRedis, children, dataDir: workDir });
+    redis = await chooseRedis({ redisUrl: opts.redisUrl, local: opts.localRedis, start, dataDir: workDir });
     await deleteKeys(redis.client, opts.prefix);
     reaper.watchKeys(redis.url, opts.prefix);
     say(`demo: Redis: ${redis.how}; keys under ${opts.prefix} (cleared)`);
     if (stopping) return;
 
-    // 5. The fake upstream (in this process) with two OAuth accounts, paced a little so a streamed
-    //    answer visibly streams; each node logs in with its account's refresh token.
-    fake = createFakeAnthropic({
-      accounts: NODES.map((n) => ({ id: n.accountId, kind: 'oauth' as const, email: n.email })),
-      timing: { deltaIntervalMs: 30, textDeltas: 12 },
-      recordBodies: false,
-      recordLimit: 1000,
-    });
-    await fake.start({ port: 0, host: '127.0.0.1' });
-    say(`demo: fake Anthropic upstream at ${fake.url} (accounts ${NODES.map((n) => n.email).join(', ')})`);
-    if (stopping) return;
-
-    // 6. The gateway (on the asked port, or a free one) and the usage worker, then two node-agents that dial in.
+    // 5. The gateway's port: the asked one, or a free one.
     let gatewayPort = opts.port;
     if (!(await portFree(gatewayPort))) {
       gatewayPort = await freePort();
@@ -163,54 +178,65 @@ async function main(opts: DemoOptions): Promise<void> {
     const adminToken = randomBytes(32).toString('hex');
     // Its own token: a scraper holds no admin rights (docs/EDGES.md).
     const metricsToken = randomBytes(32).toString('hex');
-    const upstream = fake;
-    const input = {
-      children,
-      nodes: NODES,
-      common: { LOG_FORMAT: 'pretty', LOG_LEVEL: 'info', GIT_SHA: gitSha() },
-      redis: { REDIS_URL: redis.url, REDIS_PREFIX: opts.prefix },
-      fakeUrl: upstream.url,
-      refreshToken: (accountId: string) => upstream.issueRefreshToken(accountId),
-      gatewayPort,
+    const workerMetricsPort = await freePort();
+
+    // 6. The stack, by testkit's launcher: the fake upstream (in this process) with two OAuth accounts, paced a
+    //    little so a streamed answer visibly streams; the gateway and the usage worker; then two node-agents,
+    //    enrolled through the admin API (as `switchyard nodes add` does), each logging in with its account's
+    //    refresh token. Ready once the gateway answers /ready, lists both nodes as available, and the worker
+    //    has loaded its tokenizer.
+    say(
+      `demo: starting the fake Anthropic upstream (accounts ${NODES.map((n) => n.email).join(', ')}), the gateway and the usage worker, then node-agents ${NODES.map((n) => n.nodeId).join(' and ')}, enrolled through the admin API (logs in ${logDir})…`,
+    );
+    starting = startStack({
+      root: ROOT,
+      redisUrl: redis.url,
+      prefix: opts.prefix,
+      nodes: NODES.map((n) => ({ id: n.nodeId, accountId: n.accountId, email: n.email, label: n.email })),
+      fakeTiming: { deltaIntervalMs: 30, textDeltas: 12 },
+      fakeRecordBodies: false,
+      fakeRecordLimit: 1000,
+      gatewayIds: ['demo-gateway'],
+      gatewayPorts: [gatewayPort],
+      replicaUrls: false,
       adminToken,
       metricsToken,
-      workDir,
-    };
-    const services = await startGatewaySide(input);
-    say(
-      `demo: starting the gateway and the usage worker, then node-agents ${NODES.map((n) => n.nodeId).join(' and ')}, enrolled through the admin API (logs in ${logDir})…`,
-    );
-    if (
-      !(await enrolAndStartNodes(input, services, {
-        timeoutMs: READY_TIMEOUT_MS,
-        stopped: () => stopping !== undefined,
-      }))
-    )
-      return;
+      env: { LOG_FORMAT: 'pretty', LOG_LEVEL: 'info', GIT_SHA: gitSha() },
+      worker: {
+        HOST: '127.0.0.1',
+        METRICS_PORT: String(workerMetricsPort),
+        METRICS_TOKEN: metricsToken,
+        WORKER_CLOSE_TIMEOUT_MS: '3000',
+      },
+      nodeEnv: { METRICS_TOKEN: adminToken },
+      dir: workDir,
+      logDir,
+      echo: opts.verbose,
+      processGroups: true,
+      reaper,
+      onStart,
+      onUnexpectedExit,
+      waitReady: true,
+      startTimeoutMs: READY_TIMEOUT_MS,
+      readyTimeoutMs: READY_TIMEOUT_MS,
+      stopGraceMs: SERVICE_GRACE_MS,
+      aborted: () => stopping !== undefined,
+    });
+    const stack = await starting.catch((err: unknown) => {
+      if (err instanceof StackStartAborted) return undefined;
+      throw new DemoError(`switchyard demo: the stack did not start: ${firstLine(err)}; see the logs in ${logDir}`);
+    });
+    if (stack === undefined || stopping) return;
+    say(`demo: fake Anthropic upstream at ${stack.fake.url}`);
 
-    // 7. Ready: the gateway answers /ready, lists both nodes as available, and the worker has loaded its tokenizer.
-    if (
-      !(await waitReady({
-        services,
-        adminToken,
-        nodes: NODES,
-        logDir,
-        timeoutMs: READY_TIMEOUT_MS,
-        stopped: () => stopping !== undefined,
-      }))
-    )
-      return;
-    const { gatewayUrl } = services;
-
-    // 8. A user key, then the block the operator copies from.
-    const created = await adminRequest(gatewayUrl, adminToken, 'POST', '/keys', { name: 'demo' });
-    if (created.status !== 201)
-      throw new DemoError(`switchyard demo: creating the demo key failed (${created.status}): ${await created.text()}`);
-    const { key } = (await created.json()) as { key: string };
+    // 7. A user key, then the block the operator copies from.
+    const { key } = await stack.createKey({ name: 'demo' }).catch((err: unknown) => {
+      throw new DemoError(`switchyard demo: creating the demo key failed: ${firstLine(err)}`);
+    });
     if (stopping) return;
     for (const line of readyBanner({
-      gatewayUrl,
-      workerMetricsUrl: services.workerMetricsUrl,
+      gatewayUrl: stack.gatewayUrl,
+      workerMetricsUrl: `http://127.0.0.1:${workerMetricsPort}/metrics`,
       userKey: key,
       adminToken,
       metricsToken,

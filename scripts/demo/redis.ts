@@ -3,9 +3,11 @@
 import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { redactedUrl } from '@switchyard/shared';
-import { freePort, redisAnswers } from '@switchyard/testkit';
-import type { Child, Children } from './children.js';
+import { freePort, redisAnswers, waitFor, type ProcessSpec, type SpawnedService } from '@switchyard/testkit';
 import { DemoError } from './demo-error.js';
+
+/** Starts one of the demo's processes (its log file, its process group, its pid recorded). */
+export type StartProcess = (spec: ProcessSpec & { name: string }) => SpawnedService;
 
 /** The one line printed when there is no Redis at all. */
 export const NO_REDIS_LINE =
@@ -19,7 +21,7 @@ export interface ChosenRedis {
   /** A connected client (the demo clears its prefix with it). */
   client: Redis;
   /** The redis-server the demo started, if it did. */
-  server?: Child;
+  server?: SpawnedService;
 }
 
 async function connect(url: string): Promise<Redis | undefined> {
@@ -41,35 +43,35 @@ async function connect(url: string): Promise<Redis | undefined> {
   }
 }
 
-async function startServer(children: Children, dataDir: string): Promise<ChosenRedis | undefined> {
+async function startServer(start: StartProcess, dataDir: string): Promise<ChosenRedis | undefined> {
   if (spawnSync('redis-server', ['--version']).error) return undefined;
   const port = await freePort();
-  const server = children.start({
+  const server = start({
     name: 'redis-server',
     command: 'redis-server',
     args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dataDir],
   });
-  for (let i = 0; i < 400 && server.running(); i++) {
-    if (await redisAnswers('127.0.0.1', port)) {
-      const url = `redis://127.0.0.1:${port}`;
-      const client = await connect(url);
-      if (client) return { url, how: `started redis-server on port ${port} (stopped with the demo)`, client, server };
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new DemoError(
-    `switchyard demo: redis-server did not start on 127.0.0.1:${port}: ${server.tail(3).join(' / ') || 'no output'}`,
-  );
+  const url = `redis://127.0.0.1:${port}`;
+  const client = await waitFor(
+    `redis-server on 127.0.0.1:${port}`,
+    async () => ((await redisAnswers('127.0.0.1', port)) ? await connect(url) : undefined),
+    { timeoutMs: 10_000, intervalMs: 25, stopIf: () => (server.running() ? undefined : 'it exited') },
+  ).catch(() => {
+    throw new DemoError(
+      `switchyard demo: redis-server did not start on 127.0.0.1:${port}: ${server.tail(3).join(' / ') || 'no output'}`,
+    );
+  });
+  return { url, how: `started redis-server on port ${port} (stopped with the demo)`, client, server };
 }
 
 /**
  * @example
- * const redis = await chooseRedis({ redisUrl: env.REDIS_URL, local: { host: '127.0.0.1', port: 6379 }, children, dataDir });
+ * const redis = await chooseRedis({ redisUrl: env.REDIS_URL, local: { host: '127.0.0.1', port: 6379 }, start, dataDir });
  */
 export async function chooseRedis(opts: {
   redisUrl?: string;
   local: { host: string; port: number };
-  children: Children;
+  start: StartProcess;
   dataDir: string;
 }): Promise<ChosenRedis> {
   if (opts.redisUrl !== undefined) {
@@ -84,7 +86,7 @@ export async function chooseRedis(opts: {
     const client = await connect(local);
     if (client) return { url: local, how: `the local Redis at ${opts.local.host}:${opts.local.port}`, client };
   }
-  const started = await startServer(opts.children, opts.dataDir);
+  const started = await startServer(opts.start, opts.dataDir);
   if (started) return started;
   throw new DemoError(NO_REDIS_LINE.replace('{local}', `${opts.local.host}:${opts.local.port}`));
 }

@@ -13,3 +13,6 @@ export * from './fake-anthropic-process.js';
 export * from './seeded-random.js';
 export * from './usage-fixtures.js';
 export * from './stack/start-stack.js';
+export * from './wait-for.js';
+export * from './claude-code-request.js';
+export * from './stack/reaper.js';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The bench's watchdog. Reads lines on stdin: "+<pid>" / "-<pid>" (processes the bench started and
-// stopped), "keys <redis-url> <prefix>" (the bench's Redis keyspace), "dir <path>" (its scratch dir),
-// "done" (the bench cleaned up). When stdin ends without "done" — the bench died without cleaning up
+// The watchdog of the bench and the demo. Reads lines on stdin: "+<pid>" / "-<pid>" (processes its parent started and
+// stopped), "keys <redis-url> <prefix>" (the parent's Redis keyspace), "dir <path>" (its scratch dir),
+// "done" (the parent cleaned up). When stdin ends without "done" — the parent died without cleaning up
 // (SIGKILL, a crash) — it sends SIGTERM to every pid still listed, SIGKILL after 3 s, then deletes the
 // keys under the prefix and the scratch dir.
 import { rmSync } from 'node:fs';
