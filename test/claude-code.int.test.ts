@@ -6,12 +6,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startChain, type Chain, testRedisUrl } from '@switchyard/testkit';
+import { startStack, type Stack, testRedisUrl } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 
 const CLAUDE = join(__dirname, '..', 'node_modules', '.bin', 'claude');
-let chain: Chain;
+let chain: Stack;
 let home: string;
 let key: string;
 
@@ -61,7 +61,7 @@ function parseResult(out: { code: number | null; stdout: string; stderr: string 
 
 beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), 'sy-claude-home-'));
-  chain = await startChain({ redisUrl: testRedisUrl(), worker: true });
+  chain = await startStack({ redisUrl: testRedisUrl(), worker: true });
   await chain.waitReady();
   key = (await chain.createKey({ name: 'claude-code' })).key;
 });

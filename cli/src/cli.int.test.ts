@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createKeyspace } from '@switchyard/shared';
-import { baseChildEnv, freePort, testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { baseChildEnv, freePort, testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 
@@ -23,7 +23,7 @@ interface Run {
   stderr: string;
 }
 
-let chain: Chain;
+let chain: Stack;
 let redis: Redis;
 
 /** Runs the CLI; `env` replaces the connection variables (the default points at the chain). */
@@ -101,7 +101,7 @@ function expectOneLineError(run: Run, code: number): string {
 }
 
 beforeAll(async () => {
-  chain = await startChain({ redisUrl: testRedisUrl(), worker: true });
+  chain = await startStack({ redisUrl: testRedisUrl(), worker: true });
   await chain.waitReady();
   redis = new Redis(testRedisUrl());
 });

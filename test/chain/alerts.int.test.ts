@@ -9,14 +9,14 @@ import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
 import { AlertEventSchema, createKeyspace, JobCatalog, queuePrefix, utcDay, type AlertEvent } from '@switchyard/shared';
-import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 import { deliveryJobId } from '../../gateway/src/alerts/alert-ids.js';
 import { startReceiver, waitFor, type WebhookReceiver } from '../../gateway/src/usage-worker/alerts/test-harness.js';
 
 jest.setTimeout(180_000);
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
-let chain: Chain;
+let chain: Stack;
 let redis: Redis;
 let flaky: WebhookReceiver;
 let hanging: WebhookReceiver;
@@ -26,7 +26,7 @@ beforeAll(async () => {
   flaky = await startReceiver((attempt) => (attempt < 2 ? 500 : 200));
   hanging = await startReceiver(() => 'hang');
   // The shortest grace the gateway accepts, so the node_lost case does not wait half a minute.
-  chain = await startChain({
+  chain = await startStack({
     redisUrl: testRedisUrl(),
     gatewayEnv: { ALERT_NODE_LOST_GRACE_MS: '1000' },
     worker: {

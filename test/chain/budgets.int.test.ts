@@ -6,7 +6,7 @@
 // flight hold. The fake counts ceil(utf8 bytes / 4) tokens per text piece.
 import { Redis } from 'ioredis';
 import { createKeyspace, loadPriceBook, utcDay, type PricedUsage, type RecentRequest } from '@switchyard/shared';
-import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(240_000);
 
@@ -17,11 +17,11 @@ const BURST = 20;
 const LONG_ANSWER = 'The yard master routes each train by its manifest. '.repeat(100);
 const prices = loadPriceBook();
 
-let chain: Chain;
+let chain: Stack;
 let redis: Redis;
 
 beforeAll(async () => {
-  chain = await startChain({
+  chain = await startStack({
     redisUrl: testRedisUrl(),
     nodeIds: ['node-a'],
     worker: true,
@@ -262,9 +262,9 @@ it('charges an aborted stream at least the estimate of what was relayed', async 
 });
 
 describe('two gateways', () => {
-  let pair: Chain;
+  let pair: Stack;
   beforeAll(async () => {
-    pair = await startChain({
+    pair = await startStack({
       redisUrl: testRedisUrl(),
       nodeIds: ['node-b'],
       gateways: 2,

@@ -2,7 +2,7 @@
 // worker. A 10-turn conversation with cache breakpoints that keeps its account reads from the cache on every turn
 // after the first; the same conversation moved to the other account half-way (its node drained) misses once more,
 // and the usage rows show the miss, the moves and the savings lost.
-import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(240_000);
 
@@ -11,10 +11,10 @@ const TURNS = 10;
 /** The turn before which the moved run's node is drained. */
 const MOVE_AT = 6;
 
-let chain: Chain;
+let chain: Stack;
 
 beforeAll(async () => {
-  chain = await startChain({ redisUrl: testRedisUrl(), worker: true, nodeIds: ['node-a', 'node-b'] });
+  chain = await startStack({ redisUrl: testRedisUrl(), worker: true, nodeIds: ['node-a', 'node-b'] });
   await chain.waitReady();
 });
 afterAll(async () => {

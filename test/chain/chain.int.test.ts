@@ -3,17 +3,17 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import Anthropic from '@anthropic-ai/sdk';
 import { createIoRedisClient, createIoRedisStore, createKeyspace, utcDay, type SharedStore } from '@switchyard/shared';
-import { testRedisUrl, claudeCodeRequest, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, claudeCodeRequest, startStack, type Stack } from '@switchyard/testkit';
 import { sessionKeyOf } from '../../gateway/src/routing/index.js';
 import { dialGateway } from '../../gateway/src/tunnel/test-harness.js';
 
 jest.setTimeout(60_000);
 
-let chain: Chain;
+let chain: Stack;
 let store: SharedStore;
 
 beforeAll(async () => {
-  chain = await startChain({ redisUrl: testRedisUrl(), gatewayEnv: { MAX_BODY_BYTES: String(512 * 1024) } });
+  chain = await startStack({ redisUrl: testRedisUrl(), gatewayEnv: { MAX_BODY_BYTES: String(512 * 1024) } });
   store = createIoRedisStore(createIoRedisClient(testRedisUrl()));
   await chain.waitReady();
 });

@@ -7,18 +7,18 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { createKeyspace, utcDay } from '@switchyard/shared';
-import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 
 const MODEL = 'claude-sonnet-4-6';
 const READ_TOKEN = randomBytes(32).toString('hex');
 const INFLIGHT_BODY_BYTES = 64 * 1024 * 1024;
-let chain: Chain;
+let chain: Stack;
 let conn: Redis;
 
 beforeAll(async () => {
-  chain = await startChain({
+  chain = await startStack({
     redisUrl: testRedisUrl(),
     nodeIds: ['node-a'],
     adminListener: true,
@@ -353,9 +353,9 @@ describe('header hygiene', () => {
 
 describe('slow clients', () => {
   // A chain of its own with short limits: a 1 s head, a 2 s request, 8 connections.
-  let slow: Chain;
+  let slow: Stack;
   beforeAll(async () => {
-    slow = await startChain({
+    slow = await startStack({
       redisUrl: testRedisUrl(),
       nodeIds: ['node-s'],
       gatewayEnv: { HEADERS_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '2000', MAX_CONNECTIONS: '8' },

@@ -1,16 +1,16 @@
 // A gateway replaced during a roll-out: SIGTERM while a slow stream is in flight. /health and /ready turn
 // 503 draining at once (the edge's health check takes the replica out), the listener closes after the
 // notice, the stream still completes intact, and the process exits 0 without waiting out its drain timeout.
-import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(60_000);
 
 const GIT_SHA = 'feed1234feed';
 
-let chain: Chain;
+let chain: Stack;
 
 beforeAll(async () => {
-  chain = await startChain({
+  chain = await startStack({
     redisUrl: testRedisUrl(),
     // A stream of about 3 s; the gateway's notice is 1 s, its drain timeout (from the harness) 5 s.
     fakeTiming: { deltaIntervalMs: 100, textDeltas: 30 },

@@ -3,7 +3,7 @@
 // upstream reported it, labelled with its route (docs/OPENAI.md, "Accounting").
 import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { testRedisUrl, type UsageTotals, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, type UsageTotals, startStack, type Stack } from '@switchyard/testkit';
 import type { UsageReport } from '../../gateway/src/admin/index.js';
 
 jest.setTimeout(120_000);
@@ -13,10 +13,10 @@ const TURNS = 5;
 /** Turns sent with stream: true (and include_usage). */
 const STREAMED = new Set([2, 4]);
 
-let chain: Chain;
+let chain: Stack;
 
 beforeAll(async () => {
-  chain = await startChain({ redisUrl: testRedisUrl(), worker: true, nodeIds: ['node-a', 'node-b', 'node-c'] });
+  chain = await startStack({ redisUrl: testRedisUrl(), worker: true, nodeIds: ['node-a', 'node-b', 'node-c'] });
   await chain.waitReady();
 });
 afterAll(async () => {

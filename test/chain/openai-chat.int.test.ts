@@ -12,7 +12,7 @@ import type {
   ChatCompletionMessageParam,
   ChatCompletionTool,
 } from 'openai/resources/chat/completions';
-import { testRedisUrl, type RecordedRequest, type UsageTotals, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, type RecordedRequest, type UsageTotals, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 
@@ -45,12 +45,12 @@ const TIME: ChatCompletionTool = {
   },
 };
 
-let chain: Chain;
+let chain: Stack;
 let key: string;
 let client: OpenAI;
 
 beforeAll(async () => {
-  chain = await startChain({
+  chain = await startStack({
     redisUrl: testRedisUrl(),
     gatewayEnv: { MODEL_ALIASES: JSON.stringify({ 'gpt-4o': MODEL }) },
     fakeTiming: { responseText: ANSWER, textDeltas: 3 },

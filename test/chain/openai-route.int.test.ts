@@ -1,14 +1,14 @@
 // /v1/chat/completions as a route of the gateway (docs/OPENAI.md): what the node gets, and every error the
 // client sees in the OpenAI envelope, the gateway's own and Anthropic's. The openai SDK's scenarios are in
 // openai-chat.int.test.ts; this file speaks plain HTTP, so it sees the bytes and headers as they are.
-import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(60_000);
 
-let chain: Chain;
+let chain: Stack;
 
 beforeAll(async () => {
-  chain = await startChain({
+  chain = await startStack({
     redisUrl: testRedisUrl(),
     gatewayEnv: { MODEL_ALIASES: JSON.stringify({ 'house-model': 'claude-haiku-4-5' }) },
   });

@@ -8,17 +8,17 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { readdirSync, statSync } from 'node:fs';
 import { createKeyspace } from '@switchyard/shared';
-import { startRedisServer, type RedisServerHandle, startChain, type Chain } from '@switchyard/testkit';
+import { startRedisServer, type RedisServerHandle, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(90_000);
 
 let redis: RedisServerHandle;
-let chain: Chain;
+let chain: Stack;
 const dataDir = mkdtempSync(join(tmpdir(), 'sy-outage-'));
 
 beforeAll(async () => {
   redis = await startRedisServer({ dataDir });
-  chain = await startChain({ redisUrl: redis.url, worker: true });
+  chain = await startStack({ redisUrl: redis.url, worker: true });
   await chain.waitReady();
 });
 afterAll(async () => {

@@ -8,19 +8,19 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { createKeyspace } from '@switchyard/shared';
-import { startRedisServer, type RedisServerHandle, startChain, type Chain } from '@switchyard/testkit';
+import { startRedisServer, type RedisServerHandle, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(90_000);
 
 const dir = mkdtempSync(join(tmpdir(), 'sy-path-'));
 const traceFile = join(dir, 'gateway-modules.txt');
 let redis: RedisServerHandle;
-let chain: Chain;
+let chain: Stack;
 let conn: Redis;
 
 beforeAll(async () => {
   redis = await startRedisServer();
-  chain = await startChain({
+  chain = await startStack({
     redisUrl: redis.url,
     worker: true,
     gatewayEnv: { NODE_OPTIONS: `--import=${resolve('scripts/trace-modules.mjs')}`, TRACE_MODULES_FILE: traceFile },

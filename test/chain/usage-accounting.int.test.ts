@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { getEncoding } from 'js-tiktoken';
 import { createKeyspace, JobCatalog, queuePrefix } from '@switchyard/shared';
-import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(180_000);
 
@@ -16,14 +16,14 @@ const enc = getEncoding('o200k_base');
 const tokens = (text: string) => (text === '' ? 0 : enc.encode(text).length);
 
 const WORKER_ENV = { WORKER_CONCURRENCY: '4', WORKER_LOCK_DURATION_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000' };
-let chain: Chain;
+let chain: Stack;
 let redis: Redis;
 let openQueue: Queue | undefined;
 
 beforeAll(async () => {
   // A killed worker's active jobs come back once their lock expires and the next stalled check runs:
   // seconds here instead of BullMQ's default minute.
-  chain = await startChain({
+  chain = await startStack({
     redisUrl: testRedisUrl(),
     worker: WORKER_ENV,
     fakeTiming: { textDeltas: 4, deltaIntervalMs: 30 },

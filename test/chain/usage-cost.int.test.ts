@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { calcPrice, extractUsage, findProvider, type Provider, type Usage } from '@pydantic/genai-prices';
 import { Redis } from 'ioredis';
 import { createKeyspace, RecentRequestSchema, utcDay, utcMonth, type RecentRequest } from '@switchyard/shared';
-import { freePort, testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { freePort, testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(240_000);
 
@@ -35,7 +35,7 @@ const installed = (
   }
 ).version;
 
-let chain: Chain;
+let chain: Stack;
 let redis: Redis;
 let dir: string;
 let pricesFile: string;
@@ -46,7 +46,7 @@ beforeAll(async () => {
   pricesFile = join(dir, 'prices.json');
   writeFileSync(pricesFile, JSON.stringify({ models: [FILE_MODEL] }));
   metricsPort = await freePort();
-  chain = await startChain({
+  chain = await startStack({
     redisUrl: testRedisUrl(),
     nodeIds: ['node-a', 'node-b'],
     gatewayEnv: { PRICES_FILE: pricesFile },

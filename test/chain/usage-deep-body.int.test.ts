@@ -5,7 +5,7 @@
 // (128 levels, the body's own object level 1), so this holds with and without that limit.
 import { Redis } from 'ioredis';
 import { countableText, createKeyspace, nestsDeeperThan, promptBlocks, type PromptParts } from '@switchyard/shared';
-import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 import { createTokenizer } from '../../gateway/src/usage-worker/tokenizer.js';
 
 jest.setTimeout(120_000);
@@ -13,12 +13,12 @@ jest.setTimeout(120_000);
 const GATEWAY_DEPTH_LIMIT = 128;
 const DEPTH = 120;
 
-let chain: Chain;
+let chain: Stack;
 let redis: Redis;
 
 beforeAll(async () => {
   // A tokeniser budget no loaded machine runs out of: the test asserts exact estimates, not the budget.
-  chain = await startChain({ redisUrl: testRedisUrl(), worker: { WORKER_JOB_TOKENIZER_BUDGET_MS: '60000' } });
+  chain = await startStack({ redisUrl: testRedisUrl(), worker: { WORKER_JOB_TOKENIZER_BUDGET_MS: '60000' } });
   await chain.waitReady();
   redis = new Redis(testRedisUrl());
 });

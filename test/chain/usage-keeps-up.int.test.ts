@@ -5,7 +5,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createKeyspace, JobCatalog, queuePrefix, RecentRequestSchema, type RecentRequest } from '@switchyard/shared';
-import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(240_000);
 
@@ -15,13 +15,13 @@ const MODEL = 'claude-sonnet-4-6';
 // (at 20 ms one soak job of a full-suite run, its tokeniser stalled by the other tests, came out approximate).
 const BUDGET_MS = 200;
 
-let chain: Chain;
+let chain: Stack;
 let redis: Redis;
 let queue: Queue;
 let key: string;
 
 beforeAll(async () => {
-  chain = await startChain({
+  chain = await startStack({
     redisUrl: testRedisUrl(),
     worker: { WORKER_JOB_TOKENIZER_BUDGET_MS: String(BUDGET_MS) },
     fakeTiming: { textDeltas: 5, deltaIntervalMs: 2 },

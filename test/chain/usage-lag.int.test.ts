@@ -4,18 +4,18 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { JobCatalog, queuePrefix } from '@switchyard/shared';
-import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(90_000);
 
 const WAITED_MS = 600_000;
-let chain: Chain;
+let chain: Stack;
 let redis: Redis;
 let queue: Queue | undefined;
 let addedAt: number;
 
 beforeAll(async () => {
-  chain = await startChain({ redisUrl: testRedisUrl(), gatewayEnv: { USAGE_LAG_WARN_SECONDS: '120' } });
+  chain = await startStack({ redisUrl: testRedisUrl(), gatewayEnv: { USAGE_LAG_WARN_SECONDS: '120' } });
   await chain.waitReady();
   redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
   queue = new Queue(JobCatalog.usage.queue, { connection: redis, prefix: queuePrefix(chain.prefix) });

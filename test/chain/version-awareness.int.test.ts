@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { freePort, spawnService, testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { freePort, spawnService, testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 import { dialGateway, testReport } from '../../gateway/src/tunnel/test-harness.js';
 
 jest.setTimeout(90_000);
@@ -25,10 +25,10 @@ interface NodeList {
   gateway: { version: string; gitSha: string };
 }
 
-let chain: Chain;
+let chain: Stack;
 
 beforeAll(async () => {
-  chain = await startChain({
+  chain = await startStack({
     redisUrl: testRedisUrl(),
     gatewayEnv: { GIT_SHA: GATEWAY_SHA },
     nodeEnv: { GIT_SHA: NODE_SHA, METRICS_TOKEN },

@@ -8,13 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { freePort, testRedisUrl, startChain, type Chain, type ChainGateway } from '@switchyard/testkit';
+import { freePort, testRedisUrl, startStack, type Stack, type StackGateway } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 
 const hasCaddy = spawnSync('caddy', ['version'], { encoding: 'utf8' }).status === 0;
 
-async function startCaddy(gateways: readonly ChainGateway[]): Promise<{ url: string; stop(): Promise<void> }> {
+async function startCaddy(gateways: readonly StackGateway[]): Promise<{ url: string; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'sy-edge-fleet-'));
   const port = await freePort();
   const internal = await freePort();
@@ -61,11 +61,11 @@ async function startCaddy(gateways: readonly ChainGateway[]): Promise<{ url: str
 }
 
 (hasCaddy ? describe : describe.skip)('two replicas and two nodes behind caddy with the repo’s Caddyfile', () => {
-  let chain: Chain;
+  let chain: Stack;
   let edgeUrl = '';
 
   beforeAll(async () => {
-    chain = await startChain({
+    chain = await startStack({
       redisUrl: testRedisUrl(),
       gateways: 2,
       gatewayIds: ['gateway-1', 'gateway-2'],

@@ -5,16 +5,16 @@ import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import Anthropic from '@anthropic-ai/sdk';
 import { Redis } from 'ioredis';
-import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 
-let chain: Chain;
+let chain: Stack;
 let key: string;
 let redis: Redis;
 
 beforeAll(async () => {
-  chain = await startChain({ redisUrl: testRedisUrl(), gateways: 2 });
+  chain = await startStack({ redisUrl: testRedisUrl(), gateways: 2 });
   await chain.waitReady();
   key = (await chain.createKey()).key;
   redis = new Redis(testRedisUrl());

@@ -12,17 +12,17 @@ import {
   TUNNEL_UPGRADE,
   TunnelHeaders,
 } from '@switchyard/shared';
-import { testRedisUrl, startChain, type Chain, type ChainNode } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack, type StackNode } from '@switchyard/testkit';
 
 jest.setTimeout(90_000);
 
-let chain: Chain;
+let chain: Stack;
 let redis: Redis;
-let attacker: ChainNode;
-let victim: ChainNode;
+let attacker: StackNode;
+let victim: StackNode;
 
 beforeAll(async () => {
-  chain = await startChain({ redisUrl: testRedisUrl(), worker: true });
+  chain = await startStack({ redisUrl: testRedisUrl(), worker: true });
   await chain.waitReady();
   redis = new Redis(testRedisUrl());
   attacker = chain.nodes['node-a']!;
@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 /** What the node host holds: the values of its environment and the files of its volume. */
-function hostSecrets(node: ChainNode): { env: Record<string, string>; files: Record<string, string> } {
+function hostSecrets(node: StackNode): { env: Record<string, string>; files: Record<string, string> } {
   const files: Record<string, string> = {};
   for (const name of readdirSync(node.dir)) files[name] = readFileSync(join(node.dir, name), 'utf8');
   return { env: node.env, files };

@@ -2,12 +2,12 @@
 // peers whose HTTP servers answer like the API), 200 requests 20 at a time, one node's tunnel socket destroyed
 // mid-run. No request that had not started may be lost: each one that was waiting for a node goes to the other.
 import { createServer, type Server } from 'node:http';
-import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 import { dialGateway, type TestNodePeer } from '../../gateway/src/tunnel/test-harness.js';
 
 jest.setTimeout(90_000);
 
-let chain: Chain;
+let chain: Stack;
 const servers: Server[] = [];
 const peers: Record<string, TestNodePeer> = {};
 const served: Record<string, number> = { 'node-x': 0, 'node-y': 0 };
@@ -38,7 +38,7 @@ function nodeServer(nodeId: string): Server {
 
 beforeAll(async () => {
   // No node-agents: /ready waits for a node, so the gateway's start line is what this waits for.
-  chain = await startChain({ redisUrl: testRedisUrl(), nodeIds: [] });
+  chain = await startStack({ redisUrl: testRedisUrl(), nodeIds: [] });
   for (const nodeId of ['node-x', 'node-y']) {
     const made = await chain.admin('POST', '/nodes', { id: nodeId });
     const { token } = (await made.json()) as { token: string };

@@ -2,7 +2,7 @@
 // response schemas the OpenAPI document gives for their route and status, errors included.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(60_000);
 
@@ -17,7 +17,7 @@ interface Doc {
   };
 }
 
-let chain: Chain;
+let chain: Stack;
 let doc: Doc;
 
 /** The documented schema of `status` for the operation, as a zod validator (zod reads `#/$defs/…` refs). */
@@ -64,7 +64,7 @@ async function call(
 }
 
 beforeAll(async () => {
-  chain = await startChain({ redisUrl: testRedisUrl(), worker: true });
+  chain = await startStack({ redisUrl: testRedisUrl(), worker: true });
   await chain.waitReady();
   const res = await fetch(`${chain.gatewayUrl}/admin/openapi.json`);
   expect(res.status).toBe(200);

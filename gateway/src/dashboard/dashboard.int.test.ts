@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 import { DASHBOARD_CSP } from './dashboard-router.js';
 
 jest.setTimeout(120_000);
@@ -17,11 +17,11 @@ const hasChromium = existsSync(CHROMIUM);
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 const SCREENSHOT = join(ARTIFACTS, 'dashboard.png');
 
-let chain: Chain;
+let chain: Stack;
 let browser: Browser | undefined;
 
 beforeAll(async () => {
-  chain = await startChain({ redisUrl: testRedisUrl(), worker: true });
+  chain = await startStack({ redisUrl: testRedisUrl(), worker: true });
   await chain.waitReady();
   if (hasChromium)
     browser = await chromium.launch({

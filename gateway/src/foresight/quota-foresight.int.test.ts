@@ -1,16 +1,16 @@
 // Quota foresight end to end: a scripted burn on the fake upstream's 5-hour window (every answer carries the unified
 // headers), relayed by a real node-agent to a real gateway, read back from GET /admin/nodes; the fleet_exhaustion
 // alert raised by the gateway and recorded by the usage worker (GET /admin/alerts).
-import { testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 import { DEFAULT_HISTORY_OPTIONS, type NodeForesight } from './index.js';
 
 jest.setTimeout(180_000);
 
 const HOUR = 3_600_000;
-let chain: Chain;
+let chain: Stack;
 
 beforeAll(async () => {
-  chain = await startChain({ redisUrl: testRedisUrl(), worker: true, nodeIds: ['node-a', 'node-b'] });
+  chain = await startStack({ redisUrl: testRedisUrl(), worker: true, nodeIds: ['node-a', 'node-b'] });
   await chain.waitReady();
 });
 afterAll(async () => {

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { JobCatalog, queuePrefix } from '@switchyard/shared';
-import { freePort, testRedisUrl, startChain, type Chain } from '@switchyard/testkit';
+import { freePort, testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 
@@ -20,7 +20,7 @@ const UTILIZATION: Record<string, { '5h': number; '7d': number }> = {
 const nodeToken = randomBytes(32).toString('hex');
 const workerToken = randomBytes(32).toString('hex');
 let workerPort: number;
-let chain: Chain;
+let chain: Stack;
 let redis: Redis;
 
 /** One sample of Prometheus text: name, labels, value. */
@@ -112,7 +112,7 @@ let jobData: unknown;
 
 beforeAll(async () => {
   redis = new Redis(testRedisUrl());
-  chain = await startChain({ redisUrl: testRedisUrl(), nodeEnv: { METRICS_TOKEN: nodeToken } });
+  chain = await startStack({ redisUrl: testRedisUrl(), nodeEnv: { METRICS_TOKEN: nodeToken } });
   workerPort = await freePort();
   await chain.startWorker({ METRICS_PORT: String(workerPort), METRICS_TOKEN: workerToken, HOST: '127.0.0.1' });
   await chain.waitReady();
