@@ -15,6 +15,7 @@ import {
   createKeyspace,
   createLogger,
   createMetricsHandler,
+  createRedisHealthWatch,
   describeMetrics,
   metricsOnlyListener,
   planMetrics,
@@ -63,15 +64,7 @@ function connectRedis(config: GatewayConfig, log: Logger): { store: SharedStore;
     maxRetriesPerRequest: 1,
     connectionName: 'gateway',
   });
-  let down = false;
-  client.on('error', (err: NodeJS.ErrnoException) => {
-    if (!down) log.warn('redis unreachable', { errorCode: err.code, reason: err.message });
-    down = true;
-  });
-  client.on('ready', () => {
-    if (down) log.info('redis reachable again');
-    down = false;
-  });
+  createRedisHealthWatch({ client, log }).start();
   const connected = new Promise<void>((resolve) => client.once('ready', () => resolve()));
   return { store: createIoRedisStore(client), connected };
 }

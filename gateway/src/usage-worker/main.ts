@@ -4,11 +4,11 @@
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
   createIoRedisClient,
   createKeyspace,
   createLogger,
+  createRedisHealthWatch,
   createMetricsHandler,
   describeMetrics,
   JobCatalog,
@@ -32,36 +32,6 @@ import { createUsageHandler, type UsageOutcome } from './usage-handler.js';
 const FAILED_SWEEP_INTERVAL_MS = 10 * 60_000;
 
 const VERSION = readPackageVersion(fileURLToPath(new URL('../../package.json', import.meta.url))) ?? 'unknown';
-
-/**
- * Reports a Redis outage once, not once per reconnect attempt, and says when Redis is back. Both the
- * connection and the Worker (which re-emits its connections' errors) report through it.
- */
-function watchRedis(connection: Redis, log: Logger): { report(err: unknown): void } {
-  let down = false;
-  const report = (err: unknown) => {
-    if (down) return;
-    down = true;
-    const e = err as NodeJS.ErrnoException;
-    log.warn('redis unreachable', { errorCode: e.code, reason: e.message });
-  };
-  connection.on('error', report);
-  connection.on('ready', () => {
-    if (down) log.info('redis reachable again');
-    down = false;
-  });
-  return {
-    report(err) {
-      // While Redis is away every BullMQ loop fails the same way; anything else is worth a line of its own.
-      if (down || connection.status !== 'ready') report(err);
-      // A job whose lock went with a Redis restart (or that stalled) is taken again, and its usage:done marker
-      // keeps it from counting twice: worth knowing, not an error.
-      else if (err instanceof Error && err.message.startsWith('Missing lock for job'))
-        log.warn('usage job lost its lock: it is taken again and counted once', { reason: err.message });
-      else log.error('worker error', { err });
-    },
-  };
-}
 
 /**
  * The metrics side: its own connection without an offline queue (a scrape fails at once while Redis is
@@ -131,7 +101,8 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     maxRetriesPerRequest: null,
     connectionName: 'usage-worker',
   });
-  const redis = watchRedis(connection, log);
+  const redis = createRedisHealthWatch({ client: connection, log });
+  redis.start();
   const keys = createKeyspace(config.REDIS_PREFIX);
   let stopping = false;
   const observed = await startMetrics(config, log, () => stopping);
@@ -176,7 +147,15 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     removeOnComplete: { count: 0 },
     removeOnFail: defaults.removeOnFail,
   });
-  worker.on('error', (err) => redis.report(err));
+  worker.on('error', (err) => {
+    // While Redis is away every BullMQ loop fails the same way: that is the outage, logged once.
+    if (redis.report(err)) return;
+    // A job whose lock went with a Redis restart (or that stalled) is taken again, and its usage:done marker
+    // keeps it from counting twice: worth knowing, not an error.
+    if (err.message.startsWith('Missing lock for job'))
+      log.warn('usage job lost its lock: it is taken again and counted once', { reason: err.message });
+    else log.error('worker error', { err });
+  });
   alerting.watchUsage(worker);
   worker.on('completed', (_job, outcome) => metrics.processed(outcome.counted));
   worker.on('failed', (job, err) => {

@@ -20,6 +20,7 @@ export type {
   SharedStore,
   TtlOptions,
 } from './store.js';
+export { createRedisHealthWatch, type RedisHealthWatch, type WatchedRedis } from './health-watch.js';
 export { createIoRedisClient, createIoRedisStore, type IoRedisClientOptions } from './ioredis-store.js';
 export { createUpstashClient, createUpstashStore, type UpstashClientOptions } from './upstash-store.js';
 export { assertListIndex, assertTtlMs, incrementPairs, newLockToken, ttlArg } from './store-args.js';
