@@ -37,44 +37,56 @@ export interface KeyRepository {
 
 const CAS_ATTEMPTS = 5;
 
-/** Key records on a SharedStore. */
-export function createKeyRepository(deps: {
+/** Ids come from URLs: one that could never name a key (':' or whitespace) is simply unknown. */
+function idKeyOf(keys: KeyRepositoryKeys, id: string): string | undefined {
+  try {
+    return keys.keyById(id);
+  } catch {
+    return undefined;
+  }
+}
+
+function readable(raw: string): KeyRecord {
+  const record = parseKeyRecord(raw);
+  if (!record) throw new AppError('internal', 'A stored key record is unreadable');
+  return record;
+}
+
+function concurrentChange(): AppError {
+  return new AppError('unavailable', 'The key is being changed concurrently; retry', { retryAfterSec: 1 });
+}
+
+function byCreation(a: KeyRecord, b: KeyRecord): number {
+  return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** Dependencies of createKeyRepository. */
+export interface KeyRepositoryDeps {
   store: KeyRepositoryStore;
   keys: KeyRepositoryKeys;
+  /** Epoch ms. Default Date.now. */
   now?: () => number;
-}): KeyRepository {
-  const { store, keys } = deps;
-  const now = deps.now ?? Date.now;
+}
 
-  // Ids come from URLs: one that could never name a key (':' or whitespace) is simply unknown.
-  function idKey(id: string): string | undefined {
-    try {
-      return keys.keyById(id);
-    } catch {
-      return undefined;
-    }
+/** Key records on a SharedStore. */
+export function createKeyRepository(deps: KeyRepositoryDeps): KeyRepository {
+  return new StoreKeyRepository(deps);
+}
+
+class StoreKeyRepository implements KeyRepository {
+  readonly #store: KeyRepositoryStore;
+  readonly #keys: KeyRepositoryKeys;
+  readonly #now: () => number;
+
+  constructor(deps: KeyRepositoryDeps) {
+    this.#store = deps.store;
+    this.#keys = deps.keys;
+    this.#now = deps.now ?? Date.now;
   }
 
-  function readable(raw: string): KeyRecord {
-    const record = parseKeyRecord(raw);
-    if (!record) throw new AppError('internal', 'A stored key record is unreadable');
-    return record;
-  }
-
-  // Writes the new JSON under the digest unless the digest entry is gone (revoked): an edit never revives a key.
-  async function publishByDigest(digest: string, nextRaw: string): Promise<boolean> {
-    const digestKey = keys.keyByDigest(digest);
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt += 1) {
-      const current = await store.get(digestKey);
-      if (current === null) return false;
-      if (await store.compareAndSet(digestKey, current, nextRaw)) return true;
-    }
-    throw new AppError('unavailable', 'The key is being changed concurrently; retry', { retryAfterSec: 1 });
-  }
-
-  async function create(settings: KeySettings): Promise<{ key: string; record: KeyRecord }> {
+  async create(settings: KeySettings): Promise<{ key: string; record: KeyRecord }> {
     const key = generateGatewayKey();
-    const at = now();
+    const at = this.#now();
     const record: KeyRecord = {
       id: `key_${randomBytes(8).toString('hex')}`,
       ...settings,
@@ -86,58 +98,67 @@ export function createKeyRepository(deps: {
       updatedAt: at,
     };
     const raw = JSON.stringify(record);
-    if (!(await store.set(keys.keyById(record.id), raw, { onlyIfAbsent: true }))) {
+    if (!(await this.#store.set(this.#keys.keyById(record.id), raw, { onlyIfAbsent: true }))) {
       throw new AppError('internal', 'Key id collision');
     }
-    await store.sadd(keys.keyIds(), record.id);
-    await store.set(keys.keyByDigest(record.digest), raw);
+    await this.#store.sadd(this.#keys.keyIds(), record.id);
+    await this.#store.set(this.#keys.keyByDigest(record.digest), raw);
     return { key, record };
   }
 
-  async function list(): Promise<KeyRecord[]> {
-    const ids = (await store.smembers(keys.keyIds())).filter((id) => idKey(id) !== undefined);
+  async list(): Promise<KeyRecord[]> {
+    const ids = (await this.#store.smembers(this.#keys.keyIds())).filter((id) => idKeyOf(this.#keys, id) !== undefined);
     if (ids.length === 0) return [];
-    const raws = await store.mget(ids.map((id) => keys.keyById(id)));
+    const raws = await this.#store.mget(ids.map((id) => this.#keys.keyById(id)));
     const records = raws.flatMap((raw) => (raw === null ? [] : [parseKeyRecord(raw)].filter((r) => r !== undefined)));
-    return records.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return records.sort(byCreation);
   }
 
-  async function get(id: string): Promise<KeyRecord | undefined> {
-    const k = idKey(id);
-    const raw = k === undefined ? null : await store.get(k);
+  async get(id: string): Promise<KeyRecord | undefined> {
+    const k = idKeyOf(this.#keys, id);
+    const raw = k === undefined ? null : await this.#store.get(k);
     return raw === null ? undefined : readable(raw);
   }
 
-  async function update(id: string, changes: Partial<KeySettings>): Promise<KeyRecord | undefined> {
-    const k = idKey(id);
+  async update(id: string, changes: Partial<KeySettings>): Promise<KeyRecord | undefined> {
+    const k = idKeyOf(this.#keys, id);
     if (k === undefined) return undefined;
     const defined = Object.fromEntries(
       Object.entries(changes).filter(([, v]) => v !== undefined),
     ) as Partial<KeySettings>;
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt += 1) {
-      const raw = await store.get(k);
+      const raw = await this.#store.get(k);
       if (raw === null) return undefined;
       const current = readable(raw);
-      const next: KeyRecord = { ...current, ...defined, updatedAt: Math.max(now(), current.updatedAt) };
+      const next: KeyRecord = { ...current, ...defined, updatedAt: Math.max(this.#now(), current.updatedAt) };
       const nextRaw = JSON.stringify(next);
-      if (!(await store.compareAndSet(k, raw, nextRaw))) continue;
-      return (await publishByDigest(current.digest, nextRaw)) ? next : undefined;
+      if (!(await this.#store.compareAndSet(k, raw, nextRaw))) continue;
+      return (await this.#publishByDigest(current.digest, nextRaw)) ? next : undefined;
     }
-    throw new AppError('unavailable', 'The key is being changed concurrently; retry', { retryAfterSec: 1 });
+    throw concurrentChange();
   }
 
-  async function revoke(id: string): Promise<boolean> {
-    const k = idKey(id);
-    const raw = k === undefined ? null : await store.get(k);
+  async revoke(id: string): Promise<boolean> {
+    const k = idKeyOf(this.#keys, id);
+    const raw = k === undefined ? null : await this.#store.get(k);
     if (k === undefined || raw === null) return false;
     const record = parseKeyRecord(raw);
     // Without a readable record the digest is unknown; refuse rather than report a revocation that did not happen.
     if (!record) throw new AppError('internal', 'A stored key record is unreadable; its digest entry cannot be found');
-    await store.del(keys.keyByDigest(record.digest));
-    await store.del(k);
-    await store.srem(keys.keyIds(), id);
+    await this.#store.del(this.#keys.keyByDigest(record.digest));
+    await this.#store.del(k);
+    await this.#store.srem(this.#keys.keyIds(), id);
     return true;
   }
 
-  return { create, list, get, update, revoke };
+  // Writes the new JSON under the digest unless the digest entry is gone (revoked): an edit never revives a key.
+  async #publishByDigest(digest: string, nextRaw: string): Promise<boolean> {
+    const digestKey = this.#keys.keyByDigest(digest);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt += 1) {
+      const current = await this.#store.get(digestKey);
+      if (current === null) return false;
+      if (await this.#store.compareAndSet(digestKey, current, nextRaw)) return true;
+    }
+    throw concurrentChange();
+  }
 }
