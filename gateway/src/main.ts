@@ -22,6 +22,7 @@ import {
   queuePrefix,
   readPackageVersion,
   redactedUrl,
+  startMetricsListener,
   withDeadline,
   type Keyspace,
   type Logger,
@@ -124,27 +125,6 @@ function createAlertSink(config: GatewayConfig, log: Logger): QueueAlertSink {
   const queue = new Queue(JobCatalog.alert.queue, { connection, prefix: queuePrefix(config.REDIS_PREFIX) });
   queue.on('error', () => undefined);
   return createQueueAlertSink({ queue, log });
-}
-
-/** The METRICS_PORT listener; a port that cannot be opened turns metrics off with an error line, not the gateway. */
-async function listenForMetrics(
-  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
-  port: number,
-  host: string,
-  log: Logger,
-): Promise<http.Server | undefined> {
-  const server = http.createServer(metricsOnlyListener(handler));
-  return new Promise((resolve) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      log.error('metrics listener not started', {
-        port,
-        errorCode: err.code,
-        fix: 'set METRICS_PORT to a free port, or 0 to turn metrics off',
-      });
-      resolve(undefined);
-    });
-    server.listen(port, host, () => resolve(server));
-  });
 }
 
 /**
@@ -360,7 +340,12 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   if (adminServer) await listen(adminServer, config.ADMIN_HOST, config.ADMIN_PORT ?? 0, 'ADMIN_PORT (and ADMIN_HOST)');
   const metricsServer =
     exposure.where === 'own' && metricsHandler
-      ? await listenForMetrics(metricsHandler, exposure.port, config.HOST, log)
+      ? await startMetricsListener({
+          listener: metricsOnlyListener(metricsHandler),
+          port: exposure.port,
+          host: config.HOST,
+          log,
+        })
       : undefined;
   log.info('gateway started', {
     listen: `${config.HOST}:${config.PORT}`,

@@ -13,6 +13,7 @@ import {
   planMetrics,
   readPackageVersion,
   redactedUrl,
+  startMetricsListener,
   type Logger,
 } from '@switchyard/shared';
 import { createNodeApp } from './app.js';
@@ -175,20 +176,15 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
 
   await auth.start();
   await listen(local, config.PORT, config.HOST, 'PORT');
-  let metricsServer: http.Server | undefined;
-  if (exposure.where === 'own' && metricsHandler) {
-    const own = http.createServer(metricsOnlyListener(metricsHandler));
-    metricsServer = await listen(own, exposure.port, config.HOST, 'METRICS_PORT').then(
-      () => own,
-      (err: StartupRefusal) => {
-        log.error('metrics listener not started', {
-          reason: err.message,
-          fix: 'set METRICS_PORT to a free port, or 0 to turn metrics off',
-        });
-        return undefined;
-      },
-    );
-  }
+  const metricsServer =
+    exposure.where === 'own' && metricsHandler
+      ? await startMetricsListener({
+          listener: metricsOnlyListener(metricsHandler),
+          port: exposure.port,
+          host: config.HOST,
+          log,
+        })
+      : undefined;
 
   // 6. Dialling in.
   tunnels.start();

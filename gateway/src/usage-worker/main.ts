@@ -1,7 +1,7 @@
 // The usage worker's composition root: config → tokenizer (once) → Redis → handler → BullMQ Worker.
 // SIGTERM/SIGINT: let active jobs finish (up to WORKER_CLOSE_TIMEOUT_MS), close Redis, exit 0. A job
 // this process never finishes (kill -9) is recovered by the stalled check and cannot count twice.
-import http from 'node:http';
+import type http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import {
@@ -17,6 +17,7 @@ import {
   queuePrefix,
   readPackageVersion,
   redactedUrl,
+  startMetricsListener,
   withDeadline,
   type Logger,
 } from '@switchyard/shared';
@@ -62,19 +63,11 @@ async function startMetrics(
       ...(plan.token === undefined ? {} : { token: plan.token, tokenVariable: 'METRICS_TOKEN' }),
       onError: (err) => log.error('metrics scrape failed', { err }),
     });
-    const own = http.createServer(
-      createWorkerListener({ metrics: handler, version: VERSION, gitSha: config.GIT_SHA, stopping }),
-    );
-    server = await new Promise<http.Server | undefined>((resolve) => {
-      own.once('error', (err: NodeJS.ErrnoException) => {
-        log.error('metrics listener not started', {
-          port: plan.port,
-          errorCode: err.code,
-          fix: 'set METRICS_PORT to a free port, or 0 to turn metrics off',
-        });
-        resolve(undefined);
-      });
-      own.listen(plan.port, config.HOST, () => resolve(own));
+    server = await startMetricsListener({
+      listener: createWorkerListener({ metrics: handler, version: VERSION, gitSha: config.GIT_SHA, stopping }),
+      port: plan.port,
+      host: config.HOST,
+      log,
     });
     if (server === undefined) exposure = 'off (its port could not be opened)';
   }
