@@ -38,84 +38,100 @@ const JOB_NAME = 'alert';
  * alerts.emit({ id: alertIds.nodeLost('node-a', heartbeatAt), type: 'node_lost', at: Date.now(), message: '…', data: {} });
  */
 export function createQueueAlertSink(deps: QueueAlertSinkDeps): QueueAlertSink {
-  const { queue, log } = deps;
-  const bufferMax = deps.bufferMax ?? 1_000;
-  const retryIntervalMs = deps.retryIntervalMs ?? 5_000;
-  const kept = new Map<string, AlertEvent>();
-  let inFlight = 0;
-  let dropped = 0;
-  let timer: NodeJS.Timeout | undefined;
+  return new BufferedAlertSink(deps);
+}
 
-  function keep(event: AlertEvent): void {
-    kept.delete(event.id);
-    kept.set(event.id, event);
-    while (kept.size > bufferMax) {
-      const oldest = kept.keys().next().value as string;
-      kept.delete(oldest);
-      dropped++;
-      log.warn('alert dropped: Redis did not take it and the buffer is full', {
+class BufferedAlertSink implements QueueAlertSink {
+  readonly #queue: AlertQueue;
+  readonly #log: Logger;
+  readonly #bufferMax: number;
+  readonly #retryIntervalMs: number;
+  /** The events Redis did not take yet, oldest first (a Map keeps insertion order). */
+  readonly #kept = new Map<string, AlertEvent>();
+  #inFlight = 0;
+  #dropped = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(deps: QueueAlertSinkDeps) {
+    this.#queue = deps.queue;
+    this.#log = deps.log;
+    this.#bufferMax = deps.bufferMax ?? 1_000;
+    this.#retryIntervalMs = deps.retryIntervalMs ?? 5_000;
+  }
+
+  emit(event: AlertEvent): void {
+    const parsed = AlertEventSchema.safeParse(event);
+    if (!parsed.success) {
+      // A producer's bug, not an operator's problem: said once per event, never thrown at the caller.
+      this.#log.error('alert event invalid; not raised', {
+        alertId: typeof event.id === 'string' ? event.id.slice(0, 200) : undefined,
+        type: event.type,
+        issues: parsed.error.issues.map((i) => i.path.join('.')),
+      });
+      return;
+    }
+    void this.#add(parsed.data);
+  }
+
+  start(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => void this.#retryKept(), this.#retryIntervalMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#retryKept();
+    if (this.#kept.size > 0) this.#log.warn('alerts not enqueued at exit', { count: this.#kept.size });
+  }
+
+  pending(): number {
+    return this.#kept.size + this.#inFlight;
+  }
+
+  #keep(event: AlertEvent): void {
+    this.#kept.delete(event.id);
+    this.#kept.set(event.id, event);
+    while (this.#kept.size > this.#bufferMax) {
+      const oldest = this.#kept.keys().next().value as string;
+      this.#kept.delete(oldest);
+      this.#dropped++;
+      this.#log.warn('alert dropped: Redis did not take it and the buffer is full', {
         alertId: oldest,
-        bufferMax,
-        droppedSoFar: dropped,
+        bufferMax: this.#bufferMax,
+        droppedSoFar: this.#dropped,
       });
     }
   }
 
-  async function add(event: AlertEvent): Promise<boolean> {
-    inFlight++;
+  async #add(event: AlertEvent): Promise<boolean> {
+    this.#inFlight++;
     try {
-      await queue.add(JOB_NAME, event, { ...JobCatalog.alert.defaults, jobId: alertJobId(event.id) });
+      await this.#queue.add(JOB_NAME, event, { ...JobCatalog.alert.defaults, jobId: alertJobId(event.id) });
       return true;
     } catch (err) {
-      log.debug('alert not enqueued yet; kept for a retry', {
+      this.#log.debug('alert not enqueued yet; kept for a retry', {
         alertId: event.id,
         reason: err instanceof Error ? err.message : String(err),
       });
-      keep(event);
+      this.#keep(event);
       return false;
     } finally {
-      inFlight--;
+      this.#inFlight--;
     }
   }
 
-  async function retryKept(): Promise<void> {
-    const events = [...kept.values()];
-    kept.clear();
+  async #retryKept(): Promise<void> {
+    const events = [...this.#kept.values()];
+    this.#kept.clear();
     for (const event of events) {
       // The first failure means Redis is still away: keep the rest for the next round, in their order.
-      if (!(await add(event))) {
-        for (const rest of events.slice(events.indexOf(event) + 1)) keep(rest);
+      if (!(await this.#add(event))) {
+        for (const rest of events.slice(events.indexOf(event) + 1)) this.#keep(rest);
         return;
       }
     }
-    if (events.length > 0) log.info('kept alerts enqueued', { count: events.length });
+    if (events.length > 0) this.#log.info('kept alerts enqueued', { count: events.length });
   }
-
-  return {
-    emit(event) {
-      const parsed = AlertEventSchema.safeParse(event);
-      if (!parsed.success) {
-        // A producer's bug, not an operator's problem: said once per event, never thrown at the caller.
-        log.error('alert event invalid; not raised', {
-          alertId: typeof event.id === 'string' ? event.id.slice(0, 200) : undefined,
-          type: event.type,
-          issues: parsed.error.issues.map((i) => i.path.join('.')),
-        });
-        return;
-      }
-      void add(parsed.data);
-    },
-    start() {
-      if (timer !== undefined) return;
-      timer = setInterval(() => void retryKept(), retryIntervalMs);
-      timer.unref();
-    },
-    async stop() {
-      clearInterval(timer);
-      timer = undefined;
-      await retryKept();
-      if (kept.size > 0) log.warn('alerts not enqueued at exit', { count: kept.size });
-    },
-    pending: () => kept.size + inFlight,
-  };
 }
