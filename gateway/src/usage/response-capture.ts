@@ -1,6 +1,7 @@
 // Reads a relayed response's usage and content as it passes, without holding the client's bytes:
 // SSE is parsed incrementally (only the frames accounting needs are kept), a JSON body is kept as
 // bytes and parsed once after the end, off the request path.
+import type { IncomingHttpHeaders } from 'node:http';
 import { brotliDecompressSync, constants as zlibConstants, gunzipSync, inflateSync } from 'node:zlib';
 import {
   createSseParser,
@@ -123,66 +124,89 @@ function messageResult(body: Buffer): CaptureResult {
  * const { usage, output } = capture.result();
  */
 export function createResponseCapture(limits: CaptureLimits = {}): ResponseCapture {
-  const maxEventBytes = limits.maxEventBytes ?? 4 * 1024 * 1024;
-  const maxBodyBytes = limits.maxBodyBytes ?? 8 * 1024 * 1024;
-  let head: { status: number; sse: boolean; encoding: string | undefined } | undefined;
-  let stream: StreamReader | undefined;
-  const chunks: Buffer[] = [];
-  let bodyBytes = 0;
-  let bodyCapped = false;
-  let done: CaptureResult | undefined;
+  return new RelayedResponseCapture(limits);
+}
 
-  function keep(chunk: Buffer): void {
-    if (bodyCapped) return;
-    bodyBytes += chunk.length;
-    if (bodyBytes > maxBodyBytes) {
-      bodyCapped = true;
-      chunks.length = 0;
+interface CapturedHead {
+  status: number;
+  sse: boolean;
+  /** The body's content-encoding; undefined when it has none (or `identity`). */
+  encoding: string | undefined;
+}
+
+class RelayedResponseCapture implements ResponseCapture {
+  readonly #maxEventBytes: number;
+  readonly #maxBodyBytes: number;
+  #head: CapturedHead | undefined;
+  /** Plain SSE: read as it passes. */
+  #stream: StreamReader | undefined;
+  /** Anything else: kept as bytes up to the cap, read in result(). */
+  readonly #chunks: Buffer[] = [];
+  #bodyBytes = 0;
+  #bodyCapped = false;
+  #done: CaptureResult | undefined;
+
+  constructor(limits: CaptureLimits) {
+    this.#maxEventBytes = limits.maxEventBytes ?? 4 * 1024 * 1024;
+    this.#maxBodyBytes = limits.maxBodyBytes ?? 8 * 1024 * 1024;
+  }
+
+  onHead(status: number, headers: IncomingHttpHeaders): void {
+    const encoding = headers['content-encoding']?.trim().toLowerCase();
+    const sse = headers['content-type']?.startsWith('text/event-stream') === true;
+    const head = { status, sse, encoding: encoding === '' || encoding === 'identity' ? undefined : encoding };
+    this.#head = head;
+    if (sse && head.encoding === undefined) this.#stream = createStreamReader(this.#maxEventBytes);
+  }
+
+  onChunk(chunk: Buffer): void {
+    if (this.#stream !== undefined) this.#stream.push(chunk);
+    else this.#keep(chunk);
+  }
+
+  answered(): boolean {
+    return this.#head !== undefined;
+  }
+
+  result(): CaptureResult {
+    this.#done ??= this.#finish();
+    return this.#done;
+  }
+
+  #keep(chunk: Buffer): void {
+    if (this.#bodyCapped) return;
+    this.#bodyBytes += chunk.length;
+    if (this.#bodyBytes > this.#maxBodyBytes) {
+      this.#bodyCapped = true;
+      this.#chunks.length = 0;
       return;
     }
-    chunks.push(chunk);
+    this.#chunks.push(chunk);
   }
 
-  function decoded(): Buffer | undefined {
-    const body = Buffer.concat(chunks);
-    if (head?.encoding === undefined) return body;
-    const decode = DECODERS[head.encoding];
-    if (decode === undefined) return undefined;
-    try {
-      // Compressed text expands: the cap on kept bytes applies before decoding, this bounds the rest.
-      return decode(body, maxBodyBytes * 4);
-    } catch {
-      return undefined;
-    }
-  }
-
-  function finish(): CaptureResult {
+  #finish(): CaptureResult {
+    const head = this.#head;
     if (head === undefined) return NO_RESULT;
-    if (stream !== undefined && head.encoding === undefined) return stream.result();
-    if (bodyCapped) return { ...NO_RESULT, shortfall: 'body_capped' };
-    const body = decoded();
+    if (this.#stream !== undefined && head.encoding === undefined) return this.#stream.result();
+    if (this.#bodyCapped) return { ...NO_RESULT, shortfall: 'body_capped' };
+    const body = this.#decoded(head.encoding);
     if (body === undefined) return { ...NO_RESULT, shortfall: 'unreadable' };
     if (!head.sse) return messageResult(body);
-    const reader = createStreamReader(maxEventBytes);
+    const reader = createStreamReader(this.#maxEventBytes);
     reader.push(body);
     return reader.result();
   }
 
-  return {
-    onHead(status, headers) {
-      const encoding = headers['content-encoding']?.trim().toLowerCase();
-      const sse = headers['content-type']?.startsWith('text/event-stream') === true;
-      head = { status, sse, encoding: encoding === '' || encoding === 'identity' ? undefined : encoding };
-      if (sse && head.encoding === undefined) stream = createStreamReader(maxEventBytes);
-    },
-    onChunk(chunk) {
-      if (stream !== undefined) stream.push(chunk);
-      else keep(chunk);
-    },
-    answered: () => head !== undefined,
-    result() {
-      done ??= finish();
-      return done;
-    },
-  };
+  #decoded(encoding: string | undefined): Buffer | undefined {
+    const body = Buffer.concat(this.#chunks);
+    if (encoding === undefined) return body;
+    const decode = DECODERS[encoding];
+    if (decode === undefined) return undefined;
+    try {
+      // Compressed text expands: the cap on kept bytes applies before decoding, this bounds the rest.
+      return decode(body, this.#maxBodyBytes * 4);
+    } catch {
+      return undefined;
+    }
+  }
 }
