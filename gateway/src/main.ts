@@ -96,7 +96,6 @@ function createUsage(
     keys,
     encoding: config.TOKEN_ENCODING,
     known: createKnownHashes(),
-    now: Date.now,
   });
   return {
     recorder: createUsageRecorder({

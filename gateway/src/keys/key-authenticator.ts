@@ -1,5 +1,6 @@
 // Authenticates gateway keys on the request path: a checksum test, one hash, then a local cache in front of
 // one Redis GET by digest. Positive and negative answers are cached alike, so unknown and revoked keys cost the same.
+import { LRUCache } from 'lru-cache';
 import { AppError, withDeadline, type Keyspace, type KeyValueStore, type Logger } from '@switchyard/shared';
 import { isWellFormedGatewayKey, keyDigest } from './gateway-key.js';
 import { parseKeyRecord, type KeyRecord } from './key-record.js';
@@ -10,7 +11,7 @@ export type AuthResult = { ok: true; key: KeyRecord } | { ok: false; error: AppE
 /** Turns a presented key into its record, or a 401 (503 when Redis cannot answer for a key never seen). */
 export interface KeyAuthenticator {
   authenticate(presented: string | undefined): Promise<AuthResult>;
-  /** Drops the cache; later lookups still work but nothing in flight repopulates it. */
+  /** Drops the cache and gives up the lookups in flight; later lookups still work, uncached. */
   stop(): void;
 }
 
@@ -56,29 +57,19 @@ export function createKeyAuthenticator(deps: KeyAuthenticatorDeps): KeyAuthentic
   const refreshAfterMs = deps.refreshAfterMs ?? Math.floor(ttlMs / 3);
   const timeoutMs = deps.lookupTimeoutMs ?? 250;
   const staleMs = Math.max(deps.staleIfErrorMs ?? 15 * 60_000, ttlMs);
-  const maxEntries = deps.maxEntries ?? 20_000;
-  const known = new Map<string, Entry>();
-  const unknown = new Map<string, Entry>();
-  const inflight = new Map<string, Promise<Entry>>();
   let degraded = false;
   let lastFailureLog = -Infinity;
   let stopped = false;
-
-  function cached(digest: string): Entry | undefined {
-    return known.get(digest) ?? unknown.get(digest);
-  }
-
-  function remember(digest: string, entry: Entry): void {
-    if (stopped) return;
-    const [into, other] = entry.record === null ? [unknown, known] : [known, unknown];
-    other.delete(digest);
-    into.delete(digest); // re-insert at the end: eviction drops the entry fetched longest ago
-    into.set(digest, entry);
-    if (into.size > maxEntries) {
-      const oldest = into.keys().next();
-      if (!oldest.done) into.delete(oldest.value);
-    }
-  }
+  // Known keys and unknown digests are bounded apart, so junk keys cannot evict real ones. The cache fetches: one
+  // lookup per digest at a time (callers share it), the entry served meanwhile when asked to, and kept (and handed
+  // back) when the lookup fails. Every age decision is ours, from fetchedAt (see entryFor): the cache has no TTL.
+  const cacheOptions: LRUCache.Options<string, Entry, unknown> = {
+    max: deps.maxEntries ?? 20_000,
+    fetchMethod: (digest) => lookup(digest),
+    allowStaleOnFetchRejection: true,
+  };
+  const known = new LRUCache<string, Entry>(cacheOptions);
+  const unknown = new LRUCache<string, Entry>(cacheOptions);
 
   function noteFailure(err: unknown): void {
     degraded = true;
@@ -99,40 +90,36 @@ export function createKeyAuthenticator(deps: KeyAuthenticatorDeps): KeyAuthentic
     return null;
   }
 
-  // One lookup per digest at a time, bounded by the timeout; callers share it.
-  function lookup(digest: string): Promise<Entry> {
-    const running = inflight.get(digest);
-    if (running) return running;
+  // One Redis GET, bounded by the timeout.
+  async function lookup(digest: string): Promise<Entry> {
     const fetchedAt = now();
-    const p = withDeadline(store.get(keys.keyByDigest(digest)), timeoutMs, 'key lookup')
-      .then((raw) => {
-        const entry = { record: toRecord(digest, raw), fetchedAt };
-        degraded = false;
-        remember(digest, entry);
-        return entry;
-      })
-      .finally(() => inflight.delete(digest));
-    inflight.set(digest, p);
-    return p;
-  }
-
-  function refreshInBackground(digest: string): void {
-    lookup(digest).catch(noteFailure);
+    try {
+      const raw = await withDeadline(store.get(keys.keyByDigest(digest)), timeoutMs, 'key lookup');
+      degraded = false;
+      return { record: toRecord(digest, raw), fetchedAt };
+    } catch (err) {
+      noteFailure(err);
+      throw err;
+    }
   }
 
   async function entryFor(digest: string): Promise<Entry | undefined> {
-    const entry = cached(digest);
+    if (stopped) return lookup(digest).catch(() => undefined);
+    const cache = known.has(digest) ? known : unknown;
+    const entry = cache.peek(digest);
     const age = entry === undefined ? Infinity : now() - entry.fetchedAt;
-    if (entry && (age < ttlMs || (degraded && age < staleMs))) {
-      if (age >= refreshAfterMs) refreshInBackground(digest);
-      return entry;
+    // Served as it is (with a re-read in the background once it is refreshAfterMs old) while younger than the TTL,
+    // or than staleIfErrorMs while Redis fails; otherwise the request waits for the lookup.
+    const serve = entry !== undefined && (age < ttlMs || (degraded && age < staleMs));
+    const fetched = await cache.fetch(digest, { forceRefresh: age >= refreshAfterMs, allowStale: serve });
+    // Served as it was, or the lookup failed and the cache handed back what it had: good while younger than staleIfErrorMs.
+    if (fetched === entry) return age < staleMs ? entry : undefined;
+    const home = fetched?.record === null ? unknown : known;
+    if (fetched !== undefined && home !== cache) {
+      cache.delete(digest);
+      home.set(digest, fetched);
     }
-    try {
-      return await lookup(digest);
-    } catch (err) {
-      noteFailure(err);
-      return entry && age < staleMs ? entry : undefined;
-    }
+    return fetched;
   }
 
   function verdict(record: KeyRecord | null): AuthResult {

@@ -1,5 +1,6 @@
 // Which node each conversation sticks to: Redis so every gateway instance agrees, a local LRU map so an
 // outage (or a slow Redis) never holds a request longer than the bounded timeout.
+import { LRUCache } from 'lru-cache';
 import { DeadlineError, withDeadline, type KeyValueStore, type Keyspace, type Logger } from '@switchyard/shared';
 import type { StickyStore } from './types.js';
 
@@ -28,33 +29,10 @@ export interface StickyStoreDeps {
 
 interface LocalEntry {
   nodeId: string;
-  expiresAt: number;
   /** When Redis last agreed (read it, or took our write); 0: never. */
   checkedAt: number;
   /** When this instance last wrote the mapping to Redis; 0: not since Redis may have lost it. */
   writtenAt: number;
-}
-
-function createLocalMap(maxEntries: number, now: () => number) {
-  const map = new Map<string, LocalEntry>();
-  return {
-    get(id: string): LocalEntry | undefined {
-      const entry = map.get(id);
-      if (entry === undefined) return undefined;
-      map.delete(id);
-      if (entry.expiresAt <= now()) return undefined;
-      map.set(id, entry); // most recently used goes last
-      return entry;
-    },
-    put(id: string, entry: LocalEntry): void {
-      map.delete(id);
-      map.set(id, entry);
-      if (map.size > maxEntries) {
-        const oldest = map.keys().next();
-        if (oldest.done !== true) map.delete(oldest.value);
-      }
-    },
-  };
 }
 
 /**
@@ -82,7 +60,14 @@ export function createStickyStore(deps: StickyStoreDeps): StickyStore {
   const revalidateAfterMs = deps.revalidateAfterMs ?? 5000;
   const renewAfterMs = ttlMs / 100;
   const backoffMs = deps.backoffMs ?? 1000;
-  const local = createLocalMap(deps.maxLocal ?? 50_000, now);
+  // Each mapping lives ttlMs from when it was last remembered or taken from Redis (reading it does not renew it).
+  // ttlResolution 0: lru-cache would otherwise reuse a reading of the clock for 1 ms (with a timer to forget it).
+  const local = new LRUCache<string, LocalEntry>({
+    max: deps.maxLocal ?? 50_000,
+    ttl: ttlMs,
+    ttlResolution: 0,
+    perf: { now },
+  });
   const revalidating = new Set<string>();
   let pausedUntil = 0;
   let degraded = false;
@@ -116,9 +101,8 @@ export function createStickyStore(deps: StickyStoreDeps): StickyStore {
   function adopt(id: string, value: string | null, entry: LocalEntry | undefined): string | undefined {
     const t = now();
     if (value !== null) {
-      local.put(id, {
+      local.set(id, {
         nodeId: value,
-        expiresAt: t + ttlMs,
         checkedAt: t,
         writtenAt: entry?.nodeId === value ? entry.writtenAt : 0,
       });
@@ -175,11 +159,10 @@ export function createStickyStore(deps: StickyStoreDeps): StickyStore {
       const same = prev?.nodeId === nodeId;
       const entry: LocalEntry = {
         nodeId,
-        expiresAt: t + ttlMs,
         checkedAt: same ? prev.checkedAt : 0,
         writtenAt: same ? prev.writtenAt : 0,
       };
-      local.put(id, entry);
+      local.set(id, entry);
       const key = redisKey(keyId, sessionHash);
       if (key === undefined || t < pausedUntil) return;
       if (entry.writtenAt !== 0 && t - entry.writtenAt < renewAfterMs) return;

@@ -3,6 +3,7 @@
 // Round trips per job (docs/USAGE.md, "Throughput"): one read for the hashes this process does not
 // remember (none on a warm conversation), and the writes ride in the same pipeline as the job's totals.
 import type { ChainableCommander, Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import {
   blockHash,
   blockIdentity,
@@ -83,6 +84,14 @@ interface Remembered extends BlockCount {
   refreshedAt: number;
 }
 
+/** Counts this process remembers, by hash. */
+interface Memo {
+  get(hash: string): Remembered | undefined;
+  set(hash: string, entry: Remembered): unknown;
+}
+
+const NO_MEMO: Memo = { get: () => undefined, set: () => undefined };
+
 /**
  * Redis did not answer the block lookup: the job is retried, unlike a failure of the counting itself
  * (which the handler turns into an approximate estimate).
@@ -92,27 +101,6 @@ export class BlockLookupError extends Error {
   constructor(override readonly cause: unknown) {
     super('block count lookup failed', { cause });
   }
-}
-
-/** A bounded map that forgets its least recently used entry first. */
-function createMemo(max: number) {
-  const map = new Map<string, Remembered>();
-  return {
-    get(hash: string): Remembered | undefined {
-      const hit = map.get(hash);
-      if (hit !== undefined) {
-        map.delete(hash);
-        map.set(hash, hit);
-      }
-      return hit;
-    },
-    set(hash: string, entry: Remembered) {
-      if (max <= 0) return;
-      map.delete(hash);
-      map.set(hash, entry);
-      if (map.size > max) map.delete(map.keys().next().value as string);
-    },
-  };
 }
 
 /**
@@ -125,7 +113,9 @@ function createMemo(max: number) {
  * const { counts, writes } = await counter.count(job.prompt, outputBlocks, { remainingMs: 250 });
  */
 export function createBlockCounter(deps: BlockCounterDeps): BlockCounter {
-  const memo = createMemo(deps.memoSize ?? 50_000);
+  // The least recently used count is forgotten first; a memoSize of 0 remembers nothing.
+  const memoSize = deps.memoSize ?? 50_000;
+  const memo: Memo = memoSize > 0 ? new LRUCache<string, Remembered>({ max: memoSize }) : NO_MEMO;
   const now = deps.now ?? Date.now;
   const refreshMs = Math.min(3_600_000, (deps.ttlSeconds * 1000) / 2);
   const keyOf = (hash: string) => deps.keys.blockTokens(deps.encoding, hash);

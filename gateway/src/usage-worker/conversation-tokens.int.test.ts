@@ -255,7 +255,6 @@ it('tokenises each distinct content block of a 100-turn conversation exactly onc
     keys,
     encoding: ENCODING,
     known: createKnownHashes(),
-    now: Date.now,
   });
 
   const history: Message[] = [];

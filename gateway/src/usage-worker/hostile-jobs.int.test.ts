@@ -107,7 +107,6 @@ beforeAll(async () => {
     keys,
     encoding: 'o200k_base',
     known: createKnownHashes(),
-    now: Date.now,
   });
   recorder = createUsageRecorder({
     queue: { add: (n, d, o) => queue.add(n, d, o), close: () => queue.close() },

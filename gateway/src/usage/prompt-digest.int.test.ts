@@ -40,7 +40,6 @@ function digester(
     keys,
     encoding: opts.encoding ?? ENCODING,
     known: opts.known ?? createKnownHashes(),
-    now: () => 1_000,
     ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
   });
 }
@@ -171,22 +170,21 @@ describe('the in-process memory of confirmed hashes', () => {
   });
 
   test('past its TTL a confirmed hash is asked about again', async () => {
-    let now = 0;
-    const known = createKnownHashes({ ttlMs: 60_000 });
+    let now = 1_700_000_000_000;
+    const known = createKnownHashes({ ttlMs: 60_000, now: () => now });
     const d = createPromptDigester({
       mget: (k) => (asked.push([...k]), redis.mget(...k)),
       keys,
       encoding: ENCODING,
       known,
-      now: () => now,
     });
     const parts = conversation(1);
     await workerCounted(promptBlocks(parts).map(blockHash));
     await d.digest(parts, { askRedis: true });
-    now = 59_999;
+    now += 60_000;
     await d.digest(parts, { askRedis: true });
     expect(asked).toHaveLength(1);
-    now = 60_000;
+    now += 1;
     await d.digest(parts, { askRedis: true });
     expect(asked).toHaveLength(2);
   });
@@ -223,7 +221,6 @@ describe('Redis away', () => {
       keys,
       encoding: ENCODING,
       known,
-      now: () => 1_000,
     });
     const second = nextTurn(first, 1);
     const started = performance.now();
@@ -258,7 +255,6 @@ describe('Redis away', () => {
         keys,
         encoding: ENCODING,
         known,
-        now: () => 1_000,
         timeoutMs: 150,
       });
       const parts = conversation(1);

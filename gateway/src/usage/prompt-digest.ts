@@ -33,7 +33,6 @@ export interface PromptDigesterDeps {
   /** The worker's tokeniser encoding: counts are kept per encoding. */
   encoding: string;
   known: KnownHashes;
-  now(): number;
   /** A Redis that is connected but does not answer within this is treated as down. Default 1000. */
   timeoutMs?: number;
 }
@@ -53,7 +52,7 @@ const MGET_BATCH = 1_000;
 
 /**
  * @example
- * const digester = createPromptDigester({ mget: (k) => store.mget(k), keys, encoding: 'o200k_base', known: createKnownHashes(), now: Date.now });
+ * const digester = createPromptDigester({ mget: (k) => store.mget(k), keys, encoding: 'o200k_base', known: createKnownHashes() });
  * const { digest } = await digester.digest({ tools, system, messages }, { askRedis: true });
  */
 export function createPromptDigester(deps: PromptDigesterDeps): PromptDigester {
@@ -80,11 +79,10 @@ export function createPromptDigester(deps: PromptDigesterDeps): PromptDigester {
     async digest(parts, opts) {
       const identities = promptBlocks(parts).map(blockIdentity);
       const hashes = identities.map((identity) => identity.hash);
-      const now = deps.now();
       // Each distinct unknown block once, in prompt order.
       const unknown = new Map<string, ShippedBlock>();
       for (const { hash, block } of identities) {
-        if (!unknown.has(hash) && !deps.known.has(hash, now)) unknown.set(hash, { hash, block });
+        if (!unknown.has(hash) && !deps.known.has(hash)) unknown.set(hash, { hash, block });
       }
       let source: DigestSource = 'memory';
       if (opts.askRedis && unknown.size > 0) {
@@ -92,7 +90,7 @@ export function createPromptDigester(deps: PromptDigesterDeps): PromptDigester {
           const found = await knownInRedis([...unknown.keys()]);
           for (const hash of found) {
             unknown.delete(hash);
-            deps.known.add(hash, now);
+            deps.known.add(hash);
           }
           source = 'redis';
         } catch {

@@ -74,7 +74,6 @@ const digester = createPromptDigester({
   keys: { blockTokens: (e, h) => `blk:${e}:${h}` },
   encoding: 'o200k_base',
   known: createKnownHashes(),
-  now: () => 0,
 });
 const digest = (parts: PromptParts) => digester.digest(parts, { askRedis: true }).then((d) => d.digest);
 

@@ -173,7 +173,6 @@ async function rig(
     keys: createKeyspace(prefix),
     encoding: 'o200k_base',
     known: createKnownHashes(),
-    now: Date.now,
   });
   const recorder = createUsageRecorder({
     queue: counted,
