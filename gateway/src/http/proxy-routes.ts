@@ -1,3 +1,7 @@
+// The proxy routes: a client request's steps, top to bottom in this file (docs/ARCHITECTURE.md, "The request's
+// path"). 1 authenticate the key; 2 its limits and budgets (what the headers decide, the body read once, what
+// the request may cost); 3 choose the node (sticky first); 4 forward (failover inside); 5 usage, the conversation's
+// node and the request's log line. Each step is a function below, in that order.
 import type { Request, Response } from 'express';
 import { AppError, withDeadline, type Logger, type PriceBook } from '@switchyard/shared';
 import { presentedKey, type KeyAuthenticator, type KeyRecord } from '../keys/index.js';
@@ -6,25 +10,25 @@ import {
   hasBudget,
   modelRefusal,
   requestReservation,
-  type Admission,
+  type Admitted,
   type KeyLimiter,
 } from '../limits/index.js';
 import type { ProxyMetrics, RequestObservation } from '../metrics/index.js';
-import { chatTranslation } from '../openai/chat-response.js';
-import { translateChatRequest } from '../openai/chat-request.js';
-import { modelsListTranslation } from '../openai/models-list.js';
-import type { ModelAliases, ResponseTranslation } from '../openai/types.js';
-import type { Forwarder } from '../proxy/index.js';
+import type { ModelAliases } from '../openai/types.js';
+import type { ForwardOutcome, Forwarder } from '../proxy/index.js';
 import {
   chooseNodes,
   sessionKeyOf,
   stickyTargetAfter,
+  type NodeView,
   type RegistrySnapshot,
+  type SessionKey,
   type StickyStore,
 } from '../routing/index.js';
 import { trackRequestUsage, type RequestUsage, type UsageDraft } from '../usage/index.js';
-import { holdBody, type BodyBudget } from './body-budget.js';
-import { bodyFields, cacheWriteOf, parseBody, parseJsonObject, type ParsedBody } from './parse-body.js';
+import { holdBody, type BodyBudget, type BodyHold } from './body-budget.js';
+import { chatCompletionsBound, modelsListingBound, type NodeBound } from './node-bound.js';
+import { cacheWriteOf, parseBody, type ParsedBody } from './parse-body.js';
 import { localsOf } from './request-context.js';
 
 /** Counters the gateway keeps about its traffic (exported as metrics later). */
@@ -64,33 +68,49 @@ const UNWATCHED: RequestObservation = {
   settled: ignore,
 };
 
-const EMPTY: Buffer = Buffer.alloc(0);
-const NO_BODY: ParsedBody = { model: undefined, stream: false, thinking: false };
 type ProxyRoute = 'messages' | 'chat_completions' | 'count_tokens' | 'models';
-
-/** The version a translated request (or a models list asked without one) is sent with: the one the translation speaks. */
-const ANTHROPIC_VERSION = '2023-06-01';
-const NO_ALIASES: ModelAliases = new Map();
-
-/** What a node gets for a request, and how its answer reaches the client. */
-interface NodeBound {
-  /** The Messages body: the client's bytes, or the translation's. */
-  body: Buffer;
-  parsed: ParsedBody;
-  /** The path the node gets. */
-  path: string;
-  headers?: Record<string, string>;
-  translation?: ResponseTranslation;
-}
 
 /** The routes whose requests reach a model: usage is counted and budgets reserve for them. */
 function usesModel(route: ProxyRoute): route is 'messages' | 'chat_completions' {
   return route === 'messages' || route === 'chat_completions';
 }
 
-/** Where a request is in the route: a refusal before `body` leaves its body unread. */
-interface Progress {
+/** One client request through the route: what its steps share, and what the route gives back at its end. */
+interface ProxyExchange {
+  readonly route: ProxyRoute;
+  readonly req: Request;
+  readonly res: Response;
+  readonly requestId: string;
+  /** performance.now() at arrival. */
+  readonly startedAt: number;
+  /** Epoch ms at arrival. */
+  readonly receivedAt: number;
+  readonly watch: RequestObservation;
+  /** Set by step 1. */
+  keyId: string | undefined;
+  /** Follows an authenticated /v1/messages or /v1/chat/completions request to its one usage draft. */
+  usage: RequestUsage | undefined;
+  /** The body's claim on this gateway's body budget, from step 2 (none for /v1/models). */
+  hold: BodyHold | undefined;
+  /** The key's admission, from step 2. */
+  admission: Admitted | undefined;
+  /** The body was read: a refusal before that leaves it unread. */
   bodyRead: boolean;
+  /** A node may have been asked (step 4): the usage worker counts what it cost, and the reservation waits for that. */
+  forwarded: boolean;
+}
+
+/** Step 3's answer: the candidates in order, and what stickiness knew. */
+interface NodeChoice {
+  /** The conversation's identity (none for /v1/models). */
+  session: SessionKey | undefined;
+  /** The conversation's node as the sticky store remembered it. */
+  stickyNodeId: string | undefined;
+  stickyHit: boolean;
+  /** The fleet the choice was made from. */
+  nodes: NodeView[];
+  /** The preferred node first, then the failover candidates. */
+  order: NodeView[];
 }
 
 /**
@@ -106,31 +126,248 @@ interface Progress {
  */
 export function createProxyRoute(deps: ProxyRouteDeps, route: ProxyRoute) {
   return async function proxyRoute(req: Request, res: Response): Promise<void> {
-    const { requestId, startedAt, receivedAt } = localsOf(res);
-    const watch = deps.metrics?.observe(res, route) ?? UNWATCHED;
-    const progress: Progress = { bodyRead: route === 'models' };
-    let keyId: string | undefined;
+    const x = newExchange(deps, route, req, res);
     try {
-      // 1. Who is calling (before reading any body, so strangers cannot make us buffer 32 MiB).
-      const auth = await deps.authenticator.authenticate(presentedKey(req.headers));
-      if (!auth.ok) throw auth.error;
-      const key = auth.key;
-      keyId = key.id;
-      const usage = usesModel(route)
-        ? trackRequestUsage(res, deps.usage, { requestId, keyId: key.id, at: receivedAt, startedAt, route })
-        : undefined;
       try {
-        await admitAndForward(deps, route, req, res, key, usage, watch, progress);
+        // 1. Who is calling (before reading any body, so strangers cannot make us buffer 32 MiB). From here on,
+        //    a request of a model route leaves one usage draft, answered or refused.
+        const key = await authenticate(deps, x);
+        x.usage = followUsage(deps, x, key);
+        // 2. The key's limits and budgets: what the headers alone decide, then the body (read and parsed once)
+        //    and the model it names, then what the request may cost.
+        admitOnHeaders(deps, x, key);
+        const bound = await readBody(deps, x, key);
+        await reserveBudget(deps, x, key, bound);
+        noteWithoutThinking(deps, x, key, bound.parsed);
+        // 3. The node: the conversation's own when it is available, else the least busy.
+        const choice = await chooseNode(deps, x, key, bound.parsed);
+        // 4. Forward; failover before the first byte happens inside. The usage capture watches the relayed answer.
+        const outcome = await forward(deps, x, key, bound, choice);
+        // 5. What became of it: the usage draft's routing (recorded once the response closed), the
+        //    conversation's node, the request's log line.
+        recordOutcome(deps, x, key, bound.parsed, choice, outcome);
       } finally {
-        usage?.settle();
+        release(x);
       }
     } catch (err) {
-      if (err instanceof AppError) refused(deps, req, res, err, { route, keyId, bodyRead: progress.bodyRead }, watch);
+      if (err instanceof AppError) refused(deps, x, err);
       throw err;
     } finally {
-      watch.settled();
+      x.watch.settled();
     }
   };
+}
+
+function newExchange(deps: ProxyRouteDeps, route: ProxyRoute, req: Request, res: Response): ProxyExchange {
+  const { requestId, startedAt, receivedAt } = localsOf(res);
+  return {
+    route,
+    req,
+    res,
+    requestId,
+    startedAt,
+    receivedAt,
+    watch: deps.metrics?.observe(res, route) ?? UNWATCHED,
+    keyId: undefined,
+    usage: undefined,
+    hold: undefined,
+    admission: undefined,
+    bodyRead: route === 'models',
+    forwarded: false,
+  };
+}
+
+/** 1. The key the request presents, or its refusal (thrown). */
+async function authenticate(deps: ProxyRouteDeps, x: ProxyExchange): Promise<KeyRecord> {
+  const auth = await deps.authenticator.authenticate(presentedKey(x.req.headers));
+  if (!auth.ok) throw auth.error;
+  x.keyId = auth.key.id;
+  return auth.key;
+}
+
+/** 1. The usage tracker of a model route's request (count_tokens and models are not usage). */
+function followUsage(deps: ProxyRouteDeps, x: ProxyExchange, key: KeyRecord): RequestUsage | undefined {
+  if (!usesModel(x.route)) return undefined;
+  const { requestId, receivedAt, startedAt, route } = x;
+  return trackRequestUsage(x.res, deps.usage, { requestId, keyId: key.id, at: receivedAt, startedAt, route });
+}
+
+/**
+ * 2. What the headers alone decide: the betas the key may send, the body's claim on this gateway's body budget (by
+ * its declared length: a full gateway answers 503 without costing the key a request of its rate), then the key's
+ * limits (synchronous: no Redis round trip).
+ */
+function admitOnHeaders(deps: ProxyRouteDeps, x: ProxyExchange, key: KeyRecord): void {
+  const betaError = betaRefusal(key.allowedBetas, x.req.headers);
+  if (betaError !== undefined) throw betaError;
+  // Listing models is not using one: a key limited to some models may still list them; nor has it a body.
+  if (x.route !== 'models') x.hold = holdBody(x.req, deps.maxBodyBytes, deps.bodyBudget, key.id);
+  const admission = deps.limiter.admit(key, deps.now());
+  if (!admission.ok) throw admission.error;
+  x.admission = admission;
+}
+
+/**
+ * 2. The body, read once (a client waiting on `Expect: 100-continue` is asked for it only now) and parsed once; the
+ * bytes go upstream as they came (a Chat Completions body as its Messages translation). Then the model it names.
+ */
+async function readBody(deps: ProxyRouteDeps, x: ProxyExchange, key: KeyRecord): Promise<NodeBound> {
+  const { req, res, hold } = x;
+  if (hold === undefined) return modelsListingBound(req);
+  if (expectsContinue(req)) res.writeContinue();
+  const raw = await hold.read();
+  x.bodyRead = true;
+  const bound: NodeBound =
+    x.route === 'chat_completions'
+      ? chatCompletionsBound(raw, deps, x.requestId)
+      : { body: raw, parsed: parseBody(raw), path: req.originalUrl };
+  x.usage?.parsed(bound.parsed);
+  x.watch.parsed(bound.parsed.model, bound.parsed.stream);
+  const modelError = modelRefusal(key.allowedModels, bound.parsed.model);
+  if (modelError !== undefined) throw modelError;
+  return bound;
+}
+
+/**
+ * 2. What the request may cost, reserved against the key's budgets (held until the usage worker counts it,
+ * docs/BUDGETS.md). Only a key with a budget reserves: pricing the reservation is the one part of it that costs CPU.
+ */
+async function reserveBudget(deps: ProxyRouteDeps, x: ProxyExchange, key: KeyRecord, bound: NodeBound): Promise<void> {
+  const admission = x.admission;
+  if (!usesModel(x.route) || !hasBudget(key) || admission === undefined) return;
+  const { body, parsed } = bound;
+  const input = {
+    requestId: x.requestId,
+    bodyBytes: body.length,
+    model: parsed.model,
+    maxTokens: parsed.maxTokens,
+    cacheWrite: cacheWriteOf(body, parsed),
+  } as const;
+  // A key this gateway saw for the first time a moment ago: its figures are being read (one round trip);
+  // reserving before they arrive would measure a burst against nothing spent.
+  const reading = admission.budgetFiguresRead();
+  if (reading !== undefined) await withDeadline(reading, BUDGET_READ_WAIT_MS, 'budget figures').catch(() => undefined);
+  const budgetError = admission.reserve(requestReservation(deps.priceBook, input));
+  if (budgetError !== undefined) throw budgetError;
+}
+
+/** 2. Claude Code asks for thinking; an OpenAI client rarely does, so only the Messages route warns. */
+function noteWithoutThinking(deps: ProxyRouteDeps, x: ProxyExchange, key: KeyRecord, parsed: ParsedBody): void {
+  if (x.route !== 'messages' || parsed.thinking) return;
+  deps.stats.requestsWithoutThinking++;
+  deps.log.warn('request without thinking', {
+    requestId: x.requestId,
+    keyId: key.id,
+    keyName: key.name,
+    model: parsed.model,
+  });
+}
+
+/** 3. The candidates in order: the conversation's node first when it is available, else the least busy. */
+async function chooseNode(
+  deps: ProxyRouteDeps,
+  x: ProxyExchange,
+  key: KeyRecord,
+  parsed: ParsedBody,
+): Promise<NodeChoice> {
+  const session = x.route === 'models' ? undefined : sessionKeyOf(key.id, x.req.headers, parsed);
+  const stickyNodeId = session ? await deps.sticky.lookup(key.id, session.key) : undefined;
+  const nodes = deps.registry.nodes();
+  const choice = chooseNodes(nodes, {
+    model: parsed.model,
+    stickyNodeId,
+    inFlight: (id) => deps.forwarder.inFlight(id),
+    nowMs: deps.now(),
+  });
+  if (!choice.ok) throw choice.error;
+  if (session) x.watch.sticky(choice.stickyHit);
+  return { session, stickyNodeId, stickyHit: choice.stickyHit, nodes, order: choice.order };
+}
+
+/** 4. The original bytes (or the translation's) to the candidates, with failover before the first byte. */
+function forward(
+  deps: ProxyRouteDeps,
+  x: ProxyExchange,
+  key: KeyRecord,
+  bound: NodeBound,
+  choice: NodeChoice,
+): Promise<ForwardOutcome> {
+  const { parsed } = bound;
+  x.watch.forwarding();
+  x.forwarded = true;
+  return deps.forwarder.forward(x.req, x.res, {
+    requestId: x.requestId,
+    keyId: key.id,
+    method: x.req.method,
+    path: bound.path,
+    body: bound.body,
+    candidates: choice.order,
+    ...(parsed.model === undefined ? {} : { model: parsed.model }),
+    stream: parsed.stream,
+    ...(x.usage === undefined ? {} : { observer: x.usage.capture }),
+    ...(bound.headers === undefined ? {} : { headers: bound.headers }),
+    ...(bound.translation === undefined ? {} : { translation: bound.translation }),
+  });
+}
+
+/** 5. The usage draft learns where the request went, the conversation keeps (or moves to) its node, one log line. */
+function recordOutcome(
+  deps: ProxyRouteDeps,
+  x: ProxyExchange,
+  key: KeyRecord,
+  parsed: ParsedBody,
+  choice: NodeChoice,
+  outcome: ForwardOutcome,
+): void {
+  x.usage?.forwarded(outcome, {
+    accountKind: choice.nodes.find((n) => n.record.nodeId === outcome.nodeId)?.record.accountKind ?? null,
+    sticky: stickyOutcome(choice.stickyNodeId, outcome.nodeId),
+  });
+  x.watch.forwarded(outcome);
+  // A conversation keeps its node through a failover or a rate limit (its prompt cache lives there)
+  // and returns to it once it is available again; it moves only when its node left or needs a human.
+  if (choice.session && outcome.nodeId && outcome.status < 400) {
+    const target = stickyTargetAfter(choice.nodes, choice.stickyNodeId, outcome.nodeId, {
+      model: parsed.model,
+      nowMs: deps.now(),
+    });
+    deps.sticky.remember(key.id, choice.session.key, target);
+  }
+  deps.log.info('request', {
+    requestId: x.requestId,
+    keyId: key.id,
+    route: x.route,
+    node: outcome.nodeId,
+    model: parsed.model,
+    stream: parsed.stream,
+    status: outcome.status,
+    durationMs: Math.round((performance.now() - x.startedAt) * 100) / 100,
+    ttfbMs: outcome.ttfbMs,
+    failovers: outcome.failovers,
+    sticky: choice.session === undefined ? 'none' : choice.stickyHit ? 'hit' : 'miss',
+    aborted: outcome.aborted,
+    brokeMidStream: outcome.brokeMidStream,
+    upstreamRequestId: outcome.upstreamRequestId,
+  });
+}
+
+/** Whether the conversation's remembered node answered ('hit'), another did ('moved'), or there was none. */
+function stickyOutcome(stickyNodeId: string | undefined, servedBy: string | undefined): 'none' | 'hit' | 'moved' {
+  if (stickyNodeId === undefined || servedBy === undefined) return 'none';
+  return servedBy === stickyNodeId ? 'hit' : 'moved';
+}
+
+/**
+ * What the request held, given back once its handler is over: the key's admission (its reservation waits for the
+ * usage count once a node may have been asked), the body's claim; then the usage tracker learns the handler is done.
+ */
+function release(x: ProxyExchange): void {
+  try {
+    x.admission?.release({ awaitUsage: x.forwarded });
+    x.hold?.release();
+  } finally {
+    x.usage?.settle();
+  }
 }
 
 /**
@@ -156,161 +393,19 @@ function closeUnlessBodyEnds(req: Request, graceMs: number): void {
  * refused, so an operator sees what a refusal cost) and, when the body was never read, a bound on how long
  * the rest of it may keep arriving (UNREAD_BODY_GRACE_MS).
  */
-function refused(
-  deps: ProxyRouteDeps,
-  req: Request,
-  res: Response,
-  err: AppError,
-  at: { route: ProxyRoute; keyId: string | undefined; bodyRead: boolean },
-  watch: RequestObservation,
-): void {
-  watch.rejected(err.code);
-  if (!at.bodyRead && !req.complete) res.once('finish', () => closeUnlessBodyEnds(req, UNREAD_BODY_GRACE_MS));
+function refused(deps: ProxyRouteDeps, x: ProxyExchange, err: AppError): void {
+  const { req, res } = x;
+  x.watch.rejected(err.code);
+  if (!x.bodyRead && !req.complete) res.once('finish', () => closeUnlessBodyEnds(req, UNREAD_BODY_GRACE_MS));
   deps.log.info('request refused', {
-    requestId: localsOf(res).requestId,
-    keyId: at.keyId,
-    route: at.route,
+    requestId: x.requestId,
+    keyId: x.keyId,
+    route: x.route,
     status: err.status,
     errorCode: err.code,
-    bodyRead: at.bodyRead,
+    bodyRead: x.bodyRead,
     socketBytesRead: req.socket.bytesRead,
   });
-}
-
-async function admitAndForward(
-  deps: ProxyRouteDeps,
-  route: ProxyRoute,
-  req: Request,
-  res: Response,
-  key: KeyRecord,
-  usage: RequestUsage | undefined,
-  watch: RequestObservation,
-  progress: Progress,
-): Promise<void> {
-  const { requestId, startedAt } = localsOf(res);
-  // 2. What the headers alone decide: the betas the key may send, the body's claim on this gateway's body budget
-  //    (by its declared length: a full gateway answers 503 without costing the key a request of its rate), then
-  //    the key's limits (synchronous: no Redis round trip).
-  const betaError = betaRefusal(key.allowedBetas, req.headers);
-  if (betaError !== undefined) throw betaError;
-  // Listing models is not using one: a key limited to some models may still list them; nor has it a body.
-  const hold = route === 'models' ? undefined : holdBody(req, deps.maxBodyBytes, deps.bodyBudget, key.id);
-  let admission: Admission | undefined;
-  // Once a node may have been asked, the usage worker counts what it cost: the reservation waits for that count.
-  let forwarded = false;
-  try {
-    admission = deps.limiter.admit(key, deps.now());
-    if (!admission.ok) throw admission.error;
-    // 3. The body, read once (a client waiting on `Expect: 100-continue` is asked for it only now) and parsed
-    //    once; the bytes go upstream as they came (a Chat Completions body as its Messages translation). Then
-    //    the model it names, and what it may cost.
-    let bound: NodeBound = { body: EMPTY, parsed: NO_BODY, path: req.originalUrl, ...modelsListing(route, req) };
-    if (hold !== undefined) {
-      if (expectsContinue(req)) res.writeContinue();
-      const raw = await hold.read();
-      progress.bodyRead = true;
-      bound =
-        route === 'chat_completions'
-          ? translated(raw, deps, requestId)
-          : { body: raw, parsed: parseBody(raw), path: req.originalUrl };
-      usage?.parsed(bound.parsed);
-      watch.parsed(bound.parsed.model, bound.parsed.stream);
-      const modelError = modelRefusal(key.allowedModels, bound.parsed.model);
-      if (modelError !== undefined) throw modelError;
-    }
-    const { body, parsed } = bound;
-    // Only a key with a budget reserves: pricing the reservation is the one part of it that costs CPU.
-    if (usesModel(route) && hasBudget(key)) {
-      const input = {
-        requestId,
-        bodyBytes: body.length,
-        model: parsed.model,
-        maxTokens: parsed.maxTokens,
-        cacheWrite: cacheWriteOf(body, parsed),
-      } as const;
-      // A key this gateway saw for the first time a moment ago: its figures are being read (one round trip);
-      // reserving before they arrive would measure a burst against nothing spent.
-      const reading = admission.budgetFiguresRead();
-      if (reading !== undefined)
-        await withDeadline(reading, BUDGET_READ_WAIT_MS, 'budget figures').catch(() => undefined);
-      const budgetError = admission.reserve(requestReservation(deps.priceBook, input));
-      if (budgetError !== undefined) throw budgetError;
-    }
-    // Claude Code asks for thinking; an OpenAI client rarely does, so only the Messages route warns.
-    if (route === 'messages' && !parsed.thinking) {
-      deps.stats.requestsWithoutThinking++;
-      deps.log.warn('request without thinking', { requestId, keyId: key.id, keyName: key.name, model: parsed.model });
-    }
-
-    // 4. The node: the conversation's own when it is available, else the least busy.
-    const session = route === 'models' ? undefined : sessionKeyOf(key.id, req.headers, parsed);
-    const stickyNodeId = session ? await deps.sticky.lookup(key.id, session.key) : undefined;
-    const nodes = deps.registry.nodes();
-    const choice = chooseNodes(nodes, {
-      model: parsed.model,
-      stickyNodeId,
-      inFlight: (id) => deps.forwarder.inFlight(id),
-      nowMs: deps.now(),
-    });
-    if (!choice.ok) throw choice.error;
-    if (session) watch.sticky(choice.stickyHit);
-
-    // 5. Forward; failover before the first byte happens inside. The usage capture watches the relayed answer.
-    watch.forwarding();
-    forwarded = true;
-    const outcome = await deps.forwarder.forward(req, res, {
-      requestId,
-      keyId: key.id,
-      method: req.method,
-      path: bound.path,
-      body,
-      candidates: choice.order,
-      ...(parsed.model === undefined ? {} : { model: parsed.model }),
-      stream: parsed.stream,
-      ...(usage === undefined ? {} : { observer: usage.capture }),
-      ...(bound.headers === undefined ? {} : { headers: bound.headers }),
-      ...(bound.translation === undefined ? {} : { translation: bound.translation }),
-    });
-    usage?.forwarded(outcome, {
-      accountKind: nodes.find((n) => n.record.nodeId === outcome.nodeId)?.record.accountKind ?? null,
-      sticky:
-        stickyNodeId === undefined || outcome.nodeId === undefined
-          ? 'none'
-          : outcome.nodeId === stickyNodeId
-            ? 'hit'
-            : 'moved',
-    });
-    watch.forwarded(outcome);
-
-    // A conversation keeps its node through a failover or a rate limit (its prompt cache lives there)
-    // and returns to it once it is available again; it moves only when its node left or needs a human.
-    if (session && outcome.nodeId && outcome.status < 400) {
-      deps.sticky.remember(
-        key.id,
-        session.key,
-        stickyTargetAfter(nodes, stickyNodeId, outcome.nodeId, { model: parsed.model, nowMs: deps.now() }),
-      );
-    }
-    deps.log.info('request', {
-      requestId,
-      keyId: key.id,
-      route,
-      node: outcome.nodeId,
-      model: parsed.model,
-      stream: parsed.stream,
-      status: outcome.status,
-      durationMs: Math.round((performance.now() - startedAt) * 100) / 100,
-      ttfbMs: outcome.ttfbMs,
-      failovers: outcome.failovers,
-      sticky: session === undefined ? 'none' : choice.stickyHit ? 'hit' : 'miss',
-      aborted: outcome.aborted,
-      brokeMidStream: outcome.brokeMidStream,
-      upstreamRequestId: outcome.upstreamRequestId,
-    });
-  } finally {
-    if (admission?.ok === true) admission.release({ awaitUsage: forwarded });
-    hold?.release();
-  }
 }
 
 /**
@@ -318,58 +413,6 @@ async function admitAndForward(
  * start, or 10 idle minutes). Past it (Redis slow or away) it reserves on what this gateway knows: docs/BUDGETS.md.
  */
 export const BUDGET_READ_WAIT_MS = 2_000;
-
-/**
- * A Chat Completions body as the Messages request a node gets, and the translation of its answer back
- * (docs/OPENAI.md). The node's answer is read whole or frame by frame, so it must come uncompressed.
- */
-function translated(raw: Buffer, deps: ProxyRouteDeps, requestId: string): NodeBound {
-  const chat = translateChatRequest(parseJsonObject(raw), { aliases: deps.modelAliases ?? NO_ALIASES });
-  const body = Buffer.from(JSON.stringify(chat.body));
-  // The Messages form wraps some parts (tool results, schemas) in more JSON: the limit holds for what goes upstream.
-  if (body.length > deps.maxBodyBytes)
-    throw new AppError(
-      'body_too_large',
-      `Request body is too large once translated to the Messages format (more than ${deps.maxBodyBytes} bytes)`,
-    );
-  return {
-    body,
-    parsed: bodyFields(chat.body),
-    path: '/v1/messages',
-    // The body is the gateway's JSON, whatever type the client's claimed (curl -d says a form).
-    headers: {
-      'anthropic-version': ANTHROPIC_VERSION,
-      'accept-encoding': 'identity',
-      'content-type': 'application/json',
-    },
-    translation: chatTranslation({
-      requestId,
-      includeUsage: chat.includeUsage,
-      created: Math.floor(deps.now() / 1000),
-    }),
-  };
-}
-
-/** The most models Anthropic lists on one page: an OpenAI client reads one page and never asks for the next. */
-const WHOLE_MODEL_LIST = 1_000;
-
-/**
- * `GET /v1/models` answers both SDKs (docs/OPENAI.md, "Models"): OpenAI's send no `anthropic-version`, so the
- * node gets the one the list is read in, and (asking no page) the whole list on one page; the list is read
- * whole, so it must come uncompressed.
- */
-function modelsListing(route: ProxyRoute, req: Request): Partial<Pick<NodeBound, 'path' | 'headers' | 'translation'>> {
-  if (route !== 'models') return {};
-  const headers: Record<string, string> = { 'accept-encoding': 'identity' };
-  const openAiClient = req.headers['anthropic-version'] === undefined;
-  if (openAiClient) headers['anthropic-version'] = ANTHROPIC_VERSION;
-  const onePage = openAiClient && !req.originalUrl.includes('?');
-  return {
-    headers,
-    translation: modelsListTranslation(),
-    ...(onePage ? { path: `${req.originalUrl}?limit=${WHOLE_MODEL_LIST}` } : {}),
-  };
-}
 
 function expectsContinue(req: Request): boolean {
   const expect = req.headers.expect;
