@@ -13,14 +13,9 @@ import {
   spawnService,
   type FakeAnthropic,
   type SpawnedService,
+  waitFor,
 } from '@switchyard/testkit';
-import {
-  startTestGateway,
-  until,
-  type PeerTunnel,
-  type TestGateway,
-  type UpgradeAnswer,
-} from './fleet/test-harness.js';
+import { startTestGateway, type PeerTunnel, type TestGateway, type UpgradeAnswer } from './fleet/test-harness.js';
 import { call } from './http/test-harness.js';
 
 const ENTRY = 'node-agent/src/main.ts';
@@ -115,7 +110,7 @@ describe('node-agent process', () => {
       );
       const tunnel = await tunnelOf('drain-node');
       const stream = call(tunnel, { body: fakeMessagesBody({ stream: true }) });
-      await until(() => fake.requests.some((r) => r.route === 'messages'), 10_000, 'the stream reached upstream');
+      await waitFor('the stream reached upstream', () => fake.requests.some((r) => r.route === 'messages'), 10_000);
       svc.proc.kill('SIGTERM');
       await tunnel.waitForReport((r) => r.state.state === 'draining', 10_000);
       const during = await call(tunnel, { body: hello }).catch(() => undefined);
@@ -124,7 +119,7 @@ describe('node-agent process', () => {
       expect(res.status).toBe(200);
       expect(res.body.toString()).toContain('event: message_stop');
       expect(await svc.exited()).toEqual({ code: 0, signal: null });
-      await until(() => tunnel.closed, 5_000, 'the tunnel closed');
+      await waitFor('the tunnel closed', () => tunnel.closed, 5_000);
       expect(svc.output()).toMatch(/"message":"stopped"/);
     } finally {
       fake.setTiming({ deltaIntervalMs: 0, textDeltas: 3 });
@@ -154,10 +149,10 @@ describe('node-agent process', () => {
     const held = await tunnelOf('twin');
     holder!.tunnel = held;
     const second = await startNode(env);
-    await until(
+    await waitFor(
+      'three refusals of the second process',
       () => gw.dials.filter((d) => d.status === 409).length >= 3,
       20_000,
-      'three refusals of the second process',
     );
     expect(second.svc.output().match(/another process holds this node id/g)).toHaveLength(1);
     first.svc.proc.kill('SIGTERM');

@@ -9,9 +9,9 @@ import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
 import { AlertEventSchema, createKeyspace, JobCatalog, queuePrefix, utcDay, type AlertEvent } from '@switchyard/shared';
-import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack, waitFor } from '@switchyard/testkit';
 import { deliveryJobId } from '../../gateway/src/alerts/alert-ids.js';
-import { startReceiver, waitFor, type WebhookReceiver } from '../../gateway/src/usage-worker/alerts/test-harness.js';
+import { startReceiver, type WebhookReceiver } from '../../gateway/src/usage-worker/alerts/test-harness.js';
 
 jest.setTimeout(180_000);
 
@@ -96,7 +96,7 @@ it('delivers each budget threshold once, signed, after two 500s, while a hanging
   while ((await dayTotals(keyId)).tokens < 400) {
     expect(await ask(key, `Question ${sent}: which yard takes the night freight from platform ${sent * 7}?`)).toBe(200);
     sent++;
-    await waitFor(`request ${sent} counted`, async () => (await dayTotals(keyId)).requests >= sent);
+    await waitFor(`request ${sent} counted`, async () => (await dayTotals(keyId)).requests >= sent, 60_000);
   }
   const used = (await dayTotals(keyId)).tokens;
   const ids = [50, 80, 100].map((t) => `budget_threshold:${keyId}:daily_tokens:${utcDay(Date.now())}:${t}`);
@@ -105,11 +105,15 @@ it('delivers each budget threshold once, signed, after two 500s, while a hanging
   // 1. Each threshold in its own step: 60 %, 90 %, then exactly 100 % of the budget.
   for (const [step, budget] of [Math.ceil(used / 0.6), Math.ceil(used / 0.9), used].entries()) {
     expect((await chain.admin('PATCH', `/keys/${keyId}`, { dailyTokenBudget: budget })).status).toBe(200);
-    await waitFor(`threshold ${step + 1} raised`, async () => {
-      // 403 (the model) under the budget, 429 (the budget, before the body is read) at it: both are counted.
-      expect([403, 429]).toContain(await poke());
-      return (await listed()).length === step + 1;
-    });
+    await waitFor(
+      `threshold ${step + 1} raised`,
+      async () => {
+        // 403 (the model) under the budget, 429 (the budget, before the body is read) at it: both are counted.
+        expect([403, 429]).toContain(await poke());
+        return (await listed()).length === step + 1;
+      },
+      60_000,
+    );
     expect(await listed()).toEqual(ids.slice(0, step + 1).reverse());
     expect((await dayTotals(keyId)).tokens).toBe(used);
   }
@@ -136,7 +140,7 @@ it('delivers each budget threshold once, signed, after two 500s, while a hanging
   }
 
   // 3. The hanging receiver holds its deliveries open; requests through the chain complete all the same.
-  await waitFor('the hanging receiver to hold a delivery', () => hanging.received.length > 0);
+  await waitFor('the hanging receiver to hold a delivery', () => hanging.received.length > 0, 60_000);
   const { key: other } = await chain.createKey();
   const statuses = await Promise.all(Array.from({ length: 8 }, (_, i) => ask(other, `Unrelated question ${i}`)));
   expect(statuses).toEqual(Array.from({ length: 8 }, () => 200));
@@ -164,7 +168,7 @@ it('delivers each budget threshold once, signed, after two 500s, while a hanging
 
   // 5. More counted requests past the budget raise nothing new: each threshold was raised and taken once.
   for (let i = 0; i < 3; i++) expect(await poke()).toBe(429);
-  await waitFor('the pokes counted', async () => (await dayTotals(keyId)).requests >= sent + 6);
+  await waitFor('the pokes counted', async () => (await dayTotals(keyId)).requests >= sent + 6, 60_000);
   expect(await listed()).toEqual([...ids].reverse());
   for (const id of ids) expect(taken(flaky).get(id)).toBe(1);
 });
@@ -208,7 +212,7 @@ it("raises a USD budget's thresholds from the cost the worker counts", async () 
   while (sent < 3) {
     expect(await ask(key, `Priced question ${sent}: how long is platform ${sent}?`)).toBe(200);
     sent++;
-    await waitFor(`request ${sent} counted`, async () => (await dayTotals(keyId)).requests >= sent);
+    await waitFor(`request ${sent} counted`, async () => (await dayTotals(keyId)).requests >= sent, 60_000);
   }
   const cost = await costOf();
   expect(cost).toBeGreaterThan(0);
@@ -219,10 +223,14 @@ it("raises a USD budget's thresholds from the cost the worker counts", async () 
       .map((a) => a.id);
   for (const [step, micros] of [Math.ceil(cost / 0.6), Math.ceil(cost / 0.9), cost].entries()) {
     expect((await chain.admin('PATCH', `/keys/${keyId}`, { dailyUsdBudget: micros / 1e6 })).status).toBe(200);
-    await waitFor(`USD threshold ${step + 1} raised`, async () => {
-      expect([403, 429]).toContain(await ask(key, 'A model this key may not use', 'claude-opus-4-1'));
-      return (await usdIds()).length === step + 1;
-    });
+    await waitFor(
+      `USD threshold ${step + 1} raised`,
+      async () => {
+        expect([403, 429]).toContain(await ask(key, 'A model this key may not use', 'claude-opus-4-1'));
+        return (await usdIds()).length === step + 1;
+      },
+      60_000,
+    );
     expect(await usdIds()).toEqual(ids.slice(0, step + 1).reverse());
   }
   await waitFor('the USD thresholds taken', () => ids.every((id) => taken(flaky).get(id) === 1), 90_000);

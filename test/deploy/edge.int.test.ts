@@ -16,7 +16,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TUNNEL_PATH, TUNNEL_UPGRADE, TunnelHeaders } from '@switchyard/shared';
-import { freePort } from '@switchyard/testkit';
+import { freePort, waitFor } from '@switchyard/testkit';
 import { REPO_ROOT } from './compose-env.js';
 
 interface StandIn {
@@ -206,16 +206,6 @@ function dialTunnel(port: number, replica?: string): Promise<Tunnel> {
   });
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const caddyVersion = spawnSync('caddy', ['version'], { encoding: 'utf8' });
 const hasCaddy = caddyVersion.status === 0;
 // Caddy before caddyserver/caddy#7547 (merged March 2026, after v2.11.1) closes a request's body when the
@@ -258,7 +248,11 @@ const retriesPostAfterDialError = major > 2 || (major === 2 && (minor > 11 || (m
         },
         stdio: 'ignore',
       });
-      await until('the edge to serve', async () => ((await post(edgePort)).status === 200 ? true : undefined));
+      await waitFor('the edge to serve', async () => ((await post(edgePort)).status === 200 ? true : undefined), {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+        retryErrors: true,
+      });
     }, 30_000);
 
     afterEach(() => {
@@ -444,11 +438,15 @@ const retriesPostAfterDialError = major > 2 || (major === 2 && (minor > 11 || (m
       two.health = 503;
       try {
         // Within a health-check interval or two, requests stop reaching the draining gateway.
-        await until('gateway-2 to leave rotation', async () => {
-          const before = two.seen.length;
-          const answers = await Promise.all(Array.from({ length: 6 }, () => post(edgePort)));
-          return two.seen.length === before && answers.every((a) => a.status === 200) ? true : undefined;
-        });
+        await waitFor(
+          'gateway-2 to leave rotation',
+          async () => {
+            const before = two.seen.length;
+            const answers = await Promise.all(Array.from({ length: 6 }, () => post(edgePort)));
+            return two.seen.length === before && answers.every((a) => a.status === 200) ? true : undefined;
+          },
+          { timeoutMs: 20_000, intervalMs: 100, retryErrors: true },
+        );
         const answers = await Promise.all(Array.from({ length: 10 }, () => post(edgePort)));
         expect(answers.map((a) => `${a.status} ${a.servedBy}`)).toEqual(
           Array.from({ length: 10 }, () => '200 gateway-1'),
@@ -456,11 +454,15 @@ const retriesPostAfterDialError = major > 2 || (major === 2 && (minor > 11 || (m
       } finally {
         two.health = 200;
       }
-      await until('gateway-2 to return', async () => {
-        const before = two.seen.length;
-        await Promise.all(Array.from({ length: 6 }, () => post(edgePort)));
-        return two.seen.length > before ? true : undefined;
-      });
+      await waitFor(
+        'gateway-2 to return',
+        async () => {
+          const before = two.seen.length;
+          await Promise.all(Array.from({ length: 6 }, () => post(edgePort)));
+          return two.seen.length > before ? true : undefined;
+        },
+        { timeoutMs: 20_000, intervalMs: 100, retryErrors: true },
+      );
     }, 60_000);
 
     test('a gateway whose listener closes between two health checks (its container is gone) costs no request', async () => {

@@ -12,6 +12,8 @@ export interface WaitOptions {
   detail?: () => string;
   /** Checked before each probe: a reason to give up at once (a process exited, the user pressed Ctrl-C). */
   stopIf?: () => string | undefined;
+  /** A probe that throws counts as "not yet" (a server not listening yet); the last error is named at the deadline. */
+  retryErrors?: boolean;
 }
 
 /** What the probe answers while the condition does not hold yet. */
@@ -19,8 +21,9 @@ type NotYet = false | undefined | null;
 
 /**
  * Calls `probe` until it answers something other than false, undefined or null, and resolves with that answer.
- * A probe that throws counts as "not yet" (a server not listening yet); the last error is named at the deadline.
- * Throws past the deadline (`timeoutMs`, or the options' one) with `what` in the message.
+ * A probe that throws ends the wait with its error (an assertion inside a probe fails the test at once), unless
+ * `retryErrors` says a failure is only "not yet". Throws past the deadline (`timeoutMs`, or the options' one)
+ * with `what` in the message.
  * @example
  * await waitFor('the node listed as available', async () => (await listNodes()).some((n) => n.state === 'available'));
  * const job = await waitFor('the usage job', () => queue.getJob(id), 30_000);
@@ -37,15 +40,20 @@ export async function waitFor<T>(
   for (;;) {
     const stop = opts.stopIf?.();
     if (stop !== undefined) throw new Error(`gave up waiting for ${what}: ${stop}${withDetail(opts)}`);
+    let answer: T | undefined;
     try {
-      const answer = await probe();
-      if (answer !== false && answer !== undefined && answer !== null) return answer as Exclude<T, NotYet>;
+      answer = await probe();
       lastError = undefined;
     } catch (err) {
+      if (!opts.retryErrors) throw err;
       lastError = err;
     }
+    if (answer !== false && answer !== undefined && answer !== null) return answer as Exclude<T, NotYet>;
     if (Date.now() > deadline) {
-      const cause = lastError === undefined ? '' : ` (last error: ${errorText(lastError)})`;
+      const cause =
+        lastError === undefined
+          ? ''
+          : ` (last error: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)})`;
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}${withDetail(opts)}`);
     }
     await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 20));
@@ -55,8 +63,4 @@ export async function waitFor<T>(
 function withDetail(opts: WaitOptions): string {
   const detail = opts.detail?.();
   return detail === undefined || detail === '' ? '' : `\n${detail}`;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,7 +1,7 @@
 // Quota foresight end to end: a scripted burn on the fake upstream's 5-hour window (every answer carries the unified
 // headers), relayed by a real node-agent to a real gateway, read back from GET /admin/nodes; the fleet_exhaustion
 // alert raised by the gateway and recorded by the usage worker (GET /admin/alerts).
-import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack, waitFor } from '@switchyard/testkit';
 import { DEFAULT_HISTORY_OPTIONS, type NodeForesight } from './index.js';
 
 jest.setTimeout(180_000);
@@ -29,16 +29,6 @@ async function nodes(): Promise<Summary[]> {
   return ((await res.json()) as { nodes: Summary[] }).nodes;
 }
 
-async function until<T>(what: string, read: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${chain.gateway.output()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function ask(key: string, i: number): Promise<void> {
   const res = await fetch(`${chain.gatewayUrl}/v1/messages`, {
     method: 'POST',
@@ -56,8 +46,10 @@ async function ask(key: string, i: number): Promise<void> {
 it('shows the burn and when node-a runs out from its scripted readings, and raises fleet_exhaustion once node-b no longer serves', async () => {
   // node-b out of rotation (drained): every request goes to node-a, and the fleet that serves is node-a alone.
   expect((await chain.admin('POST', '/nodes/node-b/drain')).status).toBe(200);
-  await until('node-b drained', async () =>
-    (await nodes()).find((n) => n.nodeId === 'node-b')?.adminDrained ? true : undefined,
+  await waitFor(
+    'node-b drained',
+    async () => ((await nodes()).find((n) => n.nodeId === 'node-b')?.adminDrained ? true : undefined),
+    { timeoutMs: 30_000, intervalMs: 100, detail: () => chain.gateway.output() },
   );
   const { key } = await chain.createKey();
   // A new 5-hour period (its reset moved forward: the history starts over), then utilization rising 0.30 → 0.70.
@@ -71,10 +63,14 @@ it('shows the burn and when node-a runs out from its scripted readings, and rais
     if (i === 0) firstAskedAt = Date.now();
     await ask(key, i);
     // Listing the fleet reads every node's windows (the gateway also reads them every 10 s on its own).
-    last = await until(`node-a at ${utilization}`, async () => {
-      const a = (await nodes()).find((n) => n.nodeId === 'node-a')?.foresight ?? undefined;
-      return a?.fiveHour?.utilization === utilization ? a : undefined;
-    });
+    last = await waitFor(
+      `node-a at ${utilization}`,
+      async () => {
+        const a = (await nodes()).find((n) => n.nodeId === 'node-a')?.foresight ?? undefined;
+        return a?.fiveHour?.utilization === utilization ? a : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, detail: () => chain.gateway.output() },
+    );
     if (i === 0) firstSeenAt = last.at;
   }
   const foresight = last as NodeForesight;
@@ -101,14 +97,18 @@ it('shows the burn and when node-a runs out from its scripted readings, and rais
 
   // The only serving node runs out before its reset: one fleet_exhaustion alert, named after that reset.
   const id = `fleet_exhaustion:${resetSec * 1000}`;
-  const alert = await until('the fleet_exhaustion alert', async () => {
-    await nodes();
-    const res = await chain.admin('GET', '/alerts');
-    const { alerts } = (await res.json()) as {
-      alerts: { id: string; type: string; message: string; data: Record<string, unknown> }[];
-    };
-    return alerts.find((a) => a.id === id);
-  });
+  const alert = await waitFor(
+    'the fleet_exhaustion alert',
+    async () => {
+      await nodes();
+      const res = await chain.admin('GET', '/alerts');
+      const { alerts } = (await res.json()) as {
+        alerts: { id: string; type: string; message: string; data: Record<string, unknown> }[];
+      };
+      return alerts.find((a) => a.id === id);
+    },
+    { timeoutMs: 30_000, intervalMs: 100, detail: () => chain.gateway.output() },
+  );
   expect(alert).toMatchObject({
     type: 'fleet_exhaustion',
     data: { servingNodes: 1, limitedNodes: 0, earliestResetAt: resetSec * 1000 },

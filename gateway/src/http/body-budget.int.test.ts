@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { BodyBudget, holdBody } from './body-budget.js';
+import { waitFor } from '@switchyard/testkit';
 
 interface Seen {
   outcome: string;
@@ -45,14 +46,6 @@ async function serve(
     seen,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
-}
-
-async function until(probe: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('BodyBudget', () => {
@@ -114,7 +107,7 @@ describe('holdBody', () => {
       socket.write('POST / HTTP/1.1\r\nhost: x\r\nx-key: k\r\ncontent-length: 33554432\r\n\r\n');
       await here;
       socket.destroy();
-      await until(() => srv.seen.length === 1);
+      await waitFor('the upstream to see the request', () => srv.seen.length === 1);
       expect(srv.seen[0]?.outcome).toBe('gone');
       expect(budget.held).toBe(0);
     } finally {

@@ -1,4 +1,4 @@
-import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic } from '@switchyard/testkit';
+import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic, waitFor } from '@switchyard/testkit';
 import {
   answer,
   forwardTo,
@@ -12,7 +12,6 @@ import {
   type TestGateway,
 } from './test-harness.js';
 import type { NodeView } from '../routing/index.js';
-import { until } from '../tunnel/test-harness.js';
 import type { Forwarder } from './types.js';
 
 const MODEL = 'claude-sonnet-4-6';
@@ -119,7 +118,7 @@ describe('failover before the first byte', () => {
     expect(nodes.get('a')?.seen[0]?.body.toString()).toBe(BODY);
     expect(forwarder.inFlight('a') + forwarder.inFlight('b')).toBe(0);
     // The refused answer's stream is gone; the tunnel stays for the next request.
-    await until(() => nodes.get('a')?.connections() === 0);
+    await waitFor("node a's connections closed", () => nodes.get('a')?.connections() === 0);
     expect(gw.hub.agentFor('a')).toBeDefined();
   });
 
@@ -249,7 +248,7 @@ describe('failover before the first byte', () => {
       ['b', forwardTo(fake.url, apiKey)],
     ]);
     nodes.get('dropped')?.peer.destroy();
-    await until(() => gw.hub.agentFor('dropped') === undefined);
+    await waitFor('the dropped node gone from the hub', () => gw.hub.agentFor('dropped') === undefined);
     const res = await send(gw.url, { headers: HEADERS, body: BODY });
     expect(res.status).toBe(200);
     expect(reports.unreachable).toEqual(['dropped']);

@@ -1,5 +1,11 @@
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
-import { createFakeAnthropic, fakeMessagesBody, parseSseFrames, type FakeAnthropic } from '@switchyard/testkit';
+import {
+  createFakeAnthropic,
+  fakeMessagesBody,
+  parseSseFrames,
+  type FakeAnthropic,
+  waitFor,
+} from '@switchyard/testkit';
 import { sseErrorFrame } from '@switchyard/shared';
 import { lastFrameEnd } from './relay-body.js';
 import {
@@ -69,14 +75,6 @@ function agentStreams(gw: TestGateway, nodeId: string): number {
   let n = 0;
   for (const list of Object.values(gw.hub.agentFor(nodeId)?.sockets ?? {})) n += list?.length ?? 0;
   return n;
-}
-
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 2));
-  }
 }
 
 /** Opens a streaming request and resolves once the first body bytes arrived. */
@@ -200,7 +198,7 @@ describe('streaming through the forwarder', () => {
       ['b', answer(200, {}, '{}')],
     ]);
     await expect(send(gw.url, { headers: HEADERS, body: STREAM_BODY })).rejects.toThrow();
-    await until(() => gw.outcomes.length === 1);
+    await waitFor('the first outcome', () => gw.outcomes.length === 1);
     expect(gw.outcomes[0]).toMatchObject({ nodeId: 'a', brokeMidStream: true, failovers: 0 });
     expect(nodes[1]?.seen.length).toBe(0);
     expect(forwarder.inFlight('a')).toBe(0);
@@ -210,7 +208,7 @@ describe('streaming through the forwarder', () => {
     const { gw, nodes, forwarder } = await setup([['a', forwardTo(fake.url, apiKey)]]);
     const node = nodes[0] as StandInNode;
     await send(gw.url, { headers: HEADERS, body: STREAM_BODY }); // warm
-    await until(() => node.connections() === 0);
+    await waitFor("the node's connections closed", () => node.connections() === 0);
     const upstreamClosed = new Promise<{ complete: boolean; at: number }>((resolve) => {
       const off = fake.on('stream-closed', (e) => {
         off();
@@ -225,7 +223,7 @@ describe('streaming through the forwarder', () => {
     expect(forwarder.inFlight('a')).toBe(1);
     const abortedAt = performance.now();
     req.destroy();
-    await until(() => node.seen[1]?.closedEarlyAt !== undefined);
+    await waitFor('the node to see the second request closed early', () => node.seen[1]?.closedEarlyAt !== undefined);
     const nodeMs = (node.seen[1]?.closedEarlyAt ?? 0) - abortedAt;
     const upstream = await upstreamClosed;
     measured.push(
@@ -233,11 +231,11 @@ describe('streaming through the forwarder', () => {
     );
     expect(nodeMs).toBeLessThan(1000);
     expect(upstream.complete).toBe(false);
-    await until(() => gw.outcomes.length === 2);
+    await waitFor('the second outcome', () => gw.outcomes.length === 2);
     expect(gw.outcomes[1]).toMatchObject({ nodeId: 'a', status: 200, aborted: true, brokeMidStream: false });
     expect(forwarder.inFlight('a')).toBe(0);
-    await until(() => agentStreams(gw, 'a') === 0);
-    await until(() => node.connections() === 0);
+    await waitFor("node a's tunnel streams closed", () => agentStreams(gw, 'a') === 0);
+    await waitFor("the node's connections closed", () => node.connections() === 0);
     // Only the stream went: the tunnel serves the next request.
     expect((await send(gw.url, { headers: HEADERS, body: STREAM_BODY })).status).toBe(200);
   });
@@ -251,18 +249,18 @@ describe('streaming through the forwarder', () => {
     const req = request(`${gw.url}/v1/messages?beta=true`, { method: 'POST', headers: HEADERS, agent: false });
     req.on('error', () => {});
     req.end(STREAM_BODY);
-    await until(() => node.seen.length === 1);
+    await waitFor('the node to see the request', () => node.seen.length === 1);
     expect(forwarder.inFlight('a')).toBe(1);
     const abortedAt = performance.now();
     req.destroy();
-    await until(() => node.seen[0]?.closedEarlyAt !== undefined);
+    await waitFor('the node to see the request closed early', () => node.seen[0]?.closedEarlyAt !== undefined);
     const nodeMs = (node.seen[0]?.closedEarlyAt ?? 0) - abortedAt;
     measured.push(`before first byte: node hop ${nodeMs.toFixed(1)} ms`);
     expect(nodeMs).toBeLessThan(1000);
-    await until(() => gw.outcomes.length === 1);
+    await waitFor('the first outcome', () => gw.outcomes.length === 1);
     expect(gw.outcomes[0]).toMatchObject({ nodeId: 'a', status: 499, aborted: true });
     expect(forwarder.inFlight('a')).toBe(0);
-    await until(() => agentStreams(gw, 'a') === 0);
-    await until(() => node.connections() === 0);
+    await waitFor("node a's tunnel streams closed", () => agentStreams(gw, 'a') === 0);
+    await waitFor("the node's connections closed", () => node.connections() === 0);
   });
 });

@@ -17,7 +17,6 @@ import {
   openTestRedis,
   testHub,
   testReport,
-  until,
   type DialOptions,
   type TestNodePeer,
   type TestRedis,
@@ -25,6 +24,7 @@ import {
 import type { TunnelHub, TunnelHubDeps } from '../tunnel/index.js';
 import { createForwarder } from './create-forwarder.js';
 import type { ForwardJob, ForwardOutcome, Forwarder, ForwarderDeps } from './types.js';
+import { waitFor } from '@switchyard/testkit';
 
 /** What the forwarder reported to the registry. */
 export interface Reports {
@@ -201,7 +201,7 @@ export async function startStandInNode(
   const joined = await dialGateway(gw.url, { nodeId, token: enrolled.token, server, ...dial });
   if (!joined.ok) throw new Error(`node ${nodeId} could not join: ${joined.status} ${JSON.stringify(joined.body)}`);
   const { peer } = joined;
-  await until(() => gw.hub.reports().some((r) => r.nodeId === nodeId), 10_000, `${nodeId} routable`);
+  await waitFor(`${nodeId} routable`, () => gw.hub.reports().some((r) => r.nodeId === nodeId), 10_000);
   return {
     nodeId,
     view: nodeView(nodeId),

@@ -17,6 +17,7 @@ import {
   startRedisServer,
   testRedisUrl,
   uniquePrefix,
+  waitFor,
 } from '@switchyard/testkit';
 import type { FakeAnthropic, Fault } from '@switchyard/testkit';
 import { chooseNodes } from './choose-nodes.js';
@@ -62,14 +63,6 @@ function reportsOf(
 function pick(registry: RegistrySnapshot, model: string | undefined = FAKE_MODEL): string[] {
   const choice = chooseNodes(registry.nodes(), { model, nowMs: Date.now(), inFlight: () => 0, random: () => 0 });
   return choice.ok ? choice.order.map((n) => n.record.nodeId) : [`error:${choice.error.status}`];
-}
-
-async function eventually(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 async function upstreamAnswer(
@@ -253,10 +246,13 @@ describe('registry snapshot when Redis stops', () => {
     try {
       await store.set(keys.nodeControl('node-c'), '{"drained":true}');
       registry.start();
-      await eventually(() => registry.redisHealthy() && pick(registry).join() === 'node-a,node-b');
+      await waitFor(
+        'Redis healthy and node-a, node-b routable',
+        () => registry.redisHealthy() && pick(registry).join() === 'node-a,node-b',
+      );
 
       await server.stop();
-      await eventually(() => !registry.redisHealthy());
+      await waitFor('the registry to see Redis gone', () => !registry.redisHealthy());
       // The reports come through the tunnels, not Redis: a report still moves routing.
       source.publish(record('node-b', { state: { ...initialAccountState(Date.now()), state: 'needs_login' } }));
       expect(pick(registry)).toEqual(['node-a']);
@@ -269,7 +265,7 @@ describe('registry snapshot when Redis stops', () => {
 
       const again = await startRedisServer({ port: server.port });
       try {
-        await eventually(() => registry.redisHealthy(), 15_000);
+        await waitFor('the registry to see Redis back', () => registry.redisHealthy(), 15_000);
         // The new server is empty: no drain flag any more (node-a sits out its unreachable cool-down).
         expect(pick(registry)).toEqual(['node-b', 'node-c']);
       } finally {

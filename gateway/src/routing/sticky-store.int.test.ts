@@ -2,22 +2,13 @@
 import net from 'node:net';
 import { createIoRedisClient, createIoRedisStore, createKeyspace, createNullLogger } from '@switchyard/shared';
 import type { SharedStore } from '@switchyard/shared';
-import { startRedisServer, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
+import { startRedisServer, testRedisUrl, uniquePrefix, waitFor } from '@switchyard/testkit';
 import { Redis } from 'ioredis';
 import { createStickyStore } from './sticky-store.js';
 
 const log = createNullLogger();
 const SESSION = 'd'.repeat(64);
 const OTHER_SESSION = 'e'.repeat(64);
-
-async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value) || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const started = performance.now();
@@ -53,12 +44,7 @@ describe('sticky store on Redis', () => {
     const second = createStickyStore({ store: storeB, keys, log });
     expect(await second.lookup('k1', SESSION)).toBeUndefined();
     first.remember('k1', SESSION, 'node-b');
-    expect(
-      await eventually(
-        () => second.lookup('k1', SESSION),
-        (v) => v !== undefined,
-      ),
-    ).toBe('node-b');
+    expect(await waitFor('the mapping on the second instance', () => second.lookup('k1', SESSION))).toBe('node-b');
     // Another key's conversation with the same session hash is a different conversation.
     expect(await second.lookup('k2', SESSION)).toBeUndefined();
   });
@@ -67,38 +53,28 @@ describe('sticky store on Redis', () => {
     const first = createStickyStore({ store: storeA, keys, log, revalidateAfterMs: 200 });
     const second = createStickyStore({ store: storeB, keys, log, revalidateAfterMs: 200 });
     first.remember('k1', SESSION, 'node-a');
-    await eventually(
-      () => second.lookup('k1', SESSION),
-      (v) => v === 'node-a',
-    );
+    await waitFor('the second instance to see node-a', async () => (await second.lookup('k1', SESSION)) === 'node-a');
     second.remember('k1', SESSION, 'node-b');
-    expect(
-      await eventually(
-        () => first.lookup('k1', SESSION),
-        (v) => v === 'node-b',
-      ),
-    ).toBe('node-b');
+    await waitFor(
+      'the first instance to follow the move to node-b',
+      async () => (await first.lookup('k1', SESSION)) === 'node-b',
+    );
   });
 
   it('renews the TTL every time the mapping is used', async () => {
     const sticky = createStickyStore({ store: storeA, keys, log, ttlMs: 3000 });
     const key = keys.sticky('k1', SESSION);
     sticky.remember('k1', SESSION, 'node-a');
-    const fresh = await eventually(
-      () => clientA.pttl(key),
-      (ttl) => ttl > 0,
-    );
+    const fresh = await waitFor('the mapping written with its TTL', async () => {
+      const ttl = await clientA.pttl(key);
+      return ttl > 0 && ttl;
+    });
     expect(fresh).toBeGreaterThan(2000);
     await new Promise((r) => setTimeout(r, 1200));
     const aged = await clientA.pttl(key);
     expect(aged).toBeLessThan(fresh - 900);
     sticky.remember('k1', SESSION, 'node-a');
-    expect(
-      await eventually(
-        () => clientA.pttl(key),
-        (ttl) => ttl > aged + 900,
-      ),
-    ).toBeGreaterThan(aged + 900);
+    await waitFor('the TTL renewed', async () => (await clientA.pttl(key)) > aged + 900);
   });
 });
 
@@ -111,10 +87,7 @@ describe('sticky store when Redis is unavailable', () => {
     let restarted: Awaited<ReturnType<typeof startRedisServer>> | undefined;
     try {
       sticky.remember('k1', SESSION, 'node-a');
-      await eventually(
-        () => client.get(keys.sticky('k1', SESSION)),
-        (v) => v === 'node-a',
-      );
+      await waitFor('the mapping in Redis', async () => (await client.get(keys.sticky('k1', SESSION))) === 'node-a');
       await server.stop();
 
       const first = await timed(() => sticky.lookup('k1', SESSION));
@@ -132,15 +105,14 @@ describe('sticky store when Redis is unavailable', () => {
       // Redis is back (empty): after the back-off, every use writes the mapping again.
       restarted = await startRedisServer({ port: server.port });
       const key = keys.sticky('k1', OTHER_SESSION);
-      const back = await eventually(
+      await waitFor(
+        'the mapping written again once Redis is back',
         async () => {
           sticky.remember('k1', OTHER_SESSION, 'node-b');
-          return client.get(key).catch(() => null);
+          return (await client.get(key).catch(() => null)) === 'node-b';
         },
-        (v) => v === 'node-b',
         15_000,
       );
-      expect(back).toBe('node-b');
       await client.quit();
     } finally {
       // A connected client quits cleanly; disconnecting one that lost its server leaves ioredis's 2 s socket timer behind.

@@ -224,16 +224,3 @@ function serveTunnel(headers: IncomingHttpHeaders, socket: Socket, head: Buffer,
     },
   };
 }
-
-/** Polls `cond` every 10 ms until it holds; throws after `timeoutMs` (generous: no timing is asserted here). */
-export async function until(
-  cond: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -3,7 +3,8 @@
 import { request } from 'node:http';
 import { createServer, type ServerResponse } from 'node:http';
 import { startTestGateway, type TestGateway } from '../proxy/test-harness.js';
-import { dialGateway, until, type TestNodePeer } from './test-harness.js';
+import { dialGateway, type TestNodePeer } from './test-harness.js';
+import { waitFor } from '@switchyard/testkit';
 
 jest.setTimeout(60_000);
 
@@ -33,7 +34,7 @@ it(`opens ${STREAMS} concurrent streams on one node's tunnel`, async () => {
   const dialled = await dialGateway(gw.url, { nodeId: 'node-a', token: created!.token, server });
   if (!dialled.ok) throw new Error(`refused: ${dialled.status}`);
   peer = dialled.peer;
-  await until(() => gw.hub.reports().length === 1);
+  await waitFor('one node reporting', () => gw.hub.reports().length === 1);
   const { hostname, port } = new URL(gw.url);
   let opened = 0;
   const failures: string[] = [];
@@ -56,7 +57,7 @@ it(`opens ${STREAMS} concurrent streams on one node's tunnel`, async () => {
     req.on('error', (err) => failures.push(err.message));
     req.end('{"model":"claude-sonnet-4-6","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}');
   }
-  await until(() => opened + failures.length === STREAMS, 40_000, 'every stream to open or fail');
+  await waitFor('every stream to open or fail', () => opened + failures.length === STREAMS, 40_000);
   expect(failures).toEqual([]);
   expect(held).toHaveLength(STREAMS);
 });

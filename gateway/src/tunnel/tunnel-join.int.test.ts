@@ -5,7 +5,8 @@ import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { NodeTokens, TUNNEL_PATH, TunnelHeaders } from '@switchyard/shared';
 import { send, startTestGateway, type TestGateway } from '../proxy/test-harness.js';
-import { dialGateway, testReport, until, type DialOptions, type TestNodePeer } from './test-harness.js';
+import { dialGateway, testReport, type DialOptions, type TestNodePeer } from './test-harness.js';
+import { waitFor } from '@switchyard/testkit';
 
 const HEADERS = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' };
 const BODY = '{"model":"claude-sonnet-4-6","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}';
@@ -48,7 +49,7 @@ async function dial(opts: Omit<DialOptions, 'server'> & { server?: Server }) {
 async function joined(opts: Omit<DialOptions, 'server'> & { server?: Server }): Promise<TestNodePeer> {
   const result = await dial(opts);
   if (!result.ok) throw new Error(`refused: ${result.status} ${JSON.stringify(result.body)}`);
-  await until(() => gw.hub.reports().some((r) => r.nodeId === opts.nodeId));
+  await waitFor(`${opts.nodeId} reporting`, () => gw.hub.reports().some((r) => r.nodeId === opts.nodeId));
   return result.peer;
 }
 
@@ -61,7 +62,7 @@ describe('joining with a node token', () => {
     if (!result.ok) return;
     expect(result.peer.headers[TunnelHeaders.replica]).toBe('gw-test');
     expect(result.peer.headers[TunnelHeaders.replicas]).toBe('gw-test');
-    await until(() => gw.hub.reports().length === 1);
+    await waitFor('one node reporting', () => gw.hub.reports().length === 1);
     expect(gw.hub.reports()).toEqual([report]);
     expect(result.peer.stateRequests[0]?.[TunnelHeaders.replicas]).toBe('gw-test');
     expect(gw.hub.tunnelCounts()).toEqual(new Map([['node-a', 1]]));
@@ -78,10 +79,13 @@ describe('joining with a node token', () => {
     const first = gw.hub.reports();
     expect(gw.hub.reports()).toBe(first); // the same array until something changes
     peer.report(testReport('node-a', { inFlight: 3 }));
-    await until(() => gw.hub.reports()[0]?.inFlight === 3);
+    await waitFor('three requests in flight reported', () => gw.hub.reports()[0]?.inFlight === 3);
     peer.report(testReport('node-b'));
     await peer.closed;
-    await until(() => gw.hub.reports().length === 0 && gw.hub.agentFor('node-a') === undefined);
+    await waitFor(
+      'node-a gone from the hub',
+      () => gw.hub.reports().length === 0 && gw.hub.agentFor('node-a') === undefined,
+    );
   });
 
   it('takes a second tunnel of the same process on this replica as a replacement: the old one gets GOAWAY', async () => {
@@ -90,7 +94,7 @@ describe('joining with a node token', () => {
     const old = await joined({ nodeId: 'node-a', token, instance, server: okServer('old') });
     await joined({ nodeId: 'node-a', token, instance, server: okServer('new') });
     await old.closed;
-    await until(() => gw.hub.tunnelCounts().get('node-a') === 1);
+    await waitFor('one tunnel of node-a', () => gw.hub.tunnelCounts().get('node-a') === 1);
     const res = await send(gw.url, { headers: HEADERS, body: BODY });
     expect(JSON.parse(res.body.toString())).toEqual({ served_by: 'new' });
   });
@@ -139,8 +143,11 @@ describe('refused joins', () => {
 
     // A clean close releases the lease at once (a crash waits for the PINGs, then the lease's TTL).
     await first.close();
-    await until(() => gw.hub.reports().length === 0);
-    await until(async () => (await gw.redis.store.get(gw.redis.keys.nodeLease('node-a'))) === '');
+    await waitFor('no node reporting', () => gw.hub.reports().length === 0);
+    await waitFor(
+      "node-a's lease released",
+      async () => (await gw.redis.store.get(gw.redis.keys.nodeLease('node-a'))) === '',
+    );
     await joined({ nodeId: 'node-a', token, server: okServer('second') });
   });
 
@@ -155,10 +162,10 @@ describe('refused joins', () => {
       });
       if (!result.ok) throw new Error(`refused: ${result.status}`);
       peers.push(result.peer);
-      await until(() => other.hub.reports().length === 1);
+      await waitFor('one node reporting to the other replica', () => other.hub.reports().length === 1);
       await other.redis.store.set(other.redis.keys.nodeLease('node-a'), 'another-process-instance', { ttlMs: 15_000 });
       await result.peer.closed;
-      await until(() => other.hub.agentFor('node-a') === undefined);
+      await waitFor('node-a gone from the other replica', () => other.hub.agentFor('node-a') === undefined);
       // Its release must not free the other process's lease.
       expect(await other.redis.store.get(other.redis.keys.nodeLease('node-a'))).toBe('another-process-instance');
     } finally {
@@ -195,7 +202,7 @@ describe('replicas', () => {
         'gw-c': JSON.stringify({ seenAt: Date.now() }),
         'gw-gone': JSON.stringify({ url: 'http://127.0.0.1:9/gone', seenAt: Date.now() - 60_000 }),
       });
-      await until(() => other.hub.replicas().length === 3);
+      await waitFor('three replicas known', () => other.hub.replicas().length === 3);
       const created = await other.redis.enrolments.create('node-a');
       const result = await dialGateway(other.url, {
         nodeId: 'node-a',
@@ -210,7 +217,7 @@ describe('replicas', () => {
         'gw-a=http://127.0.0.1:9/a,gw-b=http://127.0.0.1:9/b',
       );
       // The state stream carries the list too, so a node can refresh it without dialling again.
-      await until(() => result.peer.stateRequests.length === 1);
+      await waitFor('a state request', () => result.peer.stateRequests.length === 1);
       expect(result.peer.stateRequests[0]?.[TunnelHeaders.replicas]).toBe('gw-a,gw-b,gw-c');
 
       // A stopping replica leaves the list (its field is marked gone).
@@ -237,17 +244,17 @@ describe('replicas that come later', () => {
       const { peer } = result;
       peers.push(peer);
       expect(peer.headers[TunnelHeaders.replicas]).toBe('gw-a');
-      await until(() => other.hub.reports().length === 1);
+      await waitFor('one node reporting to the other replica', () => other.hub.reports().length === 1);
 
       await other.redis.store.hset(other.redis.keys.gatewayReplicas(), {
         'gw-b': JSON.stringify({ url: 'http://127.0.0.1:9/b', seenAt: Date.now() }),
       });
-      await until(() => peer.stateRequests.length === 2);
+      await waitFor('a second state request', () => peer.stateRequests.length === 2);
       expect(peer.stateRequests[1]?.[TunnelHeaders.replicas]).toBe('gw-a,gw-b');
       expect(peer.stateRequests[1]?.[TunnelHeaders.replicaUrls]).toBe('gw-b=http://127.0.0.1:9/b');
       // The first state stream is retired once the second one answered; the node serves on.
       peer.report(testReport('node-a', { inFlight: 2 }));
-      await until(() => other.hub.reports()[0]?.inFlight === 2);
+      await waitFor('two requests in flight reported', () => other.hub.reports()[0]?.inFlight === 2);
       expect(other.hub.tunnelCounts().get('node-a')).toBe(1);
       expect((await send(other.url, { headers: HEADERS, body: BODY })).status).toBe(200);
     } finally {

@@ -2,7 +2,13 @@
 // gateway (tunnel hub on a real Redis, the forwarder) and real node peers on loopback.
 import { createServer, request, type IncomingMessage } from 'node:http';
 import { sseErrorFrame } from '@switchyard/shared';
-import { createFakeAnthropic, fakeMessagesBody, parseSseFrames, type FakeAnthropic } from '@switchyard/testkit';
+import {
+  createFakeAnthropic,
+  fakeMessagesBody,
+  parseSseFrames,
+  type FakeAnthropic,
+  waitFor,
+} from '@switchyard/testkit';
 import {
   answer,
   forwardTo,
@@ -14,7 +20,7 @@ import {
   type TestGateway,
 } from '../proxy/test-harness.js';
 import { lastFrameEnd } from '../proxy/relay-body.js';
-import { dialGateway, until } from './test-harness.js';
+import { dialGateway } from './test-harness.js';
 
 const HEADERS = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' };
 const BODY = JSON.stringify(fakeMessagesBody());
@@ -61,7 +67,10 @@ describe('revocation and rotation', () => {
     await a.peer.closed;
     const tookMs = Date.now() - revokedAt;
     expect(tookMs).toBeLessThan(5_000);
-    await until(() => gw.hub.agentFor('node-a') === undefined && gw.hub.reports().length === 1);
+    await waitFor(
+      'node-a dropped, its report kept',
+      () => gw.hub.agentFor('node-a') === undefined && gw.hub.reports().length === 1,
+    );
     for (let i = 0; i < 3; i++)
       expect(JSON.parse((await send(gw.url, { headers: HEADERS, body: BODY })).body.toString())).toEqual({
         served_by: 'b',
@@ -72,7 +81,7 @@ describe('revocation and rotation', () => {
     const a = await node('node-a', ok('a'));
     const rotated = await gw.redis.enrolments.rotate('node-a');
     await a.peer.closed;
-    await until(() => gw.hub.agentFor('node-a') === undefined);
+    await waitFor('node-a dropped', () => gw.hub.agentFor('node-a') === undefined);
     const again = await dialGateway(gw.url, { nodeId: 'node-a', token: rotated?.token ?? '', server: createServer() });
     expect(again.ok).toBe(true);
     if (again.ok) again.peer.destroy();
@@ -84,7 +93,7 @@ describe('a dead peer', () => {
     const a = await node('node-a', ok('a'));
     const frozenAt = Date.now();
     a.peer.freeze();
-    await until(() => gw.hub.agentFor('node-a') === undefined, 10_000, 'hung tunnel dropped');
+    await waitFor('hung tunnel dropped', () => gw.hub.agentFor('node-a') === undefined, 10_000);
     const tookMs = Date.now() - frozenAt;
     // interval + timeout = 1.2 s; generous for a loaded machine.
     expect(tookMs).toBeLessThan(10_000);
@@ -128,7 +137,7 @@ describe('a dead peer', () => {
     expect(frames[0]?.event).toBe('message_start');
     expect(frames.at(-1)?.event).toBe('error');
     expect(lastFrameEnd(Buffer.from(body))).toBe(Buffer.byteLength(body));
-    await until(() => gw.outcomes.length === 1);
+    await waitFor('the outcome', () => gw.outcomes.length === 1);
     expect(gw.outcomes[0]).toMatchObject({ nodeId: 'node-a', status: 200, failovers: 0, brokeMidStream: true });
     expect(nodes[1]?.seen).toHaveLength(0);
   });
@@ -169,7 +178,7 @@ describe('closing gracefully', () => {
     res.on('data', (c: Buffer) => chunks.push(c));
     const ended = new Promise((resolve) => res.once('end', resolve));
     a.peer.session.close(); // the node drains: GOAWAY, streams in flight go on
-    await until(() => gw.hub.agentFor('node-a') === undefined);
+    await waitFor('node-a dropped', () => gw.hub.agentFor('node-a') === undefined);
     expect((await send(gw.url, { headers: HEADERS, body: BODY })).status).toBe(200);
     expect(b.seen).toHaveLength(1);
     await ended;

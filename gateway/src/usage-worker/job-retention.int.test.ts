@@ -4,7 +4,7 @@
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createNullLogger, JobCatalog, queuePrefix } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
+import { deleteKeys, testRedisUrl, uniquePrefix, waitFor } from '@switchyard/testkit';
 import { createFailedJobSweep } from './failed-job-sweep.js';
 
 let redis: Redis;
@@ -41,24 +41,17 @@ function startWorker(): Worker {
 
 const stored = (jobId: string) => redis.exists(`${bull}:${JobCatalog.usage.queue}:${jobId}`);
 
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 it('deletes a completed job at once and keeps a failed one, with its 24 h age', async () => {
   startWorker();
   await queue.add('usage', { text: 'a prompt' }, { ...JobCatalog.usage.defaults, jobId: 'done-1' });
   await queue.add('usage', { text: 'another prompt', fail: true }, { ...JobCatalog.usage.defaults, jobId: 'failed-1' });
-  await until(
+  await waitFor(
     'both jobs finished',
     async () =>
       (await queue.getFailedCount()) === 1 &&
       (await queue.getWaitingCount()) === 0 &&
       (await queue.getActiveCount()) === 0,
+    20_000,
   );
   expect(await stored('done-1')).toBe(0);
   expect(await queue.getCompletedCount()).toBe(0);
@@ -73,7 +66,7 @@ it('a failed job outlives its age until something sweeps it: the sweep deletes o
     { text: 'old prompt', fail: true },
     { ...JobCatalog.usage.defaults, removeOnFail: { age: 1 }, jobId: 'failed-old' },
   );
-  await until('the job to fail', async () => (await queue.getJobState('failed-old')) === 'failed');
+  await waitFor('the job to fail', async () => (await queue.getJobState('failed-old')) === 'failed', 20_000);
   await new Promise((r) => setTimeout(r, 1_500));
   expect(await stored('failed-old')).toBe(1);
 
@@ -83,7 +76,7 @@ it('a failed job outlives its age until something sweeps it: the sweep deletes o
     { text: 'fresh prompt', fail: true },
     { ...JobCatalog.usage.defaults, jobId: 'failed-fresh' },
   );
-  await until('the fresh job to fail', async () => (await queue.getJobState('failed-fresh')) === 'failed');
+  await waitFor('the fresh job to fail', async () => (await queue.getJobState('failed-fresh')) === 'failed', 20_000);
   // failed-1 from the test above is older than a second too.
   expect(await sweep.sweepNow()).toBe(2);
   expect([await stored('failed-old'), await stored('failed-1'), await stored('failed-fresh')]).toEqual([0, 0, 1]);
@@ -91,6 +84,6 @@ it('a failed job outlives its age until something sweeps it: the sweep deletes o
   // Started, it sweeps at once; stopped, it is quiet.
   await new Promise((r) => setTimeout(r, 1_100));
   sweep.start();
-  await until('the timer sweep', async () => (await stored('failed-fresh')) === 0);
+  await waitFor('the timer sweep', async () => (await stored('failed-fresh')) === 0, 20_000);
   await sweep.stop();
 });

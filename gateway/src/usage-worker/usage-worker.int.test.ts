@@ -15,6 +15,7 @@ import {
   testRedisUrl,
   uniquePrefix,
   type SpawnedService,
+  waitFor,
 } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
@@ -138,26 +139,16 @@ async function jobsStored(s: Setup, ids: string[]): Promise<number> {
   return found.reduce((a, b) => a + b, 0);
 }
 
-async function waitFor(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  svc?: SpawnedService,
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${svc?.output() ?? ''}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 it('counts 200 jobs exactly once across a kill -9 mid-batch and duplicated jobs', async () => {
   const s = setup();
   const jobs = Array.from({ length: 200 }, (_, i) => usageJob(i));
   await addAll(s.queue, jobs);
 
   const first = await s.start();
-  await waitFor('the first jobs to be counted', async () => (await counted(s)) >= 30, 30_000, first);
+  await waitFor('the first jobs to be counted', async () => (await counted(s)) >= 30, {
+    timeoutMs: 30_000,
+    detail: () => first.output(),
+  });
   first.proc.kill('SIGKILL');
   expect(await first.exited()).toEqual({ code: null, signal: 'SIGKILL' });
   const atKill = await counted(s);
@@ -165,12 +156,10 @@ it('counts 200 jobs exactly once across a kill -9 mid-batch and duplicated jobs'
   expect(atKill).toBeLessThan(200);
 
   const second = await s.start({ LOG_LEVEL: 'debug' });
-  await waitFor(
-    'all 200 to be counted',
-    async () => (await counted(s)) >= 200 && (await pending(s)) === 0,
-    60_000,
-    second,
-  );
+  await waitFor('all 200 to be counted', async () => (await counted(s)) >= 200 && (await pending(s)) === 0, {
+    timeoutMs: 60_000,
+    detail: () => second.output(),
+  });
   // Completed jobs are deleted at once: no payload stays behind.
   expect(await s.queue.getCompletedCount()).toBe(0);
   expect(
@@ -191,12 +180,10 @@ it('counts 200 jobs exactly once across a kill -9 mid-batch and duplicated jobs'
   const before = notCounted();
   await addAll(s.queue, jobs.slice(0, 40), (j) => `${j.requestId}-again`);
   await addAll(s.queue, jobs.slice(40, 80));
-  await waitFor(
-    'the duplicates to be handled',
-    async () => notCounted() - before === 80 && (await pending(s)) === 0,
-    30_000,
-    second,
-  );
+  await waitFor('the duplicates to be handled', async () => notCounted() - before === 80 && (await pending(s)) === 0, {
+    timeoutMs: 30_000,
+    detail: () => second.output(),
+  });
 
   const total = await redis.hgetall(s.keys.usageAllTime());
   expect(Number(total.requests)).toBe(200);
@@ -225,7 +212,10 @@ it('lets active jobs finish on SIGTERM and exits 0 within a few seconds', async 
   const svc = await s.start();
   const jobs = Array.from({ length: 60 }, (_, i) => usageJob(i, 30_000));
   await addAll(s.queue, jobs);
-  await waitFor('some jobs to be counted', async () => (await counted(s)) >= 5, 30_000, svc);
+  await waitFor('some jobs to be counted', async () => (await counted(s)) >= 5, {
+    timeoutMs: 30_000,
+    detail: () => svc.output(),
+  });
 
   const activeAtSignal = await s.queue.getActiveCount();
   const sent = Date.now();
@@ -254,19 +244,15 @@ it('fails a payload that can never be counted at once, logging its id and never 
   const bad = { ...usageJob(2), keyId: 'key with spaces' };
   // The bad one first: a job that fails never holds up the ones queued after it.
   await addAll(s.queue, [bad, good]);
-  await waitFor(
-    'the bad job to fail',
-    async () => (await s.queue.getFailedCount()) === 1 && (await counted(s)) === 1,
-    30_000,
-    svc,
-  );
+  await waitFor('the bad job to fail', async () => (await s.queue.getFailedCount()) === 1 && (await counted(s)) === 1, {
+    timeoutMs: 30_000,
+    detail: () => svc.output(),
+  });
   // Its totals are visible a moment before BullMQ removes the counted job (on completion, after the handler returned).
-  await waitFor(
-    'the counted job to be removed',
-    async () => (await s.queue.getJob(good.requestId)) === undefined,
-    30_000,
-    svc,
-  );
+  await waitFor('the counted job to be removed', async () => (await s.queue.getJob(good.requestId)) === undefined, {
+    timeoutMs: 30_000,
+    detail: () => svc.output(),
+  });
 
   // The failed job is kept for inspection (deleted after 24 h); the counted one is gone.
   const failed = await s.queue.getJob(bad.requestId);
@@ -306,7 +292,10 @@ it('rides out a Redis restart, saying so once, and counts what was queued before
       s.queue,
       Array.from({ length: 5 }, (_, i) => usageJob(i)),
     );
-    await waitFor('the first jobs', async () => (await counted(s, client)) === 5, 30_000, svc);
+    await waitFor('the first jobs', async () => (await counted(s, client)) === 5, {
+      timeoutMs: 30_000,
+      detail: () => svc.output(),
+    });
     // Counted is not yet finished: each job's move to completed follows its count. Stop Redis once it is idle.
     await waitFor(
       'the first jobs finished',
@@ -314,8 +303,7 @@ it('rides out a Redis restart, saying so once, and counts what was queued before
         const c = await s.queue.getJobCounts('active', 'waiting', 'delayed');
         return (c.active ?? 0) + (c.waiting ?? 0) + (c.delayed ?? 0) === 0;
       },
-      30_000,
-      svc,
+      { timeoutMs: 30_000, detail: () => svc.output() },
     );
 
     await server.stop();
@@ -326,7 +314,10 @@ it('rides out a Redis restart, saying so once, and counts what was queued before
       s.queue,
       Array.from({ length: 5 }, (_, i) => usageJob(100 + i)),
     );
-    await waitFor('the jobs added after the restart', async () => (await counted(s, client)) === 10, 30_000, svc);
+    await waitFor('the jobs added after the restart', async () => (await counted(s, client)) === 10, {
+      timeoutMs: 30_000,
+      detail: () => svc.output(),
+    });
 
     const lines = svc.output().split('\n');
     expect(lines.filter((l) => l.includes('redis unreachable'))).toHaveLength(1);

@@ -14,6 +14,7 @@ import {
   testRedisUrl,
   uniquePrefix,
   type RedisServerHandle,
+  waitFor,
 } from '@switchyard/testkit';
 import { createKnownHashes } from './known-hashes.js';
 import { createPromptDigester } from './prompt-digest.js';
@@ -36,14 +37,6 @@ function recordingLog(): { log: Logger; lines: LogLine[] } {
     };
   const log: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log };
   return { log, lines };
-}
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const CAPTURED: CaptureResult = {

@@ -1,10 +1,10 @@
 // The login flow end to end against the fake's GET /oauth/authorize and token endpoint, storing on the node's volume
 // and sealing to the gateway (a real HTTP stand-in on loopback).
 import { stat } from 'node:fs/promises';
-import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/testkit';
+import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages, waitFor } from '@switchyard/testkit';
 import { createAccountAuth } from './create-account-auth.js';
 import { LoginError, runLogin, type LoginDeps, type LoginIO } from './login.js';
-import { createHarness, leakedTokens, tokensSeenByFake, waitFor, type Harness } from './test-harness.js';
+import { createHarness, leakedTokens, tokensSeenByFake, type Harness } from './test-harness.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -147,7 +147,7 @@ test('a running node waiting in needs_login picks up the new login by itself', a
 
     // The login runs as its own process, with its own sealed copy.
     await login(browserIO(), { copy: h.newCopy() });
-    await waitFor(() => node.status() === 'ok', 5_000, 'the node to adopt the login');
+    await waitFor('the node to adopt the login', () => node.status() === 'ok', 5_000);
     const { token } = await node.credentialHeaders();
     const res = await postFakeMessages(h.url, fakeOAuthHeaders(token), fakeMessagesBody());
     expect(res.status).toBe(200);

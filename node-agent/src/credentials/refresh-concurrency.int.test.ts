@@ -1,7 +1,7 @@
 // Refresh under concurrency, against the fake token endpoint, the node's volume and the gateway's sealed copy:
 // single-flight in a process, persist (volume, then seal) before use, the jittered background schedule,
 // 401-triggered refresh, a login written to the volume while the node runs, and a restart on the same volume.
-import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/testkit';
+import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages, waitFor } from '@switchyard/testkit';
 import type { AccountAuth } from './account-auth.js';
 import { createAccountAuth, type OAuthTuning } from './create-account-auth.js';
 import { createCredentialFile, type CredentialFile } from './credential-file.js';
@@ -9,14 +9,7 @@ import { bootstrapCredential } from './credential-sources.js';
 import { createOAuthAccount } from './oauth-account.js';
 import { createOAuthClient } from './oauth-client.js';
 import type { OAuthCredential } from './oauth-credential.js';
-import {
-  createHarness,
-  createManualClock,
-  leakedTokens,
-  tokensSeenByFake,
-  waitFor,
-  type Harness,
-} from './test-harness.js';
+import { createHarness, createManualClock, leakedTokens, tokensSeenByFake, type Harness } from './test-harness.js';
 
 let h: Harness;
 const accounts: AccountAuth[] = [];
@@ -257,14 +250,14 @@ test('persist before use: while the new pair is being written to the volume, req
   slow.close();
   await a.start();
   try {
-    await waitFor(() => h.fake.tokenRequests.length === 1, 5_000, 'the background refresh');
+    await waitFor('the background refresh', () => h.fake.tokenRequests.length === 1, 5_000);
     await new Promise((r) => setTimeout(r, 50));
     for (let i = 0; i < 5; i++) expect((await a.credentialHeaders()).token).toBe(issued.accessToken);
     expect(await h.file.read()).toMatchObject({ access: issued.accessToken });
   } finally {
     slow.open();
   }
-  await waitFor(async () => (await a.credentialHeaders()).token !== issued.accessToken, 5_000, 'the new token');
+  await waitFor('the new token', async () => (await a.credentialHeaders()).token !== issued.accessToken, 5_000);
   expect((await h.file.read())?.access).toBe((await a.credentialHeaders()).token);
 });
 
@@ -277,7 +270,7 @@ test('stop() waits for a running refresh to finish storing (drain never loses a 
   const headers = a.credentialHeaders();
   let stopped = false;
   try {
-    await waitFor(() => h.fake.tokenRequests.length === 1, 5_000, 'the refresh');
+    await waitFor('the refresh', () => h.fake.tokenRequests.length === 1, 5_000);
     const stopping = a.stop().then(() => (stopped = true));
     await new Promise((r) => setTimeout(r, 100));
     expect(stopped).toBe(false);

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '@switchyard/shared';
-import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/testkit';
+import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages, waitFor } from '@switchyard/testkit';
 import type { AccountAuth, AuthStatus } from './account-auth.js';
 import { createAccountAuth, type OAuthTuning } from './create-account-auth.js';
 import { bootstrapCredential } from './credential-sources.js';
@@ -17,7 +17,6 @@ import {
   createManualClock,
   leakedTokens,
   tokensSeenByFake,
-  waitFor,
   type Harness,
   type ManualClock,
 } from './test-harness.js';
@@ -140,7 +139,7 @@ describe('invalid_grant', () => {
     elsewhere.save(record);
     expect(await elsewhere.flush(10_000)).toBe(true);
 
-    await waitFor(() => a.status() === 'ok', 10_000, 'the node to adopt the sealed login');
+    await waitFor('the node to adopt the sealed login', () => a.status() === 'ok', 10_000);
     expect((await a.credentialHeaders()).token).toBe(relogin.accessToken);
     expect(await h.file.read()).toEqual(record);
     expect(h.fake.tokenRequests.map((r) => r.outcome)).toEqual(['invalid_grant']);

@@ -3,7 +3,8 @@
 import { createNullLogger, NodeTokens, sealForNode } from '@switchyard/shared';
 import type { OAuthCredential } from './oauth-credential.js';
 import { createSealedCopy, SealedCopyError, type SealedCopy } from './sealed-copy.js';
-import { captureLog, startCredentialServer, waitFor, type CredentialServer } from './test-harness.js';
+import { captureLog, startCredentialServer, type CredentialServer } from './test-harness.js';
+import { waitFor } from '@switchyard/testkit';
 
 const cred = (n: number): OAuthCredential => ({ type: 'oauth', refresh: `r-${n}`, access: `a-${n}`, expires: n });
 
@@ -96,7 +97,7 @@ test('saves while the gateway is down retry in the background; the newest wins a
   expect(await copy.flush(5_000)).toBe(true);
   expect(await copy.load()).toEqual(cred(3));
   expect(gateway.puts).toBe(1);
-  await waitFor(() => log.records().length === 2, 5_000, 'two log lines');
+  await waitFor('two log lines', () => log.records().length === 2, 5_000);
   expect(log.records().map((r) => r.message)).toEqual([
     'sealed credential copy not stored at the gateway, retrying in the background',
     'sealed credential copy stored at the gateway',
@@ -108,7 +109,7 @@ test('close() drops a pending save and stops retrying', async () => {
   const copy = copyOf({ log: log.log });
   await gateway.down();
   copy.save(cred(1));
-  await waitFor(() => log.lines().length > 0, 5_000, 'the first attempt to fail');
+  await waitFor('the first attempt to fail', () => log.lines().length > 0, 5_000);
   copy.close();
   await gateway.up();
   await new Promise((r) => setTimeout(r, 500));

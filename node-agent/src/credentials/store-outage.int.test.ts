@@ -3,10 +3,10 @@
 // is back, and the spent refresh token is never sent again. The gateway: down during two refreshes — the volume has
 // each pair at once, and only the newest sealed copy lands once the gateway is back on its port.
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages } from '@switchyard/testkit';
+import { fakeMessagesBody, fakeOAuthHeaders, postFakeMessages, waitFor } from '@switchyard/testkit';
 import type { AccountAuth } from './account-auth.js';
 import { createAccountAuth } from './create-account-auth.js';
-import { createHarness, leakedTokens, tokensSeenByFake, waitFor, type Harness } from './test-harness.js';
+import { createHarness, leakedTokens, tokensSeenByFake, type Harness } from './test-harness.js';
 
 let h: Harness;
 let a: AccountAuth | undefined;
@@ -73,9 +73,9 @@ test('the token endpoint answers 200, the volume write fails: served from memory
   await rm(volume);
   await rename(`${volume}.away`, volume);
   await waitFor(
+    'the pair on the volume',
     async () => (await h.file.read().catch(() => undefined))?.access === second.token,
     20_000,
-    'the pair on the volume',
   );
 
   expect(h.fake.tokenRequests.filter((r) => r.refreshToken === issued.refreshToken)).toHaveLength(1);
@@ -83,9 +83,9 @@ test('the token endpoint answers 200, the volume write fails: served from memory
   expect(account.status()).toBe('ok');
   // The file is in place a moment before its write settles (the directory's fsync) and the recovery is logged.
   await waitFor(
+    'the recovery log line',
     () => h.captured.records().some((r) => r.message === 'credential stored'),
     10_000,
-    'the recovery log line',
   );
   expect(h.captured.records().map((r) => r.message)).toContain(
     'credential store failed, serving the new pair from memory',
@@ -114,9 +114,9 @@ test('the gateway is down during two refreshes: each pair is on the volume at on
   // Newest wins: the first pair's copy, superseded while the gateway was down, was never stored.
   expect(h.gateway.puts - putsBefore).toBe(1);
   await waitFor(
+    'the recovery log line',
     () => h.captured.records().some((r) => r.message === 'sealed credential copy stored at the gateway'),
     10_000,
-    'the recovery log line',
   );
   expect(h.captured.records().map((r) => r.message)).toContain(
     'sealed credential copy not stored at the gateway, retrying in the background',

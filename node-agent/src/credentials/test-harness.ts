@@ -16,7 +16,7 @@ import {
   TunnelHeaders,
   type Logger,
 } from '@switchyard/shared';
-import { createFakeAnthropic, type FakeAnthropic, type FakeAnthropicOptions } from '@switchyard/testkit';
+import { createFakeAnthropic, type FakeAnthropic, type FakeAnthropicOptions, waitFor } from '@switchyard/testkit';
 import { createEgress, type Egress } from '../upstream/egress.js';
 import type { AccountConfig } from './create-account-auth.js';
 import { createCredentialFile, type CredentialFile } from './credential-file.js';
@@ -47,19 +47,6 @@ export function captureLog(): CapturedLog {
     lines,
     records: () => lines().map((l) => JSON.parse(l) as Record<string, unknown>),
   };
-}
-
-/** Polls `check` until it holds (real time); throws after `timeoutMs`. */
-export async function waitFor(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** A clock that moves only when told, with a {@link Sleep} that wakes on it. */
@@ -103,7 +90,7 @@ export function createManualClock(start = Date.now()): ManualClock {
         const before = sleepers.size;
         t = Math.max(t, due.until);
         due.wake();
-        await waitFor(() => sleepers.size >= before, 10_000, 'the woken work to settle');
+        await waitFor('the woken work to settle', () => sleepers.size >= before, 10_000);
       }
       t = target;
     },

@@ -17,6 +17,7 @@ import {
   TunnelHeaders,
   type NodeReport,
 } from '@switchyard/shared';
+import { waitFor } from '@switchyard/testkit';
 
 /** How the stand-in answers one upgrade. */
 export type UpgradeAnswer =
@@ -59,15 +60,6 @@ export interface TestGateway {
   /** Cuts every tunnel's TCP connection at once (a crashed replica). */
   dropAll(): void;
   close(): Promise<void>;
-}
-
-/** Polls `check` every 10 ms until it holds or `timeoutMs` passes. */
-export async function until(check: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 function writeRefusal(socket: Socket, answer: Extract<UpgradeAnswer, { kind: 'refuse' }>): void {
@@ -132,7 +124,7 @@ function clientOn(
       guardEmptyWrites(session.request({ ':method': 'POST', ':path': CONNECTION_STREAM_PATH }, { endStream: false })),
     async waitForReport(check, timeoutMs = 10_000) {
       let found: NodeReport | undefined;
-      await until(() => (found = reports.find(check)) !== undefined, timeoutMs, 'report');
+      await waitFor('report', () => (found = reports.find(check)) !== undefined, timeoutMs);
       return found as NodeReport;
     },
   };
@@ -182,7 +174,7 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
     open: () => tunnels.filter((t) => !t.closed),
     async waitForTunnel(check = () => true, timeoutMs = 10_000) {
       let found: PeerTunnel | undefined;
-      await until(() => (found = tunnels.find((t) => !t.closed && check(t))) !== undefined, timeoutMs, 'tunnel');
+      await waitFor('tunnel', () => (found = tunnels.find((t) => !t.closed && check(t))) !== undefined, timeoutMs);
       return found as PeerTunnel;
     },
     dropAll() {

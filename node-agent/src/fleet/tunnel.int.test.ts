@@ -4,7 +4,13 @@
 import http, { type IncomingMessage } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
 import { TUNNEL_UPGRADE, TunnelHeaders } from '@switchyard/shared';
-import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic, selfSignedCertificate } from '@switchyard/testkit';
+import {
+  createFakeAnthropic,
+  fakeMessagesBody,
+  type FakeAnthropic,
+  selfSignedCertificate,
+  waitFor,
+} from '@switchyard/testkit';
 import {
   call,
   captureLogger,
@@ -14,7 +20,7 @@ import {
   TEST_NODE_TOKEN,
   type TestNode,
 } from '../http/test-harness.js';
-import { startRelay, startTestGateway, until, type TestGateway, type UpgradeAnswer } from './test-harness.js';
+import { startRelay, startTestGateway, type TestGateway, type UpgradeAnswer } from './test-harness.js';
 import { createTunnelClient } from './tunnel-client.js';
 
 let fake: FakeAnthropic;
@@ -79,7 +85,7 @@ test('a state report arrives at once, and a new one when a 429 benches the accou
 
 test('reports keep coming at least every interval when nothing changes', async () => {
   const n = await node({ reportIntervalMs: 100 });
-  await until(() => n.tunnel.reports.length >= 4, 5_000, 'four reports');
+  await waitFor('four reports', () => n.tunnel.reports.length >= 4, 5_000);
   const at = n.tunnel.reports.map((r) => r.heartbeatAt);
   expect(at[3]! - at[0]!).toBeLessThan(3_000);
 });
@@ -99,13 +105,13 @@ test('a GOAWAY from the gateway (a replica draining): the running stream finishe
   try {
     const n = await node();
     const stream = call(n.tunnel, { body: fakeMessagesBody({ stream: true }) });
-    await until(() => n.gate.inFlight === 1, 5_000, 'the stream started');
+    await waitFor('the stream started', () => n.gate.inFlight === 1, 5_000);
     n.tunnel.session.close();
     const second = await n.gateway.waitForTunnel((t) => t !== n.tunnel);
     expect(messages(n.log.lines, 'tunnel lost')[0]!.meta).toMatchObject({ reason: 'goaway' });
     expect((await call(second, { body })).status).toBe(200);
     expect((await stream).body.toString()).toContain('event: message_stop');
-    await until(() => n.tunnel.closed, 5_000, 'the old tunnel closed');
+    await waitFor('the old tunnel closed', () => n.tunnel.closed, 5_000);
   } finally {
     fake.setTiming({ deltaIntervalMs: 0, textDeltas: 3 });
   }
@@ -193,7 +199,7 @@ describe('replicas', () => {
   test('one tunnel per live replica: the others through GATEWAY_URL with the replica header; a lost one is dialled back alone', async () => {
     const gw = await gateway((req) => ({ kind: 'accept', replica: replicaOf(req) ?? 'gw-1', replicas: 'gw-1,gw-2' }));
     const n = await node({ gateway: gw });
-    await until(() => n.client.connected().length === 2, 5_000, 'two tunnels');
+    await waitFor('two tunnels', () => n.client.connected().length === 2, 5_000);
     expect(n.client.connected().sort()).toEqual(['gw-1', 'gw-2']);
     expect(gw.dials.map((d) => d.headers[TunnelHeaders.replica])).toEqual([undefined, 'gw-2']);
     const second = gw.tunnels[1]!;
@@ -202,7 +208,7 @@ describe('replicas', () => {
 
     second.socket.destroy();
     await gw.waitForTunnel((t) => t !== second && t.headers[TunnelHeaders.replica] === 'gw-2');
-    await until(() => n.client.connected().length === 2, 5_000, 'two tunnels again');
+    await waitFor('two tunnels again', () => n.client.connected().length === 2, 5_000);
     expect(gw.dials.map((d) => d.headers[TunnelHeaders.replica])).toEqual([undefined, 'gw-2', 'gw-2']);
     expect(gw.open()).toHaveLength(2);
   });
@@ -220,13 +226,13 @@ describe('replicas', () => {
 
     b.answer = () => ({ kind: 'refuse', status: 503, code: 'unavailable' });
     b.dropAll();
-    await until(() => b.dials.length >= 3, 5_000, 'redials to gw-b');
+    await waitFor('redials to gw-b', () => b.dials.length >= 3, 5_000);
     expect(n.client.connected()).toEqual(['gw-a']);
     expect((await call(n.tunnel, { body })).status).toBe(200);
 
     b.answer = () => ({ kind: 'accept', replica: 'gw-b', replicas: 'gw-a,gw-b', replicaUrls });
     await b.waitForTunnel((t) => t !== atB);
-    await until(() => n.client.connected().length === 2, 5_000, 'gw-b back');
+    await waitFor('gw-b back', () => n.client.connected().length === 2, 5_000);
     expect(a.dials).toHaveLength(1);
   });
 
@@ -238,20 +244,20 @@ describe('replicas', () => {
       stateHeaders: { [TunnelHeaders.replicas]: 'gw-1,gw-3' },
     }));
     const n = await node({ gateway: gw });
-    await until(() => n.client.connected().length === 2, 5_000, 'a tunnel to gw-3');
+    await waitFor('a tunnel to gw-3', () => n.client.connected().length === 2, 5_000);
     expect(gw.dials.map((d) => d.headers[TunnelHeaders.replica])).toEqual([undefined, 'gw-3']);
   });
 
   test('with no tunnel left, the node dials GATEWAY_URL without a replica header again', async () => {
     const gw = await gateway((req) => ({ kind: 'accept', replica: replicaOf(req) ?? 'gw-1', replicas: 'gw-1,gw-2' }));
     const n = await node({ gateway: gw, tunnel: { backoff: { baseMs: 10, maxMs: 50 } } });
-    await until(() => n.client.connected().length === 2, 5_000, 'two tunnels');
+    await waitFor('two tunnels', () => n.client.connected().length === 2, 5_000);
     gw.answer = (req) =>
       replicaOf(req) === undefined
         ? { kind: 'accept', replica: 'gw-9', replicas: 'gw-9' }
         : { kind: 'refuse', status: 421, code: 'misdirected' };
     gw.dropAll();
-    await until(() => n.client.connected().join() === 'gw-9', 5_000, 'a tunnel to the new replica');
+    await waitFor('a tunnel to the new replica', () => n.client.connected().join() === 'gw-9', 5_000);
     expect(gw.dials.at(-1)!.headers[TunnelHeaders.replica]).toBeUndefined();
   });
 });
@@ -272,12 +278,12 @@ test('a gateway that stops answering PINGs is dropped within the timeout, and di
   });
   expect((await call(n, { body })).status).toBe(200);
   relay.freeze();
-  await until(() => messages(n.log.lines, 'tunnel lost').length === 1, 5_000, 'the tunnel dropped');
+  await waitFor('the tunnel dropped', () => messages(n.log.lines, 'tunnel lost').length === 1, 5_000);
   expect(messages(n.log.lines, 'tunnel ping unanswered')).toHaveLength(1);
   expect(messages(n.log.lines, 'tunnel lost')[0]!.meta).toMatchObject({ reason: 'ping_timeout' });
   expect(n.client.connected()).toEqual([]);
   // New connections through the frozen relay never get an answer: timed out, warned about once.
-  await until(() => messages(n.log.lines, 'gateway unreachable, retrying').length === 1, 5_000, 'redials time out');
+  await waitFor('redials time out', () => messages(n.log.lines, 'gateway unreachable, retrying').length === 1, 5_000);
 });
 
 test('streams the gateway may not open are refused with 404', async () => {
@@ -297,7 +303,7 @@ test('a graceful close lets a running stream finish, then the tunnel closes', as
   try {
     const n = await node();
     const stream = call(n, { body: fakeMessagesBody({ stream: true }) });
-    await until(() => n.gate.inFlight === 1, 5_000, 'the stream started');
+    await waitFor('the stream started', () => n.gate.inFlight === 1, 5_000);
     n.account.setDraining();
     await n.tunnel.waitForReport((r) => r.state.state === 'draining', 5_000);
     n.gate.close();
@@ -308,7 +314,7 @@ test('a graceful close lets a running stream finish, then the tunnel closes', as
     expect(res.status).toBe(200);
     expect(res.body.toString()).toContain('event: message_stop');
     await closing;
-    await until(() => n.tunnel.closed, 5_000, 'the tunnel closed');
+    await waitFor('the tunnel closed', () => n.tunnel.closed, 5_000);
     expect(fake.requests.filter((r) => r.route === 'messages')).toHaveLength(1);
   } finally {
     fake.setTiming({ deltaIntervalMs: 0, textDeltas: 3 });
@@ -349,10 +355,10 @@ describe('an https gateway', () => {
       backoff: { baseMs: 10, maxMs: 50 },
     });
     client.start();
-    await until(
+    await waitFor(
+      'a refused handshake',
       () => gw.dials.length === 0 && messages(log.lines, 'gateway unreachable, retrying').length === 1,
       5_000,
-      'a refused handshake',
     );
     await new Promise((r) => setTimeout(r, 200));
     await client.stop(100);

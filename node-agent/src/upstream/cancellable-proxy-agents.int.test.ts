@@ -4,8 +4,7 @@
 import http, { type ClientRequest } from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
-import { selfSignedCertificate, startSilentServer, type SilentServer } from '@switchyard/testkit';
-import { until } from '../fleet/test-harness.js';
+import { selfSignedCertificate, startSilentServer, type SilentServer, waitFor } from '@switchyard/testkit';
 import {
   CancellableHttpsProxyAgent,
   CancellableSocksProxyAgent,
@@ -122,12 +121,12 @@ describe.each(Object.keys(agents) as (keyof typeof agents)[])('a %s proxy that n
       cleanup.push(() => agent.destroy());
       const req = https.request({ host: '127.0.0.1', port: 443, path: '/', agent });
       const { errors, closed } = watch(req);
-      await until(() => proxy.received() > 0, 10_000, 'the proxy got the handshake');
+      await waitFor('the proxy got the handshake', () => proxy.received() > 0, 10_000);
       req.destroy(cause);
-      await until(
+      await waitFor(
+        'the connection to the proxy closed',
         () => proxy.sockets[0]!.destroyed || proxy.sockets[0]!.readableEnded,
         10_000,
-        'the connection to the proxy closed',
       );
       await closed;
       expect(proxy.sockets).toHaveLength(1);

@@ -16,8 +16,8 @@ import {
   selfSignedCertificate,
   startSilentServer,
   type SilentServer,
+  waitFor,
 } from '@switchyard/testkit';
-import { until } from '../fleet/test-harness.js';
 import { call, oauthAuth, startNode, type TestNode } from '../http/test-harness.js';
 import { createEgress, type Egress } from './egress.js';
 
@@ -124,10 +124,10 @@ describe('the connect timeout (UPSTREAM_CONNECT_TIMEOUT_MS)', () => {
       ['upstream request timed out', { requestId: 'req_connect_proxy', timeout: 'connect', timeoutMs: 100 }],
     ]);
     expect(proxy.sockets).toHaveLength(1);
-    await until(
+    await waitFor(
+      'the node closed its connection to the stuck proxy',
       () => proxy.sockets[0]!.destroyed || proxy.sockets[0]!.readableEnded,
       10_000,
-      'the node closed its connection to the stuck proxy',
     );
   });
 
@@ -139,10 +139,10 @@ describe('the connect timeout (UPSTREAM_CONNECT_TIMEOUT_MS)', () => {
     expect(ms).toBeLessThan(10_000);
     expect(silent.received()).toBeGreaterThan(0); // the ClientHello, and nothing could follow it
     expect(silent.sockets).toHaveLength(1);
-    await until(
+    await waitFor(
+      'the node closed the half-open TLS connection',
       () => silent.sockets[0]!.destroyed || silent.sockets[0]!.readableEnded,
       10_000,
-      'the node closed the half-open TLS connection',
     );
     expect(failures(n).map((l) => l.meta.timeout)).toEqual(['connect']);
   });
@@ -210,7 +210,7 @@ describe('the response-head timeout (UPSTREAM_HEADERS_TIMEOUT_MS)', () => {
     });
     expect(ms).toBeLessThan(10_000);
     expect(fake.requests).toHaveLength(1); // it reached Anthropic: hence 504, never 502
-    await until(() => fake.openRequests() === 0, 10_000, 'the upstream request closed');
+    await waitFor('the upstream request closed', () => fake.openRequests() === 0, 10_000);
     expect(n.responses).toHaveLength(0); // no answer, so nothing about the account was learnt
     expect(failures(n).map((l) => [l.message, l.meta])).toEqual([
       ['upstream request timed out', { requestId: 'req_head_timeout', timeout: 'headers', timeoutMs: 200 }],

@@ -15,13 +15,13 @@ import {
   queuePrefix,
   type AlertEvent,
 } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
+import { deleteKeys, testRedisUrl, uniquePrefix, waitFor } from '@switchyard/testkit';
 import { alertJobId } from '../../alerts/alert-ids.js';
 import { createAlertDispatcher, type DeliveryQueue } from './alert-dispatcher.js';
 import { NO_ALERT_METRICS } from './alert-metrics.js';
 import { createWorkerAlerting, type WorkerAlerting } from './alert-runtime.js';
 import { createBudgetAlerts } from './budget-alerts.js';
-import { startReceiver, waitFor, type WebhookReceiver } from './test-harness.js';
+import { startReceiver, type WebhookReceiver } from './test-harness.js';
 
 jest.setTimeout(60_000);
 
@@ -102,15 +102,15 @@ describe('alert delivery', () => {
 
     const raised = event('node_lost:node-a:1');
     for (let i = 0; i < 3; i++) alerting.sink.emit(raised);
-    await waitFor('the flaky receiver to take the alert', () => flaky.received.some((r) => r.status === 200));
-    await waitFor('the steady receiver to take the alert', () => steady.received.length === 1);
+    await waitFor('the flaky receiver to take the alert', () => flaky.received.some((r) => r.status === 200), 60_000);
+    await waitFor('the steady receiver to take the alert', () => steady.received.length === 1, 60_000);
     // Raised again after it was delivered (its job is gone): recorded already, nothing is sent.
     await queues[0]?.add('alert', raised, { ...JobCatalog.alert.defaults, jobId: alertJobId(raised.id) });
     const idle = async () =>
       (await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')))).every((c) =>
         Object.values(c).every((n) => n === 0),
       );
-    await waitFor('both queues to be empty', idle);
+    await waitFor('both queues to be empty', idle, 60_000);
 
     expect(flaky.received.map((r) => r.status)).toEqual([500, 500, 200]);
     expect(steady.received.map((r) => r.status)).toEqual([200]);
@@ -143,7 +143,7 @@ describe('alert delivery', () => {
     usageWorker.emit('failed', job('req_retried', 1), new Error('redis away'));
     usageWorker.emit('failed', job('req_final', 3), new Error('redis away'));
     usageWorker.emit('failed', job('req_invalid', 1), new UnrecoverableError('usage job payload is invalid'));
-    await waitFor('two alerts listed', async () => (await redis.llen(keys.alertsRecent())) === 2);
+    await waitFor('two alerts listed', async () => (await redis.llen(keys.alertsRecent())) === 2, 60_000);
     const listed = (await redis.lrange(keys.alertsRecent(), 0, -1)).map((r) => JSON.parse(r) as AlertEvent);
     expect(listed.map((e) => e.id).sort()).toEqual(['usage_job_failed:req_final', 'usage_job_failed:req_invalid']);
     expect(listed[0]).toMatchObject({ type: 'usage_job_failed', keyId: 'key_1', nodeId: 'node-a' });
@@ -154,7 +154,7 @@ describe('alert delivery', () => {
     const { alerting, keys, registry } = await startAlerting([]);
     alerting.sink.emit(event('node_lost:node-a:2'));
     alerting.sink.emit(event('node_lost:node-b:2'));
-    await waitFor('both alerts listed', async () => (await redis.llen(keys.alertsRecent())) === 2);
+    await waitFor('both alerts listed', async () => (await redis.llen(keys.alertsRecent())) === 2, 60_000);
     expect(await metric(registry, 'switchyard_alerts_raised_total', { type: 'node_lost' })).toBe(2);
   });
 });

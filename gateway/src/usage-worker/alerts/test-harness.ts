@@ -56,12 +56,3 @@ export async function startReceiver(
     },
   };
 }
-
-/** Polls until `ready()` holds, with a generous limit; throws naming `what` past it. */
-export async function waitFor(what: string, ready: () => boolean | Promise<boolean>, limitMs = 60_000): Promise<void> {
-  const until = Date.now() + limitMs;
-  while (!(await ready())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
