@@ -97,25 +97,8 @@ async function admin(
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-// Calls every 50 ms (steady traffic) until `done` holds; resolves to the milliseconds it took.
-async function msUntil(probe: () => Promise<boolean>, limitMs = 8000): Promise<number> {
-  const started = performance.now();
-  while (performance.now() - started < limitMs) {
-    if (await probe()) return performance.now() - started;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`condition not met within ${limitMs} ms`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? NaN;
-}
+/** The authenticator's default: how long an answer is trusted without Redis agreeing. */
+const CACHE_TTL_MS = 3_000;
 
 describe('gateway keys on Redis, two gateway instances', () => {
   const prefix = uniquePrefix('keys');
@@ -126,7 +109,11 @@ describe('gateway keys on Redis, two gateway instances', () => {
   let store: SharedStore;
   let a: Gateway;
   let b: Gateway;
-  const timings: Record<string, number> = {};
+  // b's clock runs with the real one, plus what the tests move it on by (later()), so a cache age is reached
+  // exactly rather than waited for.
+  let skewMs = 0;
+  const bNow = () => Date.now() + skewMs;
+  const later = (ms: number) => void (skewMs += ms);
 
   beforeAll(async () => {
     client = createIoRedisClient(testRedisUrl());
@@ -136,7 +123,7 @@ describe('gateway keys on Redis, two gateway instances', () => {
       createKeyAuthenticator({ store, keys, log }),
       createAdminRouter({ store, keys, adminToken: ADMIN_TOKEN, registry, log }),
     );
-    b = await startGateway(createKeyAuthenticator({ store, keys, log }));
+    b = await startGateway(createKeyAuthenticator({ store, keys, log, now: bNow }));
   });
 
   afterAll(async () => {
@@ -149,8 +136,6 @@ describe('gateway keys on Redis, two gateway instances', () => {
     if (left.length > 0) await client.del(...left);
     await store.close();
     await client.quit();
-    // For the report: how long changes took to show on the second instance, under steady traffic.
-    console.log(`key change propagation (ms): ${JSON.stringify(timings)}`);
   });
 
   async function createKey(body: Record<string, unknown> = { name: 'alice' }): Promise<{ key: string; id: string }> {
@@ -183,34 +168,36 @@ describe('gateway keys on Redis, two gateway instances', () => {
     }
   });
 
-  it('stops a revoked key on the other instance within 5 s', async () => {
+  it('stops a revoked key on the other instance once its cached answer is as old as the TTL (3 s)', async () => {
     const { key, id } = await createKey();
     expect((await call(b, key)).status).toBe(200);
     expect((await admin(a, 'DELETE', `/keys/${id}`)).status).toBe(200);
-    timings.revokeOnB = await msUntil(async () => (await call(b, key)).status === 401);
-    timings.revokeOnA = await msUntil(async () => (await call(a, key)).status === 401);
-    expect(timings.revokeOnB).toBeLessThan(5000);
+    expect((await call(a, key)).status).toBe(401);
+    later(CACHE_TTL_MS);
     for (let i = 0; i < 5; i += 1) expect((await call(b, key)).status).toBe(401);
   });
 
-  it('applies edits (disable, enable, limits) on the other instance within 5 s', async () => {
+  it('applies edits (disable, enable, limits) on the other instance within the TTL', async () => {
     const { key, id } = await createKey({ name: 'bob', rpm: 10 });
     expect(await call(b, key)).toMatchObject({ status: 200, body: { rpm: 10 } });
     expect((await admin(a, 'PATCH', `/keys/${id}`, { enabled: false })).status).toBe(200);
-    timings.disableOnB = await msUntil(async () => (await call(b, key)).status === 401);
+    later(CACHE_TTL_MS);
+    expect((await call(b, key)).status).toBe(401);
     expect((await admin(a, 'PATCH', `/keys/${id}`, { enabled: true, rpm: 42 })).status).toBe(200);
-    timings.enableOnB = await msUntil(async () => (await call(b, key)).body.rpm === 42);
-    expect(timings.disableOnB).toBeLessThan(5000);
-    expect(timings.enableOnB).toBeLessThan(5000);
+    later(CACHE_TTL_MS);
+    expect(await call(b, key)).toMatchObject({ status: 200, body: { rpm: 42 } });
   });
 
-  it('refuses expired keys with 401', async () => {
+  it('refuses expired keys with 401 once they expire', async () => {
     const past = await createKey({ name: 'old', expiresAt: new Date(Date.now() - 1000).toISOString() });
     expect((await call(b, past.key)).status).toBe(401);
-    const soon = await createKey({ name: 'soon', expiresAt: Date.now() + 1500 });
+    // Minutes apart on b's clock, so the real time a loaded machine takes between two calls cannot matter.
+    const soon = await createKey({ name: 'soon', expiresAt: bNow() + 10 * 60_000 });
     expect((await call(b, soon.key)).status).toBe(200);
-    const ms = await msUntil(async () => (await call(b, soon.key)).status === 401);
-    expect(ms).toBeGreaterThan(200);
+    later(5 * 60_000);
+    expect((await call(b, soon.key)).status).toBe(200);
+    later(5 * 60_000);
+    expect((await call(b, soon.key)).status).toBe(401);
   });
 
   it('keeps only digests in Redis: no key appears in any key name, value or log line', async () => {
@@ -238,8 +225,12 @@ describe('gateway keys on Redis, two gateway instances', () => {
     }
   });
 
-  it('takes the same time for unknown, revoked and wrong-checksum keys', async () => {
-    const n = 300;
+  // Timing requests over HTTP cannot show a difference of one cache lookup under milliseconds of noise, so this
+  // counts what makes unknown and revoked keys cost the same: one Redis GET for a digest not seen before (whether
+  // a key was ever issued for it or not), none for one seen (a cached answer either way), none for a key failing
+  // its checksum. b's twin here has a clock that stands still, so no cached answer ages while the test runs.
+  it('treats unknown, revoked and wrong-checksum keys alike: the same 401, and the same Redis work for unknown and revoked', async () => {
+    const n = 30;
     const repo = createKeyRepository({ store, keys });
     const revoked: string[] = [];
     for (let i = 0; i < n; i += 1) {
@@ -259,32 +250,44 @@ describe('gateway keys on Redis, two gateway instances', () => {
       },
       valid: () => live.key,
     };
-    const samples: Record<string, number[]> = Object.fromEntries(Object.keys(groups).map((g) => [g, []]));
+    let gets = 0;
+    const counted = {
+      get: (name: string) => {
+        gets += 1;
+        return store.get(name);
+      },
+    };
+    const frozen = Date.now();
+    const c = await startGateway(createKeyAuthenticator({ store: counted, keys, log, now: () => frozen }));
+    const getsPerCall: Record<string, number[]> = Object.fromEntries(Object.keys(groups).map((g) => [g, []]));
     const bodies: Record<string, Set<string>> = Object.fromEntries(
       Object.keys(groups).map((g) => [g, new Set<string>()]),
     );
-    for (let i = 0; i < n; i += 1) {
-      for (const [group, keyFor] of Object.entries(groups)) {
-        const key = keyFor(i);
-        const started = performance.now();
-        const res = await fetch(`${b.url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': key } });
-        const body = (await res.json()) as { error?: unknown };
-        samples[group]!.push(performance.now() - started);
-        bodies[group]!.add(`${res.status} ${JSON.stringify(body.error ?? 'ok')}`);
+    try {
+      for (let i = 0; i < n; i += 1) {
+        for (const [group, keyFor] of Object.entries(groups)) {
+          const before = gets;
+          const res = await fetch(`${c.url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': keyFor(i) } });
+          const body = (await res.json()) as { error?: unknown };
+          getsPerCall[group]!.push(gets - before);
+          bodies[group]!.add(`${res.status} ${JSON.stringify(body.error ?? 'ok')}`);
+        }
       }
+    } finally {
+      c.auth.stop();
+      c.server.closeAllConnections();
+      await new Promise((r) => c.server.close(r));
     }
-    const medians = Object.fromEntries(Object.entries(samples).map(([g, xs]) => [g, Number(median(xs).toFixed(3))]));
-    const p90 = Object.fromEntries(
-      Object.entries(samples).map(([g, xs]) => [g, Number(percentile(xs, 0.9).toFixed(3))]),
-    );
-    console.log(
-      `auth timing over HTTP, ${n} calls each: median ms ${JSON.stringify(medians)}, p90 ms ${JSON.stringify(p90)}`,
-    );
     const refused = ['unknownFresh', 'unknownRepeated', 'revokedFresh', 'wrongChecksum'];
     const oneAnswer = new Set(refused.flatMap((g) => [...bodies[g]!]));
     expect([...oneAnswer]).toEqual(['401 {"type":"authentication_error","message":"Invalid API key"}']);
-    for (const g of Object.keys(groups)) expect(medians[g]).toBeLessThan(50);
-    expect(Math.abs(medians.unknownFresh! - medians.revokedFresh!)).toBeLessThan(5);
-    expect(Math.abs(medians.unknownRepeated! - medians.wrongChecksum!)).toBeLessThan(5);
+    const once = Array.from({ length: n }, (_, i) => (i === 0 ? 1 : 0));
+    expect(getsPerCall).toEqual({
+      unknownFresh: Array<number>(n).fill(1),
+      revokedFresh: Array<number>(n).fill(1),
+      unknownRepeated: once,
+      valid: once,
+      wrongChecksum: Array<number>(n).fill(0),
+    });
   });
 });
