@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startStack, type Stack, testRedisUrl } from '@switchyard/testkit';
+import { startStack, type Stack, testRedisUrl, waitFor } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 
@@ -92,16 +92,17 @@ it('answers two turns of one Claude Code session on one account, forwarded untou
   }
 
   // The usage worker counted exactly what the upstream answered for this key.
-  const deadline = Date.now() + 30_000;
-  let row: { requests: number; outputTokens: number } | undefined;
-  for (;;) {
-    const report = (await (await chain.admin('GET', '/usage?by=key')).json()) as {
-      rows: { name?: string; requests: number; outputTokens: number }[];
-    };
-    row = report.rows.find((r) => r.name === 'claude-code');
-    if ((row?.requests ?? 0) >= turns.length || Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const row = await waitFor(
+    `the ${turns.length} turns counted`,
+    async () => {
+      const report = (await (await chain.admin('GET', '/usage?by=key')).json()) as {
+        rows: { name?: string; requests: number; outputTokens: number }[];
+      };
+      const found = report.rows.find((r) => r.name === 'claude-code');
+      return (found?.requests ?? 0) >= turns.length && found;
+    },
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
   expect(row?.requests).toBe(turns.length);
   expect(row?.outputTokens).toBe(first.usage.output_tokens + second.usage.output_tokens);
 });

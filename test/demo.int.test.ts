@@ -15,6 +15,7 @@ import {
   scanKeys,
   testRedisUrl,
   uniquePrefix,
+  waitFor,
 } from '@switchyard/testkit';
 
 const ROOT = process.cwd();
@@ -45,12 +46,12 @@ function runDemo(args: string[], env: Record<string, string>): Demo {
     stderr: () => err,
     exited,
     async waitFor(text, timeoutMs) {
-      const deadline = Date.now() + timeoutMs;
-      while (!out.includes(text)) {
-        if (gone) throw new Error(`npm run demo exited before "${text}":\n${out}\n${err}`);
-        if (Date.now() > deadline) throw new Error(`no "${text}" within ${timeoutMs} ms:\n${out}\n${err}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitFor(`"${text}" from npm run demo`, () => out.includes(text), {
+        timeoutMs,
+        intervalMs: 100,
+        stopIf: () => (gone && !out.includes(text) ? 'npm run demo exited' : undefined),
+        detail: () => `${out}\n${err}`,
+      });
     },
   };
 }

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createKeyspace } from '@switchyard/shared';
-import { baseChildEnv, freePort, testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
+import { baseChildEnv, freePort, testRedisUrl, startStack, type Stack, waitFor } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 
@@ -66,28 +66,34 @@ function sendMessage(key: string): Promise<Response> {
 
 /** Waits until the worker has counted `n` requests for the key (read straight from the admin API). */
 async function waitForCount(keyId: string, n: number): Promise<void> {
-  const until = Date.now() + 30_000;
-  for (;;) {
-    const report = (await (await chain.admin('GET', '/usage?by=key')).json()) as {
-      rows: { id: string; requests: number }[];
-    };
-    if ((report.rows.find((r) => r.id === keyId)?.requests ?? 0) >= n) return;
-    if (Date.now() > until) throw new Error(`usage never reached ${n} for ${keyId}: ${JSON.stringify(report)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  let last: unknown;
+  await waitFor(
+    `usage to reach ${n} for ${keyId}`,
+    async () => {
+      const report = (await (await chain.admin('GET', '/usage?by=key')).json()) as {
+        rows: { id: string; requests: number }[];
+      };
+      last = report;
+      return (report.rows.find((r) => r.id === keyId)?.requests ?? 0) >= n;
+    },
+    { timeoutMs: 30_000, intervalMs: 200, detail: () => JSON.stringify(last) },
+  );
 }
 
 /** Waits until the gateway's fleet snapshot (refreshed on an interval) shows the node's drain switch. */
 async function waitForDrained(nodeId: string, drained: boolean): Promise<void> {
-  const until = Date.now() + 15_000;
-  for (;;) {
-    const { nodes } = (await (await chain.admin('GET', '/nodes')).json()) as {
-      nodes: { nodeId: string; adminDrained: boolean }[];
-    };
-    if (nodes.find((n) => n.nodeId === nodeId)?.adminDrained === drained) return;
-    if (Date.now() > until) throw new Error(`${nodeId} never showed adminDrained=${drained}: ${JSON.stringify(nodes)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  let last: unknown;
+  await waitFor(
+    `${nodeId} to show adminDrained=${drained}`,
+    async () => {
+      const { nodes } = (await (await chain.admin('GET', '/nodes')).json()) as {
+        nodes: { nodeId: string; adminDrained: boolean }[];
+      };
+      last = nodes;
+      return nodes.find((n) => n.nodeId === nodeId)?.adminDrained === drained;
+    },
+    { timeoutMs: 15_000, intervalMs: 100, detail: () => JSON.stringify(last) },
+  );
 }
 
 /** A failure as the CLI must report it: exit code ≠ 0, nothing on stdout, exactly one line on stderr. */

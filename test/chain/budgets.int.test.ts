@@ -6,7 +6,7 @@
 // flight hold. The fake counts ceil(utf8 bytes / 4) tokens per text piece.
 import { Redis } from 'ioredis';
 import { createKeyspace, loadPriceBook, utcDay, type PricedUsage, type RecentRequest } from '@switchyard/shared';
-import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack, waitFor } from '@switchyard/testkit';
 
 jest.setTimeout(240_000);
 
@@ -36,18 +36,6 @@ afterAll(async () => {
   await chain?.stop();
   redis?.disconnect();
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${chain.worker?.output() ?? ''}`);
-    await sleep(100);
-  }
-}
 
 interface Answer {
   status: number;
@@ -85,10 +73,14 @@ async function keyDay(id: string): Promise<Record<string, number>> {
 
 /** Waits until the worker has counted `sent` requests of the key (refused ones are counted too, at zero). */
 async function counted(id: string, sent: number): Promise<Record<string, number>> {
-  return until(`${sent} requests counted`, async () => {
-    const day = await keyDay(id);
-    return (day.requests ?? 0) >= sent ? day : undefined;
-  });
+  return waitFor(
+    `${sent} requests counted`,
+    async () => {
+      const day = await keyDay(id);
+      return (day.requests ?? 0) >= sent ? day : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 100, detail: () => chain.worker?.output() ?? '' },
+  );
 }
 
 const tokensOf = (day: Record<string, number>) =>
@@ -120,7 +112,11 @@ async function burstsUntilRefused(key: {
     answers.push(...wave);
     day = await counted(key.id, answers.length);
     if (wave.every((a) => a.status === 429)) return { answers, day, bursts: burst };
-    await until("the burst's reservations settled", async () => ((await heldBy(key.id)) === 0 ? true : undefined));
+    await waitFor("the burst's reservations settled", async () => ((await heldBy(key.id)) === 0 ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      detail: () => chain.worker?.output() ?? '',
+    });
   }
   throw new Error(`the key was never refused outright: ${JSON.stringify(day)}`);
 }
@@ -222,12 +218,16 @@ it('charges an aborted stream at least the estimate of what was relayed', async 
     chain.fake.setTiming({ firstByteDelayMs: 200, textDeltas: 4, deltaIntervalMs: 50 });
   }
   const day = await counted(key.id, 1);
-  const recent = await until('the recent entry', async () => {
-    const entries = (await redis.lrange(createKeyspace(chain.prefix).recent(), 0, 50)).map(
-      (e) => JSON.parse(e) as RecentRequest,
-    );
-    return entries.find((e) => e.keyId === key.id);
-  });
+  const recent = await waitFor(
+    'the recent entry',
+    async () => {
+      const entries = (await redis.lrange(createKeyspace(chain.prefix).recent(), 0, 50)).map(
+        (e) => JSON.parse(e) as RecentRequest,
+      );
+      return entries.find((e) => e.keyId === key.id);
+    },
+    { timeoutMs: 60_000, intervalMs: 100, detail: () => chain.worker?.output() ?? '' },
+  );
   const usage = (inputTokens: number, outputTokens: number): PricedUsage => ({
     inputTokens,
     outputTokens,
@@ -299,13 +299,13 @@ describe('two gateways', () => {
     const rest = slow.text();
     // gw-2, which admitted nothing of this key, refuses it once it has read gw-1's reservation.
     const reservedKey = createKeyspace(pair.prefix).budgetReserved(key.id);
-    const [refusal, held] = await until(
+    const [refusal, held] = await waitFor(
       'gw-2 to refuse',
       async () => {
         const answer = await models(gw2);
         return answer.status === 429 ? ([answer.text, await redis.hgetall(reservedKey)] as const) : undefined;
       },
-      20_000,
+      { timeoutMs: 20_000, intervalMs: 100, detail: () => chain.worker?.output() ?? '' },
     );
     expect(refusal).toContain(`daily USD budget of $${(reservation / 1_000_000).toFixed(6).replace(/0+$/, '')}`);
     expect(refusal).toMatch(/\$0\.00 counted, \$[\d.]+ held by requests in flight/);
@@ -315,6 +315,10 @@ describe('two gateways', () => {
     ]);
     await rest;
     // Counted (it used less than it reserved): gw-2 admits the key again.
-    await until('gw-2 to admit again', async () => ((await models(gw2)).status === 200 ? true : undefined), 30_000);
+    await waitFor('gw-2 to admit again', async () => ((await models(gw2)).status === 200 ? true : undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      detail: () => chain.worker?.output() ?? '',
+    });
   });
 });

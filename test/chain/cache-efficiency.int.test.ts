@@ -2,7 +2,7 @@
 // worker. A 10-turn conversation with cache breakpoints that keeps its account reads from the cache on every turn
 // after the first; the same conversation moved to the other account half-way (its node drained) misses once more,
 // and the usage rows show the miss, the moves and the savings lost.
-import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack, waitFor } from '@switchyard/testkit';
 
 jest.setTimeout(240_000);
 
@@ -116,25 +116,26 @@ async function adminJson<T>(path: string): Promise<T> {
 
 /** The key's counted requests, oldest first, once the worker has counted `n` of them. */
 async function countedTurns(keyId: string, n: number): Promise<RecentView[]> {
-  const until = Date.now() + 60_000;
-  for (;;) {
-    const { requests } = await adminJson<{ requests: RecentView[] }>('/usage/recent?limit=200');
-    const mine = requests.filter((r) => r.keyId === keyId).sort((a, b) => a.at - b.at);
-    if (mine.length >= n) return mine;
-    if (Date.now() > until)
-      throw new Error(`only ${mine.length} of ${n} requests counted\n${chain.worker?.output() ?? ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return waitFor(
+    `${n} requests of the key counted`,
+    async () => {
+      const { requests } = await adminJson<{ requests: RecentView[] }>('/usage/recent?limit=200');
+      const mine = requests.filter((r) => r.keyId === keyId).sort((a, b) => a.at - b.at);
+      return mine.length >= n && mine;
+    },
+    { timeoutMs: 60_000, intervalMs: 200, detail: () => chain.worker?.output() ?? '' },
+  );
 }
 
 async function waitForDrainSeen(nodeId: string, drained: boolean): Promise<void> {
-  const until = Date.now() + 20_000;
-  for (;;) {
-    const { nodes } = await adminJson<{ nodes: { nodeId: string; adminDrained: boolean }[] }>('/nodes');
-    if (nodes.find((n) => n.nodeId === nodeId)?.adminDrained === drained) return;
-    if (Date.now() > until) throw new Error(`the gateway never saw ${nodeId} ${drained ? 'drained' : 'resumed'}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor(
+    `the gateway to see ${nodeId} ${drained ? 'drained' : 'resumed'}`,
+    async () => {
+      const { nodes } = await adminJson<{ nodes: { nodeId: string; adminDrained: boolean }[] }>('/nodes');
+      return nodes.find((n) => n.nodeId === nodeId)?.adminDrained === drained;
+    },
+    { timeoutMs: 20_000, intervalMs: 100 },
+  );
 }
 
 const rowOf = (rows: UsageRowView[], id: string): UsageRowView => {

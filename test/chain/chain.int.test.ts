@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import Anthropic from '@anthropic-ai/sdk';
 import { createIoRedisClient, createIoRedisStore, createKeyspace, utcDay, type SharedStore } from '@switchyard/shared';
-import { testRedisUrl, claudeCodeRequest, startStack, type Stack } from '@switchyard/testkit';
+import { testRedisUrl, claudeCodeRequest, startStack, type Stack, waitFor } from '@switchyard/testkit';
 import { sessionKeyOf } from '../../gateway/src/routing/index.js';
 import { dialGateway } from '../../gateway/src/tunnel/test-harness.js';
 
@@ -110,17 +110,25 @@ describe('stickiness', () => {
 
     const homeNode = Object.entries(chain.nodes).find(([, n]) => n.accountId === home)![0];
     expect((await chain.admin('POST', `/nodes/${homeNode}/drain`)).status).toBe(200);
-    await waitFor(async () => {
-      chain.fake.reset();
-      await post('/v1/messages', key, hello, { 'x-claude-code-session-id': session });
-      return accountsServing()[0] !== home;
-    });
+    await waitFor(
+      'the session served away from its drained home',
+      async () => {
+        chain.fake.reset();
+        await post('/v1/messages', key, hello, { 'x-claude-code-session-id': session });
+        return accountsServing()[0] !== home;
+      },
+      { intervalMs: 100 },
+    );
     expect((await chain.admin('POST', `/nodes/${homeNode}/resume`)).status).toBe(200);
-    await waitFor(async () => {
-      chain.fake.reset();
-      await post('/v1/messages', key, hello, { 'x-claude-code-session-id': session });
-      return accountsServing()[0] === home;
-    });
+    await waitFor(
+      'the session back on its resumed home',
+      async () => {
+        chain.fake.reset();
+        await post('/v1/messages', key, hello, { 'x-claude-code-session-id': session });
+        return accountsServing()[0] === home;
+      },
+      { intervalMs: 100 },
+    );
   });
 });
 
@@ -167,10 +175,13 @@ describe('failover', () => {
     const server = createServer((_req, res) => res.writeHead(500).end());
     const dialled = await dialGateway(chain.gatewayUrl, { nodeId: 'node-dead', token, server, connectionStatus: 503 });
     if (!dialled.ok) throw new Error(`node-dead was refused: ${dialled.status}`);
-    await waitFor(async () =>
-      ((await (await chain.admin('GET', '/nodes')).json()) as { nodes: { nodeId: string }[] }).nodes.some(
-        (n) => n.nodeId === 'node-dead',
-      ),
+    await waitFor(
+      'node-dead listed',
+      async () =>
+        ((await (await chain.admin('GET', '/nodes')).json()) as { nodes: { nodeId: string }[] }).nodes.some(
+          (n) => n.nodeId === 'node-dead',
+        ),
+      { intervalMs: 100 },
     );
     // The conversation's home is the dead node, so it is tried first.
     const session = randomUUID();
@@ -185,15 +196,19 @@ describe('failover', () => {
         .output()
         .split('\n')
         .filter((l) => l.includes('"failovers":1') && l.includes('"status":200'));
-    await waitFor(() => Promise.resolve(logged().length > 0));
+    await waitFor('the failover logged', () => logged().length > 0, {
+      intervalMs: 100,
+    });
     expect(JSON.parse(logged()[0]!)).toMatchObject({ message: 'request', failovers: 1, status: 200, sticky: 'hit' });
     await dialled.peer.close();
     await chain.admin('DELETE', '/nodes/node-dead');
     await waitFor(
+      'node-dead dropped from the list',
       async () =>
         !((await (await chain.admin('GET', '/nodes')).json()) as { nodes: { nodeId: string }[] }).nodes.some(
           (n) => n.nodeId === 'node-dead',
         ),
+      { intervalMs: 100 },
     );
   });
 
@@ -237,7 +252,11 @@ describe('limits and errors', () => {
       inputTokens: 80,
       outputTokens: 30,
     });
-    await waitFor(async () => (await post('/v1/messages', budget.key, hello)).status === 429);
+    await waitFor(
+      'the budget to refuse with 429',
+      async () => (await post('/v1/messages', budget.key, hello)).status === 429,
+      { intervalMs: 100 },
+    );
 
     const models = await chain.createKey({ allowedModels: ['claude-haiku-*'] });
     const refused = await post('/v1/messages', models.key, hello);
@@ -251,7 +270,11 @@ describe('limits and errors', () => {
     expect((await post('/v1/messages', key, hello)).status).toBe(200);
     expect((await chain.admin('DELETE', `/keys/${id}`)).status).toBeLessThan(300);
     const started = Date.now();
-    await waitFor(async () => (await post('/v1/messages', key, hello)).status === 401, 6_000);
+    await waitFor(
+      'the revoked key to be refused with 401',
+      async () => (await post('/v1/messages', key, hello)).status === 401,
+      { timeoutMs: 6_000, intervalMs: 100 },
+    );
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
@@ -309,11 +332,3 @@ describe('admin API', () => {
     expect(nodes.nodes.map((n) => n.nodeId).sort()).toEqual(['node-a', 'node-b']);
   });
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

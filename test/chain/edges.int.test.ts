@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { createKeyspace, utcDay } from '@switchyard/shared';
-import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack, waitFor } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 
@@ -69,20 +69,6 @@ function logged(msg: string): Record<string, unknown>[] {
         return [];
       }
     });
-}
-
-async function until<T>(
-  what: string,
-  probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /**
@@ -150,13 +136,17 @@ describe('limits before bytes', () => {
       outputTokens: 40,
     });
     // The gateway reads the key's totals in the background when it first sees the key: a bodiless request shows when.
-    await until('the budget to be known', async () => {
-      const res = await fetch(`${chain.gatewayUrl}/v1/models`, {
-        headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01' },
-      });
-      await res.arrayBuffer();
-      return res.status === 429 ? true : undefined;
-    });
+    await waitFor(
+      'the budget to be known',
+      async () => {
+        const res = await fetch(`${chain.gatewayUrl}/v1/models`, {
+          headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01' },
+        });
+        await res.arrayBuffer();
+        return res.status === 429 ? true : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100 },
+    );
 
     const size = 1024 * 1024;
     const answer = await upload(
@@ -165,10 +155,13 @@ describe('limits before bytes', () => {
       size,
     );
     expect(answer.status).toBe(429);
-    const refusal = await until('the refusal line', () =>
-      logged('request refused').find(
-        (l) => l.keyId === id && l.errorCode === 'budget_exhausted' && l.route === 'messages',
-      ),
+    const refusal = await waitFor(
+      'the refusal line',
+      () =>
+        logged('request refused').find(
+          (l) => l.keyId === id && l.errorCode === 'budget_exhausted' && l.route === 'messages',
+        ),
+      { timeoutMs: 20_000, intervalMs: 100 },
     );
     expect(refusal.bodyRead).toBe(false);
     // The socket's own counter when the answer was written: the head plus what one read brought along.
@@ -223,7 +216,10 @@ describe('expect: 100-continue', () => {
     const admitted = await firstAnswerToExpect(key, body);
     expect(admitted.first).toBe('HTTP/1.1 100 Continue');
     admitted.socket.write(body);
-    await until('the answer', () => (/HTTP\/1\.1 200 OK/.test(admitted.received()) ? true : undefined));
+    await waitFor('the answer', () => (/HTTP\/1\.1 200 OK/.test(admitted.received()) ? true : undefined), {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+    });
     admitted.socket.destroy();
   });
 });
@@ -403,10 +399,14 @@ describe('slow clients', () => {
     expect(refusedAfter).toBeDefined();
     expect(refusedAfter).toBeLessThanOrEqual(8);
     for (const socket of open) socket.destroy();
-    await until('a connection to be accepted again', async () => {
-      const res = await fetch(`${slow.gatewayUrl}/health`).catch(() => undefined);
-      return res?.status === 200 ? true : undefined;
-    });
+    await waitFor(
+      'a connection to be accepted again',
+      async () => {
+        const res = await fetch(`${slow.gatewayUrl}/health`).catch(() => undefined);
+        return res?.status === 200 ? true : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100 },
+    );
     const lines = slow.gateway
       .output()
       .split('\n')
@@ -479,8 +479,10 @@ describe('the admin plane apart', () => {
     const locked = await adminGet(gw().adminUrl, '/keys', chain.adminToken);
     expect(locked.status).toBe(429);
     expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
-    await until('the throttle line', () =>
-      logged('admin authentication failures').length > before ? true : undefined,
+    await waitFor(
+      'the throttle line',
+      () => (logged('admin authentication failures').length > before ? true : undefined),
+      { timeoutMs: 20_000, intervalMs: 100 },
     );
     expect(logged('admin authentication failures').length).toBe(before + 1);
   });

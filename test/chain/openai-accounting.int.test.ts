@@ -3,7 +3,7 @@
 // upstream reported it, labelled with its route (docs/OPENAI.md, "Accounting").
 import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { testRedisUrl, type UsageTotals, startStack, type Stack } from '@switchyard/testkit';
+import { testRedisUrl, type UsageTotals, startStack, type Stack, waitFor } from '@switchyard/testkit';
 import type { UsageReport } from '../../gateway/src/admin/index.js';
 
 jest.setTimeout(120_000);
@@ -27,17 +27,6 @@ async function adminJson<T>(path: string): Promise<T> {
   const res = await chain.admin('GET', path);
   if (res.status !== 200) throw new Error(`GET /admin${path}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
-}
-
-/** Polls until `check` returns a value (generous limit; the wait is never what is asserted). */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${chain.worker?.output() ?? ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 async function streamedText(stream: AsyncIterable<ChatCompletionChunk>): Promise<string> {
@@ -108,20 +97,30 @@ test('a multi-turn OpenAI conversation stays on one account and is counted exact
   };
   expect(ledger.requests).toBe(TURNS + 1);
 
-  const row = await until('the key row to count every request', async () => {
-    const report = await adminJson<UsageReport>('/usage?by=key');
-    const found = report.rows.find((r) => r.id === keyId);
-    return found && found.requests >= TURNS + 1 ? found : undefined;
-  });
+  const row = await waitFor(
+    'the key row to count every request',
+    async () => {
+      const report = await adminJson<UsageReport>('/usage?by=key');
+      const found = report.rows.find((r) => r.id === keyId);
+      return found && found.requests >= TURNS + 1 ? found : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 200, detail: () => chain.worker?.output() ?? '' },
+  );
   expect(row).toMatchObject(ledger);
   expect(row.requestsByRoute).toEqual({ messages: 1, chat_completions: TURNS });
   expect(row.chatCompletionRequests).toBe(TURNS);
 
-  const recent = await until('the recent list to hold every request', async () => {
-    const { requests } = await adminJson<{ requests: { keyId: string; route?: string }[] }>('/usage/recent?limit=100');
-    const mine = requests.filter((r) => r.keyId === keyId);
-    return mine.length >= TURNS + 1 ? mine : undefined;
-  });
+  const recent = await waitFor(
+    'the recent list to hold every request',
+    async () => {
+      const { requests } = await adminJson<{ requests: { keyId: string; route?: string }[] }>(
+        '/usage/recent?limit=100',
+      );
+      const mine = requests.filter((r) => r.keyId === keyId);
+      return mine.length >= TURNS + 1 ? mine : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 200, detail: () => chain.worker?.output() ?? '' },
+  );
   expect(recent.map((r) => r.route).sort()).toEqual([...Array<string>(TURNS).fill('chat_completions'), 'messages']);
 
   // The gateway's request metrics carry the route too.

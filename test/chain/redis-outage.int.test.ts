@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { readdirSync, statSync } from 'node:fs';
 import { createKeyspace } from '@switchyard/shared';
-import { startRedisServer, type RedisServerHandle, startStack, type Stack } from '@switchyard/testkit';
+import { startRedisServer, type RedisServerHandle, startStack, type Stack, waitFor } from '@switchyard/testkit';
 
 jest.setTimeout(90_000);
 
@@ -85,11 +85,11 @@ it('keeps serving known keys while Redis is down, and recovers after', async () 
   expect(await gatewayMetric('switchyard_gateway_registry_up')).toBe(0);
 
   redis = await startRedisServer({ port: redis.port, dataDir });
-  const back = Date.now() + 20_000;
-  while ((await fetch(`${chain.gatewayUrl}/ready`)).status !== 200) {
-    if (Date.now() > back) throw new Error('gateway did not become ready after Redis came back');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await waitFor(
+    'the gateway ready again after Redis came back',
+    async () => (await fetch(`${chain.gatewayUrl}/ready`)).status === 200,
+    { timeoutMs: 20_000, intervalMs: 200 },
+  );
   expect((await timedPost(key, session)).status).toBe(200);
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const medianBefore = median(before);
@@ -105,13 +105,16 @@ it('keeps serving known keys while Redis is down, and recovers after', async () 
   const conn = new Redis(redis.url);
   try {
     const totalsKey = createKeyspace(chain.prefix).usageAllTime();
-    const deadline = Date.now() + 60_000;
     let totals: Record<string, string> = {};
-    while (Number((totals = await conn.hgetall(totalsKey)).requests ?? 0) < sent) {
-      if (Date.now() > deadline)
-        throw new Error(`counted ${totals.requests ?? 0} of ${sent}\n${chain.gateway.output().slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await waitFor(
+      `${sent} requests counted`,
+      async () => Number((totals = await conn.hgetall(totalsKey)).requests ?? 0) >= sent,
+      {
+        timeoutMs: 60_000,
+        intervalMs: 250,
+        detail: () => `counted ${totals.requests ?? 0} of ${sent}\n${chain.gateway.output().slice(-3000)}`,
+      },
+    );
     const ledger = chain.fake.usageTotals();
     expect(Number(totals.requests)).toBe(sent);
     expect({

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { createKeyspace } from '@switchyard/shared';
-import { startRedisServer, type RedisServerHandle, startStack, type Stack } from '@switchyard/testkit';
+import { startRedisServer, type RedisServerHandle, startStack, type Stack, waitFor } from '@switchyard/testkit';
 
 jest.setTimeout(90_000);
 
@@ -58,8 +58,10 @@ async function countedRequests(): Promise<number> {
 it('answers at once while Redis refuses writes, and counts the requests once writes resume', async () => {
   const { key } = await chain.createKey();
   for (let i = 0; i < 4; i++) expect((await post(key, i % 2 === 0)).status).toBe(200);
-  const deadline = Date.now() + 20_000;
-  while ((await countedRequests()) < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  await waitFor('the 4 requests counted', async () => (await countedRequests()) >= 4, {
+    timeoutMs: 20_000,
+    intervalMs: 100,
+  });
   expect(await countedRequests()).toBe(4);
 
   const pauseMs = 4_000;

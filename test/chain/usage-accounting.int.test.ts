@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { getEncoding } from 'js-tiktoken';
 import { createKeyspace, JobCatalog, queuePrefix } from '@switchyard/shared';
-import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack, waitFor } from '@switchyard/testkit';
 
 jest.setTimeout(180_000);
 
@@ -118,14 +118,14 @@ async function allTime(): Promise<Record<string, number>> {
 }
 
 async function waitForRequests(n: number): Promise<Record<string, number>> {
-  const until = Date.now() + 60_000;
-  for (;;) {
-    const totals = await allTime();
-    if ((totals.requests ?? 0) >= n) return totals;
-    if (Date.now() > until)
-      throw new Error(`only ${totals.requests ?? 0} of ${n} requests counted\n${chain.worker?.output() ?? ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return waitFor(
+    `${n} requests counted`,
+    async () => {
+      const totals = await allTime();
+      return (totals.requests ?? 0) >= n && totals;
+    },
+    { timeoutMs: 60_000, intervalMs: 200, detail: () => chain.worker?.output() ?? '' },
+  );
 }
 
 it('counts 200 mixed requests exactly once across a worker kill -9 and duplicated jobs, equal to the upstream ledger', async () => {
@@ -151,12 +151,12 @@ it('counts 200 mixed requests exactly once across a worker kill -9 and duplicate
   );
   expect(sent).toHaveLength(200);
   // The gateway enqueues each job after its response ended, off the request path: the last ones may still be on their way.
-  const enqueuedBy = Date.now() + 30_000;
   let jobs = await queue.getJobs(['waiting'], 0, -1);
-  while (jobs.length < 200 && Date.now() < enqueuedBy) {
-    await new Promise((r) => setTimeout(r, 100));
-    jobs = await queue.getJobs(['waiting'], 0, -1);
-  }
+  await waitFor(
+    'the 200 usage jobs enqueued',
+    async () => (jobs = await queue.getJobs(['waiting'], 0, -1)).length >= 200,
+    { timeoutMs: 30_000, intervalMs: 100 },
+  );
   expect(jobs).toHaveLength(200);
   await queue.resume();
   await waitForRequests(80);

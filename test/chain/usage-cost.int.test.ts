@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { calcPrice, extractUsage, findProvider, type Provider, type Usage } from '@pydantic/genai-prices';
 import { Redis } from 'ioredis';
 import { createKeyspace, RecentRequestSchema, utcDay, utcMonth, type RecentRequest } from '@switchyard/shared';
-import { freePort, testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
+import { freePort, testRedisUrl, startStack, type Stack, waitFor } from '@switchyard/testkit';
 
 jest.setTimeout(240_000);
 
@@ -102,11 +102,11 @@ async function send(key: { key: string; id: string }, session: string, body: Rec
   });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`request answered ${res.status}: ${text}`);
-  const until = Date.now() + 60_000;
-  while ((await allTimeRequests()) < before + 1) {
-    if (Date.now() > until) throw new Error(`request not counted\n${chain.worker?.output() ?? ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor('the request counted', async () => (await allTimeRequests()) >= before + 1, {
+    timeoutMs: 60_000,
+    intervalMs: 100,
+    detail: () => chain.worker?.output() ?? '',
+  });
   return { keyId: key.id, model: body.model as string, body: JSON.parse(text) as Sent['body'] };
 }
 

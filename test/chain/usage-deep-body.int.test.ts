@@ -5,7 +5,7 @@
 // (128 levels, the body's own object level 1), so this holds with and without that limit.
 import { Redis } from 'ioredis';
 import { countableText, createKeyspace, nestsDeeperThan, promptBlocks, type PromptParts } from '@switchyard/shared';
-import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack, waitFor } from '@switchyard/testkit';
 import { createTokenizer } from '../../gateway/src/usage-worker/tokenizer.js';
 
 jest.setTimeout(120_000);
@@ -127,14 +127,14 @@ function reportedUsage(raw: string, stream: boolean): Reported {
 
 async function waitForRequests(n: number): Promise<Record<string, string>> {
   const totalKey = createKeyspace(chain.prefix).usageAllTime();
-  const until = Date.now() + 60_000;
-  for (;;) {
-    const totals = await redis.hgetall(totalKey);
-    if (Number(totals.requests ?? 0) >= n) return totals;
-    if (Date.now() > until)
-      throw new Error(`only ${totals.requests ?? 0} of ${n} requests counted\n${chain.worker?.output() ?? ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return waitFor(
+    `${n} requests counted`,
+    async () => {
+      const totals = await redis.hgetall(totalKey);
+      return Number(totals.requests ?? 0) >= n && totals;
+    },
+    { timeoutMs: 60_000, intervalMs: 200, detail: () => chain.worker?.output() ?? '' },
+  );
 }
 
 it('serves a body nested 120 deep with odd-typed fields, streamed and not, and counts both exactly', async () => {

@@ -5,7 +5,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createKeyspace, JobCatalog, queuePrefix, RecentRequestSchema, type RecentRequest } from '@switchyard/shared';
-import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack, waitFor } from '@switchyard/testkit';
 
 jest.setTimeout(240_000);
 
@@ -46,18 +46,18 @@ async function allTime(): Promise<Record<string, number>> {
 
 /** Polls (generously) until every job is gone from the queue and `requests` reached `n`. */
 async function drained(n: number): Promise<Record<string, number>> {
-  const until = Date.now() + 120_000;
-  for (;;) {
-    const totals = await allTime();
-    const counts = await queue.getJobCounts('waiting', 'active', 'delayed');
-    if ((totals.requests ?? 0) >= n && counts.waiting === 0 && counts.active === 0 && counts.delayed === 0)
-      return totals;
-    if (Date.now() > until)
-      throw new Error(
-        `${totals.requests ?? 0} of ${n} counted, queue ${JSON.stringify(counts)}\n${chain.worker?.output() ?? ''}`,
-      );
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  let seen = '';
+  return waitFor(
+    `${n} requests counted and the queue empty`,
+    async () => {
+      const totals = await allTime();
+      const counts = await queue.getJobCounts('waiting', 'active', 'delayed');
+      seen = `${totals.requests ?? 0} of ${n} counted, queue ${JSON.stringify(counts)}`;
+      const done = (totals.requests ?? 0) >= n && counts.waiting === 0 && counts.active === 0 && counts.delayed === 0;
+      return done && totals;
+    },
+    { timeoutMs: 120_000, intervalMs: 200, detail: () => `${seen}\n${chain.worker?.output() ?? ''}` },
+  );
 }
 
 /** One soak request: streamed or not, and aborted by the client after the first bytes when asked. */

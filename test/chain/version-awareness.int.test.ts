@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { freePort, spawnService, testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
+import { freePort, spawnService, testRedisUrl, startStack, type Stack, waitFor } from '@switchyard/testkit';
 import { dialGateway, testReport } from '../../gateway/src/tunnel/test-harness.js';
 
 jest.setTimeout(90_000);
@@ -44,13 +44,15 @@ async function nodeList(): Promise<NodeList> {
 }
 
 async function waitForList(done: (list: NodeList) => boolean): Promise<NodeList> {
-  const until = Date.now() + 15_000;
-  for (;;) {
-    const list = await nodeList();
-    if (done(list)) return list;
-    if (Date.now() > until) throw new Error(`GET /admin/nodes never settled: ${JSON.stringify(list)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  let last: NodeList | undefined;
+  return waitFor(
+    'GET /admin/nodes to settle',
+    async () => {
+      last = await nodeList();
+      return done(last) && last;
+    },
+    { timeoutMs: 15_000, intervalMs: 100, detail: () => JSON.stringify(last) },
+  );
 }
 
 async function cliNodesList(): Promise<string> {

@@ -23,6 +23,7 @@ import {
   testRedisUrl,
   uniquePrefix,
   type FakeAnthropic,
+  waitFor,
 } from '@switchyard/testkit';
 import { buildWithoutDocker, copyBuildContext, type BuiltImage } from './build-without-docker.js';
 
@@ -111,17 +112,19 @@ describe('the built images', () => {
       expect(files.filter((f) => (f.endsWith('.ts') && !f.endsWith('.d.ts')) || f.split('/').includes('src'))).toEqual(
         [],
       );
-      // No test code, and nothing was deleted to get there (the build stage ends with tsc: dockerfiles.test.ts).
+      // No test code, and nothing was deleted to get there (the build stage ends with tsc: dockerfiles.test.ts). Of
+      // the test kit only its manifest is there, which npm ci needs to read the lockfile's workspaces.
       expect(
         files.filter((f) => {
           const parts = f.split('/');
           return (
             parts.includes('testing') ||
-            parts.includes('testkit') ||
+            (parts.includes('testkit') && f !== 'testkit/package.json') ||
             /\.(int\.)?test\.|test-harness\.|-contract\./.test(parts.at(-1) ?? '')
           );
         }),
       ).toEqual([]);
+      expect(existsSync(join(image.dir, 'testkit', 'src'))).toBe(false);
       expect(existsSync(join(image.dir, 'node_modules', '@switchyard', 'testkit', 'src'))).toBe(false);
       expect(files).toContain('shared/dist/index.js');
     }
@@ -165,14 +168,12 @@ function start(image: BuiltImage, argv: string[], env: Record<string, string>): 
     output: () => out,
     exited,
     async waitFor(pattern, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!pattern.test(out)) {
-        if (proc.exitCode !== null)
-          throw new Error(`${argv.join(' ')} exited (${proc.exitCode}) before ${String(pattern)}:\n${out}`);
-        if (Date.now() > deadline)
-          throw new Error(`${argv.join(' ')}: no ${String(pattern)} within ${timeoutMs} ms:\n${out}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitFor(`${String(pattern)} from ${argv.join(' ')}`, () => pattern.test(out), {
+        timeoutMs,
+        intervalMs: 50,
+        stopIf: () => (proc.exitCode === null || pattern.test(out) ? undefined : `it exited (${proc.exitCode})`),
+        detail: () => out,
+      });
     },
   };
 }
@@ -204,16 +205,20 @@ async function untilHealthy(
   env: Record<string, string>,
   service: Started,
 ): Promise<string> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const result = await check(image, argv, env);
-    if (result.code === 0) return result.output;
-    if (Date.now() > deadline || service.proc.exitCode !== null)
-      throw new Error(
-        `${argv.join(' ')} never passed (last: ${result.code} ${result.output}); service output:\n${service.output()}`,
-      );
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  let last = { code: -1, output: '' };
+  return waitFor(
+    `${argv.join(' ')} to pass`,
+    async () => {
+      last = await check(image, argv, env);
+      return last.code === 0 && last.output;
+    },
+    {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      stopIf: () => (service.proc.exitCode === null ? undefined : `the service exited (${service.proc.exitCode})`),
+      detail: () => `last: ${last.code} ${last.output}; service output:\n${service.output()}`,
+    },
+  );
 }
 
 describe('the images\u2019 commands, outside Docker', () => {

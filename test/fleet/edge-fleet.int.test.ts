@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { freePort, testRedisUrl, startStack, type Stack, type StackGateway } from '@switchyard/testkit';
+import { freePort, testRedisUrl, startStack, type Stack, type StackGateway, waitFor } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 
@@ -37,16 +37,15 @@ async function startCaddy(gateways: readonly StackGateway[]): Promise<{ url: str
     },
   );
   const url = `http://127.0.0.1:${port}`;
-  const until = Date.now() + 20_000;
-  while (
-    !(await fetch(`${url}/health`).then(
-      (r) => r.status === 200,
-      () => false,
-    ))
-  ) {
-    if (Date.now() > until) throw new Error('caddy did not serve the edge within 20 s');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor(
+    'caddy to serve the edge',
+    () =>
+      fetch(`${url}/health`).then(
+        (r) => r.status === 200,
+        () => false,
+      ),
+    { timeoutMs: 20_000, intervalMs: 100 },
+  );
   return {
     url,
     async stop() {

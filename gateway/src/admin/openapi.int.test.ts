@@ -2,7 +2,7 @@
 // response schemas the OpenAPI document gives for their route and status, errors included.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack, waitFor } from '@switchyard/testkit';
 
 jest.setTimeout(60_000);
 
@@ -147,15 +147,16 @@ test('usage routes answer as documented after counted traffic', async () => {
     ),
   );
   expect(sent.map(([status]) => status)).toEqual([200, 200]);
-  const until = Date.now() + 30_000;
-  for (;;) {
-    const { rows } = (await (await chain.admin('GET', '/usage?by=key')).json()) as {
-      rows: { id: string; requests: number }[];
-    };
-    if (rows.find((r) => r.id === id)?.requests === 2) break;
-    if (Date.now() > until) throw new Error('usage never counted');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await waitFor(
+    'both requests counted in the usage report',
+    async () => {
+      const { rows } = (await (await chain.admin('GET', '/usage?by=key')).json()) as {
+        rows: { id: string; requests: number }[];
+      };
+      return rows.find((r) => r.id === id)?.requests === 2;
+    },
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
   for (const by of ['key', 'node', 'model', 'day']) {
     const report = await call('get', `/admin/usage?by=${by}`, '/admin/usage');
     expect((report.json as { rows: unknown[] }).rows.length).toBeGreaterThan(0);

@@ -20,7 +20,14 @@ import {
   type AlertEvent,
   type SharedStore,
 } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl, uniquePrefix, writeCountedUsage, type CountedUsage } from '@switchyard/testkit';
+import {
+  deleteKeys,
+  testRedisUrl,
+  uniquePrefix,
+  writeCountedUsage,
+  type CountedUsage,
+  waitFor,
+} from '@switchyard/testkit';
 import { createAdminRouter, type UsageRow } from '../admin/index.js';
 import { createDashboardRouter } from './dashboard-router.js';
 
@@ -262,11 +269,10 @@ const share = (text: string | null): number | null =>
   (text ?? '').trim() === '–' ? null : Number((text ?? '').replace('%', '')) / 100;
 
 async function waitForPage(page: Page, expression: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await page.evaluate<boolean>(expression))) {
-    if (Date.now() > deadline) throw new Error(`page never satisfied: ${expression}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor(`the page to satisfy ${expression}`, () => page.evaluate<boolean>(expression), {
+    timeoutMs,
+    intervalMs: 100,
+  });
 }
 
 async function text(page: Page, selector: string): Promise<string> {

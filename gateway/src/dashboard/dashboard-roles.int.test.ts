@@ -18,7 +18,7 @@ import {
   initialAccountState,
   type SharedStore,
 } from '@switchyard/shared';
-import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
+import { scanKeys, testRedisUrl, uniquePrefix, waitFor } from '@switchyard/testkit';
 import { createAdminRouter } from '../admin/index.js';
 import { createEnrolmentRepository } from '../nodes/index.js';
 import type { NodeView } from '../routing/index.js';
@@ -96,11 +96,10 @@ afterAll(async () => {
 
 /** Polls a page expression over the DevTools protocol (the page's CSP forbids waitForFunction's eval). */
 async function waitForPage(page: Page, expression: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await page.evaluate<boolean>(expression))) {
-    if (Date.now() > deadline) throw new Error(`page never satisfied: ${expression}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor(`the page to satisfy ${expression}`, () => page.evaluate<boolean>(expression), {
+    timeoutMs,
+    intervalMs: 100,
+  });
 }
 
 /** The value of an attribute on every element a locator matches, in page order. */

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
+import { testRedisUrl, startStack, type Stack, waitFor } from '@switchyard/testkit';
 import { DASHBOARD_CSP } from './dashboard-router.js';
 
 jest.setTimeout(120_000);
@@ -179,17 +179,17 @@ async function recentIds(): Promise<string[]> {
 
 /** Waits until the worker has counted n requests everywhere the page reads: the day totals, the model rows and the recent list. */
 async function waitCounted(n: number): Promise<void> {
-  const until = Date.now() + 30_000;
-  for (;;) {
-    const [day, model, recent] = await Promise.all([usage('day'), usage('model'), recentIds()]);
-    const byModel = model.rows.reduce((sum, r) => sum + r.requests, 0);
-    if (day.totals.requests === n && byModel === n && recent.length === n) return;
-    if (Date.now() > until)
-      throw new Error(
-        `counted ${day.totals.requests}/${byModel}/${recent.length} of ${n}\n${chain.worker?.output() ?? ''}`,
-      );
-    await new Promise((r) => setTimeout(r, 150));
-  }
+  let seen = '';
+  await waitFor(
+    `${n} requests counted in the day totals, the model rows and the recent list`,
+    async () => {
+      const [day, model, recent] = await Promise.all([usage('day'), usage('model'), recentIds()]);
+      const byModel = model.rows.reduce((sum, r) => sum + r.requests, 0);
+      seen = `counted ${day.totals.requests}/${byModel}/${recent.length} of ${n}`;
+      return day.totals.requests === n && byModel === n && recent.length === n;
+    },
+    { timeoutMs: 30_000, intervalMs: 150, detail: () => `${seen}\n${chain.worker?.output() ?? ''}` },
+  );
 }
 
 // ---- reading the page ----
@@ -202,11 +202,10 @@ const int = (text: string | null | undefined): number => Number((text ?? '').rep
  * waitForFunction, whose string predicates are eval'd inside the page, which the dashboard's CSP forbids.
  */
 async function waitForPage(page: Page, expression: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await page.evaluate<boolean>(expression))) {
-    if (Date.now() > deadline) throw new Error(`page never satisfied: ${expression}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor(`the page to satisfy ${expression}`, () => page.evaluate<boolean>(expression), {
+    timeoutMs,
+    intervalMs: 100,
+  });
 }
 
 async function readRows(

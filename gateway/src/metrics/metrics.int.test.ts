@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { JobCatalog, queuePrefix } from '@switchyard/shared';
-import { freePort, testRedisUrl, startStack, type Stack } from '@switchyard/testkit';
+import { freePort, testRedisUrl, startStack, type Stack, waitFor } from '@switchyard/testkit';
 
 jest.setTimeout(120_000);
 
@@ -70,16 +70,6 @@ async function scrape(url: string, token: string): Promise<Sample[]> {
 
 const workerUrl = () => `http://127.0.0.1:${workerPort}`;
 
-async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function send(key: string, sessionId: string, i: number): Promise<number> {
   const stream = i % 2 === 0;
   const body = {
@@ -130,10 +120,13 @@ beforeAll(async () => {
     if (i === N) chain.fake.inject({ kind: 'rate_limit', window: 'five_hour', resetInSec: RESET_IN_SEC, times: 1 });
     sentStatuses.push(await send(key, sessionId, i));
   }
-  const [waiting] = await until(
+  const [waiting] = await waitFor(
     'a usage job enqueued',
-    () => queue.getJobs(['waiting'], 0, 0),
-    (jobs) => jobs.length > 0,
+    async () => {
+      const jobs = await queue.getJobs(['waiting'], 0, 0);
+      return jobs.length > 0 && jobs;
+    },
+    { timeoutMs: 30_000, intervalMs: 100 },
   );
   jobData = waiting?.data;
   await queue.resume();
@@ -266,7 +259,7 @@ describe('usage worker', () => {
     total(await scrape(workerUrl(), workerToken), 'switchyard_worker_jobs_total', { result: 'counted' });
 
   it('counts exactly the tokens the upstream reported, once per request, and drains the queue', async () => {
-    await until('every job counted', counted, (n) => n >= N);
+    await waitFor('every job counted', async () => (await counted()) >= N, { timeoutMs: 30_000, intervalMs: 100 });
     const m = await scrape(workerUrl(), workerToken);
     const ledger = chain.fake.usageTotals();
     expect(total(m, 'switchyard_worker_jobs_total', { result: 'counted' })).toBe(N);
@@ -309,10 +302,13 @@ describe('usage worker', () => {
     } finally {
       await queue.close();
     }
-    const after = await until(
+    const after = await waitFor(
       'the duplicate handled',
-      () => scrape(workerUrl(), workerToken),
-      (m) => total(m, 'switchyard_worker_jobs_total', { result: 'duplicate' }) === 1,
+      async () => {
+        const m = await scrape(workerUrl(), workerToken);
+        return total(m, 'switchyard_worker_jobs_total', { result: 'duplicate' }) === 1 && m;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
     );
     expect(total(after, 'switchyard_worker_jobs_total', { result: 'counted' })).toBe(N);
     expect(total(after, 'switchyard_worker_tokens_total')).toBe(total(before, 'switchyard_worker_tokens_total'));
@@ -339,10 +335,13 @@ describe('gateway: rejections and the usage pipeline', () => {
     });
     expect(res.status).toBe(401);
     await res.text();
-    const m = await until(
+    const m = await waitFor(
       'the usage jobs enqueued',
-      () => scrape(chain.gatewayUrl, chain.metricsToken),
-      (s) => total(s, 'switchyard_gateway_usage_jobs_total', { outcome: 'enqueued' }) >= N,
+      async () => {
+        const s = await scrape(chain.gatewayUrl, chain.metricsToken);
+        return total(s, 'switchyard_gateway_usage_jobs_total', { outcome: 'enqueued' }) >= N && s;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
     );
     expect(total(m, 'switchyard_gateway_rejections_total', { reason: 'unauthenticated' })).toBe(1);
     expect(total(m, 'switchyard_gateway_usage_jobs_total', { outcome: 'spooled' })).toBe(0);

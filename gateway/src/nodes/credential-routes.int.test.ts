@@ -21,7 +21,7 @@ import {
   TunnelHeaders,
   type SharedStore,
 } from '@switchyard/shared';
-import { scanKeys, startRedisServer, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
+import { scanKeys, startRedisServer, testRedisUrl, uniquePrefix, waitFor } from '@switchyard/testkit';
 import { createKeyRepository } from '../keys/index.js';
 import { createCredentialRoutes } from './credential-routes.js';
 import { createEnrolmentRepository, type EnrolmentRepository } from './enrolment.js';
@@ -237,10 +237,14 @@ test('Redis unreachable: 503 (retryable) rather than a refusal, one error line w
     expect(captured.text()).not.toContain(token);
 
     redis = await startRedisServer({ port: redis.port, dataDir });
-    const deadline = Date.now() + 15_000;
-    let status = 503;
-    while (status === 503 && Date.now() < deadline)
-      status = (await request(app).get(CREDENTIAL_PATH).set(as('node-a', token))).status;
+    const status = await waitFor(
+      'the credential route to answer again once Redis is back',
+      async () => {
+        const answered = (await request(app).get(CREDENTIAL_PATH).set(as('node-a', token))).status;
+        return answered !== 503 && answered;
+      },
+      15_000,
+    );
     expect(status).toBe(404);
   } finally {
     await store.close();
