@@ -92,122 +92,165 @@ async function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
  * tunnels.start();
  */
 export function createTunnelClient(deps: TunnelClientDeps): TunnelClient {
-  const { log } = deps;
-  const instance = deps.instance ?? randomBytes(32).toString('hex');
-  const identity = { nodeId: deps.nodeId, token: deps.token, instance };
-  const sleep = deps.sleep ?? defaultSleep;
-  const dial = deps.dial ?? dialTunnel;
-  const now = deps.now ?? Date.now;
-  const healthyAfterMs = deps.healthyAfterMs ?? 10_000;
-  const gateway = redactedUrl(deps.gatewayUrl.toString());
-  const abort = new AbortController();
+  return new FleetTunnelClient(deps);
+}
 
-  const seed: Slot = { id: undefined, backoff: createBackoff(deps.backoff), nextDelayMs: 0, dialing: false };
-  const slots = new Map<string, Slot>();
-  const tunnels = new Map<string, OpenTunnel>();
+/** The tunnels to the gateway replicas: one dialler (slot) per replica plus the seed, and the tunnels they opened. */
+export class FleetTunnelClient implements TunnelClient {
+  readonly instance: string;
+  readonly #deps: TunnelClientDeps;
+  readonly #log: Logger;
+  readonly #identity: DialOptions['identity'];
+  readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly #dial: (opts: DialOptions) => Promise<DialOutcome>;
+  readonly #now: () => number;
+  readonly #healthyAfterMs: number;
+  readonly #gateway: string;
+  readonly #abort = new AbortController();
+  readonly #seed: Slot;
+  readonly #slots = new Map<string, Slot>();
+  readonly #tunnels = new Map<string, OpenTunnel>();
   // Every session not yet closed, including those past a GOAWAY that still finish their streams.
-  const sessions = new Set<TunnelSession>();
-  let wanted: ReplicaInfo[] = [];
-  let started = false;
-  let dialingStopped = false;
+  readonly #sessions = new Set<TunnelSession>();
+  #wanted: ReplicaInfo[] = [];
+  #started = false;
+  #dialingStopped = false;
   // Conditions already logged in the current run of failures, so a long outage writes one line, not one per dial.
-  const logged = new Set<string>();
+  readonly #logged = new Set<string>();
 
-  function once(key: string, write: () => void): void {
-    if (logged.has(key)) return;
-    logged.add(key);
+  constructor(deps: TunnelClientDeps) {
+    this.#deps = deps;
+    this.#log = deps.log;
+    this.instance = deps.instance ?? randomBytes(32).toString('hex');
+    this.#identity = { nodeId: deps.nodeId, token: deps.token, instance: this.instance };
+    this.#sleep = deps.sleep ?? defaultSleep;
+    this.#dial = deps.dial ?? dialTunnel;
+    this.#now = deps.now ?? Date.now;
+    this.#healthyAfterMs = deps.healthyAfterMs ?? 10_000;
+    this.#gateway = redactedUrl(deps.gatewayUrl.toString());
+    this.#seed = { id: undefined, backoff: createBackoff(deps.backoff), nextDelayMs: 0, dialing: false };
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#reconcile();
+  }
+
+  stopDialing(): void {
+    this.#dialingStopped = true;
+    this.#abort.abort();
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    this.#dialingStopped = true;
+    this.#abort.abort();
+    await Promise.all([...this.#sessions].map((session) => session.close(graceMs)));
+  }
+
+  connected(): string[] {
+    return [...this.#tunnels.keys()];
+  }
+
+  replicas(): ReplicaInfo[] {
+    return [...this.#wanted];
+  }
+
+  #once(key: string, write: () => void): void {
+    if (this.#logged.has(key)) return;
+    this.#logged.add(key);
     write();
   }
 
-  function slotOf(id: string): Slot {
-    let slot = slots.get(id);
+  #slotOf(id: string): Slot {
+    let slot = this.#slots.get(id);
     if (!slot) {
-      slot = { id, backoff: createBackoff(deps.backoff), nextDelayMs: 0, dialing: false };
-      slots.set(id, slot);
+      slot = { id, backoff: createBackoff(this.#deps.backoff), nextDelayMs: 0, dialing: false };
+      this.#slots.set(id, slot);
     }
     return slot;
   }
 
-  function targetOf(slot: Slot): DialTarget {
-    if (slot.id === undefined) return { url: deps.gatewayUrl };
-    const direct = wanted.find((r) => r.id === slot.id)?.url;
+  #targetOf(slot: Slot): DialTarget {
+    const { gatewayUrl } = this.#deps;
+    if (slot.id === undefined) return { url: gatewayUrl };
+    const direct = this.#wanted.find((r) => r.id === slot.id)?.url;
     if (direct !== undefined) {
-      let url: URL | undefined;
-      try {
-        url = new URL(direct);
-      } catch {
-        url = undefined;
-      }
-      const problem = url === undefined ? 'not a URL' : gatewayUrlProblem(url, deps.allowHttp);
+      const url = parsedUrl(direct);
+      const problem = url === undefined ? 'not a URL' : gatewayUrlProblem(url, this.#deps.allowHttp);
       // The replica header rides along: a direct URL that reaches another replica is answered 421, not served.
       if (url !== undefined && problem === undefined) return { url, replica: slot.id };
-      once(`direct:${slot.id}`, () =>
-        log.warn('replica url not used', { replica: slot.id, reason: problem, using: gateway }),
+      this.#once(`direct:${slot.id}`, () =>
+        this.#log.warn('replica url not used', { replica: slot.id, reason: problem, using: this.#gateway }),
       );
     }
-    return { url: deps.gatewayUrl, replica: slot.id };
+    return { url: gatewayUrl, replica: slot.id };
   }
 
-  function isWanted(id: string): boolean {
-    return wanted.some((r) => r.id === id);
+  #isWanted(id: string): boolean {
+    return this.#wanted.some((r) => r.id === id);
   }
 
-  function reconcile(): void {
-    if (!started || dialingStopped) return;
-    if (tunnels.size === 0) {
-      schedule(seed);
+  #reconcile(): void {
+    if (!this.#started || this.#dialingStopped) return;
+    if (this.#tunnels.size === 0) {
+      this.#schedule(this.#seed);
       return;
     }
-    for (const replica of wanted) if (!tunnels.has(replica.id)) schedule(slotOf(replica.id));
+    for (const replica of this.#wanted) if (!this.#tunnels.has(replica.id)) this.#schedule(this.#slotOf(replica.id));
   }
 
   /** Whether this slot should dial now (the state may have moved on while it slept). */
-  function stillNeeded(slot: Slot): boolean {
-    if (dialingStopped) return false;
-    if (slot.id === undefined) return tunnels.size === 0;
-    return tunnels.size > 0 && isWanted(slot.id) && !tunnels.has(slot.id);
+  #stillNeeded(slot: Slot): boolean {
+    if (this.#dialingStopped) return false;
+    if (slot.id === undefined) return this.#tunnels.size === 0;
+    return this.#tunnels.size > 0 && this.#isWanted(slot.id) && !this.#tunnels.has(slot.id);
   }
 
-  function schedule(slot: Slot): void {
+  #schedule(slot: Slot): void {
     if (slot.dialing) return;
     slot.dialing = true;
-    void (async () => {
-      try {
-        if (slot.nextDelayMs > 0) await sleep(slot.nextDelayMs, abort.signal);
-        if (stillNeeded(slot)) await attempt(slot);
-      } catch (err) {
-        log.error('tunnel dial failed', { err });
-        slot.nextDelayMs = slot.backoff.fail();
-      } finally {
-        slot.dialing = false;
-        reconcile();
-      }
-    })();
+    void this.#sleepThenDial(slot);
   }
 
-  function learn(replicas: ReplicaInfo[] | undefined, answering: string): void {
+  async #sleepThenDial(slot: Slot): Promise<void> {
+    try {
+      if (slot.nextDelayMs > 0) await this.#sleep(slot.nextDelayMs, this.#abort.signal);
+      if (this.#stillNeeded(slot)) await this.#attempt(slot);
+    } catch (err) {
+      this.#log.error('tunnel dial failed', { err });
+      slot.nextDelayMs = slot.backoff.fail();
+    } finally {
+      slot.dialing = false;
+      this.#reconcile();
+    }
+  }
+
+  #learn(replicas: ReplicaInfo[] | undefined, answering: string): void {
     if (replicas === undefined) {
-      if (answering !== UNNAMED && !isWanted(answering)) wanted = [...wanted, { id: answering }];
+      if (answering !== UNNAMED && !this.#isWanted(answering)) this.#wanted = [...this.#wanted, { id: answering }];
       return;
     }
-    wanted =
+    this.#wanted =
       replicas.some((r) => r.id === answering) || answering === UNNAMED ? replicas : [...replicas, { id: answering }];
   }
 
-  function refused(slot: Slot, outcome: Extract<DialOutcome, { kind: 'refused' }>): void {
-    const fields = { nodeId: deps.nodeId, gateway, replica: slot.id, status: outcome.status, code: outcome.code };
+  #refused(slot: Slot, outcome: Extract<DialOutcome, { kind: 'refused' }>): void {
+    const { nodeId } = this.#deps;
+    const log = this.#log;
+    const fields = { nodeId, gateway: this.#gateway, replica: slot.id, status: outcome.status, code: outcome.code };
     switch (outcome.status) {
       case TunnelRefusal.unauthenticated.status:
-        once('unauthenticated', () =>
+        this.#once('unauthenticated', () =>
           log.error('node token refused (revoked or wrong)', {
             ...fields,
-            fix: `create a token for this node id on the gateway (\`switchyard nodes add ${deps.nodeId}\`, or \`switchyard nodes rotate ${deps.nodeId}\`) and set NODE_TOKEN and NODE_ID to it`,
+            fix: `create a token for this node id on the gateway (\`switchyard nodes add ${nodeId}\`, or \`switchyard nodes rotate ${nodeId}\`) and set NODE_TOKEN and NODE_ID to it`,
           }),
         );
         slot.nextDelayMs = slot.backoff.slowest();
         return;
       case TunnelRefusal.duplicate.status:
-        once('duplicate', () =>
+        this.#once('duplicate', () =>
           log.error('another process holds this node id', {
             ...fields,
             fix: 'stop the other node-agent started with this NODE_ID (each id serves from one process), or enrol this host under an id of its own',
@@ -215,21 +258,23 @@ export function createTunnelClient(deps: TunnelClientDeps): TunnelClient {
         );
         break;
       case TunnelRefusal.misdirected.status:
-        once(`misdirected:${slot.id ?? ''}`, () => log.warn('replica not reached through the gateway url', fields));
+        this.#once(`misdirected:${slot.id ?? ''}`, () =>
+          log.warn('replica not reached through the gateway url', fields),
+        );
         break;
       case TunnelRefusal.unavailable.status:
-        once(`unavailable:${slot.id ?? ''}`, () =>
+        this.#once(`unavailable:${slot.id ?? ''}`, () =>
           log.info('gateway unavailable, retrying', { ...fields, reason: outcome.message }),
         );
         break;
       case TunnelRefusal.malformed.status:
-        once('malformed', () =>
+        this.#once('malformed', () =>
           log.error('tunnel request refused as malformed', { ...fields, reason: outcome.message }),
         );
         slot.nextDelayMs = slot.backoff.slowest();
         return;
       default:
-        once(`refused:${slot.id ?? ''}:${outcome.status}`, () =>
+        this.#once(`refused:${slot.id ?? ''}:${outcome.status}`, () =>
           log.warn('tunnel upgrade refused', {
             ...fields,
             fix: 'check that GATEWAY_URL is the gateway (or its edge) and that it runs this release line',
@@ -239,81 +284,86 @@ export function createTunnelClient(deps: TunnelClientDeps): TunnelClient {
     slot.nextDelayMs = slot.backoff.fail();
   }
 
-  async function attempt(slot: Slot): Promise<void> {
-    const target = targetOf(slot);
+  async #attempt(slot: Slot): Promise<void> {
+    const target = this.#targetOf(slot);
     let outcome: DialOutcome;
     try {
-      outcome = await dial({
+      outcome = await this.#dial({
         target,
-        identity,
-        ...(deps.dialTimeoutMs === undefined ? {} : { timeoutMs: deps.dialTimeoutMs }),
-        ...(deps.ca === undefined ? {} : { ca: deps.ca }),
+        identity: this.#identity,
+        ...(this.#deps.dialTimeoutMs === undefined ? {} : { timeoutMs: this.#deps.dialTimeoutMs }),
+        ...(this.#deps.ca === undefined ? {} : { ca: this.#deps.ca }),
       });
     } catch (err) {
-      deps.onDial?.('unreachable');
-      once(`unreachable:${slot.id ?? ''}`, () =>
-        log.warn('gateway unreachable, retrying', {
-          gateway: redactedUrl(target.url.toString()),
-          replica: slot.id,
-          errorCode: errorCode(err),
-          reason: err instanceof Error ? err.message : String(err),
-        }),
-      );
-      slot.nextDelayMs = slot.backoff.fail();
+      this.#unreachable(slot, target, err);
       return;
     }
-    deps.onDial?.(outcome.kind === 'open' ? 'open' : `refused_${outcome.status}`);
-    if (outcome.kind === 'refused') return refused(slot, outcome);
+    this.#deps.onDial?.(outcome.kind === 'open' ? 'open' : `refused_${outcome.status}`);
+    if (outcome.kind === 'refused') return this.#refused(slot, outcome);
     const replica = outcome.replica ?? UNNAMED;
-    learn(outcome.replicas, replica);
+    this.#learn(outcome.replicas, replica);
     // Dialled for one replica, answered by another (an edge that ignores the header): that counts as a miss.
     if (slot.id !== undefined && slot.id !== replica) slot.nextDelayMs = slot.backoff.fail();
-    if (dialingStopped || tunnels.has(replica)) {
+    if (this.#dialingStopped || this.#tunnels.has(replica)) {
       // Never a second tunnel to one replica (another dial reached it first).
       outcome.socket.destroy();
       return;
     }
-    logged.clear();
-    adopt(replica, outcome, target);
+    this.#logged.clear();
+    this.#adopt(replica, outcome, target);
   }
 
-  function adopt(replica: string, outcome: Extract<DialOutcome, { kind: 'open' }>, target: DialTarget): void {
+  #unreachable(slot: Slot, target: DialTarget, err: unknown): void {
+    this.#deps.onDial?.('unreachable');
+    this.#once(`unreachable:${slot.id ?? ''}`, () =>
+      this.#log.warn('gateway unreachable, retrying', {
+        gateway: redactedUrl(target.url.toString()),
+        replica: slot.id,
+        errorCode: errorCode(err),
+        reason: err instanceof Error ? err.message : String(err),
+      }),
+    );
+    slot.nextDelayMs = slot.backoff.fail();
+  }
+
+  #adopt(replica: string, outcome: Extract<DialOutcome, { kind: 'open' }>, target: DialTarget): void {
+    const deps = this.#deps;
     const session = serveTunnel({
       socket: outcome.socket,
       head: outcome.head,
       onStateStream: (stream) => deps.onStateStream(stream),
       connections: deps.connections,
       onReplicas: (replicas) => {
-        learn(replicas, replica);
-        reconcile();
+        this.#learn(replicas, replica);
+        this.#reconcile();
       },
-      log: log.child({ replica }),
+      log: this.#log.child({ replica }),
       pingIntervalMs: deps.pingIntervalMs,
       pingTimeoutMs: deps.pingTimeoutMs,
     });
-    sessions.add(session);
-    void session.closed.then(() => sessions.delete(session));
-    const open: OpenTunnel = { replica, session, openedAt: now() };
-    tunnels.set(replica, open);
-    log.info('tunnel open', {
+    this.#sessions.add(session);
+    void session.closed.then(() => this.#sessions.delete(session));
+    const open: OpenTunnel = { replica, session, openedAt: this.#now() };
+    this.#tunnels.set(replica, open);
+    this.#log.info('tunnel open', {
       replica: replica === UNNAMED ? undefined : replica,
       gateway: redactedUrl(target.url.toString()),
-      replicas: wanted.map((r) => r.id),
-      tunnels: tunnels.size,
+      replicas: this.#wanted.map((r) => r.id),
+      tunnels: this.#tunnels.size,
     });
     deps.onChange?.();
-    void session.gone.then((why) => lost(open, why));
+    void session.gone.then((why) => this.#lost(open, why));
   }
 
-  function lost(open: OpenTunnel, why: TunnelEnd): void {
-    if (tunnels.get(open.replica) !== open) return;
-    tunnels.delete(open.replica);
-    const livedMs = now() - open.openedAt;
+  #lost(open: OpenTunnel, why: TunnelEnd): void {
+    if (this.#tunnels.get(open.replica) !== open) return;
+    this.#tunnels.delete(open.replica);
+    const livedMs = this.#now() - open.openedAt;
     // A tunnel that dies right after its 101 (a crashing replica) must not turn into a dial loop.
-    const slot = open.replica === UNNAMED ? undefined : slotOf(open.replica);
-    for (const s of [seed, slot]) {
+    const slot = open.replica === UNNAMED ? undefined : this.#slotOf(open.replica);
+    for (const s of [this.#seed, slot]) {
       if (s === undefined) continue;
-      if (livedMs >= healthyAfterMs) {
+      if (livedMs >= this.#healthyAfterMs) {
         s.backoff.reset();
         s.nextDelayMs = 0;
       } else s.nextDelayMs = s.backoff.fail();
@@ -322,33 +372,21 @@ export function createTunnelClient(deps: TunnelClientDeps): TunnelClient {
       replica: open.replica === UNNAMED ? undefined : open.replica,
       reason: why,
       livedMs,
-      tunnels: tunnels.size,
+      tunnels: this.#tunnels.size,
     };
-    if (why === 'shutdown') log.info('tunnel closed', fields);
-    else log.warn('tunnel lost', fields);
+    if (why === 'shutdown') this.#log.info('tunnel closed', fields);
+    else this.#log.warn('tunnel lost', fields);
     // After a GOAWAY (a replica draining) Node closes the old session once its running streams finish (the
     // gateway cuts it at its own drain deadline); the new tunnel takes new ones.
-    deps.onChange?.();
-    reconcile();
+    this.#deps.onChange?.();
+    this.#reconcile();
   }
+}
 
-  return {
-    instance,
-    start() {
-      if (started) return;
-      started = true;
-      reconcile();
-    },
-    stopDialing() {
-      dialingStopped = true;
-      abort.abort();
-    },
-    async stop(graceMs) {
-      dialingStopped = true;
-      abort.abort();
-      await Promise.all([...sessions].map((session) => session.close(graceMs)));
-    },
-    connected: () => [...tunnels.keys()],
-    replicas: () => [...wanted],
-  };
+function parsedUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
 }
