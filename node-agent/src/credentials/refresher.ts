@@ -61,14 +61,39 @@ const MAX_TOKEN_CALLS = 8;
 
 /** Creates the refresher over the account's held credential. */
 export function createRefresher(deps: RefresherDeps): Refresher {
-  const { held, log } = deps;
-  let persistChain: Promise<boolean> = Promise.resolve(true);
-  let storeFailing = false;
+  return new CredentialRefresher(deps);
+}
 
-  async function reconcile(): Promise<boolean> {
+/** The refresh protocol over the held credential: the volume write chain and whether the store is failing are its state. */
+export class CredentialRefresher implements Refresher {
+  readonly #deps: RefresherDeps;
+  readonly #held: HeldCredential;
+  readonly #log: Logger;
+  #persistChain: Promise<boolean> = Promise.resolve(true);
+  #storeFailing = false;
+  // Bound once: the persist chain hands it over as both its fulfilled and rejected step.
+  readonly #persistOnce = (): Promise<boolean> => this.#writeVolume();
+
+  constructor(deps: RefresherDeps) {
+    this.#deps = deps;
+    this.#held = deps.held;
+    this.#log = deps.log;
+  }
+
+  async run(isDue: () => boolean): Promise<RefreshOutcome> {
+    await this.reconcile();
+    if (!isDue()) {
+      if (this.#held.unsaved) await this.persist();
+      return { kind: 'fresh' };
+    }
+    return this.#rotate(isDue);
+  }
+
+  async reconcile(): Promise<boolean> {
+    const held = this.#held;
     let stored: OAuthCredential | undefined;
     try {
-      stored = await deps.file.read();
+      stored = await this.#deps.file.read();
     } catch {
       held.unsaved = true; // Unreadable or broken: ours replaces it.
       return false;
@@ -81,121 +106,120 @@ export function createRefresher(deps: RefresherDeps): Refresher {
       // Already durable on the volume: usable at once.
       held.credential = held.serving = stored;
       held.unsaved = false;
-      deps.onCredential('adopted');
-      deps.copy.save(stored);
-      log.info('credential adopted from the volume (a new login)', { expiresAt: stored.expires });
+      this.#deps.onCredential('adopted');
+      this.#deps.copy.save(stored);
+      this.#log.info('credential adopted from the volume (a new login)', { expiresAt: stored.expires });
       return true;
     }
     if (!sameCredential(stored, held.credential)) held.unsaved = true;
     return false;
   }
 
-  async function adoptSealed(): Promise<boolean> {
-    const sealed = await deps.copy.load({ patienceMs: 0 }).catch(() => undefined);
+  async adoptSealed(): Promise<boolean> {
+    const held = this.#held;
+    const sealed = await this.#deps.copy.load({ patienceMs: 0 }).catch(() => undefined);
     if (!sealed || held.spent.has(sealed.refresh) || sameCredential(sealed, held.credential)) return false;
     held.fallbacks.unshift(held.credential.refresh);
     held.credential = sealed;
     held.unsaved = true;
-    deps.onCredential('adopted');
-    log.info("credential adopted from the gateway's sealed copy (a new login)", { expiresAt: sealed.expires });
-    await persist();
+    this.#deps.onCredential('adopted');
+    this.#log.info("credential adopted from the gateway's sealed copy (a new login)", { expiresAt: sealed.expires });
+    await this.persist();
     held.serving = held.credential;
     return true;
   }
 
-  async function persistOnce(): Promise<boolean> {
+  persist(): Promise<boolean> {
+    this.#persistChain = this.#persistChain.then(this.#persistOnce, this.#persistOnce);
+    return this.#persistChain;
+  }
+
+  /** One link of the persist chain. */
+  async #writeVolume(): Promise<boolean> {
+    const held = this.#held;
     // A login written meanwhile is the operator's choice: it replaces ours (whose refresh token is merely left unused).
-    if (await reconcile()) return true;
+    if (await this.reconcile()) return true;
     const snapshot = held.credential;
     try {
-      await deps.file.write(snapshot);
+      await this.#deps.file.write(snapshot);
       held.stored = snapshot;
       held.unsaved = held.credential !== snapshot;
-      if (storeFailing) log.info('credential stored', { expiresAt: snapshot.expires });
-      storeFailing = false;
+      if (this.#storeFailing) this.#log.info('credential stored', { expiresAt: snapshot.expires });
+      this.#storeFailing = false;
       return true;
     } catch (err) {
       held.unsaved = true;
-      if (!storeFailing)
-        log.warn('credential store failed, serving the new pair from memory', {
-          path: deps.file.path,
+      if (!this.#storeFailing)
+        this.#log.warn('credential store failed, serving the new pair from memory', {
+          path: this.#deps.file.path,
           error: errorCode(err) ?? (err instanceof Error ? err.name : 'unknown'),
         });
-      storeFailing = true;
+      this.#storeFailing = true;
       return false;
     } finally {
       // Sealed even when the volume failed: then the gateway's copy is the only durable one.
-      deps.copy.save(snapshot);
+      this.#deps.copy.save(snapshot);
     }
   }
 
-  function persist(): Promise<boolean> {
-    persistChain = persistChain.then(persistOnce, persistOnce);
-    return persistChain;
+  async #rotate(isDue: () => boolean): Promise<RefreshOutcome> {
+    const held = this.#held;
+    let token = held.credential.refresh;
+    for (let call = 0; call < MAX_TOKEN_CALLS; call++) {
+      const result: TokenResult = held.spent.has(token)
+        ? { kind: 'invalid_grant' }
+        : await this.#deps.client.refresh(token);
+      if (result.kind === 'ok') {
+        held.spent.add(token);
+        return this.#onRotated(result);
+      }
+      if (result.kind === 'transient') return retryAfterTransient(result);
+      if (result.kind === 'rejected') return { kind: 'retry', reason: 'rejected', status: result.status };
+      held.spent.add(token);
+      // A login may have replaced the record meanwhile.
+      if (await this.reconcile()) {
+        if (!isDue()) return { kind: 'fresh' };
+        token = held.credential.refresh;
+        continue;
+      }
+      const fallback = this.#nextFallback();
+      if (fallback === undefined) return { kind: 'needs_login' };
+      this.#log.warn('refresh token refused, trying another source', { remaining: held.fallbacks.length });
+      token = fallback;
+    }
+    return { kind: 'needs_login' };
   }
 
-  function nextFallback(): string | undefined {
+  async #onRotated(result: Extract<TokenResult, { kind: 'ok' }>): Promise<RefreshOutcome> {
+    const held = this.#held;
+    held.credential = result.credential;
+    held.unsaved = true;
+    if (result.email) held.email = result.email;
+    this.#deps.onCredential('rotated');
+    this.#log.info('credential refreshed', { expiresAt: result.credential.expires });
+    // Persist before use: requests get the new access token only once storing settled. If it failed, the pair
+    // serves from memory anyway (the old refresh token is dead) and the account keeps retrying the store.
+    await this.persist();
+    held.serving = held.credential;
+    return { kind: 'fresh' };
+  }
+
+  #nextFallback(): string | undefined {
+    const held = this.#held;
     while (held.fallbacks.length > 0) {
       const token = held.fallbacks.shift();
       if (token !== undefined && !held.spent.has(token) && token !== held.credential.refresh) return token;
     }
     return undefined;
   }
+}
 
-  async function onRotated(result: Extract<TokenResult, { kind: 'ok' }>): Promise<RefreshOutcome> {
-    held.credential = result.credential;
-    held.unsaved = true;
-    if (result.email) held.email = result.email;
-    deps.onCredential('rotated');
-    log.info('credential refreshed', { expiresAt: result.credential.expires });
-    // Persist before use: requests get the new access token only once storing settled. If it failed, the pair
-    // serves from memory anyway (the old refresh token is dead) and the account keeps retrying the store.
-    await persist();
-    held.serving = held.credential;
-    return { kind: 'fresh' };
-  }
-
-  async function rotate(isDue: () => boolean): Promise<RefreshOutcome> {
-    let token = held.credential.refresh;
-    for (let call = 0; call < MAX_TOKEN_CALLS; call++) {
-      const result: TokenResult = held.spent.has(token) ? { kind: 'invalid_grant' } : await deps.client.refresh(token);
-      if (result.kind === 'ok') {
-        held.spent.add(token);
-        return onRotated(result);
-      }
-      if (result.kind === 'transient') {
-        const { reason, status, retryAfterMs } = result;
-        return {
-          kind: 'retry',
-          reason,
-          ...(status === undefined ? {} : { status }),
-          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-        };
-      }
-      if (result.kind === 'rejected') return { kind: 'retry', reason: 'rejected', status: result.status };
-      held.spent.add(token);
-      // A login may have replaced the record meanwhile.
-      if (await reconcile()) {
-        if (!isDue()) return { kind: 'fresh' };
-        token = held.credential.refresh;
-        continue;
-      }
-      const fallback = nextFallback();
-      if (fallback === undefined) return { kind: 'needs_login' };
-      log.warn('refresh token refused, trying another source', { remaining: held.fallbacks.length });
-      token = fallback;
-    }
-    return { kind: 'needs_login' };
-  }
-
-  async function run(isDue: () => boolean): Promise<RefreshOutcome> {
-    await reconcile();
-    if (!isDue()) {
-      if (held.unsaved) await persist();
-      return { kind: 'fresh' };
-    }
-    return rotate(isDue);
-  }
-
-  return { run, reconcile, adoptSealed, persist };
+function retryAfterTransient(result: Extract<TokenResult, { kind: 'transient' }>): RefreshOutcome {
+  const { reason, status, retryAfterMs } = result;
+  return {
+    kind: 'retry',
+    reason,
+    ...(status === undefined ? {} : { status }),
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  };
 }
