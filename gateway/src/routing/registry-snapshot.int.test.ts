@@ -60,8 +60,8 @@ function reportsOf(
   };
 }
 
-function pick(registry: RegistrySnapshot, model: string | undefined = FAKE_MODEL): string[] {
-  const choice = chooseNodes(registry.nodes(), { model, nowMs: Date.now(), inFlight: () => 0, random: () => 0 });
+function pick(registry: RegistrySnapshot, model: string | undefined = FAKE_MODEL, nowMs = Date.now()): string[] {
+  const choice = chooseNodes(registry.nodes(), { model, nowMs, inFlight: () => 0, random: () => 0 });
   return choice.ok ? choice.order.map((n) => n.record.nodeId) : [`error:${choice.error.status}`];
 }
 
@@ -213,18 +213,22 @@ describe('registry snapshot over tunnel reports', () => {
   });
 
   it('keeps an unreachable node out for its cool-down, and takes it back after', async () => {
+    let clock = Date.now();
     const registry = createRegistrySnapshot({
       source: reportsOf(record('node-a'), record('node-b')),
       store,
       keys,
       log,
-      unreachableCooldownMs: 300,
+      unreachableCooldownMs: 5_000,
+      now: () => clock,
     });
     await registry.refreshNow();
     registry.markUnreachable('node-a');
-    expect(pick(registry)).toEqual(['node-b']);
-    await new Promise((r) => setTimeout(r, 400));
-    expect(pick(registry)).toEqual(['node-a', 'node-b']);
+    expect(pick(registry, FAKE_MODEL, clock)).toEqual(['node-b']);
+    clock += 4_999;
+    expect(pick(registry, FAKE_MODEL, clock)).toEqual(['node-b']);
+    clock += 1;
+    expect(pick(registry, FAKE_MODEL, clock)).toEqual(['node-a', 'node-b']);
   });
 });
 
