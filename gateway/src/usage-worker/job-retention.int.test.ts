@@ -59,6 +59,19 @@ it('deletes a completed job at once and keeps a failed one, with its 24 h age', 
   expect((await queue.getJob('failed-1'))?.opts.removeOnFail).toEqual({ age: 86_400 });
 });
 
+/**
+ * Makes a failed job look `ms` older to BullMQ: its finished time, and its score in the failed set, which is what
+ * both BullMQ's own pruning and Queue.clean read. Ageing jobs by hand rather than by waiting keeps each job on the
+ * side of the age the test puts it, however slow the machine.
+ */
+async function ageFailedJob(jobId: string, ms: number): Promise<void> {
+  const finishedOn = Number(await redis.hget(`${bull}:${JobCatalog.usage.queue}:${jobId}`, 'finishedOn')) - ms;
+  await redis.hset(`${bull}:${JobCatalog.usage.queue}:${jobId}`, 'finishedOn', finishedOn);
+  expect(await redis.zadd(`${bull}:${JobCatalog.usage.queue}:failed`, 'XX', 'CH', finishedOn, jobId)).toBe(1);
+}
+
+const MINUTE = 60_000;
+
 it('a failed job outlives its age until something sweeps it: the sweep deletes only those past the age', async () => {
   // An age of 1 s in place of 24 h: BullMQ prunes by age only when another job fails.
   await queue.add(
@@ -67,23 +80,26 @@ it('a failed job outlives its age until something sweeps it: the sweep deletes o
     { ...JobCatalog.usage.defaults, removeOnFail: { age: 1 }, jobId: 'failed-old' },
   );
   await waitFor('the job to fail', async () => (await queue.getJobState('failed-old')) === 'failed', 20_000);
-  await new Promise((r) => setTimeout(r, 1_500));
+  // Ten minutes past its age of 1 s, and nothing else failed: BullMQ still keeps it.
+  await ageFailedJob('failed-old', 10 * MINUTE);
   expect(await stored('failed-old')).toBe(1);
 
-  const sweep = createFailedJobSweep({ queue, maxAgeMs: 1_000, intervalMs: 60_000, log: createNullLogger() });
+  // An age of one minute: failed-old and failed-1 (from the test above), both aged ten minutes, are past it; a
+  // job failing now is not.
+  await ageFailedJob('failed-1', 10 * MINUTE);
+  const sweep = createFailedJobSweep({ queue, maxAgeMs: MINUTE, intervalMs: 60 * MINUTE, log: createNullLogger() });
   await queue.add(
     'usage',
     { text: 'fresh prompt', fail: true },
     { ...JobCatalog.usage.defaults, jobId: 'failed-fresh' },
   );
   await waitFor('the fresh job to fail', async () => (await queue.getJobState('failed-fresh')) === 'failed', 20_000);
-  // failed-1 from the test above is older than a second too.
   expect(await sweep.sweepNow()).toBe(2);
   expect([await stored('failed-old'), await stored('failed-1'), await stored('failed-fresh')]).toEqual([0, 0, 1]);
 
-  // Started, it sweeps at once; stopped, it is quiet.
-  await new Promise((r) => setTimeout(r, 1_100));
+  // Started, it sweeps at once (its timer's first tick is an hour away); stopped, it is quiet.
+  await ageFailedJob('failed-fresh', 10 * MINUTE);
   sweep.start();
-  await waitFor('the timer sweep', async () => (await stored('failed-fresh')) === 0, 20_000);
+  await waitFor('the sweep at start', async () => (await stored('failed-fresh')) === 0, 20_000);
   await sweep.stop();
 });
