@@ -207,9 +207,10 @@ it('counts 200 jobs exactly once across a kill -9 mid-batch and duplicated jobs'
   );
 });
 
-it('lets active jobs finish on SIGTERM and exits 0 within a few seconds', async () => {
+it('lets active jobs finish on SIGTERM and exits 0, well before its close timeout', async () => {
   const s = setup();
-  const svc = await s.start();
+  // A close timeout far beyond what four jobs take, however loaded the machine: only a close that never ends hits it.
+  const svc = await s.start({ WORKER_CLOSE_TIMEOUT_MS: '60000' });
   const jobs = Array.from({ length: 60 }, (_, i) => usageJob(i, 30_000));
   await addAll(s.queue, jobs);
   await waitFor('some jobs to be counted', async () => (await counted(s)) >= 5, {
@@ -218,10 +219,8 @@ it('lets active jobs finish on SIGTERM and exits 0 within a few seconds', async 
   });
 
   const activeAtSignal = await s.queue.getActiveCount();
-  const sent = Date.now();
   svc.proc.kill('SIGTERM');
   expect(await svc.exited()).toEqual({ code: 0, signal: null });
-  expect(Date.now() - sent).toBeLessThan(5_000);
   // Nothing was left mid-way for a stalled check to recover: every job it started, it finished.
   expect(activeAtSignal).toBeGreaterThan(0);
   expect(await s.queue.getActiveCount()).toBe(0);
@@ -234,7 +233,13 @@ it('lets active jobs finish on SIGTERM and exits 0 within a few seconds', async 
       jobs.map((j) => j.requestId),
     ),
   ).toBe(left);
-  expect(svc.output()).toMatch(/"message":"stopped"/);
+  // The active jobs ended by themselves, not by the timeout.
+  const stopped = svc
+    .output()
+    .split('\n')
+    .filter((l) => l.includes('"stopped"'))
+    .map((l) => JSON.parse(l) as unknown);
+  expect(stopped).toEqual([expect.objectContaining({ message: 'stopped', timedOut: false })]);
 });
 
 it('fails a payload that can never be counted at once, logging its id and never its text, and counts the job behind it', async () => {
@@ -307,7 +312,7 @@ it('rides out a Redis restart, saying so once, and counts what was queued before
     );
 
     await server.stop();
-    await new Promise((r) => setTimeout(r, 3_000));
+    await svc.waitForOutput(/redis unreachable/, 30_000);
     server = await startRedisServer({ dataDir, port: server.port });
     await svc.waitForOutput(/redis reachable again/, 30_000);
     await addAll(
