@@ -51,70 +51,79 @@ function fail(message: string): AuthResult {
  * default); steadily used keys are re-read in the background, so their requests never wait on Redis.
  */
 export function createKeyAuthenticator(deps: KeyAuthenticatorDeps): KeyAuthenticator {
-  const { store, keys, log } = deps;
-  const now = deps.now ?? Date.now;
-  const ttlMs = deps.cacheTtlMs ?? 3_000;
-  const refreshAfterMs = deps.refreshAfterMs ?? Math.floor(ttlMs / 3);
-  const timeoutMs = deps.lookupTimeoutMs ?? 250;
-  const staleMs = Math.max(deps.staleIfErrorMs ?? 15 * 60_000, ttlMs);
-  let degraded = false;
-  let lastFailureLog = -Infinity;
-  let stopped = false;
+  return new CachedKeyAuthenticator(deps);
+}
+
+/** Keys by digest: two bounded caches (known keys, unknown digests) that fetch through one deadline-bound Redis GET. */
+export class CachedKeyAuthenticator implements KeyAuthenticator {
+  readonly #store: Pick<KeyValueStore, 'get'>;
+  readonly #keys: Pick<Keyspace, 'keyByDigest'>;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #ttlMs: number;
+  readonly #refreshAfterMs: number;
+  readonly #timeoutMs: number;
+  readonly #staleMs: number;
+  #degraded = false;
+  #lastFailureLog = -Infinity;
+  #stopped = false;
   // Known keys and unknown digests are bounded apart, so junk keys cannot evict real ones. The cache fetches: one
   // lookup per digest at a time (callers share it), the entry served meanwhile when asked to, and kept (and handed
-  // back) when the lookup fails. Every age decision is ours, from fetchedAt (see entryFor): the cache has no TTL.
-  const cacheOptions: LRUCache.Options<string, Entry, unknown> = {
-    max: deps.maxEntries ?? 20_000,
-    fetchMethod: (digest) => lookup(digest),
-    allowStaleOnFetchRejection: true,
-  };
-  const known = new LRUCache<string, Entry>(cacheOptions);
-  const unknown = new LRUCache<string, Entry>(cacheOptions);
+  // back) when the lookup fails. Every age decision is ours, from fetchedAt (see #entryFor): the cache has no TTL.
+  readonly #known: LRUCache<string, Entry>;
+  readonly #unknown: LRUCache<string, Entry>;
 
-  function noteFailure(err: unknown): void {
-    degraded = true;
-    const t = now();
-    if (t - lastFailureLog < FAILURE_LOG_INTERVAL_MS) return;
-    lastFailureLog = t;
-    log.warn('key lookup failed', {
-      error: err instanceof Error ? err.name : 'unknown',
-      detail: err instanceof Error ? err.message : String(err),
-    });
+  constructor(deps: KeyAuthenticatorDeps) {
+    this.#store = deps.store;
+    this.#keys = deps.keys;
+    this.#log = deps.log;
+    this.#now = deps.now ?? Date.now;
+    this.#ttlMs = deps.cacheTtlMs ?? 3_000;
+    this.#refreshAfterMs = deps.refreshAfterMs ?? Math.floor(this.#ttlMs / 3);
+    this.#timeoutMs = deps.lookupTimeoutMs ?? 250;
+    this.#staleMs = Math.max(deps.staleIfErrorMs ?? 15 * 60_000, this.#ttlMs);
+    const cacheOptions: LRUCache.Options<string, Entry, unknown> = {
+      max: deps.maxEntries ?? 20_000,
+      fetchMethod: (digest) => this.#lookup(digest),
+      allowStaleOnFetchRejection: true,
+    };
+    this.#known = new LRUCache<string, Entry>(cacheOptions);
+    this.#unknown = new LRUCache<string, Entry>(cacheOptions);
   }
 
-  function toRecord(digest: string, raw: string | null): KeyRecord | null {
-    if (raw === null) return null;
-    const record = parseKeyRecord(raw);
-    if (record?.digest === digest) return record;
-    log.error('stored key record is unreadable', { digestPrefix: digest.slice(0, 8) });
-    return null;
-  }
-
-  // One Redis GET, bounded by the timeout.
-  async function lookup(digest: string): Promise<Entry> {
-    const fetchedAt = now();
-    try {
-      const raw = await withDeadline(store.get(keys.keyByDigest(digest)), timeoutMs, 'key lookup');
-      degraded = false;
-      return { record: toRecord(digest, raw), fetchedAt };
-    } catch (err) {
-      noteFailure(err);
-      throw err;
+  async authenticate(presented: string | undefined): Promise<AuthResult> {
+    if (presented === undefined || presented === '') return fail(MISSING);
+    // Hash before the shape test, so a malformed key costs what a well-formed one does up to the lookup.
+    const digest = keyDigest(presented);
+    if (!isWellFormedGatewayKey(presented)) return fail(INVALID);
+    const entry = await this.#entryFor(digest);
+    if (entry === undefined) {
+      return {
+        ok: false,
+        error: new AppError('unavailable', 'Key store unreachable; retry shortly', { retryAfterSec: 1 }),
+      };
     }
+    return this.#verdict(entry.record);
   }
 
-  async function entryFor(digest: string): Promise<Entry | undefined> {
-    if (stopped) return lookup(digest).catch(() => undefined);
-    const cache = known.has(digest) ? known : unknown;
+  stop(): void {
+    this.#stopped = true;
+    this.#known.clear();
+    this.#unknown.clear();
+  }
+
+  async #entryFor(digest: string): Promise<Entry | undefined> {
+    if (this.#stopped) return this.#lookup(digest).catch(() => undefined);
+    const cache = this.#known.has(digest) ? this.#known : this.#unknown;
     const entry = cache.peek(digest);
-    const age = entry === undefined ? Infinity : now() - entry.fetchedAt;
+    const age = entry === undefined ? Infinity : this.#now() - entry.fetchedAt;
     // Served as it is (with a re-read in the background once it is refreshAfterMs old) while younger than the TTL,
     // or than staleIfErrorMs while Redis fails; otherwise the request waits for the lookup.
-    const serve = entry !== undefined && (age < ttlMs || (degraded && age < staleMs));
-    const fetched = await cache.fetch(digest, { forceRefresh: age >= refreshAfterMs, allowStale: serve });
+    const serve = entry !== undefined && (age < this.#ttlMs || (this.#degraded && age < this.#staleMs));
+    const fetched = await cache.fetch(digest, { forceRefresh: age >= this.#refreshAfterMs, allowStale: serve });
     // Served as it was, or the lookup failed and the cache handed back what it had: good while younger than staleIfErrorMs.
-    if (fetched === entry) return age < staleMs ? entry : undefined;
-    const home = fetched?.record === null ? unknown : known;
+    if (fetched === entry) return age < this.#staleMs ? entry : undefined;
+    const home = fetched?.record === null ? this.#unknown : this.#known;
     if (fetched !== undefined && home !== cache) {
       cache.delete(digest);
       home.set(digest, fetched);
@@ -122,38 +131,47 @@ export function createKeyAuthenticator(deps: KeyAuthenticatorDeps): KeyAuthentic
     return fetched;
   }
 
-  function verdict(record: KeyRecord | null): AuthResult {
+  // One Redis GET, bounded by the timeout.
+  async #lookup(digest: string): Promise<Entry> {
+    const fetchedAt = this.#now();
+    try {
+      const raw = await withDeadline(this.#store.get(this.#keys.keyByDigest(digest)), this.#timeoutMs, 'key lookup');
+      this.#degraded = false;
+      return { record: this.#toRecord(digest, raw), fetchedAt };
+    } catch (err) {
+      this.#noteFailure(err);
+      throw err;
+    }
+  }
+
+  #toRecord(digest: string, raw: string | null): KeyRecord | null {
+    if (raw === null) return null;
+    const record = parseKeyRecord(raw);
+    if (record?.digest === digest) return record;
+    this.#log.error('stored key record is unreadable', { digestPrefix: digest.slice(0, 8) });
+    return null;
+  }
+
+  #noteFailure(err: unknown): void {
+    this.#degraded = true;
+    const t = this.#now();
+    if (t - this.#lastFailureLog < FAILURE_LOG_INTERVAL_MS) return;
+    this.#lastFailureLog = t;
+    this.#log.warn('key lookup failed', {
+      error: err instanceof Error ? err.name : 'unknown',
+      detail: err instanceof Error ? err.message : String(err),
+    });
+  }
+
+  #verdict(record: KeyRecord | null): AuthResult {
     if (record === null) return fail(INVALID);
     const reason = !record.enabled
       ? 'disabled'
-      : record.expiresAt !== null && now() >= record.expiresAt
+      : record.expiresAt !== null && this.#now() >= record.expiresAt
         ? 'expired'
         : undefined;
     if (reason === undefined) return { ok: true, key: record };
-    log.debug('key refused', { keyId: record.id, reason });
+    this.#log.debug('key refused', { keyId: record.id, reason });
     return fail(INVALID);
   }
-
-  async function authenticate(presented: string | undefined): Promise<AuthResult> {
-    if (presented === undefined || presented === '') return fail(MISSING);
-    // Hash before the shape test, so a malformed key costs what a well-formed one does up to the lookup.
-    const digest = keyDigest(presented);
-    if (!isWellFormedGatewayKey(presented)) return fail(INVALID);
-    const entry = await entryFor(digest);
-    if (entry === undefined) {
-      return {
-        ok: false,
-        error: new AppError('unavailable', 'Key store unreachable; retry shortly', { retryAfterSec: 1 }),
-      };
-    }
-    return verdict(entry.record);
-  }
-
-  function stop(): void {
-    stopped = true;
-    known.clear();
-    unknown.clear();
-  }
-
-  return { authenticate, stop };
 }
