@@ -54,54 +54,123 @@ interface LocalEntry {
  * sticky.remember(key.id, session.key, nodeId);
  */
 export function createStickyStore(deps: StickyStoreDeps): StickyStore {
-  const now = deps.now ?? Date.now;
-  const ttlMs = deps.ttlMs ?? 6 * 60 * 60 * 1000;
-  const timeoutMs = deps.timeoutMs ?? 50;
-  const revalidateAfterMs = deps.revalidateAfterMs ?? 5000;
-  const renewAfterMs = ttlMs / 100;
-  const backoffMs = deps.backoffMs ?? 1000;
-  // Each mapping lives ttlMs from when it was last remembered or taken from Redis (reading it does not renew it).
-  // ttlResolution 0: lru-cache would otherwise reuse a reading of the clock for 1 ms (with a timer to forget it).
-  const local = new LRUCache<string, LocalEntry>({
-    max: deps.maxLocal ?? 50_000,
-    ttl: ttlMs,
-    ttlResolution: 0,
-    perf: { now },
-  });
-  const revalidating = new Set<string>();
-  let pausedUntil = 0;
-  let degraded = false;
+  return new CachedStickyStore(deps);
+}
 
-  function failed(err: unknown): void {
-    pausedUntil = now() + backoffMs;
-    if (degraded) return;
-    degraded = true;
+/** Redis's mappings behind a local LRU map; the mappings being re-read and the backoff after a failure are its state. */
+export class CachedStickyStore implements StickyStore {
+  readonly #store: Pick<KeyValueStore, 'get' | 'set'>;
+  readonly #keys: Pick<Keyspace, 'sticky'>;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #ttlMs: number;
+  readonly #timeoutMs: number;
+  readonly #revalidateAfterMs: number;
+  readonly #renewAfterMs: number;
+  readonly #backoffMs: number;
+  readonly #local: LRUCache<string, LocalEntry>;
+  readonly #revalidating = new Set<string>();
+  #pausedUntil = 0;
+  #degraded = false;
+
+  constructor(deps: StickyStoreDeps) {
+    this.#store = deps.store;
+    this.#keys = deps.keys;
+    this.#log = deps.log;
+    this.#now = deps.now ?? Date.now;
+    this.#ttlMs = deps.ttlMs ?? 6 * 60 * 60 * 1000;
+    this.#timeoutMs = deps.timeoutMs ?? 50;
+    this.#revalidateAfterMs = deps.revalidateAfterMs ?? 5000;
+    this.#renewAfterMs = this.#ttlMs / 100;
+    this.#backoffMs = deps.backoffMs ?? 1000;
+    // Each mapping lives ttlMs from when it was last remembered or taken from Redis (reading it does not renew it).
+    // ttlResolution 0: lru-cache would otherwise reuse a reading of the clock for 1 ms (with a timer to forget it).
+    this.#local = new LRUCache<string, LocalEntry>({
+      max: deps.maxLocal ?? 50_000,
+      ttl: this.#ttlMs,
+      ttlResolution: 0,
+      perf: { now: this.#now },
+    });
+  }
+
+  async lookup(keyId: string, sessionHash: string): Promise<string | undefined> {
+    const id = `${keyId}\0${sessionHash}`;
+    const key = this.#redisKey(keyId, sessionHash);
+    const entry = this.#local.get(id);
+    if (key === undefined || this.#now() < this.#pausedUntil) return entry?.nodeId;
+    if (entry !== undefined) {
+      if (this.#now() - entry.checkedAt >= this.#revalidateAfterMs) this.#revalidate(id, key);
+      return entry.nodeId;
+    }
+    let value: string | null;
+    try {
+      value = await withDeadline(this.#store.get(key), this.#timeoutMs, 'sticky lookup');
+    } catch (err) {
+      this.#failed(err);
+      return this.#local.get(id)?.nodeId;
+    }
+    this.#succeeded();
+    // Re-read: a remember() may have landed while Redis answered.
+    return this.#adopt(id, value, this.#local.get(id));
+  }
+
+  remember(keyId: string, sessionHash: string, nodeId: string): void {
+    const id = `${keyId}\0${sessionHash}`;
+    const t = this.#now();
+    const prev = this.#local.get(id);
+    const same = prev?.nodeId === nodeId;
+    const entry: LocalEntry = {
+      nodeId,
+      checkedAt: same ? prev.checkedAt : 0,
+      writtenAt: same ? prev.writtenAt : 0,
+    };
+    this.#local.set(id, entry);
+    const key = this.#redisKey(keyId, sessionHash);
+    if (key === undefined || t < this.#pausedUntil) return;
+    if (entry.writtenAt !== 0 && t - entry.writtenAt < this.#renewAfterMs) return;
+    entry.writtenAt = t;
+    this.#store.set(key, nodeId, { ttlMs: this.#ttlMs }).then(
+      () => {
+        entry.checkedAt = this.#now();
+        this.#succeeded();
+      },
+      (err: unknown) => {
+        entry.writtenAt = 0;
+        this.#failed(err);
+      },
+    );
+  }
+
+  #failed(err: unknown): void {
+    this.#pausedUntil = this.#now() + this.#backoffMs;
+    if (this.#degraded) return;
+    this.#degraded = true;
     const timedOut = err instanceof DeadlineError;
-    deps.log.warn('sticky store degraded to the local map', {
+    this.#log.warn('sticky store degraded to the local map', {
       timedOut,
       error: timedOut ? undefined : err instanceof Error ? err.message : String(err),
     });
   }
 
-  function succeeded(): void {
-    if (!degraded) return;
-    degraded = false;
-    deps.log.info('sticky store reachable again');
+  #succeeded(): void {
+    if (!this.#degraded) return;
+    this.#degraded = false;
+    this.#log.info('sticky store reachable again');
   }
 
-  function redisKey(keyId: string, sessionHash: string): string | undefined {
+  #redisKey(keyId: string, sessionHash: string): string | undefined {
     try {
-      return deps.keys.sticky(keyId, sessionHash);
+      return this.#keys.sticky(keyId, sessionHash);
     } catch {
       return undefined; // an id no key can be built from still gets local stickiness
     }
   }
 
   /** Redis's answer for a mapping: a value wins over ours; none (expired, or Redis lost it) makes the next remember() write ours. */
-  function adopt(id: string, value: string | null, entry: LocalEntry | undefined): string | undefined {
-    const t = now();
+  #adopt(id: string, value: string | null, entry: LocalEntry | undefined): string | undefined {
+    const t = this.#now();
     if (value !== null) {
-      local.set(id, {
+      this.#local.set(id, {
         nodeId: value,
         checkedAt: t,
         writtenAt: entry?.nodeId === value ? entry.writtenAt : 0,
@@ -115,68 +184,19 @@ export function createStickyStore(deps: StickyStoreDeps): StickyStore {
     return entry?.nodeId;
   }
 
-  function revalidate(id: string, key: string): void {
-    if (revalidating.has(id)) return;
-    revalidating.add(id);
-    withDeadline(deps.store.get(key), timeoutMs, 'sticky lookup').then(
+  #revalidate(id: string, key: string): void {
+    if (this.#revalidating.has(id)) return;
+    this.#revalidating.add(id);
+    withDeadline(this.#store.get(key), this.#timeoutMs, 'sticky lookup').then(
       (value) => {
-        revalidating.delete(id);
-        succeeded();
-        adopt(id, value, local.get(id));
+        this.#revalidating.delete(id);
+        this.#succeeded();
+        this.#adopt(id, value, this.#local.get(id));
       },
       (err: unknown) => {
-        revalidating.delete(id);
-        failed(err);
+        this.#revalidating.delete(id);
+        this.#failed(err);
       },
     );
   }
-
-  return {
-    async lookup(keyId, sessionHash) {
-      const id = `${keyId}\0${sessionHash}`;
-      const key = redisKey(keyId, sessionHash);
-      const entry = local.get(id);
-      if (key === undefined || now() < pausedUntil) return entry?.nodeId;
-      if (entry !== undefined) {
-        if (now() - entry.checkedAt >= revalidateAfterMs) revalidate(id, key);
-        return entry.nodeId;
-      }
-      let value: string | null;
-      try {
-        value = await withDeadline(deps.store.get(key), timeoutMs, 'sticky lookup');
-      } catch (err) {
-        failed(err);
-        return local.get(id)?.nodeId;
-      }
-      succeeded();
-      // Re-read: a remember() may have landed while Redis answered.
-      return adopt(id, value, local.get(id));
-    },
-    remember(keyId, sessionHash, nodeId) {
-      const id = `${keyId}\0${sessionHash}`;
-      const t = now();
-      const prev = local.get(id);
-      const same = prev?.nodeId === nodeId;
-      const entry: LocalEntry = {
-        nodeId,
-        checkedAt: same ? prev.checkedAt : 0,
-        writtenAt: same ? prev.writtenAt : 0,
-      };
-      local.set(id, entry);
-      const key = redisKey(keyId, sessionHash);
-      if (key === undefined || t < pausedUntil) return;
-      if (entry.writtenAt !== 0 && t - entry.writtenAt < renewAfterMs) return;
-      entry.writtenAt = t;
-      deps.store.set(key, nodeId, { ttlMs }).then(
-        () => {
-          entry.checkedAt = now();
-          succeeded();
-        },
-        (err: unknown) => {
-          entry.writtenAt = 0;
-          failed(err);
-        },
-      );
-    },
-  };
 }
