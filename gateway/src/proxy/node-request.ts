@@ -23,11 +23,6 @@ export interface NodeRequest {
   body: Buffer;
 }
 
-interface Pending {
-  settle(head: NodeHead): void;
-  proxyReq?: ClientRequest;
-}
-
 /** Sends requests to nodes through http-proxy-3 and resolves with each one's response head. */
 export interface NodeRequester {
   /** Never rejects; a client that hangs up before the head destroys the node request at once. */
@@ -43,63 +38,57 @@ function bodyStream(body: Buffer): Readable {
   });
 }
 
+/** Dependencies of createNodeRequester. */
+export interface NodeRequesterDeps {
+  onProxyError(err: unknown): void;
+}
+
 /**
  * One http-proxy-3 server for all requests, with selfHandleResponse so the forwarder sees the status
  * before deciding to relay or fail over. Its 'proxyReq'/'proxyRes' events are global, so each
  * in-flight request is found again by its client response.
  */
-export function createNodeRequester(deps: { onProxyError(err: unknown): void }): NodeRequester {
-  const proxy: ProxyServer = createProxyServer({ selfHandleResponse: true, prependPath: false, xfwd: false });
-  const pending = new WeakMap<ServerResponse, Pending>();
-  proxy.on('proxyReq', (proxyReq, _req, res) => {
-    const p = pending.get(res);
-    if (p) p.proxyReq = proxyReq;
-    else proxyReq.destroy();
-  });
-  proxy.on('proxyRes', (proxyRes, _req, res) => {
-    const p = pending.get(res);
-    if (p) p.settle({ kind: 'response', proxyRes });
-    else proxyRes.destroy();
-  });
-  // Every web() call passes its own callback, so this only sees errors that call has no place for.
-  proxy.on('error', (err) => deps.onProxyError(err));
+export function createNodeRequester(deps: NodeRequesterDeps): NodeRequester {
+  return new ProxyNodeRequester(deps);
+}
 
-  function request(req: IncomingMessage, res: ServerResponse, nodeReq: NodeRequest): Promise<NodeHead> {
+/** The proxy server and the requests waiting for their node's response head, by client response. */
+export class ProxyNodeRequester implements NodeRequester {
+  readonly #proxy: ProxyServer;
+  readonly #pending = new WeakMap<ServerResponse, PendingHead>();
+
+  constructor(deps: NodeRequesterDeps) {
+    this.#proxy = createProxyServer({ selfHandleResponse: true, prependPath: false, xfwd: false });
+    this.#proxy.on('proxyReq', (proxyReq, _req, res) => {
+      const p = this.#pending.get(res);
+      if (p) p.proxyReq = proxyReq;
+      else proxyReq.destroy();
+    });
+    this.#proxy.on('proxyRes', (proxyRes, _req, res) => {
+      const p = this.#pending.get(res);
+      if (p) p.settle({ kind: 'response', proxyRes });
+      else proxyRes.destroy();
+    });
+    // Every web() call passes its own callback, so this only sees errors that call has no place for.
+    this.#proxy.on('error', (err) => deps.onProxyError(err));
+  }
+
+  request(req: IncomingMessage, res: ServerResponse, nodeReq: NodeRequest): Promise<NodeHead> {
     return new Promise((resolve) => {
       if (res.destroyed) return resolve({ kind: 'aborted' });
-      const p: Pending = {
-        settle(head) {
-          if (pending.get(res) !== p) return;
-          pending.delete(res);
-          res.off('close', onClientClose);
-          resolve(head);
-        },
-      };
-      // http-proxy-3 destroys the node request on this too; doing it here keeps the guarantee ours.
-      const onClientClose = (): void => {
-        p.proxyReq?.destroy();
-        p.settle({ kind: 'aborted' });
-      };
-      pending.set(res, p);
-      res.once('close', onClientClose);
-      const onError = (err: unknown): void => {
-        p.settle({ kind: 'error', code: errorCode(err) });
-      };
+      const p = new PendingHead(this.#pending, res, resolve);
+      this.#pending.set(res, p);
+      res.once('close', p.onClientClose);
       try {
-        send(req, res, nodeReq, onError);
+        this.#send(req, res, nodeReq, p.onError);
       } catch (err) {
         // http.request throws synchronously on a header value it will not send.
-        onError(err);
+        p.onError(err);
       }
     });
   }
 
-  function send(
-    req: IncomingMessage,
-    res: ServerResponse,
-    nodeReq: NodeRequest,
-    onError: (err: unknown) => void,
-  ): void {
+  #send(req: IncomingMessage, res: ServerResponse, nodeReq: NodeRequest, onError: (err: unknown) => void): void {
     // http-proxy-3 builds the outgoing request from req.headers and req.url, synchronously inside web().
     // Lending it the filtered headers and the wire path for that call (rather than editing them in
     // 'proxyReq', which it skips for `Expect: 100-continue` requests) means the client's credentials
@@ -108,12 +97,49 @@ export function createNodeRequester(deps: { onProxyError(err: unknown): void }):
     req.headers = nodeReq.headers;
     req.url = nodeReq.path;
     try {
-      proxy.web(req, res, { target: nodeReq.target, agent: nodeReq.agent, buffer: bodyStream(nodeReq.body) }, onError);
+      this.#proxy.web(
+        req,
+        res,
+        { target: nodeReq.target, agent: nodeReq.agent, buffer: bodyStream(nodeReq.body) },
+        onError,
+      );
     } finally {
       req.headers = own.headers;
       req.url = own.url;
     }
   }
+}
 
-  return { request };
+/**
+ * One request waiting for its node's response head: settled once, by the head, an error or the client leaving.
+ * One object per request in place of the pending record and the three closures it was built with.
+ */
+class PendingHead {
+  proxyReq: ClientRequest | undefined;
+  readonly #pending: WeakMap<ServerResponse, PendingHead>;
+  readonly #res: ServerResponse;
+  readonly #resolve: (head: NodeHead) => void;
+
+  constructor(pending: WeakMap<ServerResponse, PendingHead>, res: ServerResponse, resolve: (head: NodeHead) => void) {
+    this.#pending = pending;
+    this.#res = res;
+    this.#resolve = resolve;
+  }
+
+  settle(head: NodeHead): void {
+    if (this.#pending.get(this.#res) !== this) return;
+    this.#pending.delete(this.#res);
+    this.#res.off('close', this.onClientClose);
+    this.#resolve(head);
+  }
+
+  // http-proxy-3 destroys the node request on this too; doing it here keeps the guarantee ours.
+  readonly onClientClose = (): void => {
+    this.proxyReq?.destroy();
+    this.settle({ kind: 'aborted' });
+  };
+
+  readonly onError = (err: unknown): void => {
+    this.settle({ kind: 'error', code: errorCode(err) });
+  };
 }
