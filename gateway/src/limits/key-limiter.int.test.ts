@@ -9,7 +9,14 @@ import {
   type Logger,
   type SharedStore,
 } from '@switchyard/shared';
-import { deleteKeys, type RedisServerHandle, startRedisServer, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
+import {
+  deleteKeys,
+  type RedisServerHandle,
+  startRedisServer,
+  testRedisUrl,
+  uniquePrefix,
+  waitFor,
+} from '@switchyard/testkit';
 import { createKeyLimiter, type Admission, type KeyLimiter } from './key-limiter.js';
 import type { LimitedKey } from './limit-state.js';
 
@@ -45,16 +52,6 @@ function ok(a: Admission): () => void {
 function refused(a: Admission) {
   if (a.ok) throw new Error('expected a refusal');
   return a.error;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean, timeoutMs: number, everyMs = 10): Promise<void> {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(everyMs);
-  }
 }
 
 // The gateway's own client settings (main.ts): no offline queue, so commands fail at once while Redis is away.
@@ -143,31 +140,39 @@ describe('key limiter on a shared Redis', () => {
 
     const held = [ok(a.admit(conc)), ok(a.admit(conc))];
     for (let i = 0; i < 999; i++) ok(a.admit(rpm));
-    await until(() => {
-      const probe = b.admit(conc);
-      if (probe.ok) probe.release();
-      return !probe.ok;
-    }, 20_000);
+    await waitFor(
+      'b to refuse the concurrency key (a holds its two)',
+      () => {
+        const probe = b.admit(conc);
+        if (probe.ok) probe.release();
+        return !probe.ok;
+      },
+      20_000,
+    );
     // Every admitted probe takes one of the 999 left to b, so probing by itself, b would refuse only after 999 of
     // them: refusing before that proves it learnt a's count. One probe every 25 ms: 999 take longer than the wait.
     let admitted = 0;
-    await until(
+    await waitFor(
+      "b to refuse the rpm key (a's count learnt)",
       () => {
         const probe = b.admit(rpm);
         if (probe.ok) admitted++;
         return !probe.ok;
       },
-      20_000,
-      25,
+      { timeoutMs: 20_000, intervalMs: 25 },
     );
     expect(admitted).toBeLessThan(999);
 
     for (const release of held) release();
-    await until(() => {
-      const probe = b.admit(conc);
-      if (probe.ok) probe.release();
-      return probe.ok;
-    }, 20_000);
+    await waitFor(
+      'b to admit the concurrency key again',
+      () => {
+        const probe = b.admit(conc);
+        if (probe.ok) probe.release();
+        return probe.ok;
+      },
+      20_000,
+    );
   });
 
   it('refuses once the usage hash for today reaches dailyTokenBudget, until 00:00 UTC', async () => {
@@ -194,7 +199,7 @@ describe('key limiter on a shared Redis', () => {
 
     const fresh = gateway(); // a gateway that never saw the key reads the total on first sight
     ok(fresh.admit(key))();
-    await until(() => !fresh.admit(key).ok, 20_000);
+    await waitFor('the fresh gateway to refuse the spent key', () => !fresh.admit(key).ok, 20_000);
   });
 
   it('counts a released request once however often it is released', async () => {
@@ -257,7 +262,7 @@ describe('key limiter while Redis is down', () => {
     expect(await b.syncNow()).toBe(true);
 
     await redis.stop();
-    await until(() => !a.redisHealthy() && !b.redisHealthy(), 20_000);
+    await waitFor('both gateways to see Redis gone', () => !a.redisHealthy() && !b.redisHealthy(), 20_000);
 
     // Nothing here touches Redis: admit() is synchronous, and answers from this instance's own counts.
     for (let i = 0; i < 3; i++) ok(a.admit(rpm));
@@ -268,7 +273,7 @@ describe('key limiter while Redis is down', () => {
     expect(refused(a.admit(local)).code).toBe('rate_limited');
 
     redis = await startRedisServer({ port: redis.port });
-    await until(() => a.redisHealthy() && b.redisHealthy(), 30_000);
+    await waitFor('both gateways to see Redis back', () => a.redisHealthy() && b.redisHealthy(), 30_000);
     await a.syncNow();
     await b.syncNow();
     // The restarted Redis is empty: b can only refuse if a pushed what it admitted during the outage
