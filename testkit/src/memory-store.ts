@@ -1,7 +1,14 @@
 // The in-memory twin of SharedStore: same semantics as the Redis adapters (the contract suite runs on all
 // three), TTLs measured on an injectable clock. Single-threaded, so every operation is atomic for free.
-import { assertListIndex, assertTtlMs, incrementPairs, newLockToken, ttlArg } from '@switchyard/shared';
-import type { Lock, SetOptions, SharedStore, TtlOptions } from '@switchyard/shared';
+import {
+  assertListIndex,
+  assertOnceWrites,
+  assertTtlMs,
+  incrementPairs,
+  newLockToken,
+  ttlArg,
+} from '@switchyard/shared';
+import type { Lock, OnceWrites, SetOptions, SharedStore, TtlOptions } from '@switchyard/shared';
 
 /** Options of createMemoryStore. */
 export interface MemoryStoreOptions {
@@ -80,6 +87,49 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): SharedStore {
     return true;
   }
 
+  function setTtl(key: string, ttlMs: number | undefined): void {
+    const entry = live(key);
+    if (entry && ttlMs !== undefined) entry.expiresAt = now() + ttlMs;
+  }
+
+  function writeOnce(writes: OnceWrites): boolean {
+    assertOnceWrites(writes);
+    // Redis checks the types as it goes, after the writes before; a wrong type here is refused before any write.
+    for (const i of writes.increments ?? []) typed(i.key, 'hash');
+    for (const m of writes.members ?? []) typed(m.key, 'set');
+    for (const p of writes.pushes ?? []) typed(p.key, 'list');
+    for (const w of writes.always ?? []) {
+      if (w.value === undefined) setTtl(w.key, w.ttlMs);
+      else set(w.key, w.value, { ttlMs: w.ttlMs });
+    }
+    if (!set(writes.marker.key, '1', { ttlMs: writes.marker.ttlMs, onlyIfAbsent: true })) return false;
+    for (const i of writes.increments ?? []) {
+      const pairs = incrementPairs(i.by);
+      const hash = typed(i.key, 'hash') ?? { kind: 'hash' as const, value: new Map<string, string>(), expiresAt: null };
+      for (const [field, by] of pairs) {
+        const current = hash.value.get(field);
+        if (current !== undefined && !INTEGER_RE.test(current))
+          throw new RangeError('ERR hash value is not an integer');
+        hash.value.set(field, String(Number(current ?? '0') + by));
+      }
+      if (pairs.length > 0) entries.set(i.key, hash);
+      setTtl(i.key, i.ttlMs);
+    }
+    for (const m of writes.members ?? []) {
+      const entry = typed(m.key, 'set') ?? { kind: 'set' as const, value: new Set<string>(), expiresAt: null };
+      entry.value.add(m.member);
+      entries.set(m.key, entry);
+      setTtl(m.key, m.ttlMs);
+    }
+    for (const p of writes.pushes ?? []) {
+      const entry = typed(p.key, 'list') ?? { kind: 'list' as const, value: [], expiresAt: null };
+      entry.value.unshift(p.value);
+      entry.value.splice(p.keep);
+      entries.set(p.key, entry);
+    }
+    return true;
+  }
+
   function ownedBy(key: string, token: string): Entry | undefined {
     const entry = live(key);
     return entry?.kind === 'string' && entry.value === token ? entry : undefined;
@@ -124,6 +174,14 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): SharedStore {
           return entry?.kind === 'string' ? entry.value : null;
         }),
       ),
+    readAndRenew: (keys, ttlMs) =>
+      reply(() => {
+        assertTtlMs(ttlMs);
+        const found = keys.map((key) => typed(key, 'string'));
+        for (const [i, entry] of found.entries()) if (entry) setTtl(keys[i] as string, ttlMs);
+        return found.map((entry) => entry?.value ?? null);
+      }),
+    writeOnce: (writes) => reply(() => writeOnce(writes)),
     hincrby: (key, increments, o: TtlOptions = {}) =>
       reply(() => {
         ttlArg(o.ttlMs);

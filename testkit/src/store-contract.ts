@@ -268,6 +268,116 @@ export function describeStoreContract(name: string, makeStore: (prefix: string) 
       await expect(s.get(keys[0]!)).resolves.toBe(unicode);
     });
 
+    it('readAndRenew reads values in key order and gives each present key the TTL; absent keys stay absent', async () => {
+      const s = store();
+      await s.set(key('rr-a'), 'a');
+      await s.set(key('rr-b'), 'b', { ttlMs: LONG_TTL_MS });
+      await expect(s.readAndRenew([key('rr-b'), key('rr-absent'), key('rr-a')], SHORT_TTL_MS)).resolves.toEqual([
+        'b',
+        null,
+        'a',
+      ]);
+      await expect(s.readAndRenew([], SHORT_TTL_MS)).resolves.toEqual([]);
+
+      await sleep(WAIT_MS);
+
+      await expect(s.mget([key('rr-a'), key('rr-b'), key('rr-absent')])).resolves.toEqual([null, null, null]);
+      await expect(s.readAndRenew([key('rr-a')], 0)).rejects.toThrow(RangeError);
+      await s.hset(key('rr-hash'), { f: 'v' });
+      await expect(s.readAndRenew([key('rr-hash')], LONG_TTL_MS)).rejects.toThrow();
+    });
+
+    it('writeOnce makes every write once per marker; a repeat makes only the always-writes', async () => {
+      const s = store();
+      const once = (value: string, marker = 'once-marker') =>
+        s.writeOnce({
+          marker: { key: key(marker), ttlMs: LONG_TTL_MS },
+          increments: [
+            { key: key('once-h'), by: { requests: 1, tokens: 40 }, ttlMs: LONG_TTL_MS },
+            { key: key('once-total'), by: { requests: 1 } },
+          ],
+          members: [{ key: key('once-set'), member: 'key-1', ttlMs: LONG_TTL_MS }],
+          pushes: [{ key: key('once-list'), value, keep: 2 }],
+          always: [
+            { key: key('once-always'), value, ttlMs: LONG_TTL_MS },
+            { key: key('once-renewed'), ttlMs: LONG_TTL_MS },
+            { key: key('once-absent'), ttlMs: LONG_TTL_MS },
+          ],
+        });
+      await s.set(key('once-renewed'), 'kept');
+      await expect(once('first')).resolves.toBe(true);
+      await expect(once('again')).resolves.toBe(false);
+      await expect(s.hgetall(key('once-h'))).resolves.toEqual({ requests: '1', tokens: '40' });
+      await expect(s.hgetall(key('once-total'))).resolves.toEqual({ requests: '1' });
+      await expect(s.smembers(key('once-set'))).resolves.toEqual(['key-1']);
+      await expect(s.lrange(key('once-list'), 0, -1)).resolves.toEqual(['first']);
+      // The always-writes were made both times; a TTL alone neither creates a key nor changes a value.
+      await expect(s.mget([key('once-always'), key('once-renewed'), key('once-absent')])).resolves.toEqual([
+        'again',
+        'kept',
+        null,
+      ]);
+
+      // Other markers count again; the list keeps its newest two.
+      await expect(once('second', 'once-marker-2')).resolves.toBe(true);
+      await expect(once('third', 'once-marker-3')).resolves.toBe(true);
+      await expect(s.hgetall(key('once-h'))).resolves.toEqual({ requests: '3', tokens: '120' });
+      await expect(s.lrange(key('once-list'), 0, -1)).resolves.toEqual(['third', 'second']);
+    });
+
+    it('writeOnce counts exactly once among 20 concurrent deliveries of one event', async () => {
+      const s = store();
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          s.writeOnce({
+            marker: { key: key('once-race'), ttlMs: LONG_TTL_MS },
+            increments: [{ key: key('once-race-h'), by: { n: 1 } }],
+          }),
+        ),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      await expect(s.hgetall(key('once-race-h'))).resolves.toEqual({ n: '1' });
+    });
+
+    it("writeOnce's TTLs: the marker lets the event count again after it, each write sets its key's TTL", async () => {
+      const s = store();
+      const event = {
+        marker: { key: key('once-ttl'), ttlMs: SHORT_TTL_MS },
+        increments: [
+          { key: key('once-ttl-h'), by: { n: 1 }, ttlMs: SHORT_TTL_MS },
+          { key: key('once-ttl-forever'), by: { n: 1 } },
+        ],
+        members: [{ key: key('once-ttl-set'), member: 'm', ttlMs: SHORT_TTL_MS }],
+        always: [{ key: key('once-ttl-always'), value: 'v', ttlMs: SHORT_TTL_MS }],
+      };
+      await expect(s.writeOnce(event)).resolves.toBe(true);
+
+      await sleep(WAIT_MS);
+
+      await expect(s.hgetall(key('once-ttl-h'))).resolves.toEqual({});
+      await expect(s.smembers(key('once-ttl-set'))).resolves.toEqual([]);
+      await expect(s.get(key('once-ttl-always'))).resolves.toBeNull();
+      await expect(s.writeOnce(event)).resolves.toBe(true);
+      await expect(s.hgetall(key('once-ttl-forever'))).resolves.toEqual({ n: '2' });
+    });
+
+    it('writeOnce refuses, before writing anything, what Redis would refuse', async () => {
+      const s = store();
+      const marker = { key: key('once-bad'), ttlMs: LONG_TTL_MS };
+      await expect(s.writeOnce({ marker: { key: key('once-bad'), ttlMs: 0 } })).rejects.toThrow(RangeError);
+      await expect(s.writeOnce({ marker, increments: [{ key: key('once-bad-h'), by: { n: 0.5 } }] })).rejects.toThrow(
+        RangeError,
+      );
+      await expect(s.writeOnce({ marker, pushes: [{ key: key('once-bad-l'), value: 'v', keep: 0 }] })).rejects.toThrow(
+        RangeError,
+      );
+      await expect(
+        s.writeOnce({ marker, always: [{ key: key('once-bad-a'), value: 'v', ttlMs: -1 }] }),
+      ).rejects.toThrow(RangeError);
+      await expect(s.mget([key('once-bad'), key('once-bad-a')])).resolves.toEqual([null, null]);
+      await expect(s.writeOnce({ marker })).resolves.toBe(true);
+    });
+
     it('holds a lock for one owner until it is released', async () => {
       const s = store();
       const lock = await s.acquireLock(key('lock'), LONG_TTL_MS);

@@ -1,8 +1,7 @@
 // The conversation-history hash table (keys.blockTokens): every content block's token count, by the
 // SHA-256 of its canonical JSON, so a conversation's history is tokenised once, not on every turn.
 // Round trips per job (docs/USAGE.md, "Throughput"): one read for the hashes this process does not
-// remember (none on a warm conversation), and the writes ride in the same pipeline as the job's totals.
-import type { ChainableCommander, Redis } from 'ioredis';
+// remember (none on a warm conversation), and the writes ride in the same round trip as the job's totals.
 import { LRUCache } from 'lru-cache';
 import {
   blockHash,
@@ -11,8 +10,10 @@ import {
   isStandIn,
   type ContentBlock,
   type Keyspace,
+  type KeyValueStore,
   type Logger,
   type PromptDigest,
+  type RenewingWrite,
 } from '@switchyard/shared';
 import type { TokenBudget, Tokenizer } from './tokenizer.js';
 
@@ -34,16 +35,16 @@ export interface JobBlockCounts {
   approximate: boolean;
 }
 
-/** A job's counts, and the table writes still to be sent (in the same pipeline as the job's totals). */
+/** A job's counts, and the table writes still to be made (in the same round trip as the job's totals). */
 export interface CountedBlocks {
   counts: JobBlockCounts;
-  /** Adds this job's block-table writes to `pipeline`: new counts, and TTL refreshes that fell due. */
-  writes: (pipeline: ChainableCommander) => void;
+  /** This job's block-table writes: new counts, and TTL refreshes that fell due. Harmless to repeat. */
+  writes: RenewingWrite[];
 }
 
-/** What a block counter needs: the table's Redis and keys, the tokeniser, and how long counts live. */
+/** What a block counter needs: the table's store and keys, the tokeniser, and how long counts live. */
 export interface BlockCounterDeps {
-  redis: Redis;
+  store: Pick<KeyValueStore, 'readAndRenew'>;
   keys: Pick<Keyspace, 'blockTokens'>;
   tokenizer: Tokenizer;
   encoding: string;
@@ -106,10 +107,10 @@ export class BlockLookupError extends Error {
 /**
  * The block-token table's reader and writer. A count this process remembers costs no Redis read; its TTL is
  * refreshed at most every `refreshMs` (an hour, or half the TTL if shorter), in the job's write pipeline. Counts
- * it does not remember come from Redis in one pipeline (GETEX refreshes them); the rest are tokenised once (if
+ * it does not remember come from Redis in one round trip that refreshes their TTL; the rest are tokenised once (if
  * shipped and honest) within the job's budget.
  * @example
- * const counter = createBlockCounter({ redis, keys, tokenizer, encoding: 'o200k_base', ttlSeconds: 604_800, log });
+ * const counter = createBlockCounter({ store, keys, tokenizer, encoding: 'o200k_base', ttlSeconds: 604_800, log });
  * const { counts, writes } = await counter.count(job.prompt, outputBlocks, { remainingMs: 250 });
  */
 export function createBlockCounter(deps: BlockCounterDeps): BlockCounter {
@@ -117,25 +118,22 @@ export function createBlockCounter(deps: BlockCounterDeps): BlockCounter {
   const memoSize = deps.memoSize ?? 50_000;
   const memo: Memo = memoSize > 0 ? new LRUCache<string, Remembered>({ max: memoSize }) : NO_MEMO;
   const now = deps.now ?? Date.now;
-  const refreshMs = Math.min(3_600_000, (deps.ttlSeconds * 1000) / 2);
+  const ttlMs = deps.ttlSeconds * 1000;
+  const refreshMs = Math.min(3_600_000, ttlMs / 2);
   const keyOf = (hash: string) => deps.keys.blockTokens(deps.encoding, hash);
 
-  /** One round trip: the counts Redis has, each one's TTL refreshed as it is read (GETEX). */
+  /** One round trip: the counts Redis has, each one's TTL refreshed as it is read. */
   async function lookup(hashes: readonly string[]): Promise<Map<string, BlockCount>> {
     const known = new Map<string, BlockCount>();
     if (hashes.length === 0) return known;
-    const pipeline = deps.redis.pipeline();
-    for (const hash of hashes) pipeline.getex(keyOf(hash), 'EX', deps.ttlSeconds);
-    let replies: [Error | null, unknown][];
+    let values: (string | null)[];
     try {
-      replies = (await pipeline.exec()) ?? [];
+      values = await deps.store.readAndRenew(hashes.map(keyOf), ttlMs);
     } catch (err) {
       throw new BlockLookupError(err);
     }
     hashes.forEach((hash, i) => {
-      const [err, value] = replies[i] ?? [null, null];
-      if (err) throw new BlockLookupError(err);
-      const c = parseCount(value as string | null);
+      const c = parseCount(values[i]);
       if (c !== undefined) known.set(hash, c);
     });
     return known;
@@ -231,10 +229,10 @@ export function createBlockCounter(deps: BlockCounterDeps): BlockCounter {
           rejectedBlocks,
           approximate,
         },
-        writes: (pipeline) => {
-          for (const [hash, c] of toWrite) pipeline.set(keyOf(hash), encodeCount(c), 'EX', deps.ttlSeconds);
-          for (const hash of toRefresh) pipeline.expire(keyOf(hash), deps.ttlSeconds);
-        },
+        writes: [
+          ...[...toWrite].map(([hash, c]) => ({ key: keyOf(hash), value: encodeCount(c), ttlMs })),
+          ...toRefresh.map((hash) => ({ key: keyOf(hash), ttlMs })),
+        ],
       };
     },
   };

@@ -8,6 +8,7 @@ import {
   blockHash,
   canonicalJson,
   countableText,
+  createIoRedisStore,
   createKeyspace,
   createNullLogger,
   promptBlocks,
@@ -240,7 +241,7 @@ it('tokenises each distinct content block of a 100-turn conversation exactly onc
   };
   // No in-process memo: the block table in Redis alone must keep history from being tokenised again.
   const handler = createUsageHandler({
-    redis,
+    store: createIoRedisStore(redis),
     keys,
     tokenizer: counting,
     encoding: ENCODING,

@@ -11,12 +11,15 @@ import {
   blockHash,
   blockIdentity,
   countableText,
+  createIoRedisStore,
   createKeyspace,
   promptBlocks,
+  JobCatalog,
   queuePrefix,
   RecentRequestSchema,
   utcDay,
   type ContentBlock,
+  type JobData,
   type Logger,
   type PromptParts,
   type UsageJob,
@@ -74,7 +77,7 @@ const prefix = uniquePrefix('hostile');
 const keys = createKeyspace(prefix);
 let redis: Redis;
 let producer: Redis;
-let reader: Queue;
+let reader: Queue<JobData<'usage'>>;
 let recorder: UsageRecorder;
 let spoolDir: string;
 let tokenizer: Tokenizer;
@@ -87,7 +90,7 @@ beforeAll(async () => {
   tokenizer = await createTokenizer('o200k_base');
   // A budget no test comes near: which estimates are approximate must not depend on this machine's speed.
   handler = createUsageHandler({
-    redis,
+    store: createIoRedisStore(redis),
     keys,
     tokenizer,
     encoding: 'o200k_base',
@@ -100,7 +103,7 @@ beforeAll(async () => {
   producer = new Redis(testRedisUrl(), { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   if (producer.status !== 'ready') await new Promise((r) => producer.once('ready', r));
   const queue = new Queue('usage', { connection: producer, prefix: queuePrefix(prefix) });
-  reader = new Queue('usage', { connection: redis, prefix: queuePrefix(prefix) });
+  reader = new Queue<JobData<'usage'>>(JobCatalog.usage.queue, { connection: redis, prefix: queuePrefix(prefix) });
   spoolDir = await mkdtemp(join(tmpdir(), 'sy-hostile-'));
   const digester = createPromptDigester({
     mget: (k) => producer.mget(...k),
@@ -405,7 +408,7 @@ describe('the handler alone', () => {
     };
     const { log, lines } = recordingLog();
     const fragile = createUsageHandler({
-      redis,
+      store: createIoRedisStore(redis),
       keys,
       tokenizer: throwing,
       encoding: 'o200k_base',
@@ -442,7 +445,7 @@ describe('the handler alone', () => {
     away.on('error', () => undefined);
     const { log, lines } = recordingLog();
     const cut = createUsageHandler({
-      redis: away,
+      store: createIoRedisStore(away),
       keys,
       tokenizer,
       encoding: 'o200k_base',

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import {
   createIoRedisClient,
+  createIoRedisStore,
   createKeyspace,
   createLogger,
   createRedisHealthWatch,
@@ -19,6 +20,7 @@ import {
   redactedUrl,
   startMetricsListener,
   withDeadline,
+  type JobData,
   type Logger,
 } from '@switchyard/shared';
 import { createWorkerAlerting } from './alerts/alert-runtime.js';
@@ -96,12 +98,15 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
   });
   const redis = createRedisHealthWatch({ client: connection, log });
   redis.start();
+  // Every counting read and write goes through the store; BullMQ has the connection to itself otherwise.
+  const store = createIoRedisStore(connection);
   const keys = createKeyspace(config.REDIS_PREFIX);
   let stopping = false;
   const observed = await startMetrics(config, log, () => stopping);
   const { metrics } = observed;
   const alerting = createWorkerAlerting({
     connection,
+    store,
     prefix: queuePrefix(config.REDIS_PREFIX),
     keys,
     urls: config.ALERT_WEBHOOK_URLS ?? [],
@@ -111,7 +116,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     deliveryBackoffMs: config.ALERT_RETRY_DELAY_MS,
   });
   const handler = createUsageHandler({
-    redis: connection,
+    store,
     keys,
     tokenizer,
     encoding: config.TOKEN_ENCODING,
@@ -127,7 +132,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
   });
 
   const { queue, defaults } = JobCatalog.usage;
-  const worker = new Worker<unknown, UsageOutcome>(queue, (job) => handler.handle(job.data), {
+  const worker = new Worker<JobData<'usage'>, UsageOutcome>(queue, (job) => handler.handle(job.data), {
     connection,
     prefix: queuePrefix(config.REDIS_PREFIX),
     autorun: false,

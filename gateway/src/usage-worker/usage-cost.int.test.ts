@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import {
   blockHash,
+  createIoRedisStore,
   createKeyspace,
   loadPriceBook,
   promptBlocks,
@@ -62,7 +63,7 @@ function setup(): { keys: Keyspace; handler: UsageHandler; lines: LogLine[] } {
   const log: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log };
   // A budget no test comes near: the estimates must not depend on this machine's speed.
   const handler = createUsageHandler({
-    redis,
+    store: createIoRedisStore(redis),
     keys,
     tokenizer,
     encoding: 'o200k_base',

@@ -7,6 +7,7 @@ import { getEncoding } from 'js-tiktoken';
 import {
   blockHash,
   countableText,
+  createIoRedisStore,
   createKeyspace,
   createNullLogger,
   loadPriceBook,
@@ -14,6 +15,7 @@ import {
   RecentRequestSchema,
   utcDay,
   type ContentBlock,
+  type JobData,
   type Keyspace,
   type PromptParts,
   type UsageJob,
@@ -47,7 +49,7 @@ function setup(opts: { ttlSeconds?: number; now?: () => number } = {}): { keys: 
   prefixes.push(prefix);
   const keys = createKeyspace(prefix);
   const handler = createUsageHandler({
-    redis,
+    store: createIoRedisStore(redis),
     keys,
     tokenizer,
     encoding: ENCODING,
@@ -296,7 +298,8 @@ describe('totals', () => {
 
   it('rejects a payload that can never be counted without retrying it or writing anything', async () => {
     const { keys, handler } = setup();
-    const invalid = { ...makeJob().job, usage: { inputTokens: -1 } };
+    // What a hostile or broken producer could put in the queue, whatever the catalog's type says.
+    const invalid = { ...makeJob().job, usage: { inputTokens: -1 } } as unknown as JobData<'usage'>;
     await expect(handler.handle(invalid)).rejects.toBeInstanceOf(UnrecoverableError);
     await expect(handler.handle(makeJob({ keyId: 'key with space' }).job)).rejects.toBeInstanceOf(UnrecoverableError);
     expect(await scanKeys(redis, keys.prefix)).toEqual([]);
@@ -368,7 +371,7 @@ describe('block-token table', () => {
     // A worker that never saw it, with the block evicted and not shipped: the estimate is missing, and says so.
     await redis.del(keys.blockTokens(ENCODING, blockHash(block)));
     const fresh = createUsageHandler({
-      redis,
+      store: createIoRedisStore(redis),
       keys,
       tokenizer,
       encoding: ENCODING,
@@ -412,7 +415,7 @@ describe('the tokeniser budget', () => {
     const keys = createKeyspace(prefix);
     const slow = await createTokenizer(ENCODING, { clock });
     const handler = createUsageHandler({
-      redis,
+      store: createIoRedisStore(redis),
       keys,
       tokenizer: slow,
       encoding: ENCODING,

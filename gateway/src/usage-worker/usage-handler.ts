@@ -3,16 +3,18 @@
 // A job the gateway built is always counted with its exact usage: only the estimate may fail, and then it
 // is recorded as approximate (docs/USAGE.md, "Whatever its shape").
 import { UnrecoverableError } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
   blocksFromStream,
   loadPriceBook,
   promptBlocks,
+  readJobPayload,
   usageModelName,
-  UsageJobSchema,
   type ContentBlock,
+  type JobData,
   type Keyspace,
+  type KeyValueStore,
   type Logger,
+  type OnceStore,
   type PriceBook,
   type ResponseContent,
   type UsageCounters,
@@ -23,8 +25,11 @@ import { DEFAULT_JOB_TOKENIZER_BUDGET_MS, type Tokenizer } from './tokenizer.js'
 import { jobCost } from './usage-cost.js';
 import { createUsageTotals, recentEntry, usageCounters, usageJobKeys, type UsageJobKeys } from './usage-totals.js';
 
+/** What the handler needs of the store: the block table's read, and the exactly-once write of the totals. */
+export type UsageStore = Pick<KeyValueStore, 'readAndRenew'> & Pick<OnceStore, 'writeOnce'>;
+
 export interface UsageHandlerDeps {
-  redis: Redis;
+  store: UsageStore;
   keys: Keyspace;
   tokenizer: Tokenizer;
   /** The tokenizer's encoding: block counts are kept per encoding. */
@@ -59,7 +64,7 @@ export interface UsageHandler {
    * Counts one job's request exactly once. Throws UnrecoverableError for a payload that can never be
    * counted (invalid, or ids that cannot be part of a key); any other error is Redis's, and retrying helps.
    */
-  handle(payload: unknown): Promise<UsageOutcome>;
+  handle(data: JobData<'usage'>): Promise<UsageOutcome>;
 }
 
 /** The response's content blocks, in the form a client sends them back as history next turn. */
@@ -71,13 +76,12 @@ function outputBlocks(output: ResponseContent | null): ContentBlock[] {
   return promptBlocks({ messages: [{ role: 'assistant', content: output.content }] });
 }
 
-function parseJob(payload: unknown): UsageJob {
-  const parsed = UsageJobSchema.safeParse(payload);
+function parseJob(data: JobData<'usage'>): UsageJob {
+  // The queue's data is checked all the same: an older, newer or hostile producer may have put anything there.
+  const read = readJobPayload('usage', data);
+  if (!read.ok) throw new UnrecoverableError(`usage job payload is invalid (${read.problems})`);
   // The model is client text and part of keys: a job from an older gateway is counted as a newer one would count it.
-  if (parsed.success) return { ...parsed.data, model: usageModelName(parsed.data.model) };
-  // Paths and codes only: the payload carries prompt text, which never goes into an error or a log.
-  const problems = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(payload)'}: ${i.code}`);
-  throw new UnrecoverableError(`usage job payload is invalid (${problems.join('; ')})`);
+  return { ...read.payload, model: usageModelName(read.payload.model) };
 }
 
 function jobKeys(keys: Keyspace, job: UsageJob): UsageJobKeys {
@@ -104,18 +108,18 @@ function failedEstimate(): CountedBlocks {
       rejectedBlocks: 0,
       approximate: true,
     },
-    writes: () => undefined,
+    writes: [],
   };
 }
 
 /**
  * @example
- * const handler = createUsageHandler({ redis, keys, tokenizer, encoding: 'o200k_base', ttlSeconds: 604_800, retentionDays: 400, log, priceBook: loadPriceBook({ pricesFile }) });
- * new Worker(JobCatalog.usage.queue, (job) => handler.handle(job.data), { connection, prefix });
+ * const handler = createUsageHandler({ store: createIoRedisStore(connection), keys, tokenizer, encoding: 'o200k_base', ttlSeconds: 604_800, retentionDays: 400, log, priceBook: loadPriceBook({ pricesFile }) });
+ * new Worker<JobData<'usage'>, UsageOutcome>(JobCatalog.usage.queue, (job) => handler.handle(job.data), { connection, prefix });
  */
 export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
   const blocks = createBlockCounter({
-    redis: deps.redis,
+    store: deps.store,
     keys: deps.keys,
     tokenizer: deps.tokenizer,
     encoding: deps.encoding,
@@ -127,7 +131,7 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
   const budgetMs = deps.tokenizerBudgetMs ?? DEFAULT_JOB_TOKENIZER_BUDGET_MS;
   const prices = deps.priceBook ?? loadPriceBook();
   const totals = createUsageTotals({
-    redis: deps.redis,
+    store: deps.store,
     retentionDays: deps.retentionDays,
     priceVersion: prices.version,
   });
@@ -158,9 +162,9 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
   }
 
   return {
-    async handle(payload) {
+    async handle(data) {
       // 1. Everything that can make the job uncountable is found before any work is done.
-      const job = parseJob(payload);
+      const job = parseJob(data);
       const target = jobKeys(deps.keys, job);
       // 2. The js-tiktoken side: only blocks the table does not know reach the tokeniser, within the job's budget.
       const budget = { remainingMs: budgetMs };
@@ -172,8 +176,8 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
           budgetMs,
           tokenizerMs: Math.round(tokenizerMs),
         });
-      // 3. The marker and every increment in one script: a duplicate finds the marker and adds nothing. The new
-      //    block counts go in the same pipeline, before it.
+      // 3. The marker and every increment in one atomic write: a duplicate finds the marker and adds nothing. The
+      //    new block counts go in the same round trip, made either way.
       //    Its cost is priced here, off the request path, from the charged usage (docs/COST.md).
       const counters = usageCounters(job, counts, jobCost(job, counts, prices));
       const counted = await totals.record(target, counters, recentEntry(job, counters), writes);

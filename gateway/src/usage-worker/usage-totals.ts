@@ -1,6 +1,5 @@
-// Exactly-once totals: the idempotency marker and every increment in one Lua script, so a retried,
-// stalled or duplicated job either counts everything once or finds the marker and counts nothing.
-import type { ChainableCommander, Redis } from 'ioredis';
+// Exactly-once totals: the idempotency marker and every increment in one atomic store write (writeOnce), so a
+// retried, stalled or duplicated job either counts everything once or finds the marker and counts nothing.
 import {
   RECENT_REQUESTS_KEPT,
   USAGE_COUNTER_FIELDS,
@@ -8,7 +7,9 @@ import {
   utcDay,
   utcMonth,
   type Keyspace,
+  type OnceStore,
   type RecentRequest,
+  type RenewingWrite,
   type UsageCounters,
   type UsageJob,
 } from '@switchyard/shared';
@@ -25,41 +26,6 @@ export interface UsageEstimates {
   /** Part of the estimate came from text length, not the tokeniser (its budget ran out, now or when a block was first counted). */
   approximate: boolean;
 }
-
-/**
- * KEYS: 1 done marker, 2 all-time hash, 3 recent list, 4 global day hash, 5 the key's month hash, 6 the day's
- * price-version set, then pairs (day hash, index set) for each scope that has an id. ARGV: 1 marker TTL,
- * 2 retention seconds, 3 recent entry, 4 entries kept, 5 price-data version, 6 n = number of fields, 7.. n
- * field/increment pairs, then one index member per pair of KEYS.
- * Returns 1 when counted, 0 when the request was counted before.
- */
-const RECORD_USAGE_LUA = `
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-local retention = ARGV[2]
-local n = tonumber(ARGV[6])
-local function add(hash)
-  for i = 0, n - 1 do redis.call('HINCRBY', hash, ARGV[7 + 2 * i], ARGV[8 + 2 * i]) end
-end
-add(KEYS[2])
-add(KEYS[4])
-redis.call('EXPIRE', KEYS[4], retention)
-add(KEYS[5])
-redis.call('EXPIRE', KEYS[5], retention)
-redis.call('SADD', KEYS[6], ARGV[5])
-redis.call('EXPIRE', KEYS[6], retention)
-local member = 7 + 2 * n
-for k = 7, #KEYS, 2 do
-  add(KEYS[k])
-  redis.call('EXPIRE', KEYS[k], retention)
-  redis.call('SADD', KEYS[k + 1], ARGV[member])
-  redis.call('EXPIRE', KEYS[k + 1], retention)
-  member = member + 1
-end
-redis.call('LPUSH', KEYS[3], ARGV[3])
-redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[4]) - 1)
-return 1
-`;
-const COMMAND = 'syRecordUsage';
 
 /** Whether the request counts as an error: a failed answer (not the client's own hang-up, 499) or a stream that broke off. */
 export function isError(job: Pick<UsageJob, 'status' | 'brokeMidStream'>): boolean {
@@ -123,91 +89,83 @@ export function recentEntry(job: UsageJob, counters: UsageCounters): RecentReque
 
 /** Every key one job writes, built (and so validated) before any work is done. */
 export interface UsageJobKeys {
-  keys: string[];
-  members: string[];
+  /** The request's marker (keys.usageDone): counted once it exists. */
+  done: string;
+  allTime: string;
+  recent: string;
+  globalDay: string;
+  month: string;
+  priceVersions: string;
+  /** Per scope with an id (key, model, node): its day hash, and the day's index set listing the id. */
+  scoped: { hash: string; index: string; member: string }[];
 }
 
 /** Throws a RangeError when an id cannot be part of a key (whitespace, an empty id, a bad day). */
 export function usageJobKeys(keys: Keyspace, job: UsageJob): UsageJobKeys {
   const day = utcDay(job.at);
-  const scoped: [string, string][] = [
-    [keys.usage('key', job.keyId, day), keys.usageIndex('key', day)],
-    [keys.usage('model', job.model, day), keys.usageIndex('model', day)],
+  const scoped = [
+    { hash: keys.usage('key', job.keyId, day), index: keys.usageIndex('key', day), member: job.keyId },
+    { hash: keys.usage('model', job.model, day), index: keys.usageIndex('model', day), member: job.model },
   ];
-  const members = [job.keyId, job.model];
   if (job.nodeId !== null) {
-    scoped.push([keys.usage('node', job.nodeId, day), keys.usageIndex('node', day)]);
-    members.push(job.nodeId);
+    scoped.push({ hash: keys.usage('node', job.nodeId, day), index: keys.usageIndex('node', day), member: job.nodeId });
   }
   return {
-    keys: [
-      keys.usageDone(job.requestId),
-      keys.usageAllTime(),
-      keys.recent(),
-      keys.usage('global', 'all', day),
-      keys.usageMonth(job.keyId, utcMonth(job.at)),
-      keys.usagePriceVersions(day),
-      ...scoped.flat(),
-    ],
-    members,
+    done: keys.usageDone(job.requestId),
+    allTime: keys.usageAllTime(),
+    recent: keys.recent(),
+    globalDay: keys.usage('global', 'all', day),
+    month: keys.usageMonth(job.keyId, utcMonth(job.at)),
+    priceVersions: keys.usagePriceVersions(day),
+    scoped,
   };
 }
-
-/** A pipeline of a client the script was defined on (defineCommand adds it to the client's pipelines). */
-type RecordingPipeline = ChainableCommander &
-  Record<typeof COMMAND, (numberOfKeys: number, ...args: string[]) => ChainableCommander>;
 
 /** The usage hashes, index sets, month hash, price versions and recent list, written exactly once per request. */
 export interface UsageTotals {
   /**
-   * Adds the request's counters everywhere, once: false when it was counted before. `before` adds other writes
-   * (the job's block counts) to the same pipeline, so the whole job's writing is one round trip.
+   * Adds the request's counters everywhere, once: false when it was counted before. `alongside` are other writes
+   * (the job's block counts), made either way in the same round trip, so the whole job's writing is one.
    */
   record(
     target: UsageJobKeys,
     counters: UsageCounters,
     recent: RecentRequest,
-    before?: (pipeline: ChainableCommander) => void,
+    alongside?: readonly RenewingWrite[],
   ): Promise<boolean>;
 }
 
 /**
- * Defines the script on `redis` (EVALSHA, with EVAL after a SCRIPT FLUSH or a failover).
  * @example
- * const totals = createUsageTotals({ redis, retentionDays: 400, priceVersion: priceBook.version });
+ * const totals = createUsageTotals({ store, retentionDays: 400, priceVersion: priceBook.version });
  * const counted = await totals.record(usageJobKeys(keys, job), counters, recentEntry(job, counters));
  */
 export function createUsageTotals(deps: {
-  redis: Redis;
+  store: Pick<OnceStore, 'writeOnce'>;
   retentionDays: number;
   /** PriceBook.version: recorded with each day's totals. */ priceVersion: string;
 }): UsageTotals {
-  deps.redis.defineCommand(COMMAND, { lua: RECORD_USAGE_LUA });
-  const retentionSeconds = String(deps.retentionDays * 86_400);
+  // Every write to a day's or month's figures renews them for the retention.
+  const ttlMs = deps.retentionDays * 86_400_000;
   return {
-    async record(target, counters, recent, before) {
-      const fields: string[] = [];
-      for (const field of USAGE_COUNTER_FIELDS) {
-        if (counters[field] !== 0) fields.push(field, String(counters[field]));
-      }
-      const argv = [
-        String(USAGE_DONE_TTL_SECONDS),
-        retentionSeconds,
-        JSON.stringify(recent),
-        String(RECENT_REQUESTS_KEPT),
-        deps.priceVersion,
-        String(fields.length / 2),
-        ...fields,
-        ...target.members,
-      ];
-      const pipeline = deps.redis.pipeline();
-      before?.(pipeline);
-      // defineCommand adds the script to pipelines too (EVALSHA, falling back to EVAL).
-      (pipeline as unknown as RecordingPipeline)[COMMAND](target.keys.length, ...target.keys, ...argv);
-      const replies = (await pipeline.exec()) ?? [];
-      const failed = replies.find(([err]) => err);
-      if (failed?.[0]) throw failed[0];
-      return replies.at(-1)?.[1] === 1;
+    record(target, counters, recent, alongside = []) {
+      const by: Partial<Record<keyof UsageCounters, number>> = {};
+      for (const field of USAGE_COUNTER_FIELDS) if (counters[field] !== 0) by[field] = counters[field];
+      return deps.store.writeOnce({
+        marker: { key: target.done, ttlMs: USAGE_DONE_TTL_SECONDS * 1000 },
+        increments: [
+          { key: target.allTime, by },
+          { key: target.globalDay, by, ttlMs },
+          { key: target.month, by, ttlMs },
+          ...target.scoped.map((s) => ({ key: s.hash, by, ttlMs })),
+        ],
+        members: [
+          { key: target.priceVersions, member: deps.priceVersion, ttlMs },
+          ...target.scoped.map((s) => ({ key: s.index, member: s.member, ttlMs })),
+        ],
+        pushes: [{ key: target.recent, value: JSON.stringify(recent), keep: RECENT_REQUESTS_KEPT }],
+        always: alongside,
+      });
     },
   };
 }

@@ -1,4 +1,4 @@
-import { JobCatalog, parseJobPayload, type JobHandlers } from './catalog.js';
+import { JobCatalog, parseJobPayload, readJobPayload, type JobData, type JobHandlers } from './catalog.js';
 
 const valid = {
   requestId: 'req_1',
@@ -68,5 +68,28 @@ describe('job catalog', () => {
     };
     await handlers.usage(parseJobPayload('usage', valid));
     expect(seen).toEqual(['req_1']);
+  });
+
+  it("reads a queued job's data into its payload, defaults filled in, as a worker takes it", () => {
+    // What an older gateway queued: no account kind, stickiness or route (the queue's type allows that).
+    const queued: JobData<'usage'> = valid;
+    expect(readJobPayload('usage', queued)).toEqual({
+      ok: true,
+      payload: { ...valid, accountKind: null, sticky: 'none', route: 'messages' },
+    });
+  });
+
+  it('names what is wrong with an invalid job by path and code, never by value, and at most five things', () => {
+    const secret = 'the prompt text of a user';
+    const read = readJobPayload('usage', { ...valid, model: 42, stopReason: 7, status: secret });
+    expect(read).toEqual({
+      ok: false,
+      problems: 'model: invalid_type; status: invalid_type; stopReason: invalid_type',
+    });
+    expect(JSON.stringify(read)).not.toContain(secret);
+    const junk = readJobPayload('alertDelivery', 'not an object');
+    expect(junk).toEqual({ ok: false, problems: '(payload): invalid_type' });
+    const many = readJobPayload('usage', {});
+    expect(many.ok ? [] : many.problems.split('; ')).toHaveLength(5);
   });
 });

@@ -70,7 +70,7 @@ export const UsageJobSchema = z.object({
    * (`POST /v1/chat/completions`, translated to a Messages request by the gateway). Older gateways sent none.
    */
   // A job from a newer gateway with a route this worker does not know is still counted (as messages), never lost.
-  route: z.enum(USAGE_ROUTES).catch('messages'),
+  route: z.enum(USAGE_ROUTES).default('messages').catch('messages'),
 });
 export type UsageJob = z.infer<typeof UsageJobSchema>;
 
@@ -127,12 +127,36 @@ export const JobCatalog = {
 } as const satisfies Record<string, { queue: string; payload: z.ZodType; defaults: JobDefaults }>;
 
 export type JobName = keyof typeof JobCatalog;
+/** A job's payload once parsed: what its handler works with. */
 export type JobPayload<N extends JobName> = z.infer<(typeof JobCatalog)[N]['payload']>;
+/**
+ * A job's data as it sits in its queue: what a producer adds (an older producer may leave out what has a default).
+ * Type a queue's Worker with it; the handler still parses it (readJobPayload), since Redis is not proof of shape.
+ */
+export type JobData<N extends JobName> = z.input<(typeof JobCatalog)[N]['payload']>;
 export type JobHandlers = { [N in JobName]: (payload: JobPayload<N>) => Promise<void> };
 
 /** Validates a payload against its job's schema (throws a ZodError naming the bad fields). */
 export function parseJobPayload<N extends JobName>(name: N, payload: unknown): JobPayload<N> {
   return JobCatalog[name].payload.parse(payload) as JobPayload<N>;
+}
+
+/**
+ * A job's data as its worker takes it: the payload, or what is wrong with it as paths and codes only (never the
+ * values: a usage job carries prompt text, which goes into no error or log line). A worker fails an invalid job for
+ * good (BullMQ's UnrecoverableError): retrying cannot fix it.
+ * @example
+ * const read = readJobPayload('usage', job.data);
+ * if (!read.ok) throw new UnrecoverableError(`usage job payload is invalid (${read.problems})`);
+ */
+export function readJobPayload<N extends JobName>(
+  name: N,
+  data: unknown,
+): { ok: true; payload: JobPayload<N> } | { ok: false; problems: string } {
+  const parsed = JobCatalog[name].payload.safeParse(data);
+  if (parsed.success) return { ok: true, payload: parsed.data as JobPayload<N> };
+  const problems = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(payload)'}: ${i.code}`);
+  return { ok: false, problems: problems.join('; ') };
 }
 
 /**

@@ -1,15 +1,15 @@
 // SharedStore over raw Redis commands. Both adapters only supply how to send a command and run a script,
 // so argument checks, reply parsing and the Lua wiring exist once.
 import type { ScriptName } from './scripts.js';
-import { assertListIndex, assertTtlMs, incrementPairs, newLockToken, ttlArg } from './store-args.js';
-import type { Lock, SetOptions, SharedStore, TtlOptions } from './store.js';
+import { assertListIndex, assertOnceWrites, assertTtlMs, incrementPairs, newLockToken, ttlArg } from './store-args.js';
+import type { Lock, OnceWrites, SetOptions, SharedStore, TtlOptions } from './store.js';
 
 /** The two primitives an adapter provides: a raw command and one of the shared Lua scripts on one key. */
 export interface RedisCommands {
   /** Sends one command; resolves to the raw reply (strings, integers, arrays, null). */
   command(name: string, args: readonly string[]): Promise<unknown>;
-  /** Runs the named script from LUA_SCRIPTS with KEYS = [key] and ARGV = args. */
-  script(name: ScriptName, key: string, args: readonly string[]): Promise<unknown>;
+  /** Runs the named script from LUA_SCRIPTS with these KEYS and ARGV. */
+  script(name: ScriptName, keys: readonly string[], args: readonly string[]): Promise<unknown>;
   /** Releases the connection. */
   close(): Promise<void>;
 }
@@ -48,12 +48,43 @@ function createLock(redis: RedisCommands, key: string, token: string): Lock {
   return {
     key,
     token,
-    release: async () => asInt(await redis.script('releaseLock', key, [token])) === 1,
+    release: async () => asInt(await redis.script('releaseLock', [key], [token])) === 1,
     extend: async (ttlMs: number) => {
       assertTtlMs(ttlMs);
-      return asInt(await redis.script('extendLock', key, [token, String(ttlMs)])) === 1;
+      return asInt(await redis.script('extendLock', [key], [token, String(ttlMs)])) === 1;
     },
   };
+}
+
+/** writeOnce's KEYS and ARGV, in the order its script reads them (scripts.ts). */
+function onceScriptArgs(writes: OnceWrites): { keys: string[]; args: string[] } {
+  const always = writes.always ?? [];
+  const increments = writes.increments ?? [];
+  const members = writes.members ?? [];
+  const pushes = writes.pushes ?? [];
+  const keys = [writes.marker.key];
+  const args = [
+    String(writes.marker.ttlMs),
+    ...[always, increments, members, pushes].map((list) => String(list.length)),
+  ];
+  for (const w of always) {
+    keys.push(w.key);
+    args.push(w.value === undefined ? 'ttl' : 'set', w.value ?? '', String(w.ttlMs));
+  }
+  for (const i of increments) {
+    const pairs = incrementPairs(i.by);
+    keys.push(i.key);
+    args.push(String(pairs.length), ttlArg(i.ttlMs), ...pairs.flatMap(([field, by]) => [field, String(by)]));
+  }
+  for (const m of members) {
+    keys.push(m.key);
+    args.push(m.member, ttlArg(m.ttlMs));
+  }
+  for (const p of pushes) {
+    keys.push(p.key);
+    args.push(p.value, String(p.keep));
+  }
+  return { keys, args };
 }
 
 /** A SharedStore that speaks to Redis through `redis`; used by the ioredis and Upstash adapters. */
@@ -74,7 +105,7 @@ export function createCommandStore(redis: RedisCommands): SharedStore {
     },
     async compareAndSet(key, expected, next, opts: TtlOptions = {}) {
       const args = [expected === null ? 'absent' : 'value', expected ?? '', next, ttlArg(opts.ttlMs)];
-      return asInt(await redis.script('compareAndSet', key, args)) === 1;
+      return asInt(await redis.script('compareAndSet', [key], args)) === 1;
     },
     async expire(key, ttlMs) {
       assertTtlMs(ttlMs);
@@ -86,11 +117,23 @@ export function createCommandStore(redis: RedisCommands): SharedStore {
       if (!Array.isArray(reply)) throw new TypeError('expected an array Redis reply');
       return reply.map(asStringOrNull);
     },
+    async readAndRenew(keys, ttlMs) {
+      assertTtlMs(ttlMs);
+      if (keys.length === 0) return [];
+      const reply = await redis.script('readAndRenew', keys, [String(ttlMs)]);
+      if (!Array.isArray(reply)) throw new TypeError('expected an array Redis reply');
+      return reply.map(asStringOrNull);
+    },
+    async writeOnce(writes) {
+      assertOnceWrites(writes);
+      const { keys, args } = onceScriptArgs(writes);
+      return asInt(await redis.script('writeOnce', keys, args)) === 1;
+    },
     async hincrby(key, increments, opts: TtlOptions = {}) {
       const ttl = ttlArg(opts.ttlMs);
       const pairs = incrementPairs(increments);
       if (pairs.length === 0) return;
-      await redis.script('hincrby', key, [ttl, ...pairs.flatMap(([field, by]) => [field, String(by)])]);
+      await redis.script('hincrby', [key], [ttl, ...pairs.flatMap(([field, by]) => [field, String(by)])]);
     },
     async hgetall(key) {
       return asRecord(await redis.command('HGETALL', [key]));
@@ -121,7 +164,7 @@ export function createCommandStore(redis: RedisCommands): SharedStore {
       return asStrings(await redis.command('LRANGE', [key, String(start), String(stop)]));
     },
     async incr(key, opts: TtlOptions = {}) {
-      return asInt(await redis.script('incr', key, [ttlArg(opts.ttlMs)]));
+      return asInt(await redis.script('incr', [key], [ttlArg(opts.ttlMs)]));
     },
     async decr(key) {
       return asInt(await redis.command('DECR', [key]));

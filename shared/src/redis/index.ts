@@ -15,6 +15,9 @@ export type {
   ListStore,
   Lock,
   LockStore,
+  OnceStore,
+  OnceWrites,
+  RenewingWrite,
   SetOptions,
   SetStore,
   SharedStore,
@@ -23,4 +26,4 @@ export type {
 export { createRedisHealthWatch, type RedisHealthWatch, type WatchedRedis } from './health-watch.js';
 export { createIoRedisClient, createIoRedisStore, type IoRedisClientOptions } from './ioredis-store.js';
 export { createUpstashClient, createUpstashStore, type UpstashClientOptions } from './upstash-store.js';
-export { assertListIndex, assertTtlMs, incrementPairs, newLockToken, ttlArg } from './store-args.js';
+export { assertListIndex, assertOnceWrites, assertTtlMs, incrementPairs, newLockToken, ttlArg } from './store-args.js';

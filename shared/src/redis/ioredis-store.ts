@@ -27,17 +27,20 @@ export function createIoRedisClient(url: string, opts: IoRedisClientOptions = {}
   });
 }
 
-type ScriptCommand = (key: string, ...args: string[]) => Promise<unknown>;
+// Defined without numberOfKeys, so each call passes it first (the key count varies for some scripts).
+type ScriptCommand = (numberOfKeys: number, ...keysAndArgs: string[]) => Promise<unknown>;
 
 // defineCommand gives EVALSHA with a transparent EVAL fallback after a SCRIPT FLUSH or a failover.
-function defineScripts(client: Redis): (name: ScriptName) => ScriptCommand {
+function defineScripts(
+  client: Redis,
+): (name: ScriptName, keys: readonly string[], args: readonly string[]) => Promise<unknown> {
   for (const [name, lua] of Object.entries(LUA_SCRIPTS)) {
-    client.defineCommand(`sy_${name}`, { numberOfKeys: 1, lua });
+    client.defineCommand(`sy_${name}`, { lua });
   }
-  return (name) => {
+  return (name, keys, args) => {
     const fn = (client as unknown as Record<string, ScriptCommand | undefined>)[`sy_${name}`];
     if (!fn) throw new Error(`Lua script ${name} is not defined on this client`);
-    return (key, ...args) => fn.call(client, key, ...args);
+    return fn.call(client, keys.length, ...keys, ...args);
   };
 }
 
@@ -46,7 +49,7 @@ export function createIoRedisStore(client: Redis): SharedStore {
   const script = defineScripts(client);
   return createCommandStore({
     command: (name, args) => client.call(name, ...args),
-    script: (name, key, args) => script(name)(key, ...args),
+    script,
     close: async () => {
       if (client.status === 'end') return;
       await client.quit();

@@ -1,5 +1,6 @@
 // Argument checks every store implementation applies, so the twin rejects exactly what Redis would.
 import { randomBytes } from 'node:crypto';
+import type { OnceWrites } from './store.js';
 
 /** Throws a RangeError unless ttlMs is a positive safe integer (Redis rejects PX 0 and fractions). */
 export function assertTtlMs(ttlMs: number): void {
@@ -31,4 +32,19 @@ export function newLockToken(): string {
 /** Throws a RangeError unless index is a safe integer (LRANGE takes integers only). */
 export function assertListIndex(index: number): void {
   if (!Number.isSafeInteger(index)) throw new RangeError(`list index must be an integer, got ${index}`);
+}
+
+/** Throws a RangeError for anything in `writes` Redis would refuse (a TTL, an amount, a `keep` below 1), so nothing is written. */
+export function assertOnceWrites(writes: OnceWrites): void {
+  assertTtlMs(writes.marker.ttlMs);
+  for (const w of writes.always ?? []) assertTtlMs(w.ttlMs);
+  for (const i of writes.increments ?? []) {
+    ttlArg(i.ttlMs);
+    incrementPairs(i.by);
+  }
+  for (const m of writes.members ?? []) ttlArg(m.ttlMs);
+  for (const p of writes.pushes ?? []) {
+    if (!Number.isSafeInteger(p.keep) || p.keep < 1)
+      throw new RangeError(`keep must be a positive integer, got ${p.keep}`);
+  }
 }

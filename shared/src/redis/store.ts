@@ -32,6 +32,11 @@ export interface KeyValueStore {
   expire(key: string, ttlMs: number): Promise<boolean>;
   /** The values in the order of `keys`; null for absent keys and keys that do not hold a string. */
   mget(keys: readonly string[]): Promise<(string | null)[]>;
+  /**
+   * The values in the order of `keys` (null for absent keys), each present key's TTL set to ttlMs as it is read
+   * (GETEX), in one round trip. Rejects when a key holds something other than a string.
+   */
+  readAndRenew(keys: readonly string[], ttlMs: number): Promise<(string | null)[]>;
 }
 
 /** Hashes of counters and fields. */
@@ -91,8 +96,47 @@ export interface LockStore {
   acquireLock(key: string, ttlMs: number): Promise<Lock | null>;
 }
 
+/** A write made along with a {@link OnceWrites}, whether or not its marker was set: one harmless to repeat. */
+export interface RenewingWrite {
+  key: string;
+  /** Written (SET) with the TTL; without it the key only gets the TTL (nothing happens to an absent key). */
+  value?: string;
+  /** Milliseconds, a positive integer. */
+  ttlMs: number;
+}
+
+/**
+ * Writes made together, at most once per marker: what counts an event exactly once however often it is delivered
+ * (a retried, stalled or duplicated job). A write's ttlMs is set by every write, so the key lives that long after
+ * its last one.
+ */
+export interface OnceWrites {
+  /** The event's marker. Absent, it is set (for ttlMs) and the writes below are made; present, none of them is. */
+  marker: { key: string; ttlMs: number };
+  /** HINCRBY of each field (integer amounts). */
+  increments?: readonly { key: string; by: Record<string, number>; ttlMs?: number }[];
+  /** SADD of one member. */
+  members?: readonly { key: string; member: string; ttlMs?: number }[];
+  /** LPUSH of one value, the list then trimmed to its newest `keep` values. */
+  pushes?: readonly { key: string; value: string; keep: number }[];
+  /** Made first, whatever the marker says, in the same round trip. */
+  always?: readonly RenewingWrite[];
+}
+
+/** Events counted exactly once: the usage worker's totals, the alert log. */
+export interface OnceStore {
+  /**
+   * Makes the writes in one atomic step, in one round trip. Resolves true when the marker was absent (everything
+   * was written), false when it was there (only `always` was). Rejects, writing nothing, on a TTL, amount or `keep`
+   * Redis would refuse.
+   * @example
+   * const counted = await store.writeOnce({ marker: { key: keys.usageDone(id), ttlMs }, increments: [{ key, by }] });
+   */
+  writeOnce(writes: OnceWrites): Promise<boolean>;
+}
+
 /** Everything a service may need from Redis, plus the connection lifecycle. */
-export interface SharedStore extends KeyValueStore, HashStore, SetStore, ListStore, CounterStore, LockStore {
+export interface SharedStore extends KeyValueStore, HashStore, SetStore, ListStore, CounterStore, LockStore, OnceStore {
   /** Resolves once the backend answers; rejects if it cannot be reached. */
   ping(): Promise<void>;
   /** Releases the connection (ioredis: QUIT; Upstash: nothing to release). */

@@ -41,7 +41,7 @@ export function createUpstashClient(opts: UpstashClientOptions): UpstashRedis {
 export function createUpstashStore(client: UpstashRedis): SharedStore {
   return createCommandStore({
     command: (name, args) => client.exec<unknown>([name, ...args]),
-    script: (name, key, args) => client.eval<string[], unknown>(LUA_SCRIPTS[name], [key], [...args]),
+    script: (name, keys, args) => client.eval<string[], unknown>(LUA_SCRIPTS[name], [...keys], [...args]),
     close: () => Promise.resolve(),
   });
 }

@@ -9,11 +9,13 @@ import { Registry } from 'prom-client';
 import { Webhook } from 'standardwebhooks';
 import {
   AlertEventSchema,
+  createIoRedisStore,
   createKeyspace,
   createNullLogger,
   JobCatalog,
   queuePrefix,
   type AlertEvent,
+  type JobData,
 } from '@switchyard/shared';
 import { deleteKeys, testRedisUrl, uniquePrefix, waitFor } from '@switchyard/testkit';
 import { alertJobId } from '../../alerts/alert-ids.js';
@@ -72,6 +74,7 @@ async function startAlerting(
   const registry = new Registry();
   const alerting = createWorkerAlerting({
     connection: redis,
+    store: createIoRedisStore(redis),
     prefix: queuePrefix(prefix),
     keys,
     urls,
@@ -175,7 +178,7 @@ describe('alert dispatcher', () => {
       },
     };
     const dispatcher = createAlertDispatcher({
-      redis,
+      store: createIoRedisStore(redis),
       keys,
       deliveries,
       urls: ['https://a.example/a', 'https://a.example/b'],
@@ -199,14 +202,16 @@ describe('alert dispatcher', () => {
   it('refuses a payload that is not an alert for good', async () => {
     const { keys } = fresh();
     const dispatcher = createAlertDispatcher({
-      redis,
+      store: createIoRedisStore(redis),
       keys,
       deliveries: { add: () => Promise.resolve() },
       urls: [],
       log: createNullLogger(),
       metrics: NO_ALERT_METRICS,
     });
-    await expect(dispatcher.handle({ id: 'x y', type: 'nope' })).rejects.toMatchObject({ name: 'UnrecoverableError' });
+    // What a broken producer could put in the queue, whatever the catalog's type says.
+    const junk = { id: 'x y', type: 'nope' } as unknown as JobData<'alert'>;
+    await expect(dispatcher.handle(junk)).rejects.toMatchObject({ name: 'UnrecoverableError' });
   });
 });
 
@@ -221,7 +226,7 @@ describe('budget thresholds', () => {
       JSON.stringify({ id: 'key_1', name: 'ci', dailyTokenBudget: null, ...record }),
     );
     const budgets = createBudgetAlerts({
-      redis,
+      store: createIoRedisStore(redis),
       keys,
       sink: { emit: (e) => raised.push(e) },
       log: createNullLogger(),

@@ -4,8 +4,16 @@
 // by the alert and the URL, so a dispatcher that dies half-way queues the rest on its next attempt and a
 // delivery already queued is not queued twice.
 import { UnrecoverableError } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { AlertEventSchema, JobCatalog, type AlertEvent, type Keyspace, type Logger } from '@switchyard/shared';
+import {
+  JobCatalog,
+  readJobPayload,
+  type AlertEvent,
+  type JobData,
+  type Keyspace,
+  type KeyValueStore,
+  type Logger,
+  type OnceStore,
+} from '@switchyard/shared';
 import { deliveryJobId, urlDigest } from '../../alerts/alert-ids.js';
 import type { AlertMetrics } from './alert-metrics.js';
 
@@ -13,14 +21,6 @@ import type { AlertMetrics } from './alert-metrics.js';
 export const ALERT_RAISED_TTL_SECONDS = 35 * 86_400;
 /** Alerts kept on the recent list (GET /admin/alerts). */
 export const RECENT_ALERTS_KEPT = 200;
-
-/** KEYS: 1 marker, 2 recent list. ARGV: 1 TTL, 2 event JSON, 3 entries kept. 1: raised now, 0: raised before. */
-const MARK_RAISED_LUA = `
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-redis.call('LPUSH', KEYS[2], ARGV[2])
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
-return 1
-`;
 
 export type DeliveryPayload = { event: AlertEvent; url: string };
 
@@ -37,7 +37,7 @@ export interface DeliveryQueue {
 }
 
 export interface AlertDispatcherDeps {
-  redis: Pick<Redis, 'exists' | 'eval'>;
+  store: Pick<KeyValueStore, 'get'> & Pick<OnceStore, 'writeOnce'>;
   keys: Pick<Keyspace, 'alertRaised' | 'alertsRecent'>;
   deliveries: DeliveryQueue;
   /** ALERT_WEBHOOK_URLS (none: alerts are recorded for /admin/alerts and the metrics only). */
@@ -51,30 +51,27 @@ export interface AlertDispatcherDeps {
 
 export interface AlertDispatcher {
   /** Handles one 'alerts' job; resolves true when the alert was raised now, false when it was raised before. */
-  handle(payload: unknown): Promise<boolean>;
+  handle(data: JobData<'alert'>): Promise<boolean>;
 }
 
 /**
  * @example
- * const dispatcher = createAlertDispatcher({ redis, keys, deliveries: new Queue(JobCatalog.alertDelivery.queue, { connection, prefix }), urls, log, metrics });
- * new Worker(JobCatalog.alert.queue, (job) => dispatcher.handle(job.data), { connection, prefix });
+ * const dispatcher = createAlertDispatcher({ store, keys, deliveries: new Queue(JobCatalog.alertDelivery.queue, { connection, prefix }), urls, log, metrics });
+ * new Worker<JobData<'alert'>, boolean>(JobCatalog.alert.queue, (job) => dispatcher.handle(job.data), { connection, prefix });
  */
 export function createAlertDispatcher(deps: AlertDispatcherDeps): AlertDispatcher {
   const { defaults } = JobCatalog.alertDelivery;
   const backoff = { type: 'exponential' as const, delay: deps.deliveryBackoffMs ?? defaults.backoff.delay };
-  const kept = String(deps.recentKept ?? RECENT_ALERTS_KEPT);
+  const keep = deps.recentKept ?? RECENT_ALERTS_KEPT;
 
   return {
-    async handle(payload) {
-      const parsed = AlertEventSchema.safeParse(payload);
-      if (!parsed.success)
-        throw new UnrecoverableError(
-          `alert payload is invalid (${parsed.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.code}`).join('; ')})`,
-        );
-      const event = parsed.data;
+    async handle(data) {
+      const read = readJobPayload('alert', data);
+      if (!read.ok) throw new UnrecoverableError(`alert payload is invalid (${read.problems})`);
+      const event = read.payload;
       const marker = deps.keys.alertRaised(event.id);
       // 1. Raised before: its deliveries were queued then.
-      if ((await deps.redis.exists(marker)) === 1) return false;
+      if ((await deps.store.get(marker)) !== null) return false;
       // 2. One delivery per URL, by a fixed job id: a retry of this job re-adds nothing that is still queued.
       for (const url of deps.urls) {
         await deps.deliveries.add(
@@ -84,16 +81,10 @@ export function createAlertDispatcher(deps: AlertDispatcherDeps): AlertDispatche
         );
       }
       // 3. Raised: the marker and the recent list together.
-      const raised =
-        (await deps.redis.eval(
-          MARK_RAISED_LUA,
-          2,
-          marker,
-          deps.keys.alertsRecent(),
-          String(ALERT_RAISED_TTL_SECONDS),
-          JSON.stringify(event),
-          kept,
-        )) === 1;
+      const raised = await deps.store.writeOnce({
+        marker: { key: marker, ttlMs: ALERT_RAISED_TTL_SECONDS * 1000 },
+        pushes: [{ key: deps.keys.alertsRecent(), value: JSON.stringify(event), keep }],
+      });
       if (raised) {
         deps.metrics.raised(event.type);
         deps.log.info('alert raised', {

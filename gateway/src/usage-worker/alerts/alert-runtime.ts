@@ -8,8 +8,12 @@ import type { Registry } from 'prom-client';
 import {
   JobCatalog,
   type AlertSink,
+  type HashStore,
+  type JobData,
   type Keyspace,
+  type KeyValueStore,
   type Logger,
+  type OnceStore,
   type UsageCounters,
   type UsageJob,
 } from '@switchyard/shared';
@@ -21,8 +25,10 @@ import { createBudgetAlerts, type BudgetAlerts } from './budget-alerts.js';
 import { createWebhookDelivery } from './webhook-delivery.js';
 
 export interface WorkerAlertingDeps {
-  /** The worker's connection (maxRetriesPerRequest null, as BullMQ's workers need). */
+  /** The worker's connection (maxRetriesPerRequest null, as BullMQ's workers need): the queues' and workers'. */
   connection: Redis;
+  /** The store on that connection: the alert markers and list, key records and usage totals. */
+  store: Pick<KeyValueStore, 'get'> & Pick<HashStore, 'hgetall'> & Pick<OnceStore, 'writeOnce'>;
   /** queuePrefix(REDIS_PREFIX). */
   prefix: string;
   keys: Keyspace;
@@ -74,7 +80,7 @@ function watchUsageFailures(worker: Pick<Worker, 'on'>, sink: AlertSink): void {
 
 /**
  * @example
- * const alerting = createWorkerAlerting({ connection, prefix, keys, urls: config.ALERT_WEBHOOK_URLS, secret: config.ALERT_WEBHOOK_SECRET, registry: metrics.registry, log });
+ * const alerting = createWorkerAlerting({ connection, store, prefix, keys, urls: config.ALERT_WEBHOOK_URLS, secret: config.ALERT_WEBHOOK_SECRET, registry: metrics.registry, log });
  * createUsageHandler({ …, onCounted: (job, counters) => { metrics.counted(job, counters); alerting.counted(job, counters); } });
  * alerting.watchUsage(usageWorker);
  * await alerting.start();
@@ -94,9 +100,9 @@ export function createWorkerAlerting(deps: WorkerAlertingDeps): WorkerAlerting {
   const deliveryQueue = new Queue(JobCatalog.alertDelivery.queue, { connection, prefix });
   for (const q of [alertQueue, deliveryQueue]) q.on('error', () => undefined);
   const sink: QueueAlertSink = createQueueAlertSink({ queue: alertQueue, log });
-  const budgets = createBudgetAlerts({ redis: connection, keys: deps.keys, sink, log });
+  const budgets = createBudgetAlerts({ store: deps.store, keys: deps.keys, sink, log });
   const dispatcher = createAlertDispatcher({
-    redis: connection,
+    store: deps.store,
     keys: deps.keys,
     deliveries: deliveryQueue,
     urls: deps.urls,
@@ -105,7 +111,7 @@ export function createWorkerAlerting(deps: WorkerAlertingDeps): WorkerAlerting {
     ...(deps.deliveryBackoffMs === undefined ? {} : { deliveryBackoffMs: deps.deliveryBackoffMs }),
   });
   const workers: Worker[] = [
-    new Worker(JobCatalog.alert.queue, (job) => dispatcher.handle(job.data), {
+    new Worker<JobData<'alert'>, boolean>(JobCatalog.alert.queue, (job) => dispatcher.handle(job.data), {
       connection,
       prefix,
       autorun: false,
@@ -115,7 +121,7 @@ export function createWorkerAlerting(deps: WorkerAlertingDeps): WorkerAlerting {
   if (deps.urls.length > 0 && deps.secret !== undefined) {
     const delivery = createWebhookDelivery({ secret: deps.secret, log, metrics });
     workers.push(
-      new Worker(
+      new Worker<JobData<'alertDelivery'>, void>(
         JobCatalog.alertDelivery.queue,
         (job) => delivery.deliver(job.data, { attempt: job.attemptsMade + 1, attempts: job.opts.attempts ?? 1 }),
         {

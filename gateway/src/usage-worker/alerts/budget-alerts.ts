@@ -3,14 +3,15 @@
 // the period and the threshold, so however many requests (and worker processes) see a threshold crossed, it is
 // one alert per period; this process also remembers what it raised, so it does not queue the same id again.
 import { LRUCache } from 'lru-cache';
-import type { Redis } from 'ioredis';
 import {
   budgetTokens,
   EXACT_TOKEN_FIELDS,
   utcDay,
   utcMonth,
   type AlertSink,
+  type HashStore,
   type Keyspace,
+  type KeyValueStore,
   type Logger,
   type UsageJob,
 } from '@switchyard/shared';
@@ -25,7 +26,7 @@ export interface KeyBudgets {
 }
 
 export interface BudgetAlertsDeps {
-  redis: Pick<Redis, 'get' | 'hmget'>;
+  store: Pick<KeyValueStore, 'get'> & Pick<HashStore, 'hgetall'>;
   keys: Pick<Keyspace, 'keyById' | 'usage' | 'usageMonth'>;
   sink: AlertSink;
   log: Logger;
@@ -70,8 +71,8 @@ interface Totals {
   costMicros: number;
 }
 
-function totalsOf(values: (string | null)[]): Totals {
-  const n = new Map<string, number>(FIELDS.map((f, i) => [f, Number(values[i] ?? 0) || 0]));
+function totalsOf(hash: Record<string, string>): Totals {
+  const n = new Map<string, number>(FIELDS.map((f) => [f, Number(hash[f] ?? 0) || 0]));
   return { tokens: budgetTokens((field) => n.get(field) ?? 0), costMicros: n.get('costMicros') ?? 0 };
 }
 
@@ -98,7 +99,7 @@ export function reachedThresholds(used: number, limit: number): BudgetThreshold[
 
 /**
  * @example
- * const budgets = createBudgetAlerts({ redis, keys, sink: alerts, log });
+ * const budgets = createBudgetAlerts({ store, keys, sink: alerts, log });
  * createUsageHandler({ …, onCounted: (job) => void budgets.check(job) });
  */
 export function createBudgetAlerts(deps: BudgetAlertsDeps): BudgetAlerts {
@@ -109,7 +110,7 @@ export function createBudgetAlerts(deps: BudgetAlertsDeps): BudgetAlerts {
   async function budgetsOf(keyId: string): Promise<KeyBudgets | null> {
     const cached = records.get(keyId);
     if (cached !== undefined) return cached === 'none' ? null : cached;
-    const budgets = readBudgets(await deps.redis.get(deps.keys.keyById(keyId)));
+    const budgets = readBudgets(await deps.store.get(deps.keys.keyById(keyId)));
     records.set(keyId, budgets ?? 'none');
     return budgets;
   }
@@ -118,7 +119,7 @@ export function createBudgetAlerts(deps: BudgetAlertsDeps): BudgetAlerts {
     const out: Standing[] = [];
     const day = utcDay(at);
     if (budgets.dailyTokenBudget !== null || budgets.dailyUsdBudget !== null) {
-      const t = totalsOf(await deps.redis.hmget(deps.keys.usage('key', keyId, day), ...FIELDS));
+      const t = totalsOf(await deps.store.hgetall(deps.keys.usage('key', keyId, day)));
       if (budgets.dailyTokenBudget !== null)
         out.push({
           kind: 'daily_tokens',
@@ -138,7 +139,7 @@ export function createBudgetAlerts(deps: BudgetAlertsDeps): BudgetAlerts {
     }
     if (budgets.monthlyUsdBudget !== null) {
       const month = utcMonth(at);
-      const t = totalsOf(await deps.redis.hmget(deps.keys.usageMonth(keyId, month), ...FIELDS));
+      const t = totalsOf(await deps.store.hgetall(deps.keys.usageMonth(keyId, month)));
       out.push({
         kind: 'monthly_usd',
         period: month,

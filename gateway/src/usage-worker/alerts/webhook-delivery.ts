@@ -4,7 +4,7 @@
 // refuse old ones). Anything but a 2xx within the timeout throws, and BullMQ tries again with backoff.
 import { UnrecoverableError } from 'bullmq';
 import { Webhook } from 'standardwebhooks';
-import { errorCode, JobCatalog, type Logger } from '@switchyard/shared';
+import { errorCode, readJobPayload, type JobData, type Logger } from '@switchyard/shared';
 import { urlDigest } from '../../alerts/alert-ids.js';
 import type { DeliveryPayload } from './alert-dispatcher.js';
 import type { AlertMetrics } from './alert-metrics.js';
@@ -32,7 +32,7 @@ export interface DeliveryAttempt {
 
 export interface WebhookDelivery {
   /** Resolves when the receiver answered 2xx; throws otherwise (UnrecoverableError for a payload that can never be sent). */
-  deliver(payload: unknown, attempt: DeliveryAttempt): Promise<void>;
+  deliver(data: JobData<'alertDelivery'>, attempt: DeliveryAttempt): Promise<void>;
 }
 
 /** A delivery answered with a status other than 2xx (the receiver's body is not kept). */
@@ -43,13 +43,10 @@ export class WebhookRejectedError extends Error {
   }
 }
 
-function parsePayload(payload: unknown): DeliveryPayload {
-  const parsed = JobCatalog.alertDelivery.payload.safeParse(payload);
-  if (!parsed.success)
-    throw new UnrecoverableError(
-      `alert delivery payload is invalid (${parsed.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.code}`).join('; ')})`,
-    );
-  return parsed.data;
+function parsePayload(data: JobData<'alertDelivery'>): DeliveryPayload {
+  const read = readJobPayload('alertDelivery', data);
+  if (!read.ok) throw new UnrecoverableError(`alert delivery payload is invalid (${read.problems})`);
+  return read.payload;
 }
 
 /** A failure's class and code (fetch puts the socket's code on its cause), never a message that could quote the URL. */
@@ -73,7 +70,7 @@ function originOf(url: string): string {
 /**
  * @example
  * const delivery = createWebhookDelivery({ secret: config.ALERT_WEBHOOK_SECRET, log, metrics });
- * new Worker(JobCatalog.alertDelivery.queue, (job) => delivery.deliver(job.data, { attempt: job.attemptsMade + 1, attempts: job.opts.attempts ?? 1 }), { connection, prefix });
+ * new Worker<JobData<'alertDelivery'>>(JobCatalog.alertDelivery.queue, (job) => delivery.deliver(job.data, { attempt: job.attemptsMade + 1, attempts: job.opts.attempts ?? 1 }), { connection, prefix });
  */
 export function createWebhookDelivery(deps: WebhookDeliveryDeps): WebhookDelivery {
   const signer = new Webhook(deps.secret);
@@ -82,8 +79,8 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps): WebhookDeliver
   const timeoutMs = deps.timeoutMs ?? DELIVERY_TIMEOUT_MS;
 
   return {
-    async deliver(payload, { attempt, attempts }) {
-      const { event, url } = parsePayload(payload);
+    async deliver(data, { attempt, attempts }) {
+      const { event, url } = parsePayload(data);
       const body = JSON.stringify(event);
       const at = new Date(now());
       const fields = {
