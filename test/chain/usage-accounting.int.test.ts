@@ -228,12 +228,12 @@ it('counts 200 mixed requests exactly once across a worker kill -9 and duplicate
         opts: job.id === undefined ? {} : { jobId: job.id },
       })),
     );
-    const until = Date.now() + 30_000;
     const pending = async () =>
       Object.values(await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized')).reduce((a, b) => a + b, 0);
-    while ((await pending()) > 0 && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitFor('the duplicated jobs handled', async () => (await pending()) === 0, {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
   } finally {
     await queue.close();
   }
