@@ -77,7 +77,10 @@ it('answers at once while Redis refuses writes, and counts the requests once wri
   expect(Date.now() - pausedAt).toBeLessThan(pauseMs);
   expect(Math.max(...during)).toBeLessThan(1_000);
 
-  while ((await countedRequests()) < 14 && Date.now() < pausedAt + 30_000) await new Promise((r) => setTimeout(r, 100));
+  await waitFor('the 14 requests counted', async () => (await countedRequests()) >= 14, {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
   expect(await countedRequests()).toBe(14);
 });
 

@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createDrainTracker } from './drain.js';
+import { waitFor } from '@switchyard/testkit';
 
 async function serve(handler: http.RequestListener): Promise<{ url: string; server: http.Server }> {
   const server = http.createServer(handler);
@@ -41,7 +42,7 @@ describe('drain tracker', () => {
     try {
       expect((await get(`${url}/fast`, agent)).connection).toBe('keep-alive');
       const slow = get(`${url}/slow`, agent);
-      while (pending.length === 0) await new Promise((r) => setTimeout(r, 5));
+      await waitFor('the slow request to arrive', () => pending.length > 0);
       expect(drain.inFlight).toBe(1);
 
       drain.begin();
@@ -68,7 +69,7 @@ describe('drain tracker', () => {
     const agent = new http.Agent({ keepAlive: false });
     try {
       const hanging = get(url, agent).catch(() => undefined);
-      while (pending.length === 0) await new Promise((r) => setTimeout(r, 5));
+      await waitFor('the hanging request to arrive', () => pending.length > 0);
       drain.begin();
       await expect(drain.idle(20)).resolves.toBe(false);
       pending[0]!.end();
