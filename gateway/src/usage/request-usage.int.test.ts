@@ -3,6 +3,7 @@
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AppError, writeErrorResponse } from '@switchyard/shared';
+import { waitFor } from '@switchyard/testkit';
 import type { ForwardOutcome } from '../proxy/index.js';
 import { trackRequestUsage, type RequestUsage } from './request-usage.js';
 import { usageJobOf, type UsageDraft } from './usage-draft.js';
@@ -121,9 +122,9 @@ async function relay(
   };
 }
 
-/** Sends the body; `hangUp` destroys the request once the first byte arrives, or ('early') 30 ms after sending, before any answer. */
+/** Sends the body; `hangUp` destroys the request once the first byte arrives, or once `after` resolves (before any answer). */
 function send(
-  hangUp?: 'first-byte' | 'early',
+  hangUp?: 'first-byte' | { after: Promise<void> },
   path = '/v1/messages',
 ): Promise<{ status: number; body: string } | 'aborted'> {
   return new Promise((resolve) => {
@@ -139,13 +140,17 @@ function send(
     });
     req.on('error', () => resolve('aborted'));
     req.end(JSON.stringify(BODY));
-    if (hangUp === 'early') setTimeout(() => req.destroy(), 30);
+    if (typeof hangUp === 'object') void hangUp.after.then(() => req.destroy());
   });
 }
 
-/** Waits for the handler to settle and for anything late to show up, then returns the drafts. */
+/**
+ * Waits for the handler to settle and the draft to be recorded (at settle or at the response's close, whichever
+ * comes second), then a moment for anything late: a second draft would be one too many. Returns the drafts.
+ */
 async function draftsAfter(): Promise<UsageDraft[]> {
   await settled;
+  await waitFor('the draft', () => drafts.length > 0);
   await new Promise((r) => setTimeout(r, 50));
   return drafts;
 }
@@ -198,17 +203,23 @@ test('the client hangs up mid-stream: one draft, aborted, with the usage that go
 test('the client hangs up before any answer, the handler settles later: one draft, recorded at settle', async () => {
   let release!: () => void;
   const held = new Promise<void>((r) => (release = r));
+  let bodyRead!: () => void;
+  const read = new Promise<void>((r) => (bodyRead = r));
+  let sawClose!: () => void;
+  const hungUp = new Promise<void>((r) => (sawClose = r));
   behaviour = async (req, res, usage) => {
     for await (const _c of req) {
       // the whole body arrives; the client hangs up while the handler waits for a node
     }
     usage.parsed({ ...BODY, stream: true });
+    bodyRead();
     await closed(res);
+    sawClose();
     await held;
     usage.forwarded({ nodeId: 'node-1', status: 499, failovers: 0, aborted: true, brokeMidStream: false });
   };
-  expect(await send('early')).toBe('aborted');
-  await new Promise((r) => setTimeout(r, 50));
+  expect(await send({ after: read })).toBe('aborted');
+  await hungUp;
   // Closed but not settled: nothing yet.
   expect(drafts).toEqual([]);
   release();
@@ -300,7 +311,8 @@ test('fifty requests of every kind at once: exactly one draft each', async () =>
   };
   const kinds = Array.from({ length: 50 }, (_, i) => (i % 3 === 1 ? send('first-byte') : send()));
   await Promise.all(kinds);
-  await new Promise((r) => setTimeout(r, 200));
+  // A draft is recorded once its handler settled and its response closed, which may follow the client's end.
+  await waitFor('fifty requests drafted', () => new Set(drafts.map((d) => d.requestId)).size >= 50);
   expect(drafts).toHaveLength(50);
   expect(new Set(drafts.map((d) => d.requestId)).size).toBe(50);
 });
