@@ -306,14 +306,12 @@ describe('switchyard CLI against a real gateway', () => {
     const revoked = await cli(['keys', 'revoke', keyId]);
     expect(revoked.code).toBe(0);
     expect(revoked.stdout).toContain(`Revoked key ${keyId}`);
-    // Gateways cache a key's record for up to 3 s: the promise is "refused within 5 s".
-    const deadline = Date.now() + 5_000;
-    let status = (await sendMessage(key)).status;
-    while (status !== 401 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-      status = (await sendMessage(key)).status;
-    }
-    expect(status).toBe(401);
+    // Gateways cache a key's record for up to 3 s (key-authenticator's tests hold that bound on a clock of their
+    // own); here, across processes on a machine that may be loaded, the limit is only generous.
+    await waitFor('the gateway to refuse the revoked key', async () => (await sendMessage(key)).status === 401, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
     expect((await cli(['keys', 'list'])).stdout).not.toContain(keyId);
     expect(expectOneLineError(await cli(['keys', 'show', keyId]), 1)).toBe('switchyard: No key with this id');
   });
@@ -462,17 +460,19 @@ describe('switchyard CLI from the repository', () => {
 });
 
 describe('switchyard nodes revoke on a connected node', () => {
-  it('drops it from the fleet within 5 s (every gateway polls the enrolments of its nodes)', async () => {
+  it('drops it from the fleet (every gateway polls the enrolments of its nodes, each second)', async () => {
     const revoked = await cli(['nodes', 'revoke', 'node-b']);
     expect(revoked.code).toBe(0);
     type Listed = { nodes: { nodeId: string }[]; enrolled: { nodeId: string }[] };
     const list = async () => (await (await chain.admin('GET', '/nodes')).json()) as Listed;
-    const deadline = Date.now() + 5_000;
-    let listed = await list();
-    while (listed.nodes.some((n) => n.nodeId === 'node-b') && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-      listed = await list();
-    }
+    const listed = await waitFor(
+      'node-b gone from the fleet',
+      async () => {
+        const l = await list();
+        return !l.nodes.some((n) => n.nodeId === 'node-b') && l;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
     expect(listed.nodes.map((n) => n.nodeId)).toEqual(['node-a']);
     expect(listed.enrolled.map((e) => e.nodeId)).not.toContain('node-b');
     expect((await cli(['nodes', 'list'])).stdout).not.toContain('node-b');
