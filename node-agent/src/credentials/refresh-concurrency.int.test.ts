@@ -47,15 +47,20 @@ async function account(opts: { dir?: string; tuning?: OAuthTuning } = {}): Promi
 function gatedFile() {
   let open: () => void = () => {};
   let gated = false;
+  let waiting = 0;
   const gate = new Promise<void>((resolve) => (open = resolve));
   const file: CredentialFile = {
     ...h.file,
     write: async (credential) => {
-      if (gated) await gate;
+      if (gated) {
+        waiting++;
+        await gate;
+        waiting--;
+      }
       return h.file.write(credential);
     },
   };
-  return { file, close: () => (gated = true), open: () => open() };
+  return { file, close: () => (gated = true), open: () => open(), waiting: () => waiting };
 }
 
 /** An account over a gated volume record (built from its parts, as createAccountAuth does). */
@@ -250,8 +255,8 @@ test('persist before use: while the new pair is being written to the volume, req
   slow.close();
   await a.start();
   try {
-    await waitFor('the background refresh', () => h.fake.tokenRequests.length === 1, 5_000);
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the refreshed pair waiting to be written', () => slow.waiting() === 1, 5_000);
+    expect(h.fake.tokenRequests).toHaveLength(1);
     for (let i = 0; i < 5; i++) expect((await a.credentialHeaders()).token).toBe(issued.accessToken);
     expect(await h.file.read()).toMatchObject({ access: issued.accessToken });
   } finally {
@@ -270,8 +275,9 @@ test('stop() waits for a running refresh to finish storing (drain never loses a 
   const headers = a.credentialHeaders();
   let stopped = false;
   try {
-    await waitFor('the refresh', () => h.fake.tokenRequests.length === 1, 5_000);
+    await waitFor('the refreshed pair waiting to be written', () => slow.waiting() === 1, 5_000);
     const stopping = a.stop().then(() => (stopped = true));
+    // A stop() that did not wait for the write would be done by now; one that waits cannot be, however long this is.
     await new Promise((r) => setTimeout(r, 100));
     expect(stopped).toBe(false);
     slow.open();
