@@ -51,7 +51,10 @@ export function openTestRedis(label: string): TestRedis {
   };
 }
 
-/** A hub on `redis`, fast timers unless told otherwise. */
+/**
+ * A hub on `redis`, fast timers unless told otherwise. The PING timeout is 5 s: a healthy tunnel on a loaded machine
+ * never misses it (a test of dead peers sets a shorter one).
+ */
 export function testHub(redis: TestRedis, over: Partial<TunnelHubDeps> = {}): TunnelHub {
   return createTunnelHub({
     enrolments: redis.enrolments,
@@ -60,7 +63,7 @@ export function testHub(redis: TestRedis, over: Partial<TunnelHubDeps> = {}): Tu
     log: createNullLogger(),
     replica: { id: 'gw-test' },
     pingIntervalMs: 200,
-    pingTimeoutMs: 1_000,
+    pingTimeoutMs: 5_000,
     ...over,
   });
 }

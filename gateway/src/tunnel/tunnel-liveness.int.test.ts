@@ -1,7 +1,7 @@
 // Tunnels ending: revocation, rotation, a hung peer, a peer gone mid-request, a draining gateway. A real
 // gateway (tunnel hub on a real Redis, the forwarder) and real node peers on loopback.
 import { createServer, request, type IncomingMessage } from 'node:http';
-import { sseErrorFrame } from '@switchyard/shared';
+import { sseErrorFrame, withDeadline } from '@switchyard/shared';
 import {
   createFakeAnthropic,
   fakeMessagesBody,
@@ -59,14 +59,12 @@ const ok = (label: string): Behaviour =>
   answer(200, { 'content-type': 'application/json' }, `{"served_by":"${label}"}`);
 
 describe('revocation and rotation', () => {
-  it('closes a revoked node’s tunnel within 5 s; its requests go to the others', async () => {
+  it('closes a revoked node’s tunnel at its next enrolment poll; its requests go to the others', async () => {
     const a = await node('node-a', ok('a'));
     await node('node-b', ok('b'));
-    const revokedAt = Date.now();
     expect(await gw.redis.enrolments.revoke('node-a')).toBe(true);
-    await a.peer.closed;
-    const tookMs = Date.now() - revokedAt;
-    expect(tookMs).toBeLessThan(5_000);
+    // The hub polls the enrolments every second: the limit is only generous.
+    await withDeadline(a.peer.closed, 20_000, 'the revoked tunnel closed');
     await waitFor(
       'node-a dropped, its report kept',
       () => gw.hub.agentFor('node-a') === undefined && gw.hub.reports().length === 1,
@@ -89,15 +87,18 @@ describe('revocation and rotation', () => {
 });
 
 describe('a dead peer', () => {
-  it('drops a peer that stops answering PINGs within the PING timeout (test hub: 200 ms interval, 1 s timeout)', async () => {
-    const a = await node('node-a', ok('a'));
-    const frozenAt = Date.now();
-    a.peer.freeze();
-    await waitFor('hung tunnel dropped', () => gw.hub.agentFor('node-a') === undefined, 10_000);
-    const tookMs = Date.now() - frozenAt;
-    // interval + timeout = 1.2 s; generous for a loaded machine.
-    expect(tookMs).toBeLessThan(10_000);
-    expect(gw.hub.reports()).toEqual([]);
+  it('drops a peer that stops answering PINGs (200 ms interval, 1 s timeout)', async () => {
+    const quick = await startTestGateway({ stream: true, hub: { pingTimeoutMs: 1_000 } });
+    try {
+      const a = await startStandInNode(quick, 'node-a', ok('a'));
+      nodes.push(a);
+      a.peer.freeze();
+      // Interval plus timeout is 1.2 s; the limit is only generous.
+      await waitFor('hung tunnel dropped', () => quick.hub.agentFor('node-a') === undefined, 20_000);
+      expect(quick.hub.reports()).toEqual([]);
+    } finally {
+      await quick.stop();
+    }
   });
 
   it('fails a request over to another node when the tunnel drops before the response head', async () => {
