@@ -16,8 +16,6 @@ import {
   createLogger,
   createMetricsHandler,
   createRedisHealthWatch,
-  describeMetrics,
-  metricsOnlyListener,
   planMetrics,
   queuePrefix,
   readPackageVersion,
@@ -337,15 +335,13 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     ? guardedServer(config, createAdminApp({ adminRouter, log }), log, 'admin')
     : undefined;
   if (adminServer) await listen(adminServer, config.ADMIN_HOST, config.ADMIN_PORT ?? 0, 'ADMIN_PORT (and ADMIN_HOST)');
-  const metricsServer =
-    exposure.where === 'own' && metricsHandler
-      ? await startMetricsListener({
-          listener: metricsOnlyListener(metricsHandler),
-          port: exposure.port,
-          host: config.HOST,
-          log,
-        })
-      : undefined;
+  const metricsListening = await startMetricsListener({
+    exposure,
+    handler: metricsHandler,
+    host: config.HOST,
+    mainPort: config.PORT,
+    log,
+  });
   log.info('gateway started', {
     listen: `${config.HOST}:${config.PORT}`,
     admin: adminApart ? `${config.ADMIN_HOST}:${config.ADMIN_PORT ?? ''}` : 'on the main listener',
@@ -354,10 +350,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     maxInflightBodyBytes: config.MAX_INFLIGHT_BODY_BYTES,
     redis: redactedUrl(config.REDIS_URL),
     prefix: config.REDIS_PREFIX,
-    metrics:
-      exposure.where === 'own' && metricsServer === undefined
-        ? 'off (its port could not be opened)'
-        : describeMetrics(exposure, config.HOST, config.PORT),
+    metrics: metricsListening.description,
     maxBodyBytes: config.MAX_BODY_BYTES,
     usageSpool: config.USAGE_SPOOL_DIR,
     usageLagWarnSeconds: config.USAGE_LAG_WARN_SECONDS,
@@ -395,7 +388,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     // 3. The tunnels: GOAWAY (whatever still runs on them gets a short grace), then every socket goes.
     await tunnels.stop();
     server.closeAllConnections();
-    metricsServer?.close();
+    metricsListening.server?.close();
     adminServer?.close();
     adminServer?.closeAllConnections();
     registry.stop();

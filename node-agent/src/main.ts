@@ -8,8 +8,6 @@ import { fileURLToPath } from 'node:url';
 import {
   createLogger,
   createMetricsHandler,
-  describeMetrics,
-  metricsOnlyListener,
   planMetrics,
   readPackageVersion,
   redactedUrl,
@@ -176,15 +174,13 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
 
   await auth.start();
   await listen(local, config.PORT, config.HOST, 'PORT');
-  const metricsServer =
-    exposure.where === 'own' && metricsHandler
-      ? await startMetricsListener({
-          listener: metricsOnlyListener(metricsHandler),
-          port: exposure.port,
-          host: config.HOST,
-          log,
-        })
-      : undefined;
+  const metricsListening = await startMetricsListener({
+    exposure,
+    handler: metricsHandler,
+    host: config.HOST,
+    mainPort: config.PORT,
+    log,
+  });
 
   // 6. Dialling in.
   tunnels.start();
@@ -200,10 +196,7 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
     egress: egress.describe(),
     upstreamTimeoutsMs: { connect: config.UPSTREAM_CONNECT_TIMEOUT_MS, headers: config.UPSTREAM_HEADERS_TIMEOUT_MS },
     pingIntervalMs: config.TUNNEL_PING_INTERVAL_MS,
-    metrics:
-      exposure.where === 'own' && metricsServer === undefined
-        ? 'off (its port could not be opened)'
-        : describeMetrics(exposure, config.HOST, config.PORT),
+    metrics: metricsListening.description,
     version: VERSION,
     gitSha: config.GIT_SHA,
   });
@@ -219,7 +212,7 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
     tunnels.stopDialing();
     local.close();
     local.closeIdleConnections();
-    metricsServer?.close();
+    metricsListening.server?.close();
     const { timedOut } = await drained;
     // GOAWAY first, then the state streams end: the gateways see a node closing its tunnels, not a broken one.
     const closing = tunnels.stop(TUNNEL_CLOSE_GRACE_MS);

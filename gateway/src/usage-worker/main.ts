@@ -1,7 +1,6 @@
 // The usage worker's composition root: config → tokenizer (once) → Redis → handler → BullMQ Worker.
 // SIGTERM/SIGINT: let active jobs finish (up to WORKER_CLOSE_TIMEOUT_MS), close Redis, exit 0. A job
 // this process never finishes (kill -9) is recovered by the stalled check and cannot count twice.
-import type http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import {
@@ -11,7 +10,6 @@ import {
   createLogger,
   createRedisHealthWatch,
   createMetricsHandler,
-  describeMetrics,
   JobCatalog,
   loadPriceBook,
   planMetrics,
@@ -57,25 +55,26 @@ async function startMetrics(
   queue.on('error', () => undefined);
   const metrics = createWorkerMetrics({ queue, now: Date.now, version: VERSION, gitSha: config.GIT_SHA });
   const plan = planMetrics({ port: config.METRICS_PORT, token: config.METRICS_TOKEN });
-  let server: http.Server | undefined;
-  let exposure = describeMetrics(plan, config.HOST);
-  if (plan.where === 'own') {
-    const handler = createMetricsHandler({
-      source: metrics.registry,
-      ...(plan.token === undefined ? {} : { token: plan.token, tokenVariable: 'METRICS_TOKEN' }),
-      onError: (err) => log.error('metrics scrape failed', { err }),
-    });
-    server = await startMetricsListener({
-      listener: createWorkerListener({ metrics: handler, version: VERSION, gitSha: config.GIT_SHA, stopping }),
-      port: plan.port,
-      host: config.HOST,
-      log,
-    });
-    if (server === undefined) exposure = 'off (its port could not be opened)';
-  }
+  // Only a port of its own: the worker has no main listener.
+  const handler =
+    plan.where === 'own'
+      ? createMetricsHandler({
+          source: metrics.registry,
+          ...(plan.token === undefined ? {} : { token: plan.token, tokenVariable: 'METRICS_TOKEN' }),
+          onError: (err) => log.error('metrics scrape failed', { err }),
+        })
+      : undefined;
+  const { server, description } = await startMetricsListener({
+    exposure: plan,
+    handler,
+    listener: (metricsHandler) =>
+      createWorkerListener({ metrics: metricsHandler, version: VERSION, gitSha: config.GIT_SHA, stopping }),
+    host: config.HOST,
+    log,
+  });
   return {
     metrics,
-    exposure,
+    exposure: description,
     async close() {
       server?.close();
       await queue.close().catch(() => undefined);

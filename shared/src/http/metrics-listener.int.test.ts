@@ -1,11 +1,12 @@
-// The metrics listener's start on real ports: it serves what it is given, and a port already taken turns
-// metrics off with one error line instead of failing the process.
+// The metrics listener's start on real ports: it serves what it is given, says so for the start line, and a port
+// already taken turns metrics off with one error line instead of failing the process.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { waitFor } from '@switchyard/testkit';
+import { freePort, waitFor } from '@switchyard/testkit';
+import { planMetrics } from '../config/metrics-exposure.js';
 import { createLogger } from '../logging/create-logger.js';
-import { createMetricsHandler, metricsOnlyListener } from './metrics-endpoint.js';
+import { createMetricsHandler } from './metrics-endpoint.js';
 import { startMetricsListener } from './metrics-listener.js';
 
 function recordingLog() {
@@ -20,18 +21,24 @@ function recordingLog() {
 }
 
 const source = { contentType: 'text/plain; version=0.0.4', metrics: () => Promise.resolve('up 1\n') };
+const handler = createMetricsHandler({ source });
+
+async function portTaken(): Promise<{ port: number; close: () => Promise<unknown> }> {
+  const taken = http.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (taken.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => taken.close(resolve)),
+  };
+}
 
 describe('startMetricsListener', () => {
-  it('serves the listener it is given on the port', async () => {
+  it('serves /metrics on a port of its own, 404 for the rest, and describes it for the start line', async () => {
     const { lines, log } = recordingLog();
-    const server = await startMetricsListener({
-      listener: metricsOnlyListener(createMetricsHandler({ source })),
-      port: 0,
-      host: '127.0.0.1',
-      log,
-    });
-    expect(server).toBeDefined();
-    const { port } = server?.address() as AddressInfo;
+    const port = await freePort();
+    const exposure = planMetrics({ port, token: undefined });
+    const { server, description } = await startMetricsListener({ exposure, handler, host: '127.0.0.1', log });
+    expect(description).toBe(`http://127.0.0.1:${port}/metrics (no token: keep the port private to the scraper)`);
     const res = await fetch(`http://127.0.0.1:${port}/metrics`);
     expect([res.status, await res.text()]).toEqual([200, 'up 1\n']);
     expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
@@ -39,28 +46,60 @@ describe('startMetricsListener', () => {
     await new Promise((resolve) => server?.close(resolve));
   });
 
-  it('answers undefined and logs the fix when the port is taken', async () => {
-    const taken = http.createServer();
-    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
-    const { port } = taken.address() as AddressInfo;
-    const { lines, log } = recordingLog();
-    const server = await startMetricsListener({
-      listener: metricsOnlyListener(createMetricsHandler({ source })),
-      port,
+  it('wraps the handler in the listener it is given (the usage worker adds /health)', async () => {
+    const { log } = recordingLog();
+    const port = await freePort();
+    const { server } = await startMetricsListener({
+      exposure: planMetrics({ port, token: undefined }),
+      handler,
+      listener: (metrics) => (req, res) => (req.url === '/health' ? res.end('ok') : metrics(req, res)),
       host: '127.0.0.1',
       log,
     });
-    expect(server).toBeUndefined();
+    expect(await (await fetch(`http://127.0.0.1:${port}/health`)).text()).toBe('ok');
+    expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toBe('up 1\n');
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  it('starts nothing when /metrics is off or on the main listener', async () => {
+    const { log } = recordingLog();
+    const off = await startMetricsListener({
+      exposure: planMetrics({ port: 0, token: undefined }),
+      handler: undefined,
+      host: '127.0.0.1',
+      log,
+    });
+    expect(off).toEqual({ server: undefined, description: 'off (METRICS_PORT=0)' });
+    const main = await startMetricsListener({
+      exposure: planMetrics({ port: undefined, token: 'm'.repeat(32) }),
+      handler,
+      host: '127.0.0.1',
+      mainPort: 8080,
+      log,
+    });
+    expect(main).toEqual({ server: undefined, description: 'http://127.0.0.1:8080/metrics (token: METRICS_TOKEN)' });
+  });
+
+  it('turns metrics off with one error line naming the fix when the port is taken', async () => {
+    const taken = await portTaken();
+    const { lines, log } = recordingLog();
+    const listening = await startMetricsListener({
+      exposure: planMetrics({ port: taken.port, token: undefined }),
+      handler,
+      host: '127.0.0.1',
+      log,
+    });
+    expect(listening).toEqual({ server: undefined, description: 'off (its port could not be opened)' });
     await waitFor('the error line', () => lines.length > 0);
     expect(lines).toEqual([
       expect.objectContaining({
         level: 'error',
         message: 'metrics listener not started',
-        port,
+        port: taken.port,
         errorCode: 'EADDRINUSE',
         fix: 'set METRICS_PORT to a free port, or 0 to turn metrics off',
       }),
     ]);
-    await new Promise((resolve) => taken.close(resolve));
+    await taken.close();
   });
 });
