@@ -14,9 +14,8 @@ import {
   createIoRedisStore,
   createKeyspace,
   createLogger,
-  createMetricsHandler,
+  createMetricsEndpoint,
   createRedisHealthWatch,
-  planMetrics,
   queuePrefix,
   readPackageVersion,
   redactedUrl,
@@ -239,16 +238,12 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     version: VERSION,
     gitSha: config.GIT_SHA,
   });
-  const exposure = planMetrics({ port: config.METRICS_PORT, token: config.METRICS_TOKEN });
-  const metricsHandler =
-    exposure.where === 'off'
-      ? undefined
-      : createMetricsHandler({
-          source: metrics.registry,
-          ...(exposure.token === undefined ? {} : { token: exposure.token }),
-          ...(exposure.tokenVariable === undefined ? {} : { tokenVariable: exposure.tokenVariable }),
-          onError: (err) => log.error('metrics scrape failed', { err }),
-        });
+  const metricsEndpoint = createMetricsEndpoint({
+    port: config.METRICS_PORT,
+    token: config.METRICS_TOKEN,
+    source: metrics.registry,
+    log,
+  });
 
   const adminRouter = createAdminRouter({
     store,
@@ -295,7 +290,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     gitSha: config.GIT_SHA,
     draining: () => drain.draining,
     metrics,
-    ...(exposure.where === 'main' && metricsHandler ? { metricsHandler } : {}),
+    ...(metricsEndpoint.onMainListener ? { metricsHandler: metricsEndpoint.onMainListener } : {}),
   });
 
   // The first registry read needs the connection up (no offline queue): wait for it, briefly, so a normal
@@ -336,8 +331,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     : undefined;
   if (adminServer) await listen(adminServer, config.ADMIN_HOST, config.ADMIN_PORT ?? 0, 'ADMIN_PORT (and ADMIN_HOST)');
   const metricsListening = await startMetricsListener({
-    exposure,
-    handler: metricsHandler,
+    ...metricsEndpoint,
     host: config.HOST,
     mainPort: config.PORT,
     log,

@@ -7,8 +7,7 @@ import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import {
   createLogger,
-  createMetricsHandler,
-  planMetrics,
+  createMetricsEndpoint,
   readPackageVersion,
   redactedUrl,
   startMetricsListener,
@@ -147,19 +146,16 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
   });
 
   // 5. The local listener: /health and /metrics (on it, on a port of its own, or off).
-  const exposure = planMetrics({ port: config.METRICS_PORT, token: config.METRICS_TOKEN });
-  const metricsHandler =
-    exposure.where === 'off'
-      ? undefined
-      : createMetricsHandler({
-          source: metrics.registry,
-          ...(exposure.token === undefined ? {} : { token: exposure.token, tokenVariable: 'METRICS_TOKEN' }),
-          onError: (err) => log.error('metrics scrape failed', { err }),
-        });
+  const metricsEndpoint = createMetricsEndpoint({
+    port: config.METRICS_PORT,
+    token: config.METRICS_TOKEN,
+    source: metrics.registry,
+    log,
+  });
   const local = http.createServer(
     createLocalListener({
       draining: () => gate.draining,
-      ...(exposure.where === 'main' && metricsHandler ? { metricsHandler } : {}),
+      ...(metricsEndpoint.onMainListener ? { metricsHandler: metricsEndpoint.onMainListener } : {}),
       health: () => ({
         status: 'ok',
         nodeId: config.NODE_ID,
@@ -175,8 +171,7 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
   await auth.start();
   await listen(local, config.PORT, config.HOST, 'PORT');
   const metricsListening = await startMetricsListener({
-    exposure,
-    handler: metricsHandler,
+    ...metricsEndpoint,
     host: config.HOST,
     mainPort: config.PORT,
     log,

@@ -9,10 +9,9 @@ import {
   createKeyspace,
   createLogger,
   createRedisHealthWatch,
-  createMetricsHandler,
+  createMetricsEndpoint,
   JobCatalog,
   loadPriceBook,
-  planMetrics,
   queuePrefix,
   readPackageVersion,
   redactedUrl,
@@ -54,19 +53,15 @@ async function startMetrics(
   const queue = new Queue(JobCatalog.usage.queue, { connection, prefix: queuePrefix(config.REDIS_PREFIX) });
   queue.on('error', () => undefined);
   const metrics = createWorkerMetrics({ queue, now: Date.now, version: VERSION, gitSha: config.GIT_SHA });
-  const plan = planMetrics({ port: config.METRICS_PORT, token: config.METRICS_TOKEN });
-  // Only a port of its own: the worker has no main listener.
-  const handler =
-    plan.where === 'own'
-      ? createMetricsHandler({
-          source: metrics.registry,
-          ...(plan.token === undefined ? {} : { token: plan.token, tokenVariable: 'METRICS_TOKEN' }),
-          onError: (err) => log.error('metrics scrape failed', { err }),
-        })
-      : undefined;
+  // METRICS_PORT defaults to a port of its own: the worker has no main listener.
+  const endpoint = createMetricsEndpoint({
+    port: config.METRICS_PORT,
+    token: config.METRICS_TOKEN,
+    source: metrics.registry,
+    log,
+  });
   const { server, description } = await startMetricsListener({
-    exposure: plan,
-    handler,
+    ...endpoint,
     listener: (metricsHandler) =>
       createWorkerListener({ metrics: metricsHandler, version: VERSION, gitSha: config.GIT_SHA, stopping }),
     host: config.HOST,

@@ -7,7 +7,7 @@ import { freePort, waitFor } from '@switchyard/testkit';
 import { planMetrics } from '../config/metrics-exposure.js';
 import { createLogger } from '../logging/create-logger.js';
 import { createMetricsHandler } from './metrics-endpoint.js';
-import { startMetricsListener } from './metrics-listener.js';
+import { createMetricsEndpoint, startMetricsListener } from './metrics-listener.js';
 
 function recordingLog() {
   const lines: Record<string, unknown>[] = [];
@@ -31,6 +31,30 @@ async function portTaken(): Promise<{ port: number; close: () => Promise<unknown
     close: () => new Promise((resolve) => taken.close(resolve)),
   };
 }
+
+describe('createMetricsEndpoint', () => {
+  const { log } = recordingLog();
+  const TOKEN = 'm'.repeat(32);
+
+  it('plans /metrics once: off, on the main listener behind METRICS_TOKEN, or on a port of its own', async () => {
+    const off = createMetricsEndpoint({ port: 0, token: TOKEN, source, log });
+    expect([off.exposure.where, off.handler, off.onMainListener]).toEqual(['off', undefined, undefined]);
+    const own = createMetricsEndpoint({ port: 9464, token: undefined, source, log });
+    expect([own.exposure.where, typeof own.handler, own.onMainListener]).toEqual(['own', 'function', undefined]);
+
+    const main = createMetricsEndpoint({ port: undefined, token: TOKEN, source, log });
+    expect(main.exposure.where).toBe('main');
+    expect(main.onMainListener).toBe(main.handler);
+    // The handler asks for the token: served on a throwaway server here, as the main listener would.
+    const server = http.createServer((req, res) => main.handler?.(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
+    expect((await fetch(url)).status).toBe(401);
+    const scraped = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect([scraped.status, await scraped.text()]).toEqual([200, 'up 1\n']);
+    await new Promise((resolve) => server.close(resolve));
+  });
+});
 
 describe('startMetricsListener', () => {
   it('serves /metrics on a port of its own, 404 for the rest, and describes it for the start line', async () => {

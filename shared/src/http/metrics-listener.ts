@@ -1,13 +1,50 @@
 // METRICS_PORT's listener, started the same way by every process: a port that cannot be opened turns metrics off
 // with one error line naming the fix, and the process carries on (its work matters more than its scrapes).
 import http from 'node:http';
-import { describeMetrics, type MetricsExposure } from '../config/metrics-exposure.js';
+import { describeMetrics, planMetrics, type MetricsExposure } from '../config/metrics-exposure.js';
 import { errorCode } from '../errors/error-code.js';
 import type { Logger } from '../logging/create-logger.js';
-import { metricsOnlyListener } from './metrics-endpoint.js';
+import { createMetricsHandler, metricsOnlyListener, type MetricsSource } from './metrics-endpoint.js';
 
 /** What answers GET /metrics (createMetricsHandler's answer). */
 export type MetricsRequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** How a process serves /metrics, decided once at start. */
+export interface MetricsEndpoint {
+  /** planMetrics' answer for METRICS_PORT and METRICS_TOKEN. */
+  exposure: MetricsExposure;
+  /** The /metrics handler, behind the token the exposure names; undefined when metrics are off. */
+  handler: MetricsRequestHandler | undefined;
+  /** The handler when /metrics shares the main listener (hand it to the app), else undefined. */
+  onMainListener: MetricsRequestHandler | undefined;
+}
+
+/**
+ * Plans /metrics from METRICS_PORT and METRICS_TOKEN and builds its handler over the process's registry; a scrape
+ * that fails to render is logged as 'metrics scrape failed'.
+ * @example
+ * const endpoint = createMetricsEndpoint({ port: config.METRICS_PORT, token: config.METRICS_TOKEN, source: registry, log });
+ * createApp({ …, metricsHandler: endpoint.onMainListener });
+ * const metricsListening = await startMetricsListener({ ...endpoint, host: config.HOST, mainPort: config.PORT, log });
+ */
+export function createMetricsEndpoint(opts: {
+  port: number | undefined;
+  token: string | undefined;
+  source: MetricsSource;
+  log: Logger;
+}): MetricsEndpoint {
+  const exposure = planMetrics({ port: opts.port, token: opts.token });
+  const handler =
+    exposure.where === 'off'
+      ? undefined
+      : createMetricsHandler({
+          source: opts.source,
+          ...(exposure.token === undefined ? {} : { token: exposure.token }),
+          ...(exposure.tokenVariable === undefined ? {} : { tokenVariable: exposure.tokenVariable }),
+          onError: (err) => opts.log.error('metrics scrape failed', { err }),
+        });
+  return { exposure, handler, onMainListener: exposure.where === 'main' ? handler : undefined };
+}
 
 /** Where and what the metrics listener serves. */
 export interface MetricsListenerOptions {
