@@ -59,7 +59,7 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [NO_NODE_AGENT, NO_TESTKIT] }] },
   },
   {
-    // The gateway process answers requests; tokenising is the worker's job (MEASURED.md: 1.4 s and 139 MB to load).
+    // The gateway process answers requests; tokenising is the worker's job (docs/MEASURED.md §5: 1.4 s and 139 MB to load).
     files: ['gateway/**/*.ts'],
     ignores: ['gateway/src/usage-worker/**', ...TEST_CODE],
     rules: { 'no-restricted-imports': ['error', { patterns: [NO_NODE_AGENT, NO_TIKTOKEN, NO_TESTKIT] }] },

@@ -55,7 +55,7 @@ export const NodeConfigSchema = z
     PORT: port(8090),
     ANTHROPIC_BASE_URL: url(['https:', 'http:']).default('https://api.anthropic.com'),
     ANTHROPIC_OAUTH_TOKEN_URL: url(['https:', 'http:']).default('https://platform.claude.com/v1/oauth/token'),
-    // The login flow's endpoints and client id are observed values (PROTOCOL.md §1), so they stay configurable.
+    // The login flow's endpoints and client id are observed values (docs/ANTHROPIC.md §1), so they stay configurable.
     OAUTH_AUTHORIZE_URL: url(['https:', 'http:']).default('https://claude.ai/oauth/authorize'),
     OAUTH_REDIRECT_URI: url(['https:', 'http:']).default('https://platform.claude.com/oauth/code/callback'),
     OAUTH_CLIENT_ID: z.string().default('9d1c250a-e61b-44d9-88ed-5944d1962f5e'),

@@ -1,5 +1,5 @@
 // A node's tunnel carries as many open streams as clients hold (Claude Code keeps an SSE stream open per turn):
-// more than a thousand at once on one session must all open. MEASURED.md: a cap below the peak made streams wait.
+// more than a thousand at once on one session must all open. docs/MEASURED.md §4: a cap below the peak made streams wait.
 import { request } from 'node:http';
 import { createServer, type ServerResponse } from 'node:http';
 import { startTestGateway, type TestGateway } from '../proxy/test-harness.js';

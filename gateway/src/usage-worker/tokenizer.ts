@@ -1,4 +1,4 @@
-// js-tiktoken, loaded only here: the ranks of one encoding cost seconds and ~140 MB (MEASURED.md), so
+// js-tiktoken, loaded only here: the ranks of one encoding cost seconds and ~140 MB (docs/MEASURED.md §5), so
 // the worker loads the single ranks file it is configured for, once per process, and the gateway never.
 // Its BPE is quadratic in the bytes of each pre-tokenised piece, so no piece longer than
 // PIECE_BOUND_CHARS reaches it whole: docs/USAGE.md, "Tokenising in linear time, within a budget".

@@ -9,7 +9,7 @@ describe('login helpers', () => {
     expect(createPkce().verifier).not.toBe(verifier);
   });
 
-  test('the authorize URL carries every parameter of PROTOCOL.md §1', () => {
+  test('the authorize URL carries every parameter of docs/ANTHROPIC.md §1', () => {
     const url = buildAuthorizeUrl({
       authorizeUrl: 'https://claude.ai/oauth/authorize',
       clientId: 'cid',

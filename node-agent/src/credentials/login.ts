@@ -5,7 +5,7 @@ import { createOAuthClient, type OAuthClient, type TokenResult } from './oauth-c
 import type { OAuthCredential } from './oauth-credential.js';
 import type { SealedCopy } from './sealed-copy.js';
 
-/** The scopes a Claude Code login asks for (PROTOCOL.md §1). */
+/** The scopes a Claude Code login asks for (docs/ANTHROPIC.md §1). */
 export const OAUTH_LOGIN_SCOPES =
   'user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload';
 
@@ -55,7 +55,7 @@ export function createPkce(): { verifier: string; challenge: string } {
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 }
 
-/** The authorize URL of PROTOCOL.md §1 (`code=true` asks for the paste-the-code page). */
+/** The authorize URL of docs/ANTHROPIC.md §1 (`code=true` asks for the paste-the-code page). */
 export function buildAuthorizeUrl(p: {
   authorizeUrl: string;
   clientId: string;

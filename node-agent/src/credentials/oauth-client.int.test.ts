@@ -68,7 +68,7 @@ async function scripted(
 }
 
 describe('refresh', () => {
-  test('rotates against the fake: new pair, expiry from expires_in, the account email; JSON body as PROTOCOL.md', async () => {
+  test('rotates against the fake: new pair, expiry from expires_in, the account email; JSON body as docs/ANTHROPIC.md §1', async () => {
     const refreshToken = fake.issueRefreshToken('max-1');
     const result = await fakeClient().refresh(refreshToken);
     expect(result).toMatchObject({ kind: 'ok', email: 'max@example.test', accountUuid: fake.account('max-1').uuid });
@@ -164,7 +164,7 @@ describe('refresh', () => {
 });
 
 describe('exchangeCode and profile', () => {
-  test('sends the authorization_code body of PROTOCOL.md §1', async () => {
+  test('sends the authorization_code body of docs/ANTHROPIC.md §1', async () => {
     const s = await scripted([
       {
         status: 200,

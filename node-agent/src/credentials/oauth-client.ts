@@ -100,7 +100,7 @@ function classify(res: JsonResponse, previousRefresh: string | undefined, now: n
 }
 
 /**
- * Creates the token endpoint client. Bodies are JSON exactly as PROTOCOL.md §1; nothing is classified by message text.
+ * Creates the token endpoint client. Bodies are JSON exactly as docs/ANTHROPIC.md §1; nothing is classified by message text.
  * @example
  * const client = createOAuthClient({ egress, tokenUrl: new URL(config.ANTHROPIC_OAUTH_TOKEN_URL), clientId: config.OAUTH_CLIENT_ID });
  * const result = await client.refresh(refreshToken);

@@ -19,7 +19,7 @@ export interface EgressOptions {
   proxyUrl?: string;
 }
 
-// No socket cap: a cap below the peak number of open streams makes streams queue (MEASURED.md).
+// No socket cap: a cap below the peak number of open streams makes streams queue (docs/MEASURED.md §4).
 const agentOptions = {
   keepAlive: true,
   keepAliveMsecs: 10_000,

@@ -32,5 +32,5 @@ export {
 } from './account-state.js';
 export type { AccountState, AccountStatus, WindowFigures } from './account-state.js';
 
-/** The beta that makes the API accept OAuth access tokens (PROTOCOL.md §2). */
+/** The beta that makes the API accept OAuth access tokens (docs/ANTHROPIC.md §2). */
 export const OAUTH_BETA = 'oauth-2025-04-20';

@@ -5,7 +5,7 @@ const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const SEC = NOW / 1000;
 const H = 3_600;
 
-// Shapes from PROTOCOL.md section 4, as node's IncomingHttpHeaders would hold them.
+// Shapes from docs/ANTHROPIC.md §4, as node's IncomingHttpHeaders would hold them.
 const ALLOWED: HeaderRecord = {
   'content-type': 'text/event-stream',
   'request-id': 'req_1',

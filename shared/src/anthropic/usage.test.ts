@@ -1,6 +1,6 @@
 import { UsageSchema, emptyUsage, usageFromMessage } from './usage.js';
 
-// The non-streaming body from PROTOCOL.md section 5, with non-zero cache figures.
+// The non-streaming body from docs/ANTHROPIC.md §5, with non-zero cache figures.
 const MESSAGE = {
   id: 'msg_01',
   type: 'message',

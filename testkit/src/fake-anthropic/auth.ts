@@ -1,4 +1,4 @@
-// Credential checks as the real API makes them (PROTOCOL.md §2): Bearer OAuth tokens need the oauth beta.
+// Credential checks as the real API makes them (docs/ANTHROPIC.md §2): Bearer OAuth tokens need the oauth beta.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AccountState, AccountStore } from './accounts.js';
 import type { AuthKind } from './types.js';

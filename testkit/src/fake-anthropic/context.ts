@@ -7,9 +7,9 @@ import type { PromptCache } from './prompt-cache.js';
 import type { Recorder, UsageLedger } from './records.js';
 import type { FakeAnthropicEvents, RecordedRequest, RouteName, Timing } from './types.js';
 
-/** Claude Code's OAuth client id (PROTOCOL.md §1). */
+/** Claude Code's OAuth client id (docs/ANTHROPIC.md §1). */
 export const CLAUDE_CODE_CLIENT_ID = '9d1c250a-e61b-44d9-88ed-5944d1962f5e';
-/** The paste-the-code redirect_uri (PROTOCOL.md §1). */
+/** The paste-the-code redirect_uri (docs/ANTHROPIC.md §1). */
 export const MANUAL_REDIRECT_URI = 'https://platform.claude.com/oauth/code/callback';
 /** Scopes granted to every token. */
 export const OAUTH_SCOPES = 'user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload';

@@ -1,4 +1,4 @@
-// The fake Anthropic upstream: a real node:http server speaking PROTOCOL.md, with switches for tests.
+// The fake Anthropic upstream: a real node:http server speaking the API of docs/ANTHROPIC.md, with switches for tests.
 import { EventEmitter } from 'node:events';
 import type { AccountState } from './accounts.js';
 import { createAccountStore } from './accounts.js';

@@ -1,4 +1,4 @@
-// A planned answer as one JSON message or as the SSE event sequence of PROTOCOL.md §5.
+// A planned answer as one JSON message or as the SSE event sequence of docs/ANTHROPIC.md §5.
 import type { BodyWriter } from './http-io.js';
 import { errorEnvelope, type AnthropicErrorType } from '@switchyard/shared';
 import { sleep } from './http-io.js';

@@ -1,4 +1,4 @@
-// A per-account prompt cache that reports usage the way the API does (PROTOCOL.md §6).
+// A per-account prompt cache that reports usage the way the API does (docs/ANTHROPIC.md §6).
 import { createHash } from 'node:crypto';
 import type { PromptSegment } from './tokenizer.js';
 

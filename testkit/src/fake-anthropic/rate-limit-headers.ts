@@ -1,4 +1,4 @@
-// Rate-limit response headers: unified windows for subscription accounts, classic limits for API keys (PROTOCOL.md §4).
+// Rate-limit response headers: unified windows for subscription accounts, classic limits for API keys (docs/ANTHROPIC.md §4).
 
 /** One usage window of a subscription account. */
 export interface WindowState {

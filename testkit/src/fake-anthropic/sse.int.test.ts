@@ -31,7 +31,7 @@ function nextStreamClosed(target: FakeAnthropic): Promise<StreamClosedEvent> {
   });
 }
 
-test('frames follow PROTOCOL.md §5 and every data line is JSON typed like its event', async () => {
+test('frames follow docs/ANTHROPIC.md §5 and every data line is JSON typed like its event', async () => {
   const response = await postFakeMessages(url, fakeOAuthHeaders(fake.issueAccessToken('acct-1')), streamBody());
   expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
   expect(response.headers.get('request-id')).toMatch(/^req_/);

@@ -1,4 +1,4 @@
-// Public types of the fake Anthropic upstream (see PROTOCOL.md for the real service it imitates).
+// Public types of the fake Anthropic upstream (see docs/ANTHROPIC.md for the real service it imitates).
 
 /** How an account authenticates upstream: a subscription login (OAuth) or a console API key. */
 export type AccountKind = 'oauth' | 'api_key';
