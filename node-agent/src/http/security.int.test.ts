@@ -2,7 +2,7 @@
 // that reaches Anthropic. Plus the forwarding app's own answers: 404, 413, 503, and its access log.
 import http from 'node:http';
 import { newRequestId } from '@switchyard/shared';
-import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic } from '@switchyard/testkit';
+import { createFakeAnthropic, fakeMessagesBody, type FakeAnthropic, waitFor } from '@switchyard/testkit';
 import {
   call,
   needsLoginAuth,
@@ -161,10 +161,13 @@ test('every admitted request leaves the gate exactly once and logs one line with
   await call(node, { body: Buffer.alloc(5000) });
   // An id the gateway would never send (spaces, too long) is not trusted into the log: a fresh one replaces it.
   await call(node, { body, requestId: 'not an id', keyId: 'k'.repeat(200) });
-  await new Promise((r) => setTimeout(r, 20));
+  // The gate is left and the line written as each request ends on the node, which may follow what the client saw.
+  const done = await waitFor('three requests done', () => {
+    const lines = node.log.lines.slice(before.lines).filter((l) => l.message === 'request done');
+    return lines.length >= 3 && node.gate.left - before.left >= 3 && lines;
+  });
   expect(node.gate.entered - before.entered).toBe(3);
   expect(node.gate.left - before.left).toBe(3);
-  const done = node.log.lines.slice(before.lines).filter((l) => l.message === 'request done');
   expect(done.map((l) => l.meta.status)).toEqual([200, 413, 200]);
   expect(done[0]).toMatchObject({
     level: 'info',
