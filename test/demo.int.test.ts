@@ -152,11 +152,15 @@ describe('npm run demo', () => {
 
       // The usage worker counts both requests, with the output tokens the answers reported.
       const wanted = plain.usage.output_tokens + streamed.usage.output_tokens;
-      let totals = { requests: 0, outputTokens: 0 };
-      for (let i = 0; i < 150 && totals.requests < 2; i++) {
-        totals = ((await adminGet('/usage')) as { totals: typeof totals }).totals;
-        if (totals.requests < 2) await new Promise((r) => setTimeout(r, 100));
-      }
+      type Totals = { requests: number; outputTokens: number };
+      const totals = await waitFor(
+        'both requests counted',
+        async () => {
+          const t = ((await adminGet('/usage')) as { totals: Totals }).totals;
+          return t.requests >= 2 && t;
+        },
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
       expect(totals).toMatchObject({ requests: 2, outputTokens: wanted });
       expect((await scanKeys(redis, prefix)).length).toBeGreaterThan(0);
 

@@ -71,8 +71,6 @@ it('keeps serving known keys while Redis is down, and recovers after', async () 
   while (Date.now() < until) during.push(await timedPost(key, session));
   expect(during.length).toBeGreaterThan(10);
   expect(during.filter((r) => r.status !== 200)).toEqual([]);
-  // Nothing waits on Redis: the slowest request stays far below any reconnect or command timeout.
-  expect(Math.max(...during.map((r) => r.ms))).toBeLessThan(1_000);
   const ready = await fetch(`${chain.gatewayUrl}/ready`);
   expect(ready.status).toBe(503);
   expect(await ready.json()).toMatchObject({ redis: 'unreachable' });
@@ -97,8 +95,10 @@ it('keeps serving known keys while Redis is down, and recovers after', async () 
   process.stdout.write(
     `redis outage: median ${medianBefore.toFixed(1)} ms before, ${medianDuring.toFixed(1)} ms during (${during.length} requests)\n`,
   );
-  // Not slower than without the outage (generous: loopback medians are a few ms and noisy).
-  expect(medianDuring).toBeLessThan(medianBefore * 2 + 10);
+  // Nothing waits on Redis: a request held on it would pay a lookup's timeout (the key authenticator's 250 ms)
+  // every time. A median, not the slowest request (one pause of a loaded machine is no regression), and not a
+  // comparison with the median before (the load of the machine may differ between the two).
+  expect(medianDuring).toBeLessThan(250);
 
   // Every request is counted once the spool is replayed and the worker caught up.
   const sent = before.length + during.length + 1;

@@ -343,11 +343,15 @@ describe('the images\u2019 commands, outside Docker', () => {
     ]);
 
     // 7. The worker counted it, exactly and with its tokeniser's estimate (js-tiktoken loads from the image).
-    let allTime: { requests: number; estimatedInputTokens: number } = { requests: 0, estimatedInputTokens: 0 };
-    for (let i = 0; i < 100 && allTime.requests === 0; i++) {
-      ({ allTime } = (await (await admin('/usage')).json()) as { allTime: typeof allTime });
-      if (allTime.requests === 0) await new Promise((r) => setTimeout(r, 100));
-    }
+    type AllTime = { requests: number; estimatedInputTokens: number };
+    const allTime = await waitFor(
+      'the request counted',
+      async () => {
+        const { allTime: a } = (await (await admin('/usage')).json()) as { allTime: AllTime };
+        return a.requests > 0 && a;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
     expect(allTime.requests).toBe(1);
     expect(allTime.estimatedInputTokens).toBeGreaterThan(0);
 
