@@ -3,6 +3,7 @@
 // @switchyard/testkit/store-contract, and not part of the package root that scripts load outside jest.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { uniquePrefix } from './config.js';
+import { waitFor } from './wait-for.js';
 import type { SharedStore } from '@switchyard/shared';
 
 /** A store for one contract run and how to dispose of it (delete its keys, close clients). */
@@ -11,12 +12,17 @@ export interface StoreUnderTest {
   cleanup: () => Promise<void>;
 }
 
-// TTLs in the expiry cases, and the wait that is 10x generous to them.
-const SHORT_TTL_MS = 150;
-const WAIT_MS = SHORT_TTL_MS * 10;
+// The TTL of the expiry cases: long enough that a key written with it is still there for the next command, however
+// loaded the machine (a case that writes a key twice relies on it), and short enough to wait out. Expiry is waited
+// for by polling a key written after all the others of a case (so gone last), never by a fixed sleep.
+const SHORT_TTL_MS = 1_000;
 const LONG_TTL_MS = 3_600_000;
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Writes a key with SHORT_TTL_MS after the case's other short-lived keys, and waits until it has expired. */
+async function outlived(s: SharedStore, key: string): Promise<void> {
+  await s.set(key, 'last', { ttlMs: SHORT_TTL_MS });
+  await waitFor(`${key} to expire`, async () => (await s.get(key)) === null, { timeoutMs: 20_000, intervalMs: 50 });
+}
 
 /** Stored credential records are JSON and must survive byte for byte, however they look. */
 const AWKWARD_VALUES = [
@@ -217,7 +223,7 @@ export function describeStoreContract(name: string, makeStore: (prefix: string) 
       await expect(s.expire(key('ttl-expire'), SHORT_TTL_MS)).resolves.toBe(true);
       await expect(s.expire(key('ttl-absent'), SHORT_TTL_MS)).resolves.toBe(false);
 
-      await sleep(WAIT_MS);
+      await outlived(s, key('ttl-last'));
 
       const strings = await s.mget(
         ['ttl-set', 'ttl-long', 'ttl-none', 'ttl-cleared', 'ttl-cas', 'ttl-incr', 'ttl-expire'].map(key),
@@ -279,7 +285,7 @@ export function describeStoreContract(name: string, makeStore: (prefix: string) 
       ]);
       await expect(s.readAndRenew([], SHORT_TTL_MS)).resolves.toEqual([]);
 
-      await sleep(WAIT_MS);
+      await outlived(s, key('rr-last'));
 
       await expect(s.mget([key('rr-a'), key('rr-b'), key('rr-absent')])).resolves.toEqual([null, null, null]);
       await expect(s.readAndRenew([key('rr-a')], 0)).rejects.toThrow(RangeError);
@@ -352,7 +358,7 @@ export function describeStoreContract(name: string, makeStore: (prefix: string) 
       };
       await expect(s.writeOnce(event)).resolves.toBe(true);
 
-      await sleep(WAIT_MS);
+      await outlived(s, key('once-ttl-last'));
 
       await expect(s.hgetall(key('once-ttl-h'))).resolves.toEqual({});
       await expect(s.smembers(key('once-ttl-set'))).resolves.toEqual([]);
@@ -406,7 +412,7 @@ export function describeStoreContract(name: string, makeStore: (prefix: string) 
       const kept = await s.acquireLock(key('lock-kept'), SHORT_TTL_MS);
       await expect(kept!.extend(LONG_TTL_MS)).resolves.toBe(true);
 
-      await sleep(WAIT_MS);
+      await outlived(s, key('lock-last'));
 
       await expect(s.acquireLock(key('lock-kept'), LONG_TTL_MS)).resolves.toBeNull();
       const owner = await s.acquireLock(key('lock-exp'), LONG_TTL_MS);
