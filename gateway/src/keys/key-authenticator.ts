@@ -86,6 +86,9 @@ export class CachedKeyAuthenticator implements KeyAuthenticator {
       max: deps.maxEntries ?? 20_000,
       fetchMethod: (digest) => this.#lookup(digest),
       allowStaleOnFetchRejection: true,
+      // A lookup whose entry is evicted meanwhile (a flood of unknown digests) still answers its callers, as the
+      // in-flight map before lru-cache did: without this they would get undefined, and a 503 with Redis fine.
+      ignoreFetchAbort: true,
     };
     this.#known = new LRUCache<string, Entry>(cacheOptions);
     this.#unknown = new LRUCache<string, Entry>(cacheOptions);
