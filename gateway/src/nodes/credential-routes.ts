@@ -52,6 +52,12 @@ function bodyParserError(err: unknown): AppError | undefined {
   return new AppError('bad_request', 'Unreadable request body');
 }
 
+/** What the handlers share: the deps, and the routes' child logger, made once with the router. */
+interface RouteContext {
+  deps: CredentialRoutesDeps;
+  log: Logger;
+}
+
 /**
  * The node-facing routes of the sealed credential copy, to mount on the gateway's app (they match only CREDENTIAL_PATH).
  * Node token auth (authenticateNode) before any body is read; a node reads and writes only its own copy, at
@@ -60,84 +66,87 @@ function bodyParserError(err: unknown): AppError | undefined {
  */
 export function createCredentialRoutes(deps: CredentialRoutesDeps): Router {
   const router = express.Router();
-  const log = deps.log.child({ component: 'credential-routes' });
-
-  async function authenticate(req: Request, res: Response, next: NextFunction): Promise<void> {
-    let who;
-    try {
-      who = await authenticateNode(req.headers, deps.enrolments);
-    } catch (err) {
-      throw new AppError('unavailable', 'The node token cannot be checked right now; retry shortly.', {
-        cause: err,
-        retryAfterSec: 1,
-      });
-    }
-    if (!who.ok) {
-      const claimed = req.headers[TunnelHeaders.nodeId];
-      log.warn('node credential request refused', {
-        reason: who.reason,
-        method: req.method,
-        nodeId: typeof claimed === 'string' ? claimed.slice(0, 64) : undefined,
-      });
-      throw new AppError(
-        'unauthenticated',
-        'A node token (Authorization: Bearer syn-…) and its node id (x-switchyard-node-id) are required.',
-      );
-    }
-    (res.locals as Locals).nodeId = who.nodeId;
-    next();
-  }
-
-  const nodeIdOf = (res: Response): string => (res.locals as Locals).nodeId ?? '';
-
-  router.get(CREDENTIAL_PATH, authenticate, async function getSealedCredential(_req, res) {
-    const sealed = await deps.store.get(deps.keys.sealedCredential(nodeIdOf(res)));
-    if (sealed === null) throw new AppError('not_found', 'No sealed credential copy is stored for this node.');
-    res.setHeader('cache-control', 'no-store');
-    res.json({ sealed });
-  });
-
-  router.put(
-    CREDENTIAL_PATH,
-    authenticate,
-    express.json({ limit: BODY_LIMIT }),
-    async function putSealedCredential(req: Request, res) {
-      const parsed = SealedCredentialSchema.safeParse(req.body);
-      if (!parsed.success || !isSealedShape(parsed.data.sealed)) {
-        throw new AppError(
-          'bad_request',
-          'Expected a JSON body {"sealed": "sy1.…"} (content-type: application/json) holding a sealed credential.',
-        );
-      }
-      const nodeId = nodeIdOf(res);
-      await deps.store.set(deps.keys.sealedCredential(nodeId), parsed.data.sealed);
-      log.info('sealed credential copy stored', { nodeId, length: parsed.data.sealed.length });
-      res.status(204).end();
-    },
+  const ctx: RouteContext = { deps, log: deps.log.child({ component: 'credential-routes' }) };
+  const authenticate = (req: Request, res: Response, next: NextFunction): Promise<void> =>
+    authenticateRequest(ctx, req, res, next);
+  router.get(CREDENTIAL_PATH, authenticate, (req, res) => getSealedCredential(ctx, req, res));
+  router.put(CREDENTIAL_PATH, authenticate, express.json({ limit: BODY_LIMIT }), (req, res) =>
+    putSealedCredential(ctx, req, res),
   );
-
-  router.use(
-    CREDENTIAL_PATH,
-    function credentialError(err: unknown, req: Request, res: Response, _next: NextFunction): void {
-      // Anything but our own refusals is the store failing (Redis unreachable): the node retries a 503.
-      const appErr =
-        err instanceof AppError
-          ? err
-          : (bodyParserError(err) ??
-            new AppError('unavailable', 'The credential store is unreachable right now; retry shortly.', {
-              cause: err,
-              retryAfterSec: 1,
-            }));
-      if (appErr.code === 'unavailable') {
-        log.error('node credential request failed', {
-          method: req.method,
-          nodeId: (res.locals as Locals).nodeId,
-          error: (appErr.cause as Error | undefined)?.message,
-        });
-      }
-      writeErrorResponse(res, appErr, requestIdOf(res));
-    },
+  // Four parameters, next unused: Express tells an error handler by its arity.
+  router.use(CREDENTIAL_PATH, (err: unknown, req: Request, res: Response, _next: NextFunction) =>
+    credentialError(ctx, err, req, res),
   );
-
   return router;
+}
+
+async function authenticateRequest(ctx: RouteContext, req: Request, res: Response, next: NextFunction): Promise<void> {
+  let who;
+  try {
+    who = await authenticateNode(req.headers, ctx.deps.enrolments);
+  } catch (err) {
+    throw new AppError('unavailable', 'The node token cannot be checked right now; retry shortly.', {
+      cause: err,
+      retryAfterSec: 1,
+    });
+  }
+  if (!who.ok) {
+    const claimed = req.headers[TunnelHeaders.nodeId];
+    ctx.log.warn('node credential request refused', {
+      reason: who.reason,
+      method: req.method,
+      nodeId: typeof claimed === 'string' ? claimed.slice(0, 64) : undefined,
+    });
+    throw new AppError(
+      'unauthenticated',
+      'A node token (Authorization: Bearer syn-…) and its node id (x-switchyard-node-id) are required.',
+    );
+  }
+  (res.locals as Locals).nodeId = who.nodeId;
+  next();
+}
+
+function nodeIdOf(res: Response): string {
+  return (res.locals as Locals).nodeId ?? '';
+}
+
+async function getSealedCredential(ctx: RouteContext, _req: Request, res: Response): Promise<void> {
+  const sealed = await ctx.deps.store.get(ctx.deps.keys.sealedCredential(nodeIdOf(res)));
+  if (sealed === null) throw new AppError('not_found', 'No sealed credential copy is stored for this node.');
+  res.setHeader('cache-control', 'no-store');
+  res.json({ sealed });
+}
+
+async function putSealedCredential(ctx: RouteContext, req: Request, res: Response): Promise<void> {
+  const parsed = SealedCredentialSchema.safeParse(req.body);
+  if (!parsed.success || !isSealedShape(parsed.data.sealed)) {
+    throw new AppError(
+      'bad_request',
+      'Expected a JSON body {"sealed": "sy1.…"} (content-type: application/json) holding a sealed credential.',
+    );
+  }
+  const nodeId = nodeIdOf(res);
+  await ctx.deps.store.set(ctx.deps.keys.sealedCredential(nodeId), parsed.data.sealed);
+  ctx.log.info('sealed credential copy stored', { nodeId, length: parsed.data.sealed.length });
+  res.status(204).end();
+}
+
+function credentialError(ctx: RouteContext, err: unknown, req: Request, res: Response): void {
+  // Anything but our own refusals is the store failing (Redis unreachable): the node retries a 503.
+  const appErr =
+    err instanceof AppError
+      ? err
+      : (bodyParserError(err) ??
+        new AppError('unavailable', 'The credential store is unreachable right now; retry shortly.', {
+          cause: err,
+          retryAfterSec: 1,
+        }));
+  if (appErr.code === 'unavailable') {
+    ctx.log.error('node credential request failed', {
+      method: req.method,
+      nodeId: (res.locals as Locals).nodeId,
+      error: (appErr.cause as Error | undefined)?.message,
+    });
+  }
+  writeErrorResponse(res, appErr, requestIdOf(res));
 }
