@@ -71,107 +71,139 @@ function single(value: string | string[] | undefined): string | undefined {
  * const why = await session.gone;
  */
 export function serveTunnel(deps: TunnelSessionDeps): TunnelSession {
-  const { socket, log } = deps;
-  if (deps.head.length > 0) socket.unshift(deps.head);
-  // performServerHandshake, not createServer().emit('connection'): the server path refuses a TLS socket
-  // without ALPN h2, and this socket negotiated HTTP/1.1 before the upgrade.
-  const session: ServerHttp2Session = http2.performServerHandshake(socket, SESSION_OPTIONS);
-  let end: TunnelEnd | undefined;
-  let active = 0;
-  let pingDeadline: NodeJS.Timeout | undefined;
-  let resolveGone: (why: TunnelEnd) => void = () => undefined;
-  const gone = new Promise<TunnelEnd>((resolve) => (resolveGone = resolve));
-  const closed = new Promise<void>((resolve) => session.once('close', resolve));
+  return new ServedTunnel(deps);
+}
+
+/** One tunnel this node serves: the HTTP/2 session, its PINGs, its streams and the first reason it went away. */
+class ServedTunnel implements TunnelSession {
+  readonly gone: Promise<TunnelEnd>;
+  readonly closed: Promise<void>;
+  readonly #deps: TunnelSessionDeps;
+  readonly #socket: Duplex;
+  readonly #session: ServerHttp2Session;
+  readonly #pingTimer: NodeJS.Timeout;
+  // This session's state streams: ended on a GOAWAY, so the session closes once the client requests on it are done.
+  readonly #stateStreams = new Set<ServerHttp2Stream>();
+  #end: TunnelEnd | undefined;
+  #active = 0;
+  #pingDeadline: NodeJS.Timeout | undefined;
+  #resolveGone: (why: TunnelEnd) => void = () => undefined;
+
+  constructor(deps: TunnelSessionDeps) {
+    const { socket } = deps;
+    this.#deps = deps;
+    this.#socket = socket;
+    if (deps.head.length > 0) socket.unshift(deps.head);
+    // performServerHandshake, not createServer().emit('connection'): the server path refuses a TLS socket
+    // without ALPN h2, and this socket negotiated HTTP/1.1 before the upgrade.
+    const session: ServerHttp2Session = http2.performServerHandshake(socket, SESSION_OPTIONS);
+    this.#session = session;
+    this.gone = new Promise<TunnelEnd>((resolve) => (this.#resolveGone = resolve));
+    this.closed = new Promise<void>((resolve) => session.once('close', resolve));
+    this.#pingTimer = setInterval(() => this.#ping(), deps.pingIntervalMs).unref();
+    this.#listen();
+  }
+
+  get activeStreams(): number {
+    return this.#active;
+  }
+
+  async close(graceMs: number): Promise<void> {
+    if (this.#session.destroyed) return;
+    this.#markGone('shutdown');
+    const deadline = setTimeout(() => this.#cut(), graceMs).unref();
+    this.#session.close();
+    await this.closed;
+    clearTimeout(deadline);
+  }
+
+  destroy(): void {
+    this.#markGone('shutdown');
+    this.#cut();
+  }
+
   // The socket first: a session destroyed after close() (GOAWAY sent, a stream still open) never finishes closing
   // on Node 20 — no 'close', the socket stays open. Destroying the socket first always ends it.
-  const cut = (): void => {
-    socket.destroy();
-    session.destroy();
-  };
-  const markGone = (why: TunnelEnd): void => {
-    end ??= why;
-    resolveGone(end);
-  };
+  #cut(): void {
+    this.#socket.destroy();
+    this.#session.destroy();
+  }
 
-  const pingTimer = setInterval(() => {
-    if (pingDeadline !== undefined || session.destroyed) return;
-    pingDeadline = setTimeout(() => {
-      log.warn('tunnel ping unanswered', { timeoutMs: deps.pingTimeoutMs });
-      markGone('ping_timeout');
-      cut();
-    }, deps.pingTimeoutMs).unref();
+  #markGone(why: TunnelEnd): void {
+    this.#end ??= why;
+    this.#resolveGone(this.#end);
+  }
+
+  #ping(): void {
+    if (this.#pingDeadline !== undefined || this.#session.destroyed) return;
+    this.#pingDeadline = setTimeout(() => this.#pingUnanswered(), this.#deps.pingTimeoutMs).unref();
     try {
-      session.ping((err) => {
+      this.#session.ping((err) => {
         if (err) return;
-        clearTimeout(pingDeadline);
-        pingDeadline = undefined;
+        clearTimeout(this.#pingDeadline);
+        this.#pingDeadline = undefined;
       });
     } catch {
       // A session closing under us: its close handler clears the timers.
     }
-  }, deps.pingIntervalMs).unref();
+  }
 
-  session.on('error', (err: NodeJS.ErrnoException) => {
-    log.debug('tunnel session error', { errorCode: err.code, reason: err.message });
-    markGone('error');
-  });
-  // This session's state streams: ended on a GOAWAY, so the session closes once the client requests on it are done.
-  const stateStreams = new Set<ServerHttp2Stream>();
-  session.once('goaway', () => {
-    markGone('goaway');
-    for (const stream of stateStreams) if (!stream.destroyed) stream.end();
-  });
-  session.once('close', () => {
-    clearInterval(pingTimer);
-    clearTimeout(pingDeadline);
-    markGone('closed');
-  });
-  session.once('connect', () => {
-    try {
-      session.setLocalWindowSize(SESSION_WINDOW);
-    } catch {
-      // Only a larger receive window for big request bodies; the default still works.
-    }
-  });
+  #pingUnanswered(): void {
+    this.#deps.log.warn('tunnel ping unanswered', { timeoutMs: this.#deps.pingTimeoutMs });
+    this.#markGone('ping_timeout');
+    this.#cut();
+  }
 
-  session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+  #listen(): void {
+    const session = this.#session;
+    session.on('error', (err: NodeJS.ErrnoException) => {
+      this.#deps.log.debug('tunnel session error', { errorCode: err.code, reason: err.message });
+      this.#markGone('error');
+    });
+    session.once('goaway', () => {
+      this.#markGone('goaway');
+      for (const stream of this.#stateStreams) if (!stream.destroyed) stream.end();
+    });
+    session.once('close', () => {
+      clearInterval(this.#pingTimer);
+      clearTimeout(this.#pingDeadline);
+      this.#markGone('closed');
+    });
+    session.once('connect', () => {
+      try {
+        session.setLocalWindowSize(SESSION_WINDOW);
+      } catch {
+        // Only a larger receive window for big request bodies; the default still works.
+      }
+    });
+    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.#stream(stream, headers));
+  }
+
+  #stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     const path = pathOf(headers);
-    if (path === CONNECTION_STREAM_PATH && headers[':method'] === 'POST') {
-      active += 1;
-      stream.once('close', () => (active -= 1));
-      stream.respond({ ':status': 200 });
-      deps.connections.emit('connection', guardEmptyWrites(stream));
-      return;
-    }
-    if (path === STATE_STREAM_PATH && headers[':method'] === 'GET') {
-      const ids = single(headers[TunnelHeaders.replicas]);
-      if (ids !== undefined) deps.onReplicas?.(parseReplicas(ids, single(headers[TunnelHeaders.replicaUrls])));
-      stateStreams.add(stream);
-      stream.once('close', () => stateStreams.delete(stream));
-      deps.onStateStream(stream);
-      return;
-    }
+    if (path === CONNECTION_STREAM_PATH && headers[':method'] === 'POST') return this.#connection(stream);
+    if (path === STATE_STREAM_PATH && headers[':method'] === 'GET') return this.#state(stream, headers);
     stream.on('error', () => undefined);
     stream.respond({ ':status': 404 }, { endStream: true });
-  });
+  }
 
-  return {
-    gone,
-    closed,
-    async close(graceMs) {
-      if (session.destroyed) return;
-      markGone('shutdown');
-      const deadline = setTimeout(cut, graceMs).unref();
-      session.close();
-      await closed;
-      clearTimeout(deadline);
-    },
-    destroy() {
-      markGone('shutdown');
-      cut();
-    },
-    get activeStreams() {
-      return active;
-    },
+  #connection(stream: ServerHttp2Stream): void {
+    this.#active += 1;
+    stream.once('close', this.#connectionClosed);
+    stream.respond({ ':status': 200 });
+    this.#deps.connections.emit('connection', guardEmptyWrites(stream));
+  }
+
+  // One listener for every connection stream, rather than a closure per client request.
+  readonly #connectionClosed = (): void => {
+    this.#active -= 1;
   };
+
+  #state(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const ids = single(headers[TunnelHeaders.replicas]);
+    if (ids !== undefined) this.#deps.onReplicas?.(parseReplicas(ids, single(headers[TunnelHeaders.replicaUrls])));
+    this.#stateStreams.add(stream);
+    stream.once('close', () => this.#stateStreams.delete(stream));
+    this.#deps.onStateStream(stream);
+  }
 }
