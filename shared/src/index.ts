@@ -12,3 +12,4 @@ export * from './identity/index.js';
 export * from './tunnel/index.js';
 export * from './alerts/index.js';
 export * from './pricing/index.js';
+export * from './tracing/index.js';

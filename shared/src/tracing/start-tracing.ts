@@ -1,0 +1,75 @@
+// Starting the OpenTelemetry SDK. The SDK and its OTLP exporter are imported here, dynamically, and only when
+// tracing is on: a process without a collector never loads them (test/chain/tracing-off.int.test.ts shows it).
+// Only `@opentelemetry/api` is loaded either way; with no provider registered its tracer is a no-op.
+import type { Logger } from '../logging/index.js';
+import type { TracingConfig } from './tracing-config.js';
+
+/** A started (or never started) tracing SDK. */
+export interface Tracing {
+  readonly enabled: boolean;
+  /** Exports what is buffered and stops: call last at shutdown. */
+  shutdown(): Promise<void>;
+}
+
+export const NO_TRACING: Tracing = { enabled: false, shutdown: () => Promise.resolve() };
+
+export interface StartTracingOptions {
+  /** service.name unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES names one. */
+  serviceName: string;
+  /** service.version: the build's version. */
+  serviceVersion: string | undefined;
+  log: Logger;
+}
+
+// The SDK's own diagnostics (an export the collector refused, a bad variable) go to our log as warnings, at most
+// one a minute: a collector that is down must not flood the log, and the request path never waits on it.
+const DIAG_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * Registers a tracer provider (batching spans to the OTLP/HTTP exporter, which reads the OTEL_EXPORTER_OTLP_*
+ * variables), the W3C trace-context propagator (no baggage) and the async-hooks context manager. Sampler and
+ * resource come from the standard variables; service.name defaults to `serviceName`.
+ * @example
+ * const tracing = config.tracing.enabled ? await startTracing({ serviceName: 'switchyard-gateway', serviceVersion, log }) : NO_TRACING;
+ */
+export async function startTracing(opts: StartTracingOptions): Promise<Tracing> {
+  const [api, node, base, otlp, resources, core] = await Promise.all([
+    import('@opentelemetry/api'),
+    import('@opentelemetry/sdk-trace-node'),
+    import('@opentelemetry/sdk-trace-base'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/core'),
+  ]);
+  let lastDiagAt = -Infinity;
+  const diag = (level: string) => (message: string) => {
+    const now = performance.now();
+    if (now - lastDiagAt < DIAG_LOG_INTERVAL_MS) return;
+    lastDiagAt = now;
+    opts.log.warn('tracing problem', { level, detail: message.slice(0, 500) });
+  };
+  api.diag.setLogger(
+    { error: diag('error'), warn: diag('warn'), info: () => {}, debug: () => {}, verbose: () => {} },
+    api.DiagLogLevel.WARN,
+  );
+  const defaults = resources.resourceFromAttributes({
+    'service.name': opts.serviceName,
+    ...(opts.serviceVersion === undefined ? {} : { 'service.version': opts.serviceVersion }),
+  });
+  const resource = defaults.merge(resources.detectResources({ detectors: [resources.envDetector] }));
+  const provider = new node.NodeTracerProvider({
+    resource,
+    spanProcessors: [new base.BatchSpanProcessor(new otlp.OTLPTraceExporter())],
+  });
+  provider.register({ propagator: new core.W3CTraceContextPropagator() });
+  return {
+    enabled: true,
+    shutdown: async () => {
+      try {
+        await provider.shutdown();
+      } catch (err) {
+        opts.log.warn('tracing shutdown failed', { err });
+      }
+    },
+  };
+}
