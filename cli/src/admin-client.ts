@@ -82,68 +82,91 @@ function retryAfterSeconds(header: string | null): string | undefined {
 
 /** A client for the admin API at `url` (the gateway's base URL, or its admin listener's; the client adds /admin). */
 export function createAdminClient(opts: AdminClientOptions): AdminClient {
-  const base = normalizeGatewayUrl(opts.url);
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  return new HttpAdminClient(opts);
+}
 
-  async function send(method: string, path: string, body: unknown): Promise<Response> {
+/** The admin API over fetch, every failure a CliError (an ApiError for a 4xx the API explains). */
+class HttpAdminClient implements AdminClient {
+  readonly url: string;
+  readonly #token: string;
+  readonly #tokenSource: string;
+  readonly #timeoutMs: number;
+
+  constructor(opts: AdminClientOptions) {
+    this.url = normalizeGatewayUrl(opts.url);
+    this.#token = opts.token;
+    this.#tokenSource = opts.tokenSource;
+    this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  async request(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
+    const res = await this.#send(method, path, body);
+    const json = await this.#jsonOf(res);
+    if (res.ok) return json;
+    throw this.#refusal(method, path, res, json);
+  }
+
+  async #send(method: string, path: string, body: unknown): Promise<Response> {
     try {
-      return await fetch(`${base}/admin${path}`, {
+      return await fetch(`${this.url}/admin${path}`, {
         method,
         headers: {
-          authorization: `Bearer ${opts.token}`,
+          authorization: `Bearer ${this.#token}`,
           accept: 'application/json',
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (err) {
-      if (err instanceof Error && err.name === 'TimeoutError') {
-        throw new CliError(
-          `the gateway at ${base} did not answer within ${Math.round(timeoutMs / 1000)}s (is it overloaded? check its log)`,
-        );
-      }
-      const code = errorCode(err);
-      if (code !== undefined && UNREACHABLE_CODES.has(code))
-        throw new CliError(`cannot reach the gateway at ${base} (is it running? set --url)`);
-      throw new CliError(`cannot reach the gateway at ${base}: ${code ?? innermostMessage(err)} (set --url)`);
+      throw this.#unreachable(err);
     }
   }
 
-  return {
-    url: base,
-    async request(method, path, body) {
-      const res = await send(method, path, body);
-      const text = await res.text();
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        throw new CliError(
-          `${base} answered HTTP ${res.status} with something other than the Switchyard admin API (check --url)`,
-        );
-      }
-      if (res.ok) return json;
-      const envelope = envelopeOf(json);
-      if (res.status === 401) throw new CliError(`the gateway refused the admin token (check ${opts.tokenSource})`);
-      // The admin API's only 403: the read-only token (ADMIN_READ_TOKEN) tried to change something.
-      if (res.status === 403)
-        throw new CliError(
-          `this token is read-only: ${method} /admin${path} needs the admin token, ADMIN_TOKEN (check ${opts.tokenSource})`,
-        );
-      if (res.status === 429) {
-        const wait = retryAfterSeconds(res.headers.get('retry-after'));
-        throw new CliError(
-          `the gateway refuses this address for ${wait ?? 'a while'} after too many wrong admin tokens from it (try again then; check ${opts.tokenSource})`,
-        );
-      }
-      if (envelope === undefined)
-        throw new CliError(`${base} answered HTTP ${res.status} without a Switchyard error (check --url)`);
-      if (res.status >= 500) {
-        const id = envelope.requestId === undefined ? '' : `, request id ${envelope.requestId}`;
-        throw new CliError(`the gateway failed (HTTP ${res.status}${id}): ${envelope.message} (see the gateway's log)`);
-      }
-      throw new ApiError(envelope.message, res.status);
-    },
-  };
+  #unreachable(err: unknown): CliError {
+    if (err instanceof Error && err.name === 'TimeoutError') {
+      return new CliError(
+        `the gateway at ${this.url} did not answer within ${Math.round(this.#timeoutMs / 1000)}s (is it overloaded? check its log)`,
+      );
+    }
+    const code = errorCode(err);
+    if (code !== undefined && UNREACHABLE_CODES.has(code))
+      return new CliError(`cannot reach the gateway at ${this.url} (is it running? set --url)`);
+    return new CliError(`cannot reach the gateway at ${this.url}: ${code ?? innermostMessage(err)} (set --url)`);
+  }
+
+  async #jsonOf(res: Response): Promise<unknown> {
+    const text = await res.text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new CliError(
+        `${this.url} answered HTTP ${res.status} with something other than the Switchyard admin API (check --url)`,
+      );
+    }
+  }
+
+  /** Why a non-2xx answer failed, as the error to throw. */
+  #refusal(method: string, path: string, res: Response, json: unknown): CliError {
+    const envelope = envelopeOf(json);
+    if (res.status === 401) return new CliError(`the gateway refused the admin token (check ${this.#tokenSource})`);
+    // The admin API's only 403: the read-only token (ADMIN_READ_TOKEN) tried to change something.
+    if (res.status === 403)
+      return new CliError(
+        `this token is read-only: ${method} /admin${path} needs the admin token, ADMIN_TOKEN (check ${this.#tokenSource})`,
+      );
+    if (res.status === 429) {
+      const wait = retryAfterSeconds(res.headers.get('retry-after'));
+      return new CliError(
+        `the gateway refuses this address for ${wait ?? 'a while'} after too many wrong admin tokens from it (try again then; check ${this.#tokenSource})`,
+      );
+    }
+    if (envelope === undefined)
+      return new CliError(`${this.url} answered HTTP ${res.status} without a Switchyard error (check --url)`);
+    if (res.status >= 500) {
+      const id = envelope.requestId === undefined ? '' : `, request id ${envelope.requestId}`;
+      return new CliError(`the gateway failed (HTTP ${res.status}${id}): ${envelope.message} (see the gateway's log)`);
+    }
+    return new ApiError(envelope.message, res.status);
+  }
 }

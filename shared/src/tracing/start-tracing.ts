@@ -2,7 +2,6 @@
 // tracing is on: a process without a collector never loads them (test/chain/tracing-off.int.test.ts shows it).
 // Only `@opentelemetry/api` is loaded either way; with no provider registered its tracer is a no-op.
 import type { Logger } from '../logging/index.js';
-import type { TracingConfig } from './tracing-config.js';
 
 /** A started (or never started) tracing SDK. */
 export interface Tracing {
