@@ -80,112 +80,156 @@ export function batchWrites(res: ServerResponse): () => void {
  */
 export function relayBody(src: IncomingMessage, res: ServerResponse, opts: RelayOptions): Promise<RelayEnd> {
   return new Promise((resolve) => {
-    let held: Buffer | undefined;
-    let wrote = false;
-    let ended = false;
-    let headed = opts.writeHead === undefined;
-    const head = (): void => {
-      if (headed) return;
-      headed = true;
-      try {
-        opts.writeHead?.();
-      } catch {
-        // A head Node will not send (a header value it refuses): thrown here, in an event handler, it would end
-        // the process. The client's connection goes instead, as for any answer that cannot be relayed.
-        res.destroy();
-        src.destroy();
-      }
-    };
-    const hold = batchWrites(res);
-    if (opts.sse) {
-      setImmediate(() => {
-        if (wrote || res.writableEnded || res.destroyed) return;
-        head();
-        res.flushHeaders();
-      });
-    }
-    const end = (how: RelayEnd): void => {
-      if (ended) return;
-      ended = true;
-      res.off('drain', onDrain);
-      res.off('close', onClientClose);
-      resolve(how);
-    };
-    const write = (bytes: Buffer | string): void => {
-      if (!wrote) {
-        wrote = true;
-        head();
-        opts.onFirstByte();
-      }
-      hold();
-      if (!res.write(bytes)) src.pause();
-    };
-    const onDrain = (): void => {
-      src.resume();
-    };
-    const onClientClose = (): void => {
-      if (res.writableFinished) return;
-      src.destroy();
-      end('aborted');
-    };
-    const translator = opts.translator;
-    src.on('data', (chunk: Buffer) => {
-      if (translator !== undefined) {
-        if (!res.writableEnded) {
-          const out = translator.push(chunk);
-          if (out.length > 0) write(out);
-          // A client whose stream the translation closed (with an error it wrote) is not kept waiting for the node.
-          if (translator.closed?.() === true) {
-            head();
-            res.end();
-          }
-        }
-        opts.tap?.(chunk);
-        return;
-      }
-      let out = held === undefined ? chunk : Buffer.concat([held, chunk]);
-      held = undefined;
-      if (opts.sse) {
-        const cut = lastFrameEnd(out);
-        if (cut < out.length && out.length - cut <= MAX_HELD_BYTES) {
-          held = out.subarray(cut);
-          out = out.subarray(0, cut);
-        }
-      }
-      if (out.length > 0) write(out);
-      opts.tap?.(chunk);
-    });
-    src.once('end', () => {
-      if (held !== undefined) write(held);
-      const last = res.writableEnded ? undefined : translator?.end();
-      if (last !== undefined && last.length > 0) write(last);
-      if (!wrote) {
-        head();
-        opts.onFirstByte();
-      }
-      res.end();
-      end('complete');
-    });
-    src.on('error', () => {
-      // Handled on 'close' (the node's answer broke off); an error listener keeps it from crashing us.
-    });
-    src.once('close', () => {
-      if (ended || src.complete) return;
-      if (res.destroyed) return end('aborted');
-      if (res.writableEnded) return end('broken');
-      if (translator !== undefined && (opts.sse || !res.headersSent)) {
-        // A translation ends in the client's format: a stream with its error event, a body read whole (nothing of
-        // it sent yet) with an error answer in place of the cut one.
-        const last = translator.broke(BROKE_MESSAGE);
-        head();
-        res.end(last);
-      } else if (opts.sse) {
-        head();
-        res.end(sseErrorFrame('api_error', BROKE_MESSAGE, opts.requestId));
-      } else res.destroy();
-      end('broken');
-    });
-    res.on('drain', onDrain);
-    res.on('close', onClientClose);
+    new BodyRelay(src, res, opts, resolve).start();
   });
+}
+
+// Handled on 'close' (the node's answer broke off); an error listener keeps it from crashing us.
+function ignoreError(): void {}
+
+/** One body on its way from the node to the client: what is held back, whether the head and bytes left, how it ended. */
+class BodyRelay {
+  readonly #src: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #opts: RelayOptions;
+  readonly #translator: BodyTranslator | undefined;
+  readonly #resolve: (how: RelayEnd) => void;
+  readonly #hold: () => void;
+  #held: Buffer | undefined;
+  #wrote = false;
+  #ended = false;
+  #headed: boolean;
+
+  constructor(src: IncomingMessage, res: ServerResponse, opts: RelayOptions, resolve: (how: RelayEnd) => void) {
+    this.#src = src;
+    this.#res = res;
+    this.#opts = opts;
+    this.#resolve = resolve;
+    this.#headed = opts.writeHead === undefined;
+    this.#hold = batchWrites(res);
+    this.#translator = opts.translator;
+  }
+
+  start(): void {
+    const src = this.#src;
+    const res = this.#res;
+    if (this.#opts.sse) setImmediate(() => this.#headAlone());
+    src.on('data', this.#onData);
+    src.once('end', this.#onEnd);
+    src.on('error', ignoreError);
+    src.once('close', this.#onClose);
+    res.on('drain', this.#onDrain);
+    res.on('close', this.#onClientClose);
+  }
+
+  #head(): void {
+    if (this.#headed) return;
+    this.#headed = true;
+    try {
+      this.#opts.writeHead?.();
+    } catch {
+      // A head Node will not send (a header value it refuses): thrown here, in an event handler, it would end
+      // the process. The client's connection goes instead, as for any answer that cannot be relayed.
+      this.#res.destroy();
+      this.#src.destroy();
+    }
+  }
+
+  #headAlone(): void {
+    const res = this.#res;
+    if (this.#wrote || res.writableEnded || res.destroyed) return;
+    this.#head();
+    res.flushHeaders();
+  }
+
+  #end(how: RelayEnd): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#res.off('drain', this.#onDrain);
+    this.#res.off('close', this.#onClientClose);
+    this.#resolve(how);
+  }
+
+  #write(bytes: Buffer | string): void {
+    if (!this.#wrote) {
+      this.#wrote = true;
+      this.#head();
+      this.#opts.onFirstByte();
+    }
+    this.#hold();
+    if (!this.#res.write(bytes)) this.#src.pause();
+  }
+
+  readonly #onDrain = (): void => {
+    this.#src.resume();
+  };
+
+  readonly #onClientClose = (): void => {
+    if (this.#res.writableFinished) return;
+    this.#src.destroy();
+    this.#end('aborted');
+  };
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#translator !== undefined) this.#translate(this.#translator, chunk);
+    else this.#pass(chunk);
+    this.#opts.tap?.(chunk);
+  };
+
+  #translate(translator: BodyTranslator, chunk: Buffer): void {
+    const res = this.#res;
+    if (res.writableEnded) return;
+    const out = translator.push(chunk);
+    if (out.length > 0) this.#write(out);
+    // A client whose stream the translation closed (with an error it wrote) is not kept waiting for the node.
+    if (translator.closed?.() === true) {
+      this.#head();
+      res.end();
+    }
+  }
+
+  #pass(chunk: Buffer): void {
+    const held = this.#held;
+    let out = held === undefined ? chunk : Buffer.concat([held, chunk]);
+    this.#held = undefined;
+    if (this.#opts.sse) {
+      const cut = lastFrameEnd(out);
+      if (cut < out.length && out.length - cut <= MAX_HELD_BYTES) {
+        this.#held = out.subarray(cut);
+        out = out.subarray(0, cut);
+      }
+    }
+    if (out.length > 0) this.#write(out);
+  }
+
+  readonly #onEnd = (): void => {
+    const res = this.#res;
+    if (this.#held !== undefined) this.#write(this.#held);
+    const last = res.writableEnded ? undefined : this.#translator?.end();
+    if (last !== undefined && last.length > 0) this.#write(last);
+    if (!this.#wrote) {
+      this.#head();
+      this.#opts.onFirstByte();
+    }
+    res.end();
+    this.#end('complete');
+  };
+
+  readonly #onClose = (): void => {
+    const res = this.#res;
+    if (this.#ended || this.#src.complete) return;
+    if (res.destroyed) return this.#end('aborted');
+    if (res.writableEnded) return this.#end('broken');
+    if (this.#translator !== undefined && (this.#opts.sse || !res.headersSent)) {
+      // A translation ends in the client's format: a stream with its error event, a body read whole (nothing of
+      // it sent yet) with an error answer in place of the cut one.
+      const last = this.#translator.broke(BROKE_MESSAGE);
+      this.#head();
+      res.end(last);
+    } else if (this.#opts.sse) {
+      this.#head();
+      res.end(sseErrorFrame('api_error', BROKE_MESSAGE, this.#opts.requestId));
+    } else res.destroy();
+    this.#end('broken');
+  };
 }
