@@ -46,36 +46,45 @@ const RAISED_KEPT = 32;
  * foresight.tick().get('node-a')?.exhaustsAt;
  */
 export function createForesight(deps: ForesightDeps): Foresight {
-  const now = deps.now ?? Date.now;
-  const alerts = deps.alerts ?? NO_ALERTS;
-  const opts: HistoryOptions = { ...DEFAULT_HISTORY_OPTIONS, ...deps.history };
-  const histories = new Map<string, NodeHistory>();
-  const raised: string[] = [];
-  let timer: NodeJS.Timeout | undefined;
+  return new ForesightTracker(deps);
+}
 
-  function raiseOnce(views: readonly NodeView[], predictions: FleetForesight, nowMs: number): void {
-    const members = views.map((v) => ({
-      nodeId: v.record.nodeId,
-      account: stateOf(v),
-      adminDrained: v.adminDrained,
-      foresight: predictions.get(v.record.nodeId) ?? null,
-    }));
-    const alert = fleetExhaustion(members, nowMs);
-    if (alert === undefined || raised.includes(alert.id)) return;
-    raised.push(alert.id);
-    if (raised.length > RAISED_KEPT) raised.shift();
-    deps.log.warn('fleet predicted to run out', { alertId: alert.id, ...alert.data });
-    try {
-      alerts.emit(alert);
-    } catch (err) {
-      // A sink must not throw; if one does, the prediction still answers.
-      deps.log.error('fleet alert not raised', { alertId: alert.id, err });
-    }
+/** Per node and window, a bounded history of the readings; the fleet alert ids it raised last. */
+class ForesightTracker implements Foresight {
+  readonly #registry: ForesightDeps['registry'];
+  readonly #log: Logger;
+  readonly #alerts: AlertSink;
+  readonly #now: () => number;
+  readonly #intervalMs: number;
+  readonly #opts: HistoryOptions;
+  readonly #histories = new Map<string, NodeHistory>();
+  readonly #raised: string[] = [];
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(deps: ForesightDeps) {
+    this.#registry = deps.registry;
+    this.#log = deps.log;
+    this.#now = deps.now ?? Date.now;
+    this.#alerts = deps.alerts ?? NO_ALERTS;
+    this.#opts = { ...DEFAULT_HISTORY_OPTIONS, ...deps.history };
+    this.#intervalMs = deps.intervalMs ?? 10_000;
   }
 
-  function tick(): FleetForesight {
-    const nowMs = now();
-    const views = deps.registry.nodes();
+  start(): void {
+    if (this.#timer) return;
+    this.tick();
+    this.#timer = setInterval(() => this.tick(), this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  tick(): FleetForesight {
+    const nowMs = this.#now();
+    const views = this.#registry.nodes();
     const predictions = new Map<string, NodeForesight | null>();
     const present = new Set<string>();
     for (const view of views) {
@@ -86,27 +95,33 @@ export function createForesight(deps: ForesightDeps): Foresight {
         continue;
       }
       const account = stateOf(view);
-      const history = recordAccount(histories.get(nodeId) ?? {}, account, nowMs, opts);
-      histories.set(nodeId, history);
-      predictions.set(nodeId, predictAccount(history, account, nowMs, opts));
+      const history = recordAccount(this.#histories.get(nodeId) ?? {}, account, nowMs, this.#opts);
+      this.#histories.set(nodeId, history);
+      predictions.set(nodeId, predictAccount(history, account, nowMs, this.#opts));
     }
     // A node that left takes its history with it (it measures anew when it is back).
-    for (const nodeId of histories.keys()) if (!present.has(nodeId)) histories.delete(nodeId);
-    raiseOnce(views, predictions, nowMs);
+    for (const nodeId of this.#histories.keys()) if (!present.has(nodeId)) this.#histories.delete(nodeId);
+    this.#raiseOnce(views, predictions, nowMs);
     return predictions;
   }
 
-  return {
-    start() {
-      if (timer) return;
-      tick();
-      timer = setInterval(tick, deps.intervalMs ?? 10_000);
-      timer.unref();
-    },
-    stop() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-    },
-    tick,
-  };
+  #raiseOnce(views: readonly NodeView[], predictions: FleetForesight, nowMs: number): void {
+    const members = views.map((v) => ({
+      nodeId: v.record.nodeId,
+      account: stateOf(v),
+      adminDrained: v.adminDrained,
+      foresight: predictions.get(v.record.nodeId) ?? null,
+    }));
+    const alert = fleetExhaustion(members, nowMs);
+    if (alert === undefined || this.#raised.includes(alert.id)) return;
+    this.#raised.push(alert.id);
+    if (this.#raised.length > RAISED_KEPT) this.#raised.shift();
+    this.#log.warn('fleet predicted to run out', { alertId: alert.id, ...alert.data });
+    try {
+      this.#alerts.emit(alert);
+    } catch (err) {
+      // A sink must not throw; if one does, the prediction still answers.
+      this.#log.error('fleet alert not raised', { alertId: alert.id, err });
+    }
+  }
 }
