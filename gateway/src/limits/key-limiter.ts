@@ -13,7 +13,7 @@ import {
   type LimitedKey,
 } from './limit-state.js';
 import { endReservation, holdReservation } from './reservations.js';
-import { createSyncRunner } from './sync-runner.js';
+import { createSyncRunner, type SyncRunner } from './sync-runner.js';
 
 /** A request's reservation against its key's budgets, asked for once its body is parsed. */
 export interface RequestReservation extends ReservationAsk {
@@ -204,39 +204,78 @@ function admitted(
  * the request path waits; the sync resumes when Redis returns.
  */
 export function createKeyLimiter(deps: KeyLimiterDeps): KeyLimiter {
-  const now = deps.now ?? Date.now;
-  const intervalMs = positiveInteger('syncIntervalMs', deps.syncIntervalMs ?? 1_000);
-  const staleMs = Math.max(5 * intervalMs, 5_000);
-  const states = new Map<string, KeyState>();
-  const sync = createLimitSync({
-    store: deps.store,
-    keys: deps.keys,
-    now,
-    instanceId: deps.instanceId ?? randomBytes(8).toString('hex'),
-    states,
-    staleMs,
-    activeMs: ACTIVE_MS,
-    evictMs: EVICT_MS,
-    settleTimeoutMs: positiveInteger('settleTimeoutMs', deps.settleTimeoutMs ?? SETTLE_TIMEOUT_MS),
-    onSettleTimeout(keyId, requestIds) {
-      deps.log.warn('budget reservations expired uncounted', {
-        keyId,
-        count: requestIds.length,
-        requestIds: requestIds.slice(0, 10),
-      });
-    },
-  });
-  const runner = createSyncRunner({ sync, log: deps.log, intervalMs });
-  const onBudgetRefused =
-    deps.onBudgetRefused === undefined ? undefined : (r: BudgetRefusal) => deps.onBudgetRefused?.(r);
+  return new LocalFirstKeyLimiter(deps);
+}
 
-  function stateFor(key: LimitedKey, nowMs: number): KeyState {
-    let state = states.get(key.id);
+/** Each key's counts in memory (states), pushed and pulled by the sync runner in the background. */
+class LocalFirstKeyLimiter implements KeyLimiter {
+  readonly #now: () => number;
+  readonly #staleMs: number;
+  readonly #states = new Map<string, KeyState>();
+  readonly #runner: SyncRunner;
+  readonly #onBudgetRefused: KeyLimiterDeps['onBudgetRefused'];
+
+  constructor(deps: KeyLimiterDeps) {
+    this.#now = deps.now ?? Date.now;
+    const intervalMs = positiveInteger('syncIntervalMs', deps.syncIntervalMs ?? 1_000);
+    this.#staleMs = Math.max(5 * intervalMs, 5_000);
+    const sync = createLimitSync({
+      store: deps.store,
+      keys: deps.keys,
+      now: this.#now,
+      instanceId: deps.instanceId ?? randomBytes(8).toString('hex'),
+      states: this.#states,
+      staleMs: this.#staleMs,
+      activeMs: ACTIVE_MS,
+      evictMs: EVICT_MS,
+      settleTimeoutMs: positiveInteger('settleTimeoutMs', deps.settleTimeoutMs ?? SETTLE_TIMEOUT_MS),
+      onSettleTimeout(keyId, requestIds) {
+        deps.log.warn('budget reservations expired uncounted', {
+          keyId,
+          count: requestIds.length,
+          requestIds: requestIds.slice(0, 10),
+        });
+      },
+    });
+    this.#runner = createSyncRunner({ sync, log: deps.log, intervalMs });
+    this.#onBudgetRefused =
+      deps.onBudgetRefused === undefined ? undefined : (r: BudgetRefusal) => deps.onBudgetRefused?.(r);
+  }
+
+  admit(key: LimitedKey, nowMs = this.#now()): Admission {
+    const state = this.#stateFor(key, nowMs);
+    const error = checkLimits(state, nowMs, this.#staleMs);
+    if (error !== undefined) return refusal(error);
+    state.localInMinute++;
+    if (key.rpm !== null) state.pendingRate.set(state.minute, (state.pendingRate.get(state.minute) ?? 0) + 1);
+    state.inFlight++;
+    state.concDirty = true;
+    return admitted(state, this.#now, this.#staleMs, this.#onBudgetRefused);
+  }
+
+  start(): void {
+    this.#runner.start();
+  }
+
+  stop(): Promise<void> {
+    return this.#runner.stop();
+  }
+
+  syncNow(): Promise<boolean> {
+    return this.#runner.syncNow();
+  }
+
+  redisHealthy(): boolean {
+    return this.#runner.healthy();
+  }
+
+  #stateFor(key: LimitedKey, nowMs: number): KeyState {
+    let state = this.#states.get(key.id);
     if (state === undefined) {
       state = newKeyState(key, nowMs);
-      states.set(key.id, state);
+      this.#states.set(key.id, state);
       // Without this a key that is already over its budget would get a free interval on every gateway restart.
-      if (needsSync(key)) state.firstRead = runner.pullSoon(state);
+      if (needsSync(key)) state.firstRead = this.#runner.pullSoon(state);
     }
     state.limits = key;
     state.lastSeenMs = nowMs;
@@ -247,21 +286,4 @@ export function createKeyLimiter(deps: KeyLimiterDeps): KeyLimiter {
     }
     return state;
   }
-
-  return {
-    admit(key, nowMs = now()) {
-      const state = stateFor(key, nowMs);
-      const error = checkLimits(state, nowMs, staleMs);
-      if (error !== undefined) return refusal(error);
-      state.localInMinute++;
-      if (key.rpm !== null) state.pendingRate.set(state.minute, (state.pendingRate.get(state.minute) ?? 0) + 1);
-      state.inFlight++;
-      state.concDirty = true;
-      return admitted(state, now, staleMs, onBudgetRefused);
-    },
-    start: () => runner.start(),
-    stop: () => runner.stop(),
-    syncNow: () => runner.syncNow(),
-    redisHealthy: () => runner.healthy(),
-  };
 }
