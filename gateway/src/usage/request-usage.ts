@@ -37,23 +37,64 @@ export function trackRequestUsage(
   recorder: { record(draft: UsageDraft): void },
   base: RequestUsageBase,
 ): RequestUsage {
-  const capture = createResponseCapture();
-  let body: (PromptParts & { model: string | undefined; stream: boolean }) | undefined;
-  let outcome: ForwardOutcome | undefined;
-  let routing: DraftRouting | undefined;
-  let handlerDone = false;
-  let closed = res.closed;
-  let recorded = false;
+  return new RequestUsageTracker(res, recorder, base);
+}
 
-  // The prompt counts only when a model saw it: an upstream answer (its request-id is Anthropic's, not
-  // ours, which a node's own refusal carries), or a hang-up while a node had the request.
-  function reachedModel(o: ForwardOutcome): boolean {
-    if (o.nodeId === undefined) return false;
-    if (capture.answered()) return o.upstreamRequestId !== undefined && o.upstreamRequestId !== base.requestId;
-    return o.aborted;
+type ParsedBody = PromptParts & { model: string | undefined; stream: boolean };
+
+/** One request's usage: what the route told it, whether the handler settled, the response closed, the draft left. */
+class RequestUsageTracker implements RequestUsage {
+  readonly capture: ResponseCapture = createResponseCapture();
+  readonly #res: ServerResponse;
+  readonly #recorder: { record(draft: UsageDraft): void };
+  readonly #base: RequestUsageBase;
+  #body: ParsedBody | undefined;
+  #outcome: ForwardOutcome | undefined;
+  #routing: DraftRouting | undefined;
+  #handlerDone = false;
+  #closed: boolean;
+  #recorded = false;
+
+  constructor(res: ServerResponse, recorder: { record(draft: UsageDraft): void }, base: RequestUsageBase) {
+    this.#res = res;
+    this.#recorder = recorder;
+    this.#base = base;
+    this.#closed = res.closed;
+    if (!this.#closed)
+      res.once('close', () => {
+        this.#closed = true;
+        this.#maybeRecord();
+      });
   }
 
-  function draft(): UsageDraft {
+  parsed(body: ParsedBody): void {
+    this.#body = body;
+  }
+
+  forwarded(outcome: ForwardOutcome, routing?: DraftRouting): void {
+    this.#outcome = outcome;
+    this.#routing = routing;
+  }
+
+  settle(): void {
+    this.#handlerDone = true;
+    // A refusal thrown by the handler is written after this returns: wait for the response's close.
+    this.#maybeRecord();
+  }
+
+  #maybeRecord(): void {
+    if (this.#recorded || !this.#handlerDone || !this.#closed) return;
+    this.#recorded = true;
+    this.#recorder.record(this.#draft());
+  }
+
+  #draft(): UsageDraft {
+    const { capture } = this;
+    const res = this.#res;
+    const base = this.#base;
+    const body = this.#body;
+    const outcome = this.#outcome;
+    const routing = this.#routing;
     const answered = capture.answered();
     const d: UsageDraft = {
       requestId: base.requestId,
@@ -72,36 +113,17 @@ export function trackRequestUsage(
       sticky: answered ? (routing?.sticky ?? 'none') : 'none',
     };
     if (answered) d.capture = capture;
-    if (body !== undefined && outcome !== undefined && reachedModel(outcome))
+    if (body !== undefined && outcome !== undefined && this.#reachedModel(outcome))
       d.prompt = { tools: body.tools, system: body.system, messages: body.messages };
     return d;
   }
 
-  function maybeRecord(): void {
-    if (recorded || !handlerDone || !closed) return;
-    recorded = true;
-    recorder.record(draft());
+  // The prompt counts only when a model saw it: an upstream answer (its request-id is Anthropic's, not
+  // ours, which a node's own refusal carries), or a hang-up while a node had the request.
+  #reachedModel(o: ForwardOutcome): boolean {
+    if (o.nodeId === undefined) return false;
+    if (this.capture.answered())
+      return o.upstreamRequestId !== undefined && o.upstreamRequestId !== this.#base.requestId;
+    return o.aborted;
   }
-
-  if (!closed)
-    res.once('close', () => {
-      closed = true;
-      maybeRecord();
-    });
-
-  return {
-    capture,
-    parsed(b) {
-      body = b;
-    },
-    forwarded(o, r) {
-      outcome = o;
-      routing = r;
-    },
-    settle() {
-      handlerDone = true;
-      // A refusal thrown by the handler is written after this returns: wait for the response's close.
-      maybeRecord();
-    },
-  };
 }
