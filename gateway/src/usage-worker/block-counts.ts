@@ -114,21 +114,143 @@ export class BlockLookupError extends Error {
  * const { counts, writes } = await counter.count(job.prompt, outputBlocks, { remainingMs: 250 });
  */
 export function createBlockCounter(deps: BlockCounterDeps): BlockCounter {
-  // The least recently used count is forgotten first; a memoSize of 0 remembers nothing.
-  const memoSize = deps.memoSize ?? 50_000;
-  const memo: Memo = memoSize > 0 ? new LRUCache<string, Remembered>({ max: memoSize }) : NO_MEMO;
-  const now = deps.now ?? Date.now;
-  const ttlMs = deps.ttlSeconds * 1000;
-  const refreshMs = Math.min(3_600_000, ttlMs / 2);
-  const keyOf = (hash: string) => deps.keys.blockTokens(deps.encoding, hash);
+  return new MemoizedBlockCounter(deps);
+}
+
+/** One job's blocks on their way to counts: what it brought, what is known of them, what is to be written. */
+class JobBlocks {
+  readonly promptHashes: readonly string[];
+  readonly outputHashes: readonly string[];
+  /** The blocks whose content came with the job, by hash: the prompt's shipped ones and the answer's. */
+  readonly shipped: Map<string, ContentBlock>;
+  readonly outputSet: ReadonlySet<string>;
+  readonly counts = new Map<string, BlockCount>();
+  readonly toWrite = new Map<string, BlockCount>();
+  readonly toRefresh: string[] = [];
+  /** The distinct hashes this process did not remember, in the job's order: Redis is asked for these. */
+  readonly ask: string[] = [];
+  rejectedBlocks = 0;
+  newBlocks = 0;
+
+  constructor(
+    prompt: PromptDigest | null,
+    output: readonly ContentBlock[],
+    readonly at: number,
+  ) {
+    this.promptHashes = prompt?.hashes ?? [];
+    // An answer's block gets the identity the gateway gives it when the client sends it back: its stand-in
+    // if it could not travel in a job.
+    const outputIds = output.map(blockIdentity);
+    this.outputHashes = outputIds.map((id) => id.hash);
+    this.shipped = new Map((prompt?.blocks ?? []).map(({ hash, block }) => [hash, block as ContentBlock]));
+    for (const { hash, block } of outputIds) this.shipped.set(hash, block);
+    this.outputSet = new Set(this.outputHashes);
+  }
+
+  /** What the job's blocks add up to, once every count it could have is in. */
+  tally(tokenizerCalls: number): JobBlockCounts {
+    let estimatedInputTokens = 0;
+    let estimateMissingBlocks = 0;
+    let approximate = false;
+    for (const hash of this.promptHashes) {
+      const c = this.counts.get(hash);
+      if (c === undefined) estimateMissingBlocks += 1;
+      else {
+        estimatedInputTokens += c.tokens;
+        approximate ||= c.approximate;
+      }
+    }
+    let estimatedOutputTokens = 0;
+    for (const hash of this.outputHashes) {
+      const c = this.counts.get(hash);
+      estimatedOutputTokens += c?.tokens ?? 0;
+      approximate ||= c?.approximate === true;
+    }
+    return {
+      estimatedInputTokens,
+      estimatedOutputTokens,
+      estimateMissingBlocks,
+      newBlocks: this.newBlocks,
+      tokenizerCalls,
+      rejectedBlocks: this.rejectedBlocks,
+      approximate,
+    };
+  }
+}
+
+/** Counts by hash through the process's memo, then Redis, then the tokeniser. */
+class MemoizedBlockCounter implements BlockCounter {
+  readonly #store: Pick<KeyValueStore, 'readAndRenew'>;
+  readonly #keys: Pick<Keyspace, 'blockTokens'>;
+  readonly #tokenizer: Tokenizer;
+  readonly #encoding: string;
+  readonly #log: Logger;
+  readonly #memo: Memo;
+  readonly #now: () => number;
+  readonly #ttlMs: number;
+  readonly #refreshMs: number;
+  // An arrow made once per counter, so the lookup hands it to map() without a closure per job.
+  readonly #keyOf = (hash: string): string => this.#keys.blockTokens(this.#encoding, hash);
+
+  constructor(deps: BlockCounterDeps) {
+    this.#store = deps.store;
+    this.#keys = deps.keys;
+    this.#tokenizer = deps.tokenizer;
+    this.#encoding = deps.encoding;
+    this.#log = deps.log;
+    // The least recently used count is forgotten first; a memoSize of 0 remembers nothing.
+    const memoSize = deps.memoSize ?? 50_000;
+    this.#memo = memoSize > 0 ? new LRUCache<string, Remembered>({ max: memoSize }) : NO_MEMO;
+    this.#now = deps.now ?? Date.now;
+    this.#ttlMs = deps.ttlSeconds * 1000;
+    this.#refreshMs = Math.min(3_600_000, this.#ttlMs / 2);
+  }
+
+  async count(
+    prompt: PromptDigest | null,
+    output: readonly ContentBlock[],
+    budget: TokenBudget,
+  ): Promise<CountedBlocks> {
+    const job = new JobBlocks(prompt, output, this.#now());
+    this.#recall(job);
+    for (const [hash, c] of await this.#lookup(job.ask)) {
+      job.counts.set(hash, c);
+      this.#memo.set(hash, { ...c, refreshedAt: job.at });
+    }
+    const callsBefore = this.#tokenizer.calls;
+    this.#measureUnknown(job, budget);
+    if (job.rejectedBlocks > 0)
+      this.#log.warn('shipped block does not match its hash', { rejected: job.rejectedBlocks });
+    for (const hash of job.toRefresh)
+      this.#memo.set(hash, { ...(job.counts.get(hash) as BlockCount), refreshedAt: job.at });
+    return { counts: job.tally(this.#tokenizer.calls - callsBefore), writes: this.#writes(job) };
+  }
+
+  /** The counts this process remembers; the rest of the job's distinct hashes go to `ask`. */
+  #recall(job: JobBlocks): void {
+    // Both lists into one Set without spreading them into an array first: the allocation that pays for the JobBlocks.
+    const distinct = new Set(job.promptHashes);
+    for (const hash of job.outputHashes) distinct.add(hash);
+    for (const hash of distinct) {
+      const remembered = this.#memo.get(hash);
+      if (remembered === undefined) {
+        job.ask.push(hash);
+        continue;
+      }
+      job.counts.set(hash, remembered);
+      // Shipped means the gateway found no count in Redis (evicted, flushed): write it back.
+      if (job.shipped.has(hash) && !job.outputSet.has(hash)) job.toWrite.set(hash, remembered);
+      else if (job.at - remembered.refreshedAt >= this.#refreshMs) job.toRefresh.push(hash);
+    }
+  }
 
   /** One round trip: the counts Redis has, each one's TTL refreshed as it is read. */
-  async function lookup(hashes: readonly string[]): Promise<Map<string, BlockCount>> {
+  async #lookup(hashes: readonly string[]): Promise<Map<string, BlockCount>> {
     const known = new Map<string, BlockCount>();
     if (hashes.length === 0) return known;
     let values: (string | null)[];
     try {
-      values = await deps.store.readAndRenew(hashes.map(keyOf), ttlMs);
+      values = await this.#store.readAndRenew(hashes.map(this.#keyOf), this.#ttlMs);
     } catch (err) {
       throw new BlockLookupError(err);
     }
@@ -139,101 +261,38 @@ export function createBlockCounter(deps: BlockCounterDeps): BlockCounter {
     return known;
   }
 
-  return {
-    async count(prompt, output, budget) {
-      const at = now();
-      const promptHashes = prompt?.hashes ?? [];
-      // An answer's block gets the identity the gateway gives it when the client sends it back: its stand-in
-      // if it could not travel in a job.
-      const outputIds = output.map(blockIdentity);
-      const outputHashes = outputIds.map((id) => id.hash);
-      const shipped = new Map((prompt?.blocks ?? []).map(({ hash, block }) => [hash, block as ContentBlock]));
-      for (const { hash, block } of outputIds) shipped.set(hash, block);
-      const outputSet = new Set(outputHashes);
+  // Only blocks nobody counted reach the tokeniser; a shipped one only if its content is what its hash says.
+  #measureUnknown(job: JobBlocks, budget: TokenBudget): void {
+    let measuredBefore = false;
+    for (const hash of job.ask) {
+      if (job.counts.has(hash)) continue;
+      const block = job.shipped.get(hash);
+      if (block === undefined) continue;
+      if (!job.outputSet.has(hash) && blockHash(block) !== hash) {
+        job.rejectedBlocks += 1;
+        continue;
+      }
+      const measured = this.#tokenizer.measure(countableText(block), budget);
+      // A stand-in's count is of the text of a block that could not travel as it was: approximate, here and
+      // (kept as ~N) in every later job that reuses it.
+      const c = isStandIn(block) ? { tokens: measured.tokens, approximate: true } : measured;
+      job.counts.set(hash, c);
+      const first = !measuredBefore;
+      measuredBefore = true;
+      // A count cut short by the budget is kept only for a block that used up a whole budget by itself: it would
+      // do so again, so later turns reuse it (flagged). A block cut short because earlier ones took the budget is
+      // counted exactly by a later job instead.
+      if (measured.approximate && !first) continue;
+      job.toWrite.set(hash, c);
+      this.#memo.set(hash, { ...c, refreshedAt: job.at });
+      job.newBlocks += 1;
+    }
+  }
 
-      const counts = new Map<string, BlockCount>();
-      const toWrite = new Map<string, BlockCount>();
-      const toRefresh: string[] = [];
-      const ask: string[] = [];
-      for (const hash of new Set([...promptHashes, ...outputHashes])) {
-        const remembered = memo.get(hash);
-        if (remembered === undefined) {
-          ask.push(hash);
-          continue;
-        }
-        counts.set(hash, remembered);
-        // Shipped means the gateway found no count in Redis (evicted, flushed): write it back.
-        if (shipped.has(hash) && !outputSet.has(hash)) toWrite.set(hash, remembered);
-        else if (at - remembered.refreshedAt >= refreshMs) toRefresh.push(hash);
-      }
-      for (const [hash, c] of await lookup(ask)) {
-        counts.set(hash, c);
-        memo.set(hash, { ...c, refreshedAt: at });
-      }
-
-      // Only blocks nobody counted reach the tokeniser; a shipped one only if its content is what its hash says.
-      const callsBefore = deps.tokenizer.calls;
-      let rejectedBlocks = 0;
-      let newBlocks = 0;
-      let measuredBefore = false;
-      for (const hash of ask) {
-        if (counts.has(hash)) continue;
-        const block = shipped.get(hash);
-        if (block === undefined) continue;
-        if (!outputSet.has(hash) && blockHash(block) !== hash) {
-          rejectedBlocks += 1;
-          continue;
-        }
-        const measured = deps.tokenizer.measure(countableText(block), budget);
-        // A stand-in's count is of the text of a block that could not travel as it was: approximate, here and
-        // (kept as ~N) in every later job that reuses it.
-        const c = isStandIn(block) ? { tokens: measured.tokens, approximate: true } : measured;
-        counts.set(hash, c);
-        const first = !measuredBefore;
-        measuredBefore = true;
-        // A count cut short by the budget is kept only for a block that used up a whole budget by itself: it would
-        // do so again, so later turns reuse it (flagged). A block cut short because earlier ones took the budget is
-        // counted exactly by a later job instead.
-        if (measured.approximate && !first) continue;
-        toWrite.set(hash, c);
-        memo.set(hash, { ...c, refreshedAt: at });
-        newBlocks += 1;
-      }
-      if (rejectedBlocks > 0) deps.log.warn('shipped block does not match its hash', { rejected: rejectedBlocks });
-      for (const hash of toRefresh) memo.set(hash, { ...(counts.get(hash) as BlockCount), refreshedAt: at });
-
-      let estimatedInputTokens = 0;
-      let estimateMissingBlocks = 0;
-      let approximate = false;
-      for (const hash of promptHashes) {
-        const c = counts.get(hash);
-        if (c === undefined) estimateMissingBlocks += 1;
-        else {
-          estimatedInputTokens += c.tokens;
-          approximate ||= c.approximate;
-        }
-      }
-      let estimatedOutputTokens = 0;
-      for (const hash of outputHashes) {
-        const c = counts.get(hash);
-        estimatedOutputTokens += c?.tokens ?? 0;
-        approximate ||= c?.approximate === true;
-      }
-      return {
-        counts: {
-          estimatedInputTokens,
-          estimatedOutputTokens,
-          estimateMissingBlocks,
-          newBlocks,
-          tokenizerCalls: deps.tokenizer.calls - callsBefore,
-          rejectedBlocks,
-          approximate,
-        },
-        writes: [
-          ...[...toWrite].map(([hash, c]) => ({ key: keyOf(hash), value: encodeCount(c), ttlMs })),
-          ...toRefresh.map((hash) => ({ key: keyOf(hash), ttlMs })),
-        ],
-      };
-    },
-  };
+  #writes(job: JobBlocks): RenewingWrite[] {
+    return [
+      ...[...job.toWrite].map(([hash, c]) => ({ key: this.#keyOf(hash), value: encodeCount(c), ttlMs: this.#ttlMs })),
+      ...job.toRefresh.map((hash) => ({ key: this.#keyOf(hash), ttlMs: this.#ttlMs })),
+    ];
+  }
 }
