@@ -25,6 +25,8 @@ export interface RequestUsageBase {
   startedAt: number;
   /** The client API the request came in on; default `messages`. `/v1/chat/completions` passes `chat_completions`. */
   route?: UsageRoute;
+  /** The traceparent of the gateway's span for the request (tracing on): the usage job carries it. */
+  traceparent?: string;
 }
 
 /**
@@ -113,6 +115,7 @@ class RequestUsageTracker implements RequestUsage {
       sticky: answered ? (routing?.sticky ?? 'none') : 'none',
     };
     if (answered) d.capture = capture;
+    if (base.traceparent !== undefined) d.traceparent = base.traceparent;
     if (body !== undefined && outcome !== undefined && this.#reachedModel(outcome))
       d.prompt = { tools: body.tools, system: body.system, messages: body.messages };
     return d;

@@ -38,6 +38,8 @@ export interface UsageDraft {
   capture?: { result(): CaptureResult };
   /** The prompt as parsed, for the digest; absent when it never reached a model (refused, or unparsed). */
   prompt?: PromptParts;
+  /** The gateway request span's traceparent (tracing on): UsageJob.traceparent. */
+  traceparent?: string;
 }
 
 /** How a request was routed, as far as its usage cares. */
@@ -78,5 +80,6 @@ export function usageJobOf(
     accountKind: draft.accountKind,
     sticky: draft.sticky,
     route: draft.route,
+    ...(draft.traceparent === undefined ? {} : { traceparent: draft.traceparent }),
   };
 }

@@ -36,6 +36,10 @@ describe('job catalog', () => {
     expect(() => parseJobPayload('usage', { ...valid, sticky: 'elsewhere' })).toThrow(/sticky/);
     // A route this worker does not know (a newer gateway's) is still counted, as a Messages request: never lost.
     expect(parseJobPayload('usage', { ...valid, route: 'responses' })).toMatchObject({ route: 'messages' });
+    // The request's traceparent (tracing on) is kept; a malformed one is dropped, never a reason to lose the job.
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    expect(parseJobPayload('usage', { ...valid, traceparent })).toMatchObject({ traceparent });
+    expect(parseJobPayload('usage', { ...valid, traceparent: 'x-y-z' }).traceparent).toBeUndefined();
     expect(() => parseJobPayload('usage', { ...valid, status: 'ok' })).toThrow(/status/);
     expect(() => parseJobPayload('usage', { ...valid, prompt: { hashes: ['not-a-digest'], blocks: [] } })).toThrow(
       /hashes/,

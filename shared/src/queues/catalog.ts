@@ -71,6 +71,15 @@ export const UsageJobSchema = z.object({
    */
   // A job from a newer gateway with a route this worker does not know is still counted (as messages), never lost.
   route: z.enum(USAGE_ROUTES).default('messages').catch('messages'),
+  /**
+   * The W3C traceparent of the gateway's span for the request, when tracing is on: the worker's job span links to
+   * it (docs/TRACING.md). Absent with tracing off and from older gateways; a malformed one is dropped, never a failure.
+   */
+  traceparent: z
+    .string()
+    .regex(/^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/)
+    .optional()
+    .catch(undefined),
 });
 export type UsageJob = z.infer<typeof UsageJobSchema>;
 
