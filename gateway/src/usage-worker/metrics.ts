@@ -3,7 +3,7 @@
 // same reader the gateway uses, which never loads a job's payload).
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { sentTokens, type UsageCounters, type UsageJob } from '@switchyard/shared';
-import { createLabelLimiter } from '../metrics/label-limiter.js';
+import { createLabelLimiter, type LabelLimiter } from '../metrics/label-limiter.js';
 import { QUEUE_STATES, createQueueLagReader, shareQueueLag, type LagQueue } from '../usage/queue-lag.js';
 
 export interface WorkerMetrics {
@@ -45,49 +45,101 @@ export function tokenSeries(
  * createUsageHandler({ …, onCounted: (job, counters) => metrics.counted(job, counters) });
  */
 export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
-  const registry = new Registry();
-  const registers = [registry];
-  collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
-  const modelLabel = createLabelLimiter(50);
-  // Key ids are the operator's, not client text, but a fleet of keys must not grow the series without bound either.
-  const keyLabel = createLabelLimiter(200);
+  return new PrometheusWorkerMetrics(deps);
+}
 
+/** The series the worker adds to as it handles jobs. */
+interface JobSeries {
+  tokens: Counter;
+  jobs: Counter;
+  cost: Counter;
+  unpriced: Counter;
+  finalFailures: Counter;
+}
+
+class PrometheusWorkerMetrics implements WorkerMetrics {
+  readonly registry = new Registry();
+  readonly #modelLabel: LabelLimiter;
+  readonly #keyLabel: LabelLimiter;
+  readonly #series: JobSeries;
+
+  // The series are registered in this order, which is the order /metrics lists them in.
+  constructor(deps: WorkerMetricsDeps) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_' });
+    this.#modelLabel = createLabelLimiter(50);
+    // Key ids are the operator's, not client text, but a fleet of keys must not grow the series without bound either.
+    this.#keyLabel = createLabelLimiter(200);
+    registerBuildInfo(registers, deps);
+    this.#series = registerJobSeries(registers);
+    registerQueueGauges(registers, deps);
+  }
+
+  counted(job: Pick<UsageJob, 'model' | 'keyId' | 'route'>, counters: UsageCounters): void {
+    const { tokens, cost, unpriced } = this.#series;
+    const model = this.#modelLabel(job.model);
+    // Two routes at most (the job schema's enum): the label adds no unbounded series.
+    for (const s of tokenSeries(counters))
+      tokens.inc({ model, direction: s.direction, kind: s.kind, route: job.route }, s.tokens);
+    // Dollars from the integer micro-dollars of one request: the sum is for dashboards, the exact figures are in Redis.
+    if (counters.costMicros > 0) cost.inc({ model, key: this.#keyLabel(job.keyId) }, counters.costMicros / 1_000_000);
+    if (counters.unpricedRequests > 0) unpriced.inc({ model }, counters.unpricedRequests);
+  }
+
+  processed(counted: boolean): void {
+    this.#series.jobs.inc({ result: counted ? 'counted' : 'duplicate' });
+  }
+
+  failed(final: boolean): void {
+    this.#series.jobs.inc({ result: 'failed' });
+    if (final) this.#series.finalFailures.inc();
+  }
+}
+
+function registerBuildInfo(registers: Registry[], deps: WorkerMetricsDeps): void {
   new Gauge({
     name: 'switchyard_build_info',
     help: "The build this process runs: its release line's version and git sha (always 1; one series per process).",
     labelNames: ['service', 'version', 'git_sha'],
     registers,
   }).set({ service: 'worker', version: deps.version, git_sha: deps.gitSha }, 1);
-  const tokens = new Counter({
-    name: 'switchyard_worker_tokens_total',
-    help: 'Tokens counted, by model, direction (sent: input + cache creation + cache reads; received: output), kind (exact: as Anthropic reported; estimated: js-tiktoken) and route (the client API: messages or chat_completions).',
-    labelNames: ['model', 'direction', 'kind', 'route'],
-    registers,
-  });
-  const jobs = new Counter({
-    name: 'switchyard_worker_jobs_total',
-    help: 'Usage jobs handled: counted, duplicate (counted before; nothing added), failed (an attempt failed; it is retried unless final).',
-    labelNames: ['result'],
-    registers,
-  });
-  const cost = new Counter({
-    name: 'switchyard_cost_usd_total',
-    help: 'What the counted requests cost at API list prices (genai-prices, or PRICES_FILE), in dollars, by model and key (docs/COST.md). Requests to models with no price add nothing here.',
-    labelNames: ['model', 'key'],
-    registers,
-  });
-  const unpriced = new Counter({
-    name: 'switchyard_usage_unpriced_requests_total',
-    help: 'Requests counted at zero cost because their model has no price (neither genai-prices nor PRICES_FILE knows it).',
-    labelNames: ['model'],
-    registers,
-  });
-  const finalFailures = new Counter({
-    name: 'switchyard_worker_jobs_failed_final_total',
-    help: 'Usage jobs that failed with no attempts left (their request is not counted).',
-    registers,
-  });
+}
 
+function registerJobSeries(registers: Registry[]): JobSeries {
+  return {
+    tokens: new Counter({
+      name: 'switchyard_worker_tokens_total',
+      help: 'Tokens counted, by model, direction (sent: input + cache creation + cache reads; received: output), kind (exact: as Anthropic reported; estimated: js-tiktoken) and route (the client API: messages or chat_completions).',
+      labelNames: ['model', 'direction', 'kind', 'route'],
+      registers,
+    }),
+    jobs: new Counter({
+      name: 'switchyard_worker_jobs_total',
+      help: 'Usage jobs handled: counted, duplicate (counted before; nothing added), failed (an attempt failed; it is retried unless final).',
+      labelNames: ['result'],
+      registers,
+    }),
+    cost: new Counter({
+      name: 'switchyard_cost_usd_total',
+      help: 'What the counted requests cost at API list prices (genai-prices, or PRICES_FILE), in dollars, by model and key (docs/COST.md). Requests to models with no price add nothing here.',
+      labelNames: ['model', 'key'],
+      registers,
+    }),
+    unpriced: new Counter({
+      name: 'switchyard_usage_unpriced_requests_total',
+      help: 'Requests counted at zero cost because their model has no price (neither genai-prices nor PRICES_FILE knows it).',
+      labelNames: ['model'],
+      registers,
+    }),
+    finalFailures: new Counter({
+      name: 'switchyard_worker_jobs_failed_final_total',
+      help: 'Usage jobs that failed with no attempts left (their request is not counted).',
+      registers,
+    }),
+  };
+}
+
+function registerQueueGauges(registers: Registry[], deps: WorkerMetricsDeps): void {
   // One read of the queue per scrape, shared by the gauges below.
   const snapshot = shareQueueLag(
     createQueueLagReader({ queue: deps.queue, now: () => deps.now(), timeoutMs: deps.queueReadTimeoutMs ?? 2_000 }),
@@ -122,22 +174,4 @@ export function createWorkerMetrics(deps: WorkerMetricsDeps): WorkerMetrics {
       if (s !== undefined) this.set(s.lagSeconds);
     },
   });
-
-  return {
-    registry,
-    counted(job, counters) {
-      const model = modelLabel(job.model);
-      // Two routes at most (the job schema's enum): the label adds no unbounded series.
-      for (const s of tokenSeries(counters))
-        tokens.inc({ model, direction: s.direction, kind: s.kind, route: job.route }, s.tokens);
-      // Dollars from the integer micro-dollars of one request: the sum is for dashboards, the exact figures are in Redis.
-      if (counters.costMicros > 0) cost.inc({ model, key: keyLabel(job.keyId) }, counters.costMicros / 1_000_000);
-      if (counters.unpricedRequests > 0) unpriced.inc({ model }, counters.unpricedRequests);
-    },
-    processed: (counted) => jobs.inc({ result: counted ? 'counted' : 'duplicate' }),
-    failed(final) {
-      jobs.inc({ result: 'failed' });
-      if (final) finalFailures.inc();
-    },
-  };
 }
