@@ -17,6 +17,8 @@ export interface StartTracingOptions {
   serviceName: string;
   /** service.version: the build's version. */
   serviceVersion: string | undefined;
+  /** service.instance.id: the replica's GATEWAY_ID, the node's NODE_ID, the worker's host name. */
+  instanceId?: string;
   log: Logger;
 }
 
@@ -54,6 +56,7 @@ export async function startTracing(opts: StartTracingOptions): Promise<Tracing> 
   const defaults = resources.resourceFromAttributes({
     'service.name': opts.serviceName,
     ...(opts.serviceVersion === undefined ? {} : { 'service.version': opts.serviceVersion }),
+    ...(opts.instanceId === undefined ? {} : { 'service.instance.id': opts.instanceId }),
   });
   const resource = defaults.merge(resources.detectResources({ detectors: [resources.envDetector] }));
   const provider = new node.NodeTracerProvider({

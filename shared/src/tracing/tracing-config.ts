@@ -17,14 +17,15 @@ const otlpUrl = () =>
 /**
  * The standard OpenTelemetry variables every process reads (spread into its config schema). Tracing is on when an
  * OTLP endpoint is set and OTEL_SDK_DISABLED is not `true`; the SDK itself reads these and the other
- * `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, compression, certificates) when it starts. They are parsed
- * here too so a typo fails at start with the variable's name instead of the SDK quietly falling back.
+ * `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, compression, certificates) and OTEL_SERVICE_NAME when it
+ * starts. These are parsed here too so a typo fails at start with the variable's name instead of the SDK quietly
+ * falling back. OTEL_SERVICE_NAME is not among them: each process has its own default name, so one `.env` shared
+ * by the stack's services must not set it (docs/TRACING.md).
  */
 export const TracingEnvShape = {
   OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl(),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpUrl(),
-  OTEL_SDK_DISABLED: z.enum(['true', 'false', '']).optional(),
-  OTEL_SERVICE_NAME: z.string().min(1).optional(),
+  OTEL_SDK_DISABLED: z.enum(['true', 'false']).optional(),
   OTEL_RESOURCE_ATTRIBUTES: z.string().optional(),
   OTEL_TRACES_SAMPLER: withHint(z.enum(TRACES_SAMPLERS).optional(), `one of ${TRACES_SAMPLERS.join(', ')}`),
   OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
