@@ -20,10 +20,23 @@ import {
   type UsageCounters,
   type UsageJob,
 } from '@switchyard/shared';
-import { BlockLookupError, createBlockCounter, type CountedBlocks, type JobBlockCounts } from './block-counts.js';
+import {
+  BlockLookupError,
+  createBlockCounter,
+  type BlockCounter,
+  type CountedBlocks,
+  type JobBlockCounts,
+} from './block-counts.js';
 import { DEFAULT_JOB_TOKENIZER_BUDGET_MS, type Tokenizer } from './tokenizer.js';
 import { jobCost } from './usage-cost.js';
-import { createUsageTotals, recentEntry, usageCounters, usageJobKeys, type UsageJobKeys } from './usage-totals.js';
+import {
+  createUsageTotals,
+  recentEntry,
+  usageCounters,
+  usageJobKeys,
+  type UsageJobKeys,
+  type UsageTotals,
+} from './usage-totals.js';
 
 /** What the handler needs of the store: the block table's read, and the exactly-once write of the totals. */
 export type UsageStore = Pick<KeyValueStore, 'readAndRenew'> & Pick<OnceStore, 'writeOnce'>;
@@ -118,42 +131,79 @@ function failedEstimate(): CountedBlocks {
  * new Worker<JobData<'usage'>, UsageOutcome>(JobCatalog.usage.queue, (job) => handler.handle(job.data), { connection, prefix });
  */
 export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
-  const blocks = createBlockCounter({
-    store: deps.store,
-    keys: deps.keys,
-    tokenizer: deps.tokenizer,
-    encoding: deps.encoding,
-    ttlSeconds: deps.ttlSeconds,
-    log: deps.log,
-    ...(deps.memoSize === undefined ? {} : { memoSize: deps.memoSize }),
-    ...(deps.now === undefined ? {} : { now: deps.now }),
-  });
-  const budgetMs = deps.tokenizerBudgetMs ?? DEFAULT_JOB_TOKENIZER_BUDGET_MS;
-  const prices = deps.priceBook ?? loadPriceBook();
-  const totals = createUsageTotals({
-    store: deps.store,
-    retentionDays: deps.retentionDays,
-    priceVersion: prices.version,
-  });
-  const unpricedLogged = new Set<string>();
+  return new CountingUsageHandler(deps);
+}
 
-  function noteUnpriced(model: string): void {
-    if (unpricedLogged.has(model) || unpricedLogged.size >= UNPRICED_MODELS_LOGGED) return;
-    unpricedLogged.add(model);
-    deps.log.warn('usage model has no price: counted at zero cost', { model, priceVersion: prices.version });
+class CountingUsageHandler implements UsageHandler {
+  readonly #keys: Keyspace;
+  readonly #log: Logger;
+  // onCounted is called on the deps it came in, as it was: it is declared a method and may use `this`.
+  readonly #observer: Pick<UsageHandlerDeps, 'onCounted'>;
+  readonly #blocks: BlockCounter;
+  readonly #budgetMs: number;
+  readonly #prices: PriceBook;
+  readonly #totals: UsageTotals;
+  readonly #unpricedLogged = new Set<string>();
+
+  constructor(deps: UsageHandlerDeps) {
+    this.#keys = deps.keys;
+    this.#log = deps.log;
+    this.#observer = deps;
+    this.#blocks = createBlockCounter({
+      store: deps.store,
+      keys: deps.keys,
+      tokenizer: deps.tokenizer,
+      encoding: deps.encoding,
+      ttlSeconds: deps.ttlSeconds,
+      log: deps.log,
+      ...(deps.memoSize === undefined ? {} : { memoSize: deps.memoSize }),
+      ...(deps.now === undefined ? {} : { now: deps.now }),
+    });
+    this.#budgetMs = deps.tokenizerBudgetMs ?? DEFAULT_JOB_TOKENIZER_BUDGET_MS;
+    this.#prices = deps.priceBook ?? loadPriceBook();
+    this.#totals = createUsageTotals({
+      store: deps.store,
+      retentionDays: deps.retentionDays,
+      priceVersion: this.#prices.version,
+    });
+  }
+
+  async handle(data: JobData<'usage'>): Promise<UsageOutcome> {
+    // 1. Everything that can make the job uncountable is found before any work is done.
+    const job = parseJob(data);
+    const target = jobKeys(this.#keys, job);
+    // 2. The js-tiktoken side: only blocks the table does not know reach the tokeniser, within the job's budget.
+    const budget = { remainingMs: this.#budgetMs };
+    const { counts, writes } = await this.#estimate(job, budget);
+    const tokenizerMs = this.#budgetMs - budget.remainingMs;
+    if (budget.remainingMs <= 0)
+      this.#log.info('usage estimate approximate: tokeniser budget ran out', {
+        requestId: job.requestId,
+        budgetMs: this.#budgetMs,
+        tokenizerMs: Math.round(tokenizerMs),
+      });
+    // 3. The marker and every increment in one atomic write: a duplicate finds the marker and adds nothing. The
+    //    new block counts go in the same round trip, made either way.
+    //    Its cost is priced here, off the request path, from the charged usage (docs/COST.md).
+    const counters = usageCounters(job, counts, jobCost(job, counts, this.#prices));
+    const counted = await this.#totals.record(target, counters, recentEntry(job, counters), writes);
+    if (counted && counters.unpricedRequests > 0) this.#noteUnpriced(job.model);
+    if (counted) this.#observer.onCounted?.(job, counters);
+    this.#logHandled(job, counted, counts, tokenizerMs);
+    return { requestId: job.requestId, counted, tokenizerMs, ...counts };
   }
 
   /**
    * The job's block counts. Redis not answering the lookup is thrown (a retry helps); anything else that throws
    * while estimating is the estimate's failure only: the request is counted with its exact usage all the same.
    */
-  async function estimate(job: UsageJob, budget: { remainingMs: number }): Promise<CountedBlocks> {
+  async #estimate(job: UsageJob, budget: { remainingMs: number }): Promise<CountedBlocks> {
     try {
-      return await blocks.count(job.prompt, outputBlocks(job.output), budget);
+      return await this.#blocks.count(job.prompt, outputBlocks(job.output), budget);
     } catch (err) {
       if (err instanceof BlockLookupError) throw err.cause;
       // The error's class only: its message may quote the job's text.
-      deps.log.warn('usage estimate failed: counted with exact usage, estimate approximate', {
+      this.#log.warn('usage estimate failed: counted with exact usage, estimate approximate', {
         requestId: job.requestId,
         error: err instanceof Error ? err.name : typeof err,
       });
@@ -161,39 +211,22 @@ export function createUsageHandler(deps: UsageHandlerDeps): UsageHandler {
     }
   }
 
-  return {
-    async handle(data) {
-      // 1. Everything that can make the job uncountable is found before any work is done.
-      const job = parseJob(data);
-      const target = jobKeys(deps.keys, job);
-      // 2. The js-tiktoken side: only blocks the table does not know reach the tokeniser, within the job's budget.
-      const budget = { remainingMs: budgetMs };
-      const { counts, writes } = await estimate(job, budget);
-      const tokenizerMs = budgetMs - budget.remainingMs;
-      if (budget.remainingMs <= 0)
-        deps.log.info('usage estimate approximate: tokeniser budget ran out', {
-          requestId: job.requestId,
-          budgetMs,
-          tokenizerMs: Math.round(tokenizerMs),
-        });
-      // 3. The marker and every increment in one atomic write: a duplicate finds the marker and adds nothing. The
-      //    new block counts go in the same round trip, made either way.
-      //    Its cost is priced here, off the request path, from the charged usage (docs/COST.md).
-      const counters = usageCounters(job, counts, jobCost(job, counts, prices));
-      const counted = await totals.record(target, counters, recentEntry(job, counters), writes);
-      if (counted && counters.unpricedRequests > 0) noteUnpriced(job.model);
-      if (counted) deps.onCounted?.(job, counters);
-      deps.log.debug('usage job handled', {
-        requestId: job.requestId,
-        counted,
-        tokenizerCalls: counts.tokenizerCalls,
-        newBlocks: counts.newBlocks,
-        estimateMissingBlocks: counts.estimateMissingBlocks,
-        rejectedBlocks: counts.rejectedBlocks,
-        approximate: counts.approximate,
-        tokenizerMs: Math.round(tokenizerMs * 100) / 100,
-      });
-      return { requestId: job.requestId, counted, tokenizerMs, ...counts };
-    },
-  };
+  #noteUnpriced(model: string): void {
+    if (this.#unpricedLogged.has(model) || this.#unpricedLogged.size >= UNPRICED_MODELS_LOGGED) return;
+    this.#unpricedLogged.add(model);
+    this.#log.warn('usage model has no price: counted at zero cost', { model, priceVersion: this.#prices.version });
+  }
+
+  #logHandled(job: UsageJob, counted: boolean, counts: JobBlockCounts, tokenizerMs: number): void {
+    this.#log.debug('usage job handled', {
+      requestId: job.requestId,
+      counted,
+      tokenizerCalls: counts.tokenizerCalls,
+      newBlocks: counts.newBlocks,
+      estimateMissingBlocks: counts.estimateMissingBlocks,
+      rejectedBlocks: counts.rejectedBlocks,
+      approximate: counts.approximate,
+      tokenizerMs: Math.round(tokenizerMs * 100) / 100,
+    });
+  }
 }
