@@ -16,3 +16,4 @@ export * from './stack/start-stack.js';
 export * from './wait-for.js';
 export * from './claude-code-request.js';
 export * from './stack/reaper.js';
+export * from './otlp-receiver/index.js';

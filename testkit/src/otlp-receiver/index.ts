@@ -1,0 +1,2 @@
+export * from './decode-traces.js';
+export * from './otlp-receiver.js';
