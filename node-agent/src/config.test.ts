@@ -1,4 +1,4 @@
-import { NodeTokens, parseConfig } from '@switchyard/shared';
+import { NodeTokens, parseConfig, tracingConfigOf } from '@switchyard/shared';
 import { NodeConfigSchema } from './config.js';
 
 const TOKEN = NodeTokens.generate();
@@ -145,5 +145,27 @@ describe('node-agent config', () => {
     expect(() =>
       parseConfig(NodeConfigSchema, { ...base, TUNNEL_PING_INTERVAL_MS: '2000', TUNNEL_PING_TIMEOUT_MS: '1000' }),
     ).toThrow(/TUNNEL_PING_TIMEOUT_MS/);
+  });
+
+  it('traces only with an OTLP endpoint, and refuses a bad sampler or endpoint naming the variable', () => {
+    expect(tracingConfigOf(parseConfig(NodeConfigSchema, base))).toEqual({ enabled: false, collector: undefined });
+    const on = parseConfig(NodeConfigSchema, {
+      ...base,
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+    });
+    expect(on).toMatchObject({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: 0.25 });
+    expect(tracingConfigOf(on)).toEqual({ enabled: true, collector: 'http://otel-collector:4318' });
+
+    expect(() => parseConfig(NodeConfigSchema, { ...base, OTEL_TRACES_SAMPLER: 'sometimes' })).toThrow(
+      /OTEL_TRACES_SAMPLER: .*parentbased_always_on/,
+    );
+    expect(() =>
+      parseConfig(NodeConfigSchema, { ...base, OTEL_EXPORTER_OTLP_ENDPOINT: 'otel-collector:4318' }),
+    ).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT/);
+    expect(() => parseConfig(NodeConfigSchema, { ...base, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'not a url' })).toThrow(
+      /OTEL_EXPORTER_OTLP_TRACES_ENDPOINT/,
+    );
   });
 });

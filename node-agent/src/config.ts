@@ -11,6 +11,7 @@ import {
   PING_TIMEOUT_MS,
   port,
   secret,
+  TracingEnvShape,
   url,
   withHint,
 } from '@switchyard/shared';
@@ -27,6 +28,9 @@ const MAX_TIMER_MS = 2_147_483_647;
  */
 export const NodeConfigSchema = z
   .object({
+    // Tracing (docs/TRACING.md): on with an OTLP endpoint. The collector and its headers (OTEL_EXPORTER_OTLP_HEADERS,
+    // read by the exporter) are the node operator's own: a node host is given no fleet secret for them.
+    ...TracingEnvShape,
     GATEWAY_URL: withHint(
       url(['https:', 'http:']),
       'the gateway (or its edge) this node dials in to, e.g. https://gateway.example.com',
