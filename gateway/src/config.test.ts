@@ -182,6 +182,43 @@ describe('gateway config', () => {
     });
   });
 
+  describe('tracing (OTEL_*)', () => {
+    it('is off without an OTLP endpoint, on with one, off again with OTEL_SDK_DISABLED=true', () => {
+      expect(loadGatewayConfig(secrets).tracing).toEqual({ enabled: false, collector: undefined });
+      expect(
+        loadGatewayConfig({ ...secrets, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318' }).tracing,
+      ).toEqual({ enabled: true, collector: 'http://otel-collector:4318' });
+      expect(
+        loadGatewayConfig({
+          ...secrets,
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318',
+          OTEL_SDK_DISABLED: 'true',
+        }).tracing.enabled,
+      ).toBe(false);
+    });
+
+    it('refuses a sampler that is not one and an endpoint that is not a URL, naming each variable', () => {
+      try {
+        parseConfig(GatewayConfigSchema, {
+          ...secrets,
+          OTEL_TRACES_SAMPLER: 'sometimes',
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'otel-collector:4318',
+          OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'not a url',
+        });
+        throw new Error('expected a ConfigError');
+      } catch (err) {
+        expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual([
+          'OTEL_EXPORTER_OTLP_ENDPOINT',
+          'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+          'OTEL_TRACES_SAMPLER',
+        ]);
+      }
+      expect(() => parseConfig(GatewayConfigSchema, { ...secrets, OTEL_TRACES_SAMPLER: 'sometimes' })).toThrow(
+        /OTEL_TRACES_SAMPLER: .*parentbased_traceidratio/,
+      );
+    });
+  });
+
   it('pings tunnels on the protocol timing unless overridden', () => {
     expect(parseConfig(GatewayConfigSchema, secrets)).toMatchObject({
       TUNNEL_PING_INTERVAL_MS: PING_INTERVAL_MS,

@@ -12,8 +12,11 @@ import {
   REPLICA_ID_RE,
   secret,
   TokenEncodingSchema,
+  tracingConfigOf,
+  TracingEnvShape,
   url,
   withHint,
+  type TracingConfig,
 } from '@switchyard/shared';
 import type { ModelAliases } from './openai/types.js';
 import { DEFAULT_LAG_WARN_SECONDS } from './usage/lag-watcher.js';
@@ -159,6 +162,8 @@ export const GatewayConfigSchema = z
     MODEL_ALIASES: ModelAliasesSchema,
     LOG_LEVEL: LogLevelSchema,
     LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+    /** OpenTelemetry: on with an OTLP endpoint (docs/TRACING.md). */
+    ...TracingEnvShape,
   })
   .superRefine((c, ctx) => {
     if (c.DRAIN_NOTICE_MS > c.DRAIN_TIMEOUT_MS) {
@@ -227,12 +232,22 @@ export const GatewayConfigSchema = z
   });
 /** The environment as the schema parses it (MODEL_ALIASES undefined when unset). */
 export type ParsedGatewayConfig = z.infer<typeof GatewayConfigSchema>;
-/** The gateway's config as its code reads it: MODEL_ALIASES is always a map (empty when unset). */
-export type GatewayConfig = Omit<ParsedGatewayConfig, 'MODEL_ALIASES'> & { MODEL_ALIASES: ModelAliases };
+/**
+ * The gateway's config as its code reads it: MODEL_ALIASES is always a map (empty when unset), and `tracing` says
+ * whether spans are exported and where (from the OTEL_* variables).
+ */
+export type GatewayConfig = Omit<ParsedGatewayConfig, 'MODEL_ALIASES'> & {
+  MODEL_ALIASES: ModelAliases;
+  tracing: TracingConfig;
+};
 
-/** The parsed environment with the defaults a zod default cannot carry filled in (an empty MODEL_ALIASES). */
+/** The parsed environment with what a zod default cannot carry filled in (an empty MODEL_ALIASES, tracing on or off). */
 export function gatewayConfigOf(parsed: ParsedGatewayConfig): GatewayConfig {
-  return { ...parsed, MODEL_ALIASES: parsed.MODEL_ALIASES ?? new Map<string, string>() };
+  return {
+    ...parsed,
+    MODEL_ALIASES: parsed.MODEL_ALIASES ?? new Map<string, string>(),
+    tracing: tracingConfigOf(parsed),
+  };
 }
 
 /** Reads the gateway's config from the environment, or exits listing every problem. */
