@@ -13,7 +13,6 @@ import {
   AppError,
   errorCode,
   ForwardHeaders,
-  forwardableRequestHeaders,
   type Logger,
   newRequestId,
   readBoundedBody,
@@ -33,7 +32,7 @@ import {
 } from './upstream/anthropic-call.js';
 import { UpstreamTimeoutError, type UpstreamTimeouts } from './upstream/deadlines.js';
 import type { Egress } from './upstream/egress.js';
-import { withCredential } from './upstream/header-policy.js';
+import { upstreamClientHeaders, withCredential } from './upstream/header-policy.js';
 import { peekModel } from './upstream/peek-model.js';
 import { collectBody, relayResponse, writeHeldResponse } from './upstream/relay.js';
 
@@ -129,7 +128,7 @@ async function handleRequest(app: NodeApp, req: IncomingMessage, res: ServerResp
       req,
       res,
       body,
-      clientHeaders: forwardableRequestHeaders(req.headers),
+      clientHeaders: upstreamClientHeaders(req.headers),
       entry,
       link: linkClient(res),
     };

@@ -178,6 +178,15 @@ describe('without the tap', () => {
     expect(seen.sessionId).toBe(session);
   });
 
+  test('with tracing off, the trace context the gateway sends never reaches Anthropic', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const res = await call(directNode!, { headers: { traceparent, tracestate: 'gw=1' }, body: fakeMessagesBody() });
+    expect(res.status).toBe(200);
+    const seen = fake.requests.at(-1)!;
+    expect(Object.keys(seen.headers).filter((h) => /^trace(parent|state)$/.test(h))).toEqual([]);
+    expect(JSON.stringify(seen.headers)).not.toContain('4bf92f3577b34da6a3ce929d0e0e4736');
+  });
+
   test('an OAuth account adds only its beta when the client sent none', async () => {
     const res = await call(directNode!, { body: fakeMessagesBody() });
     expect(res.status).toBe(200);

@@ -2,7 +2,7 @@ import {
   forwardableRequestHeaders as upstreamRequestHeaders,
   forwardableResponseHeaders as downstreamResponseHeaders,
 } from '@switchyard/shared';
-import { mergeBetas, OAUTH_BETA, withCredential } from './header-policy.js';
+import { mergeBetas, OAUTH_BETA, upstreamClientHeaders, withCredential } from './header-policy.js';
 import { peekModel } from './peek-model.js';
 
 describe('mergeBetas', () => {
@@ -68,6 +68,16 @@ describe('upstream request headers', () => {
     expect(keyed.authorization).toBeUndefined();
     expect(withCredential(base, { 'x-api-key': 'k' }, false, 'GET', 0)['content-length']).toBeUndefined();
     expect(base.authorization).toBeUndefined(); // the base is reused by a replay
+  });
+
+  it("drops the W3C trace context (the gateway's tunnel hop or the client's): Anthropic never sees our trace ids", () => {
+    const traced = {
+      ...client,
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      tracestate: 'vendor=1',
+    };
+    expect(upstreamClientHeaders(traced)).toEqual(upstreamRequestHeaders(client));
+    expect(upstreamClientHeaders(client)).toEqual(upstreamRequestHeaders(client));
   });
 });
 

@@ -1,6 +1,6 @@
-import type { OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 
-import { OAUTH_BETA } from '@switchyard/shared';
+import { forwardableRequestHeaders, OAUTH_BETA, TRACE_CONTEXT_HEADERS } from '@switchyard/shared';
 
 export { OAUTH_BETA };
 
@@ -22,6 +22,17 @@ export function mergeBetas(client: OutgoingHttpHeaders[string], required: string
   }
   if (!seen.has(required)) list.push(required);
   return list.join(',');
+}
+
+/**
+ * The client's headers that go to Anthropic, once per request: the end-to-end ones (no hop-by-hop, credential or
+ * gateway headers) less the W3C trace context. Anthropic never sees our trace ids, whether tracing is on or off
+ * (docs/TRACING.md, "Across processes").
+ */
+export function upstreamClientHeaders(client: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = forwardableRequestHeaders(client);
+  for (const name of TRACE_CONTEXT_HEADERS) if (out[name] !== undefined) delete out[name];
+  return out;
 }
 
 /**
