@@ -2,7 +2,7 @@
 // in to them through the tunnel, the usage worker and the fake Anthropic upstream, on loopback, against a real
 // Redis under a private prefix. The chain tests, `npm run demo` and the bench all start their stack here; the
 // options cover what each needs (processes from source or from the build, log files, process groups, a watchdog,
-// fixed ports, an edge, restarts).
+// fixed ports, an edge, restarts, tracing to a collector).
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,6 +51,34 @@ export interface StackNode {
   env: Record<string, string>;
 }
 
+/** Tracing for every process of the stack (docs/TRACING.md): where to export and how. */
+export interface StackTracing {
+  /** The collector's OTLP/HTTP base URL (OTEL_EXPORTER_OTLP_ENDPOINT; the exporter appends /v1/traces). */
+  endpoint: string;
+  /** OTEL_TRACES_SAMPLER (default the SDK's, parentbased_always_on), and its argument. */
+  sampler?: string;
+  samplerArg?: number;
+  /**
+   * OTEL_BSP_SCHEDULE_DELAY: how long the batch processor holds spans before exporting (default 100 ms here, so a
+   * test sees its spans soon; the SDK's own default is 5 s).
+   */
+  scheduleDelayMs?: number;
+}
+
+/**
+ * The OTEL_* variables a process of the stack gets: with `otel`, the endpoint, the batch delay and the sampler;
+ * without it none at all (children start from PATH and HOME only, so the caller's own OTEL_* never leak in).
+ */
+export function stackTracingEnv(otel: StackTracing | undefined): Record<string, string> {
+  if (otel === undefined) return {};
+  return {
+    OTEL_EXPORTER_OTLP_ENDPOINT: otel.endpoint,
+    OTEL_BSP_SCHEDULE_DELAY: String(otel.scheduleDelayMs ?? 100),
+    ...(otel.sampler === undefined ? {} : { OTEL_TRACES_SAMPLER: otel.sampler }),
+    ...(otel.samplerArg === undefined ? {} : { OTEL_TRACES_SAMPLER_ARG: String(otel.samplerArg) }),
+  };
+}
+
 /** The fake upstream: in this process (tests, the demo) or in its own (the bench). */
 export type StackFake = FakeAnthropic | FakeAnthropicProcess;
 
@@ -93,6 +121,8 @@ export interface StackOptions {
   metricsToken?: string | null;
   /** Environment of every process (log settings, GIT_SHA). */
   env?: Record<string, string>;
+  /** Gateways, node-agents and the worker export traces here (OTEL_* added after `env`, before the per-role env). */
+  otel?: StackTracing;
   /** Environment added to every gateway replica's. */
   gatewayEnv?: Record<string, string>;
   /** Environment added to every node-agent's. */
@@ -332,6 +362,7 @@ class LocalStack implements Stack<StackFake> {
     const advertise = this.#opts.replicaUrls ?? this.#opts.edge === undefined;
     const svc = this.#spawn((this.#opts.gateways ?? 1) > 1 ? `gateway ${id}` : 'gateway', 'gateway/src/main.ts', {
       ...this.#opts.env,
+      ...stackTracingEnv(this.#opts.otel),
       REDIS_URL: this.redisUrl,
       REDIS_PREFIX: this.prefix,
       PORT: String(port),
@@ -359,6 +390,7 @@ class LocalStack implements Stack<StackFake> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const base = known?.env ?? {
       ...this.#opts.env,
+      ...stackTracingEnv(this.#opts.otel),
       GATEWAY_URL: this.#edge?.url ?? this.gatewayUrl,
       NODE_ID: nodeId,
       NODE_TOKEN: this.#tokens[nodeId] as string,
@@ -464,6 +496,7 @@ class LocalStack implements Stack<StackFake> {
   #spawnWorker(env: Record<string, string>): SpawnedService {
     const svc = this.#spawn('usage-worker', 'gateway/src/usage-worker/main.ts', {
       ...this.#opts.env,
+      ...stackTracingEnv(this.#opts.otel),
       REDIS_URL: this.redisUrl,
       REDIS_PREFIX: this.prefix,
       // Off unless asked: parallel test files must not race for the default port.
