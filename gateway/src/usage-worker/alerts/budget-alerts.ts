@@ -103,86 +103,98 @@ export function reachedThresholds(used: number, limit: number): BudgetThreshold[
  * createUsageHandler({ …, onCounted: (job) => void budgets.check(job) });
  */
 export function createBudgetAlerts(deps: BudgetAlertsDeps): BudgetAlerts {
-  const now = deps.now ?? Date.now;
-  const records = new LRUCache<string, KeyBudgets | 'none'>({ max: 10_000, ttl: deps.recordTtlMs ?? 1_000 });
-  const raised = new LRUCache<string, true>({ max: 10_000 });
+  return new ThresholdBudgetAlerts(deps);
+}
 
-  async function budgetsOf(keyId: string): Promise<KeyBudgets | null> {
-    const cached = records.get(keyId);
+class ThresholdBudgetAlerts implements BudgetAlerts {
+  readonly #store: BudgetAlertsDeps['store'];
+  readonly #keys: BudgetAlertsDeps['keys'];
+  readonly #sink: AlertSink;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #records: LRUCache<string, KeyBudgets | 'none'>;
+  readonly #raised = new LRUCache<string, true>({ max: 10_000 });
+
+  constructor(deps: BudgetAlertsDeps) {
+    this.#store = deps.store;
+    this.#keys = deps.keys;
+    this.#sink = deps.sink;
+    this.#log = deps.log;
+    this.#now = deps.now ?? Date.now;
+    this.#records = new LRUCache<string, KeyBudgets | 'none'>({ max: 10_000, ttl: deps.recordTtlMs ?? 1_000 });
+  }
+
+  async check(job: Pick<UsageJob, 'keyId' | 'at'>): Promise<void> {
+    try {
+      const budgets = await this.#budgetsOf(job.keyId);
+      if (budgets === null) return;
+      for (const s of await this.#standings(job.keyId, budgets, job.at)) {
+        for (const threshold of reachedThresholds(s.used, s.limit)) this.#raise(job.keyId, budgets, s, threshold);
+      }
+    } catch (err) {
+      // Redis away: the next request of the key looks again (its totals only grow).
+      this.#log.warn('budget thresholds not checked', {
+        keyId: job.keyId,
+        reason: err instanceof Error ? err.message : String(err),
+      });
+    }
+  }
+
+  async #budgetsOf(keyId: string): Promise<KeyBudgets | null> {
+    const cached = this.#records.get(keyId);
     if (cached !== undefined) return cached === 'none' ? null : cached;
-    const budgets = readBudgets(await deps.store.get(deps.keys.keyById(keyId)));
-    records.set(keyId, budgets ?? 'none');
+    const budgets = readBudgets(await this.#store.get(this.#keys.keyById(keyId)));
+    this.#records.set(keyId, budgets ?? 'none');
     return budgets;
   }
 
-  async function standings(keyId: string, budgets: KeyBudgets, at: number): Promise<Standing[]> {
+  async #standings(keyId: string, budgets: KeyBudgets, at: number): Promise<Standing[]> {
     const out: Standing[] = [];
     const day = utcDay(at);
     if (budgets.dailyTokenBudget !== null || budgets.dailyUsdBudget !== null) {
-      const t = totalsOf(await deps.store.hgetall(deps.keys.usage('key', keyId, day)));
-      if (budgets.dailyTokenBudget !== null)
-        out.push({
-          kind: 'daily_tokens',
-          period: day,
-          used: t.tokens,
-          limit: budgets.dailyTokenBudget,
-          budget: budgets.dailyTokenBudget,
-        });
-      if (budgets.dailyUsdBudget !== null)
-        out.push({
-          kind: 'daily_usd',
-          period: day,
-          used: t.costMicros,
-          limit: Math.round(budgets.dailyUsdBudget * 1e6),
-          budget: budgets.dailyUsdBudget,
-        });
+      const t = totalsOf(await this.#store.hgetall(this.#keys.usage('key', keyId, day)));
+      addDailyStandings(out, budgets, day, t);
     }
     if (budgets.monthlyUsdBudget !== null) {
       const month = utcMonth(at);
-      const t = totalsOf(await deps.store.hgetall(deps.keys.usageMonth(keyId, month)));
-      out.push({
-        kind: 'monthly_usd',
-        period: month,
-        used: t.costMicros,
-        limit: Math.round(budgets.monthlyUsdBudget * 1e6),
-        budget: budgets.monthlyUsdBudget,
-      });
+      const t = totalsOf(await this.#store.hgetall(this.#keys.usageMonth(keyId, month)));
+      out.push(usdStanding('monthly_usd', month, t, budgets.monthlyUsdBudget));
     }
     return out;
   }
 
-  function raise(keyId: string, budgets: KeyBudgets, s: Standing, threshold: BudgetThreshold): void {
+  #raise(keyId: string, budgets: KeyBudgets, s: Standing, threshold: BudgetThreshold): void {
     const id = alertIds.budgetThreshold(keyId, s.kind, s.period, threshold);
-    if (raised.has(id)) return;
-    raised.set(id, true);
+    if (this.#raised.has(id)) return;
+    this.#raised.set(id, true);
     const usd = s.kind !== 'daily_tokens';
     const used = usd ? s.used / 1e6 : s.used;
     const who = budgets.name === '' ? keyId : `${budgets.name} (${keyId})`;
-    deps.sink.emit({
+    this.#sink.emit({
       id,
       type: 'budget_threshold',
-      at: now(),
+      at: this.#now(),
       keyId,
       message: `Key ${who} reached ${threshold} % of its ${LABELS[s.kind]} for ${s.period}: ${usd ? `$${used.toFixed(2)} of $${s.budget}` : `${used} of ${s.budget} tokens`}.`,
       data: { budget: s.kind, period: s.period, threshold, used, limit: s.budget, unit: usd ? 'usd' : 'tokens' },
     });
   }
+}
 
-  return {
-    async check(job) {
-      try {
-        const budgets = await budgetsOf(job.keyId);
-        if (budgets === null) return;
-        for (const s of await standings(job.keyId, budgets, job.at)) {
-          for (const threshold of reachedThresholds(s.used, s.limit)) raise(job.keyId, budgets, s, threshold);
-        }
-      } catch (err) {
-        // Redis away: the next request of the key looks again (its totals only grow).
-        deps.log.warn('budget thresholds not checked', {
-          keyId: job.keyId,
-          reason: err instanceof Error ? err.message : String(err),
-        });
-      }
-    },
-  };
+/** The day's standings, one per daily budget the key has, from the day's totals. */
+function addDailyStandings(out: Standing[], budgets: KeyBudgets, day: string, t: Totals): void {
+  if (budgets.dailyTokenBudget !== null)
+    out.push({
+      kind: 'daily_tokens',
+      period: day,
+      used: t.tokens,
+      limit: budgets.dailyTokenBudget,
+      budget: budgets.dailyTokenBudget,
+    });
+  if (budgets.dailyUsdBudget !== null) out.push(usdStanding('daily_usd', day, t, budgets.dailyUsdBudget));
+}
+
+/** A USD budget is compared in micro-dollars, as the totals count cost. */
+function usdStanding(kind: 'daily_usd' | 'monthly_usd', period: string, t: Totals, budget: number): Standing {
+  return { kind, period, used: t.costMicros, limit: Math.round(budget * 1e6), budget };
 }
