@@ -1,7 +1,8 @@
 // `npm run demo`: the whole stack on this machine in one command — the fake Anthropic upstream with two
 // OAuth accounts, a node-agent per account (each logs in with a refresh token against the fake), the
 // gateway and the usage worker — against a Redis under a private prefix. Prints the gateway URL, a user
-// key, the admin token and copy-paste lines; stops everything on Ctrl-C (SIGINT) or SIGTERM.
+// key, the admin token and copy-paste lines; stops everything on Ctrl-C (SIGINT) or SIGTERM. With --otel URL every
+// process exports its traces to that OTLP/HTTP collector (startStack's otel option).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -188,6 +189,10 @@ async function main(opts: DemoOptions): Promise<void> {
     say(
       `demo: starting the fake Anthropic upstream (accounts ${NODES.map((n) => n.email).join(', ')}), the gateway and the usage worker, then node-agents ${NODES.map((n) => n.nodeId).join(' and ')}, enrolled through the admin API (logs in ${logDir})…`,
     );
+    if (opts.otelEndpoint !== undefined)
+      say(
+        `demo: tracing on: the gateway, the node-agents and the usage worker export spans to ${opts.otelEndpoint} (OTLP/HTTP, /v1/traces)`,
+      );
     starting = startStack({
       root: ROOT,
       redisUrl: redis.url,
@@ -202,6 +207,7 @@ async function main(opts: DemoOptions): Promise<void> {
       adminToken,
       metricsToken,
       env: { LOG_FORMAT: 'pretty', LOG_LEVEL: 'info', GIT_SHA: gitSha() },
+      ...(opts.otelEndpoint === undefined ? {} : { otel: { endpoint: opts.otelEndpoint } }),
       worker: {
         HOST: '127.0.0.1',
         METRICS_PORT: String(workerMetricsPort),
@@ -245,6 +251,7 @@ async function main(opts: DemoOptions): Promise<void> {
       prefix: opts.prefix,
       logDir,
       verbose: opts.verbose,
+      otelEndpoint: opts.otelEndpoint,
     }))
       say(line);
   } catch (err) {

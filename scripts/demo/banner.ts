@@ -15,6 +15,8 @@ export interface BannerInput {
   prefix: string;
   logDir: string;
   verbose: boolean;
+  /** Where the processes export traces (--otel), or undefined. */
+  otelEndpoint?: string | undefined;
 }
 
 const MODEL = 'claude-sonnet-4-6';
@@ -43,6 +45,7 @@ export function readyBanner(b: BannerInput): string[] {
     `  nodes        ${b.nodes.map((n) => `${n.nodeId} (${n.email})`).join(', ')}`,
     `  redis        ${b.redis}, keys under ${b.prefix}`,
     `  logs         ${b.logDir}${b.verbose ? '' : '  (npm run demo -- --verbose streams them here)'}`,
+    `  traces       ${b.otelEndpoint === undefined ? 'off  (npm run demo -- --otel http://127.0.0.1:4318 exports them)' : `${b.otelEndpoint}  (OTLP/HTTP, from the gateway, the node-agents and the usage worker; a response's traceresponse header names its trace)`}`,
     '',
     'curl:',
     `  curl -s ${b.gatewayUrl}/v1/messages -H 'x-api-key: ${b.userKey}' -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' -d '${body}'`,

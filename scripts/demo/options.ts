@@ -2,10 +2,12 @@
 import { REDIS_PREFIX_PATTERN } from '@switchyard/shared';
 import { DemoError } from './demo-error.js';
 
-export const DEMO_USAGE = `usage: npm run demo -- [--port 8080] [--prefix sy-demo:] [--log-dir DIR] [--verbose]
+export const DEMO_USAGE = `usage: npm run demo -- [--port 8080] [--prefix sy-demo:] [--log-dir DIR] [--otel URL] [--verbose]
   --port N       the gateway's port (DEMO_PORT; default 8080; a free port is used if it is taken)
   --prefix P     the Redis key prefix, cleared at start and at exit (DEMO_REDIS_PREFIX; default sy-demo:)
   --log-dir DIR  where the processes' logs go (DEMO_LOG_DIR; default a new directory under the temp dir)
+  --otel URL     export traces from every process to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318
+                 (DEMO_OTEL_ENDPOINT; default off; see docs/TRACING.md)
   --verbose      stream every process's log here too (DEMO_VERBOSE=1)
   Redis: REDIS_URL if set, else DEMO_LOCAL_REDIS (host:port, default 127.0.0.1:6379) if it answers,
   else a redis-server from PATH started for the demo.`;
@@ -15,6 +17,8 @@ export interface DemoOptions {
   prefix: string;
   verbose: boolean;
   logDir: string | undefined;
+  /** The OTLP/HTTP collector every process exports traces to, or undefined (tracing off). */
+  otelEndpoint: string | undefined;
   redisUrl: string | undefined;
   localRedis: { host: string; port: number };
   help: boolean;
@@ -39,7 +43,7 @@ function readFlags(argv: string[]): Map<string, string> {
       continue;
     }
     const [name, inline] = arg.split(/=(.*)/s, 2) as [string, string | undefined];
-    if (!['--port', '--prefix', '--log-dir'].includes(name))
+    if (!['--port', '--prefix', '--log-dir', '--otel'].includes(name))
       throw new DemoError(`switchyard demo: unknown option ${arg} (npm run demo -- --help lists them).`);
     const value = inline ?? argv[++i];
     if (value === undefined) throw new DemoError(`switchyard demo: ${name} needs a value.`);
@@ -66,6 +70,11 @@ export function parseDemoOptions(argv: string[], env: NodeJS.ProcessEnv): DemoOp
   if (redisUrl !== undefined && !['redis:', 'rediss:'].includes(new URL(redisUrl).protocol)) {
     throw new DemoError('switchyard demo: REDIS_URL must start with redis:// or rediss://.');
   }
+  const rawOtel = flags.get('--otel') ?? (env.DEMO_OTEL_ENDPOINT || undefined);
+  if (rawOtel !== undefined && !(URL.canParse(rawOtel) && ['http:', 'https:'].includes(new URL(rawOtel).protocol)))
+    throw new DemoError(
+      `switchyard demo: ${flags.has('--otel') ? '--otel' : 'DEMO_OTEL_ENDPOINT'} wants the collector's OTLP/HTTP URL (http://host:4318), got "${rawOtel}".`,
+    );
   const verbose = flags.has('--verbose') || ['1', 'true', 'yes'].includes((env.DEMO_VERBOSE ?? '').toLowerCase());
   return {
     port:
@@ -75,6 +84,7 @@ export function parseDemoOptions(argv: string[], env: NodeJS.ProcessEnv): DemoOp
     prefix,
     verbose,
     logDir: flags.get('--log-dir') ?? (env.DEMO_LOG_DIR || undefined),
+    otelEndpoint: rawOtel,
     redisUrl,
     localRedis: { host: match[1] ?? '127.0.0.1', port: portNumber(match[2] ?? '', 'DEMO_LOCAL_REDIS') },
     help: flags.has('--help'),
