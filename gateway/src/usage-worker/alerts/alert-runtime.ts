@@ -20,7 +20,7 @@ import {
 import { alertIds, urlDigest } from '../../alerts/alert-ids.js';
 import { createQueueAlertSink, type QueueAlertSink } from '../../alerts/queue-alert-sink.js';
 import { createAlertDispatcher } from './alert-dispatcher.js';
-import { createAlertMetrics } from './alert-metrics.js';
+import { createAlertMetrics, type AlertMetrics } from './alert-metrics.js';
 import { createBudgetAlerts, type BudgetAlerts } from './budget-alerts.js';
 import { createWebhookDelivery } from './webhook-delivery.js';
 
@@ -86,74 +86,107 @@ function watchUsageFailures(worker: Pick<Worker, 'on'>, sink: AlertSink): void {
  * await alerting.start();
  */
 export function createWorkerAlerting(deps: WorkerAlertingDeps): WorkerAlerting {
-  const { connection, prefix, log } = deps;
-  const metrics = createAlertMetrics(deps.registry);
-  // The sink's adds must fail at once while Redis is away (into its bounded buffer), not wait in an offline
-  // queue: a connection of its own without one, unlike the workers' (which must wait out a reconnect).
+  return new QueuedWorkerAlerting(deps);
+}
+
+class QueuedWorkerAlerting implements WorkerAlerting {
+  readonly sink: QueueAlertSink;
+  readonly budgets: BudgetAlerts;
+  readonly #urls: readonly string[];
+  readonly #log: Logger;
+  readonly #producer: Redis;
+  readonly #alertQueue: Queue;
+  readonly #deliveryQueue: Queue;
+  readonly #workers: Worker[];
+
+  constructor(deps: WorkerAlertingDeps) {
+    const { connection, prefix, log } = deps;
+    this.#urls = deps.urls;
+    this.#log = log;
+    const metrics = createAlertMetrics(deps.registry);
+    this.#producer = openProducer(connection);
+    this.#alertQueue = new Queue(JobCatalog.alert.queue, { connection: this.#producer, prefix });
+    this.#deliveryQueue = new Queue(JobCatalog.alertDelivery.queue, { connection, prefix });
+    for (const q of [this.#alertQueue, this.#deliveryQueue]) q.on('error', () => undefined);
+    this.sink = createQueueAlertSink({ queue: this.#alertQueue, log });
+    this.budgets = createBudgetAlerts({ store: deps.store, keys: deps.keys, sink: this.sink, log });
+    this.#workers = [dispatchWorker(deps, metrics, this.#deliveryQueue)];
+    if (deps.urls.length > 0 && deps.secret !== undefined)
+      this.#workers.push(deliveryWorker(deps, metrics, deps.secret));
+    for (const w of this.#workers) w.on('error', (err) => log.debug('alert worker error', { reason: err.message }));
+  }
+
+  counted(job: UsageJob): void {
+    void this.budgets.check(job);
+  }
+
+  watchUsage(worker: Pick<Worker, 'on'>): void {
+    watchUsageFailures(worker, this.sink);
+  }
+
+  describe(): { webhooks: string[] } {
+    return { webhooks: this.#urls.map(origin) };
+  }
+
+  async start(): Promise<void> {
+    this.sink.start();
+    for (const w of this.#workers) {
+      w.run().catch((err: unknown) => this.#log.error('alert worker stopped', { err }));
+      await w.waitUntilReady();
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.close()));
+    await this.sink.stop();
+    await Promise.all([this.#alertQueue.close(), this.#deliveryQueue.close()].map((p) => p.catch(() => undefined)));
+    this.#producer.disconnect();
+  }
+}
+
+// The sink's adds must fail at once while Redis is away (into its bounded buffer), not wait in an offline
+// queue: a connection of its own without one, unlike the workers' (which must wait out a reconnect).
+function openProducer(connection: Redis): Redis {
   const producer = connection.duplicate({
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectionName: 'usage-worker-alerts',
   });
   producer.on('error', () => undefined);
-  const alertQueue = new Queue(JobCatalog.alert.queue, { connection: producer, prefix });
-  const deliveryQueue = new Queue(JobCatalog.alertDelivery.queue, { connection, prefix });
-  for (const q of [alertQueue, deliveryQueue]) q.on('error', () => undefined);
-  const sink: QueueAlertSink = createQueueAlertSink({ queue: alertQueue, log });
-  const budgets = createBudgetAlerts({ store: deps.store, keys: deps.keys, sink, log });
+  return producer;
+}
+
+/** The 'alerts' queue's worker, through the dispatcher (not started: start() runs it). */
+function dispatchWorker(deps: WorkerAlertingDeps, metrics: AlertMetrics, deliveries: Queue): Worker {
   const dispatcher = createAlertDispatcher({
     store: deps.store,
     keys: deps.keys,
-    deliveries: deliveryQueue,
+    deliveries,
     urls: deps.urls,
-    log,
+    log: deps.log,
     metrics,
     ...(deps.deliveryBackoffMs === undefined ? {} : { deliveryBackoffMs: deps.deliveryBackoffMs }),
   });
-  const workers: Worker[] = [
-    new Worker<JobData<'alert'>, boolean>(JobCatalog.alert.queue, (job) => dispatcher.handle(job.data), {
-      connection,
-      prefix,
-      autorun: false,
-      concurrency: 4,
-    }),
-  ];
-  if (deps.urls.length > 0 && deps.secret !== undefined) {
-    const delivery = createWebhookDelivery({ secret: deps.secret, log, metrics });
-    workers.push(
-      new Worker<JobData<'alertDelivery'>, void>(
-        JobCatalog.alertDelivery.queue,
-        (job) => delivery.deliver(job.data, { attempt: job.attemptsMade + 1, attempts: job.opts.attempts ?? 1 }),
-        {
-          connection,
-          prefix,
-          autorun: false,
-          // A hanging receiver holds one slot for up to the delivery timeout; the others keep going.
-          concurrency: 8,
-        },
-      ),
-    );
-  }
-  for (const w of workers) w.on('error', (err) => log.debug('alert worker error', { reason: err.message }));
+  return new Worker<JobData<'alert'>, boolean>(JobCatalog.alert.queue, (job) => dispatcher.handle(job.data), {
+    connection: deps.connection,
+    prefix: deps.prefix,
+    autorun: false,
+    concurrency: 4,
+  });
+}
 
-  return {
-    sink,
-    budgets,
-    counted: (job) => void budgets.check(job),
-    watchUsage: (worker) => watchUsageFailures(worker, sink),
-    describe: () => ({ webhooks: deps.urls.map(origin) }),
-    async start() {
-      sink.start();
-      for (const w of workers) {
-        w.run().catch((err: unknown) => log.error('alert worker stopped', { err }));
-        await w.waitUntilReady();
-      }
+/** The 'alert-deliveries' queue's worker, for when there are webhooks and their secret (not started either). */
+function deliveryWorker(deps: WorkerAlertingDeps, metrics: AlertMetrics, secret: string): Worker {
+  const delivery = createWebhookDelivery({ secret, log: deps.log, metrics });
+  return new Worker<JobData<'alertDelivery'>, void>(
+    JobCatalog.alertDelivery.queue,
+    (job) => delivery.deliver(job.data, { attempt: job.attemptsMade + 1, attempts: job.opts.attempts ?? 1 }),
+    {
+      connection: deps.connection,
+      prefix: deps.prefix,
+      autorun: false,
+      // A hanging receiver holds one slot for up to the delivery timeout; the others keep going.
+      concurrency: 8,
     },
-    async close() {
-      await Promise.all(workers.map((w) => w.close()));
-      await sink.stop();
-      await Promise.all([alertQueue.close(), deliveryQueue.close()].map((p) => p.catch(() => undefined)));
-      producer.disconnect();
-    },
-  };
+  );
 }
