@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import {
   AppError,
   errorCode,
+  toAppError,
   ForwardHeaders,
   type Logger,
   newRequestId,
@@ -35,6 +36,8 @@ import type { Egress } from './upstream/egress.js';
 import { upstreamClientHeaders, withCredential } from './upstream/header-policy.js';
 import { peekModel } from './upstream/peek-model.js';
 import { collectBody, relayResponse, writeHeldResponse } from './upstream/relay.js';
+import { RequestSpans, traceTargetOf, type TraceTarget } from './tracing/request-spans.js';
+import type { UpstreamCallSpan } from './tracing/upstream-call-span.js';
 
 /** Everything the forwarding app needs; main.ts builds them. */
 export interface NodeAppDeps {
@@ -50,6 +53,8 @@ export interface NodeAppDeps {
   metrics?: Pick<NodeMetrics, 'request'>;
   /** Connect and response-head limits on requests to Anthropic (default: DEFAULT_UPSTREAM_TIMEOUTS). */
   upstreamTimeouts?: UpstreamTimeouts;
+  /** Tracing is on (main.ts started the SDK): each request makes its spans (docs/TRACING.md). Default off. */
+  tracing?: boolean;
 }
 
 /** One admitted request, its body read, on its way to Anthropic. */
@@ -62,6 +67,12 @@ interface ForwardJob {
   entry: AccessEntry;
   /** Ends the upstream request when the client leaves. */
   link: ClientLink;
+  /** The model the body's start names, if any. */
+  model: string | undefined;
+  /** The request's spans; undefined with tracing off. */
+  spans: RequestSpans | undefined;
+  /** The span of the live attempt's call to Anthropic (tracing on). */
+  call: UpstreamCallSpan | undefined;
 }
 
 /** What every request's steps share, built once. */
@@ -70,6 +81,8 @@ interface NodeApp {
   /** Step 6's transport. */
   upstream: AnthropicCall;
   oauth: boolean;
+  /** Set only while tracing is on: the one flag a request checks. */
+  trace: TraceTarget | undefined;
 }
 
 const NOT_FOUND = new AppError('not_found', 'Not found.');
@@ -93,6 +106,7 @@ export function createNodeApp(deps: NodeAppDeps): RequestListener {
       ...(deps.upstreamTimeouts === undefined ? {} : { timeouts: deps.upstreamTimeouts }),
     }),
     oauth: deps.auth.kind === 'oauth',
+    trace: deps.tracing === true ? traceTargetOf(deps.anthropicBaseUrl, deps.auth.kind) : undefined,
   };
   return function nodeApp(req, res) {
     void handleRequest(app, req, res);
@@ -101,7 +115,8 @@ export function createNodeApp(deps: NodeAppDeps): RequestListener {
 
 /**
  * One request from the tunnel, top to bottom:
- *  1. name it: request and key ids from the gateway's headers; its access line and metrics when it closes
+ *  1. name it: request and key ids from the gateway's headers; its access line and metrics when it closes; with
+ *     tracing on, its spans (the server span under the gateway's tunnel hop, ended when the response closes)
  *  2. route it: the three Anthropic routes, anything else 404
  *  3. admit it: a draining node answers 503, so the gateway sends it elsewhere
  *  4. read its body, bounded (413)
@@ -114,15 +129,19 @@ export function createNodeApp(deps: NodeAppDeps): RequestListener {
 async function handleRequest(app: NodeApp, req: IncomingMessage, res: ServerResponse): Promise<void> {
   // 1. Name it.
   const entry = nameRequest(req);
-  res.once('close', () => logRequestDone(app.deps, entry, res));
+  const spans = app.trace === undefined ? undefined : new RequestSpans(app.trace, req, entry);
+  res.once('close', () => {
+    spans?.closed(res);
+    logRequestDone(app.deps, entry, res);
+  });
   // 2. Route it.
-  if (entry.route === undefined) return writeErrorResponse(res, NOT_FOUND, entry.requestId);
+  if (entry.route === undefined) return refuse(res, NOT_FOUND, entry, spans);
   // 3. Admit it.
-  if (!app.deps.gate.tryEnter()) return writeErrorResponse(res, DRAINING, entry.requestId);
+  if (!app.deps.gate.tryEnter()) return refuse(res, DRAINING, entry, spans);
   res.once('close', () => app.deps.gate.leave());
   try {
     // 4. Read its body.
-    const body = await readBody(app.deps, req, res, entry);
+    const body = await readBody(app.deps, req, res, entry, spans);
     if (body === undefined) return;
     const job: ForwardJob = {
       req,
@@ -131,16 +150,18 @@ async function handleRequest(app: NodeApp, req: IncomingMessage, res: ServerResp
       clientHeaders: upstreamClientHeaders(req.headers),
       entry,
       link: linkClient(res),
+      model: peekModel(body),
+      spans,
+      call: undefined,
     };
-    const model = peekModel(body);
     for (let attempt = 1; ; attempt += 1) {
       // 5. Take the credential.
-      const credential = await app.deps.auth.credentialHeaders();
+      const credential = await takeCredential(app.deps.auth, job);
       if (job.link.gone) return;
       // 6. Call Anthropic (a failure before the head is classified and answered there).
       const upRes = await callAnthropic(app, job, credential.headers);
       if (upRes === undefined) return;
-      reportUpstreamResponse(app.deps, upRes, model, entry.requestId);
+      reportUpstreamResponse(app.deps, upRes, job.model, entry.requestId);
       // 7. Classify: a 401 to an OAuth account is held while it refreshes, then replayed from 5 once.
       if (upRes.statusCode === 401 && app.oauth && attempt === 1) {
         if (!(await replayAfterUnauthorized(app, job, upRes, credential.token))) return;
@@ -151,7 +172,7 @@ async function handleRequest(app: NodeApp, req: IncomingMessage, res: ServerResp
       return relay(job, upRes);
     }
   } catch (err) {
-    answerError(app.deps.log, res, entry.requestId, err);
+    answerError(app.deps.log, res, entry, spans, err);
   }
 }
 
@@ -167,6 +188,7 @@ function nameRequest(req: IncomingMessage): AccessEntry {
     startedAt: performance.now(),
     requestBytes: 0,
     stats: { ttfbMs: undefined, bytes: 0, replayed: false, upstreamRequestId: undefined },
+    traceId: undefined,
   };
 }
 
@@ -176,15 +198,24 @@ async function readBody(
   req: IncomingMessage,
   res: ServerResponse,
   entry: AccessEntry,
+  spans: RequestSpans | undefined,
 ): Promise<Buffer | undefined> {
   const body = await readBoundedBody(req, deps.maxBodyBytes);
   if (body === undefined) {
     res.setHeader('connection', 'close');
-    writeErrorResponse(res, TOO_LARGE, entry.requestId);
+    refuse(res, TOO_LARGE, entry, spans);
     return undefined;
   }
   entry.requestBytes = body.length;
   return body;
+}
+
+/**
+ * Step 5: the credential headers. Traced, under a `credential` span: an OAuth refresh this request starts (the
+ * token expired) shows as its child.
+ */
+function takeCredential(auth: AccountAuth, job: ForwardJob): ReturnType<AccountAuth['credentialHeaders']> {
+  return job.spans === undefined ? auth.credentialHeaders() : job.spans.credential(() => auth.credentialHeaders());
 }
 
 /** Step 6: one attempt; undefined once a failure before the response head was answered (step 7's first half). */
@@ -195,10 +226,14 @@ async function callAnthropic(
 ): Promise<IncomingMessage | undefined> {
   const method = job.req.method ?? 'GET';
   const headers = withCredential(job.clientHeaders, credential, app.oauth, method, job.body.length);
+  job.call = job.spans?.startCall(job.model);
   try {
-    return await app.upstream(job, headers, job.link);
+    const upRes = await app.upstream(job, headers, job.link);
+    job.call?.answered(upRes);
+    return upRes;
   } catch (err) {
     if (!job.link.gone) failBeforeResponse(app.deps.log, job, err);
+    else job.call?.end();
     return undefined;
   }
 }
@@ -233,9 +268,15 @@ async function replayAfterUnauthorized(
     held = await collectBody(upRes);
   } catch (err) {
     if (!job.link.gone) failBeforeResponse(app.deps.log, job, err);
+    else job.call?.end();
     return false;
   }
-  const fresh = await refreshedAfter401(app.deps, token, job.entry.requestId);
+  job.call?.end();
+  // Traced, under a `credential` span of its own: the refresh shows as its child, the replay as a second call.
+  const { requestId } = job.entry;
+  const fresh = await (job.spans === undefined
+    ? refreshedAfter401(app.deps, token, requestId)
+    : job.spans.credential(() => refreshedAfter401(app.deps, token, requestId)));
   if (job.link.gone) return false;
   if (fresh) return true;
   markResponse(job.entry, upRes);
@@ -261,15 +302,18 @@ function failBeforeResponse(log: Logger, job: ForwardJob, err: unknown): void {
   if (err instanceof UpstreamTimeoutError)
     log.warn('upstream request timed out', { requestId, timeout: err.phase, timeoutMs: err.timeoutMs });
   else log.warn('upstream request failed', { requestId, code: errorCode(err) });
+  const failure = upstreamFailure(err);
+  job.call?.failed(failure.code);
   // After the status line the only honest signal left is a broken connection (the gateway turns it into an SSE error).
   if (job.res.headersSent) job.res.destroy();
-  else writeErrorResponse(job.res, upstreamFailure(err), requestId);
+  else refuse(job.res, failure, job.entry, job.spans);
 }
 
 /** Step 8: the response, piped as received. */
 function relay(job: ForwardJob, upRes: IncomingMessage): void {
   markResponse(job.entry, upRes);
   relayResponse(upRes, job.res, job.entry.requestId, job.entry.stats);
+  job.call?.relayed(upRes, job.link);
 }
 
 function markResponse(entry: AccessEntry, upRes: IncomingMessage): void {
@@ -279,10 +323,22 @@ function markResponse(entry: AccessEntry, upRes: IncomingMessage): void {
 }
 
 /** A step threw (the account cannot serve, or a bug): the error envelope, if the client is still there to read it. */
-function answerError(log: Logger, res: ServerResponse, requestId: string, err: unknown): void {
+function answerError(
+  log: Logger,
+  res: ServerResponse,
+  entry: AccessEntry,
+  spans: RequestSpans | undefined,
+  err: unknown,
+): void {
   if (!clientPresent(res)) return;
-  if (!(err instanceof AppError)) log.error('request failed', { requestId, err });
-  writeErrorResponse(res, err, requestId);
+  if (!(err instanceof AppError)) log.error('request failed', { requestId: entry.requestId, err });
+  refuse(res, toAppError(err), entry, spans);
+}
+
+/** The node answers with an error of its own (its code becomes the server span's error.type). */
+function refuse(res: ServerResponse, err: AppError, entry: AccessEntry, spans: RequestSpans | undefined): void {
+  spans?.refused(err);
+  writeErrorResponse(res, err, entry.requestId);
 }
 
 function clientPresent(res: ServerResponse): boolean {

@@ -1,4 +1,13 @@
-import { errorCode, type Logger } from '@switchyard/shared';
+import {
+  errorCode,
+  HttpAttr,
+  SpanKind,
+  SpanStatusCode,
+  switchyardTracer,
+  trace,
+  type Logger,
+  type Span,
+} from '@switchyard/shared';
 import type { CredentialFile } from './credential-file.js';
 import type { OAuthClient, TokenResult } from './oauth-client.js';
 import { sameCredential, type OAuthCredential } from './oauth-credential.js';
@@ -58,6 +67,7 @@ export interface Refresher {
 }
 
 const MAX_TOKEN_CALLS = 8;
+const OAUTH_REFRESH_SPAN = 'oauth refresh';
 
 /** Creates the refresher over the account's held credential. */
 export function createRefresher(deps: RefresherDeps): Refresher {
@@ -162,7 +172,27 @@ export class CredentialRefresher implements Refresher {
     }
   }
 
+  /**
+   * The token endpoint's part of a run. One a request waits for (it found the token expired, or Anthropic answered
+   * it 401) is that request's `oauth refresh` span, under its `credential` span (docs/TRACING.md). The background
+   * refresh belongs to no request: no active span, no span of its own; nor with tracing off (no span is ever active).
+   */
   async #rotate(isDue: () => boolean): Promise<RefreshOutcome> {
+    if (trace.getActiveSpan() === undefined) return this.#callTokenEndpoint(isDue);
+    const span = switchyardTracer().startSpan(OAUTH_REFRESH_SPAN, { kind: SpanKind.INTERNAL });
+    try {
+      const outcome = await this.#callTokenEndpoint(isDue);
+      if (outcome.kind !== 'fresh') refreshFailed(span, outcome.kind === 'retry' ? outcome.reason : outcome.kind);
+      return outcome;
+    } catch (err) {
+      refreshFailed(span, 'error');
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  async #callTokenEndpoint(isDue: () => boolean): Promise<RefreshOutcome> {
     const held = this.#held;
     let token = held.credential.refresh;
     for (let call = 0; call < MAX_TOKEN_CALLS; call++) {
@@ -212,6 +242,12 @@ export class CredentialRefresher implements Refresher {
     }
     return undefined;
   }
+}
+
+/** The span's error.type: why the refresh gave no fresh token (e.g. timeout, status, needs_login). */
+function refreshFailed(span: Span, reason: string): void {
+  span.setAttribute(HttpAttr.errorType, reason);
+  span.setStatus({ code: SpanStatusCode.ERROR });
 }
 
 function retryAfterTransient(result: Extract<TokenResult, { kind: 'transient' }>): RefreshOutcome {

@@ -29,6 +29,8 @@ export interface AccessEntry {
   startedAt: number;
   requestBytes: number;
   stats: ForwardStats;
+  /** The request's trace (its server span's), while tracing is on. */
+  traceId: string | undefined;
 }
 
 /** An informational header the gateway adds (request id, key id): one value, printable, bounded. */
@@ -54,6 +56,7 @@ export function logRequestDone(
   deps.metrics?.request(route, res.headersSent ? res.statusCode : 499, performance.now() - e.startedAt, e.stats.ttfbMs);
   deps.log.info('request done', {
     requestId: e.requestId,
+    traceId: e.traceId,
     keyId: e.keyId,
     method: e.method,
     path: e.path,
