@@ -7,8 +7,11 @@ import {
   REDIS_PREFIX_PATTERN,
   secret,
   TokenEncodingSchema,
+  tracingConfigOf,
+  TracingEnvShape,
   url,
   withHint,
+  type TracingConfig,
 } from '@switchyard/shared';
 import { AlertWebhookSecretSchema, AlertWebhookUrlsSchema, checkAlertConfig } from './alerts/alert-config.js';
 import { DEFAULT_JOB_TOKENIZER_BUDGET_MS } from './tokenizer.js';
@@ -80,11 +83,21 @@ export const WorkerConfigSchema = z
     ALERT_WEBHOOK_SECRET: AlertWebhookSecretSchema,
     /** A failed delivery's first retry waits this long; each next one twice as long (12 attempts: about 68 min from the first to the last at 2 s). */
     ALERT_RETRY_DELAY_MS: integer(2_000, { min: 1 }),
+    /** OpenTelemetry: on with an OTLP endpoint; the job span links to the request's trace (docs/TRACING.md). */
+    ...TracingEnvShape,
   })
   .superRefine(checkAlertConfig);
-export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
+/** The environment as the schema parses it. */
+export type ParsedWorkerConfig = z.infer<typeof WorkerConfigSchema>;
+/** The worker's config as its code reads it: `tracing` says whether spans are exported and where (the OTEL_* variables). */
+export type WorkerConfig = ParsedWorkerConfig & { tracing: TracingConfig };
+
+/** The parsed environment with what a zod default cannot carry: tracing on or off. */
+export function workerConfigOf(parsed: ParsedWorkerConfig): WorkerConfig {
+  return { ...parsed, tracing: tracingConfigOf(parsed) };
+}
 
 /** Reads the worker's config from the environment, or exits listing every problem. */
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  return loadConfig(WorkerConfigSchema, env);
+  return workerConfigOf(loadConfig(WorkerConfigSchema, env));
 }

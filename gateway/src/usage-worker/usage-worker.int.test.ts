@@ -277,11 +277,13 @@ it('refuses to start with a bad environment, naming every bad variable', async (
     REDIS_URL: 'http://127.0.0.1:6379',
     WORKER_CONCURRENCY: '0',
     TOKEN_ENCODING: 'o300k',
+    OTEL_TRACES_SAMPLER: 'sometimes',
   });
   services.push(svc);
   const { code } = await svc.exited();
   expect(code).not.toBe(0);
-  for (const name of ['REDIS_URL', 'WORKER_CONCURRENCY', 'TOKEN_ENCODING']) expect(svc.output()).toContain(name);
+  for (const name of ['REDIS_URL', 'WORKER_CONCURRENCY', 'TOKEN_ENCODING', 'OTEL_TRACES_SAMPLER'])
+    expect(svc.output()).toContain(name);
   expect(svc.output()).not.toContain('worker ready');
 });
 
