@@ -7,7 +7,7 @@ import {
   type Logger,
 } from '@switchyard/shared';
 import type { NodeView } from '../routing/index.js';
-import { attemptHeaders, isFailoverStatus, wirePath } from './header-policy.js';
+import { attemptHeaders, isFailoverStatus, wirePath, withTraceResponse } from './header-policy.js';
 import { createNodeRequester, type NodeHead, type NodeRequester } from './node-request.js';
 import { relayBody } from './relay-body.js';
 import type {
@@ -16,6 +16,7 @@ import type {
   ForwardOutcome,
   Forwarder,
   ForwarderDeps,
+  HopTrace,
   ResponseObserver,
 } from './types.js';
 
@@ -27,6 +28,7 @@ const NODE_TARGET = new URL('http://node.tunnel.invalid');
 
 /** The gateway's own error, in the client's envelope (a translated route's, else Anthropic's). */
 function answerError(res: ServerResponse, err: AppError, job: ForwardJob): void {
+  job.trace?.failed(err);
   const translation = job.translation;
   writeErrorResponse(
     res,
@@ -56,7 +58,7 @@ interface Exchange {
   job: ForwardJob;
   outcome: ForwardOutcome;
   started: number;
-  /** The client's headers as they may reach a node, plus the forward headers (computed once). */
+  /** The client's headers as they may reach a node, plus the forward headers (computed once, for every attempt). */
   headers: IncomingHttpHeaders;
   /** The path as it goes on the wire. */
   path: string;
@@ -94,6 +96,10 @@ async function pause(retryDelayMs: number): Promise<void> {
  * Every node answer goes to `onNodeResponse`, every unreachable node to `onNodeUnreachable`. Once the
  * head is sent there is no retry: a stream that breaks ends with a terminal SSE error event. A client
  * that hangs up destroys the node request (RST_STREAM on the tunnel) at once.
+ *
+ * A job with a trace (tracing on) gets a `tunnel hop` span per attempt, whose traceparent goes to that node in a
+ * copy of the request's headers, a `failover` event per node given up, and its `traceresponse` on the answer. A job
+ * without one costs nothing more: no span, no copy.
  *
  * @example
  * const forwarder = createForwarder({ agentFor: (id) => hub.agentFor(id), log, onNodeResponse, onNodeUnreachable });
@@ -152,18 +158,23 @@ class TunnelForwarder implements Forwarder {
   /** One try on one node: 'done' (the client has its answer or is gone), or on to the 'next' node. */
   async #attempt(x: Exchange, node: NodeView, last: boolean): Promise<'done' | 'next'> {
     const nodeId = node.record.nodeId;
+    const trace = x.job.trace;
+    // Tracing on: the attempt's own span, whose traceparent the node gets (a copy of the shared headers).
+    const hop = trace?.hop(nodeId, x.job.method, x.headers);
     x.outcome.nodeId = nodeId;
     this.#track(nodeId, 1);
     try {
-      const head = await this.#requestHead(x, nodeId);
+      const head = await this.#requestHead(x, nodeId, hop?.headers ?? x.headers);
       if (head.kind === 'aborted') {
         x.outcome.aborted = true;
         x.outcome.status = CLIENT_CLOSED;
         return 'done';
       }
       if (head.kind === 'error') {
+        hop?.unreachable(head.code);
         this.#report('onNodeUnreachable', () => this.#deps.onNodeUnreachable(nodeId));
         if (!last) {
+          trace?.failover(nodeId, 'unreachable');
           this.#report('onFailover', () => this.#deps.onFailover?.(nodeId, 'unreachable'));
           return 'next';
         }
@@ -172,36 +183,42 @@ class TunnelForwarder implements Forwarder {
       }
       const { proxyRes } = head;
       const status = proxyRes.statusCode ?? 502;
+      hop?.responded(status);
       this.#report('onNodeResponse', () => this.#deps.onNodeResponse(nodeId, status, proxyRes.headers, x.job.model));
       if (!last && isFailoverStatus(status)) {
+        trace?.failover(nodeId, statusReason(status));
         this.#report('onFailover', () => this.#deps.onFailover?.(nodeId, statusReason(status)));
         // The refused answer is not wanted: its stream goes (RST_STREAM), the tunnel stays.
         proxyRes.destroy();
         return 'next';
       }
-      await this.#relay(x, proxyRes, status);
+      trace?.answered(nodeId);
+      await this.#relay(x, proxyRes, status, hop);
       return 'done';
     } finally {
+      hop?.end();
       this.#track(nodeId, -1);
     }
   }
 
-  #requestHead(x: Exchange, nodeId: string): Promise<NodeHead> {
+  #requestHead(x: Exchange, nodeId: string, headers: IncomingHttpHeaders): Promise<NodeHead> {
     const agent = this.#deps.agentFor(nodeId);
     // No live tunnel: as good as a refused connection.
     if (agent === undefined) return Promise.resolve({ kind: 'error', code: 'ECONNREFUSED' });
     return this.#requester.request(x.req, x.res, {
       target: NODE_TARGET,
       agent,
-      headers: x.headers,
+      headers,
       path: x.path,
       body: x.job.body,
     });
   }
 
-  async #relay(x: Exchange, proxyRes: IncomingMessage, status: number): Promise<void> {
+  async #relay(x: Exchange, proxyRes: IncomingMessage, status: number, hop: HopTrace | undefined): Promise<void> {
     const { res, job, outcome } = x;
-    const headers = forwardableResponseHeaders(proxyRes.rawHeaders, job.requestId);
+    const relayed = forwardableResponseHeaders(proxyRes.rawHeaders, job.requestId);
+    const traceresponse = job.trace?.traceresponse;
+    const headers = traceresponse === undefined ? relayed : withTraceResponse(relayed, traceresponse);
     const translator = job.translation?.open(status, proxyRes.headers);
     if (translator === undefined) res.writeHead(status, proxyRes.statusMessage, headers);
     // A translation's head waits for its first bytes: one read whole may change the status at its end.
@@ -222,6 +239,7 @@ class TunnelForwarder implements Forwarder {
       requestId: job.requestId,
       onFirstByte: () => {
         outcome.ttfbMs = Math.round((performance.now() - x.started) * 100) / 100;
+        hop?.firstByte();
       },
       ...(tap === undefined ? {} : { tap: (chunk: Buffer) => tap.onChunk(chunk) }),
       ...(translator === undefined ? {} : { translator, writeHead }),

@@ -2,7 +2,7 @@ import {
   forwardableRequestHeaders as nodeRequestHeaders,
   forwardableResponseHeaders as clientResponseHeaders,
 } from '@switchyard/shared';
-import { attemptHeaders, isFailoverStatus, wirePath } from './header-policy.js';
+import { attemptHeaders, isFailoverStatus, wirePath, withTraceResponse } from './header-policy.js';
 
 describe('nodeRequestHeaders', () => {
   it('keeps what the API needs and drops credentials, cookies, hop-by-hop, host, content-length, expect and x-switchyard-*', () => {
@@ -148,5 +148,23 @@ describe('wirePath', () => {
     ['//double', '//double'],
   ])('%s -> %s', (path, expected) => {
     expect(wirePath(path)).toBe(expected);
+  });
+});
+
+describe('withTraceResponse', () => {
+  it("adds the gateway's traceresponse in place of the node's, keeping every other line, repeated ones included", () => {
+    const ours = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
+    const raw = ['Set-Cookie', 'a=1', 'TraceResponse', 'node', 'set-cookie', 'b=2', 'request-id', 'req_1'];
+    expect(withTraceResponse(raw, ours)).toEqual([
+      'Set-Cookie',
+      'a=1',
+      'set-cookie',
+      'b=2',
+      'request-id',
+      'req_1',
+      'traceresponse',
+      ours,
+    ]);
+    expect(raw).toHaveLength(8);
   });
 });

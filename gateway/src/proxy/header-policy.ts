@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { ForwardHeaders } from '@switchyard/shared';
+import { ForwardHeaders, TRACE_RESPONSE_HEADER } from '@switchyard/shared';
 
 /**
  * The headers a node gets: the filtered client headers (no credentials, no hop-by-hop, no
@@ -45,4 +45,20 @@ export function isFailoverStatus(status: number): boolean {
 export function wirePath(path: string): string {
   const u = new URL(path.startsWith('//') ? `http://base.invalid${path}` : path, 'http://base.invalid');
   return u.pathname + u.search;
+}
+
+/**
+ * A relayed answer's raw headers with the gateway's `traceresponse` (tracing on), in place of one the node may have
+ * sent. Added to the array rather than set with setHeader: a header set before writeHead(status, rawArray) makes
+ * Node merge the array into its header map, which keeps only the last of repeated fields (two set-cookie lines
+ * become one, measured on Node 20).
+ */
+export function withTraceResponse(raw: readonly string[], traceresponse: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.toLowerCase() !== TRACE_RESPONSE_HEADER) out.push(name, raw[i + 1] as string);
+  }
+  out.push(TRACE_RESPONSE_HEADER, traceresponse);
+  return out;
 }

@@ -1,6 +1,6 @@
 // The forwarder's vocabulary: what the routes hand it and what it reports back.
 import type { Agent, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '@switchyard/shared';
+import type { AppError, Logger } from '@switchyard/shared';
 import type { ResponseTranslation } from '../openai/types.js';
 import type { NodeView } from '../routing/index.js';
 
@@ -26,6 +26,38 @@ export interface ForwardJob {
    * gateway's own errors are written in the client's envelope. The observer still sees the node's bytes.
    */
   translation?: ResponseTranslation;
+  /** The request's `forward` span (tracing on; none: tracing off, and the forwarder makes no tracing call at all). */
+  trace?: ForwardTrace;
+}
+
+/**
+ * What the forwarder tells the request's trace (docs/TRACING.md): one `tunnel hop` per attempt, a `failover`
+ * event per node given up, the node that answered, the gateway's own error answer.
+ */
+export interface ForwardTrace {
+  /** `traceresponse` for the client: the request span's traceparent (none when its context is not valid). */
+  readonly traceresponse: string | undefined;
+  /** An attempt on `nodeId` begins: its span, and the attempt's headers carrying the span's traceparent. */
+  hop(nodeId: string, method: string, headers: IncomingHttpHeaders): HopTrace;
+  /** The request moves on from `nodeId`. */
+  failover(nodeId: string, reason: FailoverReason): void;
+  /** The client gets `nodeId`'s answer. */
+  answered(nodeId: string): void;
+  /** No node answered: the gateway answers `err` (sets `traceresponse` on the response too). */
+  failed(err: AppError): void;
+}
+
+/** One attempt on one node, a CLIENT span. */
+export interface HopTrace {
+  /** The attempt's headers: a copy of the request's with this hop's `traceparent` (and `tracestate`). */
+  readonly headers: IncomingHttpHeaders;
+  /** The node's response head. */
+  responded(status: number): void;
+  /** The first body bytes went to the client. */
+  firstByte(): void;
+  /** The node could not be reached (`code`: the socket error's). */
+  unreachable(code: string | undefined): void;
+  end(): void;
 }
 
 /**
