@@ -1,6 +1,7 @@
 // The node-agent as a process, started the way an operator starts it (through tsx from source) with nothing but
 // its own environment, dialling in to a stand-in gateway on loopback: no Redis anywhere, SIGTERM during a stream,
 // a second process with the same id, egress binding, startup refusals, and logs that never carry a token.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import {
   fakeMessagesBody,
   freePort,
   spawnService,
+  startOtlpReceiver,
   type FakeAnthropic,
   type SpawnedService,
   waitFor,
@@ -176,6 +178,51 @@ describe('node-agent process', () => {
     expect(new Set(fake.tokenRequests.map((r) => r.remoteAddress))).toEqual(new Set(['127.0.0.2']));
     const api = fake.requests.filter((r) => r.route === 'messages');
     expect(api.map((r) => r.remoteAddress)).toEqual(['127.0.0.2']);
+  });
+
+  it('with an OTLP endpoint: one "tracing on" line, and the spans, under the tunnel hop, exported by the exit', async () => {
+    const otlp = await startOtlpReceiver();
+    try {
+      const { svc } = await startNode({
+        GATEWAY_URL: gw.url,
+        NODE_ID: 'traced-node',
+        NODE_TOKEN: TOKEN,
+        ANTHROPIC_API_KEY: fake.account('key-1').apiKey!,
+        ANTHROPIC_BASE_URL: fake.url,
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+        OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-key=collector-secret-7d1e0c',
+      });
+      const started = svc.output();
+      expect(started.match(/"message":"tracing on"/g)).toHaveLength(1);
+      expect(started).toContain(`"collector":"${new URL(otlp.url).origin}"`);
+      const traceId = randomBytes(16).toString('hex');
+      const hopSpanId = randomBytes(8).toString('hex');
+      const res = await call(await tunnelOf('traced-node'), {
+        headers: { traceparent: `00-${traceId}-${hopSpanId}-01` },
+        body: hello,
+      });
+      expect(res.status).toBe(200);
+      svc.proc.kill('SIGTERM');
+      expect(await svc.exited()).toEqual({ code: 0, signal: null });
+
+      // Shutdown exported what the batch still held before the exit: no wait here.
+      const spans = otlp.spans().filter((s) => s.traceId === traceId);
+      expect(spans.map((s) => `${s.kind} ${s.name}`).sort()).toEqual([
+        'CLIENT chat claude-sonnet-4-6',
+        'INTERNAL credential',
+        'SERVER POST /v1/messages',
+      ]);
+      const server = spans.find((s) => s.kind === 'SERVER')!;
+      expect(server.parentSpanId).toBe(hopSpanId);
+      expect(server).toMatchObject({ service: 'switchyard-node-agent', scope: 'switchyard' });
+      expect(server.resource['service.instance.id']).toBe('traced-node');
+      const out = svc.output();
+      expect(out).toMatch(new RegExp(`"message":"request done".*"traceId":"${traceId}"`));
+      expect(out).not.toContain('collector-secret-7d1e0c');
+      expect(JSON.stringify(fake.requests.at(-1)!.headers)).not.toContain(traceId);
+    } finally {
+      await otlp.close();
+    }
   });
 
   it('never writes a token to its log, through start, refresh, traffic and shutdown', async () => {

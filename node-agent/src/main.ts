@@ -1,16 +1,20 @@
-// The node-agent's composition root: config → egress → account → state reports, gate → forwarding server →
-// local listener → tunnels to the gateway. The node holds no Redis credential and listens on no public port:
+// The node-agent's composition root: config → tracing (when on) → egress → account → state reports, gate →
+// forwarding server → local listener → tunnels to the gateway. The node holds no Redis credential and listens on no public port:
 // client requests reach it only through the tunnels it dials.
 // SIGTERM drains: reported as draining at once, no new requests (503, the gateway fails over), in-flight streams
-// finish (up to DRAIN_TIMEOUT_MS), a running refresh finishes saving, the tunnels close, exit 0.
+// finish (up to DRAIN_TIMEOUT_MS), a running refresh finishes saving, the tunnels close, the last spans are
+// exported, exit 0.
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import {
   createLogger,
   createMetricsEndpoint,
   readPackageVersion,
+  NO_TRACING,
   redactedUrl,
   startMetricsListener,
+  startTracing,
+  tracingConfigOf,
   type Logger,
 } from '@switchyard/shared';
 import { createNodeApp } from './app.js';
@@ -55,6 +59,17 @@ function listen(server: http.Server, port: number, host: string, variable: strin
 
 async function main(config: NodeConfig, log: Logger): Promise<void> {
   const startedAt = Date.now();
+  // Tracing first (docs/TRACING.md): the SDK and its exporter are loaded only when an OTLP endpoint is set.
+  const tracingConfig = tracingConfigOf(config);
+  const tracing = tracingConfig.enabled
+    ? await startTracing({
+        serviceName: 'switchyard-node-agent',
+        serviceVersion: VERSION,
+        instanceId: config.NODE_ID,
+        log,
+      })
+    : NO_TRACING;
+  if (tracing.enabled) log.info('tracing on', { collector: tracingConfig.collector });
   const egress = createEgress({
     ...(config.EGRESS_LOCAL_ADDRESS === undefined ? {} : { localAddress: config.EGRESS_LOCAL_ADDRESS }),
     ...(config.EGRESS_PROXY_URL === undefined ? {} : { proxyUrl: config.EGRESS_PROXY_URL }),
@@ -128,6 +143,7 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
         connectMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
         headersMs: config.UPSTREAM_HEADERS_TIMEOUT_MS,
       },
+      tracing: tracing.enabled,
     }),
   );
 
@@ -218,6 +234,8 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
     await copy.flush(3_000);
     copy.close();
     egress.destroy();
+    // Last: the spans of the requests that just finished are exported before the exit.
+    await tracing.shutdown();
     log.info('stopped', { timedOut, inFlight: gate.inFlight });
     process.exit(0);
   };
