@@ -1,9 +1,10 @@
 // The proxy routes: a client request's steps, top to bottom in this file (docs/ARCHITECTURE.md, "The request's
 // path"). 1 authenticate the key; 2 its limits and budgets (what the headers decide, the body read once, what
 // the request may cost); 3 choose the node (sticky first); 4 forward (failover inside); 5 usage, the conversation's
-// node and the request's log line. Each step is a function below, in that order.
+// node and the request's log line. Each step is a function below, in that order, and a span while tracing is on
+// (tracing/request-trace.ts; with it off the request holds UNTRACED, which does nothing).
 import type { Request, Response } from 'express';
-import { AppError, withDeadline, type Logger, type PriceBook } from '@switchyard/shared';
+import { AppError, switchyardTracer, withDeadline, type Logger, type PriceBook } from '@switchyard/shared';
 import { presentedKey, type KeyAuthenticator, type KeyRecord } from '../keys/index.js';
 import {
   betaRefusal,
@@ -25,6 +26,7 @@ import {
   type SessionKey,
   type StickyStore,
 } from '../routing/index.js';
+import { RouteTracer, UNTRACED, type RequestTrace } from '../tracing/request-trace.js';
 import { trackRequestUsage, type RequestUsage, type UsageDraft } from '../usage/index.js';
 import { holdBody, type BodyBudget, type BodyHold } from './body-budget.js';
 import { chatCompletionsBound, modelsListingBound, type NodeBound } from './node-bound.js';
@@ -56,6 +58,8 @@ export interface ProxyRouteDeps {
   priceBook: Pick<PriceBook, 'reservationMicros'>;
   /** MODEL_ALIASES: the Chat Completions route's other names for Claude models (none: no aliases). */
   modelAliases?: ModelAliases;
+  /** Spans for each request (docs/TRACING.md), under the registered tracer provider (none: off, nothing is made). */
+  tracing?: boolean;
 }
 
 const ignore = (): void => undefined;
@@ -69,6 +73,14 @@ const UNWATCHED: RequestObservation = {
 };
 
 type ProxyRoute = 'messages' | 'chat_completions' | 'count_tokens' | 'models';
+
+/** Each route's template, as its spans name it (http.route). */
+const HTTP_ROUTES: Readonly<Record<ProxyRoute, string>> = {
+  messages: '/v1/messages',
+  chat_completions: '/v1/chat/completions',
+  count_tokens: '/v1/messages/count_tokens',
+  models: '/v1/models',
+};
 
 /** The routes whose requests reach a model: usage is counted and budgets reserve for them. */
 function usesModel(route: ProxyRoute): route is 'messages' | 'chat_completions' {
@@ -86,6 +98,8 @@ interface ProxyExchange {
   /** Epoch ms at arrival. */
   readonly receivedAt: number;
   readonly watch: RequestObservation;
+  /** The request's spans (UNTRACED while tracing is off). */
+  readonly trace: RequestTrace;
   /** Set by step 1. */
   keyId: string | undefined;
   /** Follows an authenticated /v1/messages or /v1/chat/completions request to its one usage draft. */
@@ -125,21 +139,27 @@ interface NodeChoice {
  * translation from the body on (docs/OPENAI.md): the node, the limits, stickiness and usage see only that.
  */
 export function createProxyRoute(deps: ProxyRouteDeps, route: ProxyRoute) {
+  // The one check of whether tracing is on: a route made while it is off traces nothing.
+  const tracer =
+    deps.tracing === true ? new RouteTracer(switchyardTracer(), HTTP_ROUTES[route], usesModel(route)) : undefined;
   return async function proxyRoute(req: Request, res: Response): Promise<void> {
-    const x = newExchange(deps, route, req, res);
+    const x = newExchange(deps, route, req, res, tracer);
     try {
       try {
         // 1. Who is calling (before reading any body, so strangers cannot make us buffer 32 MiB). From here on,
         //    a request of a model route leaves one usage draft, answered or refused.
+        x.trace.step('authenticate');
         const key = await authenticate(deps, x);
         x.usage = followUsage(deps, x, key);
         // 2. The key's limits and budgets: what the headers alone decide, then the body (read and parsed once)
         //    and the model it names, then what the request may cost.
+        x.trace.step('limits');
         admitOnHeaders(deps, x, key);
         const bound = await readBody(deps, x, key);
         await reserveBudget(deps, x, key, bound);
         noteWithoutThinking(deps, x, key, bound.parsed);
         // 3. The node: the conversation's own when it is available, else the least busy.
+        x.trace.step('route');
         const choice = await chooseNode(deps, x, key, bound.parsed);
         // 4. Forward; failover before the first byte happens inside. The usage capture watches the relayed answer.
         const outcome = await forward(deps, x, key, bound, choice);
@@ -150,15 +170,23 @@ export function createProxyRoute(deps: ProxyRouteDeps, route: ProxyRoute) {
         release(x);
       }
     } catch (err) {
+      x.trace.failed(err);
       if (err instanceof AppError) refused(deps, x, err);
       throw err;
     } finally {
       x.watch.settled();
+      x.trace.settled();
     }
   };
 }
 
-function newExchange(deps: ProxyRouteDeps, route: ProxyRoute, req: Request, res: Response): ProxyExchange {
+function newExchange(
+  deps: ProxyRouteDeps,
+  route: ProxyRoute,
+  req: Request,
+  res: Response,
+  tracer: RouteTracer | undefined,
+): ProxyExchange {
   const { requestId, startedAt, receivedAt } = localsOf(res);
   return {
     route,
@@ -168,6 +196,7 @@ function newExchange(deps: ProxyRouteDeps, route: ProxyRoute, req: Request, res:
     startedAt,
     receivedAt,
     watch: deps.metrics?.observe(res, route) ?? UNWATCHED,
+    trace: tracer === undefined ? UNTRACED : tracer.begin(req, res, requestId),
     keyId: undefined,
     usage: undefined,
     hold: undefined,
@@ -182,6 +211,7 @@ async function authenticate(deps: ProxyRouteDeps, x: ProxyExchange): Promise<Key
   const auth = await deps.authenticator.authenticate(presentedKey(x.req.headers));
   if (!auth.ok) throw auth.error;
   x.keyId = auth.key.id;
+  x.trace.authenticated(auth.key.id);
   return auth.key;
 }
 
@@ -189,7 +219,16 @@ async function authenticate(deps: ProxyRouteDeps, x: ProxyExchange): Promise<Key
 function followUsage(deps: ProxyRouteDeps, x: ProxyExchange, key: KeyRecord): RequestUsage | undefined {
   if (!usesModel(x.route)) return undefined;
   const { requestId, receivedAt, startedAt, route } = x;
-  return trackRequestUsage(x.res, deps.usage, { requestId, keyId: key.id, at: receivedAt, startedAt, route });
+  // Tracing on: the usage job links to the request's span.
+  const traceparent = x.trace.traceparent;
+  return trackRequestUsage(x.res, deps.usage, {
+    requestId,
+    keyId: key.id,
+    at: receivedAt,
+    startedAt,
+    route,
+    traceparent,
+  });
 }
 
 /**
@@ -223,6 +262,7 @@ async function readBody(deps: ProxyRouteDeps, x: ProxyExchange, key: KeyRecord):
       : { body: raw, parsed: parseBody(raw), path: req.originalUrl };
   x.usage?.parsed(bound.parsed);
   x.watch.parsed(bound.parsed.model, bound.parsed.stream);
+  x.trace.parsed(bound.parsed);
   const modelError = modelRefusal(key.allowedModels, bound.parsed.model);
   if (modelError !== undefined) throw modelError;
   return bound;
@@ -281,6 +321,7 @@ async function chooseNode(
   });
   if (!choice.ok) throw choice.error;
   if (session) x.watch.sticky(choice.stickyHit);
+  x.trace.routed(stickyOf(session, choice.stickyHit), choice.order[0]?.record.nodeId, choice.order.length);
   return { session, stickyNodeId, stickyHit: choice.stickyHit, nodes, order: choice.order };
 }
 
@@ -294,6 +335,7 @@ function forward(
 ): Promise<ForwardOutcome> {
   const { parsed } = bound;
   x.watch.forwarding();
+  const trace = x.trace.forwarding();
   x.forwarded = true;
   return deps.forwarder.forward(x.req, x.res, {
     requestId: x.requestId,
@@ -307,6 +349,7 @@ function forward(
     ...(x.usage === undefined ? {} : { observer: x.usage.capture }),
     ...(bound.headers === undefined ? {} : { headers: bound.headers }),
     ...(bound.translation === undefined ? {} : { translation: bound.translation }),
+    trace,
   });
 }
 
@@ -344,11 +387,17 @@ function recordOutcome(
     durationMs: Math.round((performance.now() - x.startedAt) * 100) / 100,
     ttfbMs: outcome.ttfbMs,
     failovers: outcome.failovers,
-    sticky: choice.session === undefined ? 'none' : choice.stickyHit ? 'hit' : 'miss',
+    sticky: stickyOf(choice.session, choice.stickyHit),
     aborted: outcome.aborted,
     brokeMidStream: outcome.brokeMidStream,
     upstreamRequestId: outcome.upstreamRequestId,
+    traceId: x.trace.traceId,
   });
+}
+
+/** What stickiness knew when the node was chosen: the conversation's node was available, was not, or none. */
+function stickyOf(session: SessionKey | undefined, hit: boolean): 'hit' | 'miss' | 'none' {
+  return session === undefined ? 'none' : hit ? 'hit' : 'miss';
 }
 
 /** Whether the conversation's remembered node answered ('hit'), another did ('moved'), or there was none. */
@@ -405,6 +454,7 @@ function refused(deps: ProxyRouteDeps, x: ProxyExchange, err: AppError): void {
     errorCode: err.code,
     bodyRead: x.bodyRead,
     socketBytesRead: req.socket.bytesRead,
+    traceId: x.trace.traceId,
   });
 }
 
