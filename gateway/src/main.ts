@@ -1,9 +1,9 @@
-// The gateway's composition root: config → Redis → key auth, limits, node enrolments and tunnels,
-// registry, stickiness, forwarder, usage recorder and its lag watcher → app → listen (tunnels join on the
+// The gateway's composition root: config → tracing (when on) → Redis → key auth, limits, node enrolments and
+// tunnels, registry, stickiness, forwarder, usage recorder and its lag watcher → app → listen (tunnels join on the
 // same port, by HTTP/1.1 Upgrade). SIGTERM: /health and /ready answer 503 draining at once (the edge proxy stops
 // sending here) and new tunnels are refused, the listener stays open DRAIN_NOTICE_MS and then closes,
 // in-flight streams finish (up to DRAIN_TIMEOUT_MS from the signal), the tunnels get GOAWAY, the usage
-// buffer is flushed (to the queue, or the spool), exit 0.
+// buffer is flushed (to the queue, or the spool), the last spans are exported, exit 0.
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
@@ -20,6 +20,8 @@ import {
   readPackageVersion,
   redactedUrl,
   startMetricsListener,
+  startTracing,
+  NO_TRACING,
   withDeadline,
   type Keyspace,
   type Logger,
@@ -177,6 +179,11 @@ async function listen(server: http.Server, host: string, port: number, variables
 }
 
 async function main(config: GatewayConfig, log: Logger): Promise<void> {
+  // Tracing first (docs/TRACING.md): the SDK and its exporter are loaded only when an OTLP endpoint is set.
+  const tracing = config.tracing.enabled
+    ? await startTracing({ serviceName: 'switchyard-gateway', serviceVersion: VERSION, log })
+    : NO_TRACING;
+  if (tracing.enabled) log.info('tracing on', { collector: config.tracing.collector });
   const { store, connected } = connectRedis(config, log);
   const keys = createKeyspace(config.REDIS_PREFIX);
   const now = () => Date.now();
@@ -291,6 +298,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     draining: () => drain.draining,
     metrics,
     ...(metricsEndpoint.onMainListener ? { metricsHandler: metricsEndpoint.onMainListener } : {}),
+    tracing: tracing.enabled,
   });
 
   // The first registry read needs the connection up (no offline queue): wait for it, briefly, so a normal
@@ -393,6 +401,8 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     await usage.stop();
     await alerts.stop();
     await store.close();
+    // Last: the spans of the requests that just finished are exported before the exit.
+    await tracing.shutdown();
     log.info('stopped', { timedOut });
     process.exit(0);
   };
