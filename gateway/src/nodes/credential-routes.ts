@@ -67,16 +67,23 @@ interface RouteContext {
 export function createCredentialRoutes(deps: CredentialRoutesDeps): Router {
   const router = express.Router();
   const ctx: RouteContext = { deps, log: deps.log.child({ component: 'credential-routes' }) };
-  const authenticate = (req: Request, res: Response, next: NextFunction): Promise<void> =>
-    authenticateRequest(ctx, req, res, next);
-  router.get(CREDENTIAL_PATH, authenticate, (req, res) => getSealedCredential(ctx, req, res));
-  router.put(CREDENTIAL_PATH, authenticate, express.json({ limit: BODY_LIMIT }), (req, res) =>
-    putSealedCredential(ctx, req, res),
-  );
+  // Named functions, so Express's stack traces and DEBUG=router output name each handler.
+  const authenticate = function authenticate(req: Request, res: Response, next: NextFunction): Promise<void> {
+    return authenticateRequest(ctx, req, res, next);
+  };
+  const getSealed = function getSealed(req: Request, res: Response): Promise<void> {
+    return getSealedCredential(ctx, req, res);
+  };
+  const putSealed = function putSealed(req: Request, res: Response): Promise<void> {
+    return putSealedCredential(ctx, req, res);
+  };
   // Four parameters, next unused: Express tells an error handler by its arity.
-  router.use(CREDENTIAL_PATH, (err: unknown, req: Request, res: Response, _next: NextFunction) =>
-    credentialError(ctx, err, req, res),
-  );
+  const onError = function credentialRouteError(err: unknown, req: Request, res: Response, _next: NextFunction): void {
+    credentialError(ctx, err, req, res);
+  };
+  router.get(CREDENTIAL_PATH, authenticate, getSealed);
+  router.put(CREDENTIAL_PATH, authenticate, express.json({ limit: BODY_LIMIT }), putSealed);
+  router.use(CREDENTIAL_PATH, onError);
   return router;
 }
 

@@ -53,7 +53,7 @@ export function traceparentOf(span: Span): string | undefined {
 
 function formatTraceparent(sc: SpanContext): string | undefined {
   if (!isSpanContextValid(sc)) return undefined;
-  const flags = (sc.traceFlags & 1) === 1 ? '01' : '00';
+  const flags = (sc.traceFlags & TraceFlags.SAMPLED) !== 0 ? '01' : '00';
   return `00-${sc.traceId}-${sc.spanId}-${flags}`;
 }
 
