@@ -1,5 +1,6 @@
 // One usage job, start to finish: validate, rebuild the response's blocks, count the blocks nobody
-// counted before, and add the totals once (docs/USAGE.md). BullMQ calls this; tests call it directly.
+// counted before, and add the totals once (docs/USAGE.md). BullMQ calls this through usage-processor.ts (which
+// wraps each job in a span when tracing is on); tests call it directly.
 // A job the gateway built is always counted with its exact usage: only the estimate may fail, and then it
 // is recorded as approximate (docs/USAGE.md, "Whatever its shape").
 import { UnrecoverableError } from 'bullmq';
@@ -8,6 +9,7 @@ import {
   loadPriceBook,
   promptBlocks,
   readJobPayload,
+  spanContextOf,
   usageModelName,
   type ContentBlock,
   type JobData,
@@ -76,8 +78,11 @@ export interface UsageHandler {
   /**
    * Counts one job's request exactly once. Throws UnrecoverableError for a payload that can never be
    * counted (invalid, or ids that cannot be part of a key); any other error is Redis's, and retrying helps.
+   * The same as `count(readUsageJob(data))`.
    */
   handle(data: JobData<'usage'>): Promise<UsageOutcome>;
+  /** Counts a job readUsageJob() read, exactly once: for a caller that needs the job itself first (its span). */
+  count(job: UsageJob): Promise<UsageOutcome>;
 }
 
 /** The response's content blocks, in the form a client sends them back as history next turn. */
@@ -89,7 +94,8 @@ function outputBlocks(output: ResponseContent | null): ContentBlock[] {
   return promptBlocks({ messages: [{ role: 'assistant', content: output.content }] });
 }
 
-function parseJob(data: JobData<'usage'>): UsageJob {
+/** The job a queue's data holds; throws UnrecoverableError for a payload that can never be counted. */
+export function readUsageJob(data: JobData<'usage'>): UsageJob {
   // The queue's data is checked all the same: an older, newer or hostile producer may have put anything there.
   const read = readJobPayload('usage', data);
   if (!read.ok) throw new UnrecoverableError(`usage job payload is invalid (${read.problems})`);
@@ -169,8 +175,11 @@ class CountingUsageHandler implements UsageHandler {
   }
 
   async handle(data: JobData<'usage'>): Promise<UsageOutcome> {
-    // 1. Everything that can make the job uncountable is found before any work is done.
-    const job = parseJob(data);
+    return this.count(readUsageJob(data));
+  }
+
+  async count(job: UsageJob): Promise<UsageOutcome> {
+    // 1. Everything that can make the job uncountable is found before any work is done (its payload was read).
     const target = jobKeys(this.#keys, job);
     // 2. The js-tiktoken side: only blocks the table does not know reach the tokeniser, within the job's budget.
     const budget = { remainingMs: this.#budgetMs };
@@ -220,6 +229,9 @@ class CountingUsageHandler implements UsageHandler {
   #logHandled(job: UsageJob, counted: boolean, counts: JobBlockCounts, tokenizerMs: number): void {
     this.#log.debug('usage job handled', {
       requestId: job.requestId,
+      // The request's trace (the gateway's span), what an operator searches for: there whether or not this
+      // process exports spans of its own.
+      traceId: spanContextOf(job.traceparent)?.traceId,
       counted,
       tokenizerCalls: counts.tokenizerCalls,
       newBlocks: counts.newBlocks,
