@@ -1,6 +1,7 @@
-// The usage worker's composition root: config → tokenizer (once) → Redis → handler → BullMQ Worker.
-// SIGTERM/SIGINT: let active jobs finish (up to WORKER_CLOSE_TIMEOUT_MS), close Redis, exit 0. A job
-// this process never finishes (kill -9) is recovered by the stalled check and cannot count twice.
+// The usage worker's composition root: config → tracing (when on) → tokenizer (once) → Redis → handler → BullMQ
+// Worker. SIGTERM/SIGINT: let active jobs finish (up to WORKER_CLOSE_TIMEOUT_MS), close Redis, export the last
+// spans, exit 0. A job this process never finishes (kill -9) is recovered by the stalled check and cannot count twice.
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import {
@@ -12,10 +13,12 @@ import {
   createMetricsEndpoint,
   JobCatalog,
   loadPriceBook,
+  NO_TRACING,
   queuePrefix,
   readPackageVersion,
   redactedUrl,
   startMetricsListener,
+  startTracing,
   withDeadline,
   type JobData,
   type Logger,
@@ -27,6 +30,7 @@ import { createWorkerListener } from './listener.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { createTokenizer } from './tokenizer.js';
 import { createUsageHandler, type UsageOutcome } from './usage-handler.js';
+import { createUsageProcessor, requestTraceId } from './usage-processor.js';
 
 /** How often failed jobs past their age are deleted: a failure's text outlives the age by at most this. */
 const FAILED_SWEEP_INTERVAL_MS = 10 * 60_000;
@@ -79,6 +83,11 @@ async function startMetrics(
 }
 
 async function main(config: WorkerConfig, log: Logger): Promise<void> {
+  // Tracing first (docs/TRACING.md): the SDK and its exporter are loaded only when an OTLP endpoint is set.
+  const tracing = config.tracing.enabled
+    ? await startTracing({ serviceName: 'switchyard-worker', serviceVersion: VERSION, instanceId: hostname(), log })
+    : NO_TRACING;
+  if (tracing.enabled) log.info('tracing on', { collector: config.tracing.collector });
   // Before the slow tokenizer load: a bad PRICES_FILE stops the start at once, naming the file and the JSON path.
   const priceBook = loadPriceBook(config.PRICES_FILE === undefined ? {} : { pricesFile: config.PRICES_FILE });
   const loadStarted = performance.now();
@@ -126,7 +135,8 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
   });
 
   const { queue, defaults } = JobCatalog.usage;
-  const worker = new Worker<JobData<'usage'>, UsageOutcome>(queue, (job) => handler.handle(job.data), {
+  const processor = createUsageProcessor({ handler, queue, tracing: tracing.enabled });
+  const worker = new Worker<JobData<'usage'>, UsageOutcome>(queue, processor, {
     connection,
     prefix: queuePrefix(config.REDIS_PREFIX),
     autorun: false,
@@ -156,6 +166,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     );
     log.warn('usage job failed', {
       requestId: job?.id,
+      traceId: requestTraceId(job?.data),
       attempt: job?.attemptsMade,
       attempts: job?.opts.attempts,
       errorName: err.name,
@@ -216,6 +227,8 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
     // Jobs still active after the timeout keep their lock until it expires; another worker then takes them over.
     if (timedOut) connection.disconnect();
     else await connection.quit().catch(() => connection.disconnect());
+    // Last: the spans of the jobs that just finished are exported before the exit.
+    await tracing.shutdown();
     log.info('stopped', { timedOut });
     process.exit(0);
   };

@@ -1,9 +1,10 @@
 // The worker process as operators run it (spawned from source, real Redis, jobs added through BullMQ):
 // kill -9 mid-batch and duplicated jobs count nothing twice and lose nothing, and no completed job's payload
-// stays in Redis; SIGTERM lets active jobs finish and exits 0; a bad environment stops it naming the variable.
+// stays in Redis; SIGTERM lets active jobs finish and exits 0; a bad environment stops it naming the variable;
+// with an OTLP endpoint it exports a span per job, the last ones before it exits.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -11,6 +12,7 @@ import { blockHash, createKeyspace, JobCatalog, queuePrefix, utcDay, type UsageJ
 import {
   deleteKeys,
   spawnService,
+  startOtlpReceiver,
   startRedisServer,
   testRedisUrl,
   uniquePrefix,
@@ -270,6 +272,79 @@ it('fails a payload that can never be counted at once, logging its id and never 
   expect(lines.find((l) => l.includes('usage job handled'))).toContain(good.requestId);
   for (const job of [good, bad])
     expect(svc.output()).not.toContain(String(job.prompt?.blocks[0]?.block.text).slice(0, 20));
+});
+
+it("traces with an OTLP endpoint: says so once, a span per job linked to its request's, the last ones exported at SIGTERM", async () => {
+  const otlp = await startOtlpReceiver();
+  try {
+    const s = setup();
+    const svc = await s.start({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, LOG_LEVEL: 'debug' });
+    const trace = randomBytes(16).toString('hex');
+    const requestSpan = randomBytes(8).toString('hex');
+    const traceparent = `00-${trace}-${requestSpan}-01`;
+    const good = { ...usageJob(1, 30), traceparent };
+    const bad = { ...usageJob(2, 30), keyId: 'key with spaces', traceparent };
+    await addAll(s.queue, [bad, good]);
+    await waitFor(
+      'one job counted, one failed',
+      async () => (await counted(s)) === 1 && (await s.queue.getFailedCount()) === 1,
+      {
+        timeoutMs: 30_000,
+        detail: () => svc.output(),
+      },
+    );
+    await waitFor('the counted job to be removed', async () => (await s.queue.getJob(good.requestId)) === undefined, {
+      timeoutMs: 30_000,
+      detail: () => svc.output(),
+    });
+    // The SDK batches spans: whatever it still holds goes out before the exit.
+    svc.proc.kill('SIGTERM');
+    expect(await svc.exited()).toEqual({ code: 0, signal: null });
+
+    const spans = otlp.spans().filter((sp) => sp.links.some((l) => l.traceId === trace));
+    expect(spans.map((sp) => sp.name).sort()).toEqual([`usage ${bad.requestId}`, `usage ${good.requestId}`].sort());
+    for (const span of spans) {
+      expect(span).toMatchObject({ service: 'switchyard-worker', scope: 'switchyard', kind: 'CONSUMER' });
+      expect(span.parentSpanId).toBeUndefined();
+      expect(span.traceId).not.toBe(trace);
+      expect(span.links.map((l) => ({ traceId: l.traceId, spanId: l.spanId }))).toEqual([
+        { traceId: trace, spanId: requestSpan },
+      ]);
+      expect(span.resource['service.instance.id']).toBe(hostname());
+    }
+    const ok = spans.find((sp) => sp.name === `usage ${good.requestId}`);
+    expect(ok?.status.code).toBe('UNSET');
+    expect(ok?.attributes).toMatchObject({
+      'messaging.system': 'bullmq',
+      'messaging.destination.name': 'usage',
+      'messaging.message.id': good.requestId,
+      'gen_ai.request.model': 'claude-sonnet-4-6',
+      'gen_ai.usage.input_tokens': 101 + 1,
+      'gen_ai.usage.output_tokens': 7,
+      'switchyard.request_id': good.requestId,
+    });
+    const failed = spans.find((sp) => sp.name === `usage ${bad.requestId}`);
+    expect(failed?.status.code).toBe('ERROR');
+    expect(failed?.attributes['error.type']).toBe('UnrecoverableError');
+    // Not a word of the conversation in what was exported.
+    for (const job of [good, bad]) {
+      const text = String(job.prompt?.blocks[0]?.block.text).slice(0, 20);
+      for (const sent of otlp.exports()) expect(sent.body).not.toContain(text);
+    }
+
+    // One start line naming the collector; the job lines name the request's trace.
+    const lines = svc.output().split('\n');
+    expect(lines.filter((l) => l.includes('"tracing on"'))).toEqual([
+      expect.stringContaining(`"collector":"${otlp.url}"`),
+    ]);
+    for (const [message, job] of [
+      ['usage job handled', good],
+      ['usage job failed', bad],
+    ] as const)
+      expect(lines.find((l) => l.includes(message) && l.includes(job.requestId))).toContain(`"traceId":"${trace}"`);
+  } finally {
+    await otlp.close();
+  }
 });
 
 it('refuses to start with a bad environment, naming every bad variable', async () => {
