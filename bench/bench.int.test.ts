@@ -83,6 +83,7 @@ interface Results {
       complete: boolean;
       traceCoversGateway: boolean;
       tokenizerModulesInGateway: string[];
+      tracingSdkModulesInGateway: string[];
     };
   };
   targets: { pass?: boolean }[];
@@ -177,6 +178,8 @@ it('runs every scenario in quick mode, reports numbers, and cleans up after itse
   expect(s.accounting.counted).toBe(s.accounting.chainRequests);
   expect(s.accounting.traceCoversGateway).toBe(true);
   expect(s.accounting.tokenizerModulesInGateway).toEqual([]);
+  // The bench's stack runs without a collector: tracing off loads none of the SDK.
+  expect(s.accounting.tracingSdkModulesInGateway).toEqual([]);
   expect(results.targets.length).toBeGreaterThan(10);
 
   // Nothing left behind: no process of the run, no key under its prefix.

@@ -48,6 +48,8 @@ export interface BenchOptions {
   keepLogs: boolean;
   /** Run the gateway, node and worker with --cpu-prof, profiles written next to the results. */
   cpuProf: boolean;
+  /** Run every process with tracing on, exporting to an OTLP receiver the bench starts on loopback. */
+  otel: boolean;
   resultsDir: string | undefined;
   redisUrl: string | undefined;
   /** The scenarios to run (all unless --only). */
@@ -148,6 +150,8 @@ export const USAGE = `usage: npm run bench [-- --quick] [--only NAME,…] [--no-
   --keep-logs    keep the scratch dir with the gateway's, node's and worker's logs (its path is printed)
   --cpu-prof     run the gateway, node and worker with node --cpu-prof; the profiles land in
                  <dir>/profiles-<time>/ (the profiler costs a few percent: not a run for the table)
+  --otel         run the gateway, node and worker with tracing on (OpenTelemetry), exporting to an OTLP/HTTP
+                 receiver the bench starts on 127.0.0.1 (the SDK's default 5 s batching): what tracing costs
   --results-dir  where the JSON goes (default bench/results)
   --redis-url    Redis to use (default REDIS_URL, else 127.0.0.1:6379, else a throwaway redis-server)`;
 
@@ -161,6 +165,7 @@ export function parseBenchArgs(argv: string[], env: { REDIS_URL?: string | undef
   let build = true;
   let keepLogs = false;
   let cpuProf = false;
+  let otel = false;
   let resultsDir: string | undefined;
   let redisUrl = env.REDIS_URL;
   let only: ScenarioName[] = [...SCENARIOS];
@@ -170,12 +175,13 @@ export function parseBenchArgs(argv: string[], env: { REDIS_URL?: string | undef
     else if (arg === '--no-build') build = false;
     else if (arg === '--keep-logs') keepLogs = true;
     else if (arg === '--cpu-prof') cpuProf = true;
+    else if (arg === '--otel') otel = true;
     else if (arg === '--results-dir' && argv[i + 1] !== undefined) resultsDir = argv[++i];
     else if (arg === '--redis-url' && argv[i + 1] !== undefined) redisUrl = argv[++i];
     else if (arg === '--only' && argv[i + 1] !== undefined) only = parseOnly(argv[++i] ?? '');
     else throw new Error(`unknown argument ${arg ?? ''}\n${USAGE}`);
   }
-  return { quick, build, keepLogs, cpuProf, resultsDir, redisUrl, only, counts: quick ? QUICK : FULL };
+  return { quick, build, keepLogs, cpuProf, otel, resultsDir, redisUrl, only, counts: quick ? QUICK : FULL };
 }
 
 function parseOnly(list: string): ScenarioName[] {

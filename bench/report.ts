@@ -283,6 +283,17 @@ function accountingRows(a: AccountingResult | undefined): Row[] {
       target: 'none (no tokenisation)',
       pass: a.traceCoversGateway && a.tokenizerModulesInGateway.length === 0,
     },
+    {
+      scenario: 'accounting',
+      metric: 'OpenTelemetry SDK or exporter modules in the gateway',
+      direct: '',
+      chain: a.traceCoversGateway ? String(a.tracingSdkModulesInGateway.length) : 'trace missing',
+      delta: '',
+      target: a.tracing ? 'loaded (tracing on)' : 'none (tracing off)',
+      pass:
+        a.traceCoversGateway &&
+        (a.tracing ? a.tracingSdkModulesInGateway.length > 0 : a.tracingSdkModulesInGateway.length === 0),
+    },
   ];
 }
 

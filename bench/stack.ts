@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import {
   ensureTestRedis,
+  startOtlpReceiver,
   startReaper,
   startStack,
   type FakeAnthropicProcess,
@@ -76,6 +77,8 @@ export interface BenchStack {
   redisPid: number | undefined;
   /** Every module the gateway process resolved (scripts/trace-modules.mjs). */
   gatewayModules(): string[];
+  /** The processes run with tracing on (--otel). */
+  tracing: boolean;
 }
 
 /** Compiles the workspaces (tsc -b: a no-op when dist is current) so the processes run the code as it is now. */
@@ -100,6 +103,8 @@ export async function startBenchStack(opts: {
   keepLogs?: boolean;
   /** A directory for node --cpu-prof profiles of the gateway, node and worker (none: no profiler). */
   cpuProfDir?: string;
+  /** Tracing on in every process, to an OTLP receiver started here (its spans are counted, then dropped). */
+  otel?: boolean;
   cleanup: Cleanup;
   log: (line: string) => void;
 }): Promise<BenchStack> {
@@ -128,6 +133,24 @@ export async function startBenchStack(opts: {
   //    node is available in the gateway's fleet and the worker has its tokenizer loaded. Stopped together
   //    (SIGTERM lets the gateway flush its usage buffer) before the keys are deleted.
   const traceFile = join(dir, 'gateway-modules.txt');
+  let otelEndpoint: string | undefined;
+  if (opts.otel === true) {
+    const receiver = await startOtlpReceiver();
+    // Counted and dropped each second, so a long run does not pile spans up in the bench's own process.
+    let received = 0;
+    const drop = (): void => {
+      received += receiver.spans().length;
+      receiver.clear();
+    };
+    const dropping = setInterval(drop, 1_000);
+    cleanup.add('otlp receiver', async () => {
+      clearInterval(dropping);
+      drop();
+      log(`tracing: the receiver took ${received} spans`);
+      await receiver.close();
+    });
+    otelEndpoint = receiver.url;
+  }
   let interrupted = false;
   const starting = startStack({
     root,
@@ -156,6 +179,8 @@ export async function startBenchStack(opts: {
       opts.cpuProfDir === undefined
         ? []
         : ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir, PROFILE_DIRS[name] ?? name.replace(/\W+/g, '-'))}`],
+    // The SDK's own batching (5 s), as in production.
+    ...(otelEndpoint === undefined ? {} : { otel: { endpoint: otelEndpoint, scheduleDelayMs: 5_000 } }),
     reaper,
     waitReady: true,
     startTimeoutMs: 60_000,
@@ -192,6 +217,7 @@ export async function startBenchStack(opts: {
     gatewayUrl: stack.gatewayUrl,
     gatewayKey: key,
     redisPid,
+    tracing: otelEndpoint !== undefined,
     gatewayModules: () =>
       readFileSync(traceFile, 'utf8')
         .split('\n')

@@ -15,7 +15,14 @@ export interface AccountingResult {
   traceCoversGateway: boolean;
   /** Modules of js-tiktoken or the usage worker the gateway resolved (none expected). */
   tokenizerModulesInGateway: string[];
+  /** Packages of the OpenTelemetry SDK or its exporter the gateway resolved (none unless the run traces: --otel). */
+  tracingSdkModulesInGateway: string[];
+  /** The run traced (--otel): then the SDK is expected. */
+  tracing: boolean;
 }
+
+// What tracing loads only when it is on (docs/TRACING.md); @opentelemetry/api is loaded either way.
+const TRACING_SDK = /@opentelemetry\/(sdk-|exporter-|otlp-|resources|core)/;
 
 /**
  * Waits (up to `counts.accountingWaitMs`) for `usage:total` to reach the number of chain requests.
@@ -42,5 +49,10 @@ export async function accounting(ctx: BenchContext): Promise<AccountingResult> {
     traceCoversGateway:
       modules.some((m) => m.includes('gateway/dist/main.js')) && modules.some((m) => m.includes('/bullmq/')),
     tokenizerModulesInGateway: modules.filter((m) => m.includes('js-tiktoken') || m.includes('usage-worker')),
+    // By package: a traced run resolves a few hundred files of them.
+    tracingSdkModulesInGateway: [
+      ...new Set(modules.filter((m) => TRACING_SDK.test(m)).map((m) => /@opentelemetry\/[^/]+/.exec(m)?.[0] ?? m)),
+    ],
+    tracing: stack.tracing,
   };
 }
