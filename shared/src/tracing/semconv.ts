@@ -52,8 +52,6 @@ export const SwitchyardAttr = {
   stream: 'switchyard.stream',
   ttfbMs: 'switchyard.ttfb_ms',
   firstTextDeltaMs: 'switchyard.first_text_delta_ms',
-  refused: 'switchyard.refused',
-  costMicros: 'switchyard.usage.cost_micros',
 } as const;
 
 /** gen_ai.provider.name and gen_ai.operation.name for a Messages call. */

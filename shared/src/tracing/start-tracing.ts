@@ -1,6 +1,7 @@
 // Starting the OpenTelemetry SDK. The SDK and its OTLP exporter are imported here, dynamically, and only when
 // tracing is on: a process without a collector never loads them (test/chain/tracing-off.int.test.ts shows it).
 // Only `@opentelemetry/api` is loaded either way; with no provider registered its tracer is a no-op.
+import { withDeadline } from '../async/index.js';
 import type { Logger } from '../logging/index.js';
 
 /** A started (or never started) tracing SDK. */
@@ -21,6 +22,10 @@ export interface StartTracingOptions {
   instanceId?: string;
   log: Logger;
 }
+
+// Shutdown exports what is buffered; a collector that is down must not hold the process's exit for the exporter's
+// own timeout (10 s) on top of its drain: past this the rest is dropped.
+const SHUTDOWN_DEADLINE_MS = 5_000;
 
 // The SDK's own diagnostics (an export the collector refused, a bad variable) go to our log as warnings, at most
 // one a minute: a collector that is down must not flood the log, and the request path never waits on it.
@@ -68,7 +73,7 @@ export async function startTracing(opts: StartTracingOptions): Promise<Tracing> 
     enabled: true,
     shutdown: async () => {
       try {
-        await provider.shutdown();
+        await withDeadline(provider.shutdown(), SHUTDOWN_DEADLINE_MS, 'tracing shutdown');
       } catch (err) {
         opts.log.warn('tracing shutdown failed', { err });
       }
