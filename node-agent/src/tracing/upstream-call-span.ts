@@ -28,13 +28,17 @@ export class UpstreamCallSpan {
     this.#span = span;
   }
 
-  /** The response head arrived: its status, the `first_byte` event and switchyard.ttfb_ms. A 5xx is an error. */
+  /**
+   * The response head arrived: its status, the `first_byte` event and switchyard.ttfb_ms. A 4xx or 5xx is an error,
+   * as the HTTP conventions have it for a client span (the gateway's tunnel hop does the same; server spans leave
+   * a 4xx unset).
+   */
   answered(upRes: IncomingMessage): void {
     const status = upRes.statusCode ?? 0;
     this.#span.setAttribute(HttpAttr.status, status);
     this.#span.setAttribute(SwitchyardAttr.ttfbMs, ms(performance.now() - this.#startedAt));
     this.#span.addEvent('first_byte');
-    if (status >= 500) this.#fail(String(status));
+    if (status >= 400) this.#fail(String(status));
   }
 
   /** No response (or no whole body) came: `code` is what the node answered, e.g. upstream_timeout. Ends the span. */
