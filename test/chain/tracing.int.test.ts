@@ -7,7 +7,8 @@
 // the trace, no trace context sent to Anthropic, the trace id on each process's log line, and not one secret or
 // prompt anywhere in what was exported. Then: a token refreshed after a 401 (an oauth refresh span under the
 // credential span, no token exported), and refusals (a 401 and a 5xx: traceresponse, error.type, the span status
-// an error for the 5xx only, the presented key never exported). The processes run from source.
+// an error for the 5xx only, the presented key never exported), and a malformed traceparent ignored. The
+// processes run from source.
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
   startOtlpReceiver,
@@ -226,7 +227,7 @@ describe('tracing across the fleet', () => {
     expect(failedHop.attributes['http.response.status_code']).toBe(529);
     expect(failedHop.status.code).toBe('ERROR');
     const hop = one(hops, 'answered hop', (s) => s.attributes['switchyard.node.id'] === answeringNode);
-    expect(hop.attributes['http.response.status_code']).toBe(200);
+    expect(hop.attributes).toMatchObject({ 'http.request.method': 'POST', 'http.response.status_code': 200 });
     expect(hop.status.code).toBe('UNSET');
     expect(hop.attributes['switchyard.ttfb_ms']).toEqual(expect.any(Number));
     expect(hop.events.map((e) => e.name)).toContain('first_byte');
@@ -435,5 +436,22 @@ describe('tracing across the fleet', () => {
       .split('\n')
       .find((l) => l.includes(`"traceId":"${refusedTrace}"`))!;
     expect(JSON.parse(line)).toMatchObject({ message: 'request refused', status: 401, traceId: refusedTrace });
+  });
+
+  it('a malformed traceparent is ignored: the request starts a trace of its own', async () => {
+    const { key } = await stack.createKey();
+    const bogusTrace = hex(16);
+    // No trace-flags field: not a traceparent.
+    const res = await post(key, { traceparent: `00-${bogusTrace}-${hex(8)}` });
+    expect(res.status).toBe(200);
+    await res.text();
+    const [, traceId, spanId] = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(res.headers.get('traceresponse') ?? '')!;
+    expect(traceId).not.toBe(bogusTrace);
+    const [server] = await receiver
+      .waitForSpans((all) => all.some((s) => s.spanId === spanId), {
+        what: "the gateway's request span of the traceresponse",
+      })
+      .then((all) => all.filter((s) => s.spanId === spanId));
+    expect(server).toMatchObject({ traceId, name: 'POST /v1/messages', kind: 'SERVER', parentSpanId: undefined });
   });
 });
