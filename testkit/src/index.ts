@@ -17,3 +17,4 @@ export * from './wait-for.js';
 export * from './claude-code-request.js';
 export * from './stack/reaper.js';
 export * from './otlp-receiver/index.js';
+export * from './tracing/test-tracing.js';

@@ -2,9 +2,8 @@
 // memory, real tunnels to stand-in nodes, a real Redis. What a client, a node, the usage job and the log see of
 // the trace, and that with tracing off nothing of it exists and the client's trace context passes on untouched.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { waitFor } from '@switchyard/testkit';
+import { SpanKind, SpanStatusCode } from '@switchyard/shared';
+import { waitFor, type ReadableSpan } from '@switchyard/testkit';
 import { send, type ClientResponse } from '../proxy/test-harness.js';
 import {
   registerTestTracing,

@@ -9,12 +9,10 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { context, propagation, trace } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { Logger } from '@switchyard/shared';
 import { waitFor } from '@switchyard/testkit';
+
+export { registerTestTracing, type TestTracing } from '@switchyard/testkit';
 import { createApp } from '../app.js';
 import { BodyBudget } from '../http/body-budget.js';
 import { createKeyAuthenticator, createKeyRepository } from '../keys/index.js';
@@ -24,30 +22,6 @@ import { createRegistrySnapshot, createStickyStore } from '../routing/index.js';
 import { dialGateway, openTestRedis, testHub, type TestNodePeer, type TestRedis } from '../tunnel/test-harness.js';
 import type { TunnelHub } from '../tunnel/index.js';
 import type { UsageDraft } from '../usage/index.js';
-
-/** A tracer provider registered globally, as startTracing registers one, exporting to memory at once. */
-export interface TestTracing {
-  exporter: InMemorySpanExporter;
-  spans(): ReadableSpan[];
-  /** Shuts the provider down and unregisters it, the propagator and the context manager. */
-  stop(): Promise<void>;
-}
-
-export function registerTestTracing(): TestTracing {
-  const exporter = new InMemorySpanExporter();
-  const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-  provider.register({ propagator: new W3CTraceContextPropagator() });
-  return {
-    exporter,
-    spans: () => exporter.getFinishedSpans(),
-    async stop() {
-      await provider.shutdown();
-      trace.disable();
-      context.disable();
-      propagation.disable();
-    },
-  };
-}
 
 /** A log line, with its fields. */
 export interface LogLine {

@@ -4,9 +4,6 @@
 // request's span, with the usage and none of the conversation; the job's log line names the request's trace
 // whether or not the worker traces; with tracing off, no span at all.
 import { randomBytes } from 'node:crypto';
-import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { Queue, Worker, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
@@ -15,12 +12,22 @@ import {
   createKeyspace,
   JobCatalog,
   queuePrefix,
+  SpanKind,
+  SpanStatusCode,
   type JobData,
   type Keyspace,
   type Logger,
   type UsageJob,
 } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl, uniquePrefix, waitFor } from '@switchyard/testkit';
+import {
+  deleteKeys,
+  registerTestTracing,
+  testRedisUrl,
+  uniquePrefix,
+  waitFor,
+  type ReadableSpan,
+  type TestTracing,
+} from '@switchyard/testkit';
 import { createTokenizer, type Tokenizer } from './tokenizer.js';
 import { createUsageHandler, type UsageOutcome, type UsageStore } from './usage-handler.js';
 import { createUsageProcessor } from './usage-processor.js';
@@ -53,8 +60,8 @@ function recordingLog(lines: LogLine[]): Logger {
 
 let redis: Redis;
 let tokenizer: Tokenizer;
-let exporter: InMemorySpanExporter;
-let provider: NodeTracerProvider;
+let exporter: TestTracing['exporter'];
+let tracing: TestTracing;
 const prefixes: string[] = [];
 const closing: { close(): Promise<void> }[] = [];
 
@@ -62,18 +69,14 @@ beforeAll(async () => {
   // BullMQ's blocking commands must wait out a reconnect, as in main.ts.
   redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
   tokenizer = await createTokenizer('o200k_base');
-  exporter = new InMemorySpanExporter();
-  provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-  provider.register();
+  tracing = registerTestTracing();
+  exporter = tracing.exporter;
 });
 afterEach(async () => {
   for (const c of closing.splice(0).reverse()) await c.close();
 });
 afterAll(async () => {
-  await provider.shutdown();
-  trace.disable();
-  context.disable();
-  propagation.disable();
+  await tracing.stop();
   for (const prefix of prefixes) await deleteKeys(redis, prefix);
   await redis.quit();
 });

@@ -11,14 +11,17 @@ import {
   freePort,
   startSilentServer,
   waitFor,
+  childrenOf,
+  parentOf,
+  registerTestTracing,
   type FakeAnthropic,
+  type ReadableSpan,
+  type TestTracing,
 } from '@switchyard/testkit';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { AccountAuth } from '../credentials/account-auth.js';
 import { createAccountAuth } from '../credentials/create-account-auth.js';
 import { createHarness, tokensSeenByFake, type Harness } from '../credentials/test-harness.js';
 import { apiKeyAuth, call, startNode, type CallOptions, type TestNode } from '../http/test-harness.js';
-import { childrenOf, parentOf, registerTestTracing, type TestTracing } from './test-harness.js';
 
 // Never to be seen in a span: the prompt and the answer (the fake answers with this text).
 const PROMPT = 'sentinel prompt 5f0c3a: never in a span';

@@ -3,7 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { SpanStatusCode, switchyardTracer } from '@switchyard/shared';
-import { registerTestTracing, type TestTracing } from './test-harness.js';
+import { registerTestTracing, type TestTracing } from '@switchyard/testkit';
 import { INCOMPLETE_RESPONSE, UpstreamCallSpan } from './upstream-call-span.js';
 
 let tracing: TestTracing;
