@@ -150,7 +150,7 @@ async function handleRequest(app: NodeApp, req: IncomingMessage, res: ServerResp
       clientHeaders: upstreamClientHeaders(req.headers),
       entry,
       link: linkClient(res),
-      model: peekModel(body),
+      model: forwardHeader(req.headers, ForwardHeaders.model) ?? peekModel(body),
       spans,
       call: undefined,
     };

@@ -6,6 +6,8 @@ import { ForwardHeaders, TRACE_RESPONSE_HEADER } from '@switchyard/shared';
  * `x-switchyard-*`) with the job's own headers over them, the gateway's request and key ids (informational: the tunnel is the node's only
  * door, so nothing is signed), and the body's length.
  */
+const FORWARDABLE_MODEL = /^[\x21-\x7e]{1,128}$/;
+
 export function attemptHeaders(
   base: IncomingHttpHeaders,
   job: {
@@ -14,6 +16,7 @@ export function attemptHeaders(
     method: string;
     body: { length: number };
     headers?: Readonly<Record<string, string>>;
+    model?: string;
   },
 ): IncomingHttpHeaders {
   const out: IncomingHttpHeaders = {
@@ -22,6 +25,8 @@ export function attemptHeaders(
     [ForwardHeaders.requestId]: job.requestId,
     [ForwardHeaders.keyId]: job.keyId,
   };
+  // Client text: only a printable token goes in a header (anything else would throw, or is no model id).
+  if (job.model !== undefined && FORWARDABLE_MODEL.test(job.model)) out[ForwardHeaders.model] = job.model;
   // A bodiless GET carries no content-length, as clients send it.
   if (job.body.length > 0 || (job.method !== 'GET' && job.method !== 'HEAD'))
     out['content-length'] = String(job.body.length);

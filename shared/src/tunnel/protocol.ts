@@ -43,6 +43,11 @@ export const TunnelHeaders = {
 export const ForwardHeaders = {
   requestId: 'x-switchyard-request-id',
   keyId: 'x-switchyard-key-id',
+  /**
+   * The model the gateway parsed from the body's top level (absent when none, or not a printable token): what the
+   * node names its spans and per-model state by, where peeking into the body could find a nested "model".
+   */
+  model: 'x-switchyard-model',
 } as const;
 
 /**
