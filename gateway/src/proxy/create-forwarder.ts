@@ -249,6 +249,7 @@ class TunnelForwarder implements Forwarder {
     if (typeof upstreamRequestId === 'string') outcome.upstreamRequestId = upstreamRequestId;
     outcome.aborted = end === 'aborted';
     outcome.brokeMidStream = end === 'broken';
+    if (outcome.brokeMidStream) hop?.broken();
   }
 
   #track(nodeId: string, delta: 1 | -1): void {

@@ -57,6 +57,8 @@ export interface HopTrace {
   firstByte(): void;
   /** The node could not be reached (`code`: the socket error's). */
   unreachable(code: string | undefined): void;
+  /** The node's answer broke off after its head (the client got a terminal SSE error or a cut body). */
+  broken(): void;
   end(): void;
 }
 

@@ -196,10 +196,11 @@ describe('tracing on', () => {
     expect(hop.attributes['switchyard.ttfb_ms']).toEqual(expect.any(Number));
     expect(hop.events.map((e) => e.name)).toEqual(['first_byte']);
 
-    // The node gets the hop's traceparent in place of the client's (its spans hang under the hop); tracestate
-    // carries on with the trace.
+    // The node gets the hop's traceparent in place of the client's (its spans hang under the hop); the client's
+    // tracestate (free text) is dropped: not on any span, not sent on.
     expect(node.seen[0]?.headers.traceparent).toBe(`00-${CLIENT_TRACE_ID}-${hop.spanContext().spanId}-01`);
-    expect(node.seen[0]?.headers.tracestate).toBe('client=1');
+    expect(node.seen[0]?.headers.tracestate).toBeUndefined();
+    expect(spans.map((s) => s.spanContext().traceState?.serialize())).toEqual(spans.map(() => undefined));
 
     // The client's traceresponse names the request's span, replacing the node's; the node's headers pass as they
     // were, the repeated ones included.
@@ -332,6 +333,20 @@ describe('tracing on', () => {
     expect(hop.attributes['error.type']).toEqual(expect.any(String));
     expect(one(spans, 'forward').attributes['error.type']).toEqual(expect.stringMatching(/^upstream_/));
     expect(one(spans, 'POST /v1/messages').status.code).toBe(SpanStatusCode.ERROR);
+  });
+
+  it('marks the hop an error when the answer breaks off after its head (the client gets a terminal SSE error)', async () => {
+    gw = await startTracedGateway({ tracing: true });
+    await gw.addNode('n1', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: ping\ndata: {"type": "ping"}\n\n', () => res.destroy());
+    });
+    const res = await post(gw, { traceparent: CLIENT_TRACEPARENT });
+    expect(res.status).toBe(200);
+    expect(res.body.toString()).toContain('event: error');
+    const spans = await traceOf(CLIENT_TRACE_ID, ['tunnel hop']);
+    const hop = one(spans, 'tunnel hop');
+    expect([hop.status.code, hop.attributes['error.type']]).toEqual([SpanStatusCode.ERROR, 'incomplete_response']);
   });
 
   it('traces the Chat Completions route under its own name, its translated answer carrying traceresponse', async () => {

@@ -230,6 +230,9 @@ class TracedRequest implements RequestTrace, ForwardTrace {
 }
 
 /** One attempt on one node: its CLIENT span and the headers that carry it to the node. */
+/** error.type of an answer that broke off after its head (the node's chat span uses the same). */
+const INCOMPLETE_RESPONSE = 'incomplete_response';
+
 class TracedHop implements HopTrace {
   readonly headers: IncomingHttpHeaders;
   readonly #span: Span;
@@ -259,6 +262,11 @@ class TracedHop implements HopTrace {
 
   unreachable(code: string | undefined): void {
     this.#span.setAttribute(HttpAttr.errorType, code ?? 'unreachable');
+    this.#span.setStatus({ code: SpanStatusCode.ERROR });
+  }
+
+  broken(): void {
+    this.#span.setAttribute(HttpAttr.errorType, INCOMPLETE_RESPONSE);
     this.#span.setStatus({ code: SpanStatusCode.ERROR });
   }
 

@@ -218,7 +218,10 @@ function serveTunnel(headers: IncomingHttpHeaders, socket: Socket, head: Buffer,
     async close() {
       session.close();
       for (const s of stateStreams) s.end();
-      await Promise.race([closed, new Promise((r) => setTimeout(r, 1_000))]);
+      // At most a second for the GOAWAY to settle; the timer goes with it, so no test file is held open by it.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, 1_000)))]);
+      clearTimeout(timer);
       session.destroy();
     },
     destroy() {

@@ -27,6 +27,10 @@ export interface StartTracingOptions {
 // own timeout (10 s) on top of its drain: past this the rest is dropped.
 const SHUTDOWN_DEADLINE_MS = 5_000;
 
+// Attribute values are cut to this many characters: a model name or a user agent is client text, and one of
+// 32 MiB would fill the batch queue and the export (the SDK's default is no limit).
+export const ATTRIBUTE_VALUE_LENGTH_LIMIT = 256;
+
 // The SDK's own diagnostics (an export the collector refused, a bad variable) go to our log as warnings, at most
 // one a minute: a collector that is down must not flood the log, and the request path never waits on it.
 const DIAG_LOG_INTERVAL_MS = 60_000;
@@ -66,6 +70,7 @@ export async function startTracing(opts: StartTracingOptions): Promise<Tracing> 
   const resource = defaults.merge(resources.detectResources({ detectors: [resources.envDetector] }));
   const provider = new node.NodeTracerProvider({
     resource,
+    spanLimits: { attributeValueLengthLimit: ATTRIBUTE_VALUE_LENGTH_LIMIT },
     spanProcessors: [new base.BatchSpanProcessor(new otlp.OTLPTraceExporter())],
   });
   provider.register({ propagator: new core.W3CTraceContextPropagator() });

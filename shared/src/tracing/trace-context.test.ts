@@ -1,4 +1,5 @@
-import { trace, TraceFlags } from '@opentelemetry/api';
+import { propagation, trace, TraceFlags } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { contextFromHeaders, injectTraceContext, spanContextOf, traceIdOf, traceparentOf } from './trace-context.js';
 import { tracingConfigOf } from './tracing-config.js';
 
@@ -35,6 +36,22 @@ describe('trace context', () => {
     expect(traceIdOf(trace.wrapSpanContext({ traceId: '0'.repeat(32), spanId: SPAN_ID, traceFlags: 0 }))).toBe(
       undefined,
     );
+  });
+
+  it("with the W3C propagator, a client's traceparent is the parent and its tracestate is dropped", () => {
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    try {
+      const ctx = contextFromHeaders({ traceparent: `00-${TRACE_ID}-${SPAN_ID}-01`, tracestate: 'vendor=SENTINEL' });
+      expect(trace.getSpanContext(ctx)).toEqual({
+        traceId: TRACE_ID,
+        spanId: SPAN_ID,
+        traceFlags: TraceFlags.SAMPLED,
+        isRemote: true,
+      });
+      expect(trace.getSpanContext(contextFromHeaders({ traceparent: 'garbage' }))).toBeUndefined();
+    } finally {
+      propagation.disable();
+    }
   });
 
   it('without a registered propagator, headers carry no parent (tracing off reads nothing)', () => {

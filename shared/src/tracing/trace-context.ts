@@ -41,9 +41,17 @@ const headerGetter: TextMapGetter<IncomingHttpHeaders> = {
   get: (carrier, key) => carrier[key],
 };
 
-/** The context a request's headers carry (its `traceparent`), or the root context when none or malformed. */
+/**
+ * The context a request's headers carry (its `traceparent`), or the root context when none or malformed. The
+ * client's `tracestate` is dropped: it is free text from the client, and kept it would be exported on every span
+ * and sent on to the node (docs/TRACING.md).
+ */
 export function contextFromHeaders(headers: IncomingHttpHeaders): Context {
-  return propagation.extract(ROOT_CONTEXT, headers, headerGetter);
+  const extracted = propagation.extract(ROOT_CONTEXT, headers, headerGetter);
+  const sc = trace.getSpanContext(extracted);
+  if (sc?.traceState === undefined) return extracted;
+  const { traceState: _dropped, ...withoutState } = sc;
+  return trace.setSpanContext(ROOT_CONTEXT, withoutState);
 }
 
 /** `00-<trace-id>-<span-id>-<flags>` for the span, or undefined when it has no valid context. */
