@@ -9,6 +9,7 @@ import http2, {
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CONNECTION_STREAM_PATH, guardEmptyWrites, type Logger, type NodeReport } from '@switchyard/shared';
+import { cancelByHalfClose } from './half-close-cancel.js';
 import { openStateStream } from './state-stream.js';
 
 /** Who is on the other end, as the upgrade established it. */
@@ -154,7 +155,7 @@ class GatewayTunnelSession implements TunnelSession {
     stream.once('response', (headers: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
       if (headers[':status'] !== 200) stream.destroy(refusedError(headers[':status']));
     });
-    return guardEmptyWrites(stream);
+    return cancelByHalfClose(guardEmptyWrites(stream));
   }
 
   async close(reason: string, graceMs: number): Promise<void> {

@@ -190,6 +190,7 @@ class ServedTunnel implements TunnelSession {
   #connection(stream: ServerHttp2Stream): void {
     this.#active += 1;
     stream.once('close', this.#connectionClosed);
+    stream.once('end', resetIfUnanswered);
     stream.respond({ ':status': 200 });
     this.#deps.connections.emit('connection', guardEmptyWrites(stream));
   }
@@ -206,4 +207,15 @@ class ServedTunnel implements TunnelSession {
     stream.once('close', () => this.#stateStreams.delete(stream));
     this.#deps.onStateStream(stream);
   }
+}
+
+/**
+ * The gateway half-closed a connection stream (END_STREAM) before this node's answer ended: its client is gone
+ * (gateway/src/tunnel/half-close-cancel.ts). The reset comes from this end, the server's, which nghttp2 does not
+ * rate-limit, where the gateway's own resets would close the whole tunnel past ~33 a second. The stream closing
+ * is the request's client leaving, so the call to Anthropic stops. After a whole answer the gateway's END_STREAM
+ * is the ordinary close, and nothing is reset.
+ */
+function resetIfUnanswered(this: ServerHttp2Stream): void {
+  if (!this.writableEnded && !this.destroyed) this.destroy();
 }
