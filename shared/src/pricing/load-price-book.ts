@@ -115,31 +115,28 @@ export function loadPriceBook(options: LoadPriceBookOptions = {}): PriceBook {
     provider = { ...anthropic, models: [...file.models, ...anthropic.models] };
     version += `+prices-file:${file.sha256}`;
   }
+  return new LibraryPriceBook(provider, version);
+}
 
-  const toUsage = (u: PricedUsage): Usage => extractUsage(provider, anthropicUsage(u)).usage;
+/** Prices through genai-prices over one provider (the library's anthropic models, a prices file's first). */
+class LibraryPriceBook implements PriceBook {
+  readonly version: string;
+  readonly #provider: Provider;
   // calcPrice normalises the whole provider it is given on every call (~25 µs a model here): each model name is
   // matched once against all of them, then priced through a provider holding only the model it matched.
-  const matched = new LRUCache<string, { provider: Provider | null }>({ max: MATCHED_MODELS_KEPT });
-  const providerFor = (model: string, usage: Usage, at: number): Provider | null => {
-    let entry = matched.get(model);
-    if (entry === undefined) {
-      const found = calcPrice(usage, model, { provider, timestamp: new Date(at) });
-      entry = { provider: found === null ? null : { ...provider, models: [found.model] } };
-      matched.set(model, entry);
-    }
-    return entry.provider;
-  };
-  const price = (model: string, usage: Usage, at: number) => {
-    const one = providerFor(model, usage, at);
-    return one === null ? null : calcPrice(usage, model, { provider: one, timestamp: new Date(at) });
-  };
+  readonly #matched = new LRUCache<string, { provider: Provider | null }>({ max: MATCHED_MODELS_KEPT });
 
-  function cost(model: string, usage: PricedUsage, at: number = Date.now()): RequestCost {
-    const charged = toUsage(usage);
-    const actual = price(model, charged, at);
+  constructor(provider: Provider, version: string) {
+    this.#provider = provider;
+    this.version = version;
+  }
+
+  cost(model: string, usage: PricedUsage, at: number = Date.now()): RequestCost {
+    const charged = this.#toUsage(usage);
+    const actual = this.#price(model, charged, at);
     if (actual === null) return { priced: false, costMicros: 0, cacheSavingsMicros: 0 };
     // The same tokens with no cache fields: every input token at the plain input rate (same total, so same tier).
-    const plain = price(
+    const plain = this.#price(
       model,
       { input_tokens: charged.input_tokens ?? 0, output_tokens: charged.output_tokens ?? 0 },
       at,
@@ -152,30 +149,45 @@ export function loadPriceBook(options: LoadPriceBookOptions = {}): PriceBook {
     };
   }
 
-  return {
-    version,
-    cost,
-    reservationMicros(model, bodyBytes, maxTokens, cacheWrite) {
-      const bytes = Math.max(0, Math.ceil(bodyBytes));
-      const output = Math.max(0, Math.ceil(maxTokens));
-      // Every byte as one token at the dearest input rate the body may be charged: plain input, or the cache
-      // write it asks for (and the 5-minute one below a 1-hour ask). The library applies the tier from the total.
-      const asks: PricedUsage[] = [{ ...NO_TOKENS, inputTokens: bytes, outputTokens: output }];
-      if (cacheWrite !== 'none')
-        asks.push({
-          ...NO_TOKENS,
-          cacheCreationInputTokens: bytes,
-          cacheCreation5mInputTokens: bytes,
-          outputTokens: output,
-        });
-      if (cacheWrite === '1h')
-        asks.push({
-          ...NO_TOKENS,
-          cacheCreationInputTokens: bytes,
-          cacheCreation1hInputTokens: bytes,
-          outputTokens: output,
-        });
-      return Math.max(...asks.map((u) => micros(price(model, toUsage(u), Date.now())?.total_price ?? 0)));
-    },
-  };
+  reservationMicros(model: string, bodyBytes: number, maxTokens: number, cacheWrite: 'none' | '5m' | '1h'): number {
+    const bytes = Math.max(0, Math.ceil(bodyBytes));
+    const output = Math.max(0, Math.ceil(maxTokens));
+    // Every byte as one token at the dearest input rate the body may be charged: plain input, or the cache
+    // write it asks for (and the 5-minute one below a 1-hour ask). The library applies the tier from the total.
+    const asks: PricedUsage[] = [{ ...NO_TOKENS, inputTokens: bytes, outputTokens: output }];
+    if (cacheWrite !== 'none')
+      asks.push({
+        ...NO_TOKENS,
+        cacheCreationInputTokens: bytes,
+        cacheCreation5mInputTokens: bytes,
+        outputTokens: output,
+      });
+    if (cacheWrite === '1h')
+      asks.push({
+        ...NO_TOKENS,
+        cacheCreationInputTokens: bytes,
+        cacheCreation1hInputTokens: bytes,
+        outputTokens: output,
+      });
+    return Math.max(...asks.map((u) => micros(this.#price(model, this.#toUsage(u), Date.now())?.total_price ?? 0)));
+  }
+
+  #toUsage(u: PricedUsage): Usage {
+    return extractUsage(this.#provider, anthropicUsage(u)).usage;
+  }
+
+  #price(model: string, usage: Usage, at: number) {
+    const one = this.#providerFor(model, usage, at);
+    return one === null ? null : calcPrice(usage, model, { provider: one, timestamp: new Date(at) });
+  }
+
+  #providerFor(model: string, usage: Usage, at: number): Provider | null {
+    let entry = this.#matched.get(model);
+    if (entry === undefined) {
+      const found = calcPrice(usage, model, { provider: this.#provider, timestamp: new Date(at) });
+      entry = { provider: found === null ? null : { ...this.#provider, models: [found.model] } };
+      this.#matched.set(model, entry);
+    }
+    return entry.provider;
+  }
 }
