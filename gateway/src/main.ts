@@ -7,6 +7,7 @@
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
+import type { Express, Router } from 'express';
 import {
   JobCatalog,
   loadPriceBook,
@@ -25,30 +26,47 @@ import {
   withDeadline,
   type Keyspace,
   type Logger,
+  type MetricsEndpoint,
+  type MetricsListening,
+  type PriceBook,
   type SharedStore,
+  type Tracing,
 } from '@switchyard/shared';
 import { createAdminRouter } from './admin/index.js';
-import { budgetRefusalAlerts, createFleetWatcher, createQueueAlertSink, type QueueAlertSink } from './alerts/index.js';
+import {
+  budgetRefusalAlerts,
+  createFleetWatcher,
+  createQueueAlertSink,
+  type FleetWatcher,
+  type QueueAlertSink,
+} from './alerts/index.js';
 import { createAdminApp, createApp } from './app.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
-import { createForesight } from './foresight/index.js';
+import { createForesight, type Foresight } from './foresight/index.js';
 import { BodyBudget } from './http/body-budget.js';
-import { createDrainTracker } from './http/drain.js';
+import { createDrainTracker, type DrainTracker } from './http/drain.js';
 import type { GatewayStats } from './http/proxy-routes.js';
-import { createKeyAuthenticator } from './keys/index.js';
-import { createKeyLimiter } from './limits/index.js';
-import { createGatewayMetrics } from './metrics/index.js';
-import { createEnrolmentRepository } from './nodes/index.js';
+import { createKeyAuthenticator, type KeyAuthenticator } from './keys/index.js';
+import { createKeyLimiter, type KeyLimiter } from './limits/index.js';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics/index.js';
+import { createEnrolmentRepository, type EnrolmentRepository } from './nodes/index.js';
 import { createCredentialRoutes } from './nodes/credential-routes.js';
-import { createForwarder } from './proxy/index.js';
-import { availabilityOf, createRegistrySnapshot, createStickyStore } from './routing/index.js';
-import { createTunnelHub } from './tunnel/index.js';
+import { createForwarder, type Forwarder } from './proxy/index.js';
+import {
+  availabilityOf,
+  createRegistrySnapshot,
+  createStickyStore,
+  type RegistrySnapshot,
+  type StickyStore,
+} from './routing/index.js';
+import { createTunnelHub, type TunnelHub } from './tunnel/index.js';
 import {
   createKnownHashes,
   createLagWatcher,
   createPromptDigester,
   createQueueLagReader,
   createUsageRecorder,
+  type LagWatcher,
   type QueueLagReader,
   type UsageRecorder,
 } from './usage/index.js';
@@ -178,22 +196,104 @@ async function listen(server: http.Server, host: string, port: number, variables
   });
 }
 
-async function main(config: GatewayConfig, log: Logger): Promise<void> {
-  // Tracing first (docs/TRACING.md): the SDK and its exporter are loaded only when an OTLP endpoint is set.
+/** Where the gateway keeps its state: the store (and when its connection is first up), the key names, the clock. */
+interface GatewayStores {
+  store: SharedStore;
+  connected: Promise<void>;
+  keys: Keyspace;
+  now: () => number;
+}
+
+/** Who may call, and how much: key auth, the alert sink, the limiter, the prices its budgets reserve by. */
+interface GatewayAccess {
+  authenticator: KeyAuthenticator;
+  alerts: QueueAlertSink;
+  limiter: KeyLimiter;
+  priceBook: PriceBook;
+}
+
+/** The nodes: their enrolments, the tunnels to them, what is known of them, stickiness, who watches them. */
+interface GatewayFleet {
+  enrolments: EnrolmentRepository;
+  tunnels: TunnelHub;
+  registry: RegistrySnapshot;
+  sticky: StickyStore;
+  fleetWatcher: FleetWatcher;
+  foresight: Foresight;
+}
+
+/** A request's way through: the forwarder, usage and its lag, the drain, the metrics and where they are served. */
+interface GatewayTraffic {
+  forwarder: Forwarder;
+  usage: UsageRecorder;
+  readLag: QueueLagReader;
+  lagWatcher: LagWatcher;
+  stats: GatewayStats;
+  drain: DrainTracker;
+  metrics: GatewayMetrics;
+  metricsEndpoint: MetricsEndpoint;
+}
+
+type GatewayServices = GatewayAccess & GatewayFleet & GatewayTraffic;
+
+/** The proxy app, and the admin API with whether it has a listener of its own (ADMIN_PORT). */
+interface GatewayApps {
+  app: Express;
+  adminRouter: Router;
+  adminApart: boolean;
+}
+
+interface GatewayListeners {
+  server: http.Server;
+  adminServer: http.Server | undefined;
+  metricsListening: MetricsListening;
+}
+
+/** Everything the shutdown stops. */
+interface RunningGateway {
+  tracing: Tracing;
+  stores: GatewayStores;
+  services: GatewayServices;
+  listeners: GatewayListeners;
+}
+
+/** Tracing first (docs/TRACING.md): the SDK and its exporter are loaded only when an OTLP endpoint is set. */
+async function startGatewayTracing(config: GatewayConfig, log: Logger): Promise<Tracing> {
   const tracing = config.tracing.enabled
-    ? await startTracing({ serviceName: 'switchyard-gateway', serviceVersion: VERSION, log })
+    ? await startTracing({
+        serviceName: 'switchyard-gateway',
+        serviceVersion: VERSION,
+        instanceId: config.GATEWAY_ID,
+        log,
+      })
     : NO_TRACING;
   if (tracing.enabled) log.info('tracing on', { collector: config.tracing.collector });
+  return tracing;
+}
+
+function openStores(config: GatewayConfig, log: Logger): GatewayStores {
   const { store, connected } = connectRedis(config, log);
   const keys = createKeyspace(config.REDIS_PREFIX);
   const now = () => Date.now();
+  return { store, connected, keys, now };
+}
 
+function createAccess(config: GatewayConfig, log: Logger, { store, keys }: GatewayStores): GatewayAccess {
   const authenticator = createKeyAuthenticator({ store, keys, log });
   // Where this gateway raises alerts (budget refusals, the fleet watcher, quota foresight): emit() never waits.
   const alerts = createAlertSink(config, log);
   const limiter = createKeyLimiter({ store, keys, log, onBudgetRefused: budgetRefusalAlerts(alerts) });
   // Prices for budget reservations; the worker prices what requests cost from the same data (docs/BUDGETS.md).
   const priceBook = loadPriceBook(config.PRICES_FILE === undefined ? {} : { pricesFile: config.PRICES_FILE });
+  return { authenticator, alerts, limiter, priceBook };
+}
+
+function createFleet(
+  config: GatewayConfig,
+  log: Logger,
+  { store, keys }: GatewayStores,
+  alerts: QueueAlertSink,
+): GatewayFleet {
   const enrolments = createEnrolmentRepository({ store, keys });
   const tunnels = createTunnelHub({
     enrolments,
@@ -220,6 +320,15 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   });
   // Quota foresight: reads the fleet's windows every 10 s (and whenever it is listed); raises fleet_exhaustion.
   const foresight = createForesight({ registry, log, alerts });
+  return { enrolments, tunnels, registry, sticky, fleetWatcher, foresight };
+}
+
+function createTraffic(
+  config: GatewayConfig,
+  log: Logger,
+  { store, keys, now }: GatewayStores,
+  { tunnels, registry }: GatewayFleet,
+): GatewayTraffic {
   const forwarder = createForwarder({
     agentFor: (nodeId) => tunnels.agentFor(nodeId),
     log,
@@ -232,8 +341,6 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   const lagWatcher = createLagWatcher({ read: readLag, thresholdSeconds: config.USAGE_LAG_WARN_SECONDS, log });
   const stats: GatewayStats = { requestsWithoutThinking: 0 };
   const drain = createDrainTracker();
-  const availableNodes = () =>
-    registry.nodes().filter((n) => availabilityOf(n, now(), undefined) === 'available').length;
   const metrics = createGatewayMetrics({
     registry,
     forwarder,
@@ -251,8 +358,24 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     source: metrics.registry,
     log,
   });
+  return { forwarder, usage, readLag, lagWatcher, stats, drain, metrics, metricsEndpoint };
+}
 
-  const adminRouter = createAdminRouter({
+/** Access (key auth, alerts, limits, prices), then the fleet (tunnels, registry, watchers), then the traffic. */
+function createServices(config: GatewayConfig, log: Logger, stores: GatewayStores): GatewayServices {
+  const access = createAccess(config, log, stores);
+  const fleet = createFleet(config, log, stores, access.alerts);
+  const traffic = createTraffic(config, log, stores, fleet);
+  return { ...access, ...fleet, ...traffic };
+}
+
+function buildAdminRouter(
+  config: GatewayConfig,
+  log: Logger,
+  { store, keys }: GatewayStores,
+  { registry, enrolments, foresight, readLag }: GatewayServices,
+): Router {
+  return createAdminRouter({
     store,
     keys,
     adminToken: config.ADMIN_TOKEN,
@@ -265,7 +388,21 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     queueLag: readLag,
     lagWarnSeconds: config.USAGE_LAG_WARN_SECONDS,
   });
+}
+
+function createApps(
+  config: GatewayConfig,
+  log: Logger,
+  stores: GatewayStores,
+  services: GatewayServices,
+  tracing: Tracing,
+): GatewayApps {
+  const { store, keys, now } = stores;
+  const { authenticator, limiter, priceBook, registry, sticky, forwarder, stats, usage, enrolments, drain } = services;
+  const adminRouter = buildAdminRouter(config, log, stores, services);
   const adminApart = config.ADMIN_PORT !== undefined;
+  const availableNodes = () =>
+    registry.nodes().filter((n) => availabilityOf(n, now(), undefined) === 'available').length;
   const app = createApp({
     authenticator,
     limiter,
@@ -296,14 +433,23 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     version: VERSION,
     gitSha: config.GIT_SHA,
     draining: () => drain.draining,
-    metrics,
-    ...(metricsEndpoint.onMainListener ? { metricsHandler: metricsEndpoint.onMainListener } : {}),
+    metrics: services.metrics,
+    ...(services.metricsEndpoint.onMainListener ? { metricsHandler: services.metricsEndpoint.onMainListener } : {}),
     tracing: tracing.enabled,
   });
+  return { app, adminRouter, adminApart };
+}
 
+async function startServices(
+  config: GatewayConfig,
+  log: Logger,
+  stores: GatewayStores,
+  services: GatewayServices,
+): Promise<void> {
+  const { usage, lagWatcher, limiter, registry, tunnels, alerts, fleetWatcher, foresight } = services;
   // The first registry read needs the connection up (no offline queue): wait for it, briefly, so a normal
   // start does not log a failed read; with Redis down the gateway starts anyway and routes once it is back.
-  await withDeadline(connected, 3_000, 'redis connect').catch(() =>
+  await withDeadline(stores.connected, 3_000, 'redis connect').catch(() =>
     log.warn('redis not reachable at start; serving from local state until it is', {
       redis: redactedUrl(config.REDIS_URL),
     }),
@@ -317,6 +463,14 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
   alerts.start();
   fleetWatcher.start();
   foresight.start();
+}
+
+async function openListeners(
+  config: GatewayConfig,
+  log: Logger,
+  { drain, tunnels, metricsEndpoint }: GatewayServices,
+  { app, adminRouter, adminApart }: GatewayApps,
+): Promise<GatewayListeners> {
   const server = guardedServer(
     config,
     function gatewayListener(req, res) {
@@ -344,6 +498,16 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     mainPort: config.PORT,
     log,
   });
+  return { server, adminServer, metricsListening };
+}
+
+function logStarted(
+  config: GatewayConfig,
+  log: Logger,
+  tunnels: TunnelHub,
+  adminApart: boolean,
+  metrics: string,
+): void {
   log.info('gateway started', {
     listen: `${config.HOST}:${config.PORT}`,
     admin: adminApart ? `${config.ADMIN_HOST}:${config.ADMIN_PORT ?? ''}` : 'on the main listener',
@@ -352,7 +516,7 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     maxInflightBodyBytes: config.MAX_INFLIGHT_BODY_BYTES,
     redis: redactedUrl(config.REDIS_URL),
     prefix: config.REDIS_PREFIX,
-    metrics: metricsListening.description,
+    metrics,
     maxBodyBytes: config.MAX_BODY_BYTES,
     usageSpool: config.USAGE_SPOOL_DIR,
     usageLagWarnSeconds: config.USAGE_LAG_WARN_SECONDS,
@@ -363,51 +527,78 @@ async function main(config: GatewayConfig, log: Logger): Promise<void> {
     version: VERSION,
     gitSha: config.GIT_SHA,
   });
+}
 
+async function shutdown(config: GatewayConfig, log: Logger, gateway: RunningGateway, signal: string): Promise<void> {
+  const { drain, tunnels, fleetWatcher, registry, foresight, lagWatcher, limiter, usage, alerts } = gateway.services;
+  const { server, adminServer, metricsListening } = gateway.listeners;
+  const deadline = Date.now() + config.DRAIN_TIMEOUT_MS;
+  // 1. Draining: the probes answer 503 and every answer closes its connection; the listener stays open for
+  //    the notice period, so the edge's health check sees it and moves new requests to the other replica.
+  //    New tunnels are refused (the nodes keep theirs to the other replicas); this one's stay for now.
+  drain.begin();
+  tunnels.drain();
+  // Its nodes leave this replica now: that is no loss of theirs.
+  fleetWatcher.stop();
+  log.info('draining', {
+    signal,
+    inFlight: drain.inFlight,
+    noticeMs: config.DRAIN_NOTICE_MS,
+    timeoutMs: config.DRAIN_TIMEOUT_MS,
+  });
+  if (config.DRAIN_NOTICE_MS > 0) await new Promise((r) => setTimeout(r, config.DRAIN_NOTICE_MS));
+  // 2. No new connections; the requests in flight finish (idle keep-alive sockets do not hold the exit up).
+  server.close();
+  server.closeIdleConnections();
+  const timedOut = !(await drain.idle(Math.max(0, deadline - Date.now())));
+  // 3. The tunnels: GOAWAY (whatever still runs on them gets a short grace), then every socket goes.
+  await tunnels.stop();
+  server.closeAllConnections();
+  metricsListening.server?.close();
+  adminServer?.close();
+  adminServer?.closeAllConnections();
+  registry.stop();
+  foresight.stop();
+  lagWatcher.stop();
+  await limiter.stop();
+  // Every request that ended has its draft in the buffer: enqueue or spool all of them before exiting.
+  await usage.stop();
+  await alerts.stop();
+  await gateway.stores.store.close();
+  // Last: the spans of the requests that just finished are exported before the exit.
+  await gateway.tracing.shutdown();
+  log.info('stopped', { timedOut });
+  process.exit(0);
+}
+
+/** SIGTERM or SIGINT: `stop` runs once, whichever comes first and however often they come. */
+function stopOnSignals(stop: (signal: string) => Promise<void>): void {
   let stopping = false;
-  const shutdown = async (signal: string) => {
+  const shutdownOnce = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    const deadline = Date.now() + config.DRAIN_TIMEOUT_MS;
-    // 1. Draining: the probes answer 503 and every answer closes its connection; the listener stays open for
-    //    the notice period, so the edge's health check sees it and moves new requests to the other replica.
-    //    New tunnels are refused (the nodes keep theirs to the other replicas); this one's stay for now.
-    drain.begin();
-    tunnels.drain();
-    // Its nodes leave this replica now: that is no loss of theirs.
-    fleetWatcher.stop();
-    log.info('draining', {
-      signal,
-      inFlight: drain.inFlight,
-      noticeMs: config.DRAIN_NOTICE_MS,
-      timeoutMs: config.DRAIN_TIMEOUT_MS,
-    });
-    if (config.DRAIN_NOTICE_MS > 0) await new Promise((r) => setTimeout(r, config.DRAIN_NOTICE_MS));
-    // 2. No new connections; the requests in flight finish (idle keep-alive sockets do not hold the exit up).
-    server.close();
-    server.closeIdleConnections();
-    const timedOut = !(await drain.idle(Math.max(0, deadline - Date.now())));
-    // 3. The tunnels: GOAWAY (whatever still runs on them gets a short grace), then every socket goes.
-    await tunnels.stop();
-    server.closeAllConnections();
-    metricsListening.server?.close();
-    adminServer?.close();
-    adminServer?.closeAllConnections();
-    registry.stop();
-    foresight.stop();
-    lagWatcher.stop();
-    await limiter.stop();
-    // Every request that ended has its draft in the buffer: enqueue or spool all of them before exiting.
-    await usage.stop();
-    await alerts.stop();
-    await store.close();
-    // Last: the spans of the requests that just finished are exported before the exit.
-    await tracing.shutdown();
-    log.info('stopped', { timedOut });
-    process.exit(0);
+    await stop(signal);
   };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdownOnce('SIGTERM'));
+  process.on('SIGINT', () => void shutdownOnce('SIGINT'));
+}
+
+async function main(config: GatewayConfig, log: Logger): Promise<void> {
+  // 1. Tracing, before anything that could make a span.
+  const tracing = await startGatewayTracing(config, log);
+  // 2. Redis and the key names.
+  const stores = openStores(config, log);
+  // 3. The services: access (keys, alerts, limits, prices), the fleet (tunnels, registry, watchers), the traffic
+  //    (forwarder, usage, drain, metrics).
+  const services = createServices(config, log, stores);
+  // 4. The apps: the proxy, and the admin API (on the main listener unless ADMIN_PORT is set).
+  const apps = createApps(config, log, stores, services, tracing);
+  // 5. Start the services (once Redis is up, or after a short wait for it), then the listeners.
+  await startServices(config, log, stores, services);
+  const listeners = await openListeners(config, log, services, apps);
+  logStarted(config, log, services.tunnels, apps.adminApart, listeners.metricsListening.description);
+  // 6. Shutdown on SIGTERM/SIGINT: drain, GOAWAY to the tunnels, the usage flush, tracing last.
+  stopOnSignals((signal) => shutdown(config, log, { tracing, stores, services, listeners }, signal));
 }
 
 const config = loadGatewayConfig();
