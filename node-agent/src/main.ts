@@ -16,17 +16,26 @@ import {
   startTracing,
   tracingConfigOf,
   type Logger,
+  type MetricsListening,
+  type Tracing,
 } from '@switchyard/shared';
 import { createNodeApp } from './app.js';
 import { loadNodeConfig, type NodeConfig } from './config.js';
-import { CredentialError, createAccountAuth, createSealedCopy, SealedCopyError } from './credentials/index.js';
-import { createAccountStateHolder } from './fleet/account-state.js';
-import { createDrainGate } from './fleet/drain.js';
-import { createStateReports } from './fleet/state-reports.js';
-import { createTunnelClient } from './fleet/tunnel-client.js';
+import {
+  CredentialError,
+  createAccountAuth,
+  createSealedCopy,
+  SealedCopyError,
+  type AccountAuth,
+  type SealedCopy,
+} from './credentials/index.js';
+import { createAccountStateHolder, type AccountStateHolder } from './fleet/account-state.js';
+import { createDrainGate, type DrainGate } from './fleet/drain.js';
+import { createStateReports, type StateReports } from './fleet/state-reports.js';
+import { createTunnelClient, type TunnelClient } from './fleet/tunnel-client.js';
 import { createLocalListener } from './http/local-listener.js';
-import { createNodeMetrics } from './metrics/index.js';
-import { createEgress } from './upstream/egress.js';
+import { createNodeMetrics, type NodeMetrics } from './metrics/index.js';
+import { createEgress, type Egress } from './upstream/egress.js';
 
 const VERSION = readPackageVersion(fileURLToPath(new URL('../package.json', import.meta.url))) ?? 'unknown';
 // After the drain, how long the tunnels get to say goodbye (GOAWAY, the last answers flushed) before they are cut.
@@ -57,9 +66,39 @@ function listen(server: http.Server, port: number, host: string, variable: strin
   });
 }
 
-async function main(config: NodeConfig, log: Logger): Promise<void> {
-  const startedAt = Date.now();
-  // Tracing first (docs/TRACING.md): the SDK and its exporter are loaded only when an OTLP endpoint is set.
+/** The egress, the account's state and auth, the drain gate, the metrics, the sealed copy at the gateway. */
+interface NodeAccount {
+  egress: Egress;
+  account: AccountStateHolder;
+  gate: DrainGate;
+  metrics: NodeMetrics;
+  copy: SealedCopy;
+  auth: AccountAuth;
+}
+
+/** The forwarding server (it never listens) and the tunnels whose streams are its connections. */
+interface NodeTunnels {
+  connections: http.Server;
+  tunnels: TunnelClient;
+}
+
+/** The local listener (/health, and /metrics unless that has a port of its own or is off) and the metrics one. */
+interface NodeListeners {
+  local: http.Server;
+  metricsListening: MetricsListening;
+}
+
+/** Everything the shutdown stops. */
+interface RunningNode {
+  tracing: Tracing;
+  account: NodeAccount;
+  reports: StateReports;
+  tunnels: TunnelClient;
+  listeners: NodeListeners;
+}
+
+/** Tracing first (docs/TRACING.md): the SDK and its exporter are loaded only when an OTLP endpoint is set. */
+async function startNodeTracing(config: NodeConfig, log: Logger): Promise<Tracing> {
   const tracingConfig = tracingConfigOf(config);
   const tracing = tracingConfig.enabled
     ? await startTracing({
@@ -70,12 +109,19 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
       })
     : NO_TRACING;
   if (tracing.enabled) log.info('tracing on', { collector: tracingConfig.collector });
+  return tracing;
+}
+
+/** `connectedTunnels` is read only once the tunnels exist (by the metrics, when scraped). */
+async function openAccount(
+  config: NodeConfig,
+  log: Logger,
+  connectedTunnels: () => readonly string[],
+): Promise<NodeAccount> {
   const egress = createEgress({
     ...(config.EGRESS_LOCAL_ADDRESS === undefined ? {} : { localAddress: config.EGRESS_LOCAL_ADDRESS }),
     ...(config.EGRESS_PROXY_URL === undefined ? {} : { proxyUrl: config.EGRESS_PROXY_URL }),
   });
-
-  // 1. The account: API key, or OAuth from the newest of the environment, the volume and the gateway's sealed copy.
   const account = createAccountStateHolder({ log });
   const gate = createDrainGate();
   const metrics = createNodeMetrics({
@@ -85,7 +131,7 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
     gitSha: config.GIT_SHA,
     account,
     gate,
-    tunnels: () => tunnels.connected(),
+    tunnels: connectedTunnels,
     now: Date.now,
   });
   const copy = createSealedCopy({
@@ -104,8 +150,15 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
   });
   auth.onStatusChange((s) => (s === 'needs_login' ? account.setNeedsLogin() : account.setOk()));
   if (auth.status() === 'needs_login') account.setNeedsLogin();
+  return { egress, account, gate, metrics, copy, auth };
+}
 
-  // 2. What the gateways see of this node: its state, on every tunnel.
+function createReports(
+  config: NodeConfig,
+  log: Logger,
+  startedAt: number,
+  { auth, account, gate }: NodeAccount,
+): StateReports {
   const reports = createStateReports({
     log,
     report: () => {
@@ -124,8 +177,16 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
     },
   });
   account.onChange(() => reports.notify());
+  return reports;
+}
 
-  // 3. The forwarding server: never listens; each tunnel connection stream is one of its connections.
+function createTunnels(
+  config: NodeConfig,
+  log: Logger,
+  { egress, auth, gate, account, metrics }: NodeAccount,
+  reports: StateReports,
+  tracing: Tracing,
+): NodeTunnels {
   const connections = http.createServer(
     createNodeApp({
       anthropicBaseUrl: new URL(config.ANTHROPIC_BASE_URL),
@@ -146,8 +207,6 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
       tracing: tracing.enabled,
     }),
   );
-
-  // 4. The tunnels to the gateway (dialled from start() on).
   const tunnels = createTunnelClient({
     gatewayUrl: new URL(config.GATEWAY_URL),
     nodeId: config.NODE_ID,
@@ -160,8 +219,16 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
     pingTimeoutMs: config.TUNNEL_PING_TIMEOUT_MS,
     onDial: (outcome) => metrics.tunnelDial(outcome),
   });
+  return { connections, tunnels };
+}
 
-  // 5. The local listener: /health and /metrics (on it, on a port of its own, or off).
+/** Built first, then the account is started, then the local listener and the metrics one listen. */
+async function openListeners(
+  config: NodeConfig,
+  log: Logger,
+  { account, gate, metrics, auth }: NodeAccount,
+  tunnels: TunnelClient,
+): Promise<NodeListeners> {
   const metricsEndpoint = createMetricsEndpoint({
     port: config.METRICS_PORT,
     token: config.METRICS_TOKEN,
@@ -183,7 +250,6 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
       }),
     }),
   );
-
   await auth.start();
   await listen(local, config.PORT, config.HOST, 'PORT');
   const metricsListening = await startMetricsListener({
@@ -192,8 +258,16 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
     mainPort: config.PORT,
     log,
   });
+  return { local, metricsListening };
+}
 
-  // 6. Dialling in.
+function dialIn(
+  config: NodeConfig,
+  log: Logger,
+  { egress, auth }: NodeAccount,
+  tunnels: TunnelClient,
+  metrics: string,
+): void {
   tunnels.start();
   log.info('node-agent started', {
     nodeId: config.NODE_ID,
@@ -207,40 +281,70 @@ async function main(config: NodeConfig, log: Logger): Promise<void> {
     egress: egress.describe(),
     upstreamTimeoutsMs: { connect: config.UPSTREAM_CONNECT_TIMEOUT_MS, headers: config.UPSTREAM_HEADERS_TIMEOUT_MS },
     pingIntervalMs: config.TUNNEL_PING_INTERVAL_MS,
-    metrics: metricsListening.description,
+    metrics,
     version: VERSION,
     gitSha: config.GIT_SHA,
   });
+}
 
+async function shutdown(config: NodeConfig, log: Logger, node: RunningNode, signal: string): Promise<void> {
+  const { gate, account, auth, copy, egress } = node.account;
+  const { tunnels, reports } = node;
+  const { local, metricsListening } = node.listeners;
+  log.info('draining', { signal, inFlight: gate.inFlight, timeoutMs: config.DRAIN_TIMEOUT_MS });
+  const drained = gate.drain(config.DRAIN_TIMEOUT_MS);
+  // Reported on every tunnel at once: the gateways stop choosing this node; anything already on its way gets a 503.
+  account.setDraining();
+  tunnels.stopDialing();
+  local.close();
+  local.closeIdleConnections();
+  metricsListening.server?.close();
+  const { timedOut } = await drained;
+  // GOAWAY first, then the state streams end: the gateways see a node closing its tunnels, not a broken one.
+  const closing = tunnels.stop(TUNNEL_CLOSE_GRACE_MS);
+  reports.stop();
+  await closing;
+  await auth.stop();
+  // A refresh just before the end: its sealed copy gets a moment to reach the gateway (the volume has it anyway).
+  await copy.flush(3_000);
+  copy.close();
+  egress.destroy();
+  // Last: the spans of the requests that just finished are exported before the exit.
+  await node.tracing.shutdown();
+  log.info('stopped', { timedOut, inFlight: gate.inFlight });
+  process.exit(0);
+}
+
+/** SIGTERM or SIGINT: `stop` runs once, whichever comes first and however often they come. */
+function stopOnSignals(stop: (signal: string) => Promise<void>): void {
   let stopping = false;
-  const shutdown = async (signal: string) => {
+  const shutdownOnce = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info('draining', { signal, inFlight: gate.inFlight, timeoutMs: config.DRAIN_TIMEOUT_MS });
-    const drained = gate.drain(config.DRAIN_TIMEOUT_MS);
-    // Reported on every tunnel at once: the gateways stop choosing this node; anything already on its way gets a 503.
-    account.setDraining();
-    tunnels.stopDialing();
-    local.close();
-    local.closeIdleConnections();
-    metricsListening.server?.close();
-    const { timedOut } = await drained;
-    // GOAWAY first, then the state streams end: the gateways see a node closing its tunnels, not a broken one.
-    const closing = tunnels.stop(TUNNEL_CLOSE_GRACE_MS);
-    reports.stop();
-    await closing;
-    await auth.stop();
-    // A refresh just before the end: its sealed copy gets a moment to reach the gateway (the volume has it anyway).
-    await copy.flush(3_000);
-    copy.close();
-    egress.destroy();
-    // Last: the spans of the requests that just finished are exported before the exit.
-    await tracing.shutdown();
-    log.info('stopped', { timedOut, inFlight: gate.inFlight });
-    process.exit(0);
+    await stop(signal);
   };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdownOnce('SIGTERM'));
+  process.on('SIGINT', () => void shutdownOnce('SIGINT'));
+}
+
+async function main(config: NodeConfig, log: Logger): Promise<void> {
+  const startedAt = Date.now();
+  // 1. Tracing, before anything that could make a span.
+  const tracing = await startNodeTracing(config, log);
+  // 2. The egress and the account: API key, or OAuth from the newest of the environment, the volume and the
+  //    gateway's sealed copy. The metrics count the tunnels once there are any.
+  const account = await openAccount(config, log, () => tunnels.connected());
+  // 3. What the gateways see of this node: its state, on every tunnel.
+  const reports = createReports(config, log, startedAt, account);
+  // 4. The forwarding server (each tunnel connection stream is one of its connections) and the tunnels to the
+  //    gateway (dialled from start() on).
+  const { tunnels } = createTunnels(config, log, account, reports, tracing);
+  // 5. The local listener: /health and /metrics (on it, on a port of its own, or off); the account starts first.
+  const listeners = await openListeners(config, log, account, tunnels);
+  // 6. Dialling in.
+  dialIn(config, log, account, tunnels, listeners.metricsListening.description);
+  // 7. Shutdown on SIGTERM/SIGINT: drain, GOAWAY on the tunnels, the credential store, tracing last.
+  stopOnSignals((signal) => shutdown(config, log, { tracing, account, reports, tunnels, listeners }, signal));
 }
 
 const config = loadNodeConfig();
