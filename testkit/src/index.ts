@@ -18,3 +18,4 @@ export * from './claude-code-request.js';
 export * from './stack/reaper.js';
 export * from './otlp-receiver/index.js';
 export * from './tracing/test-tracing.js';
+export * from './recording-log.js';

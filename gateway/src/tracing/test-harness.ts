@@ -9,10 +9,9 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '@switchyard/shared';
-import { waitFor } from '@switchyard/testkit';
+import { recordingLog, waitFor, type LogLine } from '@switchyard/testkit';
 
-export { registerTestTracing, type TestTracing } from '@switchyard/testkit';
+export { registerTestTracing, type LogLine, type TestTracing } from '@switchyard/testkit';
 import { createApp } from '../app.js';
 import { BodyBudget } from '../http/body-budget.js';
 import { createKeyAuthenticator, createKeyRepository } from '../keys/index.js';
@@ -22,22 +21,6 @@ import { createRegistrySnapshot, createStickyStore } from '../routing/index.js';
 import { dialGateway, openTestRedis, testHub, type TestNodePeer, type TestRedis } from '../tunnel/test-harness.js';
 import type { TunnelHub } from '../tunnel/index.js';
 import type { UsageDraft } from '../usage/index.js';
-
-/** A log line, with its fields. */
-export interface LogLine {
-  level: string;
-  message: string;
-  meta: Record<string, unknown>;
-}
-
-function captureLog(lines: LogLine[]): Logger {
-  const at =
-    (level: string) =>
-    (message: string, meta: Record<string, unknown> = {}): void =>
-      void lines.push({ level, message, meta });
-  const log: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log };
-  return log;
-}
 
 /** One request as a stand-in node got it. */
 export interface NodeSeen {
@@ -91,7 +74,7 @@ export async function startTracedGateway(opts: { tracing: boolean }): Promise<Tr
   const redis = openTestRedis('trace');
   const { store, keys } = redis;
   const log: LogLine[] = [];
-  const logger = captureLog(log);
+  const logger = recordingLog(log);
   const drafts: UsageDraft[] = [];
   const hub = testHub(redis);
   const registry = createRegistrySnapshot({ source: hub, store, keys, log: logger });

@@ -16,15 +16,16 @@ import {
   SpanStatusCode,
   type JobData,
   type Keyspace,
-  type Logger,
   type UsageJob,
 } from '@switchyard/shared';
 import {
   deleteKeys,
+  recordingLog,
   registerTestTracing,
   testRedisUrl,
   uniquePrefix,
   waitFor,
+  type LogLine,
   type ReadableSpan,
   type TestTracing,
 } from '@switchyard/testkit';
@@ -42,21 +43,6 @@ const TRACEPARENT = `00-${TRACE_ID}-${SPAN_ID}-01`;
 const PROMPT = 'SENTINEL-PROMPT-never-in-a-span';
 const ANSWER = 'SENTINEL-ANSWER-never-in-a-span';
 const WAIT = { timeoutMs: 30_000, intervalMs: 20 };
-
-interface LogLine {
-  level: string;
-  message: string;
-  meta: Record<string, unknown>;
-}
-
-function recordingLog(lines: LogLine[]): Logger {
-  const at =
-    (level: string) =>
-    (message: string, meta: Record<string, unknown> = {}): void =>
-      void lines.push({ level, message, meta });
-  const log: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log };
-  return log;
-}
 
 let redis: Redis;
 let tokenizer: Tokenizer;
