@@ -31,6 +31,7 @@ import {
   type PriceBook,
   type SharedStore,
   type Tracing,
+  stopOnSignals,
 } from '@switchyard/shared';
 import { createAdminRouter } from './admin/index.js';
 import {
@@ -569,18 +570,6 @@ async function shutdown(config: GatewayConfig, log: Logger, gateway: RunningGate
   await gateway.tracing.shutdown();
   log.info('stopped', { timedOut });
   process.exit(0);
-}
-
-/** SIGTERM or SIGINT: `stop` runs once, whichever comes first and however often they come. */
-function stopOnSignals(stop: (signal: string) => Promise<void>): void {
-  let stopping = false;
-  const shutdownOnce = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    await stop(signal);
-  };
-  process.on('SIGTERM', () => void shutdownOnce('SIGTERM'));
-  process.on('SIGINT', () => void shutdownOnce('SIGINT'));
 }
 
 async function main(config: GatewayConfig, log: Logger): Promise<void> {

@@ -18,6 +18,7 @@ import {
   type Logger,
   type MetricsListening,
   type Tracing,
+  stopOnSignals,
 } from '@switchyard/shared';
 import { createNodeApp } from './app.js';
 import { loadNodeConfig, type NodeConfig } from './config.js';
@@ -313,18 +314,6 @@ async function shutdown(config: NodeConfig, log: Logger, node: RunningNode, sign
   await node.tracing.shutdown();
   log.info('stopped', { timedOut, inFlight: gate.inFlight });
   process.exit(0);
-}
-
-/** SIGTERM or SIGINT: `stop` runs once, whichever comes first and however often they come. */
-function stopOnSignals(stop: (signal: string) => Promise<void>): void {
-  let stopping = false;
-  const shutdownOnce = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    await stop(signal);
-  };
-  process.on('SIGTERM', () => void shutdownOnce('SIGTERM'));
-  process.on('SIGINT', () => void shutdownOnce('SIGINT'));
 }
 
 async function main(config: NodeConfig, log: Logger): Promise<void> {

@@ -27,6 +27,8 @@ import {
   type RedisHealthWatch,
   type SharedStore,
   type Tracing,
+  stopOnSignals,
+  type StopLatch,
 } from '@switchyard/shared';
 import { createWorkerAlerting, type WorkerAlerting } from './alerts/alert-runtime.js';
 import { loadWorkerConfig, type WorkerConfig } from './config.js';
@@ -335,22 +337,6 @@ async function shutdown(config: WorkerConfig, log: Logger, running: RunningWorke
   process.exit(0);
 }
 
-/** Set by the first SIGTERM or SIGINT; /health answers from it. */
-interface StopLatch {
-  stopping: boolean;
-}
-
-/** SIGTERM or SIGINT: `stop` runs once, whichever comes first and however often they come. */
-function stopOnSignals(latch: StopLatch, stop: (signal: string) => Promise<void>): void {
-  const shutdownOnce = async (signal: string) => {
-    if (latch.stopping) return;
-    latch.stopping = true;
-    await stop(signal);
-  };
-  process.on('SIGTERM', () => void shutdownOnce('SIGTERM'));
-  process.on('SIGINT', () => void shutdownOnce('SIGINT'));
-}
-
 async function main(config: WorkerConfig, log: Logger): Promise<void> {
   // 1. Tracing, before anything that could make a span.
   const tracing = await startWorkerTracing(config, log);
@@ -370,7 +356,7 @@ async function main(config: WorkerConfig, log: Logger): Promise<void> {
   logReady(config, log, pricing, observed.exposure, alerting);
   // 6. Shutdown on SIGTERM/SIGINT: active jobs finish, Redis closes, tracing last.
   const running: RunningWorker = { tracing, connection: stores.connection, worker, sweep, alerting, observed };
-  stopOnSignals(latch, (signal) => shutdown(config, log, running, signal));
+  stopOnSignals((signal) => shutdown(config, log, running, signal), latch);
 }
 
 const config = loadWorkerConfig();
