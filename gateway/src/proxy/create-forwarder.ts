@@ -95,7 +95,7 @@ async function pause(retryDelayMs: number): Promise<void> {
  * unchanged (status, body, retry-after, rate-limit headers), or a 502/504 envelope when no node answered.
  * Every node answer goes to `onNodeResponse`, every unreachable node to `onNodeUnreachable`. Once the
  * head is sent there is no retry: a stream that breaks ends with a terminal SSE error event. A client
- * that hangs up destroys the node request (RST_STREAM on the tunnel) at once.
+ * that hangs up destroys the node request at once (its tunnel stream half-closed, the node resets it).
  *
  * A job with a trace (tracing on) gets a `tunnel hop` span per attempt, whose traceparent goes to that node in a
  * copy of the request's headers, a `failover` event per node given up, and its `traceresponse` on the answer. A job
@@ -188,7 +188,7 @@ class TunnelForwarder implements Forwarder {
       if (!last && isFailoverStatus(status)) {
         trace?.failover(nodeId, statusReason(status));
         this.#report('onFailover', () => this.#deps.onFailover?.(nodeId, statusReason(status)));
-        // The refused answer is not wanted: its stream goes (RST_STREAM), the tunnel stays.
+        // The refused answer is not wanted: its stream goes (half-closed, or closed already), the tunnel stays.
         proxyRes.destroy();
         return 'next';
       }

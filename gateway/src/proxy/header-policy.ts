@@ -1,13 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { ForwardHeaders, TRACE_RESPONSE_HEADER } from '@switchyard/shared';
 
+// Client text: a model id forwarded in a header only as a printable token (anything else would throw).
+const FORWARDABLE_MODEL = /^[\x21-\x7e]{1,128}$/;
+
 /**
  * The headers a node gets: the filtered client headers (no credentials, no hop-by-hop, no
  * `x-switchyard-*`) with the job's own headers over them, the gateway's request and key ids (informational: the tunnel is the node's only
- * door, so nothing is signed), and the body's length.
+ * door, so nothing is signed), the model it parsed, and the body's length.
  */
-const FORWARDABLE_MODEL = /^[\x21-\x7e]{1,128}$/;
-
 export function attemptHeaders(
   base: IncomingHttpHeaders,
   job: {

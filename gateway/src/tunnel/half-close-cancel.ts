@@ -5,8 +5,8 @@
 // tunnel once aborts passed ~33 a second: every request on it failed, and the node sat out its unreachable
 // cool-down (measured: the bench's soak, 535 req/s with 10% aborts, 16,877 errors; docs/MEASURED.md §13). So a
 // stream our client side gives up on is half-closed instead (END_STREAM), and the node resets it from its end
-// (node-agent/src/fleet/tunnel-session.ts): a server's resets are not rate-limited. A node that does not (an
-// older build) gets the reset after CANCEL_GRACE_MS, as before.
+// (node-agent/src/fleet/tunnel-session.ts): a server's resets are not rate-limited. A node of an older build ends
+// the request as well (node:http ends a socket its peer ended); a stream still open after CANCEL_GRACE_MS is reset.
 import type { ClientHttp2Stream } from 'node:http2';
 
 /** How long a half-closed stream may stay open before we reset it ourselves (a node without the reset on END). */
@@ -19,16 +19,22 @@ const discard = (): void => undefined;
  * what still arrives, rather than reset it; a stream already closed, or destroyed with an error before that, is
  * destroyed as before. Returns the same stream.
  */
-export function cancelByHalfClose(stream: ClientHttp2Stream): ClientHttp2Stream {
+export function cancelByHalfClose(stream: ClientHttp2Stream, graceMs: number = CANCEL_GRACE_MS): ClientHttp2Stream {
   // Called with `this` bound below: the stream's own method, kept to do the reset when one is due.
   // eslint-disable-next-line @typescript-eslint/unbound-method
   const destroy = stream.destroy;
   let cancelling = false;
   stream.destroy = function destroyByHalfClose(this: ClientHttp2Stream, err?: Error | null): ClientHttp2Stream {
-    // node:http destroys a given-up exchange's socket more than once (the response, then the request): once
-    // half-closed, the stream waits for the node's reset (or the grace), whatever comes after.
+    // A stream that has closed (the node's reset or END_STREAM arrived: Node's http2 destroys it then) or whose
+    // session is gone is destroyed at once: nothing is sent, and node:http and the agent let go of the exchange.
+    if (this.closed || this.destroyed || this.session === undefined || this.session.destroyed)
+      return destroy.call(this, err ?? undefined);
+    // node:http destroys a given-up exchange's socket more than once (the response, then the request): while
+    // the half-closed stream is still open, the later calls wait for the node's end of it, like the first.
     if (cancelling) return this;
-    if ((err !== undefined && err !== null) || this.closed || this.destroyed || this.pending)
+    // An error, a stream not yet opened, or request bytes still queued (an upload cut short: ending would send
+    // the rest of the body first, up to MAX_BODY_BYTES) take the reset; rare, so far below the limit.
+    if ((err !== undefined && err !== null) || this.pending || this.writableLength > 0)
       return destroy.call(this, err ?? undefined);
     cancelling = true;
     // node:http no longer reads this exchange: what the node still sends is dropped, not parsed.
@@ -36,7 +42,7 @@ export function cancelByHalfClose(stream: ClientHttp2Stream): ClientHttp2Stream 
     this.on('data', discard);
     this.resume();
     if (!this.writableEnded) this.end();
-    const timer = setTimeout(() => destroy.call(this), CANCEL_GRACE_MS);
+    const timer = setTimeout(() => destroy.call(this), graceMs);
     timer.unref();
     this.once('close', () => clearTimeout(timer));
     return this;

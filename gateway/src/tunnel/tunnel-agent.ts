@@ -1,6 +1,7 @@
 // The bridge between http-proxy-3 and a node's tunnel: an http.Agent whose "connections" are HTTP/2
 // streams on the node's session. One stream carries one HTTP/1.1 request (keepAlive false), so a
-// client hang-up destroys exactly that stream (RST_STREAM) and nothing else.
+// client hang-up ends exactly that stream (half-closed, and the node resets it: half-close-cancel.ts) and
+// nothing else.
 import { Agent, type ClientRequestArgs } from 'node:http';
 import type { Duplex } from 'node:stream';
 
