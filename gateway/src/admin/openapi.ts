@@ -381,92 +381,111 @@ export function documentedOperations(): { method: Method; path: string }[] {
   return OPERATIONS.map(({ method, path }) => ({ method, path }));
 }
 
+/** The answers' schemas, by their component name. */
+const RESPONSE_SCHEMAS: Record<string, z.ZodType> = {
+  AdminSession: AdminSessionSchema,
+  KeyView: KeyViewSchema,
+  CreatedKey: CreatedKeySchema,
+  KeyList: KeyListSchema,
+  RevokedKey: RevokedKeySchema,
+  NodeSummary: NodeSummarySchema,
+  EnrolledNode: EnrolledNodeSchema,
+  NodeToken: NodeTokenSchema,
+  RevokedNode: RevokedNodeSchema,
+  NodeList: NodeListSchema,
+  BuildInfo: BuildInfoSchema,
+  VersionGroup: VersionGroupSchema,
+  NodeControl: NodeControlSchema,
+  UsageTotals: UsageTotalsSchema,
+  UsageRow: UsageRowSchema,
+  UsageQueue: UsageQueueSchema,
+  UsageReport: UsageReportSchema,
+  UsageMonth: UsageMonthSchema,
+  RecentRequest: RecentRequestViewSchema,
+  RecentRequests: RecentRequestsSchema,
+  AlertEvent: AlertEventSchema,
+  AlertList: AlertListSchema,
+  ErrorEnvelope: ErrorEnvelopeSchema,
+};
+
+/** The request bodies' schemas, by their component name. */
+const BODY_SCHEMAS: Record<string, z.ZodType> = {
+  CreateKeyBody: CreateKeyBodySchema,
+  UpdateKeyBody: UpdateKeyBodySchema,
+  EnrolNodeBody: EnrolNodeBodySchema,
+};
+
+const INFO = {
+  title: 'Switchyard admin API',
+  version: ADMIN_API_VERSION,
+  description:
+    'Manage gateway keys, enrol and steer the fleet, and read token usage. Every route but this document needs `Authorization: Bearer <ADMIN_TOKEN>` (every route) or `Bearer <ADMIN_READ_TOKEN>` (every GET; other methods answer 403). A source address that sends too many wrong tokens is refused with 429 and `retry-after` until its window ends. Failures answer in the Anthropic error envelope.',
+};
+
+const TAGS = [
+  { name: 'keys', description: 'Gateway keys: who may call the gateway, with which limits.' },
+  { name: 'nodes', description: 'The account nodes: enrolment (their tokens), the fleet and the drain switch.' },
+  { name: 'usage', description: 'Token usage, exact and estimated, its cost in US dollars and cache efficiency.' },
+  { name: 'alerts', description: 'The alerts raised lately (each is also sent to the configured webhooks).' },
+  { name: 'meta', description: 'This document, and who signed in.' },
+];
+
+const SECURITY_SCHEMES = {
+  bearerAuth: {
+    type: 'http',
+    scheme: 'bearer',
+    description: "The gateway's ADMIN_TOKEN (every route), or its ADMIN_READ_TOKEN (GET routes only).",
+  },
+};
+
+/** Every schema the document names: the answers, the bodies, and the document itself. */
+function schemaComponents(): Record<string, JsonSchema> {
+  const bodies = componentSchemas(BODY_SCHEMAS, 'input');
+  // The refinement "at least one field" has no JSON Schema form of its own.
+  if (bodies.UpdateKeyBody) bodies.UpdateKeyBody.minProperties = 1;
+  return {
+    ...componentSchemas(RESPONSE_SCHEMAS, 'output'),
+    ...bodies,
+    OpenApiDocument: {
+      type: 'object',
+      required: ['openapi', 'info', 'paths'],
+      properties: { openapi: { type: 'string' } },
+    },
+  };
+}
+
+/** The shared error answers (401, 403, 429, …), each in the Anthropic error envelope. */
+function errorResponseComponents(): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.values(ERROR_RESPONSES).map(({ name, description, headers }) => [
+      name,
+      {
+        description,
+        ...(headers === undefined ? {} : { headers }),
+        content: { 'application/json': { schema: ref('ErrorEnvelope') } },
+      },
+    ]),
+  );
+}
+
 /**
  * Builds the admin API's OpenAPI 3.1 document (plain JSON; build once and serve).
  * @example router.get('/openapi.json', (_req, res) => res.json(doc)) // doc = buildAdminOpenApi()
  */
 export function buildAdminOpenApi(): Record<string, unknown> {
-  const responses = componentSchemas(
-    {
-      AdminSession: AdminSessionSchema,
-      KeyView: KeyViewSchema,
-      CreatedKey: CreatedKeySchema,
-      KeyList: KeyListSchema,
-      RevokedKey: RevokedKeySchema,
-      NodeSummary: NodeSummarySchema,
-      EnrolledNode: EnrolledNodeSchema,
-      NodeToken: NodeTokenSchema,
-      RevokedNode: RevokedNodeSchema,
-      NodeList: NodeListSchema,
-      BuildInfo: BuildInfoSchema,
-      VersionGroup: VersionGroupSchema,
-      NodeControl: NodeControlSchema,
-      UsageTotals: UsageTotalsSchema,
-      UsageRow: UsageRowSchema,
-      UsageQueue: UsageQueueSchema,
-      UsageReport: UsageReportSchema,
-      UsageMonth: UsageMonthSchema,
-      RecentRequest: RecentRequestViewSchema,
-      RecentRequests: RecentRequestsSchema,
-      AlertEvent: AlertEventSchema,
-      AlertList: AlertListSchema,
-      ErrorEnvelope: ErrorEnvelopeSchema,
-    },
-    'output',
-  );
-  const bodies = componentSchemas(
-    { CreateKeyBody: CreateKeyBodySchema, UpdateKeyBody: UpdateKeyBodySchema, EnrolNodeBody: EnrolNodeBodySchema },
-    'input',
-  );
-  // The refinement "at least one field" has no JSON Schema form of its own.
-  if (bodies.UpdateKeyBody) bodies.UpdateKeyBody.minProperties = 1;
   const paths: Record<string, Record<string, unknown>> = {};
   for (const op of OPERATIONS) (paths[op.path] ??= {})[op.method] = operationObject(op);
   return {
     openapi: '3.1.0',
-    info: {
-      title: 'Switchyard admin API',
-      version: ADMIN_API_VERSION,
-      description:
-        'Manage gateway keys, enrol and steer the fleet, and read token usage. Every route but this document needs `Authorization: Bearer <ADMIN_TOKEN>` (every route) or `Bearer <ADMIN_READ_TOKEN>` (every GET; other methods answer 403). A source address that sends too many wrong tokens is refused with 429 and `retry-after` until its window ends. Failures answer in the Anthropic error envelope.',
-    },
+    info: INFO,
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
-    tags: [
-      { name: 'keys', description: 'Gateway keys: who may call the gateway, with which limits.' },
-      { name: 'nodes', description: 'The account nodes: enrolment (their tokens), the fleet and the drain switch.' },
-      { name: 'usage', description: 'Token usage, exact and estimated, its cost in US dollars and cache efficiency.' },
-      { name: 'alerts', description: 'The alerts raised lately (each is also sent to the configured webhooks).' },
-      { name: 'meta', description: 'This document, and who signed in.' },
-    ],
+    tags: TAGS,
     security: [{ bearerAuth: [] }],
     paths,
     components: {
-      securitySchemes: {
-        bearerAuth: {
-          type: 'http',
-          scheme: 'bearer',
-          description: "The gateway's ADMIN_TOKEN (every route), or its ADMIN_READ_TOKEN (GET routes only).",
-        },
-      },
-      schemas: {
-        ...responses,
-        ...bodies,
-        OpenApiDocument: {
-          type: 'object',
-          required: ['openapi', 'info', 'paths'],
-          properties: { openapi: { type: 'string' } },
-        },
-      },
-      responses: Object.fromEntries(
-        Object.values(ERROR_RESPONSES).map(({ name, description, headers }) => [
-          name,
-          {
-            description,
-            ...(headers === undefined ? {} : { headers }),
-            content: { 'application/json': { schema: ref('ErrorEnvelope') } },
-          },
-        ]),
-      ),
+      securitySchemes: SECURITY_SCHEMES,
+      schemas: schemaComponents(),
+      responses: errorResponseComponents(),
     },
   };
 }
