@@ -1,29 +1,7 @@
 // The failed-authentication throttle on its own, with an injected clock: the limit per address, the window, the one
 // warn line per address per window, other addresses unaffected, and a table that never holds more than maxAddresses.
-import type { Logger } from '@switchyard/shared';
+import { recordingLog, type LogLine } from '@switchyard/testkit';
 import { createAuthThrottle, DEFAULT_AUTH_THROTTLE } from './auth-throttle.js';
-
-interface Line {
-  level: 'error' | 'warn' | 'info' | 'debug';
-  message: string;
-  meta: Record<string, unknown> | undefined;
-}
-
-/** A Logger that keeps its lines. */
-function recordingLogger(): Logger & { lines: Line[] } {
-  const lines: Line[] = [];
-  const at = (level: Line['level']) => (message: string, meta?: Record<string, unknown>) =>
-    void lines.push({ level, message, meta });
-  const log: Logger & { lines: Line[] } = {
-    lines,
-    error: at('error'),
-    warn: at('warn'),
-    info: at('info'),
-    debug: at('debug'),
-    child: () => log,
-  };
-  return log;
-}
 
 const T0 = 1_800_000_000_000;
 
@@ -35,8 +13,7 @@ describe('auth throttle', () => {
   });
 
   it('lets an address fail maxFailures times, then refuses it for the rest of its window, then forgets it', () => {
-    const log = recordingLogger();
-    const throttle = createAuthThrottle({ now, log });
+    const throttle = createAuthThrottle({ now, log: recordingLog([]) });
     for (let i = 0; i < DEFAULT_AUTH_THROTTLE.maxFailures; i += 1) {
       expect(throttle.blockedFor('10.0.0.1')).toBeUndefined();
       throttle.recordFailure('10.0.0.1');
@@ -54,10 +31,10 @@ describe('auth throttle', () => {
   });
 
   it('logs one warn line per address per window, when it reaches the limit, and a debug line at its first failure only', () => {
-    const log = recordingLogger();
-    const throttle = createAuthThrottle({ now, log, maxFailures: 3, windowMs: 30_000 });
+    const lines: LogLine[] = [];
+    const throttle = createAuthThrottle({ now, log: recordingLog(lines), maxFailures: 3, windowMs: 30_000 });
     for (let i = 0; i < 3; i += 1) throttle.recordFailure('10.0.0.1');
-    expect(log.lines).toEqual([
+    expect(lines).toEqual([
       { level: 'debug', message: 'admin authentication failed', meta: { ip: '10.0.0.1', windowSeconds: 30 } },
       {
         level: 'warn',
@@ -67,11 +44,11 @@ describe('auth throttle', () => {
     ]);
     clock += 30_000;
     for (let i = 0; i < 3; i += 1) throttle.recordFailure('10.0.0.1');
-    expect(log.lines.filter((l) => l.level === 'warn')).toHaveLength(2); // the next window's one line
+    expect(lines.filter((l) => l.level === 'warn')).toHaveLength(2); // the next window's one line
   });
 
   it('counts each address apart: one past the limit leaves the others untouched', () => {
-    const throttle = createAuthThrottle({ now, log: recordingLogger(), maxFailures: 2 });
+    const throttle = createAuthThrottle({ now, log: recordingLog([]), maxFailures: 2 });
     throttle.recordFailure('10.0.0.1');
     throttle.recordFailure('10.0.0.1');
     throttle.recordFailure('::ffff:10.0.0.2');
@@ -81,7 +58,7 @@ describe('auth throttle', () => {
   });
 
   it('holds at most maxAddresses addresses, forgetting the least recently seen first', () => {
-    const throttle = createAuthThrottle({ now, log: recordingLogger(), maxFailures: 1, maxAddresses: 100 });
+    const throttle = createAuthThrottle({ now, log: recordingLog([]), maxFailures: 1, maxAddresses: 100 });
     throttle.recordFailure('blocked');
     for (let i = 0; i < 1_000; i += 1) {
       throttle.recordFailure(`10.1.${i >> 8}.${i & 255}`);
@@ -95,7 +72,7 @@ describe('auth throttle', () => {
 
   it('refuses settings that are no limit', () => {
     for (const bad of [{ maxFailures: 0 }, { windowMs: -1 }, { maxAddresses: 1.5 }]) {
-      expect(() => createAuthThrottle({ ...bad, log: recordingLogger() })).toThrow(RangeError);
+      expect(() => createAuthThrottle({ ...bad, log: recordingLog([]) })).toThrow(RangeError);
     }
   });
 });

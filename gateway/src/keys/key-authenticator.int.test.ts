@@ -10,10 +10,9 @@ import {
   createKeyspace,
   newRequestId,
   writeErrorResponse,
-  type Logger,
   type SharedStore,
 } from '@switchyard/shared';
-import { scanKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
+import { recordingLog, scanKeys, testRedisUrl, uniquePrefix, type LogLine } from '@switchyard/testkit';
 import { createAdminRouter } from '../admin/index.js';
 import { generateGatewayKey } from './gateway-key.js';
 import { createKeyAuthenticator, type KeyAuthenticator } from './key-authenticator.js';
@@ -31,19 +30,6 @@ const SETTINGS: KeySettings = {
   concurrency: null,
   dailyTokenBudget: null,
 };
-
-function recordingLogger(lines: string[]): Logger {
-  const write = (level: string) => (message: string, meta?: Record<string, unknown>) =>
-    void lines.push(JSON.stringify({ level, message, meta }));
-  const log: Logger = {
-    error: write('error'),
-    warn: write('warn'),
-    info: write('info'),
-    debug: write('debug'),
-    child: () => log,
-  };
-  return log;
-}
 
 interface Gateway {
   url: string;
@@ -103,8 +89,8 @@ const CACHE_TTL_MS = 3_000;
 describe('gateway keys on Redis, two gateway instances', () => {
   const prefix = uniquePrefix('keys');
   const keys = createKeyspace(prefix);
-  const lines: string[] = [];
-  const log = recordingLogger(lines);
+  const lines: LogLine[] = [];
+  const log = recordingLog(lines);
   let client: Redis;
   let store: SharedStore;
   let a: Gateway;
@@ -221,7 +207,7 @@ describe('gateway keys on Redis, two gateway instances', () => {
       expect(names).toContain(keys.keyByDigest(record.digest));
       expect(everything).not.toContain(key);
       expect(everything).not.toContain(key.slice(3, 30));
-      expect(lines.join('\n')).not.toContain(key.slice(3, 30));
+      expect(JSON.stringify(lines)).not.toContain(key.slice(3, 30));
     }
   });
 

@@ -2,7 +2,7 @@
 // budget, kept after its request ends until the worker's done marker, dropped at once when never forwarded, and
 // dropped (with a warning) once the settle timeout passes; instances see each other's reservations.
 import { createKeyspace, utcDay, utcMonth, type Logger, type SharedStore } from '@switchyard/shared';
-import { createMemoryStore } from '@switchyard/testkit';
+import { createMemoryStore, recordingLog, type LogLine } from '@switchyard/testkit';
 import { formatUsd } from './budget-check.js';
 import { createKeyLimiter, type Admission, type Admitted, type KeyLimiter } from './key-limiter.js';
 import type { LimitedKey } from './limit-state.js';
@@ -16,14 +16,6 @@ const keys = createKeyspace('sy:');
 let store: SharedStore;
 const limiters: KeyLimiter[] = [];
 
-type Line = { level: string; message: string; fields: unknown };
-function captureLog(): { log: Logger; lines: Line[] } {
-  const lines: Line[] = [];
-  const at = (level: string) => (message: string, fields?: unknown) => void lines.push({ level, message, fields });
-  const log: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log };
-  return { log, lines };
-}
-
 function budgetKey(overrides: Partial<LimitedKey>): LimitedKey {
   return {
     id: 'key-1',
@@ -36,7 +28,7 @@ function budgetKey(overrides: Partial<LimitedKey>): LimitedKey {
   };
 }
 
-function limiter(log: Logger = captureLog().log, instanceId?: string): KeyLimiter {
+function limiter(log: Logger = recordingLog([]), instanceId?: string): KeyLimiter {
   const l = createKeyLimiter({
     store,
     keys,
@@ -159,8 +151,8 @@ describe('a reservation against a daily USD budget', () => {
   });
 
   it('is dropped with a warning once the settle timeout passes without a count (worker down)', async () => {
-    const { log, lines } = captureLog();
-    const l = limiter(log);
+    const lines: LogLine[] = [];
+    const l = limiter(recordingLog(lines));
     const key = budgetKey({ dailyUsdBudget: 1 });
     const { admitted, requestId } = reserved(l, key, 600_000);
     admitted.release({ awaitUsage: true });
@@ -170,7 +162,7 @@ describe('a reservation against a daily USD budget', () => {
     clock += 1;
     await l.syncNow();
     expect(lines.map((l) => [l.level, l.message])).toEqual([['warn', 'budget reservations expired uncounted']]);
-    expect(lines[0]?.fields).toEqual({ keyId: 'key-1', count: 1, requestIds: [requestId] });
+    expect(lines[0]?.meta).toEqual({ keyId: 'key-1', count: 1, requestIds: [requestId] });
     expect(ok(l.admit(key)).reserve({ requestId: 'req_z2', micros: 1_000_000, tokens: 1 })).toBeUndefined();
   });
 
@@ -191,7 +183,7 @@ describe('the budget alert cue', () => {
     const l = createKeyLimiter({
       store,
       keys,
-      log: captureLog().log,
+      log: recordingLog([]),
       now,
       settleTimeoutMs: SETTLE_MS,
       onBudgetRefused: (r) => void told.push({ keyId: r.keyId, kind: r.budget.kind, asked: r.asked }),
@@ -278,8 +270,8 @@ describe('other budgets', () => {
 
 describe('two instances', () => {
   it('each counts the other’s reservations after a round on each, until they go stale', async () => {
-    const a = limiter(captureLog().log, 'gw-a');
-    const b = limiter(captureLog().log, 'gw-b');
+    const a = limiter(recordingLog([]), 'gw-a');
+    const b = limiter(recordingLog([]), 'gw-b');
     const key = budgetKey({ dailyUsdBudget: 1 });
     const held = reserved(a, key, 700_000);
     await a.syncNow();
@@ -302,8 +294,8 @@ describe('two instances', () => {
   });
 
   it('ignores a crashed instance’s reservations once its field is stale', async () => {
-    const a = limiter(captureLog().log, 'gw-a');
-    const b = limiter(captureLog().log, 'gw-b');
+    const a = limiter(recordingLog([]), 'gw-a');
+    const b = limiter(recordingLog([]), 'gw-b');
     const key = budgetKey({ dailyUsdBudget: 1 });
     reserved(a, key, 900_000);
     await a.syncNow();

@@ -1,6 +1,6 @@
 // The limiter on the in-memory store with an injected clock: every limit, its retry-after, and the fleet sync.
 import { createKeyspace, utcDay, type Logger, type SharedStore } from '@switchyard/shared';
-import { createMemoryStore } from '@switchyard/testkit';
+import { createMemoryStore, recordingLog, type LogLine } from '@switchyard/testkit';
 import { createKeyLimiter, type Admission, type KeyLimiter } from './key-limiter.js';
 import type { LimitedKey } from './limit-state.js';
 import type { LimitStore } from './limit-sync.js';
@@ -19,14 +19,6 @@ function limitedKey(overrides: Partial<LimitedKey> = {}): LimitedKey {
     monthlyUsdBudget: null,
     ...overrides,
   };
-}
-
-type Line = { level: string; message: string };
-function captureLog(): { log: Logger; lines: Line[] } {
-  const lines: Line[] = [];
-  const at = (level: string) => (message: string) => void lines.push({ level, message });
-  const log: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log };
-  return { log, lines };
 }
 
 function ok(a: Admission): () => void {
@@ -49,7 +41,7 @@ function limiter(opts: { store?: LimitStore; log?: Logger } = {}): KeyLimiter {
   const created = createKeyLimiter({
     store: opts.store ?? store,
     keys,
-    log: opts.log ?? captureLog().log,
+    log: opts.log ?? recordingLog([]),
     now,
     syncIntervalMs: 1_000,
   });
@@ -282,7 +274,8 @@ describe('when the store fails', () => {
   }
 
   it('keeps enforcing local counts, warns once, and pushes what it admitted meanwhile once the store is back', async () => {
-    const { log, lines } = captureLog();
+    const lines: LogLine[] = [];
+    const log = recordingLog(lines);
     const net = flaky(store);
     const a = running({ store: net.store, log });
     const b = running();
@@ -308,5 +301,5 @@ describe('when the store fails', () => {
 });
 
 it('rejects a sync interval that is not a positive integer', () => {
-  expect(() => createKeyLimiter({ store, keys, log: captureLog().log, syncIntervalMs: 0 })).toThrow(RangeError);
+  expect(() => createKeyLimiter({ store, keys, log: recordingLog([]), syncIntervalMs: 0 })).toThrow(RangeError);
 });

@@ -6,6 +6,7 @@ import express from 'express';
 import request from 'supertest';
 import { BadRequestError, OpenAI, RateLimitError } from 'openai';
 import { AppError, ErrorCodes, writeErrorResponse, type ErrorCode, type Logger } from '@switchyard/shared';
+import { recordingLog, type LogLine } from '@switchyard/testkit';
 import { errorHandler } from '../http/errors.js';
 import { localsOf } from '../http/request-context.js';
 import { openAiErrorBody, openAiErrorEnvelope, openAiStreamErrorFrame } from './openai-errors.js';
@@ -145,21 +146,11 @@ describe('errorHandler with the OpenAI envelope', () => {
     return app;
   }
 
-  function recordingLogger(): Logger & { errors: [string, Record<string, unknown> | undefined][] } {
-    const errors: [string, Record<string, unknown> | undefined][] = [];
-    const log: Logger = {
-      error: (m, meta) => errors.push([m, meta]),
-      warn: () => {},
-      info: () => {},
-      debug: () => {},
-      child: () => log,
-    };
-    return Object.assign(log, { errors });
-  }
-
   it('answers an AppError in the OpenAI envelope with the request id, logging nothing', async () => {
-    const log = recordingLogger();
-    const res = await request(appThrowing(new AppError('budget_exhausted', 'Budget spent', { retryAfterSec: 60 }), log))
+    const lines: LogLine[] = [];
+    const res = await request(
+      appThrowing(new AppError('budget_exhausted', 'Budget spent', { retryAfterSec: 60 }), recordingLog(lines)),
+    )
       .post('/v1/chat/completions')
       .send({})
       .expect(429);
@@ -168,22 +159,25 @@ describe('errorHandler with the OpenAI envelope', () => {
     expect(res.body).toEqual({
       error: { message: 'Budget spent', type: 'rate_limit_error', param: null, code: 'budget_exhausted' },
     });
-    expect(log.errors).toEqual([]);
+    expect(lines.filter((l) => l.level === 'error')).toEqual([]);
   });
 
   it('logs an internal error with its stack and answers 500 without its text', async () => {
-    const log = recordingLogger();
+    const lines: LogLine[] = [];
     const cause = new Error('db password is hunter2');
-    const res = await request(appThrowing(cause, log)).post('/v1/chat/completions').send({}).expect(500);
+    const res = await request(appThrowing(cause, recordingLog(lines)))
+      .post('/v1/chat/completions')
+      .send({})
+      .expect(500);
     expect(JSON.stringify(res.body)).not.toContain('hunter2');
     expect(res.body).toMatchObject({ error: { type: 'server_error', code: 'internal' } });
-    expect(log.errors).toEqual([
+    expect(lines.filter((l) => l.level === 'error').map((l) => [l.message, l.meta])).toEqual([
       ['request failed', { requestId: 'req_route', method: 'POST', path: '/v1/chat/completions', err: cause }],
     ]);
   });
 
   it("maps the body parser's too large and malformed bodies as errorHandler does", async () => {
-    const app = appThrowing(new Error('unreached'), recordingLogger());
+    const app = appThrowing(new Error('unreached'), recordingLog([]));
     const big = await request(app)
       .post('/v1/chat/completions')
       .set('content-type', 'application/json')

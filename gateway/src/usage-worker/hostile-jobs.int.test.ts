@@ -20,11 +20,19 @@ import {
   utcDay,
   type ContentBlock,
   type JobData,
-  type Logger,
   type PromptParts,
   type UsageJob,
 } from '@switchyard/shared';
-import { deleteKeys, freePort, testRedisUrl, uniquePrefix, nestedArrays, nestedObjects } from '@switchyard/testkit';
+import {
+  deleteKeys,
+  freePort,
+  testRedisUrl,
+  uniquePrefix,
+  nestedArrays,
+  nestedObjects,
+  recordingLog,
+  type LogLine,
+} from '@switchyard/testkit';
 import { createKnownHashes } from '../usage/known-hashes.js';
 import { createPromptDigester, undigestedPrompt } from '../usage/prompt-digest.js';
 import type { CaptureResult } from '../usage/response-capture.js';
@@ -60,19 +68,6 @@ const CAPTURED: CaptureResult = {
   shortfall: 'none',
 };
 
-interface LogLine {
-  level: string;
-  message: string;
-  meta: Record<string, unknown> | undefined;
-}
-function recordingLog(): { log: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at = (level: string) => (message: string, meta?: Record<string, unknown>) =>
-    void lines.push({ level, message, meta });
-  const log: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log };
-  return { log, lines };
-}
-
 const prefix = uniquePrefix('hostile');
 const keys = createKeyspace(prefix);
 let redis: Redis;
@@ -82,8 +77,9 @@ let recorder: UsageRecorder;
 let spoolDir: string;
 let tokenizer: Tokenizer;
 let handler: UsageHandler;
-const recorderLog = recordingLog();
-const workerLog = recordingLog();
+const recorderLines: LogLine[] = [];
+const recorderLog = recordingLog(recorderLines);
+const workerLog = recordingLog([]);
 
 beforeAll(async () => {
   redis = new Redis(testRedisUrl());
@@ -96,7 +92,7 @@ beforeAll(async () => {
     encoding: 'o200k_base',
     ttlSeconds: 3_600,
     retentionDays: 2,
-    log: workerLog.log,
+    log: workerLog,
     tokenizerBudgetMs: 600_000,
   });
   // The producer as main.ts makes it: its own connection, a real BullMQ queue, the digester asking Redis.
@@ -117,7 +113,7 @@ beforeAll(async () => {
     digester,
     spoolDir,
     bufferMax: 100,
-    log: recorderLog.log,
+    log: recorderLog,
   });
   await recorder.start();
 });
@@ -161,7 +157,7 @@ async function throughTheChain(d: UsageDraft): Promise<void> {
   expect(() => recorder.record(d)).not.toThrow();
   await recorder.drained();
   const queued = await reader.getJob(d.requestId);
-  if (queued === undefined) throw new Error(`job ${d.requestId} was not queued: ${JSON.stringify(recorderLog.lines)}`);
+  if (queued === undefined) throw new Error(`job ${d.requestId} was not queued: ${JSON.stringify(recorderLines)}`);
   expect((await handler.handle(queued.data)).counted).toBe(true);
 }
 
@@ -406,7 +402,8 @@ describe('the handler alone', () => {
         throw new RangeError('Maximum call stack size exceeded near "private words"');
       },
     };
-    const { log, lines } = recordingLog();
+    const lines: LogLine[] = [];
+    const log = recordingLog(lines);
     const fragile = createUsageHandler({
       store: createIoRedisStore(redis),
       keys,
@@ -443,7 +440,8 @@ describe('the handler alone', () => {
       retryStrategy: () => null,
     });
     away.on('error', () => undefined);
-    const { log, lines } = recordingLog();
+    const lines: LogLine[] = [];
+    const log = recordingLog(lines);
     const cut = createUsageHandler({
       store: createIoRedisStore(away),
       keys,

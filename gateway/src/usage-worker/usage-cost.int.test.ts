@@ -18,11 +18,10 @@ import {
   utcDay,
   utcMonth,
   type Keyspace,
-  type Logger,
   type PromptParts,
   type UsageJob,
 } from '@switchyard/shared';
-import { deleteKeys, spawnService, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
+import { deleteKeys, recordingLog, spawnService, testRedisUrl, uniquePrefix, type LogLine } from '@switchyard/testkit';
 import { createTokenizer, type Tokenizer } from './tokenizer.js';
 import { createUsageHandler, type UsageHandler } from './usage-handler.js';
 
@@ -33,12 +32,6 @@ const MODEL = 'claude-sonnet-4-5';
 const UNKNOWN = 'claude-unreleased-x9';
 const NO_PRICE = 'usage model has no price: counted at zero cost';
 const book = loadPriceBook();
-
-interface LogLine {
-  level: string;
-  message: string;
-  meta: Record<string, unknown> | undefined;
-}
 
 let redis: Redis;
 let tokenizer: Tokenizer;
@@ -58,9 +51,7 @@ function setup(): { keys: Keyspace; handler: UsageHandler; lines: LogLine[] } {
   prefixes.push(prefix);
   const keys = createKeyspace(prefix);
   const lines: LogLine[] = [];
-  const at = (level: string) => (message: string, meta?: Record<string, unknown>) =>
-    void lines.push({ level, message, meta });
-  const log: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log };
+  const log = recordingLog(lines);
   // A budget no test comes near: the estimates must not depend on this machine's speed.
   const handler = createUsageHandler({
     store: createIoRedisStore(redis),
@@ -284,7 +275,7 @@ describe('a model with no price', () => {
       [UNKNOWN, false, 0],
     ]);
     const warned = lines.filter((l) => l.message === NO_PRICE);
-    expect(warned.map((l) => [l.level, l.meta?.model])).toEqual([
+    expect(warned.map((l) => [l.level, l.meta.model])).toEqual([
       ['warn', UNKNOWN],
       ['warn', `${UNKNOWN}-b`],
     ]);

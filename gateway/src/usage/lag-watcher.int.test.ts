@@ -2,26 +2,12 @@
 // tick, so the log lines follow from the figures alone (no timers run, nothing waits).
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { queuePrefix, type Logger } from '@switchyard/shared';
-import { deleteKeys, testRedisUrl, uniquePrefix } from '@switchyard/testkit';
+import { queuePrefix } from '@switchyard/shared';
+import { deleteKeys, recordingLog, testRedisUrl, uniquePrefix, type LogLine } from '@switchyard/testkit';
 import { LAG_RECOVERED_MESSAGE, LAG_WARN_MESSAGE, createLagWatcher, type IntervalTimers } from './lag-watcher.js';
 import { createQueueLagReader } from './queue-lag.js';
 
 const T0 = Date.parse('2027-03-01T12:00:00Z');
-
-interface Line {
-  level: string;
-  message: string;
-  meta?: Record<string, unknown>;
-}
-
-function captureLog(): { log: Logger; lines: Line[] } {
-  const lines: Line[] = [];
-  const at = (level: string) => (message: string, meta?: Record<string, unknown>) =>
-    void lines.push({ level, message, ...(meta === undefined ? {} : { meta }) });
-  const log: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log };
-  return { log, lines };
-}
 
 describe('usage lag watcher', () => {
   const prefix = uniquePrefix('lag-watcher');
@@ -40,7 +26,8 @@ describe('usage lag watcher', () => {
 
   it('warns once when the lag first exceeds the threshold, says once when it is back under, and is quiet in between', async () => {
     let now = T0;
-    const { log, lines } = captureLog();
+    const lines: LogLine[] = [];
+    const log = recordingLog(lines);
     const watcher = createLagWatcher({
       read: createQueueLagReader({ queue, now: () => now }),
       thresholdSeconds: 60,
@@ -90,7 +77,8 @@ describe('usage lag watcher', () => {
   });
 
   it('keeps its state through a read that fails (the outage is logged elsewhere)', async () => {
-    const { log, lines } = captureLog();
+    const lines: LogLine[] = [];
+    const log = recordingLog(lines);
     const answers = [
       { lagSeconds: 120, waiting: 9 },
       undefined,
@@ -133,7 +121,7 @@ describe('usage lag watcher', () => {
       reads += 1;
       return Promise.resolve(undefined);
     };
-    const watcher = createLagWatcher({ read, thresholdSeconds: 60, log: captureLog().log, timers });
+    const watcher = createLagWatcher({ read, thresholdSeconds: 60, log: recordingLog([]), timers });
     watcher.start();
     watcher.start();
     expect(scheduled).toEqual([expect.objectContaining({ ms: 15_000, unrefd: true, cleared: false })]);

@@ -5,7 +5,6 @@ import {
   isStandIn,
   promptBlocks,
   UsageJobSchema,
-  type Logger,
   type PromptParts,
   type UsageJob,
 } from '@switchyard/shared';
@@ -14,7 +13,7 @@ import { createPromptDigester, undigestedPrompt } from './prompt-digest.js';
 import type { CaptureResult } from './response-capture.js';
 import type { UsageDraft } from './usage-draft.js';
 import { buildUsageJob } from './usage-job-build.js';
-import { nestedArrays, nestedObjects } from '@switchyard/testkit';
+import { nestedArrays, nestedObjects, recordingLog, type LogLine } from '@switchyard/testkit';
 
 const DEEP = 20_000;
 
@@ -33,17 +32,6 @@ const CAPTURED: CaptureResult = {
   output: { kind: 'message', content: [{ type: 'text', text: 'ok' }] },
   shortfall: 'none',
 };
-
-function recordingLog(): {
-  log: Logger;
-  lines: { level: string; message: string; meta: Record<string, unknown> | undefined }[];
-} {
-  const lines: { level: string; message: string; meta: Record<string, unknown> | undefined }[] = [];
-  const at = (level: string) => (message: string, meta?: Record<string, unknown>) =>
-    void lines.push({ level, message, meta });
-  const log: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log };
-  return { log, lines };
-}
 
 let seq = 0;
 function draft(prompt: PromptParts | undefined, extra: Partial<UsageDraft> = {}): UsageDraft {
@@ -157,7 +145,8 @@ const HOSTILE: [string, PromptParts][] = [
 
 describe.each(HOSTILE)('a prompt with %s', (_label, parts) => {
   it('makes a job that travels and lists every block, stand-ins for those that could not travel', async () => {
-    const { log, lines } = recordingLog();
+    const lines: LogLine[] = [];
+    const log = recordingLog(lines);
     const job = await buildUsageJob(draft(parts), { digest, log });
     expect(job).toBeDefined();
     const received = asTheWorkerGetsIt(job!);
@@ -170,7 +159,7 @@ describe.each(HOSTILE)('a prompt with %s', (_label, parts) => {
 
 it('ships a tool input 20,000 deep as its stand-in: its text, and a hash that says which', async () => {
   const parts = HOSTILE[3]![1];
-  const job = asTheWorkerGetsIt((await buildUsageJob(draft(parts), { digest, log: recordingLog().log }))!);
+  const job = asTheWorkerGetsIt((await buildUsageJob(draft(parts), { digest, log: recordingLog([]) }))!);
   expect(job.prompt?.blocks).toHaveLength(1);
   expect(isStandIn(job.prompt!.blocks[0]!.block)).toBe(true);
 });
@@ -182,7 +171,7 @@ it('carries a JSON answer whose content is nested 20,000 deep with that block as
   };
   const job = await buildUsageJob(draft({ messages: [] }, { capture: { result: () => deepAnswer } }), {
     digest,
-    log: recordingLog().log,
+    log: recordingLog([]),
   });
   const received = asTheWorkerGetsIt(job!);
   expect(received.usage).toEqual(USAGE);
@@ -193,12 +182,13 @@ it('carries a JSON answer whose content is nested 20,000 deep with that block as
 });
 
 it('counts a model that cannot be a key part under a name that can', async () => {
-  const job = await buildUsageJob(draft(undefined, { model: 'claude opus\n' }), { digest, log: recordingLog().log });
+  const job = await buildUsageJob(draft(undefined, { model: 'claude opus\n' }), { digest, log: recordingLog([]) });
   expect(job?.model).toBe('claude_opus_');
 });
 
 it('still makes the job when digesting throws: the undigested prompt (estimate approximate), one line without text', async () => {
-  const { log, lines } = recordingLog();
+  const lines: LogLine[] = [];
+  const log = recordingLog(lines);
   const failing = () =>
     Promise.reject(new RangeError('Maximum call stack size exceeded while reading "secret prompt text"'));
   const job = await buildUsageJob(draft({ messages: [{ role: 'user', content: 'secret prompt text' }] }), {
@@ -215,7 +205,8 @@ it('still makes the job when digesting throws: the undigested prompt (estimate a
 });
 
 it('still makes the job when reading the capture throws: no exact usage is known, the rest is', async () => {
-  const { log, lines } = recordingLog();
+  const lines: LogLine[] = [];
+  const log = recordingLog(lines);
   const job = await buildUsageJob(
     draft(
       { messages: [{ role: 'user', content: 'hi' }] },
@@ -235,14 +226,15 @@ it('still makes the job when reading the capture throws: no exact usage is known
 });
 
 it('drops the parts that make a job invalid and keeps what is certain', async () => {
-  const { log, lines } = recordingLog();
+  const lines: LogLine[] = [];
+  const log = recordingLog(lines);
   // An invalid digest (a hash that is no hash) stands for any part that fails the job's schema.
   const bad = () => Promise.resolve({ hashes: ['not a hash'], blocks: [] });
   const job = await buildUsageJob(draft({ messages: [] }), { digest: bad, log });
   expect(job?.usage).toEqual(USAGE);
   expect(job?.output).toBeNull();
   expect(job?.prompt).toEqual(undigestedPrompt());
-  expect(lines.map((l) => [l.message, l.meta?.issues])).toEqual([
+  expect(lines.map((l) => [l.message, l.meta.issues])).toEqual([
     ['usage job invalid', [{ path: 'prompt.hashes.0', code: 'invalid_format' }]],
   ]);
 });

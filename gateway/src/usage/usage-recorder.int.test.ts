@@ -6,13 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { createKeyspace, queuePrefix, withDeadline, type Logger, type UsageJob } from '@switchyard/shared';
+import { createKeyspace, queuePrefix, withDeadline, type UsageJob } from '@switchyard/shared';
 import {
   deleteKeys,
   freePort,
+  recordingLog,
   startRedisServer,
   testRedisUrl,
   uniquePrefix,
+  type LogLine,
   type RedisServerHandle,
   waitFor,
 } from '@switchyard/testkit';
@@ -21,23 +23,6 @@ import { createPromptDigester } from './prompt-digest.js';
 import type { CaptureResult } from './response-capture.js';
 import { usageJobOf, type UsageDraft } from './usage-draft.js';
 import { createUsageRecorder, type UsageQueue, type UsageRecorder, type UsageRecorderDeps } from './usage-recorder.js';
-
-interface LogLine {
-  level: string;
-  message: string;
-  meta: Record<string, unknown> | undefined;
-}
-
-function recordingLog(): { log: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at =
-    (level: string) =>
-    (message: string, meta?: Record<string, unknown>): void => {
-      lines.push({ level, message, meta });
-    };
-  const log: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log };
-  return { log, lines };
-}
 
 const CAPTURED: CaptureResult = {
   usage: {
@@ -173,7 +158,8 @@ async function rig(
     readerConnection.disconnect();
   });
   const spoolDir = opts.spoolDir ?? (await tempDir());
-  const { log, lines } = recordingLog();
+  const lines: LogLine[] = [];
+  const log = recordingLog(lines);
   const digester = createPromptDigester({
     mget: (k) => connection.mget(...k),
     keys: createKeyspace(prefix),
