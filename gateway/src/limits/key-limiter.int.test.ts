@@ -5,8 +5,8 @@ import {
   createIoRedisClient,
   createIoRedisStore,
   createKeyspace,
+  createNullLogger,
   utcDay,
-  type Logger,
   type SharedStore,
 } from '@switchyard/shared';
 import {
@@ -24,13 +24,7 @@ import type { LimitedKey } from './limit-state.js';
 const T0 = Date.UTC(2030, 0, 1, 12, 0, 30, 200);
 const now = () => T0;
 
-const silent: Logger = {
-  error: () => undefined,
-  warn: () => undefined,
-  info: () => undefined,
-  debug: () => undefined,
-  child: () => silent,
-};
+const silent = createNullLogger();
 
 function limitedKey(id: string, limits: Partial<LimitedKey>): LimitedKey {
   return {
