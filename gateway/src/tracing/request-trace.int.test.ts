@@ -364,6 +364,93 @@ describe('tracing on', () => {
     expect(server.attributes).toMatchObject({ 'http.route': '/v1/chat/completions', 'gen_ai.operation.name': 'chat' });
     expect(everyValue(spans).join('\n')).not.toContain(PROMPT);
   });
+
+  // The two other API routes (docs/TRACING.md: the same spans as /v1/messages, without gen_ai.*).
+  it.each([
+    {
+      label: 'count_tokens',
+      method: 'POST',
+      path: '/v1/messages/count_tokens',
+      route: '/v1/messages/count_tokens',
+      name: 'POST /v1/messages/count_tokens',
+      answer: JSON.stringify({ input_tokens: 12 }),
+      // The body was read: whether it streams is on the span, what it asks of a model (gen_ai.*) is not.
+      more: { 'switchyard.stream': false },
+    },
+    {
+      label: 'the models list',
+      method: 'GET',
+      path: '/v1/models?limit=20',
+      route: '/v1/models',
+      name: 'GET /v1/models',
+      answer: JSON.stringify({
+        data: [{ type: 'model', id: MODEL, display_name: 'Claude Sonnet 4.6', created_at: '2026-02-17T00:00:00Z' }],
+        has_more: false,
+        first_id: MODEL,
+        last_id: MODEL,
+      }),
+      more: {},
+    },
+  ])(
+    "traces $label as $name: one request span under the client's traceparent, its HTTP attributes, traceresponse naming it",
+    async ({ method, path, route, name, answer, more }) => {
+      gw = await startTracedGateway({ tracing: true });
+      const node = await gw.addNode('n1', (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(answer)) });
+        res.end(answer);
+      });
+      const res = await send(gw.url, {
+        method,
+        path,
+        headers: { ...headers(gw), traceparent: CLIENT_TRACEPARENT },
+        ...(method === 'GET' ? {} : { body: BODY }),
+      });
+      expect(res.status).toBe(200);
+
+      const spans = await traceOf(CLIENT_TRACE_ID, ['tunnel hop']);
+      const servers = spans.filter((s) => s.kind === SpanKind.SERVER);
+      expect(servers.map((s) => s.name)).toEqual([name]);
+      const server = one(spans, name);
+      expect(parentOf(server)).toBe(CLIENT_SPAN_ID);
+      const serverId = server.spanContext().spanId;
+      expect(res.headers.traceresponse).toBe(`00-${CLIENT_TRACE_ID}-${serverId}-01`);
+      expect(server.attributes).toEqual({
+        'http.request.method': method,
+        'http.route': route,
+        // The path without its query.
+        'url.path': route,
+        'http.response.status_code': 200,
+        'user_agent.original': USER_AGENT,
+        'switchyard.request_id': expect.stringMatching(/^req_/) as unknown,
+        'switchyard.key_id': gw.keyId,
+        ...more,
+      });
+      expect(server.status.code).toBe(SpanStatusCode.UNSET);
+      // The same steps as /v1/messages, and the node's spans hang under the hop that asked it.
+      for (const step of ['authenticate', 'limits', 'route', 'forward'])
+        expect(parentOf(one(spans, step))).toBe(serverId);
+      const hop = one(spans, 'tunnel hop');
+      expect(node.seen.map((s) => s.headers.traceparent)).toEqual([
+        `00-${CLIENT_TRACE_ID}-${hop.spanContext().spanId}-01`,
+      ]);
+      // Neither route is usage: no draft, so no link from a usage job.
+      expect(gw.drafts).toEqual([]);
+      expect(everyValue(spans).join('\n')).not.toContain(PROMPT);
+
+      // The gateway's own refusal on the route (a key that is not one) carries traceresponse too, naming its span.
+      const refused = await send(gw.url, {
+        method,
+        path,
+        headers: { ...headers(gw), 'x-api-key': 'sk-not-a-key' },
+        ...(method === 'GET' ? {} : { body: BODY }),
+      });
+      expect(refused.status).toBe(401);
+      const [, traceId401, spanId401] = traceresponseOf(refused);
+      const server401 = one(await traceOf(traceId401 as string), name);
+      expect(server401.spanContext().spanId).toBe(spanId401);
+      expect(server401.attributes).toMatchObject({ 'http.route': route, 'http.response.status_code': 401 });
+    },
+  );
 });
 
 describe('tracing off', () => {

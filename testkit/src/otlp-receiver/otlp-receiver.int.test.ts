@@ -119,11 +119,13 @@ describe('the OTLP receiver', () => {
     };
     const ok = await fetch(receiver.tracesUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'x-honeycomb-team': 'by-hand-key' },
       body: gzipSync(JSON.stringify(body)),
     });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual({});
+    // The request's headers are kept with it (a collector's key from OTEL_EXPORTER_OTLP_HEADERS, say).
+    expect(receiver.exports().map((e) => e.headers['x-honeycomb-team'])).toEqual(['by-hand-key']);
     expect(receiver.spans()).toEqual([
       expect.objectContaining({
         service: 'by-hand',

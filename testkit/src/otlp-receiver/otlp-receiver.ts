@@ -2,7 +2,13 @@
 // traces, kept in memory. It takes `POST /v1/traces` with a JSON body (what @opentelemetry/exporter-trace-otlp-http
 // sends; gzip or deflate content-encoding too), answers 200 `{}` (ExportTraceServiceResponse, nothing rejected),
 // and keeps every span flattened. Protobuf bodies get 415: the exporters we run speak JSON.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzip, inflate } from 'node:zlib';
@@ -20,7 +26,7 @@ export interface OtlpReceiver {
   readonly tracesUrl: string;
   /** Every span received so far, in arrival order. */
   spans(): ReceivedSpan[];
-  /** Every accepted export request: its content-encoding and its body (decompressed), for a leak search. */
+  /** Every accepted export request: its headers, content-encoding and body (decompressed), for a leak search. */
   exports(): ReceivedExport[];
   /** Export requests refused (not JSON, bad path, unparsable), with the reason. */
   refused(): { path: string; status: number; reason: string }[];
@@ -39,6 +45,8 @@ export interface OtlpReceiver {
 
 /** One accepted POST /v1/traces. */
 export interface ReceivedExport {
+  /** The request's headers as Node read them (names lower-cased): what OTEL_EXPORTER_OTLP_HEADERS added, say. */
+  headers: IncomingHttpHeaders;
   /** Its content-encoding ('identity' when none). */
   encoding: string;
   /** The JSON body, decompressed. */
@@ -104,7 +112,7 @@ export async function startOtlpReceiver(opts: OtlpReceiverOptions = {}): Promise
     } catch (err) {
       return refuse(req, res, 400, `not an ExportTraceServiceRequest: ${(err as Error).message}`);
     }
-    received.push({ encoding, body: text, spanCount: decoded.length });
+    received.push({ headers: req.headers, encoding, body: text, spanCount: decoded.length });
     spans.push(...decoded);
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end('{}');
