@@ -120,6 +120,19 @@ describe('logger output', () => {
     });
   });
 
+  it("keeps an error's code readable (ECONNREFUSED, an HTTP status) and masks one shaped like an OAuth code", () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
+    const status = Object.assign(new Error('Not Found'), { code: 404 });
+    const oauth = Object.assign(new Error('exchange failed'), { code: sentinels.verifier });
+    expect(redactValue({ refused, status, oauth })).toMatchObject({
+      refused: { code: 'ECONNREFUSED' },
+      status: { code: 404 },
+      oauth: { code: '[REDACTED]' },
+    });
+    // Outside an Error, a field named code is an authorization code's name: masked whatever it holds.
+    expect(redactValue({ code: 'ABC' })).toEqual({ code: '[REDACTED]' });
+  });
+
   it('respects the level', () => {
     const stream = new PassThrough();
     const chunks: Buffer[] = [];

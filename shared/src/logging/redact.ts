@@ -49,10 +49,19 @@ export function isSecretName(name: string): boolean {
 
 const MAX_DEPTH = 8;
 
+// An error's `code` is what went wrong (ECONNREFUSED, ERR_STREAM_PREMATURE_CLOSE, an HTTP status), not an OAuth
+// authorization code (random mixed-case text): those shapes stay readable on an Error, and any other value is masked.
+const ERROR_CODE = /^(?:[A-Z][A-Z0-9_]{1,63}|\d{1,5})$/;
+
+function isErrorCode(name: string, value: unknown): boolean {
+  return name === 'code' && (typeof value === 'number' || (typeof value === 'string' && ERROR_CODE.test(value)));
+}
+
 function redactError(err: Error, seen: WeakSet<object>, depth: number): Record<string, unknown> {
   const out: Record<string, unknown> = { name: err.name, message: redactString(err.message) };
   if (err.stack) out.stack = redactString(err.stack);
-  for (const [k, v] of Object.entries(err)) out[k] = isSecretName(k) ? REDACTED : redactValue(v, seen, depth + 1);
+  for (const [k, v] of Object.entries(err))
+    out[k] = isSecretName(k) && !isErrorCode(k, v) ? REDACTED : redactValue(v, seen, depth + 1);
   if (err.cause !== undefined) out.cause = redactValue(err.cause, seen, depth + 1);
   return out;
 }

@@ -67,6 +67,13 @@ describe('startTracing and OTEL_EXPORTER_OTLP_HEADERS', () => {
       .filter((l) => l.startsWith('{') && l.includes('"level":"warn"'))
       .map((l) => (JSON.parse(l) as { message: string }).message);
     expect(warnings).toEqual([expect.stringMatching(/^tracing (shutdown failed|problem)$/)]);
+    // What went wrong, with the status the collector answered; not the collector's answer body, which it sizes.
+    const detail = log
+      .split('\n')
+      .filter((l) => l.startsWith('{') && l.includes('"level":"warn"'))
+      .map((l) => (JSON.parse(l) as { detail: string }).detail);
+    expect(detail).toEqual([expect.stringMatching(/Not Found.*404/)]);
+    expect(detail[0]!.length).toBeLessThanOrEqual(500);
     expect(log).not.toContain(TEAM_KEY);
   });
 });

@@ -27,6 +27,22 @@ export interface StartTracingOptions {
 // own timeout (10 s) on top of its drain: past this the rest is dropped.
 const SHUTDOWN_DEADLINE_MS = 5_000;
 
+// A diagnostic's text in the log is cut to this many characters: the exporter's error carries the collector's whole
+// answer, which is the collector's to size, not ours.
+const DETAIL_LENGTH_LIMIT = 500;
+
+/**
+ * What a tracing problem says in the log: an error's name, message and code (an exporter's error holds the HTTP
+ * status the collector answered), never the collector's answer body, cut to DETAIL_LENGTH_LIMIT.
+ * @example problemDetail(exporterError) // 'OTLPExporterError: Not Found (404)'
+ */
+function problemDetail(problem: unknown): string {
+  if (!(problem instanceof Error)) return String(problem).slice(0, DETAIL_LENGTH_LIMIT);
+  const code = (problem as { code?: unknown }).code;
+  const suffix = typeof code === 'number' || typeof code === 'string' ? ` (${code})` : '';
+  return `${problem.name}: ${problem.message}${suffix}`.slice(0, DETAIL_LENGTH_LIMIT);
+}
+
 // Attribute values are cut to this many characters: a model name or a user agent is client text, and one of
 // 32 MiB would fill the batch queue and the export (the SDK's default is no limit).
 export const ATTRIBUTE_VALUE_LENGTH_LIMIT = 256;
@@ -56,7 +72,7 @@ export async function startTracing(opts: StartTracingOptions): Promise<Tracing> 
     const now = performance.now();
     if (now - lastDiagAt < DIAG_LOG_INTERVAL_MS) return;
     lastDiagAt = now;
-    opts.log.warn('tracing problem', { level, detail: message.slice(0, 500) });
+    opts.log.warn('tracing problem', { level, detail: problemDetail(message) });
   };
   api.diag.setLogger(
     { error: diag('error'), warn: diag('warn'), info: () => {}, debug: () => {}, verbose: () => {} },
@@ -80,7 +96,7 @@ export async function startTracing(opts: StartTracingOptions): Promise<Tracing> 
       try {
         await withDeadline(provider.shutdown(), SHUTDOWN_DEADLINE_MS, 'tracing shutdown');
       } catch (err) {
-        opts.log.warn('tracing shutdown failed', { err });
+        opts.log.warn('tracing shutdown failed', { detail: problemDetail(err) });
       }
     },
   };
