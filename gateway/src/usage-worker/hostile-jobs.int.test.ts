@@ -81,24 +81,6 @@ const recorderLines: LogLine[] = [];
 const recorderLog = recordingLog(recorderLines);
 const workerLog = recordingLog([]);
 
-// ioredis's reply parser (redis-parser) copies a reply longer than one socket read into a module-wide buffer pool,
-// grown to fit, and then shrinks the pool on a 50 ms interval that stops itself only once the pool is small again:
-// after this file's deep jobs, still running seconds after its last test. That interval is ref'ed, so it held the
-// jest worker open past the end of the run ("A worker process has failed to exit gracefully"). Here it is unref'ed
-// as it is made: it still runs and still stops itself, but no longer keeps the process alive. Only that interval:
-// any other one made while this file runs keeps its ref, so a real leak would still show.
-const realSetInterval = globalThis.setInterval;
-beforeAll(() => {
-  globalThis.setInterval = ((callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
-    const timer = realSetInterval(callback, ms, ...args);
-    if (callback.name === 'decreaseBufferPool') timer.unref();
-    return timer;
-  }) as typeof setInterval;
-});
-afterAll(() => {
-  globalThis.setInterval = realSetInterval;
-});
-
 beforeAll(async () => {
   redis = new Redis(testRedisUrl());
   tokenizer = await createTokenizer('o200k_base');
