@@ -123,11 +123,14 @@ describe('logger output', () => {
   it("keeps an error's code readable (ECONNREFUSED, an HTTP status) and masks one shaped like an OAuth code", () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
     const status = Object.assign(new Error('Not Found'), { code: 404 });
-    const oauth = Object.assign(new Error('exchange failed'), { code: sentinels.verifier });
-    expect(redactValue({ refused, status, oauth })).toMatchObject({
+    // An authorization code as Anthropic's OAuth flow returns it: base64url text, then `#` and the state.
+    const oauth = Object.assign(new Error('exchange failed'), { code: `${rnd()}#${rnd()}` });
+    const longNumber = Object.assign(new Error('odd'), { code: 4_111_111_111_111_111 });
+    expect(redactValue({ refused, status, oauth, longNumber })).toMatchObject({
       refused: { code: 'ECONNREFUSED' },
       status: { code: 404 },
       oauth: { code: '[REDACTED]' },
+      longNumber: { code: '[REDACTED]' },
     });
     // Outside an Error, a field named code is an authorization code's name: masked whatever it holds.
     expect(redactValue({ code: 'ABC' })).toEqual({ code: '[REDACTED]' });

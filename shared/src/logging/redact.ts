@@ -49,19 +49,22 @@ export function isSecretName(name: string): boolean {
 
 const MAX_DEPTH = 8;
 
-// An error's `code` is what went wrong (ECONNREFUSED, ERR_STREAM_PREMATURE_CLOSE, an HTTP status), not an OAuth
-// authorization code (random mixed-case text): those shapes stay readable on an Error, and any other value is masked.
+// An error's `code` is mostly what went wrong (ECONNREFUSED, ERR_STREAM_PREMATURE_CLOSE, an HTTP status), which an
+// OAuth authorization code (random mixed-case text) never looks like: those two shapes stay readable on an Error.
+// Any other value is masked, our own lower-case codes (`budget_exhausted`, `timeout`) too: safe, if less readable.
 const ERROR_CODE = /^(?:[A-Z][A-Z0-9_]{1,63}|\d{1,5})$/;
 
-function isErrorCode(name: string, value: unknown): boolean {
-  return name === 'code' && (typeof value === 'number' || (typeof value === 'string' && ERROR_CODE.test(value)));
+/** Whether `value` has the shape of a system or HTTP error code (`ECONNREFUSED`, `ERR_*`, `404`, 404). */
+export function isErrorCode(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 && value < 100_000;
+  return typeof value === 'string' && ERROR_CODE.test(value);
 }
 
 function redactError(err: Error, seen: WeakSet<object>, depth: number): Record<string, unknown> {
   const out: Record<string, unknown> = { name: err.name, message: redactString(err.message) };
   if (err.stack) out.stack = redactString(err.stack);
   for (const [k, v] of Object.entries(err))
-    out[k] = isSecretName(k) && !isErrorCode(k, v) ? REDACTED : redactValue(v, seen, depth + 1);
+    out[k] = isSecretName(k) && !(k === 'code' && isErrorCode(v)) ? REDACTED : redactValue(v, seen, depth + 1);
   if (err.cause !== undefined) out.cause = redactValue(err.cause, seen, depth + 1);
   return out;
 }

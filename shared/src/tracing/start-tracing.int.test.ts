@@ -22,8 +22,8 @@ afterAll(() => receiver?.close());
 beforeEach(() => receiver.clear());
 
 /** Runs startTracing in a process with only `env`; once it exited 0, its output (the log) and the ids it printed. */
-async function runTraced(env: Record<string, string>): Promise<{ log: string; ids: Exported }> {
-  const proc = spawnService('testkit/src/otlp-receiver/export-through-start-tracing.ts', env);
+async function runTraced(env: Record<string, string>, args: string[] = []): Promise<{ log: string; ids: Exported }> {
+  const proc = spawnService('testkit/src/otlp-receiver/export-through-start-tracing.ts', env, { args });
   const exit = await proc.exited();
   const log = proc.output();
   if (exit.code !== 0) throw new Error(`the traced process failed (${exit.code ?? exit.signal}):\n${log}`);
@@ -52,28 +52,40 @@ describe('startTracing and OTEL_EXPORTER_OTLP_HEADERS', () => {
     expect(log).not.toContain(TEAM_KEY);
   });
 
-  it('a collector that refuses the export: a warning in the log, and still not the value', async () => {
-    // A path the receiver does not serve: it answers 404, as a collector behind the wrong URL would.
-    const { log } = await runTraced({
-      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/nothing-here`,
-      OTEL_EXPORTER_OTLP_HEADERS: HEADERS,
-    });
+  /** The warnings a run logged: message and detail. */
+  const warnings = (log: string) =>
+    log
+      .split('\n')
+      .filter((l) => l.startsWith('{') && l.includes('"level":"warn"'))
+      .map((l) => JSON.parse(l) as { message: string; detail: string });
+
+  // A path the receiver does not serve: it answers 404 with a body ("no route …"), as a collector behind the wrong
+  // URL would. The log says what went wrong and the status, never that body (the collector's to size) nor the key.
+  const REFUSING = (env: Record<string, string> = {}) => ({
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/nothing-here`,
+    OTEL_EXPORTER_OTLP_HEADERS: HEADERS,
+    ...env,
+  });
+
+  it('a collector that refuses the export at shutdown: one warning, the status, not the body nor the value', async () => {
+    const { log } = await runTraced(REFUSING());
     expect(receiver.refused()).toEqual([expect.objectContaining({ path: '/v1/nothing-here', status: 404 })]);
     expect(receiver.spans()).toEqual([]);
-    // The exporter's error (OTLPExporterError "Not Found", with the collector's answer), logged once at the shutdown
-    // that drained the batch; a long-running process logs it as a "tracing problem" instead.
-    const warnings = log
-      .split('\n')
-      .filter((l) => l.startsWith('{') && l.includes('"level":"warn"'))
-      .map((l) => (JSON.parse(l) as { message: string }).message);
-    expect(warnings).toEqual([expect.stringMatching(/^tracing (shutdown failed|problem)$/)]);
-    // What went wrong, with the status the collector answered; not the collector's answer body, which it sizes.
-    const detail = log
-      .split('\n')
-      .filter((l) => l.startsWith('{') && l.includes('"level":"warn"'))
-      .map((l) => (JSON.parse(l) as { detail: string }).detail);
-    expect(detail).toEqual([expect.stringMatching(/Not Found.*404/)]);
-    expect(detail[0]!.length).toBeLessThanOrEqual(500);
+    expect(warnings(log)).toEqual([
+      expect.objectContaining({ message: 'tracing shutdown failed', detail: 'OTLPExporterError: Not Found (404)' }),
+    ]);
+    expect(log).not.toContain('no route');
+    expect(log).not.toContain(TEAM_KEY);
+  });
+
+  it('a scheduled export the collector refuses (a running process): a tracing problem, the status, not the body', async () => {
+    const { log } = await runTraced(REFUSING({ OTEL_BSP_SCHEDULE_DELAY: '20' }), ['--wait-for-problem']);
+    expect(receiver.refused()).toEqual([expect.objectContaining({ path: '/v1/nothing-here', status: 404 })]);
+    // The batch was exported (and refused) before the shutdown, which has nothing left to export.
+    expect(warnings(log)).toEqual([
+      expect.objectContaining({ message: 'tracing problem', detail: 'OTLPExporterError: Not Found (404)' }),
+    ]);
+    expect(log).not.toContain('no route');
     expect(log).not.toContain(TEAM_KEY);
   });
 });

@@ -2,7 +2,7 @@
 // tracing is on: a process without a collector never loads them (test/chain/tracing-off.int.test.ts shows it).
 // Only `@opentelemetry/api` is loaded either way; with no provider registered its tracer is a no-op.
 import { withDeadline } from '../async/index.js';
-import type { Logger } from '../logging/index.js';
+import { isErrorCode, type Logger } from '../logging/index.js';
 
 /** A started (or never started) tracing SDK. */
 export interface Tracing {
@@ -33,14 +33,17 @@ const DETAIL_LENGTH_LIMIT = 500;
 
 /**
  * What a tracing problem says in the log: an error's name, message and code (an exporter's error holds the HTTP
- * status the collector answered), never the collector's answer body, cut to DETAIL_LENGTH_LIMIT.
+ * status the collector answered; shown only when shaped like one, isErrorCode), never the collector's answer body,
+ * cut to DETAIL_LENGTH_LIMIT. A string (a diagnostic message) is only cut.
  * @example problemDetail(exporterError) // 'OTLPExporterError: Not Found (404)'
  */
 function problemDetail(problem: unknown): string {
-  if (!(problem instanceof Error)) return String(problem).slice(0, DETAIL_LENGTH_LIMIT);
-  const code = (problem as { code?: unknown }).code;
-  const suffix = typeof code === 'number' || typeof code === 'string' ? ` (${code})` : '';
-  return `${problem.name}: ${problem.message}${suffix}`.slice(0, DETAIL_LENGTH_LIMIT);
+  if (typeof problem !== 'object' || problem === null) return String(problem).slice(0, DETAIL_LENGTH_LIMIT);
+  const { name, message, code } = problem as { name?: unknown; message?: unknown; code?: unknown };
+  const head = typeof name === 'string' ? `${name}: ` : '';
+  const text = typeof message === 'string' ? message : '(no message)';
+  const suffix = isErrorCode(code) ? ` (${String(code)})` : '';
+  return `${head}${text}${suffix}`.slice(0, DETAIL_LENGTH_LIMIT);
 }
 
 // Attribute values are cut to this many characters: a model name or a user agent is client text, and one of
@@ -68,16 +71,25 @@ export async function startTracing(opts: StartTracingOptions): Promise<Tracing> 
     import('@opentelemetry/core'),
   ]);
   let lastDiagAt = -Infinity;
-  const diag = (level: string) => (message: string) => {
+  const warn = (level: string, problem: unknown): void => {
     const now = performance.now();
     if (now - lastDiagAt < DIAG_LOG_INTERVAL_MS) return;
     lastDiagAt = now;
-    opts.log.warn('tracing problem', { level, detail: problemDetail(message) });
+    opts.log.warn('tracing problem', { level, detail: problemDetail(problem) });
   };
   api.diag.setLogger(
-    { error: diag('error'), warn: diag('warn'), info: () => {}, debug: () => {}, verbose: () => {} },
+    {
+      error: (message) => warn('error', message),
+      warn: (message) => warn('warn', message),
+      info: () => {},
+      debug: () => {},
+      verbose: () => {},
+    },
     api.DiagLogLevel.WARN,
   );
+  // A failed export reaches the SDK's global error handler, whose default writes the whole error, the collector's
+  // answer body included, to diag as one JSON string: here it gets the error itself.
+  core.setGlobalErrorHandler((err) => warn('error', err));
   const defaults = resources.resourceFromAttributes({
     'service.name': opts.serviceName,
     ...(opts.serviceVersion === undefined ? {} : { 'service.version': opts.serviceVersion }),
