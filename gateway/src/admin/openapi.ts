@@ -469,7 +469,7 @@ function errorResponseComponents(): Record<string, unknown> {
 }
 
 /**
- * Builds the admin API's OpenAPI 3.1 document (plain JSON; build once and serve).
+ * Builds the admin API's OpenAPI 3.1 document (plain JSON, a fresh copy each call; build once and serve).
  * @example router.get('/openapi.json', (_req, res) => res.json(doc)) // doc = buildAdminOpenApi()
  */
 export function buildAdminOpenApi(): Record<string, unknown> {
@@ -477,13 +477,13 @@ export function buildAdminOpenApi(): Record<string, unknown> {
   for (const op of OPERATIONS) (paths[op.path] ??= {})[op.method] = operationObject(op);
   return {
     openapi: '3.1.0',
-    info: INFO,
+    info: { ...INFO },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
-    tags: TAGS,
+    tags: TAGS.map((tag) => ({ ...tag })),
     security: [{ bearerAuth: [] }],
     paths,
     components: {
-      securitySchemes: SECURITY_SCHEMES,
+      securitySchemes: structuredClone(SECURITY_SCHEMES),
       schemas: schemaComponents(),
       responses: errorResponseComponents(),
     },

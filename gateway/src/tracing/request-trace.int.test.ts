@@ -435,7 +435,8 @@ describe('tracing on', () => {
       ]);
       // Neither route is usage: no draft, so no link from a usage job.
       expect(gw.drafts).toEqual([]);
-      expect(everyValue(spans).join('\n')).not.toContain(PROMPT);
+      // count_tokens carries the prompt in its body; /v1/models sends none, so there is nothing to check there.
+      if (method !== 'GET') expect(everyValue(spans).join('\n')).not.toContain(PROMPT);
 
       // The gateway's own refusal on the route (a key that is not one) carries traceresponse too, naming its span.
       const refused = await send(gw.url, {
